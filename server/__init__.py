@@ -1,0 +1,1 @@
+"""Kanal: multichannel document composition and output management."""

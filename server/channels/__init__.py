@@ -1,0 +1,1 @@
+"""Channel renderers: Composition -> Output (bytes + facts). No I/O, no business decisions."""

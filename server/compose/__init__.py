@@ -1,0 +1,1 @@
+"""Composition: layout + data -> the frozen, channel-neutral Composition. Pure: no I/O."""

@@ -1,0 +1,291 @@
+"""The intermediate model: a frozen, channel-neutral Composition built once per document.
+
+Every channel renderer reads a Composition and nothing else; whatever a channel needs
+(totals, VAT breakdown, payment reference, formatted amounts, the channel plan, the print
+options, campaign areas and inserts) is decided while the Composition is built, exactly once.
+
+The business content of invoices and credit notes follows the EN 16931 semantic model
+(the BT-/BG- numbers in the comments name its business terms) so that the e-invoice
+renderers (Peppol BIS 3 UBL, CII, Finvoice) can map it one to one.
+
+Money is always `Decimal`. Amounts in the model are already rounded to the currency's
+minor unit where EN 16931 requires it (line net amounts, totals, VAT amounts).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+
+class DocumentKind(enum.StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+    REMINDER = "reminder"  # payment reminder / collection notice
+    STATEMENT = "statement"
+    LETTER = "letter"
+
+    @property
+    def has_invoice(self) -> bool:
+        """Kinds whose business content is an EN 16931 invoice."""
+        return self in (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)
+
+
+class Channel(enum.StrEnum):
+    PRINT = "print"  # print PDF (and its archived PDF/A copy)
+    EMAIL = "email"
+    SMS = "sms"
+    EINVOICE = "einvoice"
+
+
+# --- parties and addresses -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    """A structured postal address (EN 16931 BG-5 / BG-8)."""
+
+    lines: tuple[str, ...]  # street lines, c/o, PO box
+    postal_code: str
+    city: str
+    country: str  # ISO 3166-1 alpha-2
+
+    def window_lines(self, name: str, sender_country: str | None = None) -> tuple[str, ...]:
+        """The lines printed in the envelope window: name, street lines, postcode + city,
+        and the country name only when the letter crosses a border (postal convention)."""
+        out = [name, *self.lines, f"{self.postal_code} {self.city}".strip()]
+        if sender_country and self.country != sender_country:
+            out.append(self.country)
+        return tuple(line for line in out if line)
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Seller (BG-4) or buyer (BG-7) of an invoice."""
+
+    name: str
+    address: PostalAddress | None = None
+    vat_id: str | None = None  # BT-31 / BT-48, e.g. "NO923609016MVA"
+    legal_id: str | None = None  # BT-30 / BT-47 organisation number
+    legal_id_scheme: str | None = None  # ISO 6523 ICD, e.g. "0192" (NO org.nr.)
+    endpoint_id: str | None = None  # BT-34 / BT-49 electronic address
+    endpoint_scheme: str | None = None  # EAS code, e.g. "0192", "0007", "0037", "EM"
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who the document goes to, and how they can be reached."""
+
+    customer_id: str
+    name: str
+    address: PostalAddress | None = None
+    email: str | None = None
+    mobile: str | None = None  # E.164, e.g. "+4791234567"
+    national_id: str | None = None  # personal id (fødselsnummer / personnummer)
+    org_number: str | None = None
+    peppol_id: str | None = None  # "0192:923609016"
+    mailbox_ids: Mapping[str, str] = field(default_factory=dict)  # {"digipost": "...", ...}
+    preferences: tuple[str, ...] = ()  # e.g. ("paper_invoice",), ("digital_only",)
+    consents: tuple[str, ...] = ()  # e.g. ("email", "sms", "marketing")
+
+
+# --- EN 16931 invoice ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """BG-25. `net_amount` = quantity x (unit price / base quantity), rounded to 2 decimals."""
+
+    id: str  # BT-126
+    name: str  # BT-153
+    quantity: Decimal  # BT-129
+    unit_code: str  # BT-130, UN/ECE Rec 20 (e.g. "C62" piece, "HUR" hour, "MON" month)
+    unit_price: Decimal  # BT-146 net price
+    net_amount: Decimal  # BT-131
+    vat_category: str  # BT-151, UNCL5305: S, Z, E, AE, K, G, O, L, M
+    vat_rate: Decimal | None  # BT-152 percent; None only for category O
+    description: str | None = None  # BT-154
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AllowanceCharge:
+    """Document-level allowance (BG-20) or charge (BG-21)."""
+
+    is_charge: bool
+    amount: Decimal
+    reason: str
+    vat_category: str
+    vat_rate: Decimal | None
+    reason_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VatBreakdown:
+    """BG-23: one entry per VAT category and rate."""
+
+    category: str  # BT-118
+    rate: Decimal | None  # BT-119
+    taxable_amount: Decimal  # BT-116
+    tax_amount: Decimal  # BT-117
+    exemption_reason: str | None = None  # BT-120
+    exemption_reason_code: str | None = None  # BT-121
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """BG-22 document totals, satisfying BR-CO-10..17."""
+
+    line_extension: Decimal  # BT-106 sum of line net amounts
+    allowances: Decimal  # BT-107
+    charges: Decimal  # BT-108
+    tax_exclusive: Decimal  # BT-109
+    tax: Decimal  # BT-110
+    tax_inclusive: Decimal  # BT-112
+    prepaid: Decimal  # BT-113
+    rounding: Decimal  # BT-114
+    payable: Decimal  # BT-115
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentReference:
+    """A structured payment reference with its check digit already verified.
+
+    scheme: "kid_mod10" | "kid_mod11" (NO), "ocr" (SE), "fik" (DK), "fi" (FI national),
+    "rf" (ISO 11649). `value` is what the payer types; `display` is grouped for reading.
+    """
+
+    scheme: str
+    value: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentMeans:
+    """BG-16 payment instructions."""
+
+    code: str  # BT-81 UNCL4461, "30" credit transfer, "58" SEPA credit transfer
+    account: str | None  # BT-84 IBAN or national account number
+    bic: str | None = None  # BT-86
+    account_name: str | None = None  # BT-85
+    reference: PaymentReference | None = None  # BT-83 remittance information
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """The canonical invoice / credit note, aligned with EN 16931."""
+
+    number: str  # BT-1
+    type_code: str  # BT-3: "380" commercial invoice, "381" credit note
+    issue_date: date  # BT-2
+    due_date: date | None  # BT-9
+    currency: str  # BT-5
+    seller: Party
+    buyer: Party
+    lines: tuple[InvoiceLine, ...]
+    allowances_charges: tuple[AllowanceCharge, ...]
+    vat_breakdown: tuple[VatBreakdown, ...]
+    totals: Totals
+    payment: PaymentMeans | None
+    buyer_reference: str | None = None  # BT-10
+    order_reference: str | None = None  # BT-13
+    preceding_invoice: str | None = None  # BT-25 (credit notes, corrections)
+    note: str | None = None  # BT-22
+    payment_terms: str | None = None  # BT-20
+    period_start: date | None = None  # BT-73
+    period_end: date | None = None  # BT-74
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPlan:
+    """Which channels a document goes to, decided once.
+
+    `channels` are all rendered now. `fallbacks` is the ordered list a delivery step moves
+    through when the primary delivery channel fails (e.g. email bounce -> print).
+    """
+
+    channels: tuple[Channel, ...]
+    fallbacks: tuple[Channel, ...] = ()
+    reason: str = ""  # which rule decided, for the index and for support
+
+
+@dataclass(frozen=True, slots=True)
+class PrintOptions:
+    profile: str = "default"  # print-shop production profile
+    envelope: str = "C5"
+    duplex: bool = False
+    color: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignArea:
+    """A message printed or shown in a layout's campaign slot, chosen by rules."""
+
+    area: str  # slot name in the layout, e.g. "main"
+    campaign_id: str
+    title: str
+    body: str
+
+
+# --- the composition --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """One document, composed once, ready for every channel renderer."""
+
+    document_id: str  # ULID
+    tenant: str
+    layout_id: str
+    layout_version: str
+    kind: DocumentKind
+    locale: str  # BCP 47, e.g. "nb-NO"
+    currency: str | None
+    created_at: datetime  # timezone-aware UTC
+    input_sha256: str  # hash of the canonical input data
+    recipient: Recipient
+    invoice: Invoice | None
+    payment_reference: PaymentReference | None
+    due_date: date | None
+    amount_due: Decimal | None
+    # The rendering context every channel template reads. Values are already formatted
+    # for the locale; templates never compute or format.
+    context: Mapping[str, Any]
+    channel_plan: ChannelPlan
+    print_options: PrintOptions = PrintOptions()
+    campaigns: tuple[CampaignArea, ...] = ()
+    inserts: tuple[str, ...] = ()  # physical insert ids for the inserting machine
+    idempotency_key: str | None = None
+
+    @property
+    def layout_ref(self) -> str:
+        return f"{self.layout_id}@{self.layout_version}"
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What a channel renderer returns: bytes plus the facts about them."""
+
+    channel: Channel
+    media_type: str
+    content: bytes
+    sha256: str
+    facts: Mapping[str, Any] = field(default_factory=dict)  # pages, sms segments, syntax...
+
+    @property
+    def size(self) -> int:
+        return len(self.content)

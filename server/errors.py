@@ -1,0 +1,65 @@
+"""Domain errors: what went wrong, in words a caller can act on.
+
+`server/api` maps each class to one gRPC status code; nothing below the API layer knows
+about gRPC. A `FieldViolation` names the offending field as a JSON path into the request
+data (e.g. `$.transactions[3].amount`) or a request field (e.g. `layout_id`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    field: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.description}"
+
+
+class KanalError(Exception):
+    """Base of every error Kanal reports to a caller."""
+
+
+class InvalidInput(KanalError):
+    """The caller sent data that can never succeed as sent (INVALID_ARGUMENT)."""
+
+    def __init__(self, message: str, violations: list[FieldViolation] | None = None):
+        self.violations = list(violations or [])
+        detail = "; ".join(str(v) for v in self.violations[:20])
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidInput:
+        return cls(f"invalid {field}", [FieldViolation(field, description)])
+
+
+class NotFound(KanalError):
+    """An unknown layout, layout version or document (NOT_FOUND)."""
+
+
+class Conflict(KanalError):
+    """The request contradicts something already accepted, e.g. an idempotency key reused
+    with different data (ALREADY_EXISTS)."""
+
+
+class FailedPrecondition(KanalError):
+    """The system is not in a state where the request can run (FAILED_PRECONDITION)."""
+
+
+class TooLarge(KanalError):
+    """The request exceeds a configured size limit (RESOURCE_EXHAUSTED)."""
+
+
+class Unauthenticated(KanalError):
+    """No or unknown credentials (UNAUTHENTICATED)."""
+
+
+class PermissionDenied(KanalError):
+    """Known caller, but not allowed to do this (PERMISSION_DENIED)."""
+
+
+class Unavailable(KanalError):
+    """A backend (S3, index) is down; the caller may retry (UNAVAILABLE)."""

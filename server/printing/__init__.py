@@ -1,0 +1,1 @@
+"""Print production: OMR marks, inserts, envelopes, print batches and manifests."""
