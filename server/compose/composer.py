@@ -1,0 +1,137 @@
+"""The composer: layout + JSON input data -> one frozen `Composition`.
+
+    parse JSON (numbers as Decimal) -> validate against the layout's JSON Schema
+    -> the layout's builder computes and formats the content -> channel plan
+    -> Composition
+
+Pure: no network, no disk, no clock (the caller passes `now` and the document id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from server.compose.builders import get_builder
+from server.compose.builders.base import BuildRequest
+from server.compose.formatting import babel_locale
+from server.compose.layouts import Layout
+from server.compose.model import Channel, Composition, PrintOptions
+from server.compose.plan import plan_channels
+from server.errors import FieldViolation, InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeRequest:
+    tenant: str
+    layout: Layout
+    data: str | bytes  # JSON text, UTF-8
+    document_id: str
+    now: datetime  # timezone-aware
+    locale: str | None = None  # None: the layout's default locale
+    channels: Sequence[Channel] = ()  # empty: the layout's default plan
+    idempotency_key: str | None = None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_data(text: str | bytes) -> dict[str, Any]:
+    """JSON text -> dict, numbers as `Decimal` so amounts keep their exact decimals."""
+    try:
+        data = json.loads(
+            text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.field("data", f"not UTF-8 text: {exc.reason}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInput.field(
+            "data", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except ValueError as exc:  # duplicate key
+        raise InvalidInput.field("data", f"malformed JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput.field("data", "must be a JSON object")
+    return data
+
+
+def validate(layout: Layout, data: Mapping[str, Any]) -> None:
+    """Every schema violation, each with its JSON path, in one error."""
+    errors = sorted(layout.validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise InvalidInput(
+            f"data does not match the schema of layout {layout.ref}",
+            [FieldViolation(error.json_path, error.message) for error in errors],
+        )
+
+
+def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: Any) -> str:
+    """sha256 of the canonical compose input: the same request always hashes the same,
+    whatever the key order or whitespace of the JSON text."""
+    canonical = json.dumps(
+        {"layout": layout_id, "locale": locale, "channels": sorted(channels), "data": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def resolve_locale(layout: Layout, locale: str | None) -> str:
+    chosen = locale or layout.default_locale
+    babel_locale(chosen)  # unknown to Babel -> InvalidInput
+    if chosen not in layout.locales:
+        raise InvalidInput.field(
+            "locale", f"layout {layout.ref} supports {', '.join(layout.locales)}, not {chosen!r}"
+        )
+    return chosen
+
+
+def compose(request: ComposeRequest) -> Composition:
+    layout = request.layout
+    locale = resolve_locale(layout, request.locale)
+    data = parse_data(request.data)
+    validate(layout, data)
+    content = get_builder(layout.builder)(
+        data,
+        BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
+                     today=request.now.date()),
+    )
+    plan = plan_channels(layout, content.recipient, request.channels, content.facts)
+    print_section = layout.section("print")
+    return Composition(
+        document_id=request.document_id,
+        tenant=request.tenant,
+        layout_id=layout.id,
+        layout_version=layout.version,
+        kind=layout.kind,
+        locale=locale,
+        currency=content.currency,
+        created_at=request.now,
+        input_sha256=input_hash(layout.id, locale, request.channels, data),
+        recipient=content.recipient,
+        invoice=content.invoice,
+        payment_reference=content.payment_reference,
+        due_date=content.due_date,
+        amount_due=content.amount_due,
+        context=MappingProxyType(
+            {**content.context, "sender_country": content.sender_country}
+        ),
+        channel_plan=plan,
+        print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
+                                   duplex=print_section.get("duplex", False)),
+        idempotency_key=request.idempotency_key,
+    )

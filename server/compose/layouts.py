@@ -1,0 +1,180 @@
+"""Layout registry: `layouts/<id>/<version>/` folders -> immutable `Layout` objects.
+
+A layout version is a folder holding `manifest.toml`, `schema.json` (JSON Schema 2020-12 of
+the input data), Jinja2 templates per channel, CSS, assets and a realistic `sample.json`.
+A version folder is never edited once documents were made with it: archived documents
+record `layout_id@version` so they can be re-rendered exactly. A new version is a new folder.
+
+Manifest (TOML)::
+
+    id = "card-invoice"
+    version = "1.0.0"
+    kind = "invoice"                 # server.compose.model.DocumentKind
+    builder = "card_statement"       # server/compose/builders/<builder>.py
+    title = "Kredittkortfaktura"
+    locales = ["nb-NO", "sv-SE"]
+    default_locale = "nb-NO"
+    channels = ["print"]             # channels this layout can render; the default plan
+
+    [print]
+    template = "print.html"
+    stylesheets = ["print.css"]
+    envelope = "C5"
+
+    [email]                          # optional: subject is a Jinja template over the context
+    subject = "Faktura {{ invoice.number }}"
+    ...
+
+Loading parses and checks everything up front (manifest fields, schema validity, that the
+templates exist), so a broken layout fails at server start, not on a customer's document.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jsonschema import Draft202012Validator
+
+from server.compose.model import Channel, DocumentKind
+from server.errors import NotFound
+
+DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
+
+
+class LayoutError(Exception):
+    """A layout folder is broken (a deployment error, reported at load time)."""
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    id: str
+    version: str
+    kind: DocumentKind
+    builder: str
+    title: str
+    locales: tuple[str, ...]
+    default_locale: str
+    channels: tuple[Channel, ...]
+    path: Path
+    schema: Mapping[str, Any]
+    manifest: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """A channel's manifest section, e.g. `section("print")["template"]`."""
+        return self.manifest.get(name, {})
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.schema)
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        """The layout's own Jinja2 environment: templates load only from its folder,
+        HTML is autoescaped, and an undefined variable is an error, not an empty string."""
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.path),
+            autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    def sample_data(self) -> str:
+        return (self.path / "sample.json").read_text(encoding="utf-8")
+
+
+def load_layout(path: Path) -> Layout:
+    """Read and check one layout version folder."""
+    manifest_path = path / "manifest.toml"
+    try:
+        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LayoutError(f"{manifest_path}: {exc}") from exc
+
+    def need(key: str) -> Any:
+        if key not in manifest:
+            raise LayoutError(f"{manifest_path}: missing {key!r}")
+        return manifest[key]
+
+    try:
+        kind = DocumentKind(need("kind"))
+        channels = tuple(Channel(c) for c in need("channels"))
+    except ValueError as exc:
+        raise LayoutError(f"{manifest_path}: {exc}") from exc
+    layout_id, version = need("id"), need("version")
+    if (path.parent.name, path.name) != (layout_id, version):
+        raise LayoutError(f"{path}: folder must be layouts/{layout_id}/{version}/")
+    try:
+        _version_key(version)
+    except ValueError as exc:
+        raise LayoutError(f"{manifest_path}: version {version!r} is not N.N.N") from exc
+
+    schema = json.loads((path / "schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    locales = tuple(need("locales"))
+    default_locale = manifest.get("default_locale", locales[0])
+    for channel in channels:
+        template = manifest.get(channel.value, {}).get("template")
+        if template and not (path / template).is_file():
+            raise LayoutError(f"{path}: {channel} template {template!r} is missing")
+    return Layout(
+        id=layout_id,
+        version=version,
+        kind=kind,
+        builder=need("builder"),
+        title=need("title"),
+        locales=locales,
+        default_locale=default_locale,
+        channels=channels,
+        path=path,
+        schema=schema,
+        manifest=manifest,
+    )
+
+
+class LayoutRegistry:
+    """Every layout version below a root folder, loaded once at start."""
+
+    def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR):
+        self.root = root
+        self._versions: dict[str, dict[str, Layout]] = {}
+        for manifest in sorted(root.glob("*/*/manifest.toml")):
+            layout = load_layout(manifest.parent)
+            self._versions.setdefault(layout.id, {})[layout.version] = layout
+        if not self._versions:
+            raise LayoutError(f"no layouts found below {root}")
+
+    def get(self, layout_id: str, version: str | None = None) -> Layout:
+        """The pinned version, or the newest one. Unknown id or version -> NotFound."""
+        versions = self._versions.get(layout_id)
+        if not versions:
+            raise NotFound(f"unknown layout {layout_id!r}")
+        if not version:
+            return versions[max(versions, key=_version_key)]
+        if version not in versions:
+            known = ", ".join(sorted(versions, key=_version_key))
+            raise NotFound(f"layout {layout_id!r} has no version {version!r} (known: {known})")
+        return versions[version]
+
+    def versions(self, layout_id: str) -> list[str]:
+        self.get(layout_id)
+        return sorted(self._versions[layout_id], key=_version_key)
+
+    def latest(self) -> list[Layout]:
+        return [self.get(layout_id) for layout_id in sorted(self._versions)]
