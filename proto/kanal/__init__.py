@@ -1,0 +1,1 @@
+"""Kanal API contract: generated protobuf and gRPC code (see proto/generate.py)."""

@@ -1,0 +1,132 @@
+"""Settings: defaults, then a TOML file, then `KANAL_*` environment variables, then flags.
+
+    [server]
+    listen = "127.0.0.1:50051"
+    state_dir = ".kanal"            # embedded S3 data, SQLite index, generated credentials
+    layouts_dir = "layouts"
+    max_data_bytes = 4194304        # largest `data_json` accepted
+    log_format = "console"          # or "json"
+
+    [s3]                            # leave endpoint out to run the embedded SeaweedFS
+    endpoint = "https://s3.example.internal"
+    bucket = "kanal-archive"
+    access_key = "..."
+    secret_key = "..."
+    region = "us-east-1"
+
+    [index]
+    url = "postgresql+psycopg://kanal@db/kanal"   # default: SQLite in state_dir
+
+    [retention]                     # see archive.retention.RetentionPolicy
+    ...
+
+Environment: KANAL_LISTEN, KANAL_STATE_DIR, KANAL_LAYOUTS_DIR, KANAL_LOG_FORMAT,
+KANAL_S3_ENDPOINT, KANAL_S3_BUCKET, KANAL_S3_ACCESS_KEY, KANAL_S3_SECRET_KEY,
+KANAL_S3_REGION, KANAL_INDEX_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str | None = None  # None: start the embedded SeaweedFS
+    bucket: str = "kanal-archive"
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = "us-east-1"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.endpoint
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:50051"
+    state_dir: Path = Path(".kanal")
+    layouts_dir: Path = DEFAULT_LAYOUTS_DIR
+    max_data_bytes: int = 4 * 1024 * 1024
+    log_format: str = "console"
+    s3: S3Settings = S3Settings()
+    index_url: str | None = None  # None: SQLite file in state_dir
+    retention: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_index_url(self) -> str:
+        return self.index_url or f"sqlite:///{(self.state_dir / 'index.db').resolve()}"
+
+
+_ENV = {
+    "KANAL_LISTEN": ("listen", str),
+    "KANAL_STATE_DIR": ("state_dir", Path),
+    "KANAL_LAYOUTS_DIR": ("layouts_dir", Path),
+    "KANAL_LOG_FORMAT": ("log_format", str),
+    "KANAL_INDEX_URL": ("index_url", str),
+}
+_ENV_S3 = {
+    "KANAL_S3_ENDPOINT": "endpoint",
+    "KANAL_S3_BUCKET": "bucket",
+    "KANAL_S3_ACCESS_KEY": "access_key",
+    "KANAL_S3_SECRET_KEY": "secret_key",
+    "KANAL_S3_REGION": "region",
+}
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    **overrides: Any,
+) -> Settings:
+    """Merge the sources in order; `overrides` (command-line flags) win when not None."""
+    settings = Settings()
+    if config_file is not None:
+        try:
+            doc = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        server = doc.get("server", {})
+        for key in ("listen", "log_format"):
+            if key in server:
+                settings = replace(settings, **{key: str(server[key])})
+        for key in ("state_dir", "layouts_dir"):
+            if key in server:
+                settings = replace(settings, **{key: Path(server[key])})
+        if "max_data_bytes" in server:
+            settings = replace(settings, max_data_bytes=int(server["max_data_bytes"]))
+        s3 = {k: v for k, v in doc.get("s3", {}).items() if k in S3Settings.__dataclass_fields__}
+        settings = replace(settings, s3=replace(settings.s3, **s3),
+                           index_url=doc.get("index", {}).get("url", settings.index_url),
+                           retention=doc.get("retention", {}))
+    for var, (name, kind) in _ENV.items():
+        if environ.get(var):
+            settings = replace(settings, **{name: kind(environ[var])})
+    s3_env = {name: environ[var] for var, name in _ENV_S3.items() if environ.get(var)}
+    if s3_env:
+        settings = replace(settings, s3=replace(settings.s3, **s3_env))
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    host, _, port = settings.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"listen address {settings.listen!r} is not HOST:PORT")
+    if settings.log_format not in ("console", "json"):
+        raise ConfigError(f"log_format must be 'console' or 'json', not {settings.log_format!r}")
+    if not settings.s3.embedded and not (settings.s3.access_key and settings.s3.secret_key):
+        raise ConfigError("an external S3 endpoint needs s3.access_key and s3.secret_key")
