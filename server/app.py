@@ -1,0 +1,169 @@
+"""The composition root: settings -> a running Kanal (S3, index, services, gRPC server).
+
+`KanalServer` is what `kanal serve` runs and what the integration tests start in-process,
+so the tests exercise the same wiring as production. Start order: embedded S3 (unless an
+external endpoint is configured), the archive bucket with object lock, the index schema,
+then the gRPC server. Stop order is the reverse, and the embedded S3 process never
+outlives the server.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import secrets
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from archive.embedded import EmbeddedS3
+from archive.index import DocumentIndex
+from archive.retention import RetentionPolicy
+from archive.store import ArchiveStore
+from kanal.v1 import documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
+from server import logs
+from server.api.documents import DocumentsServicer
+from server.api.interceptor import KanalInterceptor
+from server.api.layouts import LayoutsServicer
+from server.channels import Renderers
+from server.compose.layouts import LayoutRegistry
+from server.config import ConfigError, S3Settings, Settings
+from server.documents import DocumentService
+
+log = logs.get_logger("kanal")
+
+SERVICE_NAMES = (
+    documents_pb2.DESCRIPTOR.services_by_name["Documents"].full_name,
+    layouts_pb2.DESCRIPTOR.services_by_name["Layouts"].full_name,
+)
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def harfbuzz_subset_available() -> bool:
+    """WeasyPrint silently falls back to a much slower font subsetter without it."""
+    return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
+def embedded_credentials(state_dir: Path) -> tuple[str, str]:
+    """The embedded S3's access key pair, made once per state dir and kept private."""
+    path = state_dir / "s3-credentials.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["access_key"], stored["secret_key"]
+    access_key, secret_key = "kanal" + secrets.token_hex(6), secrets.token_urlsafe(30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"access_key": access_key, "secret_key": secret_key}, out)
+    return access_key, secret_key
+
+
+class KanalServer:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.embedded_s3: EmbeddedS3 | None = None
+        self.grpc_server: grpc.Server | None = None
+        self.port: int | None = None
+        self.health = health.HealthServicer()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        settings = self.settings
+        if not harfbuzz_subset_available():
+            log.warning(
+                "libharfbuzz-subset is missing: WeasyPrint falls back to a much slower font "
+                "subsetter; install the Debian package libharfbuzz-subset0"
+            )
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            s3 = self._start_s3(settings.s3)
+            self.store = ArchiveStore(endpoint_url=s3.endpoint, bucket=s3.bucket,
+                                      access_key=s3.access_key, secret_key=s3.secret_key,
+                                      region=s3.region)
+            self.store.ensure_bucket()
+            self.index = DocumentIndex(settings.resolved_index_url)
+            self.index.create_schema()
+            self.layouts = LayoutRegistry(settings.layouts_dir)
+            self.documents = DocumentService(
+                self.layouts, Renderers(), self.store, self.index,
+                RetentionPolicy.from_config(settings.retention)
+                if settings.retention else RetentionPolicy.default(),
+                max_data_bytes=settings.max_data_bytes,
+            )
+            self._start_grpc()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("kanal serving", listen=f"{self._host()}:{self.port}",
+                 s3=self.store.endpoint_url if hasattr(self.store, "endpoint_url") else None,
+                 embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()))
+
+    def _start_s3(self, s3: S3Settings) -> S3Settings:
+        if not s3.embedded:
+            return s3
+        access_key, secret_key = embedded_credentials(self.settings.state_dir)
+        self.embedded_s3 = EmbeddedS3(self.settings.state_dir / "s3",
+                                      access_key=access_key, secret_key=secret_key)
+        self.embedded_s3.start()
+        return S3Settings(endpoint=self.embedded_s3.endpoint_url, bucket=s3.bucket,
+                          access_key=access_key, secret_key=secret_key, region=s3.region)
+
+    def _host(self) -> str:
+        return self.settings.listen.rpartition(":")[0]
+
+    def _start_grpc(self) -> None:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rpc"),
+            interceptors=[KanalInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),  # a taken port must fail, not be shared
+            ],
+        )
+        documents_pb2_grpc.add_DocumentsServicer_to_server(
+            DocumentsServicer(self.documents), server)
+        layouts_pb2_grpc.add_LayoutsServicer_to_server(LayoutsServicer(self.layouts), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        try:
+            self.port = server.add_insecure_port(self.settings.listen)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {self.settings.listen}: {exc}") from exc
+        if not self.port:
+            raise ConfigError(f"cannot listen on {self.settings.listen} (port taken?)")
+        server.start()
+        self.grpc_server = server
+        for name in (*SERVICE_NAMES, ""):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace).wait()
+            self.grpc_server = None
+        if self.embedded_s3 is not None:
+            self.embedded_s3.stop()
+            self.embedded_s3 = None
+        log.info("kanal stopped")
+
+    def wait(self) -> None:
+        if self.grpc_server is not None:
+            self.grpc_server.wait_for_termination()
+
+    @property
+    def address(self) -> str:
+        return f"{self._host()}:{self.port}"
+
+    def __enter__(self) -> KanalServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

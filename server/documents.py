@@ -1,0 +1,268 @@
+"""The path of one real-time document: compose -> render -> archive -> index.
+
+`DocumentService` is the domain behind the `Documents` API. It knows the order of the
+steps and what makes them safe to retry; it knows nothing of gRPC.
+
+Write order: every object is stored in S3 first, the index row last, in one transaction.
+An outage between the two leaves objects without an index row (which the archive's
+reconciler can find and repair), never an index row pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ulid import ULID
+
+from archive.errors import ArchiveUnavailable
+from archive.index import DocumentIndex, DocumentRecord, DuplicateDocument, OutputRecord
+from archive.keys import document_key
+from archive.retention import RetentionPolicy
+from archive.store import ArchiveStore
+from server import logs
+from server.channels import Renderers
+from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
+from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
+
+log = logs.get_logger(__name__)
+
+EXTENSIONS = {
+    "application/pdf": "pdf",
+    "message/rfc822": "eml",
+    "text/plain": "txt",
+    "application/xml": "xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeInput:
+    tenant: str
+    layout_id: str
+    data: str
+    layout_version: str | None = None
+    locale: str | None = None
+    channels: Sequence[Channel] = ()
+    idempotency_key: str | None = None
+    preview: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeResult:
+    document_id: str
+    layout_version: str
+    created_at: datetime
+    plan: ChannelPlan
+    outputs: tuple[OutputRecord, ...]  # as stored (key is empty in a preview)
+    contents: dict[Channel, bytes]  # the bytes themselves, in a preview only
+    replayed: bool = False
+
+
+def plan_text(plan: ChannelPlan) -> str:
+    """'email,sms>print': the channels rendered, then the delivery fallbacks."""
+    text = ",".join(c.value for c in plan.channels)
+    return f"{text}>{','.join(c.value for c in plan.fallbacks)}" if plan.fallbacks else text
+
+
+def plan_from_text(text: str, reason: str = "") -> ChannelPlan:
+    channels, _, fallbacks = text.partition(">")
+    return ChannelPlan(
+        channels=tuple(Channel(c) for c in channels.split(",") if c),
+        fallbacks=tuple(Channel(c) for c in fallbacks.split(",") if c),
+        reason=reason,
+    )
+
+
+def output_record(output: Output, key: str) -> OutputRecord:
+    return OutputRecord(
+        channel=output.channel.value, key=key, media_type=output.media_type,
+        sha256=output.sha256, size=output.size, pages=output.facts.get("pages"),
+        facts={k: v for k, v in output.facts.items() if k != "pages"},
+    )
+
+
+class _KeyedLocks:
+    """One lock per idempotency key, so two retries racing in this process run one after
+    the other and the second finds the first's result."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, tenant: str, key: str) -> threading.Lock:
+        with self._guard:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault((tenant, key), threading.Lock())
+
+
+class DocumentService:
+    def __init__(
+        self,
+        layouts: LayoutRegistry,
+        renderers: Renderers,
+        store: ArchiveStore,
+        index: DocumentIndex,
+        retention: RetentionPolicy,
+        *,
+        max_data_bytes: int = 4 * 1024 * 1024,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], str] = lambda: str(ULID()),
+    ):
+        self.layouts = layouts
+        self.renderers = renderers
+        self.store = store
+        self.index = index
+        self.retention = retention
+        self.max_data_bytes = max_data_bytes
+        self.clock = clock
+        self.new_id = new_id
+        self._idempotency_locks = _KeyedLocks()
+
+    # --- compose ---------------------------------------------------------------------------
+
+    def compose(self, request: ComposeInput) -> ComposeResult:
+        self._check_request(request)
+        if request.idempotency_key and not request.preview:
+            with self._idempotency_locks.get(request.tenant, request.idempotency_key):
+                replay = self._replay(request)
+                return replay if replay is not None else self._compose_new(request)
+        return self._compose_new(request)
+
+    def _check_request(self, request: ComposeInput) -> None:
+        if not request.tenant:
+            raise InvalidInput.field("tenant", "is required")
+        if not request.layout_id:
+            raise InvalidInput.field("layout_id", "is required")
+        size = len(request.data.encode("utf-8"))
+        if size > self.max_data_bytes:
+            raise TooLarge(f"data_json is {size} bytes; the limit is {self.max_data_bytes}")
+        if request.idempotency_key is not None and len(request.idempotency_key) > 200:
+            raise InvalidInput.field("idempotency_key", "must be at most 200 characters")
+
+    def _compose_new(self, request: ComposeInput) -> ComposeResult:
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        document_id = self.new_id()
+        logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
+        composition = compose(ComposeRequest(
+            tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
+            now=self.clock(), locale=request.locale, channels=tuple(request.channels),
+            idempotency_key=request.idempotency_key,
+        ))
+        outputs = self.renderers.render(composition, layout)
+        if request.preview:
+            log.info("composed preview", channels=[o.channel.value for o in outputs])
+            return ComposeResult(
+                document_id, layout.version, composition.created_at, composition.channel_plan,
+                tuple(output_record(o, "") for o in outputs),
+                {o.channel: o.content for o in outputs},
+            )
+        records = self._archive(composition, outputs)
+        log.info("composed", channels=[o.channel.value for o in outputs],
+                 pages=sum(o.facts.get("pages", 0) for o in outputs))
+        return ComposeResult(document_id, layout.version, composition.created_at,
+                             composition.channel_plan, records, {})
+
+    def _replay(self, request: ComposeInput) -> ComposeResult | None:
+        """The first result for this idempotency key, if the data is the same."""
+        try:
+            record = self.index.find_by_idempotency_key(request.tenant, request.idempotency_key)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if record is None:
+            return None
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        locale = resolve_locale(layout, request.locale)
+        fingerprint = input_hash(layout.id, locale, request.channels, parse_data(request.data))
+        if fingerprint != record.input_sha256 or record.layout_ref.split("@")[0] != layout.id:
+            raise Conflict(
+                f"idempotency key {request.idempotency_key!r} was already used for document "
+                f"{record.document_id} with different data; use a new key for a new document"
+            )
+        return self._result_from_record(record, replayed=True)
+
+    # --- archive -----------------------------------------------------------------------------
+
+    def _archive(
+        self, composition: Composition, outputs: Sequence[Output]
+    ) -> tuple[OutputRecord, ...]:
+        recipient = composition.recipient
+        country = recipient.address.country if recipient.address else None
+        retain_until = self.retention.retain_until(
+            composition.created_at, composition.kind.value, country, composition.tenant
+        )
+        plan = plan_text(composition.channel_plan)
+        common = {
+            "tenant": composition.tenant,
+            "customer-id": recipient.customer_id,
+            "document-id": composition.document_id,
+            "kind": composition.kind.value,
+            "layout": composition.layout_ref,
+            "locale": composition.locale,
+            "created-at": composition.created_at.isoformat(),
+            "input-sha256": composition.input_sha256,
+            "idempotency-key": composition.idempotency_key or "",
+            "channel-plan": plan,
+        }
+        records = []
+        try:
+            for output in outputs:
+                key = document_key(
+                    composition.tenant, recipient.customer_id, composition.created_at,
+                    composition.document_id, output.channel.value,
+                    EXTENSIONS.get(output.media_type, "bin"),
+                )
+                self.store.put(
+                    key, output.content, media_type=output.media_type,
+                    metadata={**common, "channel": output.channel.value,
+                              "pages": str(output.facts.get("pages", ""))},
+                    retain_until=retain_until,
+                )
+                records.append(output_record(output, key))
+            self.index.add(DocumentRecord(
+                tenant=composition.tenant,
+                document_id=composition.document_id,
+                customer_id=recipient.customer_id,
+                kind=composition.kind.value,
+                layout_ref=composition.layout_ref,
+                locale=composition.locale,
+                created_at=composition.created_at,
+                input_sha256=composition.input_sha256,
+                idempotency_key=composition.idempotency_key,
+                channel_plan=plan,
+                retain_until=retain_until,
+                outputs=tuple(records),
+            ))
+        except ArchiveUnavailable as exc:
+            log.warning("archive unavailable", error=str(exc))
+            raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
+        except DuplicateDocument as exc:
+            # Another server won a race on the same idempotency key; its document stands.
+            raise Conflict(f"idempotency key {composition.idempotency_key!r} is in use") from exc
+        return tuple(records)
+
+    # --- read ---------------------------------------------------------------------------------
+
+    def get(self, tenant: str, document_id: str) -> DocumentRecord:
+        try:
+            record = self.index.get(tenant, document_id)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if record is None:
+            raise NotFound(f"no document {document_id!r}")
+        return record
+
+    def _result_from_record(self, record: DocumentRecord, replayed: bool) -> ComposeResult:
+        return ComposeResult(
+            document_id=record.document_id,
+            layout_version=record.layout_ref.split("@", 1)[1],
+            created_at=record.created_at,
+            plan=plan_from_text(record.channel_plan, reason="replayed"),
+            outputs=record.outputs,
+            contents={},
+            replayed=replayed,
+        )
