@@ -1,0 +1,59 @@
+"""Read PDFs the way a person checks them: text per page, and where a text sits (in mm
+from the page's top-left corner). Independent of how Kanal made the PDF (pdfium)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pypdfium2
+
+MM_PER_PT = 25.4 / 72
+
+
+def normalise(text: str) -> str:
+    """Fold the spaces Babel and pdfium use (NBSP, narrow NBSP, CR/LF) into one space."""
+    return re.sub(r"[\s\u00a0\u202f\u2009]+", " ", text).strip()
+
+
+def pages_text(pdf: bytes) -> list[str]:
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return [normalise(page.get_textpage().get_text_range()) for page in document]
+    finally:
+        document.close()
+
+
+@dataclass(frozen=True)
+class Box:
+    left: float
+    top: float
+    right: float
+    bottom: float  # mm from the page's top-left corner
+
+    def inside(self, other: Box) -> bool:
+        return (self.left >= other.left and self.right <= other.right
+                and self.top >= other.top and self.bottom <= other.bottom)
+
+
+def find_text(pdf: bytes, text: str, page_index: int = 0) -> Box | None:
+    """The box around the first occurrence of `text` on a page, or None."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        page = document[page_index]
+        height = page.get_height()
+        textpage = page.get_textpage()
+        searcher = textpage.search(text, match_case=True)
+        found = searcher.get_next()
+        if not found:
+            return None
+        start, count = found
+        boxes = [textpage.get_charbox(i) for i in range(start, start + count)]
+        left = min(b[0] for b in boxes)
+        bottom = min(b[1] for b in boxes)
+        right = max(b[2] for b in boxes)
+        top = max(b[3] for b in boxes)
+        return Box(left * MM_PER_PT, (height - top) * MM_PER_PT,
+                   right * MM_PER_PT, (height - bottom) * MM_PER_PT)
+    finally:
+        document.close()

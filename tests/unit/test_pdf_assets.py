@@ -1,0 +1,41 @@
+"""Data can never make the PDF engine fetch a URL or read a file outside the layout."""
+
+import pytest
+
+from server.channels.pdf import AssetFetcher
+
+
+@pytest.fixture
+def fetcher(tmp_path):
+    layout = tmp_path / "layouts" / "x" / "1.0.0"
+    layout.mkdir(parents=True)
+    (layout / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (tmp_path / "secret.txt").write_text("top secret")
+    return AssetFetcher((layout,)), layout, tmp_path
+
+
+def test_serves_the_layouts_own_files(fetcher):
+    fetch, layout, _ = fetcher
+    response = fetch.fetch((layout / "logo.svg").as_uri())
+    assert response.read().startswith(b"<svg")
+    assert response.content_type == "image/svg+xml"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/track.png",
+    "https://example.org/x.css",
+    "ftp://example.org/x",
+    "data:text/plain,hello",
+])
+def test_refuses_other_schemes(fetcher, url):
+    fetch, _, _ = fetcher
+    with pytest.raises(ValueError):
+        fetch.fetch(url)
+
+
+def test_refuses_files_outside_the_layout(fetcher):
+    fetch, layout, root = fetcher
+    for url in ((root / "secret.txt").as_uri(), (layout / ".." / ".." / ".." / "secret.txt").as_uri(),
+                "file:///etc/passwd"):
+        with pytest.raises(ValueError):
+            fetch.fetch(url)
