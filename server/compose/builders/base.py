@@ -12,13 +12,21 @@ Errors in the data are raised as `InvalidInput` naming the JSON path of the fiel
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from server.compose.layouts import Layout
+from stdnum import iban, luhn
+from stdnum.no import kontonr as no_kontonr
+
+from server.compose import formatting, references
+from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Invoice, PaymentReference, PostalAddress, Recipient
 from server.errors import InvalidInput
 
@@ -106,3 +114,125 @@ def recipient(data: Mapping[str, Any]) -> Recipient:
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
     )
+
+
+# --- shared by the layouts' builders ----------------------------------------------------------
+# Labels, window lines, payment accounts and references are the same questions for every
+# payment document (card invoice, reminder) and every letter; answered once here.
+
+
+@cache
+def _labels_file(path: Path) -> Mapping[str, Mapping[str, str]]:
+    """A layout version's `labels.toml` (one table per locale), read once per process.
+    A version folder is immutable, so caching by path is exact."""
+    try:
+        data = tomllib.loads((path / "labels.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LayoutError(f"{path / 'labels.toml'}: {exc}") from exc
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in data.items()})
+
+
+def labels(layout: Layout, locale: str) -> Mapping[str, str]:
+    """The layout's fixed text in `locale` (labels are layout text, never data)."""
+    per_locale = _labels_file(layout.path)
+    if locale not in per_locale:
+        raise LayoutError(f"{layout.ref}: labels.toml has no [{locale!r}] table")
+    return per_locale[locale]
+
+
+def window_lines(who: Recipient, sender_country: str | None) -> list[str]:
+    """The envelope-window address lines (name, street, postcode and city, and the country
+    only when the letter crosses a border)."""
+    if who.address is None:
+        return [who.name]
+    return list(who.address.window_lines(who.name, sender_country))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAccount:
+    """Where the payer sends money. kind: "no_account" (Norwegian 11-digit account),
+    "bankgiro" / "plusgiro" (Sweden), "iban". `display` is how it is printed on a slip."""
+
+    kind: str
+    number: str
+    display: str
+
+
+def payment_account(data: Mapping[str, Any], path: str) -> PaymentAccount:
+    """`{"type": ..., "number": ...}` -> a checked `PaymentAccount` (check digits verified,
+    because a wrong account on a giro sends a customer's money astray)."""
+    kind = data["type"]
+    raw = "".join(str(data["number"]).split())
+    number = raw.replace(".", "").replace("-", "")
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput.field(f"{path}.number", f"{data['number']!r} {why}")
+
+    if kind == "no_account":
+        if not no_kontonr.is_valid(number) or len(number) != 11:
+            raise bad("is not a valid Norwegian account number (11 digits, MOD11)")
+        return PaymentAccount(kind, number, f"{number[:4]}.{number[4:6]}.{number[6:]}")
+    if kind == "bankgiro":
+        if not (number.isdigit() and len(number) in (7, 8) and luhn.is_valid(number)):
+            raise bad("is not a valid bankgiro number (7-8 digits, Luhn)")
+        return PaymentAccount(kind, number, f"{number[:-4]}-{number[-4:]}")
+    if kind == "plusgiro":
+        if not (number.isdigit() and 2 <= len(number) <= 8 and luhn.is_valid(number)):
+            raise bad("is not a valid plusgiro number (2-8 digits, Luhn)")
+        return PaymentAccount(kind, number, f"{number[:-1]}-{number[-1]}")
+    if kind == "iban":
+        if not iban.is_valid(raw):
+            raise bad("is not a valid IBAN")
+        return PaymentAccount(kind, iban.compact(raw), iban.format(raw))
+    raise InvalidInput.field(f"{path}.type", f"unknown account type {kind!r}")
+
+
+def payment_reference(
+    data: Mapping[str, Any], currency: str, country: str | None, path: str = "$.payment"
+) -> PaymentReference:
+    """`payment.reference` (checked as given) or `payment.reference_base` (check digit
+    appended), in `payment.reference_scheme` or the currency's default scheme."""
+    scheme = data.get("reference_scheme") or references.default_scheme(currency, country)
+    creditor = data.get("creditor_number")
+    if "reference" in data:
+        try:
+            return references.parse_reference(scheme, data["reference"], creditor=creditor)
+        except references.ReferenceError as exc:
+            raise InvalidInput.field(f"{path}.reference", str(exc)) from exc
+    if "reference_base" not in data:
+        raise InvalidInput.field(path, "needs reference or reference_base")
+    try:
+        return references.make_reference(scheme, data["reference_base"], creditor=creditor)
+    except references.ReferenceError as exc:
+        raise InvalidInput.field(f"{path}.reference_base", str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Formatter:
+    """Locale formatting bound to one document's locale and currency."""
+
+    locale: str
+    currency: str | None = None
+
+    def money(self, value: Decimal, currency: str | None = None) -> str:
+        """'12 345,67 kr'."""
+        code = currency or self.currency
+        assert code, "money() needs a currency"
+        return formatting.money(value, code, self.locale)
+
+    def money_code(self, value: Decimal, currency: str) -> str:
+        """'27,99 EUR': foreign amounts with the ISO code, unambiguous beside local ones."""
+        return f"{formatting.number(value, self.locale)}\u00a0{currency}"
+
+    def number(self, value: Decimal, places: int = 2) -> str:
+        """'12 345,67' (for table columns whose header names the currency)."""
+        return formatting.number(value, self.locale, places)
+
+    def day(self, value: date, style: str = "short") -> str:
+        return formatting.day(value, self.locale, style)
+
+    def percent(self, value: Decimal) -> str:
+        """'21,9 %' with as many decimals as the value has (at most 4)."""
+        value = value.normalize()
+        places = min(max(-value.as_tuple().exponent, 0), 4)  # type: ignore[operator]
+        return f"{formatting.number(value, self.locale, places)}\u00a0%"

@@ -1,0 +1,239 @@
+"""Credit-card invoice data -> `Content`: balances, minimum payment, reference, formatted context.
+
+A card issuer's core system sends the period's facts (previous balance, payments received,
+the transactions, interest and fees) and the rule for the minimum payment. Everything a
+reader checks on the invoice is computed here, once, from those facts:
+
+    purchases       = sum of the transactions' amounts (refunds are negative)
+    new balance     = previous balance - payments received + purchases + interest + fees
+    minimum payment = min(balance, max(floor, rate x balance)), rate x balance rounded to
+                      whole currency units (half up); 0 when the balance is not positive
+    amount due      = the new balance when positive, else 0 (a credit balance is not billed)
+
+and the payment reference gets its check digit (KID for NOK, OCR for SEK by default).
+Every amount and date in the context is already formatted for the locale, so the print,
+email and SMS templates only place text. The EN 16931 mapping of a card invoice comes with
+the e-invoice work; `Content.invoice` stays None until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from server.compose.builders.base import (
+    CENT,
+    BuildRequest,
+    Content,
+    Formatter,
+    amount,
+    iso_date,
+    labels,
+    payment_account,
+    payment_reference,
+    postal_address,
+    recipient,
+    window_lines,
+)
+from server.compose.formatting import check_currency
+from server.errors import InvalidInput
+
+UNIT = Decimal("1")
+MASK_CHARS = "*xX•"
+
+
+def minimum_payment(balance: Decimal, rate_percent: Decimal, floor: Decimal) -> Decimal:
+    """The least the card holder must pay: a share of the balance, at least the floor,
+    never more than the balance itself."""
+    if balance <= 0:
+        return Decimal("0.00")
+    share = (balance * rate_percent / 100).quantize(UNIT, rounding=ROUND_HALF_UP)
+    return min(balance, max(floor, share)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def masked_card(value: str, path: str) -> str:
+    """'5213 88** **** 4821' -> '5213 88•• •••• 4821'. A full card number must never reach
+    a document (PCI DSS: at most the first six and last four digits may be shown)."""
+    compact = "".join(value.split())
+    digits = sum(c.isdigit() for c in compact)
+    masked = sum(c in MASK_CHARS for c in compact)
+    if not 13 <= len(compact) <= 19 or digits + masked != len(compact):
+        raise InvalidInput.field(path, "must be a masked card number like '5213 88** **** 4821'")
+    if digits > 10 or not compact[-4:].isdigit():
+        raise InvalidInput.field(
+            path, "must be masked: at most the first 6 and the last 4 digits may be shown"
+        )
+    shown = "".join("•" if c in MASK_CHARS else c for c in compact)
+    return " ".join(shown[i : i + 4] for i in range(0, len(shown), 4))
+
+
+def _split_amount(value: Decimal, fmt: Formatter) -> tuple[str, str]:
+    """12345.67 -> ('12 345', '67'): the giro's separate kroner and øre fields."""
+    units = int(value)
+    cents = int((value - units) * 100)
+    return fmt.number(Decimal(units), places=0), f"{cents:02d}"
+
+
+def _transactions(
+    rows: list[Mapping[str, Any]], fmt: Formatter
+) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
+    """Transaction rows for the table, and the sums of purchases and of refunds."""
+    out: list[dict[str, Any]] = []
+    purchases = refunds = Decimal("0")
+    for i, row in enumerate(rows):
+        path = f"$.transactions[{i}]"
+        value = amount(row["amount"], f"{path}.amount", allow_negative=True)
+        if value >= 0:
+            purchases += value
+        else:
+            refunds += value
+        foreign = rate = None
+        if original := row.get("original"):
+            code = check_currency(original["currency"], f"{path}.original.currency")
+            orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True)
+            if orig == 0 or (orig < 0) != (value < 0):
+                raise InvalidInput.field(
+                    f"{path}.original.amount", "must be non-zero and have the sign of amount"
+                )
+            foreign = fmt.money_code(orig, code)
+            rate = fmt.number(abs(value / orig), places=4)
+        out.append(
+            {
+                "date": fmt.day(iso_date(row["date"], f"{path}.date")),
+                "description": row["description"],
+                "place": row.get("place"),
+                "amount": fmt.number(value),
+                "is_credit": value < 0,
+                "foreign": foreign,
+                "rate": rate,
+            }
+        )
+    return out, purchases, refunds
+
+
+def _check_order(first: date, then: date, path: str, what: str) -> None:
+    if then < first:
+        raise InvalidInput.field(path, f"must not be before {what}")
+
+
+def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
+    currency = check_currency(data["currency"], "$.currency")
+    fmt = Formatter(request.locale, currency)
+    text = labels(request.layout, request.locale)
+    issuer, card, inv = data["issuer"], data["card_account"], data["invoice"]
+    sender_country = issuer["address"]["country"]
+    customer = recipient(data["customer"])
+    issuer_address = postal_address(issuer["address"])
+
+    invoice_date = iso_date(inv["invoice_date"], "$.invoice.invoice_date")
+    due_date = iso_date(inv["due_date"], "$.invoice.due_date")
+    period_start = iso_date(inv["period_start"], "$.invoice.period_start")
+    period_end = iso_date(inv["period_end"], "$.invoice.period_end")
+    _check_order(period_start, period_end, "$.invoice.period_end", "period_start")
+    _check_order(invoice_date, due_date, "$.invoice.due_date", "invoice_date")
+
+    previous = amount(inv["previous_balance"], "$.invoice.previous_balance", allow_negative=True)
+    payments = amount(inv["payments_received"], "$.invoice.payments_received")
+    rows, purchases, refunds = _transactions(data["transactions"], fmt)
+    interest_data = data.get("interest")
+    interest = amount(interest_data["amount"], "$.interest.amount") if interest_data else None
+    fees = [
+        (fee["description"], amount(fee["amount"], f"$.fees[{i}].amount"))
+        for i, fee in enumerate(data.get("fees", []))
+    ]
+    fees_total = sum((value for _, value in fees), Decimal("0"))
+
+    balance = (previous - payments + purchases + refunds + (interest or 0) + fees_total).quantize(
+        CENT, rounding=ROUND_HALF_UP
+    )
+    rule = data["minimum_payment"]
+    rate = amount(rule["rate_percent"], "$.minimum_payment.rate_percent")
+    if rate > 100:
+        raise InvalidInput.field("$.minimum_payment.rate_percent", "must be at most 100")
+    minimum = minimum_payment(balance, rate, amount(rule["floor"], "$.minimum_payment.floor"))
+    amount_due = max(balance, Decimal("0.00"))
+    limit = amount(card["credit_limit"], "$.card_account.credit_limit")
+    account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
+    reference = payment_reference(data["payment"], currency, sender_country)
+    units, cents = _split_amount(amount_due, fmt)
+
+    context: dict[str, Any] = {
+        "labels": dict(text),
+        "currency": currency,
+        "issuer": {
+            "name": issuer["name"],
+            "org_number": issuer["org_number"],
+            "address_lines": [*issuer_address.lines,
+                              f"{issuer_address.postal_code} {issuer_address.city}"],
+            "phone": issuer["customer_service"]["phone"],
+            "web": issuer["customer_service"]["web"],
+            "email": issuer["customer_service"].get("email"),
+        },
+        "window": window_lines(customer, sender_country),
+        "customer": {"customer_id": customer.customer_id, "name": customer.name},
+        "card": {
+            "product": card["product"],
+            "account_number": card["account_number"],
+            "masked_number": masked_card(
+                card["masked_card_number"], "$.card_account.masked_card_number"
+            ),
+            "holder": card.get("card_holder") or customer.name,
+            "credit_limit": fmt.money(limit),
+            "available_credit": fmt.money(max(limit - balance, Decimal("0"))),
+            "interest_rate": (
+                fmt.percent(amount(card["nominal_interest_percent"],
+                                   "$.card_account.nominal_interest_percent"))
+                if "nominal_interest_percent" in card else None
+            ),
+        },
+        "invoice": {
+            "number": inv["number"],
+            "date": fmt.day(invoice_date),
+            "due_date": fmt.day(due_date),
+            "period_start": fmt.day(period_start),
+            "period_end": fmt.day(period_end),
+        },
+        "transactions": rows,
+        "summary": {
+            "previous_balance": fmt.money(previous),
+            "payments": fmt.money(-payments),
+            "purchases": fmt.money(purchases),
+            "refunds": fmt.money(refunds) if refunds else None,
+            "interest": fmt.money(interest) if interest is not None else None,
+            "interest_text": (interest_data or {}).get("description") or text["interest"],
+            "fees": [{"description": d, "amount": fmt.money(v)} for d, v in fees],
+            "transactions_total": fmt.number(purchases + refunds),
+            "new_balance": fmt.money(balance),
+            "minimum_payment": fmt.money(minimum),
+            "amount_due": fmt.money(amount_due),
+            "is_credit_balance": balance < 0,
+        },
+        "payment": {
+            "account": account.display,
+            "account_kind": account.kind,
+            "reference": reference.display,
+            "reference_value": reference.value,
+            "amount": fmt.money(amount_due),
+            "amount_units": units,
+            "amount_cents": cents,
+            "minimum": fmt.money(minimum),
+            "due_date": fmt.day(due_date),
+        },
+    }
+    return Content(
+        recipient=customer,
+        context=context,
+        sender_country=sender_country,
+        currency=currency,
+        payment_reference=reference,
+        due_date=due_date,
+        amount_due=amount_due,
+        facts={
+            "segment": card.get("segment", "private"),
+            "country": customer.address.country if customer.address else sender_country,
+            "product": card["product"],
+            "credit_balance": balance < 0,
+        },
+    )
