@@ -1,0 +1,179 @@
+"""PDF/A-3 + CII XML -> a Factur-X / ZUGFeRD PDF: the same invoice for eyes and for machines.
+
+Factur-X embeds the CII invoice (`cii.render_cii`) in the archived PDF/A-3 as the file
+`factur-x.xml`, tied to the document by the catalog's `/AF` array with an
+`/AFRelationship` (`/Data`: the XML carries the same data as the pages; `/Alternative` when
+it is the legally binding form), and announces itself in the XMP metadata with the Factur-X
+extension schema (`fx:DocumentType`, `fx:DocumentFileName`, `fx:Version`,
+`fx:ConformanceLevel`) plus the PDF/A extension-schema description PDF/A requires for any
+non-standard XMP property.
+
+Why not `facturx.generate_from_binary`: it writes the PDF to a temporary file, stamps the
+wall clock into the attachment and the XMP (so the same invoice would not give the same
+bytes twice) and pulls in pypdf and requests at run time. Renderers here do no I/O and are
+reproducible, so this module does the same few steps with pikepdf (already a dependency),
+taking the attachment's date from the PDF's own metadata. The tests read the result back
+with the `factur-x` package to prove the two agree.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pikepdf
+from lxml import etree
+from pikepdf import AttachedFileSpec, Name
+
+FILENAME = "factur-x.xml"
+FX_NS = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
+FX_VERSION = "1.0"
+EN16931_LEVEL = "EN 16931"
+RELATIONSHIPS = {"Data": Name.Data, "Alternative": Name.Alternative, "Source": Name.Source}
+
+NS_X = "adobe:ns:meta/"
+NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+NS_PDFAID = "http://www.aiim.org/pdfa/ns/id/"
+NS_PDFA_EXT = "http://www.aiim.org/pdfa/ns/extension/"
+NS_PDFA_SCHEMA = "http://www.aiim.org/pdfa/ns/schema#"
+NS_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
+
+MEDIA_TYPE = "application/pdf"
+
+_FX_PROPERTIES = (
+    ("DocumentFileName", "The name of the embedded XML document"),
+    ("DocumentType", "The type of the hybrid document in capital letters, e.g. INVOICE"),
+    ("Version", "The version of the standard applying to the embedded XML document"),
+    ("ConformanceLevel", "The conformance level of the embedded XML document"),
+)
+
+
+def embed_facturx(
+    pdf: bytes,
+    cii_xml: bytes,
+    *,
+    level: str = EN16931_LEVEL,
+    relationship: str = "Data",
+) -> bytes:
+    """Return `pdf` with `cii_xml` embedded as Factur-X.
+
+    `pdf` must already be PDF/A-3 (WeasyPrint's `pdf_variant="pdf/a-3b"`): Factur-X is
+    defined only on PDF/A-3, and claiming it on another PDF would be false. Raises
+    `ValueError` otherwise, or for an unknown `relationship`.
+    """
+    if relationship not in RELATIONSHIPS:
+        raise ValueError(f"relationship must be one of {sorted(RELATIONSHIPS)}")
+    cii = etree.fromstring(cii_xml)  # refuse bytes that are not XML before touching the PDF
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        prefix, xmp, suffix = _read_xmp(doc)
+        if xmp is None or _pdfa_part(xmp) != "3":
+            raise ValueError("Factur-X needs a PDF/A-3 document (pdfaid:part 3 in its XMP)")
+        info = doc.docinfo
+        stamp = str(info.get("/ModDate", info.get("/CreationDate", ""))) or _issue_stamp(cii)
+
+        spec = AttachedFileSpec(
+            doc,
+            cii_xml,
+            description="Factur-X invoice (CII, EN 16931)",
+            filename=FILENAME,
+            mime_type="text/xml",
+            creation_date=stamp,
+            mod_date=stamp,
+            relationship=RELATIONSHIPS[relationship],
+        )
+        doc.attachments[FILENAME] = spec  # pikepdf also lists it in the catalog's /AF
+
+        _add_facturx_xmp(xmp, level)
+        metadata = doc.make_stream(
+            prefix + etree.tostring(xmp, encoding="UTF-8") + suffix,
+            Type=Name.Metadata,
+            Subtype=Name.XML,
+        )
+        doc.Root.Metadata = metadata
+
+        out = io.BytesIO()
+        doc.save(out, deterministic_id=True)
+        return out.getvalue()
+
+
+def _issue_stamp(cii: etree._Element) -> str:
+    """The invoice issue date (CII BT-2, format 102) as a PDF date, for the file's dates."""
+    for el in cii.iter("{*}IssueDateTime"):
+        text = "".join(el.itertext()).strip()
+        if len(text) == 8 and text.isdigit():
+            return f"D:{text}000000Z"
+    return ""
+
+
+def _read_xmp(doc: pikepdf.Pdf) -> tuple[bytes, etree._Element | None, bytes]:
+    """The XMP packet as (xpacket header, x:xmpmeta element, xpacket trailer)."""
+    stream = doc.Root.get("/Metadata")
+    if stream is None:
+        return b"", None, b""
+    raw = stream.read_bytes()
+    start = raw.find(b"<x:xmpmeta")
+    end = raw.rfind(b"</x:xmpmeta>")
+    if start < 0 or end < 0:
+        return b"", None, b""
+    end += len(b"</x:xmpmeta>")
+    return raw[:start], etree.fromstring(raw[start:end]), raw[end:]
+
+
+def _pdfa_part(xmp: etree._Element) -> str | None:
+    for desc in xmp.iter(f"{{{NS_RDF}}}Description"):
+        part = desc.get(f"{{{NS_PDFAID}}}part")
+        if part is None:
+            el = desc.find(f"{{{NS_PDFAID}}}part")
+            part = el.text if el is not None else None
+        if part:
+            return part.strip()
+    return None
+
+
+def _add_facturx_xmp(xmp: etree._Element, level: str) -> None:
+    """Add the fx: properties and their PDF/A extension schema description (once)."""
+    rdf = xmp.find(f"{{{NS_RDF}}}RDF")
+    if rdf is None:
+        raise ValueError("XMP metadata without rdf:RDF")
+    for desc in list(rdf):
+        if desc.nsmap.get("fx") == FX_NS or any(
+            etree.QName(child).namespace == FX_NS for child in desc
+        ):
+            rdf.remove(desc)
+
+    fx = etree.SubElement(rdf, f"{{{NS_RDF}}}Description", nsmap={"fx": FX_NS})
+    fx.set(f"{{{NS_RDF}}}about", "")
+    for name, value in (
+        ("DocumentType", "INVOICE"),
+        ("DocumentFileName", FILENAME),
+        ("Version", FX_VERSION),
+        ("ConformanceLevel", level),
+    ):
+        etree.SubElement(fx, f"{{{FX_NS}}}{name}").text = value
+
+    ext = etree.SubElement(
+        rdf,
+        f"{{{NS_RDF}}}Description",
+        nsmap={
+            "pdfaExtension": NS_PDFA_EXT,
+            "pdfaSchema": NS_PDFA_SCHEMA,
+            "pdfaProperty": NS_PDFA_PROPERTY,
+        },
+    )
+    ext.set(f"{{{NS_RDF}}}about", "")
+    bag = etree.SubElement(etree.SubElement(ext, f"{{{NS_PDFA_EXT}}}schemas"), f"{{{NS_RDF}}}Bag")
+    schema = etree.SubElement(bag, f"{{{NS_RDF}}}li")
+    schema.set(f"{{{NS_RDF}}}parseType", "Resource")
+    etree.SubElement(schema, f"{{{NS_PDFA_SCHEMA}}}schema").text = "Factur-X PDFA Extension Schema"
+    etree.SubElement(schema, f"{{{NS_PDFA_SCHEMA}}}namespaceURI").text = FX_NS
+    etree.SubElement(schema, f"{{{NS_PDFA_SCHEMA}}}prefix").text = "fx"
+    seq = etree.SubElement(
+        etree.SubElement(schema, f"{{{NS_PDFA_SCHEMA}}}property"), f"{{{NS_RDF}}}Seq"
+    )
+    for name, description in _FX_PROPERTIES:
+        prop = etree.SubElement(seq, f"{{{NS_RDF}}}li")
+        prop.set(f"{{{NS_RDF}}}parseType", "Resource")
+        etree.SubElement(prop, f"{{{NS_PDFA_PROPERTY}}}name").text = name
+        etree.SubElement(prop, f"{{{NS_PDFA_PROPERTY}}}valueType").text = "Text"
+        etree.SubElement(prop, f"{{{NS_PDFA_PROPERTY}}}category").text = "external"
+        etree.SubElement(prop, f"{{{NS_PDFA_PROPERTY}}}description").text = description

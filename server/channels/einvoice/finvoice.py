@@ -1,0 +1,277 @@
+"""`Invoice` -> Finvoice 3.0 XML, the Finnish banks' e-invoice (e-lasku) for consumers.
+
+Finnish consumers receive e-invoices in their online bank; the banks exchange them as
+Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN 16931
+`Invoice` onto Finvoice's elements and its conventions, which differ from UBL/CII:
+
+* amounts use a decimal comma ("1234,50") and carry `AmountCurrencyIdentifier`;
+* dates are `CCYYMMDD` with a `Format` attribute;
+* a credit note is `INV02` ("HYVITYSLASKU") with negative quantities and amounts (as
+  Finvoice receivers expect), while an invoice is `INV01` ("LASKU");
+* the payment block (`EpiDetails`, the SEPA credit transfer the bank pre-fills) is
+  mandatory: it needs the payee account and the due date, and takes the payment reference
+  only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form.
+
+Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
+sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
+step's envelope, not to the document. Row-level VAT amounts and VAT-inclusive row totals are
+not written either: EN 16931 computes VAT per category, never per line, and Kanal does not
+invent numbers a renderer would have to compute.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from lxml import etree
+
+from server.compose.model import Invoice, PaymentMeans, PostalAddress
+from server.errors import FieldViolation, InvalidInput
+
+VERSION = "3.0"
+MEDIA_TYPE = "application/xml"
+UNIT_PRICE_DECIMALS = Decimal("0.00001")  # Finvoice unit prices carry at most 5 decimals
+
+
+def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
+    """The Finvoice 3.0 document for one invoice or credit note, UTF-8 bytes.
+
+    Raises `InvalidInput` when the invoice lacks what Finvoice makes mandatory (payee
+    account, due date) or exceeds its field limits (invoice number of 20 characters).
+    """
+    _check(invoice, field_prefix)
+    credit = invoice.type_code == "381"
+    sign = Decimal(-1) if credit else Decimal(1)
+    cur = invoice.currency
+    seller, buyer = invoice.seller, invoice.buyer
+    payment = invoice.payment
+    assert payment is not None and payment.account and invoice.due_date  # _check
+
+    root = etree.Element("Finvoice", Version=VERSION)
+
+    party = _sub(root, "SellerPartyDetails")
+    _text(party, "SellerPartyIdentifier", seller.legal_id)
+    _text(party, "SellerOrganisationName", seller.name[:70])
+    _text(party, "SellerOrganisationTaxCode", seller.vat_id)
+    if seller.address:
+        _address(party, "Seller", seller.address)
+    if seller.contact_name:
+        _text(root, "SellerContactPersonName", seller.contact_name[:70])
+    if seller.contact_phone or seller.contact_email:
+        comm = _sub(root, "SellerCommunicationDetails")
+        _text(comm, "SellerPhoneNumberIdentifier", seller.contact_phone)
+        _text(comm, "SellerEmailaddressIdentifier", seller.contact_email)
+    info = _sub(root, "SellerInformationDetails")
+    account = _sub(info, "SellerAccountDetails")
+    _text(
+        account,
+        "SellerAccountID",
+        _compact(payment.account),
+        IdentificationSchemeName=_account_scheme(payment.account),
+    )
+    if payment.bic:
+        _text(account, "SellerBic", payment.bic, IdentificationSchemeName="BIC")
+
+    party = _sub(root, "BuyerPartyDetails")
+    _text(party, "BuyerPartyIdentifier", buyer.legal_id)
+    _text(party, "BuyerOrganisationName", buyer.name[:70])
+    _text(party, "BuyerOrganisationTaxCode", buyer.vat_id)
+    if buyer.address:
+        _address(party, "Buyer", buyer.address)
+    if buyer.contact_phone or buyer.contact_email:
+        comm = _sub(root, "BuyerCommunicationDetails")
+        _text(comm, "BuyerPhoneNumberIdentifier", buyer.contact_phone)
+        _text(comm, "BuyerEmailaddressIdentifier", buyer.contact_email)
+
+    t = invoice.totals
+    details = _sub(root, "InvoiceDetails")
+    _text(details, "InvoiceTypeCode", "INV02" if credit else "INV01")
+    _text(details, "InvoiceTypeCodeUN", invoice.type_code)
+    _text(details, "InvoiceTypeText", "HYVITYSLASKU" if credit else "LASKU")
+    _text(details, "OriginCode", "Original")
+    _text(details, "InvoiceNumber", invoice.number)
+    _date(details, "InvoiceDate", invoice.issue_date)
+    _text(details, "OriginalInvoiceNumber", invoice.preceding_invoice)
+    if invoice.period_start:
+        _date(details, "InvoicingPeriodStartDate", invoice.period_start)
+    if invoice.period_end:
+        _date(details, "InvoicingPeriodEndDate", invoice.period_end)
+    _text(details, "OrderIdentifier", invoice.order_reference)
+    _text(details, "BuyerReferenceIdentifier", invoice.buyer_reference)
+    _amount(details, "RowsTotalVatExcludedAmount", sign * t.line_extension, cur)
+    if invoice.allowances_charges:
+        _amount(details, "DiscountsTotalVatExcludedAmount", sign * t.allowances, cur)
+        _amount(details, "ChargesTotalVatExcludedAmount", sign * t.charges, cur)
+    _amount(details, "InvoiceTotalVatExcludedAmount", sign * t.tax_exclusive, cur)
+    _amount(details, "InvoiceTotalVatAmount", sign * t.tax, cur)
+    _amount(details, "InvoiceTotalVatIncludedAmount", sign * t.tax_inclusive, cur)
+    if t.rounding:
+        _amount(details, "InvoiceTotalRoundoffAmount", sign * t.rounding, cur)
+    if t.prepaid:
+        _amount(details, "InvoicePaidAmount", sign * t.prepaid, cur)
+    for entry in invoice.vat_breakdown:
+        vat = _sub(details, "VatSpecificationDetails")
+        _amount(vat, "VatBaseAmount", sign * entry.taxable_amount, cur)
+        if entry.rate is not None:
+            _text(vat, "VatRatePercent", _percent(entry.rate))
+        _text(vat, "VatCode", entry.category)
+        _amount(vat, "VatRateAmount", sign * entry.tax_amount, cur)
+        if entry.exemption_reason:
+            _text(vat, "VatFreeText", entry.exemption_reason[:70])
+    _text(details, "InvoiceFreeText", invoice.note and invoice.note[:512])
+    terms = _sub(details, "PaymentTermsDetails")
+    _text(terms, "PaymentTermsFreeText", invoice.payment_terms and invoice.payment_terms[:70])
+    _date(terms, "InvoiceDueDate", invoice.due_date)
+    for ac in invoice.allowances_charges:
+        el = _sub(details, "ChargeDetails" if ac.is_charge else "DiscountDetails")
+        _text(el, "ReasonText" if ac.is_charge else "FreeText", ac.reason[:70] or None)
+        _text(el, "ReasonCode", ac.reason_code)
+        _amount(el, "Amount", sign * ac.amount, cur)
+        _text(el, "VatCategoryCode", ac.vat_category)
+        if ac.vat_rate is not None:
+            _text(el, "VatRatePercent", _percent(ac.vat_rate))
+
+    for line in invoice.lines:
+        row = _sub(root, "InvoiceRow")
+        _text(row, "ArticleName", line.name[:100])
+        _text(row, "ArticleDescription", line.description and line.description[:512])
+        _text(
+            row,
+            "InvoicedQuantity",
+            _decimal(sign * line.quantity),
+            QuantityUnitCodeUN=line.unit_code,
+        )
+        if line.period_start:
+            _date(row, "StartDate", line.period_start)
+        if line.period_end:
+            _date(row, "EndDate", line.period_end)
+        _text(
+            row,
+            "UnitPriceAmount",
+            _unit_price(line.unit_price),
+            AmountCurrencyIdentifier=cur,
+            QuantityUnitCodeUN=line.unit_code,
+        )
+        _text(row, "RowPositionIdentifier", line.id)
+        if line.vat_rate is not None:
+            _text(row, "RowVatRatePercent", _percent(line.vat_rate))
+        _text(row, "RowVatCode", line.vat_category)
+        _amount(row, "RowVatExcludedAmount", sign * line.net_amount, cur)
+
+    _epi(root, invoice, payment, invoice.due_date, credit)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _epi(
+    root: etree._Element, invoice: Invoice, payment: PaymentMeans, due: date, credit: bool
+) -> None:
+    """EpiDetails: the credit transfer the payer's bank pre-fills (EPI = SEPA CT data)."""
+    epi = _sub(root, "EpiDetails")
+    ident = _sub(epi, "EpiIdentificationDetails")
+    _date(ident, "EpiDate", invoice.issue_date)
+    _sub(ident, "EpiReference")  # mandatory, may be empty: no EPI message reference here
+    parties = _sub(epi, "EpiPartyDetails")
+    bfi = _sub(parties, "EpiBfiPartyDetails")
+    if payment.bic:
+        _text(bfi, "EpiBfiIdentifier", payment.bic, IdentificationSchemeName="BIC")
+    beneficiary = _sub(parties, "EpiBeneficiaryPartyDetails")
+    _text(beneficiary, "EpiNameAddressDetails", (payment.account_name or invoice.seller.name)[:35])
+    legal = invoice.seller.legal_id
+    if legal and 8 <= len(legal) <= 11:
+        _text(beneficiary, "EpiBei", legal)
+    assert payment.account
+    _text(
+        beneficiary,
+        "EpiAccountID",
+        _compact(payment.account),
+        IdentificationSchemeName=_account_scheme(payment.account),
+    )
+    instruction = _sub(epi, "EpiPaymentInstructionDetails")
+    reference = payment.reference
+    if reference is not None and reference.scheme in ("fi", "rf"):
+        _text(
+            instruction,
+            "EpiRemittanceInfoIdentifier",
+            reference.value.replace(" ", ""),
+            IdentificationSchemeName="SPY" if reference.scheme == "fi" else "ISO",
+        )
+    # A credit note asks for no payment: the instructed amount is zero.
+    to_pay = Decimal(0) if credit else invoice.totals.payable
+    _amount(instruction, "EpiInstructedAmount", to_pay, invoice.currency)
+    _text(instruction, "EpiCharge", "SHA", ChargeOption="SHA")
+    _date(instruction, "EpiDateOptionDate", due)
+
+
+def _check(invoice: Invoice, prefix: str) -> None:
+    problems = []
+    if len(invoice.number) > 20:
+        problems.append(
+            FieldViolation(
+                f"{prefix}.number", "Finvoice invoice numbers have at most 20 characters"
+            )
+        )
+    if invoice.payment is None or not invoice.payment.account:
+        problems.append(
+            FieldViolation(f"{prefix}.payment.account", "Finvoice needs the payee account")
+        )
+    if invoice.due_date is None:
+        problems.append(FieldViolation(f"{prefix}.due_date", "Finvoice needs a due date"))
+    if problems:
+        raise InvalidInput("invoice cannot be written as Finvoice", problems)
+
+
+def _address(party: etree._Element, role: str, address: PostalAddress) -> None:
+    el = _sub(party, f"{role}PostalAddressDetails")
+    for line in (address.lines or ("-",))[:3]:
+        _text(el, f"{role}StreetName", line[:35])
+    _text(el, f"{role}TownName", address.city[:35])
+    _text(el, f"{role}PostCodeIdentifier", address.postal_code[:35])
+    _text(el, "CountryCode", address.country)
+
+
+def _sub(parent: etree._Element, tag: str) -> etree._Element:
+    return etree.SubElement(parent, tag)
+
+
+def _text(parent: etree._Element, tag: str, text: str | None, **attrs: str) -> None:
+    if text is None or text == "":
+        return
+    el = etree.SubElement(parent, tag, **attrs)
+    el.text = text
+
+
+def _date(parent: etree._Element, tag: str, value: date) -> None:
+    _text(parent, tag, value.strftime("%Y%m%d"), Format="CCYYMMDD")
+
+
+def _amount(parent: etree._Element, tag: str, value: Decimal, currency: str) -> None:
+    """Finvoice amount: 2 decimals, decimal comma."""
+    _text(parent, tag, f"{value:.2f}".replace(".", ","), AmountCurrencyIdentifier=currency)
+
+
+def _decimal(value: Decimal) -> str:
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(".", ",")
+
+
+def _percent(value: Decimal) -> str:
+    return _decimal(value)
+
+
+def _unit_price(value: Decimal) -> str:
+    text = _decimal(value.quantize(UNIT_PRICE_DECIMALS).normalize())
+    whole, _, frac = text.partition(",")
+    return f"{whole},{frac.ljust(2, '0')}"
+
+
+def _compact(account: str) -> str:
+    return account.replace(" ", "")
+
+
+def _account_scheme(account: str) -> str:
+    compact = _compact(account)
+    is_iban = len(compact) >= 15 and compact[:2].isalpha() and compact[2:4].isdigit()
+    return "IBAN" if is_iban else "BBAN"
