@@ -421,13 +421,16 @@ def _check_vat(v: _Violations, path: str, category: str, rate: Decimal | None) -
 
 
 def _check_party(v: _Violations, role: str, party: Party) -> None:
-    """BR-6/7 names, BR-8/10 addresses, BR-9/11 countries, BR-62/63 endpoint schemes."""
+    """BR-6/7 names, BR-8/10 addresses, BR-9/11 countries, BR-CO-09 VAT id prefix,
+    BR-62/63 endpoint schemes."""
     if not party.name.strip():
         v.add(f"{role}.name", f"the {role}'s name is required (BR-{6 if role == 'seller' else 7})")
     if party.address is None:
         v.add(f"{role}.address", f"the {role}'s postal address is required")
     elif len(party.address.country) != 2 or not party.address.country.isalpha():
         v.add(f"{role}.address.country", "an ISO 3166-1 alpha-2 country code is required")
+    if party.vat_id and not (party.vat_id[:2].isalpha() and party.vat_id[:2].isupper()):
+        v.add(f"{role}.vat_id", "a VAT identifier starts with its country prefix (BR-CO-09)")
     if party.endpoint_id and not party.endpoint_scheme:
         v.add(f"{role}.endpoint_scheme", "an electronic address needs its scheme (BR-62/63)")
     if party.legal_id_scheme and not party.legal_id:

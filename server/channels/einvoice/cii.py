@@ -191,8 +191,10 @@ def _payment_means(x: _Writer, settlement: etree._Element, payment: PaymentMeans
         account = x.el(el, "PayeePartyCreditorFinancialAccount")
         compact = payment.account.replace(" ", "")
         is_iban = len(compact) >= 15 and compact[:2].isalpha() and compact[2:4].isdigit()
-        x.ram(account, "IBANID" if is_iban else "ProprietaryID", compact)
+        # XSD order: IBANID, AccountName, ProprietaryID
+        x.ram(account, "IBANID", compact if is_iban else None)
         x.ram(account, "AccountName", payment.account_name)
+        x.ram(account, "ProprietaryID", None if is_iban else compact)
         if payment.bic:
             x.ram(x.el(el, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", payment.bic)
 

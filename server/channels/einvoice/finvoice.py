@@ -10,7 +10,8 @@ Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN
   Finvoice receivers expect), while an invoice is `INV01` ("LASKU");
 * the payment block (`EpiDetails`, the SEPA credit transfer the bank pre-fills) is
   mandatory: it needs the payee account and the due date, and takes the payment reference
-  only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form.
+  only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form. A credit
+  note instructs a payment of 0,00 on its issue date.
 
 Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
 sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
@@ -38,7 +39,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     """The Finvoice 3.0 document for one invoice or credit note, UTF-8 bytes.
 
     Raises `InvalidInput` when the invoice lacks what Finvoice makes mandatory (payee
-    account, due date) or exceeds its field limits (invoice number of 20 characters).
+    account; a due date for invoices) or exceeds its field limits (invoice number of 20 characters).
     """
     _check(invoice, field_prefix)
     credit = invoice.type_code == "381"
@@ -46,7 +47,9 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     cur = invoice.currency
     seller, buyer = invoice.seller, invoice.buyer
     payment = invoice.payment
-    assert payment is not None and payment.account and invoice.due_date  # _check
+    assert payment is not None and payment.account  # _check
+    # The EPI payment date: the due date; a credit note asks for no payment and may have none.
+    payment_date = invoice.due_date or invoice.issue_date
 
     root = etree.Element("Finvoice", Version=VERSION)
 
@@ -62,15 +65,14 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         comm = _sub(root, "SellerCommunicationDetails")
         _text(comm, "SellerPhoneNumberIdentifier", seller.contact_phone)
         _text(comm, "SellerEmailaddressIdentifier", seller.contact_email)
-    info = _sub(root, "SellerInformationDetails")
-    account = _sub(info, "SellerAccountDetails")
-    _text(
-        account,
-        "SellerAccountID",
-        _compact(payment.account),
-        IdentificationSchemeName=_account_scheme(payment.account),
-    )
-    if payment.bic:
+    if payment.bic:  # the XSD wants account and BIC together here; EpiDetails has both too
+        account = _sub(_sub(root, "SellerInformationDetails"), "SellerAccountDetails")
+        _text(
+            account,
+            "SellerAccountID",
+            _compact(payment.account),
+            IdentificationSchemeName=_account_scheme(payment.account),
+        )
         _text(account, "SellerBic", payment.bic, IdentificationSchemeName="BIC")
 
     party = _sub(root, "BuyerPartyDetails")
@@ -122,7 +124,8 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     _text(details, "InvoiceFreeText", invoice.note and invoice.note[:512])
     terms = _sub(details, "PaymentTermsDetails")
     _text(terms, "PaymentTermsFreeText", invoice.payment_terms and invoice.payment_terms[:70])
-    _date(terms, "InvoiceDueDate", invoice.due_date)
+    if invoice.due_date:
+        _date(terms, "InvoiceDueDate", invoice.due_date)
     for ac in invoice.allowances_charges:
         el = _sub(details, "ChargeDetails" if ac.is_charge else "DiscountDetails")
         _text(el, "ReasonText" if ac.is_charge else "FreeText", ac.reason[:70] or None)
@@ -159,7 +162,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         _text(row, "RowVatCode", line.vat_category)
         _amount(row, "RowVatExcludedAmount", sign * line.net_amount, cur)
 
-    _epi(root, invoice, payment, invoice.due_date, credit)
+    _epi(root, invoice, payment, payment_date, credit)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -215,8 +218,8 @@ def _check(invoice: Invoice, prefix: str) -> None:
         problems.append(
             FieldViolation(f"{prefix}.payment.account", "Finvoice needs the payee account")
         )
-    if invoice.due_date is None:
-        problems.append(FieldViolation(f"{prefix}.due_date", "Finvoice needs a due date"))
+    if invoice.due_date is None and invoice.type_code != "381":
+        problems.append(FieldViolation(f"{prefix}.due_date", "a Finvoice invoice needs a due date"))
     if problems:
         raise InvalidInput("invoice cannot be written as Finvoice", problems)
 
