@@ -228,6 +228,12 @@ class Formatter:
         """'12 345,67' (for table columns whose header names the currency)."""
         return formatting.number(value, self.locale, places)
 
+    def giro_amount(self, value: Decimal) -> tuple[str, str]:
+        """12345.67 -> ('12 345', '67'): the separate kroner and øre fields of a giro slip."""
+        units = int(value)
+        cents = int((abs(value) - abs(units)) * 100)
+        return formatting.number(Decimal(units), self.locale, 0), f"{cents:02d}"
+
     def day(self, value: date, style: str = "short") -> str:
         return formatting.day(value, self.locale, style)
 

@@ -69,13 +69,6 @@ def masked_card(value: str, path: str) -> str:
     return " ".join(shown[i : i + 4] for i in range(0, len(shown), 4))
 
 
-def _split_amount(value: Decimal, fmt: Formatter) -> tuple[str, str]:
-    """12345.67 -> ('12 345', '67'): the giro's separate kroner and øre fields."""
-    units = int(value)
-    cents = int((value - units) * 100)
-    return fmt.number(Decimal(units), places=0), f"{cents:02d}"
-
-
 def _transactions(
     rows: list[Mapping[str, Any]], fmt: Formatter
 ) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
@@ -157,7 +150,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     limit = amount(card["credit_limit"], "$.card_account.credit_limit")
     account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
-    units, cents = _split_amount(amount_due, fmt)
+    units, cents = fmt.giro_amount(amount_due)
 
     context: dict[str, Any] = {
         "labels": dict(text),
