@@ -1,0 +1,426 @@
+"""The document index: turns archived documents into rows a portal can query, and rows back
+into `DocumentRecord`s. SQLAlchemy 2 Core, one schema for SQLite and PostgreSQL.
+
+Why an index beside S3: S3 can list a prefix but cannot answer "the latest 50 documents of this
+customer", "the document for this idempotency key" or "what corrected invoice X" quickly. The
+index is a cache of facts that are also in the objects' metadata, so it can be rebuilt from the
+archive alone (`ArchiveStore.iter_objects`); the objects are the record, the index the lookup.
+
+Tables:
+
+- `documents`: one row per document, keyed by (tenant, document_id); (tenant,
+  idempotency_key) is unique so a retried request finds its first result; indexed on
+  (tenant, customer_id, created_at DESC, document_id) for customer listings, newest first.
+- `outputs`: one row per channel output (tenant, document_id, channel) with its S3 key, media
+  type, sha256, size, page count and the renderer's facts as JSON text.
+
+A document and its outputs are written in one transaction: a duplicate document id or
+idempotency key raises `DuplicateDocument` and leaves nothing behind.
+
+Times are stored in UTC and always come back timezone-aware (SQLite has no time zones; a small
+type decorator adds UTC back). SQLite runs in WAL mode with a busy timeout and foreign keys on.
+For PostgreSQL an optional `schema` puts the tables in their own schema (via SQLAlchemy's
+`schema_translate_map`), which is how tests that share one database keep apart.
+
+Failures to reach the database become `ArchiveUnavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.types import TypeDecorator
+
+from archive.errors import ArchiveError, ArchiveUnavailable, DuplicateDocument
+
+__all__ = ["DocumentIndex", "DocumentRecord", "DuplicateDocument", "OutputRecord"]
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+_PG_CONNECT_TIMEOUT_S = 5
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One archived channel output of a document."""
+
+    channel: str
+    key: str
+    media_type: str
+    sha256: str
+    size: int
+    pages: int | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """One archived document and its outputs, as the index knows it."""
+
+    tenant: str
+    document_id: str
+    customer_id: str
+    kind: str
+    layout_ref: str  # "layout-id@version"
+    locale: str
+    created_at: datetime
+    input_sha256: str
+    idempotency_key: str | None
+    channel_plan: str  # e.g. "email>print"
+    retain_until: datetime | None
+    outputs: tuple[OutputRecord, ...]
+    corrects_document_id: str | None = None
+
+
+# --- schema -----------------------------------------------------------------------------
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamps stored in the index must be timezone-aware")
+        utc = value.astimezone(UTC)
+        # SQLite keeps a naive text form; comparisons stay correct because all values are UTC.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("tenant", String(100), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("layout_ref", String(200), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("input_sha256", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("channel_plan", Text(), nullable=False),
+    Column("corrects_document_id", String(128), nullable=True),
+    Column("retain_until", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("tenant", "document_id", name="pk_documents"),
+    UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
+)
+Index(
+    "ix_documents_customer",
+    documents.c.tenant,
+    documents.c.customer_id,
+    documents.c.created_at.desc(),
+    documents.c.document_id,
+)
+
+outputs = Table(
+    "outputs",
+    metadata,
+    Column("tenant", String(100), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("key", Text(), nullable=False),
+    Column("media_type", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("pages", Integer(), nullable=True),
+    Column("facts", Text(), nullable=False),
+    PrimaryKeyConstraint("tenant", "document_id", "channel", name="pk_outputs"),
+    ForeignKeyConstraint(
+        ["tenant", "document_id"],
+        ["documents.tenant", "documents.document_id"],
+        name="fk_outputs_document",
+        ondelete="CASCADE",
+    ),
+)
+
+
+# --- the index --------------------------------------------------------------------------
+
+
+class DocumentIndex:
+    """Document and output rows in SQLite (embedded default) or PostgreSQL."""
+
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        """`url` e.g. "sqlite:///state/index.db" or
+        "postgresql+psycopg://postgres@127.0.0.1:5432/kanal". `schema` (PostgreSQL only)
+        places the tables in that schema instead of the connection's default."""
+        if schema is not None and not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"invalid schema name {schema!r}: use [a-z_][a-z0-9_]*")
+        self.schema = schema
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            if schema is not None:
+                raise ValueError("schema is only supported on PostgreSQL")
+            connect_args["timeout"] = _SQLITE_BUSY_TIMEOUT_MS / 1000
+        elif url.startswith("postgresql"):
+            connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
+        kwargs["connect_args"] = connect_args
+        engine = create_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        self._base_engine = engine
+        self._engine: Engine = (
+            engine.execution_options(schema_translate_map={None: schema}) if schema else engine
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (with the schema mapping applied), for maintenance tools and tests."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._base_engine.dialect.name
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._base_engine.dispose()
+
+    def create_schema(self) -> None:
+        """Create the schema (if given) and the tables and indexes that are missing."""
+        with self._connect() as conn:
+            if self.schema is not None:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            metadata.create_all(conn)
+
+    # --- writing --------------------------------------------------------------------------
+
+    def add(self, record: DocumentRecord) -> None:
+        """Insert a document and its outputs in one transaction.
+
+        Raises DuplicateDocument (and writes nothing) if the (tenant, document_id) or the
+        (tenant, idempotency_key) is already indexed.
+        """
+        document_row = _document_row(record)
+        output_rows = [_output_row(record, output) for output in record.outputs]
+        channels = [row["channel"] for row in output_rows]
+        if len(set(channels)) != len(channels):
+            raise ValueError(f"document {record.document_id}: duplicate channel in outputs")
+        try:
+            with self._connect() as conn:
+                conn.execute(insert(documents), [document_row])
+                if output_rows:
+                    conn.execute(insert(outputs), output_rows)
+        except sa_exc.IntegrityError as exc:
+            raise self._duplicate(record) from exc
+
+    def _duplicate(self, record: DocumentRecord) -> DuplicateDocument:
+        if self.get(record.tenant, record.document_id) is not None:
+            return DuplicateDocument(
+                f"document {record.tenant}/{record.document_id} is already indexed",
+                field="document_id",
+            )
+        if record.idempotency_key is not None:
+            existing = self.find_by_idempotency_key(record.tenant, record.idempotency_key)
+            if existing is not None:
+                return DuplicateDocument(
+                    f"idempotency key already used by document {existing.document_id}",
+                    field="idempotency_key",
+                    existing_document_id=existing.document_id,
+                )
+        return DuplicateDocument(f"document {record.tenant}/{record.document_id} conflicts")
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, tenant: str, document_id: str) -> DocumentRecord | None:
+        query = select(documents).where(
+            documents.c.tenant == tenant, documents.c.document_id == document_id
+        )
+        return self._one(query)
+
+    def find_by_idempotency_key(self, tenant: str, key: str) -> DocumentRecord | None:
+        query = select(documents).where(
+            documents.c.tenant == tenant, documents.c.idempotency_key == key
+        )
+        return self._one(query)
+
+    def list_for_customer(
+        self, tenant: str, customer_id: str, *, limit: int = 50
+    ) -> list[DocumentRecord]:
+        """A customer's documents, newest first (ties broken by document id, descending)."""
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be within 1..1000")
+        query = (
+            select(documents)
+            .where(documents.c.tenant == tenant, documents.c.customer_id == customer_id)
+            .order_by(documents.c.created_at.desc(), documents.c.document_id.desc())
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            return self._with_outputs(conn, rows)
+
+    def _one(self, query: Any) -> DocumentRecord | None:
+        with self._connect() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            return self._with_outputs(conn, [row])[0]
+
+    @staticmethod
+    def _with_outputs(conn: Connection, rows: Sequence[RowMapping]) -> list[DocumentRecord]:
+        if not rows:
+            return []
+        ids = [(row["tenant"], row["document_id"]) for row in rows]
+        query = (
+            select(outputs)
+            .where(tuple_(outputs.c.tenant, outputs.c.document_id).in_(ids))
+            .order_by(outputs.c.channel)
+        )
+        by_document: dict[tuple[str, str], list[OutputRecord]] = {key: [] for key in ids}
+        for out in conn.execute(query).mappings():
+            by_document[(out["tenant"], out["document_id"])].append(_output_record(out))
+        return [
+            _document_record(row, by_document[(row["tenant"], row["document_id"])]) for row in rows
+        ]
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A connection in a transaction (committed on success), with driver failures
+        translated: unreachable or timed-out databases become ArchiveUnavailable."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa_exc.IntegrityError:
+            raise
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise ArchiveUnavailable(f"document index unavailable: {_short(exc)}") from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise ArchiveUnavailable(f"document index connection lost: {_short(exc)}") from exc
+            raise ArchiveError(f"document index error: {_short(exc)}") from exc
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _short(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _document_row(record: DocumentRecord) -> dict[str, Any]:
+    _aware("created_at", record.created_at)
+    _aware("retain_until", record.retain_until)
+    return {
+        "tenant": record.tenant,
+        "document_id": record.document_id,
+        "customer_id": record.customer_id,
+        "kind": str(record.kind),
+        "layout_ref": record.layout_ref,
+        "locale": record.locale,
+        "created_at": record.created_at,
+        "input_sha256": record.input_sha256,
+        "idempotency_key": record.idempotency_key,
+        "channel_plan": record.channel_plan,
+        "corrects_document_id": record.corrects_document_id,
+        "retain_until": record.retain_until,
+    }
+
+
+def _output_row(record: DocumentRecord, output: OutputRecord) -> dict[str, Any]:
+    try:
+        facts = json.dumps(output.facts, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"output {output.channel}: facts must be JSON-serialisable") from exc
+    return {
+        "tenant": record.tenant,
+        "document_id": record.document_id,
+        "channel": str(output.channel),
+        "key": output.key,
+        "media_type": output.media_type,
+        "sha256": output.sha256,
+        "size": output.size,
+        "pages": output.pages,
+        "facts": facts,
+    }
+
+
+def _output_record(row: Mapping[str, Any]) -> OutputRecord:
+    return OutputRecord(
+        channel=row["channel"],
+        key=row["key"],
+        media_type=row["media_type"],
+        sha256=row["sha256"],
+        size=int(row["size"]),
+        pages=row["pages"],
+        facts=json.loads(row["facts"]),
+    )
+
+
+def _document_record(row: Mapping[str, Any], outs: list[OutputRecord]) -> DocumentRecord:
+    return DocumentRecord(
+        tenant=row["tenant"],
+        document_id=row["document_id"],
+        customer_id=row["customer_id"],
+        kind=row["kind"],
+        layout_ref=row["layout_ref"],
+        locale=row["locale"],
+        created_at=row["created_at"],
+        input_sha256=row["input_sha256"],
+        idempotency_key=row["idempotency_key"],
+        channel_plan=row["channel_plan"],
+        retain_until=row["retain_until"],
+        outputs=tuple(outs),
+        corrects_document_id=row["corrects_document_id"],
+    )

@@ -1,0 +1,512 @@
+"""The object store: turns a channel Output's bytes into an immutable, retained S3 object and
+back into verified bytes.
+
+Why it looks like this:
+
+- **Immutable keys.** A key is written once. Uploads are conditional (`If-None-Match: *`), so a
+  second writer can never add a version silently: re-putting the *same* bytes (a retried
+  request) returns the object that is already there, different bytes raise `ObjectConflict`.
+- **Retention.** Each object carries its own Object Lock retention in COMPLIANCE mode (nobody,
+  not even the root account, can shorten it or delete the version before `retain_until`) and
+  optionally a legal hold. The bucket must have Object Lock enabled (`ensure_bucket`).
+- **Integrity.** The sha256 of the bytes is sent with the upload (`x-amz-checksum-sha256`, so
+  the server refuses a corrupted upload), recorded in the object's metadata (`sha256`) and
+  verified on every `get()`: bytes that no longer match raise `IntegrityError`. Together with
+  the caller's metadata this makes the object self-describing: the index can be rebuilt from
+  `iter_objects()` alone.
+- **Metadata is ASCII on the wire.** S3 user metadata travels as HTTP headers. Values that are
+  not plain printable ASCII ("Åse Østby") are sent as RFC 2047 encoded words
+  (`=?utf-8?b?...?=`, the form AWS itself uses) and decoded on read, so callers see their
+  strings unchanged. Keys must be lowercase `[a-z0-9-]` (S3 lowercases them anyway).
+- **Failures are typed.** A closed port, a timeout or a 5xx becomes `ArchiveUnavailable`
+  (retryable); a missing key `ObjectNotFound`; refused credentials `AccessDenied`. The client
+  connects with a 3 s timeout and makes 2 attempts, so an outage is reported within a few
+  seconds (a closed port: about 1-2.5 s); callers retry `ArchiveUnavailable` at their level.
+
+One `ArchiveStore` may be shared by threads: it owns its own boto3 session and client, and
+boto3 clients are thread-safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from archive.errors import (
+    AccessDenied,
+    ArchiveError,
+    ArchiveUnavailable,
+    IntegrityError,
+    ObjectConflict,
+    ObjectNotFound,
+)
+
+__all__ = ["ArchiveStore", "StoredObject", "decode_metadata_value", "encode_metadata_value"]
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024  # larger objects are uploaded in parts
+PART_SIZE = 8 * 1024 * 1024
+SHA256_KEY = "sha256"
+_MAX_METADATA_BYTES = 2048  # S3's limit for all user metadata keys + values
+_METADATA_KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_ENCODED_WORD = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$", re.IGNORECASE)
+_PLAIN_VALUE = re.compile(r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$|^$")
+_MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
+
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_DENIED_CODES = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+}
+_UNAVAILABLE_CODES = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+}
+_PRECONDITION_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+
+
+# --- metadata encoding ------------------------------------------------------------------
+
+
+def encode_metadata_value(value: str) -> str:
+    """An HTTP-header-safe form of `value`: itself when it is printable ASCII without
+    surrounding blanks, else an RFC 2047 encoded word (UTF-8, base64). A plain value that
+    happens to look like an encoded word is encoded too, so decoding is always exact."""
+    if _PLAIN_VALUE.match(value) and not _ENCODED_WORD.match(value):
+        return value
+    return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def decode_metadata_value(value: str) -> str:
+    """Inverse of `encode_metadata_value`."""
+    match = _ENCODED_WORD.match(value)
+    if not match:
+        return value
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return value
+
+
+def _encode_metadata(metadata: Mapping[str, str], sha256: str) -> dict[str, str]:
+    encoded: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not _METADATA_KEY.match(key):
+            raise ValueError(f"metadata key {key!r} must match [a-z0-9][a-z0-9-]*")
+        if key == SHA256_KEY:
+            raise ValueError(f"metadata key {SHA256_KEY!r} is reserved for the archive")
+        if not isinstance(value, str):
+            raise ValueError(f"metadata value for {key!r} must be a string")
+        encoded[key] = encode_metadata_value(value)
+    encoded[SHA256_KEY] = sha256
+    size = sum(len(k) + len(v) for k, v in encoded.items())
+    if size > _MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes encoded; S3 allows {_MAX_METADATA_BYTES}")
+    return encoded
+
+
+def _decode_metadata(raw: Mapping[str, str]) -> tuple[str | None, dict[str, str]]:
+    sha256 = raw.get(SHA256_KEY)
+    metadata = {k: decode_metadata_value(v) for k, v in raw.items() if k != SHA256_KEY}
+    return sha256, metadata
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the archive knows about one stored object (from its S3 headers alone)."""
+
+    key: str
+    sha256: str
+    size: int
+    media_type: str
+    metadata: dict[str, str]
+    retain_until: datetime | None
+    version_id: str | None = None
+    legal_hold: bool = field(default=False)
+
+
+def _retention_instant(retain_until: datetime) -> datetime:
+    """UTC, rounded *up* to whole seconds: S3 keeps seconds, and rounding down would shorten
+    a legal retention period."""
+    if retain_until.tzinfo is None or retain_until.utcoffset() is None:
+        raise ValueError("retain_until must be timezone-aware")
+    instant = retain_until.astimezone(UTC)
+    if instant.microsecond:
+        instant = instant.replace(microsecond=0) + timedelta(seconds=1)
+    return instant
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _checksum(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+# --- the store --------------------------------------------------------------------------
+
+
+class ArchiveStore:
+    """Immutable, retained, verified objects in one S3 bucket."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None,
+        bucket: str,
+        access_key: str | None,
+        secret_key: str | None,
+        region: str = "us-east-1",
+        connect_timeout: float = 3.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 2,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.region = region
+        session = boto3.session.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+        )
+        self._client: Any = session.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            config=Config(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+                max_pool_connections=32,
+                tcp_keepalive=True,
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+            ),
+        )
+
+    # --- bucket ---------------------------------------------------------------------------
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock if it is missing; refuse one without it."""
+        with self._errors():
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+                exists = True
+            except ClientError as exc:
+                if _code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+                    raise
+                exists = False
+            if not exists:
+                kwargs: dict[str, Any] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
+                if self.region != "us-east-1":
+                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+                try:
+                    self._client.create_bucket(**kwargs)
+                except ClientError as exc:
+                    if _code(exc) != "BucketAlreadyOwnedByYou":
+                        raise
+            try:
+                config = self._client.get_object_lock_configuration(Bucket=self.bucket)
+            except ClientError as exc:
+                if _code(exc) == "ObjectLockConfigurationNotFoundError":
+                    config = {}
+                else:
+                    raise
+        enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
+        if enabled != "Enabled":
+            raise ArchiveError(
+                f"bucket {self.bucket!r} exists without Object Lock; archived documents need "
+                "a bucket created with Object Lock enabled"
+            )
+
+    # --- writing --------------------------------------------------------------------------
+
+    def put(
+        self,
+        key: str,
+        content: bytes,
+        *,
+        media_type: str,
+        metadata: dict[str, str],
+        retain_until: datetime | None,
+        legal_hold: bool = False,
+    ) -> StoredObject:
+        """Store `content` under `key` once, retained in COMPLIANCE mode until `retain_until`.
+
+        Re-putting identical bytes returns the stored object unchanged (its original metadata
+        and retention); different bytes raise `ObjectConflict`.
+        """
+        if not key or key.startswith("/"):
+            raise ValueError(f"invalid object key {key!r}")
+        digest = hashlib.sha256(content).digest()
+        sha256 = digest.hex()
+        headers = _encode_metadata(metadata, sha256)
+        instant = _retention_instant(retain_until) if retain_until is not None else None
+        if instant is not None and instant <= datetime.now(UTC):
+            raise ValueError(f"retain_until {instant.isoformat()} is not in the future")
+        lock: dict[str, Any] = {}
+        if instant is not None:
+            lock["ObjectLockMode"] = "COMPLIANCE"
+            lock["ObjectLockRetainUntilDate"] = instant
+        if legal_hold:
+            lock["ObjectLockLegalHoldStatus"] = "ON"
+
+        with self._errors(key):
+            if len(content) > MULTIPART_THRESHOLD:
+                existing = self._head_or_none(key)
+                if existing is not None:
+                    return self._same_or_conflict(existing, sha256)
+                created = self._put_multipart(key, content, media_type, headers, lock)
+            else:
+                created = self._put_single(key, content, digest, media_type, headers, lock)
+            if created is None:  # the key was taken between our check and our write
+                return self._same_or_conflict(self.head(key), sha256)
+        return StoredObject(
+            key=key,
+            sha256=sha256,
+            size=len(content),
+            media_type=media_type,
+            metadata=dict(metadata),
+            retain_until=instant,
+            version_id=created or None,
+            legal_hold=legal_hold,
+        )
+
+    def _put_single(
+        self,
+        key: str,
+        content: bytes,
+        digest: bytes,
+        media_type: str,
+        headers: dict[str, str],
+        lock: dict[str, Any],
+    ) -> str | None:
+        """PutObject if-none-match; the new version id ("" if unversioned), None if taken."""
+        try:
+            response = self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=content,
+                ContentType=media_type,
+                Metadata=headers,
+                ChecksumSHA256=_checksum(digest),
+                IfNoneMatch="*",
+                **lock,
+            )
+        except ClientError as exc:
+            if _code(exc) in _PRECONDITION_CODES:
+                return None
+            raise
+        return str(response.get("VersionId") or "")
+
+    def _put_multipart(
+        self,
+        key: str,
+        content: bytes,
+        media_type: str,
+        headers: dict[str, str],
+        lock: dict[str, Any],
+    ) -> str | None:
+        upload = self._client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=media_type,
+            Metadata=headers,
+            ChecksumAlgorithm="SHA256",
+            **lock,
+        )
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            for number, offset in enumerate(range(0, len(content), PART_SIZE), start=1):
+                chunk = content[offset : offset + PART_SIZE]
+                checksum = _checksum(hashlib.sha256(chunk).digest())
+                response = self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
+                parts.append(
+                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
+                )
+            try:
+                response = self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                    IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                if _code(exc) in _PRECONDITION_CODES:
+                    self._abort(key, upload_id)
+                    return None
+                raise
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        return str(response.get("VersionId") or "")
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        # Best effort: an upload left behind is removed by a bucket lifecycle rule, not by us.
+        with suppress(ClientError, BotoCoreError):
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    @staticmethod
+    def _same_or_conflict(existing: StoredObject, sha256: str) -> StoredObject:
+        if existing.sha256 == sha256:
+            return existing
+        raise ObjectConflict(
+            f"{existing.key!r} is already archived with different content "
+            f"(sha256 {existing.sha256[:12]}..., not {sha256[:12]}...)"
+        )
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, key: str, *, expected_sha256: str | None = None) -> bytes:
+        """The object's bytes, verified against the sha256 in its metadata (and against
+        `expected_sha256`, e.g. the one in the index, when given)."""
+        with self._errors(key):
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            content: bytes = response["Body"].read()
+        recorded, _ = _decode_metadata(response.get("Metadata") or {})
+        actual = hashlib.sha256(content).hexdigest()
+        if not recorded:
+            raise IntegrityError(f"{key!r} has no recorded sha256; it was not archived by Kanal")
+        if actual != recorded.lower():
+            raise IntegrityError(
+                f"{key!r}: content sha256 {actual} does not match the recorded {recorded}"
+            )
+        if expected_sha256 is not None and actual != expected_sha256.lower():
+            raise IntegrityError(
+                f"{key!r}: content sha256 {actual} does not match the expected {expected_sha256}"
+            )
+        return content
+
+    def head(self, key: str) -> StoredObject:
+        """What S3 knows about the current version of `key` (no body transferred)."""
+        with self._errors(key):
+            response = self._client.head_object(Bucket=self.bucket, Key=key)
+        return _stored_object(key, response)
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str:
+        """A time-limited GET URL for the object. Computed locally (no request is made), so
+        it neither checks that the key exists nor verifies the bytes the holder downloads."""
+        if not 1 <= expires_seconds <= _MAX_PRESIGN_SECONDS:
+            raise ValueError(f"expires_seconds must be within 1..{_MAX_PRESIGN_SECONDS}")
+        with self._errors(key):
+            url: str = self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=expires_seconds,
+            )
+        return url
+
+    def iter_objects(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every current object under `prefix`, with its metadata (one HEAD per object):
+        the input for rebuilding the index from the archive alone."""
+        with self._errors(prefix):
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for entry in page.get("Contents", []):
+                    try:
+                        yield self.head(entry["Key"])
+                    except ObjectNotFound:
+                        continue  # deleted (delete marker) since the listing
+
+    def _head_or_none(self, key: str) -> StoredObject | None:
+        try:
+            return self.head(key)
+        except ObjectNotFound:
+            return None
+
+    # --- error translation ----------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, key: str | None = None) -> Iterator[None]:
+        where = f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
+        try:
+            yield
+        except ArchiveError:
+            raise
+        except ClientError as exc:
+            raise _from_client_error(exc, where) from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
+            endpoint = self.endpoint_url or "AWS S3"
+            raise ArchiveUnavailable(f"{endpoint} unreachable ({where}): {exc}") from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise AccessDenied(f"no usable S3 credentials: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ArchiveError(f"S3 request for {where} failed: {exc}") from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _from_client_error(exc: ClientError, where: str) -> ArchiveError:
+    code = _code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = exc.response.get("Error", {}).get("Message") or code
+    if code == "NoSuchBucket":
+        return ArchiveError(f"{where}: bucket does not exist (run ensure_bucket)")
+    if code in _NOT_FOUND_CODES:
+        return ObjectNotFound(f"{where}: not found")
+    if code in _DENIED_CODES:
+        return AccessDenied(f"{where}: {code}: {message}")
+    if code in _UNAVAILABLE_CODES or (isinstance(status, int) and status >= 500):
+        return ArchiveUnavailable(f"{where}: {code}: {message}")
+    return ArchiveError(f"{where}: {code}: {message}")
+
+
+def _stored_object(key: str, response: Mapping[str, Any]) -> StoredObject:
+    recorded, metadata = _decode_metadata(response.get("Metadata") or {})
+    return StoredObject(
+        key=key,
+        sha256=(recorded or "").lower(),
+        size=int(response.get("ContentLength", 0)),
+        media_type=str(response.get("ContentType") or "application/octet-stream"),
+        metadata=metadata,
+        retain_until=_as_utc(response.get("ObjectLockRetainUntilDate")),
+        version_id=response.get("VersionId"),
+        legal_hold=response.get("ObjectLockLegalHoldStatus") == "ON",
+    )
