@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
 from datetime import date
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import pikepdf
@@ -36,7 +38,9 @@ from server.compose.model import (
     PostalAddress,
 )
 from server.errors import InvalidInput
-from tests import einvoice_validation as ev
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import einvoice_validation as ev  # noqa: E402
 
 UBL = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
