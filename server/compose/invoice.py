@@ -58,7 +58,7 @@ RATE_MUST_BE_ZERO = frozenset({"Z", "E", "AE", "K", "G"})  # BR-Z-05, BR-E-05, B
 RATE_NOT_ALLOWED = frozenset({"O"})  # BR-O-05: "not subject to VAT" has no rate
 EXEMPTION_REASON_REQUIRED = frozenset({"E", "AE", "K", "G", "O"})  # BR-E-10, BR-AE-10, ...
 # Categories for which the seller must have a VAT identifier (BR-S-02, BR-Z-02, BR-E-02,
-# BR-AE-02, BR-IC-02, BR-G-02); for O the seller must NOT show one (BR-O-02).
+# BR-AE-02, BR-IC-02, BR-G-02); for O neither seller nor buyer may show one (BR-O-02).
 SELLER_VAT_ID_REQUIRED = frozenset({"S", "Z", "E", "AE", "K", "G"})
 
 # The UN/ECE Recommendation 20 unit codes Kanal accepts (BT-130). A deliberately small subset:
@@ -290,6 +290,8 @@ def compute_invoice(
             v.add(
                 "seller.vat_id", "with category O the seller VAT identifier is not shown (BR-O-02)"
             )
+        if buyer.vat_id:
+            v.add("buyer.vat_id", "with category O the buyer VAT identifier is not shown (BR-O-02)")
     if "AE" in categories and not (buyer.vat_id or buyer.legal_id):
         v.add("buyer.vat_id", "reverse charge (AE) needs the buyer's VAT or legal id (BR-AE-03)")
 

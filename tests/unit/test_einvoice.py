@@ -241,7 +241,30 @@ def _finnish_consumer_eur() -> Invoice:
     )
 
 
+def _not_subject_to_vat() -> Invoice:
+    """Category O: a seller outside the VAT system; no VAT ids on either side (BR-O-02)."""
+    return invoice(
+        number="O-1",
+        seller=dataclasses.replace(NO_SELLER, vat_id=None),
+        buyer=dataclasses.replace(NO_BUYER, vat_id=None),
+        lines=[L("1", "1", "C62", "500", "O", None), L("2", "2", "HUR", "350", "O", None)],
+        exemption_reasons={"O": "Ikke merverdiavgiftspliktig"},
+    )
+
+
+def _export() -> Invoice:
+    """Category G: export outside the EEA VAT area, rate 0 with a reason."""
+    return invoice(
+        number="G-1",
+        buyer=DE_BUYER,
+        lines=[L("1", "5", "PR", "120", "G", "0")],
+        exemption_reasons={"G": "Eksport av varer"},
+    )
+
+
 CASES = {
+    "not_subject_to_vat": _not_subject_to_vat,
+    "export": _export,
     "mixed_rates": _mixed_rates,
     "credit_note": _credit_note,
     "eur_foreign_currency": _eur_foreign_currency,

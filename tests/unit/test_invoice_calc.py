@@ -178,7 +178,8 @@ def test_standard_rate_must_be_positive_and_zero_rate_must_be_zero() -> None:
 @pytest.mark.parametrize("category", ["E", "AE", "G", "O"])
 def test_exempt_categories_need_a_reason(category: str) -> None:
     seller = SELLER if category != "O" else Party(name="Forening", address=SELLER.address)
-    buyer = Party(name="Buyer AB", address=BUYER.address, vat_id="SE556036079301")
+    vat_id = None if category == "O" else "SE556036079301"  # AE needs it, O forbids it
+    buyer = Party(name="Buyer AB", address=BUYER.address, vat_id=vat_id)
     with pytest.raises(InvalidInput) as exc:
         build(seller=seller, buyer=buyer, lines=[line("1", cat=category, rate="0")])
     assert fields(exc) == [f"$.exemption_reasons.{category}"]
@@ -217,6 +218,17 @@ def test_every_violation_is_reported_at_once() -> None:
         "$.seller.vat_id",
         "$.payment.account",
     ]
+
+
+def test_not_subject_to_vat_shows_no_vat_ids_and_mixes_with_nothing() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        build(
+            buyer=Party(name="Kunde AS", address=BUYER.address, vat_id="NO987654325MVA"),
+            lines=[line("1", cat="O", rate=None), line("2")],
+            exemption_reasons={"O": "Not subject to VAT"},
+        )
+    assert fields(exc) == ["$.lines", "$.seller.vat_id", "$.buyer.vat_id"]
+    assert "BR-O-11" in str(exc.value) and "BR-O-02" in str(exc.value)
 
 
 def test_seller_vat_id_required_for_vat_categories() -> None:
