@@ -91,7 +91,7 @@ class KanalServer:
             self.layouts = LayoutRegistry(settings.layouts_dir)
             self.documents = DocumentService(
                 self.layouts, Renderers(), self.store, self.index,
-                RetentionPolicy.from_config(settings.retention)
+                RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes,
             )
@@ -99,8 +99,7 @@ class KanalServer:
         except BaseException:
             self.stop()
             raise
-        log.info("kanal serving", listen=f"{self._host()}:{self.port}",
-                 s3=self.store.endpoint_url if hasattr(self.store, "endpoint_url") else None,
+        log.info("kanal serving", listen=self.address, s3=self.store.endpoint_url,
                  embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()))
 
     def _start_s3(self, s3: S3Settings) -> S3Settings:

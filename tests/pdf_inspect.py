@@ -36,24 +36,22 @@ class Box:
                 and self.top >= other.top and self.bottom <= other.bottom)
 
 
-def find_text(pdf: bytes, text: str, page_index: int = 0) -> Box | None:
-    """The box around the first occurrence of `text` on a page, or None."""
+def find_text(pdf: bytes, text: str, page_index: int = 0) -> list[Box]:
+    """The boxes around every occurrence of `text` on a page (empty if none)."""
     document = pypdfium2.PdfDocument(pdf)
     try:
         page = document[page_index]
         height = page.get_height()
         textpage = page.get_textpage()
         searcher = textpage.search(text, match_case=True)
-        found = searcher.get_next()
-        if not found:
-            return None
-        start, count = found
-        boxes = [textpage.get_charbox(i) for i in range(start, start + count)]
-        left = min(b[0] for b in boxes)
-        bottom = min(b[1] for b in boxes)
-        right = max(b[2] for b in boxes)
-        top = max(b[3] for b in boxes)
-        return Box(left * MM_PER_PT, (height - top) * MM_PER_PT,
-                   right * MM_PER_PT, (height - bottom) * MM_PER_PT)
+        found = []
+        while match := searcher.get_next():
+            start, count = match
+            boxes = [textpage.get_charbox(i) for i in range(start, start + count)]
+            left, bottom = min(b[0] for b in boxes), min(b[1] for b in boxes)
+            right, top = max(b[2] for b in boxes), max(b[3] for b in boxes)
+            found.append(Box(left * MM_PER_PT, (height - top) * MM_PER_PT,
+                             right * MM_PER_PT, (height - bottom) * MM_PER_PT))
+        return found
     finally:
         document.close()

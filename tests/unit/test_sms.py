@@ -14,11 +14,10 @@ from __future__ import annotations
 import unicodedata
 from decimal import Decimal
 
+import gsm0338  # noqa: E402,F401  registers the "gsm03.38" codec
 import pytest
-
-smsutil = pytest.importorskip("smsutil")
-gsm0338 = pytest.importorskip("gsm0338")  # registers the "gsm03.38" codec
-regex = pytest.importorskip("regex")
+import regex  # noqa: E402
+import smsutil  # noqa: E402
 from babel.numbers import format_currency  # noqa: E402
 from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

@@ -1,0 +1,342 @@
+"""End to end over gRPC: a real Kanal server in-process with its embedded SeaweedFS (started
+by the same code `kanal serve` uses), called through the generated stubs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import grpc
+import pytest
+from sqlalchemy import create_engine, text
+
+from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
+from server.api.errors import field_violations
+from server.app import KanalServer, embedded_credentials
+from server.compose.composer import ComposeRequest, compose
+from server.compose.formatting import money
+from server.compose.layouts import LayoutRegistry
+from server.config import Settings
+from tests.pdf_inspect import Box, find_text, normalise, pages_text
+
+pytestmark = pytest.mark.integration
+
+LAYOUTS = LayoutRegistry()
+# (layout, sample file) for every sample shipped with the layouts
+SAMPLES = [
+    (layout.id, sample.name)
+    for layout in LAYOUTS.latest()
+    for sample in sorted(layout.path.glob("sample*.json"))
+]
+C5_WINDOW = Box(left=15, top=44, right=15 + 105, bottom=44 + 35)
+
+
+@pytest.fixture(scope="module")
+def kanal(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("kanal-state")
+    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+                              max_data_bytes=512 * 1024)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def documents(kanal: KanalServer):
+    with grpc.insecure_channel(kanal.address) as channel:
+        yield documents_pb2_grpc.DocumentsStub(channel)
+
+
+@pytest.fixture(scope="module")
+def s3(kanal: KanalServer):
+    """A raw S3 client with the server's credentials, to look at the bucket directly."""
+    access_key, secret_key = embedded_credentials(kanal.settings.state_dir)
+    client = boto3.client("s3", endpoint_url=kanal.store.endpoint_url, region_name="us-east-1",
+                          aws_access_key_id=access_key, aws_secret_access_key=secret_key)
+    return client, kanal.store.bucket
+
+
+def sample(layout_id: str, name: str = "sample.json") -> str:
+    return (LAYOUTS.get(layout_id).path / name).read_text(encoding="utf-8")
+
+
+def sample_locale(layout_id: str, name: str) -> str:
+    """`sample-sv-SE.json` is the Swedish sample; other samples use the default locale."""
+    layout = LAYOUTS.get(layout_id)
+    suffix = Path(name).stem.removeprefix("sample").removeprefix("-")
+    return suffix if suffix in layout.locales else layout.default_locale
+
+
+def call_error(fn, request) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        fn(request)
+    return info.value
+
+
+def count_objects(s3) -> int:
+    client, bucket = s3
+    return sum(page.get("KeyCount", 0)
+               for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+
+
+# --- every sample layout, end to end --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("layout_id", "sample_name"), SAMPLES)
+def test_compose_archives_verified_pdf(documents, kanal, layout_id, sample_name):
+    data = sample(layout_id, sample_name)
+    locale = sample_locale(layout_id, sample_name)
+    response = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id=layout_id, data_json=data, locale=locale))
+
+    assert response.document_id and response.layout_version == LAYOUTS.get(layout_id).version
+    [output] = response.outputs
+    assert output.channel == common_pb2.CHANNEL_PRINT
+    assert output.media_type == "application/pdf"
+    assert output.content == b""  # not a preview: bytes are in the archive only
+
+    stored = kanal.store.get(output.archive_key)  # verifies the sha256 metadata
+    assert hashlib.sha256(stored).hexdigest() == output.sha256
+    assert len(stored) == output.size
+    text = pages_text(stored)
+    assert len(text) == output.pages >= 1
+    assert stored.startswith(b"%PDF-")
+
+    # What the PDF must say, taken from the same composition the server built.
+    expected = compose(ComposeRequest(
+        tenant="nordkort", layout=LAYOUTS.get(layout_id), data=data, document_id="x",
+        now=datetime.now(UTC), locale=locale))
+    whole = " ".join(text)
+    assert normalise(expected.recipient.name) in whole
+    if expected.amount_due is not None:
+        assert normalise(money(expected.amount_due, expected.currency, expected.locale)) in whole
+    if expected.payment_reference is not None:
+        reference = expected.payment_reference
+        assert reference.display in whole or reference.value in whole.replace(" ", "")
+
+    # The address block sits inside the C5 window on page 1 (the name may appear
+    # elsewhere on the page too; one occurrence must be the window's).
+    address = expected.recipient.address
+    for line in (expected.recipient.name, *address.lines, f"{address.postal_code} {address.city}"):
+        boxes = find_text(stored, line)
+        assert any(box.inside(C5_WINDOW) for box in boxes), (
+            f"{line!r} at {boxes} is not inside the C5 window {C5_WINDOW}")
+
+    # The index knows it, with the same facts.
+    document = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        tenant="nordkort", document_id=response.document_id))
+    assert document.customer_id == expected.recipient.customer_id
+    assert document.layout_id == layout_id and document.kind == expected.kind.value
+    assert [o.sha256 for o in document.outputs] == [output.sha256]
+    assert document.outputs[0].archive_key == output.archive_key
+    assert document.outputs[0].pages == output.pages
+    assert document.retain_until.ToDatetime() > datetime.now()
+
+
+def test_archived_pdf_cannot_be_deleted_before_retention(documents, s3):
+    response = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="welcome-letter", data_json=sample("welcome-letter")))
+    client, bucket = s3
+    key = response.outputs[0].archive_key
+    version = client.head_object(Bucket=bucket, Key=key)["VersionId"]
+    assert client.get_object_retention(Bucket=bucket, Key=key)["Retention"]["Mode"] == "COMPLIANCE"
+    with pytest.raises(botocore.exceptions.ClientError):
+        client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    assert client.head_object(Bucket=bucket, Key=key, VersionId=version)["ContentLength"] > 0
+
+
+def test_preview_returns_bytes_and_stores_nothing(documents, s3):
+    before = count_objects(s3)
+    response = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice"),
+        preview=True))
+    [output] = response.outputs
+    assert output.content.startswith(b"%PDF-") and output.archive_key == ""
+    assert len(output.content) == output.size
+    assert count_objects(s3) == before
+    error = call_error(documents.GetDocument, documents_pb2.GetDocumentRequest(
+        tenant="nordkort", document_id=response.document_id))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_html_in_data_is_escaped_not_interpreted(documents):
+    data = json.loads(sample("welcome-letter"))
+    data["customer"]["name"] = "<b>Kari</b> <img src='http://127.0.0.1:9/x'>"
+    response = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="welcome-letter", data_json=json.dumps(data), preview=True))
+    text = " ".join(pages_text(response.outputs[0].content))
+    assert "<b>Kari</b>" in text
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def test_same_key_same_data_returns_the_same_document(documents, s3):
+    request = documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice"),
+        idempotency_key="inv-2026-11-000123")
+    first = documents.Compose(request)
+    objects = count_objects(s3)
+    # Same data, different key order and whitespace: the same request.
+    reordered = dict(reversed(json.loads(sample("card-invoice")).items()))
+    request.data_json = json.dumps(reordered, indent=4)
+    second = documents.Compose(request)
+    assert second.replayed and not first.replayed
+    assert second.document_id == first.document_id
+    assert [o.sha256 for o in second.outputs] == [o.sha256 for o in first.outputs]
+    assert [o.archive_key for o in second.outputs] == [o.archive_key for o in first.outputs]
+    assert count_objects(s3) == objects  # no second object
+
+
+def test_same_key_different_data_is_refused(documents):
+    data = json.loads(sample("welcome-letter"))
+    documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="welcome-letter", data_json=json.dumps(data),
+        idempotency_key="welcome-42"))
+    data["customer"]["name"] = "Someone Else"
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="welcome-letter", data_json=json.dumps(data),
+        idempotency_key="welcome-42"))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "welcome-42" in error.details() and "different data" in error.details()
+
+
+def test_idempotency_keys_are_per_tenant(documents):
+    request = documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=sample("welcome-letter"), idempotency_key="shared")
+    request.tenant = "tenant-a"
+    a = documents.Compose(request)
+    request.tenant = "tenant-b"
+    b = documents.Compose(request)
+    assert a.document_id != b.document_id and not b.replayed
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_unknown_layout_and_version_are_not_found(documents):
+    for layout_id, version in (("no-such-layout", ""), ("card-invoice", "9.9.9")):
+        error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+            tenant="t", layout_id=layout_id, layout_version=version, data_json="{}"))
+        assert error.code() == grpc.StatusCode.NOT_FOUND, error.details()
+        assert (version or layout_id) in error.details()
+
+
+def test_malformed_json_names_the_position(documents):
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="t", layout_id="card-invoice", data_json='{"customer": {"name": "Kari",}'))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(error)
+    assert field == "data" and "line 1 column" in description
+
+
+def test_every_schema_violation_is_listed_with_its_path(documents):
+    data = json.loads(sample("card-invoice"))
+    del data["customer"]["name"]
+    data["transactions"][2]["amount"] = "12,50"
+    data["invoice"]["due_date"] = 20261215
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="t", layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [f for f, _ in field_violations(error)]
+    assert "$.customer" in fields
+    assert "$.transactions[2].amount" in fields
+    assert "$.invoice.due_date" in fields
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda d: d.__setitem__("currency", "XYZ"), "currency"),
+    (lambda d: d.__setitem__("payment", {"reference": "1234567893"}), "$.payment.reference"),
+    (lambda d: d["invoice"].__setitem__("payments_received", "-5.00"), "payments_received"),
+    (lambda d: d["invoice"].__setitem__("due_date", "2026-02-30"), "due_date"),
+])
+def test_impossible_values_are_refused_with_their_field(documents, change, field):
+    data = json.loads(sample("card-invoice"))
+    change(data)  # unknown currency, wrong KID check digit (MOD10 gives 7), negative, no date
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="t", layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert any(field in f for f, _ in field_violations(error)), field_violations(error)
+
+
+def test_unknown_locale_is_invalid(documents):
+    for locale in ("xx-YY", "de-DE"):  # unknown to Babel; known but not in the layout
+        error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+            tenant="t", layout_id="card-invoice", data_json=sample("card-invoice"),
+            locale=locale))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(error)[0][0] == "locale"
+
+
+def test_oversized_data_is_refused(documents):
+    data = json.loads(sample("welcome-letter"))
+    data["padding"] = "x" * (600 * 1024)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="t", layout_id="welcome-letter", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    huge = documents_pb2.ComposeRequest(tenant="t", layout_id="welcome-letter",
+                                        data_json="x" * (17 * 1024 * 1024))
+    assert call_error(documents.Compose, huge).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_missing_required_request_fields(documents):
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json="{}"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(error) == [("tenant", "is required")]
+    error = call_error(documents.GetDocument, documents_pb2.GetDocumentRequest(
+        tenant="nordkort", document_id="01JNOSUCHDOCUMENT0000000000"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+# --- layouts ---------------------------------------------------------------------------------
+
+
+def test_layouts_service_lists_and_describes(kanal):
+    with grpc.insecure_channel(kanal.address) as channel:
+        stub = layouts_pb2_grpc.LayoutsStub(channel)
+        listed = {x.id for x in stub.ListLayouts(layouts_pb2.ListLayoutsRequest()).layouts}
+        assert {"card-invoice", "payment-reminder", "welcome-letter"} <= listed
+        layout = stub.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="card-invoice"))
+        assert layout.kind == "invoice" and "nb-NO" in layout.locales
+        assert json.loads(layout.schema_json)["type"] == "object"
+        assert json.loads(layout.sample_json)["customer"]["name"]
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="nope"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# --- outages ---------------------------------------------------------------------------------
+
+
+def test_s3_outage_is_unavailable_and_indexes_nothing(tmp_path):
+    settings = Settings(listen="127.0.0.1:0", state_dir=tmp_path)
+    with KanalServer(settings) as server, grpc.insecure_channel(server.address) as channel:
+        stub = documents_pb2_grpc.DocumentsStub(channel)
+        server.embedded_s3.stop()  # the S3 endpoint goes away under a running server
+        error = call_error(stub.Compose, documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id="welcome-letter", data_json=sample("welcome-letter")))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        engine = create_engine(settings.resolved_index_url)
+        with engine.connect() as db:
+            assert db.execute(text("select count(*) from documents")).scalar() == 0
+            assert db.execute(text("select count(*) from outputs")).scalar() == 0
+
+
+def test_index_outage_is_unavailable(tmp_path, kanal):
+    # PostgreSQL index on a port nobody listens on: the server must not start half-working.
+    settings = Settings(listen="127.0.0.1:0", state_dir=tmp_path,
+                        index_url="postgresql+psycopg://postgres@127.0.0.1:9/test")
+    from archive.errors import ArchiveUnavailable
+    with pytest.raises(ArchiveUnavailable):
+        KanalServer(settings).start()
+
+
+def test_raw_s3_client_needs_the_servers_credentials(kanal):
+    client = boto3.client("s3", endpoint_url=kanal.embedded_s3.endpoint_url,
+                          aws_access_key_id="intruder", aws_secret_access_key="wrong-secret",
+                          region_name="us-east-1")
+    with pytest.raises(botocore.exceptions.ClientError):
+        client.list_objects_v2(Bucket=kanal.store.bucket)

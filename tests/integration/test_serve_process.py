@@ -1,0 +1,115 @@
+"""`kanal serve` as a newcomer runs it: a subprocess, health checked, called through the
+generated stubs (no reflection), stopped with SIGTERM, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kanal.v1 import documents_pb2, documents_pb2_grpc
+from server.compose.layouts import LayoutRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def processes_using(path: Path) -> list[int]:
+    """PIDs whose command line mentions `path` (the embedded SeaweedFS's data dir)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(path) in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def kanal_command() -> list[str]:
+    script = shutil.which("kanal", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "server.cli"]
+
+
+def wait_serving(address: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    """Block on the health service until SERVING (a real readiness signal, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "kanal serve exited early"
+            try:
+                response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise AssertionError("kanal serve never reported SERVING")
+
+
+def test_kanal_serve_subprocess(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    state = tmp_path / "state"
+    log = (tmp_path / "serve.log").open("w+")
+    process = subprocess.Popen(
+        [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "KANAL_LOG_FORMAT": "json"},
+    )
+    try:
+        wait_serving(address, process)
+        assert processes_using(state), "the embedded SeaweedFS should be running"
+        with grpc.insecure_channel(address) as channel:
+            stub = documents_pb2_grpc.DocumentsStub(channel)
+            data = LayoutRegistry().get("welcome-letter").sample_data()
+            response = stub.Compose(documents_pb2.ComposeRequest(
+                tenant="nordkort", layout_id="welcome-letter", data_json=data), timeout=60)
+            assert response.outputs[0].pages == 1 and response.outputs[0].archive_key
+            document = stub.GetDocument(documents_pb2.GetDocumentRequest(
+                tenant="nordkort", document_id=response.document_id))
+            assert document.outputs[0].sha256 == response.outputs[0].sha256
+    finally:
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=60)
+    log.seek(0)
+    output = log.read()
+    assert exit_code == 0, output
+    assert processes_using(state) == [], "SeaweedFS outlived the server"
+    # No personal data in the logs: the recipient's name and address never appear,
+    # while the document id (what support needs) does.
+    customer = json.loads(data)["customer"]
+    for personal in (customer["name"], *customer["address"]["lines"]):
+        assert personal not in output
+    assert response.document_id in output
+
+
+def test_kanal_serve_refuses_a_taken_port(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = subprocess.run(
+            [*kanal_command(), "serve", "--listen", address, "--state-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode != 0
+    assert address in result.stderr
+    assert processes_using(tmp_path) == [], "SeaweedFS left behind after a failed start"
