@@ -56,7 +56,8 @@ def summary(latencies: list[float], wall: float) -> dict[str, float]:
     }
 
 
-def start_server(state_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(state_dir: Path) -> tuple[subprocess.Popen, str, str]:
+    """`kanal serve` on a free port; returns the process, its address and a producer key."""
     import socket
 
     with socket.socket() as s:
@@ -65,29 +66,31 @@ def start_server(state_dir: Path) -> tuple[subprocess.Popen, str]:
     address = f"127.0.0.1:{port}"
     kanal = Path(sys.executable).parent / "kanal"
     command = [str(kanal)] if kanal.exists() else [sys.executable, "-m", "server.cli"]
-    process = subprocess.Popen(
-        [*command, "serve", "--listen", address, "--state-dir", str(state_dir)],
-        stdout=subprocess.DEVNULL, stderr=open(state_dir / "serve.log", "w"),
-        env={**os.environ, "KANAL_LOG_FORMAT": "json"}, cwd=ROOT,
-    )
+    with open(state_dir / "serve.log", "w") as log:
+        process = subprocess.Popen(
+            [*command, "serve", "--listen", address, "--state-dir", str(state_dir)],
+            stdout=subprocess.DEVNULL, stderr=log,
+            env={**os.environ, "KANAL_LOG_FORMAT": "json"}, cwd=ROOT,
+        )
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=120)
         health = health_pb2_grpc.HealthStub(channel)
         while health.Check(health_pb2.HealthCheckRequest()).status != 1:
             time.sleep(0.2)
-    return process, address
+    key = json.loads((state_dir / "dev-api-keys.json").read_text())["producer"]
+    return process, address, key
 
 
-def run_compose(address: str, data: str, layout: str, requests: int, concurrency: int,
-                tag: str) -> dict[str, float]:
+def run_compose(address: str, key: str, data: str, layout: str, requests: int,
+                concurrency: int, tag: str) -> dict[str, float]:
     with grpc.insecure_channel(address) as channel:
         stub = documents_pb2_grpc.DocumentsStub(channel)
 
         def one(i: int) -> float:
             started = time.perf_counter()
             stub.Compose(documents_pb2.ComposeRequest(
-                tenant="bench", layout_id=layout, data_json=data,
-                idempotency_key=f"{tag}-{i}"), timeout=120)
+                layout_id=layout, data_json=data, idempotency_key=f"{tag}-{i}"),
+                timeout=120, metadata=[("authorization", f"Bearer {key}")])
             return time.perf_counter() - started
 
         for i in range(3):  # warm the server's caches (fonts, stylesheets, templates)
@@ -122,6 +125,8 @@ def run_bare_weasyprint(layout_id: str, data: str, requests: int) -> tuple[dict,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", help="a running server (default: start one)")
+    parser.add_argument("--key", default=os.environ.get("KANAL_API_KEY"),
+                        help="producer API key for --address (env KANAL_API_KEY)")
     parser.add_argument("--layout", default="card-invoice")
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
@@ -130,15 +135,15 @@ def main() -> None:
     data = layout.sample_data()
     process = None
     with tempfile.TemporaryDirectory(prefix="kanal-bench-") as state:
-        address = args.address
+        address, key = args.address, args.key
         if not address:
-            process, address = start_server(Path(state))
+            process, address, key = start_server(Path(state))
         try:
             run_tag = datetime.now(UTC).strftime("%H%M%S%f")
             results = {
-                "compose_c1": run_compose(address, data, args.layout, args.requests, 1,
+                "compose_c1": run_compose(address, key, data, args.layout, args.requests, 1,
                                           f"c1-{run_tag}"),
-                "compose_c8": run_compose(address, data, args.layout, args.requests, 8,
+                "compose_c8": run_compose(address, key, data, args.layout, args.requests, 8,
                                           f"c8-{run_tag}"),
             }
         finally:

@@ -25,7 +25,7 @@ from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from kanal.v1 import documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
-from server import logs
+from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.layouts import LayoutsServicer
@@ -60,6 +60,35 @@ def embedded_credentials(state_dir: Path) -> tuple[str, str]:
     with os.fdopen(fd, "w") as out:
         json.dump({"access_key": access_key, "secret_key": secret_key}, out)
     return access_key, secret_key
+
+
+DEV_ROLES = ("producer", "service", "portal", "admin", "printshop:demo-print")
+
+
+def development_keys(state_dir: Path, tenant: str = "demo") -> dict[str, str]:
+    """One key per role for tenant `demo`, made on first start of a server that has no
+    keys configured, kept (0600) in state_dir/dev-api-keys.json. For development only."""
+    path = state_dir / "dev-api-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    keys = {role: auth.new_key() for role in DEV_ROLES}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(keys, out, indent=2)
+    return keys
+
+
+def api_keys(settings: Settings) -> tuple[auth.ApiKey, ...]:
+    if settings.api_keys:
+        return settings.api_keys
+    keys = development_keys(settings.state_dir)
+    log.warning("no API keys configured: using the development keys of tenant 'demo'",
+                keys_file=str(settings.state_dir / "dev-api-keys.json"))
+    return tuple(
+        auth.ApiKey(id=f"dev-{role}", sha256=auth.hash_key(secret), tenant="demo", role=role)
+        for role, secret in keys.items()
+    )
 
 
 class KanalServer:
@@ -118,7 +147,7 @@ class KanalServer:
     def _start_grpc(self) -> None:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rpc"),
-            interceptors=[KanalInterceptor()],
+            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)))],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

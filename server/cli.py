@@ -33,10 +33,14 @@ def serve(args: argparse.Namespace) -> int:
     except (ArchiveError, ConfigError, OSError) as exc:
         print(f"kanal: cannot start: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"kanal listening on {server.address}; try: grpcurl -plaintext {server.address} list",
-        file=sys.stderr, flush=True,
-    )
+    print(f"kanal listening on {server.address}; try: grpcurl -plaintext {server.address} list",
+          file=sys.stderr, flush=True)
+    if not settings.api_keys:
+        keys = settings.state_dir / "dev-api-keys.json"
+        print(f"development API keys (tenant 'demo', one per role) are in {keys}; call with\n"
+              f"  grpcurl -plaintext -H \"authorization: Bearer $(jq -r .producer {keys})\" "
+              f"-d '{{}}' {server.address} kanal.v1.Layouts/ListLayouts",
+              file=sys.stderr, flush=True)
     stopping.wait()
     server.stop()
     return 0

@@ -20,6 +20,12 @@
     [retention]                     # see archive.retention.RetentionPolicy
     ...
 
+    [[auth.keys]]                   # see server.auth; none configured: a development key
+    id = "nordkort-core"            # is made in state_dir on first start
+    sha256 = "..."
+    tenant = "nordkort"
+    role = "producer"
+
 Environment: KANAL_LISTEN, KANAL_STATE_DIR, KANAL_LAYOUTS_DIR, KANAL_LOG_FORMAT,
 KANAL_S3_ENDPOINT, KANAL_S3_BUCKET, KANAL_S3_ACCESS_KEY, KANAL_S3_SECRET_KEY,
 KANAL_S3_REGION, KANAL_INDEX_URL.
@@ -34,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from server.auth import ApiKey, AuthConfigError, parse_keys
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 
 
@@ -64,6 +71,7 @@ class Settings:
     s3: S3Settings = S3Settings()
     index_url: str | None = None  # None: SQLite file in state_dir
     retention: Mapping[str, Any] = field(default_factory=dict)
+    api_keys: tuple[ApiKey, ...] = ()  # none: `kanal serve` makes a development key
 
     @property
     def resolved_index_url(self) -> str:
@@ -111,6 +119,10 @@ def load_settings(
         settings = replace(settings, s3=replace(settings.s3, **s3),
                            index_url=doc.get("index", {}).get("url", settings.index_url),
                            retention=doc.get("retention", {}))
+        try:
+            settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
+        except AuthConfigError as exc:
+            raise ConfigError(str(exc)) from exc
     for var, (name, kind) in _ENV.items():
         if environ.get(var):
             settings = replace(settings, **{name: kind(environ[var])})

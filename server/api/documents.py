@@ -11,8 +11,9 @@ from server.api.convert import (
     plan_to_proto,
     timestamp,
 )
+from server.auth import current_caller, tenant_for
 from server.documents import ComposeInput, DocumentService, plan_from_text
-from server.errors import InvalidInput
+from server.errors import InvalidInput, NotFound
 
 
 class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
@@ -22,7 +23,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
     def Compose(self, request: documents_pb2.ComposeRequest, context: grpc.ServicerContext
                 ) -> documents_pb2.ComposeResponse:
         result = self.service.compose(ComposeInput(
-            tenant=request.tenant,
+            tenant=tenant_for(current_caller(), request.tenant),
             layout_id=request.layout_id,
             layout_version=request.layout_version or None,
             data=request.data_json,
@@ -46,7 +47,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
                     context: grpc.ServicerContext) -> documents_pb2.Document:
         if not request.document_id:
             raise InvalidInput.field("document_id", "is required")
-        record = self.service.get(request.tenant, request.document_id)
+        caller = current_caller()
+        if request.tenant and request.tenant != caller.tenant:
+            raise NotFound(f"no document {request.document_id!r}")  # never say it exists
+        record = self.service.get(caller.tenant, request.document_id)
         layout_id, _, version = record.layout_ref.partition("@")
         return documents_pb2.Document(
             document_id=record.document_id,

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from server import logs
+from server import auth, logs
 from server.api.errors import to_status
 from server.errors import KanalError
 
@@ -48,17 +48,28 @@ def logs_request_id() -> str:
 
 
 class KanalInterceptor(grpc.ServerInterceptor):
+    def __init__(self, authenticator: auth.Authenticator):
+        self.authenticator = authenticator
+
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None or details.method.startswith("/grpc."):
             return handler  # health checks and reflection pass through untouched
-        method = details.method.rsplit("/", 1)[-1]
+        full_method = details.method
+        method = full_method.rsplit("/", 1)[-1]
+        authenticator = self.authenticator
 
         def begin(context: grpc.ServicerContext) -> float:
+            """Request id and log fields, then who is calling and may they call this."""
             logs.clear()
+            auth.set_caller(None)
             request_id = _request_id(context)
             logs.bind(request_id=request_id, rpc=method)
             context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            caller = authenticator.authenticate(context.invocation_metadata() or ())
+            logs.bind(key_id=caller.key_id, tenant=caller.tenant)
+            auth.authorize(full_method, caller)
+            auth.set_caller(caller)
             return time.perf_counter()
 
         def done(started: float) -> None:
@@ -66,8 +77,8 @@ class KanalInterceptor(grpc.ServerInterceptor):
 
         def unary_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
             def wrapped(request_or_iterator: Any, context: grpc.ServicerContext) -> Any:
-                started = begin(context)
                 try:
+                    started = begin(context)
                     response = behavior(request_or_iterator, context)
                 except Exception as exc:
                     _fail(context, exc)
@@ -77,8 +88,8 @@ class KanalInterceptor(grpc.ServerInterceptor):
 
         def stream_response(behavior: Callable[..., Any]) -> Callable[..., Any]:
             def wrapped(request_or_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                started = begin(context)
                 try:
+                    started = begin(context)
                     yield from behavior(request_or_iterator, context)
                 except Exception as exc:
                     _fail(context, exc)

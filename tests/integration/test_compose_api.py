@@ -21,6 +21,7 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.formatting import money
 from server.compose.layouts import LayoutRegistry
 from server.config import Settings
+from tests.client import Keys, channel
 from tests.pdf_inspect import Box, find_text, normalise, pages_text
 
 pytestmark = pytest.mark.integration
@@ -33,20 +34,26 @@ SAMPLES = [
     for sample in sorted(layout.path.glob("sample*.json"))
 ]
 C5_WINDOW = Box(left=15, top=44, right=15 + 105, bottom=44 + 35)
+KEYS = Keys(("nordkort", "producer"), ("nordkort", "service"), ("nordkort", "portal"),
+            ("other", "producer"), ("other", "service"))
 
 
 @pytest.fixture(scope="module")
 def kanal(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("kanal-state")
-    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state, api_keys=KEYS.api_keys,
                               max_data_bytes=512 * 1024)) as server:
         yield server
 
 
+def stub(kanal: KanalServer, tenant: str = "nordkort", role: str = "producer"):
+    return channel(kanal.address, KEYS[tenant, role] if role else None)
+
+
 @pytest.fixture(scope="module")
 def documents(kanal: KanalServer):
-    with grpc.insecure_channel(kanal.address) as channel:
-        yield documents_pb2_grpc.DocumentsStub(channel)
+    with stub(kanal) as ch:
+        yield documents_pb2_grpc.DocumentsStub(ch)
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +210,12 @@ def test_same_key_different_data_is_refused(documents):
     assert "welcome-42" in error.details() and "different data" in error.details()
 
 
-def test_idempotency_keys_are_per_tenant(documents):
+def test_idempotency_keys_are_per_tenant(documents, kanal):
     request = documents_pb2.ComposeRequest(
         layout_id="welcome-letter", data_json=sample("welcome-letter"), idempotency_key="shared")
-    request.tenant = "tenant-a"
     a = documents.Compose(request)
-    request.tenant = "tenant-b"
-    b = documents.Compose(request)
+    with stub(kanal, "other") as ch:
+        b = documents_pb2_grpc.DocumentsStub(ch).Compose(request)
     assert a.document_id != b.document_id and not b.replayed
 
 
@@ -219,14 +225,14 @@ def test_idempotency_keys_are_per_tenant(documents):
 def test_unknown_layout_and_version_are_not_found(documents):
     for layout_id, version in (("no-such-layout", ""), ("card-invoice", "9.9.9")):
         error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-            tenant="t", layout_id=layout_id, layout_version=version, data_json="{}"))
+            layout_id=layout_id, layout_version=version, data_json="{}"))
         assert error.code() == grpc.StatusCode.NOT_FOUND, error.details()
         assert (version or layout_id) in error.details()
 
 
 def test_malformed_json_names_the_position(documents):
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        tenant="t", layout_id="card-invoice", data_json='{"customer": {"name": "Kari",}'))
+        layout_id="card-invoice", data_json='{"customer": {"name": "Kari",}'))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     [(field, description)] = field_violations(error)
     assert field == "data" and "line 1 column" in description
@@ -238,7 +244,7 @@ def test_every_schema_violation_is_listed_with_its_path(documents):
     data["transactions"][2]["amount"] = "12,50"
     data["invoice"]["due_date"] = 20261215
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        tenant="t", layout_id="card-invoice", data_json=json.dumps(data)))
+        layout_id="card-invoice", data_json=json.dumps(data)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     fields = [f for f, _ in field_violations(error)]
     assert "$.customer" in fields
@@ -256,7 +262,7 @@ def test_impossible_values_are_refused_with_their_field(documents, change, field
     data = json.loads(sample("card-invoice"))
     change(data)  # unknown currency, wrong KID check digit (MOD10 gives 7), negative, no date
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        tenant="t", layout_id="card-invoice", data_json=json.dumps(data)))
+        layout_id="card-invoice", data_json=json.dumps(data)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert any(field in f for f, _ in field_violations(error)), field_violations(error)
 
@@ -264,7 +270,7 @@ def test_impossible_values_are_refused_with_their_field(documents, change, field
 def test_unknown_locale_is_invalid(documents):
     for locale in ("xx-YY", "de-DE"):  # unknown to Babel; known but not in the layout
         error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-            tenant="t", layout_id="card-invoice", data_json=sample("card-invoice"),
+            layout_id="card-invoice", data_json=sample("card-invoice"),
             locale=locale))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field_violations(error)[0][0] == "locale"
@@ -274,18 +280,17 @@ def test_oversized_data_is_refused(documents):
     data = json.loads(sample("welcome-letter"))
     data["padding"] = "x" * (600 * 1024)
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        tenant="t", layout_id="welcome-letter", data_json=json.dumps(data)))
+        layout_id="welcome-letter", data_json=json.dumps(data)))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    huge = documents_pb2.ComposeRequest(tenant="t", layout_id="welcome-letter",
+    huge = documents_pb2.ComposeRequest(layout_id="welcome-letter",
                                         data_json="x" * (17 * 1024 * 1024))
     assert call_error(documents.Compose, huge).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_missing_required_request_fields(documents):
-    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        layout_id="card-invoice", data_json="{}"))
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(data_json="{}"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field_violations(error) == [("tenant", "is required")]
+    assert field_violations(error) == [("layout_id", "is required")]
     error = call_error(documents.GetDocument, documents_pb2.GetDocumentRequest(
         tenant="nordkort", document_id="01JNOSUCHDOCUMENT0000000000"))
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -294,17 +299,47 @@ def test_missing_required_request_fields(documents):
 # --- layouts ---------------------------------------------------------------------------------
 
 
+def test_calls_without_a_valid_key_are_unauthenticated(kanal):
+    request = documents_pb2.ComposeRequest(layout_id="welcome-letter",
+                                           data_json=sample("welcome-letter"))
+    for key in (None, "kanal_not-a-key"):
+        with channel(kanal.address, key) as ch:
+            error = call_error(documents_pb2_grpc.DocumentsStub(ch).Compose, request)
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED, key
+
+
+def test_roles_and_tenants_are_enforced(kanal, documents):
+    request = documents_pb2.ComposeRequest(layout_id="welcome-letter",
+                                           data_json=sample("welcome-letter"))
+    with stub(kanal, "nordkort", "portal") as ch:  # a portal may not compose
+        error = call_error(documents_pb2_grpc.DocumentsStub(ch).Compose, request)
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    request.tenant = "other"  # a producer composes for its own tenant only
+    assert call_error(documents.Compose, request).code() == grpc.StatusCode.PERMISSION_DENIED
+
+    request.tenant = ""
+    mine = documents.Compose(request)
+    lookup = documents_pb2.GetDocumentRequest(document_id=mine.document_id)
+    with stub(kanal, "nordkort", "service") as ch:  # customer service of the same tenant
+        assert documents_pb2_grpc.DocumentsStub(ch).GetDocument(lookup).tenant == "nordkort"
+    with stub(kanal, "other", "service") as ch:  # another tenant: as if it did not exist
+        error = call_error(documents_pb2_grpc.DocumentsStub(ch).GetDocument, lookup)
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    lookup.tenant = "other"
+    assert call_error(documents.GetDocument, lookup).code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_layouts_service_lists_and_describes(kanal):
-    with grpc.insecure_channel(kanal.address) as channel:
-        stub = layouts_pb2_grpc.LayoutsStub(channel)
-        listed = {x.id for x in stub.ListLayouts(layouts_pb2.ListLayoutsRequest()).layouts}
+    with stub(kanal, "nordkort", "portal") as ch:
+        layouts = layouts_pb2_grpc.LayoutsStub(ch)
+        listed = {x.id for x in layouts.ListLayouts(layouts_pb2.ListLayoutsRequest()).layouts}
         assert {"card-invoice", "payment-reminder", "welcome-letter"} <= listed
-        layout = stub.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="card-invoice"))
+        layout = layouts.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="card-invoice"))
         assert layout.kind == "invoice" and "nb-NO" in layout.locales
         assert json.loads(layout.schema_json)["type"] == "object"
         assert json.loads(layout.sample_json)["customer"]["name"]
         with pytest.raises(grpc.RpcError) as info:
-            stub.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="nope"))
+            layouts.GetLayout(layouts_pb2.GetLayoutRequest(layout_id="nope"))
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -312,11 +347,11 @@ def test_layouts_service_lists_and_describes(kanal):
 
 
 def test_s3_outage_is_unavailable_and_indexes_nothing(tmp_path):
-    settings = Settings(listen="127.0.0.1:0", state_dir=tmp_path)
-    with KanalServer(settings) as server, grpc.insecure_channel(server.address) as channel:
-        stub = documents_pb2_grpc.DocumentsStub(channel)
+    settings = Settings(listen="127.0.0.1:0", state_dir=tmp_path, api_keys=KEYS.api_keys)
+    with KanalServer(settings) as server, stub(server) as ch:
+        documents = documents_pb2_grpc.DocumentsStub(ch)
         server.embedded_s3.stop()  # the S3 endpoint goes away under a running server
-        error = call_error(stub.Compose, documents_pb2.ComposeRequest(
+        error = call_error(documents.Compose, documents_pb2.ComposeRequest(
             tenant="nordkort", layout_id="welcome-letter", data_json=sample("welcome-letter")))
         assert error.code() == grpc.StatusCode.UNAVAILABLE
         engine = create_engine(settings.resolved_index_url)

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kanal.v1 import documents_pb2, documents_pb2_grpc
 from server.compose.layouts import LayoutRegistry
+from tests.client import channel
 
 pytestmark = pytest.mark.integration
 
@@ -77,14 +78,16 @@ def test_kanal_serve_subprocess(tmp_path):
     try:
         wait_serving(address, process)
         assert processes_using(state), "the embedded SeaweedFS should be running"
-        with grpc.insecure_channel(address) as channel:
-            stub = documents_pb2_grpc.DocumentsStub(channel)
+        dev_keys = json.loads((state / "dev-api-keys.json").read_text())
+        with channel(address, dev_keys["producer"]) as ch:
+            stub = documents_pb2_grpc.DocumentsStub(ch)
             data = LayoutRegistry().get("welcome-letter").sample_data()
             response = stub.Compose(documents_pb2.ComposeRequest(
-                tenant="nordkort", layout_id="welcome-letter", data_json=data), timeout=60)
+                layout_id="welcome-letter", data_json=data), timeout=60)
             assert response.outputs[0].pages == 1 and response.outputs[0].archive_key
             document = stub.GetDocument(documents_pb2.GetDocumentRequest(
-                tenant="nordkort", document_id=response.document_id))
+                document_id=response.document_id))
+            assert document.tenant == "demo"
             assert document.outputs[0].sha256 == response.outputs[0].sha256
     finally:
         process.send_signal(signal.SIGTERM)
