@@ -49,6 +49,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -148,13 +149,24 @@ documents = Table(
     PrimaryKeyConstraint("tenant", "document_id", name="pk_documents"),
     UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
 )
+# The indexes as of the newest migration (archive/migrations/versions); the migrations, not
+# `create_all`, make them.
 Index(
-    "ix_documents_customer",
+    "ix_documents_customer_created",
     documents.c.tenant,
     documents.c.customer_id,
-    documents.c.created_at.desc(),
+    documents.c.created_at,
     documents.c.document_id,
 )
+Index(
+    "ix_documents_customer_kind_created",
+    documents.c.tenant,
+    documents.c.customer_id,
+    documents.c.kind,
+    documents.c.created_at,
+    documents.c.document_id,
+)
+Index("ix_documents_corrects", documents.c.tenant, documents.c.corrects_document_id)
 
 outputs = Table(
     "outputs",
@@ -222,11 +234,33 @@ class DocumentIndex:
         self._base_engine.dispose()
 
     def create_schema(self) -> None:
-        """Create the schema (if given) and the tables and indexes that are missing."""
+        """Bring the schema up to date (see `migrate`); kept under its first name."""
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Create the PostgreSQL schema (if given) and run the Alembic migrations
+        (archive/migrations) up to the newest revision. Safe to call on every start and from
+        several servers at once (PostgreSQL: an advisory lock serialises them)."""
+        from archive.migrations.run import upgrade
+
         with self._connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7305514)"))
             if self.schema is not None:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            metadata.create_all(conn)
+                conn.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
+            upgrade(conn, self.schema)
+
+    def drop_schema(self) -> None:
+        """Drop the index tables and the migration record: the index is lost (it can be
+        rebuilt from the archive with `archive.rebuild.reindex`). For recovery drills."""
+        with self._connect() as conn:
+            metadata.drop_all(conn)
+            conn.execute(text(
+                f'DROP TABLE IF EXISTS {self._qualified("alembic_version_archive")}'))
+
+    def _qualified(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"' if self.schema else f'"{name}"'
 
     # --- writing --------------------------------------------------------------------------
 
@@ -294,6 +328,107 @@ class DocumentIndex:
         with self._connect() as conn:
             rows = conn.execute(query).mappings().all()
             return self._with_outputs(conn, rows)
+
+    def list_page(
+        self,
+        tenant: str,
+        customer_id: str,
+        *,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+        kinds: Sequence[str] = (),
+        channels: Sequence[str] = (),
+        layout_id: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> list[DocumentRecord]:
+        """One page of a customer's documents, newest first, by keyset: only documents
+        strictly older than `after` = (created_at, document_id) of the previous page's last
+        row. Documents added meanwhile sort before `after` or after it by their own key, so
+        a page sequence never repeats or skips a document."""
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be within 1..1000")
+        query = select(documents).where(
+            documents.c.tenant == tenant, documents.c.customer_id == customer_id
+        )
+        if after is not None:
+            _aware("after", after[0])
+            query = query.where(
+                tuple_(documents.c.created_at, documents.c.document_id) < tuple_(
+                    bindparam("after_created", after[0], type_=UTCDateTime()),
+                    bindparam("after_id", after[1], type_=String()),
+                )
+            )
+        if kinds:
+            query = query.where(documents.c.kind.in_(list(kinds)))
+        if layout_id:
+            query = query.where(documents.c.layout_ref.startswith(f"{layout_id}@", autoescape=True))
+        if created_from is not None:
+            _aware("created_from", created_from)
+            query = query.where(documents.c.created_at >= created_from)
+        if created_before is not None:
+            _aware("created_before", created_before)
+            query = query.where(documents.c.created_at < created_before)
+        if channels:
+            query = query.where(
+                select(outputs.c.channel)
+                .where(
+                    outputs.c.tenant == documents.c.tenant,
+                    outputs.c.document_id == documents.c.document_id,
+                    outputs.c.channel.in_(list(channels)),
+                )
+                .exists()
+            )
+        query = query.order_by(
+            documents.c.created_at.desc(), documents.c.document_id.desc()
+        ).limit(limit)
+        with self._connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            return self._with_outputs(conn, rows)
+
+    def corrected_by(self, tenant: str, document_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For each id, the documents that say they correct it (oldest first)."""
+        found: dict[str, list[str]] = {document_id: [] for document_id in document_ids}
+        if not document_ids:
+            return found
+        query = (
+            select(documents.c.corrects_document_id, documents.c.document_id)
+            .where(
+                documents.c.tenant == tenant,
+                documents.c.corrects_document_id.in_(list(document_ids)),
+            )
+            .order_by(documents.c.created_at, documents.c.document_id)
+        )
+        with self._connect() as conn:
+            for corrected, document_id in conn.execute(query):
+                found[corrected].append(document_id)
+        return found
+
+    def iter_all(self, batch: int = 1000) -> Iterator[DocumentRecord]:
+        """Every indexed document with its outputs, ordered by (tenant, document_id): for
+        comparing two indexes and for `verify`."""
+        last: tuple[str, str] | None = None
+        while True:
+            query = select(documents).order_by(documents.c.tenant, documents.c.document_id)
+            if last is not None:
+                query = query.where(tuple_(documents.c.tenant, documents.c.document_id) > last)
+            with self._connect() as conn:
+                rows = conn.execute(query.limit(batch)).mappings().all()
+                records = self._with_outputs(conn, rows)
+            if not records:
+                return
+            yield from records
+            last = (records[-1].tenant, records[-1].document_id)
+
+    def known_ids(self, tenant: str, document_ids: Sequence[str]) -> set[str]:
+        """Which of these document ids of `tenant` are indexed."""
+        if not document_ids:
+            return set()
+        query = select(documents.c.document_id).where(
+            documents.c.tenant == tenant, documents.c.document_id.in_(list(document_ids))
+        )
+        with self._connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def _one(self, query: Any) -> DocumentRecord | None:
         with self._connect() as conn:
