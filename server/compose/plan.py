@@ -1,17 +1,175 @@
-"""The channel plan: which channels a document is rendered for, decided once.
+"""The channel plan: layout rules + tenant rules + recipient + builder facts -> `ChannelPlan`.
 
-For now the plan is the channels the request asks for, or the layout's default channels.
-Rules from preferences, consents and contact data extend this (see issue: channel plan).
+Decided once, while composing; renderers and the delivery step only read it.
+
+Inputs:
+
+* the channels the request asks for (they win, but each must reach the recipient: a
+  requested SMS without a mobile number is refused naming `$.customer.mobile`), or else
+* the rules, as data: the layout manifest's `[plan]` table, with the tenant's overrides
+  from the server config (`[plan.<tenant>.<layout-id>]`, same keys) put in front of it;
+* what the recipient allows: contact data (no mobile -> no SMS, no email address -> no email,
+  no postal address -> no print, a Peppol participant id / Finnish consumer / a layout that
+  asks for Factur-X -> e-invoice), consents (`consent_required = ["sms"]`: the channel needs
+  that consent) and preferences ("digital_only" removes print unless nothing else reaches
+  the recipient);
+* the builder's facts (card segment, reminder stage, days overdue ...).
+
+A rule::
+
+    [[plan.rules]]
+    name = "first-missed-payment"            # becomes the plan's `reason`
+    when = { stage = "reminder", days_overdue = { max = 44 }, has_mobile = true }
+    primary = ["sms", "email"]               # alternatives: the first reachable one is sent
+    also = ["einvoice"]                      # rendered and sent too, when reachable
+    fallbacks = ["email"]                    # tried in order when delivery fails
+
+`when` keys are builder facts, the derived facts `has_mobile`, `has_email`, `has_address`,
+`has_peppol_id`, `is_business`, `country`, and `preference` / `consent` (membership in the
+recipient's lists). A scalar matches by equality, a list by membership, `{min, max}` as an
+inclusive numeric range. Rules are tried in order; the first that matches and has a reachable
+primary channel decides. Print is the final fallback whenever the recipient has a postal
+address (and is not digital-only). With no matching rule the layout's channels are taken in
+manifest order as the primary alternatives (rule "layout default").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from server.compose.layouts import Layout
-from server.compose.model import Channel, ChannelPlan, Recipient
+from server.compose.model import Channel, ChannelPlan, DocumentKind, Recipient
 from server.errors import InvalidInput
+
+PAPER_PREFERENCES = frozenset({"paper", "paper_invoice"})
+DIGITAL_ONLY = "digital_only"
+
+# e-invoice syntaxes (the `syntax` fact of the e-invoice output)
+PEPPOL_UBL = "peppol-bis-3-ubl"
+FINVOICE = "finvoice-3.0"
+FACTURX = "factur-x-en16931"
+
+# where a requested channel's missing contact data lives in the input
+_CONTACT_FIELD = {
+    Channel.SMS: "$.customer.mobile",
+    Channel.EMAIL: "$.customer.email",
+    Channel.PRINT: "$.customer.address",
+    Channel.EINVOICE: "$.customer.peppol_id",
+}
+
+
+def einvoice_syntax(kind: DocumentKind, recipient: Recipient, layout: Layout) -> str | None:
+    """Which e-invoice a recipient gets, or None.
+
+    1. a Peppol participant id -> Peppol BIS 3 UBL (EHF 3 in Norway), business or consumer;
+    2. a Finnish consumer (address in FI, no organisation number) -> Finvoice 3.0;
+    3. the layout's `[einvoice] facturx = true` -> the print PDF/A-3 with CII embedded.
+    Only invoice kinds (invoice, credit note) have an e-invoice.
+    """
+    if not kind.has_invoice:
+        return None
+    if recipient.peppol_id:
+        return PEPPOL_UBL
+    if recipient.address and recipient.address.country == "FI" and not recipient.org_number:
+        return FINVOICE
+    if layout.section("einvoice").get("facturx"):
+        return FACTURX
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    when: Mapping[str, Any]
+    primary: tuple[Channel, ...]
+    also: tuple[Channel, ...]
+    fallbacks: tuple[Channel, ...]
+
+
+def _channels(values: Sequence[str], where: str) -> tuple[Channel, ...]:
+    try:
+        return tuple(Channel(v) for v in values)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def _rules(table: Mapping[str, Any], where: str) -> list[_Rule]:
+    return [
+        _Rule(
+            name=rule.get("name", f"{where} rule {i + 1}"),
+            when=rule.get("when", {}),
+            primary=_channels(rule.get("primary", ()), where),
+            also=_channels(rule.get("also", ()), where),
+            fallbacks=_channels(rule.get("fallbacks", ()), where),
+        )
+        for i, rule in enumerate(table.get("rules", ()))
+    ]
+
+
+def tenant_table(overrides: Mapping[str, Any] | None, tenant: str, layout_id: str) -> Mapping:
+    """`[plan.<tenant>.<layout-id>]` from the server config, or an empty table."""
+    return ((overrides or {}).get(tenant) or {}).get(layout_id) or {}
+
+
+def _facts(recipient: Recipient, facts: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **facts,
+        "has_mobile": bool(recipient.mobile),
+        "has_email": bool(recipient.email),
+        "has_address": recipient.address is not None,
+        "has_peppol_id": bool(recipient.peppol_id),
+        "is_business": bool(recipient.org_number),
+        "country": facts.get("country")
+        or (recipient.address.country if recipient.address else None),
+    }
+
+
+def _matches(when: Mapping[str, Any], recipient: Recipient, facts: Mapping[str, Any]) -> bool:
+    for key, expected in when.items():
+        if key == "preference":
+            wanted = expected if isinstance(expected, list) else [expected]
+            if not set(wanted) & set(recipient.preferences):
+                return False
+            continue
+        if key == "consent":
+            if expected not in recipient.consents:
+                return False
+            continue
+        value = facts.get(key)
+        if isinstance(expected, Mapping):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return False
+            if "min" in expected and value < expected["min"]:
+                return False
+            if "max" in expected and value > expected["max"]:
+                return False
+        elif isinstance(expected, list):
+            if value not in expected:
+                return False
+        elif value != expected:
+            return False
+    return True
+
+
+def _unreachable(
+    channel: Channel, layout: Layout, recipient: Recipient, consent_required: Sequence[str]
+) -> str | None:
+    """Why `channel` cannot reach the recipient, or None when it can."""
+    if channel not in layout.channels:
+        return f"layout {layout.ref} has no {channel.value} channel"
+    if channel is Channel.SMS and not recipient.mobile:
+        return "no mobile number"
+    if channel is Channel.EMAIL and not recipient.email:
+        return "no email address"
+    if channel is Channel.PRINT and recipient.address is None:
+        return "no postal address"
+    if channel is Channel.EINVOICE and einvoice_syntax(layout.kind, recipient, layout) is None:
+        return "no e-invoice address (Peppol id), not a Finnish consumer, no Factur-X"
+    if channel.value in consent_required and channel.value not in recipient.consents:
+        return f"no consent to {channel.value}"
+    return None
 
 
 def plan_channels(
@@ -19,7 +177,25 @@ def plan_channels(
     recipient: Recipient,
     requested: Sequence[Channel],
     facts: Mapping[str, Any],
+    tenant_rules: Mapping[str, Any] | None = None,
 ) -> ChannelPlan:
+    """The plan for one document (see the module docstring for the rules)."""
+    section = layout.section("plan")
+    tenant = tenant_rules or {}
+    consent_required = tenant.get("consent_required", section.get("consent_required", ()))
+    digital_only = DIGITAL_ONLY in recipient.preferences
+
+    def reachable(channel: Channel) -> bool:
+        if channel is Channel.PRINT and digital_only:
+            return False
+        return _unreachable(channel, layout, recipient, consent_required) is None
+
+    def final_print(chosen: Sequence[Channel], fallbacks: Sequence[Channel]) -> tuple:
+        out = [c for c in fallbacks if c not in chosen and reachable(c)]
+        if Channel.PRINT not in chosen and reachable(Channel.PRINT):
+            out.append(Channel.PRINT)
+        return tuple(dict.fromkeys(out))
+
     if requested:
         unsupported = [c.value for c in requested if c not in layout.channels]
         if unsupported:
@@ -28,5 +204,39 @@ def plan_channels(
                 f"layout {layout.ref} cannot render {', '.join(unsupported)} "
                 f"(it has {', '.join(c.value for c in layout.channels)})",
             )
-        return ChannelPlan(channels=tuple(dict.fromkeys(requested)), reason="requested")
-    return ChannelPlan(channels=layout.channels, reason="layout default")
+        chosen = tuple(dict.fromkeys(requested))
+        for channel in chosen:
+            why = _unreachable(channel, layout, recipient, ())
+            if why is not None:
+                raise InvalidInput.field(
+                    _CONTACT_FIELD[channel], f"{channel.value} was requested but: {why}"
+                )
+        return ChannelPlan(channels=chosen, fallbacks=final_print(chosen, ()), reason="requested")
+
+    all_facts = _facts(recipient, facts)
+    rules = _rules(tenant, "tenant") + _rules(section, "layout")
+    rules.append(_Rule("layout default", {}, layout.channels, (), ()))
+    for rule in rules:
+        if not _matches(rule.when, recipient, all_facts):
+            continue
+        primary = next((c for c in rule.primary if reachable(c)), None)
+        if primary is None:
+            continue
+        skipped = rule.primary[: rule.primary.index(primary)]
+        chosen = tuple(dict.fromkeys([primary, *(c for c in rule.also if reachable(c))]))
+        alternatives = rule.primary[rule.primary.index(primary) + 1:]
+        reason = rule.name
+        if skipped:
+            reason += f" ({', '.join(c.value for c in skipped)} unreachable)"
+        return ChannelPlan(
+            channels=chosen,
+            fallbacks=final_print(chosen, (*alternatives, *rule.fallbacks)),
+            reason=reason,
+        )
+    # Nothing digital reaches a digital-only recipient: paper is better than nothing.
+    if digital_only and _unreachable(Channel.PRINT, layout, recipient, ()) is None:
+        return ChannelPlan(channels=(Channel.PRINT,), reason="digital only, but unreachable")
+    raise InvalidInput.field(
+        "$.customer", "no channel of this layout can reach the recipient "
+        "(no mobile, email, e-invoice address or postal address)"
+    )
