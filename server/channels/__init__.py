@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from server.channels.email import render_email
 from server.channels.pdf import PdfEngine, WeasyPrintEngine, render_print
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
@@ -20,9 +21,28 @@ class Renderers:
         self.pdf_engine = pdf_engine or WeasyPrintEngine()
         self._by_channel: dict[Channel, Renderer] = {
             Channel.PRINT: lambda c, layout: render_print(c, layout, self.pdf_engine),
+            Channel.EMAIL: lambda c, layout: render_email(
+                c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
+        }
+        # Renderers that reuse the print PDF (email attachment): `render` hands them the
+        # print Output of the same document, so the PDF is rendered once for all channels.
+        self._with_print: dict[Channel, Callable[[Composition, Layout, Callable[[], Output]],
+                                                 Output]] = {
+            Channel.EMAIL: lambda c, layout, pdf: render_email(c, layout, pdf=pdf),
         }
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
         """Every channel of the composition's plan, in plan order."""
         plan = composition.channel_plan
-        return [self._by_channel[channel](composition, layout) for channel in plan.channels]
+        done: dict[Channel, Output] = {}
+
+        def once(channel: Channel) -> Output:
+            if channel not in done:
+                if channel in self._with_print:
+                    done[channel] = self._with_print[channel](
+                        composition, layout, lambda: once(Channel.PRINT))
+                else:
+                    done[channel] = self._by_channel[channel](composition, layout)
+            return done[channel]
+
+        return [once(channel) for channel in plan.channels]

@@ -129,6 +129,8 @@ def load_layout(path: Path) -> Layout:
     Draft202012Validator.check_schema(schema)
     locales = tuple(need("locales"))
     default_locale = manifest.get("default_locale", locales[0])
+    if Channel.EMAIL in channels and not str(manifest.get("email", {}).get("subject", "")).strip():
+        raise LayoutError(f"{manifest_path}: an email layout needs [email] subject")
     for channel in channels:
         template = manifest.get(channel.value, {}).get("template")
         if template and not (path / template).is_file():

@@ -1,0 +1,272 @@
+"""Email channel: Composition -> one RFC 5322 message (`.eml` bytes) and its facts.
+
+    layout [email] section  -> subject, sender, flags (checked first: no subject, no render)
+    email.html (Jinja2, autoescaped) -> CSS inlined by css-inline, @media rules kept in
+                                        <style> (dark mode, small screens) -> size check
+    email.txt  (Jinja2, plain)       -> the text/plain alternative, written for reading,
+                                        not a tag strip of the HTML
+    print PDF (when attach_pdf)      -> attachment, rendered once by `Renderers`
+    -> EmailMessage (policy SMTP): multipart/alternative (text, html), wrapped in
+       multipart/mixed when the PDF is attached
+
+The renderer is pure and deterministic: `Date` is the composition's `created_at` (never the
+wall clock), `Message-ID` is `<document_id@sender domain>`, and the MIME boundaries are
+derived from the document id, so the same Composition always gives the same bytes (and the
+same sha256 in the archive). Text parts are quoted-printable, so a boundary (`=_kanal...`)
+can never occur inside a body.
+
+Sender (From / Reply-To): the layout manifest's `[email]` defaults, overridden per tenant by
+`[email.senders.<tenant>]`. The sender is layout data like the logo and the labels: it is
+versioned with the layout and an archived document can be re-rendered exactly.
+
+Manifest section::
+
+    [email]
+    subject = "{{ labels.document_title }} {{ invoice.number }}"   # Jinja over the context
+    html = "email.html"              # default
+    text = "email.txt"               # default
+    attach_pdf = true                # attach the print PDF
+    marketing = false                # true: List-Unsubscribe + List-Unsubscribe-Post
+    from = "Fjordbank <faktura@fjordbank.no>"
+    reply_to = "kort@fjordbank.no"
+    unsubscribe_url = "https://fjordbank.no/avmeld?d={{ document_id }}"  # marketing only
+    unsubscribe_mailto = "avmeld@fjordbank.no"                         # marketing only
+    [email.senders.nordkort]        # a tenant's own sender
+    from = "Nordkort <faktura@nordkort.no>"
+
+Logo: a text/CSS wordmark and a CSS-drawn mark, no image at all. Most clients block remote
+images by default, Gmail and Outlook do not show SVG, and an embedded PNG (cid:) shows as an
+attachment in some clients; text always arrives and follows dark mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from typing import Any
+
+import css_inline
+
+from server.channels.pdf import template_variables
+from server.compose.layouts import Layout, LayoutError
+from server.compose.model import Channel, Composition, Output
+from server.errors import InvalidInput, TooLarge
+
+EMAIL_MEDIA_TYPE = "message/rfc822"
+# Gmail clips an HTML body above 102 KB ("[Message clipped]"): the facts below the cut, the
+# amount or the payment reference, would be hidden behind a link. Counted in bytes of the
+# HTML as sent, decimal kilobytes to stay on the safe side.
+MAX_HTML_BYTES = 102_000
+
+_INLINER = css_inline.CSSInliner(
+    keep_at_rules=True,  # @media (dark mode, small screens) stay in a <style> block
+    load_remote_stylesheets=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """A layout's `[email]` section, checked."""
+
+    subject: str  # Jinja template source
+    html: str
+    text: str
+    attach_pdf: bool
+    marketing: bool
+    sender: str
+    reply_to: str | None
+    unsubscribe_url: str | None
+    unsubscribe_mailto: str | None
+
+
+def email_settings(layout: Layout, tenant: str) -> EmailSettings:
+    """The `[email]` section with the tenant's sender applied; a broken section is a
+    `LayoutError` naming the layout and the key."""
+    section: Mapping[str, Any] = layout.section("email")
+    where = f"layout {layout.ref} [email]"
+    subject = section.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise LayoutError(f"{where}: an email layout needs a subject (a Jinja template)")
+    sender_section = {**section, **section.get("senders", {}).get(tenant, {})}
+    sender = sender_section.get("from")
+    if not sender or "@" not in parseaddr(sender)[1]:
+        raise LayoutError(f"{where}: 'from' must be an address, e.g. 'Bank <post@bank.no>'")
+    marketing = bool(section.get("marketing", False))
+    unsubscribe_url = section.get("unsubscribe_url")
+    unsubscribe_mailto = section.get("unsubscribe_mailto")
+    if marketing and not unsubscribe_url:
+        raise LayoutError(f"{where}: a marketing layout needs unsubscribe_url")
+    for name in ("html", "text"):
+        template = section.get(name, f"email.{'html' if name == 'html' else 'txt'}")
+        if not (layout.path / template).is_file():
+            raise LayoutError(f"{where}: template {template!r} is missing")
+    return EmailSettings(
+        subject=subject,
+        html=section.get("html", "email.html"),
+        text=section.get("text", "email.txt"),
+        attach_pdf=bool(section.get("attach_pdf", False)),
+        marketing=marketing,
+        sender=sender,
+        reply_to=sender_section.get("reply_to"),
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=unsubscribe_mailto,
+    )
+
+
+def needs_pdf(layout: Layout) -> bool:
+    """Whether the email of this layout carries the print PDF (Renderers renders it once)."""
+    return bool(layout.section("email").get("attach_pdf", False))
+
+
+# --- the parts ------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    """Header text: whitespace (a template's newlines included) collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+def render_subject(layout: Layout, settings: EmailSettings, variables: Mapping[str, Any]) -> str:
+    subject = _one_line(layout.templates.from_string(settings.subject).render(**variables))
+    if not subject:
+        raise LayoutError(f"layout {layout.ref} [email]: the subject renders empty")
+    return subject
+
+
+def inline_css(html: str) -> str:
+    """<style> rules into style attributes; @media rules stay in the <style> block."""
+    return _INLINER.inline(html)
+
+
+def check_html_size(html: str, layout: Layout) -> int:
+    size = len(html.encode("utf-8"))
+    if size > MAX_HTML_BYTES:
+        raise TooLarge(
+            f"email HTML of layout {layout.ref} is {size} bytes, over the {MAX_HTML_BYTES} "
+            "byte limit (Gmail clips larger messages and hides the payment facts)"
+        )
+    return size
+
+
+def _render_url(layout: Layout, source: str, variables: Mapping[str, Any]) -> str:
+    return _one_line(layout.templates.from_string(source).render(**variables))
+
+
+def _sender_domain(settings: EmailSettings) -> str:
+    return parseaddr(settings.sender)[1].rpartition("@")[2].lower()
+
+
+def message_id(composition: Composition, settings: EmailSettings) -> str:
+    """Deterministic: the document id at the tenant's sending domain."""
+    return f"<{composition.document_id}@{_sender_domain(settings)}>"
+
+
+def _set_boundaries(message: EmailMessage, seed: str) -> None:
+    """Replace the random MIME boundaries by ones derived from the document id."""
+    base = hashlib.sha256(seed.encode()).hexdigest()[:24]
+    for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_kanal_{base}_{number}")
+
+
+def _recipient_email(composition: Composition) -> str:
+    email = composition.recipient.email
+    if not email:
+        raise InvalidInput.field(
+            "$.customer.email", "the recipient has no email address: no email channel"
+        )
+    address = parseaddr(email)[1]
+    if "@" not in address or address != email.strip():
+        raise InvalidInput.field("$.customer.email", "not an email address")
+    return address
+
+
+def _recipient_address(composition: Composition, email: str) -> Address:
+    username, _, domain = email.rpartition("@")
+    try:
+        return Address(display_name=_one_line(composition.recipient.name),
+                       username=username, domain=domain)
+    except ValueError as exc:
+        raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
+
+
+# --- the renderer ---------------------------------------------------------------------------
+
+
+def render_email(
+    composition: Composition,
+    layout: Layout,
+    pdf: Callable[[], Output] | None = None,
+) -> Output:
+    """The `.eml` of one composition. `pdf` returns the print Output when the layout
+    attaches it (passed in by `Renderers`, so the PDF is rendered once for all channels)."""
+    settings = email_settings(layout, composition.tenant)
+    to_email = _recipient_email(composition)
+    variables = {
+        **template_variables(composition),
+        "email": {
+            "pdf_attached": settings.attach_pdf,
+            "marketing": settings.marketing,
+            "recipient": to_email,
+        },
+    }
+    if settings.marketing:
+        variables["email"]["unsubscribe_url"] = _render_url(
+            layout, settings.unsubscribe_url or "", variables)
+    subject = render_subject(layout, settings, variables)
+    variables["email"]["subject"] = subject
+
+    html = inline_css(layout.templates.get_template(settings.html).render(**variables))
+    html_bytes = check_html_size(html, layout)
+    text = layout.templates.get_template(settings.text).render(**variables).strip() + "\n"
+
+    message = EmailMessage(policy=SMTP)
+    message["From"] = settings.sender
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["To"] = _recipient_address(composition, to_email)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(composition.created_at)
+    message["Message-ID"] = message_id(composition, settings)
+    if settings.marketing:
+        targets = [f"<{variables['email']['unsubscribe_url']}>"]
+        if settings.unsubscribe_mailto:
+            targets.append(f"<mailto:{settings.unsubscribe_mailto}"
+                           f"?subject=unsubscribe%20{composition.document_id}>")
+        message["List-Unsubscribe"] = ", ".join(targets)
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+
+    pdf_attached = False
+    if settings.attach_pdf:
+        if pdf is None:
+            raise LayoutError(f"layout {layout.ref} attaches the PDF but none was rendered")
+        attachment = pdf()
+        message.add_attachment(
+            attachment.content, maintype="application", subtype="pdf",
+            filename=_attachment_name(layout, composition),
+        )
+        pdf_attached = True
+
+    message["Content-Language"] = composition.locale  # after set_content, which drops it
+    _set_boundaries(message, composition.document_id)
+    content = message.as_bytes(policy=SMTP)
+    return Output(
+        channel=Channel.EMAIL,
+        media_type=EMAIL_MEDIA_TYPE,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        facts={"html_bytes": html_bytes, "pdf_attached": pdf_attached, "subject": subject},
+    )
+
+
+def _attachment_name(layout: Layout, composition: Composition) -> str:
+    """ASCII file name from the layout id and document id (no personal data in it)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", f"{layout.id}-{composition.document_id}")
+    return f"{safe}.pdf"
