@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ComposeRequest(_message.Message):
-    __slots__ = ("tenant", "layout_id", "layout_version", "data_json", "locale", "channels", "idempotency_key", "preview")
+    __slots__ = ("tenant", "layout_id", "layout_version", "data_json", "locale", "channels", "idempotency_key", "preview", "corrects_document_id")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class ComposeRequest(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    CORRECTS_DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     layout_id: str
     layout_version: str
@@ -28,7 +29,8 @@ class ComposeRequest(_message.Message):
     channels: _containers.RepeatedScalarFieldContainer[_common_pb2.Channel]
     idempotency_key: str
     preview: bool
-    def __init__(self, tenant: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., data_json: _Optional[str] = ..., locale: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., idempotency_key: _Optional[str] = ..., preview: _Optional[bool] = ...) -> None: ...
+    corrects_document_id: str
+    def __init__(self, tenant: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., data_json: _Optional[str] = ..., locale: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., idempotency_key: _Optional[str] = ..., preview: _Optional[bool] = ..., corrects_document_id: _Optional[str] = ...) -> None: ...
 
 class ComposeResponse(_message.Message):
     __slots__ = ("document_id", "layout_version", "outputs", "plan", "created_at", "replayed")
