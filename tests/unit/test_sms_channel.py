@@ -1,0 +1,97 @@
+"""The SMS channel renderer on the shipped layouts: text, facts, shortening, refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from server.channels.sms_channel import MEDIA_TYPE, render_sms
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.model import Channel
+from server.errors import InvalidInput
+
+LAYOUTS = LayoutRegistry()
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def composed(layout_id: str, locale: str = "nb-NO", **customer):
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads((layout.path / layout.manifest["samples"][locale]).read_text())
+    data["customer"].update(customer)
+    data["customer"] = {k: v for k, v in data["customer"].items() if v is not None}
+    return compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                  document_id="d", now=NOW, locale=locale)), layout
+
+
+def with_section(layout: Layout, **sms) -> Layout:
+    manifest = {**layout.manifest, "sms": {**layout.section("sms"), **sms}}
+    return replace(layout, manifest=manifest)
+
+
+def test_card_invoice_sms_text_and_facts():
+    composition, layout = composed("card-invoice")
+    output = render_sms(composition, layout)
+    text = output.content.decode()
+    assert output.channel is Channel.SMS and output.media_type == MEDIA_TYPE
+    # Babel's no-break spaces are normalised: the message stays GSM-7
+    assert text.startswith("Fjordbank ASA: Fakturaen din på 34 708,17 kr forfaller 25.03.2026.")
+    assert "KID 20 18445 51238" in text
+    assert output.facts == {"encoding": "GSM-7", "segments": 1, "units": len(text),
+                            "parts": [text], "data_coding": 0}
+
+
+def test_swedish_reminder_uses_ocr():
+    composition, layout = composed("payment-reminder", "sv-SE", mobile="+46701234567")
+    text = render_sms(composition, layout).content.decode()
+    assert "OCR 46 02771 10322" in text and "Betala 2 977,40 kr senast 2026-02-24" in text
+
+
+def test_long_issuer_name_is_shortened_only_there():
+    composition, layout = composed("card-invoice")
+    issuer = {**composition.context["issuer"], "name": "Fjordbank " + "Kortforvaltning " * 8}
+    long = replace(composition, context={**composition.context, "issuer": issuer})
+    output = render_sms(long, layout)
+    text = output.content.decode()
+    assert output.facts["segments"] == 1 and len(text) <= 160
+    assert text.startswith("Fjordbank Kortforvaltning") and "...: Fakturaen din på" in text
+    assert text.endswith("Minstebeløp 1 041,00 kr.")
+
+
+def test_too_long_without_shortenable_field_is_refused():
+    composition, layout = composed("card-invoice")
+    issuer = {**composition.context["issuer"], "name": "Fjordbank " * 20}
+    long = replace(composition, context={**composition.context, "issuer": issuer})
+    no_shortening = with_section(layout, shortenable="")
+    with pytest.raises(InvalidInput) as info:
+        render_sms(long, no_shortening)
+    [violation] = info.value.violations
+    assert violation.field == "sms.max_segments" and "allows 1" in violation.description
+
+
+def test_non_gsm_character_switches_to_ucs2():
+    composition, layout = composed("card-invoice")
+    issuer = {**composition.context["issuer"], "name": "Bänk 💳"}
+    output = render_sms(replace(composition, context={**composition.context, "issuer": issuer}),
+                        with_section(layout, max_segments=3))
+    assert (output.facts["encoding"], output.facts["data_coding"]) == ("UCS-2", 8)
+    assert output.facts["segments"] == 2  # > 70 UTF-16 units
+
+
+def test_recipient_without_mobile_cannot_get_sms():
+    composition, layout = composed("payment-reminder")
+    without = replace(composition, recipient=replace(composition.recipient, mobile=None))
+    with pytest.raises(InvalidInput) as info:
+        render_sms(without, layout)
+    assert info.value.violations[0].field == "$.customer.mobile"
+
+
+def test_shipped_sms_templates_exist():
+    for layout_id in ("card-invoice", "payment-reminder"):
+        layout = LAYOUTS.get(layout_id)
+        assert Channel.SMS in layout.channels
+        assert Path(layout.path / layout.section("sms")["template"]).is_file()
