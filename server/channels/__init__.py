@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from server.channels.email import render_email
 from server.channels.pdf import PdfEngine, WeasyPrintEngine, render_print
+from server.channels.sms_channel import render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 
@@ -21,6 +22,7 @@ class Renderers:
         self.pdf_engine = pdf_engine or WeasyPrintEngine()
         self._by_channel: dict[Channel, Renderer] = {
             Channel.PRINT: lambda c, layout: render_print(c, layout, self.pdf_engine),
+            Channel.SMS: render_sms,
             Channel.EMAIL: lambda c, layout: render_email(
                 c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
         }
