@@ -121,6 +121,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Documents/GetDocument": frozenset({"producer", "service", "admin"}),
     "/kanal.v1.Layouts/ListLayouts": frozenset({"producer", "service", "admin", "portal"}),
     "/kanal.v1.Layouts/GetLayout": frozenset({"producer", "service", "admin", "portal"}),
+    "/kanal.v1.PrintShop/ListPrintBatches": frozenset({"printshop", "admin"}),
+    "/kanal.v1.PrintShop/FetchPrintBatch": frozenset({"printshop", "admin"}),
+    "/kanal.v1.PrintShop/AcknowledgePrintBatch": frozenset({"printshop"}),
+    "/kanal.v1.PrintShop/ClosePrintBatches": frozenset({"admin"}),
+    "/kanal.v1.Jobs/SubmitBatch": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/GetJob": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/WatchJob": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/CancelJob": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/GetJobErrors": frozenset({"producer", "admin"}),
+    "/kanal.v1.Portal/ListDocuments": frozenset({"service", "portal", "admin"}),
+    "/kanal.v1.Portal/GetDocument": frozenset({"service", "portal", "admin"}),
+    "/kanal.v1.Portal/FetchDocument": frozenset({"service", "portal", "admin"}),
+    "/kanal.v1.Portal/GetDownloadUrl": frozenset({"service", "portal", "admin"}),
+    "/kanal.v1.ArchiveAdmin/SetLegalHold": frozenset({"admin"}),
+    "/kanal.v1.ArchiveAdmin/GetLegalHold": frozenset({"admin", "service"}),
 }
 
 

@@ -63,3 +63,7 @@ class PermissionDenied(KanalError):
 
 class Unavailable(KanalError):
     """A backend (S3, index) is down; the caller may retry (UNAVAILABLE)."""
+
+
+class DataLoss(KanalError):
+    """Archived bytes no longer match their recorded sha256, or are gone (DATA_LOSS)."""
