@@ -64,6 +64,7 @@ EMAIL_MEDIA_TYPE = "message/rfc822"
 # HTML as sent, decimal kilobytes to stay on the safe side.
 MAX_HTML_BYTES = 102_000
 
+_WHITESPACE = re.compile(r"[^\S\xa0\u202f]+")
 _INLINER = css_inline.CSSInliner(
     keep_at_rules=True,  # @media (dark mode, small screens) stay in a <style> block
     load_remote_stylesheets=False,
@@ -128,8 +129,9 @@ def needs_pdf(layout: Layout) -> bool:
 
 
 def _one_line(text: str) -> str:
-    """Header text: whitespace (a template's newlines included) collapsed to single spaces."""
-    return " ".join(text.split())
+    """Header text: whitespace (a template's newlines included) collapsed to single spaces;
+    the no-break spaces of formatted amounts stay."""
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 def render_subject(layout: Layout, settings: EmailSettings, variables: Mapping[str, Any]) -> str:
@@ -145,7 +147,8 @@ def inline_css(html: str) -> str:
 
 
 def check_html_size(html: str, layout: Layout) -> int:
-    size = len(html.encode("utf-8"))
+    """The HTML's size as sent (UTF-8, CRLF line ends), refused above MAX_HTML_BYTES."""
+    size = len(html.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
     if size > MAX_HTML_BYTES:
         raise TooLarge(
             f"email HTML of layout {layout.ref} is {size} bytes, over the {MAX_HTML_BYTES} "
@@ -222,6 +225,7 @@ def render_email(
     variables["email"]["subject"] = subject
 
     html = inline_css(layout.templates.get_template(settings.html).render(**variables))
+    html = html.rstrip("\r\n") + "\n"  # the part as sent ends with one line break
     html_bytes = check_html_size(html, layout)
     text = layout.templates.get_template(settings.text).render(**variables).strip() + "\n"
 
