@@ -29,6 +29,9 @@ from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.layouts import LayoutsServicer
+from kanal.v1 import portal_pb2, portal_pb2_grpc  # noqa: I001
+from server.api.portal import ArchiveAdminServicer, PortalServicer
+from server.portal import ArchiveAdminService, PortalService, page_token_secret
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
@@ -39,6 +42,8 @@ log = logs.get_logger("kanal")
 SERVICE_NAMES = (
     documents_pb2.DESCRIPTOR.services_by_name["Documents"].full_name,
     layouts_pb2.DESCRIPTOR.services_by_name["Layouts"].full_name,
+    portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
+    portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -157,6 +162,9 @@ class KanalServer:
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
         layouts_pb2_grpc.add_LayoutsServicer_to_server(LayoutsServicer(self.layouts), server)
+        portal_pb2_grpc.add_PortalServicer_to_server(PortalServicer(self._portal()), server)
+        portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
+            ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -170,6 +178,15 @@ class KanalServer:
         self.grpc_server = server
         for name in (*SERVICE_NAMES, ""):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def _portal(self) -> PortalService:
+        portal = self.settings.portal
+        return PortalService(
+            self.store, self.index,
+            customer_token_secrets=portal.get("customer_token_secrets", {}),
+            page_token_secret=page_token_secret(portal.get("page_token_secret"),
+                                                self.settings.state_dir),
+        )
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()

@@ -72,6 +72,7 @@ class Settings:
     index_url: str | None = None  # None: SQLite file in state_dir
     retention: Mapping[str, Any] = field(default_factory=dict)
     api_keys: tuple[ApiKey, ...] = ()  # none: `kanal serve` makes a development key
+    portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
 
     @property
     def resolved_index_url(self) -> str:
@@ -119,6 +120,7 @@ def load_settings(
         settings = replace(settings, s3=replace(settings.s3, **s3),
                            index_url=doc.get("index", {}).get("url", settings.index_url),
                            retention=doc.get("retention", {}))
+        settings = replace(settings, portal=doc.get("portal", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:
