@@ -422,6 +422,26 @@ class ArchiveStore:
             )
         return content
 
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Place (on=True) or release a legal hold on the current version of `key`. A held
+        object cannot be deleted even after its retention ends; releasing the hold never
+        shortens the COMPLIANCE retention."""
+        with self._errors(key):
+            self._client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
+            )
+
+    def legal_hold(self, key: str) -> bool:
+        """Whether the current version of `key` is under a legal hold."""
+        with self._errors(key):
+            try:
+                response = self._client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in _NO_HOLD_CODES:
+                    return False
+                raise
+        return response.get("LegalHold", {}).get("Status") == "ON"
+
     def head(self, key: str) -> StoredObject:
         """What S3 knows about the current version of `key` (no body transferred)."""
         with self._errors(key):
@@ -477,6 +497,11 @@ class ArchiveStore:
             raise AccessDenied(f"no usable S3 credentials: {exc}") from exc
         except BotoCoreError as exc:
             raise ArchiveError(f"S3 request for {where} failed: {exc}") from exc
+
+
+_NO_HOLD_CODES = frozenset(
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+)
 
 
 def _code(exc: ClientError) -> str:

@@ -1,0 +1,119 @@
+"""`kanal.v1.Portal` and `kanal.v1.ArchiveAdmin`: proto <-> `server.portal` only.
+
+The caller's scope (tenant, and for a portal caller the one customer of its signed token) is
+worked out by `PortalService.scope` from the authenticated caller and the call's metadata,
+never from the request body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import grpc
+
+from archive.index import DocumentRecord
+from kanal.v1 import common_pb2, portal_pb2, portal_pb2_grpc
+from server.api.convert import channels_from_proto, output_to_proto, timestamp
+from server.auth import current_caller
+from server.portal import ArchiveAdminService, ListQuery, PortalService, Scope
+
+
+def _datetime(message: portal_pb2.ListDocumentsRequest, field: str) -> datetime | None:
+    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+
+
+def _channel(value: int, field: str = "channel") -> str | None:
+    if value == common_pb2.CHANNEL_UNSPECIFIED:
+        return None
+    return channels_from_proto([value], field)[0].value
+
+
+def document_to_proto(record: DocumentRecord, corrected_by: list[str]
+                      ) -> portal_pb2.PortalDocument:
+    layout_id, _, version = record.layout_ref.partition("@")
+    return portal_pb2.PortalDocument(
+        document_id=record.document_id,
+        customer_id=record.customer_id,
+        kind=record.kind,
+        layout_id=layout_id,
+        layout_version=version,
+        locale=record.locale,
+        created_at=timestamp(record.created_at),
+        retain_until=timestamp(record.retain_until),
+        input_sha256=record.input_sha256,
+        outputs=[output_to_proto(o) for o in record.outputs],
+        corrects_document_id=record.corrects_document_id or "",
+        corrected_by_document_ids=corrected_by,
+    )
+
+
+class PortalServicer(portal_pb2_grpc.PortalServicer):
+    def __init__(self, service: PortalService):
+        self.service = service
+
+    def _scope(self, context: grpc.ServicerContext) -> Scope:
+        return self.service.scope(current_caller(), tuple(context.invocation_metadata() or ()))
+
+    def ListDocuments(self, request: portal_pb2.ListDocumentsRequest,
+                      context: grpc.ServicerContext) -> portal_pb2.ListDocumentsResponse:
+        scope = self._scope(context)
+        page = self.service.list_documents(scope, ListQuery(
+            customer_id=request.customer_id,
+            kinds=tuple(request.kinds),
+            channels=tuple(c.value for c in channels_from_proto(list(request.channels))),
+            layout_id=request.layout_id,
+            created_from=_datetime(request, "created_from"),
+            created_before=_datetime(request, "created_before"),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        ))
+        return portal_pb2.ListDocumentsResponse(
+            documents=[document_to_proto(r, page.corrected_by.get(r.document_id, []))
+                       for r in page.documents],
+            next_page_token=page.next_page_token,
+        )
+
+    def GetDocument(self, request: portal_pb2.PortalGetDocumentRequest,
+                    context: grpc.ServicerContext) -> portal_pb2.PortalDocument:
+        record, corrected_by = self.service.get_document(self._scope(context),
+                                                         request.document_id)
+        return document_to_proto(record, corrected_by)
+
+    def FetchDocument(self, request: portal_pb2.FetchDocumentRequest,
+                      context: grpc.ServicerContext) -> Iterator[portal_pb2.DocumentChunk]:
+        output, chunks = self.service.fetch(self._scope(context), request.document_id,
+                                            _channel(request.channel))
+        first = True
+        for data in chunks:
+            if first:
+                yield portal_pb2.DocumentChunk(data=data, media_type=output.media_type,
+                                               size=output.size, sha256=output.sha256)
+                first = False
+            else:
+                yield portal_pb2.DocumentChunk(data=data)
+
+    def GetDownloadUrl(self, request: portal_pb2.GetDownloadUrlRequest,
+                       context: grpc.ServicerContext) -> portal_pb2.DownloadUrl:
+        output, url, expires = self.service.download_url(
+            self._scope(context), request.document_id, _channel(request.channel),
+            request.expires_seconds)
+        return portal_pb2.DownloadUrl(url=url, expires_at=timestamp(expires), sha256=output.sha256)
+
+
+class ArchiveAdminServicer(portal_pb2_grpc.ArchiveAdminServicer):
+    def __init__(self, service: ArchiveAdminService):
+        self.service = service
+
+    def SetLegalHold(self, request: portal_pb2.SetLegalHoldRequest,
+                     context: grpc.ServicerContext) -> portal_pb2.LegalHold:
+        held = self.service.set_legal_hold(current_caller().tenant, request.document_id,
+                                           request.on)
+        return portal_pb2.LegalHold(document_id=request.document_id, on=bool(held),
+                                    held_keys=held)
+
+    def GetLegalHold(self, request: portal_pb2.GetLegalHoldRequest,
+                     context: grpc.ServicerContext) -> portal_pb2.LegalHold:
+        held = self.service.held_keys(current_caller().tenant, request.document_id)
+        return portal_pb2.LegalHold(document_id=request.document_id, on=bool(held),
+                                    held_keys=held)

@@ -1,0 +1,320 @@
+"""The archive as a portal reads it: (caller, customer token, request) -> a customer's documents,
+their verified bytes and short-lived download URLs; plus legal holds for administrators.
+
+Who may see what is decided here, once, for every Portal RPC:
+
+- a `service` (customer service) or `admin` caller reads any customer of its own tenant;
+- a `portal` caller acts for ONE customer, named by a *customer token* that the tenant's own
+  portal backend signs after logging the customer in: `base64url(json) "." base64url(hmac)`,
+  HMAC-SHA256 with the tenant's secret from settings (`[portal.customer_token_secrets]`),
+  carrying tenant, customer id and expiry. The request body may repeat the customer id but
+  never chooses it.
+
+Every document of another tenant or another customer is reported exactly like one that does
+not exist (NOT_FOUND), so probing ids learns nothing.
+
+Page tokens are keyset cursors: the (created_at, document_id) of the last row shown, plus a
+fingerprint of tenant, customer and filters, HMAC-signed with a server secret. New documents
+sort before the cursor, so paging stays complete and free of duplicates while they arrive; a
+modified or foreign token fails its signature or fingerprint and is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from archive.errors import ArchiveUnavailable, IntegrityError, ObjectNotFound
+from archive.index import DocumentIndex, DocumentRecord, OutputRecord
+from archive.store import ArchiveStore
+from server import logs
+from server.auth import Caller
+from server.errors import (
+    DataLoss,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+log = logs.get_logger(__name__)
+
+CUSTOMER_TOKEN_HEADER = "x-kanal-customer-token"
+CHUNK_BYTES = 64 * 1024
+MAX_PAGE_SIZE = 200
+DEFAULT_URL_SECONDS = 300
+MAX_URL_SECONDS = 900
+_TOKEN_CLOCK_SKEW = 30
+
+
+# --- signed tokens ---------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(secret: bytes, payload: Mapping[str, object]) -> str:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return f"{_b64(body)}.{_b64(hmac.new(secret, body, hashlib.sha256).digest())}"
+
+
+def unsign(secret: bytes, token: str) -> dict[str, object] | None:
+    """The payload of a token signed with `secret`, or None if it is not one."""
+    body_text, dot, mac_text = token.partition(".")
+    if not dot:
+        return None
+    try:
+        body, mac = _unb64(body_text), _unb64(mac_text)
+    except (ValueError, TypeError):
+        return None
+    if not hmac.compare_digest(mac, hmac.new(secret, body, hashlib.sha256).digest()):
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def issue_customer_token(secret: str, tenant: str, customer_id: str, *,
+                         ttl_seconds: int = 900, now: float | None = None) -> str:
+    """What a tenant's portal backend sends for a logged-in customer (also used by tests)."""
+    issued = int(time.time() if now is None else now)
+    return sign(secret.encode(), {"t": tenant, "c": customer_id, "exp": issued + ttl_seconds})
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    tenant: str
+    customer_id: str | None  # None: any customer of the tenant
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    customer_id: str
+    kinds: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    layout_id: str = ""
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    page_size: int = 50
+    page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    documents: list[DocumentRecord]
+    corrected_by: dict[str, list[str]]
+    next_page_token: str
+
+
+class PortalService:
+    def __init__(self, store: ArchiveStore, index: DocumentIndex, *,
+                 customer_token_secrets: Mapping[str, str], page_token_secret: bytes):
+        self.store = store
+        self.index = index
+        self.customer_token_secrets = dict(customer_token_secrets)
+        self.page_token_secret = page_token_secret
+
+    # --- who -------------------------------------------------------------------------------
+
+    def scope(self, caller: Caller, metadata: Sequence[tuple[str, object]]) -> Scope:
+        if caller.role in ("service", "admin"):
+            return Scope(caller.tenant, None)
+        if caller.role != "portal":
+            raise PermissionDenied(f"role {caller.role!r} may not read the archive")
+        token = next((str(v) for k, v in metadata if k == CUSTOMER_TOKEN_HEADER), None)
+        if not token:
+            raise Unauthenticated(f"a portal caller must send '{CUSTOMER_TOKEN_HEADER}' metadata")
+        secret = self.customer_token_secrets.get(caller.tenant)
+        if not secret:
+            raise Unauthenticated(f"no customer token secret configured for {caller.tenant!r}")
+        payload = unsign(secret.encode(), token)
+        if payload is None or payload.get("t") != caller.tenant or not payload.get("c"):
+            raise Unauthenticated("invalid customer token")
+        expires = payload.get("exp")
+        if not isinstance(expires, int) or expires + _TOKEN_CLOCK_SKEW < time.time():
+            raise Unauthenticated("customer token expired")
+        return Scope(caller.tenant, str(payload["c"]))
+
+    def _visible(self, scope: Scope, document_id: str) -> DocumentRecord:
+        if not document_id:
+            raise InvalidInput.field("document_id", "is required")
+        record = self._index(lambda: self.index.get(scope.tenant, document_id))
+        if record is None or (scope.customer_id is not None
+                              and record.customer_id != scope.customer_id):
+            raise NotFound(f"no document {document_id!r}")
+        return record
+
+    @staticmethod
+    def _index(call):  # type: ignore[no-untyped-def]
+        try:
+            return call()
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def list_documents(self, scope: Scope, query: ListQuery) -> Page:
+        customer_id = query.customer_id or scope.customer_id
+        if not customer_id:
+            raise InvalidInput.field("customer_id", "is required for a customer-service caller")
+        if scope.customer_id is not None and customer_id != scope.customer_id:
+            raise NotFound(f"no customer {customer_id!r}")
+        size = query.page_size or 50
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidInput.field("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
+        if (query.created_from and query.created_before
+                and query.created_from >= query.created_before):
+            raise InvalidInput.field("created_before", "must be after created_from")
+        fingerprint = self._fingerprint(scope.tenant, customer_id, query)
+        after = self._read_page_token(query.page_token, fingerprint) if query.page_token else None
+        rows = self._index(lambda: self.index.list_page(
+            scope.tenant, customer_id, limit=size + 1, after=after, kinds=query.kinds,
+            channels=query.channels, layout_id=query.layout_id or None,
+            created_from=query.created_from, created_before=query.created_before,
+        ))
+        page, more = rows[:size], len(rows) > size
+        token = ""
+        if more:
+            last = page[-1]
+            token = sign(self.page_token_secret, {
+                "a": last.created_at.isoformat(), "d": last.document_id, "f": fingerprint})
+        corrected_by = self._index(
+            lambda: self.index.corrected_by(scope.tenant, [r.document_id for r in page]))
+        return Page(page, corrected_by, token)
+
+    @staticmethod
+    def _fingerprint(tenant: str, customer_id: str, query: ListQuery) -> str:
+        filters = [tenant, customer_id, sorted(query.kinds), sorted(query.channels),
+                   query.layout_id,
+                   query.created_from.isoformat() if query.created_from else "",
+                   query.created_before.isoformat() if query.created_before else ""]
+        return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:32]
+
+    def _read_page_token(self, token: str, fingerprint: str) -> tuple[datetime, str]:
+        payload = unsign(self.page_token_secret, token)
+        if payload is None or payload.get("f") != fingerprint:
+            raise InvalidInput.field(
+                "page_token", "not a page token of this listing (filters changed or modified)")
+        try:
+            created = datetime.fromisoformat(str(payload["a"])).astimezone(UTC)
+        except (KeyError, ValueError) as exc:
+            raise InvalidInput.field("page_token", "malformed") from exc
+        return created, str(payload.get("d", ""))
+
+    # --- one document ----------------------------------------------------------------------
+
+    def get_document(self, scope: Scope, document_id: str) -> tuple[DocumentRecord, list[str]]:
+        record = self._visible(scope, document_id)
+        chain = self._index(lambda: self.index.corrected_by(scope.tenant, [document_id]))
+        return record, chain[document_id]
+
+    @staticmethod
+    def _output(record: DocumentRecord, channel: str | None) -> OutputRecord:
+        if not record.outputs:
+            raise NotFound(f"document {record.document_id!r} has no stored output")
+        if channel:
+            for output in record.outputs:
+                if output.channel == channel:
+                    return output
+            raise NotFound(f"document {record.document_id!r} has no {channel} output")
+        by_channel = {o.channel: o for o in record.outputs}
+        return by_channel.get("print") or record.outputs[0]
+
+    def fetch(self, scope: Scope, document_id: str, channel: str | None
+              ) -> tuple[OutputRecord, Iterator[bytes]]:
+        """The output and its bytes in chunks; the whole object is verified against the
+        sha256 in its metadata and in the index before the first chunk is sent."""
+        record = self._visible(scope, document_id)
+        output = self._output(record, channel)
+        try:
+            content = self.store.get(output.key, expected_sha256=output.sha256)
+        except IntegrityError as exc:
+            log.error("archived object fails its sha256", document_id=document_id,
+                      channel=output.channel)
+            raise DataLoss(f"document {document_id!r} failed its integrity check") from exc
+        except ObjectNotFound as exc:
+            log.error("indexed object missing", document_id=document_id, channel=output.channel)
+            raise DataLoss(f"document {document_id!r} is missing from the archive") from exc
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"e-archive unavailable: {exc}") from exc
+        chunks = (content[i:i + CHUNK_BYTES] for i in range(0, max(len(content), 1), CHUNK_BYTES))
+        return output, chunks
+
+    def download_url(self, scope: Scope, document_id: str, channel: str | None,
+                     expires_seconds: int) -> tuple[OutputRecord, str, datetime]:
+        seconds = expires_seconds or DEFAULT_URL_SECONDS
+        if not 1 <= seconds <= MAX_URL_SECONDS:
+            raise InvalidInput.field("expires_seconds", f"must be within 1..{MAX_URL_SECONDS}")
+        record = self._visible(scope, document_id)
+        output = self._output(record, channel)
+        issued = datetime.now(UTC)
+        url = self.store.presigned_url(output.key, seconds)
+        return output, url, issued + timedelta(seconds=seconds)
+
+
+class ArchiveAdminService:
+    """Legal holds: an administrator of a tenant holds or releases all of a document's
+    objects (retention is untouched: a hold only adds to it)."""
+
+    def __init__(self, store: ArchiveStore, index: DocumentIndex):
+        self.store = store
+        self.index = index
+
+    def _record(self, tenant: str, document_id: str) -> DocumentRecord:
+        if not document_id:
+            raise InvalidInput.field("document_id", "is required")
+        try:
+            record = self.index.get(tenant, document_id)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if record is None:
+            raise NotFound(f"no document {document_id!r}")
+        return record
+
+    def set_legal_hold(self, tenant: str, document_id: str, on: bool) -> list[str]:
+        record = self._record(tenant, document_id)
+        for output in record.outputs:
+            self.store.set_legal_hold(output.key, on)
+        log.info("legal hold set" if on else "legal hold released", document_id=document_id)
+        return self.held_keys(tenant, document_id)
+
+    def held_keys(self, tenant: str, document_id: str) -> list[str]:
+        record = self._record(tenant, document_id)
+        return [o.key for o in record.outputs if self.store.legal_hold(o.key)]
+
+
+def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
+    """The configured page-token secret (share it between servers behind one load balancer),
+    else one made once per state dir and kept private (0600)."""
+    if configured:
+        return configured.encode()
+    path = state_dir / "portal-page-token.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_urlsafe(32).encode())
+    return path.read_bytes()
