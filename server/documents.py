@@ -10,6 +10,7 @@ reconciler can find and repair), never an index row pointing at nothing.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class ComposeInput:
     channels: Sequence[Channel] = ()
     idempotency_key: str | None = None
     preview: bool = False
+    corrects_document_id: str | None = None  # the archived document this one corrects
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,12 @@ def output_record(output: Output, key: str) -> OutputRecord:
         sha256=output.sha256, size=output.size, pages=output.facts.get("pages"),
         facts={k: v for k, v in output.facts.items() if k != "pages"},
     )
+
+
+def _facts_json(output: Output) -> str:
+    """The renderer's facts as stored in the index (without pages), for rebuilding it."""
+    facts = {k: v for k, v in output.facts.items() if k != "pages"}
+    return json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class _KeyedLocks:
@@ -122,6 +130,7 @@ class DocumentService:
         self.clock = clock
         self.new_id = new_id
         self._idempotency_locks = _KeyedLocks()
+        self.before_index: Callable[[str], None] = lambda document_id: None
 
     # --- compose ---------------------------------------------------------------------------
 
@@ -161,7 +170,7 @@ class DocumentService:
                 tuple(output_record(o, "") for o in outputs),
                 {o.channel: o.content for o in outputs},
             )
-        records = self._archive(composition, outputs)
+        records = self._archive(composition, outputs, self._corrects(request, composition))
         log.info("composed", channels=[o.channel.value for o in outputs],
                  pages=sum(o.facts.get("pages", 0) for o in outputs))
         return ComposeResult(document_id, layout.version, composition.created_at,
@@ -187,8 +196,20 @@ class DocumentService:
 
     # --- archive -----------------------------------------------------------------------------
 
+    def _corrects(self, request: ComposeInput, composition: Composition) -> str | None:
+        """The corrected document's id, if it is an archived document of the same tenant and
+        customer (anything else reads as unknown, so ids do not leak)."""
+        if not request.corrects_document_id:
+            return None
+        corrected = self.index.get(request.tenant, request.corrects_document_id)
+        if corrected is None or corrected.customer_id != composition.recipient.customer_id:
+            raise InvalidInput.field(
+                "corrects_document_id", "no archived document with this id for this customer")
+        return corrected.document_id
+
     def _archive(
-        self, composition: Composition, outputs: Sequence[Output]
+        self, composition: Composition, outputs: Sequence[Output],
+        corrects_document_id: str | None = None,
     ) -> tuple[OutputRecord, ...]:
         recipient = composition.recipient
         country = recipient.address.country if recipient.address else None
@@ -207,6 +228,7 @@ class DocumentService:
             "input-sha256": composition.input_sha256,
             "idempotency-key": composition.idempotency_key or "",
             "channel-plan": plan,
+            "corrects-document-id": corrects_document_id or "",
         }
         records = []
         try:
@@ -219,10 +241,12 @@ class DocumentService:
                 self.store.put(
                     key, output.content, media_type=output.media_type,
                     metadata={**common, "channel": output.channel.value,
-                              "pages": str(output.facts.get("pages", ""))},
+                              "pages": str(output.facts.get("pages", "")),
+                              "facts": _facts_json(output)},
                     retain_until=retain_until,
                 )
                 records.append(output_record(output, key))
+            self.before_index(composition.document_id)  # a test hook: crash here
             self.index.add(DocumentRecord(
                 tenant=composition.tenant,
                 document_id=composition.document_id,
@@ -234,6 +258,7 @@ class DocumentService:
                 input_sha256=composition.input_sha256,
                 idempotency_key=composition.idempotency_key,
                 channel_plan=plan,
+                corrects_document_id=corrects_document_id,
                 retain_until=retain_until,
                 outputs=tuple(records),
             ))

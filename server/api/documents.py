@@ -31,6 +31,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             channels=channels_from_proto(list(request.channels)),
             idempotency_key=request.idempotency_key or None,
             preview=request.preview,
+            corrects_document_id=request.corrects_document_id or None,
         ))
         return documents_pb2.ComposeResponse(
             document_id=result.document_id,
