@@ -25,17 +25,17 @@ from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from kanal.v1 import documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
+from kanal.v1 import portal_pb2, portal_pb2_grpc
 from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.layouts import LayoutsServicer
-from kanal.v1 import portal_pb2, portal_pb2_grpc  # noqa: I001
 from server.api.portal import ArchiveAdminServicer, PortalServicer
-from server.portal import ArchiveAdminService, PortalService, page_token_secret
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
+from server.portal import ArchiveAdminService, PortalService, page_token_secret
 
 log = logs.get_logger("kanal")
 
