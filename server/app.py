@@ -24,17 +24,29 @@ from archive.embedded import EmbeddedS3
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
-from kanal.v1 import documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
+from kanal.v1 import (
+    documents_pb2,
+    documents_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    layouts_pb2,
+    layouts_pb2_grpc,
+)
 from kanal.v1 import portal_pb2, portal_pb2_grpc
 from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
+from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
 from server.api.portal import ArchiveAdminServicer, PortalServicer
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
+from server.jobs.queue import LocalQueue, RabbitQueue
+from server.jobs.runner import JobRunner
+from server.jobs.store import CHUNK_SIZE, JobStore
+from server.jobs.worker import WorkerConfig
 from server.portal import ArchiveAdminService, PortalService, page_token_secret
 
 log = logs.get_logger("kanal")
@@ -42,6 +54,7 @@ log = logs.get_logger("kanal")
 SERVICE_NAMES = (
     documents_pb2.DESCRIPTOR.services_by_name["Documents"].full_name,
     layouts_pb2.DESCRIPTOR.services_by_name["Layouts"].full_name,
+    jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
 )
@@ -129,6 +142,7 @@ class KanalServer:
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes,
             )
+            self._start_jobs(s3)
             self._start_grpc()
         except BaseException:
             self.stop()
@@ -146,6 +160,29 @@ class KanalServer:
         return S3Settings(endpoint=self.embedded_s3.endpoint_url, bucket=s3.bucket,
                           access_key=access_key, secret_key=secret_key, region=s3.region)
 
+    def _start_jobs(self, s3: S3Settings) -> None:
+        """Bulk jobs: their tables beside the index, and the runner that feeds the chunks to
+        worker processes (KANAL_JOB_WORKERS, default one per core) or, with
+        KANAL_RABBITMQ_URL set, to `kanal worker` processes through RabbitMQ."""
+        settings = self.settings
+        self.jobs = JobStore(settings.resolved_index_url, chunk_size=int(
+            os.environ.get("KANAL_JOB_CHUNK_SIZE", "0")) or CHUNK_SIZE)
+        self.jobs.create_schema()
+        self.worker_config = WorkerConfig(
+            index_url=settings.resolved_index_url, s3_endpoint=s3.endpoint or "",
+            s3_bucket=s3.bucket, s3_access_key=s3.access_key, s3_secret_key=s3.secret_key,
+            s3_region=s3.region, layouts_dir=settings.layouts_dir,
+            retention=dict(settings.retention), max_data_bytes=settings.max_data_bytes,
+            plan=dict(getattr(settings, "plan", None) or {}),
+        )
+        rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
+        if rabbitmq:
+            self.job_runner = JobRunner(self.jobs, RabbitQueue(rabbitmq), track_inflight=False)
+        else:
+            workers = int(os.environ.get("KANAL_JOB_WORKERS", "0")) or None
+            self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers))
+        self.job_runner.start()
+
     def _host(self) -> str:
         return self.settings.listen.rpartition(":")[0]
 
@@ -162,6 +199,9 @@ class KanalServer:
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
         layouts_pb2_grpc.add_LayoutsServicer_to_server(LayoutsServicer(self.layouts), server)
+        self.jobs_servicer = JobsServicer(self.jobs, self.job_runner, self.layouts,
+                                          self.settings.max_data_bytes)
+        jobs_pb2_grpc.add_JobsServicer_to_server(self.jobs_servicer, server)
         portal_pb2_grpc.add_PortalServicer_to_server(PortalServicer(self._portal()), server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
@@ -190,6 +230,11 @@ class KanalServer:
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        if getattr(self, "jobs_servicer", None) is not None:
+            self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
+        if getattr(self, "job_runner", None) is not None:
+            self.job_runner.stop()
+            self.job_runner = None
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
             self.grpc_server = None

@@ -2,6 +2,7 @@
 
     kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE]
     kanal render LAYOUT --data FILE --out DIR [--locale nb-NO] [--version 1.0.0]
+    kanal archive reconcile|reindex|verify [--config FILE] [--sample 0.1]
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
     p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
     p.set_defaults(run=render)
+
+    from server.archive_admin import add_parser as add_archive_parser
+    add_archive_parser(commands)
     return parser
 
 

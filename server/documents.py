@@ -153,13 +153,30 @@ class DocumentService:
         if request.idempotency_key is not None and len(request.idempotency_key) > 200:
             raise InvalidInput.field("idempotency_key", "must be at most 200 characters")
 
-    def _compose_new(self, request: ComposeInput) -> ComposeResult:
+    def compose_as(self, request: ComposeInput, document_id: str, now: datetime
+                   ) -> ComposeResult:
+        """Compose with an id and a time the caller decided (bulk jobs derive both from the
+        job and the record), so a re-run makes the same document with the same bytes. The
+        index row is the commit point: if it exists, its record is returned (replayed);
+        objects stored without a row are re-put, which is a no-op for identical bytes."""
+        self._check_request(request)
+        try:
+            existing = self.index.get(request.tenant, document_id)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if existing is not None:
+            return self._result_from_record(existing, replayed=True)
+        return self._compose_new(request, document_id, now)
+
+    def _compose_new(self, request: ComposeInput, document_id: str | None = None,
+                     now: datetime | None = None) -> ComposeResult:
         layout = self.layouts.get(request.layout_id, request.layout_version)
-        document_id = self.new_id()
+        document_id = document_id or self.new_id()
         logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
         composition = compose(ComposeRequest(
             tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
-            now=self.clock(), locale=request.locale, channels=tuple(request.channels),
+            now=self.clock() if now is None else now, locale=request.locale,
+            channels=tuple(request.channels),
             idempotency_key=request.idempotency_key,
         ))
         outputs = self.renderers.render(composition, layout)

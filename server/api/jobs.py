@@ -1,0 +1,164 @@
+"""`kanal.v1.Jobs`: streamed batch submission, job status, progress stream, cancel, errors.
+
+The record stream is written to the job store in batches as it arrives (never collected in
+memory); the call answers with the job id once every record is stored, and the runner starts
+the chunks. Another tenant's job answers NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import grpc
+from ulid import ULID
+
+from kanal.v1 import jobs_pb2, jobs_pb2_grpc
+from server import logs
+from server.api.convert import channel_to_proto, channels_from_proto, timestamp
+from server.auth import current_caller, tenant_for
+from server.compose.layouts import LayoutRegistry
+from server.errors import InvalidInput, TooLarge
+from server.jobs.runner import JobRunner
+from server.jobs.store import FINAL_STATES, JobHeader, JobStore, Progress
+
+log = logs.get_logger(__name__)
+
+WATCH_INTERVAL_SECONDS = 0.5
+MAX_RECORD_KEY = 200
+
+
+class JobsServicer(jobs_pb2_grpc.JobsServicer):
+    def __init__(self, store: JobStore, runner: JobRunner, layouts: LayoutRegistry,
+                 max_data_bytes: int):
+        self.store = store
+        self.runner = runner
+        self.layouts = layouts
+        self.max_data_bytes = max_data_bytes
+        self._stopping = threading.Event()
+
+    def SubmitBatch(self, request_iterator: Iterator[jobs_pb2.SubmitBatchRequest],
+                    context: grpc.ServicerContext) -> jobs_pb2.SubmitBatchResponse:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("item") != "header":
+            raise InvalidInput.field("header", "the first message must be the job header")
+        h = first.header
+        if not h.layout_id:
+            raise InvalidInput.field("header.layout_id", "is required")
+        layout = self.layouts.get(h.layout_id, h.layout_version or None)
+        header = JobHeader(
+            tenant=tenant_for(current_caller(), h.tenant), layout_id=layout.id,
+            layout_version=layout.version, job_name=h.job_name[:200],
+            channels=tuple(c.value for c in channels_from_proto(list(h.channels),
+                                                                  "header.channels")),
+            print_profile=h.print_profile, priority=h.priority,
+        )
+        job_id = str(ULID())
+        now = datetime.now(UTC)
+        created_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        logs.bind(job_id=job_id)
+        self.store.create_job(job_id, header, created_at)
+        try:
+            total = self.store.add_records(job_id, self._records(request_iterator))
+        except BaseException:
+            self.store.discard(job_id)
+            raise
+        self.store.seal(job_id, total)
+        self.runner.notify()
+        log.info("job submitted", records=total, layout=layout.ref)
+        return jobs_pb2.SubmitBatchResponse(job_id=job_id, records=total)
+
+    def _records(self, messages: Iterator[jobs_pb2.SubmitBatchRequest]
+                 ) -> Iterator[tuple[str, str]]:
+        for n, message in enumerate(messages, start=1):
+            if message.WhichOneof("item") != "record":
+                raise InvalidInput.field(f"records[{n}]", "only the first message is a header")
+            record = message.record
+            if not record.record_key or len(record.record_key) > MAX_RECORD_KEY:
+                raise InvalidInput.field(f"records[{n}].record_key",
+                                         f"is required, at most {MAX_RECORD_KEY} characters")
+            if len(record.data_json) > self.max_data_bytes:
+                raise TooLarge(f"record {record.record_key!r}: data_json exceeds "
+                               f"{self.max_data_bytes} bytes")
+            yield record.record_key, record.data_json
+
+    def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
+               ) -> jobs_pb2.Job:
+        return job_to_proto(self.store.progress(_job_id(request), current_caller().tenant))
+
+    def WatchJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
+                 ) -> Iterator[jobs_pb2.JobProgress]:
+        job_id, tenant = _job_id(request), current_caller().tenant
+        while True:
+            progress = self.store.progress(job_id, tenant)
+            final = progress.job.state in FINAL_STATES
+            rate, eta = _rate(progress)
+            yield jobs_pb2.JobProgress(job=job_to_proto(progress), documents_per_second=rate,
+                                       eta_seconds=0.0 if final else eta, final=final)
+            if final or not context.is_active() or self._stopping.is_set():
+                return
+            self._stopping.wait(WATCH_INTERVAL_SECONDS)
+
+    def CancelJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
+                  ) -> jobs_pb2.Job:
+        tenant = current_caller().tenant
+        self.store.cancel(_job_id(request), tenant)
+        self.runner.notify()
+        return job_to_proto(self.store.progress(request.job_id, tenant))
+
+    def GetJobErrors(self, request: jobs_pb2.GetJobErrorsRequest,
+                     context: grpc.ServicerContext) -> jobs_pb2.GetJobErrorsResponse:
+        size = request.page_size or 100
+        if not 1 <= size <= 1000:
+            raise InvalidInput.field("page_size", "must be within 1..1000")
+        try:
+            after = int(request.page_token) if request.page_token else -1
+        except ValueError as exc:
+            raise InvalidInput.field("page_token", "is not a token from this API") from exc
+        errors, next_seq = self.store.errors(_job_id(request), current_caller().tenant,
+                                             after, size)
+        return jobs_pb2.GetJobErrorsResponse(
+            errors=[jobs_pb2.RecordError(record_key=e.record_key, field=e.field,
+                                         message=e.message) for e in errors],
+            next_page_token="" if next_seq is None else str(next_seq))
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def _job_id(request: jobs_pb2.GetJobRequest | jobs_pb2.GetJobErrorsRequest) -> str:
+    if not request.job_id:
+        raise InvalidInput.field("job_id", "is required")
+    return request.job_id
+
+
+def _rate(progress: Progress) -> tuple[float, float]:
+    """Documents (done or failed) per second since the job started, and the seconds left."""
+    started = progress.job.started_at
+    settled = progress.done + progress.failed
+    if started is None or not settled:
+        return 0.0, 0.0
+    end = progress.job.finished_at or datetime.now(UTC)
+    elapsed = max((end - started).total_seconds(), 1e-3)
+    rate = settled / elapsed
+    return rate, (progress.total - settled) / rate
+
+
+def job_to_proto(progress: Progress) -> jobs_pb2.Job:
+    job, summary = progress.job, progress.summary
+    return jobs_pb2.Job(
+        job_id=job.job_id, tenant=job.header.tenant, job_name=job.header.job_name,
+        layout_id=job.header.layout_id, layout_version=job.header.layout_version,
+        state=job.state,
+        counts=jobs_pb2.JobCounts(total=progress.total, pending=progress.pending,
+                                  running=progress.running, done=progress.done,
+                                  failed=progress.failed),
+        pages=summary.pages,
+        channels=[jobs_pb2.ChannelCount(channel=channel_to_proto(c), documents=d, pages=p)
+                  for c, (d, p) in sorted(summary.channels.items())],
+        created_at=timestamp(job.created_at), finished_at=timestamp(job.finished_at),
+        priority=job.header.priority, print_profile=job.header.print_profile,
+    )
+
+

@@ -1,0 +1,89 @@
+"""`kanal archive reconcile|reindex|verify`: the configured S3 + index -> archive maintenance.
+
+Uses the same settings as `kanal serve` (config file, KANAL_* env). With the embedded S3 the
+command starts SeaweedFS on the state dir itself, so do not run it while a server uses that
+state dir; against an external S3 it runs beside live servers (reconcile leaves documents
+younger than --min-age alone: a server may be between its object write and its index write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from archive.embedded import EmbeddedS3
+from archive.index import DocumentIndex
+from archive.rebuild import reconcile, reindex, verify
+from archive.store import ArchiveStore
+from server.config import Settings, load_settings
+
+
+@contextmanager
+def open_archive(settings: Settings) -> Iterator[tuple[ArchiveStore, DocumentIndex]]:
+    from server.app import embedded_credentials
+
+    s3, embedded = settings.s3, None
+    endpoint, access_key, secret_key = s3.endpoint, s3.access_key, s3.secret_key
+    if s3.embedded:
+        access_key, secret_key = embedded_credentials(settings.state_dir)
+        embedded = EmbeddedS3(settings.state_dir / "s3", access_key=access_key,
+                              secret_key=secret_key)
+        embedded.start()
+        endpoint = embedded.endpoint_url
+    index = DocumentIndex(settings.resolved_index_url)
+    try:
+        store = ArchiveStore(endpoint_url=endpoint, bucket=s3.bucket, access_key=access_key,
+                             secret_key=secret_key, region=s3.region)
+        store.ensure_bucket()
+        index.migrate()
+        yield store, index
+    finally:
+        index.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(Path(args.config) if args.config else None,
+                             state_dir=Path(args.state_dir) if args.state_dir else None)
+    with open_archive(settings) as (store, index):
+        if args.action == "verify":
+            report = verify(store, index, sample=args.sample)
+            for key in report.mismatched:
+                print(f"sha256 mismatch: {key}")
+            for key in report.missing:
+                print(f"missing: {key}")
+            print(report.summary(), file=sys.stderr)
+            return 0 if report.ok else 1
+        if args.action == "reindex":
+            result = reindex(store, index, prefix=args.prefix)
+        else:
+            result = reconcile(store, index, prefix=args.prefix,
+                               min_age=timedelta(minutes=args.min_age_minutes))
+        for name in result.indexed:
+            print(f"indexed: {name}")
+        for name in result.race_losers:
+            print(f"skipped (idempotency race loser): {name}")
+        for name in result.incomplete:
+            print(f"skipped (incomplete): {name}")
+        print(result.summary(), file=sys.stderr)
+        return 0
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser("archive", help="archive maintenance: reconcile, reindex, verify")
+    p.add_argument("action", choices=("reconcile", "reindex", "verify"),
+                   help="reconcile: index stored objects that have no index row; reindex: "
+                        "rebuild the index from the bucket; verify: re-read and check sha256")
+    p.add_argument("--config", type=str, default=None, help="TOML settings file")
+    p.add_argument("--state-dir", default=None, help="data dir (as for kanal serve)")
+    p.add_argument("--prefix", default="", help="only objects under this key prefix")
+    p.add_argument("--sample", type=float, default=1.0,
+                   help="verify: fraction of objects to re-read (default 1 = all)")
+    p.add_argument("--min-age-minutes", type=float, default=10.0,
+                   help="reconcile: leave documents younger than this (default 10)")
+    p.set_defaults(run=run)

@@ -1,0 +1,154 @@
+"""Chunk queues: (job id, chunk number) -> a worker that runs it.
+
+- `LocalQueue` (embedded default): a pool of worker processes on this machine, one per core,
+  started with the 'spawn' context (no forked gRPC or database state), each with its warm
+  pipeline (server.jobs.worker). A worker that dies breaks the pool; the pool is rebuilt and
+  the runner re-queues every chunk that is not done.
+- `RabbitQueue`: chunks as persistent messages on a durable RabbitMQ queue, consumed by
+  `kanal worker` processes on any machine (shared S3 + PostgreSQL). A worker acknowledges a
+  chunk only after it is done, with prefetch 1, so a worker that dies mid-chunk has its chunk
+  redelivered to another. Duplicates are harmless: chunks are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from server import logs
+from server.jobs import worker
+from server.jobs.worker import ChunkOutcome, WorkerConfig
+
+log = logs.get_logger(__name__)
+
+QUEUE_NAME = "kanal.chunks"
+Done = Callable[[str, int, ChunkOutcome | None], None]
+
+
+class ChunkQueue(Protocol):
+    def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None: ...
+    def close(self) -> None: ...
+
+
+class LocalQueue:
+    """Chunks run in this machine's worker processes."""
+
+    def __init__(self, config: WorkerConfig, workers: int | None = None):
+        self.config = config
+        self.workers = workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker.init_process, initargs=(self.config,))
+
+    def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
+        with self._lock:
+            try:
+                future = self._pool.submit(worker.run_chunk, job_id, chunk)
+            except (BrokenProcessPool, RuntimeError):
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                future = self._pool.submit(worker.run_chunk, job_id, chunk)
+
+        def finished(f: Future[ChunkOutcome]) -> None:
+            try:
+                outcome = f.result()
+            except BaseException as exc:  # a dead worker or a failed chunk: retried
+                log.warning("chunk failed", job_id=job_id, chunk=chunk, error=repr(exc))
+                outcome = None
+            done(job_id, chunk, outcome)
+
+        future.add_done_callback(finished)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def worker_pids(self) -> list[int]:
+        return list(getattr(self._pool, "_processes", {}) or {})
+
+
+class RabbitQueue:
+    """Chunks as messages on RabbitMQ; `kanal worker` processes consume them."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def _open(self) -> Any:
+        import pika
+
+        if self._connection is None or self._connection.is_closed:
+            self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+            self._channel = self._connection.channel()
+            declare(self._channel)
+            self._channel.confirm_delivery()
+        return self._channel
+
+    def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
+        import pika
+
+        body = json.dumps({"job_id": job_id, "chunk": chunk}).encode()
+        with self._lock:
+            self._open().basic_publish(
+                exchange="", routing_key=QUEUE_NAME, body=body,
+                properties=pika.BasicProperties(delivery_mode=2,
+                                                priority=max(0, min(9, priority))))
+        # Completion is seen in the job store (workers finish the job), not here.
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+
+
+def declare(channel: Any) -> None:
+    channel.queue_declare(queue=QUEUE_NAME, durable=True, arguments={"x-max-priority": 9})
+
+
+def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
+            max_chunks: int | None = None) -> int:
+    """`kanal worker`: run chunks from RabbitMQ until stopped; ack each after it is done.
+    Returns the number of chunks run."""
+    import pika
+
+    pipeline = worker.Pipeline.build(config)
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    declare(channel)
+    channel.basic_qos(prefetch_count=1)
+    ran = 0
+    try:
+        for method, _props, body in channel.consume(QUEUE_NAME, inactivity_timeout=1.0):
+            if stop is not None and stop.is_set():
+                break
+            if method is None:
+                continue
+            message = json.loads(body)
+            try:
+                pipeline.run_chunk(message["job_id"], int(message["chunk"]))
+            except Exception as exc:  # backend down: let another try later
+                log.warning("chunk failed; requeued", error=repr(exc), **message)
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                continue
+            channel.basic_ack(method.delivery_tag)
+            ran += 1
+            if max_chunks is not None and ran >= max_chunks:
+                break
+    finally:
+        try:
+            channel.cancel()
+            connection.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+    return ran

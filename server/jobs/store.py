@@ -1,0 +1,402 @@
+"""Durable bulk jobs: a header and a stream of records -> rows, and rows -> progress.
+
+Jobs live in the same database as the archive index (SQLite embedded, PostgreSQL in
+production) but in their own tables, created here on start and kept apart from the archive's
+schema migrations:
+
+- `jobs`: one row per job (tenant, layout, options, state, timestamps).
+- `job_records`: one row per record (job, seq, record key, data), written in batches of a
+  few hundred as the stream arrives so a 500k-record job never sits in memory; a failed
+  record keeps its error (field path + message) here.
+- `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state and, once
+  done, its summary (documents, failed, pages, per channel). A chunk's summary is replaced
+  when it is re-run, so re-running never counts twice; job totals are sums over chunks.
+
+A chunk is the unit of work and of retry. The index row of each document is the commit
+point of a record (see server.jobs.worker); chunk state here only steers scheduling.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from archive.index import UTCDateTime
+from server.errors import Conflict, NotFound, Unavailable
+
+CHUNK_SIZE = 50
+INSERT_BATCH = 500
+
+RECEIVING, QUEUED, RUNNING = "receiving", "queued", "running"
+COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = "completed", "completed_with_errors", "cancelled"
+FINAL_STATES = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED})
+
+metadata = MetaData()
+
+jobs = Table(
+    "kanal_jobs", metadata,
+    Column("job_id", String(26), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("job_name", String(200), nullable=False, default=""),
+    Column("layout_id", String(100), nullable=False),
+    Column("layout_version", String(50), nullable=False),
+    Column("channels", String(100), nullable=False, default=""),  # "print,email" or ""
+    Column("print_profile", String(100), nullable=False, default=""),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("state", String(30), nullable=False),
+    Column("total", Integer, nullable=False, default=0),
+    Column("chunks", Integer, nullable=False, default=0),
+    Column("chunk_size", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+)
+
+job_records = Table(
+    "kanal_job_records", metadata,
+    Column("job_id", String(26), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("record_key", String(200), nullable=False),
+    Column("data_json", Text, nullable=False),
+    Column("error_field", Text),
+    Column("error_message", Text),
+    PrimaryKeyConstraint("job_id", "seq"),
+)
+
+job_chunks = Table(
+    "kanal_job_chunks", metadata,
+    Column("job_id", String(26), nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # pending, running, done
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("summary", Text),  # JSON ChunkSummary once done
+    PrimaryKeyConstraint("job_id", "chunk"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHeader:
+    tenant: str
+    layout_id: str
+    layout_version: str
+    job_name: str = ""
+    channels: tuple[str, ...] = ()
+    print_profile: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    job_id: str
+    header: JobHeader
+    state: str
+    total: int
+    chunks: int
+    chunk_size: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(slots=True)
+class ChunkSummary:
+    documents: int = 0
+    failed: int = 0
+    pages: int = 0
+    channels: dict[str, list[int]] = field(default_factory=dict)  # channel -> [docs, pages]
+
+    def add(self, other: ChunkSummary) -> None:
+        self.documents += other.documents
+        self.failed += other.failed
+        self.pages += other.pages
+        for channel, (docs, pages) in other.channels.items():
+            mine = self.channels.setdefault(channel, [0, 0])
+            mine[0] += docs
+            mine[1] += pages
+
+    def to_json(self) -> str:
+        return json.dumps({"documents": self.documents, "failed": self.failed,
+                           "pages": self.pages, "channels": self.channels})
+
+    @classmethod
+    def from_json(cls, text: str) -> ChunkSummary:
+        raw = json.loads(text)
+        return cls(raw["documents"], raw["failed"], raw["pages"],
+                   {k: list(v) for k, v in raw["channels"].items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    job: JobRow
+    total: int
+    pending: int
+    running: int
+    done: int
+    failed: int
+    summary: ChunkSummary
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    record_key: str
+    data_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    record_key: str
+    field: str
+    message: str
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class JobStore:
+    """Job, record and chunk rows in the index database."""
+
+    def __init__(self, url: str, *, chunk_size: int = CHUNK_SIZE):
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        self.url = url
+        self.chunk_size = chunk_size
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def create_schema(self) -> None:
+        with self._connect() as conn:
+            metadata.create_all(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            raise Unavailable(f"job store unavailable: {exc.orig or exc}") from exc
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def create_job(self, job_id: str, header: JobHeader, created_at: datetime) -> None:
+        with self._connect() as conn:
+            conn.execute(insert(jobs), [{
+                "job_id": job_id, "tenant": header.tenant, "job_name": header.job_name,
+                "layout_id": header.layout_id, "layout_version": header.layout_version,
+                "channels": ",".join(header.channels), "print_profile": header.print_profile,
+                "priority": header.priority, "state": RECEIVING, "total": 0, "chunks": 0,
+                "chunk_size": self.chunk_size, "created_at": created_at,
+            }])
+
+    def add_records(self, job_id: str, records: Iterable[tuple[str, str]]) -> int:
+        """Store (record_key, data_json) pairs in batches as they come; returns the count.
+        A record key used twice in a job raises Conflict (and the job stays unfinished)."""
+        seq = 0
+        batch: list[dict[str, Any]] = []
+        seen: set[str] = set()  # keys only (not data): ~60 bytes per record
+        for key, data in records:
+            if key in seen:
+                raise Conflict(f"record_key {key!r} appears twice in the job")
+            seen.add(key)
+            batch.append({"job_id": job_id, "seq": seq, "record_key": key, "data_json": data})
+            seq += 1
+            if len(batch) >= INSERT_BATCH:
+                self._insert_records(batch)
+                batch = []
+        if batch:
+            self._insert_records(batch)
+        return seq
+
+    def _insert_records(self, batch: list[dict[str, Any]]) -> None:
+        with self._connect() as conn:
+            conn.execute(insert(job_records), batch)
+
+    def seal(self, job_id: str, total: int) -> None:
+        """All records are stored: make the chunks and queue the job."""
+        count = (total + self.chunk_size - 1) // self.chunk_size
+        with self._connect() as conn:
+            for start in range(0, count, INSERT_BATCH):
+                conn.execute(insert(job_chunks), [
+                    {"job_id": job_id, "chunk": n, "state": "pending", "attempts": 0}
+                    for n in range(start, min(count, start + INSERT_BATCH))
+                ])
+            state = QUEUED if total else COMPLETED
+            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
+                total=total, chunks=count, state=state,
+                finished_at=None if total else datetime.now(UTC)))
+
+    def discard(self, job_id: str) -> None:
+        """A submission that failed half-way: drop what was stored."""
+        with self._connect() as conn:
+            conn.execute(job_records.delete().where(job_records.c.job_id == job_id))
+            conn.execute(job_chunks.delete().where(job_chunks.c.job_id == job_id))
+            conn.execute(jobs.delete().where(jobs.c.job_id == job_id))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, job_id: str, tenant: str | None = None) -> JobRow:
+        with self._connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        if row is None or (tenant is not None and row["tenant"] != tenant):
+            raise NotFound(f"no job {job_id!r}")
+        return _job_row(row)
+
+    def progress(self, job_id: str, tenant: str | None = None) -> Progress:
+        job = self.get(job_id, tenant)
+        summary = ChunkSummary()
+        running_chunks = 0
+        with self._connect() as conn:
+            rows = conn.execute(select(job_chunks.c.state, job_chunks.c.summary)
+                                .where(job_chunks.c.job_id == job_id))
+            for state, text in rows:
+                if state == "done" and text:
+                    summary.add(ChunkSummary.from_json(text))
+                elif state == "running":
+                    running_chunks += 1
+        settled = summary.documents + summary.failed
+        running = min(running_chunks * job.chunk_size, job.total - settled)
+        return Progress(job, job.total, job.total - settled - running, running,
+                        summary.documents, summary.failed, summary)
+
+    def errors(self, job_id: str, tenant: str, after_seq: int, limit: int
+               ) -> tuple[list[RecordError], int | None]:
+        self.get(job_id, tenant)
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(job_records.c.seq, job_records.c.record_key, job_records.c.error_field,
+                       job_records.c.error_message)
+                .where(job_records.c.job_id == job_id, job_records.c.seq > after_seq,
+                       job_records.c.error_message.is_not(None))
+                .order_by(job_records.c.seq).limit(limit + 1)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ([RecordError(r.record_key, r.error_field or "", r.error_message) for r in rows],
+                rows[-1].seq if more else None)
+
+    def unfinished_jobs(self) -> list[JobRow]:
+        """Jobs to (re)schedule: queued or running, highest priority, then oldest, first."""
+        with self._connect() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.state.in_((QUEUED, RUNNING)))
+                                .order_by(jobs.c.priority.desc(), jobs.c.created_at)).mappings()
+            return [_job_row(r) for r in rows]
+
+    def pending_chunks(self, job_id: str) -> list[int]:
+        """Chunks not done (including those 'running' when a previous server died)."""
+        with self._connect() as conn:
+            return [n for (n,) in conn.execute(
+                select(job_chunks.c.chunk).where(job_chunks.c.job_id == job_id,
+                                                 job_chunks.c.state != "done")
+                .order_by(job_chunks.c.chunk))]
+
+    # --- working ---------------------------------------------------------------------------
+
+    def chunk_records(self, job_id: str, chunk: int, chunk_size: int) -> list[Record]:
+        lo = chunk * chunk_size
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(job_records.c.seq, job_records.c.record_key, job_records.c.data_json)
+                .where(job_records.c.job_id == job_id,
+                       and_(job_records.c.seq >= lo, job_records.c.seq < lo + chunk_size))
+                .order_by(job_records.c.seq)).all()
+        return [Record(r.seq, r.record_key, r.data_json) for r in rows]
+
+    def start_chunk(self, job_id: str, chunk: int) -> bool:
+        """Mark a chunk running; False when the job was cancelled (skip the chunk)."""
+        with self._connect() as conn:
+            state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == job_id)).scalar()
+            if state not in (QUEUED, RUNNING):
+                return False
+            conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
+                .values(state="running", attempts=job_chunks.c.attempts + 1))
+            if state == QUEUED:
+                conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state == QUEUED)
+                             .values(state=RUNNING, started_at=datetime.now(UTC)))
+        return True
+
+    def finish_chunk(self, job_id: str, chunk: int, summary: ChunkSummary,
+                     errors: dict[int, tuple[str, str]]) -> None:
+        """Record a chunk's outcome in one transaction: its summary and its records' errors
+        (seq -> (field, message)); a re-run replaces both."""
+        with self._connect() as conn:
+            if errors:
+                conn.execute(update(job_records).where(
+                    job_records.c.job_id == job_id,
+                    job_records.c.seq == bindparam("b_seq")).values(
+                    error_field=bindparam("b_f"), error_message=bindparam("b_m")),
+                    [{"b_seq": s, "b_f": f, "b_m": m} for s, (f, m) in errors.items()])
+            conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
+                .values(state="done", summary=summary.to_json()))
+
+    def finish_job_if_done(self, job_id: str) -> str | None:
+        """When every chunk is done, set the final state; returns it (None: not yet)."""
+        with self._connect() as conn:
+            left = conn.execute(select(func.count()).select_from(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.state != "done")).scalar()
+            if left:
+                return None
+            failed = conn.execute(select(func.count()).select_from(job_records).where(
+                job_records.c.job_id == job_id,
+                job_records.c.error_message.is_not(None))).scalar()
+            final = COMPLETED_WITH_ERRORS if failed else COMPLETED
+            result = conn.execute(update(jobs).where(
+                jobs.c.job_id == job_id, jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=final, finished_at=datetime.now(UTC)))
+            return final if result.rowcount else None
+
+    def cancel(self, job_id: str, tenant: str) -> JobRow:
+        job = self.get(job_id, tenant)
+        if job.state not in FINAL_STATES:
+            with self._connect() as conn:
+                conn.execute(update(jobs).where(
+                    jobs.c.job_id == job_id, jobs.c.state.not_in(tuple(FINAL_STATES)))
+                    .values(state=CANCELLED, finished_at=datetime.now(UTC)))
+        return self.get(job_id, tenant)
+
+
+def _job_row(row: Any) -> JobRow:
+    return JobRow(
+        job_id=row["job_id"],
+        header=JobHeader(
+            tenant=row["tenant"], layout_id=row["layout_id"],
+            layout_version=row["layout_version"], job_name=row["job_name"],
+            channels=tuple(c for c in row["channels"].split(",") if c),
+            print_profile=row["print_profile"], priority=row["priority"]),
+        state=row["state"], total=row["total"], chunks=row["chunks"],
+        chunk_size=row["chunk_size"], created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+    )

@@ -1,0 +1,179 @@
+"""A chunk of job records -> documents, through the real-time path, safely re-runnable.
+
+Each worker process builds its pipeline once (`Pipeline.build`): the layout registry, the
+renderers with one WeasyPrint engine (font configuration and parsed stylesheets stay warm
+across chunks), the archive store, the document index and the job store. A chunk then runs
+every record through `DocumentService.compose_as`, the same compose -> channels -> archive ->
+index path as a real-time `Compose`, with a document id and a composition time derived from
+the job and the record key:
+
+- the id is a ULID whose time part is the job's creation time and whose random part is a
+  hash of (job id, record key): the same record always gets the same id;
+- the composition time is the job's creation time, so a re-render yields the same bytes
+  (WeasyPrint output is byte-identical for the same input; checked by the tests), and
+  `ArchiveStore.put` of identical bytes is a no-op;
+- the index row is the commit point: a record whose row exists is skipped.
+
+So a chunk re-run after a crash never duplicates an object or an index row. A record with
+bad data becomes an error entry (record key, field path, message); an unreachable backend
+fails the whole chunk so that it is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from archive.errors import ObjectConflict
+from archive.index import DocumentIndex
+from archive.retention import RetentionPolicy
+from archive.store import ArchiveStore
+from server import logs
+from server.channels import Renderers
+from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel
+from server.documents import ComposeInput, DocumentService
+from server.errors import InvalidInput, KanalError, Unavailable
+from server.jobs.store import ChunkSummary, JobStore
+
+log = logs.get_logger(__name__)
+
+CANCEL_CHECK_EVERY = 10
+
+
+def document_id_for(job_id: str, created_at: datetime, record_key: str) -> str:
+    """ULID: 48-bit ms time of the job's creation + 80 bits of sha256(job id, record key)."""
+    millis = int(created_at.timestamp() * 1000)
+    digest = hashlib.sha256(f"{job_id}\x00{record_key}".encode()).digest()
+    return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest[:10]))
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker process needs to build its pipeline (picklable)."""
+
+    index_url: str
+    s3_endpoint: str
+    s3_bucket: str
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_region: str
+    layouts_dir: Path
+    retention: dict[str, Any] = field(default_factory=dict)
+    max_data_bytes: int = 4 * 1024 * 1024
+    plan: dict[str, Any] = field(default_factory=dict)  # channel plan rules (settings.plan)
+    nice: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOutcome:
+    job_id: str
+    chunk: int
+    ran: bool  # False: the job was cancelled, nothing done
+    documents: int
+    failed: int
+    pid: int
+    peak_rss_kb: int
+
+
+class Pipeline:
+    def __init__(self, documents: DocumentService, jobs: JobStore):
+        self.documents = documents
+        self.jobs = jobs
+
+    @classmethod
+    def build(cls, config: WorkerConfig) -> Pipeline:
+        store = ArchiveStore(endpoint_url=config.s3_endpoint, bucket=config.s3_bucket,
+                             access_key=config.s3_access_key, secret_key=config.s3_secret_key,
+                             region=config.s3_region)
+        index = DocumentIndex(config.index_url)
+        documents = DocumentService(
+            LayoutRegistry(config.layouts_dir), Renderers(), store, index,
+            RetentionPolicy.from_dict(config.retention) if config.retention
+            else RetentionPolicy.default(),
+            max_data_bytes=config.max_data_bytes,
+            **({"plan_rules": config.plan} if config.plan else {}),
+        )
+        return cls(documents, JobStore(config.index_url))
+
+    def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
+        jobs = self.jobs
+        if not jobs.start_chunk(job_id, chunk):
+            return self._outcome(job_id, chunk, False, ChunkSummary())
+        job = jobs.get(job_id)
+        header = job.header
+        logs.bind(job_id=job_id, chunk=chunk, tenant=header.tenant)
+        channels = tuple(Channel(c) for c in header.channels)
+        summary = ChunkSummary()
+        errors: dict[int, tuple[str, str]] = {}
+        records = jobs.chunk_records(job_id, chunk, job.chunk_size)
+        for n, record in enumerate(records):
+            if n and n % CANCEL_CHECK_EVERY == 0 and jobs.get(job_id).state == "cancelled":
+                return self._outcome(job_id, chunk, False, summary)
+            document_id = document_id_for(job_id, job.created_at, record.record_key)
+            try:
+                result = self.documents.compose_as(ComposeInput(
+                    tenant=header.tenant, layout_id=header.layout_id,
+                    layout_version=header.layout_version, data=record.data_json,
+                    channels=channels,
+                ), document_id, job.created_at)
+            except Unavailable:
+                raise  # the chunk is retried as a whole
+            except InvalidInput as exc:
+                first = exc.violations[0] if exc.violations else None
+                message = "; ".join(v.description for v in exc.violations) or str(exc)
+                errors[record.seq] = (first.field if first else "", message)
+                summary.failed += 1
+                continue
+            except ObjectConflict as exc:
+                errors[record.seq] = ("", f"archived object differs: {exc}")
+                summary.failed += 1
+                continue
+            except KanalError as exc:
+                errors[record.seq] = ("", str(exc))
+                summary.failed += 1
+                continue
+            summary.documents += 1
+            for output in result.outputs:
+                pages = output.pages or 0
+                summary.pages += pages
+                mine = summary.channels.setdefault(output.channel, [0, 0])
+                mine[0] += 1
+                mine[1] += pages
+        jobs.finish_chunk(job_id, chunk, summary, errors)
+        final = jobs.finish_job_if_done(job_id)
+        log.info("chunk done", documents=summary.documents, failed=summary.failed,
+                 job_final=final)
+        return self._outcome(job_id, chunk, True, summary)
+
+    @staticmethod
+    def _outcome(job_id: str, chunk: int, ran: bool, summary: ChunkSummary) -> ChunkOutcome:
+        return ChunkOutcome(job_id, chunk, ran, summary.documents, summary.failed, os.getpid(),
+                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+# --- process-pool entry points (module level so 'spawn' can import them) ----------------------
+
+_pipeline: Pipeline | None = None
+
+
+def init_process(config: WorkerConfig) -> None:
+    """Pool initializer: lower this process's priority (real-time Compose calls run in the
+    server's own threads at normal priority and win the CPU), then build the pipeline."""
+    global _pipeline
+    if config.nice:
+        os.nice(config.nice)
+    _pipeline = Pipeline.build(config)
+
+
+def run_chunk(job_id: str, chunk: int) -> ChunkOutcome:
+    if _pipeline is None:
+        raise RuntimeError("worker process not initialised")
+    return _pipeline.run_chunk(job_id, chunk)

@@ -1,0 +1,168 @@
+"""Bulk jobs end to end over gRPC: a real KanalServer (embedded SeaweedFS, SQLite index) with
+its worker processes; small jobs in chunks of 5 records so every path runs in seconds."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+import pytest
+from sqlalchemy import func, select, update
+
+from archive.index import documents as index_documents
+from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+from server.app import KanalServer
+from server.compose.layouts import LayoutRegistry
+from server.config import Settings
+from server.jobs.store import job_chunks, jobs
+from server.jobs.worker import Pipeline, document_id_for
+from tests.client import Keys, channel
+
+pytestmark = pytest.mark.integration
+
+KEYS = Keys(("nordkort", "producer"), ("nordkort", "portal"), ("other", "producer"))
+SAMPLE = json.loads((LayoutRegistry().get("card-invoice").path / "sample.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def kanal(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("kanal-jobs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KANAL_JOB_CHUNK_SIZE", "5")
+        mp.setenv("KANAL_JOB_WORKERS", "2")
+        with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+                                  api_keys=KEYS.api_keys)) as server:
+            yield server
+
+
+@pytest.fixture(scope="module")
+def stub(kanal: KanalServer):
+    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+        yield jobs_pb2_grpc.JobsStub(ch)
+
+
+def record(n: int, bad: bool = False) -> jobs_pb2.SubmitBatchRequest:
+    data = json.loads(json.dumps(SAMPLE))
+    data["customer"]["customer_id"] = f"c{n:05d}"
+    if bad:
+        data["transactions"][1]["amount"] = "not money"
+    return jobs_pb2.SubmitBatchRequest(
+        record=jobs_pb2.JobRecord(record_key=f"r{n}", data_json=json.dumps(data)))
+
+
+def submit(stub, count: int, bad: set[int] = frozenset(), name: str = "t") -> str:
+    def messages():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
+            layout_id="card-invoice", job_name=name, channels=[common_pb2.CHANNEL_PRINT]))
+        for n in range(count):
+            yield record(n, n in bad)
+    response = stub.SubmitBatch(messages())
+    assert response.records == count
+    return response.job_id
+
+
+def watch(stub, job_id: str) -> list[jobs_pb2.JobProgress]:
+    return list(stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=120))
+
+
+def index_rows(kanal: KanalServer, job_id: str, count: int) -> int:
+    created = kanal.jobs.get(job_id).created_at
+    ids = [document_id_for(job_id, created, f"r{n}") for n in range(count)]
+    with kanal.index.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(index_documents).where(
+            index_documents.c.document_id.in_(ids))).scalar()
+
+
+def objects(kanal: KanalServer) -> int:
+    return sum(1 for _ in kanal.store.iter_objects())
+
+
+@pytest.fixture(scope="module")
+def finished_job(kanal, stub):
+    """20 records, 3 of them bad, spread over the stream."""
+    job_id = submit(stub, 20, bad={2, 9, 17}, name="with errors")
+    return job_id, watch(stub, job_id)
+
+
+def test_bad_records_are_reported_and_the_rest_is_composed(kanal, stub, finished_job):
+    job_id, progress = finished_job
+    last = progress[-1]
+    assert last.final and last.job.state == "completed_with_errors"
+    assert (last.job.counts.total, last.job.counts.done, last.job.counts.failed) == (20, 17, 3)
+    assert last.job.counts.pending == last.job.counts.running == 0
+    assert last.job.pages >= 17
+    assert [(c.channel, c.documents) for c in last.job.channels] == [
+        (common_pb2.CHANNEL_PRINT, 17)]
+    errors = stub.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id)).errors
+    assert [e.record_key for e in errors] == ["r2", "r9", "r17"]
+    assert all(e.field == "$.transactions[1].amount" and e.message for e in errors)
+    assert index_rows(kanal, job_id, 20) == 17
+
+
+def test_watch_reports_progress_until_the_end(finished_job):
+    _, progress = finished_job
+    assert len(progress) >= 2  # at least one in-flight message and the final one
+    assert not any(p.final for p in progress[:-1])
+    settled = [p.job.counts.done + p.job.counts.failed for p in progress]
+    assert settled == sorted(settled) and settled[-1] == 20
+    assert progress[-1].documents_per_second > 0
+
+
+def test_rerunning_a_chunk_changes_nothing(kanal, stub, finished_job):
+    job_id, _ = finished_job
+    before = (objects(kanal), index_rows(kanal, job_id, 20),
+              stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id)))
+    # As if the server died after the chunk's documents were stored but before the chunk
+    # was marked done: the job is running again and chunk 0 is not done.
+    with kanal.jobs.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(state="running"))
+        conn.execute(update(job_chunks).where(job_chunks.c.job_id == job_id,
+                                              job_chunks.c.chunk == 0).values(state="pending"))
+    pipeline = Pipeline.build(kanal.worker_config)
+    first = pipeline.run_chunk(job_id, 0)
+    with kanal.jobs.engine.begin() as conn:  # and once more, as a redelivered chunk
+        conn.execute(update(job_chunks).where(job_chunks.c.job_id == job_id,
+                                              job_chunks.c.chunk == 0).values(state="pending"))
+        conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(state="running"))
+    second = pipeline.run_chunk(job_id, 0)
+    assert first.ran and second.ran and (first.documents, first.failed) == (4, 1)
+    after = stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id))
+    assert objects(kanal) == before[0]
+    assert index_rows(kanal, job_id, 20) == before[1] == 17
+    assert after.state == "completed_with_errors"
+    assert after.counts == before[2].counts and after.pages == before[2].pages
+
+
+def test_cancel_stops_a_job(kanal, stub):
+    job_id = submit(stub, 40, name="cancel me")
+    cancelled = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))
+    assert cancelled.state == "cancelled"
+    last = watch(stub, job_id)[-1]
+    assert last.final and last.job.state == "cancelled"
+    assert last.job.counts.done < 40
+
+
+def test_jobs_are_private_to_their_tenant_and_role(kanal, finished_job):
+    job_id, _ = finished_job
+    with channel(kanal.address, KEYS["other", "producer"]) as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            jobs_pb2_grpc.JobsStub(ch).GetJob(jobs_pb2.GetJobRequest(job_id=job_id))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with channel(kanal.address, KEYS["nordkort", "portal"]) as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            jobs_pb2_grpc.JobsStub(ch).SubmitBatch(iter([]))
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_stream_without_header_or_with_duplicate_keys_is_refused(stub):
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(iter([record(1)]))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    def duplicate():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        yield record(1)
+        yield record(1)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(duplicate())
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
