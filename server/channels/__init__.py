@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from server.channels.einvoice_channel import render_einvoice
 from server.channels.email import render_email
 from server.channels.pdf import PdfEngine, WeasyPrintEngine, render_print
 from server.channels.sms_channel import render_sms
@@ -23,6 +24,8 @@ class Renderers:
         self._by_channel: dict[Channel, Renderer] = {
             Channel.PRINT: lambda c, layout: render_print(c, layout, self.pdf_engine),
             Channel.SMS: render_sms,
+            Channel.EINVOICE: lambda c, layout: render_einvoice(
+                c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
             Channel.EMAIL: lambda c, layout: render_email(
                 c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
         }
@@ -31,6 +34,7 @@ class Renderers:
         self._with_print: dict[Channel, Callable[[Composition, Layout, Callable[[], Output]],
                                                  Output]] = {
             Channel.EMAIL: lambda c, layout, pdf: render_email(c, layout, pdf=pdf),
+            Channel.EINVOICE: lambda c, layout, pdf: render_einvoice(c, layout, pdf=pdf),
         }
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:

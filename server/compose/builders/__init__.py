@@ -10,7 +10,7 @@ import importlib
 from server.compose.builders.base import Builder
 
 # manifest `builder` name -> module in this package
-KNOWN_BUILDERS = ("card_statement", "reminder", "letter")
+KNOWN_BUILDERS = ("card_statement", "reminder", "letter", "invoice")
 
 
 def get_builder(name: str) -> Builder:

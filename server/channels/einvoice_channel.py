@@ -1,0 +1,72 @@
+"""E-invoice channel: Composition (its EN 16931 `Invoice`) -> one e-invoice `Output`.
+
+Which syntax a recipient gets is decided by `server.compose.plan.einvoice_syntax` (the same
+rule the channel plan used to put e-invoice in the plan):
+
+1. buyer has a Peppol participant id -> Peppol BIS Billing 3.0 UBL (EHF 3 in Norway),
+   after `check_peppol`: every Peppol rule the data breaks becomes an `InvalidInput`
+   naming the field (e.g. `$.buyer_reference` for PEPPOL-EN16931-R003);
+2. Finnish consumer -> Finvoice 3.0 XML;
+3. otherwise, when the layout asks for it (`[einvoice] facturx = true`) -> Factur-X: the
+   print PDF/A-3 with the CII (EN 16931 profile) embedded as `factur-x.xml`. The print PDF
+   is rendered once per document; the renderer gets it through `pdf()`.
+
+Facts: `syntax`, `document_type` (380 invoice, 381 credit note), `customization_id` for UBL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from server.channels.einvoice import (
+    check_peppol,
+    embed_facturx,
+    render_cii,
+    render_finvoice,
+    render_ubl,
+)
+from server.channels.einvoice.ubl import CUSTOMIZATION_ID
+from server.compose.layouts import Layout
+from server.compose.model import Channel, Composition, Output
+from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, einvoice_syntax
+from server.errors import InvalidInput
+
+XML = "application/xml"
+PDF = "application/pdf"
+
+
+def render_einvoice(
+    composition: Composition, layout: Layout, pdf: Callable[[], Output] | None = None
+) -> Output:
+    invoice = composition.invoice
+    if invoice is None:
+        raise InvalidInput.field(
+            "channels", f"layout {layout.ref} ({composition.kind}) has no EN 16931 invoice"
+        )
+    syntax = einvoice_syntax(composition.kind, composition.recipient, layout)
+    facts: dict[str, object] = {"syntax": syntax, "document_type": invoice.type_code}
+    if syntax == PEPPOL_UBL:
+        problems = check_peppol(invoice, field_prefix="$")
+        if problems:
+            raise InvalidInput("the invoice cannot be sent as a Peppol BIS 3 e-invoice", problems)
+        content, media_type = render_ubl(invoice), XML
+        facts["customization_id"] = CUSTOMIZATION_ID
+    elif syntax == FINVOICE:
+        content, media_type = render_finvoice(invoice, field_prefix="$"), XML
+    elif syntax == FACTURX:
+        if pdf is None:
+            raise ValueError("Factur-X needs the print PDF")
+        content, media_type = embed_facturx(pdf().content, render_cii(invoice)), PDF
+    else:
+        raise InvalidInput.field(
+            "$.customer.peppol_id",
+            "the recipient has no e-invoice address and the layout does not ask for Factur-X",
+        )
+    return Output(
+        channel=Channel.EINVOICE,
+        media_type=media_type,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        facts=facts,
+    )
