@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from lxml import etree
@@ -70,24 +69,17 @@ def _schema(parts: tuple[str, ...]) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(_facturx_dir().joinpath(*parts))))
 
 
-@functools.cache
-def finvoice_xsd_path() -> Path | None:
-    """The Finvoice 3.0 XSD if the package that ships it is installed, else None."""
-    try:
-        dist = metadata.distribution("odoo-addon-account-edi-finvoice")
-    except metadata.PackageNotFoundError:
-        return None
-    path = Path(
-        str(dist.locate_file("odoo/addons/account_edi_finvoice/static/schema/Finvoice3.0.xsd"))
-    )
-    return path if path.exists() else None
+FINVOICE_XSD = Path(__file__).resolve().parent / "schemas" / "finvoice" / "Finvoice3.0.xsd"
+
+
+def finvoice_xsd_path() -> Path:
+    """The Finvoice 3.0 XSD (Finance Finland's schema, kept in tests/schemas; see README)."""
+    return FINVOICE_XSD
 
 
 @functools.cache
 def _finvoice_schema() -> etree.XMLSchema:
-    path = finvoice_xsd_path()
-    assert path is not None
-    return etree.XMLSchema(etree.parse(str(path)))
+    return etree.XMLSchema(etree.parse(str(finvoice_xsd_path())))
 
 
 @functools.cache
