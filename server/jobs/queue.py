@@ -70,7 +70,8 @@ class LocalQueue:
         future.add_done_callback(finished)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop queued chunks, let running ones finish (they are re-queued on restart)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self._pool, "_processes", {}) or {})

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from archive.index import documents as index_documents
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 from server.app import KanalServer
-from server.compose.layouts import LayoutRegistry
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
 from server.jobs.store import job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
@@ -21,17 +21,20 @@ from tests.client import Keys, channel
 pytestmark = pytest.mark.integration
 
 KEYS = Keys(("nordkort", "producer"), ("nordkort", "portal"), ("other", "producer"))
-SAMPLE = json.loads((LayoutRegistry().get("card-invoice").path / "sample.json").read_text())
+SAMPLE = json.loads((DEFAULT_LAYOUTS_DIR / "card-invoice/1.0.0/sample.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def kanal(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("kanal-jobs")
+    layouts = tmp_path_factory.mktemp("layouts")  # only what these tests use
+    for name in ("card-invoice", "_shared"):
+        (layouts / name).symlink_to(DEFAULT_LAYOUTS_DIR / name)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KANAL_JOB_CHUNK_SIZE", "5")
         mp.setenv("KANAL_JOB_WORKERS", "2")
         with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
-                                  api_keys=KEYS.api_keys)) as server:
+                                  layouts_dir=layouts, api_keys=KEYS.api_keys)) as server:
             yield server
 
 
