@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -69,6 +70,9 @@ class Layout:
     path: Path
     schema: Mapping[str, Any]
     manifest: Mapping[str, Any] = field(repr=False)
+    # labels.toml: the layout's fixed text, one table per locale (read at load time so
+    # composing never touches the disk)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def ref(self) -> str:
@@ -94,6 +98,11 @@ class Layout:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+
+    def labels_for(self, locale: str) -> Mapping[str, str]:
+        if locale not in self.labels:
+            raise LayoutError(f"{self.ref}: labels.toml has no [{locale!r}] table")
+        return self.labels[locale]
 
     def sample_data(self) -> str:
         return (self.path / "sample.json").read_text(encoding="utf-8")
@@ -131,6 +140,16 @@ def load_layout(path: Path) -> Layout:
     default_locale = manifest.get("default_locale", locales[0])
     if Channel.EMAIL in channels and not str(manifest.get("email", {}).get("subject", "")).strip():
         raise LayoutError(f"{manifest_path}: an email layout needs [email] subject")
+    labels: dict[str, Mapping[str, str]] = {}
+    if (path / "labels.toml").is_file():
+        try:
+            table = tomllib.loads((path / "labels.toml").read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise LayoutError(f"{path / 'labels.toml'}: {exc}") from exc
+        labels = {loc: MappingProxyType(dict(text)) for loc, text in table.items()}
+        missing = [loc for loc in locales if loc not in labels]
+        if missing:
+            raise LayoutError(f"{path / 'labels.toml'}: no labels for {', '.join(missing)}")
     for channel in channels:
         template = manifest.get(channel.value, {}).get("template")
         if template and not (path / template).is_file():
@@ -147,6 +166,7 @@ def load_layout(path: Path) -> Layout:
         path=path,
         schema=schema,
         manifest=manifest,
+        labels=MappingProxyType(labels),
     )
 
 

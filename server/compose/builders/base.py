@@ -12,21 +12,17 @@ Errors in the data are raised as `InvalidInput` naming the JSON path of the fiel
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from stdnum import iban, luhn
 from stdnum.no import kontonr as no_kontonr
 
 from server.compose import formatting, references
-from server.compose.layouts import Layout, LayoutError
+from server.compose.layouts import Layout
 from server.compose.model import Invoice, PaymentReference, PostalAddress, Recipient
 from server.errors import InvalidInput
 
@@ -121,23 +117,9 @@ def recipient(data: Mapping[str, Any]) -> Recipient:
 # payment document (card invoice, reminder) and every letter; answered once here.
 
 
-@cache
-def _labels_file(path: Path) -> Mapping[str, Mapping[str, str]]:
-    """A layout version's `labels.toml` (one table per locale), read once per process.
-    A version folder is immutable, so caching by path is exact."""
-    try:
-        data = tomllib.loads((path / "labels.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LayoutError(f"{path / 'labels.toml'}: {exc}") from exc
-    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in data.items()})
-
-
 def labels(layout: Layout, locale: str) -> Mapping[str, str]:
     """The layout's fixed text in `locale` (labels are layout text, never data)."""
-    per_locale = _labels_file(layout.path)
-    if locale not in per_locale:
-        raise LayoutError(f"{layout.ref}: labels.toml has no [{locale!r}] table")
-    return per_locale[locale]
+    return layout.labels_for(locale)
 
 
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:
