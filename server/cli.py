@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from server.archive_admin import add_parser as add_archive_parser
     add_archive_parser(commands)
+    from server.jobs.cli import add_parser as add_jobs_parser
+    add_jobs_parser(commands)
     return parser
 
 
