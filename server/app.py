@@ -140,7 +140,7 @@ class KanalServer:
                 self.layouts, Renderers(), self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
-                max_data_bytes=settings.max_data_bytes,
+                max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
             )
             self._start_jobs(s3)
             self._start_grpc()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ulid import ULID
 
@@ -36,6 +37,7 @@ EXTENSIONS = {
     "application/pdf": "pdf",
     "message/rfc822": "eml",
     "text/plain": "txt",
+    "text/plain; charset=utf-8": "txt",  # SMS text
     "application/xml": "xml",
 }
 
@@ -120,6 +122,7 @@ class DocumentService:
         max_data_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: str(ULID()),
+        plan_rules: Mapping[str, Any] | None = None,
     ):
         self.layouts = layouts
         self.renderers = renderers
@@ -129,6 +132,7 @@ class DocumentService:
         self.max_data_bytes = max_data_bytes
         self.clock = clock
         self.new_id = new_id
+        self.plan_rules = plan_rules or {}
         self._idempotency_locks = _KeyedLocks()
         self.before_index: Callable[[str], None] = lambda document_id: None
 
@@ -177,7 +181,7 @@ class DocumentService:
             tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
             now=self.clock() if now is None else now, locale=request.locale,
             channels=tuple(request.channels),
-            idempotency_key=request.idempotency_key,
+            idempotency_key=request.idempotency_key, plan_rules=self.plan_rules,
         ))
         outputs = self.renderers.render(composition, layout)
         if request.preview:

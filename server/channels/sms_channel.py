@@ -22,6 +22,7 @@ parts, encoding and SMPP data_coding are facts for the delivery step.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,7 +86,7 @@ def render_sms(composition: Composition, layout: Layout) -> Output:
             "encoding": message.encoding,
             "segments": message.segments,
             "units": message.units,
-            "parts": list(message.parts),
+            "parts": json.dumps(list(message.parts), ensure_ascii=False),
             "data_coding": message.data_coding,
         },
     )

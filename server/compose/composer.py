@@ -23,7 +23,7 @@ from server.compose.builders.base import BuildRequest
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, PrintOptions
-from server.compose.plan import plan_channels
+from server.compose.plan import plan_channels, tenant_table
 from server.errors import FieldViolation, InvalidInput
 
 
@@ -37,6 +37,8 @@ class ComposeRequest:
     locale: str | None = None  # None: the layout's default locale
     channels: Sequence[Channel] = ()  # empty: the layout's default plan
     idempotency_key: str | None = None
+    # the server config's `[plan.<tenant>.<layout-id>]` tables (see server/compose/plan.py)
+    plan_rules: Mapping[str, Any] | None = None
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -110,7 +112,8 @@ def compose(request: ComposeRequest) -> Composition:
         BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
                      today=request.now.date()),
     )
-    plan = plan_channels(layout, content.recipient, request.channels, content.facts)
+    plan = plan_channels(layout, content.recipient, request.channels, content.facts,
+                         tenant_table(request.plan_rules, request.tenant, layout.id))
     print_section = layout.section("print")
     return Composition(
         document_id=request.document_id,

@@ -42,7 +42,8 @@ def test_card_invoice_sms_text_and_facts():
     assert text.startswith("Fjordbank ASA: Fakturaen din på 34 708,17 kr forfaller 25.03.2026.")
     assert "KID 20 18445 51238" in text
     assert output.facts == {"encoding": "GSM-7", "segments": 1, "units": len(text),
-                            "parts": [text], "data_coding": 0}
+                            "parts": json.dumps([text], ensure_ascii=False),
+                            "data_coding": 0}
 
 
 def test_swedish_reminder_uses_ocr():
