@@ -24,6 +24,7 @@ from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, PrintOptions
 from server.compose.plan import plan_channels, tenant_table
+from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.errors import FieldViolation, InvalidInput
 
 
@@ -37,6 +38,7 @@ class ComposeRequest:
     locale: str | None = None  # None: the layout's default locale
     channels: Sequence[Channel] = ()  # empty: the layout's default plan
     idempotency_key: str | None = None
+    rules: Sequence[Rule] = ()  # the tenant's insert/campaign rules (tried before the layout's)
     # the server config's `[plan.<tenant>.<layout-id>]` tables (see server/compose/plan.py)
     plan_rules: Mapping[str, Any] | None = None
 
@@ -53,9 +55,9 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_data(text: str | bytes) -> dict[str, Any]:
     """JSON text -> dict, numbers as `Decimal` so amounts keep their exact decimals."""
     try:
-        data = json.loads(
-            text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys
-        )
+        if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
+            text = text.decode("utf-8")
+        data = json.loads(text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys)
     except UnicodeDecodeError as exc:
         raise InvalidInput.field("data", f"not UTF-8 text: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
@@ -115,6 +117,12 @@ def compose(request: ComposeRequest) -> Composition:
     plan = plan_channels(layout, content.recipient, request.channels, content.facts,
                          tenant_table(request.plan_rules, request.tenant, layout.id))
     print_section = layout.section("print")
+    address = content.recipient.address
+    chosen = choose((*request.rules, *layout_rules(layout.manifest)), {
+        **content.facts, "tenant": request.tenant, "layout": layout.id,
+        "kind": layout.kind.value, "locale": locale,
+        **({"country": address.country, "postal_code": address.postal_code} if address else {}),
+    }, physical=Channel.PRINT in plan.channels)
     return Composition(
         document_id=request.document_id,
         tenant=request.tenant,
@@ -131,10 +139,13 @@ def compose(request: ComposeRequest) -> Composition:
         due_date=content.due_date,
         amount_due=content.amount_due,
         context=MappingProxyType(
-            {**content.context, "sender_country": content.sender_country}
+            {**content.context, "sender_country": content.sender_country,
+             **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=plan,
         print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
                                    duplex=print_section.get("duplex", False)),
+        campaigns=chosen.campaigns,
+        inserts=chosen.inserts,
         idempotency_key=request.idempotency_key,
     )

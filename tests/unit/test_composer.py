@@ -1,0 +1,69 @@
+"""The composer's own rules: how JSON text becomes data, and what makes two inputs equal."""
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from server.compose.composer import ComposeRequest, compose, input_hash, parse_data
+from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel
+from server.errors import InvalidInput
+
+LAYOUTS = LayoutRegistry()
+
+
+def test_numbers_are_exact_decimals():
+    data = parse_data('{"amount": 1234.50, "rate": 0.1, "count": 3}')
+    assert data["amount"] == Decimal("1234.50") and str(data["amount"]) == "1234.50"
+    assert data["rate"] == Decimal("0.1")  # a float would be 0.1000000000000000055...
+    assert data["count"] == 3
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"a": }', "line 1 column 7"),
+    (b"\xff\xfe{}", "UTF-8"),
+])
+def test_bad_json_is_refused_naming_the_problem(text, says):
+    with pytest.raises(InvalidInput) as info:
+        parse_data(text)
+    assert info.value.violations[0].field == "data"
+    assert says in info.value.violations[0].description
+
+
+def test_input_hash_ignores_key_order_and_whitespace():
+    data = json.loads(LAYOUTS.get("welcome-letter").sample_data())
+    reordered = json.loads(json.dumps(dict(reversed(data.items())), indent=3))
+    assert input_hash("welcome-letter", "nb-NO", (), data) == input_hash(
+        "welcome-letter", "nb-NO", (), reordered)
+    assert input_hash("welcome-letter", "nb-NO", (), data) != input_hash(
+        "welcome-letter", "sv-SE", (), data)
+    assert input_hash("welcome-letter", "nb-NO", (), data) != input_hash(
+        "welcome-letter", "nb-NO", (Channel.PRINT,), data)
+
+
+def test_composition_is_frozen_and_carries_its_identity():
+    layout = LAYOUTS.get("card-invoice")
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    composition = compose(ComposeRequest(tenant="nordkort", layout=layout,
+                                         data=layout.sample_data(), document_id="01TEST",
+                                         now=now, idempotency_key="k1"))
+    assert composition.layout_ref == f"card-invoice@{layout.version}"
+    assert composition.created_at == now and composition.idempotency_key == "k1"
+    assert composition.locale == layout.default_locale
+    with pytest.raises(AttributeError):
+        composition.tenant = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        composition.context["currency"] = "EUR"  # type: ignore[index]
+
+
+def test_channels_the_layout_cannot_render_are_refused():
+    layout = LAYOUTS.get("welcome-letter")
+    missing = next(c for c in Channel if c not in layout.channels)
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=layout.sample_data(),
+                               document_id="x", now=datetime.now(UTC), channels=(missing,)))
+    assert info.value.violations[0].field == "channels"
