@@ -1,0 +1,276 @@
+"""The print queue: an archived document whose plan reaches print -> a queued mail piece.
+
+Every document composed with the print channel becomes one row in `print_pieces`, addressed
+to the print shop and production profile its tenant prints with (settings, below). A piece
+waits there until `server.printing.batches` closes it into a batch. The queue keeps only
+what batching needs -- where the archived PDF is (key + sha256), its pages, envelope and
+inserts, and the sort facts (country, postal code) -- never names or addresses.
+
+The tables (`print_pieces`, `print_batches`, `print_sequences`) live in the same database as
+the archive index, in their own SQLAlchemy `MetaData`, created with `create_all` on start.
+They are deliberately separate from the archive tables (and from any Alembic migrations
+of those): the archive must not know about printing.
+
+Settings (``[printing]`` in the server's TOML)::
+
+    [printing]
+    batch_size = 500              # a group closes as soon as it has this many pieces
+    cutoff_minutes = 240          # ... or when its oldest piece has waited this long
+    sort = ["country", "postal_code", "piece_id"]   # the pluggable postage sort key
+    retention_days = 90           # object lock on batch PDFs and manifests
+
+    [printing.tenants.nordkort]   # default for every tenant: demo-print / default
+    printshop = "acme-print"
+    profile = "pb-di-negative"
+
+    [printing.inserts.terms-change-2027]   # insert catalogue: which feeder holds it
+    feeder = 1                             # on every profile, or per profile:
+    feeders = { "pb-di-negative" = 3 }
+    grams = 5
+
+    [[printing.rules]]            # tenant insert / campaign rules (server.compose.rules)
+    tenant = "nordkort"
+    id = "gold-campaign"
+    when = { segment = "gold" }
+    insert = "gold-leaflet"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+from sqlalchemy import exc as sa_exc
+
+from archive.index import DocumentIndex, UTCDateTime
+from server import logs
+from server.compose.rules import Rule, parse_rules
+from server.printing.profiles import PrintProfile, builtin_profiles
+
+log = logs.get_logger(__name__)
+
+DEFAULT_PRINTSHOP = "demo-print"
+DEFAULT_PROFILE = "default"
+SORT_FIELDS = ("country", "postal_code", "piece_id", "document_id", "tenant")
+
+metadata = MetaData()
+
+print_pieces = Table(
+    "print_pieces",
+    metadata,
+    Column("piece_id", String(64), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("printshop", String(100), nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("archive_key", Text(), nullable=False),
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("pages", Integer(), nullable=False),
+    Column("envelope", String(32), nullable=False),
+    Column("inserts", Text(), nullable=False),  # sorted insert ids, comma-separated
+    Column("country", String(2), nullable=False),
+    Column("postal_code", String(20), nullable=False),
+    Column("queued_at", UTCDateTime(), nullable=False),
+    Column("batch_id", String(64), nullable=True),
+    Column("reprint_of", String(64), nullable=True),
+    PrimaryKeyConstraint("piece_id", name="pk_print_pieces"),
+)
+
+print_batches = Table(
+    "print_batches",
+    metadata,
+    Column("batch_id", String(64), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("printshop", String(100), nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("envelope", String(32), nullable=False),
+    Column("inserts", Text(), nullable=False),
+    Column("state", String(16), nullable=False),  # ready | fetched | acknowledged
+    Column("reason", String(16), nullable=False),  # size | cutoff | request | reprint
+    Column("closed_at", UTCDateTime(), nullable=False),
+    Column("pieces", Integer(), nullable=False),
+    Column("sheets", Integer(), nullable=False),
+    Column("pages", Integer(), nullable=False),
+    Column("first_sequence", BigInteger(), nullable=False),
+    Column("last_sequence", BigInteger(), nullable=False),
+    Column("files", Text(), nullable=False),  # JSON: part -> {key, sha256, size}
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("spoiled", Text(), nullable=True),  # JSON list of spoiled piece ids
+    Column("reprint_batch_id", String(64), nullable=True),
+    PrimaryKeyConstraint("batch_id", name="pk_print_batches"),
+)
+
+print_sequences = Table(
+    "print_sequences",
+    metadata,
+    Column("printshop", String(100), nullable=False),
+    Column("profile", String(100), nullable=False),
+    Column("next_sequence", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("printshop", "profile", name="pk_print_sequences"),
+)
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """A physical insert in the catalogue: the feeder that holds it, per profile."""
+
+    id: str
+    feeder: int | None = None
+    feeders: Mapping[str, int] = field(default_factory=dict)
+    grams: float = 5.0
+
+    def feeder_for(self, profile: str) -> int | None:
+        return self.feeders.get(profile, self.feeder)
+
+
+@dataclass(frozen=True)
+class PrintSettings:
+    batch_size: int = 500
+    cutoff_minutes: int = 240
+    sort: tuple[str, ...] = ("country", "postal_code", "piece_id")
+    retention_days: int = 90
+    tenants: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    inserts: Mapping[str, Insert] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    profiles: Mapping[str, PrintProfile] = field(default_factory=builtin_profiles)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrintSettings:
+        tenants = {
+            name: (str(t.get("printshop", DEFAULT_PRINTSHOP)),
+                   str(t.get("profile", DEFAULT_PROFILE)))
+            for name, t in data.get("tenants", {}).items()
+        }
+        inserts = {
+            name: Insert(name, i.get("feeder"), dict(i.get("feeders", {})),
+                         float(i.get("grams", 5.0)))
+            for name, i in data.get("inserts", {}).items()
+        }
+        sort = tuple(data.get("sort", cls.sort))
+        bad = [f for f in sort if f not in SORT_FIELDS]
+        if bad:
+            raise ValueError(f"printing.sort: unknown field(s) {bad}; use {SORT_FIELDS}")
+        settings = cls(
+            batch_size=int(data.get("batch_size", cls.batch_size)),
+            cutoff_minutes=int(data.get("cutoff_minutes", cls.cutoff_minutes)),
+            sort=sort,
+            retention_days=int(data.get("retention_days", cls.retention_days)),
+            tenants=tenants,
+            inserts=inserts,
+            rules=parse_rules(data.get("rules", []), "printing.rules"),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Every profile named exists, and every insert's feeder exists on every profile."""
+        if self.batch_size < 1:
+            raise ValueError("printing.batch_size: must be at least 1")
+        for tenant, (_, profile) in self.tenants.items():
+            if profile not in self.profiles:
+                raise ValueError(f"printing.tenants.{tenant}.profile: unknown {profile!r}")
+        for item in self.inserts.values():
+            for profile in self.profiles.values():
+                feeder = item.feeder_for(profile.id)
+                if feeder is not None and not 1 <= feeder <= profile.omr.feeders:
+                    raise ValueError(
+                        f"printing.inserts.{item.id}: feeder {feeder} does not exist on "
+                        f"profile {profile.id!r} (feeders 1..{profile.omr.feeders})")
+
+    def destination(self, tenant: str) -> tuple[str, str]:
+        """(print shop, profile) a tenant's documents are printed with."""
+        return self.tenants.get(tenant, (DEFAULT_PRINTSHOP, DEFAULT_PROFILE))
+
+    def feeders(self, inserts: Sequence[str], profile: str) -> frozenset[int]:
+        """Insert ids -> the profile's feeder numbers; an unknown insert is an error."""
+        out = set()
+        for insert_id in inserts:
+            item = self.inserts.get(insert_id)
+            feeder = item.feeder_for(profile) if item else None
+            if feeder is None:
+                raise ValueError(f"insert {insert_id!r} has no feeder on profile {profile!r}")
+            out.add(feeder)
+        return frozenset(out)
+
+    def sort_key(self, piece: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(piece[f]).replace(" ", "") for f in self.sort)
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPiece:
+    """What `DocumentService` hands over for one printed document."""
+
+    document_id: str
+    tenant: str
+    archive_key: str
+    pdf_sha256: str
+    pages: int
+    envelope: str
+    inserts: tuple[str, ...]
+    country: str
+    postal_code: str
+
+
+class PrintQueue:
+    """Adds pieces to `print_pieces`; the tables share the archive index's engine."""
+
+    def __init__(self, index: DocumentIndex, settings: PrintSettings):
+        self.engine = index.engine
+        self.settings = settings
+
+    def create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+
+    def enqueue(self, piece: QueuedPiece, now: datetime) -> str:
+        """Queue one document for its print shop; idempotent per document. -> piece id"""
+        printshop, profile = self.settings.destination(piece.tenant)
+        self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
+        spec = self.settings.profiles[profile]
+        sheets = -(-piece.pages // (2 if spec.duplex else 1))
+        envelope = spec.envelope_for(sheets, piece.envelope).id  # after overflow, so a batch
+        # groups pieces that really go into the same envelope
+        row = {
+            "piece_id": piece.document_id, "document_id": piece.document_id,
+            "tenant": piece.tenant, "printshop": printshop, "profile": profile,
+            "archive_key": piece.archive_key, "pdf_sha256": piece.pdf_sha256,
+            "pages": piece.pages, "envelope": envelope,
+            "inserts": ",".join(sorted(piece.inserts)), "country": piece.country or "",
+            "postal_code": piece.postal_code or "", "queued_at": now,
+            "batch_id": None, "reprint_of": None,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(print_pieces).values(**row))
+        except sa_exc.IntegrityError:
+            pass  # already queued (a retried document)
+        log.info("print piece queued", document_id=piece.document_id, printshop=printshop,
+                 profile=profile)
+        return piece.document_id
+
+    def pending(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        query = select(print_pieces).where(print_pieces.c.batch_id.is_(None))
+        if tenant is not None:
+            query = query.where(print_pieces.c.tenant == tenant)
+        with self.engine.begin() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
