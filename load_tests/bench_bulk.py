@@ -1,0 +1,181 @@
+"""Bulk throughput: generated card invoices -> a job on a real server, next to bare WeasyPrint.
+
+    python load_tests/bench_bulk.py [--records 2000] [--bare 200] [--workers N]
+
+Generates `--records` card-invoice records from the layout's samples (nb-NO and sv-SE,
+varied names and addresses, 5-60 transactions so 1-3 pages), starts a KanalServer
+in-process on the embedded defaults (SeaweedFS + SQLite, worker processes one per core),
+streams them with SubmitBatch (each document's default channel plan), follows WatchJob to
+the end, and reports end-to-end documents/s and pages/s, the peak RSS of every worker and
+this (server) process's RSS after the run. Then, in this one process, it renders the same
+documents' HTML with bare WeasyPrint, one `HTML(...).write_pdf()` per document with the
+layout's stylesheets (no caches, no archive), for the first `--bare` records, and prints
+the ratio end-to-end rate / bare single-process rate (target on 2 cores: >= 1.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from weasyprint import CSS, HTML  # noqa: E402
+
+from kanal.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402
+from server.app import KanalServer  # noqa: E402
+from server.auth import ApiKey, hash_key, new_key  # noqa: E402
+from server.channels.pdf import AssetFetcher, WeasyPrintEngine  # noqa: E402
+from server.compose.composer import ComposeRequest, compose  # noqa: E402
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry  # noqa: E402
+from server.config import Settings  # noqa: E402
+
+LAYOUT = DEFAULT_LAYOUTS_DIR / "card-invoice" / "1.0.0"
+FIRST = {"nb-NO": ["Kari", "Ola", "Ingrid", "Per", "Solveig", "Åse", "Øystein", "Bjørn"],
+         "sv-SE": ["Anna", "Erik", "Märta", "Lars", "Åsa", "Björn", "Karin", "Göran"]}
+LAST = {"nb-NO": ["Nordmann", "Hansen", "Johansen", "Olsen", "Larsen", "Bakken", "Dahl"],
+        "sv-SE": ["Svensson", "Andersson", "Johansson", "Karlsson", "Nilsson", "Öberg"]}
+STREETS = {"nb-NO": ["Thereses gate", "Storgata", "Kirkeveien", "Møllergata", "Bygdøy allé"],
+           "sv-SE": ["Drottninggatan", "Storgatan", "Kungsgatan", "Götgatan", "Sveavägen"]}
+
+
+def records(count: int, seed: int = 7):
+    """(record_key, data_json, locale) for `count` varied card invoices."""
+    samples = {
+        "nb-NO": json.loads((LAYOUT / "sample.json").read_text(encoding="utf-8")),
+        "sv-SE": json.loads((LAYOUT / "sample-sv-SE.json").read_text(encoding="utf-8")),
+    }
+    rng = random.Random(seed)
+    for n in range(count):
+        locale = "nb-NO" if n % 2 == 0 else "sv-SE"
+        data = json.loads(json.dumps(samples[locale]))
+        customer = data["customer"]
+        customer["customer_id"] = f"{30000000 + n}"
+        customer["name"] = f"{rng.choice(FIRST[locale])} {rng.choice(LAST[locale])}"
+        address = customer["address"]
+        address["lines"] = [f"{rng.choice(STREETS[locale])} {rng.randint(1, 140)}"]
+        address["postal_code"] = (f"{rng.randint(1, 9899):04d}" if locale == "nb-NO"
+                                  else f"{rng.randint(10000, 98499)}")
+        template = data["transactions"]
+        count_tx = rng.randint(5, 60)
+        data["transactions"] = [
+            {**template[i % len(template)],
+             "amount": str(Decimal(rng.randint(1000, 250000)) / 100)}
+            for i in range(count_tx)
+        ]
+        if "payment" in data and "reference_base" in data["payment"]:
+            data["payment"]["reference_base"] = f"{30000000 + n}123"
+        yield f"inv-{n:06d}", json.dumps(data, ensure_ascii=False), locale
+
+
+def rss_kb(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_job(server: KanalServer, key: str, count: int) -> tuple[float, jobs_pb2.Job]:
+    import grpc
+
+    metadata = (("authorization", f"Bearer {key}"),)
+
+    def messages():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
+            layout_id="card-invoice", job_name="bench"))
+        for record_key, data, _ in records(count):
+            yield jobs_pb2.SubmitBatchRequest(
+                record=jobs_pb2.JobRecord(record_key=record_key, data_json=data))
+
+    with grpc.insecure_channel(server.address) as channel:
+        stub = jobs_pb2_grpc.JobsStub(channel)
+        started = time.perf_counter()
+        job_id = stub.SubmitBatch(messages(), metadata=metadata).job_id
+        stored = time.perf_counter() - started
+        last = None
+        for progress in stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id),
+                                      metadata=metadata):
+            last = progress
+            c = progress.job.counts
+            print(f"\r  {c.done + c.failed}/{c.total}  {progress.documents_per_second:.2f} "
+                  f"docs/s", end="", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - started
+        print(f"\n  records stored in {stored:.1f}s", file=sys.stderr)
+    assert last is not None
+    return elapsed, last.job
+
+
+def bare_weasyprint(count: int) -> tuple[float, int]:
+    """Seconds and pages for `count` documents, one uncached write_pdf() each."""
+    layout = LayoutRegistry().get("card-invoice")
+    engine = WeasyPrintEngine()
+    now = datetime.now(UTC)
+    htmls = []
+    for record_key, data, locale in records(count):
+        composition = compose(ComposeRequest(tenant="bench", layout=layout, data=data,
+                                             document_id=record_key, now=now, locale=locale))
+        htmls.append(engine.render_html(layout, composition))
+    sheets = layout.section("print").get("stylesheets", ())
+    fetcher = AssetFetcher((layout.path, layout.path.parents[1] / "_shared"))
+    pages = 0
+    started = time.perf_counter()
+    for html in htmls:
+        document = HTML(string=html, base_url=layout.path.as_uri() + "/",
+                        url_fetcher=fetcher).render(
+            stylesheets=[CSS(filename=str(layout.path / s), url_fetcher=fetcher)
+                         for s in sheets])
+        document.write_pdf(pdf_variant="pdf/a-3b")
+        pages += len(document.pages)
+    return time.perf_counter() - started, pages
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--bare", type=int, default=200,
+                        help="records rendered by bare WeasyPrint (default 200)")
+    parser.add_argument("--workers", type=int, default=0, help="default: one per core")
+    args = parser.parse_args()
+    if args.workers:
+        os.environ["KANAL_JOB_WORKERS"] = str(args.workers)
+    secret = new_key()
+    key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")
+    print(f"cores: {os.cpu_count()}, records: {args.records}", file=sys.stderr)
+    with (tempfile.TemporaryDirectory(prefix="kanal-bench-") as state,
+          KanalServer(Settings(listen="127.0.0.1:0", state_dir=Path(state),
+                               api_keys=(key,))) as server):
+        elapsed, job = run_job(server, secret, args.records)
+        peaks = dict(server.job_runner.peak_rss_kb)
+        server_rss = rss_kb()
+    bare_n = min(args.bare, args.records)
+    bare_s, bare_pages = bare_weasyprint(bare_n)
+    e2e_rate = job.counts.done / elapsed
+    bare_rate = bare_n / bare_s
+    print(json.dumps({
+        "records": args.records, "state": job.state, "documents": job.counts.done,
+        "failed": job.counts.failed, "pages": job.pages,
+        "per_channel": {str(c.channel): [c.documents, c.pages] for c in job.channels},
+        "end_to_end_seconds": round(elapsed, 1),
+        "end_to_end_docs_per_s": round(e2e_rate, 2),
+        "end_to_end_pages_per_s": round(job.pages / elapsed, 2),
+        "bare_weasyprint_docs": bare_n, "bare_weasyprint_seconds": round(bare_s, 1),
+        "bare_weasyprint_docs_per_s": round(bare_rate, 2),
+        "bare_weasyprint_pages_per_s": round(bare_pages / bare_s, 2),
+        "ratio_end_to_end_over_bare": round(e2e_rate / bare_rate, 2),
+        "worker_peak_rss_mb": {pid: round(kb / 1024) for pid, kb in peaks.items()},
+        "server_rss_after_mb": round(server_rss / 1024),
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
