@@ -87,3 +87,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--min-age-minutes", type=float, default=10.0,
                    help="reconcile: leave documents younger than this (default 10)")
     p.set_defaults(run=run)
+
+
+def rerender_copy(layouts, renderers, record, data: str) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Re-render an archived document from the caller's copy of its input: the same layout
+    version, document id and created-at, so the result can be compared byte for byte.
+    Returns {channel: (stored sha256, re-rendered sha256)}. Refuses data whose input hash is
+    not the one archived (the input itself is not archived, only its hash)."""
+    from server.compose.composer import ComposeRequest, compose
+    from server.errors import InvalidInput
+
+    layout_id, _, version = record.layout_ref.partition("@")
+    layout = layouts.get(layout_id, version)
+    composition = compose(ComposeRequest(
+        tenant=record.tenant, layout=layout, data=data, document_id=record.document_id,
+        now=record.created_at, locale=record.locale,
+        idempotency_key=record.idempotency_key))
+    if composition.input_sha256 != record.input_sha256:
+        raise InvalidInput.field("data", "is not the input this document was composed from")
+    stored = {o.channel: o.sha256 for o in record.outputs}
+    return {o.channel.value: (stored.get(o.channel.value, ""), o.sha256)
+            for o in renderers.render(composition, layout)}

@@ -192,6 +192,9 @@ class PortalService:
             channels=query.channels, layout_id=query.layout_id or None,
             created_from=query.created_from, created_before=query.created_before,
         ))
+        if not rows and not query.page_token and not self._index(
+                lambda: self.index.list_page(scope.tenant, customer_id, limit=1)):
+            raise NotFound(f"no customer {customer_id!r}")  # same answer as another tenant's
         page, more = rows[:size], len(rows) > size
         token = ""
         if more:

@@ -1,0 +1,297 @@
+"""The Portal and ArchiveAdmin APIs end to end: a real KanalServer (embedded SeaweedFS) with its
+index on SQLite and on PostgreSQL, called over gRPC with per-role keys and customer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import ExitStack
+
+import botocore.exceptions
+import grpc
+import pytest
+from sqlalchemy import create_engine, text
+
+from kanal.v1 import (
+    common_pb2,
+    documents_pb2,
+    documents_pb2_grpc,
+    portal_pb2,
+    portal_pb2_grpc,
+)
+from server.api.errors import field_violations
+from server.app import KanalServer
+from server.compose.layouts import LayoutRegistry
+from server.config import Settings
+from server.portal import CUSTOMER_TOKEN_HEADER, issue_customer_token
+from tests.client import Keys, channel
+
+pytestmark = pytest.mark.integration
+
+KEYS = Keys(("nordkort", "producer"), ("nordkort", "service"), ("nordkort", "portal"),
+            ("nordkort", "admin"), ("other", "service"), ("other", "portal"),
+            ("other", "admin"))
+SECRETS = {"nordkort": "nordkort-portal-secret", "other": "other-portal-secret"}
+LAYOUTS = LayoutRegistry()
+CUSTOMER_A = "20184455"  # the card-invoice sample's customer
+CUSTOMER_B = "30999111"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def kanal(request, tmp_path_factory, pg_url):
+    state = tmp_path_factory.mktemp(f"portal-{request.param}")
+    index_url, schema = None, None
+    if request.param == "postgresql":
+        schema = f"kanal_portal_{uuid.uuid4().hex[:10]}"
+        engine = create_engine(pg_url)
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        index_url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    settings = Settings(listen="127.0.0.1:0", state_dir=state, api_keys=KEYS.api_keys,
+                        index_url=index_url, portal={"customer_token_secrets": SECRETS})
+    try:
+        with KanalServer(settings) as server:
+            yield server
+    finally:
+        if schema:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _data(customer_id: str) -> str:
+    data = json.loads((LAYOUTS.get("card-invoice").path / "sample.json").read_text())
+    data["customer"]["customer_id"] = customer_id
+    return json.dumps(data)
+
+
+@pytest.fixture(scope="module")
+def docs(kanal):
+    """A1, A2 (corrects A1) for customer A; B1 for customer B; all of tenant nordkort."""
+    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+        compose = documents_pb2_grpc.DocumentsStub(ch).Compose
+        a1 = compose(documents_pb2.ComposeRequest(layout_id="card-invoice",
+                                                  data_json=_data(CUSTOMER_A)))
+        a2 = compose(documents_pb2.ComposeRequest(layout_id="card-invoice",
+                                                  data_json=_data(CUSTOMER_A),
+                                                  corrects_document_id=a1.document_id))
+        b1 = compose(documents_pb2.ComposeRequest(layout_id="card-invoice",
+                                                  data_json=_data(CUSTOMER_B)))
+    return {"a1": a1, "a2": a2, "b1": b1}
+
+
+_CHANNELS: dict[tuple[str, str, str], grpc.Channel] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_channels():
+    with ExitStack() as stack:
+        _CHANNELS.clear()
+        _CHANNELS["stack"] = stack  # type: ignore[assignment]
+        yield
+        _CHANNELS.clear()
+
+
+def _channel(kanal, tenant: str, role: str) -> grpc.Channel:
+    """One open channel per (server, tenant, role), closed when the module ends."""
+    key = (kanal.address, tenant, role)
+    if key not in _CHANNELS:
+        _CHANNELS[key] = _CHANNELS["stack"].enter_context(  # type: ignore[union-attr]
+            channel(kanal.address, KEYS[tenant, role]))
+    return _CHANNELS[key]
+
+
+def print_output(response) -> common_pb2.Output:
+    [output] = [o for o in response.outputs if o.channel == common_pb2.CHANNEL_PRINT]
+    return output
+
+
+def portal(kanal, tenant="nordkort", role="service", customer=None, token=None):
+    """A Portal stub for (tenant, role); a portal role sends a customer token."""
+    ch = _channel(kanal, tenant, role)
+    metadata = ()
+    if token is None and customer is not None:
+        token = issue_customer_token(SECRETS[tenant], tenant, customer)
+    if token is not None:
+        metadata = ((CUSTOMER_TOKEN_HEADER, token),)
+    return portal_pb2_grpc.PortalStub(ch), metadata
+
+
+def code_of(fn, request, metadata=()) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as info:
+        result = fn(request, metadata=metadata)
+        if hasattr(result, "__iter__") and not hasattr(result, "SerializeToString"):
+            list(result)
+    return info.value.code()
+
+
+def test_service_lists_a_customer_newest_first_with_the_correction_chain(kanal, docs):
+    stub, _ = portal(kanal)
+    listing = stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A))
+    ids = [d.document_id for d in listing.documents]
+    assert ids == [docs["a2"].document_id, docs["a1"].document_id]
+    newest, oldest = listing.documents
+    assert newest.corrects_document_id == docs["a1"].document_id
+    assert list(oldest.corrected_by_document_ids) == [docs["a2"].document_id]
+    assert newest.layout_id == "card-invoice" and newest.kind == "invoice"
+    assert not listing.next_page_token
+
+    filtered = stub.ListDocuments(portal_pb2.ListDocumentsRequest(
+        customer_id=CUSTOMER_A, kinds=["letter"]))
+    assert not filtered.documents
+    by_channel = stub.ListDocuments(portal_pb2.ListDocumentsRequest(
+        customer_id=CUSTOMER_A, channels=[common_pb2.CHANNEL_PRINT], layout_id="card-invoice",
+        created_from=docs["a2"].created_at))
+    assert [d.document_id for d in by_channel.documents] == [docs["a2"].document_id]
+    assert not stub.ListDocuments(portal_pb2.ListDocumentsRequest(
+        customer_id=CUSTOMER_A, channels=[common_pb2.CHANNEL_EINVOICE])).documents
+
+    got = stub.GetDocument(portal_pb2.PortalGetDocumentRequest(document_id=docs["a1"].document_id))
+    assert list(got.corrected_by_document_ids) == [docs["a2"].document_id]
+
+
+def test_page_tokens_page_through_and_refuse_tampering(kanal, docs):
+    stub, _ = portal(kanal)
+    first = stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A,
+                                                               page_size=1))
+    assert [d.document_id for d in first.documents] == [docs["a2"].document_id]
+    second = stub.ListDocuments(portal_pb2.ListDocumentsRequest(
+        customer_id=CUSTOMER_A, page_size=1, page_token=first.next_page_token))
+    assert [d.document_id for d in second.documents] == [docs["a1"].document_id]
+
+    body, _, mac = first.next_page_token.partition(".")
+    forged = body[:-2] + ("AA" if body[-2:] != "AA" else "BB") + "." + mac
+    for token, customer in ((forged, CUSTOMER_A), (first.next_page_token, CUSTOMER_B),
+                            ("garbage", CUSTOMER_A)):
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListDocuments(portal_pb2.ListDocumentsRequest(
+                customer_id=customer, page_size=1, page_token=token))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in field_violations(info.value)] == ["page_token"]
+
+
+def test_portal_caller_sees_only_its_tokens_customer(kanal, docs):
+    stub, md = portal(kanal, role="portal", customer=CUSTOMER_A)
+    listing = stub.ListDocuments(portal_pb2.ListDocumentsRequest(), metadata=md)
+    assert {d.customer_id for d in listing.documents} == {CUSTOMER_A}
+    a1, b1 = docs["a1"].document_id, docs["b1"].document_id
+    assert stub.GetDocument(portal_pb2.PortalGetDocumentRequest(document_id=a1),
+                            metadata=md).document_id == a1
+
+    # another customer's ids: NOT_FOUND on every RPC
+    probes = [
+        (stub.ListDocuments, portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_B)),
+        (stub.GetDocument, portal_pb2.PortalGetDocumentRequest(document_id=b1)),
+        (stub.FetchDocument, portal_pb2.FetchDocumentRequest(document_id=b1)),
+        (stub.GetDownloadUrl, portal_pb2.GetDownloadUrlRequest(document_id=b1)),
+    ]
+    for fn, request in probes:
+        assert code_of(fn, request, md) == grpc.StatusCode.NOT_FOUND, fn
+
+    # no token, a token of another tenant's secret, an expired one: UNAUTHENTICATED
+    wrong = issue_customer_token(SECRETS["other"], "nordkort", CUSTOMER_A)
+    expired = issue_customer_token(SECRETS["nordkort"], "nordkort", CUSTOMER_A,
+                                   ttl_seconds=-3600)
+    for token in (None, wrong, expired, "x.y"):
+        metadata = ((CUSTOMER_TOKEN_HEADER, token),) if token else ()
+        assert code_of(stub.ListDocuments, portal_pb2.ListDocumentsRequest(),
+                       metadata) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_other_tenant_gets_not_found_everywhere(kanal, docs):
+    a1 = docs["a1"].document_id
+    for role, customer in (("service", None), ("portal", CUSTOMER_A)):
+        stub, md = portal(kanal, tenant="other", role=role, customer=customer)
+        probes = [
+            (stub.ListDocuments, portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A)),
+            (stub.GetDocument, portal_pb2.PortalGetDocumentRequest(document_id=a1)),
+            (stub.FetchDocument, portal_pb2.FetchDocumentRequest(document_id=a1)),
+            (stub.GetDownloadUrl, portal_pb2.GetDownloadUrlRequest(document_id=a1)),
+        ]
+        for fn, request in probes:
+            assert code_of(fn, request, md) == grpc.StatusCode.NOT_FOUND, (role, fn)
+    with channel(kanal.address, KEYS["other", "admin"]) as ch:
+        admin = portal_pb2_grpc.ArchiveAdminStub(ch)
+        assert code_of(admin.SetLegalHold, portal_pb2.SetLegalHoldRequest(
+            document_id=a1, on=True)) == grpc.StatusCode.NOT_FOUND
+
+
+def test_fetch_streams_verified_bytes_and_detects_tampering(kanal, docs):
+    stub, _ = portal(kanal)
+    a1 = docs["a1"]
+    chunks = list(stub.FetchDocument(portal_pb2.FetchDocumentRequest(
+        document_id=a1.document_id)))
+    content = b"".join(c.data for c in chunks)
+    assert chunks[0].sha256 == print_output(a1).sha256 == hashlib.sha256(content).hexdigest()
+    assert content.startswith(b"%PDF-") and chunks[0].media_type == "application/pdf"
+
+    # a tampered new version under the same key, carrying the original sha256 header
+    key = print_output(docs["b1"]).archive_key
+    raw = kanal.store._client
+    head = raw.head_object(Bucket=kanal.store.bucket, Key=key)
+    raw.put_object(Bucket=kanal.store.bucket, Key=key, Body=b"%PDF-1.7 forged",
+                   Metadata=head["Metadata"], ContentType="application/pdf")
+    assert code_of(stub.FetchDocument, portal_pb2.FetchDocumentRequest(
+        document_id=docs["b1"].document_id)) == grpc.StatusCode.DATA_LOSS
+
+
+def test_presigned_url_downloads_the_bytes_then_expires(kanal, docs):
+    stub, _ = portal(kanal)
+    a1 = docs["a1"]
+    url = stub.GetDownloadUrl(portal_pb2.GetDownloadUrlRequest(
+        document_id=a1.document_id, expires_seconds=2))
+    with urllib.request.urlopen(url.url, timeout=10) as response:
+        assert hashlib.sha256(response.read()).hexdigest() == url.sha256 == print_output(a1).sha256
+    deadline = time.monotonic() + 30
+    while True:  # poll until the URL stops working (bounded)
+        try:
+            with urllib.request.urlopen(url.url, timeout=10) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+            break
+        assert time.monotonic() < deadline, "presigned URL still works 30 s after its expiry"
+        time.sleep(0.25)
+    assert time.time() >= url.expires_at.seconds - 1
+    assert code_of(stub.GetDownloadUrl, portal_pb2.GetDownloadUrlRequest(
+        document_id=a1.document_id, expires_seconds=3600)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_legal_hold_set_and_released_by_an_admin(kanal, docs):
+    a2 = docs["a2"]
+    with channel(kanal.address, KEYS["nordkort", "admin"]) as ch:
+        admin = portal_pb2_grpc.ArchiveAdminStub(ch)
+        held = admin.SetLegalHold(portal_pb2.SetLegalHoldRequest(document_id=a2.document_id,
+                                                                 on=True))
+        keys = sorted(o.archive_key for o in a2.outputs)
+        assert held.on and sorted(held.held_keys) == keys
+        key = print_output(a2).archive_key
+        assert kanal.store.head(key).legal_hold
+        raw = kanal.store._client
+        version = raw.head_object(Bucket=kanal.store.bucket, Key=key)["VersionId"]
+        with pytest.raises(botocore.exceptions.ClientError):
+            raw.delete_object(Bucket=kanal.store.bucket, Key=key, VersionId=version)
+        released = admin.SetLegalHold(portal_pb2.SetLegalHoldRequest(
+            document_id=a2.document_id, on=False))
+        assert not released.on
+        assert not admin.GetLegalHold(portal_pb2.GetLegalHoldRequest(
+            document_id=a2.document_id)).on
+    with channel(kanal.address, KEYS["nordkort", "service"]) as ch:
+        assert code_of(portal_pb2_grpc.ArchiveAdminStub(ch).SetLegalHold,
+                       portal_pb2.SetLegalHoldRequest(document_id=a2.document_id, on=True)
+                       ) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_unknown_or_foreign_correction_is_refused_naming_the_field(kanal, docs):
+    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+        compose = documents_pb2_grpc.DocumentsStub(ch).Compose
+        for target in ("01JUNKNOWNDOCUMENT0000000", docs["b1"].document_id):
+            with pytest.raises(grpc.RpcError) as info:
+                compose(documents_pb2.ComposeRequest(layout_id="card-invoice",
+                                                     data_json=_data(CUSTOMER_A),
+                                                     corrects_document_id=target))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert [f for f, _ in field_violations(info.value)] == ["corrects_document_id"]
