@@ -33,12 +33,14 @@ from kanal.v1 import (
     layouts_pb2_grpc,
 )
 from kanal.v1 import portal_pb2, portal_pb2_grpc
+from kanal.v1 import printshop_pb2, printshop_pb2_grpc
 from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
 from server.api.portal import ArchiveAdminServicer, PortalServicer
+from server.api.printshop import PrintShopServicer
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
@@ -48,6 +50,8 @@ from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
 from server.jobs.worker import WorkerConfig
 from server.portal import ArchiveAdminService, PortalService, page_token_secret
+from server.printing.batches import BatchService
+from server.printing.queue import PrintQueue, PrintSettings
 
 log = logs.get_logger("kanal")
 
@@ -55,6 +59,7 @@ SERVICE_NAMES = (
     documents_pb2.DESCRIPTOR.services_by_name["Documents"].full_name,
     layouts_pb2.DESCRIPTOR.services_by_name["Layouts"].full_name,
     jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name,
+    printshop_pb2.DESCRIPTOR.services_by_name["PrintShop"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
 )
@@ -136,11 +141,19 @@ class KanalServer:
             self.index = DocumentIndex(settings.resolved_index_url)
             self.index.create_schema()
             self.layouts = LayoutRegistry(settings.layouts_dir)
+            try:
+                print_settings = PrintSettings.from_dict(settings.printing)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            self.print_queue = PrintQueue(self.index, print_settings)  # own tables, not the
+            self.print_queue.create_schema()  # archive's (nor its migrations)
+            self.print_batches = BatchService(self.print_queue, self.store)
             self.documents = DocumentService(
                 self.layouts, Renderers(), self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
+                print_queue=self.print_queue, rules=print_settings.rules,
             )
             self._start_jobs(s3)
             self._start_grpc()
@@ -199,6 +212,8 @@ class KanalServer:
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
         layouts_pb2_grpc.add_LayoutsServicer_to_server(LayoutsServicer(self.layouts), server)
+        printshop_pb2_grpc.add_PrintShopServicer_to_server(
+            PrintShopServicer(self.print_batches), server)
         self.jobs_servicer = JobsServicer(self.jobs, self.job_runner, self.layouts,
                                           self.settings.max_data_bytes)
         jobs_pb2_grpc.add_JobsServicer_to_server(self.jobs_servicer, server)

@@ -72,6 +72,7 @@ class Settings:
     index_url: str | None = None  # None: SQLite file in state_dir
     retention: Mapping[str, Any] = field(default_factory=dict)
     api_keys: tuple[ApiKey, ...] = ()  # none: `kanal serve` makes a development key
+    printing: Mapping[str, Any] = field(default_factory=dict)  # server.printing.queue
     plan: Mapping[str, Any] = field(default_factory=dict)  # [plan.<tenant>.<layout>] rules
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
 
@@ -120,7 +121,8 @@ def load_settings(
         s3 = {k: v for k, v in doc.get("s3", {}).items() if k in S3Settings.__dataclass_fields__}
         settings = replace(settings, s3=replace(settings.s3, **s3),
                            index_url=doc.get("index", {}).get("url", settings.index_url),
-                           retention=doc.get("retention", {}), plan=doc.get("plan", {}))
+                           retention=doc.get("retention", {}),
+                           printing=doc.get("printing", {}), plan=doc.get("plan", {}))
         settings = replace(settings, portal=doc.get("portal", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))

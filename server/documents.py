@@ -29,7 +29,9 @@ from server.channels import Renderers
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.compose.rules import Rule, tenant_rules
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
+from server.printing.queue import PrintQueue, QueuedPiece
 
 log = logs.get_logger(__name__)
 
@@ -122,6 +124,8 @@ class DocumentService:
         max_data_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         new_id: Callable[[], str] = lambda: str(ULID()),
+        print_queue: PrintQueue | None = None,  # server.printing.queue: print pieces go here
+        rules: Sequence[Rule] = (),  # settings insert/campaign rules (server.compose.rules)
         plan_rules: Mapping[str, Any] | None = None,
     ):
         self.layouts = layouts
@@ -132,6 +136,8 @@ class DocumentService:
         self.max_data_bytes = max_data_bytes
         self.clock = clock
         self.new_id = new_id
+        self.print_queue = print_queue
+        self.rules = tuple(rules)
         self.plan_rules = plan_rules or {}
         self._idempotency_locks = _KeyedLocks()
         self.before_index: Callable[[str], None] = lambda document_id: None
@@ -181,7 +187,8 @@ class DocumentService:
             tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
             now=self.clock() if now is None else now, locale=request.locale,
             channels=tuple(request.channels),
-            idempotency_key=request.idempotency_key, plan_rules=self.plan_rules,
+            idempotency_key=request.idempotency_key,
+            rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
         ))
         outputs = self.renderers.render(composition, layout)
         if request.preview:
@@ -283,6 +290,7 @@ class DocumentService:
                 retain_until=retain_until,
                 outputs=tuple(records),
             ))
+            self._queue_print(composition, outputs, records)
         except ArchiveUnavailable as exc:
             log.warning("archive unavailable", error=str(exc))
             raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
@@ -290,6 +298,23 @@ class DocumentService:
             # Another server won a race on the same idempotency key; its document stands.
             raise Conflict(f"idempotency key {composition.idempotency_key!r} is in use") from exc
         return tuple(records)
+
+    def _queue_print(self, composition: Composition, outputs: Sequence[Output],
+                     records: Sequence[OutputRecord]) -> None:
+        """After the index row: a printed document becomes a piece in its print shop's queue."""
+        if self.print_queue is None or Channel.PRINT not in composition.channel_plan.channels:
+            return
+        record = next((r for r in records if r.channel == Channel.PRINT.value), None)
+        if record is None:
+            return
+        address = composition.recipient.address
+        self.print_queue.enqueue(QueuedPiece(
+            document_id=composition.document_id, tenant=composition.tenant,
+            archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
+            envelope=composition.print_options.envelope, inserts=composition.inserts,
+            country=address.country if address else "",
+            postal_code=address.postal_code if address else "",
+        ), composition.created_at)
 
     # --- read ---------------------------------------------------------------------------------
 
