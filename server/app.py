@@ -31,9 +31,11 @@ from kanal.v1 import (
     jobs_pb2_grpc,
     layouts_pb2,
     layouts_pb2_grpc,
+    portal_pb2,
+    portal_pb2_grpc,
+    printshop_pb2,
+    printshop_pb2_grpc,
 )
-from kanal.v1 import portal_pb2, portal_pb2_grpc
-from kanal.v1 import printshop_pb2, printshop_pb2_grpc
 from server import auth, logs
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
@@ -45,7 +47,7 @@ from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
-from server.jobs.queue import LocalQueue, RabbitQueue
+from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
 from server.jobs.worker import WorkerConfig
@@ -190,7 +192,8 @@ class KanalServer:
         )
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
-            self.job_runner = JobRunner(self.jobs, RabbitQueue(rabbitmq), track_inflight=False)
+            queue = RabbitQueue(rabbitmq, os.environ.get("KANAL_RABBITMQ_QUEUE", QUEUE_NAME))
+            self.job_runner = JobRunner(self.jobs, queue, track_inflight=False)
         else:
             workers = int(os.environ.get("KANAL_JOB_WORKERS", "0")) or None
             self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers))
