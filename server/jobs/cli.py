@@ -158,6 +158,7 @@ def worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    ran = consume(args.rabbitmq, config, stop)
+    ran = consume(args.rabbitmq, config, stop,
+                  queue=os.environ.get("KANAL_RABBITMQ_QUEUE", "kanal.chunks"))
     print(f"kanal worker: ran {ran} chunks", file=sys.stderr)
     return 0

@@ -80,8 +80,9 @@ class LocalQueue:
 class RabbitQueue:
     """Chunks as messages on RabbitMQ; `kanal worker` processes consume them."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, queue: str = QUEUE_NAME):
         self.url = url
+        self.queue = queue
         self._lock = threading.Lock()
         self._connection: Any = None
         self._channel: Any = None
@@ -92,7 +93,7 @@ class RabbitQueue:
         if self._connection is None or self._connection.is_closed:
             self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
             self._channel = self._connection.channel()
-            declare(self._channel)
+            declare(self._channel, self.queue)
             self._channel.confirm_delivery()
         return self._channel
 
@@ -102,7 +103,7 @@ class RabbitQueue:
         body = json.dumps({"job_id": job_id, "chunk": chunk}).encode()
         with self._lock:
             self._open().basic_publish(
-                exchange="", routing_key=QUEUE_NAME, body=body,
+                exchange="", routing_key=self.queue, body=body,
                 properties=pika.BasicProperties(delivery_mode=2,
                                                 priority=max(0, min(9, priority))))
         # Completion is seen in the job store (workers finish the job), not here.
@@ -113,12 +114,12 @@ class RabbitQueue:
                 self._connection.close()
 
 
-def declare(channel: Any) -> None:
-    channel.queue_declare(queue=QUEUE_NAME, durable=True, arguments={"x-max-priority": 9})
+def declare(channel: Any, queue: str = QUEUE_NAME) -> None:
+    channel.queue_declare(queue=queue, durable=True, arguments={"x-max-priority": 9})
 
 
 def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
-            max_chunks: int | None = None) -> int:
+            max_chunks: int | None = None, queue: str = QUEUE_NAME) -> int:
     """`kanal worker`: run chunks from RabbitMQ until stopped; ack each after it is done.
     Returns the number of chunks run."""
     import pika
@@ -126,11 +127,11 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
     pipeline = worker.Pipeline.build(config)
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
-    declare(channel)
+    declare(channel, queue)
     channel.basic_qos(prefetch_count=1)
     ran = 0
     try:
-        for method, _props, body in channel.consume(QUEUE_NAME, inactivity_timeout=1.0):
+        for method, _props, body in channel.consume(queue, inactivity_timeout=1.0):
             if stop is not None and stop.is_set():
                 break
             if method is None:
