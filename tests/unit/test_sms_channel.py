@@ -39,8 +39,8 @@ def test_card_invoice_sms_text_and_facts():
     text = output.content.decode()
     assert output.channel is Channel.SMS and output.media_type == MEDIA_TYPE
     # Babel's no-break spaces are normalised: the message stays GSM-7
-    assert text.startswith("Fjordbank ASA: Fakturaen din på 34 708,17 kr forfaller 25.03.2026.")
-    assert "KID 20 18445 51238" in text
+    assert text == ("Hei Kari Nordmann! Fakturaen din fra Fjordbank ASA på 34 708,17 kr "
+                    "forfaller 25.03.2026. KID 20 18445 51238.")
     assert output.facts == {"encoding": "GSM-7", "segments": 1, "units": len(text),
                             "parts": json.dumps([text], ensure_ascii=False),
                             "data_coding": 0}
@@ -59,8 +59,8 @@ def test_long_issuer_name_is_shortened_only_there():
     output = render_sms(long, layout)
     text = output.content.decode()
     assert output.facts["segments"] == 1 and len(text) <= 160
-    assert text.startswith("Fjordbank Kortforvaltning") and "...: Fakturaen din på" in text
-    assert text.endswith("Minstebeløp 1 041,00 kr.")
+    assert text.startswith("Hei Kari Nordmann! Fakturaen din fra Fjordbank Kortforvaltning")
+    assert "... på 34 708,17 kr" in text and text.endswith("KID 20 18445 51238.")
 
 
 def test_too_long_without_shortenable_field_is_refused():
@@ -81,6 +81,14 @@ def test_non_gsm_character_switches_to_ucs2():
                         with_section(layout, max_segments=3))
     assert (output.facts["encoding"], output.facts["data_coding"]) == ("UCS-2", 8)
     assert output.facts["segments"] == 2  # > 70 UTF-16 units
+
+
+def test_name_forcing_ucs2_that_cannot_be_shortened_is_refused():
+    composition, layout = composed("card-invoice", name="Šárka Nováková-Lindqvist")
+    with pytest.raises(InvalidInput) as info:
+        render_sms(composition, layout)
+    assert info.value.violations[0].field == "sms.max_segments"
+    assert "2 segments" in info.value.violations[0].description
 
 
 def test_recipient_without_mobile_cannot_get_sms():
