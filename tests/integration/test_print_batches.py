@@ -423,3 +423,23 @@ def test_cutoff_closes_a_group_when_asked_with_a_later_clock(kanal, composed, ba
     closed = service.close_due(queued_at + timedelta(minutes=240))
     assert len(closed) == 1
     assert service.get("nordkort", "demo-print", closed[0]).reason == "cutoff"
+
+
+def test_kanal_print_cli_lists_closes_and_fetches(kanal, batches, tmp_path, capsys):
+    from server.cli import main
+
+    admin = ["print", "--address", kanal.address, "--key", KEYS["nordkort", "admin"]]
+    assert main([*admin, "list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(i.batch_id in listed for i, _, _ in batches.values() if i.tenant == "nordkort")
+    assert main([*admin, "close"]) == 0  # nothing open: closes nothing, succeeds
+    info, pdf, _ = next((i, p, m) for i, p, m in batches.values() if i.printshop == "demo-print")
+    shop = ["print", "--address", kanal.address,
+            "--key", KEYS["nordkort", "printshop:demo-print"]]
+    assert main([*shop, "fetch", info.batch_id, "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "print.pdf").read_bytes() == pdf
+    assert json.loads((tmp_path / "manifest.json").read_text())["batch_id"] == info.batch_id
+    assert (tmp_path / "manifest.csv").read_text().startswith(f"# batch_id={info.batch_id}")
+    other = ["print", "--address", kanal.address,
+             "--key", KEYS["nordkort", "printshop:acme-print"]]
+    assert main([*other, "fetch", info.batch_id, "--out", str(tmp_path / "x")]) == 1
