@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_archive_parser(commands)
     from server.jobs.cli import add_parser as add_jobs_parser
     add_jobs_parser(commands)
+    from server.printing.cli import add_parser as add_print_parser
+    add_print_parser(commands)
     return parser
 
 
