@@ -20,6 +20,7 @@ from server.app import KanalServer, embedded_credentials
 from server.compose.composer import ComposeRequest, compose
 from server.compose.formatting import money
 from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel
 from server.config import Settings
 from tests.client import Keys, channel
 from tests.pdf_inspect import Box, find_text, normalise, pages_text
@@ -76,6 +77,12 @@ def sample_locale(layout_id: str, name: str) -> str:
     return suffix if suffix in layout.locales else layout.default_locale
 
 
+def print_output(outputs):
+    """The print PDF among a document's outputs (the plan may add email, SMS, e-invoice)."""
+    [output] = [o for o in outputs if o.channel == common_pb2.CHANNEL_PRINT]
+    return output
+
+
 def call_error(fn, request) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as info:
         fn(request)
@@ -95,12 +102,14 @@ def count_objects(s3) -> int:
 def test_compose_archives_verified_pdf(documents, kanal, layout_id, sample_name):
     data = sample(layout_id, sample_name)
     locale = sample_locale(layout_id, sample_name)
+    # The print PDF is asked for: a sample's default plan may not print (an SMS-first reminder,
+    # a Peppol e-invoice); tests/integration/test_channels_api.py covers the default plans.
     response = documents.Compose(documents_pb2.ComposeRequest(
-        tenant="nordkort", layout_id=layout_id, data_json=data, locale=locale))
+        tenant="nordkort", layout_id=layout_id, data_json=data, locale=locale,
+        channels=[common_pb2.CHANNEL_PRINT]))
 
     assert response.document_id and response.layout_version == LAYOUTS.get(layout_id).version
-    [output] = response.outputs
-    assert output.channel == common_pb2.CHANNEL_PRINT
+    output = print_output(response.outputs)
     assert output.media_type == "application/pdf"
     assert output.content == b""  # not a preview: bytes are in the archive only
 
@@ -114,12 +123,12 @@ def test_compose_archives_verified_pdf(documents, kanal, layout_id, sample_name)
     # What the PDF must say, taken from the same composition the server built.
     expected = compose(ComposeRequest(
         tenant="nordkort", layout=LAYOUTS.get(layout_id), data=data, document_id="x",
-        now=datetime.now(UTC), locale=locale))
+        now=datetime.now(UTC), locale=locale, channels=(Channel.PRINT,)))
     whole = " ".join(text)
     assert normalise(expected.recipient.name) in whole
     if expected.amount_due is not None:
         assert normalise(money(expected.amount_due, expected.currency, expected.locale)) in whole
-    if expected.payment_reference is not None:
+    if expected.payment_reference is not None and expected.amount_due:
         reference = expected.payment_reference
         assert reference.display in whole or reference.value in whole.replace(" ", "")
 
@@ -136,9 +145,11 @@ def test_compose_archives_verified_pdf(documents, kanal, layout_id, sample_name)
         tenant="nordkort", document_id=response.document_id))
     assert document.customer_id == expected.recipient.customer_id
     assert document.layout_id == layout_id and document.kind == expected.kind.value
-    assert [o.sha256 for o in document.outputs] == [output.sha256]
-    assert document.outputs[0].archive_key == output.archive_key
-    assert document.outputs[0].pages == output.pages
+    assert sorted(o.sha256 for o in document.outputs) == sorted(o.sha256 for o in response.outputs)
+    assert print_output(document.outputs).archive_key == output.archive_key
+    assert print_output(document.outputs).pages == output.pages
+    for other in response.outputs:  # every planned channel is archived and verifiable
+        assert other.archive_key and kanal.store.get(other.archive_key)
     assert document.retain_until.ToDatetime() > datetime.now()
 
 
@@ -146,7 +157,7 @@ def test_archived_pdf_cannot_be_deleted_before_retention(documents, s3):
     response = documents.Compose(documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="welcome-letter", data_json=sample("welcome-letter")))
     client, bucket = s3
-    key = response.outputs[0].archive_key
+    key = print_output(response.outputs).archive_key
     version = client.head_object(Bucket=bucket, Key=key)["VersionId"]
     assert client.get_object_retention(Bucket=bucket, Key=key)["Retention"]["Mode"] == "COMPLIANCE"
     with pytest.raises(botocore.exceptions.ClientError):
@@ -159,7 +170,7 @@ def test_preview_returns_bytes_and_stores_nothing(documents, s3):
     response = documents.Compose(documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice"),
         preview=True))
-    [output] = response.outputs
+    output = print_output(response.outputs)
     assert output.content.startswith(b"%PDF-") and output.archive_key == ""
     assert len(output.content) == output.size
     assert count_objects(s3) == before
@@ -173,7 +184,7 @@ def test_html_in_data_is_escaped_not_interpreted(documents):
     data["customer"]["name"] = "<b>Kari</b> <img src='http://127.0.0.1:9/x'>"
     response = documents.Compose(documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="welcome-letter", data_json=json.dumps(data), preview=True))
-    text = " ".join(pages_text(response.outputs[0].content))
+    text = " ".join(pages_text(print_output(response.outputs).content))
     assert "<b>Kari</b>" in text
 
 
