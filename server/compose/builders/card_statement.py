@@ -12,8 +12,17 @@ reader checks on the invoice is computed here, once, from those facts:
 
 and the payment reference gets its check digit (KID for NOK, OCR for SEK by default).
 Every amount and date in the context is already formatted for the locale, so the print,
-email and SMS templates only place text. The EN 16931 mapping of a card invoice comes with
-the e-invoice work; `Content.invoice` stays None until then.
+email and SMS templates only place text.
+
+EN 16931 (for the e-invoice channel: Factur-X, or Peppol when the card holder has a Peppol id):
+one line per figure the invoice adds up - the previous balance, each transaction (refunds as
+quantity -1), the interest and each fee - and the payments received as the paid amount
+(BT-113), so BT-115 (amount due for payment) is exactly the new balance. VAT decision: all
+lines are category O, "not subject to VAT". Card transactions are payments made on the card
+holder's behalf, not supplies by the issuer (outside the scope of VAT), and interest and fees
+are exempt financial services (mva-loven § 3-6, ML 10 kap. 33 §); EN 16931 forbids mixing O
+with other categories on one invoice (BR-O-11), and O, unlike E, needs no seller VAT id,
+which a card issuer often does not have. The exemption reason (BT-120) says so.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ from server.compose.builders.base import (
     window_lines,
 )
 from server.compose.formatting import check_currency
+from server.compose.invoice import INVOICE, LineInput, compute_invoice
+from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.errors import InvalidInput
 
 UNIT = Decimal("1")
@@ -104,6 +115,62 @@ def _transactions(
             }
         )
     return out, purchases, refunds
+
+
+# ISO 6523 ICD of the issuer's organisation number (legal id and Peppol endpoint scheme)
+ORG_NUMBER_SCHEME = {"NO": "0192", "SE": "0007", "FI": "0037", "DK": "0184"}
+NOT_SUBJECT_TO_VAT = (
+    "Not subject to VAT: card transactions are payments on the card holder's behalf; "
+    "interest and fees are exempt financial services"
+)
+
+
+def _line(i: int, name: str, value: Decimal, description: str | None = None) -> LineInput:
+    """A line whose net amount is `value`: quantity -1 for a negative amount (BR-27: the
+    price itself is never negative)."""
+    return LineInput(
+        id=str(i), name=name[:200], quantity=Decimal(-1 if value < 0 else 1), unit_code="C62",
+        unit_price=abs(value), vat_category="O", vat_rate=None, description=description,
+    )
+
+
+def en16931_invoice(
+    data: Mapping[str, Any], customer: Recipient, text: Mapping[str, str], *,
+    previous: Decimal, payments: Decimal, interest: Decimal | None,
+    fees: list[tuple[str, Decimal]], account_number: str, reference: PaymentReference,
+) -> Invoice:
+    """The card invoice as an EN 16931 invoice (see the module docstring for the mapping)."""
+    issuer, inv = data["issuer"], data["invoice"]
+    address = postal_address(issuer["address"])
+    org = "".join(issuer["org_number"].split())
+    scheme = ORG_NUMBER_SCHEME.get(address.country)
+    endpoint_scheme, _, endpoint_id = (customer.peppol_id or "").partition(":")
+    lines = [_line(1, text["previous_balance"], previous)]
+    for row in data["transactions"]:
+        value = amount(row["amount"], "$.transactions[].amount", allow_negative=True)
+        lines.append(_line(len(lines) + 1, row["description"], value,
+                           f"{row['date']} {row.get('place') or ''}".strip()))
+    if interest is not None:
+        lines.append(_line(len(lines) + 1, text["interest"], interest))
+    for description, value in fees:
+        lines.append(_line(len(lines) + 1, description, value))
+    return compute_invoice(
+        number=inv["number"], type_code=INVOICE,
+        issue_date=iso_date(inv["invoice_date"], "$.invoice.invoice_date"),
+        due_date=iso_date(inv["due_date"], "$.invoice.due_date"),
+        currency=data["currency"],
+        seller=Party(name=issuer["name"], address=address, legal_id=org, legal_id_scheme=scheme,
+                     endpoint_id=org if scheme else None, endpoint_scheme=scheme),
+        buyer=Party(name=customer.name, address=customer.address,
+                    endpoint_id=endpoint_id or None, endpoint_scheme=endpoint_scheme or None),
+        lines=lines,
+        payment=PaymentMeans(code="30", account=account_number, reference=reference),
+        prepaid=payments,
+        buyer_reference=data["card_account"]["account_number"],
+        exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
+        period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
+        period_end=iso_date(inv["period_end"], "$.invoice.period_end"),
+    )
 
 
 def _check_order(first: date, then: date, path: str, what: str) -> None:
@@ -220,6 +287,10 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         context=context,
         sender_country=sender_country,
         currency=currency,
+        invoice=en16931_invoice(
+            data, customer, text, previous=previous, payments=payments, interest=interest,
+            fees=fees, account_number=account.number, reference=reference,
+        ),
         payment_reference=reference,
         due_date=due_date,
         amount_due=amount_due,
