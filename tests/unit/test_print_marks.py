@@ -234,7 +234,9 @@ def test_marks_stay_out_of_the_address_window(
 
 def _pixels(r: Rect) -> tuple[slice, slice]:
     px = omr_reader.px
-    return slice(round(px(r.y)), round(px(r.bottom))), slice(round(px(r.x)), round(px(r.right)))
+    # Clamp at the paper's edge: a negative start would count from the other end.
+    return (slice(max(0, round(px(r.y))), round(px(r.bottom))),
+            slice(max(0, round(px(r.x))), round(px(r.right))))
 
 
 # --- batches, odd inputs ------------------------------------------------------------------
