@@ -188,7 +188,7 @@ class KanalServer:
             s3_bucket=s3.bucket, s3_access_key=s3.access_key, s3_secret_key=s3.secret_key,
             s3_region=s3.region, layouts_dir=settings.layouts_dir,
             retention=dict(settings.retention), max_data_bytes=settings.max_data_bytes,
-            plan=dict(getattr(settings, "plan", None) or {}),
+            plan=dict(settings.plan), printing=dict(settings.printing),
         )
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
