@@ -175,8 +175,25 @@ class DocumentService:
         except ArchiveUnavailable as exc:
             raise Unavailable(f"document index unavailable: {exc}") from exc
         if existing is not None:
+            self._requeue_print(request, existing, now)
             return self._result_from_record(existing, replayed=True)
         return self._compose_new(request, document_id, now)
+
+    def _requeue_print(self, request: ComposeInput, record: DocumentRecord, now: datetime
+                       ) -> None:
+        """A crash between the index row and the print queue: queue the piece now (enqueue
+        is idempotent per document). Composing again is cheap: nothing is rendered."""
+        if self.print_queue is None or not any(
+                o.channel == Channel.PRINT.value for o in record.outputs):
+            return
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        composition = compose(ComposeRequest(
+            tenant=request.tenant, layout=layout, data=request.data,
+            document_id=record.document_id, now=now, locale=request.locale,
+            channels=tuple(request.channels), idempotency_key=request.idempotency_key,
+            rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
+        ))
+        self._queue_print(composition, (), record.outputs)
 
     def _compose_new(self, request: ComposeInput, document_id: str | None = None,
                      now: datetime | None = None) -> ComposeResult:

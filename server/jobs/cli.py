@@ -153,7 +153,7 @@ def worker(args: argparse.Namespace) -> int:
         s3_access_key=s3.access_key, s3_secret_key=s3.secret_key, s3_region=s3.region,
         layouts_dir=settings.layouts_dir, retention=dict(settings.retention),
         max_data_bytes=settings.max_data_bytes,
-        plan=dict(getattr(settings, "plan", None) or {}), nice=0,
+        plan=dict(settings.plan), printing=dict(settings.printing), nice=0,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,9 +3,9 @@
 Each worker process builds its pipeline once (`Pipeline.build`): the layout registry, the
 renderers with one WeasyPrint engine (font configuration and parsed stylesheets stay warm
 across chunks), the archive store, the document index and the job store. A chunk then runs
-every record through `DocumentService.compose_as`, the same compose -> channels -> archive ->
-index path as a real-time `Compose`, with a document id and a composition time derived from
-the job and the record key:
+every record through `DocumentService.compose_as`, the same path as a real-time `Compose`
+(compose -> channels -> archive -> index -> print queue), with a document id and a
+composition time derived from the job and the record key:
 
 - the id is a ULID whose time part is the job's creation time and whose random part is a
   hash of (job id, record key): the same record always gets the same id;
@@ -42,6 +42,7 @@ from server.compose.model import Channel
 from server.documents import ComposeInput, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
 from server.jobs.store import ChunkSummary, JobStore
+from server.printing.queue import PrintQueue, PrintSettings
 
 log = logs.get_logger(__name__)
 
@@ -69,6 +70,7 @@ class WorkerConfig:
     retention: dict[str, Any] = field(default_factory=dict)
     max_data_bytes: int = 4 * 1024 * 1024
     plan: dict[str, Any] = field(default_factory=dict)  # channel plan rules (settings.plan)
+    printing: dict[str, Any] = field(default_factory=dict)  # settings.printing (print queue)
     nice: int = 10
 
 
@@ -94,12 +96,14 @@ class Pipeline:
                              access_key=config.s3_access_key, secret_key=config.s3_secret_key,
                              region=config.s3_region)
         index = DocumentIndex(config.index_url)
+        print_settings = PrintSettings.from_dict(config.printing)
         documents = DocumentService(
             LayoutRegistry(config.layouts_dir), Renderers(), store, index,
             RetentionPolicy.from_dict(config.retention) if config.retention
             else RetentionPolicy.default(),
             max_data_bytes=config.max_data_bytes,
-            **({"plan_rules": config.plan} if config.plan else {}),
+            plan_rules=config.plan, rules=print_settings.rules,
+            print_queue=PrintQueue(index, print_settings),
         )
         return cls(documents, JobStore(config.index_url))
 

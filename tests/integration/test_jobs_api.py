@@ -16,6 +16,7 @@ from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
 from server.jobs.store import job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
+from server.printing.queue import print_pieces
 from tests.client import Keys, channel
 
 pytestmark = pytest.mark.integration
@@ -76,6 +77,14 @@ def index_rows(kanal: KanalServer, job_id: str, count: int) -> int:
             index_documents.c.document_id.in_(ids))).scalar()
 
 
+def pieces(kanal: KanalServer, job_id: str, count: int) -> int:
+    created = kanal.jobs.get(job_id).created_at
+    ids = [document_id_for(job_id, created, f"r{n}") for n in range(count)]
+    with kanal.index.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(print_pieces).where(
+            print_pieces.c.document_id.in_(ids))).scalar()
+
+
 def objects(kanal: KanalServer) -> int:
     return sum(1 for _ in kanal.store.iter_objects())
 
@@ -100,6 +109,7 @@ def test_bad_records_are_reported_and_the_rest_is_composed(kanal, stub, finished
     assert [e.record_key for e in errors] == ["r2", "r9", "r17"]
     assert all(e.field == "$.transactions[1].amount" and e.message for e in errors)
     assert index_rows(kanal, job_id, 20) == 17
+    assert pieces(kanal, job_id, 20) == 17  # every printed document is queued for print
 
 
 def test_watch_reports_progress_until_the_end(finished_job):
@@ -132,6 +142,7 @@ def test_rerunning_a_chunk_changes_nothing(kanal, stub, finished_job):
     after = stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id))
     assert objects(kanal) == before[0]
     assert index_rows(kanal, job_id, 20) == before[1] == 17
+    assert pieces(kanal, job_id, 20) == 17
     assert after.state == "completed_with_errors"
     assert after.counts == before[2].counts and after.pages == before[2].pages
 

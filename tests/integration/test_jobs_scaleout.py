@@ -1,0 +1,216 @@
+"""Jobs that survive dying processes: chunks over RabbitMQ with a worker that dies mid-chunk,
+and `kanal serve` killed with SIGKILL in the middle of a job and started again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import pika
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import create_engine, func, select
+
+from archive.index import documents as index_documents
+from archive.index import outputs as index_outputs
+from kanal.v1 import jobs_pb2, jobs_pb2_grpc
+from server.app import KanalServer
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
+from server.config import Settings
+from server.jobs.queue import consume
+from server.jobs.worker import Pipeline, document_id_for
+from server.printing.queue import print_pieces
+from tests.client import Keys, channel
+
+pytestmark = pytest.mark.integration
+
+RABBITMQ = os.environ.get("KANAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+KEYS = Keys(("nordkort", "producer"))
+SAMPLE = json.loads((DEFAULT_LAYOUTS_DIR / "card-invoice/1.0.0/sample.json").read_text())
+
+
+class Died(Exception):
+    """Stands in for a worker process dying between storing objects and the index row."""
+
+
+def messages(count: int, tenant: str = ""):
+    yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
+        tenant=tenant, layout_id="card-invoice", job_name="survivor"))
+    for n in range(count):
+        data = json.loads(json.dumps(SAMPLE))
+        data["customer"]["customer_id"] = f"s{n:05d}"
+        yield jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
+            record_key=f"r{n}", data_json=json.dumps(data)))
+
+
+def layouts_dir(tmp_path: Path) -> Path:
+    layouts = tmp_path / "layouts"
+    layouts.mkdir()
+    for name in ("card-invoice", "_shared"):
+        (layouts / name).symlink_to(DEFAULT_LAYOUTS_DIR / name)
+    return layouts
+
+
+def assert_exactly_once(index_url: str, job_id: str, created_at, count: int,
+                        objects: list[str]) -> None:
+    """One index row per record, one object per record and channel, one print piece per
+    printed record, and nothing else in the archive."""
+    ids = [document_id_for(job_id, created_at, f"r{n}") for n in range(count)]
+    engine = create_engine(index_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(index_documents).where(
+            index_documents.c.document_id.in_(ids))).scalar()
+        keys = [k for (k,) in conn.execute(select(index_outputs.c.key).where(
+            index_outputs.c.document_id.in_(ids)))]
+        printed = sum(1 for k in keys if k.endswith(".pdf"))
+        queued = conn.execute(select(func.count()).select_from(print_pieces).where(
+            print_pieces.c.document_id.in_(ids))).scalar()
+    engine.dispose()
+    assert rows == count
+    assert len(keys) == len(set(keys)) >= count
+    assert sorted(objects) == sorted(keys)
+    assert queued == printed
+
+
+def test_a_chunk_whose_worker_dies_is_redelivered_over_rabbitmq(tmp_path, monkeypatch):
+    queue = f"kanal.test.{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("KANAL_RABBITMQ_URL", RABBITMQ)
+    monkeypatch.setenv("KANAL_RABBITMQ_QUEUE", queue)
+    monkeypatch.setenv("KANAL_JOB_CHUNK_SIZE", "4")
+    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=tmp_path / "state",
+                              layouts_dir=layouts_dir(tmp_path),
+                              api_keys=KEYS.api_keys)) as kanal:
+        config = kanal.worker_config
+        with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            job_id = stub.SubmitBatch(messages(12)).job_id  # 3 chunks on the queue
+
+            # A worker takes a chunk, stores two documents' objects, and dies before their
+            # index rows: its connection closes without an ack.
+            dying = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+            ch_dying = dying.channel()
+            method = None
+            for _ in range(100):
+                method, _props, body = ch_dying.basic_get(queue, auto_ack=False)
+                if method is not None:
+                    break
+                time.sleep(0.1)  # waiting for the server's publish, not for time to pass
+            assert method is not None
+            pipeline = Pipeline.build(config)
+            stored = []
+
+            def die_on_third(document_id: str) -> None:
+                stored.append(document_id)
+                if len(stored) == 3:
+                    raise Died()
+            pipeline.documents.before_index = die_on_third
+            chunk = json.loads(body)
+            with pytest.raises(Died):
+                pipeline.run_chunk(chunk["job_id"], chunk["chunk"])
+            dying.close()
+
+            # Two healthy workers share the rest, including the redelivered chunk.
+            stop = threading.Event()
+            counts: list[int] = []
+            workers = [threading.Thread(target=lambda: counts.append(
+                consume(RABBITMQ, config, stop, queue=queue))) for _ in range(2)]
+            for w in workers:
+                w.start()
+            try:
+                last = list(stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id),
+                                          timeout=180))[-1]
+            finally:
+                stop.set()
+                for w in workers:
+                    w.join(timeout=30)
+            assert last.job.state == "completed" and last.job.counts.done == 12
+            assert sum(counts) >= 3  # all three chunks ran on the healthy workers
+        created = kanal.jobs.get(job_id).created_at
+        assert_exactly_once(kanal.settings.resolved_index_url, job_id, created, 12,
+                            [o.key for o in kanal.store.iter_objects()])
+    probe = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+    probe.channel().queue_delete(queue)
+    probe.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(state: Path, layouts: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "KANAL_JOB_CHUNK_SIZE": "3", "KANAL_LAYOUTS_DIR": str(layouts)}
+    env.pop("KANAL_RABBITMQ_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--listen", f"127.0.0.1:{port}",
+         "--state-dir", str(state)], env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
+                                             wait_for_ready=True, timeout=120)
+    return process
+
+
+def kill_embedded_s3(state: Path) -> None:
+    """The embedded SeaweedFS runs in its own session and outlives a SIGKILLed server (it
+    then holds its store's lock, so a restart fails): kill it too, as a machine crash would."""
+    data_dir = f"-dir={state / 's3'}"
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if proc.name.isdigit() and data_dir.encode() in args:
+            os.kill(int(proc.name), signal.SIGKILL)
+            while True:  # wait for the kill to land (gone or a zombie)
+                try:
+                    if b" Z " in (proc / "stat").read_bytes().split(b")")[-1][:4]:
+                        break
+                except OSError:
+                    break
+                time.sleep(0.05)
+
+
+def test_a_job_survives_kill_9_of_the_server(tmp_path):
+    state, layouts, port = tmp_path / "state", layouts_dir(tmp_path), free_port()
+    server = start_serve(state, layouts, port)
+    try:
+        key = json.loads((state / "dev-api-keys.json").read_text())["producer"]
+        with channel(f"127.0.0.1:{port}", key) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            job_id = stub.SubmitBatch(messages(18, tenant="demo")).job_id
+            for progress in stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=180):
+                if progress.job.counts.done >= 3:
+                    break
+        assert progress.job.counts.done < 18, "the job must still be running when killed"
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server and its worker processes
+        server.wait()
+        kill_embedded_s3(state)
+
+
+    server = start_serve(state, layouts, port)
+    try:
+        with channel(f"127.0.0.1:{port}", key) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            last = list(stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=240))[-1]
+        assert last.job.state == "completed" and last.job.counts.done == 18
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state, layouts_dir=layouts,
+                              api_keys=KEYS.api_keys)) as kanal:
+        created = kanal.jobs.get(job_id).created_at
+        assert_exactly_once(kanal.settings.resolved_index_url, job_id, created, 18,
+                            [o.key for o in kanal.store.iter_objects()])
