@@ -139,3 +139,16 @@ def test_tenant_table_reads_config_shape():
 def test_shipped_manifest_rules(layout_id, facts, recipient, channels):
     shipped = LayoutRegistry().get(layout_id)
     assert plan_channels(shipped, recipient, (), facts).channels[: len(channels)] == channels
+
+
+def test_tenant_rules_load_from_the_config_file(tmp_path):
+    from server.config import load_settings
+
+    config = tmp_path / "kanal.toml"
+    config.write_text('[[plan.nordkort.payment-reminder.rules]]\nname = "email-first"\n'
+                      'primary = ["email"]\n', encoding="utf-8")
+    settings = load_settings(config, environ={})
+    table = tenant_table(settings.plan, "nordkort", "payment-reminder")
+    shipped = LayoutRegistry().get("payment-reminder")
+    plan = plan_channels(shipped, who(), (), {"stage": "reminder", "days_overdue": 3}, table)
+    assert (plan.channels, plan.reason) == ((E,), "email-first")
