@@ -76,11 +76,24 @@ def test_finnish_consumer_gets_finvoice():
     assert output.content.lstrip().startswith(b"<?xml") and b"<Finvoice" in output.content
 
 
-def test_peppol_violations_name_the_fields():
+def test_norwegian_peppol_card_holder_gets_valid_ehf():
     composition, layout = composed("card-invoice", peppol_id="0192:987654325")
+    output = einvoice(composition, layout)
+    assert output.facts["syntax"] == "peppol-bis-3-ubl"
+    report = ev.validate_ubl(output.content)
+    assert report.errors == [] and report.warnings == []
+
+
+def test_peppol_violations_name_the_fields():
+    layout = LAYOUTS.get("card-invoice")
+    data = json.loads(layout.sample_data())
+    data["issuer"]["org_number"] = "987 654 328"  # fails the Norwegian MOD11 check
+    data["customer"]["peppol_id"] = "0192:987654325"
+    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                         document_id="d", now=NOW,
+                                         channels=(Channel.EINVOICE,)))
     with pytest.raises(InvalidInput) as info:
         render_einvoice(composition, layout)
-    # the sample issuer's org number fails the Norwegian MOD11 check Peppol applies
     assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
                                                         "$.seller.legal_id"}
 
