@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -174,6 +175,20 @@ class _PortReservation:
         self._sockets.clear()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, so a
+    server killed with SIGKILL (or crashing) never leaves SeaweedFS holding the store.
+    The signal follows the thread that started it; Kanal starts it from the main thread."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: atexit and stop() still apply
+        pass
+
+
 class EmbeddedS3:
     """A private SeaweedFS S3 server under `data_dir`, reachable at `endpoint_url`.
 
@@ -258,6 +273,7 @@ class EmbeddedS3:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             log.close()

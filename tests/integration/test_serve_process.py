@@ -116,3 +116,32 @@ def test_kanal_serve_refuses_a_taken_port(tmp_path):
     assert result.returncode != 0
     assert address in result.stderr
     assert processes_using(tmp_path) == [], "SeaweedFS left behind after a failed start"
+
+
+def test_seaweedfs_dies_with_a_killed_server(tmp_path):
+    """kill -9 gives the server no chance to stop SeaweedFS; the kernel must (PDEATHSIG),
+    or the orphan keeps the store locked and the restart fails."""
+    address = f"127.0.0.1:{free_port()}"
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_serving(address, process)
+        assert processes_using(state)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while processes_using(state) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for the kernel's signal to land, not for time to pass
+    assert processes_using(state) == [], "SeaweedFS outlived a killed server"
+    # And the same state dir serves again.
+    restart = subprocess.Popen(
+        [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_serving(address, restart)
+    finally:
+        restart.send_signal(signal.SIGTERM)
+        assert restart.wait(timeout=60) == 0
