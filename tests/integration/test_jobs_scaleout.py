@@ -26,7 +26,7 @@ from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
-from server.jobs.queue import consume
+from server.jobs.queue import consume, declare
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
@@ -98,6 +98,7 @@ def test_a_chunk_whose_worker_dies_is_redelivered_over_rabbitmq(tmp_path, monkey
             # index rows: its connection closes without an ack.
             dying = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
             ch_dying = dying.channel()
+            declare(ch_dying, queue)  # the server declares it on its first publish; don't race
             method = None
             for _ in range(100):
                 method, _props, body = ch_dying.basic_get(queue, auto_ack=False)
