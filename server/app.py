@@ -43,7 +43,8 @@ from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
 from server.api.portal import ArchiveAdminServicer, PortalServicer
 from server.api.printshop import PrintShopServicer
-from server.channels import Renderers
+from server.channels import DocumentRenderer, Renderers
+from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
@@ -150,8 +151,9 @@ class KanalServer:
             self.print_queue = PrintQueue(self.index, print_settings)  # own tables, not the
             self.print_queue.create_schema()  # archive's (nor its migrations)
             self.print_batches = BatchService(self.print_queue, self.store)
+            self.renderers = self._renderers()
             self.documents = DocumentService(
-                self.layouts, Renderers(), self.store, self.index,
+                self.layouts, self.renderers, self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
@@ -164,6 +166,15 @@ class KanalServer:
             raise
         log.info("kanal serving", listen=self.address, s3=self.store.endpoint_url,
                  embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()))
+
+    def _renderers(self) -> DocumentRenderer:
+        """The real-time lane: render in a warm process pool (see server/channels/pool.py),
+        or in this process when render_workers = 0."""
+        if self.settings.render_workers == 0:
+            return Renderers()
+        pool = RenderPool(self.settings.layouts_dir, self.settings.render_workers)
+        pool.start()
+        return pool
 
     def _start_s3(self, s3: S3Settings) -> S3Settings:
         if not s3.embedded:
@@ -256,6 +267,8 @@ class KanalServer:
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
             self.grpc_server = None
+        if isinstance(getattr(self, "renderers", None), RenderPool):
+            self.renderers.close()
         if self.embedded_s3 is not None:
             self.embedded_s3.stop()
             self.embedded_s3 = None

@@ -5,6 +5,7 @@
     state_dir = ".kanal"            # embedded S3 data, SQLite index, generated credentials
     layouts_dir = "layouts"
     max_data_bytes = 4194304        # largest `data_json` accepted
+    render_workers = 2              # real-time render processes (default: one per core)
     log_format = "console"          # or "json"
 
     [s3]                            # leave endpoint out to run the embedded SeaweedFS
@@ -27,6 +28,7 @@
     role = "producer"
 
 Environment: KANAL_LISTEN, KANAL_STATE_DIR, KANAL_LAYOUTS_DIR, KANAL_LOG_FORMAT,
+KANAL_RENDER_WORKERS,
 KANAL_S3_ENDPOINT, KANAL_S3_BUCKET, KANAL_S3_ACCESS_KEY, KANAL_S3_SECRET_KEY,
 KANAL_S3_REGION, KANAL_INDEX_URL.
 """
@@ -67,6 +69,8 @@ class Settings:
     state_dir: Path = Path(".kanal")
     layouts_dir: Path = DEFAULT_LAYOUTS_DIR
     max_data_bytes: int = 4 * 1024 * 1024
+    # Real-time rendering processes; None: one per core, 0: render in the server process.
+    render_workers: int | None = None
     log_format: str = "console"
     s3: S3Settings = S3Settings()
     index_url: str | None = None  # None: SQLite file in state_dir
@@ -87,6 +91,7 @@ _ENV = {
     "KANAL_LAYOUTS_DIR": ("layouts_dir", Path),
     "KANAL_LOG_FORMAT": ("log_format", str),
     "KANAL_INDEX_URL": ("index_url", str),
+    "KANAL_RENDER_WORKERS": ("render_workers", int),
 }
 _ENV_S3 = {
     "KANAL_S3_ENDPOINT": "endpoint",
@@ -116,8 +121,9 @@ def load_settings(
         for key in ("state_dir", "layouts_dir"):
             if key in server:
                 settings = replace(settings, **{key: Path(server[key])})
-        if "max_data_bytes" in server:
-            settings = replace(settings, max_data_bytes=int(server["max_data_bytes"]))
+        for key in ("max_data_bytes", "render_workers"):
+            if key in server:
+                settings = replace(settings, **{key: int(server[key])})
         s3 = {k: v for k, v in doc.get("s3", {}).items() if k in S3Settings.__dataclass_fields__}
         settings = replace(settings, s3=replace(settings.s3, **s3),
                            index_url=doc.get("index", {}).get("url", settings.index_url),

@@ -25,7 +25,7 @@ from archive.keys import document_key
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs
-from server.channels import Renderers
+from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output
@@ -116,7 +116,7 @@ class DocumentService:
     def __init__(
         self,
         layouts: LayoutRegistry,
-        renderers: Renderers,
+        renderers: DocumentRenderer,
         store: ArchiveStore,
         index: DocumentIndex,
         retention: RetentionPolicy,

@@ -27,9 +27,14 @@ class InvalidInput(KanalError):
     """The caller sent data that can never succeed as sent (INVALID_ARGUMENT)."""
 
     def __init__(self, message: str, violations: list[FieldViolation] | None = None):
+        self.message = message
         self.violations = list(violations or [])
         detail = "; ".join(str(v) for v in self.violations[:20])
         super().__init__(f"{message}: {detail}" if detail else message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, list[FieldViolation]]]:
+        # Raised in a worker process, it must arrive with its field violations intact.
+        return (type(self), (self.message, self.violations))
 
     @classmethod
     def field(cls, field: str, description: str) -> InvalidInput:

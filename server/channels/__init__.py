@@ -7,6 +7,7 @@ holds the ones this process uses, with their per-process caches (the PDF engine)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.email import render_email
@@ -16,6 +17,13 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 
 Renderer = Callable[[Composition, Layout], Output]
+
+
+class DocumentRenderer(Protocol):
+    """Renders every channel of a composition's plan: `Renderers` in this process, or
+    `server.channels.pool.RenderPool` in worker processes."""
+
+    def render(self, composition: Composition, layout: Layout) -> list[Output]: ...
 
 
 class Renderers:

@@ -14,12 +14,23 @@ minor unit where EN 16931 requires it (line net amounts, totals, VAT amounts).
 
 from __future__ import annotations
 
+import copyreg
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
+
+
+def _read_only(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+# Compositions cross process boundaries (real-time render pool, job workers); their
+# read-only mappings travel as the dicts they wrap.
+copyreg.pickle(MappingProxyType, lambda proxy: (_read_only, (dict(proxy),)))
 
 
 class DocumentKind(enum.StrEnum):
