@@ -20,6 +20,12 @@ from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
 
+# WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
+# rendered document that no Python-level cleanup, fresh engine or malloc_trim gives back
+# (measured here); a worker process is therefore replaced after this many documents,
+# which bounds its memory at the cost of one warm-up (~2 s) per few minutes of work.
+DOCUMENTS_PER_WORKER = 500
+
 # One registry and one set of renderers per worker process, built by the initializer.
 _layouts: LayoutRegistry | None = None
 _renderers: Renderers | None = None
@@ -43,13 +49,15 @@ def _ready() -> int:
 class RenderPool:
     """Same interface as `Renderers.render`, executed in a process pool."""
 
-    def __init__(self, layouts_dir: Path, workers: int | None = None):
+    def __init__(self, layouts_dir: Path, workers: int | None = None,
+                 documents_per_worker: int = DOCUMENTS_PER_WORKER):
         self.workers = workers or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # no forked gRPC state
             initializer=_start_worker,
             initargs=(str(layouts_dir),),
+            max_tasks_per_child=documents_per_worker,
         )
 
     def start(self) -> None:

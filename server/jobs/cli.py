@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,7 +135,6 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 def worker(args: argparse.Namespace) -> int:
     from server import logs
     from server.config import load_settings
-    from server.jobs.queue import consume
     from server.jobs.worker import WorkerConfig
 
     if not args.rabbitmq:
@@ -155,10 +154,32 @@ def worker(args: argparse.Namespace) -> int:
         max_data_bytes=settings.max_data_bytes,
         plan=dict(settings.plan), printing=dict(settings.printing), nice=0,
     )
-    stop = threading.Event()
+    # The consumer runs in a child process replaced every CHUNKS_PER_WORKER chunks, which
+    # bounds WeasyPrint's native memory (see server/channels/pool.py).
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    ran = consume(args.rabbitmq, config, stop,
-                  queue=os.environ.get("KANAL_RABBITMQ_QUEUE", "kanal.chunks"))
-    print(f"kanal worker: ran {ran} chunks", file=sys.stderr)
+    queue = os.environ.get("KANAL_RABBITMQ_QUEUE", "kanal.chunks")
+    ran = context.Value("i", 0)
+    while not stop.is_set():
+        child = context.Process(target=_consume_some,
+                                args=(args.rabbitmq, config, stop, queue, ran))
+        child.start()
+        child.join()
+        if child.exitcode != 0 and not stop.is_set():
+            print(f"kanal worker: consumer exited with {child.exitcode}; restarting",
+                  file=sys.stderr)
+    print(f"kanal worker: ran {ran.value} chunks", file=sys.stderr)
     return 0
+
+
+def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any) -> None:
+    """One consumer process's life: up to CHUNKS_PER_WORKER chunks, then make room."""
+    from server.jobs.queue import CHUNKS_PER_WORKER, consume
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    count = consume(url, config, stop, max_chunks=CHUNKS_PER_WORKER, queue=queue)
+    with ran.get_lock():
+        ran.value += count

@@ -36,6 +36,12 @@ class ChunkQueue(Protocol):
     def close(self) -> None: ...
 
 
+# A worker process is replaced after this many chunks (~500 documents at the default
+# chunk size): WeasyPrint's native libraries keep memory per document that only a new
+# process gives back (see server/channels/pool.py).
+CHUNKS_PER_WORKER = 10
+
+
 class LocalQueue:
     """Chunks run in this machine's worker processes."""
 
@@ -48,7 +54,8 @@ class LocalQueue:
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.init_process, initargs=(self.config,))
+            initializer=worker.init_process, initargs=(self.config,),
+            max_tasks_per_child=CHUNKS_PER_WORKER)
 
     def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ point of a record (see server.jobs.worker); chunk state here only steers schedul
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     and_,
     bindparam,
     create_engine,
@@ -85,6 +87,9 @@ job_records = Table(
     Column("error_field", Text),
     Column("error_message", Text),
     PrimaryKeyConstraint("job_id", "seq"),
+    # A record key names one record of a job; the database enforces it, so submitting
+    # 500k records keeps no set of keys in memory.
+    UniqueConstraint("job_id", "record_key", name="uq_kanal_job_records_key"),
 )
 
 job_chunks = Table(
@@ -226,11 +231,7 @@ class JobStore:
         A record key used twice in a job raises Conflict (and the job stays unfinished)."""
         seq = 0
         batch: list[dict[str, Any]] = []
-        seen: set[str] = set()  # keys only (not data): ~60 bytes per record
         for key, data in records:
-            if key in seen:
-                raise Conflict(f"record_key {key!r} appears twice in the job")
-            seen.add(key)
             batch.append({"job_id": job_id, "seq": seq, "record_key": key, "data_json": data})
             seq += 1
             if len(batch) >= INSERT_BATCH:
@@ -241,8 +242,24 @@ class JobStore:
         return seq
 
     def _insert_records(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self._connect() as conn:
+                conn.execute(insert(job_records), batch)
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(f"record_key {self._repeated_key(batch)!r} appears twice in the "
+                           "job") from exc
+
+    def _repeated_key(self, batch: list[dict[str, Any]]) -> str:
+        """Which key of a refused batch was already used: within the batch or before it."""
+        keys = [row["record_key"] for row in batch]
+        twice = [key for key, n in Counter(keys).items() if n > 1]
+        if twice:
+            return twice[0]
         with self._connect() as conn:
-            conn.execute(insert(job_records), batch)
+            stored = conn.execute(select(job_records.c.record_key).where(
+                job_records.c.job_id == batch[0]["job_id"],
+                job_records.c.record_key.in_(keys)).limit(1)).scalar()
+        return str(stored)
 
     def seal(self, job_id: str, total: int) -> None:
         """All records are stored: make the chunks and queue the job."""

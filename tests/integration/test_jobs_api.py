@@ -14,7 +14,7 @@ from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
-from server.jobs.store import job_chunks, jobs
+from server.jobs.store import INSERT_BATCH, job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
@@ -180,3 +180,13 @@ def test_a_stream_without_header_or_with_duplicate_keys_is_refused(stub):
     with pytest.raises(grpc.RpcError) as info:
         stub.SubmitBatch(duplicate())
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "'r1'" in info.value.details()
+
+    def repeated_much_later():  # the key was stored in an earlier batch of inserts
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        yield from (record(n) for n in range(INSERT_BATCH + 3))
+        yield record(2)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(repeated_much_later())
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "'r2'" in info.value.details()

@@ -60,3 +60,17 @@ def test_a_renderers_field_error_crosses_the_process_boundary(pool):
     with pytest.raises(InvalidInput) as info:
         pool.render(comp, layout)
     assert [v.field for v in info.value.violations] == ["$.customer.email"]
+
+
+def test_workers_are_replaced_to_bound_native_memory():
+    from server.channels.pool import _ready
+
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1, documents_per_worker=2)
+    try:
+        comp, layout = composition("welcome-letter")
+        first = pool._pool.submit(_ready).result()  # task 1 of this worker
+        assert pool.render(comp, layout)[0].facts["pages"] == 1  # task 2: it retires
+        assert pool._pool.submit(_ready).result() != first
+        assert pool.render(comp, layout)[0].facts["pages"] == 1  # the new one renders
+    finally:
+        pool.close()
