@@ -27,7 +27,7 @@ from archive.store import ArchiveStore
 from server import logs
 from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
-from server.compose.layouts import LayoutRegistry
+from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.compose.rules import Rule, tenant_rules
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
@@ -175,24 +175,28 @@ class DocumentService:
         except ArchiveUnavailable as exc:
             raise Unavailable(f"document index unavailable: {exc}") from exc
         if existing is not None:
-            self._requeue_print(request, existing, now)
+            self._requeue_print(request, existing)
             return self._result_from_record(existing, replayed=True)
         return self._compose_new(request, document_id, now)
 
-    def _requeue_print(self, request: ComposeInput, record: DocumentRecord, now: datetime
-                       ) -> None:
-        """A crash between the index row and the print queue: queue the piece now (enqueue
-        is idempotent per document). Composing again is cheap: nothing is rendered."""
+    def _composition(self, request: ComposeInput, layout: Layout, document_id: str,
+                     now: datetime) -> Composition:
+        return compose(ComposeRequest(
+            tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
+            now=now, locale=request.locale, channels=tuple(request.channels),
+            idempotency_key=request.idempotency_key,
+            rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
+        ))
+
+    def _requeue_print(self, request: ComposeInput, record: DocumentRecord) -> None:
+        """A crash or an outage between the index row and the print queue: a retry (job
+        chunk re-run or idempotent Compose) queues the piece now; enqueue is idempotent per
+        document. Composing again is cheap: nothing is rendered."""
         if self.print_queue is None or not any(
                 o.channel == Channel.PRINT.value for o in record.outputs):
             return
         layout = self.layouts.get(request.layout_id, request.layout_version)
-        composition = compose(ComposeRequest(
-            tenant=request.tenant, layout=layout, data=request.data,
-            document_id=record.document_id, now=now, locale=request.locale,
-            channels=tuple(request.channels), idempotency_key=request.idempotency_key,
-            rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
-        ))
+        composition = self._composition(request, layout, record.document_id, record.created_at)
         self._queue_print(composition, (), record.outputs)
 
     def _compose_new(self, request: ComposeInput, document_id: str | None = None,
@@ -200,13 +204,8 @@ class DocumentService:
         layout = self.layouts.get(request.layout_id, request.layout_version)
         document_id = document_id or self.new_id()
         logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
-        composition = compose(ComposeRequest(
-            tenant=request.tenant, layout=layout, data=request.data, document_id=document_id,
-            now=self.clock() if now is None else now, locale=request.locale,
-            channels=tuple(request.channels),
-            idempotency_key=request.idempotency_key,
-            rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
-        ))
+        composition = self._composition(request, layout, document_id,
+                                        self.clock() if now is None else now)
         outputs = self.renderers.render(composition, layout)
         if request.preview:
             log.info("composed preview", channels=[o.channel.value for o in outputs])
@@ -237,6 +236,7 @@ class DocumentService:
                 f"idempotency key {request.idempotency_key!r} was already used for document "
                 f"{record.document_id} with different data; use a new key for a new document"
             )
+        self._requeue_print(request, record)
         return self._result_from_record(record, replayed=True)
 
     # --- archive -----------------------------------------------------------------------------

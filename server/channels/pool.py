@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from server.compose.model import Composition, Output
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
 # rendered document that no Python-level cleanup, fresh engine or malloc_trim gives back
-# (measured here); a worker process is therefore replaced after this many documents,
-# which bounds its memory at the cost of one warm-up (~2 s) per few minutes of work.
+# (measured here), so the pool is replaced by a fresh one after this many documents per
+# worker. Not with ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11 it
+# deadlocks once workers retire with work queued (CPython gh-115634).
 DOCUMENTS_PER_WORKER = 500
 
 # One registry and one set of renderers per worker process, built by the initializer.
@@ -46,28 +48,60 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _warm(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start every worker now (each imports WeasyPrint and loads the layouts)."""
+    for future in [pool.submit(_ready) for _ in range(workers)]:
+        future.result()
+
+
 class RenderPool:
-    """Same interface as `Renderers.render`, executed in a process pool."""
+    """Same interface as `Renderers.render`, executed in a process pool that is replaced,
+    warm, every `documents_per_worker` documents per worker."""
 
     def __init__(self, layouts_dir: Path, workers: int | None = None,
                  documents_per_worker: int = DOCUMENTS_PER_WORKER):
+        self.layouts_dir = layouts_dir
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(
+        self.documents_per_worker = documents_per_worker
+        self._lock = threading.Lock()
+        self._rendered = 0
+        self._replacing = False
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # no forked gRPC state
             initializer=_start_worker,
-            initargs=(str(layouts_dir),),
-            max_tasks_per_child=documents_per_worker,
+            initargs=(str(self.layouts_dir),),
         )
 
     def start(self) -> None:
-        """Start every worker now (each imports WeasyPrint and loads the layouts), so the
-        first customer does not pay for it."""
-        for future in [self._pool.submit(_ready) for _ in range(self.workers)]:
-            future.result()
+        """Warm the workers now, so the first customer does not pay for it."""
+        _warm(self._pool, self.workers)
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
-        return self._pool.submit(_render, layout.id, layout.version, composition).result()
+        with self._lock:  # submit under the lock: the pool may be swapped right after
+            future = self._pool.submit(_render, layout.id, layout.version, composition)
+            self._rendered += 1
+            if (self._rendered >= self.workers * self.documents_per_worker
+                    and not self._replacing):
+                self._replacing = True
+                threading.Thread(target=self._replace, name="render-pool-replace",
+                                 daemon=True).start()
+        return future.result()
+
+    def _replace(self) -> None:
+        """A fresh, warmed pool takes over; the old one finishes what it has, then exits."""
+        fresh = self._new_pool()
+        _warm(fresh, self.workers)
+        with self._lock:
+            old, self._pool = self._pool, fresh
+            self._rendered = 0
+            self._replacing = False
+        old.shutdown(wait=False)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            pool = self._pool
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -36,9 +36,10 @@ class ChunkQueue(Protocol):
     def close(self) -> None: ...
 
 
-# A worker process is replaced after this many chunks (~500 documents at the default
-# chunk size): WeasyPrint's native libraries keep memory per document that only a new
-# process gives back (see server/channels/pool.py).
+# The worker pool is replaced after this many chunks per worker (~500 documents at the
+# default chunk size): WeasyPrint's native libraries keep memory per document that only a
+# new process gives back (see server/channels/pool.py, also for why not
+# max_tasks_per_child).
 CHUNKS_PER_WORKER = 10
 
 
@@ -49,16 +50,22 @@ class LocalQueue:
         self.config = config
         self.workers = workers or os.cpu_count() or 1
         self._lock = threading.Lock()
+        self._submitted = 0
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.init_process, initargs=(self.config,),
-            max_tasks_per_child=CHUNKS_PER_WORKER)
+            initializer=worker.init_process, initargs=(self.config,))
 
     def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
         with self._lock:
+            self._submitted += 1
+            if self._submitted > self.workers * CHUNKS_PER_WORKER:
+                # fresh processes for what comes next; the old ones finish theirs and exit
+                old, self._pool = self._pool, self._new_pool()
+                self._submitted = 1
+                old.shutdown(wait=False)
             try:
                 future = self._pool.submit(worker.run_chunk, job_id, chunk)
             except (BrokenProcessPool, RuntimeError):

@@ -386,3 +386,31 @@ def test_raw_s3_client_needs_the_servers_credentials(kanal):
                           region_name="us-east-1")
     with pytest.raises(botocore.exceptions.ClientError):
         client.list_objects_v2(Bucket=kanal.store.bucket)
+
+
+def test_a_retry_queues_the_print_piece_an_outage_lost(kanal, documents, monkeypatch):
+    """The index row is written, then the print queue is down: the caller sees UNAVAILABLE
+    and retries with the same idempotency key; the retry must queue the piece."""
+    from server.errors import Unavailable
+    from server.printing.queue import print_pieces
+
+    real_enqueue = kanal.print_queue.enqueue
+    attempts: list[str] = []
+
+    def down_once(piece, now):
+        attempts.append(piece.document_id)
+        if len(attempts) == 1:
+            raise Unavailable("print queue database down")
+        return real_enqueue(piece, now)
+
+    monkeypatch.setattr(kanal.print_queue, "enqueue", down_once)
+    request = documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=sample("welcome-letter"),
+        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-1")
+    assert call_error(documents.Compose, request).code() == grpc.StatusCode.UNAVAILABLE
+    retry = documents.Compose(request)
+    assert retry.replayed and attempts == [retry.document_id, retry.document_id]
+    with kanal.index.engine.connect() as db:
+        queued = db.execute(print_pieces.select().where(
+            print_pieces.c.document_id == retry.document_id)).fetchall()
+    assert len(queued) == 1

@@ -62,15 +62,24 @@ def test_a_renderers_field_error_crosses_the_process_boundary(pool):
     assert [v.field for v in info.value.violations] == ["$.customer.email"]
 
 
-def test_workers_are_replaced_to_bound_native_memory():
+def test_the_pool_is_replaced_warm_to_bound_native_memory():
+    import time
+
     from server.channels.pool import _ready
 
     pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1, documents_per_worker=2)
     try:
         comp, layout = composition("welcome-letter")
-        first = pool._pool.submit(_ready).result()  # task 1 of this worker
-        assert pool.render(comp, layout)[0].facts["pages"] == 1  # task 2: it retires
+        first_pool = pool._pool
+        first = first_pool.submit(_ready).result()
+        for _ in range(2):  # the second render starts the replacement in the background
+            assert pool.render(comp, layout)[0].facts["pages"] == 1
+        deadline = time.monotonic() + 60
+        while pool._pool is first_pool and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the fresh pool to be warm, not for time to pass
+        assert pool._pool is not first_pool
         assert pool._pool.submit(_ready).result() != first
-        assert pool.render(comp, layout)[0].facts["pages"] == 1  # the new one renders
+        for _ in range(3):  # and the fresh pool renders (and is replaced in turn)
+            assert pool.render(comp, layout)[0].facts["pages"] == 1
     finally:
         pool.close()
