@@ -20,6 +20,7 @@ from pathlib import Path
 from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
+from server.processes import exit_with_parent
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
 # rendered document that no Python-level cleanup, fresh engine or malloc_trim gives back
@@ -35,6 +36,7 @@ _renderers: Renderers | None = None
 
 def _start_worker(layouts_dir: str) -> None:
     global _layouts, _renderers
+    exit_with_parent()
     _layouts = LayoutRegistry(Path(layouts_dir))
     _renderers = Renderers()
 

@@ -43,6 +43,7 @@ from server.documents import ComposeInput, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
 from server.jobs.store import ChunkSummary, JobStore
 from server.printing.queue import PrintQueue, PrintSettings
+from server.processes import exit_with_parent
 
 log = logs.get_logger(__name__)
 
@@ -172,6 +173,7 @@ def init_process(config: WorkerConfig) -> None:
     """Pool initializer: lower this process's priority (real-time Compose calls run in the
     server's own threads at normal priority and win the CPU), then build the pipeline."""
     global _pipeline
+    exit_with_parent()
     if config.nice:
         os.nice(config.nice)
     _pipeline = Pipeline.build(config)

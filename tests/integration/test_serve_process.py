@@ -44,6 +44,24 @@ def processes_using(path: Path) -> list[int]:
     return found
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+def alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+
+
 def kanal_command() -> list[str]:
     script = shutil.which("kanal", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "server.cli"]
@@ -129,13 +147,16 @@ def test_seaweedfs_dies_with_a_killed_server(tmp_path):
     try:
         wait_serving(address, process)
         assert processes_using(state)
+        workers = children_of(process.pid)  # render pool and bulk workers
+        assert len(workers) >= 2
     finally:
         process.kill()
         process.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while processes_using(state) and time.monotonic() < deadline:
-        time.sleep(0.1)  # waiting for the kernel's signal to land, not for time to pass
+    while (processes_using(state) or alive(workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for the orphans to notice, not for time to pass
     assert processes_using(state) == [], "SeaweedFS outlived a killed server"
+    assert alive(workers) == [], "worker processes outlived a killed server"
     # And the same state dir serves again.
     restart = subprocess.Popen(
         [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
