@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import json
 import multiprocessing
 import os
@@ -44,47 +47,88 @@ CHUNKS_PER_WORKER = 10
 
 
 class LocalQueue:
-    """Chunks run in this machine's worker processes."""
+    """Chunks run in this machine's worker processes.
 
-    def __init__(self, config: WorkerConfig, workers: int | None = None):
+    The runner hands over every pending chunk of a job at once; they wait here, highest
+    priority first, and a dispatcher thread gives the pool only as many as it has workers.
+    So a job submitted later with a higher priority goes next, and the pool is replaced
+    after its workers have *run* CHUNKS_PER_WORKER chunks each, not after that many were
+    queued (which, for a big job, started a pool generation per 20 chunks at once)."""
+
+    def __init__(self, config: WorkerConfig, workers: int | None = None, *,
+                 run: Callable[[str, int], ChunkOutcome] = worker.run_chunk,
+                 init: Callable[[WorkerConfig], None] = worker.init_process):
         self.config = config
         self.workers = workers or os.cpu_count() or 1
-        self._lock = threading.Lock()
-        self._submitted = 0
+        self._run, self._init = run, init  # tests give stand-ins; they must be picklable
+        self._waiting: list[tuple[int, int, str, int, Done]] = []  # heap, see submit
+        self._order = itertools.count()
+        self._running = 0  # chunks in the pool's hands, at most `workers`
+        self._dispatched = 0  # chunks given to the current pool
+        self._closed = False
+        self._changed = threading.Condition()
         self._pool = self._new_pool()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="chunk-dispatcher",
+                                            daemon=True)
+        self._dispatcher.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker.init_process, initargs=(self.config,))
+            initializer=self._init, initargs=(self.config,))
 
     def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
-        with self._lock:
-            self._submitted += 1
-            if self._submitted > self.workers * CHUNKS_PER_WORKER:
-                # fresh processes for what comes next; the old ones finish theirs and exit
-                old, self._pool = self._pool, self._new_pool()
-                self._submitted = 1
-                old.shutdown(wait=False)
-            try:
-                future = self._pool.submit(worker.run_chunk, job_id, chunk)
-            except (BrokenProcessPool, RuntimeError):
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                future = self._pool.submit(worker.run_chunk, job_id, chunk)
+        with self._changed:
+            heapq.heappush(self._waiting, (-priority, next(self._order), job_id, chunk, done))
+            self._changed.notify()
 
-        def finished(f: Future[ChunkOutcome]) -> None:
-            try:
-                outcome = f.result()
-            except BaseException as exc:  # a dead worker or a failed chunk: retried
-                log.warning("chunk failed", job_id=job_id, chunk=chunk, error=repr(exc))
-                outcome = None
-            done(job_id, chunk, outcome)
+    def _dispatch(self) -> None:
+        """The only thread that starts chunks (and replaces the pool)."""
+        while True:
+            with self._changed:
+                while not self._closed and (not self._waiting
+                                            or self._running >= self.workers):
+                    self._changed.wait()
+                if self._closed:
+                    return
+                _, _, job_id, chunk, done = heapq.heappop(self._waiting)
+                self._running += 1
+            future = self._start(job_id, chunk)
+            future.add_done_callback(functools.partial(self._finished, job_id, chunk, done))
 
-        future.add_done_callback(finished)
+    def _start(self, job_id: str, chunk: int) -> Future[ChunkOutcome]:
+        if self._dispatched >= self.workers * CHUNKS_PER_WORKER:
+            # fresh processes for what comes next; the old ones finish theirs and exit
+            old, self._pool = self._pool, self._new_pool()
+            self._dispatched = 0
+            old.shutdown(wait=False)
+        self._dispatched += 1
+        try:
+            return self._pool.submit(self._run, job_id, chunk)
+        except (BrokenProcessPool, RuntimeError):  # a worker died: the pool is unusable
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool, self._dispatched = self._new_pool(), 1
+            return self._pool.submit(self._run, job_id, chunk)
+
+    def _finished(self, job_id: str, chunk: int, done: Done,
+                  future: Future[ChunkOutcome]) -> None:
+        try:
+            outcome = future.result()
+        except BaseException as exc:  # a dead worker or a failed chunk: retried
+            log.warning("chunk failed", job_id=job_id, chunk=chunk, error=repr(exc))
+            outcome = None
+        with self._changed:
+            self._running -= 1
+            self._changed.notify()
+        done(job_id, chunk, outcome)
 
     def close(self) -> None:
-        """Drop queued chunks, let running ones finish (they are re-queued on restart)."""
+        """Drop waiting chunks, let running ones finish (they are re-queued on restart)."""
+        with self._changed:
+            self._closed = True
+            self._waiting.clear()
+            self._changed.notify()
+        self._dispatcher.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def worker_pids(self) -> list[int]:
@@ -151,6 +195,8 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
             if method is None:
                 continue
             message = json.loads(body)
+            if method.redelivered:  # its last worker died or gave up before the ack
+                log.info("chunk redelivered", **message)
             try:
                 pipeline.run_chunk(message["job_id"], int(message["chunk"]))
             except Exception as exc:  # backend down: let another try later

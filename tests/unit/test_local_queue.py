@@ -1,0 +1,107 @@
+"""LocalQueue: the embedded chunk queue over real worker processes, with a stand-in chunk.
+
+A job hands all its chunks to the queue at once; the queue must still keep exactly as many
+chunks running as it has workers, run the highest priority first, replace its processes
+after they have run their share, and survive a worker that dies.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from server.jobs.queue import CHUNKS_PER_WORKER, LocalQueue
+from server.jobs.worker import ChunkOutcome
+
+WORKERS = 2
+
+
+def stand_in_init(config: object) -> None:
+    """Runs in each worker process instead of building the real pipeline."""
+
+
+def stand_in_chunk(job_id: str, chunk: int) -> tuple[int, float, float]:
+    """(pid, started, ended) of a chunk that takes a little while; `die` kills its worker."""
+    if job_id == "die":
+        os._exit(1)
+    started = time.time()
+    time.sleep(0.3 if job_id == "slow" else 0.02)
+    return os.getpid(), started, time.time()
+
+
+class Collector:
+    def __init__(self, expected: int):
+        self.results: dict[tuple[str, int], tuple[int, float, float] | None] = {}
+        self._lock = threading.Lock()
+        self._expected = expected
+        self.all_done = threading.Event()
+
+    def __call__(self, job_id: str, chunk: int, outcome: ChunkOutcome | None) -> None:
+        with self._lock:
+            self.results[(job_id, chunk)] = outcome  # type: ignore[assignment]
+            if len(self.results) == self._expected:
+                self.all_done.set()
+
+
+def new_queue() -> LocalQueue:
+    return LocalQueue(object(), WORKERS, run=stand_in_chunk,  # type: ignore[arg-type]
+                      init=stand_in_init)
+
+
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_big_job_never_runs_more_chunks_than_workers_and_recycles_them():
+    chunks = WORKERS * CHUNKS_PER_WORKER * 3  # three generations of processes
+    collect = Collector(chunks)
+    queue = new_queue()
+    try:
+        for chunk in range(chunks):  # all at once, as the runner does for a new job
+            queue.submit("job", chunk, 0, collect)
+        assert collect.all_done.wait(120)
+    finally:
+        queue.close()
+    results = list(collect.results.values())
+    assert None not in results
+    assert most_at_once([(started, ended) for _, started, ended in results]) <= WORKERS
+    pids = {pid for pid, _, _ in results}
+    assert len(pids) == WORKERS * 3, "a fresh pool after each CHUNKS_PER_WORKER per worker"
+
+
+def test_the_highest_priority_chunk_goes_first():
+    collect = Collector(WORKERS + 4)
+    queue = new_queue()
+    try:
+        for chunk in range(WORKERS):  # every worker busy
+            queue.submit("slow", chunk, 0, collect)
+        for chunk in range(3):
+            queue.submit("low", chunk, 0, collect)
+        queue.submit("urgent", 0, 5, collect)
+        assert collect.all_done.wait(60)
+    finally:
+        queue.close()
+    started = {key: result[1] for key, result in collect.results.items() if result}
+    assert all(started[("urgent", 0)] < started[("low", n)] for n in range(3))
+
+
+def test_a_dead_worker_fails_its_chunk_and_the_queue_goes_on():
+    collect = Collector(2)
+    queue = new_queue()
+    try:
+        queue.submit("die", 0, 0, collect)
+        deadline = time.monotonic() + 60
+        while ("die", 0) not in collect.results and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the pool to notice its dead worker
+        queue.submit("job", 1, 0, collect)
+        assert collect.all_done.wait(60)
+    finally:
+        queue.close()
+    assert collect.results[("die", 0)] is None  # the runner re-queues it
+    assert collect.results[("job", 1)] is not None
