@@ -163,8 +163,8 @@ def worker(args: argparse.Namespace) -> int:
     queue = os.environ.get("KANAL_RABBITMQ_QUEUE", "kanal.chunks")
     ran = context.Value("i", 0)
     while not stop.is_set():
-        child = context.Process(target=_consume_some,
-                                args=(args.rabbitmq, config, stop, queue, ran))
+        child = context.Process(target=_consume_some, args=(
+            args.rabbitmq, config, stop, queue, ran, settings.log_format))
         child.start()
         child.join()
         if child.exitcode != 0 and not stop.is_set():
@@ -174,9 +174,13 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any) -> None:
+def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any,
+                  log_format: str) -> None:
     """One consumer process's life: up to CHUNKS_PER_WORKER chunks, then make room."""
+    from server import logs
     from server.jobs.queue import CHUNKS_PER_WORKER, consume
+
+    logs.configure(log_format)  # a spawned process starts with nothing configured
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -1,5 +1,7 @@
 """Jobs that survive dying processes: chunks over RabbitMQ with a worker that dies mid-chunk,
-and `kanal serve` killed with SIGKILL in the middle of a job and started again."""
+`kanal serve` killed with SIGKILL in the middle of a job and started again, and the
+multi-machine deployment (`kanal serve` + `kanal worker` processes on a shared S3 and
+PostgreSQL) with a worker and the server killed with SIGKILL mid-chunk."""
 
 from __future__ import annotations
 
@@ -12,21 +14,24 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pika
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from archive.index import documents as index_documents
 from archive.index import outputs as index_outputs
+from archive.store import ArchiveStore
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
 from server.jobs.queue import consume, declare
+from server.jobs.store import JobStore
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
@@ -149,9 +154,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(state: Path, layouts: Path, port: int) -> subprocess.Popen:
+def embedded_env(layouts: Path) -> dict[str, str]:
+    """`kanal serve` on its embedded defaults, with small chunks."""
     env = {**os.environ, "KANAL_JOB_CHUNK_SIZE": "3", "KANAL_LAYOUTS_DIR": str(layouts)}
     env.pop("KANAL_RABBITMQ_URL", None)
+    return env
+
+
+def start_serve(state: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--listen", f"127.0.0.1:{port}",
          "--state-dir", str(state)], env=env, start_new_session=True,
@@ -184,7 +194,7 @@ def kill_embedded_s3(state: Path) -> None:
 
 def test_a_job_survives_kill_9_of_the_server(tmp_path):
     state, layouts, port = tmp_path / "state", layouts_dir(tmp_path), free_port()
-    server = start_serve(state, layouts, port)
+    server = start_serve(state, port, embedded_env(layouts))
     try:
         key = json.loads((state / "dev-api-keys.json").read_text())["producer"]
         with channel(f"127.0.0.1:{port}", key) as ch:
@@ -200,7 +210,7 @@ def test_a_job_survives_kill_9_of_the_server(tmp_path):
         kill_embedded_s3(state)
 
 
-    server = start_serve(state, layouts, port)
+    server = start_serve(state, port, embedded_env(layouts))
     try:
         with channel(f"127.0.0.1:{port}", key) as ch:
             stub = jobs_pb2_grpc.JobsStub(ch)
@@ -215,3 +225,100 @@ def test_a_job_survives_kill_9_of_the_server(tmp_path):
         created = kanal.jobs.get(job_id).created_at
         assert_exactly_once(kanal.settings.resolved_index_url, job_id, created, 18,
                             [o.key for o in kanal.store.iter_objects()])
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, as a deployment's server and workers would share: the
+    server migrates it on start, the workers only connect."""
+    name = f"kanal_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_scale_out_survives_kill_9_of_a_worker_and_the_server(tmp_path, embedded_s3,
+                                                               pg_database):
+    """The multi-machine deployment, each part a real process: `kanal serve` and `kanal worker`
+    on a shared S3 (its own SeaweedFS) and a shared PostgreSQL, chunks over RabbitMQ. The
+    worker is killed with SIGKILL in the middle of a chunk and the server with it; after a
+    restart and a new worker the job finishes, each record archived, indexed and queued
+    for print exactly once, and the new worker ran the chunk the dead one held."""
+    queue = f"kanal.test.{uuid.uuid4().hex[:8]}"
+    env = {**os.environ,
+           "KANAL_RABBITMQ_URL": RABBITMQ, "KANAL_RABBITMQ_QUEUE": queue,
+           "KANAL_JOB_CHUNK_SIZE": "3", "KANAL_LAYOUTS_DIR": str(layouts_dir(tmp_path)),
+           "KANAL_INDEX_URL": pg_database, "KANAL_S3_ENDPOINT": embedded_s3.endpoint_url,
+           "KANAL_S3_BUCKET": f"kanal-scaleout-{uuid.uuid4().hex[:8]}",
+           "KANAL_S3_ACCESS_KEY": embedded_s3.access_key,
+           "KANAL_S3_SECRET_KEY": embedded_s3.secret_key,
+           "KANAL_RENDER_WORKERS": "1", "KANAL_LOG_FORMAT": "json"}
+    state, port = tmp_path / "state", free_port()
+
+    def start_worker(log: Path) -> subprocess.Popen:
+        with log.open("wb") as out:
+            return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env,
+                                    start_new_session=True, stdout=out,
+                                    stderr=subprocess.STDOUT)
+
+    def kill_9(process: subprocess.Popen) -> None:
+        os.killpg(process.pid, signal.SIGKILL)  # the process and its children, no goodbyes
+        process.wait()
+
+    jobs_store = JobStore(pg_database)
+    index = create_engine(pg_database)
+    server = start_serve(state, port, env)
+    first = start_worker(tmp_path / "worker-1.log")
+    try:
+        key = json.loads((state / "dev-api-keys.json").read_text())["producer"]
+        with channel(f"127.0.0.1:{port}", key) as ch:
+            job_id = jobs_pb2_grpc.JobsStub(ch).SubmitBatch(messages(18, "demo")).job_id
+        # Kill once the first document of the second chunk (r3..r5) is indexed: the worker
+        # is then inside that chunk, which it holds unacknowledged.
+        r3 = document_id_for(job_id, jobs_store.get(job_id).created_at, "r3")
+        for _ in range(1200):
+            with index.connect() as conn:
+                if conn.execute(select(func.count()).select_from(index_documents).where(
+                        index_documents.c.document_id == r3)).scalar():
+                    break
+            time.sleep(0.1)  # polling the index while the worker renders
+        else:
+            pytest.fail("the worker never reached the second chunk")
+    finally:
+        kill_9(first)
+        kill_9(server)
+    killed_at = jobs_store.get(job_id)
+    assert killed_at.state != "completed", "the job must still be running when killed"
+
+    server = start_serve(state, port, env)
+    second = start_worker(tmp_path / "worker-2.log")
+    try:
+        with channel(f"127.0.0.1:{port}", key) as ch:
+            last = list(jobs_pb2_grpc.JobsStub(ch).WatchJob(
+                jobs_pb2.GetJobRequest(job_id=job_id), timeout=300))[-1]
+        assert last.job.state == "completed" and last.job.counts.done == 18
+    finally:
+        for process in (second, server):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        index.dispose()
+
+    worker_log = [json.loads(line) for line in
+                  (tmp_path / "worker-2.log").read_text().splitlines() if line.startswith("{")]
+    redelivered = [e for e in worker_log if e.get("event") == "chunk redelivered"]
+    assert {(e["job_id"], e["chunk"]) for e in redelivered} >= {(job_id, 1)}
+
+    store = ArchiveStore(endpoint_url=embedded_s3.endpoint_url, bucket=env["KANAL_S3_BUCKET"],
+                         access_key=embedded_s3.access_key, secret_key=embedded_s3.secret_key)
+    assert_exactly_once(pg_database, job_id, jobs_store.get(job_id).created_at, 18,
+                        [o.key for o in store.iter_objects()])
+    jobs_store.close()
+    probe = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+    probe.channel().queue_delete(queue)
+    probe.close()
