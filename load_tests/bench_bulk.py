@@ -11,6 +11,11 @@ this (server) process's RSS after the run. Then, in this one process, it renders
 documents' HTML with bare WeasyPrint, one `HTML(...).write_pdf()` per document with the
 layout's stylesheets (no caches, no archive), for the first `--bare` records, and prints
 the ratio end-to-end rate / bare single-process rate (target on 2 cores: >= 1.6).
+
+Memory over the run: every few seconds a sampler reads the RSS of this (server) process and
+of each live bulk worker process from /proc; the report lists them at every `--every`
+documents (first sample at or past the mark), so growth per document shows as a trend:
+    python load_tests/bench_bulk.py --records 10000 --every 1000
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -84,7 +90,46 @@ def rss_kb(pid: int | str = "self") -> int:
     return 0
 
 
-def run_job(server: KanalServer, key: str, count: int) -> tuple[float, jobs_pb2.Job]:
+class MemorySampler:
+    """RSS of the server and its live bulk workers, sampled against documents done."""
+
+    def __init__(self, server: KanalServer, interval: float = 5.0):
+        self.server = server
+        self.interval = interval
+        self.done = 0  # documents finished so far, set by the WatchJob loop
+        self.samples: list[tuple[int, int, dict[int, int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            pids = self.server.job_runner.queue.worker_pids()
+            workers = {pid: kb for pid in pids if (kb := rss_kb(pid))}
+            self.samples.append((self.done, rss_kb(), workers))
+
+    def at_marks(self, every: int, total: int) -> list[dict[str, object]]:
+        """One line per `every` documents: the first sample at or past each mark."""
+        rows = []
+        for mark in [*range(every, total, every), total]:
+            sample = next((s for s in self.samples if s[0] >= mark), None)
+            if sample is None or (rows and rows[-1]["documents"] == sample[0]):
+                continue
+            done, server_kb, workers = sample
+            rows.append({"documents": done, "server_rss_mb": round(server_kb / 1024),
+                         "worker_rss_mb": sorted(round(kb / 1024) for kb in workers.values())})
+        return rows
+
+
+def run_job(server: KanalServer, key: str, count: int,
+            sampler: MemorySampler | None = None) -> tuple[float, jobs_pb2.Job]:
     import grpc
 
     metadata = (("authorization", f"Bearer {key}"),)
@@ -106,6 +151,8 @@ def run_job(server: KanalServer, key: str, count: int) -> tuple[float, jobs_pb2.
                                       metadata=metadata):
             last = progress
             c = progress.job.counts
+            if sampler is not None:
+                sampler.done = c.done + c.failed
             print(f"\r  {c.done + c.failed}/{c.total}  {progress.documents_per_second:.2f} "
                   f"docs/s", end="", file=sys.stderr, flush=True)
         elapsed = time.perf_counter() - started
@@ -144,6 +191,8 @@ def main() -> int:
     parser.add_argument("--bare", type=int, default=200,
                         help="records rendered by bare WeasyPrint (default 200)")
     parser.add_argument("--workers", type=int, default=0, help="default: one per core")
+    parser.add_argument("--every", type=int, default=500,
+                        help="report memory every this many documents (default 500)")
     args = parser.parse_args()
     if args.workers:
         os.environ["KANAL_JOB_WORKERS"] = str(args.workers)
@@ -153,7 +202,8 @@ def main() -> int:
     with (tempfile.TemporaryDirectory(prefix="kanal-bench-") as state,
           KanalServer(Settings(listen="127.0.0.1:0", state_dir=Path(state),
                                api_keys=(key,))) as server):
-        elapsed, job = run_job(server, secret, args.records)
+        with MemorySampler(server) as sampler:
+            elapsed, job = run_job(server, secret, args.records, sampler)
         peaks = dict(server.job_runner.peak_rss_kb)
         server_rss = rss_kb()
     bare_n = min(args.bare, args.records)
@@ -171,8 +221,11 @@ def main() -> int:
         "bare_weasyprint_docs_per_s": round(bare_rate, 2),
         "bare_weasyprint_pages_per_s": round(bare_pages / bare_s, 2),
         "ratio_end_to_end_over_bare": round(e2e_rate / bare_rate, 2),
-        "worker_peak_rss_mb": {pid: round(kb / 1024) for pid, kb in peaks.items()},
+        # one peak per worker process, in the order they finished work (pools are replaced
+        # every ~500 documents per worker, so a long run lists several generations)
+        "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
         "server_rss_after_mb": round(server_rss / 1024),
+        "memory_by_documents": sampler.at_marks(args.every, args.records),
     }, indent=2))
     return 0
 
