@@ -210,7 +210,7 @@ def main() -> int:
     bare_s, bare_pages = bare_weasyprint(bare_n)
     e2e_rate = job.counts.done / elapsed
     bare_rate = bare_n / bare_s
-    print(json.dumps({
+    result = {
         "records": args.records, "state": job.state, "documents": job.counts.done,
         "failed": job.counts.failed, "pages": job.pages,
         "per_channel": {str(c.channel): [c.documents, c.pages] for c in job.channels},
@@ -226,7 +226,11 @@ def main() -> int:
         "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
         "server_rss_after_mb": round(server_rss / 1024),
         "memory_by_documents": sampler.at_marks(args.every, args.records),
-    }, indent=2))
+    }
+    out = ROOT / "load_tests" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"bulk-{args.records}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
     return 0
 
 
