@@ -93,7 +93,12 @@ class LocalQueue:
                     return
                 _, _, job_id, chunk, done = heapq.heappop(self._waiting)
                 self._running += 1
-            future = self._start(job_id, chunk)
+            try:
+                future = self._start(job_id, chunk)
+            except Exception as exc:  # no pool to be had right now: the runner retries
+                log.error("chunk not started", job_id=job_id, chunk=chunk, error=repr(exc))
+                future = Future()
+                future.set_exception(exc)
             future.add_done_callback(functools.partial(self._finished, job_id, chunk, done))
 
     def _start(self, job_id: str, chunk: int) -> Future[ChunkOutcome]:

@@ -105,3 +105,26 @@ def test_a_dead_worker_fails_its_chunk_and_the_queue_goes_on():
         queue.close()
     assert collect.results[("die", 0)] is None  # the runner re-queues it
     assert collect.results[("job", 1)] is not None
+
+
+def test_a_chunk_that_cannot_start_fails_and_the_dispatcher_goes_on(monkeypatch):
+    collect = Collector(2)
+    queue = new_queue()
+    start = queue._start
+    attempts = []
+
+    def first_start_fails(job_id: str, chunk: int):
+        attempts.append(chunk)
+        if len(attempts) == 1:
+            raise OSError("cannot start worker processes")  # e.g. out of memory, no fork
+        return start(job_id, chunk)
+
+    monkeypatch.setattr(queue, "_start", first_start_fails)
+    try:
+        queue.submit("job", 0, 0, collect)
+        queue.submit("job", 1, 0, collect)
+        assert collect.all_done.wait(60)
+    finally:
+        queue.close()
+    assert collect.results[("job", 0)] is None  # the runner re-queues it
+    assert collect.results[("job", 1)] is not None
