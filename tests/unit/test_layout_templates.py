@@ -66,3 +66,9 @@ def test_no_template_name_escapes_the_layout_and_shared_folders(layout, name):
     with pytest.raises(jinja2.TemplateNotFound):
         render(layout, "{% include name %}", name=name)
 
+
+def test_the_project_layouts_use_the_shared_partials():
+    card = LAYOUTS.get("card-invoice")
+    assert card.shared_path == card.path.parents[1] / "_shared"
+    for name in ("letter.html", "giro-slip.html", "email-base.html"):
+        assert card.templates.get_template(f"_shared/fjordbank-1/{name}")
