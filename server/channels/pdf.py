@@ -89,7 +89,7 @@ class WeasyPrintEngine:
         with self._lock:
             prepared = self._per_layout.get(layout.ref)
             if prepared is None:
-                fetcher = AssetFetcher((layout.path, layout.path.parents[1] / "_shared"))
+                fetcher = AssetFetcher((layout.path, layout.shared_path))
                 stylesheets = [
                     CSS(filename=str(layout.path / name), url_fetcher=fetcher,
                         font_config=self.font_config)

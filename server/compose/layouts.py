@@ -25,6 +25,11 @@ Manifest (TOML)::
     subject = "Faktura {{ invoice.number }}"
     ...
 
+Shared brand files live in `layouts/_shared/` (versioned folders such as `fjordbank-1/`, never
+changed in place): stylesheets listed as `"../../_shared/fjordbank-1/letter.css"` in
+`[print] stylesheets`, templates reached as `_shared/fjordbank-1/...` from a layout's templates
+(see `Layout.templates`).
+
 Loading parses and checks everything up front (manifest fields, schema validity, that the
 templates exist), so a broken layout fails at server start, not on a customer's document.
 """
@@ -47,6 +52,8 @@ from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
 
 DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
+# Shared brand assets and templates: layouts/_shared/ (fonts/, fjordbank-N/).
+SHARED_DIR = "_shared"
 
 
 class LayoutError(Exception):
@@ -86,12 +93,23 @@ class Layout:
     def validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.schema)
 
+    @property
+    def shared_path(self) -> Path:
+        """`layouts/_shared/`: the versioned brand assets and partials every layout may use."""
+        return self.path.parents[1] / SHARED_DIR
+
     @cached_property
     def templates(self) -> jinja2.Environment:
-        """The layout's own Jinja2 environment: templates load only from its folder,
-        HTML is autoescaped, and an undefined variable is an error, not an empty string."""
+        """The layout's own Jinja2 environment: templates load from its folder, and names
+        starting with `_shared/` from `layouts/_shared/` (`{% extends
+        "_shared/fjordbank-1/email-base.html" %}`, `{% from ... import ... %}`), nothing
+        else (the loaders refuse `..`). HTML is autoescaped, and an undefined variable is an
+        error, not an empty string."""
         return jinja2.Environment(
-            loader=jinja2.FileSystemLoader(self.path),
+            loader=jinja2.ChoiceLoader([
+                jinja2.PrefixLoader({SHARED_DIR: jinja2.FileSystemLoader(self.shared_path)}),
+                jinja2.FileSystemLoader(self.path),
+            ]),
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default=False),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
