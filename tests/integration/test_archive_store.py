@@ -349,20 +349,25 @@ def test_ensure_bucket_is_idempotent_and_refuses_a_bucket_without_lock(
         store.ensure_bucket()
 
 
-def test_iter_objects_yields_metadata_for_reindexing(archive_store: ArchiveStore) -> None:
+def test_iter_objects_yields_metadata_for_reindexing_in_key_order(
+    archive_store: ArchiveStore,
+) -> None:
+    """Key order matters: a rebuild groups a document's outputs by their adjacent keys,
+    and the HEADs behind the listing run concurrently."""
     prefix = f"reindex-{uuid.uuid4().hex}/"
-    keys = [f"{prefix}doc-{n}/print.pdf" for n in range(3)]
+    keys = [f"{prefix}doc-{n:02d}/{channel}" for n in range(20)
+            for channel in ("email.eml", "print.pdf")]
     for n, key in enumerate(keys):
         archive_store.put(
             key,
             f"document {n}".encode(),
             media_type="application/pdf",
-            metadata={"document-id": f"doc-{n}", "customer-name": "Åse"},
+            metadata={"document-id": key.split("/")[1], "customer-name": "Åse"},
             retain_until=_until(),
         )
-    found = sorted(archive_store.iter_objects(prefix), key=lambda o: o.key)
+    found = list(archive_store.iter_objects(prefix))
     assert [o.key for o in found] == keys
-    assert [o.metadata["document-id"] for o in found] == ["doc-0", "doc-1", "doc-2"]
+    assert [o.metadata["document-id"] for o in found] == [k.split("/")[1] for k in keys]
     assert all(o.metadata["customer-name"] == "Åse" for o in found)
     assert all(o.retain_until is not None for o in found)
     assert found[1].sha256 == hashlib.sha256(b"document 1").hexdigest()
