@@ -172,7 +172,7 @@ def bare_weasyprint(count: int) -> tuple[float, int]:
                                              document_id=record_key, now=now, locale=locale))
         htmls.append(engine.render_html(layout, composition))
     sheets = layout.section("print").get("stylesheets", ())
-    fetcher = AssetFetcher((layout.path, layout.path.parents[1] / "_shared"))
+    fetcher = AssetFetcher((layout.path, layout.shared_path))
     pages = 0
     started = time.perf_counter()
     for html in htmls:
