@@ -462,10 +462,11 @@ def test_shorten_keeps_as_much_as_possible_without_spaces(
      ("de_CH", "CHF")],
 )  # fmt: skip
 def test_babel_amounts_become_gsm7(locale: str, currency: str) -> None:
+    # Whatever spaces and signs this Babel release uses (they change between releases: CLDR
+    # moved de_CH's CHF to plain spaces), the normalised amount is pure GSM-7, same length.
     for amount in (Decimal("1234.50"), Decimal("-1234567.89")):
         formatted = format_currency(amount, currency, locale=locale)
         text = f"Beløp: {formatted}"
-        assert plan_sms(text).encoding == "UCS-2"
         normalised = normalise_for_gsm(text)
         assert plan_sms(normalised).encoding == "GSM-7", repr(normalised)
         assert len(normalised) == len(text)
