@@ -208,8 +208,9 @@ def test_recipient_without_email_is_refused_naming_the_field():
 
 
 def test_email_layout_without_subject_is_refused_at_load(tmp_path):
-    folder = tmp_path / "card-invoice" / "1.0.0"
-    shutil.copytree(LAYOUTS.get("card-invoice").path, folder)
+    card = LAYOUTS.get("card-invoice")
+    folder = tmp_path / card.id / card.version
+    shutil.copytree(card.path, folder)
     manifest = folder / "manifest.toml"
     text = manifest.read_text(encoding="utf-8")
     manifest.write_text("\n".join(line for line in text.splitlines()
