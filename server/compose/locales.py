@@ -47,6 +47,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from server.compose.formatting import babel_locale
@@ -69,7 +70,7 @@ CURRENCY_REGION = {
     "NOK": "NO", "SEK": "SE", "DKK": "DK", "PLN": "PL", "GBP": "GB", "ISK": "IS", "CHF": "CH",
 }
 
-DEFAULT_RULES_TOML = (
+DEFAULT_RULES = (
     {"region": "$.currency"},
     {"region": "$.customer.address.country"},
 )
@@ -97,7 +98,7 @@ def value_at(data: Mapping[str, Any], path: str) -> str | None:
         node = node[part]
     if isinstance(node, bool):
         return "true" if node else "false"
-    return str(node) if isinstance(node, (str, int)) else None
+    return str(node) if isinstance(node, (str, int, Decimal)) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ def parse_locale_rules(manifest: Mapping[str, Any], locales: Sequence[str]
                 raise LocaleRuleError(f"locale {tag!r} names no region (write e.g. 'sv-FI')")
         except InvalidInput as exc:
             raise LocaleRuleError(f"locales: unknown locale {tag!r}") from exc
-    entries = manifest.get("locale", {}).get("rules") or DEFAULT_RULES_TOML
+    entries = manifest.get("locale", {}).get("rules") or DEFAULT_RULES
     rules = []
     for n, entry in enumerate(entries):
         where = f"locale.rules[{n}]"
