@@ -103,6 +103,8 @@ class DocumentRecord:
     retain_until: datetime | None
     outputs: tuple[OutputRecord, ...]
     corrects_document_id: str | None = None
+    # how `locale` was decided, e.g. "rule: $.currency = SEK -> SE" (None: not recorded)
+    locale_decision: str | None = None
 
 
 # --- schema -----------------------------------------------------------------------------
@@ -146,6 +148,7 @@ documents = Table(
     Column("channel_plan", Text(), nullable=False),
     Column("corrects_document_id", String(128), nullable=True),
     Column("retain_until", UTCDateTime(), nullable=True),
+    Column("locale_decision", Text(), nullable=True),
     PrimaryKeyConstraint("tenant", "document_id", name="pk_documents"),
     UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
 )
@@ -551,6 +554,7 @@ def _document_row(record: DocumentRecord) -> dict[str, Any]:
         "channel_plan": record.channel_plan,
         "corrects_document_id": record.corrects_document_id,
         "retain_until": record.retain_until,
+        "locale_decision": record.locale_decision,
     }
 
 
@@ -599,4 +603,5 @@ def _document_record(row: Mapping[str, Any], outs: list[OutputRecord]) -> Docume
         retain_until=row["retain_until"],
         outputs=tuple(outs),
         corrects_document_id=row["corrects_document_id"],
+        locale_decision=row["locale_decision"],
     )

@@ -110,6 +110,7 @@ def record_from_objects(objects: Iterable[StoredObject]) -> DocumentRecord:
         retain_until=objects[0].retain_until,
         outputs=tuple(outputs),
         corrects_document_id=first.get("corrects-document-id") or None,
+        locale_decision=first.get("locale-decision") or None,
     )
 
 

@@ -54,7 +54,7 @@ def load(index: DocumentIndex, schema: str, rows: int, customer_rows: int) -> fl
     index.bulk_load(
         ("bench", f"D{n:025d}", customer(n), "invoice" if n % 4 else "statement",
          "card-invoice@1.0.0", "nb-NO", BASE + timedelta(seconds=n * 7), "0" * 64, None,
-         "print", None, None)
+         "print", None, None, None)
         for n in range(rows)
     )
     raw = index._base_engine.raw_connection()

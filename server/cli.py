@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("layout", help="layout id, e.g. card-invoice")
     p.add_argument("--data", type=Path, help="JSON data file (default: the layout's sample)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--locale", help="BCP 47 locale (default: the layout's)")
+    p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
     p.add_argument("--version", help="layout version (default: newest)")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
     p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")

@@ -66,6 +66,8 @@ class ComposeResult:
     outputs: tuple[OutputRecord, ...]  # as stored (key is empty in a preview)
     contents: dict[Channel, bytes]  # the bytes themselves, in a preview only
     replayed: bool = False
+    locale: str = ""  # the locale the document was composed in
+    locale_decision: str | None = None  # how, e.g. "rule: $.currency = SEK -> SE"
 
 
 def plan_text(plan: ChannelPlan) -> str:
@@ -89,6 +91,12 @@ def output_record(output: Output, key: str) -> OutputRecord:
         sha256=output.sha256, size=output.size, pages=output.facts.get("pages"),
         facts={k: v for k, v in output.facts.items() if k != "pages"},
     )
+
+
+def _decision_text(composition: Composition) -> str | None:
+    """How the locale was decided, as the index and the objects' metadata keep it."""
+    decision = composition.locale_decision
+    return str(decision) if decision is not None else None
 
 
 def _facts_json(output: Output) -> str:
@@ -213,12 +221,16 @@ class DocumentService:
                 document_id, layout.version, composition.created_at, composition.channel_plan,
                 tuple(output_record(o, "") for o in outputs),
                 {o.channel: o.content for o in outputs},
+                locale=composition.locale, locale_decision=_decision_text(composition),
             )
         records = self._archive(composition, outputs, self._corrects(request, composition))
         log.info("composed", channels=[o.channel.value for o in outputs],
-                 pages=sum(o.facts.get("pages", 0) for o in outputs))
+                 pages=sum(o.facts.get("pages", 0) for o in outputs),
+                 locale=composition.locale)
         return ComposeResult(document_id, layout.version, composition.created_at,
-                             composition.channel_plan, records, {})
+                             composition.channel_plan, records, {},
+                             locale=composition.locale,
+                             locale_decision=_decision_text(composition))
 
     def _replay(self, request: ComposeInput) -> ComposeResult | None:
         """The first result for this idempotency key, if the data is the same."""
@@ -274,6 +286,7 @@ class DocumentService:
             "idempotency-key": composition.idempotency_key or "",
             "channel-plan": plan,
             "corrects-document-id": corrects_document_id or "",
+            "locale-decision": _decision_text(composition) or "",
         }
         records = []
         try:
@@ -306,6 +319,7 @@ class DocumentService:
                 corrects_document_id=corrects_document_id,
                 retain_until=retain_until,
                 outputs=tuple(records),
+                locale_decision=_decision_text(composition),
             ))
             self._queue_print(composition, outputs, records)
         except ArchiveUnavailable as exc:
@@ -353,4 +367,6 @@ class DocumentService:
             outputs=record.outputs,
             contents={},
             replayed=replayed,
+            locale=record.locale,
+            locale_decision=record.locale_decision,
         )

@@ -3,10 +3,12 @@ from the page's top-left corner). Independent of how Kanal made the PDF (pdfium)
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
 
 import pypdfium2
+import pypdfium2.raw
 
 MM_PER_PT = 25.4 / 72
 
@@ -53,5 +55,38 @@ def find_text(pdf: bytes, text: str, page_index: int = 0) -> list[Box]:
             found.append(Box(left * MM_PER_PT, (height - top) * MM_PER_PT,
                              right * MM_PER_PT, (height - bottom) * MM_PER_PT))
         return found
+    finally:
+        document.close()
+
+
+def advances(pdf: bytes, text: str, page_index: int = 0) -> list[tuple[str, float]]:
+    """Each character of the first occurrence of `text` on a page with its advance in pt (the
+    distance from its origin to the next character's), the last character left out because
+    its advance runs into whatever follows. Tabular figures show as equal advances."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        textpage = document[page_index].get_textpage()
+        match = textpage.search(text, match_case=True).get_next()
+        if not match:
+            raise AssertionError(f"{text!r} is not on page {page_index + 1}")
+        start, count = match
+        origins = []
+        for index in range(start, start + count):
+            x, y = ctypes.c_double(), ctypes.c_double()
+            pypdfium2.raw.FPDFText_GetCharOrigin(textpage, index, x, y)
+            origins.append(x.value)
+        return [(textpage.get_text_range(start + i, 1), origins[i + 1] - origins[i])
+                for i in range(count - 1)]
+    finally:
+        document.close()
+
+
+def font_size(pdf: bytes, text: str, page_index: int = 0) -> float:
+    """The font size pdfium reports for the first character of `text` on a page."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        textpage = document[page_index].get_textpage()
+        start, _ = textpage.search(text, match_case=True).get_next()
+        return pypdfium2.raw.FPDFText_GetFontSize(textpage, start)
     finally:
         document.close()

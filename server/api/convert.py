@@ -7,7 +7,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from archive.index import OutputRecord
-from kanal.v1 import common_pb2
+from kanal.v1 import common_pb2, documents_pb2
 from server.compose.model import Channel, ChannelPlan
 from server.errors import InvalidInput
 
@@ -58,3 +58,18 @@ def output_to_proto(record: OutputRecord, content: bytes = b"") -> common_pb2.Ou
         content=content,
         facts={k: str(v) for k, v in record.facts.items()},
     )
+
+
+_LOCALE_SOURCES = {
+    "request": documents_pb2.LOCALE_SOURCE_REQUEST,
+    "data": documents_pb2.LOCALE_SOURCE_DATA,
+    "rule": documents_pb2.LOCALE_SOURCE_LAYOUT_RULE,
+    "default": documents_pb2.LOCALE_SOURCE_LAYOUT_DEFAULT,
+}
+
+
+def locale_decision_to_proto(text: str | None) -> tuple[int, str]:
+    """'rule: $.currency = SEK -> SE' (server.compose.model.LocaleDecision as the index keeps
+    it) -> (LocaleSource, reason); a document indexed before it was recorded -> unspecified."""
+    source, _, reason = (text or "").partition(": ")
+    return _LOCALE_SOURCES.get(source, documents_pb2.LOCALE_SOURCE_UNSPECIFIED), reason

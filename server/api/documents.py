@@ -7,6 +7,7 @@ import grpc
 from kanal.v1 import documents_pb2, documents_pb2_grpc
 from server.api.convert import (
     channels_from_proto,
+    locale_decision_to_proto,
     output_to_proto,
     plan_to_proto,
     timestamp,
@@ -33,6 +34,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             preview=request.preview,
             corrects_document_id=request.corrects_document_id or None,
         ))
+        locale_source, locale_reason = locale_decision_to_proto(result.locale_decision)
         return documents_pb2.ComposeResponse(
             document_id=result.document_id,
             layout_version=result.layout_version,
@@ -42,6 +44,9 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             plan=plan_to_proto(result.plan),
             created_at=timestamp(result.created_at),
             replayed=result.replayed,
+            locale=result.locale,
+            locale_source=locale_source,
+            locale_reason=locale_reason,
         )
 
     def GetDocument(self, request: documents_pb2.GetDocumentRequest,
@@ -53,6 +58,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             raise NotFound(f"no document {request.document_id!r}")  # never say it exists
         record = self.service.get(caller.tenant, request.document_id)
         layout_id, _, version = record.layout_ref.partition("@")
+        locale_source, locale_reason = locale_decision_to_proto(record.locale_decision)
         return documents_pb2.Document(
             document_id=record.document_id,
             tenant=record.tenant,
@@ -67,4 +73,6 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             idempotency_key=record.idempotency_key or "",
             outputs=[output_to_proto(o) for o in record.outputs],
             plan=plan_to_proto(plan_from_text(record.channel_plan)),
+            locale_source=locale_source,
+            locale_reason=locale_reason,
         )

@@ -22,6 +22,7 @@ from server.compose.builders import get_builder
 from server.compose.builders.base import BuildRequest
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
+from server.compose.locales import check_payment_region, decide_locale
 from server.compose.model import Channel, Composition, PrintOptions
 from server.compose.plan import plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
@@ -35,7 +36,7 @@ class ComposeRequest:
     data: str | bytes  # JSON text, UTF-8
     document_id: str
     now: datetime  # timezone-aware
-    locale: str | None = None  # None: the layout's default locale
+    locale: str | None = None  # None: decided from the data (server/compose/locales.py)
     channels: Sequence[Channel] = ()  # empty: the layout's default plan
     idempotency_key: str | None = None
     rules: Sequence[Rule] = ()  # the tenant's insert/campaign rules (tried before the layout's)
@@ -95,6 +96,10 @@ def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: A
 
 
 def resolve_locale(layout: Layout, locale: str | None) -> str:
+    """The locale as the request states it, for the input hash: an absent locale counts as
+    the layout's default, as it always has, so that an idempotent retry matches the first
+    request's fingerprint whatever the data decides (`decide_locale` decides the locale the
+    document is composed in)."""
     chosen = locale or layout.default_locale
     babel_locale(chosen)  # unknown to Babel -> InvalidInput
     if chosen not in layout.locales:
@@ -106,14 +111,17 @@ def resolve_locale(layout: Layout, locale: str | None) -> str:
 
 def compose(request: ComposeRequest) -> Composition:
     layout = request.layout
-    locale = resolve_locale(layout, request.locale)
+    requested = resolve_locale(layout, request.locale)
     data = parse_data(request.data)
     validate(layout, data)
+    decision = decide_locale(layout, request.locale, data)
+    locale = decision.locale
     content = get_builder(layout.builder)(
         data,
         BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
                      today=request.now.date()),
     )
+    check_payment_region(decision, content.payment_scheme, layout)
     plan = plan_channels(layout, content.recipient, request.channels, content.facts,
                          tenant_table(request.plan_rules, request.tenant, layout.id))
     print_section = layout.section("print")
@@ -132,7 +140,7 @@ def compose(request: ComposeRequest) -> Composition:
         locale=locale,
         currency=content.currency,
         created_at=request.now,
-        input_sha256=input_hash(layout.id, locale, request.channels, data),
+        input_sha256=input_hash(layout.id, requested, request.channels, data),
         recipient=content.recipient,
         invoice=content.invoice,
         payment_reference=content.payment_reference,
@@ -148,4 +156,5 @@ def compose(request: ComposeRequest) -> Composition:
         campaigns=chosen.campaigns,
         inserts=chosen.inserts,
         idempotency_key=request.idempotency_key,
+        locale_decision=decision,
     )

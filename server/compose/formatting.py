@@ -1,6 +1,16 @@
 """Locale formatting of amounts, numbers and dates, done once while composing (Babel).
 
 Kanal locales are BCP 47 tags ("nb-NO", "sv-SE"); Babel wants "nb_NO".
+
+Negative amounts carry one minus sign per locale, chosen here and nowhere else, so print,
+e-mail and SMS agree: the locale's CLDR minus sign (`minus_sign`). That is U+2212 MINUS SIGN
+for Norwegian, Swedish and Finnish, whose writing rules (Språkrådet, Svenska skrivregler,
+Kielitoimisto) ask for the true minus: it is as wide as a digit and as the plus sign, so it
+lines up in tabular columns and is not mistaken for a hyphen or a dash, and screen readers
+say "minus". Danish, German, Polish and English keep CLDR's hyphen-minus. Babel's own output
+is not trusted for it (Babel 2.19 writes "-1 234,50 kr" for nb-NO although CLDR's nb minus
+is U+2212, and releases differ), so `money` and `number` put the chosen sign in place. The
+SMS channel folds U+2212 into "-" with the rest of its GSM-7 normalising.
 """
 
 from __future__ import annotations
@@ -11,7 +21,12 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _format_date
-from babel.numbers import format_currency, format_decimal, get_currency_name
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_name,
+    get_minus_sign_symbol,
+)
 
 from server.errors import InvalidInput
 
@@ -34,15 +49,35 @@ def check_currency(code: str, field: str = "currency") -> str:
     return code
 
 
+@lru_cache(maxsize=64)
+def minus_sign(locale: str) -> str:
+    """The sign of a negative amount in `locale`: CLDR's minus sign, U+2212 for nb, nn, sv,
+    fi; "-" (hyphen-minus) for da, de, pl, en (see the module docstring)."""
+    return get_minus_sign_symbol(babel_locale(locale))
+
+
+def _signed(text: str, amount: Decimal, locale: str) -> str:
+    """`text` (Babel's formatting of `amount`) with the locale's minus sign, and none on an
+    amount that rounds to zero ("0,00", never "-0,00"). Only the sign can be a hyphen or a
+    minus in a formatted number, so it is the one replaced."""
+    if not amount.is_signed():
+        return text
+    sign = minus_sign(locale) if any(c in "123456789" for c in text) else ""
+    return text.replace("-", sign, 1) if "-" in text else text.replace("\u2212", sign, 1)
+
+
 def money(amount: Decimal, currency: str, locale: str) -> str:
-    """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE)."""
-    return format_currency(amount, currency, locale=babel_locale(locale))
+    """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE);
+    '\u22121 299,00 kr' (nb-NO), '-1.299,00 kr.' (da-DK)."""
+    return _signed(format_currency(amount, currency, locale=babel_locale(locale)), amount,
+                   locale)
 
 
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
-    """A plain number with exactly `places` decimals: '12 345,67'."""
+    """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO)."""
     pattern = "#,##0." + "0" * places if places else "#,##0"
-    return format_decimal(amount, format=pattern, locale=babel_locale(locale))
+    return _signed(format_decimal(amount, format=pattern, locale=babel_locale(locale)),
+                   amount, locale)
 
 
 def day(value: date, locale: str, style: str = "short") -> str:

@@ -16,6 +16,9 @@ Manifest (TOML)::
     default_locale = "nb-NO"
     channels = ["print"]             # channels this layout can render; the default plan
 
+    [[locale.rules]]                 # optional: how the locale follows the data when the
+    region = "$.currency"            # request names none (server/compose/locales.py)
+
     [print]
     template = "print.html"
     stylesheets = ["print.css"]
@@ -48,6 +51,7 @@ from typing import Any
 import jinja2
 from jsonschema import Draft202012Validator
 
+from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
 
@@ -80,6 +84,8 @@ class Layout:
     # labels.toml: the layout's fixed text, one table per locale (read at load time so
     # composing never touches the disk)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # `[[locale.rules]]`: how the locale follows the data (server/compose/locales.py)
+    locale_rules: tuple[LocaleRule, ...] = field(default=(), repr=False)
 
     @property
     def ref(self) -> str:
@@ -168,6 +174,14 @@ def load_layout(path: Path) -> Layout:
         missing = [loc for loc in locales if loc not in labels]
         if missing:
             raise LayoutError(f"{path / 'labels.toml'}: no labels for {', '.join(missing)}")
+    try:
+        locale_rules = parse_locale_rules(manifest, locales)
+    except LocaleRuleError as exc:
+        raise LayoutError(f"{manifest_path}: {exc}") from exc
+    data_locales = schema.get("properties", {}).get("locale", {}).get("enum")
+    if data_locales is not None and set(data_locales) != set(locales):
+        raise LayoutError(f"{path / 'schema.json'}: the `locale` field's enum must be the "
+                          f"manifest's locales {list(locales)}")
     for channel in channels:
         template = manifest.get(channel.value, {}).get("template")
         if template and not (path / template).is_file():
@@ -185,6 +199,7 @@ def load_layout(path: Path) -> Layout:
         schema=schema,
         manifest=manifest,
         labels=MappingProxyType(labels),
+        locale_rules=locale_rules,
     )
 
 

@@ -240,6 +240,26 @@ class PrintOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class LocaleDecision:
+    """Which locale a document was composed in, and what decided it (server/compose/locales.py).
+
+    source: "request" (the request's `locale`), "data" (the data's own `locale` field),
+    "rule" (a `[[locale.rules]]` entry of the layout manifest) or "default" (the layout's
+    `default_locale`). `field` is where the deciding value sits ("locale", "$.locale",
+    "$.currency", ...), for error messages; `reason` says it in words for support.
+    """
+
+    locale: str  # BCP 47, e.g. "sv-SE"
+    source: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        """'rule: $.currency = SEK -> region SE', as the index and GetDocument show it."""
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignArea:
     """A message printed or shown in a layout's campaign slot, chosen by rules."""
 
@@ -278,6 +298,7 @@ class Composition:
     campaigns: tuple[CampaignArea, ...] = ()
     inserts: tuple[str, ...] = ()  # physical insert ids for the inserting machine
     idempotency_key: str | None = None
+    locale_decision: LocaleDecision | None = None  # how `locale` was decided
 
     @property
     def layout_ref(self) -> str:

@@ -166,7 +166,7 @@ def _rows(start: int, count: int, customer_of) -> list[tuple]:
     """Document rows in column order; pairs of rows share a created_at (ties on purpose)."""
     return [("bulk", f"D{n:025d}", customer_of(n), "invoice" if n % 3 else "statement",
              "card-invoice@1.0.0", "nb-NO", BASE + timedelta(seconds=n // 2), "0" * 64, None,
-             "print", None, None) for n in range(start, start + count)]
+             "print", None, None, None) for n in range(start, start + count)]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -14,6 +14,7 @@ import grpc
 import pytest
 from sqlalchemy import create_engine, text
 
+from archive.store import decode_metadata_value
 from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
 from server.api.errors import field_violations
 from server.app import KanalServer, embedded_credentials
@@ -414,3 +415,56 @@ def test_a_retry_queues_the_print_piece_an_outage_lost(kanal, documents, monkeyp
         queued = db.execute(print_pieces.select().where(
             print_pieces.c.document_id == retry.document_id)).fetchall()
     assert len(queued) == 1
+
+
+# --- the locale follows the data ------------------------------------------------------------
+
+
+def test_a_swedish_document_without_locale_is_swedish_and_says_why(kanal, documents, s3):
+    data = sample("card-invoice", "sample-sv-SE.json")
+    request = documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=data,
+        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="locale-from-data-1")
+    response = documents.Compose(request)
+    assert response.locale == "sv-SE"
+    assert response.locale_source == documents_pb2.LOCALE_SOURCE_LAYOUT_RULE
+    assert response.locale_reason == "$.currency = SEK -> SE"
+
+    slip = pages_text(kanal.store.get(print_output(response.outputs).archive_key))[-1]
+    assert "OCR-NUMMER" in slip and "TILL BANKGIRONUMMER" in slip and "KID" not in slip
+
+    document = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        document_id=response.document_id))
+    assert (document.locale, document.locale_source, document.locale_reason) == (
+        "sv-SE", documents_pb2.LOCALE_SOURCE_LAYOUT_RULE, "$.currency = SEK -> SE")
+    record = kanal.index.get("nordkort", response.document_id)
+    assert (record.locale, record.locale_decision) == ("sv-SE", "rule: $.currency = SEK -> SE")
+    client, bucket = s3
+    head = client.head_object(Bucket=bucket, Key=print_output(response.outputs).archive_key)
+    assert decode_metadata_value(head["Metadata"]["locale-decision"]) == (
+        "rule: $.currency = SEK -> SE")
+
+    # A retry without a locale matches the first request's fingerprint: the same document.
+    replay = documents.Compose(request)
+    assert replay.replayed and replay.document_id == response.document_id
+    assert (replay.locale, replay.locale_source) == ("sv-SE", response.locale_source)
+
+
+def test_the_request_locale_is_recorded_as_the_requests(documents):
+    response = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice"),
+        locale="nb-NO", channels=[common_pb2.CHANNEL_PRINT], preview=True))
+    assert (response.locale, response.locale_source) == (
+        "nb-NO", documents_pb2.LOCALE_SOURCE_REQUEST)
+
+
+def test_a_locale_that_would_print_a_wrong_slip_is_invalid_naming_both_sides(documents, s3):
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", locale="nb-NO",
+        data_json=sample("card-invoice", "sample-sv-SE.json")))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = dict(field_violations(error))
+    assert set(fields) == {"locale", "$.currency", "$.issuer.payment_account.type"}
+    assert "use sv-SE" in fields["locale"]
+    assert count_objects(s3) == before

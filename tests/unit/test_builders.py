@@ -130,7 +130,7 @@ def test_card_invoice_balance_minimum_and_reference(card):
     assert s["new_balance"] == f"34{NBSP}708,17{NBSP}kr"
     assert purchases == Decimal("28700.10")
     assert s["purchases"] == f"28{NBSP}700,10{NBSP}kr"
-    assert s["refunds"] == f"-1{NBSP}648,00{NBSP}kr"
+    assert s["refunds"] == f"\u22121{NBSP}648,00{NBSP}kr"  # U+2212: formatting.minus_sign
     # 3 % of 34 708,17 = 1 041,245 -> whole kroner 1 041 (floor 300 does not bite)
     assert s["minimum_payment"] == f"1{NBSP}041,00{NBSP}kr"
     assert comp.payment_reference.scheme == "kid_mod10"
@@ -180,7 +180,7 @@ def test_card_invoice_minimum_payment_rules(card):
     assert comp.amount_due == Decimal("0")
     assert comp.context["summary"]["minimum_payment"] == f"0,00{NBSP}kr"
     assert comp.context["summary"]["is_credit_balance"] is True
-    assert comp.context["summary"]["new_balance"] == f"-1{NBSP}000,00{NBSP}kr"
+    assert comp.context["summary"]["new_balance"] == f"\u22121{NBSP}000,00{NBSP}kr"
 
 
 def test_card_invoice_given_reference_is_checked(card):

@@ -164,7 +164,7 @@ def test_text_alternative_is_written_not_stripped():
     ctx = comp.context
     assert "<" not in text and "style" not in text
     for line in (f"{ctx['labels']['total_to_pay']}: {ctx['claim']['total']}",
-                 f"{ctx['labels']['slip_reference']}: {ctx['payment']['reference']}",
+                 f"{ctx['payment']['reference_label']}: {ctx['payment']['reference']}",
                  f"{ctx['labels']['new_due_date']}: {ctx['payment']['due_date']}"):
         assert line in text
     assert ctx["legal_text"] in text

@@ -3,12 +3,26 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from kanal.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class LocaleSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOCALE_SOURCE_UNSPECIFIED: _ClassVar[LocaleSource]
+    LOCALE_SOURCE_REQUEST: _ClassVar[LocaleSource]
+    LOCALE_SOURCE_DATA: _ClassVar[LocaleSource]
+    LOCALE_SOURCE_LAYOUT_RULE: _ClassVar[LocaleSource]
+    LOCALE_SOURCE_LAYOUT_DEFAULT: _ClassVar[LocaleSource]
+LOCALE_SOURCE_UNSPECIFIED: LocaleSource
+LOCALE_SOURCE_REQUEST: LocaleSource
+LOCALE_SOURCE_DATA: LocaleSource
+LOCALE_SOURCE_LAYOUT_RULE: LocaleSource
+LOCALE_SOURCE_LAYOUT_DEFAULT: LocaleSource
 
 class ComposeRequest(_message.Message):
     __slots__ = ("tenant", "layout_id", "layout_version", "data_json", "locale", "channels", "idempotency_key", "preview", "corrects_document_id")
@@ -33,20 +47,26 @@ class ComposeRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., data_json: _Optional[str] = ..., locale: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., idempotency_key: _Optional[str] = ..., preview: _Optional[bool] = ..., corrects_document_id: _Optional[str] = ...) -> None: ...
 
 class ComposeResponse(_message.Message):
-    __slots__ = ("document_id", "layout_version", "outputs", "plan", "created_at", "replayed")
+    __slots__ = ("document_id", "layout_version", "outputs", "plan", "created_at", "replayed", "locale", "locale_source", "locale_reason")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_VERSION_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_REASON_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     layout_version: str
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
     plan: _common_pb2.ChannelPlan
     created_at: _timestamp_pb2.Timestamp
     replayed: bool
-    def __init__(self, document_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    locale: str
+    locale_source: LocaleSource
+    locale_reason: str
+    def __init__(self, document_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replayed: _Optional[bool] = ..., locale: _Optional[str] = ..., locale_source: _Optional[_Union[LocaleSource, str]] = ..., locale_reason: _Optional[str] = ...) -> None: ...
 
 class GetDocumentRequest(_message.Message):
     __slots__ = ("tenant", "document_id")
@@ -57,7 +77,7 @@ class GetDocumentRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., document_id: _Optional[str] = ...) -> None: ...
 
 class Document(_message.Message):
-    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan")
+    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan", "locale_source", "locale_reason")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +91,8 @@ class Document(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_REASON_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     tenant: str
     customer_id: str
@@ -84,4 +106,6 @@ class Document(_message.Message):
     idempotency_key: str
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
     plan: _common_pb2.ChannelPlan
-    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ...) -> None: ...
+    locale_source: LocaleSource
+    locale_reason: str
+    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., locale_source: _Optional[_Union[LocaleSource, str]] = ..., locale_reason: _Optional[str] = ...) -> None: ...

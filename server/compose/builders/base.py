@@ -51,6 +51,8 @@ class Content:
     amount_due: Decimal | None = None
     # Facts the channel-plan and campaign rules may test (customer segment, case stage...).
     facts: Mapping[str, Any] = field(default_factory=dict)
+    # The payment's scheme, which the locale's region must fit (server/compose/locales.py)
+    payment_scheme: PaymentScheme | None = None
 
 
 Builder = Callable[[Mapping[str, Any], BuildRequest], Content]
@@ -187,6 +189,56 @@ def payment_reference(
         return references.make_reference(scheme, data["reference_base"], creditor=creditor)
     except references.ReferenceError as exc:
         raise InvalidInput.field(f"{path}.reference_base", str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentScheme:
+    """Which clearing a document's payment fields belong to, and the data fields that chose
+    them (named in the error when the locale's region cannot print them)."""
+
+    reference_scheme: str  # references.SCHEMES
+    reference_field: str  # "$.payment.reference_scheme", or "$.currency" when it chose
+    account_kind: str  # PaymentAccount.kind
+    account_field: str  # e.g. "$.issuer.payment_account.type"
+
+
+def payment_scheme(payment: Mapping[str, Any], reference: PaymentReference,
+                   account: PaymentAccount, account_path: str,
+                   payment_path: str = "$.payment") -> PaymentScheme:
+    """`payment` is the data's payment object, `account_path` the JSON path of the account."""
+    chosen_by = (f"{payment_path}.reference_scheme" if payment.get("reference_scheme")
+                 else "$.currency")
+    return PaymentScheme(reference.scheme, chosen_by, account.kind, f"{account_path}.type")
+
+
+# The labels.toml name of each reference scheme's label (server/compose/references.py)
+REFERENCE_LABELS = {"kid_mod10": "kid", "kid_mod11": "kid", "ocr": "ocr", "ocr_luhn": "ocr",
+                    "fik": "fik", "fi": "fi", "rf": "rf"}
+
+
+def payment_labels(text: Mapping[str, str], reference: PaymentReference,
+                   account: PaymentAccount) -> dict[str, str]:
+    """What the payment fields are called, in the document's language but after the payment's
+    scheme, never after the language alone: the reference by its scheme (KID, OCR, FIK,
+    Finnish reference, RF), the account by its type (kontonummer, bankgiro, plusgiro, IBAN).
+    The same names go to every channel (slip, e-mail, SMS).
+
+    labels.toml keys: `reference_<kid|ocr|fik|fi|rf>` (the slip's field) and `..._short`
+    (running text, SMS), `account_<type>` and `..._short`, and `slip_note` with a
+    `{reference}` placeholder. Layout versions without them (1.0.0) keep their one
+    `slip_reference` / `slip_account`.
+    """
+    ref = REFERENCE_LABELS[reference.scheme]
+    reference_label = text.get(f"reference_{ref}", text.get("slip_reference", ""))
+    reference_name = text.get(f"reference_{ref}_short", reference_label)
+    account_label = text.get(f"account_{account.kind}", text.get("slip_account", ""))
+    return {
+        "reference_label": reference_label,
+        "reference_name": reference_name,
+        "account_label": account_label,
+        "account_name": text.get(f"account_{account.kind}_short", account_label),
+        "note": text.get("slip_note", "").format(reference=reference_name),
+    }
 
 
 @dataclass(frozen=True, slots=True)

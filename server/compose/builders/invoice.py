@@ -26,7 +26,9 @@ from server.compose.builders.base import (
     iso_date,
     labels,
     payment_account,
+    payment_labels,
     payment_reference,
+    payment_scheme,
     postal_address,
     recipient,
     window_lines,
@@ -196,6 +198,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "totals": {
             "line_extension": fmt.money(totals.line_extension),
             "allowances": fmt.money(totals.allowances) if totals.allowances else None,
+            # as the totals subtract it, with the locale's minus sign (formatting.minus_sign)
+            "allowances_deducted": fmt.money(-totals.allowances) if totals.allowances else None,
             "charges": fmt.money(totals.charges) if totals.charges else None,
             "tax_exclusive": fmt.money(totals.tax_exclusive),
             "tax": fmt.money(totals.tax),
@@ -208,6 +212,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
+            **payment_labels(text, reference, account),
             "amount": fmt.money(totals.payable),
             "amount_units": units,
             "amount_cents": cents,
@@ -221,6 +226,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         currency=currency,
         invoice=invoice,
         payment_reference=reference,
+        payment_scheme=payment_scheme(data["payment"], reference, account,
+                                      "$.seller.payment_account"),
         due_date=due_date,
         amount_due=None if is_credit else totals.payable,
         facts={
