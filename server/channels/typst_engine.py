@@ -78,7 +78,9 @@ class TypstEngine:
             try:
                 content, warnings = compiler.compile_with_warnings(
                     format="pdf", sys_inputs={"context": template_json(composition)},
-                    pdf_standards=list(standards), timestamp=composition.created_at)
+                    pdf_standards=list(standards),
+                    # PDF dates have whole seconds (Typst refuses microseconds)
+                    timestamp=composition.created_at.replace(microsecond=0))
             except typst.TypstError as exc:
                 raise LayoutError(f"{layout.ref}: print.typ: {exc.message}") from None
         for warning in warnings:
