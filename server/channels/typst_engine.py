@@ -63,8 +63,11 @@ class TypstEngine:
                     include_system_fonts=False, include_embedded_fonts=False,
                     font_paths=[str((layout.path / f).resolve())
                                 for f in section.get("typst_fonts", ())])
+                # Typst resolves symlinks and refuses a template outside its root, so
+                # the root is the layouts folder the template really lives in
+                source = (layout.path / template).resolve()
                 compiler = typst.Compiler(
-                    input=str(layout.path / template), root=str(layout.path.parents[1]),
+                    input=str(source), root=str(source.parents[2]),
                     font_paths=fonts, ignore_system_fonts=True)
                 found = self._compilers[layout.ref] = (compiler, threading.Lock())
             return found

@@ -20,6 +20,7 @@ from server.channels.typst_engine import TYPST_VERSION, TypstEngine
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutError, LayoutRegistry, load_layout
 from server.compose.model import Channel, ChannelPlan
+from server.compose.rules import parse_rules
 from tests.pdf_inspect import MM_PER_PT, find_text, pages_text
 
 LAYOUTS = LayoutRegistry()
@@ -158,3 +159,27 @@ def test_a_long_word_breaks_inside_its_column(engine):
     assert len(rights) == 70
     assert max(rights) <= 210 - 18 - 25 - 44 + 0.5, max(rights)
     assert not find_text(pdf, "W" * 70)  # it did break
+
+
+def test_the_rules_campaign_prints_in_the_card_invoice_in_both_locales(engine):
+    """The campaign area shows the rules' `main` campaign (and nothing without one); the
+    sv-SE sample renders with Swedish labels and the OCR slip."""
+    rules = parse_rules([{"id": "gold", "when": {"segment": "premium"}, "campaign": {
+        "area": "main", "id": "gold-2027", "title": "Oppgrader til Gold",
+        "body": "Reiseforsikring og lounge inkludert."}}])
+    layout = LAYOUTS.get("card-invoice")
+    data = json.loads(layout.sample_data())
+    for segment, shown in (("premium", True), ("private", False)):
+        data["card_account"]["segment"] = segment
+        comp, _ = composition(data=data, rules=rules)
+        text = " ".join(pages_text(engine.render(layout, comp).content))
+        assert ("TIPS TIL DEG Oppgrader til Gold Reiseforsikring og lounge inkludert." in text) \
+            is shown
+    swedish = (layout.path / "sample-sv-SE.json").read_text(encoding="utf-8")
+    comp, _ = composition(data=json.loads(swedish), locale="sv-SE")
+    pdf = engine.render(layout, comp).content
+    text = " ".join(pages_text(pdf))
+    assert "Kontoutdrag kreditkort" in text and "OCR-nummer".upper() in text
+    assert f"Sida {len(pages_text(pdf))} / {len(pages_text(pdf))}" in text
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        assert str(document.Root.Lang) == "sv-SE"
