@@ -59,7 +59,7 @@ def render(args: argparse.Namespace) -> int:
 
     from server.channels.pdf import PrintEngines
     from server.compose.composer import ComposeRequest, compose
-    from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+    from server.compose.layouts import DEFAULT_LAYOUTS_DIR, PRINT_ENGINES, LayoutRegistry
 
     registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
     layout = registry.get(args.layout, args.version)
@@ -69,8 +69,8 @@ def render(args: argparse.Namespace) -> int:
         now=datetime.now(UTC), locale=args.locale,
     ))
     section = layout.section("print")
-    engines = ([e for e, key in (("typst", "typst_template"), ("weasyprint", "template"))
-                if section.get(key)] if args.engine == "both" else [args.engine])
+    engines = ([e for e in ("typst", "weasyprint") if section.get(PRINT_ENGINES[e])]
+               if args.engine == "both" else [args.engine])
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{layout.id}-{composition.locale}"
     pages: dict[str, list[Image.Image]] = {}

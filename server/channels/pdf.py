@@ -34,12 +34,12 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from server.channels.pdf_ua import identify_pdf_ua
-from server.compose.layouts import Layout, LayoutError
+from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 
 PDF_MEDIA_TYPE = "application/pdf"
 DEFAULT_PDF_STANDARDS = ("a-3b",)  # a layout without `pdf_standards` (the 1.0.0 ones)
-ENGINES = ("weasyprint", "typst")
+ENGINES = tuple(PRINT_ENGINES)  # "weasyprint", "typst"
 DEFAULT_ENGINE = "weasyprint"
 
 

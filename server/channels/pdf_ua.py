@@ -9,12 +9,18 @@ itself: `pdfuaid:part = 1` in the XMP metadata, with the PDF/A extension-schema
 description PDF/A needs for any property outside its predefined schemas (ISO 19005-3
 §6.6.2.3). Typst does both in one pass (`pdf_standards=["a-3a", "ua-1"]`).
 
-What WeasyPrint 70 cannot do, so no post-step here pretends it can: it does not link the
-running headers and footers (CSS margin boxes) into the structure tree nor mark them
-`/Artifact` (PDF 1.7 has no artifact structure element; WeasyPrint leaves their marked
-content outside the tree), it has no way to mark a decorative image or a rule as an
-artifact from HTML, and it writes no `dc:language` in the XMP. The checks in
-`tests/pdf_conformance.py` say which rules a WeasyPrint page passes.
+What WeasyPrint 70 cannot do, so no post-step here pretends it can (the tests pin it,
+tests/unit/test_pdf_conformance.py):
+
+* every HTML `<table>` becomes a data `/Table` (no `role="presentation"`), so tables used
+  for layout (the Fjordbank masthead, overview and giro slip) are tables without header
+  cells (pdfua UA-15-003), and its `/TH` cells carry no `/Scope`;
+* running headers and footers (CSS margin boxes) are tagged as `/Span`s outside the
+  document's structure tree, not as pagination artifacts;
+* an `<img>` is always a `/Figure`: a decorative image cannot be an artifact.
+
+The Typst templates have none of these limits (`grid` for layout, `table.header`, page
+furniture as artifacts), which is one reason the volume layouts moved to Typst.
 """
 
 from __future__ import annotations

@@ -217,7 +217,9 @@ def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
                           f"unknown; known: {', '.join(sorted(PDF_STANDARDS))}")
     if "ua-1" in standards and not any(s.startswith("a-") for s in standards):
         raise LayoutError(f"{path}: [print] pdf_standards: ua-1 needs a PDF/A-2 or -3 beside it")
-    allowed = (path.resolve(), path.parents[1].resolve() / SHARED_DIR)
+    # symlinked layout folders (a test's or a deployment's selection) resolve elsewhere
+    allowed = (path.resolve(), (path.parents[1] / SHARED_DIR).resolve(),
+               path.resolve().parents[1] / SHARED_DIR)
     for folder in section.get("typst_fonts", ()):
         resolved = (path / folder).resolve()
         if not resolved.is_dir() or not any(resolved.is_relative_to(a) for a in allowed):

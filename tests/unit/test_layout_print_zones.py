@@ -14,7 +14,7 @@ import pytest
 
 from server.channels.pdf import PrintEngines, engine_of
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from server.compose.layouts import PRINT_ENGINES, LayoutRegistry
 from server.compose.model import Channel
 from server.printing.profiles import Rect, builtin_profiles
 
@@ -22,12 +22,11 @@ DPI = 100
 LAYOUTS = LayoutRegistry()
 PROFILES = builtin_profiles()
 ENGINES = PrintEngines()
-TEMPLATE_KEYS = {"weasyprint": "template", "typst": "typst_template"}
 SAMPLES = [(layout, sample, engine) for layout in LAYOUTS.latest()
            if Channel.PRINT in layout.channels
            for sample in sorted(layout.path.glob("sample*.json"))
            for engine in dict.fromkeys([engine_of(layout), *(
-               e for e, key in TEMPLATE_KEYS.items() if layout.section("print").get(key))])]
+               e for e, key in PRINT_ENGINES.items() if layout.section("print").get(key))])]
 
 
 def zones(profile) -> list[Rect]:

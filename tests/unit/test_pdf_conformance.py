@@ -20,20 +20,19 @@ import pytest
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.pdf import PrintEngines, engine_of, pdf_standards, render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from server.compose.layouts import PRINT_ENGINES, LayoutRegistry
 from server.compose.model import Channel
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
-TEMPLATE_KEYS = {"weasyprint": "template", "typst": "typst_template"}
 ENGINES = PrintEngines()
 
 
 def engines(layout) -> list[str]:
     """The layout's own engine first, then any other engine it keeps a template for."""
     section = layout.section("print")
-    others = [e for e, key in TEMPLATE_KEYS.items() if section.get(key) and e != engine_of(layout)]
+    others = [e for e, key in PRINT_ENGINES.items() if section.get(key) and e != engine_of(layout)]
     return [engine_of(layout), *others]
 
 
