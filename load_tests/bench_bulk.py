@@ -1,16 +1,24 @@
-"""Bulk throughput: generated card invoices -> a job on a real server, next to bare WeasyPrint.
+"""Bulk throughput: generated card invoices -> a job on a real server, per PDF engine, next to
+the bare engines and headless Chromium, all in one run.
 
-    python load_tests/bench_bulk.py [--records 2000] [--bare 200] [--workers N]
+    python load_tests/bench_bulk.py [--records 2000] [--bare 2000] [--workers N]
+                                    [--engines typst,weasyprint] [--no-chromium]
 
 Generates `--records` card-invoice records from the layout's samples (nb-NO and sv-SE,
-varied names and addresses, 5-60 transactions so 1-3 pages), starts a KanalServer
-in-process on the embedded defaults (SeaweedFS + SQLite, worker processes one per core),
-streams them with SubmitBatch (each document's default channel plan), follows WatchJob to
-the end, and reports end-to-end documents/s and pages/s, the peak RSS of every worker and
-this (server) process's RSS after the run. Then, in this one process, it renders the same
-documents' HTML with bare WeasyPrint, one `HTML(...).write_pdf()` per document with the
-layout's stylesheets (no caches, no archive), for the first `--bare` records, and prints
-the ratio end-to-end rate / bare single-process rate (target on 2 cores: >= 1.6).
+varied names and addresses, 5-60 transactions so 1-3 pages). For each engine in
+`--engines` it starts a KanalServer in-process on the embedded defaults (SeaweedFS +
+SQLite, worker processes one per core) with the layouts switched to that engine
+(load_tests/engines.py: "typst" = the project's manifests, "weasyprint" = the same layouts
+with `[print] engine = "weasyprint"`, i.e. the print.html templates), streams the records
+with SubmitBatch (each document's default channel plan: print, e-mail with the PDF, SMS,
+e-invoice), follows WatchJob to the end, and reports end-to-end documents/s and pages/s,
+the peak RSS of every worker and the server's RSS. Then the first `--bare` of the same
+documents, composed once, are rendered by the engines alone, two warm processes each:
+bare Typst (`TypstEngine`), bare WeasyPrint (`WeasyPrintEngine`, its caches on) and
+headless Chromium's DevTools `Page.printToPDF` of the WeasyPrint HTML (Debian `chromium`,
+one reused tab per process). The ratios say what the pipeline costs on top of each engine
+and what Typst gains: end to end / Chromium (target >= 2), end to end / bare Typst
+(target >= 0.7), Typst end to end / WeasyPrint end to end.
 
 Memory over the run: every few seconds a sampler reads the RSS of this (server) process and
 of each live bulk worker process from /proc; the report lists them at every `--every`
@@ -35,17 +43,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from weasyprint import CSS, HTML  # noqa: E402
-
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402
+from load_tests.engines import bare_chromium, bare_engine, layouts_with_engine  # noqa: E402
 from server.app import KanalServer  # noqa: E402
 from server.auth import ApiKey, hash_key, new_key  # noqa: E402
-from server.channels.pdf import AssetFetcher, WeasyPrintEngine  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry  # noqa: E402
+from server.compose.layouts import LayoutRegistry  # noqa: E402
 from server.config import Settings  # noqa: E402
 
-LAYOUT = DEFAULT_LAYOUTS_DIR / "card-invoice" / "1.0.0"
+LAYOUT = LayoutRegistry().get("card-invoice").path  # the newest version's samples
 FIRST = {"nb-NO": ["Kari", "Ola", "Ingrid", "Per", "Solveig", "Åse", "Øystein", "Bjørn"],
          "sv-SE": ["Anna", "Erik", "Märta", "Lars", "Åsa", "Björn", "Karin", "Göran"]}
 LAST = {"nb-NO": ["Nordmann", "Hansen", "Johansen", "Olsen", "Larsen", "Bakken", "Dahl"],
@@ -161,71 +167,96 @@ def run_job(server: KanalServer, key: str, count: int,
     return elapsed, last.job
 
 
-def bare_weasyprint(count: int) -> tuple[float, int]:
-    """Seconds and pages for `count` documents, one uncached write_pdf() each."""
+def compositions(count: int) -> list:
+    """The first `count` records composed once (the bare engines render these)."""
     layout = LayoutRegistry().get("card-invoice")
-    engine = WeasyPrintEngine()
-    now = datetime.now(UTC)
-    htmls = []
-    for record_key, data, locale in records(count):
-        composition = compose(ComposeRequest(tenant="bench", layout=layout, data=data,
-                                             document_id=record_key, now=now, locale=locale))
-        htmls.append(engine.render_html(layout, composition))
-    sheets = layout.section("print").get("stylesheets", ())
-    fetcher = AssetFetcher((layout.path, layout.shared_path))
-    pages = 0
-    started = time.perf_counter()
-    for html in htmls:
-        document = HTML(string=html, base_url=layout.path.as_uri() + "/",
-                        url_fetcher=fetcher).render(
-            stylesheets=[CSS(filename=str(layout.path / s), url_fetcher=fetcher)
-                         for s in sheets])
-        document.write_pdf(pdf_variant="pdf/a-3b")
-        pages += len(document.pages)
-    return time.perf_counter() - started, pages
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [compose(ComposeRequest(tenant="bench", layout=layout, data=data,
+                                   document_id=record_key, now=now, locale=locale))
+            for record_key, data, locale in records(count)]
+
+
+def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, object]:
+    """One server whose layouts render with `engine`, one job of `count` records."""
+    secret = new_key()
+    key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")
+    layouts = layouts_with_engine(engine, state)
+    print(f"end to end with {engine}", file=sys.stderr)
+    with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state / engine,
+                              api_keys=(key,), layouts_dir=layouts)) as server:
+        with MemorySampler(server) as sampler:
+            elapsed, job = run_job(server, secret, count, sampler)
+        peaks = dict(server.job_runner.peak_rss_kb)
+        server_rss = rss_kb()
+    return {
+        "state": job.state, "documents": job.counts.done, "failed": job.counts.failed,
+        "pages": job.pages,
+        "per_channel": {str(c.channel): [c.documents, c.pages] for c in job.channels},
+        "seconds": round(elapsed, 1),
+        "docs_per_s": round(job.counts.done / elapsed, 2),
+        "pages_per_s": round(job.pages / elapsed, 2),
+        # one peak per worker process, in the order they finished work (pools are replaced
+        # every ~500 documents per worker, so a long run lists several generations)
+        "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
+        "server_rss_after_mb": round(server_rss / 1024),
+        "memory_by_documents": sampler.at_marks(every, count),
+    }
+
+
+def rate(seconds: float, documents: int, pages: int) -> dict[str, float]:
+    return {"documents": documents, "seconds": round(seconds, 1),
+            "docs_per_s": round(documents / seconds, 2), "pages_per_s": round(pages / seconds, 2)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--bare", type=int, default=200,
-                        help="records rendered by bare WeasyPrint (default 200)")
+    parser.add_argument("--bare", type=int, default=0,
+                        help="records rendered by the bare engines and Chromium "
+                             "(default: all --records)")
     parser.add_argument("--workers", type=int, default=0, help="default: one per core")
+    parser.add_argument("--engines", default="typst,weasyprint",
+                        help="end-to-end runs, comma separated (default typst,weasyprint)")
+    parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium peer")
     parser.add_argument("--every", type=int, default=500,
                         help="report memory every this many documents (default 500)")
     args = parser.parse_args()
     if args.workers:
         os.environ["KANAL_JOB_WORKERS"] = str(args.workers)
-    secret = new_key()
-    key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")
     print(f"cores: {os.cpu_count()}, records: {args.records}", file=sys.stderr)
-    with (tempfile.TemporaryDirectory(prefix="kanal-bench-") as state,
-          KanalServer(Settings(listen="127.0.0.1:0", state_dir=Path(state),
-                               api_keys=(key,))) as server):
-        with MemorySampler(server) as sampler:
-            elapsed, job = run_job(server, secret, args.records, sampler)
-        peaks = dict(server.job_runner.peak_rss_kb)
-        server_rss = rss_kb()
-    bare_n = min(args.bare, args.records)
-    bare_s, bare_pages = bare_weasyprint(bare_n)
-    e2e_rate = job.counts.done / elapsed
-    bare_rate = bare_n / bare_s
-    result = {
-        "records": args.records, "state": job.state, "documents": job.counts.done,
-        "failed": job.counts.failed, "pages": job.pages,
-        "per_channel": {str(c.channel): [c.documents, c.pages] for c in job.channels},
-        "end_to_end_seconds": round(elapsed, 1),
-        "end_to_end_docs_per_s": round(e2e_rate, 2),
-        "end_to_end_pages_per_s": round(job.pages / elapsed, 2),
-        "bare_weasyprint_docs": bare_n, "bare_weasyprint_seconds": round(bare_s, 1),
-        "bare_weasyprint_docs_per_s": round(bare_rate, 2),
-        "bare_weasyprint_pages_per_s": round(bare_pages / bare_s, 2),
-        "ratio_end_to_end_over_bare": round(e2e_rate / bare_rate, 2),
-        # one peak per worker process, in the order they finished work (pools are replaced
-        # every ~500 documents per worker, so a long run lists several generations)
-        "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
-        "server_rss_after_mb": round(server_rss / 1024),
-        "memory_by_documents": sampler.at_marks(args.every, args.records),
+    result: dict[str, object] = {"records": args.records, "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="kanal-bench-") as state:
+        for engine in args.engines.split(","):
+            result[f"end_to_end_{engine}"] = end_to_end(engine, args.records, args.every,
+                                                        Path(state))
+        bare_n = min(args.bare or args.records, args.records)
+        layout = LayoutRegistry().get("card-invoice")
+        documents = compositions(bare_n)
+        print(f"bare engines on {bare_n} documents", file=sys.stderr)
+        for engine in ("typst", "weasyprint"):
+            seconds, pages = bare_engine(engine, layout, documents)
+            result[f"bare_{engine}_2_processes"] = rate(seconds, bare_n, pages)
+        if not args.no_chromium:
+            html = Path(state) / "chromium"
+            html.mkdir()
+            seconds, pages = bare_chromium(layout, documents, html)
+            result["chromium_print_to_pdf_2_processes"] = rate(seconds, bare_n, pages)
+
+    def ratio(a: str, b: str) -> float | None:
+        if a in result and b in result:
+            return round(result[a]["docs_per_s"] / result[b]["docs_per_s"], 2)
+        return None
+
+    result["ratios"] = {
+        "typst_end_to_end_over_chromium": ratio("end_to_end_typst",
+                                                "chromium_print_to_pdf_2_processes"),
+        "typst_end_to_end_over_bare_typst": ratio("end_to_end_typst", "bare_typst_2_processes"),
+        "typst_end_to_end_over_weasyprint_end_to_end": ratio("end_to_end_typst",
+                                                             "end_to_end_weasyprint"),
+        "bare_typst_over_bare_weasyprint": ratio("bare_typst_2_processes",
+                                                 "bare_weasyprint_2_processes"),
+        "weasyprint_end_to_end_over_bare_weasyprint": ratio("end_to_end_weasyprint",
+                                                            "bare_weasyprint_2_processes"),
     }
     out = ROOT / "load_tests" / "results"
     out.mkdir(parents=True, exist_ok=True)

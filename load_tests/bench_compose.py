@@ -1,9 +1,12 @@
 """Real-time Compose latency against a running server, next to bare WeasyPrint.
 
     python load_tests/bench_compose.py [--address HOST:PORT] [--requests 60] [--layout card-invoice]
+                                       [--engine typst|weasyprint]
 
 Without --address it starts `kanal serve` (embedded defaults, fresh state dir) as a
-subprocess and stops it at the end. It measures, for the same document:
+subprocess and stops it at the end; `--engine` then serves the layouts switched to that PDF
+engine (load_tests/engines.py; default: each layout's own, Typst for the card invoice).
+It measures, for the same document:
   - Compose p50/p95/p99 over gRPC at concurrency 1 and 8 (compose, render PDF/A,
     store in S3 with object lock, index), and throughput;
   - bare WeasyPrint in this process: the same HTML, `HTML(...).write_pdf()` one call per
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kanal.v1 import documents_pb2, documents_pb2_grpc  # noqa: E402
+from load_tests.engines import layouts_with_engine  # noqa: E402
 from server.channels.pdf import WeasyPrintEngine  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
@@ -129,6 +133,8 @@ def main() -> None:
                         help="producer API key for --address (env KANAL_API_KEY)")
     parser.add_argument("--layout", default="card-invoice")
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--engine", choices=("typst", "weasyprint"),
+                        help="the started server's PDF engine (default: each layout's own)")
     args = parser.parse_args()
 
     layout = LayoutRegistry().get(args.layout)
@@ -137,6 +143,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kanal-bench-") as state:
         address, key = args.address, args.key
         if not address:
+            if args.engine:
+                os.environ["KANAL_LAYOUTS_DIR"] = str(layouts_with_engine(args.engine,
+                                                                          Path(state)))
             process, address, key = start_server(Path(state))
         try:
             run_tag = datetime.now(UTC).strftime("%H%M%S%f")
@@ -154,12 +163,13 @@ def main() -> None:
     results["bare_weasyprint"] = bare
     results["ratio_compose_p50_to_bare_p50"] = round(
         results["compose_c1"]["p50_ms"] / bare["p50_ms"], 2)
-    results["context"] = {"layout": layout.ref, "pages": pages, "cpus": os.cpu_count(),
+    results["context"] = {"layout": layout.ref, "engine": args.engine or "layout's own",
+                          "pages": pages, "cpus": os.cpu_count(),
                           "python": platform.python_version(), "at": datetime.now(UTC).isoformat()}
 
     out = ROOT / "load_tests" / "results"
     out.mkdir(exist_ok=True)
-    (out / "compose.json").write_text(json.dumps(results, indent=2))
+    (out / f"compose-{args.engine or 'layout'}.json").write_text(json.dumps(results, indent=2))
     print(f"layout {layout.ref}, {pages} page(s), {os.cpu_count()} CPUs")
     print(f"{'':18}{'n':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'docs/s':>9}")
     for name in ("compose_c1", "compose_c8", "bare_weasyprint"):

@@ -2,6 +2,7 @@
 
     kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE]
     kanal render LAYOUT --data FILE --out DIR [--locale nb-NO] [--version 1.0.0]
+                 [--engine typst|weasyprint|both]
     kanal archive reconcile|reindex|verify [--config FILE] [--sample 0.1]
 """
 
@@ -48,12 +49,17 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def render(args: argparse.Namespace) -> int:
-    """Render a layout locally for layout designers: PDF plus one PNG per page."""
-    import pypdfium2
+    """Render a layout locally for layout designers: PDF plus one PNG per page.
 
-    from server.channels.pdf import WeasyPrintEngine
+    `--engine` picks the engine (default: the layout's own); `both` renders with each
+    engine the layout has a template for and also writes, per page, the two side by side
+    (`<layout>-<locale>-page<n>-compare.png`: Typst left, WeasyPrint right)."""
+    import pypdfium2
+    from PIL import Image
+
+    from server.channels.pdf import PrintEngines
     from server.compose.composer import ComposeRequest, compose
-    from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+    from server.compose.layouts import DEFAULT_LAYOUTS_DIR, PRINT_ENGINES, LayoutRegistry
 
     registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
     layout = registry.get(args.layout, args.version)
@@ -62,14 +68,34 @@ def render(args: argparse.Namespace) -> int:
         tenant="local", layout=layout, data=data, document_id="preview",
         now=datetime.now(UTC), locale=args.locale,
     ))
-    rendered = WeasyPrintEngine().render(layout, composition)
+    section = layout.section("print")
+    engines = ([e for e in ("typst", "weasyprint") if section.get(PRINT_ENGINES[e])]
+               if args.engine == "both" else [args.engine])
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"{layout.id}-{composition.locale}"
-    (args.out / f"{stem}.pdf").write_bytes(rendered.content)
-    pdf = pypdfium2.PdfDocument(rendered.content)
-    for number, page in enumerate(pdf, start=1):
-        page.render(scale=args.dpi / 72).to_pil().save(args.out / f"{stem}-page{number}.png")
-    print(f"{args.out / stem}.pdf: {rendered.pages} page(s), PNGs beside it")
+    pages: dict[str, list[Image.Image]] = {}
+    for engine in engines:
+        rendered = PrintEngines(engine).render(layout, composition)
+        name = f"{stem}-{engine}" if engine else stem
+        (args.out / f"{name}.pdf").write_bytes(rendered.content)
+        pdf = pypdfium2.PdfDocument(rendered.content)
+        images = pages[rendered.engine] = [page.render(scale=args.dpi / 72).to_pil()
+                                           for page in pdf]
+        for number, image in enumerate(images, start=1):
+            image.save(args.out / f"{name}-page{number}.png")
+        print(f"{args.out / name}.pdf: {rendered.pages} page(s) by {rendered.engine} "
+              f"{rendered.engine_version}, PNGs beside it")
+    if len(pages) == 2:
+        left, right = pages["typst"], pages["weasyprint"]
+        for number in range(1, max(len(left), len(right)) + 1):
+            pair = [side[number - 1] if number <= len(side) else None for side in (left, right)]
+            width, height = next(p for p in pair if p is not None).size
+            sheet = Image.new("RGB", (2 * width + 20, height), "#8a98a4")
+            for column, image in enumerate(pair):
+                if image is not None:
+                    sheet.paste(image, (column * (width + 20), 0))
+            sheet.save(args.out / f"{stem}-page{number}-compare.png")
+        print(f"{args.out / stem}-page*-compare.png: Typst left, WeasyPrint right")
     return 0
 
 
@@ -91,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="layout version (default: newest)")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
     p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    p.add_argument("--engine", choices=("typst", "weasyprint", "both"),
+                   help="PDF engine (default: the layout's own); both: side by side PNGs")
     p.set_defaults(run=render)
 
     from server.archive_admin import add_parser as add_archive_parser

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.email import render_email
-from server.channels.pdf import PdfEngine, WeasyPrintEngine, render_print
+from server.channels.pdf import PdfEngine, PrintEngines, render_print
 from server.channels.sms_channel import render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
@@ -28,7 +28,7 @@ class DocumentRenderer(Protocol):
 
 class Renderers:
     def __init__(self, pdf_engine: PdfEngine | None = None):
-        self.pdf_engine = pdf_engine or WeasyPrintEngine()
+        self.pdf_engine = pdf_engine or PrintEngines()  # each layout's own engine
         self._by_channel: dict[Channel, Renderer] = {
             Channel.PRINT: lambda c, layout: render_print(c, layout, self.pdf_engine),
             Channel.SMS: render_sms,

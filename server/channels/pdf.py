@@ -1,8 +1,14 @@
-"""Print channel: Composition -> PDF/A-3b bytes and page facts.
+"""Print channel: Composition -> archive-grade PDF bytes and page facts.
 
 The PDF engine is a seam: `PdfEngine.render(layout, composition)` takes the layout and the
-Composition and returns PDF bytes and the page count. Nothing outside this module touches
-WeasyPrint's objects, so a faster engine for high-volume layouts can take its place.
+Composition and returns PDF bytes, the page count and which engine made them. Nothing
+outside the engine modules touches an engine's objects. A layout's manifest names its
+engine (`[print] engine`): "weasyprint" (HTML + CSS, `template` and `stylesheets`, this
+module) or "typst" (`typst_template`, `server.channels.typst_engine`); `PrintEngines`
+picks it per layout, or one engine for all (`kanal render --engine`, the benchmarks).
+The manifest's `pdf_standards` (default `["a-3b"]`, what the 1.0.0 layouts were archived
+with) say what the file conforms to: `["a-3a", "ua-1"]` is a tagged PDF/A-3 that is also
+PDF/UA-1 (ISO 14289-1), in either engine.
 
 `WeasyPrintEngine` keeps what WeasyPrint lets us reuse between documents: one
 `FontConfiguration`, and each layout's stylesheets parsed once. Its URL fetcher serves
@@ -13,32 +19,52 @@ and kept in memory: data in a document can never make the server fetch a URL or 
 from __future__ import annotations
 
 import hashlib
+import json
 import mimetypes
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+import weasyprint
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from server.compose.layouts import Layout
+from server.channels.pdf_ua import identify_pdf_ua
+from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 
 PDF_MEDIA_TYPE = "application/pdf"
-ARCHIVE_PDF_VARIANT = "pdf/a-3b"
+DEFAULT_PDF_STANDARDS = ("a-3b",)  # a layout without `pdf_standards` (the 1.0.0 ones)
+ENGINES = tuple(PRINT_ENGINES)  # "weasyprint", "typst"
+DEFAULT_ENGINE = "weasyprint"
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedPdf:
     content: bytes
     pages: int
+    engine: str = DEFAULT_ENGINE  # which engine made it, and its version (output facts)
+    engine_version: str = ""
+    pdf_standards: tuple[str, ...] = DEFAULT_PDF_STANDARDS
 
 
 class PdfEngine(Protocol):
     def render(self, layout: Layout, composition: Composition) -> RenderedPdf: ...
+
+
+def engine_of(layout: Layout) -> str:
+    """The engine a layout's manifest names for its print template (`[print] engine`)."""
+    return layout.section("print").get("engine", DEFAULT_ENGINE)
+
+
+def pdf_standards(layout: Layout) -> tuple[str, ...]:
+    """What a layout's print PDF conforms to (`[print] pdf_standards`, Typst's names:
+    "a-3a", "a-3b", "ua-1"). PDF/UA-1 needs PDF/A-2 or -3 beside it, never -1."""
+    return tuple(layout.section("print").get("pdf_standards", DEFAULT_PDF_STANDARDS))
 
 
 def template_variables(composition: Composition) -> dict[str, object]:
@@ -50,6 +76,21 @@ def template_variables(composition: Composition) -> dict[str, object]:
         "locale": composition.locale,
         "campaigns": {c.area: c for c in composition.campaigns},
     }
+
+
+def template_json(composition: Composition) -> str:
+    """`template_variables` as JSON, the one way data reaches a Typst template (read there
+    with `json(bytes(sys.inputs.context))`): values stay data, never Typst source."""
+    return json.dumps(template_variables(composition), default=_json_value,
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return str(value)  # Decimal, date: the context holds formatted strings; never float
 
 
 class AssetFetcher(URLFetcher):
@@ -77,9 +118,17 @@ class AssetFetcher(URLFetcher):
 
 
 class WeasyPrintEngine:
-    """HTML + CSS -> PDF with WeasyPrint, caches per layout version."""
+    """HTML + CSS -> PDF with WeasyPrint, caches per layout version.
 
-    def __init__(self, pdf_variant: str | None = ARCHIVE_PDF_VARIANT):
+    The PDF variant follows the layout's `pdf_standards`: "a-3b" -> `pdf/a-3b`; "a-3a"
+    -> `pdf/a-3a` (tagged); "ua-1" beside it -> the tagged PDF/A-3 is declared PDF/UA-1
+    too (`server.channels.pdf_ua`). `pdf_variant` set explicitly (e.g. None for a plain
+    PDF, the benchmarks) overrides the layout."""
+
+    name = "weasyprint"
+    version = weasyprint.__version__
+
+    def __init__(self, pdf_variant: str | None = "layout"):
         self.pdf_variant = pdf_variant
         self.font_config = FontConfiguration()
         self._per_layout: dict[str, tuple[AssetFetcher, list[CSS]]] = {}
@@ -112,16 +161,55 @@ class WeasyPrintEngine:
         document = HTML(
             string=html, base_url=layout.path.as_uri() + "/", url_fetcher=fetcher
         ).render(font_config=self.font_config, stylesheets=stylesheets)
-        content = document.write_pdf(pdf_variant=self.pdf_variant)
-        return RenderedPdf(content=content, pages=len(document.pages))
+        if self.pdf_variant != "layout":
+            return RenderedPdf(document.write_pdf(pdf_variant=self.pdf_variant),
+                               len(document.pages), self.name, self.version, ())
+        standards = pdf_standards(layout)
+        archive = next((s for s in standards if s.startswith("a-")), None)
+        content = document.write_pdf(pdf_variant=f"pdf/{archive}" if archive else None)
+        if "ua-1" in standards:
+            content = identify_pdf_ua(content)
+        return RenderedPdf(content, len(document.pages), self.name, self.version, standards)
+
+
+class PrintEngines:
+    """The engine each layout's manifest names, made on first use and kept (one per
+    process: each keeps its own caches); `only` renders every layout with one engine."""
+
+    def __init__(self, only: str | None = None):
+        if only is not None and only not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {only!r}")
+        self.only = only
+        self._engines: dict[str, PdfEngine] = {}
+        self._lock = threading.Lock()
+
+    def engine(self, name: str) -> PdfEngine:
+        with self._lock:
+            if name not in self._engines:
+                if name == "typst":
+                    from server.channels.typst_engine import TypstEngine
+
+                    self._engines[name] = TypstEngine()
+                elif name == "weasyprint":
+                    self._engines[name] = WeasyPrintEngine()
+                else:
+                    raise LayoutError(f"unknown PDF engine {name!r}")
+            return self._engines[name]
+
+    def render(self, layout: Layout, composition: Composition) -> RenderedPdf:
+        return self.engine(self.only or engine_of(layout)).render(layout, composition)
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
     rendered = engine.render(layout, composition)
+    archive = next((s for s in rendered.pdf_standards if s.startswith("a-")), None)
     return Output(
         channel=Channel.PRINT,
         media_type=PDF_MEDIA_TYPE,
         content=rendered.content,
         sha256=hashlib.sha256(rendered.content).hexdigest(),
-        facts={"pages": rendered.pages, "pdf_variant": ARCHIVE_PDF_VARIANT},
+        facts={"pages": rendered.pages,
+               "pdf_variant": f"pdf/{archive}" if archive else "pdf",
+               "pdf_standards": ",".join(rendered.pdf_standards),
+               "engine": rendered.engine, "engine_version": rendered.engine_version},
     )

@@ -20,8 +20,12 @@ Manifest (TOML)::
     region = "$.currency"            # request names none (server/compose/locales.py)
 
     [print]
-    template = "print.html"
+    engine = "typst"                 # or "weasyprint" (the default): which template renders
+    typst_template = "print.typ"     # Typst: reads the context as JSON, fonts in typst_fonts
+    typst_fonts = ["../../_shared/fonts/inter-4.1-ttf"]
+    template = "print.html"          # WeasyPrint: Jinja2 HTML + stylesheets
     stylesheets = ["print.css"]
+    pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
     envelope = "C5"
 
     [email]                          # optional: subject is a Jinja template over the context
@@ -186,6 +190,7 @@ def load_layout(path: Path) -> Layout:
         template = manifest.get(channel.value, {}).get("template")
         if template and not (path / template).is_file():
             raise LayoutError(f"{path}: {channel} template {template!r} is missing")
+    _check_print_engine(path, manifest.get("print", {}))
     return Layout(
         id=layout_id,
         version=version,
@@ -201,6 +206,40 @@ def load_layout(path: Path) -> Layout:
         labels=MappingProxyType(labels),
         locale_rules=locale_rules,
     )
+
+
+PRINT_ENGINES = {"weasyprint": "template", "typst": "typst_template"}
+PDF_STANDARDS = frozenset({"a-2a", "a-2b", "a-3a", "a-3b", "ua-1"})
+
+
+def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
+    """`[print] engine` names a known engine whose template exists; `pdf_standards` are
+    ones both engines write, PDF/UA-1 beside PDF/A-2 or -3 (ISO 14289-1 needs a PDF/A
+    that allows tags; -1 does not); Typst fonts come from the layout or `_shared/`."""
+    if not section:
+        return
+    engine = section.get("engine", "weasyprint")
+    if engine not in PRINT_ENGINES:
+        raise LayoutError(f"{path}: [print] engine {engine!r} is not one of "
+                          f"{', '.join(PRINT_ENGINES)}")
+    for name, key in PRINT_ENGINES.items():
+        template = section.get(key)
+        if (name == engine or template) and not (template and (path / template).is_file()):
+            raise LayoutError(f"{path}: [print] {key} {template!r} ({name}) is missing")
+    standards = set(section.get("pdf_standards", ()))
+    if standards - PDF_STANDARDS:
+        raise LayoutError(f"{path}: [print] pdf_standards {sorted(standards - PDF_STANDARDS)} "
+                          f"unknown; known: {', '.join(sorted(PDF_STANDARDS))}")
+    if "ua-1" in standards and not any(s.startswith("a-") for s in standards):
+        raise LayoutError(f"{path}: [print] pdf_standards: ua-1 needs a PDF/A-2 or -3 beside it")
+    # symlinked layout folders (a test's or a deployment's selection) resolve elsewhere
+    allowed = (path.resolve(), (path.parents[1] / SHARED_DIR).resolve(),
+               path.resolve().parents[1] / SHARED_DIR)
+    for folder in section.get("typst_fonts", ()):
+        resolved = (path / folder).resolve()
+        if not resolved.is_dir() or not any(resolved.is_relative_to(a) for a in allowed):
+            raise LayoutError(f"{path}: [print] typst_fonts {folder!r} is not a folder in the "
+                              f"layout or {SHARED_DIR}/")
 
 
 class LayoutRegistry:

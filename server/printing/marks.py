@@ -16,6 +16,9 @@ The sheet sequence number runs across the whole batch, continuing from
 `first_sequence`, so the inserter also notices a sheet lost *between* two pieces; the
 caller carries `ImposedBatch.last_sequence + 1` into the next batch.
 
+The overlay is marked content of the `/Artifact` kind, so the accessible pages a tagged
+PDF/UA piece brings (Typst's, WeasyPrint's) keep every mark out of their reading order.
+
 Every existing page content is wrapped in ``q ... Q`` before the overlay is appended:
 WeasyPrint leaves a transform (a flip of the y axis) active at the end of its content
 stream, and marks drawn under it would land mirrored. The wrap costs one shared
@@ -44,6 +47,9 @@ from server.printing.profiles import DataMatrixSpec, OmrSpec, PrintProfile, Rect
 PT_PER_MM = 72 / 25.4
 _DARK_RUN = re.compile(rb"\x00+")  # zxing-cpp's bit matrix: 0 = dark module, 255 = light
 _SIZE_TOLERANCE_PT = 1.0  # renderers round page sizes differently (595 vs 595.276)
+# The marks are the printer's, not the document's: a page artifact (ISO 32000-1 §14.8.2.2,
+# ISO 14289-1 §7.1), so a tagged page stays tagged and readers skip them.
+ARTIFACT_BEGIN = b"/Artifact <</Type /Page>> BDC\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +141,14 @@ def impose(
                 if bars is None:
                     bars = bars_cache[code] = _bars_ops(profile.omr, code, paper_w_pt, paper_h_pt)
                 page = out.pages[first_index + (sheet - 1) * step]
-                overlay = [b"Q\nq\n", _origin_ops(page, profile, paper_w_pt, paper_h_pt), bars]
+                overlay = [b"Q\nq\n", ARTIFACT_BEGIN,
+                           _origin_ops(page, profile, paper_w_pt, paper_h_pt), bars]
                 if profile.datamatrix is not None:
                     payload = datamatrix_payload(
                         piece.piece_id, sheet, sheets, piece.feeders, sequence + sheet - 1
                     )
                     overlay.append(_datamatrix_ops(profile.datamatrix, payload, paper_h_pt, where))
-                overlay.append(b"Q\n")
+                overlay.append(b"EMC\nQ\n")
                 _append_overlay(out, page, save_state, b"".join(overlay))
 
             pages = page_count + blank_back

@@ -18,6 +18,7 @@ from archive.store import decode_metadata_value
 from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
 from server.api.errors import field_violations
 from server.app import KanalServer, embedded_credentials
+from server.channels.pdf import engine_of
 from server.compose.composer import ComposeRequest, compose
 from server.compose.formatting import money
 from server.compose.layouts import LayoutRegistry
@@ -149,6 +150,10 @@ def test_compose_archives_verified_pdf(documents, kanal, layout_id, sample_name)
     assert sorted(o.sha256 for o in document.outputs) == sorted(o.sha256 for o in response.outputs)
     assert print_output(document.outputs).archive_key == output.archive_key
     assert print_output(document.outputs).pages == output.pages
+    # which engine made the PDF, in the response and in the index
+    assert output.facts["engine"] == engine_of(LAYOUTS.get(layout_id))
+    assert output.facts["engine_version"] and output.facts["pdf_standards"] == "a-3a,ua-1"
+    assert dict(print_output(document.outputs).facts) == dict(output.facts)
     for other in response.outputs:  # every planned channel is archived and verifiable
         assert other.archive_key and kanal.store.get(other.archive_key)
     assert document.retain_until.ToDatetime() > datetime.now()

@@ -20,3 +20,27 @@ def test_render_writes_the_pdf_and_a_png_per_page(tmp_path, capsys):
 def test_render_reports_an_unknown_layout(tmp_path, capsys):
     assert main(["render", "no-such-layout", "--out", str(tmp_path)]) == 2
     assert "unknown layout 'no-such-layout'" in capsys.readouterr().err
+
+
+def test_render_with_both_engines_writes_them_side_by_side(tmp_path, capsys):
+    assert main(["render", "payment-reminder", "--engine", "both", "--out", str(tmp_path),
+                 "--dpi", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "by typst" in out and "by weasyprint" in out
+    for engine in ("typst", "weasyprint"):
+        pdf = (tmp_path / f"payment-reminder-nb-NO-{engine}.pdf").read_bytes()
+        assert "Betalingspåminnelse" in " ".join(pages_text(pdf))
+        assert (tmp_path / f"payment-reminder-nb-NO-{engine}-page1.png").is_file()
+    with Image.open(tmp_path / "payment-reminder-nb-NO-typst-page1.png") as typst_page:
+        width, height = typst_page.size
+    with Image.open(tmp_path / "payment-reminder-nb-NO-page1-compare.png") as image:
+        assert image.size == (2 * width + 20, height)
+        assert image.getpixel((width + 10, height // 2)) == (0x8A, 0x98, 0xA4)  # the gutter
+
+
+def test_render_with_one_engine_names_it(tmp_path, capsys):
+    assert main(["render", "card-invoice", "--engine", "weasyprint", "--out", str(tmp_path),
+                 "--dpi", "30"]) == 0
+    assert "by weasyprint" in capsys.readouterr().out
+    assert (tmp_path / "card-invoice-nb-NO-weasyprint.pdf").is_file()
+    assert not list(tmp_path.glob("*-compare.png"))

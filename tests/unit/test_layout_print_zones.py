@@ -2,7 +2,8 @@
 
 The inserting machine reads the OMR bars and the DataMatrix on each sheet front; the
 imposer paints their zones white before drawing, so a layout that prints into a zone
-would lose content silently. Rasterise every sample's pages and look for ink there.
+would lose content silently. Rasterise every sample's pages, from every engine the layout
+has a template for, and look for ink there.
 """
 
 from datetime import UTC, datetime
@@ -11,18 +12,21 @@ import numpy as np
 import pypdfium2
 import pytest
 
-from server.channels.pdf import WeasyPrintEngine
+from server.channels.pdf import PrintEngines, engine_of
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from server.compose.layouts import PRINT_ENGINES, LayoutRegistry
 from server.compose.model import Channel
 from server.printing.profiles import Rect, builtin_profiles
 
 DPI = 100
 LAYOUTS = LayoutRegistry()
 PROFILES = builtin_profiles()
-SAMPLES = [(layout, sample) for layout in LAYOUTS.latest()
+ENGINES = PrintEngines()
+SAMPLES = [(layout, sample, engine) for layout in LAYOUTS.latest()
            if Channel.PRINT in layout.channels
-           for sample in sorted(layout.path.glob("sample*.json"))]
+           for sample in sorted(layout.path.glob("sample*.json"))
+           for engine in dict.fromkeys([engine_of(layout), *(
+               e for e, key in PRINT_ENGINES.items() if layout.section("print").get(key))])]
 
 
 def zones(profile) -> list[Rect]:
@@ -34,18 +38,13 @@ def zones(profile) -> list[Rect]:
     return found
 
 
-@pytest.fixture(scope="module")
-def engine():
-    return WeasyPrintEngine()
-
-
-@pytest.mark.parametrize(("layout", "sample"), SAMPLES, ids=lambda v: getattr(v, "name", None)
-                         or getattr(v, "ref", None))
-def test_no_ink_in_any_profiles_mark_zones(engine, layout, sample):
+@pytest.mark.parametrize(("layout", "sample", "engine"), SAMPLES,
+                         ids=lambda v: getattr(v, "name", None) or getattr(v, "ref", None) or v)
+def test_no_ink_in_any_profiles_mark_zones(layout, sample, engine):
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=sample.read_text(encoding="utf-8"), document_id="z",
         now=datetime(2026, 11, 22, tzinfo=UTC), channels=(Channel.PRINT,)))
-    pdf = pypdfium2.PdfDocument(engine.render(layout, composition).content)
+    pdf = pypdfium2.PdfDocument(ENGINES.engine(engine).render(layout, composition).content)
     px = DPI / 25.4
     for index, page in enumerate(pdf):
         gray = np.asarray(page.render(scale=DPI / 72, grayscale=True).to_pil().convert("L"))
@@ -57,5 +56,5 @@ def test_no_ink_in_any_profiles_mark_zones(engine, layout, sample):
                               max(0, int(zone.x * px)):int(zone.right * px) + 1]
                 inked = int((window < 200).sum())
                 assert inked == 0, (
-                    f"{layout.ref} {sample.name} page {index + 1} prints into the "
+                    f"{layout.ref} {sample.name} ({engine}) page {index + 1} prints into the "
                     f"{name} profile's zone {zone} ({inked} dark pixels)")

@@ -140,6 +140,22 @@ def test_content_streams_stay_balanced(batch: ImposedBatch) -> None:
                 assert contents[-1].read_bytes().startswith(b"Q\n")
 
 
+def test_marks_are_artifacts(batch: ImposedBatch) -> None:
+    """Every mark is drawn inside one /Artifact marked-content sequence (ISO 14289-1 §7.1):
+    a tagged piece keeps its marks out of the reading order."""
+    with pikepdf.open(io.BytesIO(batch.pdf)) as pdf:
+        marked = [page for page in pdf.pages
+                  if isinstance(page.obj.Contents, pikepdf.Array)]
+        assert marked
+        for page in marked[:6]:
+            overlay = pikepdf.parse_content_stream(page.obj.Contents[-1])
+            ops = [str(op) for _, op in overlay]
+            assert ops[:3] == ["Q", "q", "BDC"] and ops[-2:] == ["EMC", "Q"]
+            assert overlay[2].operands[0] == pikepdf.Name.Artifact
+            assert ops.count("BDC") == 1 and ops.count("EMC") == 1
+            assert "re" in ops  # the bars themselves are inside it
+
+
 # --- the marks, read back -----------------------------------------------------------------
 
 

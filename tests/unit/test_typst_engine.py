@@ -1,0 +1,191 @@
+"""The Typst engine behind the PDF seam: data stays data, fonts and files stay in the layout,
+the same Composition gives the same bytes, the manifest picks the engine, and every print
+Output says which engine made it."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pikepdf
+import pypdfium2
+import pytest
+
+from server.channels import Renderers
+from server.channels.pdf import PrintEngines, engine_of, render_print
+from server.channels.typst_engine import TYPST_VERSION, TypstEngine
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutError, LayoutRegistry, load_layout
+from server.compose.model import Channel, ChannelPlan
+from server.compose.rules import parse_rules
+from tests.pdf_inspect import MM_PER_PT, find_text, pages_text
+
+LAYOUTS = LayoutRegistry()
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+HOSTILE = [
+    '#read("/etc/passwd")',
+    '#import "@preview/cetz:0.3.0": *',
+    "#eval(\"1 + 1\") ] [ $x^2$",
+    "<label> @ref *bold* _em_ `raw`",
+    "#sys.inputs.context // \\ /* */",
+]
+
+
+def composition(layout_id: str = "card-invoice", data: dict | None = None, **kw):
+    layout = LAYOUTS.get(layout_id)
+    data = data or json.loads(layout.sample_data())
+    return compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                  document_id="01TYPST", now=NOW, channels=(), **kw)), layout
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return TypstEngine()
+
+
+def test_the_volume_layouts_use_typst_and_the_letter_weasyprint():
+    assert {layout.id: engine_of(layout) for layout in LAYOUTS.latest()} == {
+        "card-invoice": "typst", "payment-reminder": "typst", "b2b-invoice": "typst",
+        "welcome-letter": "weasyprint"}
+    assert engine_of(LAYOUTS.get("card-invoice", "1.0.0")) == "weasyprint"  # frozen
+
+
+def test_hostile_strings_are_printed_as_text_not_run(engine):
+    data = json.loads(LAYOUTS.get("card-invoice").sample_data())
+    data["customer"]["name"] = HOSTILE[0]
+    for tx, text in zip(data["transactions"], HOSTILE[1:], strict=False):
+        tx["description"] = text
+    comp, layout = composition(data=data)
+    text = " ".join(pages_text(engine.render(layout, comp).content))
+    for hostile in HOSTILE:
+        assert hostile in text
+    assert "root:" not in text and "/bin/" not in text  # /etc/passwd was not read
+
+
+def test_same_composition_same_bytes_in_fresh_engines():
+    comp, layout = composition()
+    first = TypstEngine().render(layout, comp).content
+    assert TypstEngine().render(layout, comp).content == first
+    other = replace(comp, document_id="01OTHER", created_at=datetime(2026, 3, 3, tzinfo=UTC))
+    assert TypstEngine().render(layout, other).content != first
+
+
+def test_creation_date_is_the_compositions_not_the_clock(engine):
+    comp, layout = composition()
+    with pikepdf.open(io.BytesIO(engine.render(layout, comp).content)) as pdf:
+        assert str(pdf.docinfo["/CreationDate"]).startswith("D:20260302093000")
+
+
+def test_fonts_come_only_from_the_layout(engine):
+    comp, layout = composition()
+    with pikepdf.open(io.BytesIO(engine.render(layout, comp).content)) as pdf:
+        fonts = {str(f.BaseFont) for page in pdf.pages
+                 for f in page.Resources.get("/Font", {}).values()}
+    assert fonts and all(name.split("+")[-1].startswith("/Inter") or "Inter" in name
+                         for name in fonts), fonts
+
+
+def test_a_family_the_layout_does_not_ship_is_an_error(tmp_path):
+    shutil.copytree(DEFAULT_LAYOUTS_DIR / "_shared", tmp_path / "_shared")
+    folder = tmp_path / "card-invoice" / "2.0.0"
+    shutil.copytree(DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0", folder)
+    (tmp_path / "_shared" / "no-fonts").mkdir()
+    manifest = folder / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        '"../../_shared/fonts/inter-4.1-ttf"', '"../../_shared/no-fonts"'))
+    layout = load_layout(folder)
+    comp, _ = composition()
+    with pytest.raises(LayoutError, match="font"):
+        TypstEngine().render(layout, comp)
+
+
+def test_manifest_errors_are_caught_at_load(tmp_path):
+    shutil.copytree(DEFAULT_LAYOUTS_DIR / "_shared", tmp_path / "_shared")
+    folder = tmp_path / "card-invoice" / "2.0.0"
+    shutil.copytree(DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0", folder)
+    manifest = folder / "manifest.toml"
+    original = manifest.read_text()
+    for change, message in (
+        (('engine = "typst"', 'engine = "chromium"'), "engine 'chromium'"),
+        (('typst_template = "print.typ"', 'typst_template = "missing.typ"'), "missing"),
+        (('pdf_standards = ["a-3a", "ua-1"]', 'pdf_standards = ["ua-1"]'), "ua-1 needs"),
+        (('"../../_shared/fonts/inter-4.1-ttf"', '"/usr/share/fonts"'), "typst_fonts"),
+    ):
+        manifest.write_text(original.replace(*change))
+        with pytest.raises(LayoutError, match=message):
+            load_layout(folder)
+
+
+def test_print_output_records_engine_and_standards():
+    comp, layout = composition()
+    typst_out = render_print(comp, layout, PrintEngines())
+    assert typst_out.facts["engine"] == "typst"
+    assert typst_out.facts["engine_version"] == TYPST_VERSION
+    assert typst_out.facts["pdf_standards"] == "a-3a,ua-1"
+    assert typst_out.facts["pdf_variant"] == "pdf/a-3a"
+    weasy_out = render_print(comp, layout, PrintEngines("weasyprint"))
+    assert weasy_out.facts["engine"] == "weasyprint" and weasy_out.facts["engine_version"]
+    old, old_layout = composition(), LAYOUTS.get("card-invoice", "1.0.0")
+    frozen = render_print(old[0], old_layout, PrintEngines())
+    assert (frozen.facts["engine"], frozen.facts["pdf_variant"]) == ("weasyprint", "pdf/a-3b")
+
+
+def test_renderers_use_each_layouts_engine():
+    for layout_id, engine in (("payment-reminder", "typst"), ("welcome-letter", "weasyprint")):
+        comp, layout = composition(layout_id)
+        comp = replace(comp, channel_plan=ChannelPlan(channels=(Channel.PRINT,)))
+        [output] = Renderers().render(comp, layout)
+        assert output.facts["engine"] == engine
+
+
+def test_a_long_word_breaks_inside_its_column(engine):
+    """A 70-letter 'word' wraps inside the description column (37..123 mm from the left)
+    instead of running over the foreign-amount and amount columns."""
+    data = json.loads(LAYOUTS.get("card-invoice").sample_data())
+    data["transactions"][0]["description"] = "W" * 70
+    comp, layout = composition(data=data)
+    pdf = engine.render(layout, comp).content
+    document = pypdfium2.PdfDocument(pdf)
+    page = document[0]
+    textpage = page.get_textpage()
+    text = textpage.get_text_range()
+    start = text.index("WWWW")
+    rights = [textpage.get_charbox(i)[2] * MM_PER_PT
+              for i, ch in enumerate(text[start:start + 90], start) if ch == "W"]
+    document.close()
+    assert len(rights) == 70
+    assert max(rights) <= 210 - 18 - 25 - 44 + 0.5, max(rights)
+    assert not find_text(pdf, "W" * 70)  # it did break
+
+
+def test_the_rules_campaign_prints_in_the_card_invoice_in_both_locales(engine):
+    """The campaign area shows the rules' `main` campaign (and nothing without one); the
+    sv-SE sample renders with Swedish labels and the OCR slip."""
+    rules = parse_rules([{"id": "gold", "when": {"segment": "premium"}, "campaign": {
+        "area": "main", "id": "gold-2027", "title": "Oppgrader til Gold",
+        "body": "Reiseforsikring og lounge inkludert."}}])
+    layout = LAYOUTS.get("card-invoice")
+    data = json.loads(layout.sample_data())
+    for segment, shown in (("premium", True), ("private", False)):
+        data["card_account"]["segment"] = segment
+        comp, _ = composition(data=data, rules=rules)
+        text = " ".join(pages_text(engine.render(layout, comp).content))
+        assert ("TIPS TIL DEG Oppgrader til Gold Reiseforsikring og lounge inkludert." in text) \
+            is shown
+    swedish = (layout.path / "sample-sv-SE.json").read_text(encoding="utf-8")
+    comp, _ = composition(data=json.loads(swedish), locale="sv-SE")
+    pdf = engine.render(layout, comp).content
+    text = " ".join(pages_text(pdf))
+    assert "Kontoutdrag kreditkort" in text and "OCR-nummer".upper() in text
+    pages = pages_text(pdf)
+    assert f"Sida {len(pages)} / {len(pages)}" in text
+    # this sample's table ends right at a page break: the total still follows a row there
+    header, total = "Belopp (kr)", "Summa transaktioner"
+    last = next(page for page in pages if total in page)
+    between = last[last.index(header) + len(header):last.index(total)]
+    assert "TELIA SVERIGE AB" in between
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        assert str(document.Root.Lang) == "sv-SE"
