@@ -128,8 +128,10 @@ def test_print_output_records_engine_and_standards():
     assert typst_out.facts["pdf_variant"] == "pdf/a-3a"
     weasy_out = render_print(comp, layout, PrintEngines("weasyprint"))
     assert weasy_out.facts["engine"] == "weasyprint" and weasy_out.facts["engine_version"]
-    old, old_layout = composition(), LAYOUTS.get("card-invoice", "1.0.0")
-    frozen = render_print(old[0], old_layout, PrintEngines())
+    old_layout = LAYOUTS.get("card-invoice", "1.0.0")
+    old = compose(ComposeRequest(tenant="t", layout=old_layout, data=old_layout.sample_data(),
+                                 document_id="01TYPST", now=NOW, channels=()))
+    frozen = render_print(old, old_layout, PrintEngines())
     assert (frozen.facts["engine"], frozen.facts["pdf_variant"]) == ("weasyprint", "pdf/a-3b")
 
 
