@@ -43,7 +43,7 @@ def test_card_invoice_sms_text_and_facts():
                     "forfaller 25.03.2026. KID 20 18445 51238.")
     assert output.facts == {"encoding": "GSM-7", "segments": 1, "units": len(text),
                             "parts": json.dumps([text], ensure_ascii=False),
-                            "data_coding": 0}
+                            "data_coding": 0, "template": "sms.txt", "adapted": ""}
 
 
 def test_swedish_reminder_uses_ocr():
