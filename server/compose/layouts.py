@@ -169,9 +169,10 @@ def load_layout(path: Path) -> Layout:
         if missing:
             raise LayoutError(f"{path / 'labels.toml'}: no labels for {', '.join(missing)}")
     for channel in channels:
-        template = manifest.get(channel.value, {}).get("template")
-        if template and not (path / template).is_file():
-            raise LayoutError(f"{path}: {channel} template {template!r} is missing")
+        section = manifest.get(channel.value, {})
+        for template in [section.get("template"), *section.get("templates", ())]:
+            if template and not (path / template).is_file():
+                raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     return Layout(
         id=layout_id,
         version=version,

@@ -67,6 +67,8 @@ PEPPOL_UBL = "peppol-bis-3-ubl"
 FINVOICE = "finvoice-3.0"
 FACTURX = "factur-x-en16931"
 
+MAX_REASON = 300  # characters of a skipped channel's reason kept with the document
+
 # where a requested channel's missing contact data lives in the input
 _CONTACT_FIELD = {
     Channel.SMS: "$.customer.mobile",
@@ -237,7 +239,10 @@ def plan_channels(
         return checked[channel]
 
     def skip(channel: Channel, problem: Unfit) -> None:
-        skipped.setdefault(channel, SkippedChannel(channel, problem.reason, problem.field))
+        reason = problem.reason  # kept with the document (index, object metadata): brief
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
+        skipped.setdefault(channel, SkippedChannel(channel, reason, problem.field))
 
     def reachable(channel: Channel) -> bool:
         if channel is Channel.PRINT and digital_only:

@@ -10,6 +10,10 @@ reader checks on the invoice is computed here, once, from those facts:
                       whole currency units (half up); 0 when the balance is not positive
     amount due      = the new balance when positive, else 0 (a credit balance is not billed)
 
+Nothing to pay (a new balance of 0 or below, `summary.nothing_to_pay`): every channel says
+so in its own words (print, email and SMS: "du har 1 234,56 kr til gode", `credit_amount`)
+and shows no payment slip, reference or minimum payment asking for 0.
+
 and the payment reference gets its check digit (KID for NOK, OCR for SEK by default).
 Every amount and date in the context is already formatted for the locale, so the print,
 email and SMS templates only place text.
@@ -269,6 +273,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "minimum_payment": fmt.money(minimum),
             "amount_due": fmt.money(amount_due),
             "is_credit_balance": balance < 0,
+            "nothing_to_pay": balance <= 0,
+            "credit_amount": fmt.money(-balance) if balance < 0 else None,
         },
         "payment": {
             "account": account.display,
