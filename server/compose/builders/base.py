@@ -199,6 +199,9 @@ def payment_reference(
     appended), in `payment.reference_scheme` or the currency's default scheme."""
     scheme = data.get("reference_scheme") or references.default_scheme(currency, country)
     creditor = data.get("creditor_number")
+    if scheme == "fik" and not creditor:
+        raise InvalidInput.field(f"{path}.creditor_number",
+                                 "a FIK payment reference (Denmark) needs the creditor number")
     if "reference" in data:
         try:
             return references.parse_reference(scheme, data["reference"], creditor=creditor)
