@@ -1,9 +1,9 @@
 """SMS channel: Composition + the layout's SMS templates -> the text as sent (an `Output`).
 
     the layout's ways to fit, tried in order until the text fits `[sms] max_segments`:
-      for each template (the full text first, then shorter variants):
-        as written -> `shortenable` field cut -> `transliterate` fields in GSM-7 letters
-        -> transliterated and cut
+      each template (the full text first, then shorter variants), as written and then
+      with the `transliterate` fields in GSM-7 letters;
+      then each template again with the `shortenable` field cut (transliterated first)
     each text: normalise_for_gsm (typography that would force UCS-2)
                -> plan_sms (encoding, units, segments, parts)  -- server/channels/sms.py, pure
 
@@ -17,11 +17,13 @@ Manifest::
 
 A letter outside GSM-7 in a name (Łucja, Siobhán) makes the whole message UCS-2, 70 units a
 segment instead of 160: each layout decides in its manifest what it gives up to fit, in
-order: its own name cut (`shortenable`), the customer's name without diacritics
-(`transliterate`, "Lucja Walesa-Zolkiewska": only Latin letters, see
-`sms.transliterate_to_gsm`), then a shorter variant without the optional parts (the name,
-the greeting). A shortenable field is shortened by rendering the template with a marker in its
-place, splitting the text at the marker, and letting `shorten_to_fit` cut only that field.
+order: the diacritics of the names it lists (`transliterate`, "Lucja Walesa-Zolkiewska": only
+Latin letters, see `sms.transliterate_to_gsm`), then the optional parts (a shorter variant
+without the greeting or the invoice number), and only then the end of one field
+(`shortenable`, the sender's own name): who sends a payment request must stay readable, so
+"Lodz Windykacja" and a shorter text both beat "...". A shortenable field is shortened by
+rendering the template with a marker in its place, splitting the text at the marker, and
+letting `shorten_to_fit` cut only that field.
 
 `fit_sms` is the one decision. The composer asks it while planning (`check_sms`): an SMS that
 fits in no way is left out of the plan with its reason (`SkippedChannel`), so it never blocks
@@ -145,7 +147,10 @@ def fit_sms(composition: Composition, layout: Layout) -> SmsFit:
             if message.segments <= settings.max_segments:
                 return SmsFit(message, template, adapted)
             fewest = message.segments if fewest is None else min(fewest, message.segments)
-            if settings.shortenable:
+    if settings.shortenable:
+        for template in settings.templates:
+            # Transliterated first: a GSM-7 text keeps more of the field than a UCS-2 one.
+            for context, adapted in reversed(contexts):
                 cut = _shortened(layout, template, context, settings.shortenable,
                                  settings.max_segments)
                 if cut is not None:
