@@ -221,7 +221,7 @@ def recipient_address(composition: Composition) -> RecipientAddress:
             "$.customer.email", "the recipient has no email address: no email channel"
         )
     try:
-        checked = validate_email(email, check_deliverability=False)
+        checked = validate_email(email, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:
         raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
     return RecipientAddress(checked.local_part, checked.ascii_domain)
