@@ -169,7 +169,8 @@ def en16931_invoice(
                     endpoint_id=endpoint_id or None, endpoint_scheme=endpoint_scheme or None),
         lines=lines,
         payment=PaymentMeans(code="30", account=account_number, reference=reference),
-        prepaid=payments,
+        # BT-113 has 2 decimals; the data may send up to 6 (rounded as the balance is)
+        prepaid=payments.quantize(CENT, rounding=ROUND_HALF_UP),
         buyer_reference=data["card_account"]["account_number"],
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
