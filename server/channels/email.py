@@ -209,9 +209,6 @@ class RecipientAddress:
         """True when the address cannot be written in ASCII (RFC 6531)."""
         return not self.local_part.isascii()
 
-    def __str__(self) -> str:
-        return f"{self.local_part}@{self.domain}"
-
 
 def recipient_address(composition: Composition) -> RecipientAddress:
     """The recipient's email address, checked (email-validator, no DNS), domain as IDNA."""
