@@ -13,6 +13,7 @@ import email
 import html
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email import policy
@@ -106,11 +107,9 @@ def test_zero_balance_sms_and_email_say_nothing_to_pay(locale: str) -> None:
 
 def test_short_sms_variant_has_the_credit_wording_too() -> None:
     composition, layout = card("nb-NO", CREDIT)
-    renamed = Composition(**{
-        **{f: getattr(composition, f) for f in Composition.__dataclass_fields__},
-        "context": {**composition.context,
-                    "customer": {**composition.context["customer"], "name": "Анна Иванова"}},
-    })
+    renamed = replace(composition, context={
+        **composition.context,
+        "customer": {**composition.context["customer"], "name": "Анна Иванова"}})
     output = render_sms(renamed, layout)
     assert output.facts["template"] == "sms-short.txt"
     assert "5 291,83 kr til gode, ingenting å betale" in normalise(output.content.decode())
