@@ -14,6 +14,9 @@ Tables:
 - `outputs`: one row per channel output (tenant, document_id, channel) with its S3 key, media
   type, sha256, size, page count and the renderer's facts as JSON text.
 
+A document's `skipped_channels` (JSON text) are the channels its plan left out because they
+could not carry it, with the reason: support answers "why did she get no SMS?" from the index.
+
 A document and its outputs are written in one transaction: a duplicate document id or
 idempotency key raises `DuplicateDocument` and leaves nothing behind.
 
@@ -63,7 +66,7 @@ from sqlalchemy.types import TypeDecorator
 
 from archive.errors import ArchiveError, ArchiveUnavailable, DuplicateDocument
 
-__all__ = ["DocumentIndex", "DocumentRecord", "DuplicateDocument", "OutputRecord"]
+__all__ = ["DocumentIndex", "DocumentRecord", "DuplicateDocument", "OutputRecord", "SkippedRecord"]
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -87,6 +90,27 @@ class OutputRecord:
 
 
 @dataclass(frozen=True)
+class SkippedRecord:
+    """A channel a document's plan left out, and why."""
+
+    channel: str
+    reason: str
+    field: str = ""  # the JSON path or layout setting behind it, when known
+
+
+def skipped_to_json(skipped: Sequence[SkippedRecord]) -> str:
+    """The stored form (index column, object metadata): a JSON list, "" when none."""
+    if not skipped:
+        return ""
+    return json.dumps([{"channel": s.channel, "reason": s.reason, "field": s.field}
+                       for s in skipped], ensure_ascii=False, separators=(",", ":"))
+
+
+def skipped_from_json(text: str | None) -> tuple[SkippedRecord, ...]:
+    return tuple(SkippedRecord(**entry) for entry in json.loads(text)) if text else ()
+
+
+@dataclass(frozen=True)
 class DocumentRecord:
     """One archived document and its outputs, as the index knows it."""
 
@@ -105,6 +129,7 @@ class DocumentRecord:
     corrects_document_id: str | None = None
     # how `locale` was decided, e.g. "rule: $.currency = SEK -> SE" (None: not recorded)
     locale_decision: str | None = None
+    skipped_channels: tuple[SkippedRecord, ...] = ()
 
 
 # --- schema -----------------------------------------------------------------------------
@@ -149,6 +174,7 @@ documents = Table(
     Column("corrects_document_id", String(128), nullable=True),
     Column("retain_until", UTCDateTime(), nullable=True),
     Column("locale_decision", Text(), nullable=True),
+    Column("skipped_channels", Text(), nullable=True),  # JSON, see SkippedRecord
     PrimaryKeyConstraint("tenant", "document_id", name="pk_documents"),
     UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
 )
@@ -287,10 +313,11 @@ class DocumentIndex:
             raise self._duplicate(record) from exc
 
     def bulk_load(self, rows: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]]) -> int:
-        """Load document rows fast (no outputs), in `documents` column order, with aware
+        """Load document rows fast (no outputs), in `documents` column order up to
+        `retain_until` (bulk-loaded documents have no skipped channels), with aware
         datetimes: PostgreSQL COPY, SQLite one executemany. For benchmarks, tests and data
         migrations; it bypasses the duplicate checks of `add`."""
-        columns = [c.name for c in documents.columns]
+        columns = [c.name for c in documents.columns if c.name != "skipped_channels"]
         count = 0
         raw = self._base_engine.raw_connection()
         try:
@@ -555,6 +582,7 @@ def _document_row(record: DocumentRecord) -> dict[str, Any]:
         "corrects_document_id": record.corrects_document_id,
         "retain_until": record.retain_until,
         "locale_decision": record.locale_decision,
+        "skipped_channels": skipped_to_json(record.skipped_channels) or None,
     }
 
 
@@ -604,4 +632,5 @@ def _document_record(row: Mapping[str, Any], outs: list[OutputRecord]) -> Docume
         outputs=tuple(outs),
         corrects_document_id=row["corrects_document_id"],
         locale_decision=row["locale_decision"],
+        skipped_channels=skipped_from_json(row["skipped_channels"]),
     )

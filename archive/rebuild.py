@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from archive.errors import DuplicateDocument, IntegrityError, ObjectNotFound
-from archive.index import DocumentIndex, DocumentRecord, OutputRecord
+from archive.index import DocumentIndex, DocumentRecord, OutputRecord, skipped_from_json
 from archive.keys import parse_document_key
 from archive.store import ArchiveStore, StoredObject
 
@@ -111,6 +111,7 @@ def record_from_objects(objects: Iterable[StoredObject]) -> DocumentRecord:
         outputs=tuple(outputs),
         corrects_document_id=first.get("corrects-document-id") or None,
         locale_decision=first.get("locale-decision") or None,
+        skipped_channels=skipped_from_json(first.get("skipped-channels")),
     )
 
 

@@ -20,7 +20,14 @@ from typing import Any
 from ulid import ULID
 
 from archive.errors import ArchiveUnavailable
-from archive.index import DocumentIndex, DocumentRecord, DuplicateDocument, OutputRecord
+from archive.index import (
+    DocumentIndex,
+    DocumentRecord,
+    DuplicateDocument,
+    OutputRecord,
+    SkippedRecord,
+    skipped_to_json,
+)
 from archive.keys import document_key
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
@@ -28,7 +35,7 @@ from server import logs
 from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import Layout, LayoutRegistry
-from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.compose.model import Channel, ChannelPlan, Composition, Output, SkippedChannel
 from server.compose.rules import Rule, tenant_rules
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from server.printing.queue import PrintQueue, QueuedPiece
@@ -76,13 +83,20 @@ def plan_text(plan: ChannelPlan) -> str:
     return f"{text}>{','.join(c.value for c in plan.fallbacks)}" if plan.fallbacks else text
 
 
-def plan_from_text(text: str, reason: str = "") -> ChannelPlan:
+def plan_from_text(text: str, reason: str = "",
+                   skipped: Sequence[SkippedRecord] = ()) -> ChannelPlan:
     channels, _, fallbacks = text.partition(">")
     return ChannelPlan(
         channels=tuple(Channel(c) for c in channels.split(",") if c),
         fallbacks=tuple(Channel(c) for c in fallbacks.split(",") if c),
         reason=reason,
+        skipped=tuple(SkippedChannel(Channel(s.channel), s.reason, s.field) for s in skipped),
     )
+
+
+def skipped_records(plan: ChannelPlan) -> tuple[SkippedRecord, ...]:
+    """The plan's skipped channels as the archive stores them."""
+    return tuple(SkippedRecord(s.channel.value, s.reason, s.field) for s in plan.skipped)
 
 
 def output_record(output: Output, key: str) -> OutputRecord:
@@ -274,6 +288,7 @@ class DocumentService:
             composition.created_at, composition.kind.value, country, composition.tenant
         )
         plan = plan_text(composition.channel_plan)
+        skipped = skipped_records(composition.channel_plan)
         common = {
             "tenant": composition.tenant,
             "customer-id": recipient.customer_id,
@@ -287,6 +302,7 @@ class DocumentService:
             "channel-plan": plan,
             "corrects-document-id": corrects_document_id or "",
             "locale-decision": _decision_text(composition) or "",
+            **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
         }
         records = []
         try:
@@ -320,6 +336,7 @@ class DocumentService:
                 retain_until=retain_until,
                 outputs=tuple(records),
                 locale_decision=_decision_text(composition),
+                skipped_channels=skipped,
             ))
             self._queue_print(composition, outputs, records)
         except ArchiveUnavailable as exc:
@@ -363,7 +380,7 @@ class DocumentService:
             document_id=record.document_id,
             layout_version=record.layout_ref.split("@", 1)[1],
             created_at=record.created_at,
-            plan=plan_from_text(record.channel_plan, reason="replayed"),
+            plan=plan_from_text(record.channel_plan, "replayed", record.skipped_channels),
             outputs=record.outputs,
             contents={},
             replayed=replayed,

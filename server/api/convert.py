@@ -44,6 +44,9 @@ def plan_to_proto(plan: ChannelPlan) -> common_pb2.ChannelPlan:
         channels=[channel_to_proto(c) for c in plan.channels],
         fallbacks=[channel_to_proto(c) for c in plan.fallbacks],
         reason=plan.reason,
+        skipped=[common_pb2.SkippedChannel(channel=channel_to_proto(s.channel),
+                                           reason=s.reason, field=s.field)
+                 for s in plan.skipped],
     )
 
 

@@ -2,6 +2,8 @@
 
 Each channel module exposes a renderer `(composition, layout) -> Output`; `Renderers`
 holds the ones this process uses, with their per-process caches (the PDF engine).
+`channel_unfit` is what the composer asks while it plans: whether a channel's own limits
+(SMS segments, email size, e-invoice rules and routing) let it carry this document.
 """
 
 from __future__ import annotations
@@ -9,14 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from server.channels.einvoice_channel import render_einvoice
-from server.channels.email import render_email
+from server.channels.einvoice_channel import check_einvoice, render_einvoice
+from server.channels.email import check_email, render_email
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
-from server.channels.sms_channel import render_sms
+from server.channels.sms_channel import check_sms, render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
+from server.compose.plan import Unfit
 
 Renderer = Callable[[Composition, Layout], Output]
+
+# The channels with limits of their own; print has none here (its page checks are the
+# PDF renderer's).
+_CHECKS: dict[Channel, Callable[[Composition, Layout], Unfit | None]] = {
+    Channel.SMS: check_sms,
+    Channel.EMAIL: check_email,
+    Channel.EINVOICE: check_einvoice,
+}
+
+
+def channel_unfit(composition: Composition, layout: Layout, channel: Channel) -> Unfit | None:
+    """Why `channel` cannot carry this composition, or None when it can. Pure and cheap
+    next to rendering: the SMS text, the email HTML (no PDF), the e-invoice rule checks."""
+    check = _CHECKS.get(channel)
+    return check(composition, layout) if check else None
 
 
 class DocumentRenderer(Protocol):

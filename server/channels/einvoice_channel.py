@@ -12,6 +12,12 @@ rule the channel plan used to put e-invoice in the plan):
    is rendered once per document; the renderer gets it through `pdf()`.
 
 Facts: `syntax`, `document_type` (380 invoice, 381 credit note), `customization_id` for UBL.
+
+The composer asks `check_einvoice` while planning: a buyer's Peppol participant id that no
+e-invoice can be addressed to (its scheme is no EAS code, or the identifier is invalid for its
+scheme) is a routing problem, as if the recipient had no Peppol id; Peppol or Finvoice rules
+the invoice data breaks keep the e-invoice out of the plan (or refuse it when it is owed,
+see server/compose/plan.py).
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from server.channels.einvoice import (
 from server.channels.einvoice.ubl import CUSTOMIZATION_ID
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
-from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, einvoice_syntax
-from server.errors import InvalidInput
+from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, Unfit, einvoice_syntax
+from server.errors import FieldViolation, InvalidInput
 
 XML = "application/xml"
 PDF = "application/pdf"
@@ -70,3 +76,34 @@ def render_einvoice(
         sha256=hashlib.sha256(content).hexdigest(),
         facts=facts,
     )
+
+
+# Peppol problems with the buyer's electronic address: the e-invoice cannot be routed.
+_BUYER_ENDPOINT = ("$.buyer.endpoint_id", "$.buyer.endpoint_scheme")
+PEPPOL_ID_FIELD = "$.customer.peppol_id"
+
+
+def check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
+    """Why this document's e-invoice cannot be made (for the channel plan), or None."""
+    invoice = composition.invoice
+    if invoice is None:
+        return Unfit(f"layout {layout.ref} ({composition.kind}) has no EN 16931 invoice")
+    syntax = einvoice_syntax(composition.kind, composition.recipient, layout)
+    if syntax == PEPPOL_UBL:
+        problems = check_peppol(invoice, field_prefix="$")
+        routing = [FieldViolation(PEPPOL_ID_FIELD, p.description)
+                   for p in problems if p.field in _BUYER_ENDPOINT]
+        if routing:
+            return Unfit("no Peppol e-invoice can be addressed to the buyer's participant id: "
+                         + "; ".join(p.description for p in routing), tuple(routing),
+                         unreachable=True)
+        if problems:
+            return Unfit("the invoice breaks Peppol BIS 3 rules: "
+                         + "; ".join(str(p) for p in problems), tuple(problems))
+    elif syntax == FINVOICE:
+        try:
+            render_finvoice(invoice, field_prefix="$")
+        except InvalidInput as exc:
+            return Unfit(f"{exc.message}: " + "; ".join(str(v) for v in exc.violations),
+                         tuple(exc.violations))
+    return None

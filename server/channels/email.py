@@ -34,6 +34,19 @@ Manifest section::
     [email.senders.nordkort]        # a tenant's own sender
     from = "Nordkort <faktura@nordkort.no>"
 
+Recipient address (RFC 5321/6531): the composer checked it with email-validator. The domain
+is always written as IDNA A-labels (`kari@bø.no` -> `kari@xn--b-5ga.no`), which every
+MTA routes; a non-ASCII local part (`kåre@…`) cannot be written in ASCII at all, so that
+message is built for SMTPUTF8 (RFC 6531/6532: UTF-8 headers, fact `smtputf8 = true`): the
+delivery step must send it with the SMTPUTF8 extension (Python's `smtplib.send_message`
+does so by itself and refuses when the server does not offer it), and a relay that lacks
+it bounces, which the plan's fallback covers. ASCII addresses give the same bytes as before.
+
+Size: an HTML part over MAX_HTML_BYTES would be clipped by Gmail, hiding the payment facts.
+The composer asks `check_email` while planning, so such an email is left out of the plan with
+its reason (it never blocks the document); `render_email` refuses it (`TooLarge`) only when
+called on a plan that still holds it.
+
 Logo: a text/CSS wordmark and a CSS-drawn mark, no image at all. Most clients block remote
 images by default, Gmail and Outlook do not show SVG, and an embedded PNG (cid:) shows as an
 attachment in some clients; text always arrives and follows dark mode.
@@ -41,6 +54,7 @@ attachment in some clients; text always arrives and follows dark mode.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -52,11 +66,14 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import css_inline
+import jinja2
+from email_validator import EmailNotValidError, validate_email
 
 from server.channels.pdf import template_variables
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
-from server.errors import InvalidInput, TooLarge
+from server.compose.plan import Unfit
+from server.errors import FieldViolation, InvalidInput, TooLarge
 
 EMAIL_MEDIA_TYPE = "message/rfc822"
 # Gmail clips an HTML body above 102 KB ("[Message clipped]"): the facts below the cut, the
@@ -134,8 +151,15 @@ def _one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(layout: Layout, source: str) -> jinja2.Template:
+    """A manifest's template string compiled once per layout (compiling costs milliseconds,
+    rendering microseconds; the composer renders the subject while planning, too)."""
+    return layout.templates.from_string(source)
+
+
 def render_subject(layout: Layout, settings: EmailSettings, variables: Mapping[str, Any]) -> str:
-    subject = _one_line(layout.templates.from_string(settings.subject).render(**variables))
+    subject = _one_line(_compiled(layout, settings.subject).render(**variables))
     if not subject:
         raise LayoutError(f"layout {layout.ref} [email]: the subject renders empty")
     return subject
@@ -146,9 +170,14 @@ def inline_css(html: str) -> str:
     return _INLINER.inline(html)
 
 
+def html_size(html: str) -> int:
+    """The HTML's size in bytes as sent (UTF-8, CRLF line ends)."""
+    return len(html.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
+
+
 def check_html_size(html: str, layout: Layout) -> int:
     """The HTML's size as sent (UTF-8, CRLF line ends), refused above MAX_HTML_BYTES."""
-    size = len(html.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
+    size = html_size(html)
     if size > MAX_HTML_BYTES:
         raise TooLarge(
             f"email HTML of layout {layout.ref} is {size} bytes, over the {MAX_HTML_BYTES} "
@@ -158,7 +187,7 @@ def check_html_size(html: str, layout: Layout) -> int:
 
 
 def _render_url(layout: Layout, source: str, variables: Mapping[str, Any]) -> str:
-    return _one_line(layout.templates.from_string(source).render(**variables))
+    return _one_line(_compiled(layout, source).render(**variables))
 
 
 def _sender_domain(settings: EmailSettings) -> str:
@@ -177,28 +206,81 @@ def _set_boundaries(message: EmailMessage, seed: str) -> None:
         part.set_boundary(f"=_kanal_{base}_{number}")
 
 
-def _recipient_email(composition: Composition) -> str:
+@dataclass(frozen=True, slots=True)
+class RecipientAddress:
+    """The recipient's address as the message carries it."""
+
+    local_part: str
+    domain: str  # IDNA A-labels ("xn--b-5ga.no")
+
+    @property
+    def smtputf8(self) -> bool:
+        """True when the address cannot be written in ASCII (RFC 6531)."""
+        return not self.local_part.isascii()
+
+
+def recipient_address(composition: Composition) -> RecipientAddress:
+    """The recipient's email address, checked (email-validator, no DNS), domain as IDNA."""
     email = composition.recipient.email
     if not email:
         raise InvalidInput.field(
             "$.customer.email", "the recipient has no email address: no email channel"
         )
-    address = parseaddr(email)[1]
-    if "@" not in address or address != email.strip():
-        raise InvalidInput.field("$.customer.email", "not an email address")
-    return address
+    try:
+        checked = validate_email(email, check_deliverability=False, strict=True)
+    except EmailNotValidError as exc:
+        raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
+    return RecipientAddress(checked.local_part, checked.ascii_domain)
 
 
-def _recipient_address(composition: Composition, email: str) -> Address:
-    username, _, domain = email.rpartition("@")
+def _to_header(composition: Composition, address: RecipientAddress) -> Address:
     try:
         return Address(display_name=_one_line(composition.recipient.name),
-                       username=username, domain=domain)
+                       username=address.local_part, domain=address.domain)
     except ValueError as exc:
         raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
 
 
 # --- the renderer ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Html:
+    variables: dict[str, Any]
+    subject: str
+    html: str
+    size: int  # bytes as sent (UTF-8, CRLF)
+
+
+def _html(composition: Composition, layout: Layout, settings: EmailSettings) -> _Html:
+    """Subject and inlined HTML: everything of the message the data can make large."""
+    variables = {
+        **template_variables(composition),
+        "email": {
+            "pdf_attached": settings.attach_pdf,
+            "marketing": settings.marketing,
+            "recipient": composition.recipient.email,
+        },
+    }
+    if settings.marketing:
+        variables["email"]["unsubscribe_url"] = _render_url(
+            layout, settings.unsubscribe_url or "", variables)
+    subject = render_subject(layout, settings, variables)
+    variables["email"]["subject"] = subject
+    html = inline_css(layout.templates.get_template(settings.html).render(**variables))
+    html = html.rstrip("\r\n") + "\n"  # the part as sent ends with one line break
+    return _Html(variables, subject, html, html_size(html))
+
+
+def check_email(composition: Composition, layout: Layout) -> Unfit | None:
+    """Why this document's email cannot be sent (for the channel plan), or None."""
+    settings = email_settings(layout, composition.tenant)
+    part = _html(composition, layout, settings)
+    if part.size > MAX_HTML_BYTES:
+        reason = (f"the data makes the email HTML {part.size} bytes, over the {MAX_HTML_BYTES} "
+                  "byte limit (Gmail clips larger messages and hides the payment facts)")
+        return Unfit(reason, (FieldViolation(f"layout {layout.ref} {settings.html}", reason),))
+    return None
 
 
 def render_email(
@@ -209,31 +291,20 @@ def render_email(
     """The `.eml` of one composition. `pdf` returns the print Output when the layout
     attaches it (passed in by `Renderers`, so the PDF is rendered once for all channels)."""
     settings = email_settings(layout, composition.tenant)
-    to_email = _recipient_email(composition)
-    variables = {
-        **template_variables(composition),
-        "email": {
-            "pdf_attached": settings.attach_pdf,
-            "marketing": settings.marketing,
-            "recipient": to_email,
-        },
-    }
-    if settings.marketing:
-        variables["email"]["unsubscribe_url"] = _render_url(
-            layout, settings.unsubscribe_url or "", variables)
-    subject = render_subject(layout, settings, variables)
-    variables["email"]["subject"] = subject
-
-    html = inline_css(layout.templates.get_template(settings.html).render(**variables))
-    html = html.rstrip("\r\n") + "\n"  # the part as sent ends with one line break
+    address = recipient_address(composition)
+    part = _html(composition, layout, settings)
+    variables, subject, html = part.variables, part.subject, part.html
     html_bytes = check_html_size(html, layout)
     text = layout.templates.get_template(settings.text).render(**variables).strip() + "\n"
 
-    message = EmailMessage(policy=SMTP)
+    # SMTPUTF8 only when the address needs it: ASCII messages keep RFC 2047 headers, which
+    # every relay on the way accepts.
+    policy = SMTP.clone(utf8=True) if address.smtputf8 else SMTP
+    message = EmailMessage(policy=policy)
     message["From"] = settings.sender
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
-    message["To"] = _recipient_address(composition, to_email)
+    message["To"] = _to_header(composition, address)
     message["Subject"] = subject
     message["Date"] = format_datetime(composition.created_at)
     message["Message-ID"] = message_id(composition, settings)
@@ -260,13 +331,17 @@ def render_email(
 
     message["Content-Language"] = composition.locale  # after set_content, which drops it
     _set_boundaries(message, composition.document_id)
-    content = message.as_bytes(policy=SMTP)
+    content = message.as_bytes(policy=policy)
+    facts: dict[str, Any] = {"html_bytes": html_bytes, "pdf_attached": pdf_attached,
+                             "subject": subject}
+    if address.smtputf8:
+        facts["smtputf8"] = True
     return Output(
         channel=Channel.EMAIL,
         media_type=EMAIL_MEDIA_TYPE,
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
-        facts={"html_bytes": html_bytes, "pdf_attached": pdf_attached, "subject": subject},
+        facts=facts,
     )
 
 

@@ -382,8 +382,9 @@ def shorten_to_fit(
 # --- normalisation --------------------------------------------------------------------------
 
 # Typography that Babel, CLDR and word processors produce and that has a GSM-7 equivalent
-# a reader can't tell apart on a phone. Letters are deliberately not transliterated
-# (François, Šárka): changing a name is not our decision; they stay and force UCS-2.
+# a reader can't tell apart on a phone. Letters are deliberately not transliterated here
+# (François, Šárka): changing a name is the layout's decision, not ours; they stay and force
+# UCS-2 unless the layout lists the field for `transliterate_to_gsm` (see sms_channel.py).
 _GSM_REPLACEMENTS: dict[int, str] = {
     # spaces: Babel groups digits and separates the currency with U+00A0 (nb, sv, da, fi)
     # or U+202F (fr); tab is not in the alphabet either
@@ -412,3 +413,35 @@ def normalise_for_gsm(text: str) -> str:
     equivalent (ç, š, emoji) are kept and the message is sent as UCS-2.
     """
     return unicodedata.normalize("NFC", text).translate(_GSM_REPLACEMENTS)
+
+
+# Latin letters without a canonical decomposition, written as the letters a reader of that
+# language uses when the diacritic is not available (Polish ł -> l, Icelandic þ -> th ...).
+_LATIN_FALLBACKS: dict[str, str] = {
+    "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Ħ": "H", "ħ": "h",
+    "ı": "i", "ĸ": "k", "Ŀ": "L", "ŀ": "l", "Ŋ": "N", "ŋ": "n", "Œ": "OE", "œ": "oe",
+    "Ŧ": "T", "ŧ": "t", "Þ": "Th", "þ": "th", "Ə": "E", "ə": "e", "Ɨ": "I", "ɨ": "i",
+}
+
+
+def _to_gsm_letter(ch: str) -> str:
+    if ch in _GSM7_CODES:
+        return ch
+    if ch in _LATIN_FALLBACKS:
+        return _LATIN_FALLBACKS[ch]
+    # Compatibility decomposition, then drop the combining marks: ą -> a, Ż -> Z, á -> a,
+    # ǆ -> dž -> dz, ﬁ -> fi. Used only when every remaining character is GSM-7.
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                   if not unicodedata.combining(c))
+    base = "".join(_LATIN_FALLBACKS.get(c, c) for c in base)
+    return base if base and all(c in _GSM7_CODES for c in base) else ch
+
+
+def transliterate_to_gsm(text: str) -> str:
+    """Latin letters outside GSM 03.38 written without their diacritics, so that a name such
+    as "Łucja Wałęsa-Żółkiewska" or "Siobhán" can go as GSM-7 ("Lucja Walesa-Zolkiewska",
+    "Siobhan"). Letters the alphabet has (æøå, äöü, é, ñ ...) are kept; letters of other
+    scripts (Cyrillic, Greek lower case, CJK) and emoji are kept too: they have no faithful
+    GSM-7 spelling, so the text stays UCS-2 and the layout's shorter variant must fit.
+    Typography is normalised first (`normalise_for_gsm`)."""
+    return "".join(_to_gsm_letter(ch) for ch in normalise_for_gsm(text))

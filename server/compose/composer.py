@@ -1,7 +1,8 @@
 """The composer: layout + JSON input data -> one frozen `Composition`.
 
     parse JSON (numbers as Decimal) -> validate against the layout's JSON Schema
-    -> the layout's builder computes and formats the content -> channel plan
+    -> the layout's builder computes and formats the content -> channel plan (asking each
+    channel whether it can carry this document: `server.channels.channel_unfit`)
     -> Composition
 
 Pure: no network, no disk, no clock (the caller passes `now` and the document id).
@@ -12,18 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from server.channels import channel_unfit
 from server.compose.builders import get_builder
 from server.compose.builders.base import BuildRequest
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.locales import check_payment_region, decide_locale
-from server.compose.model import Channel, Composition, PrintOptions
+from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.errors import FieldViolation, InvalidInput
@@ -122,21 +124,22 @@ def compose(request: ComposeRequest) -> Composition:
                      today=request.now.date()),
     )
     check_payment_region(decision, content.payment_scheme, layout)
-    plan = plan_channels(layout, content.recipient, request.channels, content.facts,
-                         tenant_table(request.plan_rules, request.tenant, layout.id))
+    kind = content.kind or layout.kind
     print_section = layout.section("print")
     address = content.recipient.address
+    # Campaigns do not depend on the plan (the channel checks read them); inserts are
+    # physical, kept below only when the plan prints.
     chosen = choose((*request.rules, *layout_rules(layout.manifest)), {
         **content.facts, "tenant": request.tenant, "layout": layout.id,
-        "kind": layout.kind.value, "locale": locale,
+        "kind": kind.value, "locale": locale,
         **({"country": address.country, "postal_code": address.postal_code} if address else {}),
-    }, physical=Channel.PRINT in plan.channels)
-    return Composition(
+    }, physical=True)
+    composition = Composition(
         document_id=request.document_id,
         tenant=request.tenant,
         layout_id=layout.id,
         layout_version=layout.version,
-        kind=layout.kind,
+        kind=kind,
         locale=locale,
         currency=content.currency,
         created_at=request.now,
@@ -150,11 +153,17 @@ def compose(request: ComposeRequest) -> Composition:
             {**content.context, "sender_country": content.sender_country,
              **campaign_context(content.context, chosen.campaigns)}
         ),
-        channel_plan=plan,
+        channel_plan=ChannelPlan(channels=()),  # decided next
         print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
                                    duplex=print_section.get("duplex", False)),
         campaigns=chosen.campaigns,
-        inserts=chosen.inserts,
+        inserts=(),
         idempotency_key=request.idempotency_key,
         locale_decision=decision,
     )
+    plan = plan_channels(layout, content.recipient, request.channels,
+                         {**content.facts, "kind": kind.value},
+                         tenant_table(request.plan_rules, request.tenant, layout.id),
+                         check=lambda channel: channel_unfit(composition, layout, channel))
+    return replace(composition, channel_plan=plan,
+                   inserts=chosen.inserts if Channel.PRINT in plan.channels else ())

@@ -187,9 +187,10 @@ def load_layout(path: Path) -> Layout:
         raise LayoutError(f"{path / 'schema.json'}: the `locale` field's enum must be the "
                           f"manifest's locales {list(locales)}")
     for channel in channels:
-        template = manifest.get(channel.value, {}).get("template")
-        if template and not (path / template).is_file():
-            raise LayoutError(f"{path}: {channel} template {template!r} is missing")
+        section = manifest.get(channel.value, {})
+        for template in [section.get("template"), *section.get("templates", ())]:
+            if template and not (path / template).is_file():
+                raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     _check_print_engine(path, manifest.get("print", {}))
     return Layout(
         id=layout_id,

@@ -219,16 +219,30 @@ class Invoice:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedChannel:
+    """A channel the plan would have used that cannot carry this document, and why: an SMS
+    that fits its segments in no variant, an email HTML over the clipping limit, an
+    e-invoice the recipient's Peppol id or the invoice's data cannot make (server/compose/plan.py).
+    """
+
+    channel: Channel
+    reason: str
+    field: str = ""  # the data's JSON path or the layout setting behind it, when known
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelPlan:
     """Which channels a document goes to, decided once.
 
     `channels` are all rendered now. `fallbacks` is the ordered list a delivery step moves
     through when the primary delivery channel fails (e.g. email bounce -> print).
+    `skipped` are the channels left out because they cannot carry this document.
     """
 
     channels: tuple[Channel, ...]
     fallbacks: tuple[Channel, ...] = ()
     reason: str = ""  # which rule decided, for the index and for support
+    skipped: tuple[SkippedChannel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,17 +31,33 @@ inclusive numeric range. Rules are tried in order; the first that matches and ha
 primary channel decides. Print is the final fallback whenever the recipient has a postal
 address (and is not digital-only). With no matching rule the layout's channels are taken in
 manifest order as the primary alternatives (rule "layout default").
+
+What a channel can carry (`check`, the composer passes `server.channels.channel_unfit`): a
+channel's own limits never block the document a customer is owed. A channel that cannot carry
+this document (`Unfit`: an SMS that fits `max_segments` in none of its variants, an email
+HTML over the clipping limit, an e-invoice the Peppol rules refuse) is left out and recorded
+in the plan's `skipped` with its reason:
+
+* an optional channel (`also`) or a fallback is skipped; the document goes on without it;
+* a primary alternative is passed over for the next one of the same rule (`primary = ["sms",
+  "email"]`: a reminder whose SMS cannot fit goes by email);
+* routing (`Unfit.unreachable`: e.g. a Peppol participant id no e-invoice can be addressed
+  to) counts as no contact data: the next rule decides, as for a recipient without that id;
+* when none of the matching rule's primary alternatives can carry it, the document the
+  customer is owed cannot be made as the rules owe it: that is the caller's error
+  (`InvalidInput` with the channel's field violations), as is any requested channel that
+  cannot carry it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from server.compose.layouts import Layout
-from server.compose.model import Channel, ChannelPlan, DocumentKind, Recipient
-from server.errors import InvalidInput
+from server.compose.model import Channel, ChannelPlan, DocumentKind, Recipient, SkippedChannel
+from server.errors import FieldViolation, InvalidInput
 
 PAPER_PREFERENCES = frozenset({"paper", "paper_invoice"})
 DIGITAL_ONLY = "digital_only"
@@ -50,6 +66,8 @@ DIGITAL_ONLY = "digital_only"
 PEPPOL_UBL = "peppol-bis-3-ubl"
 FINVOICE = "finvoice-3.0"
 FACTURX = "factur-x-en16931"
+
+MAX_REASON = 300  # characters of a skipped channel's reason kept with the document
 
 # where a requested channel's missing contact data lives in the input
 _CONTACT_FIELD = {
@@ -77,6 +95,23 @@ def einvoice_syntax(kind: DocumentKind, recipient: Recipient, layout: Layout) ->
     if layout.section("einvoice").get("facturx"):
         return FACTURX
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Unfit:
+    """Why a channel cannot carry one document (see the module docstring)."""
+
+    reason: str
+    violations: tuple[FieldViolation, ...] = ()  # the fields behind it, for errors
+    unreachable: bool = False  # routing: the channel cannot address this recipient
+
+    @property
+    def field(self) -> str:
+        return self.violations[0].field if self.violations else ""
+
+
+# Channel -> why it cannot carry the document being planned, or None when it can.
+ChannelCheck = Callable[[Channel], "Unfit | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,29 +207,73 @@ def _unreachable(
     return None
 
 
+def _cannot_carry(channels: Sequence[Channel], unfit: Callable[[Channel], Unfit | None],
+                  why: str) -> InvalidInput:
+    """The caller's error for owed channels that cannot carry the document."""
+    problems = [(c, p) for c in channels if (p := unfit(c)) is not None]
+    violations = [v for c, p in problems
+                  for v in (p.violations or (FieldViolation(_CONTACT_FIELD[c], p.reason),))]
+    return InvalidInput(f"{why} ({', '.join(c.value for c, _ in problems)})", violations)
+
+
 def plan_channels(
     layout: Layout,
     recipient: Recipient,
     requested: Sequence[Channel],
     facts: Mapping[str, Any],
     tenant_rules: Mapping[str, Any] | None = None,
+    check: ChannelCheck | None = None,
 ) -> ChannelPlan:
-    """The plan for one document (see the module docstring for the rules)."""
+    """The plan for one document (see the module docstring for the rules). `check` tells
+    which channels cannot carry this document; without it every channel can."""
     section = layout.section("plan")
     tenant = tenant_rules or {}
     consent_required = tenant.get("consent_required", section.get("consent_required", ()))
     digital_only = DIGITAL_ONLY in recipient.preferences
+    checked: dict[Channel, Unfit | None] = {}
+    skipped: dict[Channel, SkippedChannel] = {}
+
+    def unfit(channel: Channel) -> Unfit | None:
+        if channel not in checked:
+            checked[channel] = check(channel) if check else None
+        return checked[channel]
+
+    def skip(channel: Channel, problem: Unfit) -> None:
+        reason = problem.reason  # kept with the document (index, object metadata): brief
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
+        skipped.setdefault(channel, SkippedChannel(channel, reason, problem.field))
 
     def reachable(channel: Channel) -> bool:
         if channel is Channel.PRINT and digital_only:
             return False
-        return _unreachable(channel, layout, recipient, consent_required) is None
+        if _unreachable(channel, layout, recipient, consent_required) is not None:
+            return False
+        problem = unfit(channel)
+        if problem is not None and problem.unreachable:
+            skip(channel, problem)
+            return False
+        return True
+
+    def carries(channel: Channel) -> bool:
+        """Reachable, and within the channel's limits for this document."""
+        if not reachable(channel):
+            return False
+        problem = unfit(channel)
+        if problem is not None:
+            skip(channel, problem)
+            return False
+        return True
 
     def final_print(chosen: Sequence[Channel], fallbacks: Sequence[Channel]) -> tuple:
-        out = [c for c in fallbacks if c not in chosen and reachable(c)]
-        if Channel.PRINT not in chosen and reachable(Channel.PRINT):
+        out = [c for c in fallbacks if c not in chosen and carries(c)]
+        if Channel.PRINT not in chosen and carries(Channel.PRINT):
             out.append(Channel.PRINT)
         return tuple(dict.fromkeys(out))
+
+    def plan(channels: tuple, fallbacks: tuple, reason: str) -> ChannelPlan:
+        return ChannelPlan(channels=channels, fallbacks=fallbacks, reason=reason,
+                           skipped=tuple(s for c, s in skipped.items() if c not in channels))
 
     if requested:
         unsupported = [c.value for c in requested if c not in layout.channels]
@@ -211,7 +290,9 @@ def plan_channels(
                 raise InvalidInput.field(
                     _CONTACT_FIELD[channel], f"{channel.value} was requested but: {why}"
                 )
-        return ChannelPlan(channels=chosen, fallbacks=final_print(chosen, ()), reason="requested")
+        if any(unfit(c) for c in chosen):
+            raise _cannot_carry(chosen, unfit, "a requested channel cannot carry this document")
+        return plan(chosen, final_print(chosen, ()), "requested")
 
     all_facts = _facts(recipient, facts)
     rules = _rules(tenant, "tenant") + _rules(section, "layout")
@@ -219,24 +300,27 @@ def plan_channels(
     for rule in rules:
         if not _matches(rule.when, recipient, all_facts):
             continue
-        primary = next((c for c in rule.primary if reachable(c)), None)
+        primary = next((c for c in rule.primary if carries(c)), None)
         if primary is None:
+            over_limit = [c for c in rule.primary if reachable(c) and unfit(c)]
+            if over_limit:
+                raise _cannot_carry(
+                    over_limit, unfit, f"plan rule {rule.name!r}: no primary channel can "
+                    "carry this document")
             continue
-        skipped = rule.primary[: rule.primary.index(primary)]
-        chosen = tuple(dict.fromkeys([primary, *(c for c in rule.also if reachable(c))]))
+        passed = rule.primary[: rule.primary.index(primary)]
+        chosen = tuple(dict.fromkeys([primary, *(c for c in rule.also if carries(c))]))
         alternatives = rule.primary[rule.primary.index(primary) + 1:]
         reason = rule.name
-        if skipped:
-            reason += f" ({', '.join(c.value for c in skipped)} unreachable)"
-        return ChannelPlan(
-            channels=chosen,
-            fallbacks=final_print(chosen, (*alternatives, *rule.fallbacks)),
-            reason=reason,
-        )
+        if passed:
+            reason += " (" + ", ".join(
+                f"{c.value} {'skipped' if c in skipped else 'unreachable'}" for c in passed) + ")"
+        return plan(chosen, final_print(chosen, (*alternatives, *rule.fallbacks)), reason)
     # Nothing digital reaches a digital-only recipient: paper is better than nothing.
     if digital_only and _unreachable(Channel.PRINT, layout, recipient, ()) is None:
-        return ChannelPlan(channels=(Channel.PRINT,), reason="digital only, but unreachable")
+        return plan((Channel.PRINT,), (), "digital only, but unreachable")
     raise InvalidInput.field(
         "$.customer", "no channel of this layout can reach the recipient "
         "(no mobile, email, e-invoice address or postal address)"
+        + "".join(f"; {s.channel.value}: {s.reason}" for s in skipped.values())
     )

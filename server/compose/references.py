@@ -12,7 +12,16 @@ reference is refused at the payer's bank and the payment can be matched automati
 
 `make_reference` appends the check digit(s) to a base; `parse_reference` checks a complete
 reference as a payer or a tenant's data supplies it. Both return the same frozen
-`PaymentReference`, so for every valid base ``parse(make(base).value) == make(base)``.
+`PaymentReference`, so for every valid base ``parse(make(base).value) == make(base)`` and
+``parse(make(base).display) == make(base)``: every reference Kanal prints is accepted back.
+
+KID MOD11 and "-": when the MOD11 remainder is 10 the check "digit" would be "-". Several
+Norwegian banks refuse such KIDs and a KID field that takes digits only cannot hold one, so
+Kanal never issues or prints one: a base whose check would be "-" is refused with a message
+saying what to do instead (another base, e.g. the next invoice number, or KID MOD10), and a
+complete KID ending in "-" is refused as input. Changing the base or the algorithm behind
+the creditor's back is not an option: the bank's KID agreement fixes the algorithm, and the
+creditor matches payments on the base.
 
 python-stdnum provides Luhn, MOD 97-10 and ISO 11649 and is used for them. It has no module
 for the KID MOD11 variant, the Swedish OCR length digit, the Danish FIK code line or the
@@ -107,8 +116,8 @@ def _mismatch(what: str, value: str, name: str, found: str, expected: str) -> Re
 
 def _kid_mod11(base: str) -> str:
     """Norwegian KID MOD11: weights 2, 3, 4, 5, 6, 7 repeating from the rightmost digit;
-    check = 11 - (sum mod 11), where 11 becomes "0" and 10 becomes "-" (bank rule: a KID
-    whose check would be 10 carries "-" as its check character)."""
+    check = 11 - (sum mod 11), where 11 becomes "0" and 10 becomes "-" (the bank rule's
+    check character, which Kanal refuses to issue: see the module docstring)."""
     total = sum(int(d) * (2 + i % 6) for i, d in enumerate(reversed(base)))
     check = 11 - total % 11
     return {11: "0", 10: "-"}.get(check, str(check))
@@ -172,10 +181,19 @@ _APPENDED: dict[str, _Appended] = {
 }
 
 
+_DASH_ADVICE = ("Norwegian banks refuse KIDs ending in '-', so Kanal never issues one: use "
+                "another base (e.g. the next invoice or customer number) or kid_mod10")
+
+
 def _make_appended(scheme: str, spec: _Appended, base: str) -> PaymentReference:
     what = f"{spec.label} base"
     _require_length(what, base, spec.min_base, spec.max_base)
     _require_digits(what, base)
+    if scheme == "kid_mod11" and spec.suffix(base) == "-":
+        raise ReferenceError(
+            f"{what} {base} has MOD11 remainder 10, so its check character would be '-'. "
+            + _DASH_ADVICE
+        )
     return spec.build(scheme, base)
 
 
@@ -183,21 +201,19 @@ def _parse_appended(scheme: str, spec: _Appended, value: str) -> PaymentReferenc
     what = spec.label
     if not value:
         raise ReferenceError(f"{what} is empty")
-    digits = value
     if scheme == "kid_mod11" and value.endswith("-"):
-        # "-" is a legal MOD11 check character, but only in the last position.
-        digits = value[:-1]
-    if scheme == "kid_mod11" and "-" in digits:
-        raise ReferenceError(
-            f"{what} may have '-' only as its last character (the check digit), "
-            f"found it at position {digits.index('-') + 1}"
-        )
-    _require_digits(what, digits)
+        raise ReferenceError(f"{what} {value} ends in '-' (MOD11 remainder 10). " + _DASH_ADVICE)
+    _require_digits(what, value)
     _require_length(
         what, value, spec.min_base + spec.suffix_len, spec.max_total, "digits including check"
     )
     base, found = value[: -spec.suffix_len], value[-spec.suffix_len :]
     expected = spec.suffix(base)
+    if scheme == "kid_mod11" and expected == "-":
+        raise ReferenceError(
+            f"{what} {value}: its base {base} has MOD11 remainder 10, so no digit is a valid "
+            "check. " + _DASH_ADVICE
+        )
     if scheme == "ocr":
         # Check the two digits separately so the message names the one that is wrong.
         if found[0] != expected[0]:

@@ -149,7 +149,17 @@ def test_vat_category_without_rate(documents):
 def test_sms_too_long(documents):
     data = sample("card-invoice")
     data["customer"]["name"] = "Šárka Nováková-Lindqvist"  # forces UCS-2: 70 units a segment
-    assert bad(documents, "card-invoice", data, [CH.CHANNEL_SMS]) == ["sms.max_segments"]
+    # card-invoice 2.0.0 writes the name in GSM-7 letters to fit its one segment
+    response = compose(documents, "card-invoice", data, [CH.CHANNEL_SMS])
+    [sms] = response.outputs
+    assert (sms.facts["segments"], sms.facts["adapted"]) == ("1", "transliterated")
+    # 1.0.0 allows nothing to fit: a requested SMS that cannot fit is the caller's error
+    with pytest.raises(grpc.RpcError) as info:
+        documents.Compose(documents_pb2.ComposeRequest(
+            layout_id="card-invoice", layout_version="1.0.0", data_json=json.dumps(data),
+            channels=[CH.CHANNEL_SMS]))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(info.value)] == ["sms.max_segments"]
 
 
 def test_sms_requested_without_mobile(documents):

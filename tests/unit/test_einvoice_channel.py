@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -89,11 +90,17 @@ def test_peppol_violations_name_the_fields():
     data = json.loads(layout.sample_data())
     data["issuer"]["org_number"] = "987 654 328"  # fails the Norwegian MOD11 check
     data["customer"]["peppol_id"] = "0192:987654325"
-    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
-                                         document_id="d", now=NOW,
-                                         channels=(Channel.EINVOICE,)))
+    request = ComposeRequest(tenant="t", layout=layout, data=json.dumps(data), document_id="d",
+                             now=NOW, channels=(Channel.EINVOICE,))
+    # Requested, the e-invoice is owed: refused while composing, before anything is rendered,
     with pytest.raises(InvalidInput) as info:
-        render_einvoice(composition, layout)
+        compose(request)
+    assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
+                                                        "$.seller.legal_id"}
+    # and the renderer refuses it the same way on a plan that still holds it.
+    unchecked = compose(replace(request, channels=(Channel.PRINT,)))
+    with pytest.raises(InvalidInput) as info:
+        render_einvoice(unchecked, layout)
     assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
                                                         "$.seller.legal_id"}
 

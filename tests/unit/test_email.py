@@ -229,7 +229,13 @@ def test_renderer_refuses_a_layout_without_subject_too():
 
 def test_html_over_the_size_limit_fails_loudly(monkeypatch):
     monkeypatch.setattr(email_channel, "MAX_HTML_BYTES", 5_000)
-    comp, layout = composition("card-invoice")
+    # Requested, the email is owed: refused while composing, naming the template,
+    with pytest.raises(InvalidInput, match="cannot carry") as info:
+        composition("card-invoice")
+    [violation] = info.value.violations
+    assert violation.field.endswith("email.html") and "over the 5000" in violation.description
+    # and the renderer refuses it on a plan that still holds it.
+    comp, layout = composition("card-invoice", channels=(Channel.PRINT,))
     with pytest.raises(TooLarge, match="over the 5000 byte limit"):
         render_email(comp, layout, pdf=fake_pdf)
 

@@ -293,6 +293,7 @@ def copy_of_welcome_letter(tmp_path):
     target.mkdir(parents=True)
     for path in source.iterdir():
         (target / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "_shared").symlink_to(source.parents[1] / "_shared")  # the email's base
     return target
 
 

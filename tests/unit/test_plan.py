@@ -9,8 +9,8 @@ import pytest
 
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel, DocumentKind, PostalAddress, Recipient
-from server.compose.plan import plan_channels, tenant_table
-from server.errors import InvalidInput
+from server.compose.plan import Unfit, plan_channels, tenant_table
+from server.errors import FieldViolation, InvalidInput
 
 E, S, P, EI = Channel.EMAIL, Channel.SMS, Channel.PRINT, Channel.EINVOICE
 ADDRESS = PostalAddress(("Storgata 1",), "0155", "OSLO", "NO")
@@ -152,3 +152,54 @@ def test_tenant_rules_load_from_the_config_file(tmp_path):
     shipped = LayoutRegistry().get("payment-reminder")
     plan = plan_channels(shipped, who(), (), {"stage": "reminder", "days_overdue": 3}, table)
     assert (plan.channels, plan.reason) == ((E,), "email-first")
+
+
+# --- channels that cannot carry the document (server/compose/plan.py `check`) ---------------
+
+TOO_LONG = Unfit("too long", (FieldViolation("sms.max_segments", "too long"),))
+TOO_BIG = Unfit("too big", (FieldViolation("email.html", "too big"),))
+NO_ROUTE = Unfit("no route", (FieldViolation("$.customer.peppol_id", "no route"),),
+                 unreachable=True)
+PEPPOL_B2B = layout(DocumentKind.INVOICE, {"rules": [
+    {"name": "peppol-receiver", "when": {"has_peppol_id": True}, "primary": ["einvoice"],
+     "also": ["sms"], "fallbacks": ["email"]},
+    *INVOICE["rules"][1:],
+]})
+UNFIT_CASES = [
+    # id, layout, recipient, unfit channels, channels, fallbacks, reason, skipped
+    ("optional sms skipped", B2B, who(preferences=("paper",)), {S: TOO_LONG}, (P,), (),
+     "paper-preference", (S,)),
+    ("primary email passed over for print", B2B, who(), {E: TOO_BIG}, (P, S), (),
+     "digital (email skipped)", (E,)),
+    ("sms primary passed over for email", REMINDER, who(), {S: TOO_LONG}, (E,), (P,),
+     "first-missed-payment (sms skipped)", (S,)),
+    ("fallback that cannot carry is dropped", REMINDER, who(), {E: TOO_BIG}, (S,), (P,),
+     "first-missed-payment", (E,)),
+    ("unroutable e-invoice: planned as without a Peppol id", PEPPOL_B2B,
+     who(peppol_id="9999:1"), {EI: NO_ROUTE}, (E, S), (P,), "digital", (EI,)),
+]
+
+
+@pytest.mark.parametrize(
+    ("layout_", "recipient", "unfit", "channels", "fallbacks", "reason", "skipped"),
+    [case[1:] for case in UNFIT_CASES], ids=[case[0] for case in UNFIT_CASES],
+)
+def test_channels_that_cannot_carry_are_skipped(layout_, recipient, unfit, channels, fallbacks,
+                                                reason, skipped):
+    plan = plan_channels(layout_, recipient, (), {"stage": "reminder"}, check=unfit.get)
+    assert (plan.channels, plan.fallbacks, plan.reason) == (channels, fallbacks, reason)
+    assert tuple(s.channel for s in plan.skipped) == skipped
+    assert all(s.reason == unfit[s.channel].reason for s in plan.skipped)
+
+
+def test_owed_channels_that_cannot_carry_are_the_callers_error():
+    with pytest.raises(InvalidInput) as info:  # the rule's primaries all over a limit
+        plan_channels(REMINDER, who(email=None), (), {"stage": "reminder"},
+                      check={S: TOO_LONG}.get)
+    assert [v.field for v in info.value.violations] == ["sms.max_segments"]
+    with pytest.raises(InvalidInput) as info:  # requested
+        plan_channels(B2B, who(), (E, P), {}, check={E: TOO_BIG}.get)
+    assert [v.field for v in info.value.violations] == ["email.html"]
+    with pytest.raises(InvalidInput) as info:  # a requested channel that cannot be routed
+        plan_channels(PEPPOL_B2B, who(peppol_id="9999:1"), (EI,), {}, check={EI: NO_ROUTE}.get)
+    assert [v.field for v in info.value.violations] == ["$.customer.peppol_id"]

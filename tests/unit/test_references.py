@@ -6,7 +6,11 @@ import random
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stdnum import iso11649, luhn
+from stdnum.no import kontonr as no_kontonr
+from stdnum.no import orgnr as no_orgnr
 
 from server.compose.model import PaymentReference
 from server.compose.references import (
@@ -36,16 +40,25 @@ def make(scheme: str, base: str) -> PaymentReference:
     return make_reference(scheme, base, creditor=CREDITOR)
 
 
+def mod11_remainder_10(base: str) -> bool:
+    """Whether the KID MOD11 check of `base` would be "-" (textbook formula, weights 2..7
+    from the right), i.e. a base Kanal refuses."""
+    return sum(int(d) * (2 + i % 6) for i, d in enumerate(reversed(base))) % 11 == 1
+
+
 def parse(scheme: str, value: str) -> PaymentReference:
     return parse_reference(scheme, value, creditor=CREDITOR)
 
 
 def random_bases(scheme: str, count: int = 300, seed: int = 11649) -> list[str]:
+    """Bases `make_reference` accepts (for kid_mod11: none whose check would be "-")."""
     rng = random.Random(f"{seed}-{scheme}")
     low, high = BASE_LENGTHS[scheme]
     bases = [low * "0", high * "9", low * "1", high * "1"]  # the edges of the length range
     while len(bases) < count:
         bases.append("".join(rng.choice(DIGITS) for _ in range(rng.randint(low, high))))
+    if scheme == "kid_mod11":
+        bases = [base for base in bases if not mod11_remainder_10(base)]
     return bases
 
 
@@ -148,13 +161,14 @@ def test_every_changed_digit_is_rejected(scheme: str) -> None:
                 if digit == value[pos]:
                     continue
                 changed = value[:pos] + digit + value[pos + 1 :]
-                with pytest.raises(ReferenceError, match="does not match|do not match"):
+                with pytest.raises(ReferenceError,
+                                   match="does not match|do not match|no digit is a valid"):
                     parse(scheme, changed)
 
 
-def test_kid_mod11_changed_dash_is_rejected() -> None:
+def test_kid_mod11_whose_check_would_be_dash_is_rejected_whatever_the_digit() -> None:
     for digit in DIGITS:
-        with pytest.raises(ReferenceError, match=f"check digit {digit} does not match, expected -"):
+        with pytest.raises(ReferenceError, match="base 6 has MOD11 remainder 10, so no digit"):
             parse_reference("kid_mod11", "6" + digit)
 
 
@@ -188,32 +202,63 @@ def test_rf_agrees_with_stdnum() -> None:
     assert not iso11649.is_valid("RF17 5390 0754 7034")
 
 
-# --- KID MOD11 "-" --------------------------------------------------------------------------
+# --- KID MOD11 "-": never issued, never accepted ----------------------------------------------
 
 
-def test_kid_mod11_remainder_10_gives_dash() -> None:
-    # 6 * 2 = 12, 12 mod 11 = 1, 11 - 1 = 10 -> "-".
-    assert make_reference("kid_mod11", "6") == PaymentReference("kid_mod11", "6-", "6-")
+def test_kid_mod11_base_whose_check_would_be_dash_is_refused() -> None:
+    # 1000005: 5*2 + 1*2 = 12 -> 12 mod 11 = 1 -> 11 - 1 = 10, "-" (the issue's example).
+    with pytest.raises(ReferenceError) as info:
+        make_reference("kid_mod11", "1000005")
+    message = str(info.value)
+    assert "1000005" in message and "remainder 10" in message and "'-'" in message
+    assert "use another base" in message and "kid_mod10" in message
+    for base in ("6", "23"):  # 6*2 = 12; 3*2 + 2*3 = 12
+        with pytest.raises(ReferenceError, match="remainder 10"):
+            make_reference("kid_mod11", base)
     # The weights repeat after six digits: in 1000001 the 7th digit from the right has weight
     # 2 again, 1*2 + 1*2 = 4 -> 11 - 4 = 7; a leading 7 then weighs 3: 4 + 21 = 25 -> 3 -> 8.
     assert make_reference("kid_mod11", "1000001").value == "10000017"
     assert make_reference("kid_mod11", "71000001").value == "710000018"
-    # 23: 3*2 + 2*3 = 12 -> 1 -> 10 -> "-".
-    ref = make_reference("kid_mod11", "23")
-    assert ref.value == "23-"
-    assert parse_reference("kid_mod11", "23-") == ref
-    assert parse_reference("kid_mod11", " 2 3 - ") == ref
 
 
-def test_dash_only_where_mod11_allows_it() -> None:
+@settings(max_examples=300, deadline=None)
+@given(st.text(DIGITS, min_size=1, max_size=24))
+def test_kanal_never_issues_a_kid_ending_in_dash(base: str) -> None:
+    try:
+        ref = make_reference("kid_mod11", base)
+    except ReferenceError as exc:
+        assert mod11_remainder_10(base) and "remainder 10" in str(exc)
+        return
+    assert not mod11_remainder_10(base)
+    assert ref.value[-1].isdigit() and "-" not in ref.display
+    assert parse_reference("kid_mod11", ref.display) == ref
+
+
+def test_kid_ending_in_dash_is_refused_as_input() -> None:
+    for value in ("23-", " 2 3 - ", "1000005-", "2-3-", "123456789-"):
+        with pytest.raises(ReferenceError, match="ends in '-'"):
+            parse_reference("kid_mod11", value)
+    with pytest.raises(ReferenceError, match=r"found '-' at position 2"):
+        parse_reference("kid_mod11", "2-34")
     with pytest.raises(ReferenceError, match=r"found '-' at position 3"):
         parse_reference("kid_mod10", "23-")
-    with pytest.raises(ReferenceError, match=r"'-' only as its last character.*position 2"):
-        parse_reference("kid_mod11", "2-3-")
-    with pytest.raises(ReferenceError, match="check digit - does not match, expected 2"):
-        parse_reference("kid_mod11", "123456789-")
     with pytest.raises(ReferenceError, match=r"found '-' at position 3"):
         make_reference("kid_mod11", "23-")
+
+
+def test_kid_mod11_agrees_with_stdnum() -> None:
+    # stdnum has no KID module, but two Norwegian numbers use the same MOD11 (weights 2..7
+    # from the right): the 11-digit account number (kontonr, 10 digits + check) and the
+    # organisation number (orgnr, 8 digits + check).
+    rng = random.Random("kid-mod11-stdnum")
+    for length, module in ((10, no_kontonr), (8, no_orgnr)):
+        for _ in range(300):
+            base = str(rng.randint(1, 9)) + "".join(rng.choice(DIGITS) for _ in range(length - 1))
+            if mod11_remainder_10(base):
+                with pytest.raises(ReferenceError):
+                    make_reference("kid_mod11", base)
+                continue
+            assert module.is_valid(make_reference("kid_mod11", base).value), base
 
 
 # --- refusals with precise messages ------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.channels.sms_channel import MEDIA_TYPE, render_sms
+from server.channels.sms_channel import MEDIA_TYPE, render_sms, sms_settings
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel
@@ -43,7 +43,7 @@ def test_card_invoice_sms_text_and_facts():
                     "forfaller 25.03.2026. KID 20 18445 51238.")
     assert output.facts == {"encoding": "GSM-7", "segments": 1, "units": len(text),
                             "parts": json.dumps([text], ensure_ascii=False),
-                            "data_coding": 0}
+                            "data_coding": 0, "template": "sms.txt", "adapted": ""}
 
 
 def test_swedish_reminder_uses_ocr():
@@ -83,12 +83,26 @@ def test_non_gsm_character_switches_to_ucs2():
     assert output.facts["segments"] == 2  # > 70 UTF-16 units
 
 
-def test_name_forcing_ucs2_that_cannot_be_shortened_is_refused():
-    composition, layout = composed("card-invoice", name="Šárka Nováková-Lindqvist")
+def test_name_forcing_ucs2_that_cannot_be_shortened_is_refused_by_a_layout_that_allows_nothing():
+    # 1.0.0 has one template and no transliteration: rendered anyway, it refuses.
+    layout = LAYOUTS.get("card-invoice", "1.0.0")
+    data = json.loads(layout.sample_data())
+    data["customer"]["name"] = "Šárka Nováková-Lindqvist"
+    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                         document_id="d", now=NOW))
+    assert Channel.SMS not in composition.channel_plan.channels  # the plan skipped it
     with pytest.raises(InvalidInput) as info:
         render_sms(composition, layout)
     assert info.value.violations[0].field == "sms.max_segments"
     assert "2 segments" in info.value.violations[0].description
+
+
+def test_name_forcing_ucs2_is_written_in_gsm7_letters_where_the_layout_allows_it():
+    composition, layout = composed("card-invoice", name="Šárka Nováková-Lindqvist")
+    output = render_sms(composition, layout)
+    assert output.content.decode().startswith("Hei Sarka Novakova-Lindqvist! Fakturaen din")
+    assert (output.facts["encoding"], output.facts["segments"]) == ("GSM-7", 1)
+    assert (output.facts["template"], output.facts["adapted"]) == ("sms.txt", "transliterated")
 
 
 def test_recipient_without_mobile_cannot_get_sms():
@@ -103,4 +117,5 @@ def test_shipped_sms_templates_exist():
     for layout_id in ("card-invoice", "payment-reminder"):
         layout = LAYOUTS.get(layout_id)
         assert Channel.SMS in layout.channels
-        assert Path(layout.path / layout.section("sms")["template"]).is_file()
+        for template in sms_settings(layout).templates:
+            assert Path(layout.path / template).is_file()

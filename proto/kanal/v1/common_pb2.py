@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanal/v1/common.proto\x12\x08kanal.v1\"\xed\x01\n\x06Output\x12\"\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05pages\x18\x05 \x01(\x05\x12\x13\n\x0b\x61rchive_key\x18\x06 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x07 \x01(\x0c\x12*\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32\x1b.kanal.v1.Output.FactsEntry\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"h\n\x0b\x43hannelPlan\x12#\n\x08\x63hannels\x18\x01 \x03(\x0e\x32\x11.kanal.v1.Channel\x12$\n\tfallbacks\x18\x02 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x0e\n\x06reason\x18\x03 \x01(\t*o\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_PRINT\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x03\x12\x14\n\x10\x43HANNEL_EINVOICE\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanal/v1/common.proto\x12\x08kanal.v1\"\xed\x01\n\x06Output\x12\"\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\r\n\x05pages\x18\x05 \x01(\x05\x12\x13\n\x0b\x61rchive_key\x18\x06 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x07 \x01(\x0c\x12*\n\x05\x66\x61\x63ts\x18\x08 \x03(\x0b\x32\x1b.kanal.v1.Output.FactsEntry\x1a,\n\nFactsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x93\x01\n\x0b\x43hannelPlan\x12#\n\x08\x63hannels\x18\x01 \x03(\x0e\x32\x11.kanal.v1.Channel\x12$\n\tfallbacks\x18\x02 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12)\n\x07skipped\x18\x04 \x03(\x0b\x32\x18.kanal.v1.SkippedChannel\"S\n\x0eSkippedChannel\x12\"\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t*o\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_PRINT\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x03\x12\x14\n\x10\x43HANNEL_EINVOICE\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OUTPUT_FACTSENTRY']._loaded_options = None
   _globals['_OUTPUT_FACTSENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=381
-  _globals['_CHANNEL']._serialized_end=492
+  _globals['_CHANNEL']._serialized_start=510
+  _globals['_CHANNEL']._serialized_end=621
   _globals['_OUTPUT']._serialized_start=36
   _globals['_OUTPUT']._serialized_end=273
   _globals['_OUTPUT_FACTSENTRY']._serialized_start=229
   _globals['_OUTPUT_FACTSENTRY']._serialized_end=273
-  _globals['_CHANNELPLAN']._serialized_start=275
-  _globals['_CHANNELPLAN']._serialized_end=379
+  _globals['_CHANNELPLAN']._serialized_start=276
+  _globals['_CHANNELPLAN']._serialized_end=423
+  _globals['_SKIPPEDCHANNEL']._serialized_start=425
+  _globals['_SKIPPEDCHANNEL']._serialized_end=508
 # @@protoc_insertion_point(module_scope)

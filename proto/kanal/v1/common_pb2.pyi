@@ -48,11 +48,23 @@ class Output(_message.Message):
     def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., media_type: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., pages: _Optional[int] = ..., archive_key: _Optional[str] = ..., content: _Optional[bytes] = ..., facts: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ChannelPlan(_message.Message):
-    __slots__ = ("channels", "fallbacks", "reason")
+    __slots__ = ("channels", "fallbacks", "reason", "skipped")
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedScalarFieldContainer[Channel]
     fallbacks: _containers.RepeatedScalarFieldContainer[Channel]
     reason: str
-    def __init__(self, channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., fallbacks: _Optional[_Iterable[_Union[Channel, str]]] = ..., reason: _Optional[str] = ...) -> None: ...
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedChannel]
+    def __init__(self, channels: _Optional[_Iterable[_Union[Channel, str]]] = ..., fallbacks: _Optional[_Iterable[_Union[Channel, str]]] = ..., reason: _Optional[str] = ..., skipped: _Optional[_Iterable[_Union[SkippedChannel, _Mapping]]] = ...) -> None: ...
+
+class SkippedChannel(_message.Message):
+    __slots__ = ("channel", "reason", "field")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    channel: Channel
+    reason: str
+    field: str
+    def __init__(self, channel: _Optional[_Union[Channel, str]] = ..., reason: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...

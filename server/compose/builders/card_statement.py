@@ -10,6 +10,10 @@ reader checks on the invoice is computed here, once, from those facts:
                       whole currency units (half up); 0 when the balance is not positive
     amount due      = the new balance when positive, else 0 (a credit balance is not billed)
 
+Nothing to pay (a new balance of 0 or below, `summary.nothing_to_pay`): every channel says
+so in its own words (print, email and SMS: "du har 1 234,56 kr til gode", `credit_amount`)
+and shows no payment slip, reference or minimum payment asking for 0.
+
 and the payment reference gets its check digit (KID for NOK, OCR for SEK by default).
 Every amount and date in the context is already formatted for the locale, so the print,
 email and SMS templates only place text.
@@ -167,7 +171,8 @@ def en16931_invoice(
                     endpoint_id=endpoint_id or None, endpoint_scheme=endpoint_scheme or None),
         lines=lines,
         payment=PaymentMeans(code="30", account=account_number, reference=reference),
-        prepaid=payments,
+        # BT-113 has 2 decimals; the data may send up to 6 (rounded as the balance is)
+        prepaid=payments.quantize(CENT, rounding=ROUND_HALF_UP),
         buyer_reference=data["card_account"]["account_number"],
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
@@ -271,6 +276,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "minimum_payment": fmt.money(minimum),
             "amount_due": fmt.money(amount_due),
             "is_credit_balance": balance < 0,
+            "nothing_to_pay": balance <= 0,
+            "credit_amount": fmt.money(-balance) if balance < 0 else None,
         },
         "payment": {
             "account": account.display,

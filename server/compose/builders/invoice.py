@@ -9,7 +9,9 @@ context, so the PDF, the e-invoice (UBL / CII / Finvoice) and the SMS show the s
 
 Electronic addresses: `peppol_id` ("0192:923609016", ISO 6523 ICD + identifier) becomes the
 endpoint id and scheme (BT-34 / BT-49). A credit note (`type = "credit_note"`) is document
-type 381 with positive amounts and a reference to the invoice it credits.
+type 381 with positive amounts and a reference to the invoice it credits, and its document
+kind is `credit_note` everywhere the kind matters (index, portal filters, retention, insert
+and campaign rules), though the layout's kind is `invoice`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from server.compose.builders.base import (
 )
 from server.compose.formatting import check_currency
 from server.compose.invoice import CREDIT_NOTE, INVOICE, LineInput, compute_invoice
-from server.compose.model import AllowanceCharge, Party, PaymentMeans
+from server.compose.model import AllowanceCharge, DocumentKind, Party, PaymentMeans
 from server.errors import InvalidInput
 
 # ISO 6523 ICD of the national organisation number, by country (legal id scheme, BT-30)
@@ -142,6 +144,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     totals = invoice.totals
     units, cents = fmt.giro_amount(max(totals.payable, Decimal(0)))
     is_credit = type_code == CREDIT_NOTE
+    # An invoice whose lines and allowances come to 0 or less asks for no payment: it says
+    # so (and what the buyer has to good) instead of "pay -500,00 kr".
+    nothing_to_pay = not is_credit and totals.payable <= 0
 
     def rate_text(rate: Decimal | None) -> str:
         return fmt.percent(rate) if rate is not None else "–"
@@ -217,11 +222,14 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "amount_units": units,
             "amount_cents": cents,
             "due_date": fmt.day(due_date) if due_date else None,
+            "nothing_to_pay": nothing_to_pay,
+            "credit_amount": fmt.money(-totals.payable) if totals.payable < 0 else None,
         },
     }
     return Content(
         recipient=customer,
         context=context,
+        kind=DocumentKind.CREDIT_NOTE if is_credit else DocumentKind.INVOICE,
         sender_country=sender_country,
         currency=currency,
         invoice=invoice,
@@ -229,7 +237,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         payment_scheme=payment_scheme(data["payment"], reference, account,
                                       "$.seller.payment_account"),
         due_date=due_date,
-        amount_due=None if is_credit else totals.payable,
+        amount_due=None if is_credit else max(totals.payable, Decimal("0.00")),
         facts={
             "segment": "business" if customer.org_number else "private",
             "country": customer.address.country if customer.address else sender_country,
