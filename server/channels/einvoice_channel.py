@@ -3,9 +3,10 @@
 Which syntax a recipient gets is decided by `server.compose.plan.einvoice_syntax` (the same
 rule the channel plan used to put e-invoice in the plan):
 
-1. buyer has a Peppol participant id -> Peppol BIS Billing 3.0 UBL (EHF 3 in Norway),
-   after `check_peppol`: every Peppol rule the data breaks becomes an `InvalidInput`
-   naming the field (e.g. `$.buyer_reference` for PEPPOL-EN16931-R003);
+1. buyer has a Peppol participant id -> Peppol BIS Billing 3.0 UBL (EHF 3 in Norway); the
+   composer already refused data that breaks a Peppol rule (with the caller's JSON paths,
+   `server.compose.validation`), and `check_peppol` runs once more here as the last look;
+   an attachment that asks for it embeds the print PDF;
 2. Finnish consumer -> Finvoice 3.0 XML;
 3. otherwise, when the layout asks for it (`[einvoice] facturx = true`) -> Factur-X: the
    print PDF/A-3 with the CII (EN 16931 profile) embedded as `factur-x.xml`. The print PDF
@@ -50,7 +51,10 @@ def render_einvoice(
         problems = check_peppol(invoice, field_prefix="$")
         if problems:
             raise InvalidInput("the invoice cannot be sent as a Peppol BIS 3 e-invoice", problems)
-        content, media_type = render_ubl(invoice), XML
+        attach = any(a.rendered_pdf for a in invoice.attachments)
+        if attach and pdf is None:
+            raise ValueError("the invoice embeds its PDF: the e-invoice needs the print PDF")
+        content, media_type = render_ubl(invoice, pdf().content if attach else None), XML
         facts["customization_id"] = CUSTOMIZATION_ID
     elif syntax == FINVOICE:
         content, media_type = render_finvoice(invoice, field_prefix="$"), XML

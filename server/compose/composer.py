@@ -1,8 +1,9 @@
 """The composer: layout + JSON input data -> one frozen `Composition`.
 
     parse JSON (numbers as Decimal) -> validate against the layout's JSON Schema
-    -> the layout's builder computes and formats the content -> channel plan
-    -> Composition
+    -> refuse XML-forbidden characters -> the layout's builder computes and formats the
+    content -> channel plan -> the e-invoice's own rules (Peppol, Finvoice) when the plan
+    has one -> Composition
 
 Pure: no network, no disk, no clock (the caller passes `now` and the document id).
 """
@@ -23,8 +24,9 @@ from server.compose.builders.base import BuildRequest
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, PrintOptions
-from server.compose.plan import plan_channels, tenant_table
+from server.compose.plan import einvoice_syntax, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
+from server.compose.validation import check_einvoice, check_text
 from server.errors import FieldViolation, InvalidInput
 
 
@@ -109,6 +111,8 @@ def compose(request: ComposeRequest) -> Composition:
     locale = resolve_locale(layout, request.locale)
     data = parse_data(request.data)
     validate(layout, data)
+    if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
+        raise InvalidInput("data contains characters no document can carry", bad_text)
     content = get_builder(layout.builder)(
         data,
         BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
@@ -116,6 +120,10 @@ def compose(request: ComposeRequest) -> Composition:
     )
     plan = plan_channels(layout, content.recipient, request.channels, content.facts,
                          tenant_table(request.plan_rules, request.tenant, layout.id))
+    if content.invoice is not None and Channel.EINVOICE in plan.channels:
+        # the rules of the e-invoice syntax this recipient gets (Peppol, Finvoice), now
+        check_einvoice(content.invoice, einvoice_syntax(layout.kind, content.recipient, layout),
+                       content.invoice_paths)
     print_section = layout.section("print")
     address = content.recipient.address
     chosen = choose((*request.rules, *layout_rules(layout.manifest)), {

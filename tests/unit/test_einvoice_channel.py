@@ -14,7 +14,6 @@ import pikepdf
 import pytest
 
 from server.channels import Renderers
-from server.channels.einvoice_channel import render_einvoice
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
@@ -89,13 +88,13 @@ def test_peppol_violations_name_the_fields():
     data = json.loads(layout.sample_data())
     data["issuer"]["org_number"] = "987 654 328"  # fails the Norwegian MOD11 check
     data["customer"]["peppol_id"] = "0192:987654325"
-    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
-                                         document_id="d", now=NOW,
-                                         channels=(Channel.EINVOICE,)))
+    # refused while composing, at the caller's field, with the rule it breaks
     with pytest.raises(InvalidInput) as info:
-        render_einvoice(composition, layout)
-    assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
-                                                        "$.seller.legal_id"}
+        compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                               document_id="d", now=NOW, channels=(Channel.EINVOICE,)))
+    [violation] = info.value.violations
+    assert violation.field == "$.issuer.org_number"
+    assert violation.description.startswith("[PEPPOL-COMMON-R041]")
 
 
 def test_reminder_has_no_einvoice():

@@ -51,6 +51,9 @@ class Content:
     amount_due: Decimal | None = None
     # Facts the channel-plan and campaign rules may test (customer segment, case stage...).
     facts: Mapping[str, Any] = field(default_factory=dict)
+    # Where an `invoice` value came from: model path ("buyer.vat_id") -> JSON path of the
+    # input ("$.customer.vat_id"), so e-invoice rules checked later name the caller's field.
+    invoice_paths: Callable[[str], str] | None = None
 
 
 Builder = Callable[[Mapping[str, Any], BuildRequest], Content]
