@@ -115,6 +115,13 @@ _NAME_BY_SCHEME = {"0192": "Norwegian organisation number (9 digits, MOD11)",
                    "0184": "Danish CVR number (8 digits)"}
 
 
+def default_tax_registration(country: str | None, org_scheme: str | None) -> str | None:
+    """BT-32 a seller shows without being asked: a Norwegian company in the register of
+    business enterprises shows "Foretaksregisteret" (foretaksregisterloven § 10-2, Peppol
+    NO-R-002)."""
+    return "Foretaksregisteret" if country == "NO" and org_scheme == "0192" else None
+
+
 def vat_id(value: str, country: str | None) -> str:
     """A VAT identifier as written -> its canonical form with the country prefix (BR-CO-09).
 

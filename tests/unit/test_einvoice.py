@@ -295,7 +295,9 @@ def _assert_valid(report: ev.Report, allowed_warnings: tuple[str, ...] = ()) -> 
 
 
 def test_ubl_is_valid_against_xsd_and_en16931_schematron(case: Invoice) -> None:
-    _assert_valid(ev.validate_ubl(render_ubl(case)))
+    # Peppol rules too, unless the buyer has no Peppol address (the Finnish consumer gets
+    # Finvoice; its UBL here only proves the mapping)
+    _assert_valid(ev.validate_ubl(render_ubl(case), peppol=case.buyer.endpoint_id is not None))
 
 
 def test_every_case_passes_the_peppol_checks(case: Invoice) -> None:
@@ -479,7 +481,8 @@ def test_missing_buyer_and_order_reference_is_a_peppol_violation() -> None:
     assert list(got) == ["$.buyer_reference"]
     assert got["$.buyer_reference"].startswith("[PEPPOL-EN16931-R003]")
     # EN 16931 alone does not require it: the CEN schematron passes, Peppol would reject.
-    assert ev.validate_ubl(render_ubl(inv)).errors == []
+    assert ev.validate_ubl(render_ubl(inv), peppol=False).errors == []
+    assert any("PEPPOL-EN16931-R003" in e for e in ev.validate_ubl(render_ubl(inv)).errors)
     assert check_peppol(invoice(buyer_reference=None, order_reference="PO-1")) == []
 
 

@@ -196,10 +196,8 @@ class _Reader:
                 self.fail(f"{path}.peppol_id", str(exc))
         contact = data.get("contact") or {}
         tax_registration = text(data.get("tax_registration"))
-        if seller and tax_registration is None and org and country == "NO" \
-                and org_scheme == "0192":
-            # NO-R-002: an AS/ASA (or a foreign company's branch) shows "Foretaksregisteret"
-            tax_registration = "Foretaksregisteret"
+        if seller and tax_registration is None and org:
+            tax_registration = ids.default_tax_registration(country, org_scheme)
         return Party(
             name=required_text(data.get("name")),
             address=address,
