@@ -365,7 +365,7 @@ def _payment_means(reader: _Reader, data: Mapping[str, Any], seller: Party,
             debited_account=text(debit.get("debited_account")),
         ))
     account_data = data["seller"].get("payment_account")
-    if account_data and not explicit:
+    if account_data and not explicit and not means:  # FIK is the one means (UBL-SR-47)
         means.append(_transfer(account_data, "$.seller.payment_account", seller, reference,
                                domestic_dk))
     return means, creditor_ids

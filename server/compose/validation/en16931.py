@@ -313,6 +313,10 @@ def _payment(add: Collector, invoice: Invoice) -> None:
         if means.code in DIRECT_DEBIT and not means.mandate_id:
             at("mandate_id", "PEPPOL-EN16931-R061", "a direct debit needs the mandate "
                "reference")
+    codes = {m.code for m in invoice.payment_means}
+    if len(codes) > 1:  # one BG-16: several accounts, one means code (UBL-SR-47, CII-SR-?)
+        add("payment_means", "UBL-SR-47", "an invoice has one payment means code; give "
+            f"several accounts with the same code, not {', '.join(sorted(codes))}")
     cards = sum(1 for m in invoice.payment_means if m.card_pan)
     if cards > 1:
         add("payment_means", "BR-66", "at most one payment card")
