@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 
-from stdnum import get_cc_module
 from stdnum.dk import cvr as dk_cvr
 from stdnum.exceptions import ValidationError
 from stdnum.fi import ytunnus as fi_ytunnus
@@ -80,11 +79,13 @@ def normalise_id(scheme: str | None, value: str) -> str:
             return no_orgnr.validate(number)
         if scheme == "0007":  # PEPPOL-COMMON-R049, SE-R-003/004/013: 10 digits, Luhn
             return se_orgnr.validate(compact(text).removeprefix("SE"))
-        if scheme == "0184":  # PEPPOL-COMMON-R042: 8 digits or DK + 8 digits
-            number = compact(text)
-            prefixed = number.startswith("DK")
-            digits = dk_cvr.validate(number)
-            return f"DK{digits}" if prefixed else digits
+        if scheme == "0184":  # PEPPOL-COMMON-R042: 8 digits or DK + 8 digits (format only,
+            number = compact(text)  # as the rule: no check digit is asked of a CVR number)
+            digits = dk_cvr.compact(number)
+            if not re.fullmatch(r"[0-9]{8}", digits):
+                raise IdentifierError("PEPPOL-COMMON-R042", f"{value!r} is not a Danish CVR "
+                                      "number (8 digits, optionally prefixed DK)")
+            return f"DK{digits}" if number.startswith("DK") else digits
     except ValidationError as exc:
         raise IdentifierError(_RULE_BY_SCHEME[scheme], f"{value!r} is not a valid "
                               f"{_NAME_BY_SCHEME[scheme]}: {exc}") from exc
@@ -126,9 +127,9 @@ def vat_id(value: str, country: str | None) -> str:
     """A VAT identifier as written -> its canonical form with the country prefix (BR-CO-09).
 
     The prefix is taken from the value when it starts with a country code, else from the
-    party's `country`. Nordic numbers are checked with stdnum (NO-R-001: NO + valid org
-    number + MVA, SE-R-001/002: SE + 12 digits); other countries' numbers are checked with
-    stdnum's module for that country when it has one.
+    party's `country`. Norwegian and Swedish numbers are checked with stdnum (NO-R-001: NO +
+    valid org number + MVA, SE-R-001/002: SE + the org number + 01), Danish and Finnish ones
+    by their organisation number; other countries' are written compact with their prefix.
     """
     number = compact(value)
     prefix = number[:2] if number[:2].isalpha() else None
@@ -145,6 +146,13 @@ def vat_id(value: str, country: str | None) -> str:
             raise IdentifierError("NO-R-001", f"{value!r}: a Norwegian VAT id is NO + a valid "
                                   "9-digit organisation number + MVA")
         return f"NO{org}MVA"
+    if prefix == "DK" and not re.fullmatch(r"[0-9]{8}", body):
+        raise IdentifierError("BR-CO-09", f"{value!r}: a Danish VAT id is DK + the 8-digit "
+                              "CVR number")
+    if prefix == "FI" and re.fullmatch(r"[0-9]{8}", body):
+        if not fi_ytunnus.is_valid(body):
+            raise IdentifierError("BR-CO-09", f"{value!r} is not a valid Finnish VAT id")
+        return "FI" + body
     if prefix == "SE":
         if re.fullmatch(r"[0-9]{10}", body) and se_orgnr.is_valid(body):
             body += "01"  # SE VAT id = SE + organisation number + 01
@@ -155,24 +163,10 @@ def vat_id(value: str, country: str | None) -> str:
         return f"SE{body}"
     if iso not in codelists.COUNTRIES and prefix != "EL":
         raise IdentifierError("BR-CO-09", f"{value!r} does not start with a country code")
-    module = _vat_module(iso)
-    if module is not None:
-        try:
-            body = module.compact(number)
-            if body[:2] == prefix:
-                body = body[2:]
-            module.validate(prefix + body)
-        except ValidationError as exc:
-            raise IdentifierError("BR-CO-09", f"{value!r} is not a valid {iso} VAT "
-                                  f"identifier: {exc}") from exc
+    # Other countries' VAT ids are written compact with their prefix, as given: EN 16931 and
+    # Peppol check only the prefix (BR-CO-09), and refusing a buyer's id on a check digit
+    # Kanal cannot be sure of would refuse invoices the receiving side accepts.
     return prefix + body
-
-
-def _vat_module(country: str):
-    try:
-        return get_cc_module(country.lower(), "vat")
-    except Exception:  # stdnum raises ImportError-likes for unknown countries
-        return None
 
 
 def peppol_id(value: str) -> tuple[str, str]:

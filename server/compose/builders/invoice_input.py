@@ -162,15 +162,20 @@ class _Reader:
             subdivision=text(data.get("subdivision")),
         )
 
-    def identifier(self, data: Mapping[str, Any] | None, path: str) -> Identifier | None:
+    def identifier(self, data: Mapping[str, Any] | None, path: str, *,
+                   party: bool = False) -> Identifier | None:
+        """An identifier with its scheme; a party's (BT-29/46/60/61) is normalised for its
+        scheme as Peppol checks those (PEPPOL-COMMON-R040..R050), items and locations are
+        taken as given."""
         if not data or not text(data.get("id")):
             return None
         scheme = text(data.get("scheme"))
         value = required_text(data.get("id"))
-        try:
-            value = ids.normalise_id(scheme, value)
-        except ids.IdentifierError as exc:
-            self.fail(f"{path}.id", str(exc))
+        if party:
+            try:
+                value = ids.normalise_id(scheme, value)
+            except ids.IdentifierError as exc:
+                self.fail(f"{path}.id", str(exc))
         return Identifier(value, scheme, text(data.get("version")))
 
     def party(self, data: Mapping[str, Any], path: str, *, seller: bool) -> Party:
@@ -212,7 +217,7 @@ class _Reader:
             trading_name=text(data.get("trading_name")),
             identifiers=tuple(
                 ident for i, item in enumerate(data.get("identifiers", ()))
-                if (ident := self.identifier(item, f"{path}.identifiers[{i}]"))
+                if (ident := self.identifier(item, f"{path}.identifiers[{i}]", party=True))
             ),
             tax_registration_id=tax_registration if seller else None,
             legal_info=text(data.get("legal_info")) if seller else None,
@@ -235,7 +240,8 @@ def _line_allowances(items: Any, path: str) -> list[LineAllowanceCharge]:
     return [
         LineAllowanceCharge(
             is_charge=bool(ac["is_charge"]),
-            amount=_opt_amount(ac.get("amount"), f"{path}[{j}].amount"),  # type: ignore[arg-type]
+            amount=_opt_amount(ac.get("amount"), f"{path}[{j}].amount",  # type: ignore[arg-type]
+                               allow_negative=True),
             reason=text(ac.get("reason")),
             reason_code=text(ac.get("reason_code")),
             base_amount=_opt_amount(ac.get("base_amount"), f"{path}[{j}].base_amount"),
@@ -296,7 +302,8 @@ def _allowances_charges(data: Mapping[str, Any]) -> list[AllowanceCharge]:
     return [
         AllowanceCharge(
             is_charge=bool(ac["is_charge"]),
-            amount=_opt_amount(ac.get("amount"), f"$.allowances_charges[{i}].amount"),  # type: ignore[arg-type]
+            amount=_opt_amount(ac.get("amount"), f"$.allowances_charges[{i}].amount",  # type: ignore[arg-type]
+                               allow_negative=True),
             reason=text(ac.get("reason")),
             vat_category=ac["vat_category"],
             vat_rate=_rate(ac.get("vat_rate"), f"$.allowances_charges[{i}].vat_rate"),
@@ -468,8 +475,9 @@ def _details(reader: _Reader, data: Mapping[str, Any]) -> Details:
         accounting_reference=text(data.get("accounting_reference")),
         payee=Payee(
             name=required_text(payee.get("name")),
-            identifier=reader.identifier(payee.get("identifier"), "$.payee.identifier"),
-            legal_id=reader.identifier(payee.get("legal_id"), "$.payee.legal_id"),
+            identifier=reader.identifier(payee.get("identifier"), "$.payee.identifier",
+                                         party=True),
+            legal_id=reader.identifier(payee.get("legal_id"), "$.payee.legal_id", party=True),
         ) if payee else None,
         tax_representative=_tax_representative(reader, rep) if rep else None,
         delivery=Delivery(

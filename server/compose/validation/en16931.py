@@ -207,8 +207,6 @@ def _line(add: Collector, line, invoice: Invoice, seen: set[str]) -> None:
 def _allowance_charge(add: Collector, ac, currency: str, *, document: bool) -> None:
     """BR-31..44 and BR-CO-21..24: amount, reason or reason code, code lists, decimals."""
     charge = ac.is_charge
-    if ac.amount < 0:
-        add("amount", "BR-DEC-01", "an allowance or charge amount is not negative")
     if not is_rounded(ac.amount, currency):
         add("amount", "BR-DEC-01" if document else "BR-DEC-24",
             f"an amount has at most the currency's decimals ({currency})")
