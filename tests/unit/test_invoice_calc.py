@@ -206,6 +206,7 @@ def test_every_violation_is_reported_at_once() -> None:
             type_code="999",
             seller=Party(name="", address=None),
             lines=[line("1", rate=None), line("1", price="-1")],
+            # a negative amount is allowed (a negative invoice corrects an earlier one)
             allowances_charges=[AllowanceCharge(False, D("-5"), "", "S", D(25))],
             payment=PaymentMeans("30", None),
         )
@@ -217,7 +218,6 @@ def test_every_violation_is_reported_at_once() -> None:
         "$.lines[0].vat_rate",
         "$.lines[1].id",
         "$.lines[1].unit_price",
-        "$.allowances_charges[0].amount",
         "$.allowances_charges[0].reason",
         "$.seller.vat_id",
         "$.payment_means[0].account",
