@@ -189,7 +189,7 @@ def _settlement(x: _Writer, transaction: etree._Element, invoice: Invoice) -> No
         el = x.el(settlement, "InvoiceReferencedDocument")
         x.ram(el, "IssuerAssignedID", preceding.number)
         if preceding.issue_date:
-            x.qdate(x.el(el, "FormattedIssueDateTime"), preceding.issue_date)
+            x.qdate(x.el(el, "FormattedIssueDateTime"), preceding.issue_date, tag="DateTimeString")
     if invoice.accounting_reference:
         x.ram(x.el(settlement, "ReceivableSpecifiedTradeAccountingAccount"), "ID",
               invoice.accounting_reference)
@@ -430,7 +430,8 @@ class _Writer:
         el = etree.SubElement(parent, f"{{{NS_UDT}}}DateTimeString", format="102")
         el.text = value.strftime("%Y%m%d")
 
-    def qdate(self, parent: etree._Element, value: date, *, udt: bool = False) -> None:
+    def qdate(self, parent: etree._Element, value: date, *, udt: bool = False,
+              tag: str = "DateString") -> None:
         ns = NS_UDT if udt else NS_QDT
-        el = etree.SubElement(parent, f"{{{ns}}}DateString", format="102")
+        el = etree.SubElement(parent, f"{{{ns}}}{tag}", format="102")
         el.text = value.strftime("%Y%m%d")

@@ -366,7 +366,9 @@ def _payment_means(reader: _Reader, data: Mapping[str, Any], seller: Party,
             creditor_ids.append(Identifier(required_text(debit["creditor_id"]), "SEPA"))
         means.append(PaymentMeans(
             code=code, reference=reference, text=text(item.get("text")),
-            card_pan=text(card.get("pan")), card_holder=text(card.get("holder")),
+            # BT-87 as EN 16931 writes it: the shown digits only, at most 10 (BR-51)
+            card_pan="".join(c for c in card.get("pan", "") if c.isdigit()) or None,
+            card_holder=text(card.get("holder")),
             card_network=text(card.get("network")) if card else None,
             mandate_id=text(debit.get("mandate_id")),
             debited_account=text(debit.get("debited_account")),

@@ -143,6 +143,9 @@ def _other_parties(add: Collector, invoice: Invoice) -> None:
     payee, rep, delivery = invoice.payee, invoice.tax_representative, invoice.delivery
     if payee is not None and not payee.name.strip():
         add("payee.name", "BR-17", "the payee's name is required")
+    elif payee is not None and payee.name == invoice.seller.name:
+        add("payee.name", "UBL-SR-19", "the payee is someone other than the seller: when the "
+            "seller is paid, leave the payee out")
     if rep is not None:
         if not rep.name.strip():
             add("tax_representative.name", "BR-18", "the tax representative's name is required")
@@ -305,7 +308,7 @@ def _payment(add: Collector, invoice: Invoice) -> None:
             at("account", "BR-61", "a credit transfer needs the payee account")
         if means.card_pan is not None:
             digits = len(_PAN_DIGITS.findall(means.card_pan))
-            if digits > 10:
+            if digits > 10 or len(means.card_pan) > 10:
                 at("card_pan", "BR-51", "a card number shows at most its first 6 and last 4 "
                    "digits (PCI DSS)")
         if means.code in DIRECT_DEBIT and not means.mandate_id:
@@ -331,8 +334,10 @@ def _totals(add: Collector, invoice: Invoice, vat_accounting) -> None:
         add("due_date", "BR-CO-25", "an amount is due, so a due date or payment terms are "
             "needed")
     if invoice.is_credit_note and t.tax_inclusive < 0:
-        add("lines", "BR-CO-25", f"a credit note's amounts are positive (what is credited); "
-            f"its total came to {t.tax_inclusive}: send credited quantities as positive "
+        # Kanal's rule (Peppol's DK-R-016 for Danish parties): a credit note credits, its
+        # total is not negative; a negative correction is an invoice with negative lines
+        add("lines", "KANAL-CREDIT-NOTE", "a credit note's amounts are positive (what is "
+            f"credited); its total came to {t.tax_inclusive}: send credited quantities as positive "
             "numbers, or make it an invoice (380) with negative lines")
     if invoice.tax_currency is not None:
         if invoice.tax_currency not in codelists.CURRENCIES:
