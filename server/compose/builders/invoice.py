@@ -138,7 +138,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                 else None),
         },
         "payment": {
-            "account": account.display if account else "",
+            # the seller's account as printed on a slip, else the first means' account
+            "account": account.display if account else _means_account(invoice),
             "account_kind": account.kind if account else None,
             "reference": reference.display if reference else "",
             "reference_value": reference.value if reference else "",
@@ -172,6 +173,10 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
 _RECIPIENT_KEYS = frozenset({"customer_id", "name", "address", "email", "mobile", "national_id",
                              "org_number", "peppol_id", "mailbox_ids", "preferences",
                              "consents"})
+
+
+def _means_account(invoice: Invoice) -> str:
+    return next((m.account for m in invoice.payment_means if m.account), "")
 
 
 def _places(value: Decimal) -> int:
