@@ -73,6 +73,7 @@ def test_finnish_consumer_gets_finvoice():
     output = einvoice(composition, layout)
     assert (output.facts["syntax"], output.facts["document_type"]) == ("finvoice-3.0", "381")
     assert output.content.lstrip().startswith(b"<?xml") and b"<Finvoice" in output.content
+    assert ev.validate_finvoice(output.content).errors == []
 
 
 def test_norwegian_peppol_card_holder_gets_valid_ehf():
