@@ -24,7 +24,7 @@ from server.compose.builders.base import BuildRequest
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, PrintOptions
-from server.compose.plan import einvoice_syntax, plan_channels, tenant_table
+from server.compose.plan import plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.compose.validation import check_einvoice, check_text
 from server.errors import FieldViolation, InvalidInput
@@ -81,6 +81,8 @@ def validate(layout: Layout, data: Mapping[str, Any]) -> None:
             f"data does not match the schema of layout {layout.ref}",
             [FieldViolation(error.json_path, error.message) for error in errors],
         )
+    if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
+        raise InvalidInput("data contains characters no document can carry", bad_text)
 
 
 def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: Any) -> str:
@@ -111,8 +113,6 @@ def compose(request: ComposeRequest) -> Composition:
     locale = resolve_locale(layout, request.locale)
     data = parse_data(request.data)
     validate(layout, data)
-    if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
-        raise InvalidInput("data contains characters no document can carry", bad_text)
     content = get_builder(layout.builder)(
         data,
         BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
@@ -122,8 +122,7 @@ def compose(request: ComposeRequest) -> Composition:
                          tenant_table(request.plan_rules, request.tenant, layout.id))
     if content.invoice is not None and Channel.EINVOICE in plan.channels:
         # the rules of the e-invoice syntax this recipient gets (Peppol, Finvoice), now
-        check_einvoice(content.invoice, einvoice_syntax(layout.kind, content.recipient, layout),
-                       content.invoice_paths)
+        check_einvoice(content.invoice, layout, content.recipient, content.invoice_paths)
     print_section = layout.section("print")
     address = content.recipient.address
     chosen = choose((*request.rules, *layout_rules(layout.manifest)), {

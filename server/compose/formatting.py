@@ -13,7 +13,6 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _format_date
 from babel.numbers import format_currency, format_decimal, get_currency_name
 
-from server.compose.money import round_money, round_places
 from server.errors import InvalidInput
 
 
@@ -36,18 +35,14 @@ def check_currency(code: str, field: str = "currency") -> str:
 
 
 def money(amount: Decimal, currency: str, locale: str) -> str:
-    """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE).
-
-    Rounded with Kanal's one money rule (`server.compose.money`) before Babel sees it, so
-    Babel's half-even rounding never decides a printed amount."""
-    return format_currency(round_money(amount, currency), currency, locale=babel_locale(locale))
+    """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE)."""
+    return format_currency(amount, currency, locale=babel_locale(locale))
 
 
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
     """A plain number with exactly `places` decimals: '12 345,67'."""
     pattern = "#,##0." + "0" * places if places else "#,##0"
-    return format_decimal(round_places(amount, places), format=pattern,
-                          locale=babel_locale(locale))
+    return format_decimal(amount, format=pattern, locale=babel_locale(locale))
 
 
 def day(value: date, locale: str, style: str = "short") -> str:

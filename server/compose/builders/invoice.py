@@ -125,6 +125,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "totals": {
             "line_extension": fmt.money(totals.line_extension),
             "allowances": fmt.money(totals.allowances) if totals.allowances else None,
+            # as the totals subtract it (the key the Typst template of main reads)
+            "allowances_deducted": fmt.money(-totals.allowances) if totals.allowances else None,
             "charges": fmt.money(totals.charges) if totals.charges else None,
             "tax_exclusive": fmt.money(totals.tax_exclusive),
             "tax": fmt.money(totals.tax),

@@ -61,13 +61,15 @@ def raise_if_invalid(invoice, *, where: Where | None = None, **inputs) -> None:
         raise InvalidInput("invalid invoice (EN 16931)", violations(found, where))
 
 
-def check_einvoice(invoice, syntax: str | None, where: Where | None = None) -> None:
-    """The rules of the e-invoice syntax the recipient gets, before it is rendered:
-    Peppol BIS 3 (PEPPOL-*, NO/SE/DK national rules) or Finvoice 3.0. Factur-X needs only
-    EN 16931, which `compute_invoice` already checked. Raises `InvalidInput`."""
-    from server.compose.plan import FINVOICE, PEPPOL_UBL
+def check_einvoice(invoice, layout, recipient, where: Where | None = None) -> None:
+    """The rules of the e-invoice syntax the recipient gets (`plan.einvoice_syntax`), before
+    it is rendered: Peppol BIS 3 (PEPPOL-*, NO/SE/DK national rules) or Finvoice 3.0.
+    Factur-X needs only EN 16931, which `compute_invoice` already checked. Raises
+    `InvalidInput`."""
+    from server.compose.plan import FINVOICE, PEPPOL_UBL, einvoice_syntax
     from server.compose.validation.finvoice import check_finvoice
 
+    syntax = einvoice_syntax(layout.kind, recipient, layout)
     if syntax == PEPPOL_UBL:
         found, what = check_peppol(invoice), "Peppol BIS Billing 3.0"
     elif syntax == FINVOICE:
