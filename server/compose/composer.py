@@ -1,9 +1,10 @@
 """The composer: layout + JSON input data -> one frozen `Composition`.
 
     parse JSON (numbers as Decimal) -> validate against the layout's JSON Schema
-    -> the layout's builder computes and formats the content -> channel plan (asking each
-    channel whether it can carry this document: `server.channels.channel_unfit`)
-    -> Composition
+    -> refuse XML-forbidden characters -> the layout's builder computes and formats the
+    content -> channel plan (asking each channel whether it can carry this document:
+    `server.channels.channel_unfit`, which for the e-invoice runs the rules of the syntax the
+    recipient gets, Peppol or Finvoice, named at the caller's JSON paths) -> Composition
 
 Pure: no network, no disk, no clock (the caller passes `now` and the document id).
 """
@@ -21,13 +22,14 @@ from typing import Any
 
 from server.channels import channel_unfit
 from server.compose.builders import get_builder
-from server.compose.builders.base import BuildRequest
+from server.compose.builders.base import BuildRequest, Content
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.locales import check_payment_region, decide_locale
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
-from server.compose.plan import plan_channels, tenant_table
+from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
+from server.compose.validation import check_text
 from server.errors import FieldViolation, InvalidInput
 
 
@@ -82,6 +84,8 @@ def validate(layout: Layout, data: Mapping[str, Any]) -> None:
             f"data does not match the schema of layout {layout.ref}",
             [FieldViolation(error.json_path, error.message) for error in errors],
         )
+    if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
+        raise InvalidInput("data contains characters no document can carry", bad_text)
 
 
 def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: Any) -> str:
@@ -164,6 +168,19 @@ def compose(request: ComposeRequest) -> Composition:
     plan = plan_channels(layout, content.recipient, request.channels,
                          {**content.facts, "kind": kind.value},
                          tenant_table(request.plan_rules, request.tenant, layout.id),
-                         check=lambda channel: channel_unfit(composition, layout, channel))
+                         check=lambda channel: _unfit(composition, layout, channel, content))
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+
+
+def _unfit(composition: Composition, layout: Layout, channel: Channel,
+           content: Content) -> Unfit | None:
+    """Why `channel` cannot carry the document, with the e-invoice rules' model paths
+    (`$.seller.legal_id`) named as the caller's JSON paths (`$.issuer.org_number`)."""
+    unfit = channel_unfit(composition, layout, channel)
+    paths = content.invoice_paths
+    if unfit is None or paths is None:
+        return unfit
+    return replace(unfit, violations=tuple(
+        replace(v, field=paths(v.field[2:])) if v.field.startswith("$.") else v
+        for v in unfit.violations))

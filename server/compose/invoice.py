@@ -1,157 +1,178 @@
-"""Invoice lines and document allowances/charges -> an EN 16931 `Invoice`, computed once.
+"""An invoice's input -> an EN 16931 `Invoice` with every amount computed, exactly once.
 
-Every amount an e-invoice, a PDF or an email shows is decided here, at composition time, and
-nowhere else: the channel renderers (UBL, CII, Finvoice, print) copy these numbers and never
-add anything up themselves, so the figures on paper and in the XML cannot drift apart.
+Every amount an e-invoice, a PDF, an e-mail or an SMS shows is decided here, at composition
+time, and nowhere else: the channel renderers (UBL, CII, Finvoice, print) copy these numbers
+and never add anything up themselves, so the figures on paper and in the XML cannot drift.
 
-The arithmetic is EN 16931's (the BR-CO rules, which the CEN schematron checks):
+The arithmetic is EN 16931's, rounded by Kanal's one money rule (`server.compose.money`:
+half away from zero to the currency's minor unit, once per computed amount):
 
-* line net amount (BT-131) = round(quantity x unit price, 2), half-up;
+* line allowance/charge (BT-136/141) = given, or round(base x percent / 100);
+* item net price (BT-146) = given, or gross price (BT-148) - price discount (BT-147);
+* line net amount (BT-131) = round(quantity x net price / base quantity)
+  + line charges - line allowances (PEPPOL-EN16931-R120);
+* document allowance/charge (BT-92/99) = given, or round(base x percent / 100);
 * VAT breakdown (BG-23): one entry per (VAT category, rate); taxable amount (BT-116) = the
   line nets of that category + its document charges - its document allowances; the VAT
-  amount (BT-117) = round(taxable x rate / 100, 2) (BR-CO-17);
-* BT-106 = sum of line nets (BR-CO-10), BT-107/108 = sum of allowances/charges (BR-CO-11/12),
-  BT-109 = 106 - 107 + 108 (BR-CO-13), BT-110 = sum of the category VAT amounts (BR-CO-14),
-  BT-112 = 109 + 110 (BR-CO-15), BT-115 = 112 - 113 + 114 (BR-CO-16).
+  amount (BT-117) = round(taxable x rate / 100) (BR-CO-17);
+* BT-106 = sum of line nets (BR-CO-10), BT-107/108 = sum of allowances/charges
+  (BR-CO-11/12), BT-109 = 106 - 107 + 108 (BR-CO-13), BT-110 = sum of the category VAT
+  amounts (BR-CO-14), BT-112 = 109 + 110 (BR-CO-15), BT-115 = 112 - 113 + 114 (BR-CO-16);
+* BT-111 (VAT total in the VAT accounting currency BT-6) = given, or round(BT-110 x rate);
+* BT-114 (rounding amount) = given, or what brings BT-115 to a multiple of
+  `round_payable_to` (öre rounding: SEK to whole kronor, DKK to 50 øre).
 
 Money is `Decimal` throughout; a float never touches an amount.
 
-Bad input raises `InvalidInput` carrying one `FieldViolation` per problem (all of them, not
-just the first), each naming the field as a JSON path under `field_prefix`, e.g.
-`$.lines[2].vat_rate`, so the API can point the caller at the exact value.
+The input is checked afterwards, on the whole computed invoice, by
+`server.compose.validation` (EN 16931 BR-* here, Peppol and national rules when the
+e-invoice goes over Peppol): the arithmetic never fails on bad data, it just computes, so
+that every violation can be reported at once, each with its JSON path and its rule id.
 
-Credit notes (type 381) are written with positive amounts: a caller sends what is credited
-(positive quantities and prices) and the document type carries the sign, as UBL `CreditNote`
-and CII 381 expect. A credit note whose total comes out negative is refused.
+Credit notes (a UBL `CreditNote` type such as 381) are written with positive amounts: a
+caller sends what is credited and the document type carries the sign. An invoice (380)
+may have negative lines and a negative total (a negative invoice corrects an earlier one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from server.compose.model import (
+from server.compose.en16931 import (
     AllowanceCharge,
+    Attachment,
+    Delivery,
+    Identifier,
     Invoice,
     InvoiceLine,
+    ItemAttribute,
+    LineAllowanceCharge,
     Party,
+    Payee,
     PaymentMeans,
+    PrecedingInvoice,
+    TaxRepresentative,
     Totals,
     VatBreakdown,
 )
-from server.errors import FieldViolation, InvalidInput
-
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
+from server.compose.money import ZERO, round_money, round_to_increment
 
 INVOICE = "380"  # UNCL1001 commercial invoice
 CREDIT_NOTE = "381"  # UNCL1001 credit note
-TYPE_CODES = frozenset({INVOICE, CREDIT_NOTE})
 
-# UNCL5305 VAT categories EN 16931 knows, and what each requires of the rate (BR-x-05/06)
-# and of an exemption reason (BR-x-10).
-VAT_CATEGORIES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
-RATE_REQUIRED = frozenset({"S", "Z", "AE", "K", "G", "L", "M"})  # E defaults to 0
-RATE_MUST_BE_ZERO = frozenset({"Z", "E", "AE", "K", "G"})  # BR-Z-05, BR-E-05, BR-AE-05, ...
-RATE_NOT_ALLOWED = frozenset({"O"})  # BR-O-05: "not subject to VAT" has no rate
-EXEMPTION_REASON_REQUIRED = frozenset({"E", "AE", "K", "G", "O"})  # BR-E-10, BR-AE-10, ...
-# Categories for which the seller must have a VAT identifier (BR-S-02, BR-Z-02, BR-E-02,
-# BR-AE-02, BR-IC-02, BR-G-02); for O neither seller nor buyer may show one (BR-O-02).
-SELLER_VAT_ID_REQUIRED = frozenset({"S", "Z", "E", "AE", "K", "G"})
-
-# The UN/ECE Recommendation 20 unit codes Kanal accepts (BT-130). A deliberately small subset:
-# the units banks and their customers invoice in. Extending it is a one-line change; every
-# code here is valid in the EN 16931 code list (Rec 20 + Rec 21).
-UNIT_CODES: Mapping[str, str] = {
-    "C62": "one (piece, unit)",
-    "H87": "piece",
-    "EA": "each",
-    "PR": "pair",
-    "SET": "set",
-    "LS": "lump sum",
-    "SEC": "second",
-    "MIN": "minute",
-    "HUR": "hour",
-    "DAY": "day",
-    "WEE": "week",
-    "MON": "month",
-    "QAN": "quarter (of a year)",
-    "ANN": "year",
-    "GRM": "gram",
-    "KGM": "kilogram",
-    "TNE": "tonne",
-    "LTR": "litre",
-    "MTR": "metre",
-    "KMT": "kilometre",
-    "MTK": "square metre",
-    "MTQ": "cubic metre",
-    "KWH": "kilowatt hour",
-    "MWH": "megawatt hour",
-    "E48": "service unit",
-    "P1": "percent",
-}
-
-# ISO 4217 active currency codes usable on an invoice (precious metals, testing codes,
-# fund codes and XXX left out).
-_CURRENCIES_TEXT = """
-    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
-    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR
-    ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD
-    MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR
-    PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE
-    SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU
-    UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
-    """
-CURRENCIES = frozenset(_CURRENCIES_TEXT.split())
-
-# UNCL4461 payment means Kanal writes (BT-81). Direct debit (49, 59) is left out: it needs
-# a mandate reference (BT-89) that the model does not carry (PEPPOL-EN16931-R061).
-PAYMENT_MEANS_CODES: Mapping[str, str] = {
-    "1": "instrument not defined",
-    "10": "in cash",
-    "30": "credit transfer",
-    "31": "debit transfer",
-    "42": "payment to bank account",
-    "48": "bank card",
-    "58": "SEPA credit transfer",
-}
-ACCOUNT_REQUIRED = frozenset({"30", "58"})  # BR-61
+# Categories whose VAT rate is 0 by definition (BR-Z-05, BR-E-05, BR-AE-05, BR-IC-05,
+# BR-G-05) and "not subject to VAT", which has no rate at all (BR-O-05).
+ZERO_RATED = frozenset({"Z", "E", "AE", "K", "G"})
+NO_RATE = frozenset({"O"})
+# Categories that carry an exemption reason (BR-E-10, BR-AE-10, BR-IC-10, BR-G-10, BR-O-10);
+# the others must not have one (BR-S-10, BR-Z-10, BR-IG-10, BR-IP-10).
+EXEMPTION_REASON_REQUIRED = frozenset({"E", "AE", "K", "G", "O"})
 
 
 @dataclass(frozen=True)
 class LineInput:
-    """One invoice line as the caller sends it, before any arithmetic (BG-25 without BT-131)."""
+    """One invoice line as the caller sends it, before any arithmetic (BG-25 without BT-131).
+
+    `unit_price` is the net price (BT-146); give `gross_price` (BT-148) with an optional
+    `price_discount` (BT-147) instead, and the net price is their difference.
+    """
 
     id: str
     name: str
     quantity: Decimal
     unit_code: str
-    unit_price: Decimal
+    unit_price: Decimal | None
     vat_category: str
     vat_rate: Decimal | None
     description: str | None = None
     period_start: date | None = None
     period_end: date | None = None
+    note: str | None = None
+    object_id: Identifier | None = None
+    order_line_reference: str | None = None
+    accounting_reference: str | None = None
+    # amount None: computed from base_amount x percent / 100
+    allowances_charges: Sequence[LineAllowanceCharge] = ()
+    gross_price: Decimal | None = None
+    price_discount: Decimal | None = None
+    base_quantity: Decimal | None = None
+    seller_item_id: str | None = None
+    buyer_item_id: str | None = None
+    standard_item_id: Identifier | None = None
+    classifications: Sequence[Identifier] = ()
+    origin_country: str | None = None
+    attributes: Sequence[ItemAttribute] = ()
 
 
-def round_money(value: Decimal) -> Decimal:
-    """Round to the cent, half away from zero (EN 16931 rounds amounts to 2 decimals)."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+@dataclass(frozen=True)
+class VatAccounting:
+    """BT-6 and how BT-111 is found: the amount itself, or the exchange rate to apply."""
+
+    currency: str
+    tax_total: Decimal | None = None
+    exchange_rate: Decimal | None = None
 
 
-def line_net_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
-    """BT-131 = BT-129 x BT-146 (base quantity 1), rounded to 2 decimals."""
-    return round_money(quantity * unit_price)
+@dataclass(frozen=True)
+class Details:
+    """The invoice's references, parties and attachments that need no arithmetic; they go
+    into the `Invoice` as given (already normalised by the builder)."""
+
+    buyer_reference: str | None = None
+    order_reference: str | None = None
+    preceding_invoices: Sequence[PrecedingInvoice] = ()
+    note: str | None = None
+    note_subject: str | None = None
+    payment_terms: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    tax_point_date: date | None = None
+    tax_point_code: str | None = None
+    project_reference: str | None = None
+    contract_reference: str | None = None
+    sales_order_reference: str | None = None
+    receiving_advice_reference: str | None = None
+    despatch_advice_reference: str | None = None
+    tender_reference: str | None = None
+    invoiced_object: Identifier | None = None
+    accounting_reference: str | None = None
+    payee: Payee | None = None
+    tax_representative: TaxRepresentative | None = None
+    delivery: Delivery | None = None
+    attachments: Sequence[Attachment] = ()
+    exemption_reasons: Mapping[str, str] = field(default_factory=dict)  # category -> BT-120
+    exemption_codes: Mapping[str, str] = field(default_factory=dict)  # category -> BT-121
 
 
-def vat_amount(taxable: Decimal, rate: Decimal | None) -> Decimal:
-    """BT-117 = BT-116 x BT-119 / 100, rounded to 2 decimals (BR-CO-17)."""
+def line_net_amount(quantity: Decimal, unit_price: Decimal, currency: str = "NOK",
+                    base_quantity: Decimal | None = None) -> Decimal:
+    """BT-131 before line allowances and charges: quantity x price / base quantity."""
+    base = base_quantity if base_quantity else Decimal(1)
+    return round_money(quantity * unit_price / base, currency)
+
+
+def vat_amount(taxable: Decimal, rate: Decimal | None, currency: str = "NOK") -> Decimal:
+    """BT-117 = BT-116 x BT-119 / 100, rounded once (BR-CO-17)."""
     if rate is None:
         return ZERO
-    return round_money(taxable * rate / Decimal(100))
+    return round_money(taxable * rate / Decimal(100), currency)
+
+
+def percent_of(base: Decimal, percent: Decimal, currency: str) -> Decimal:
+    """An allowance or charge given as a percentage of a base amount (BT-92 = 93 x 94 / 100)."""
+    return round_money(base * percent / Decimal(100), currency)
+
+
+def model_rate(category: str, rate: Decimal | None) -> Decimal | None:
+    """The rate as the model stores it: none for O, 0 for zero-rated categories left empty."""
+    if category in NO_RATE:
+        return None
+    if rate is None and category in ZERO_RATED:
+        return Decimal(0)
+    return rate
 
 
 def compute_invoice(
@@ -165,184 +186,66 @@ def compute_invoice(
     buyer: Party,
     lines: Sequence[LineInput],
     allowances_charges: Sequence[AllowanceCharge] = (),
-    payment: PaymentMeans | None,
-    prepaid: Decimal = Decimal(0),
-    buyer_reference: str | None = None,
-    order_reference: str | None = None,
-    preceding_invoice: str | None = None,
-    note: str | None = None,
-    payment_terms: str | None = None,
-    exemption_reasons: Mapping[str, str] | None = None,
-    period_start: date | None = None,
-    period_end: date | None = None,
-    field_prefix: str = "$",
+    payment: PaymentMeans | None = None,
+    payment_means: Sequence[PaymentMeans] = (),
+    prepaid: Decimal = ZERO,
+    rounding: Decimal | None = None,
+    round_payable_to: Decimal | None = None,
+    vat_accounting: VatAccounting | None = None,
+    details: Details | None = None,
+    check: bool = True,
+    where: Callable[[str], str] | None = None,
+    **detail_fields: object,
 ) -> Invoice:
-    """Validate the input and compute line nets, the VAT breakdown and the totals.
+    """Compute line nets, allowances, the VAT breakdown and the totals; return the `Invoice`.
 
-    `exemption_reasons` maps a VAT category ("E", "AE", "G", "O", ...) to its exemption
-    reason text (BT-120); categories E/AE/K/G/O need one. Raises `InvalidInput` listing
-    every violation found, with field paths under `field_prefix`.
+    `payment` is a single payment means; `payment_means` several (the first is the main one).
+    References and other pass-through data come in `details` (or as keyword arguments named
+    like `Details` fields). With `check` (the default) the result is validated against EN
+    16931 (`server.compose.validation.check_en16931`) and `InvalidInput` lists every
+    violation, each at the JSON path `where(model_path)` returns (default `$.<model path>`).
     """
-    v = _Violations(field_prefix)
-    reasons = dict(exemption_reasons or {})
+    info = details or Details(**detail_fields)  # type: ignore[arg-type]
+    if details is not None and detail_fields:
+        raise TypeError("give either details= or detail keyword arguments, not both")
+    computed = tuple(_line(line, currency) for line in lines)
+    document_ac = tuple(_document_allowance_charge(ac, currency) for ac in allowances_charges)
+    breakdown = _vat_breakdown(computed, document_ac, currency, info)
 
-    if not number.strip():
-        v.add("number", "an invoice number (BT-1) is required")
-    if type_code not in TYPE_CODES:
-        v.add(
-            "type_code", f"{type_code!r} is not supported; use 380 (invoice) or 381 (credit note)"
-        )
-    if currency not in CURRENCIES:
-        v.add("currency", f"{currency!r} is not an ISO 4217 currency code")
-    if due_date is not None and due_date < issue_date:
-        v.add("due_date", "the due date is before the issue date")
-    if period_start and period_end and period_end < period_start:
-        v.add("period_end", "the invoicing period ends before it starts")
-    _check_party(v, "seller", seller)
-    _check_party(v, "buyer", buyer)
-    if not lines:
-        v.add("lines", "an invoice needs at least one line (BR-16)")
-
-    # --- lines ---------------------------------------------------------------------------
-    computed: list[InvoiceLine] = []
-    seen_ids: set[str] = set()
-    for i, line in enumerate(lines):
-        path = f"lines[{i}]"
-        if not line.id.strip():
-            v.add(f"{path}.id", "a line identifier (BT-126) is required")
-        elif line.id in seen_ids:
-            v.add(f"{path}.id", f"line id {line.id!r} is used twice")
-        seen_ids.add(line.id)
-        if not line.name.strip():
-            v.add(f"{path}.name", "an item name (BT-153) is required")
-        if line.unit_code not in UNIT_CODES:
-            v.add(
-                f"{path}.unit_code",
-                f"{line.unit_code!r} is not a supported UN/ECE Rec 20 unit code "
-                f"({', '.join(sorted(UNIT_CODES))})",
-            )
-        if line.unit_price < 0:
-            v.add(f"{path}.unit_price", "the item net price (BT-146) must not be negative (BR-27)")
-        if line.period_start and line.period_end and line.period_end < line.period_start:
-            v.add(f"{path}.period_end", "the line period ends before it starts (BR-30)")
-        rate = _check_vat(v, path, line.vat_category, line.vat_rate)
-        computed.append(
-            InvoiceLine(
-                id=line.id,
-                name=line.name,
-                quantity=line.quantity,
-                unit_code=line.unit_code,
-                unit_price=line.unit_price,
-                net_amount=line_net_amount(line.quantity, line.unit_price),
-                vat_category=line.vat_category,
-                vat_rate=rate,
-                description=line.description,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-        )
-
-    # --- document allowances and charges --------------------------------------------------
-    normalised_ac: list[AllowanceCharge] = []
-    for i, ac in enumerate(allowances_charges):
-        path = f"allowances_charges[{i}]"
-        if ac.amount <= 0:
-            v.add(f"{path}.amount", "an allowance or charge amount must be positive")
-        elif ac.amount != ac.amount.quantize(CENT):
-            v.add(f"{path}.amount", "an allowance or charge amount has at most 2 decimals")
-        if not ac.reason.strip() and not ac.reason_code:
-            v.add(f"{path}.reason", "a reason or a reason code is required (BR-33, BR-38)")
-        rate = _check_vat(v, path, ac.vat_category, ac.vat_rate)
-        normalised_ac.append(
-            AllowanceCharge(
-                is_charge=ac.is_charge,
-                amount=round_money(ac.amount),
-                reason=ac.reason,
-                vat_category=ac.vat_category,
-                vat_rate=rate,
-                reason_code=ac.reason_code,
-            )
-        )
-
-    # --- categories as a whole ---------------------------------------------------------------
-    categories = [ln.vat_category for ln in computed] + [ac.vat_category for ac in normalised_ac]
-    for category in dict.fromkeys(categories):
-        if category in EXEMPTION_REASON_REQUIRED and not (reasons.get(category) or "").strip():
-            v.add(
-                f"exemption_reasons.{category}",
-                f"VAT category {category} needs an exemption reason (BR-{_br(category)}-10)",
-            )
-        if category in SELLER_VAT_ID_REQUIRED and not seller.vat_id:
-            v.add(
-                "seller.vat_id",
-                f"VAT category {category} needs the seller's VAT id (BR-{_br(category)}-02)",
-            )
-        if category == "K":
-            v.add(
-                "lines",
-                "VAT category K (intra-community supply) needs a deliver-to country and delivery "
-                "date (BR-IC-11/12), which Kanal does not carry",
-            )
-    if "O" in categories:
-        if len(set(categories)) > 1:
-            v.add("lines", "category O (not subject to VAT) cannot be mixed with others (BR-O-11)")
-        if seller.vat_id:
-            v.add(
-                "seller.vat_id", "with category O the seller VAT identifier is not shown (BR-O-02)"
-            )
-        if buyer.vat_id:
-            v.add("buyer.vat_id", "with category O the buyer VAT identifier is not shown (BR-O-02)")
-    if "AE" in categories and not (buyer.vat_id or buyer.legal_id):
-        v.add("buyer.vat_id", "reverse charge (AE) needs the buyer's VAT or legal id (BR-AE-03)")
-
-    # --- payment -----------------------------------------------------------------------------
-    if payment is not None:
-        if payment.code not in PAYMENT_MEANS_CODES:
-            v.add(
-                "payment.code",
-                f"{payment.code!r} is not a supported UNCL4461 payment means code "
-                f"({', '.join(PAYMENT_MEANS_CODES)})",
-            )
-        elif payment.code in ACCOUNT_REQUIRED and not payment.account:
-            v.add("payment.account", "a credit transfer needs the payee account (BR-61)")
-    if prepaid < 0 or prepaid != prepaid.quantize(CENT):
-        v.add("prepaid", "the paid amount must be a non-negative amount with 2 decimals")
-
-    v.raise_if_any("invalid invoice")
-
-    # --- arithmetic (input is valid from here on) ---------------------------------------------
-    breakdown = _vat_breakdown(computed, normalised_ac, reasons)
     line_extension = sum((ln.net_amount for ln in computed), ZERO)
-    allowances = sum((ac.amount for ac in normalised_ac if not ac.is_charge), ZERO)
-    charges = sum((ac.amount for ac in normalised_ac if ac.is_charge), ZERO)
+    allowances = sum((ac.amount for ac in document_ac if not ac.is_charge), ZERO)
+    charges = sum((ac.amount for ac in document_ac if ac.is_charge), ZERO)
     tax_exclusive = line_extension - allowances + charges
     tax = sum((b.tax_amount for b in breakdown), ZERO)
     tax_inclusive = tax_exclusive + tax
-    rounding = ZERO
-    payable = tax_inclusive - prepaid + rounding
+    prepaid = round_money(prepaid, currency)
+    if rounding is None:
+        rounding = ZERO
+        if round_payable_to:
+            due = tax_inclusive - prepaid
+            rounding = round_to_increment(due, round_payable_to) - due
+    rounding = round_money(rounding, currency)
+    tax_accounting = None
+    if vat_accounting is not None:
+        if vat_accounting.tax_total is not None:
+            tax_accounting = round_money(vat_accounting.tax_total, vat_accounting.currency)
+        elif vat_accounting.exchange_rate is not None:
+            tax_accounting = round_money(tax * vat_accounting.exchange_rate,
+                                         vat_accounting.currency)
     totals = Totals(
-        line_extension=line_extension,
-        allowances=allowances,
-        charges=charges,
-        tax_exclusive=tax_exclusive,
-        tax=tax,
-        tax_inclusive=tax_inclusive,
-        prepaid=round_money(prepaid),
+        line_extension=round_money(line_extension, currency),
+        allowances=round_money(allowances, currency),
+        charges=round_money(charges, currency),
+        tax_exclusive=round_money(tax_exclusive, currency),
+        tax=round_money(tax, currency),
+        tax_inclusive=round_money(tax_inclusive, currency),
+        prepaid=prepaid,
         rounding=rounding,
-        payable=payable,
+        payable=round_money(tax_inclusive - prepaid + rounding, currency),
+        tax_in_accounting_currency=tax_accounting,
     )
-
-    if type_code == CREDIT_NOTE and tax_inclusive < 0:
-        v.add(
-            "lines",
-            f"a credit note's amounts are positive (what is credited); its total came to "
-            f"{tax_inclusive}: send credited quantities as positive numbers",
-        )
-    if payable > 0 and due_date is None and not payment_terms:
-        v.add("due_date", "an amount is due, so a due date or payment terms are needed (BR-CO-25)")
-    v.raise_if_any("invalid invoice")
-
-    return Invoice(
+    means = tuple(payment_means) or ((payment,) if payment is not None else ())
+    invoice = Invoice(
         number=number,
         type_code=type_code,
         issue_date=issue_date,
@@ -350,25 +253,101 @@ def compute_invoice(
         currency=currency,
         seller=seller,
         buyer=buyer,
-        lines=tuple(computed),
-        allowances_charges=tuple(normalised_ac),
+        lines=computed,
+        allowances_charges=document_ac,
         vat_breakdown=breakdown,
         totals=totals,
-        payment=payment,
-        buyer_reference=buyer_reference,
-        order_reference=order_reference,
-        preceding_invoice=preceding_invoice,
-        note=note,
-        payment_terms=payment_terms,
-        period_start=period_start,
-        period_end=period_end,
+        payment_means=means,
+        buyer_reference=info.buyer_reference,
+        order_reference=info.order_reference,
+        preceding_invoices=tuple(info.preceding_invoices),
+        note=info.note,
+        note_subject=info.note_subject,
+        payment_terms=info.payment_terms,
+        period_start=info.period_start,
+        period_end=info.period_end,
+        tax_currency=vat_accounting.currency if vat_accounting else None,
+        tax_point_date=info.tax_point_date,
+        tax_point_code=info.tax_point_code,
+        project_reference=info.project_reference,
+        contract_reference=info.contract_reference,
+        sales_order_reference=info.sales_order_reference,
+        receiving_advice_reference=info.receiving_advice_reference,
+        despatch_advice_reference=info.despatch_advice_reference,
+        tender_reference=info.tender_reference,
+        invoiced_object=info.invoiced_object,
+        accounting_reference=info.accounting_reference,
+        payee=info.payee,
+        tax_representative=info.tax_representative,
+        delivery=info.delivery,
+        attachments=tuple(info.attachments),
+    )
+    if check:
+        from server.compose.validation import raise_if_invalid
+
+        raise_if_invalid(invoice, where=where, inputs=lines, document_ac=allowances_charges,
+                         vat_accounting=vat_accounting, info=info)
+    return invoice
+
+
+def _line(line: LineInput, currency: str) -> InvoiceLine:
+    net_price = line.unit_price
+    if net_price is None:
+        net_price = (line.gross_price or ZERO) - (line.price_discount or ZERO)
+    line_ac = tuple(
+        LineAllowanceCharge(
+            is_charge=ac.is_charge,
+            amount=_ac_amount(ac.amount, ac.base_amount, ac.percent, currency),
+            reason=ac.reason, reason_code=ac.reason_code,
+            base_amount=ac.base_amount, percent=ac.percent,
+        )
+        for ac in line.allowances_charges
+    )
+    net = line_net_amount(line.quantity, net_price, currency, line.base_quantity)
+    net += sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO)
+    return InvoiceLine(
+        id=line.id, name=line.name, quantity=line.quantity, unit_code=line.unit_code,
+        unit_price=net_price, net_amount=round_money(net, currency),
+        vat_category=line.vat_category, vat_rate=model_rate(line.vat_category, line.vat_rate),
+        description=line.description, period_start=line.period_start,
+        period_end=line.period_end, note=line.note, object_id=line.object_id,
+        order_line_reference=line.order_line_reference,
+        accounting_reference=line.accounting_reference, allowances_charges=line_ac,
+        price_discount=line.price_discount, gross_price=line.gross_price,
+        base_quantity=line.base_quantity, seller_item_id=line.seller_item_id,
+        buyer_item_id=line.buyer_item_id, standard_item_id=line.standard_item_id,
+        classifications=tuple(line.classifications), origin_country=line.origin_country,
+        attributes=tuple(line.attributes),
+    )
+
+
+def _ac_amount(amount: Decimal | None, base: Decimal | None, percent: Decimal | None,
+               currency: str) -> Decimal:
+    if amount is not None:
+        return amount  # checked for its decimals (BR-DEC) by the validation, never rounded
+    if base is not None and percent is not None:
+        return percent_of(base, percent, currency)
+    return ZERO
+
+
+def _document_allowance_charge(ac: AllowanceCharge, currency: str) -> AllowanceCharge:
+    return AllowanceCharge(
+        is_charge=ac.is_charge,
+        amount=_ac_amount(ac.amount, ac.base_amount, ac.percent, currency),
+        reason=ac.reason or None,
+        vat_category=ac.vat_category,
+        vat_rate=model_rate(ac.vat_category, ac.vat_rate),
+        reason_code=ac.reason_code,
+        base_amount=ac.base_amount,
+        percent=ac.percent,
     )
 
 
 def _vat_breakdown(
     lines: Sequence[InvoiceLine],
     allowances_charges: Sequence[AllowanceCharge],
-    reasons: Mapping[str, str],
+    currency: str,
+    info: Details,
 ) -> tuple[VatBreakdown, ...]:
     """BG-23: one entry per (category, rate), in order of first appearance."""
     taxable: dict[tuple[str, Decimal | None], Decimal] = {}
@@ -377,83 +356,17 @@ def _vat_breakdown(
         taxable[key] = taxable.get(key, ZERO) + ln.net_amount
     for ac in allowances_charges:
         key = (ac.vat_category, ac.vat_rate)
-        signed = ac.amount if ac.is_charge else -ac.amount
-        taxable[key] = taxable.get(key, ZERO) + signed
-    return tuple(
-        VatBreakdown(
+        taxable[key] = taxable.get(key, ZERO) + (ac.amount if ac.is_charge else -ac.amount)
+    entries = []
+    for (category, rate), amount in taxable.items():
+        exempt = category in EXEMPTION_REASON_REQUIRED
+        entries.append(VatBreakdown(
             category=category,
             rate=rate,
-            taxable_amount=amount,
-            tax_amount=vat_amount(amount, rate),
-            exemption_reason=reasons.get(category)
-            if category in EXEMPTION_REASON_REQUIRED
-            else None,
-        )
-        for (category, rate), amount in taxable.items()
-    )
-
-
-def _check_vat(v: _Violations, path: str, category: str, rate: Decimal | None) -> Decimal | None:
-    """Check one VAT category/rate pair; return the rate as the model stores it."""
-    if category not in VAT_CATEGORIES:
-        v.add(
-            f"{path}.vat_category",
-            f"{category!r} is not a UNCL5305 VAT category ({', '.join(sorted(VAT_CATEGORIES))})",
-        )
-        return rate
-    if category in RATE_NOT_ALLOWED:
-        if rate is not None and rate != 0:
-            v.add(f"{path}.vat_rate", "category O (not subject to VAT) has no VAT rate (BR-O-05)")
-        return None
-    if rate is None:
-        if category in RATE_REQUIRED:
-            v.add(f"{path}.vat_rate", f"VAT category {category} needs a VAT rate")
-            return None
-        rate = Decimal(0)
-    if rate < 0 or rate >= 100:
-        v.add(f"{path}.vat_rate", "a VAT rate is a percentage between 0 and 100")
-    elif category == "S" and rate <= 0:
-        v.add(f"{path}.vat_rate", "standard rated (S) needs a VAT rate above zero (BR-S-05)")
-    elif category in RATE_MUST_BE_ZERO and rate != 0:
-        v.add(
-            f"{path}.vat_rate",
-            f"VAT category {category} has a VAT rate of 0 (BR-{_br(category)}-05)",
-        )
-    return rate
-
-
-def _check_party(v: _Violations, role: str, party: Party) -> None:
-    """BR-6/7 names, BR-8/10 addresses, BR-9/11 countries, BR-CO-09 VAT id prefix,
-    BR-62/63 endpoint schemes."""
-    if not party.name.strip():
-        v.add(f"{role}.name", f"the {role}'s name is required (BR-{6 if role == 'seller' else 7})")
-    if party.address is None:
-        v.add(f"{role}.address", f"the {role}'s postal address is required")
-    elif len(party.address.country) != 2 or not party.address.country.isalpha():
-        v.add(f"{role}.address.country", "an ISO 3166-1 alpha-2 country code is required")
-    if party.vat_id and not (party.vat_id[:2].isalpha() and party.vat_id[:2].isupper()):
-        v.add(f"{role}.vat_id", "a VAT identifier starts with its country prefix (BR-CO-09)")
-    if party.endpoint_id and not party.endpoint_scheme:
-        v.add(f"{role}.endpoint_scheme", "an electronic address needs its scheme (BR-62/63)")
-    if party.legal_id_scheme and not party.legal_id:
-        v.add(f"{role}.legal_id", "a legal id scheme was given without the id")
-
-
-def _br(category: str) -> str:
-    """The BR rule-group name EN 16931 uses for a category (K is "IC", intra-community)."""
-    return {"K": "IC", "L": "IG", "M": "IP"}.get(category, category)
-
-
-class _Violations:
-    """Collects field violations under one JSON-path prefix."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.items: list[FieldViolation] = []
-
-    def add(self, field: str, description: str) -> None:
-        self.items.append(FieldViolation(f"{self.prefix}.{field}", description))
-
-    def raise_if_any(self, message: str) -> None:
-        if self.items:
-            raise InvalidInput(message, self.items)
+            taxable_amount=round_money(amount, currency),
+            tax_amount=vat_amount(amount, rate, currency),
+            exemption_reason=(info.exemption_reasons.get(category) or None) if exempt else None,
+            exemption_reason_code=(info.exemption_codes.get(category) or None)
+            if exempt else None,
+        ))
+    return tuple(entries)

@@ -201,8 +201,10 @@ def check_payment_region(decision: LocaleDecision, scheme: PaymentScheme | None,
                          layout: Layout) -> None:
     """Refuse a locale whose region cannot print the data's domestic payment scheme
     (SEK + OCR on a Norwegian giro): INVALID_ARGUMENT naming the locale's side and the
-    data's side."""
-    if scheme is None:
+    data's side. A layout that prints no national payment slip (`[print] payment_slip =
+    false`: the b2b invoice names the account and reference in a sentence, under labels that
+    follow the scheme) may carry any region's payment."""
+    if scheme is None or not layout.section("print").get("payment_slip", True):
         return
     region = region_of(decision.locale)
     found = [

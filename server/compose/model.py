@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.compose.en16931 import Invoice
 
 
 def _read_only(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
@@ -64,6 +67,7 @@ class PostalAddress:
     postal_code: str
     city: str
     country: str  # ISO 3166-1 alpha-2
+    subdivision: str | None = None  # EN 16931 BT-39 / BT-54 country subdivision (region)
 
     def window_lines(self, name: str, sender_country: str | None = None) -> tuple[str, ...]:
         """The lines printed in the envelope window: name, street lines, postcode + city,
@@ -72,22 +76,6 @@ class PostalAddress:
         if sender_country and self.country != sender_country:
             out.append(self.country)
         return tuple(line for line in out if line)
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    """Seller (BG-4) or buyer (BG-7) of an invoice."""
-
-    name: str
-    address: PostalAddress | None = None
-    vat_id: str | None = None  # BT-31 / BT-48, e.g. "NO923609016MVA"
-    legal_id: str | None = None  # BT-30 / BT-47 organisation number
-    legal_id_scheme: str | None = None  # ISO 6523 ICD, e.g. "0192" (NO org.nr.)
-    endpoint_id: str | None = None  # BT-34 / BT-49 electronic address
-    endpoint_scheme: str | None = None  # EAS code, e.g. "0192", "0007", "0037", "EM"
-    contact_name: str | None = None
-    contact_phone: str | None = None
-    contact_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,63 +95,7 @@ class Recipient:
     consents: tuple[str, ...] = ()  # e.g. ("email", "sms", "marketing")
 
 
-# --- EN 16931 invoice ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceLine:
-    """BG-25. `net_amount` = quantity x (unit price / base quantity), rounded to 2 decimals."""
-
-    id: str  # BT-126
-    name: str  # BT-153
-    quantity: Decimal  # BT-129
-    unit_code: str  # BT-130, UN/ECE Rec 20 (e.g. "C62" piece, "HUR" hour, "MON" month)
-    unit_price: Decimal  # BT-146 net price
-    net_amount: Decimal  # BT-131
-    vat_category: str  # BT-151, UNCL5305: S, Z, E, AE, K, G, O, L, M
-    vat_rate: Decimal | None  # BT-152 percent; None only for category O
-    description: str | None = None  # BT-154
-    period_start: date | None = None
-    period_end: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AllowanceCharge:
-    """Document-level allowance (BG-20) or charge (BG-21)."""
-
-    is_charge: bool
-    amount: Decimal
-    reason: str
-    vat_category: str
-    vat_rate: Decimal | None
-    reason_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VatBreakdown:
-    """BG-23: one entry per VAT category and rate."""
-
-    category: str  # BT-118
-    rate: Decimal | None  # BT-119
-    taxable_amount: Decimal  # BT-116
-    tax_amount: Decimal  # BT-117
-    exemption_reason: str | None = None  # BT-120
-    exemption_reason_code: str | None = None  # BT-121
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """BG-22 document totals, satisfying BR-CO-10..17."""
-
-    line_extension: Decimal  # BT-106 sum of line net amounts
-    allowances: Decimal  # BT-107
-    charges: Decimal  # BT-108
-    tax_exclusive: Decimal  # BT-109
-    tax: Decimal  # BT-110
-    tax_inclusive: Decimal  # BT-112
-    prepaid: Decimal  # BT-113
-    rounding: Decimal  # BT-114
-    payable: Decimal  # BT-115
+# --- payment reference ----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,42 +109,6 @@ class PaymentReference:
     scheme: str
     value: str
     display: str
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentMeans:
-    """BG-16 payment instructions."""
-
-    code: str  # BT-81 UNCL4461, "30" credit transfer, "58" SEPA credit transfer
-    account: str | None  # BT-84 IBAN or national account number
-    bic: str | None = None  # BT-86
-    account_name: str | None = None  # BT-85
-    reference: PaymentReference | None = None  # BT-83 remittance information
-
-
-@dataclass(frozen=True, slots=True)
-class Invoice:
-    """The canonical invoice / credit note, aligned with EN 16931."""
-
-    number: str  # BT-1
-    type_code: str  # BT-3: "380" commercial invoice, "381" credit note
-    issue_date: date  # BT-2
-    due_date: date | None  # BT-9
-    currency: str  # BT-5
-    seller: Party
-    buyer: Party
-    lines: tuple[InvoiceLine, ...]
-    allowances_charges: tuple[AllowanceCharge, ...]
-    vat_breakdown: tuple[VatBreakdown, ...]
-    totals: Totals
-    payment: PaymentMeans | None
-    buyer_reference: str | None = None  # BT-10
-    order_reference: str | None = None  # BT-13
-    preceding_invoice: str | None = None  # BT-25 (credit notes, corrections)
-    note: str | None = None  # BT-22
-    payment_terms: str | None = None  # BT-20
-    period_start: date | None = None  # BT-73
-    period_end: date | None = None  # BT-74
 
 
 # --- plans ------------------------------------------------------------------------------
@@ -335,3 +231,18 @@ class Output:
     @property
     def size(self) -> int:
         return len(self.content)
+
+
+# The EN 16931 invoice (seller, buyer, lines, totals, payment means ...) has its own module,
+# `server.compose.en16931`; its names are importable from here too, as they were before it
+# grew (looked up lazily: that module imports PostalAddress and PaymentReference from here).
+_EN16931_NAMES = frozenset({"AllowanceCharge", "Invoice", "InvoiceLine", "Party", "PaymentMeans",
+                            "Totals", "VatBreakdown"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EN16931_NAMES:
+        from server.compose import en16931
+
+        return getattr(en16931, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

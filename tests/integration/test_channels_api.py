@@ -6,11 +6,13 @@ INVALID_ARGUMENT naming the field; a tenant's plan rules from the config win."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 from pathlib import Path
 
 import grpc
+import pikepdf
 import pytest
 
 from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc
@@ -132,6 +134,9 @@ def test_credit_note_without_peppol_id_is_factur_x(documents, kanal):
         ("factur-x-en16931", "381")
     pdf = kanal.store.get(einvoice.archive_key)
     assert pdf.startswith(b"%PDF-") and b"factur-x.xml" in pdf
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        cii = doc.attachments["factur-x.xml"].get_file().read_bytes()
+    assert ev.validate_cii(cii).errors == []
 
 
 def test_missing_buyer_reference_for_peppol_invoice(documents):

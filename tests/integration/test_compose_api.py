@@ -284,6 +284,29 @@ def test_impossible_values_are_refused_with_their_field(documents, change, field
     assert any(field in f for f, _ in field_violations(error)), field_violations(error)
 
 
+def test_control_character_is_invalid_argument_with_its_path(documents):
+    # issue 12: a U+000B in any text made every renderer raise and the API answer INTERNAL
+    data = json.loads(sample("card-invoice"))
+    data["customer"]["name"] = "Kari\x0bNordmann"
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.customer.name" and "U+000B" in description
+
+
+def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
+    data = json.loads(sample("b2b-invoice"))
+    data["customer"]["peppol_id"] = "9955:5560360793"  # a scheme the EAS list withdrew
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="b2b-invoice", data_json=json.dumps(data),
+        channels=[common_pb2.CHANNEL_EINVOICE]))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.customer.peppol_id"
+    assert description.startswith("[PEPPOL-EN16931-CL008]")
+
+
 def test_unknown_locale_is_invalid(documents):
     for locale in ("xx-YY", "de-DE"):  # unknown to Babel; known but not in the layout
         error = call_error(documents.Compose, documents_pb2.ComposeRequest(

@@ -178,7 +178,7 @@ def test_optional_email_over_the_limit_is_skipped(monkeypatch) -> None:
 @pytest.mark.parametrize("peppol_id", [
     "9999:923609016",  # not an Electronic Address Scheme code (PEPPOL-EN16931-CL008)
     "0192:923609017",  # a Norwegian org number that fails MOD11 (PEPPOL-COMMON-R041)
-    "0184:12345678",   # a Danish CVR without "DK" (PEPPOL-COMMON-R042)
+    "0184:1234567",    # a Danish CVR of 7 digits, not 8 (PEPPOL-COMMON-R042)
 ])
 def test_peppol_id_no_einvoice_can_be_addressed_to_falls_back(peppol_id: str) -> None:
     # card-invoice "peppol-receiver" would make the e-invoice primary; it cannot be routed,

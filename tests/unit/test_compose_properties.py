@@ -158,7 +158,13 @@ def customer(draw, data: dict[str, Any]) -> None:
     who["preferences"] = draw(st.sampled_from([[], ["paper"], ["digital_only"], ["email"],
                                                ["paper", "sms"]]))
     who["consents"] = draw(st.sampled_from([["email", "sms"], ["sms"], ["email"], []]))
+    home = (who.get("address") or {}).get("country")
     who["address"] = dict(ADDRESSES[draw(st.sampled_from(sorted(ADDRESSES)))])
+    if who["address"]["country"] != home:
+        # an organisation number or VAT id belongs to its country (BR-CL-11, stdnum):
+        # moved abroad, the buyer has none of ours
+        who.pop("org_number", None)
+        who.pop("vat_id", None)
     if who["address"]["country"] == "FI" and draw(st.booleans()):
         who.pop("org_number", None)  # a Finnish consumer: Finvoice
         who.pop("vat_id", None)

@@ -28,6 +28,7 @@ from server.channels.einvoice import (
     render_ubl,
 )
 from server.channels.einvoice.ubl import CUSTOMIZATION_ID, PROFILE_ID
+from server.compose.en16931 import PrecedingInvoice
 from server.compose.invoice import LineInput, compute_invoice
 from server.compose.model import (
     AllowanceCharge,
@@ -61,6 +62,7 @@ NO_SELLER = Party(
     legal_id_scheme="0192",
     endpoint_id="923609016",
     endpoint_scheme="0192",
+    tax_registration_id="Foretaksregisteret",  # NO-R-002 (the builder adds it for NO sellers)
     contact_name="Fakturaavdelingen",
     contact_email="faktura@fjordbanken.no",
 )
@@ -164,7 +166,7 @@ def _credit_note() -> Invoice:
         type_code="381",
         lines=[L("1", "1", "HUR", "1250", "S", "25"), L("2", "1", "C62", "300", "E", None)],
         exemption_reasons={"E": "Finansielle tjenester"},
-        preceding_invoice="2024-001",
+        preceding_invoices=[PrecedingInvoice("2024-001")],
         due_date=None,
         payment_terms="Krediteres konto",
     )
@@ -293,7 +295,9 @@ def _assert_valid(report: ev.Report, allowed_warnings: tuple[str, ...] = ()) -> 
 
 
 def test_ubl_is_valid_against_xsd_and_en16931_schematron(case: Invoice) -> None:
-    _assert_valid(ev.validate_ubl(render_ubl(case)))
+    # Peppol rules too, unless the buyer has no Peppol address (the Finnish consumer gets
+    # Finvoice; its UBL here only proves the mapping)
+    _assert_valid(ev.validate_ubl(render_ubl(case), peppol=case.buyer.endpoint_id is not None))
 
 
 def test_every_case_passes_the_peppol_checks(case: Invoice) -> None:
@@ -477,7 +481,8 @@ def test_missing_buyer_and_order_reference_is_a_peppol_violation() -> None:
     assert list(got) == ["$.buyer_reference"]
     assert got["$.buyer_reference"].startswith("[PEPPOL-EN16931-R003]")
     # EN 16931 alone does not require it: the CEN schematron passes, Peppol would reject.
-    assert ev.validate_ubl(render_ubl(inv)).errors == []
+    assert ev.validate_ubl(render_ubl(inv), peppol=False).errors == []
+    assert any("PEPPOL-EN16931-R003" in e for e in ev.validate_ubl(render_ubl(inv)).errors)
     assert check_peppol(invoice(buyer_reference=None, order_reference="PO-1")) == []
 
 
@@ -491,11 +496,16 @@ def test_missing_electronic_addresses() -> None:
 
 
 def test_unknown_endpoint_scheme_and_bad_identifiers() -> None:
+    # A scheme off the EAS list is refused while the invoice is computed (EN 16931 BR-CL-25,
+    # the same list Peppol's CL008 checks), before any e-invoice is chosen.
     buyer = dataclasses.replace(NO_BUYER, endpoint_scheme="EM", endpoint_id="a@b.no")
+    with pytest.raises(InvalidInput) as exc:
+        invoice(buyer=buyer)
+    assert [(v.field, v.description[:11]) for v in exc.value.violations] == [
+        ("$.buyer.endpoint_scheme", "[BR-CL-25] ")]
     seller = dataclasses.replace(NO_SELLER, legal_id="923609017", vat_id="NO923609016")
-    got = _violations(invoice(seller=seller, buyer=buyer), )  # fmt: skip
-    assert got.keys() == {"$.buyer.endpoint_scheme", "$.seller.legal_id", "$.seller.vat_id"}
-    assert "PEPPOL-EN16931-CL008" in got["$.buyer.endpoint_scheme"]
+    got = _violations(invoice(seller=seller))
+    assert got.keys() == {"$.seller.legal_id", "$.seller.vat_id"}
     assert "PEPPOL-COMMON-R041" in got["$.seller.legal_id"]
     assert "NO-R-001" in got["$.seller.vat_id"]
 
@@ -521,15 +531,17 @@ def test_swedish_seller_rates_and_vat_id() -> None:
 
 
 def test_allowance_reason_code_lists() -> None:
-    inv = invoice(
-        allowances_charges=[
-            AllowanceCharge(False, D("10"), "Rabatt", "S", D(25), "ABK"),  # a charge code
-            AllowanceCharge(True, D("10"), "Gebyr", "S", D(25), "95"),  # an allowance code
-        ]
-    )
-    got = _violations(inv)
-    assert "PEPPOL-EN16931-CL002" in got["$.allowances_charges[0].reason_code"]
-    assert "PEPPOL-EN16931-CL003" in got["$.allowances_charges[1].reason_code"]
+    # EN 16931 BR-CL-19/20 (the lists Peppol's CL002/CL003 check too), at composition
+    with pytest.raises(InvalidInput) as exc:
+        invoice(
+            allowances_charges=[
+                AllowanceCharge(False, D("10"), "Rabatt", "S", D(25), "ABK"),  # a charge code
+                AllowanceCharge(True, D("10"), "Gebyr", "S", D(25), "95"),  # an allowance code
+            ]
+        )
+    got = {v.field: v.description for v in exc.value.violations}
+    assert got["$.allowances_charges[0].reason_code"].startswith("[BR-CL-19]")
+    assert got["$.allowances_charges[1].reason_code"].startswith("[BR-CL-20]")
 
 
 def test_peppol_field_prefix() -> None:
@@ -585,10 +597,11 @@ def test_finvoice_credit_note_is_negative() -> None:
 
 
 def test_finvoice_needs_account_and_due_date() -> None:
-    inv = dataclasses.replace(_finnish_consumer_eur(), payment=None, due_date=None)
+    inv = dataclasses.replace(_finnish_consumer_eur(), payment_means=(), due_date=None)
     with pytest.raises(InvalidInput) as exc:
         render_finvoice(inv)
-    assert [v.field for v in exc.value.violations] == ["$.payment.account", "$.due_date"]
+    assert [v.field for v in exc.value.violations] == ["$.payment_means[0].account",
+                                                       "$.due_date"]
     credit = dataclasses.replace(_finnish_consumer_eur(), type_code="381", due_date=None)
     epi = etree.fromstring(render_finvoice(credit)).find("EpiDetails/EpiPaymentInstructionDetails")
     assert epi.findtext("EpiDateOptionDate") == "20240501"  # nothing to pay: the issue date

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,6 @@ import pikepdf
 import pytest
 
 from server.channels import Renderers
-from server.channels.einvoice_channel import render_einvoice
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
@@ -75,6 +73,7 @@ def test_finnish_consumer_gets_finvoice():
     output = einvoice(composition, layout)
     assert (output.facts["syntax"], output.facts["document_type"]) == ("finvoice-3.0", "381")
     assert output.content.lstrip().startswith(b"<?xml") and b"<Finvoice" in output.content
+    assert ev.validate_finvoice(output.content).errors == []
 
 
 def test_norwegian_peppol_card_holder_gets_valid_ehf():
@@ -90,19 +89,15 @@ def test_peppol_violations_name_the_fields():
     data = json.loads(layout.sample_data())
     data["issuer"]["org_number"] = "987 654 328"  # fails the Norwegian MOD11 check
     data["customer"]["peppol_id"] = "0192:987654325"
-    request = ComposeRequest(tenant="t", layout=layout, data=json.dumps(data), document_id="d",
-                             now=NOW, channels=(Channel.EINVOICE,))
-    # Requested, the e-invoice is owed: refused while composing, before anything is rendered,
-    with pytest.raises(InvalidInput) as info:
-        compose(request)
-    assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
-                                                        "$.seller.legal_id"}
-    # and the renderer refuses it the same way on a plan that still holds it.
-    unchecked = compose(replace(request, channels=(Channel.PRINT,)))
-    with pytest.raises(InvalidInput) as info:
-        render_einvoice(unchecked, layout)
-    assert {v.field for v in info.value.violations} == {"$.seller.endpoint_id",
-                                                        "$.seller.legal_id"}
+    # Refused while composing, at the caller's field, with the rule it breaks: the card
+    # invoice's EN 16931 form is always built, so for print too (no e-invoice renderer runs).
+    for channels in ((Channel.EINVOICE,), (Channel.PRINT,)):
+        with pytest.raises(InvalidInput) as info:
+            compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                   document_id="d", now=NOW, channels=channels))
+        [violation] = info.value.violations
+        assert violation.field == "$.issuer.org_number"
+        assert violation.description.startswith("[PEPPOL-COMMON-R041]")
 
 
 def test_reminder_has_no_einvoice():

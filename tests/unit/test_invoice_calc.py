@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.compose.en16931 import PrecedingInvoice
 from server.compose.invoice import LineInput, compute_invoice, line_net_amount, vat_amount
 from server.compose.model import AllowanceCharge, Party, PaymentMeans, PostalAddress
 from server.errors import InvalidInput
@@ -141,7 +142,8 @@ def test_rates_are_normalised_per_category() -> None:
         exemption_reasons={"E": "Exempt"},
     )
     assert inv.lines[0].vat_rate == D(0)
-    seller_without_vat = Party(name="Forening", address=SELLER.address)
+    seller_without_vat = Party(name="Forening", address=SELLER.address, legal_id="923609016",
+                               legal_id_scheme="0192")
     inv = build(
         seller=seller_without_vat,
         lines=[line("1", cat="O", rate="0")],
@@ -153,7 +155,7 @@ def test_rates_are_normalised_per_category() -> None:
 
 
 def test_credit_note_amounts_are_positive() -> None:
-    inv = build(type_code="381", preceding_invoice="INV-0")
+    inv = build(type_code="381", preceding_invoices=[PrecedingInvoice("INV-0")])
     assert inv.totals.payable == D("125.00")
     assert inv.preceding_invoice == "INV-0"
 
@@ -177,7 +179,8 @@ def test_standard_rate_must_be_positive_and_zero_rate_must_be_zero() -> None:
 
 @pytest.mark.parametrize("category", ["E", "AE", "G", "O"])
 def test_exempt_categories_need_a_reason(category: str) -> None:
-    seller = SELLER if category != "O" else Party(name="Forening", address=SELLER.address)
+    seller = SELLER if category != "O" else Party(
+        name="Forening", address=SELLER.address, legal_id="923609016", legal_id_scheme="0192")
     vat_id = None if category == "O" else "SE556036079301"  # AE needs it, O forbids it
     buyer = Party(name="Buyer AB", address=BUYER.address, vat_id=vat_id)
     with pytest.raises(InvalidInput) as exc:
@@ -187,7 +190,7 @@ def test_exempt_categories_need_a_reason(category: str) -> None:
 
 def test_exempt_reason_missing_reported_with_custom_prefix() -> None:
     with pytest.raises(InvalidInput) as exc:
-        build(lines=[line("1", cat="E", rate=None)], field_prefix="$.invoice")
+        build(lines=[line("1", cat="E", rate=None)], where=lambda p: f"$.invoice.{p}")
     assert fields(exc) == ["$.invoice.exemption_reasons.E"]
 
 
@@ -203,6 +206,7 @@ def test_every_violation_is_reported_at_once() -> None:
             type_code="999",
             seller=Party(name="", address=None),
             lines=[line("1", rate=None), line("1", price="-1")],
+            # a negative amount is allowed (a negative invoice corrects an earlier one)
             allowances_charges=[AllowanceCharge(False, D("-5"), "", "S", D(25))],
             payment=PaymentMeans("30", None),
         )
@@ -210,13 +214,13 @@ def test_every_violation_is_reported_at_once() -> None:
         "$.type_code",
         "$.seller.name",
         "$.seller.address",
+        "$.seller.org_number",  # BR-CO-26: no identifier at all
         "$.lines[0].vat_rate",
         "$.lines[1].id",
         "$.lines[1].unit_price",
-        "$.allowances_charges[0].amount",
         "$.allowances_charges[0].reason",
         "$.seller.vat_id",
-        "$.payment.account",
+        "$.payment_means[0].account",
     ]
 
 
@@ -233,7 +237,8 @@ def test_not_subject_to_vat_shows_no_vat_ids_and_mixes_with_nothing() -> None:
 
 def test_seller_vat_id_required_for_vat_categories() -> None:
     with pytest.raises(InvalidInput) as exc:
-        build(seller=Party(name="Firma", address=SELLER.address))
+        build(seller=Party(name="Firma", address=SELLER.address, legal_id="923609016",
+                           legal_id_scheme="0192"))
     assert fields(exc) == ["$.seller.vat_id"]
 
 
@@ -255,6 +260,6 @@ def test_allowance_amounts_have_two_decimals_and_payment_code_is_known() -> None
     with pytest.raises(InvalidInput) as exc:
         build(
             allowances_charges=[AllowanceCharge(True, D("1.005"), "Fee", "S", D(25))],
-            payment=PaymentMeans("49", "15030100007"),
+            payment=PaymentMeans("999", "15030100007"),
         )
-    assert fields(exc) == ["$.allowances_charges[0].amount", "$.payment.code"]
+    assert fields(exc) == ["$.allowances_charges[0].amount", "$.payment_means[0].code"]

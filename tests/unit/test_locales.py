@@ -134,15 +134,10 @@ def test_the_layout_default_comes_last():
 # --- a locale that would print a wrong payment slip ---------------------------------------------
 
 
-@pytest.mark.parametrize("layout_id", PAYMENT_LAYOUTS)
+@pytest.mark.parametrize("layout_id", ("card-invoice", "payment-reminder"))  # giro slips
 def test_sek_and_ocr_on_a_norwegian_slip_are_refused_naming_both_sides(layout_id):
     layout = LAYOUTS.get(layout_id)
-    if layout_id == "b2b-invoice":  # no Swedish sample: make the Norwegian one Swedish
-        data = sample(layout)
-        data["currency"] = "SEK"
-        data["seller"]["payment_account"] = {"type": "bankgiro", "number": "5678-4127"}
-    else:
-        data = sample(layout, "sample-sv-SE.json")
+    data = sample(layout, "sample-sv-SE.json")
     fields = refused(layout, data, "nb-NO")
     assert set(fields) == {"locale", "$.currency", f"{ACCOUNT_PATH[layout_id]}.type"}
     assert "sv-SE" in fields["locale"]  # says which locale fits
@@ -159,16 +154,27 @@ def test_an_explicit_reference_scheme_is_named_and_the_data_locale_too():
 
 
 def test_a_payment_region_the_layout_has_no_locale_for_is_refused():
-    """EUR from a Finnish seller gets the Finnish national reference by default; the layout
-    has no FI locale, so whatever locale the rules find prints the wrong slip."""
+    """A Finnish reference on a payment reminder, whose layout has no FI locale: whatever
+    locale the rules find would print the wrong slip."""
+    reminder = LAYOUTS.get("payment-reminder")
+    data = sample(reminder)
+    data["payment"] = {"reference_scheme": "fi", "reference_base": "1234561"}
+    fields = refused(reminder, data)
+    assert "$.payment.reference_scheme" in fields
+    assert "FI" in fields["$.payment.reference_scheme"]
+
+
+def test_a_layout_without_a_giro_slip_may_carry_another_regions_payment():
+    """The b2b invoice prints no national slip ([print] payment_slip = false): a Norwegian
+    invoice names a Danish FIK in its payment sentence, under the scheme's own label."""
     b2b = LAYOUTS.get("b2b-invoice")
     data = sample(b2b)
-    data["currency"] = "EUR"
-    data["seller"]["address"].update(postal_code="00100", city="Helsinki", country="FI")
-    data["seller"]["payment_account"] = {"type": "iban", "number": "FI2112345600000785"}
-    fields = refused(b2b, data)
-    assert set(fields) == {"$.customer.address.country", "$.currency"}
-    assert "has no locale for FI" in fields["$.customer.address.country"]
+    data["payment"] = {"reference_scheme": "fik", "reference_base": "12345",
+                       "creditor_number": "86135567"}
+    composition = compose(ComposeRequest(tenant="t", layout=b2b, data=json.dumps(data),
+                                         document_id="d", now=NOW))
+    assert composition.locale == "nb-NO" and composition.payment_reference.scheme == "fik"
+    assert composition.context["payment"]["reference_name"] == "FIK"
 
 
 def test_international_schemes_fit_every_region():

@@ -52,7 +52,8 @@ def sample_for(layout_id: str, scheme: str) -> dict | None:
     country's slip: server/compose/locales.py), the default sample for RF; None when the
     layout has no sample of that region."""
     layout = LAYOUTS.get(layout_id)
-    region = REFERENCE_REGION.get(scheme)
+    slip = layout.section("print").get("payment_slip", True)  # b2b: no giro slip, any region
+    region = REFERENCE_REGION.get(scheme) if slip else None
     samples = layout.manifest.get("samples", {})
     name = next((file for locale, file in samples.items()
                  if region is None or locale.endswith("-" + region)), None)

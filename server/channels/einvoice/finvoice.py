@@ -27,7 +27,10 @@ from decimal import Decimal
 
 from lxml import etree
 
-from server.compose.model import Invoice, PaymentMeans, PostalAddress
+from server.compose.en16931 import Invoice, InvoiceLine, PaymentMeans
+from server.compose.model import PostalAddress
+from server.compose.money import round_money
+from server.compose.validation.finvoice import check_finvoice
 from server.errors import FieldViolation, InvalidInput
 
 VERSION = "3.0"
@@ -39,15 +42,20 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     """The Finvoice 3.0 document for one invoice or credit note, UTF-8 bytes.
 
     Raises `InvalidInput` when the invoice lacks what Finvoice makes mandatory (payee
-    account; a due date for invoices) or exceeds its field limits (invoice number of 20 characters).
+    account; a due date for invoices) or exceeds its field limits (invoice number of 20
+    characters): `server.compose.validation.check_finvoice`, which the composer ran already.
     """
-    _check(invoice, field_prefix)
-    credit = invoice.type_code == "381"
+    problems = check_finvoice(invoice)
+    if problems:
+        raise InvalidInput("invoice cannot be written as Finvoice",
+                           [FieldViolation(f"{field_prefix}.{f.path}", f"[{f.rule}] {f.text}")
+                            for f in problems])
+    credit = invoice.is_credit_note
     sign = Decimal(-1) if credit else Decimal(1)
     cur = invoice.currency
     seller, buyer = invoice.seller, invoice.buyer
     payment = invoice.payment
-    assert payment is not None and payment.account  # _check
+    assert payment is not None and payment.account  # check_finvoice
     # The EPI payment date: the due date; a credit note asks for no payment and may have none.
     payment_date = invoice.due_date or invoice.issue_date
 
@@ -65,7 +73,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         comm = _sub(root, "SellerCommunicationDetails")
         _text(comm, "SellerPhoneNumberIdentifier", seller.contact_phone)
         _text(comm, "SellerEmailaddressIdentifier", seller.contact_email)
-    if payment.bic:  # the XSD wants account and BIC together here; EpiDetails has both too
+    if payment.bic and _is_bic(payment.bic):  # the XSD wants account and BIC together here
         account = _sub(_sub(root, "SellerInformationDetails"), "SellerAccountDetails")
         _text(
             account,
@@ -81,10 +89,14 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     _text(party, "BuyerOrganisationTaxCode", buyer.vat_id)
     if buyer.address:
         _address(party, "Buyer", buyer.address)
+    if buyer.contact_name:
+        _text(root, "BuyerContactPersonName", buyer.contact_name[:70])
     if buyer.contact_phone or buyer.contact_email:
         comm = _sub(root, "BuyerCommunicationDetails")
         _text(comm, "BuyerPhoneNumberIdentifier", buyer.contact_phone)
         _text(comm, "BuyerEmailaddressIdentifier", buyer.contact_email)
+    if invoice.delivery is not None and invoice.delivery.date:
+        _date(_sub(root, "DeliveryDetails"), "DeliveryDate", invoice.delivery.date)
 
     t = invoice.totals
     details = _sub(root, "InvoiceDetails")
@@ -94,13 +106,20 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     _text(details, "OriginCode", "Original")
     _text(details, "InvoiceNumber", invoice.number)
     _date(details, "InvoiceDate", invoice.issue_date)
-    _text(details, "OriginalInvoiceNumber", invoice.preceding_invoice)
+    if invoice.preceding_invoices:
+        first = invoice.preceding_invoices[0]
+        _text(details, "OriginalInvoiceNumber", first.number[:20])
+        if first.issue_date:
+            _date(details, "OriginalInvoiceDate", first.issue_date)
     if invoice.period_start:
         _date(details, "InvoicingPeriodStartDate", invoice.period_start)
     if invoice.period_end:
         _date(details, "InvoicingPeriodEndDate", invoice.period_end)
-    _text(details, "OrderIdentifier", invoice.order_reference)
-    _text(details, "BuyerReferenceIdentifier", invoice.buyer_reference)
+    _text(details, "SellerReferenceIdentifier", _cut(invoice.sales_order_reference, 70))
+    _text(details, "OrderIdentifier", _cut(invoice.order_reference, 70))
+    _text(details, "AgreementIdentifier", _cut(invoice.contract_reference, 70))
+    _text(details, "BuyerReferenceIdentifier", _cut(invoice.buyer_reference, 70))
+    _text(details, "ProjectReferenceIdentifier", _cut(invoice.project_reference, 70))
     _amount(details, "RowsTotalVatExcludedAmount", sign * t.line_extension, cur)
     if invoice.allowances_charges:
         _amount(details, "DiscountsTotalVatExcludedAmount", sign * t.allowances, cur)
@@ -112,6 +131,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         _amount(details, "InvoiceTotalRoundoffAmount", sign * t.rounding, cur)
     if t.prepaid:
         _amount(details, "InvoicePaidAmount", sign * t.prepaid, cur)
+    _text(details, "AccountDimensionText", _cut(invoice.accounting_reference, 35))
     for entry in invoice.vat_breakdown:
         vat = _sub(details, "VatSpecificationDetails")
         _amount(vat, "VatBaseAmount", sign * entry.taxable_amount, cur)
@@ -119,51 +139,111 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
             _text(vat, "VatRatePercent", _percent(entry.rate))
         _text(vat, "VatCode", entry.category)
         _amount(vat, "VatRateAmount", sign * entry.tax_amount, cur)
-        if entry.exemption_reason:
-            _text(vat, "VatFreeText", entry.exemption_reason[:70])
-    _text(details, "InvoiceFreeText", invoice.note and invoice.note[:512])
+        reason = entry.exemption_reason or entry.exemption_reason_code
+        _text(vat, "VatFreeText", _cut(reason, 70))
+    _text(details, "InvoiceFreeText", _cut(invoice.note, 512))
     terms = _sub(details, "PaymentTermsDetails")
-    _text(terms, "PaymentTermsFreeText", invoice.payment_terms and invoice.payment_terms[:70])
+    _text(terms, "PaymentTermsFreeText", _cut(invoice.payment_terms, 70))
     if invoice.due_date:
         _date(terms, "InvoiceDueDate", invoice.due_date)
-    for ac in invoice.allowances_charges:
+    # The XSD orders every DiscountDetails before every ChargeDetails.
+    for ac in sorted(invoice.allowances_charges, key=lambda a: a.is_charge):
         el = _sub(details, "ChargeDetails" if ac.is_charge else "DiscountDetails")
-        _text(el, "ReasonText" if ac.is_charge else "FreeText", ac.reason[:70] or None)
+        _text(el, "ReasonText" if ac.is_charge else "FreeText", _cut(ac.reason, 70))
         _text(el, "ReasonCode", ac.reason_code)
+        if ac.percent is not None:
+            _text(el, "Percent", _percent(ac.percent))
         _amount(el, "Amount", sign * ac.amount, cur)
+        if ac.base_amount is not None:
+            _amount(el, "BaseAmount", sign * ac.base_amount, cur)
         _text(el, "VatCategoryCode", ac.vat_category)
         if ac.vat_rate is not None:
             _text(el, "VatRatePercent", _percent(ac.vat_rate))
 
+    card = next((m for m in invoice.payment_means if m.card_pan), None)
+    if card is not None:
+        info = _sub(root, "PaymentCardInfo")
+        _text(info, "PrimaryAccountNumber", _cut(card.card_pan.replace(" ", ""), 19))
+        _text(info, "CardHolderName", _cut(card.card_holder, 70))
+    debit = next((m for m in invoice.payment_means if m.mandate_id), None)
+    if debit is not None:
+        info = _sub(root, "DirectDebitInfo")
+        _text(info, "MandateReference", _cut(debit.mandate_id, 35))
+        creditor = next((i.value for i in seller.identifiers if i.scheme == "SEPA"), None)
+        _text(info, "CreditorIdentifier", _cut(creditor, 35))
+        _text(info, "DebitedAccountID", debit.debited_account,
+              IdentificationSchemeName=_account_scheme(debit.debited_account or ""))
+
     for line in invoice.lines:
-        row = _sub(root, "InvoiceRow")
-        _text(row, "ArticleName", line.name[:100])
-        _text(row, "ArticleDescription", line.description and line.description[:512])
-        _text(
-            row,
-            "InvoicedQuantity",
-            _decimal(sign * line.quantity),
-            QuantityUnitCodeUN=line.unit_code,
-        )
-        if line.period_start:
-            _date(row, "StartDate", line.period_start)
-        if line.period_end:
-            _date(row, "EndDate", line.period_end)
-        _text(
-            row,
-            "UnitPriceAmount",
-            _unit_price(line.unit_price),
-            AmountCurrencyIdentifier=cur,
-            QuantityUnitCodeUN=line.unit_code,
-        )
-        _text(row, "RowPositionIdentifier", line.id)
-        if line.vat_rate is not None:
-            _text(row, "RowVatRatePercent", _percent(line.vat_rate))
-        _text(row, "RowVatCode", line.vat_category)
-        _amount(row, "RowVatExcludedAmount", sign * line.net_amount, cur)
+        _row(_sub(root, "InvoiceRow"), line, sign, cur)
 
     _epi(root, invoice, payment, payment_date, credit)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _row(row: etree._Element, line: InvoiceLine, sign: Decimal, cur: str) -> None:
+    """BG-25 as an InvoiceRow (XSD order of InvoiceRowGroup)."""
+    _text(row, "ArticleIdentifier", _cut(line.seller_item_id, 70))
+    _text(row, "ArticleName", line.name[:100])
+    _text(row, "ArticleDescription", _cut(line.description, 512))
+    _text(row, "BuyerArticleIdentifier", _cut(line.buyer_item_id, 70))
+    gtin = line.standard_item_id
+    if gtin and gtin.scheme == "0160" and gtin.value.isdigit() and len(gtin.value) <= 14:
+        _text(row, "EanCode", gtin.value)
+    _text(row, "InvoicedQuantity", _decimal(sign * line.quantity),
+          QuantityUnitCodeUN=line.unit_code)
+    if line.period_start:
+        _date(row, "StartDate", line.period_start)
+    if line.period_end:
+        _date(row, "EndDate", line.period_end)
+    if line.gross_price is not None:
+        _text(row, "UnitPriceAmount", _unit_price(line.gross_price),
+              AmountCurrencyIdentifier=cur, QuantityUnitCodeUN=line.unit_code)
+        _text(row, "UnitPriceDiscountAmount", _unit_price(line.price_discount or Decimal(0)),
+              AmountCurrencyIdentifier=cur)
+        _text(row, "UnitPriceNetAmount", _unit_price(line.unit_price),
+              AmountCurrencyIdentifier=cur)
+    else:
+        _text(row, "UnitPriceAmount", _unit_price(line.unit_price),
+              AmountCurrencyIdentifier=cur, QuantityUnitCodeUN=line.unit_code)
+    if line.base_quantity is not None:
+        _text(row, "UnitPriceBaseQuantity", _decimal(line.base_quantity),
+              QuantityUnitCodeUN=line.unit_code)
+    _text(row, "RowIdentifier", _cut(line.order_line_reference, 35))
+    _text(row, "RowPositionIdentifier", line.id)
+    _text(row, "RowAccountDimensionText", _cut(line.accounting_reference, 35))
+    _text(row, "RowFreeText", _cut(line.note, 512))
+    allowances = [ac for ac in line.allowances_charges if not ac.is_charge]
+    for i, ac in enumerate(allowances):
+        el = row if i == 0 else _sub(row, "RowProgressiveDiscountDetails")
+        if ac.percent is not None:
+            _text(el, "RowDiscountPercent", _percent(ac.percent))
+        _amount(el, "RowDiscountAmount", sign * ac.amount, cur)
+        if ac.base_amount is not None:
+            _amount(el, "RowDiscountBaseAmount", sign * ac.base_amount, cur)
+        _text(el, "RowDiscountTypeCode", ac.reason_code)
+        _text(el, "RowDiscountTypeText", _cut(ac.reason, 35))
+    for ac in (a for a in line.allowances_charges if a.is_charge):
+        el = _sub(row, "RowChargeDetails")
+        _text(el, "ReasonText", _cut(ac.reason, 70))
+        _text(el, "ReasonCode", ac.reason_code)
+        if ac.percent is not None:
+            _text(el, "Percent", _percent(ac.percent))
+        _amount(el, "Amount", sign * ac.amount, cur)
+        if ac.base_amount is not None:
+            _amount(el, "BaseAmount", sign * ac.base_amount, cur)
+    if line.vat_rate is not None:
+        _text(row, "RowVatRatePercent", _percent(line.vat_rate))
+    _text(row, "RowVatCode", line.vat_category)
+    _amount(row, "RowVatExcludedAmount", sign * line.net_amount, cur)
+
+
+def _cut(value: str | None, size: int) -> str | None:
+    return value[:size] if value else None
+
+
+def _is_bic(value: str) -> bool:
+    return len(value) in (8, 11) and value.isalnum()
 
 
 def _epi(
@@ -176,7 +256,7 @@ def _epi(
     _sub(ident, "EpiReference")  # mandatory, may be empty: no EPI message reference here
     parties = _sub(epi, "EpiPartyDetails")
     bfi = _sub(parties, "EpiBfiPartyDetails")
-    if payment.bic:
+    if payment.bic and _is_bic(payment.bic):
         _text(bfi, "EpiBfiIdentifier", payment.bic, IdentificationSchemeName="BIC")
     beneficiary = _sub(parties, "EpiBeneficiaryPartyDetails")
     _text(beneficiary, "EpiNameAddressDetails", (payment.account_name or invoice.seller.name)[:35])
@@ -206,24 +286,6 @@ def _epi(
     _date(instruction, "EpiDateOptionDate", due)
 
 
-def _check(invoice: Invoice, prefix: str) -> None:
-    problems = []
-    if len(invoice.number) > 20:
-        problems.append(
-            FieldViolation(
-                f"{prefix}.number", "Finvoice invoice numbers have at most 20 characters"
-            )
-        )
-    if invoice.payment is None or not invoice.payment.account:
-        problems.append(
-            FieldViolation(f"{prefix}.payment.account", "Finvoice needs the payee account")
-        )
-    if invoice.due_date is None and invoice.type_code != "381":
-        problems.append(FieldViolation(f"{prefix}.due_date", "a Finvoice invoice needs a due date"))
-    if problems:
-        raise InvalidInput("invoice cannot be written as Finvoice", problems)
-
-
 def _address(party: etree._Element, role: str, address: PostalAddress) -> None:
     el = _sub(party, f"{role}PostalAddressDetails")
     for line in (address.lines or ("-",))[:3]:
@@ -238,7 +300,7 @@ def _sub(parent: etree._Element, tag: str) -> etree._Element:
 
 
 def _text(parent: etree._Element, tag: str, text: str | None, **attrs: str) -> None:
-    if text is None or text == "":
+    if text is None or not text.strip():
         return
     el = etree.SubElement(parent, tag, **attrs)
     el.text = text
@@ -249,11 +311,14 @@ def _date(parent: etree._Element, tag: str, value: date) -> None:
 
 
 def _amount(parent: etree._Element, tag: str, value: Decimal, currency: str) -> None:
-    """Finvoice amount: 2 decimals, decimal comma."""
-    _text(parent, tag, f"{value:.2f}".replace(".", ","), AmountCurrencyIdentifier=currency)
+    """Finvoice amount: the currency's decimals, decimal comma, never "-0,00"."""
+    _text(parent, tag, f"{round_money(value, currency):f}".replace(".", ","),
+          AmountCurrencyIdentifier=currency)
 
 
 def _decimal(value: Decimal) -> str:
+    if value.is_zero():
+        return "0"
     text = f"{value:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -31,6 +31,7 @@ from server.compose.model import (
     PostalAddress,
     Recipient,
 )
+from server.compose.money import round_money, round_places
 from server.errors import InvalidInput
 
 CENT = Decimal("0.01")
@@ -56,6 +57,9 @@ class Content:
     sender_country: str | None = None  # decides whether the window shows a country line
     currency: str | None = None
     invoice: Invoice | None = None
+    # Where an `invoice` value came from: model path ("buyer.vat_id") -> JSON path of the
+    # input ("$.customer.vat_id"), so e-invoice rules checked later name the caller's field.
+    invoice_paths: Callable[[str], str] | None = None
     payment_reference: PaymentReference | None = None
     due_date: date | None = None
     amount_due: Decimal | None = None
@@ -270,7 +274,11 @@ def payment_labels(text: Mapping[str, str], reference: PaymentReference,
 
 @dataclass(frozen=True, slots=True)
 class Formatter:
-    """Locale formatting bound to one document's locale and currency."""
+    """Locale formatting bound to one document's locale and currency.
+
+    Every value is rounded with Kanal's one money rule (`server.compose.money`: half away
+    from zero) before Babel formats it, so Babel's own half-even rounding never decides a
+    printed amount and paper, e-mail, SMS and XML show the same number."""
 
     locale: str
     currency: str | None = None
@@ -279,15 +287,15 @@ class Formatter:
         """'12 345,67 kr'."""
         code = currency or self.currency
         assert code, "money() needs a currency"
-        return formatting.money(value, code, self.locale)
+        return formatting.money(round_money(value, code), code, self.locale)
 
     def money_code(self, value: Decimal, currency: str) -> str:
         """'27,99 EUR': foreign amounts with the ISO code, unambiguous beside local ones."""
-        return f"{formatting.number(value, self.locale)}\u00a0{currency}"
+        return f"{formatting.number(round_money(value, currency), self.locale)}\u00a0{currency}"
 
     def number(self, value: Decimal, places: int = 2) -> str:
         """'12 345,67' (for table columns whose header names the currency)."""
-        return formatting.number(value, self.locale, places)
+        return formatting.number(round_places(value, places), self.locale, places)
 
     def giro_amount(self, value: Decimal) -> tuple[str, str]:
         """12345.67 -> ('12 345', '67'): the separate kroner and øre fields of a giro slip."""

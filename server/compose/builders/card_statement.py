@@ -31,11 +31,13 @@ which a card issuer often does not have. The exemption reason (BT-120) says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from server.compose import identifiers as ids
 from server.compose.builders.base import (
     CENT,
     BuildRequest,
@@ -55,6 +57,8 @@ from server.compose.builders.base import (
 from server.compose.formatting import check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
+from server.compose.money import round_money
+from server.compose.validation import renamer
 from server.errors import InvalidInput
 
 UNIT = Decimal("1")
@@ -94,7 +98,8 @@ def _transactions(
     purchases = refunds = Decimal("0")
     for i, row in enumerate(rows):
         path = f"$.transactions[{i}]"
-        value = amount(row["amount"], f"{path}.amount", allow_negative=True)
+        value = round_money(amount(row["amount"], f"{path}.amount", allow_negative=True),
+                            fmt.currency)
         if value >= 0:
             purchases += value
         else:
@@ -123,8 +128,6 @@ def _transactions(
     return out, purchases, refunds
 
 
-# ISO 6523 ICD of the issuer's organisation number (legal id and Peppol endpoint scheme)
-ORG_NUMBER_SCHEME = {"NO": "0192", "SE": "0007", "FI": "0037", "DK": "0184"}
 NOT_SUBJECT_TO_VAT = (
     "Not subject to VAT: card transactions are payments on the card holder's behalf; "
     "interest and fees are exempt financial services"
@@ -135,9 +138,39 @@ def _line(i: int, name: str, value: Decimal, description: str | None = None) -> 
     """A line whose net amount is `value`: quantity -1 for a negative amount (BR-27: the
     price itself is never negative)."""
     return LineInput(
-        id=str(i), name=name[:200], quantity=Decimal(-1 if value < 0 else 1), unit_code="C62",
-        unit_price=abs(value), vat_category="O", vat_rate=None, description=description,
+        id=str(i), name=name.strip()[:200], quantity=Decimal(-1 if value < 0 else 1),
+        unit_code="C62", unit_price=abs(value), vat_category="O", vat_rate=None,
+        description=description.strip() or None if description else None,
     )
+
+
+_RENAMES = renamer((
+    ("seller.endpoint_id", "issuer.org_number"), ("seller.endpoint_scheme", "issuer.org_number"),
+    ("seller.legal_id", "issuer.org_number"), ("seller", "issuer"),
+    ("buyer.endpoint_id", "customer.peppol_id"), ("buyer.endpoint_scheme", "customer.peppol_id"),
+    ("buyer", "customer"), ("buyer_reference", "card_account.account_number"),
+    ("prepaid", "invoice.payments_received"), ("payment_means", "payment"),
+    ("due_date", "invoice.due_date"), ("period_start", "invoice.period_start"),
+    ("period_end", "invoice.period_end"),
+))
+
+
+def _where(transactions: int, has_interest: bool) -> Callable[[str], str]:
+    """Model path of the card invoice's EN 16931 form -> the JSON path of the card data:
+    line 1 is the previous balance, then one line per transaction, the interest, the fees."""
+    def where(path: str) -> str:
+        head, _, rest = path.partition(".")
+        if head.startswith("lines["):
+            i = int(head[6:-1])
+            if i == 0:
+                return "$.invoice.previous_balance"
+            if i <= transactions:
+                return f"$.transactions[{i - 1}]" + (".description" if rest == "name" else "")
+            if has_interest and i == transactions + 1:
+                return "$.interest"
+            return f"$.fees[{i - transactions - 1 - int(has_interest)}]"
+        return f"$.{_RENAMES(path)}"
+    return where
 
 
 def en16931_invoice(
@@ -148,14 +181,25 @@ def en16931_invoice(
     """The card invoice as an EN 16931 invoice (see the module docstring for the mapping)."""
     issuer, inv = data["issuer"], data["invoice"]
     address = postal_address(issuer["address"])
-    org = "".join(issuer["org_number"].split())
-    scheme = ORG_NUMBER_SCHEME.get(address.country)
-    endpoint_scheme, _, endpoint_id = (customer.peppol_id or "").partition(":")
+    try:
+        org, scheme = ids.organisation_number(issuer["org_number"], address.country)
+    except ids.IdentifierError as exc:
+        raise InvalidInput.field("$.issuer.org_number", str(exc)) from exc
+    endpoint_scheme = endpoint_id = None
+    # An unroutable Peppol id leaves no electronic address: the e-invoice channel then finds
+    # the holder unreachable (a routing problem, not the document's) and the plan goes on as
+    # for a holder without one (server/channels/einvoice_channel.py check_einvoice).
+    if customer.peppol_id:
+        with suppress(ids.IdentifierError):
+            endpoint_scheme, endpoint_id = ids.peppol_id(customer.peppol_id)
     lines = [_line(1, text["previous_balance"], previous)]
-    for row in data["transactions"]:
-        value = amount(row["amount"], "$.transactions[].amount", allow_negative=True)
-        lines.append(_line(len(lines) + 1, row["description"], value,
-                           f"{row['date']} {row.get('place') or ''}".strip()))
+    for i, row in enumerate(data["transactions"]):
+        value = round_money(amount(row["amount"], f"$.transactions[{i}].amount",
+                                   allow_negative=True), data["currency"])
+        # a blank descriptor is absent: the line is then named for what it is
+        name = (row["description"] or "").strip() or text.get("transaction", "Transaction")
+        lines.append(_line(len(lines) + 1, name, value,
+                           f"{row['date']} {(row.get('place') or '').strip()}".strip()))
     if interest is not None:
         lines.append(_line(len(lines) + 1, text["interest"], interest))
     for description, value in fees:
@@ -165,18 +209,20 @@ def en16931_invoice(
         issue_date=iso_date(inv["invoice_date"], "$.invoice.invoice_date"),
         due_date=iso_date(inv["due_date"], "$.invoice.due_date"),
         currency=data["currency"],
-        seller=Party(name=issuer["name"], address=address, legal_id=org, legal_id_scheme=scheme,
-                     endpoint_id=org if scheme else None, endpoint_scheme=scheme),
-        buyer=Party(name=customer.name, address=customer.address,
-                    endpoint_id=endpoint_id or None, endpoint_scheme=endpoint_scheme or None),
+        seller=Party(name=issuer["name"].strip(), address=address, legal_id=org,
+                     legal_id_scheme=scheme, endpoint_id=org if scheme else None,
+                     endpoint_scheme=scheme,
+                     tax_registration_id=ids.default_tax_registration(address.country, scheme)),
+        buyer=Party(name=customer.name.strip(), address=customer.address,
+                    endpoint_id=endpoint_id, endpoint_scheme=endpoint_scheme),
         lines=lines,
         payment=PaymentMeans(code="30", account=account_number, reference=reference),
-        # BT-113 has 2 decimals; the data may send up to 6 (rounded as the balance is)
-        prepaid=payments.quantize(CENT, rounding=ROUND_HALF_UP),
-        buyer_reference=data["card_account"]["account_number"],
+        prepaid=payments,
+        buyer_reference=data["card_account"]["account_number"].strip() or None,
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
         period_end=iso_date(inv["period_end"], "$.invoice.period_end"),
+        where=_where(len(data["transactions"]), interest is not None),
     )
 
 
@@ -201,27 +247,31 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     _check_order(period_start, period_end, "$.invoice.period_end", "period_start")
     _check_order(invoice_date, due_date, "$.invoice.due_date", "invoice_date")
 
-    previous = amount(inv["previous_balance"], "$.invoice.previous_balance", allow_negative=True)
-    payments = amount(inv["payments_received"], "$.invoice.payments_received")
+    # every amount is rounded once, when read (server.compose.money), and only summed after
+    previous = round_money(amount(inv["previous_balance"], "$.invoice.previous_balance",
+                                  allow_negative=True), currency)
+    payments = round_money(amount(inv["payments_received"], "$.invoice.payments_received"),
+                           currency)
     rows, purchases, refunds = _transactions(data["transactions"], fmt)
     interest_data = data.get("interest")
-    interest = amount(interest_data["amount"], "$.interest.amount") if interest_data else None
+    interest = (round_money(amount(interest_data["amount"], "$.interest.amount"), currency)
+                if interest_data else None)
     fees = [
-        (fee["description"], amount(fee["amount"], f"$.fees[{i}].amount"))
+        (fee["description"], round_money(amount(fee["amount"], f"$.fees[{i}].amount"),
+                                         currency))
         for i, fee in enumerate(data.get("fees", []))
     ]
     fees_total = sum((value for _, value in fees), Decimal("0"))
 
-    balance = (previous - payments + purchases + refunds + (interest or 0) + fees_total).quantize(
-        CENT, rounding=ROUND_HALF_UP
-    )
+    balance = round_money(previous - payments + purchases + refunds + (interest or 0)
+                          + fees_total, currency)
     rule = data["minimum_payment"]
     rate = amount(rule["rate_percent"], "$.minimum_payment.rate_percent")
     if rate > 100:
         raise InvalidInput.field("$.minimum_payment.rate_percent", "must be at most 100")
     minimum = minimum_payment(balance, rate, amount(rule["floor"], "$.minimum_payment.floor"))
     amount_due = max(balance, Decimal("0.00"))
-    limit = amount(card["credit_limit"], "$.card_account.credit_limit")
+    limit = round_money(amount(card["credit_limit"], "$.card_account.credit_limit"), currency)
     account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
     units, cents = fmt.giro_amount(amount_due)
@@ -304,6 +354,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         payment_reference=reference,
         payment_scheme=payment_scheme(data["payment"], reference, account,
                                       "$.issuer.payment_account"),
+        invoice_paths=_where(len(data["transactions"]), interest is not None),
         due_date=due_date,
         amount_due=amount_due,
         facts={

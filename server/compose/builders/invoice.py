@@ -1,17 +1,18 @@
 """Business invoice / credit note data -> `Content` with an EN 16931 `Invoice` (layout b2b-invoice).
 
-The input is close to the EN 16931 semantic model (seller, buyer, lines with unit codes and
-VAT category/rate, document allowances and charges, exemption reasons per category, buyer
-and order reference, payment account and structured reference). The arithmetic happens once,
-in `server.compose.invoice.compute_invoice` (BR-CO-10..17, half-up 2-decimal rounding);
-this module maps JSON to its inputs and the computed invoice to the locale-formatted print
-context, so the PDF, the e-invoice (UBL / CII / Finvoice) and the SMS show the same figures.
+The input is the EN 16931 semantic model in a biller's words (`invoice_input` reads it and
+says which field is which business term). The arithmetic happens once, in
+`server.compose.invoice.compute_invoice`; this module turns the computed invoice into the
+locale-formatted print context, so the PDF, the e-invoice (UBL / CII / Finvoice) and any
+other channel show the same figures, and tells the composer where each model value came
+from in the input (`Content.invoice_paths`) for the e-invoice rules checked later.
 
-Electronic addresses: `peppol_id` ("0192:923609016", ISO 6523 ICD + identifier) becomes the
-endpoint id and scheme (BT-34 / BT-49). A credit note (`type = "credit_note"`) is document
-type 381 with positive amounts and a reference to the invoice it credits, and its document
-kind is `credit_note` everywhere the kind matters (index, portal filters, retention, insert
-and campaign rules), though the layout's kind is `invoice`.
+Electronic addresses: `peppol_id` ("0192:923609016", EAS code + identifier) becomes the
+endpoint id and scheme (BT-34 / BT-49), normalised for its scheme. A credit note
+(`type = "credit_note"`, or a credit note `type_code`) is written with positive amounts and
+a reference to the invoice it credits, and its document kind is `credit_note` everywhere the
+kind matters (index, portal filters, retention, insert and campaign rules), though the
+layout's kind is `invoice`.
 """
 
 from __future__ import annotations
@@ -24,204 +25,146 @@ from server.compose.builders.base import (
     BuildRequest,
     Content,
     Formatter,
-    amount,
-    iso_date,
     labels,
     payment_account,
     payment_labels,
-    payment_reference,
     payment_scheme,
-    postal_address,
     recipient,
     window_lines,
 )
+from server.compose.builders.invoice_input import read_invoice, text, where
+from server.compose.en16931 import Invoice
 from server.compose.formatting import check_currency
-from server.compose.invoice import CREDIT_NOTE, INVOICE, LineInput, compute_invoice
-from server.compose.model import AllowanceCharge, DocumentKind, Party, PaymentMeans
-from server.errors import InvalidInput
-
-# ISO 6523 ICD of the national organisation number, by country (legal id scheme, BT-30)
-ORG_NUMBER_SCHEME = {"NO": "0192", "SE": "0007", "FI": "0037", "DK": "0184"}
-
-
-def _endpoint(peppol_id: str | None, path: str) -> tuple[str | None, str | None]:
-    if not peppol_id:
-        return None, None
-    scheme, sep, value = peppol_id.partition(":")
-    if not sep or not scheme or not value:
-        raise InvalidInput.field(path, "must be '<scheme>:<identifier>', e.g. '0192:923609016'")
-    return value, scheme
-
-
-def _party(data: Mapping[str, Any], path: str, **extra: Any) -> Party:
-    address = postal_address(data["address"]) if data.get("address") else None
-    org = "".join((data.get("org_number") or "").split()) or None
-    endpoint_id, endpoint_scheme = _endpoint(data.get("peppol_id"), f"{path}.peppol_id")
-    contact = data.get("contact", {})
-    return Party(
-        name=data["name"],
-        address=address,
-        vat_id=data.get("vat_id") or None,
-        legal_id=org,
-        legal_id_scheme=ORG_NUMBER_SCHEME.get(address.country) if org and address else None,
-        endpoint_id=endpoint_id,
-        endpoint_scheme=endpoint_scheme,
-        contact_name=contact.get("name"),
-        contact_phone=contact.get("phone"),
-        contact_email=contact.get("email"),
-        **extra,
-    )
-
-
-def _rate(value: Any, path: str) -> Decimal | None:
-    return None if value is None else amount(value, path)
+from server.compose.model import DocumentKind
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     currency = check_currency(data["currency"], "$.currency")
     fmt = Formatter(request.locale, currency)
-    text = labels(request.layout, request.locale)
+    words = labels(request.layout, request.locale)
     seller_data, customer_data = data["seller"], data["customer"]
-    customer = recipient({k: v for k, v in customer_data.items() if k != "vat_id"})
-    seller = _party(seller_data, "$.seller")
-    buyer = _party(customer_data, "$.customer")
+    customer = recipient({k: v for k, v in customer_data.items()
+                          if k in _RECIPIENT_KEYS})
+    invoice = read_invoice(data, currency)
+    seller, buyer = invoice.seller, invoice.buyer
     sender_country = seller.address.country if seller.address else None
-    type_code = CREDIT_NOTE if data.get("type") == "credit_note" else INVOICE
-
-    lines = [
-        LineInput(
-            id=str(line.get("id", i + 1)),
-            name=line["name"],
-            quantity=amount(line["quantity"], f"$.lines[{i}].quantity", allow_negative=True),
-            unit_code=line.get("unit_code", "C62"),
-            unit_price=amount(line["unit_price"], f"$.lines[{i}].unit_price"),
-            vat_category=line["vat_category"],
-            vat_rate=_rate(line.get("vat_rate"), f"$.lines[{i}].vat_rate"),
-            description=line.get("description"),
-        )
-        for i, line in enumerate(data["lines"])
-    ]
-    allowances_charges = [
-        AllowanceCharge(
-            is_charge=ac["is_charge"],
-            amount=amount(ac["amount"], f"$.allowances_charges[{i}].amount"),
-            reason=ac.get("reason", ""),
-            vat_category=ac["vat_category"],
-            vat_rate=_rate(ac.get("vat_rate"), f"$.allowances_charges[{i}].vat_rate"),
-            reason_code=ac.get("reason_code"),
-        )
-        for i, ac in enumerate(data.get("allowances_charges", []))
-    ]
-    account = payment_account(seller_data["payment_account"], "$.seller.payment_account")
-    reference = payment_reference(data["payment"], currency, sender_country)
-    issue_date = iso_date(data["issue_date"], "$.issue_date")
-    due_date = iso_date(data["due_date"], "$.due_date") if data.get("due_date") else None
-    invoice = compute_invoice(
-        number=data["number"],
-        type_code=type_code,
-        issue_date=issue_date,
-        due_date=due_date,
-        currency=currency,
-        seller=seller,
-        buyer=buyer,
-        lines=lines,
-        allowances_charges=allowances_charges,
-        payment=PaymentMeans(
-            code="58" if account.kind == "iban" else "30",
-            account=account.number,
-            bic=seller_data["payment_account"].get("bic"),
-            account_name=seller.name,
-            reference=reference,
-        ),
-        buyer_reference=data.get("buyer_reference"),
-        order_reference=data.get("order_reference"),
-        preceding_invoice=data.get("preceding_invoice"),
-        note=data.get("note"),
-        payment_terms=data.get("payment_terms"),
-        exemption_reasons=data.get("exemption_reasons"),
-        field_prefix="$",
-    )
+    is_credit = invoice.is_credit_note
     totals = invoice.totals
+    account = (payment_account(seller_data["payment_account"], "$.seller.payment_account")
+               if seller_data.get("payment_account") else None)
+    reference = invoice.payment.reference if invoice.payment else None
     units, cents = fmt.giro_amount(max(totals.payable, Decimal(0)))
-    is_credit = type_code == CREDIT_NOTE
     # An invoice whose lines and allowances come to 0 or less asks for no payment: it says
     # so (and what the buyer has to good) instead of "pay -500,00 kr".
     nothing_to_pay = not is_credit and totals.payable <= 0
+    # The payment fields are named after the payment's scheme (builders/base.py), when the
+    # invoice has a slip's account and reference (not a card or direct-debit payment).
+    named = (payment_labels(words, reference, account) if reference and account else
+             dict.fromkeys(("reference_label", "reference_name", "account_label",
+                            "account_name", "note"), ""))
 
     def rate_text(rate: Decimal | None) -> str:
         return fmt.percent(rate) if rate is not None else "–"
 
+    def signed(value: Decimal, is_charge: bool) -> str:
+        return fmt.number(value if is_charge else -value)
+
     context: dict[str, Any] = {
-        "labels": dict(text),
+        "labels": dict(words),
         "currency": currency,
         "is_credit_note": is_credit,
-        "title": text["title_credit_note" if is_credit else "title_invoice"],
+        "title": words["title_credit_note" if is_credit else "title_invoice"],
         "seller": {
             "name": seller.name,
-            "org_number": seller_data.get("org_number"),
+            "trading_name": seller.trading_name,
+            "org_number": text(seller_data.get("org_number")),
             "vat_id": seller.vat_id,
+            "tax_registration": seller.tax_registration_id,
+            "legal_info": seller.legal_info,
             "address_lines": list(window_lines(seller, None)[1:]) if seller.address else [],
             "phone": seller.contact_phone,
             "email": seller.contact_email,
         },
         "window": window_lines(customer, sender_country),
         "customer": {"customer_id": customer.customer_id, "name": customer.name,
-                     "org_number": customer.org_number, "vat_id": buyer.vat_id},
+                     "org_number": customer.org_number, "vat_id": buyer.vat_id,
+                     "contact": buyer.contact_name},
         "invoice": {
             "number": invoice.number,
-            "date": fmt.day(issue_date),
-            "due_date": fmt.day(due_date) if due_date else None,
+            "type_code": invoice.type_code,
+            "date": fmt.day(invoice.issue_date),
+            "due_date": fmt.day(invoice.due_date) if invoice.due_date else None,
             "buyer_reference": invoice.buyer_reference,
             "order_reference": invoice.order_reference,
             "preceding_invoice": invoice.preceding_invoice,
+            "preceding_invoices": [
+                {"number": p.number, "date": fmt.day(p.issue_date) if p.issue_date else None}
+                for p in invoice.preceding_invoices
+            ],
             "note": invoice.note,
             "payment_terms": invoice.payment_terms,
+            "period": _period(fmt, invoice.period_start, invoice.period_end),
+            "references": _references(invoice, words),
+            "delivery": _delivery(fmt, invoice),
         },
         "lines": [
             {
-                "id": ln.id, "name": ln.name, "description": ln.description,
-                "quantity": fmt.number(ln.quantity, max(0, -ln.quantity.normalize()
-                                                        .as_tuple().exponent)),  # type: ignore[operator]
-                "unit": text.get(f"unit_{ln.unit_code}", ln.unit_code),
-                "unit_price": fmt.number(ln.unit_price),
-                "vat": rate_text(ln.vat_rate) if ln.vat_category != "E" else text["exempt"],
+                "id": ln.id, "name": ln.name, "description": ln.description, "note": ln.note,
+                "quantity": fmt.number(ln.quantity, _places(ln.quantity)),
+                "unit": words.get(f"unit_{ln.unit_code}", ln.unit_code),
+                "unit_price": fmt.number(ln.unit_price, max(2, _places(ln.unit_price))),
+                "vat": rate_text(ln.vat_rate) if ln.vat_category != "E" else words["exempt"],
                 "net": fmt.number(ln.net_amount),
+                "period": _period(fmt, ln.period_start, ln.period_end),
+                "allowances_charges": [
+                    {"reason": ac.reason or ac.reason_code, "is_charge": ac.is_charge,
+                     "amount": signed(ac.amount, ac.is_charge)}
+                    for ac in ln.allowances_charges
+                ],
             }
             for ln in invoice.lines
         ],
         "allowances_charges": [
-            {"reason": ac.reason, "is_charge": ac.is_charge, "vat": rate_text(ac.vat_rate),
-             "amount": fmt.number(ac.amount if ac.is_charge else -ac.amount)}
+            {"reason": ac.reason or ac.reason_code or "", "is_charge": ac.is_charge,
+             "vat": rate_text(ac.vat_rate), "amount": signed(ac.amount, ac.is_charge)}
             for ac in invoice.allowances_charges
         ],
         "vat_breakdown": [
             {"category": b.category, "rate": rate_text(b.rate),
              "taxable": fmt.number(b.taxable_amount), "tax": fmt.number(b.tax_amount),
-             "exemption_reason": b.exemption_reason}
+             "exemption_reason": b.exemption_reason or b.exemption_reason_code}
             for b in invoice.vat_breakdown
         ],
         "totals": {
             "line_extension": fmt.money(totals.line_extension),
             "allowances": fmt.money(totals.allowances) if totals.allowances else None,
-            # as the totals subtract it, with the locale's minus sign (formatting.minus_sign)
+            # as the totals subtract it (the key the Typst template of main reads)
             "allowances_deducted": fmt.money(-totals.allowances) if totals.allowances else None,
             "charges": fmt.money(totals.charges) if totals.charges else None,
             "tax_exclusive": fmt.money(totals.tax_exclusive),
             "tax": fmt.money(totals.tax),
             "tax_inclusive": fmt.money(totals.tax_inclusive),
             "prepaid": fmt.money(totals.prepaid) if totals.prepaid else None,
+            "prepaid_deducted": fmt.money(-totals.prepaid) if totals.prepaid else None,
+            "rounding": fmt.money(totals.rounding) if totals.rounding else None,
             "payable": fmt.money(totals.payable),
+            "tax_in_accounting_currency": (
+                fmt.money(totals.tax_in_accounting_currency, invoice.tax_currency)
+                if totals.tax_in_accounting_currency is not None and invoice.tax_currency
+                else None),
         },
         "payment": {
-            "account": account.display,
-            "account_kind": account.kind,
-            "reference": reference.display,
-            "reference_value": reference.value,
-            **payment_labels(text, reference, account),
+            # the seller's account as printed on a slip, else the first means' account
+            "account": account.display if account else _means_account(invoice),
+            "account_kind": account.kind if account else None,
+            "reference": reference.display if reference else "",
+            "reference_value": reference.value if reference else "",
             "amount": fmt.money(totals.payable),
             "amount_units": units,
             "amount_cents": cents,
-            "due_date": fmt.day(due_date) if due_date else None,
+            "due_date": fmt.day(invoice.due_date) if invoice.due_date else None,
+            "means": [m.code for m in invoice.payment_means],
+            **named,
             "nothing_to_pay": nothing_to_pay,
             "credit_amount": fmt.money(-totals.payable) if totals.payable < 0 else None,
         },
@@ -234,13 +177,61 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         currency=currency,
         invoice=invoice,
         payment_reference=reference,
-        payment_scheme=payment_scheme(data["payment"], reference, account,
-                                      "$.seller.payment_account"),
-        due_date=due_date,
+        payment_scheme=(payment_scheme(data["payment"], reference, account,
+                                       "$.seller.payment_account")
+                        if reference and account and data.get("payment") else None),
+        due_date=invoice.due_date,
         amount_due=None if is_credit else max(totals.payable, Decimal("0.00")),
         facts={
             "segment": "business" if customer.org_number else "private",
             "country": customer.address.country if customer.address else sender_country,
-            "document_type": type_code,
+            "document_type": invoice.type_code,
+            "is_credit_note": is_credit,
         },
+        invoice_paths=where(data),
     )
+
+
+# the `customer` keys that describe the recipient of the document (the rest is EN 16931)
+_RECIPIENT_KEYS = frozenset({"customer_id", "name", "address", "email", "mobile", "national_id",
+                             "org_number", "peppol_id", "mailbox_ids", "preferences",
+                             "consents"})
+
+
+def _means_account(invoice: Invoice) -> str:
+    return next((m.account for m in invoice.payment_means if m.account), "")
+
+
+def _places(value: Decimal) -> int:
+    return max(0, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _period(fmt: Formatter, start, end) -> str | None:
+    if not (start or end):
+        return None
+    return f"{fmt.day(start) if start else ''}–{fmt.day(end) if end else ''}"
+
+
+def _references(invoice: Invoice, words: Mapping[str, str]) -> list[dict[str, str]]:
+    """BT-11..19 for the facts box, in the order a reader looks for them."""
+    pairs = [
+        ("sales_order_reference", invoice.sales_order_reference),
+        ("project_reference", invoice.project_reference),
+        ("contract_reference", invoice.contract_reference),
+        ("despatch_advice_reference", invoice.despatch_advice_reference),
+        ("receiving_advice_reference", invoice.receiving_advice_reference),
+        ("tender_reference", invoice.tender_reference),
+        ("invoiced_object", invoice.invoiced_object.value if invoice.invoiced_object else None),
+        ("accounting_reference", invoice.accounting_reference),
+    ]
+    return [{"label": words.get(key, key.replace("_", " ")), "value": value}
+            for key, value in pairs if value]
+
+
+def _delivery(fmt: Formatter, invoice: Invoice) -> dict[str, Any] | None:
+    d = invoice.delivery
+    if d is None:
+        return None
+    lines = list(d.address.window_lines(d.party_name or "")) if d.address else \
+        ([d.party_name] if d.party_name else [])
+    return {"date": fmt.day(d.date) if d.date else None, "address_lines": lines}

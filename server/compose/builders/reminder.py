@@ -44,6 +44,7 @@ from server.compose.builders.base import (
     window_lines,
 )
 from server.compose.formatting import check_currency
+from server.compose.money import round_money
 from server.errors import InvalidInput
 
 # inkassoloven § 9: the debtor gets at least 14 days from the notice to pay.
@@ -95,10 +96,12 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             f"{(notice_date + timedelta(days=NO_COLLECTION_NOTICE_DAYS)).isoformat()}",
         )
 
-    outstanding = amount(inv["amount_outstanding"], "$.invoice.amount_outstanding")
+    # every amount is rounded once, when read (server.compose.money), and only summed after
+    outstanding = round_money(amount(inv["amount_outstanding"],
+                                     "$.invoice.amount_outstanding"), currency)
     if outstanding == 0:
         raise InvalidInput.field("$.invoice.amount_outstanding", "nothing is outstanding")
-    fee = amount(rem["fee"], "$.reminder.fee")
+    fee = round_money(amount(rem["fee"], "$.reminder.fee"), currency)
     interest_data = rem.get("interest")
     interest = Decimal("0.00")
     interest_text = None
@@ -108,7 +111,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             if "rate_percent" in interest_data else None
         )
         if "amount" in interest_data:
-            interest = amount(interest_data["amount"], "$.reminder.interest.amount")
+            interest = round_money(amount(interest_data["amount"],
+                                          "$.reminder.interest.amount"), currency)
         else:
             assert rate is not None  # the schema requires rate_percent with days
             interest = late_interest(outstanding, rate, interest_data["days"])
@@ -118,7 +122,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             )
         elif rate is not None:
             interest_text = text["interest_rate"].format(rate=fmt.percent(rate))
-    total = (outstanding + fee + interest).quantize(CENT, rounding=ROUND_HALF_UP)
+    total = round_money(outstanding + fee + interest, currency)
 
     account = payment_account(creditor["payment_account"], "$.creditor.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
