@@ -24,6 +24,7 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from server import metrics
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 
@@ -79,6 +80,8 @@ class AssetFetcher(URLFetcher):
 class WeasyPrintEngine:
     """HTML + CSS -> PDF with WeasyPrint, caches per layout version."""
 
+    name = "weasyprint"  # the `engine` label of kanal_render_seconds
+
     def __init__(self, pdf_variant: str | None = ARCHIVE_PDF_VARIANT):
         self.pdf_variant = pdf_variant
         self.font_config = FontConfiguration()
@@ -117,7 +120,8 @@ class WeasyPrintEngine:
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
-    rendered = engine.render(layout, composition)
+    with metrics.render_time(engine):
+        rendered = engine.render(layout, composition)
     return Output(
         channel=Channel.PRINT,
         media_type=PDF_MEDIA_TYPE,
