@@ -23,9 +23,13 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from server import logs
-from server.config import ConfigError, load_settings
-from server.errors import KanalError
+# gRPC's C core logs connection events (a GOAWAY when a server goes away) straight to
+# stderr; a command says what went wrong in its own one line. Set before grpc loads.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from server import logs  # noqa: E402
+from server.config import ConfigError, load_settings  # noqa: E402
+from server.errors import KanalError  # noqa: E402
 
 
 def serve(args: argparse.Namespace) -> int:

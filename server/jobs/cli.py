@@ -142,27 +142,28 @@ def parse_record(line: str) -> Any:
 def records(path: Path) -> Iterator[tuple[str, str]]:
     """(record key, data JSON) per non-empty line; RecordRefused naming the line."""
     try:
-        lines = path.open(encoding="utf-8")
+        lines = path.open("rb")  # decoded line by line, so an error names its line
     except OSError as exc:
         raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
     with lines:
-        number = 0
-        try:
-            for number, line in enumerate(lines, start=1):
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
                 if not line.strip():
                     continue
-                try:
-                    item = parse_record(line)
-                    if isinstance(item, dict) and "record_key" in item and "data" in item:
-                        key, data = str(item["record_key"]), item["data"]
-                    else:
-                        key, data = str(number), item
-                    yield key, exact_json(data)
-                except (RecordRefused, RecursionError) as exc:
-                    reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-                    raise RecordRefused(f"{path} line {number}: {reason}") from None
-        except UnicodeDecodeError:
-            raise RecordRefused(f"{path} line {number + 1}: not UTF-8") from None
+                item = parse_record(line)
+                if isinstance(item, dict) and "record_key" in item and "data" in item:
+                    key, data = str(item["record_key"]), item["data"]
+                else:
+                    key, data = str(number), item
+                carried = exact_json(data)
+            except UnicodeDecodeError:
+                raise RecordRefused(f"{path} line {number}: not UTF-8") from None
+            except RecursionError:
+                raise RecordRefused(f"{path} line {number}: nested too deeply") from None
+            except RecordRefused as exc:
+                raise RecordRefused(f"{path} line {number}: {exc}") from None
+            yield key, carried
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ class Progress:
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.live = stream.isatty()
-        self._last = 0.0
+        self._last = time.monotonic()  # off a terminal, the first line after a while
         self._drawn = False
 
     def show(self, text: str, final: bool = False) -> None:
