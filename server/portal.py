@@ -298,31 +298,8 @@ class ArchiveAdminService:
         return [o.key for o in record.outputs if self.store.legal_hold(o.key)]
 
 
-def customer_token_secrets(configured: Mapping[str, str], state_dir: Path, *,
-                           development: bool) -> dict[str, str]:
-    """The configured secrets per tenant; in the development setup also one for tenant
-    `demo`, made once per state dir (0600) in dev-customer-token-secrets.json."""
-    if not development or DEVELOPMENT_TENANT in configured:
-        return dict(configured)
-    path = state_dir / "dev-customer-token-secrets.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                json.dump({DEVELOPMENT_TENANT: secrets.token_urlsafe(32)}, out)
-    return {**json.loads(path.read_text()), **configured}
-
-
-def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
-    """The configured page-token secret (share it between servers behind one load balancer),
-    else one made once per state dir and kept private (0600)."""
-    if configured:
-        return configured.encode()
-    path = state_dir / "portal-page-token.key"
+def _made_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of a private (0600) file, written with `make()` by whoever comes first."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -330,5 +307,25 @@ def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
         except FileExistsError:
             return path.read_bytes()
         with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_urlsafe(32).encode())
+            out.write(make())
     return path.read_bytes()
+
+
+def customer_token_secrets(configured: Mapping[str, str], state_dir: Path, *,
+                           development: bool) -> dict[str, str]:
+    """The configured secrets per tenant; in the development setup also one for tenant
+    `demo`, made once per state dir (0600) in dev-customer-token-secrets.json."""
+    if not development or DEVELOPMENT_TENANT in configured:
+        return dict(configured)
+    made = _made_once(state_dir / "dev-customer-token-secrets.json", lambda: json.dumps(
+        {DEVELOPMENT_TENANT: secrets.token_urlsafe(32)}).encode())
+    return {**json.loads(made), **configured}
+
+
+def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
+    """The configured page-token secret (share it between servers behind one load balancer),
+    else one made once per state dir and kept private (0600)."""
+    if configured:
+        return configured.encode()
+    return _made_once(state_dir / "portal-page-token.key",
+                      lambda: secrets.token_urlsafe(32).encode())
