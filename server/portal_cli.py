@@ -59,14 +59,14 @@ def add_parser(commands: Any) -> None:
 
     s = sub.add_parser("fetch", help="download a document's bytes, sha256-verified")
     calls.append(s)
-    s.add_argument("document_id")
+    s.add_argument("document_id", help="a document id from `kanal portal list`")
     s.add_argument("--out", type=Path, required=True,
                    help="file to write, or an existing folder (then DOCUMENT_ID.EXT in it)")
     s.add_argument("--channel", choices=CHANNELS, help="which output (default: print)")
 
     s = sub.add_parser("url", help="a short-lived presigned download URL")
     calls.append(s)
-    s.add_argument("document_id")
+    s.add_argument("document_id", help="a document id from `kanal portal list`")
     s.add_argument("--channel", choices=CHANNELS, help="which output (default: print)")
     s.add_argument("--expires", type=int, default=0, metavar="SECONDS",
                    help="URL lifetime (default 300, at most 900)")
