@@ -23,13 +23,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-# gRPC's C core logs connection events (a GOAWAY when a server goes away) straight to
-# stderr; a command says what went wrong in its own one line. Set before grpc loads.
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+from server import logs
+from server.config import ConfigError, load_settings
+from server.errors import KanalError
 
-from server import logs  # noqa: E402
-from server.config import ConfigError, load_settings  # noqa: E402
-from server.errors import KanalError  # noqa: E402
+# gRPC's C core logs connection events (a GOAWAY when a server goes away) straight to
+# stderr; a command says what went wrong in its own one line. Set before grpc loads
+# (nothing above imports it).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def serve(args: argparse.Namespace) -> int:
