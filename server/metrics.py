@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import platform
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -108,12 +106,9 @@ def engine_name(engine: object) -> str:
     return name if isinstance(name, str) else type(engine).__name__.removesuffix("Engine").lower()
 
 
-@contextmanager
-def render_time(engine: object) -> Iterator[None]:
-    """Times one PDF engine call: `with metrics.render_time(engine): engine.render(...)`."""
-    started = time.perf_counter()
-    yield
-    _record("render_seconds", (engine_name(engine),), time.perf_counter() - started)
+def render_time(engine: str, seconds: float) -> None:
+    """One PDF engine call: the engine's name (`weasyprint`, `typst`) and how long it took."""
+    _record("render_seconds", (engine,), seconds)
 
 
 def archive_put(seconds: float, error: BaseException | None = None) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -120,8 +121,11 @@ class WeasyPrintEngine:
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
-    with metrics.render_time(engine):
-        rendered = engine.render(layout, composition)
+    started = time.perf_counter()
+    rendered = engine.render(layout, composition)
+    # the engine that rendered: the result names it where a dispatcher chose one per layout
+    metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),
+                        time.perf_counter() - started)
     return Output(
         channel=Channel.PRINT,
         media_type=PDF_MEDIA_TYPE,
