@@ -81,8 +81,6 @@ class AssetFetcher(URLFetcher):
 class WeasyPrintEngine:
     """HTML + CSS -> PDF with WeasyPrint, caches per layout version."""
 
-    name = "weasyprint"  # the `engine` label of kanal_render_seconds
-
     def __init__(self, pdf_variant: str | None = ARCHIVE_PDF_VARIANT):
         self.pdf_variant = pdf_variant
         self.font_config = FontConfiguration()
