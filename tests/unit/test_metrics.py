@@ -78,7 +78,7 @@ def test_engine_names():
     class TypstEngine:
         pass
 
-    assert metrics.engine_name(WeasyPrintEngine) == "weasyprint"
+    assert metrics.engine_name(WeasyPrintEngine.__new__(WeasyPrintEngine)) == "weasyprint"
     assert metrics.engine_name(TypstEngine()) == "typst"
 
 
