@@ -24,6 +24,10 @@ What this module guarantees about the server it starts:
   which is redirected there, instead of `/tmp/weed.*`).
 - **No orphans.** The server runs in its own session / process group; `stop()` sends SIGTERM to
   the group, then SIGKILL after the timeout, and reaps the child.
+- **One server per data directory.** `start()` takes an exclusive lock on `data_dir/kanal.lock`
+  (flock, held until `stop()`, released by the kernel if the process dies) before anything
+  runs; a second `EmbeddedS3` on the same folder, in any process, raises `DataDirInUse`
+  naming the holder's pid. Two SeaweedFS on one folder would corrupt it.
 
 Startup is measured at about 1.1-1.3 s to the first successful S3 call on a 2-core machine;
 shutdown about 1.2 s (`-volume.preStopSeconds=0`).
@@ -34,6 +38,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -51,9 +56,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from archive.errors import EmbeddedS3Error
+from archive.errors import DataDirInUse, EmbeddedS3Error
 
-__all__ = ["EmbeddedS3", "find_weed_binary"]
+__all__ = ["DataDirInUse", "EmbeddedS3", "find_weed_binary"]
 
 # SeaweedFS derives a component's gRPC port from its HTTP port with this offset.
 _GRPC_PORT_OFFSET = 10000
@@ -219,6 +224,7 @@ class EmbeddedS3:
         self.ports: dict[str, int] = {}
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        self._lock_fd: int | None = None
         self.startup_seconds: float | None = None
 
     # --- public surface ------------------------------------------------------------------
@@ -251,11 +257,16 @@ class EmbeddedS3:
             return
         binary = self._binary or find_weed_binary()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # `weed mini` re-applies options saved by the previous run; we pass every option.
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / "mini.options").unlink()
-        identities = self._write_identities()
-        args = self._command(binary, identities)
+        self._lock()
+        try:
+            # `weed mini` re-applies options saved by the previous run; we pass every option.
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / "mini.options").unlink()
+            identities = self._write_identities()
+            args = self._command(binary, identities)
+        except BaseException:
+            self._unlock()
+            raise
         self._remove_stale_sockets()
 
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
@@ -278,6 +289,7 @@ class EmbeddedS3:
         except OSError as exc:
             log.close()
             self._log_file = None
+            self._unlock()
             raise EmbeddedS3Error(f"could not run {binary}: {exc}") from exc
 
         # A server left running when the interpreter exits normally is stopped with it.
@@ -308,6 +320,7 @@ class EmbeddedS3:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        self._unlock()
 
     def __enter__(self) -> EmbeddedS3:
         self.start()
@@ -333,6 +346,29 @@ class EmbeddedS3:
             return ""
 
     # --- internals -----------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        """Hold `data_dir/kanal.lock` (our pid inside) or raise DataDirInUse."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.data_dir / "kanal.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DataDirInUse(
+                f"the embedded S3 data in {self.data_dir} is in use by process {holder}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _write_identities(self) -> Path:
         """The `-s3.config` file: one identity, allowed everything on every bucket."""

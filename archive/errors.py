@@ -64,3 +64,7 @@ class DuplicateDocument(ArchiveError):
 
 class EmbeddedS3Error(ArchiveError):
     """The embedded SeaweedFS server could not be found, started or stopped."""
+
+
+class DataDirInUse(EmbeddedS3Error):
+    """Another process runs an embedded SeaweedFS on this data directory (it holds the lock)."""

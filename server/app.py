@@ -23,7 +23,6 @@ from grpc_reflection.v1alpha import reflection
 from archive.embedded import EmbeddedS3
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
-from archive.store import ArchiveStore
 from kanal.v1 import (
     documents_pb2,
     documents_pb2_grpc,
@@ -36,11 +35,13 @@ from kanal.v1 import (
     printshop_pb2,
     printshop_pb2_grpc,
 )
-from server import auth, logs
+from server import auth, logs, metrics
+from server import state as server_state
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
+from server.api.metrics_interceptor import MetricsInterceptor
 from server.api.portal import ArchiveAdminServicer, PortalServicer
 from server.api.printshop import PrintShopServicer
 from server.channels import DocumentRenderer, Renderers
@@ -48,11 +49,19 @@ from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
+from server.jobs.gauges import DESCRIBED as JOB_GAUGES
+from server.jobs.gauges import job_gauges
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
 from server.jobs.worker import WorkerConfig
-from server.portal import ArchiveAdminService, PortalService, page_token_secret
+from server.measured_store import MeasuredArchiveStore
+from server.portal import (
+    ArchiveAdminService,
+    PortalService,
+    customer_token_secrets,
+    page_token_secret,
+)
 from server.printing.batches import BatchService
 from server.printing.queue import PrintQueue, PrintSettings
 
@@ -124,6 +133,8 @@ class KanalServer:
         self.grpc_server: grpc.Server | None = None
         self.port: int | None = None
         self.health = health.HealthServicer()
+        self.metrics: metrics.MetricsEndpoint | None = None
+        self._gauges: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -137,7 +148,7 @@ class KanalServer:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             s3 = self._start_s3(settings.s3)
-            self.store = ArchiveStore(endpoint_url=s3.endpoint, bucket=s3.bucket,
+            self.store = MeasuredArchiveStore(endpoint_url=s3.endpoint, bucket=s3.bucket,
                                       access_key=s3.access_key, secret_key=s3.secret_key,
                                       region=s3.region)
             self.store.ensure_bucket()
@@ -161,11 +172,16 @@ class KanalServer:
             )
             self._start_jobs(s3)
             self._start_grpc()
+            self._start_metrics()
         except BaseException:
             self.stop()
             raise
+        server_state.write(settings.state_dir, address=self.address,
+                           s3_endpoint=s3.endpoint if settings.s3.embedded else None,
+                           metrics=self.metrics.url if self.metrics else None)
         log.info("kanal serving", listen=self.address, s3=self.store.endpoint_url,
-                 embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()))
+                 embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()),
+                 metrics=self.metrics.url if self.metrics else "off")
 
     def _renderers(self) -> DocumentRenderer:
         """The real-time lane: render in a warm process pool (see server/channels/pool.py),
@@ -210,13 +226,24 @@ class KanalServer:
             self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers))
         self.job_runner.start()
 
+    def _start_metrics(self) -> None:
+        """The Prometheus endpoint (server.metrics) and the job gauges it reads."""
+        try:
+            self.metrics = metrics.serve_metrics(self.settings.metrics_listen)
+        except OSError as exc:
+            raise ConfigError(str(exc)) from exc
+        if self.metrics is not None and self.metrics.note:
+            log.warning("metrics on another port", url=self.metrics.url, why=self.metrics.note)
+        self._gauges = metrics.gauges.add(job_gauges(self.jobs), JOB_GAUGES)
+
     def _host(self) -> str:
         return self.settings.listen.rpartition(":")[0]
 
     def _start_grpc(self) -> None:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rpc"),
-            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)))],
+            interceptors=[MetricsInterceptor(),
+                          KanalInterceptor(auth.Authenticator(api_keys(self.settings)))],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -235,8 +262,9 @@ class KanalServer:
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        if self.settings.reflection_enabled:  # lists the API to anyone: off in production
+            reflection.enable_server_reflection(
+                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         try:
             self.port = server.add_insecure_port(self.settings.listen)
         except RuntimeError as exc:
@@ -250,15 +278,29 @@ class KanalServer:
 
     def _portal(self) -> PortalService:
         portal = self.settings.portal
-        return PortalService(
-            self.store, self.index,
-            customer_token_secrets=portal.get("customer_token_secrets", {}),
-            page_token_secret=page_token_secret(portal.get("page_token_secret"),
-                                                self.settings.state_dir),
-        )
+        try:
+            return PortalService(
+                self.store, self.index,
+                customer_token_secrets=customer_token_secrets(
+                    portal.get("customer_token_secrets", {}), self.settings.state_dir,
+                    development=not self.settings.api_keys),
+                page_token_secret=page_token_secret(portal.get("page_token_secret"),
+                                                    self.settings.state_dir),
+                max_token_seconds=int(portal.get("customer_token_max_seconds", 0)) or None,
+                page_token_seconds=int(portal.get("page_token_seconds", 0)) or None,
+            )
+        except ValueError as exc:  # a token secret too short to sign with
+            raise ConfigError(str(exc)) from exc
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        server_state.remove(self.settings.state_dir)
+        if self._gauges is not None:
+            metrics.gauges.remove(self._gauges)
+            self._gauges = None
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "job_runner", None) is not None:

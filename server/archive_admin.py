@@ -1,8 +1,11 @@
 """`kanal archive reconcile|reindex|verify`: the configured S3 + index -> archive maintenance.
 
-Uses the same settings as `kanal serve` (config file, KANAL_* env). With the embedded S3 the
-command starts SeaweedFS on the state dir itself, so do not run it while a server uses that
-state dir; against an external S3 it runs beside live servers (reconcile leaves documents
+Uses the same settings as `kanal serve` (config file, KANAL_* env). With the embedded S3 and
+no server running, the command starts SeaweedFS on the state dir itself. While `kanal serve`
+holds that store (state_dir/server.json, and the store's own lock, see archive.embedded),
+`verify` and `reconcile` use the running server's store, and `reindex` refuses in one line
+(rebuilding an index under a live server races its writes): never a second SeaweedFS on one
+folder. Against an external S3 it runs beside live servers (reconcile leaves documents
 younger than --min-age alone: a server may be between its object write and its index write).
 """
 
@@ -15,25 +18,49 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from archive.embedded import EmbeddedS3
+from archive.embedded import DataDirInUse, EmbeddedS3
 from archive.index import DocumentIndex
 from archive.rebuild import reconcile, reindex, verify
 from archive.store import ArchiveStore
+from server import state as server_state
 from server.config import Settings, load_settings
+from server.errors import FailedPrecondition
+
+
+def _running_store(settings: Settings, action: str) -> str | None:
+    """The S3 endpoint of a server running on this state dir's embedded store, if any;
+    FailedPrecondition when the action must not run beside it."""
+    running = server_state.read(settings.state_dir)
+    if running is None or not running.get("s3_endpoint"):
+        return None
+    if action == "reindex":
+        raise FailedPrecondition(
+            f"kanal serve (pid {running['pid']}) is using {settings.state_dir}; stop it "
+            "before a reindex (or run `kanal archive reconcile`, which works beside it)")
+    return str(running["s3_endpoint"])
 
 
 @contextmanager
-def open_archive(settings: Settings) -> Iterator[tuple[ArchiveStore, DocumentIndex]]:
+def open_archive(settings: Settings, action: str = "verify"
+                 ) -> Iterator[tuple[ArchiveStore, DocumentIndex]]:
     from server.app import embedded_credentials
 
     s3, embedded = settings.s3, None
     endpoint, access_key, secret_key = s3.endpoint, s3.access_key, s3.secret_key
     if s3.embedded:
         access_key, secret_key = embedded_credentials(settings.state_dir)
-        embedded = EmbeddedS3(settings.state_dir / "s3", access_key=access_key,
-                              secret_key=secret_key)
-        embedded.start()
-        endpoint = embedded.endpoint_url
+        endpoint = _running_store(settings, action)
+        if endpoint is not None:
+            print(f"kanal archive: using the embedded store of the running server at "
+                  f"{endpoint}", file=sys.stderr)
+        else:
+            embedded = EmbeddedS3(settings.state_dir / "s3", access_key=access_key,
+                                  secret_key=secret_key)
+            try:
+                embedded.start()
+            except DataDirInUse as exc:
+                raise FailedPrecondition(f"{exc}; stop it or wait for it to finish") from None
+            endpoint = embedded.endpoint_url
     index = DocumentIndex(settings.resolved_index_url)
     try:
         store = ArchiveStore(endpoint_url=endpoint, bucket=s3.bucket, access_key=access_key,
@@ -50,7 +77,7 @@ def open_archive(settings: Settings) -> Iterator[tuple[ArchiveStore, DocumentInd
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(Path(args.config) if args.config else None,
                              state_dir=Path(args.state_dir) if args.state_dir else None)
-    with open_archive(settings) as (store, index):
+    with open_archive(settings, args.action) as (store, index):
         if args.action == "verify":
             report = verify(store, index, sample=args.sample)
             for key in report.mismatched:
@@ -74,16 +101,28 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction in (0, 1], e.g. 0.1")
+    return value
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = commands.add_parser("archive", help="archive maintenance: reconcile, reindex, verify")
     p.add_argument("action", choices=("reconcile", "reindex", "verify"),
                    help="reconcile: index stored objects that have no index row; reindex: "
-                        "rebuild the index from the bucket; verify: re-read and check sha256")
+                        "rebuild the index from the bucket; verify: re-read and check sha256. "
+                        "Beside a running `kanal serve` verify and reconcile use its store; "
+                        "reindex refuses")
     p.add_argument("--config", type=str, default=None, help="TOML settings file")
     p.add_argument("--state-dir", default=None, help="data dir (as for kanal serve)")
     p.add_argument("--prefix", default="", help="only objects under this key prefix")
-    p.add_argument("--sample", type=float, default=1.0,
-                   help="verify: fraction of objects to re-read (default 1 = all)")
+    p.add_argument("--sample", type=_fraction, default=1.0, metavar="FRACTION",
+                   help="verify: fraction of objects to re-read, e.g. 0.1 (default 1 = all)")
     p.add_argument("--min-age-minutes", type=float, default=10.0,
                    help="reconcile: leave documents younger than this (default 10)")
     p.set_defaults(run=run)

@@ -1,14 +1,23 @@
 """The `kanal` command.
 
-    kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE]
-    kanal render LAYOUT --data FILE --out DIR [--locale nb-NO] [--version 1.0.0]
+    kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE] [--metrics-listen ...]
+    kanal render LAYOUT --out DIR [--data FILE] [--locale nb-NO] [--version 1.0.0]
                  [--engine typst|weasyprint|both]
-    kanal archive reconcile|reindex|verify [--config FILE] [--sample 0.1]
+    kanal layouts | compose | document       (server.documents_cli)
+    kanal submit | job | worker              (server.jobs.cli)
+    kanal print list|fetch|ack|close         (server.printing.cli)
+    kanal portal token|list|fetch|url        (server.portal_cli)
+    kanal archive reconcile|reindex|verify   (server.archive_admin)
+
+Every failure is one line on stderr, `kanal <command>: <why>`, and a non-zero exit code
+(1: the request failed or the server could not be reached; 2: usage or configuration);
+never a traceback (KANAL_DEBUG=1 shows one for an unexpected error).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -19,12 +28,18 @@ from server import logs
 from server.config import ConfigError, load_settings
 from server.errors import KanalError
 
+# gRPC's C core logs connection events (a GOAWAY when a server goes away) straight to
+# stderr; a command says what went wrong in its own one line. Set before grpc loads
+# (nothing above imports it).
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 
 def serve(args: argparse.Namespace) -> int:
     from archive.errors import ArchiveError
     from server.app import KanalServer
 
-    settings = load_settings(args.config, listen=args.listen, state_dir=args.state_dir)
+    settings = load_settings(args.config, listen=args.listen, state_dir=args.state_dir,
+                             metrics_listen=args.metrics_listen)
     logs.configure(settings.log_format)
     server = KanalServer(settings)
     stopping = threading.Event()
@@ -35,14 +50,14 @@ def serve(args: argparse.Namespace) -> int:
     except (ArchiveError, ConfigError, OSError) as exc:
         print(f"kanal: cannot start: {exc}", file=sys.stderr)
         return 1
-    print(f"kanal listening on {server.address}; try: grpcurl -plaintext {server.address} list",
-          file=sys.stderr, flush=True)
+    metrics = f"; metrics at {server.metrics.url}" if server.metrics else ""
+    if server.metrics and server.metrics.note:
+        metrics += f" ({server.metrics.note})"
+    print(f"kanal listening on {server.address}{metrics}", file=sys.stderr, flush=True)
     if not settings.api_keys:
         keys = settings.state_dir / "dev-api-keys.json"
-        print(f"development API keys (tenant 'demo', one per role) are in {keys}; call with\n"
-              f"  grpcurl -plaintext -H \"authorization: Bearer $(jq -r .producer {keys})\" "
-              f"-d '{{}}' {server.address} kanal.v1.Layouts/ListLayouts",
-              file=sys.stderr, flush=True)
+        print(f"development API keys (tenant 'demo', one per role) are in {keys}; from this "
+              f"folder try: kanal layouts", file=sys.stderr, flush=True)
     stopping.wait()
     server.stop()
     return 0
@@ -58,12 +73,13 @@ def render(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from server.channels.pdf import PrintEngines
+    from server.client import read_text
     from server.compose.composer import ComposeRequest, compose
     from server.compose.layouts import DEFAULT_LAYOUTS_DIR, PRINT_ENGINES, LayoutRegistry
 
     registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
     layout = registry.get(args.layout, args.version)
-    data = args.data.read_text(encoding="utf-8") if args.data else layout.sample_data()
+    data = read_text(args.data) if args.data else layout.sample_data()
     composition = compose(ComposeRequest(
         tenant="local", layout=layout, data=data, document_id="preview",
         now=datetime.now(UTC), locale=args.locale,
@@ -107,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051, env KANAL_LISTEN)")
     p.add_argument("--state-dir", type=Path, help="data dir (default .kanal, env KANAL_STATE_DIR)")
     p.add_argument("--config", type=Path, help="TOML settings file")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="Prometheus /metrics endpoint (default 127.0.0.1:9464, or a free port "
+                        "when that is taken; 'off' to disable; env KANAL_METRICS_LISTEN)")
     p.set_defaults(run=serve)
 
     p = commands.add_parser("render", help="render a layout to PDF and PNGs, without a server")
@@ -121,22 +140,55 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PDF engine (default: the layout's own); both: side by side PNGs")
     p.set_defaults(run=render)
 
-    from server.archive_admin import add_parser as add_archive_parser
-    add_archive_parser(commands)
+    from server.documents_cli import add_parsers as add_documents_parsers
+    add_documents_parsers(commands)
     from server.jobs.cli import add_parser as add_jobs_parser
     add_jobs_parser(commands)
     from server.printing.cli import add_parser as add_print_parser
     add_print_parser(commands)
+    from server.portal_cli import add_parser as add_portal_parser
+    add_portal_parser(commands)
+    from server.archive_admin import add_parser as add_archive_parser
+    add_archive_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure becomes one line on stderr and an exit code."""
+    import grpc
+
+    from server.client import ClientError, describe
+
     args = build_parser().parse_args(argv)
+    name = f"kanal {args.command}"
     try:
         return args.run(args)
+    except ClientError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except grpc.RpcError as exc:
+        address = getattr(args, "address", None) or os.environ.get("KANAL_ADDRESS")
+        print(f"{name}: {describe(exc, address or '127.0.0.1:50051')}", file=sys.stderr)
+        return 1
     except (KanalError, ConfigError) as exc:
-        print(f"kanal: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `kanal layouts | head`: the reader is gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a file or folder that cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"{name}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("KANAL_DEBUG"):
+            raise
+        print(f"{name}: unexpected error: {type(exc).__name__}: {exc} "
+              "(KANAL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

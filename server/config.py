@@ -7,6 +7,8 @@
     max_data_bytes = 4194304        # largest `data_json` accepted
     render_workers = 2              # real-time render processes (default: one per core)
     log_format = "console"          # or "json"
+    metrics_listen = "127.0.0.1:9464"  # Prometheus /metrics; "off" to disable (server.metrics)
+    reflection = true               # gRPC server reflection; default: on without [auth] keys
 
     [s3]                            # leave endpoint out to run the embedded SeaweedFS
     endpoint = "https://s3.example.internal"
@@ -28,7 +30,7 @@
     role = "producer"
 
 Environment: KANAL_LISTEN, KANAL_STATE_DIR, KANAL_LAYOUTS_DIR, KANAL_LOG_FORMAT,
-KANAL_RENDER_WORKERS,
+KANAL_RENDER_WORKERS, KANAL_METRICS_LISTEN, KANAL_REFLECTION (true|false),
 KANAL_S3_ENDPOINT, KANAL_S3_BUCKET, KANAL_S3_ACCESS_KEY, KANAL_S3_SECRET_KEY,
 KANAL_S3_REGION, KANAL_INDEX_URL.
 """
@@ -72,6 +74,11 @@ class Settings:
     # Real-time rendering processes; None: one per core, 0: render in the server process.
     render_workers: int | None = None
     log_format: str = "console"
+    # Prometheus endpoint; None: 127.0.0.1:9464, or a free port when that one is taken.
+    metrics_listen: str | None = None
+    # gRPC server reflection; None: on for the development setup (no API keys configured),
+    # off in a production configuration (keys configured): it lists the API to anyone.
+    reflection: bool | None = None
     s3: S3Settings = S3Settings()
     index_url: str | None = None  # None: SQLite file in state_dir
     retention: Mapping[str, Any] = field(default_factory=dict)
@@ -79,6 +86,10 @@ class Settings:
     printing: Mapping[str, Any] = field(default_factory=dict)  # server.printing.queue
     plan: Mapping[str, Any] = field(default_factory=dict)  # [plan.<tenant>.<layout>] rules
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
+
+    @property
+    def reflection_enabled(self) -> bool:
+        return not self.api_keys if self.reflection is None else self.reflection
 
     @property
     def resolved_index_url(self) -> str:
@@ -92,6 +103,8 @@ _ENV = {
     "KANAL_LOG_FORMAT": ("log_format", str),
     "KANAL_INDEX_URL": ("index_url", str),
     "KANAL_RENDER_WORKERS": ("render_workers", int),
+    "KANAL_METRICS_LISTEN": ("metrics_listen", str),
+    "KANAL_REFLECTION": ("reflection", lambda v: _flag("KANAL_REFLECTION", v)),
 }
 _ENV_S3 = {
     "KANAL_S3_ENDPOINT": "endpoint",
@@ -115,7 +128,7 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
         server = doc.get("server", {})
-        for key in ("listen", "log_format"):
+        for key in ("listen", "log_format", "metrics_listen"):
             if key in server:
                 settings = replace(settings, **{key: str(server[key])})
         for key in ("state_dir", "layouts_dir"):
@@ -124,6 +137,9 @@ def load_settings(
         for key in ("max_data_bytes", "render_workers"):
             if key in server:
                 settings = replace(settings, **{key: int(server[key])})
+        if "reflection" in server:
+            settings = replace(settings, reflection=_flag("server.reflection",
+                                                          server["reflection"]))
         s3 = {k: v for k, v in doc.get("s3", {}).items() if k in S3Settings.__dataclass_fields__}
         settings = replace(settings, s3=replace(settings.s3, **s3),
                            index_url=doc.get("index", {}).get("url", settings.index_url),
@@ -145,10 +161,26 @@ def load_settings(
     return settings
 
 
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
 def _check(settings: Settings) -> None:
     host, _, port = settings.listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"listen address {settings.listen!r} is not HOST:PORT")
+    if settings.metrics_listen not in (None, "", "off"):
+        host, _, port = settings.metrics_listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(
+                f"metrics_listen {settings.metrics_listen!r} is not HOST:PORT (or 'off')")
     if settings.log_format not in ("console", "json"):
         raise ConfigError(f"log_format must be 'console' or 'json', not {settings.log_format!r}")
     if not settings.s3.embedded and not (settings.s3.access_key and settings.s3.secret_key):

@@ -31,7 +31,7 @@ from archive.index import (
 from archive.keys import document_key
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
-from server import logs
+from server import logs, metrics
 from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import Layout, LayoutRegistry
@@ -229,6 +229,7 @@ class DocumentService:
         composition = self._composition(request, layout, document_id,
                                         self.clock() if now is None else now)
         outputs = self.renderers.render(composition, layout)
+        metrics.documents_rendered(layout.id, outputs)
         if request.preview:
             log.info("composed preview", channels=[o.channel.value for o in outputs])
             return ComposeResult(

@@ -8,6 +8,7 @@ Personal data (names, addresses, national ids, contact data) is never logged: lo
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
@@ -16,8 +17,18 @@ bind = structlog.contextvars.bind_contextvars
 clear = structlog.contextvars.clear_contextvars
 get_logger = structlog.get_logger
 
+# configure() leaves the format here, so worker processes (spawned: they inherit the
+# environment, nothing else) log exactly like the server that started them.
+FORMAT_ENV = "_KANAL_PARENT_LOG_FORMAT"
+
+
+def configure_worker() -> None:
+    """In a worker process's initializer: the log format of the parent process."""
+    configure(os.environ.get(FORMAT_ENV, "console"))
+
 
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
+    os.environ[FORMAT_ENV] = log_format
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"

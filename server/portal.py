@@ -5,30 +5,32 @@ Who may see what is decided here, once, for every Portal RPC:
 
 - a `service` (customer service) or `admin` caller reads any customer of its own tenant;
 - a `portal` caller acts for ONE customer, named by a *customer token* that the tenant's own
-  portal backend signs after logging the customer in: `base64url(json) "." base64url(hmac)`,
-  HMAC-SHA256 with the tenant's secret from settings (`[portal.customer_token_secrets]`),
-  carrying tenant, customer id and expiry. The request body may repeat the customer id but
-  never chooses it.
+  portal backend signs after logging the customer in: a JWT (HS256) with the tenant's secret
+  from settings (`[portal.customer_token_secrets]`, at least 32 bytes), carrying `tenant`,
+  `sub` (the customer id), `iat` and `exp`, living at most `customer_token_max_seconds`
+  (default 3600; see server.tokens for every check). The request body may repeat the
+  customer id but never chooses it. The development setup (no API keys configured) makes a
+  secret for tenant `demo` in `state_dir/dev-customer-token-secrets.json`; `kanal portal
+  token CUSTOMER` mints a token with it.
 
 Every document of another tenant or another customer is reported exactly like one that does
 not exist (NOT_FOUND), so probing ids learns nothing.
 
 Page tokens are keyset cursors: the (created_at, document_id) of the last row shown, plus a
-fingerprint of tenant, customer and filters, HMAC-signed with a server secret. New documents
-sort before the cursor, so paging stays complete and free of duplicates while they arrive; a
-modified or foreign token fails its signature or fingerprint and is refused.
+fingerprint of tenant, customer and filters, signed by the server (a JWT like the customer
+tokens) and valid for `page_token_seconds` (default 3600). New documents sort before the
+cursor, so paging stays complete and free of duplicates while they arrive; a modified,
+foreign or expired token is refused (INVALID_ARGUMENT on `page_token`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +38,7 @@ from pathlib import Path
 from archive.errors import ArchiveUnavailable, IntegrityError, ObjectNotFound
 from archive.index import DocumentIndex, DocumentRecord, OutputRecord
 from archive.store import ArchiveStore
-from server import logs
+from server import logs, tokens
 from server.auth import Caller
 from server.errors import (
     DataLoss,
@@ -54,48 +56,19 @@ CHUNK_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 200
 DEFAULT_URL_SECONDS = 300
 MAX_URL_SECONDS = 900
-_TOKEN_CLOCK_SKEW = 30
+CUSTOMER_TOKEN_MAX_SECONDS = 3600
+PAGE_TOKEN_SECONDS = 3600
+DEVELOPMENT_TENANT = "demo"
 
 
 # --- signed tokens ---------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def sign(secret: bytes, payload: Mapping[str, object]) -> str:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    return f"{_b64(body)}.{_b64(hmac.new(secret, body, hashlib.sha256).digest())}"
-
-
-def unsign(secret: bytes, token: str) -> dict[str, object] | None:
-    """The payload of a token signed with `secret`, or None if it is not one."""
-    body_text, dot, mac_text = token.partition(".")
-    if not dot:
-        return None
-    try:
-        body, mac = _unb64(body_text), _unb64(mac_text)
-    except (ValueError, TypeError):
-        return None
-    if not hmac.compare_digest(mac, hmac.new(secret, body, hashlib.sha256).digest()):
-        return None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
 def issue_customer_token(secret: str, tenant: str, customer_id: str, *,
                          ttl_seconds: int = 900, now: float | None = None) -> str:
-    """What a tenant's portal backend sends for a logged-in customer (also used by tests)."""
-    issued = int(time.time() if now is None else now)
-    return sign(secret.encode(), {"t": tenant, "c": customer_id, "exp": issued + ttl_seconds})
+    """What a tenant's portal backend sends for a logged-in customer: a JWT (HS256) with
+    `tenant`, `sub` = customer id, `iat`, `exp` (also `kanal portal token`, and the tests)."""
+    return tokens.encode(secret, {"tenant": tenant, "sub": customer_id}, ttl_seconds, now=now)
 
 
 # --- scope -------------------------------------------------------------------------------------
@@ -128,11 +101,20 @@ class Page:
 
 class PortalService:
     def __init__(self, store: ArchiveStore, index: DocumentIndex, *,
-                 customer_token_secrets: Mapping[str, str], page_token_secret: bytes):
+                 customer_token_secrets: Mapping[str, str], page_token_secret: bytes,
+                 max_token_seconds: int | None = None, page_token_seconds: int | None = None,
+                 clock: Callable[[], float] = time.time):
+        """Raises ValueError for a secret shorter than 32 bytes (tokens.check_secret)."""
+        for tenant, secret in customer_token_secrets.items():
+            tokens.check_secret(f"portal.customer_token_secrets.{tenant}", secret)
+        tokens.check_secret("portal.page_token_secret", page_token_secret)
         self.store = store
         self.index = index
         self.customer_token_secrets = dict(customer_token_secrets)
         self.page_token_secret = page_token_secret
+        self.max_token_seconds = max_token_seconds or CUSTOMER_TOKEN_MAX_SECONDS
+        self.page_token_seconds = page_token_seconds or PAGE_TOKEN_SECONDS
+        self.clock = clock
 
     # --- who -------------------------------------------------------------------------------
 
@@ -147,13 +129,15 @@ class PortalService:
         secret = self.customer_token_secrets.get(caller.tenant)
         if not secret:
             raise Unauthenticated(f"no customer token secret configured for {caller.tenant!r}")
-        payload = unsign(secret.encode(), token)
-        if payload is None or payload.get("t") != caller.tenant or not payload.get("c"):
-            raise Unauthenticated("invalid customer token")
-        expires = payload.get("exp")
-        if not isinstance(expires, int) or expires + _TOKEN_CLOCK_SKEW < time.time():
-            raise Unauthenticated("customer token expired")
-        return Scope(caller.tenant, str(payload["c"]))
+        try:
+            claims = tokens.decode(secret, token, max_seconds=self.max_token_seconds,
+                                   now=self.clock())
+        except tokens.TokenError as exc:
+            raise Unauthenticated(f"customer token refused: {exc}") from exc
+        customer = claims.get("sub")
+        if claims.get("tenant") != caller.tenant or not isinstance(customer, str) or not customer:
+            raise Unauthenticated("customer token refused: not for this tenant")
+        return Scope(caller.tenant, customer)
 
     def _visible(self, scope: Scope, document_id: str) -> DocumentRecord:
         if not document_id:
@@ -199,8 +183,9 @@ class PortalService:
         token = ""
         if more:
             last = page[-1]
-            token = sign(self.page_token_secret, {
-                "a": last.created_at.isoformat(), "d": last.document_id, "f": fingerprint})
+            token = tokens.encode(self.page_token_secret, {
+                "a": last.created_at.isoformat(), "d": last.document_id, "f": fingerprint},
+                self.page_token_seconds, now=self.clock())
         corrected_by = self._index(
             lambda: self.index.corrected_by(scope.tenant, [r.document_id for r in page]))
         return Page(page, corrected_by, token)
@@ -214,8 +199,15 @@ class PortalService:
         return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:32]
 
     def _read_page_token(self, token: str, fingerprint: str) -> tuple[datetime, str]:
-        payload = unsign(self.page_token_secret, token)
-        if payload is None or payload.get("f") != fingerprint:
+        try:
+            payload = tokens.decode(self.page_token_secret, token,
+                                    max_seconds=self.page_token_seconds, now=self.clock())
+        except tokens.TokenError as exc:
+            if str(exc) == "expired":
+                raise InvalidInput.field(
+                    "page_token", "expired: list again from the first page") from exc
+            payload = {}
+        if payload.get("f") != fingerprint:
             raise InvalidInput.field(
                 "page_token", "not a page token of this listing (filters changed or modified)")
         try:
@@ -306,12 +298,8 @@ class ArchiveAdminService:
         return [o.key for o in record.outputs if self.store.legal_hold(o.key)]
 
 
-def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
-    """The configured page-token secret (share it between servers behind one load balancer),
-    else one made once per state dir and kept private (0600)."""
-    if configured:
-        return configured.encode()
-    path = state_dir / "portal-page-token.key"
+def _made_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The content of a private (0600) file, written with `make()` by whoever comes first."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -319,5 +307,25 @@ def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
         except FileExistsError:
             return path.read_bytes()
         with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_urlsafe(32).encode())
+            out.write(make())
     return path.read_bytes()
+
+
+def customer_token_secrets(configured: Mapping[str, str], state_dir: Path, *,
+                           development: bool) -> dict[str, str]:
+    """The configured secrets per tenant; in the development setup also one for tenant
+    `demo`, made once per state dir (0600) in dev-customer-token-secrets.json."""
+    if not development or DEVELOPMENT_TENANT in configured:
+        return dict(configured)
+    made = _made_once(state_dir / "dev-customer-token-secrets.json", lambda: json.dumps(
+        {DEVELOPMENT_TENANT: secrets.token_urlsafe(32)}).encode())
+    return {**json.loads(made), **configured}
+
+
+def page_token_secret(configured: str | None, state_dir: Path) -> bytes:
+    """The configured page-token secret (share it between servers behind one load balancer),
+    else one made once per state dir and kept private (0600)."""
+    if configured:
+        return configured.encode()
+    return _made_once(state_dir / "portal-page-token.key",
+                      lambda: secrets.token_urlsafe(32).encode())

@@ -38,6 +38,9 @@ def _fail(context: grpc.ServicerContext, exc: BaseException) -> None:
         context.abort_with_status(status)
     if context.code() is not None:  # already aborted by grpc-level code
         raise exc
+    if not context.is_active():  # the client cancelled (or gave up): nobody to answer
+        log.info("rpc cancelled by the client", error=type(exc).__name__)
+        raise exc
     log.exception("rpc failed")
     context.abort(grpc.StatusCode.INTERNAL,
                   f"internal error; quote request id {logs_request_id()} to support")

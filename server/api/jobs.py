@@ -64,6 +64,9 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         except BaseException:
             self.store.discard(job_id)
             raise
+        if total == 0:
+            self.store.discard(job_id)
+            raise InvalidInput.field("records", "a job needs at least one record")
         self.store.seal(job_id, total)
         self.runner.notify()
         log.info("job submitted", records=total, layout=layout.ref)

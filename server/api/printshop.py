@@ -2,9 +2,9 @@
 
 A print-shop caller (`printshop:<id>`) lists, fetches and acknowledges only its own print
 shop's batches of its tenant; an operator (`admin`) sees every print shop of its tenant and
-may close the open groups now. Another tenant's batch is NOT_FOUND; another print shop's
-batch is PERMISSION_DENIED (the issue's rule). Cut-off times are checked on every list, so
-no background timer is needed for a batch to appear.
+may close the open groups now. Another tenant's or another print shop's batch is NOT_FOUND,
+like an unknown one (ids leak nothing). Cut-off times are checked on every list, so no
+background timer is needed for a batch to appear.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import hashlib
 import json
 import mimetypes
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from server import metrics
 from server.channels.pdf_ua import identify_pdf_ua
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
@@ -201,7 +203,11 @@ class PrintEngines:
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
+    started = time.perf_counter()
     rendered = engine.render(layout, composition)
+    # the engine that rendered: the result names it where a dispatcher chose one per layout
+    metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),
+                        time.perf_counter() - started)
     archive = next((s for s in rendered.pdf_standards if s.startswith("a-")), None)
     return Output(
         channel=Channel.PRINT,

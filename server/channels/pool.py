@@ -17,6 +17,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from server import logs, metrics
 from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
@@ -37,13 +38,17 @@ _renderers: Renderers | None = None
 def _start_worker(layouts_dir: str) -> None:
     global _layouts, _renderers
     exit_with_parent()
+    logs.configure_worker()
+    metrics.buffer_observations()  # handed back with each result, see server.metrics
     _layouts = LayoutRegistry(Path(layouts_dir))
     _renderers = Renderers()
 
 
-def _render(layout_id: str, version: str, composition: Composition) -> list[Output]:
+def _render(layout_id: str, version: str, composition: Composition
+            ) -> tuple[list[Output], tuple[metrics.Observation, ...]]:
     assert _layouts is not None and _renderers is not None, "worker not initialised"
-    return _renderers.render(composition, _layouts.get(layout_id, version))
+    outputs = _renderers.render(composition, _layouts.get(layout_id, version))
+    return outputs, metrics.drain()
 
 
 def _ready() -> int:
@@ -91,7 +96,9 @@ class RenderPool:
                 self._replacing = True
                 threading.Thread(target=self._replace, name="render-pool-replace",
                                  daemon=True).start()
-        return future.result()
+        outputs, observed = future.result()
+        metrics.replay(observed)
+        return outputs
 
     def _replace(self) -> None:
         """A fresh, warmed pool takes over; the old one finishes what it has, then exits."""

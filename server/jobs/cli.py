@@ -1,12 +1,18 @@
-"""`kanal submit` and `kanal worker`: a JSON Lines file -> a job on a server; a chunk consumer.
+"""`kanal submit`, `kanal job` and `kanal worker`: a JSON Lines file -> a job on a server; a
+job's state; a chunk consumer.
 
-    kanal submit FILE.jsonl --layout ID [--address HOST:PORT] [--key KEY] [--name NAME]
+    kanal submit FILE.jsonl --layout ID [--name NAME] [--channel print ...] [--priority N]
+    kanal job JOB_ID [--cancel | --errors]
     kanal worker --rabbitmq amqp://guest:guest@127.0.0.1:5672/ [--config FILE]
 
-`submit` streams the file line by line (never read whole) with a progress line on stderr,
-then follows WatchJob to the end and prints the summary. Each line is either a JSON object
-`{"record_key": "...", "data": {...}}` or any other JSON object, which is then the data and
-gets its line number as record key.
+`submit` streams the file line by line (never read whole), then follows WatchJob to the end
+and prints the summary. Each line is either a JSON object `{"record_key": "...", "data":
+{...}}` or any other JSON object, which is then the data and gets its line number as record
+key. Records are carried exactly: numbers keep the digits they were written with (never
+through a float), and a line that cannot be carried exactly (not JSON, a key twice in one
+object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed, so
+nothing of it is stored. Progress goes to stderr: a line redrawn in place on a terminal,
+a plain line every few seconds otherwise (logs, CI).
 
 `worker` consumes chunks from RabbitMQ (see server.jobs.queue) against the S3 and the
 PostgreSQL index of the configuration: run it on any machine that reaches both.
@@ -15,32 +21,60 @@ PostgreSQL index of the configuration: run it on any machine that reaches both.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from server.client import ClientError, add_connection_options, connect, describe, print_message
 
 CHANNEL_NAMES = {"print": 1, "email": 2, "sms": 3, "einvoice": 4}
+PLAIN_PROGRESS_SECONDS = 5.0
+EXIT_CODES = """exit codes:
+  0  the job completed: every record became a document
+  1  nothing submitted (unreadable file, a record that cannot be carried exactly, no
+     records, refused by the server, server unreachable) or the server was lost while
+     following the job (it goes on in the server: `kanal job JOB_ID`)
+  2  usage error
+  3  the job completed with errors: some records failed (listed, see GetJobErrors)
+  4  the job was cancelled"""
 
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser("submit", help="stream a JSON Lines file as a job, follow it")
-    p.add_argument("file", type=Path, help="JSON Lines: one record per line")
+    p = commands.add_parser(
+        "submit", help="stream a JSON Lines file as a job, follow it",
+        description="Stream a JSON Lines file to kanal.v1.Jobs/SubmitBatch as one job, show "
+                    "its progress and print its summary.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path,
+                   help='JSON Lines: one record per line, {"record_key": ..., "data": {...}} '
+                        "or just the data (its record key is then its line number)")
     p.add_argument("--layout", required=True, help="layout id, e.g. card-invoice")
-    p.add_argument("--layout-version", default="", help="default: newest")
-    p.add_argument("--name", default="", help="job name")
+    p.add_argument("--layout-version", default="", help="layout version (default: newest)")
+    p.add_argument("--name", default="", help="job name, for people and logs")
     p.add_argument("--channel", action="append", default=[], choices=sorted(CHANNEL_NAMES),
-                   help="channel (repeatable); default: each document's plan")
-    p.add_argument("--priority", type=int, default=0)
-    p.add_argument("--address", default=os.environ.get("KANAL_ADDRESS", "127.0.0.1:50051"))
-    p.add_argument("--key", default=os.environ.get("KANAL_API_KEY"),
-                   help="API key (default: env KANAL_API_KEY)")
+                   help="render this channel (repeatable; default: each document's plan)")
+    p.add_argument("--priority", type=int, default=0,
+                   help="higher runs before lower when jobs wait (default 0)")
+    add_connection_options(p)
     p.set_defaults(run=submit)
+
+    p = commands.add_parser("job", help="show a job (or cancel it, or list its errors)",
+                            description="kanal.v1.Jobs/GetJob as JSON.")
+    p.add_argument("job_id", help="the id `kanal submit` printed")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--cancel", action="store_true", help="cancel the job (CancelJob)")
+    action.add_argument("--errors", action="store_true",
+                        help="list the records that failed (GetJobErrors, first 1000)")
+    add_connection_options(p)
+    p.set_defaults(run=job)
 
     p = commands.add_parser("worker", help="run job chunks from RabbitMQ (scale-out)")
     p.add_argument("--rabbitmq", default=os.environ.get("KANAL_RABBITMQ_URL"),
@@ -49,18 +83,119 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(run=worker)
 
 
-def _records(path: Path, counter: list[int]) -> Iterator[tuple[str, str]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            if isinstance(item, dict) and "record_key" in item and "data" in item:
-                key, data = str(item["record_key"]), item["data"]
-            else:
-                key, data = str(number), item
-            counter[0] += 1
-            yield key, json.dumps(data, ensure_ascii=False)
+# --- records, exactly as written -----------------------------------------------------------------
+
+
+class _Number(str):
+    """A JSON number literal exactly as written in the file."""
+
+
+class RecordRefused(ValueError):
+    """A line that cannot be carried to the server exactly."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise RecordRefused(f"key {key!r} appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _not_a_number(name: str) -> Any:
+    raise RecordRefused(f"{name} is not a JSON number")
+
+
+def _string(text: str) -> str:
+    # A lone surrogate (written as a "\\ud800" escape) has no UTF-8: send the escape itself.
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        return json.dumps(text)
+    return json.dumps(text, ensure_ascii=False)
+
+
+def exact_json(value: Any) -> str:
+    """JSON text of a value parsed by `parse_record`: numbers as their original literals."""
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_string(k)}:{exact_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(exact_json(v) for v in value) + "]"
+    return json.dumps(value)  # true, false, null
+
+
+def parse_record(line: str) -> Any:
+    """A JSON line -> values with every number kept as its literal; RecordRefused if the
+    line cannot be carried exactly."""
+    try:
+        return json.loads(line, parse_float=_Number, parse_int=_Number,
+                          parse_constant=_not_a_number, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise RecordRefused("nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
+
+
+def records(path: Path) -> Iterator[tuple[str, str]]:
+    """(record key, data JSON) per non-empty line; RecordRefused naming the line."""
+    try:
+        lines = path.open("rb")  # decoded line by line, so an error names its line
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                item = parse_record(line)
+                if isinstance(item, dict) and "record_key" in item and "data" in item:
+                    key, data = str(item["record_key"]), item["data"]
+                else:
+                    key, data = str(number), item
+                carried = exact_json(data)
+            except UnicodeDecodeError:
+                raise RecordRefused(f"{path} line {number}: not UTF-8") from None
+            except RecursionError:
+                raise RecordRefused(f"{path} line {number}: nested too deeply") from None
+            except RecordRefused as exc:
+                raise RecordRefused(f"{path} line {number}: {exc}") from None
+            yield key, carried
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+class Progress:
+    """One status line on `stream`: redrawn in place on a terminal, else printed as a plain
+    line at most every PLAIN_PROGRESS_SECONDS (and always when `final`)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.live = stream.isatty()
+        self._last = time.monotonic()  # off a terminal, the first line after a while
+        self._drawn = False
+
+    def show(self, text: str, final: bool = False) -> None:
+        now = time.monotonic()
+        if self.live:
+            print(f"\r{text}   ", end="\n" if final else "", file=self.stream, flush=True)
+            self._drawn = not final
+        elif final or now - self._last >= PLAIN_PROGRESS_SECONDS:
+            print(text, file=self.stream, flush=True)
+            self._last = now
+
+    def end(self) -> None:
+        """Leave the redrawn line before printing anything else."""
+        if self._drawn:
+            print(file=self.stream, flush=True)
+            self._drawn = False
+
+
+# --- submit --------------------------------------------------------------------------------------
 
 
 def submit(args: argparse.Namespace) -> int:
@@ -68,51 +203,56 @@ def submit(args: argparse.Namespace) -> int:
 
     from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 
-    if not args.key:
-        print("kanal submit: no API key (--key or KANAL_API_KEY)", file=sys.stderr)
-        return 2
-    metadata = (("authorization", f"Bearer {args.key}"),)
-    sent = [0]
-    started = time.monotonic()
+    lines = records(args.file)
+    try:
+        first = next(lines, None)
+    except RecordRefused as exc:
+        raise ClientError(f"{exc}; nothing was submitted") from None
+    if first is None:
+        raise ClientError(f"{args.file} has no records; nothing was submitted")
+    progress = Progress(sys.stderr)
+    sent, refused, started = [0], [], time.monotonic()
+    calls: list[Any] = []
+    call_made = threading.Event()
 
     def messages() -> Iterator[Any]:
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
             layout_id=args.layout, layout_version=args.layout_version, job_name=args.name,
             channels=[CHANNEL_NAMES[c] for c in args.channel], priority=args.priority))
-        last = 0.0
-        for key, data in _records(args.file, sent):
-            yield jobs_pb2.SubmitBatchRequest(
-                record=jobs_pb2.JobRecord(record_key=key, data_json=data))
-            now = time.monotonic()
-            if now - last > 0.5:
-                print(f"\rsending: {sent[0]} records", end="", file=sys.stderr, flush=True)
-                last = now
-
-    with grpc.insecure_channel(args.address) as channel:
-        jobs = jobs_pb2_grpc.JobsStub(channel)
         try:
-            response = jobs.SubmitBatch(messages(), metadata=metadata)
+            for key, data in itertools.chain([first], lines):
+                yield jobs_pb2.SubmitBatchRequest(
+                    record=jobs_pb2.JobRecord(record_key=key, data_json=data))
+                sent[0] += 1
+                progress.show(f"sending: {sent[0]} records")
+        except RecordRefused as exc:
+            refused.append(exc)  # end the call unfinished: the server keeps nothing of it
+            call_made.wait()
+            calls[0].cancel()
+
+    with connect(args, "producer") as (channel, where):
+        jobs = jobs_pb2_grpc.JobsStub(channel)
+        call = jobs.SubmitBatch.future(messages(), metadata=where.metadata)
+        calls.append(call)
+        call_made.set()
+        try:
+            response = call.result()
+        except grpc.FutureCancelledError:
+            progress.end()
+            raise ClientError(f"{refused[0]}; nothing was submitted") from None
         except grpc.RpcError as exc:
-            print(f"\nkanal submit: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
-        print(f"\rstored {response.records} records as job {response.job_id}",
-              file=sys.stderr, flush=True)
-        last_progress = None
-        for progress in jobs.WatchJob(jobs_pb2.GetJobRequest(job_id=response.job_id),
-                                      metadata=metadata):
-            c = progress.job.counts
-            bar = _bar(c.done + c.failed, c.total)
-            print(f"\r{bar} {c.done + c.failed}/{c.total} done, {c.failed} failed, "
-                  f"{progress.documents_per_second:.1f} docs/s, "
-                  f"ETA {progress.eta_seconds:.0f}s   ", end="", file=sys.stderr, flush=True)
-            last_progress = progress
-        print(file=sys.stderr)
-        if last_progress is None:
-            return 1
-        job = last_progress.job
-        errors = jobs.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job.job_id,
-                                                                page_size=20),
-                                   metadata=metadata).errors
+            progress.end()
+            raise ClientError(f"{describe(exc, where.address)} (after {sent[0]} records); "
+                              "the job was not accepted") from None
+        progress.show(f"stored {response.records} records as job {response.job_id}",
+                      final=True)
+        try:
+            job, errors = follow(jobs, response.job_id, where, progress)
+        except grpc.RpcError as exc:
+            progress.end()
+            raise ClientError(f"lost the server while following job {response.job_id}: "
+                              f"{describe(exc, where.address)}; the job goes on in the "
+                              f"server (`kanal job {response.job_id}`)") from None
     names = {v: k for k, v in CHANNEL_NAMES.items()}
     print(f"job {job.job_id}: {job.state}")
     print(f"  documents {job.counts.done}, failed {job.counts.failed}, pages {job.pages}")
@@ -122,14 +262,50 @@ def submit(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"  error {error.record_key}: {error.field} {error.message}")
     if job.counts.failed > len(errors):
-        print(f"  ... {job.counts.failed - len(errors)} more errors (GetJobErrors)")
+        print(f"  ... {job.counts.failed - len(errors)} more errors "
+              f"(`kanal job {job.job_id} --errors`)")
     print(f"  duration {time.monotonic() - started:.1f}s")
-    return 0 if job.state == "completed" else 3
+    return {"completed": 0, "completed_with_errors": 3, "cancelled": 4}.get(job.state, 1)
+
+
+def follow(jobs: Any, job_id: str, where: Any, progress: Progress) -> tuple[Any, list[Any]]:
+    """WatchJob to the end, one progress line per update; the job and its first errors."""
+    from kanal.v1 import jobs_pb2
+
+    last = None
+    for update in jobs.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), metadata=where.metadata):
+        c = update.job.counts
+        progress.show(f"{_bar(c.done + c.failed, c.total)} {c.done + c.failed}/{c.total} "
+                      f"documents, {c.failed} failed, {update.documents_per_second:.1f} "
+                      f"docs/s, ETA {update.eta_seconds:.0f}s", final=update.final)
+        last = update
+    progress.end()
+    if last is None:
+        raise ClientError(f"the server ended the watch of job {job_id} without a word")
+    errors = jobs.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id, page_size=20),
+                               metadata=where.metadata, timeout=where.timeout).errors
+    return last.job, list(errors)
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
     filled = int(width * done / total) if total else width
     return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def job(args: argparse.Namespace) -> int:
+    from kanal.v1 import jobs_pb2, jobs_pb2_grpc
+
+    with connect(args, "producer") as (channel, where):
+        stub = jobs_pb2_grpc.JobsStub(channel)
+        call = {"metadata": where.metadata, "timeout": where.timeout}
+        if args.errors:
+            print_message(stub.GetJobErrors(jobs_pb2.GetJobErrorsRequest(
+                job_id=args.job_id, page_size=1000), **call))
+        elif args.cancel:
+            print_message(stub.CancelJob(jobs_pb2.GetJobRequest(job_id=args.job_id), **call))
+        else:
+            print_message(stub.GetJob(jobs_pb2.GetJobRequest(job_id=args.job_id), **call))
+    return 0
 
 
 def worker(args: argparse.Namespace) -> int:

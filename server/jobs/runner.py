@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from server import logs
+from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue
 from server.jobs.store import JobStore
 from server.jobs.worker import ChunkOutcome
@@ -82,6 +82,7 @@ class JobRunner:
                                                     outcome.peak_rss_kb)
         if outcome is None:  # failed: finish_job_if_done may be due for the other chunks
             return
+        metrics.replay(outcome.metrics)
         self._wake.set()
 
 

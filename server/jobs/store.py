@@ -292,21 +292,42 @@ class JobStore:
         return _job_row(row)
 
     def progress(self, job_id: str, tenant: str | None = None) -> Progress:
+        """Counts per document: finished chunks from their summaries, running chunks from
+        the index rows their documents already have (a row is a record's commit point)."""
         job = self.get(job_id, tenant)
         summary = ChunkSummary()
-        running_chunks = 0
+        running_chunks: list[int] = []
         with self._connect() as conn:
-            rows = conn.execute(select(job_chunks.c.state, job_chunks.c.summary)
+            rows = conn.execute(select(job_chunks.c.chunk, job_chunks.c.state,
+                                       job_chunks.c.summary)
                                 .where(job_chunks.c.job_id == job_id))
-            for state, text in rows:
+            for chunk, state, text in rows:
                 if state == "done" and text:
                     summary.add(ChunkSummary.from_json(text))
                 elif state == "running":
-                    running_chunks += 1
+                    running_chunks.append(chunk)
+            committed = self._committed(conn, job, running_chunks)
         settled = summary.documents + summary.failed
-        running = min(running_chunks * job.chunk_size, job.total - settled)
-        return Progress(job, job.total, job.total - settled - running, running,
-                        summary.documents, summary.failed, summary)
+        running = min(len(running_chunks) * job.chunk_size, job.total - settled) - committed
+        return Progress(job, job.total, job.total - settled - running - committed, running,
+                        summary.documents + committed, summary.failed, summary)
+
+    @staticmethod
+    def _committed(conn: Connection, job: JobRow, chunks: list[int]) -> int:
+        """Documents of these running chunks whose index row exists already."""
+        if not chunks:
+            return 0
+        from archive.index import documents
+        from server.jobs.worker import document_id_for
+
+        keys = conn.execute(select(job_records.c.record_key).where(
+            job_records.c.job_id == job.job_id,
+            job_records.c.seq.in_([c * job.chunk_size + n for c in chunks
+                                   for n in range(job.chunk_size)]))).scalars()
+        ids = [document_id_for(job.job_id, job.created_at, key) for key in keys]
+        return int(conn.execute(select(func.count()).select_from(documents).where(
+            documents.c.tenant == job.header.tenant,
+            documents.c.document_id.in_(ids))).scalar() or 0)
 
     def errors(self, job_id: str, tenant: str, after_seq: int, limit: int
                ) -> tuple[list[RecordError], int | None]:

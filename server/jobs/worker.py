@@ -21,6 +21,7 @@ fails the whole chunk so that it is retried.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import resource
@@ -34,14 +35,14 @@ from ulid import ULID
 from archive.errors import ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
-from archive.store import ArchiveStore
-from server import logs
+from server import logs, metrics
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.documents import ComposeInput, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
 from server.jobs.store import ChunkSummary, JobStore
+from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
 from server.processes import exit_with_parent
 
@@ -84,6 +85,7 @@ class ChunkOutcome:
     failed: int
     pid: int
     peak_rss_kb: int
+    metrics: tuple[metrics.Observation, ...] = ()  # this process's, for the server's registry
 
 
 class Pipeline:
@@ -93,9 +95,10 @@ class Pipeline:
 
     @classmethod
     def build(cls, config: WorkerConfig) -> Pipeline:
-        store = ArchiveStore(endpoint_url=config.s3_endpoint, bucket=config.s3_bucket,
-                             access_key=config.s3_access_key, secret_key=config.s3_secret_key,
-                             region=config.s3_region)
+        store = MeasuredArchiveStore(
+            endpoint_url=config.s3_endpoint, bucket=config.s3_bucket,
+            access_key=config.s3_access_key, secret_key=config.s3_secret_key,
+            region=config.s3_region)
         index = DocumentIndex(config.index_url)
         print_settings = PrintSettings.from_dict(config.printing)
         documents = DocumentService(
@@ -174,6 +177,8 @@ def init_process(config: WorkerConfig) -> None:
     server's own threads at normal priority and win the CPU), then build the pipeline."""
     global _pipeline
     exit_with_parent()
+    logs.configure_worker()
+    metrics.buffer_observations()  # returned with each ChunkOutcome, see server.metrics
     if config.nice:
         os.nice(config.nice)
     _pipeline = Pipeline.build(config)
@@ -182,4 +187,4 @@ def init_process(config: WorkerConfig) -> None:
 def run_chunk(job_id: str, chunk: int) -> ChunkOutcome:
     if _pipeline is None:
         raise RuntimeError("worker process not initialised")
-    return _pipeline.run_chunk(job_id, chunk)
+    return dataclasses.replace(_pipeline.run_chunk(job_id, chunk), metrics=metrics.drain())

@@ -42,7 +42,7 @@ from sqlalchemy import func, insert, select, update
 
 from archive.store import ArchiveStore
 from server import logs
-from server.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from server.errors import FailedPrecondition, InvalidInput, NotFound
 from server.printing.marks import MailPiece, impose
 from server.printing.omr import datamatrix_payload, sheet_code
 from server.printing.queue import (
@@ -63,7 +63,7 @@ PARTS = {"pdf": ("print.pdf", "application/pdf"),
 SHEET_GRAMS = 5.0  # A4 80 g/m2
 ENVELOPE_GRAMS = {"C5": 5.0, "E65": 4.0, "C4": 12.0}
 WEIGHT_STEPS = (20, 50, 100, 250, 500, 1000, 2000)  # PostNord / Bring / Posti letter steps
-CSV_FIELDS = ("sequence", "piece_id", "document_id", "first_page", "pages", "sheets",
+CSV_FIELDS = ("batch_id", "sequence", "piece_id", "document_id", "first_page", "pages", "sheets",
               "envelope", "inserts", "feeders", "country", "postal_code", "weight_class",
               "omr", "datamatrix")
 
@@ -283,16 +283,15 @@ class BatchService:
         return [_info(r) for r in rows]
 
     def get(self, tenant: str, printshop: str | None, batch_id: str) -> BatchInfo:
-        """A batch the caller may see: another tenant's is NOT_FOUND, another print shop's
-        PERMISSION_DENIED (the print shop knows the id from somewhere; say no plainly)."""
+        """A batch the caller may see. Another tenant's or another print shop's batch is
+        NOT_FOUND, exactly like an unknown id, so probing ids learns nothing."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(print_batches).where(print_batches.c.batch_id == batch_id)
             ).mappings().one_or_none()
-        if row is None or row["tenant"] != tenant or row["state"] == CLOSING:
+        if (row is None or row["tenant"] != tenant or row["state"] == CLOSING
+                or (printshop is not None and row["printshop"] != printshop)):
             raise NotFound(f"no print batch {batch_id!r}")
-        if printshop is not None and row["printshop"] != printshop:
-            raise PermissionDenied(f"print batch {batch_id!r} belongs to another print shop")
         return _info(row)
 
     def read(self, info: BatchInfo, part: str) -> bytes:
@@ -418,18 +417,16 @@ def read_document_parts(pdf: bytes) -> list[dict[str, Any]]:
 
 
 def manifest_csv(manifest: dict[str, Any]) -> bytes:
-    """One row per piece; a header comment line carries the batch totals."""
+    """One row per piece under a header line, as spreadsheets and inserter software read
+    it; the batch id is a column (the batch totals and pdf sha256 are in the JSON manifest)."""
     out = io.StringIO()
-    counts = manifest["counts"]
-    out.write(f"# batch_id={manifest['batch_id']} pdf_sha256={manifest['pdf_sha256']} "
-              f"pieces={counts['pieces']} sheets={counts['sheets']} pages={counts['pages']} "
-              + " ".join(f"insert:{k}={v}" for k, v in counts["inserts"].items()) + "\n")
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for piece in manifest["pieces"]:
         writer.writerow({
-            **{k: piece[k] for k in CSV_FIELDS if k not in ("inserts", "feeders", "omr",
-                                                          "datamatrix")},
+            "batch_id": manifest["batch_id"],
+            **{k: piece[k] for k in CSV_FIELDS if k not in ("batch_id", "inserts", "feeders",
+                                                          "omr", "datamatrix")},
             "inserts": " ".join(piece["inserts"]),
             "feeders": " ".join(map(str, piece["feeders"])),
             "omr": ";".join("+".join(code) for code in piece["omr"]),

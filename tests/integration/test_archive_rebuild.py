@@ -190,7 +190,7 @@ def big_index(request, tmp_path_factory, pg_url, pg_schema):
 
 def test_paging_20000_of_200000_is_complete_without_duplicates_under_inserts(big_index):
     service = PortalService(None, big_index, customer_token_secrets={},  # type: ignore[arg-type]
-                            page_token_secret=b"test")
+                            page_token_secret=b"test" * 8)
     scope = service.scope(Caller("k", "bulk", "service"), ())
     expected = {f"D{n:025d}" for n in range(0, TOTAL, TOTAL // CUSTOMER_ROWS)}
     seen: list[str] = []

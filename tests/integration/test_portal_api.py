@@ -35,7 +35,8 @@ pytestmark = pytest.mark.integration
 KEYS = Keys(("nordkort", "producer"), ("nordkort", "service"), ("nordkort", "portal"),
             ("nordkort", "admin"), ("other", "service"), ("other", "portal"),
             ("other", "admin"))
-SECRETS = {"nordkort": "nordkort-portal-secret", "other": "other-portal-secret"}
+SECRETS = {"nordkort": "nordkort-portal-secret-of-32-bytes-or-more",
+           "other": "other-portal-secret-of-32-bytes-or-more"}
 LAYOUTS = LayoutRegistry()
 CUSTOMER_A = "20184455"  # the card-invoice sample's customer
 CUSTOMER_B = "30999111"

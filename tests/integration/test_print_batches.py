@@ -236,8 +236,9 @@ def test_csv_manifest_matches_json(kanal, batches):
     info, _, manifest = next(iter(batches.values()))
     raw = kanal.print_batches.read(info, "manifest_csv")
     lines = raw.decode().splitlines()
-    assert lines[0].startswith(f"# batch_id={manifest['batch_id']}")
-    rows = list(csv.DictReader(io.StringIO("\n".join(lines[1:]))))
+    assert lines[0].split(",")[:3] == ["batch_id", "sequence", "piece_id"]  # the header first
+    rows = list(csv.DictReader(io.StringIO(raw.decode())))
+    assert {r["batch_id"] for r in rows} == {manifest["batch_id"]}
     assert [r["piece_id"] for r in rows] == [p["piece_id"] for p in manifest["pieces"]]
     assert [int(r["first_page"]) for r in rows] == [p["first_page"] for p in manifest["pieces"]]
 
@@ -382,17 +383,21 @@ def test_api_list_fetch_resume_acknowledge_reprint(kanal, batches):
 
 
 def test_print_shops_are_isolated(kanal, batches):
+    """Another print shop's batch answers exactly like an unknown id: NOT_FOUND, same words."""
     demo = next(i for i, _, _ in batches.values() if i.printshop == "demo-print")
     acme = next(i for i, _, _ in batches.values() if i.printshop == "acme-print")
     with printshop(kanal, "nordkort", "printshop:acme-print") as ch:
         stub = printshop_pb2_grpc.PrintShopStub(ch)
         assert not stub.ListPrintBatches(pb.ListPrintBatchesRequest()).batches
-        for call in (lambda: fetch(stub, demo.batch_id),
-                     lambda: stub.AcknowledgePrintBatch(
-                         pb.AcknowledgePrintBatchRequest(batch_id=demo.batch_id))):
-            with pytest.raises(grpc.RpcError) as error:
-                call()
-            assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        unknown = "01JUNKNOWNBATCH0000000000"
+        for batch_id in (demo.batch_id, unknown):
+            for call in (lambda b=batch_id: fetch(stub, b),
+                         lambda b=batch_id: stub.AcknowledgePrintBatch(
+                             pb.AcknowledgePrintBatchRequest(batch_id=b))):
+                with pytest.raises(grpc.RpcError) as error:
+                    call()
+                assert error.value.code() == grpc.StatusCode.NOT_FOUND
+                assert error.value.details() == f"no print batch {batch_id!r}"
         with pytest.raises(grpc.RpcError) as error:  # fjord's acme batch: another tenant
             fetch(stub, acme.batch_id)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
@@ -433,13 +438,40 @@ def test_kanal_print_cli_lists_closes_and_fetches(kanal, batches, tmp_path, caps
     listed = capsys.readouterr().out
     assert all(i.batch_id in listed for i, _, _ in batches.values() if i.tenant == "nordkort")
     assert main([*admin, "close"]) == 0  # nothing open: closes nothing, succeeds
-    info, pdf, _ = next((i, p, m) for i, p, m in batches.values() if i.printshop == "demo-print")
-    shop = ["print", "--address", kanal.address,
-            "--key", KEYS["nordkort", "printshop:demo-print"]]
-    assert main([*shop, "fetch", info.batch_id, "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "print.pdf").read_bytes() == pdf
-    assert json.loads((tmp_path / "manifest.json").read_text())["batch_id"] == info.batch_id
-    assert (tmp_path / "manifest.csv").read_text().startswith(f"# batch_id={info.batch_id}")
-    other = ["print", "--address", kanal.address,
-             "--key", KEYS["nordkort", "printshop:acme-print"]]
-    assert main([*other, "fetch", info.batch_id, "--out", str(tmp_path / "x")]) == 1
+    open_ones = [i.batch_id for i in kanal.print_batches.list("nordkort", "demo-print",
+                                                              ["ready", "fetched"])]
+    assert len(open_ones) >= 2
+    first, second = open_ones[:2]
+    shop = ["--address", kanal.address, "--key", KEYS["nordkort", "printshop:demo-print"]]
+    # two batches into one folder: each in its own BATCH_ID folder, nothing overwritten
+    for batch_id in (first, second):
+        assert main(["print", "fetch", batch_id, "--out", str(tmp_path), *shop]) == 0
+    for batch_id in (first, second):
+        info = kanal.print_batches.get("nordkort", None, batch_id)
+        folder = tmp_path / batch_id
+        assert (folder / "print.pdf").read_bytes() == kanal.print_batches.read(info, "pdf")
+        assert json.loads((folder / "manifest.json").read_text())["batch_id"] == batch_id
+        header, *rows = (folder / "manifest.csv").read_text().splitlines()
+        assert header.startswith("batch_id,sequence,piece_id,")
+        assert rows and all(row.startswith(f"{batch_id},") for row in rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first, second])
+    capsys.readouterr()
+
+    # acknowledge one with a spoiled piece: it comes back in a reprint batch
+    piece = json.loads((tmp_path / first / "manifest.json").read_text())["pieces"][0]
+    assert main(["print", "ack", first, "--spoiled", piece["piece_id"], *shop]) == 0
+    out = capsys.readouterr().out
+    acked = kanal.print_batches.get("nordkort", None, first)
+    assert acked.state == "acknowledged" and acked.spoiled == (piece["piece_id"],)
+    assert f"{first}  acknowledged; 1 spoiled piece(s) in reprint batch " \
+           f"{acked.reprint_batch_id}" in out
+
+    # a print shop with no batches is told so; another shop's batch is unknown to it
+    other = ["--address", kanal.address, "--key", KEYS["nordkort", "printshop:acme-print"]]
+    assert main(["print", "list", *other]) == 0
+    captured = capsys.readouterr()
+    assert "pieces=" not in captured.out  # (the in-process server logs to stdout too)
+    assert "no print batches for this key" in captured.err
+    assert main(["print", "fetch", second, "--out", str(tmp_path / "x"), *other]) == 1
+    assert f"kanal print: NOT_FOUND: no print batch {second!r}\n" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

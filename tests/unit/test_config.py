@@ -47,3 +47,27 @@ def test_unreadable_config_file(tmp_path: Path):
     bad.write_text("[server\n")
     with pytest.raises(ConfigError, match="bad.toml"):
         load_settings(bad, environ={})
+
+
+def test_reflection_is_on_for_development_and_off_once_keys_are_configured(tmp_path: Path):
+    assert load_settings(environ={}).reflection_enabled  # no keys: the development setup
+    config = tmp_path / "kanal.toml"
+    config.write_text('[[auth.keys]]\nid = "core"\nsha256 = "' + "a" * 64 + '"\n'
+                      'tenant = "bank"\nrole = "producer"\n')
+    assert not load_settings(config, environ={}).reflection_enabled
+    assert load_settings(config, environ={"KANAL_REFLECTION": "true"}).reflection_enabled
+    config.write_text(config.read_text() + '[server]\nreflection = true\n')
+    assert load_settings(config, environ={}).reflection_enabled
+    assert not load_settings(config, environ={"KANAL_REFLECTION": "0"}).reflection_enabled
+    with pytest.raises(ConfigError, match="KANAL_REFLECTION must be true or false"):
+        load_settings(environ={"KANAL_REFLECTION": "maybe"})
+
+
+def test_metrics_listen(tmp_path: Path):
+    assert load_settings(environ={}).metrics_listen is None  # default, with fallback
+    assert load_settings(environ={"KANAL_METRICS_LISTEN": "off"}).metrics_listen == "off"
+    config = tmp_path / "kanal.toml"
+    config.write_text('[server]\nmetrics_listen = "0.0.0.0:9100"\n')
+    assert load_settings(config, environ={}).metrics_listen == "0.0.0.0:9100"
+    with pytest.raises(ConfigError, match="metrics_listen"):
+        load_settings(environ={"KANAL_METRICS_LISTEN": "9100"})

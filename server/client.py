@@ -1,0 +1,140 @@
+"""What every `kanal` command that calls a running server shares: where the server is, which
+API key to present, how an RPC error becomes one line, and how a response is printed.
+
+- Address: `--address`, else env KANAL_ADDRESS, else 127.0.0.1:50051 (what `kanal serve`
+  listens on by default).
+- Key: `--key`, else env KANAL_API_KEY, else -- for the development setup only -- the key of
+  the command's role from `.kanal/dev-api-keys.json` (the state dir of `kanal serve` run
+  from the same folder; env KANAL_STATE_DIR moves it), which a server with no configured
+  keys writes on its first start.
+- Errors: `ClientError` (and any `grpc.RpcError`, see `describe`) is one line on stderr and
+  exit code 1; `server.cli.main` prints it.
+- Responses are printed with protobuf's JSON mapping (`print_message`), so a field added to
+  the proto later shows up without a change here; strings such as amounts in `facts` stay
+  exactly as the server sent them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_TIMEOUT = 120.0
+DEV_KEYS_FILE = "dev-api-keys.json"
+
+
+class ClientError(Exception):
+    """A client-side failure, said in one line (printed as `kanal <command>: <message>`)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def add_connection_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """--address, --key, --timeout. `nested`: for a sub-command whose group parser has them
+    too, so they may stand before or after the sub-command name."""
+    default: Any = argparse.SUPPRESS if nested else None
+    parser.add_argument("--address", default=default, metavar="HOST:PORT",
+                        help=f"the server (default: env KANAL_ADDRESS, else {DEFAULT_ADDRESS})")
+    parser.add_argument("--key", default=default,
+                        help="API key (default: env KANAL_API_KEY, else the development key "
+                             "of this command's role in .kanal/dev-api-keys.json)")
+    parser.add_argument("--timeout", type=float, default=default, metavar="SECONDS",
+                        help=f"how long to wait for an answer (default {DEFAULT_TIMEOUT:.0f})")
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("KANAL_STATE_DIR") or ".kanal")
+
+
+def development_key(role: str) -> str | None:
+    """The development key of `role`, if a development server made one in the state dir."""
+    try:
+        keys = json.loads((state_dir() / DEV_KEYS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    key = keys.get(role) if isinstance(keys, dict) else None
+    return key if isinstance(key, str) else None
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    key: str
+    timeout: float
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.key}"),)
+
+
+def target(args: argparse.Namespace, role: str) -> Target:
+    """Where to call and with which key; ClientError when there is no key to be had."""
+    address = (getattr(args, "address", None) or os.environ.get("KANAL_ADDRESS")
+               or DEFAULT_ADDRESS)
+    key = (getattr(args, "key", None) or os.environ.get("KANAL_API_KEY")
+           or development_key(role))
+    if not key:
+        raise ClientError(f"no API key: pass --key or set KANAL_API_KEY (a development server "
+                          f"keeps its keys in {state_dir() / DEV_KEYS_FILE})")
+    return Target(address, key, getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
+
+
+@contextmanager
+def connect(args: argparse.Namespace, role: str) -> Iterator[tuple[Any, Target]]:
+    """An insecure channel to the server (loopback or a TLS-terminating proxy in front)."""
+    import grpc
+
+    where = target(args, role)
+    with grpc.insecure_channel(where.address) as channel:
+        yield channel, where
+
+
+def describe(exc: Any, address: str) -> str:
+    """A grpc.RpcError in one line: the status, the server's words, every field at fault."""
+    import grpc
+
+    from server.api.errors import field_violations
+
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    details = " ".join(str(exc.details() if callable(getattr(exc, "details", None)) else exc)
+                       .split())
+    if code == grpc.StatusCode.UNAVAILABLE and ("failed to connect" in details.lower()
+                                                or "connection refused" in details.lower()):
+        return f"cannot reach a Kanal server at {address} (is `kanal serve` running?)"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"no answer from {address} in time (--timeout)"
+    name = code.name if code is not None else "ERROR"
+    violations = field_violations(exc) if code == grpc.StatusCode.INVALID_ARGUMENT else []
+    if violations:
+        return f"{name}: " + "; ".join(f"{field}: {why}" for field, why in violations)
+    if code == grpc.StatusCode.UNAUTHENTICATED and "API key" in details:
+        return f"{name}: {details} (check --key or KANAL_API_KEY)"
+    return f"{name}: {details}"
+
+
+def print_message(message: Any) -> None:
+    """A response as JSON (protobuf's JSON mapping, field names as in the .proto; fields at
+    their default -- 0, "", false, empty -- are left out, as that mapping does)."""
+    from google.protobuf import json_format
+
+    print(json_format.MessageToJson(message, preserving_proto_field_name=True,
+                                    ensure_ascii=False, indent=2))
+
+
+def read_text(path: Path, what: str = "data file") -> str:
+    """A UTF-8 file's text, or ClientError naming the file and why."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ClientError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ClientError(f"{what} {path} is not UTF-8 (byte {exc.start})") from None

@@ -1,0 +1,37 @@
+"""Job gauges for server.metrics, read from the job store when scraped:
+
+- `kanal_jobs{state}`: jobs per state (receiving, queued, running, completed, ...);
+- `kanal_job_chunks{state}`: chunks of unfinished jobs that are pending or running -- the
+  depth of the bulk queue, the same whether chunks run locally or through RabbitMQ.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from server.jobs.store import QUEUED, RUNNING, JobStore, job_chunks, jobs
+
+DESCRIBED = {
+    "kanal_jobs": ("Bulk jobs, per state", "state"),
+    "kanal_job_chunks": ("Chunks of unfinished jobs waiting or running (the queue depth)",
+                         "state"),
+}
+
+
+def job_gauges(store: JobStore):  # type: ignore[no-untyped-def]
+    """A gauge source for `metrics.gauges.add(source, DESCRIBED)`."""
+
+    def read() -> dict[str, dict[str, float]]:
+        with store.engine.connect() as conn:
+            by_state = dict(conn.execute(
+                select(jobs.c.state, func.count()).group_by(jobs.c.state)).all())
+            unfinished = select(jobs.c.job_id).where(jobs.c.state.in_((QUEUED, RUNNING)))
+            chunks = dict(conn.execute(
+                select(job_chunks.c.state, func.count())
+                .where(job_chunks.c.job_id.in_(unfinished), job_chunks.c.state != "done")
+                .group_by(job_chunks.c.state)).all())
+        return {"kanal_jobs": {k: float(v) for k, v in by_state.items()},
+                "kanal_job_chunks": {"pending": float(chunks.get("pending", 0)),
+                                     "running": float(chunks.get("running", 0))}}
+
+    return read

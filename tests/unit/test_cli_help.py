@@ -1,0 +1,41 @@
+"""Every `kanal` option says what it does, and `kanal submit --help` lists its exit codes
+(the README says the same)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from server.cli import build_parser
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _undocumented(sub, f"{path} {name}")
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_option_has_help_text():
+    assert _undocumented(build_parser(), "kanal") == []
+
+
+def test_submit_help_and_readme_list_the_exit_codes():
+    submit = build_parser()._subparsers._group_actions[0].choices["submit"]
+    text = submit.format_help()
+    for code, meaning in (("0", "completed"), ("1", "nothing submitted"), ("2", "usage"),
+                          ("3", "completed with errors"), ("4", "cancelled")):
+        assert f"  {code}  " in text and meaning in text
+    assert "Exit codes: 0 every record became a document" in README.replace("\n", " ")
+
+
+def test_archive_sample_is_a_fraction_in_help_and_readme():
+    archive = build_parser()._subparsers._group_actions[0].choices["archive"]
+    assert "fraction of objects to re-read, e.g. 0.1" in archive.format_help()
+    assert "kanal archive verify --sample 0.1" in README

@@ -1,0 +1,81 @@
+"""`kanal submit`'s side of the bargain: every record reaches the server as written (numbers
+never pass through a float), a record it cannot carry exactly is refused with its line, and
+progress off a terminal is plain lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from server.jobs.cli import Progress, RecordRefused, exact_json, parse_record, records
+
+
+@pytest.mark.parametrize("literal", ["99999999999999999999.99", "0.10", "-0.0", "1e400",
+                                     "1E-7", "123456789012345678901234567890", "2.50"])
+def test_numbers_keep_their_digits(literal):
+    carried = exact_json(parse_record(f'{{"amount": {literal}, "list": [{literal}]}}'))
+    assert carried == f'{{"amount":{literal},"list":[{literal}]}}'
+    assert json.loads(carried, parse_float=Decimal)["amount"] == json.loads(
+        literal, parse_float=Decimal)
+    # what the old client did: a float cannot hold this
+    if literal == "99999999999999999999.99":
+        assert json.dumps(json.loads(literal)) == "1e+20"
+
+
+def test_strings_and_structure_survive():
+    line = '{"name": "Åse Ødegård \\"Q\\" \\u2212 ©", "x": [true, false, null, {}], "e": ""}'
+    assert json.loads(exact_json(parse_record(line))) == json.loads(line)
+    lone = '{"s": "\\ud800x"}'  # a lone surrogate has no UTF-8: its escape goes as written
+    carried = exact_json(parse_record(lone))
+    assert carried == '{"s":"\\ud800x"}' and carried.encode("utf-8")
+
+
+@pytest.mark.parametrize("line, why", [
+    ('{"amount": 1, "amount": 2}', "appears twice"),
+    ('{"amount": NaN}', "NaN is not a JSON number"),
+    ('{"amount": Infinity}', "Infinity is not a JSON number"),
+    ('{"amount": 1,}', "not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_what_cannot_be_carried_exactly_is_refused(line, why):
+    with pytest.raises(RecordRefused, match=why):
+        exact_json(parse_record(line))
+
+
+def test_records_name_the_line_and_take_keys_or_line_numbers(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": "a", "data": {"amount": 1.10}}\n\n{"amount": 2.20}\n'
+                    '{"x": 1, "x": 2}\n', encoding="utf-8")
+    read = records(path)
+    assert next(read) == ("a", '{"amount":1.10}')
+    assert next(read) == ("3", '{"amount":2.20}')
+    with pytest.raises(RecordRefused, match=r"records.jsonl line 4: key 'x' appears twice"):
+        next(read)
+    path.write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
+    with pytest.raises(RecordRefused, match="line 2: not UTF-8"):
+        list(records(path))
+
+
+def test_progress_off_a_terminal_is_plain_lines_without_carriage_returns():
+    stream = io.StringIO()
+    progress = Progress(stream)
+    for n in range(100):
+        progress.show(f"sending: {n} records")
+    progress.show("done", final=True)
+    assert "\r" not in stream.getvalue()
+    assert stream.getvalue().splitlines() == ["done"]  # the rest came too fast to matter
+
+
+def test_progress_on_a_terminal_redraws_one_line():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress(stream)
+    progress.show("1/2")
+    progress.show("2/2", final=True)
+    assert stream.getvalue() == "\r1/2   \r2/2   \n"
