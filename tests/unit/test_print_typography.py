@@ -124,3 +124,15 @@ def test_a_transaction_table_never_leaves_one_row_alone_on_a_page(engine, count,
     assert all(n != 1 for n in rows), rows
     first = next(i for i, n in enumerate(rows) if n)
     assert "Transaktioner" in pages[first]  # the heading travels with its first rows
+
+
+def test_invoice_lines_never_leave_one_line_alone_on_a_page(engine):
+    """b2b-invoice: 17 lines put the last one alone on page 2 without keeping rows together."""
+    b2b = LAYOUTS.get("b2b-invoice")
+    data = sample(b2b)
+    line, data["allowances_charges"] = data["lines"][0], []
+    data["lines"] = [dict(line, id=str(i + 1), name=f"LINE{i:03d}") for i in range(17)]
+    pages = pages_text(pdf(engine, b2b, data))
+    rows = [len(re.findall(r"LINE\d{3}", page)) for page in pages]
+    assert sum(rows) == 17 and len(rows) > 1
+    assert all(n != 1 for n in rows), rows
