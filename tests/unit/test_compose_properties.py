@@ -69,7 +69,11 @@ class Case:
                               document_id="01JN4Q7W2E", now=NOW, locale=self.locale)
 
 
-LATIN = "".join(map(chr, range(0x00C0, 0x0250)))  # Latin-1 letters, Extended-A and -B
+# Latin-1 letters, Extended-A and -B, but the two Inter 4.1 (the print font) lacks: U+0149 ŉ
+# and U+01C4 Ǆ. A name with a letter no print font draws is issue 11 item 2 (a glyph check
+# refusing it with the field and U+XXXX): Typst refuses such a PDF/A page, WeasyPrint
+# prints a box.
+LATIN = "".join(chr(c) for c in range(0x00C0, 0x0250) if chr(c) not in "\u0149\u01c4")
 GREEK = "".join(chr(c) for c in range(0x0386, 0x03CF) if chr(c).isalpha())
 CYRILLIC = "".join(map(chr, range(0x0400, 0x0460)))
 ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
