@@ -82,11 +82,17 @@ def advances(pdf: bytes, text: str, page_index: int = 0) -> list[tuple[str, floa
 
 
 def font_size(pdf: bytes, text: str, page_index: int = 0) -> float:
-    """The font size pdfium reports for the first character of `text` on a page."""
+    """The size in pt at which the first character of `text` is drawn on a page: the font
+    size in the text state scaled by the character's matrix (WeasyPrint draws in CSS px
+    under a 0.75 matrix, so pdfium's bare size reads 13.33 for a 10 pt heading; Typst
+    draws in pt)."""
     document = pypdfium2.PdfDocument(pdf)
     try:
         textpage = document[page_index].get_textpage()
         start, _ = textpage.search(text, match_case=True).get_next()
-        return pypdfium2.raw.FPDFText_GetFontSize(textpage, start)
+        matrix = pypdfium2.raw.FS_MATRIX()
+        pypdfium2.raw.FPDFText_GetMatrix(textpage, start, matrix)
+        scale = abs(matrix.a * matrix.d - matrix.b * matrix.c) ** 0.5
+        return pypdfium2.raw.FPDFText_GetFontSize(textpage, start) * scale
     finally:
         document.close()

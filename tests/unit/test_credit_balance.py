@@ -22,7 +22,7 @@ import pytest
 
 from server.channels import Renderers
 from server.channels.email import render_email
-from server.channels.pdf import WeasyPrintEngine, render_print
+from server.channels.pdf import PdfEngine, PrintEngines, render_print
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
@@ -115,9 +115,11 @@ def test_short_sms_variant_has_the_credit_wording_too() -> None:
     assert "5 291,83 kr til gode, ingenting å betale" in normalise(output.content.decode())
 
 
-@pytest.fixture(scope="module")
-def engine() -> WeasyPrintEngine:
-    return WeasyPrintEngine()
+@pytest.fixture(scope="module", params=[None, "weasyprint"], ids=["layout-engine", "weasyprint"])
+def engine(request: pytest.FixtureRequest) -> PdfEngine:
+    """The engine each layout's manifest names (Typst for card-invoice and b2b-invoice
+    2.0.0), and WeasyPrint, which designers may still choose for them."""
+    return PrintEngines(request.param)
 
 
 @pytest.mark.parametrize(("payments", "says"), [(CREDIT, "Til gode 5 291,83 kr"),
@@ -158,6 +160,8 @@ def test_b2b_invoice_that_comes_to_less_than_nothing_asks_for_no_payment(engine)
     assert f"Til gode {credit}" in text and "ingenting å betale" in text
     assert "Betal til konto" not in text and "Forfallsdato" not in text
     assert "Å betale" not in text
+    payment = composition.context["payment"]
+    assert payment["reference_name"] not in text and payment["reference"] not in text
 
 
 def test_a_reminder_cannot_have_nothing_to_pay() -> None:

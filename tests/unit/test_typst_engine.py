@@ -191,3 +191,18 @@ def test_the_rules_campaign_prints_in_the_card_invoice_in_both_locales(engine):
     assert "TELIA SVERIGE AB" in between
     with pikepdf.open(io.BytesIO(pdf)) as document:
         assert str(document.Root.Lang) == "sv-SE"
+
+
+@pytest.mark.parametrize("layout_id", ["card-invoice", "payment-reminder"])
+def test_the_giro_slip_sits_where_the_weasyprint_one_does(layout_id):
+    """A print shop may tear the slip off along a perforation: the engine a designer picks
+    must not move it. Its title and amount field lie within 1 mm of WeasyPrint's."""
+    comp, layout = composition(layout_id)
+    placed = {}
+    for name in ("typst", "weasyprint"):
+        pdf = PrintEngines(name).render(layout, comp).content
+        last = len(pages_text(pdf)) - 1
+        placed[name] = [find_text(pdf, text, last)[-1] for text in (
+            comp.context["labels"]["slip_title"], comp.context["payment"]["reference"])]
+    for typst, weasyprint in zip(placed["typst"], placed["weasyprint"], strict=True):
+        assert abs(typst.top - weasyprint.top) < 1 and abs(typst.left - weasyprint.left) < 1
