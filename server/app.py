@@ -47,6 +47,7 @@ from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
+from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import DocumentService
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
@@ -151,6 +152,12 @@ class KanalServer:
             self.print_queue = PrintQueue(self.index, print_settings)  # own tables, not the
             self.print_queue.create_schema()  # archive's (nor its migrations)
             self.print_batches = BatchService(self.print_queue, self.store)
+            try:
+                delivery_settings = DeliverySettings.from_dict(settings.delivery)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            self.delivery = DeliveryStage(delivery_settings, self.index, settings.state_dir)
+            self.delivery.create_schema()  # own tables, like the print queue's
             self.renderers = self._renderers()
             self.documents = DocumentService(
                 self.layouts, self.renderers, self.store, self.index,
@@ -158,7 +165,11 @@ class KanalServer:
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
                 print_queue=self.print_queue, rules=print_settings.rules,
+                delivery=self.delivery,
             )
+            if delivery_settings.dispatch:
+                self.delivery.start(self.store, self.documents.render_fallback,
+                                    {"print_queue": self.print_queue})
             self._start_jobs(s3)
             self._start_grpc()
         except BaseException:
@@ -200,6 +211,7 @@ class KanalServer:
             s3_region=s3.region, layouts_dir=settings.layouts_dir,
             retention=dict(settings.retention), max_data_bytes=settings.max_data_bytes,
             plan=dict(settings.plan), printing=dict(settings.printing),
+            delivery=dict(settings.delivery), state_dir=settings.state_dir.resolve(),
         )
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
@@ -267,6 +279,8 @@ class KanalServer:
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
             self.grpc_server = None
+        if getattr(self, "delivery", None) is not None:
+            self.delivery.stop()
         if isinstance(getattr(self, "renderers", None), RenderPool):
             self.renderers.close()
         if self.embedded_s3 is not None:
