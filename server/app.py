@@ -25,6 +25,8 @@ from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from kanal.v1 import (
+    deliveries_pb2,
+    deliveries_pb2_grpc,
     documents_pb2,
     documents_pb2_grpc,
     jobs_pb2,
@@ -37,6 +39,7 @@ from kanal.v1 import (
     printshop_pb2_grpc,
 )
 from server import auth, logs
+from server.api.deliveries import DeliveriesServicer
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
@@ -66,6 +69,7 @@ SERVICE_NAMES = (
     printshop_pb2.DESCRIPTOR.services_by_name["PrintShop"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
+    deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -243,7 +247,10 @@ class KanalServer:
         self.jobs_servicer = JobsServicer(self.jobs, self.job_runner, self.layouts,
                                           self.settings.max_data_bytes)
         jobs_pb2_grpc.add_JobsServicer_to_server(self.jobs_servicer, server)
-        portal_pb2_grpc.add_PortalServicer_to_server(PortalServicer(self._portal()), server)
+        portal_pb2_grpc.add_PortalServicer_to_server(
+            PortalServicer(self._portal(), self.delivery), server)
+        self.deliveries_servicer = DeliveriesServicer(self.delivery)
+        deliveries_pb2_grpc.add_DeliveriesServicer_to_server(self.deliveries_servicer, server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -273,6 +280,8 @@ class KanalServer:
         self.health.enter_graceful_shutdown()
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
+        if getattr(self, "deliveries_servicer", None) is not None:
+            self.deliveries_servicer.stop()  # and WatchDeliveries streams
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None

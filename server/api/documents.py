@@ -11,6 +11,7 @@ from server.api.convert import (
     plan_to_proto,
     timestamp,
 )
+from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller, tenant_for
 from server.documents import ComposeInput, DocumentService, plan_from_text
 from server.errors import InvalidInput, NotFound
@@ -67,4 +68,6 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             idempotency_key=record.idempotency_key or "",
             outputs=[output_to_proto(o) for o in record.outputs],
             plan=plan_to_proto(plan_from_text(record.channel_plan)),
+            deliveries=[delivery_to_proto(d) for d in self.service.delivery.for_document(
+                record.tenant, record.document_id)] if self.service.delivery else [],
         )

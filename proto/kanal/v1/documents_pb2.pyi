@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from kanal.v1 import common_pb2 as _common_pb2
+from kanal.v1 import deliveries_pb2 as _deliveries_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -57,7 +58,7 @@ class GetDocumentRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., document_id: _Optional[str] = ...) -> None: ...
 
 class Document(_message.Message):
-    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan")
+    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan", "deliveries")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +72,7 @@ class Document(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     tenant: str
     customer_id: str
@@ -84,4 +86,5 @@ class Document(_message.Message):
     idempotency_key: str
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
     plan: _common_pb2.ChannelPlan
-    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ...) -> None: ...
+    deliveries: _containers.RepeatedCompositeFieldContainer[_deliveries_pb2.Delivery]
+    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., deliveries: _Optional[_Iterable[_Union[_deliveries_pb2.Delivery, _Mapping]]] = ...) -> None: ...
