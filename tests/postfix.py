@@ -5,7 +5,7 @@ its own `main.cf`/`master.cf` into a temporary directory (`postfix -c DIR start`
 own queue, data and mail directories there, an SMTP listener on a free 127.0.0.1 port with
 STARTTLS (a CA made here signs its certificate), and:
 
-- mailboxes: `ok-<anything>@example.no` is a local Maildir (virtual(8)); any other user of
+- mailboxes: `ok-<anything>@example.no` is delivered locally (virtual(8)); any other user of
   example.no is accepted at RCPT and then bounced with a real RFC 3464 DSN (5.1.1 unknown
   user), as a remote MX would answer;
 - return paths: the bounce domain is routed to `smtp:[127.0.0.1]:<bounce port>`, Kanal's
@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -104,14 +105,16 @@ postlog   unix-dgram n - n - 1 postlogd
 
 
 class Postfix:
-    def __init__(self, root: Path, bounce_port: int):
+    def __init__(self, bounce_port: int):
         if shutil.which("postfix") is None:
             raise RuntimeError("Postfix is not installed: run .ci/run (apt-get install postfix)")
-        self.root = root
+        # Postfix's own users (postfix, nobody) must reach these directories, which pytest's
+        # private (0700) tmp dirs do not allow: a directory of its own, removed by `remove`.
+        self.root = Path(tempfile.mkdtemp(prefix="kanal-postfix-"))
         self.port = free_port()
         self.bounce_port = bounce_port
-        self.conf = root / "conf"
-        self.mail = root / "mail"
+        self.conf = self.root / "conf"
+        self.mail = self.root / "mail"
 
     def _write_config(self) -> None:
         root, conf = self.root, self.conf
@@ -121,7 +124,9 @@ class Postfix:
         shutil.chown(root / "data", "postfix")
         shutil.chown(self.mail, NOBODY, NOBODY)
         self.ca_file = _certificates(conf)
-        (conf / "vmailbox").write_text(f"/^(ok-[a-z0-9._-]+)@{DOMAIN}$/ $1/\n")
+        # virtual(8) refuses regexp substitutions: every ok-* user shares one Maildir, and
+        # `mailbox(user)` picks a user's messages by their Delivered-To header.
+        (conf / "vmailbox").write_text(f"/^ok-[a-z0-9._-]+@{DOMAIN}$/ ok/\n")
         (conf / "transport").write_text(f"{BOUNCE_DOMAIN} smtp:[127.0.0.1]:{self.bounce_port}\n")
         (conf / "main.cf").write_text(f"""\
 compatibility_level = 3.6
@@ -184,6 +189,11 @@ biff = no
                 break
             time.sleep(0.1)
 
+    def remove(self) -> None:
+        """Stop and delete everything of this instance."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def flush(self) -> None:
         subprocess.run(["postqueue", "-c", str(self.conf), "-f"], capture_output=True)
 
@@ -192,10 +202,13 @@ biff = no
         return path.read_text(errors="replace") if path.exists() else ""
 
     def mailbox(self, user: str) -> list[bytes]:
-        """Every message in `user`'s Maildir (new and cur)."""
-        box = self.mail / user
-        return [p.read_bytes() for sub in ("new", "cur") if (box / sub).is_dir()
-                for p in sorted((box / sub).iterdir())]
+        """Every message delivered to `user` (@example.no), oldest first."""
+        box = self.mail / "ok"
+        files = sorted((p for sub in ("new", "cur") if (box / sub).is_dir()
+                        for p in (box / sub).iterdir()), key=lambda p: p.name)
+        wanted = f"\nDelivered-To: {user}@{DOMAIN}\n".encode()
+        return [raw for raw in (p.read_bytes() for p in files)
+                if wanted in raw.partition(b"\nReceived:")[0] + b"\n"]
 
     def messages(self, user: str) -> list[EmailMessage]:
         return [message_from_bytes(raw, policy=policy.default)  # type: ignore[misc]

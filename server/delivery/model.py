@@ -38,6 +38,9 @@ class State(enum.StrEnum):
 
 # Failed for good: the next channel of the plan is due (when there is one).
 FAILED_FOR_GOOD = frozenset({State.BOUNCED, State.FAILED, State.EXPIRED})
+# A row in one of these states with fallbacks left hands over to the next channel (a
+# suppression keeps its fallbacks only when the customer opted out of that one channel).
+HANDS_OVER = FAILED_FOR_GOOD | {State.SUPPRESSED}
 # Nothing more will happen to the row by itself (`sent` may still get a receipt).
 FINAL = frozenset({State.DELIVERED, State.BOUNCED, State.FAILED, State.EXPIRED,
                    State.SUPPRESSED, State.FELL_BACK})

@@ -50,8 +50,8 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from archive.index import UTCDateTime
 from server.delivery.model import (
-    FAILED_FOR_GOOD,
     FINAL,
+    HANDS_OVER,
     Attempt,
     Delivery,
     DeliveryEvent,
@@ -440,10 +440,11 @@ class DeliveryStore:
             ).group_by(deliveries.c.provider)).all())
 
     def due_fallbacks(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Rows failed for good that still have a channel to fall back to."""
+        """Rows failed for good (or suppressed for one channel) that still have a channel
+        to fall back to."""
         with self.engine.begin() as conn:
             return [dict(r) for r in conn.execute(select(deliveries).where(
-                deliveries.c.state.in_([s.value for s in FAILED_FOR_GOOD]),
+                deliveries.c.state.in_([s.value for s in HANDS_OVER]),
                 deliveries.c.fallbacks != "").limit(limit)).mappings()]
 
     # --- contact rules ----------------------------------------------------------------------
@@ -503,7 +504,7 @@ class DeliveryStore:
             pending_fallback = select(deliveries.c.document_id).where(
                 deliveries.c.tenant == delivery_inputs.c.tenant,
                 deliveries.c.document_id == delivery_inputs.c.document_id,
-                deliveries.c.state.in_([s.value for s in FAILED_FOR_GOOD]),
+                deliveries.c.state.in_([s.value for s in HANDS_OVER]),
                 deliveries.c.fallbacks != "").exists()
             result = conn.execute(delete(delivery_inputs).where(
                 (delivery_inputs.c.purge_at < now) | (~open_rows & ~pending_fallback)))
