@@ -3,6 +3,7 @@
     kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE]
     kanal render LAYOUT --data FILE --out DIR [--locale nb-NO] [--version 1.0.0]
     kanal archive reconcile|reindex|verify [--config FILE] [--sample 0.1]
+    kanal deliveries list|show|retry|cancel    (server/delivery/cli.py)
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_jobs_parser(commands)
     from server.printing.cli import add_parser as add_print_parser
     add_print_parser(commands)
+    from server.delivery.cli import add_parser as add_deliveries_parser
+    add_deliveries_parser(commands)
     return parser
 
 

@@ -249,7 +249,7 @@ class DeliveryStore:
         query = (select(deliveries).where(
             deliveries.c.state == State.QUEUED.value, deliveries.c.provider == provider,
             deliveries.c.next_attempt_at <= now,
-        ).order_by(deliveries.c.next_attempt_at).limit(limit))
+        ).order_by(deliveries.c.next_attempt_at, deliveries.c.delivery_id).limit(limit))
         if self.postgres:
             query = query.with_for_update(skip_locked=True)
         claimed = []

@@ -24,15 +24,17 @@ T = TypeVar("T")
 LAYOUTS = LayoutRegistry()
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60) -> T:
-    """Poll `probe` until it returns something truthy (the event), or fail naming `what`."""
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60,
+             explain: Callable[[], object] = lambda: "") -> T:
+    """Poll `probe` until it returns something truthy (the event), or fail naming `what`
+    (and what `explain` says about the state of things)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}. {explain()}")
         time.sleep(0.1)
 
 
