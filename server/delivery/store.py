@@ -220,21 +220,25 @@ class DeliveryStore:
              only_from: Iterable[State], conn: Connection | None = None,
              **columns: Any) -> bool:
         """Compare-and-set: move the row to `to` if it is in one of `only_from`; record the
-        event. -> whether it moved."""
+        event. -> whether it moved. A row that changed under us (a receipt racing the
+        attempt's own finish) is read again and tried again while it is still movable."""
+        allowed = set(only_from)
+
         def run(c: Connection) -> bool:
-            row = c.execute(select(deliveries).where(
-                deliveries.c.delivery_id == delivery_id)).mappings().first()
-            if row is None or State(row["state"]) not in set(only_from):
-                return False
-            moved = c.execute(update(deliveries).where(
-                deliveries.c.delivery_id == delivery_id,
-                deliveries.c.state == row["state"],
-                deliveries.c.attempts == row["attempts"],
-            ).values(state=to.value, state_at=now, reason=reason[:2000], **columns))
-            if moved.rowcount != 1:
-                return False
-            self._record(c, row, to, reason, now)
-            return True
+            for _ in range(5):
+                row = c.execute(select(deliveries).where(
+                    deliveries.c.delivery_id == delivery_id)).mappings().first()
+                if row is None or State(row["state"]) not in allowed:
+                    return False
+                moved = c.execute(update(deliveries).where(
+                    deliveries.c.delivery_id == delivery_id,
+                    deliveries.c.state == row["state"],
+                    deliveries.c.attempts == row["attempts"],
+                ).values(state=to.value, state_at=now, reason=reason[:2000], **columns))
+                if moved.rowcount == 1:
+                    self._record(c, row, to, reason, now)
+                    return True
+            return False
         if conn is not None:
             return run(conn)
         with self.engine.begin() as c:
@@ -283,9 +287,11 @@ class DeliveryStore:
                 deliveries.c.attempts == row["attempts"],
             ).values(state=to.value, state_at=now, reason=reason[:2000], lease_owner=None,
                      lease_until=None, **columns))
+            # Closed either way: a receipt may have moved the row first (a DSN can arrive
+            # before the relay's 250 is recorded); the attempt's outcome still stands.
+            self._close_attempt(conn, row["delivery_id"], row["attempts"], outcome, reason, now)
             if moved.rowcount != 1:
                 return False
-            self._close_attempt(conn, row["delivery_id"], row["attempts"], outcome, reason, now)
             self._record(conn, row, to, reason, now)
             return True
 
@@ -315,6 +321,7 @@ class DeliveryStore:
         conn.execute(update(delivery_attempts).where(
             delivery_attempts.c.delivery_id == delivery_id,
             delivery_attempts.c.number == number,
+            delivery_attempts.c.finished_at.is_(None),
         ).values(finished_at=now, outcome=outcome, reason=reason[:2000]))
 
     def reap(self, now: datetime, resend_at: Mapping[str, datetime]) -> list[str]:

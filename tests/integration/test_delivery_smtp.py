@@ -24,6 +24,7 @@ from kanal.v1 import (
     portal_pb2_grpc,
 )
 from server.app import KanalServer
+from server.cli import main
 from server.config import Settings
 from server.delivery.store import delivery_inputs
 from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -273,7 +274,7 @@ def test_contact_rules_at_send_time(kanal, documents, postfix):
     assert postfix.mailbox(held_user) == []
 
 
-def test_operators_and_portal_see_deliveries(kanal, documents):
+def test_operators_and_portal_see_deliveries(kanal, documents, capsys):
     user = mailbox_user()
     document_id = compose(documents, "card-invoice", sample("card-invoice", address(user),
                                                             country=QUIET_COUNTRY))
@@ -298,8 +299,26 @@ def test_operators_and_portal_see_deliveries(kanal, documents):
                 assert "cancelled by" in event.reason
                 break
         watch.cancel()
+    # The operators' CLI: show, retry (held again: still quiet hours), list dead letters.
+    cli = ["deliveries", "--address", kanal.address, "--key", KEYS["nordkort", "admin"]]
+    capsys.readouterr()
+    assert main([*cli, "show", email.delivery_id]) == 0
+    shown = capsys.readouterr().out
+    assert f"delivery  {email.delivery_id}" in shown and "cancelled by nordkort-admin" in shown
+    assert "via relay" in shown and "events:" in shown
+    assert main([*cli, "retry", email.delivery_id]) == 0
+    assert "retried by nordkort-admin" in capsys.readouterr().out
+    wait_for(lambda: delivery(documents, document_id, common_pb2.CHANNEL_EMAIL).reason.startswith(
+        "quiet hours"), "the retried delivery held again")
+    assert main([*cli, "list", "--document", document_id, "--state", "failed"]) == 0
+    listed = capsys.readouterr().out
+    assert "sms" in listed and email.delivery_id not in listed
+    assert main([*cli, "cancel", "01M8N1XH1T0X6MVPG205JXFRP9"]) == 1  # unknown: NOT_FOUND
+    assert "NOT_FOUND" in capsys.readouterr().err
+
     with channel(kanal.address, KEYS["nordkort", "service"]) as ch:
         portal = portal_pb2_grpc.PortalStub(ch)
         shown = portal.GetDocument(portal_pb2.PortalGetDocumentRequest(document_id=document_id))
         [mail] = [d for d in shown.deliveries if d.channel == common_pb2.CHANNEL_EMAIL]
-        assert mail.state == S.DELIVERY_STATE_FAILED and mail.events and not mail.attempt_log
+        assert mail.state == S.DELIVERY_STATE_QUEUED and mail.events and not mail.attempt_log
+        assert [e.state for e in mail.events].count(S.DELIVERY_STATE_FAILED) == 1
