@@ -97,13 +97,17 @@ class SmtpProvider(Provider):
         try:
             conn.ehlo()
             if self.starttls:
-                if not conn.has_extn("starttls"):
-                    raise _Refused(Failed(f"relay {self.host}:{self.port} offers no STARTTLS"))
+                if not conn.has_extn("starttls"):  # never in clear text: wait, and alert
+                    raise _Refused(Retry(f"relay {self.host}:{self.port} offers no STARTTLS"))
                 context = ssl.create_default_context(cafile=self.ca_file)
                 conn.starttls(context=context)
                 conn.ehlo()
             if self.username:
-                conn.login(str(self.username), str(self.password or ""))
+                conn.user, conn.password = str(self.username), str(self.password or "")
+                if "PLAIN" in conn.esmtp_features.get("auth", "").upper().split():
+                    conn.auth("PLAIN", conn.auth_plain)  # one round trip, inside TLS
+                else:
+                    conn.login(conn.user, conn.password)
         except BaseException:
             conn.close()
             raise
@@ -172,6 +176,9 @@ class SmtpProvider(Provider):
                 conn, reused = self._take()
             except _Refused as refused:
                 return refused.result
+            except smtplib.SMTPAuthenticationError as exc:
+                return Retry(f"relay {self.host}:{self.port} refused our login: "
+                             f"{_words(exc.smtp_code, exc.smtp_error)}")
             except (OSError, smtplib.SMTPException) as exc:
                 return Retry(f"cannot reach relay {self.host}:{self.port}: {exc}")
             try:
