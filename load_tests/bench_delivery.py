@@ -35,7 +35,7 @@ from server.app import KanalServer  # noqa: E402
 from server.channels import Renderers  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.config import Settings  # noqa: E402
-from server.delivery.store import deliveries  # noqa: E402
+from server.delivery.tables import deliveries  # noqa: E402
 from server.documents import ComposeInput  # noqa: E402
 from tests.integration.delivery_fixtures import DkimKey, sample  # noqa: E402
 from tests.postfix import BOUNCE_DOMAIN, DOMAIN, Postfix, free_port  # noqa: E402

@@ -82,7 +82,7 @@ class Dispatcher:
     def __init__(self, store: DeliveryStore, providers: Mapping[str, Provider],
                  archive: ArchiveStore, rules: ContactRules, *,
                  clock: Callable[[], datetime], lease: timedelta, poll_seconds: float = 1.0,
-                 sent_grace: timedelta = timedelta(days=7),
+                 sent_grace: timedelta = timedelta(days=7), purge_seconds: float = 60.0,
                  fallbacks: Callable[[dict[str, Any]], None] | None = None,
                  on_event: Callable[[], None] = lambda: None):
         self.store = store
@@ -93,6 +93,7 @@ class Dispatcher:
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.sent_grace = sent_grace
+        self.purge_seconds = purge_seconds
         self.fallbacks = fallbacks
         self.on_event = on_event
         self.owner = str(ULID())
@@ -100,6 +101,8 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._housekept = 0.0
+        self._purged = 0.0
+        self._fallback_due = threading.Event()  # something failed: look for fallbacks
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -111,6 +114,7 @@ class Dispatcher:
         self._thread.start()
 
     def notify(self) -> None:
+        self._fallback_due.set()  # new rows may be born failed (no provider for a channel)
         self._wake.set()
 
     def stop(self) -> None:
@@ -153,13 +157,15 @@ class Dispatcher:
                     slot.inflight += 1
                 slot.pool.submit(self._attempt, slot, row)
                 started += 1
-        if self.fallbacks is not None:
+        if self.fallbacks is not None and self._fallback_due.is_set():
+            self._fallback_due.clear()
             for row in self.store.due_fallbacks():
                 self.fallbacks(row)
         return started
 
     def _housekeeping(self, now: datetime) -> None:
         self._housekept = time.monotonic()
+        self._fallback_due.set()  # rows written by other processes (job workers)
         resend_at = {}
         for name, slot in self.slots.items():
             resend_at[name] = now + timedelta(seconds=slot.limits.in_doubt_seconds)
@@ -172,7 +178,9 @@ class Dispatcher:
         depth = self.store.queue_depth()
         for name in self.slots:
             metrics.QUEUE_DEPTH.labels(name).set(depth.get(name, 0))
-        self.store.purge_inputs(now, self.sent_grace)
+        if time.monotonic() - self._purged >= self.purge_seconds:
+            self._purged = time.monotonic()
+            self.store.purge_inputs(now, self.sent_grace)
 
     # --- one attempt ----------------------------------------------------------------------
 
@@ -217,6 +225,7 @@ class Dispatcher:
         if decision.action == "hold":
             store.release(row, self.owner, decision.until or now, decision.reason, now)
         else:
+            self._fallback_due.set()
             extra = {} if decision.fallback else {"fallbacks": ""}
             store.finish(row, self.owner, State.SUPPRESSED, decision.reason, "suppressed", now,
                          **extra)
@@ -255,10 +264,12 @@ class Dispatcher:
             metrics.ATTEMPTS.labels(name, "accepted").inc()
             metrics.SENT.labels(name).inc()
         elif isinstance(result, Failed):
+            self._fallback_due.set()
             self.store.finish(row, self.owner, result.state, result.reason, "failed", now)
             metrics.ATTEMPTS.labels(name, "failed").inc()
             metrics.FAILED.labels(name, result.state.value).inc()
         elif row["attempts"] >= limits.max_attempts:
+            self._fallback_due.set()
             reason = f"dead letter after {row['attempts']} attempts: {result.reason}"
             self.store.finish(row, self.owner, State.FAILED, reason, "retry", now,
                               dead_letter=True)
@@ -310,6 +321,7 @@ class Dispatcher:
             if moved:
                 metrics.FAILED.labels(provider, state.value).inc()
         if moved:
+            self._fallback_due.set()
             self.on_event()
             self._wake.set()
         return moved

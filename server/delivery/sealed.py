@@ -4,7 +4,8 @@ A fallback channel is rendered later, from the same composition: composing is pu
 deterministic, so the input (tenant, layout id and *resolved* version and locale, the data,
 the requested channels, the document id and creation time) rebuilds exactly the same
 Composition. The input holds personal data, so it is kept only as long as a fallback may
-still be needed, encrypted with Fernet (AES-128-CBC + HMAC-SHA256, `cryptography`):
+still be needed, compressed (zlib) and encrypted with Fernet (AES-128-CBC + HMAC-SHA256,
+`cryptography`):
 
 - where: the `delivery_inputs` table of the index database, one row per document;
 - how long: until every delivery of the document has ended (delivered, failed for good
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,11 +50,11 @@ class SealedInputs:
         self.keys = keys
 
     def seal(self, compose_input: Mapping[str, Any]) -> bytes:
-        return self.keys.encrypt(json.dumps(compose_input, sort_keys=True).encode())
+        return self.keys.encrypt(zlib.compress(json.dumps(compose_input, sort_keys=True).encode()))
 
     def open(self, blob: bytes) -> dict[str, Any]:
         """-> the input; ValueError when no configured key opens it."""
         try:
-            return json.loads(self.keys.decrypt(blob))
+            return json.loads(zlib.decompress(self.keys.decrypt(blob)))
         except InvalidToken as exc:
             raise ValueError("sealed compose input: no configured key opens it") from exc

@@ -16,6 +16,7 @@ Settings (``[delivery]``)::
     poll_seconds = 1.0
     sent_grace_days = 7        # how long a `sent` e-mail may still bounce
     purge_after_days = 30      # sealed compose inputs are gone by then at the latest
+    purge_seconds = 60         # how often ended documents' inputs are purged
     keys = []                  # Fernet keys for sealed inputs (server.delivery.sealed)
     verp_secret = ""           # default: made once in state_dir
     bounce_listen = "127.0.0.1:2525"   # the DSN listener; empty: none
@@ -72,6 +73,7 @@ class DeliverySettings:
     poll_seconds: float = 1.0
     sent_grace_days: float = 7.0
     purge_after_days: float = 30.0
+    purge_seconds: float = 60.0
     keys: tuple[str, ...] = ()
     verp_secret: str = ""
     bounce_listen: str = ""
@@ -96,6 +98,7 @@ class DeliverySettings:
             poll_seconds=float(data.get("poll_seconds", 1.0)),
             sent_grace_days=float(data.get("sent_grace_days", 7)),
             purge_after_days=float(data.get("purge_after_days", 30)),
+            purge_seconds=float(data.get("purge_seconds", 60)),
             keys=tuple(data.get("keys", ())), verp_secret=str(data.get("verp_secret", "")),
             bounce_listen=str(data.get("bounce_listen", "")), channels=channels,
             providers=providers, tenants=dict(data.get("tenants", {})),
@@ -190,6 +193,7 @@ class DeliveryStage:
             lease=timedelta(seconds=settings.lease_seconds),
             poll_seconds=settings.poll_seconds,
             sent_grace=timedelta(days=settings.sent_grace_days),
+            purge_seconds=settings.purge_seconds,
             fallbacks=self.fallbacks.submit, on_event=on_event)
         self.dispatcher.start()
         if settings.bounce_listen:

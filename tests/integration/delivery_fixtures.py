@@ -127,6 +127,7 @@ def delivery_settings(postfix: Postfix, dkim: DkimKey, *, webhook_url: str = "",
         tenant.update(webhook_url=webhook_url, webhook_secret="whsec-test")
     return {
         "lease_seconds": 5, "poll_seconds": 0.2, "sent_grace_days": 1 / 86400,
+        "purge_seconds": 1,
         "bounce_listen": f"127.0.0.1:{postfix.bounce_port}",
         "channels": {"email": "relay"},
         "providers": {"relay": {

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, select
 
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
-from server.delivery.store import deliveries
+from server.delivery.tables import deliveries
 from tests.client import channel
 from tests.integration.delivery_fixtures import (
     DkimKey,

@@ -26,7 +26,7 @@ from kanal.v1 import (
 from server.app import KanalServer
 from server.cli import main
 from server.config import Settings
-from server.delivery.store import delivery_inputs
+from server.delivery.tables import delivery_inputs
 from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
