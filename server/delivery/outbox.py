@@ -5,7 +5,9 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
 
 - the provider that sends the channel for this tenant (`[delivery.tenants.<t>.channels]`,
   else `[delivery.channels]`); a channel nobody sends is recorded `failed` at once with
-  that reason, which lets the plan's fallback take over;
+  that reason and does *not* fall back: a configuration gap must not turn every e-mail
+  into paper. An operator retries it once a provider is configured (`kanal deliveries
+  retry`), and its fallbacks come back then;
 - the recipient (e-mail address, mobile number, Peppol id; print: the print queue);
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
   header (the archived bytes carry it), for other channels the delivery id;
@@ -77,10 +79,13 @@ def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
                  new_id: Callable[[], str] = lambda: str(ULID())) -> dict[str, Any]:
     delivery_id = new_id()
     state, reason = State.QUEUED, "queued"
-    if not provider:
-        state, reason = State.FAILED, f"no {output.channel} provider configured (delivery.channels)"
     if fallback_of:
         reason = f"fallback of delivery {fallback_of}"
+    details = details_for(composition, layout, output)
+    details["plan_fallbacks"] = list(fallbacks)
+    if not provider:
+        state, reason = State.FAILED, f"no {output.channel} provider configured (delivery.channels)"
+        fallbacks = ()
     return {
         "delivery_id": delivery_id, "tenant": composition.tenant,
         "document_id": composition.document_id,
@@ -93,8 +98,7 @@ def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
         "attempts": 0, "next_attempt_at": now, "lease_owner": None, "lease_until": None,
         "created_at": now, "expires_at": now + expires, "fallback_of": fallback_of,
         "fallbacks": ",".join(fallbacks), "dead_letter": False,
-        "details": json.dumps(details_for(composition, layout, output), sort_keys=True,
-                              default=str),
+        "details": json.dumps(details, sort_keys=True, default=str),
     }
 
 

@@ -30,6 +30,7 @@ Settings (``[delivery]``)::
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -242,13 +243,23 @@ class DeliveryStage:
 
     def retry(self, tenant: str, delivery_id: str, who: str) -> Delivery:
         """An operator sends a failed, expired, bounced or suppressed delivery again now
-        (with a fresh attempt budget)."""
-        self.get(tenant, delivery_id)
+        (with a fresh attempt budget; one that had no provider gets today's, and its
+        plan's fallbacks back)."""
+        delivery = self.get(tenant, delivery_id)
         retryable = (State.FAILED, State.EXPIRED, State.BOUNCED, State.SUPPRESSED)
         now = self.clock()
+        extra: dict[str, Any] = {}
+        if not delivery.provider:
+            provider = self.settings.provider_for(tenant, delivery.channel)
+            if provider is None:
+                raise FailedPrecondition(f"no {delivery.channel} provider is configured")
+            row = self.store.row(delivery_id) or {}
+            planned = json.loads(row.get("details") or "{}").get("plan_fallbacks", [])
+            extra = {"provider": provider, "fallbacks": ",".join(planned)}
         if not self.store.move(delivery_id, State.QUEUED, f"retried by {who}", now,
                                only_from=retryable, attempts=0, next_attempt_at=now,
-                               dead_letter=False, expires_at=now + timedelta(days=1)):
+                               dead_letter=False, expires_at=now + timedelta(days=1),
+                               **extra):
             raise FailedPrecondition(
                 f"delivery {delivery_id} cannot be retried in its state "
                 f"(only {', '.join(s.value for s in retryable)})")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dkim
+import grpc
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -299,6 +300,20 @@ def test_operators_and_portal_see_deliveries(kanal, documents, capsys):
                 assert "cancelled by" in event.reason
                 break
         watch.cancel()
+    # A channel nobody is configured to send does not turn into paper by itself.
+    sms_only = compose(documents, "card-invoice", sample("card-invoice", address(user)),
+                       [common_pb2.CHANNEL_SMS])
+    sms = wait_for(lambda: delivery(documents, sms_only, common_pb2.CHANNEL_SMS), "the sms row")
+    assert sms.state == S.DELIVERY_STATE_FAILED and not sms.fallbacks
+    with channel(kanal.address, KEYS["nordkort", "admin"]) as ch, pytest.raises(
+            grpc.RpcError) as refused:
+        deliveries_pb2_grpc.DeliveriesStub(ch).RetryDelivery(
+            S.DeliveryActionRequest(delivery_id=sms.delivery_id))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no sms provider is configured" in refused.value.details()
+    kanal.delivery.dispatcher.tick()  # a round that would start any fallback
+    assert delivery(documents, sms_only, common_pb2.CHANNEL_PRINT) is None
+
     # The operators' CLI: show, retry (held again: still quiet hours), list dead letters.
     cli = ["deliveries", "--address", kanal.address, "--key", KEYS["nordkort", "admin"]]
     capsys.readouterr()

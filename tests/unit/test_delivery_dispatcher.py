@@ -226,3 +226,41 @@ def test_a_permanent_failure_is_not_retried(store) -> None:
     row = store.row(delivery_id)
     assert row["state"] == "bounced" and row["attempts"] == 1 and not row["dead_letter"]
     d.stop()
+
+
+def test_webhooks_are_signed_retried_in_order_and_given_up_after_the_attempts(tmp_path):
+    from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender, verify
+    from tests.integration.delivery_fixtures import WebhookReceiver
+
+    index = DocumentIndex(f"sqlite:///{tmp_path / 'hooks.db'}")
+    store = DeliveryStore(index.engine, webhook_tenants=["t"])
+    store.create_schema()
+    receiver = WebhookReceiver(status=503)
+    clock = Clock()
+    try:
+        [delivery_id] = add(store)  # its `queued` event gets a webhook row
+        store.move(delivery_id, State.FAILED, "cancelled", T0, only_from=[State.QUEUED])
+        sender = WebhookSender(store, {"t": {"webhook_url": receiver.url,
+                                             "webhook_secret": "s"}}, clock=clock, attempts=3)
+        assert sender.post_due() == 0
+        assert len(receiver.received) == 1  # the first failed: the second waits (order)
+        clock.now += timedelta(hours=1)
+        receiver.status = 200
+        assert sender.post_due() == 2
+        states = [json.loads(body)["state"] for _, body in receiver.received]
+        assert states == ["queued", "queued", "failed"]
+        for headers, body in receiver.received[1:]:  # each post signed afresh
+            assert verify("s", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
+                          now=clock.now.timestamp())
+        assert sender.post_due() == 0  # nothing twice
+        # A receiver that never answers 2xx: dropped after `attempts`.
+        receiver.status = 500
+        store.move(delivery_id, State.QUEUED, "retried", T0, only_from=[State.FAILED])
+        for _ in range(5):
+            clock.now += timedelta(hours=1)
+            sender.post_due()
+        assert len(receiver.received) == 3 + 3
+        assert store.webhooks_due(clock.now + timedelta(days=1)) == []
+    finally:
+        receiver.close()
+        index.close()
