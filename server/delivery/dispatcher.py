@@ -192,7 +192,8 @@ class Dispatcher:
             if not self._rules_allow(slot, row, details, now):
                 return
             try:
-                content = self.archive.get(row["archive_key"], expected_sha256=row["sha256"])
+                content = (self.archive.get(row["archive_key"], expected_sha256=row["sha256"])
+                           if slot.provider.needs_content else b"")
             except ArchiveError as exc:
                 result: Result = Retry(f"archive unavailable: {exc}", provider_down=False)
             else:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -46,21 +46,19 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Composition, Output
-from server.delivery import providers as _providers  # noqa: F401  (the package docstring)
-from server.delivery.bounces import BounceListener
-from server.delivery.dispatcher import Dispatcher
-from server.delivery.fallback import FallbackRenderer, Fallbacks
 from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
 from server.delivery.outbox import document_rows
 from server.delivery.policy import Limits
-from server.delivery.providers import printing as _printing  # noqa: F401  (registers "print")
-from server.delivery.providers import smtp as _smtp  # noqa: F401  (registers "smtp")
-from server.delivery.providers.base import Provider, ProviderContext, build
 from server.delivery.rules import ContactRules
 from server.delivery.sealed import SealedInputs, load_keys
 from server.delivery.store import DeliveryStore
-from server.delivery.webhooks import WebhookSender
 from server.errors import FailedPrecondition, InvalidInput, NotFound
+
+if TYPE_CHECKING:  # what runs only in a dispatching server is imported by `start`
+    from server.delivery.bounces import BounceListener
+    from server.delivery.dispatcher import Dispatcher
+    from server.delivery.fallback import FallbackRenderer, Fallbacks
+    from server.delivery.webhooks import WebhookSender
 
 log = logs.get_logger(__name__)
 
@@ -176,6 +174,13 @@ class DeliveryStage:
 
     def start(self, archive: ArchiveStore, render: FallbackRenderer,
               services: Mapping[str, Any]) -> None:
+        from server.delivery.bounces import BounceListener
+        from server.delivery.dispatcher import Dispatcher
+        from server.delivery.fallback import Fallbacks
+        from server.delivery.providers import printing, smtp  # noqa: F401  (register types)
+        from server.delivery.providers.base import Provider, ProviderContext, build
+        from server.delivery.webhooks import WebhookSender
+
         settings = self.settings
         secret = verp_secret(settings.verp_secret, self.state_dir)
         context = ProviderContext(self.state_dir, settings.tenants, secret, services)

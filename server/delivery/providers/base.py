@@ -71,6 +71,7 @@ class Provider:
     """Base of every adapter; see the module docstring for the contract."""
 
     channel: str = ""
+    needs_content: bool = True  # False: `Outgoing.content` stays empty (no archive read)
 
     def __init__(self, name: str, settings: Mapping[str, Any], context: ProviderContext):
         self.name = name

@@ -19,6 +19,7 @@ from server.printing.queue import PrintQueue, QueuedPiece
 
 class PrintQueueProvider(Provider):
     channel = "print"
+    needs_content = False  # the print shop fetches the PDF with its batch
 
     def __init__(self, name: str, settings: Mapping[str, Any], context: ProviderContext):
         super().__init__(name, settings, context)
