@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ulid import ULID
 
 from archive.index import DocumentIndex
 from server.delivery.dispatcher import Dispatcher
@@ -63,9 +64,10 @@ def store(tmp_path):
 
 def add(store: DeliveryStore, count: int = 1, **over) -> list[str]:
     ids = []
+    prefix = str(ULID())[:22]  # ids in claim order, unique across calls
     with store.engine.begin() as conn:
         for n in range(count):
-            delivery_id = f"01M8N1XH1T0X6MVPG205JX{len(ids) + n:04d}"[-26:]
+            delivery_id = f"{prefix}{n:04d}"
             row = {
                 "delivery_id": delivery_id, "tenant": "t", "document_id": f"doc{n}",
                 "customer_id": "c", "kind": "invoice", "channel": "email",
