@@ -22,17 +22,16 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
-def load_keys(configured: Sequence[str], state_dir: Path) -> MultiFernet:
-    if configured:
-        return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in configured])
-    path = state_dir / "delivery-input.key"
+def secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The secret kept in `path`, made once (0600, created exclusively: two processes
+    starting together agree on one)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -41,8 +40,15 @@ def load_keys(configured: Sequence[str], state_dir: Path) -> MultiFernet:
             pass
         else:
             with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key())
-    return MultiFernet([Fernet(path.read_bytes().strip())])
+                out.write(make())
+    return path.read_bytes().strip()
+
+
+def load_keys(configured: Sequence[str], state_dir: Path) -> MultiFernet:
+    if configured:
+        return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in configured])
+    return MultiFernet([Fernet(secret_file(state_dir / "delivery-input.key",
+                                           Fernet.generate_key))])
 
 
 class SealedInputs:

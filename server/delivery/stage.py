@@ -31,7 +31,6 @@ Settings (``[delivery]``)::
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
 from server.delivery.outbox import document_rows
 from server.delivery.policy import Limits
 from server.delivery.rules import ContactRules
-from server.delivery.sealed import SealedInputs, load_keys
+from server.delivery.sealed import SealedInputs, load_keys, secret_file
 from server.delivery.store import DeliveryStore
 from server.errors import FailedPrecondition, InvalidInput, NotFound
 
@@ -116,16 +115,8 @@ class DeliverySettings:
 def verp_secret(configured: str, state_dir: Path) -> bytes:
     if configured:
         return configured.encode()
-    path = state_dir / "delivery-verp.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()
-        with os.fdopen(fd, "wb") as out:
-            out.write(secrets.token_urlsafe(32).encode())
-    return path.read_bytes()
+    return secret_file(state_dir / "delivery-verp.key",
+                       lambda: secrets.token_urlsafe(32).encode())
 
 
 class DeliveryStage:

@@ -49,6 +49,13 @@ from server.delivery.tables import (
 )
 
 
+def _held(row: Mapping[str, Any], owner: str) -> tuple[Any, ...]:
+    """The row is still in the attempt `owner` claimed (not reaped, not moved by a receipt)."""
+    return (deliveries.c.delivery_id == row["delivery_id"],
+            deliveries.c.state == State.SENDING.value, deliveries.c.lease_owner == owner,
+            deliveries.c.attempts == row["attempts"])
+
+
 def delivery_from_row(row: Mapping[str, Any]) -> Delivery:
     return Delivery(
         delivery_id=row["delivery_id"], tenant=row["tenant"], document_id=row["document_id"],
@@ -171,13 +178,9 @@ class DeliveryStore:
         """Close the attempt and move the row out of `sending`, if this owner still holds
         it (a reaped lease means someone else may be sending it now)."""
         with self.engine.begin() as conn:
-            moved = conn.execute(update(deliveries).where(
-                deliveries.c.delivery_id == row["delivery_id"],
-                deliveries.c.state == State.SENDING.value,
-                deliveries.c.lease_owner == owner,
-                deliveries.c.attempts == row["attempts"],
-            ).values(state=to.value, state_at=now, reason=reason[:2000], lease_owner=None,
-                     lease_until=None, **columns))
+            moved = conn.execute(update(deliveries).where(*_held(row, owner)).values(
+                state=to.value, state_at=now, reason=reason[:2000], lease_owner=None,
+                lease_until=None, **columns))
             # Closed either way: a receipt may have moved the row first (a DSN can arrive
             # before the relay's 250 is recorded); the attempt's outcome still stands.
             self._close_attempt(conn, row["delivery_id"], row["attempts"], outcome, reason, now)
@@ -190,14 +193,10 @@ class DeliveryStore:
                 now: datetime) -> bool:
         """Give a claimed row back unsent (held by quiet hours): no attempt is counted."""
         with self.engine.begin() as conn:
-            moved = conn.execute(update(deliveries).where(
-                deliveries.c.delivery_id == row["delivery_id"],
-                deliveries.c.state == State.SENDING.value,
-                deliveries.c.lease_owner == owner,
-                deliveries.c.attempts == row["attempts"],
-            ).values(state=State.QUEUED.value, state_at=now, reason=reason[:2000],
-                     attempts=row["attempts"] - 1, next_attempt_at=until, lease_owner=None,
-                     lease_until=None))
+            moved = conn.execute(update(deliveries).where(*_held(row, owner)).values(
+                state=State.QUEUED.value, state_at=now, reason=reason[:2000],
+                attempts=row["attempts"] - 1, next_attempt_at=until, lease_owner=None,
+                lease_until=None))
             if moved.rowcount != 1:
                 return False
             conn.execute(delete(delivery_attempts).where(
