@@ -172,8 +172,11 @@ class KanalServer:
                 delivery=self.delivery,
             )
             if delivery_settings.dispatch:
-                self.delivery.start(self.store, self.documents.render_fallback,
-                                    {"print_queue": self.print_queue})
+                try:
+                    self.delivery.start(self.store, self.documents.render_fallback,
+                                        {"print_queue": self.print_queue})
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
             self._start_grpc()
         except BaseException:

@@ -88,6 +88,11 @@ class SmtpProvider(Provider):
         self.helo = settings.get("helo") or socket.getfqdn()
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self._dkim_keys: dict[str, tuple[bytes, bytes, bytes] | None] = {}
+        for tenant in context.tenants:  # a missing or unreadable key stops the start
+            try:
+                self._dkim_key(tenant)
+            except (OSError, KeyError) as exc:
+                raise ValueError(f"delivery.tenants.{tenant}.dkim: {exc!r}") from exc
 
     # --- connections ----------------------------------------------------------------------
 
