@@ -87,9 +87,13 @@ class DeliverySettings:
         for name, spec in providers.items():
             Limits.from_dict(spec, f"delivery.providers.{name}")  # fail at start, not later
         channels = {"print": "print", **data.get("channels", {})}
-        for channel, name in channels.items():
-            if name not in providers:
-                raise ValueError(f"delivery.channels.{channel}: no provider {name!r}")
+        tenants = dict(data.get("tenants", {}))
+        for where, mapping in [("delivery.channels", channels)] + [
+                (f"delivery.tenants.{t}.channels", spec.get("channels", {}))
+                for t, spec in tenants.items()]:
+            for channel, name in mapping.items():
+                if name not in providers:
+                    raise ValueError(f"{where}.{channel}: no provider {name!r}")
         return cls(
             dispatch=bool(data.get("dispatch", True)),
             lease_seconds=float(data.get("lease_seconds", 60)),
@@ -99,7 +103,7 @@ class DeliverySettings:
             purge_seconds=float(data.get("purge_seconds", 60)),
             keys=tuple(data.get("keys", ())), verp_secret=str(data.get("verp_secret", "")),
             bounce_listen=str(data.get("bounce_listen", "")), channels=channels,
-            providers=providers, tenants=dict(data.get("tenants", {})),
+            providers=providers, tenants=tenants,
             rules=ContactRules.from_dict(data.get("rules", {})),
         )
 

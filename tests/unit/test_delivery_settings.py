@@ -14,7 +14,8 @@ from server.delivery.stage import DeliverySettings
 def test_channels_name_configured_providers_and_print_is_built_in() -> None:
     settings = DeliverySettings.from_dict({
         "channels": {"email": "relay"},
-        "providers": {"relay": {"type": "smtp", "concurrency": 8}},
+        "providers": {"relay": {"type": "smtp", "concurrency": 8},
+                      "nordkort-relay": {"type": "smtp"}},
         "tenants": {"nordkort": {"channels": {"email": "nordkort-relay"}}},
     })
     assert settings.provider_for("other", "email") == "relay"
@@ -23,6 +24,8 @@ def test_channels_name_configured_providers_and_print_is_built_in() -> None:
     assert settings.provider_for("nordkort", "email") == "nordkort-relay"
     with pytest.raises(ValueError, match=r"delivery.channels.sms: no provider 'smpp'"):
         DeliverySettings.from_dict({"channels": {"sms": "smpp"}})
+    with pytest.raises(ValueError, match=r"delivery.tenants.n.channels.email: no provider 'x'"):
+        DeliverySettings.from_dict({"tenants": {"n": {"channels": {"email": "x"}}}})
     with pytest.raises(ValueError, match=r"delivery.providers.relay"):
         DeliverySettings.from_dict({"providers": {"relay": {"concurrency": 0}}})
 
