@@ -138,6 +138,7 @@ def test_a_card_invoice_composed_in_real_time_reaches_the_mailbox(documents, pos
     assert states == [S.DELIVERY_STATE_QUEUED, S.DELIVERY_STATE_SENDING,
                       S.DELIVERY_STATE_SENT, S.DELIVERY_STATE_DELIVERED]
     assert email.events[2].reason.startswith("250 2.0.0 Ok: queued as")  # Postfix's words
+    assert email.provider_message_id and email.provider_message_id in email.events[2].reason
     assert "2.0.0" in email.events[3].reason and "delivered" in email.events[3].reason
     [attempt] = email.attempt_log
     assert attempt.outcome == "accepted" and attempt.message_id == message["Message-ID"]

@@ -39,6 +39,7 @@ Settings::
 from __future__ import annotations
 
 import queue
+import re
 import smtplib
 import socket
 import ssl
@@ -60,6 +61,9 @@ log = logs.get_logger(__name__)
 _DKIM_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
                  b"mime-version", b"content-type", b"content-language",
                  b"list-unsubscribe", b"list-unsubscribe-post"]
+
+
+_QUEUE_ID = re.compile(r"queued as ([0-9A-Za-z]+)")
 
 
 def _words(code: int, message: bytes | str) -> str:
@@ -234,7 +238,9 @@ class SmtpProvider(Provider):
             raise
         if code != 250:
             return self._refused(code, reply, "DATA")
-        return Accepted(_words(code, reply))
+        words = _words(code, reply)
+        queued = _QUEUE_ID.search(words)  # the relay's queue id, to find it in its logs
+        return Accepted(words, provider_message_id=queued.group(1) if queued else "")
 
     @staticmethod
     def _refused(code: int, reply: bytes, step: str, recipient: bool = False) -> Result:
