@@ -18,7 +18,9 @@ A document's `skipped_channels` (JSON text) are the channels its plan left out b
 could not carry it, with the reason: support answers "why did she get no SMS?" from the index.
 
 A document and its outputs are written in one transaction: a duplicate document id or
-idempotency key raises `DuplicateDocument` and leaves nothing behind.
+idempotency key raises `DuplicateDocument` and leaves nothing behind. A caller may add its own
+rows to that transaction (`add(record, also=...)`): that is how a later stage (the delivery
+outbox) commits with the document or not at all, without the archive knowing about it.
 
 Times are stored in UTC and always come back timezone-aware (SQLite has no time zones; a small
 type decorator adds UTC back). SQLite runs in WAL mode with a busy timeout and foreign keys on.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -293,14 +295,19 @@ class DocumentIndex:
 
     # --- writing --------------------------------------------------------------------------
 
-    def add(self, record: DocumentRecord) -> None:
+    def add(self, record: DocumentRecord,
+            also: Callable[[Connection], None] | None = None) -> None:
         """Insert a document and its outputs in one transaction.
+
+        `also(conn)`, when given, runs inside that transaction after the rows are inserted:
+        its statements commit with the document or not at all (a transactional outbox).
 
         Raises DuplicateDocument (and writes nothing) if the (tenant, document_id) or the
         (tenant, idempotency_key) is already indexed.
         """
         document_row = _document_row(record)
-        output_rows = [_output_row(record, output) for output in record.outputs]
+        output_rows = [_output_row(record.tenant, record.document_id, output)
+                       for output in record.outputs]
         channels = [row["channel"] for row in output_rows]
         if len(set(channels)) != len(channels):
             raise ValueError(f"document {record.document_id}: duplicate channel in outputs")
@@ -309,8 +316,25 @@ class DocumentIndex:
                 conn.execute(insert(documents), [document_row])
                 if output_rows:
                     conn.execute(insert(outputs), output_rows)
+                if also is not None:
+                    also(conn)
         except sa_exc.IntegrityError as exc:
             raise self._duplicate(record) from exc
+
+    def add_output(self, tenant: str, document_id: str, output: OutputRecord,
+                   also: Callable[[Connection], None] | None = None) -> bool:
+        """Index one more output of an indexed document (a channel rendered later, e.g. a
+        delivery fallback), with `also(conn)` in the same transaction. -> False (and nothing
+        written) when the document already has an output of that channel."""
+        row = _output_row(tenant, document_id, output)
+        try:
+            with self._connect() as conn:
+                conn.execute(insert(outputs), [row])
+                if also is not None:
+                    also(conn)
+        except sa_exc.IntegrityError:
+            return False
+        return True
 
     def bulk_load(self, rows: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]]) -> int:
         """Load document rows fast (no outputs), in `documents` column order up to
@@ -586,14 +610,14 @@ def _document_row(record: DocumentRecord) -> dict[str, Any]:
     }
 
 
-def _output_row(record: DocumentRecord, output: OutputRecord) -> dict[str, Any]:
+def _output_row(tenant: str, document_id: str, output: OutputRecord) -> dict[str, Any]:
     try:
         facts = json.dumps(output.facts, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"output {output.channel}: facts must be JSON-serialisable") from exc
     return {
-        "tenant": record.tenant,
-        "document_id": record.document_id,
+        "tenant": tenant,
+        "document_id": document_id,
         "channel": str(output.channel),
         "key": output.key,
         "media_type": output.media_type,

@@ -24,6 +24,8 @@ from archive.embedded import EmbeddedS3
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from kanal.v1 import (
+    deliveries_pb2,
+    deliveries_pb2_grpc,
     documents_pb2,
     documents_pb2_grpc,
     jobs_pb2,
@@ -37,6 +39,7 @@ from kanal.v1 import (
 )
 from server import auth, logs, metrics
 from server import state as server_state
+from server.api.deliveries import DeliveriesServicer
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
@@ -48,6 +51,7 @@ from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
+from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import DocumentService
 from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
@@ -74,6 +78,7 @@ SERVICE_NAMES = (
     printshop_pb2.DESCRIPTOR.services_by_name["PrintShop"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
+    deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -162,6 +167,12 @@ class KanalServer:
             self.print_queue = PrintQueue(self.index, print_settings)  # own tables, not the
             self.print_queue.create_schema()  # archive's (nor its migrations)
             self.print_batches = BatchService(self.print_queue, self.store)
+            try:
+                delivery_settings = DeliverySettings.from_dict(settings.delivery)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+            self.delivery = DeliveryStage(delivery_settings, self.index, settings.state_dir)
+            self.delivery.create_schema()  # own tables, like the print queue's
             self.renderers = self._renderers()
             self.documents = DocumentService(
                 self.layouts, self.renderers, self.store, self.index,
@@ -169,7 +180,14 @@ class KanalServer:
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
                 print_queue=self.print_queue, rules=print_settings.rules,
+                delivery=self.delivery,
             )
+            if delivery_settings.dispatch:
+                try:
+                    self.delivery.start(self.store, self.documents.render_fallback,
+                                        {"print_queue": self.print_queue})
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
             self._start_grpc()
             self._start_metrics()
@@ -216,6 +234,7 @@ class KanalServer:
             s3_region=s3.region, layouts_dir=settings.layouts_dir,
             retention=dict(settings.retention), max_data_bytes=settings.max_data_bytes,
             plan=dict(settings.plan), printing=dict(settings.printing),
+            delivery=dict(settings.delivery), state_dir=settings.state_dir.resolve(),
         )
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
@@ -258,7 +277,10 @@ class KanalServer:
         self.jobs_servicer = JobsServicer(self.jobs, self.job_runner, self.layouts,
                                           self.settings.max_data_bytes)
         jobs_pb2_grpc.add_JobsServicer_to_server(self.jobs_servicer, server)
-        portal_pb2_grpc.add_PortalServicer_to_server(PortalServicer(self._portal()), server)
+        portal_pb2_grpc.add_PortalServicer_to_server(
+            PortalServicer(self._portal(), self.delivery), server)
+        self.deliveries_servicer = DeliveriesServicer(self.delivery)
+        deliveries_pb2_grpc.add_DeliveriesServicer_to_server(self.deliveries_servicer, server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -303,12 +325,16 @@ class KanalServer:
             self.metrics = None
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
+        if getattr(self, "deliveries_servicer", None) is not None:
+            self.deliveries_servicer.stop()  # and WatchDeliveries streams
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None
         if self.grpc_server is not None:
             self.grpc_server.stop(grace).wait()
             self.grpc_server = None
+        if getattr(self, "delivery", None) is not None:
+            self.delivery.stop()
         if isinstance(getattr(self, "renderers", None), RenderPool):
             self.renderers.close()
         if self.embedded_s3 is not None:

@@ -136,6 +136,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Portal/GetDownloadUrl": frozenset({"service", "portal", "admin"}),
     "/kanal.v1.ArchiveAdmin/SetLegalHold": frozenset({"admin"}),
     "/kanal.v1.ArchiveAdmin/GetLegalHold": frozenset({"admin", "service"}),
+    "/kanal.v1.Deliveries/ListDeliveries": frozenset({"producer", "service", "admin"}),
+    "/kanal.v1.Deliveries/GetDelivery": frozenset({"producer", "service", "admin"}),
+    "/kanal.v1.Deliveries/RetryDelivery": frozenset({"admin"}),
+    "/kanal.v1.Deliveries/CancelDelivery": frozenset({"admin"}),
+    "/kanal.v1.Deliveries/WatchDeliveries": frozenset({"producer", "service", "admin"}),
 }
 
 

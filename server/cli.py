@@ -8,6 +8,7 @@
     kanal print list|fetch|ack|close         (server.printing.cli)
     kanal portal token|list|fetch|url        (server.portal_cli)
     kanal archive reconcile|reindex|verify   (server.archive_admin)
+    kanal deliveries list|show|retry|cancel  (server.delivery.cli)
 
 Every failure is one line on stderr, `kanal <command>: <why>`, and a non-zero exit code
 (1: the request failed or the server could not be reached; 2: usage or configuration);
@@ -150,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_portal_parser(commands)
     from server.archive_admin import add_parser as add_archive_parser
     add_archive_parser(commands)
+    from server.delivery.cli import add_parser as add_deliveries_parser
+    add_deliveries_parser(commands)
     return parser
 
 

@@ -86,6 +86,7 @@ class Settings:
     printing: Mapping[str, Any] = field(default_factory=dict)  # server.printing.queue
     plan: Mapping[str, Any] = field(default_factory=dict)  # [plan.<tenant>.<layout>] rules
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
+    delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
 
     @property
     def reflection_enabled(self) -> bool:
@@ -146,6 +147,7 @@ def load_settings(
                            retention=doc.get("retention", {}),
                            printing=doc.get("printing", {}), plan=doc.get("plan", {}))
         settings = replace(settings, portal=doc.get("portal", {}))
+        settings = replace(settings, delivery=doc.get("delivery", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:

@@ -1,11 +1,13 @@
-"""The path of one real-time document: compose -> render -> archive -> index.
+"""The path of one real-time document: compose -> render -> archive -> index (+ outbox).
 
 `DocumentService` is the domain behind the `Documents` API. It knows the order of the
 steps and what makes them safe to retry; it knows nothing of gRPC.
 
 Write order: every object is stored in S3 first, the index row last, in one transaction.
 An outage between the two leaves objects without an index row (which the archive's
-reconciler can find and repair), never an index row pointing at nothing.
+reconciler can find and repair), never an index row pointing at nothing. The delivery
+stage's outbox rows are written in that same transaction (server.delivery), so every
+indexed document has its deliveries and no delivery exists without its document.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +39,7 @@ from server.compose.composer import ComposeRequest, compose, input_hash, parse_d
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output, SkippedChannel
 from server.compose.rules import Rule, tenant_rules
+from server.delivery.stage import DeliveryStage
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from server.printing.queue import PrintQueue, QueuedPiece
 
@@ -149,6 +152,7 @@ class DocumentService:
         print_queue: PrintQueue | None = None,  # server.printing.queue: print pieces go here
         rules: Sequence[Rule] = (),  # settings insert/campaign rules (server.compose.rules)
         plan_rules: Mapping[str, Any] | None = None,
+        delivery: DeliveryStage | None = None,  # server.delivery: the outbox goes here
     ):
         self.layouts = layouts
         self.renderers = renderers
@@ -161,6 +165,7 @@ class DocumentService:
         self.print_queue = print_queue
         self.rules = tuple(rules)
         self.plan_rules = plan_rules or {}
+        self.delivery = delivery
         self._idempotency_locks = _KeyedLocks()
         self.before_index: Callable[[str], None] = lambda document_id: None
 
@@ -238,7 +243,8 @@ class DocumentService:
                 {o.channel: o.content for o in outputs},
                 locale=composition.locale, locale_decision=_decision_text(composition),
             )
-        records = self._archive(composition, outputs, self._corrects(request, composition))
+        records = self._archive(composition, outputs, self._corrects(request, composition),
+                                layout, request)
         log.info("composed", channels=[o.channel.value for o in outputs],
                  pages=sum(o.facts.get("pages", 0) for o in outputs),
                  locale=composition.locale)
@@ -279,18 +285,34 @@ class DocumentService:
                 "corrects_document_id", "no archived document with this id for this customer")
         return corrected.document_id
 
-    def _archive(
-        self, composition: Composition, outputs: Sequence[Output],
-        corrects_document_id: str | None = None,
-    ) -> tuple[OutputRecord, ...]:
-        recipient = composition.recipient
-        country = recipient.address.country if recipient.address else None
-        retain_until = self.retention.retain_until(
-            composition.created_at, composition.kind.value, country, composition.tenant
+    def _retain_until(self, composition: Composition) -> datetime:
+        address = composition.recipient.address
+        return self.retention.retain_until(
+            composition.created_at, composition.kind.value,
+            address.country if address else None, composition.tenant)
+
+    def _put(self, composition: Composition, output: Output, common: Mapping[str, str],
+             retain_until: datetime) -> OutputRecord:
+        key = document_key(
+            composition.tenant, composition.recipient.customer_id, composition.created_at,
+            composition.document_id, output.channel.value,
+            EXTENSIONS.get(output.media_type, "bin"),
         )
-        plan = plan_text(composition.channel_plan)
+        self.store.put(
+            key, output.content, media_type=output.media_type,
+            metadata={**common, "channel": output.channel.value,
+                      "pages": str(output.facts.get("pages", "")),
+                      "facts": _facts_json(output)},
+            retain_until=retain_until,
+        )
+        return output_record(output, key)
+
+    @staticmethod
+    def _object_metadata(composition: Composition, corrects_document_id: str | None
+                         ) -> dict[str, str]:
+        recipient = composition.recipient
         skipped = skipped_records(composition.channel_plan)
-        common = {
+        return {
             "tenant": composition.tenant,
             "customer-id": recipient.customer_id,
             "document-id": composition.document_id,
@@ -300,32 +322,35 @@ class DocumentService:
             "created-at": composition.created_at.isoformat(),
             "input-sha256": composition.input_sha256,
             "idempotency-key": composition.idempotency_key or "",
-            "channel-plan": plan,
+            "channel-plan": plan_text(composition.channel_plan),
             "corrects-document-id": corrects_document_id or "",
             "locale-decision": _decision_text(composition) or "",
             **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
         }
+
+    def _archive(
+        self, composition: Composition, outputs: Sequence[Output],
+        corrects_document_id: str | None = None, layout: Layout | None = None,
+        request: ComposeInput | None = None,
+    ) -> tuple[OutputRecord, ...]:
+        retain_until = self._retain_until(composition)
+        common = self._object_metadata(composition, corrects_document_id)
+        plan = common["channel-plan"]
+        skipped = skipped_records(composition.channel_plan)
         records = []
         try:
             for output in outputs:
-                key = document_key(
-                    composition.tenant, recipient.customer_id, composition.created_at,
-                    composition.document_id, output.channel.value,
-                    EXTENSIONS.get(output.media_type, "bin"),
-                )
-                self.store.put(
-                    key, output.content, media_type=output.media_type,
-                    metadata={**common, "channel": output.channel.value,
-                              "pages": str(output.facts.get("pages", "")),
-                              "facts": _facts_json(output)},
-                    retain_until=retain_until,
-                )
-                records.append(output_record(output, key))
+                records.append(self._put(composition, output, common, retain_until))
             self.before_index(composition.document_id)  # a test hook: crash here
+            outbox = None
+            if self.delivery is not None and layout is not None and request is not None:
+                outbox = self.delivery.outbox(
+                    composition, layout, records, outputs,
+                    _sealable(request, composition, corrects_document_id))
             self.index.add(DocumentRecord(
                 tenant=composition.tenant,
                 document_id=composition.document_id,
-                customer_id=recipient.customer_id,
+                customer_id=composition.recipient.customer_id,
                 kind=composition.kind.value,
                 layout_ref=composition.layout_ref,
                 locale=composition.locale,
@@ -338,8 +363,10 @@ class DocumentService:
                 outputs=tuple(records),
                 locale_decision=_decision_text(composition),
                 skipped_channels=skipped,
-            ))
+            ), also=outbox)
             self._queue_print(composition, outputs, records)
+            if self.delivery is not None:
+                self.delivery.notify()
         except ArchiveUnavailable as exc:
             log.warning("archive unavailable", error=str(exc))
             raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
@@ -365,6 +392,33 @@ class DocumentService:
             postal_code=address.postal_code if address else "",
         ), composition.created_at)
 
+    # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------
+
+    def render_fallback(self, compose_input: Mapping[str, Any], channel: str
+                        ) -> tuple[Composition, Layout, Output, OutputRecord]:
+        """Compose a document again from its sealed input (same id, same time: the same
+        Composition), render one more channel and store its object. The caller indexes it.
+        -> (composition, layout, output, its record)"""
+        request = ComposeInput(
+            tenant=compose_input["tenant"], layout_id=compose_input["layout_id"],
+            layout_version=compose_input["layout_version"], data=compose_input["data"],
+            locale=compose_input["locale"],
+            channels=tuple(Channel(c) for c in compose_input["channels"]),
+            idempotency_key=compose_input.get("idempotency_key"))
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        composition = self._composition(request, layout, compose_input["document_id"],
+                                        datetime.fromisoformat(compose_input["created_at"]))
+        common = self._object_metadata(composition, compose_input.get("corrects_document_id"))
+        only = replace(composition, channel_plan=ChannelPlan((Channel(channel),),
+                                                             reason="delivery fallback"))
+        [output] = [o for o in self.renderers.render(only, layout)
+                    if o.channel == Channel(channel)]
+        try:
+            record = self._put(composition, output, common, self._retain_until(composition))
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"e-archive unavailable: {exc}") from exc
+        return composition, layout, output, record
+
     # --- read ---------------------------------------------------------------------------------
 
     def get(self, tenant: str, document_id: str) -> DocumentRecord:
@@ -388,3 +442,16 @@ class DocumentService:
             locale=record.locale,
             locale_decision=record.locale_decision,
         )
+
+
+def _sealable(request: ComposeInput, composition: Composition,
+              corrects_document_id: str | None) -> dict[str, Any]:
+    """What rebuilds this exact Composition later (server.delivery.sealed keeps it)."""
+    return {
+        "tenant": composition.tenant, "layout_id": composition.layout_id,
+        "layout_version": composition.layout_version, "locale": composition.locale,
+        "data": request.data, "channels": [c.value for c in request.channels],
+        "idempotency_key": request.idempotency_key, "document_id": composition.document_id,
+        "created_at": composition.created_at.isoformat(),
+        "corrects_document_id": corrects_document_id,
+    }

@@ -12,6 +12,7 @@ from server.api.convert import (
     plan_to_proto,
     timestamp,
 )
+from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller, tenant_for
 from server.documents import ComposeInput, DocumentService, plan_from_text
 from server.errors import InvalidInput, NotFound
@@ -76,4 +77,6 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
                                               skipped=record.skipped_channels)),
             locale_source=locale_source,
             locale_reason=locale_reason,
+            deliveries=[delivery_to_proto(d) for d in self.service.delivery.for_document(
+                record.tenant, record.document_id)] if self.service.delivery else [],
         )

@@ -15,7 +15,9 @@ import grpc
 from archive.index import DocumentRecord
 from kanal.v1 import common_pb2, portal_pb2, portal_pb2_grpc
 from server.api.convert import channels_from_proto, output_to_proto, timestamp
+from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller
+from server.delivery.stage import DeliveryStage
 from server.portal import ArchiveAdminService, ListQuery, PortalService, Scope
 
 
@@ -29,8 +31,8 @@ def _channel(value: int, field: str = "channel") -> str | None:
     return channels_from_proto([value], field)[0].value
 
 
-def document_to_proto(record: DocumentRecord, corrected_by: list[str]
-                      ) -> portal_pb2.PortalDocument:
+def document_to_proto(record: DocumentRecord, corrected_by: list[str],
+                      deliveries: DeliveryStage | None = None) -> portal_pb2.PortalDocument:
     layout_id, _, version = record.layout_ref.partition("@")
     return portal_pb2.PortalDocument(
         document_id=record.document_id,
@@ -45,12 +47,15 @@ def document_to_proto(record: DocumentRecord, corrected_by: list[str]
         outputs=[output_to_proto(o) for o in record.outputs],
         corrects_document_id=record.corrects_document_id or "",
         corrected_by_document_ids=corrected_by,
+        deliveries=[delivery_to_proto(d, attempts=False) for d in deliveries.for_document(
+            record.tenant, record.document_id)] if deliveries else [],
     )
 
 
 class PortalServicer(portal_pb2_grpc.PortalServicer):
-    def __init__(self, service: PortalService):
+    def __init__(self, service: PortalService, deliveries: DeliveryStage | None = None):
         self.service = service
+        self.deliveries = deliveries
 
     def _scope(self, context: grpc.ServicerContext) -> Scope:
         return self.service.scope(current_caller(), tuple(context.invocation_metadata() or ()))
@@ -78,7 +83,7 @@ class PortalServicer(portal_pb2_grpc.PortalServicer):
                     context: grpc.ServicerContext) -> portal_pb2.PortalDocument:
         record, corrected_by = self.service.get_document(self._scope(context),
                                                          request.document_id)
-        return document_to_proto(record, corrected_by)
+        return document_to_proto(record, corrected_by, self.deliveries)
 
     def FetchDocument(self, request: portal_pb2.FetchDocumentRequest,
                       context: grpc.ServicerContext) -> Iterator[portal_pb2.DocumentChunk]:

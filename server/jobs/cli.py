@@ -329,6 +329,7 @@ def worker(args: argparse.Namespace) -> int:
         layouts_dir=settings.layouts_dir, retention=dict(settings.retention),
         max_data_bytes=settings.max_data_bytes,
         plan=dict(settings.plan), printing=dict(settings.printing), nice=0,
+        delivery=dict(settings.delivery), state_dir=settings.state_dir.resolve(),
     )
     # The consumer runs in a child process replaced every CHUNKS_PER_WORKER chunks, which
     # bounds WeasyPrint's native memory (see server/channels/pool.py).

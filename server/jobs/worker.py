@@ -39,6 +39,7 @@ from server import logs, metrics
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import ComposeInput, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
 from server.jobs.store import ChunkSummary, JobStore
@@ -73,6 +74,8 @@ class WorkerConfig:
     max_data_bytes: int = 4 * 1024 * 1024
     plan: dict[str, Any] = field(default_factory=dict)  # channel plan rules (settings.plan)
     printing: dict[str, Any] = field(default_factory=dict)  # settings.printing (print queue)
+    delivery: dict[str, Any] = field(default_factory=dict)  # settings.delivery (the outbox)
+    state_dir: Path | None = None  # the server's: the sealed-input key when none configured
     nice: int = 10
 
 
@@ -101,13 +104,17 @@ class Pipeline:
             region=config.s3_region)
         index = DocumentIndex(config.index_url)
         print_settings = PrintSettings.from_dict(config.printing)
+        delivery = None
+        if config.state_dir is not None:  # the outbox is written here, dispatched by a server
+            delivery = DeliveryStage(DeliverySettings.from_dict(config.delivery), index,
+                                     config.state_dir)
         documents = DocumentService(
             LayoutRegistry(config.layouts_dir), Renderers(), store, index,
             RetentionPolicy.from_dict(config.retention) if config.retention
             else RetentionPolicy.default(),
             max_data_bytes=config.max_data_bytes,
             plan_rules=config.plan, rules=print_settings.rules,
-            print_queue=PrintQueue(index, print_settings),
+            print_queue=PrintQueue(index, print_settings), delivery=delivery,
         )
         return cls(documents, JobStore(config.index_url))
 

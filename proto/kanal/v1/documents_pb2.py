@@ -24,25 +24,26 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from kanal.v1 import common_pb2 as kanal_dot_v1_dot_common__pb2
+from kanal.v1 import deliveries_pb2 as kanal_dot_v1_dot_deliveries__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kanal/v1/documents.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xdb\x01\n\x0e\x43omposeRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tlayout_id\x18\x02 \x01(\t\x12\x16\n\x0elayout_version\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12#\n\x08\x63hannels\x18\x06 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x0f\n\x07preview\x18\x08 \x01(\x08\x12\x1c\n\x14\x63orrects_document_id\x18\t \x01(\t\"\x9e\x02\n\x0f\x43omposeResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x16\n\x0elayout_version\x18\x02 \x01(\t\x12!\n\x07outputs\x18\x03 \x03(\x0b\x32\x10.kanal.v1.Output\x12#\n\x04plan\x18\x04 \x01(\x0b\x32\x15.kanal.v1.ChannelPlan\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08replayed\x18\x06 \x01(\x08\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12-\n\rlocale_source\x18\x08 \x01(\x0e\x32\x16.kanal.v1.LocaleSource\x12\x15\n\rlocale_reason\x18\t \x01(\t\"9\n\x12GetDocumentRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"\xac\x03\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\tlayout_id\x18\x05 \x01(\t\x12\x16\n\x0elayout_version\x18\x06 \x01(\t\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cretain_until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinput_sha256\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12!\n\x07outputs\x18\x0c \x03(\x0b\x32\x10.kanal.v1.Output\x12#\n\x04plan\x18\r \x01(\x0b\x32\x15.kanal.v1.ChannelPlan\x12-\n\rlocale_source\x18\x0e \x01(\x0e\x32\x16.kanal.v1.LocaleSource\x12\x15\n\rlocale_reason\x18\x0f \x01(\t*\xa1\x01\n\x0cLocaleSource\x12\x1d\n\x19LOCALE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15LOCALE_SOURCE_REQUEST\x10\x01\x12\x16\n\x12LOCALE_SOURCE_DATA\x10\x02\x12\x1d\n\x19LOCALE_SOURCE_LAYOUT_RULE\x10\x03\x12 \n\x1cLOCALE_SOURCE_LAYOUT_DEFAULT\x10\x04\x32\x8c\x01\n\tDocuments\x12>\n\x07\x43ompose\x12\x18.kanal.v1.ComposeRequest\x1a\x19.kanal.v1.ComposeResponse\x12?\n\x0bGetDocument\x12\x1c.kanal.v1.GetDocumentRequest\x1a\x12.kanal.v1.Documentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kanal/v1/documents.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\x1a\x19kanal/v1/deliveries.proto\"\xdb\x01\n\x0e\x43omposeRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tlayout_id\x18\x02 \x01(\t\x12\x16\n\x0elayout_version\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12#\n\x08\x63hannels\x18\x06 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x0f\n\x07preview\x18\x08 \x01(\x08\x12\x1c\n\x14\x63orrects_document_id\x18\t \x01(\t\"\x9e\x02\n\x0f\x43omposeResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x16\n\x0elayout_version\x18\x02 \x01(\t\x12!\n\x07outputs\x18\x03 \x03(\x0b\x32\x10.kanal.v1.Output\x12#\n\x04plan\x18\x04 \x01(\x0b\x32\x15.kanal.v1.ChannelPlan\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08replayed\x18\x06 \x01(\x08\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12-\n\rlocale_source\x18\x08 \x01(\x0e\x32\x16.kanal.v1.LocaleSource\x12\x15\n\rlocale_reason\x18\t \x01(\t\"9\n\x12GetDocumentRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\"\xd4\x03\n\x08\x44ocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\tlayout_id\x18\x05 \x01(\t\x12\x16\n\x0elayout_version\x18\x06 \x01(\t\x12\x0e\n\x06locale\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cretain_until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinput_sha256\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\x12!\n\x07outputs\x18\x0c \x03(\x0b\x32\x10.kanal.v1.Output\x12#\n\x04plan\x18\r \x01(\x0b\x32\x15.kanal.v1.ChannelPlan\x12-\n\rlocale_source\x18\x0e \x01(\x0e\x32\x16.kanal.v1.LocaleSource\x12\x15\n\rlocale_reason\x18\x0f \x01(\t\x12&\n\ndeliveries\x18\x10 \x03(\x0b\x32\x12.kanal.v1.Delivery*\xa1\x01\n\x0cLocaleSource\x12\x1d\n\x19LOCALE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15LOCALE_SOURCE_REQUEST\x10\x01\x12\x16\n\x12LOCALE_SOURCE_DATA\x10\x02\x12\x1d\n\x19LOCALE_SOURCE_LAYOUT_RULE\x10\x03\x12 \n\x1cLOCALE_SOURCE_LAYOUT_DEFAULT\x10\x04\x32\x8c\x01\n\tDocuments\x12>\n\x07\x43ompose\x12\x18.kanal.v1.ComposeRequest\x1a\x19.kanal.v1.ComposeResponse\x12?\n\x0bGetDocument\x12\x1c.kanal.v1.GetDocumentRequest\x1a\x12.kanal.v1.Documentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kanal.v1.documents_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOCALESOURCE']._serialized_start=1096
-  _globals['_LOCALESOURCE']._serialized_end=1257
-  _globals['_COMPOSEREQUEST']._serialized_start=95
-  _globals['_COMPOSEREQUEST']._serialized_end=314
-  _globals['_COMPOSERESPONSE']._serialized_start=317
-  _globals['_COMPOSERESPONSE']._serialized_end=603
-  _globals['_GETDOCUMENTREQUEST']._serialized_start=605
-  _globals['_GETDOCUMENTREQUEST']._serialized_end=662
-  _globals['_DOCUMENT']._serialized_start=665
-  _globals['_DOCUMENT']._serialized_end=1093
-  _globals['_DOCUMENTS']._serialized_start=1260
-  _globals['_DOCUMENTS']._serialized_end=1400
+  _globals['_LOCALESOURCE']._serialized_start=1163
+  _globals['_LOCALESOURCE']._serialized_end=1324
+  _globals['_COMPOSEREQUEST']._serialized_start=122
+  _globals['_COMPOSEREQUEST']._serialized_end=341
+  _globals['_COMPOSERESPONSE']._serialized_start=344
+  _globals['_COMPOSERESPONSE']._serialized_end=630
+  _globals['_GETDOCUMENTREQUEST']._serialized_start=632
+  _globals['_GETDOCUMENTREQUEST']._serialized_end=689
+  _globals['_DOCUMENT']._serialized_start=692
+  _globals['_DOCUMENT']._serialized_end=1160
+  _globals['_DOCUMENTS']._serialized_start=1327
+  _globals['_DOCUMENTS']._serialized_end=1467
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from kanal.v1 import common_pb2 as _common_pb2
+from kanal.v1 import deliveries_pb2 as _deliveries_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -77,7 +78,7 @@ class GetDocumentRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., document_id: _Optional[str] = ...) -> None: ...
 
 class Document(_message.Message):
-    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan", "locale_source", "locale_reason")
+    __slots__ = ("document_id", "tenant", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "idempotency_key", "outputs", "plan", "locale_source", "locale_reason", "deliveries")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +94,7 @@ class Document(_message.Message):
     PLAN_FIELD_NUMBER: _ClassVar[int]
     LOCALE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     LOCALE_REASON_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     tenant: str
     customer_id: str
@@ -108,4 +110,5 @@ class Document(_message.Message):
     plan: _common_pb2.ChannelPlan
     locale_source: LocaleSource
     locale_reason: str
-    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., locale_source: _Optional[_Union[LocaleSource, str]] = ..., locale_reason: _Optional[str] = ...) -> None: ...
+    deliveries: _containers.RepeatedCompositeFieldContainer[_deliveries_pb2.Delivery]
+    def __init__(self, document_id: _Optional[str] = ..., tenant: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., plan: _Optional[_Union[_common_pb2.ChannelPlan, _Mapping]] = ..., locale_source: _Optional[_Union[LocaleSource, str]] = ..., locale_reason: _Optional[str] = ..., deliveries: _Optional[_Iterable[_Union[_deliveries_pb2.Delivery, _Mapping]]] = ...) -> None: ...

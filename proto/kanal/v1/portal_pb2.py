@@ -24,39 +24,40 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from kanal.v1 import common_pb2 as kanal_dot_v1_dot_common__pb2
+from kanal.v1 import deliveries_pb2 as kanal_dot_v1_dot_deliveries__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanal/v1/portal.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xff\x01\n\x14ListDocumentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12#\n\x08\x63hannels\x18\x03 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x30\n\x0c\x63reated_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"]\n\x15ListDocumentsResponse\x12+\n\tdocuments\x18\x01 \x03(\x0b\x32\x18.kanal.v1.PortalDocument\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xdf\x02\n\x0ePortalDocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x16\n\x0elayout_version\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cretain_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinput_sha256\x18\t \x01(\t\x12!\n\x07outputs\x18\n \x03(\x0b\x32\x10.kanal.v1.Output\x12\x1c\n\x14\x63orrects_document_id\x18\x0b \x01(\t\x12!\n\x19\x63orrected_by_document_ids\x18\x0c \x03(\t\"/\n\x18PortalGetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"O\n\x14\x46\x65tchDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x11.kanal.v1.Channel\"O\n\rDocumentChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"i\n\x15GetDownloadUrlRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0f\x65xpires_seconds\x18\x03 \x01(\x05\"Z\n\x0b\x44ownloadUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"6\n\x13SetLegalHoldRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\x08\"*\n\x13GetLegalHoldRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"?\n\tLegalHold\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\x08\x12\x11\n\theld_keys\x18\x03 \x03(\t2\xbd\x02\n\x06Portal\x12P\n\rListDocuments\x12\x1e.kanal.v1.ListDocumentsRequest\x1a\x1f.kanal.v1.ListDocumentsResponse\x12K\n\x0bGetDocument\x12\".kanal.v1.PortalGetDocumentRequest\x1a\x18.kanal.v1.PortalDocument\x12J\n\rFetchDocument\x12\x1e.kanal.v1.FetchDocumentRequest\x1a\x17.kanal.v1.DocumentChunk0\x01\x12H\n\x0eGetDownloadUrl\x12\x1f.kanal.v1.GetDownloadUrlRequest\x1a\x15.kanal.v1.DownloadUrl2\x96\x01\n\x0c\x41rchiveAdmin\x12\x42\n\x0cSetLegalHold\x12\x1d.kanal.v1.SetLegalHoldRequest\x1a\x13.kanal.v1.LegalHold\x12\x42\n\x0cGetLegalHold\x12\x1d.kanal.v1.GetLegalHoldRequest\x1a\x13.kanal.v1.LegalHoldb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kanal/v1/portal.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\x1a\x19kanal/v1/deliveries.proto\"\xff\x01\n\x14ListDocumentsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05kinds\x18\x02 \x03(\t\x12#\n\x08\x63hannels\x18\x03 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x30\n\x0c\x63reated_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"]\n\x15ListDocumentsResponse\x12+\n\tdocuments\x18\x01 \x03(\x0b\x32\x18.kanal.v1.PortalDocument\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x03\n\x0ePortalDocument\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x16\n\x0elayout_version\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cretain_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cinput_sha256\x18\t \x01(\t\x12!\n\x07outputs\x18\n \x03(\x0b\x32\x10.kanal.v1.Output\x12\x1c\n\x14\x63orrects_document_id\x18\x0b \x01(\t\x12!\n\x19\x63orrected_by_document_ids\x18\x0c \x03(\t\x12&\n\ndeliveries\x18\r \x03(\x0b\x32\x12.kanal.v1.Delivery\"/\n\x18PortalGetDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"O\n\x14\x46\x65tchDocumentRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x11.kanal.v1.Channel\"O\n\rDocumentChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"i\n\x15GetDownloadUrlRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0f\x65xpires_seconds\x18\x03 \x01(\x05\"Z\n\x0b\x44ownloadUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"6\n\x13SetLegalHoldRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\x08\"*\n\x13GetLegalHoldRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"?\n\tLegalHold\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\n\n\x02on\x18\x02 \x01(\x08\x12\x11\n\theld_keys\x18\x03 \x03(\t2\xbd\x02\n\x06Portal\x12P\n\rListDocuments\x12\x1e.kanal.v1.ListDocumentsRequest\x1a\x1f.kanal.v1.ListDocumentsResponse\x12K\n\x0bGetDocument\x12\".kanal.v1.PortalGetDocumentRequest\x1a\x18.kanal.v1.PortalDocument\x12J\n\rFetchDocument\x12\x1e.kanal.v1.FetchDocumentRequest\x1a\x17.kanal.v1.DocumentChunk0\x01\x12H\n\x0eGetDownloadUrl\x12\x1f.kanal.v1.GetDownloadUrlRequest\x1a\x15.kanal.v1.DownloadUrl2\x96\x01\n\x0c\x41rchiveAdmin\x12\x42\n\x0cSetLegalHold\x12\x1d.kanal.v1.SetLegalHoldRequest\x1a\x13.kanal.v1.LegalHold\x12\x42\n\x0cGetLegalHold\x12\x1d.kanal.v1.GetLegalHoldRequest\x1a\x13.kanal.v1.LegalHoldb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kanal.v1.portal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=92
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=347
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=349
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=442
-  _globals['_PORTALDOCUMENT']._serialized_start=445
-  _globals['_PORTALDOCUMENT']._serialized_end=796
-  _globals['_PORTALGETDOCUMENTREQUEST']._serialized_start=798
-  _globals['_PORTALGETDOCUMENTREQUEST']._serialized_end=845
-  _globals['_FETCHDOCUMENTREQUEST']._serialized_start=847
-  _globals['_FETCHDOCUMENTREQUEST']._serialized_end=926
-  _globals['_DOCUMENTCHUNK']._serialized_start=928
-  _globals['_DOCUMENTCHUNK']._serialized_end=1007
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=1009
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=1114
-  _globals['_DOWNLOADURL']._serialized_start=1116
-  _globals['_DOWNLOADURL']._serialized_end=1206
-  _globals['_SETLEGALHOLDREQUEST']._serialized_start=1208
-  _globals['_SETLEGALHOLDREQUEST']._serialized_end=1262
-  _globals['_GETLEGALHOLDREQUEST']._serialized_start=1264
-  _globals['_GETLEGALHOLDREQUEST']._serialized_end=1306
-  _globals['_LEGALHOLD']._serialized_start=1308
-  _globals['_LEGALHOLD']._serialized_end=1371
-  _globals['_PORTAL']._serialized_start=1374
-  _globals['_PORTAL']._serialized_end=1691
-  _globals['_ARCHIVEADMIN']._serialized_start=1694
-  _globals['_ARCHIVEADMIN']._serialized_end=1844
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=119
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=374
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=376
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=469
+  _globals['_PORTALDOCUMENT']._serialized_start=472
+  _globals['_PORTALDOCUMENT']._serialized_end=863
+  _globals['_PORTALGETDOCUMENTREQUEST']._serialized_start=865
+  _globals['_PORTALGETDOCUMENTREQUEST']._serialized_end=912
+  _globals['_FETCHDOCUMENTREQUEST']._serialized_start=914
+  _globals['_FETCHDOCUMENTREQUEST']._serialized_end=993
+  _globals['_DOCUMENTCHUNK']._serialized_start=995
+  _globals['_DOCUMENTCHUNK']._serialized_end=1074
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=1076
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=1181
+  _globals['_DOWNLOADURL']._serialized_start=1183
+  _globals['_DOWNLOADURL']._serialized_end=1273
+  _globals['_SETLEGALHOLDREQUEST']._serialized_start=1275
+  _globals['_SETLEGALHOLDREQUEST']._serialized_end=1329
+  _globals['_GETLEGALHOLDREQUEST']._serialized_start=1331
+  _globals['_GETLEGALHOLDREQUEST']._serialized_end=1373
+  _globals['_LEGALHOLD']._serialized_start=1375
+  _globals['_LEGALHOLD']._serialized_end=1438
+  _globals['_PORTAL']._serialized_start=1441
+  _globals['_PORTAL']._serialized_end=1758
+  _globals['_ARCHIVEADMIN']._serialized_start=1761
+  _globals['_ARCHIVEADMIN']._serialized_end=1911
 # @@protoc_insertion_point(module_scope)

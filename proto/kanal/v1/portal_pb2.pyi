@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from kanal.v1 import common_pb2 as _common_pb2
+from kanal.v1 import deliveries_pb2 as _deliveries_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -39,7 +40,7 @@ class ListDocumentsResponse(_message.Message):
     def __init__(self, documents: _Optional[_Iterable[_Union[PortalDocument, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class PortalDocument(_message.Message):
-    __slots__ = ("document_id", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "outputs", "corrects_document_id", "corrected_by_document_ids")
+    __slots__ = ("document_id", "customer_id", "kind", "layout_id", "layout_version", "locale", "created_at", "retain_until", "input_sha256", "outputs", "corrects_document_id", "corrected_by_document_ids", "deliveries")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +53,7 @@ class PortalDocument(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     CORRECTS_DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CORRECTED_BY_DOCUMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     customer_id: str
     kind: str
@@ -64,7 +66,8 @@ class PortalDocument(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]
     corrects_document_id: str
     corrected_by_document_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, document_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., corrects_document_id: _Optional[str] = ..., corrected_by_document_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    deliveries: _containers.RepeatedCompositeFieldContainer[_deliveries_pb2.Delivery]
+    def __init__(self, document_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., kind: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., locale: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_sha256: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Output, _Mapping]]] = ..., corrects_document_id: _Optional[str] = ..., corrected_by_document_ids: _Optional[_Iterable[str]] = ..., deliveries: _Optional[_Iterable[_Union[_deliveries_pb2.Delivery, _Mapping]]] = ...) -> None: ...
 
 class PortalGetDocumentRequest(_message.Message):
     __slots__ = ("document_id",)

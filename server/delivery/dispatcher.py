@@ -1,0 +1,328 @@
+"""Dispatchers: due outbox rows -> provider calls -> recorded outcomes.
+
+One loop thread per server process takes due rows for each provider (never more than the
+provider's free concurrency, its rate-limit tokens and what its circuit breaker allows),
+and runs each attempt in the provider's own thread pool:
+
+    claim (state `sending`, lease, attempt row with the message id: committed)
+      -> contact rules at send time (hold / suppress, server.delivery.rules)
+      -> the archived bytes (sha256-verified) -> provider.send -> Accepted | Retry | Failed
+      -> finish (state, attempt closed, event; one transaction, only while the lease holds)
+
+Safe with several processes on one database: PostgreSQL hands each row to one of them
+(`FOR UPDATE SKIP LOCKED`) and every state change is a compare-and-set, so a row is never
+sent by two at once; on SQLite run one dispatching server per database (the
+compare-and-set still keeps a second one from double-sending; it only contends).
+
+A kill -9 at any point leaves either a `queued` row (sent again later) or a `sending` row
+with an open attempt: when its lease runs out the loop reaps it -- the attempt is closed as
+`interrupted` and the row queued again, after the provider's `in_doubt_seconds` when the
+provider may have accepted it (SMTP: a success DSN arrives meanwhile and marks it
+`delivered`, and nothing is sent twice).
+
+The loop also expires rows not sent in time, hands rows that failed for good to the
+fallback step, refreshes the queue-depth metrics and purges sealed inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from ulid import ULID
+
+from archive.errors import ArchiveError
+from archive.store import ArchiveStore
+from server import logs
+from server.delivery import metrics
+from server.delivery.model import (
+    Accepted,
+    Failed,
+    Outgoing,
+    Receipt,
+    Result,
+    Retry,
+    State,
+)
+from server.delivery.policy import BREAKER_GAUGE, CircuitBreaker, TokenBucket, backoff
+from server.delivery.providers.base import Provider
+from server.delivery.rules import ContactRules
+from server.delivery.store import DeliveryStore
+
+log = logs.get_logger(__name__)
+
+HOUSEKEEPING_SECONDS = 5.0
+
+
+class _Slot:
+    """One provider in this process: its pool, rate, breaker and in-flight count."""
+
+    def __init__(self, provider: Provider):
+        limits = provider.limits
+        self.provider = provider
+        self.limits = limits
+        self.bucket = TokenBucket(limits.rate_per_second)
+        self.breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_seconds)
+        self.pool = ThreadPoolExecutor(limits.concurrency,
+                                       thread_name_prefix=f"deliver-{provider.name}")
+        self.inflight = 0
+        self.lock = threading.Lock()
+
+    def free(self) -> int:
+        with self.lock:
+            return self.limits.concurrency - self.inflight
+
+
+class Dispatcher:
+    def __init__(self, store: DeliveryStore, providers: Mapping[str, Provider],
+                 archive: ArchiveStore, rules: ContactRules, *,
+                 clock: Callable[[], datetime], lease: timedelta, poll_seconds: float = 1.0,
+                 sent_grace: timedelta = timedelta(days=7), purge_seconds: float = 60.0,
+                 fallbacks: Callable[[dict[str, Any]], None] | None = None,
+                 on_event: Callable[[], None] = lambda: None):
+        self.store = store
+        self.slots = {name: _Slot(p) for name, p in providers.items()}
+        self.archive = archive
+        self.rules = rules
+        self.clock = clock
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.sent_grace = sent_grace
+        self.purge_seconds = purge_seconds
+        self.fallbacks = fallbacks
+        self.on_event = on_event
+        self.owner = str(ULID())
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._housekept = 0.0
+        self._purged = 0.0
+        self._fallback_due = threading.Event()  # something failed: look for fallbacks
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for slot in self.slots.values():
+            slot.provider.start(self.receipt)
+        self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher",
+                                        daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._fallback_due.set()  # new rows may be born failed (no provider for a channel)
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for slot in self.slots.values():
+            slot.pool.shutdown(wait=True, cancel_futures=True)
+            slot.provider.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # the database may be away for a moment: go on
+                log.warning("delivery dispatch failed", error=repr(exc))
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def tick(self) -> int:
+        """One round: housekeeping when due, then claim and start what may start now.
+        -> how many attempts were started."""
+        now = self.clock()
+        if time.monotonic() - self._housekept >= HOUSEKEEPING_SECONDS:
+            self._housekeeping(now)
+        started = 0
+        for name, slot in self.slots.items():
+            metrics.BREAKER.labels(name).set(BREAKER_GAUGE[slot.breaker.state])
+            wanted = slot.breaker.allowed(slot.free())
+            tokens = slot.bucket.take(wanted) if wanted else 0
+            if not tokens:
+                continue
+            rows = self.store.claim(name, tokens, now, self.owner, self.lease)
+            slot.bucket.give_back(tokens - len(rows))
+            if len(rows) < tokens and wanted == 1 and slot.breaker.state != "closed":
+                slot.breaker.success()  # a half-open trial with nothing to try
+            for row in rows:
+                with slot.lock:
+                    slot.inflight += 1
+                slot.pool.submit(self._attempt, slot, row)
+                started += 1
+        if self.fallbacks is not None and self._fallback_due.is_set():
+            self._fallback_due.clear()
+            for row in self.store.due_fallbacks():
+                self.fallbacks(row)
+        return started
+
+    def _housekeeping(self, now: datetime) -> None:
+        self._housekept = time.monotonic()
+        self._fallback_due.set()  # rows written by other processes (job workers)
+        resend_at = {}
+        for name, slot in self.slots.items():
+            resend_at[name] = now + timedelta(seconds=slot.limits.in_doubt_seconds)
+        reaped = self.store.reap(now, resend_at)
+        if reaped:
+            log.warning("interrupted attempts queued again", deliveries=len(reaped))
+        expired = self.store.expire(now)
+        if expired or reaped:
+            self.on_event()
+        depth = self.store.queue_depth()
+        for name in self.slots:
+            metrics.QUEUE_DEPTH.labels(name).set(depth.get(name, 0))
+        if time.monotonic() - self._purged >= self.purge_seconds:
+            self._purged = time.monotonic()
+            self.store.purge_inputs(now, self.sent_grace)
+
+    # --- one attempt ----------------------------------------------------------------------
+
+    def _attempt(self, slot: _Slot, row: dict[str, Any]) -> None:
+        name = slot.provider.name
+        try:
+            details = json.loads(row["details"])
+            now = self.clock()
+            if not self._rules_allow(slot, row, details, now):
+                return
+            try:
+                content = (self.archive.get(row["archive_key"], expected_sha256=row["sha256"])
+                           if slot.provider.needs_content else b"")
+            except ArchiveError as exc:
+                result: Result = Retry(f"archive unavailable: {exc}", provider_down=False)
+            else:
+                result = self._send(slot, row, details, content)
+            self._finish(slot, row, result)
+        except Exception as exc:
+            log.exception("delivery attempt failed", delivery_id=row["delivery_id"],
+                          provider=name, error=repr(exc))
+        finally:
+            with slot.lock:
+                slot.inflight -= 1
+            self._wake.set()
+
+    def _rules_allow(self, slot: _Slot, row: dict[str, Any], details: dict[str, Any],
+                     now: datetime) -> bool:
+        store = self.store
+        decision = self.rules.decide(
+            channel=row["channel"], kind=row["kind"], marketing=bool(details.get("marketing")),
+            legally_required=bool(details.get("legally_required")),
+            consents=details.get("consents", ()),
+            opted_out=store.opted_out(row["tenant"], row["customer_id"]),
+            country=details.get("country", ""), now=now,
+            contacts_since=lambda since, marketing: store.contacts_since(
+                row["tenant"], row["customer_id"], () if marketing else (row["kind"],), since,
+                marketing=marketing, exclude=row["delivery_id"]))
+        if decision.action == "send":
+            return True
+        metrics.ATTEMPTS.labels(slot.provider.name,
+                                "held" if decision.action == "hold" else "suppressed").inc()
+        if decision.action == "hold":
+            store.release(row, self.owner, decision.until or now, decision.reason, now)
+        else:
+            self._fallback_due.set()
+            extra = {} if decision.fallback else {"fallbacks": ""}
+            store.finish(row, self.owner, State.SUPPRESSED, decision.reason, "suppressed", now,
+                         **extra)
+        self.on_event()
+        return False
+
+    def _send(self, slot: _Slot, row: dict[str, Any], details: dict[str, Any],
+              content: bytes) -> Result:
+        outgoing = Outgoing(
+            delivery_id=row["delivery_id"], tenant=row["tenant"],
+            document_id=row["document_id"], customer_id=row["customer_id"],
+            channel=row["channel"], recipient=row["recipient"], content=content,
+            media_type=row["media_type"], message_id=row["message_id"],
+            attempt=row["attempts"], facts=details.get("facts", {}),
+            details={**details, "kind": row["kind"], "archive_key": row["archive_key"],
+                     "sha256": row["sha256"]})
+        started = time.perf_counter()
+        try:
+            result = slot.provider.send(outgoing)
+        except Exception as exc:  # an adapter bug or an unmapped error: retry, count it
+            log.warning("provider raised", provider=slot.provider.name, error=repr(exc))
+            result = Retry(f"provider error: {exc!r}")
+        metrics.LATENCY.labels(slot.provider.name).observe(time.perf_counter() - started)
+        if isinstance(result, Retry) and result.provider_down:
+            slot.breaker.failure()
+        else:
+            slot.breaker.success()
+        return result
+
+    def _finish(self, slot: _Slot, row: dict[str, Any], result: Result) -> None:
+        name, now, limits = slot.provider.name, self.clock(), slot.limits
+        if isinstance(result, Accepted):
+            state = State.DELIVERED if result.delivered else State.SENT
+            self.store.finish(row, self.owner, state, result.reason, "accepted", now,
+                              provider_message_id=result.provider_message_id[:200])
+            metrics.ATTEMPTS.labels(name, "accepted").inc()
+            metrics.SENT.labels(name).inc()
+        elif isinstance(result, Failed):
+            self._fallback_due.set()
+            self.store.finish(row, self.owner, result.state, result.reason, "failed", now)
+            metrics.ATTEMPTS.labels(name, "failed").inc()
+            metrics.FAILED.labels(name, result.state.value).inc()
+        elif row["attempts"] >= limits.max_attempts:
+            self._fallback_due.set()
+            reason = f"dead letter after {row['attempts']} attempts: {result.reason}"
+            self.store.finish(row, self.owner, State.FAILED, reason, "retry", now,
+                              dead_letter=True)
+            metrics.ATTEMPTS.labels(name, "retry").inc()
+            metrics.FAILED.labels(name, State.FAILED.value).inc()
+        else:
+            wait = result.after or (timedelta(seconds=limits.in_doubt_seconds)
+                                    if result.in_doubt else backoff(row["attempts"], limits))
+            self.store.finish(row, self.owner, State.QUEUED, result.reason, "retry", now,
+                              next_attempt_at=now + wait)
+            metrics.ATTEMPTS.labels(name, "retry").inc()
+        self.on_event()
+
+    # --- receipts -------------------------------------------------------------------------
+
+    def receipt(self, receipt: Receipt) -> bool:
+        """Apply an asynchronous receipt (DSN, SMPP deliver_sm, a callback). -> whether a
+        row moved. Raises when the database is away (the sender should retry)."""
+        row = (self.store.row(receipt.delivery_id) if receipt.delivery_id
+               else self.store.by_provider_id(receipt.provider, receipt.provider_message_id))
+        if row is None:
+            log.info("receipt for an unknown delivery", outcome=receipt.outcome)
+            return False
+        now, provider = self.clock(), row["provider"]
+        waiting = (State.SENT, State.QUEUED, State.SENDING)
+        if receipt.outcome == "delivered":
+            moved = self.store.move(row["delivery_id"], State.DELIVERED, receipt.reason, now,
+                                    only_from=waiting, lease_owner=None, lease_until=None)
+            if moved:
+                metrics.DELIVERED.labels(provider).inc()
+        elif receipt.outcome == "retry":
+            slot = self.slots.get(provider)
+            limits = slot.limits if slot else None
+            if limits is not None and row["attempts"] >= limits.max_attempts:
+                moved = self.store.move(
+                    row["delivery_id"], State.FAILED,
+                    f"dead letter after {row['attempts']} attempts: {receipt.reason}", now,
+                    only_from=(State.SENT,), dead_letter=True)
+            else:
+                wait = backoff(row["attempts"], limits) if limits else timedelta(0)
+                moved = self.store.move(row["delivery_id"], State.QUEUED, receipt.reason, now,
+                                        only_from=(State.SENT,), next_attempt_at=now + wait)
+        else:
+            state = {"bounced": State.BOUNCED, "expired": State.EXPIRED}.get(
+                receipt.outcome, State.FAILED)
+            moved = self.store.move(row["delivery_id"], state, receipt.reason, now,
+                                    only_from=(*waiting, State.DELIVERED),
+                                    lease_owner=None, lease_until=None)
+            if moved:
+                metrics.FAILED.labels(provider, state.value).inc()
+        if moved:
+            self._fallback_due.set()
+            self.on_event()
+            self._wake.set()
+        return moved

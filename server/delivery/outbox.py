@@ -1,0 +1,122 @@
+"""A composed, archived document -> its outbox rows (one per channel of its plan).
+
+Pure: the rows are plain dicts for `DeliveryStore.insert`, written in the index's
+transaction with the document (DocumentIndex.add(also=...)). Per row:
+
+- the provider that sends the channel for this tenant (`[delivery.tenants.<t>.channels]`,
+  else `[delivery.channels]`); a channel nobody sends is recorded `failed` at once with
+  that reason and does *not* fall back: a configuration gap must not turn every e-mail
+  into paper. An operator retries it once a provider is configured (`kanal deliveries
+  retry`), and its fallbacks come back then;
+- the recipient (e-mail address, mobile number, Peppol id; print: the print queue);
+- the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
+  header (the archived bytes carry it), for other channels the delivery id;
+- the primary channel (the plan's first) carries the plan's fallbacks, in order;
+- details the send-time rules need: kind, marketing, legally required, consents,
+  country, and for print the piece's facts (envelope, inserts, postal code, pages).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from typing import Any
+
+from ulid import ULID
+
+from archive.index import OutputRecord
+from server.compose.layouts import Layout
+from server.compose.model import Channel, Composition, Output
+from server.delivery.model import State
+from server.delivery.rules import country_of
+
+
+def recipient_for(composition: Composition, channel: str) -> str:
+    recipient = composition.recipient
+    if channel == Channel.EMAIL:
+        return recipient.email or ""
+    if channel == Channel.SMS:
+        return recipient.mobile or ""
+    if channel == Channel.EINVOICE:
+        return recipient.peppol_id or recipient.customer_id
+    return recipient.customer_id  # print: the print queue knows where
+
+
+def message_id_for(channel: str, content: bytes, delivery_id: str) -> str:
+    if channel == Channel.EMAIL:
+        header = BytesHeaderParser().parsebytes(content).get("Message-ID")
+        if header:
+            return str(header).strip()
+    return delivery_id
+
+
+def details_for(composition: Composition, layout: Layout, output: OutputRecord
+                ) -> dict[str, Any]:
+    recipient = composition.recipient
+    address = recipient.address
+    details: dict[str, Any] = {
+        "marketing": bool(layout.section("email").get("marketing", False)),
+        "legally_required": bool(layout.section("delivery").get("legally_required", False)),
+        "consents": list(recipient.consents),
+        "country": country_of(address.country if address else "", recipient.mobile or ""),
+        "facts": dict(output.facts),
+    }
+    if output.channel == Channel.PRINT:
+        details["print"] = {
+            "pages": output.pages or 1, "envelope": composition.print_options.envelope,
+            "inserts": list(composition.inserts),
+            "country": address.country if address else "",
+            "postal_code": address.postal_code if address else "",
+        }
+    return details
+
+
+def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
+                 content: bytes, provider: str | None, now: datetime, expires: timedelta,
+                 *, fallbacks: Sequence[str] = (), fallback_of: str | None = None,
+                 new_id: Callable[[], str] = lambda: str(ULID())) -> dict[str, Any]:
+    delivery_id = new_id()
+    state, reason = State.QUEUED, "queued"
+    if fallback_of:
+        reason = f"fallback of delivery {fallback_of}"
+    details = details_for(composition, layout, output)
+    details["plan_fallbacks"] = list(fallbacks)
+    if not provider:
+        state, reason = State.FAILED, f"no {output.channel} provider configured (delivery.channels)"
+        fallbacks = ()
+    return {
+        "delivery_id": delivery_id, "tenant": composition.tenant,
+        "document_id": composition.document_id,
+        "customer_id": composition.recipient.customer_id, "kind": composition.kind.value,
+        "channel": output.channel, "provider": provider or "",
+        "recipient": recipient_for(composition, output.channel),
+        "archive_key": output.key, "sha256": output.sha256, "media_type": output.media_type,
+        "message_id": message_id_for(output.channel, content, delivery_id),
+        "provider_message_id": "", "state": state.value, "state_at": now, "reason": reason,
+        "attempts": 0, "next_attempt_at": now, "lease_owner": None, "lease_until": None,
+        "created_at": now, "expires_at": now + expires, "fallback_of": fallback_of,
+        "fallbacks": ",".join(fallbacks), "dead_letter": False,
+        "details": json.dumps(details, sort_keys=True, default=str),
+    }
+
+
+def document_rows(composition: Composition, layout: Layout, records: Sequence[OutputRecord],
+                  outputs: Sequence[Output], providers: Mapping[str, str | None],
+                  now: datetime, expires: Mapping[str, timedelta]) -> list[dict[str, Any]]:
+    """One row per planned channel that has an archived output, in plan order."""
+    plan = composition.channel_plan
+    by_channel = {r.channel: r for r in records}
+    contents = {o.channel.value: o.content for o in outputs}
+    rows = []
+    for n, channel in enumerate(plan.channels):
+        record = by_channel.get(channel.value)
+        if record is None:
+            continue
+        provider = providers.get(channel.value)
+        rows.append(delivery_row(
+            composition, layout, record, contents.get(channel.value, b""), provider, now,
+            expires.get(provider or "", timedelta(hours=72)),
+            fallbacks=[c.value for c in plan.fallbacks] if n == 0 else ()))
+    return rows

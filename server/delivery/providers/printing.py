@@ -1,0 +1,46 @@
+"""Print: a delivery of the print channel -> a piece in its print shop's queue.
+
+The print queue (server.printing.queue) batches pieces for the print shop; this adapter
+only hands the piece over, idempotently per document (a resend finds it queued). `sent`
+means queued for the print shop (the reason names it); the print shop's acknowledgement of
+the batch is the print trade's receipt and stays with the print stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from server.delivery.model import Accepted, Failed, Outgoing, Result
+from server.delivery.providers.base import Provider, ProviderContext, register
+from server.printing.queue import PrintQueue, QueuedPiece
+
+
+class PrintQueueProvider(Provider):
+    channel = "print"
+    needs_content = False  # the print shop fetches the PDF with its batch
+
+    def __init__(self, name: str, settings: Mapping[str, Any], context: ProviderContext):
+        super().__init__(name, settings, context)
+        self.queue: PrintQueue = context.services["print_queue"]
+
+    def send(self, message: Outgoing) -> Result:
+        piece = message.details.get("print") or {}
+        try:
+            piece_id = self.queue.enqueue(QueuedPiece(
+                document_id=message.document_id, tenant=message.tenant,
+                archive_key=str(message.details["archive_key"]),
+                pdf_sha256=str(message.details["sha256"]), pages=int(piece.get("pages") or 1),
+                envelope=str(piece.get("envelope", "C5")),
+                inserts=tuple(piece.get("inserts", ())), country=str(piece.get("country", "")),
+                postal_code=str(piece.get("postal_code", "")),
+            ), datetime.now(UTC))
+        except ValueError as exc:  # an insert no feeder holds: no print shop can do it
+            return Failed(f"print queue refused the piece: {exc}")
+        printshop, profile = self.queue.settings.destination(message.tenant)
+        return Accepted(f"queued for print shop {printshop} (profile {profile})",
+                        provider_message_id=piece_id)
+
+
+register("print", PrintQueueProvider)

@@ -1,0 +1,280 @@
+"""The delivery stage's one entry point: `DeliveryStage`.
+
+The orchestrator (server/documents.py) calls `outbox(...)` while archiving a document: it
+returns the statements that write the document's deliveries (and its sealed compose
+input) inside the index transaction, so a document is indexed with its outbox or not at
+all. Everything after that happens here, in the server process that runs `start()`:
+dispatchers per provider, receipts (the bounce listener, providers' own), fallbacks,
+webhooks, and the read and operator API (`for_document`, `list`, `retry`, `cancel`,
+`events_after`).
+
+Settings (``[delivery]``)::
+
+    [delivery]
+    dispatch = true            # run dispatchers in this process (job workers never do)
+    lease_seconds = 60         # an attempt not finished by then is presumed dead
+    poll_seconds = 1.0
+    sent_grace_days = 7        # how long a `sent` e-mail may still bounce
+    purge_after_days = 30      # sealed compose inputs are gone by then at the latest
+    purge_seconds = 60         # how often ended documents' inputs are purged
+    keys = []                  # Fernet keys for sealed inputs (server.delivery.sealed)
+    verp_secret = ""           # default: made once in state_dir
+    bounce_listen = "127.0.0.1:2525"   # the DSN listener; empty: none
+    [delivery.channels]        # channel -> provider ("print" is built in)
+    email = "relay"
+    [delivery.providers.relay] # see server.delivery.providers.*
+    type = "smtp"
+    [delivery.tenants.nordkort]    # return path, DKIM, webhooks, channel overrides
+    [delivery.rules]               # server.delivery.rules
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+
+from archive.index import DocumentIndex, OutputRecord
+from archive.store import ArchiveStore
+from server import logs
+from server.compose.layouts import Layout
+from server.compose.model import Composition, Output
+from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
+from server.delivery.outbox import document_rows
+from server.delivery.policy import Limits
+from server.delivery.rules import ContactRules
+from server.delivery.sealed import SealedInputs, load_keys, secret_file
+from server.delivery.store import DeliveryStore
+from server.errors import FailedPrecondition, InvalidInput, NotFound
+
+if TYPE_CHECKING:  # what runs only in a dispatching server is imported by `start`
+    from server.delivery.bounces import BounceListener
+    from server.delivery.dispatcher import Dispatcher
+    from server.delivery.fallback import FallbackRenderer, Fallbacks
+    from server.delivery.webhooks import WebhookSender
+
+log = logs.get_logger(__name__)
+
+BUILTIN_PROVIDERS = {"print": {"type": "print", "channel": "print"}}
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    dispatch: bool = True
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+    sent_grace_days: float = 7.0
+    purge_after_days: float = 30.0
+    purge_seconds: float = 60.0
+    keys: tuple[str, ...] = ()
+    verp_secret: str = ""
+    bounce_listen: str = ""
+    channels: Mapping[str, str] = field(default_factory=lambda: {"print": "print"})
+    providers: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: dict(BUILTIN_PROVIDERS))
+    tenants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rules: ContactRules = field(default_factory=lambda: ContactRules.from_dict({}))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeliverySettings:
+        providers = {**BUILTIN_PROVIDERS, **data.get("providers", {})}
+        for name, spec in providers.items():
+            Limits.from_dict(spec, f"delivery.providers.{name}")  # fail at start, not later
+        channels = {"print": "print", **data.get("channels", {})}
+        tenants = dict(data.get("tenants", {}))
+        for where, mapping in [("delivery.channels", channels)] + [
+                (f"delivery.tenants.{t}.channels", spec.get("channels", {}))
+                for t, spec in tenants.items()]:
+            for channel, name in mapping.items():
+                if name not in providers:
+                    raise ValueError(f"{where}.{channel}: no provider {name!r}")
+        return cls(
+            dispatch=bool(data.get("dispatch", True)),
+            lease_seconds=float(data.get("lease_seconds", 60)),
+            poll_seconds=float(data.get("poll_seconds", 1.0)),
+            sent_grace_days=float(data.get("sent_grace_days", 7)),
+            purge_after_days=float(data.get("purge_after_days", 30)),
+            purge_seconds=float(data.get("purge_seconds", 60)),
+            keys=tuple(data.get("keys", ())), verp_secret=str(data.get("verp_secret", "")),
+            bounce_listen=str(data.get("bounce_listen", "")), channels=channels,
+            providers=providers, tenants=tenants,
+            rules=ContactRules.from_dict(data.get("rules", {})),
+        )
+
+    def provider_for(self, tenant: str, channel: str) -> str | None:
+        own = self.tenants.get(tenant, {}).get("channels", {})
+        return own.get(channel) or self.channels.get(channel)
+
+    def expires_for(self, provider: str | None) -> timedelta:
+        spec = self.providers.get(provider or "", {})
+        return timedelta(hours=Limits.from_dict(spec, "delivery").expire_hours)
+
+
+def verp_secret(configured: str, state_dir: Path) -> bytes:
+    if configured:
+        return configured.encode()
+    return secret_file(state_dir / "delivery-verp.key",
+                       lambda: secrets.token_urlsafe(32).encode())
+
+
+class DeliveryStage:
+    def __init__(self, settings: DeliverySettings, index: DocumentIndex, state_dir: Path, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.settings = settings
+        self.index = index
+        self.state_dir = state_dir
+        self.clock = clock
+        self.store = DeliveryStore(index.engine, [
+            t for t, spec in settings.tenants.items() if spec.get("webhook_url")])
+        self.sealed = SealedInputs(load_keys(settings.keys, state_dir))
+        self.dispatcher: Dispatcher | None = None
+        self.fallbacks: Fallbacks | None = None
+        self.webhooks: WebhookSender | None = None
+        self.bounces: BounceListener | None = None
+
+    def create_schema(self) -> None:
+        self.store.create_schema()
+
+    # --- the orchestrator's call -------------------------------------------------------------
+
+    def outbox(self, composition: Composition, layout: Layout, records: Sequence[OutputRecord],
+               outputs: Sequence[Output], compose_input: Mapping[str, Any]
+               ) -> Callable[[Connection], None]:
+        """The statements that write this document's deliveries and its sealed compose
+        input; run them inside the index transaction (`DocumentIndex.add(also=...)`)."""
+        now = self.clock()
+        tenant = composition.tenant
+        providers = {c.value: self.settings.provider_for(tenant, c.value)
+                     for c in composition.channel_plan.channels}
+        expires = {p: self.settings.expires_for(p) for p in providers.values() if p}
+        rows = document_rows(composition, layout, records, outputs, providers, now, expires)
+        sealed = None
+        if composition.channel_plan.fallbacks and rows:
+            sealed = (tenant, composition.document_id, self.sealed.seal(compose_input),
+                      now + timedelta(days=self.settings.purge_after_days))
+        return lambda conn: self.store.insert(conn, rows, now, sealed)
+
+    def notify(self) -> None:
+        """New rows were committed: dispatch now rather than at the next poll."""
+        if self.dispatcher is not None:
+            self.dispatcher.notify()
+
+    # --- running -------------------------------------------------------------------------------
+
+    def start(self, archive: ArchiveStore, render: FallbackRenderer,
+              services: Mapping[str, Any]) -> None:
+        from server.delivery.bounces import BounceListener
+        from server.delivery.dispatcher import Dispatcher
+        from server.delivery.fallback import Fallbacks
+        from server.delivery.providers import printing, smtp  # noqa: F401  (register types)
+        from server.delivery.providers.base import Provider, ProviderContext, build
+        from server.delivery.webhooks import WebhookSender
+
+        settings = self.settings
+        secret = verp_secret(settings.verp_secret, self.state_dir)
+        context = ProviderContext(self.state_dir, settings.tenants, secret, services)
+        providers: dict[str, Provider] = {
+            name: build(name, spec, context) for name, spec in settings.providers.items()}
+        if settings.tenants and any(t.get("webhook_url") for t in settings.tenants.values()):
+            self.webhooks = WebhookSender(self.store, settings.tenants, clock=self.clock,
+                                          poll_seconds=settings.poll_seconds)
+            self.webhooks.start()
+        on_event = self.webhooks.notify if self.webhooks else (lambda: None)
+        self.fallbacks = Fallbacks(
+            self.store, self.sealed, self.index, render, settings.provider_for,
+            settings.expires_for, self.clock, on_event=lambda: (on_event(), self.notify()))
+        self.dispatcher = Dispatcher(
+            self.store, providers, archive, settings.rules, clock=self.clock,
+            lease=timedelta(seconds=settings.lease_seconds),
+            poll_seconds=settings.poll_seconds,
+            sent_grace=timedelta(days=settings.sent_grace_days),
+            purge_seconds=settings.purge_seconds,
+            fallbacks=self.fallbacks.submit, on_event=on_event)
+        self.dispatcher.start()
+        if settings.bounce_listen:
+            host, _, port = settings.bounce_listen.rpartition(":")
+            self.bounces = BounceListener(host, int(port), secret, self.receipt)
+            self.bounces.start()
+
+    def stop(self) -> None:
+        if self.bounces is not None:
+            self.bounces.stop()
+            self.bounces = None
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+        if self.fallbacks is not None:
+            self.fallbacks.close()
+            self.fallbacks = None
+        if self.webhooks is not None:
+            self.webhooks.stop()
+            self.webhooks = None
+
+    def receipt(self, receipt: Receipt) -> bool:
+        if self.dispatcher is None:
+            raise FailedPrecondition("this server does not dispatch deliveries")
+        return self.dispatcher.receipt(receipt)
+
+    # --- reading and operating -----------------------------------------------------------------
+
+    def for_document(self, tenant: str, document_id: str) -> list[Delivery]:
+        return self.store.for_document(tenant, document_id)
+
+    def get(self, tenant: str, delivery_id: str) -> Delivery:
+        delivery = self.store.get(tenant, delivery_id)
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id!r}")
+        return delivery
+
+    def list(self, tenant: str, **filters: Any) -> list[Delivery]:
+        limit = filters.get("limit", 100)
+        if not 1 <= limit <= 1000:
+            raise InvalidInput.field("page_size", "must be within 1..1000")
+        bad = [s for s in filters.get("states", ()) if s not in State.__members__.values()]
+        if bad:
+            raise InvalidInput.field("states", f"unknown state(s) {bad}")
+        return self.store.list(tenant, **filters)
+
+    def retry(self, tenant: str, delivery_id: str, who: str) -> Delivery:
+        """An operator sends a failed, expired, bounced or suppressed delivery again now
+        (with a fresh attempt budget; one that had no provider gets today's, and its
+        plan's fallbacks back)."""
+        delivery = self.get(tenant, delivery_id)
+        retryable = (State.FAILED, State.EXPIRED, State.BOUNCED, State.SUPPRESSED)
+        now = self.clock()
+        extra: dict[str, Any] = {}
+        if not delivery.provider:
+            provider = self.settings.provider_for(tenant, delivery.channel)
+            if provider is None:
+                raise FailedPrecondition(f"no {delivery.channel} provider is configured")
+            row = self.store.row(delivery_id) or {}
+            planned = json.loads(row.get("details") or "{}").get("plan_fallbacks", [])
+            extra = {"provider": provider, "fallbacks": ",".join(planned)}
+        if not self.store.move(delivery_id, State.QUEUED, f"retried by {who}", now,
+                               only_from=retryable, attempts=0, next_attempt_at=now,
+                               dead_letter=False, expires_at=now + timedelta(days=1),
+                               **extra):
+            raise FailedPrecondition(
+                f"delivery {delivery_id} cannot be retried in its state "
+                f"(only {', '.join(s.value for s in retryable)})")
+        self.notify()
+        return self.get(tenant, delivery_id)
+
+    def cancel(self, tenant: str, delivery_id: str, who: str) -> Delivery:
+        """An operator stops a queued delivery: `failed`, no fallback."""
+        self.get(tenant, delivery_id)
+        if not self.store.move(delivery_id, State.FAILED, f"cancelled by {who}", self.clock(),
+                               only_from=(State.QUEUED,), fallbacks=""):
+            raise FailedPrecondition(f"delivery {delivery_id} is not queued; only a queued "
+                                     "delivery can be cancelled")
+        return self.get(tenant, delivery_id)
+
+    def events_after(self, tenant: str, after: int, document_id: str = ""
+                     ) -> list[DeliveryEvent]:
+        return self.store.events_after(tenant, after, document_id=document_id)

@@ -1,0 +1,115 @@
+"""The outbox's tables, in the index database (own `MetaData`, created with `create_all` on
+start like the print queue's; the archive's migrations never see them). What each holds:
+see server.delivery.store."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from archive.index import UTCDateTime
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("delivery_id", String(26), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("archive_key", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("media_type", String(200), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("provider_message_id", String(200), nullable=False, default=""),
+    Column("state", String(16), nullable=False),
+    Column("state_at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("fallback_of", String(26)),
+    Column("fallbacks", String(100), nullable=False, default=""),  # "print" or "email,print"
+    Column("dead_letter", Boolean, nullable=False, default=False),
+    Column("details", Text, nullable=False, default="{}"),  # JSON: facts, kind flags, print
+)
+Index("ix_deliveries_due", deliveries.c.state, deliveries.c.provider,
+      deliveries.c.next_attempt_at)
+Index("ix_deliveries_document", deliveries.c.tenant, deliveries.c.document_id)
+Index("ix_deliveries_provider_id", deliveries.c.provider, deliveries.c.provider_message_id)
+Index("ix_deliveries_contact", deliveries.c.tenant, deliveries.c.customer_id,
+      deliveries.c.kind, deliveries.c.state_at)
+
+delivery_attempts = Table(
+    "delivery_attempts", metadata,
+    Column("delivery_id", String(26), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("outcome", String(16), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("message_id", Text, nullable=False),
+    PrimaryKeyConstraint("delivery_id", "number"),
+)
+
+delivery_events = Table(
+    "delivery_events", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(26), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+Index("ix_delivery_events_tenant", delivery_events.c.tenant, delivery_events.c.event_id)
+Index("ix_delivery_events_delivery", delivery_events.c.delivery_id)
+
+delivery_webhooks = Table(
+    "delivery_webhooks", metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=False),
+    Column("tenant", String(100), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("last_error", Text, nullable=False, default=""),
+)
+Index("ix_delivery_webhooks_due", delivery_webhooks.c.done, delivery_webhooks.c.next_attempt_at)
+
+delivery_inputs = Table(
+    "delivery_inputs", metadata,
+    Column("tenant", String(100), nullable=False),
+    Column("document_id", String(128), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("purge_at", UTCDateTime(), nullable=False),  # at the latest
+    PrimaryKeyConstraint("tenant", "document_id"),
+)
+
+delivery_optouts = Table(
+    "delivery_optouts", metadata,
+    Column("tenant", String(100), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("scope", String(32), nullable=False),  # a channel, or "marketing"
+    Column("at", UTCDateTime(), nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    PrimaryKeyConstraint("tenant", "customer_id", "scope"),
+)

@@ -1,0 +1,65 @@
+"""RFC 3464 DSNs -> receipts (real Postfix DSNs, captured from the test instance), VERP
+return paths, and webhook signatures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from server.delivery.bounces import delivery_of, parse_dsn, return_path
+from server.delivery.model import DeliveryEvent, State
+from server.delivery.webhooks import event_body, signature, verify
+
+DATA = Path(__file__).parent / "data"
+DELIVERY = "01M8N1XH1T0X6MVPG205JXFRP9"
+
+
+def test_a_postfix_unknown_user_dsn_is_a_permanent_bounce_in_postfixs_words() -> None:
+    [receipt] = parse_dsn((DATA / "dsn-postfix-unknown-user.eml").read_bytes(), DELIVERY)
+    assert receipt.outcome == "bounced" and receipt.delivery_id == DELIVERY
+    assert receipt.reason == ('DSN failed: 5.1.1 X-Postfix; unknown user: '
+                              '"nobody@example.no"')
+
+
+def test_a_success_dsn_marks_delivered_and_envid_names_the_delivery() -> None:
+    [receipt] = parse_dsn((DATA / "dsn-postfix-delivered.eml").read_bytes())
+    assert receipt.outcome == "delivered"
+    assert receipt.delivery_id == "abc"  # Original-Envelope-Id when there is no VERP
+    assert "2.0.0" in receipt.reason and "delivered to maildir" in receipt.reason
+
+
+def test_a_4xx_failure_is_a_retry_and_a_delay_changes_nothing() -> None:
+    raw = (DATA / "dsn-postfix-unknown-user.eml").read_bytes()
+    transient = raw.replace(b"Status: 5.1.1", b"Status: 4.4.1")
+    [receipt] = parse_dsn(transient, DELIVERY)
+    assert receipt.outcome == "retry" and receipt.reason.startswith("DSN failed: 4.4.1")
+    delayed = raw.replace(b"Action: failed", b"Action: delayed")
+    assert parse_dsn(delayed, DELIVERY) == []
+
+
+def test_a_message_that_is_not_a_dsn_is_ignored() -> None:
+    assert parse_dsn(b"From: a@b\r\nSubject: out of office\r\n\r\nI am away.\r\n") == []
+
+
+def test_verp_return_paths_carry_the_delivery_and_a_tag_only_kanal_can_make() -> None:
+    address = return_path(DELIVERY, "bounces.bank.no", b"secret")
+    assert address.startswith(f"bounces+{DELIVERY}-") and address.endswith("@bounces.bank.no")
+    assert delivery_of(f"<{address}>", b"secret") == DELIVERY
+    assert delivery_of(address, b"another secret") is None
+    forged = address.replace(DELIVERY, "01M8N1XH1T0X6MVPG205JXFRP8")
+    assert delivery_of(forged, b"secret") is None
+    assert delivery_of("postmaster@bounces.bank.no", b"secret") is None
+
+
+def test_webhook_signature_covers_timestamp_and_body() -> None:
+    event = DeliveryEvent(7, DELIVERY, "nordkort", "DOC", "email", State.BOUNCED,
+                          datetime(2026, 11, 30, 1, 31, tzinfo=UTC), "5.1.1 unknown user")
+    body = event_body(event)
+    assert b'"state": "bounced"' in body and b'"event_id": 7' in body
+    sig = signature("whsec", 1796002304, body)
+    assert sig.startswith("v1=") and len(sig) == 67
+    assert verify("whsec", "1796002304", body, sig, now=1796002310)
+    assert not verify("whsec", "1796002304", body + b"x", sig, now=1796002310)
+    assert not verify("whsec", "1796002305", body, sig, now=1796002310)
+    assert not verify("other", "1796002304", body, sig, now=1796002310)
+    assert not verify("whsec", "1796002304", body, sig, now=1796002304 + 3600)  # replayed

@@ -1,0 +1,268 @@
+"""The dispatcher's rules with a test double provider on a real SQLite outbox: retries
+with backoff, dead letters, the circuit breaker, the concurrency cap and rate limit, an
+in-doubt resend, reaping an attempt a dead process left open, and receipts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ulid import ULID
+
+from archive.index import DocumentIndex
+from server.delivery.dispatcher import Dispatcher
+from server.delivery.model import Accepted, Failed, Receipt, Retry, State
+from server.delivery.providers.base import Provider, ProviderContext
+from server.delivery.rules import ContactRules
+from server.delivery.store import DeliveryStore
+
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+class Archive:
+    def get(self, key: str, expected_sha256: str = "") -> bytes:
+        return b"the archived message"
+
+
+class Double(Provider):
+    """Answers from a script; counts calls; can block to hold a slot."""
+
+    channel = "email"
+
+    def __init__(self, answers, **limits):
+        super().__init__("double", {"type": "double", **limits}, ProviderContext(state_dir=None))
+        self.answers = list(answers)
+        self.calls = []
+        self.gate: threading.Event | None = None
+
+    def send(self, message):
+        self.calls.append(message)
+        if self.gate is not None:
+            self.gate.wait(10)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path):
+    index = DocumentIndex(f"sqlite:///{tmp_path / 'index.db'}")
+    store = DeliveryStore(index.engine)
+    store.create_schema()
+    yield store
+    index.close()
+
+
+def add(store: DeliveryStore, count: int = 1, **over) -> list[str]:
+    ids = []
+    prefix = str(ULID())[:22]  # ids in claim order, unique across calls
+    with store.engine.begin() as conn:
+        for n in range(count):
+            delivery_id = f"{prefix}{n:04d}"
+            row = {
+                "delivery_id": delivery_id, "tenant": "t", "document_id": f"doc{n}",
+                "customer_id": "c", "kind": "invoice", "channel": "email",
+                "provider": "double", "recipient": "a@example.no", "archive_key": "k",
+                "sha256": "s", "media_type": "message/rfc822", "message_id": f"<{n}@bank>",
+                "provider_message_id": "", "state": "queued", "state_at": T0, "reason": "",
+                "attempts": 0, "next_attempt_at": T0, "lease_owner": None, "lease_until": None,
+                "created_at": T0, "expires_at": T0 + timedelta(days=3), "fallback_of": None,
+                "fallbacks": "print", "dead_letter": False,
+                "details": json.dumps({"country": "NO", "consents": ["email"]}), **over}
+            store.insert(conn, [row], T0)
+            ids.append(delivery_id)
+    return ids
+
+
+def dispatcher(store, provider, clock) -> Dispatcher:
+    return Dispatcher(store, {"double": provider}, Archive(), ContactRules.from_dict({}),
+                      clock=clock, lease=timedelta(seconds=30))
+
+
+def round_(d: Dispatcher) -> int:
+    started = d.tick()
+    deadline = time.monotonic() + 10
+    while any(s.inflight for s in d.slots.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return started
+
+
+def test_retries_with_backoff_then_a_dead_letter_that_falls_back(store) -> None:
+    clock = Clock()
+    provider = Double([Retry("451 4.3.0 try later", provider_down=False)], max_attempts=3,
+                      backoff_seconds=10, backoff_max_seconds=100)
+    d = dispatcher(store, provider, clock)
+    [delivery_id] = add(store)
+    for attempt in (1, 2):
+        assert round_(d) == 1
+        row = store.row(delivery_id)
+        assert row["state"] == "queued" and row["attempts"] == attempt
+        wait = row["next_attempt_at"] - clock.now
+        assert timedelta(0) <= wait <= timedelta(seconds=10 * 2 ** (attempt - 1))
+        assert round_(d) == 0  # not due yet
+        clock.now = row["next_attempt_at"]
+    assert round_(d) == 1
+    row = store.row(delivery_id)
+    assert row["state"] == "failed" and row["dead_letter"]
+    assert row["reason"] == "dead letter after 3 attempts: 451 4.3.0 try later"
+    assert [r["delivery_id"] for r in store.due_fallbacks()] == [delivery_id]
+    delivery = store.get("t", delivery_id)
+    assert [a.outcome for a in delivery.attempt_log] == ["retry", "retry", "retry"]
+    assert [a.message_id for a in delivery.attempt_log] == ["<0@bank>"] * 3
+    d.stop()
+
+
+def test_the_breaker_stops_taking_work_while_the_provider_is_down(store) -> None:
+    clock = Clock()
+    provider = Double([Retry("connection refused")], breaker_failures=2,
+                      breaker_seconds=3600, backoff_seconds=0.001, concurrency=1)
+    d = dispatcher(store, provider, clock)
+    add(store, 4)
+    round_(d)
+    round_(d)
+    assert d.slots["double"].breaker.state == "open"
+    clock.now += timedelta(seconds=1)
+    assert round_(d) == 0 and len(provider.calls) == 2  # due, but the breaker holds them
+    d.stop()
+
+
+def test_concurrency_cap_and_rate_limit_bound_what_is_taken(store) -> None:
+    clock = Clock()
+    provider = Double([Accepted("250 ok")], concurrency=2)
+    provider.gate = threading.Event()
+    d = dispatcher(store, provider, clock)
+    add(store, 5)
+    assert d.tick() == 2  # two slots
+    assert d.tick() == 0
+    provider.gate.set()
+    deadline = time.monotonic() + 10
+    while d.slots["double"].inflight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert round_(d) == 2 and len(provider.calls) == 4
+    d.stop()
+
+
+def test_rate_limit_caps_a_round(store) -> None:
+    provider = Double([Accepted("250 ok")], rate_per_second=4, concurrency=50)
+    d = dispatcher(store, provider, Clock())
+    add(store, 10)
+    assert round_(d) == 4
+    d.stop()
+
+
+def test_an_in_doubt_attempt_waits_for_a_receipt_before_resending(store) -> None:
+    clock = Clock()
+    provider = Double([Retry("connection lost during DATA", in_doubt=True)],
+                      in_doubt_seconds=600)
+    d = dispatcher(store, provider, clock)
+    [delivery_id] = add(store)
+    round_(d)
+    row = store.row(delivery_id)
+    assert row["state"] == "queued" and row["next_attempt_at"] == T0 + timedelta(seconds=600)
+    # the relay's success DSN arrives meanwhile: delivered, and never sent again
+    assert d.receipt(Receipt("delivered", "DSN delivered: 2.0.0", delivery_id=delivery_id))
+    clock.now += timedelta(seconds=601)
+    assert round_(d) == 0 and store.row(delivery_id)["state"] == "delivered"
+    d.stop()
+
+
+def test_an_attempt_left_open_by_a_dead_process_is_reaped(store) -> None:
+    clock = Clock()
+    [delivery_id] = add(store)
+    dead = dispatcher(store, Double([Accepted("250")]), clock)
+    [claimed] = store.claim("double", 1, clock.now, dead.owner, timedelta(seconds=30))
+    assert claimed["state"] == "sending"  # ... and the process dies here
+    live = dispatcher(store, Double([Accepted("250 2.0.0 Ok")], in_doubt_seconds=60), clock)
+    live._housekeeping(clock.now + timedelta(seconds=10))
+    assert store.row(delivery_id)["state"] == "sending"  # the lease still holds
+    clock.now += timedelta(seconds=31)
+    live._housekeeping(clock.now)
+    row = store.row(delivery_id)
+    assert row["state"] == "queued" and row["next_attempt_at"] == clock.now + timedelta(
+        seconds=60)
+    clock.now += timedelta(seconds=60)
+    round_(live)
+    delivery = store.get("t", delivery_id)
+    assert delivery.state == State.SENT
+    assert [a.outcome for a in delivery.attempt_log] == ["interrupted", "accepted"]
+    # the dead process's late finish cannot overwrite the live one's
+    assert not store.finish(claimed, dead.owner, State.FAILED, "late", "failed", clock.now)
+    dead.stop()
+    live.stop()
+
+
+def test_receipts_move_sent_rows(store) -> None:
+    clock = Clock()
+    d = dispatcher(store, Double([Accepted("250 ok", provider_message_id=f"m-{n}")
+                                  for n in range(3)], concurrency=1), clock)
+    a, b, c = add(store, 3)
+    for _ in range(3):
+        round_(d)
+    assert store.row(a)["provider_message_id"] == "m-0"
+    assert d.receipt(Receipt("bounced", "DSN failed: 5.1.1 unknown user", delivery_id=a))
+    assert store.row(a)["state"] == "bounced"
+    assert d.receipt(Receipt("delivered", "stat:DELIVRD", provider="double",
+                             provider_message_id="m-2"))  # found by the provider's id
+    assert store.row(c)["state"] == "delivered" and store.row(c)["reason"] == "stat:DELIVRD"
+    assert d.receipt(Receipt("retry", "DSN failed: 4.4.1 timeout", delivery_id=b))
+    assert store.row(b)["state"] == "queued"
+    assert not d.receipt(Receipt("delivered", "late", delivery_id="01M8N1XH1T0X6MVPG205JXZZZZ"))
+    assert not d.receipt(Receipt("delivered", "2.0.0", delivery_id=a))  # bounced stays
+    d.stop()
+
+
+def test_a_permanent_failure_is_not_retried(store) -> None:
+    d = dispatcher(store, Double([Failed("RCPT TO: 550 5.1.1 no such user",
+                                         State.BOUNCED)]), Clock())
+    [delivery_id] = add(store)
+    round_(d)
+    row = store.row(delivery_id)
+    assert row["state"] == "bounced" and row["attempts"] == 1 and not row["dead_letter"]
+    d.stop()
+
+
+def test_webhooks_are_signed_retried_in_order_and_given_up_after_the_attempts(tmp_path):
+    from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSender, verify
+    from tests.integration.delivery_fixtures import WebhookReceiver
+
+    index = DocumentIndex(f"sqlite:///{tmp_path / 'hooks.db'}")
+    store = DeliveryStore(index.engine, webhook_tenants=["t"])
+    store.create_schema()
+    receiver = WebhookReceiver(status=503)
+    clock = Clock()
+    try:
+        [delivery_id] = add(store)  # its `queued` event gets a webhook row
+        store.move(delivery_id, State.FAILED, "cancelled", T0, only_from=[State.QUEUED])
+        sender = WebhookSender(store, {"t": {"webhook_url": receiver.url,
+                                             "webhook_secret": "s"}}, clock=clock, attempts=3)
+        assert sender.post_due() == 0
+        assert len(receiver.received) == 1  # the first failed: the second waits (order)
+        clock.now += timedelta(hours=1)
+        receiver.status = 200
+        assert sender.post_due() == 2
+        states = [json.loads(body)["state"] for _, body in receiver.received]
+        assert states == ["queued", "queued", "failed"]
+        for headers, body in receiver.received[1:]:  # each post signed afresh
+            assert verify("s", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER],
+                          now=clock.now.timestamp())
+        assert sender.post_due() == 0  # nothing twice
+        # A receiver that never answers 2xx: dropped after `attempts`.
+        receiver.status = 500
+        store.move(delivery_id, State.QUEUED, "retried", T0, only_from=[State.FAILED])
+        for _ in range(5):
+            clock.now += timedelta(hours=1)
+            sender.post_due()
+        assert len(receiver.received) == 3 + 3
+        assert store.webhooks_due(clock.now + timedelta(days=1)) == []
+    finally:
+        receiver.close()
+        index.close()
