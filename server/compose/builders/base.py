@@ -24,9 +24,10 @@ from stdnum.no import kontonr as no_kontonr
 from server.compose import formatting, references
 from server.compose.layouts import Layout
 from server.compose.model import Invoice, PaymentReference, PostalAddress, Recipient
-from server.errors import InvalidInput
+from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")
+MAX_AMOUNT_DIGITS = 15  # digits before the decimal point of any amount (a quadrillion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +71,15 @@ def amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal:
     except InvalidOperation:
         result = None
     if result is None or not result.is_finite():
-        raise InvalidInput.field(path, f"{value!r} is not a decimal amount")
+        raise InvalidInput.field(path, f"{quote(value)} is not a decimal amount")
+    if result.adjusted() >= MAX_AMOUNT_DIGITS:  # keeps every sum within Decimal precision
+        raise InvalidInput.field(
+            path, f"{quote(value)} has more than {MAX_AMOUNT_DIGITS} digits before the "
+            "decimal point")
     if result < 0 and not allow_negative:
-        raise InvalidInput.field(path, f"must not be negative, got {result}")
+        raise InvalidInput.field(path, f"must not be negative, got {quote(result)}")
     if result.as_tuple().exponent < -6:  # type: ignore[operator]
-        raise InvalidInput.field(path, f"{value!r} has more than 6 decimals")
+        raise InvalidInput.field(path, f"{quote(value)} has more than 6 decimals")
     return result
 
 
@@ -82,7 +87,7 @@ def iso_date(value: Any, path: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput.field(path, f"{value!r} is not a date (YYYY-MM-DD)") from exc
+        raise InvalidInput.field(path, f"{quote(value)} is not a date (YYYY-MM-DD)") from exc
 
 
 def postal_address(data: Mapping[str, Any]) -> PostalAddress:
