@@ -5,16 +5,22 @@ so the tests exercise the same wiring as production. Start order: embedded S3 (u
 external endpoint is configured), the archive bucket with object lock, the index schema,
 then the gRPC server. Stop order is the reverse, and the embedded S3 process never
 outlives the server.
+
+The gRPC server is grpc.aio on an event loop of its own thread: waiting (idle streams, slow
+readers, health checks) costs no thread, and the synchronous servicers run in bounded lanes
+of threads (server/api/admission.py), so no caller can take the whole server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes.util
 import json
 import os
 import secrets
-from concurrent import futures
+import threading
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -37,6 +43,7 @@ from kanal.v1 import (
     printshop_pb2_grpc,
 )
 from server import auth, logs
+from server.api.admission import Lanes, Limits, RenderQueueExit
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
@@ -67,6 +74,8 @@ SERVICE_NAMES = (
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A last bound, far above the lanes' (server/api/admission.py): grpc-core refuses more.
+MAX_CONCURRENT_RPCS = 2000
 
 
 def harfbuzz_subset_available() -> bool:
@@ -121,9 +130,11 @@ class KanalServer:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.embedded_s3: EmbeddedS3 | None = None
-        self.grpc_server: grpc.Server | None = None
+        self.grpc_server: grpc.aio.Server | None = None
         self.port: int | None = None
-        self.health = health.HealthServicer()
+        self.health = health.aio.HealthServicer()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -153,7 +164,7 @@ class KanalServer:
             self.print_batches = BatchService(self.print_queue, self.store)
             self.renderers = self._renderers()
             self.documents = DocumentService(
-                self.layouts, self.renderers, self.store, self.index,
+                self.layouts, RenderQueueExit(self.renderers), self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
@@ -214,14 +225,41 @@ class KanalServer:
         return self.settings.listen.rpartition(":")[0]
 
     def _start_grpc(self) -> None:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rpc"),
-            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)))],
+        try:
+            self.limits = Limits.from_dict(self.settings.limits)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        render_workers = (self.renderers.workers if isinstance(self.renderers, RenderPool)
+                          else 1)
+        self.lanes = Lanes(self.limits, render_workers)
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run_loop, name="grpc-loop", daemon=True).start()
+        self._on_loop(self._serve())
+
+    def _run_loop(self) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+            self._stopped.set()
+
+    def _on_loop(self, coroutine: Any, timeout: float | None = 30) -> Any:
+        """Run a coroutine on the server's event loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _serve(self) -> None:
+        server = grpc.aio.server(
+            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)),
+                                           self.lanes, self.limits)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),  # a taken port must fail, not be shared
             ],
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
@@ -243,10 +281,16 @@ class KanalServer:
             raise ConfigError(f"cannot listen on {self.settings.listen}: {exc}") from exc
         if not self.port:
             raise ConfigError(f"cannot listen on {self.settings.listen} (port taken?)")
-        server.start()
+        await server.start()
         self.grpc_server = server
         for name in (*SERVICE_NAMES, ""):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _shutdown(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace)
+            self.grpc_server = None
 
     def _portal(self) -> PortalService:
         portal = self.settings.portal
@@ -258,15 +302,18 @@ class KanalServer:
         )
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None
-        if self.grpc_server is not None:
-            self.grpc_server.stop(grace).wait()
-            self.grpc_server = None
+        if self._loop is not None and self._loop.is_running():
+            self._on_loop(self._shutdown(grace), timeout=grace + 30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.wait(30)
+        self._loop = None
+        if getattr(self, "lanes", None) is not None:
+            self.lanes.close()
         if isinstance(getattr(self, "renderers", None), RenderPool):
             self.renderers.close()
         if self.embedded_s3 is not None:
@@ -275,8 +322,9 @@ class KanalServer:
         log.info("kanal stopped")
 
     def wait(self) -> None:
-        if self.grpc_server is not None:
-            self.grpc_server.wait_for_termination()
+        """Block until the server has stopped."""
+        if self._loop is not None:
+            self._stopped.wait()
 
     @property
     def address(self) -> str:

@@ -21,6 +21,11 @@
     [retention]                     # see archive.retention.RetentionPolicy
     ...
 
+    [limits]                        # admission control, see server/api/admission.py
+    render_queue = 8                # Compose calls waiting beyond those rendering
+    streams_per_key = 4
+    stream_idle_seconds = 60
+
     [[auth.keys]]                   # see server.auth; none configured: a development key
     id = "nordkort-core"            # is made in state_dir on first start
     sha256 = "..."
@@ -79,6 +84,7 @@ class Settings:
     printing: Mapping[str, Any] = field(default_factory=dict)  # server.printing.queue
     plan: Mapping[str, Any] = field(default_factory=dict)  # [plan.<tenant>.<layout>] rules
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
+    limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
 
     @property
     def resolved_index_url(self) -> str:
@@ -130,6 +136,7 @@ def load_settings(
                            retention=doc.get("retention", {}),
                            printing=doc.get("printing", {}), plan=doc.get("plan", {}))
         settings = replace(settings, portal=doc.get("portal", {}))
+        settings = replace(settings, limits=doc.get("limits", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:
