@@ -15,11 +15,14 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+from archive import deadline
 from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
+from server.errors import Unavailable
 from server.processes import exit_with_parent
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
@@ -91,7 +94,11 @@ class RenderPool:
                 self._replacing = True
                 threading.Thread(target=self._replace, name="render-pool-replace",
                                  daemon=True).start()
-        return future.result()
+        try:
+            return future.result(timeout=deadline.remaining())
+        except FutureTimeout:  # the caller's deadline passed while it waited for a worker
+            future.cancel()
+            raise Unavailable("no render process was free before the call's deadline") from None
 
     def _replace(self) -> None:
         """A fresh, warmed pool takes over; the old one finishes what it has, then exits."""

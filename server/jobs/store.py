@@ -190,7 +190,7 @@ class JobStore:
     """Job, record and chunk rows in the index database."""
 
     def __init__(self, url: str, *, chunk_size: int = CHUNK_SIZE):
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": 5}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         self.url = url
@@ -213,6 +213,8 @@ class JobStore:
                 yield conn
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise Unavailable(f"job store unavailable: {exc.orig or exc}") from exc
+        except sa_exc.TimeoutError as exc:  # no pooled connection came free
+            raise Unavailable(f"job store busy: {exc}") from exc
 
     # --- submitting ----------------------------------------------------------------------
 
