@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archive.embedded import EmbeddedS3
+from archive.errors import EmbeddedS3Error
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
@@ -55,6 +56,7 @@ from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
+from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
@@ -172,6 +174,7 @@ class KanalServer:
             )
             self._start_jobs(s3)
             self._start_grpc()
+            self._start_health()
         except BaseException:
             self.stop()
             raise
@@ -283,8 +286,24 @@ class KanalServer:
             raise ConfigError(f"cannot listen on {self.settings.listen} (port taken?)")
         await server.start()
         self.grpc_server = server
-        for name in (*SERVICE_NAMES, ""):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def _start_health(self) -> None:
+        """Health per dependency (server/health.py), published on the gRPC health service."""
+        self.monitor = DependencyMonitor(
+            {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
+             QUEUE: self.job_runner.queue.ping}, self._publish_health)
+        self.monitor.start()
+
+    def _archive_probe(self) -> None:
+        if self.embedded_s3 is not None and not self.embedded_s3.running:
+            raise EmbeddedS3Error("the embedded SeaweedFS is not running")
+        self.store.ping()
+
+    def _publish_health(self, service: str, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._loop is not None and self._loop.is_running():
+            self._on_loop(self.health.set(service, status), timeout=5)
 
     async def _shutdown(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
@@ -302,6 +321,9 @@ class KanalServer:
         )
 
     def stop(self, grace: float = 5.0) -> None:
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.stop()
+            self.monitor = None
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "job_runner", None) is not None:
