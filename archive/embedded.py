@@ -50,6 +50,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -220,6 +221,7 @@ class EmbeddedS3:
         s3_port: int | None = None,
         binary: Path | None = None,
         supervise: bool = True,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         if not access_key or not secret_key:
             raise ValueError("the embedded S3 server needs an access key and a secret key")
@@ -235,6 +237,7 @@ class EmbeddedS3:
         self._log_file: IO[bytes] | None = None
         self.startup_seconds: float | None = None
         self.supervise = supervise
+        self.on_exit = on_exit  # called by the supervisor when the process dies
         self.restarts = 0
         self._lock = threading.RLock()  # the process, between stop() and the supervisor
         self._stopping = threading.Event()
@@ -339,6 +342,8 @@ class EmbeddedS3:
                 backoff = RESTART_BACKOFF_MIN
             log.warning("embedded SeaweedFS (pid %s) exited with code %s; restarting in %.1f s",
                         process.pid, code, backoff)
+            if self.on_exit is not None:
+                self.on_exit()
             self._signal_group(process.pid, signal.SIGKILL)  # whatever it left behind
             while not self._stopping.wait(backoff):
                 backoff = min(backoff * 2, RESTART_BACKOFF_MAX)

@@ -535,6 +535,11 @@ class ArchiveStore:
         except FutureTimeout:
             raise ArchiveUnavailable(f"{where} did not answer within {budget:.1f} s") from None
 
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests sent to S3 and not answered yet (including abandoned ones)."""
+        return self._inflight
+
     def _request_done(self, _future: object) -> None:
         with self._inflight_lock:
             self._inflight -= 1

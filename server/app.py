@@ -195,7 +195,8 @@ class KanalServer:
             return s3
         access_key, secret_key = embedded_credentials(self.settings.state_dir)
         self.embedded_s3 = EmbeddedS3(self.settings.state_dir / "s3",
-                                      access_key=access_key, secret_key=secret_key)
+                                      access_key=access_key, secret_key=secret_key,
+                                      on_exit=self._s3_exited)
         self.embedded_s3.start()
         return S3Settings(endpoint=self.embedded_s3.endpoint_url, bucket=s3.bucket,
                           access_key=access_key, secret_key=secret_key, region=s3.region)
@@ -293,6 +294,10 @@ class KanalServer:
             {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
              QUEUE: self.job_runner.queue.ping}, self._publish_health)
         self.monitor.start()
+
+    def _s3_exited(self) -> None:
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.poke()  # NOT_SERVING now, not at the next probe
 
     def _archive_probe(self) -> None:
         if self.embedded_s3 is not None and not self.embedded_s3.running:

@@ -56,6 +56,7 @@ class DependencyMonitor:
                          for name in self.probes}
         self._pending: dict[str, Future[None]] = {}
         self._stop = threading.Event()
+        self._poked = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dependency-monitor",
                                         daemon=True)
 
@@ -63,16 +64,24 @@ class DependencyMonitor:
         self._publish_changes()
         self._thread.start()
 
+    def poke(self) -> None:
+        """Probe now (e.g. the embedded S3 process just exited), not at the next interval."""
+        self._poked.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._poked.set()
         if self._thread.is_alive():
             self._thread.join(self.interval + self.timeout + 1)
         for pool in self._threads.values():
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check()
+        while not self._stop.is_set():
+            self._poked.wait(self.interval)
+            self._poked.clear()
+            if not self._stop.is_set():
+                self.check()
 
     def check(self) -> None:
         """Probe every dependency once (concurrently) and publish what changed."""

@@ -104,6 +104,10 @@ class Lane:
     def admit(self, key: str) -> Ticket:
         """A place in the lane for one call of `key`, or Overloaded (RESOURCE_EXHAUSTED)."""
         with self._lock:
+            if self._by_key[key] >= self.per_key:
+                raise Overloaded(
+                    f"this API key already has {self.per_key} {self.name} calls in flight",
+                    retry_after=self._retry_after())
             # A render call released early may still hold a thread (archiving): admit only
             # when a thread is free for it, so an admitted call never waits for one.
             if self._held >= self.capacity or self._running >= max(self.threads,
@@ -111,10 +115,6 @@ class Lane:
                 raise Overloaded(
                     f"the server's {self.name} queue is full ({self.capacity} calls); "
                     "retry later", retry_after=self._retry_after())
-            if self._by_key[key] >= self.per_key:
-                raise Overloaded(
-                    f"this API key already has {self.per_key} {self.name} calls in flight",
-                    retry_after=self._retry_after())
             self._held += 1
             self._by_key[key] += 1
         return Ticket(self, key)
