@@ -56,7 +56,7 @@ from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.documents import DocumentService
-from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor
+from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor, HealthServicer
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
@@ -134,7 +134,7 @@ class KanalServer:
         self.embedded_s3: EmbeddedS3 | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.port: int | None = None
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = threading.Event()
 

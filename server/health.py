@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from grpc_health.v1 import health, health_pb2
+
 from server import logs
 
 log = logs.get_logger(__name__)
@@ -38,6 +40,17 @@ PROBE_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
 
 Probe = Callable[[], None]  # returns when the dependency answers, raises when it does not
+
+
+class HealthServicer(health.aio.HealthServicer):
+    """grpcio's asyncio health service, plus `List` (grpc.health.v1, added to the protocol
+    in 2024), which grpcio declares but does not implement (a caller got UNKNOWN)."""
+
+    async def List(self, request: health_pb2.HealthListRequest, context: object
+                   ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(statuses={
+            name: health_pb2.HealthCheckResponse(status=status)
+            for name, status in self._server_status.items()})
 
 
 class DependencyMonitor:

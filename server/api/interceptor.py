@@ -276,6 +276,9 @@ def _checked_native(handler: Any) -> Any:
         status = to_status(bad.error)
         await context.abort(status.code, status.details, status.trailing_metadata)
 
+    async def unimplemented(context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not implemented by this server")
+
     def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -288,7 +291,10 @@ def _checked_native(handler: Any) -> Any:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if isinstance(request, BadMessage):
                 await refuse(context, request)
-            return await behavior(request, context)
+            try:
+                return await behavior(request, context)
+            except NotImplementedError:  # a method the library declares, not implements
+                await unimplemented(context)
         return call
 
     def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
