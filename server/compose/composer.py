@@ -102,14 +102,11 @@ def compose(request: ComposeRequest) -> Composition:
     locale = resolve_locale(layout, request.locale)
     data = parse_data(request.data)
     validate(layout, data)
-    try:
-        content = get_builder(layout.builder)(
-            data,
-            BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
-                         today=request.now.date()),
-        )
-    except ArithmeticError as exc:  # a sum or rounding beyond Decimal's precision
-        raise InvalidInput.field("data", "amounts too large to compute exactly") from exc
+    content = get_builder(layout.builder)(
+        data,
+        BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
+                     today=request.now.date()),
+    )
     plan = plan_channels(layout, content.recipient, request.channels, content.facts,
                          tenant_table(request.plan_rules, request.tenant, layout.id))
     print_section = layout.section("print")
