@@ -34,6 +34,8 @@ from kanal.v1 import (
     jobs_pb2_grpc,
     layouts_pb2,
     layouts_pb2_grpc,
+    portal_pb2,
+    portal_pb2_grpc,
 )
 from server.api.errors import RETRY_PUSHBACK_HEADER, retry_delay
 from server.app import KanalServer
@@ -46,6 +48,7 @@ from tests.client import Keys, channel
 pytestmark = pytest.mark.integration
 
 KEYS = Keys(("nordkort", "producer"), ("nordkort", "admin"), ("other", "producer"))
+# admin may read the portal too (FetchDocument) and submit jobs
 SERVING, NOT_SERVING = (health_pb2.HealthCheckResponse.SERVING,
                         health_pb2.HealthCheckResponse.NOT_SERVING)
 RENDER_QUEUE, RENDER_WORKERS = 4, 2
@@ -176,6 +179,36 @@ def test_idle_streams_are_bounded_and_cut_while_health_and_compose_answer(kanal,
             assert "idle limit" in error.details()
         assert time.monotonic() - started < 10
         assert stream_lane.held == 0
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_idle_limit(kanal, ch):
+    data = json.loads(json.dumps(CARD))
+    data["transactions"] = data["transactions"] * 40  # a PDF larger than the HTTP/2 window
+    composed = documents_pb2_grpc.DocumentsStub(ch).Compose(documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=json.dumps(data),
+        channels=[common_pb2.CHANNEL_PRINT]), timeout=120)
+    assert composed.outputs[0].size > 200_000
+    stream_lane = kanal.lanes.by_name["stream"]
+    # no bandwidth probing: the window stays at its 64 KB, as for a slow network
+    with grpc.insecure_channel(kanal.address, options=[("grpc.http2.bdp_probe", 0)]) as raw:
+        stream = portal_pb2_grpc.PortalStub(raw).FetchDocument(
+            portal_pb2.FetchDocumentRequest(document_id=composed.document_id),
+            metadata=(("authorization", f"Bearer {KEYS['nordkort', 'admin']}"),), timeout=60)
+        assert next(stream).data
+        assert stream_lane.held == 1
+        started = time.monotonic()
+        cheap_calls_are_fast(ch)  # meanwhile (the client reads nothing)
+        stream_lane_freed = False
+        for _ in range(500):  # until the server gives up on the reader
+            if stream_lane.held == 0:
+                stream_lane_freed = True
+                break
+            time.sleep(0.02)
+        assert stream_lane_freed and time.monotonic() - started < 10
+        with pytest.raises(grpc.RpcError) as info:
+            list(stream)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "read nothing" in info.value.details()
 
 
 # --- a burst of real-time calls -----------------------------------------------------------------
