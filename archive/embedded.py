@@ -314,15 +314,21 @@ class EmbeddedS3:
                     preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
+                self._failed_launch()
                 raise EmbeddedS3Error(f"could not run {binary}: {exc}") from exc
         try:
             self._wait_until_ready(started, timeout)
         except BaseException:
-            self._kill()
-            if self._supervisor is None or threading.current_thread() is not self._supervisor:
-                self.stop()
+            self._failed_launch()
             raise
         self.startup_seconds = time.monotonic() - started
+
+    def _failed_launch(self) -> None:
+        """A launch that did not come up: kill what started; a first start also cleans up
+        (the supervisor keeps its log open and tries again)."""
+        self._kill()
+        if self._supervisor is None or threading.current_thread() is not self._supervisor:
+            self.stop()
 
     def _supervise(self) -> None:
         """Wait on the child (which reaps it the moment it dies) and start it again.

@@ -89,9 +89,10 @@ class Lane:
     API key) and on the calls running in its threads (`threads`)."""
 
     def __init__(self, name: str, *, threads: int, capacity: int, per_key: int,
-                 slot_seconds: float = 1.0):
+                 slot_seconds: float = 1.0, parallel: int | None = None):
         self.name = name
         self.threads = threads
+        self.parallel = parallel or threads  # calls that make progress at once
         self.capacity = capacity
         self.per_key = per_key or capacity
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix=f"rpc-{name}")
@@ -134,8 +135,8 @@ class Lane:
             self._running -= 1
 
     def _retry_after(self) -> float:
-        """About when a place frees up: the calls ahead, `threads` at a time."""
-        return round(max(0.1, self._held / max(self.threads, 1) * self._slot_seconds), 2)
+        """About when a place frees up: the calls ahead, `parallel` at a time."""
+        return round(max(0.1, self._held / max(self.parallel, 1) * self._slot_seconds), 2)
 
     def _release(self, key: str, seconds: float | None) -> None:
         with self._lock:
@@ -210,7 +211,8 @@ class Lanes:
         self.by_name = {
             # threads beyond the queue: calls that have rendered and now wait on the archive
             "render": Lane("render", threads=render_capacity + 16, capacity=render_capacity,
-                           per_key=limits.render_queue_per_key, slot_seconds=0.3),
+                           per_key=limits.render_queue_per_key, slot_seconds=0.3,
+                           parallel=render_workers),
             "read": Lane("read", threads=8, capacity=limits.reads,
                          per_key=limits.reads_per_key, slot_seconds=0.05),
             "quick": Lane("quick", threads=2, capacity=32, per_key=16, slot_seconds=0.01),
