@@ -23,7 +23,7 @@ import contextvars
 import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -145,11 +145,26 @@ class _RequestStream:
             self._pending.cancel()
 
 
+# Called once per Kanal RPC when it ends: (full method, status code, seconds). The place for
+# request metrics (a grpc.aio server refuses synchronous grpc.ServerInterceptors).
+Observer = Callable[[str, grpc.StatusCode, float], None]
+
+
 class KanalInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, authenticator: auth.Authenticator, lanes: Lanes, limits: Limits):
+    def __init__(self, authenticator: auth.Authenticator, lanes: Lanes, limits: Limits,
+                 observers: Sequence[Observer] = ()):
         self.authenticator = authenticator
         self.lanes = lanes
         self.limits = limits
+        self.observers = tuple(observers)
+
+    def _observe(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        seconds = time.perf_counter() - started
+        for observer in self.observers:
+            try:
+                observer(method, code, seconds)
+            except Exception:  # noqa: BLE001 - a metrics bug must not fail the call
+                log.exception("rpc observer failed")
 
     async def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = await continuation(details)
@@ -215,6 +230,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                 response = await ticket.lane.run(contextvars.copy_context(), behavior,
                                                  request, SyncContext(context))
                 log.info("rpc done", ms=round((time.perf_counter() - started) * 1000, 1))
+                self._observe(method, grpc.StatusCode.OK, started)
                 return response
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
@@ -223,6 +239,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                     requests.close()
                 if ticket is not None:
                     ticket.release(time.perf_counter() - started)
+            self._observe(method, status.code, started)
             await self._abort(context, status)
         return call
 
@@ -251,6 +268,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                         raise Overloaded(f"the client read nothing for "
                                          f"{limits.stream_idle_seconds:.0f} s") from None
                 log.info("rpc done", ms=round((time.perf_counter() - started) * 1000, 1))
+                self._observe(method, grpc.StatusCode.OK, started)
                 return
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
@@ -259,6 +277,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                     ticket.release()
                     if hasattr(items, "close"):  # a generator's cleanup, off the loop
                         ticket.lane.executor.submit(_close_quietly, items)
+            self._observe(method, status.code, started)
             await self._abort(context, status)
         return call
 

@@ -131,3 +131,62 @@ def test_request_fields_have_limits():
     with pytest.raises(InvalidInput):
         check_request(portal_pb2.ListDocumentsRequest(kinds=["invoice"] * 1001))
     check_request(documents_pb2.ComposeRequest(layout_id="card-invoice", data_json="{}"))
+
+
+class FakeContext:
+    """The parts of a grpc.aio.ServicerContext the interceptor uses."""
+
+    def __init__(self, key: str):
+        self.metadata = (("authorization", f"Bearer {key}"),)
+        self.aborted: tuple | None = None
+
+    def invocation_metadata(self):
+        return self.metadata
+
+    async def send_initial_metadata(self, metadata):
+        self.initial = metadata
+
+    def time_remaining(self):
+        return 5.0
+
+    def done(self):
+        return False
+
+    async def abort(self, code, details, trailing_metadata=()):
+        self.aborted = (code, details)
+        raise RuntimeError("aborted")
+
+
+def test_the_interceptor_runs_sync_servicers_in_lanes_and_tells_observers():
+    import asyncio
+
+    from server.api.interceptor import KanalInterceptor
+    from server.auth import ApiKey, Authenticator, hash_key
+
+    seen: list[tuple[str, grpc.StatusCode]] = []
+    lanes = Lanes(Limits(), render_workers=1)
+    interceptor = KanalInterceptor(
+        Authenticator([ApiKey("k", hash_key("secret"), "t", "service")]), lanes, Limits(),
+        observers=[lambda method, code, seconds: seen.append((method, code))])
+    method = "/kanal.v1.Documents/GetDocument"
+
+    def servicer(request, context):  # a synchronous servicer, run in the read lane's thread
+        import threading
+        assert threading.current_thread().name.startswith("rpc-read")
+        if request.document_id == "missing":
+            from server.errors import NotFound
+            raise NotFound("no document")
+        return request.document_id
+
+    call = interceptor._unary(method, servicer)
+    try:
+        ok = asyncio.run(call(documents_pb2.GetDocumentRequest(document_id="d1"),
+                              FakeContext("secret")))
+        context = FakeContext("secret")
+        with pytest.raises(RuntimeError, match="aborted"):
+            asyncio.run(call(documents_pb2.GetDocumentRequest(document_id="missing"), context))
+    finally:
+        lanes.close()
+    assert ok == "d1" and context.aborted[0] == grpc.StatusCode.NOT_FOUND
+    assert seen == [(method, grpc.StatusCode.OK), (method, grpc.StatusCode.NOT_FOUND)]
+    assert lanes.by_name["read"].held == 0
