@@ -57,6 +57,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    make_url,
     select,
     text,
     tuple_,
@@ -225,6 +226,10 @@ class DocumentIndex:
             connect_args["timeout"] = _SQLITE_BUSY_TIMEOUT_MS / 1000
         elif url.startswith("postgresql"):
             connect_args.update(_PG_CONNECT_ARGS)
+            own = make_url(url).query.get("options")  # e.g. -csearch_path=...: keep it
+            if own:
+                own = " ".join(own) if isinstance(own, tuple) else own
+                connect_args["options"] = f"{own} {_PG_CONNECT_ARGS['options']}"
         kwargs["connect_args"] = connect_args
         engine = create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
