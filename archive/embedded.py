@@ -24,10 +24,15 @@ What this module guarantees about the server it starts:
   which is redirected there, instead of `/tmp/weed.*`).
 - **No orphans.** The server runs in its own session / process group; `stop()` sends SIGTERM to
   the group, then SIGKILL after the timeout, and reaps the child.
-- **One server per data directory.** `start()` takes an exclusive lock on `data_dir/kanal.lock`
-  (flock, held until `stop()`, released by the kernel if the process dies) before anything
-  runs; a second `EmbeddedS3` on the same folder, in any process, raises `DataDirInUse`
-  naming the holder's pid. Two SeaweedFS on one folder would corrupt it.
+- **One server per data directory.** The first launch takes an exclusive lock on
+  `data_dir/kanal.lock` (flock, held until `stop()`, released by the kernel if the process
+  dies) before anything runs; a second `EmbeddedS3` on the same folder, in any process,
+  raises `DataDirInUse` naming the holder's pid. Two SeaweedFS on one folder would corrupt it.
+- **Supervised.** A supervisor thread waits on the child, so a SeaweedFS that dies (a crash,
+  `kill -9`, the OOM killer) is reaped at once, never left a zombie, and started again on
+  the same ports (its clients keep their endpoint) after a back-off that doubles from
+  RESTART_BACKOFF_MIN to RESTART_BACKOFF_MAX and resets once it has run STABLE_SECONDS.
+  `running` says whether it is up; `restarts` counts the restarts.
 
 Startup is measured at about 1.1-1.3 s to the first successful S3 call on a 2-core machine;
 shutdown about 1.2 s (`-volume.preStopSeconds=0`).
@@ -40,6 +45,7 @@ import contextlib
 import ctypes
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -47,7 +53,9 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -59,6 +67,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from archive.errors import DataDirInUse, EmbeddedS3Error
 
 __all__ = ["DataDirInUse", "EmbeddedS3", "find_weed_binary"]
+
+log = logging.getLogger(__name__)
+
+RESTART_BACKOFF_MIN = 0.5  # seconds before the first restart of a dead server
+RESTART_BACKOFF_MAX = 30.0
+STABLE_SECONDS = 60.0  # a server up this long starts the back-off afresh when it dies
 
 # SeaweedFS derives a component's gRPC port from its HTTP port with this offset.
 _GRPC_PORT_OFFSET = 10000
@@ -211,6 +225,8 @@ class EmbeddedS3:
         host: str = "127.0.0.1",
         s3_port: int | None = None,
         binary: Path | None = None,
+        supervise: bool = True,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         if not access_key or not secret_key:
             raise ValueError("the embedded S3 server needs an access key and a secret key")
@@ -226,6 +242,12 @@ class EmbeddedS3:
         self._log_file: IO[bytes] | None = None
         self._lock_fd: int | None = None
         self.startup_seconds: float | None = None
+        self.supervise = supervise
+        self.on_exit = on_exit  # called by the supervisor when the process dies
+        self.restarts = 0
+        self._lock = threading.RLock()  # the process, between stop() and the supervisor
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # --- public surface ------------------------------------------------------------------
 
@@ -248,16 +270,29 @@ class EmbeddedS3:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start `weed mini` and return once a signed S3 call succeeds.
+        """Start `weed mini` and return once a signed S3 call succeeds; then supervise it.
 
         Raises EmbeddedS3Error if the requested S3 port is taken, if the process exits early
         (with the tail of its log), or if S3 does not answer within `timeout` seconds.
         """
         if self.running:
             return
+        self._stopping.clear()
+        self.ports = self._choose_ports()
+        self.s3_port = self.ports["s3.port"]
+        self._launch(timeout)
+        # A server left running when the interpreter exits normally is stopped with it.
+        atexit.register(self.stop)
+        if self.supervise:
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True,
+                                                name="embedded-s3-supervisor")
+            self._supervisor.start()
+
+    def _launch(self, timeout: float) -> None:
+        """Run `weed mini` on the chosen ports and wait until S3 answers."""
         binary = self._binary or find_weed_binary()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        self._hold_data_dir()  # held from the first launch until stop()
         try:
             # `weed mini` re-applies options saved by the previous run; we pass every option.
             with contextlib.suppress(FileNotFoundError):
@@ -265,45 +300,91 @@ class EmbeddedS3:
             identities = self._write_identities()
             args = self._command(binary, identities)
         except BaseException:
-            self._unlock()
+            self._failed_launch()
             raise
         self._remove_stale_sockets()
 
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-        log = self.log_path.open("ab")
-        self._log_file = log
-        log.write(f"\n--- kanal: starting {' '.join(args)}\n".encode())
-        log.flush()
+        if self._log_file is None:
+            self._log_file = self.log_path.open("ab")
+        self._log_file.write(f"\n--- kanal: starting {' '.join(args)}\n".encode())
+        self._log_file.flush()
         started = time.monotonic()
-        try:
-            self._process = subprocess.Popen(
-                args,
-                cwd=self.data_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        except OSError as exc:
-            log.close()
-            self._log_file = None
-            self._unlock()
-            raise EmbeddedS3Error(f"could not run {binary}: {exc}") from exc
-
-        # A server left running when the interpreter exits normally is stopped with it.
-        atexit.register(self.stop)
+        with self._lock:
+            if self._stopping.is_set():
+                raise EmbeddedS3Error("the embedded S3 server is stopping")
+            try:
+                self._process = subprocess.Popen(
+                    args,
+                    cwd=self.data_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+            except OSError as exc:
+                self._failed_launch()
+                raise EmbeddedS3Error(f"could not run {binary}: {exc}") from exc
         try:
             self._wait_until_ready(started, timeout)
         except BaseException:
-            self.stop()
+            self._failed_launch()
             raise
         self.startup_seconds = time.monotonic() - started
 
+    def _failed_launch(self) -> None:
+        """A launch that did not come up: kill what started; a first start also cleans up
+        (the supervisor keeps its log open and tries again)."""
+        self._kill()
+        if self._supervisor is None or threading.current_thread() is not self._supervisor:
+            self.stop()
+
+    def _supervise(self) -> None:
+        """Wait on the child (which reaps it the moment it dies) and start it again.
+
+        Runs in its own thread for the server's lifetime; PR_SET_PDEATHSIG ties a child it
+        starts to this thread, which ends only when the server is stopped."""
+        backoff = RESTART_BACKOFF_MIN
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            up_since = time.monotonic()
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - up_since >= STABLE_SECONDS:
+                backoff = RESTART_BACKOFF_MIN
+            log.warning("embedded SeaweedFS (pid %s) exited with code %s; restarting in %.1f s",
+                        process.pid, code, backoff)
+            if self.on_exit is not None:
+                self.on_exit()
+            self._signal_group(process.pid, signal.SIGKILL)  # whatever it left behind
+            while not self._stopping.wait(backoff):
+                backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+                try:
+                    self._launch(timeout=60.0)
+                except EmbeddedS3Error as exc:
+                    log.warning("embedded SeaweedFS did not restart: %s", str(exc)[:500])
+                    continue
+                self.restarts += 1
+                log.warning("embedded SeaweedFS restarted (pid %s)", self.pid)
+                break
+
+    def _kill(self) -> None:
+        with self._lock:
+            process = self._process
+        if process is not None and process.poll() is None:
+            self._signal_group(process.pid, signal.SIGKILL)
+            process.wait(5)
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the server: SIGTERM to its process group, SIGKILL after `timeout` seconds."""
-        process = self._process
+        self._stopping.set()
+        with self._lock:
+            process = self._process
         if process is not None:
             if process.poll() is None:
                 self._signal_group(process.pid, signal.SIGTERM)
@@ -317,10 +398,14 @@ class EmbeddedS3:
             self._process = None
             atexit.unregister(self.stop)
             self._remove_stale_sockets()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join(timeout)
+            self._kill()  # one it started while we stopped
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        self._unlock()
+        self._release_data_dir()
 
     def __enter__(self) -> EmbeddedS3:
         self.start()
@@ -347,7 +432,7 @@ class EmbeddedS3:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _lock(self) -> None:
+    def _hold_data_dir(self) -> None:
         """Hold `data_dir/kanal.lock` (our pid inside) or raise DataDirInUse."""
         if self._lock_fd is not None:
             return
@@ -364,7 +449,7 @@ class EmbeddedS3:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
 
-    def _unlock(self) -> None:
+    def _release_data_dir(self) -> None:
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -426,8 +511,6 @@ class EmbeddedS3:
         return path if len(str(path)) < _MAX_SOCKET_PATH else None
 
     def _command(self, binary: Path, identities: Path) -> list[str]:
-        self.ports = self._choose_ports()
-        self.s3_port = self.ports["s3.port"]
         args = [
             str(binary),
             "-logtostderr=true",

@@ -27,7 +27,11 @@ type decorator adds UTC back). SQLite runs in WAL mode with a busy timeout and f
 For PostgreSQL an optional `schema` puts the tables in their own schema (via SQLAlchemy's
 `schema_translate_map`), which is how tests that share one database keep apart.
 
-Failures to reach the database become `ArchiveUnavailable`.
+Failures to reach the database become `ArchiveUnavailable`, and no caller waits on it
+without bound: a connection is given within POOL_TIMEOUT_S, PostgreSQL ends a statement after
+STATEMENT_TIMEOUT_MS (or the current call's deadline, `archive.deadline`, when sooner) and a
+lock wait after LOCK_TIMEOUT_MS, TCP keepalives and `tcp_user_timeout` notice a vanished
+host; SQLite waits for a lock at most its busy timeout (shortened to the call's deadline).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    make_url,
     select,
     text,
     tuple_,
@@ -66,6 +71,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.types import TypeDecorator
 
+from archive import deadline
 from archive.errors import ArchiveError, ArchiveUnavailable, DuplicateDocument
 
 __all__ = ["DocumentIndex", "DocumentRecord", "DuplicateDocument", "OutputRecord", "SkippedRecord"]
@@ -73,6 +79,15 @@ __all__ = ["DocumentIndex", "DocumentRecord", "DuplicateDocument", "OutputRecord
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 _PG_CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 15_000
+LOCK_TIMEOUT_MS = 10_000
+POOL_TIMEOUT_S = 5
+_PG_CONNECT_ARGS = {
+    "connect_timeout": _PG_CONNECT_TIMEOUT_S,
+    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}",
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # ms: data unacknowledged this long ends the connection
+}
 
 
 # --- records ----------------------------------------------------------------------------
@@ -234,14 +249,18 @@ class DocumentIndex:
         if schema is not None and not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}: use [a-z_][a-z0-9_]*")
         self.schema = schema
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT_S}
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             if schema is not None:
                 raise ValueError("schema is only supported on PostgreSQL")
             connect_args["timeout"] = _SQLITE_BUSY_TIMEOUT_MS / 1000
         elif url.startswith("postgresql"):
-            connect_args["connect_timeout"] = _PG_CONNECT_TIMEOUT_S
+            connect_args.update(_PG_CONNECT_ARGS)
+            own = make_url(url).query.get("options")  # e.g. -csearch_path=...: keep it
+            if own:
+                own = " ".join(own) if isinstance(own, tuple) else own
+                connect_args["options"] = f"{own} {_PG_CONNECT_ARGS['options']}"
         kwargs["connect_args"] = connect_args
         engine = create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
@@ -276,6 +295,8 @@ class DocumentIndex:
 
         with self._connect() as conn:
             if self.dialect == "postgresql":
+                conn.execute(text("SET LOCAL statement_timeout = 0"))  # an index on a big
+                conn.execute(text("SET LOCAL lock_timeout = 0"))  # table takes its time
                 conn.execute(text("SELECT pg_advisory_xact_lock(7305514)"))
             if self.schema is not None:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
@@ -550,15 +571,35 @@ class DocumentIndex:
         translated: unreachable or timed-out databases become ArchiveUnavailable."""
         try:
             with self._engine.begin() as conn:
+                self._within_deadline(conn)
                 yield conn
         except sa_exc.IntegrityError:
             raise
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise ArchiveUnavailable(f"document index unavailable: {_short(exc)}") from exc
+        except sa_exc.TimeoutError as exc:  # no pooled connection came free
+            raise ArchiveUnavailable(f"document index busy: {_short(exc)}") from exc
         except sa_exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise ArchiveUnavailable(f"document index connection lost: {_short(exc)}") from exc
             raise ArchiveError(f"document index error: {_short(exc)}") from exc
+
+
+    def _within_deadline(self, conn: Connection) -> None:
+        """Statements of this transaction end by the current call's deadline."""
+        budget = deadline.remaining()
+        if self.dialect == "sqlite":
+            ms = _SQLITE_BUSY_TIMEOUT_MS if budget is None else min(
+                _SQLITE_BUSY_TIMEOUT_MS, int(budget * 1000))
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={max(ms, 1)}")
+        elif budget is not None and budget * 1000 < STATEMENT_TIMEOUT_MS:
+            conn.execute(text("SELECT set_config('statement_timeout', :ms, true)"),
+                         {"ms": str(max(int(budget * 1000), 1))})
+
+    def ping(self) -> None:
+        """`SELECT 1`, or ArchiveUnavailable: how health checks ask whether the index answers."""
+        with self._connect() as conn:
+            conn.execute(text("SELECT 1"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

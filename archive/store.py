@@ -22,6 +22,14 @@ Why it looks like this:
   (retryable); a missing key `ObjectNotFound`; refused credentials `AccessDenied`. The client
   connects with a 3 s timeout and makes 2 attempts, so an outage is reported within a few
   seconds (a closed port: about 1-2.5 s); callers retry `ArchiveUnavailable` at their level.
+- **A hung S3 never hangs the caller.** A paused or wedged server accepts connections and
+  then says nothing, which socket timeouts only notice per read. So every request runs in
+  the store's own threads and the caller waits at most `call_timeout` seconds, or less when
+  the call it serves has a deadline (`archive.deadline`), then gets `ArchiveUnavailable`.
+  At most `max_inflight` requests wait on S3 at once; beyond that a request fails at once
+  rather than queueing behind a dead endpoint. (An abandoned request ends on its own, at
+  the latest after `read_timeout`; a put that lands after its caller gave up leaves an
+  object without an index row, which `archive.rebuild` reconciles.)
 
 One `ArchiveStore` may be shared by threads: it owns its own boto3 session and client, and
 boto3 clients are thread-safe.
@@ -33,12 +41,14 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -51,6 +61,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from archive import deadline
 from archive.errors import (
     AccessDenied,
     ArchiveError,
@@ -59,6 +70,8 @@ from archive.errors import (
     ObjectConflict,
     ObjectNotFound,
 )
+
+T = TypeVar("T")
 
 __all__ = ["ArchiveStore", "StoredObject", "decode_metadata_value", "encode_metadata_value"]
 
@@ -196,12 +209,19 @@ class ArchiveStore:
         secret_key: str | None,
         region: str = "us-east-1",
         connect_timeout: float = 3.0,
-        read_timeout: float = 30.0,
+        read_timeout: float = 10.0,
         max_attempts: int = 2,
+        call_timeout: float = 15.0,
+        max_inflight: int = 32,
     ) -> None:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
+        self.call_timeout = call_timeout
+        self.max_inflight = max_inflight
+        self._requests = ThreadPoolExecutor(max_inflight, thread_name_prefix="s3")
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
         session = boto3.session.Session(
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
@@ -214,7 +234,7 @@ class ArchiveStore:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 retries={"max_attempts": max_attempts, "mode": "standard"},
-                max_pool_connections=32,
+                max_pool_connections=max(32, max_inflight),
                 tcp_keepalive=True,
                 s3={"addressing_style": "path"},
                 signature_version="s3v4",
@@ -227,7 +247,7 @@ class ArchiveStore:
         """Create the bucket with Object Lock if it is missing; refuse one without it."""
         with self._errors():
             try:
-                self._client.head_bucket(Bucket=self.bucket)
+                self._call(self._client.head_bucket, Bucket=self.bucket)
                 exists = True
             except ClientError as exc:
                 if _code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
@@ -238,12 +258,12 @@ class ArchiveStore:
                 if self.region != "us-east-1":
                     kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
                 try:
-                    self._client.create_bucket(**kwargs)
+                    self._call(self._client.create_bucket, **kwargs)
                 except ClientError as exc:
                     if _code(exc) != "BucketAlreadyOwnedByYou":
                         raise
             try:
-                config = self._client.get_object_lock_configuration(Bucket=self.bucket)
+                config = self._call(self._client.get_object_lock_configuration, Bucket=self.bucket)
             except ClientError as exc:
                 if _code(exc) == "ObjectLockConfigurationNotFoundError":
                     config = {}
@@ -320,7 +340,7 @@ class ArchiveStore:
     ) -> str | None:
         """PutObject if-none-match; the new version id ("" if unversioned), None if taken."""
         try:
-            response = self._client.put_object(
+            response = self._call(self._client.put_object,
                 Bucket=self.bucket,
                 Key=key,
                 Body=content,
@@ -344,7 +364,7 @@ class ArchiveStore:
         headers: dict[str, str],
         lock: dict[str, Any],
     ) -> str | None:
-        upload = self._client.create_multipart_upload(
+        upload = self._call(self._client.create_multipart_upload,
             Bucket=self.bucket,
             Key=key,
             ContentType=media_type,
@@ -358,7 +378,7 @@ class ArchiveStore:
             for number, offset in enumerate(range(0, len(content), PART_SIZE), start=1):
                 chunk = content[offset : offset + PART_SIZE]
                 checksum = _checksum(hashlib.sha256(chunk).digest())
-                response = self._client.upload_part(
+                response = self._call(self._client.upload_part,
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
@@ -371,7 +391,7 @@ class ArchiveStore:
                     {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
                 )
             try:
-                response = self._client.complete_multipart_upload(
+                response = self._call(self._client.complete_multipart_upload,
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
@@ -391,7 +411,8 @@ class ArchiveStore:
     def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: an upload left behind is removed by a bucket lifecycle rule, not by us.
         with suppress(ClientError, BotoCoreError):
-            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            self._call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=key,
+                       UploadId=upload_id)
 
     @staticmethod
     def _same_or_conflict(existing: StoredObject, sha256: str) -> StoredObject:
@@ -408,8 +429,7 @@ class ArchiveStore:
         """The object's bytes, verified against the sha256 in its metadata (and against
         `expected_sha256`, e.g. the one in the index, when given)."""
         with self._errors(key):
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
-            content: bytes = response["Body"].read()
+            response, content = self._call(self._get_object, key)
         recorded, _ = _decode_metadata(response.get("Metadata") or {})
         actual = hashlib.sha256(content).hexdigest()
         if not recorded:
@@ -424,12 +444,16 @@ class ArchiveStore:
             )
         return content
 
+    def _get_object(self, key: str) -> tuple[Any, bytes]:
+        response = self._client.get_object(Bucket=self.bucket, Key=key)
+        return response, response["Body"].read()
+
     def set_legal_hold(self, key: str, on: bool) -> None:
         """Place (on=True) or release a legal hold on the current version of `key`. A held
         object cannot be deleted even after its retention ends; releasing the hold never
         shortens the COMPLIANCE retention."""
         with self._errors(key):
-            self._client.put_object_legal_hold(
+            self._call(self._client.put_object_legal_hold,
                 Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
             )
 
@@ -437,7 +461,8 @@ class ArchiveStore:
         """Whether the current version of `key` is under a legal hold."""
         with self._errors(key):
             try:
-                response = self._client.get_object_legal_hold(Bucket=self.bucket, Key=key)
+                response = self._call(self._client.get_object_legal_hold, Bucket=self.bucket,
+                                      Key=key)
             except ClientError as exc:
                 if _code(exc) in _NO_HOLD_CODES:
                     return False
@@ -447,7 +472,7 @@ class ArchiveStore:
     def head(self, key: str) -> StoredObject:
         """What S3 knows about the current version of `key` (no body transferred)."""
         with self._errors(key):
-            response = self._client.head_object(Bucket=self.bucket, Key=key)
+            response = self._call(self._client.head_object, Bucket=self.bucket, Key=key)
         return _stored_object(key, response)
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
@@ -481,6 +506,43 @@ class ArchiveStore:
             return self.head(key)
         except ObjectNotFound:
             return None
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """One cheap request (HEAD of the bucket) within `timeout` s, or ArchiveUnavailable
+        / AccessDenied: how health checks ask whether the archive answers."""
+        with self._errors():
+            self._call(self._client.head_bucket, Bucket=self.bucket, _timeout=timeout)
+
+    # --- bounded requests -------------------------------------------------------------------
+
+    def _call(self, request: Callable[..., T], *args: Any, _timeout: float | None = None,
+              **kwargs: Any) -> T:
+        """`request(*args, **kwargs)` in the store's threads; the caller waits at most the
+        call's time left, `call_timeout` (or `_timeout`) without a deadline."""
+        budget = deadline.remaining(_timeout or self.call_timeout)
+        where = self.endpoint_url or "AWS S3"
+        if not budget:
+            raise ArchiveUnavailable(f"no time left for a request to {where}")
+        with self._inflight_lock:
+            if self._inflight >= self.max_inflight:
+                raise ArchiveUnavailable(
+                    f"{where} is not keeping up: {self._inflight} requests already waiting")
+            self._inflight += 1
+        future = self._requests.submit(request, *args, **kwargs)
+        future.add_done_callback(self._request_done)
+        try:
+            return future.result(timeout=budget)
+        except FutureTimeout:
+            raise ArchiveUnavailable(f"{where} did not answer within {budget:.1f} s") from None
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests sent to S3 and not answered yet (including abandoned ones)."""
+        return self._inflight
+
+    def _request_done(self, _future: object) -> None:
+        with self._inflight_lock:
+            self._inflight -= 1
 
     # --- error translation ----------------------------------------------------------------
 

@@ -5,22 +5,29 @@ so the tests exercise the same wiring as production. Start order: embedded S3 (u
 external endpoint is configured), the archive bucket with object lock, the index schema,
 then the gRPC server. Stop order is the reverse, and the embedded S3 process never
 outlives the server.
+
+The gRPC server is grpc.aio on an event loop of its own thread: waiting (idle streams, slow
+readers, health checks) costs no thread, and the synchronous servicers run in bounded lanes
+of threads (server/api/admission.py), so no caller can take the whole server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes.util
 import json
 import os
 import secrets
-from concurrent import futures
+import threading
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from archive.embedded import EmbeddedS3
+from archive.errors import EmbeddedS3Error
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from kanal.v1 import (
@@ -39,20 +46,22 @@ from kanal.v1 import (
 )
 from server import auth, logs, metrics
 from server import state as server_state
+from server.api.admission import Lanes, Limits, RenderQueueExit
 from server.api.deliveries import DeliveriesServicer
 from server.api.documents import DocumentsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
-from server.api.metrics_interceptor import MetricsInterceptor
 from server.api.portal import ArchiveAdminServicer, PortalServicer
 from server.api.printshop import PrintShopServicer
+from server.api.rpc_metrics import observe_rpc
 from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import DocumentService
+from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor, HealthServicer
 from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
@@ -81,6 +90,8 @@ SERVICE_NAMES = (
     deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A last bound, far above the lanes' (server/api/admission.py): grpc-core refuses more.
+MAX_CONCURRENT_RPCS = 2000
 
 
 def harfbuzz_subset_available() -> bool:
@@ -135,11 +146,13 @@ class KanalServer:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.embedded_s3: EmbeddedS3 | None = None
-        self.grpc_server: grpc.Server | None = None
+        self.grpc_server: grpc.aio.Server | None = None
         self.port: int | None = None
-        self.health = health.HealthServicer()
+        self.health = HealthServicer()
         self.metrics: metrics.MetricsEndpoint | None = None
         self._gauges: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -175,7 +188,7 @@ class KanalServer:
             self.delivery.create_schema()  # own tables, like the print queue's
             self.renderers = self._renderers()
             self.documents = DocumentService(
-                self.layouts, self.renderers, self.store, self.index,
+                self.layouts, RenderQueueExit(self.renderers), self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
                 if settings.retention else RetentionPolicy.default(),
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
@@ -190,6 +203,7 @@ class KanalServer:
                     raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
             self._start_grpc()
+            self._start_health()
             self._start_metrics()
         except BaseException:
             self.stop()
@@ -215,7 +229,8 @@ class KanalServer:
             return s3
         access_key, secret_key = embedded_credentials(self.settings.state_dir)
         self.embedded_s3 = EmbeddedS3(self.settings.state_dir / "s3",
-                                      access_key=access_key, secret_key=secret_key)
+                                      access_key=access_key, secret_key=secret_key,
+                                      on_exit=self._s3_exited)
         self.embedded_s3.start()
         return S3Settings(endpoint=self.embedded_s3.endpoint_url, bucket=s3.bucket,
                           access_key=access_key, secret_key=secret_key, region=s3.region)
@@ -259,15 +274,42 @@ class KanalServer:
         return self.settings.listen.rpartition(":")[0]
 
     def _start_grpc(self) -> None:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rpc"),
-            interceptors=[MetricsInterceptor(),
-                          KanalInterceptor(auth.Authenticator(api_keys(self.settings)))],
+        try:
+            self.limits = Limits.from_dict(self.settings.limits)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        render_workers = (self.renderers.workers if isinstance(self.renderers, RenderPool)
+                          else 1)
+        self.lanes = Lanes(self.limits, render_workers)
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._run_loop, name="grpc-loop", daemon=True).start()
+        self._on_loop(self._serve())
+
+    def _run_loop(self) -> None:
+        assert self._loop is not None
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+            self._stopped.set()
+
+    def _on_loop(self, coroutine: Any, timeout: float | None = 30) -> Any:
+        """Run a coroutine on the server's event loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _serve(self) -> None:
+        server = grpc.aio.server(
+            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)),
+                                           self.lanes, self.limits,
+                                           observers=[observe_rpc])],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),  # a taken port must fail, not be shared
             ],
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
         )
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
@@ -293,10 +335,36 @@ class KanalServer:
             raise ConfigError(f"cannot listen on {self.settings.listen}: {exc}") from exc
         if not self.port:
             raise ConfigError(f"cannot listen on {self.settings.listen} (port taken?)")
-        server.start()
+        await server.start()
         self.grpc_server = server
-        for name in (*SERVICE_NAMES, ""):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def _start_health(self) -> None:
+        """Health per dependency (server/health.py), published on the gRPC health service."""
+        self.monitor = DependencyMonitor(
+            {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
+             QUEUE: self.job_runner.queue.ping}, self._publish_health)
+        self.monitor.start()
+
+    def _s3_exited(self) -> None:
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.poke()  # NOT_SERVING now, not at the next probe
+
+    def _archive_probe(self) -> None:
+        if self.embedded_s3 is not None and not self.embedded_s3.running:
+            raise EmbeddedS3Error("the embedded SeaweedFS is not running")
+        self.store.ping()
+
+    def _publish_health(self, service: str, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._loop is not None and self._loop.is_running():
+            self._on_loop(self.health.set(service, status), timeout=5)
+
+    async def _shutdown(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace)
+            self.grpc_server = None
 
     def _portal(self) -> PortalService:
         portal = self.settings.portal
@@ -315,7 +383,6 @@ class KanalServer:
             raise ConfigError(str(exc)) from exc
 
     def stop(self, grace: float = 5.0) -> None:
-        self.health.enter_graceful_shutdown()
         server_state.remove(self.settings.state_dir)
         if self._gauges is not None:
             metrics.gauges.remove(self._gauges)
@@ -323,6 +390,9 @@ class KanalServer:
         if self.metrics is not None:
             self.metrics.stop()
             self.metrics = None
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.stop()
+            self.monitor = None
         if getattr(self, "jobs_servicer", None) is not None:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "deliveries_servicer", None) is not None:
@@ -330,9 +400,13 @@ class KanalServer:
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None
-        if self.grpc_server is not None:
-            self.grpc_server.stop(grace).wait()
-            self.grpc_server = None
+        if self._loop is not None and self._loop.is_running():
+            self._on_loop(self._shutdown(grace), timeout=grace + 30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.wait(30)
+        self._loop = None
+        if getattr(self, "lanes", None) is not None:
+            self.lanes.close()
         if getattr(self, "delivery", None) is not None:
             self.delivery.stop()
         if isinstance(getattr(self, "renderers", None), RenderPool):
@@ -343,8 +417,9 @@ class KanalServer:
         log.info("kanal stopped")
 
     def wait(self) -> None:
-        if self.grpc_server is not None:
-            self.grpc_server.wait_for_termination()
+        """Block until the server has stopped."""
+        if self._loop is not None:
+            self._stopped.wait()
 
     @property
     def address(self) -> str:

@@ -23,6 +23,11 @@
     [retention]                     # see archive.retention.RetentionPolicy
     ...
 
+    [limits]                        # admission control, see server/api/admission.py
+    render_queue = 8                # Compose calls waiting beyond those rendering
+    streams_per_key = 4
+    stream_idle_seconds = 60
+
     [[auth.keys]]                   # see server.auth; none configured: a development key
     id = "nordkort-core"            # is made in state_dir on first start
     sha256 = "..."
@@ -87,6 +92,7 @@ class Settings:
     plan: Mapping[str, Any] = field(default_factory=dict)  # [plan.<tenant>.<layout>] rules
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
     delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
+    limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
 
     @property
     def reflection_enabled(self) -> bool:
@@ -148,6 +154,7 @@ def load_settings(
                            printing=doc.get("printing", {}), plan=doc.get("plan", {}))
         settings = replace(settings, portal=doc.get("portal", {}))
         settings = replace(settings, delivery=doc.get("delivery", {}))
+        settings = replace(settings, limits=doc.get("limits", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+QUOTE_CHARS = 40
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """`repr(value)` cut to about `limit` characters: how an error names a caller's value.
+    A 1 MB field must never come back as 1 MB of error text (gRPC caps the trailers a
+    client accepts at 8 KB), so every message that shows a value shows it through this."""
+    text = repr(value[: limit + 1] if isinstance(value, (str, bytes)) else value)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
+
 
 @dataclass(frozen=True, slots=True)
 class FieldViolation:
@@ -56,6 +66,19 @@ class FailedPrecondition(KanalError):
 
 class TooLarge(KanalError):
     """The request exceeds a configured size limit (RESOURCE_EXHAUSTED)."""
+
+
+class Overloaded(KanalError):
+    """A concurrency or time limit is reached: the render queue is full, this API key holds
+    its share of calls, a stream stayed idle or open too long (RESOURCE_EXHAUSTED).
+    `retry_after` (seconds) is the server's estimate of when a retry can succeed."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, float | None]]:
+        return (type(self), (str(self), self.retry_after))
 
 
 class Unauthenticated(KanalError):

@@ -162,6 +162,7 @@ def job_to_proto(progress: Progress) -> jobs_pb2.Job:
                   for c, (d, p) in sorted(summary.channels.items())],
         created_at=timestamp(job.created_at), finished_at=timestamp(job.finished_at),
         priority=job.header.priority, print_profile=job.header.print_profile,
+        stalled_reason=progress.stalled, next_retry_at=timestamp(progress.retry_at),
     )
 
 

@@ -18,11 +18,18 @@ from server.api.convert import channels_from_proto, output_to_proto, timestamp
 from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller
 from server.delivery.stage import DeliveryStage
+from server.errors import InvalidInput
 from server.portal import ArchiveAdminService, ListQuery, PortalService, Scope
 
 
 def _datetime(message: portal_pb2.ListDocumentsRequest, field: str) -> datetime | None:
-    return getattr(message, field).ToDatetime(tzinfo=UTC) if message.HasField(field) else None
+    if not message.HasField(field):
+        return None
+    try:
+        return getattr(message, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:  # seconds or nanos out of Timestamp's range
+        raise InvalidInput.field(field, "is not a timestamp within 0001-01-01..9999-12-31"
+                                 ) from exc
 
 
 def _channel(value: int, field: str = "channel") -> str | None:

@@ -15,12 +15,15 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+from archive import deadline
 from server import logs, metrics
 from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
+from server.errors import Unavailable
 from server.processes import exit_with_parent
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
@@ -96,7 +99,11 @@ class RenderPool:
                 self._replacing = True
                 threading.Thread(target=self._replace, name="render-pool-replace",
                                  daemon=True).start()
-        outputs, observed = future.result()
+        try:
+            outputs, observed = future.result(timeout=deadline.remaining())
+        except FutureTimeout:  # the caller's deadline passed while it waited for a worker
+            future.cancel()
+            raise Unavailable("no render process was free before the call's deadline") from None
         metrics.replay(observed)
         return outputs
 

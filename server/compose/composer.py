@@ -16,13 +16,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from itertools import islice
 from types import MappingProxyType
 from typing import Any
+
+from jsonschema import ValidationError
 
 from server.channels import channel_unfit
 from server.compose.builders import get_builder
 from server.compose.builders.base import BuildRequest, Content
+from server.compose.data import read_json
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
 from server.compose.locales import check_payment_region, decide_locale
@@ -30,7 +33,7 @@ from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.compose.validation import check_text
-from server.errors import FieldViolation, InvalidInput
+from server.errors import FieldViolation, InvalidInput, quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,44 +51,34 @@ class ComposeRequest:
     plan_rules: Mapping[str, Any] | None = None
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def parse_data(text: str | bytes) -> dict[str, Any]:
-    """JSON text -> dict, numbers as `Decimal` so amounts keep their exact decimals."""
-    try:
-        if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
-            text = text.decode("utf-8")
-        data = json.loads(text, parse_float=Decimal, object_pairs_hook=_reject_duplicate_keys)
-    except UnicodeDecodeError as exc:
-        raise InvalidInput.field("data", f"not UTF-8 text: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidInput.field(
-            "data", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    except ValueError as exc:  # duplicate key
-        raise InvalidInput.field("data", f"malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput.field("data", "must be a JSON object")
-    return data
+    """JSON text -> dict, numbers as `Decimal` so amounts keep their exact decimals, within
+    the limits of `server.compose.data` (depth, lengths, digits, characters)."""
+    return read_json(text)
 
 
 def validate(layout: Layout, data: Mapping[str, Any]) -> None:
-    """Every schema violation, each with its JSON path, in one error."""
-    errors = sorted(layout.validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+    """Every schema violation (up to MAX_SCHEMA_ERRORS), each with its JSON path, in one
+    error. jsonschema's messages repeat the whole value; ours quote a short prefix."""
+    errors = sorted(islice(layout.validator.iter_errors(data), MAX_SCHEMA_ERRORS),
+                    key=lambda e: list(map(str, e.path)))
     if errors:
         raise InvalidInput(
             f"data does not match the schema of layout {layout.ref}",
-            [FieldViolation(error.json_path, error.message) for error in errors],
+            [FieldViolation(error.json_path, _schema_message(error)) for error in errors],
         )
     if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
         raise InvalidInput("data contains characters no document can carry", bad_text)
+
+
+MAX_SCHEMA_ERRORS = 50
+
+
+def _schema_message(error: ValidationError) -> str:
+    message = error.message
+    if isinstance(error.instance, (str, list, dict)) and len(message) > 120:
+        message = message.replace(repr(error.instance), quote(error.instance))
+    return message if len(message) <= 300 else message[:299] + "…"
 
 
 def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: Any) -> str:

@@ -26,17 +26,20 @@ from typing import Any, Protocol
 
 from server import logs
 from server.jobs import worker
+from server.jobs.store import RETRY_BASE_SECONDS, JobStore
 from server.jobs.worker import ChunkOutcome, WorkerConfig
 
 log = logs.get_logger(__name__)
 
 QUEUE_NAME = "kanal.chunks"
-Done = Callable[[str, int, ChunkOutcome | None], None]
+# (job id, chunk, outcome) and, when the chunk failed (outcome None), the exception
+Done = Callable[..., None]
 
 
 class ChunkQueue(Protocol):
     def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None: ...
     def close(self) -> None: ...
+    def ping(self) -> None: ...  # raises when chunks cannot be queued (health checks)
 
 
 # The worker pool is replaced after this many chunks per worker (~500 documents at the
@@ -117,15 +120,19 @@ class LocalQueue:
 
     def _finished(self, job_id: str, chunk: int, done: Done,
                   future: Future[ChunkOutcome]) -> None:
+        error: BaseException | None = None
         try:
             outcome = future.result()
         except BaseException as exc:  # a dead worker or a failed chunk: retried
-            log.warning("chunk failed", job_id=job_id, chunk=chunk, error=repr(exc))
-            outcome = None
+            log.warning("chunk failed", job_id=job_id, chunk=chunk, error=repr(exc)[:500])
+            outcome, error = None, exc
         with self._changed:
             self._running -= 1
             self._changed.notify()
-        done(job_id, chunk, outcome)
+        if error is None:
+            done(job_id, chunk, outcome)
+        else:
+            done(job_id, chunk, None, error)
 
     def close(self) -> None:
         """Drop waiting chunks, let running ones finish (they are re-queued on restart)."""
@@ -135,6 +142,10 @@ class LocalQueue:
             self._changed.notify()
         self._dispatcher.join()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def ping(self) -> None:
+        if self._closed or not self._dispatcher.is_alive():
+            raise RuntimeError("the local chunk queue is closed")
 
     def worker_pids(self) -> list[int]:
         return list(getattr(self._pool, "_processes", {}) or {})
@@ -171,10 +182,34 @@ class RabbitQueue:
                                                 priority=max(0, min(9, priority))))
         # Completion is seen in the job store (workers finish the job), not here.
 
+    def ping(self) -> None:
+        """Raises when RabbitMQ cannot be reached (reconnecting if the link dropped)."""
+        with self._lock:
+            self._open()
+            self._connection.process_data_events(time_limit=0)
+
     def close(self) -> None:
         with self._lock:
             if self._connection is not None and self._connection.is_open:
                 self._connection.close()
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a chunk run failed, in words for the job's status."""
+    if isinstance(error, BrokenProcessPool):
+        return "its worker process stopped while running it"
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def record_failure(jobs: JobStore, job_id: str, chunk: int, error: BaseException) -> float:
+    """Count a failed chunk run in the job store; the seconds to wait before the next
+    (retry_delay's back-off; a guess when the store itself is down)."""
+    try:
+        return jobs.chunk_failed(job_id, chunk, failure_reason(error))
+    except Exception as exc:  # noqa: BLE001 - the job store is what is down
+        log.warning("chunk failure not recorded", job_id=job_id, chunk=chunk,
+                    error=repr(exc)[:300])
+        return RETRY_BASE_SECONDS
 
 
 def declare(channel: Any, queue: str = QUEUE_NAME) -> None:
@@ -204,8 +239,12 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
                 log.info("chunk redelivered", **message)
             try:
                 pipeline.run_chunk(message["job_id"], int(message["chunk"]))
-            except Exception as exc:  # backend down: let another try later
-                log.warning("chunk failed; requeued", error=repr(exc), **message)
+            except Exception as exc:  # backend down: back off, then let any worker retry
+                delay = record_failure(pipeline.jobs, message["job_id"], int(message["chunk"]),
+                                       exc)
+                log.warning("chunk failed; requeued after back-off", error=repr(exc)[:500],
+                            seconds=delay, **message)
+                (stop or threading.Event()).wait(delay)
                 channel.basic_nack(method.delivery_tag, requeue=True)
                 continue
             channel.basic_ack(method.delivery_tag)

@@ -4,7 +4,9 @@ One background thread scans the job store for queued or running jobs (highest pr
 then oldest, first) and submits each chunk that is not done and not already in flight.
 It wakes when a job is sealed or a chunk finishes, and also every few seconds, which is what
 resumes work after a restart: chunks left 'running' by a dead server are simply not done,
-so they are submitted again, and the idempotent worker makes the re-run harmless.
+so they are submitted again, and the idempotent worker makes the re-run harmless. A chunk
+that failed (a backend down, a worker killed) is counted in the store and waits out its
+back-off (server.jobs.store.retry_delay) before it is submitted again.
 
 Real-time `Compose` calls never wait behind bulk work: they run in the server's gRPC
 threads, while chunks run in separate worker processes at a lower CPU priority (nice 10).
@@ -13,9 +15,10 @@ threads, while chunks run in separate worker processes at a lower CPU priority (
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from server import logs, metrics
-from server.jobs.queue import ChunkQueue, LocalQueue
+from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
 from server.jobs.store import JobStore
 from server.jobs.worker import ChunkOutcome
 
@@ -54,18 +57,27 @@ class JobRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            wait = RESCAN_SECONDS
             try:
-                self._schedule()
+                next_retry = self._schedule()
+                if next_retry is not None:
+                    seconds = (next_retry - datetime.now(UTC)).total_seconds()
+                    wait = min(wait, max(seconds, 0.05))
             except Exception as exc:  # the database may be briefly away; try again
                 log.warning("job scheduling failed", error=repr(exc))
-            self._wake.wait(RESCAN_SECONDS)
+            self._wake.wait(wait)
             self._wake.clear()
 
-    def _schedule(self) -> None:
+    def _schedule(self) -> datetime | None:
+        """Submit every due chunk; returns when the next failed chunk's back-off ends."""
+        now, next_retry = datetime.now(UTC), None
         for job in self.store.unfinished_jobs():
             if self._stop.is_set():
-                return
-            for chunk in self.store.pending_chunks(job.job_id):
+                return None
+            chunks, later = self.store.due_chunks(job.job_id, now)
+            if later is not None and (next_retry is None or later < next_retry):
+                next_retry = later
+            for chunk in chunks:
                 key = (job.job_id, chunk)
                 with self._lock:
                     seen = self._inflight if self.track_inflight else self._submitted
@@ -73,16 +85,21 @@ class JobRunner:
                         continue
                     seen.add(key)
                 self.queue.submit(job.job_id, chunk, job.header.priority, self._done)
+        return next_retry
 
-    def _done(self, job_id: str, chunk: int, outcome: ChunkOutcome | None) -> None:
+    def _done(self, job_id: str, chunk: int, outcome: ChunkOutcome | None,
+              error: BaseException | None = None) -> None:
+        if outcome is None:  # failed: wait out the back-off before it is submitted again
+            delay = record_failure(self.store, job_id, chunk,
+                                   error or RuntimeError("the chunk did not run"))
+            log.warning("chunk will be retried", job_id=job_id, chunk=chunk, seconds=delay)
         with self._lock:
             self._inflight.discard((job_id, chunk))
             if outcome is not None:
                 self.peak_rss_kb[outcome.pid] = max(self.peak_rss_kb.get(outcome.pid, 0),
                                                     outcome.peak_rss_kb)
-        if outcome is None:  # failed: finish_job_if_done may be due for the other chunks
-            return
-        metrics.replay(outcome.metrics)
+        if outcome is not None:
+            metrics.replay(outcome.metrics)
         self._wake.set()
 
 

@@ -7,13 +7,18 @@ schema migrations:
 - `jobs`: one row per job (tenant, layout, options, state, timestamps).
 - `job_records`: one row per record (job, seq, record key, data), written in batches of a
   few hundred as the stream arrives so a 500k-record job never sits in memory; a failed
-  record keeps its error (field path + message) here.
+  record keeps its errors here (every field path with its message, as Compose reports them).
 - `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state and, once
   done, its summary (documents, failed, pages, per channel). A chunk's summary is replaced
   when it is re-run, so re-running never counts twice; job totals are sums over chunks.
 
 A chunk is the unit of work and of retry. The index row of each document is the commit
 point of a record (see server.jobs.worker); chunk state here only steers scheduling.
+A chunk that fails for a reason outside its records (S3 or the database down, a worker
+process killed) is retried after an exponential back-off (`retry_delay`: RETRY_BASE_SECONDS
+doubling up to RETRY_MAX_SECONDS), kept in its row so a restarted server keeps to it; from
+the STALLED_AFTER-th failure in a row the job reports itself stalled, with the reason.
+Columns added after a table was first created are added on start (`create_schema`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -41,7 +46,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -52,6 +59,10 @@ from server.errors import Conflict, NotFound, Unavailable
 
 CHUNK_SIZE = 50
 INSERT_BATCH = 500
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+STALLED_AFTER = 3
+MAX_RECORD_ERRORS = 20  # field violations kept per record
 
 RECEIVING, QUEUED, RUNNING = "receiving", "queued", "running"
 COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = "completed", "completed_with_errors", "cancelled"
@@ -86,6 +97,7 @@ job_records = Table(
     Column("data_json", Text, nullable=False),
     Column("error_field", Text),
     Column("error_message", Text),
+    Column("error_detail", Text),  # JSON [[field, message], ...]: every violation
     PrimaryKeyConstraint("job_id", "seq"),
     # A record key names one record of a job; the database enforces it, so submitting
     # 500k records keeps no set of keys in memory.
@@ -99,6 +111,9 @@ job_chunks = Table(
     Column("state", String(20), nullable=False),  # pending, running, done
     Column("attempts", Integer, nullable=False, default=0),
     Column("summary", Text),  # JSON ChunkSummary once done
+    Column("failures", Integer),  # failed runs in a row (infrastructure, not records)
+    Column("last_error", Text),  # why the last run failed
+    Column("retry_at", UTCDateTime()),  # not before then
     PrimaryKeyConstraint("job_id", "chunk"),
 )
 
@@ -163,6 +178,8 @@ class Progress:
     done: int
     failed: int
     summary: ChunkSummary
+    stalled: str = ""  # why chunks keep failing (empty: they do not)
+    retry_at: datetime | None = None  # the next try of a failing chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +196,11 @@ class RecordError:
     message: str
 
 
+def retry_delay(failures: int) -> float:
+    """Seconds before the next run of a chunk that failed `failures` times in a row."""
+    return min(RETRY_BASE_SECONDS * 2 ** max(failures - 1, 0), RETRY_MAX_SECONDS)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -190,7 +212,7 @@ class JobStore:
     """Job, record and chunk rows in the index database."""
 
     def __init__(self, url: str, *, chunk_size: int = CHUNK_SIZE):
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": 5}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
         self.url = url
@@ -202,6 +224,13 @@ class JobStore:
     def create_schema(self) -> None:
         with self._connect() as conn:
             metadata.create_all(conn)
+            for table in (job_records, job_chunks):  # columns newer than the table
+                have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have:
+                        kind = column.type.compile(dialect=conn.dialect)
+                        conn.execute(text(
+                            f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -213,6 +242,8 @@ class JobStore:
                 yield conn
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise Unavailable(f"job store unavailable: {exc.orig or exc}") from exc
+        except sa_exc.TimeoutError as exc:  # no pooled connection came free
+            raise Unavailable(f"job store busy: {exc}") from exc
 
     # --- submitting ----------------------------------------------------------------------
 
@@ -297,20 +328,32 @@ class JobStore:
         job = self.get(job_id, tenant)
         summary = ChunkSummary()
         running_chunks: list[int] = []
+        failing: list[tuple[int, int, str, datetime | None]] = []
         with self._connect() as conn:
             rows = conn.execute(select(job_chunks.c.chunk, job_chunks.c.state,
-                                       job_chunks.c.summary)
+                                       job_chunks.c.summary, job_chunks.c.failures,
+                                       job_chunks.c.last_error, job_chunks.c.retry_at)
                                 .where(job_chunks.c.job_id == job_id))
-            for chunk, state, text in rows:
-                if state == "done" and text:
-                    summary.add(ChunkSummary.from_json(text))
-                elif state == "running":
+            for chunk, state, summary_json, failures, last_error, retry_at in rows:
+                if state == "done" and summary_json:
+                    summary.add(ChunkSummary.from_json(summary_json))
+                    continue
+                if state == "running":
                     running_chunks.append(chunk)
+                if (failures or 0) >= STALLED_AFTER and job.state not in FINAL_STATES:
+                    failing.append((chunk, failures, last_error or "", retry_at))
             committed = self._committed(conn, job, running_chunks)
         settled = summary.documents + summary.failed
         running = min(len(running_chunks) * job.chunk_size, job.total - settled) - committed
+        stalled, retry_at = "", None
+        if failing:
+            chunk, failures, reason, retry_at = min(failing, key=lambda f: (-f[1], f[0]))
+            stalled = (f"{len(failing)} chunk(s) keep failing; chunk {chunk} failed "
+                       f"{failures} times in a row: {reason}")
+            retry_at = min((f[3] for f in failing if f[3] is not None), default=None)
         return Progress(job, job.total, job.total - settled - running - committed, running,
-                        summary.documents + committed, summary.failed, summary)
+                        summary.documents + committed, summary.failed, summary, stalled,
+                        retry_at)
 
     @staticmethod
     def _committed(conn: Connection, job: JobRow, chunks: list[int]) -> int:
@@ -331,18 +374,24 @@ class JobStore:
 
     def errors(self, job_id: str, tenant: str, after_seq: int, limit: int
                ) -> tuple[list[RecordError], int | None]:
+        """Failed records after `after_seq`, at most `limit` records, each as one error per
+        field violation; and the seq to continue after (None: no more)."""
         self.get(job_id, tenant)
         with self._connect() as conn:
             rows = conn.execute(
                 select(job_records.c.seq, job_records.c.record_key, job_records.c.error_field,
-                       job_records.c.error_message)
+                       job_records.c.error_message, job_records.c.error_detail)
                 .where(job_records.c.job_id == job_id, job_records.c.seq > after_seq,
                        job_records.c.error_message.is_not(None))
                 .order_by(job_records.c.seq).limit(limit + 1)).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        return ([RecordError(r.record_key, r.error_field or "", r.error_message) for r in rows],
-                rows[-1].seq if more else None)
+        found = []
+        for r in rows:
+            detail = json.loads(r.error_detail) if r.error_detail else [
+                [r.error_field or "", r.error_message]]
+            found += [RecordError(r.record_key, field, message) for field, message in detail]
+        return found, rows[-1].seq if more else None
 
     def unfinished_jobs(self) -> list[JobRow]:
         """Jobs to (re)schedule: queued or running, highest priority, then oldest, first."""
@@ -353,11 +402,39 @@ class JobStore:
 
     def pending_chunks(self, job_id: str) -> list[int]:
         """Chunks not done (including those 'running' when a previous server died)."""
+        return self.due_chunks(job_id, None)[0]
+
+    def due_chunks(self, job_id: str, now: datetime | None
+                   ) -> tuple[list[int], datetime | None]:
+        """Chunks not done whose retry time (if they failed) has come by `now` (None: all),
+        and the earliest retry time still to come."""
+        due, later = [], None
         with self._connect() as conn:
-            return [n for (n,) in conn.execute(
-                select(job_chunks.c.chunk).where(job_chunks.c.job_id == job_id,
-                                                 job_chunks.c.state != "done")
-                .order_by(job_chunks.c.chunk))]
+            for n, retry_at in conn.execute(
+                    select(job_chunks.c.chunk, job_chunks.c.retry_at)
+                    .where(job_chunks.c.job_id == job_id, job_chunks.c.state != "done")
+                    .order_by(job_chunks.c.chunk)):
+                if now is None or retry_at is None or retry_at <= now:
+                    due.append(n)
+                elif later is None or retry_at < later:
+                    later = retry_at
+        return due, later
+
+    def chunk_failed(self, job_id: str, chunk: int, reason: str,
+                     now: datetime | None = None) -> float:
+        """A run of the chunk failed for a reason outside its records: count it, keep the
+        reason and set the retry time. Returns the back-off in seconds."""
+        now = now or datetime.now(UTC)
+        with self._connect() as conn:
+            failures = (conn.execute(select(job_chunks.c.failures).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)).scalar() or 0) + 1
+            delay = retry_delay(failures)
+            conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                job_chunks.c.state != "done").values(
+                state="pending", failures=failures, last_error=reason[:500],
+                retry_at=now + timedelta(seconds=delay)))
+        return delay
 
     # --- working ---------------------------------------------------------------------------
 
@@ -386,19 +463,26 @@ class JobStore:
         return True
 
     def finish_chunk(self, job_id: str, chunk: int, summary: ChunkSummary,
-                     errors: dict[int, tuple[str, str]]) -> None:
+                     errors: dict[int, list[tuple[str, str]]]) -> None:
         """Record a chunk's outcome in one transaction: its summary and its records' errors
-        (seq -> (field, message)); a re-run replaces both."""
+        (seq -> [(field path, message), ...]); a re-run replaces both."""
+        rows = []
+        for seq, violations in errors.items():
+            kept = [(f[:200], m[:500]) for f, m in violations[:MAX_RECORD_ERRORS]] or [("", "")]
+            message = "; ".join(f"{f}: {m}" if f else m for f, m in kept)
+            rows.append({"b_seq": seq, "b_f": kept[0][0], "b_m": message[:2000],
+                         "b_d": json.dumps(kept, ensure_ascii=False)})
         with self._connect() as conn:
-            if errors:
+            if rows:
                 conn.execute(update(job_records).where(
                     job_records.c.job_id == job_id,
                     job_records.c.seq == bindparam("b_seq")).values(
-                    error_field=bindparam("b_f"), error_message=bindparam("b_m")),
-                    [{"b_seq": s, "b_f": f, "b_m": m} for s, (f, m) in errors.items()])
+                    error_field=bindparam("b_f"), error_message=bindparam("b_m"),
+                    error_detail=bindparam("b_d")), rows)
             conn.execute(update(job_chunks).where(
                 job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
-                .values(state="done", summary=summary.to_json()))
+                .values(state="done", summary=summary.to_json(), failures=0, last_error=None,
+                        retry_at=None))
 
     def finish_job_if_done(self, job_id: str) -> str | None:
         """When every chunk is done, set the final state; returns it (None: not yet)."""

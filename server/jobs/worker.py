@@ -15,8 +15,11 @@ composition time derived from the job and the record key:
 - the index row is the commit point: a record whose row exists is skipped.
 
 So a chunk re-run after a crash never duplicates an object or an index row. A record with
-bad data becomes an error entry (record key, field path, message); an unreachable backend
-fails the whole chunk so that it is retried.
+bad data becomes an error entry (record key, and every field path with its message); so
+does a *poison* record, one whose data makes composing or rendering fail in a way no check
+foresaw: it is logged with its traceback for the operators, and the rest of the chunk goes
+on. Only a backend that is down (S3, the database: `INFRASTRUCTURE`) fails the whole chunk,
+which is then retried after a back-off (server.jobs.store).
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from ulid import ULID
 
-from archive.errors import ObjectConflict
+from archive.errors import ArchiveError, ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from server import logs, metrics
@@ -50,6 +54,9 @@ from server.processes import exit_with_parent
 log = logs.get_logger(__name__)
 
 CANCEL_CHECK_EVERY = 10
+# Failures that say nothing about a record: the chunk is retried as a whole.
+INFRASTRUCTURE = (Unavailable, ArchiveError, OSError, sa_exc.OperationalError,
+                  sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 def document_id_for(job_id: str, created_at: datetime, record_key: str) -> str:
@@ -127,7 +134,7 @@ class Pipeline:
         logs.bind(job_id=job_id, chunk=chunk, tenant=header.tenant)
         channels = tuple(Channel(c) for c in header.channels)
         summary = ChunkSummary()
-        errors: dict[int, tuple[str, str]] = {}
+        errors: dict[int, list[tuple[str, str]]] = {}
         records = jobs.chunk_records(job_id, chunk, job.chunk_size)
         for n, record in enumerate(records):
             if n and n % CANCEL_CHECK_EVERY == 0 and jobs.get(job_id).state == "cancelled":
@@ -139,20 +146,25 @@ class Pipeline:
                     layout_version=header.layout_version, data=record.data_json,
                     channels=channels,
                 ), document_id, job.created_at)
-            except Unavailable:
-                raise  # the chunk is retried as a whole
-            except InvalidInput as exc:
-                first = exc.violations[0] if exc.violations else None
-                message = "; ".join(v.description for v in exc.violations) or str(exc)
-                errors[record.seq] = (first.field if first else "", message)
+            except ObjectConflict as exc:
+                errors[record.seq] = [("", f"archived object differs: {exc}")]
                 summary.failed += 1
                 continue
-            except ObjectConflict as exc:
-                errors[record.seq] = ("", f"archived object differs: {exc}")
+            except INFRASTRUCTURE:
+                raise  # the chunk is retried as a whole
+            except InvalidInput as exc:
+                errors[record.seq] = [(v.field, v.description) for v in exc.violations] or [
+                    ("", str(exc))]
                 summary.failed += 1
                 continue
             except KanalError as exc:
-                errors[record.seq] = ("", str(exc))
+                errors[record.seq] = [("", str(exc))]
+                summary.failed += 1
+                continue
+            except Exception as exc:  # noqa: BLE001 - a poison record fails alone
+                log.error("record failed", record_key=record.record_key[:200], exc_info=exc)
+                errors[record.seq] = [("", f"could not be composed ({type(exc).__name__}); "
+                                           "the server log has the details")]
                 summary.failed += 1
                 continue
             summary.documents += 1

@@ -43,8 +43,10 @@ KEYS = Keys(("nordkort", "producer"))
 SAMPLE = json.loads((DEFAULT_LAYOUTS_DIR / "card-invoice/1.0.0/sample.json").read_text())
 
 
-class Died(Exception):
-    """Stands in for a worker process dying between storing objects and the index row."""
+class Died(BaseException):
+    """Stands in for a worker process dying between storing objects and the index row.
+    Not an Exception: an Exception raised by a record is that record's error, and the
+    chunk goes on without it."""
 
 
 def messages(count: int, tenant: str = ""):

@@ -37,7 +37,8 @@ class Collector:
         self._expected = expected
         self.all_done = threading.Event()
 
-    def __call__(self, job_id: str, chunk: int, outcome: ChunkOutcome | None) -> None:
+    def __call__(self, job_id: str, chunk: int, outcome: ChunkOutcome | None,
+                 error: BaseException | None = None) -> None:
         with self._lock:
             self.results[(job_id, chunk)] = outcome  # type: ignore[assignment]
             if len(self.results) == self._expected:

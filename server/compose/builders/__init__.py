@@ -5,9 +5,13 @@ Each module exposes `build(data, request) -> Content` (see `base.py`).
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
-from server.compose.builders.base import Builder
+from server.compose.builders.base import Builder, BuildRequest, Content
+from server.errors import InvalidInput
 
 # manifest `builder` name -> module in this package
 KNOWN_BUILDERS = ("card_statement", "reminder", "letter", "invoice")
@@ -16,4 +20,17 @@ KNOWN_BUILDERS = ("card_statement", "reminder", "letter", "invoice")
 def get_builder(name: str) -> Builder:
     if name not in KNOWN_BUILDERS:
         raise LookupError(f"unknown builder {name!r} (known: {', '.join(KNOWN_BUILDERS)})")
-    return importlib.import_module(f"{__name__}.{name}").build
+    return _within_precision(importlib.import_module(f"{__name__}.{name}").build)
+
+
+def _within_precision(build: Builder) -> Builder:
+    """The builder, refusing data whose amounts overflow Decimal arithmetic (a product or
+    sum beyond 28 digits that no schema range caught) instead of failing with INTERNAL."""
+
+    @functools.wraps(build)
+    def checked(data: Mapping[str, Any], request: BuildRequest) -> Content:
+        try:
+            return build(data, request)
+        except ArithmeticError as exc:  # decimal.InvalidOperation, Overflow, DivisionByZero
+            raise InvalidInput.field("data", "amounts too large to compute exactly") from exc
+    return checked

@@ -32,9 +32,10 @@ from server.compose.model import (
     Recipient,
 )
 from server.compose.money import round_money, round_places
-from server.errors import InvalidInput
+from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")
+MAX_AMOUNT_DIGITS = 15  # digits before the decimal point of any amount (a quadrillion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,15 @@ def amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal:
     except InvalidOperation:
         result = None
     if result is None or not result.is_finite():
-        raise InvalidInput.field(path, f"{value!r} is not a decimal amount")
+        raise InvalidInput.field(path, f"{quote(value)} is not a decimal amount")
+    if result.adjusted() >= MAX_AMOUNT_DIGITS:  # keeps every sum within Decimal precision
+        raise InvalidInput.field(
+            path, f"{quote(value)} has more than {MAX_AMOUNT_DIGITS} digits before the "
+            "decimal point")
     if result < 0 and not allow_negative:
-        raise InvalidInput.field(path, f"must not be negative, got {result}")
+        raise InvalidInput.field(path, f"must not be negative, got {quote(result)}")
     if result.as_tuple().exponent < -6:  # type: ignore[operator]
-        raise InvalidInput.field(path, f"{value!r} has more than 6 decimals")
+        raise InvalidInput.field(path, f"{quote(value)} has more than 6 decimals")
     return result
 
 
@@ -98,7 +103,7 @@ def iso_date(value: Any, path: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput.field(path, f"{value!r} is not a date (YYYY-MM-DD)") from exc
+        raise InvalidInput.field(path, f"{quote(value)} is not a date (YYYY-MM-DD)") from exc
 
 
 def postal_address(data: Mapping[str, Any]) -> PostalAddress:

@@ -1,0 +1,174 @@
+"""The caller's JSON text -> Python values, within the limits every layout can rely on.
+
+A layout's JSON Schema says what its data means (fields, lengths, ranges); this module
+says what any data may be at all, before a schema or a builder sees it, so that no input
+can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF engine):
+
+- **Nesting** at most MAX_DEPTH objects/arrays deep (JSON nested 1,000 deep would blow
+  Python's recursion limit in the parser or the validator).
+- **Size**: at most MAX_VALUES values in all, MAX_STRING_CHARS characters per string and
+  MAX_KEY_CHARS per object key (schemas set each field's own, smaller maxLength).
+- **Text** is Unicode scalar values only: no lone surrogate escapes (`"\\ud800"` cannot be
+  encoded as UTF-8, so it could never be archived or rendered) and no control characters
+  other than tab, line feed and carriage return, nor U+FFFE/U+FFFF (XML 1.0 forbids them,
+  and the e-invoice and PDF channels are XML underneath).
+- **Numbers** are exact decimals (`Decimal`, never float) with at most
+  MAX_INTEGER_DIGITS digits before the decimal point and MAX_FRACTION_DIGITS after it,
+  so every sum, product and rounding a builder makes stays within Decimal's 28-digit
+  precision. `NaN` and `Infinity` are not JSON and are refused.
+
+Every violation is an `InvalidInput` naming its JSON path (`$.transactions[2].amount`)
+and quoting at most a short prefix of the value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from server.errors import FieldViolation, InvalidInput, quote
+
+MAX_DEPTH = 20
+MAX_VALUES = 200_000
+MAX_STRING_CHARS = 20_000
+MAX_KEY_CHARS = 100
+MAX_INTEGER_DIGITS = 18
+MAX_FRACTION_DIGITS = 10
+MAX_VIOLATIONS = 20
+
+# Lone surrogates; C0 controls except tab, LF, CR; the noncharacters XML 1.0 forbids.
+_BAD_CHARACTER = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class _Refused:
+    """A number the parser would not turn into a value (kept for its path)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _integer(text: str) -> int | _Refused:
+    # int() of 4,300+ digits raises inside the parser, where the path is unknown
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_INTEGER_DIGITS else _Refused(text)
+
+
+def _decimal(text: str) -> Decimal | _Refused:
+    if len(text) > 2 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS):
+        return _Refused(text)
+    return Decimal(text)
+
+
+def _constant(text: str) -> _Refused:
+    return _Refused(text)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {quote(key)}")
+        result[key] = value
+    return result
+
+
+def read_json(text: str | bytes) -> dict[str, Any]:
+    """JSON text (str, or UTF-8 bytes) -> a dict within the limits above.
+
+    Raises InvalidInput (field `data` for malformed JSON, a JSON path per value outside the
+    limits)."""
+    try:
+        if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
+            text = text.decode("utf-8")
+        data = json.loads(text, parse_float=_decimal, parse_int=_integer,
+                          parse_constant=_constant, object_pairs_hook=_reject_duplicate_keys)
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.field("data", f"not UTF-8 text: {exc.reason}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInput.field(
+            "data", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    except RecursionError as exc:
+        raise InvalidInput.field("data", f"nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # duplicate key
+        raise InvalidInput.field("data", f"malformed JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput.field("data", "must be a JSON object")
+    violations = check_limits(data)
+    if violations:
+        raise InvalidInput("data is outside the limits of any layout", violations)
+    return data
+
+
+def check_limits(data: Any) -> list[FieldViolation]:
+    """Every value outside the limits, by JSON path (at most MAX_VIOLATIONS of them).
+    Iterative, so the depth check itself cannot run out of stack."""
+    violations: list[FieldViolation] = []
+    stack: list[tuple[Any, str, int]] = [(data, "$", 0)]
+    seen = 0
+    while stack and len(violations) < MAX_VIOLATIONS:
+        value, path, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            violations.append(FieldViolation("$", f"has more than {MAX_VALUES} values"))
+            break
+        problem = _problem(value)
+        if problem:
+            violations.append(FieldViolation(path, problem))
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                violations.append(FieldViolation(path, f"nested deeper than {MAX_DEPTH} levels"))
+                continue
+            if isinstance(value, dict):
+                for key, item in reversed(value.items()):
+                    key_problem = _text_problem(key, MAX_KEY_CHARS, "key")
+                    if key_problem:
+                        violations.append(FieldViolation(path, f"key {quote(key)}: {key_problem}"))
+                        continue
+                    stack.append((item, f"{path}.{key}", depth + 1))  # as jsonschema
+            else:
+                stack.extend((item, f"{path}[{n}]", depth + 1)
+                             for n, item in reversed(list(enumerate(value))))
+    return violations
+
+
+def _problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return _text_problem(value, MAX_STRING_CHARS, "text")
+    if isinstance(value, _Refused):
+        return _number_problem(value.text)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return f"{quote(str(value))} is not a number"
+        digits = value.adjusted() + 1  # digits before the decimal point
+        if digits > MAX_INTEGER_DIGITS:
+            return (f"{quote(str(value))} has more than {MAX_INTEGER_DIGITS} digits before "
+                    "the decimal point")
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > MAX_FRACTION_DIGITS:
+            return (f"{quote(str(value))} has more than {MAX_FRACTION_DIGITS} digits after "
+                    "the decimal point")
+    return None
+
+
+def _number_problem(text: str) -> str:
+    if text in ("NaN", "Infinity", "-Infinity"):
+        return f"{text} is not a JSON number"
+    return (f"{quote(text)} has more digits than a number may have "
+            f"({MAX_INTEGER_DIGITS} before and {MAX_FRACTION_DIGITS} after the decimal point)")
+
+
+def _text_problem(text: str, limit: int, what: str) -> str | None:
+    if len(text) > limit:
+        return f"{what} longer than {limit} characters"
+    bad = _BAD_CHARACTER.search(text)
+    if bad is None:
+        return None
+    char = bad.group()
+    if "\ud800" <= char <= "\udfff":
+        return f"{what} holds a lone surrogate escape (\\u{ord(char):04x}) at {bad.start()}"
+    return f"{what} holds the control character U+{ord(char):04X} at {bad.start()}"

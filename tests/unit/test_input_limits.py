@@ -1,0 +1,145 @@
+"""Limits on input data: the parser's (server/compose/data.py) for any data, the schemas' for
+each field, and error messages that quote only a short prefix of a value."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from server.compose.composer import ComposeRequest, compose, parse_data
+from server.compose.data import MAX_DEPTH, MAX_STRING_CHARS
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+from server.errors import InvalidInput
+
+LAYOUTS = LayoutRegistry(DEFAULT_LAYOUTS_DIR)
+
+
+def violations(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidInput) as info:
+        parse_data(text)
+    return [(v.field, v.description) for v in info.value.violations]
+
+
+@pytest.mark.parametrize(("text", "field", "why"), [
+    ('{"a": 1e309}', "$.a", "more than 18 digits before"),
+    ('{"a": {"b": 123456789012345678901234567890}}', "$.a.b", "more digits than"),
+    ('{"a": [1, -9999999999999999999]}', "$.a[1]", "more digits than"),
+    ('{"a": 0.12345678901}', "$.a", "more than 10 digits after"),
+    ('{"a": 1e-400}', "$.a", "more than 10 digits after"),
+    ('{"a": NaN}', "$.a", "not a JSON number"),
+    ('{"a": -Infinity}', "$.a", "not a JSON number"),
+    ('{"a": "\\ud800"}', "$.a", "lone surrogate"),
+    ('{"a": ["ok", "x\\udfffy"]}', "$.a[1]", "lone surrogate"),
+    ('{"a": "nul\\u0000"}', "$.a", "U+0000"),
+    ('{"a": "bell\\u0007"}', "$.a", "U+0007"),
+    ('{"a": "\\uffff"}', "$.a", "U+FFFF"),
+    ('{"a\\u0000b": 1}', "$", "key"),
+    ('{"' + "k" * 101 + '": 1}', "$", "key"),
+    ('{"a": "' + "x" * (MAX_STRING_CHARS + 1) + '"}', "$.a", "longer than"),
+])
+def test_values_outside_the_limits_are_refused_with_their_path(text, field, why):
+    found = violations(text)
+    assert len(found) == 1 and found[0][0] == field and why in found[0][1], found
+    assert len(found[0][1]) < 200
+
+
+def test_deep_nesting_is_refused_at_any_depth():
+    assert violations('{"a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}")[0][1] \
+        == f"nested deeper than {MAX_DEPTH} levels"
+    deep = violations('{"a": ' + "[" * 900 + "]" * 900 + "}")
+    assert [why for _, why in deep] == [f"nested deeper than {MAX_DEPTH} levels"]
+    # beyond Python's recursion limit the parser itself gives up
+    assert violations('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}") == [
+        ("data", f"nested deeper than {MAX_DEPTH} levels")]
+
+
+def test_good_data_keeps_exact_decimals_and_text():
+    data = parse_data('{"a": 12345678901234567.5, "b": 0.1, "c": "tab\\tok \\ud83d\\ude00", '
+                      '"d": 123456789012345678}')
+    assert str(data["a"]) == "12345678901234567.5" and str(data["b"]) == "0.1"
+    assert data["c"] == "tab\tok \U0001F600" and data["d"] == 123456789012345678
+
+
+# --- the schemas ---------------------------------------------------------------------------
+
+
+_MAPS = ("properties", "$defs", "patternProperties", "dependentSchemas")
+_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+        "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+_MANY = ("oneOf", "anyOf", "allOf", "prefixItems")
+
+
+def _nodes(node: Any, path: str = "#"):
+    """Every (sub)schema of a JSON Schema, with its JSON pointer."""
+    if not isinstance(node, dict):
+        return
+    yield path, node
+    for key in _MAPS:
+        for name, sub in node.get(key, {}).items():
+            yield from _nodes(sub, f"{path}/{key}/{name}")
+    for key in _ONE:
+        yield from _nodes(node.get(key), f"{path}/{key}")
+    for key in _MANY:
+        for n, sub in enumerate(node.get(key, [])):
+            yield from _nodes(sub, f"{path}/{key}/{n}")
+
+
+def _types(node: dict) -> set[str]:
+    kind = node.get("type")
+    return set(kind if isinstance(kind, list) else [kind])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.latest(), ids=lambda layout: layout.ref)
+def test_every_string_and_number_of_the_newest_schemas_is_bounded(layout):
+    unbounded = [
+        path for path, node in _nodes(dict(layout.schema))
+        if ("string" in _types(node) and "maxLength" not in node
+            and "enum" not in node and "const" not in node)
+        or (_types(node) & {"number", "integer"}
+            and not {"maximum", "exclusiveMaximum"} & node.keys())
+        or (_types(node) & {"number", "integer"}
+            and not {"minimum", "exclusiveMinimum"} & node.keys())
+    ]
+    assert not unbounded, f"{layout.ref}: fields without maxLength or range: {unbounded}"
+
+
+def _compose(layout_ref: str, change) -> InvalidInput:
+    layout_id, version = layout_ref.split("@")
+    layout = LAYOUTS.get(layout_id, version)
+    data = json.loads(layout.sample_data())
+    change(data)
+    text = json.dumps(data, ensure_ascii=False)
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=text.replace('"@BIG@"', "1e309"),
+                               document_id="01J0000000000000000000000", now=datetime.now(UTC)))
+    return info.value
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])
+def test_a_number_beyond_decimal_range_is_invalid_with_its_path(version):
+    error = _compose(f"card-invoice@{version}",
+                     lambda d: d["invoice"].__setitem__("previous_balance", "@BIG@"))
+    assert [v.field for v in error.violations] == ["$.invoice.previous_balance"]
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])
+def test_b2b_amounts_beyond_any_invoice_are_invalid_not_a_crash(version):
+    def huge(data):
+        data["lines"][0]["quantity"] = "9" * 20
+        data["lines"][0]["unit_price"] = "9" * 20
+    error = _compose(f"b2b-invoice@{version}", huge)
+    assert error.violations
+
+
+def test_a_megabyte_value_is_quoted_as_a_short_prefix():
+    big = "Å" * 1_000_000
+    error = _compose("card-invoice@2.0.0", lambda d: d["customer"].__setitem__("name", big))
+    assert [v.field for v in error.violations] == ["$.customer.name"]
+    assert all(len(v.description) < 300 for v in error.violations)
+    assert len(str(error)) < 1000
+    date_error = _compose("b2b-invoice@2.0.0", lambda d: d.__setitem__("issue_date", "9" * 5000))
+    assert {v.field for v in date_error.violations} == {"$.issue_date"}  # pattern, length
+    assert all(len(v.description) < 300 for v in date_error.violations)
