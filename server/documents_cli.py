@@ -19,7 +19,7 @@ from typing import Any
 
 from server.client import ClientError, add_connection_options, connect, print_message, read_text
 
-CHANNELS = ("print", "email", "sms", "einvoice")
+CHANNELS = ("print", "email", "sms", "einvoice", "mailbox")
 EXTENSIONS = {"application/pdf": "pdf", "message/rfc822": "eml", "application/xml": "xml"}
 
 

@@ -31,7 +31,7 @@ from server.client import (
     state_dir,
 )
 
-CHANNELS = ("print", "email", "sms", "einvoice")
+CHANNELS = ("print", "email", "sms", "einvoice", "mailbox")
 
 
 def add_parser(commands: Any) -> None:

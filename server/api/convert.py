@@ -16,6 +16,7 @@ _TO_PROTO = {
     Channel.EMAIL: common_pb2.CHANNEL_EMAIL,
     Channel.SMS: common_pb2.CHANNEL_SMS,
     Channel.EINVOICE: common_pb2.CHANNEL_EINVOICE,
+    Channel.MAILBOX: common_pb2.CHANNEL_MAILBOX,
 }
 _FROM_PROTO = {v: k for k, v in _TO_PROTO.items()}
 

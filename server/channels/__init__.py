@@ -9,6 +9,7 @@ holds the ones this process uses, with their per-process caches (the PDF engine)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from server.channels.einvoice_channel import check_einvoice, render_einvoice
@@ -61,6 +62,9 @@ class Renderers:
                                                  Output]] = {
             Channel.EMAIL: lambda c, layout, pdf: render_email(c, layout, pdf=pdf),
             Channel.EINVOICE: lambda c, layout, pdf: render_einvoice(c, layout, pdf=pdf),
+            # The digital mailbox gets the print PDF itself (its payment fields are the
+            # Composition's, read by the delivery adapter).
+            Channel.MAILBOX: lambda c, layout, pdf: replace(pdf(), channel=Channel.MAILBOX),
         }
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:

@@ -54,6 +54,9 @@ class Channel(enum.StrEnum):
     EMAIL = "email"
     SMS = "sms"
     EINVOICE = "einvoice"
+    # The print PDF, delivered to the recipient's digital mailbox (Digipost, Kivra, e-Boks)
+    # with its payment fields: a channel of its own in the plan, rendered as the print PDF.
+    MAILBOX = "mailbox"
 
 
 # --- parties and addresses -------------------------------------------------------------

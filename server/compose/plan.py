@@ -10,9 +10,10 @@ Inputs:
   from the server config (`[plan.<tenant>.<layout-id>]`, same keys) put in front of it;
 * what the recipient allows: contact data (no mobile -> no SMS, no email address -> no email,
   no postal address -> no print, a Peppol participant id / Finnish consumer / a layout that
-  asks for Factur-X -> e-invoice), consents (`consent_required = ["sms"]`: the channel needs
-  that consent) and preferences ("digital_only" removes print unless nothing else reaches
-  the recipient);
+  asks for Factur-X -> e-invoice, a digital mailbox id or a national id -> mailbox: the
+  print PDF sent to Digipost, Kivra or e-Boks, which a rule must name), consents
+  (`consent_required = ["sms"]`: the channel needs that consent) and preferences
+  ("digital_only" removes print unless nothing else reaches the recipient);
 * the builder's facts (card segment, reminder stage, days overdue ...).
 
 A rule::
@@ -30,7 +31,8 @@ recipient's lists). A scalar matches by equality, a list by membership, `{min, m
 inclusive numeric range. Rules are tried in order; the first that matches and has a reachable
 primary channel decides. Print is the final fallback whenever the recipient has a postal
 address (and is not digital-only). With no matching rule the layout's channels are taken in
-manifest order as the primary alternatives (rule "layout default").
+manifest order as the primary alternatives (rule "layout default"). `has_mailbox`: the
+recipient has a digital mailbox id or a national id.
 
 What a channel can carry (`check`, the composer passes `server.channels.channel_unfit`): a
 channel's own limits never block the document a customer is owed. A channel that cannot carry
@@ -75,7 +77,15 @@ _CONTACT_FIELD = {
     Channel.EMAIL: "$.customer.email",
     Channel.PRINT: "$.customer.address",
     Channel.EINVOICE: "$.customer.peppol_id",
+    Channel.MAILBOX: "$.customer.mailbox_ids",
 }
+
+
+def layout_renders(layout: Layout, channel: Channel) -> bool:
+    """Whether the layout can render `channel`: its own channels, and the digital mailbox
+    wherever there is a print PDF (a mailbox delivery is the print PDF, sent digitally)."""
+    return channel in layout.channels or (
+        channel is Channel.MAILBOX and Channel.PRINT in layout.channels)
 
 
 def einvoice_syntax(kind: DocumentKind, recipient: Recipient, layout: Layout) -> str | None:
@@ -155,6 +165,7 @@ def _facts(recipient: Recipient, facts: Mapping[str, Any]) -> dict[str, Any]:
         "has_email": bool(recipient.email),
         "has_address": recipient.address is not None,
         "has_peppol_id": bool(recipient.peppol_id),
+        "has_mailbox": bool(recipient.mailbox_ids or recipient.national_id),
         "is_business": bool(recipient.org_number),
         "country": facts.get("country")
         or (recipient.address.country if recipient.address else None),
@@ -192,7 +203,7 @@ def _unreachable(
     channel: Channel, layout: Layout, recipient: Recipient, consent_required: Sequence[str]
 ) -> str | None:
     """Why `channel` cannot reach the recipient, or None when it can."""
-    if channel not in layout.channels:
+    if not layout_renders(layout, channel):
         return f"layout {layout.ref} has no {channel.value} channel"
     if channel is Channel.SMS and not recipient.mobile:
         return "no mobile number"
@@ -200,6 +211,8 @@ def _unreachable(
         return "no email address"
     if channel is Channel.PRINT and recipient.address is None:
         return "no postal address"
+    if channel is Channel.MAILBOX and not (recipient.mailbox_ids or recipient.national_id):
+        return "no digital mailbox id or national id"
     if channel is Channel.EINVOICE and einvoice_syntax(layout.kind, recipient, layout) is None:
         return "no e-invoice address (Peppol id), not a Finnish consumer, no Factur-X"
     if channel.value in consent_required and channel.value not in recipient.consents:
@@ -276,7 +289,7 @@ def plan_channels(
                            skipped=tuple(s for c, s in skipped.items() if c not in channels))
 
     if requested:
-        unsupported = [c.value for c in requested if c not in layout.channels]
+        unsupported = [c.value for c in requested if not layout_renders(layout, c)]
         if unsupported:
             raise InvalidInput.field(
                 "channels",

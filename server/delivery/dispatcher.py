@@ -51,6 +51,7 @@ from server.delivery.model import (
 )
 from server.delivery.policy import BREAKER_GAUGE, CircuitBreaker, TokenBucket, backoff
 from server.delivery.providers.base import Provider
+from server.delivery.receipts import Receipts
 from server.delivery.rules import ContactRules
 from server.delivery.store import DeliveryStore
 
@@ -97,6 +98,7 @@ class Dispatcher:
         self.fallbacks = fallbacks
         self.on_event = on_event
         self.owner = str(ULID())
+        self.receipts = Receipts(store, providers, clock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -261,7 +263,8 @@ class Dispatcher:
         if isinstance(result, Accepted):
             state = State.DELIVERED if result.delivered else State.SENT
             self.store.finish(row, self.owner, state, result.reason, "accepted", now,
-                              provider_message_id=result.provider_message_id[:200])
+                              provider_message_id=result.provider_message_id[:200],
+                              provider_ids=result.parts)
             metrics.ATTEMPTS.labels(name, "accepted").inc()
             metrics.SENT.labels(name).inc()
         elif isinstance(result, Failed):
@@ -287,40 +290,10 @@ class Dispatcher:
     # --- receipts -------------------------------------------------------------------------
 
     def receipt(self, receipt: Receipt) -> bool:
-        """Apply an asynchronous receipt (DSN, SMPP deliver_sm, a callback). -> whether a
-        row moved. Raises when the database is away (the sender should retry)."""
-        row = (self.store.row(receipt.delivery_id) if receipt.delivery_id
-               else self.store.by_provider_id(receipt.provider, receipt.provider_message_id))
-        if row is None:
-            log.info("receipt for an unknown delivery", outcome=receipt.outcome)
-            return False
-        now, provider = self.clock(), row["provider"]
-        waiting = (State.SENT, State.QUEUED, State.SENDING)
-        if receipt.outcome == "delivered":
-            moved = self.store.move(row["delivery_id"], State.DELIVERED, receipt.reason, now,
-                                    only_from=waiting, lease_owner=None, lease_until=None)
-            if moved:
-                metrics.DELIVERED.labels(provider).inc()
-        elif receipt.outcome == "retry":
-            slot = self.slots.get(provider)
-            limits = slot.limits if slot else None
-            if limits is not None and row["attempts"] >= limits.max_attempts:
-                moved = self.store.move(
-                    row["delivery_id"], State.FAILED,
-                    f"dead letter after {row['attempts']} attempts: {receipt.reason}", now,
-                    only_from=(State.SENT,), dead_letter=True)
-            else:
-                wait = backoff(row["attempts"], limits) if limits else timedelta(0)
-                moved = self.store.move(row["delivery_id"], State.QUEUED, receipt.reason, now,
-                                        only_from=(State.SENT,), next_attempt_at=now + wait)
-        else:
-            state = {"bounced": State.BOUNCED, "expired": State.EXPIRED}.get(
-                receipt.outcome, State.FAILED)
-            moved = self.store.move(row["delivery_id"], state, receipt.reason, now,
-                                    only_from=(*waiting, State.DELIVERED),
-                                    lease_owner=None, lease_until=None)
-            if moved:
-                metrics.FAILED.labels(provider, state.value).inc()
+        """Apply an asynchronous receipt (DSN, SMPP deliver_sm, a callback; see
+        server.delivery.receipts). -> whether a row moved. Raises when the database is
+        away (the sender should retry)."""
+        moved = self.receipts.apply(receipt)
         if moved:
             self._fallback_due.set()
             self.on_event()

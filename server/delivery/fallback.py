@@ -27,6 +27,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Composition, Output
 from server.delivery.model import State
 from server.delivery.outbox import delivery_row
+from server.delivery.routing import Router
 from server.delivery.sealed import SealedInputs
 from server.delivery.store import DeliveryStore
 
@@ -44,14 +45,14 @@ class _Lost(Exception):
 
 class Fallbacks:
     def __init__(self, store: DeliveryStore, sealed: SealedInputs, index: DocumentIndex,
-                 render: FallbackRenderer, provider_for: Callable[[str, str], str | None],
+                 render: FallbackRenderer, router: Router,
                  expires_for: Callable[[str | None], timedelta],
                  clock: Callable[[], datetime], on_event: Callable[[], None]):
         self.store = store
         self.sealed = sealed
         self.index = index
         self.render = render
-        self.provider_for = provider_for
+        self.router = router
         self.expires_for = expires_for
         self.clock = clock
         self.on_event = on_event
@@ -91,9 +92,9 @@ class Fallbacks:
                             now, only_from=[state], fallbacks="")
             return None
         composition, layout, output, record = self.render(self.sealed.open(blob), channel)
-        provider = self.provider_for(row["tenant"], channel)
-        new = delivery_row(composition, layout, record, output.content, provider, now,
-                           self.expires_for(provider), fallbacks=rest,
+        route = self.router.route(composition, channel)
+        new = delivery_row(composition, layout, record, output.content, route, now,
+                           self.expires_for(route.provider), fallbacks=rest,
                            fallback_of=row["delivery_id"])
 
         def chain(conn: Any) -> None:

@@ -81,6 +81,9 @@ class Accepted:
     reason: str  # the provider's words, e.g. "250 2.0.0 Ok: queued as 4F1A2"
     provider_message_id: str = ""  # the provider's id, to match receipts against
     delivered: bool = False  # a synchronous final receipt (a mailbox's 201 Created)
+    # A message sent in parts (a long SMS: one submit_sm per segment) has an id per part,
+    # each with its own receipt; all are recorded, and it is delivered when every part is.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +116,21 @@ Result = Accepted | Retry | Failed
 class Receipt:
     """An asynchronous report about a sent message (DSN, SMPP deliver_sm, a callback).
 
-    Find the delivery by `delivery_id` (VERP, ENVID) or by (`provider`,
-    `provider_message_id`). `outcome`: `delivered`, `bounced`, `expired`, `failed`, or
-    `retry` (a 4.x.x DSN: the relay gave up for now; Kanal sends again)."""
+    Find the delivery by `delivery_id` (VERP, ENVID), by (`provider`,
+    `provider_message_id`) or, for an attempt whose provider id was never recorded (the
+    link or the process died after the provider took it), by (`provider`, `recipient`,
+    `client_reference`): the reference Kanal gave the provider (`Provider.client_reference`,
+    e.g. SMPP `user_message_reference`, which a delivery receipt carries back). `outcome`:
+    `delivered`, `bounced`, `expired`, `failed`, or `retry` (a 4.x.x DSN: the relay gave up
+    for now; Kanal sends again)."""
 
     outcome: str
     reason: str  # the provider's own words (Status + Diagnostic-Code, `stat:` + `err:`)
     delivery_id: str = ""
     provider: str = ""
     provider_message_id: str = ""
+    recipient: str = ""
+    client_reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,13 @@
 Pure: the rows are plain dicts for `DeliveryStore.insert`, written in the index's
 transaction with the document (DocumentIndex.add(also=...)). Per row:
 
-- the provider that sends the channel for this tenant (`[delivery.tenants.<t>.channels]`,
-  else `[delivery.channels]`); a channel nobody sends is recorded `failed` at once with
-  that reason and does *not* fall back: a configuration gap must not turn every e-mail
-  into paper. An operator retries it once a provider is configured (`kanal deliveries
-  retry`), and its fallbacks come back then;
-- the recipient (e-mail address, mobile number, Peppol id; print: the print queue);
+- the provider that sends the channel for this tenant and recipient, and the recipient's
+  address (e-mail, mobile number, Peppol id, `<service>:<id>` of a mailbox; print: the
+  print queue), both from `routing.Router`. A channel nobody sends is recorded `failed` at
+  once with that reason and does *not* fall back: a configuration gap must not turn every
+  e-mail into paper. An operator retries it once a provider is configured (`kanal
+  deliveries retry`), and its fallbacks come back then. A mailbox recipient no configured
+  mailbox service serves is `failed` too, and its fallbacks go on at once;
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
   header (the archived bytes carry it), for other channels the delivery id;
 - the primary channel (the plan's first) carries the plan's fallbacks, in order;
@@ -30,18 +31,9 @@ from archive.index import OutputRecord
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.delivery.model import State
+from server.delivery.payment import mailbox_details
+from server.delivery.routing import Route
 from server.delivery.rules import country_of
-
-
-def recipient_for(composition: Composition, channel: str) -> str:
-    recipient = composition.recipient
-    if channel == Channel.EMAIL:
-        return recipient.email or ""
-    if channel == Channel.SMS:
-        return recipient.mobile or ""
-    if channel == Channel.EINVOICE:
-        return recipient.peppol_id or recipient.customer_id
-    return recipient.customer_id  # print: the print queue knows where
 
 
 def message_id_for(channel: str, content: bytes, delivery_id: str) -> str:
@@ -63,6 +55,8 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
         "country": country_of(address.country if address else "", recipient.mobile or ""),
         "facts": dict(output.facts),
     }
+    if output.channel == Channel.MAILBOX:
+        details["mailbox"] = mailbox_details(composition, layout, output.pages or 1)
     if output.channel == Channel.PRINT:
         details["print"] = {
             "pages": output.pages or 1, "envelope": composition.print_options.envelope,
@@ -74,7 +68,7 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
 
 
 def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
-                 content: bytes, provider: str | None, now: datetime, expires: timedelta,
+                 content: bytes, route: Route, now: datetime, expires: timedelta,
                  *, fallbacks: Sequence[str] = (), fallback_of: str | None = None,
                  new_id: Callable[[], str] = lambda: str(ULID())) -> dict[str, Any]:
     delivery_id = new_id()
@@ -83,15 +77,17 @@ def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
         reason = f"fallback of delivery {fallback_of}"
     details = details_for(composition, layout, output)
     details["plan_fallbacks"] = list(fallbacks)
+    provider = route.provider
     if not provider:
-        state, reason = State.FAILED, f"no {output.channel} provider configured (delivery.channels)"
-        fallbacks = ()
+        state, reason = State.FAILED, route.reason
+        if not route.falls_back:
+            fallbacks = ()
     return {
         "delivery_id": delivery_id, "tenant": composition.tenant,
         "document_id": composition.document_id,
         "customer_id": composition.recipient.customer_id, "kind": composition.kind.value,
         "channel": output.channel, "provider": provider or "",
-        "recipient": recipient_for(composition, output.channel),
+        "recipient": route.address,
         "archive_key": output.key, "sha256": output.sha256, "media_type": output.media_type,
         "message_id": message_id_for(output.channel, content, delivery_id),
         "provider_message_id": "", "state": state.value, "state_at": now, "reason": reason,
@@ -103,7 +99,7 @@ def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
 
 
 def document_rows(composition: Composition, layout: Layout, records: Sequence[OutputRecord],
-                  outputs: Sequence[Output], providers: Mapping[str, str | None],
+                  outputs: Sequence[Output], routes: Mapping[str, Route],
                   now: datetime, expires: Mapping[str, timedelta]) -> list[dict[str, Any]]:
     """One row per planned channel that has an archived output, in plan order."""
     plan = composition.channel_plan
@@ -114,9 +110,9 @@ def document_rows(composition: Composition, layout: Layout, records: Sequence[Ou
         record = by_channel.get(channel.value)
         if record is None:
             continue
-        provider = providers.get(channel.value)
+        route = routes[channel.value]
         rows.append(delivery_row(
-            composition, layout, record, contents.get(channel.value, b""), provider, now,
-            expires.get(provider or "", timedelta(hours=72)),
+            composition, layout, record, contents.get(channel.value, b""), route, now,
+            expires.get(route.provider or "", timedelta(hours=72)),
             fallbacks=[c.value for c in plan.fallbacks] if n == 0 else ()))
     return rows

@@ -20,8 +20,9 @@ Settings (``[delivery]``)::
     keys = []                  # Fernet keys for sealed inputs (server.delivery.sealed)
     verp_secret = ""           # default: made once in state_dir
     bounce_listen = "127.0.0.1:2525"   # the DSN listener; empty: none
-    [delivery.channels]        # channel -> provider ("print" is built in)
-    email = "relay"
+    [delivery.channels]        # channel -> provider ("print" is built in); per recipient
+    email = "relay"            # for the mailbox: server.delivery.routing
+    mailbox = { kivra = "kivra-se", digipost = "digipost-no" }
     [delivery.providers.relay] # see server.delivery.providers.*
     type = "smtp"
     [delivery.tenants.nordkort]    # return path, DKIM, webhooks, channel overrides
@@ -45,9 +46,11 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Composition, Output
+from server.delivery import routing
 from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
 from server.delivery.outbox import document_rows
 from server.delivery.policy import Limits
+from server.delivery.routing import Router
 from server.delivery.rules import ContactRules
 from server.delivery.sealed import SealedInputs, load_keys, secret_file
 from server.delivery.store import DeliveryStore
@@ -91,9 +94,7 @@ class DeliverySettings:
         for where, mapping in [("delivery.channels", channels)] + [
                 (f"delivery.tenants.{t}.channels", spec.get("channels", {}))
                 for t, spec in tenants.items()]:
-            for channel, name in mapping.items():
-                if name not in providers:
-                    raise ValueError(f"{where}.{channel}: no provider {name!r}")
+            routing.check(mapping, providers, where)
         return cls(
             dispatch=bool(data.get("dispatch", True)),
             lease_seconds=float(data.get("lease_seconds", 60)),
@@ -107,9 +108,12 @@ class DeliverySettings:
             rules=ContactRules.from_dict(data.get("rules", {})),
         )
 
-    def provider_for(self, tenant: str, channel: str) -> str | None:
-        own = self.tenants.get(tenant, {}).get("channels", {})
-        return own.get(channel) or self.channels.get(channel)
+    @property
+    def router(self) -> Router:
+        return Router(self.channels, self.tenants)
+
+    def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
+        return self.router.provider_for(tenant, channel, address)
 
     def expires_for(self, provider: str | None) -> timedelta:
         spec = self.providers.get(provider or "", {})
@@ -133,6 +137,7 @@ class DeliveryStage:
         self.store = DeliveryStore(index.engine, [
             t for t, spec in settings.tenants.items() if spec.get("webhook_url")])
         self.sealed = SealedInputs(load_keys(settings.keys, state_dir))
+        self.router = settings.router
         self.dispatcher: Dispatcher | None = None
         self.fallbacks: Fallbacks | None = None
         self.webhooks: WebhookSender | None = None
@@ -150,10 +155,11 @@ class DeliveryStage:
         input; run them inside the index transaction (`DocumentIndex.add(also=...)`)."""
         now = self.clock()
         tenant = composition.tenant
-        providers = {c.value: self.settings.provider_for(tenant, c.value)
-                     for c in composition.channel_plan.channels}
-        expires = {p: self.settings.expires_for(p) for p in providers.values() if p}
-        rows = document_rows(composition, layout, records, outputs, providers, now, expires)
+        routes = {c.value: self.router.route(composition, c.value)
+                  for c in composition.channel_plan.channels}
+        expires = {r.provider: self.settings.expires_for(r.provider)
+                   for r in routes.values() if r.provider}
+        rows = document_rows(composition, layout, records, outputs, routes, now, expires)
         sealed = None
         if composition.channel_plan.fallbacks and rows:
             sealed = (tenant, composition.document_id, self.sealed.seal(compose_input),
@@ -172,7 +178,16 @@ class DeliveryStage:
         from server.delivery.bounces import BounceListener
         from server.delivery.dispatcher import Dispatcher
         from server.delivery.fallback import Fallbacks
-        from server.delivery.providers import printing, smtp  # noqa: F401  (register types)
+        from server.delivery.providers import (  # noqa: F401  (register types)
+            digipost,
+            eboks,
+            kivra,
+            peppol_ap,
+            printing,
+            smpp,
+            sms_gateway,
+            smtp,
+        )
         from server.delivery.providers.base import Provider, ProviderContext, build
         from server.delivery.webhooks import WebhookSender
 
@@ -187,7 +202,7 @@ class DeliveryStage:
             self.webhooks.start()
         on_event = self.webhooks.notify if self.webhooks else (lambda: None)
         self.fallbacks = Fallbacks(
-            self.store, self.sealed, self.index, render, settings.provider_for,
+            self.store, self.sealed, self.index, render, self.router,
             settings.expires_for, self.clock, on_event=lambda: (on_event(), self.notify()))
         self.dispatcher = Dispatcher(
             self.store, providers, archive, settings.rules, clock=self.clock,
@@ -250,7 +265,7 @@ class DeliveryStage:
         now = self.clock()
         extra: dict[str, Any] = {}
         if not delivery.provider:
-            provider = self.settings.provider_for(tenant, delivery.channel)
+            provider = self.settings.provider_for(tenant, delivery.channel, delivery.recipient)
             if provider is None:
                 raise FailedPrecondition(f"no {delivery.channel} provider is configured")
             row = self.store.row(delivery_id) or {}

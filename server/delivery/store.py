@@ -15,6 +15,8 @@ Tables (server.delivery.tables):
 - `delivery_inputs`: the document's compose input, encrypted (server.delivery.sealed),
   kept until every delivery of the document has ended, to render a fallback channel.
 - `delivery_optouts`: a customer's opt-outs (a channel, or `marketing`), read at send time.
+- `delivery_provider_ids`: the provider ids of a message sent in parts, with each part's
+  receipt outcome.
 
 Every change is a compare-and-set on the row's state (and lease owner), so two
 dispatchers, a receipt and an operator never both move one row.
@@ -44,6 +46,7 @@ from server.delivery.tables import (
     delivery_events,
     delivery_inputs,
     delivery_optouts,
+    delivery_provider_ids,
     delivery_webhooks,
     metadata,
 )
@@ -174,17 +177,26 @@ class DeliveryStore:
         return claimed
 
     def finish(self, row: Mapping[str, Any], owner: str, to: State, reason: str,
-               outcome: str, now: datetime, **columns: Any) -> bool:
+               outcome: str, now: datetime, *, provider_ids: Sequence[str] = (),
+               **columns: Any) -> bool:
         """Close the attempt and move the row out of `sending`, if this owner still holds
-        it (a reaped lease means someone else may be sending it now)."""
+        it (a reaped lease means someone else may be sending it now). `provider_ids`: the
+        ids of an accepted message's parts, recorded either way."""
         with self.engine.begin() as conn:
             moved = conn.execute(update(deliveries).where(*_held(row, owner)).values(
                 state=to.value, state_at=now, reason=reason[:2000], lease_owner=None,
                 lease_until=None, **columns))
             # Closed either way: a receipt may have moved the row first (a DSN can arrive
-            # before the relay's 250 is recorded); the attempt's outcome still stands.
+            # before the relay's 250 is recorded); the attempt's outcome still stands, and
+            # so do the provider's ids, which later receipts are matched against.
             self._close_attempt(conn, row["delivery_id"], row["attempts"], outcome, reason, now)
+            self._record_provider_ids(conn, row, provider_ids)
             if moved.rowcount != 1:
+                if columns.get("provider_message_id"):
+                    conn.execute(update(deliveries).where(
+                        deliveries.c.delivery_id == row["delivery_id"],
+                        deliveries.c.provider_message_id == "").values(
+                        provider_message_id=columns["provider_message_id"]))
                 return False
             self._record(conn, row, to, reason, now)
             return True
@@ -258,11 +270,58 @@ class DeliveryStore:
             return dict(row) if row else None
 
     def by_provider_id(self, provider: str, provider_message_id: str) -> dict[str, Any] | None:
+        """The delivery the provider knows by this id (its own, or one of its parts'): the
+        newest one, since a provider may give an id out again later (delivery ids sort by
+        time)."""
         with self.engine.begin() as conn:
             row = conn.execute(select(deliveries).where(
                 deliveries.c.provider == provider,
-                deliveries.c.provider_message_id == provider_message_id)).mappings().first()
+                deliveries.c.provider_message_id == provider_message_id,
+            ).order_by(deliveries.c.delivery_id.desc())).mappings().first()
+            if row is None:
+                row = conn.execute(select(deliveries).join(
+                    delivery_provider_ids,
+                    delivery_provider_ids.c.delivery_id == deliveries.c.delivery_id).where(
+                    delivery_provider_ids.c.provider == provider,
+                    delivery_provider_ids.c.provider_message_id == provider_message_id,
+                ).order_by(deliveries.c.delivery_id.desc())).mappings().first()
             return dict(row) if row else None
+
+    def waiting_for(self, provider: str, recipient: str) -> list[dict[str, Any]]:
+        """The recipient's deliveries by `provider` that a receipt may still concern."""
+        with self.engine.begin() as conn:
+            return [dict(r) for r in conn.execute(select(deliveries).where(
+                deliveries.c.provider == provider, deliveries.c.recipient == recipient,
+                deliveries.c.state.in_([State.QUEUED.value, State.SENDING.value,
+                                        State.SENT.value]))).mappings()]
+
+    @staticmethod
+    def _record_provider_ids(conn: Connection, row: Mapping[str, Any],
+                             ids: Sequence[str]) -> None:
+        known = set(conn.execute(select(delivery_provider_ids.c.provider_message_id).where(
+            delivery_provider_ids.c.provider == row["provider"],
+            delivery_provider_ids.c.delivery_id == row["delivery_id"],
+            delivery_provider_ids.c.provider_message_id.in_(list(ids)))).scalars()) \
+            if ids else set()
+        for provider_message_id in ids:
+            if provider_message_id not in known:
+                conn.execute(insert(delivery_provider_ids).values(
+                    provider=row["provider"], provider_message_id=provider_message_id[:200],
+                    delivery_id=row["delivery_id"], outcome=""))
+
+    def part_receipt(self, row: Mapping[str, Any], provider_message_id: str,
+                     outcome: str) -> int:
+        """Record one part's receipt; -> how many parts of the delivery are delivered."""
+        with self.engine.begin() as conn:
+            self._record_provider_ids(conn, row, [provider_message_id])
+            conn.execute(update(delivery_provider_ids).where(
+                delivery_provider_ids.c.provider == row["provider"],
+                delivery_provider_ids.c.provider_message_id == provider_message_id,
+                delivery_provider_ids.c.delivery_id == row["delivery_id"],
+            ).values(outcome=outcome))
+            return conn.execute(select(func.count()).select_from(delivery_provider_ids).where(
+                delivery_provider_ids.c.delivery_id == row["delivery_id"],
+                delivery_provider_ids.c.outcome == "delivered")).scalar() or 0
 
     def get(self, tenant: str, delivery_id: str, *, history: bool = True) -> Delivery | None:
         with self.engine.begin() as conn:

@@ -69,6 +69,20 @@ delivery_attempts = Table(
     PrimaryKeyConstraint("delivery_id", "number"),
 )
 
+# Every provider id of a delivery sent in parts (an SMS's submit_sm ids), with each part's
+# receipt outcome ("" until it comes): a receipt names one part.
+delivery_provider_ids = Table(
+    "delivery_provider_ids", metadata,
+    Column("provider", String(100), nullable=False),
+    Column("provider_message_id", String(200), nullable=False),
+    Column("delivery_id", String(26), nullable=False),
+    Column("outcome", String(16), nullable=False, default=""),
+    # An SMSC's message ids are unique only for a while (counters wrap, restart): a receipt
+    # goes to the newest delivery that has its id (DeliveryStore.by_provider_id).
+    PrimaryKeyConstraint("provider", "provider_message_id", "delivery_id"),
+)
+Index("ix_delivery_provider_ids_delivery", delivery_provider_ids.c.delivery_id)
+
 delivery_events = Table(
     "delivery_events", metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),

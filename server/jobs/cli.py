@@ -35,7 +35,7 @@ from typing import Any, TextIO
 
 from server.client import ClientError, add_connection_options, connect, describe, print_message
 
-CHANNEL_NAMES = {"print": 1, "email": 2, "sms": 3, "einvoice": 4}
+CHANNEL_NAMES = {"print": 1, "email": 2, "sms": 3, "einvoice": 4, "mailbox": 5}
 PLAIN_PROGRESS_SECONDS = 5.0
 EXIT_CODES = """exit codes:
   0  the job completed: every record became a document

@@ -39,13 +39,38 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60,
 
 
 def sample(layout_id: str, email: str, *, customer_id: str | None = None,
-           country: str = "NO", consents: tuple[str, ...] = ("email", "sms")) -> str:
-    data = json.loads((LAYOUTS.get(layout_id).path / "sample.json").read_text())
+           country: str = "NO", consents: tuple[str, ...] = ("email", "sms"),
+           sample_file: str = "sample.json", **customer_fields: Any) -> str:
+    """The layout's sample with this recipient; `customer_fields` replace the customer's
+    (mobile, mailbox_ids, preferences, national_id ...)."""
+    data = json.loads((LAYOUTS.get(layout_id).path / sample_file).read_text())
     customer = data["customer"]
     customer.update(email=email, preferences=[], consents=list(consents),
                     customer_id=customer_id or uuid.uuid4().hex[:12])
     customer["address"]["country"] = country
+    customer.update(customer_fields)
     return json.dumps(data)
+
+
+def compose(documents: Any, layout_id: str, data: str, channels: Any = ()) -> str:
+    from kanal.v1 import documents_pb2
+    return documents.Compose(documents_pb2.ComposeRequest(
+        layout_id=layout_id, data_json=data, channels=channels)).document_id
+
+
+def find_delivery(documents: Any, document_id: str, channel: int, state: int | None = None
+                  ) -> Any:
+    """The document's delivery of that channel (in `state`, when given), or None."""
+    from kanal.v1 import documents_pb2
+    found = documents.GetDocument(documents_pb2.GetDocumentRequest(document_id=document_id))
+    for d in found.deliveries:
+        if d.channel == channel and (state is None or d.state == state):
+            return d
+    return None
+
+
+def unique_mobile(prefix: str = "+4741") -> str:
+    return prefix + str(uuid.uuid4().int % 10**6).zfill(6)
 
 
 def mailbox_user() -> str:

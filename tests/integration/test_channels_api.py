@@ -31,7 +31,7 @@ LAYOUTS = LayoutRegistry()
 KEYS = Keys(("nordkort", "producer"), ("collector", "producer"))
 CH = common_pb2
 NAMES = {CH.CHANNEL_PRINT: "print", CH.CHANNEL_EMAIL: "email", CH.CHANNEL_SMS: "sms",
-         CH.CHANNEL_EINVOICE: "einvoice"}
+         CH.CHANNEL_EINVOICE: "einvoice", CH.CHANNEL_MAILBOX: "mailbox"}
 # tenant "collector" sends first reminders by email, whatever the layout says
 PLAN = {"collector": {"payment-reminder": {"rules": [
     {"name": "collector-email-first", "when": {"stage": "reminder"}, "primary": ["email"]}]}}}

@@ -14,11 +14,13 @@ class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANNEL_EMAIL: _ClassVar[Channel]
     CHANNEL_SMS: _ClassVar[Channel]
     CHANNEL_EINVOICE: _ClassVar[Channel]
+    CHANNEL_MAILBOX: _ClassVar[Channel]
 CHANNEL_UNSPECIFIED: Channel
 CHANNEL_PRINT: Channel
 CHANNEL_EMAIL: Channel
 CHANNEL_SMS: Channel
 CHANNEL_EINVOICE: Channel
+CHANNEL_MAILBOX: Channel
 
 class Output(_message.Message):
     __slots__ = ("channel", "media_type", "size", "sha256", "pages", "archive_key", "content", "facts")

@@ -1,2 +1,10 @@
-"""Delivery providers: one small adapter per way out (SMTP relay, print queue, and the SMPP,
-mailbox and Peppol access point adapters), all behind `base.Provider`."""
+"""Delivery providers: one small adapter per way out, all behind `base.Provider`:
+
+    smtp.py          e-mail to a relay (STARTTLS, AUTH, DKIM, VERP)
+    printing.py      print pieces into the print queue
+    smpp.py          SMS over SMPP 3.4 (smpp_session.py: the bound link; smpp_messages.py:
+                     submit_sm parts and delivery receipts)
+    sms_gateway.py   SMS through a JSON HTTP gateway with an idempotency key
+    kivra.py, digipost.py, eboks.py   digital mailboxes (mailbox.py: what they share)
+    peppol_ap.py     e-invoices to a Peppol access point: its HTTP API or a folder drop
+"""

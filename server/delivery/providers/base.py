@@ -38,7 +38,13 @@ Contract:
   waits `in_doubt_seconds` for a receipt before sending again.
 - Receipts that arrive later (SMPP `deliver_sm`, a mailbox callback) go to the sink given
   to `start(receipts)` as a `Receipt`; the dispatcher applies them (delivered, bounced
-  -> fallback, retry).
+  -> fallback, retry). A receipt may come before the attempt's own answer is recorded:
+  name the `delivery_id` when the adapter knows it. A message sent in parts returns every
+  part's id (`Accepted.parts`): it is delivered when every part's receipt says so.
+- `client_reference(message_id)`: the reference the adapter gives the provider and the
+  provider's receipts carry back (default: the message id itself); a receipt for an
+  attempt whose answer was lost (kill -9 after the provider took it) is matched by it and
+  the recipient, so an in-doubt message is not sent again once its receipt has come.
 - `Failed(reason, State.BOUNCED)` for a recipient the provider refuses (unknown user,
   `UNDELIV`, mailbox not registered): the next channel of the plan is rendered and sent.
 """
@@ -85,6 +91,10 @@ class Provider:
 
     def send(self, message: Outgoing) -> Result:
         raise NotImplementedError
+
+    def client_reference(self, message_id: str) -> str:
+        """The reference of `message_id` as this provider's receipts carry it back."""
+        return message_id
 
     def close(self) -> None:
         """Close connections; called once when the dispatcher stops."""

@@ -1,0 +1,113 @@
+"""Receipts -> state changes: a DSN, an SMPP delivery receipt or an access point's answer
+that arrives after the attempt, applied to its delivery.
+
+Finding the delivery, in order: the delivery id the receipt names (VERP, ENVID, or the
+adapter that sent it in this process); the provider's id for it or for one of its parts;
+else, for an attempt whose provider id was never recorded (the link or the process died
+between the provider taking it and Kanal writing its answer), the recipient's waiting
+deliveries by that provider whose client reference matches (`Provider.client_reference`:
+SMPP `user_message_reference`, which the SMSC returns in the receipt).
+
+What it does (RFC 3464 for DSNs, SMPP 3.4 §5.2.28 `message_state` for receipts):
+
+    delivered  -> `delivered`; a message sent in N parts when the N-th part's receipt
+                  says so (each part's outcome is kept in `delivery_provider_ids`)
+    bounced    -> `bounced` (any part: the message did not arrive whole) -> fallback
+    expired    -> `expired` -> fallback
+    failed     -> `failed` -> fallback
+    retry      -> `queued` again after a backoff (a 4.x.x DSN), or a dead letter
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from server import logs
+from server.delivery import metrics
+from server.delivery.model import Receipt, State
+from server.delivery.policy import backoff
+from server.delivery.providers.base import Provider
+from server.delivery.store import DeliveryStore
+
+log = logs.get_logger(__name__)
+
+WAITING = (State.SENT, State.QUEUED, State.SENDING)
+
+
+class Receipts:
+    def __init__(self, store: DeliveryStore, providers: Mapping[str, Provider],
+                 clock: Callable[[], datetime]):
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+
+    def find(self, receipt: Receipt) -> dict[str, Any] | None:
+        store = self.store
+        if receipt.delivery_id:
+            return store.row(receipt.delivery_id)
+        if receipt.provider_message_id:
+            row = store.by_provider_id(receipt.provider, receipt.provider_message_id)
+            if row is not None:
+                return row
+        provider = self.providers.get(receipt.provider)
+        if provider is None or not (receipt.client_reference and receipt.recipient):
+            return None
+        return next((r for r in store.waiting_for(receipt.provider, receipt.recipient)
+                     if provider.client_reference(r["message_id"]) == receipt.client_reference),
+                    None)
+
+    def apply(self, receipt: Receipt) -> bool:
+        """-> whether the delivery moved. Raises when the database is away (the sender
+        should retry)."""
+        row = self.find(receipt)
+        if row is None:
+            log.info("receipt for an unknown delivery", outcome=receipt.outcome,
+                     provider=receipt.provider)
+            return False
+        if receipt.provider_message_id and not self._whole(row, receipt):
+            return False
+        now, provider = self.clock(), row["provider"]
+        # An attempt whose answer was lost learns the provider's id from its receipt.
+        learnt = ({"provider_message_id": receipt.provider_message_id[:200]}
+                  if receipt.provider_message_id and not row["provider_message_id"] else {})
+        if receipt.outcome == "delivered":
+            moved = self.store.move(row["delivery_id"], State.DELIVERED, receipt.reason, now,
+                                    only_from=WAITING, lease_owner=None, lease_until=None,
+                                    **learnt)
+            if moved:
+                metrics.DELIVERED.labels(provider).inc()
+            return moved
+        if receipt.outcome == "retry":
+            return self._retry(row, receipt, now)
+        state = {"bounced": State.BOUNCED, "expired": State.EXPIRED}.get(
+            receipt.outcome, State.FAILED)
+        moved = self.store.move(row["delivery_id"], state, receipt.reason, now,
+                                only_from=(*WAITING, State.DELIVERED),
+                                lease_owner=None, lease_until=None, **learnt)
+        if moved:
+            metrics.FAILED.labels(provider, state.value).inc()
+        return moved
+
+    def _whole(self, row: dict[str, Any], receipt: Receipt) -> bool:
+        """Record a part's receipt; whether the message's outcome is decided by it (a
+        failure of any part is; a delivery once every part is delivered)."""
+        segments = int(json.loads(row["details"] or "{}").get("facts", {}).get("segments") or 1)
+        if segments <= 1:
+            return True  # one part: its receipt is the message's
+        delivered = self.store.part_receipt(row, receipt.provider_message_id, receipt.outcome)
+        return receipt.outcome != "delivered" or delivered >= segments
+
+    def _retry(self, row: dict[str, Any], receipt: Receipt, now: datetime) -> bool:
+        provider = self.providers.get(row["provider"])
+        limits = provider.limits if provider else None
+        if limits is not None and row["attempts"] >= limits.max_attempts:
+            return self.store.move(
+                row["delivery_id"], State.FAILED,
+                f"dead letter after {row['attempts']} attempts: {receipt.reason}", now,
+                only_from=(State.SENT,), dead_letter=True)
+        wait = backoff(row["attempts"], limits) if limits else timedelta(0)
+        return self.store.move(row["delivery_id"], State.QUEUED, receipt.reason, now,
+                               only_from=(State.SENT,), next_attempt_at=now + wait)

@@ -1,0 +1,116 @@
+"""Which provider sends a delivery, and to which address: per tenant and channel, and per
+recipient for the channel routed by the recipient's own accounts (the digital mailbox).
+
+    [delivery.channels]
+    email = "relay"                       # one provider sends the channel
+    mailbox = { kivra = "kivra-se", digipost = "digipost-no", eboks = "eboks-dk" }
+    [delivery.tenants.nordkort.channels]  # a tenant's own, same shapes (e.g. its Peppol AP)
+    einvoice = "ap-nordkort"
+
+A mailbox recipient goes to the first of their `mailbox_ids` (in the order the bank gave
+them) whose service has a provider here, else by national id to the mailbox service of
+their country (Digipost NO, Kivra SE, e-Boks DK; all three address people by national id)
+when it has one. The address is `<service>:<id>` ("kivra:198503042387",
+"digipost:kari.nordmann#4AB1", "digipost:01017012345").
+
+No provider: when the channel has none at all for the tenant, the row is `failed` and does
+not fall back (a configuration gap must not turn every message into paper); when the
+channel is served but not for this recipient (a mailbox service nobody here sends to), the
+row is `failed` and the plan's next channel takes over, as for a recipient the mailbox
+refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from server.compose.model import Channel, Composition, Recipient
+
+# The mailbox service of each country, for recipients known only by their national id.
+MAILBOX_SERVICE_OF_COUNTRY = {"NO": "digipost", "SE": "kivra", "DK": "eboks"}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: str | None
+    address: str  # the recipient as the provider takes it (e-mail, E.164, Peppol id, ...)
+    reason: str = ""  # why there is no provider
+    falls_back: bool = False  # no provider for this recipient: the next channel takes over
+
+
+def recipient_address(recipient: Recipient, channel: str) -> str:
+    if channel == Channel.EMAIL:
+        return recipient.email or ""
+    if channel == Channel.SMS:
+        return recipient.mobile or ""
+    if channel == Channel.EINVOICE:
+        return recipient.peppol_id or recipient.customer_id
+    return recipient.customer_id  # print: the print queue knows where
+
+
+def mailbox_addresses(recipient: Recipient) -> list[str]:
+    """Every `<service>:<id>` the recipient can be reached at, in preference order."""
+    out = [f"{service}:{value}" for service, value in recipient.mailbox_ids.items()]
+    country = recipient.address.country if recipient.address else ""
+    service = MAILBOX_SERVICE_OF_COUNTRY.get(country)
+    if recipient.national_id and service and service not in recipient.mailbox_ids:
+        out.append(f"{service}:{recipient.national_id}")
+    return out
+
+
+class Router:
+    """Routes deliveries with `[delivery.channels]` and the tenants' own `channels`."""
+
+    def __init__(self, channels: Mapping[str, Any], tenants: Mapping[str, Mapping[str, Any]]):
+        self.channels = channels
+        self.tenants = tenants
+
+    def spec(self, tenant: str, channel: str) -> str | Mapping[str, str] | None:
+        own = self.tenants.get(tenant, {}).get("channels", {})
+        return own.get(channel) or self.channels.get(channel)
+
+    def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
+        """The provider of `channel` for `tenant`; for a channel routed per recipient, the
+        one of the address's service (`<service>:<id>`)."""
+        spec = self.spec(tenant, channel)
+        if isinstance(spec, Mapping):
+            return spec.get(address.partition(":")[0])
+        return spec
+
+    def route(self, composition: Composition, channel: str) -> Route:
+        tenant, recipient = composition.tenant, composition.recipient
+        spec = self.spec(tenant, channel)
+        if channel != Channel.MAILBOX:
+            address = recipient_address(recipient, channel)
+            if not spec or isinstance(spec, Mapping):
+                return Route(None, address, f"no {channel} provider configured "
+                                            "(delivery.channels)")
+            return Route(spec, address)
+        addresses = mailbox_addresses(recipient)
+        if not spec:
+            return Route(None, addresses[0] if addresses else "",
+                         "no mailbox provider configured (delivery.channels)")
+        services = spec if isinstance(spec, Mapping) else {}
+        for address in addresses:
+            provider = services.get(address.partition(":")[0]) if services else spec
+            if provider:
+                return Route(str(provider), address)
+        tried = ", ".join(a.partition(":")[0] for a in addresses) or "none"
+        return Route(None, addresses[0] if addresses else "",
+                     f"no mailbox provider for this recipient's mailboxes ({tried})",
+                     falls_back=True)
+
+
+def check(channels: Mapping[str, Any], providers: Mapping[str, Any], where: str) -> None:
+    """Every provider a channel names exists (ValueError naming the setting)."""
+    for channel, spec in channels.items():
+        if isinstance(spec, Mapping) and channel != Channel.MAILBOX:
+            raise ValueError(f"{where}.{channel}: only the mailbox channel is routed per "
+                             "recipient (a table of services)")
+        names = spec.items() if isinstance(spec, Mapping) else [("", spec)]
+        for service, name in names:
+            if name not in providers:
+                at = f"{where}.{channel}" + (f".{service}" if service else "")
+                raise ValueError(f"{at}: no provider {name!r}")
