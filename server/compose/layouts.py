@@ -27,6 +27,8 @@ Manifest (TOML)::
     stylesheets = ["print.css"]
     pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
     envelope = "C5"
+    duplex = false                   # false: simplex sheets (blank backs) on a duplex line
+    slip_page = -1                   # a tear-off slip's page: a sheet front, blank back
 
     [email]                          # optional: subject is a Jinja template over the context
     subject = "Faktura {{ invoice.number }}"
@@ -192,6 +194,7 @@ def load_layout(path: Path) -> Layout:
             if template and not (path / template).is_file():
                 raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     _check_print_engine(path, manifest.get("print", {}))
+    _check_print_sides(path, manifest.get("print", {}))
     return Layout(
         id=layout_id,
         version=version,
@@ -241,6 +244,17 @@ def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
         if not resolved.is_dir() or not any(resolved.is_relative_to(a) for a in allowed):
             raise LayoutError(f"{path}: [print] typst_fonts {folder!r} is not a folder in the "
                               f"layout or {SHARED_DIR}/")
+
+
+def _check_print_sides(path: Path, section: Mapping[str, Any]) -> None:
+    """`duplex` is a boolean; `slip_page` (the page holding a tear-off slip, which prints as
+    a sheet front with a blank back) is a page number, 1-based or negative from the end."""
+    if not isinstance(section.get("duplex", False), bool):
+        raise LayoutError(f"{path}: [print] duplex must be true or false")
+    slip = section.get("slip_page")
+    if slip is not None and (not isinstance(slip, int) or isinstance(slip, bool) or slip == 0):
+        raise LayoutError(f"{path}: [print] slip_page must be a page number, 1-based or "
+                          f"negative from the end (-1 = the last page), not {slip!r}")
 
 
 class LayoutRegistry:
