@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -60,6 +60,8 @@ from jsonschema import Draft202012Validator
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
+from server.printing.profiles import PAPER_SIZES_MM, Rect
+from server.printing.zones import MarkZone, all_mark_zones, zones_reached
 
 DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
 # Shared brand assets and templates: layouts/_shared/ (fonts/, fjordbank-N/).
@@ -138,8 +140,10 @@ class Layout:
         return (self.path / "sample.json").read_text(encoding="utf-8")
 
 
-def load_layout(path: Path) -> Layout:
-    """Read and check one layout version folder."""
+def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Layout:
+    """Read and check one layout version folder. `mark_zones` are the print profiles'
+    OMR and DataMatrix zones its print area must stay out of (default: every builtin
+    profile's, `server.printing.zones.all_mark_zones`)."""
     manifest_path = path / "manifest.toml"
     try:
         manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
@@ -195,6 +199,8 @@ def load_layout(path: Path) -> Layout:
                 raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     _check_print_engine(path, manifest.get("print", {}))
     _check_print_sides(path, manifest.get("print", {}))
+    if Channel.PRINT in channels:
+        _check_print_area(path, version, manifest.get("print", {}), mark_zones)
     return Layout(
         id=layout_id,
         version=version,
@@ -257,14 +263,60 @@ def _check_print_sides(path: Path, section: Mapping[str, Any]) -> None:
                           f"negative from the end (-1 = the last page), not {slip!r}")
 
 
-class LayoutRegistry:
-    """Every layout version below a root folder, loaded once at start."""
+def print_area(section: Mapping[str, Any]) -> Rect | None:
+    """Where a layout may put ink on the A4 sheet, from `[print] margins_mm` ([top, right,
+    bottom, left] as in CSS `@page { margin }` and Typst `set page(margin:)`): the strip
+    between the side margins, full height (the running header and the footer sit in the
+    top and bottom margins, within the same strip). None when the manifest has no margins."""
+    margins = section.get("margins_mm")
+    if margins is None:
+        return None
+    _, right, _, left = margins
+    width, height = PAPER_SIZES_MM["A4"]
+    return Rect(left, 0.0, width - left - right, height)
 
-    def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR):
+
+def _check_print_area(path: Path, version: str, section: Mapping[str, Any],
+                      mark_zones: Sequence[MarkZone] | None) -> None:
+    """A layout whose fixed content can reach a print profile's OMR or DataMatrix zone
+    would lose ink under the marks on every sheet: refused at load, naming the zone.
+    Layouts from 2.0.0 on must declare `[print] margins_mm`; the frozen 1.0.0 versions
+    predate it (their pages are still checked when rendered, server.channels.print_zones)."""
+    margins = section.get("margins_mm")
+    if margins is None:
+        if _version_key(version) >= (2,):
+            raise LayoutError(f"{path}: [print] margins_mm is required ([top, right, bottom, "
+                              f"left] in mm, as the templates' page margins)")
+        return
+    if (not isinstance(margins, list) or len(margins) != 4
+            or not all(isinstance(m, int | float) and not isinstance(m, bool) and m >= 0
+                       for m in margins)):
+        raise LayoutError(f"{path}: [print] margins_mm must be [top, right, bottom, left] in "
+                          f"mm, not {margins!r}")
+    area = print_area(section)
+    assert area is not None
+    if mark_zones is None:
+        mark_zones = all_mark_zones()
+    reached = zones_reached(area, mark_zones)
+    if reached:
+        raise LayoutError(
+            f"{path}: [print] margins_mm {margins}: the print area (x {area.x:g}-"
+            f"{area.right:g} mm) reaches {reached[0]}; the marks would be painted over "
+            f"the layout's content. Widen the side margins.")
+
+
+class LayoutRegistry:
+    """Every layout version below a root folder, loaded once at start. Each print layout's
+    area is checked against `mark_zones` (default: every builtin print profile's)."""
+
+    def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR,
+                 mark_zones: Sequence[MarkZone] | None = None):
         self.root = root
         self._versions: dict[str, dict[str, Layout]] = {}
+        if mark_zones is None:
+            mark_zones = all_mark_zones()
         for manifest in sorted(root.glob("*/*/manifest.toml")):
-            layout = load_layout(manifest.parent)
+            layout = load_layout(manifest.parent, mark_zones)
             self._versions.setdefault(layout.id, {})[layout.version] = layout
         if not self._versions:
             raise LayoutError(f"no layouts found below {root}")
