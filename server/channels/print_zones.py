@@ -39,16 +39,19 @@ class Intrusion:
 
     page: int
     zone: MarkZone
-    text: str
-    in_zone: str  # the part of the text inside the zone
+    text: str  # for a drawing: the document's longest word, which widened its table
+    in_zone: str  # the part of the text inside the zone (a text object's)
 
 
 def find_intrusions(pdf: bytes, zones: Sequence[MarkZone]) -> list[Intrusion]:
     """Every page object of `pdf` (top level: a form XObject counts as one object) whose
-    bounds overlap one of `zones`, at most one per page and zone."""
+    bounds overlap one of `zones`, at most one per page and zone. A text object brings its
+    text; a drawing (a table rule or cell background pushed out by a wide column) brings
+    the document's longest word, the usual culprit, so the error can still name a field."""
     if not zones:
         return []
     found: list[Intrusion] = []
+    longest = ""
     document = pypdfium2.PdfDocument(pdf)
     try:
         for number, page in enumerate(document, start=1):
@@ -71,6 +74,8 @@ def find_intrusions(pdf: bytes, zones: Sequence[MarkZone]) -> list[Intrusion]:
                         in_zone = textpage.get_text_bounded(
                             max(left, z.x / MM_PER_PT), height - z.bottom / MM_PER_PT,
                             min(right, z.right / MM_PER_PT), height - z.y / MM_PER_PT)
+                    if not text:  # a rule or a cell pushed out: the widest word did it
+                        text = longest = longest or _longest_word(document)
                     found.append(Intrusion(number, zone, _norm(text), _norm(in_zone)))
     finally:
         document.close()
@@ -88,6 +93,8 @@ def check_print_zones(pdf: bytes, composition: Composition,
     for intrusion in intrusions:
         field = field_of(intrusion, composition.context) or f"print.pages[{intrusion.page}]"
         what = quote(intrusion.text) if intrusion.text else "a drawing"
+        if intrusion.text and not intrusion.in_zone:
+            what = f"the content widened by {what}"
         violations.append(FieldViolation(field, (
             f"{what} runs out of its box on page {intrusion.page} into {intrusion.zone}, "
             f"where the inserter marks are printed over it; break it with spaces or shorten it")))
@@ -119,6 +126,14 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")
+
+
+def _longest_word(document: pypdfium2.PdfDocument) -> str:
+    """The document's longest word: a table's columns are as wide as their widest word on
+    any page, so the culprit may sit on another page than the rule it pushed out."""
+    words = (w for page in document
+             for w in _norm(page.get_textpage().get_text_range()).split(" "))
+    return max(words, key=len, default="")
 
 
 def _norm(text: str) -> str:
