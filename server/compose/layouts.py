@@ -26,6 +26,8 @@ Manifest (TOML)::
     template = "print.html"          # WeasyPrint: Jinja2 HTML + stylesheets
     stylesheets = ["print.css"]
     pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
+    margins_mm = [14, 18, 20, 18]    # the templates' page margins, [top, right, bottom, left]:
+                                     # the print area must miss every profile's mark zones
     envelope = "C5"
     duplex = false                   # false: simplex sheets (blank backs) on a duplex line
     slip_page = -1                   # a tear-off slip's page: a sheet front, blank back

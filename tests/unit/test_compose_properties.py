@@ -293,7 +293,7 @@ class StandInPdf:
         return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
 
 
-CHEAP = Renderers(StandInPdf())
+CHEAP = Renderers(StandInPdf(), mark_zones=())  # no real PDF to check
 
 
 def composed_or_deserved(case: Case) -> Composition | None:

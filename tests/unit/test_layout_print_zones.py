@@ -262,8 +262,8 @@ def test_long_unbroken_data_is_either_refused_by_name_or_kept_off_the_marks(
         [pdf] = [o for o in renderers.render(composition, layout) if o.channel == Channel.PRINT]
     except InvalidInput as exc:
         fields = [v.field for v in exc.violations]
-        assert fields == [f"$.{'.'.join(map(str, path))}".replace(".0", "[0]")
-                          .replace(".1", "[1]")], fields
+        assert fields == ["$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}"
+                                        for k in path)], fields
         return
     piece = MailPiece("LONG", pdf.content, sheet_rules=sheet_rules(composition.print_options))
     for profile in PROFILES.values():
