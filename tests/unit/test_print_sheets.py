@@ -255,3 +255,38 @@ def test_postage_weight_counts_the_sheets_with_their_blank_backs() -> None:
     assert sheets == 4
     assert weight_class(sheets, "C5", 0) == "50g"
     assert weight_class(plan_sheets(4, True).sheets, "C5", 0) == "20g"
+
+
+# --- paper as a delivery fallback carries the same rules ---------------------------------------
+
+
+def test_a_print_fallback_delivery_queues_the_documents_sheet_rules(tmp_path) -> None:
+    """The outbox row written for the print channel (server.delivery.outbox) and the print
+    provider that queues it later (an e-mail bounce falling back to paper) carry the
+    layout's duplex and slip options into the queue, as DocumentService does."""
+    from archive.index import DocumentIndex, OutputRecord
+    from server.delivery.model import Outgoing
+    from server.delivery.outbox import details_for
+    from server.delivery.providers.base import ProviderContext
+    from server.delivery.providers.printing import PrintQueueProvider
+    from server.printing.queue import PrintQueue, PrintSettings
+
+    card = LAYOUTS.get("card-invoice")
+    composition = _compose(card, card.sample_data())
+    record = OutputRecord("print", "k/doc.pdf", "application/pdf", "0" * 64, 10, 2)
+    details = details_for(composition, card, record)
+    assert details["print"]["sides"] == "simplex;front=-1;blank_back=-1"
+
+    index = DocumentIndex(f"sqlite:///{tmp_path / 'index.db'}")
+    queue = PrintQueue(index, PrintSettings.from_dict(
+        {"tenants": {"t": {"printshop": "acme", "profile": "pb-di-negative"}}}))
+    queue.create_schema()
+    provider = PrintQueueProvider("print", {}, ProviderContext(
+        state_dir=tmp_path, services={"print_queue": queue}))
+    provider.send(Outgoing(
+        delivery_id="D1", tenant="t", document_id="SHEETS1", customer_id="c", channel="print",
+        recipient="", content=b"", media_type="application/pdf", message_id="m", attempt=1,
+        details={**details, "archive_key": "k/doc.pdf", "sha256": "0" * 64}))
+    [row] = queue.pending("t")
+    assert row["sides"] == "simplex;front=-1;blank_back=-1"
+    assert row["sheets"] == 2  # two pages, simplex on the duplex line: two sheets
