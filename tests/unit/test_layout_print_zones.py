@@ -7,7 +7,9 @@ on them, so whatever a document printed there is silently lost on paper. Three g
   imposed on every print profile, and the page is compared before and after marking as
   bitmaps: a pixel of document ink inside a zone that differs after marking fails, and so
   does any change outside the zones (the marks may add ink only where they belong);
-* a layout whose print area (`[print] margins_mm`) reaches a zone is refused at load;
+* a layout whose print area (`[print] margins_mm`) reaches a zone is refused at load, and
+  the declared margins are the engines' own (WeasyPrint's page boxes, Typst's page as a
+  probe reports it, and no sample's ink beside them);
 * data that runs out of its box into a zone is refused at render time with
   INVALID_ARGUMENT naming the field (a welcome letter with a long unbroken URL on the
   right-edge Pitney Bowes profile).
@@ -25,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import pypdfium2
 import pytest
+import typst
 import weasyprint
 
 from server.channels import Renderers
-from server.channels.pdf import PrintEngines, engine_of
+from server.channels.pdf import AssetFetcher, PrintEngines, engine_of
 from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import PRINT_ENGINES, LayoutError, LayoutRegistry, load_layout
@@ -143,6 +146,53 @@ def test_pages_keep_to_the_declared_print_area(layout, sample, engine) -> None:
             f"page {index + 1}: ink from x {columns.min():.1f} to {columns.max():.1f} mm")
     document.close()
     assert find_intrusions(pdf, all_mark_zones()) == []
+
+
+PRINT_LAYOUTS = [layout for layout in LAYOUTS.latest() if Channel.PRINT in layout.channels]
+
+
+@pytest.mark.parametrize("layout", PRINT_LAYOUTS, ids=_id)
+def test_declared_margins_are_the_weasyprint_page_margins(layout) -> None:
+    """`[print] margins_mm` is what WeasyPrint lays the pages out with (first and later
+    pages), read from the engine's own page boxes."""
+    fetcher = AssetFetcher((layout.path, layout.shared_path))
+    sheets = [weasyprint.CSS(filename=str(layout.path / name), url_fetcher=fetcher)
+              for name in layout.section("print")["stylesheets"]]
+    document = weasyprint.HTML(
+        string="<p>1</p><p style='break-before: page'>2</p>", url_fetcher=fetcher,
+        base_url=layout.path.as_uri() + "/").render(stylesheets=sheets)
+    for page in document.pages:
+        box = page._page_box  # WeasyPrint keeps the laid-out page box here (CSS px)
+        margins = [box.margin_top, box.margin_right, box.margin_bottom, box.margin_left]
+        assert [round(m * 25.4 / 96, 2) for m in margins] == layout.section(
+            "print")["margins_mm"]
+
+
+@pytest.mark.parametrize("layout", [layout for layout in PRINT_LAYOUTS
+                                    if layout.section("print").get("typst_template")], ids=_id)
+def test_declared_margins_are_the_typst_page_margins(layout, tmp_path) -> None:
+    """The Typst templates take their page from the shared base (`letter`, no `set page`
+    of their own); a probe asks Typst for that page's margins."""
+    source = (layout.path / layout.section("print")["typst_template"]).read_text()
+    assert "#show: letter.with(" in source and "set page(" not in source
+    base = next(line for line in source.splitlines() if "base.typ" in line and "import" in line)
+    root = tmp_path / "layouts"
+    shutil.copytree(LAYOUTS_DIR / "_shared", root / "_shared",
+                    ignore=shutil.ignore_patterns("fonts"))
+    probe = root / "probe" / "1" / "probe.typ"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(base + """
+#show: letter.with((locale: "nb-NO", labels: (page: "Side")), title: "probe")
+#context [#metadata(("top", "right", "bottom", "left").map(side =>
+  page.margin.at(side).length.mm())) <margins>]
+probe
+""")
+    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[
+        str((layout.path / f).resolve()) for f in layout.section("print")["typst_fonts"]])
+    compiler = typst.Compiler(input=str(probe), root=str(root), font_paths=fonts,
+                              ignore_system_fonts=True)
+    [margins] = json.loads(compiler.query("<margins>", field="value"))
+    assert [round(m, 2) for m in margins] == layout.section("print")["margins_mm"]
 
 
 def test_the_comparison_sees_document_ink_painted_over() -> None:
