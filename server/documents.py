@@ -42,6 +42,7 @@ from server.compose.rules import Rule, tenant_rules
 from server.delivery.stage import DeliveryStage
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.sheets import sheet_rules
 
 log = logs.get_logger(__name__)
 
@@ -389,12 +390,14 @@ class DocumentService:
         if record is None:
             return
         address = composition.recipient.address
+        options = composition.print_options
         self.print_queue.enqueue(QueuedPiece(
             document_id=composition.document_id, tenant=composition.tenant,
             archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
-            envelope=composition.print_options.envelope, inserts=composition.inserts,
+            envelope=options.envelope, inserts=composition.inserts,
             country=address.country if address else "",
             postal_code=address.postal_code if address else "",
+            sheet_rules=sheet_rules(options),
         ), composition.created_at)
 
     # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------

@@ -328,6 +328,24 @@ def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
     assert description.startswith("[PEPPOL-EN16931-CL008]")
 
 
+def test_text_running_into_a_print_mark_zone_is_invalid_argument_with_its_path(documents, s3):
+    # issue 11 fault 7: a long unbroken URL ran under the right-edge OMR column and
+    # DataMatrix of the Pitney Bowes profile; printed, it would vanish under the marks
+    data = json.loads(sample("welcome-letter"))
+    data["letter"]["paragraphs"][2] = (
+        "Les mer på fjordbank.no/velkommen?utm_source=velkomstbrev&utm_medium=print"
+        "&utm_campaign=kredittkort2026&utm_content=nykunde&ref=4419002199502026 om vilkårene.")
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=json.dumps(data, ensure_ascii=False),
+        channels=[common_pb2.CHANNEL_PRINT]))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.letter.paragraphs[2]"
+    assert "pb-di-negative" in description and "OMR" in description
+    assert count_objects(s3) == before  # nothing archived
+
+
 def test_unknown_locale_is_invalid(documents):
     for locale in ("xx-YY", "de-DE"):  # unknown to Babel; known but not in the layout
         error = call_error(documents.Compose, documents_pb2.ComposeRequest(
