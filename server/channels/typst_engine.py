@@ -14,7 +14,8 @@ What the compiler may touch (typst-py 0.15, Typst 0.15):
   nothing outside; Typst refuses paths that leave the root;
 * fonts: only the folders the manifest lists in `[print] fonts` (inside the layout or
   `_shared/`: `layouts.font_folders`), never the system's nor the fonts built into Typst;
-  a template that names a family none of them has fails (`LayoutError`) instead of falling back silently;
+  a template that names a family none of them has fails (`LayoutError`) instead of
+  falling back silently;
 * time: the document's `created_at` is the PDF's creation date, so the same Composition
   gives the same bytes on every machine (Typst derives the document /ID from content).
 

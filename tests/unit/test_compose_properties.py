@@ -43,6 +43,7 @@ from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.compose.plan import FACTURX, einvoice_syntax
 from server.compose.references import SCHEMES, make_reference, parse_reference
 from server.errors import InvalidInput
+from tests.pdf_inspect import BLANK_PDF
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -290,7 +291,7 @@ class StandInPdf:
     """The PDF engine's seam without WeasyPrint: the cheap renders need no real PDF."""
 
     def render(self, layout, composition) -> RenderedPdf:
-        return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
+        return RenderedPdf(content=BLANK_PDF, pages=1)
 
 
 CHEAP = Renderers(StandInPdf())
