@@ -53,15 +53,16 @@ def main() -> int:
         composition = compose(ComposeRequest(
             tenant="bench", layout=layout, data=json.dumps(data), document_id="bench",
             now=datetime(2026, 3, 2, 9, tzinfo=UTC)))
-        glyph_ms = timed(lambda: missing_glyphs(composition, layout), args.repeat)
+        glyph_ms = timed(lambda c=composition: missing_glyphs(c, layout), args.repeat)
         for engine in ("typst", "weasyprint"):
             pdf_engine = PrintEngines(engine)
             started = time.perf_counter()
             rendered = pdf_engine.render(layout, composition)
             render_ms = (time.perf_counter() - started) * 1000
             assert check_pdf(rendered.content, composition, layout) == []
-            preflight_ms = timed(lambda: check_pdf(rendered.content, composition, layout),
-                                 args.repeat)
+            preflight_ms = timed(
+                lambda pdf=rendered.content, c=composition: check_pdf(pdf, c, layout),
+                args.repeat)
             results.append({
                 "engine": engine, "transactions": count, "pages": rendered.pages,
                 "render_ms": round(render_ms, 1),

@@ -17,11 +17,11 @@ reader's program finds them), and refuses the document with `INVALID_ARGUMENT` w
 * text is drawn over other text: two runs of text overlapping by more than
   `OVERLAP_MM` (a cell overflowing into its neighbour).
 
-The error names the field when it can: the input string (`Composition.source_text`) whose
-longest unbroken word is on the page is what widens a column or overflows a box, so the
-field holding the longest such word among the text that left its box, or else on the page,
-is named (`$.transactions[0].description`); without one, the layout's limit
-(`print.text_area_mm`, `print.window_mm`).
+The error names the field when it can (`culprit`): the input string
+(`Composition.source_text`) whose longest unbroken word is on the page is what widens a
+column or overflows a box, so the field holding the longest such word among the text that
+left its box, or else on the page, is named (`$.transactions[0].description`); without one,
+the layout's limit (`print.text_area_mm`, `print.window_mm`).
 
 Cost: pdfium's text runs per page, a few milliseconds a page (load_tests/bench_preflight.py).
 """
@@ -126,19 +126,27 @@ def _longest_word(text: str) -> str:
 
 
 def culprit(composition: Composition, texts: Iterable[str], page_text: str = "") -> str | None:
-    """The input field to name: the one whose longest unbroken word is the longest among
-    the runs that left their box, or else among `page_text` (what widens a column need
-    not be what it pushes out)."""
-    fields = [(path, _longest_word(value)) for path, value in composition.source_text]
-    fields = [(path, word) for path, word in fields if len(word) >= SHORTEST_CULPRIT]
+    """The input field to name, in this order: the one whose longest unbroken word
+    (`SHORTEST_CULPRIT` characters at least) is the longest among the runs that left their
+    box; the longest input string holding the longest of those runs (a word broken over
+    lines shows only in pieces: the address that runs out of the window); the one whose
+    longest word is the longest in `page_text` (what widens a column need not be what it
+    pushes out)."""
+    texts = [re.sub(r"\s+", "", text) for text in texts]
+    values = [(path, re.sub(r"\s+", "", value)) for path, value in composition.source_text]
+    words = [(path, _longest_word(value)) for path, value in composition.source_text]
+    words = [(path, word) for path, word in words if len(word) >= SHORTEST_CULPRIT]
+    found = [(len(word), path) for path, word in words if any(word in t for t in texts)]
+    if found:
+        return max(found)[1]
+    piece = max(texts, key=len, default="")
+    if len(piece) >= 4:
+        holding = [(len(value), path) for path, value in values if piece in value]
+        if holding:
+            return max(holding)[1]
     flat = re.sub(r"\s+", "", page_text)
-    for where in (re.sub(r"\s+", "", " ".join(texts)), flat):
-        if not where:
-            continue
-        found = [(len(word), path) for path, word in fields if word in where]
-        if found:
-            return max(found)[1]
-    return None
+    found = [(len(word), path) for path, word in words if flat and word in flat]
+    return max(found)[1] if found else None
 
 
 def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[FieldViolation]:

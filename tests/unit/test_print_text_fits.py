@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,7 +136,7 @@ SIBLINGS = [
     ("b2b-invoice", "lines.0.name", 200),
     ("b2b-invoice", "lines.0.description", 300),
     ("b2b-invoice", "seller.name", 80),
-    ("b2b-invoice", "buyer_reference", 100),
+    ("b2b-invoice", "buyer_reference", 50),  # 100: refused, see below
     ("b2b-invoice", "note", 300),
     ("b2b-invoice", "customer.name", 70),
     ("welcome-letter", "letter.paragraphs.0", 300),
@@ -219,6 +218,22 @@ def test_an_address_taller_than_the_window_is_refused_not_clipped(engine):
     assert window.field.startswith("$.customer.address.lines[")
 
 
+def test_a_facts_box_value_too_long_for_the_first_page_is_refused_with_its_field():
+    # A buyer's reference of 100 characters without a space (the schema's longest) wraps
+    # inside the facts box, which then reaches down into the invoice lines: refused, not
+    # printed over them. (50 fit: test_long_unbroken_text_stays_in_its_box.)
+    layout = LAYOUTS.get("b2b-invoice")
+    data = sample(layout)
+    data["buyer_reference"] = unbroken(100)
+    for engine in engines_for(layout):
+        try:
+            pdf = render(engine, layout, composed(layout, data))
+        except InvalidInput as refused:
+            assert refused.violations[0].field == "$.buyer_reference"
+        else:  # or it fits
+            assert_fits(pdf, composed(layout, data), unbroken(100))
+
+
 def test_preflight_passes_every_sample_of_every_layout_and_engine():
     for layout in [*LAYOUTS.latest(), LAYOUTS.get("card-invoice", "1.0.0")]:
         for path in sorted(layout.path.glob("sample*.json")):
@@ -247,7 +262,7 @@ def test_names_in_many_scripts_print_with_the_layouts_fonts(engine):
     text = " ".join(pages_text(pdf))
     for value in MANY_SCRIPTS.values():
         assert normalise(value) in text or normalise(value.upper()) in text
-    fonts = font_names(pdf)
+    fonts = {name.replace("-", "") for name in font_names(pdf)}  # "Noto-Sans", "NotoSans"
     # ŉ ǅ Ǆ are not in Inter: Noto Sans draws them; no other font is used
     assert any(name.startswith("NotoSans") for name in fonts), fonts
     assert all(name.startswith(("Inter", "NotoSans")) for name in fonts), fonts
@@ -264,8 +279,8 @@ def test_a_character_no_font_draws_is_refused_with_field_and_code_point(layout_i
     layout = LAYOUTS.get(layout_id)
     data = sample(layout)
     put(data, path, "Kari \U00010380 Nordmann 李")  # Ugaritic alpa; CJK
-    with pytest.raises(InvalidInput) as refused:
-        composed(layout, data)
+    with pytest.raises(InvalidInput) as refused:  # the letter is asked for
+        composed(layout, data, channels=(Channel.PRINT,))
     found = {(v.field, v.description.split(" ", 1)[0]) for v in refused.value.violations}
     assert {(field, "U+10380"), (field, "U+674E")} <= found, refused.value.violations
 
@@ -283,17 +298,33 @@ def test_the_print_channel_itself_refuses_before_rendering():
     assert refused.value.violations[0].field == "$.customer.name"
 
 
+def test_a_plan_that_can_do_without_the_letter_skips_it_with_the_reason():
+    # the reminder's first stage goes by SMS (primary) with print only as the fallback: the
+    # fallback that would print a box is left out, and the plan says why
+    layout = LAYOUTS.get("payment-reminder")
+    data = sample(layout)
+    data["creditor"]["name"] = "Inkasso \U00010380"
+    composition = composed(layout, data)
+    assert Channel.PRINT not in (*composition.channel_plan.channels,
+                                 *composition.channel_plan.fallbacks)
+    [skipped] = [s for s in composition.channel_plan.skipped if s.channel is Channel.PRINT]
+    assert skipped.field == "$.creditor.name" and "U+10380" in skipped.reason
+
+
 def test_glyph_check_follows_the_layouts_font_chain():
     # ŉ (U+0149) is in Noto Sans, not in Inter: fine on 2.0.0, refused on the frozen 1.0.0
     # layouts, whose only font is Inter (they printed a box)
-    def with_name(version: str) -> Callable[[], Composition]:
-        layout = LAYOUTS.get("card-invoice", version)
-        data = sample(layout)
-        data["customer"]["name"] = "ŉ Kari"
-        return missing_glyphs(composed(layout, data, channels=(Channel.SMS,)), layout)
+    def data(layout: Layout) -> dict[str, Any]:
+        out = sample(layout)
+        out["customer"]["name"] = "ŉ Kari"
+        return out
 
-    assert with_name("2.0.0") == []
-    [violation] = with_name("1.0.0")
+    new = LAYOUTS.get("card-invoice")
+    assert missing_glyphs(composed(new, data(new), channels=(Channel.PRINT,)), new) == []
+    old = LAYOUTS.get("card-invoice", "1.0.0")
+    with pytest.raises(InvalidInput) as refused:
+        composed(old, data(old), channels=(Channel.PRINT,))
+    [violation] = refused.value.violations
     assert violation.field == "$.customer.name" and "U+0149" in violation.description
 
 
