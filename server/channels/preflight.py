@@ -127,23 +127,24 @@ def _longest_word(text: str) -> str:
 
 def culprit(composition: Composition, texts: Iterable[str], page_text: str = "") -> str | None:
     """The input field to name, in this order: the one whose longest unbroken word
-    (`SHORTEST_CULPRIT` characters at least) is the longest among the runs that left their
-    box; the longest input string holding the longest of those runs (a word broken over
-    lines shows only in pieces: the address that runs out of the window); the one whose
+    (`SHORTEST_CULPRIT` characters at least) is the longest in `texts` (the runs that left
+    their box, or the window's, read as one: a word broken over lines shows in pieces); the
+    longest input string holding the longest of the runs, or held in them; the one whose
     longest word is the longest in `page_text` (what widens a column need not be what it
     pushes out)."""
     texts = [re.sub(r"\s+", "", text) for text in texts]
+    joined = "".join(texts)
     values = [(path, re.sub(r"\s+", "", value)) for path, value in composition.source_text]
     words = [(path, _longest_word(value)) for path, value in composition.source_text]
     words = [(path, word) for path, word in words if len(word) >= SHORTEST_CULPRIT]
-    found = [(len(word), path) for path, word in words if any(word in t for t in texts)]
+    found = [(len(word), path) for path, word in words if word in joined]
     if found:
         return max(found)[1]
     piece = max(texts, key=len, default="")
-    if len(piece) >= 4:
-        holding = [(len(value), path) for path, value in values if piece in value]
-        if holding:
-            return max(holding)[1]
+    holding = [(len(value), path) for path, value in values if len(value) >= 4
+               and ((len(piece) >= 4 and piece in value) or value in joined)]
+    if holding:
+        return max(holding)[1]
     flat = re.sub(r"\s+", "", page_text)
     found = [(len(word), path) for path, word in words if flat and word in flat]
     return max(found)[1] if found else None
@@ -177,8 +178,7 @@ def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[Fiel
             if leaving:
                 run, how = leaving[0]
                 found.append((f"the address runs {how} of the envelope window "
-                              f"({quote(run.text)})", [r for r, _ in leaving],
-                              "print.window_mm", ""))
+                              f"({quote(run.text)})", address, "print.window_mm", ""))
         clash = _first_overlap(runs)
         if clash:
             found.append((f"text is drawn over text ({quote(clash[0].text)} and "
