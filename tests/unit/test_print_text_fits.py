@@ -28,6 +28,7 @@ import pytest
 
 from server.channels.glyphs import missing_glyphs
 from server.channels.pdf import PrintEngines, render_print
+from server.channels.sms import normalise_for_gsm, plan_sms
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout, LayoutRegistry, load_layout
@@ -333,3 +334,16 @@ def test_combining_marks_count_as_the_letter_they_make():
     data = sample(layout)
     data["customer"]["name"] = "A\u030angstro\u0308m Ba\u0301rd\u200b"  # decomposed, ZWSP
     assert missing_glyphs(composed(layout, data), layout) == []
+
+
+def test_sms_carries_what_the_print_fonts_cannot_and_says_how():
+    # no font is involved in an SMS: UCS-2 (UTF-16 on the air) carries U+10380 as a
+    # surrogate pair, unchanged; what the channel changed to fit is in its facts
+    message = plan_sms(normalise_for_gsm("Hei Kari \U00010380!"))
+    assert (message.encoding, message.text, message.units) == ("UCS-2", "Hei Kari \U00010380!", 12)
+    layout = LAYOUTS.get("card-invoice")
+    data = sample(layout)
+    data["customer"]["name"] = "Kari \U00010380"
+    sms = render_sms(composed(layout, data, channels=(Channel.SMS,)), layout)
+    # the greeting would make it two UCS-2 segments: the layout's shorter variant, recorded
+    assert sms.facts["template"] == "sms-short.txt" and sms.facts["segments"] == 1
