@@ -14,7 +14,8 @@ from data, formatted values, the layout's labels, the campaign texts), after NFC
 composition (a + U+030A is the å the fonts have). Characters without a glyph of their own
 by design are skipped: controls and format characters (Unicode categories Cc, Cf: soft
 hyphen, zero-width space and joiners, bidi marks), line and paragraph separators, and
-variation selectors; the shaping engines draw nothing for them.
+variation selectors, which the shaping engines draw nothing for; and spaces (Zs), which
+they draw from the font's own space when it lacks U+3000 or U+1680.
 
 The font set's coverage (the union of the cmaps of its TrueType/OpenType/WOFF2 files, read
 with fontTools) is read once per set of folders and kept for the life of the process.
@@ -43,7 +44,9 @@ from server.compose.plan import Unfit
 from server.errors import FieldViolation, InvalidInput
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff2", ".woff")
-NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# controls, format characters, line/paragraph separators; and spaces: HarfBuzz (WeasyPrint)
+# and rustybuzz (Typst) draw a space the font lacks (U+3000, U+1680) from its space glyph
+NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
 MAX_REPORTED = 20  # characters named in one error
 
 

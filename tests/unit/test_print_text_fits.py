@@ -347,3 +347,24 @@ def test_sms_carries_what_the_print_fonts_cannot_and_says_how():
     sms = render_sms(composed(layout, data, channels=(Channel.SMS,)), layout)
     # the greeting would make it two UCS-2 segments: the layout's shorter variant, recorded
     assert sms.facts["template"] == "sms-short.txt" and sms.facts["segments"] == 1
+
+
+def test_every_channel_that_carries_the_print_pdf_needs_the_glyphs():
+    # the e-mail attaches the print PDF, Factur-X is the print PDF/A-3, the mailbox gets it
+    from server.channels import channel_unfit
+
+    layout = LAYOUTS.get("card-invoice")
+    data = sample(layout)
+    data["customer"]["name"] = "Kari \U00010380"
+    data["customer"]["email"] = "kari@example.no"
+    composition = composed(layout, data, channels=(Channel.SMS,))
+    for channel in (Channel.PRINT, Channel.MAILBOX, Channel.EMAIL, Channel.EINVOICE):
+        unfit = channel_unfit(composition, layout, channel)
+        assert unfit is not None and unfit.field == "$.customer.name", channel
+        assert "U+10380" in unfit.reason
+    assert channel_unfit(composition, layout, Channel.SMS) is None
+    # and a customer who prefers e-mail is refused, not sent boxes by either channel
+    data["customer"]["preferences"] = ["email"]
+    with pytest.raises(InvalidInput) as refused:
+        composed(layout, data)
+    assert {v.field for v in refused.value.violations} == {"$.customer.name"}
