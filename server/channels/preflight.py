@@ -31,7 +31,8 @@ from __future__ import annotations
 import ctypes
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import pypdfium2
 import pypdfium2.raw as pdfium
@@ -48,15 +49,22 @@ WINDOW_GRACE_MM = 3.0  # below the window's foot, where a 7th address line would
 SHORTEST_CULPRIT = 12  # a word shorter than this does not widen a column of an A4 page
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False)
 class Run:
-    """A run of text on one line, as pdfium finds it; mm from the paper's top-left."""
+    """A run of text on one line, as pdfium finds it; mm from the paper's top-left. Its
+    text is read only when asked for (a problem to name): reading every run's text would
+    double the check's cost."""
 
     left: float
     top: float
     right: float
     bottom: float
-    text: str
+    textpage: pypdfium2.PdfTextPage = field(repr=False)
+    bounds: tuple[float, float, float, float] = field(repr=False)  # pt: left, bottom, right, top
+
+    @cached_property
+    def text(self) -> str:
+        return self.textpage.get_text_bounded(*self.bounds).strip()
 
     def overlaps(self, other: Run) -> bool:
         across = min(self.right, other.right) - max(self.left, other.left)
@@ -89,23 +97,17 @@ class Box:
         return f"{worst:.1f} mm past the {edge} edge" if worst > TOLERANCE_MM else None
 
 
-def page_runs(page: pypdfium2.PdfPage) -> list[Run]:
-    """The page's text runs (pdfium `FPDFText_GetRect`) with their text."""
-    textpage = page.get_textpage()
-    try:
-        height = page.get_height()
-        runs = []
-        edges = [ctypes.c_double() for _ in range(4)]
-        for i in range(pdfium.FPDFText_CountRects(textpage, 0, -1)):
-            pdfium.FPDFText_GetRect(textpage, i, *edges)
-            left, top, right, bottom = (e.value for e in edges)
-            text = textpage.get_text_bounded(left, bottom, right, top).strip()
-            if text:
-                runs.append(Run(left * MM_PER_PT, (height - top) * MM_PER_PT,
-                                right * MM_PER_PT, (height - bottom) * MM_PER_PT, text))
-        return runs
-    finally:
-        textpage.close()
+def page_runs(page: pypdfium2.PdfPage, textpage: pypdfium2.PdfTextPage) -> list[Run]:
+    """The page's text runs (pdfium `FPDFText_GetRect`)."""
+    height = page.get_height()
+    runs = []
+    edges = [ctypes.c_double() for _ in range(4)]
+    for i in range(pdfium.FPDFText_CountRects(textpage, 0, -1)):
+        pdfium.FPDFText_GetRect(textpage, i, *edges)
+        left, top, right, bottom = (e.value for e in edges)
+        runs.append(Run(left * MM_PER_PT, (height - top) * MM_PER_PT, right * MM_PER_PT,
+                        (height - bottom) * MM_PER_PT, textpage, (left, bottom, right, top)))
+    return runs
 
 
 def text_area(layout: Layout, width_mm: float, height_mm: float) -> Box:
@@ -153,40 +155,55 @@ def culprit(composition: Composition, texts: Iterable[str], page_text: str = "")
 def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[FieldViolation]:
     """Every way the rendered text leaves its box, one violation per page and problem."""
     document = pypdfium2.PdfDocument(pdf)
+    textpages: list[pypdfium2.PdfTextPage] = []
     try:
-        pages = [((v * MM_PER_PT for v in page.get_size()), page_runs(page))
-                 for page in document]
+        problems: list[FieldViolation] = []
+        pages = []
+        for page in document:
+            textpages.append(page.get_textpage())
+            pages.append(((v * MM_PER_PT for v in page.get_size()),
+                          page_runs(page, textpages[-1])))
+
+        def all_text() -> str:
+            # a table sizes its columns for all its pages: what widens one may be pages away
+            return " ".join(textpage.get_text_range() for textpage in textpages)
+
+        for number, (size, runs) in enumerate(pages, start=1):
+            problems += _page_problems(number, size, runs, composition, layout, all_text)
+        return problems
     finally:
+        for textpage in textpages:
+            textpage.close()
         document.close()
-    # a table sizes its columns for all its pages: what widens one may be pages away
-    all_text = " ".join(run.text for _, runs in pages for run in runs)
-    problems: list[FieldViolation] = []
-    for number, (size, runs) in enumerate(pages, start=1):
-        width, height = size
-        found: list[tuple[str, list[Run], str, str]] = []  # (what, runs, limit, context)
-        area = text_area(layout, width, height)
-        outside = [(run, how) for run in runs if (how := area.outside(run))]
-        if outside:
-            run, how = outside[0]
-            found.append((f"text runs {how} of the text area ({quote(run.text)})",
-                          [r for r, _ in outside], "print.text_area_mm", all_text))
-        box = window(layout) if number == 1 else None
-        if box is not None:
-            address = [r for r in runs if box.left - TOLERANCE_MM <= r.left < box.right
-                       and box.top - TOLERANCE_MM <= r.top < box.bottom + WINDOW_GRACE_MM]
-            leaving = [(r, how) for r in address if (how := box.outside(r))]
-            if leaving:
-                run, how = leaving[0]
-                found.append((f"the address runs {how} of the envelope window "
-                              f"({quote(run.text)})", address, "print.window_mm", ""))
-        clash = _first_overlap(runs)
-        if clash:
-            found.append((f"text is drawn over text ({quote(clash[0].text)} and "
-                          f"{quote(clash[1].text)})", list(clash), "print.text_area_mm",
-                          all_text))
-        for what, bad, limit, context in found:
-            field = culprit(composition, (r.text for r in bad), context) or limit
-            problems.append(FieldViolation(field, f"page {number}: {what}"))
+
+
+def _page_problems(number: int, size, runs: list[Run], composition: Composition,
+                   layout: Layout, all_text) -> list[FieldViolation]:
+    width, height = size
+    found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
+    area = text_area(layout, width, height)
+    outside = [(run, how) for run in runs if (how := area.outside(run)) and run.text]
+    if outside:
+        run, how = outside[0]
+        found.append((f"text runs {how} of the text area ({quote(run.text)})",
+                      [r for r, _ in outside], "print.text_area_mm", True))
+    box = window(layout) if number == 1 else None
+    if box is not None:
+        address = [r for r in runs if box.left - TOLERANCE_MM <= r.left < box.right
+                   and box.top - TOLERANCE_MM <= r.top < box.bottom + WINDOW_GRACE_MM]
+        leaving = [(r, how) for r in address if (how := box.outside(r)) and r.text]
+        if leaving:
+            run, how = leaving[0]
+            found.append((f"the address runs {how} of the envelope window "
+                          f"({quote(run.text)})", address, "print.window_mm", False))
+    clash = _first_overlap(runs)
+    if clash:
+        found.append((f"text is drawn over text ({quote(clash[0].text)} and "
+                      f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
+    problems = []
+    for what, bad, limit, whole in found:
+        field = culprit(composition, (r.text for r in bad), all_text() if whole else "")
+        problems.append(FieldViolation(field or limit, f"page {number}: {what}"))
     return problems
 
 
@@ -196,7 +213,7 @@ def _first_overlap(runs: list[Run]) -> tuple[Run, Run] | None:
         for other in ordered[i + 1:]:
             if other.top >= run.bottom:
                 break
-            if run.overlaps(other):
+            if run.overlaps(other) and run.text and other.text:
                 return run, other
     return None
 
