@@ -69,8 +69,8 @@ def put(data: dict[str, Any], path: str, value: Any) -> None:
     """Set `value` at a dotted path with list indexes: `transactions.0.description`."""
     *parents, last = path.split(".")
     node: Any = data
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
+    for part in parents:  # an optional object the sample leaves out is made
+        node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
     node[int(last) if last.isdigit() else last] = value
 
 
@@ -115,8 +115,8 @@ def test_card_invoice_61_character_descriptor_keeps_the_amounts_on_the_page(engi
     assert_fits(render(engine, layout, composition), composition, DESCRIPTOR)
 
 
-# (layout, path in the sample, length): every field whose text the data controls and a
-# page shows, at the schema's longest (capped where a paragraph would only fill pages)
+# (layout, path in the sample, length[, sample]): every field whose text the data controls
+# and a page shows, at the schema's longest (capped where a paragraph would only fill pages)
 SIBLINGS = [
     ("card-invoice", "transactions.0.description", 80),
     ("card-invoice", "transactions.0.place", 40),
@@ -134,6 +134,8 @@ SIBLINGS = [
     ("payment-reminder", "invoice.number", 35),
     ("payment-reminder", "customer.name", 70),
     ("payment-reminder", "customer.address.lines.0", 70),
+    ("payment-reminder", "notice.message", 300, "sample-collection-notice.json"),
+    ("payment-reminder", "notice.legal_text", 300, "sample-collection-notice.json"),
     ("b2b-invoice", "lines.0.name", 200),
     ("b2b-invoice", "lines.0.description", 300),
     ("b2b-invoice", "seller.name", 80),
@@ -146,17 +148,20 @@ SIBLINGS = [
     ("welcome-letter", "letter.signatures.0.name", 70),
     ("welcome-letter", "campaign.body", 300),
     ("welcome-letter", "customer.customer_id", 64),
+    ("welcome-letter", "campaign.url", 80),
+    ("card-invoice", "transactions.0.description", 80, "sample-sv-SE.json"),
 ]
 
 
 @pytest.mark.parametrize("engine", ["weasyprint", "typst"])
-@pytest.mark.parametrize(("layout_id", "path", "length"), SIBLINGS,
-                         ids=[f"{lid}:{path}" for lid, path, _ in SIBLINGS])
-def test_long_unbroken_text_stays_in_its_box(engine, layout_id, path, length):
+@pytest.mark.parametrize("sibling", SIBLINGS, ids=[":".join(map(str, s[:2] + s[3:]))
+                                                 for s in SIBLINGS])
+def test_long_unbroken_text_stays_in_its_box(engine, sibling):
+    layout_id, path, length, *sample_name = sibling
     layout = LAYOUTS.get(layout_id)
     if engine not in engines_for(layout):
         pytest.skip(f"{layout.ref} has no {engine} template")
-    data = sample(layout)
+    data = sample(layout, *sample_name)
     value = unbroken(length)
     try:
         put(data, path, value)
