@@ -5,7 +5,8 @@ to the print shop and production profile its tenant prints with (settings, below
 waits there until `server.printing.batches` closes it into a batch. The queue keeps only
 what batching needs -- where the archived PDF is (key + sha256), its pages, its sheet rules
 (simplex/duplex, pages that must be a front, blank backs: server.printing.sheets) and the
-sheets they make on the profile, envelope and inserts, and the sort facts (country, postal code) -- never names or addresses.
+sheets they make on the profile, envelope and inserts, and the sort facts (country, postal
+code) -- never names or addresses.
 
 The tables (`print_pieces`, `print_batches`, `print_sequences`) live in the same database as
 the archive index, in their own SQLAlchemy `MetaData`, created with `create_all` on start.
