@@ -102,7 +102,10 @@ def names(draw, max_size: int = 70) -> str:
     if kind == "unbroken":
         return draw(st.text(alphabet, min_size=max_size // 2, max_size=max_size))
     parts = draw(st.lists(words(alphabet, 14), min_size=1, max_size=5))
-    return " ".join(parts)[:max_size].strip() or "X"
+    name = " ".join(parts)[:max_size].strip()
+    # at least two letters: a one-letter name is no one's legal name, and Finvoice (the
+    # only channel of a digital-only Finnish customer) rightly refuses it (minLength 2)
+    return name if len(name) >= 2 else (name + "Xy")[:2]
 
 
 def amounts(low: str, high: str) -> st.SearchStrategy[str]:
@@ -376,24 +379,6 @@ def test_no_compose_fails_that_the_data_does_not_deserve(case: Case) -> None:
     run_checks(case, composition, outputs)
 
 
-def assert_refused_for_a_mark_zone(exc: InvalidInput, composition: Composition) -> None:
-    """The one render error data deserves (issue 11 fault 7): text it controls that runs
-    out of its box into a print profile's OMR or DataMatrix zone, where the marks would be
-    painted over it. Deserved only when the named field holds an unbroken word long enough
-    to run out of a column (a long URL or descriptor; fault 1's wrapping makes such words
-    break inside their box, and then this refusal no longer happens); any other render
-    error, or this one for ordinary text, fails the property."""
-    for violation in exc.violations:
-        assert "inserter marks" in violation.description, f"undeserved render error {exc}"
-        assert violation.field.startswith("$."), f"no data field named: {exc}"
-        value: Any = composition.context
-        for key, index in PATH_STEP.findall(violation.field.removeprefix("$")):
-            value = value[key] if key else value[int(index)]
-        longest = max(len(word) for word in str(value).split())
-        assert longest >= 30, f"{violation.field} ({value!r}) refused for a mark zone"
-        event("refused: data runs into a print mark zone")
-
-
 @pytest.fixture(scope="module", params=[None, "weasyprint"], ids=["layout-engine", "weasyprint"])
 def real_renderers(request: pytest.FixtureRequest) -> Renderers:
     """The engine each layout's manifest names (Typst for the volume layouts), and
@@ -410,10 +395,8 @@ def test_real_renders(real_renderers: Renderers, case: Case) -> None:
     composition = composed_or_deserved(case)
     if composition is None:
         return
-    try:
-        outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
-    except InvalidInput as exc:
-        assert_refused_for_a_mark_zone(exc, composition)
-        return
+    # no render error is deserved here: words break inside their box (issue 11 fault 1), so
+    # neither the text-area preflight nor the mark-zone check may refuse generated data
+    outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
     assert set(outputs) == set(composition.channel_plan.channels)
     run_checks(case, composition, outputs)

@@ -34,7 +34,13 @@ from server.channels import Renderers
 from server.channels.pdf import AssetFetcher, PrintEngines, engine_of
 from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import PRINT_ENGINES, LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import (
+    PRINT_ENGINES,
+    LayoutError,
+    LayoutRegistry,
+    font_folders,
+    load_layout,
+)
 from server.compose.model import Channel, ChannelPlan
 from server.errors import InvalidInput
 from server.printing.marks import MailPiece, impose
@@ -187,8 +193,8 @@ def test_declared_margins_are_the_typst_page_margins(layout, tmp_path) -> None:
   page.margin.at(side).length.mm())) <margins>]
 probe
 """)
-    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[
-        str((layout.path / f).resolve()) for f in layout.section("print")["typst_fonts"]])
+    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False,
+                        font_paths=[str(folder) for folder in font_folders(layout)])
     compiler = typst.Compiler(input=str(probe), root=str(root), font_paths=fonts,
                               ignore_system_fonts=True)
     [margins] = json.loads(compiler.query("<margins>", field="value"))
@@ -255,11 +261,34 @@ LONG_URL = ("fjordbank.no/velkommen?utm_source=velkomstbrev&utm_medium=print"
             "&utm_campaign=kredittkort2026&utm_content=nykunde&ref=4419002199502026")
 
 
-def test_welcome_letter_with_a_long_url_is_refused_naming_the_field() -> None:
-    layout = LAYOUTS.get("welcome-letter")
+def _long_url_letter(version: str):
+    layout = LAYOUTS.get("welcome-letter", version)
     data = json.loads(layout.sample_data())
     data["letter"]["paragraphs"][2] = f"Les mer på {LONG_URL} om vilkårene."
-    composition = _compose(layout, json.dumps(data, ensure_ascii=False))
+    return layout, _compose(layout, json.dumps(data, ensure_ascii=False))
+
+
+def test_welcome_letter_with_a_long_url_keeps_its_ink_off_the_marks() -> None:
+    """The reported case: on the right-edge profile the OMR clear zone covered the URL. The
+    2.0.0 letter breaks the URL inside its column (issue 11 fault 1), so marking changes
+    none of its ink; the frozen 1.0.0 letter, which cannot break it, is refused by name."""
+    layout, composition = _long_url_letter("2.0.0")
+    [pdf] = Renderers().render(composition, layout)
+    assert not marking_damage(pdf.content, MailPiece("URL", pdf.content),
+                              PROFILES["pb-di-negative"])
+    old_layout, old = _long_url_letter("1.0.0")
+    with pytest.raises(InvalidInput) as caught:
+        Renderers().render(old, old_layout)
+    assert [v.field for v in caught.value.violations] == ["$.letter.paragraphs[2]"]
+
+
+def test_ink_in_a_mark_zone_is_refused_naming_the_field(monkeypatch) -> None:
+    """The render-time zone check on its own (the text-area preflight in front of it is
+    left out): the 1.0.0 letter's unbroken URL reaches the pb-di OMR zone, and the check
+    names the field, the profile and the zone."""
+    layout, composition = _long_url_letter("1.0.0")
+    monkeypatch.setattr("server.channels.pdf.refuse_overflow", lambda *args, **kwargs: None)
+    raw = ENGINES.engine("weasyprint").render(layout, composition)
     with pytest.raises(InvalidInput) as caught:
         Renderers().render(composition, layout)
     [violation] = caught.value.violations
@@ -267,21 +296,13 @@ def test_welcome_letter_with_a_long_url_is_refused_naming_the_field() -> None:
     assert "pb-di-negative" in violation.description and "OMR" in violation.description
     assert "utm_source" in violation.description
     # what the check saw is really there: the URL's ink reaches the right-edge OMR zone
-    pdf = ENGINES.engine("weasyprint").render(layout, composition).content
-    damage = marking_damage(pdf, MailPiece("URL", pdf), PROFILES["pb-di-negative"])
+    damage = marking_damage(raw.content, MailPiece("URL", raw.content),
+                            PROFILES["pb-di-negative"])
     assert damage and "document ink" in damage[0]
-
-
-def test_a_pdf_that_never_goes_to_paper_is_not_refused() -> None:
-    """Nothing is painted over the mailbox copy: with print neither in the plan nor among
-    its fallbacks the same letter is delivered; with print as a fallback it is refused."""
-    layout = LAYOUTS.get("welcome-letter")
-    data = json.loads(layout.sample_data())
-    data["letter"]["paragraphs"][2] = f"Les mer på {LONG_URL} om vilkårene."
-    composition = _compose(layout, json.dumps(data, ensure_ascii=False))
+    # nothing is painted over a copy that never goes to paper; a print fallback is checked
     mailbox = replace(composition, channel_plan=ChannelPlan(channels=(Channel.MAILBOX,)))
     [copy] = Renderers().render(mailbox, layout)
-    assert copy.channel == Channel.MAILBOX and copy.content.startswith(b"%PDF")
+    assert copy.channel == Channel.MAILBOX and copy.content == raw.content
     fallback = replace(composition, channel_plan=ChannelPlan(
         channels=(Channel.MAILBOX,), fallbacks=(Channel.PRINT,)))
     with pytest.raises(InvalidInput, match="mark zone"):
