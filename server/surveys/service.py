@@ -339,7 +339,7 @@ class SurveyService:
         if period not in PERIODS:
             raise InvalidInput.field("period", f"one of {', '.join(PERIODS)}")
         now = self.clock()
-        end = end or now
+        end = end or now + timedelta(seconds=1)  # what was sent this very second counts
         start = start or end - timedelta(days=90)
         if start >= end:
             raise InvalidInput.field("from", "must be before `to`")
