@@ -212,7 +212,7 @@ class KanalServer:
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
-            self.surveys.start()
+            self.surveys.start(post_webhooks=delivery_settings.dispatch)
             self._start_grpc()
             self._start_health()
             self._start_metrics()

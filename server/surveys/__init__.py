@@ -77,8 +77,10 @@ class SurveyStage:
     def create_schema(self) -> None:
         self.store.create_schema()
 
-    def start(self) -> None:
-        self.webhooks.start()
+    def start(self, *, post_webhooks: bool = True) -> None:
+        """`post_webhooks`: in the server that dispatches deliveries (one place posts)."""
+        if post_webhooks:
+            self.webhooks.start()
         if self.pages is not None:
             self.pages.start()
 

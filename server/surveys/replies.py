@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from server.errors import InvalidInput, quote
 
 MAX_COMMENT = 2000
+MAX_TEXT = 2500  # a long concatenated SMS (16 segments of 153) and some
 _REPLY = re.compile(
     r"^\s*(?P<code>[A-Za-z]{2,10})\s*[:.,-]?\s*(?P<score>\d{1,2})(?!\d)"
     r"(?:[\s:.,;!-]+(?P<comment>.*))?\s*$", re.DOTALL)
@@ -30,6 +31,8 @@ class SmsReply:
 
 def parse_reply(text: str) -> SmsReply:
     """The reply code, score and comment of an inbound SMS, or InvalidInput saying why."""
+    if len(text or "") > MAX_TEXT:
+        raise InvalidInput.field("text", f"longer than {MAX_TEXT} characters")
     match = _REPLY.match(text or "")
     if match is None:
         raise InvalidInput.field(

@@ -148,8 +148,10 @@ class SurveyService:
         if self.documents is None:
             raise FailedPrecondition("this server composes no documents")
         survey = self.survey(survey_id)
-        if not touchpoint:
-            raise InvalidInput.field("touchpoint", "is required")
+        if not touchpoint or len(touchpoint) > 64:
+            raise InvalidInput.field("touchpoint", "is required, at most 64 characters")
+        if len(touchpoint_ref) > 200:
+            raise InvalidInput.field("touchpoint_ref", "at most 200 characters")
         try:
             data = json.loads(data_json)
         except ValueError as exc:
@@ -176,7 +178,7 @@ class SurveyService:
         invitation = {
             "invitation_id": str(ULID()), "tenant": tenant, "customer_id": customer_id,
             "survey_id": survey.survey_id, "touchpoint": touchpoint,
-            "touchpoint_ref": touchpoint_ref[:200], "locale": str(data.get("locale", "")),
+            "touchpoint_ref": touchpoint_ref, "locale": str(data.get("locale", "")),
             "sender_name": str((data.get("sender") or {}).get("name", ""))[:80],
             "document_id": "", "mobile": str(data["customer"].get("mobile") or ""),
             "reply_code": survey.reply_code, "experiment_id": experiment_id,
@@ -322,7 +324,9 @@ class SurveyService:
                         ) -> Mapping[str, Any]:
         if not follow_up_id:
             raise InvalidInput.field("follow_up_id", "is required")
-        row = self.store.close_follow_up(tenant, follow_up_id, who, note[:2000], self.clock())
+        if len(note) > MAX_COMMENT:
+            raise InvalidInput.field("note", f"at most {MAX_COMMENT} characters")
+        row = self.store.close_follow_up(tenant, follow_up_id, who, note, self.clock())
         if row is None:
             raise NotFound(f"no follow-up {quote(follow_up_id)}")
         return row
