@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
-from server.compose.model import Composition
+from server.compose.model import CampaignArea, Composition
 from server.surveys.store import SurveyStore
 
 
@@ -23,7 +23,8 @@ class CampaignExposures:
 
     def statements(self, composition: Composition) -> Callable[[Connection], None] | None:
         """None when the document shows no variant."""
-        shown = [c for c in composition.campaigns if c.experiment_id and c.variant]
+        shown = [c for c in composition.campaigns if c.experiment_id and c.variant
+                 and _shown(composition, c)]
         if not shown:
             return None
 
@@ -33,3 +34,13 @@ class CampaignExposures:
                                   composition.recipient.customer_id, campaign.variant,
                                   composition.created_at, composition.document_id)
         return write
+
+
+def _shown(composition: Composition, campaign: CampaignArea) -> bool:
+    """The welcome letter's data may bring its own campaign, which then fills the `main`
+    slot instead of the rules' (server.compose.rules.campaign_context): that customer saw
+    no variant."""
+    if campaign.area != "main" or "campaign" not in composition.context:
+        return True
+    slot = composition.context["campaign"]
+    return bool(slot) and slot.get("title") == campaign.title

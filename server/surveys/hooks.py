@@ -7,9 +7,13 @@ here, e.g. ``publish_event(tenant, customer_id, "follow_up_required", occurred_a
 idempotency_key=f"follow-up:{follow_up_id}")``, so a journey (a letter, a call-back task)
 can start from it. Until then it does nothing.
 
-`conversion_from_event` is the other direction: the events stage calls it for every
-accepted event, and it counts the event as a conversion of every experiment that lists
-its type (`[surveys.experiments.<id>] conversion_events`).
+The other direction, for the same wiring: the events stage calls
+`SurveyService.conversion_from_event(tenant, customer_id, event_type, occurred_at)` for
+every accepted event; it counts the event as a conversion of every experiment that lists
+its type (`[surveys.experiments.<id>] conversion_events`). A journey step with variants
+asks `SurveyService.variant(tenant, customer_id, experiment_id)`, or sends its survey with
+`SendSurvey(experiment_id=...)`, which assigns, records the exposure and attributes the
+answer.
 """
 
 from __future__ import annotations
