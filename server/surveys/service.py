@@ -193,7 +193,12 @@ class SurveyService:
             if existing is None:
                 raise
             return self._resend(existing, data, idempotency_key or "", channels)
-        return self._compose(invitation, data, idempotency_key, channels, replayed=False)
+        try:
+            return self._compose(invitation, data, idempotency_key, channels, replayed=False)
+        except Exception:
+            # Nothing was sent (bad data, archive down): no invitation to count or answer.
+            self.store.discard_unsent(invitation["invitation_id"])
+            raise
 
     def _resend(self, invitation: Mapping[str, Any], data: dict[str, Any], key: str,
                 channels: tuple[Channel, ...]) -> Sent:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -68,6 +68,14 @@ class SurveyStore:
             conn.execute(update(survey_invitations)
                          .where(survey_invitations.c.invitation_id == invitation_id)
                          .values(document_id=document_id))
+
+    def discard_unsent(self, invitation_id: str) -> None:
+        """Remove an invitation whose document was never made."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(survey_invitations).where(
+                survey_invitations.c.invitation_id == invitation_id,
+                survey_invitations.c.document_id == "",
+                survey_invitations.c.responded_at.is_(None)))
 
     def invitation(self, invitation_id: str) -> RowMapping | None:
         with self.engine.connect() as conn:
@@ -254,7 +262,8 @@ class SurveyStore:
         i, r = survey_invitations, survey_responses
         query = (select(i.c.touchpoint, i.c.created_at, r.c.score)
                  .select_from(i.outerjoin(r, r.c.invitation_id == i.c.invitation_id))
-                 .where(i.c.tenant == tenant, i.c.created_at >= start, i.c.created_at < end))
+                 .where(i.c.tenant == tenant, i.c.created_at >= start, i.c.created_at < end,
+                        i.c.document_id != ""))  # sent: its document was made
         if survey_id:
             query = query.where(i.c.survey_id == survey_id)
         if touchpoint:

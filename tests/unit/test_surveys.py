@@ -190,3 +190,17 @@ def test_variant_responses_and_conversions_are_attributed(stage):
         assert report[name].weight == 0.5
         assert report[name].conversion.low <= report[name].conversion.rate \
             <= report[name].conversion.high
+
+
+def test_a_survey_that_could_not_be_composed_leaves_no_invitation(stage):
+    def refuse(request):
+        raise InvalidInput.field("$.customer.name", "is required")
+    stage.documents.compose = refuse
+    with pytest.raises(InvalidInput):
+        stage.service.send("nordkort", "nps-service", "card_delivered", survey_data("c-x"))
+    assert stage.service.report("nordkort").total.invited == 0
+    with pytest.raises(InvalidInput, match="response"):
+        stage.service.send("nordkort", "nps-service", "card_delivered",
+                           json.dumps({**json.loads(survey_data("c-x")), "response": {}}))
+    with pytest.raises(InvalidInput, match="survey_id"):
+        stage.service.send("nordkort", "no-such", "card_delivered", survey_data("c-x"))
