@@ -11,6 +11,7 @@ import grpc
 from kanal.v1 import surveys_pb2, surveys_pb2_grpc
 from server.api.convert import channels_from_proto, timestamp
 from server.auth import current_caller
+from server.errors import InvalidInput
 from server.surveys import stats
 from server.surveys.service import ReportRow, SurveyService
 from server.surveys.store import Answer
@@ -52,7 +53,11 @@ def _time(message: Any, field: str) -> datetime | None:
     """A Timestamp field as an aware datetime, None when unset."""
     if not message.HasField(field):
         return None
-    return getattr(message, field).ToDatetime(tzinfo=UTC)
+    try:
+        return getattr(message, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:  # seconds or nanos out of Timestamp's range
+        raise InvalidInput.field(field, "is not a timestamp within 0001-01-01..9999-12-31"
+                                 ) from exc
 
 
 class SurveysServicer(surveys_pb2_grpc.SurveysServicer):

@@ -19,6 +19,8 @@ from collections import Counter
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from kanal.v1 import (
@@ -36,6 +38,7 @@ from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.a11y import problems
 from tests.client import Keys, channel
 from tests.integration.delivery_fixtures import WebhookReceiver, unique_mobile, wait_for
+from tests.integration.test_fuzz_api import messages as fuzz_messages
 
 pytestmark = pytest.mark.integration
 
@@ -313,3 +316,30 @@ def test_campaign_variants_are_exposed_and_conversions_attributed(kanal, produce
         rate = by_variant[name].conversion
         assert rate.low <= rate.rate <= rate.high
     assert report.confidence == pytest.approx(0.95)
+
+
+SURVEY_METHODS = {f"/kanal.v1.Surveys/{m.name}": m for m in
+                  surveys_pb2.DESCRIPTOR.services_by_name["Surveys"].methods}
+NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+@settings(deadline=None, database=None, max_examples=150,
+          suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@seed(20261130)
+@given(data=st.data())
+def test_no_survey_request_answers_internal(kanal, data):
+    """Any message to any Surveys method (random fields, a real token sometimes) gets a
+    status a caller can act on, never INTERNAL, UNKNOWN or a stall."""
+    method = data.draw(st.sampled_from(sorted(SURVEY_METHODS)), "method")
+    role = data.draw(st.sampled_from(["producer", "portal", "service"]), "role")
+    request = data.draw(fuzz_messages(SURVEY_METHODS[method].input_type, {}), "request")
+    if method == "/kanal.v1.Surveys/SendSurvey" and data.draw(st.booleans()):
+        request.survey_id, request.data_json = "nps-service", _data("fuzz")
+    with grpc.insecure_channel(kanal.address) as ch:
+        call = ch.unary_unary(method, request_serializer=lambda m: m.SerializeToString())
+        try:
+            call(request, metadata=(("authorization", f"Bearer {KEYS['nordkort', role]}"),),
+                 timeout=30)
+        except grpc.RpcError as error:
+            assert error.code() not in NEVER, (method, error.code(), error.details())
