@@ -204,3 +204,39 @@ def test_a_survey_that_could_not_be_composed_leaves_no_invitation(stage):
                            json.dumps({**json.loads(survey_data("c-x")), "response": {}}))
     with pytest.raises(InvalidInput, match="survey_id"):
         stage.service.send("nordkort", "no-such", "card_delivered", survey_data("c-x"))
+
+
+def test_a_retried_send_with_its_key_is_the_same_invitation_and_the_same_link(stage):
+    first = stage.service.send("nordkort", "nps-service", "card_delivered",
+                               survey_data("c-key"), idempotency_key="journey-7:c-key")
+    data_first = stage.documents.last_data()
+    again = stage.service.send("nordkort", "nps-service", "card_delivered",
+                               survey_data("c-key"), idempotency_key="journey-7:c-key")
+    assert again.invitation_id == first.invitation_id and again.replayed
+    assert stage.documents.last_data() == data_first  # same token: the document replays
+    assert [r.idempotency_key for r in stage.documents.requests] == ["journey-7:c-key"] * 2
+    with pytest.raises(InvalidInput, match="another customer"):
+        stage.service.send("nordkort", "nps-service", "card_delivered",
+                           survey_data("c-other"), idempotency_key="journey-7:c-key")
+    assert stage.service.report("nordkort").total.invited == 1
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"link_days": 0}, "surveys.link_days must be > 0"),
+    ({"surveys": {"nps": {"reply_code": "N1", "reply_number": "2222"}}}, "reply_code"),
+    ({"surveys": {"a": {"reply_code": "NPS", "reply_number": "2222"},
+                  "b": {"reply_code": "nps", "reply_number": "2222"}}}, "already a's"),
+    ({"surveys": {"nps": {"reply_code": "NPS"}}}, "reply_number"),
+    ({"experiments": {"e": {"variants": {"A": 0}}}}, "add up to 0"),
+    ({"listen": "8480"}, "HOST:PORT"),
+    ({"public_url": "svar.fjordbank.no"}, "http(s) URL"),
+])
+def test_settings_that_cannot_work_are_refused_naming_the_setting(settings, message):
+    from server.surveys.settings import SurveySettings
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SurveySettings.from_dict(settings)
+
+
+def test_a_short_link_secret_is_refused(tmp_path, clock):
+    with pytest.raises(ValueError, match="at least 32"):
+        make_stage(tmp_path, clock, link_secret="short")
