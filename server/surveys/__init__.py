@@ -79,7 +79,7 @@ class SurveyStage:
 
     def start(self, *, post_webhooks: bool = True) -> None:
         """`post_webhooks`: in the server that dispatches deliveries (one place posts)."""
-        if post_webhooks:
+        if post_webhooks and self.store.webhook_tenants:
             self.webhooks.start()
         if self.pages is not None:
             self.pages.start()
