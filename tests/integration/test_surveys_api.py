@@ -343,3 +343,16 @@ def test_no_survey_request_answers_internal(kanal, data):
                  timeout=30)
         except grpc.RpcError as error:
             assert error.code() not in NEVER, (method, error.code(), error.details())
+
+
+def test_racing_answers_to_one_link_record_exactly_one(kanal, producer):
+    from concurrent.futures import ThreadPoolExecutor
+    touchpoint = f"race_{uuid.uuid4().hex[:6]}"
+    sent = _send(producer, "cust-race", touchpoint)
+    link = _link_in_archived_email(kanal, producer, sent.document_id)
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(lambda n: _http(link, {"score": str(n)})[0], range(8)))
+    assert statuses == [200] + [409] * 7
+    surveys, _ = producer
+    report = surveys.GetSurveyReport(surveys_pb2.GetSurveyReportRequest(touchpoint=touchpoint))
+    assert (report.total.invited, report.total.responded) == (1, 1)

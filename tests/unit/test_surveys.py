@@ -240,3 +240,27 @@ def test_settings_that_cannot_work_are_refused_naming_the_setting(settings, mess
 def test_a_short_link_secret_is_refused(tmp_path, clock):
     with pytest.raises(ValueError, match="at least 32"):
         make_stage(tmp_path, clock, link_secret="short")
+
+
+def test_follow_up_webhook_is_retried_until_the_bank_takes_it(tmp_path, clock):
+    from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+    from tests.integration.delivery_fixtures import WebhookReceiver
+    receiver = WebhookReceiver(status=503)
+    try:
+        stage, documents = make_stage(tmp_path, clock, webhook_url=receiver.url)
+        stage.service.documents = documents
+        stage.service.send("nordkort", "nps-service", "parcel_delivered", survey_data("c-w"))
+        stage.service.record_link(documents.last_token(), 2, "Feil pakke")
+        assert stage.webhooks.post_due() == 0 and len(receiver.received) == 1  # refused
+        assert stage.webhooks.post_due() == 0 and len(receiver.received) == 1  # backing off
+        receiver.status = 200
+        clock.advance(seconds=30)
+        assert stage.webhooks.post_due() == 1
+        headers, body = receiver.received[-1]
+        assert headers["X-Kanal-Event"] == "follow_up_required"
+        assert verify("whsec-test", headers[TIMESTAMP_HEADER], body,
+                      headers[SIGNATURE_HEADER], now=clock.now.timestamp())
+        assert json.loads(body)["comment"] == "Feil pakke"
+        assert stage.webhooks.post_due() == 0  # posted once
+    finally:
+        receiver.close()
