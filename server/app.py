@@ -208,7 +208,8 @@ class KanalServer:
             if delivery_settings.dispatch:
                 try:
                     self.delivery.start(self.store, self.documents.render_fallback,
-                                        {"print_queue": self.print_queue})
+                                        {"print_queue": self.print_queue,
+                                         "inbound_sms": self.surveys.service.inbound_sms})
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)

@@ -289,6 +289,19 @@ class SurveyService:
                                      "number (answered, expired or never sent)")
         return self._record(invitation, reply.score, reply.comment, "sms")
 
+    def inbound_sms(self, from_msisdn: str, text: str) -> None:
+        """A customer's SMS from the SMSC (server.delivery.providers.smpp hands every
+        mobile-originated message here). An SMSC account is not a tenant's: the newest
+        open invitation sent to that number with that reply code, of any tenant, is the
+        one answered. Text that answers no survey is logged (without the text) and
+        dropped; a failure to record raises, so the SMSC delivers it again."""
+        try:
+            answer = self.record_sms(None, from_msisdn, text)
+        except (InvalidInput, FailedPrecondition) as exc:
+            log.info("inbound SMS answers no survey", why=type(exc).__name__)
+            return
+        log.info("inbound SMS answer", invitation=answer.invitation["invitation_id"])
+
     def _record(self, invitation: Mapping[str, Any], score: int, comment: str,
                 channel: str) -> Answer:
         if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
