@@ -13,7 +13,8 @@ from server.api.convert import channels_from_proto, timestamp
 from server.auth import current_caller
 from server.errors import InvalidInput
 from server.surveys import stats
-from server.surveys.service import ReportRow, SurveyService
+from server.surveys.reports import ReportRow
+from server.surveys.service import SurveyService
 from server.surveys.store import Answer
 
 

@@ -7,6 +7,7 @@ and A/B variants with their rates (issue 16 items 4 and 5).
     stats.py        NPS and the Wilson score interval
     tables.py       its tables in the index database; store.py their reads and writes
     service.py      SurveyService: send, record, report, experiments (the entry point)
+    reports.py      NPS per touchpoint and period; rates per variant
     webhooks.py     follow-ups -> the tenant's signed webhook (server.delivery's machinery)
     page.py         the HTTP page the link lands on
     hooks.py        the event hook the lead wires to server.events

@@ -40,13 +40,12 @@ from server.errors import (
 from server.surveys import hooks, stats
 from server.surveys.links import LinkSigner, binding
 from server.surveys.replies import MAX_COMMENT, parse_reply
+from server.surveys.reports import Report, VariantRates, experiment_report, survey_report
 from server.surveys.settings import Survey, SurveySettings
 from server.surveys.store import AlreadyAnswered, Answer, Expired, SurveyStore, follow_up_body
 from server.tokens import TokenError
 
 log = logs.get_logger(__name__)
-
-PERIODS = ("day", "week", "month", "all")
 
 
 class LinkExpired(FailedPrecondition):
@@ -68,49 +67,6 @@ class Sent:
     expires_at: datetime
     variant: str
     replayed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    touchpoint: str
-    period: str
-    invited: int
-    responded: int
-    promoters: int
-    passives: int
-    detractors: int
-
-    @property
-    def response_rate(self) -> float:
-        return self.responded / self.invited if self.invited else 0.0
-
-    @property
-    def nps(self) -> float:
-        return stats.nps(self.promoters, self.detractors, self.responded)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    rows: tuple[ReportRow, ...]
-    total: ReportRow
-    overdue: tuple[Mapping[str, Any], ...]
-    open_follow_ups: int
-
-
-@dataclass(frozen=True, slots=True)
-class VariantRates:
-    variant: str
-    weight: float
-    exposed: int
-    conversion: stats.Rate
-    response: stats.Rate
-    promoters: stats.Rate
-    detractors: stats.Rate
-
-    @property
-    def nps(self) -> float:
-        return stats.nps(self.promoters.successes, self.detractors.successes,
-                         self.promoters.trials)
 
 
 class SurveyService:
@@ -354,33 +310,9 @@ class SurveyService:
     def report(self, tenant: str, *, survey_id: str = "", touchpoint: str = "",
                start: datetime | None = None, end: datetime | None = None,
                period: str = "month") -> Report:
-        """Per touchpoint and period of the invitation's sending: invited, responded,
-        promoters (9-10), passives (7-8), detractors (0-6), NPS = %promoters - %detractors
-        of the responses; and the open follow-ups past their deadline (as of now)."""
-        period = period or "month"
-        if period not in PERIODS:
-            raise InvalidInput.field("period", f"one of {', '.join(PERIODS)}")
-        now = self.clock()
-        end = end or now + timedelta(seconds=1)  # what was sent this very second counts
-        start = start or end - timedelta(days=90)
-        if start >= end:
-            raise InvalidInput.field("from", "must be before `to`")
-        buckets: dict[tuple[str, str], list[int]] = {}
-        total = [0, 0, 0, 0, 0]
-        for tp, sent_at, score in self.store.report_rows(tenant, survey_id, touchpoint,
-                                                         start, end):
-            counts = buckets.setdefault((tp, _period(sent_at, period)), [0, 0, 0, 0, 0])
-            for target in (counts, total):
-                target[0] += 1
-                if score is not None:
-                    target[1] += 1
-                    target[2 + ("promoter", "passive", "detractor").index(
-                        stats.category(score))] += 1
-        rows = tuple(ReportRow(tp, when, *counts)
-                     for (tp, when), counts in sorted(buckets.items()))
-        overdue = self.store.overdue_follow_ups(tenant, now, survey_id, touchpoint)
-        return Report(rows, ReportRow(touchpoint or "*", "all", *total), tuple(overdue),
-                      self.store.open_follow_up_count(tenant))
+        """See `server.surveys.reports.survey_report`."""
+        return survey_report(self.store, tenant, self.clock(), survey_id=survey_id,
+                             touchpoint=touchpoint, start=start, end=end, period=period)
 
     # --- experiments ---------------------------------------------------------------------
 
@@ -418,35 +350,5 @@ class SurveyService:
                                        event_type, occurred_at)
 
     def experiment_report(self, tenant: str, experiment_id: str) -> list[VariantRates]:
-        if not experiment_id:
-            raise InvalidInput.field("experiment_id", "is required")
-        counts = self.store.experiment_counts(tenant, experiment_id)
-        experiment = self.settings.experiments.get(experiment_id)
-        weights = dict(experiment.variants) if experiment else {}
-        names = list(weights) + sorted(set(counts) - set(weights))
-        if not names:
-            raise NotFound(f"no experiment {quote(experiment_id)}")
-        total_weight = sum(weights.values()) or 1.0
-        empty = {"exposed": 0, "converted": 0, "invited": 0, "responded": 0, "promoters": 0,
-                 "detractors": 0}
-        report = []
-        for name in names:
-            c = counts.get(name, empty)
-            report.append(VariantRates(
-                name, weights.get(name, 0.0) / total_weight, c["exposed"],
-                stats.wilson(min(c["converted"], c["exposed"]), c["exposed"]),
-                stats.wilson(c["responded"], c["invited"]),
-                stats.wilson(c["promoters"], c["responded"]),
-                stats.wilson(c["detractors"], c["responded"])))
-        return report
-
-
-def _period(at: datetime, period: str) -> str:
-    if period == "day":
-        return at.date().isoformat()
-    if period == "week":
-        year, week, _ = at.isocalendar()
-        return f"{year}-W{week:02d}"
-    if period == "month":
-        return f"{at.year}-{at.month:02d}"
-    return "all"
+        """See `server.surveys.reports.experiment_report`."""
+        return experiment_report(self.store, self.settings, tenant, experiment_id)
