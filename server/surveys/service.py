@@ -184,7 +184,8 @@ class SurveyService:
             data=json.dumps(data, ensure_ascii=False), channels=channels,
             idempotency_key=key or f"survey-invitation:{invitation['invitation_id']}"))
         if not invitation["document_id"]:
-            self.store.set_document(invitation["invitation_id"], result.document_id)
+            self.store.set_document(invitation["invitation_id"], result.document_id,
+                                    getattr(result, "locale", ""))
         if invitation["experiment_id"]:
             self.store.expose_now(invitation["tenant"], invitation["experiment_id"],
                                   invitation["customer_id"], invitation["variant"],

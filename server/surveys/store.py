@@ -63,11 +63,14 @@ class SurveyStore:
         with self.engine.begin() as conn:
             conn.execute(insert(survey_invitations).values(**row))
 
-    def set_document(self, invitation_id: str, document_id: str) -> None:
+    def set_document(self, invitation_id: str, document_id: str, locale: str) -> None:
+        """The document that carried the invitation, and the locale it was composed in
+        (the page answers in it)."""
+        values = {"document_id": document_id, **({"locale": locale} if locale else {})}
         with self.engine.begin() as conn:
             conn.execute(update(survey_invitations)
                          .where(survey_invitations.c.invitation_id == invitation_id)
-                         .values(document_id=document_id))
+                         .values(**values))
 
     def discard_unsent(self, invitation_id: str) -> None:
         """Remove an invitation whose document was never made."""

@@ -106,9 +106,9 @@ def portal(kanal):
         yield surveys_pb2_grpc.SurveysStub(ch)
 
 
-def _data(customer_id: str, *, mobile: str | None = None, email_address: str | None = None
-          ) -> str:
-    data = json.loads((LAYOUTS.get("nps-survey").path / "sample.json").read_text())
+def _data(customer_id: str, *, mobile: str | None = None, email_address: str | None = None,
+          sample: str = "sample.json") -> str:
+    data = json.loads((LAYOUTS.get("nps-survey").path / sample).read_text())
     data.pop("response")
     data["customer"].update(customer_id=customer_id, mobile=mobile or unique_mobile(),
                             email=email_address or f"{customer_id}@example.no")
@@ -356,3 +356,12 @@ def test_racing_answers_to_one_link_record_exactly_one(kanal, producer):
     surveys, _ = producer
     report = surveys.GetSurveyReport(surveys_pb2.GetSurveyReportRequest(touchpoint=touchpoint))
     assert (report.total.invited, report.total.responded) == (1, 1)
+
+
+def test_the_page_answers_in_the_language_the_survey_was_composed_in(kanal, producer):
+    """The Swedish sample names no locale: its address decides sv-SE, and so does the page."""
+    sent = _send(producer, "cust-se", f"card_issued_{uuid.uuid4().hex[:6]}",
+                 sample="sample-sv-SE.json")
+    status, html = _http(_link_in_archived_email(kanal, producer, sent.document_id))
+    assert status == 200 and problems(html, lang="sv") == []
+    assert "Hur sannolikt är det att du skulle rekommendera Fjordbanken" in html
