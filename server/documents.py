@@ -154,6 +154,8 @@ class DocumentService:
         rules: Sequence[Rule] = (),  # settings insert/campaign rules (server.compose.rules)
         plan_rules: Mapping[str, Any] | None = None,
         delivery: DeliveryStage | None = None,  # server.delivery: the outbox goes here
+        # server.surveys.experiments: the A/B variants a document shows, written with it
+        exposures: Callable[[Composition], Callable[[Any], None] | None] | None = None,
     ):
         self.layouts = layouts
         self.renderers = renderers
@@ -167,6 +169,7 @@ class DocumentService:
         self.rules = tuple(rules)
         self.plan_rules = plan_rules or {}
         self.delivery = delivery
+        self.exposures = exposures
         self._idempotency_locks = _KeyedLocks()
         self.before_index: Callable[[str], None] = lambda document_id: None
 
@@ -353,6 +356,8 @@ class DocumentService:
                 outbox = self.delivery.outbox(
                     composition, layout, records, outputs,
                     _sealable(request, composition, corrects_document_id))
+            if self.exposures is not None:
+                outbox = _both(outbox, self.exposures(composition))
             self.index.add(DocumentRecord(
                 tenant=composition.tenant,
                 document_id=composition.document_id,
@@ -450,6 +455,18 @@ class DocumentService:
             locale=record.locale,
             locale_decision=record.locale_decision,
         )
+
+
+def _both(first: Callable[[Any], None] | None, second: Callable[[Any], None] | None
+          ) -> Callable[[Any], None] | None:
+    """Two sets of statements for one transaction (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def run(conn: Any) -> None:
+        first(conn)
+        second(conn)
+    return run
 
 
 def _sealable(request: ComposeInput, composition: Composition,

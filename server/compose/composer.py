@@ -131,7 +131,7 @@ def compose(request: ComposeRequest) -> Composition:
         **content.facts, "tenant": request.tenant, "layout": layout.id,
         "kind": kind.value, "locale": locale,
         **({"country": address.country, "postal_code": address.postal_code} if address else {}),
-    }, physical=True)
+    }, physical=True, customer_id=content.recipient.customer_id)
     composition = Composition(
         document_id=request.document_id,
         tenant=request.tenant,

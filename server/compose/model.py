@@ -190,6 +190,10 @@ class CampaignArea:
     campaign_id: str
     title: str
     body: str
+    # A/B: the experiment this area's text was chosen in and this customer's variant
+    # (server/compose/variants.py); empty for a campaign without variants.
+    experiment_id: str = ""
+    variant: str = ""
 
 
 # --- the composition --------------------------------------------------------------------
