@@ -60,8 +60,16 @@ STREETS = {"nb-NO": ["Thereses gate", "Storgata", "Kirkeveien", "Møllergata", "
            "sv-SE": ["Drottninggatan", "Storgatan", "Kungsgatan", "Götgatan", "Sveavägen"]}
 
 
+# What the customers asked for, in turn: so a run has every channel the layout plans
+# (manifest [plan]): paper -> print + SMS; digital -> e-mail with the PDF + SMS + e-invoice
+# (Factur-X); mailbox -> the PDF to Digipost/Kivra (+ SMS where consented).
+PREFERENCES = (["paper"], [], ["mailbox"], [])
+CONSENTS = ["email", "sms"]
+
+
 def records(count: int, seed: int = 7):
-    """(record_key, data_json, locale) for `count` varied card invoices."""
+    """(record_key, data_json, locale) for `count` varied card invoices, their customers'
+    preferences cycling through PREFERENCES (half of them digital)."""
     samples = {
         "nb-NO": json.loads((LAYOUT / "sample.json").read_text(encoding="utf-8")),
         "sv-SE": json.loads((LAYOUT / "sample-sv-SE.json").read_text(encoding="utf-8")),
@@ -73,6 +81,8 @@ def records(count: int, seed: int = 7):
         customer = data["customer"]
         customer["customer_id"] = f"{30000000 + n}"
         customer["name"] = f"{rng.choice(FIRST[locale])} {rng.choice(LAST[locale])}"
+        customer["preferences"] = PREFERENCES[(n // 2) % len(PREFERENCES)]
+        customer["consents"] = CONSENTS
         address = customer["address"]
         address["lines"] = [f"{rng.choice(STREETS[locale])} {rng.randint(1, 140)}"]
         address["postal_code"] = (f"{rng.randint(1, 9899):04d}" if locale == "nb-NO"
