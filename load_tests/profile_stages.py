@@ -13,8 +13,9 @@ by the worker's own `Pipeline` (server.jobs.worker), exactly as a bulk worker ru
 Each stage's function is wrapped by a timer that counts its *own* time (a stage called
 inside another, e.g. the PDF rendered for the e-mail attachment, is counted to the inner
 stage only): wall ms and CPU ms of this process (all its threads: S3 requests run in the
-store's threads). "other" is everything not in a named stage (job bookkeeping in the worker
-loop, logging, metrics). The embedded SeaweedFS's own CPU per document is read from /proc.
+store's threads; puts made in helper threads are counted to the stage that waits for them,
+the archive step's commit). "other" is everything not in a named stage (the worker loop,
+logging, metrics). The embedded SeaweedFS's own CPU per document is read from /proc.
 The first chunk warms the caches (templates, fonts, schemas, connections) and is not counted.
 
 Writes load_tests/results/stages-<engine>-<label>.json and prints a table.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import os
 import sys
@@ -63,7 +65,9 @@ class StageTimer:
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
-            if not timer.enabled:
+            if not timer.enabled or threading.current_thread() is not threading.main_thread():
+                # a stage run in helper threads (concurrent S3 puts) is counted by the
+                # main-thread stage that waits for it, CPU of every thread included
                 return original(*args, **kwargs)
             stack = timer._stack()
             stack.append([0.0, 0.0])  # wall and CPU of nested stages
@@ -98,6 +102,7 @@ def instrument(timer: StageTimer) -> None:
     import server.jobs.store
     import server.printing.queue
     from server.delivery.stage import DeliveryStage
+    from server.delivery.store import DeliveryStore
 
     timer.wrap(server.documents, "compose", "compose")
     timer.wrap(server.channels.pdf.PrintEngines, "render", "render_pdf")
@@ -105,15 +110,20 @@ def instrument(timer: StageTimer) -> None:
     timer.wrap(server.channels, "render_einvoice", "einvoice_xml")
     timer.wrap(server.channels, "render_sms", "sms")
     timer.wrap(archive.store.ArchiveStore, "put", "s3_puts")
+    if importlib.util.find_spec("server.archiving"):  # the archive step, where it exists:
+        import server.archiving  # its own time is waiting for the concurrent puts
+
+        timer.wrap(server.archiving.ArchiveStep, "commit", "s3_puts")
     timer.wrap(archive.index.DocumentIndex, "get", "index_lookup")
     timer.wrap(archive.index.DocumentIndex, "add", "index_rows")
     for name in ("index_rows_chunk", "add_many"):  # the per-chunk write, where it exists
         if hasattr(archive.index.DocumentIndex, name):
             timer.wrap(archive.index.DocumentIndex, name, "index_rows")
     timer.wrap(DeliveryStage, "outbox", "delivery_outbox")
-    timer.wrap(server.printing.queue.PrintQueue, "enqueue", "print_queue")
-    if hasattr(server.printing.queue.PrintQueue, "enqueue_many"):
-        timer.wrap(server.printing.queue.PrintQueue, "enqueue_many", "print_queue")
+    timer.wrap(DeliveryStore, "insert", "delivery_outbox")
+    for name in ("enqueue", "enqueue_on", "piece_row"):
+        if hasattr(server.printing.queue.PrintQueue, name):
+            timer.wrap(server.printing.queue.PrintQueue, name, "print_queue")
     for name in ("start_chunk", "get", "chunk_records", "finish_chunk", "finish_job_if_done"):
         timer.wrap(server.jobs.store.JobStore, name, "job_bookkeeping")
 
