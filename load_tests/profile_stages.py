@@ -24,10 +24,12 @@ Writes load_tests/results/stages-<engine>-<label>.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import importlib.util
 import json
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -143,6 +145,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="60 documents")
     parser.add_argument("--engine", default="typst", choices=("typst", "weasyprint"))
     parser.add_argument("--label", default="now", help="names the results file")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
+                        help="also print the top N functions by own time (cProfile)")
     args = parser.parse_args()
     size = 60 if args.quick else args.size
     os.environ["KANAL_JOB_WORKERS"] = "1"
@@ -168,6 +172,9 @@ def main() -> int:
             weed = server.embedded_s3.pid if server.embedded_s3 else None
             weed_cpu = process_cpu_seconds(weed) if weed else 0.0
             timer.enabled = True
+            profile = cProfile.Profile() if args.cprofile else None
+            if profile is not None:
+                profile.enable()
             wall, cpu = time.perf_counter(), time.process_time()
             documents = failed = pages = 0
             for chunk in range(1, jobs.get(job_id).chunks):
@@ -176,6 +183,9 @@ def main() -> int:
                 failed += outcome.failed
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             timer.enabled = False
+            if profile is not None:
+                profile.disable()
+                pstats.Stats(profile).sort_stats("tottime").print_stats(args.cprofile)
             weed_cpu = (process_cpu_seconds(weed) - weed_cpu) if weed else 0.0
             pages = jobs.progress(job_id).summary.channels.get("print", [0, 0])[1]
     if failed or not documents:
