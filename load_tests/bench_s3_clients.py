@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archive.embedded import EmbeddedS3  # noqa: E402
-from archive.store import ArchiveStore, _encode_metadata  # noqa: E402
+from archive.metadata import encode_metadata  # noqa: E402
+from archive.store import ArchiveStore  # noqa: E402
 
 BUCKET = "bench-clients"
 ACCESS, SECRET = "benchaccesskey", "benchsecretkey-0123456789"
@@ -132,12 +133,12 @@ def main() -> int:
 
         def boto_put(client, key: str, n: int) -> None:
             client.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="application/pdf",
-                              Metadata=_encode_metadata(metadata(n), digest.hex()),
+                              Metadata=encode_metadata(metadata(n), digest.hex()),
                               ChecksumSHA256=checksum, IfNoneMatch="*",
                               ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)
 
         def minio_put(client, key: str, n: int) -> None:
-            headers = {**_encode_metadata(metadata(n), digest.hex()),
+            headers = {**encode_metadata(metadata(n), digest.hex()),
                        "x-amz-checksum-sha256": checksum}
             client.put_object(BUCKET, key, io.BytesIO(body), len(body),
                               content_type="application/pdf", metadata=headers,
@@ -146,7 +147,7 @@ def main() -> int:
         def minio_private_put(client, key: str, n: int) -> None:
             from minio.helpers import genheaders
 
-            headers = genheaders(_encode_metadata(metadata(n), digest.hex()), None, None,
+            headers = genheaders(encode_metadata(metadata(n), digest.hex()), None, None,
                                  Retention(COMPLIANCE, until), False)
             headers.update({"Content-Type": "application/pdf", "If-None-Match": "*",
                             "x-amz-checksum-sha256": checksum})
