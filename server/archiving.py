@@ -178,8 +178,14 @@ class ArchiveStep:
         context, so a real-time call's deadline reaches the store)."""
         futures = []
         for doc in documents:
-            common = object_metadata(doc.composition, doc.corrects_document_id)
-            retain = self.retain_until(doc.composition)
+            try:  # a document whose metadata or retention cannot be made fails alone
+                common = object_metadata(doc.composition, doc.corrects_document_id)
+                retain = self.retain_until(doc.composition)
+            except ValueError as exc:
+                failed: Future[OutputRecord] = Future()
+                failed.set_exception(exc)
+                futures.append([failed])
+                continue
             futures.append([
                 self._puts.submit(contextvars.copy_context().run, self.put, doc.composition,
                                   output, common, retain)

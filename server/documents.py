@@ -241,7 +241,10 @@ class DocumentService:
                ) -> ComposeResult | BaseException:
         """Another run indexed this document (same id: the same bulk record) or took its
         idempotency key first; the first one stands."""
-        record = self.index.get(composition.tenant, composition.document_id)
+        try:
+            record = self.index.get(composition.tenant, composition.document_id)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
         if record is not None and record.input_sha256 == composition.input_sha256:
             return self._result_from_record(record, replayed=True)
         # Another server won a race on the same idempotency key; its document stands.
