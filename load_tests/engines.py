@@ -32,10 +32,12 @@ from server.compose.model import Composition
 
 
 def layouts_with_engine(engine: str, into: Path) -> Path:
-    """A copy of the project's layouts (symlinked files) whose Typst layouts render with
-    `engine`: "typst" keeps the manifests, "weasyprint" switches `[print] engine`."""
+    """A copy of the project's layouts whose Typst layouts render with `engine`: "typst"
+    keeps the manifests, "weasyprint" switches `[print] engine`. Real copies, not symlinks:
+    WeasyPrint's fetcher serves only files inside the layouts folder, and a symlink resolves
+    outside it (the logo went missing from the WeasyPrint pages)."""
     target = into / f"layouts-{engine}"
-    shutil.copytree(DEFAULT_LAYOUTS_DIR, target, copy_function=os.symlink)
+    shutil.copytree(DEFAULT_LAYOUTS_DIR, target)
     for manifest in target.glob("*/*/manifest.toml"):
         text = manifest.read_text(encoding="utf-8")
         if engine == "weasyprint" and 'engine = "typst"' in text:
