@@ -50,6 +50,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.delivery.stage import DeliveryStage
 from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.sheets import sheet_rules
 
 log = logs.get_logger(__name__)
 
@@ -296,12 +297,14 @@ class ArchiveStep:
         if record is None:
             return None
         address = composition.recipient.address
+        options = composition.print_options
         return QueuedPiece(
             document_id=composition.document_id, tenant=composition.tenant,
             archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
-            envelope=composition.print_options.envelope, inserts=composition.inserts,
+            envelope=options.envelope, inserts=composition.inserts,
             country=address.country if address else "",
             postal_code=address.postal_code if address else "",
+            sheet_rules=sheet_rules(options),
         )
 
     def requeue_print(self, composition: Composition, records: Sequence[OutputRecord]) -> None:
