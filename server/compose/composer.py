@@ -61,8 +61,10 @@ def parse_data(text: str | bytes) -> dict[str, Any]:
 def validate(layout: Layout, data: Mapping[str, Any]) -> None:
     """Every schema violation (up to MAX_SCHEMA_ERRORS), each with its JSON path, in one
     error. jsonschema's messages repeat the whole value; ours quote a short prefix."""
-    errors = sorted(islice(layout.validator.iter_errors(data), MAX_SCHEMA_ERRORS),
-                    key=lambda e: list(map(str, e.path)))
+    fast = layout.fast_validator  # valid data, the common case, is answered here
+    errors = [] if fast is not None and fast(data) else sorted(
+        islice(layout.validator.iter_errors(data), MAX_SCHEMA_ERRORS),
+        key=lambda e: list(map(str, e.path)))
     if errors:
         raise InvalidInput(
             f"data does not match the schema of layout {layout.ref}",

@@ -22,10 +22,11 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _format_date
 from babel.numbers import (
+    NumberPattern,
     format_currency,
-    format_decimal,
     get_currency_name,
     get_minus_sign_symbol,
+    parse_pattern,
 )
 
 from server.errors import InvalidInput
@@ -84,11 +85,16 @@ def money(amount: Decimal, currency: str, locale: str) -> str:
                    locale)
 
 
+@lru_cache(maxsize=16)
+def _number_pattern(places: int) -> NumberPattern:
+    """The parsed pattern of `number` (Babel's format_decimal parses it on every call)."""
+    return parse_pattern("#,##0." + "0" * places if places else "#,##0")
+
+
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
-    """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO)."""
-    pattern = "#,##0." + "0" * places if places else "#,##0"
-    return _signed(format_decimal(amount, format=pattern, locale=babel_locale(locale)),
-                   amount, locale)
+    """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO).
+    Babel's `format_decimal` with the pattern parsed once."""
+    return _signed(_number_pattern(places).apply(amount, babel_locale(locale)), amount, locale)
 
 
 def day(value: date, locale: str, style: str = "short") -> str:

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +64,7 @@ from typing import Any
 import jinja2
 from jsonschema import Draft202012Validator
 
+from server.compose.fast_schema import compile_fast_check
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
@@ -113,6 +114,13 @@ class Layout:
     @cached_property
     def validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.schema)
+
+    @cached_property
+    def fast_validator(self) -> Callable[[Any], bool] | None:
+        """A compiled yes/no check of the data against the schema, once per layout and
+        process (server.compose.fast_schema); None when the schema uses a keyword it does
+        not take. `validator` still gives the errors of data it refuses."""
+        return compile_fast_check(self.schema)
 
     @property
     def shared_path(self) -> Path:
