@@ -62,9 +62,11 @@ if TYPE_CHECKING:
 # and IBANs work across SEPA and belong to none. Reference schemes: server/compose/references.py;
 # account types: server/compose/builders/base.py `payment_account`.
 REFERENCE_REGION = {
-    "kid_mod10": "NO", "kid_mod11": "NO", "ocr": "SE", "ocr_luhn": "SE", "fik": "DK", "fi": "FI",
+    "kid_mod10": "NO", "kid_mod11": "NO", "ocr": "SE", "ocr_luhn": "SE", "fik": "DK",
+    "fik73": "DK", "fik75": "DK", "fi": "FI", "gb": "GB",
 }
-ACCOUNT_REGION = {"no_account": "NO", "bankgiro": "SE", "plusgiro": "SE"}
+ACCOUNT_REGION = {"no_account": "NO", "bankgiro": "SE", "plusgiro": "SE", "pl_nrb": "PL",
+                  "gb_account": "GB"}
 # Currencies with one home region, for `region = "$.currency"` rules (ISO 4217 -> ISO 3166-1).
 CURRENCY_REGION = {
     "NOK": "NO", "SEK": "SE", "DKK": "DK", "PLN": "PL", "GBP": "GB", "ISK": "IS", "CHF": "CH",
