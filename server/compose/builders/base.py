@@ -31,6 +31,7 @@ from server.compose.model import (
 )
 from server.compose.money import round_money, round_places
 from server.compose.payments.accounts import PaymentAccount
+from server.compose.payments.accounts import payment_account as payment_account  # re-export
 from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")

@@ -32,6 +32,7 @@ Pure: no I/O but reading the labels file once.
 
 from __future__ import annotations
 
+import base64
 import functools
 import tomllib
 from collections.abc import Mapping
@@ -192,6 +193,11 @@ def slip_context(*, form: str, labels: Mapping[str, str], reference: PaymentRefe
         add("reference", reference.display)
         add("amount", amount_text)
     out["fields"] = fields
+    # the same SVG as a data: URI for the HTML engine's <img> (alt text, no fetch)
+    for key in ("qr", "barcode"):
+        svg = out.get(f"{key}_svg")
+        out[f"{key}_uri"] = ("data:image/svg+xml;base64," + base64.b64encode(
+            svg.encode("utf-8")).decode("ascii")) if svg else None
     return out
 
 
@@ -210,3 +216,16 @@ def payment_slip(*, shared_path: Path, locale: str, reference: PaymentReference,
     return slip_context(form=form, labels=labels, reference=reference, account=account,
                         amount=amount, amount_text=amount_text, due_date=due_date,
                         due_text=due_text, payee_name=payee_name, paths=paths)
+
+
+def fill_names(named: Mapping[str, str], slip: Mapping[str, Any]) -> dict[str, str]:
+    """`builders.base.payment_labels` with what a layout's labels.toml does not name (the
+    schemes and accounts of the new forms) taken from the slip's labels."""
+    text = slip["labels"]
+    account_key = next((k for k in ("iban", "account", "creditor") if k in text), "account")
+    defaults = {"reference_label": text.get("reference") or text.get("title")
+                or text.get("payment_id") or text.get("reference_name", ""),
+                "reference_name": text.get("reference_name", ""),
+                "account_label": text.get(account_key, ""),
+                "account_name": text.get(account_key, "")}
+    return {**named, **{k: v for k, v in defaults.items() if not named.get(k)}}
