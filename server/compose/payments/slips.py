@@ -163,7 +163,7 @@ def slip_context(*, form: str, labels: Mapping[str, str], reference: PaymentRefe
         add("iban", account.display)
         add("bic", account.bic)
         add("reference", reference.display)
-        add("due", due_text)
+        # the due date stands in the slip's head (Eräpäivä / Förfallodag), as on the form
         add("amount", amount_text)
         if not account.bic:
             raise _refuse("the Finnish bank transfer form prints the payee's BIC",
