@@ -85,6 +85,7 @@ def _layouts_root() -> Path:
     return root
 
 
+@functools.cache
 def registry() -> LayoutRegistry:
     return LayoutRegistry(_layouts_root())
 
