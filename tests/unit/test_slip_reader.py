@@ -33,12 +33,16 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Composition
 from server.compose.references import parse_reference
+from server.printing.profiles import builtin_profiles
 from tests.country_payments import COUNTRIES, NOW, compose_country, registry
+from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import pages_text
+from tests.unit.test_layout_print_zones import zones
 
 ENGINES = PrintEngines()
 BOTH = ("weasyprint", "typst")
 DPI = 300
+PROFILES = builtin_profiles()
 
 
 def render(layout_id: str, composition: Composition, engine: str,
@@ -189,3 +193,36 @@ def test_country_slip_text(country: str, expected: list[str], engine: str) -> No
     flat = " ".join(text.split()).casefold()  # field labels print in capitals
     for item in expected:
         assert " ".join(item.split()).casefold() in flat, (item, flat[-800:])
+
+
+# --- the slips keep the print zones and the archive standards ---------------------------------
+
+COUNTRY_CASES = [(layout_id, country, engine)
+                 for layout_id in ("card-invoice", "payment-reminder")
+                 for country in ("DK", "FI", "DE", "AT", "PL", "GB") for engine in BOTH]
+
+
+@pytest.mark.parametrize(("layout_id", "country", "engine"), COUNTRY_CASES)
+def test_country_slip_keeps_mark_zones_blank_and_is_pdf_a_and_ua(layout_id: str, country: str,
+                                                                  engine: str) -> None:
+    """No ink in any print profile's OMR / DataMatrix zone (as tests/unit/
+    test_layout_print_zones.py checks the samples), and the PDF stays PDF/A-3 and PDF/UA-1
+    with the codes in it (each image has its alternative text)."""
+    pdf = render(layout_id, compose_country(layout_id, country), engine)
+    document = pypdfium2.PdfDocument(pdf)
+    px = 100 / 25.4
+    for index, page in enumerate(document):
+        gray = np.asarray(page.render(scale=100 / 72, grayscale=True).to_pil().convert("L"))
+        for name, profile in PROFILES.items():
+            if profile.duplex and index % 2:
+                continue
+            for zone in zones(profile):
+                window = gray[int(zone.y * px):int(zone.bottom * px) + 1,
+                              max(0, int(zone.x * px)):int(zone.right * px) + 1]
+                assert int((window < 200).sum()) == 0, (name, zone, index)
+    assert pdf_a_problems(pdf, ua=True) == []
+    findings = pdf_ua_findings(pdf)
+    if engine == "typst":
+        assert findings == []
+    else:  # WeasyPrint's layout tables, as for every sample (test_pdf_conformance.py)
+        assert {f.split()[0] for f in findings} <= {"UA-15-003"}, findings
