@@ -261,7 +261,7 @@ def printed_reference_is_accepted_back(case, composition, outputs) -> None:
     if reference is None:
         return
     assert not reference.value.endswith("-")
-    creditor = CREDITOR if reference.scheme == "fik" else None
+    creditor = CREDITOR if reference.scheme.startswith("fik") else None
     for form in (reference.display, reference.value):
         assert parse_reference(reference.scheme, form, creditor=creditor) == reference
 
