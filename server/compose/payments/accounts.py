@@ -10,7 +10,8 @@ with the check its banks use, by python-stdnum where it has it:
 - ``iban``        any IBAN country (MOD 97-10 and the country's BBAN structure and national
                   check where stdnum has one, `stdnum.iban`), printed in groups of four; with an
                   optional ``bic`` (ISO 9362, `stdnum.bic`), which the Finnish bank transfer
-                  form and the EPC QR code carry
+                  form and the EPC QR code carry (a Norwegian or Polish account may carry one
+                  too, for the e-invoice's BT-86)
 - ``pl_nrb``      Poland, the 26-digit NRB (Numer Rachunku Bankowego): its two leading check
                   digits are the IBAN's, so it is checked as ``PL`` + NRB (MOD 97-10, and the
                   BBAN structure); printed ``61 1090 1014 0000 0712 1981 2874``
@@ -95,15 +96,13 @@ def payment_account(data: Mapping[str, Any], path: str) -> PaymentAccount:
     def bad(why: str, field: str = "number") -> InvalidInput:
         return InvalidInput.field(f"{path}.{field}", f"{data[field]!r} {why}")
 
-    if kind != "iban" and "bic" in data:
-        raise InvalidInput.field(f"{path}.bic", f"a {kind} account takes no BIC; only an "
-                                 "iban account does")
     if kind != "gb_account" and "sort_code" in data:
         raise InvalidInput.field(f"{path}.sort_code", "only a gb_account has a sort code")
     if kind == "no_account":
         if not no_kontonr.is_valid(number) or len(number) != 11:
             raise bad("is not a valid Norwegian account number (11 digits, MOD11)")
-        return PaymentAccount(kind, number, f"{number[:4]}.{number[4:6]}.{number[6:]}")
+        return PaymentAccount(kind, number, f"{number[:4]}.{number[4:6]}.{number[6:]}",
+                              bic=_bic(data, path))
     if kind == "bankgiro":
         if not (number.isdigit() and len(number) in (7, 8) and luhn.is_valid(number)):
             raise bad("is not a valid bankgiro number (7-8 digits, Luhn)")
@@ -124,7 +123,7 @@ def payment_account(data: Mapping[str, Any], path: str) -> PaymentAccount:
             raise bad("is not a valid Polish account number: its check digits (the first "
                       "two, MOD 97-10 as in IBAN PL) do not match")
         groups = " ".join([nrb[:2], *(nrb[i:i + 4] for i in range(2, 26, 4))])
-        return PaymentAccount(kind, "PL" + nrb, groups)
+        return PaymentAccount(kind, "PL" + nrb, groups, bic=_bic(data, path))
     if kind == "gb_account":
         if "sort_code" not in data:
             raise InvalidInput.field(f"{path}.sort_code", "a gb_account needs its sort code")
