@@ -248,3 +248,14 @@ def test_epc_qr_amount_range_and_structured_reference() -> None:
     with pytest.raises(ValueError):
         codes.epc_qr_svg(name="Fjordbank AG", iban="DE89370400440532013000",
                          amount=Decimal("0"), reference=rf, text=None, bic=None)
+
+
+def test_fik73_slip_asks_for_a_message_not_a_payment_id() -> None:
+    composition = compose_country("payment-reminder", "DK", payment={
+        "reference_scheme": "fik73", "reference": "+73<+87654321<",
+        "creditor_number": "87654321"})
+    slip = composition.context["payment"]["slip"]
+    assert slip["code_line"] == "+73< +87654321<"
+    assert [f["key"] for f in slip["fields"]] == ["card_type", "creditor", "amount"]
+    assert "meddelelsen" in slip["labels"]["note"] and "betalings-id" not in \
+        slip["labels"]["note"]

@@ -159,6 +159,8 @@ def slip_context(*, form: str, labels: Mapping[str, str], reference: PaymentRefe
         # printed as the indbetalingskort's OCR line: card type, payment id, creditor
         out["code_line"] = f"+{card}< {payment_id} +{creditor}<" if payment_id else \
             f"+{card}< +{creditor}<"
+        if not payment_id:  # card type 73: the payer identifies the payment in a message
+            out["labels"]["note"] = labels.get("note_73", labels["note"])
     elif form == "fi":
         add("iban", account.display)
         add("bic", account.bic)
