@@ -81,7 +81,8 @@ def slip_form(reference: PaymentReference, account: PaymentAccount, currency: st
     if scheme == "fi":
         if kind != "iban" or country != "FI":
             raise _refuse("a Finnish reference is paid to a Finnish account",
-                          (paths.scheme, "fi: a Finnish national reference"),
+                          (paths.scheme, "fi: a Finnish national reference, which only "
+                                         "banks in FI clear, to a Finnish account"),
                           (f"{paths.account}.number", "must then be a Finnish IBAN (FI...)"))
         if currency != "EUR":
             raise _refuse("the Finnish bank transfer form is in euros",
