@@ -199,7 +199,8 @@ def test_country_slip_text(country: str, expected: list[str], engine: str) -> No
 
 COUNTRY_CASES = [(layout_id, country, engine)
                  for layout_id in ("card-invoice", "payment-reminder")
-                 for country in ("DK", "FI", "DE", "AT", "PL", "GB") for engine in BOTH]
+                 for country in ("DK", "FI", "DE", "AT", "PL", "GB") for engine in BOTH] + [
+    ("b2b-invoice", country, engine) for country in ("DK", "FI", "DE") for engine in BOTH]
 
 
 @pytest.mark.parametrize(("layout_id", "country", "engine"), COUNTRY_CASES)
