@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
@@ -32,7 +33,7 @@ from server.compose.locales import check_payment_region, decide_locale
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
-from server.compose.validation import check_text
+from server.compose.validation import check_text, text_fields
 from server.errors import FieldViolation, InvalidInput, quote
 
 
@@ -151,12 +152,12 @@ def compose(request: ComposeRequest) -> Composition:
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
-                                   duplex=print_section.get("duplex", False)),
+        print_options=print_options(print_section, content.amount_due),
         campaigns=chosen.campaigns,
         inserts=(),
         idempotency_key=request.idempotency_key,
         locale_decision=decision,
+        source_text=tuple(text_fields(data)),
     )
     plan = plan_channels(layout, content.recipient, request.channels,
                          {**content.facts, "kind": kind.value},
@@ -164,6 +165,18 @@ def compose(request: ComposeRequest) -> Composition:
                          check=lambda channel: _unfit(composition, layout, channel, content))
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+
+
+def print_options(section: Mapping[str, Any], amount_due: Decimal | None) -> PrintOptions:
+    """The layout's `[print]` options, with the tear-off slip's page (`slip_page`) made a
+    sheet front with a blank back when the data has something to pay (the templates print
+    the slip then, and only then: nothing to pay prints no slip asking for 0)."""
+    slip = section.get("slip_page")
+    has_slip = slip is not None and amount_due is not None and amount_due > 0
+    return PrintOptions(envelope=section.get("envelope", "C5"),
+                        duplex=section.get("duplex", False),
+                        front_pages=(slip,) if has_slip else (),
+                        blank_back_pages=(slip,) if has_slip else ())
 
 
 def _unfit(composition: Composition, layout: Layout, channel: Channel,

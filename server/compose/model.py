@@ -149,10 +149,20 @@ class ChannelPlan:
 
 @dataclass(frozen=True, slots=True)
 class PrintOptions:
+    """How the document asks to be printed, decided once from the layout's `[print]`
+    section and the data; the print queue carries all of it to the imposer
+    (server/printing/sheets.py plans the sheets from it).
+
+    Pages are 1-based, negative from the end (-1 = the last page): the page count is
+    known only after rendering.
+    """
+
     profile: str = "default"  # print-shop production profile
     envelope: str = "C5"
-    duplex: bool = False
+    duplex: bool = False  # False: simplex sheets (blank backs) even on a duplex line
     color: bool = False
+    front_pages: tuple[int, ...] = ()  # pages that must start on a sheet front
+    blank_back_pages: tuple[int, ...] = ()  # pages whose back must stay blank
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +225,10 @@ class Composition:
     inserts: tuple[str, ...] = ()  # physical insert ids for the inserting machine
     idempotency_key: str | None = None
     locale_decision: LocaleDecision | None = None  # how `locale` was decided
+    # Every string of the input data with its JSON path (`$.customer.name`, ...): how the
+    # print checks name the field behind a character no font draws or a line that leaves
+    # its box (server/channels/glyphs.py, preflight.py).
+    source_text: tuple[tuple[str, str], ...] = ()
 
     @property
     def layout_ref(self) -> str:

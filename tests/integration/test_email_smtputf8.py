@@ -25,6 +25,7 @@ from server.channels.pdf import RenderedPdf
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.pdf_inspect import BLANK_PDF
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ LAYOUTS = LayoutRegistry()
 
 class FakePdf:
     def render(self, layout, composition) -> RenderedPdf:
-        return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
+        return RenderedPdf(content=BLANK_PDF, pages=1)
 
 
 class Inbox:
@@ -72,7 +73,7 @@ def built_message(address: str) -> tuple[email.message.EmailMessage, dict]:
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=json.dumps(data), document_id="01JN4Q7W2E",
         now=datetime(2026, 3, 2, 7, 30, tzinfo=UTC), channels=(Channel.EMAIL,)))
-    [output] = Renderers(FakePdf()).render(composition, layout)
+    [output] = Renderers(FakePdf(), mark_zones=()).render(composition, layout)
     # What a delivery step reads back from the archived .eml
     parsed = email.message_from_string(output.content.decode("utf-8"), policy=policy.SMTPUTF8)
     return parsed, dict(output.facts)
