@@ -29,15 +29,16 @@ from stdnum import iso11649, luhn
 from virtuaaliviivakoodi import deconstruct_virtuaaliviivakoodi
 
 from server.channels.pdf import PrintEngines
+from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Composition
 from server.compose.references import parse_reference
 from server.printing.profiles import builtin_profiles
+from server.printing.zones import all_mark_zones, mark_zones
 from tests.country_payments import COUNTRIES, NOW, compose_country, registry
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import pages_text
-from tests.unit.test_layout_print_zones import zones
 
 ENGINES = PrintEngines()
 BOTH = ("weasyprint", "typst")
@@ -206,9 +207,10 @@ COUNTRY_CASES = [(layout_id, country, engine)
 @pytest.mark.parametrize(("layout_id", "country", "engine"), COUNTRY_CASES)
 def test_country_slip_keeps_mark_zones_blank_and_is_pdf_a_and_ua(layout_id: str, country: str,
                                                                   engine: str) -> None:
-    """No ink in any print profile's OMR / DataMatrix zone (as tests/unit/
-    test_layout_print_zones.py checks the samples), and the PDF stays PDF/A-3 and PDF/UA-1
-    with the codes in it (each image has its alternative text)."""
+    """No ink in any print profile's OMR / DataMatrix zone, by pixels and by the render-time
+    preflight's page objects (as tests/unit/test_layout_print_zones.py checks the samples),
+    and the PDF stays PDF/A-3 and PDF/UA-1 with the codes in it (each image has its
+    alternative text)."""
     pdf = render(layout_id, compose_country(layout_id, country), engine)
     document = pypdfium2.PdfDocument(pdf)
     px = 100 / 25.4
@@ -217,10 +219,11 @@ def test_country_slip_keeps_mark_zones_blank_and_is_pdf_a_and_ua(layout_id: str,
         for name, profile in PROFILES.items():
             if profile.duplex and index % 2:
                 continue
-            for zone in zones(profile):
+            for zone in (z.rect for z in mark_zones(profile)):
                 window = gray[int(zone.y * px):int(zone.bottom * px) + 1,
                               max(0, int(zone.x * px)):int(zone.right * px) + 1]
                 assert int((window < 200).sum()) == 0, (name, zone, index)
+    assert find_intrusions(pdf, all_mark_zones()) == []  # the render-time preflight's view
     assert pdf_a_problems(pdf, ua=True) == []
     findings = pdf_ua_findings(pdf)
     if engine == "typst":
