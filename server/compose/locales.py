@@ -37,8 +37,9 @@ region (`check_payment_region`): a KID or a Norwegian account number only in NO,
 bankgiro and plusgiro only in SE, FIK (card types 71, 73, 75) only in DK, the Finnish
 national reference only in FI, the UK reference and a sort code account only in GB, an NRB
 account only in PL; RF (ISO 11649), remittance text and IBAN anywhere. Else Compose is
-refused with INVALID_ARGUMENT naming both sides (``locale`` or the deciding data field, and ``$.currency``, ``$.payment.reference_scheme``
-or the account's ``type``), because the slip would send the payer to the wrong clearing.
+refused with INVALID_ARGUMENT naming both sides (``locale`` or the deciding data field, and
+``$.currency``, ``$.payment.reference_scheme`` or the account's ``type``), because the slip
+would send the payer to the wrong clearing.
 
 Pure: no I/O. Rules are parsed and checked when the layout loads.
 """
