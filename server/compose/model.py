@@ -105,8 +105,11 @@ class Recipient:
 class PaymentReference:
     """A structured payment reference with its check digit already verified.
 
-    scheme: "kid_mod10" | "kid_mod11" (NO), "ocr" (SE), "fik" (DK), "fi" (FI national),
-    "rf" (ISO 11649). `value` is what the payer types; `display` is grouped for reading.
+    scheme: "kid_mod10" | "kid_mod11" (NO), "ocr" | "ocr_luhn" (SE), "fik" | "fik73" |
+    "fik75" (DK), "fi" (FI national), "rf" (ISO 11649), "gb" (UK payer reference), "text"
+    (unstructured remittance: DE/AT Verwendungszweck, PL tytuł przelewu); see
+    server/compose/references.py. `value` is what the payer types; `display` is grouped
+    for reading.
     """
 
     scheme: str

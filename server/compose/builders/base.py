@@ -19,8 +19,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from stdnum import iban, luhn
-from stdnum.no import kontonr as no_kontonr
 
 from server.compose import formatting, references
 from server.compose.layouts import Layout
@@ -32,6 +30,8 @@ from server.compose.model import (
     Recipient,
 )
 from server.compose.money import round_money, round_places
+from server.compose.payments.accounts import PaymentAccount
+from server.compose.payments.accounts import payment_account as payment_account  # re-export
 from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")
@@ -165,45 +165,6 @@ def window_lines(who: Recipient, sender_country: str | None) -> list[str]:
     return list(who.address.window_lines(who.name, sender_country))
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentAccount:
-    """Where the payer sends money. kind: "no_account" (Norwegian 11-digit account),
-    "bankgiro" / "plusgiro" (Sweden), "iban". `display` is how it is printed on a slip."""
-
-    kind: str
-    number: str
-    display: str
-
-
-def payment_account(data: Mapping[str, Any], path: str) -> PaymentAccount:
-    """`{"type": ..., "number": ...}` -> a checked `PaymentAccount` (check digits verified,
-    because a wrong account on a giro sends a customer's money astray)."""
-    kind = data["type"]
-    raw = "".join(str(data["number"]).split())
-    number = raw.replace(".", "").replace("-", "")
-
-    def bad(why: str) -> InvalidInput:
-        return InvalidInput.field(f"{path}.number", f"{data['number']!r} {why}")
-
-    if kind == "no_account":
-        if not no_kontonr.is_valid(number) or len(number) != 11:
-            raise bad("is not a valid Norwegian account number (11 digits, MOD11)")
-        return PaymentAccount(kind, number, f"{number[:4]}.{number[4:6]}.{number[6:]}")
-    if kind == "bankgiro":
-        if not (number.isdigit() and len(number) in (7, 8) and luhn.is_valid(number)):
-            raise bad("is not a valid bankgiro number (7-8 digits, Luhn)")
-        return PaymentAccount(kind, number, f"{number[:-4]}-{number[-4:]}")
-    if kind == "plusgiro":
-        if not (number.isdigit() and 2 <= len(number) <= 8 and luhn.is_valid(number)):
-            raise bad("is not a valid plusgiro number (2-8 digits, Luhn)")
-        return PaymentAccount(kind, number, f"{number[:-1]}-{number[-1]}")
-    if kind == "iban":
-        if not iban.is_valid(raw):
-            raise bad("is not a valid IBAN")
-        return PaymentAccount(kind, iban.compact(raw), iban.format(raw))
-    raise InvalidInput.field(f"{path}.type", f"unknown account type {kind!r}")
-
-
 def payment_reference(
     data: Mapping[str, Any], currency: str, country: str | None, path: str = "$.payment"
 ) -> PaymentReference:
@@ -211,7 +172,7 @@ def payment_reference(
     appended), in `payment.reference_scheme` or the currency's default scheme."""
     scheme = data.get("reference_scheme") or references.default_scheme(currency, country)
     creditor = data.get("creditor_number")
-    if scheme == "fik" and not creditor:
+    if scheme in ("fik", "fik73", "fik75") and not creditor:
         raise InvalidInput.field(f"{path}.creditor_number",
                                  "a FIK payment reference (Denmark) needs the creditor number")
     if "reference" in data:
@@ -249,7 +210,8 @@ def payment_scheme(payment: Mapping[str, Any], reference: PaymentReference,
 
 # The labels.toml name of each reference scheme's label (server/compose/references.py)
 REFERENCE_LABELS = {"kid_mod10": "kid", "kid_mod11": "kid", "ocr": "ocr", "ocr_luhn": "ocr",
-                    "fik": "fik", "fi": "fi", "rf": "rf"}
+                    "fik": "fik", "fik73": "fik", "fik75": "fik", "fi": "fi", "rf": "rf",
+                    "gb": "gb", "text": "text"}
 
 
 def payment_labels(text: Mapping[str, str], reference: PaymentReference,

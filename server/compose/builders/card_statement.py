@@ -58,6 +58,7 @@ from server.compose.formatting import check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.compose.money import round_money
+from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.compose.validation import renamer
 from server.errors import InvalidInput
 
@@ -275,6 +276,11 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
     units, cents = fmt.giro_amount(amount_due)
+    slip = payment_slip(
+        shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
+        account=account, currency=currency, amount=amount_due,
+        amount_text=fmt.money(amount_due), due_date=due_date, due_text=fmt.day(due_date),
+        payee_name=issuer["name"], paths=SlipPaths("$.issuer.payment_account"))
 
     context: dict[str, Any] = {
         "labels": dict(text),
@@ -334,7 +340,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **payment_labels(text, reference, account),
+            **fill_names(payment_labels(text, reference, account), slip),
+            "slip": slip,
             "amount": fmt.money(amount_due),
             "amount_units": units,
             "amount_cents": cents,

@@ -45,6 +45,7 @@ from server.compose.builders.base import (
 )
 from server.compose.formatting import check_currency
 from server.compose.money import round_money
+from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.errors import InvalidInput
 
 # inkassoloven § 9: the debtor gets at least 14 days from the notice to pay.
@@ -128,6 +129,11 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     reference = payment_reference(data["payment"], currency, sender_country)
     notice = data.get("notice", {})
     units, cents = fmt.giro_amount(total)
+    slip = payment_slip(
+        shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
+        account=account, currency=currency, amount=total, amount_text=fmt.money(total),
+        due_date=new_due_date, due_text=fmt.day(new_due_date), payee_name=creditor["name"],
+        paths=SlipPaths("$.creditor.payment_account"))
     context: dict[str, Any] = {
         "labels": dict(text),
         "currency": currency,
@@ -167,7 +173,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **payment_labels(text, reference, account),
+            **fill_names(payment_labels(text, reference, account), slip),
+            "slip": slip,
             "amount": fmt.money(total),
             "amount_units": units,
             "amount_cents": cents,
