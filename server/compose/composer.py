@@ -19,16 +19,18 @@ from datetime import datetime
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jsonschema import ValidationError
 
 from server.channels import channel_unfit
+from server.compose import countries
 from server.compose.builders import get_builder
 from server.compose.builders.base import BuildRequest, Content
 from server.compose.data import read_json
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
-from server.compose.locales import check_payment_region, decide_locale
+from server.compose.locales import check_payment_region, decide_locale, value_at
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
@@ -115,15 +117,19 @@ def compose(request: ComposeRequest) -> Composition:
     validate(layout, data)
     decision = decide_locale(layout, request.locale, data)
     locale = decision.locale
+    # The customer's day, not the server's: a notice composed at 23:30 UTC is dated the
+    # next day in Helsinki (countries.toml time_zone, from the address's country).
+    zone = countries.time_zone(value_at(data, "$.customer.address.country"))
     content = get_builder(layout.builder)(
         data,
         BuildRequest(layout=layout, locale=locale, tenant=request.tenant,
-                     today=request.now.date()),
+                     today=request.now.astimezone(ZoneInfo(zone)).date()),
     )
     check_payment_region(decision, content.payment_scheme, layout)
     kind = content.kind or layout.kind
     print_section = layout.section("print")
     address = content.recipient.address
+    field, envelope = _address_field(print_section, address.country if address else None)
     # Campaigns do not depend on the plan (the channel checks read them); inserts are
     # physical, kept below only when the plan prints.
     chosen = choose((*request.rules, *layout_rules(layout.manifest)), {
@@ -148,15 +154,17 @@ def compose(request: ComposeRequest) -> Composition:
         amount_due=content.amount_due,
         context=MappingProxyType(
             {**content.context, "sender_country": content.sender_country,
+             "address_field": field.as_context(),
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
+        print_options=PrintOptions(envelope=envelope,
                                    duplex=print_section.get("duplex", False)),
         campaigns=chosen.campaigns,
         inserts=(),
         idempotency_key=request.idempotency_key,
         locale_decision=decision,
+        time_zone=zone,
     )
     plan = plan_channels(layout, content.recipient, request.channels,
                          {**content.facts, "kind": kind.value},
@@ -164,6 +172,17 @@ def compose(request: ComposeRequest) -> Composition:
                          check=lambda channel: _unfit(composition, layout, channel, content))
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+
+
+def _address_field(print_section: Mapping[str, Any], country: str | None
+                   ) -> tuple[countries.AddressField, str]:
+    """Where the address goes and in which envelope: by the destination country
+    (countries.toml) when the layout says `[print] address_field = "by-country"`, else the
+    Nordic C5 window and the layout's envelope (the frozen 1.0.0 layouts)."""
+    envelope = print_section.get("envelope", "C5")
+    if print_section.get("address_field") != "by-country":
+        return countries.ADDRESS_FIELDS[countries.DEFAULT_ADDRESS_FIELD], envelope
+    return countries.address_field(country), countries.envelope(country, envelope)
 
 
 def _unfit(composition: Composition, layout: Layout, channel: Channel,

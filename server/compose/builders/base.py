@@ -22,7 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 from stdnum import iban, luhn
 from stdnum.no import kontonr as no_kontonr
 
-from server.compose import formatting, references
+from server.compose import countries, formatting, references
 from server.compose.layouts import Layout
 from server.compose.model import (
     DocumentKind,
@@ -129,8 +129,14 @@ def email_address(value: str, path: str) -> str:
 
 
 def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
-    """The shared `customer` object every layout's schema uses."""
+    """The shared `customer` object every layout's schema uses. Its postal code is checked
+    against the country's pattern and written in the operator's form (`countries`):
+    INVALID_ARGUMENT at `<path>.address.postal_code` when it cannot be a postal code there."""
     address = data.get("address")
+    if address:
+        address = {**address, "postal_code": countries.check_postal_code(
+            address.get("postal_code", ""), address.get("country", ""),
+            f"{path}.address.postal_code")}
     email = data.get("email") or None
     return Recipient(
         customer_id=data["customer_id"],
@@ -155,6 +161,12 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
 def labels(layout: Layout, locale: str) -> Mapping[str, str]:
     """The layout's fixed text in `locale` (labels are layout text, never data)."""
     return layout.labels_for(locale)
+
+
+def return_line(name: str, address: PostalAddress) -> str:
+    """The sender in one line above the window address (DIN 5008 Rücksendeangabe):
+    'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin'."""
+    return " · ".join([name, *address.lines, f"{address.postal_code} {address.city}".strip()])
 
 
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:
