@@ -37,6 +37,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from babel.numbers import get_currency_symbol
+
 from server.compose import identifiers as ids
 from server.compose.builders.base import (
     CENT,
@@ -52,9 +54,10 @@ from server.compose.builders.base import (
     payment_scheme,
     postal_address,
     recipient,
+    return_line,
     window_lines,
 )
-from server.compose.formatting import check_currency
+from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.compose.money import round_money
@@ -277,8 +280,12 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     units, cents = fmt.giro_amount(amount_due)
 
     context: dict[str, Any] = {
-        "labels": dict(text),
+        # "Beløp ({currency})": the column names the document's currency as the locale
+        # writes it (kr, kr., €, zł, £)
+        "labels": {**text, "col_amount": text["col_amount"].format(
+            currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
+        "return_line": return_line(issuer["name"], issuer_address),
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],

@@ -30,6 +30,7 @@ from server.compose.builders.base import (
     payment_labels,
     payment_scheme,
     recipient,
+    return_line,
     window_lines,
 )
 from server.compose.builders.invoice_input import read_invoice, text, where
@@ -86,6 +87,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": seller.contact_email,
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(seller.name, seller.address) if seller.address else "",
         "customer": {"customer_id": customer.customer_id, "name": customer.name,
                      "org_number": customer.org_number, "vat_id": buyer.vat_id,
                      "contact": buyer.contact_name},

@@ -21,6 +21,7 @@ from server.compose.builders.base import (
     labels,
     postal_address,
     recipient,
+    return_line,
     window_lines,
 )
 
@@ -47,6 +48,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": sender["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(sender["name"], sender_address),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "letter": {
             "date": fmt.day(letter_date, "long"),

@@ -41,6 +41,7 @@ from server.compose.builders.base import (
     payment_scheme,
     postal_address,
     recipient,
+    return_line,
     window_lines,
 )
 from server.compose.formatting import check_currency
@@ -147,6 +148,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": creditor["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(creditor["name"], creditor_address),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "notice": {"number": rem.get("number"), "date": fmt.day(notice_date)},
         "invoice": {
