@@ -70,7 +70,7 @@ ADDRESS_FIELDS = MappingProxyType({
     "din5008-b": AddressField("din5008-b", 25.0, 62.7, 80.0, 27.3, return_line=True),
     # ISO 269 DL window (90 x 45 mm, 20 mm from the left, 15 mm from the bottom of the
     # 110 mm envelope: 50 mm from the top), 3 mm play
-    "iso-dl": AddressField("iso-dl", 23.0, 53.0, 84.0, 39.0),
+    "iso-dl": AddressField("iso-dl", 23.0, 53.0, 84.0, 35.0),
 })
 DEFAULT_ADDRESS_FIELD = "c5-nordic"
 

@@ -163,10 +163,19 @@ def labels(layout: Layout, locale: str) -> Mapping[str, str]:
     return layout.labels_for(locale)
 
 
+def sender_lines(address: PostalAddress) -> list[str]:
+    """The sender's address under its name (masthead, slip payee): street lines, then
+    postcode and town as written, or in the UK the town and the postcode on its own line."""
+    found = countries.country(address.country)
+    if found is not None and found.postcode_own_line:
+        return [*address.lines, address.city, address.postal_code]
+    return [*address.lines, f"{address.postal_code} {address.city}".strip()]
+
+
 def return_line(name: str, address: PostalAddress) -> str:
     """The sender in one line above the window address (DIN 5008 Rücksendeangabe):
     'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin'."""
-    return " · ".join([name, *address.lines, f"{address.postal_code} {address.city}".strip()])
+    return " · ".join([name, *sender_lines(address)])
 
 
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:

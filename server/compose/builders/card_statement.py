@@ -55,6 +55,7 @@ from server.compose.builders.base import (
     postal_address,
     recipient,
     return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.formatting import babel_locale, check_currency
@@ -289,8 +290,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],
-            "address_lines": [*issuer_address.lines,
-                              f"{issuer_address.postal_code} {issuer_address.city}"],
+            "address_lines": sender_lines(issuer_address),
             "phone": issuer["customer_service"]["phone"],
             "web": issuer["customer_service"]["web"],
             "email": issuer["customer_service"].get("email"),

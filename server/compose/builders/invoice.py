@@ -31,6 +31,7 @@ from server.compose.builders.base import (
     payment_scheme,
     recipient,
     return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.builders.invoice_input import read_invoice, text, where
@@ -82,7 +83,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "vat_id": seller.vat_id,
             "tax_registration": seller.tax_registration_id,
             "legal_info": seller.legal_info,
-            "address_lines": list(window_lines(seller, None)[1:]) if seller.address else [],
+            "address_lines": sender_lines(seller.address) if seller.address else [],
             "phone": seller.contact_phone,
             "email": seller.contact_email,
         },

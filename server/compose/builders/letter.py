@@ -22,6 +22,7 @@ from server.compose.builders.base import (
     postal_address,
     recipient,
     return_line,
+    sender_lines,
     window_lines,
 )
 
@@ -41,8 +42,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "sender": {
             "name": sender["name"],
             "org_number": sender.get("org_number"),
-            "address_lines": [*sender_address.lines,
-                              f"{sender_address.postal_code} {sender_address.city}"],
+            "address_lines": sender_lines(sender_address),
             "phone": sender["customer_service"]["phone"],
             "web": sender["customer_service"]["web"],
             "email": sender["customer_service"].get("email"),

@@ -42,6 +42,7 @@ from server.compose.builders.base import (
     postal_address,
     recipient,
     return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.formatting import check_currency
@@ -141,8 +142,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "creditor": {
             "name": creditor["name"],
             "org_number": creditor["org_number"],
-            "address_lines": [*creditor_address.lines,
-                              f"{creditor_address.postal_code} {creditor_address.city}"],
+            "address_lines": sender_lines(creditor_address),
             "phone": creditor["customer_service"]["phone"],
             "web": creditor["customer_service"]["web"],
             "email": creditor["customer_service"].get("email"),
