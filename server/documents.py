@@ -286,10 +286,14 @@ class DocumentService:
         return corrected.document_id
 
     def _retain_until(self, composition: Composition) -> datetime:
+        """Locked for the bookkeeping law of the issuer's country (archive/retention.toml):
+        the obligation to keep vouchers is the issuer's, wherever the customer lives; the
+        customer's country only when the layout names no sender."""
         address = composition.recipient.address
+        country = (composition.context.get("sender_country")
+                   or (address.country if address else None))
         return self.retention.retain_until(
-            composition.created_at, composition.kind.value,
-            address.country if address else None, composition.tenant)
+            composition.created_at, composition.kind.value, country, composition.tenant)
 
     def _put(self, composition: Composition, output: Output, common: Mapping[str, str],
              retain_until: datetime) -> OutputRecord:
