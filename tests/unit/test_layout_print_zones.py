@@ -24,7 +24,9 @@ PROFILES = builtin_profiles()
 ENGINES = PrintEngines()
 SAMPLES = [(layout, sample, engine) for layout in LAYOUTS.latest()
            if Channel.PRINT in layout.channels
-           for sample in sorted(layout.path.glob("sample*.json"))
+           # every sample file, and the manifest's samples per locale (samples/<locale>.json)
+           for sample in sorted({*layout.path.glob("sample*.json"), *(
+               layout.path / name for name in layout.manifest.get("samples", {}).values())})
            for engine in dict.fromkeys([engine_of(layout), *(
                e for e, key in PRINT_ENGINES.items() if layout.section("print").get(key))])]
 
@@ -39,7 +41,8 @@ def zones(profile) -> list[Rect]:
 
 
 @pytest.mark.parametrize(("layout", "sample", "engine"), SAMPLES,
-                         ids=lambda v: getattr(v, "name", None) or getattr(v, "ref", None) or v)
+                         ids=lambda v: getattr(v, "ref", None) or (
+                             f"{v.parent.name}/{v.name}" if hasattr(v, "parent") else v))
 def test_no_ink_in_any_profiles_mark_zones(layout, sample, engine):
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=sample.read_text(encoding="utf-8"), document_id="z",
