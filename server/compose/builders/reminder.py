@@ -17,9 +17,9 @@ and checked: the new due date must come after the original due date and not befo
 notice date; the law of the debtor's country, as layout data (`[reminder.law.<CC>]` in the
 manifest, with its source): the statutory maximum reminder fee (NO 35 NOK, SE 60 SEK, DK 100
 DKK, FI 5 EUR; DE, AT, PL and GB fix no amount) and the least time a collection notice must
-give (NO 14 days, inkassoloven § 9; DK 10; FI 14). The legally required wording is data-driven: `notice.legal_text` when the
-creditor's lawyers supply it, else the layout's per-locale default for the stage. The
-template only places it.
+give (NO 14 days, inkassoloven § 9; DK 10; FI 14). The legally required wording is
+data-driven: `notice.legal_text` when the creditor's lawyers supply it, else the layout's
+per-locale default for the stage. The template only places it.
 """
 
 from __future__ import annotations
