@@ -15,6 +15,7 @@ Manifest (TOML)::
     locales = ["nb-NO", "sv-SE"]
     default_locale = "nb-NO"
     channels = ["print"]             # channels this layout can render; the default plan
+    samples = { "nb-NO" = "sample.json", "de-DE" = "samples/de-DE.json" }  # per locale
 
     [[locale.rules]]                 # optional: how the locale follows the data when the
     region = "$.currency"            # request names none (server/compose/locales.py)
@@ -27,6 +28,8 @@ Manifest (TOML)::
     stylesheets = ["print.css"]
     pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
     envelope = "C5"
+    address_field = "by-country"     # optional: address block and envelope follow the
+                                     # destination (server/compose/countries.toml)
 
     [email]                          # optional: subject is a Jinja template over the context
     subject = "Faktura {{ invoice.number }}"
@@ -132,8 +135,11 @@ class Layout:
             raise LayoutError(f"{self.ref}: labels.toml has no [{locale!r}] table")
         return self.labels[locale]
 
-    def sample_data(self) -> str:
-        return (self.path / "sample.json").read_text(encoding="utf-8")
+    def sample_data(self, locale: str | None = None) -> str:
+        """The layout's sample for `locale` (the manifest's `samples` table: one realistic
+        sample per country, `samples/<locale>.json`), else `sample.json`."""
+        name = self.manifest.get("samples", {}).get(locale or "", "sample.json")
+        return (self.path / name).read_text(encoding="utf-8")
 
 
 def load_layout(path: Path) -> Layout:
