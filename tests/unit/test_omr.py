@@ -89,8 +89,11 @@ def test_envelope_overflow_rule() -> None:
     assert DEFAULT.envelope_for(50).id == "C4"
     with pytest.raises(ValueError, match="fits no envelope"):
         DEFAULT.envelope_for(51)
-    with pytest.raises(ValueError, match="unknown envelope 'DL'"):
-        DEFAULT.envelope_for(1, "DL")
+    with pytest.raises(ValueError, match="unknown envelope 'B4'"):
+        DEFAULT.envelope_for(1, "B4")
+    # DE, AT, UK: the DIN 680 DL window envelope, a thick piece in C4 with the same window
+    assert DEFAULT.envelope_for(4, "DL").id == "DL"
+    assert DEFAULT.envelope_for(5, "DL").id == "C4-DIN"
 
 
 def test_envelope_address_and_visible_areas_account_for_play() -> None:
