@@ -170,8 +170,18 @@ def compose(request: ComposeRequest) -> Composition:
                          {**content.facts, "kind": kind.value},
                          tenant_table(request.plan_rules, request.tenant, layout.id),
                          check=lambda channel: _unfit(composition, layout, channel, content))
+    if address is not None and POSTED & set(plan.channels):
+        # A letter the postal operator cannot sort is refused, not printed; an e-invoice or
+        # e-mail document keeps whatever address its sender's records hold (a print
+        # fallback of it is not checked here: Peppol's own examples carry made-up codes).
+        countries.check_postal_code(address.postal_code, address.country,
+                                    "$.customer.address.postal_code")
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+
+
+# The channels that put the document in an envelope (the mailbox copy falls back to print).
+POSTED = frozenset({Channel.PRINT, Channel.MAILBOX})
 
 
 def _address_field(print_section: Mapping[str, Any], country: str | None

@@ -137,6 +137,17 @@ def time_zone(code: str | None, default: str = "UTC") -> str:
     return found.time_zone if found else default
 
 
+def normal_postal_code(value: str, code: str) -> str:
+    """The postal code in the operator's form when it is one of the country's ("11826" ->
+    "118 26"), else as given (refused only when the document goes by post:
+    `check_postal_code`)."""
+    found = country(code)
+    if found is None:
+        return value
+    normal = found.normal_postal_code(value)
+    return normal if found.postal_code.fullmatch(normal) else value
+
+
 def check_postal_code(value: str, code: str, path: str) -> str:
     """The postal code in its normal form, or INVALID_ARGUMENT at `path` saying the
     country's pattern. Countries without a table pass as given."""

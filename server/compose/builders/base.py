@@ -129,14 +129,13 @@ def email_address(value: str, path: str) -> str:
 
 
 def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
-    """The shared `customer` object every layout's schema uses. Its postal code is checked
-    against the country's pattern and written in the operator's form (`countries`):
-    INVALID_ARGUMENT at `<path>.address.postal_code` when it cannot be a postal code there."""
+    """The shared `customer` object every layout's schema uses. Its postal code is written in
+    the operator's form (`countries`: "11826" -> "118 26"); one that cannot be a postal code
+    of the country is refused by the composer when the document goes by post."""
     address = data.get("address")
     if address:
-        address = {**address, "postal_code": countries.check_postal_code(
-            address.get("postal_code", ""), address.get("country", ""),
-            f"{path}.address.postal_code")}
+        address = {**address, "postal_code": countries.normal_postal_code(
+            address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
     return Recipient(
         customer_id=data["customer_id"],
