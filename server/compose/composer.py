@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
@@ -158,8 +159,7 @@ def compose(request: ComposeRequest) -> Composition:
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=PrintOptions(envelope=envelope,
-                                   duplex=print_section.get("duplex", False)),
+        print_options=print_options(print_section, content.amount_due, envelope),
         campaigns=chosen.campaigns,
         inserts=(),
         idempotency_key=request.idempotency_key,
@@ -193,6 +193,20 @@ def _address_field(print_section: Mapping[str, Any], country: str | None
     if print_section.get("address_field") != "by-country":
         return countries.ADDRESS_FIELDS[countries.DEFAULT_ADDRESS_FIELD], envelope
     return countries.address_field(country), countries.envelope(country, envelope)
+
+
+def print_options(section: Mapping[str, Any], amount_due: Decimal | None,
+                  envelope: str | None = None) -> PrintOptions:
+    """The layout's `[print]` options, with the tear-off slip's page (`slip_page`) made a
+    sheet front with a blank back when the data has something to pay (the templates print
+    the slip then, and only then: nothing to pay prints no slip asking for 0). `envelope`:
+    the destination country's (`_address_field`), else the layout's."""
+    slip = section.get("slip_page")
+    has_slip = slip is not None and amount_due is not None and amount_due > 0
+    return PrintOptions(envelope=envelope or section.get("envelope", "C5"),
+                        duplex=section.get("duplex", False),
+                        front_pages=(slip,) if has_slip else (),
+                        blank_back_pages=(slip,) if has_slip else ())
 
 
 def _unfit(composition: Composition, layout: Layout, channel: Channel,

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from server.delivery.model import (
@@ -295,19 +297,16 @@ class DeliveryStore:
                 deliveries.c.state.in_([State.QUEUED.value, State.SENDING.value,
                                         State.SENT.value]))).mappings()]
 
-    @staticmethod
-    def _record_provider_ids(conn: Connection, row: Mapping[str, Any],
+    def _record_provider_ids(self, conn: Connection, row: Mapping[str, Any],
                              ids: Sequence[str]) -> None:
-        known = set(conn.execute(select(delivery_provider_ids.c.provider_message_id).where(
-            delivery_provider_ids.c.provider == row["provider"],
-            delivery_provider_ids.c.delivery_id == row["delivery_id"],
-            delivery_provider_ids.c.provider_message_id.in_(list(ids)))).scalars()) \
-            if ids else set()
-        for provider_message_id in ids:
-            if provider_message_id not in known:
-                conn.execute(insert(delivery_provider_ids).values(
-                    provider=row["provider"], provider_message_id=provider_message_id[:200],
-                    delivery_id=row["delivery_id"], outcome=""))
+        """Insert-if-absent: a part's receipt can arrive (receipts thread) while the send
+        that recorded its id (dispatcher) is still committing, so a check-then-insert
+        would race; ON CONFLICT DO NOTHING lets both writers record the same id."""
+        dialect_insert = postgresql_insert if self.postgres else sqlite_insert
+        for provider_message_id in dict.fromkeys(ids):
+            conn.execute(dialect_insert(delivery_provider_ids).values(
+                provider=row["provider"], provider_message_id=provider_message_id[:200],
+                delivery_id=row["delivery_id"], outcome="").on_conflict_do_nothing())
 
     def part_receipt(self, row: Mapping[str, Any], provider_message_id: str,
                      outcome: str) -> int:

@@ -104,3 +104,33 @@ def test_two_dispatchers_send_each_row_once(pg_index, archive_store, postfix):
         assert sending.scalar() == COUNT
     assert sum(own.claimed for own in stores) == COUNT
     assert all(own.claimed > 0 for own in stores)  # both took a share
+
+
+def test_a_parts_receipt_racing_the_send_that_records_its_id_is_applied(pg_index):
+    """An SMSC answers a part's receipt while the dispatcher's transaction that records the
+    part ids is still open: the receipts thread's insert of the same id waits on the
+    unique index, then goes on (ON CONFLICT DO NOTHING) instead of failing with a
+    UniqueViolation, which left the receipt unapplied."""
+    store = DeliveryStore(pg_index.engine)
+    store.create_schema()
+    [delivery_id] = add(store, provider=f"smsc-{uuid.uuid4().hex[:8]}", channel="sms")
+    row = store.row(delivery_id)
+    sender = pg_index.engine.connect()
+    transaction = sender.begin()
+    store._record_provider_ids(sender, row, ["P1", "P2"])  # the send, not yet committed
+    delivered: list[int] = []
+    errors: list[BaseException] = []
+
+    def receipt() -> None:
+        try:
+            delivered.append(store.part_receipt(row, "P1", "delivered"))
+        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(exc)
+
+    thread = threading.Thread(target=receipt)
+    thread.start()
+    time.sleep(0.5)  # the receipt now waits on the sender's uncommitted row
+    transaction.commit()
+    sender.close()
+    thread.join(10)
+    assert not errors and delivered == [1]

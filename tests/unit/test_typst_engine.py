@@ -206,3 +206,54 @@ def test_the_giro_slip_sits_where_the_weasyprint_one_does(layout_id):
             comp.context["labels"]["slip_title"], comp.context["payment"]["reference"])]
     for typst, weasyprint in zip(placed["typst"], placed["weasyprint"], strict=True):
         assert abs(typst.top - weasyprint.top) < 1 and abs(typst.left - weasyprint.left) < 1
+
+
+def test_the_b2b_invoice_prints_the_same_en16931_rows_with_both_engines():
+    """Everything the WeasyPrint b2b page prints of the EN 16931 model (BG-3 preceding
+    invoice, BG-14 period, BT-72 delivery date, BT-12 contract reference, a line's note,
+    period and allowance, BT-113 prepaid, BT-114 rounding, BT-111 VAT in accounting
+    currency) the Typst page prints too, from the same composed values."""
+    data = json.loads(LAYOUTS.get("b2b-invoice").sample_data())
+    data.update({
+        "preceding_invoices": [{"number": "F-2026-00001", "issue_date": "2026-01-15"}],
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "contract_reference": "AVTALE-2025-17",
+        "delivery": {"date": "2026-03-01"},
+        "prepaid_amount": "500.00",
+        "round_payable_to": "1",
+        "vat_accounting": {"currency": "EUR", "exchange_rate": "0.0862"},
+    })
+    data["lines"][0].update({
+        "note": "Timeliste vedlagt", "period": {"start": "2026-03-01", "end": "2026-03-15"},
+        "allowances_charges": [{"is_charge": False, "amount": "100.00",
+                                "reason": "Volumrabatt"}]})
+    comp, layout = composition("b2b-invoice", data)
+    ctx = comp.context
+    expected = [
+        "F-2026-00001", ctx["invoice"]["period"], ctx["invoice"]["delivery"]["date"],
+        "AVTALE-2025-17", "Timeliste vedlagt", ctx["lines"][0]["period"], "Volumrabatt",
+        ctx["totals"]["prepaid_deducted"], ctx["totals"]["rounding"],
+        ctx["totals"]["tax_in_accounting_currency"], ctx["totals"]["payable"],
+    ]
+    assert all(expected), expected
+    for name in ("weasyprint", "typst"):
+        pdf = PrintEngines(name).render(layout, comp).content
+        text = " ".join(pages_text(pdf)).replace("\u00a0", " ").replace("\u202f", " ")
+        missing = [value for value in expected
+                   if value.replace("\u00a0", " ").replace("\u202f", " ") not in text]
+        assert not missing, (name, missing)
+
+
+def test_the_b2b_invoice_paid_by_other_means_says_so_with_both_engines():
+    """An invoice paid by card or direct debit (BG-17 absent, BG-18/BG-19 given) has no
+    account to pay to: both pages tell the buyer there is nothing to pay by hand."""
+    data = json.loads(LAYOUTS.get("b2b-invoice").sample_data())
+    data["payment"]["means"] = [{"code": "48", "card": {
+        "pan": "5213 88** **** 4821", "holder": "KARI N", "network": "VISA"}}]
+    data["seller"].pop("payment_account")
+    comp, layout = composition("b2b-invoice", data)
+    sentence = comp.context["labels"]["paid_by_other_means"]
+    for name in ("weasyprint", "typst"):
+        pdf = PrintEngines(name).render(layout, comp).content
+        text = " ".join(" ".join(pages_text(pdf)).split())
+        assert " ".join(sentence.split()[:4]) in text, name
