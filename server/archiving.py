@@ -154,10 +154,14 @@ class ArchiveStep:
         self._puts.shutdown(wait=False, cancel_futures=True)
 
     def retain_until(self, composition: Composition) -> datetime:
+        """Locked for the bookkeeping law of the issuer's country (archive/retention.toml):
+        the obligation to keep vouchers is the issuer's, wherever the customer lives; the
+        customer's country only when the layout names no sender."""
         address = composition.recipient.address
+        country = (composition.context.get("sender_country")
+                   or (address.country if address else None))
         return self.retention.retain_until(
-            composition.created_at, composition.kind.value,
-            address.country if address else None, composition.tenant)
+            composition.created_at, composition.kind.value, country, composition.tenant)
 
     # --- objects ----------------------------------------------------------------------------
 

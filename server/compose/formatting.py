@@ -97,6 +97,14 @@ def number(amount: Decimal, locale: str, places: int = 2) -> str:
     return _signed(_number_pattern(places).apply(amount, babel_locale(locale)), amount, locale)
 
 
+# Where banks write the numeric date otherwise than CLDR's short form: German and Austrian
+# banks write the year in full (DIN 5008 numeric date TT.MM.JJJJ; CLDR de short is
+# "dd.MM.yy"), Polish banks the day with two digits ("02.03.2026"; CLDR pl short "d.MM.y").
+SHORT_DATE = {"de": "dd.MM.y", "pl": "dd.MM.y"}
+
+
 def day(value: date, locale: str, style: str = "short") -> str:
-    """'15.12.2026' (nb-NO, medium is '15. des. 2026'), '2026-12-15' (sv-SE)."""
-    return _format_date(value, format=style, locale=babel_locale(locale))
+    """'15.12.2026' (nb-NO, medium is '15. des. 2026'), '2026-12-15' (sv-SE), '15.12.2026'
+    (de-DE, pl-PL: `SHORT_DATE`), '15/12/2026' (en-GB), '15.12.2026' (da-DK, fi-FI)."""
+    pattern = SHORT_DATE.get(locale.split("-")[0]) if style == "short" else None
+    return _format_date(value, format=pattern or style, locale=babel_locale(locale))

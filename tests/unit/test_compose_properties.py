@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -250,7 +250,26 @@ def cases(draw, layouts: tuple[str, ...] = tuple(BUILD)) -> Case:
     customer(draw, data)
     if layout.id in PAYMENT_LAYOUTS:
         data["payment"] = draw(payments(case))
+    if layout.id == "payment-reminder" and over_the_cap(data):
+        case.expected_error = "$.reminder.fee"  # checked before the reference
     return case
+
+
+# The statutory maximum reminder fee (issue 15): the debtor's country's, when the claim is in
+# its currency, else the creditor's (inkassoforskriften § 1-2, lag (1981:739), laki
+# saatavien perinnästä 10 e §).
+FEE_CAPS = {"NO": ("NOK", Decimal("35.00")), "SE": ("SEK", Decimal("60.00")),
+            "FI": ("EUR", Decimal("5.00"))}
+
+
+def over_the_cap(data: dict[str, Any]) -> bool:
+    fee = Decimal(data["reminder"]["fee"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    for country in (data["customer"]["address"]["country"],
+                    data["creditor"]["address"]["country"]):
+        currency, cap = FEE_CAPS[country]
+        if currency == data["currency"]:
+            return fee > cap
+    return False
 
 
 # --- the checks -------------------------------------------------------------------------------

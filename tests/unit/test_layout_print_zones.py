@@ -59,12 +59,16 @@ ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 SAMPLES = [(layout, sample, engine) for layout in LAYOUTS.latest()
            if Channel.PRINT in layout.channels
-           for sample in sorted(layout.path.glob("sample*.json"))
+           # every sample file, and the manifest's samples per locale (samples/<locale>.json)
+           for sample in sorted({*layout.path.glob("sample*.json"), *(
+               layout.path / name for name in layout.manifest.get("samples", {}).values())})
            for engine in dict.fromkeys([engine_of(layout), *(
                e for e, key in PRINT_ENGINES.items() if layout.section("print").get(key))])]
 
 
 def _id(value: object) -> str:
+    if isinstance(value, Path) and value.parent.name == "samples":
+        return f"samples/{value.name}"
     return getattr(value, "name", None) or getattr(value, "ref", None) or str(value)
 
 
@@ -133,7 +137,7 @@ def marking_damage(pdf: bytes, piece: MailPiece, profile) -> list[str]:
 @pytest.mark.parametrize("profile", sorted(PROFILES), ids=str)
 @pytest.mark.parametrize(("layout", "sample", "engine"), SAMPLES, ids=_id)
 def test_marking_changes_no_document_ink(layout, sample, engine, profile) -> None:
-    composition, pdf = _rendered(layout.ref, sample.name, engine)
+    composition, pdf = _rendered(layout.ref, str(sample.relative_to(layout.path)), engine)
     piece = MailPiece("ZONES1", pdf, sheet_rules=sheet_rules(composition.print_options))
     assert marking_damage(pdf, piece, PROFILES[profile]) == []
 
@@ -142,7 +146,7 @@ def test_marking_changes_no_document_ink(layout, sample, engine, profile) -> Non
 def test_pages_keep_to_the_declared_print_area(layout, sample, engine) -> None:
     """The `margins_mm` checked at load are the templates' own: no sample puts ink
     beside them, with either engine (the declaration cannot drift from the CSS/Typst)."""
-    _, pdf = _rendered(layout.ref, sample.name, engine)
+    _, pdf = _rendered(layout.ref, str(sample.relative_to(layout.path)), engine)
     top, right, bottom, left = layout.section("print")["margins_mm"]
     document = pypdfium2.PdfDocument(pdf)
     for index in range(len(document)):

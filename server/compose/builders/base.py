@@ -20,7 +20,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from server.compose import formatting, references
+from server.compose import countries, formatting, references
 from server.compose.layouts import Layout
 from server.compose.model import (
     DocumentKind,
@@ -129,8 +129,13 @@ def email_address(value: str, path: str) -> str:
 
 
 def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
-    """The shared `customer` object every layout's schema uses."""
+    """The shared `customer` object every layout's schema uses. Its postal code is written in
+    the operator's form (`countries`: "11826" -> "118 26"); one that cannot be a postal code
+    of the country is refused by the composer when the document goes by post."""
     address = data.get("address")
+    if address:
+        address = {**address, "postal_code": countries.normal_postal_code(
+            address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
     return Recipient(
         customer_id=data["customer_id"],
@@ -155,6 +160,21 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
 def labels(layout: Layout, locale: str) -> Mapping[str, str]:
     """The layout's fixed text in `locale` (labels are layout text, never data)."""
     return layout.labels_for(locale)
+
+
+def sender_lines(address: PostalAddress) -> list[str]:
+    """The sender's address under its name (masthead, slip payee): street lines, then
+    postcode and town as written, or in the UK the town and the postcode on its own line."""
+    found = countries.country(address.country)
+    if found is not None and found.postcode_own_line:
+        return [*address.lines, address.city, address.postal_code]
+    return [*address.lines, f"{address.postal_code} {address.city}".strip()]
+
+
+def return_line(name: str, address: PostalAddress) -> str:
+    """The sender in one line above the window address (DIN 5008 Rücksendeangabe):
+    'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin'."""
+    return " · ".join([name, *sender_lines(address)])
 
 
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:

@@ -37,6 +37,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from babel.numbers import get_currency_symbol
+
 from server.compose import identifiers as ids
 from server.compose.builders.base import (
     CENT,
@@ -52,9 +54,11 @@ from server.compose.builders.base import (
     payment_scheme,
     postal_address,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
-from server.compose.formatting import check_currency
+from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.compose.money import round_money
@@ -283,13 +287,16 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         payee_name=issuer["name"], paths=SlipPaths("$.issuer.payment_account"))
 
     context: dict[str, Any] = {
-        "labels": dict(text),
+        # "Beløp ({currency})": the column names the document's currency as the locale
+        # writes it (kr, kr., €, zł, £)
+        "labels": {**text, "col_amount": text["col_amount"].format(
+            currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
+        "return_line": return_line(issuer["name"], issuer_address),
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],
-            "address_lines": [*issuer_address.lines,
-                              f"{issuer_address.postal_code} {issuer_address.city}"],
+            "address_lines": sender_lines(issuer_address),
             "phone": issuer["customer_service"]["phone"],
             "web": issuer["customer_service"]["web"],
             "email": issuer["customer_service"].get("email"),

@@ -30,6 +30,8 @@ from server.compose.builders.base import (
     payment_labels,
     payment_scheme,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.builders.invoice_input import read_invoice, text, where
@@ -95,11 +97,12 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "vat_id": seller.vat_id,
             "tax_registration": seller.tax_registration_id,
             "legal_info": seller.legal_info,
-            "address_lines": list(window_lines(seller, None)[1:]) if seller.address else [],
+            "address_lines": sender_lines(seller.address) if seller.address else [],
             "phone": seller.contact_phone,
             "email": seller.contact_email,
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(seller.name, seller.address) if seller.address else "",
         "customer": {"customer_id": customer.customer_id, "name": customer.name,
                      "org_number": customer.org_number, "vat_id": buyer.vat_id,
                      "contact": buyer.contact_name},
