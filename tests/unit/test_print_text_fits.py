@@ -242,6 +242,8 @@ def test_a_facts_box_value_too_long_for_the_first_page_is_refused_with_its_field
 
 def test_preflight_passes_every_sample_of_every_layout_and_engine():
     for layout in [*LAYOUTS.latest(), LAYOUTS.get("card-invoice", "1.0.0")]:
+        if Channel.PRINT not in layout.channels:
+            continue  # the NPS survey: e-mail and SMS only
         for path in sorted(layout.path.glob("sample*.json")):
             composition = composed(layout, json.loads(path.read_text(encoding="utf-8")))
             for engine in engines_for(layout):
