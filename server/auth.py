@@ -141,6 +141,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Deliveries/RetryDelivery": frozenset({"admin"}),
     "/kanal.v1.Deliveries/CancelDelivery": frozenset({"admin"}),
     "/kanal.v1.Deliveries/WatchDeliveries": frozenset({"producer", "service", "admin"}),
+    "/kanal.v1.Events/PublishEvent": frozenset({"producer", "admin"}),
+    "/kanal.v1.Events/PublishEventStream": frozenset({"producer", "admin"}),
+    "/kanal.v1.Events/PublishEvents": frozenset({"producer", "admin"}),
+    # A customer's whole history, personal: customer service only (issue 16).
+    "/kanal.v1.Customers/ListCustomerActivity": frozenset({"service"}),
 }
 
 

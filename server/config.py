@@ -93,6 +93,8 @@ class Settings:
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
     delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
     limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
+    events: Mapping[str, Any] = field(default_factory=dict)  # [events] server.events
+    journeys: Mapping[str, Any] = field(default_factory=dict)  # [journeys] server.journeys.stage
 
     @property
     def reflection_enabled(self) -> bool:
@@ -155,6 +157,8 @@ def load_settings(
         settings = replace(settings, portal=doc.get("portal", {}))
         settings = replace(settings, delivery=doc.get("delivery", {}))
         settings = replace(settings, limits=doc.get("limits", {}))
+        settings = replace(settings, events=doc.get("events", {}),
+                           journeys=doc.get("journeys", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:

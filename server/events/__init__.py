@@ -1,1 +1,3 @@
-"""Events in: business events about customers, checked, stored and replayable (server.events.publish)."""
+"""Events in: business events about customers, checked, stored, replayable.
+
+Entry point: server.events.publish (EventService, publish_event)."""

@@ -31,7 +31,7 @@ instance finishes on the version it started with, so editing a journey means add
     type = "send"                    # composes through the normal path (a bulk job record)
     layout = "welcome-letter"        # layout_version = "2.0.0", channels = ["email"]
     [steps.data]                     # the layout's data; "$trigger.data.x", "$customer.x",
-    customer = "$customer.recipient" # "$trigger.customer_id", "$trigger.occurred_at"
+    customer = "$customer.recipient" # "$trigger.customer_id", "$trigger.occurred_date"
 
     [[steps]]
     id = "outcome"
