@@ -39,6 +39,12 @@ FIELD_CHARS: dict[str, int | None] = {
     "kanal.v1.JobHeader.job_name": 200,
     "kanal.v1.ListDocumentsRequest.customer_id": 200,
     "kanal.v1.ListDocumentsRequest.page_token": 1000,
+    # server/compose/data.py's limits (depth, values, string lengths) apply to both JSONs
+    "kanal.v1.PublishEventRequest.data_json": None,
+    "kanal.v1.PublishEventRequest.attributes_json": None,
+    "kanal.v1.PublishEventRequest.customer_id": 200,
+    "kanal.v1.PublishEventRequest.idempotency_key": 200,
+    "kanal.v1.ListCustomerActivityRequest.customer_id": 200,
 }
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
 

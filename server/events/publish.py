@@ -33,13 +33,14 @@ from ulid import ULID
 
 from server import logs
 from server.compose.data import read_json
-from server.errors import Conflict, InvalidInput, Unavailable
+from server.errors import Conflict, InvalidInput, TooLarge, Unavailable
 from server.events.tables import events, metadata
 from server.events.types import EventTypes, parse_attributes
 
 log = logs.get_logger(__name__)
 
 MAX_KEY = 200
+MAX_EVENT_BYTES = 256 * 1024  # data + attributes: an event is facts, not a document
 MAX_CUSTOMER_ID = 200
 TRANSACTION_BATCH = 500
 
@@ -123,6 +124,10 @@ class EventService:
         if len(item.idempotency_key) > MAX_KEY:
             raise InvalidInput.field(f"{where}idempotency_key",
                                      f"must be at most {MAX_KEY} characters")
+        size = len(item.data_json.encode()) + len(item.attributes_json.encode())
+        if size > MAX_EVENT_BYTES:
+            raise TooLarge(f"{where}data_json and attributes_json are {size} bytes; the limit "
+                           f"is {MAX_EVENT_BYTES}")
         if item.occurred_at is not None and item.occurred_at.tzinfo is None:
             raise InvalidInput.field(f"{where}occurred_at", "must carry a time zone")
         data = self.types.parse(item.event_type, item.data_json, where)

@@ -13,5 +13,7 @@ def insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING -> whether the row was new. A unique constraint,
     not a read-then-write, decides: two servers racing insert one row."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    key = list(table.primary_key.columns)[0]
+    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing()
+                          .returning(key))
+    return result.first() is not None  # (rowcount is not reliable here on psycopg 3)
