@@ -22,6 +22,7 @@ from kanal.v1 import events_pb2, events_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
+from server.events.tables import events as event_rows
 from server.jobs.queue import consume
 from server.journeys.tables import instances, sends, suppressions
 from tests.client import Keys, channel
@@ -34,7 +35,8 @@ TENANT = "megler"
 KEYS = Keys((TENANT, "producer"), (TENANT, "service"))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Oslo: outside quiet hours
 
-SENDER = json.loads((DEFAULT_LAYOUTS_DIR / "welcome-letter/2.0.0/sample.json").read_text())["sender"]
+SAMPLE = DEFAULT_LAYOUTS_DIR / "welcome-letter/2.0.0/sample.json"
+SENDER = json.loads(SAMPLE.read_text())["sender"]
 LETTER = """
 [steps.data]
 sender = "$customer.sender"
@@ -159,11 +161,6 @@ def world(tmp_path_factory, database, rabbit_env):
     world["server"].stop()
 
 
-def stub(world, role="producer"):
-    ch = channel(world["server"].address, KEYS[TENANT, role])
-    return ch, ch.__enter__()
-
-
 def publish(world, customer: str, event_type: str, data: dict, at: datetime, key: str = "",
             attributes: dict | None = None) -> events_pb2.PublishEventResponse:
     occurred = Timestamp()
@@ -263,10 +260,10 @@ def test_the_broker_follow_up_fires_14_days_after_account_opened_unless_first_de
 
 
 def test_only_customer_service_reads_the_timeline(world):
-    with channel(world["server"].address, KEYS[TENANT, "producer"]) as ch:
-        with pytest.raises(grpc.RpcError) as raised:
-            events_pb2_grpc.CustomersStub(ch).ListCustomerActivity(
-                events_pb2.ListCustomerActivityRequest(customer_id="x"))
+    with (channel(world["server"].address, KEYS[TENANT, "producer"]) as ch,
+          pytest.raises(grpc.RpcError) as raised):
+        events_pb2_grpc.CustomersStub(ch).ListCustomerActivity(
+            events_pb2.ListCustomerActivityRequest(customer_id="x"))
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -281,7 +278,7 @@ def test_a_survey_is_not_sent_twice_within_90_days_even_when_two_journeys_ask(wo
     [sent] = rows(world, sends, customer_id=customer)
     assert sent["journey"] == "nps-parcel"  # the higher priority wins the day
     [first] = rows(world, suppressions, customer_id=customer)
-    assert first["category"] == "survey" and "journey:nps-complaint@1:ask" == first["source"]
+    assert first["category"] == "survey" and first["source"] == "journey:nps-complaint@1:ask"
 
     clock.now = start + timedelta(days=30)
     publish(world, customer, "parcel_delivered", {"parcel_id": "P2", "touchpoint": "locker"},
@@ -362,7 +359,6 @@ def test_bad_event_data_is_refused_with_its_json_path(world):
             stub.PublishEvents(events_pb2.PublishEventsRequest(events=[good, bad]))
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert [f for f, _ in bad_request(raised.value)] == ["events[1].data.$.via"]
-        assert rows(world, __import__("server.events.tables", fromlist=["events"]).events,
-                    customer_id="c2") == []  # all or nothing
+        assert rows(world, event_rows, customer_id="c2") == []  # all or nothing
         response = stub.PublishEventStream(iter([good, good]))
         assert (response.accepted, response.replayed) == (1, 1)
