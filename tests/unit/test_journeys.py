@@ -290,3 +290,15 @@ def test_policy_settings_are_checked():
         PolicySettings.from_dict({"caps": {"service": {"max": 1, "days": 1}}})
     with pytest.raises(ValueError, match="default_zone"):
         PolicySettings.from_dict({"default_zone": "Mars/Olympus"})
+
+
+def test_kanal_journeys_check_names_every_problem_and_fails(tmp_path, capsys):
+    from server.cli import main
+
+    write(tmp_path / "bad", "t", "x", 1, 'name = "x"\nversion = 1\ntrigger = "nope"\n')
+    assert main(["journeys", "check", "--dir", str(tmp_path / "bad"),
+                 "--state-dir", str(tmp_path / "state")]) == 1
+    err = capsys.readouterr().err
+    assert "trigger: unknown event type 'nope'" in err and "steps: at least one" in err
+    assert main(["events", "replay", "--state-dir", str(tmp_path / "state")]) == 0
+    assert "replayed 0 events" in capsys.readouterr().err
