@@ -37,6 +37,7 @@ def _stage(settings: Any, journeys_dir: str | None = None) -> tuple[Any, Any]:
     from server.jobs.store import JobStore
     from server.journeys.stage import JourneyStage
 
+    settings.state_dir.mkdir(parents=True, exist_ok=True)  # the SQLite index lives there
     index = DocumentIndex(settings.resolved_index_url)
     schemas = settings.events.get("schemas_dir")
     events = EventService(index.engine, EventTypes(Path(schemas) if schemas else None))
