@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from ulid import ULID
 
@@ -192,15 +193,15 @@ class EventService:
         raise AssertionError("unreachable")
 
     def _store(self, conn: Connection, row: dict[str, Any]) -> Published:
-        stored = conn.execute(select(events).where(and_(
-            events.c.tenant == row["tenant"],
-            events.c.idempotency_key == row["idempotency_key"]))).mappings().first()
-        if stored is not None:
+        seq = self._insert(conn, row)
+        if seq is None:  # the key is taken: the same event again, or a conflict
+            stored = conn.execute(select(events).where(and_(
+                events.c.tenant == row["tenant"],
+                events.c.idempotency_key == row["idempotency_key"]))).mappings().one()
             if stored["content_sha256"] != row["content_sha256"]:
                 raise Conflict(f"idempotency key {row['idempotency_key']!r} was already used "
                                f"for event {stored['event_id']} with other content")
             return Published(event_from_row(stored), replayed=True)
-        seq = conn.execute(insert(events).values(**row)).inserted_primary_key[0]
         event = Event(seq, row["event_id"], row["tenant"], row["customer_id"],
                       row["event_type"], row["occurred_at"], row["received_at"],
                       row["idempotency_key"], read_json(row["data"]),
@@ -210,6 +211,13 @@ class EventService:
             s, e = listener.on_event(conn, event, False)
             started, exited = started + s, exited + e
         return Published(event, False, started, exited)
+
+    @staticmethod
+    def _insert(conn: Connection, row: dict[str, Any]) -> int | None:
+        """INSERT unless the (tenant, key) is taken -> the new seq, or None."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        return conn.execute(dialect.insert(events).values(**row).on_conflict_do_nothing(
+            index_elements=["tenant", "idempotency_key"]).returning(events.c.seq)).scalar()
 
     # --- reading and replaying --------------------------------------------------------------
 

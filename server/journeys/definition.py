@@ -351,8 +351,12 @@ class JourneyCatalog:
         for (tenant, name, _), journey in sorted(self._all.items()):
             latest[(tenant, name)] = journey
         self._by_trigger: dict[tuple[str, str], list[Journey]] = {}
+        self._ending: dict[str, set[str]] = {}
         for journey in latest.values():
             self._by_trigger.setdefault((journey.tenant, journey.trigger), []).append(journey)
+        for journey in self._all.values():  # running instances may be on any version
+            self._ending.setdefault(journey.tenant, set()).update(
+                journey.exit_on, *(s.unless for s in journey.steps))
 
     def get(self, tenant: str, name: str, version: int) -> Journey | None:
         return self._all.get((tenant, name, version))
@@ -360,6 +364,10 @@ class JourneyCatalog:
     def triggered_by(self, tenant: str, event_type: str) -> list[Journey]:
         """The newest version of each journey of `tenant` that `event_type` starts."""
         return list(getattr(self, "_by_trigger", {}).get((tenant, event_type), ()))
+
+    def ending(self, tenant: str) -> set[str]:
+        """The event types that can end an instance of `tenant` (exit_on, wait unless)."""
+        return getattr(self, "_ending", {}).get(tenant, set())
 
     def all(self) -> list[Journey]:
         return list(self._all.values())

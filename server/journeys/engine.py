@@ -50,6 +50,7 @@ log = logs.get_logger(__name__)
 ACTIVE, COMPLETED, EXITED = "active", "completed", "exited"
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 CLICKED_EVENT, RESPONDED_EVENT = "link_clicked", "survey_response"
+FIRE_BATCH = 100  # timers fired per transaction
 
 
 @dataclass(slots=True)
@@ -82,18 +83,24 @@ class JourneyEngine:
     def on_event(self, conn: Connection, event: Event, replay: bool) -> tuple[int, int]:
         """server.events.publish.Listener: start and end instances for a stored event."""
         now = self.clock()
+        attributes: dict[str, Any] | None = None
         if event.attributes and not replay:
             attributes = merge_profile(conn, event.tenant, event.customer_id,
                                        event.attributes, now)
-        else:
-            attributes = load_profile(conn, event.tenant, event.customer_id)
-        exited = 0 if replay else self._exit_on(conn, event, now)
+        exited = 0
+        if not replay and event.event_type in self.catalog.ending(event.tenant):
+            exited = self._exit_on(conn, event, now)
         started = 0
         for journey in self.catalog.triggered_by(event.tenant, event.event_type):
-            ok, _why = conditions.holds(conn, journey.conditions, tenant=event.tenant,
-                                        customer_id=event.customer_id, attributes=attributes,
-                                        at=event.occurred_at)
-            if ok and self._start(conn, journey, event, now):
+            if journey.conditions:
+                if attributes is None:
+                    attributes = load_profile(conn, event.tenant, event.customer_id)
+                ok, _why = conditions.holds(conn, journey.conditions, tenant=event.tenant,
+                                            customer_id=event.customer_id,
+                                            attributes=attributes, at=event.occurred_at)
+                if not ok:
+                    continue
+            if self._start(conn, journey, event, now):
                 started += 1
         return started, exited
 
@@ -109,7 +116,7 @@ class JourneyEngine:
                 "reason": "", "started_at": now}):
             return False  # this occurrence already has its instance
         self._enter(conn, journey, instance_id, event.tenant, event.customer_id, first,
-                    event.occurred_at)
+                    event.occurred_at, moved=False)
         return True
 
     def _exit_on(self, conn: Connection, event: Event, now: datetime) -> int:
@@ -135,7 +142,7 @@ class JourneyEngine:
     # --- timers ------------------------------------------------------------------------------
 
     def _enter(self, conn: Connection, journey: Journey, instance_id: str, tenant: str,
-               customer_id: str, step: Step, at: datetime) -> None:
+               customer_id: str, step: Step, at: datetime, moved: bool = True) -> None:
         """The instance reaches `step` at `at`: its timer (a wait or a branch: after its
         duration; anything else: now)."""
         due = at + step.wait if step.type in ("wait", "branch") else at
@@ -144,8 +151,9 @@ class JourneyEngine:
             "customer_id": customer_id, "priority": journey.priority,
             "category": journey.category_of(step) if step.type == "send" else "",
             "due_at": due, "state": PENDING})
-        conn.execute(update(instances).where(instances.c.instance_id == instance_id).values(
-            step=step.id))
+        if moved:
+            conn.execute(update(instances).where(instances.c.instance_id == instance_id)
+                         .values(step=step.id))
 
     def _claim(self, now: datetime, limit: int) -> list[RowMapping]:
         due = and_(timers.c.state == PENDING, timers.c.due_at <= now,
@@ -173,10 +181,32 @@ class JourneyEngine:
             claimed = self._claim(now, limit)
             if not claimed:
                 break
-            for timer in claimed:
-                with self.engine.begin() as conn:
-                    total.add(self._fire(conn, timer, now))
+            for start in range(0, len(claimed), FIRE_BATCH):
+                total.add(self._fire_batch(claimed[start:start + FIRE_BATCH], now))
         return total
+
+    def _fire_batch(self, batch: list[RowMapping], now: datetime) -> TickResult:
+        """Fire timers in one transaction (one commit, not one per timer); if any fails,
+        each again in its own, so one bad timer holds up no other (it keeps its lease
+        until it expires, then is tried again)."""
+        result = TickResult()
+        try:
+            with self.engine.begin() as conn:
+                for timer in batch:
+                    result.add(self._fire(conn, timer, now))
+            return result
+        except Exception as exc:  # noqa: BLE001 - narrowed down below, per timer
+            log.warning("a batch of timers failed; firing one by one", error=repr(exc)[:300])
+        result = TickResult()
+        for timer in batch:
+            try:
+                with self.engine.begin() as conn:
+                    result.add(self._fire(conn, timer, now))
+            except Exception as exc:  # noqa: BLE001
+                log.error("journey timer failed", timer_id=timer["timer_id"],
+                          instance_id=timer["instance_id"], step=timer["step"],
+                          error=repr(exc)[:500])
+        return result
 
     def _fire(self, conn: Connection, timer: RowMapping, now: datetime) -> TickResult:
         result = TickResult(fired=1)
