@@ -15,6 +15,8 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from archive.index import documents as index_documents
@@ -362,3 +364,41 @@ def test_bad_event_data_is_refused_with_its_json_path(world):
         assert rows(world, event_rows, customer_id="c2") == []  # all or nothing
         response = stub.PublishEventStream(iter([good, good]))
         assert (response.accepted, response.replayed) == (1, 1)
+
+
+JSONISH = st.one_of(st.text(max_size=40), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8).map(json.dumps))
+
+
+@settings(max_examples=150, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(event_type=st.sampled_from(["pin_sent", "first_deposit", "closing_signals", "x", ""]),
+       data=JSONISH, attributes=st.one_of(st.just(""), JSONISH),
+       customer=st.text(max_size=210), key=st.text(max_size=210),
+       seconds=st.integers(min_value=-2**40, max_value=2**40), page=st.text(max_size=12),
+       size=st.integers(min_value=-5, max_value=2000))
+def test_no_event_or_timeline_request_answers_internal(world, event_type, data, attributes,
+                                                       customer, key, seconds, page, size):
+    request = events_pb2.PublishEventRequest(
+        customer_id=customer, event_type=event_type, data_json=data,
+        attributes_json=attributes, idempotency_key=key)
+    request.occurred_at.seconds = seconds
+    bad = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+    with channel(world["server"].address, KEYS[TENANT, "producer"]) as ch:
+        for call in (lambda: events_pb2_grpc.EventsStub(ch).PublishEvent(request, timeout=30),
+                     lambda: events_pb2_grpc.EventsStub(ch).PublishEvents(
+                         events_pb2.PublishEventsRequest(events=[request]), timeout=30)):
+            try:
+                call()
+            except grpc.RpcError as exc:
+                assert exc.code() not in bad, exc.details()
+    with channel(world["server"].address, KEYS[TENANT, "service"]) as ch:
+        try:
+            events_pb2_grpc.CustomersStub(ch).ListCustomerActivity(
+                events_pb2.ListCustomerActivityRequest(customer_id=customer, page_token=page,
+                                                       page_size=size), timeout=30)
+        except grpc.RpcError as exc:
+            assert exc.code() not in bad, exc.details()

@@ -302,3 +302,75 @@ def test_kanal_journeys_check_names_every_problem_and_fails(tmp_path, capsys):
     assert "trigger: unknown event type 'nope'" in err and "steps: at least one" in err
     assert main(["events", "replay", "--state-dir", str(tmp_path / "state")]) == 0
     assert "replayed 0 events" in capsys.readouterr().err
+
+
+BRANCHY = """
+name = "card"
+version = 1
+trigger = "card_issued"
+category = "service"
+reentry = "every"
+[[steps]]
+id = "pin-info"
+type = "send"
+layout = "welcome-letter"
+[[steps]]
+id = "outcome"
+type = "branch"
+on = "pin-info"
+days = 3
+clicked = "thanks"
+bounced = "letter"
+otherwise = "exit"
+[[steps]]
+id = "letter"
+type = "send"
+layout = "welcome-letter"
+channels = ["print"]
+next = "exit"
+[[steps]]
+id = "thanks"
+type = "exit"
+"""
+
+
+def card_issued(events, customer: str, card: str):
+    return events.publish([EventInput("t", customer, "card_issued",
+                                      json.dumps({"card_id": card, "product": "Gull"}))])[0]
+
+
+def test_a_branch_follows_what_happened_to_an_earlier_send(stage, tmp_path):
+    events, journeys, clock, engine, _ = stage
+    write(tmp_path / "journeys", "t", "card", 1, BRANCHY)
+    journeys.catalog = JourneyCatalog(tmp_path / "journeys")  # reload with the new file
+    journeys.journeys.catalog = journeys.catalog
+    card_issued(events, "clicker", "K1")
+    card_issued(events, "bouncer", "K2")
+    card_issued(events, "silent", "K3")
+    journeys.tick()
+    documents = {r["customer_id"]: r["document_id"] for r in
+                 planned(engine, "clicker") + planned(engine, "bouncer") + planned(engine,
+                                                                                   "silent")}
+    assert all(documents.values()) and len(documents) == 3
+    events.publish([EventInput("t", "clicker", "link_clicked",
+                               json.dumps({"document_id": documents["clicker"]}))])
+    from server.delivery.tables import deliveries
+
+    with engine.begin() as conn:  # the delivery stage's row for the bounced e-mail
+        conn.execute(deliveries.insert().values(
+            delivery_id="01" + "0" * 24, tenant="t", document_id=documents["bouncer"],
+            customer_id="bouncer", kind="letter", channel="email", provider="relay",
+            recipient="x@example.no", archive_key="k", sha256="0" * 64,
+            media_type="message/rfc822", message_id="m", state="bounced", state_at=clock.now,
+            created_at=clock.now, expires_at=clock.now))
+    clock.now += timedelta(days=3)
+    journeys.tick()
+    steps = {c: [r["step"] for r in planned(engine, c)] for c in documents}
+    assert steps == {"clicker": ["pin-info"], "bouncer": ["pin-info", "letter"],
+                     "silent": ["pin-info"]}
+    with engine.begin() as conn:
+        ended = {r["customer_id"]: (r["state"], r["reason"]) for r in conn.execute(
+            select(instances).where(instances.c.journey == "card")).mappings()}
+    assert ended["clicker"] == ("completed", "finished at step thanks")
+    assert ended["bouncer"] == ("completed", "finished at step letter")
+    assert ended["silent"] == ("completed", "finished at step outcome")
