@@ -16,7 +16,8 @@ wait 2 hours -> an NPS-style e-mail (category survey, a new instance per parcel)
 3. the surviving sends go to bulk jobs and the job workers compose them (e-mail channel) ->
    documents/s through the normal bulk path.
 
-Prints one JSON object; RSS is this process's peak (server, gRPC and timers; the job
+Prints one JSON object (also load_tests/results/journeys.json, with the load average: the
+machine is shared); RSS is this process's peak (server, gRPC and timers; the job
 workers are separate processes, their peak is reported apart).
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import sys
 import tempfile
@@ -36,9 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import server  # noqa: E402,F401 - fork support before grpc loads
 from sqlalchemy import create_engine, func, make_url, select, text  # noqa: E402
 
+import server  # noqa: E402,F401 - fork support before grpc loads
 from kanal.v1 import events_pb2, events_pb2_grpc  # noqa: E402
 from server.app import KanalServer  # noqa: E402
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR  # noqa: E402
@@ -125,6 +127,12 @@ def main() -> int:
             if database:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    results["context"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "load_average": os.getloadavg(),
+                          "at": datetime.now(UTC).isoformat()}
+    out = ROOT / "load_tests" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "journeys.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     return 0
 
