@@ -13,7 +13,9 @@ caps hold across all journeys and campaigns. In this order:
 3. Consent: a category in `consent_required` (default: marketing) needs the customer's
    consent (profile `consents`): without it, suppressed (GDPR art. 6/7, ePrivacy art. 13).
 4. Frequency caps per category: at most `max` in `days` (default: 1 survey per 90 days,
-   2 marketing per 14 days): suppressed when reached.
+   2 marketing per 14 days): suppressed when reached. Marketing counts the journeys' own
+   and every campaign document the delivery stage sent (deliveries of layouts marked
+   `marketing = true`, whoever composed them).
 5. One a day: at most `daily_max` (default 1) capped communications per customer and local
    day; and when another journey with a higher priority has this customer due the same
    local day, the lower one is suppressed ("priorities").
@@ -35,6 +37,7 @@ Settings::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -45,8 +48,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from server.delivery.rules import COUNTRY_ZONES, Cap, Decision, Window
-from server.delivery.tables import delivery_optouts
-from server.journeys.tables import contact_log, suppressions, timers
+from server.delivery.tables import deliveries, delivery_optouts
+from server.journeys.tables import contact_log, sends, suppressions, timers
 
 NEVER_CAPPED = frozenset({"service", "legal"})
 CATEGORIES = ("service", "legal", "marketing", "survey")
@@ -148,8 +151,11 @@ class ContactPolicy:
             return Decision("suppress", f"no consent to {category}")
         cap = self.settings.caps.get(category)
         if cap is not None:
-            seen = self._count(conn, tenant, customer, (category,),
-                               now - timedelta(days=cap.days), now)
+            since = now - timedelta(days=cap.days)
+            seen = self._count(conn, tenant, customer, (category,), since,
+                               now + timedelta(microseconds=1))  # what went out at `now` too
+            if category == "marketing":
+                seen += self._campaigns(conn, tenant, customer, since)
             if seen >= cap.max:
                 return Decision("suppress", f"frequency cap {category}: {seen} of {cap.max} "
                                 f"in {cap.days:g} days already")
@@ -188,6 +194,22 @@ class ContactPolicy:
             contact_log.c.tenant == tenant, contact_log.c.customer_id == customer,
             contact_log.c.category.in_(list(categories)), contact_log.c.at >= since,
             contact_log.c.at < until)).scalar() or 0)
+
+    @staticmethod
+    def _campaigns(conn: Connection, tenant: str, customer: str, since: datetime) -> int:
+        """Marketing documents that reached the customer outside the journeys (campaigns
+        composed by Compose or bulk jobs): the delivery stage's sent or delivered
+        deliveries of marketing layouts, one per document, without the journeys' own
+        (those are in contact_log already)."""
+        journey_documents = select(sends.c.document_id).where(
+            sends.c.tenant == tenant, sends.c.customer_id == customer,
+            sends.c.document_id.is_not(None))
+        rows = conn.execute(select(deliveries.c.document_id, deliveries.c.details).where(
+            deliveries.c.tenant == tenant, deliveries.c.customer_id == customer,
+            deliveries.c.state.in_(["sent", "delivered"]), deliveries.c.state_at >= since,
+            deliveries.c.document_id.not_in(journey_documents))).all()
+        return len({r.document_id for r in rows if json.loads(r.details or "{}").get(
+            "marketing")})
 
     @staticmethod
     def record(conn: Connection, request: ContactRequest, at: datetime, ref: str = "") -> None:

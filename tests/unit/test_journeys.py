@@ -374,3 +374,24 @@ def test_a_branch_follows_what_happened_to_an_earlier_send(stage, tmp_path):
     assert ended["clicker"] == ("completed", "finished at step thanks")
     assert ended["bouncer"] == ("completed", "finished at step letter")
     assert ended["silent"] == ("completed", "finished at step outcome")
+
+
+def test_campaigns_sent_outside_the_journeys_count_against_the_marketing_cap(stage):
+    from server.delivery.tables import deliveries
+
+    *_, engine, _ = stage
+    policy = ContactPolicy(PolicySettings(daily_max=9), engine)
+    with engine.begin() as conn:
+        for n in range(2):  # two campaign e-mails sent by a bulk job last week
+            conn.execute(deliveries.insert().values(
+                delivery_id=f"01{n:024d}", tenant="t", document_id=f"campaign-{n}",
+                customer_id="m", kind="letter", channel="email", provider="relay",
+                recipient="x@example.no", archive_key="k", sha256="0" * 64,
+                media_type="message/rfc822", message_id="m", state="delivered",
+                state_at=T0 - timedelta(days=7), created_at=T0, expires_at=T0,
+                details=json.dumps({"marketing": n == 0})))
+    request = ContactRequest("t", "m", "marketing", "journey:x@1:y")
+    first = policy.check_and_record(request, T0, {"consents": ["marketing"]})
+    second = policy.check_and_record(request, T0, {"consents": ["marketing"]})
+    assert first.action == "send"  # one marketing campaign + this one = 2 in 14 days
+    assert second.action == "suppress" and "2 of 2 in 14 days" in second.reason
