@@ -20,8 +20,12 @@ MAX_BATCH = 1000
 
 
 def event_input(request: events_pb2.PublishEventRequest) -> EventInput:
-    occurred = (request.occurred_at.ToDatetime(tzinfo=UTC)
-                if request.HasField("occurred_at") else None)
+    occurred = None
+    if request.HasField("occurred_at"):
+        try:
+            occurred = request.occurred_at.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInput.field("occurred_at", f"not a time: {exc}") from exc
     tenant = tenant_for(current_caller(), request.tenant)
     return EventInput(tenant=tenant, customer_id=request.customer_id,
                       event_type=request.event_type, data_json=request.data_json or "{}",

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ log = logs.get_logger(__name__)
 
 MAX_KEY = 200
 MAX_EVENT_BYTES = 256 * 1024  # data + attributes: an event is facts, not a document
+MAX_FUTURE = timedelta(hours=1)  # clocks differ a little, never by more
 MAX_CUSTOMER_ID = 200
 TRANSACTION_BATCH = 500
 
@@ -135,6 +136,9 @@ class EventService:
         attributes = parse_attributes(item.attributes_json, where)
         now = self.clock()
         occurred = (item.occurred_at or now).astimezone(UTC)
+        if occurred > now + MAX_FUTURE:
+            raise InvalidInput.field(f"{where}occurred_at", f"{occurred.isoformat()} is in "
+                                     "the future: an event is something that happened")
         content = hashlib.sha256(_canonical(
             [item.customer_id, item.event_type, occurred.isoformat(), data, attributes]
         ).encode()).hexdigest()

@@ -395,3 +395,11 @@ def test_campaigns_sent_outside_the_journeys_count_against_the_marketing_cap(sta
     second = policy.check_and_record(request, T0, {"consents": ["marketing"]})
     assert first.action == "send"  # one marketing campaign + this one = 2 in 14 days
     assert second.action == "suppress" and "2 of 2 in 14 days" in second.reason
+
+
+def test_an_event_from_the_future_is_refused(stage):
+    events, *_ = stage
+    with pytest.raises(InvalidInput) as raised:
+        events.publish([EventInput("t", "c", "pin_sent", '{"card_id": "K", "via": "app"}',
+                                   occurred_at=T0 + timedelta(days=2))])
+    assert raised.value.violations[0].field == "occurred_at"
