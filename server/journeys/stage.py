@@ -9,7 +9,8 @@ number of servers may run it against one database (timers are leased).
 Settings (``[journeys]``)::
 
     [journeys]
-    dir = "journeys"             # <tenant>/<name>/<version>.toml; default: the shipped ones
+    dir = "journeys"             # <tenant>/<name>/<version>.toml; unset: no journeys (the
+                                 # shipped examples are in DEFAULT_JOURNEYS_DIR)
     poll_seconds = 5.0
     lease_seconds = 60
     [journeys.policy]            # server.journeys.policy
@@ -61,7 +62,7 @@ class JourneyStage:
         self.engine = engine
         self.clock = clock
         self.poll_seconds = float(settings.get("poll_seconds", 5.0))
-        root = Path(settings["dir"]) if settings.get("dir") else DEFAULT_JOURNEYS_DIR
+        root = Path(settings["dir"]) if settings.get("dir") else None
         self.catalog = JourneyCatalog(root, event_known=lambda t: t in events.types,
                                       layout_known=layout_check(layouts))
         self.policy = ContactPolicy(PolicySettings.from_dict(settings.get("policy", {})),

@@ -404,3 +404,12 @@ def test_an_event_from_the_future_is_refused(stage):
         events.publish([EventInput("t", "c", "pin_sent", '{"card_id": "K", "via": "app"}',
                                    occurred_at=T0 + timedelta(days=2))])
     assert raised.value.violations[0].field == "occurred_at"
+
+
+def test_the_shipped_example_journeys_load():
+    from server.journeys.stage import DEFAULT_JOURNEYS_DIR, layout_check
+
+    catalog = JourneyCatalog(DEFAULT_JOURNEYS_DIR, event_known=lambda t: t in TYPES,
+                             layout_known=layout_check(LayoutRegistry()))
+    assert [j.ref for j in catalog.triggered_by("demo", "account_opened")] == [
+        "broker-follow-up@1"]
