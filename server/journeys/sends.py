@@ -11,16 +11,18 @@ outbox). The hand-over is crash safe in three commits:
 2. The job is created with that id, its records (record key = send id) stored, sealed.
 3. `submitting` -> `submitted`.
 
-A crash after 1 or 2 leaves `submitting` rows; `flush` finds them, discards a job that was
-half stored and creates it again with the same id, so every document id stays what step 1
-promised and no send becomes two documents.
+A crash after 1 or 2 leaves `submitting` rows; `flush` finds them (once RECOVER_AFTER has
+passed, so it never takes over another server's hand-over in progress), discards a job that
+was half stored and creates it again with the same id, so every document id stays what
+step 1 promised and no send becomes two documents.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -35,6 +37,9 @@ from server.journeys.tables import sends
 log = logs.get_logger(__name__)
 
 FLUSH_LIMIT = 5000
+# A hand-over still `submitting` this long after its job id was reserved was interrupted
+# (a live one takes seconds); younger ones may be another server's, in progress.
+RECOVER_AFTER = timedelta(minutes=5)
 
 
 class SendSubmitter:
@@ -46,9 +51,14 @@ class SendSubmitter:
         self.latest_version = latest_version
         self.notify = notify
         self.clock = clock
+        self._lock = threading.Lock()  # one hand-over at a time in this process
 
     def flush(self) -> int:
         """Submit every planned send (and finish interrupted submissions) -> sends submitted."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         submitted = self._recover()
         while True:
             with self.engine.begin() as conn:
@@ -119,7 +129,9 @@ class SendSubmitter:
             rows = conn.execute(select(sends.c.job_id, sends.c.tenant, sends.c.layout_id,
                                        sends.c.layout_version, sends.c.channels,
                                        sends.c.priority)
-                                .where(sends.c.state == "submitting").distinct()).all()
+                                .where(sends.c.state == "submitting",
+                                       sends.c.job_created_at < self.clock() - RECOVER_AFTER)
+                                .distinct()).all()
         done = 0
         for row in rows:
             done += self._submit(row.job_id, JobHeader(
