@@ -3,7 +3,8 @@
 Merged from the tables that own each fact (read only): events (`kanal_events`; a
 `survey_response` event reads as a survey response), communications (`journey_sends`, with
 the archived document's id), delivery state changes (`delivery_events` of the customer's
-`deliveries`), and suppressions (`contact_suppressions`). Paging is by position in the
+`deliveries`), suppressions (`contact_suppressions`), and journeys (`journey_instances`:
+running at a step, or ended and why, e.g. "first_deposit came"). Paging is by position in the
 merged list; a page token is that position.
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Engine
 from server.delivery.tables import deliveries, delivery_events
 from server.errors import InvalidInput
 from server.events.tables import events
-from server.journeys.tables import sends, suppressions
+from server.journeys.tables import instances, sends, suppressions
 
 SURVEY_RESPONSE_TYPES = frozenset({"survey_response"})
 MAX_PAGE = 500
@@ -29,7 +30,7 @@ MAX_PAGE = 500
 @dataclass(frozen=True, slots=True)
 class Activity:
     at: datetime
-    kind: str  # event | communication | delivery | suppression | survey_response
+    kind: str  # event | communication | delivery | suppression | survey_response | journey
     summary: str
     event_id: str = ""
     event_type: str = ""
@@ -89,6 +90,19 @@ def _suppressions(conn, tenant: str, customer: str, limit: int) -> Iterator[Acti
                                                 "category": r["category"]}))
 
 
+def _journeys(conn, tenant: str, customer: str, limit: int) -> Iterator[Activity]:
+    """A journey ended (why: finished, or the event that ended it) or still running."""
+    for r in conn.execute(select(instances).where(
+            instances.c.tenant == tenant, instances.c.customer_id == customer)
+            .order_by(instances.c.started_at.desc()).limit(limit)).mappings():
+        ref = f"{r['journey']}@{r['version']}"
+        at = r["ended_at"] or r["started_at"]
+        summary = (f"journey {ref} {r['state']}: {r['reason']}" if r["ended_at"]
+                   else f"journey {ref} running, at step {r['step']}")
+        yield Activity(at, "journey", summary, event_id=r["trigger_event_id"], journey=ref,
+                       step=r["step"], state=r["state"], reason=r["reason"])
+
+
 def customer_activity(engine: Engine, tenant: str, customer_id: str, page_size: int = 100,
                       page_token: str = "") -> tuple[list[Activity], str]:
     """-> (up to page_size activities, newest first; the next page's token or "")."""
@@ -105,7 +119,7 @@ def customer_activity(engine: Engine, tenant: str, customer_id: str, page_size: 
         raise InvalidInput.field("page_token", "not a token this call returned") from None
     need = offset + page_size + 1
     with engine.begin() as conn:
-        merged = [a for source in (_events, _sends, _deliveries, _suppressions)
+        merged = [a for source in (_events, _sends, _deliveries, _suppressions, _journeys)
                   for a in source(conn, tenant, customer_id, need)]
     merged.sort(key=lambda a: a.at, reverse=True)
     page = merged[offset:offset + page_size]

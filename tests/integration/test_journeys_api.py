@@ -249,6 +249,9 @@ def test_the_broker_follow_up_fires_14_days_after_account_opened_unless_first_de
     assert record.customer_id == waiting
     assert record.layout_ref == "welcome-letter@2.0.0"
 
+    [why] = [a for a in activity(world, deposited) if a.kind == "journey"]
+    assert why.state == "exited" and "first_deposit came" in why.reason
+
     timeline = activity(world, waiting)
     kinds = [a.kind for a in timeline]
     assert {"communication", "delivery", "event"} <= set(kinds)
