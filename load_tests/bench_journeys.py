@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -97,6 +98,7 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--compose-timeout", type=float, default=1800)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the database
     sample = json.loads((DEFAULT_LAYOUTS_DIR / "welcome-letter/2.0.0/sample.json").read_text())
     keys = Keys((TENANT, "producer"))
     database = None
@@ -108,7 +110,7 @@ def main() -> int:
         (journeys / "1.toml").write_text(JOURNEY)
         index_url = None
         if not args.sqlite:
-            database = f"kanal_bench_{uuid.uuid4().hex[:8]}"
+            database = f"kanal_journeys_bench_{uuid.uuid4().hex[:8]}"
             admin = create_engine(PG, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{database}"'))
