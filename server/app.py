@@ -19,6 +19,8 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from kanal.v1 import (
     deliveries_pb2_grpc,
     documents_pb2,
     documents_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
     layouts_pb2,
@@ -51,6 +55,7 @@ from server import state as server_state
 from server.api.admission import Lanes, Limits, RenderQueueExit
 from server.api.deliveries import DeliveriesServicer
 from server.api.documents import DocumentsServicer
+from server.api.events import CustomersServicer, EventsServicer
 from server.api.interceptor import KanalInterceptor
 from server.api.jobs import JobsServicer
 from server.api.layouts import LayoutsServicer
@@ -64,6 +69,8 @@ from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import DocumentService
+from server.events.publish import EventService, publish_event
+from server.events.types import EventTypes
 from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor, HealthServicer
 from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
@@ -71,6 +78,8 @@ from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
 from server.jobs.store import CHUNK_SIZE, JobStore
 from server.jobs.worker import WorkerConfig
+from server.journeys.definition import JourneyError
+from server.journeys.stage import JourneyStage
 from server.measured_store import MeasuredArchiveStore
 from server.portal import (
     ArchiveAdminService,
@@ -95,6 +104,8 @@ SERVICE_NAMES = (
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
     deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
     surveys_pb2.DESCRIPTOR.services_by_name["Surveys"].full_name,
+    events_pb2.DESCRIPTOR.services_by_name["Events"].full_name,
+    events_pb2.DESCRIPTOR.services_by_name["Customers"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # A last bound, far above the lanes' (server/api/admission.py): grpc-core refuses more.
@@ -150,8 +161,12 @@ def api_keys(settings: Settings) -> tuple[auth.ApiKey, ...]:
 
 
 class KanalServer:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        """`clock`: the journeys' time (events' received-at, timers, the contact policy);
+        tests inject one to move time without sleeping."""
         self.settings = settings
+        self.clock = clock
         self.embedded_s3: EmbeddedS3 | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.port: int | None = None
@@ -214,6 +229,7 @@ class KanalServer:
                     raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
             self.surveys.start(post_webhooks=delivery_settings.dispatch)
+            self._start_journeys()
             self._start_grpc()
             self._start_health()
             self._start_metrics()
@@ -286,6 +302,31 @@ class KanalServer:
             self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers))
         self.job_runner.start()
 
+    def _start_journeys(self) -> None:
+        """Events (server.events) and the journeys they trigger (server.journeys): their
+        tables beside the index; the timers' thread; sends go to the bulk jobs above."""
+        settings = self.settings
+        try:
+            schemas = settings.events.get("schemas_dir")
+            self.events = EventService(self.index.engine,
+                                       EventTypes(Path(schemas) if schemas else None),
+                                       clock=lambda: self.clock())
+            self.journeys = JourneyStage(settings.journeys, self.index.engine, self.events,
+                                         self.layouts, self.jobs,
+                                         notify_jobs=self.job_runner.notify,
+                                         clock=lambda: self.clock())
+        except (JourneyError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
+        self.events.create_schema()
+        # answers and detractors' follow-ups become events a journey can start from
+        events = self.events
+        self.surveys.service.on_event = (
+            lambda tenant, customer_id, event_type, data, occurred_at, key: publish_event(
+                events, tenant=tenant, customer_id=customer_id, event_type=event_type,
+                data=data, occurred_at=occurred_at, idempotency_key=key))
+        self.journeys.create_schema()
+        self.journeys.start()
+
     def _start_metrics(self) -> None:
         """The Prometheus endpoint (server.metrics) and the job gauges it reads."""
         try:
@@ -351,6 +392,8 @@ class KanalServer:
         deliveries_pb2_grpc.add_DeliveriesServicer_to_server(self.deliveries_servicer, server)
         surveys_pb2_grpc.add_SurveysServicer_to_server(SurveysServicer(self.surveys.service),
                                                        server)
+        events_pb2_grpc.add_EventsServicer_to_server(EventsServicer(self.events), server)
+        events_pb2_grpc.add_CustomersServicer_to_server(CustomersServicer(self.journeys), server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -425,6 +468,9 @@ class KanalServer:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "deliveries_servicer", None) is not None:
             self.deliveries_servicer.stop()  # and WatchDeliveries streams
+        if getattr(self, "journeys", None) is not None:
+            self.journeys.stop()
+            self.journeys = None
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None

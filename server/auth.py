@@ -151,6 +151,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Surveys/CloseFollowUp": frozenset({"service", "admin"}),
     "/kanal.v1.Surveys/RecordConversion": frozenset({"producer", "admin"}),
     "/kanal.v1.Surveys/GetExperimentReport": frozenset({"producer", "service", "admin"}),
+    "/kanal.v1.Events/PublishEvent": frozenset({"producer", "admin"}),
+    "/kanal.v1.Events/PublishEventStream": frozenset({"producer", "admin"}),
+    "/kanal.v1.Events/PublishEvents": frozenset({"producer", "admin"}),
+    # A customer's whole history, personal: customer service only (issue 16).
+    "/kanal.v1.Customers/ListCustomerActivity": frozenset({"service"}),
 }
 
 

@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_archive_parser(commands)
     from server.delivery.cli import add_parser as add_deliveries_parser
     add_deliveries_parser(commands)
+    from server.journeys.cli import add_parsers as add_journeys_parsers
+    add_journeys_parsers(commands)
     return parser
 
 

@@ -97,6 +97,8 @@ class Settings:
     delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
     limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
     surveys: Mapping[str, Any] = field(default_factory=dict)  # [surveys] server.surveys.settings
+    events: Mapping[str, Any] = field(default_factory=dict)  # [events] server.events
+    journeys: Mapping[str, Any] = field(default_factory=dict)  # [journeys] server.journeys.stage
 
     @property
     def reflection_enabled(self) -> bool:
@@ -160,6 +162,8 @@ def load_settings(
         settings = replace(settings, delivery=doc.get("delivery", {}))
         settings = replace(settings, limits=doc.get("limits", {}))
         settings = replace(settings, surveys=doc.get("surveys", {}))
+        settings = replace(settings, events=doc.get("events", {}),
+                           journeys=doc.get("journeys", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:

@@ -45,6 +45,7 @@ LANE_OF: dict[str, str] = {
     "/kanal.v1.Layouts/ListLayouts": "quick",
     "/kanal.v1.Layouts/GetLayout": "quick",
     "/kanal.v1.Jobs/SubmitBatch": "stream",
+    "/kanal.v1.Events/PublishEventStream": "stream",
     "/kanal.v1.Jobs/WatchJob": "stream",
     "/kanal.v1.Portal/FetchDocument": "stream",
     "/kanal.v1.Deliveries/WatchDeliveries": "stream",

@@ -48,6 +48,12 @@ FIELD_CHARS: dict[str, int | None] = {
     "kanal.v1.RecordResponseRequest.comment": None,
     "kanal.v1.RecordSmsReplyRequest.text": None,
     "kanal.v1.CloseFollowUpRequest.note": None,
+    # server/compose/data.py's limits (depth, values, string lengths) apply to both JSONs
+    "kanal.v1.PublishEventRequest.data_json": None,
+    "kanal.v1.PublishEventRequest.attributes_json": None,
+    "kanal.v1.PublishEventRequest.customer_id": 200,
+    "kanal.v1.PublishEventRequest.idempotency_key": 200,
+    "kanal.v1.ListCustomerActivityRequest.customer_id": 200,
 }
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
 

@@ -81,6 +81,7 @@ class SurveyService:
         self.public_url = public_url.rstrip("/")
         self.clock = clock
         self.on_follow_up = on_follow_up  # wakes the webhook sender
+        self.on_event: hooks.EventHook = hooks.no_events  # the server sets server.events'
 
     # --- sending -------------------------------------------------------------------------
 
@@ -289,11 +290,28 @@ class SurveyService:
                  category=stats.category(score))
         if follow_up is not None:
             self.on_follow_up()
-            try:
-                hooks.publish_follow_up_required(follow_up_body(follow_up, invitation))
-            except Exception as exc:  # the answer stands; the webhook still carries it
-                log.warning("follow_up_required hook failed", error=repr(exc))
+        self._raise_events(invitation, score, comment, now, follow_up)
         return answer
+
+    def _raise_events(self, invitation: Mapping[str, Any], score: int, comment: str,
+                      now: datetime, follow_up: Mapping[str, Any] | None) -> None:
+        """`survey_response`, and `follow_up_required` for a detractor (server.surveys.hooks)."""
+        tenant, customer = invitation["tenant"], invitation["customer_id"]
+        answered = {"survey_id": invitation["survey_id"], "touchpoint": invitation["touchpoint"],
+                    "score": score, **({"comment": comment} if comment else {}),
+                    **({"document_id": invitation["document_id"]}
+                       if invitation.get("document_id") else {})}
+        raised = [("survey_response", answered, f"survey-response:{invitation['invitation_id']}")]
+        if follow_up is not None:
+            body = follow_up_body(follow_up, invitation)
+            raised.append(("follow_up_required", {
+                **answered, "follow_up_id": body["follow_up_id"], "deadline": body["deadline"]},
+                f"follow-up:{body['follow_up_id']}"))
+        for event_type, data, key in raised:
+            try:
+                self.on_event(tenant, customer, event_type, data, now, key)
+            except Exception as exc:  # the answer stands; the webhook still carries it
+                log.warning("survey event not raised", event_type=event_type, error=repr(exc))
 
     def close_follow_up(self, tenant: str, follow_up_id: str, who: str, note: str = ""
                         ) -> Mapping[str, Any]:

@@ -27,6 +27,8 @@ from kanal.v1 import (
     common_pb2,
     documents_pb2,
     documents_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
     surveys_pb2,
     surveys_pb2_grpc,
 )
@@ -179,6 +181,14 @@ def test_a_response_link_works_once_and_a_detractor_reaches_the_bank_signed(
         "follow_up_required", "cust-det", 3, "Pakken kom en uke for sent")
     assert posted["invitation_id"] == sent.invitation_id
     assert posted["document_id"] == sent.document_id
+
+    # ... and as events a journey can start from, in customer service's timeline
+    with channel(kanal.address, KEYS["nordkort", "service"]) as ch:
+        timeline = events_pb2_grpc.CustomersStub(ch).ListCustomerActivity(
+            events_pb2.ListCustomerActivityRequest(customer_id="cust-det"))
+    raised = {(a.kind, a.event_type) for a in timeline.activities}
+    assert {("survey_response", "survey_response"),
+            ("event", "follow_up_required")} <= raised, raised
 
     surveys, _ = producer
     report = surveys.GetSurveyReport(surveys_pb2.GetSurveyReportRequest(touchpoint=touchpoint))

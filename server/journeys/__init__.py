@@ -1,0 +1,1 @@
+"""Journeys: events -> journey steps (durable timers) -> the normal path (server.journeys.stage)."""

@@ -1,0 +1,40 @@
+"""A customer's profile: the attributes events told about them, merged (newest wins per key).
+
+Journeys' attribute conditions and the contact policy read it (segment, country, time_zone,
+consents, opt_outs, recipient...). Kept in `journey_customers`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from server.journeys.tables import customers
+
+
+def load_profile(conn: Connection, tenant: str, customer_id: str) -> dict[str, Any]:
+    text = conn.execute(select(customers.c.attributes).where(
+        customers.c.tenant == tenant, customers.c.customer_id == customer_id)).scalar()
+    return json.loads(text) if text else {}
+
+
+def merge_profile(conn: Connection, tenant: str, customer_id: str,
+                  attributes: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Merge `attributes` (top-level keys replace) into the stored profile -> the result."""
+    current = load_profile(conn, tenant, customer_id)
+    merged = {**current, **attributes}
+    text = json.dumps(merged, sort_keys=True, ensure_ascii=False, default=str)
+    if not current and not conn.execute(select(customers.c.tenant).where(
+            customers.c.tenant == tenant, customers.c.customer_id == customer_id)).first():
+        conn.execute(insert(customers).values(tenant=tenant, customer_id=customer_id,
+                                              attributes=text, updated_at=now))
+    elif merged != current:
+        conn.execute(update(customers).where(
+            customers.c.tenant == tenant, customers.c.customer_id == customer_id).values(
+            attributes=text, updated_at=now))
+    return merged

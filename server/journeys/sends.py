@@ -1,0 +1,142 @@
+"""Planned journey sends -> bulk jobs, so the communications take the normal bulk path.
+
+A `journey_sends` row is a step's promise to communicate once. Turning rows into documents
+is the jobs' work (server/jobs: chunks on local worker processes or on RabbitMQ `kanal
+worker`s; each record composed by `DocumentService.compose_as`: plan, fallbacks, archive,
+outbox). The hand-over is crash safe in three commits:
+
+1. `planned` -> `submitting`: the rows get a job id and creation time *before* the job
+   exists (compare-and-set on `planned`, so two servers never take the same row), and
+   with them their document id (server.jobs.worker.document_id_for(job, time, send id)).
+2. The job is created with that id, its records (record key = send id) stored, sealed.
+3. `submitting` -> `submitted`.
+
+A crash after 1 or 2 leaves `submitting` rows; `flush` finds them (once RECOVER_AFTER has
+passed, so it never takes over another server's hand-over in progress), discards a job that
+was half stored and creates it again with the same id, so every document id stays what
+step 1 promised and no send becomes two documents.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from ulid import ULID
+
+from server import logs
+from server.errors import NotFound
+from server.jobs.store import RECEIVING, JobHeader, JobStore
+from server.jobs.worker import document_id_for
+from server.journeys.tables import sends
+
+log = logs.get_logger(__name__)
+
+FLUSH_LIMIT = 5000
+# A hand-over still `submitting` this long after its job id was reserved was interrupted
+# (a live one takes seconds); younger ones may be another server's, in progress.
+RECOVER_AFTER = timedelta(minutes=5)
+
+
+class SendSubmitter:
+    def __init__(self, engine: Engine, jobs: JobStore, *, latest_version: Callable[[str], str],
+                 notify: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.engine = engine
+        self.jobs = jobs
+        self.latest_version = latest_version
+        self.notify = notify
+        self.clock = clock
+        self._lock = threading.Lock()  # one hand-over at a time in this process
+
+    def flush(self) -> int:
+        """Submit every planned send (and finish interrupted submissions) -> sends submitted."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> int:
+        submitted = self._recover()
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(select(sends).where(sends.c.state == "planned")
+                                    .order_by(sends.c.planned_at).limit(FLUSH_LIMIT)
+                                    ).mappings().all()
+            if not rows:
+                break
+            groups: dict[tuple[str, str, str, str, int], list[str]] = defaultdict(list)
+            for row in rows:
+                version = row["layout_version"] or self.latest_version(row["layout_id"])
+                groups[(row["tenant"], row["layout_id"], version, row["channels"],
+                        row["priority"])].append(row["send_id"])
+            for (tenant, layout_id, version, channels, priority), ids in groups.items():
+                job_id = self._reserve(ids, version)
+                if job_id is not None:
+                    submitted += self._submit(job_id, JobHeader(
+                        tenant=tenant, layout_id=layout_id, layout_version=version,
+                        job_name="journeys", channels=tuple(c for c in channels.split(",") if c),
+                        priority=priority))
+        if submitted:
+            self.notify()
+        return submitted
+
+    def _reserve(self, ids: list[str], version: str) -> str | None:
+        job_id = str(ULID())
+        now = self.clock()
+        created = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as jobs keep it
+        with self.engine.begin() as conn:
+            taken = 0
+            for send_id in ids:
+                taken += conn.execute(update(sends).where(
+                    sends.c.send_id == send_id, sends.c.state == "planned").values(
+                    state="submitting", job_id=job_id, job_created_at=created,
+                    layout_version=version,
+                    document_id=document_id_for(job_id, created, send_id))).rowcount
+        return job_id if taken else None
+
+    def _submit(self, job_id: str, header: JobHeader) -> int:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(sends.c.send_id, sends.c.data, sends.c.job_created_at)
+                                .where(sends.c.job_id == job_id,
+                                       sends.c.state == "submitting")
+                                .order_by(sends.c.send_id)).all()
+        if not rows:
+            return 0
+        try:
+            existing = self.jobs.get(job_id)
+        except NotFound:
+            existing = None
+        if existing is not None and existing.state == RECEIVING:
+            self.jobs.discard(job_id)  # half stored before a crash: store it again
+            existing = None
+        if existing is None:
+            self.jobs.create_job(job_id, header, rows[0].job_created_at)
+            total = self.jobs.add_records(job_id, ((r.send_id, r.data) for r in rows))
+            self.jobs.seal(job_id, total)
+        with self.engine.begin() as conn:
+            conn.execute(update(sends).where(sends.c.job_id == job_id,
+                                             sends.c.state == "submitting").values(
+                state="submitted"))
+        log.info("journey sends submitted", job_id=job_id, sends=len(rows),
+                 layout=f"{header.layout_id}@{header.layout_version}")
+        return len(rows)
+
+    def _recover(self) -> int:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(sends.c.job_id, sends.c.tenant, sends.c.layout_id,
+                                       sends.c.layout_version, sends.c.channels,
+                                       sends.c.priority)
+                                .where(sends.c.state == "submitting",
+                                       sends.c.job_created_at < self.clock() - RECOVER_AFTER)
+                                .distinct()).all()
+        done = 0
+        for row in rows:
+            done += self._submit(row.job_id, JobHeader(
+                tenant=row.tenant, layout_id=row.layout_id,
+                layout_version=row.layout_version or self.latest_version(row.layout_id),
+                job_name="journeys", channels=tuple(c for c in row.channels.split(",") if c),
+                priority=row.priority))
+        return done

@@ -1,0 +1,124 @@
+"""The journeys stage's one entry point: `JourneyStage`.
+
+Wires what server/journeys is made of: the journey files (server.journeys.definition,
+all checked at start), the engine (events -> instances, timers -> steps), the contact
+policy, and the hand-over of sends to bulk jobs (server.journeys.sends). `start()` runs
+one thread that fires due timers and submits planned sends every `poll_seconds`; any
+number of servers may run it against one database (timers are leased).
+
+Settings (``[journeys]``)::
+
+    [journeys]
+    dir = "journeys"             # <tenant>/<name>/<version>.toml; unset: no journeys (the
+                                 # shipped examples are in DEFAULT_JOURNEYS_DIR)
+    poll_seconds = 5.0
+    lease_seconds = 60
+    [journeys.policy]            # server.journeys.policy
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from server import logs
+from server.compose.layouts import LayoutRegistry
+from server.errors import NotFound
+from server.events.publish import EventService
+from server.jobs.store import JobStore
+from server.journeys.activity import Activity, customer_activity
+from server.journeys.definition import JourneyCatalog
+from server.journeys.engine import JourneyEngine, TickResult
+from server.journeys.policy import ContactPolicy, PolicySettings
+from server.journeys.sends import SendSubmitter
+from server.journeys.tables import metadata
+
+log = logs.get_logger(__name__)
+
+DEFAULT_JOURNEYS_DIR = Path(__file__).resolve().parents[2] / "journeys"
+
+
+def layout_check(layouts: LayoutRegistry) -> Callable[[str, str | None], str | None]:
+    def known(layout_id: str, version: str | None) -> str | None:
+        try:
+            layouts.get(layout_id, version)
+        except NotFound as exc:
+            return str(exc)
+        return None
+    return known
+
+
+class JourneyStage:
+    def __init__(self, settings: Mapping[str, Any], engine: Engine, events: EventService,
+                 layouts: LayoutRegistry, jobs: JobStore, *,
+                 notify_jobs: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        """Raises JourneyError for a bad journey file, ValueError for bad settings."""
+        self.engine = engine
+        self.clock = clock
+        self.poll_seconds = float(settings.get("poll_seconds", 5.0))
+        root = Path(settings["dir"]) if settings.get("dir") else None
+        self.catalog = JourneyCatalog(root, event_known=lambda t: t in events.types,
+                                      layout_known=layout_check(layouts))
+        self.policy = ContactPolicy(PolicySettings.from_dict(settings.get("policy", {})),
+                                    engine)
+        self.journeys = JourneyEngine(
+            engine, self.catalog, self.policy, clock=lambda: self.clock(),
+            lease=timedelta(seconds=float(settings.get("lease_seconds", 60))))
+        self.submitter = SendSubmitter(
+            engine, jobs, latest_version=lambda layout_id: layouts.get(layout_id).version,
+            notify=notify_jobs, clock=lambda: self.clock())
+        events.listeners.append(self.journeys)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+
+    def set_clock(self, clock: Callable[[], datetime]) -> None:
+        """Tests move time: every part reads the clock through this stage."""
+        self.clock = clock
+
+    # --- running -----------------------------------------------------------------------------
+
+    def tick(self) -> TickResult:
+        """Fire due timers, then submit the sends they planned."""
+        result = self.journeys.run_due()
+        self.submitter.flush()
+        return result
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="journey-timers", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away
+                log.warning("journey timers failed; trying again", error=repr(exc)[:500])
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def activity(self, tenant: str, customer_id: str, page_size: int = 100,
+                 page_token: str = "") -> tuple[list[Activity], str]:
+        return customer_activity(self.engine, tenant, customer_id, page_size, page_token)
