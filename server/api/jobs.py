@@ -156,7 +156,7 @@ def job_to_proto(progress: Progress) -> jobs_pb2.Job:
         state=job.state,
         counts=jobs_pb2.JobCounts(total=progress.total, pending=progress.pending,
                                   running=progress.running, done=progress.done,
-                                  failed=progress.failed),
+                                  failed=progress.failed, cancelled=progress.cancelled),
         pages=summary.pages,
         channels=[jobs_pb2.ChannelCount(channel=channel_to_proto(c), documents=d, pages=p)
                   for c, (d, p) in sorted(summary.channels.items())],

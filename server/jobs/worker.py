@@ -127,7 +127,8 @@ class Pipeline:
 
     def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
         jobs = self.jobs
-        if not jobs.start_chunk(job_id, chunk):
+        if not jobs.start_chunk(job_id, chunk):  # cancelled: count what exists, stop
+            jobs.settle_chunk(job_id, chunk)
             return self._outcome(job_id, chunk, False, ChunkSummary())
         job = jobs.get(job_id)
         header = job.header
@@ -137,7 +138,8 @@ class Pipeline:
         errors: dict[int, list[tuple[str, str]]] = {}
         records = jobs.chunk_records(job_id, chunk, job.chunk_size)
         for n, record in enumerate(records):
-            if n and n % CANCEL_CHECK_EVERY == 0 and jobs.get(job_id).state == "cancelled":
+            if n and n % CANCEL_CHECK_EVERY == 0 and jobs.is_cancelled(job_id):
+                jobs.settle_chunk(job_id, chunk, errors)
                 return self._outcome(job_id, chunk, False, summary)
             document_id = document_id_for(job_id, job.created_at, record.record_key)
             try:
