@@ -8,7 +8,7 @@ the chunks. Another tenant's job answers NOT_FOUND.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 
 import grpc
@@ -31,8 +31,9 @@ MAX_RECORD_KEY = 200
 
 class JobsServicer(jobs_pb2_grpc.JobsServicer):
     def __init__(self, store: JobStore, runner: JobRunner, layouts: LayoutRegistry,
-                 max_data_bytes: int):
+                 max_data_bytes: int, print_profiles: Collection[str] = ()):
         self.store = store
+        self.print_profiles = frozenset(print_profiles)  # ids a header may name
         self.runner = runner
         self.layouts = layouts
         self.max_data_bytes = max_data_bytes
@@ -47,6 +48,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if not h.layout_id:
             raise InvalidInput.field("header.layout_id", "is required")
         layout = self.layouts.get(h.layout_id, h.layout_version or None)
+        if h.print_profile and h.print_profile not in self.print_profiles:
+            raise InvalidInput.field(
+                "header.print_profile",
+                f"unknown print profile {h.print_profile[:100]!r}; the profiles are: "
+                f"{', '.join(sorted(self.print_profiles))} (empty: the tenant's)")
         header = JobHeader(
             tenant=tenant_for(current_caller(), h.tenant), layout_id=layout.id,
             layout_version=layout.version, job_name=h.job_name[:200],

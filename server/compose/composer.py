@@ -49,6 +49,7 @@ class ComposeRequest:
     rules: Sequence[Rule] = ()  # the tenant's insert/campaign rules (tried before the layout's)
     # the server config's `[plan.<tenant>.<layout-id>]` tables (see server/compose/plan.py)
     plan_rules: Mapping[str, Any] | None = None
+    print_profile: str = ""  # a job's print-shop profile id; empty: the tenant's
 
 
 def parse_data(text: str | bytes) -> dict[str, Any]:
@@ -151,7 +152,8 @@ def compose(request: ComposeRequest) -> Composition:
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=PrintOptions(envelope=print_section.get("envelope", "C5"),
+        print_options=PrintOptions(profile=request.print_profile,
+                                   envelope=print_section.get("envelope", "C5"),
                                    duplex=print_section.get("duplex", False)),
         campaigns=chosen.campaigns,
         inserts=(),

@@ -146,7 +146,7 @@ class ChannelPlan:
 
 @dataclass(frozen=True, slots=True)
 class PrintOptions:
-    profile: str = "default"  # print-shop production profile
+    profile: str = ""  # print-shop production profile; empty: the tenant's (settings)
     envelope: str = "C5"
     duplex: bool = False
     color: bool = False

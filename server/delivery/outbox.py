@@ -60,6 +60,7 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
     if output.channel == Channel.PRINT:
         details["print"] = {
             "pages": output.pages or 1, "envelope": composition.print_options.envelope,
+            "profile": composition.print_options.profile,
             "inserts": list(composition.inserts),
             "country": address.country if address else "",
             "postal_code": address.postal_code if address else "",

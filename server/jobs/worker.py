@@ -146,7 +146,7 @@ class Pipeline:
                 result = self.documents.compose_as(ComposeInput(
                     tenant=header.tenant, layout_id=header.layout_id,
                     layout_version=header.layout_version, data=record.data_json,
-                    channels=channels,
+                    channels=channels, print_profile=header.print_profile,
                 ), document_id, job.created_at)
             except ObjectConflict as exc:
                 errors[record.seq] = [("", f"archived object differs: {exc}")]

@@ -229,6 +229,7 @@ class QueuedPiece:
     inserts: tuple[str, ...]
     country: str
     postal_code: str
+    profile: str = ""  # the document's own print profile (a job's); empty: the tenant's
 
 
 class PrintQueue:
@@ -245,6 +246,7 @@ class PrintQueue:
     def enqueue(self, piece: QueuedPiece, now: datetime) -> str:
         """Queue one document for its print shop; idempotent per document. -> piece id"""
         printshop, profile = self.settings.destination(piece.tenant)
+        profile = piece.profile or profile
         self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
         spec = self.settings.profiles[profile]
         sheets = -(-piece.pages // (2 if spec.duplex else 1))

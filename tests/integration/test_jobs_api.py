@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from archive.index import documents as index_documents
 from archive.index import outputs as index_outputs
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
@@ -55,10 +56,12 @@ def record(n: int, bad: bool = False) -> jobs_pb2.SubmitBatchRequest:
         record=jobs_pb2.JobRecord(record_key=f"r{n}", data_json=json.dumps(data)))
 
 
-def submit(stub, count: int, bad: set[int] = frozenset(), name: str = "t") -> str:
+def submit(stub, count: int, bad: set[int] = frozenset(), name: str = "t",
+           print_profile: str = "") -> str:
     def messages():
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
-            layout_id="card-invoice", job_name=name, channels=[common_pb2.CHANNEL_PRINT]))
+            layout_id="card-invoice", job_name=name, channels=[common_pb2.CHANNEL_PRINT],
+            print_profile=print_profile))
         for n in range(count):
             yield record(n, n in bad)
     response = stub.SubmitBatch(messages())
@@ -219,6 +222,27 @@ def test_a_cancelled_job_left_unsettled_by_a_dead_server_settles_on_restart(
     assert last.final and last.job.state == "cancelled"
     assert_counts_are_the_documents(kanal, last.job, 20)
     assert (last.job.counts.done, last.job.counts.failed) == (17, 3)
+
+
+def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):
+    job_id = submit(stub, 6, name="negative OMR", print_profile="pb-di-negative")
+    last = watch(stub, job_id)[-1]
+    assert last.job.state == "completed" and last.job.print_profile == "pb-di-negative"
+    created = kanal.jobs.get(job_id).created_at
+    ids = [document_id_for(job_id, created, f"r{n}") for n in range(6)]
+    with kanal.index.engine.connect() as conn:
+        profiles = conn.execute(select(print_pieces.c.profile).where(
+            print_pieces.c.document_id.in_(ids))).scalars().all()
+    assert profiles == ["pb-di-negative"] * 6
+
+
+def test_an_unknown_print_profile_is_refused_naming_the_profiles(stub):
+    with pytest.raises(grpc.RpcError) as info:
+        submit(stub, 1, print_profile="nope")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(info.value)] == ["header.print_profile"]
+    assert "'nope'" in info.value.details()
+    assert "default" in info.value.details() and "pb-di-negative" in info.value.details()
 
 
 def test_jobs_are_private_to_their_tenant_and_role(kanal, finished_job):
