@@ -325,6 +325,7 @@ class DocumentService:
             "input-sha256": composition.input_sha256,
             "idempotency-key": composition.idempotency_key or "",
             "channel-plan": plan_text(composition.channel_plan),
+            "plan-reason": composition.channel_plan.reason,
             "corrects-document-id": corrects_document_id or "",
             "locale-decision": _decision_text(composition) or "",
             **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
@@ -365,6 +366,7 @@ class DocumentService:
                 outputs=tuple(records),
                 locale_decision=_decision_text(composition),
                 skipped_channels=skipped,
+                plan_reason=composition.channel_plan.reason or None,
             ), also=outbox)
             self._queue_print(composition, outputs, records)
             if self.delivery is not None:
@@ -439,7 +441,8 @@ class DocumentService:
             document_id=record.document_id,
             layout_version=record.layout_ref.split("@", 1)[1],
             created_at=record.created_at,
-            plan=plan_from_text(record.channel_plan, "replayed", record.skipped_channels),
+            plan=plan_from_text(record.channel_plan, record.plan_reason or "",
+                                record.skipped_channels),
             outputs=record.outputs,
             contents={},
             replayed=replayed,

@@ -194,6 +194,26 @@ def test_html_in_data_is_escaped_not_interpreted(documents):
     assert "<b>Kari</b>" in text
 
 
+def test_get_document_and_a_replay_return_the_plans_reason(documents, kanal):
+    """The plan rule that chose the channels (e.g. "paper-preference") is kept with the
+    document: GetDocument, an idempotent replay and the index say what Compose said."""
+    data = json.loads(sample("card-invoice"))
+    data["customer"]["preferences"] = ["paper"]
+    request = documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data),
+        idempotency_key="plan-reason-1")
+    composed = documents.Compose(request)
+    assert composed.plan.reason.startswith("paper-preference")
+    document = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        document_id=composed.document_id))
+    assert document.plan.reason == composed.plan.reason
+    assert list(document.plan.channels) == list(composed.plan.channels)
+    replayed = documents.Compose(request)
+    assert replayed.replayed and replayed.plan.reason == composed.plan.reason
+    record = kanal.index.get("nordkort", composed.document_id)
+    assert record.plan_reason == composed.plan.reason
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
