@@ -343,7 +343,8 @@ class KanalServer:
         """Health per dependency (server/health.py), published on the gRPC health service."""
         self.monitor = DependencyMonitor(
             {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
-             QUEUE: self.job_runner.queue.ping}, self._publish_health)
+             QUEUE: self.job_runner.queue.ping}, self._publish_health,
+            services=SERVICE_NAMES)
         self.monitor.start()
 
     def _s3_exited(self) -> None:

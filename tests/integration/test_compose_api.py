@@ -214,6 +214,20 @@ def test_get_document_and_a_replay_return_the_plans_reason(documents, kanal):
     assert record.plan_reason == composed.plan.reason
 
 
+def test_health_reports_every_api_service(kanal):
+    """The README: every API service is reported. A Check for each answers SERVING."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from server.app import SERVICE_NAMES
+
+    with grpc.insecure_channel(kanal.address) as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        for name in (*SERVICE_NAMES, ""):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+        assert "kanal.v1.Deliveries" in SERVICE_NAMES
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
