@@ -19,7 +19,7 @@ from server import logs
 from server.api.convert import channel_to_proto, channels_from_proto, timestamp
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
-from server.errors import InvalidInput, TooLarge
+from server.errors import InvalidInput, TooLarge, Unavailable
 from server.jobs.runner import JobRunner
 from server.jobs.store import FINAL_STATES, JobHeader, JobStore, Progress
 
@@ -105,8 +105,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             rate, eta = _rate(progress)
             yield jobs_pb2.JobProgress(job=job_to_proto(progress), documents_per_second=rate,
                                        eta_seconds=0.0 if final else eta, final=final)
-            if final or not context.is_active() or self._stopping.is_set():
+            if final or not context.is_active():
                 return
+            if self._stopping.is_set():  # not the job's end: say so, the client retries
+                raise Unavailable(f"the server is shutting down; job {job_id} goes on when "
+                                  "it is back")
             self._stopping.wait(WATCH_INTERVAL_SECONDS)
 
     def CancelJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext

@@ -101,7 +101,9 @@ class Layout:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.schema)
+        from server.compose.schema_regex import DataValidator  # ECMA-262 `pattern`
+
+        return DataValidator(self.schema)
 
     @property
     def shared_path(self) -> Path:
