@@ -228,6 +228,44 @@ def test_health_reports_every_api_service(kanal):
         assert "kanal.v1.Deliveries" in SERVICE_NAMES
 
 
+def _readme_metrics() -> set[str]:
+    """Every metric name the README documents (`..._x` after a kanal_delivery_ name)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    names = set(re.findall(r"`((?:kanal|grpc_server)_[a-z_]+)`", readme))
+    names |= {f"kanal_delivery_{tail}" for tail in re.findall(r"`\.\.\._([a-z_]+)`", readme)}
+    return names
+
+
+def test_every_metric_the_readme_lists_is_exported_and_failed_deliveries_count(
+        documents, kanal):
+    """Deliveries failed for want of a provider are counted in kanal_delivery_failed_total
+    (provider "none"), and a scrape shows every metric the README names."""
+    import urllib.request
+
+    from prometheus_client import REGISTRY
+
+    labels = {"provider": "none", "state": "failed"}
+    before = REGISTRY.get_sample_value("kanal_delivery_failed_total", labels) or 0
+    composed = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice")))
+    deliveries = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        document_id=composed.document_id)).deliveries
+    failed = [d for d in deliveries if not d.provider]
+    assert failed, "the embedded defaults have no SMS/e-mail provider"
+    after = REGISTRY.get_sample_value("kanal_delivery_failed_total", labels)
+    assert after == before + len(failed)
+
+    names = _readme_metrics()
+    assert {"kanal_delivery_failed_total", "kanal_jobs", "kanal_documents_rendered_total"} <= names
+    text = urllib.request.urlopen(kanal.metrics.url, timeout=10).read().decode()
+    exported = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    exported |= {f"{n}_total" for n in exported} | {f"{n}_info" for n in exported}
+    assert sorted(names - exported) == []
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 
