@@ -42,6 +42,7 @@ from server.compose.rules import Rule, tenant_rules
 from server.delivery.stage import DeliveryStage
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
 from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.sheets import sheet_rules
 
 log = logs.get_logger(__name__)
 
@@ -266,10 +267,15 @@ class DocumentService:
         layout = self.layouts.get(request.layout_id, request.layout_version)
         locale = resolve_locale(layout, request.locale)
         fingerprint = input_hash(layout.id, locale, request.channels, parse_data(request.data))
-        if fingerprint != record.input_sha256 or record.layout_ref.split("@")[0] != layout.id:
+        first_id, _, first_version = record.layout_ref.partition("@")
+        # a version the caller names must be the one the first call composed; no version
+        # replays whatever the first call got (a retry after a new version was published)
+        asked_other_version = bool(request.layout_version) and first_version != layout.version
+        if fingerprint != record.input_sha256 or first_id != layout.id or asked_other_version:
             raise Conflict(
                 f"idempotency key {request.idempotency_key!r} was already used for document "
-                f"{record.document_id} with different data; use a new key for a new document"
+                f"{record.document_id} ({record.layout_ref}) with different data or layout "
+                f"version; use a new key for a new document"
             )
         self._requeue_print(request, record)
         return self._result_from_record(record, replayed=True)
@@ -388,13 +394,15 @@ class DocumentService:
         if record is None:
             return
         address = composition.recipient.address
+        options = composition.print_options
         self.print_queue.enqueue(QueuedPiece(
             document_id=composition.document_id, tenant=composition.tenant,
             archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
-            envelope=composition.print_options.envelope, inserts=composition.inserts,
+            envelope=options.envelope, inserts=composition.inserts,
             country=address.country if address else "",
             postal_code=address.postal_code if address else "",
-            profile=composition.print_options.profile,
+            profile=options.profile,
+            sheet_rules=sheet_rules(options),
         ), composition.created_at)
 
     # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------

@@ -99,5 +99,10 @@ class Unavailable(KanalError):
     """A backend (S3, index) is down; the caller may retry (UNAVAILABLE)."""
 
 
+class DeadlineExceeded(KanalError):
+    """The caller's deadline passed before the work could finish (DEADLINE_EXCEEDED): a
+    retry with the same short deadline fails the same way, unlike UNAVAILABLE."""
+
+
 class DataLoss(KanalError):
     """Archived bytes no longer match their recorded sha256, or are gone (DATA_LOSS)."""

@@ -8,17 +8,19 @@ holds the ones this process uses, with their per-process caches (the PDF engine)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
 from server.channels.einvoice_channel import check_einvoice, render_einvoice
 from server.channels.email import check_email, render_email
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
+from server.channels.print_zones import check_print_zones
 from server.channels.sms_channel import check_sms, render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import Unfit
+from server.printing.zones import MarkZone, all_mark_zones
 
 Renderer = Callable[[Composition, Layout], Output]
 
@@ -46,10 +48,16 @@ class DocumentRenderer(Protocol):
 
 
 class Renderers:
-    def __init__(self, pdf_engine: PdfEngine | None = None):
+    """The renderers of one process. The print PDF is refused (`InvalidInput`) when the data
+    pushes ink into one of `mark_zones` (default: every builtin print profile's OMR and
+    DataMatrix zones; `()` for an engine that makes no real PDF, in tests)."""
+
+    def __init__(self, pdf_engine: PdfEngine | None = None,
+                 mark_zones: Sequence[MarkZone] | None = None):
         self.pdf_engine = pdf_engine or PrintEngines()  # each layout's own engine
+        self.mark_zones = tuple(all_mark_zones() if mark_zones is None else mark_zones)
         self._by_channel: dict[Channel, Renderer] = {
-            Channel.PRINT: lambda c, layout: render_print(c, layout, self.pdf_engine),
+            Channel.PRINT: self._render_print,
             Channel.SMS: render_sms,
             Channel.EINVOICE: lambda c, layout: render_einvoice(
                 c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
@@ -66,6 +74,15 @@ class Renderers:
             # Composition's, read by the delivery adapter).
             Channel.MAILBOX: lambda c, layout, pdf: replace(pdf(), channel=Channel.MAILBOX),
         }
+
+    def _render_print(self, composition: Composition, layout: Layout) -> Output:
+        """The print PDF; checked against the mark zones when it goes (or may fall back)
+        to paper. As an e-mail attachment or a mailbox copy alone nothing is painted over."""
+        output = render_print(composition, layout, self.pdf_engine)
+        plan = composition.channel_plan
+        if Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks:
+            check_print_zones(output.content, composition, self.mark_zones)
+        return output
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
         """Every channel of the composition's plan, in plan order."""

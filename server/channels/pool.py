@@ -23,7 +23,7 @@ from server import logs, metrics
 from server.channels import Renderers
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
-from server.errors import Unavailable
+from server.errors import DeadlineExceeded
 from server.processes import exit_with_parent
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
@@ -103,7 +103,9 @@ class RenderPool:
             outputs, observed = future.result(timeout=deadline.remaining())
         except FutureTimeout:  # the caller's deadline passed while it waited for a worker
             future.cancel()
-            raise Unavailable("no render process was free before the call's deadline") from None
+            raise DeadlineExceeded("the document was not rendered within the call's deadline "
+                                   "(waiting for a render process included); a retry needs "
+                                   "a longer deadline") from None
         metrics.replay(observed)
         return outputs
 

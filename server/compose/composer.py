@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
@@ -152,9 +153,8 @@ def compose(request: ComposeRequest) -> Composition:
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=PrintOptions(profile=request.print_profile,
-                                   envelope=print_section.get("envelope", "C5"),
-                                   duplex=print_section.get("duplex", False)),
+        print_options=replace(print_options(print_section, content.amount_due),
+                              profile=request.print_profile),
         campaigns=chosen.campaigns,
         inserts=(),
         idempotency_key=request.idempotency_key,
@@ -166,6 +166,18 @@ def compose(request: ComposeRequest) -> Composition:
                          check=lambda channel: _unfit(composition, layout, channel, content))
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+
+
+def print_options(section: Mapping[str, Any], amount_due: Decimal | None) -> PrintOptions:
+    """The layout's `[print]` options, with the tear-off slip's page (`slip_page`) made a
+    sheet front with a blank back when the data has something to pay (the templates print
+    the slip then, and only then: nothing to pay prints no slip asking for 0)."""
+    slip = section.get("slip_page")
+    has_slip = slip is not None and amount_due is not None and amount_due > 0
+    return PrintOptions(envelope=section.get("envelope", "C5"),
+                        duplex=section.get("duplex", False),
+                        front_pages=(slip,) if has_slip else (),
+                        blank_back_pages=(slip,) if has_slip else ())
 
 
 def _unfit(composition: Composition, layout: Layout, channel: Channel,

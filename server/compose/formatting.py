@@ -40,12 +40,23 @@ def babel_locale(tag: str) -> Locale:
         raise InvalidInput.field("locale", f"unknown locale {tag!r}") from exc
 
 
+# ISO 4217 codes that name no money a customer can pay in: "no currency", the testing
+# code, precious metals, bond-market units and supranational units of account.
+NOT_TENDER = frozenset({"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XBA", "XBB", "XBC", "XBD",
+                        "XDR", "XSU", "XUA"})
+
+
 def check_currency(code: str, field: str = "currency") -> str:
-    """Return the ISO 4217 code, or raise if Babel does not know it."""
+    """Return the ISO 4217 code of a currency one can pay in; InvalidInput (with `field`)
+    for a malformed or unknown code, or one of NOT_TENDER (XXX, XAU, ...), which Babel
+    would otherwise format as money and whose minor unit (none) would round amounts away."""
     if not (isinstance(code, str) and len(code) == 3 and code.isalpha() and code.isupper()):
         raise InvalidInput.field(field, f"{code!r} is not an ISO 4217 currency code")
     if get_currency_name(code, locale="en") == code:
         raise InvalidInput.field(field, f"unknown currency {code!r}")
+    if code in NOT_TENDER:
+        raise InvalidInput.field(field, f"{code} is an ISO 4217 code but no currency a "
+                                 "document can be paid in")
     return code
 
 

@@ -26,7 +26,11 @@ Manifest (TOML)::
     template = "print.html"          # WeasyPrint: Jinja2 HTML + stylesheets
     stylesheets = ["print.css"]
     pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
+    margins_mm = [14, 18, 20, 18]    # the templates' page margins, [top, right, bottom, left]:
+                                     # the print area must miss every profile's mark zones
     envelope = "C5"
+    duplex = false                   # false: simplex sheets (blank backs) on a duplex line
+    slip_page = -1                   # a tear-off slip's page: a sheet front, blank back
 
     [email]                          # optional: subject is a Jinja template over the context
     subject = "Faktura {{ invoice.number }}"
@@ -45,7 +49,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +62,8 @@ from jsonschema import Draft202012Validator
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
+from server.printing.profiles import PAPER_SIZES_MM, Rect
+from server.printing.zones import MarkZone, all_mark_zones, zones_reached
 
 DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
 # Shared brand assets and templates: layouts/_shared/ (fonts/, fjordbank-N/).
@@ -138,8 +144,10 @@ class Layout:
         return (self.path / "sample.json").read_text(encoding="utf-8")
 
 
-def load_layout(path: Path) -> Layout:
-    """Read and check one layout version folder."""
+def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Layout:
+    """Read and check one layout version folder. `mark_zones` are the print profiles'
+    OMR and DataMatrix zones its print area must stay out of (default: every builtin
+    profile's, `server.printing.zones.all_mark_zones`)."""
     manifest_path = path / "manifest.toml"
     try:
         manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
@@ -194,6 +202,9 @@ def load_layout(path: Path) -> Layout:
             if template and not (path / template).is_file():
                 raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     _check_print_engine(path, manifest.get("print", {}))
+    _check_print_sides(path, manifest.get("print", {}))
+    if Channel.PRINT in channels:
+        _check_print_area(path, version, manifest.get("print", {}), mark_zones)
     return Layout(
         id=layout_id,
         version=version,
@@ -245,14 +256,71 @@ def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
                               f"layout or {SHARED_DIR}/")
 
 
-class LayoutRegistry:
-    """Every layout version below a root folder, loaded once at start."""
+def _check_print_sides(path: Path, section: Mapping[str, Any]) -> None:
+    """`duplex` is a boolean; `slip_page` (the page holding a tear-off slip, which prints as
+    a sheet front with a blank back) is a page number, 1-based or negative from the end."""
+    if not isinstance(section.get("duplex", False), bool):
+        raise LayoutError(f"{path}: [print] duplex must be true or false")
+    slip = section.get("slip_page")
+    if slip is not None and (not isinstance(slip, int) or isinstance(slip, bool) or slip == 0):
+        raise LayoutError(f"{path}: [print] slip_page must be a page number, 1-based or "
+                          f"negative from the end (-1 = the last page), not {slip!r}")
 
-    def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR):
+
+def print_area(section: Mapping[str, Any]) -> Rect | None:
+    """Where a layout may put ink on the A4 sheet, from `[print] margins_mm` ([top, right,
+    bottom, left] as in CSS `@page { margin }` and Typst `set page(margin:)`): the strip
+    between the side margins, full height (the running header and the footer sit in the
+    top and bottom margins, within the same strip). None when the manifest has no margins."""
+    margins = section.get("margins_mm")
+    if margins is None:
+        return None
+    _, right, _, left = margins
+    width, height = PAPER_SIZES_MM["A4"]
+    return Rect(left, 0.0, width - left - right, height)
+
+
+def _check_print_area(path: Path, version: str, section: Mapping[str, Any],
+                      mark_zones: Sequence[MarkZone] | None) -> None:
+    """A layout whose fixed content can reach a print profile's OMR or DataMatrix zone
+    would lose ink under the marks on every sheet: refused at load, naming the zone.
+    Layouts from 2.0.0 on must declare `[print] margins_mm`; the frozen 1.0.0 versions
+    predate it (their pages are still checked when rendered, server.channels.print_zones)."""
+    margins = section.get("margins_mm")
+    if margins is None:
+        if _version_key(version) >= (2,):
+            raise LayoutError(f"{path}: [print] margins_mm is required ([top, right, bottom, "
+                              f"left] in mm, as the templates' page margins)")
+        return
+    if (not isinstance(margins, list) or len(margins) != 4
+            or not all(isinstance(m, int | float) and not isinstance(m, bool) and m >= 0
+                       for m in margins)):
+        raise LayoutError(f"{path}: [print] margins_mm must be [top, right, bottom, left] in "
+                          f"mm, not {margins!r}")
+    area = print_area(section)
+    assert area is not None
+    if mark_zones is None:
+        mark_zones = all_mark_zones()
+    reached = zones_reached(area, mark_zones)
+    if reached:
+        raise LayoutError(
+            f"{path}: [print] margins_mm {margins}: the print area (x {area.x:g}-"
+            f"{area.right:g} mm) reaches {reached[0]}; the marks would be painted over "
+            f"the layout's content. Widen the side margins.")
+
+
+class LayoutRegistry:
+    """Every layout version below a root folder, loaded once at start. Each print layout's
+    area is checked against `mark_zones` (default: every builtin print profile's)."""
+
+    def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR,
+                 mark_zones: Sequence[MarkZone] | None = None):
         self.root = root
         self._versions: dict[str, dict[str, Layout]] = {}
+        if mark_zones is None:
+            mark_zones = all_mark_zones()
         for manifest in sorted(root.glob("*/*/manifest.toml")):
-            layout = load_layout(manifest.parent)
+            layout = load_layout(manifest.parent, mark_zones)
             self._versions.setdefault(layout.id, {})[layout.version] = layout
         if not self._versions:
             raise LayoutError(f"no layouts found below {root}")

@@ -146,10 +146,20 @@ class ChannelPlan:
 
 @dataclass(frozen=True, slots=True)
 class PrintOptions:
-    profile: str = ""  # print-shop production profile; empty: the tenant's (settings)
+    """How the document asks to be printed, decided once from the layout's `[print]`
+    section and the data; the print queue carries all of it to the imposer
+    (server/printing/sheets.py plans the sheets from it).
+
+    Pages are 1-based, negative from the end (-1 = the last page): the page count is
+    known only after rendering.
+    """
+
+    profile: str = ""  # print-shop production profile (a job's); empty: the tenant's
     envelope: str = "C5"
-    duplex: bool = False
+    duplex: bool = False  # False: simplex sheets (blank backs) even on a duplex line
     color: bool = False
+    front_pages: tuple[int, ...] = ()  # pages that must start on a sheet front
+    blank_back_pages: tuple[int, ...] = ()  # pages whose back must stay blank
 
 
 @dataclass(frozen=True, slots=True)

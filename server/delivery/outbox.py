@@ -34,6 +34,7 @@ from server.delivery.model import State
 from server.delivery.payment import mailbox_details
 from server.delivery.routing import Route
 from server.delivery.rules import country_of
+from server.printing.sheets import sheet_rules
 
 
 def message_id_for(channel: str, content: bytes, delivery_id: str) -> str:
@@ -61,6 +62,7 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
         details["print"] = {
             "pages": output.pages or 1, "envelope": composition.print_options.envelope,
             "profile": composition.print_options.profile,
+            "sides": sheet_rules(composition.print_options).to_text(),
             "inserts": list(composition.inserts),
             "country": address.country if address else "",
             "postal_code": address.postal_code if address else "",

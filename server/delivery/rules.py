@@ -5,8 +5,9 @@ In this order:
 1. Consent and opt-out. A channel the customer opted out of since the document was
    composed (`delivery_optouts`, scope = the channel) is suppressed, and the next channel
    of the plan takes over (an invoice must still arrive). A marketing message to a customer
-   who opted out of marketing, or who never consented to it (`consents` lacks
-   "marketing"), is suppressed for good.
+   who opted out of marketing is suppressed for good, and so is one by e-mail, SMS or
+   digital mailbox to a customer who never consented to it (`consents` lacks
+   "marketing"); a marketing letter on paper needs no consent (CONSENT_CHANNELS).
 2. Frequency caps per customer and document kind (or `marketing`): at most `max` messages
    in `days`. A cap never suppresses an invoice, credit note, reminder or statement, nor a
    layout marked `[delivery] legally_required = true` (a change of terms): those are
@@ -34,6 +35,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 NEVER_CAPPED_KINDS = frozenset({"invoice", "credit_note", "reminder", "statement"})
+
+# Marketing by electronic mail (e-mail, SMS, a digital mailbox) needs the customer's prior
+# consent (ePrivacy Directive 2002/58/EC art. 13; NO markedsføringsloven § 15, SE
+# marknadsföringslagen 19 §, DK markedsføringsloven § 10); marketing by post does not, it
+# respects an opt-out (and the national registers the bank's address supplier applies,
+# such as Reservasjonsregisteret and NIX-Adress). So a welcome letter with a campaign goes
+# to paper without a marketing consent, and to e-mail only with one.
+CONSENT_CHANNELS = frozenset({"email", "sms", "mailbox"})
 
 # Kanal's countries -> their time zone (one each); the mobile prefix when there is no address.
 COUNTRY_ZONES = {
@@ -129,8 +138,12 @@ class ContactRules:
         customer's deliveries of this kind (or marketing ones) sent since `since`."""
         if channel in opted_out:
             return Decision("suppress", f"customer opted out of {channel}", fallback=True)
-        if marketing and ("marketing" in opted_out or "marketing" not in consents):
-            return Decision("suppress", "no consent to marketing (or opted out)")
+        if marketing and "marketing" in opted_out:
+            return Decision("suppress", "customer opted out of marketing")
+        if marketing and channel in CONSENT_CHANNELS and "marketing" not in consents:
+            # the channel is not allowed, the message is: the plan's next channel (paper,
+            # which needs no consent) takes over
+            return Decision("suppress", f"no consent to marketing by {channel}", fallback=True)
         if not legally_required and kind not in NEVER_CAPPED_KINDS:
             for key in (("marketing",) if marketing else ()) + (kind,):
                 cap = self.caps.get(key)

@@ -30,7 +30,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from server.printing.queue import (
     print_pieces,
     print_sequences,
 )
+from server.printing.sheets import SheetRules, plan_sheets
 
 log = logs.get_logger(__name__)
 
@@ -64,8 +64,8 @@ SHEET_GRAMS = 5.0  # A4 80 g/m2
 ENVELOPE_GRAMS = {"C5": 5.0, "E65": 4.0, "C4": 12.0}
 WEIGHT_STEPS = (20, 50, 100, 250, 500, 1000, 2000)  # PostNord / Bring / Posti letter steps
 CSV_FIELDS = ("batch_id", "sequence", "piece_id", "document_id", "first_page", "pages", "sheets",
-              "envelope", "inserts", "feeders", "country", "postal_code", "weight_class",
-              "omr", "datamatrix")
+              "sides", "blank_pages", "envelope", "inserts", "feeders", "country", "postal_code",
+              "weight_class", "omr", "datamatrix")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +152,8 @@ class BatchService:
                now: datetime) -> str:
         tenant, printshop, profile_id, envelope, inserts = key
         profile = self.settings.profiles[profile_id]
-        step = 2 if profile.duplex else 1
-        sheets = sum(math.ceil(r["pages"] / step) for r in rows)
+        sheets = sum(plan_sheets(r["pages"], profile.duplex, SheetRules.from_text(r["sides"])
+                                 ).sheets for r in rows)
         batch_id = self.new_id()
         with self.engine.begin() as conn:
             claimed = conn.execute(
@@ -204,7 +204,8 @@ class BatchService:
             inserts = [i for i in row["inserts"].split(",") if i]
             pieces.append(MailPiece(
                 piece_id=row["piece_id"], pdf=pdfs[row["archive_key"]],
-                feeders=self.settings.feeders(inserts, profile.id), envelope=row["envelope"]))
+                feeders=self.settings.feeders(inserts, profile.id), envelope=row["envelope"],
+                sheet_rules=SheetRules.from_text(row["sides"])))
         imposed = impose(pieces, profile, first_sequence=batch["first_sequence"])
         manifest = self._manifest(batch, rows, pieces, imposed)
         pdf = add_document_parts(imposed.pdf, manifest["pieces"])
@@ -249,7 +250,13 @@ class BatchService:
             out.append({
                 "sequence": placed.sequence_start, "piece_id": row["piece_id"],
                 "document_id": row["document_id"], "first_page": placed.first_page,
-                "pages": placed.pages, "sheets": placed.sheets, "envelope": placed.envelope,
+                "pages": placed.pages, "sheets": placed.sheets,
+                # as printed: "duplex" or "simplex" sheets, the blank sides Kanal inserted
+                # (print PDF page numbers) and the document's rules that asked for them
+                "sides": "duplex" if placed.duplex else "simplex",
+                "blank_pages": list(placed.blank_pages),
+                "sheet_rules": row["sides"] or SheetRules().to_text(),
+                "envelope": placed.envelope,
                 "inserts": inserts, "feeders": sorted(piece.feeders),
                 "country": row["country"], "postal_code": row["postal_code"],
                 "weight_class": weight_class(placed.sheets, placed.envelope, grams),
@@ -380,6 +387,8 @@ def add_document_parts(pdf: bytes, pieces: Sequence[dict[str, Any]]) -> bytes:
                 PostalCode=pikepdf.String(piece["postal_code"]),
                 Country=pikepdf.String(piece["country"]),
                 Envelope=pikepdf.String(piece["envelope"]),
+                Sides=pikepdf.Name("/" + piece["sides"].capitalize()),
+                BlankPages=pikepdf.Array(piece["blank_pages"]),
             )
             leaf = doc.make_indirect(pikepdf.Dictionary(
                 Type=pikepdf.Name.DPart, Parent=root_node, DPM=dpm,
@@ -411,6 +420,8 @@ def read_document_parts(pdf: bytes) -> list[dict[str, Any]]:
                     "piece_id": str(dpm.PieceId), "document_id": str(dpm.DocumentId),
                     "sheets": int(dpm.Sheets), "inserts": [str(i) for i in dpm.Inserts],
                     "postal_code": str(dpm.PostalCode), "country": str(dpm.Country),
+                    "sides": str(dpm.Sides)[1:].lower(),
+                    "blank_pages": [int(n) for n in dpm.BlankPages],
                     "start": numbers[leaf.Start.objgen], "end": numbers[leaf.End.objgen],
                 })
         return out
@@ -426,7 +437,8 @@ def manifest_csv(manifest: dict[str, Any]) -> bytes:
         writer.writerow({
             "batch_id": manifest["batch_id"],
             **{k: piece[k] for k in CSV_FIELDS if k not in ("batch_id", "inserts", "feeders",
-                                                          "omr", "datamatrix")},
+                                                          "omr", "datamatrix", "blank_pages")},
+            "blank_pages": " ".join(map(str, piece["blank_pages"])),
             "inserts": " ".join(piece["inserts"]),
             "feeders": " ".join(map(str, piece["feeders"])),
             "omr": ";".join("+".join(code) for code in piece["omr"]),

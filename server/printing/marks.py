@@ -4,8 +4,11 @@ Each mail piece arrives as the PDF its renderer made (A4 pages, one piece per PD
 print PDF is the pieces' pages back to back, in order, with what the print shop's
 inserter needs drawn onto the front of every sheet:
 
-* in duplex, a blank back is added after a piece with an odd page count, so that the
-  next piece starts on a new sheet (a sheet never carries two customers' pages);
+* the sides of each piece's sheets come from `server.printing.sheets.plan_sheets`: in
+  duplex, blank sides are inserted where the piece's `SheetRules` ask (simplex sheets, a
+  page that must start on a front such as a tear-off giro slip, a blank back) and after a
+  piece that ends on a front, so the next piece starts on a new sheet (a sheet never
+  carries two customers' pages);
 * the OMR bars the profile's `OmrSpec` asks for (`server.printing.omr.sheet_code`), as
   vector filled rectangles on the sheet's front (duplex: the piece's odd pages; simplex:
   every page), on a white clear zone when the profile says so;
@@ -32,7 +35,6 @@ until the batch is written, because qpdf reads copied stream data lazily at writ
 from __future__ import annotations
 
 import io
-import math
 import re
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -43,6 +45,7 @@ import zxingcpp
 
 from server.printing.omr import datamatrix_payload, sheet_code
 from server.printing.profiles import DataMatrixSpec, OmrSpec, PrintProfile, Rect
+from server.printing.sheets import BLANK, SheetRules, plan_sheets
 
 PT_PER_MM = 72 / 25.4
 _DARK_RUN = re.compile(rb"\x00+")  # zxing-cpp's bit matrix: 0 = dark module, 255 = light
@@ -60,6 +63,7 @@ class MailPiece:
     pdf: bytes
     feeders: frozenset[int] = field(default_factory=frozenset)
     envelope: str | None = None  # requested envelope id; None = the profile's default
+    sheet_rules: SheetRules = field(default_factory=SheetRules)  # simplex, fronts, blank backs
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +72,17 @@ class ImposedPiece:
 
     piece_id: str
     first_page: int  # 1-based page number in the print PDF
-    pages: int  # pages in the print PDF, including an added blank back
+    pages: int  # pages in the print PDF, including inserted blank sides
     sheets: int
     sequence_start: int  # sequence number of the piece's first sheet
     envelope: str  # the envelope it fits, after the profile's overflow rule
-    blank_back: bool  # a blank page was added after the piece's last page (duplex)
+    blank_pages: tuple[int, ...] = ()  # 1-based print PDF pages inserted blank (duplex)
+    duplex: bool = False  # printed on both sides of its sheets (some may be left blank)
+
+    @property
+    def blank_back(self) -> bool:
+        """The piece's last side is an inserted blank (it ended on a front)."""
+        return self.first_page + self.pages - 1 in self.blank_pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +113,6 @@ def impose(
     bars_cache: dict[tuple[str, ...], bytes] = {}
     imposed: list[ImposedPiece] = []
     sequence = first_sequence
-    step = 2 if profile.duplex else 1
 
     with ExitStack() as sources:
         for index, piece in enumerate(pieces):
@@ -118,18 +127,16 @@ def impose(
             for number, page in enumerate(src.pages, start=1):
                 _check_page(page, paper_w_pt, paper_h_pt, f"{where} page {number}")
 
+            plan = plan_sheets(page_count, profile.duplex, piece.sheet_rules)
             first_index = len(out.pages)
-            out.pages.extend(src.pages)
-            blank_back = profile.duplex and page_count % 2 == 1
-            if blank_back:
-                out.add_blank_page(page_size=(paper_w_pt, paper_h_pt))
-            sheets = math.ceil(page_count / step)
+            _place_sides(out, src, plan.sides, (paper_w_pt, paper_h_pt))
+            sheets = plan.sheets
             try:
                 envelope = profile.envelope_for(sheets, piece.envelope)
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
 
-            for sheet in range(1, sheets + 1):
+            for sheet, side in enumerate(plan.front_sides, start=1):
                 code = sheet_code(
                     profile.omr,
                     sheet_in_piece=sheet,
@@ -140,7 +147,7 @@ def impose(
                 bars = bars_cache.get(code)
                 if bars is None:
                     bars = bars_cache[code] = _bars_ops(profile.omr, code, paper_w_pt, paper_h_pt)
-                page = out.pages[first_index + (sheet - 1) * step]
+                page = out.pages[first_index + side]
                 overlay = [b"Q\nq\n", ARTIFACT_BEGIN,
                            _origin_ops(page, profile, paper_w_pt, paper_h_pt), bars]
                 if profile.datamatrix is not None:
@@ -151,16 +158,16 @@ def impose(
                 overlay.append(b"EMC\nQ\n")
                 _append_overlay(out, page, save_state, b"".join(overlay))
 
-            pages = page_count + blank_back
             imposed.append(
                 ImposedPiece(
                     piece_id=piece.piece_id,
                     first_page=first_index + 1,
-                    pages=pages,
+                    pages=len(plan.sides),
                     sheets=sheets,
                     sequence_start=sequence,
                     envelope=envelope.id,
-                    blank_back=blank_back,
+                    blank_pages=tuple(first_index + 1 + i for i in plan.blank_sides),
+                    duplex=plan.duplex,
                 )
             )
             sequence += sheets
@@ -176,6 +183,23 @@ def impose(
         total_sheets=total_sheets,
         last_sequence=sequence - 1,
     )
+
+
+def _place_sides(out: pikepdf.Pdf, src: pikepdf.Pdf, sides: Sequence[int | None],
+                 size: tuple[float, float]) -> None:
+    """Append a piece's pages to the print PDF in plan order, blank sides in between;
+    consecutive pages go in one `extend` (qpdf copies their shared resources once)."""
+    run: list[pikepdf.Page] = []
+    for side in sides:
+        if side is BLANK:
+            if run:
+                out.pages.extend(run)
+                run = []
+            out.add_blank_page(page_size=size)
+        else:
+            run.append(src.pages[side - 1])
+    if run:
+        out.pages.extend(run)
 
 
 def _check_page(page: pikepdf.Page, width_pt: float, height_pt: float, where: str) -> None:

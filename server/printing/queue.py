@@ -3,8 +3,10 @@
 Every document composed with the print channel becomes one row in `print_pieces`, addressed
 to the print shop and production profile its tenant prints with (settings, below). A piece
 waits there until `server.printing.batches` closes it into a batch. The queue keeps only
-what batching needs -- where the archived PDF is (key + sha256), its pages, envelope and
-inserts, and the sort facts (country, postal code) -- never names or addresses.
+what batching needs -- where the archived PDF is (key + sha256), its pages, its sheet rules
+(simplex/duplex, pages that must be a front, blank backs: server.printing.sheets) and the
+sheets they make on the profile, envelope and inserts, and the sort facts (country, postal
+code) -- never names or addresses.
 
 The tables (`print_pieces`, `print_batches`, `print_sequences`) live in the same database as
 the archive index, in their own SQLAlchemy `MetaData`, created with `create_all` on start.
@@ -60,6 +62,7 @@ from archive.index import DocumentIndex, UTCDateTime
 from server import logs
 from server.compose.rules import Rule, parse_rules
 from server.printing.profiles import PrintProfile, builtin_profiles
+from server.printing.sheets import SheetRules, plan_sheets
 
 log = logs.get_logger(__name__)
 
@@ -81,6 +84,10 @@ print_pieces = Table(
     Column("pdf_sha256", String(64), nullable=False),
     Column("pages", Integer(), nullable=False),
     Column("envelope", String(32), nullable=False),
+    # the document's sheet rules (simplex/duplex, front pages, blank backs), as
+    # server.printing.sheets.SheetRules.to_text writes them: "simplex", "duplex;front=-1;..."
+    Column("sides", String(200), nullable=False, server_default=""),
+    Column("sheets", Integer(), nullable=False, server_default="0"),  # on this profile
     Column("inserts", Text(), nullable=False),  # sorted insert ids, comma-separated
     Column("country", String(2), nullable=False),
     Column("postal_code", String(20), nullable=False),
@@ -230,6 +237,7 @@ class QueuedPiece:
     country: str
     postal_code: str
     profile: str = ""  # the document's own print profile (a job's); empty: the tenant's
+    sheet_rules: SheetRules = SheetRules()  # the Composition's PrintOptions, as sheet rules
 
 
 class PrintQueue:
@@ -249,7 +257,7 @@ class PrintQueue:
         profile = piece.profile or profile
         self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
         spec = self.settings.profiles[profile]
-        sheets = -(-piece.pages // (2 if spec.duplex else 1))
+        sheets = plan_sheets(piece.pages, spec.duplex, piece.sheet_rules).sheets
         envelope = spec.envelope_for(sheets, piece.envelope).id  # after overflow, so a batch
         # groups pieces that really go into the same envelope
         row = {
@@ -257,6 +265,7 @@ class PrintQueue:
             "tenant": piece.tenant, "printshop": printshop, "profile": profile,
             "archive_key": piece.archive_key, "pdf_sha256": piece.pdf_sha256,
             "pages": piece.pages, "envelope": envelope,
+            "sides": piece.sheet_rules.to_text(), "sheets": sheets,
             "inserts": ",".join(sorted(piece.inserts)), "country": piece.country or "",
             "postal_code": piece.postal_code or "", "queued_at": now,
             "batch_id": None, "reprint_of": None,

@@ -299,6 +299,27 @@ def test_same_key_different_data_is_refused(documents):
     assert "welcome-42" in error.details() and "different data" in error.details()
 
 
+def test_same_key_naming_another_layout_version_is_refused(documents):
+    """A key first used without a version (the newest, 2.0.0) and then sent again naming
+    1.0.0 asks for another document: ALREADY_EXISTS, not the 2.0.0 one replayed. Naming
+    the version the first call got, or none, replays it."""
+    data = sample("card-invoice")
+    first = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=data,
+        idempotency_key="inv-version-7"))
+    assert first.layout_version == "2.0.0"
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", layout_version="1.0.0", data_json=data,
+        idempotency_key="inv-version-7"))
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "card-invoice@2.0.0" in error.details()
+    for version in ("2.0.0", ""):
+        again = documents.Compose(documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id="card-invoice", layout_version=version,
+            data_json=data, idempotency_key="inv-version-7"))
+        assert again.replayed and again.document_id == first.document_id
+
+
 def test_idempotency_keys_are_per_tenant(documents, kanal):
     request = documents_pb2.ComposeRequest(
         layout_id="welcome-letter", data_json=sample("welcome-letter"), idempotency_key="shared")
@@ -377,6 +398,24 @@ def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
     [(field, description)] = field_violations(error)
     assert field == "$.customer.peppol_id"
     assert description.startswith("[PEPPOL-EN16931-CL008]")
+
+
+def test_text_running_into_a_print_mark_zone_is_invalid_argument_with_its_path(documents, s3):
+    # issue 11 fault 7: a long unbroken URL ran under the right-edge OMR column and
+    # DataMatrix of the Pitney Bowes profile; printed, it would vanish under the marks
+    data = json.loads(sample("welcome-letter"))
+    data["letter"]["paragraphs"][2] = (
+        "Les mer på fjordbank.no/velkommen?utm_source=velkomstbrev&utm_medium=print"
+        "&utm_campaign=kredittkort2026&utm_content=nykunde&ref=4419002199502026 om vilkårene.")
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=json.dumps(data, ensure_ascii=False),
+        channels=[common_pb2.CHANNEL_PRINT]))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.letter.paragraphs[2]"
+    assert "pb-di-negative" in description and "OMR" in description
+    assert count_objects(s3) == before  # nothing archived
 
 
 def test_unknown_locale_is_invalid(documents):

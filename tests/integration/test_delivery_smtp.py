@@ -244,6 +244,12 @@ def test_contact_rules_at_send_time(kanal, documents, postfix):
                                         S.DELIVERY_STATE_SUPPRESSED), "the consent check")
     assert "no consent to marketing" in refused.reason
 
+    # A welcome letter on paper (the layout's default plan) needs no marketing consent.
+    letter = compose(documents, "welcome-letter", sample(
+        "welcome-letter", address(mailbox_user()), consents=()), [common_pb2.CHANNEL_PRINT])
+    wait_for(lambda: delivery(documents, letter, common_pb2.CHANNEL_PRINT,
+                              S.DELIVERY_STATE_SENT), "the welcome letter on paper")
+
     # Invoices are never capped (the cap for invoices here is 0).
     invoice_customer = "inv-" + mailbox_user()
     for _ in range(2):

@@ -280,6 +280,48 @@ def test_marks_read_back_for_every_piece_both_profiles(batches):
     assert seen_profiles == {"default", "pb-di-negative"}
 
 
+def test_layout_print_options_reach_the_duplex_batch(kanal, batches):
+    """Issue 11 fault 8: the 2.0.0 layouts say `duplex = false`, and the card invoice's and
+    reminder's giro slip is on their last page. On fjord's duplex line (pb-di-negative) each
+    page is a sheet front with a blank back, the queue row, the manifest (JSON and CSV), the
+    DPart tree and the postage weight all count those sheets, and the slip is on a front."""
+    with kanal.print_queue.engine.begin() as conn:
+        rows = {r["piece_id"]: dict(r) for r in conn.execute(
+            select(print_pieces).where(print_pieces.c.tenant == "fjord")).mappings()}
+    assert {r["sides"] for r in rows.values()} == {"simplex",
+                                                   "simplex;front=-1;blank_back=-1"}
+    checked = 0
+    for info, pdf, manifest in batches.values():
+        if info.profile != "pb-di-negative":
+            continue
+        texts = omr_reader.pdfium.PdfDocument(pdf)
+        parts = {p["piece_id"]: p for p in read_document_parts(pdf)}
+        csv_rows = {r["piece_id"]: r for r in csv.DictReader(io.StringIO(
+            kanal.print_batches.read(info, "manifest_csv").decode()))}
+        for piece in manifest["pieces"]:
+            row = rows[piece["piece_id"]]
+            first = piece["first_page"]
+            assert piece["sides"] == "duplex" and piece["sheet_rules"] == row["sides"]
+            assert piece["sheets"] == row["pages"] == row["sheets"]  # one sheet per page
+            assert piece["pages"] == 2 * row["pages"]
+            assert piece["blank_pages"] == list(range(first + 1, first + piece["pages"], 2))
+            assert parts[piece["piece_id"]]["blank_pages"] == piece["blank_pages"]
+            assert parts[piece["piece_id"]]["sides"] == "duplex"
+            assert csv_rows[piece["piece_id"]]["blank_pages"] == " ".join(
+                map(str, piece["blank_pages"]))
+            grams = 5.0 * piece["sheets"] + 5.0 + 5.0 * len(piece["inserts"])
+            assert piece["weight_class"] == f"{next(s for s in (20, 50, 100) if grams <= s)}g"
+            for blank in piece["blank_pages"]:
+                assert texts[blank - 1].get_textpage().get_text_range().strip() == ""
+            for page in range(first, first + piece["pages"]):
+                text = texts[page - 1].get_textpage().get_text_range()
+                if "GIRO" in text:  # the slip: a front (odd page of the piece), blank back
+                    assert (page - first) % 2 == 0 and page + 1 in piece["blank_pages"]
+            checked += 1
+        texts.close()
+    assert checked == 6
+
+
 def test_address_inside_the_envelope_window(batches, composed):
     names = {r.document_id: d["customer"]["name"] for _, _, d, r in composed}
     for info, pdf, manifest in batches.values():

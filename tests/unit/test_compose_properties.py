@@ -23,6 +23,7 @@ leaves its box", "all channels agree on every amount") belong here.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 CREDITOR = "87654321"
 PAYMENT_LAYOUTS = ("card-invoice", "payment-reminder", "b2b-invoice")
+PATH_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")  # "$.lines[0].name" -> lines, 0, name
 
 
 # --- what is generated ------------------------------------------------------------------------
@@ -293,7 +295,7 @@ class StandInPdf:
         return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
 
 
-CHEAP = Renderers(StandInPdf())
+CHEAP = Renderers(StandInPdf(), mark_zones=())  # no real PDF to check
 
 
 def composed_or_deserved(case: Case) -> Composition | None:
@@ -349,6 +351,24 @@ def test_no_compose_fails_that_the_data_does_not_deserve(case: Case) -> None:
     run_checks(case, composition, outputs)
 
 
+def assert_refused_for_a_mark_zone(exc: InvalidInput, composition: Composition) -> None:
+    """The one render error data deserves (issue 11 fault 7): text it controls that runs
+    out of its box into a print profile's OMR or DataMatrix zone, where the marks would be
+    painted over it. Deserved only when the named field holds an unbroken word long enough
+    to run out of a column (a long URL or descriptor; fault 1's wrapping makes such words
+    break inside their box, and then this refusal no longer happens); any other render
+    error, or this one for ordinary text, fails the property."""
+    for violation in exc.violations:
+        assert "inserter marks" in violation.description, f"undeserved render error {exc}"
+        assert violation.field.startswith("$."), f"no data field named: {exc}"
+        value: Any = composition.context
+        for key, index in PATH_STEP.findall(violation.field.removeprefix("$")):
+            value = value[key] if key else value[int(index)]
+        longest = max(len(word) for word in str(value).split())
+        assert longest >= 30, f"{violation.field} ({value!r}) refused for a mark zone"
+        event("refused: data runs into a print mark zone")
+
+
 @pytest.fixture(scope="module", params=[None, "weasyprint"], ids=["layout-engine", "weasyprint"])
 def real_renderers(request: pytest.FixtureRequest) -> Renderers:
     """The engine each layout's manifest names (Typst for the volume layouts), and
@@ -365,6 +385,10 @@ def test_real_renders(real_renderers: Renderers, case: Case) -> None:
     composition = composed_or_deserved(case)
     if composition is None:
         return
-    outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
+    try:
+        outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
+    except InvalidInput as exc:
+        assert_refused_for_a_mark_zone(exc, composition)
+        return
     assert set(outputs) == set(composition.channel_plan.channels)
     run_checks(case, composition, outputs)

@@ -67,3 +67,18 @@ def test_channels_the_layout_cannot_render_are_refused():
         compose(ComposeRequest(tenant="t", layout=layout, data=layout.sample_data(),
                                document_id="x", now=datetime.now(UTC), channels=(missing,)))
     assert info.value.violations[0].field == "channels"
+
+
+@pytest.mark.parametrize("layout_id", ["card-invoice", "payment-reminder", "b2b-invoice"])
+@pytest.mark.parametrize("code", ["XXX", "XAU", "XTS", "XDR"])
+def test_an_iso_code_that_is_no_money_is_refused(layout_id, code):
+    """XXX ("no currency"), metals, testing and units of account are ISO 4217 codes with no
+    minor unit: accepted, they printed 34 708,17 as 34 708,00 ¤. Refused at $.currency."""
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads(layout.sample_data())
+    data["currency"] = code
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                               document_id="x", now=datetime.now(UTC)))
+    assert [(v.field, code in v.description) for v in info.value.violations] == [
+        ("$.currency", True)]

@@ -40,7 +40,20 @@ def test_marketing_needs_consent_and_no_marketing_opt_out() -> None:
     assert decide(marketing=True, consents=("email",))[0].action == "suppress"
     assert decide(marketing=True, consents=("email", "marketing"),
                   opted_out={"marketing"})[0].action == "suppress"
-    assert not decide(marketing=True, consents=("email",))[0].fallback
+    assert not decide(marketing=True, consents=("email", "marketing"),
+                      opted_out={"marketing"})[0].fallback
+
+
+def test_a_marketing_letter_on_paper_needs_no_consent_but_respects_an_opt_out() -> None:
+    """Post is opt-out, electronic mail opt-in (ePrivacy art. 13): a welcome letter with a
+    campaign is printed without a marketing consent; by e-mail, SMS or mailbox it is not,
+    and the plan's next channel takes over."""
+    assert decide(channel="print", marketing=True, consents=())[0].action == "send"
+    assert decide(channel="print", marketing=True, consents=(),
+                  opted_out={"marketing"})[0].action == "suppress"
+    for channel in ("email", "sms", "mailbox"):
+        refused = decide(channel=channel, marketing=True, consents=(channel,))[0]
+        assert refused.action == "suppress" and refused.fallback, channel
     assert decide(marketing=True, consents=("email", "marketing"))[0].action == "send"
 
 

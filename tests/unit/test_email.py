@@ -257,7 +257,7 @@ def test_every_sample_stays_under_the_gmail_limit():
 def test_renderers_render_the_pdf_once_for_print_and_email():
     engine = CountingEngine()
     comp, layout = composition("card-invoice", channels=(Channel.PRINT, Channel.EMAIL))
-    printed, mailed = Renderers(engine).render(comp, layout)
+    printed, mailed = Renderers(engine, mark_zones=()).render(comp, layout)
     assert engine.calls == 1
     message = email.message_from_bytes(mailed.content, policy=policy.default)
     [attachment] = list(message.iter_attachments())
@@ -267,8 +267,8 @@ def test_renderers_render_the_pdf_once_for_print_and_email():
 def test_renderers_render_the_pdf_for_email_alone():
     engine = CountingEngine()
     comp, layout = composition("card-invoice", channels=(Channel.EMAIL,))
-    [mailed] = Renderers(engine).render(comp, layout)
+    [mailed] = Renderers(engine, mark_zones=()).render(comp, layout)
     assert engine.calls == 1 and mailed.facts["pdf_attached"] is True
     comp, layout = composition("welcome-letter", channels=(Channel.EMAIL,))
-    Renderers(engine).render(comp, layout)
+    Renderers(engine, mark_zones=()).render(comp, layout)
     assert engine.calls == 1  # no attachment, no PDF

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from archive import deadline
+from server.api.errors import status_code
 from server.channels import Renderers
 from server.channels.pool import RenderPool
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
 from server.compose.model import Channel
-from server.errors import FieldViolation, InvalidInput
+from server.errors import DeadlineExceeded, FieldViolation, InvalidInput
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -83,3 +85,17 @@ def test_the_pool_is_replaced_warm_to_bound_native_memory():
             assert pool.render(comp, layout)[0].facts["pages"] == 1
     finally:
         pool.close()
+
+
+def test_a_deadline_too_short_for_the_render_is_deadline_exceeded(pool):
+    """A caller whose deadline passes while its document renders (or waits for a render
+    process) gets DEADLINE_EXCEEDED, not UNAVAILABLE, which tells clients to retry the
+    same call and made one with a fixed short deadline loop."""
+    comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+    deadline.set_timeout(0.001)
+    try:
+        with pytest.raises(DeadlineExceeded) as info:
+            pool.render(comp, layout)
+    finally:
+        deadline.set_timeout(None)
+    assert status_code(info.value).name == "DEADLINE_EXCEEDED"

@@ -15,6 +15,7 @@ from typing import Any
 from server.delivery.model import Accepted, Failed, Outgoing, Result
 from server.delivery.providers.base import Provider, ProviderContext, register
 from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.sheets import SheetRules
 
 
 class PrintQueueProvider(Provider):
@@ -36,6 +37,7 @@ class PrintQueueProvider(Provider):
                 inserts=tuple(piece.get("inserts", ())), country=str(piece.get("country", "")),
                 postal_code=str(piece.get("postal_code", "")),
                 profile=str(piece.get("profile", "")),
+                sheet_rules=SheetRules.from_text(str(piece.get("sides", ""))),
             ), datetime.now(UTC))
         except ValueError as exc:  # an insert no feeder holds: no print shop can do it
             return Failed(f"print queue refused the piece: {exc}")

@@ -1,0 +1,150 @@
+"""Print zones at render time: a rendered print PDF -> the data that runs into a mark zone.
+
+A layout's print area is checked against every print profile's OMR and DataMatrix zones
+when it loads (`server.compose.layouts`), but data can still push ink out of its box: a
+long URL or merchant descriptor without break points runs past the right margin, straight
+into the right-edge OMR column and DataMatrix of a Pitney Bowes line. The imposer would
+paint the zone white and the words would silently vanish from the printed sheet while the
+archived copy still shows them. So the print renderer reads every page of the PDF it made
+(pdfium, independent of the engine that made it), finds any page object whose bounds
+reach a zone, and refuses the document with `INVALID_ARGUMENT` naming the data field that
+holds the text it found there (the Composition's context path, `$.letter.paragraphs[2]`).
+
+Every page is checked against every zone: a simplex line marks every page, and which page
+becomes a sheet front on a duplex line depends on the sheet plan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pypdfium2
+
+from server.compose.model import Composition
+from server.errors import FieldViolation, InvalidInput, quote
+from server.printing.profiles import Rect
+from server.printing.zones import MarkZone
+
+MM_PER_PT = 25.4 / 72
+_SPACE = re.compile(r"[\s\u00a0\u202f\u2009\u00ad]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Intrusion:
+    """Something on page `page` (1-based) reaching `zone`; `text` is the text of the
+    reaching object (a line run), empty for a drawing or an image."""
+
+    page: int
+    zone: MarkZone
+    text: str  # for a drawing: the document's longest word, which widened its table
+    in_zone: str  # the part of the text inside the zone (a text object's)
+
+
+def find_intrusions(pdf: bytes, zones: Sequence[MarkZone]) -> list[Intrusion]:
+    """Every page object of `pdf` (top level: a form XObject counts as one object) whose
+    bounds overlap one of `zones`, at most one per page and zone. A text object brings its
+    text; a drawing (a table rule or cell background pushed out by a wide column) brings
+    the document's longest word, the usual culprit, so the error can still name a field."""
+    if not zones:
+        return []
+    found: list[Intrusion] = []
+    longest = ""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        for number, page in enumerate(document, start=1):
+            height = page.get_height()
+            textpage = None
+            seen: set[MarkZone] = set()
+            for obj in page.get_objects(max_depth=1):
+                left, bottom, right, top = obj.get_bounds()
+                box = Rect(left * MM_PER_PT, (height - top) * MM_PER_PT,
+                           (right - left) * MM_PER_PT, (top - bottom) * MM_PER_PT)
+                for zone in zones:
+                    if zone in seen or not box.intersects(zone.rect):
+                        continue
+                    seen.add(zone)
+                    text = in_zone = ""
+                    if obj.type == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
+                        textpage = textpage or page.get_textpage()
+                        text = textpage.get_text_bounded(left, bottom, right, top)
+                        z = zone.rect
+                        in_zone = textpage.get_text_bounded(
+                            max(left, z.x / MM_PER_PT), height - z.bottom / MM_PER_PT,
+                            min(right, z.right / MM_PER_PT), height - z.y / MM_PER_PT)
+                    if not text:  # a rule or a cell pushed out: the widest word did it
+                        text = longest = longest or _longest_word(document)
+                    found.append(Intrusion(number, zone, _norm(text), _norm(in_zone)))
+    finally:
+        document.close()
+    return found
+
+
+def check_print_zones(pdf: bytes, composition: Composition,
+                      zones: Sequence[MarkZone]) -> None:
+    """Raise `InvalidInput` when the rendered PDF reaches a mark zone, naming the context
+    field whose text is found there (or the page, when no field holds it)."""
+    intrusions = find_intrusions(pdf, zones)
+    if not intrusions:
+        return
+    violations = []
+    for intrusion in intrusions:
+        field = field_of(intrusion, composition.context) or f"print.pages[{intrusion.page}]"
+        what = quote(intrusion.text) if intrusion.text else "a drawing"
+        if intrusion.text and not intrusion.in_zone:
+            what = f"the content widened by {what}"
+        violations.append(FieldViolation(field, (
+            f"{what} runs out of its box on page {intrusion.page} into {intrusion.zone}, "
+            f"where the inserter marks are printed over it; break it with spaces or shorten it")))
+    raise InvalidInput("the print PDF reaches a print profile's mark zone",
+                       _unique(violations))
+
+
+def field_of(intrusion: Intrusion, context: Mapping[str, Any]) -> str | None:
+    """The JSON path ($.a.b[2]) of the context string holding the text found in the zone:
+    the longest word of the reaching line that has a character inside the zone."""
+    words = [w for w in intrusion.text.split(" ") if w]
+    fragment = intrusion.in_zone.split(" ")[0] if intrusion.in_zone else ""
+    candidates = sorted((w for w in words if fragment and fragment in w), key=len,
+                        reverse=True) or sorted(words, key=len, reverse=True)
+    for word in candidates[:3]:
+        for path, value in _strings(context, "$"):
+            if word in _norm(value):
+                return path
+    return None
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key != "labels":  # the layout's own words, not data
+                yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _longest_word(document: pypdfium2.PdfDocument) -> str:
+    """The document's longest word: a table's columns are as wide as their widest word on
+    any page, so the culprit may sit on another page than the rule it pushed out."""
+    words = (w for page in document
+             for w in _norm(page.get_textpage().get_text_range()).split(" "))
+    return max(words, key=len, default="")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text.replace("\r", " ").replace("\n", " ").replace("\x02", "")).strip()
+
+
+def _unique(violations: list[FieldViolation]) -> list[FieldViolation]:
+    seen: set[str] = set()
+    out = []
+    for violation in violations:
+        if violation.field not in seen:
+            seen.add(violation.field)
+            out.append(violation)
+    return out
