@@ -4,6 +4,7 @@ from the page's top-left corner). Independent of how Kanal made the PDF (pdfium)
 from __future__ import annotations
 
 import ctypes
+import io
 import re
 from dataclasses import dataclass
 
@@ -96,3 +97,58 @@ def font_size(pdf: bytes, text: str, page_index: int = 0) -> float:
         return pypdfium2.raw.FPDFText_GetFontSize(textpage, start) * scale
     finally:
         document.close()
+
+
+def chars_outside(pdf: bytes, left: float, right: float, top: float = 0.0,
+                  bottom: float = 1e9, slack: float = 0.5) -> list[tuple[int, str, Box]]:
+    """Every drawn character (page index, character, box in mm) that does not lie within
+    x `left`..`right` and y `top`..`bottom` (mm from the page's top-left corner), give or
+    take `slack` mm. Character by character, so independent of how Kanal groups runs."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        out = []
+        for index, page in enumerate(document):
+            height = page.get_height()
+            textpage = page.get_textpage()
+            for i in range(textpage.count_chars()):
+                char = textpage.get_text_range(i, 1)
+                if not char.strip():
+                    continue
+                x0, y0, x1, y1 = textpage.get_charbox(i)
+                box = Box(x0 * MM_PER_PT, (height - y1) * MM_PER_PT, x1 * MM_PER_PT,
+                          (height - y0) * MM_PER_PT)
+                if (box.left < left - slack or box.right > right + slack
+                        or box.top < top - slack or box.bottom > bottom + slack):
+                    out.append((index, char, box))
+        return out
+    finally:
+        document.close()
+
+
+def font_names(pdf: bytes) -> set[str]:
+    """The base font names of every font the pages use, subset prefix removed
+    ("AAAAAA+NotoSans-Regular" -> "NotoSans-Regular")."""
+    import pikepdf
+
+    names = set()
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        for page in document.pages:
+            for font in page.Resources.get("/Font", {}).values():
+                names.add(str(font.get("/BaseFont", "")).lstrip("/").split("+")[-1])
+    return names
+
+
+def blank_pdf() -> bytes:
+    """A real one-page blank A4 PDF: what a stand-in engine returns in tests that need no
+    real render (the print channel reads back every PDF it gets)."""
+    document = pypdfium2.PdfDocument.new()
+    try:
+        document.new_page(595.28, 841.89)
+        out = io.BytesIO()
+        document.save(out)
+        return out.getvalue()
+    finally:
+        document.close()
+
+
+BLANK_PDF = blank_pdf()

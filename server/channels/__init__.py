@@ -13,23 +13,42 @@ from dataclasses import replace
 from typing import Protocol
 
 from server.channels.einvoice_channel import check_einvoice, render_einvoice
-from server.channels.email import check_email, render_email
+from server.channels.email import check_email, needs_pdf, render_email
+from server.channels.glyphs import check_glyphs
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
 from server.channels.print_zones import check_print_zones
 from server.channels.sms_channel import check_sms, render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
-from server.compose.plan import Unfit
+from server.compose.plan import FACTURX, Unfit, einvoice_syntax
 from server.printing.zones import MarkZone, all_mark_zones
 
 Renderer = Callable[[Composition, Layout], Output]
 
-# The channels with limits of their own; print has none here (its page checks are the
-# PDF renderer's).
+def _check_email(composition: Composition, layout: Layout) -> Unfit | None:
+    unfit = check_email(composition, layout)
+    if unfit is None and needs_pdf(layout):
+        return check_glyphs(composition, layout)  # the attached print PDF
+    return unfit
+
+
+def _check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
+    unfit = check_einvoice(composition, layout)
+    if unfit is None and einvoice_syntax(
+            composition.kind, composition.recipient, layout) == FACTURX:
+        return check_glyphs(composition, layout)  # Factur-X is the print PDF/A-3
+    return unfit
+
+
+# The channels with limits of their own. Print, and every channel that carries the print
+# PDF, needs a glyph for every character it shows (server/channels/glyphs.py); the page
+# checks after rendering are the PDF renderer's (server/channels/preflight.py).
 _CHECKS: dict[Channel, Callable[[Composition, Layout], Unfit | None]] = {
+    Channel.PRINT: check_glyphs,
+    Channel.MAILBOX: check_glyphs,
     Channel.SMS: check_sms,
-    Channel.EMAIL: check_email,
-    Channel.EINVOICE: check_einvoice,
+    Channel.EMAIL: _check_email,
+    Channel.EINVOICE: _check_einvoice,
 }
 
 

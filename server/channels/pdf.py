@@ -35,7 +35,9 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from server import metrics
+from server.channels.glyphs import refuse_missing_glyphs
 from server.channels.pdf_ua import identify_pdf_ua
+from server.channels.preflight import refuse_overflow
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 
@@ -203,8 +205,13 @@ class PrintEngines:
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
+    """The print PDF, checked both ways before anything archives it: every character has a
+    glyph in the layout's fonts (before rendering, `glyphs`), and no text leaves its box on
+    the rendered pages (`preflight`). Either refusal is `InvalidInput` naming the field."""
+    refuse_missing_glyphs(composition, layout)
     started = time.perf_counter()
     rendered = engine.render(layout, composition)
+    refuse_overflow(rendered.content, composition, layout)
     # the engine that rendered: the result names it where a dispatcher chose one per layout
     metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),
                         time.perf_counter() - started)

@@ -12,9 +12,10 @@ What the compiler may touch (typst-py 0.15, Typst 0.15):
 * files: the project root is the `layouts/` folder, so a template reaches its own folder
   and `layouts/_shared/` (`#import "../../_shared/fjordbank-2-typst/letter.typ"`) and
   nothing outside; Typst refuses paths that leave the root;
-* fonts: only the folders the manifest lists in `typst_fonts` (inside the layout or
-  `_shared/`), never the system's nor the fonts built into Typst; a template that names
-  a family none of them has fails (`LayoutError`) instead of falling back silently;
+* fonts: only the folders the manifest lists in `[print] fonts` (inside the layout or
+  `_shared/`: `layouts.font_folders`), never the system's nor the fonts built into Typst;
+  a template that names a family none of them has fails (`LayoutError`) instead of
+  falling back silently;
 * time: the document's `created_at` is the PDF's creation date, so the same Composition
   gives the same bytes on every machine (Typst derives the document /ID from content).
 
@@ -33,7 +34,7 @@ import typst
 
 from server import logs
 from server.channels.pdf import RenderedPdf, pdf_standards, template_json
-from server.compose.layouts import Layout, LayoutError
+from server.compose.layouts import Layout, LayoutError, font_folders
 from server.compose.model import Composition
 
 log = logs.get_logger(__name__)
@@ -61,8 +62,7 @@ class TypstEngine:
                     raise LayoutError(f"{layout.ref}: [print] has no typst_template")
                 fonts = typst.Fonts(
                     include_system_fonts=False, include_embedded_fonts=False,
-                    font_paths=[str((layout.path / f).resolve())
-                                for f in section.get("typst_fonts", ())])
+                    font_paths=[str(folder) for folder in font_folders(layout)])
                 # Typst resolves symlinks and refuses a template outside its root, so
                 # the root is the layouts folder the template really lives in
                 source = (layout.path / template).resolve()
@@ -89,7 +89,7 @@ class TypstEngine:
         for warning in warnings:
             if "font" in warning.message:
                 raise LayoutError(f"{layout.ref}: print.typ: {warning.message} (fonts come "
-                                  f"only from [print] typst_fonts)")
+                                  f"only from [print] fonts)")
             log.warning("typst_warning", layout=layout.ref, message=warning.message)
         assert isinstance(content, bytes)
         return RenderedPdf(content, page_count(content), self.name, self.version, standards)

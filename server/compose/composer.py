@@ -33,7 +33,7 @@ from server.compose.locales import check_payment_region, decide_locale
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
-from server.compose.validation import check_text
+from server.compose.validation import check_text, text_fields
 from server.errors import FieldViolation, InvalidInput, quote
 
 
@@ -159,6 +159,7 @@ def compose(request: ComposeRequest) -> Composition:
         inserts=(),
         idempotency_key=request.idempotency_key,
         locale_decision=decision,
+        source_text=tuple(text_fields(data)),
     )
     plan = plan_channels(layout, content.recipient, request.channels,
                          {**content.facts, "kind": kind.value},

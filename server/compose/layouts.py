@@ -21,8 +21,13 @@ Manifest (TOML)::
 
     [print]
     engine = "typst"                 # or "weasyprint" (the default): which template renders
-    typst_template = "print.typ"     # Typst: reads the context as JSON, fonts in typst_fonts
-    typst_fonts = ["../../_shared/fonts/inter-4.1-ttf"]
+    typst_template = "print.typ"     # Typst: reads the context as JSON, fonts in `fonts`
+    fonts = ["../../_shared/fonts/inter-4.1-ttf", "../../_shared/fonts/noto-sans-2.004"]
+                                     # the font folders both engines draw with, in fallback
+                                     # order (`typst_fonts`: the older name); the glyph check
+                                     # reads them (server/channels/glyphs.py)
+    text_area_mm = [18, 5, 174, 287] # where text may stand; window_mm: the window address
+    window_mm = [18, 47, 99, 29]     # (x, y, w, h from the paper's corner; preflight.py)
     template = "print.html"          # WeasyPrint: Jinja2 HTML + stylesheets
     stylesheets = ["print.css"]
     pdf_standards = ["a-3a", "ua-1"] # default ["a-3b"]
@@ -249,11 +254,30 @@ def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
     # symlinked layout folders (a test's or a deployment's selection) resolve elsewhere
     allowed = (path.resolve(), (path.parents[1] / SHARED_DIR).resolve(),
                path.resolve().parents[1] / SHARED_DIR)
-    for folder in section.get("typst_fonts", ()):
+    key = "fonts" if "fonts" in section else "typst_fonts"
+    for folder in section.get(key, ()):
         resolved = (path / folder).resolve()
         if not resolved.is_dir() or not any(resolved.is_relative_to(a) for a in allowed):
-            raise LayoutError(f"{path}: [print] typst_fonts {folder!r} is not a folder in the "
+            raise LayoutError(f"{path}: [print] {key} {folder!r} is not a folder in the "
                               f"layout or {SHARED_DIR}/")
+    for key, size in (("text_area_mm", 4), ("window_mm", 4)):
+        box = section.get(key)
+        if box is not None and (len(box) != size or not all(
+                isinstance(v, int | float) and v >= 0 for v in box)):
+            raise LayoutError(f"{path}: [print] {key} must be [x, y, width, height] in mm")
+
+
+# The fonts of a layout that names none (the 1.0.0 versions): Inter 4.1, which their
+# stylesheets declare (as WOFF2; these are the same faces as TrueType).
+DEFAULT_FONT_FOLDERS = ("../../_shared/fonts/inter-4.1-ttf",)
+
+
+def font_folders(layout: Layout) -> tuple[Path, ...]:
+    """The folders of the fonts a layout's print templates draw with, in fallback order:
+    `[print] fonts` (or its older name `typst_fonts`), else `DEFAULT_FONT_FOLDERS`."""
+    section = layout.section("print")
+    folders = section.get("fonts") or section.get("typst_fonts") or DEFAULT_FONT_FOLDERS
+    return tuple((layout.path / folder).resolve() for folder in folders)
 
 
 def _check_print_sides(path: Path, section: Mapping[str, Any]) -> None:

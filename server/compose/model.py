@@ -222,6 +222,10 @@ class Composition:
     inserts: tuple[str, ...] = ()  # physical insert ids for the inserting machine
     idempotency_key: str | None = None
     locale_decision: LocaleDecision | None = None  # how `locale` was decided
+    # Every string of the input data with its JSON path (`$.customer.name`, ...): how the
+    # print checks name the field behind a character no font draws or a line that leaves
+    # its box (server/channels/glyphs.py, preflight.py).
+    source_text: tuple[tuple[str, str], ...] = ()
 
     @property
     def layout_ref(self) -> str:

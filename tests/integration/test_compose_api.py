@@ -607,3 +607,37 @@ def test_a_locale_that_would_print_a_wrong_slip_is_invalid_naming_both_sides(doc
     assert set(fields) == {"locale", "$.currency", "$.issuer.payment_account.type"}
     assert "use sv-SE" in fields["locale"]
     assert count_objects(s3) == before
+
+
+def test_character_no_print_font_draws_is_invalid_argument_with_field_and_code_point(documents,
+                                                                                      s3):
+    # issue 11 item 2: a name the letter would print as boxes is refused, nothing archived
+    data = json.loads(sample("card-invoice"))
+    data["customer"]["name"] = "Kari \U00010380 Nordmann"  # U+10380 UGARITIC LETTER ALPA
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.customer.name" and description.startswith("U+10380 UGARITIC")
+    assert count_objects(s3) == before
+
+
+def test_text_running_off_the_page_is_invalid_argument_and_not_archived(documents, s3):
+    # issue 11 item 1, the issue's example on the frozen 1.0.0 card invoice (whose table
+    # still widens for a 61-character descriptor): the print preflight refuses the page
+    data = json.loads(sample("card-invoice"))
+    data["transactions"][0]["description"] = ("WWWEXAMPLESHOPNOORDER" + "7" * 40)[:61]
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", layout_version="1.0.0",
+        data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    fields = {field for field, _ in field_violations(error)}
+    assert fields == {"$.transactions[0].description"}
+    assert count_objects(s3) == before
+    # the same data on the 2.0.0 layout prints, the amounts on the page
+    reply = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data),
+        preview=True))
+    assert "412,80" in " ".join(pages_text(print_output(reply.outputs).content))

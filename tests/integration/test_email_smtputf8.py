@@ -25,6 +25,7 @@ from server.channels.pdf import RenderedPdf
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.pdf_inspect import BLANK_PDF
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ LAYOUTS = LayoutRegistry()
 
 class FakePdf:
     def render(self, layout, composition) -> RenderedPdf:
-        return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
+        return RenderedPdf(content=BLANK_PDF, pages=1)
 
 
 class Inbox:

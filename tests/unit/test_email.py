@@ -26,10 +26,11 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
 from server.compose.model import Channel, Output
 from server.errors import InvalidInput, TooLarge
+from tests.pdf_inspect import BLANK_PDF
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
-FAKE_PDF = b"%PDF-1.7 fake print pdf\n%%EOF\n"
+FAKE_PDF = BLANK_PDF  # a real blank page: the print channel reads back every PDF
 
 
 class CountingEngine:

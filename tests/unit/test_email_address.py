@@ -20,6 +20,7 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.pdf_inspect import BLANK_PDF
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
@@ -27,7 +28,7 @@ NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 
 class FakePdf:
     def render(self, layout, composition) -> RenderedPdf:
-        return RenderedPdf(content=b"%PDF-1.7\n%%EOF\n", pages=1)
+        return RenderedPdf(content=BLANK_PDF, pages=1)
 
 
 RENDERERS = Renderers(FakePdf(), mark_zones=())  # no real PDF to check

@@ -112,7 +112,7 @@ def test_manifest_errors_are_caught_at_load(tmp_path):
         (('engine = "typst"', 'engine = "chromium"'), "engine 'chromium'"),
         (('typst_template = "print.typ"', 'typst_template = "missing.typ"'), "missing"),
         (('pdf_standards = ["a-3a", "ua-1"]', 'pdf_standards = ["ua-1"]'), "ua-1 needs"),
-        (('"../../_shared/fonts/inter-4.1-ttf"', '"/usr/share/fonts"'), "typst_fonts"),
+        (('"../../_shared/fonts/inter-4.1-ttf"', '"/usr/share/fonts"'), r"\[print\] fonts"),
     ):
         manifest.write_text(original.replace(*change))
         with pytest.raises(LayoutError, match=message):

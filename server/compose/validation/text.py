@@ -23,6 +23,23 @@ def check_text(data: Any, path: str = "$") -> list[FieldViolation]:
     return list(_walk(data, path))
 
 
+def text_fields(data: Any, path: str = "$") -> Iterator[tuple[str, str]]:
+    """(JSON path, string) of every string value in `data`, in document order."""
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, item in data.items():
+            yield from text_fields(item, _child(path, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from text_fields(item, f"{path}[{i}]")
+
+
+def _child(path: str, key: Any) -> str:
+    return (f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key))
+            else f"{path}[{key!r}]")
+
+
 def _walk(value: Any, path: str) -> Iterator[FieldViolation]:
     if isinstance(value, str):
         match = FORBIDDEN.search(value)
@@ -33,8 +50,7 @@ def _walk(value: Any, path: str) -> Iterator[FieldViolation]:
                                  "(XML, HTML, PDF text) can carry")
     elif isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)) \
-                else f"{path}[{key!r}]"
+            child = _child(path, key)
             if isinstance(key, str) and FORBIDDEN.search(key):
                 yield FieldViolation(child, "the key contains a control character")
             yield from _walk(item, child)

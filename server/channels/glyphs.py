@@ -1,0 +1,156 @@
+"""Glyph coverage: the text a print page will show -> the characters no font of the layout draws.
+
+A print layout draws with a chain of fonts (`[print] fonts`, e.g. Inter 4.1 then Noto Sans
+2.004: Latin with its extensions, Greek, Cyrillic). A character none of them has would come
+out as an empty box (.notdef, "tofu") in WeasyPrint, or from whatever system font Pango
+finds, and Typst refuses such a PDF/A page with a message no caller can act on. A name or
+an address printed wrong is worse than no letter, so the document is refused before
+rendering instead (issue 11 item 2): `INVALID_ARGUMENT` naming the field (the JSON path of
+the input string that holds the character) and the character (`U+10380 UGARITIC LETTER
+ALPA`).
+
+What is checked: every string of the composed context the print templates read (values
+from data, formatted values, the layout's labels, the campaign texts), after NFC
+composition (a + U+030A is the å the fonts have). Characters without a glyph of their own
+by design are skipped: controls and format characters (Unicode categories Cc, Cf: soft
+hyphen, zero-width space and joiners, bidi marks), line and paragraph separators, and
+variation selectors, which the shaping engines draw nothing for; and spaces (Zs), which
+they draw from the font's own space when it lacks U+3000 or U+1680.
+
+The font set's coverage (the union of the cmaps of its TrueType/OpenType/WOFF2 files, read
+with fontTools) is read once per set of folders and kept for the life of the process.
+
+Which channels need it: every one that carries the print PDF (print, the digital mailbox,
+an e-mail with the PDF attached, the Factur-X e-invoice); the composer asks
+`server.channels.channel_unfit`, so a channel that cannot carry the document is skipped
+where the plan allows it and refused where it is owed. The HTML e-mail itself is drawn by
+the reader's mail program with its own fonts, and the SMS goes as UCS-2 when it must
+(`server.channels.sms`), so neither is refused here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fontTools.ttLib import TTFont
+
+from server.compose.layouts import Layout, font_folders
+from server.compose.model import Composition
+from server.compose.plan import Unfit
+from server.errors import FieldViolation, InvalidInput
+
+FONT_SUFFIXES = (".ttf", ".otf", ".woff2", ".woff")
+# controls, format characters, line/paragraph separators; and spaces: HarfBuzz (WeasyPrint)
+# and rustybuzz (Typst) draw a space the font lacks (U+3000, U+1680) from its space glyph
+NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
+MAX_REPORTED = 20  # characters named in one error
+
+
+@lru_cache(maxsize=32)
+def coverage(folders: tuple[Path, ...]) -> tuple[frozenset[int], tuple[str, ...]]:
+    """The code points some font in `folders` maps to a glyph, and the font families found
+    (in folder order, for messages). Cached per set of folders."""
+    points: set[int] = set()
+    families: list[str] = []
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in FONT_SUFFIXES:
+                continue
+            font = TTFont(path, lazy=True)
+            try:
+                points.update(font.getBestCmap() or {})
+                family = font["name"].getBestFamilyName()
+            finally:
+                font.close()
+            if family and family not in families:
+                families.append(family)
+    return frozenset(points), tuple(families)
+
+
+def needs_glyph(char: str) -> bool:
+    """Whether a character is drawn with a glyph (controls, format characters and
+    variation selectors are not)."""
+    if unicodedata.category(char) in NO_GLYPH_CATEGORIES:
+        return False
+    point = ord(char)
+    return not (0xFE00 <= point <= 0xFE0F or 0xE0100 <= point <= 0xE01EF)
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
+
+
+def _shown(composition: Composition) -> Iterator[tuple[str, str]]:
+    """(context path, text) of every string the print templates read."""
+    yield from _strings(dict(composition.context), "")
+    for campaign in composition.campaigns:
+        for name in ("title", "body"):
+            text = getattr(campaign, name, None)
+            if isinstance(text, str):
+                yield f"campaigns.{campaign.area}.{name}", text
+
+
+def source_field(composition: Composition, char: str, shown: str) -> str | None:
+    """The JSON path of the input string a shown character came from: the strings that
+    hold it (or its other case: the window prints the city in capitals), preferring one
+    that the shown text contains or is contained in."""
+    holding = [(path, value) for path, value in composition.source_text
+               if char in value or char.lower() in value.lower()]
+    for path, value in holding:
+        if value in shown or shown in value:
+            return path
+    return holding[0][0] if holding else None
+
+
+def missing_glyphs(composition: Composition, layout: Layout) -> list[FieldViolation]:
+    """Every (field, character) whose character no font of the layout's chain draws, the
+    field being the input's JSON path (or `layout <ref> <context path>` for the layout's
+    own text), in the order the context holds them."""
+    covered, families = coverage(font_folders(layout))
+    found: dict[tuple[str, str], FieldViolation] = {}
+    for path, text in _shown(composition):
+        if len(found) >= MAX_REPORTED:
+            break
+        if text.isascii():  # Inter draws all of printable ASCII
+            continue
+        text = unicodedata.normalize("NFC", text)
+        for char in dict.fromkeys(text):
+            if ord(char) in covered or not needs_glyph(char):
+                continue
+            field = (source_field(composition, char, text)
+                     or f"layout {layout.ref} {path.lstrip('.')}")
+            if (field, char) not in found:
+                name = unicodedata.name(char, "unnamed character")
+                found[field, char] = FieldViolation(field, (
+                    f"U+{ord(char):04X} {name} ({char}) has no glyph in the print fonts "
+                    f"({', '.join(families)}): it would print as an empty box"))
+    return list(found.values())
+
+
+def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
+    """Why the print PDF cannot carry this document (for the channel plan), or None."""
+    missing = missing_glyphs(composition, layout)
+    if not missing:
+        return None
+    chars = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
+    return Unfit(f"the print fonts cannot draw {chars} (in {missing[0].field})",
+                 tuple(missing))
+
+
+def refuse_missing_glyphs(composition: Composition, layout: Layout) -> None:
+    """`InvalidInput` naming every field and character the print fonts cannot draw."""
+    missing = missing_glyphs(composition, layout)
+    if missing:
+        raise InvalidInput("the print fonts cannot draw characters of this document",
+                           missing)

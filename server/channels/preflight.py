@@ -1,0 +1,225 @@
+"""Preflight: a rendered print PDF -> the text that left its box, refused before archiving.
+
+The layouts break long words inside their boxes (CSS `overflow-wrap: anywhere`, Typst
+`fit`), but a layout can still go wrong with data nobody tried: a column widened by a
+merchant descriptor without spaces pushes the amounts past the paper's edge, and the PDF
+looks fine to every program that does not print it (issue 11 item 1). So the print channel
+reads back what it rendered, the same way for both engines (pdfium's text runs, as a
+reader's program finds them), and refuses the document with `INVALID_ARGUMENT` when
+
+* text stands outside the text area: `[print] text_area_mm` = [x, y, width, height] in mm
+  from the paper's top-left corner (the 2.0.0 layouts: the page area's width, 18 mm
+  margins, and the height the page furniture uses); a layout that names none (the frozen
+  1.0.0 versions) gets the paper less the 5 mm border printers cannot print on;
+* the window address leaves the envelope window: `[print] window_mm`, on the first page,
+  text starting in the window's column at the window's height must end inside it (a line
+  that wrapped below the window would not show through it);
+* text is drawn over other text: two runs of text overlapping by more than
+  `OVERLAP_MM` (a cell overflowing into its neighbour).
+
+The error names the field when it can (`culprit`): the input string
+(`Composition.source_text`) whose longest unbroken word is on the page is what widens a
+column or overflows a box, so the field holding the longest such word among the text that
+left its box, or else on the page, is named (`$.transactions[0].description`); without one,
+the layout's limit (`print.text_area_mm`, `print.window_mm`).
+
+Cost: pdfium's text runs per page, a few milliseconds a page (load_tests/bench_preflight.py).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pypdfium2
+import pypdfium2.raw as pdfium
+
+from server.compose.layouts import Layout
+from server.compose.model import Composition
+from server.errors import FieldViolation, InvalidInput, quote
+
+MM_PER_PT = 25.4 / 72
+PRINTER_BORDER_MM = 5.0  # what a layout without a text area may not print on
+TOLERANCE_MM = 0.5  # glyph bounds vs the box: anti-aliasing and overshoot, not overflow
+OVERLAP_MM = 0.5  # runs overlapping by more than this (both ways) are text over text
+WINDOW_GRACE_MM = 3.0  # below the window's foot, where a 7th address line would start
+SHORTEST_CULPRIT = 12  # a word shorter than this does not widen a column of an A4 page
+
+
+@dataclass(eq=False)
+class Run:
+    """A run of text on one line, as pdfium finds it; mm from the paper's top-left. Its
+    text is read only when asked for (a problem to name): reading every run's text would
+    double the check's cost."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    textpage: pypdfium2.PdfTextPage = field(repr=False)
+    bounds: tuple[float, float, float, float] = field(repr=False)  # pt: left, bottom, right, top
+
+    @cached_property
+    def text(self) -> str:
+        return self.textpage.get_text_bounded(*self.bounds).strip()
+
+    def overlaps(self, other: Run) -> bool:
+        across = min(self.right, other.right) - max(self.left, other.left)
+        down = min(self.bottom, other.bottom) - max(self.top, other.top)
+        height = min(self.bottom - self.top, other.bottom - other.top)
+        return across > OVERLAP_MM and down > height / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @property
+    def right(self) -> float:
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+    def outside(self, run: Run) -> str | None:
+        """How `run` leaves the box, in words, or None when it is inside."""
+        ways = [
+            (self.left - run.left, "left"), (run.right - self.right, "right"),
+            (self.top - run.top, "top"), (run.bottom - self.bottom, "bottom")]
+        worst, edge = max(ways)
+        return f"{worst:.1f} mm past the {edge} edge" if worst > TOLERANCE_MM else None
+
+
+def page_runs(page: pypdfium2.PdfPage, textpage: pypdfium2.PdfTextPage) -> list[Run]:
+    """The page's text runs (pdfium `FPDFText_GetRect`)."""
+    height = page.get_height()
+    runs = []
+    edges = [ctypes.c_double() for _ in range(4)]
+    for i in range(pdfium.FPDFText_CountRects(textpage, 0, -1)):
+        pdfium.FPDFText_GetRect(textpage, i, *edges)
+        left, top, right, bottom = (e.value for e in edges)
+        runs.append(Run(left * MM_PER_PT, (height - top) * MM_PER_PT, right * MM_PER_PT,
+                        (height - bottom) * MM_PER_PT, textpage, (left, bottom, right, top)))
+    return runs
+
+
+def text_area(layout: Layout, width_mm: float, height_mm: float) -> Box:
+    area = layout.section("print").get("text_area_mm")
+    if area:
+        return Box(*map(float, area))
+    border = PRINTER_BORDER_MM
+    return Box(border, border, width_mm - 2 * border, height_mm - 2 * border)
+
+
+def window(layout: Layout) -> Box | None:
+    box = layout.section("print").get("window_mm")
+    return Box(*map(float, box)) if box else None
+
+
+def _longest_word(text: str) -> str:
+    return max(re.split(r"[\s\-\u00ad\u2010]+", text), key=len, default="")
+
+
+def culprit(composition: Composition, texts: Iterable[str], page_text: str = "") -> str | None:
+    """The input field to name, in this order: the one whose longest unbroken word
+    (`SHORTEST_CULPRIT` characters at least) is the longest in `texts` (the runs that left
+    their box, or the window's, read as one: a word broken over lines shows in pieces); the
+    longest input string holding the longest of the runs, or held in them; the one whose
+    longest word is the longest in `page_text` (what widens a column need not be what it
+    pushes out)."""
+    texts = [re.sub(r"\s+", "", text) for text in texts]
+    joined = "".join(texts)
+    values = [(path, re.sub(r"\s+", "", value)) for path, value in composition.source_text]
+    words = [(path, _longest_word(value)) for path, value in composition.source_text]
+    words = [(path, word) for path, word in words if len(word) >= SHORTEST_CULPRIT]
+    found = [(len(word), path) for path, word in words if word in joined]
+    if found:
+        return max(found)[1]
+    piece = max(texts, key=len, default="")
+    holding = [(len(value), path) for path, value in values if len(value) >= 4
+               and ((len(piece) >= 4 and piece in value) or value in joined)]
+    if holding:
+        return max(holding)[1]
+    flat = re.sub(r"\s+", "", page_text)
+    found = [(len(word), path) for path, word in words if flat and word in flat]
+    return max(found)[1] if found else None
+
+
+def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[FieldViolation]:
+    """Every way the rendered text leaves its box, one violation per page and problem."""
+    document = pypdfium2.PdfDocument(pdf)
+    textpages: list[pypdfium2.PdfTextPage] = []
+    try:
+        problems: list[FieldViolation] = []
+        pages = []
+        for page in document:
+            textpages.append(page.get_textpage())
+            pages.append(((v * MM_PER_PT for v in page.get_size()),
+                          page_runs(page, textpages[-1])))
+
+        def all_text() -> str:
+            # a table sizes its columns for all its pages: what widens one may be pages away
+            return " ".join(textpage.get_text_range() for textpage in textpages)
+
+        for number, (size, runs) in enumerate(pages, start=1):
+            problems += _page_problems(number, size, runs, composition, layout, all_text)
+        return problems
+    finally:
+        for textpage in textpages:
+            textpage.close()
+        document.close()
+
+
+def _page_problems(number: int, size, runs: list[Run], composition: Composition,
+                   layout: Layout, all_text) -> list[FieldViolation]:
+    width, height = size
+    found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
+    area = text_area(layout, width, height)
+    outside = [(run, how) for run in runs if (how := area.outside(run)) and run.text]
+    if outside:
+        run, how = outside[0]
+        found.append((f"text runs {how} of the text area ({quote(run.text)})",
+                      [r for r, _ in outside], "print.text_area_mm", True))
+    box = window(layout) if number == 1 else None
+    if box is not None:
+        address = [r for r in runs if box.left - TOLERANCE_MM <= r.left < box.right
+                   and box.top - TOLERANCE_MM <= r.top < box.bottom + WINDOW_GRACE_MM]
+        leaving = [(r, how) for r in address if (how := box.outside(r)) and r.text]
+        if leaving:
+            run, how = leaving[0]
+            found.append((f"the address runs {how} of the envelope window "
+                          f"({quote(run.text)})", address, "print.window_mm", False))
+    clash = _first_overlap(runs)
+    if clash:
+        found.append((f"text is drawn over text ({quote(clash[0].text)} and "
+                      f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
+    problems = []
+    for what, bad, limit, whole in found:
+        field = culprit(composition, (r.text for r in bad), all_text() if whole else "")
+        problems.append(FieldViolation(field or limit, f"page {number}: {what}"))
+    return problems
+
+
+def _first_overlap(runs: list[Run]) -> tuple[Run, Run] | None:
+    ordered = sorted(runs, key=lambda r: r.top)  # a sweep down the page: lines meet lines
+    for i, run in enumerate(ordered):
+        for other in ordered[i + 1:]:
+            if other.top >= run.bottom:
+                break
+            if run.overlaps(other) and run.text and other.text:
+                return run, other
+    return None
+
+
+def refuse_overflow(pdf: bytes, composition: Composition, layout: Layout) -> None:
+    """`InvalidInput` when the rendered text leaves its box (see the module docstring)."""
+    problems = check_pdf(pdf, composition, layout)
+    if problems:
+        raise InvalidInput("the print page cannot hold this document's text", problems)
