@@ -344,6 +344,34 @@ class DocumentIndex:
         except sa_exc.IntegrityError as exc:
             raise self._duplicate(record) from exc
 
+    def add_many(self, records: Sequence[tuple[DocumentRecord,
+                                               Callable[[Connection], None] | None]]) -> None:
+        """`add` for many documents in ONE transaction (a bulk chunk): every document row,
+        every output row (one multi-row statement each), then each document's `also(conn)`.
+        All commit or none. Raises DuplicateDocument (nothing written) when any document is
+        indexed already; the caller then adds them one by one to learn which."""
+        if not records:
+            return
+        document_rows, output_rows = [], []
+        for record, _ in records:
+            document_rows.append(_document_row(record))
+            rows = [_output_row(record.tenant, record.document_id, output)
+                    for output in record.outputs]
+            if len({row["channel"] for row in rows}) != len(rows):
+                raise ValueError(f"document {record.document_id}: duplicate channel in outputs")
+            output_rows.extend(rows)
+        try:
+            with self._connect() as conn:
+                conn.execute(insert(documents), document_rows)
+                if output_rows:
+                    conn.execute(insert(outputs), output_rows)
+                for _, also in records:
+                    if also is not None:
+                        also(conn)
+        except sa_exc.IntegrityError as exc:
+            raise DuplicateDocument(
+                f"one of {len(records)} documents is already indexed") from exc
+
     def add_output(self, tenant: str, document_id: str, output: OutputRecord,
                    also: Callable[[Connection], None] | None = None) -> bool:
         """Index one more output of an indexed document (a channel rendered later, e.g. a

@@ -15,17 +15,18 @@ The rules, in order:
    the law is a floor a bank may exceed (its own policy, a supervisory requirement), not one
    configuration may undercut.
 
-Built-in defaults (`RetentionPolicy.default()`), in years:
+Built-in defaults (`RetentionPolicy.default()`): `archive/retention.toml`, one table per
+country with the act it follows in `source`, in years:
 
-| kind                                           | NO | SE | DK | FI | elsewhere |
-|------------------------------------------------|----|----|----|----|-----------|
-| invoice, credit_note, reminder, statement      |  5 |  7 |  5 |  6 |    10     |
-| letter                                         |  2 |  2 |  2 |  2 |     2     |
+| kind                                      | NO | SE | DK | FI | DE | AT | PL | GB | elsewhere |
+|-------------------------------------------|----|----|----|----|----|----|----|----|-----------|
+| invoice, credit_note, reminder, statement |  5 |  7 |  5 |  6 |  8 |  7 |  6 |  6 |    10     |
+| letter                                    |  2 |  2 |  2 |  2 |  6 |  7 |  2 |  2 |     2     |
 
-(NO: bokføringsloven § 13, 5 years; SE: bokföringslagen 7 kap., 7 years; DK: bogføringsloven,
-5 years; FI: kirjanpitolaki 2:10, 6 years for vouchers; elsewhere 10 years, the longest
-common EU period, so an unknown country errs on the side of keeping.) Reminders and statements
-carry amounts and fees and are kept as accounting records. Letters are correspondence.
+(DE: AO § 147 as amended from 2025, 8 years for Buchungsbelege, 6 for business letters;
+AT: BAO § 132 and UGB § 212, 7 years for vouchers and business papers; PL: 5 years from the
+end of the year the tax fell due, so 6 after the document's year; GB: HMRC's 6 years.)
+Reminders and statements carry amounts and fees and are kept as accounting records.
 
 The configuration is a plain mapping as it comes from the TOML file:
 
@@ -42,13 +43,15 @@ Keys missing from a given mapping fall back to the built-in defaults.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["DOCUMENT_KINDS", "RetentionPolicy"]
+__all__ = ["DOCUMENT_KINDS", "SOURCES", "RetentionPolicy"]
 
 DOCUMENT_KINDS: tuple[str, ...] = ("invoice", "credit_note", "reminder", "statement", "letter")
 _ACCOUNTING_KINDS = ("invoice", "credit_note", "reminder", "statement")
@@ -61,13 +64,21 @@ def _years_table(accounting: int, letter: int) -> dict[str, int]:
     return table
 
 
-_DEFAULT_YEARS = _years_table(accounting=10, letter=2)
-_DEFAULT_COUNTRY_YEARS = {
-    "NO": _years_table(accounting=5, letter=2),
-    "SE": _years_table(accounting=7, letter=2),
-    "DK": _years_table(accounting=5, letter=2),
-    "FI": _years_table(accounting=6, letter=2),
-}
+LAW_FILE = Path(__file__).with_name("retention.toml")
+
+
+def _law() -> tuple[dict[str, int], dict[str, dict[str, int]], dict[str, str]]:
+    """retention.toml -> (default years, years per country, each country's source)."""
+    data = tomllib.loads(LAW_FILE.read_text(encoding="utf-8"))
+    default = _parse_years("retention.toml [default]", data["default"])
+    countries, sources = {}, {}
+    for code, table in data["country"].items():
+        if not str(table.get("source", "")).strip():
+            raise ValueError(f"retention.toml [country.{code}]: cite the act in `source`")
+        sources[code] = table["source"]
+        countries[code] = _parse_years(f"retention.toml [country.{code}]",
+                                       {k: v for k, v in table.items() if k != "source"})
+    return default, countries, sources
 
 
 def _frozen(table: Mapping[str, int]) -> Mapping[str, int]:
@@ -87,6 +98,10 @@ def _parse_years(where: str, raw: Any) -> dict[str, int]:
     return out
 
 
+_DEFAULT_YEARS, _DEFAULT_COUNTRY_YEARS, SOURCES = _law()
+_DEFAULT_YEARS = {**_years_table(accounting=10, letter=2), **_DEFAULT_YEARS}
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     """Years of retention per document kind, per country, with optional tenant overrides."""
@@ -97,7 +112,7 @@ class RetentionPolicy:
 
     @classmethod
     def default(cls) -> RetentionPolicy:
-        """The built-in Nordic defaults (see the module docstring)."""
+        """The built-in defaults of retention.toml (see the module docstring)."""
         return cls.from_dict({})
 
     @classmethod

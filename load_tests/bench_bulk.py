@@ -1,8 +1,11 @@
 """Bulk throughput: generated card invoices -> a job on a real server, per PDF engine, next to
 the bare engines and headless Chromium, all in one run.
 
-    python load_tests/bench_bulk.py [--records 2000] [--bare 2000] [--workers N]
+    python load_tests/bench_bulk.py [--size 2000 | --quick] [--bare 2000] [--workers N]
                                     [--engines typst,weasyprint] [--no-chromium]
+
+`--quick`: 200 records, the bare engines and Chromium on the same 200 (while developing;
+the issue's figures are `--size 2000`). `--records` is the old name of `--size`.
 
 Generates `--records` card-invoice records from the layout's samples (nb-NO and sv-SE,
 varied names and addresses, 5-60 transactions so 1-3 pages). For each engine in
@@ -23,7 +26,7 @@ and what Typst gains: end to end / Chromium (target >= 2), end to end / bare Typ
 Memory over the run: every few seconds a sampler reads the RSS of this (server) process and
 of each live bulk worker process from /proc; the report lists them at every `--every`
 documents (first sample at or past the mark), so growth per document shows as a trend:
-    python load_tests/bench_bulk.py --records 10000 --every 1000
+    python load_tests/bench_bulk.py --size 10000 --engines typst --bare 200 --every 1000
 """
 
 from __future__ import annotations
@@ -60,8 +63,16 @@ STREETS = {"nb-NO": ["Thereses gate", "Storgata", "Kirkeveien", "Møllergata", "
            "sv-SE": ["Drottninggatan", "Storgatan", "Kungsgatan", "Götgatan", "Sveavägen"]}
 
 
+# What the customers asked for, in turn: so a run has every channel the layout plans
+# (manifest [plan]): paper -> print + SMS; digital -> e-mail with the PDF + SMS + e-invoice
+# (Factur-X); mailbox -> the PDF to Digipost/Kivra (+ SMS where consented).
+PREFERENCES = (["paper"], [], ["mailbox"], [])
+CONSENTS = ["email", "sms"]
+
+
 def records(count: int, seed: int = 7):
-    """(record_key, data_json, locale) for `count` varied card invoices."""
+    """(record_key, data_json, locale) for `count` varied card invoices, their customers'
+    preferences cycling through PREFERENCES (half of them digital)."""
     samples = {
         "nb-NO": json.loads((LAYOUT / "sample.json").read_text(encoding="utf-8")),
         "sv-SE": json.loads((LAYOUT / "sample-sv-SE.json").read_text(encoding="utf-8")),
@@ -73,6 +84,8 @@ def records(count: int, seed: int = 7):
         customer = data["customer"]
         customer["customer_id"] = f"{30000000 + n}"
         customer["name"] = f"{rng.choice(FIRST[locale])} {rng.choice(LAST[locale])}"
+        customer["preferences"] = PREFERENCES[(n // 2) % len(PREFERENCES)]
+        customer["consents"] = CONSENTS
         address = customer["address"]
         address["lines"] = [f"{rng.choice(STREETS[locale])} {rng.randint(1, 140)}"]
         address["postal_code"] = (f"{rng.randint(1, 9899):04d}" if locale == "nb-NO"
@@ -210,7 +223,9 @@ def rate(seconds: float, documents: int, pages: int) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--size", "--records", dest="records", type=int, default=2000,
+                        help="generated card invoices (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="--size 200")
     parser.add_argument("--bare", type=int, default=0,
                         help="records rendered by the bare engines and Chromium "
                              "(default: all --records)")
@@ -221,6 +236,8 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=500,
                         help="report memory every this many documents (default 500)")
     args = parser.parse_args()
+    if args.quick:
+        args.records = 200
     if args.workers:
         os.environ["KANAL_JOB_WORKERS"] = str(args.workers)
     print(f"cores: {os.cpu_count()}, records: {args.records}", file=sys.stderr)

@@ -43,6 +43,8 @@ from kanal.v1 import (
     portal_pb2_grpc,
     printshop_pb2,
     printshop_pb2_grpc,
+    surveys_pb2,
+    surveys_pb2_grpc,
 )
 from server import auth, logs, metrics
 from server import state as server_state
@@ -55,6 +57,7 @@ from server.api.layouts import LayoutsServicer
 from server.api.portal import ArchiveAdminServicer, PortalServicer
 from server.api.printshop import PrintShopServicer
 from server.api.rpc_metrics import observe_rpc
+from server.api.surveys import SurveysServicer
 from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
@@ -77,6 +80,9 @@ from server.portal import (
 )
 from server.printing.batches import BatchService
 from server.printing.queue import PrintQueue, PrintSettings
+from server.surveys import SurveyStage
+from server.surveys.experiments import CampaignExposures
+from server.surveys.settings import SurveySettings
 
 log = logs.get_logger("kanal")
 
@@ -88,6 +94,7 @@ SERVICE_NAMES = (
     portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
     portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
     deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
+    surveys_pb2.DESCRIPTOR.services_by_name["Surveys"].full_name,
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # A last bound, far above the lanes' (server/api/admission.py): grpc-core refuses more.
@@ -187,6 +194,7 @@ class KanalServer:
             self.delivery = DeliveryStage(delivery_settings, self.index, settings.state_dir)
             self.delivery.create_schema()  # own tables, like the print queue's
             self.renderers = self._renderers()
+            self.surveys = self._surveys(delivery_settings)
             self.documents = DocumentService(
                 self.layouts, RenderQueueExit(self.renderers), self.store, self.index,
                 RetentionPolicy.from_dict(settings.retention)
@@ -194,14 +202,18 @@ class KanalServer:
                 max_data_bytes=settings.max_data_bytes, plan_rules=settings.plan,
                 print_queue=self.print_queue, rules=print_settings.rules,
                 delivery=self.delivery,
+                exposures=CampaignExposures(self.surveys.store).statements,
             )
+            self.surveys.service.documents = self.documents
             if delivery_settings.dispatch:
                 try:
                     self.delivery.start(self.store, self.documents.render_fallback,
-                                        {"print_queue": self.print_queue})
+                                        {"print_queue": self.print_queue,
+                                         "inbound_sms": self.surveys.service.inbound_sms})
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from exc
             self._start_jobs(s3)
+            self.surveys.start(post_webhooks=delivery_settings.dispatch)
             self._start_grpc()
             self._start_health()
             self._start_metrics()
@@ -212,8 +224,22 @@ class KanalServer:
                            s3_endpoint=s3.endpoint if settings.s3.embedded else None,
                            metrics=self.metrics.url if self.metrics else None)
         log.info("kanal serving", listen=self.address, s3=self.store.endpoint_url,
+                 survey_pages=self.surveys.pages.address if self.surveys.pages else "off",
                  embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()),
                  metrics=self.metrics.url if self.metrics else "off")
+
+    def _surveys(self, delivery_settings: DeliverySettings) -> SurveyStage:
+        """NPS surveys and A/B tests (server/surveys): own tables; follow-ups go to the
+        delivery tenants' webhook URLs; the response page on `[surveys] listen`."""
+        try:
+            surveys = SurveyStage(
+                SurveySettings.from_dict(self.settings.surveys), self.index, None,
+                self.layouts, self.settings.state_dir, delivery_settings.tenants,
+                webhook_poll_seconds=delivery_settings.poll_seconds)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"[surveys]: {exc}") from exc
+        surveys.create_schema()
+        return surveys
 
     def _renderers(self) -> DocumentRenderer:
         """The real-time lane: render in a warm process pool (see server/channels/pool.py),
@@ -324,6 +350,8 @@ class KanalServer:
             PortalServicer(self._portal(), self.delivery), server)
         self.deliveries_servicer = DeliveriesServicer(self.delivery)
         deliveries_pb2_grpc.add_DeliveriesServicer_to_server(self.deliveries_servicer, server)
+        surveys_pb2_grpc.add_SurveysServicer_to_server(SurveysServicer(self.surveys.service),
+                                                       server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -409,6 +437,8 @@ class KanalServer:
         self._loop = None
         if getattr(self, "lanes", None) is not None:
             self.lanes.close()
+        if getattr(self, "surveys", None) is not None:
+            self.surveys.stop()
         if getattr(self, "delivery", None) is not None:
             self.delivery.stop()
         if isinstance(getattr(self, "renderers", None), RenderPool):

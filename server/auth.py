@@ -141,6 +141,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Deliveries/RetryDelivery": frozenset({"admin"}),
     "/kanal.v1.Deliveries/CancelDelivery": frozenset({"admin"}),
     "/kanal.v1.Deliveries/WatchDeliveries": frozenset({"producer", "service", "admin"}),
+    # Surveys (server/surveys): the bank's core system sends surveys and feeds inbound SMS
+    # and conversions; a portal or app records the answer its customer gives with the link
+    # (the token decides whose answer it is); customer service closes follow-ups.
+    "/kanal.v1.Surveys/SendSurvey": frozenset({"producer", "admin"}),
+    "/kanal.v1.Surveys/RecordResponse": frozenset({"portal", "service", "producer", "admin"}),
+    "/kanal.v1.Surveys/RecordSmsReply": frozenset({"producer", "admin"}),
+    "/kanal.v1.Surveys/GetSurveyReport": frozenset({"producer", "service", "admin"}),
+    "/kanal.v1.Surveys/CloseFollowUp": frozenset({"service", "admin"}),
+    "/kanal.v1.Surveys/RecordConversion": frozenset({"producer", "admin"}),
+    "/kanal.v1.Surveys/GetExperimentReport": frozenset({"producer", "service", "admin"}),
 }
 
 

@@ -80,7 +80,7 @@ def render(args: argparse.Namespace) -> int:
 
     registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
     layout = registry.get(args.layout, args.version)
-    data = read_text(args.data) if args.data else layout.sample_data()
+    data = read_text(args.data) if args.data else layout.sample_data(args.locale)
     composition = compose(ComposeRequest(
         tenant="local", layout=layout, data=data, document_id="preview",
         now=datetime.now(UTC), locale=args.locale,
@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("render", help="render a layout to PDF and PNGs, without a server")
     p.add_argument("layout", help="layout id, e.g. card-invoice")
-    p.add_argument("--data", type=Path, help="JSON data file (default: the layout's sample)")
+    p.add_argument("--data", type=Path,
+                   help="JSON data file (default: the layout's sample for --locale)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
     p.add_argument("--version", help="layout version (default: newest)")

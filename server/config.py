@@ -28,6 +28,9 @@
     streams_per_key = 4
     stream_idle_seconds = 60
 
+    [surveys]                       # NPS surveys and A/B tests, see server.surveys.settings
+    listen = "127.0.0.1:8480"       # the response page the survey links land on
+
     [[auth.keys]]                   # see server.auth; none configured: a development key
     id = "nordkort-core"            # is made in state_dir on first start
     sha256 = "..."
@@ -93,6 +96,7 @@ class Settings:
     portal: Mapping[str, Any] = field(default_factory=dict)  # [portal] see server.portal
     delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
     limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
+    surveys: Mapping[str, Any] = field(default_factory=dict)  # [surveys] server.surveys.settings
 
     @property
     def reflection_enabled(self) -> bool:
@@ -155,6 +159,7 @@ def load_settings(
         settings = replace(settings, portal=doc.get("portal", {}))
         settings = replace(settings, delivery=doc.get("delivery", {}))
         settings = replace(settings, limits=doc.get("limits", {}))
+        settings = replace(settings, surveys=doc.get("surveys", {}))
         try:
             settings = replace(settings, api_keys=parse_keys(doc.get("auth", {}).get("keys", [])))
         except AuthConfigError as exc:

@@ -3,16 +3,19 @@
 `DocumentService` is the domain behind the `Documents` API. It knows the order of the
 steps and what makes them safe to retry; it knows nothing of gRPC.
 
-Write order: every object is stored in S3 first, the index row last, in one transaction.
-An outage between the two leaves objects without an index row (which the archive's
-reconciler can find and repair), never an index row pointing at nothing. The delivery
-stage's outbox rows are written in that same transaction (server.delivery), so every
-indexed document has its deliveries and no delivery exists without its document.
+Write order (server.archiving, the archive step): every object is stored in S3 first, the
+index row last, in one transaction. An outage between the two leaves objects without an
+index row (which the archive's reconciler can find and repair), never an index row pointing
+at nothing. The delivery stage's outbox rows and the print piece are written in that same
+transaction (server.delivery, server.printing), so every indexed document has its deliveries
+and its piece, and neither exists without its document.
+
+Bulk chunks use the same path in two halves: `render_as` per record (compose + render), then
+`commit` for the whole chunk (objects put concurrently, one index transaction for all).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,12 +31,17 @@ from archive.index import (
     DuplicateDocument,
     OutputRecord,
     SkippedRecord,
-    skipped_to_json,
 )
-from archive.keys import document_key
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs, metrics
+from server.archiving import (
+    ArchiveStep,
+    Rendered,
+    object_metadata,
+    output_record,
+)
+from server.archiving import decision_text as _decision_text
 from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import Layout, LayoutRegistry
@@ -41,19 +49,9 @@ from server.compose.model import Channel, ChannelPlan, Composition, Output, Skip
 from server.compose.rules import Rule, tenant_rules
 from server.delivery.stage import DeliveryStage
 from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
-from server.printing.queue import PrintQueue, QueuedPiece
-from server.printing.sheets import sheet_rules
+from server.printing.queue import PrintQueue
 
 log = logs.get_logger(__name__)
-
-EXTENSIONS = {
-    "application/pdf": "pdf",
-    "message/rfc822": "eml",
-    "text/plain": "txt",
-    "text/plain; charset=utf-8": "txt",  # SMS text
-    "application/xml": "xml",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class ComposeInput:
@@ -82,12 +80,6 @@ class ComposeResult:
     locale_decision: str | None = None  # how, e.g. "rule: $.currency = SEK -> SE"
 
 
-def plan_text(plan: ChannelPlan) -> str:
-    """'email,sms>print': the channels rendered, then the delivery fallbacks."""
-    text = ",".join(c.value for c in plan.channels)
-    return f"{text}>{','.join(c.value for c in plan.fallbacks)}" if plan.fallbacks else text
-
-
 def plan_from_text(text: str, reason: str = "",
                    skipped: Sequence[SkippedRecord] = ()) -> ChannelPlan:
     channels, _, fallbacks = text.partition(">")
@@ -97,31 +89,6 @@ def plan_from_text(text: str, reason: str = "",
         reason=reason,
         skipped=tuple(SkippedChannel(Channel(s.channel), s.reason, s.field) for s in skipped),
     )
-
-
-def skipped_records(plan: ChannelPlan) -> tuple[SkippedRecord, ...]:
-    """The plan's skipped channels as the archive stores them."""
-    return tuple(SkippedRecord(s.channel.value, s.reason, s.field) for s in plan.skipped)
-
-
-def output_record(output: Output, key: str) -> OutputRecord:
-    return OutputRecord(
-        channel=output.channel.value, key=key, media_type=output.media_type,
-        sha256=output.sha256, size=output.size, pages=output.facts.get("pages"),
-        facts={k: v for k, v in output.facts.items() if k != "pages"},
-    )
-
-
-def _decision_text(composition: Composition) -> str | None:
-    """How the locale was decided, as the index and the objects' metadata keep it."""
-    decision = composition.locale_decision
-    return str(decision) if decision is not None else None
-
-
-def _facts_json(output: Output) -> str:
-    """The renderer's facts as stored in the index (without pages), for rebuilding it."""
-    facts = {k: v for k, v in output.facts.items() if k != "pages"}
-    return json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class _KeyedLocks:
@@ -155,6 +122,8 @@ class DocumentService:
         rules: Sequence[Rule] = (),  # settings insert/campaign rules (server.compose.rules)
         plan_rules: Mapping[str, Any] | None = None,
         delivery: DeliveryStage | None = None,  # server.delivery: the outbox goes here
+        # server.surveys.experiments: the A/B variants a document shows, written with it
+        exposures: Callable[[Composition], Callable[[Any], None] | None] | None = None,
     ):
         self.layouts = layouts
         self.renderers = renderers
@@ -168,8 +137,19 @@ class DocumentService:
         self.rules = tuple(rules)
         self.plan_rules = plan_rules or {}
         self.delivery = delivery
+        self.archiving = ArchiveStep(store, index, retention, print_queue=print_queue,
+                                     delivery=delivery, exposures=exposures)
         self._idempotency_locks = _KeyedLocks()
-        self.before_index: Callable[[str], None] = lambda document_id: None
+
+    @property
+    def before_index(self) -> Callable[[str], None]:
+        """A test hook called with each document id after its objects are stored and before
+        its index transaction (raise in it to simulate a crash there)."""
+        return self.archiving.before_index
+
+    @before_index.setter
+    def before_index(self, hook: Callable[[str], None]) -> None:
+        self.archiving.before_index = hook
 
     # --- compose ---------------------------------------------------------------------------
 
@@ -198,15 +178,82 @@ class DocumentService:
         job and the record), so a re-run makes the same document with the same bytes. The
         index row is the commit point: if it exists, its record is returned (replayed);
         objects stored without a row are re-put, which is a no-op for identical bytes."""
+        rendered = self.render_as(request, document_id, now)
+        if isinstance(rendered, ComposeResult):
+            return rendered
+        [outcome] = self.commit([rendered])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def render_as(self, request: ComposeInput, document_id: str, now: datetime, *,
+                  indexed: bool | None = None) -> ComposeResult | Rendered:
+        """The first half of `compose_as`: the replayed result when the document is indexed
+        already, else the document composed and rendered, for `commit` (a bulk chunk
+        commits all its documents at once). `indexed=False`: the caller knows it is not
+        (one query for a whole chunk, `indexed_ids`), so no lookup is made."""
         self._check_request(request)
+        if indexed is not False:
+            try:
+                existing = self.index.get(request.tenant, document_id)
+            except ArchiveUnavailable as exc:
+                raise Unavailable(f"document index unavailable: {exc}") from exc
+            if existing is not None:
+                self._requeue_print(request, existing)
+                return self._result_from_record(existing, replayed=True)
+        rendered = self._render(request, document_id, now)
+        assert isinstance(rendered, Rendered)
+        return rendered
+
+    def indexed_ids(self, tenant: str, document_ids: Sequence[str]) -> set[str]:
+        """Which of these documents are indexed already (one query)."""
         try:
-            existing = self.index.get(request.tenant, document_id)
+            return self.index.known_ids(tenant, document_ids)
         except ArchiveUnavailable as exc:
             raise Unavailable(f"document index unavailable: {exc}") from exc
-        if existing is not None:
-            self._requeue_print(request, existing)
-            return self._result_from_record(existing, replayed=True)
-        return self._compose_new(request, document_id, now)
+
+    def commit(self, rendered: Sequence[Rendered]) -> list[ComposeResult | BaseException]:
+        """Store and index rendered documents, all in one index transaction (server.archiving).
+        -> per document its result, or what failed it alone (ObjectConflict, ValueError,
+        Conflict). Raises Unavailable when S3 or the index is down: nothing was indexed."""
+        try:
+            outcomes = self.archiving.commit(rendered)
+        except ArchiveUnavailable as exc:
+            log.warning("archive unavailable", error=str(exc))
+            raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
+        results: list[ComposeResult | BaseException] = []
+        for doc, outcome in zip(rendered, outcomes, strict=True):
+            composition = doc.composition
+            if isinstance(outcome, DuplicateDocument):
+                results.append(self._raced(composition, outcome))
+                continue
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                continue
+            log.info("composed", document_id=composition.document_id,
+                     channels=[o.channel.value for o in doc.outputs],
+                     pages=sum(o.facts.get("pages", 0) for o in doc.outputs),
+                     locale=composition.locale)
+            results.append(ComposeResult(
+                composition.document_id, doc.layout.version, composition.created_at,
+                composition.channel_plan, outcome, {}, locale=composition.locale,
+                locale_decision=_decision_text(composition)))
+        return results
+
+    def _raced(self, composition: Composition, error: DuplicateDocument
+               ) -> ComposeResult | BaseException:
+        """Another run indexed this document (same id: the same bulk record) or took its
+        idempotency key first; the first one stands."""
+        try:
+            record = self.index.get(composition.tenant, composition.document_id)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if record is not None and record.input_sha256 == composition.input_sha256:
+            return self._result_from_record(record, replayed=True)
+        # Another server won a race on the same idempotency key; its document stands.
+        conflict = Conflict(f"idempotency key {composition.idempotency_key!r} is in use")
+        conflict.__cause__ = error
+        return conflict
 
     def _composition(self, request: ComposeInput, layout: Layout, document_id: str,
                      now: datetime) -> Composition:
@@ -227,10 +274,21 @@ class DocumentService:
             return
         layout = self.layouts.get(request.layout_id, request.layout_version)
         composition = self._composition(request, layout, record.document_id, record.created_at)
-        self._queue_print(composition, (), record.outputs)
+        self.archiving.requeue_print(composition, record.outputs)
 
     def _compose_new(self, request: ComposeInput, document_id: str | None = None,
                      now: datetime | None = None) -> ComposeResult:
+        rendered = self._render(request, document_id, now)
+        if isinstance(rendered, ComposeResult):  # a preview
+            return rendered
+        [outcome] = self.commit([rendered])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _render(self, request: ComposeInput, document_id: str | None = None,
+                now: datetime | None = None) -> Rendered | ComposeResult:
+        """Compose and render; a preview's result (bytes, nothing stored) comes back at once."""
         layout = self.layouts.get(request.layout_id, request.layout_version)
         document_id = document_id or self.new_id()
         logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
@@ -246,15 +304,9 @@ class DocumentService:
                 {o.channel: o.content for o in outputs},
                 locale=composition.locale, locale_decision=_decision_text(composition),
             )
-        records = self._archive(composition, outputs, self._corrects(request, composition),
-                                layout, request)
-        log.info("composed", channels=[o.channel.value for o in outputs],
-                 pages=sum(o.facts.get("pages", 0) for o in outputs),
-                 locale=composition.locale)
-        return ComposeResult(document_id, layout.version, composition.created_at,
-                             composition.channel_plan, records, {},
-                             locale=composition.locale,
-                             locale_decision=_decision_text(composition))
+        corrects = self._corrects(request, composition)
+        return Rendered(composition, layout, tuple(outputs), corrects,
+                        _sealable(request, composition, corrects))
 
     def _replay(self, request: ComposeInput) -> ComposeResult | None:
         """The first result for this idempotency key, if the data is the same."""
@@ -293,118 +345,6 @@ class DocumentService:
                 "corrects_document_id", "no archived document with this id for this customer")
         return corrected.document_id
 
-    def _retain_until(self, composition: Composition) -> datetime:
-        address = composition.recipient.address
-        return self.retention.retain_until(
-            composition.created_at, composition.kind.value,
-            address.country if address else None, composition.tenant)
-
-    def _put(self, composition: Composition, output: Output, common: Mapping[str, str],
-             retain_until: datetime) -> OutputRecord:
-        key = document_key(
-            composition.tenant, composition.recipient.customer_id, composition.created_at,
-            composition.document_id, output.channel.value,
-            EXTENSIONS.get(output.media_type, "bin"),
-        )
-        self.store.put(
-            key, output.content, media_type=output.media_type,
-            metadata={**common, "channel": output.channel.value,
-                      "pages": str(output.facts.get("pages", "")),
-                      "facts": _facts_json(output)},
-            retain_until=retain_until,
-        )
-        return output_record(output, key)
-
-    @staticmethod
-    def _object_metadata(composition: Composition, corrects_document_id: str | None
-                         ) -> dict[str, str]:
-        recipient = composition.recipient
-        skipped = skipped_records(composition.channel_plan)
-        return {
-            "tenant": composition.tenant,
-            "customer-id": recipient.customer_id,
-            "document-id": composition.document_id,
-            "kind": composition.kind.value,
-            "layout": composition.layout_ref,
-            "locale": composition.locale,
-            "created-at": composition.created_at.isoformat(),
-            "input-sha256": composition.input_sha256,
-            "idempotency-key": composition.idempotency_key or "",
-            "channel-plan": plan_text(composition.channel_plan),
-            "plan-reason": composition.channel_plan.reason,
-            "corrects-document-id": corrects_document_id or "",
-            "locale-decision": _decision_text(composition) or "",
-            **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
-        }
-
-    def _archive(
-        self, composition: Composition, outputs: Sequence[Output],
-        corrects_document_id: str | None = None, layout: Layout | None = None,
-        request: ComposeInput | None = None,
-    ) -> tuple[OutputRecord, ...]:
-        retain_until = self._retain_until(composition)
-        common = self._object_metadata(composition, corrects_document_id)
-        plan = common["channel-plan"]
-        skipped = skipped_records(composition.channel_plan)
-        records = []
-        try:
-            for output in outputs:
-                records.append(self._put(composition, output, common, retain_until))
-            self.before_index(composition.document_id)  # a test hook: crash here
-            outbox = None
-            if self.delivery is not None and layout is not None and request is not None:
-                outbox = self.delivery.outbox(
-                    composition, layout, records, outputs,
-                    _sealable(request, composition, corrects_document_id))
-            self.index.add(DocumentRecord(
-                tenant=composition.tenant,
-                document_id=composition.document_id,
-                customer_id=composition.recipient.customer_id,
-                kind=composition.kind.value,
-                layout_ref=composition.layout_ref,
-                locale=composition.locale,
-                created_at=composition.created_at,
-                input_sha256=composition.input_sha256,
-                idempotency_key=composition.idempotency_key,
-                channel_plan=plan,
-                corrects_document_id=corrects_document_id,
-                retain_until=retain_until,
-                outputs=tuple(records),
-                locale_decision=_decision_text(composition),
-                skipped_channels=skipped,
-                plan_reason=composition.channel_plan.reason or None,
-            ), also=outbox)
-            self._queue_print(composition, outputs, records)
-            if self.delivery is not None:
-                self.delivery.notify()
-        except ArchiveUnavailable as exc:
-            log.warning("archive unavailable", error=str(exc))
-            raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
-        except DuplicateDocument as exc:
-            # Another server won a race on the same idempotency key; its document stands.
-            raise Conflict(f"idempotency key {composition.idempotency_key!r} is in use") from exc
-        return tuple(records)
-
-    def _queue_print(self, composition: Composition, outputs: Sequence[Output],
-                     records: Sequence[OutputRecord]) -> None:
-        """After the index row: a printed document becomes a piece in its print shop's queue."""
-        if self.print_queue is None or Channel.PRINT not in composition.channel_plan.channels:
-            return
-        record = next((r for r in records if r.channel == Channel.PRINT.value), None)
-        if record is None:
-            return
-        address = composition.recipient.address
-        options = composition.print_options
-        self.print_queue.enqueue(QueuedPiece(
-            document_id=composition.document_id, tenant=composition.tenant,
-            archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
-            envelope=options.envelope, inserts=composition.inserts,
-            country=address.country if address else "",
-            postal_code=address.postal_code if address else "",
-            profile=options.profile,
-            sheet_rules=sheet_rules(options),
-        ), composition.created_at)
-
     # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------
 
     def render_fallback(self, compose_input: Mapping[str, Any], channel: str
@@ -422,13 +362,14 @@ class DocumentService:
         layout = self.layouts.get(request.layout_id, request.layout_version)
         composition = self._composition(request, layout, compose_input["document_id"],
                                         datetime.fromisoformat(compose_input["created_at"]))
-        common = self._object_metadata(composition, compose_input.get("corrects_document_id"))
+        common = object_metadata(composition, compose_input.get("corrects_document_id"))
         only = replace(composition, channel_plan=ChannelPlan((Channel(channel),),
                                                              reason="delivery fallback"))
         [output] = [o for o in self.renderers.render(only, layout)
                     if o.channel == Channel(channel)]
         try:
-            record = self._put(composition, output, common, self._retain_until(composition))
+            record = self.archiving.put(composition, output, common,
+                                        self.archiving.retain_until(composition))
         except ArchiveUnavailable as exc:
             raise Unavailable(f"e-archive unavailable: {exc}") from exc
         return composition, layout, output, record

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,12 @@ class Smsc:
         query = [f"tlvs={int(tlvs)}"] if tlvs is not None else []
         query += [f"hold={int(hold)}"] if hold is not None else []
         self._control("/receipts?" + "&".join(query))
+
+    def mobile_originated(self, source: str, text: str, destination: str = "2222") -> None:
+        """A customer's SMS from `source` (E.164) to the short number, as deliver_sm."""
+        query = urllib.parse.urlencode({"source": source.lstrip("+"), "text": text,
+                                        "destination": destination})
+        self._control(f"/mo?{query}")
 
     def provider_settings(self, **overrides: Any) -> dict[str, Any]:
         """`[delivery.providers.<name>]` for Kanal's SMPP adapter bound to this SMSC."""

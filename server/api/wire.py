@@ -39,6 +39,15 @@ FIELD_CHARS: dict[str, int | None] = {
     "kanal.v1.JobHeader.job_name": 200,
     "kanal.v1.ListDocumentsRequest.customer_id": 200,
     "kanal.v1.ListDocumentsRequest.page_token": 1000,
+    # server/surveys: the layout data (like Compose's), a link's token, and what customers
+    # and agents write (line breaks allowed; lengths checked by SurveyService)
+    "kanal.v1.SendSurveyRequest.data_json": None,
+    "kanal.v1.SendSurveyRequest.idempotency_key": 200,
+    "kanal.v1.SendSurveyRequest.touchpoint_ref": 200,
+    "kanal.v1.RecordResponseRequest.token": 1000,
+    "kanal.v1.RecordResponseRequest.comment": None,
+    "kanal.v1.RecordSmsReplyRequest.text": None,
+    "kanal.v1.CloseFollowUpRequest.note": None,
 }
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -252,8 +253,33 @@ class _Html:
     size: int  # bytes as sent (UTF-8, CRLF)
 
 
+# The last `_html` made in this thread: the composer's channel check (`check_email`) and
+# the renderer (`render_email`) ask for the same document's HTML one after the other, and
+# Jinja plus CSS inlining is the e-mail's largest cost. A hit needs the very same context
+# and campaign objects (the composer's `replace` keeps them) and equal identity fields, so
+# a different document can never be served another's HTML.
+_last_html = threading.local()
+
+
+def _html_key(composition: Composition, layout: Layout, settings: EmailSettings) -> tuple:
+    return (composition.context, composition.campaigns, composition.document_id,
+            composition.layout_ref, composition.locale, composition.recipient.email,
+            layout.ref, settings)
+
+
 def _html(composition: Composition, layout: Layout, settings: EmailSettings) -> _Html:
     """Subject and inlined HTML: everything of the message the data can make large."""
+    key = _html_key(composition, layout, settings)
+    last = getattr(_last_html, "entry", None)
+    if last is not None and last[0][0] is key[0] and last[0][1] is key[1] \
+            and last[0][2:] == key[2:]:
+        return last[1]
+    part = _make_html(composition, layout, settings)
+    _last_html.entry = (key, part)
+    return part
+
+
+def _make_html(composition: Composition, layout: Layout, settings: EmailSettings) -> _Html:
     variables = {
         **template_variables(composition),
         "email": {

@@ -18,9 +18,11 @@ and kept in memory: data in a document can never make the server fetch a URL or 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import mimetypes
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -97,16 +99,29 @@ def _json_value(value: object) -> object:
     return str(value)  # Decimal, date: the context holds formatted strings; never float
 
 
+# `data:` images the compose stage made (the EPC QR code, the Finnish bar code: segno and
+# python-barcode SVG, server/compose/payments/codes.py). They name no place, so serving them
+# fetches nothing; other media types stay refused.
+_DATA_IMAGE = re.compile(r"data:(image/svg\+xml|image/png);base64,([A-Za-z0-9+/=]+)")
+
+
 class AssetFetcher(URLFetcher):
-    """Serves `file:` URLs below the allowed folders, and refuses everything else."""
+    """Serves `file:` URLs below the allowed folders and base64 `data:` images (SVG, PNG), and
+    refuses everything else."""
 
     def __init__(self, roots: tuple[Path, ...]):
-        super().__init__(allowed_protocols=("file",), fail_on_errors=False)
+        super().__init__(allowed_protocols=("file", "data"), fail_on_errors=False)
         self._roots = tuple(root.resolve() for root in roots)
         self._cache: dict[Path, bytes] = {}
         self._lock = threading.Lock()
 
     def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+        if url.startswith("data:"):
+            match = _DATA_IMAGE.fullmatch(url)
+            if match is None:
+                raise ValueError("layouts may use data: URLs only for base64 SVG or PNG images")
+            return URLFetcherResponse(url, base64.b64decode(match[2]),
+                                      {"Content-Type": match[1]})
         parsed = urlparse(url)
         if parsed.scheme != "file":
             raise ValueError(f"layouts may only use their own assets, not {parsed.scheme}: URLs")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -118,7 +118,14 @@ def text_area(layout: Layout, width_mm: float, height_mm: float) -> Box:
     return Box(border, border, width_mm - 2 * border, height_mm - 2 * border)
 
 
-def window(layout: Layout) -> Box | None:
+def window(layout: Layout, composition: Composition | None = None) -> Box | None:
+    """The address field the window shows: the destination country's when the composer chose
+    one (`context.address_field`, mm from the paper's top-left: DIN 5008 form B for DE/AT,
+    the ISO DL window for the UK), else the manifest's `[print] window_mm`."""
+    field = composition.context.get("address_field") if composition is not None else None
+    if isinstance(field, Mapping) and layout.section("print").get("window_mm"):
+        return Box(float(field["x"]), float(field["y"]), float(field["width"]),
+                   float(field["height"]))
     box = layout.section("print").get("window_mm")
     return Box(*map(float, box)) if box else None
 
@@ -187,7 +194,7 @@ def _page_problems(number: int, size, runs: list[Run], composition: Composition,
         run, how = outside[0]
         found.append((f"text runs {how} of the text area ({quote(run.text)})",
                       [r for r, _ in outside], "print.text_area_mm", True))
-    box = window(layout) if number == 1 else None
+    box = window(layout, composition) if number == 1 else None
     if box is not None:
         address = [r for r in runs if box.left - TOLERANCE_MM <= r.left < box.right
                    and box.top - TOLERANCE_MM <= r.top < box.bottom + WINDOW_GRACE_MM]

@@ -133,6 +133,28 @@ def encode_gsm7(text: str) -> bytes:
         raise ValueError(f"not in the GSM 03.38 alphabet: {exc.args[0]!r}") from None
 
 
+_GSM7_BY_CODE = {code: ch for code, ch in enumerate(_GSM7_BASIC) if ch is not None}
+_GSM7_EXTENSION_BY_CODE = {code: ch for ch, code in _GSM7_EXTENSION.items()}
+
+
+def decode_gsm7(octets: bytes) -> str:
+    """GSM-7 septets, one an octet as SMPP carries them (data_coding 0) -> text: the
+    inverse of `encode_gsm7`, for mobile-originated messages. An escape before an unknown
+    code reads as a space (23.038 6.2.1.1: the receiver shows the basic-set character's
+    place as a space when it has no extension character)."""
+    text, escaped = [], False
+    for octet in octets:
+        code = octet & 0x7F
+        if escaped:
+            text.append(_GSM7_EXTENSION_BY_CODE.get(code, " "))
+            escaped = False
+        elif code == _ESC:
+            escaped = True
+        else:
+            text.append(_GSM7_BY_CODE.get(code, "?"))
+    return "".join(text)
+
+
 def _weights(text: str, encoding: str) -> list[int]:
     """Units each code point takes: septets for GSM-7, UTF-16 code units for UCS-2."""
     if encoding == GSM7:

@@ -223,10 +223,11 @@ class PaymentMeans:
 
     @property
     def payment_id(self) -> str | None:
-        """BT-83 as the XML carries it: Danish FIK as `71#<payment id>` (DK-R-010/011)."""
+        """BT-83 as the XML carries it: Danish FIK as `71#<payment id>` (DK-R-010/011), card
+        types 75 and 73 alike (`75#<payment id>`, `73#`: no payment id)."""
         if self.reference is None:
             return None
-        if self.reference.scheme == "fik":
+        if self.reference.scheme in ("fik", "fik73", "fik75"):
             card, _, rest = self.reference.value.removeprefix("+").partition("<")
             return f"{card}#{rest.partition('+')[0]}"
         return self.reference.value

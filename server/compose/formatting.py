@@ -22,10 +22,11 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _format_date
 from babel.numbers import (
+    NumberPattern,
     format_currency,
-    format_decimal,
     get_currency_name,
     get_minus_sign_symbol,
+    parse_pattern,
 )
 
 from server.errors import InvalidInput
@@ -84,13 +85,26 @@ def money(amount: Decimal, currency: str, locale: str) -> str:
                    locale)
 
 
+@lru_cache(maxsize=16)
+def _number_pattern(places: int) -> NumberPattern:
+    """The parsed pattern of `number` (Babel's format_decimal parses it on every call)."""
+    return parse_pattern("#,##0." + "0" * places if places else "#,##0")
+
+
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
-    """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO)."""
-    pattern = "#,##0." + "0" * places if places else "#,##0"
-    return _signed(format_decimal(amount, format=pattern, locale=babel_locale(locale)),
-                   amount, locale)
+    """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO).
+    Babel's `format_decimal` with the pattern parsed once."""
+    return _signed(_number_pattern(places).apply(amount, babel_locale(locale)), amount, locale)
+
+
+# Where banks write the numeric date otherwise than CLDR's short form: German and Austrian
+# banks write the year in full (DIN 5008 numeric date TT.MM.JJJJ; CLDR de short is
+# "dd.MM.yy"), Polish banks the day with two digits ("02.03.2026"; CLDR pl short "d.MM.y").
+SHORT_DATE = {"de": "dd.MM.y", "pl": "dd.MM.y"}
 
 
 def day(value: date, locale: str, style: str = "short") -> str:
-    """'15.12.2026' (nb-NO, medium is '15. des. 2026'), '2026-12-15' (sv-SE)."""
-    return _format_date(value, format=style, locale=babel_locale(locale))
+    """'15.12.2026' (nb-NO, medium is '15. des. 2026'), '2026-12-15' (sv-SE), '15.12.2026'
+    (de-DE, pl-PL: `SHORT_DATE`), '15/12/2026' (en-GB), '15.12.2026' (da-DK, fi-FI)."""
+    pattern = SHORT_DATE.get(locale.split("-")[0]) if style == "short" else None
+    return _format_date(value, format=pattern or style, locale=babel_locale(locale))

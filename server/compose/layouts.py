@@ -15,6 +15,7 @@ Manifest (TOML)::
     locales = ["nb-NO", "sv-SE"]
     default_locale = "nb-NO"
     channels = ["print"]             # channels this layout can render; the default plan
+    samples = { "nb-NO" = "sample.json", "de-DE" = "samples/de-DE.json" }  # per locale
 
     [[locale.rules]]                 # optional: how the locale follows the data when the
     region = "$.currency"            # request names none (server/compose/locales.py)
@@ -34,6 +35,8 @@ Manifest (TOML)::
     margins_mm = [14, 18, 20, 18]    # the templates' page margins, [top, right, bottom, left]:
                                      # the print area must miss every profile's mark zones
     envelope = "C5"
+    address_field = "by-country"     # optional: address block and envelope follow the
+                                     # destination (server/compose/countries.toml)
     duplex = false                   # false: simplex sheets (blank backs) on a duplex line
     slip_page = -1                   # a tear-off slip's page: a sheet front, blank back
 
@@ -54,7 +57,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -64,6 +67,7 @@ from typing import Any
 import jinja2
 from jsonschema import Draft202012Validator
 
+from server.compose.fast_schema import compile_fast_check
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
@@ -116,6 +120,13 @@ class Layout:
 
         return DataValidator(self.schema)
 
+    @cached_property
+    def fast_validator(self) -> Callable[[Any], bool] | None:
+        """A compiled yes/no check of the data against the schema, once per layout and
+        process (server.compose.fast_schema); None when the schema uses a keyword it does
+        not take. `validator` still gives the errors of data it refuses."""
+        return compile_fast_check(self.schema)
+
     @property
     def shared_path(self) -> Path:
         """`layouts/_shared/`: the versioned brand assets and partials every layout may use."""
@@ -145,8 +156,11 @@ class Layout:
             raise LayoutError(f"{self.ref}: labels.toml has no [{locale!r}] table")
         return self.labels[locale]
 
-    def sample_data(self) -> str:
-        return (self.path / "sample.json").read_text(encoding="utf-8")
+    def sample_data(self, locale: str | None = None) -> str:
+        """The layout's sample for `locale` (the manifest's `samples` table: one realistic
+        sample per country, `samples/<locale>.json`), else `sample.json`."""
+        name = self.manifest.get("samples", {}).get(locale or "", "sample.json")
+        return (self.path / name).read_text(encoding="utf-8")
 
 
 def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Layout:

@@ -34,10 +34,12 @@ Decided in this order, the first that applies wins, and recorded with the docume
 
 Whatever decided it, a domestic payment scheme in the data must belong to the locale's
 region (`check_payment_region`): a KID or a Norwegian account number only in NO, OCR,
-bankgiro and plusgiro only in SE, FIK only in DK, the Finnish national reference only in FI;
-RF (ISO 11649) and IBAN anywhere. Else Compose is refused with INVALID_ARGUMENT naming both
-sides (``locale`` or the deciding data field, and ``$.currency``, ``$.payment.reference_scheme``
-or the account's ``type``), because the slip would send the payer to the wrong clearing.
+bankgiro and plusgiro only in SE, FIK (card types 71, 73, 75) only in DK, the Finnish
+national reference only in FI, the UK reference and a sort code account only in GB, an NRB
+account only in PL; RF (ISO 11649), remittance text and IBAN anywhere. Else Compose is
+refused with INVALID_ARGUMENT naming both sides (``locale`` or the deciding data field, and
+``$.currency``, ``$.payment.reference_scheme`` or the account's ``type``), because the slip
+would send the payer to the wrong clearing.
 
 Pure: no I/O. Rules are parsed and checked when the layout loads.
 """
@@ -62,9 +64,11 @@ if TYPE_CHECKING:
 # and IBANs work across SEPA and belong to none. Reference schemes: server/compose/references.py;
 # account types: server/compose/builders/base.py `payment_account`.
 REFERENCE_REGION = {
-    "kid_mod10": "NO", "kid_mod11": "NO", "ocr": "SE", "ocr_luhn": "SE", "fik": "DK", "fi": "FI",
+    "kid_mod10": "NO", "kid_mod11": "NO", "ocr": "SE", "ocr_luhn": "SE", "fik": "DK",
+    "fik73": "DK", "fik75": "DK", "fi": "FI", "gb": "GB",
 }
-ACCOUNT_REGION = {"no_account": "NO", "bankgiro": "SE", "plusgiro": "SE"}
+ACCOUNT_REGION = {"no_account": "NO", "bankgiro": "SE", "plusgiro": "SE", "pl_nrb": "PL",
+                  "gb_account": "GB"}
 # Currencies with one home region, for `region = "$.currency"` rules (ISO 4217 -> ISO 3166-1).
 CURRENCY_REGION = {
     "NOK": "NO", "SEK": "SE", "DKK": "DK", "PLN": "PL", "GBP": "GB", "ISK": "IS", "CHF": "CH",

@@ -73,12 +73,14 @@ class PostalAddress:
     subdivision: str | None = None  # EN 16931 BT-39 / BT-54 country subdivision (region)
 
     def window_lines(self, name: str, sender_country: str | None = None) -> tuple[str, ...]:
-        """The lines printed in the envelope window: name, street lines, postcode + city,
-        and the country name only when the letter crosses a border (postal convention)."""
-        out = [name, *self.lines, f"{self.postal_code} {self.city}".strip()]
-        if sender_country and self.country != sender_country:
-            out.append(self.country)
-        return tuple(line for line in out if line)
+        """The lines printed in the envelope window, by the destination's postal rules
+        (server/compose/countries.py): name, street lines, postcode and town in the
+        operator's order (the UK postcode on its own line, the town in capitals where the
+        operator asks), and the country's name only when the letter crosses a border."""
+        from server.compose.countries import address_lines  # countries imports no model
+
+        return address_lines(name, self.lines, self.postal_code, self.city, self.country,
+                             sender_country)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,11 @@ class Recipient:
 class PaymentReference:
     """A structured payment reference with its check digit already verified.
 
-    scheme: "kid_mod10" | "kid_mod11" (NO), "ocr" (SE), "fik" (DK), "fi" (FI national),
-    "rf" (ISO 11649). `value` is what the payer types; `display` is grouped for reading.
+    scheme: "kid_mod10" | "kid_mod11" (NO), "ocr" | "ocr_luhn" (SE), "fik" | "fik73" |
+    "fik75" (DK), "fi" (FI national), "rf" (ISO 11649), "gb" (UK payer reference), "text"
+    (unstructured remittance: DE/AT Verwendungszweck, PL tytuł przelewu); see
+    server/compose/references.py. `value` is what the payer types; `display` is grouped
+    for reading.
     """
 
     scheme: str
@@ -190,6 +195,10 @@ class CampaignArea:
     campaign_id: str
     title: str
     body: str
+    # A/B: the experiment this area's text was chosen in and this customer's variant
+    # (server/compose/variants.py); empty for a campaign without variants.
+    experiment_id: str = ""
+    variant: str = ""
 
 
 # --- the composition --------------------------------------------------------------------
@@ -226,6 +235,9 @@ class Composition:
     # print checks name the field behind a character no font draws or a line that leaves
     # its box (server/channels/glyphs.py, preflight.py).
     source_text: tuple[tuple[str, str], ...] = ()
+    # The customer's IANA time zone (server/compose/countries.py, from the address's
+    # country): the day the document is dated and its due dates are the customer's days.
+    time_zone: str = "UTC"
 
     @property
     def layout_ref(self) -> str:

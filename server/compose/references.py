@@ -6,9 +6,17 @@ reference is refused at the payer's bank and the payment can be matched automati
 
 - ``kid_mod10`` / ``kid_mod11``  Norway, KID with a MOD10 (Luhn) or MOD11 check digit
 - ``ocr`` / ``ocr_luhn``         Sweden, OCR with length digit + Luhn, or Luhn only
-- ``fik``                        Denmark, FIK card type 71 code line
+- ``fik`` / ``fik75``            Denmark, FIK code line of card type 71 (15-digit payment id)
+                                 or 75 (16 digits), the payment id ending in a Luhn digit
+- ``fik73``                      Denmark, FIK card type 73: no payment id (the payer writes
+                                 a message), only the creditor number: ``+73<+creditor<``
 - ``fi``                         Finland, national reference (weights 7, 3, 1)
 - ``rf``                         ISO 11649 creditor reference (MOD 97-10), usable across SEPA
+- ``gb``                         United Kingdom, the payer's reference of a Bacs / Faster
+                                 Payments credit (1-18 characters; no check digit exists)
+- ``text``                       unstructured remittance information: the SEPA
+                                 "Verwendungszweck" (DE, AT) or the Polish transfer title
+                                 ("tytuł przelewu"), 1-140 characters
 
 `make_reference` appends the check digit(s) to a base; `parse_reference` checks a complete
 reference as a payer or a tenant's data supplies it. Both return the same frozen
@@ -56,7 +64,8 @@ class ReferenceError(ValueError):
     """Why a reference or base is invalid (message is shown to callers)."""
 
 
-SCHEMES: tuple[str, ...] = ("kid_mod10", "kid_mod11", "ocr", "ocr_luhn", "fik", "fi", "rf")
+SCHEMES: tuple[str, ...] = ("kid_mod10", "kid_mod11", "ocr", "ocr_luhn", "fik", "fik73", "fik75",
+                            "fi", "rf", "gb", "text")
 
 # Display grouping. Digit references are grouped in fives *from the right*: that is how
 # Finnish references are printed by convention, it keeps the check digit(s) in the last
@@ -227,10 +236,15 @@ def _parse_appended(scheme: str, spec: _Appended, value: str) -> PaymentReferenc
     return spec.build(scheme, base)
 
 
-# --- Denmark: FIK card type 71 ----------------------------------------------------------------
+# --- Denmark: FIK (Fælles indbetalingskort) card types 71, 73 and 75 -------------------------
+# The code line a Danish payer types into the online bank: card type, payment id (71: 15
+# digits, 75: 16 digits, each ending in a Luhn check digit; 73: none) and the creditor's
+# 8-digit FI creditor number. Sources: Finans Danmark / Nets "Fælles indbetalingskort"
+# rules as the form printers publish them: payment id 1 prints as "18" (Luhn).
 
-_FIK_CARD = "71"
-_FIK_ID_LEN = 15  # payment id including its Luhn check digit
+_FIK_CARD = {"fik": "71", "fik75": "75", "fik73": "73"}
+_FIK_SCHEME = {card: scheme for scheme, card in _FIK_CARD.items()}
+_FIK_ID_LEN = {"71": 15, "75": 16, "73": 0}  # payment id including its Luhn check digit
 _FIK_CREDITOR_LEN = 8
 # Split the code line leniently and check each part afterwards, so a wrong card type or a
 # short payment id gets its own message instead of a generic "malformed code line".
@@ -247,36 +261,45 @@ def _fik_creditor(creditor: str | None) -> str:
     return number
 
 
-def _fik(payment_id: str, creditor: str) -> PaymentReference:
-    line = f"+{_FIK_CARD}<{payment_id}+{creditor}<"
-    return PaymentReference(scheme="fik", value=line, display=line)
+def _fik(scheme: str, payment_id: str, creditor: str) -> PaymentReference:
+    line = f"+{_FIK_CARD[scheme]}<{payment_id}+{creditor}<"
+    return PaymentReference(scheme=scheme, value=line, display=line)
 
 
-def _make_fik(base: str, creditor: str | None) -> PaymentReference:
+def _make_fik(scheme: str, base: str, creditor: str | None) -> PaymentReference:
+    id_len = _FIK_ID_LEN[_FIK_CARD[scheme]]
+    if not id_len:
+        raise ReferenceError(
+            "FIK card type 73 has no payment id, so it takes no reference_base: give the "
+            "code line as reference ('+73<+creditor number<'), or use fik (71) or fik75")
     what = "FIK payment id base"
-    _require_length(what, base, 1, _FIK_ID_LEN - 1)
+    _require_length(what, base, 1, id_len - 1)
     _require_digits(what, base)
     creditor = _fik_creditor(creditor)
-    # The payment id is a fixed 15 digits: shorter bases are zero-padded on the left, which
+    # The payment id is fixed-length: shorter bases are zero-padded on the left, which
     # keeps the number's value (and the creditor's matching on it) unchanged.
-    padded = base.zfill(_FIK_ID_LEN - 1)
-    return _fik(padded + luhn.calc_check_digit(padded), creditor)
+    padded = base.zfill(id_len - 1)
+    return _fik(scheme, padded + luhn.calc_check_digit(padded), creditor)
 
 
-def _parse_fik(value: str, creditor: str | None) -> PaymentReference:
+def _parse_fik(scheme: str, value: str, creditor: str | None) -> PaymentReference:
     what = "FIK payment id"
+    card = _FIK_CARD[scheme]
+    id_len = _FIK_ID_LEN[card]
     if not value:
         raise ReferenceError("FIK code line is empty")
     if value.startswith("+"):
         match = _FIK_LINE.fullmatch(value)
         if match is None:
             raise ReferenceError(
-                f"FIK code line {value!r} must have the form +71<payment id+creditor number<"
-            )
-        if match["card"] != _FIK_CARD:
+                f"FIK code line {value!r} must have the form +{card}<"
+                f"{'payment id' if id_len else ''}+creditor number<")
+        if match["card"] != card:
+            other = _FIK_SCHEME.get(match["card"])
             raise ReferenceError(
-                f"FIK card type {match['card']!r} is not supported, only card type 71"
-            )
+                f"FIK card type {match['card']!r} does not fit reference_scheme {scheme} "
+                f"(card type {card})" + (f": use {other}" if other else
+                                         ": Kanal supports card types 71, 73 and 75"))
         payment_id, line_creditor = match["payment_id"], _fik_creditor(match["creditor"])
         if creditor is not None and _fik_creditor(creditor) != line_creditor:
             raise ReferenceError(
@@ -288,15 +311,20 @@ def _parse_fik(value: str, creditor: str | None) -> PaymentReference:
         # Danish online banks ask for card type, payment id and creditor in separate fields,
         # so a bare payment id is accepted too when the creditor number is known.
         payment_id, line_creditor, start = value, _fik_creditor(creditor), 1
+    if not id_len:
+        if payment_id:
+            raise ReferenceError(f"FIK card type 73 has no payment id, found {payment_id!r}")
+        return _fik(scheme, "", line_creditor)
     _require_digits(what, payment_id, start=start)
-    if len(payment_id) != _FIK_ID_LEN:
+    if len(payment_id) != id_len:
         raise ReferenceError(
-            f"{what} must be {_FIK_ID_LEN} digits including check, got {len(payment_id)}"
+            f"{what} of card type {card} must be {id_len} digits including check, "
+            f"got {len(payment_id)}"
         )
     found, expected = payment_id[-1], luhn.calc_check_digit(payment_id[:-1])
     if found != expected:
         raise _mismatch(what, payment_id, "check digit", found, expected)
-    return _fik(payment_id, line_creditor)
+    return _fik(scheme, payment_id, line_creditor)
 
 
 # --- ISO 11649 RF creditor reference ----------------------------------------------------------
@@ -344,6 +372,40 @@ def _parse_rf(value: str) -> PaymentReference:
     return expected
 
 
+# --- UK payer reference, unstructured remittance text ----------------------------------------
+
+# Bacs and Faster Payments carry an 18-character reference of these characters (Bacs
+# "Service user reference"); no check digit scheme exists, so the format is all there is
+# to check.
+_GB_MAX = 18
+_GB_CHARS = re.compile(r"[A-Z0-9 &./-]+")
+# SEPA (EPC) and Polish Elixir remittance: 140 characters of the Latin character set the
+# banks carry (EPC217-08 "SEPA requirements for an extended character set"), no control
+# characters; Polish and German letters are allowed (banks convert or keep them).
+_TEXT_MAX = 140
+
+
+def _make_gb(value: str) -> PaymentReference:
+    what = "UK payment reference"
+    _require_length(what, value, 1, _GB_MAX, "characters")
+    upper = value.upper()
+    if not _GB_CHARS.fullmatch(upper):
+        bad = next(c for c in upper if not _GB_CHARS.fullmatch(c))
+        raise ReferenceError(
+            f"{what} may contain only letters A-Z, digits, space and & . / -, found {bad!r}")
+    return PaymentReference(scheme="gb", value=upper, display=upper)
+
+
+def _make_text(value: str) -> PaymentReference:
+    what = "remittance text"
+    text = " ".join(value.split())  # one line: newlines and tabs become single spaces
+    _require_length(what, text, 1, _TEXT_MAX, "characters")
+    for offset, char in enumerate(text):
+        if not char.isprintable():
+            raise ReferenceError(f"{what} contains a control character at position {offset + 1}")
+    return PaymentReference(scheme="text", value=text, display=text)
+
+
 # --- public API -------------------------------------------------------------------------------
 
 
@@ -357,7 +419,7 @@ def _check_scheme(scheme: str) -> None:
 def make_reference(scheme: str, base: str, *, creditor: str | None = None) -> PaymentReference:
     """Append the check digit(s) of `scheme` to a digits-only `base`.
 
-    `creditor` is the Danish creditor number and is required for "fik"; the other schemes
+    `creditor` is the Danish creditor number and is required for the FIK schemes; the others
     have no creditor part and ignore it, so a caller may pass a tenant's setting uniformly.
     The base is taken as given (no whitespace removal): it comes from data, not from a person.
     """
@@ -365,24 +427,34 @@ def make_reference(scheme: str, base: str, *, creditor: str | None = None) -> Pa
     base = _require_str("reference base", base)
     if scheme in _APPENDED:
         return _make_appended(scheme, _APPENDED[scheme], base)
-    if scheme == "fik":
-        return _make_fik(base, creditor)
+    if scheme in _FIK_CARD:
+        return _make_fik(scheme, base, creditor)
+    if scheme == "gb":
+        return _make_gb(base)
+    if scheme == "text":
+        return _make_text(base)
     return _make_rf(base)
 
 
 def parse_reference(scheme: str, value: str, *, creditor: str | None = None) -> PaymentReference:
     """Validate a complete reference as the payer types it (whitespace is removed).
 
-    For "fik", `value` is the code line ``+71<payment id+creditor<``; when `creditor` is
-    given it must match the code line's, and a bare 15-digit payment id is accepted too.
+    For the FIK schemes, `value` is the code line (``+71<payment id+creditor<``,
+    ``+75<...``, ``+73<+creditor<``); when `creditor` is given it must match the code line's,
+    and a bare payment id is accepted too. "gb" and "text" keep inner spaces.
     Raises ReferenceError naming what is wrong: characters, length or check digit(s).
     """
     _check_scheme(scheme)
-    value = _compact(_require_str("payment reference", value))
+    value = _require_str("payment reference", value)
+    if scheme == "gb":  # spaces are part of a UK reference; only the ends are trimmed
+        return _make_gb(value.strip())
+    if scheme == "text":
+        return _make_text(value)
+    value = _compact(value)
     if scheme in _APPENDED:
         return _parse_appended(scheme, _APPENDED[scheme], value)
-    if scheme == "fik":
-        return _parse_fik(value, creditor)
+    if scheme in _FIK_CARD:
+        return _parse_fik(scheme, value, creditor)
     return _parse_rf(value)
 
 
@@ -391,7 +463,8 @@ def default_scheme(currency: str, country: str | None = None) -> str:
 
     NOK -> KID MOD10 (the common Norwegian agreement), SEK -> OCR with length digit
     (Bankgirot's strongest check), DKK -> FIK 71 (needs a creditor number), EUR in Finland ->
-    the Finnish national reference, any other currency -> RF, which every SEPA bank accepts.
+    the Finnish national reference, GBP -> the UK payer reference, PLN -> the Polish
+    transfer title (free text), any other currency -> RF, which every SEPA bank accepts.
     """
     currency = currency.strip().upper()
     country = country.strip().upper() if country else None
@@ -403,4 +476,8 @@ def default_scheme(currency: str, country: str | None = None) -> str:
         return "fik"
     if currency == "EUR" and country == "FI":
         return "fi"
+    if currency == "GBP":
+        return "gb"
+    if currency == "PLN":
+        return "text"
     return "rf"

@@ -26,6 +26,16 @@ Rule format (TOML, the same in the manifest and the settings)::
     insert = "terms-change-2027"              # optional: a physical insert id
     campaign = { area = "main", id = "gold-upgrade", title = "...", body = "..." }  # optional
 
+A campaign can be an A/B experiment: instead of one title and body it names the experiment
+and its variants with their weights; each customer sees the variant
+`server.compose.variants.assign(tenant, customer id, experiment, weights)` gives (the same
+every time), and the chosen `CampaignArea` records experiment and variant, so exposures,
+responses and conversions are counted per variant (server/surveys/experiments.py)::
+
+    campaign = { area = "main", id = "gold-upgrade", experiment = "gold-upgrade-2027", variants = [
+      { id = "A", weight = 50, title = "Gull med cashback", body = "..." },
+      { id = "B", weight = 50, title = "Gull uten årsavgift", body = "..." } ] }
+
 Facts a rule can test: the builder's facts (card invoices: ``segment``, ``product``,
 ``country``, ``credit_balance``; reminders: ``stage``, ``days_overdue``; letters:
 ``has_campaign``) plus ``tenant``, ``layout``, ``kind``, ``locale``, ``country`` and
@@ -41,9 +51,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.compose.model import CampaignArea
+from server.compose.variants import VariantError, assign, check_weights
 
 _RULE_KEYS = frozenset({"id", "when", "insert", "campaign", "tenant"})
-_CAMPAIGN_KEYS = frozenset({"area", "id", "title", "body"})
+_CAMPAIGN_KEYS = frozenset({"area", "id", "title", "body", "experiment", "variants"})
+_VARIANT_KEYS = frozenset({"id", "weight", "title", "body"})
 
 
 class RuleError(ValueError):
@@ -57,6 +69,17 @@ class Rule:
     insert: str | None = None
     campaign: CampaignArea | None = None
     tenant: str | None = None  # settings rules: the tenant they belong to
+    # A/B campaign: (variant area, weight) pairs; `campaign` is then the first variant
+    variants: tuple[tuple[CampaignArea, float], ...] = ()
+
+    def campaign_for(self, tenant: str, customer_id: str) -> CampaignArea | None:
+        """The campaign this customer sees: the variant assigned to them, if any."""
+        if not self.variants:
+            return self.campaign
+        experiment = self.variants[0][0].experiment_id
+        chosen = assign(tenant, customer_id, experiment,
+                        [(area.variant, weight) for area, weight in self.variants])
+        return next(area for area, _ in self.variants if area.variant == chosen)
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
         return all(
@@ -101,19 +124,53 @@ def parse_rule(entry: Mapping[str, Any], where: str) -> Rule:
     if insert is not None and (not isinstance(insert, str) or not insert):
         raise RuleError(f"{where}.insert: must be an insert id")
     campaign = None
+    variants: tuple[tuple[CampaignArea, float], ...] = ()
     if "campaign" in entry:
         data = entry["campaign"]
         if not isinstance(data, Mapping) or set(data) - _CAMPAIGN_KEYS:
             raise RuleError(f"{where}.campaign: keys are {', '.join(sorted(_CAMPAIGN_KEYS))}")
-        missing = [k for k in ("id", "title", "body") if not data.get(k)]
-        if missing:
-            raise RuleError(f"{where}.campaign: missing {', '.join(missing)}")
-        campaign = CampaignArea(area=str(data.get("area", "main")), campaign_id=str(data["id"]),
-                                title=str(data["title"]), body=str(data["body"]))
+        if "variants" in data:
+            variants = _parse_variants(data, f"{where}.campaign")
+            campaign = variants[0][0]
+        else:
+            missing = [k for k in ("id", "title", "body") if not data.get(k)]
+            if missing:
+                raise RuleError(f"{where}.campaign: missing {', '.join(missing)}")
+            campaign = CampaignArea(area=str(data.get("area", "main")),
+                                    campaign_id=str(data["id"]),
+                                    title=str(data["title"]), body=str(data["body"]))
     if insert is None and campaign is None:
         raise RuleError(f"{where}: a rule must choose an insert, a campaign or both")
     tenant = entry.get("tenant")
-    return Rule(rule_id, conditions, insert, campaign, str(tenant) if tenant else None)
+    return Rule(rule_id, conditions, insert, campaign, str(tenant) if tenant else None,
+                variants)
+
+
+def _parse_variants(data: Mapping[str, Any], where: str
+                    ) -> tuple[tuple[CampaignArea, float], ...]:
+    """An A/B campaign's variants, each a complete campaign area with its weight."""
+    experiment, entries = data.get("experiment"), data["variants"]
+    if not isinstance(experiment, str) or not experiment or not data.get("id"):
+        raise RuleError(f"{where}: a campaign with variants needs `id` and `experiment`")
+    if not isinstance(entries, list) or not entries:
+        raise RuleError(f"{where}.variants: must be a list of variant tables")
+    pairs = []
+    for n, variant in enumerate(entries):
+        at = f"{where}.variants[{n}]"
+        if not isinstance(variant, Mapping) or set(variant) - _VARIANT_KEYS:
+            raise RuleError(f"{at}: keys are {', '.join(sorted(_VARIANT_KEYS))}")
+        missing = [k for k in ("id", "title", "body") if not variant.get(k)]
+        if missing:
+            raise RuleError(f"{at}: missing {', '.join(missing)}")
+        pairs.append((CampaignArea(
+            area=str(data.get("area", "main")), campaign_id=str(data["id"]),
+            title=str(variant["title"]), body=str(variant["body"]),
+            experiment_id=experiment, variant=str(variant["id"])), variant.get("weight", 1)))
+    try:
+        check_weights([(area.variant, weight) for area, weight in pairs], f"{where}.variants")
+    except VariantError as exc:
+        raise RuleError(str(exc)) from exc
+    return tuple((area, float(weight)) for area, weight in pairs)
 
 
 def parse_rules(entries: Iterable[Mapping[str, Any]], where: str = "rules") -> tuple[Rule, ...]:
@@ -131,9 +188,11 @@ def tenant_rules(rules: Sequence[Rule], tenant: str) -> tuple[Rule, ...]:
 
 
 def choose(
-    rules: Sequence[Rule], facts: Mapping[str, Any], *, physical: bool
+    rules: Sequence[Rule], facts: Mapping[str, Any], *, physical: bool,
+    customer_id: str = "",
 ) -> Choice:
-    """Try the rules in order; `physical` = the document is printed, so inserts apply."""
+    """Try the rules in order; `physical` = the document is printed, so inserts apply.
+    An A/B campaign shows the variant assigned to (`facts["tenant"]`, `customer_id`)."""
     inserts: list[str] = []
     campaigns: dict[str, CampaignArea] = {}
     matched: list[str] = []
@@ -145,7 +204,9 @@ def choose(
             inserts.append(rule.insert)
             chose = True
         if rule.campaign and rule.campaign.area not in campaigns:
-            campaigns[rule.campaign.area] = rule.campaign
+            campaign = rule.campaign_for(str(facts.get("tenant", "")), customer_id)
+            assert campaign is not None
+            campaigns[campaign.area] = campaign
             chose = True
         if chose:
             matched.append(rule.id)

@@ -20,6 +20,7 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
@@ -36,10 +37,16 @@ from server.delivery.routing import Route
 from server.delivery.rules import country_of
 from server.printing.sheets import sheet_rules
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
 
 def message_id_for(channel: str, content: bytes, delivery_id: str) -> str:
     if channel == Channel.EMAIL:
-        header = BytesHeaderParser().parsebytes(content).get("Message-ID")
+        # the header section alone: the parser would otherwise read the whole message,
+        # base64 PDF attachment included, line by line (RFC 5322: headers end at the first
+        # empty line)
+        head = _HEADER_END.split(content, maxsplit=1)[0]
+        header = BytesHeaderParser().parsebytes(head).get("Message-ID")
         if header:
             return str(header).strip()
     return delivery_id

@@ -34,6 +34,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server.compose.countries import COUNTRIES
+
 NEVER_CAPPED_KINDS = frozenset({"invoice", "credit_note", "reminder", "statement"})
 
 # Marketing by electronic mail (e-mail, SMS, a digital mailbox) needs the customer's prior
@@ -44,12 +46,11 @@ NEVER_CAPPED_KINDS = frozenset({"invoice", "credit_note", "reminder", "statement
 # to paper without a marketing consent, and to e-mail only with one.
 CONSENT_CHANNELS = frozenset({"email", "sms", "mailbox"})
 
-# Kanal's countries -> their time zone (one each); the mobile prefix when there is no address.
-COUNTRY_ZONES = {
-    "NO": "Europe/Oslo", "SE": "Europe/Stockholm", "DK": "Europe/Copenhagen",
-    "FI": "Europe/Helsinki", "DE": "Europe/Berlin", "AT": "Europe/Vienna",
-    "PL": "Europe/Warsaw", "UK": "Europe/London", "GB": "Europe/London",
-}
+# Kanal's countries -> their time zone, from the one table of country conventions
+# (server/compose/countries.toml, which also dates the Composition in the customer's zone);
+# "UK" as the calling-code table below names it.
+COUNTRY_ZONES = {**{code: c.time_zone for code, c in COUNTRIES.items()},
+                 "UK": COUNTRIES["GB"].time_zone}
 CALLING_CODES = {"+47": "NO", "+46": "SE", "+45": "DK", "+358": "FI", "+49": "DE",
                  "+43": "AT", "+48": "PL", "+44": "UK"}
 DEFAULT_QUIET = {"sms": {"start": "21:00", "end": "08:00"}}

@@ -168,6 +168,16 @@ class ChunkSummary:
             mine[0] += docs
             mine[1] += pages
 
+    def count(self, result: Any) -> None:
+        """One document done: `result` is its ComposeResult (its outputs and pages)."""
+        self.documents += 1
+        for output in result.outputs:
+            pages = output.pages or 0
+            self.pages += pages
+            mine = self.channels.setdefault(output.channel, [0, 0])
+            mine[0] += 1
+            mine[1] += pages
+
     def to_json(self) -> str:
         return json.dumps({"documents": self.documents, "failed": self.failed,
                            "pages": self.pages, "channels": self.channels})

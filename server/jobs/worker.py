@@ -1,11 +1,14 @@
 """A chunk of job records -> documents, through the real-time path, safely re-runnable.
 
 Each worker process builds its pipeline once (`Pipeline.build`): the layout registry, the
-renderers with one WeasyPrint engine (font configuration and parsed stylesheets stay warm
-across chunks), the archive store, the document index and the job store. A chunk then runs
-every record through `DocumentService.compose_as`, the same path as a real-time `Compose`
-(compose -> channels -> archive -> index -> print queue), with a document id and a
-composition time derived from the job and the record key:
+renderers with their engines (font configuration, parsed stylesheets and compiled Typst
+templates stay warm across chunks), the archive store, the document index and the job store.
+A chunk then runs the same path as a real-time `Compose` in two halves: every record is
+composed and rendered (`DocumentService.render_as`), then the chunk's documents are
+committed together (`DocumentService.commit`, server.archiving: all objects put
+concurrently, then ONE index transaction with every document's index rows, outbox rows and
+print piece). Which records are indexed already is one query per chunk. Each document gets
+a document id and a composition time derived from the job and the record key:
 
 - the id is a ULID whose time part is the job's creation time and whose random part is a
   hash of (job id, record key): the same record always gets the same id;
@@ -40,13 +43,14 @@ from archive.errors import ArchiveError, ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from server import logs, metrics
+from server.archiving import Rendered
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.delivery.stage import DeliverySettings, DeliveryStage
-from server.documents import ComposeInput, DocumentService
+from server.documents import ComposeInput, ComposeResult, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
-from server.jobs.store import ChunkSummary, JobStore
+from server.jobs.store import ChunkSummary, JobStore, Record
 from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
 from server.processes import exit_with_parent
@@ -137,45 +141,44 @@ class Pipeline:
         summary = ChunkSummary()
         errors: dict[int, list[tuple[str, str]]] = {}
         records = jobs.chunk_records(job_id, chunk, job.chunk_size)
-        for n, record in enumerate(records):
+        ids = [document_id_for(job_id, job.created_at, r.record_key) for r in records]
+        indexed = self.documents.indexed_ids(header.tenant, ids)
+        rendered: list[tuple[Record, Rendered]] = []
+        for n, (record, document_id) in enumerate(zip(records, ids, strict=True)):
             if n and n % CANCEL_CHECK_EVERY == 0 and jobs.is_cancelled(job_id):
                 jobs.settle_chunk(job_id, chunk, errors)
                 return self._outcome(job_id, chunk, False, summary)
-            document_id = document_id_for(job_id, job.created_at, record.record_key)
             try:
-                result = self.documents.compose_as(ComposeInput(
+                result = self.documents.render_as(ComposeInput(
                     tenant=header.tenant, layout_id=header.layout_id,
                     layout_version=header.layout_version, data=record.data_json,
                     channels=channels, print_profile=header.print_profile,
-                ), document_id, job.created_at)
+                ), document_id, job.created_at, indexed=document_id in indexed)
             except ObjectConflict as exc:
-                errors[record.seq] = [("", f"archived object differs: {exc}")]
+                errors[record.seq] = record_error(record, exc)
                 summary.failed += 1
                 continue
             except INFRASTRUCTURE:
                 raise  # the chunk is retried as a whole
-            except InvalidInput as exc:
-                errors[record.seq] = [(v.field, v.description) for v in exc.violations] or [
-                    ("", str(exc))]
+            except Exception as exc:  # noqa: BLE001 - the record fails alone (even poison)
+                errors[record.seq] = record_error(record, exc)
                 summary.failed += 1
                 continue
-            except KanalError as exc:
-                errors[record.seq] = [("", str(exc))]
+            if isinstance(result, ComposeResult):  # indexed by an earlier run: replayed
+                summary.count(result)
+            else:
+                rendered.append((record, result))
+        # every document of the chunk: objects put concurrently, one index transaction
+        outcomes = self.documents.commit([doc for _, doc in rendered]) if rendered else []
+        for (record, _), outcome in zip(rendered, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, INFRASTRUCTURE) and not isinstance(outcome,
+                                                                          ObjectConflict):
+                    raise outcome
+                errors[record.seq] = record_error(record, outcome)
                 summary.failed += 1
-                continue
-            except Exception as exc:  # noqa: BLE001 - a poison record fails alone
-                log.error("record failed", record_key=record.record_key[:200], exc_info=exc)
-                errors[record.seq] = [("", f"could not be composed ({type(exc).__name__}); "
-                                           "the server log has the details")]
-                summary.failed += 1
-                continue
-            summary.documents += 1
-            for output in result.outputs:
-                pages = output.pages or 0
-                summary.pages += pages
-                mine = summary.channels.setdefault(output.channel, [0, 0])
-                mine[0] += 1
-                mine[1] += pages
+            else:
+                summary.count(outcome)
         jobs.finish_chunk(job_id, chunk, summary, errors)
         final = jobs.finish_job_if_done(job_id)
         log.info("chunk done", documents=summary.documents, failed=summary.failed,
@@ -186,6 +189,20 @@ class Pipeline:
     def _outcome(job_id: str, chunk: int, ran: bool, summary: ChunkSummary) -> ChunkOutcome:
         return ChunkOutcome(job_id, chunk, ran, summary.documents, summary.failed, os.getpid(),
                             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def record_error(record: Record, exc: BaseException) -> list[tuple[str, str]]:
+    """Why a record failed, as its error entry: every field path with its message."""
+    if isinstance(exc, ObjectConflict):
+        return [("", f"archived object differs: {exc}")]
+    if isinstance(exc, InvalidInput):
+        return [(v.field, v.description) for v in exc.violations] or [("", str(exc))]
+    if isinstance(exc, KanalError):
+        return [("", str(exc))]
+    # a poison record: composing or rendering failed in a way no check foresaw
+    log.error("record failed", record_key=record.record_key[:200], exc_info=exc)
+    return [("", f"could not be composed ({type(exc).__name__}); "
+                 "the server log has the details")]
 
 
 # --- process-pool entry points (module level so 'spawn' can import them) ----------------------

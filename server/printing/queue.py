@@ -57,6 +57,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
 
 from archive.index import DocumentIndex, UTCDateTime
 from server import logs
@@ -253,6 +254,27 @@ class PrintQueue:
 
     def enqueue(self, piece: QueuedPiece, now: datetime) -> str:
         """Queue one document for its print shop; idempotent per document. -> piece id"""
+        row = self.piece_row(piece, now)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(print_pieces).values(**row))
+        except sa_exc.IntegrityError:
+            pass  # already queued (a retried document)
+        log.info("print piece queued", document_id=piece.document_id,
+                 printshop=row["printshop"], profile=row["profile"])
+        return piece.document_id
+
+    @staticmethod
+    def enqueue_on(conn: Connection, row: Mapping[str, Any]) -> None:
+        """Queue a piece (its `piece_row`) in the caller's transaction: the document's index
+        transaction, so a document is indexed with its piece or not at all. A piece already
+        queued makes the transaction fail (IntegrityError): the caller falls back to
+        `enqueue`."""
+        conn.execute(insert(print_pieces).values(**row))
+
+    def piece_row(self, piece: QueuedPiece, now: datetime) -> dict[str, Any]:
+        """The `print_pieces` row of a piece: its print shop, profile and envelope. Raises
+        for an insert no feeder of the profile holds."""
         printshop, profile = self.settings.destination(piece.tenant)
         profile = piece.profile or profile
         self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
@@ -260,7 +282,7 @@ class PrintQueue:
         sheets = plan_sheets(piece.pages, spec.duplex, piece.sheet_rules).sheets
         envelope = spec.envelope_for(sheets, piece.envelope).id  # after overflow, so a batch
         # groups pieces that really go into the same envelope
-        row = {
+        return {
             "piece_id": piece.document_id, "document_id": piece.document_id,
             "tenant": piece.tenant, "printshop": printshop, "profile": profile,
             "archive_key": piece.archive_key, "pdf_sha256": piece.pdf_sha256,
@@ -270,14 +292,6 @@ class PrintQueue:
             "postal_code": piece.postal_code or "", "queued_at": now,
             "batch_id": None, "reprint_of": None,
         }
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(print_pieces).values(**row))
-        except sa_exc.IntegrityError:
-            pass  # already queued (a retried document)
-        log.info("print piece queued", document_id=piece.document_id, printshop=printshop,
-                 profile=profile)
-        return piece.document_id
 
     def pending(self, tenant: str | None = None) -> list[dict[str, Any]]:
         query = select(print_pieces).where(print_pieces.c.batch_id.is_(None))

@@ -30,10 +30,11 @@ from tests.pdf_inspect import Box, find_text, normalise, pages_text
 pytestmark = pytest.mark.integration
 
 LAYOUTS = LayoutRegistry()
-# (layout, sample file) for every sample shipped with the layouts
+# (layout, sample file) for every sample shipped with the layouts that print (the PDF test;
+# nps-survey is e-mail and SMS only: tests/integration/test_surveys_api.py)
 SAMPLES = [
     (layout.id, sample.name)
-    for layout in LAYOUTS.latest()
+    for layout in LAYOUTS.latest() if Channel.PRINT in layout.channels
     for sample in sorted(layout.path.glob("sample*.json"))
 ]
 C5_WINDOW = Box(left=15, top=44, right=15 + 105, bottom=44 + 35)
@@ -402,19 +403,24 @@ def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
 
 def test_text_running_into_a_print_mark_zone_is_invalid_argument_with_its_path(documents, s3):
     # issue 11 fault 7: a long unbroken URL ran under the right-edge OMR column and
-    # DataMatrix of the Pitney Bowes profile; printed, it would vanish under the marks
+    # DataMatrix of the Pitney Bowes profile; printed, it would vanish under the marks.
+    # The 2.0.0 letter now breaks it inside its column and prints; the frozen 1.0.0 letter,
+    # which cannot, is refused naming the field, and nothing is archived.
     data = json.loads(sample("welcome-letter"))
     data["letter"]["paragraphs"][2] = (
         "Les mer på fjordbank.no/velkommen?utm_source=velkomstbrev&utm_medium=print"
         "&utm_campaign=kredittkort2026&utm_content=nykunde&ref=4419002199502026 om vilkårene.")
+    text = json.dumps(data, ensure_ascii=False)
+    printed = documents.Compose(documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=text, channels=[common_pb2.CHANNEL_PRINT]))
+    assert printed.layout_version == "2.0.0" and printed.outputs
     before = count_objects(s3)
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
-        layout_id="welcome-letter", data_json=json.dumps(data, ensure_ascii=False),
+        layout_id="welcome-letter", layout_version="1.0.0", data_json=text,
         channels=[common_pb2.CHANNEL_PRINT]))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     [(field, description)] = field_violations(error)
-    assert field == "$.letter.paragraphs[2]"
-    assert "pb-di-negative" in description and "OMR" in description
+    assert field == "$.letter.paragraphs[2]" and "utm_source" in description
     assert count_objects(s3) == before  # nothing archived
 
 
@@ -528,28 +534,53 @@ def test_raw_s3_client_needs_the_servers_credentials(kanal):
         client.list_objects_v2(Bucket=kanal.store.bucket)
 
 
-def test_a_retry_queues_the_print_piece_an_outage_lost(kanal, documents, monkeypatch):
-    """The index row is written, then the print queue is down: the caller sees UNAVAILABLE
-    and retries with the same idempotency key; the retry must queue the piece."""
-    from server.errors import Unavailable
-    from server.printing.queue import print_pieces
+def test_a_print_queue_outage_indexes_nothing_and_the_retry_indexes_document_and_piece(
+        kanal, documents, monkeypatch):
+    """The print piece is written in the document's index transaction (server.archiving):
+    when writing it fails, the caller sees UNAVAILABLE and nothing is indexed (no document
+    without its piece); the retry with the same idempotency key makes the document and its
+    one piece."""
+    from sqlalchemy.exc import OperationalError
 
-    real_enqueue = kanal.print_queue.enqueue
+    from server.printing.queue import PrintQueue, print_pieces
+
+    real_enqueue_on = PrintQueue.enqueue_on
     attempts: list[str] = []
 
-    def down_once(piece, now):
-        attempts.append(piece.document_id)
+    def down_once(conn, row):
+        attempts.append(row["document_id"])
         if len(attempts) == 1:
-            raise Unavailable("print queue database down")
-        return real_enqueue(piece, now)
+            raise OperationalError("INSERT INTO print_pieces", {}, Exception("database down"))
+        return real_enqueue_on(conn, row)
 
-    monkeypatch.setattr(kanal.print_queue, "enqueue", down_once)
+    monkeypatch.setattr(PrintQueue, "enqueue_on", staticmethod(down_once))
     request = documents_pb2.ComposeRequest(
         layout_id="welcome-letter", data_json=sample("welcome-letter"),
         channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-1")
     assert call_error(documents.Compose, request).code() == grpc.StatusCode.UNAVAILABLE
+    assert kanal.index.find_by_idempotency_key("nordkort", "print-outage-1") is None
     retry = documents.Compose(request)
-    assert retry.replayed and attempts == [retry.document_id, retry.document_id]
+    assert not retry.replayed and len(attempts) == 2
+    with kanal.index.engine.connect() as db:
+        queued = db.execute(print_pieces.select().where(
+            print_pieces.c.document_id == retry.document_id)).fetchall()
+    assert len(queued) == 1
+
+
+def test_a_retry_queues_the_print_piece_of_a_document_indexed_without_it(kanal, documents):
+    """A document indexed without its piece (by a version that queued pieces after the
+    index transaction, or a crash after a one-by-one commit): the retry with the same
+    idempotency key queues it."""
+    from server.printing.queue import print_pieces
+
+    request = documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", data_json=sample("welcome-letter"),
+        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-2")
+    first = documents.Compose(request)
+    with kanal.index.engine.begin() as db:
+        db.execute(print_pieces.delete().where(print_pieces.c.document_id == first.document_id))
+    retry = documents.Compose(request)
+    assert retry.replayed and retry.document_id == first.document_id
     with kanal.index.engine.connect() as db:
         queued = db.execute(print_pieces.select().where(
             print_pieces.c.document_id == retry.document_id)).fetchall()

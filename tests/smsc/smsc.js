@@ -14,7 +14,9 @@
 // (destroy every link), POST /throttle?count=N (answer the next N submit_sm with
 // ESME_RTHROTTLED), POST /stall?count=N (take the next N submit_sm and never answer them),
 // POST /outcome?destination=4790000001&stat=UNDELIV&err=001,
-// POST /receipts?tlvs=0|1&hold=0|1 (text-only receipts; hold receipts until hold=0).
+// POST /receipts?tlvs=0|1&hold=0|1 (text-only receipts; hold receipts until hold=0),
+// POST /mo?source=4791234567&destination=2222&text=... (a customer's own SMS to the bound
+// ESME: deliver_sm, esm_class 0, UCS-2; sent like a receipt, again until acknowledged).
 // Every accepted submit_sm is also appended to --log, one JSON object a line, so a test can
 // count what the SMSC received across its restarts.
 'use strict';
@@ -182,6 +184,14 @@ http.createServer((req, res) => {
     stall = Number(q.get('count') || 1);
   } else if (url.pathname === '/outcome') {
     outcomes[q.get('destination')] = { stat: q.get('stat'), err: q.get('err') || '000' };
+  } else if (url.pathname === '/mo') {
+    pendingReceipts.push({
+      source_addr_ton: 1, source_addr_npi: 1, source_addr: q.get('source'),
+      dest_addr_ton: 0, dest_addr_npi: 0, destination_addr: q.get('destination') || '2222',
+      esm_class: 0, data_coding: 8,
+      short_message: Buffer.from(q.get('text') || '', 'utf16le').swap16(),
+    });
+    flushReceipts();
   } else if (url.pathname === '/receipts') {
     if (q.has('tlvs')) receiptTlvs = q.get('tlvs') === '1';
     if (q.has('hold')) holdReceipts = q.get('hold') === '1';

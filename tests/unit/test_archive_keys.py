@@ -87,7 +87,8 @@ def test_parse_rejects_foreign_keys() -> None:
 
 @pytest.mark.parametrize(
     ("country", "years"),
-    [("NO", 5), ("SE", 7), ("DK", 5), ("FI", 6), ("no", 5), ("DE", 10), (None, 10)],
+    [("NO", 5), ("SE", 7), ("DK", 5), ("FI", 6), ("no", 5), ("DE", 8), ("AT", 7), ("PL", 6),
+     ("GB", 6), ("FR", 10), (None, 10)],
 )
 def test_default_accounting_retention_per_country(country: str | None, years: int) -> None:
     policy = RetentionPolicy.default()

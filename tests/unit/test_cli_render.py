@@ -44,3 +44,10 @@ def test_render_with_one_engine_names_it(tmp_path, capsys):
     assert "by weasyprint" in capsys.readouterr().out
     assert (tmp_path / "card-invoice-nb-NO-weasyprint.pdf").is_file()
     assert not list(tmp_path.glob("*-compare.png"))
+
+
+def test_render_with_a_locale_takes_that_countrys_sample(tmp_path, capsys):
+    assert main(["render", "payment-reminder", "--locale", "de-AT", "--out", str(tmp_path),
+                 "--dpi", "20"]) == 0
+    text = " ".join(pages_text((tmp_path / "payment-reminder-de-AT.pdf").read_bytes()))
+    assert "Zahlungserinnerung" in text and "Lukas Huber" in text and "8010 Graz" in text

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -102,7 +102,10 @@ def names(draw, max_size: int = 70) -> str:
     if kind == "unbroken":
         return draw(st.text(alphabet, min_size=max_size // 2, max_size=max_size))
     parts = draw(st.lists(words(alphabet, 14), min_size=1, max_size=5))
-    return " ".join(parts)[:max_size].strip() or "X"
+    name = " ".join(parts)[:max_size].strip()
+    # at least two letters: a one-letter name is no one's legal name, and Finvoice (the
+    # only channel of a digital-only Finnish customer) rightly refuses it (minLength 2)
+    return name if len(name) >= 2 else (name + "Xy")[:2]
 
 
 def amounts(low: str, high: str) -> st.SearchStrategy[str]:
@@ -115,7 +118,12 @@ def amounts(low: str, high: str) -> st.SearchStrategy[str]:
 
 
 BASE_LENGTHS = {"kid_mod10": (1, 24), "kid_mod11": (1, 24), "ocr": (1, 23),
-                "ocr_luhn": (1, 24), "fik": (1, 14), "fi": (3, 19), "rf": (1, 21)}
+                "ocr_luhn": (1, 24), "fik": (1, 14), "fik75": (1, 15), "fi": (3, 19),
+                "rf": (1, 21), "gb": (1, 18)}
+# Remittance text goes with an IBAN or a Polish account only (server/compose/payments/
+# slips.py: refused on a Norwegian or Swedish giro, tested in test_payment_schemes.py), and
+# FIK 73 has no base; the samples here pay to giro accounts.
+NOT_ON_A_GIRO = ("text", "fik73")
 
 
 @st.composite
@@ -123,14 +131,14 @@ def payments(draw, case: Case) -> dict[str, Any]:
     # A domestic scheme of the document's region, or RF (any region): a KID on a Swedish
     # slip is an error the data deserves (server/compose/locales.py), tested elsewhere.
     region = case.region
-    scheme = draw(st.sampled_from([s for s in SCHEMES
-                                   if REFERENCE_REGION.get(s, region) == region]))
+    scheme = draw(st.sampled_from([s for s in SCHEMES if s not in NOT_ON_A_GIRO
+                                   and REFERENCE_REGION.get(s, region) == region]))
     low, high = BASE_LENGTHS[scheme]
     base = draw(st.text("0123456789", min_size=low, max_size=high))
     if scheme == "kid_mod11" and draw(st.booleans()):
         base = draw(st.sampled_from(["1000005", "6", "23"]))  # MOD11 remainder 10
     payment: dict[str, Any] = {"reference_scheme": scheme}
-    if scheme == "fik":
+    if scheme.startswith("fik"):
         payment["creditor_number"] = CREDITOR
     try:
         reference = make_reference(scheme, base, creditor=CREDITOR)
@@ -242,7 +250,26 @@ def cases(draw, layouts: tuple[str, ...] = tuple(BUILD)) -> Case:
     customer(draw, data)
     if layout.id in PAYMENT_LAYOUTS:
         data["payment"] = draw(payments(case))
+    if layout.id == "payment-reminder" and over_the_cap(data):
+        case.expected_error = "$.reminder.fee"  # checked before the reference
     return case
+
+
+# The statutory maximum reminder fee (issue 15): the debtor's country's, when the claim is in
+# its currency, else the creditor's (inkassoforskriften § 1-2, lag (1981:739), laki
+# saatavien perinnästä 10 e §).
+FEE_CAPS = {"NO": ("NOK", Decimal("35.00")), "SE": ("SEK", Decimal("60.00")),
+            "FI": ("EUR", Decimal("5.00"))}
+
+
+def over_the_cap(data: dict[str, Any]) -> bool:
+    fee = Decimal(data["reminder"]["fee"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    for country in (data["customer"]["address"]["country"],
+                    data["creditor"]["address"]["country"]):
+        currency, cap = FEE_CAPS[country]
+        if currency == data["currency"]:
+            return fee > cap
+    return False
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -263,7 +290,7 @@ def printed_reference_is_accepted_back(case, composition, outputs) -> None:
     if reference is None:
         return
     assert not reference.value.endswith("-")
-    creditor = CREDITOR if reference.scheme == "fik" else None
+    creditor = CREDITOR if reference.scheme.startswith("fik") else None
     for form in (reference.display, reference.value):
         assert parse_reference(reference.scheme, form, creditor=creditor) == reference
 
@@ -376,24 +403,6 @@ def test_no_compose_fails_that_the_data_does_not_deserve(case: Case) -> None:
     run_checks(case, composition, outputs)
 
 
-def assert_refused_for_a_mark_zone(exc: InvalidInput, composition: Composition) -> None:
-    """The one render error data deserves (issue 11 fault 7): text it controls that runs
-    out of its box into a print profile's OMR or DataMatrix zone, where the marks would be
-    painted over it. Deserved only when the named field holds an unbroken word long enough
-    to run out of a column (a long URL or descriptor; fault 1's wrapping makes such words
-    break inside their box, and then this refusal no longer happens); any other render
-    error, or this one for ordinary text, fails the property."""
-    for violation in exc.violations:
-        assert "inserter marks" in violation.description, f"undeserved render error {exc}"
-        assert violation.field.startswith("$."), f"no data field named: {exc}"
-        value: Any = composition.context
-        for key, index in PATH_STEP.findall(violation.field.removeprefix("$")):
-            value = value[key] if key else value[int(index)]
-        longest = max(len(word) for word in str(value).split())
-        assert longest >= 30, f"{violation.field} ({value!r}) refused for a mark zone"
-        event("refused: data runs into a print mark zone")
-
-
 @pytest.fixture(scope="module", params=[None, "weasyprint"], ids=["layout-engine", "weasyprint"])
 def real_renderers(request: pytest.FixtureRequest) -> Renderers:
     """The engine each layout's manifest names (Typst for the volume layouts), and
@@ -410,10 +419,8 @@ def test_real_renders(real_renderers: Renderers, case: Case) -> None:
     composition = composed_or_deserved(case)
     if composition is None:
         return
-    try:
-        outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
-    except InvalidInput as exc:
-        assert_refused_for_a_mark_zone(exc, composition)
-        return
+    # no render error is deserved here: words break inside their box (issue 11 fault 1), so
+    # neither the text-area preflight nor the mark-zone check may refuse generated data
+    outputs = {o.channel: o for o in real_renderers.render(composition, case.layout)}
     assert set(outputs) == set(composition.channel_plan.channels)
     run_checks(case, composition, outputs)

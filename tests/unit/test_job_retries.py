@@ -37,21 +37,29 @@ def new_job(jobs: JobStore, records: int, job_id: str = "01JOB000000000000000000
 
 
 class Documents:
-    """compose_as: one record raises what its data says, the others are composed."""
+    """render_as: one record raises what its data says, the others are rendered; commit:
+    the chunk's rendered documents are composed (DocumentService's two halves)."""
 
     def __init__(self, raises: dict[str, BaseException]):
         self.raises = raises
         self.composed: list[str] = []
 
-    def compose_as(self, request: ComposeInput, document_id: str, now: datetime):
+    def indexed_ids(self, tenant: str, document_ids: list[str]) -> set[str]:
+        return set()
+
+    def render_as(self, request: ComposeInput, document_id: str, now: datetime,
+                  indexed: bool | None = None) -> str:
         error = self.raises.get(request.data)
         if error is not None:
             raise error
-        self.composed.append(request.data)
+        return request.data
+
+    def commit(self, rendered: list[str]) -> list[object]:
+        self.composed.extend(rendered)
 
         class Result:
             outputs = ()
-        return Result()
+        return [Result() for _ in rendered]
 
 
 def test_a_poison_record_fails_alone_and_every_violation_is_kept(jobs: JobStore):

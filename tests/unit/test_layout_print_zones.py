@@ -34,7 +34,13 @@ from server.channels import Renderers
 from server.channels.pdf import AssetFetcher, PrintEngines, engine_of
 from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import PRINT_ENGINES, LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import (
+    PRINT_ENGINES,
+    LayoutError,
+    LayoutRegistry,
+    font_folders,
+    load_layout,
+)
 from server.compose.model import Channel, ChannelPlan
 from server.errors import InvalidInput
 from server.printing.marks import MailPiece, impose
@@ -53,12 +59,16 @@ ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 SAMPLES = [(layout, sample, engine) for layout in LAYOUTS.latest()
            if Channel.PRINT in layout.channels
-           for sample in sorted(layout.path.glob("sample*.json"))
+           # every sample file, and the manifest's samples per locale (samples/<locale>.json)
+           for sample in sorted({*layout.path.glob("sample*.json"), *(
+               layout.path / name for name in layout.manifest.get("samples", {}).values())})
            for engine in dict.fromkeys([engine_of(layout), *(
                e for e, key in PRINT_ENGINES.items() if layout.section("print").get(key))])]
 
 
 def _id(value: object) -> str:
+    if isinstance(value, Path) and value.parent.name == "samples":
+        return f"samples/{value.name}"
     return getattr(value, "name", None) or getattr(value, "ref", None) or str(value)
 
 
@@ -127,7 +137,7 @@ def marking_damage(pdf: bytes, piece: MailPiece, profile) -> list[str]:
 @pytest.mark.parametrize("profile", sorted(PROFILES), ids=str)
 @pytest.mark.parametrize(("layout", "sample", "engine"), SAMPLES, ids=_id)
 def test_marking_changes_no_document_ink(layout, sample, engine, profile) -> None:
-    composition, pdf = _rendered(layout.ref, sample.name, engine)
+    composition, pdf = _rendered(layout.ref, str(sample.relative_to(layout.path)), engine)
     piece = MailPiece("ZONES1", pdf, sheet_rules=sheet_rules(composition.print_options))
     assert marking_damage(pdf, piece, PROFILES[profile]) == []
 
@@ -136,7 +146,7 @@ def test_marking_changes_no_document_ink(layout, sample, engine, profile) -> Non
 def test_pages_keep_to_the_declared_print_area(layout, sample, engine) -> None:
     """The `margins_mm` checked at load are the templates' own: no sample puts ink
     beside them, with either engine (the declaration cannot drift from the CSS/Typst)."""
-    _, pdf = _rendered(layout.ref, sample.name, engine)
+    _, pdf = _rendered(layout.ref, str(sample.relative_to(layout.path)), engine)
     top, right, bottom, left = layout.section("print")["margins_mm"]
     document = pypdfium2.PdfDocument(pdf)
     for index in range(len(document)):
@@ -187,8 +197,8 @@ def test_declared_margins_are_the_typst_page_margins(layout, tmp_path) -> None:
   page.margin.at(side).length.mm())) <margins>]
 probe
 """)
-    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[
-        str((layout.path / f).resolve()) for f in layout.section("print")["typst_fonts"]])
+    fonts = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False,
+                        font_paths=[str(folder) for folder in font_folders(layout)])
     compiler = typst.Compiler(input=str(probe), root=str(root), font_paths=fonts,
                               ignore_system_fonts=True)
     [margins] = json.loads(compiler.query("<margins>", field="value"))
@@ -255,11 +265,34 @@ LONG_URL = ("fjordbank.no/velkommen?utm_source=velkomstbrev&utm_medium=print"
             "&utm_campaign=kredittkort2026&utm_content=nykunde&ref=4419002199502026")
 
 
-def test_welcome_letter_with_a_long_url_is_refused_naming_the_field() -> None:
-    layout = LAYOUTS.get("welcome-letter")
+def _long_url_letter(version: str):
+    layout = LAYOUTS.get("welcome-letter", version)
     data = json.loads(layout.sample_data())
     data["letter"]["paragraphs"][2] = f"Les mer på {LONG_URL} om vilkårene."
-    composition = _compose(layout, json.dumps(data, ensure_ascii=False))
+    return layout, _compose(layout, json.dumps(data, ensure_ascii=False))
+
+
+def test_welcome_letter_with_a_long_url_keeps_its_ink_off_the_marks() -> None:
+    """The reported case: on the right-edge profile the OMR clear zone covered the URL. The
+    2.0.0 letter breaks the URL inside its column (issue 11 fault 1), so marking changes
+    none of its ink; the frozen 1.0.0 letter, which cannot break it, is refused by name."""
+    layout, composition = _long_url_letter("2.0.0")
+    [pdf] = Renderers().render(composition, layout)
+    assert not marking_damage(pdf.content, MailPiece("URL", pdf.content),
+                              PROFILES["pb-di-negative"])
+    old_layout, old = _long_url_letter("1.0.0")
+    with pytest.raises(InvalidInput) as caught:
+        Renderers().render(old, old_layout)
+    assert [v.field for v in caught.value.violations] == ["$.letter.paragraphs[2]"]
+
+
+def test_ink_in_a_mark_zone_is_refused_naming_the_field(monkeypatch) -> None:
+    """The render-time zone check on its own (the text-area preflight in front of it is
+    left out): the 1.0.0 letter's unbroken URL reaches the pb-di OMR zone, and the check
+    names the field, the profile and the zone."""
+    layout, composition = _long_url_letter("1.0.0")
+    monkeypatch.setattr("server.channels.pdf.refuse_overflow", lambda *args, **kwargs: None)
+    raw = ENGINES.engine("weasyprint").render(layout, composition)
     with pytest.raises(InvalidInput) as caught:
         Renderers().render(composition, layout)
     [violation] = caught.value.violations
@@ -267,21 +300,13 @@ def test_welcome_letter_with_a_long_url_is_refused_naming_the_field() -> None:
     assert "pb-di-negative" in violation.description and "OMR" in violation.description
     assert "utm_source" in violation.description
     # what the check saw is really there: the URL's ink reaches the right-edge OMR zone
-    pdf = ENGINES.engine("weasyprint").render(layout, composition).content
-    damage = marking_damage(pdf, MailPiece("URL", pdf), PROFILES["pb-di-negative"])
+    damage = marking_damage(raw.content, MailPiece("URL", raw.content),
+                            PROFILES["pb-di-negative"])
     assert damage and "document ink" in damage[0]
-
-
-def test_a_pdf_that_never_goes_to_paper_is_not_refused() -> None:
-    """Nothing is painted over the mailbox copy: with print neither in the plan nor among
-    its fallbacks the same letter is delivered; with print as a fallback it is refused."""
-    layout = LAYOUTS.get("welcome-letter")
-    data = json.loads(layout.sample_data())
-    data["letter"]["paragraphs"][2] = f"Les mer på {LONG_URL} om vilkårene."
-    composition = _compose(layout, json.dumps(data, ensure_ascii=False))
+    # nothing is painted over a copy that never goes to paper; a print fallback is checked
     mailbox = replace(composition, channel_plan=ChannelPlan(channels=(Channel.MAILBOX,)))
     [copy] = Renderers().render(mailbox, layout)
-    assert copy.channel == Channel.MAILBOX and copy.content.startswith(b"%PDF")
+    assert copy.channel == Channel.MAILBOX and copy.content == raw.content
     fallback = replace(composition, channel_plan=ChannelPlan(
         channels=(Channel.MAILBOX,), fallbacks=(Channel.PRINT,)))
     with pytest.raises(InvalidInput, match="mark zone"):

@@ -89,8 +89,11 @@ def test_envelope_overflow_rule() -> None:
     assert DEFAULT.envelope_for(50).id == "C4"
     with pytest.raises(ValueError, match="fits no envelope"):
         DEFAULT.envelope_for(51)
-    with pytest.raises(ValueError, match="unknown envelope 'DL'"):
-        DEFAULT.envelope_for(1, "DL")
+    with pytest.raises(ValueError, match="unknown envelope 'B4'"):
+        DEFAULT.envelope_for(1, "B4")
+    # DE, AT, UK: the DIN 680 DL window envelope, a thick piece in C4 with the same window
+    assert DEFAULT.envelope_for(4, "DL").id == "DL"
+    assert DEFAULT.envelope_for(5, "DL").id == "C4-DIN"
 
 
 def test_envelope_address_and_visible_areas_account_for_play() -> None:
@@ -137,8 +140,8 @@ TOO_LONG = ["start", "eoc", *(f"feed{i}" for i in range(1, 16)), "safety"]  # 18
         ("omr.seq_bits", 2.0, r"omr\.seq_bits: expected int"),
         ("omr.first_mark_y_mm", 40, r"omr: would show through the window of envelope 'C5'"),
         ("paper", "Letter", r"paper: 'Letter' not supported"),
-        ("default_envelope", "DL", r"default_envelope: 'DL' is not in envelopes"),
-        ("overflow.C5", "DL", r"overflow\.C5: target 'DL'"),
+        ("default_envelope", "B4", r"default_envelope: 'B4' is not in envelopes"),
+        ("overflow.C5", "B4", r"overflow\.C5: target 'B4'"),
         ("overflow.C4", "C5", r"overflow\.C4: target 'C5' holds no more sheets"),
         ("envelopes.C5.max_sheets", 0, r"envelopes\.C5\.max_sheets: must be at least 1"),
         ("envelopes.C5.window_w_mm", None, r"envelopes\.C5\.window_x_mm: give all four"),

@@ -40,3 +40,17 @@ def test_refuses_files_outside_the_layout(fetcher):
                 "file:///etc/passwd"):
         with pytest.raises(ValueError):
             fetch.fetch(url)
+
+
+def test_serves_base64_svg_and_png_data_images_only(fetcher):
+    """The payment codes (EPC QR, Code 128) reach WeasyPrint as base64 data: images; they
+    name no place, so nothing is fetched. Other data: media types stay refused."""
+    import base64
+    fetch, _, _ = fetcher
+    svg = b"<svg xmlns='http://www.w3.org/2000/svg'/>"
+    response = fetch.fetch("data:image/svg+xml;base64," + base64.b64encode(svg).decode())
+    assert response.read() == svg and response.content_type == "image/svg+xml"
+    for url in ("data:text/html;base64,PGI+", "data:image/svg+xml,<svg/>",
+                "data:image/svg+xml;base64,PHN2Zz4=#x", "data:application/pdf;base64,JVBE"):
+        with pytest.raises(ValueError):
+            fetch.fetch(url)

@@ -24,6 +24,7 @@ from server.compose.locales import REFERENCE_REGION
 from server.compose.model import Composition
 from server.compose.references import SCHEMES
 from server.errors import InvalidInput
+from tests.country_payments import compose_country
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -31,7 +32,12 @@ CREDITOR = "87654321"
 PAYMENT_LAYOUTS = ("card-invoice", "payment-reminder", "b2b-invoice")
 # Base lengths each scheme takes within the schemas' `reference_base` (1-24 digits).
 BASE_LENGTHS = {"kid_mod10": (1, 24), "kid_mod11": (1, 24), "ocr": (1, 23),
-                "ocr_luhn": (1, 24), "fik": (1, 14), "fi": (3, 19), "rf": (1, 21)}
+                "ocr_luhn": (1, 24), "fik": (1, 14), "fik75": (1, 15), "fi": (3, 19),
+                "rf": (1, 21), "gb": (1, 18), "text": (1, 24)}
+# The schemes of the countries issue 15 added (and FIK and the Finnish reference, whose
+# countries the layouts gained with it): composed with that country's payment data and
+# locale (tests/country_payments.py), the slip of that country printed.
+COUNTRY_OF = {"fik": "DK", "fik73": "DK", "fik75": "DK", "fi": "FI", "gb": "GB", "text": "PL"}
 
 
 def mod11_remainder_10(base: str) -> bool:
@@ -61,6 +67,9 @@ def sample_for(layout_id: str, scheme: str) -> dict | None:
 
 
 def composed(layout_id: str, payment: dict) -> Composition:
+    if payment["reference_scheme"] in COUNTRY_OF:
+        return compose_country(layout_id, COUNTRY_OF[payment["reference_scheme"]],
+                               payment=payment)
     layout = LAYOUTS.get(layout_id)
     data = sample_for(layout_id, payment["reference_scheme"]) or json.loads(layout.sample_data())
     data["payment"] = payment
@@ -70,7 +79,7 @@ def composed(layout_id: str, payment: dict) -> Composition:
 
 def base_payment(scheme: str, base: str) -> dict:
     payment = {"reference_base": base, "reference_scheme": scheme}
-    return {**payment, "creditor_number": CREDITOR} if scheme == "fik" else payment
+    return {**payment, "creditor_number": CREDITOR} if scheme.startswith("fik") else payment
 
 
 def check_with_stdnum(scheme: str, base: str, value: str) -> None:
@@ -87,9 +96,13 @@ def check_with_stdnum(scheme: str, base: str, value: str) -> None:
         elif len(base) == 8:
             assert no_orgnr.is_valid(value)
         assert value[-1].isdigit()  # never "-"
-    elif scheme == "fik":
-        assert value == f"+71<{value[4:19]}+{CREDITOR}<" and luhn.is_valid(value[4:19])
-        assert int(value[4:18]) == int(base)
+    elif scheme in ("fik", "fik75"):
+        card, length = ("71", 15) if scheme == "fik" else ("75", 16)
+        payment_id = value[4:4 + length]
+        assert value == f"+{card}<{payment_id}+{CREDITOR}<" and luhn.is_valid(payment_id)
+        assert int(payment_id[:-1]) == int(base)
+    elif scheme in ("gb", "text"):  # no check digits exist: the reference is the base
+        assert value == base
     elif scheme == "rf":
         assert iso11649.is_valid(value) and value.endswith(base)
     elif scheme == "fi":
@@ -101,7 +114,16 @@ def check_with_stdnum(scheme: str, base: str, value: str) -> None:
 @pytest.mark.parametrize("layout_id", PAYMENT_LAYOUTS)
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_every_printed_reference_is_accepted_back(layout_id: str, scheme: str) -> None:
-    if sample_for(layout_id, scheme) is None:
+    extra = {"creditor_number": CREDITOR} if scheme.startswith("fik") else {}
+    if scheme == "fik73":  # no payment id, so no base: the code line given is printed back
+        issued = composed(layout_id, {"reference": f"+73<+{CREDITOR}<",
+                                      "reference_scheme": scheme, **extra})
+        for form in (issued.context["payment"]["reference"],
+                     issued.context["payment"]["slip"]["code_line"]):
+            back = composed(layout_id, {"reference": form, "reference_scheme": scheme, **extra})
+            assert back.payment_reference == issued.payment_reference
+        return
+    if scheme not in COUNTRY_OF and sample_for(layout_id, scheme) is None:
         # No locale of the scheme's country in this layout: refused, never printed wrong.
         with pytest.raises(InvalidInput) as info:
             composed(layout_id, base_payment(scheme, bases(scheme)[0]))
@@ -114,8 +136,11 @@ def test_every_printed_reference_is_accepted_back(layout_id: str, scheme: str) -
         typed = issued.context["payment"]["reference_value"]
         assert (printed, typed) == (reference.display, reference.value)
         check_with_stdnum(scheme, base, reference.value)
-        extra = {"creditor_number": CREDITOR} if scheme == "fik" else {}
-        for form in (printed, typed):
+        slip = issued.context["payment"]["slip"]
+        forms = [printed, typed]
+        if slip and slip["code_line"]:  # the FIK code line as the slip prints it
+            forms.append(slip["code_line"])
+        for form in forms:
             back = composed(layout_id, {"reference": form, "reference_scheme": scheme, **extra})
             assert back.payment_reference == reference, (layout_id, scheme, base, form)
 

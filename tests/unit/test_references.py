@@ -31,9 +31,16 @@ BASE_LENGTHS = {
     "ocr": (1, 23),  # OCR 2-25 incl. length digit and check digit
     "ocr_luhn": (1, 24),
     "fik": (1, 14),  # payment id 15 digits incl. check digit, zero-padded
+    "fik75": (1, 15),  # payment id 16 digits incl. check digit, zero-padded
     "fi": (3, 19),  # Finnish 4-20 incl. check digit
     "rf": (1, 21),  # ISO 11649: up to 21 characters after RF + check digits
 }
+
+
+# The schemes whose reference is a digit base with check digit(s) appended; FIK 73 (no
+# payment id), the UK reference and remittance text have no check digits and their own tests
+# (test_payment_schemes.py).
+DIGIT_SCHEMES = tuple(s for s in SCHEMES if s not in ("fik73", "gb", "text"))
 
 
 def make(scheme: str, base: str) -> PaymentReference:
@@ -127,7 +134,7 @@ def test_display_groups(scheme: str, base: str, display: str) -> None:
 # --- round trips and single-digit errors ------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", DIGIT_SCHEMES)
 def test_round_trip(scheme: str) -> None:
     for base in random_bases(scheme):
         ref = make(scheme, base)
@@ -138,6 +145,8 @@ def test_round_trip(scheme: str) -> None:
         assert parse(scheme, " \u00a0" + ref.display.replace(" ", "\u2009") + "\n") == ref
         if scheme == "fik":
             assert ref.value[4:19].endswith(luhn.calc_check_digit(base.zfill(14)))
+        elif scheme == "fik75":
+            assert ref.value[4:20].endswith(luhn.calc_check_digit(base.zfill(15)))
         elif scheme == "rf":
             assert ref.value.startswith("RF") and ref.value.endswith(base)
         else:
@@ -147,12 +156,14 @@ def test_round_trip(scheme: str) -> None:
 def _digit_positions(scheme: str, value: str) -> range:
     if scheme == "fik":
         return range(4, 19)  # the payment id; the creditor number has no check digit
+    if scheme == "fik75":
+        return range(4, 20)
     if scheme == "rf":
         return range(2, len(value))  # check digits and body, not the "RF" letters
     return range(len(value))
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", DIGIT_SCHEMES)
 def test_every_changed_digit_is_rejected(scheme: str) -> None:
     for base in random_bases(scheme, count=25, seed=7):
         value = make(scheme, base).value
@@ -320,18 +331,18 @@ def test_reference_of_wrong_length(scheme: str, value: str, message: str) -> Non
         parse(scheme, value)
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", DIGIT_SCHEMES)
 def test_letters_are_refused(scheme: str) -> None:
     with pytest.raises(ReferenceError, match=r"only digits 0-9, found 'A' at position 2"):
         make(scheme, "1A34")
     valid = make(scheme, "12345").value
     # Put a letter in the middle of the part a payer types digits into.
-    pos = {"fik": 6, "rf": 6}.get(scheme, 2)
+    pos = {"fik": 6, "fik75": 6, "rf": 6}.get(scheme, 2)
     with pytest.raises(ReferenceError, match=rf"only digits 0-9, found 'X' at position {pos}"):
         parse(scheme, valid[: pos - 1] + "X" + valid[pos:])
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", DIGIT_SCHEMES)
 def test_unicode_digits_are_refused(scheme: str) -> None:
     # str.isdigit() says True for these; no bank does.
     for odd in ("\uff11\uff12\uff13\uff14", "12\u00b234", "\u0661\u0662\u0663\u0664"):
@@ -339,7 +350,7 @@ def test_unicode_digits_are_refused(scheme: str) -> None:
             make(scheme, odd)
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", DIGIT_SCHEMES)
 def test_empty_is_refused(scheme: str) -> None:
     with pytest.raises(ReferenceError, match="is empty"):
         make(scheme, "")
@@ -405,7 +416,8 @@ def test_fik_parse_code_line() -> None:
 
 
 def test_fik_parse_refusals() -> None:
-    with pytest.raises(ReferenceError, match="card type '04' is not supported"):
+    with pytest.raises(ReferenceError,
+                       match="card type '04' does not fit .* card types 71, 73 and 75"):
         parse_reference("fik", "+04<000000000123455+12345678<")
     with pytest.raises(ReferenceError, match=r"must have the form \+71<payment id\+creditor"):
         parse_reference("fik", "+71<000000000123455+12345678")
@@ -451,7 +463,8 @@ def test_rf_parse_tolerates_case_and_refuses_malformed() -> None:
         ("EUR", "DE", "rf"),
         ("EUR", None, "rf"),
         ("USD", "US", "rf"),
-        ("GBP", None, "rf"),
+        ("GBP", None, "gb"),
+        ("PLN", "PL", "text"),
     ],
 )
 def test_default_scheme(currency: str, country: str | None, scheme: str) -> None:
@@ -460,5 +473,6 @@ def test_default_scheme(currency: str, country: str | None, scheme: str) -> None
 
 
 def test_public_surface() -> None:
-    assert SCHEMES == ("kid_mod10", "kid_mod11", "ocr", "ocr_luhn", "fik", "fi", "rf")
+    assert SCHEMES == ("kid_mod10", "kid_mod11", "ocr", "ocr_luhn", "fik", "fik73", "fik75",
+                       "fi", "rf", "gb", "text")
     assert issubclass(ReferenceError, ValueError)

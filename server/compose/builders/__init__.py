@@ -14,7 +14,7 @@ from server.compose.builders.base import Builder, BuildRequest, Content
 from server.errors import InvalidInput
 
 # manifest `builder` name -> module in this package
-KNOWN_BUILDERS = ("card_statement", "reminder", "letter", "invoice")
+KNOWN_BUILDERS = ("card_statement", "reminder", "letter", "invoice", "survey")
 
 
 def get_builder(name: str) -> Builder:

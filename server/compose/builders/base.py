@@ -19,10 +19,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from stdnum import iban, luhn
-from stdnum.no import kontonr as no_kontonr
 
-from server.compose import formatting, references
+from server.compose import countries, formatting, references
 from server.compose.layouts import Layout
 from server.compose.model import (
     DocumentKind,
@@ -32,6 +30,8 @@ from server.compose.model import (
     Recipient,
 )
 from server.compose.money import round_money, round_places
+from server.compose.payments.accounts import PaymentAccount
+from server.compose.payments.accounts import payment_account as payment_account  # re-export
 from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")
@@ -129,8 +129,13 @@ def email_address(value: str, path: str) -> str:
 
 
 def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
-    """The shared `customer` object every layout's schema uses."""
+    """The shared `customer` object every layout's schema uses. Its postal code is written in
+    the operator's form (`countries`: "11826" -> "118 26"); one that cannot be a postal code
+    of the country is refused by the composer when the document goes by post."""
     address = data.get("address")
+    if address:
+        address = {**address, "postal_code": countries.normal_postal_code(
+            address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
     return Recipient(
         customer_id=data["customer_id"],
@@ -157,51 +162,27 @@ def labels(layout: Layout, locale: str) -> Mapping[str, str]:
     return layout.labels_for(locale)
 
 
+def sender_lines(address: PostalAddress) -> list[str]:
+    """The sender's address under its name (masthead, slip payee): street lines, then
+    postcode and town as written, or in the UK the town and the postcode on its own line."""
+    found = countries.country(address.country)
+    if found is not None and found.postcode_own_line:
+        return [*address.lines, address.city, address.postal_code]
+    return [*address.lines, f"{address.postal_code} {address.city}".strip()]
+
+
+def return_line(name: str, address: PostalAddress) -> str:
+    """The sender in one line above the window address (DIN 5008 Rücksendeangabe):
+    'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin'."""
+    return " · ".join([name, *sender_lines(address)])
+
+
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:
     """The envelope-window address lines (name, street, postcode and city, and the country
     only when the letter crosses a border)."""
     if who.address is None:
         return [who.name]
     return list(who.address.window_lines(who.name, sender_country))
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAccount:
-    """Where the payer sends money. kind: "no_account" (Norwegian 11-digit account),
-    "bankgiro" / "plusgiro" (Sweden), "iban". `display` is how it is printed on a slip."""
-
-    kind: str
-    number: str
-    display: str
-
-
-def payment_account(data: Mapping[str, Any], path: str) -> PaymentAccount:
-    """`{"type": ..., "number": ...}` -> a checked `PaymentAccount` (check digits verified,
-    because a wrong account on a giro sends a customer's money astray)."""
-    kind = data["type"]
-    raw = "".join(str(data["number"]).split())
-    number = raw.replace(".", "").replace("-", "")
-
-    def bad(why: str) -> InvalidInput:
-        return InvalidInput.field(f"{path}.number", f"{data['number']!r} {why}")
-
-    if kind == "no_account":
-        if not no_kontonr.is_valid(number) or len(number) != 11:
-            raise bad("is not a valid Norwegian account number (11 digits, MOD11)")
-        return PaymentAccount(kind, number, f"{number[:4]}.{number[4:6]}.{number[6:]}")
-    if kind == "bankgiro":
-        if not (number.isdigit() and len(number) in (7, 8) and luhn.is_valid(number)):
-            raise bad("is not a valid bankgiro number (7-8 digits, Luhn)")
-        return PaymentAccount(kind, number, f"{number[:-4]}-{number[-4:]}")
-    if kind == "plusgiro":
-        if not (number.isdigit() and 2 <= len(number) <= 8 and luhn.is_valid(number)):
-            raise bad("is not a valid plusgiro number (2-8 digits, Luhn)")
-        return PaymentAccount(kind, number, f"{number[:-1]}-{number[-1]}")
-    if kind == "iban":
-        if not iban.is_valid(raw):
-            raise bad("is not a valid IBAN")
-        return PaymentAccount(kind, iban.compact(raw), iban.format(raw))
-    raise InvalidInput.field(f"{path}.type", f"unknown account type {kind!r}")
 
 
 def payment_reference(
@@ -211,7 +192,7 @@ def payment_reference(
     appended), in `payment.reference_scheme` or the currency's default scheme."""
     scheme = data.get("reference_scheme") or references.default_scheme(currency, country)
     creditor = data.get("creditor_number")
-    if scheme == "fik" and not creditor:
+    if scheme in ("fik", "fik73", "fik75") and not creditor:
         raise InvalidInput.field(f"{path}.creditor_number",
                                  "a FIK payment reference (Denmark) needs the creditor number")
     if "reference" in data:
@@ -249,7 +230,8 @@ def payment_scheme(payment: Mapping[str, Any], reference: PaymentReference,
 
 # The labels.toml name of each reference scheme's label (server/compose/references.py)
 REFERENCE_LABELS = {"kid_mod10": "kid", "kid_mod11": "kid", "ocr": "ocr", "ocr_luhn": "ocr",
-                    "fik": "fik", "fi": "fi", "rf": "rf"}
+                    "fik": "fik", "fik73": "fik", "fik75": "fik", "fi": "fi", "rf": "rf",
+                    "gb": "gb", "text": "text"}
 
 
 def payment_labels(text: Mapping[str, str], reference: PaymentReference,

@@ -37,6 +37,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from babel.numbers import get_currency_symbol
+
 from server.compose import identifiers as ids
 from server.compose.builders.base import (
     CENT,
@@ -52,12 +54,15 @@ from server.compose.builders.base import (
     payment_scheme,
     postal_address,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
-from server.compose.formatting import check_currency
+from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.compose.money import round_money
+from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.compose.validation import renamer
 from server.errors import InvalidInput
 
@@ -275,15 +280,23 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
     units, cents = fmt.giro_amount(amount_due)
+    slip = payment_slip(
+        shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
+        account=account, currency=currency, amount=amount_due,
+        amount_text=fmt.money(amount_due), due_date=due_date, due_text=fmt.day(due_date),
+        payee_name=issuer["name"], paths=SlipPaths("$.issuer.payment_account"))
 
     context: dict[str, Any] = {
-        "labels": dict(text),
+        # "Beløp ({currency})": the column names the document's currency as the locale
+        # writes it (kr, kr., €, zł, £)
+        "labels": {**text, "col_amount": text["col_amount"].format(
+            currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
+        "return_line": return_line(issuer["name"], issuer_address),
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],
-            "address_lines": [*issuer_address.lines,
-                              f"{issuer_address.postal_code} {issuer_address.city}"],
+            "address_lines": sender_lines(issuer_address),
             "phone": issuer["customer_service"]["phone"],
             "web": issuer["customer_service"]["web"],
             "email": issuer["customer_service"].get("email"),
@@ -334,7 +347,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **payment_labels(text, reference, account),
+            **fill_names(payment_labels(text, reference, account), slip),
+            "slip": slip,
             "amount": fmt.money(amount_due),
             "amount_units": units,
             "amount_cents": cents,

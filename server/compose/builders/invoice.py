@@ -30,12 +30,15 @@ from server.compose.builders.base import (
     payment_labels,
     payment_scheme,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.builders.invoice_input import read_invoice, text, where
 from server.compose.en16931 import Invoice
 from server.compose.formatting import check_currency
 from server.compose.model import DocumentKind
+from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
@@ -62,6 +65,19 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     named = (payment_labels(words, reference, account) if reference and account else
              dict.fromkeys(("reference_label", "reference_name", "account_label",
                             "account_name", "note"), ""))
+    # No giro slip on a business invoice ([print] payment_slip = false), but the payment
+    # block carries what its form has beyond the sentence: the EPC QR code (DE, AT), the
+    # Finnish virtual bar code, the FIK code line.
+    slip = None
+    if reference and account and not is_credit:
+        due = max(totals.payable, Decimal(0))
+        slip = payment_slip(
+            shared_path=request.layout.shared_path, locale=request.locale,
+            reference=reference, account=account, currency=currency, amount=due,
+            amount_text=fmt.money(due), due_date=invoice.due_date,
+            due_text=fmt.day(invoice.due_date) if invoice.due_date else None,
+            payee_name=seller.name, paths=SlipPaths("$.seller.payment_account"))
+        named = fill_names(named, slip)
 
     def rate_text(rate: Decimal | None) -> str:
         return fmt.percent(rate) if rate is not None else "–"
@@ -81,11 +97,12 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "vat_id": seller.vat_id,
             "tax_registration": seller.tax_registration_id,
             "legal_info": seller.legal_info,
-            "address_lines": list(window_lines(seller, None)[1:]) if seller.address else [],
+            "address_lines": sender_lines(seller.address) if seller.address else [],
             "phone": seller.contact_phone,
             "email": seller.contact_email,
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(seller.name, seller.address) if seller.address else "",
         "customer": {"customer_id": customer.customer_id, "name": customer.name,
                      "org_number": customer.org_number, "vat_id": buyer.vat_id,
                      "contact": buyer.contact_name},
@@ -165,6 +182,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "due_date": fmt.day(invoice.due_date) if invoice.due_date else None,
             "means": [m.code for m in invoice.payment_means],
             **named,
+            "slip": slip,
             "nothing_to_pay": nothing_to_pay,
             "credit_amount": fmt.money(-totals.payable) if totals.payable < 0 else None,
         },

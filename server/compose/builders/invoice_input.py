@@ -351,7 +351,7 @@ def _payment_means(reader: _Reader, data: Mapping[str, Any], seller: Party,
     creditor_ids: list[Identifier] = []
     explicit = (data.get("payment") or {}).get("means") or []
     means: list[PaymentMeans] = []
-    if reference is not None and reference.scheme == "fik" and not explicit:
+    if reference is not None and reference.scheme in ("fik", "fik73", "fik75") and not explicit:
         creditor = reference.value.rstrip("<").rpartition("+")[2]
         means.append(PaymentMeans(code="93", account=creditor, account_name=seller.name or None,
                                   reference=reference))

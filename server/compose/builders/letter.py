@@ -21,6 +21,8 @@ from server.compose.builders.base import (
     labels,
     postal_address,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
 
@@ -40,13 +42,13 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "sender": {
             "name": sender["name"],
             "org_number": sender.get("org_number"),
-            "address_lines": [*sender_address.lines,
-                              f"{sender_address.postal_code} {sender_address.city}"],
+            "address_lines": sender_lines(sender_address),
             "phone": sender["customer_service"]["phone"],
             "web": sender["customer_service"]["web"],
             "email": sender["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(sender["name"], sender_address),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "letter": {
             "date": fmt.day(letter_date, "long"),

@@ -14,10 +14,12 @@ Computed here, once:
     total to pay  = outstanding + reminder fee + interest
 
 and checked: the new due date must come after the original due date and not before the
-notice date; a Norwegian collection notice must give the debtor at least 14 days
-(inkassoloven § 9). The legally required wording is data-driven: `notice.legal_text` when the
-creditor's lawyers supply it, else the layout's per-locale default for the stage. The
-template only places it.
+notice date; the law of the debtor's country, as layout data (`[reminder.law.<CC>]` in the
+manifest, with its source): the statutory maximum reminder fee (NO 35 NOK, SE 60 SEK, DK 100
+DKK, FI 5 EUR; DE, AT, PL and GB fix no amount) and the least time a collection notice must
+give (NO 14 days, inkassoloven § 9; DK 10; FI 14). The legally required wording is
+data-driven: `notice.legal_text` when the creditor's lawyers supply it, else the layout's
+per-locale default for the stage. The template only places it.
 """
 
 from __future__ import annotations
@@ -41,14 +43,16 @@ from server.compose.builders.base import (
     payment_scheme,
     postal_address,
     recipient,
+    return_line,
+    sender_lines,
     window_lines,
 )
 from server.compose.formatting import check_currency
+from server.compose.layouts import Layout
 from server.compose.money import round_money
+from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.errors import InvalidInput
 
-# inkassoloven § 9: the debtor gets at least 14 days from the notice to pay.
-NO_COLLECTION_NOTICE_DAYS = 14
 DAYS_PER_YEAR = Decimal(365)
 
 
@@ -57,6 +61,42 @@ def late_interest(outstanding: Decimal, rate_percent: Decimal, days: int) -> Dec
     return (outstanding * rate_percent / 100 * days / DAYS_PER_YEAR).quantize(
         CENT, rounding=ROUND_HALF_UP
     )
+
+
+def reminder_law(layout: Layout, country: str | None) -> Mapping[str, Any]:
+    """The layout's `[reminder.law.<country>]` table (fee cap, notice days, source), or {}.
+    Layouts without the section (the frozen 1.0.0) keep their one rule: a Norwegian
+    creditor's collection notice gives 14 days (`LEGACY_LAW`, by the creditor's country)."""
+    return layout.section("reminder").get("law", {}).get((country or "").upper(), {})
+
+
+LEGACY_LAW = {"collection_notice_days": 14, "source": "inkassoloven § 9"}
+
+
+def governing_law(layout: Layout, currency: str, debtor_country: str | None,
+                  creditor_country: str | None) -> tuple[str | None, Mapping[str, Any]]:
+    """(country, law table) for this reminder: the debtor's country's law when the claim is
+    in that country's cap currency (or the country fixes no amount), else the creditor's
+    (a NOK claim of a Norwegian creditor on a debtor in Sweden follows the Norwegian cap)."""
+    if "law" not in layout.section("reminder"):
+        return creditor_country, LEGACY_LAW if creditor_country == "NO" else {}
+    for country in (debtor_country, creditor_country):
+        law = reminder_law(layout, country)
+        if law and law.get("currency", currency) == currency:
+            return country, law
+    return debtor_country, {}
+
+
+def check_fee(fee: Decimal, currency: str, law: Mapping[str, Any], country: str | None) -> None:
+    """Refuse a reminder fee above the statutory cap of the governing law
+    (`governing_law`): INVALID_ARGUMENT at $.reminder.fee, naming the cap and the act."""
+    if "fee_cap" not in law or not fee:
+        return
+    cap = Decimal(law["fee_cap"])
+    if fee > cap:
+        raise InvalidInput.field(
+            "$.reminder.fee", f"{fee} {currency} is above the statutory maximum reminder fee "
+            f"of {cap} {law['currency']} in {country} ({law['source']})")
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
@@ -84,16 +124,15 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         raise InvalidInput.field(
             "$.reminder.new_due_date", f"must not be before the notice date {notice_date}"
         )
-    if (
-        stage == "collection_notice"
-        and sender_country == "NO"
-        and new_due_date < notice_date + timedelta(days=NO_COLLECTION_NOTICE_DAYS)
-    ):
+    debtor_country = customer.address.country if customer.address else sender_country
+    law_country, law = governing_law(request.layout, currency, debtor_country, sender_country)
+    days = law.get("collection_notice_days")
+    if stage == "collection_notice" and days and new_due_date < notice_date + timedelta(days=days):
         raise InvalidInput.field(
             "$.reminder.new_due_date",
-            f"an inkassovarsel must give at least {NO_COLLECTION_NOTICE_DAYS} days "
-            f"(inkassoloven § 9): not before "
-            f"{(notice_date + timedelta(days=NO_COLLECTION_NOTICE_DAYS)).isoformat()}",
+            f"a collection notice under the law of {law_country} must give at least {days} "
+            f"days ({law.get('source', '')}): not before "
+            f"{(notice_date + timedelta(days=days)).isoformat()}",
         )
 
     # every amount is rounded once, when read (server.compose.money), and only summed after
@@ -102,6 +141,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     if outstanding == 0:
         raise InvalidInput.field("$.invoice.amount_outstanding", "nothing is outstanding")
     fee = round_money(amount(rem["fee"], "$.reminder.fee"), currency)
+    check_fee(fee, currency, law, law_country)
     interest_data = rem.get("interest")
     interest = Decimal("0.00")
     interest_text = None
@@ -128,6 +168,11 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     reference = payment_reference(data["payment"], currency, sender_country)
     notice = data.get("notice", {})
     units, cents = fmt.giro_amount(total)
+    slip = payment_slip(
+        shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
+        account=account, currency=currency, amount=total, amount_text=fmt.money(total),
+        due_date=new_due_date, due_text=fmt.day(new_due_date), payee_name=creditor["name"],
+        paths=SlipPaths("$.creditor.payment_account"))
     context: dict[str, Any] = {
         "labels": dict(text),
         "currency": currency,
@@ -140,13 +185,13 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "creditor": {
             "name": creditor["name"],
             "org_number": creditor["org_number"],
-            "address_lines": [*creditor_address.lines,
-                              f"{creditor_address.postal_code} {creditor_address.city}"],
+            "address_lines": sender_lines(creditor_address),
             "phone": creditor["customer_service"]["phone"],
             "web": creditor["customer_service"]["web"],
             "email": creditor["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
+        "return_line": return_line(creditor["name"], creditor_address),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "notice": {"number": rem.get("number"), "date": fmt.day(notice_date)},
         "invoice": {
@@ -167,7 +212,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **payment_labels(text, reference, account),
+            **fill_names(payment_labels(text, reference, account), slip),
+            "slip": slip,
             "amount": fmt.money(total),
             "amount_units": units,
             "amount_cents": cents,

@@ -57,6 +57,7 @@ from typing import Any
 import smpplib.consts as codes
 
 from server import logs
+from server.channels.sms import decode_gsm7
 from server.delivery.model import Accepted, Failed, Outgoing, Receipt, Result, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext, ReceiptSink, register
 from server.delivery.providers.smpp_messages import (
@@ -208,7 +209,7 @@ class SmppProvider(Provider):
         """A deliver_sm: a delivery receipt -> the sink (raises when it could not be
         applied: the session answers ESME_RX_T_APPN and the SMSC sends it again)."""
         if (pdu.esm_class or 0) & 0x3C != ESM_DELIVERY_RECEIPT:
-            log.info("smpp mobile-originated message ignored", provider=self.name)
+            self._mobile_originated(pdu)
             return
         receipt = parse_receipt(pdu.short_message, getattr(pdu, "receipted_message_id", None),
                                 getattr(pdu, "message_state", None), self.id_format)
@@ -224,6 +225,34 @@ class SmppProvider(Provider):
             provider=self.name, provider_message_id=receipt.message_id,
             recipient=f"+{source}" if pdu.source_addr_ton == 1 else source,
             client_reference="" if reference_back is None else str(reference_back)))
+
+
+    def _mobile_originated(self, pdu: Any) -> None:
+        """A customer's own SMS (an answer to a survey: "NPS 9 ...") -> the server's
+        `inbound_sms(msisdn, text)` service (server.surveys). Text that is no answer is
+        logged and acknowledged; a failure to record (the database down) raises, so the
+        SMSC sends it again."""
+        inbound = self.context.services.get("inbound_sms")
+        if inbound is None:
+            log.info("smpp mobile-originated message ignored", provider=self.name)
+            return
+        source = pdu.source_addr.decode("ascii", "replace") if isinstance(
+            pdu.source_addr, bytes) else str(pdu.source_addr or "")
+        if pdu.source_addr_ton == 1 or source.isdigit():
+            source = "+" + source.lstrip("+")
+        inbound(source, mo_text(pdu.short_message or b"", pdu.data_coding or 0))
+
+
+def mo_text(octets: bytes, data_coding: int) -> str:
+    """A deliver_sm's short_message as text: UCS-2 (8) big-endian, Latin-1 (3), else the
+    GSM-7 default alphabet one septet an octet (0 and the SMSC defaults)."""
+    if isinstance(octets, str):
+        return octets
+    if data_coding == 8:
+        return octets.decode("utf-16-be", "replace")
+    if data_coding == 3:
+        return octets.decode("latin-1")
+    return decode_gsm7(octets)
 
 
 register("smpp", SmppProvider)

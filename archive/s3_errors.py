@@ -1,0 +1,56 @@
+"""S3 error responses -> the archive's typed errors (archive.errors).
+
+A closed port, a timeout or a 5xx becomes `ArchiveUnavailable` (retryable); a missing key
+`ObjectNotFound`; refused credentials `AccessDenied`; a failed `If-None-Match` is a
+precondition the store handles itself (the key is taken).
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from archive.errors import AccessDenied, ArchiveError, ArchiveUnavailable, ObjectNotFound
+
+NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+DENIED_CODES = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+}
+UNAVAILABLE_CODES = {
+    "500",
+    "502",
+    "503",
+    "504",
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+}
+PRECONDITION_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+NO_HOLD_CODES = frozenset(
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def from_client_error(exc: ClientError, where: str) -> ArchiveError:
+    code = error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = exc.response.get("Error", {}).get("Message") or code
+    if code == "NoSuchBucket":
+        return ArchiveError(f"{where}: bucket does not exist (run ensure_bucket)")
+    if code in NOT_FOUND_CODES:
+        return ObjectNotFound(f"{where}: not found")
+    if code in DENIED_CODES:
+        return AccessDenied(f"{where}: {code}: {message}")
+    if code in UNAVAILABLE_CODES or (isinstance(status, int) and status >= 500):
+        return ArchiveUnavailable(f"{where}: {code}: {message}")
+    return ArchiveError(f"{where}: {code}: {message}")

@@ -1,0 +1,329 @@
+"""The archive step: rendered documents -> S3 objects -> index rows, outbox rows and print
+pieces, for one real-time document or a whole bulk chunk at once.
+
+    Rendered (composition + outputs) x N
+      -> every object put concurrently (`PUT_THREADS` requests in flight over the store's
+         pooled connections: a document's 2-4 objects and a chunk's documents do not wait
+         for each other's round trips)
+      -> ONE index transaction: the documents' rows and output rows (one multi-row
+         statement each), their delivery outbox rows and their print pieces
+      -> the dispatcher is woken once
+
+Write order, as in server/documents.py: objects first, the transaction last. A crash between
+the two leaves objects without rows, which a re-run re-puts (identical bytes: a no-op) and the
+reconciler can find; never a row pointing at nothing, never a document without its
+deliveries or its print piece. One transaction per chunk instead of two or three per
+document is what makes the index cheap in bulk (SQLite commits are fsyncs).
+
+Outcomes are per document: a document whose object exists with other bytes
+(`ObjectConflict`) or whose object the store refuses (`ValueError`) fails alone; an
+unreachable S3 (`ArchiveUnavailable`) fails the whole call (the caller retries it). When the
+chunk's transaction hits a row that exists already (another worker won a race on the same
+chunk), the documents are committed one at a time, so each learns its own fate.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
+from archive.index import (
+    DocumentIndex,
+    DocumentRecord,
+    OutputRecord,
+    SkippedRecord,
+    skipped_to_json,
+)
+from archive.keys import document_key
+from archive.retention import RetentionPolicy
+from archive.store import ArchiveStore
+from server import logs
+from server.compose.layouts import Layout
+from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.delivery.stage import DeliveryStage
+from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.sheets import sheet_rules
+
+log = logs.get_logger(__name__)
+
+PUT_THREADS = 8  # object puts in flight per process (the store pools 32 connections)
+
+EXTENSIONS = {
+    "application/pdf": "pdf",
+    "message/rfc822": "eml",
+    "text/plain": "txt",
+    "text/plain; charset=utf-8": "txt",  # SMS text
+    "application/xml": "xml",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A composed and rendered document on its way to the archive.
+
+    `sealable`: what rebuilds this exact Composition later (the delivery stage seals it for
+    fallbacks); None when nothing will be delivered from it."""
+
+    composition: Composition
+    layout: Layout
+    outputs: tuple[Output, ...]
+    corrects_document_id: str | None = None
+    sealable: Mapping[str, Any] | None = None
+
+
+def plan_text(plan: ChannelPlan) -> str:
+    """'email,sms>print': the channels rendered, then the delivery fallbacks."""
+    text = ",".join(c.value for c in plan.channels)
+    return f"{text}>{','.join(c.value for c in plan.fallbacks)}" if plan.fallbacks else text
+
+
+def skipped_records(plan: ChannelPlan) -> tuple[SkippedRecord, ...]:
+    """The plan's skipped channels as the archive stores them."""
+    return tuple(SkippedRecord(s.channel.value, s.reason, s.field) for s in plan.skipped)
+
+
+def output_record(output: Output, key: str) -> OutputRecord:
+    return OutputRecord(
+        channel=output.channel.value, key=key, media_type=output.media_type,
+        sha256=output.sha256, size=output.size, pages=output.facts.get("pages"),
+        facts={k: v for k, v in output.facts.items() if k != "pages"},
+    )
+
+
+def decision_text(composition: Composition) -> str | None:
+    """How the locale was decided, as the index and the objects' metadata keep it."""
+    decision = composition.locale_decision
+    return str(decision) if decision is not None else None
+
+
+def _facts_json(output: Output) -> str:
+    """The renderer's facts as stored in the index (without pages), for rebuilding it."""
+    facts = {k: v for k, v in output.facts.items() if k != "pages"}
+    return json.dumps(facts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def object_metadata(composition: Composition, corrects_document_id: str | None
+                    ) -> dict[str, str]:
+    """The metadata every object of a document carries: enough to rebuild its index row."""
+    recipient = composition.recipient
+    skipped = skipped_records(composition.channel_plan)
+    return {
+        "tenant": composition.tenant,
+        "customer-id": recipient.customer_id,
+        "document-id": composition.document_id,
+        "kind": composition.kind.value,
+        "layout": composition.layout_ref,
+        "locale": composition.locale,
+        "created-at": composition.created_at.isoformat(),
+        "input-sha256": composition.input_sha256,
+        "idempotency-key": composition.idempotency_key or "",
+        "channel-plan": plan_text(composition.channel_plan),
+        "plan-reason": composition.channel_plan.reason,
+        "corrects-document-id": corrects_document_id or "",
+        "locale-decision": decision_text(composition) or "",
+        **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
+    }
+
+
+class ArchiveStep:
+    """Stores and indexes rendered documents (see the module docstring)."""
+
+    def __init__(self, store: ArchiveStore, index: DocumentIndex, retention: RetentionPolicy,
+                 *, print_queue: PrintQueue | None = None,
+                 delivery: DeliveryStage | None = None, put_threads: int = PUT_THREADS,
+                 exposures: Callable[[Composition], Callable[[Connection], None] | None]
+                 | None = None):
+        self.store = store
+        self.index = index
+        self.retention = retention
+        self.print_queue = print_queue
+        self.delivery = delivery
+        # the survey stage's A/B exposures: written with the document they appear in
+        self.exposures = exposures
+        self._puts = ThreadPoolExecutor(put_threads, thread_name_prefix="archive-put")
+        self.before_index: Callable[[str], None] = lambda document_id: None  # a test hook
+
+    def close(self) -> None:
+        self._puts.shutdown(wait=False, cancel_futures=True)
+
+    def retain_until(self, composition: Composition) -> datetime:
+        """Locked for the bookkeeping law of the issuer's country (archive/retention.toml):
+        the obligation to keep vouchers is the issuer's, wherever the customer lives; the
+        customer's country only when the layout names no sender."""
+        address = composition.recipient.address
+        country = (composition.context.get("sender_country")
+                   or (address.country if address else None))
+        return self.retention.retain_until(
+            composition.created_at, composition.kind.value, country, composition.tenant)
+
+    # --- objects ----------------------------------------------------------------------------
+
+    def put(self, composition: Composition, output: Output, common: Mapping[str, str],
+            retain_until: datetime) -> OutputRecord:
+        """One output as one immutable, retained object. -> its index record"""
+        key = document_key(
+            composition.tenant, composition.recipient.customer_id, composition.created_at,
+            composition.document_id, output.channel.value,
+            EXTENSIONS.get(output.media_type, "bin"),
+        )
+        self.store.put(
+            key, output.content, media_type=output.media_type,
+            metadata={**common, "channel": output.channel.value,
+                      "pages": str(output.facts.get("pages", "")),
+                      "facts": _facts_json(output)},
+            retain_until=retain_until,
+        )
+        return output_record(output, key)
+
+    def _put_all(self, documents: Sequence[Rendered]) -> list[list[Future[OutputRecord]]]:
+        """Every object of every document, submitted at once (each task in the caller's
+        context, so a real-time call's deadline reaches the store)."""
+        futures = []
+        for doc in documents:
+            try:  # a document whose metadata or retention cannot be made fails alone
+                common = object_metadata(doc.composition, doc.corrects_document_id)
+                retain = self.retain_until(doc.composition)
+            except ValueError as exc:
+                failed: Future[OutputRecord] = Future()
+                failed.set_exception(exc)
+                futures.append([failed])
+                continue
+            futures.append([
+                self._puts.submit(contextvars.copy_context().run, self.put, doc.composition,
+                                  output, common, retain)
+                for output in doc.outputs])
+        return futures
+
+    # --- the commit ---------------------------------------------------------------------------
+
+    def commit(self, documents: Sequence[Rendered]
+               ) -> list[tuple[OutputRecord, ...] | BaseException]:
+        """Store and index `documents`. -> per document its records, or the exception that
+        failed it alone (ObjectConflict, ValueError, DuplicateDocument). Raises
+        ArchiveUnavailable when S3 or the index is down: nothing was indexed then."""
+        outcomes: list[tuple[OutputRecord, ...] | BaseException] = []
+        unavailable: ArchiveUnavailable | None = None
+        for futures in self._put_all(documents):
+            records: list[OutputRecord] = []
+            failed: BaseException | None = None
+            for future in futures:  # wait for all, so none runs on after we return
+                try:
+                    records.append(future.result())
+                except ArchiveUnavailable as exc:
+                    unavailable = unavailable or exc
+                except (ObjectConflict, ValueError) as exc:
+                    failed = failed or exc
+            outcomes.append(failed if failed is not None else tuple(records))
+        if unavailable is not None:
+            raise unavailable
+        statements: list[tuple[int, tuple[OutputRecord, ...], DocumentRecord,
+                               Callable[[Connection], None] | None]] = []
+        for n, (doc, records) in enumerate(zip(documents, outcomes, strict=True)):
+            if not isinstance(records, tuple):
+                continue
+            try:  # built before the transaction, so a document's bad piece fails it alone
+                statements.append((n, records, self._row(doc, records),
+                                   self._also(doc, records)))
+            except ValueError as exc:
+                outcomes[n] = exc
+        for n, *_ in statements:
+            self.before_index(documents[n].composition.document_id)
+        try:
+            self.index.add_many([(row, also) for _, _, row, also in statements])
+        except DuplicateDocument:  # a racing run indexed some: one at a time, each its fate
+            for n, records, _, _ in statements:
+                try:
+                    self._commit_one(documents[n], records)
+                except DuplicateDocument as exc:
+                    outcomes[n] = exc
+        if statements and self.delivery is not None:
+            self.delivery.notify()
+        return outcomes
+
+    def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> None:
+        """One document in its own transaction; its print piece queued after it (idempotent,
+        so a piece queued by an earlier run is no error)."""
+        self.index.add(self._row(doc, records), also=self._also(doc, records, pieces=False))
+        piece = self._piece(doc.composition, records)
+        if piece is not None and self.print_queue is not None:
+            self.print_queue.enqueue(piece, doc.composition.created_at)
+
+    def _row(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> DocumentRecord:
+        composition = doc.composition
+        return DocumentRecord(
+            tenant=composition.tenant,
+            document_id=composition.document_id,
+            customer_id=composition.recipient.customer_id,
+            kind=composition.kind.value,
+            layout_ref=composition.layout_ref,
+            locale=composition.locale,
+            created_at=composition.created_at,
+            input_sha256=composition.input_sha256,
+            idempotency_key=composition.idempotency_key,
+            channel_plan=plan_text(composition.channel_plan),
+            corrects_document_id=doc.corrects_document_id,
+            retain_until=self.retain_until(composition),
+            outputs=records,
+            locale_decision=decision_text(composition),
+            skipped_channels=skipped_records(composition.channel_plan),
+            plan_reason=composition.channel_plan.reason or None,
+        )
+
+    def _also(self, doc: Rendered, records: tuple[OutputRecord, ...], *, pieces: bool = True
+              ) -> Callable[[Connection], None] | None:
+        """The statements that commit with the document: its outbox rows and its piece."""
+        outbox = None
+        if self.delivery is not None and doc.sealable is not None:
+            outbox = self.delivery.outbox(doc.composition, doc.layout, records, doc.outputs,
+                                          doc.sealable)
+        exposures = self.exposures(doc.composition) if self.exposures is not None else None
+        piece = self._piece(doc.composition, records) if pieces else None
+        row = None
+        if piece is not None and self.print_queue is not None:
+            row = self.print_queue.piece_row(piece, doc.composition.created_at)
+        if outbox is None and row is None and exposures is None:
+            return None
+
+        def also(conn: Connection) -> None:
+            if outbox is not None:
+                outbox(conn)
+            if exposures is not None:
+                exposures(conn)
+            if row is not None:
+                PrintQueue.enqueue_on(conn, row)
+        return also
+
+    def _piece(self, composition: Composition, records: Sequence[OutputRecord]
+               ) -> QueuedPiece | None:
+        """The print piece of a printed document (None when it is not printed)."""
+        if self.print_queue is None or Channel.PRINT not in composition.channel_plan.channels:
+            return None
+        record = next((r for r in records if r.channel == Channel.PRINT.value), None)
+        if record is None:
+            return None
+        address = composition.recipient.address
+        options = composition.print_options
+        return QueuedPiece(
+            document_id=composition.document_id, tenant=composition.tenant,
+            archive_key=record.key, pdf_sha256=record.sha256, pages=record.pages or 1,
+            envelope=options.envelope, inserts=composition.inserts,
+            country=address.country if address else "",
+            postal_code=address.postal_code if address else "",
+            profile=options.profile,
+            sheet_rules=sheet_rules(options),
+        )
+
+    def requeue_print(self, composition: Composition, records: Sequence[OutputRecord]) -> None:
+        """A document indexed before its piece was queued (an older run, or a crash between
+        the two in `_commit_one`): queue it now; enqueue is idempotent per document."""
+        piece = self._piece(composition, records)
+        if piece is not None and self.print_queue is not None:
+            self.print_queue.enqueue(piece, composition.created_at)

@@ -1,0 +1,136 @@
+"""The archive step (server.archiving) commits a chunk as one: every object put, then ONE
+index transaction holding every document's rows and print piece. A document whose object
+is taken by other bytes fails alone; an unreachable S3 fails the whole call with nothing
+indexed; a document another run indexed first is learnt one by one. A real SQLite index
+and print queue; the S3 store is a stand-in (the integration tests use SeaweedFS)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
+from archive.index import DocumentIndex, documents
+from archive.retention import RetentionPolicy
+from server.archiving import ArchiveStep, Rendered
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel, Output
+from server.printing.queue import PrintQueue, PrintSettings, print_pieces
+
+LAYOUT = LayoutRegistry().get("card-invoice")
+NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+
+
+class Store:
+    """put() as ArchiveStore's; a key containing one of `conflicts` holds other bytes, any
+    put while `down` is set finds S3 unreachable."""
+
+    def __init__(self, conflicts: tuple[str, ...] = ()):
+        self.conflicts = conflicts
+        self.down = False
+        self.keys: list[str] = []
+        self.threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    def put(self, key, content, *, media_type, metadata, retain_until):
+        with self._lock:
+            self.threads.add(threading.current_thread().name)
+        if self.down:
+            raise ArchiveUnavailable("connection refused")
+        if any(c in key for c in self.conflicts):
+            raise ObjectConflict(f"{key} is archived with different content")
+        with self._lock:
+            self.keys.append(key)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> DocumentIndex:
+    index = DocumentIndex(f"sqlite:///{tmp_path / 'index.db'}")
+    index.create_schema()
+    PrintQueue(index, PrintSettings.from_dict({})).create_schema()
+    return index
+
+
+def rendered(n: int) -> Rendered:
+    composition = compose(ComposeRequest(
+        tenant="t", layout=LAYOUT, data=LAYOUT.sample_data(), document_id=f"01JDOC{n:020d}",
+        now=NOW, channels=(Channel.PRINT, Channel.SMS)))
+    outputs = tuple(
+        Output(channel, media, body, hashlib.sha256(body).hexdigest(),
+               {"pages": 2} if channel == Channel.PRINT else {})
+        for channel, media, body in ((Channel.PRINT, "application/pdf", b"%PDF-1.7 " + bytes(n)),
+                                     (Channel.SMS, "text/plain; charset=utf-8", b"sms")))
+    return Rendered(composition, LAYOUT, outputs)
+
+
+def count(index: DocumentIndex, table) -> int:
+    with index.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+def transactions(index: DocumentIndex) -> list[int]:
+    """Counts the index's commits from now on."""
+    commits: list[int] = []
+    event.listen(index.engine, "commit", lambda conn: commits.append(1))
+    return commits
+
+
+def step(store: Store, index: DocumentIndex) -> ArchiveStep:
+    return ArchiveStep(store, index, RetentionPolicy.default(),  # type: ignore[arg-type]
+                       print_queue=PrintQueue(index, PrintSettings.from_dict({})))
+
+
+def test_a_chunk_is_indexed_with_its_print_pieces_in_one_transaction(index):
+    store = Store()
+    commits = transactions(index)
+    outcomes = step(store, index).commit([rendered(n) for n in range(5)])
+    assert all(isinstance(o, tuple) and len(o) == 2 for o in outcomes)
+    assert len(store.keys) == 10 and len(store.threads) > 1  # puts ran side by side
+    assert count(index, documents) == 5 and count(index, print_pieces) == 5
+    assert len(commits) == 1
+
+
+def test_a_document_whose_object_differs_fails_alone(index):
+    store = Store(conflicts=("01JDOC00000000000000000002",))
+    outcomes = step(store, index).commit([rendered(n) for n in range(4)])
+    assert isinstance(outcomes[2], ObjectConflict)
+    assert [isinstance(o, tuple) for o in outcomes] == [True, True, False, True]
+    assert count(index, documents) == 3 and count(index, print_pieces) == 3
+
+
+def test_an_unreachable_s3_indexes_nothing(index):
+    store = Store()
+    store.down = True
+    with pytest.raises(ArchiveUnavailable):
+        step(store, index).commit([rendered(n) for n in range(3)])
+    assert count(index, documents) == 0 and count(index, print_pieces) == 0
+
+
+def test_documents_indexed_by_a_racing_run_are_learnt_one_by_one(index):
+    archive = step(Store(), index)
+    archive.commit([rendered(1)])  # another run won the race for this one
+    outcomes = archive.commit([rendered(n) for n in range(3)])
+    assert isinstance(outcomes[1], DuplicateDocument)
+    assert isinstance(outcomes[0], tuple) and isinstance(outcomes[2], tuple)
+    assert count(index, documents) == 3 and count(index, print_pieces) == 3
+
+
+def test_a_crash_before_the_transaction_leaves_objects_and_no_rows(index):
+    store = Store()
+    archive = step(store, index)
+
+    def crash(document_id: str) -> None:
+        raise RuntimeError("killed")
+    archive.before_index = crash
+    with pytest.raises(RuntimeError):
+        archive.commit([rendered(n) for n in range(3)])
+    assert len(store.keys) == 6 and count(index, documents) == 0
+    archive.before_index = lambda document_id: None
+    assert all(isinstance(o, tuple) for o in archive.commit([rendered(n) for n in range(3)]))
+    assert count(index, documents) == 3 and count(index, print_pieces) == 3
