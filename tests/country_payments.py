@@ -96,7 +96,9 @@ def country_data(layout_id: str, country: str, payment: dict | None = None,
     payment and addresses."""
     layout = registry().get(layout_id)
     locale, currency, default_account, default_payment = COUNTRIES[country]
-    data = json.loads(layout.sample_data())
+    # the country's own sample (its addresses, postal codes and fees are that country's),
+    # with this module's payee account and payment
+    data = json.loads(layout.sample_data(locale))
     data["currency"] = currency
     data["payment"] = copy.deepcopy(payment if payment is not None else default_payment)
     party = data[_ACCOUNT_AT[layout_id][0]]
