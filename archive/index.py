@@ -147,6 +147,7 @@ class DocumentRecord:
     # how `locale` was decided, e.g. "rule: $.currency = SEK -> SE" (None: not recorded)
     locale_decision: str | None = None
     skipped_channels: tuple[SkippedRecord, ...] = ()
+    plan_reason: str | None = None  # the plan rule that chose the channels (None: not recorded)
 
 
 # --- schema -----------------------------------------------------------------------------
@@ -192,6 +193,7 @@ documents = Table(
     Column("retain_until", UTCDateTime(), nullable=True),
     Column("locale_decision", Text(), nullable=True),
     Column("skipped_channels", Text(), nullable=True),  # JSON, see SkippedRecord
+    Column("plan_reason", Text(), nullable=True),  # e.g. "paper-preference" (0005)
     PrimaryKeyConstraint("tenant", "document_id", name="pk_documents"),
     UniqueConstraint("tenant", "idempotency_key", name="uq_documents_idempotency_key"),
 )
@@ -387,10 +389,11 @@ class DocumentIndex:
 
     def bulk_load(self, rows: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]]) -> int:
         """Load document rows fast (no outputs), in `documents` column order up to
-        `retain_until` (bulk-loaded documents have no skipped channels), with aware
-        datetimes: PostgreSQL COPY, SQLite one executemany. For benchmarks, tests and data
-        migrations; it bypasses the duplicate checks of `add`."""
-        columns = [c.name for c in documents.columns if c.name != "skipped_channels"]
+        `retain_until` (bulk-loaded documents have no skipped channels and no plan reason),
+        with aware datetimes: PostgreSQL COPY, SQLite one executemany. For benchmarks, tests
+        and data migrations; it bypasses the duplicate checks of `add`."""
+        columns = [c.name for c in documents.columns
+                   if c.name not in ("skipped_channels", "plan_reason")]
         count = 0
         raw = self._base_engine.raw_connection()
         try:
@@ -676,6 +679,7 @@ def _document_row(record: DocumentRecord) -> dict[str, Any]:
         "retain_until": record.retain_until,
         "locale_decision": record.locale_decision,
         "skipped_channels": skipped_to_json(record.skipped_channels) or None,
+        "plan_reason": record.plan_reason,
     }
 
 
@@ -726,4 +730,5 @@ def _document_record(row: Mapping[str, Any], outs: list[OutputRecord]) -> Docume
         corrects_document_id=row["corrects_document_id"],
         locale_decision=row["locale_decision"],
         skipped_channels=skipped_from_json(row["skipped_channels"]),
+        plan_reason=row["plan_reason"],
     )

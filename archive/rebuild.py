@@ -112,6 +112,7 @@ def record_from_objects(objects: Iterable[StoredObject]) -> DocumentRecord:
         corrects_document_id=first.get("corrects-document-id") or None,
         locale_decision=first.get("locale-decision") or None,
         skipped_channels=skipped_from_json(first.get("skipped-channels")),
+        plan_reason=first.get("plan-reason") or None,
     )
 
 

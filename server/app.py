@@ -384,7 +384,8 @@ class KanalServer:
         printshop_pb2_grpc.add_PrintShopServicer_to_server(
             PrintShopServicer(self.print_batches), server)
         self.jobs_servicer = JobsServicer(self.jobs, self.job_runner, self.layouts,
-                                          self.settings.max_data_bytes)
+                                          self.settings.max_data_bytes,
+                                          self.print_queue.settings.profiles)
         jobs_pb2_grpc.add_JobsServicer_to_server(self.jobs_servicer, server)
         portal_pb2_grpc.add_PortalServicer_to_server(
             PortalServicer(self._portal(), self.delivery), server)
@@ -413,7 +414,8 @@ class KanalServer:
         """Health per dependency (server/health.py), published on the gRPC health service."""
         self.monitor = DependencyMonitor(
             {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
-             QUEUE: self.job_runner.queue.ping}, self._publish_health)
+             QUEUE: self.job_runner.queue.ping}, self._publish_health,
+            services=SERVICE_NAMES)
         self.monitor.start()
 
     def _s3_exited(self) -> None:

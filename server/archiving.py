@@ -126,6 +126,7 @@ def object_metadata(composition: Composition, corrects_document_id: str | None
         "input-sha256": composition.input_sha256,
         "idempotency-key": composition.idempotency_key or "",
         "channel-plan": plan_text(composition.channel_plan),
+        "plan-reason": composition.channel_plan.reason,
         "corrects-document-id": corrects_document_id or "",
         "locale-decision": decision_text(composition) or "",
         **({"skipped-channels": skipped_to_json(skipped)} if skipped else {}),
@@ -273,6 +274,7 @@ class ArchiveStep:
             outputs=records,
             locale_decision=decision_text(composition),
             skipped_channels=skipped_records(composition.channel_plan),
+            plan_reason=composition.channel_plan.reason or None,
         )
 
     def _also(self, doc: Rendered, records: tuple[OutputRecord, ...], *, pieces: bool = True
@@ -315,6 +317,7 @@ class ArchiveStep:
             envelope=options.envelope, inserts=composition.inserts,
             country=address.country if address else "",
             postal_code=address.postal_code if address else "",
+            profile=options.profile,
             sheet_rules=sheet_rules(options),
         )
 

@@ -159,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_name(args: argparse.Namespace) -> str:
+    """'kanal portal url', 'kanal print fetch': the command and its sub-command, as errors
+    name them (the group's parsers keep the sub-command in `<group>_command`)."""
+    words = ["kanal", args.command]
+    words += [str(value) for key, value in sorted(vars(args).items())
+              if key.endswith("_command") and value]
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure becomes one line on stderr and an exit code."""
     import grpc
@@ -166,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     from server.client import ClientError, describe
 
     args = build_parser().parse_args(argv)
-    name = f"kanal {args.command}"
+    name = command_name(args)
     try:
         return args.run(args)
     except ClientError as exc:

@@ -84,7 +84,8 @@ def target(args: argparse.Namespace, role: str) -> Target:
            or development_key(role))
     if not key:
         raise ClientError(f"no API key: pass --key or set KANAL_API_KEY (a development server "
-                          f"keeps its keys in {state_dir() / DEV_KEYS_FILE})")
+                          f"keeps its keys in {state_dir() / DEV_KEYS_FILE})",
+                          exit_code=2)  # configuration, as the README's exit codes say
     return Target(address, key, getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
 
 

@@ -64,6 +64,7 @@ class ComposeInput:
     idempotency_key: str | None = None
     preview: bool = False
     corrects_document_id: str | None = None  # the archived document this one corrects
+    print_profile: str = ""  # print-shop profile id (a job's); empty: the tenant's
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +262,7 @@ class DocumentService:
             now=now, locale=request.locale, channels=tuple(request.channels),
             idempotency_key=request.idempotency_key,
             rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
+            print_profile=request.print_profile,
         ))
 
     def _requeue_print(self, request: ComposeInput, record: DocumentRecord) -> None:
@@ -355,7 +357,8 @@ class DocumentService:
             layout_version=compose_input["layout_version"], data=compose_input["data"],
             locale=compose_input["locale"],
             channels=tuple(Channel(c) for c in compose_input["channels"]),
-            idempotency_key=compose_input.get("idempotency_key"))
+            idempotency_key=compose_input.get("idempotency_key"),
+            print_profile=compose_input.get("print_profile", ""))
         layout = self.layouts.get(request.layout_id, request.layout_version)
         composition = self._composition(request, layout, compose_input["document_id"],
                                         datetime.fromisoformat(compose_input["created_at"]))
@@ -387,7 +390,8 @@ class DocumentService:
             document_id=record.document_id,
             layout_version=record.layout_ref.split("@", 1)[1],
             created_at=record.created_at,
-            plan=plan_from_text(record.channel_plan, "replayed", record.skipped_channels),
+            plan=plan_from_text(record.channel_plan, record.plan_reason or "",
+                                record.skipped_channels),
             outputs=record.outputs,
             contents={},
             replayed=replayed,
@@ -406,4 +410,5 @@ def _sealable(request: ComposeInput, composition: Composition,
         "idempotency_key": request.idempotency_key, "document_id": composition.document_id,
         "created_at": composition.created_at.isoformat(),
         "corrects_document_id": corrects_document_id,
+        "print_profile": request.print_profile,
     }

@@ -8,6 +8,7 @@ data (e.g. `$.transactions[3].amount`) or a request field (e.g. `layout_id`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 QUOTE_CHARS = 40
 
@@ -16,6 +17,11 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     """`repr(value)` cut to about `limit` characters: how an error names a caller's value.
     A 1 MB field must never come back as 1 MB of error text (gRPC caps the trailers a
     client accepts at 8 KB), so every message that shows a value shows it through this."""
+    if isinstance(value, Decimal):  # as the caller wrote it in JSON, not Decimal('1E-7')
+        exponent = value.as_tuple().exponent
+        text = (format(value, "f") if isinstance(exponent, int) and abs(exponent) <= 40
+                else str(value))
+        return text if len(text) <= limit else text[:limit] + "…"
     text = repr(value[: limit + 1] if isinstance(value, (str, bytes)) else value)
     return text if len(text) <= limit + 2 else text[:limit] + "…"
 

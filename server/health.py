@@ -8,15 +8,17 @@ in a thread of its own with a PROBE_TIMEOUT: a probe that hangs is an answer too
 and a hung backend never holds up the others' probes. Services (`grpc.health.v1` names):
 
 - `kanal.archive`, `kanal.index`, `kanal.queue`: the dependencies themselves;
-- each API service, and `""` (the whole server), SERVING only while everything it needs is
-  (NEEDS): Compose cannot archive without S3, while `kanal.v1.Layouts` needs nothing.
+- each API service the server serves, and `""` (the whole server), SERVING only while
+  everything it needs is (NEEDS): Compose cannot archive without S3, while
+  `kanal.v1.Layouts` needs nothing. A service NEEDS does not name needs every dependency
+  (the safe side), so a new API service is reported from its first day.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from grpc_health.v1 import health, health_pb2
@@ -35,6 +37,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "kanal.v1.PrintShop": (ARCHIVE, INDEX),
     "kanal.v1.Portal": (ARCHIVE, INDEX),
     "kanal.v1.ArchiveAdmin": (ARCHIVE, INDEX),
+    "kanal.v1.Deliveries": (INDEX,),  # the outbox and its events are index rows
 }
 PROBE_SECONDS = 1.0
 PROBE_TIMEOUT = 2.0
@@ -55,11 +58,14 @@ class HealthServicer(health.aio.HealthServicer):
 
 class DependencyMonitor:
     """Probes `probes` (dependency name -> probe) and calls `publish(service, serving)` for
-    every health service whose status changes (all of them once, at start)."""
+    every health service whose status changes (all of them once, at start): `""`, each of
+    `services` (the API services served; default those NEEDS names) and each dependency."""
 
     def __init__(self, probes: Mapping[str, Probe], publish: Callable[[str, bool], None], *,
-                 interval: float = PROBE_SECONDS, timeout: float = PROBE_TIMEOUT):
+                 interval: float = PROBE_SECONDS, timeout: float = PROBE_TIMEOUT,
+                 services: Iterable[str] = ()):
         self.probes = dict(probes)
+        self.needs = {**NEEDS, **{s: NEEDS.get(s, DEPENDENCIES) for s in services}}
         self.publish = publish
         self.interval = interval
         self.timeout = timeout
@@ -118,7 +124,7 @@ class DependencyMonitor:
         self._publish_changes()
 
     def _publish_changes(self) -> None:
-        for service, needs in NEEDS.items():
+        for service, needs in self.needs.items():
             serving = all(self.up.get(name, True) for name in needs)
             if self._published.get(service) != serving:
                 self.publish(service, serving)

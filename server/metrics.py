@@ -137,6 +137,18 @@ def drain() -> tuple[Observation, ...]:
     return tuple(taken)
 
 
+def register(name: str, metric: Any, how: str) -> None:
+    """A stage's own metric (declared with prometheus_client) that worker processes observe
+    too: `record(name, ...)` then buffers in a worker and is replayed in the server. `how`:
+    "inc" or "observe"."""
+    _BY_NAME[name] = (metric, how)
+
+
+def record(name: str, labels: tuple[str, ...], value: float = 1) -> None:
+    """One observation of a `register`ed metric (buffered in worker processes)."""
+    _record(name, labels, value)
+
+
 def replay(observations: Sequence[Observation]) -> None:
     """In the server: apply a worker's observations to the registry."""
     for name, labels, value in observations:

@@ -40,6 +40,7 @@ from archive.index import DocumentIndex, DocumentRecord, OutputRecord
 from archive.store import ArchiveStore
 from server import logs, tokens
 from server.auth import Caller
+from server.compose.model import DocumentKind
 from server.errors import (
     DataLoss,
     InvalidInput,
@@ -47,6 +48,7 @@ from server.errors import (
     PermissionDenied,
     Unauthenticated,
     Unavailable,
+    quote,
 )
 
 log = logs.get_logger(__name__)
@@ -55,6 +57,7 @@ CUSTOMER_TOKEN_HEADER = "x-kanal-customer-token"
 CHUNK_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 200
 DEFAULT_URL_SECONDS = 300
+KINDS = tuple(k.value for k in DocumentKind)  # what ListDocuments' `kinds` may name
 MAX_URL_SECONDS = 900
 CUSTOMER_TOKEN_MAX_SECONDS = 3600
 PAGE_TOKEN_SECONDS = 3600
@@ -67,7 +70,13 @@ DEVELOPMENT_TENANT = "demo"
 def issue_customer_token(secret: str, tenant: str, customer_id: str, *,
                          ttl_seconds: int = 900, now: float | None = None) -> str:
     """What a tenant's portal backend sends for a logged-in customer: a JWT (HS256) with
-    `tenant`, `sub` = customer id, `iat`, `exp` (also `kanal portal token`, and the tests)."""
+    `tenant`, `sub` = customer id, `iat`, `exp` (also `kanal portal token`, and the tests).
+    ValueError for an empty customer id or a lifetime that is not positive: such a token
+    would name no one, or be expired (exp before iat) when made."""
+    if not customer_id or not customer_id.strip():
+        raise ValueError("the customer id is empty: a customer token names its customer")
+    if ttl_seconds < 1:
+        raise ValueError(f"the lifetime must be at least 1 second, not {ttl_seconds}")
     return tokens.encode(secret, {"tenant": tenant, "sub": customer_id}, ttl_seconds, now=now)
 
 
@@ -163,6 +172,12 @@ class PortalService:
             raise InvalidInput.field("customer_id", "is required for a customer-service caller")
         if scope.customer_id is not None and customer_id != scope.customer_id:
             raise NotFound(f"no customer {customer_id!r}")
+        unknown = [k for k in query.kinds if k not in KINDS]
+        if unknown:
+            n = query.kinds.index(unknown[0])
+            raise InvalidInput.field(
+                f"kinds[{n}]", f"unknown document kind {quote(unknown[0])}; the kinds are: "
+                f"{', '.join(KINDS)}")
         size = query.page_size or 50
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise InvalidInput.field("page_size", f"must be within 1..{MAX_PAGE_SIZE}")

@@ -10,7 +10,8 @@
 --config, else the development secret in .kanal/dev-customer-token-secrets.json); the other
 commands call a running server with the `portal` key (default: the development one) and the
 customer token (--customer-token or env KANAL_CUSTOMER_TOKEN). A `service` key reads any
-customer of its tenant: pass --customer instead of a token.
+customer of its tenant: pass --customer instead of a token (without --key or KANAL_API_KEY,
+`list --customer` uses the development `service` key).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def add_parser(commands: Any) -> None:
     s = sub.add_parser("token", help="sign a customer token (as a portal backend does)")
     s.add_argument("customer", help="customer id, e.g. 20184455")
     s.add_argument("--tenant", default="demo", help="tenant (default: demo)")
-    s.add_argument("--ttl", type=int, default=900, metavar="SECONDS",
+    s.add_argument("--ttl", type=_positive, default=900, metavar="SECONDS",
                    help="lifetime in seconds (default 900; the server refuses more than "
                         "its customer_token_max_seconds, default 3600)")
     s.add_argument("--config", type=Path,
@@ -68,7 +69,7 @@ def add_parser(commands: Any) -> None:
     calls.append(s)
     s.add_argument("document_id", help="a document id from `kanal portal list`")
     s.add_argument("--channel", choices=CHANNELS, help="which output (default: print)")
-    s.add_argument("--expires", type=int, default=0, metavar="SECONDS",
+    s.add_argument("--expires", type=_positive, default=0, metavar="SECONDS",
                    help="URL lifetime (default 300, at most 900)")
 
     for s in calls:
@@ -76,6 +77,17 @@ def add_parser(commands: Any) -> None:
         s.add_argument("--customer-token", default=None,
                        help="the customer token (default: env KANAL_CUSTOMER_TOKEN)")
     p.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    """A number of seconds, at least 1 (0 would silently mean the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, not {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     token = args.customer_token or os.environ.get("KANAL_CUSTOMER_TOKEN")
     channel_value = (common_pb2.Channel.Value(f"CHANNEL_{args.channel.upper()}")
                      if getattr(args, "channel", None) else 0)
-    with connect(args, "portal") as (channel, where):
+    # --customer without a token is how customer service reads: with the `service` key
+    role = "service" if getattr(args, "customer", "") and not token else "portal"
+    with connect(args, role) as (channel, where):
         metadata = where.metadata + ((("x-kanal-customer-token", token),) if token else ())
         stub = portal_pb2_grpc.PortalStub(channel)
         if args.portal_command == "list":
@@ -121,7 +135,10 @@ def mint(args: argparse.Namespace) -> str:
     if not secret:
         raise ClientError(f"no customer token secret for tenant {args.tenant!r} (start "
                           "`kanal serve` once for the development one, or pass --config)")
-    return issue_customer_token(secret, args.tenant, args.customer, ttl_seconds=args.ttl)
+    try:
+        return issue_customer_token(secret, args.tenant, args.customer, ttl_seconds=args.ttl)
+    except ValueError as exc:
+        raise ClientError(str(exc), exit_code=2) from None
 
 
 def fetch(chunks: Any, document_id: str, out: Path) -> int:

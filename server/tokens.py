@@ -72,6 +72,8 @@ def decode(secret: str | bytes, token: str, *, max_seconds: int,
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (issued, expires)):
         raise TokenError("needs integer 'iat' and 'exp' claims")
     current = time.time() if now is None else now
+    if expires <= issued:
+        raise TokenError("expires before it was issued")
     if expires - issued > max_seconds or expires - current > max_seconds + CLOCK_SKEW_SECONDS:
         raise TokenError(f"lifetime exceeds {max_seconds} seconds")
     if issued > current + CLOCK_SKEW_SECONDS:

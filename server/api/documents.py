@@ -73,8 +73,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             input_sha256=record.input_sha256,
             idempotency_key=record.idempotency_key or "",
             outputs=[output_to_proto(o) for o in record.outputs],
-            plan=plan_to_proto(plan_from_text(record.channel_plan,
-                                              skipped=record.skipped_channels)),
+            plan=plan_to_proto(plan_from_text(record.channel_plan, record.plan_reason or "",
+                                              record.skipped_channels)),
             locale_source=locale_source,
             locale_reason=locale_reason,
             deliveries=[delivery_to_proto(d) for d in self.service.delivery.for_document(

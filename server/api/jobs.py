@@ -8,7 +8,7 @@ the chunks. Another tenant's job answers NOT_FOUND.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 
 import grpc
@@ -19,7 +19,7 @@ from server import logs
 from server.api.convert import channel_to_proto, channels_from_proto, timestamp
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
-from server.errors import InvalidInput, TooLarge
+from server.errors import InvalidInput, TooLarge, Unavailable
 from server.jobs.runner import JobRunner
 from server.jobs.store import FINAL_STATES, JobHeader, JobStore, Progress
 
@@ -31,8 +31,9 @@ MAX_RECORD_KEY = 200
 
 class JobsServicer(jobs_pb2_grpc.JobsServicer):
     def __init__(self, store: JobStore, runner: JobRunner, layouts: LayoutRegistry,
-                 max_data_bytes: int):
+                 max_data_bytes: int, print_profiles: Collection[str] = ()):
         self.store = store
+        self.print_profiles = frozenset(print_profiles)  # ids a header may name
         self.runner = runner
         self.layouts = layouts
         self.max_data_bytes = max_data_bytes
@@ -47,6 +48,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if not h.layout_id:
             raise InvalidInput.field("header.layout_id", "is required")
         layout = self.layouts.get(h.layout_id, h.layout_version or None)
+        if h.print_profile and h.print_profile not in self.print_profiles:
+            raise InvalidInput.field(
+                "header.print_profile",
+                f"unknown print profile {h.print_profile[:100]!r}; the profiles are: "
+                f"{', '.join(sorted(self.print_profiles))} (empty: the tenant's)")
         header = JobHeader(
             tenant=tenant_for(current_caller(), h.tenant), layout_id=layout.id,
             layout_version=layout.version, job_name=h.job_name[:200],
@@ -99,8 +105,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             rate, eta = _rate(progress)
             yield jobs_pb2.JobProgress(job=job_to_proto(progress), documents_per_second=rate,
                                        eta_seconds=0.0 if final else eta, final=final)
-            if final or not context.is_active() or self._stopping.is_set():
+            if final or not context.is_active():
                 return
+            if self._stopping.is_set():  # not the job's end: say so, the client retries
+                raise Unavailable(f"the server is shutting down; job {job_id} goes on when "
+                                  "it is back")
             self._stopping.wait(WATCH_INTERVAL_SECONDS)
 
     def CancelJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
@@ -156,7 +165,7 @@ def job_to_proto(progress: Progress) -> jobs_pb2.Job:
         state=job.state,
         counts=jobs_pb2.JobCounts(total=progress.total, pending=progress.pending,
                                   running=progress.running, done=progress.done,
-                                  failed=progress.failed),
+                                  failed=progress.failed, cancelled=progress.cancelled),
         pages=summary.pages,
         channels=[jobs_pb2.ChannelCount(channel=channel_to_proto(c), documents=d, pages=p)
                   for c, (d, p) in sorted(summary.channels.items())],

@@ -52,6 +52,7 @@ class ComposeRequest:
     rules: Sequence[Rule] = ()  # the tenant's insert/campaign rules (tried before the layout's)
     # the server config's `[plan.<tenant>.<layout-id>]` tables (see server/compose/plan.py)
     plan_rules: Mapping[str, Any] | None = None
+    print_profile: str = ""  # a job's print-shop profile id; empty: the tenant's
 
 
 def parse_data(text: str | bytes) -> dict[str, Any]:
@@ -161,7 +162,8 @@ def compose(request: ComposeRequest) -> Composition:
              **campaign_context(content.context, chosen.campaigns)}
         ),
         channel_plan=ChannelPlan(channels=()),  # decided next
-        print_options=print_options(print_section, content.amount_due, envelope),
+        print_options=replace(print_options(print_section, content.amount_due, envelope),
+                              profile=request.print_profile),
         campaigns=chosen.campaigns,
         inserts=(),
         idempotency_key=request.idempotency_key,

@@ -116,7 +116,9 @@ class Layout:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        return Draft202012Validator(self.schema)
+        from server.compose.schema_regex import DataValidator  # ECMA-262 `pattern`
+
+        return DataValidator(self.schema)
 
     @cached_property
     def fast_validator(self) -> Callable[[Any], bool] | None:

@@ -159,7 +159,7 @@ class PrintOptions:
     known only after rendering.
     """
 
-    profile: str = "default"  # print-shop production profile
+    profile: str = ""  # print-shop production profile (a job's); empty: the tenant's
     envelope: str = "C5"
     duplex: bool = False  # False: simplex sheets (blank backs) even on a duplex line
     color: bool = False

@@ -271,14 +271,14 @@ class Dispatcher:
             self._fallback_due.set()
             self.store.finish(row, self.owner, result.state, result.reason, "failed", now)
             metrics.ATTEMPTS.labels(name, "failed").inc()
-            metrics.FAILED.labels(name, result.state.value).inc()
+            metrics.failed(name, result.state.value)
         elif row["attempts"] >= limits.max_attempts:
             self._fallback_due.set()
             reason = f"dead letter after {row['attempts']} attempts: {result.reason}"
             self.store.finish(row, self.owner, State.FAILED, reason, "retry", now,
                               dead_letter=True)
             metrics.ATTEMPTS.labels(name, "retry").inc()
-            metrics.FAILED.labels(name, State.FAILED.value).inc()
+            metrics.failed(name, State.FAILED.value)
         else:
             wait = result.after or (timedelta(seconds=limits.in_doubt_seconds)
                                     if result.in_doubt else backoff(row["attempts"], limits))

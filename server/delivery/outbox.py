@@ -68,6 +68,7 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
     if output.channel == Channel.PRINT:
         details["print"] = {
             "pages": output.pages or 1, "envelope": composition.print_options.envelope,
+            "profile": composition.print_options.profile,
             "sides": sheet_rules(composition.print_options).to_text(),
             "inserts": list(composition.inserts),
             "country": address.country if address else "",

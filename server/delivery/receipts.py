@@ -88,7 +88,7 @@ class Receipts:
                                 only_from=(*WAITING, State.DELIVERED),
                                 lease_owner=None, lease_until=None, **learnt)
         if moved:
-            metrics.FAILED.labels(provider, state.value).inc()
+            metrics.failed(provider, state.value)
         return moved
 
     def _whole(self, row: dict[str, Any], receipt: Receipt) -> bool:
@@ -104,10 +104,13 @@ class Receipts:
         provider = self.providers.get(row["provider"])
         limits = provider.limits if provider else None
         if limits is not None and row["attempts"] >= limits.max_attempts:
-            return self.store.move(
+            moved = self.store.move(
                 row["delivery_id"], State.FAILED,
                 f"dead letter after {row['attempts']} attempts: {receipt.reason}", now,
                 only_from=(State.SENT,), dead_letter=True)
+            if moved:
+                metrics.failed(row["provider"], State.FAILED.value)
+            return moved
         wait = backoff(row["attempts"], limits) if limits else timedelta(0)
         return self.store.move(row["delivery_id"], State.QUEUED, receipt.reason, now,
                                only_from=(State.SENT,), next_attempt_at=now + wait)

@@ -46,6 +46,7 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Composition, Output
+from server.delivery import metrics as delivery_metrics
 from server.delivery import routing
 from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
 from server.delivery.outbox import document_rows
@@ -288,7 +289,9 @@ class DeliveryStage:
                                only_from=(State.QUEUED,), fallbacks=""):
             raise FailedPrecondition(f"delivery {delivery_id} is not queued; only a queued "
                                      "delivery can be cancelled")
-        return self.get(tenant, delivery_id)
+        cancelled = self.get(tenant, delivery_id)
+        delivery_metrics.failed(cancelled.provider, State.FAILED.value)
+        return cancelled
 
     def events_after(self, tenant: str, after: int, document_id: str = ""
                      ) -> list[DeliveryEvent]:

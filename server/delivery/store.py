@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from server.delivery import metrics
 from server.delivery.model import (
     FINAL,
     HANDS_OVER,
@@ -52,6 +53,8 @@ from server.delivery.tables import (
     delivery_webhooks,
     metadata,
 )
+
+ENDED_BADLY = frozenset({State.BOUNCED.value, State.FAILED.value, State.EXPIRED.value})
 
 
 def _held(row: Mapping[str, Any], owner: str) -> tuple[Any, ...]:
@@ -100,6 +103,8 @@ class DeliveryStore:
         for row in rows:
             conn.execute(insert(deliveries).values(**row))
             self._record(conn, row, State(row["state"]), row["reason"], now)
+            if row["state"] in ENDED_BADLY:  # no provider for its channel: failed at once
+                metrics.failed(row["provider"], row["state"])
         if sealed is not None:
             tenant, document_id, blob, purge_at = sealed
             conn.execute(insert(delivery_inputs).values(
@@ -256,12 +261,15 @@ class DeliveryStore:
     def expire(self, now: datetime) -> list[str]:
         """Queued rows past their `expires_at` -> `expired` (which falls back)."""
         with self.engine.begin() as conn:
-            ids = list(conn.execute(select(deliveries.c.delivery_id).where(
+            due = conn.execute(select(deliveries.c.delivery_id, deliveries.c.provider).where(
                 deliveries.c.state == State.QUEUED.value,
-                deliveries.c.expires_at < now)).scalars())
-            return [d for d in ids if self.move(
+                deliveries.c.expires_at < now)).all()
+            expired = [(d, provider) for d, provider in due if self.move(
                 d, State.EXPIRED, "not sent before it expired", now,
                 only_from=[State.QUEUED], conn=conn)]
+        for _, provider in expired:
+            metrics.failed(provider, State.EXPIRED.value)
+        return [d for d, _ in expired]
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -224,7 +224,7 @@ def submit(args: argparse.Namespace) -> int:
                 yield jobs_pb2.SubmitBatchRequest(
                     record=jobs_pb2.JobRecord(record_key=key, data_json=data))
                 sent[0] += 1
-                progress.show(f"sending: {sent[0]} records")
+                progress.show(f"sending: {plural(sent[0], 'record')}")
         except RecordRefused as exc:
             refused.append(exc)  # end the call unfinished: the server keeps nothing of it
             call_made.wait()
@@ -244,7 +244,7 @@ def submit(args: argparse.Namespace) -> int:
             progress.end()
             raise ClientError(f"{describe(exc, where.address)} (after {sent[0]} records); "
                               "the job was not accepted") from None
-        progress.show(f"stored {response.records} records as job {response.job_id}",
+        progress.show(f"stored {plural(response.records, 'record')} as job {response.job_id}",
                       final=True)
         try:
             job, errors = follow(jobs, response.job_id, where, progress)
@@ -255,7 +255,9 @@ def submit(args: argparse.Namespace) -> int:
                               f"server (`kanal job {response.job_id}`)") from None
     names = {v: k for k, v in CHANNEL_NAMES.items()}
     print(f"job {job.job_id}: {job.state}")
-    print(f"  documents {job.counts.done}, failed {job.counts.failed}, pages {job.pages}")
+    print(f"  documents {job.counts.done}, failed {job.counts.failed}, pages {job.pages}"
+          + (f", not composed (cancelled) {job.counts.cancelled}"
+             if job.counts.cancelled else ""))
     for ch in job.channels:
         print(f"  {names.get(ch.channel, ch.channel)}: {ch.documents} documents, "
               f"{ch.pages} pages")
@@ -274,17 +276,33 @@ def follow(jobs: Any, job_id: str, where: Any, progress: Progress) -> tuple[Any,
 
     last = None
     for update in jobs.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), metadata=where.metadata):
-        c = update.job.counts
-        progress.show(f"{_bar(c.done + c.failed, c.total)} {c.done + c.failed}/{c.total} "
-                      f"documents, {c.failed} failed, {update.documents_per_second:.1f} "
-                      f"docs/s, ETA {update.eta_seconds:.0f}s", final=update.final)
+        progress.show(progress_line(update), final=update.final)
         last = update
     progress.end()
-    if last is None:
-        raise ClientError(f"the server ended the watch of job {job_id} without a word")
+    if last is None or not last.final:  # e.g. the server is shutting down (SIGTERM)
+        state = f" (still {last.job.state})" if last is not None else ""
+        raise ClientError(f"lost the server while following job {job_id}: the watch ended "
+                          f"before the job did{state}; the job goes on in the server "
+                          f"(`kanal job {job_id}`)")
     errors = jobs.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id, page_size=20),
                                metadata=where.metadata, timeout=where.timeout).errors
     return last.job, list(errors)
+
+
+def progress_line(update: Any) -> str:
+    """'[####....] 40/40 records: 37 documents, 3 failed, 12.5 docs/s, ETA 0s': records
+    settled of all, then what they became (a failed record is no document)."""
+    c = update.job.counts
+    settled = c.done + c.failed + c.cancelled
+    cancelled = f", {c.cancelled} cancelled" if c.cancelled else ""
+    return (f"{_bar(settled, c.total)} {settled}/{c.total} records: "
+            f"{plural(c.done, 'document')}, {c.failed} failed{cancelled}, "
+            f"{update.documents_per_second:.1f} docs/s, ETA {update.eta_seconds:.0f}s")
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 record', '2 records'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from server.jobs.store import QUEUED, RUNNING, JobStore, job_chunks, jobs
+from server.jobs.store import ACTIVE_STATES, JobStore, job_chunks, jobs
 
 DESCRIBED = {
     "kanal_jobs": ("Bulk jobs, per state", "state"),
@@ -25,10 +25,11 @@ def job_gauges(store: JobStore):  # type: ignore[no-untyped-def]
         with store.engine.connect() as conn:
             by_state = dict(conn.execute(
                 select(jobs.c.state, func.count()).group_by(jobs.c.state)).all())
-            unfinished = select(jobs.c.job_id).where(jobs.c.state.in_((QUEUED, RUNNING)))
+            unfinished = select(jobs.c.job_id).where(jobs.c.state.in_(ACTIVE_STATES))
             chunks = dict(conn.execute(
                 select(job_chunks.c.state, func.count())
-                .where(job_chunks.c.job_id.in_(unfinished), job_chunks.c.state != "done")
+                .where(job_chunks.c.job_id.in_(unfinished),
+                       job_chunks.c.state.in_(("pending", "running")))
                 .group_by(job_chunks.c.state)).all())
         return {"kanal_jobs": {k: float(v) for k, v in by_state.items()},
                 "kanal_job_chunks": {"pending": float(chunks.get("pending", 0)),

@@ -6,7 +6,9 @@ It wakes when a job is sealed or a chunk finishes, and also every few seconds, w
 resumes work after a restart: chunks left 'running' by a dead server are simply not done,
 so they are submitted again, and the idempotent worker makes the re-run harmless. A chunk
 that failed (a backend down, a worker killed) is counted in the store and waits out its
-back-off (server.jobs.store.retry_delay) before it is submitted again.
+back-off (server.jobs.store.retry_delay) before it is submitted again. The chunks of a
+cancelled job that no worker holds (left 'running' by a dead server, or waiting for a retry)
+are settled here (server.jobs.cancelling), so the job reaches `cancelled` after a restart too.
 
 Real-time `Compose` calls never wait behind bulk work: they run in the server's gRPC
 threads, while chunks run in separate worker processes at a lower CPU priority (nice 10).
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 
 from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
-from server.jobs.store import JobStore
+from server.jobs.store import CANCELLING, CHUNK_RUNNING, JobStore
 from server.jobs.worker import ChunkOutcome
 
 log = logs.get_logger(__name__)
@@ -74,7 +76,13 @@ class JobRunner:
         for job in self.store.unfinished_jobs():
             if self._stop.is_set():
                 return None
+            if job.state == CANCELLING:
+                self._settle(job.job_id)
+                continue
             chunks, later = self.store.due_chunks(job.job_id, now)
+            if not chunks and later is None:  # all settled; a finish may have raced another
+                self.store.finish_job_if_done(job.job_id)
+                continue
             if later is not None and (next_retry is None or later < next_retry):
                 next_retry = later
             for chunk in chunks:
@@ -86,6 +94,19 @@ class JobRunner:
                     seen.add(key)
                 self.queue.submit(job.job_id, chunk, job.header.priority, self._done)
         return next_retry
+
+    def _settle(self, job_id: str) -> None:
+        """A cancelled job's chunks that no worker of ours holds: settled here (counted from
+        the index). With workers elsewhere (RabbitMQ) only pending ones: a running chunk's
+        worker settles it, or, if that worker died, the one its message is redelivered to."""
+        for chunk, state in self.store.unsettled_chunks(job_id):
+            with self._lock:
+                if (job_id, chunk) in self._inflight:
+                    continue
+            if state == CHUNK_RUNNING and not self.track_inflight:
+                continue
+            self.store.settle_chunk(job_id, chunk, states=(state,))
+        self.store.finish_job_if_done(job_id)
 
     def _done(self, job_id: str, chunk: int, outcome: ChunkOutcome | None,
               error: BaseException | None = None) -> None:

@@ -8,9 +8,13 @@ schema migrations:
 - `job_records`: one row per record (job, seq, record key, data), written in batches of a
   few hundred as the stream arrives so a 500k-record job never sits in memory; a failed
   record keeps its errors here (every field path with its message, as Compose reports them).
-- `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state and, once
-  done, its summary (documents, failed, pages, per channel). A chunk's summary is replaced
-  when it is re-run, so re-running never counts twice; job totals are sums over chunks.
+- `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state (pending,
+  running, done, or cancelled) and, once done or cancelled, its summary (documents, failed,
+  pages, per channel). A chunk's summary is replaced when it is re-run, so re-running never
+  counts twice; job totals are sums over chunks.
+
+A cancelled job is `cancelling` until every chunk is settled, then `cancelled`
+(server.jobs.cancelling).
 
 A chunk is the unit of work and of retry. The index row of each document is the commit
 point of a record (see server.jobs.worker); chunk state here only steers scheduling.
@@ -56,6 +60,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from archive.index import UTCDateTime
 from server.errors import Conflict, NotFound, Unavailable
+from server.jobs import indexed
 
 CHUNK_SIZE = 50
 INSERT_BATCH = 500
@@ -65,8 +70,13 @@ STALLED_AFTER = 3
 MAX_RECORD_ERRORS = 20  # field violations kept per record
 
 RECEIVING, QUEUED, RUNNING = "receiving", "queued", "running"
+CANCELLING = "cancelling"  # cancelled; chunks that workers hold are not settled yet
 COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED = "completed", "completed_with_errors", "cancelled"
 FINAL_STATES = frozenset({COMPLETED, COMPLETED_WITH_ERRORS, CANCELLED})
+ACTIVE_STATES = (QUEUED, RUNNING, CANCELLING)  # the runner looks after these jobs
+# chunk states
+PENDING, CHUNK_RUNNING, DONE, CHUNK_CANCELLED = "pending", "running", "done", "cancelled"
+SETTLED_CHUNKS = (DONE, CHUNK_CANCELLED)  # chunks with a summary; nothing more will run
 
 metadata = MetaData()
 
@@ -108,7 +118,7 @@ job_chunks = Table(
     "kanal_job_chunks", metadata,
     Column("job_id", String(26), nullable=False),
     Column("chunk", Integer, nullable=False),
-    Column("state", String(20), nullable=False),  # pending, running, done
+    Column("state", String(20), nullable=False),  # pending, running, done, cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("summary", Text),  # JSON ChunkSummary once done
     Column("failures", Integer),  # failed runs in a row (infrastructure, not records)
@@ -190,6 +200,7 @@ class Progress:
     summary: ChunkSummary
     stalled: str = ""  # why chunks keep failing (empty: they do not)
     retry_at: datetime | None = None  # the next try of a failing chunk
+    cancelled: int = 0  # records never composed: the job was cancelled before them
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +252,12 @@ class JobStore:
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.execute(text(
                             f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            # A job cancelled before chunks were settled (older servers) finishes settling.
+            unsettled = select(job_chunks.c.job_id).where(
+                job_chunks.c.state.not_in(SETTLED_CHUNKS))
+            conn.execute(update(jobs).where(jobs.c.state == CANCELLED,
+                                            jobs.c.job_id.in_(unsettled))
+                         .values(state=CANCELLING))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -313,8 +330,10 @@ class JobStore:
                 ])
             state = QUEUED if total else COMPLETED
             conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
-                total=total, chunks=count, state=state,
-                finished_at=None if total else datetime.now(UTC)))
+                total=total, chunks=count))
+            conn.execute(update(jobs).where(  # a job cancelled meanwhile stays cancelled
+                jobs.c.job_id == job_id, jobs.c.state == RECEIVING).values(
+                state=state, finished_at=None if total else datetime.now(UTC)))
 
     def discard(self, job_id: str) -> None:
         """A submission that failed half-way: drop what was stored."""
@@ -333,11 +352,13 @@ class JobStore:
         return _job_row(row)
 
     def progress(self, job_id: str, tenant: str | None = None) -> Progress:
-        """Counts per document: finished chunks from their summaries, running chunks from
-        the index rows their documents already have (a row is a record's commit point)."""
+        """Counts per record: settled chunks (done or cancelled) from their summaries, running
+        chunks from the index rows their documents already have (a row is a record's commit
+        point); the records of a cancelled chunk that made no document are `cancelled`."""
         job = self.get(job_id, tenant)
         summary = ChunkSummary()
         running_chunks: list[int] = []
+        records = {PENDING: 0, CHUNK_RUNNING: 0, CHUNK_CANCELLED: 0}
         failing: list[tuple[int, int, str, datetime | None]] = []
         with self._connect() as conn:
             rows = conn.execute(select(job_chunks.c.chunk, job_chunks.c.state,
@@ -345,42 +366,40 @@ class JobStore:
                                        job_chunks.c.last_error, job_chunks.c.retry_at)
                                 .where(job_chunks.c.job_id == job_id))
             for chunk, state, summary_json, failures, last_error, retry_at in rows:
-                if state == "done" and summary_json:
-                    summary.add(ChunkSummary.from_json(summary_json))
+                size = max(0, min(job.chunk_size, job.total - chunk * job.chunk_size))
+                if state in SETTLED_CHUNKS and summary_json:
+                    mine = ChunkSummary.from_json(summary_json)
+                    summary.add(mine)
+                    if state == CHUNK_CANCELLED:
+                        records[CHUNK_CANCELLED] += max(0, size - mine.documents - mine.failed)
                     continue
-                if state == "running":
+                records[CHUNK_RUNNING if state == CHUNK_RUNNING else PENDING] += size
+                if state == CHUNK_RUNNING:
                     running_chunks.append(chunk)
                 if (failures or 0) >= STALLED_AFTER and job.state not in FINAL_STATES:
                     failing.append((chunk, failures, last_error or "", retry_at))
             committed = self._committed(conn, job, running_chunks)
-        settled = summary.documents + summary.failed
-        running = min(len(running_chunks) * job.chunk_size, job.total - settled) - committed
+        running = records[CHUNK_RUNNING] - committed
+        pending = records[PENDING]
+        if job.state == RECEIVING:  # no chunks yet
+            pending = job.total - summary.documents - summary.failed
         stalled, retry_at = "", None
         if failing:
             chunk, failures, reason, retry_at = min(failing, key=lambda f: (-f[1], f[0]))
             stalled = (f"{len(failing)} chunk(s) keep failing; chunk {chunk} failed "
                        f"{failures} times in a row: {reason}")
             retry_at = min((f[3] for f in failing if f[3] is not None), default=None)
-        return Progress(job, job.total, job.total - settled - running - committed, running,
-                        summary.documents + committed, summary.failed, summary, stalled,
-                        retry_at)
+        return Progress(job, job.total, pending, running, summary.documents + committed,
+                        summary.failed, summary, stalled, retry_at, records[CHUNK_CANCELLED])
 
     @staticmethod
     def _committed(conn: Connection, job: JobRow, chunks: list[int]) -> int:
         """Documents of these running chunks whose index row exists already."""
         if not chunks:
             return 0
-        from archive.index import documents
-        from server.jobs.worker import document_id_for
-
-        keys = conn.execute(select(job_records.c.record_key).where(
-            job_records.c.job_id == job.job_id,
-            job_records.c.seq.in_([c * job.chunk_size + n for c in chunks
-                                   for n in range(job.chunk_size)]))).scalars()
-        ids = [document_id_for(job.job_id, job.created_at, key) for key in keys]
-        return int(conn.execute(select(func.count()).select_from(documents).where(
-            documents.c.tenant == job.header.tenant,
-            documents.c.document_id.in_(ids))).scalar() or 0)
+        ids = indexed.document_ids(conn, job_records, job.job_id, job.created_at,
+                                   job.chunk_size, chunks)
+        return indexed.committed_count(conn, job.header.tenant, ids)
 
     def errors(self, job_id: str, tenant: str, after_seq: int, limit: int
                ) -> tuple[list[RecordError], int | None]:
@@ -404,25 +423,36 @@ class JobStore:
         return found, rows[-1].seq if more else None
 
     def unfinished_jobs(self) -> list[JobRow]:
-        """Jobs to (re)schedule: queued or running, highest priority, then oldest, first."""
+        """Jobs to (re)schedule or settle: queued, running or cancelling, highest priority,
+        then oldest, first."""
         with self._connect() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.state.in_((QUEUED, RUNNING)))
+            rows = conn.execute(select(jobs).where(jobs.c.state.in_(ACTIVE_STATES))
                                 .order_by(jobs.c.priority.desc(), jobs.c.created_at)).mappings()
             return [_job_row(r) for r in rows]
 
     def pending_chunks(self, job_id: str) -> list[int]:
-        """Chunks not done (including those 'running' when a previous server died)."""
+        """Chunks not settled (including those 'running' when a previous server died)."""
         return self.due_chunks(job_id, None)[0]
+
+    def unsettled_chunks(self, job_id: str) -> list[tuple[int, str]]:
+        """(chunk, state) of every chunk still pending or running."""
+        with self._connect() as conn:
+            return [(n, state) for n, state in conn.execute(
+                select(job_chunks.c.chunk, job_chunks.c.state)
+                .where(job_chunks.c.job_id == job_id,
+                       job_chunks.c.state.not_in(SETTLED_CHUNKS))
+                .order_by(job_chunks.c.chunk))]
 
     def due_chunks(self, job_id: str, now: datetime | None
                    ) -> tuple[list[int], datetime | None]:
-        """Chunks not done whose retry time (if they failed) has come by `now` (None: all),
-        and the earliest retry time still to come."""
+        """Chunks not settled whose retry time (if they failed) has come by `now` (None:
+        all), and the earliest retry time still to come."""
         due, later = [], None
         with self._connect() as conn:
             for n, retry_at in conn.execute(
                     select(job_chunks.c.chunk, job_chunks.c.retry_at)
-                    .where(job_chunks.c.job_id == job_id, job_chunks.c.state != "done")
+                    .where(job_chunks.c.job_id == job_id,
+                           job_chunks.c.state.not_in(SETTLED_CHUNKS))
                     .order_by(job_chunks.c.chunk)):
                 if now is None or retry_at is None or retry_at <= now:
                     due.append(n)
@@ -441,8 +471,8 @@ class JobStore:
             delay = retry_delay(failures)
             conn.execute(update(job_chunks).where(
                 job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
-                job_chunks.c.state != "done").values(
-                state="pending", failures=failures, last_error=reason[:500],
+                job_chunks.c.state.not_in(SETTLED_CHUNKS)).values(
+                state=PENDING, failures=failures, last_error=reason[:500],
                 retry_at=now + timedelta(seconds=delay)))
         return delay
 
@@ -459,14 +489,18 @@ class JobStore:
         return [Record(r.seq, r.record_key, r.data_json) for r in rows]
 
     def start_chunk(self, job_id: str, chunk: int) -> bool:
-        """Mark a chunk running; False when the job was cancelled (skip the chunk)."""
+        """Mark a chunk running; False when the job was cancelled or the chunk is settled
+        (the caller then settles it: `settle_chunk`)."""
         with self._connect() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == job_id)).scalar()
             if state not in (QUEUED, RUNNING):
                 return False
-            conn.execute(update(job_chunks).where(
-                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
-                .values(state="running", attempts=job_chunks.c.attempts + 1))
+            started = conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                job_chunks.c.state.not_in(SETTLED_CHUNKS))
+                .values(state=CHUNK_RUNNING, attempts=job_chunks.c.attempts + 1))
+            if not started.rowcount:
+                return False
             if state == QUEUED:
                 conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state == QUEUED)
                              .values(state=RUNNING, started_at=datetime.now(UTC)))
@@ -476,31 +510,27 @@ class JobStore:
                      errors: dict[int, list[tuple[str, str]]]) -> None:
         """Record a chunk's outcome in one transaction: its summary and its records' errors
         (seq -> [(field path, message), ...]); a re-run replaces both."""
-        rows = []
-        for seq, violations in errors.items():
-            kept = [(f[:200], m[:500]) for f, m in violations[:MAX_RECORD_ERRORS]] or [("", "")]
-            message = "; ".join(f"{f}: {m}" if f else m for f, m in kept)
-            rows.append({"b_seq": seq, "b_f": kept[0][0], "b_m": message[:2000],
-                         "b_d": json.dumps(kept, ensure_ascii=False)})
         with self._connect() as conn:
-            if rows:
-                conn.execute(update(job_records).where(
-                    job_records.c.job_id == job_id,
-                    job_records.c.seq == bindparam("b_seq")).values(
-                    error_field=bindparam("b_f"), error_message=bindparam("b_m"),
-                    error_detail=bindparam("b_d")), rows)
+            write_errors(conn, job_id, errors)
             conn.execute(update(job_chunks).where(
                 job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
-                .values(state="done", summary=summary.to_json(), failures=0, last_error=None,
+                .values(state=DONE, summary=summary.to_json(), failures=0, last_error=None,
                         retry_at=None))
 
     def finish_job_if_done(self, job_id: str) -> str | None:
-        """When every chunk is done, set the final state; returns it (None: not yet)."""
+        """When every chunk is settled, set the final state (a cancelling job: cancelled);
+        returns it (None: not yet)."""
         with self._connect() as conn:
             left = conn.execute(select(func.count()).select_from(job_chunks).where(
-                job_chunks.c.job_id == job_id, job_chunks.c.state != "done")).scalar()
+                job_chunks.c.job_id == job_id,
+                job_chunks.c.state.not_in(SETTLED_CHUNKS))).scalar()
             if left:
                 return None
+            cancelled = conn.execute(update(jobs).where(
+                jobs.c.job_id == job_id, jobs.c.state == CANCELLING)
+                .values(state=CANCELLED))
+            if cancelled.rowcount:
+                return CANCELLED
             failed = conn.execute(select(func.count()).select_from(job_records).where(
                 job_records.c.job_id == job_id,
                 job_records.c.error_message.is_not(None))).scalar()
@@ -511,13 +541,40 @@ class JobStore:
             return final if result.rowcount else None
 
     def cancel(self, job_id: str, tenant: str) -> JobRow:
-        job = self.get(job_id, tenant)
-        if job.state not in FINAL_STATES:
-            with self._connect() as conn:
-                conn.execute(update(jobs).where(
-                    jobs.c.job_id == job_id, jobs.c.state.not_in(tuple(FINAL_STATES)))
-                    .values(state=CANCELLED, finished_at=datetime.now(UTC)))
-        return self.get(job_id, tenant)
+        """Stop a job (server.jobs.cancelling.cancel); returns it as it is now."""
+        from server.jobs import cancelling
+
+        return cancelling.cancel(self, job_id, tenant)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        """The job was cancelled (a running chunk stops and settles itself)."""
+        return self.get(job_id).state in (CANCELLING, CANCELLED)
+
+    def settle_chunk(self, job_id: str, chunk: int,
+                     errors: dict[int, list[tuple[str, str]]] | None = None,
+                     states: tuple[str, ...] = (PENDING, CHUNK_RUNNING)) -> bool:
+        """A chunk of a cancelled job that will not run (on) becomes `cancelled`
+        (server.jobs.cancelling.settle_chunk); whether it was settled by this call."""
+        from server.jobs import cancelling
+
+        return cancelling.settle_chunk(self, job_id, chunk, errors or {}, states)
+
+
+def write_errors(conn: Connection, job_id: str,
+                  errors: dict[int, list[tuple[str, str]]]) -> None:
+    """Each failed record's violations (seq -> [(field path, message)]) on its row."""
+    rows = []
+    for seq, violations in errors.items():
+        kept = [(f[:200], m[:500]) for f, m in violations[:MAX_RECORD_ERRORS]] or [("", "")]
+        message = "; ".join(f"{f}: {m}" if f else m for f, m in kept)
+        rows.append({"b_seq": seq, "b_f": kept[0][0], "b_m": message[:2000],
+                     "b_d": json.dumps(kept, ensure_ascii=False)})
+    if rows:
+        conn.execute(update(job_records).where(
+            job_records.c.job_id == job_id,
+            job_records.c.seq == bindparam("b_seq")).values(
+            error_field=bindparam("b_f"), error_message=bindparam("b_m"),
+            error_detail=bindparam("b_d")), rows)
 
 
 def _job_row(row: Any) -> JobRow:

@@ -131,7 +131,8 @@ class Pipeline:
 
     def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
         jobs = self.jobs
-        if not jobs.start_chunk(job_id, chunk):
+        if not jobs.start_chunk(job_id, chunk):  # cancelled: count what exists, stop
+            jobs.settle_chunk(job_id, chunk)
             return self._outcome(job_id, chunk, False, ChunkSummary())
         job = jobs.get(job_id)
         header = job.header
@@ -144,13 +145,14 @@ class Pipeline:
         indexed = self.documents.indexed_ids(header.tenant, ids)
         rendered: list[tuple[Record, Rendered]] = []
         for n, (record, document_id) in enumerate(zip(records, ids, strict=True)):
-            if n and n % CANCEL_CHECK_EVERY == 0 and jobs.get(job_id).state == "cancelled":
+            if n and n % CANCEL_CHECK_EVERY == 0 and jobs.is_cancelled(job_id):
+                jobs.settle_chunk(job_id, chunk, errors)
                 return self._outcome(job_id, chunk, False, summary)
             try:
                 result = self.documents.render_as(ComposeInput(
                     tenant=header.tenant, layout_id=header.layout_id,
                     layout_version=header.layout_version, data=record.data_json,
-                    channels=channels,
+                    channels=channels, print_profile=header.print_profile,
                 ), document_id, job.created_at, indexed=document_id in indexed)
             except ObjectConflict as exc:
                 errors[record.seq] = record_error(record, exc)

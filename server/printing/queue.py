@@ -237,6 +237,7 @@ class QueuedPiece:
     inserts: tuple[str, ...]
     country: str
     postal_code: str
+    profile: str = ""  # the document's own print profile (a job's); empty: the tenant's
     sheet_rules: SheetRules = SheetRules()  # the Composition's PrintOptions, as sheet rules
 
 
@@ -275,6 +276,7 @@ class PrintQueue:
         """The `print_pieces` row of a piece: its print shop, profile and envelope. Raises
         for an insert no feeder of the profile holds."""
         printshop, profile = self.settings.destination(piece.tenant)
+        profile = piece.profile or profile
         self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
         spec = self.settings.profiles[profile]
         sheets = plan_sheets(piece.pages, spec.duplex, piece.sheet_rules).sheets

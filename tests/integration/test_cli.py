@@ -292,11 +292,11 @@ def test_portal_flow_token_list_fetch_url(kanal, tmp_path, capsys):
 
     forever = issue_customer_token(SECRET, "bank", CUSTOMER, ttl_seconds=10**11)
     assert kanal_cli(kanal, "portal", "list", "--customer-token", forever, role="portal") == 1
-    one_line(capsys.readouterr().err, "kanal portal: UNAUTHENTICATED: customer token refused: "
+    one_line(capsys.readouterr().err, "kanal portal list: UNAUTHENTICATED: customer token refused: "
                                       "lifetime exceeds 3600 seconds")
     assert kanal_cli(kanal, "portal", "list", "--customer-token", token + "==",
                      role="portal") == 1
-    one_line(capsys.readouterr().err, "kanal portal: UNAUTHENTICATED: customer token refused")
+    one_line(capsys.readouterr().err, "kanal portal list: UNAUTHENTICATED: customer token refused")
 
 
 # --- archive admin beside the running server -----------------------------------------------------

@@ -195,6 +195,78 @@ def test_html_in_data_is_escaped_not_interpreted(documents):
     assert "<b>Kari</b>" in text
 
 
+def test_get_document_and_a_replay_return_the_plans_reason(documents, kanal):
+    """The plan rule that chose the channels (e.g. "paper-preference") is kept with the
+    document: GetDocument, an idempotent replay and the index say what Compose said."""
+    data = json.loads(sample("card-invoice"))
+    data["customer"]["preferences"] = ["paper"]
+    request = documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data),
+        idempotency_key="plan-reason-1")
+    composed = documents.Compose(request)
+    assert composed.plan.reason.startswith("paper-preference")
+    document = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        document_id=composed.document_id))
+    assert document.plan.reason == composed.plan.reason
+    assert list(document.plan.channels) == list(composed.plan.channels)
+    replayed = documents.Compose(request)
+    assert replayed.replayed and replayed.plan.reason == composed.plan.reason
+    record = kanal.index.get("nordkort", composed.document_id)
+    assert record.plan_reason == composed.plan.reason
+
+
+def test_health_reports_every_api_service(kanal):
+    """The README: every API service is reported. A Check for each answers SERVING."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from server.app import SERVICE_NAMES
+
+    with grpc.insecure_channel(kanal.address) as ch:
+        health = health_pb2_grpc.HealthStub(ch)
+        for name in (*SERVICE_NAMES, ""):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+        assert "kanal.v1.Deliveries" in SERVICE_NAMES
+
+
+def _readme_metrics() -> set[str]:
+    """Every metric name the README documents (`..._x` after a kanal_delivery_ name)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    names = set(re.findall(r"`((?:kanal|grpc_server)_[a-z_]+)`", readme))
+    names |= {f"kanal_delivery_{tail}" for tail in re.findall(r"`\.\.\._([a-z_]+)`", readme)}
+    return names
+
+
+def test_every_metric_the_readme_lists_is_exported_and_failed_deliveries_count(
+        documents, kanal):
+    """Deliveries failed for want of a provider are counted in kanal_delivery_failed_total
+    (provider "none"), and a scrape shows every metric the README names."""
+    import urllib.request
+
+    from prometheus_client import REGISTRY
+
+    labels = {"provider": "none", "state": "failed"}
+    before = REGISTRY.get_sample_value("kanal_delivery_failed_total", labels) or 0
+    composed = documents.Compose(documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=sample("card-invoice")))
+    deliveries = documents.GetDocument(documents_pb2.GetDocumentRequest(
+        document_id=composed.document_id)).deliveries
+    failed = [d for d in deliveries if not d.provider]
+    assert failed, "the embedded defaults have no SMS/e-mail provider"
+    after = REGISTRY.get_sample_value("kanal_delivery_failed_total", labels)
+    assert after == before + len(failed)
+
+    names = _readme_metrics()
+    assert {"kanal_delivery_failed_total", "kanal_jobs", "kanal_documents_rendered_total"} <= names
+    text = urllib.request.urlopen(kanal.metrics.url, timeout=10).read().decode()
+    exported = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    exported |= {f"{n}_total" for n in exported} | {f"{n}_info" for n in exported}
+    assert sorted(names - exported) == []
+
+
 # --- idempotency -----------------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from archive.index import documents as index_documents
+from archive.index import outputs as index_outputs
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
@@ -54,10 +56,12 @@ def record(n: int, bad: bool = False) -> jobs_pb2.SubmitBatchRequest:
         record=jobs_pb2.JobRecord(record_key=f"r{n}", data_json=json.dumps(data)))
 
 
-def submit(stub, count: int, bad: set[int] = frozenset(), name: str = "t") -> str:
+def submit(stub, count: int, bad: set[int] = frozenset(), name: str = "t",
+           print_profile: str = "") -> str:
     def messages():
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
-            layout_id="card-invoice", job_name=name, channels=[common_pb2.CHANNEL_PRINT]))
+            layout_id="card-invoice", job_name=name, channels=[common_pb2.CHANNEL_PRINT],
+            print_profile=print_profile))
         for n in range(count):
             yield record(n, n in bad)
     response = stub.SubmitBatch(messages())
@@ -150,10 +154,95 @@ def test_rerunning_a_chunk_changes_nothing(kanal, stub, finished_job):
 def test_cancel_stops_a_job(kanal, stub):
     job_id = submit(stub, 40, name="cancel me")
     cancelled = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))
-    assert cancelled.state == "cancelled"
+    assert cancelled.state in ("cancelling", "cancelled")
     last = watch(stub, job_id)[-1]
     assert last.final and last.job.state == "cancelled"
     assert last.job.counts.done < 40
+    assert_counts_are_the_documents(kanal, last.job, 40)
+
+
+def index_pages(kanal: KanalServer, job_id: str, count: int) -> tuple[int, int]:
+    """(print outputs, their pages) in the index for the job's records r0..r<count-1>."""
+    created = kanal.jobs.get(job_id).created_at
+    ids = [document_id_for(job_id, created, f"r{n}") for n in range(count)]
+    with kanal.index.engine.connect() as conn:
+        row = conn.execute(select(func.count(), func.coalesce(func.sum(index_outputs.c.pages), 0))
+                           .where(index_outputs.c.document_id.in_(ids),
+                                  index_outputs.c.channel == "print")).one()
+    return int(row[0]), int(row[1])
+
+
+def assert_counts_are_the_documents(kanal: KanalServer, job: jobs_pb2.Job, count: int) -> None:
+    c = job.counts
+    assert (c.pending, c.running) == (0, 0)
+    assert c.done == index_rows(kanal, job.job_id, count)
+    assert c.done + c.failed + c.cancelled == c.total == count
+    printed, pages = index_pages(kanal, job.job_id, count)
+    assert job.pages == pages
+    assert [(ch.channel, ch.documents, ch.pages) for ch in job.channels] == (
+        [(common_pb2.CHANNEL_PRINT, printed, pages)] if printed else [])
+
+
+def test_a_job_cancelled_mid_run_settles_with_the_counts_of_its_documents(kanal, stub):
+    """Cancelled while chunks run: the running chunks finish or stop, the job ends
+    `cancelled` with running 0, and its counts, pages and channels are the documents that
+    exist in the index (not the summaries of the chunks that happened to finish)."""
+    job_id = submit(stub, 60, name="cancel mid-run")
+    for update_ in stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=120):
+        if update_.job.counts.done > 0:
+            break
+    stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))
+    last = watch(stub, job_id)[-1]
+    assert last.final and last.job.state == "cancelled"
+    assert 0 < last.job.counts.done < 60 and last.job.counts.cancelled > 0
+    assert_counts_are_the_documents(kanal, last.job, 60)
+    again = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))  # nothing changes
+    assert again.state == "cancelled" and again.counts == last.job.counts
+
+
+def test_a_cancelled_job_left_unsettled_by_a_dead_server_settles_on_restart(
+        kanal, stub, finished_job):
+    """What an older server (or one killed mid-cancel) left behind: the job 'cancelled' but
+    chunks still 'running' or 'pending' after a run. On start the job store sees it, and the
+    runner settles those chunks from the index: the job reaches `cancelled`, running 0."""
+    job_id, _ = finished_job
+    with kanal.jobs.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(state="cancelled"))
+        conn.execute(update(job_chunks).where(job_chunks.c.job_id == job_id,
+                                              job_chunks.c.chunk == 1)
+                     .values(state="running", summary=None))
+        conn.execute(update(job_chunks).where(job_chunks.c.job_id == job_id,
+                                              job_chunks.c.chunk == 3)
+                     .values(state="pending", summary=None))
+    stuck = stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id))
+    assert stuck.counts.running > 0  # as the tester saw it
+    kanal.jobs.create_schema()  # what a restart runs
+    kanal.job_runner.notify()
+    last = watch(stub, job_id)[-1]
+    assert last.final and last.job.state == "cancelled"
+    assert_counts_are_the_documents(kanal, last.job, 20)
+    assert (last.job.counts.done, last.job.counts.failed) == (17, 3)
+
+
+def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):
+    job_id = submit(stub, 6, name="negative OMR", print_profile="pb-di-negative")
+    last = watch(stub, job_id)[-1]
+    assert last.job.state == "completed" and last.job.print_profile == "pb-di-negative"
+    created = kanal.jobs.get(job_id).created_at
+    ids = [document_id_for(job_id, created, f"r{n}") for n in range(6)]
+    with kanal.index.engine.connect() as conn:
+        profiles = conn.execute(select(print_pieces.c.profile).where(
+            print_pieces.c.document_id.in_(ids))).scalars().all()
+    assert profiles == ["pb-di-negative"] * 6
+
+
+def test_an_unknown_print_profile_is_refused_naming_the_profiles(stub):
+    with pytest.raises(grpc.RpcError) as info:
+        submit(stub, 1, print_profile="nope")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(info.value)] == ["header.print_profile"]
+    assert "'nope'" in info.value.details()
+    assert "default" in info.value.details() and "pb-di-negative" in info.value.details()
 
 
 def test_jobs_are_private_to_their_tenant_and_role(kanal, finished_job):

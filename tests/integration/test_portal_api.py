@@ -154,6 +154,15 @@ def test_service_lists_a_customer_newest_first_with_the_correction_chain(kanal, 
     assert list(got.corrected_by_document_ids) == [docs["a2"].document_id]
 
 
+def test_an_unknown_kind_is_invalid_argument(kanal, docs):
+    stub, _ = portal(kanal)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A,
+                                                           kinds=["bogus"]))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "kinds[0]" in info.value.details() and "invoice" in info.value.details()
+
+
 def test_page_tokens_page_through_and_refuse_tampering(kanal, docs):
     stub, _ = portal(kanal)
     first = stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A,
@@ -195,7 +204,7 @@ def test_portal_caller_sees_only_its_tokens_customer(kanal, docs):
     # no token, a token of another tenant's secret, an expired one: UNAUTHENTICATED
     wrong = issue_customer_token(SECRETS["other"], "nordkort", CUSTOMER_A)
     expired = issue_customer_token(SECRETS["nordkort"], "nordkort", CUSTOMER_A,
-                                   ttl_seconds=-3600)
+                                   ttl_seconds=60, now=time.time() - 3600)
     for token in (None, wrong, expired, "x.y"):
         metadata = ((CUSTOMER_TOKEN_HEADER, token),) if token else ()
         assert code_of(stub.ListDocuments, portal_pb2.ListDocumentsRequest(),

@@ -515,5 +515,5 @@ def test_kanal_print_cli_lists_closes_and_fetches(kanal, batches, tmp_path, caps
     assert "pieces=" not in captured.out  # (the in-process server logs to stdout too)
     assert "no print batches for this key" in captured.err
     assert main(["print", "fetch", second, "--out", str(tmp_path / "x"), *other]) == 1
-    assert f"kanal print: NOT_FOUND: no print batch {second!r}\n" in capsys.readouterr().err
+    assert f"kanal print fetch: NOT_FOUND: no print batch {second!r}\n" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -46,3 +46,30 @@ def test_a_hung_dependency_is_down_and_only_what_needs_it_follows():
     finally:
         hang.set()
         monitor.stop()
+
+
+def test_every_api_service_the_server_serves_is_reported():
+    """A health check for any API service (Deliveries included) answers, never NOT_FOUND;
+    a service NEEDS does not name needs every dependency."""
+    from server.app import SERVICE_NAMES
+
+    published: dict[str, bool] = {}
+    down = {"on": False}
+
+    def queue():
+        if down["on"]:
+            raise ConnectionError("no queue")
+
+    monitor = DependencyMonitor({ARCHIVE: lambda: None, INDEX: lambda: None, QUEUE: queue},
+                                published.__setitem__, interval=3600, timeout=1,
+                                services=(*SERVICE_NAMES, "kanal.v1.Future"))
+    monitor.start()
+    try:
+        assert set(SERVICE_NAMES) <= set(published)
+        assert "kanal.v1.Deliveries" in published and "kanal.v1.PrintShop" in published
+        down["on"] = True
+        monitor.check()
+        assert published["kanal.v1.Future"] is False  # unknown needs: all of them
+        assert published["kanal.v1.Deliveries"] is True  # the outbox needs the index only
+    finally:
+        monitor.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -143,3 +144,50 @@ def test_a_megabyte_value_is_quoted_as_a_short_prefix():
     date_error = _compose("b2b-invoice@2.0.0", lambda d: d.__setitem__("issue_date", "9" * 5000))
     assert {v.field for v in date_error.violations} == {"$.issue_date"}  # pattern, length
     assert all(len(v.description) < 300 for v in date_error.violations)
+
+
+def test_a_pattern_ending_in_dollar_refuses_a_trailing_newline():
+    """JSON Schema patterns are ECMA-262: `$` is the end of the text (Python's `$` also
+    matched before a final newline) and `\\d` is [0-9]. Read centrally, for every layout."""
+    import json as _json
+
+    from server.compose.composer import validate
+    from server.compose.layouts import LayoutRegistry
+    from server.errors import InvalidInput as _InvalidInput
+
+    layout = LayoutRegistry().get("card-invoice", "2.0.0")
+    data = _json.loads(layout.sample_data(), parse_float=Decimal)
+    data["customer"]["mobile"] = "+4791234567\n"
+    with pytest.raises(_InvalidInput) as info:
+        validate(layout, data)
+    assert [v.field for v in info.value.violations] == ["$.customer.mobile"]
+    data["customer"]["mobile"] = "+4791234567"
+    validate(layout, data)
+
+
+def test_ecma_pattern_translation():
+    from server.compose.schema_regex import DataValidator, ecma_to_python
+
+    assert ecma_to_python(r"^\+[1-9][0-9]{6,14}$") == r"^\+[1-9][0-9]{6,14}\Z"
+    assert ecma_to_python(r"^[\d$]+\$$") == r"^[0-9$]+\$\Z"
+    digits = DataValidator({"type": "string", "pattern": r"^\d+$"})
+    assert digits.is_valid("123") and not digits.is_valid("١٢٣") and not digits.is_valid("1\n")
+
+
+def test_decimal_values_in_messages_are_written_as_numbers():
+    from server.errors import quote
+
+    assert quote(Decimal("0.0000001")) == "0.0000001"
+    assert quote(Decimal("1.50")) == "1.50"
+
+
+def test_an_amount_with_too_many_decimals_is_quoted_as_written():
+    layout = LAYOUTS.get("card-invoice", "2.0.0")
+    data = json.loads(layout.sample_data())
+    data["transactions"][0]["amount"] = "__AMOUNT__"
+    text = json.dumps(data).replace('"__AMOUNT__"', "0.0000001")
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=text, document_id="01D",
+                               now=datetime.now(UTC)))
+    assert [(v.field, v.description) for v in info.value.violations] == [
+        ("$.transactions[0].amount", "0.0000001 has more than 6 decimals")]

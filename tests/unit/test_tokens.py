@@ -167,3 +167,28 @@ def test_customer_token_limits_through_the_portal_scope(portal):
     clock.now += 900 + tokens.CLOCK_SKEW_SECONDS + 1
     with pytest.raises(Unauthenticated, match="expired"):
         scope_of(good)
+
+
+def test_a_token_for_no_one_or_with_a_lifetime_below_one_second_is_not_issued():
+    for customer in ("", "  "):
+        with pytest.raises(ValueError, match="customer id is empty"):
+            issue_customer_token(SECRET, "t", customer, now=NOW)
+    for ttl in (0, -10):
+        with pytest.raises(ValueError, match="at least 1 second"):
+            issue_customer_token(SECRET, "t", "c1", ttl_seconds=ttl, now=NOW)
+
+
+def test_a_token_that_expires_before_it_was_issued_is_refused_within_the_skew():
+    backwards = tokens.encode(SECRET, {"tenant": "t", "sub": "c1"}, -10, now=NOW)
+    with pytest.raises(tokens.TokenError, match="expires before it was issued"):
+        tokens.decode(SECRET, backwards, max_seconds=3600, now=NOW)
+
+
+def test_listing_an_unknown_kind_is_invalid_naming_the_kinds(portal):
+    service, _ = portal
+    scope = service.scope(Caller("k", "t", "service"), ())
+    with pytest.raises(InvalidInput) as info:
+        service.list_documents(scope, ListQuery(customer_id="c1", kinds=("invoice", "bogus")))
+    [violation] = info.value.violations
+    assert violation.field == "kinds[1]"
+    assert "'bogus'" in violation.description and "credit_note" in violation.description

@@ -69,18 +69,20 @@ class ChannelCount(_message.Message):
     def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., documents: _Optional[int] = ..., pages: _Optional[int] = ...) -> None: ...
 
 class JobCounts(_message.Message):
-    __slots__ = ("total", "pending", "running", "done", "failed")
+    __slots__ = ("total", "pending", "running", "done", "failed", "cancelled")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
     total: int
     pending: int
     running: int
     done: int
     failed: int
-    def __init__(self, total: _Optional[int] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    cancelled: int
+    def __init__(self, total: _Optional[int] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
     __slots__ = ("job_id", "tenant", "job_name", "layout_id", "layout_version", "state", "counts", "pages", "channels", "created_at", "finished_at", "priority", "print_profile", "stalled_reason", "next_retry_at")

@@ -36,11 +36,13 @@ class PrintQueueProvider(Provider):
                 envelope=str(piece.get("envelope", "C5")),
                 inserts=tuple(piece.get("inserts", ())), country=str(piece.get("country", "")),
                 postal_code=str(piece.get("postal_code", "")),
+                profile=str(piece.get("profile", "")),
                 sheet_rules=SheetRules.from_text(str(piece.get("sides", ""))),
             ), datetime.now(UTC))
         except ValueError as exc:  # an insert no feeder holds: no print shop can do it
             return Failed(f"print queue refused the piece: {exc}")
         printshop, profile = self.queue.settings.destination(message.tenant)
+        profile = str(piece.get("profile") or profile)
         return Accepted(f"queued for print shop {printshop} (profile {profile})",
                         provider_message_id=piece_id)
 

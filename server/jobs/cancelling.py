@@ -1,0 +1,93 @@
+"""Cancelling a job: stop starting chunks, settle every chunk, end in `cancelled`.
+
+A job being cancelled is `cancelling` until each of its chunks is settled, then `cancelled`
+(final), so the job's counts at its final state are exactly the documents that exist:
+
+- chunks never started are settled by `cancel` itself, in the same transaction as the state;
+- a running chunk's worker stops at its next check (server.jobs.worker) and settles its own
+  chunk, with the errors of the records that failed before it stopped;
+- chunks that ran before without finishing (a failed run waiting for its retry, or one left
+  'running' by a dead server or worker) are settled by the runner (server.jobs.runner).
+
+Settling a chunk marks it `cancelled` with a summary counted from the document index
+(server.jobs.indexed): whichever run made a document, its index row is the commit point, so
+nothing is counted twice or missed. Settling is idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+
+from server.jobs import indexed
+from server.jobs.store import (
+    CANCELLING,
+    CHUNK_CANCELLED,
+    FINAL_STATES,
+    PENDING,
+    QUEUED,
+    RECEIVING,
+    RUNNING,
+    ChunkSummary,
+    JobRow,
+    job_chunks,
+    job_records,
+    jobs,
+    write_errors,
+)
+
+if TYPE_CHECKING:
+    from server.jobs.store import JobStore
+
+
+def cancel(store: JobStore, job_id: str, tenant: str) -> JobRow:
+    """Stop a job: no chunk starts any more; chunks never started are settled at once. The
+    job is `cancelling` until the chunks that ran are settled, then `cancelled`."""
+    job = store.get(job_id, tenant)
+    if job.state in FINAL_STATES or job.state == CANCELLING:
+        return job
+    with store._connect() as conn:
+        conn.execute(update(jobs).where(
+            jobs.c.job_id == job_id, jobs.c.state.in_((RECEIVING, QUEUED, RUNNING)))
+            .values(state=CANCELLING, finished_at=datetime.now(UTC)))
+        conn.execute(update(job_chunks).where(
+            job_chunks.c.job_id == job_id, job_chunks.c.state == PENDING,
+            job_chunks.c.attempts == 0)
+            .values(state=CHUNK_CANCELLED, summary=ChunkSummary().to_json(), retry_at=None))
+    store.finish_job_if_done(job_id)
+    return store.get(job_id, tenant)
+
+
+def settle_chunk(store: JobStore, job_id: str, chunk: int,
+                 errors: dict[int, list[tuple[str, str]]], states: tuple[str, ...]) -> bool:
+    """Mark a chunk of a cancelled job `cancelled` if it is in one of `states`, with the
+    summary of the documents the index holds for its records and the errors of the records
+    that failed in the run that stopped (seq -> [(field path, message)]); then, if it was the
+    last unsettled chunk, the job becomes `cancelled`. Returns whether it settled it."""
+    job = store.get(job_id)
+    with store._connect() as conn:
+        write_errors(conn, job_id, errors)
+        ids = indexed.document_ids(conn, job_records, job_id, job.created_at,
+                                   job.chunk_size, [chunk])
+        found, outputs = indexed.committed_outputs(conn, job.header.tenant, ids)
+        summary = ChunkSummary(documents=found)
+        for channel, pages in outputs:
+            summary.pages += pages
+            mine = summary.channels.setdefault(channel, [0, 0])
+            mine[0] += 1
+            mine[1] += pages
+        lo = chunk * job.chunk_size
+        summary.failed = int(conn.execute(
+            select(func.count()).select_from(job_records).where(
+                job_records.c.job_id == job_id, job_records.c.seq >= lo,
+                job_records.c.seq < lo + job.chunk_size,
+                job_records.c.error_message.is_not(None))).scalar() or 0)
+        settled = conn.execute(update(job_chunks).where(
+            job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+            job_chunks.c.state.in_(states))
+            .values(state=CHUNK_CANCELLED, summary=summary.to_json(), retry_at=None))
+    if settled.rowcount:
+        store.finish_job_if_done(job_id)
+    return bool(settled.rowcount)

@@ -1,0 +1,95 @@
+"""What the `kanal` client commands say when something is off: the command and sub-command
+naming the failure, exit code 2 for usage and configuration, job progress that counts
+records and documents apart, and a watch that ends before its job is a lost server."""
+
+from __future__ import annotations
+
+import pytest
+
+from kanal.v1 import jobs_pb2
+from server.cli import build_parser, command_name, main
+from server.client import ClientError
+from server.jobs.cli import follow, plural, progress_line
+
+
+def test_errors_name_the_sub_command():
+    parser = build_parser()
+    assert command_name(parser.parse_args(["portal", "url", "D1"])) == "kanal portal url"
+    assert command_name(parser.parse_args(["layouts"])) == "kanal layouts"
+
+
+@pytest.mark.parametrize("argv", [["portal", "url", "D1", "--expires", "0"],
+                                  ["portal", "url", "D1", "--expires", "-5"],
+                                  ["portal", "token", "c1", "--ttl", "-10"]])
+def test_non_positive_lifetimes_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "at least 1 second" in capsys.readouterr().err
+
+
+def test_an_empty_customer_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path))
+    (tmp_path / "dev-customer-token-secrets.json").write_text(
+        '{"demo": "a-development-secret-of-at-least-32-bytes"}')
+    assert main(["portal", "token", ""]) == 2
+    assert capsys.readouterr().err.startswith("kanal portal token: the customer id is empty")
+
+
+def test_no_api_key_is_a_configuration_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path))  # no development keys there
+    monkeypatch.delenv("KANAL_API_KEY", raising=False)
+    assert main(["layouts", "--address", "127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err.startswith("kanal layouts: no API key")
+
+
+def _update(done, failed, total, final=False, state="running", cancelled=0):
+    return jobs_pb2.JobProgress(job=jobs_pb2.Job(job_id="J", state=state, counts=jobs_pb2.JobCounts(
+        total=total, done=done, failed=failed, cancelled=cancelled)),
+        documents_per_second=2.0, final=final)
+
+
+def test_progress_counts_records_and_documents_apart():
+    line = progress_line(_update(37, 3, 40, final=True, state="completed_with_errors"))
+    assert "40/40 records: 37 documents, 3 failed" in line
+    assert "1 document," in progress_line(_update(1, 0, 2))
+    assert "30/40 records: 20 documents, 0 failed, 10 cancelled" in progress_line(
+        _update(20, 0, 40, cancelled=10))
+    assert (plural(1, "record"), plural(2, "record")) == ("1 record", "2 records")
+
+
+class _Jobs:
+    def __init__(self, updates):
+        self.updates = updates
+
+    def WatchJob(self, request, metadata=()):
+        return iter(self.updates)
+
+    def GetJobErrors(self, request, metadata=(), timeout=None):
+        return jobs_pb2.GetJobErrorsResponse()
+
+
+class _Where:
+    metadata = ()
+    timeout = 5
+
+
+def test_a_watch_that_ends_before_its_job_is_a_lost_server():
+    """The server stopping (SIGTERM) ends the watch; that is not the job's summary."""
+    from server.jobs.cli import Progress
+
+    class Quiet:
+        def isatty(self):
+            return False
+
+        def write(self, text):
+            pass
+
+        def flush(self):
+            pass
+
+    with pytest.raises(ClientError, match="lost the server while following job J"):
+        follow(_Jobs([_update(18, 0, 40)]), "J", _Where(), Progress(Quiet()))
+    job, errors = follow(_Jobs([_update(40, 0, 40, final=True, state="completed")]), "J",
+                         _Where(), Progress(Quiet()))
+    assert job.state == "completed" and errors == []
