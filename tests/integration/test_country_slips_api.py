@@ -6,7 +6,6 @@ reads are INVALID_ARGUMENT naming the data's fields, with nothing archived."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import grpc
 import pytest
@@ -18,7 +17,7 @@ from server.api.errors import field_violations
 from server.app import KanalServer
 from server.config import Settings
 from tests.client import Keys, channel
-from tests.country_payments import _layouts_root, country_data
+from tests.country_payments import _layouts_root, compose_country, country_data
 from tests.unit.test_slip_reader import epc_amount, epc_fields, last_page_image
 
 pytestmark = pytest.mark.integration
@@ -62,7 +61,8 @@ def test_epc_qr_in_the_print_pdf_and_the_mailbox_copy(documents):
         assert fields["bic"] == "COBADEFFXXX"
         assert fields["reference"].startswith("RF") and fields["reference"].endswith(
             "2026004711")
-        assert epc_amount(fields["amount"]) == Decimal("34708.17")  # the card's new balance
+        # the amount due of the same data composed here (the DE sample's new balance)
+        assert epc_amount(fields["amount"]) == compose_country("card-invoice", "DE").amount_due
 
 
 def test_finnish_bar_code_through_the_api(documents):
@@ -71,10 +71,11 @@ def test_finnish_bar_code_through_the_api(documents):
     [result] = zxingcpp.read_barcodes(last_page_image(pdf),
                                       formats=zxingcpp.BarcodeFormat.Code128)
     parsed = deconstruct_virtuaaliviivakoodi(result.text)
+    expected = compose_country("payment-reminder", "FI")  # the FI sample, composed here
     assert parsed.iban == "FI2112345600000785"
-    assert parsed.euro_amount == Decimal("4368.18")
+    assert parsed.euro_amount == expected.amount_due
     assert parsed.reference == "20260047113"  # base 2026004711 + check digit 3 (7-3-1)
-    assert parsed.due_date.isoformat() == "2026-02-23"
+    assert parsed.due_date == expected.due_date
 
 
 @pytest.mark.parametrize(("country", "changes", "fields"), [
