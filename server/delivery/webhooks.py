@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -35,6 +34,7 @@ from server import logs
 from server.delivery.model import DeliveryEvent
 from server.delivery.policy import Limits, backoff
 from server.delivery.store import DeliveryStore
+from server.polling import Poller
 
 log = logs.get_logger(__name__)
 
@@ -78,39 +78,23 @@ class WebhookSender:
         self.attempts = attempts
         self.limits = limits
         self.timeout = timeout
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller("delivery-webhooks", self.post_due, poll_seconds,
+                              "webhook round failed")
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="delivery-webhooks",
-                                        daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def notify(self) -> None:
-        self._wake.set()
+        self._poller.notify()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.post_due()
-            except Exception as exc:
-                log.warning("webhook round failed", error=repr(exc))
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+        self._poller.stop()
 
     def post_due(self) -> int:
         posted = 0
         failed_tenants: set[str] = set()  # keep a tenant's events in order
         for event_id, event, attempts in self.store.webhooks_due(self.clock()):
-            if event.tenant in failed_tenants or self._stop.is_set():
+            if event.tenant in failed_tenants or self._poller.stopping:
                 continue
             tenant = self.tenants.get(event.tenant, {})
             error = self._post(tenant, event)

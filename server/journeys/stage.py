@@ -18,7 +18,6 @@ Settings (``[journeys]``)::
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from server.journeys.engine import JourneyEngine, TickResult
 from server.journeys.policy import ContactPolicy, PolicySettings
 from server.journeys.sends import SendSubmitter
 from server.journeys.tables import metadata
+from server.polling import Poller
 
 log = logs.get_logger(__name__)
 
@@ -74,9 +74,8 @@ class JourneyStage:
             engine, jobs, latest_version=lambda layout_id: layouts.get(layout_id).version,
             notify=notify_jobs, clock=lambda: self.clock())
         events.listeners.append(self.journeys)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller("journey-timers", self.tick, self.poll_seconds,
+                              "journey timers failed; trying again")
 
     def create_schema(self) -> None:
         with self.engine.begin() as conn:
@@ -95,27 +94,13 @@ class JourneyStage:
         return result
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="journey-timers", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def notify(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception as exc:  # noqa: BLE001 - the database may be briefly away
-                log.warning("journey timers failed; trying again", error=repr(exc)[:500])
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+        self._poller.notify()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._poller.stop()
 
     # --- reading -----------------------------------------------------------------------------
 

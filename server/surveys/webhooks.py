@@ -19,7 +19,6 @@ At least once, in order per tenant (a receiver dedupes on `follow_up_id`); rows 
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from server.delivery.webhooks import (
     WEBHOOK_BACKOFF,
     signature,
 )
+from server.polling import Poller
 from server.surveys.store import SurveyStore
 
 log = logs.get_logger(__name__)
@@ -50,38 +50,23 @@ class FollowUpWebhooks:
         self.clock = clock
         self.attempts = attempts
         self.timeout = timeout
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller("survey-webhooks", self.post_due, poll_seconds,
+                              "follow-up webhook round failed")
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="survey-webhooks", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def notify(self) -> None:
-        self._wake.set()
+        self._poller.notify()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.post_due()
-            except Exception as exc:
-                log.warning("follow-up webhook round failed", error=repr(exc))
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+        self._poller.stop()
 
     def post_due(self) -> int:
         posted = 0
         failed: set[str] = set()  # keep a tenant's follow-ups in order
         for row in self.store.webhooks_due(self.clock()):
-            if row["tenant"] in failed or self._stop.is_set():
+            if row["tenant"] in failed or self._poller.stopping:
                 continue
             error = self._post(self.tenants.get(row["tenant"], {}), row["body"].encode())
             if error is None:
