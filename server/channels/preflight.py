@@ -40,6 +40,7 @@ import pypdfium2.raw as pdfium
 from server.compose.layouts import Layout
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
+from server.pdfium import serialised
 
 MM_PER_PT = 25.4 / 72
 PRINTER_BORDER_MM = 5.0  # what a layout without a text area may not print on
@@ -159,6 +160,7 @@ def culprit(composition: Composition, texts: Iterable[str], page_text: str = "")
     return max(found)[1] if found else None
 
 
+@serialised
 def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[FieldViolation]:
     """Every way the rendered text leaves its box, one violation per page and problem."""
     document = pypdfium2.PdfDocument(pdf)

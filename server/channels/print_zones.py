@@ -25,6 +25,7 @@ import pypdfium2
 
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
+from server.pdfium import serialised
 from server.printing.profiles import Rect
 from server.printing.zones import MarkZone
 
@@ -43,6 +44,7 @@ class Intrusion:
     in_zone: str  # the part of the text inside the zone (a text object's)
 
 
+@serialised
 def find_intrusions(pdf: bytes, zones: Sequence[MarkZone]) -> list[Intrusion]:
     """Every page object of `pdf` (top level: a form XObject counts as one object) whose
     bounds overlap one of `zones`, at most one per page and zone. A text object brings its

@@ -32,6 +32,7 @@ from stdnum.se import personnummer
 
 from server.delivery.model import Failed, Outgoing, Result, State
 from server.delivery.providers.base import Provider, ProviderContext
+from server.pdfium import serialised
 
 MM_PER_INCH = 25.4
 RENDER_DPI = 100
@@ -51,6 +52,7 @@ class Limits:
                    float(settings.get("min_left_margin_mm", defaults.min_left_margin_mm)))
 
 
+@serialised
 def left_margin_mm(pdf: bytes) -> float | None:
     """The narrowest left margin over all pages, in mm (None: every page is blank)."""
     document = pdfium.PdfDocument(pdf)
@@ -66,6 +68,7 @@ def left_margin_mm(pdf: bytes) -> float | None:
     return min(margins) if margins else None
 
 
+@serialised
 def page_count(pdf: bytes) -> int:
     document = pdfium.PdfDocument(pdf)
     try:
