@@ -3,8 +3,9 @@ refusals that name the data's field (issue 15 item 2)."""
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,8 @@ from stdnum import iban as stdnum_iban
 from stdnum import luhn
 from virtuaaliviivakoodi import deconstruct_virtuaaliviivakoodi
 
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import LayoutRegistry
 from server.compose.payments import codes
 from server.compose.payments.accounts import payment_account
 from server.compose.payments.slips import SlipPaths, slip_form
@@ -259,3 +262,18 @@ def test_fik73_slip_asks_for_a_message_not_a_payment_id() -> None:
     assert [f["key"] for f in slip["fields"]] == ["card_type", "creditor", "amount"]
     assert "meddelelsen" in slip["labels"]["note"] and "betalings-id" not in \
         slip["labels"]["note"]
+
+
+@pytest.mark.parametrize(("sample", "currency"), [
+    ("sv-SE", "EUR"), ("sv-SE", "JPY"), (None, "EUR"), (None, "SEK")])
+def test_a_domestic_giro_account_in_another_currency_is_refused(sample, currency):
+    """A bankgiro clears SEK and a Norwegian account number NOK: the tester's EUR and JPY
+    invoices to a bankgiro were accepted and printed in kronor/øre boxes."""
+    layout = LayoutRegistry().get("card-invoice")
+    data = json.loads(layout.sample_data(sample))
+    data["currency"] = currency
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                               document_id="d", now=datetime(2026, 3, 2, tzinfo=UTC),
+                               locale="sv-SE" if sample else "nb-NO"))
+    assert "$.currency" in {v.field for v in info.value.violations}

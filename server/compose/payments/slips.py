@@ -49,6 +49,11 @@ from server.errors import FieldViolation, InvalidInput
 __all__ = ["FORMS", "SlipPaths", "slip_form", "slip_context", "slip_labels"]
 
 FORMS = ("giro", "fik", "fi", "sepa", "pl", "gb")
+
+# The domestic giro accounts and the one currency their clearing takes: a Norwegian account
+# number (KID giro, NOK) and Bankgirot's / PlusGirot's numbers (OCR giro, SEK). An invoice in
+# EUR or JPY to a bankgiro printed "KRONOR ... ÖRE" over euro amounts.
+GIRO_CURRENCIES = {"no_account": "NOK", "bankgiro": "SEK", "plusgiro": "SEK"}
 FIK_SCHEMES = ("fik", "fik73", "fik75")
 FALLBACK_LOCALE = "en-GB"
 
@@ -111,6 +116,11 @@ def slip_form(reference: PaymentReference, account: PaymentAccount, currency: st
         if scheme == "text":
             raise _refuse("remittance text on a giro outside SEPA euro transfers",
                           (paths.currency, f"{currency}: text goes with EUR (SEPA) or PLN"))
+    home = GIRO_CURRENCIES.get(kind)
+    if home is not None and currency != home:
+        raise _refuse(f"a {kind} account takes {home} only (its giro clears in {home})",
+                      (paths.currency, f"{currency}: use {home}, or an IBAN for other "
+                                       "currencies"))
     return "giro"
 
 
