@@ -31,7 +31,6 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +60,14 @@ from sqlalchemy.engine import Connection, Engine
 from archive.index import UTCDateTime
 from server.errors import Conflict, NotFound, Unavailable
 from server.jobs import indexed
+from server.jobs.model import (  # noqa: F401 (re-exported: the store hands these out)
+    ChunkSummary,
+    JobHeader,
+    JobRow,
+    Progress,
+    Record,
+    RecordError,
+)
 
 CHUNK_SIZE = 50
 INSERT_BATCH = 500
@@ -126,95 +133,6 @@ job_chunks = Table(
     Column("retry_at", UTCDateTime()),  # not before then
     PrimaryKeyConstraint("job_id", "chunk"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class JobHeader:
-    tenant: str
-    layout_id: str
-    layout_version: str
-    job_name: str = ""
-    channels: tuple[str, ...] = ()
-    print_profile: str = ""
-    priority: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    job_id: str
-    header: JobHeader
-    state: str
-    total: int
-    chunks: int
-    chunk_size: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-@dataclass(slots=True)
-class ChunkSummary:
-    documents: int = 0
-    failed: int = 0
-    pages: int = 0
-    channels: dict[str, list[int]] = field(default_factory=dict)  # channel -> [docs, pages]
-
-    def add(self, other: ChunkSummary) -> None:
-        self.documents += other.documents
-        self.failed += other.failed
-        self.pages += other.pages
-        for channel, (docs, pages) in other.channels.items():
-            mine = self.channels.setdefault(channel, [0, 0])
-            mine[0] += docs
-            mine[1] += pages
-
-    def count(self, result: Any) -> None:
-        """One document done: `result` is its ComposeResult (its outputs and pages)."""
-        self.documents += 1
-        for output in result.outputs:
-            pages = output.pages or 0
-            self.pages += pages
-            mine = self.channels.setdefault(output.channel, [0, 0])
-            mine[0] += 1
-            mine[1] += pages
-
-    def to_json(self) -> str:
-        return json.dumps({"documents": self.documents, "failed": self.failed,
-                           "pages": self.pages, "channels": self.channels})
-
-    @classmethod
-    def from_json(cls, text: str) -> ChunkSummary:
-        raw = json.loads(text)
-        return cls(raw["documents"], raw["failed"], raw["pages"],
-                   {k: list(v) for k, v in raw["channels"].items()})
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    job: JobRow
-    total: int
-    pending: int
-    running: int
-    done: int
-    failed: int
-    summary: ChunkSummary
-    stalled: str = ""  # why chunks keep failing (empty: they do not)
-    retry_at: datetime | None = None  # the next try of a failing chunk
-    cancelled: int = 0  # records never composed: the job was cancelled before them
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    seq: int
-    record_key: str
-    data_json: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordError:
-    record_key: str
-    field: str
-    message: str
 
 
 def retry_delay(failures: int) -> float:
