@@ -35,7 +35,7 @@ from server.compose.locales import check_payment_region, decide_locale, value_at
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
-from server.compose.validation import check_text, text_fields
+from server.compose.validation import text_fields
 from server.errors import FieldViolation, InvalidInput, quote
 
 
@@ -73,8 +73,6 @@ def validate(layout: Layout, data: Mapping[str, Any]) -> None:
             f"data does not match the schema of layout {layout.ref}",
             [FieldViolation(error.json_path, _schema_message(error)) for error in errors],
         )
-    if bad_text := check_text(data):  # no syntax can carry an XML-forbidden character
-        raise InvalidInput("data contains characters no document can carry", bad_text)
 
 
 MAX_SCHEMA_ERRORS = 50

@@ -4,7 +4,6 @@
     check_peppol(invoice)         Peppol BIS Billing 3.0 PEPPOL-* and the national rules
                                   (NO-R-*, SE-R-*, DK-R-*) of its schematron
     check_finvoice(invoice)       what Finvoice 3.0 makes mandatory or limits
-    check_text(data)              XML-forbidden control characters anywhere in the input
     text_fields(data)             (JSON path, string) of every string in the input
 
 Each check returns `Finding`s: the model path of the value (`lines[2].vat_rate`), the rule
@@ -22,10 +21,10 @@ from collections.abc import Callable, Iterable
 from server.compose.validation.en16931 import check_en16931
 from server.compose.validation.findings import Finding
 from server.compose.validation.peppol import check_peppol
-from server.compose.validation.text import check_text, text_fields
+from server.compose.validation.text import text_fields
 from server.errors import FieldViolation, InvalidInput
 
-__all__ = ["Finding", "check_einvoice", "check_en16931", "check_peppol", "check_text",
+__all__ = ["Finding", "check_einvoice", "check_en16931", "check_peppol",
            "raise_if_invalid", "renamer", "text_fields", "violations"]
 
 Where = Callable[[str], str]
