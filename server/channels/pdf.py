@@ -136,6 +136,13 @@ class AssetFetcher(URLFetcher):
         return URLFetcherResponse(url, body, {"Content-Type": media_type})
 
 
+# WeasyPrint is not thread-safe: two documents laid out at once in one process (a delivery
+# fallback and a Compose, both rendering in threads when render_workers = 0) aborted the
+# process inside Pango/HarfBuzz on their shared FontConfiguration. Render processes are
+# single-threaded, so in production the lock is never contended.
+WEASYPRINT_LOCK = threading.Lock()
+
+
 class WeasyPrintEngine:
     """HTML + CSS -> PDF with WeasyPrint, caches per layout version.
 
@@ -175,17 +182,19 @@ class WeasyPrintEngine:
         return self.render_document(layout, html)
 
     def render_document(self, layout: Layout, html: str) -> RenderedPdf:
-        """The WeasyPrint step alone (the benchmarks time it on its own)."""
+        """The WeasyPrint step alone (the benchmarks time it on its own). One document at a
+        time per process (WEASYPRINT_LOCK)."""
         fetcher, stylesheets = self._prepared(layout)
-        document = HTML(
-            string=html, base_url=layout.path.as_uri() + "/", url_fetcher=fetcher
-        ).render(font_config=self.font_config, stylesheets=stylesheets)
-        if self.pdf_variant != "layout":
-            return RenderedPdf(document.write_pdf(pdf_variant=self.pdf_variant),
-                               len(document.pages), self.name, self.version, ())
-        standards = pdf_standards(layout)
-        archive = next((s for s in standards if s.startswith("a-")), None)
-        content = document.write_pdf(pdf_variant=f"pdf/{archive}" if archive else None)
+        with WEASYPRINT_LOCK:
+            document = HTML(
+                string=html, base_url=layout.path.as_uri() + "/", url_fetcher=fetcher
+            ).render(font_config=self.font_config, stylesheets=stylesheets)
+            if self.pdf_variant != "layout":
+                return RenderedPdf(document.write_pdf(pdf_variant=self.pdf_variant),
+                                   len(document.pages), self.name, self.version, ())
+            standards = pdf_standards(layout)
+            archive = next((s for s in standards if s.startswith("a-")), None)
+            content = document.write_pdf(pdf_variant=f"pdf/{archive}" if archive else None)
         if "ua-1" in standards:
             content = identify_pdf_ua(content)
         return RenderedPdf(content, len(document.pages), self.name, self.version, standards)

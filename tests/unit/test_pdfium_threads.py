@@ -35,3 +35,16 @@ def test_print_checks_from_many_threads_at_once_agree():
     assert len(results) == 1
     [checks] = results
     assert json.loads(checks)[:2] == ["[]", "[]"]  # the sample fits and keeps off the marks
+
+
+def test_weasyprint_documents_rendered_from_many_threads_are_the_same():
+    """WeasyPrint is not thread-safe either: a delivery fallback and a Compose laying out at
+    once aborted the process in Pango. One lock per process (WEASYPRINT_LOCK)."""
+    layout = LayoutRegistry().get("welcome-letter")
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=layout.sample_data(), document_id="THREADS",
+        now=datetime(2026, 3, 2, tzinfo=UTC)))
+    engine = PrintEngines("weasyprint")
+    with ThreadPoolExecutor(4) as pool:
+        pages = set(pool.map(lambda _: engine.render(layout, composition).pages, range(6)))
+    assert len(pages) == 1 and pages.pop() >= 1
