@@ -16,11 +16,19 @@ What it does (RFC 3464 for DSNs, SMPP 3.4 §5.2.28 `message_state` for receipts)
     expired    -> `expired` -> fallback
     failed     -> `failed` -> fallback
     retry      -> `queued` again after a backoff (a 4.x.x DSN), or a dead letter
+
+A receipt can beat the send's own answer: an SMSC sends the `deliver_sm` right after the
+`submit_sm_resp`, before the dispatcher's thread has committed `sent`. The receipt waits up
+to `answer_wait` seconds for that answer, so the history reads sending -> sent (with the
+provider's own words, e.g. ESME_ROK and its id) -> delivered. If the answer never comes (the
+sender died or hangs), the receipt itself proves the provider took the message: `sent` is
+recorded for it first, then the outcome.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,9 +43,12 @@ from server.delivery.store import DeliveryStore
 log = logs.get_logger(__name__)
 
 WAITING = (State.SENT, State.QUEUED, State.SENDING)
+SENT_BY_RECEIPT = "accepted: its receipt came before the provider's answer was recorded"
 
 
 class Receipts:
+    answer_wait = 2.0  # s a receipt waits for its send's answer to be recorded (docstring)
+
     def __init__(self, store: DeliveryStore, providers: Mapping[str, Provider],
                  clock: Callable[[], datetime]):
         self.store = store
@@ -69,10 +80,14 @@ class Receipts:
             return False
         if receipt.provider_message_id and not self._whole(row, receipt):
             return False
+        row = self._after_the_answer(row)
         now, provider = self.clock(), row["provider"]
         # An attempt whose answer was lost learns the provider's id from its receipt.
         learnt = ({"provider_message_id": receipt.provider_message_id[:200]}
                   if receipt.provider_message_id and not row["provider_message_id"] else {})
+        if row["state"] == State.SENDING and receipt.outcome != "retry":
+            self.store.move(row["delivery_id"], State.SENT, SENT_BY_RECEIPT, now,
+                            only_from=(State.SENDING,), lease_owner=None, lease_until=None)
         if receipt.outcome == "delivered":
             moved = self.store.move(row["delivery_id"], State.DELIVERED, receipt.reason, now,
                                     only_from=WAITING, lease_owner=None, lease_until=None,
@@ -90,6 +105,15 @@ class Receipts:
         if moved:
             metrics.failed(provider, state.value)
         return moved
+
+    def _after_the_answer(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row once its attempt's answer is recorded, or as it is after `answer_wait`
+        seconds (module docstring)."""
+        deadline = time.monotonic() + self.answer_wait
+        while row["state"] == State.SENDING and time.monotonic() < deadline:
+            time.sleep(0.02)
+            row = self.store.row(row["delivery_id"]) or row
+        return row
 
     def _whole(self, row: dict[str, Any], receipt: Receipt) -> bool:
         """Record a part's receipt; whether the message's outcome is decided by it (a

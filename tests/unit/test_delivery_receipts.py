@@ -5,12 +5,14 @@ recorded; an attempt whose answer was lost is found by its client reference."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from server.delivery.dispatcher import Dispatcher
 from server.delivery.model import Accepted, Receipt, State
+from server.delivery.receipts import SENT_BY_RECEIPT
 from server.delivery.rules import ContactRules
 from server.delivery.tables import delivery_provider_ids
 from tests.unit.test_delivery_dispatcher import Archive, Clock, Double, add, store  # noqa: F401
@@ -59,16 +61,44 @@ def test_one_undelivered_part_bounces_the_message(store):  # noqa: F811
     assert [r["delivery_id"] for r in store.due_fallbacks()] == [delivery_id]
 
 
+def states(store, delivery_id):  # noqa: F811
+    return [(e.state, e.reason) for e in store.get("t", delivery_id).events]
+
+
 def test_a_receipt_before_the_answer_is_recorded_keeps_the_providers_id(store):  # noqa: F811
+    # The sender never answers (it died): the receipt records `sent` for it, then the outcome.
     [delivery_id] = add(store, **{**SMS, "details": json.dumps({"facts": {"segments": 1}})})
     [row] = store.claim("double", 1, Clock()(), "me", timedelta(seconds=60))
     d, _ = dispatcher(store, Accepted("ok"))
+    d.receipts.answer_wait = 0.1
     assert d.receipt(Receipt("delivered", "stat:DELIVRD", delivery_id=delivery_id,
                              provider="double", provider_message_id="C1"))
     assert not store.finish(row, "me", State.SENT, "ok", "accepted", Clock()(),
                             provider_message_id="C1")
     after = store.row(delivery_id)
     assert after["state"] == State.DELIVERED and after["provider_message_id"] == "C1"
+    assert states(store, delivery_id) == [
+        (State.QUEUED, ""), (State.SENDING, "attempt 1"), (State.SENT, SENT_BY_RECEIPT),
+        (State.DELIVERED, "stat:DELIVRD")]
+
+
+def test_a_receipt_racing_the_sends_answer_waits_for_it(store):  # noqa: F811
+    # The SMSC's deliver_sm follows its submit_sm_resp at once: the receipt thread gets it
+    # while the dispatcher's thread is still committing `sent`. The history keeps the
+    # provider's own answer, in order.
+    [delivery_id] = add(store, **{**SMS, "details": json.dumps({"facts": {"segments": 1}})})
+    [row] = store.claim("double", 1, Clock()(), "me", timedelta(seconds=60))
+    d, _ = dispatcher(store, Accepted("ok"))
+    answer = threading.Timer(0.2, store.finish, (row, "me", State.SENT,
+                                                 "ESME_ROK message_id C2", "accepted",
+                                                 Clock()()), {"provider_message_id": "C2"})
+    answer.start()
+    assert d.receipt(Receipt("delivered", "stat:DELIVRD", provider="double",
+                             provider_message_id="C2", delivery_id=delivery_id))
+    answer.join()
+    assert states(store, delivery_id) == [
+        (State.QUEUED, ""), (State.SENDING, "attempt 1"), (State.SENT, "ESME_ROK message_id C2"),
+        (State.DELIVERED, "stat:DELIVRD")]
 
 
 def test_a_lost_answer_is_settled_by_its_client_reference(store):  # noqa: F811
