@@ -4,7 +4,8 @@ Public names are re-exported here lazily (PEP 562), so `import archive.keys` in 
 worker does not pay for boto3 and SQLAlchemy:
 
 - `archive.store`     ArchiveStore, StoredObject: immutable, retained, verified S3 objects
-- `archive.index`     DocumentIndex, DocumentRecord, OutputRecord: the portal's lookup tables
+- `archive.index`     DocumentIndex: the portal's lookup tables (schema: `archive.tables`)
+- `archive.records`   DocumentRecord, OutputRecord: what the index knows of a document
 - `archive.keys`      document_key: where each channel output is stored
 - `archive.retention` RetentionPolicy: how long each kind of document is locked
 - `archive.embedded`  EmbeddedS3: SeaweedFS as Kanal's own S3 server
@@ -20,8 +21,8 @@ _EXPORTS = {
     "ArchiveStore": "archive.store",
     "StoredObject": "archive.store",
     "DocumentIndex": "archive.index",
-    "DocumentRecord": "archive.index",
-    "OutputRecord": "archive.index",
+    "DocumentRecord": "archive.records",
+    "OutputRecord": "archive.records",
     "document_key": "archive.keys",
     "RetentionPolicy": "archive.retention",
     "EmbeddedS3": "archive.embedded",

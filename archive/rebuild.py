@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from archive.errors import DuplicateDocument, IntegrityError, ObjectNotFound
-from archive.index import DocumentIndex, DocumentRecord, OutputRecord, skipped_from_json
+from archive.index import DocumentIndex
 from archive.keys import parse_document_key
+from archive.records import DocumentRecord, OutputRecord, skipped_from_json
 from archive.store import ArchiveStore, StoredObject
 
 __all__ = [

@@ -214,7 +214,7 @@ def run(kanal: KanalServer, keys: Keys, sample: dict, args: argparse.Namespace,
 
 
 def _count_indexed(engine, ids: list[str]) -> int:
-    from archive.index import documents
+    from archive.tables import documents
 
     with engine.begin() as conn:
         return sum(conn.execute(select(func.count()).select_from(documents).where(

@@ -50,9 +50,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from archive.embedded import EmbeddedS3  # noqa: E402
-from archive.index import documents as index_documents  # noqa: E402
-from archive.index import outputs as index_outputs  # noqa: E402
 from archive.store import ArchiveStore  # noqa: E402
+from archive.tables import documents as index_documents  # noqa: E402
+from archive.tables import outputs as index_outputs  # noqa: E402
 from kanal.v1 import (  # noqa: E402
     common_pb2,
     documents_pb2,

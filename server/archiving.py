@@ -35,14 +35,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
-from archive.index import (
-    DocumentIndex,
-    DocumentRecord,
-    OutputRecord,
-    SkippedRecord,
-    skipped_to_json,
-)
+from archive.index import DocumentIndex
 from archive.keys import document_key
+from archive.records import DocumentRecord, OutputRecord, SkippedRecord, skipped_to_json
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs

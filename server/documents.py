@@ -24,14 +24,9 @@ from typing import Any
 
 from ulid import ULID
 
-from archive.errors import ArchiveUnavailable
-from archive.index import (
-    DocumentIndex,
-    DocumentRecord,
-    DuplicateDocument,
-    OutputRecord,
-    SkippedRecord,
-)
+from archive.errors import ArchiveUnavailable, DuplicateDocument
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord, OutputRecord, SkippedRecord
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs, metrics

@@ -36,7 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from archive.errors import ArchiveUnavailable, IntegrityError, ObjectNotFound
-from archive.index import DocumentIndex, DocumentRecord, OutputRecord
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord, OutputRecord
 from archive.store import ArchiveStore
 from server import logs, tokens
 from server.auth import Caller

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from archive.index import OutputRecord
+from archive.records import OutputRecord
 from kanal.v1 import common_pb2, documents_pb2
 from server.compose.model import Channel, ChannelPlan
 from server.errors import InvalidInput

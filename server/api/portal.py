@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from archive.index import DocumentRecord
+from archive.records import DocumentRecord
 from kanal.v1 import common_pb2, portal_pb2, portal_pb2_grpc
 from server.api.convert import channels_from_proto, output_to_proto, timestamp
 from server.api.deliveries import delivery_to_proto

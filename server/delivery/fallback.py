@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from archive.index import DocumentIndex, OutputRecord
+from archive.index import DocumentIndex
+from archive.records import OutputRecord
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Composition, Output

@@ -28,7 +28,7 @@ from typing import Any
 
 from ulid import ULID
 
-from archive.index import OutputRecord
+from archive.records import OutputRecord
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.delivery.model import State

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from archive.index import DocumentIndex, OutputRecord
+from archive.index import DocumentIndex
+from archive.records import OutputRecord
 from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout

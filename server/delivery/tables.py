@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
 )
 
-from archive.index import UTCDateTime
+from archive.tables import UTCDateTime
 
 metadata = MetaData()
 

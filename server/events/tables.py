@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from archive.index import UTCDateTime
+from archive.tables import UTCDateTime
 
 metadata = MetaData()
 

@@ -38,7 +38,7 @@ def document_ids(conn: Connection, records_table, job_id: str, created_at: datet
 
 def committed_count(conn: Connection, tenant: str, ids: list[str]) -> int:
     """How many of these documents have their index row."""
-    from archive.index import documents
+    from archive.tables import documents
 
     total = 0
     for start in range(0, len(ids), IN_BATCH):
@@ -51,7 +51,7 @@ def committed_count(conn: Connection, tenant: str, ids: list[str]) -> int:
 def committed_outputs(conn: Connection, tenant: str, ids: list[str]
                       ) -> tuple[int, list[tuple[str, int]]]:
     """(documents indexed, [(channel, pages) per output of them])."""
-    from archive.index import outputs
+    from archive.tables import outputs
 
     found = committed_count(conn, tenant, ids)
     rows: list[tuple[str, int]] = []

@@ -57,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from archive.index import UTCDateTime
+from archive.tables import UTCDateTime
 from server.errors import Conflict, NotFound, Unavailable
 from server.jobs import indexed
 from server.jobs.model import (  # noqa: F401 (re-exported: the store hands these out)

@@ -33,7 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from archive.index import UTCDateTime
+from archive.tables import UTCDateTime
 
 metadata = MetaData()
 ID = BigInteger().with_variant(Integer, "sqlite")

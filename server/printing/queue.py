@@ -59,7 +59,8 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from archive.index import DocumentIndex, UTCDateTime
+from archive.index import DocumentIndex
+from archive.tables import UTCDateTime
 from server import logs
 from server.compose.rules import Rule, parse_rules
 from server.printing.profiles import PrintProfile, builtin_profiles

@@ -28,7 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
-from archive.index import UTCDateTime
+from archive.tables import UTCDateTime
 
 metadata = MetaData()
 

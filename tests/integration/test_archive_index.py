@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from archive.errors import ArchiveUnavailable, DuplicateDocument
-from archive.index import DocumentIndex, DocumentRecord, OutputRecord, outputs
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord, OutputRecord
+from archive.tables import outputs
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
-from archive.index import documents as index_documents
-from archive.index import outputs as index_outputs
+from archive.tables import documents as index_documents
+from archive.tables import outputs as index_outputs
 from kanal.v1 import (
     common_pb2,
     documents_pb2,

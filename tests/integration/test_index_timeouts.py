@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from archive import deadline
+from archive.database import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS
 from archive.errors import ArchiveUnavailable
-from archive.index import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS, DocumentIndex
+from archive.index import DocumentIndex
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import grpc
 import pytest
 from sqlalchemy import func, select, update
 
-from archive.index import documents as index_documents
-from archive.index import outputs as index_outputs
+from archive.tables import documents as index_documents
+from archive.tables import outputs as index_outputs
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 from server.api.errors import field_violations
 from server.app import KanalServer

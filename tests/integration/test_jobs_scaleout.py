@@ -23,9 +23,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import create_engine, func, make_url, select, text
 
-from archive.index import documents as index_documents
-from archive.index import outputs as index_outputs
 from archive.store import ArchiveStore
+from archive.tables import documents as index_documents
+from archive.tables import outputs as index_outputs
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from archive.index import documents as index_documents
+from archive.tables import documents as index_documents
 from kanal.v1 import events_pb2, events_pb2_grpc
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR

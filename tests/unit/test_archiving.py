@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
-from archive.index import DocumentIndex, documents
+from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
+from archive.tables import documents
 from server.archiving import ArchiveStep, Rendered
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry

@@ -18,7 +18,8 @@ import pytest
 
 from archive import deadline
 from archive.errors import ArchiveUnavailable
-from archive.index import DocumentIndex, DocumentRecord
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord
 from archive.store import ArchiveStore
 
 

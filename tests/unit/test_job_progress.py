@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from archive.index import DocumentIndex, DocumentRecord
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord
 from server.jobs.store import JobHeader, JobStore
 from server.jobs.worker import document_id_for
 

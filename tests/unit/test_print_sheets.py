@@ -264,7 +264,8 @@ def test_a_print_fallback_delivery_queues_the_documents_sheet_rules(tmp_path) ->
     """The outbox row written for the print channel (server.delivery.outbox) and the print
     provider that queues it later (an e-mail bounce falling back to paper) carry the
     layout's duplex and slip options into the queue, as DocumentService does."""
-    from archive.index import DocumentIndex, OutputRecord
+    from archive.index import DocumentIndex
+    from archive.records import OutputRecord
     from server.delivery.model import Outgoing
     from server.delivery.outbox import details_for
     from server.delivery.providers.base import ProviderContext

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from archive.index import DocumentIndex, DocumentRecord
+from archive.index import DocumentIndex
+from archive.records import DocumentRecord
 from server import tokens
 from server.auth import Caller
 from server.errors import InvalidInput, Unauthenticated
