@@ -34,7 +34,8 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
-from server.compose.builders.invoice_input import read_invoice, text, where
+from server.compose.builders.invoice_input import read_invoice, where
+from server.compose.builders.invoice_reader import text
 from server.compose.en16931 import Invoice
 from server.compose.formatting import check_currency
 from server.compose.model import DocumentKind
