@@ -32,9 +32,10 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402
 from load_tests.bench_bulk import records  # noqa: E402
-from server.app import KanalServer, embedded_credentials  # noqa: E402
+from server.app import KanalServer  # noqa: E402
 from server.auth import ApiKey, hash_key, new_key  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.credentials import embedded_credentials  # noqa: E402
 
 RABBITMQ = os.environ.get("KANAL_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

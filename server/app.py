@@ -6,48 +6,32 @@ external endpoint is configured), the archive bucket with object lock, the index
 then the gRPC server. Stop order is the reverse, and the embedded S3 process never
 outlives the server.
 
-The gRPC server is grpc.aio on an event loop of its own thread: waiting (idle streams, slow
-readers, health checks) costs no thread, and the synchronous servicers run in bounded lanes
-of threads (server/api/admission.py), so no caller can take the whole server.
+The gRPC server runs on an event loop of its own thread (`server.grpc_server`); the
+credentials a server makes for itself in its state dir are `server.credentials`'.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes.util
-import json
 import os
-import secrets
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from archive.embedded import EmbeddedS3
 from archive.errors import EmbeddedS3Error
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from kanal.v1 import (
-    deliveries_pb2,
     deliveries_pb2_grpc,
-    documents_pb2,
     documents_pb2_grpc,
-    events_pb2,
     events_pb2_grpc,
-    jobs_pb2,
     jobs_pb2_grpc,
-    layouts_pb2,
     layouts_pb2_grpc,
-    portal_pb2,
     portal_pb2_grpc,
-    printshop_pb2,
     printshop_pb2_grpc,
-    surveys_pb2,
     surveys_pb2_grpc,
 )
 from server import auth, logs, metrics
@@ -67,10 +51,12 @@ from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
 from server.config import ConfigError, S3Settings, Settings
+from server.credentials import api_keys, embedded_credentials
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import DocumentService
 from server.events.publish import EventService, publish_event
 from server.events.types import EventTypes
+from server.grpc_server import SERVICE_NAMES, GrpcServer
 from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor, HealthServicer
 from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
@@ -95,69 +81,10 @@ from server.surveys.settings import SurveySettings
 
 log = logs.get_logger("kanal")
 
-SERVICE_NAMES = (
-    documents_pb2.DESCRIPTOR.services_by_name["Documents"].full_name,
-    layouts_pb2.DESCRIPTOR.services_by_name["Layouts"].full_name,
-    jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name,
-    printshop_pb2.DESCRIPTOR.services_by_name["PrintShop"].full_name,
-    portal_pb2.DESCRIPTOR.services_by_name["Portal"].full_name,
-    portal_pb2.DESCRIPTOR.services_by_name["ArchiveAdmin"].full_name,
-    deliveries_pb2.DESCRIPTOR.services_by_name["Deliveries"].full_name,
-    surveys_pb2.DESCRIPTOR.services_by_name["Surveys"].full_name,
-    events_pb2.DESCRIPTOR.services_by_name["Events"].full_name,
-    events_pb2.DESCRIPTOR.services_by_name["Customers"].full_name,
-)
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-# A last bound, far above the lanes' (server/api/admission.py): grpc-core refuses more.
-MAX_CONCURRENT_RPCS = 2000
-
 
 def harfbuzz_subset_available() -> bool:
     """WeasyPrint silently falls back to a much slower font subsetter without it."""
     return ctypes.util.find_library("harfbuzz-subset") is not None
-
-
-def embedded_credentials(state_dir: Path) -> tuple[str, str]:
-    """The embedded S3's access key pair, made once per state dir and kept private."""
-    path = state_dir / "s3-credentials.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-        return stored["access_key"], stored["secret_key"]
-    access_key, secret_key = "kanal" + secrets.token_hex(6), secrets.token_urlsafe(30)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"access_key": access_key, "secret_key": secret_key}, out)
-    return access_key, secret_key
-
-
-DEV_ROLES = ("producer", "service", "portal", "admin", "printshop:demo-print")
-
-
-def development_keys(state_dir: Path, tenant: str = "demo") -> dict[str, str]:
-    """One key per role for tenant `demo`, made on first start of a server that has no
-    keys configured, kept (0600) in state_dir/dev-api-keys.json. For development only."""
-    path = state_dir / "dev-api-keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    keys = {role: auth.new_key() for role in DEV_ROLES}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(keys, out, indent=2)
-    return keys
-
-
-def api_keys(settings: Settings) -> tuple[auth.ApiKey, ...]:
-    if settings.api_keys:
-        return settings.api_keys
-    keys = development_keys(settings.state_dir)
-    log.warning("no API keys configured: using the development keys of tenant 'demo'",
-                keys_file=str(settings.state_dir / "dev-api-keys.json"))
-    return tuple(
-        auth.ApiKey(id=f"dev-{role}", sha256=auth.hash_key(secret), tenant="demo", role=role)
-        for role, secret in keys.items()
-    )
 
 
 class KanalServer:
@@ -168,13 +95,10 @@ class KanalServer:
         self.settings = settings
         self.clock = clock
         self.embedded_s3: EmbeddedS3 | None = None
-        self.grpc_server: grpc.aio.Server | None = None
-        self.port: int | None = None
         self.health = HealthServicer()
+        self.grpc_server = GrpcServer(self.health)
         self.metrics: metrics.MetricsEndpoint | None = None
         self._gauges: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped = threading.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -348,36 +272,14 @@ class KanalServer:
         render_workers = (self.renderers.workers if isinstance(self.renderers, RenderPool)
                           else 1)
         self.lanes = Lanes(self.limits, render_workers)
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._run_loop, name="grpc-loop", daemon=True).start()
-        self._on_loop(self._serve())
+        self.grpc_server.start(
+            self.settings.listen,
+            lambda: [KanalInterceptor(auth.Authenticator(api_keys(self.settings)),
+                                      self.lanes, self.limits, observers=[observe_rpc])],
+            self._add_servicers, reflection_enabled=self.settings.reflection_enabled)
 
-    def _run_loop(self) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.close()
-            self._stopped.set()
-
-    def _on_loop(self, coroutine: Any, timeout: float | None = 30) -> Any:
-        """Run a coroutine on the server's event loop and wait for its result."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
-
-    async def _serve(self) -> None:
-        server = grpc.aio.server(
-            interceptors=[KanalInterceptor(auth.Authenticator(api_keys(self.settings)),
-                                           self.lanes, self.limits,
-                                           observers=[observe_rpc])],
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),  # a taken port must fail, not be shared
-            ],
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
-        )
+    def _add_servicers(self, server: grpc.aio.Server) -> None:
+        """Kanal's API services, on the server's event loop."""
         documents_pb2_grpc.add_DocumentsServicer_to_server(
             DocumentsServicer(self.documents), server)
         layouts_pb2_grpc.add_LayoutsServicer_to_server(LayoutsServicer(self.layouts), server)
@@ -397,24 +299,12 @@ class KanalServer:
         events_pb2_grpc.add_CustomersServicer_to_server(CustomersServicer(self.journeys), server)
         portal_pb2_grpc.add_ArchiveAdminServicer_to_server(
             ArchiveAdminServicer(ArchiveAdminService(self.store, self.index)), server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        if self.settings.reflection_enabled:  # lists the API to anyone: off in production
-            reflection.enable_server_reflection(
-                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        try:
-            self.port = server.add_insecure_port(self.settings.listen)
-        except RuntimeError as exc:
-            raise ConfigError(f"cannot listen on {self.settings.listen}: {exc}") from exc
-        if not self.port:
-            raise ConfigError(f"cannot listen on {self.settings.listen} (port taken?)")
-        await server.start()
-        self.grpc_server = server
 
     def _start_health(self) -> None:
         """Health per dependency (server/health.py), published on the gRPC health service."""
         self.monitor = DependencyMonitor(
             {ARCHIVE: self._archive_probe, INDEX: self.index.ping,
-             QUEUE: self.job_runner.queue.ping}, self._publish_health,
+             QUEUE: self.job_runner.queue.ping}, self.grpc_server.publish_health,
             services=SERVICE_NAMES)
         self.monitor.start()
 
@@ -426,18 +316,6 @@ class KanalServer:
         if self.embedded_s3 is not None and not self.embedded_s3.running:
             raise EmbeddedS3Error("the embedded SeaweedFS is not running")
         self.store.ping()
-
-    def _publish_health(self, service: str, serving: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
-        if self._loop is not None and self._loop.is_running():
-            self._on_loop(self.health.set(service, status), timeout=5)
-
-    async def _shutdown(self, grace: float) -> None:
-        await self.health.enter_graceful_shutdown()
-        if self.grpc_server is not None:
-            await self.grpc_server.stop(grace)
-            self.grpc_server = None
 
     def _portal(self) -> PortalService:
         portal = self.settings.portal
@@ -476,11 +354,7 @@ class KanalServer:
         if getattr(self, "job_runner", None) is not None:
             self.job_runner.stop()
             self.job_runner = None
-        if self._loop is not None and self._loop.is_running():
-            self._on_loop(self._shutdown(grace), timeout=grace + 30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._stopped.wait(30)
-        self._loop = None
+        self.grpc_server.stop(grace)
         if getattr(self, "lanes", None) is not None:
             self.lanes.close()
         if getattr(self, "surveys", None) is not None:
@@ -496,8 +370,12 @@ class KanalServer:
 
     def wait(self) -> None:
         """Block until the server has stopped."""
-        if self._loop is not None:
-            self._stopped.wait()
+        self.grpc_server.wait()
+
+    @property
+    def port(self) -> int | None:
+        """The gRPC port listened on (None before start)."""
+        return self.grpc_server.port
 
     @property
     def address(self) -> str:

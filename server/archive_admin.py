@@ -43,7 +43,7 @@ def _running_store(settings: Settings, action: str) -> str | None:
 @contextmanager
 def open_archive(settings: Settings, action: str = "verify"
                  ) -> Iterator[tuple[ArchiveStore, DocumentIndex]]:
-    from server.app import embedded_credentials
+    from server.credentials import embedded_credentials
 
     s3, embedded = settings.s3, None
     endpoint, access_key, secret_key = s3.endpoint, s3.access_key, s3.secret_key

@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 
 from archive.embedded import DataDirInUse, EmbeddedS3
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
-from server.app import KanalServer, embedded_credentials
+from server.app import KanalServer
 from server.cli import main
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
+from server.credentials import embedded_credentials
 from server.jobs.store import job_records, jobs
 from server.portal import issue_customer_token
 from tests.client import Keys, channel

@@ -17,13 +17,14 @@ from sqlalchemy import create_engine, text
 from archive.store import decode_metadata_value
 from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, layouts_pb2, layouts_pb2_grpc
 from server.api.errors import field_violations
-from server.app import KanalServer, embedded_credentials
+from server.app import KanalServer
 from server.channels.pdf import engine_of
 from server.compose.composer import ComposeRequest, compose
 from server.compose.formatting import money
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.config import Settings
+from server.credentials import embedded_credentials
 from tests.client import Keys, channel
 from tests.pdf_inspect import Box, find_text, normalise, pages_text
 
@@ -219,7 +220,7 @@ def test_health_reports_every_api_service(kanal):
     """The README: every API service is reported. A Check for each answers SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    from server.app import SERVICE_NAMES
+    from server.grpc_server import SERVICE_NAMES
 
     with grpc.insecure_channel(kanal.address) as ch:
         health = health_pb2_grpc.HealthStub(ch)

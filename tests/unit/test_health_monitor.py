@@ -51,7 +51,7 @@ def test_a_hung_dependency_is_down_and_only_what_needs_it_follows():
 def test_every_api_service_the_server_serves_is_reported():
     """A health check for any API service (Deliveries included) answers, never NOT_FOUND;
     a service NEEDS does not name needs every dependency."""
-    from server.app import SERVICE_NAMES
+    from server.grpc_server import SERVICE_NAMES
 
     published: dict[str, bool] = {}
     down = {"on": False}
