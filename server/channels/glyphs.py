@@ -18,7 +18,12 @@ variation selectors, which the shaping engines draw nothing for; and spaces (Zs)
 they draw from the font's own space when it lacks U+3000 or U+1680.
 
 The font set's coverage (the union of the cmaps of its TrueType/OpenType/WOFF2 files, read
-with fontTools) is read once per set of folders and kept for the life of the process.
+with fontTools) is read once per set of folders and kept for the life of the process, and
+found once per layout. The composer asks for every channel that carries the PDF and the
+renderer again, so the usual answer (every character drawn) is found cheaply: the distinct
+characters of the shown strings, gathered in one walk without paths, against the coverage;
+only when one of them is missing are the strings walked again with their paths to name the
+fields.
 
 Which channels need it: every one that carries the print PDF (print, the digital mailbox,
 an e-mail with the PDF attached, the Factur-X e-invoice); the composer asks
@@ -31,6 +36,7 @@ the reader's mail program with its own fonts, and the SMS goes as UCS-2 when it 
 from __future__ import annotations
 
 import unicodedata
+import weakref
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +77,18 @@ def coverage(folders: tuple[Path, ...]) -> tuple[frozenset[int], tuple[str, ...]
     return frozenset(points), tuple(families)
 
 
+_LAYOUT_COVERAGE: weakref.WeakKeyDictionary[Layout, tuple[frozenset[int], tuple[str, ...]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def layout_coverage(layout: Layout) -> tuple[frozenset[int], tuple[str, ...]]:
+    """`coverage` of the layout's font chain (`font_folders`), found once per layout."""
+    found = _LAYOUT_COVERAGE.get(layout)
+    if found is None:
+        found = _LAYOUT_COVERAGE[layout] = coverage(font_folders(layout))
+    return found
+
+
 def needs_glyph(char: str) -> bool:
     """Whether a character is drawn with a glyph (controls, format characters and
     variation selectors are not)."""
@@ -101,6 +119,31 @@ def _shown(composition: Composition) -> Iterator[tuple[str, str]]:
                 yield f"campaigns.{campaign.area}.{name}", text
 
 
+def _shown_characters(composition: Composition) -> set[str]:
+    """The distinct characters of the strings `_shown` yields that are not all ASCII, each
+    string NFC-composed as `missing_glyphs` reads it: one walk, no paths."""
+    texts: list[str] = []
+    stack: list[Any] = [composition.context]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                texts.append(value)
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    for campaign in composition.campaigns:
+        for name in ("title", "body"):
+            text = getattr(campaign, name, None)
+            if isinstance(text, str) and not text.isascii():
+                texts.append(text)
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(unicodedata.normalize("NFC", text))
+    return chars
+
+
 def source_field(composition: Composition, char: str, shown: str) -> str | None:
     """The JSON path of the input string a shown character came from: the strings that
     hold it (or its other case: the window prints the city in capitals), preferring one
@@ -117,7 +160,10 @@ def missing_glyphs(composition: Composition, layout: Layout) -> list[FieldViolat
     """Every (field, character) whose character no font of the layout's chain draws, the
     field being the input's JSON path (or `layout <ref> <context path>` for the layout's
     own text), in the order the context holds them."""
-    covered, families = coverage(font_folders(layout))
+    covered, families = layout_coverage(layout)
+    if all(ord(char) in covered or not needs_glyph(char)
+           for char in _shown_characters(composition)):
+        return []  # every character is drawn: no field to name
     found: dict[tuple[str, str], FieldViolation] = {}
     for path, text in _shown(composition):
         if len(found) >= MAX_REPORTED:
