@@ -1,18 +1,35 @@
-"""One lock for pdfium in this process.
+"""One lock for pdfium in this process, and one read-back pass over a rendered PDF.
 
 Kanal reads rendered PDFs back with pdfium (pypdfium2): the print preflight, the mark-zone
 check, the mailbox limits. pdfium is not thread-safe (pypdfium2's documentation: use it from
 one thread at a time per process), and a server rendering in threads crashed in libpdfium
-(SIGTRAP) when two calls overlapped. Every use in the server runs under `serialised`; render
-processes are single-threaded, so there it costs nothing.
+(SIGTRAP) when two calls overlapped. Every use in the server runs under `serialised` (or
+inside `read_back`, which holds the same lock); render processes are single-threaded, so
+there it costs nothing.
+
+`read_back` is the print checks' one pass (issue 14): the PDF opened once and each page
+loaded once, its text page made once, shared by the text-area preflight
+(`server.channels.preflight`) and the mark-zone check (`server.channels.print_zones`).
+Loading a page is most of what the checks cost, and the first page of every document cost
+three times the others: pdfium builds a colour transform (lcms2) for each ICC-based colour
+space it meets, and Typst's PDF/A pages draw in two (sRGB and grey). The checks read
+geometry and text, never colour, so `read_back` opens a copy whose ICC-based colour
+spaces are named as the device colour space with the same number of components
+(`without_icc_profiles`): the same page objects, bounds and text, without the transforms.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
+
+import pypdfium2
+import pypdfium2.raw as pdfium_c
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,3 +44,128 @@ def serialised(function: Callable[P, R]) -> Callable[P, R]:
         with LOCK:
             return function(*args, **kwargs)
     return locked
+
+
+# `[/ICCBased 12 0 R]` (ISO 32000-1 8.6.5.5): a colour space array naming its profile stream
+_ICC_BASED = re.compile(rb"\[\s*/ICCBased\s+(\d+)\s+(\d+)\s+R\s*\]")
+_COMPONENTS = re.compile(rb"/N\s+(\d+)")
+_DEVICE = {1: b"[/DeviceGray]", 3: b"[/DeviceRGB]", 4: b"[/DeviceCMYK]"}  # by /N
+_STREAM_DICT_BYTES = 1024  # where a profile stream's /N is looked for after `n 0 obj`
+
+
+def without_icc_profiles(pdf: bytes) -> bytes:
+    """`pdf` with every ICC-based colour space array `[/ICCBased n g R]` written as the
+    device colour space of the profile's component count (`/N` 1, 3, 4: DeviceGray,
+    DeviceRGB, DeviceCMYK), padded with spaces to the same length, so every byte offset
+    (the cross-reference table) still holds. Only for reading geometry and text: the
+    colours change, nothing else. A colour space this cannot resolve plainly (a profile
+    in an object stream, an unusual /N) stays as it was; `pdf` itself when none changes."""
+    out: bytearray | None = None
+    at = pdf.find(b"/ICCBased")
+    while at >= 0:
+        start = pdf.rfind(b"[", max(0, at - 16), at)
+        match = _ICC_BASED.match(pdf, start) if start >= 0 else None
+        device = _DEVICE.get(_profile_components(pdf, match[1], match[2])) if match else None
+        if match is not None and device is not None:
+            out = bytearray(pdf) if out is None else out
+            out[match.start():match.end()] = device.ljust(match.end() - match.start())
+        at = pdf.find(b"/ICCBased", at + 9)
+    return pdf if out is None else bytes(out)
+
+
+def _profile_components(pdf: bytes, number: bytes, generation: bytes) -> int | None:
+    """The /N of object `number generation` when it is a plain stream object, else None."""
+    header = number + b" " + generation + b" obj"
+    at = pdf.find(header)
+    while at > 0 and pdf[at - 1] not in b" \t\r\n\f\0":  # `112 0 obj` is not `12 0 obj`
+        at = pdf.find(header, at + 1)
+    if at < 0:
+        return None
+    end = pdf.find(b"stream", at, at + _STREAM_DICT_BYTES)
+    found = _COMPONENTS.search(pdf, at, end) if end >= 0 else None
+    return int(found[1]) if found else None
+
+
+class ReadPage:
+    """One page of a `read_back`, loaded once. `number` is 1-based; `width`, `height` in pt
+    (pdfium's page size); the text page is made on first use and kept."""
+
+    __slots__ = ("number", "page", "width", "height", "_textpage", "_text")
+
+    def __init__(self, number: int, page: pypdfium2.PdfPage):
+        self.number = number
+        self.page = page
+        self.width, self.height = page.get_size()
+        self._textpage: pypdfium2.PdfTextPage | None = None
+        self._text: str | None = None
+
+    @property
+    def textpage(self) -> pypdfium2.PdfTextPage:
+        if self._textpage is None:
+            self._textpage = self.page.get_textpage()
+        return self._textpage
+
+    @property
+    def text(self) -> str:
+        """The page's whole text as pdfium reads it (`FPDFText_GetText`)."""
+        if self._text is None:
+            self._text = self.textpage.get_text_range()
+        return self._text
+
+    def objects(self) -> Iterator[tuple[ctypes.c_void_p, float, float, float, float]]:
+        """(object, left, bottom, right, top in pt) of every top-level page object (a form
+        XObject counts as one), in content order; `object` is pdfium's handle, valid while
+        the page is open (`FPDFPageObj_GetType(object)`: its FPDF_PAGEOBJ_* type). Raw
+        calls: pypdfium2's PdfObject wrappers cost more than the check itself. PdfiumError
+        when pdfium cannot place an object."""
+        page = self.page.raw
+        edges = [ctypes.c_float() for _ in range(4)]
+        left, bottom, right, top = edges
+        refs = [ctypes.byref(edge) for edge in edges]
+        get_object, get_bounds = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetBounds
+        count = pdfium_c.FPDFPage_CountObjects(page)
+        if count < 0:
+            raise pypdfium2.PdfiumError("Failed to get number of pageobjects.")
+        for index in range(count):
+            obj = get_object(page, index)
+            if not obj or not get_bounds(obj, *refs):
+                raise pypdfium2.PdfiumError("Failed to locate pageobject.")
+            yield obj, left.value, bottom.value, right.value, top.value
+
+    def close(self) -> None:
+        if self._textpage is not None:
+            self._textpage.close()
+        self.page.close()
+
+
+@contextmanager
+def read_back(pdf: bytes) -> Iterator[tuple[ReadPage, ...]]:
+    """Every page of `pdf`, each loaded once, for reading geometry and text (colours are
+    not read: see `without_icc_profiles`), under LOCK for the whole block; closed after.
+    PdfiumError when pdfium cannot open `pdf` or one of its pages."""
+    with LOCK:
+        document = pypdfium2.PdfDocument(without_icc_profiles(pdf))
+        pages: list[ReadPage] = []
+        try:
+            for index in range(len(document)):
+                pages.append(ReadPage(index + 1, document[index]))
+            yield tuple(pages)
+        finally:
+            for page in pages:
+                page.close()
+            document.close()
+
+
+PdfSource = bytes | tuple[ReadPage, ...]  # a PDF, or the pages of a `read_back` under way
+
+
+@contextmanager
+def reading(source: PdfSource) -> Iterator[tuple[ReadPage, ...]]:
+    """The pages of `source`: read back here when it is the PDF's bytes, else the pages of
+    the caller's `read_back` (so several checks share one pass)."""
+    if isinstance(source, bytes | bytearray):
+        with read_back(bytes(source)) as pages:
+            yield pages
+    else:
+        with LOCK:
+            yield source

@@ -16,7 +16,6 @@ from server.channels.einvoice_channel import check_einvoice, render_einvoice
 from server.channels.email import check_email, needs_pdf, render_email
 from server.channels.glyphs import check_glyphs
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
-from server.channels.print_zones import check_print_zones
 from server.channels.sms_channel import check_sms, render_sms
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
@@ -97,11 +96,10 @@ class Renderers:
     def _render_print(self, composition: Composition, layout: Layout) -> Output:
         """The print PDF; checked against the mark zones when it goes (or may fall back)
         to paper. As an e-mail attachment or a mailbox copy alone nothing is painted over."""
-        output = render_print(composition, layout, self.pdf_engine)
         plan = composition.channel_plan
-        if Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks:
-            check_print_zones(output.content, composition, self.mark_zones)
-        return output
+        paper = Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks
+        return render_print(composition, layout, self.pdf_engine,
+                            self.mark_zones if paper else ())
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
         """Every channel of the composition's plan, in plan order."""

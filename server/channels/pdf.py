@@ -25,7 +25,7 @@ import mimetypes
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,8 +40,11 @@ from server import metrics
 from server.channels.glyphs import refuse_missing_glyphs
 from server.channels.pdf_ua import identify_pdf_ua
 from server.channels.preflight import refuse_overflow
+from server.channels.print_zones import check_print_zones
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
+from server.pdfium import read_back
+from server.printing.zones import MarkZone
 
 PDF_MEDIA_TYPE = "application/pdf"
 DEFAULT_PDF_STANDARDS = ("a-3b",)  # a layout without `pdf_standards` (the 1.0.0 ones)
@@ -228,14 +231,27 @@ class PrintEngines:
         return self.engine(self.only or engine_of(layout)).render(layout, composition)
 
 
-def render_print(composition: Composition, layout: Layout, engine: PdfEngine) -> Output:
-    """The print PDF, checked both ways before anything archives it: every character has a
-    glyph in the layout's fonts (before rendering, `glyphs`), and no text leaves its box on
-    the rendered pages (`preflight`). Either refusal is `InvalidInput` naming the field."""
+def refuse_unprintable(pdf: bytes, composition: Composition, layout: Layout,
+                       mark_zones: Sequence[MarkZone] = ()) -> None:
+    """The print PDF's read-back checks in one pdfium pass (`server.pdfium.read_back`):
+    `InvalidInput` when text leaves its box (`preflight`), else when something reaches
+    one of `mark_zones` (`print_zones`)."""
+    with read_back(pdf) as pages:
+        refuse_overflow(pages, composition, layout)
+        check_print_zones(pages, composition, mark_zones)
+
+
+def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
+                 mark_zones: Sequence[MarkZone] = ()) -> Output:
+    """The print PDF, checked before anything archives it: every character has a glyph in
+    the layout's fonts (before rendering, `glyphs`); then, read back in one pdfium pass
+    (`refuse_unprintable`), no text leaves its box on the rendered pages (`preflight`) and
+    nothing reaches one of `mark_zones` (`print_zones`; none for a PDF that never goes to
+    paper). Each refusal is `InvalidInput` naming the field; the preflight's comes first."""
     refuse_missing_glyphs(composition, layout)
     started = time.perf_counter()
     rendered = engine.render(layout, composition)
-    refuse_overflow(rendered.content, composition, layout)
+    refuse_unprintable(rendered.content, composition, layout, mark_zones)
     # the engine that rendered: the result names it where a dispatcher chose one per layout
     metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),
                         time.perf_counter() - started)

@@ -23,14 +23,17 @@ column or overflows a box, so the field holding the longest such word among the 
 left its box, or else on the page, is named (`$.transactions[0].description`); without one,
 the layout's limit (`print.text_area_mm`, `print.window_mm`).
 
-Cost: pdfium's text runs per page, a few milliseconds a page (load_tests/bench_preflight.py).
+Cost: pdfium's text runs per page, read in the print checks' one pass over the PDF
+(`server.pdfium.read_back`, shared with the mark-zone check); the runs are plain tuples and
+only those that show a problem become `Run`s with their text (load_tests/bench_preflight.py,
+load_tests/profile_stages.py's `print_checks`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -40,7 +43,7 @@ import pypdfium2.raw as pdfium
 from server.compose.layouts import Layout
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
-from server.pdfium import serialised
+from server.pdfium import PdfSource, ReadPage, reading
 
 MM_PER_PT = 25.4 / 72
 PRINTER_BORDER_MM = 5.0  # what a layout without a text area may not print on
@@ -98,17 +101,31 @@ class Box:
         return f"{worst:.1f} mm past the {edge} edge" if worst > TOLERANCE_MM else None
 
 
-def page_runs(page: pypdfium2.PdfPage, textpage: pypdfium2.PdfTextPage) -> list[Run]:
-    """The page's text runs (pdfium `FPDFText_GetRect`)."""
-    height = page.get_height()
-    runs = []
+# A run as the checks scan it: mm from the paper's top-left (left, top, right, bottom), then
+# pt as pdfium gives it (left, bottom, right, top), which reads its text when it is named.
+Edges = tuple[float, float, float, float, float, float, float, float]
+
+
+def page_edges(page: ReadPage) -> list[Edges]:
+    """The page's text runs (pdfium `FPDFText_GetRect`), as `Edges`."""
+    height = page.height
+    textpage = page.textpage.raw
     edges = [ctypes.c_double() for _ in range(4)]
+    left, top, right, bottom = edges
+    refs = [ctypes.byref(edge) for edge in edges]
+    get_rect = pdfium.FPDFText_GetRect
+    runs = []
     for i in range(pdfium.FPDFText_CountRects(textpage, 0, -1)):
-        pdfium.FPDFText_GetRect(textpage, i, *edges)
-        left, top, right, bottom = (e.value for e in edges)
-        runs.append(Run(left * MM_PER_PT, (height - top) * MM_PER_PT, right * MM_PER_PT,
-                        (height - bottom) * MM_PER_PT, textpage, (left, bottom, right, top)))
+        get_rect(textpage, i, *refs)
+        lf, tp, rt, bm = left.value, top.value, right.value, bottom.value
+        runs.append((lf * MM_PER_PT, (height - tp) * MM_PER_PT, rt * MM_PER_PT,
+                     (height - bm) * MM_PER_PT, lf, bm, rt, tp))
     return runs
+
+
+def page_runs(page: ReadPage) -> list[Run]:
+    """The page's text runs (pdfium `FPDFText_GetRect`)."""
+    return [Run(*run[:4], page.textpage, run[4:]) for run in page_edges(page)]
 
 
 def text_area(layout: Layout, width_mm: float, height_mm: float) -> Box:
@@ -160,75 +177,98 @@ def culprit(composition: Composition, texts: Iterable[str], page_text: str = "")
     return max(found)[1] if found else None
 
 
-@serialised
-def check_pdf(pdf: bytes, composition: Composition, layout: Layout) -> list[FieldViolation]:
-    """Every way the rendered text leaves its box, one violation per page and problem."""
-    document = pypdfium2.PdfDocument(pdf)
-    textpages: list[pypdfium2.PdfTextPage] = []
-    try:
-        problems: list[FieldViolation] = []
-        pages = []
-        for page in document:
-            textpages.append(page.get_textpage())
-            pages.append(((v * MM_PER_PT for v in page.get_size()),
-                          page_runs(page, textpages[-1])))
-
+def check_pdf(pdf: PdfSource, composition: Composition,
+              layout: Layout) -> list[FieldViolation]:
+    """Every way the rendered text leaves its box, one violation per page and problem.
+    `pdf`: the PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
+    with reading(pdf) as pages:
         def all_text() -> str:
             # a table sizes its columns for all its pages: what widens one may be pages away
-            return " ".join(textpage.get_text_range() for textpage in textpages)
+            return " ".join(page.text for page in pages)
 
-        for number, (size, runs) in enumerate(pages, start=1):
-            problems += _page_problems(number, size, runs, composition, layout, all_text)
+        problems: list[FieldViolation] = []
+        for page in pages:
+            problems += _page_problems(page, composition, layout, all_text)
         return problems
-    finally:
-        for textpage in textpages:
-            textpage.close()
-        document.close()
 
 
-def _page_problems(number: int, size, runs: list[Run], composition: Composition,
-                   layout: Layout, all_text) -> list[FieldViolation]:
-    width, height = size
+def _page_problems(page: ReadPage, composition: Composition, layout: Layout,
+                   all_text: Callable[[], str]) -> list[FieldViolation]:
+    edges = page_edges(page)
+    runs: dict[int, Run] = {}  # the runs a problem names, made once each (their text)
+
+    def run(i: int) -> Run:
+        if i not in runs:
+            runs[i] = Run(*edges[i][:4], page.textpage, edges[i][4:])
+        return runs[i]
+
     found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
-    area = text_area(layout, width, height)
-    outside = [(run, how) for run in runs if (how := area.outside(run)) and run.text]
+    area = text_area(layout, page.width * MM_PER_PT, page.height * MM_PER_PT)
+    outside = [(r, how) for r in map(run, _outside(area, edges))
+               if (how := area.outside(r)) and r.text]
     if outside:
-        run, how = outside[0]
-        found.append((f"text runs {how} of the text area ({quote(run.text)})",
+        first, how = outside[0]
+        found.append((f"text runs {how} of the text area ({quote(first.text)})",
                       [r for r, _ in outside], "print.text_area_mm", True))
-    box = window(layout, composition) if number == 1 else None
+    box = window(layout, composition) if page.number == 1 else None
     if box is not None:
-        address = [r for r in runs if box.left - TOLERANCE_MM <= r.left < box.right
-                   and box.top - TOLERANCE_MM <= r.top < box.bottom + WINDOW_GRACE_MM]
+        right, foot = box.right, box.bottom + WINDOW_GRACE_MM
+        address = [run(i) for i, e in enumerate(edges)
+                   if box.left - TOLERANCE_MM <= e[0] < right
+                   and box.top - TOLERANCE_MM <= e[1] < foot]
         leaving = [(r, how) for r in address if (how := box.outside(r)) and r.text]
         if leaving:
-            run, how = leaving[0]
+            first, how = leaving[0]
             found.append((f"the address runs {how} of the envelope window "
-                          f"({quote(run.text)})", address, "print.window_mm", False))
-    clash = _first_overlap(runs)
+                          f"({quote(first.text)})", address, "print.window_mm", False))
+    clash = _first_overlap(edges, run)
     if clash:
         found.append((f"text is drawn over text ({quote(clash[0].text)} and "
                       f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
     problems = []
     for what, bad, limit, whole in found:
         field = culprit(composition, (r.text for r in bad), all_text() if whole else "")
-        problems.append(FieldViolation(field or limit, f"page {number}: {what}"))
+        problems.append(FieldViolation(field or limit, f"page {page.number}: {what}"))
     return problems
 
 
-def _first_overlap(runs: list[Run]) -> tuple[Run, Run] | None:
-    ordered = sorted(runs, key=lambda r: r.top)  # a sweep down the page: lines meet lines
-    for i, run in enumerate(ordered):
-        for other in ordered[i + 1:]:
-            if other.top >= run.bottom:
+def _outside(area: Box, edges: Sequence[Edges]) -> list[int]:
+    """The runs some edge of which is past `area` by more than TOLERANCE_MM (the test of
+    `Box.outside`, on the edges alone), in page order."""
+    left, top, right, bottom = area.left, area.top, area.right, area.bottom
+    return [i for i, (lf, tp, rt, bm, *_) in enumerate(edges)
+            if left - lf > TOLERANCE_MM or rt - right > TOLERANCE_MM
+            or top - tp > TOLERANCE_MM or bm - bottom > TOLERANCE_MM]
+
+
+def _first_overlap(edges: Sequence[Edges],
+                   run: Callable[[int], Run]) -> tuple[Run, Run] | None:
+    """The first pair of runs drawn over each other (`Run.overlaps`, both with text), in a
+    sweep down the page: each run against the runs starting above its foot."""
+    order = sorted(range(len(edges)), key=lambda i: edges[i][1])  # lines meet lines
+    count = len(order)
+    for n, i in enumerate(order):
+        lf, tp, rt, bm = edges[i][:4]
+        for m in range(n + 1, count):
+            j = order[m]
+            lf2, tp2, rt2, bm2 = edges[j][:4]
+            if tp2 >= bm:
                 break
-            if run.overlaps(other) and run.text and other.text:
-                return run, other
+            # Run.overlaps, inline: this loop meets every pair of runs on a line
+            across = (rt if rt < rt2 else rt2) - (lf if lf > lf2 else lf2)
+            if across <= OVERLAP_MM:
+                continue
+            down = (bm if bm < bm2 else bm2) - (tp if tp > tp2 else tp2)
+            if down > min(bm - tp, bm2 - tp2) / 2:
+                first, other = run(i), run(j)
+                if first.text and other.text:
+                    return first, other
     return None
 
 
-def refuse_overflow(pdf: bytes, composition: Composition, layout: Layout) -> None:
-    """`InvalidInput` when the rendered text leaves its box (see the module docstring)."""
+def refuse_overflow(pdf: PdfSource, composition: Composition, layout: Layout) -> None:
+    """`InvalidInput` when the rendered text leaves its box (see the module docstring).
+    `pdf`: the PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
     problems = check_pdf(pdf, composition, layout)
     if problems:
         raise InvalidInput("the print page cannot hold this document's text", problems)

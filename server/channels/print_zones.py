@@ -12,6 +12,11 @@ holds the text it found there (the Composition's context path, `$.letter.paragra
 
 Every page is checked against every zone: a simplex line marks every page, and which page
 becomes a sheet front on a duplex line depends on the sheet plan.
+
+Cost: the pages come from the print checks' one pass (`server.pdfium.read_back`, shared with
+the text-area preflight); each page object's bounds are one pdfium call, and an object
+inside the band between the zones on the left and those on the right (every builtin
+profile's) reaches none, so only the rest are tested zone by zone.
 """
 
 from __future__ import annotations
@@ -25,8 +30,7 @@ import pypdfium2
 
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
-from server.pdfium import serialised
-from server.printing.profiles import Rect
+from server.pdfium import PdfSource, ReadPage, reading
 from server.printing.zones import MarkZone
 
 MM_PER_PT = 25.4 / 72
@@ -44,50 +48,72 @@ class Intrusion:
     in_zone: str  # the part of the text inside the zone (a text object's)
 
 
-@serialised
-def find_intrusions(pdf: bytes, zones: Sequence[MarkZone]) -> list[Intrusion]:
+def find_intrusions(pdf: PdfSource, zones: Sequence[MarkZone]) -> list[Intrusion]:
     """Every page object of `pdf` (top level: a form XObject counts as one object) whose
     bounds overlap one of `zones`, at most one per page and zone. A text object brings its
     text; a drawing (a table rule or cell background pushed out by a wide column) brings
-    the document's longest word, the usual culprit, so the error can still name a field."""
+    the document's longest word, the usual culprit, so the error can still name a field.
+    `pdf`: the PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
     if not zones:
         return []
     found: list[Intrusion] = []
     longest = ""
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        for number, page in enumerate(document, start=1):
-            height = page.get_height()
-            textpage = None
+    rects = [(zone, zone.rect.x, zone.rect.right, zone.rect.y, zone.rect.bottom)
+             for zone in zones]
+    band_left, band_right = _free_band(rects)
+    with reading(pdf) as pages:
+        for page in pages:
+            height = page.height
             seen: set[MarkZone] = set()
-            for obj in page.get_objects(max_depth=1):
-                left, bottom, right, top = obj.get_bounds()
-                box = Rect(left * MM_PER_PT, (height - top) * MM_PER_PT,
-                           (right - left) * MM_PER_PT, (top - bottom) * MM_PER_PT)
-                for zone in zones:
-                    if zone in seen or not box.intersects(zone.rect):
+            for obj, left, bottom, right, top in page.objects():
+                # the mm box `Rect.intersects` tested, computed the same way
+                x = left * MM_PER_PT
+                x_right = x + (right - left) * MM_PER_PT
+                if x >= band_left and x_right <= band_right:
+                    continue  # between the zones: reaches none (see _free_band)
+                y = (height - top) * MM_PER_PT
+                y_bottom = y + (top - bottom) * MM_PER_PT
+                for zone, zx, z_right, zy, z_bottom in rects:
+                    if zone in seen or not (x < z_right and zx < x_right
+                                            and y < z_bottom and zy < y_bottom):
                         continue
                     seen.add(zone)
                     text = in_zone = ""
-                    if obj.type == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
-                        textpage = textpage or page.get_textpage()
+                    if pypdfium2.raw.FPDFPageObj_GetType(obj) == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
+                        textpage = page.textpage
                         text = textpage.get_text_bounded(left, bottom, right, top)
                         z = zone.rect
                         in_zone = textpage.get_text_bounded(
                             max(left, z.x / MM_PER_PT), height - z.bottom / MM_PER_PT,
                             min(right, z.right / MM_PER_PT), height - z.y / MM_PER_PT)
                     if not text:  # a rule or a cell pushed out: the widest word did it
-                        text = longest = longest or _longest_word(document)
-                    found.append(Intrusion(number, zone, _norm(text), _norm(in_zone)))
-    finally:
-        document.close()
+                        text = longest = longest or _longest_word(pages)
+                    found.append(Intrusion(page.number, zone, _norm(text), _norm(in_zone)))
     return found
 
 
-def check_print_zones(pdf: bytes, composition: Composition,
+def _free_band(rects: Sequence[tuple[MarkZone, float, float, float, float]]
+               ) -> tuple[float, float]:
+    """(left, right) in mm: a box with x >= left and right edge <= right meets no zone
+    (`Rect.intersects` needs box.x < zone.right and zone.x < box.right). The zones are
+    split at the middle of their span; one that straddles it leaves no band (inf, -inf)."""
+    middle = (min(r[1] for r in rects) + max(r[2] for r in rects)) / 2
+    left, right = float("-inf"), float("inf")
+    for _, x, x_right, _, _ in rects:
+        if x_right <= middle:
+            left = max(left, x_right)
+        elif x >= middle:
+            right = min(right, x)
+        else:
+            return float("inf"), float("-inf")
+    return left, right
+
+
+def check_print_zones(pdf: PdfSource, composition: Composition,
                       zones: Sequence[MarkZone]) -> None:
     """Raise `InvalidInput` when the rendered PDF reaches a mark zone, naming the context
-    field whose text is found there (or the page, when no field holds it)."""
+    field whose text is found there (or the page, when no field holds it). `pdf`: the
+    PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
     intrusions = find_intrusions(pdf, zones)
     if not intrusions:
         return
@@ -130,11 +156,10 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{path}[{index}]")
 
 
-def _longest_word(document: pypdfium2.PdfDocument) -> str:
+def _longest_word(pages: Sequence[ReadPage]) -> str:
     """The document's longest word: a table's columns are as wide as their widest word on
     any page, so the culprit may sit on another page than the rule it pushed out."""
-    words = (w for page in document
-             for w in _norm(page.get_textpage().get_text_range()).split(" "))
+    words = (w for page in pages for w in _norm(page.text).split(" "))
     return max(words, key=len, default="")
 
 

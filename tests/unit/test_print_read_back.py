@@ -1,0 +1,120 @@
+"""The print PDF's read-back checks in one pdfium pass (issue 14).
+
+The text-area preflight and the mark-zone check read the rendered PDF once
+(`server.pdfium.read_back`): one open, each page loaded once. pdfium reads a copy whose
+ICC-based colour spaces are named as device colour spaces (`without_icc_profiles`), which
+spares it a colour transform per document; these tests hold that the copy shows pdfium
+the same text, text runs and page objects as the PDF itself, that one pass still finds
+text drawn over text and ink in a mark zone in the same document, and that the print
+channel refuses either with the field named, the preflight first.
+"""
+
+from __future__ import annotations
+
+import pypdfium2
+import pytest
+
+from server.channels.pdf import PrintEngines, render_print
+from server.channels.preflight import check_pdf
+from server.channels.print_zones import find_intrusions
+from server.errors import InvalidInput
+from server.pdfium import read_back, without_icc_profiles
+from server.printing.profiles import Rect
+from server.printing.zones import MarkZone
+from tests.pdf_inspect import find_text
+from tests.unit.test_print_text_fits import (  # noqa: F401 (a fixture)
+    LAYOUTS,
+    composed,
+    sample,
+    typst_without_word_breaks,
+    unbroken,
+)
+
+
+def what_pdfium_reads(pdf: bytes) -> list[tuple]:
+    """Per page: its size, its text, its text runs and its top-level objects with bounds,
+    read with pypdfium2's own helpers (not `read_back`)."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        pages = []
+        for page in document:
+            textpage = page.get_textpage()
+            rects = [textpage.get_rect(i) for i in range(textpage.count_rects())]
+            objects = [(obj.type, obj.get_bounds()) for obj in page.get_objects(max_depth=1)]
+            pages.append((page.get_size(), textpage.get_text_range(), rects, objects))
+        return pages
+    finally:
+        document.close()
+
+
+def zone_over(pdf: bytes, text: str) -> MarkZone:
+    """A mark zone of a made-up profile exactly over `text` on the first page."""
+    box = find_text(pdf, text)[0]
+    return MarkZone("test-line", "omr", Rect(box.left, box.top, box.right - box.left,
+                                             box.bottom - box.top))
+
+
+@pytest.mark.parametrize(("layout_id", "engine"), [
+    ("card-invoice", "typst"), ("card-invoice", "weasyprint"),
+    ("payment-reminder", "typst"), ("b2b-invoice", "typst")])
+def test_the_copy_without_icc_profiles_reads_the_same(layout_id, engine) -> None:
+    layout = LAYOUTS.get(layout_id)
+    composition = composed(layout, sample(layout))
+    pdf = PrintEngines(engine).render(layout, composition).content
+    copy = without_icc_profiles(pdf)
+    assert len(copy) == len(pdf)  # every cross-reference offset holds
+    if engine == "typst":  # Typst's PDF/A pages draw in ICC-based sRGB and grey
+        assert b"/ICCBased" in pdf and b"/ICCBased" not in copy
+    assert what_pdfium_reads(copy) == what_pdfium_reads(pdf)
+
+
+def test_icc_colour_spaces_become_device_ones_of_the_same_components() -> None:
+    pdf = (b"%PDF-1.7\n4 0 obj\n[/ICCBased 5 0 R]\nendobj\n5 0 obj\n<</Length 3/N 1>>\n"
+           b"stream\nabc\nendstream\nendobj\n15 0 obj\n<</Length 3/N 3>>\nstream\nabc\n"
+           b"endstream\nendobj\n6 0 obj\n<</ColorSpace<</a [ /ICCBased 15 0 R ]/b"
+           b"[/ICCBased 7 0 R]>>>>\nendobj\n")
+    copy = without_icc_profiles(pdf)
+    assert len(copy) == len(pdf)
+    assert b"4 0 obj\n[/DeviceGray]    \nendobj" in copy  # object 5 has one component
+    assert b"/a [/DeviceRGB]        /b" in copy  # not object 5: 15 has three
+    assert b"[/ICCBased 7 0 R]" in copy  # no such object: left as it was
+    assert without_icc_profiles(b"%PDF-1.7\n") == b"%PDF-1.7\n"
+
+
+def test_one_read_back_finds_text_over_text_and_ink_in_a_mark_zone(
+        typst_without_word_breaks) -> None:  # noqa: F811
+    """A description without break points, in a Typst template that does not break it,
+    runs over its neighbour column; a (made-up) profile's mark zone lies on it too."""
+    layout = typst_without_word_breaks
+    data = sample(layout)
+    data["transactions"][0]["description"] = unbroken(80)
+    composition = composed(layout, data)
+    pdf = PrintEngines("typst").render(layout, composition).content
+    zone = zone_over(pdf, unbroken(80)[:14])
+    with read_back(pdf) as pages:
+        problems = check_pdf(pages, composition, layout)
+        intrusions = find_intrusions(pages, [zone])
+    assert {v.field for v in problems} == {"$.transactions[0].description"}
+    assert any("drawn over text" in v.description for v in problems), problems
+    first = intrusions[0]  # every page is checked against every zone
+    assert first.page == 1 and first.in_zone == unbroken(14) and unbroken(30) in first.text
+    # the same findings as each check reading the PDF on its own
+    assert check_pdf(pdf, composition, layout) == problems
+    assert find_intrusions(pdf, [zone]) == intrusions
+    # the print channel refuses it, the preflight's error first
+    with pytest.raises(InvalidInput, match="cannot hold this document's text") as refused:
+        render_print(composition, layout, PrintEngines("typst"), [zone])
+    assert refused.value.violations == problems
+
+
+def test_the_print_channel_refuses_ink_in_a_mark_zone_naming_the_field() -> None:
+    layout = LAYOUTS.get("card-invoice")
+    composition = composed(layout, sample(layout))
+    engine = PrintEngines("typst")
+    render_print(composition, layout, engine)  # fits, and no zone to keep off
+    zone = zone_over(engine.render(layout, composition).content, "RUTER MOBILBILLETT")
+    with pytest.raises(InvalidInput, match="mark zone") as refused:
+        render_print(composition, layout, engine, [zone])
+    violation = refused.value.violations[0]  # page 2 has text there too
+    assert violation.field == "$.transactions[1].description"
+    assert "'test-line'" in violation.description and "page 1" in violation.description
