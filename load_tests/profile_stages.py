@@ -99,6 +99,7 @@ def instrument(timer: StageTimer) -> None:
     import archive.index
     import archive.store
     import server.channels
+    import server.channels.glyphs
     import server.channels.pdf
     import server.documents
     import server.jobs.store
@@ -128,6 +129,14 @@ def instrument(timer: StageTimer) -> None:
             timer.wrap(server.printing.queue.PrintQueue, name, "print_queue")
     for name in ("start_chunk", "get", "chunk_records", "finish_chunk", "finish_job_if_done"):
         timer.wrap(server.jobs.store.JobStore, name, "job_bookkeeping")
+    # the print PDF's read-back checks (one pass where `refuse_unprintable` exists) and the
+    # glyph check, out of "other"
+    for owner, name in ((server.channels.pdf, "refuse_unprintable"),
+                        (server.channels.pdf, "refuse_overflow"),
+                        (server.channels, "check_print_zones")):
+        if hasattr(owner, name):
+            timer.wrap(owner, name, "print_checks")
+    timer.wrap(server.channels.glyphs, "missing_glyphs", "glyph_check")
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -136,7 +145,8 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 STAGES = ("compose", "render_pdf", "email_html_mime", "einvoice_xml", "sms", "s3_puts",
-          "index_lookup", "index_rows", "print_queue", "delivery_outbox", "job_bookkeeping")
+          "index_lookup", "index_rows", "print_queue", "delivery_outbox", "job_bookkeeping",
+          "print_checks", "glyph_check")
 
 
 def main() -> int:
