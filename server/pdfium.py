@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import pypdfium2
 import pypdfium2.raw as pdfium_c
@@ -86,6 +86,26 @@ def _profile_components(pdf: bytes, number: bytes, generation: bytes) -> int | N
     return int(found[1]) if found else None
 
 
+def _by_address(function: Any, restype: Any, *argtypes: Any) -> Any:
+    """A second prototype of a pypdfium2.raw binding that takes plain ints (addresses) for
+    handles and out-parameters and returns one for a handle: ctypes then checks and
+    converts no pointer objects, most of a call's cost in the loops over a page's objects
+    and text runs."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
+_VOID, _INT = ctypes.c_void_p, ctypes.c_int
+_GET_OBJECT = _by_address(pdfium_c.FPDFPage_GetObject, _VOID, _VOID, _INT)
+_GET_BOUNDS = _by_address(pdfium_c.FPDFPageObj_GetBounds, _INT, _VOID, _VOID, _VOID, _VOID, _VOID)
+_GET_TYPE = _by_address(pdfium_c.FPDFPageObj_GetType, _INT, _VOID)
+_GET_RECT = _by_address(pdfium_c.FPDFText_GetRect, _INT, _VOID, _INT, _VOID, _VOID, _VOID, _VOID)
+
+
+def _address(handle: Any) -> int:
+    return ctypes.cast(handle, ctypes.c_void_p).value or 0
+
+
 class ReadPage:
     """One page of a `read_back`, loaded once. `number` is 1-based; `width`, `height` in pt
     (pdfium's page size); the text page is made on first use and kept."""
@@ -112,25 +132,46 @@ class ReadPage:
             self._text = self.textpage.get_text_range()
         return self._text
 
-    def objects(self) -> Iterator[tuple[ctypes.c_void_p, float, float, float, float]]:
+    def text_rects(self) -> list[tuple[float, float, float, float]]:
+        """The page's text runs as pdfium finds them (`FPDFText_CountRects` over the whole
+        page, then `FPDFText_GetRect`): (left, top, right, bottom) in pt, y up."""
+        textpage = _address(self.textpage.raw)
+        edges = (ctypes.c_double * 4)()
+        at = ctypes.addressof(edges)
+        size = ctypes.sizeof(ctypes.c_double)
+        left, top, right, bottom = at, at + size, at + 2 * size, at + 3 * size
+        get_rect = _GET_RECT
+        rects = []
+        for index in range(pdfium_c.FPDFText_CountRects(self.textpage.raw, 0, -1)):
+            get_rect(textpage, index, left, top, right, bottom)
+            rects.append(tuple(edges))
+        return rects
+
+    def objects(self) -> Iterator[tuple[int, float, float, float, float]]:
         """(object, left, bottom, right, top in pt) of every top-level page object (a form
-        XObject counts as one), in content order; `object` is pdfium's handle, valid while
-        the page is open (`FPDFPageObj_GetType(object)`: its FPDF_PAGEOBJ_* type). Raw
-        calls: pypdfium2's PdfObject wrappers cost more than the check itself. PdfiumError
-        when pdfium cannot place an object."""
-        page = self.page.raw
-        edges = [ctypes.c_float() for _ in range(4)]
-        left, bottom, right, top = edges
-        refs = [ctypes.byref(edge) for edge in edges]
-        get_object, get_bounds = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFPageObj_GetBounds
-        count = pdfium_c.FPDFPage_CountObjects(page)
+        XObject counts as one), in content order; `object` is pdfium's handle (an address),
+        valid while the page is open (`object_type`). Raw calls: pypdfium2's PdfObject
+        wrappers cost more than the check itself. PdfiumError when pdfium cannot place an
+        object."""
+        page = _address(self.page.raw)
+        edges = (ctypes.c_float * 4)()
+        at = ctypes.addressof(edges)
+        size = ctypes.sizeof(ctypes.c_float)
+        left, bottom, right, top = at, at + size, at + 2 * size, at + 3 * size
+        get_object, get_bounds = _GET_OBJECT, _GET_BOUNDS
+        count = pdfium_c.FPDFPage_CountObjects(self.page.raw)
         if count < 0:
             raise pypdfium2.PdfiumError("Failed to get number of pageobjects.")
         for index in range(count):
             obj = get_object(page, index)
-            if not obj or not get_bounds(obj, *refs):
+            if not obj or not get_bounds(obj, left, bottom, right, top):
                 raise pypdfium2.PdfiumError("Failed to locate pageobject.")
-            yield obj, left.value, bottom.value, right.value, top.value
+            yield obj, *edges
+
+    @staticmethod
+    def object_type(obj: int) -> int:
+        """The FPDF_PAGEOBJ_* type of an object `objects` gave."""
+        return _GET_TYPE(obj)
 
     def close(self) -> None:
         if self._textpage is not None:

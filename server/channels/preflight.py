@@ -31,14 +31,12 @@ load_tests/profile_stages.py's `print_checks`).
 
 from __future__ import annotations
 
-import ctypes
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import pypdfium2
-import pypdfium2.raw as pdfium
 
 from server.compose.layouts import Layout
 from server.compose.model import Composition
@@ -109,18 +107,9 @@ Edges = tuple[float, float, float, float, float, float, float, float]
 def page_edges(page: ReadPage) -> list[Edges]:
     """The page's text runs (pdfium `FPDFText_GetRect`), as `Edges`."""
     height = page.height
-    textpage = page.textpage.raw
-    edges = [ctypes.c_double() for _ in range(4)]
-    left, top, right, bottom = edges
-    refs = [ctypes.byref(edge) for edge in edges]
-    get_rect = pdfium.FPDFText_GetRect
-    runs = []
-    for i in range(pdfium.FPDFText_CountRects(textpage, 0, -1)):
-        get_rect(textpage, i, *refs)
-        lf, tp, rt, bm = left.value, top.value, right.value, bottom.value
-        runs.append((lf * MM_PER_PT, (height - tp) * MM_PER_PT, rt * MM_PER_PT,
-                     (height - bm) * MM_PER_PT, lf, bm, rt, tp))
-    return runs
+    return [(left * MM_PER_PT, (height - top) * MM_PER_PT, right * MM_PER_PT,
+             (height - bottom) * MM_PER_PT, left, bottom, right, top)
+            for left, top, right, bottom in page.text_rects()]
 
 
 def page_runs(page: ReadPage) -> list[Run]:

@@ -79,7 +79,7 @@ def find_intrusions(pdf: PdfSource, zones: Sequence[MarkZone]) -> list[Intrusion
                         continue
                     seen.add(zone)
                     text = in_zone = ""
-                    if pypdfium2.raw.FPDFPageObj_GetType(obj) == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
+                    if page.object_type(obj) == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
                         textpage = page.textpage
                         text = textpage.get_text_bounded(left, bottom, right, top)
                         z = zone.rect
