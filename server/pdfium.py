@@ -46,6 +46,16 @@ def serialised(function: Callable[P, R]) -> Callable[P, R]:
     return locked
 
 
+@serialised
+def page_count(pdf: bytes) -> int:
+    """The number of pages of `pdf` (bytes of a PDF pdfium can open)."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
+
+
 # `[/ICCBased 12 0 R]` (ISO 32000-1 8.6.5.5): a colour space array naming its profile stream
 _ICC_BASED = re.compile(rb"\[\s*/ICCBased\s+(\d+)\s+(\d+)\s+R\s*\]")
 _COMPONENTS = re.compile(rb"/N\s+(\d+)")

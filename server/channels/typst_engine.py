@@ -29,13 +29,13 @@ from __future__ import annotations
 import threading
 from importlib.metadata import version as package_version
 
-import pypdfium2
 import typst
 
 from server import logs
 from server.channels.pdf import RenderedPdf, pdf_standards, template_json
 from server.compose.layouts import Layout, LayoutError, font_folders
 from server.compose.model import Composition
+from server.pdfium import page_count
 
 log = logs.get_logger(__name__)
 
@@ -93,11 +93,3 @@ class TypstEngine:
             log.warning("typst_warning", layout=layout.ref, message=warning.message)
         assert isinstance(content, bytes)
         return RenderedPdf(content, page_count(content), self.name, self.version, standards)
-
-
-def page_count(pdf: bytes) -> int:
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        return len(document)
-    finally:
-        document.close()

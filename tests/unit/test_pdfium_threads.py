@@ -13,7 +13,8 @@ from server.channels.preflight import check_pdf
 from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
-from server.delivery.providers.mailbox import left_margin_mm, page_count
+from server.delivery.providers.mailbox import left_margin_mm
+from server.pdfium import page_count
 from server.printing.zones import all_mark_zones
 
 
@@ -35,6 +36,24 @@ def test_print_checks_from_many_threads_at_once_agree():
     assert len(results) == 1
     [checks] = results
     assert json.loads(checks)[:2] == ["[]", "[]"]  # the sample fits and keeps off the marks
+
+
+def test_typst_documents_rendered_from_many_threads_are_the_same():
+    # Typst's compiler has a lock of its own; counting the pages reads the PDF with pdfium,
+    # which must take pdfium's lock too (it once did not).
+    layout = LayoutRegistry().get("card-invoice")
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=layout.sample_data(), document_id="TYPST-THREADS",
+        now=datetime(2026, 3, 2, tzinfo=UTC)))
+    engines = PrintEngines()
+
+    def render(_: int) -> tuple[bytes, int]:
+        rendered = engines.render(layout, composition)
+        return rendered.content, rendered.pages
+
+    with ThreadPoolExecutor(8) as pool:
+        results = set(pool.map(render, range(32)))
+    assert len(results) == 1 and next(iter(results))[1] >= 1
 
 
 def test_weasyprint_documents_rendered_from_many_threads_are_the_same():

@@ -32,7 +32,7 @@ from stdnum.se import personnummer
 
 from server.delivery.model import Failed, Outgoing, Result, State
 from server.delivery.providers.base import Provider, ProviderContext
-from server.pdfium import serialised
+from server.pdfium import page_count, serialised
 
 MM_PER_INCH = 25.4
 RENDER_DPI = 100
@@ -66,15 +66,6 @@ def left_margin_mm(pdf: bytes) -> float | None:
     finally:
         document.close()
     return min(margins) if margins else None
-
-
-@serialised
-def page_count(pdf: bytes) -> int:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return len(document)
-    finally:
-        document.close()
 
 
 def over_limits(pdf: bytes, limits: Limits, what: str, size: int | None = None) -> str | None:
