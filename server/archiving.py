@@ -43,6 +43,7 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.delivery.outbox import OutboxWrite
 from server.delivery.stage import DeliveryStage
 from server.printing.queue import PrintQueue, QueuedPiece
 from server.printing.sheets import sheet_rules
@@ -221,18 +222,26 @@ class ArchiveStep:
             raise unavailable
         statements: list[tuple[int, tuple[OutputRecord, ...], DocumentRecord,
                                Callable[[Connection], None] | None]] = []
+        outboxes: list[OutboxWrite] = []
         for n, (doc, records) in enumerate(zip(documents, outcomes, strict=True)):
             if not isinstance(records, tuple):
                 continue
             try:  # built before the transaction, so a document's bad piece fails it alone
+                outbox = self._outbox(doc, records)
                 statements.append((n, records, self._row(doc, records),
-                                   self._also(doc, records)))
+                                   self._also(doc, records, outbox=None)))
             except ValueError as exc:
                 outcomes[n] = exc
+                continue
+            if outbox is not None:
+                outboxes.append(outbox)
         for n, *_ in statements:
             self.before_index(documents[n].composition.document_id)
+        chunk = [(row, also) for _, _, row, also in statements]
+        if outboxes:  # the chunk's outboxes: one statement per table, in the same transaction
+            chunk[0] = (chunk[0][0], self._chained(self._write_outboxes(outboxes), chunk[0][1]))
         try:
-            self.index.add_many([(row, also) for _, _, row, also in statements])
+            self.index.add_many(chunk)
         except DuplicateDocument:  # a racing run indexed some: one at a time, each its fate
             for n, records, _, _ in statements:
                 try:
@@ -246,7 +255,8 @@ class ArchiveStep:
     def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> None:
         """One document in its own transaction; its print piece queued after it (idempotent,
         so a piece queued by an earlier run is no error)."""
-        self.index.add(self._row(doc, records), also=self._also(doc, records, pieces=False))
+        self.index.add(self._row(doc, records),
+                       also=self._also(doc, records, self._outbox(doc, records), pieces=False))
         piece = self._piece(doc.composition, records)
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, doc.composition.created_at)
@@ -272,24 +282,46 @@ class ArchiveStep:
             plan_reason=composition.channel_plan.reason or None,
         )
 
-    def _also(self, doc: Rendered, records: tuple[OutputRecord, ...], *, pieces: bool = True
+    def _outbox(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> OutboxWrite | None:
+        """The document's outbox rows (None when nothing is delivered from it)."""
+        if self.delivery is None or doc.sealable is None:
+            return None
+        return self.delivery.outbox(doc.composition, doc.layout, records, doc.outputs,
+                                    doc.sealable)
+
+    def _write_outboxes(self, outboxes: Sequence[OutboxWrite]) -> Callable[[Connection], None]:
+        delivery = self.delivery
+        assert delivery is not None  # outboxes exist only with a delivery stage
+        return lambda conn: delivery.write(conn, outboxes)
+
+    @staticmethod
+    def _chained(first: Callable[[Connection], None],
+                 then: Callable[[Connection], None] | None) -> Callable[[Connection], None]:
+        if then is None:
+            return first
+
+        def both(conn: Connection) -> None:
+            first(conn)
+            then(conn)
+        return both
+
+    def _also(self, doc: Rendered, records: tuple[OutputRecord, ...],
+              outbox: OutboxWrite | None, *, pieces: bool = True
               ) -> Callable[[Connection], None] | None:
-        """The statements that commit with the document: its outbox rows and its piece."""
-        outbox = None
-        if self.delivery is not None and doc.sealable is not None:
-            outbox = self.delivery.outbox(doc.composition, doc.layout, records, doc.outputs,
-                                          doc.sealable)
+        """The statements that commit with the document: its outbox rows (when given; a
+        chunk writes its documents' outboxes together), its exposures and its piece."""
         exposures = self.exposures(doc.composition) if self.exposures is not None else None
         piece = self._piece(doc.composition, records) if pieces else None
         row = None
         if piece is not None and self.print_queue is not None:
             row = self.print_queue.piece_row(piece, doc.composition.created_at)
-        if outbox is None and row is None and exposures is None:
+        write = self._write_outboxes([outbox]) if outbox is not None else None
+        if write is None and row is None and exposures is None:
             return None
 
         def also(conn: Connection) -> None:
-            if outbox is not None:
-                outbox(conn)
+            if write is not None:
+                write(conn)
             if exposures is not None:
                 exposures(conn)
             if row is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from typing import Any
@@ -126,3 +127,21 @@ def document_rows(composition: Composition, layout: Layout, records: Sequence[Ou
             expires.get(route.provider or "", timedelta(hours=72)),
             fallbacks=[c.value for c in plan.fallbacks] if n == 0 else ()))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxWrite:
+    """One document's outbox: its delivery rows (server.delivery.outbox.document_rows),
+    when they were made, and its sealed compose input (tenant, document id, sealed bytes,
+    purge time) or None."""
+
+    rows: tuple[dict[str, Any], ...]
+    now: datetime
+    sealed: tuple[str, str, bytes, datetime] | None = None
+
+
+def first_event(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A new delivery's first `delivery_events` row: its state as written."""
+    return {"delivery_id": row["delivery_id"], "tenant": row["tenant"],
+            "document_id": row["document_id"], "channel": row["channel"],
+            "state": row["state"], "at": now, "reason": row["reason"][:2000]}

@@ -1,9 +1,10 @@
 """The delivery stage's one entry point: `DeliveryStage`.
 
-The orchestrator (server/documents.py) calls `outbox(...)` while archiving a document: it
-returns the statements that write the document's deliveries (and its sealed compose
-input) inside the index transaction, so a document is indexed with its outbox or not at
-all. Everything after that happens here, in the server process that runs `start()`:
+The archive step (server/archiving.py) calls `outbox(...)` while archiving a document: it
+returns the document's deliveries (and its sealed compose input), which `write(...)` puts
+inside the index transaction, so a document is indexed with its outbox or not at all (a
+bulk chunk's outboxes are written together, one statement per table). Everything after
+that happens here, in the server process that runs `start()`:
 dispatchers per provider, receipts (the bounce listener, providers' own), fallbacks,
 webhooks, and the read and operator API (`for_document`, `list`, `retry`, `cancel`,
 `events_after`).
@@ -50,7 +51,7 @@ from server.compose.model import Composition, Output
 from server.delivery import metrics as delivery_metrics
 from server.delivery import routing
 from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
-from server.delivery.outbox import document_rows
+from server.delivery.outbox import OutboxWrite, document_rows
 from server.delivery.policy import Limits
 from server.delivery.routing import Router
 from server.delivery.rules import ContactRules
@@ -151,10 +152,9 @@ class DeliveryStage:
     # --- the orchestrator's call -------------------------------------------------------------
 
     def outbox(self, composition: Composition, layout: Layout, records: Sequence[OutputRecord],
-               outputs: Sequence[Output], compose_input: Mapping[str, Any]
-               ) -> Callable[[Connection], None]:
-        """The statements that write this document's deliveries and its sealed compose
-        input; run them inside the index transaction (`DocumentIndex.add(also=...)`)."""
+               outputs: Sequence[Output], compose_input: Mapping[str, Any]) -> OutboxWrite:
+        """This document's deliveries and its sealed compose input, for `write` inside the
+        index transaction (`DocumentIndex.add(also=...)`)."""
         now = self.clock()
         tenant = composition.tenant
         routes = {c.value: self.router.route(composition, c.value)
@@ -166,7 +166,11 @@ class DeliveryStage:
         if composition.channel_plan.fallbacks and rows:
             sealed = (tenant, composition.document_id, self.sealed.seal(compose_input),
                       now + timedelta(days=self.settings.purge_after_days))
-        return lambda conn: self.store.insert(conn, rows, now, sealed)
+        return OutboxWrite(tuple(rows), now, sealed)
+
+    def write(self, conn: Connection, outboxes: Sequence[OutboxWrite]) -> None:
+        """Write `outboxes` (one document's, or a bulk chunk's all at once) on `conn`."""
+        self.store.insert_many(conn, outboxes)
 
     def notify(self) -> None:
         """New rows were committed: dispatch now rather than at the next poll."""

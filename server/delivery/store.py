@@ -43,6 +43,7 @@ from server.delivery.model import (
     DeliveryEvent,
     State,
 )
+from server.delivery.outbox import OutboxWrite, first_event
 from server.delivery.tables import (
     deliveries,
     delivery_attempts,
@@ -82,6 +83,11 @@ def _event(row: Mapping[str, Any]) -> DeliveryEvent:
                          row["channel"], State(row["state"]), row["at"], row["reason"])
 
 
+def _webhook(event_id: int, tenant: str, now: datetime) -> dict[str, Any]:
+    return {"event_id": event_id, "tenant": tenant, "attempts": 0, "next_attempt_at": now,
+            "done": False, "last_error": ""}
+
+
 class DeliveryStore:
     """Rows of the outbox on the index's engine. `webhook_tenants`: tenants with a webhook
     URL; each of their events also gets a `delivery_webhooks` row, in the same transaction."""
@@ -100,16 +106,37 @@ class DeliveryStore:
     def insert(self, conn: Connection, rows: Sequence[dict[str, Any]], now: datetime,
                sealed: tuple[str, str, bytes, datetime] | None = None) -> None:
         """New deliveries (each with its first event) and the sealed input, on `conn`."""
-        for row in rows:
-            conn.execute(insert(deliveries).values(**row))
-            self._record(conn, row, State(row["state"]), row["reason"], now)
-            if row["state"] in ENDED_BADLY:  # no provider for its channel: failed at once
-                metrics.failed(row["provider"], row["state"])
-        if sealed is not None:
-            tenant, document_id, blob, purge_at = sealed
-            conn.execute(insert(delivery_inputs).values(
-                tenant=tenant, document_id=document_id, sealed=blob, created_at=now,
-                purge_at=purge_at))
+        self.insert_many(conn, [OutboxWrite(tuple(rows), now, sealed)])
+
+    def insert_many(self, conn: Connection, writes: Sequence[OutboxWrite]) -> None:
+        """Many documents' `OutboxWrite`s on `conn` (a bulk chunk's, in its index
+        transaction): one executemany per table, not one statement per row. The events
+        are written in row order; a webhook tenant's events get their `delivery_webhooks`
+        rows from the event ids RETURNING gives back in that order."""
+        rows = [row for write in writes for row in write.rows]
+        if rows:
+            conn.execute(insert(deliveries), rows)
+            events = [first_event(row, write.now) for write in writes for row in write.rows]
+            if any(row["tenant"] in self.webhook_tenants for row in rows):
+                ids = conn.execute(
+                    insert(delivery_events).returning(delivery_events.c.event_id,
+                                                      sort_by_parameter_order=True),
+                    events).scalars().all()
+                hooks = [_webhook(event_id, event["tenant"], event["at"])
+                         for event_id, event in zip(ids, events, strict=True)
+                         if event["tenant"] in self.webhook_tenants]
+                conn.execute(insert(delivery_webhooks), hooks)
+            else:
+                conn.execute(insert(delivery_events), events)
+            for row in rows:
+                if row["state"] in ENDED_BADLY:  # no provider for its channel: failed at once
+                    metrics.failed(row["provider"], row["state"])
+        inputs = [{"tenant": tenant, "document_id": document_id, "sealed": blob,
+                   "created_at": write.now, "purge_at": purge_at}
+                  for write in writes if write.sealed is not None
+                  for tenant, document_id, blob, purge_at in (write.sealed,)]
+        if inputs:
+            conn.execute(insert(delivery_inputs), inputs)
 
     def _record(self, conn: Connection, row: Mapping[str, Any], state: State, reason: str,
                 now: datetime) -> None:
@@ -119,8 +146,7 @@ class DeliveryStore:
             at=now, reason=reason[:2000]))
         if row["tenant"] in self.webhook_tenants:
             conn.execute(insert(delivery_webhooks).values(
-                event_id=result.inserted_primary_key[0], tenant=row["tenant"], attempts=0,
-                next_attempt_at=now, done=False, last_error=""))
+                **_webhook(result.inserted_primary_key[0], row["tenant"], now)))
 
     # --- state changes ----------------------------------------------------------------------
 
