@@ -36,10 +36,10 @@ def store(tmp_path):
 
 
 def row(tenant: str, document: int, channel: str, now: datetime, state: str = "queued",
-        ) -> dict:
+        run: str = "01JDELIVERY") -> dict:
     return {
-        "delivery_id": f"01JDELIVERY{document:04d}{channel[:4].upper():>4}00000000"[:26],
-        "tenant": tenant, "document_id": f"doc{document}", "customer_id": "c",
+        "delivery_id": f"{run}{document:04d}{channel[:4].upper():>4}00000000"[:26],
+        "tenant": tenant, "document_id": f"{run}doc{document}", "customer_id": "c",
         "kind": "invoice", "channel": channel, "provider": "relay" if state == "queued" else "",
         "recipient": "a@example.no", "archive_key": f"k/{document}/{channel}", "sha256": "s",
         "media_type": "message/rfc822", "message_id": f"<{document}.{channel}@bank>",
@@ -51,14 +51,17 @@ def row(tenant: str, document: int, channel: str, now: datetime, state: str = "q
     }
 
 
-def chunk(tenants: tuple[str, ...] = ("plain", "hooked", "plain")) -> list[OutboxWrite]:
-    """A document per tenant ("hooked" has a webhook), the second with a sealed input."""
+def chunk(tenants: tuple[str, ...] = ("plain", "hooked", "plain"), run: str = "01JDELIVERY",
+          ) -> list[OutboxWrite]:
+    """A document per tenant ("hooked" has a webhook), the second with a sealed input;
+    `run`: the delivery ids' prefix (11 characters)."""
     writes = []
     for n, tenant in enumerate(tenants):
         now = T0 + timedelta(seconds=n)
-        rows = (row(tenant, n, "email", now), row(tenant, n, "sms", now, state="failed"))
-        sealed = (tenant, f"doc{n}", b"sealed-%d" % n, now + timedelta(days=30)) if n == 1 \
-            else None
+        rows = (row(tenant, n, "email", now, run=run),
+                row(tenant, n, "sms", now, state="failed", run=run))
+        sealed = (tenant, f"{run}doc{n}", b"sealed-%d" % n, now + timedelta(days=30)) \
+            if n == 1 else None
         writes.append(OutboxWrite(rows, now, sealed))
     return writes
 
@@ -105,6 +108,6 @@ def test_a_chunk_writes_what_documents_one_by_one_would(store, tmp_path):
     # each webhook row names an event of the webhook tenant, every such event has one
     hooked = [events[h["event_id"]] for h in written["delivery_webhooks"]]
     assert [e["tenant"] for e in hooked] == ["hooked", "hooked"]
-    assert {e["document_id"] for e in hooked} == {"doc1"}
+    assert {e["document_id"] for e in hooked} == {"01JDELIVERYdoc1"}
     assert [(i["document_id"], i["sealed"]) for i in written["delivery_inputs"]] == [
-        ("doc1", b"sealed-1")]
+        ("01JDELIVERYdoc1", b"sealed-1")]
