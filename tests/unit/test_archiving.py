@@ -6,6 +6,7 @@ and print queue; the S3 store is a stand-in (the integration tests use SeaweedFS
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from server.archiving import ArchiveStep, Rendered
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
+from server.delivery.stage import DeliverySettings, DeliveryStage
+from server.delivery.tables import deliveries
 from server.printing.queue import PrintQueue, PrintSettings, print_pieces
 
 LAYOUT = LayoutRegistry().get("card-invoice")
@@ -135,3 +138,25 @@ def test_a_crash_before_the_transaction_leaves_objects_and_no_rows(index):
     archive.before_index = lambda document_id: None
     assert all(isinstance(o, tuple) for o in archive.commit([rendered(n) for n in range(3)]))
     assert count(index, documents) == 3 and count(index, print_pieces) == 3
+
+
+def test_a_chunks_outboxes_are_one_statement_per_table_in_its_transaction(index, tmp_path):
+    delivery = DeliveryStage(DeliverySettings.from_dict({}), index, tmp_path)
+    delivery.create_schema()
+    archive = ArchiveStep(Store(), index, RetentionPolicy.default(),  # type: ignore[arg-type]
+                          print_queue=PrintQueue(index, PrintSettings.from_dict({})),
+                          delivery=delivery)
+    inserts: list[str] = []
+    event.listen(index.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: inserts.append(statement.split()[2])
+                 if statement.startswith("INSERT INTO deliver") else None)
+    commits = transactions(index)
+    documents_ = [dataclasses.replace(rendered(n), sealable={"data": n}) for n in range(4)]
+    outcomes = archive.commit(documents_)
+    assert all(isinstance(o, tuple) for o in outcomes) and len(commits) == 1
+    assert sorted(inserts) == ["deliveries", "delivery_events"]
+    assert count(index, deliveries) == 8  # print and sms of each document
+    # one document at a time (a racing run indexed one of them): the same rows each
+    again = archive.commit([dataclasses.replace(rendered(n), sealable={"data": n})
+                            for n in range(3, 6)])
+    assert isinstance(again[0], DuplicateDocument) and count(index, deliveries) == 12
