@@ -20,7 +20,8 @@ Why it looks like this:
   strings unchanged. Keys must be lowercase `[a-z0-9-]` (S3 lowercases them anyway).
 - **Failures are typed.** A closed port, a timeout or a 5xx becomes `ArchiveUnavailable`
   (retryable); a missing key `ObjectNotFound`; refused credentials `AccessDenied`. The client
-  connects with a 3 s timeout and makes 2 attempts, so an outage is reported within a few
+  connects with a 3 s timeout and makes up to 3 attempts (`max_attempts` counts the retries,
+  as in botocore's retry config), so an outage is reported within a few
   seconds (a closed port: about 1-2.5 s); callers retry `ArchiveUnavailable` at their level.
 - **A hung S3 never hangs the caller.** A paused or wedged server accepts connections and
   then says nothing, which socket timeouts only notice per read. So every request runs in
