@@ -124,6 +124,8 @@ def instrument(timer: StageTimer) -> None:
             timer.wrap(archive.index.DocumentIndex, name, "index_rows")
     timer.wrap(DeliveryStage, "outbox", "delivery_outbox")
     timer.wrap(DeliveryStore, "insert", "delivery_outbox")
+    if hasattr(DeliveryStore, "insert_many"):  # a chunk's outboxes written at once
+        timer.wrap(DeliveryStore, "insert_many", "delivery_outbox")
     for name in ("enqueue", "enqueue_on", "piece_row"):
         if hasattr(server.printing.queue.PrintQueue, name):
             timer.wrap(server.printing.queue.PrintQueue, name, "print_queue")
