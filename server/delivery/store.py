@@ -109,32 +109,26 @@ class DeliveryStore:
         self.insert_many(conn, [OutboxWrite(tuple(rows), now, sealed)])
 
     def insert_many(self, conn: Connection, writes: Sequence[OutboxWrite]) -> None:
-        """Many documents' `OutboxWrite`s on `conn` (a bulk chunk's, in its index
-        transaction): one executemany per table, not one statement per row. The events
-        are written in row order; a webhook tenant's events get their `delivery_webhooks`
-        rows from the event ids RETURNING gives back in that order."""
+        """Documents' `OutboxWrite`s on `conn` (a bulk chunk's, in its index transaction):
+        one executemany per table, not statements per row. A webhook tenant's events come
+        back with their ids (RETURNING, in row order) for their `delivery_webhooks` rows."""
         rows = [row for write in writes for row in write.rows]
+        events = [first_event(row, write.now) for write in writes for row in write.rows]
+        hooked = [n for n, row in enumerate(rows) if row["tenant"] in self.webhook_tenants]
         if rows:
             conn.execute(insert(deliveries), rows)
-            events = [first_event(row, write.now) for write in writes for row in write.rows]
-            if any(row["tenant"] in self.webhook_tenants for row in rows):
-                ids = conn.execute(
-                    insert(delivery_events).returning(delivery_events.c.event_id,
-                                                      sort_by_parameter_order=True),
-                    events).scalars().all()
-                hooks = [_webhook(event_id, event["tenant"], event["at"])
-                         for event_id, event in zip(ids, events, strict=True)
-                         if event["tenant"] in self.webhook_tenants]
-                conn.execute(insert(delivery_webhooks), hooks)
-            else:
-                conn.execute(insert(delivery_events), events)
-            for row in rows:
-                if row["state"] in ENDED_BADLY:  # no provider for its channel: failed at once
-                    metrics.failed(row["provider"], row["state"])
-        inputs = [{"tenant": tenant, "document_id": document_id, "sealed": blob,
-                   "created_at": write.now, "purge_at": purge_at}
-                  for write in writes if write.sealed is not None
-                  for tenant, document_id, blob, purge_at in (write.sealed,)]
+        if hooked:
+            ids = conn.execute(insert(delivery_events).returning(
+                delivery_events.c.event_id, sort_by_parameter_order=True), events).scalars().all()
+            conn.execute(insert(delivery_webhooks), [
+                _webhook(ids[n], rows[n]["tenant"], events[n]["at"]) for n in hooked])
+        elif events:
+            conn.execute(insert(delivery_events), events)
+        for row in rows:
+            if row["state"] in ENDED_BADLY:  # no provider for its channel: failed at once
+                metrics.failed(row["provider"], row["state"])
+        inputs = [{"tenant": w.sealed[0], "document_id": w.sealed[1], "sealed": w.sealed[2],
+                   "created_at": w.now, "purge_at": w.sealed[3]} for w in writes if w.sealed]
         if inputs:
             conn.execute(insert(delivery_inputs), inputs)
 
