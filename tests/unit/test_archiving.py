@@ -35,16 +35,24 @@ class Store:
     """put() as ArchiveStore's; a key containing one of `conflicts` holds other bytes, any
     put while `down` is set finds S3 unreachable."""
 
-    def __init__(self, conflicts: tuple[str, ...] = ()):
+    def __init__(self, conflicts: tuple[str, ...] = (), *, meet: bool = False):
         self.conflicts = conflicts
         self.down = False
         self.keys: list[str] = []
         self.threads: set[str] = set()
         self._lock = threading.Lock()
+        # `meet`: the first two puts wait for each other (broken after 10 s when puts run
+        # one at a time), so "side by side" does not depend on how fast a put returns
+        self._meet = threading.Barrier(2, timeout=10) if meet else None
+        self._met = 0
 
     def put(self, key, content, *, media_type, metadata, retain_until):
         with self._lock:
             self.threads.add(threading.current_thread().name)
+            meets = self._meet is not None and self._met < 2
+            self._met += 1
+        if meets:
+            self._meet.wait()
         if self.down:
             raise ArchiveUnavailable("connection refused")
         if any(c in key for c in self.conflicts):
@@ -91,7 +99,7 @@ def step(store: Store, index: DocumentIndex) -> ArchiveStep:
 
 
 def test_a_chunk_is_indexed_with_its_print_pieces_in_one_transaction(index):
-    store = Store()
+    store = Store(meet=True)
     commits = transactions(index)
     outcomes = step(store, index).commit([rendered(n) for n in range(5)])
     assert all(isinstance(o, tuple) and len(o) == 2 for o in outcomes)
