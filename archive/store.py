@@ -152,6 +152,10 @@ class ArchiveStore:
                 s3={"addressing_style": "path"},
                 signature_version="s3v4",
                 parameter_validation=False,  # requests are built here (see the docstring)
+                # the store sends the sha256 of every upload and verifies every download
+                # against its recorded sha256 itself: no second checksum of the same bytes
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
             ),
         )
 
