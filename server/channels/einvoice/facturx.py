@@ -14,17 +14,28 @@ bytes twice) and pulls in pypdf and requests at run time. Renderers here do no I
 reproducible, so this module does the same few steps with pikepdf (already a dependency),
 taking the attachment's date from the PDF's own metadata. The tests read the result back
 with the `factur-x` package to prove the two agree.
+
+The objects are appended to the PDF as an incremental update (`pdf_update`): the print
+PDF's bytes stay as rendered and the XML's stream, its file specification, the new XMP and
+the catalog follow them. pikepdf's whole-file rewrite (qpdf resolves and writes every
+object: about 10 ms a document) remains for a file the update cannot extend safely.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import zlib
 
 import pikepdf
 from lxml import etree
 from pikepdf import AttachedFileSpec, Name
 
+from server.channels.einvoice.pdf_update import IncrementalUpdate, NotAppendable, PdfValue, Ref
+
 FILENAME = "factur-x.xml"
+DESCRIPTION = "Factur-X invoice (CII, EN 16931)"
+XML_MEDIA_TYPE = "text/xml"
 FX_NS = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
 FX_VERSION = "1.0"
 EN16931_LEVEL = "EN 16931"
@@ -64,36 +75,95 @@ def embed_facturx(
         raise ValueError(f"relationship must be one of {sorted(RELATIONSHIPS)}")
     cii = etree.fromstring(cii_xml)  # refuse bytes that are not XML before touching the PDF
 
-    with pikepdf.open(io.BytesIO(pdf)) as doc:
-        prefix, xmp, suffix = _read_xmp(doc)
-        if xmp is None or _pdfa_part(xmp) != "3":
-            raise ValueError("Factur-X needs a PDF/A-3 document (pdfaid:part 3 in its XMP)")
-        info = doc.docinfo
-        stamp = str(info.get("/ModDate", info.get("/CreationDate", ""))) or _issue_stamp(cii)
+    try:
+        with pikepdf.open(io.BytesIO(pdf), attempt_recovery=False) as doc:
+            return _appended(pdf, doc, cii, cii_xml, level, relationship)
+    except (NotAppendable, pikepdf.PdfError):
+        # a file the update cannot extend safely (see pdf_update), or one qpdf must repair
+        return _rewritten(pdf, cii, cii_xml, level, relationship)
 
+
+def _rewritten(pdf: bytes, cii: etree._Element, cii_xml: bytes, level: str,
+               relationship: str) -> bytes:
+    """`pdf` with the Factur-X objects added, the whole file written anew by pikepdf."""
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        metadata, stamp = _facturx_metadata(doc, cii, level)
         spec = AttachedFileSpec(
             doc,
             cii_xml,
-            description="Factur-X invoice (CII, EN 16931)",
+            description=DESCRIPTION,
             filename=FILENAME,
-            mime_type="text/xml",
+            mime_type=XML_MEDIA_TYPE,
             creation_date=stamp,
             mod_date=stamp,
             relationship=RELATIONSHIPS[relationship],
         )
         doc.attachments[FILENAME] = spec  # pikepdf also lists it in the catalog's /AF
-
-        _add_facturx_xmp(xmp, level)
-        metadata = doc.make_stream(
-            prefix + etree.tostring(xmp, encoding="UTF-8") + suffix,
-            Type=Name.Metadata,
-            Subtype=Name.XML,
-        )
-        doc.Root.Metadata = metadata
-
+        doc.Root.Metadata = doc.make_stream(metadata, Type=Name.Metadata, Subtype=Name.XML)
         out = io.BytesIO()
         doc.save(out, deterministic_id=True)
         return out.getvalue()
+
+
+def _facturx_metadata(doc: pikepdf.Pdf, cii: etree._Element, level: str) -> tuple[bytes, str]:
+    """The document's XMP packet with the Factur-X properties added, and the date for the
+    attachment (the PDF's own, else the invoice's issue date). `ValueError` when the
+    document is no PDF/A-3."""
+    prefix, xmp, suffix = _read_xmp(doc)
+    if xmp is None or _pdfa_part(xmp) != "3":
+        raise ValueError("Factur-X needs a PDF/A-3 document (pdfaid:part 3 in its XMP)")
+    info = doc.docinfo
+    stamp = str(info.get("/ModDate", info.get("/CreationDate", ""))) or _issue_stamp(cii)
+    _add_facturx_xmp(xmp, level)
+    return prefix + etree.tostring(xmp, encoding="UTF-8") + suffix, stamp
+
+
+def _appended(pdf: bytes, doc: pikepdf.Pdf, cii: etree._Element, cii_xml: bytes, level: str,
+              relationship: str) -> bytes:
+    """`pdf` with the Factur-X objects appended as an incremental update: the XML as an
+    embedded file stream (Flate, with its size, MD5 and dates: ISO 32000-1 §7.11.4), its
+    file specification (/F, /UF, /AFRelationship: ISO 19005-3 §6.8), the new XMP in place
+    of the old, and the catalog with /AF and the /EmbeddedFiles name tree. The objects are
+    those pikepdf's `AttachedFileSpec` makes; `NotAppendable` when the catalog has
+    attachments of its own (the whole-file path merges them)."""
+    root = doc.Root
+    names = root.get("/Names")
+    if "/AF" in root or (names is not None and "/EmbeddedFiles" in names):
+        raise NotAppendable("the document has attachments already")
+    old_metadata = root.get("/Metadata")
+    metadata, stamp = _facturx_metadata(doc, cii, level)
+    update = IncrementalUpdate(pdf, doc)
+
+    xml, spec = update.new(), update.new()
+    update.put_stream(xml, {
+        "/Type": Name.EmbeddedFile,
+        "/Subtype": Name("/" + XML_MEDIA_TYPE),
+        "/Params": {"/CheckSum": pikepdf.String(hashlib.md5(cii_xml).digest()),
+                    "/CreationDate": stamp, "/ModDate": stamp, "/Size": len(cii_xml)},
+        "/Filter": Name.FlateDecode,
+    }, zlib.compress(cii_xml))
+    update.put(spec, {
+        "/Type": Name.Filespec, "/F": FILENAME, "/UF": FILENAME, "/Desc": DESCRIPTION,
+        "/EF": {"/F": xml, "/UF": xml}, "/AFRelationship": RELATIONSHIPS[relationship],
+    })
+    metadata_ref = (Ref(*old_metadata.objgen) if old_metadata is not None
+                    and old_metadata.is_indirect else update.new())
+    update.put_stream(metadata_ref, {"/Type": Name.Metadata, "/Subtype": Name.XML}, metadata)
+
+    embedded = {"/EmbeddedFiles": {"/Names": [FILENAME, spec]}}
+    catalog: dict[str, PdfValue] = {key: value for key, value in root.items()
+                                  if key not in ("/AF", "/Metadata", "/Names")}
+    catalog["/Metadata"] = metadata_ref
+    catalog["/AF"] = [spec]
+    if names is None:
+        catalog["/Names"] = embedded
+    elif names.is_indirect:  # the name dictionary is redefined with the files added
+        update.put(Ref(*names.objgen), {**dict(names.items()), **embedded})
+        catalog["/Names"] = names
+    else:
+        catalog["/Names"] = {**dict(names.items()), **embedded}
+    update.put(Ref(*root.objgen), catalog)
+    return update.write()
 
 
 def _issue_stamp(cii: etree._Element) -> str:
