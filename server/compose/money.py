@@ -20,15 +20,22 @@ explicit step: `round_to_increment`.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from server.compose.codelists import minor_unit
 
 ZERO = Decimal("0.00")
 
 
+@lru_cache(maxsize=512)  # a bulk document rounds some 200 amounts: one lookup a currency
 def quantum(currency: str | None) -> Decimal:
     """The currency's smallest amount as a Decimal exponent: Decimal('0.01'), Decimal('1')."""
     return Decimal(1).scaleb(-minor_unit(currency)) if currency else Decimal("0.01")
+
+
+@lru_cache(maxsize=32)
+def _places_quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
 
 
 def round_money(value: Decimal, currency: str | None = None) -> Decimal:
@@ -39,7 +46,7 @@ def round_money(value: Decimal, currency: str | None = None) -> Decimal:
 
 def round_places(value: Decimal, places: int) -> Decimal:
     """The same rule for a fixed number of decimals (display of non-money numbers)."""
-    result = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    result = value.quantize(_places_quantum(places), rounding=ROUND_HALF_UP)
     return result.copy_abs() if result.is_zero() else result
 
 
