@@ -4,6 +4,7 @@ each field, and error messages that quote only a short prefix of a value."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from server.compose.composer import ComposeRequest, compose, parse_data
-from server.compose.data import MAX_DEPTH, MAX_STRING_CHARS
+from server.compose.data import MAX_DEPTH, MAX_STRING_CHARS, MAX_VALUES
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
 from server.errors import InvalidInput
 
@@ -62,6 +63,43 @@ def test_good_data_keeps_exact_decimals_and_text():
                       '"d": 123456789012345678}')
     assert str(data["a"]) == "12345678901234567.5" and str(data["b"]) == "0.1"
     assert data["c"] == "tab\tok \U0001F600" and data["d"] == 123456789012345678
+
+
+SAMPLE = (LAYOUTS.get("card-invoice").path / "sample.json").read_text(encoding="utf-8")
+NUMBER = "<number %s>"  # written into the JSON text as the number literal itself
+
+
+@pytest.mark.parametrize(("change", "field", "why"), [
+    (lambda d: d["transactions"][-1].update(description="x\ufffey"),
+     "$.transactions[{last}].description", "U+FFFE"),
+    (lambda d: d["transactions"][-1].update(place="\ud800"),
+     "$.transactions[{last}].place", "lone surrogate"),
+    (lambda d: d["transactions"][-1].update({"k" * 101: 1}), "$.transactions[{last}]", "key"),
+    (lambda d: d["customer"]["address"].update(lines=["x" * (MAX_STRING_CHARS + 1)]),
+     "$.customer.address.lines[0]", "longer than"),
+    (lambda d: d["transactions"][-1].update(amount=NUMBER % "0.00000000001"),
+     "$.transactions[{last}].amount", "more than 10 digits after"),
+    (lambda d: d["transactions"][-1].update(amount=NUMBER % "1e18"),
+     "$.transactions[{last}].amount", "more than 18 digits before"),
+    (lambda d: d["customer"].update(deep=json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH)),
+     "$.customer.deep" + "[0]" * (MAX_DEPTH - 2), "nested deeper"),
+], ids=["noncharacter", "surrogate", "key", "long text", "decimals", "digits", "depth"])
+def test_a_value_outside_the_limits_deep_in_a_real_document_is_found(change, field, why):
+    """The limits' quick all-clear (one pass, no paths) never waves through what the
+    path-naming walk refuses: one bad value among a whole card invoice's."""
+    data = json.loads(SAMPLE)
+    assert parse_data(SAMPLE)  # the sample itself is within the limits
+    change(data)
+    text = re.sub(r'"<number (.*?)>"', r"\1", json.dumps(data, ensure_ascii=False))
+    found = violations(text)
+    last = len(data["transactions"]) - 1
+    assert [(f, w) for f, w in found if why in w] == [
+        (field.format(last=last), next(w for _, w in found if why in w))], found
+
+
+def test_more_values_than_the_limit_are_refused():
+    assert violations('{"a": [' + ",".join(["0"] * MAX_VALUES) + "]}") == [
+        ("$", f"has more than {MAX_VALUES} values")]
 
 
 # --- the schemas ---------------------------------------------------------------------------
