@@ -68,11 +68,13 @@ def _constant(text: str) -> _Refused:
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {quote(key)}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) < len(pairs):  # the first key seen twice is the one named
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {quote(key)}")
+            seen.add(key)
     return result
 
 

@@ -82,10 +82,14 @@ def amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal:
     """A money amount from a JSON number (parsed as Decimal) or a numeric string."""
     if isinstance(value, bool):
         raise InvalidInput.field(path, "must be an amount, not a boolean")
-    try:
-        result = Decimal(str(value).strip()) if isinstance(value, (str, int, Decimal)) else None
-    except InvalidOperation:
-        result = None
+    if type(value) is Decimal:  # the JSON reader's numbers: already the exact value
+        result: Decimal | None = value
+    else:
+        try:
+            result = (Decimal(str(value).strip()) if isinstance(value, (str, int, Decimal))
+                      else None)
+        except InvalidOperation:
+            result = None
     if result is None or not result.is_finite():
         raise InvalidInput.field(path, f"{quote(value)} is not a decimal amount")
     if result.adjusted() >= MAX_AMOUNT_DIGITS:  # keeps every sum within Decimal precision
