@@ -8,6 +8,7 @@ holds the ones this process uses, with their per-process caches (the PDF engine)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -24,10 +25,27 @@ from server.printing.zones import MarkZone, all_mark_zones
 
 Renderer = Callable[[Composition, Layout], Output]
 
+# The last glyph check made in this thread. Print, the mailbox copy, the e-mail with the
+# PDF and Factur-X carry the same print PDF, so the plan asks the same question up to four
+# times for one document, one channel after the other (each a walk over every string the
+# templates show). A hit needs the very same composition and layout objects (the plan
+# passes them unchanged), so another document is never answered with this one's glyphs.
+_last_glyphs = threading.local()
+
+
+def _print_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
+    last = getattr(_last_glyphs, "entry", None)
+    if last is not None and last[0] is composition and last[1] is layout:
+        return last[2]
+    unfit = check_glyphs(composition, layout)
+    _last_glyphs.entry = (composition, layout, unfit)
+    return unfit
+
+
 def _check_email(composition: Composition, layout: Layout) -> Unfit | None:
     unfit = check_email(composition, layout)
     if unfit is None and needs_pdf(layout):
-        return check_glyphs(composition, layout)  # the attached print PDF
+        return _print_glyphs(composition, layout)  # the attached print PDF
     return unfit
 
 
@@ -35,7 +53,7 @@ def _check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
     unfit = check_einvoice(composition, layout)
     if unfit is None and einvoice_syntax(
             composition.kind, composition.recipient, layout) == FACTURX:
-        return check_glyphs(composition, layout)  # Factur-X is the print PDF/A-3
+        return _print_glyphs(composition, layout)  # Factur-X is the print PDF/A-3
     return unfit
 
 
@@ -43,8 +61,8 @@ def _check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
 # PDF, needs a glyph for every character it shows (server/channels/glyphs.py); the page
 # checks after rendering are the PDF renderer's (server/channels/preflight.py).
 _CHECKS: dict[Channel, Callable[[Composition, Layout], Unfit | None]] = {
-    Channel.PRINT: check_glyphs,
-    Channel.MAILBOX: check_glyphs,
+    Channel.PRINT: _print_glyphs,
+    Channel.MAILBOX: _print_glyphs,
     Channel.SMS: check_sms,
     Channel.EMAIL: _check_email,
     Channel.EINVOICE: _check_einvoice,

@@ -1,0 +1,47 @@
+"""The plan asks the print fonts once per document: print, the mailbox copy, the e-mail with
+its PDF and Factur-X carry the same print PDF (server/channels/__init__.py `_print_glyphs`),
+and the answer kept is never another document's."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import server.channels as channels
+from server.channels import channel_unfit
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import LayoutRegistry
+from server.compose.model import Channel
+
+LAYOUTS = LayoutRegistry()
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def _composed(name: str, channels_: tuple[Channel, ...] = (Channel.SMS,)):
+    layout = LAYOUTS.get("card-invoice")
+    data = json.loads((layout.path / "sample.json").read_text(encoding="utf-8"))
+    data["customer"]["name"] = name
+    return compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                  document_id="d", now=NOW, channels=channels_)), layout
+
+
+def test_one_glyph_check_for_every_channel_that_carries_the_print_pdf(monkeypatch) -> None:
+    composition, layout = _composed("Kari Nordmann")
+    calls = []
+    real = channels.check_glyphs
+    monkeypatch.setattr(channels, "check_glyphs",
+                        lambda c, lay: calls.append(c) or real(c, lay))
+    for channel in (Channel.PRINT, Channel.MAILBOX, Channel.EMAIL, Channel.EINVOICE):
+        assert channel_unfit(composition, layout, channel) is None
+    assert calls == [composition]
+
+
+def test_another_document_gets_its_own_answer() -> None:
+    fine, layout = _composed("Kari Nordmann")
+    boxes, _ = _composed("李小龍")
+    for _ in range(2):
+        assert channel_unfit(fine, layout, Channel.PRINT) is None
+        unfit = channel_unfit(boxes, layout, Channel.PRINT)
+        assert unfit is not None and "U+674E" in unfit.reason
+        assert channel_unfit(fine, layout, Channel.MAILBOX) is None
+        assert channel_unfit(boxes, layout, Channel.EINVOICE) is not None
