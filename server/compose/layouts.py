@@ -59,7 +59,7 @@ import json
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -286,9 +286,6 @@ def _check_print_engine(path: Path, section: Mapping[str, Any]) -> None:
 DEFAULT_FONT_FOLDERS = ("../../_shared/fonts/inter-4.1-ttf",)
 
 
-# Kept per layout: a Layout never changes, and resolving the folders walks the disk (the
-# glyph check asks for them once per channel of every document).
-@lru_cache(maxsize=256)
 def font_folders(layout: Layout) -> tuple[Path, ...]:
     """The folders of the fonts a layout's print templates draw with, in fallback order:
     `[print] fonts` (or its older name `typst_fonts`), else `DEFAULT_FONT_FOLDERS`."""
