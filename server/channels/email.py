@@ -202,11 +202,10 @@ def message_id(composition: Composition, settings: EmailSettings) -> str:
     return f"<{composition.document_id}@{_sender_domain(settings)}>"
 
 
-def _set_boundaries(message: EmailMessage, seed: str) -> None:
-    """Replace the random MIME boundaries by ones derived from the document id."""
-    base = hashlib.sha256(seed.encode()).hexdigest()[:24]
-    for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
-        part.set_boundary(f"=_kanal_{base}_{number}")
+def _boundary_base(document_id: str) -> str:
+    """The MIME boundaries' common part, derived from the document id (never random, so the
+    same Composition gives the same bytes); a QP body cannot hold `=_`."""
+    return f"=_kanal_{hashlib.sha256(document_id.encode()).hexdigest()[:24]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,16 +388,21 @@ def build_message(parts: MessageParts, attachment: bytes | None) -> EmailMessage
                            f"?subject=unsubscribe%20{composition.document_id}>")
         message["List-Unsubscribe"] = ", ".join(targets)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Each multipart made with its boundary (a boundary set afterwards re-parses and
+    # rewrites the part's headers): the outermost is `_0`, the alternative inside the
+    # mixed one `_1`, as they come in the message.
+    base = _boundary_base(composition.document_id)
     message.set_content(parts.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.make_alternative(boundary=f"{base}_{0 if attachment is None else 1}")
     message.add_alternative(parts.html.html, subtype="html", charset="utf-8",
                             cte="quoted-printable")
     if attachment is not None:
+        message.make_mixed(boundary=f"{base}_0")
         message.add_attachment(
             attachment, maintype="application", subtype="pdf",
             filename=_attachment_name(parts.layout, composition),
         )
     message["Content-Language"] = composition.locale  # after set_content, which drops it
-    _set_boundaries(message, composition.document_id)
     return message
 
 

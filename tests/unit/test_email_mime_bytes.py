@@ -13,6 +13,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
 
 import pytest
 
@@ -41,6 +43,60 @@ def _stdlib(parts, attachment: bytes | None) -> bytes:
     """What the standard library writes for the same message, the PDF encoded by its own
     content manager and written by its own generator."""
     return build_message(parts, attachment).as_bytes(policy=parts.policy)
+
+
+def _set_afterwards(parts, attachment: bytes | None) -> bytes:
+    """The message as the e-mail channel built it before its multiparts were made with
+    their boundaries: parts added, then every multipart's random boundary replaced by
+    `=_kanal_<sha256 of the document id>_<n>` in walk order. The bytes must not change."""
+    composition, settings = parts.composition, parts.settings
+    message = EmailMessage(policy=parts.policy)
+    message["From"] = settings.sender
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["To"] = email_channel._to_header(composition, parts.address)
+    message["Subject"] = parts.html.subject
+    message["Date"] = format_datetime(composition.created_at)
+    message["Message-ID"] = email_channel.message_id(composition, settings)
+    if settings.marketing:
+        targets = [f"<{parts.html.variables['email']['unsubscribe_url']}>"]
+        if settings.unsubscribe_mailto:
+            targets.append(f"<mailto:{settings.unsubscribe_mailto}"
+                           f"?subject=unsubscribe%20{composition.document_id}>")
+        message["List-Unsubscribe"] = ", ".join(targets)
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(parts.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(parts.html.html, subtype="html", charset="utf-8",
+                            cte="quoted-printable")
+    if attachment is not None:
+        message.add_attachment(attachment, maintype="application", subtype="pdf",
+                               filename=email_channel._attachment_name(parts.layout,
+                                                                       composition))
+    message["Content-Language"] = composition.locale
+    base = hashlib.sha256(composition.document_id.encode()).hexdigest()[:24]
+    for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
+        part.set_boundary(f"=_kanal_{base}_{number}")
+    return message.as_bytes(policy=parts.policy)
+
+
+@pytest.mark.parametrize(("layout_id", "sample", "attach"), [
+    ("card-invoice", "sample.json", True), ("card-invoice", "sample-sv-SE.json", True),
+    ("card-invoice", "sample.json", False), ("welcome-letter", "sample.json", False),
+    ("payment-reminder", "sample.json", True)])
+def test_the_message_is_the_one_built_before(layout_id, sample, attach) -> None:
+    """Same headers, structure, boundaries and bodies, byte for byte, as when the
+    boundaries were set after the parts (marketing headers in the welcome letter)."""
+    parts = message_parts(*_composition(layout_id, sample))
+    attachment = _pseudo_pdf(3_000) if attach else None
+    assert message_bytes(parts, attachment) == _set_afterwards(parts, attachment)
+
+
+def test_an_smtputf8_message_is_the_one_built_before() -> None:
+    def non_ascii_local_part(data):
+        data["customer"]["email"] = "kåre@bø.no"
+
+    parts = message_parts(*_composition(change=non_ascii_local_part))
+    assert message_bytes(parts, BLANK_PDF) == _set_afterwards(parts, BLANK_PDF)
 
 
 def _pseudo_pdf(size: int) -> bytes:
