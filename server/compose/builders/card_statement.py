@@ -97,14 +97,17 @@ def masked_card(value: str, path: str) -> str:
 
 def _transactions(
     rows: list[Mapping[str, Any]], fmt: Formatter
-) -> tuple[list[dict[str, Any]], Decimal, Decimal]:
-    """Transaction rows for the table, and the sums of purchases and of refunds."""
+) -> tuple[list[dict[str, Any]], list[Decimal], Decimal, Decimal]:
+    """Transaction rows for the table, their amounts (rounded), and the sums of purchases
+    and of refunds."""
     out: list[dict[str, Any]] = []
+    values: list[Decimal] = []
     purchases = refunds = Decimal("0")
     for i, row in enumerate(rows):
         path = f"$.transactions[{i}]"
         value = round_money(amount(row["amount"], f"{path}.amount", allow_negative=True),
                             fmt.currency)
+        values.append(value)
         if value >= 0:
             purchases += value
         else:
@@ -130,7 +133,7 @@ def _transactions(
                 "rate": rate,
             }
         )
-    return out, purchases, refunds
+    return out, values, purchases, refunds
 
 
 NOT_SUBJECT_TO_VAT = (
@@ -182,8 +185,10 @@ def en16931_invoice(
     data: Mapping[str, Any], customer: Recipient, text: Mapping[str, str], *,
     previous: Decimal, payments: Decimal, interest: Decimal | None,
     fees: list[tuple[str, Decimal]], account_number: str, reference: PaymentReference,
+    amounts: list[Decimal],
 ) -> Invoice:
-    """The card invoice as an EN 16931 invoice (see the module docstring for the mapping)."""
+    """The card invoice as an EN 16931 invoice (see the module docstring for the mapping).
+    `amounts`: the transactions' amounts as `_transactions` read and rounded them."""
     issuer, inv = data["issuer"], data["invoice"]
     address = postal_address(issuer["address"])
     try:
@@ -198,9 +203,7 @@ def en16931_invoice(
         with suppress(ids.IdentifierError):
             endpoint_scheme, endpoint_id = ids.peppol_id(customer.peppol_id)
     lines = [_line(1, text["previous_balance"], previous)]
-    for i, row in enumerate(data["transactions"]):
-        value = round_money(amount(row["amount"], f"$.transactions[{i}].amount",
-                                   allow_negative=True), data["currency"])
+    for row, value in zip(data["transactions"], amounts, strict=True):
         # a blank descriptor is absent: the line is then named for what it is
         name = (row["description"] or "").strip() or text.get("transaction", "Transaction")
         lines.append(_line(len(lines) + 1, name, value,
@@ -257,7 +260,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                                   allow_negative=True), currency)
     payments = round_money(amount(inv["payments_received"], "$.invoice.payments_received"),
                            currency)
-    rows, purchases, refunds = _transactions(data["transactions"], fmt)
+    rows, amounts, purchases, refunds = _transactions(data["transactions"], fmt)
     interest_data = data.get("interest")
     interest = (round_money(amount(interest_data["amount"], "$.interest.amount"), currency)
                 if interest_data else None)
@@ -363,7 +366,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         currency=currency,
         invoice=en16931_invoice(
             data, customer, text, previous=previous, payments=payments, interest=interest,
-            fees=fees, account_number=account.number, reference=reference,
+            fees=fees, account_number=account.number, reference=reference, amounts=amounts,
         ),
         payment_reference=reference,
         payment_scheme=payment_scheme(data["payment"], reference, account,
