@@ -3,8 +3,8 @@
 An incremental update (ISO 32000-1 §7.5.6) leaves the file's bytes as they are and appends
 the objects that changed or were added, a cross-reference section for them and a trailer
 whose /Prev points back to the previous section; readers take the newest definition of
-each object. PDF/A keeps ISO 32000's file structure and allows updates (ISO 19005-2/-3
-§6.1.3: the last trailer carries the /ID).
+each object. PDF/A keeps ISO 32000's file structure, updates included; what it asks of a
+trailer (ISO 19005-2/-3 §6.1.3: the /ID, no encryption) the update's trailer carries.
 
 Why not rewrite with pikepdf: qpdf resolves every object of the file before it makes one
 new indirect object, and a save writes every object again: about 10 ms for a 100 KB invoice
