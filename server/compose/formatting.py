@@ -12,15 +12,9 @@ is not trusted for it (Babel 2.19 writes "-1 234,50 kr" for nb-NO although CLDR'
 is U+2212, and releases differ), so `money` and `number` put the chosen sign in place. The
 SMS channel folds U+2212 into "-" with the rest of its GSM-7 normalising.
 
-Speed (a bulk document formats some 100 values): Babel's `NumberPattern.apply` costs
-about 10 µs a call, most of it looking up the locale's symbols again and grouping digits
-in Python. For the patterns whose digits are grouped by three (ours, and the currency
-patterns of Kanal's locales), the digits are Python's own `format(value, ",f")` with the
-locale's group and decimal symbols from Babel, and a currency pattern's prefix and suffix
-(symbol, spacing, sign) are read once per locale and currency from Babel's formatting of
-1 and -1; every other pattern goes to Babel. Dates repeat (a statement's transactions
-share a month), so a date's text is kept. tests/unit/test_formatting_fast.py checks the
-texts against Babel's for every locale Babel knows of Kanal's countries.
+Numbers and money are Babel's (a faster hand-made grouping of digits was measured at
+~1 ms per bulk document and not kept: formatting numbers for a locale is Babel's job).
+Dates repeat (a statement's transactions share a month), so a date's text is kept.
 """
 
 from __future__ import annotations
@@ -35,9 +29,6 @@ from babel.numbers import (
     NumberPattern,
     format_currency,
     get_currency_name,
-    get_currency_precision,
-    get_decimal_symbol,
-    get_group_symbol,
     get_minus_sign_symbol,
     parse_pattern,
 )
@@ -99,13 +90,8 @@ def _signed(text: str, amount: Decimal, locale: str) -> str:
 def money(amount: Decimal, currency: str, locale: str) -> str:
     """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE);
     '\u22121 299,00 kr' (nb-NO), '-1.299,00 kr.' (da-DK)."""
-    affixes = _currency_affixes(currency, locale)
-    if affixes is None or not _fast(amount, locale):
-        text = format_currency(amount, currency, locale=babel_locale(locale))
-    else:
-        prefix, suffix = affixes[amount.is_signed()]
-        text = prefix + _digits(amount, affixes[2], locale) + suffix
-    return _signed(text, amount, locale)
+    return _signed(format_currency(amount, currency, locale=babel_locale(locale)), amount,
+                   locale)
 
 
 @lru_cache(maxsize=16)
@@ -116,71 +102,8 @@ def _number_pattern(places: int) -> NumberPattern:
 
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
     """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO).
-    Babel's `format_decimal` with the pattern "#,##0.00" (as many 0 as `places`)."""
-    pattern = _number_pattern(places)
-    if not _fast(amount, locale):
-        return _signed(pattern.apply(amount, babel_locale(locale)), amount, locale)
-    sign = amount.is_signed()
-    return _signed(pattern.prefix[sign] + _digits(amount, places, locale) + pattern.suffix[sign],
-                   amount, locale)
-
-
-# --- the digits without NumberPattern.apply (see the module docstring) ------------------------
-
-
-@lru_cache(maxsize=16)
-def _quantum(places: int) -> Decimal:
-    return Decimal(1).scaleb(-places)
-
-
-@lru_cache(maxsize=64)
-def _symbols(locale: str) -> dict[int, str] | None:
-    """`str.translate` table from Python's "," and "." to the locale's group and decimal
-    symbols (CLDR, Latin digits, as Babel's `apply` uses them). None for a symbol that is
-    an apostrophe (de-CH groups with one): Babel's `apply` reads apostrophes in its output
-    as quotes of literal text and drops pairs of them, which only Babel repeats."""
-    tag = babel_locale(locale)
-    group, decimal = get_group_symbol(tag), get_decimal_symbol(tag)
-    if "'" in group + decimal:
-        return None
-    return str.maketrans({",": group, ".": decimal})
-
-
-def _fast(amount: object, locale: str) -> bool:
-    """Whether `_digits` formats this amount in this locale (else Babel does)."""
-    return isinstance(amount, Decimal) and amount.is_finite() and _symbols(locale) is not None
-
-
-def _digits(amount: Decimal, places: int, locale: str) -> str:
-    """|amount| with exactly `places` decimals, grouped by three: the text Babel's `apply`
-    writes between prefix and suffix for a pattern grouped (3, 3) with at least one integer
-    digit. Rounded as Babel rounds (normalize, then quantize in the current context)."""
-    rounded = abs(amount).normalize().quantize(_quantum(places))
-    return format(rounded, ",f").translate(_symbols(locale))  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=256)
-def _currency_affixes(currency: str, locale: str
-                      ) -> tuple[tuple[str, str], tuple[str, str], int] | None:
-    """((prefix, suffix) of a positive amount, of a negative amount, decimals) of the
-    locale's standard currency pattern with `currency` filled in, read from Babel's own
-    formatting of 1 and -1; None (Babel formats every amount) for a pattern whose digits are
-    not plainly grouped by three, or when the digits cannot be told from the rest."""
-    tag = babel_locale(locale)
-    pattern = tag.currency_formats["standard"]
-    if (pattern.grouping != (3, 3) or pattern.int_prec[0] != 1 or pattern.scale
-            or pattern.exp_prec or "@" in pattern.pattern or _symbols(locale) is None):
-        return None
-    places = get_currency_precision(currency)
-    one = _digits(Decimal(1), places, locale)
-    affixes = []
-    for probe in (Decimal(1), Decimal(-1)):
-        text = format_currency(probe, currency, locale=tag)
-        if text.count(one) != 1:
-            return None
-        prefix, _, suffix = text.partition(one)
-        affixes.append((prefix, suffix))
-    return affixes[0], affixes[1], places
+    Babel's `format_decimal` with the pattern parsed once."""
+    return _signed(_number_pattern(places).apply(amount, babel_locale(locale)), amount, locale)
 
 
 # Where banks write the numeric date otherwise than CLDR's short form: German and Austrian
