@@ -19,6 +19,12 @@ What the compiler may touch (typst-py 0.15, Typst 0.15):
 * time: the document's `created_at` is the PDF's creation date, so the same Composition
   gives the same bytes on every machine (Typst derives the document /ID from content).
 
+Beside the context, `sys.inputs.advance-bounds` holds an upper bound of the width of each
+character of the document in the layout's fonts (`server.channels.advance_bounds`), so the
+templates' `fit` measures only the words that could be wider than their box (issue 14);
+`TypstEngine(advance_bounds=False)` leaves it out and `fit` measures every word (the tests
+compare the two).
+
 One `typst.Compiler` per layout version, kept for the life of the process: Typst memoizes
 fonts, parsed templates and layout work between documents (comemo), which is most of its
 speed. A compiler is not re-entrant, so each one has a lock.
@@ -32,6 +38,7 @@ from importlib.metadata import version as package_version
 import typst
 
 from server import logs
+from server.channels.advance_bounds import fit_bounds_json
 from server.channels.pdf import RenderedPdf, pdf_standards, template_json
 from server.compose.layouts import Layout, LayoutError, font_folders
 from server.compose.model import Composition
@@ -48,7 +55,8 @@ class TypstEngine:
     name = "typst"
     version = TYPST_VERSION
 
-    def __init__(self) -> None:
+    def __init__(self, advance_bounds: bool = True) -> None:
+        self.advance_bounds = advance_bounds
         self._compilers: dict[str, tuple[typst.Compiler, threading.Lock]] = {}
         self._lock = threading.Lock()
 
@@ -77,10 +85,14 @@ class TypstEngine:
         layout does not ship (a deployment error, not the caller's data)."""
         compiler, lock = self._compiler(layout)
         standards = pdf_standards(layout)
+        inputs = {"context": template_json(composition)}
+        if self.advance_bounds:
+            # every character of the context's strings is a character of its JSON text
+            inputs["advance-bounds"] = fit_bounds_json(layout, (inputs["context"],))
         with lock:
             try:
                 content, warnings = compiler.compile_with_warnings(
-                    format="pdf", sys_inputs={"context": template_json(composition)},
+                    format="pdf", sys_inputs=inputs,
                     pdf_standards=list(standards),
                     # PDF dates have whole seconds (Typst refuses microseconds)
                     timestamp=composition.created_at.replace(microsecond=0))

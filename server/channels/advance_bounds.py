@@ -1,0 +1,263 @@
+"""Upper bounds of the width a word can take in a layout's print fonts, per character, in em.
+
+The Typst templates' `fit` (layouts/_shared/fjordbank-2-typst/base.typ) lets a word wider
+than its box break anywhere; it measured every word of every value with `context measure`,
+and those `context` elements were a quarter of a card invoice's render (issue 14). With a
+bound per character it asks Typst to measure only the words that could be too wide: a word
+whose bound at its size is at most the box width is kept whole without measuring, exactly
+as the measurement would have decided, since the measured width never exceeds the bound.
+
+The bound of a character `c`, in em of the text size, over every font file of the layout's
+chain (`[print] fonts`: every weight, and the fallback fonts, whichever one draws it):
+
+* the largest advance (hmtx) of its glyph, of every glyph an OpenType substitution can turn
+  it into (GSUB single, alternate, multiple; a ligature's advance counts against its first
+  component; closed over chains of substitutions), so contextual alternates, tabular
+  figures and ligatures never draw wider than the bound;
+* the same for its upper and lower case (a template may set a value in capitals);
+* plus the largest widening positioning can give it: the sum over the font's GPOS
+  single and pair adjustment lookups of their largest positive x-advance (kerning).
+
+The sum of its characters' bounds is then at least the word's width in any of the fonts,
+weights and cases at that size, without letter-spacing (`tracking`), which `fit` callers
+never set positive. Read with fontTools once per set of font folders and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache, partial
+from pathlib import Path
+
+from fontTools.ttLib import TTFont
+
+from server.channels.glyphs import FONT_SUFFIXES
+from server.compose.layouts import Layout, font_folders
+
+# Always in the table: the characters the templates add around values (separators,
+# parentheses, digits of page numbers), whatever the document holds.
+TEMPLATE_CHARACTERS = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("·–—…×")
+
+
+# The OpenType features Typst (rustybuzz) may apply to a value set as `fit` sets it: the
+# ones on by default for Latin, Greek and Cyrillic, and the figure styles a template can
+# choose (`number-width`, `number-type`, `slashed-zero`). Not `dlig`, `frac`, `smcp`,
+# `sups`, stylistic sets and the like: `fit` callers never switch those on.
+SUBSTITUTION_FEATURES = frozenset({"ccmp", "locl", "rlig", "rvrn", "calt", "clig", "liga",
+                                   "rclt", "tnum", "pnum", "lnum", "onum", "zero"})
+POSITIONING_FEATURES = frozenset({"kern", "dist", "curs"})
+# Characters that get no bound, so a word holding one is always measured: controls (a line
+# break), format characters (a soft hyphen draws a hyphen where a line breaks), line and
+# paragraph separators, private use, surrogates, unassigned.
+UNBOUNDED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
+def _unwrap(lookup: object) -> list[tuple[int, object]]:
+    """(type, subtable) of a lookup's subtables, extension subtables unwrapped."""
+    out = []
+    for sub in lookup.SubTable:
+        kind = lookup.LookupType
+        if hasattr(sub, "ExtSubTable"):
+            kind, sub = sub.ExtensionLookupType, sub.ExtSubTable
+        out.append((kind, sub))
+    return out
+
+
+def _feature_lookups(table: object, features: frozenset[str]) -> set[int]:
+    return {i for record in table.FeatureList.FeatureRecord
+            if record.FeatureTag in features for i in record.Feature.LookupListIndex}
+
+
+def _nested(sub: object) -> list[int]:
+    """The lookups a contextual subtable calls, in any of its formats."""
+    found = []
+
+    def records(item: object) -> None:
+        for name in ("SubstLookupRecord", "PosLookupRecord"):
+            found.extend(r.LookupListIndex for r in getattr(item, name, None) or ())
+
+    records(sub)
+    for set_name, rule_name in _RULE_NAMES:
+        for rule_set in getattr(sub, set_name, None) or ():
+            for rule in getattr(rule_set, rule_name, None) or () if rule_set else ():
+                records(rule)
+    return found
+
+
+_RULE_NAMES = (("SubRuleSet", "SubRule"), ("SubClassSet", "SubClassRule"),
+               ("ChainSubRuleSet", "ChainSubRule"), ("ChainSubClassSet", "ChainSubClassRule"),
+               ("PosRuleSet", "PosRule"), ("PosClassSet", "PosClassRule"),
+               ("ChainPosRuleSet", "ChainPosRule"),
+               ("ChainPosClassSet", "ChainPosClassRule"))
+
+
+def _all_lookups(table: object, features: frozenset[str]) -> set[int]:
+    """The lookups `features` use and every lookup their contextual lookups call."""
+    lookup_list = table.LookupList.Lookup
+    pending, seen = _feature_lookups(table, features), set()
+    while pending:
+        index = pending.pop()
+        if index not in seen:
+            seen.add(index)
+            for _, sub in _unwrap(lookup_list[index]):
+                pending.update(_nested(sub))
+    return seen
+
+
+def _substitution_pairs(kind: int, table: object) -> list[tuple[list[str], list[str]]]:
+    """(glyphs, what they become) of one single, multiple, alternate, ligature or
+    reverse-chaining subtable."""
+    if kind == 1:
+        return [([g], [s]) for g, s in table.mapping.items()]
+    if kind == 2:
+        return [([g], list(s)) for g, s in table.mapping.items()]
+    if kind == 3:
+        return [([g], [a]) for g, alts in table.alternates.items() for a in alts]
+    if kind == 4:
+        return [([g, *lig.Component], [lig.LigGlyph]) for g, ligs in table.ligatures.items()
+                for lig in ligs]
+    if kind == 8:
+        return [([g], [s]) for g, s in zip(table.Coverage.glyphs, table.Substitute,
+                                            strict=False)]
+    return []
+
+
+def _close(bound: dict[str, float], pairs: list[tuple[list[str], list[str]]]) -> None:
+    """Raise each glyph's bound to what it may become (a ligature: against its first
+    component), until no bound grows."""
+    changed = True
+    while changed:
+        changed = False
+        for sources, into in pairs:
+            width = sum(bound.get(g, 0.0) for g in into) - sum(
+                bound.get(g, 0.0) for g in sources[1:])
+            if width > bound.get(sources[0], 0.0):
+                bound[sources[0]] = width
+                changed = True
+
+
+def _glyph_bounds(font: TTFont) -> dict[str, float]:
+    """Glyph -> bound in font units: its advance plus `_widening`, closed over every
+    substitution the lookups of `SUBSTITUTION_FEATURES` make or call, as if each applied
+    everywhere (what a contextual rule does in its context, it is allowed anywhere)."""
+    widening = _widening(font)
+    bound = {name: float(advance) + widening.get(name, 0)
+             for name, (advance, _) in font["hmtx"].metrics.items()}
+    if "GSUB" in font:
+        table = font["GSUB"].table
+        _close(bound, [pair for index in _all_lookups(table, SUBSTITUTION_FEATURES)
+                       for kind, sub in _unwrap(table.LookupList.Lookup[index])
+                       for pair in _substitution_pairs(kind, sub)])
+    return bound
+
+
+def _widening(font: TTFont) -> dict[str, float]:
+    """Glyph -> the most positioning (`POSITIONING_FEATURES`) can add to its advance, in
+    font units: per lookup the largest positive x-advance it can give the glyph (first or
+    second of a kerning pair, or alone), summed over the lookups. A pair class that holds
+    every glyph not named (class 0 of the second glyph) widens every glyph."""
+    if "GPOS" not in font:
+        return {}
+    order = font.getGlyphOrder()
+    total: dict[str, float] = {}
+    lookup_list = font["GPOS"].table.LookupList.Lookup
+    for index in _all_lookups(font["GPOS"].table, POSITIONING_FEATURES):
+        largest: dict[str, float] = {}  # one lookup adjusts a glyph once: the largest
+        widen = partial(_widen, largest)
+        for kind, table in _unwrap(lookup_list[index]):
+            if kind == 1 and table.Format == 1:
+                widen(table.Coverage.glyphs, table.Value)
+            elif kind == 1:
+                for glyph, value in zip(table.Coverage.glyphs, table.Value, strict=False):
+                    widen((glyph,), value)
+            elif kind == 2 and table.Format == 1:
+                for first, pair_set in zip(table.Coverage.glyphs, table.PairSet, strict=False):
+                    for record in pair_set.PairValueRecord:
+                        widen((first,), record.Value1)
+                        widen((record.SecondGlyph,), record.Value2)
+            elif kind == 2:
+                firsts = _classes(table.ClassDef1, table.Coverage.glyphs)
+                seconds = _classes(table.ClassDef2, order)
+                for c1, record1 in enumerate(table.Class1Record):
+                    for c2, record2 in enumerate(record1.Class2Record):
+                        widen(firsts.get(c1, ()), record2.Value1)
+                        widen(seconds.get(c2, ()), record2.Value2)
+            elif kind == 3:  # cursive attachment sets advances from anchors: no bound
+                largest.update(dict.fromkeys(order, 1.0e6))
+        for glyph, advance in largest.items():
+            total[glyph] = total.get(glyph, 0) + advance
+    return total
+
+
+def _widen(largest: dict[str, float], glyphs: Iterable[str], value: object) -> None:
+    advance = (getattr(value, "XAdvance", 0) or 0) if value is not None else 0
+    if advance > 0:
+        for glyph in glyphs:
+            largest[glyph] = max(largest.get(glyph, 0), advance)
+
+
+def _classes(class_def: object, glyphs: list[str]) -> dict[int, list[str]]:
+    """Class -> glyphs of `glyphs` in it (class 0: those the ClassDef does not name)."""
+    named = class_def.classDefs if class_def is not None else {}
+    out: dict[int, list[str]] = {}
+    for glyph in glyphs:
+        out.setdefault(named.get(glyph, 0), []).append(glyph)
+    return out
+
+
+def _font_bounds(path: Path) -> dict[int, float]:
+    """Code point -> bound in em in one font file (`_glyph_bounds` of its glyph)."""
+    font = TTFont(path, lazy=True)
+    try:
+        units = font["head"].unitsPerEm
+        bound = _glyph_bounds(font)
+        return {point: bound.get(glyph, 0.0) / units
+                for point, glyph in (font.getBestCmap() or {}).items()}
+    finally:
+        font.close()
+
+
+@lru_cache(maxsize=32)
+def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
+    """Character -> upper bound of its width in em in any font file of `folders`, in its
+    own, upper and lower case (module docstring). Characters no font maps are absent.
+    Cached per set of folders."""
+    per_point: dict[int, float] = {}
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in FONT_SUFFIXES:
+                for point, bound in _font_bounds(path).items():
+                    per_point[point] = max(per_point.get(point, 0.0), bound)
+    bounds: dict[str, float] = {}
+    for point, own in per_point.items():
+        char = chr(point)
+        if unicodedata.category(char) in UNBOUNDED_CATEGORIES:
+            continue
+        cased = [sum(per_point.get(ord(c), -1.0e9) for c in variant)
+                 for variant in (char.upper(), char.lower())]
+        # a case that some font cannot draw: no bound (fit then measures the word)
+        if min(cased) >= 0:
+            # rounded up, and a thousandth more: a word exactly as wide as its box must
+            # not come out a rounding error wider in Typst's sum
+            bounds[char] = (math.ceil(max(own, *cased) * 1000) + 1) / 1000
+    return bounds
+
+
+def layout_advance_bounds(layout: Layout) -> dict[str, float]:
+    """`advance_bounds` of the layout's font chain (`font_folders`)."""
+    return advance_bounds(font_folders(layout))
+
+
+def fit_bounds_json(layout: Layout, texts: Iterable[str]) -> str:
+    """JSON object character -> bound in em for the characters of `texts` and the
+    templates' own (`TEMPLATE_CHARACTERS`): what `fit` reads from `sys.inputs`. Characters
+    without a bound are left out, and `fit` measures every word holding one."""
+    bounds = layout_advance_bounds(layout)
+    chars = set(TEMPLATE_CHARACTERS)
+    for text in texts:
+        chars.update(text)
+    return json.dumps({c: bounds[c] for c in sorted(chars) if c in bounds},
+                      ensure_ascii=False, separators=(",", ":"))
