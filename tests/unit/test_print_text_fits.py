@@ -200,7 +200,8 @@ def typst_without_word_breaks(tmp_path_factory) -> Layout:
     base = root / "_shared" / "fjordbank-2-typst" / "base.typ"
     source = base.read_text()
     breaking = source[source.index("#let fit("):source.index("// No table row alone")]
-    base.write_text(source.replace(breaking, "#let fit(value, width: 0pt, longest: 0) = value\n\n"))
+    base.write_text(source.replace(
+        breaking, "#let fit(value, width: 0pt, size: none, longest: 0) = value\n\n"))
     return load_layout(folder)
 
 
