@@ -6,7 +6,8 @@ Composes the first `--count` records of bench_bulk (`compositions`: nb-NO and sv
 5-60 transactions, 1-3 pages) once, renders them all once to warm the compiler (Typst
 memoizes fonts, the parsed template and layout work between documents), then renders them
 all `--repeats` times and reports the fastest run's CPU time (`time.process_time`) per
-document, the context JSON's share of it (`template_json`, Python), and the load average.
+document, the Python shares of it (the context JSON, `template_json`, and the width bounds
+`fit` reads, `fit_bounds_json`), and the load average.
 CPU time, not wall time: the machine is shared, so wall clock measures the neighbours.
 """
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load_tests.bench_bulk import compositions  # noqa: E402
+from server.channels.advance_bounds import fit_bounds_json  # noqa: E402
 from server.channels.pdf import template_json  # noqa: E402
 from server.channels.typst_engine import TypstEngine  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
@@ -48,10 +50,14 @@ def main() -> None:
     pages = sum(engine.render(layout, doc).pages for doc in docs)  # warm-up
     render = cpu_ms_per_doc(lambda doc: engine.render(layout, doc), docs, args.repeats)
     context = cpu_ms_per_doc(template_json, docs, args.repeats)
+    contexts = {id(doc): template_json(doc) for doc in docs}
+    bounds = cpu_ms_per_doc(lambda doc: fit_bounds_json(layout, contexts[id(doc)]), docs,
+                            args.repeats)
     print(json.dumps({
         "documents": len(docs), "pages": pages, "repeats": args.repeats,
         "render_cpu_ms_per_doc": round(render, 2),
         "template_json_cpu_ms_per_doc": round(context, 3),
+        "fit_bounds_json_cpu_ms_per_doc": round(bounds, 3),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
     }))
 

@@ -14,13 +14,13 @@ chain (`[print] fonts`: every weight, and the fallback fonts, whichever one draw
   it into (GSUB single, alternate, multiple; a ligature's advance counts against its first
   component; closed over chains of substitutions), so contextual alternates, tabular
   figures and ligatures never draw wider than the bound;
-* the same for its upper and lower case (a template may set a value in capitals);
 * plus the largest widening positioning can give it: the sum over the font's GPOS
   single and pair adjustment lookups of their largest positive x-advance (kerning).
 
-The sum of its characters' bounds is then at least the word's width in any of the fonts,
-weights and cases at that size, without letter-spacing (`tracking`), which `fit` callers
-never set positive. Read with fontTools once per set of font folders and kept.
+The sum of its characters' bounds is then at least the word's width in any of the fonts and
+weights at that size, as the characters are: not under a case transformation (`upper`,
+`smallcaps`) or letter-spacing (`tracking`), which `fit` callers never set (a template test
+holds them to it). Read with fontTools once per set of font folders and kept.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
+import weakref
 from collections.abc import Iterable
 from functools import lru_cache, partial
 from pathlib import Path
@@ -222,28 +223,24 @@ def _font_bounds(path: Path) -> dict[int, float]:
 
 @lru_cache(maxsize=32)
 def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
-    """Character -> upper bound of its width in em in any font file of `folders`, in its
-    own, upper and lower case (module docstring). Characters no font maps are absent.
-    Cached per set of folders."""
+    """Character -> upper bound of its width in em in any font file of `folders` (module
+    docstring). Characters no font maps, and `UNBOUNDED_CATEGORIES`, are absent. Cached
+    per set of folders."""
     per_point: dict[int, float] = {}
     for folder in folders:
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() in FONT_SUFFIXES:
                 for point, bound in _font_bounds(path).items():
                     per_point[point] = max(per_point.get(point, 0.0), bound)
-    bounds: dict[str, float] = {}
-    for point, own in per_point.items():
-        char = chr(point)
-        if unicodedata.category(char) in UNBOUNDED_CATEGORIES:
-            continue
-        cased = [sum(per_point.get(ord(c), -1.0e9) for c in variant)
-                 for variant in (char.upper(), char.lower())]
-        # a case that some font cannot draw: no bound (fit then measures the word)
-        if min(cased) >= 0:
-            # rounded up, and a thousandth more: a word exactly as wide as its box must
-            # not come out a rounding error wider in Typst's sum
-            bounds[char] = (math.ceil(max(own, *cased) * 1000) + 1) / 1000
-    return bounds
+    # rounded up, and a thousandth more: a word exactly as wide as its box must not come
+    # out a rounding error wider in Typst's sum
+    return {chr(point): (math.ceil(bound * 1000) + 1) / 1000
+            for point, bound in per_point.items()
+            if unicodedata.category(chr(point)) not in UNBOUNDED_CATEGORIES}
+
+
+_LAYOUT_FOLDERS: weakref.WeakKeyDictionary[Layout, tuple[Path, ...]] = (
+    weakref.WeakKeyDictionary())
 
 
 def layout_advance_bounds(layout: Layout) -> dict[str, float]:
@@ -251,13 +248,56 @@ def layout_advance_bounds(layout: Layout) -> dict[str, float]:
     return advance_bounds(font_folders(layout))
 
 
-def fit_bounds_json(layout: Layout, texts: Iterable[str]) -> str:
-    """JSON object character -> bound in em for the characters of `texts` and the
-    templates' own (`TEMPLATE_CHARACTERS`): what `fit` reads from `sys.inputs`. Characters
-    without a bound are left out, and `fit` measures every word holding one."""
-    bounds = layout_advance_bounds(layout)
-    chars = set(TEMPLATE_CHARACTERS)
-    for text in texts:
-        chars.update(text)
-    return json.dumps({c: bounds[c] for c in sorted(chars) if c in bounds},
-                      ensure_ascii=False, separators=(",", ":"))
+def widest_word(bounds: dict[str, float], text: str) -> float | None:
+    """The largest bound in em of the words of `text` (split at spaces, as `fit` splits),
+    None when a character has no bound."""
+    widest = 0.0
+    for word in text.split(" "):
+        width = 0.0
+        for char in word:
+            bound = bounds.get(char)
+            if bound is None:
+                return None
+            width += bound
+        widest = max(widest, width)
+    return widest
+
+
+# per font chain: string -> `widest_word` (labels, places and descriptors recur); emptied
+# when it holds MAX_REMEMBERED strings
+_WIDEST: dict[tuple[Path, ...], dict[str, float | None]] = {}
+MAX_REMEMBERED = 100_000
+
+
+def fit_bounds_json(layout: Layout, context_json: str) -> str:
+    """What `fit` reads from `sys.inputs` (JSON): `chars`, character -> bound in em, for the
+    characters of the context and the templates' own (`TEMPLATE_CHARACTERS`), for values
+    a template puts together; and `values`, each string of the context -> `widest_word`,
+    so a value from data is decided with one look-up. Characters without a bound, and
+    strings holding one, are left out: `fit` measures every word holding one."""
+    folders = _LAYOUT_FOLDERS.get(layout)
+    if folders is None:
+        folders = _LAYOUT_FOLDERS[layout] = font_folders(layout)
+    bounds = advance_bounds(folders)
+    known = _WIDEST.setdefault(folders, {})
+    if len(known) > MAX_REMEMBERED:
+        known.clear()
+    values: dict[str, float] = {}
+    stack: list[object] = [json.loads(context_json)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            widest = known.get(item, -1.0)
+            if widest == -1.0:
+                widest = widest_word(bounds, item)
+                # bounds have 3 decimals: rounding drops only the sum's float error
+                widest = known[item] = None if widest is None else round(widest, 3)
+            if widest is not None:
+                values[item] = widest
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    chars = set(TEMPLATE_CHARACTERS).union(context_json)
+    return json.dumps({"chars": {c: bounds[c] for c in chars if c in bounds},
+                       "values": values}, ensure_ascii=False, separators=(",", ":"))

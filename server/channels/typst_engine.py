@@ -19,9 +19,10 @@ What the compiler may touch (typst-py 0.15, Typst 0.15):
 * time: the document's `created_at` is the PDF's creation date, so the same Composition
   gives the same bytes on every machine (Typst derives the document /ID from content).
 
-Beside the context, `sys.inputs.advance-bounds` holds an upper bound of the width of each
-character of the document in the layout's fonts (`server.channels.advance_bounds`), so the
-templates' `fit` measures only the words that could be wider than their box (issue 14);
+Beside the context, `sys.inputs.advance-bounds` holds upper bounds of the widths of the
+document's characters and of the widest word of each of its strings in the layout's fonts
+(`server.channels.advance_bounds`), so the templates' `fit` measures only the words that
+could be wider than their box (issue 14);
 `TypstEngine(advance_bounds=False)` leaves it out and `fit` measures every word (the tests
 compare the two).
 
@@ -87,8 +88,7 @@ class TypstEngine:
         standards = pdf_standards(layout)
         inputs = {"context": template_json(composition)}
         if self.advance_bounds:
-            # every character of the context's strings is a character of its JSON text
-            inputs["advance-bounds"] = fit_bounds_json(layout, (inputs["context"],))
+            inputs["advance-bounds"] = fit_bounds_json(layout, inputs["context"])
         with lock:
             try:
                 content, warnings = compiler.compile_with_warnings(

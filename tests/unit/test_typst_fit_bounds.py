@@ -6,8 +6,9 @@ size. Two proofs that this changes nothing on the page:
 
 * the bounds hold: every character the layout's fonts draw, every pair of ASCII characters
   (kerning) and odd words (ligatures, arrows, combining marks, Greek, Cyrillic), measured
-  by Typst itself in every weight, upright and italic, with tabular figures and in capitals,
-  are never wider than their bound;
+  by Typst itself in every weight, upright and italic, and with tabular figures, are never
+  wider than their bound (and no template sets `fit` under a case transformation or
+  letter-spacing, which the bounds leave out);
 * the pages are the same: documents of the three Typst layouts whose free text holds long,
   short and odd words (the issue's 61-character descriptor, URLs, Greek and Cyrillic,
   "ǄǄǄ", runs of W on either side of each box's width, digits) render with every character
@@ -17,6 +18,7 @@ size. Two proofs that this changes nothing on the page:
 from __future__ import annotations
 
 import json
+import re
 import string
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,7 @@ import typst
 from server.channels.advance_bounds import fit_bounds_json, layout_advance_bounds
 from server.channels.typst_engine import TypstEngine
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, font_folders
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry, font_folders
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -46,7 +48,6 @@ MEASURE = """
     measure(text(weight: weight, w)).width,
     measure(text(weight: weight, style: "italic", w)).width,
     measure(text(weight: weight, number-width: "tabular", w)).width,
-    measure(text(weight: weight, upper(w))).width,
   )).flatten()).pt()
   [#metadata(words.map(widest)) <widths>]
 }
@@ -71,13 +72,19 @@ def test_no_word_is_wider_than_its_characters_bounds(tmp_path):
     assert not wider, wider[:10]
 
 
-def test_the_bounds_cover_the_documents_characters_and_no_line_breaks():
+def test_the_bounds_cover_the_documents_characters_and_values():
     layout = LAYOUTS.get("card-invoice")
-    table = json.loads(fit_bounds_json(layout, ["Ærø Ψ Ж ǄǄǄ\n\u00ad"]))
-    assert {"Æ", "r", "ø", "Ψ", "Ж", "Ǆ", "·", "–", "(", "0"} <= set(table)
+    context = {"customer": {"name": "Ærø Ψ Ж ǄǄǄ"}, "lines": ["a\nb", "x\u00ady", "WW W"]}
+    table = json.loads(fit_bounds_json(layout, json.dumps(context, ensure_ascii=False)))
+    chars, values = table["chars"], table["values"]
+    assert {"Æ", "r", "ø", "Ψ", "Ж", "Ǆ", "·", "–", "(", "0"} <= set(chars)
     # no bound: a word holding one is always measured
-    assert "\n" not in table and "\u00ad" not in table
-    assert table["W"] > table["i"] > 0
+    assert "\n" not in chars and "\u00ad" not in chars
+    assert chars["W"] > chars["i"] > 0
+    # a value: its widest word
+    assert values["WW W"] == pytest.approx(2 * chars["W"])
+    assert values["Ærø Ψ Ж ǄǄǄ"] == pytest.approx(3 * chars["Ǆ"])
+    assert "a\nb" not in values and "x\u00ady" not in values
 
 
 # (layout, sample, [(path in the data, longest the schema allows)]): the free text each
@@ -142,3 +149,18 @@ def test_fit_breaks_every_word_as_measuring_every_word_does(layout_id, value, en
                                          document_id="01JTEST", now=NOW))
     bounded, measured = (engine.render(layout, composition) for engine in engines)
     assert char_boxes(bounded.content) == char_boxes(measured.content)
+
+
+def test_no_template_sets_fit_in_capitals_or_spaced_out():
+    # the bounds are of the characters as they are, without letter-spacing: a `fit` under
+    # `upper`, `smallcaps` or a positive `tracking` could be measured wider than its bound
+    # (the b2b wordmark's tracking is negative: narrower)
+    typst_files = [*DEFAULT_LAYOUTS_DIR.glob("_shared/*-typst/*.typ"),
+                   *DEFAULT_LAYOUTS_DIR.glob("*/*/print.typ")]
+    assert typst_files
+    offending = [f"{path.relative_to(DEFAULT_LAYOUTS_DIR)}: {line.strip()}"
+                 for path in typst_files
+                 for line in path.read_text(encoding="utf-8").splitlines()
+                 if "fit(" in line and re.search(
+                     r"upper\(|lower\(|smallcaps\(|caps-label\(|tracking: *[0-9.]", line)]
+    assert not offending, offending
