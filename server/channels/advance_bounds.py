@@ -299,5 +299,5 @@ def fit_bounds_json(layout: Layout, context_json: str) -> str:
         elif isinstance(item, list):
             stack.extend(item)
     chars = set(TEMPLATE_CHARACTERS).union(context_json)
-    return json.dumps({"chars": {c: bounds[c] for c in chars if c in bounds},
+    return json.dumps({"chars": {c: bounds[c] for c in sorted(chars) if c in bounds},
                        "values": values}, ensure_ascii=False, separators=(",", ":"))
