@@ -71,7 +71,8 @@ from server.compose.fast_schema import compile_fast_check
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.errors import NotFound
-from server.printing.profiles import PAPER_SIZES_MM, Rect
+from server.printing.profile_rules import PAPER_SIZES_MM
+from server.printing.profiles import Rect
 from server.printing.zones import MarkZone, all_mark_zones, zones_reached
 
 DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
