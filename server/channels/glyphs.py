@@ -53,13 +53,18 @@ FONT_SUFFIXES = (".ttf", ".otf", ".woff2", ".woff")
 # controls, format characters, line/paragraph separators; and spaces: HarfBuzz (WeasyPrint)
 # and rustybuzz (Typst) draw a space the font lacks (U+3000, U+1680) from its space glyph
 NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
+# U+E000-F8FF and planes 15-16: fonts draw icons there (Inter has 745), but the code points
+# mean nothing outside one font and Typst's PDF/A-3a export refuses them, so they are
+# refused like characters without a glyph.
+PRIVATE_USE = "Co"
 MAX_REPORTED = 20  # characters named in one error
 
 
 @lru_cache(maxsize=32)
 def coverage(folders: tuple[Path, ...]) -> tuple[frozenset[int], tuple[str, ...]]:
     """The code points some font in `folders` maps to a glyph, and the font families found
-    (in folder order, for messages). Cached per set of folders."""
+    (in folder order, for messages). Cached per set of folders. Private-use code points
+    are never covered (`PRIVATE_USE`), whatever a font draws for them."""
     points: set[int] = set()
     families: list[str] = []
     for folder in folders:
@@ -74,7 +79,11 @@ def coverage(folders: tuple[Path, ...]) -> tuple[frozenset[int], tuple[str, ...]
                 font.close()
             if family and family not in families:
                 families.append(family)
-    return frozenset(points), tuple(families)
+    return frozenset(p for p in points if not _private_use(p)), tuple(families)
+
+
+def _private_use(point: int) -> bool:
+    return unicodedata.category(chr(point)) == PRIVATE_USE
 
 
 _LAYOUT_COVERAGE: weakref.WeakKeyDictionary[Layout, tuple[frozenset[int], tuple[str, ...]]] = (
@@ -177,11 +186,18 @@ def missing_glyphs(composition: Composition, layout: Layout) -> list[FieldViolat
             field = (source_field(composition, char, text)
                      or f"layout {layout.ref} {path.lstrip('.')}")
             if (field, char) not in found:
-                name = unicodedata.name(char, "unnamed character")
-                found[field, char] = FieldViolation(field, (
-                    f"U+{ord(char):04X} {name} ({char}) has no glyph in the print fonts "
-                    f"({', '.join(families)}): it would print as an empty box"))
+                found[field, char] = FieldViolation(field, _why_unprintable(char, families))
     return list(found.values())
+
+
+def _why_unprintable(char: str, families: tuple[str, ...]) -> str:
+    if unicodedata.category(char) == PRIVATE_USE:
+        return (f"U+{ord(char):04X} is a private-use character ({char}): it means nothing "
+                f"outside one font, and a PDF/A-3a document may not carry it (ISO 19005-3 "
+                f"level A: the text of every glyph must be meaningful Unicode)")
+    name = unicodedata.name(char, "unnamed character")
+    return (f"U+{ord(char):04X} {name} ({char}) has no glyph in the print fonts "
+            f"({', '.join(families)}): it would print as an empty box")
 
 
 def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:

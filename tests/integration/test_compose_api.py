@@ -655,6 +655,22 @@ def test_character_no_print_font_draws_is_invalid_argument_with_field_and_code_p
     assert count_objects(s3) == before
 
 
+def test_a_private_use_character_is_invalid_argument_not_internal(documents, s3):
+    # Inter draws icons at 745 private-use code points, so they passed the glyph check and
+    # Typst's PDF/A-3a export then refused the document: INTERNAL. Refused by field now.
+    data = json.loads(sample("card-invoice"))
+    data["customer"]["name"] = "Kari \ue000 Nordmann"
+    data["transactions"][0]["description"] = "Kiosk \U000F0001"
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    fields = dict(field_violations(error))
+    assert set(fields) == {"$.customer.name", "$.transactions[0].description"}
+    assert fields["$.customer.name"].startswith("U+E000 is a private-use character")
+    assert count_objects(s3) == before
+
+
 def test_text_running_off_the_page_is_invalid_argument_and_not_archived(documents, s3):
     # issue 11 item 1, the issue's example on the frozen 1.0.0 card invoice (whose table
     # still widens for a 61-character descriptor): the print preflight refuses the page
