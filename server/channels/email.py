@@ -157,8 +157,13 @@ def _one_line(text: str) -> str:
 @functools.lru_cache(maxsize=256)
 def _compiled(layout: Layout, source: str) -> jinja2.Template:
     """A manifest's template string compiled once per layout (compiling costs milliseconds,
-    rendering microseconds; the composer renders the subject while planning, too)."""
-    return layout.templates.from_string(source)
+    rendering microseconds; the composer renders the subject while planning, too). These
+    are plain text (the Subject header, a List-Unsubscribe URL), never HTML: the layout's
+    environment escapes string templates for HTML, which turned `"Kari" & co` into
+    `&#34;Kari&#34; &amp; co` in the subject, so escaping is off here; the HTML template
+    escapes the subject once where it shows it (<title>)."""
+    return layout.templates.from_string(
+        "{% autoescape false %}" + source + "{% endautoescape %}")
 
 
 def render_subject(layout: Layout, settings: EmailSettings, variables: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import html
 import json
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -109,6 +110,17 @@ def test_headers_come_from_layout_recipient_and_composition():
     assert parsedate_to_datetime(message["Date"]) == NOW  # the composition's time, not now
     assert message["Content-Language"] == "nb-NO"
     assert message["List-Unsubscribe"] is None and message["List-Unsubscribe-Post"] is None
+
+
+def test_a_subject_from_data_is_plain_text_not_html():
+    # The subject is a header: quotes, angle brackets and ampersands stay as they are
+    # (they came out as &#34; and &amp;), and the HTML escapes them once in its <title>.
+    subject = 'Velkommen "Kari" \u2013 \'Fjordbank\' <kunde> & co'
+    output, message = rendered("welcome-letter",
+                               lambda data: data["letter"].update(subject=subject))
+    assert message["Subject"] == output.facts["subject"] == subject
+    [title] = re.findall(r"<title>(.*?)</title>", html_of(message), re.S)
+    assert "<" not in title and html.unescape(title) == subject  # escaped once, exactly
 
 
 def test_same_composition_gives_identical_bytes():
