@@ -224,8 +224,11 @@ def _cannot_carry(channels: Sequence[Channel], unfit: Callable[[Channel], Unfit 
                   why: str) -> InvalidInput:
     """The caller's error for owed channels that cannot carry the document."""
     problems = [(c, p) for c in channels if (p := unfit(c)) is not None]
-    violations = [v for c, p in problems
-                  for v in (p.violations or (FieldViolation(_CONTACT_FIELD[c], p.reason),))]
+    # dict.fromkeys: print and e-mail (its attached print PDF) share one glyph check, and
+    # a character the fonts lack is one violation, not one per channel
+    violations = list(dict.fromkeys(
+        v for c, p in problems
+        for v in (p.violations or (FieldViolation(_CONTACT_FIELD[c], p.reason),))))
     return InvalidInput(f"{why} ({', '.join(c.value for c, _ in problems)})", violations)
 
 

@@ -12,6 +12,7 @@ from server.channels import channel_unfit
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from server.errors import InvalidInput
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -45,3 +46,16 @@ def test_another_document_gets_its_own_answer() -> None:
         assert unfit is not None and "U+674E" in unfit.reason
         assert channel_unfit(fine, layout, Channel.MAILBOX) is None
         assert channel_unfit(boxes, layout, Channel.EINVOICE) is not None
+
+
+def test_a_character_the_fonts_lack_is_one_violation_whatever_channels_carry_the_pdf() -> None:
+    # print and the e-mail's attached PDF are refused for the same three letters: the caller
+    # reads each (field, character) once, not once per channel
+    try:
+        _composed("بنك", (Channel.PRINT, Channel.EMAIL))
+    except InvalidInput as error:
+        violations = error.violations
+    else:
+        raise AssertionError("an Arabic name was printed without an Arabic font")
+    assert len(violations) == 3 == len(set(violations))
+    assert {v.field for v in violations} == {"$.customer.name"}
