@@ -7,7 +7,10 @@ can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF e
 - **Nesting** at most MAX_DEPTH objects/arrays deep (JSON nested 1,000 deep would blow
   Python's recursion limit in the parser or the validator).
 - **Size**: at most MAX_VALUES values in all, MAX_STRING_CHARS characters per string and
-  MAX_KEY_CHARS per object key (schemas set each field's own, smaller maxLength).
+  MAX_KEY_CHARS per object key (schemas set each field's own, smaller maxLength). A string
+  of base64 only may be longer, up to MAX_BASE64_CHARS: a file carried in the data (an
+  invoice's supporting document, EN 16931 BG-24 / BT-125) is no text to lay out, and the
+  layout's schema sets its own maxLength for it.
 - **Text** is Unicode scalar values only: no lone surrogate escapes (`"\\ud800"` cannot be
   encoded as UTF-8, so it could never be archived or rendered) and no control characters
   other than tab, line feed and carriage return, nor U+FFFE/U+FFFF (XML 1.0 forbids them,
@@ -33,10 +36,13 @@ from server.errors import FieldViolation, InvalidInput, quote
 MAX_DEPTH = 20
 MAX_VALUES = 200_000
 MAX_STRING_CHARS = 20_000
+MAX_BASE64_CHARS = 4_000_000  # within the 16 MiB gRPC message (server/grpc_server.py)
 MAX_KEY_CHARS = 100
 MAX_INTEGER_DIGITS = 18
 MAX_FRACTION_DIGITS = 10
 MAX_VIOLATIONS = 20
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\r\n]*")
 
 # Lone surrogates; C0 controls except tab, LF, CR; the noncharacters XML 1.0 forbids.
 _BAD_CHARACTER = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -183,6 +189,9 @@ def _plainly_within(data: Any) -> bool:
 
 def _problem(value: Any) -> str | None:
     if isinstance(value, str):
+        if (MAX_STRING_CHARS < len(value) <= MAX_BASE64_CHARS
+                and _BASE64.fullmatch(value) is not None):
+            return None  # a file in base64 (module docstring)
         return _text_problem(value, MAX_STRING_CHARS, "text")
     if isinstance(value, _Refused):
         return _number_problem(value.text)

@@ -3,6 +3,7 @@ each field, and error messages that quote only a short prefix of a value."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ def violations(text: str) -> list[tuple[str, str]]:
     ('{"a": "\\uffff"}', "$.a", "U+FFFF"),
     ('{"a\\u0000b": 1}', "$", "key"),
     ('{"' + "k" * 101 + '": 1}', "$", "key"),
-    ('{"a": "' + "x" * (MAX_STRING_CHARS + 1) + '"}', "$.a", "longer than"),
+    ('{"a": "' + "x " * (MAX_STRING_CHARS // 2 + 1) + '"}', "$.a", "longer than"),
 ])
 def test_values_outside_the_limits_are_refused_with_their_path(text, field, why):
     found = violations(text)
@@ -75,7 +76,8 @@ NUMBER = "<number %s>"  # written into the JSON text as the number literal itsel
     (lambda d: d["transactions"][-1].update(place="\ud800"),
      "$.transactions[{last}].place", "lone surrogate"),
     (lambda d: d["transactions"][-1].update({"k" * 101: 1}), "$.transactions[{last}]", "key"),
-    (lambda d: d["customer"]["address"].update(lines=["x" * (MAX_STRING_CHARS + 1)]),
+    (lambda d: d["customer"]["address"].update(
+        lines=["Storgata " * (MAX_STRING_CHARS // 9 + 1)]),
      "$.customer.address.lines[0]", "longer than"),
     (lambda d: d["transactions"][-1].update(amount=NUMBER % "0.00000000001"),
      "$.transactions[{last}].amount", "more than 10 digits after"),
@@ -229,3 +231,23 @@ def test_an_amount_with_too_many_decimals_is_quoted_as_written():
                                now=datetime.now(UTC)))
     assert [(v.field, v.description) for v in info.value.violations] == [
         ("$.transactions[0].amount", "0.0000001 has more than 6 decimals")]
+
+
+def test_a_supporting_document_in_base64_may_be_longer_than_any_text():
+    # EN 16931 BG-24: a 150 KB timesheet PDF is 200,000 base64 characters; the b2b schema
+    # allows 4,000,000, and the data limits refused everything over 20,000
+    layout = LayoutRegistry().get("b2b-invoice")
+    data = json.loads(layout.sample_data())
+    content = base64.b64encode(bytes(range(256)) * 600).decode("ascii")
+    assert len(content) > 10 * MAX_STRING_CHARS
+    data["attachments"] = [{"id": "TS-1", "description": "Timeliste mars",
+                            "filename": "timeliste.pdf", "mime_code": "application/pdf",
+                            "content": content}]
+    assert parse_data(json.dumps(data))["attachments"][0]["content"] == content
+    compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data), document_id="ATT",
+                           now=datetime(2026, 3, 2, tzinfo=UTC)))  # the schema and EN 16931
+    # text of that length is still refused, with its path
+    data["attachments"][0]["content"] = "é" * (MAX_STRING_CHARS + 1)
+    with pytest.raises(InvalidInput) as refused:
+        parse_data(json.dumps(data))
+    assert [v.field for v in refused.value.violations] == ["$.attachments[0].content"]
