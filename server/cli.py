@@ -24,6 +24,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from server import logs
 from server.config import ConfigError, load_settings
@@ -116,8 +117,18 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
+class ExactOptionParser(argparse.ArgumentParser):
+    """Options by their full names only: argparse's prefix matching took `kanal portal fetch
+    --customer 20184455` for `--customer-token` and answered UNAUTHENTICATED. Subcommand
+    parsers are made of the same class (argparse's `add_subparsers` default)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kanal", description=__doc__.split("\n\n")[0])
+    parser = ExactOptionParser(prog="kanal", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("serve", help="run the gRPC server (embedded S3 unless configured)")

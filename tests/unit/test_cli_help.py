@@ -39,3 +39,23 @@ def test_archive_sample_is_a_fraction_in_help_and_readme():
     archive = build_parser()._subparsers._group_actions[0].choices["archive"]
     assert "fraction of objects to re-read, e.g. 0.1" in archive.format_help()
     assert "kanal archive verify --sample 0.1" in README
+
+
+def _parsers(parser: argparse.ArgumentParser, path: str):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{path} {name}")
+
+
+def test_an_option_is_never_taken_for_a_longer_one_it_begins():
+    # `kanal portal fetch DOC --customer 20184455` was read as --customer-token
+    parser = build_parser()
+    assert all(not sub.allow_abbrev for _, sub in _parsers(parser, "kanal"))
+    try:
+        parser.parse_args(["portal", "fetch", "DOC", "--out", "x", "--customer", "20184455"])
+    except SystemExit as refused:
+        assert refused.code == 2
+    else:
+        raise AssertionError("--customer was taken for --customer-token")
