@@ -217,11 +217,14 @@ class DeliveryStage:
             sent_grace=timedelta(days=settings.sent_grace_days),
             purge_seconds=settings.purge_seconds,
             fallbacks=self.fallbacks.submit, on_event=on_event)
-        self.dispatcher.start()
+        # The bounce listener first: the dispatcher's first housekeeping reaps what a crash
+        # left `sending` and starts their in-doubt wait, which only means something while
+        # the relay's DSNs (deferred while this server was down) can come in.
         if settings.bounce_listen:
             host, _, port = settings.bounce_listen.rpartition(":")
             self.bounces = BounceListener(host, int(port), secret, self.receipt)
             self.bounces.start()
+        self.dispatcher.start()
 
     def stop(self) -> None:
         if self.bounces is not None:
