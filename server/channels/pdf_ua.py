@@ -2,19 +2,20 @@
 
 WeasyPrint writes one variant per document: `pdf/a-3a` gives a tagged PDF/A-3 (structure
 tree, `/MarkInfo`, `/Lang`, `/ViewerPreferences /DisplayDocTitle`, alt text on figures,
-`/TH` with `/Scope`-equivalent `/Headers` links), `pdf/ua-1` gives the same tags without
+`/TH` cells), `pdf/ua-1` gives the same tags without
 PDF/A. An archived invoice needs both (PDF/UA-1 must ride on PDF/A-2 or -3, never -1), so
 the engine renders `pdf/a-3a` and this step adds what ISO 14289-1 §5 asks of the file
 itself: `pdfuaid:part = 1` in the XMP metadata, with the PDF/A extension-schema
 description PDF/A needs for any property outside its predefined schemas (ISO 19005-3
 §6.6.2.3). Typst does both in one pass (`pdf_standards=["a-3a", "ua-1"]`).
 
-What WeasyPrint 70 cannot do, so no post-step here pretends it can (the tests pin it,
-tests/unit/test_pdf_conformance.py):
+Before that, `settle_table_tags` (server/channels/table_tags.py) gives WeasyPrint's table
+tags the structure the HTML table model means: header cells get their `/Scope`, and tables
+without header cells (the Fjordbank masthead, signatures, campaign area, giro slip parties:
+layout, not data) become `/Div`s.
 
-* every HTML `<table>` becomes a data `/Table` (no `role="presentation"`), so tables used
-  for layout (the Fjordbank masthead, overview and giro slip) are tables without header
-  cells (pdfua UA-15-003), and its `/TH` cells carry no `/Scope`;
+What WeasyPrint 70 cannot do, so no post-step here pretends it can:
+
 * running headers and footers (CSS margin boxes) are tagged as `/Span`s outside the
   document's structure tree, not as pagination artifacts;
 * an `<img>` is always a `/Figure`: a decorative image cannot be an artifact.
@@ -30,6 +31,8 @@ import io
 import pikepdf
 from lxml import etree
 
+from server.channels.table_tags import settle_table_tags
+
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_PDFUAID = "http://www.aiim.org/pdfua/ns/id/"
 NS_PDFA_EXT = "http://www.aiim.org/pdfa/ns/extension/"
@@ -38,7 +41,8 @@ NS_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
 
 
 def identify_pdf_ua(pdf: bytes, part: int = 1) -> bytes:
-    """Return `pdf` with `pdfuaid:part` (ISO 14289-`part`) declared in its XMP metadata.
+    """Return `pdf` with its table tags settled (`settle_table_tags`) and `pdfuaid:part`
+    (ISO 14289-`part`) declared in its XMP metadata.
 
     `pdf` must be tagged (`/MarkInfo /Marked true` and a `/StructTreeRoot`): declaring
     PDF/UA on an untagged file would be false. Raises `ValueError` otherwise. The file
@@ -48,6 +52,7 @@ def identify_pdf_ua(pdf: bytes, part: int = 1) -> bytes:
         marked = doc.Root.get("/MarkInfo", {}).get("/Marked", False)
         if not marked or "/StructTreeRoot" not in doc.Root:
             raise ValueError("PDF/UA needs a tagged PDF (MarkInfo/Marked and a structure tree)")
+        settle_table_tags(doc)
         stream = doc.Root.get("/Metadata")
         raw = stream.read_bytes() if stream is not None else b""
         start, end = raw.find(b"<x:xmpmeta"), raw.rfind(b"</x:xmpmeta>")
