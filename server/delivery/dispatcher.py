@@ -49,7 +49,13 @@ from server.delivery.model import (
     Retry,
     State,
 )
-from server.delivery.policy import BREAKER_GAUGE, CircuitBreaker, TokenBucket, backoff
+from server.delivery.policy import (
+    BREAKER_GAUGE,
+    CircuitBreaker,
+    TokenBucket,
+    attempts_spent,
+    backoff,
+)
 from server.delivery.providers.base import Provider
 from server.delivery.receipts import Receipts
 from server.delivery.rules import ContactRules
@@ -272,16 +278,16 @@ class Dispatcher:
             self.store.finish(row, self.owner, result.state, result.reason, "failed", now)
             metrics.ATTEMPTS.labels(name, "failed").inc()
             metrics.failed(name, result.state.value)
-        elif row["attempts"] >= limits.max_attempts:
+        elif (spent := attempts_spent(row)) >= limits.max_attempts:
             self._fallback_due.set()
-            reason = f"dead letter after {row['attempts']} attempts: {result.reason}"
+            reason = f"dead letter after {spent} attempts: {result.reason}"
             self.store.finish(row, self.owner, State.FAILED, reason, "retry", now,
                               dead_letter=True)
             metrics.ATTEMPTS.labels(name, "retry").inc()
             metrics.failed(name, State.FAILED.value)
         else:
             wait = result.after or (timedelta(seconds=limits.in_doubt_seconds)
-                                    if result.in_doubt else backoff(row["attempts"], limits))
+                                    if result.in_doubt else backoff(spent, limits))
             self.store.finish(row, self.owner, State.QUEUED, result.reason, "retry", now,
                               next_attempt_at=now + wait)
             metrics.ATTEMPTS.labels(name, "retry").inc()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -50,6 +51,19 @@ class Limits:
             raise ValueError(f"{where}: max_attempts, concurrency and rate_per_second must "
                              "be positive")
         return limits
+
+
+# `details` key of a delivery row: its `attempts` when an operator last retried it. The row's
+# `attempts` numbers every attempt ever made (attempt rows are unique by number), while the
+# budget and the backoff count only the attempts since the retry.
+RETRIED_AFTER = "retried_after_attempts"
+
+
+def attempts_spent(row: Mapping[str, Any]) -> int:
+    """A delivery row's attempts counted against `max_attempts`: those since an operator's
+    last retry (`stage.retry`), all of them when it was never retried."""
+    details = json.loads(row.get("details") or "{}")
+    return row["attempts"] - int(details.get(RETRIED_AFTER, 0))
 
 
 def backoff(attempt: int, limits: Limits, rand: Callable[[], float] = random.random

@@ -36,7 +36,7 @@ from typing import Any
 from server import logs
 from server.delivery import metrics
 from server.delivery.model import Receipt, State
-from server.delivery.policy import backoff
+from server.delivery.policy import attempts_spent, backoff
 from server.delivery.providers.base import Provider
 from server.delivery.store import DeliveryStore
 
@@ -127,14 +127,15 @@ class Receipts:
     def _retry(self, row: dict[str, Any], receipt: Receipt, now: datetime) -> bool:
         provider = self.providers.get(row["provider"])
         limits = provider.limits if provider else None
-        if limits is not None and row["attempts"] >= limits.max_attempts:
+        spent = attempts_spent(row)
+        if limits is not None and spent >= limits.max_attempts:
             moved = self.store.move(
                 row["delivery_id"], State.FAILED,
-                f"dead letter after {row['attempts']} attempts: {receipt.reason}", now,
+                f"dead letter after {spent} attempts: {receipt.reason}", now,
                 only_from=(State.SENT,), dead_letter=True)
             if moved:
                 metrics.failed(row["provider"], State.FAILED.value)
             return moved
-        wait = backoff(row["attempts"], limits) if limits else timedelta(0)
+        wait = backoff(spent, limits) if limits else timedelta(0)
         return self.store.move(row["delivery_id"], State.QUEUED, receipt.reason, now,
                                only_from=(State.SENT,), next_attempt_at=now + wait)

@@ -52,7 +52,7 @@ from server.delivery import metrics as delivery_metrics
 from server.delivery import routing
 from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
 from server.delivery.outbox import OutboxWrite, document_rows
-from server.delivery.policy import Limits
+from server.delivery.policy import RETRIED_AFTER, Limits
 from server.delivery.routing import Router
 from server.delivery.rules import ContactRules
 from server.delivery.sealed import SealedInputs, load_keys, secret_file
@@ -267,21 +267,24 @@ class DeliveryStage:
 
     def retry(self, tenant: str, delivery_id: str, who: str) -> Delivery:
         """An operator sends a failed, expired, bounced or suppressed delivery again now
-        (with a fresh attempt budget; one that had no provider gets today's, and its
-        plan's fallbacks back)."""
+        (with a fresh attempt budget, `policy.attempts_spent`; one that had no provider gets
+        today's, and its plan's fallbacks back). Its attempts keep their numbers: the next
+        one is numbered after the last."""
         delivery = self.get(tenant, delivery_id)
         retryable = (State.FAILED, State.EXPIRED, State.BOUNCED, State.SUPPRESSED)
         now = self.clock()
-        extra: dict[str, Any] = {}
+        row = self.store.row(delivery_id) or {}
+        details = json.loads(row.get("details") or "{}")
+        details[RETRIED_AFTER] = row.get("attempts", 0)
+        extra: dict[str, Any] = {"details": json.dumps(details)}
         if not delivery.provider:
             provider = self.settings.provider_for(tenant, delivery.channel, delivery.recipient)
             if provider is None:
                 raise FailedPrecondition(f"no {delivery.channel} provider is configured")
-            row = self.store.row(delivery_id) or {}
-            planned = json.loads(row.get("details") or "{}").get("plan_fallbacks", [])
-            extra = {"provider": provider, "fallbacks": ",".join(planned)}
+            planned = details.get("plan_fallbacks", [])
+            extra.update(provider=provider, fallbacks=",".join(planned))
         if not self.store.move(delivery_id, State.QUEUED, f"retried by {who}", now,
-                               only_from=retryable, attempts=0, next_attempt_at=now,
+                               only_from=retryable, next_attempt_at=now,
                                dead_letter=False, expires_at=now + timedelta(days=1),
                                **extra):
             raise FailedPrecondition(

@@ -191,6 +191,37 @@ def test_a_hard_bounce_ends_in_a_print_piece(kanal, documents, postfix):
     wait_for(purged, "the sealed input to be purged")
 
 
+def test_a_retried_bounce_is_attempt_two_and_holds_up_no_other_mail(kanal, documents, postfix):
+    """An operator retries a bounced e-mail that has no fallback (a survey sent by e-mail
+    only): the new attempt is numbered after the first, and the mail after it goes out.
+    (The retry once reset the attempt counter, its attempt row collided with the first,
+    and every dispatch round failed on it: no e-mail left the server.)"""
+    gone = f"gone-{mailbox_user()}"
+    survey = compose(documents, "nps-survey", sample("nps-survey", address(gone),
+                                                     consents=("email",)))
+    bounced = wait_for(lambda: delivery(documents, survey, common_pb2.CHANNEL_EMAIL,
+                                        S.DELIVERY_STATE_BOUNCED), "the bounce", 90)
+    assert [a.number for a in bounced.attempt_log] == [1]
+    with channel(kanal.address, KEYS["nordkort", "admin"]) as ch:
+        retried = deliveries_pb2_grpc.DeliveriesStub(ch).RetryDelivery(
+            S.DeliveryActionRequest(delivery_id=bounced.delivery_id))
+    assert retried.state == S.DELIVERY_STATE_QUEUED
+
+    user = mailbox_user()
+    after = compose(documents, "nps-survey", sample("nps-survey", address(user),
+                                                    consents=("email",)))
+    wait_for(lambda: postfix.mailbox(user), "the next e-mail in the Postfix mailbox", 90)
+    wait_for(lambda: delivery(documents, after, common_pb2.CHANNEL_EMAIL,
+                              S.DELIVERY_STATE_DELIVERED), "its success DSN", 90)
+
+    def bounced_twice():
+        d = delivery(documents, survey, common_pb2.CHANNEL_EMAIL, S.DELIVERY_STATE_BOUNCED)
+        return d if d is not None and len(d.attempt_log) == 2 else None
+    again = wait_for(bounced_twice, "the retried e-mail to bounce again", 90)
+    assert [a.number for a in again.attempt_log] == [1, 2]
+    assert "retried by nordkort-admin" in [e.reason for e in again.events]
+
+
 def test_an_smtp_outage_then_recovery_delivers_each_exactly_once(documents, postfix):
     users = [mailbox_user() for _ in range(3)]
     postfix.stop()
