@@ -64,7 +64,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP, Policy
+from email.parser import BytesHeaderParser
+from email.policy import SMTP, Policy, compat32
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -146,6 +147,26 @@ def needs_pdf(layout: Layout) -> bool:
 
 
 # --- the parts ------------------------------------------------------------------------------
+
+
+# An RFC 2047 encoded word (`=?charset?B|Q?text?=`), as loosely as the standard library's
+# header parser finds one. Python before 3.11.10 / 3.12.5 (CVE-2024-6923) decodes such a word
+# inside a display name or a subject and writes the CR LF it may hold raw, so a customer
+# name could add headers (Reply-To, Bcc) to the bank's e-mail. Kanal encodes header text
+# itself; data that already holds encoded words is refused, and the written headers are
+# read back (`_headers_read_back`) whatever the Python.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?.*?\?=", re.DOTALL)
+
+
+def _header_text(value: str, composition: Composition, field: str) -> str:
+    """`value` for a header, refused with `InvalidInput` naming the data field it came from
+    (`field` when none holds the encoded word) when it holds an RFC 2047 encoded word."""
+    found = _ENCODED_WORD.search(value)
+    if found is None:
+        return value
+    path = next((p for p, text in composition.source_text if found.group() in text), field)
+    raise InvalidInput.field(path, f"holds an RFC 2047 encoded word ({found.group()[:40]!r}), "
+                             "which an e-mail header would decode; send the text itself")
 
 
 def _one_line(text: str) -> str:
@@ -364,10 +385,12 @@ class MessageParts:
 def message_parts(composition: Composition, layout: Layout) -> MessageParts:
     """The checked parts of a composition's message: `InvalidInput` for a recipient address
     that is none, `TooLarge` for HTML over MAX_HTML_BYTES, `LayoutError` for a broken
-    `[email]` section."""
+    `[email]` section; `InvalidInput` for a name or subject holding an RFC 2047 encoded word."""
     settings = email_settings(layout, composition.tenant)
     address = recipient_address(composition)
     part = _html(composition, layout, settings)
+    _header_text(_one_line(composition.recipient.name), composition, "$.customer.name")
+    _header_text(part.subject, composition, "$")
     check_html_size(part.html, layout)
     text = layout.templates.get_template(settings.text).render(**part.variables).strip() + "\n"
     return MessageParts(composition, layout, settings, address, part, text)
@@ -428,9 +451,10 @@ def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
     `build_message(parts, attachment).as_bytes(policy=parts.policy)` writes."""
     policy = parts.policy
     if not attachment:
-        return build_message(parts, attachment).as_bytes(policy=policy)
+        message = build_message(parts, attachment)
+        return _headers_read_back(message.as_bytes(policy=policy), message)
     message = build_message(parts, _STAND_IN)
-    content = message.as_bytes(policy=policy)
+    content = _headers_read_back(message.as_bytes(policy=policy), message)
     linesep = policy.linesep.encode("ascii")
     closing = linesep + f"--{message.get_boundary()}--".encode("ascii") + linesep
     stand_in = base64.encodebytes(_STAND_IN).replace(b"\n", linesep) + closing
@@ -443,6 +467,20 @@ def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
     width = base64.MAXLINESIZE  # 76
     lines = [encoded[i:i + width] for i in range(0, len(encoded), width)]
     return b"".join((content[:-len(stand_in)], linesep.join(lines), linesep, closing))
+
+
+def _headers_read_back(content: bytes, message: EmailMessage) -> bytes:
+    """`content` when its header section reads back as the headers `message` was given,
+    name for name; else `InvalidInput`: a value wrote a line break that starts a header of
+    its own (CVE-2024-6923 on older Pythons; see `_ENCODED_WORD`)."""
+    head = content[:content.find(b"\r\n\r\n") + 2]
+    written = [name.lower() for name in BytesHeaderParser(policy=compat32).parsebytes(head)]
+    given = [name.lower() for name in message]
+    if written != given:
+        extra = sorted(set(written) - set(given)) or written
+        raise InvalidInput.field("$", f"a value would write headers of its own into the "
+                                 f"e-mail ({', '.join(extra)}); no e-mail is sent")
+    return content
 
 
 def _attachment_name(layout: Layout, composition: Composition) -> str:

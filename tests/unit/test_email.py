@@ -123,6 +123,37 @@ def test_a_subject_from_data_is_plain_text_not_html():
     assert "<" not in title and html.unescape(title) == subject  # escaped once, exactly
 
 
+INJECTION = "=?utf-8?q?=0D=0AReply-To:_p@evil.example=0D=0AX-I:_1?="
+
+
+@pytest.mark.parametrize(("layout_id", "change", "field"), [
+    ("card-invoice", lambda d: d["customer"].update(name=f"K {INJECTION}"), "$.customer.name"),
+    ("welcome-letter", lambda d: d["letter"].update(subject=f"Hei {INJECTION}"),
+     "$.letter.subject"),
+])
+def test_an_encoded_word_in_a_name_or_subject_is_refused_not_decoded_into_headers(
+        layout_id, change, field):
+    # Python before 3.11.10 (CVE-2024-6923) decodes the encoded word and writes its CR LF
+    # raw: the e-mail got a Reply-To and an X-I header from the customer's name.
+    comp, layout = composition(layout_id, change)
+    with pytest.raises(InvalidInput) as info:
+        render_email(comp, layout, pdf=fake_pdf)
+    [violation] = info.value.violations
+    assert violation.field == field and "encoded word" in violation.description
+
+
+def test_headers_that_do_not_read_back_as_written_are_refused():
+    message = EmailMessage()
+    message["To"] = "kari@example.no"
+    message["Subject"] = "Faktura"
+    written = b"To: kari@example.no\r\nSubject: Faktura\r\nBcc: p@evil.example\r\n\r\nx"
+    with pytest.raises(InvalidInput) as info:
+        email_channel._headers_read_back(written, message)
+    assert "bcc" in info.value.violations[0].description
+    fine = b"To: kari@example.no\r\nSubject:\r\n Faktura\r\n\r\nx"  # folded: one header
+    assert email_channel._headers_read_back(fine, message) == fine
+
+
 def test_same_composition_gives_identical_bytes():
     first, _ = rendered("card-invoice")
     second, _ = rendered("card-invoice")
