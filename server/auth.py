@@ -99,8 +99,11 @@ class Authenticator:
 
     def authenticate(self, metadata: Iterable[tuple[str, Any]]) -> Caller:
         presented = None
-        for name, value in metadata:
-            if name == "authorization" and isinstance(value, str):
+        given = [value for name, value in metadata if name == "authorization"]
+        if len(given) > 1:  # which one counts would be the server's guess (RFC 7235 §4.2)
+            raise Unauthenticated(f"{len(given)} 'authorization' metadata entries: send one")
+        for value in given:
+            if isinstance(value, str):
                 scheme, _, token = value.partition(" ")
                 if scheme.lower() == "bearer" and token:
                     presented = token.strip()

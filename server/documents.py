@@ -321,8 +321,8 @@ class DocumentService:
         if fingerprint != record.input_sha256 or first_id != layout.id or asked_other_version:
             raise Conflict(
                 f"idempotency key {request.idempotency_key!r} was already used for document "
-                f"{record.document_id} ({record.layout_ref}) with different data or layout "
-                f"version; use a new key for a new document"
+                f"{record.document_id} ({record.layout_ref}) with a different layout, layout "
+                f"version, locale, channels or data; use a new key for a new document"
             )
         self._requeue_print(request, record)
         return self._result_from_record(record, replayed=True)

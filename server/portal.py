@@ -145,8 +145,10 @@ class PortalService:
         except tokens.TokenError as exc:
             raise Unauthenticated(f"customer token refused: {exc}") from exc
         customer = claims.get("sub")
-        if claims.get("tenant") != caller.tenant or not isinstance(customer, str) or not customer:
+        if claims.get("tenant") != caller.tenant:
             raise Unauthenticated("customer token refused: not for this tenant")
+        if not isinstance(customer, str) or not customer:
+            raise Unauthenticated("customer token refused: no customer id ('sub' claim)")
         return Scope(caller.tenant, customer)
 
     def _visible(self, scope: Scope, document_id: str) -> DocumentRecord:

@@ -298,7 +298,7 @@ def test_same_key_different_data_is_refused(documents):
         tenant="nordkort", layout_id="welcome-letter", data_json=json.dumps(data),
         idempotency_key="welcome-42"))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "welcome-42" in error.details() and "different data" in error.details()
+    assert "welcome-42" in error.details() and "locale, channels or data" in error.details()
 
 
 def test_same_key_naming_another_layout_version_is_refused(documents):

@@ -27,6 +27,7 @@ from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import LayoutRegistry
 from server.config import Settings
+from server import tokens
 from server.portal import CUSTOMER_TOKEN_HEADER, issue_customer_token
 from tests.client import Keys, channel
 
@@ -209,6 +210,21 @@ def test_portal_caller_sees_only_its_tokens_customer(kanal, docs):
         metadata = ((CUSTOMER_TOKEN_HEADER, token),) if token else ()
         assert code_of(stub.ListDocuments, portal_pb2.ListDocumentsRequest(),
                        metadata) == grpc.StatusCode.UNAUTHENTICATED
+
+    # a token naming no customer says so (it was refused as "not for this tenant")
+    nobody = tokens.encode(SECRETS["nordkort"], {"tenant": "nordkort"}, 60)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ListDocuments(portal_pb2.ListDocumentsRequest(),
+                           metadata=((CUSTOMER_TOKEN_HEADER, nobody),))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "no customer id ('sub' claim)" in refused.value.details()
+
+    # two API keys: which one counts would be a guess, so neither does
+    twice = (*md, ("authorization", f"Bearer {KEYS['nordkort', 'portal']}"))
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ListDocuments(portal_pb2.ListDocumentsRequest(), metadata=twice)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "2 'authorization' metadata entries" in refused.value.details()
 
 
 def test_other_tenant_gets_not_found_everywhere(kanal, docs):
