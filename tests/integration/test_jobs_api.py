@@ -16,7 +16,8 @@ from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
-from server.jobs.store import INSERT_BATCH, job_chunks, jobs
+from server.jobs.records import INSERT_BATCH
+from server.jobs.tables import job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
