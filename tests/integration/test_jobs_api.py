@@ -225,6 +225,31 @@ def test_a_cancelled_job_left_unsettled_by_a_dead_server_settles_on_restart(
     assert (last.job.counts.done, last.job.counts.failed) == (17, 3)
 
 
+def submit_data(stub, channels: list[int], data: list[str], name: str) -> str:
+    """A job of these records' data (JSON text as sent), keys r0, r1, ..."""
+    def messages():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
+            layout_id="card-invoice", job_name=name, channels=channels))
+        for n, data_json in enumerate(data):
+            yield jobs_pb2.SubmitBatchRequest(
+                record=jobs_pb2.JobRecord(record_key=f"r{n}", data_json=data_json))
+    return stub.SubmitBatch(messages()).job_id
+
+
+def test_a_facturx_jobs_summary_counts_its_pages(stub):
+    """The e-invoice of the card invoice is Factur-X: the print PDF with its CII, so as
+    many pages as the print PDF, counted per channel and in the job's total."""
+    job_id = submit_data(stub, [common_pb2.CHANNEL_PRINT, common_pb2.CHANNEL_EINVOICE],
+                         [json.dumps(SAMPLE)] * 2, "factur-x")
+    last = watch(stub, job_id)[-1]
+    assert last.job.state == "completed"
+    counts = {c.channel: (c.documents, c.pages) for c in last.job.channels}
+    documents, pages = counts[common_pb2.CHANNEL_PRINT]
+    assert documents == 2 and pages >= 2
+    assert counts[common_pb2.CHANNEL_EINVOICE] == (2, pages)
+    assert last.job.pages == 2 * pages
+
+
 def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):
     job_id = submit(stub, 6, name="negative OMR", print_profile="pb-di-negative")
     last = watch(stub, job_id)[-1]
