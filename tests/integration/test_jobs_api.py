@@ -236,6 +236,18 @@ def submit_data(stub, channels: list[int], data: list[str], name: str) -> str:
     return stub.SubmitBatch(messages()).job_id
 
 
+def test_a_record_whose_data_is_not_an_object_fails_at_the_root_path(stub):
+    job_id = submit_data(stub, [common_pb2.CHANNEL_PRINT],
+                         [json.dumps(SAMPLE), "[1, 2]", '"x"'], "not objects")
+    last = watch(stub, job_id)[-1]
+    assert (last.job.state, last.job.counts.done, last.job.counts.failed) == (
+        "completed_with_errors", 1, 2)
+    errors = stub.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id)).errors
+    assert [(e.record_key, e.field, e.message) for e in errors] == [
+        ("r1", "$", "must be a JSON object, not an array"),
+        ("r2", "$", "must be a JSON object, not a string")]
+
+
 def test_a_facturx_jobs_summary_counts_its_pages(stub):
     """The e-invoice of the card invoice is Factur-X: the print PDF with its CII, so as
     many pages as the print PDF, counted per channel and in the job's total."""
