@@ -45,7 +45,7 @@ from load_tests.bench_bulk import records  # noqa: E402
 from load_tests.engines import layouts_with_engine  # noqa: E402
 from server.app import KanalServer  # noqa: E402
 from server.config import Settings  # noqa: E402
-from server.jobs.store import JobHeader  # noqa: E402
+from server.jobs.model import JobHeader  # noqa: E402
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 

@@ -58,11 +58,12 @@ from server.events.publish import EventService, publish_event
 from server.events.types import EventTypes
 from server.grpc_server import SERVICE_NAMES, GrpcServer
 from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor, HealthServicer
+from server.jobs.database import CHUNK_SIZE
 from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
-from server.jobs.store import CHUNK_SIZE, JobStore
+from server.jobs.store import JobStore
 from server.jobs.worker import WorkerConfig
 from server.journeys.definition import JourneyError
 from server.journeys.stage import JourneyStage

@@ -20,8 +20,10 @@ from server.api.convert import channel_to_proto, channels_from_proto, timestamp
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput, TooLarge, Unavailable
+from server.jobs.model import JobHeader, Progress
 from server.jobs.runner import JobRunner
-from server.jobs.store import FINAL_STATES, JobHeader, JobStore, Progress
+from server.jobs.store import JobStore
+from server.jobs.tables import FINAL_STATES
 
 log = logs.get_logger(__name__)
 

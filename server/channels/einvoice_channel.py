@@ -12,7 +12,8 @@ rule the channel plan used to put e-invoice in the plan):
    print PDF/A-3 with the CII (EN 16931 profile) embedded as `factur-x.xml`. The print PDF
    is rendered once per document; the renderer gets it through `pdf()`.
 
-Facts: `syntax`, `document_type` (380 invoice, 381 credit note), `customization_id` for UBL.
+Facts: `syntax`, `document_type` (380 invoice, 381 credit note), `customization_id` for UBL,
+`pages` for Factur-X (the print PDF's).
 
 The composer asks `check_einvoice` while planning: a buyer's Peppol participant id that no
 e-invoice can be addressed to (its scheme is no EAS code, or the identifier is invalid for its
@@ -39,6 +40,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, Unfit, einvoice_syntax
 from server.errors import FieldViolation, InvalidInput
+from server.pdfium import page_count
 
 XML = "application/xml"
 PDF = "application/pdf"
@@ -68,7 +70,13 @@ def render_einvoice(
     elif syntax == FACTURX:
         if pdf is None:
             raise ValueError("Factur-X needs the print PDF")
-        content, media_type = embed_facturx(pdf().content, render_cii(invoice)), PDF
+        printed = pdf()
+        content, media_type = embed_facturx(printed.content, render_cii(invoice)), PDF
+        # The print PDF plus an attachment: its pages are the print PDF's, which its renderer
+        # counted already (read only when a print Output comes without the count). A job's
+        # summary, the index and the metrics count an e-invoice's pages by this fact.
+        pages = printed.facts.get("pages")
+        facts["pages"] = pages if pages is not None else page_count(content)
     else:
         raise InvalidInput.field(
             "$.customer.peppol_id",

@@ -19,9 +19,11 @@ reader's program finds them), and refuses the document with `INVALID_ARGUMENT` w
 
 The error names the field when it can (`culprit`): the input string
 (`Composition.source_text`) whose longest unbroken word is on the page is what widens a
-column or overflows a box, so the field holding the longest such word among the text that
-left its box, or else on the page, is named (`$.transactions[0].description`); without one,
-the layout's limit (`print.text_area_mm`, `print.window_mm`).
+column or overflows a box, so the field holding the longest such word is named
+(`$.transactions[0].description`), looked for in this order: the text that left its box;
+the lines such text stands on, on every page (a table row: the cell that widened its column
+pushed its own row's neighbours out, and a table sizes its columns for all its pages); the
+whole document. Without one, the layout's limit (`print.text_area_mm`, `print.window_mm`).
 
 Cost: pdfium's text runs per page, read in the print checks' one pass over the PDF
 (`server.pdfium.read_back`, shared with the mark-zone check); the runs are plain tuples and
@@ -31,6 +33,7 @@ load_tests/profile_stages.py's `print_checks`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,13 +144,15 @@ def _longest_word(text: str) -> str:
     return max(re.split(r"[\s\-\u00ad\u2010]+", text), key=len, default="")
 
 
-def culprit(composition: Composition, texts: Iterable[str], page_text: str = "") -> str | None:
+def culprit(composition: Composition, texts: Iterable[str],
+            around: Sequence[Callable[[], str]] = ()) -> str | None:
     """The input field to name, in this order: the one whose longest unbroken word
     (`SHORTEST_CULPRIT` characters at least) is the longest in `texts` (the runs that left
     their box, or the window's, read as one: a word broken over lines shows in pieces); the
     longest input string holding the longest of the runs, or held in them; the one whose
-    longest word is the longest in `page_text` (what widens a column need not be what it
-    pushes out)."""
+    longest word is the longest in the first text of `around` that holds one (each read
+    only when asked for: the lines such runs stand on, then the whole document), since what
+    widens a column need not be what it pushes out, but it stands on a row pushed out."""
     texts = [re.sub(r"\s+", "", text) for text in texts]
     joined = "".join(texts)
     values = [(path, re.sub(r"\s+", "", value)) for path, value in composition.source_text]
@@ -161,9 +166,25 @@ def culprit(composition: Composition, texts: Iterable[str], page_text: str = "")
                and ((len(piece) >= 4 and piece in value) or value in joined)]
     if holding:
         return max(holding)[1]
-    flat = re.sub(r"\s+", "", page_text)
-    found = [(len(word), path) for path, word in words if flat and word in flat]
-    return max(found)[1] if found else None
+    for text in around if words else ():
+        flat = re.sub(r"\s+", "", text())
+        found = [(len(word), path) for path, word in words if flat and word in flat]
+        if found:
+            return max(found)[1]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """One way text left its box on a page: what to say, the runs at fault, the layout's
+    limit to name without a field, and (for the text area and text over text, not for the
+    window) the text of the whole lines those runs stand on, read when asked for."""
+
+    page: int
+    what: str
+    runs: list[Run]
+    limit: str
+    lines: Callable[[], str] | None
 
 
 def check_pdf(pdf: PdfSource, composition: Composition,
@@ -171,18 +192,31 @@ def check_pdf(pdf: PdfSource, composition: Composition,
     """Every way the rendered text leaves its box, one violation per page and problem.
     `pdf`: the PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
     with reading(pdf) as pages:
+        found = [problem for page in pages for problem in _page_problems(page, composition,
+                                                                         layout)]
+
+        @functools.cache
+        def every_problems_lines() -> str:
+            # a table sizes its columns for all its pages: what widens one may be pages away,
+            # on a row of its own that left the box there (each page's own rows may hold
+            # long words that widened nothing)
+            return " ".join(p.lines() for p in found if p.lines is not None)
+
+        @functools.cache
         def all_text() -> str:
-            # a table sizes its columns for all its pages: what widens one may be pages away
             return " ".join(page.text for page in pages)
 
-        problems: list[FieldViolation] = []
-        for page in pages:
-            problems += _page_problems(page, composition, layout, all_text)
+        problems = []
+        for p in found:
+            # the window: only its own runs say whose text it is
+            around = () if p.lines is None else (every_problems_lines, all_text)
+            field = culprit(composition, (r.text for r in p.runs), around)
+            problems.append(FieldViolation(field or p.limit, f"page {p.page}: {p.what}"))
         return problems
 
 
-def _page_problems(page: ReadPage, composition: Composition, layout: Layout,
-                   all_text: Callable[[], str]) -> list[FieldViolation]:
+def _page_problems(page: ReadPage, composition: Composition,
+                   layout: Layout) -> list[_Problem]:
     edges = page_edges(page)
     runs: dict[int, Run] = {}  # the runs a problem names, made once each (their text)
 
@@ -214,11 +248,20 @@ def _page_problems(page: ReadPage, composition: Composition, layout: Layout,
     if clash:
         found.append((f"text is drawn over text ({quote(clash[0].text)} and "
                       f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
-    problems = []
-    for what, bad, limit, whole in found:
-        field = culprit(composition, (r.text for r in bad), all_text() if whole else "")
-        problems.append(FieldViolation(field or limit, f"page {page.number}: {what}"))
-    return problems
+    return [_Problem(page.number, what, bad, limit, functools.partial(
+        _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None)
+        for what, bad, limit, whole in found]
+
+
+def _line_text(edges: Sequence[Edges], at: Sequence[int], run: Callable[[int], Run]) -> str:
+    """The text of every run standing on a line with one of the runs `at` (pdfium's runs
+    overlapping it by more than half the lower one's height: a table row, a line of a
+    paragraph), in page order."""
+    spans = [edges[i][1:4:2] for i in at]
+    on_line = [i for i, (_, tp, _, bm, *_) in enumerate(edges)
+               if any(min(bm, foot) - max(tp, top) > min(bm - tp, foot - top) / 2
+                      for top, foot in spans)]
+    return " ".join(run(i).text for i in on_line)
 
 
 def _outside(area: Box, edges: Sequence[Edges]) -> list[int]:

@@ -87,8 +87,8 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_json(text: str | bytes) -> dict[str, Any]:
     """JSON text (str, or UTF-8 bytes) -> a dict within the limits above.
 
-    Raises InvalidInput (field `data` for malformed JSON, a JSON path per value outside the
-    limits)."""
+    Raises InvalidInput (field `data` for text that is no JSON at all, a JSON path per value
+    outside the limits, `$` for JSON that is not an object)."""
     try:
         if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
             text = text.decode("utf-8")
@@ -104,12 +104,26 @@ def read_json(text: str | bytes) -> dict[str, Any]:
         raise InvalidInput.field("data", f"nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:  # duplicate key
         raise InvalidInput.field("data", f"malformed JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput.field("data", "must be a JSON object")
+    if not isinstance(data, dict):  # JSON, but not an object: its path is the root
+        raise InvalidInput("data is not a JSON object", [
+            FieldViolation("$", f"must be a JSON object, not {_json_kind(data)}")])
     violations = check_limits(data)
     if violations:
         raise InvalidInput("data is outside the limits of any layout", violations)
     return data
+
+
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's own words (RFC 8259 section 3)."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return "a number"  # int, Decimal, or a number refused by the limits
 
 
 def check_limits(data: Any) -> list[FieldViolation]:

@@ -2,7 +2,12 @@
 dispatchers per provider. The entry point is `stage.DeliveryStage`.
 
     outbox.py      a document's plan -> outbox rows (written in the index transaction)
-    store.py       the tables and every state change (compare-and-set, events)
+    store.py       DeliveryStore: the outbox tables as one object, its methods by concept:
+    transitions.py   rows written with the document; every state change (compare-and-set)
+    housekeeping.py  lapsed leases reaped, queued rows expired, sealed inputs purged
+    queries.py       rows, histories, queue depth, due fallbacks, sealed inputs read
+    contacts.py      recent contacts and opt-outs, for the contact rules
+    events.py        every change's event row and webhook row, read back
     dispatcher.py  due rows -> provider calls: leases, retries, rate, breaker, receipts
     policy.py      backoff with jitter, token bucket, circuit breaker, per-provider limits
     rules.py       contact rules at send time: consent, opt-out, caps, quiet hours

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 
 from server.jobs import indexed
-from server.jobs.store import (
+from server.jobs.model import ChunkSummary, JobRow
+from server.jobs.results import write_errors
+from server.jobs.tables import (
     CANCELLING,
     CHUNK_CANCELLED,
     FINAL_STATES,
@@ -30,19 +32,16 @@ from server.jobs.store import (
     QUEUED,
     RECEIVING,
     RUNNING,
-    ChunkSummary,
-    JobRow,
     job_chunks,
     job_records,
     jobs,
-    write_errors,
 )
 
 if TYPE_CHECKING:
-    from server.jobs.store import JobStore
+    from server.jobs.chunks import JobChunks
 
 
-def cancel(store: JobStore, job_id: str, tenant: str) -> JobRow:
+def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     """Stop a job: no chunk starts any more; chunks never started are settled at once. The
     job is `cancelling` until the chunks that ran are settled, then `cancelled`."""
     job = store.get(job_id, tenant)
@@ -60,7 +59,7 @@ def cancel(store: JobStore, job_id: str, tenant: str) -> JobRow:
     return store.get(job_id, tenant)
 
 
-def settle_chunk(store: JobStore, job_id: str, chunk: int,
+def settle_chunk(store: JobChunks, job_id: str, chunk: int,
                  errors: dict[int, list[tuple[str, str]]], states: tuple[str, ...]) -> bool:
     """Mark a chunk of a cancelled job `cancelled` if it is in one of `states`, with the
     summary of the documents the index holds for its records and the errors of the records

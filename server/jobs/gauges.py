@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from server.jobs.store import ACTIVE_STATES, JobStore, job_chunks, jobs
+from server.jobs.store import JobStore
+from server.jobs.tables import ACTIVE_STATES, job_chunks, jobs
 
 DESCRIBED = {
     "kanal_jobs": ("Bulk jobs, per state", "state"),

@@ -4,7 +4,7 @@ A record's index row is its commit point (server.jobs.worker), so the index, not
 state, says which documents of a chunk exist. Two uses:
 
 - progress of a running chunk: how many of its documents are committed already;
-- settling a chunk of a cancelled job (server.jobs.store.JobStore.settle_chunk): its summary
+- settling a chunk of a cancelled job (server.jobs.chunks.JobChunks.settle_chunk): its summary
   (documents, pages, documents and pages per channel) counted from the index rows, so a
   cancelled job reports exactly the documents that exist, whichever run made them.
 

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from server import logs
 from server.jobs import worker
-from server.jobs.store import RETRY_BASE_SECONDS, JobStore
+from server.jobs.chunks import RETRY_BASE_SECONDS
+from server.jobs.store import JobStore
 from server.jobs.worker import ChunkOutcome, WorkerConfig
 
 log = logs.get_logger(__name__)

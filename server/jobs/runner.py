@@ -6,7 +6,7 @@ It wakes when a job is sealed or a chunk finishes, and also every few seconds, w
 resumes work after a restart: chunks left 'running' by a dead server are simply not done,
 so they are submitted again, and the idempotent worker makes the re-run harmless. A chunk
 that failed (a backend down, a worker killed) is counted in the store and waits out its
-back-off (server.jobs.store.retry_delay) before it is submitted again. The chunks of a
+back-off (server.jobs.chunks.retry_delay) before it is submitted again. The chunks of a
 cancelled job that no worker holds (left 'running' by a dead server, or waiting for a retry)
 are settled here (server.jobs.cancelling), so the job reaches `cancelled` after a restart too.
 
@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 
 from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
-from server.jobs.store import CANCELLING, CHUNK_RUNNING, JobStore
+from server.jobs.store import JobStore
+from server.jobs.tables import CANCELLING, CHUNK_RUNNING
 from server.jobs.worker import ChunkOutcome
 
 log = logs.get_logger(__name__)

@@ -22,7 +22,7 @@ bad data becomes an error entry (record key, and every field path with its messa
 does a *poison* record, one whose data makes composing or rendering fail in a way no check
 foresaw: it is logged with its traceback for the operators, and the rest of the chunk goes
 on. Only a backend that is down (S3, the database: `INFRASTRUCTURE`) fails the whole chunk,
-which is then retried after a back-off (server.jobs.store).
+which is then retried after a back-off (server.jobs.chunks).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ from server.compose.model import Channel
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import ComposeInput, ComposeResult, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
-from server.jobs.store import ChunkSummary, JobStore, Record
+from server.jobs.model import ChunkSummary, Record
+from server.jobs.store import JobStore
 from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
 from server.processes import exit_with_parent

@@ -30,7 +30,9 @@ from ulid import ULID
 
 from server import logs
 from server.errors import NotFound
-from server.jobs.store import RECEIVING, JobHeader, JobStore
+from server.jobs.model import JobHeader
+from server.jobs.store import JobStore
+from server.jobs.tables import RECEIVING
 from server.jobs.worker import document_id_for
 from server.journeys.tables import sends
 

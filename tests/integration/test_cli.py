@@ -29,7 +29,7 @@ from server.cli import main
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
 from server.credentials import embedded_credentials
-from server.jobs.store import job_records, jobs
+from server.jobs.tables import job_records, jobs
 from server.portal import issue_customer_token
 from tests.client import Keys, channel
 from tests.integration.test_serve_process import processes_using

@@ -350,6 +350,14 @@ def test_malformed_json_names_the_position(documents):
     assert field == "data" and "line 1 column" in description
 
 
+def test_json_that_is_not_an_object_is_refused_at_its_root_path(documents):
+    for data_json, kind in (("[1, 2]", "an array"), ('"x"', "a string")):
+        error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+            layout_id="card-invoice", data_json=data_json))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(error) == [("$", f"must be a JSON object, not {kind}")]
+
+
 def test_every_schema_violation_is_listed_with_its_path(documents):
     data = json.loads(sample("card-invoice"))
     del data["customer"]["name"]

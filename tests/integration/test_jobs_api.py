@@ -16,7 +16,8 @@ from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
-from server.jobs.store import INSERT_BATCH, job_chunks, jobs
+from server.jobs.records import INSERT_BATCH
+from server.jobs.tables import job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
@@ -222,6 +223,43 @@ def test_a_cancelled_job_left_unsettled_by_a_dead_server_settles_on_restart(
     assert last.final and last.job.state == "cancelled"
     assert_counts_are_the_documents(kanal, last.job, 20)
     assert (last.job.counts.done, last.job.counts.failed) == (17, 3)
+
+
+def submit_data(stub, channels: list[int], data: list[str], name: str) -> str:
+    """A job of these records' data (JSON text as sent), keys r0, r1, ..."""
+    def messages():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
+            layout_id="card-invoice", job_name=name, channels=channels))
+        for n, data_json in enumerate(data):
+            yield jobs_pb2.SubmitBatchRequest(
+                record=jobs_pb2.JobRecord(record_key=f"r{n}", data_json=data_json))
+    return stub.SubmitBatch(messages()).job_id
+
+
+def test_a_record_whose_data_is_not_an_object_fails_at_the_root_path(stub):
+    job_id = submit_data(stub, [common_pb2.CHANNEL_PRINT],
+                         [json.dumps(SAMPLE), "[1, 2]", '"x"'], "not objects")
+    last = watch(stub, job_id)[-1]
+    assert (last.job.state, last.job.counts.done, last.job.counts.failed) == (
+        "completed_with_errors", 1, 2)
+    errors = stub.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id)).errors
+    assert [(e.record_key, e.field, e.message) for e in errors] == [
+        ("r1", "$", "must be a JSON object, not an array"),
+        ("r2", "$", "must be a JSON object, not a string")]
+
+
+def test_a_facturx_jobs_summary_counts_its_pages(stub):
+    """The e-invoice of the card invoice is Factur-X: the print PDF with its CII, so as
+    many pages as the print PDF, counted per channel and in the job's total."""
+    job_id = submit_data(stub, [common_pb2.CHANNEL_PRINT, common_pb2.CHANNEL_EINVOICE],
+                         [json.dumps(SAMPLE)] * 2, "factur-x")
+    last = watch(stub, job_id)[-1]
+    assert last.job.state == "completed"
+    counts = {c.channel: (c.documents, c.pages) for c in last.job.channels}
+    documents, pages = counts[common_pb2.CHANNEL_PRINT]
+    assert documents == 2 and pages >= 2
+    assert counts[common_pb2.CHANNEL_EINVOICE] == (2, pages)
+    assert last.job.pages == 2 * pages
 
 
 def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):

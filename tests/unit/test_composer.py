@@ -23,7 +23,6 @@ def test_numbers_are_exact_decimals():
 
 @pytest.mark.parametrize(("text", "says"), [
     ('{"a": 1, "a": 2}', "duplicate key 'a'"),
-    ("[1, 2]", "must be a JSON object"),
     ('{"a": }', "line 1 column 7"),
     (b"\xff\xfe{}", "UTF-8"),
 ])
@@ -32,6 +31,20 @@ def test_bad_json_is_refused_naming_the_problem(text, says):
         parse_data(text)
     assert info.value.violations[0].field == "data"
     assert says in info.value.violations[0].description
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[1, 2]", "must be a JSON object, not an array"),
+    ('"x"', "must be a JSON object, not a string"),
+    ("12.5", "must be a JSON object, not a number"),
+    ("null", "must be a JSON object, not null"),
+])
+def test_json_that_is_not_an_object_is_refused_at_its_root_path(text, says):
+    """Well-formed JSON of the wrong kind is a value at the JSON path `$`, like every other
+    data error that has a value (`data` names text that is no JSON at all)."""
+    with pytest.raises(InvalidInput) as info:
+        parse_data(text)
+    assert [(v.field, v.description) for v in info.value.violations] == [("$", says)]
 
 
 def test_input_hash_ignores_key_order_and_whitespace():

@@ -18,6 +18,7 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from server.pdfium import page_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
@@ -103,3 +104,17 @@ def test_peppol_violations_name_the_fields():
 def test_reminder_has_no_einvoice():
     layout = LAYOUTS.get("payment-reminder")
     assert Channel.EINVOICE not in layout.channels
+
+
+def test_a_facturx_pdf_counts_the_print_pdfs_pages():
+    """A bulk job's summary, the index and the metrics count an output's pages by its
+    `pages` fact: the Factur-X PDF (the print PDF plus its CII) has the print PDF's pages."""
+    composition, layout = composed("card-invoice")
+    output = einvoice(composition, layout)
+    assert output.facts["syntax"] == "factur-x-en16931"
+    assert output.facts["pages"] == page_count(output.content) >= 1
+    both = compose(ComposeRequest(
+        tenant="t", layout=layout, data=(layout.path / "sample.json").read_text(),
+        document_id="d", now=NOW, channels=(Channel.PRINT, Channel.EINVOICE)))
+    printed, facturx = RENDERERS.render(both, layout)
+    assert facturx.facts["pages"] == printed.facts["pages"] == page_count(facturx.content)

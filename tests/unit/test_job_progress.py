@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from archive.index import DocumentIndex
 from archive.records import DocumentRecord
-from server.jobs.store import JobHeader, JobStore
+from server.jobs.model import JobHeader
+from server.jobs.store import JobStore
 from server.jobs.worker import document_id_for
 
 

@@ -15,9 +15,13 @@ import pytest
 
 from server.documents import ComposeInput
 from server.errors import FieldViolation, InvalidInput, Unavailable
-from server.jobs import store as job_store
+from server.jobs import chunks
+from server.jobs.chunks import RETRY_MAX_SECONDS, retry_delay
+from server.jobs.model import ChunkSummary, JobHeader
+from server.jobs.results import STALLED_AFTER
 from server.jobs.runner import JobRunner
-from server.jobs.store import STALLED_AFTER, JobHeader, JobStore, retry_delay
+from server.jobs.store import JobStore
+from server.jobs.tables import job_records
 from server.jobs.worker import ChunkOutcome, Pipeline
 
 
@@ -66,8 +70,8 @@ def test_a_poison_record_fails_alone_and_every_violation_is_kept(jobs: JobStore)
     job_id = new_job(jobs, 3)
     with jobs.engine.begin() as conn:  # give each record its own data
         for n in range(3):
-            conn.execute(job_store.job_records.update().where(
-                job_store.job_records.c.seq == n).values(data_json=f"d{n}"))
+            conn.execute(job_records.update().where(
+                job_records.c.seq == n).values(data_json=f"d{n}"))
     documents = Documents({
         "d0": RecursionError("maximum recursion depth exceeded"),  # no check foresaw it
         "d2": InvalidInput("bad", [FieldViolation("$.currency", "not ISO 4217"),
@@ -86,7 +90,7 @@ def test_a_poison_record_fails_alone_and_every_violation_is_kept(jobs: JobStore)
 def test_a_backend_failure_fails_the_whole_chunk(jobs: JobStore):
     job_id = new_job(jobs, 3)
     with jobs.engine.begin() as conn:
-        conn.execute(job_store.job_records.update().values(data_json="down"))
+        conn.execute(job_records.update().values(data_json="down"))
     documents = Documents({"down": Unavailable("e-archive unavailable")})
     with pytest.raises(Unavailable):
         Pipeline(documents, jobs).run_chunk(job_id, 0)  # type: ignore[arg-type]
@@ -97,7 +101,7 @@ def test_failed_chunks_back_off_exponentially_and_the_job_says_it_is_stalled(job
     job_id = new_job(jobs, 6)  # chunks 0 and 1
     now = datetime.now(UTC)
     assert [retry_delay(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
-    assert retry_delay(100) == job_store.RETRY_MAX_SECONDS
+    assert retry_delay(100) == RETRY_MAX_SECONDS
     for failures in range(1, STALLED_AFTER + 1):
         delay = jobs.chunk_failed(job_id, 1, "e-archive unavailable: connection refused", now)
         assert delay == retry_delay(failures)
@@ -110,7 +114,7 @@ def test_failed_chunks_back_off_exponentially_and_the_job_says_it_is_stalled(job
     assert progress.retry_at == now + timedelta(seconds=retry_delay(STALLED_AFTER))
     assert jobs.due_chunks(job_id, now + timedelta(seconds=60))[0] == [0, 1]
 
-    jobs.finish_chunk(job_id, 1, job_store.ChunkSummary(documents=3), {})
+    jobs.finish_chunk(job_id, 1, ChunkSummary(documents=3), {})
     assert jobs.progress(job_id).stalled == "" and jobs.due_chunks(job_id, now)[0] == [0]
 
 
@@ -129,7 +133,7 @@ class FlakyQueue:
                 done(job_id, chunk, None, Unavailable("e-archive unavailable"))
                 return
             self.jobs.start_chunk(job_id, chunk)
-            self.jobs.finish_chunk(job_id, chunk, job_store.ChunkSummary(documents=3), {})
+            self.jobs.finish_chunk(job_id, chunk, ChunkSummary(documents=3), {})
             self.jobs.finish_job_if_done(job_id)
             done(job_id, chunk, ChunkOutcome(job_id, chunk, True, 3, 0, 0, 0))
         threading.Thread(target=run).start()
@@ -142,7 +146,7 @@ class FlakyQueue:
 
 
 def test_the_runner_waits_out_the_back_off_then_the_job_completes(jobs, monkeypatch):
-    monkeypatch.setattr(job_store, "RETRY_BASE_SECONDS", 0.2)
+    monkeypatch.setattr(chunks, "RETRY_BASE_SECONDS", 0.2)
     job_id = new_job(jobs, 6)
     queue = FlakyQueue(jobs, failures=2)
     runner = JobRunner(jobs, queue)

@@ -189,6 +189,24 @@ def test_frozen_layout_that_pushes_amounts_off_the_page_is_refused_with_the_fiel
     assert "past the right edge of the text area" in first.description
 
 
+def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_elsewhere():
+    # The descriptor widens the transactions' column and pushes the amounts out, on both
+    # pages of the table. The card holder's name has a longer unbroken word, which fits in
+    # its own box: the longest word on the page would name it, the rows pushed out do not
+    # hold it.
+    layout = LAYOUTS.get("card-invoice", "1.0.0")
+    data = sample(layout)
+    data["card_account"]["card_holder"] = "KARINORDMANN" + "H" * 50
+    render("weasyprint", layout, composed(layout, data))  # fits on its own
+    data["transactions"][0]["description"] = unbroken(56)
+    with pytest.raises(InvalidInput) as refused:
+        render("weasyprint", layout, composed(layout, data))
+    assert [(v.field, v.description.split(":")[0]) for v in refused.value.violations] == [
+        ("$.transactions[0].description", "page 1"), ("$.transactions[0].description", "page 2")]
+    assert all("past the right edge of the text area" in v.description
+               for v in refused.value.violations)
+
+
 @pytest.fixture(scope="module")
 def typst_without_word_breaks(tmp_path_factory) -> Layout:
     """The card invoice 2.0.0 with a Typst `fit` that breaks nothing (as a careless template

@@ -1,0 +1,168 @@
+"""A job's chunks: the unit of work and of retry. A chunk is pending, running, then settled
+(done, or cancelled); starting one moves its job to running, and when every chunk is settled
+the job takes its final state. The index row of each document is the commit point of a
+record (see server.jobs.worker); chunk state here only steers scheduling.
+
+A chunk that fails for a reason outside its records (S3 or the database down, a worker
+process killed) is retried after an exponential back-off (`retry_delay`: RETRY_BASE_SECONDS
+doubling up to RETRY_MAX_SECONDS), kept in its row so a restarted server keeps to it; from
+the STALLED_AFTER-th failure in a row (server.jobs.results) the job reports itself stalled,
+with the reason.
+
+A cancelled job is `cancelling` until every chunk is settled, then `cancelled`
+(server.jobs.cancelling). Part of server.jobs.store.JobStore.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from server.jobs.database import JobDatabase
+from server.jobs.model import ChunkSummary, JobRow
+from server.jobs.results import write_errors
+from server.jobs.tables import (
+    CANCELLED,
+    CANCELLING,
+    CHUNK_RUNNING,
+    COMPLETED,
+    COMPLETED_WITH_ERRORS,
+    DONE,
+    PENDING,
+    QUEUED,
+    RUNNING,
+    SETTLED_CHUNKS,
+    job_chunks,
+    job_records,
+    jobs,
+)
+
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next run of a chunk that failed `failures` times in a row."""
+    return min(RETRY_BASE_SECONDS * 2 ** max(failures - 1, 0), RETRY_MAX_SECONDS)
+
+
+class JobChunks(JobDatabase):
+    """Scheduling, running, retrying, finishing and cancelling chunks."""
+
+    def pending_chunks(self, job_id: str) -> list[int]:
+        """Chunks not settled (including those 'running' when a previous server died)."""
+        return self.due_chunks(job_id, None)[0]
+
+    def unsettled_chunks(self, job_id: str) -> list[tuple[int, str]]:
+        """(chunk, state) of every chunk still pending or running."""
+        with self._connect() as conn:
+            return [(n, state) for n, state in conn.execute(
+                select(job_chunks.c.chunk, job_chunks.c.state)
+                .where(job_chunks.c.job_id == job_id,
+                       job_chunks.c.state.not_in(SETTLED_CHUNKS))
+                .order_by(job_chunks.c.chunk))]
+
+    def due_chunks(self, job_id: str, now: datetime | None
+                   ) -> tuple[list[int], datetime | None]:
+        """Chunks not settled whose retry time (if they failed) has come by `now` (None:
+        all), and the earliest retry time still to come."""
+        due, later = [], None
+        with self._connect() as conn:
+            for n, retry_at in conn.execute(
+                    select(job_chunks.c.chunk, job_chunks.c.retry_at)
+                    .where(job_chunks.c.job_id == job_id,
+                           job_chunks.c.state.not_in(SETTLED_CHUNKS))
+                    .order_by(job_chunks.c.chunk)):
+                if now is None or retry_at is None or retry_at <= now:
+                    due.append(n)
+                elif later is None or retry_at < later:
+                    later = retry_at
+        return due, later
+
+    def chunk_failed(self, job_id: str, chunk: int, reason: str,
+                     now: datetime | None = None) -> float:
+        """A run of the chunk failed for a reason outside its records: count it, keep the
+        reason and set the retry time. Returns the back-off in seconds."""
+        now = now or datetime.now(UTC)
+        with self._connect() as conn:
+            failures = (conn.execute(select(job_chunks.c.failures).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)).scalar() or 0) + 1
+            delay = retry_delay(failures)
+            conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                job_chunks.c.state.not_in(SETTLED_CHUNKS)).values(
+                state=PENDING, failures=failures, last_error=reason[:500],
+                retry_at=now + timedelta(seconds=delay)))
+        return delay
+
+    def start_chunk(self, job_id: str, chunk: int) -> bool:
+        """Mark a chunk running; False when the job was cancelled or the chunk is settled
+        (the caller then settles it: `settle_chunk`)."""
+        with self._connect() as conn:
+            state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == job_id)).scalar()
+            if state not in (QUEUED, RUNNING):
+                return False
+            started = conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                job_chunks.c.state.not_in(SETTLED_CHUNKS))
+                .values(state=CHUNK_RUNNING, attempts=job_chunks.c.attempts + 1))
+            if not started.rowcount:
+                return False
+            if state == QUEUED:
+                conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state == QUEUED)
+                             .values(state=RUNNING, started_at=datetime.now(UTC)))
+        return True
+
+    def finish_chunk(self, job_id: str, chunk: int, summary: ChunkSummary,
+                     errors: dict[int, list[tuple[str, str]]]) -> None:
+        """Record a chunk's outcome in one transaction: its summary and its records' errors
+        (seq -> [(field path, message), ...]); a re-run replaces both."""
+        with self._connect() as conn:
+            write_errors(conn, job_id, errors)
+            conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
+                .values(state=DONE, summary=summary.to_json(), failures=0, last_error=None,
+                        retry_at=None))
+
+    def finish_job_if_done(self, job_id: str) -> str | None:
+        """When every chunk is settled, set the final state (a cancelling job: cancelled);
+        returns it (None: not yet)."""
+        with self._connect() as conn:
+            left = conn.execute(select(func.count()).select_from(job_chunks).where(
+                job_chunks.c.job_id == job_id,
+                job_chunks.c.state.not_in(SETTLED_CHUNKS))).scalar()
+            if left:
+                return None
+            cancelled = conn.execute(update(jobs).where(
+                jobs.c.job_id == job_id, jobs.c.state == CANCELLING)
+                .values(state=CANCELLED))
+            if cancelled.rowcount:
+                return CANCELLED
+            failed = conn.execute(select(func.count()).select_from(job_records).where(
+                job_records.c.job_id == job_id,
+                job_records.c.error_message.is_not(None))).scalar()
+            final = COMPLETED_WITH_ERRORS if failed else COMPLETED
+            result = conn.execute(update(jobs).where(
+                jobs.c.job_id == job_id, jobs.c.state.in_((QUEUED, RUNNING)))
+                .values(state=final, finished_at=datetime.now(UTC)))
+            return final if result.rowcount else None
+
+    def cancel(self, job_id: str, tenant: str) -> JobRow:
+        """Stop a job (server.jobs.cancelling.cancel); returns it as it is now."""
+        from server.jobs import cancelling
+
+        return cancelling.cancel(self, job_id, tenant)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        """The job was cancelled (a running chunk stops and settles itself)."""
+        return self.get(job_id).state in (CANCELLING, CANCELLED)
+
+    def settle_chunk(self, job_id: str, chunk: int,
+                     errors: dict[int, list[tuple[str, str]]] | None = None,
+                     states: tuple[str, ...] = (PENDING, CHUNK_RUNNING)) -> bool:
+        """A chunk of a cancelled job that will not run (on) becomes `cancelled`
+        (server.jobs.cancelling.settle_chunk); whether it was settled by this call."""
+        from server.jobs import cancelling
+
+        return cancelling.settle_chunk(self, job_id, chunk, errors or {}, states)

@@ -1,0 +1,105 @@
+"""A job's records: the job's row and its records stored as the SubmitBatch stream arrives
+(in batches, so a 500k-record job never sits in memory; a record key used twice is a
+Conflict), the chunks made when the stream is sealed, and a chunk's records read back by
+the worker that runs it. Part of server.jobs.store.JobStore."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from server.errors import Conflict
+from server.jobs.database import JobDatabase
+from server.jobs.model import JobHeader, Record
+from server.jobs.tables import COMPLETED, QUEUED, RECEIVING, job_chunks, job_records, jobs
+
+INSERT_BATCH = 500
+
+
+class JobRecords(JobDatabase):
+    """Submitting a job and reading its records back."""
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def create_job(self, job_id: str, header: JobHeader, created_at: datetime) -> None:
+        with self._connect() as conn:
+            conn.execute(insert(jobs), [{
+                "job_id": job_id, "tenant": header.tenant, "job_name": header.job_name,
+                "layout_id": header.layout_id, "layout_version": header.layout_version,
+                "channels": ",".join(header.channels), "print_profile": header.print_profile,
+                "priority": header.priority, "state": RECEIVING, "total": 0, "chunks": 0,
+                "chunk_size": self.chunk_size, "created_at": created_at,
+            }])
+
+    def add_records(self, job_id: str, records: Iterable[tuple[str, str]]) -> int:
+        """Store (record_key, data_json) pairs in batches as they come; returns the count.
+        A record key used twice in a job raises Conflict (and the job stays unfinished)."""
+        seq = 0
+        batch: list[dict[str, Any]] = []
+        for key, data in records:
+            batch.append({"job_id": job_id, "seq": seq, "record_key": key, "data_json": data})
+            seq += 1
+            if len(batch) >= INSERT_BATCH:
+                self._insert_records(batch)
+                batch = []
+        if batch:
+            self._insert_records(batch)
+        return seq
+
+    def _insert_records(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self._connect() as conn:
+                conn.execute(insert(job_records), batch)
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(f"record_key {self._repeated_key(batch)!r} appears twice in the "
+                           "job") from exc
+
+    def _repeated_key(self, batch: list[dict[str, Any]]) -> str:
+        """Which key of a refused batch was already used: within the batch or before it."""
+        keys = [row["record_key"] for row in batch]
+        twice = [key for key, n in Counter(keys).items() if n > 1]
+        if twice:
+            return twice[0]
+        with self._connect() as conn:
+            stored = conn.execute(select(job_records.c.record_key).where(
+                job_records.c.job_id == batch[0]["job_id"],
+                job_records.c.record_key.in_(keys)).limit(1)).scalar()
+        return str(stored)
+
+    def seal(self, job_id: str, total: int) -> None:
+        """All records are stored: make the chunks and queue the job."""
+        count = (total + self.chunk_size - 1) // self.chunk_size
+        with self._connect() as conn:
+            for start in range(0, count, INSERT_BATCH):
+                conn.execute(insert(job_chunks), [
+                    {"job_id": job_id, "chunk": n, "state": "pending", "attempts": 0}
+                    for n in range(start, min(count, start + INSERT_BATCH))
+                ])
+            state = QUEUED if total else COMPLETED
+            conn.execute(update(jobs).where(jobs.c.job_id == job_id).values(
+                total=total, chunks=count))
+            conn.execute(update(jobs).where(  # a job cancelled meanwhile stays cancelled
+                jobs.c.job_id == job_id, jobs.c.state == RECEIVING).values(
+                state=state, finished_at=None if total else datetime.now(UTC)))
+
+    def discard(self, job_id: str) -> None:
+        """A submission that failed half-way: drop what was stored."""
+        with self._connect() as conn:
+            conn.execute(job_records.delete().where(job_records.c.job_id == job_id))
+            conn.execute(job_chunks.delete().where(job_chunks.c.job_id == job_id))
+            conn.execute(jobs.delete().where(jobs.c.job_id == job_id))
+
+    def chunk_records(self, job_id: str, chunk: int, chunk_size: int) -> list[Record]:
+        lo = chunk * chunk_size
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(job_records.c.seq, job_records.c.record_key, job_records.c.data_json)
+                .where(job_records.c.job_id == job_id,
+                       and_(job_records.c.seq >= lo, job_records.c.seq < lo + chunk_size))
+                .order_by(job_records.c.seq)).all()
+        return [Record(r.seq, r.record_key, r.data_json) for r in rows]
