@@ -149,7 +149,8 @@ def culprit(composition: Composition, texts: Iterable[str],
     """The input field to name, in this order: the one whose longest unbroken word
     (`SHORTEST_CULPRIT` characters at least) is the longest in `texts` (the runs that left
     their box, or the window's, read as one: a word broken over lines shows in pieces); the
-    longest input string holding the longest of the runs, or held in them; the one whose
+    longest input string holding the longest of the runs, or held in them; for runs of
+    figures, an outsized input amount (`_outsized_amount`); the one whose
     longest word is the longest in the first text of `around` that holds one (each read
     only when asked for: the lines such runs stand on, then the whole document), since what
     widens a column need not be what it pushes out, but it stands on a row pushed out."""
@@ -166,12 +167,36 @@ def culprit(composition: Composition, texts: Iterable[str],
                and ((len(piece) >= 4 and piece in value) or value in joined)]
     if holding:
         return max(holding)[1]
+    amount = _outsized_amount(composition, joined)
+    if amount is not None:
+        return amount
     for text in around if words else ():
         flat = re.sub(r"\s+", "", text())
         found = [(len(word), path) for path, word in words if flat and word in flat]
         if found:
             return max(found)[1]
     return None
+
+
+# An amount as the input data carries it (a JSON string with its decimals: "1234.50",
+# "-0.04"); digit strings without a decimal point are references, accounts and numbers.
+_AMOUNT = re.compile(r"-?(\d+)\.\d+")
+OUTSIZED_DIGITS = 9  # 100 000 000 and more: wider than the amount columns were made for
+
+
+def _outsized_amount(composition: Composition, text: str) -> str | None:
+    """The input amount to name when the text that left its box is figures (an amount, a
+    total, a line sum: formatted, and often computed from the inputs, so no input string
+    shows in it): the input amount with the most integer digits, if it has at least
+    `OUTSIZED_DIGITS`. An ordinary amount pushed out of its column by a long word is left
+    to the lines around it."""
+    figures = sum(c.isdigit() for c in text)
+    if not text or figures * 2 < len(text):
+        return None
+    amounts = [(len(m.group(1)), path) for path, value in composition.source_text
+               if (m := _AMOUNT.fullmatch(value.strip()))]
+    widest = max(amounts, default=None)
+    return widest[1] if widest is not None and widest[0] >= OUTSIZED_DIGITS else None
 
 
 @dataclass(frozen=True, slots=True)

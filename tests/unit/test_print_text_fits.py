@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from server.channels.glyphs import missing_glyphs
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import PrintEngines, engine_of, render_print
 from server.channels.sms import normalise_for_gsm, plan_sms
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
@@ -205,6 +205,25 @@ def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_els
         ("$.transactions[0].description", "page 1"), ("$.transactions[0].description", "page 2")]
     assert all("past the right edge of the text area" in v.description
                for v in refused.value.violations)
+
+
+@pytest.mark.parametrize(("layout_id", "path", "value"), [
+    # the total (computed from the amounts) runs off the page; the web address is the
+    # longest word on its line, and the rows hold no input string as printed
+    ("card-invoice", "transactions.0.amount", "999999999999999.99"),
+    # the line sum (quantity x price) runs into the VAT rate; the line's name is the
+    # longest word on its row
+    ("b2b-invoice", "lines.0.unit_price", "999999999.99"),
+])
+def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, path, value):
+    layout = LAYOUTS.get(layout_id)
+    data = sample(layout)
+    put(data, path, value)
+    with pytest.raises(InvalidInput) as refused:
+        render(engine_of(layout), layout, composed(layout, data))
+    index = path.split(".")
+    assert {v.field for v in refused.value.violations} == {
+        f"$.{index[0]}[{index[1]}].{index[2]}"}
 
 
 @pytest.fixture(scope="module")
