@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from server.delivery import metrics
 from server.delivery.model import FINAL, HANDS_OVER, State
@@ -60,15 +60,21 @@ class OutboxHousekeeping(OutboxTransitions):
     def purge_inputs(self, now: datetime, sent_grace: timedelta) -> int:
         """Drop sealed inputs whose deliveries have all ended (a `sent` row counts as ended
         `sent_grace` after it was sent: bounces come within the relay's queue lifetime), or
-        whose `purge_at` has passed. -> how many were dropped."""
+        whose `purge_at` has passed. -> how many were dropped.
+
+        A `delivered` e-mail with a fallback counts as ended `sent_grace` after it, too: a
+        relay's success DSN may say only `relayed` (RFC 3464 §2.3.3), and the next server
+        can still bounce it; the bounce then needs the input to print the letter."""
         ended = [s.value for s in FINAL]
+        may_bounce = or_(deliveries.c.state == State.SENT.value,
+                         and_(deliveries.c.state == State.DELIVERED.value,
+                              deliveries.c.channel == "email", deliveries.c.fallbacks != ""))
         with self.engine.begin() as conn:
             open_rows = select(deliveries.c.document_id).where(
                 deliveries.c.tenant == delivery_inputs.c.tenant,
                 deliveries.c.document_id == delivery_inputs.c.document_id,
-                deliveries.c.state.notin_(ended),
-                ~and_(deliveries.c.state == State.SENT.value,
-                      deliveries.c.state_at < now - sent_grace),
+                or_(deliveries.c.state.notin_(ended), may_bounce),
+                ~and_(may_bounce, deliveries.c.state_at < now - sent_grace),
             ).exists()
             pending_fallback = select(deliveries.c.document_id).where(
                 deliveries.c.tenant == delivery_inputs.c.tenant,
