@@ -62,12 +62,12 @@ class DeliveriesServicer(deliveries_pb2_grpc.DeliveriesServicer):
             states = [_STATE_FROM_PROTO[s].value for s in request.states]
         except KeyError as exc:
             raise InvalidInput.field("states", f"unknown state {exc.args[0]}") from exc
-        found = self.stage.list(current_caller().tenant, states=states,
-                                document_id=request.document_id,
-                                dead_letter=request.dead_letter,
-                                limit=request.page_size or 100)
+        found, next_token = self.stage.list(current_caller().tenant, request.page_token,
+                                            states=states, document_id=request.document_id,
+                                            dead_letter=request.dead_letter,
+                                            limit=request.page_size or 100)
         return deliveries_pb2.ListDeliveriesResponse(
-            deliveries=[delivery_to_proto(d) for d in found])
+            deliveries=[delivery_to_proto(d) for d in found], next_page_token=next_token)
 
     def GetDelivery(self, request: deliveries_pb2.GetDeliveryRequest,
                     context: grpc.ServicerContext) -> deliveries_pb2.Delivery:

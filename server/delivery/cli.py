@@ -30,6 +30,8 @@ def add_parser(commands: Any) -> None:
     s.add_argument("--document", default="", help="only this document's deliveries")
     s.add_argument("--dead-letter", action="store_true", help="only dead letters")
     s.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    s.add_argument("--page-token", default="",
+                   help="the next page: the token the previous page printed")
     add_connection_options(s, nested=True)
     for name, text in (("show", "one delivery with its events and attempts"),
                        ("retry", "send a delivery that failed for good again now (admin key)"),
@@ -88,12 +90,14 @@ def run(args: argparse.Namespace) -> int:
                 states=[pb.DeliveryState.Value(f"DELIVERY_STATE_{s.upper()}")
                         for s in args.state],
                 document_id=args.document, dead_letter=args.dead_letter,
-                page_size=args.limit), **call)
+                page_size=args.limit, page_token=args.page_token), **call)
             for d in response.deliveries:
                 print(f"{d.delivery_id}  {d.document_id}  {_channel(d.channel):8} "
                       f"{_name(pb, d.state):10} attempts={d.attempts:<2} "
                       f"{'DLQ ' if d.dead_letter else ''}{d.reason[:80]}")
             print(f"{len(response.deliveries)} deliveries", file=sys.stderr)
+            if response.next_page_token:
+                print(f"more: --page-token {response.next_page_token}", file=sys.stderr)
         else:
             rpc = {"show": stub.GetDelivery, "retry": stub.RetryDelivery,
                    "cancel": stub.CancelDelivery}[command]

@@ -89,8 +89,12 @@ class OutboxQueries:
             return self._with_history(conn, rows)
 
     def list(self, tenant: str, *, states: Sequence[str] = (), dead_letter: bool = False,
-             document_id: str = "", limit: int = 100) -> list[Delivery]:
+             document_id: str = "", limit: int = 100, before: str = "") -> list[Delivery]:
+        """A tenant's deliveries, newest first (ids are ULIDs: they sort by time), at most
+        `limit`, only those older than the delivery id `before` when given (keyset paging)."""
         query = select(deliveries).where(deliveries.c.tenant == tenant)
+        if before:
+            query = query.where(deliveries.c.delivery_id < before)
         if states:
             query = query.where(deliveries.c.state.in_(list(states)))
         if dead_letter:

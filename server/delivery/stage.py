@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
+from ulid import ULID
 
 from archive.index import DocumentIndex
 from archive.records import OutputRecord
@@ -256,14 +257,28 @@ class DeliveryStage:
             raise NotFound(f"no delivery {delivery_id!r}")
         return delivery
 
-    def list(self, tenant: str, **filters: Any) -> list[Delivery]:
+    def list(self, tenant: str, page_token: str = "", **filters: Any
+             ) -> tuple[list[Delivery], str]:
+        """One page of the tenant's deliveries, newest first, and the token of the next page
+        ("" on the last): the last delivery id of this page, so a page never repeats or
+        skips a row however many are added meanwhile (keyset paging). `InvalidInput` for a
+        page size outside 1..1000, an unknown state or a token that is no delivery id."""
         limit = filters.get("limit", 100)
         if not 1 <= limit <= 1000:
             raise InvalidInput.field("page_size", "must be within 1..1000")
         bad = [s for s in filters.get("states", ()) if s not in State.__members__.values()]
         if bad:
             raise InvalidInput.field("states", f"unknown state(s) {bad}")
-        return self.store.list(tenant, **filters)
+        if page_token:
+            try:
+                ULID.from_str(page_token)
+            except ValueError as exc:
+                raise InvalidInput.field("page_token", "is not a token of this list") from exc
+        page = self.store.list(tenant, before=page_token, **{**filters, "limit": limit + 1})
+        more = len(page) > limit
+        page = page[:limit]
+        return page, page[-1].delivery_id if more else ""
+
 
     def retry(self, tenant: str, delivery_id: str, who: str) -> Delivery:
         """An operator sends a failed, expired, bounced or suppressed delivery again now

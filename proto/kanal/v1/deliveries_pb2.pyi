@@ -109,22 +109,26 @@ class Delivery(_message.Message):
     def __init__(self, delivery_id: _Optional[str] = ..., document_id: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., provider: _Optional[str] = ..., state: _Optional[_Union[DeliveryState, str]] = ..., state_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message_id: _Optional[str] = ..., provider_message_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback_of: _Optional[str] = ..., fallbacks: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., dead_letter: _Optional[bool] = ..., events: _Optional[_Iterable[_Union[DeliveryEvent, _Mapping]]] = ..., attempt_log: _Optional[_Iterable[_Union[DeliveryAttempt, _Mapping]]] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class ListDeliveriesRequest(_message.Message):
-    __slots__ = ("states", "document_id", "dead_letter", "page_size")
+    __slots__ = ("states", "document_id", "dead_letter", "page_size", "page_token")
     STATES_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[DeliveryState]
     document_id: str
     dead_letter: bool
     page_size: int
-    def __init__(self, states: _Optional[_Iterable[_Union[DeliveryState, str]]] = ..., document_id: _Optional[str] = ..., dead_letter: _Optional[bool] = ..., page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, states: _Optional[_Iterable[_Union[DeliveryState, str]]] = ..., document_id: _Optional[str] = ..., dead_letter: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListDeliveriesResponse(_message.Message):
-    __slots__ = ("deliveries",)
+    __slots__ = ("deliveries", "next_page_token")
     DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
-    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetDeliveryRequest(_message.Message):
     __slots__ = ("delivery_id",)
