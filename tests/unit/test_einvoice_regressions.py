@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,43 @@ def test_finvoice_with_a_charge_before_an_allowance_is_valid() -> None:
     composition, output = compose_einvoice(b2b(edit))
     assert output.facts["syntax"] == "finvoice-3.0"
     assert_valid(ev.validate_finvoice(output.content))
+
+
+def _priced_line(**price: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["allowances_charges"] = []
+        data["lines"] = [{"id": "1", "name": "Item", "quantity": "3", "unit_code": "C62",
+                          "vat_category": "S", "vat_rate": "25", **price}]
+    return edit
+
+
+@pytest.mark.parametrize("price", [
+    {"unit_price": "70", "gross_price": "100", "price_discount": "20"},  # the tester's case
+    {"unit_price": "70", "gross_price": "100"},  # written as a 0.00 discount on base 100.00
+])
+def test_net_price_that_is_not_gross_less_discount_is_refused(price: dict[str, str]) -> None:
+    # Kanal wrote PriceAmount 70.00 beside a 20.00 allowance on base 100.00, which the
+    # receiving access point rejects (PEPPOL-EN16931-R046)
+    got = refusal(b2b(_priced_line(**price)))
+    assert list(got) == ["$.lines[0].unit_price"]
+    text = got["$.lines[0].unit_price"]
+    assert text.startswith("[PEPPOL-EN16931-R046]")
+    assert "BT-146" in text and "BT-148" in text and "BT-147" in text
+    expected = "80" if "price_discount" in price else "100"
+    assert f"= {expected}, not 70" in text
+
+
+@pytest.mark.parametrize("price", [
+    {"unit_price": "80.00", "gross_price": "100", "price_discount": "20"},
+    {"gross_price": "100", "price_discount": "20"},  # the net price computed
+])
+def test_net_price_beside_gross_price_and_discount_is_valid(price: dict[str, str]) -> None:
+    composition, output = compose_einvoice(b2b(_priced_line(**price)))
+    assert composition.invoice.lines[0].net_amount == Decimal("240.00")
+    price_el = etree.fromstring(output.content).find("cac:InvoiceLine/cac:Price", UBL)
+    assert price_el.findtext("cbc:PriceAmount", namespaces=UBL) == "80.00"
+    report = ev.validate_ubl(output.content)
+    assert report.errors == [] and report.warnings == [], report
 
 
 @pytest.mark.parametrize(("layout_id", "path", "where"), [

@@ -37,7 +37,9 @@ BY_CONSTRUCTION: Mapping[str, str] = {
     "PEPPOL-EN16931-R008": "blank text is absent and absent values are not written",
     "PEPPOL-EN16931-R040..R042": "allowance/charge percentages are checked by check_en16931",
     "PEPPOL-EN16931-R043": "ChargeIndicator is written 'true' or 'false'",
-    "PEPPOL-EN16931-R044/R046": "price discounts are allowances; net = gross - discount",
+    "PEPPOL-EN16931-R044": "a price discount is written as an allowance (ChargeIndicator "
+                           "'false')",
+    "PEPPOL-EN16931-R046": "net = gross - discount is checked by check_en16931",
     "PEPPOL-EN16931-R051/CL007": "one ISO 4217 currency on every amount but BT-111",
     "PEPPOL-EN16931-R053..R055": "one TaxTotal with subtotals, a second one for BT-6",
     "PEPPOL-EN16931-R061": "checked by check_en16931",
