@@ -304,6 +304,24 @@ def test_dkk_invoice_with_the_default_fik_reference() -> None:
     assert report.errors == [] and report.warnings == [], report
 
 
+def test_danish_credit_note_with_a_negative_amount_due_is_refused_with_the_rule() -> None:
+    # its total is positive (check_en16931's credit-note rule passes) but the paid amount
+    # makes BT-115 negative, which DK-R-016 rejects between Danish parties
+    data = b2b(_danish_invoice, "sample-credit-note.json")
+    data["prepaid_amount"] = "100000"
+    got = refusal(data)
+    assert list(got) == ["$.prepaid_amount"]
+    assert got["$.prepaid_amount"].startswith("[DK-R-016]")
+
+
+def test_danish_credit_note_with_a_part_prepaid_is_valid() -> None:
+    data = b2b(_danish_invoice, "sample-credit-note.json")
+    data["prepaid_amount"] = "100"
+    composition, output = compose_einvoice(data)
+    assert 0 < composition.invoice.totals.payable < composition.invoice.totals.tax_inclusive
+    assert_valid(ev.validate_ubl(output.content))
+
+
 def _intra_community(data: dict[str, Any]) -> None:
     data["customer"].update(address={"lines": ["Hauptstraße 5"], "postal_code": "10115",
                                      "city": "Berlin", "country": "DE"},
