@@ -233,6 +233,51 @@ def test_net_price_beside_gross_price_and_discount_is_valid(price: dict[str, str
     assert report.errors == [] and report.warnings == [], report
 
 
+def _card_fi(edit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    data = json.loads((LAYOUTS.get("card-invoice").path / "samples/fi-FI.json").read_text())
+    assert data["issuer"]["payment_account"]["bic"] == "NDEAFIHH"
+    if edit:
+        edit(data)
+    return data
+
+
+def test_card_invoice_finvoice_carries_the_issuers_bic() -> None:
+    # it had an empty <EpiBfiPartyDetails/> and no SellerBic: the card builder dropped BT-86
+    _, output = compose_einvoice(_card_fi(), "card-invoice")
+    assert output.facts["syntax"] == "finvoice-3.0"
+    doc = etree.fromstring(output.content)
+    [bfi] = doc.findall("EpiDetails/EpiPartyDetails/EpiBfiPartyDetails/EpiBfiIdentifier")
+    assert (bfi.text, bfi.get("IdentificationSchemeName")) == ("NDEAFIHH", "BIC")
+    [seller_bic] = doc.findall("SellerInformationDetails/SellerAccountDetails/SellerBic")
+    assert (seller_bic.text, seller_bic.get("IdentificationSchemeName")) == ("NDEAFIHH", "BIC")
+    assert_valid(ev.validate_finvoice(output.content))
+
+
+def test_card_invoice_peppol_ubl_carries_the_issuers_bic() -> None:
+    data = _card_fi(lambda d: d["customer"].update(peppol_id="0216:003712345678"))
+    _, output = compose_einvoice(data, "card-invoice")
+    assert output.facts["syntax"] == "peppol-bis-3-ubl"
+    [bic] = etree.fromstring(output.content).findall(
+        "cac:PaymentMeans/cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID", UBL)
+    assert bic.text == "NDEAFIHH"
+    report = ev.validate_ubl(output.content)
+    assert report.errors == [] and report.warnings == [], report
+
+
+def test_card_invoice_factur_x_carries_the_issuers_bic() -> None:
+    def to_sweden(data: dict[str, Any]) -> None:  # not a Finnish consumer: no Finvoice
+        data["customer"]["address"] = SE_ADDRESS
+
+    _, output = compose_einvoice(_card_fi(to_sweden), "card-invoice", "fi-FI")
+    assert output.facts["syntax"] == "factur-x-en16931"
+    cii = cii_of(output)
+    ram = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+    bics = etree.fromstring(cii).findall(
+        f".//{{{ram}}}PayeeSpecifiedCreditorFinancialInstitution/{{{ram}}}BICID")
+    assert [b.text for b in bics] == ["NDEAFIHH"]
+    assert_valid(ev.validate_cii(cii))
+
+
 @pytest.mark.parametrize(("layout_id", "path", "where"), [
     ("b2b-invoice", ("lines", 0, "name"), "$.lines[0].name"),
     ("b2b-invoice", ("customer", "name"), "$.customer.name"),
