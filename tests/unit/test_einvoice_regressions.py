@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,88 @@ def test_finvoice_with_a_charge_before_an_allowance_is_valid() -> None:
     assert_valid(ev.validate_finvoice(output.content))
 
 
+def _priced_line(**price: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["allowances_charges"] = []
+        data["lines"] = [{"id": "1", "name": "Item", "quantity": "3", "unit_code": "C62",
+                          "vat_category": "S", "vat_rate": "25", **price}]
+    return edit
+
+
+@pytest.mark.parametrize("price", [
+    {"unit_price": "70", "gross_price": "100", "price_discount": "20"},  # the tester's case
+    {"unit_price": "70", "gross_price": "100"},  # written as a 0.00 discount on base 100.00
+])
+def test_net_price_that_is_not_gross_less_discount_is_refused(price: dict[str, str]) -> None:
+    # Kanal wrote PriceAmount 70.00 beside a 20.00 allowance on base 100.00, which the
+    # receiving access point rejects (PEPPOL-EN16931-R046)
+    got = refusal(b2b(_priced_line(**price)))
+    assert list(got) == ["$.lines[0].unit_price"]
+    text = got["$.lines[0].unit_price"]
+    assert text.startswith("[PEPPOL-EN16931-R046]")
+    assert "BT-146" in text and "BT-148" in text and "BT-147" in text
+    expected = "80" if "price_discount" in price else "100"
+    assert f"= {expected}, not 70" in text
+
+
+@pytest.mark.parametrize("price", [
+    {"unit_price": "80.00", "gross_price": "100", "price_discount": "20"},
+    {"gross_price": "100", "price_discount": "20"},  # the net price computed
+])
+def test_net_price_beside_gross_price_and_discount_is_valid(price: dict[str, str]) -> None:
+    composition, output = compose_einvoice(b2b(_priced_line(**price)))
+    assert composition.invoice.lines[0].net_amount == Decimal("240.00")
+    price_el = etree.fromstring(output.content).find("cac:InvoiceLine/cac:Price", UBL)
+    assert price_el.findtext("cbc:PriceAmount", namespaces=UBL) == "80.00"
+    report = ev.validate_ubl(output.content)
+    assert report.errors == [] and report.warnings == [], report
+
+
+def _card_fi(edit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    data = json.loads((LAYOUTS.get("card-invoice").path / "samples/fi-FI.json").read_text())
+    assert data["issuer"]["payment_account"]["bic"] == "NDEAFIHH"
+    if edit:
+        edit(data)
+    return data
+
+
+def test_card_invoice_finvoice_carries_the_issuers_bic() -> None:
+    # it had an empty <EpiBfiPartyDetails/> and no SellerBic: the card builder dropped BT-86
+    _, output = compose_einvoice(_card_fi(), "card-invoice")
+    assert output.facts["syntax"] == "finvoice-3.0"
+    doc = etree.fromstring(output.content)
+    [bfi] = doc.findall("EpiDetails/EpiPartyDetails/EpiBfiPartyDetails/EpiBfiIdentifier")
+    assert (bfi.text, bfi.get("IdentificationSchemeName")) == ("NDEAFIHH", "BIC")
+    [seller_bic] = doc.findall("SellerInformationDetails/SellerAccountDetails/SellerBic")
+    assert (seller_bic.text, seller_bic.get("IdentificationSchemeName")) == ("NDEAFIHH", "BIC")
+    assert_valid(ev.validate_finvoice(output.content))
+
+
+def test_card_invoice_peppol_ubl_carries_the_issuers_bic() -> None:
+    data = _card_fi(lambda d: d["customer"].update(peppol_id="0216:003712345678"))
+    _, output = compose_einvoice(data, "card-invoice")
+    assert output.facts["syntax"] == "peppol-bis-3-ubl"
+    [bic] = etree.fromstring(output.content).findall(
+        "cac:PaymentMeans/cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID", UBL)
+    assert bic.text == "NDEAFIHH"
+    report = ev.validate_ubl(output.content)
+    assert report.errors == [] and report.warnings == [], report
+
+
+def test_card_invoice_factur_x_carries_the_issuers_bic() -> None:
+    def to_sweden(data: dict[str, Any]) -> None:  # not a Finnish consumer: no Finvoice
+        data["customer"]["address"] = SE_ADDRESS
+
+    _, output = compose_einvoice(_card_fi(to_sweden), "card-invoice", "fi-FI")
+    assert output.facts["syntax"] == "factur-x-en16931"
+    cii = cii_of(output)
+    ram = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+    bics = etree.fromstring(cii).findall(
+        f".//{{{ram}}}PayeeSpecifiedCreditorFinancialInstitution/{{{ram}}}BICID")
+    assert [b.text for b in bics] == ["NDEAFIHH"]
+    assert_valid(ev.validate_cii(cii))
+
+
 @pytest.mark.parametrize(("layout_id", "path", "where"), [
     ("b2b-invoice", ("lines", 0, "name"), "$.lines[0].name"),
     ("b2b-invoice", ("customer", "name"), "$.customer.name"),
@@ -264,6 +347,24 @@ def test_dkk_invoice_with_the_default_fik_reference() -> None:
     assert fik.findtext("cac:PayeeFinancialAccount/cbc:ID", namespaces=UBL) == "86135567"
     report = ev.validate_ubl(output.content)  # DK-R-005, DK-R-010, DK-R-011
     assert report.errors == [] and report.warnings == [], report
+
+
+def test_danish_credit_note_with_a_negative_amount_due_is_refused_with_the_rule() -> None:
+    # its total is positive (check_en16931's credit-note rule passes) but the paid amount
+    # makes BT-115 negative, which DK-R-016 rejects between Danish parties
+    data = b2b(_danish_invoice, "sample-credit-note.json")
+    data["prepaid_amount"] = "100000"
+    got = refusal(data)
+    assert list(got) == ["$.prepaid_amount"]
+    assert got["$.prepaid_amount"].startswith("[DK-R-016]")
+
+
+def test_danish_credit_note_with_a_part_prepaid_is_valid() -> None:
+    data = b2b(_danish_invoice, "sample-credit-note.json")
+    data["prepaid_amount"] = "100"
+    composition, output = compose_einvoice(data)
+    assert 0 < composition.invoice.totals.payable < composition.invoice.totals.tax_inclusive
+    assert_valid(ev.validate_ubl(output.content))
 
 
 def _intra_community(data: dict[str, Any]) -> None:

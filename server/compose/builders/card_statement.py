@@ -62,6 +62,7 @@ from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
 from server.compose.money import round_money
+from server.compose.payments.accounts import PaymentAccount
 from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.compose.validation import renamer
 from server.errors import InvalidInput
@@ -184,10 +185,11 @@ def _where(transactions: int, has_interest: bool) -> Callable[[str], str]:
 def en16931_invoice(
     data: Mapping[str, Any], customer: Recipient, text: Mapping[str, str], *,
     previous: Decimal, payments: Decimal, interest: Decimal | None,
-    fees: list[tuple[str, Decimal]], account_number: str, reference: PaymentReference,
+    fees: list[tuple[str, Decimal]], account: PaymentAccount, reference: PaymentReference,
     amounts: list[Decimal],
 ) -> Invoice:
     """The card invoice as an EN 16931 invoice (see the module docstring for the mapping).
+    `account`: the issuer's checked payment account (BT-84, and its BIC as BT-86);
     `amounts`: the transactions' amounts as `_transactions` read and rounded them."""
     issuer, inv = data["issuer"], data["invoice"]
     address = postal_address(issuer["address"])
@@ -224,7 +226,10 @@ def en16931_invoice(
         buyer=Party(name=customer.name.strip(), address=customer.address,
                     endpoint_id=endpoint_id, endpoint_scheme=endpoint_scheme),
         lines=lines,
-        payment=PaymentMeans(code="30", account=account_number, reference=reference),
+        # the BIC too: the Finnish form prints it and a receiver's bank routes by it
+        # (UBL FinancialInstitutionBranch, CII BICID, Finvoice EpiBfiIdentifier)
+        payment=PaymentMeans(code="30", account=account.number, bic=account.bic,
+                             reference=reference),
         prepaid=payments,
         buyer_reference=data["card_account"]["account_number"].strip() or None,
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
@@ -366,7 +371,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         currency=currency,
         invoice=en16931_invoice(
             data, customer, text, previous=previous, payments=payments, interest=interest,
-            fees=fees, account_number=account.number, reference=reference, amounts=amounts,
+            fees=fees, account=account, reference=reference, amounts=amounts,
         ),
         payment_reference=reference,
         payment_scheme=payment_scheme(data["payment"], reference, account,

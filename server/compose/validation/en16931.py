@@ -5,10 +5,11 @@ breakdown's sums BR-CO-14/17, BR-45..48, BR-S-08 and its siblings, one breakdown
 category and rate) are not re-checked here; what a caller's data can break is:
 
 * presence: BR-02..BR-11, BR-16, BR-17..20, BR-21..26, BR-52, BR-54..57, BR-62..65
-* values: BR-27/28 (prices), BR-29/30 (periods), BR-31..44 (allowances, charges and their
-  reasons), BR-49/50/61 (payment means), BR-51 (card number masked), BR-53 (BT-111 with BT-6),
-  BR-CO-03 (tax point date xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or
-  terms when something is due), BR-CO-26 (a seller identifier)
+* values: BR-27/28 (prices), PEPPOL-EN16931-R046 (net price = gross - discount), BR-29/30
+  (periods), BR-31..44 (allowances, charges and their reasons), BR-49/50/61 (payment
+  means), BR-51 (card number masked), BR-53 (BT-111 with BT-6), BR-CO-03 (tax point date
+  xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when something is
+  due), BR-CO-26 (a seller identifier)
 * VAT categories: BR-S/Z/E/AE/IC/G/O/IG/IP-02..05 and -10 (VAT ids, rates, exemption
   reasons), BR-IC-11/12 (intra-community supply needs delivery date and country), BR-O-11..14
 * decimals: BR-DEC-* (amounts with at most the currency's minor unit, never more than 2)
@@ -180,6 +181,16 @@ def _line(add: Collector, line, invoice: Invoice, seen: set[str]) -> None:
         add("gross_price", "BR-28", "the item gross price must not be negative")
     if line.price_discount is not None and line.gross_price is None:
         add("price_discount", "BR-28", "a price discount needs the gross price")
+    elif line.gross_price is not None:
+        # EN 16931 defines BT-146 as BT-148 - BT-147 and every syntax writes all three, so a
+        # receiver checks it (Peppol's R046 on the price allowance); a caller may send the
+        # net price beside the gross price, and the two must agree
+        expected = line.gross_price - (line.price_discount or Decimal(0))
+        if line.unit_price != expected:
+            add("unit_price", "PEPPOL-EN16931-R046", "the item net price (BT-146) is the gross "
+                "price (BT-148) less the price discount (BT-147): "
+                f"{line.gross_price:f} - {line.price_discount or Decimal(0):f} = {expected:f}, "
+                f"not {line.unit_price:f}; give that unit_price or leave it out")
     if line.base_quantity is not None and line.base_quantity <= 0:
         add("base_quantity", "PEPPOL-EN16931-R121", "the price base quantity is above zero")
     if line.period_start and line.period_end and line.period_end < line.period_start:

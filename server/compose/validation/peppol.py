@@ -16,7 +16,9 @@ Checked here:
 * Sweden: SE-R-001/002 (VAT id), SE-R-003/004/013 (organisation number), SE-R-005
   ("Godkänd för F-skatt"), SE-R-006 (standard rates 25/12/6), SE-R-007..010 (giro numbers)
 * Denmark: DK-R-002/014 (CVR as legal id), DK-R-004 (ZZZ charges), DK-R-005 (payment
-  means), DK-R-006/007/008/009/010/011 (what each means needs), DK-R-013 (party id scheme)
+  means), DK-R-006/007/008/009/010/011 (what each means needs), DK-R-013 (party id scheme),
+  DK-R-016 (a credit note's amount due is not negative: a prepaid amount can make it so
+  even when its total is positive, which check_en16931 refuses for every credit note)
 
 EN 16931 rules (BR-*) are `check_en16931`'s; both run for a Peppol e-invoice.
 """
@@ -37,7 +39,9 @@ BY_CONSTRUCTION: Mapping[str, str] = {
     "PEPPOL-EN16931-R008": "blank text is absent and absent values are not written",
     "PEPPOL-EN16931-R040..R042": "allowance/charge percentages are checked by check_en16931",
     "PEPPOL-EN16931-R043": "ChargeIndicator is written 'true' or 'false'",
-    "PEPPOL-EN16931-R044/R046": "price discounts are allowances; net = gross - discount",
+    "PEPPOL-EN16931-R044": "a price discount is written as an allowance (ChargeIndicator "
+                           "'false')",
+    "PEPPOL-EN16931-R046": "net = gross - discount is checked by check_en16931",
     "PEPPOL-EN16931-R051/CL007": "one ISO 4217 currency on every amount but BT-111",
     "PEPPOL-EN16931-R053..R055": "one TaxTotal with subtotals, a second one for BT-6",
     "PEPPOL-EN16931-R061": "checked by check_en16931",
@@ -47,7 +51,6 @@ BY_CONSTRUCTION: Mapping[str, str] = {
     "PEPPOL-EN16931-P0100/P0101": "the type code lists are Peppol's (codelists)",
     "PEPPOL-EN16931-F001": "dates are written ISO 8601",
     "NO-R-002": "'Foretaksregisteret' is written for Norwegian sellers with an org number",
-    "DK-R-016": "a credit note with a negative total is refused (check_en16931)",
 }
 
 _VATEX_CATEGORY = {"VATEX-EU-G": "G", "VATEX-EU-O": "O", "VATEX-EU-IC": "K",
@@ -212,6 +215,9 @@ def _denmark(add: Collector, invoice: Invoice) -> None:
             add(f"allowances_charges[{i}].reason", "DK-R-004", "a ZZZ (non-VAT tax) charge "
                 "names its 4-digit tax category or a text with '#' inside")
     if invoice.is_credit_note:
+        if invoice.totals.payable < 0:
+            add("prepaid", "DK-R-016", "between Danish parties a credit note's amount due "
+                f"(BT-115) is not negative; the paid amount makes it {invoice.totals.payable}")
         return
     for i, means in enumerate(invoice.payment_means):
         at = add.at(f"payment_means[{i}]")
