@@ -162,3 +162,15 @@ def test_an_unexpected_error_mid_transaction_closes_the_session(ascii_relay, mon
         smtp.close()
     assert sessions[1] is not sessions[0]
     assert [m[1] for m in handler.messages] == [[f"kari@{DOMAIN}"]]
+
+
+def test_an_address_no_relay_could_take_is_bounced_without_a_transaction(ascii_relay):
+    handler, port = ascii_relay
+    smtp = provider(port)
+    try:
+        result = smtp.send(outgoing("kari@exa_mple.no", "kari@example.no"))
+    finally:
+        smtp.close()
+    assert isinstance(result, Failed) and result.state is State.BOUNCED
+    assert "'kari@exa_mple.no' cannot be sent" in result.reason
+    assert handler.mail_from == []
