@@ -7,7 +7,8 @@ STARTTLS (a CA made here signs its certificate), and:
 
 - mailboxes: `ok-<anything>@example.no` is delivered locally (virtual(8)); any other user of
   example.no is accepted at RCPT and then bounced with a real RFC 3464 DSN (5.1.1 unknown
-  user), as a remote MX would answer;
+  user), as a remote MX would answer; the same for the IDN domain `exämple.no` (as Postfix
+  sees it: `xn--exmple-cua.no`), and `<anything>` may be UTF-8 (`smtputf8_enable`, RFC 6531);
 - return paths: the bounce domain is routed to `smtp:[127.0.0.1]:<bounce port>`, Kanal's
   DSN listener, so DSNs (failure and success) flow back to Kanal;
 - fast retries (`queue_run_delay = 1s`, backoff 1-2 s) so a listener that was down gets
@@ -34,6 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 DOMAIN = "example.no"
+IDN_DOMAIN = "exämple.no"  # an internationalised domain name; on the wire:
+IDN_DOMAIN_ASCII = "xn--exmple-cua.no"  # its IDNA A-label form
 BOUNCE_DOMAIN = "bounces.fjordbank.test"
 NOBODY = 65534
 
@@ -126,7 +129,9 @@ class Postfix:
         self.ca_file = _certificates(conf)
         # virtual(8) refuses regexp substitutions: every ok-* user shares one Maildir, and
         # `mailbox(user)` picks a user's messages by their Delivered-To header.
-        (conf / "vmailbox").write_text(f"/^ok-[a-z0-9._-]+@{DOMAIN}$/ ok/\n")
+        # `[^@]`: a local part may be UTF-8 (SMTPUTF8); POSIX regexp matches its bytes.
+        (conf / "vmailbox").write_text(
+            f"/^ok-[^@]+@({DOMAIN}|{IDN_DOMAIN_ASCII})$/ ok/\n", encoding="utf-8")
         (conf / "transport").write_text(f"{BOUNCE_DOMAIN} smtp:[127.0.0.1]:{self.bounce_port}\n")
         (conf / "main.cf").write_text(f"""\
 compatibility_level = 3.6
@@ -143,7 +148,8 @@ mynetworks = 127.0.0.0/8
 alias_maps =
 alias_database =
 local_recipient_maps =
-virtual_mailbox_domains = {DOMAIN}
+virtual_mailbox_domains = {DOMAIN}, {IDN_DOMAIN_ASCII}
+smtputf8_enable = yes
 virtual_mailbox_base = {self.mail}
 virtual_mailbox_maps = regexp:{conf}/vmailbox
 virtual_uid_maps = static:{NOBODY}
@@ -201,12 +207,13 @@ biff = no
         path = self.root / "maillog"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def mailbox(self, user: str) -> list[bytes]:
-        """Every message delivered to `user` (@example.no), oldest first."""
+    def mailbox(self, user: str, domain: str = DOMAIN) -> list[bytes]:
+        """Every message delivered to `user@domain` (domain as Postfix writes it: A-labels;
+        `user` may be UTF-8), oldest first."""
         box = self.mail / "ok"
         files = sorted((p for sub in ("new", "cur") if (box / sub).is_dir()
                         for p in (box / sub).iterdir()), key=lambda p: p.name)
-        wanted = f"\nDelivered-To: {user}@{DOMAIN}\n".encode()
+        wanted = f"\nDelivered-To: {user}@{domain}\n".encode()
         return [raw for raw in (p.read_bytes() for p in files)
                 if wanted in raw.partition(b"\nReceived:")[0] + b"\n"]
 

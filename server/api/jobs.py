@@ -2,7 +2,9 @@
 
 The record stream is written to the job store in batches as it arrives (never collected in
 memory); the call answers with the job id once every record is stored, and the runner starts
-the chunks. Another tenant's job answers NOT_FOUND.
+the chunks. Another tenant's job answers NOT_FOUND. A header with an `idempotency_key` makes
+resubmitting safe (server.jobs.idempotency): the same key and content answer with the first
+job (`replayed`, nothing stored again), the same key with other content ALREADY_EXISTS.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from server.api.convert import channel_to_proto, channels_from_proto, timestamp
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput, TooLarge, Unavailable
+from server.jobs.idempotency import JobDigest, JobKeys, KeyedJob, check_key
 from server.jobs.model import JobHeader, Progress
 from server.jobs.runner import JobRunner
 from server.jobs.store import JobStore
@@ -35,6 +38,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
     def __init__(self, store: JobStore, runner: JobRunner, layouts: LayoutRegistry,
                  max_data_bytes: int, print_profiles: Collection[str] = ()):
         self.store = store
+        self.keys = JobKeys(store)
         self.print_profiles = frozenset(print_profiles)  # ids a header may name
         self.runner = runner
         self.layouts = layouts
@@ -55,6 +59,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                 "header.print_profile",
                 f"unknown print profile {h.print_profile[:100]!r}; the profiles are: "
                 f"{', '.join(sorted(self.print_profiles))} (empty: the tenant's)")
+        check_key(h.idempotency_key)
         header = JobHeader(
             tenant=tenant_for(current_caller(), h.tenant), layout_id=layout.id,
             layout_version=layout.version, job_name=h.job_name[:200],
@@ -62,23 +67,47 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                                                                   "header.channels")),
             print_profile=h.print_profile, priority=h.priority,
         )
+        key = h.idempotency_key
+        digest = JobDigest(h.layout_id, h.layout_version, h.job_name, list(h.channels),
+                           h.print_profile, h.priority)
+        records = digest.records(self._records(request_iterator))
+        first = self.keys.find(header.tenant, key) if key else None
+        if first is not None:  # a resubmission: read it to compare, store nothing
+            for _ in records:
+                pass
+            return self._replayed(self.keys.replay(first, key, digest.hexdigest()), key)
         job_id = str(ULID())
         now = datetime.now(UTC)
         created_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
         logs.bind(job_id=job_id)
         self.store.create_job(job_id, header, created_at)
         try:
-            total = self.store.add_records(job_id, self._records(request_iterator))
+            total = self.store.add_records(job_id, records)
         except BaseException:
             self.store.discard(job_id)
             raise
         if total == 0:
             self.store.discard(job_id)
             raise InvalidInput.field("records", "a job needs at least one record")
-        self.store.seal(job_id, total)
+        if key:
+            first = self.keys.seal(job_id, total, header.tenant, key, digest.hexdigest(),
+                                   created_at)
+            if first is not None:  # the same key sealed meanwhile by another submission
+                self.store.discard(job_id)
+                return self._replayed(self.keys.replay(first, key, digest.hexdigest()), key)
+        else:
+            self.store.seal(job_id, total)
         self.runner.notify()
         log.info("job submitted", records=total, layout=layout.ref)
         return jobs_pb2.SubmitBatchResponse(job_id=job_id, records=total)
+
+    @staticmethod
+    def _replayed(first: KeyedJob, key: str) -> jobs_pb2.SubmitBatchResponse:
+        logs.bind(job_id=first.job_id)
+        log.info("job resubmitted: the first job stands", records=first.records,
+                 idempotency_key_chars=len(key))
+        return jobs_pb2.SubmitBatchResponse(job_id=first.job_id, records=first.records,
+                                            replayed=True)
 
     def _records(self, messages: Iterator[jobs_pb2.SubmitBatchRequest]
                  ) -> Iterator[tuple[str, str]]:

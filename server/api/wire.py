@@ -37,6 +37,7 @@ FIELD_CHARS: dict[str, int | None] = {
     "kanal.v1.ComposeRequest.idempotency_key": 200,
     "kanal.v1.JobRecord.record_key": 200,
     "kanal.v1.JobHeader.job_name": 200,
+    "kanal.v1.JobHeader.idempotency_key": 200,
     "kanal.v1.ListDocumentsRequest.customer_id": 200,
     "kanal.v1.ListDocumentsRequest.page_token": 1000,
     # server/surveys: the layout data (like Compose's), a link's token, and what customers

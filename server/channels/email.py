@@ -246,6 +246,20 @@ class RecipientAddress:
         """True when the address cannot be written in ASCII (RFC 6531)."""
         return not self.local_part.isascii()
 
+    @property
+    def addr_spec(self) -> str:
+        """`local@domain` as the envelope (RCPT TO) and the To header carry it."""
+        return f"{self.local_part}@{self.domain}"
+
+
+def parse_address(email: str) -> RecipientAddress:
+    """`kari@bø.no` -> RecipientAddress("kari", "xn--b-5ga.no"): checked by email-validator
+    (no DNS), domain as IDNA A-labels. Raises `EmailNotValidError` (its words say why).
+    The one place that decides how an address is written, for the message and the SMTP
+    envelope alike."""
+    checked = validate_email(email, check_deliverability=False, strict=True)
+    return RecipientAddress(checked.local_part, checked.ascii_domain)
+
 
 def recipient_address(composition: Composition) -> RecipientAddress:
     """The recipient's email address, checked (email-validator, no DNS), domain as IDNA."""
@@ -255,10 +269,9 @@ def recipient_address(composition: Composition) -> RecipientAddress:
             "$.customer.email", "the recipient has no email address: no email channel"
         )
     try:
-        checked = validate_email(email, check_deliverability=False, strict=True)
+        return parse_address(email)
     except EmailNotValidError as exc:
         raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
-    return RecipientAddress(checked.local_part, checked.ascii_domain)
 
 
 def _to_header(composition: Composition, address: RecipientAddress) -> Address:

@@ -15,7 +15,10 @@ per-message fields (`Original-Envelope-Id`) and one block per recipient (`Action
 `Status`, `Diagnostic-Code`, RFC 3464 §2.3). flufl.bounce was considered, but its API
 returns only the failed addresses (`scan_message`, `all_failures`), not the Status, the
 Action or the Diagnostic-Code, which Kanal needs to tell 5.x.x from 4.x.x, to record a
-success DSN as `delivered`, and to keep the relay's own words. Mapping (RFC 3463 classes):
+success DSN as `delivered`, and to keep the relay's own words. A message sent with SMTPUTF8
+(a non-ASCII local part) is reported in a `message/global-delivery-status` part (RFC 6533:
+the same fields in UTF-8; Postfix writes it 8bit), which is read the same way. Mapping
+(RFC 3463 classes):
 
     Action: delivered | relayed | expanded  -> delivered
     Action: failed,  Status 5.x.x           -> bounced (permanent: the fallback is due)
@@ -26,12 +29,16 @@ success DSN as `delivered`, and to keep the relay's own words. Mapping (RFC 3463
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
+import quopri
 import re
 from collections.abc import Callable
-from email import message_from_bytes, policy
+from email import message_from_string, policy
 from email.message import Message
+from email.parser import HeaderParser
 
 from aiosmtpd.controller import Controller
 
@@ -69,14 +76,44 @@ def _status_blocks(report: Message) -> list[Message]:
             payload = part.get_payload()
             return [p for p in payload if isinstance(p, Message)] if isinstance(
                 payload, list) else []
+        if part.get_content_type() == "message/global-delivery-status":
+            return _global_status_blocks(part)
     return []
+
+
+def _global_status_blocks(part: Message) -> list[Message]:
+    """The blocks of an RFC 6533 `message/global-delivery-status` part. The email package
+    knows only `message/delivery-status` as a list of blocks and parses this type as one
+    embedded message (the per-message fields its headers, the rest its body), so the text
+    is put together again, decoded (8bit as is; base64 or quoted-printable are allowed
+    too) and split at blank lines."""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(inner, Message):
+        text = "".join(f"{name}: {value}\n" for name, value in inner.items())
+        text += "\n" + str(inner.get_payload())
+    else:
+        text = str(payload)
+    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    try:
+        if encoding == "base64":
+            text = base64.b64decode("".join(text.split())).decode("utf-8", "replace")
+        elif encoding == "quoted-printable":
+            text = quopri.decodestring(text.encode()).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return []
+    chunks = re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").strip())
+    parser = HeaderParser(policy=policy.compat32)
+    return [parser.parsestr(chunk) for chunk in chunks if chunk.strip()]
 
 
 def parse_dsn(raw: bytes, delivery_id: str = "") -> list[Receipt]:
     """An RFC 3464 DSN -> one `Receipt` per recipient block that changes something.
     `delivery_id` (from VERP) wins over the DSN's `Original-Envelope-Id`. A message that
     is not a DSN gives []."""
-    message = message_from_bytes(raw, policy=policy.compat32)
+    # As text: a DSN about an SMTPUTF8 message is 8bit UTF-8 (the recipient's address in
+    # its fields and words), which the bytes parser would keep only as surrogates.
+    message = message_from_string(raw.decode("utf-8", "replace"), policy=policy.compat32)
     if message.get_content_type() != "multipart/report" or (
             message.get_param("report-type") or "").lower() != "delivery-status":
         return []

@@ -63,6 +63,9 @@ def add_parser(commands: Any) -> None:
                    help="render this channel (repeatable; default: each document's plan)")
     p.add_argument("--priority", type=int, default=0,
                    help="higher runs before lower when jobs wait (default 0)")
+    p.add_argument("--idempotency-key", default="",
+                   help="makes resubmitting safe: the same key with the same file and "
+                        "options follows the first job instead of making a new one")
     add_connection_options(p)
     p.set_defaults(run=submit)
 
@@ -218,7 +221,8 @@ def submit(args: argparse.Namespace) -> int:
     def messages() -> Iterator[Any]:
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
             layout_id=args.layout, layout_version=args.layout_version, job_name=args.name,
-            channels=[CHANNEL_NAMES[c] for c in args.channel], priority=args.priority))
+            channels=[CHANNEL_NAMES[c] for c in args.channel], priority=args.priority,
+            idempotency_key=args.idempotency_key))
         try:
             for key, data in itertools.chain([first], lines):
                 yield jobs_pb2.SubmitBatchRequest(
@@ -244,7 +248,10 @@ def submit(args: argparse.Namespace) -> int:
             progress.end()
             raise ClientError(f"{describe(exc, where.address)} (after {sent[0]} records); "
                               "the job was not accepted") from None
-        progress.show(f"stored {plural(response.records, 'record')} as job {response.job_id}",
+        progress.show(f"already submitted with this idempotency key: job {response.job_id} "
+                      f"({plural(response.records, 'record')}), nothing stored again"
+                      if response.replayed else
+                      f"stored {plural(response.records, 'record')} as job {response.job_id}",
                       final=True)
         try:
             job, errors = follow(jobs, response.job_id, where, progress)

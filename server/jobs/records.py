@@ -6,12 +6,13 @@ the worker that runs it. Part of server.jobs.store.JobStore."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection
 
 from server.errors import Conflict
 from server.jobs.database import JobDatabase
@@ -71,10 +72,15 @@ class JobRecords(JobDatabase):
                 job_records.c.record_key.in_(keys)).limit(1)).scalar()
         return str(stored)
 
-    def seal(self, job_id: str, total: int) -> None:
-        """All records are stored: make the chunks and queue the job."""
+    def seal(self, job_id: str, total: int,
+             claim: Callable[[Connection], None] | None = None) -> None:
+        """All records are stored: make the chunks and queue the job. `claim` runs first in
+        the same transaction (server.jobs.idempotency records the job's key there); what
+        it raises rolls the seal back."""
         count = (total + self.chunk_size - 1) // self.chunk_size
         with self._connect() as conn:
+            if claim is not None:
+                claim(conn)
             for start in range(0, count, INSERT_BATCH):
                 conn.execute(insert(job_chunks), [
                     {"job_id": job_id, "chunk": n, "state": "pending", "attempts": 0}

@@ -10,6 +10,8 @@ table) on start by server.jobs.database.JobDatabase.create_schema. What each hol
   running, done, or cancelled) and, once done or cancelled, its summary (documents, failed,
   pages, per channel). A chunk's summary is replaced when it is re-run, so re-running never
   counts twice; job totals are sums over chunks.
+- `job_keys`: one row per job submitted with an idempotency key, (tenant, key) unique, with
+  the digest of the job's content (server.jobs.idempotency), written when the job is sealed.
 
 Also the values of the state columns: a job's states and a chunk's states.
 """
@@ -85,4 +87,15 @@ job_chunks = Table(
     Column("last_error", Text),  # why the last run failed
     Column("retry_at", UTCDateTime()),  # not before then
     PrimaryKeyConstraint("job_id", "chunk"),
+)
+
+job_keys = Table(
+    "kanal_job_keys", metadata,
+    Column("job_id", String(26), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("content_sha256", String(64), nullable=False),  # JobDigest, hex
+    Column("records", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant", "idempotency_key", name="uq_kanal_job_keys_key"),
 )

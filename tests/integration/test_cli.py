@@ -201,6 +201,24 @@ def test_submit_carries_a_20_digit_amount_exactly_and_metrics_see_the_job(kanal,
         after, "kanal_jobs", state="completed_with_errors") >= 1
 
 
+def test_submit_again_with_the_idempotency_key_follows_the_first_job(kanal, tmp_path, capsys):
+    path = tmp_path / "records.jsonl"
+    path.write_text(record_line("idem-1") + record_line("idem-2"), encoding="utf-8")
+    key = f"cli-{tmp_path.name}"
+    runs = []
+    for _ in range(2):
+        code = kanal_cli(kanal, "submit", str(path), "--layout", "card-invoice",
+                         "--channel", "print", "--idempotency-key", key)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        runs.append((next(line.split()[1].rstrip(":") for line in captured.out.splitlines()
+                          if line.startswith("job ")), captured.err))
+    (first, first_err), (second, second_err) = runs
+    assert second == first and "as job" in first_err
+    assert f"already submitted with this idempotency key: job {first} (2 records)" in second_err
+    assert kanal.jobs.progress(first).done == 2
+
+
 def test_a_job_without_records_is_refused_by_client_and_server(kanal, tmp_path, capsys):
     with kanal.jobs.engine.connect() as conn:
         jobs_before = conn.execute(select(func.count()).select_from(jobs)).scalar()

@@ -43,7 +43,7 @@ from tests.integration.delivery_fixtures import (
     start_postfix,
     wait_for,
 )
-from tests.postfix import BOUNCE_DOMAIN
+from tests.postfix import BOUNCE_DOMAIN, DOMAIN, IDN_DOMAIN, IDN_DOMAIN_ASCII
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +160,32 @@ def test_a_card_invoice_composed_in_real_time_reaches_the_mailbox(documents, pos
     assert not verify("whsec-test", headers[TIMESTAMP_HEADER], body + b" ",
                       headers[SIGNATURE_HEADER], now=time.time())
     assert REGISTRY.get_sample_value("kanal_delivery_sent_total", {"provider": "relay"}) >= 1
+
+
+def test_international_addresses_composed_in_real_time_are_delivered(documents, postfix):
+    """The new-user test's case: an IDN domain and a UTF-8 local part, accepted at Compose,
+    were retried for an hour (UnicodeEncodeError) and never sent. Now: one attempt each,
+    in the mailbox, and `delivered` by Postfix's success DSN (for the UTF-8 address an
+    RFC 6533 global DSN); a UTF-8 address Postfix bounces falls back to print."""
+    for user, domain, as_delivered in ((mailbox_user(), IDN_DOMAIN, IDN_DOMAIN_ASCII),
+                                       (f"ok-øystein-{mailbox_user()[3:]}", DOMAIN, DOMAIN)):
+        document_id = compose(documents, "card-invoice",
+                              sample("card-invoice", f"{user}@{domain}"))
+        wait_for(lambda: postfix.mailbox(user, as_delivered),  # noqa: B023 - used at once
+                 f"the e-mail to {user}@{domain} in the Postfix mailbox")
+        email = wait_for(lambda: delivery(documents, document_id,  # noqa: B023
+                                          common_pb2.CHANNEL_EMAIL,
+                                          S.DELIVERY_STATE_DELIVERED),
+                         f"the success DSN for {user}@{domain}")
+        assert [a.outcome for a in email.attempt_log] == ["accepted"]
+
+    gone = f"øystein-{mailbox_user()}@{DOMAIN}"  # accepted, then bounced: unknown user
+    document_id = compose(documents, "card-invoice", sample("card-invoice", gone))
+    wait_for(lambda: delivery(documents, document_id, common_pb2.CHANNEL_PRINT),
+             "the print fallback", 90)
+    email = delivery(documents, document_id, common_pb2.CHANNEL_EMAIL)
+    bounced = [e for e in email.events if e.state == S.DELIVERY_STATE_BOUNCED]
+    assert bounced and "5.1.1" in bounced[0].reason and gone in bounced[0].reason
 
 
 def test_a_hard_bounce_ends_in_a_print_piece(kanal, documents, postfix):

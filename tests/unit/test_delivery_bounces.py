@@ -3,6 +3,7 @@ return paths, and webhook signatures."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +36,35 @@ def test_a_4xx_failure_is_a_retry_and_a_delay_changes_nothing() -> None:
     assert receipt.outcome == "retry" and receipt.reason.startswith("DSN failed: 4.4.1")
     delayed = raw.replace(b"Action: failed", b"Action: delayed")
     assert parse_dsn(delayed, DELIVERY) == []
+
+
+def test_dsns_about_an_smtputf8_message_are_read_too() -> None:
+    """Postfix reports on a message sent with SMTPUTF8 in an RFC 6533
+    message/global-delivery-status part (8bit UTF-8), which the listener used to take for
+    'not a DSN': a UTF-8 address's success was never `delivered` and its bounce never
+    started the fallback."""
+    [delivered] = parse_dsn((DATA / "dsn-postfix-utf8-delivered.eml").read_bytes())
+    assert (delivered.outcome, delivered.delivery_id) == ("delivered", "abc")
+    assert delivered.reason == ("DSN delivered: 2.0.0 X-Postfix; delivery via virtual: "
+                                "delivered to maildir")
+    raw = (DATA / "dsn-postfix-utf8-unknown-user.eml").read_bytes()
+    [bounced] = parse_dsn(raw, DELIVERY)
+    assert (bounced.outcome, bounced.delivery_id) == ("bounced", DELIVERY)
+    assert bounced.reason == 'DSN failed: 5.1.1 X-Postfix; unknown user: "øystein@example.no"'
+
+
+def test_a_base64_global_delivery_status_part_is_decoded() -> None:
+    """RFC 6533 lets the part travel base64 (e.g. through a relay without 8BITMIME)."""
+    raw = (DATA / "dsn-postfix-utf8-unknown-user.eml").read_bytes()
+    head, _, rest = raw.partition(b"Content-Type: message/global-delivery-status\r\n")
+    cte, _, rest = rest.partition(b"\r\n\r\n")
+    body, boundary, tail = rest.partition(b"\r\n--")
+    assert b"8bit" in cte and b"Status: 5.1.1" in body  # the part as Postfix wrote it
+    rewritten = (head + b"Content-Type: message/global-delivery-status\r\n"
+                 + b"Content-Transfer-Encoding: base64\r\n\r\n"
+                 + base64.encodebytes(body).replace(b"\n", b"\r\n") + boundary + tail)
+    [bounced] = parse_dsn(rewritten, DELIVERY)
+    assert bounced.outcome == "bounced" and "øystein@example.no" in bounced.reason
 
 
 def test_a_message_that_is_not_a_dsn_is_ignored() -> None:

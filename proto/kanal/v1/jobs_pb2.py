@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kanal.v1 import common_pb2 as kanal_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13kanal/v1/jobs.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xa6\x01\n\tJobHeader\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tlayout_id\x18\x02 \x01(\t\x12\x16\n\x0elayout_version\x18\x03 \x01(\t\x12\x10\n\x08job_name\x18\x04 \x01(\t\x12#\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x15\n\rprint_profile\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\"2\n\tJobRecord\x12\x12\n\nrecord_key\x18\x01 \x01(\t\x12\x11\n\tdata_json\x18\x02 \x01(\t\"j\n\x12SubmitBatchRequest\x12%\n\x06header\x18\x01 \x01(\x0b\x32\x13.kanal.v1.JobHeaderH\x00\x12%\n\x06record\x18\x02 \x01(\x0b\x32\x13.kanal.v1.JobRecordH\x00\x42\x06\n\x04item\"6\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"T\n\x0c\x43hannelCount\x12\"\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\r\n\x05pages\x18\x03 \x01(\x03\"m\n\tJobCounts\x12\r\n\x05total\x18\x01 \x01(\x03\x12\x0f\n\x07pending\x18\x02 \x01(\x03\x12\x0f\n\x07running\x18\x03 \x01(\x03\x12\x0c\n\x04\x64one\x18\x04 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\"\xa4\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x10\n\x08job_name\x18\x03 \x01(\t\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x16\n\x0elayout_version\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12#\n\x06\x63ounts\x18\x07 \x01(\x0b\x32\x13.kanal.v1.JobCounts\x12\r\n\x05pages\x18\x08 \x01(\x03\x12(\n\x08\x63hannels\x18\t \x03(\x0b\x32\x16.kanal.v1.ChannelCount\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x0c \x01(\x05\x12\x15\n\rprint_profile\x18\r \x01(\t\x12\x16\n\x0estalled_reason\x18\x0e \x01(\t\x12\x31\n\rnext_retry_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"k\n\x0bJobProgress\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.kanal.v1.Job\x12\x1c\n\x14\x64ocuments_per_second\x18\x02 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x01\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\"L\n\x13GetJobErrorsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"A\n\x0bRecordError\x12\x12\n\nrecord_key\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"V\n\x14GetJobErrorsResponse\x12%\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x15.kanal.v1.RecordError\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc8\x02\n\x04Jobs\x12L\n\x0bSubmitBatch\x12\x1c.kanal.v1.SubmitBatchRequest\x1a\x1d.kanal.v1.SubmitBatchResponse(\x01\x12\x30\n\x06GetJob\x12\x17.kanal.v1.GetJobRequest\x1a\r.kanal.v1.Job\x12<\n\x08WatchJob\x12\x17.kanal.v1.GetJobRequest\x1a\x15.kanal.v1.JobProgress0\x01\x12\x33\n\tCancelJob\x12\x17.kanal.v1.GetJobRequest\x1a\r.kanal.v1.Job\x12M\n\x0cGetJobErrors\x12\x1d.kanal.v1.GetJobErrorsRequest\x1a\x1e.kanal.v1.GetJobErrorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13kanal/v1/jobs.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xbf\x01\n\tJobHeader\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\tlayout_id\x18\x02 \x01(\t\x12\x16\n\x0elayout_version\x18\x03 \x01(\t\x12\x10\n\x08job_name\x18\x04 \x01(\t\x12#\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x15\n\rprint_profile\x18\x06 \x01(\t\x12\x10\n\x08priority\x18\x07 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\"2\n\tJobRecord\x12\x12\n\nrecord_key\x18\x01 \x01(\t\x12\x11\n\tdata_json\x18\x02 \x01(\t\"j\n\x12SubmitBatchRequest\x12%\n\x06header\x18\x01 \x01(\x0b\x32\x13.kanal.v1.JobHeaderH\x00\x12%\n\x06record\x18\x02 \x01(\x0b\x32\x13.kanal.v1.JobRecordH\x00\x42\x06\n\x04item\"H\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"T\n\x0c\x43hannelCount\x12\"\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x11.kanal.v1.Channel\x12\x11\n\tdocuments\x18\x02 \x01(\x03\x12\r\n\x05pages\x18\x03 \x01(\x03\"m\n\tJobCounts\x12\r\n\x05total\x18\x01 \x01(\x03\x12\x0f\n\x07pending\x18\x02 \x01(\x03\x12\x0f\n\x07running\x18\x03 \x01(\x03\x12\x0c\n\x04\x64one\x18\x04 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x03\x12\x11\n\tcancelled\x18\x06 \x01(\x03\"\xa4\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x10\n\x08job_name\x18\x03 \x01(\t\x12\x11\n\tlayout_id\x18\x04 \x01(\t\x12\x16\n\x0elayout_version\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12#\n\x06\x63ounts\x18\x07 \x01(\x0b\x32\x13.kanal.v1.JobCounts\x12\r\n\x05pages\x18\x08 \x01(\x03\x12(\n\x08\x63hannels\x18\t \x03(\x0b\x32\x16.kanal.v1.ChannelCount\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08priority\x18\x0c \x01(\x05\x12\x15\n\rprint_profile\x18\r \x01(\t\x12\x16\n\x0estalled_reason\x18\x0e \x01(\t\x12\x31\n\rnext_retry_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"k\n\x0bJobProgress\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.kanal.v1.Job\x12\x1c\n\x14\x64ocuments_per_second\x18\x02 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x01\x12\r\n\x05\x66inal\x18\x04 \x01(\x08\"L\n\x13GetJobErrorsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"A\n\x0bRecordError\x12\x12\n\nrecord_key\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"V\n\x14GetJobErrorsResponse\x12%\n\x06\x65rrors\x18\x01 \x03(\x0b\x32\x15.kanal.v1.RecordError\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xc8\x02\n\x04Jobs\x12L\n\x0bSubmitBatch\x12\x1c.kanal.v1.SubmitBatchRequest\x1a\x1d.kanal.v1.SubmitBatchResponse(\x01\x12\x30\n\x06GetJob\x12\x17.kanal.v1.GetJobRequest\x1a\r.kanal.v1.Job\x12<\n\x08WatchJob\x12\x17.kanal.v1.GetJobRequest\x1a\x15.kanal.v1.JobProgress0\x01\x12\x33\n\tCancelJob\x12\x17.kanal.v1.GetJobRequest\x1a\r.kanal.v1.Job\x12M\n\x0cGetJobErrors\x12\x1d.kanal.v1.GetJobErrorsRequest\x1a\x1e.kanal.v1.GetJobErrorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,29 +34,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kanal.v1.jobs_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOBHEADER']._serialized_start=90
-  _globals['_JOBHEADER']._serialized_end=256
-  _globals['_JOBRECORD']._serialized_start=258
-  _globals['_JOBRECORD']._serialized_end=308
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=310
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=416
-  _globals['_SUBMITBATCHRESPONSE']._serialized_start=418
-  _globals['_SUBMITBATCHRESPONSE']._serialized_end=472
-  _globals['_GETJOBREQUEST']._serialized_start=474
-  _globals['_GETJOBREQUEST']._serialized_end=505
-  _globals['_CHANNELCOUNT']._serialized_start=507
-  _globals['_CHANNELCOUNT']._serialized_end=591
-  _globals['_JOBCOUNTS']._serialized_start=593
-  _globals['_JOBCOUNTS']._serialized_end=702
-  _globals['_JOB']._serialized_start=705
-  _globals['_JOB']._serialized_end=1125
-  _globals['_JOBPROGRESS']._serialized_start=1127
-  _globals['_JOBPROGRESS']._serialized_end=1234
-  _globals['_GETJOBERRORSREQUEST']._serialized_start=1236
-  _globals['_GETJOBERRORSREQUEST']._serialized_end=1312
-  _globals['_RECORDERROR']._serialized_start=1314
-  _globals['_RECORDERROR']._serialized_end=1379
-  _globals['_GETJOBERRORSRESPONSE']._serialized_start=1381
-  _globals['_GETJOBERRORSRESPONSE']._serialized_end=1467
-  _globals['_JOBS']._serialized_start=1470
-  _globals['_JOBS']._serialized_end=1798
+  _globals['_JOBHEADER']._serialized_end=281
+  _globals['_JOBRECORD']._serialized_start=283
+  _globals['_JOBRECORD']._serialized_end=333
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=335
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=441
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=443
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=515
+  _globals['_GETJOBREQUEST']._serialized_start=517
+  _globals['_GETJOBREQUEST']._serialized_end=548
+  _globals['_CHANNELCOUNT']._serialized_start=550
+  _globals['_CHANNELCOUNT']._serialized_end=634
+  _globals['_JOBCOUNTS']._serialized_start=636
+  _globals['_JOBCOUNTS']._serialized_end=745
+  _globals['_JOB']._serialized_start=748
+  _globals['_JOB']._serialized_end=1168
+  _globals['_JOBPROGRESS']._serialized_start=1170
+  _globals['_JOBPROGRESS']._serialized_end=1277
+  _globals['_GETJOBERRORSREQUEST']._serialized_start=1279
+  _globals['_GETJOBERRORSREQUEST']._serialized_end=1355
+  _globals['_RECORDERROR']._serialized_start=1357
+  _globals['_RECORDERROR']._serialized_end=1422
+  _globals['_GETJOBERRORSRESPONSE']._serialized_start=1424
+  _globals['_GETJOBERRORSRESPONSE']._serialized_end=1510
+  _globals['_JOBS']._serialized_start=1513
+  _globals['_JOBS']._serialized_end=1841
 # @@protoc_insertion_point(module_scope)

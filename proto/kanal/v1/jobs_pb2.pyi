@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class JobHeader(_message.Message):
-    __slots__ = ("tenant", "layout_id", "layout_version", "job_name", "channels", "print_profile", "priority")
+    __slots__ = ("tenant", "layout_id", "layout_version", "job_name", "channels", "print_profile", "priority", "idempotency_key")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_ID_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class JobHeader(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     PRINT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     layout_id: str
     layout_version: str
@@ -26,7 +27,8 @@ class JobHeader(_message.Message):
     channels: _containers.RepeatedScalarFieldContainer[_common_pb2.Channel]
     print_profile: str
     priority: int
-    def __init__(self, tenant: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., job_name: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., print_profile: _Optional[str] = ..., priority: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, tenant: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., job_name: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., print_profile: _Optional[str] = ..., priority: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class JobRecord(_message.Message):
     __slots__ = ("record_key", "data_json")
@@ -45,12 +47,14 @@ class SubmitBatchRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[JobHeader, _Mapping]] = ..., record: _Optional[_Union[JobRecord, _Mapping]] = ...) -> None: ...
 
 class SubmitBatchResponse(_message.Message):
-    __slots__ = ("job_id", "records")
+    __slots__ = ("job_id", "records", "replayed")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     records: int
-    def __init__(self, job_id: _Optional[str] = ..., records: _Optional[int] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, job_id: _Optional[str] = ..., records: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)

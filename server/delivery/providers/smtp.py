@@ -11,7 +11,18 @@ relay then reports success as well as failure to the bounce listener, which make
 relay's word first (`in_doubt_seconds`).
 
 Connections are reused: a pool of at most `concurrency` open sessions; a session the relay
-closed while idle is replaced transparently (before anything was sent).
+closed while idle is replaced transparently (before anything was sent). A transaction that
+did not end in 250 after DATA is reset (RSET) before its session goes back to the pool, or
+the session is closed when its state is unknown (an error we did not expect), so the next
+message never starts inside a half-open transaction.
+
+Recipient (RFC 5321, RFC 6531): the address is written as the e-mail channel writes the To
+header (server.channels.email.parse_address): domain in IDNA A-labels (`kari@bø.no` ->
+`RCPT TO:<kari@xn--b-5ga.no>`), which every relay routes. A local part that is not ASCII
+(`kåre@…`) can only be sent with SMTPUTF8 (`MAIL FROM:<…> SMTPUTF8 BODY=8BITMIME`); a relay
+that does not offer it can never take the message, so that is `Failed` at once (no MAIL
+FROM is sent), and the plan's fallback starts instead of retrying for an hour. An address
+that does not parse is `Failed(bounced)` the same way.
 
 Replies -> results: 250 after DATA -> `Accepted` (the relay's words, e.g. "250 2.0.0 Ok:
 queued as 1409A20E12F"); 5xx to RCPT -> `Failed(bounced)`; other 5xx -> `Failed`; 4xx ->
@@ -50,8 +61,10 @@ from pathlib import Path
 from typing import Any
 
 import dkim
+from email_validator import EmailNotValidError
 
 from server import logs
+from server.channels.email import RecipientAddress, parse_address
 from server.delivery.bounces import return_path
 from server.delivery.model import Accepted, Failed, Outgoing, Result, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext, register
@@ -178,6 +191,11 @@ class SmtpProvider(Provider):
         return return_path(message.delivery_id, str(domain), self.context.verp_secret)
 
     def send(self, message: Outgoing) -> Result:
+        try:
+            recipient = parse_address(message.recipient)
+        except EmailNotValidError as exc:  # no relay could take it: no retry
+            return Failed(f"recipient address {message.recipient!r} cannot be sent: {exc}",
+                          State.BOUNCED)
         content = self.sign(message)
         sender = self._return_path(message)
         for _ in range(2):  # a pooled session the relay closed while idle: once more, fresh
@@ -191,7 +209,7 @@ class SmtpProvider(Provider):
             except (OSError, smtplib.SMTPException) as exc:
                 return Retry(f"cannot reach relay {self.host}:{self.port}: {exc}")
             try:
-                result = self._transaction(conn, sender, message, content)
+                result = self._transaction(conn, sender, recipient, message, content)
             except smtplib.SMTPServerDisconnected as exc:
                 conn.close()
                 if reused and not getattr(exc, "in_data", False):
@@ -202,6 +220,9 @@ class SmtpProvider(Provider):
                 conn.close()
                 return Retry(f"relay connection failed: {exc!r}",
                              in_doubt=getattr(exc, "in_data", False))
+            except BaseException:  # unknown session state: never pool it mid-transaction
+                conn.close()
+                raise
             if isinstance(result, Accepted):
                 self._idle.put(conn)
             else:
@@ -216,17 +237,26 @@ class SmtpProvider(Provider):
         except (smtplib.SMTPException, OSError):
             conn.close()
 
-    def _transaction(self, conn: smtplib.SMTP, sender: str, message: Outgoing,
-                     content: bytes) -> Result:
+    def _transaction(self, conn: smtplib.SMTP, sender: str, recipient: RecipientAddress,
+                     message: Outgoing, content: bytes) -> Result:
         dsn = self.dsn and conn.has_extn("dsn")
         mail_options = ["RET=HDRS", f"ENVID={message.delivery_id}"] if dsn else []
         rcpt_options = ["NOTIFY=SUCCESS,FAILURE"] if dsn else []
         if conn.has_extn("size"):
             mail_options.append(f"SIZE={len(content)}")
+        if recipient.smtputf8:
+            if not conn.has_extn("smtputf8"):  # before MAIL FROM: the session stays clean
+                return Failed(f"relay {self.host}:{self.port} does not offer SMTPUTF8 "
+                              f"(RFC 6531), which the recipient's non-ASCII local part "
+                              f"needs: {recipient.addr_spec}")
+            # smtplib then writes the commands in UTF-8; the message's headers are UTF-8
+            mail_options.append("SMTPUTF8")
+            if conn.has_extn("8bitmime"):
+                mail_options.append("BODY=8BITMIME")
         code, reply = conn.mail(sender, mail_options)
         if code != 250:
             return self._refused(code, reply, "MAIL FROM")
-        code, reply = conn.rcpt(message.recipient, rcpt_options)
+        code, reply = conn.rcpt(recipient.addr_spec, rcpt_options)
         if code not in (250, 251):
             return self._refused(code, reply, "RCPT TO", recipient=True)
         try:
