@@ -26,7 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from html import escape
 from pathlib import Path
 
-from server.channels.pdf import PrintEngines, WeasyPrintEngine
+from server.channels.pdf import PrintEngines
+from server.channels.weasyprint_engine import WeasyPrintEngine
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout
 from server.compose.model import Composition
 
