@@ -209,7 +209,8 @@ def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, ob
         "docs_per_s": round(job.counts.done / elapsed, 2),
         "pages_per_s": round(job.pages / elapsed, 2),
         # one peak per worker process, in the order they finished work (pools are replaced
-        # every ~500 documents per worker, so a long run lists several generations)
+        # once a worker's memory grew by server.jobs.queue.GROWTH_LIMIT_KB: a WeasyPrint
+        # run every ~500 documents per worker, so it lists several generations)
         "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
         "server_rss_after_mb": round(server_rss / 1024),
         "memory_by_documents": sampler.at_marks(every, count),
