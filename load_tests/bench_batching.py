@@ -33,7 +33,7 @@ import pikepdf  # noqa: E402
 from weasyprint import HTML  # noqa: E402
 
 from load_tests.bench_bulk import records  # noqa: E402
-from server.channels.pdf import WeasyPrintEngine  # noqa: E402
+from server.channels.weasyprint_engine import WeasyPrintEngine  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry  # noqa: E402
 

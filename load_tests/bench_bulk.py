@@ -32,6 +32,7 @@ documents (first sample at or past the mark), so growth per document shows as a 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -42,19 +43,29 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402
-from load_tests.engines import bare_chromium, bare_engine, layouts_with_engine  # noqa: E402
-from server.app import KanalServer  # noqa: E402
-from server.auth import ApiKey, hash_key, new_key  # noqa: E402
-from server.compose.composer import ComposeRequest, compose  # noqa: E402
-from server.compose.layouts import LayoutRegistry  # noqa: E402
-from server.config import Settings  # noqa: E402
 
-LAYOUT = LayoutRegistry().get("card-invoice").path  # the newest version's samples
+if TYPE_CHECKING:
+    from server.app import KanalServer
+
+# The server, the engines and the layouts are imported where they are used, not here: every
+# worker process the server spawns imports this module again (multiprocessing's 'spawn'
+# re-imports the main module), and a bulk worker of `kanal serve` imports only
+# server.cli before its pipeline. Imported here, each worker also loaded the whole server,
+# WeasyPrint and every layout, and the figures counted that as the pipeline's cost.
+
+
+@functools.cache
+def card_invoice_folder() -> Path:
+    """The newest card-invoice version's folder (its samples)."""
+    from server.compose.layouts import LayoutRegistry
+
+    return LayoutRegistry().get("card-invoice").path
 FIRST = {"nb-NO": ["Kari", "Ola", "Ingrid", "Per", "Solveig", "Åse", "Øystein", "Bjørn"],
          "sv-SE": ["Anna", "Erik", "Märta", "Lars", "Åsa", "Björn", "Karin", "Göran"]}
 LAST = {"nb-NO": ["Nordmann", "Hansen", "Johansen", "Olsen", "Larsen", "Bakken", "Dahl"],
@@ -73,9 +84,10 @@ CONSENTS = ["email", "sms"]
 def records(count: int, seed: int = 7):
     """(record_key, data_json, locale) for `count` varied card invoices, their customers'
     preferences cycling through PREFERENCES (half of them digital)."""
+    folder = card_invoice_folder()
     samples = {
-        "nb-NO": json.loads((LAYOUT / "sample.json").read_text(encoding="utf-8")),
-        "sv-SE": json.loads((LAYOUT / "sample-sv-SE.json").read_text(encoding="utf-8")),
+        "nb-NO": json.loads((folder / "sample.json").read_text(encoding="utf-8")),
+        "sv-SE": json.loads((folder / "sample-sv-SE.json").read_text(encoding="utf-8")),
     }
     rng = random.Random(seed)
     for n in range(count):
@@ -182,6 +194,9 @@ def run_job(server: KanalServer, key: str, count: int,
 
 def compositions(count: int) -> list:
     """The first `count` records composed once (the bare engines render these)."""
+    from server.compose.composer import ComposeRequest, compose
+    from server.compose.layouts import LayoutRegistry
+
     layout = LayoutRegistry().get("card-invoice")
     now = datetime.now(UTC).replace(microsecond=0)
     return [compose(ComposeRequest(tenant="bench", layout=layout, data=data,
@@ -191,6 +206,11 @@ def compositions(count: int) -> list:
 
 def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, object]:
     """One server whose layouts render with `engine`, one job of `count` records."""
+    from load_tests.engines import layouts_with_engine
+    from server.app import KanalServer
+    from server.auth import ApiKey, hash_key, new_key
+    from server.config import Settings
+
     secret = new_key()
     key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")
     layouts = layouts_with_engine(engine, state)
@@ -209,7 +229,8 @@ def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, ob
         "docs_per_s": round(job.counts.done / elapsed, 2),
         "pages_per_s": round(job.pages / elapsed, 2),
         # one peak per worker process, in the order they finished work (pools are replaced
-        # every ~500 documents per worker, so a long run lists several generations)
+        # once a worker's memory grew by server.jobs.queue.GROWTH_LIMIT_KB: a WeasyPrint
+        # run every ~500 documents per worker, so it lists several generations)
         "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
         "server_rss_after_mb": round(server_rss / 1024),
         "memory_by_documents": sampler.at_marks(every, count),
@@ -246,6 +267,9 @@ def main() -> int:
         for engine in args.engines.split(","):
             result[f"end_to_end_{engine}"] = end_to_end(engine, args.records, args.every,
                                                         Path(state))
+        from load_tests.engines import bare_chromium, bare_engine
+        from server.compose.layouts import LayoutRegistry
+
         bare_n = min(args.bare or args.records, args.records)
         layout = LayoutRegistry().get("card-invoice")
         documents = compositions(bare_n)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from kanal.v1 import documents_pb2, documents_pb2_grpc  # noqa: E402
 from load_tests.engines import layouts_with_engine  # noqa: E402
-from server.channels.pdf import WeasyPrintEngine  # noqa: E402
+from server.channels.weasyprint_engine import WeasyPrintEngine  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
 

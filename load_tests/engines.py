@@ -25,10 +25,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from server.channels.pdf import PrintEngines, WeasyPrintEngine
+from server.channels.pdf import PrintEngines
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout
 from server.compose.model import Composition
+
+if TYPE_CHECKING:  # imported where Chromium's pages are made: WeasyPrint loads Pango
+    from server.channels.weasyprint_engine import WeasyPrintEngine
 
 
 def layouts_with_engine(engine: str, into: Path) -> Path:
@@ -190,6 +194,8 @@ def bare_chromium(layout: Layout, compositions: list[Composition], into: Path,
                   processes: int = 2) -> tuple[float, int]:
     """Wall seconds and pages for the documents' WeasyPrint HTML printed by `processes`
     Chromiums (one reused tab each), HTML written to files beforehand."""
+    from server.channels.weasyprint_engine import WeasyPrintEngine
+
     engine = WeasyPrintEngine()
     paths = []
     for n, composition in enumerate(compositions):

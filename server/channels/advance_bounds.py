@@ -21,12 +21,25 @@ The sum of its characters' bounds is then at least the word's width in any of th
 weights at that size, as the characters are: not under a case transformation (`upper`,
 `smallcaps`) or letter-spacing (`tracking`), which `fit` callers never set (a template test
 holds them to it). Read with fontTools once per set of font folders and kept.
+
+Reading a folder's GPOS and GSUB with fontTools takes about 1.5 s of CPU for the 2.0.0
+layouts' five font files, and every process that renders with Typst paid it again (each
+bulk worker and render process when it starts). A font folder can therefore hold its
+table, `advance-bounds.json` (`TABLE_NAME`): the folder's fonts by name with their sha256,
+and each code point's bound, the largest over those fonts, unrounded. It is used only
+while the folder holds exactly those font files with those digests; otherwise the folder is
+read with fontTools as before. The `layouts/_shared/fonts/` folders ship theirs (a test
+keeps them equal to a fresh reading); write one with
+
+    python -m server.channels.advance_bounds layouts/_shared/fonts/inter-4.1-ttf ...
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import sys
 import unicodedata
 import weakref
 from collections.abc import Iterable
@@ -221,6 +234,51 @@ def _font_bounds(path: Path) -> dict[int, float]:
         font.close()
 
 
+TABLE_NAME = "advance-bounds.json"
+
+
+def _font_files(folder: Path) -> list[Path]:
+    return [path for path in sorted(folder.iterdir()) if path.suffix.lower() in FONT_SUFFIXES]
+
+
+def _digests(fonts: list[Path]) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in fonts}
+
+
+def read_folder(folder: Path) -> dict[int, float]:
+    """Code point -> bound in em, the largest over the folder's font files, read with
+    fontTools."""
+    per_point: dict[int, float] = {}
+    for path in _font_files(folder):
+        for point, bound in _font_bounds(path).items():
+            per_point[point] = max(per_point.get(point, 0.0), bound)
+    return per_point
+
+
+def folder_bounds(folder: Path) -> dict[int, float]:
+    """`read_folder`, from the folder's `TABLE_NAME` when it was written for exactly the
+    font files the folder holds (names and sha256), else read."""
+    table = folder / TABLE_NAME
+    if table.is_file():
+        stored = json.loads(table.read_text(encoding="utf-8"))
+        if stored.get("fonts") == _digests(_font_files(folder)):
+            return {int(point): bound for point, bound in stored["bounds"].items()}
+    return read_folder(folder)
+
+
+def write_table(folder: Path) -> Path:
+    """Write the folder's `TABLE_NAME` from its font files as they are now."""
+    bounds = read_folder(folder)
+    table = folder / TABLE_NAME
+    table.write_text(json.dumps({
+        "about": "Upper bounds of each character's advance in em over these fonts, for "
+                 "Typst's fit: server/channels/advance_bounds.py writes and reads this file.",
+        "fonts": _digests(_font_files(folder)),
+        "bounds": {str(point): bounds[point] for point in sorted(bounds)},
+    }, indent=0, sort_keys=False) + "\n", encoding="utf-8")
+    return table
+
+
 @lru_cache(maxsize=32)
 def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
     """Character -> upper bound of its width in em in any font file of `folders` (module
@@ -228,10 +286,8 @@ def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
     per set of folders."""
     per_point: dict[int, float] = {}
     for folder in folders:
-        for path in sorted(folder.iterdir()):
-            if path.suffix.lower() in FONT_SUFFIXES:
-                for point, bound in _font_bounds(path).items():
-                    per_point[point] = max(per_point.get(point, 0.0), bound)
+        for point, bound in folder_bounds(folder).items():
+            per_point[point] = max(per_point.get(point, 0.0), bound)
     # rounded up, and a thousandth more: a word exactly as wide as its box must not come
     # out a rounding error wider in Typst's sum
     return {chr(point): (math.ceil(bound * 1000) + 1) / 1000
@@ -301,3 +357,8 @@ def fit_bounds_json(layout: Layout, context_json: str) -> str:
     chars = set(TEMPLATE_CHARACTERS).union(context_json)
     return json.dumps({"chars": {c: bounds[c] for c in sorted(chars) if c in bounds},
                        "values": values}, ensure_ascii=False, separators=(",", ":"))
+
+
+if __name__ == "__main__":  # python -m server.channels.advance_bounds FOLDER...
+    for name in sys.argv[1:]:
+        print(write_table(Path(name)))

@@ -3,42 +3,28 @@
 The PDF engine is a seam: `PdfEngine.render(layout, composition)` takes the layout and the
 Composition and returns PDF bytes, the page count and which engine made them. Nothing
 outside the engine modules touches an engine's objects. A layout's manifest names its
-engine (`[print] engine`): "weasyprint" (HTML + CSS, `template` and `stylesheets`, this
-module) or "typst" (`typst_template`, `server.channels.typst_engine`); `PrintEngines`
-picks it per layout, or one engine for all (`kanal render --engine`, the benchmarks).
+engine (`[print] engine`): "weasyprint" (HTML + CSS, `template` and `stylesheets`,
+`server.channels.weasyprint_engine`) or "typst" (`typst_template`,
+`server.channels.typst_engine`); `PrintEngines` picks it per layout, or one engine for all
+(`kanal render --engine`, the benchmarks), and imports an engine's module only when a
+layout first needs it.
 The manifest's `pdf_standards` (default `["a-3b"]`, what the 1.0.0 layouts were archived
 with) say what the file conforms to: `["a-3a", "ua-1"]` is a tagged PDF/A-3 that is also
 PDF/UA-1 (ISO 14289-1), in either engine.
-
-`WeasyPrintEngine` keeps what WeasyPrint lets us reuse between documents: one
-`FontConfiguration`, and each layout's stylesheets parsed once. Its URL fetcher serves
-only the layout's own files and the shared brand assets (`layouts/_shared/`), read once
-and kept in memory: data in a document can never make the server fetch a URL or read a file.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import mimetypes
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
-from pathlib import Path
 from typing import Protocol
-from urllib.parse import unquote, urlparse
-
-import weasyprint
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from server import metrics
 from server.channels.glyphs import refuse_missing_glyphs
-from server.channels.pdf_ua import identify_pdf_ua
 from server.channels.preflight import refuse_overflow
 from server.channels.print_zones import check_print_zones
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
@@ -102,107 +88,6 @@ def _json_value(value: object) -> object:
     return str(value)  # Decimal, date: the context holds formatted strings; never float
 
 
-# `data:` images the compose stage made (the EPC QR code, the Finnish bar code: segno and
-# python-barcode SVG, server/compose/payments/codes.py). They name no place, so serving them
-# fetches nothing; other media types stay refused.
-_DATA_IMAGE = re.compile(r"data:(image/svg\+xml|image/png);base64,([A-Za-z0-9+/=]+)")
-
-
-class AssetFetcher(URLFetcher):
-    """Serves `file:` URLs below the allowed folders and base64 `data:` images (SVG, PNG), and
-    refuses everything else."""
-
-    def __init__(self, roots: tuple[Path, ...]):
-        super().__init__(allowed_protocols=("file", "data"), fail_on_errors=False)
-        self._roots = tuple(root.resolve() for root in roots)
-        self._cache: dict[Path, bytes] = {}
-        self._lock = threading.Lock()
-
-    def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
-        if url.startswith("data:"):
-            match = _DATA_IMAGE.fullmatch(url)
-            if match is None:
-                raise ValueError("layouts may use data: URLs only for base64 SVG or PNG images")
-            return URLFetcherResponse(url, base64.b64decode(match[2]),
-                                      {"Content-Type": match[1]})
-        parsed = urlparse(url)
-        if parsed.scheme != "file":
-            raise ValueError(f"layouts may only use their own assets, not {parsed.scheme}: URLs")
-        path = Path(unquote(parsed.path)).resolve()
-        if not any(path.is_relative_to(root) for root in self._roots):
-            raise ValueError("layouts may only use files from their own folder")
-        with self._lock:
-            body = self._cache.get(path)
-            if body is None:
-                body = self._cache[path] = path.read_bytes()
-        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(url, body, {"Content-Type": media_type})
-
-
-# WeasyPrint is not thread-safe: two documents laid out at once in one process (a delivery
-# fallback and a Compose, both rendering in threads when render_workers = 0) aborted the
-# process inside Pango/HarfBuzz on their shared FontConfiguration. Render processes are
-# single-threaded, so in production the lock is never contended.
-WEASYPRINT_LOCK = threading.Lock()
-
-
-class WeasyPrintEngine:
-    """HTML + CSS -> PDF with WeasyPrint, caches per layout version.
-
-    The PDF variant follows the layout's `pdf_standards`: "a-3b" -> `pdf/a-3b`; "a-3a"
-    -> `pdf/a-3a` (tagged); "ua-1" beside it -> the tagged PDF/A-3 is declared PDF/UA-1
-    too (`server.channels.pdf_ua`). `pdf_variant` set explicitly (e.g. None for a plain
-    PDF, the benchmarks) overrides the layout."""
-
-    name = "weasyprint"
-    version = weasyprint.__version__
-
-    def __init__(self, pdf_variant: str | None = "layout"):
-        self.pdf_variant = pdf_variant
-        self.font_config = FontConfiguration()
-        self._per_layout: dict[str, tuple[AssetFetcher, list[CSS]]] = {}
-        self._lock = threading.Lock()
-
-    def _prepared(self, layout: Layout) -> tuple[AssetFetcher, list[CSS]]:
-        with self._lock:
-            prepared = self._per_layout.get(layout.ref)
-            if prepared is None:
-                fetcher = AssetFetcher((layout.path, layout.shared_path))
-                stylesheets = [
-                    CSS(filename=str(layout.path / name), url_fetcher=fetcher,
-                        font_config=self.font_config)
-                    for name in layout.section("print").get("stylesheets", ())
-                ]
-                prepared = self._per_layout[layout.ref] = (fetcher, stylesheets)
-            return prepared
-
-    def render_html(self, layout: Layout, composition: Composition) -> str:
-        template = layout.templates.get_template(layout.section("print")["template"])
-        return template.render(**template_variables(composition))
-
-    def render(self, layout: Layout, composition: Composition) -> RenderedPdf:
-        html = self.render_html(layout, composition)
-        return self.render_document(layout, html)
-
-    def render_document(self, layout: Layout, html: str) -> RenderedPdf:
-        """The WeasyPrint step alone (the benchmarks time it on its own). One document at a
-        time per process (WEASYPRINT_LOCK)."""
-        fetcher, stylesheets = self._prepared(layout)
-        with WEASYPRINT_LOCK:
-            document = HTML(
-                string=html, base_url=layout.path.as_uri() + "/", url_fetcher=fetcher
-            ).render(font_config=self.font_config, stylesheets=stylesheets)
-            if self.pdf_variant != "layout":
-                return RenderedPdf(document.write_pdf(pdf_variant=self.pdf_variant),
-                                   len(document.pages), self.name, self.version, ())
-            standards = pdf_standards(layout)
-            archive = next((s for s in standards if s.startswith("a-")), None)
-            content = document.write_pdf(pdf_variant=f"pdf/{archive}" if archive else None)
-        if "ua-1" in standards:
-            content = identify_pdf_ua(content)
-        return RenderedPdf(content, len(document.pages), self.name, self.version, standards)
-
-
 class PrintEngines:
     """The engine each layout's manifest names, made on first use and kept (one per
     process: each keeps its own caches); `only` renders every layout with one engine."""
@@ -222,6 +107,8 @@ class PrintEngines:
 
                     self._engines[name] = TypstEngine()
                 elif name == "weasyprint":
+                    from server.channels.weasyprint_engine import WeasyPrintEngine
+
                     self._engines[name] = WeasyPrintEngine()
                 else:
                     raise LayoutError(f"unknown PDF engine {name!r}")

@@ -43,10 +43,17 @@ class ChunkQueue(Protocol):
     def ping(self) -> None: ...  # raises when chunks cannot be queued (health checks)
 
 
-# The worker pool is replaced after this many chunks per worker (~500 documents at the
-# default chunk size): WeasyPrint's native libraries keep memory per document that only a
-# new process gives back (see server/channels/pool.py, also for why not
-# max_tasks_per_child).
+# The worker pool is replaced once a worker's peak RSS has grown this much since its first
+# chunk (when its caches are warm): WeasyPrint's native libraries keep ~60 KB per document
+# that only a new process gives back (see server/channels/pool.py, also for why not
+# max_tasks_per_child), so a WeasyPrint worker is replaced after ~500 documents, as it was
+# after a fixed 10 chunks. A Typst worker's memory levels off (measured here: 273 -> 290 MB
+# over its first 20 chunks, then flat), and replacing it on a count threw away a warm
+# process for nothing: a new one cost ~5 s of CPU on this busy 2-core machine (imports,
+# layouts, font tables, Typst's caches), ~10 ms per document at 500 documents per worker.
+GROWTH_LIMIT_KB = 32 * 1024
+# A `kanal worker` consumer process (RabbitMQ) is still replaced after this many chunks
+# (server/jobs/cli.py).
 CHUNKS_PER_WORKER = 10
 
 
@@ -55,9 +62,9 @@ class LocalQueue:
 
     The runner hands over every pending chunk of a job at once; they wait here, highest
     priority first, and a dispatcher thread gives the pool only as many as it has workers.
-    So a job submitted later with a higher priority goes next, and the pool is replaced
-    after its workers have *run* CHUNKS_PER_WORKER chunks each, not after that many were
-    queued (which, for a big job, started a pool generation per 20 chunks at once)."""
+    So a job submitted later with a higher priority goes next. The pool is replaced when a
+    chunk's outcome shows its worker's peak RSS grown by more than GROWTH_LIMIT_KB since the
+    worker's first chunk; the chunks already running finish in the old processes."""
 
     def __init__(self, config: WorkerConfig, workers: int | None = None, *,
                  run: Callable[[str, int], ChunkOutcome] = worker.run_chunk,
@@ -68,7 +75,9 @@ class LocalQueue:
         self._waiting: list[tuple[int, int, str, int, Done]] = []  # heap, see submit
         self._order = itertools.count()
         self._running = 0  # chunks in the pool's hands, at most `workers`
-        self._dispatched = 0  # chunks given to the current pool
+        self._generation = 0  # which pool is current; outcomes of older ones are not counted
+        self._first_peak_kb: dict[int, int] = {}  # worker pid -> peak RSS after its first chunk
+        self._grown = False  # a worker of the current pool has grown: replace it
         self._closed = False
         self._changed = threading.Condition()
         self._pool = self._new_pool()
@@ -103,23 +112,28 @@ class LocalQueue:
                 log.error("chunk not started", job_id=job_id, chunk=chunk, error=repr(exc))
                 future = Future()
                 future.set_exception(exc)
-            future.add_done_callback(functools.partial(self._finished, job_id, chunk, done))
+            future.add_done_callback(functools.partial(self._finished, job_id, chunk, done,
+                                                       self._generation))
 
     def _start(self, job_id: str, chunk: int) -> Future[ChunkOutcome]:
-        if self._dispatched >= self.workers * CHUNKS_PER_WORKER:
-            # fresh processes for what comes next; the old ones finish theirs and exit
-            old, self._pool = self._pool, self._new_pool()
-            self._dispatched = 0
-            old.shutdown(wait=False)
-        self._dispatched += 1
+        with self._changed:
+            replace, self._grown = self._grown, False
+        if replace:  # fresh processes for what comes next; the old ones finish theirs, exit
+            self._replace_pool(cancel=False)
         try:
             return self._pool.submit(self._run, job_id, chunk)
         except (BrokenProcessPool, RuntimeError):  # a worker died: the pool is unusable
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool, self._dispatched = self._new_pool(), 1
+            self._replace_pool(cancel=True)
             return self._pool.submit(self._run, job_id, chunk)
 
-    def _finished(self, job_id: str, chunk: int, done: Done,
+    def _replace_pool(self, cancel: bool) -> None:
+        old, self._pool = self._pool, self._new_pool()
+        with self._changed:
+            self._generation += 1
+            self._first_peak_kb.clear()
+        old.shutdown(wait=False, cancel_futures=cancel)
+
+    def _finished(self, job_id: str, chunk: int, done: Done, generation: int,
                   future: Future[ChunkOutcome]) -> None:
         error: BaseException | None = None
         try:
@@ -129,11 +143,22 @@ class LocalQueue:
             outcome, error = None, exc
         with self._changed:
             self._running -= 1
+            if outcome is not None and generation == self._generation:
+                self._note_memory(outcome.pid, outcome.peak_rss_kb)
             self._changed.notify()
         if error is None:
             done(job_id, chunk, outcome)
         else:
             done(job_id, chunk, None, error)
+
+    def _note_memory(self, pid: int, peak_rss_kb: int) -> None:
+        """A current worker's peak RSS after a chunk: its first sets the mark; growth past
+        GROWTH_LIMIT_KB replaces the pool before the next chunk starts."""
+        first = self._first_peak_kb.setdefault(pid, peak_rss_kb)
+        if peak_rss_kb - first > GROWTH_LIMIT_KB and not self._grown:
+            log.info("worker memory grew; replacing the worker processes", pid=pid,
+                     first_peak_mb=first // 1024, peak_mb=peak_rss_kb // 1024)
+            self._grown = True
 
     def close(self) -> None:
         """Drop waiting chunks, let running ones finish (they are re-queued on restart)."""

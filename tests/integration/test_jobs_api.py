@@ -320,11 +320,12 @@ def test_a_stream_without_header_or_with_duplicate_keys_is_refused(stub):
 
 
 def test_worker_pools_are_replaced_mid_job_without_losing_a_chunk(kanal, stub, monkeypatch):
-    """Fresh worker processes every chunk per worker (production: every 10) bound
-    WeasyPrint's native memory; the job must still finish every record exactly once."""
+    """Fresh worker processes after every chunk (production: once a worker's memory has
+    grown by GROWTH_LIMIT_KB) bound WeasyPrint's native memory; the job must still finish
+    every record exactly once."""
     import server.jobs.queue
 
-    monkeypatch.setattr(server.jobs.queue, "CHUNKS_PER_WORKER", 1)
+    monkeypatch.setattr(server.jobs.queue, "GROWTH_LIMIT_KB", -1)  # every chunk "grows"
     job_id = submit(stub, 30, name="recycled")  # 6 chunks of 5: three pool swaps
     last = watch(stub, job_id)[-1]
     assert last.job.state == "completed" and last.job.counts.done == 30

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import event
+
 from archive.index import DocumentIndex
 from archive.records import DocumentRecord
 from server.jobs.model import JobHeader
@@ -42,4 +44,31 @@ def test_documents_of_a_running_chunk_count_as_they_are_committed(tmp_path):
     commit("r10")  # chunk 2 is not running yet: not counted before its chunk runs
     assert store.progress("J1").done == 3
     index.close()
+    store.close()
+
+
+def test_a_running_chunks_record_keys_are_read_once_not_at_every_poll(tmp_path):
+    """WatchJob asks for progress twice a second: a running chunk's document ids (its
+    record keys read back, each hashed into its id) are the same at every poll."""
+    url = f"sqlite:///{tmp_path / 'index.db'}"
+    DocumentIndex(url).create_schema()
+    store = JobStore(url, chunk_size=5)
+    store.create_schema()
+    store.create_job("J1", JobHeader(tenant="t", layout_id="card-invoice",
+                                     layout_version="1.0.0"), datetime(2026, 11, 30, tzinfo=UTC))
+    store.add_records("J1", [(f"r{n}", "{}") for n in range(12)])
+    store.seal("J1", 12)
+    assert store.start_chunk("J1", 0)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    store.progress("J1")
+    assert any("FROM kanal_job_records" in s for s in statements)
+    statements.clear()
+    for _ in range(3):
+        assert store.progress("J1").running == 5
+    assert not any("FROM kanal_job_records" in s for s in statements), statements
+    assert store.start_chunk("J1", 1)  # a chunk that starts is read once, then kept too
+    assert store.progress("J1").running == 10
+    assert sum("FROM kanal_job_records" in s for s in statements) == 1
     store.close()

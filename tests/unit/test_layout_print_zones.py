@@ -31,8 +31,9 @@ import typst
 import weasyprint
 
 from server.channels import Renderers
-from server.channels.pdf import AssetFetcher, PrintEngines, engine_of
+from server.channels.pdf import PrintEngines, engine_of
 from server.channels.print_zones import find_intrusions
+from server.channels.weasyprint_engine import AssetFetcher
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import (
     PRINT_ENGINES,

@@ -1,8 +1,8 @@
 """LocalQueue: the embedded chunk queue over real worker processes, with a stand-in chunk.
 
 A job hands all its chunks to the queue at once; the queue must still keep exactly as many
-chunks running as it has workers, run the highest priority first, replace its processes
-after they have run their share, and survive a worker that dies.
+chunks running as it has workers, run the highest priority first, keep its processes while
+their memory stays flat and replace them once it grows, and survive a worker that dies.
 """
 
 from __future__ import annotations
@@ -10,29 +10,51 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import NamedTuple
 
-from server.jobs.queue import CHUNKS_PER_WORKER, LocalQueue
+from server.jobs.queue import GROWTH_LIMIT_KB, LocalQueue
 from server.jobs.worker import ChunkOutcome
 
 WORKERS = 2
+KEPT: list[bytearray] = []  # what a `grow` chunk leaves behind in its worker process
+
+
+class Ran(NamedTuple):
+    """What the queue reads of a ChunkOutcome (pid, peak RSS), and when the chunk ran."""
+
+    pid: int
+    started: float
+    ended: float
+    peak_rss_kb: int
 
 
 def stand_in_init(config: object) -> None:
     """Runs in each worker process instead of building the real pipeline."""
 
 
-def stand_in_chunk(job_id: str, chunk: int) -> tuple[int, float, float]:
-    """(pid, started, ended) of a chunk that takes a little while; `die` kills its worker."""
+def stand_in_chunk(job_id: str, chunk: int) -> Ran:
+    """A chunk that takes a little while; `die` kills its worker, `grow` keeps a third of
+    GROWTH_LIMIT_KB of memory in it (touched, so it is resident)."""
     if job_id == "die":
         os._exit(1)
     started = time.time()
     time.sleep(0.3 if job_id == "slow" else 0.02)
-    return os.getpid(), started, time.time()
+    if job_id == "grow":
+        KEPT.append(bytearray(b"x" * (GROWTH_LIMIT_KB * 1024 // 3)))
+    return Ran(os.getpid(), started, time.time(), resident_kb())
+
+
+def resident_kb() -> int:
+    """This process's RSS now. A real worker reports its peak (ru_maxrss); here the peak of
+    importing the test modules (which depends on what else this pytest run loaded) would
+    hide the first chunks' growth, so the stand-in reports what it holds."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 class Collector:
     def __init__(self, expected: int):
-        self.results: dict[tuple[str, int], tuple[int, float, float] | None] = {}
+        self.results: dict[tuple[str, int], Ran | None] = {}
         self._lock = threading.Lock()
         self._expected = expected
         self.all_done = threading.Event()
@@ -59,21 +81,38 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-def test_a_big_job_never_runs_more_chunks_than_workers_and_recycles_them():
-    chunks = WORKERS * CHUNKS_PER_WORKER * 3  # three generations of processes
+def run_job(job_id: str, chunks: int) -> list[Ran]:
     collect = Collector(chunks)
     queue = new_queue()
     try:
         for chunk in range(chunks):  # all at once, as the runner does for a new job
-            queue.submit("job", chunk, 0, collect)
+            queue.submit(job_id, chunk, 0, collect)
         assert collect.all_done.wait(120)
     finally:
         queue.close()
     results = list(collect.results.values())
     assert None not in results
-    assert most_at_once([(started, ended) for _, started, ended in results]) <= WORKERS
-    pids = {pid for pid, _, _ in results}
-    assert len(pids) == WORKERS * 3, "a fresh pool after each CHUNKS_PER_WORKER per worker"
+    assert most_at_once([(r.started, r.ended) for r in results]) <= WORKERS
+    return results  # type: ignore[return-value]
+
+
+def test_a_big_job_never_runs_more_chunks_than_workers_and_keeps_them_while_flat():
+    """A new worker process costs seconds of CPU (imports, layouts, font tables, Typst's
+    caches): workers whose memory stays flat run the whole job (they were replaced every
+    10 chunks each)."""
+    results = run_job("job", WORKERS * 30)
+    assert len({r.pid for r in results}) == WORKERS
+
+
+def test_workers_whose_memory_grows_are_replaced():
+    """Each `grow` chunk keeps a third of the limit: a worker's third chunk past its first
+    takes it over, and the pool is replaced before the next chunk; every chunk still runs,
+    never more at once than there are workers."""
+    results = run_job("grow", WORKERS * 8)
+    pids = {r.pid for r in results}
+    assert len(pids) >= WORKERS * 2, "a fresh pool once a worker grew"
+    per_pid = [sum(r.pid == pid for r in results) for pid in pids]
+    assert max(per_pid) <= 6, per_pid  # replaced after 4-5 chunks, not kept to the end
 
 
 def test_the_highest_priority_chunk_goes_first():
@@ -88,7 +127,7 @@ def test_the_highest_priority_chunk_goes_first():
         assert collect.all_done.wait(60)
     finally:
         queue.close()
-    started = {key: result[1] for key, result in collect.results.items() if result}
+    started = {key: result.started for key, result in collect.results.items() if result}
     assert all(started[("urgent", 0)] < started[("low", n)] for n in range(3))
 
 

@@ -73,7 +73,7 @@ def test_a_workers_observations_are_replayed_in_the_server():
 
 
 def test_engine_names():
-    from server.channels.pdf import WeasyPrintEngine
+    from server.channels.weasyprint_engine import WeasyPrintEngine
 
     class TypstEngine:
         pass

@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.channels.pdf import AssetFetcher
+from server.channels.weasyprint_engine import AssetFetcher
 
 
 @pytest.fixture
