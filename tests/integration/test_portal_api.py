@@ -23,11 +23,11 @@ from kanal.v1 import (
     portal_pb2,
     portal_pb2_grpc,
 )
+from server import tokens
 from server.api.errors import field_violations
 from server.app import KanalServer
 from server.compose.layouts import LayoutRegistry
 from server.config import Settings
-from server import tokens
 from server.portal import CUSTOMER_TOKEN_HEADER, issue_customer_token
 from tests.client import Keys, channel
 
