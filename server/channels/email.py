@@ -74,6 +74,7 @@ import jinja2
 from email_validator import EmailNotValidError, validate_email
 
 from server.channels.pdf import template_variables
+from server.compose.builders.base import LINE_BREAK, one_line
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import Unfit
@@ -167,6 +168,15 @@ def _header_text(value: str, composition: Composition, field: str) -> str:
     path = next((p for p, text in composition.source_text if found.group() in text), field)
     raise InvalidInput.field(path, f"holds an RFC 2047 encoded word ({found.group()[:40]!r}), "
                              "which an e-mail header would decode; send the text itself")
+
+
+def _subject_values_one_line(subject: str, composition: Composition) -> None:
+    """`InvalidInput` naming the data field when a value holding a line break is in the
+    subject: the subject would read as one line with the break gone, unlike the PDF and the
+    SMS of the same document (a template's own line breaks are layout, and collapse)."""
+    for path, value in composition.source_text:
+        if LINE_BREAK.search(value) and len(value) > 1 and _one_line(value) in subject:
+            one_line(value, path)
 
 
 def _one_line(text: str) -> str:
@@ -404,6 +414,7 @@ def message_parts(composition: Composition, layout: Layout) -> MessageParts:
     part = _html(composition, layout, settings)
     _header_text(_one_line(composition.recipient.name), composition, "$.customer.name")
     _header_text(part.subject, composition, "$")
+    _subject_values_one_line(part.subject, composition)
     check_html_size(part.html, layout)
     text = layout.templates.get_template(settings.text).render(**part.variables).strip() + "\n"
     return MessageParts(composition, layout, settings, address, part, text)

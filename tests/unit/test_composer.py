@@ -95,3 +95,29 @@ def test_an_iso_code_that_is_no_money_is_refused(layout_id, code):
                                document_id="x", now=datetime.now(UTC)))
     assert [(v.field, code in v.description) for v in info.value.violations] == [
         ("$.currency", True)]
+
+
+@pytest.mark.parametrize("layout_id", ["card-invoice", "payment-reminder", "b2b-invoice",
+                                       "welcome-letter", "nps-survey"])
+@pytest.mark.parametrize(("where", "brk"), [
+    ("name", "\r\n"), ("name", "\u2028"), ("address.lines.0", "\n"), ("address.city", "\u0085")])
+def test_a_line_break_in_the_customers_name_or_address_is_refused(layout_id, where, brk):
+    """"Kari\\r\\nBcc: evil@x.com" printed "Bcc: evil@x.com" as an address line in the
+    envelope window and went into the SMS as it was."""
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads(layout.sample_data())
+    node = data["customer"]
+    *parents, last = where.split(".")
+    for key in parents:
+        node = node.setdefault(key, {}) if not key.isdigit() else node[int(key)]
+    if isinstance(node, list):
+        node[int(last)] = f"Storgata{brk}Bcc: evil@x.com"
+    else:
+        assert last in node, f"{layout_id}'s sample has a customer {where}"
+        node[last] = f"Kari{brk}Bcc: evil@x.com"
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                               document_id="x", now=datetime.now(UTC)))
+    path = "$.customer." + where.replace(".0", "[0]")
+    assert [v.field for v in info.value.violations] == [path]
+    assert "line break" in info.value.violations[0].description

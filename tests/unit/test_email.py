@@ -142,6 +142,17 @@ def test_an_encoded_word_in_a_name_or_subject_is_refused_not_decoded_into_header
     assert violation.field == field and "encoded word" in violation.description
 
 
+@pytest.mark.parametrize("brk", ["\r\n", "\n", "\r", "\u0085", "\u2028"])
+def test_a_line_break_in_data_the_subject_carries_is_refused_naming_the_field(brk):
+    # It went out as "Subject: Velkommen X-Evil: 1" while the PDF printed two lines.
+    comp, layout = composition(
+        "welcome-letter", lambda d: d["letter"].update(subject=f"Velkommen{brk}X-Evil: 1"))
+    with pytest.raises(InvalidInput) as info:
+        render_email(comp, layout, pdf=fake_pdf)
+    assert [v.field for v in info.value.violations] == ["$.letter.subject"]
+    assert "line break" in info.value.violations[0].description
+
+
 def test_headers_that_do_not_read_back_as_written_are_refused():
     message = EmailMessage()
     message["To"] = "kari@example.no"

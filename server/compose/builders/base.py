@@ -12,6 +12,7 @@ Errors in the data are raised as `InvalidInput` naming the JSON path of the fiel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -132,12 +133,34 @@ def email_address(value: str, path: str) -> str:
         raise InvalidInput.field(path, f"{value!r} is not a valid email address: {exc}") from exc
 
 
+# Line breaks as Unicode counts them (UAX #14 mandatory breaks and CR/LF): what a PDF engine,
+# an SMS and an e-mail header each treat as a new line.
+LINE_BREAK = re.compile(r"[\n\r\x0b\x0c\x85\u2028\u2029]")
+
+
+def one_line(value: Any, path: str) -> Any:
+    """`value`, refused with `InvalidInput` naming `path` when it is text with a line break:
+    a name or an address line is one line (a break printed a line of its own in the envelope
+    window, which the post reads as address, and went into the SMS and e-mail as it was)."""
+    found = LINE_BREAK.search(value) if isinstance(value, str) else None
+    if found is not None:
+        raise InvalidInput.field(path, f"holds a line break (U+{ord(found.group()):04X}) at "
+                                 f"{found.start()}: it is one line")
+    return value
+
+
 def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
     """The shared `customer` object every layout's schema uses. Its postal code is written in
     the operator's form (`countries`: "11826" -> "118 26"); one that cannot be a postal code
-    of the country is refused by the composer when the document goes by post."""
+    of the country is refused by the composer when the document goes by post. The name and
+    every address field are one line each (`one_line`)."""
+    one_line(data.get("name"), f"{path}.name")
     address = data.get("address")
     if address:
+        for index, line in enumerate(address.get("lines", ())):
+            one_line(line, f"{path}.address.lines[{index}]")
+        for key in ("postal_code", "city"):
+            one_line(address.get(key), f"{path}.address.{key}")
         address = {**address, "postal_code": countries.normal_postal_code(
             address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
