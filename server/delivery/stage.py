@@ -32,6 +32,7 @@ Settings (``[delivery]``)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -260,24 +261,36 @@ class DeliveryStage:
     def list(self, tenant: str, page_token: str = "", **filters: Any
              ) -> tuple[list[Delivery], str]:
         """One page of the tenant's deliveries, newest first, and the token of the next page
-        ("" on the last): the last delivery id of this page, so a page never repeats or
-        skips a row however many are added meanwhile (keyset paging). `InvalidInput` for a
-        page size outside 1..1000, an unknown state or a token that is no delivery id."""
+        ("" on the last): the last delivery id of this page and the listing it belongs to,
+        so a page never repeats or skips a row however many are added meanwhile (keyset
+        paging). `InvalidInput` for a page size outside 1..1000, an unknown state, or a
+        token that is malformed or of another listing (other filters or tenant)."""
         limit = filters.get("limit", 100)
         if not 1 <= limit <= 1000:
             raise InvalidInput.field("page_size", "must be within 1..1000")
         bad = [s for s in filters.get("states", ()) if s not in State.__members__.values()]
         if bad:
             raise InvalidInput.field("states", f"unknown state(s) {bad}")
+        # The token names where the page ended and which listing it belongs to (the tenant
+        # and the filters), so changed filters are refused rather than silently mixed; the
+        # query is the tenant's whatever a token says, so a made-up one shows nothing more.
+        listing = hashlib.sha256(json.dumps(
+            [tenant, sorted(filters.get("states", ())), filters.get("document_id", ""),
+             bool(filters.get("dead_letter"))]).encode()).hexdigest()[:16]
+        before = ""
         if page_token:
+            before, _, belongs = page_token.partition(".")
             try:
-                ULID.from_str(page_token)
+                ULID.from_str(before)
             except ValueError as exc:
-                raise InvalidInput.field("page_token", "is not a token of this list") from exc
-        page = self.store.list(tenant, before=page_token, **{**filters, "limit": limit + 1})
+                raise InvalidInput.field("page_token", "malformed") from exc
+            if belongs != listing:
+                raise InvalidInput.field("page_token", "not a page token of this listing "
+                                         "(filters changed or modified)")
+        page = self.store.list(tenant, before=before, **{**filters, "limit": limit + 1})
         more = len(page) > limit
         page = page[:limit]
-        return page, page[-1].delivery_id if more else ""
+        return page, f"{page[-1].delivery_id}.{listing}" if more else ""
 
 
     def retry(self, tenant: str, delivery_id: str, who: str) -> Delivery:

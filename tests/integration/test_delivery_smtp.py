@@ -427,6 +427,14 @@ def test_the_delivery_list_pages_through_every_row_once(kanal, documents, capsys
             admin.ListDeliveries(S.ListDeliveriesRequest(page_token="not-a-token"))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "page_token" in refused.value.details()
+        # a token of this listing, used with other filters
+        first = admin.ListDeliveries(S.ListDeliveriesRequest(page_size=1))
+        with pytest.raises(grpc.RpcError) as refused:
+            admin.ListDeliveries(S.ListDeliveriesRequest(
+                page_size=1, page_token=first.next_page_token,
+                states=[S.DELIVERY_STATE_FAILED]))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a page token of this listing" in refused.value.details()
 
     cli = ["deliveries", "--address", kanal.address, "--key", KEYS["nordkort", "admin"]]
     capsys.readouterr()
