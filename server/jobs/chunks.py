@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from server.jobs import totals
-from server.jobs.database import JobDatabase
+from server.jobs.database import JobDatabase, job_row
 from server.jobs.model import ChunkSummary, JobRow
 from server.jobs.results import write_errors
 from server.jobs.tables import (
@@ -120,8 +120,8 @@ class JobChunks(JobDatabase):
         """Record a chunk's outcome in one transaction: its summary and its records' errors
         (seq -> [(field path, message), ...]), and the job's totals (server.jobs.totals); a
         re-run replaces both and moves the totals by the difference."""
-        job = self.get(job_id)
         with self._connect() as conn:
+            job = job_row(self._job_record(conn, job_id))
             write_errors(conn, job_id, errors)
             totals.change_chunk(conn, job, chunk, None, state=DONE, summary=summary.to_json(),
                                 failures=0, last_error=None, retry_at=None)
