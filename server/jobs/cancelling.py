@@ -11,7 +11,8 @@ A job being cancelled is `cancelling` until each of its chunks is settled, then 
 
 Settling a chunk marks it `cancelled` with a summary counted from the document index
 (server.jobs.indexed): whichever run made a document, its index row is the commit point, so
-nothing is counted twice or missed. Settling is idempotent.
+nothing is counted twice or missed. Settling is idempotent. Each settled chunk moves the
+job's totals (server.jobs.totals) in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from server.jobs import indexed
+from server.jobs import indexed, totals
+from server.jobs.database import job_row
 from server.jobs.model import ChunkSummary, JobRow
 from server.jobs.results import write_errors
 from server.jobs.tables import (
@@ -51,10 +53,15 @@ def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
         conn.execute(update(jobs).where(
             jobs.c.job_id == job_id, jobs.c.state.in_((RECEIVING, QUEUED, RUNNING)))
             .values(state=CANCELLING, finished_at=datetime.now(UTC)))
-        conn.execute(update(job_chunks).where(
+        job = job_row(store._job_record(conn, job_id))  # sealed meanwhile: its total
+        never_run = conn.execute(update(job_chunks).where(
             job_chunks.c.job_id == job_id, job_chunks.c.state == PENDING,
-            job_chunks.c.attempts == 0)
-            .values(state=CHUNK_CANCELLED, summary=ChunkSummary().to_json(), retry_at=None))
+            job_chunks.c.attempts == 0, job_chunks.c.summary.is_(None))
+            .values(state=CHUNK_CANCELLED, summary=ChunkSummary().to_json(), retry_at=None)
+            .returning(job_chunks.c.chunk)).scalars().all()
+        if never_run:  # each: all its records settled, and cancelled
+            records = sum(totals.records_in(job, chunk) for chunk in never_run)
+            totals.add(conn, job, totals.Totals(settled=records, cancelled=records))
     store.finish_job_if_done(job_id)
     return store.get(job_id, tenant)
 
@@ -83,10 +90,8 @@ def settle_chunk(store: JobChunks, job_id: str, chunk: int,
                 job_records.c.job_id == job_id, job_records.c.seq >= lo,
                 job_records.c.seq < lo + job.chunk_size,
                 job_records.c.error_message.is_not(None))).scalar() or 0)
-        settled = conn.execute(update(job_chunks).where(
-            job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
-            job_chunks.c.state.in_(states))
-            .values(state=CHUNK_CANCELLED, summary=summary.to_json(), retry_at=None))
-    if settled.rowcount:
+        settled = totals.change_chunk(conn, job, chunk, states, state=CHUNK_CANCELLED,
+                                      summary=summary.to_json(), retry_at=None)
+    if settled:
         store.finish_job_if_done(job_id)
-    return bool(settled.rowcount)
+    return settled

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from server.jobs.database import JobDatabase
+from server.jobs import totals
+from server.jobs.database import JobDatabase, job_row
 from server.jobs.model import ChunkSummary, JobRow
 from server.jobs.results import write_errors
 from server.jobs.tables import (
@@ -117,13 +118,13 @@ class JobChunks(JobDatabase):
     def finish_chunk(self, job_id: str, chunk: int, summary: ChunkSummary,
                      errors: dict[int, list[tuple[str, str]]]) -> None:
         """Record a chunk's outcome in one transaction: its summary and its records' errors
-        (seq -> [(field path, message), ...]); a re-run replaces both."""
+        (seq -> [(field path, message), ...]), and the job's totals (server.jobs.totals); a
+        re-run replaces both and moves the totals by the difference."""
         with self._connect() as conn:
+            job = job_row(self._job_record(conn, job_id))
             write_errors(conn, job_id, errors)
-            conn.execute(update(job_chunks).where(
-                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk)
-                .values(state=DONE, summary=summary.to_json(), failures=0, last_error=None,
-                        retry_at=None))
+            totals.change_chunk(conn, job, chunk, None, state=DONE, summary=summary.to_json(),
+                                failures=0, last_error=None, retry_at=None)
 
     def finish_job_if_done(self, job_id: str) -> str | None:
         """When every chunk is settled, set the final state (a cancelling job: cancelled);

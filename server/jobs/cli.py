@@ -356,8 +356,10 @@ def worker(args: argparse.Namespace) -> int:
         plan=dict(settings.plan), printing=dict(settings.printing), nice=0,
         delivery=dict(settings.delivery), state_dir=settings.state_dir.resolve(),
     )
-    # The consumer runs in a child process replaced every CHUNKS_PER_WORKER chunks, which
-    # bounds WeasyPrint's native memory (see server/channels/pool.py).
+    # The consumer runs in a child process replaced once its memory has grown by
+    # GROWTH_LIMIT_KB (server.jobs.queue.MemoryGrowth, the LocalQueue's rule), which bounds
+    # WeasyPrint's native memory (see server/channels/pool.py) and keeps a warm Typst
+    # worker, whose memory levels off.
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -378,14 +380,14 @@ def worker(args: argparse.Namespace) -> int:
 
 def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any,
                   log_format: str) -> None:
-    """One consumer process's life: up to CHUNKS_PER_WORKER chunks, then make room."""
+    """One consumer process's life: chunks until its memory has grown, then make room."""
     from server import logs
-    from server.jobs.queue import CHUNKS_PER_WORKER, consume
+    from server.jobs.queue import consume
 
     logs.configure(log_format)  # a spawned process starts with nothing configured
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    count = consume(url, config, stop, max_chunks=CHUNKS_PER_WORKER, queue=queue)
+    count = consume(url, config, stop, queue=queue, until_grown=True)
     with ran.get_lock():
         ran.value += count

@@ -53,19 +53,25 @@ class JobDatabase:
     def create_schema(self) -> None:
         with self._connect() as conn:
             metadata.create_all(conn)
-            for table in (job_records, job_chunks):  # columns newer than the table
+            for table in (jobs, job_records, job_chunks):  # columns newer than the table
                 have = {c["name"] for c in inspect(conn).get_columns(table.name)}
                 for column in table.columns:
                     if column.name not in have:
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.execute(text(
                             f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-            # A job cancelled before chunks were settled (older servers) finishes settling.
+                indexed = {i["name"] for i in inspect(conn).get_indexes(table.name)}
+                for index in table.indexes:  # and indexes newer than it
+                    if index.name not in indexed:
+                        index.create(conn)
+            # A job cancelled before chunks were settled (older servers) finishes settling;
+            # its totals are counted again from its chunks (server.jobs.totals), as what it
+            # left may not be what they were counted from.
             unsettled = select(job_chunks.c.job_id).where(
                 job_chunks.c.state.not_in(SETTLED_CHUNKS))
             conn.execute(update(jobs).where(jobs.c.state == CANCELLED,
                                             jobs.c.job_id.in_(unsettled))
-                         .values(state=CANCELLING))
+                         .values(state=CANCELLING, totals_version=None))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -84,10 +90,15 @@ class JobDatabase:
 
     def get(self, job_id: str, tenant: str | None = None) -> JobRow:
         with self._connect() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+            return job_row(self._job_record(conn, job_id, tenant))
+
+    @staticmethod
+    def _job_record(conn: Connection, job_id: str, tenant: str | None = None) -> Any:
+        """The job's whole row (a mapping); NotFound when there is none (for this tenant)."""
+        row = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
         if row is None or (tenant is not None and row["tenant"] != tenant):
             raise NotFound(f"no job {job_id!r}")
-        return _job_row(row)
+        return row
 
     def unfinished_jobs(self) -> list[JobRow]:
         """Jobs to (re)schedule or settle: queued, running or cancelling, highest priority,
@@ -95,10 +106,10 @@ class JobDatabase:
         with self._connect() as conn:
             rows = conn.execute(select(jobs).where(jobs.c.state.in_(ACTIVE_STATES))
                                 .order_by(jobs.c.priority.desc(), jobs.c.created_at)).mappings()
-            return [_job_row(r) for r in rows]
+            return [job_row(r) for r in rows]
 
 
-def _job_row(row: Any) -> JobRow:
+def job_row(row: Any) -> JobRow:
     return JobRow(
         job_id=row["job_id"],
         header=JobHeader(

@@ -51,10 +51,34 @@ class ChunkQueue(Protocol):
 # over its first 20 chunks, then flat), and replacing it on a count threw away a warm
 # process for nothing: a new one cost ~5 s of CPU on this busy 2-core machine (imports,
 # layouts, font tables, Typst's caches), ~10 ms per document at 500 documents per worker.
+# The same rule replaces a `kanal worker` consumer process (RabbitMQ, server/jobs/cli.py):
+# `MemoryGrowth` is shared by both.
 GROWTH_LIMIT_KB = 32 * 1024
-# A `kanal worker` consumer process (RabbitMQ) is still replaced after this many chunks
-# (server/jobs/cli.py).
-CHUNKS_PER_WORKER = 10
+
+
+class MemoryGrowth:
+    """Which worker processes' peak RSS has grown by more than GROWTH_LIMIT_KB since their
+    first chunk: `grown(pid, peak_rss_kb)` after each chunk (the ChunkOutcome's), the first
+    call per pid setting its mark. Logs the first time a process is found grown."""
+
+    def __init__(self) -> None:
+        self._first_peak_kb: dict[int, int] = {}  # pid -> peak RSS after its first chunk
+        self._reported: set[int] = set()
+
+    def grown(self, pid: int, peak_rss_kb: int) -> bool:
+        first = self._first_peak_kb.setdefault(pid, peak_rss_kb)
+        if peak_rss_kb - first <= GROWTH_LIMIT_KB:
+            return False
+        if pid not in self._reported:
+            self._reported.add(pid)
+            log.info("worker memory grew; replacing the worker process", pid=pid,
+                     first_peak_mb=first // 1024, peak_mb=peak_rss_kb // 1024)
+        return True
+
+    def forget(self) -> None:
+        """The processes are replaced: new ones set new marks."""
+        self._first_peak_kb.clear()
+        self._reported.clear()
 
 
 class LocalQueue:
@@ -76,7 +100,7 @@ class LocalQueue:
         self._order = itertools.count()
         self._running = 0  # chunks in the pool's hands, at most `workers`
         self._generation = 0  # which pool is current; outcomes of older ones are not counted
-        self._first_peak_kb: dict[int, int] = {}  # worker pid -> peak RSS after its first chunk
+        self._growth = MemoryGrowth()  # of the current pool's workers
         self._grown = False  # a worker of the current pool has grown: replace it
         self._closed = False
         self._changed = threading.Condition()
@@ -130,7 +154,7 @@ class LocalQueue:
         old, self._pool = self._pool, self._new_pool()
         with self._changed:
             self._generation += 1
-            self._first_peak_kb.clear()
+            self._growth.forget()
         old.shutdown(wait=False, cancel_futures=cancel)
 
     def _finished(self, job_id: str, chunk: int, done: Done, generation: int,
@@ -154,10 +178,7 @@ class LocalQueue:
     def _note_memory(self, pid: int, peak_rss_kb: int) -> None:
         """A current worker's peak RSS after a chunk: its first sets the mark; growth past
         GROWTH_LIMIT_KB replaces the pool before the next chunk starts."""
-        first = self._first_peak_kb.setdefault(pid, peak_rss_kb)
-        if peak_rss_kb - first > GROWTH_LIMIT_KB and not self._grown:
-            log.info("worker memory grew; replacing the worker processes", pid=pid,
-                     first_peak_mb=first // 1024, peak_mb=peak_rss_kb // 1024)
+        if self._growth.grown(pid, peak_rss_kb):
             self._grown = True
 
     def close(self) -> None:
@@ -243,12 +264,16 @@ def declare(channel: Any, queue: str = QUEUE_NAME) -> None:
 
 
 def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
-            max_chunks: int | None = None, queue: str = QUEUE_NAME) -> int:
+            queue: str = QUEUE_NAME, *, until_grown: bool = False) -> int:
     """`kanal worker`: run chunks from RabbitMQ until stopped; ack each after it is done.
-    Returns the number of chunks run."""
+    With `until_grown` also until this process's peak RSS has grown by more than
+    GROWTH_LIMIT_KB since its first chunk (MemoryGrowth, as LocalQueue's workers): its
+    process then ends and `kanal worker` starts a fresh one. Returns the number of chunks
+    run."""
     import pika
 
     pipeline = worker.Pipeline.build(config)
+    growth = MemoryGrowth()
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     declare(channel, queue)
@@ -264,7 +289,7 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
             if method.redelivered:  # its last worker died or gave up before the ack
                 log.info("chunk redelivered", **message)
             try:
-                pipeline.run_chunk(message["job_id"], int(message["chunk"]))
+                outcome = pipeline.run_chunk(message["job_id"], int(message["chunk"]))
             except Exception as exc:  # backend down: back off, then let any worker retry
                 delay = record_failure(pipeline.jobs, message["job_id"], int(message["chunk"]),
                                        exc)
@@ -275,7 +300,7 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
                 continue
             channel.basic_ack(method.delivery_tag)
             ran += 1
-            if max_chunks is not None and ran >= max_chunks:
+            if until_grown and growth.grown(outcome.pid, outcome.peak_rss_kb):
                 break
     finally:
         try:

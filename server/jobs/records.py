@@ -18,6 +18,7 @@ from server.errors import Conflict
 from server.jobs.database import JobDatabase
 from server.jobs.model import JobHeader, Record
 from server.jobs.tables import COMPLETED, QUEUED, RECEIVING, job_chunks, job_records, jobs
+from server.jobs.totals import Totals
 
 INSERT_BATCH = 500
 
@@ -35,6 +36,7 @@ class JobRecords(JobDatabase):
                 "channels": ",".join(header.channels), "print_profile": header.print_profile,
                 "priority": header.priority, "state": RECEIVING, "total": 0, "chunks": 0,
                 "chunk_size": self.chunk_size, "created_at": created_at,
+                "totals_version": 0, **Totals().values(),  # server.jobs.totals
             }])
 
     def add_records(self, job_id: str, records: Iterable[tuple[str, str]]) -> int:

@@ -1,8 +1,8 @@
-"""What a job produced: its progress (counts per record: settled chunks from their summaries,
-running chunks from the index rows their documents already have; why failing chunks keep
-failing) and its failed records, each with every field violation (path and message, as
-Compose reports them), written with the chunk's outcome and read back for the error report.
-Part of server.jobs.store.JobStore."""
+"""What a job produced: its progress (counts per record: settled chunks from the job's
+running totals of their summaries, running chunks from the index rows their documents
+already have; why failing chunks keep failing) and its failed records, each with every
+field violation (path and message, as Compose reports them), written with the chunk's
+outcome and read back for the error report. Part of server.jobs.store.JobStore."""
 
 from __future__ import annotations
 
@@ -12,19 +12,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from server.jobs import indexed
-from server.jobs.database import JobDatabase
-from server.jobs.model import ChunkSummary, JobRow, Progress, RecordError
-from server.jobs.tables import (
-    CHUNK_CANCELLED,
-    CHUNK_RUNNING,
-    FINAL_STATES,
-    PENDING,
-    RECEIVING,
-    SETTLED_CHUNKS,
-    job_chunks,
-    job_records,
-)
+from server.jobs import indexed, totals
+from server.jobs.database import JobDatabase, job_row
+from server.jobs.model import JobRow, Progress, RecordError
+from server.jobs.tables import CHUNK_RUNNING, FINAL_STATES, job_chunks, job_records
 
 STALLED_AFTER = 3
 MAX_RECORD_ERRORS = 20  # field violations kept per record
@@ -34,37 +25,35 @@ class JobResults(JobDatabase):
     """A job's progress and its record errors."""
 
     def progress(self, job_id: str, tenant: str | None = None) -> Progress:
-        """Counts per record: settled chunks (done or cancelled) from their summaries, running
-        chunks from the index rows their documents already have (a row is a record's commit
-        point); the records of a cancelled chunk that made no document are `cancelled`."""
-        job = self.get(job_id, tenant)
-        summary = ChunkSummary()
-        running_chunks: list[int] = []
-        records = {PENDING: 0, CHUNK_RUNNING: 0, CHUNK_CANCELLED: 0}
-        failing: list[tuple[int, int, str, datetime | None]] = []
+        """Counts per record: settled chunks (done or cancelled) from the job's running
+        totals of their summaries (server.jobs.totals: one row, whatever the job's size),
+        running chunks from the index rows their documents already have (a row is a record's
+        commit point); the records of a cancelled chunk that made no document are
+        `cancelled`. Reads the job's row, its running chunks and its failing chunks (two
+        indexed queries), never every chunk."""
         with self._connect() as conn:
-            rows = conn.execute(select(job_chunks.c.chunk, job_chunks.c.state,
-                                       job_chunks.c.summary, job_chunks.c.failures,
-                                       job_chunks.c.last_error, job_chunks.c.retry_at)
-                                .where(job_chunks.c.job_id == job_id))
-            for chunk, state, summary_json, failures, last_error, retry_at in rows:
-                size = max(0, min(job.chunk_size, job.total - chunk * job.chunk_size))
-                if state in SETTLED_CHUNKS and summary_json:
-                    mine = ChunkSummary.from_json(summary_json)
-                    summary.add(mine)
-                    if state == CHUNK_CANCELLED:
-                        records[CHUNK_CANCELLED] += max(0, size - mine.documents - mine.failed)
-                    continue
-                records[CHUNK_RUNNING if state == CHUNK_RUNNING else PENDING] += size
-                if state == CHUNK_RUNNING:
-                    running_chunks.append(chunk)
-                if (failures or 0) >= STALLED_AFTER and job.state not in FINAL_STATES:
-                    failing.append((chunk, failures, last_error or "", retry_at))
+            row = self._job_record(conn, job_id, tenant)
+            job = job_row(row)
+            counted = totals.from_row(row) or totals.count_once(conn, job)
+            # sorted here: ORDER BY chunk would have SQLite walk the primary key instead
+            running_chunks = sorted(conn.execute(
+                select(job_chunks.c.chunk).where(
+                    job_chunks.c.job_id == job_id, job_chunks.c.state == CHUNK_RUNNING,
+                    job_chunks.c.summary.is_(None))).scalars())
+            failing: list[tuple[int, int, str, datetime | None]] = []
+            if job.state not in FINAL_STATES:
+                failing = [(r.chunk, r.failures, r.last_error or "", r.retry_at)
+                           for r in conn.execute(
+                               select(job_chunks.c.chunk, job_chunks.c.failures,
+                                      job_chunks.c.last_error, job_chunks.c.retry_at)
+                               .where(job_chunks.c.job_id == job_id,
+                                      job_chunks.c.failures >= STALLED_AFTER,
+                                      job_chunks.c.summary.is_(None)))]
             committed = self._committed(conn, job, running_chunks)
-        running = records[CHUNK_RUNNING] - committed
-        pending = records[PENDING]
-        if job.state == RECEIVING:  # no chunks yet
-            pending = job.total - summary.documents - summary.failed
+        summary = counted.summary
+        in_running = sum(totals.records_in(job, chunk) for chunk in running_chunks)
+        running = in_running - committed
+        pending = job.total - counted.settled - in_running
         stalled, retry_at = "", None
         if failing:
             chunk, failures, reason, retry_at = min(failing, key=lambda f: (-f[1], f[0]))
@@ -72,7 +61,7 @@ class JobResults(JobDatabase):
                        f"{failures} times in a row: {reason}")
             retry_at = min((f[3] for f in failing if f[3] is not None), default=None)
         return Progress(job, job.total, pending, running, summary.documents + committed,
-                        summary.failed, summary, stalled, retry_at, records[CHUNK_CANCELLED])
+                        summary.failed, summary, stalled, retry_at, counted.cancelled)
 
     @staticmethod
     def _committed(conn: Connection, job: JobRow, chunks: list[int]) -> int:

@@ -8,6 +8,7 @@ workers hold; its methods live by concept:
     records.py   submitting: the job, its records as they stream in, its chunks; a chunk's records
     chunks.py    scheduling, running, retrying (back-off, stalled), finishing, cancelling chunks
     results.py   progress, and each failed record's field violations
+    totals.py    the job's running totals of its chunks' summaries, kept as chunks change
 
 A chunk is the unit of work and of retry (server.jobs.chunks); the index row of each
 document is the commit point of a record (server.jobs.worker), so chunk state only steers

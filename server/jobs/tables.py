@@ -2,14 +2,15 @@
 kept apart from the archive's schema migrations: created (and given columns newer than the
 table) on start by server.jobs.database.JobDatabase.create_schema. What each holds:
 
-- `jobs`: one row per job (tenant, layout, options, state, timestamps).
+- `jobs`: one row per job (tenant, layout, options, state, timestamps) and the running
+  totals of its chunks' summaries (server.jobs.totals), so progress reads no chunk summary.
 - `job_records`: one row per record (job, seq, record key, data), written in batches of a
   few hundred as the stream arrives so a 500k-record job never sits in memory; a failed
   record keeps its errors here (every field path with its message, as Compose reports them).
 - `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state (pending,
   running, done, or cancelled) and, once done or cancelled, its summary (documents, failed,
   pages, per channel). A chunk's summary is replaced when it is re-run, so re-running never
-  counts twice; job totals are sums over chunks.
+  counts twice; job totals are sums over chunks, kept on the job's row as they change.
 - `job_keys`: one row per job submitted with an idempotency key, (tenant, key) unique, with
   the digest of the job's content (server.jobs.idempotency), written when the job is sealed.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -59,6 +61,15 @@ jobs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime()),
     Column("finished_at", UTCDateTime()),
+    # running totals of the chunks' summaries (server.jobs.totals); version NULL: not
+    # counted yet (a job from before they existed)
+    Column("totals_documents", Integer),
+    Column("totals_failed", Integer),
+    Column("totals_pages", Integer),
+    Column("totals_settled", Integer),  # records of chunks with a summary
+    Column("totals_cancelled", Integer),  # records of cancelled chunks never composed
+    Column("totals_channels", Text),  # JSON {channel: [documents, pages]}
+    Column("totals_version", Integer),  # compare-and-set: +1 at each change
 )
 
 job_records = Table(
@@ -87,6 +98,9 @@ job_chunks = Table(
     Column("last_error", Text),  # why the last run failed
     Column("retry_at", UTCDateTime()),  # not before then
     PrimaryKeyConstraint("job_id", "chunk"),
+    # a progress poll reads a job's running and failing chunks only, not all of them
+    Index("ix_kanal_job_chunks_state", "job_id", "state"),
+    Index("ix_kanal_job_chunks_failures", "job_id", "failures"),
 )
 
 job_keys = Table(
