@@ -354,7 +354,8 @@ class LayoutRegistry:
 
     def __init__(self, root: Path = DEFAULT_LAYOUTS_DIR,
                  mark_zones: Sequence[MarkZone] | None = None):
-        self.root = root
+        # absolute: the engines give layout folders to their fetchers as file URIs
+        self.root = root = Path(root).resolve()
         self._versions: dict[str, dict[str, Layout]] = {}
         if mark_zones is None:
             mark_zones = all_mark_zones()

@@ -1,5 +1,7 @@
 """`kanal render`: a layout designer's PDF and page PNGs, without a server."""
 
+from pathlib import Path
+
 from PIL import Image
 
 from server.cli import main
@@ -51,3 +53,14 @@ def test_render_with_a_locale_takes_that_countrys_sample(tmp_path, capsys):
                  "--dpi", "20"]) == 0
     text = " ".join(pages_text((tmp_path / "payment-reminder-de-AT.pdf").read_bytes()))
     assert "Zahlungserinnerung" in text and "Lukas Huber" in text and "8010 Graz" in text
+
+
+def test_render_takes_a_relative_layouts_folder(tmp_path, capsys, monkeypatch):
+    # WeasyPrint's fetcher takes the layout folder as a file URI, which a relative path
+    # cannot be: "unexpected error: ValueError: relative path can't be expressed as a
+    # file URI"
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert main(["render", "welcome-letter", "--layouts-dir", "layouts", "--out",
+                 str(tmp_path), "--dpi", "30"]) == 0
+    [pdf] = tmp_path.glob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
