@@ -58,9 +58,10 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
+from server.compose.builders.invoice_payment import is_fik, statement_means
 from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
-from server.compose.model import Invoice, Party, PaymentMeans, PaymentReference, Recipient
+from server.compose.model import Invoice, Party, PaymentReference, Recipient
 from server.compose.money import round_money
 from server.compose.payments.accounts import PaymentAccount
 from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
@@ -158,15 +159,17 @@ _RENAMES = renamer((
     ("seller.legal_id", "issuer.org_number"), ("seller", "issuer"),
     ("buyer.endpoint_id", "customer.peppol_id"), ("buyer.endpoint_scheme", "customer.peppol_id"),
     ("buyer", "customer"), ("buyer_reference", "card_account.account_number"),
-    ("prepaid", "invoice.payments_received"), ("payment_means", "payment"),
+    ("prepaid", "invoice.payments_received"),
     ("due_date", "invoice.due_date"), ("period_start", "invoice.period_start"),
     ("period_end", "invoice.period_end"),
 ))
 
 
-def _where(transactions: int, has_interest: bool) -> Callable[[str], str]:
+def _where(transactions: int, has_interest: bool, fik: bool) -> Callable[[str], str]:
     """Model path of the card invoice's EN 16931 form -> the JSON path of the card data:
-    line 1 is the previous balance, then one line per transaction, the interest, the fees."""
+    line 1 is the previous balance, then one line per transaction, the interest, the fees.
+    The one payment means comes from `$.payment` (its reference; for a FIK line the code 93
+    and the creditor number too) and else from `$.issuer.payment_account` (code, account)."""
     def where(path: str) -> str:
         head, _, rest = path.partition(".")
         if head.startswith("lines["):
@@ -178,6 +181,12 @@ def _where(transactions: int, has_interest: bool) -> Callable[[str], str]:
             if has_interest and i == transactions + 1:
                 return "$.interest"
             return f"$.fees[{i - transactions - 1 - int(has_interest)}]"
+        if head.startswith("payment_means["):
+            if rest.startswith("reference"):
+                return "$.payment"
+            if fik:
+                return "$.payment.creditor_number" if rest == "account" else "$.payment"
+            return "$.issuer.payment_account"
         return f"$.{_RENAMES(path)}"
     return where
 
@@ -228,14 +237,15 @@ def en16931_invoice(
         lines=lines,
         # the BIC too: the Finnish form prints it and a receiver's bank routes by it
         # (UBL FinancialInstitutionBranch, CII BICID, Finvoice EpiBfiIdentifier)
-        payment=PaymentMeans(code="30", account=account.number, bic=account.bic,
-                             reference=reference),
+        payment=statement_means(account, reference, issuer["name"].strip() or None,
+                                address.country,
+                                customer.address.country if customer.address else None),
         prepaid=payments,
         buyer_reference=data["card_account"]["account_number"].strip() or None,
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
         period_end=iso_date(inv["period_end"], "$.invoice.period_end"),
-        where=_where(len(data["transactions"]), interest is not None),
+        where=_where(len(data["transactions"]), interest is not None, is_fik(reference)),
     )
 
 
@@ -376,7 +386,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         payment_reference=reference,
         payment_scheme=payment_scheme(data["payment"], reference, account,
                                       "$.issuer.payment_account"),
-        invoice_paths=_where(len(data["transactions"]), interest is not None),
+        invoice_paths=_where(len(data["transactions"]), interest is not None,
+                             is_fik(reference)),
         due_date=due_date,
         amount_due=amount_due,
         facts={

@@ -15,8 +15,10 @@ from server.compose.builders.base import payment_account
 from server.compose.builders.invoice_reader import InvoiceReader, required_text, text
 from server.compose.en16931 import Identifier, Party, PaymentMeans
 from server.compose.model import PaymentReference
+from server.compose.payments.accounts import PaymentAccount
 
-__all__ = ["has_payment_reference", "payment_means"]
+__all__ = ["credit_transfer", "fik_means", "has_payment_reference", "is_fik", "payment_means",
+           "statement_means"]
 
 
 def has_payment_reference(payment: Mapping[str, Any] | None) -> bool:
@@ -26,11 +28,20 @@ def has_payment_reference(payment: Mapping[str, Any] | None) -> bool:
 
 def _transfer(account_data: Mapping[str, Any], path: str, seller: Party,
               reference: PaymentReference | None, domestic_dk: bool) -> PaymentMeans:
-    """A credit transfer to the seller's account, coded the way the receiver expects:
-    Swedish giro accounts are 30 + SE:BANKGIRO / SE:PLUSGIRO (SE-R-007..012), an IBAN is SEPA
-    58, a Norwegian account 30."""
+    """A credit transfer to the seller's account as `payment_account` reads it at `path`
+    (see `credit_transfer`); the BIC is the one given, as given."""
     account = payment_account(account_data, path)
-    bic = text(account_data.get("bic"))
+    return credit_transfer(account, seller.name or None, reference, domestic_dk,
+                           bic=text(account_data.get("bic")))
+
+
+def credit_transfer(account: PaymentAccount, payee: str | None,
+                    reference: PaymentReference | None, domestic_dk: bool, *,
+                    bic: str | None = None) -> PaymentMeans:
+    """A credit transfer (BG-17) to `account`, coded the way the receiver expects (UNCL 4461):
+    Swedish giro accounts are 30 + SE:BANKGIRO / SE:PLUSGIRO (SE-R-007..012), an IBAN is SEPA
+    58, any other account (Norwegian, Polish NRB, UK sort code) 30, which between Danish
+    parties is 31 (DK-R-005 admits no 30). `bic`: BT-86 where the kind is not a giro."""
     code = "30"
     if account.kind == "bankgiro":
         bic = "SE:BANKGIRO"
@@ -40,8 +51,32 @@ def _transfer(account_data: Mapping[str, Any], path: str, seller: Party,
         code = "58"
     if domestic_dk and code == "30":
         code = "31"
-    return PaymentMeans(code=code, account=account.number, bic=bic,
-                        account_name=seller.name or None, reference=reference)
+    return PaymentMeans(code=code, account=account.number, bic=bic, account_name=payee,
+                        reference=reference)
+
+
+def is_fik(reference: PaymentReference | None) -> bool:
+    """Whether `reference` is a Danish FIK (indbetalingskort) line, paid as means 93."""
+    return reference is not None and reference.scheme in ("fik", "fik73", "fik75")
+
+
+def fik_means(reference: PaymentReference, payee: str | None) -> PaymentMeans:
+    """Payment means 93 (reference giro, FIK): the 8-digit creditor number (from the FIK
+    line `+71<...>+<creditor><`) as BT-84 and the reference as BT-83 (DK-R-010/011)."""
+    creditor = reference.value.rstrip("<").rpartition("+")[2]
+    return PaymentMeans(code="93", account=creditor, account_name=payee, reference=reference)
+
+
+def statement_means(account: PaymentAccount, reference: PaymentReference | None,
+                    payee: str | None, seller_country: str | None,
+                    customer_country: str | None) -> PaymentMeans:
+    """The one payment means of a statement that names no means of its own (card invoice):
+    FIK 93 when the reference is a FIK line, else a `credit_transfer` to `account` (with its
+    BIC). Coded as the b2b-invoice's default means, so both pass the same rules."""
+    if is_fik(reference):
+        return fik_means(reference, payee)
+    return credit_transfer(account, payee, reference,
+                           seller_country == "DK" and customer_country == "DK", bic=account.bic)
 
 
 def payment_means(reader: InvoiceReader, data: Mapping[str, Any], seller: Party,
@@ -54,10 +89,8 @@ def payment_means(reader: InvoiceReader, data: Mapping[str, Any], seller: Party,
     creditor_ids: list[Identifier] = []
     explicit = (data.get("payment") or {}).get("means") or []
     means: list[PaymentMeans] = []
-    if reference is not None and reference.scheme in ("fik", "fik73", "fik75") and not explicit:
-        creditor = reference.value.rstrip("<").rpartition("+")[2]
-        means.append(PaymentMeans(code="93", account=creditor, account_name=seller.name or None,
-                                  reference=reference))
+    if is_fik(reference) and not explicit:
+        means.append(fik_means(reference, seller.name or None))
     for i, item in enumerate(explicit):
         path = f"$.payment.means[{i}]"
         code = str(item["code"])
