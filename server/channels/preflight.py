@@ -37,6 +37,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 
 import pypdfium2
@@ -145,12 +146,14 @@ def _longest_word(text: str) -> str:
 
 
 def culprit(composition: Composition, texts: Iterable[str],
-            around: Sequence[Callable[[], str]] = ()) -> str | None:
+            around: Sequence[Callable[[], str]] = (),
+            numeric: Callable[[str], bool] = lambda path: False) -> str | None:
     """The input field to name, in this order: the one whose longest unbroken word
     (`SHORTEST_CULPRIT` characters at least) is the longest in `texts` (the runs that left
     their box, or the window's, read as one: a word broken over lines shows in pieces); the
     longest input string holding the longest of the runs, or held in them; for runs of
-    figures, an outsized input amount (`_outsized_amount`); the one whose
+    figures, an outsized input amount or quantity (`_outsized_amount`; `numeric`: whether a
+    JSON path is a number by the layout's schema, `Layout.numeric_field`); the one whose
     longest word is the longest in the first text of `around` that holds one (each read
     only when asked for: the lines such runs stand on, then the whole document), since what
     widens a column need not be what it pushes out, but it stands on a row pushed out."""
@@ -167,7 +170,7 @@ def culprit(composition: Composition, texts: Iterable[str],
                and ((len(piece) >= 4 and piece in value) or value in joined)]
     if holding:
         return max(holding)[1]
-    amount = _outsized_amount(composition, joined)
+    amount = _outsized_amount(composition, joined, numeric)
     if amount is not None:
         return amount
     for text in around if words else ():
@@ -179,22 +182,51 @@ def culprit(composition: Composition, texts: Iterable[str],
 
 
 # An amount as the input data carries it (a JSON string with its decimals: "1234.50",
-# "-0.04"); digit strings without a decimal point are references, accounts and numbers.
+# "-0.04"), at whatever field; digit strings without a decimal point count only at the fields
+# the layout's schema declares numbers (`Layout.numeric_field`): elsewhere they are
+# references, accounts, phone numbers and ids.
 _AMOUNT = re.compile(r"-?(\d+)\.\d+")
+_NUMBER = re.compile(r"-?(\d+)(?:\.\d+)?")
 OUTSIZED_DIGITS = 9  # 100 000 000 and more: wider than the amount columns were made for
+# EN 16931 BT-131: a line's net amount is its quantity (BT-129) x its price (BT-146), which
+# the line tables print; so the two may overflow the line-total column together
+_PRODUCTS = (("quantity", "unit_price"),)
 
 
-def _outsized_amount(composition: Composition, text: str) -> str | None:
+def _integer_digits(value: Decimal) -> int:
+    whole = abs(int(value))
+    return len(str(whole)) if whole else 1
+
+
+def _outsized_amount(composition: Composition, text: str,
+                     numeric: Callable[[str], bool] = lambda path: False) -> str | None:
     """The input amount to name when the text that left its box is figures (an amount, a
     total, a line sum: formatted, and often computed from the inputs, so no input string
-    shows in it): the input amount with the most integer digits, if it has at least
-    `OUTSIZED_DIGITS`. An ordinary amount pushed out of its column by a long word is left
-    to the lines around it."""
+    shows in it): of the input numbers - strings with decimals, and at `numeric` fields
+    (the layout's schema's numbers) whole numbers too - and the products of a quantity and
+    its price (`_PRODUCTS`, named by the factor with more integer digits), the one with the
+    most integer digits, if it has at least `OUTSIZED_DIGITS`. An ordinary amount pushed
+    out of its column by a long word is left to the lines around it."""
     figures = sum(c.isdigit() for c in text)
     if not text or figures * 2 < len(text):
         return None
-    amounts = [(len(m.group(1)), path) for path, value in composition.source_text
-               if (m := _AMOUNT.fullmatch(value.strip()))]
+    amounts: list[tuple[int, str]] = []
+    numbers: dict[str, Decimal] = {}
+    for path, value in composition.source_text:
+        value = value.strip()
+        if numeric(path) and (m := _NUMBER.fullmatch(value)):
+            numbers[path] = Decimal(value)
+        elif not (m := _AMOUNT.fullmatch(value)):
+            continue
+        amounts.append((len(m.group(1)), path))
+    for path, value in numbers.items():
+        parent, _, name = path.rpartition(".")
+        for factor, other in _PRODUCTS:
+            price = numbers.get(f"{parent}.{other}") if name == factor else None
+            if price is not None:
+                product = _integer_digits(value * price)
+                amounts.append((product, max((_integer_digits(value), path),
+                                             (_integer_digits(price), f"{parent}.{other}"))[1]))
     widest = max(amounts, default=None)
     return widest[1] if widest is not None and widest[0] >= OUTSIZED_DIGITS else None
 
@@ -235,7 +267,8 @@ def check_pdf(pdf: PdfSource, composition: Composition,
         for p in found:
             # the window: only its own runs say whose text it is
             around = () if p.lines is None else (every_problems_lines, all_text)
-            field = culprit(composition, (r.text for r in p.runs), around)
+            field = culprit(composition, (r.text for r in p.runs), around,
+                            layout.numeric_field)
             problems.append(FieldViolation(field or p.limit, f"page {p.page}: {p.what}"))
         return problems
 

@@ -70,6 +70,7 @@ from jsonschema import Draft202012Validator
 from server.compose.fast_schema import compile_fast_check
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
+from server.compose.schema_numbers import numeric_field
 from server.errors import NotFound
 from server.printing.profile_rules import PAPER_SIZES_MM
 from server.printing.profiles import Rect
@@ -127,6 +128,12 @@ class Layout:
         process (server.compose.fast_schema); None when the schema uses a keyword it does
         not take. `validator` still gives the errors of data it refuses."""
         return compile_fast_check(self.schema)
+
+    @cached_property
+    def numeric_field(self) -> Callable[[str], bool]:
+        """Whether a JSON path (`$.lines[0].quantity`) of this layout's data is a number by
+        its schema (server.compose.schema_numbers), worked out once per layout."""
+        return numeric_field(self.schema)
 
     @property
     def shared_path(self) -> Path:

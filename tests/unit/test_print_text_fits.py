@@ -214,6 +214,10 @@ def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_els
     # the line sum (quantity x price) runs into the VAT rate; the line's name is the
     # longest word on its row
     ("b2b-invoice", "lines.0.unit_price", "999999999.99"),
+    # whole numbers at the fields the layout's schema declares numbers: a price without
+    # decimals, a quantity (the line sum 1 250 000 000,00 runs into the VAT rate)
+    ("b2b-invoice", "lines.0.unit_price", "100000000"),
+    ("b2b-invoice", "lines.0.quantity", "999999999"),
 ])
 def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, path, value):
     layout = LAYOUTS.get(layout_id)
@@ -224,6 +228,28 @@ def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, p
     index = path.split(".")
     assert {v.field for v in refused.value.violations} == {
         f"$.{index[0]}[{index[1]}].{index[2]}"}
+
+
+def test_an_outsized_line_sum_names_the_larger_of_quantity_and_price():
+    # neither fills its own column; their product, the line sum 2 500 000 500,00, runs into
+    # the VAT rate: the price (7 integer digits against the quantity's 4) made it so
+    layout = LAYOUTS.get("b2b-invoice")
+    data = sample(layout)
+    data["lines"][0].update(quantity="1000", unit_price="2500000.50")
+    with pytest.raises(InvalidInput) as refused:
+        render(engine_of(layout), layout, composed(layout, data))
+    assert {v.field for v in refused.value.violations} == {"$.lines[0].unit_price"}
+
+
+def test_a_long_number_that_is_no_amount_is_not_named_as_one():
+    # a 12-digit order reference is a string field of the schema, not a number: the outsized
+    # price is named, though the reference has more integer digits
+    layout = LAYOUTS.get("b2b-invoice")
+    data = sample(layout)
+    data["lines"][0].update(unit_price="100000000", order_line_reference="123456789012")
+    with pytest.raises(InvalidInput) as refused:
+        render(engine_of(layout), layout, composed(layout, data))
+    assert {v.field for v in refused.value.violations} == {"$.lines[0].unit_price"}
 
 
 @pytest.fixture(scope="module")
