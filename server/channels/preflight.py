@@ -203,10 +203,11 @@ def _outsized_amount(composition: Composition, text: str,
     """The input amount to name when the text that left its box is figures (an amount, a
     total, a line sum: formatted, and often computed from the inputs, so no input string
     shows in it): of the input numbers - strings with decimals, and at `numeric` fields
-    (the layout's schema's numbers) whole numbers too - and the products of a quantity and
-    its price (`_PRODUCTS`, named by the factor with more integer digits), the one with the
-    most integer digits, if it has at least `OUTSIZED_DIGITS`. An ordinary amount pushed
-    out of its column by a long word is left to the lines around it."""
+    (the layout's schema's numbers) whole numbers and JSON numbers too - and the products
+    of a quantity and its price (`_PRODUCTS`, named by the factor with more integer
+    digits), the one with the most integer digits, if it has at least `OUTSIZED_DIGITS`.
+    An ordinary amount pushed out of its column by a long word is left to the lines around
+    it."""
     figures = sum(c.isdigit() for c in text)
     if not text or figures * 2 < len(text):
         return None
@@ -219,6 +220,10 @@ def _outsized_amount(composition: Composition, text: str,
         elif not (m := _AMOUNT.fullmatch(value)):
             continue
         amounts.append((len(m.group(1)), path))
+    for path, number in composition.source_numbers:  # written as JSON numbers
+        if numeric(path) and number.is_finite():
+            numbers[path] = number
+            amounts.append((_integer_digits(number), path))
     for path, value in numbers.items():
         parent, _, name = path.rpartition(".")
         for factor, other in _PRODUCTS:

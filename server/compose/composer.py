@@ -35,7 +35,7 @@ from server.compose.locales import check_payment_region, decide_locale, value_at
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
-from server.compose.validation import text_fields
+from server.compose.validation import input_fields
 from server.errors import FieldViolation, InvalidInput, quote
 
 
@@ -139,6 +139,7 @@ def compose(request: ComposeRequest) -> Composition:
         "kind": kind.value, "locale": locale,
         **({"country": address.country, "postal_code": address.postal_code} if address else {}),
     }, physical=True, customer_id=content.recipient.customer_id)
+    strings, numbers = input_fields(data)  # the print checks name fields by them
     composition = Composition(
         document_id=request.document_id,
         tenant=request.tenant,
@@ -166,7 +167,8 @@ def compose(request: ComposeRequest) -> Composition:
         inserts=(),
         idempotency_key=request.idempotency_key,
         locale_decision=decision,
-        source_text=tuple(text_fields(data)),
+        source_text=tuple(strings),
+        source_numbers=tuple(numbers),
         time_zone=zone,
     )
     plan = plan_channels(layout, content.recipient, request.channels,

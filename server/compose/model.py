@@ -235,6 +235,9 @@ class Composition:
     # print checks name the field behind a character no font draws or a line that leaves
     # its box (server/channels/glyphs.py, preflight.py).
     source_text: tuple[tuple[str, str], ...] = ()
+    # Every JSON number of the input data with its JSON path (`$.lines[0].quantity`): how
+    # the print preflight names an outsized amount written as a number (preflight.py).
+    source_numbers: tuple[tuple[str, Decimal], ...] = ()
     # The customer's IANA time zone (server/compose/countries.py, from the address's
     # country): the day the document is dated and its due dates are the customer's days.
     time_zone: str = "UTC"

@@ -218,6 +218,8 @@ def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_els
     # decimals, a quantity (the line sum 1 250 000 000,00 runs into the VAT rate)
     ("b2b-invoice", "lines.0.unit_price", "100000000"),
     ("b2b-invoice", "lines.0.quantity", "999999999"),
+    # or written as a JSON number, as the schema allows
+    ("b2b-invoice", "lines.0.unit_price", 100000000),
 ])
 def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, path, value):
     layout = LAYOUTS.get(layout_id)

@@ -4,10 +4,11 @@ print checks name a field (a key that is no identifier in brackets, list items b
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from server.compose.composer import parse_data
 from server.compose.layouts import LayoutRegistry
-from server.compose.validation import text_fields
+from server.compose.validation import input_fields, text_fields
 
 
 def _reference(data, path="$"):
@@ -37,3 +38,12 @@ def test_every_sample_of_every_layout_agrees_with_the_plain_definition() -> None
         for sample in sorted(layout.path.glob("sample*.json")):
             data = parse_data(sample.read_text(encoding="utf-8"))
             assert list(text_fields(data)) == list(_reference(data)), sample
+
+
+def test_input_fields_gives_the_numbers_too_not_booleans() -> None:
+    data = parse_data('{"lines": [{"quantity": 12, "unit_price": 1450.50, "name": "x"}],'
+                      ' "paid": true, "n": [3]}')
+    strings, numbers = input_fields(data)
+    assert strings == [("$.lines[0].name", "x")]
+    assert numbers == [("$.lines[0].quantity", Decimal(12)),
+                       ("$.lines[0].unit_price", Decimal("1450.50")), ("$.n[0]", Decimal(3))]

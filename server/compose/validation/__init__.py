@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from server.compose.validation.en16931 import check_en16931
 from server.compose.validation.findings import Finding
 from server.compose.validation.peppol import check_peppol
-from server.compose.validation.text import text_fields
+from server.compose.validation.text import input_fields, text_fields
 from server.errors import FieldViolation, InvalidInput
 
 __all__ = ["Finding", "check_einvoice", "check_en16931", "check_peppol",
-           "raise_if_invalid", "renamer", "text_fields", "violations"]
+           "input_fields", "raise_if_invalid", "renamer", "text_fields", "violations"]
 
 Where = Callable[[str], str]
 
