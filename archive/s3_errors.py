@@ -33,7 +33,9 @@ UNAVAILABLE_CODES = {
 }
 PRECONDITION_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 NO_HOLD_CODES = frozenset(
-    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
+    # AWS S3; MinIO; SeaweedFS (for an object that never had a hold)
+    {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError",
+     "NoSuchObjectLegalHold"}
 )
 
 

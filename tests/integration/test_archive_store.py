@@ -240,6 +240,19 @@ def test_legal_hold_blocks_deletion(archive_store: ArchiveStore, raw_s3: Any) ->
     assert archive_store.get(key) == b"held"
 
 
+def test_an_object_never_held_reads_as_not_held(archive_store: ArchiveStore) -> None:
+    # SeaweedFS answers GetObjectLegalHold on such an object with NoSuchObjectLegalHold,
+    # which reached the portal's GetLegalHold as INTERNAL (found by the API fuzz test)
+    key = _key()
+    archive_store.put(key, b"never held", media_type="text/plain", metadata={},
+                      retain_until=None)
+    assert archive_store.legal_hold(key) is False
+    archive_store.set_legal_hold(key, True)
+    assert archive_store.legal_hold(key) is True
+    archive_store.set_legal_hold(key, False)
+    assert archive_store.legal_hold(key) is False
+
+
 def test_tampered_copy_is_detected(archive_store: ArchiveStore, raw_s3: Any) -> None:
     key = _key()
     stored = archive_store.put(
