@@ -64,8 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
-from email.policy import SMTP, Policy, compat32
+from email.policy import SMTP, Policy
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -73,8 +72,13 @@ import css_inline
 import jinja2
 from email_validator import EmailNotValidError, validate_email
 
+from server.channels.email_headers import (
+    check_header_text,
+    check_subject_values,
+    header_line,
+    headers_read_back,
+)
 from server.channels.pdf import template_variables
-from server.compose.builders.base import LINE_BREAK, one_line
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import Unfit
@@ -86,7 +90,6 @@ EMAIL_MEDIA_TYPE = "message/rfc822"
 # HTML as sent, decimal kilobytes to stay on the safe side.
 MAX_HTML_BYTES = 102_000
 
-_WHITESPACE = re.compile(r"[^\S\xa0\u202f]+")
 _INLINER = css_inline.CSSInliner(
     keep_at_rules=True,  # @media (dark mode, small screens) stay in a <style> block
     load_remote_stylesheets=False,
@@ -150,41 +153,6 @@ def needs_pdf(layout: Layout) -> bool:
 # --- the parts ------------------------------------------------------------------------------
 
 
-# An RFC 2047 encoded word (`=?charset?B|Q?text?=`), as loosely as the standard library's
-# header parser finds one. Python before 3.11.10 / 3.12.5 (CVE-2024-6923) decodes such a word
-# inside a display name or a subject and writes the CR LF it may hold raw, so a customer
-# name could add headers (Reply-To, Bcc) to the bank's e-mail. Kanal encodes header text
-# itself; data that already holds encoded words is refused, and the written headers are
-# read back (`_headers_read_back`) whatever the Python.
-_ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?.*?\?=", re.DOTALL)
-
-
-def _header_text(value: str, composition: Composition, field: str) -> str:
-    """`value` for a header, refused with `InvalidInput` naming the data field it came from
-    (`field` when none holds the encoded word) when it holds an RFC 2047 encoded word."""
-    found = _ENCODED_WORD.search(value)
-    if found is None:
-        return value
-    path = next((p for p, text in composition.source_text if found.group() in text), field)
-    raise InvalidInput.field(path, f"holds an RFC 2047 encoded word ({found.group()[:40]!r}), "
-                             "which an e-mail header would decode; send the text itself")
-
-
-def _subject_values_one_line(subject: str, composition: Composition) -> None:
-    """`InvalidInput` naming the data field when a value holding a line break is in the
-    subject: the subject would read as one line with the break gone, unlike the PDF and the
-    SMS of the same document (a template's own line breaks are layout, and collapse)."""
-    for path, value in composition.source_text:
-        if LINE_BREAK.search(value) and len(value) > 1 and _one_line(value) in subject:
-            one_line(value, path)
-
-
-def _one_line(text: str) -> str:
-    """Header text: whitespace (a template's newlines included) collapsed to single spaces;
-    the no-break spaces of formatted amounts stay."""
-    return _WHITESPACE.sub(" ", text).strip()
-
-
 @functools.lru_cache(maxsize=256)
 def _compiled(layout: Layout, source: str) -> jinja2.Template:
     """A manifest's template string compiled once per layout (compiling costs milliseconds,
@@ -198,7 +166,7 @@ def _compiled(layout: Layout, source: str) -> jinja2.Template:
 
 
 def render_subject(layout: Layout, settings: EmailSettings, variables: Mapping[str, Any]) -> str:
-    subject = _one_line(_compiled(layout, settings.subject).render(**variables))
+    subject = header_line(_compiled(layout, settings.subject).render(**variables))
     if not subject:
         raise LayoutError(f"layout {layout.ref} [email]: the subject renders empty")
     return subject
@@ -226,7 +194,7 @@ def check_html_size(html: str, layout: Layout) -> int:
 
 
 def _render_url(layout: Layout, source: str, variables: Mapping[str, Any]) -> str:
-    return _one_line(_compiled(layout, source).render(**variables))
+    return header_line(_compiled(layout, source).render(**variables))
 
 
 def _sender_domain(settings: EmailSettings) -> str:
@@ -286,7 +254,7 @@ def recipient_address(composition: Composition) -> RecipientAddress:
 
 def _to_header(composition: Composition, address: RecipientAddress) -> Address:
     try:
-        return Address(display_name=_one_line(composition.recipient.name),
+        return Address(display_name=header_line(composition.recipient.name),
                        username=address.local_part, domain=address.domain)
     except ValueError as exc:
         raise InvalidInput.field("$.customer.email", f"not an email address: {exc}") from exc
@@ -412,9 +380,9 @@ def message_parts(composition: Composition, layout: Layout) -> MessageParts:
     settings = email_settings(layout, composition.tenant)
     address = recipient_address(composition)
     part = _html(composition, layout, settings)
-    _header_text(_one_line(composition.recipient.name), composition, "$.customer.name")
-    _header_text(part.subject, composition, "$")
-    _subject_values_one_line(part.subject, composition)
+    check_header_text(header_line(composition.recipient.name), composition, "$.customer.name")
+    check_header_text(part.subject, composition, "$")
+    check_subject_values(part.subject, composition)
     check_html_size(part.html, layout)
     text = layout.templates.get_template(settings.text).render(**part.variables).strip() + "\n"
     return MessageParts(composition, layout, settings, address, part, text)
@@ -476,9 +444,9 @@ def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
     policy = parts.policy
     if not attachment:
         message = build_message(parts, attachment)
-        return _headers_read_back(message.as_bytes(policy=policy), message)
+        return headers_read_back(message.as_bytes(policy=policy), message)
     message = build_message(parts, _STAND_IN)
-    content = _headers_read_back(message.as_bytes(policy=policy), message)
+    content = headers_read_back(message.as_bytes(policy=policy), message)
     linesep = policy.linesep.encode("ascii")
     closing = linesep + f"--{message.get_boundary()}--".encode("ascii") + linesep
     stand_in = base64.encodebytes(_STAND_IN).replace(b"\n", linesep) + closing
@@ -491,20 +459,6 @@ def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
     width = base64.MAXLINESIZE  # 76
     lines = [encoded[i:i + width] for i in range(0, len(encoded), width)]
     return b"".join((content[:-len(stand_in)], linesep.join(lines), linesep, closing))
-
-
-def _headers_read_back(content: bytes, message: EmailMessage) -> bytes:
-    """`content` when its header section reads back as the headers `message` was given,
-    name for name; else `InvalidInput`: a value wrote a line break that starts a header of
-    its own (CVE-2024-6923 on older Pythons; see `_ENCODED_WORD`)."""
-    head = content[:content.find(b"\r\n\r\n") + 2]
-    written = [name.lower() for name in BytesHeaderParser(policy=compat32).parsebytes(head)]
-    given = [name.lower() for name in message]
-    if written != given:
-        extra = sorted(set(written) - set(given)) or written
-        raise InvalidInput.field("$", f"a value would write headers of its own into the "
-                                 f"e-mail ({', '.join(extra)}); no e-mail is sent")
-    return content
 
 
 def _attachment_name(layout: Layout, composition: Composition) -> str:

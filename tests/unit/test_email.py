@@ -22,6 +22,7 @@ import pytest
 from server.channels import Renderers
 from server.channels import email as email_channel
 from server.channels.email import render_email
+from server.channels.email_headers import headers_read_back
 from server.channels.pdf import RenderedPdf
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
@@ -159,10 +160,10 @@ def test_headers_that_do_not_read_back_as_written_are_refused():
     message["Subject"] = "Faktura"
     written = b"To: kari@example.no\r\nSubject: Faktura\r\nBcc: p@evil.example\r\n\r\nx"
     with pytest.raises(InvalidInput) as info:
-        email_channel._headers_read_back(written, message)
+        headers_read_back(written, message)
     assert "bcc" in info.value.violations[0].description
     fine = b"To: kari@example.no\r\nSubject:\r\n Faktura\r\n\r\nx"  # folded: one header
-    assert email_channel._headers_read_back(fine, message) == fine
+    assert headers_read_back(fine, message) == fine
 
 
 def test_same_composition_gives_identical_bytes():

@@ -1,0 +1,68 @@
+"""What may go into an e-mail's headers: header text from data, checked before the message
+is built, and the written header section read back after.
+
+Python before 3.11.10 / 3.12.5 (CVE-2024-6923) decodes an RFC 2047 encoded word inside a
+display name or a subject and writes the CR LF it may hold raw, so a customer name could add
+headers (Reply-To, Bcc) to the bank's e-mail; and a line break in data the subject carries
+would be quietly joined, unlike the same value in the PDF and the SMS. Data holding either is
+refused with `InvalidInput` naming its JSON path (`Composition.source_text`), and
+`headers_read_back` checks the written headers whatever the Python.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from server.compose.builders.base import LINE_BREAK, one_line
+from server.compose.model import Composition
+from server.errors import InvalidInput
+
+_WHITESPACE = re.compile(r"[^\S\xa0\u202f]+")
+
+
+# An RFC 2047 encoded word (`=?charset?B|Q?text?=`), as loosely as the standard library's
+# header parser finds one.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?.*?\?=", re.DOTALL)
+
+
+def check_header_text(value: str, composition: Composition, field: str) -> str:
+    """`value` for a header, refused with `InvalidInput` naming the data field it came from
+    (`field` when none holds the encoded word) when it holds an RFC 2047 encoded word."""
+    found = _ENCODED_WORD.search(value)
+    if found is None:
+        return value
+    path = next((p for p, text in composition.source_text if found.group() in text), field)
+    raise InvalidInput.field(path, f"holds an RFC 2047 encoded word ({found.group()[:40]!r}), "
+                             "which an e-mail header would decode; send the text itself")
+
+
+def check_subject_values(subject: str, composition: Composition) -> None:
+    """`InvalidInput` naming the data field when a value holding a line break is in the
+    subject: the subject would read as one line with the break gone, unlike the PDF and the
+    SMS of the same document (a template's own line breaks are layout, and collapse)."""
+    for path, value in composition.source_text:
+        if LINE_BREAK.search(value) and len(value) > 1 and header_line(value) in subject:
+            one_line(value, path)
+
+
+def header_line(text: str) -> str:
+    """Header text: whitespace (a template's newlines included) collapsed to single spaces;
+    the no-break spaces of formatted amounts stay."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def headers_read_back(content: bytes, message: EmailMessage) -> bytes:
+    """`content` when its header section reads back as the headers `message` was given,
+    name for name; else `InvalidInput`: a value wrote a line break that starts a header of
+    its own (CVE-2024-6923 on older Pythons; see `_ENCODED_WORD`)."""
+    head = content[:content.find(b"\r\n\r\n") + 2]
+    written = [name.lower() for name in BytesHeaderParser(policy=compat32).parsebytes(head)]
+    given = [name.lower() for name in message]
+    if written != given:
+        extra = sorted(set(written) - set(given)) or written
+        raise InvalidInput.field("$", f"a value would write headers of its own into the "
+                                 f"e-mail ({', '.join(extra)}); no e-mail is sent")
+    return content
