@@ -36,6 +36,7 @@ import functools
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import threading
@@ -217,10 +218,18 @@ def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, ob
     print(f"end to end with {engine}", file=sys.stderr)
     with KanalServer(Settings(listen="127.0.0.1:0", state_dir=state / engine,
                               api_keys=(key,), layouts_dir=layouts)) as server:
+        weed = server.embedded_s3.pid if server.embedded_s3 else None
+        before = cpu_seconds(weed)
         with MemorySampler(server) as sampler:
             elapsed, job = run_job(server, secret, count, sampler)
+        after = cpu_seconds(weed)
         peaks = dict(server.job_runner.peak_rss_kb)
         server_rss = rss_kb()
+    # the workers are waited for when the server stops, so their CPU is in RUSAGE_CHILDREN
+    # only now (SeaweedFS, a child too, is taken out by its own /proc figure)
+    workers_cpu = children_cpu_seconds() - before["children"] - (after["seaweedfs"]
+                                                                 - before["seaweedfs"])
+    done = max(job.counts.done + job.counts.failed, 1)
     return {
         "state": job.state, "documents": job.counts.done, "failed": job.counts.failed,
         "pages": job.pages,
@@ -234,7 +243,31 @@ def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, ob
         "worker_peak_rss_mb": [round(kb / 1024) for kb in peaks.values()],
         "server_rss_after_mb": round(server_rss / 1024),
         "memory_by_documents": sampler.at_marks(every, count),
+        # where the machine's CPU went, ms per document: the pipeline's cost beside the
+        # engine's (the workers' figure includes their rendering)
+        "cpu_ms_per_doc": {
+            "server": round((after["self"] - before["self"]) * 1000 / done, 1),
+            "workers": round(workers_cpu * 1000 / done, 1),
+            "seaweedfs": round((after["seaweedfs"] - before["seaweedfs"]) * 1000 / done, 1),
+        },
     }
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(seaweedfs_pid: int | None) -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the server and this client),
+    of its waited-for children, and of the embedded SeaweedFS (from /proc)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    weed = 0.0
+    if seaweedfs_pid:
+        fields = Path(f"/proc/{seaweedfs_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        weed = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"self": own.ru_utime + own.ru_stime, "children": children_cpu_seconds(),
+            "seaweedfs": weed}
 
 
 def rate(seconds: float, documents: int, pages: int) -> dict[str, float]:
