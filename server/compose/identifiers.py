@@ -12,7 +12,11 @@ country, and turned into that form before anything is computed or written:
     VAT identifier (BT-31 / BT-48 / BT-63) country prefix + national form: NO...MVA,
                                           SE + 12 digits, DK + 8, FI + 8, EL for Greece
     electronic address (BT-34 / BT-49)    EAS code from the code list; the value in the
-                                          form its scheme's Peppol rule demands
+                                          form its scheme's Peppol rule demands; a party
+                                          that names none can be addressed by its
+                                          organisation number (Nordic ICDs, which are EAS
+                                          codes too) or its VAT id (`VAT_EAS`: DE 9930,
+                                          AT 9914, GB 9932, PL 9945), `derived_endpoint`
 
 Errors are `IdentifierError` with the rule they would break; builders turn them into
 `InvalidInput` at the JSON path of the field.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import re
 
+from stdnum import get_cc_module
 from stdnum.dk import cvr as dk_cvr
 from stdnum.exceptions import ValidationError
 from stdnum.fi import ytunnus as fi_ytunnus
@@ -123,13 +128,16 @@ def default_tax_registration(country: str | None, org_scheme: str | None) -> str
     return "Foretaksregisteret" if country == "NO" and org_scheme == "0192" else None
 
 
-def vat_id(value: str, country: str | None) -> str:
+def vat_id(value: str, country: str | None, *, check_digits: bool = False) -> str:
     """A VAT identifier as written -> its canonical form with the country prefix (BR-CO-09).
 
     The prefix is taken from the value when it starts with a country code, else from the
     party's `country`. Norwegian and Swedish numbers are checked with stdnum (NO-R-001: NO +
     valid org number + MVA, SE-R-001/002: SE + the org number + 01), Danish and Finnish ones
     by their organisation number; other countries' are written compact with their prefix.
+    `check_digits`: also check other countries' numbers with python-stdnum's VAT module of
+    the country (format and check digit: DE USt-IdNr., AT UID, GB VAT, PL NIP, ...), for a
+    party's own id, which its biller knows exactly; an `IdentifierError` ("BT-31") says why.
     """
     number = compact(value)
     prefix = number[:2] if number[:2].isalpha() else None
@@ -166,7 +174,41 @@ def vat_id(value: str, country: str | None) -> str:
     # Other countries' VAT ids are written compact with their prefix, as given: EN 16931 and
     # Peppol check only the prefix (BR-CO-09), and refusing a buyer's id on a check digit
     # Kanal cannot be sure of would refuse invoices the receiving side accepts.
+    if check_digits:
+        _check_vat_digits(value, iso, prefix + body)
     return prefix + body
+
+
+def _check_vat_digits(value: str, iso: str, number: str) -> None:
+    module = get_cc_module(iso.lower(), "vat")
+    if module is None:  # no stdnum module for the country: the prefix is all that is checked
+        return
+    try:
+        module.validate(number)
+    except ValidationError as exc:
+        raise IdentifierError("BT-31", f"{value!r} is not a valid {iso} VAT identifier "
+                              f"({module.__name__.removeprefix('stdnum.')}): {exc}") from exc
+
+
+# EAS code of a VAT identifier, by its country prefix: the Peppol participant identifier
+# schemes DE:VAT 9930, AT:VAT 9914, GB:VAT 9932 and PL:VAT 9945 (Peppol BIS Billing 3.0 EAS
+# code list, codelists/eas.tsv). The address is the VAT id with its prefix ("9930:DE...").
+# Kanal's markets whose organisation numbers are no EAS scheme (Handelsregister, Firmenbuch,
+# Companies House, KRS); the Nordic ones are addressed by their organisation number.
+VAT_EAS = {"DE": "9930", "AT": "9914", "GB": "9932", "PL": "9945"}
+
+
+def derived_endpoint(legal_id: str | None, legal_id_scheme: str | None,
+                     vat: str | None) -> tuple[str, str] | None:
+    """The electronic address (BT-34: EAS code, value) of a party that names none: its
+    organisation number when its ICD scheme is an EAS code too (0192, 0007, 0184, 0037),
+    else its normalised VAT id when `VAT_EAS` has its prefix, else None (no address:
+    PEPPOL-EN16931-R010/R020 name the party)."""
+    if legal_id and legal_id_scheme and legal_id_scheme in codelists.EAS:
+        return legal_id_scheme, legal_id
+    if vat and vat[:2] in VAT_EAS:
+        return VAT_EAS[vat[:2]], vat
+    return None
 
 
 def peppol_id(value: str) -> tuple[str, str]:

@@ -92,7 +92,15 @@ class InvoiceReader:
                 self.fail(f"{path}.id", str(exc))
         return Identifier(value, scheme, text(data.get("version")))
 
-    def party(self, data: Mapping[str, Any], path: str, *, seller: bool) -> Party:
+    def party(self, data: Mapping[str, Any], path: str, *, seller: bool,
+              own_ids: bool = False) -> Party:
+        """BG-4 / BG-7 from `{name, org_number (+_scheme), vat_id, peppol_id, address, ...}`
+        at `path`; identifier errors are collected at their JSON path (`problems`).
+
+        `own_ids`: the party is the one sending (a card issuer): its VAT id's check digit
+        is checked too (`ids.vat_id(check_digits=True)`: a bank knows its own id exactly),
+        and with no `peppol_id` it is addressed by its organisation number or VAT id
+        (`ids.derived_endpoint`, BT-34)."""
         address = self.address(data.get("address"))
         country = address.country if address else None
         org, org_scheme = text(data.get("org_number")), text(data.get("org_number_scheme"))
@@ -104,9 +112,10 @@ class InvoiceReader:
         vat = text(data.get("vat_id"))
         if vat:
             try:
-                vat = ids.vat_id(vat, country)
+                vat = ids.vat_id(vat, country, check_digits=own_ids)
             except ids.IdentifierError as exc:
                 self.fail(f"{path}.vat_id", str(exc))
+                vat = None
         endpoint_id = endpoint_scheme = None
         if text(data.get("peppol_id")):
             try:
@@ -118,6 +127,8 @@ class InvoiceReader:
                 # or refuses when the e-invoice is owed: server/channels/einvoice_channel.py).
                 if seller:
                     self.fail(f"{path}.peppol_id", str(exc))
+        elif own_ids and (derived := ids.derived_endpoint(org, org_scheme, vat)):
+            endpoint_scheme, endpoint_id = derived
         contact = data.get("contact") or {}
         tax_registration = text(data.get("tax_registration"))
         if seller and tax_registration is None and org:
