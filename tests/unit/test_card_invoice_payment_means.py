@@ -28,7 +28,6 @@ from server.compose.builders.base import BuildRequest
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
-from server.errors import InvalidInput
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
@@ -45,10 +44,6 @@ SAMPLES = tomllib.loads((LAYOUT.path / "manifest.toml").read_text())["samples"]
 PEPPOL_IDS = {"DK": "0184:12345678", "NO": "0192:987654325", "SE": "0007:5560360793",
               "FI": "0216:003728470514", "DE": "9930:DE123456789", "AT": "9914:ATU12345678",
               "GB": "9932:GB123456789", "PL": "9945:PL1234567890"}
-# Issuers whose organisation number is no Peppol identifier (Firmenbuch, Handelsregister,
-# Companies House, KRS): the card-invoice data gives them no electronic address, so they
-# cannot send a Peppol invoice (PEPPOL-EN16931-R020, named at $.issuer.org_number).
-NO_PEPPOL_SENDER = {"de-DE", "de-AT", "en-GB", "pl-PL"}
 
 
 def _sample(locale: str) -> dict[str, Any]:
@@ -69,20 +64,14 @@ def _to_peppol(locale: str) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("locale", sorted(set(SAMPLES) - NO_PEPPOL_SENDER))
+# Every issuer has an electronic address: the Nordic ones their organisation number, the
+# de-DE, de-AT, en-GB and pl-PL ones their VAT id (test_card_issuer_ids.py).
+@pytest.mark.parametrize("locale", sorted(SAMPLES))
 def test_each_card_invoice_sample_to_a_peppol_receiver_validates(locale: str) -> None:
     output = _einvoice(_to_peppol(locale), locale)
     assert output.facts["syntax"] == "peppol-bis-3-ubl"
     report = ev.validate_ubl(output.content)
     assert report.errors == [] and report.warnings == [], report
-
-
-@pytest.mark.parametrize("locale", sorted(NO_PEPPOL_SENDER))
-def test_an_issuer_without_a_peppol_identifier_is_named_at_its_org_number(locale: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        _einvoice(_to_peppol(locale), locale)
-    fields = {v.field for v in info.value.violations}
-    assert fields == {"$.issuer.org_number"}, info.value.violations
 
 
 @pytest.mark.parametrize("locale", sorted(SAMPLES))

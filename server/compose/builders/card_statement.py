@@ -26,7 +26,9 @@ lines are category O, "not subject to VAT". Card transactions are payments made 
 holder's behalf, not supplies by the issuer (outside the scope of VAT), and interest and fees
 are exempt financial services (mva-loven § 3-6, ML 10 kap. 33 §); EN 16931 forbids mixing O
 with other categories on one invoice (BR-O-11), and O, unlike E, needs no seller VAT id,
-which a card issuer often does not have. The exemption reason (BT-120) says so.
+which a card issuer often does not have. The exemption reason (BT-120) says so. The issuer
+(seller, its electronic address BT-34 from `peppol_id`, org number or VAT id) is read by
+`card_issuer`; an issuer's VAT id is never BT-31 here (BR-O-02 forbids it with category O).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
+from server.compose.builders.card_issuer import endpoint_source, issuer_party
 from server.compose.builders.invoice_payment import is_fik, statement_means
 from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
@@ -155,7 +158,6 @@ def _line(i: int, name: str, value: Decimal, description: str | None = None) -> 
 
 
 _RENAMES = renamer((
-    ("seller.endpoint_id", "issuer.org_number"), ("seller.endpoint_scheme", "issuer.org_number"),
     ("seller.legal_id", "issuer.org_number"), ("seller", "issuer"),
     ("buyer.endpoint_id", "customer.peppol_id"), ("buyer.endpoint_scheme", "customer.peppol_id"),
     ("buyer", "customer"), ("buyer_reference", "card_account.account_number"),
@@ -165,12 +167,16 @@ _RENAMES = renamer((
 ))
 
 
-def _where(transactions: int, has_interest: bool, fik: bool) -> Callable[[str], str]:
+def _where(transactions: int, has_interest: bool, fik: bool,
+           endpoint: str = "$.issuer.org_number") -> Callable[[str], str]:
     """Model path of the card invoice's EN 16931 form -> the JSON path of the card data:
     line 1 is the previous balance, then one line per transaction, the interest, the fees.
     The one payment means comes from `$.payment` (its reference; for a FIK line the code 93
-    and the creditor number too) and else from `$.issuer.payment_account` (code, account)."""
+    and the creditor number too) and else from `$.issuer.payment_account` (code, account).
+    The seller's electronic address (BT-34) is named at `endpoint` (`endpoint_source`)."""
     def where(path: str) -> str:
+        if path.startswith(("seller.endpoint_id", "seller.endpoint_scheme")):
+            return endpoint
         head, _, rest = path.partition(".")
         if head.startswith("lines["):
             i = int(head[6:-1])
@@ -201,11 +207,7 @@ def en16931_invoice(
     `account`: the issuer's checked payment account (BT-84, and its BIC as BT-86);
     `amounts`: the transactions' amounts as `_transactions` read and rounded them."""
     issuer, inv = data["issuer"], data["invoice"]
-    address = postal_address(issuer["address"])
-    try:
-        org, scheme = ids.organisation_number(issuer["org_number"], address.country)
-    except ids.IdentifierError as exc:
-        raise InvalidInput.field("$.issuer.org_number", str(exc)) from exc
+    seller = issuer_party(issuer)
     endpoint_scheme = endpoint_id = None
     # An unroutable Peppol id leaves no electronic address: the e-invoice channel then finds
     # the holder unreachable (a routing problem, not the document's) and the plan goes on as
@@ -228,24 +230,22 @@ def en16931_invoice(
         issue_date=iso_date(inv["invoice_date"], "$.invoice.invoice_date"),
         due_date=iso_date(inv["due_date"], "$.invoice.due_date"),
         currency=data["currency"],
-        seller=Party(name=issuer["name"].strip(), address=address, legal_id=org,
-                     legal_id_scheme=scheme, endpoint_id=org if scheme else None,
-                     endpoint_scheme=scheme,
-                     tax_registration_id=ids.default_tax_registration(address.country, scheme)),
+        seller=seller,
         buyer=Party(name=customer.name.strip(), address=customer.address,
                     endpoint_id=endpoint_id, endpoint_scheme=endpoint_scheme),
         lines=lines,
         # the BIC too: the Finnish form prints it and a receiver's bank routes by it
         # (UBL FinancialInstitutionBranch, CII BICID, Finvoice EpiBfiIdentifier)
         payment=statement_means(account, reference, issuer["name"].strip() or None,
-                                address.country,
+                                seller.address.country,
                                 customer.address.country if customer.address else None),
         prepaid=payments,
         buyer_reference=data["card_account"]["account_number"].strip() or None,
         exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
         period_end=iso_date(inv["period_end"], "$.invoice.period_end"),
-        where=_where(len(data["transactions"]), interest is not None, is_fik(reference)),
+        where=_where(len(data["transactions"]), interest is not None, is_fik(reference),
+                     endpoint_source(issuer)),
     )
 
 
@@ -387,7 +387,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         payment_scheme=payment_scheme(data["payment"], reference, account,
                                       "$.issuer.payment_account"),
         invoice_paths=_where(len(data["transactions"]), interest is not None,
-                             is_fik(reference)),
+                             is_fik(reference), endpoint_source(data["issuer"])),
         due_date=due_date,
         amount_due=amount_due,
         facts={
