@@ -191,3 +191,26 @@ def test_the_vat_eas_codes_are_the_countries_vat_schemes_on_the_eas_list() -> No
     for country, code in ids.VAT_EAS.items():
         assert code in codelists.EAS, code
         assert names[country] in codelists.EAS.codes[code], (country, code)
+
+
+def test_only_a_partys_own_vat_id_is_refused_on_its_check_digit() -> None:
+    # A buyer's foreign VAT id stays as given (EN 16931 and Peppol check only its prefix);
+    # the issuer's own is checked with stdnum.
+    assert ids.vat_id("DE812345674", "DE") == "DE812345674"
+    with pytest.raises(ids.IdentifierError, match="check digit"):
+        ids.vat_id("DE812345674", "DE", check_digits=True)
+    assert ids.vat_id("pl 526-025-02-74", "PL", check_digits=True) == "PL5260250274"
+
+
+@pytest.mark.parametrize("legal_id, scheme, vat, expected", [
+    ("923609016", "0192", "NO923609016MVA", ("0192", "923609016")),  # org number first
+    ("HRB 214578 B", None, "DE812345673", ("9930", "DE812345673")),
+    ("FN 458712 x", None, "ATU13585627", ("9914", "ATU13585627")),
+    ("09876543", None, "GB980780684", ("9932", "GB980780684")),
+    ("0000712458", None, "PL5260250274", ("9945", "PL5260250274")),
+    ("0000712458", None, None, None),
+    ("B12345678", None, "ESB12345678", None),  # no VAT scheme listed for the country here
+])
+def test_derived_endpoint(legal_id: str, scheme: str | None, vat: str | None,
+                          expected: tuple[str, str] | None) -> None:
+    assert ids.derived_endpoint(legal_id, scheme, vat) == expected
