@@ -69,6 +69,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import css_inline
+import idna
 import jinja2
 from email_validator import EmailNotValidError, validate_email
 
@@ -237,6 +238,18 @@ def parse_address(email: str) -> RecipientAddress:
     envelope alike."""
     checked = validate_email(email, check_deliverability=False, strict=True)
     return RecipientAddress(checked.local_part, checked.ascii_domain)
+
+
+def ascii_domain(domain: str) -> str:
+    """`bø.no` -> `xn--b-5ga.no`: a domain name in IDNA A-labels (IDNA 2008 with the UTS #46
+    mapping, as email-validator writes the recipient's domain in `parse_address`), for
+    envelope addresses Kanal configures itself (the SMTP return path), where reserved names
+    such as `.internal` or `.test` stay allowed. Raises `ValueError` (why) when it is not a
+    domain name."""
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{domain!r} is not a domain name: {exc}") from exc
 
 
 def recipient_address(composition: Composition) -> RecipientAddress:

@@ -3,7 +3,8 @@ were accepted at Compose and then failed every attempt with `UnicodeEncodeError`
 
 - Against the real Postfix (STARTTLS, `smtputf8_enable`): an IDN domain (`exämple.no`) goes
   out as its A-label in RCPT TO and arrives; a UTF-8 local part (`ok-øystein@…`) is sent with
-  SMTPUTF8 (RFC 6531) and arrives.
+  SMTPUTF8 (RFC 6531) and arrives; an IDN return-path domain goes out as its A-label in MAIL
+  FROM with and without SMTPUTF8 (the `Return-Path` Postfix writes on delivery).
 - Against aiosmtpd with SMTPUTF8 switched off (Postfix always offers it here): the UTF-8
   local part is `Failed` at once, before MAIL FROM, so the fallback starts; the session stays
   usable for the next message; an IDN domain still goes through plain SMTP.
@@ -56,9 +57,13 @@ def outgoing(recipient: str, to_header: str) -> Outgoing:
                     "email", recipient, content, "message/rfc822", f"<doc{n}@fjordbank.no>", 1)
 
 
-def provider(port: int, ca_file: Path | None = None):
+IDN_BOUNCE_DOMAIN = "bounces.fjordbånk.test"  # on the wire:
+IDN_BOUNCE_DOMAIN_ASCII = "bounces.xn--fjordbnk-f0a.test"
+
+
+def provider(port: int, ca_file: Path | None = None, return_path_domain: str = BOUNCE_DOMAIN):
     settings = {"type": "smtp", "host": "127.0.0.1", "port": port, "timeout": 5,
-                "return_path_domain": BOUNCE_DOMAIN}
+                "return_path_domain": return_path_domain}
     if ca_file:
         settings.update(starttls=True, ca_file=str(ca_file))
     return build("relay", settings, ProviderContext(Path("."), {}, b"verp-secret"))
@@ -91,6 +96,23 @@ def test_a_utf8_local_part_is_sent_with_smtputf8_and_arrives(postfix):
     received = message_from_string(raw.decode("utf-8"), policy=policy.SMTPUTF8)
     assert received["To"].addresses[0].addr_spec == f"{user}@{DOMAIN}"
     assert received["To"].addresses[0].display_name == "Øystein Berg"
+
+
+@pytest.mark.parametrize("user", ["ok-rp-{}", "ok-rp-øystein-{}"])  # plain, SMTPUTF8
+def test_an_idn_return_path_domain_goes_out_as_its_a_label(postfix, user: str):
+    user = user.format(uuid.uuid4().hex[:8])
+    smtp = provider(postfix.port, postfix.ca_file, return_path_domain=IDN_BOUNCE_DOMAIN)
+    try:
+        result = smtp.send(outgoing(f"{user}@{DOMAIN}", f"{user}@{DOMAIN}"))
+    finally:
+        smtp.close()
+    assert isinstance(result, Accepted), result
+    [raw] = wait_for(lambda: postfix.mailbox(user), "the message in the Postfix mailbox",
+                     explain=lambda: postfix.log()[-2000:])
+    received = message_from_bytes(raw, policy=policy.SMTPUTF8)
+    return_path = received["Return-Path"].strip("<> ")
+    assert return_path.startswith("bounces+")
+    assert return_path.endswith(f"@{IDN_BOUNCE_DOMAIN_ASCII}")  # the envelope Postfix saw
 
 
 class Relay:

@@ -24,6 +24,12 @@ that does not offer it can never take the message, so that is `Failed` at once (
 FROM is sent), and the plan's fallback starts instead of retrying for an hour. An address
 that does not parse is `Failed(bounced)` the same way.
 
+Return path (MAIL FROM): its domain is written in IDNA A-labels like the recipient's
+(`return_path_domain = "bounces.bø.no"` -> `MAIL FROM:<bounces+…@bounces.xn--b-5ga.no>`),
+with or without SMTPUTF8, so the DSNs come back to the same routable name. A configured
+domain that is not a domain name stops the start; one taken from a message's From header
+makes that message `Failed` (no relay could take it).
+
 Replies -> results: 250 after DATA -> `Accepted` (the relay's words, e.g. "250 2.0.0 Ok:
 queued as 1409A20E12F"); 5xx to RCPT -> `Failed(bounced)`; other 5xx -> `Failed`; 4xx ->
 `Retry`; no connection -> `Retry` (the breaker counts it); a connection lost during DATA ->
@@ -64,7 +70,7 @@ import dkim
 from email_validator import EmailNotValidError
 
 from server import logs
-from server.channels.email import RecipientAddress, parse_address
+from server.channels.email import RecipientAddress, ascii_domain, parse_address
 from server.delivery.bounces import return_path
 from server.delivery.model import Accepted, Failed, Outgoing, Result, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext, register
@@ -110,6 +116,16 @@ class SmtpProvider(Provider):
                 self._dkim_key(tenant)
             except (OSError, KeyError) as exc:
                 raise ValueError(f"delivery.tenants.{tenant}.dkim: {exc!r}") from exc
+        configured = {f"delivery.tenants.{tenant}.return_path_domain": spec.get(
+            "return_path_domain") for tenant, spec in context.tenants.items()}
+        configured[f"delivery.providers.{name}.return_path_domain"] = settings.get(
+            "return_path_domain")
+        for key, domain in configured.items():  # a broken domain stops the start too
+            if domain:
+                try:
+                    ascii_domain(str(domain))
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from exc
 
     # --- connections ----------------------------------------------------------------------
 
@@ -183,12 +199,20 @@ class SmtpProvider(Provider):
     # --- sending ---------------------------------------------------------------------------
 
     def _return_path(self, message: Outgoing) -> str:
+        """The VERP return path for MAIL FROM, its domain in IDNA A-labels (RFC 5321
+        §4.1.2, RFC 5890) as RCPT TO writes the recipient's: the tenant's or the provider's
+        `return_path_domain`, else the From header's domain. Raises `_Refused(Failed)` when
+        that domain is not a domain name."""
         tenant = self.context.tenants.get(message.tenant, {})
         domain = tenant.get("return_path_domain") or self.settings.get("return_path_domain")
         if not domain:
             sender = BytesHeaderParser().parsebytes(message.content).get("From", "")
             domain = parseaddr(sender)[1].rpartition("@")[2]
-        return return_path(message.delivery_id, str(domain), self.context.verp_secret)
+        try:
+            domain = ascii_domain(str(domain))
+        except ValueError as exc:  # no relay could take it: no retry
+            raise _Refused(Failed(f"return path domain cannot be sent: {exc}")) from exc
+        return return_path(message.delivery_id, domain, self.context.verp_secret)
 
     def send(self, message: Outgoing) -> Result:
         try:
@@ -196,8 +220,11 @@ class SmtpProvider(Provider):
         except EmailNotValidError as exc:  # no relay could take it: no retry
             return Failed(f"recipient address {message.recipient!r} cannot be sent: {exc}",
                           State.BOUNCED)
+        try:
+            sender = self._return_path(message)
+        except _Refused as refused:
+            return refused.result
         content = self.sign(message)
-        sender = self._return_path(message)
         for _ in range(2):  # a pooled session the relay closed while idle: once more, fresh
             try:
                 conn, reused = self._take()
