@@ -203,6 +203,7 @@ def job_to_proto(progress: Progress) -> jobs_pb2.Job:
         created_at=timestamp(job.created_at), finished_at=timestamp(job.finished_at),
         priority=job.header.priority, print_profile=job.header.print_profile,
         stalled_reason=progress.stalled, next_retry_at=timestamp(progress.retry_at),
+        idempotency_key=progress.idempotency_key,
     )
 
 

@@ -262,6 +262,8 @@ def submit(args: argparse.Namespace) -> int:
                               f"server (`kanal job {response.job_id}`)") from None
     names = {v: k for k, v in CHANNEL_NAMES.items()}
     print(f"job {job.job_id}: {job.state}")
+    if job.idempotency_key:
+        print(f"  idempotency key {job.idempotency_key}")
     print(f"  documents {job.counts.done}, failed {job.counts.failed}, pages {job.pages}"
           + (f", not composed (cancelled) {job.counts.cancelled}"
              if job.counts.cancelled else ""))

@@ -83,6 +83,7 @@ class Progress:
     stalled: str = ""  # why chunks keep failing (empty: they do not)
     retry_at: datetime | None = None  # the next try of a failing chunk
     cancelled: int = 0  # records never composed: the job was cancelled before them
+    idempotency_key: str = ""  # the header's key the job was submitted with ("": none)
 
 
 @dataclass(frozen=True, slots=True)

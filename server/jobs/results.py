@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from server.jobs import indexed, totals
 from server.jobs.database import JobDatabase, job_row
 from server.jobs.model import JobRow, Progress, RecordError
-from server.jobs.tables import CHUNK_RUNNING, FINAL_STATES, job_chunks, job_records
+from server.jobs.tables import CHUNK_RUNNING, FINAL_STATES, job_chunks, job_keys, job_records
 
 STALLED_AFTER = 3
 MAX_RECORD_ERRORS = 20  # field violations kept per record
@@ -30,7 +30,8 @@ class JobResults(JobDatabase):
         running chunks from the index rows their documents already have (a row is a record's
         commit point); the records of a cancelled chunk that made no document are
         `cancelled`. Reads the job's row, its running chunks and its failing chunks (two
-        indexed queries), never every chunk."""
+        indexed queries), never every chunk; and the job's idempotency key (its
+        `kanal_job_keys` row, by primary key; "" when submitted without one)."""
         with self._connect() as conn:
             row = self._job_record(conn, job_id, tenant)
             job = job_row(row)
@@ -50,6 +51,8 @@ class JobResults(JobDatabase):
                                       job_chunks.c.failures >= STALLED_AFTER,
                                       job_chunks.c.summary.is_(None)))]
             committed = self._committed(conn, job, running_chunks)
+            key = conn.execute(select(job_keys.c.idempotency_key)
+                               .where(job_keys.c.job_id == job_id)).scalar() or ""
         summary = counted.summary
         in_running = sum(totals.records_in(job, chunk) for chunk in running_chunks)
         running = in_running - committed
@@ -61,7 +64,7 @@ class JobResults(JobDatabase):
                        f"{failures} times in a row: {reason}")
             retry_at = min((f[3] for f in failing if f[3] is not None), default=None)
         return Progress(job, job.total, pending, running, summary.documents + committed,
-                        summary.failed, summary, stalled, retry_at, counted.cancelled)
+                        summary.failed, summary, stalled, retry_at, counted.cancelled, key)
 
     @staticmethod
     def _committed(conn: Connection, job: JobRow, chunks: list[int]) -> int:

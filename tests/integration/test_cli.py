@@ -213,10 +213,14 @@ def test_submit_again_with_the_idempotency_key_follows_the_first_job(kanal, tmp_
         assert code == 0, captured.err
         runs.append((next(line.split()[1].rstrip(":") for line in captured.out.splitlines()
                           if line.startswith("job ")), captured.err))
+        assert f"\n  idempotency key {key}\n" in captured.out  # the summary names it
     (first, first_err), (second, second_err) = runs
     assert second == first and "as job" in first_err
     assert f"already submitted with this idempotency key: job {first} (2 records)" in second_err
     assert kanal.jobs.progress(first).done == 2
+    assert kanal_cli(kanal, "job", first) == 0  # `kanal job` shows it too
+    shown = json_out(capsys.readouterr().out)
+    assert (shown["job_id"], shown["idempotency_key"]) == (first, key)
 
 
 def test_a_job_without_records_is_refused_by_client_and_server(kanal, tmp_path, capsys):

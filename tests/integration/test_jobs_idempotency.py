@@ -154,6 +154,23 @@ def test_keys_belong_to_one_tenant(kanal, stub, other_stub):
     finish(other_stub, theirs.job_id)
 
 
+def test_the_job_status_shows_its_idempotency_key(kanal, stub):
+    """GetJob, WatchJob and CancelJob answer with the key the job was submitted with (a core
+    system checking which of its runs a job is); a job submitted without one shows none."""
+    key = f"run-øst-{uuid.uuid4().hex}"  # any text up to 200 characters
+    keyed = stub.SubmitBatch(messages([f"idem-{uuid.uuid4().hex[:8]}"], key))
+    plain = stub.SubmitBatch(messages([f"idem-{uuid.uuid4().hex[:8]}"], ""))
+    get = stub.GetJob(jobs_pb2.GetJobRequest(job_id=keyed.job_id))
+    assert (get.job_id, get.idempotency_key) == (keyed.job_id, key)
+    watched = list(stub.WatchJob(jobs_pb2.GetJobRequest(job_id=keyed.job_id), timeout=120))
+    assert watched and {u.job.idempotency_key for u in watched} == {key}
+    cancelled = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=keyed.job_id))  # already done
+    assert cancelled.idempotency_key == key
+    finish(stub, plain.job_id)
+    unkeyed = stub.GetJob(jobs_pb2.GetJobRequest(job_id=plain.job_id))
+    assert (unkeyed.job_id, unkeyed.idempotency_key) == (plain.job_id, "")
+
+
 def test_a_key_over_200_characters_is_invalid_argument(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.SubmitBatch(messages(["c"], "k" * 201))

@@ -89,7 +89,7 @@ class JobCounts(_message.Message):
     def __init__(self, total: _Optional[int] = ..., pending: _Optional[int] = ..., running: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "tenant", "job_name", "layout_id", "layout_version", "state", "counts", "pages", "channels", "created_at", "finished_at", "priority", "print_profile", "stalled_reason", "next_retry_at")
+    __slots__ = ("job_id", "tenant", "job_name", "layout_id", "layout_version", "state", "counts", "pages", "channels", "created_at", "finished_at", "priority", "print_profile", "stalled_reason", "next_retry_at", "idempotency_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class Job(_message.Message):
     PRINT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     STALLED_REASON_FIELD_NUMBER: _ClassVar[int]
     NEXT_RETRY_AT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     tenant: str
     job_name: str
@@ -120,7 +121,8 @@ class Job(_message.Message):
     print_profile: str
     stalled_reason: str
     next_retry_at: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[str] = ..., tenant: _Optional[str] = ..., job_name: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., state: _Optional[str] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., pages: _Optional[int] = ..., channels: _Optional[_Iterable[_Union[ChannelCount, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., print_profile: _Optional[str] = ..., stalled_reason: _Optional[str] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, job_id: _Optional[str] = ..., tenant: _Optional[str] = ..., job_name: _Optional[str] = ..., layout_id: _Optional[str] = ..., layout_version: _Optional[str] = ..., state: _Optional[str] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., pages: _Optional[int] = ..., channels: _Optional[_Iterable[_Union[ChannelCount, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., print_profile: _Optional[str] = ..., stalled_reason: _Optional[str] = ..., next_retry_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class JobProgress(_message.Message):
     __slots__ = ("job", "documents_per_second", "eta_seconds", "final")
