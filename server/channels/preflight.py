@@ -37,11 +37,12 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cached_property
 
 import pypdfium2
 
+from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
@@ -188,14 +189,25 @@ def culprit(composition: Composition, texts: Iterable[str],
 _AMOUNT = re.compile(r"-?(\d+)\.\d+")
 _NUMBER = re.compile(r"-?(\d+)(?:\.\d+)?")
 OUTSIZED_DIGITS = 9  # 100 000 000 and more: wider than the amount columns were made for
-# EN 16931 BT-131: a line's net amount is its quantity (BT-129) x its price (BT-146), which
-# the line tables print; so the two may overflow the line-total column together
-_PRODUCTS = (("quantity", "unit_price"),)
+# EN 16931 BT-131: a line's net amount is its quantity (BT-129) x its price (BT-146) / the
+# price's base quantity (BT-149, default 1), which the line tables print; so they may
+# overflow the line-total column together: (quantity, price, base quantity) field names
+_PRODUCTS = (("quantity", "unit_price", "base_quantity"),)
 
 
 def _integer_digits(value: Decimal) -> int:
     whole = abs(int(value))
     return len(str(whole)) if whole else 1
+
+
+def _line_net_digits(quantity: Decimal, price: Decimal, base: Decimal | None) -> int:
+    """Integer digits of the line net amount (BT-131) the invoice computes and prints
+    (`server.compose.invoice.line_net_amount`: quantity x price / base quantity), computed
+    exactly: 100 significant digits hold any product of two amounts the schemas admit
+    (below 10^15, 32 characters each) divided by a base quantity."""
+    with localcontext() as context:
+        context.prec = 100
+        return _integer_digits(line_net_amount(quantity, price, base_quantity=base))
 
 
 def _outsized_amount(composition: Composition, text: str,
@@ -204,7 +216,8 @@ def _outsized_amount(composition: Composition, text: str,
     total, a line sum: formatted, and often computed from the inputs, so no input string
     shows in it): of the input numbers - strings with decimals, and at `numeric` fields
     (the layout's schema's numbers) whole numbers and JSON numbers too - and the products
-    of a quantity and its price (`_PRODUCTS`, named by the factor with more integer
+    of a quantity and its price over the price's base quantity (`_PRODUCTS`: the line net
+    amount, EN 16931 BT-131; named by the factor, quantity or price, with more integer
     digits), the one with the most integer digits, if it has at least `OUTSIZED_DIGITS`.
     An ordinary amount pushed out of its column by a long word is left to the lines around
     it."""
@@ -226,12 +239,12 @@ def _outsized_amount(composition: Composition, text: str,
             amounts.append((_integer_digits(number), path))
     for path, value in numbers.items():
         parent, _, name = path.rpartition(".")
-        for factor, other in _PRODUCTS:
+        for factor, other, base in _PRODUCTS:
             price = numbers.get(f"{parent}.{other}") if name == factor else None
             if price is not None:
-                product = _integer_digits(value * price)
-                amounts.append((product, max((_integer_digits(value), path),
-                                             (_integer_digits(price), f"{parent}.{other}"))[1]))
+                net = _line_net_digits(value, price, numbers.get(f"{parent}.{base}"))
+                amounts.append((net, max((_integer_digits(value), path),
+                                         (_integer_digits(price), f"{parent}.{other}"))[1]))
     widest = max(amounts, default=None)
     return widest[1] if widest is not None and widest[0] >= OUTSIZED_DIGITS else None
 
