@@ -24,6 +24,10 @@ column or overflows a box, so the field holding the longest such word is named
 the lines such text stands on, on every page (a table row: the cell that widened its column
 pushed its own row's neighbours out, and a table sizes its columns for all its pages); the
 whole document. Without one, the layout's limit (`print.text_area_mm`, `print.window_mm`).
+Text drawn over text by rows pushed down (a box of fixed height grown taller, its runs on
+different lines) names instead the input strings broken over lines just above it
+(server.channels.preflight_pushed), one violation each: a creditor's long address lines,
+not the payment reference in the row they pushed onto the footer.
 
 Cost: pdfium's text runs per page, read in the print checks' one pass over the PDF
 (`server.pdfium.read_back`, shared with the mark-zone check); the runs are plain tuples and
@@ -43,6 +47,7 @@ from functools import cached_property
 import pypdfium2
 
 from server.compose.invoice import line_net_amount
+from server.channels.preflight_pushed import stacked, wrapped_above
 from server.compose.layouts import Layout
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote
@@ -260,6 +265,7 @@ class _Problem:
     runs: list[Run]
     limit: str
     lines: Callable[[], str] | None
+    pushed_by: Callable[[], list[str]] | None = None  # rows pushed down: the wrapped values
 
 
 def check_pdf(pdf: PdfSource, composition: Composition,
@@ -283,6 +289,12 @@ def check_pdf(pdf: PdfSource, composition: Composition,
 
         problems = []
         for p in found:
+            pushers = p.pushed_by() if p.pushed_by is not None else []
+            if pushers:
+                problems.extend(FieldViolation(path, (
+                    f"page {p.page}: {p.what}: the rows above it grew taller than their box "
+                    f"with this value broken over lines; shorten it")) for path in pushers)
+                continue
             # the window: only its own runs say whose text it is
             around = () if p.lines is None else (every_problems_lines, all_text)
             field = culprit(composition, (r.text for r in p.runs), around,
@@ -302,6 +314,7 @@ def _page_problems(page: ReadPage, composition: Composition,
         return runs[i]
 
     found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
+    pushed_by = None
     area = text_area(layout, page.width * MM_PER_PT, page.height * MM_PER_PT)
     outside = [(r, how) for r in map(run, _outside(area, edges))
                if (how := area.outside(r)) and r.text]
@@ -324,8 +337,12 @@ def _page_problems(page: ReadPage, composition: Composition,
     if clash:
         found.append((f"text is drawn over text ({quote(clash[0].text)} and "
                       f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
+        a, b = clash
+        if stacked((a.top, a.bottom), (b.top, b.bottom)):
+            pushed_by = functools.partial(wrapped_above, page, composition, min(a.top, b.top))
     return [_Problem(page.number, what, bad, limit, functools.partial(
-        _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None)
+        _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None,
+        pushed_by if what.startswith("text is drawn over text") else None)
         for what, bad, limit, whole in found]
 
 
