@@ -46,8 +46,8 @@ from functools import cached_property
 
 import pypdfium2
 
-from server.compose.invoice import line_net_amount
 from server.channels.preflight_pushed import stacked, wrapped_above
+from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
 from server.compose.model import Composition
 from server.errors import FieldViolation, InvalidInput, quote

@@ -24,7 +24,8 @@ from server.compose.model import Channel
 from server.errors import InvalidInput
 
 LAYOUT = LayoutRegistry().get("payment-reminder")
-WORDS = "Storgata Næringspark Bygning Inngang Etasje Kontor Avdeling Fakturamottak".split()
+WORDS = ["Storgata", "Næringspark", "Bygning", "Inngang", "Etasje", "Kontor", "Avdeling",
+         "Fakturamottak"]
 CREDITOR = ["$.creditor.address.lines[0]", "$.creditor.address.lines[1]",
             "$.creditor.address.lines[2]", "$.creditor.address.city"]
 
