@@ -25,6 +25,14 @@ characters of the shown strings, gathered in one walk without paths, against the
 only when one of them is missing are the strings walked again with their paths to name the
 fields.
 
+Fields a layout lets print without what it cannot draw (`[print] replace_unprintable`, JSON
+path patterns such as `$.transactions[*].description`): text the bank does not write itself,
+a card network's or an enrichment service's merchant descriptor ("Kaffe ☕", "星巴克"), whose
+emoji or foreign script must not stop the customer's invoice. There the print PDF drops
+symbols without a glyph (emoji and their joiners and variation selectors) and prints each
+other such character as "?", as a statement printer does; the e-mail and e-invoice keep the
+text as given. A name, an address or any other field is still refused (`printable`).
+
 Which channels need it: every one that carries the print PDF (print, the digital mailbox,
 an e-mail with the PDF attached, the Factur-X e-invoice); the composer asks
 `server.channels.channel_unfit`, so a channel that cannot carry the document is skipped
@@ -35,15 +43,18 @@ the reader's mail program with its own fonts, and the SMS goes as UCS-2 when it 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from fontTools.ttLib import TTFont
 
+from server import logs
 from server.compose.layouts import Layout, font_folders
 from server.compose.model import Composition
 from server.compose.plan import Unfit
@@ -57,7 +68,14 @@ NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
 # mean nothing outside one font and Typst's PDF/A-3a export refuses them, so they are
 # refused like characters without a glyph.
 PRIVATE_USE = "Co"
+log = logs.get_logger(__name__)
+
 MAX_REPORTED = 20  # characters named in one error
+REPLACEMENT = "?"  # a letter, digit or mark of a script the fonts lack, in a replaced field
+# what a replaced field drops instead: symbols (emoji are So), and the zero-width joiner,
+# variation selectors and skin-tone modifiers that build emoji sequences (UTS #51)
+DROPPED_CATEGORIES = frozenset({"So", "Sk", "Sm", "Sc"})
+EMOJI_COMPONENTS = re.compile("[\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
 
 
 @lru_cache(maxsize=32)
@@ -201,8 +219,11 @@ def _why_unprintable(char: str, families: tuple[str, ...]) -> str:
 
 
 def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
-    """Why the print PDF cannot carry this document (for the channel plan), or None."""
-    missing = missing_glyphs(composition, layout)
+    """Why the print PDF cannot carry this document (for the channel plan), or None: what
+    stays without a glyph once `printable` has replaced what it may."""
+    if _all_drawn(composition, layout):
+        return None
+    missing = missing_glyphs(printable(composition, layout), layout)
     if not missing:
         return None
     chars = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
@@ -216,3 +237,87 @@ def refuse_missing_glyphs(composition: Composition, layout: Layout) -> None:
     if missing:
         raise InvalidInput("the print fonts cannot draw characters of this document",
                            missing)
+
+
+def replaced_fields(layout: Layout) -> Callable[[str], bool]:
+    """Whether an input JSON path is one of the layout's `[print] replace_unprintable`
+    patterns (`[*]` stands for any index)."""
+    patterns = layout.section("print").get("replace_unprintable", ())
+    if not patterns:
+        return lambda path: False
+    pattern = re.compile("|".join(
+        re.escape(p).replace(re.escape("[*]"), r"\[\d+\]") for p in patterns))
+    return lambda path: pattern.fullmatch(path) is not None
+
+
+def _all_drawn(composition: Composition, layout: Layout) -> bool:
+    """Every character shown has a glyph (the usual answer: one walk, no paths)."""
+    covered, _ = layout_coverage(layout)
+    return all(ord(char) in covered or not needs_glyph(char)
+               for char in _shown_characters(composition))
+
+
+def print_composition(composition: Composition, layout: Layout) -> Composition:
+    """The composition the print templates render: `composition` itself when every
+    character has a glyph; else `printable`'s copy, refused (`InvalidInput` naming each
+    field and character) if anything outside the replaced fields is still undrawable."""
+    if _all_drawn(composition, layout):
+        return composition
+    replaced, fields = _replaced(composition, layout)
+    refuse_missing_glyphs(replaced, layout)
+    if fields:
+        log.info("print replaced unprintable characters", fields=fields,
+                 document_id=composition.document_id)
+    return replaced
+
+
+def printable(composition: Composition, layout: Layout) -> Composition:
+    """`composition` with the characters the fonts cannot draw that came from a field of
+    `[print] replace_unprintable` dropped (symbols, emoji sequences) or printed as
+    `REPLACEMENT` in a copy of its context; `composition` itself when there are none.
+    Characters from any other field stay, for `missing_glyphs` to refuse."""
+    return _replaced(composition, layout)[0]
+
+
+def _replaced(composition: Composition, layout: Layout) -> tuple[Composition, list[str]]:
+    """`printable`'s composition and the input fields it replaced characters of."""
+    covered, _ = layout_coverage(layout)
+    replaceable = replaced_fields(layout)
+    fields: set[str] = set()
+
+    def fix(text: str) -> str:
+        if text.isascii():
+            return text
+        text = unicodedata.normalize("NFC", text)
+        out: list[str] = []
+        changed = False
+        for char in text:
+            if ord(char) in covered or not needs_glyph(char):
+                out.append(char)
+                continue
+            field = source_field(composition, char, text)
+            if field is None or not replaceable(field):
+                out.append(char)
+                continue
+            fields.add(field)
+            changed = True
+            out.append("" if unicodedata.category(char) in DROPPED_CATEGORIES
+                       else REPLACEMENT)
+        if not changed:
+            return text
+        kept = " ".join(EMOJI_COMPONENTS.sub("", "".join(out)).split())
+        return kept or REPLACEMENT
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return fix(value)
+        if isinstance(value, Mapping):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(walk(item) for item in value)
+        return value
+
+    context = walk(composition.context)
+    if not fields:
+        return composition, []
+    return replace(composition, context=context), sorted(fields)

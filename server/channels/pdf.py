@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Protocol
 
 from server import metrics
-from server.channels.glyphs import refuse_missing_glyphs
+from server.channels.glyphs import print_composition
 from server.channels.preflight import refuse_overflow
 from server.channels.print_zones import check_print_zones
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
@@ -134,8 +134,10 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
     the layout's fonts (before rendering, `glyphs`); then, read back in one pdfium pass
     (`refuse_unprintable`), no text leaves its box on the rendered pages (`preflight`) and
     nothing reaches one of `mark_zones` (`print_zones`; none for a PDF that never goes to
-    paper). Each refusal is `InvalidInput` naming the field; the preflight's comes first."""
-    refuse_missing_glyphs(composition, layout)
+    paper). Each refusal is `InvalidInput` naming the field; the preflight's comes first.
+    Fields the layout lets print without what it cannot draw are rendered so (`glyphs.printable`:
+    a merchant descriptor's emoji dropped, a script the fonts lack as "?")."""
+    composition = print_composition(composition, layout)
     started = time.perf_counter()
     rendered = engine.render(layout, composition)
     refuse_unprintable(rendered.content, composition, layout, mark_zones)

@@ -39,6 +39,9 @@ Manifest (TOML)::
                                      # destination (server/compose/countries.toml)
     duplex = false                   # false: simplex sheets (blank backs) on a duplex line
     slip_page = -1                   # a tear-off slip's page: a sheet front, blank back
+    replace_unprintable = ["$.transactions[*].description"]
+                                     # fields printed without what the fonts cannot draw
+                                     # (emoji dropped, other scripts as "?"), not refused
 
     [email]                          # optional: subject is a Jinja template over the context
     subject = "Faktura {{ invoice.number }}"
@@ -56,6 +59,7 @@ templates exist), so a broken layout fails at server start, not on a customer's 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,6 +234,7 @@ def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Lay
                 raise LayoutError(f"{path}: {channel} template {template!r} is missing")
     _check_print_engine(path, manifest.get("print", {}))
     _check_print_sides(path, manifest.get("print", {}))
+    _check_replaced_fields(path, manifest.get("print", {}))
     if Channel.PRINT in channels:
         _check_print_area(path, version, manifest.get("print", {}), mark_zones)
     return Layout(
@@ -311,6 +316,18 @@ def _check_print_sides(path: Path, section: Mapping[str, Any]) -> None:
     if slip is not None and (not isinstance(slip, int) or isinstance(slip, bool) or slip == 0):
         raise LayoutError(f"{path}: [print] slip_page must be a page number, 1-based or "
                           f"negative from the end (-1 = the last page), not {slip!r}")
+
+
+def _check_replaced_fields(path: Path, section: Mapping[str, Any]) -> None:
+    """`replace_unprintable` is a list of JSON paths of the data (`$.a.b`, `[*]` for any
+    index), the fields server/channels/glyphs.py may print without what no font draws."""
+    fields = section.get("replace_unprintable", [])
+    if not isinstance(fields, list) or not all(
+            isinstance(f, str) and re.fullmatch(r"\$(\.[A-Za-z_][\w-]*(\[\*\])?)+", f)
+            for f in fields):
+        raise LayoutError(f"{path}: [print] replace_unprintable must be a list of JSON paths "
+                          f"of the data such as \"$.transactions[*].description\", not "
+                          f"{fields!r}")
 
 
 def print_area(section: Mapping[str, Any]) -> Rect | None:
