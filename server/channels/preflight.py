@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from functools import cached_property
 
@@ -58,6 +58,7 @@ PRINTER_BORDER_MM = 5.0  # what a layout without a text area may not print on
 TOLERANCE_MM = 0.5  # glyph bounds vs the box: anti-aliasing and overshoot, not overflow
 OVERLAP_MM = 0.5  # runs overlapping by more than this (both ways) are text over text
 WINDOW_GRACE_MM = 3.0  # below the window's foot, where a 7th address line would start
+MAX_REPORTED = 20  # violations in one refusal: each field and problem once
 SHORTEST_CULPRIT = 12  # a word shorter than this does not widen a column of an A4 page
 
 
@@ -287,20 +288,43 @@ def check_pdf(pdf: PdfSource, composition: Composition,
         def all_text() -> str:
             return " ".join(page.text for page in pages)
 
-        problems = []
+        problems: dict[tuple[str, str], FieldViolation] = {}  # each once, in page order
         for p in found:
+            if len(problems) >= MAX_REPORTED:
+                break
             pushers = p.pushed_by() if p.pushed_by is not None else []
             if pushers:
-                problems.extend(FieldViolation(path, (
-                    f"page {p.page}: {p.what}: the rows above it grew taller than their box "
-                    f"with this value broken over lines; shorten it")) for path in pushers)
+                for path in pushers:
+                    why = (f"page {p.page}: {p.what}: the rows above it grew taller than "
+                           f"their box with this value broken over lines; shorten it")
+                    problems.setdefault((path, why), FieldViolation(path, why))
                 continue
-            # the window: only its own runs say whose text it is
-            around = () if p.lines is None else (every_problems_lines, all_text)
-            field = culprit(composition, (r.text for r in p.runs), around,
-                            layout.numeric_field)
-            problems.append(FieldViolation(field or p.limit, f"page {p.page}: {p.what}"))
-        return problems
+            if p.lines is None:  # the window: only its own runs, and the recipient's fields
+                field = culprit(_recipient_only(composition), (r.text for r in p.runs))
+            else:
+                field = culprit(composition, (r.text for r in p.runs),
+                                (every_problems_lines, all_text), layout.numeric_field)
+            why = f"page {p.page}: {p.what}"
+            problems.setdefault((field or p.limit, why), FieldViolation(field or p.limit, why))
+        return list(problems.values())[:MAX_REPORTED]
+
+
+def _recipient_only(composition: Composition) -> Composition:
+    """`composition` whose input strings are only those the window address shows (the
+    recipient's name and postal address, compared without case and spacing): whose text
+    leaves the window is one of them, whatever else holds the same words. The whole
+    composition when none is found."""
+    def key(text: str) -> str:
+        return " ".join(text.split()).casefold()
+
+    recipient = composition.recipient
+    address = recipient.address
+    shown = {key(recipient.name)} | ({key(line) for line in address.lines}
+                                     | {key(address.postal_code), key(address.city)}
+                                     if address is not None else set())
+    mine = tuple((path, value) for path, value in composition.source_text
+                 if key(value) in shown)
+    return replace(composition, source_text=mine) if mine else composition
 
 
 def _page_problems(page: ReadPage, composition: Composition,

@@ -60,8 +60,8 @@ def wrapped_above(page: ReadPage, composition: Composition, top: float) -> list[
             span = _span(page, index[at], index[at + len(wanted) - 1])
             if span is not None and span[1] <= top + ALIGNED_MM:
                 found.append((*span, path))
-            at = flat.find(wanted, at + 1)
-    return _nearest_block(found)
+            at = flat.find(wanted, at + len(wanted))  # each printing once, not overlapping
+    return list(dict.fromkeys(_nearest_block(found)))
 
 
 def _span(page: ReadPage, first: int, last: int) -> tuple[float, float] | None:
