@@ -15,6 +15,18 @@ can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF e
   encoded as UTF-8, so it could never be archived or rendered) and no control characters
   other than tab, line feed and carriage return, nor U+FFFE/U+FFFF (XML 1.0 forbids them,
   and the e-invoice and PDF channels are XML underneath).
+- **Invisible text** is refused in every string (`INVISIBLE`): the bidi embedding,
+  override and isolate controls U+202A..U+202E and U+2066..U+2069 (an RLO printed
+  "\u202eRLO override gnirts" reversed: a merchant name or an address that reads other than
+  it is stored, the "Trojan Source" spoofing of CVE-2021-42574; UTS #39 section 3.1.1 and
+  UAX #9 section 2 say such explicit formatting is not for identifiers), and ZERO WIDTH
+  SPACE U+200B, WORD JOINER U+2060 and ZERO WIDTH NO-BREAK SPACE (BOM) U+FEFF, which show
+  nothing and make "Kari" and "Ka\u200bri" two names to search, sort and de-duplicate.
+  Kept, because text needs them: ZERO WIDTH NON-JOINER and JOINER U+200C/U+200D (Persian
+  and Indic words are spelt with them, emoji ZWJ sequences are made of them; UTS #39 and
+  UAX #31 allow them in context) and LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK U+200E/U+200F
+  (UAX #9 implicit marks: they place a number or a Latin word correctly in Arabic or
+  Hebrew text and reorder nothing else).
 - **Numbers** are exact decimals (`Decimal`, never float) with at most
   MAX_INTEGER_DIGITS digits before the decimal point and MAX_FRACTION_DIGITS after it,
   so every sum, product and rounding a builder makes stays within Decimal's 28-digit
@@ -28,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -44,8 +57,14 @@ MAX_VIOLATIONS = 20
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\r\n]*")
 
-# Lone surrogates; C0 controls except tab, LF, CR; the noncharacters XML 1.0 forbids.
-_BAD_CHARACTER = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# The invisible characters refused in any text (module docstring): bidi embeddings and
+# overrides (LRE, RLE, PDF, LRO, RLO), bidi isolates (LRI, RLI, FSI, PDI), ZWSP, WJ, BOM.
+INVISIBLE = "\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff"
+# Lone surrogates; C0 controls except tab, LF, CR; the noncharacters XML 1.0 forbids; INVISIBLE.
+_BAD_CHARACTER = re.compile(
+    f"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff{INVISIBLE}]")
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+_BIDI = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 class _Refused:
@@ -239,4 +258,9 @@ def _text_problem(text: str, limit: int, what: str) -> str | None:
     char = bad.group()
     if "\ud800" <= char <= "\udfff":
         return f"{what} holds a lone surrogate escape (\\u{ord(char):04x}) at {bad.start()}"
+    if _INVISIBLE.match(char):
+        return (f"{what} holds the invisible character U+{ord(char):04X} "
+                f"{unicodedata.name(char)} at {bad.start()}: "
+                + ("it reorders the text around it (bidi control)" if char in _BIDI
+                   else "it shows nothing and makes equal-looking text differ"))
     return f"{what} holds the control character U+{ord(char):04X} at {bad.start()}"
