@@ -25,7 +25,7 @@ per-locale default for the stage. The template only places it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -99,6 +99,66 @@ def check_fee(fee: Decimal, currency: str, law: Mapping[str, Any], country: str 
             f"of {cap} {law['currency']} in {country} ({law['source']})")
 
 
+def check_overdue(notice_date: date, due_date: date, law: Mapping[str, Any],
+                  country: str | None, *, dated: bool) -> None:
+    """Refuse a reminder or collection notice dated on or before the invoice's due date:
+    INVALID_ARGUMENT at $.reminder.date (at the composition date when the data gives none),
+    naming the due date, the first day it could be sent and the governing law.
+
+    Until the due date has passed the debtor is not in default, so there is nothing to remind
+    of, and no fee or late interest to claim: the earliest day is the day after the due date,
+    in every country Kanal serves (`[reminder.law.<CC>] overdue`, the source per country):
+    NO inkassoloven § 9 første ledd bokstav a (the notice is sent "etter kravets forfall")
+    and forsinkelsesrenteloven § 2; SE lag (1981:739) 1 § ("en förfallen skuld") and
+    räntelagen 6 §; DK renteloven § 3 stk. 1 and § 9 b; FI korkolaki 4 § and laki saatavien
+    perinnästä; DE BGB § 286 Abs. 1 (a Mahnung "nach dem Eintritt der Fälligkeit"); AT ABGB
+    §§ 1333, 1334; PL Kodeks cywilny art. 476, 481; GB Consumer Credit Act 1974 ss. 86B-86C
+    (notices of sums in arrears)."""
+    if notice_date > due_date:
+        return
+    earliest = due_date + timedelta(days=1)
+    which = "" if dated else " (no date given: the composition date)"
+    law_text = (f"; the law of {country}: {law['overdue']}" if law.get("overdue") else "")
+    raise InvalidInput.field(
+        "$.reminder.date",
+        f"{notice_date.isoformat()}{which} is not after the invoice's due date "
+        f"{due_date.isoformat()}: the debtor is in default only once the due date has passed, "
+        f"so a reminder is sent on {earliest.isoformat()} at the earliest{law_text}")
+
+
+def check_fee_date(fee: Decimal, notice_date: date, due_date: date, law: Mapping[str, Any],
+                   country: str | None) -> None:
+    """Refuse a reminder fee on a reminder sent sooner after the due date than the governing
+    law allows a fee (`[reminder.law.<CC>] fee_after_due_days`): NO Inkassoforskriften
+    § 1-2 første ledd (a purring with a fee at the earliest 14 days after the due date),
+    FI laki saatavien perinnästä (a consumer's maksumuistutus with a fee at the earliest 14
+    days after the due date). INVALID_ARGUMENT at $.reminder.fee."""
+    days = law.get("fee_after_due_days")
+    if not fee or not days or notice_date >= due_date + timedelta(days=days):
+        return
+    raise InvalidInput.field(
+        "$.reminder.fee",
+        f"a reminder fee under the law of {country} needs a reminder sent at least {days} "
+        f"days after the due date {due_date.isoformat()}, not before "
+        f"{(due_date + timedelta(days=days)).isoformat()}; this one is dated "
+        f"{notice_date.isoformat()} ({law.get('fee_after_due_source', law.get('source', ''))})")
+
+
+def check_interest_days(days: int, notice_date: date, due_date: date) -> None:
+    """Refuse late-payment interest for more days than the invoice is overdue on the notice
+    date: interest runs from the day after the due date (forsinkelsesrenteloven § 2,
+    räntelagen 6 §, BGB § 288), so the days claimed are at most (notice date - due date).
+    INVALID_ARGUMENT at $.reminder.interest.days."""
+    overdue = (notice_date - due_date).days
+    if days > overdue:
+        raise InvalidInput.field(
+            "$.reminder.interest.days",
+            f"{days} days of interest, but on the notice date {notice_date.isoformat()} the "
+            f"invoice due {due_date.isoformat()} is {overdue} day{'s' if overdue != 1 else ''} "
+            "overdue: interest runs "
+            "from the day after the due date, at most to the notice date")
+
+
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     currency = check_currency(data["currency"], "$.currency")
     fmt = Formatter(request.locale, currency)
@@ -126,6 +186,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         )
     debtor_country = customer.address.country if customer.address else sender_country
     law_country, law = governing_law(request.layout, currency, debtor_country, sender_country)
+    check_overdue(notice_date, due_date, law, law_country, dated="date" in rem)
     days = law.get("collection_notice_days")
     if stage == "collection_notice" and days and new_due_date < notice_date + timedelta(days=days):
         raise InvalidInput.field(
@@ -142,6 +203,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         raise InvalidInput.field("$.invoice.amount_outstanding", "nothing is outstanding")
     fee = round_money(amount(rem["fee"], "$.reminder.fee"), currency)
     check_fee(fee, currency, law, law_country)
+    check_fee_date(fee, notice_date, due_date, law, law_country)
     interest_data = rem.get("interest")
     interest = Decimal("0.00")
     interest_text = None
@@ -155,6 +217,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                                           "$.reminder.interest.amount"), currency)
         else:
             assert rate is not None  # the schema requires rate_percent with days
+            check_interest_days(interest_data["days"], notice_date, due_date)
             interest = late_interest(outstanding, rate, interest_data["days"])
         if rate is not None and "days" in interest_data:
             interest_text = text["interest_rate_days"].format(
