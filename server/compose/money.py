@@ -7,9 +7,11 @@ unit as ISO 4217 defines it, at most 2 decimals because EN 16931 amounts have at
 the ISO 4217 code list (`server.compose.codelists`). A zero is always positive: `-0.00`
 never reaches a document (EN 16931 validators read "-0.00" as not zero, BR-E-09/BR-Z-09).
 
-Where the rule applies: the builders round each input amount once when they read it, and
-every sum or product the documents show (line nets, VAT, totals, balances, interest) is
-rounded once when it is computed. Everything after that (Babel formatting for print, e-mail
+Where the rule applies: an input amount is never rounded: one with more decimals than its
+currency's minor unit is refused when a builder reads it (`builders.base.amount` with a
+currency, INVALID_ARGUMENT at its JSON path), because rounding a ledger's 0.005 line by line
+made a document's total differ from the ledger's. Every sum or product the documents show
+(line nets, VAT, totals, balances, interest) is rounded once when it is computed. Everything after that (Babel formatting for print, e-mail
 and SMS, the XML writers) only displays the rounded value: `server.compose.formatting`
 rounds with this same rule before Babel, so Babel's own half-even rounding never decides.
 

@@ -272,8 +272,23 @@ def test_a_domestic_giro_account_in_another_currency_is_refused(sample, currency
     layout = LayoutRegistry().get("card-invoice")
     data = json.loads(layout.sample_data(sample))
     data["currency"] = currency
+    if currency == "JPY":  # no minor unit: the sample's øre would be refused first
+        data = whole_amounts(data)
     with pytest.raises(InvalidInput) as info:
         compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
                                document_id="d", now=datetime(2026, 3, 2, tzinfo=UTC),
                                locale="sv-SE" if sample else "nb-NO"))
     assert "$.currency" in {v.field for v in info.value.violations}
+
+
+MONEY_KEYS = {"amount", "previous_balance", "payments_received", "credit_limit", "floor"}
+
+
+def whole_amounts(value):
+    """The card invoice's amounts without decimals (for a currency without a minor unit)."""
+    if isinstance(value, dict):
+        return {k: str(round(Decimal(v))) if k in MONEY_KEYS and isinstance(v, str)
+                else whole_amounts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_amounts(v) for v in value]
+    return value

@@ -22,6 +22,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from server.compose import countries, formatting, references
+from server.compose.codelists import minor_unit
 from server.compose.layouts import Layout
 from server.compose.model import (
     DocumentKind,
@@ -79,8 +80,20 @@ Builder = Callable[[Mapping[str, Any], BuildRequest], Content]
 # values and report what a schema cannot express (a real calendar date, a sane amount).
 
 
-def amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal:
-    """A money amount from a JSON number (parsed as Decimal) or a numeric string."""
+def amount(value: Any, path: str, *, allow_negative: bool = False,
+           currency: str | None = None) -> Decimal:
+    """A decimal from a JSON number (parsed as Decimal) or a numeric string: an amount, a
+    quantity, a price, a rate or a percentage, at most 6 decimals.
+
+    With `currency` (ISO 4217) the value is a monetary amount in that currency: refused when
+    it has more decimals than the currency's minor unit (`money_decimals`: NOK 2, JPY 0), and
+    returned with exactly that many ("100" -> 100.00). A ledger's 0.005 printed as 0,01 line by
+    line while the exact sum rounded otherwise: the document's total then differed from the
+    ledger's, so Kanal refuses the amount rather than round it. Prices (EN 16931 BT-146/148
+    may have more decimals), quantities, rates and percentages are read without `currency`.
+
+    Raises `InvalidInput` at `path`: not a decimal, more than 15 digits before the point,
+    negative unless `allow_negative`, more than 6 decimals, or more than the currency has."""
     if isinstance(value, bool):
         raise InvalidInput.field(path, "must be an amount, not a boolean")
     if type(value) is Decimal:  # the JSON reader's numbers: already the exact value
@@ -101,7 +114,26 @@ def amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal:
         raise InvalidInput.field(path, f"must not be negative, got {quote(result)}")
     if result.as_tuple().exponent < -6:  # type: ignore[operator]
         raise InvalidInput.field(path, f"{quote(value)} has more than 6 decimals")
-    return result
+    return result if currency is None else money_decimals(result, path, currency)
+
+
+def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = None) -> Decimal:
+    """`value` with exactly the decimals of `currency`'s minor unit, or `InvalidInput` at
+    `path` when it has more ("NOK has 2 decimals; 0.005 has 3"). Trailing zeros are no
+    decimals (0.010 NOK is 0.01). The minor unit is the ISO 4217 one that every amount is
+    rounded to (`server.compose.money.quantum`, EN 16931 BR-DEC: at most 2), so what is
+    accepted here is never rounded again. `rule`: the standard's rule the message starts
+    with ("[BR-DEC-16] ...") where the document has one."""
+    places = minor_unit(currency)
+    exponent = value.normalize().as_tuple().exponent
+    written = max(-exponent, 0) if isinstance(exponent, int) else 0
+    if written > places:
+        raise InvalidInput.field(
+            path, (f"[{rule}] " if rule else "")
+            + f"{currency} has {places} decimal{'s' if places != 1 else ''}; "
+            f"{quote(value)} has {written}: send the amount the ledger books, rounded to the "
+            "currency's minor unit")
+    return round_money(value, currency)
 
 
 def iso_date(value: Any, path: str) -> date:

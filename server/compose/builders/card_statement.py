@@ -110,8 +110,8 @@ def _transactions(
     purchases = refunds = Decimal("0")
     for i, row in enumerate(rows):
         path = f"$.transactions[{i}]"
-        value = round_money(amount(row["amount"], f"{path}.amount", allow_negative=True),
-                            fmt.currency)
+        value = amount(row["amount"], f"{path}.amount", allow_negative=True,
+                       currency=fmt.currency)
         values.append(value)
         if value >= 0:
             purchases += value
@@ -120,7 +120,8 @@ def _transactions(
         foreign = rate = None
         if original := row.get("original"):
             code = check_currency(original["currency"], f"{path}.original.currency")
-            orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True)
+            orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True,
+                          currency=code)
             if orig == 0 or (orig < 0) != (value < 0):
                 raise InvalidInput.field(
                     f"{path}.original.amount", "must be non-zero and have the sign of amount"
@@ -270,18 +271,17 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     _check_order(period_start, period_end, "$.invoice.period_end", "period_start")
     _check_order(invoice_date, due_date, "$.invoice.due_date", "invoice_date")
 
-    # every amount is rounded once, when read (server.compose.money), and only summed after
-    previous = round_money(amount(inv["previous_balance"], "$.invoice.previous_balance",
-                                  allow_negative=True), currency)
-    payments = round_money(amount(inv["payments_received"], "$.invoice.payments_received"),
-                           currency)
+    # every amount has the currency's decimals when read (base.amount), and is only summed
+    previous = amount(inv["previous_balance"], "$.invoice.previous_balance",
+                      allow_negative=True, currency=currency)
+    payments = amount(inv["payments_received"], "$.invoice.payments_received",
+                      currency=currency)
     rows, amounts, purchases, refunds = _transactions(data["transactions"], fmt)
     interest_data = data.get("interest")
-    interest = (round_money(amount(interest_data["amount"], "$.interest.amount"), currency)
+    interest = (amount(interest_data["amount"], "$.interest.amount", currency=currency)
                 if interest_data else None)
     fees = [
-        (fee["description"], round_money(amount(fee["amount"], f"$.fees[{i}].amount"),
-                                         currency))
+        (fee["description"], amount(fee["amount"], f"$.fees[{i}].amount", currency=currency))
         for i, fee in enumerate(data.get("fees", []))
     ]
     fees_total = sum((value for _, value in fees), Decimal("0"))
@@ -292,9 +292,10 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     rate = amount(rule["rate_percent"], "$.minimum_payment.rate_percent")
     if rate > 100:
         raise InvalidInput.field("$.minimum_payment.rate_percent", "must be at most 100")
-    minimum = minimum_payment(balance, rate, amount(rule["floor"], "$.minimum_payment.floor"))
+    minimum = minimum_payment(balance, rate, amount(rule["floor"], "$.minimum_payment.floor",
+                                                    currency=currency))
     amount_due = max(balance, Decimal("0.00"))
-    limit = round_money(amount(card["credit_limit"], "$.card_account.credit_limit"), currency)
+    limit = amount(card["credit_limit"], "$.card_account.credit_limit", currency=currency)
     account = payment_account(issuer["payment_account"], "$.issuer.payment_account")
     reference = payment_reference(data["payment"], currency, sender_country)
     units, cents = fmt.giro_amount(amount_due)

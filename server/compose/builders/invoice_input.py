@@ -158,14 +158,15 @@ def read_invoice(data: Mapping[str, Any], currency: str) -> Invoice:
     if creditor_ids:
         seller = Party(**{**_fields(seller), "identifiers": (*seller.identifiers,
                                                              *creditor_ids)})
-    lines = read_lines(reader, data)
-    allowances = read_allowances_charges(data)
+    lines = read_lines(reader, data, currency)
+    allowances = read_allowances_charges(data, currency)
     details = _details(reader, data)
     vat = data.get("vat_accounting")
     vat_accounting = VatAccounting(
         currency=vat["currency"],
         tax_total=optional_amount(vat.get("tax_total"), "$.vat_accounting.tax_total",
-                                  allow_negative=True),
+                                  allow_negative=True, currency=vat["currency"],
+                                  rule="BR-DEC-15"),
         exchange_rate=optional_amount(vat.get("exchange_rate"), "$.vat_accounting.exchange_rate"),
     ) if vat else None
     if reader.problems:
@@ -181,9 +182,10 @@ def read_invoice(data: Mapping[str, Any], currency: str) -> Invoice:
         lines=lines,
         allowances_charges=allowances,
         payment_means=means,
-        prepaid=optional_amount(data.get("prepaid_amount"), "$.prepaid_amount") or Decimal(0),
+        prepaid=optional_amount(data.get("prepaid_amount"), "$.prepaid_amount",
+                                currency=currency, rule="BR-DEC-16") or Decimal(0),
         rounding=optional_amount(data.get("rounding_amount"), "$.rounding_amount",
-                                 allow_negative=True),
+                                 allow_negative=True, currency=currency, rule="BR-DEC-17"),
         round_payable_to=optional_amount(data.get("round_payable_to"), "$.round_payable_to"),
         vat_accounting=vat_accounting,
         details=details,

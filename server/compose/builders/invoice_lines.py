@@ -26,23 +26,30 @@ from server.compose.invoice import LineInput
 __all__ = ["read_allowances_charges", "read_lines"]
 
 
-def _line_allowances(items: Any, path: str) -> list[LineAllowanceCharge]:
+def _line_allowances(items: Any, path: str, currency: str) -> list[LineAllowanceCharge]:
+    """BG-27/BG-28: amounts (BT-136/BT-141) and base amounts (BT-137/BT-142) in the
+    invoice currency, with its decimals (BR-DEC-24/27, BR-DEC-25/28)."""
     return [
         LineAllowanceCharge(
             is_charge=bool(ac["is_charge"]),
             amount=optional_amount(ac.get("amount"), f"{path}[{j}].amount",  # type: ignore[arg-type]
-                                   allow_negative=True),
+                                   allow_negative=True, currency=currency,
+                                   rule="BR-DEC-27" if ac["is_charge"] else "BR-DEC-24"),
             reason=text(ac.get("reason")),
             reason_code=text(ac.get("reason_code")),
-            base_amount=optional_amount(ac.get("base_amount"), f"{path}[{j}].base_amount"),
+            base_amount=optional_amount(ac.get("base_amount"), f"{path}[{j}].base_amount",
+                                        currency=currency,
+                                        rule="BR-DEC-28" if ac["is_charge"] else "BR-DEC-25"),
             percent=optional_amount(ac.get("percent"), f"{path}[{j}].percent"),
         )
         for j, ac in enumerate(items or ())
     ]
 
 
-def read_lines(reader: InvoiceReader, data: Mapping[str, Any]) -> list[LineInput]:
-    """`$.lines[]` -> the lines; BR-26 (a price is required) goes to the reader's problems."""
+def read_lines(reader: InvoiceReader, data: Mapping[str, Any],
+               currency: str) -> list[LineInput]:
+    """`$.lines[]` -> the lines; BR-26 (a price is required) goes to the reader's problems.
+    Quantities and prices keep their decimals (BT-129, BT-146/148 have no BR-DEC limit)."""
     out = []
     for i, line in enumerate(data["lines"]):
         path = f"$.lines[{i}]"
@@ -65,7 +72,7 @@ def read_lines(reader: InvoiceReader, data: Mapping[str, Any]) -> list[LineInput
             order_line_reference=text(line.get("order_line_reference")),
             accounting_reference=text(line.get("accounting_reference")),
             allowances_charges=_line_allowances(line.get("allowances_charges"),
-                                                f"{path}.allowances_charges"),
+                                                f"{path}.allowances_charges", currency),
             gross_price=optional_amount(line.get("gross_price"), f"{path}.gross_price",
                                         allow_negative=True),
             price_discount=optional_amount(line.get("price_discount"), f"{path}.price_discount"),
@@ -89,19 +96,23 @@ def read_lines(reader: InvoiceReader, data: Mapping[str, Any]) -> list[LineInput
     return out
 
 
-def read_allowances_charges(data: Mapping[str, Any]) -> list[AllowanceCharge]:
-    """`$.allowances_charges[]` -> the document-level allowances and charges."""
+def read_allowances_charges(data: Mapping[str, Any], currency: str) -> list[AllowanceCharge]:
+    """`$.allowances_charges[]` -> the document-level allowances and charges (BG-20/BG-21),
+    amounts and base amounts with the currency's decimals (BR-DEC-01/02, BR-DEC-05/06)."""
     return [
         AllowanceCharge(
             is_charge=bool(ac["is_charge"]),
             amount=optional_amount(ac.get("amount"), f"$.allowances_charges[{i}].amount",  # type: ignore[arg-type]
-                                   allow_negative=True),
+                                   allow_negative=True, currency=currency,
+                                   rule="BR-DEC-05" if ac["is_charge"] else "BR-DEC-01"),
             reason=text(ac.get("reason")),
             vat_category=ac["vat_category"],
             vat_rate=optional_rate(ac.get("vat_rate"), f"$.allowances_charges[{i}].vat_rate"),
             reason_code=text(ac.get("reason_code")),
             base_amount=optional_amount(ac.get("base_amount"),
-                                        f"$.allowances_charges[{i}].base_amount"),
+                                        f"$.allowances_charges[{i}].base_amount",
+                                        currency=currency,
+                                        rule="BR-DEC-06" if ac["is_charge"] else "BR-DEC-02"),
             percent=optional_amount(ac.get("percent"), f"$.allowances_charges[{i}].percent"),
         )
         for i, ac in enumerate(data.get("allowances_charges", ()))

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from server.compose import identifiers as ids
-from server.compose.builders.base import amount, iso_date
+from server.compose.builders.base import amount, iso_date, money_decimals
 from server.compose.en16931 import Identifier, Party, TaxRepresentative
 from server.compose.model import PostalAddress
 from server.errors import FieldViolation
@@ -46,9 +46,15 @@ def optional_rate(value: Any, path: str) -> Decimal | None:
     return None if value is None or value == "" else amount(value, path)
 
 
-def optional_amount(value: Any, path: str, *, allow_negative: bool = False) -> Decimal | None:
-    """An amount (see `base.amount`); absent -> None."""
-    return None if value is None else amount(value, path, allow_negative=allow_negative)
+def optional_amount(value: Any, path: str, *, allow_negative: bool = False,
+                    currency: str | None = None, rule: str | None = None) -> Decimal | None:
+    """An amount, price or quantity (see `base.amount`); absent -> None. With `currency` a
+    monetary amount with at most that currency's decimals (`base.money_decimals`), refused
+    under the EN 16931 decimal `rule` (BR-DEC-*) otherwise."""
+    if value is None:
+        return None
+    found = amount(value, path, allow_negative=allow_negative)
+    return found if currency is None else money_decimals(found, path, currency, rule)
 
 
 def optional_date(value: Any, path: str) -> date | None:

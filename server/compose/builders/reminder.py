@@ -196,12 +196,12 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             f"{(notice_date + timedelta(days=days)).isoformat()}",
         )
 
-    # every amount is rounded once, when read (server.compose.money), and only summed after
-    outstanding = round_money(amount(inv["amount_outstanding"],
-                                     "$.invoice.amount_outstanding"), currency)
+    # every amount has the currency's decimals when read (base.amount), and is only summed
+    outstanding = amount(inv["amount_outstanding"], "$.invoice.amount_outstanding",
+                         currency=currency)
     if outstanding == 0:
         raise InvalidInput.field("$.invoice.amount_outstanding", "nothing is outstanding")
-    fee = round_money(amount(rem["fee"], "$.reminder.fee"), currency)
+    fee = amount(rem["fee"], "$.reminder.fee", currency=currency)
     check_fee(fee, currency, law, law_country)
     check_fee_date(fee, notice_date, due_date, law, law_country)
     interest_data = rem.get("interest")
@@ -213,8 +213,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             if "rate_percent" in interest_data else None
         )
         if "amount" in interest_data:
-            interest = round_money(amount(interest_data["amount"],
-                                          "$.reminder.interest.amount"), currency)
+            interest = amount(interest_data["amount"], "$.reminder.interest.amount",
+                              currency=currency)
         else:
             assert rate is not None  # the schema requires rate_percent with days
             check_interest_days(interest_data["days"], notice_date, due_date)
