@@ -11,9 +11,10 @@ Where the rule applies: an input amount is never rounded: one with more decimals
 currency's minor unit is refused when a builder reads it (`builders.base.amount` with a
 currency, INVALID_ARGUMENT at its JSON path), because rounding a ledger's 0.005 line by line
 made a document's total differ from the ledger's. Every sum or product the documents show
-(line nets, VAT, totals, balances, interest) is rounded once when it is computed. Everything after that (Babel formatting for print, e-mail
-and SMS, the XML writers) only displays the rounded value: `server.compose.formatting`
-rounds with this same rule before Babel, so Babel's own half-even rounding never decides.
+(line nets, VAT, totals, balances, interest) is rounded once when it is computed.
+Everything after that (Babel formatting for print, e-mail and SMS, the XML writers) only
+displays the rounded value: `server.compose.formatting` rounds with this same rule before
+Babel, so Babel's own half-even rounding never decides.
 
 Cash rounding (the amount due rounded to the smallest coin, BT-114) is a different,
 explicit step: `round_to_increment`.
