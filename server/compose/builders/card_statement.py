@@ -84,6 +84,16 @@ def minimum_payment(balance: Decimal, rate_percent: Decimal, floor: Decimal) -> 
     return min(balance, max(floor, share)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _transaction_date(value: Any, path: str, invoice_date: date) -> date:
+    day = iso_date(value, path)
+    if day > invoice_date:
+        raise InvalidInput.field(
+            path, f"{day.isoformat()} is after the invoice date {invoice_date.isoformat()} "
+            "($.invoice.invoice_date): a statement bills only transactions made by the day "
+            "it is issued")
+    return day
+
+
 def masked_card(value: str, path: str) -> str:
     """'5213 88** **** 4821' -> '5213 88•• •••• 4821'. A full card number must never reach
     a document (PCI DSS: at most the first six and last four digits may be shown)."""
@@ -101,10 +111,13 @@ def masked_card(value: str, path: str) -> str:
 
 
 def _transactions(
-    rows: list[Mapping[str, Any]], fmt: Formatter
+    rows: list[Mapping[str, Any]], fmt: Formatter, invoice_date: date
 ) -> tuple[list[dict[str, Any]], list[Decimal], Decimal, Decimal]:
-    """Transaction rows for the table, their amounts (rounded), and the sums of purchases
-    and of refunds."""
+    """Transaction rows for the table, their amounts, and the sums of purchases and of
+    refunds. A transaction dated after the invoice date is refused at its `date` (a
+    statement cannot bill what had not happened when it was issued); one dated before the
+    period start is kept: a purchase is posted days after it was made (posting lag), so the
+    statement after its posting date carries it."""
     out: list[dict[str, Any]] = []
     values: list[Decimal] = []
     purchases = refunds = Decimal("0")
@@ -130,7 +143,7 @@ def _transactions(
             rate = fmt.number(abs(value / orig), places=4)
         out.append(
             {
-                "date": fmt.day(iso_date(row["date"], f"{path}.date")),
+                "date": fmt.day(_transaction_date(row["date"], f"{path}.date", invoice_date)),
                 "description": row["description"],
                 "place": row.get("place"),
                 "amount": fmt.number(value),
@@ -276,7 +289,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                       allow_negative=True, currency=currency)
     payments = amount(inv["payments_received"], "$.invoice.payments_received",
                       currency=currency)
-    rows, amounts, purchases, refunds = _transactions(data["transactions"], fmt)
+    rows, amounts, purchases, refunds = _transactions(data["transactions"], fmt, invoice_date)
     interest_data = data.get("interest")
     interest = (amount(interest_data["amount"], "$.interest.amount", currency=currency)
                 if interest_data else None)
