@@ -398,6 +398,28 @@ def test_control_character_is_invalid_argument_with_its_path(documents):
     assert field == "$.customer.name" and "U+000B" in description
 
 
+@pytest.mark.parametrize(("layout_id", "change", "field", "why"), [
+    ("payment-reminder", lambda d: d["reminder"].update(date="2026-01-10"), "$.reminder.date",
+     "2026-01-10 is not after the invoice's due date 2026-01-26"),
+    ("card-invoice", lambda d: d["transactions"][0].update(amount="0.005"),
+     "$.transactions[0].amount", "NOK has 2 decimals; 0.005 has 3"),
+    ("card-invoice", lambda d: d["customer"].update(name="\u202eRLO override gnirts\u202c"),
+     "$.customer.name", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+    ("card-invoice", lambda d: d["transactions"][0].update(date="2027-01-01"),
+     "$.transactions[0].date", "after the invoice date 2026-03-02"),
+], ids=["reminder before due", "sub-øre amount", "bidi override", "future transaction"])
+def test_input_checks_are_invalid_argument_with_path_and_reason(documents, layout_id, change,
+                                                                field, why):
+    # QA H3, M6, M8 and the future card transaction: each is refused, never composed
+    data = json.loads(sample(layout_id))
+    change(data)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id=layout_id, data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(found, description)] = field_violations(error)
+    assert found == field and why in description, description
+
+
 def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
     data = json.loads(sample("b2b-invoice"))
     data["customer"]["peppol_id"] = "9955:5560360793"  # a scheme the EAS list withdrew
