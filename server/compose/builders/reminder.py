@@ -13,11 +13,16 @@ Computed here, once:
                     (or the amount the data gives)
     total to pay  = outstanding + reminder fee + interest
 
-and checked: the new due date must come after the original due date and not before the
-notice date; the law of the debtor's country, as layout data (`[reminder.law.<CC>]` in the
-manifest, with its source): the statutory maximum reminder fee (NO 35 NOK, SE 60 SEK, DK 100
-DKK, FI 5 EUR; DE, AT, PL and GB fix no amount) and the least time a collection notice must
-give (NO 14 days, inkassoloven § 9; DK 10; FI 14). The legally required wording is
+and checked: the notice is dated after the original due date (`check_overdue`: the debtor
+is in default only then), the new due date comes after the original due date and not before
+the notice date, and the interest's days are no more than the invoice is overdue
+(`check_interest_days`); the law of the debtor's country, as layout data
+(`[reminder.law.<CC>]` in the manifest, with its source): the statutory maximum reminder fee
+(NO 35 NOK, SE 60 SEK, DK 100 DKK, FI 5 EUR; DE, AT, PL and GB fix no amount), the days after
+the due date before a reminder may carry a fee (NO, FI 14: `check_fee_date`), the law that
+puts the debtor in default (`overdue`) and the least time a collection notice must give (NO
+14 days, inkassoloven § 9; DK 10; FI 14). Amounts have at most the currency's decimals
+(`base.amount` with the currency). The legally required wording is
 data-driven: `notice.legal_text` when the creditor's lawyers supply it, else the layout's
 per-locale default for the stage. The template only places it.
 """
