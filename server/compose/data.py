@@ -15,18 +15,21 @@ can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF e
   encoded as UTF-8, so it could never be archived or rendered) and no control characters
   other than tab, line feed and carriage return, nor U+FFFE/U+FFFF (XML 1.0 forbids them,
   and the e-invoice and PDF channels are XML underneath).
-- **Invisible text** is refused in every string (`INVISIBLE`): the bidi embedding,
-  override and isolate controls U+202A..U+202E and U+2066..U+2069 (an RLO printed
-  "\u202eRLO override gnirts" reversed: a merchant name or an address that reads other than
-  it is stored, the "Trojan Source" spoofing of CVE-2021-42574; UTS #39 section 3.1.1 and
-  UAX #9 section 2 say such explicit formatting is not for identifiers), and ZERO WIDTH
-  SPACE U+200B, WORD JOINER U+2060 and ZERO WIDTH NO-BREAK SPACE (BOM) U+FEFF, which show
-  nothing and make "Kari" and "Ka\u200bri" two names to search, sort and de-duplicate.
-  Kept, because text needs them: ZERO WIDTH NON-JOINER and JOINER U+200C/U+200D (Persian
-  and Indic words are spelt with them, emoji ZWJ sequences are made of them; UTS #39 and
-  UAX #31 allow them in context) and LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK U+200E/U+200F
-  (UAX #9 implicit marks: they place a number or a Latin word correctly in Arabic or
-  Hebrew text and reorder nothing else).
+- **Invisible text** is refused in every string (`INVISIBLE`), naming the character:
+  the bidi embedding, override and isolate controls U+202A..U+202E and U+2066..U+2069
+  (UAX #9 sections 2.1-2.5: explicit formatting that reorders the text around it; an RLO
+  printed "\\u202eRLO override gnirts" reversed, a merchant name or an address that reads
+  other than it is stored: the "Trojan Source" spoofing of CVE-2021-42574), and ZERO
+  WIDTH SPACE U+200B, WORD JOINER U+2060 and ZERO WIDTH NO-BREAK SPACE (BOM) U+FEFF,
+  which show nothing and make "Kari" and "Ka\\u200bri" two names to search, sort and
+  de-duplicate. UTS #39 (IdentifierType.txt)
+  types all of them Default_Ignorable, restricted in anything that identifies.
+  Kept, because real text needs them: ZERO WIDTH NON-JOINER and JOINER U+200C/U+200D
+  (Persian and Indic words are spelt with them, emoji ZWJ sequences are made of them;
+  UTS #39 types them Inclusion, UAX #31 section 2.3 allows them in those contexts) and
+  LEFT-TO-RIGHT / RIGHT-TO-LEFT MARK U+200E/U+200F (UAX #9 section 2.6, implicit marks:
+  they place a number or a Latin word correctly in Arabic or Hebrew text and override
+  nothing).
 - **Numbers** are exact decimals (`Decimal`, never float) with at most
   MAX_INTEGER_DIGITS digits before the decimal point and MAX_FRACTION_DIGITS after it,
   so every sum, product and rounding a builder makes stays within Decimal's 28-digit
