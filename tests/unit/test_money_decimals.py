@@ -150,3 +150,17 @@ def test_a_currency_without_minor_unit_takes_whole_amounts_only():
     with pytest.raises(InvalidInput) as info:
         money_decimals(Decimal("1500.5"), "$.x", "JPY")
     assert info.value.violations[0].description.startswith("JPY has 0 decimals; 1500.5 has 1")
+
+
+def test_the_minor_unit_agrees_with_babels_currency_data_for_kanals_currencies():
+    # One minor unit for reading and rounding: the ISO 4217 code list the e-invoices validate
+    # against (server/compose/codelists/iso4217.tsv, capped at 2 by EN 16931 BR-DEC). Babel's
+    # (CLDR's) digits agree for the currencies of Kanal's countries; where they differ (HUF:
+    # CLDR 0, ISO 2; KWD: 3, an EN 16931 amount has 2) reading with Babel and rounding with
+    # the code list would disagree, so the code list decides both.
+    from babel.numbers import get_currency_precision
+
+    from server.compose.codelists import minor_unit
+
+    for currency in ("NOK", "SEK", "DKK", "EUR", "PLN", "GBP", "ISK", "JPY"):
+        assert minor_unit(currency) == get_currency_precision(currency), currency
