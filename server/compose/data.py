@@ -111,6 +111,22 @@ def read_json(text: str | bytes) -> dict[str, Any]:
 
     Raises InvalidInput (field `data` for text that is no JSON at all, a JSON path per value
     outside the limits, `$` for JSON that is not an object)."""
+    data = _parse(text)
+    violations = check_limits(data)
+    if violations:
+        raise InvalidInput("data is outside the limits of any layout", violations)
+    return data
+
+
+def read_stored_json(text: str | bytes) -> dict[str, Any]:
+    """JSON that Kanal accepted and stored (an event's data, read again by a journey) -> the
+    dict `read_json` made of it then, numbers as Decimal, without checking the limits
+    again: data accepted under older limits (a character refused since) is still read, as
+    what was accepted is never lost."""
+    return _parse(text)
+
+
+def _parse(text: str | bytes) -> dict[str, Any]:
     try:
         if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
             text = text.decode("utf-8")
@@ -129,9 +145,6 @@ def read_json(text: str | bytes) -> dict[str, Any]:
     if not isinstance(data, dict):  # JSON, but not an object: its path is the root
         raise InvalidInput("data is not a JSON object", [
             FieldViolation("$", f"must be a JSON object, not {_json_kind(data)}")])
-    violations = check_limits(data)
-    if violations:
-        raise InvalidInput("data is outside the limits of any layout", violations)
     return data
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from ulid import ULID
 
 from server import logs
-from server.compose.data import read_json
+from server.compose.data import read_stored_json
 from server.errors import Conflict, InvalidInput, TooLarge, Unavailable
 from server.events.tables import events, metadata
 from server.events.types import EventTypes, parse_attributes
@@ -93,7 +93,7 @@ class Listener(Protocol):
 def event_from_row(row: RowMapping) -> Event:
     return Event(row["seq"], row["event_id"], row["tenant"], row["customer_id"],
                  row["event_type"], row["occurred_at"], row["received_at"],
-                 row["idempotency_key"], read_json(row["data"]),
+                 row["idempotency_key"], read_stored_json(row["data"]),
                  json.loads(row["attributes"] or "{}"))
 
 
@@ -208,7 +208,7 @@ class EventService:
             return Published(event_from_row(stored), replayed=True)
         event = Event(seq, row["event_id"], row["tenant"], row["customer_id"],
                       row["event_type"], row["occurred_at"], row["received_at"],
-                      row["idempotency_key"], read_json(row["data"]),
+                      row["idempotency_key"], read_stored_json(row["data"]),
                       json.loads(row["attributes"]))
         started = exited = 0
         for listener in self.listeners:

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from ulid import ULID
 
 from server import logs
-from server.compose.data import read_json
+from server.compose.data import read_stored_json
 from server.delivery.tables import deliveries
 from server.events.publish import Event, json_text
 from server.events.tables import events
@@ -295,7 +295,7 @@ class JourneyEngine:
         trigger = conn.execute(select(events).where(
             events.c.event_id == instance["trigger_event_id"])).mappings().first()
         data = resolve(step.data, {
-            "trigger": {"data": read_json(trigger["data"]) if trigger else {},
+            "trigger": {"data": read_stored_json(trigger["data"]) if trigger else {},
                         "customer_id": customer, "event_id": instance["trigger_event_id"],
                         "occurred_at": instance["trigger_at"].isoformat(),
                         "occurred_date": instance["trigger_at"].date().isoformat()},
