@@ -11,16 +11,33 @@ fallback is a print delivery like any other: its provider puts the piece in the 
 
 A crash anywhere repeats the step: the render is deterministic, the archive put of the same
 bytes is a no-op, and the old row's compare-and-set lets only one transaction win.
+
+A fallback channel that cannot be used is skipped, and the chain goes on to the plan's next
+one; the failed row keeps its state, its reason names the channel and why, and its
+`fallbacks` lose that channel (one recorded event each, so webhooks and WatchDeliveries
+see it, as for any failure):
+
+* a channel no provider sends for the tenant (`delivery.channels`): nothing is rendered
+  (a configuration gap skips that channel; paper still comes only when the plan has it);
+* a render that can never succeed (`InvalidInput`: the print page cannot hold the text,
+  an unknown layout, any error that is not an outage).
+
+Only an outage (`TRANSIENT`: S3 or the index unavailable, a deadline, the render processes
+replaced) is tried again, after a back-off per row (`RETRY_SECONDS` doubling up to
+`RETRY_MAX_SECONDS`), never a refusal: a refused fallback retried every round would loop
+for ever while the customer gets nothing.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from archive.errors import ArchiveUnavailable
 from archive.index import DocumentIndex
 from archive.records import OutputRecord
 from server import logs
@@ -31,8 +48,15 @@ from server.delivery.outbox import delivery_row
 from server.delivery.routing import Router
 from server.delivery.sealed import SealedInputs
 from server.delivery.store import DeliveryStore
+from server.errors import DeadlineExceeded, Unavailable
 
 log = logs.get_logger(__name__)
+
+# What a fallback's render may raise that can pass: tried again later, with a back-off.
+TRANSIENT = (Unavailable, ArchiveUnavailable, DeadlineExceeded, BrokenExecutor,
+             ConnectionError, TimeoutError)
+RETRY_SECONDS = 5.0  # the first wait after an outage; doubled per failure
+RETRY_MAX_SECONDS = 300.0
 
 
 class FallbackRenderer(Protocol):
@@ -59,12 +83,17 @@ class Fallbacks:
         self.on_event = on_event
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="delivery-fallback")
         self._running: set[str] = set()
+        # delivery id -> (failures so far, monotonic time before which it is not tried)
+        self._waiting: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def submit(self, row: dict[str, Any]) -> None:
-        """Run the fallback of `row` in the background (once at a time per row)."""
+        """Run the fallback of `row` in the background (once at a time per row; after an
+        outage not before its back-off has passed)."""
         with self._lock:
-            if row["delivery_id"] in self._running:
+            waiting = self._waiting.get(row["delivery_id"])
+            if row["delivery_id"] in self._running or (
+                    waiting is not None and time.monotonic() < waiting[1]):
                 return
             self._running.add(row["delivery_id"])
         self._pool.submit(self._run, row)
@@ -73,26 +102,76 @@ class Fallbacks:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, row: dict[str, Any]) -> None:
+        delivery_id = row["delivery_id"]
         try:
             self.fall_back(row)
-        except Exception as exc:  # archive or index away: the next round tries again
-            log.warning("fallback failed; will retry", delivery_id=row["delivery_id"],
-                        error=repr(exc))
+        except Exception as exc:  # archive or index away: tried again after a back-off
+            with self._lock:
+                failures = self._waiting.get(delivery_id, (0, 0.0))[0] + 1
+                wait = min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2 ** (failures - 1))
+                self._waiting[delivery_id] = (failures, time.monotonic() + wait)
+            log.warning("fallback failed; will retry", delivery_id=delivery_id,
+                        error=repr(exc), failures=failures, retry_in_seconds=wait)
+        else:
+            with self._lock:
+                self._waiting.pop(delivery_id, None)
         finally:
             with self._lock:
-                self._running.discard(row["delivery_id"])
+                self._running.discard(delivery_id)
 
     def fall_back(self, row: dict[str, Any]) -> str | None:
-        """-> the new delivery's id, or None when there was nothing (more) to do."""
+        """-> the new delivery's id, or None when there was nothing (more) to do. Raises
+        (`TRANSIENT`, or the index's own errors) when it must be tried again later."""
         state, now = State(row["state"]), self.clock()
-        channel, *rest = row["fallbacks"].split(",")
         blob = self.store.sealed_input(row["tenant"], row["document_id"])
         if blob is None:
             self.store.move(row["delivery_id"], state,
                             f"{row['reason']}; no fallback: the compose input was purged",
                             now, only_from=[state], fallbacks="")
             return None
-        composition, layout, output, record = self.render(self.sealed.open(blob), channel)
+        try:
+            compose_input = self.sealed.open(blob)
+        except ValueError as exc:  # no configured key opens it: no key will later either
+            self.store.move(row["delivery_id"], state, f"{row['reason']}; no fallback: {exc}",
+                            now, only_from=[state], fallbacks="")
+            return None
+        reason = row["reason"]
+        fallbacks = [c for c in row["fallbacks"].split(",") if c]
+        while fallbacks:
+            channel, *rest = fallbacks
+            why = self._unusable(row["tenant"], channel)
+            if why is None:
+                try:
+                    rendered = self.render(compose_input, channel)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:  # a refusal: rendering again cannot change it
+                    why = f"cannot be rendered: {exc}"
+                else:
+                    return self._chain(row, state, reason, channel, rest, rendered, now)
+            reason = f"{reason}; {channel} fallback skipped: {why}"
+            if not self.store.move(row["delivery_id"], state, reason, now, only_from=[state],
+                                   fallbacks=",".join(rest)):
+                return None  # another process moved the row first
+            log.warning("fallback skipped", delivery_id=row["delivery_id"], channel=channel,
+                        why=why, next=",".join(rest))
+            self.on_event()
+            fallbacks = rest
+        return None
+
+    def _unusable(self, tenant: str, channel: str) -> str | None:
+        """Why `channel` cannot be a fallback for `tenant` whatever the document, or None:
+        no provider sends it (a mailbox provider per recipient is found after rendering)."""
+        if not self.router.spec(tenant, channel):
+            return f"no {channel} provider configured (delivery.channels)"
+        return None
+
+    def _chain(self, row: dict[str, Any], state: State, reason: str, channel: str,
+               rest: list[str], rendered: tuple[Composition, Layout, Output, OutputRecord],
+               now: datetime) -> str | None:
+        """Index the fallback's output, insert its delivery and move `row` to `fell_back`,
+        in one transaction. -> the new delivery's id, or None when another process won."""
+        composition, layout, output, record = rendered
         route = self.router.route(composition, channel)
         new = delivery_row(composition, layout, record, output.content, route, now,
                            self.expires_for(route.provider), fallbacks=rest,
@@ -101,7 +180,7 @@ class Fallbacks:
         def chain(conn: Any) -> None:
             if not self.store.move(
                     row["delivery_id"], State.FELL_BACK,
-                    f"{row['reason']} -> {channel} delivery {new['delivery_id']}", now,
+                    f"{reason} -> {channel} delivery {new['delivery_id']}", now,
                     only_from=[state], conn=conn, fallbacks=""):
                 raise _Lost()
             self.store.insert(conn, [new], now)
