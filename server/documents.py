@@ -289,7 +289,10 @@ class DocumentService:
         logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
         composition = self._composition(request, layout, document_id,
                                         self.clock() if now is None else now)
-        outputs = self.renderers.render(composition, layout)
+        # the plan's fallbacks that carry the print PDF are asked its pages too: one that
+        # cannot carry the document moves to the plan's `skipped` (fallback_check)
+        rendering = self.renderers.render_planned(composition, layout)
+        composition, outputs = rendering.applied_to(composition), rendering.outputs
         metrics.documents_rendered(layout.id, outputs)
         if request.preview:
             log.info("composed preview", channels=[o.channel.value for o in outputs])

@@ -204,6 +204,14 @@ class RenderQueueExit:
         finally:
             release_render_slot(time.perf_counter() - started)
 
+    def render_planned(self, composition: Composition, layout: Layout) -> Any:
+        """`render`, and the plan's fallbacks checked (server.channels.Renderers)."""
+        started = time.perf_counter()
+        try:
+            return self.inner.render_planned(composition, layout)
+        finally:
+            release_render_slot(time.perf_counter() - started)
+
 
 class Lanes:
     """The server's lanes, sized from its limits and its render processes."""

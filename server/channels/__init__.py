@@ -3,7 +3,9 @@
 Each channel module exposes a renderer `(composition, layout) -> Output`; `Renderers`
 holds the ones this process uses, with their per-process caches (the PDF engine).
 `channel_unfit` is what the composer asks while it plans: whether a channel's own limits
-(SMS segments, email size, e-invoice rules and routing) let it carry this document.
+(SMS segments, email size, e-invoice rules and routing) let it carry this document;
+`render_planned` also asks the print page for the plan's fallbacks that carry the print PDF
+(server.channels.fallback_check).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol
 
 from server.channels.einvoice_channel import check_einvoice, render_einvoice
 from server.channels.email import check_email, needs_pdf, render_email
+from server.channels.fallback_check import Rendering, fallback_problems
 from server.channels.glyphs import check_glyphs
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
 from server.channels.sms_channel import check_sms, render_sms
@@ -82,6 +85,8 @@ class DocumentRenderer(Protocol):
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]: ...
 
+    def render_planned(self, composition: Composition, layout: Layout) -> Rendering: ...
+
 
 class Renderers:
     """The renderers of one process. The print PDF is refused (`InvalidInput`) when the data
@@ -121,6 +126,22 @@ class Renderers:
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
         """Every channel of the composition's plan, in plan order."""
+        return self._render(composition, layout)[0]
+
+    def render_planned(self, composition: Composition, layout: Layout) -> Rendering:
+        """`render`, and the plan's fallbacks that carry the print PDF asked whether its
+        pages can carry the document (server.channels.fallback_check): nothing more when a
+        planned channel rendered the PDF already, else the PDF rendered once for the check."""
+        outputs, done = self._render(composition, layout)
+        if Channel.PRINT in done:
+            return Rendering(outputs)
+        plan = composition.channel_plan
+        paper = Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks
+        return Rendering(outputs, fallback_problems(
+            composition, layout, self.pdf_engine, self.mark_zones if paper else ()))
+
+    def _render(self, composition: Composition, layout: Layout
+                ) -> tuple[list[Output], dict[Channel, Output]]:
         plan = composition.channel_plan
         done: dict[Channel, Output] = {}
 
@@ -133,4 +154,4 @@ class Renderers:
                     done[channel] = self._by_channel[channel](composition, layout)
             return done[channel]
 
-        return [once(channel) for channel in plan.channels]
+        return [once(channel) for channel in plan.channels], done

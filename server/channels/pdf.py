@@ -29,6 +29,7 @@ from server.channels.preflight import refuse_overflow
 from server.channels.print_zones import check_print_zones
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
+from server.errors import InvalidInput
 from server.pdfium import read_back
 from server.printing.zones import MarkZone
 
@@ -126,6 +127,25 @@ def refuse_unprintable(pdf: bytes, composition: Composition, layout: Layout,
     with read_back(pdf) as pages:
         refuse_overflow(pages, composition, layout)
         check_print_zones(pages, composition, mark_zones)
+
+
+def page_problems(pdf: bytes, composition: Composition, layout: Layout,
+                  mark_zones: Sequence[MarkZone] = ()
+                  ) -> tuple[InvalidInput | None, InvalidInput | None]:
+    """`refuse_unprintable`'s checks, answered rather than raised, in the same one pdfium
+    pass: -> (why text leaves its box or the window, or None; why ink reaches one of
+    `mark_zones`, or None: asked only when the text stays in its boxes). A fallback that
+    never goes to paper (the e-mail's attachment, the mailbox copy) minds only the first."""
+    with read_back(pdf) as pages:
+        try:
+            refuse_overflow(pages, composition, layout)
+        except InvalidInput as exc:
+            return exc, None
+        try:
+            check_print_zones(pages, composition, mark_zones)
+        except InvalidInput as exc:
+            return None, exc
+    return None, None
 
 
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine,

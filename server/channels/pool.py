@@ -17,10 +17,12 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import Any
 
 from archive import deadline
 from server import logs, metrics
 from server.channels import Renderers
+from server.channels.fallback_check import Rendering
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
 from server.errors import DeadlineExceeded
@@ -52,6 +54,13 @@ def _render(layout_id: str, version: str, composition: Composition
     assert _layouts is not None and _renderers is not None, "worker not initialised"
     outputs = _renderers.render(composition, _layouts.get(layout_id, version))
     return outputs, metrics.drain()
+
+
+def _render_planned(layout_id: str, version: str, composition: Composition
+                    ) -> tuple[Rendering, tuple[metrics.Observation, ...]]:
+    assert _layouts is not None and _renderers is not None, "worker not initialised"
+    rendering = _renderers.render_planned(composition, _layouts.get(layout_id, version))
+    return rendering, metrics.drain()
 
 
 def _ready() -> int:
@@ -91,8 +100,17 @@ class RenderPool:
         _warm(self._pool, self.workers)
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
+        outputs: list[Output] = self._run(_render, composition, layout)
+        return outputs
+
+    def render_planned(self, composition: Composition, layout: Layout) -> Rendering:
+        rendering: Rendering = self._run(_render_planned, composition, layout)
+        return rendering
+
+    def _run(self, work: Any, composition: Composition, layout: Layout) -> Any:
+        """`work(layout id, version, composition)` in a worker -> its result."""
         with self._lock:  # submit under the lock: the pool may be swapped right after
-            future = self._pool.submit(_render, layout.id, layout.version, composition)
+            future = self._pool.submit(work, layout.id, layout.version, composition)
             self._rendered += 1
             if (self._rendered >= self.workers * self.documents_per_worker
                     and not self._replacing):
@@ -100,14 +118,14 @@ class RenderPool:
                 threading.Thread(target=self._replace, name="render-pool-replace",
                                  daemon=True).start()
         try:
-            outputs, observed = future.result(timeout=deadline.remaining())
+            result, observed = future.result(timeout=deadline.remaining())
         except FutureTimeout:  # the caller's deadline passed while it waited for a worker
             future.cancel()
             raise DeadlineExceeded("the document was not rendered within the call's deadline "
                                    "(waiting for a render process included); a retry needs "
                                    "a longer deadline") from None
         metrics.replay(observed)
-        return outputs
+        return result
 
     def _replace(self) -> None:
         """A fresh, warmed pool takes over; the old one finishes what it has, then exits."""

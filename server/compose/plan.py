@@ -54,7 +54,7 @@ in the plan's `skipped` with its reason:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from server.compose.layouts import Layout
@@ -340,3 +340,18 @@ def plan_channels(
         "(no mobile, email, e-invoice address or postal address)"
         + "".join(f"; {s.channel.value}: {s.reason}" for s in skipped.values())
     )
+
+
+def without_unfit(plan: ChannelPlan, unfit: Sequence[tuple[Channel, Unfit]]) -> ChannelPlan:
+    """`plan` without the fallbacks that turned out unable to carry the document once it
+    was rendered (`server.channels.fallback_check`: the print page's read-back checks),
+    each recorded in `skipped` with its reason, as the plan records any other."""
+    if not unfit:
+        return plan
+    gone = dict(unfit)
+    skipped = [*plan.skipped, *(
+        SkippedChannel(c, p.reason if len(p.reason) <= MAX_REASON
+                       else p.reason[: MAX_REASON - 1] + "…", p.field)
+        for c, p in unfit if c not in {s.channel for s in plan.skipped})]
+    return replace(plan, fallbacks=tuple(c for c in plan.fallbacks if c not in gone),
+                   skipped=tuple(skipped))
