@@ -162,10 +162,17 @@ def test_a_fallback_the_print_page_cannot_carry_is_skipped_while_composing(
         document_id=composed.document_id)).deliveries] == [SMS]
 
 
+@pytest.fixture
+def own_database(pg_url):
+    yield from fresh_database(pg_url)
+
+
 def test_a_fallback_that_cannot_be_rendered_when_due_ends_visibly(
-        tmp_path, database, gateway, webhook, capsys):
+        tmp_path, own_database, gateway, webhook, capsys):
     """Documents accepted before the compose-time check (or by a layout that checked less)
-    still sit in outboxes: their fallback's render is refused when it is due."""
+    still sit in outboxes: their fallback's render is refused when it is due. (A database
+    of its own: the module's server must not dispatch these rows.)"""
+    database = own_database
     loose = tmp_path / "layouts"
     shutil.copytree(DEFAULT_LAYOUTS_DIR, loose)
     manifest = loose / "payment-reminder" / "2.0.0" / "manifest.toml"
