@@ -126,7 +126,9 @@ class PaymentReference:
 class SkippedChannel:
     """A channel the plan would have used that cannot carry this document, and why: an SMS
     that fits its segments in no variant, an email HTML over the clipping limit, an
-    e-invoice the recipient's Peppol id or the invoice's data cannot make (server/compose/plan.py).
+    e-invoice the recipient's Peppol id or the invoice's data cannot make (server/compose/plan.py),
+    a fallback carrying the print PDF whose page cannot hold the text
+    (server/channels/fallback_check.py).
     """
 
     channel: Channel

@@ -5,9 +5,10 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
 
 - the provider that sends the channel for this tenant and recipient, and the recipient's
   address (e-mail, mobile number, Peppol id, `<service>:<id>` of a mailbox; print: the
-  print queue), both from `routing.Router`. A channel nobody sends is recorded `failed` at
-  once with that reason and does *not* fall back: a configuration gap must not turn every
-  e-mail into paper. An operator retries it once a provider is configured (`kanal
+  print queue), both from `routing.Router`. A planned channel nobody sends is recorded
+  `failed` at once with that reason and does *not* fall back: a configuration gap must not
+  turn every e-mail into paper (a *fallback* channel nobody sends is skipped before it is
+  rendered, and the chain goes on: server.delivery.fallback). An operator retries it once a provider is configured (`kanal
   deliveries retry`), and its fallbacks come back then. A mailbox recipient no configured
   mailbox service serves is `failed` too, and its fallbacks go on at once;
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`

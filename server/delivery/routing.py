@@ -13,8 +13,10 @@ their country (Digipost NO, Kivra SE, e-Boks DK; all three address people by nat
 when it has one. The address is `<service>:<id>` ("kivra:198503042387",
 "digipost:kari.nordmann#4AB1", "digipost:01017012345").
 
-No provider: when the channel has none at all for the tenant, the row is `failed` and does
-not fall back (a configuration gap must not turn every message into paper); when the
+No provider: when the channel has none at all for the tenant, a planned channel's row is
+`failed` and does not fall back (a configuration gap must not turn every message into
+paper), and a fallback channel is skipped for the plan's next one (server.delivery.fallback);
+when the
 channel is served but not for this recipient (a mailbox service nobody here sends to), the
 row is `failed` and the plan's next channel takes over, as for a recipient the mailbox
 refuses.
