@@ -17,7 +17,12 @@ and the plan lists each one that cannot in `skipped` with the reason
 * cost: none when the PDF was rendered for a planned channel (it passed the same checks,
   the mark zones included whenever print is a fallback: `Renderers._render_print`); else
   one render of the print PDF and its one read-back pass, not archived (an SMS-first plan
-  with an e-mail or print fallback; load_tests/profile_stages.py `fallback_check`).
+  with an e-mail or print fallback). Measured on 2 CPUs with the payment reminder's sample
+  (SMS first, then e-mail with the PDF, then print), `python load_tests/bench_compose.py
+  --layout payment-reminder --requests 60`, before -> after: Compose p50 at concurrency 1
+  12.7 -> 59.0 ms, throughput at concurrency 8 77 -> 30 documents/s; of the ~45 ms added,
+  Typst's compile is ~38 ms and the read-back ~6.5 ms. That is what a print-first document
+  pays for its PDF anyway: the price of knowing the fallback can carry the document.
 """
 
 from __future__ import annotations
