@@ -8,9 +8,10 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
   print queue), both from `routing.Router`. A planned channel nobody sends is recorded
   `failed` at once with that reason and does *not* fall back: a configuration gap must not
   turn every e-mail into paper (a *fallback* channel nobody sends is skipped before it is
-  rendered, and the chain goes on: server.delivery.fallback). An operator retries it once a provider is configured (`kanal
-  deliveries retry`), and its fallbacks come back then. A mailbox recipient no configured
-  mailbox service serves is `failed` too, and its fallbacks go on at once;
+  rendered, and the chain goes on: server.delivery.fallback). An operator retries it once
+  a provider is configured (`kanal deliveries retry`), and its fallbacks come back then.
+  A mailbox recipient no configured mailbox service serves is `failed` too, and its
+  fallbacks go on at once;
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
   header (the archived bytes carry it), for other channels the delivery id;
 - the primary channel (the plan's first) carries the plan's fallbacks, in order;
