@@ -56,6 +56,16 @@ def _channel(value: int) -> str:
     return common_pb2.Channel.Name(value).removeprefix("CHANNEL_").lower()
 
 
+def _brief(reason: str, width: int = 80) -> str:
+    """A delivery's reason on one listing line: its start, or when fallbacks were skipped
+    (server.delivery.fallback: "<failure>; email fallback skipped: <why>; ...") the last
+    step, what an operator needs to know first; `show` prints the whole of it."""
+    _, sep, last = reason.rpartition("; ")
+    if sep and " fallback skipped: " in last:
+        reason = "…" + last
+    return reason[:width]
+
+
 def show(pb: Any, d: Any) -> None:
     print(f"delivery  {d.delivery_id}\ndocument  {d.document_id}  customer {d.customer_id}\n"
           f"channel   {_channel(d.channel)} via {d.provider or '-'}\n"
@@ -94,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             for d in response.deliveries:
                 print(f"{d.delivery_id}  {d.document_id}  {_channel(d.channel):8} "
                       f"{_name(pb, d.state):10} attempts={d.attempts:<2} "
-                      f"{'DLQ ' if d.dead_letter else ''}{d.reason[:80]}")
+                      f"{'DLQ ' if d.dead_letter else ''}{_brief(d.reason)}")
             print(f"{len(response.deliveries)} deliveries", file=sys.stderr)
             if response.next_page_token:
                 print(f"more: --page-token {response.next_page_token}", file=sys.stderr)

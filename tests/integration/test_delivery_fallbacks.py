@@ -220,7 +220,9 @@ def test_a_fallback_that_cannot_be_rendered_when_due_ends_visibly(
         cli = ["deliveries", "--address", server.address, "--key", KEYS["demo", "admin"]]
         capsys.readouterr()
         assert main([*cli, "list", "--document", composed.document_id]) == 0
-        assert sms.delivery_id in capsys.readouterr().out
+        [listed] = [line for line in capsys.readouterr().out.splitlines()
+                    if sms.delivery_id in line]
+        assert "bounced" in listed and "…print fallback skipped: cannot be rendered" in listed
         assert main([*cli, "show", sms.delivery_id]) == 0
     shown = capsys.readouterr().out
     assert "print fallback skipped: cannot be rendered" in shown
