@@ -22,6 +22,14 @@ weights at that size, as the characters are: not under a case transformation (`u
 `smallcaps`) or letter-spacing (`tracking`), which `fit` callers never set (a template test
 holds them to it). Read with fontTools once per set of font folders and kept.
 
+Which folders count for a document: Typst shapes a run with the first family of the chain,
+then shapes again, with the next family, only the clusters that came out as .notdef. A
+document whose characters the first k folders all have is therefore drawn with their fonts
+alone, and its bounds are taken over those k (`chain_for`): a Latin-only card invoice keeps
+the bounds of Inter and Noto Sans, whatever wider digits or kerning the Arabic or
+Devanagari fonts have, and costs no extra measuring (characters no folder has are refused
+by the glyph check or drawn with nothing, and do not lengthen the prefix).
+
 Reading a folder's GPOS and GSUB with fontTools takes about 1.5 s of CPU for the 2.0.0
 layouts' five font files, and every process that renders with Typst paid it again (each
 bulk worker and render process when it starts). A font folder can therefore hold its
@@ -60,9 +68,16 @@ TEMPLATE_CHARACTERS = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("·–�
 # ones on by default for Latin, Greek and Cyrillic, and the figure styles a template can
 # choose (`number-width`, `number-type`, `slashed-zero`). Not `dlig`, `frac`, `smcp`,
 # `sups`, stylistic sets and the like: `fit` callers never switch those on.
+# For the fallback fonts' scripts, the features their shapers always apply: Arabic joining
+# forms (`isol` `init` `medi` `fina` and Syriac-style `med2` `fin2` `fin3`, `mset`), the
+# Indic (Devanagari) reordering and conjunct features; Hebrew and Thai use the common ones.
 SUBSTITUTION_FEATURES = frozenset({"ccmp", "locl", "rlig", "rvrn", "calt", "clig", "liga",
-                                   "rclt", "tnum", "pnum", "lnum", "onum", "zero"})
-POSITIONING_FEATURES = frozenset({"kern", "dist", "curs"})
+                                   "rclt", "tnum", "pnum", "lnum", "onum", "zero",
+                                   "isol", "init", "medi", "fina", "med2", "fin2", "fin3",
+                                   "mset", "nukt", "akhn", "rphf", "rkrf", "pref", "blwf",
+                                   "abvf", "half", "pstf", "vatu", "cjct", "pres", "abvs",
+                                   "blws", "psts", "haln"})
+POSITIONING_FEATURES = frozenset({"kern", "dist", "curs", "mark", "mkmk", "abvm", "blwm"})
 # Characters that get no bound, so a word holding one is always measured: controls (a line
 # break), format characters (a soft hyphen draws a hyphen where a line breaks), line and
 # paragraph separators, private use, surrogates, unassigned.
@@ -141,15 +156,31 @@ def _substitution_pairs(kind: int, table: object) -> list[tuple[list[str], list[
 
 def _close(bound: dict[str, float], pairs: list[tuple[list[str], list[str]]]) -> None:
     """Raise each glyph's bound to what it may become (a ligature: against its first
-    component), until no bound grows."""
-    changed = True
-    while changed:
+    component), until no bound grows. A glyph that keeps growing (substitutions that lead
+    back to it with more glyphs, as Noto Sans Devanagari's conjunct lookups do when applied
+    everywhere) has no bound: infinity, so words holding it are always measured."""
+    glyphs = {g for sources, into in pairs for g in (*sources, *into)}
+
+    def grown(sources: list[str], into: list[str]) -> float | None:
+        width = sum(bound.get(g, 0.0) for g in into) - sum(
+            b for b in (bound.get(g, 0.0) for g in sources[1:]) if b != math.inf)
+        return width if width > bound.get(sources[0], 0.0) else None
+
+    for _ in range(len(glyphs) + 1):  # longest chain without a cycle: every glyph once
         changed = False
         for sources, into in pairs:
-            width = sum(bound.get(g, 0.0) for g in into) - sum(
-                bound.get(g, 0.0) for g in sources[1:])
-            if width > bound.get(sources[0], 0.0):
+            width = grown(sources, into)
+            if width is not None:
                 bound[sources[0]] = width
+                changed = True
+        if not changed:
+            return
+    changed = True
+    while changed:  # growing still: a cycle; it and what may become it are unbounded
+        changed = False
+        for sources, into in pairs:
+            if grown(sources, into) is not None:
+                bound[sources[0]] = math.inf
                 changed = True
 
 
@@ -262,7 +293,8 @@ def folder_bounds(folder: Path) -> dict[int, float]:
     if table.is_file():
         stored = json.loads(table.read_text(encoding="utf-8"))
         if stored.get("fonts") == _digests(_font_files(folder)):
-            return {int(point): bound for point, bound in stored["bounds"].items()}
+            return {int(point): math.inf if bound is None else bound
+                    for point, bound in stored["bounds"].items()}
     return read_folder(folder)
 
 
@@ -274,7 +306,8 @@ def write_table(folder: Path) -> Path:
         "about": "Upper bounds of each character's advance in em over these fonts, for "
                  "Typst's fit: server/channels/advance_bounds.py writes and reads this file.",
         "fonts": _digests(_font_files(folder)),
-        "bounds": {str(point): bounds[point] for point in sorted(bounds)},
+        "bounds": {str(point): None if bounds[point] == math.inf else bounds[point]
+                   for point in sorted(bounds)},
     }, indent=0, sort_keys=False) + "\n", encoding="utf-8")
     return table
 
@@ -282,8 +315,8 @@ def write_table(folder: Path) -> Path:
 @lru_cache(maxsize=32)
 def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
     """Character -> upper bound of its width in em in any font file of `folders` (module
-    docstring). Characters no font maps, and `UNBOUNDED_CATEGORIES`, are absent. Cached
-    per set of folders."""
+    docstring). Characters no font maps, `UNBOUNDED_CATEGORIES`, and characters without a
+    bound (`_close`) are absent. Cached per set of folders."""
     per_point: dict[int, float] = {}
     for folder in folders:
         for point, bound in folder_bounds(folder).items():
@@ -292,11 +325,29 @@ def advance_bounds(folders: tuple[Path, ...]) -> dict[str, float]:
     # out a rounding error wider in Typst's sum
     return {chr(point): (math.ceil(bound * 1000) + 1) / 1000
             for point, bound in per_point.items()
-            if unicodedata.category(chr(point)) not in UNBOUNDED_CATEGORIES}
+            if bound != math.inf
+            and unicodedata.category(chr(point)) not in UNBOUNDED_CATEGORIES}
 
 
 _LAYOUT_FOLDERS: weakref.WeakKeyDictionary[Layout, tuple[Path, ...]] = (
     weakref.WeakKeyDictionary())
+
+
+@lru_cache(maxsize=64)
+def _covered(folders: tuple[Path, ...]) -> frozenset[str]:
+    """The characters some font of `folders` maps (the union of their cmaps)."""
+    return frozenset(chr(point) for folder in folders for point in folder_bounds(folder))
+
+
+def chain_for(folders: tuple[Path, ...], chars: Iterable[str]) -> tuple[Path, ...]:
+    """The shortest start of the font chain `folders` that has every character of `chars`
+    the whole chain has: the folders whose fonts Typst can draw those characters with
+    (module docstring). The whole chain when `folders` is empty or one folder long."""
+    needed = _covered(folders).intersection(chars)
+    for end in range(1, len(folders)):
+        if needed <= _covered(folders[:end]):
+            return folders[:end]
+    return folders
 
 
 def layout_advance_bounds(layout: Layout) -> dict[str, float]:
@@ -329,11 +380,14 @@ def fit_bounds_json(layout: Layout, context_json: str) -> str:
     """What `fit` reads from `sys.inputs` (JSON): `chars`, character -> bound in em, for the
     characters of the context and the templates' own (`TEMPLATE_CHARACTERS`), for values
     a template puts together; and `values`, each string of the context -> `widest_word`,
-    so a value from data is decided with one look-up. Characters without a bound, and
+    so a value from data is decided with one look-up. Bounds over the folders the
+    document's characters need (`chain_for`). Characters without a bound, and
     strings holding one, are left out: `fit` measures every word holding one."""
-    folders = _LAYOUT_FOLDERS.get(layout)
-    if folders is None:
-        folders = _LAYOUT_FOLDERS[layout] = font_folders(layout)
+    chain = _LAYOUT_FOLDERS.get(layout)
+    if chain is None:
+        chain = _LAYOUT_FOLDERS[layout] = font_folders(layout)
+    chars = set(TEMPLATE_CHARACTERS).union(context_json)
+    folders = chain_for(chain, chars)
     bounds = advance_bounds(folders)
     known = _WIDEST.setdefault(folders, {})
     if len(known) > MAX_REMEMBERED:
@@ -354,7 +408,6 @@ def fit_bounds_json(layout: Layout, context_json: str) -> str:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    chars = set(TEMPLATE_CHARACTERS).union(context_json)
     return json.dumps({"chars": {c: bounds[c] for c in sorted(chars) if c in bounds},
                        "values": values}, ensure_ascii=False, separators=(",", ":"))
 

@@ -23,7 +23,7 @@ Manifest (TOML)::
     [print]
     engine = "typst"                 # or "weasyprint" (the default): which template renders
     typst_template = "print.typ"     # Typst: reads the context as JSON, fonts in `fonts`
-    fonts = ["../../_shared/fonts/inter-4.1-ttf", "../../_shared/fonts/noto-sans-2.004"]
+    fonts = ["../../_shared/fonts/inter-4.1-ttf", "../../_shared/fonts/noto-sans-2.004", ...]
                                      # the font folders both engines draw with, in fallback
                                      # order (`typst_fonts`: the older name); the glyph check
                                      # reads them (server/channels/glyphs.py)

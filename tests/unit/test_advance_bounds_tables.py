@@ -6,6 +6,7 @@ gives the same bounds, and is used only for exactly the font files it was writte
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -29,8 +30,9 @@ def test_each_shared_folder_ships_its_table_equal_to_reading_its_fonts(folder):
     stored = json.loads((folder / TABLE_NAME).read_text(encoding="utf-8"))
     assert sorted(stored["fonts"]) == sorted(
         path.name for path in folder.iterdir() if path.suffix == ".ttf")
-    assert {int(point): bound for point, bound in stored["bounds"].items()} == read_folder(
-        folder)
+    # null: a character without a bound (a substitution cycle, advance_bounds._close)
+    assert {int(point): math.inf if bound is None else bound
+            for point, bound in stored["bounds"].items()} == read_folder(folder)
 
 
 def test_a_folder_with_its_table_is_not_read_with_fonttools(monkeypatch):
