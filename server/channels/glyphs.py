@@ -1,11 +1,12 @@
 """Glyph coverage: the text a print page will show -> the characters no font of the layout draws.
 
 A print layout draws with a chain of fonts (`[print] fonts`, e.g. Inter 4.1 then Noto Sans
-2.004: Latin with its extensions, Greek, Cyrillic). A character none of them has would come
-out as an empty box (.notdef, "tofu") in WeasyPrint, or from whatever system font Pango
-finds, and Typst refuses such a PDF/A page with a message no caller can act on. A name or
-an address printed wrong is worse than no letter, so the document is refused before
-rendering instead (issue 11 item 2): `INVALID_ARGUMENT` naming the field (the JSON path of
+2.004: Latin with its extensions, Greek, Cyrillic; then Noto Sans Arabic, Hebrew, Devanagari
+and Thai for names and addresses in those scripts). A character none of them has (CJK,
+emoji, Ugaritic in the 2.0.0 layouts) would come out as an empty box (.notdef, "tofu") in
+WeasyPrint, or from whatever system font Pango finds, and Typst refuses such a PDF/A page
+with a message no caller can act on. A name or an address printed wrong is worse than no
+letter, so the document is refused before rendering instead (issue 11 item 2): `INVALID_ARGUMENT` naming the field (the JSON path of
 the input string that holds the character) and the character (`U+10380 UGARITIC LETTER
 ALPA`).
 
