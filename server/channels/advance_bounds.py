@@ -253,14 +253,32 @@ def _classes(class_def: object, glyphs: list[str]) -> dict[int, list[str]]:
     return out
 
 
+# Where the shaper (HarfBuzz, rustybuzz: the Indic shaper) puts a dotted circle (U+25CC)
+# before a mark that has no base to sit on, a word beginning with a vowel sign: Devanagari
+# and Devanagari Extended, Vedic Extensions.
+DOTTED_CIRCLE = 0x25CC
+DOTTED_CIRCLE_RANGES = ((0x0900, 0x097F), (0xA8E0, 0xA8FF), (0x1CD0, 0x1CFF))
+MARK_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
+
+
+def _dotted_circle_mark(point: int) -> bool:
+    return (any(low <= point <= high for low, high in DOTTED_CIRCLE_RANGES)
+            and unicodedata.category(chr(point)) in MARK_CATEGORIES)
+
+
 def _font_bounds(path: Path) -> dict[int, float]:
-    """Code point -> bound in em in one font file (`_glyph_bounds` of its glyph)."""
+    """Code point -> bound in em in one font file (`_glyph_bounds` of its glyph); a mark
+    the shaper may draw on a dotted circle (`DOTTED_CIRCLE_RANGES`) also counts the
+    font's dotted circle."""
     font = TTFont(path, lazy=True)
     try:
         units = font["head"].unitsPerEm
         bound = _glyph_bounds(font)
-        return {point: bound.get(glyph, 0.0) / units
-                for point, glyph in (font.getBestCmap() or {}).items()}
+        cmap = font.getBestCmap() or {}
+        circle = bound.get(cmap[DOTTED_CIRCLE], 0.0) if DOTTED_CIRCLE in cmap else 0.0
+        return {point: (bound.get(glyph, 0.0)
+                        + (circle if _dotted_circle_mark(point) else 0.0)) / units
+                for point, glyph in cmap.items()}
     finally:
         font.close()
 

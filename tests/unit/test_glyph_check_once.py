@@ -52,10 +52,10 @@ def test_a_character_the_fonts_lack_is_one_violation_whatever_channels_carry_the
     # print and the e-mail's attached PDF are refused for the same three letters: the caller
     # reads each (field, character) once, not once per channel
     try:
-        _composed("بنك", (Channel.PRINT, Channel.EMAIL))
+        _composed("李小龍", (Channel.PRINT, Channel.EMAIL))  # no CJK font (Arabic has one)
     except InvalidInput as error:
         violations = error.violations
     else:
-        raise AssertionError("an Arabic name was printed without an Arabic font")
+        raise AssertionError("a Chinese name was printed without a CJK font")
     assert len(violations) == 3 == len(set(violations))
     assert {v.field for v in violations} == {"$.customer.name"}

@@ -38,7 +38,9 @@ DESCRIPTOR = ("WWWEXAMPLESHOPNOORDER" + "7" * 60)[:61]  # issue 11's: 61, no spa
 ODD_WORDS = ["ǄǄǄ", "WWWW", "Ψυχοθεραπευτική", "Достопримечательность", "->", "=>",
              "ffi", "[A]", "(A)", "1/2", "AVATAR", "i\u0301e\u0301", "Å\u030a", "ß",
              "https://fjordbank.no/kort?faktura=2026020018873&x=1", "2026020018873",
-             "01.02.2026–28.02.2026", "merverdiavgiftsloven", "0123456789"]
+             "01.02.2026–28.02.2026", "merverdiavgiftsloven", "0123456789",
+             # names in the fallback fonts' scripts: joining forms, conjuncts, marks
+             "محمد", "العلي", "ﷺ", "דוד", "שָׁלוֹם", "शर्मा", "क्षत्रिय", "ि", "สมชาย", "ใจดี"]
 
 MEASURE = """
 #let words = json(bytes(sys.inputs.words))
