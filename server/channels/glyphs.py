@@ -6,9 +6,9 @@ and Thai for names and addresses in those scripts). A character none of them has
 emoji, Ugaritic in the 2.0.0 layouts) would come out as an empty box (.notdef, "tofu") in
 WeasyPrint, or from whatever system font Pango finds, and Typst refuses such a PDF/A page
 with a message no caller can act on. A name or an address printed wrong is worse than no
-letter, so the document is refused before rendering instead (issue 11 item 2): `INVALID_ARGUMENT` naming the field (the JSON path of
-the input string that holds the character) and the character (`U+10380 UGARITIC LETTER
-ALPA`).
+letter, so the document is refused before rendering instead (issue 11 item 2):
+`INVALID_ARGUMENT` naming the field (the JSON path of the input string that holds the
+character) and the character (`U+10380 UGARITIC LETTER ALPA`).
 
 What is checked: every string of the composed context the print templates read (values
 from data, formatted values, the layout's labels, the campaign texts), after NFC

@@ -62,7 +62,7 @@ def composed(layout_id: str, change=None, channels=()) -> tuple[Any, Composition
 
 
 def in_window(box) -> bool:
-    return WINDOW_TOP <= box.top and box.bottom <= WINDOW_BOTTOM
+    return box.top >= WINDOW_TOP and box.bottom <= WINDOW_BOTTOM
 
 
 def addressed_to(script: str):
