@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from server.channels.email import needs_pdf
+from server.channels.glyphs import print_composition
 from server.channels.pdf import PdfEngine, page_problems
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
@@ -82,8 +83,9 @@ def fallback_problems(composition: Composition, layout: Layout, engine: PdfEngin
     if not carriers:
         return ()
     try:
-        pdf = engine.render(layout, composition).content
-        overflow, zones = page_problems(pdf, composition, layout,
+        printed = print_composition(composition, layout)  # as render_print draws it
+        pdf = engine.render(layout, printed).content
+        overflow, zones = page_problems(pdf, printed, layout,
                                         mark_zones if Channel.PRINT in carriers else ())
     except InvalidInput as exc:  # the engine refused the data itself
         overflow, zones = exc, None

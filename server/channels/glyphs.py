@@ -34,6 +34,16 @@ symbols without a glyph (emoji and their joiners and variation selectors) and pr
 other such character as "?", as a statement printer does; the e-mail and e-invoice keep the
 text as given. A name, an address or any other field is still refused (`printable`).
 
+Scripts an engine draws right but cannot write a true text layer for
+(`TEXT_LAYER_UNMAPPED`): WeasyPrint 70 maps each glyph to one text (its PDF font's
+ToUnicode), so Devanagari, whose shaping reorders glyphs (the reph, the i-matra) and joins
+conjuncts, reads back scrambled ("श2ार्मा"): a search or a screen reader gets another name
+than the page shows, and the PDF is not accessible (PDF/UA-1, ISO 14289-1 7.2: the text
+must be the content's). Typst writes each cluster's text. So a layout that renders with
+WeasyPrint refuses such text like a character without a glyph (`unmapped_text`), before
+rendering when the manifest names the engine, and after it when another engine was asked
+for (`kanal render --engine weasyprint`).
+
 Which channels need it: every one that carries the print PDF (print, the digital mailbox,
 an e-mail with the PDF attached, the Factur-X e-invoice); the composer asks
 `server.channels.channel_unfit`, so a channel that cannot carry the document is skipped
@@ -72,6 +82,10 @@ PRIVATE_USE = "Co"
 log = logs.get_logger(__name__)
 
 MAX_REPORTED = 20  # characters named in one error
+# engine -> the code point ranges whose text layer it writes wrong (see the docstring)
+TEXT_LAYER_UNMAPPED = {"weasyprint": (("Devanagari", 0x0900, 0x097F),
+                                      ("Devanagari Extended", 0xA8E0, 0xA8FF),
+                                      ("Vedic Extensions", 0x1CD0, 0x1CFF))}
 REPLACEMENT = "?"  # a letter, digit or mark of a script the fonts lack, in a replaced field
 # what a replaced field drops instead: symbols (emoji are So), and the zero-width joiner,
 # variation selectors and skin-tone modifiers that build emoji sequences (UTS #51)
@@ -221,10 +235,14 @@ def _why_unprintable(char: str, families: tuple[str, ...]) -> str:
 
 def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
     """Why the print PDF cannot carry this document (for the channel plan), or None: what
-    stays without a glyph once `printable` has replaced what it may."""
+    stays without a glyph once `printable` has replaced what it may, else text the layout's
+    engine cannot write a true text layer for (`unmapped_text`)."""
     if _all_drawn(composition, layout):
-        return None
-    missing = missing_glyphs(printable(composition, layout), layout)
+        from server.channels.pdf import engine_of  # pdf imports this module
+
+        missing = unmapped_text(composition, engine_of(layout))
+    else:
+        missing = missing_glyphs(printable(composition, layout), layout)
     if not missing:
         return None
     chars = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
@@ -322,3 +340,41 @@ def _replaced(composition: Composition, layout: Layout) -> tuple[Composition, li
     if not fields:
         return composition, []
     return replace(composition, context=context), sorted(fields)
+
+
+def unmapped_text(composition: Composition, engine: str) -> list[FieldViolation]:
+    """Every (field, script) of the shown text in a script `engine` cannot write a true
+    text layer for (`TEXT_LAYER_UNMAPPED`), the field being the input's JSON path; [] for
+    any other engine or text."""
+    ranges = TEXT_LAYER_UNMAPPED.get(engine.split(" ", 1)[0])
+    if not ranges:
+        return []
+    def script(char: str) -> str | None:
+        point = ord(char)
+        return next((name for name, low, high in ranges if low <= point <= high), None)
+
+    if not any(script(char) for char in _shown_characters(composition)):
+        return []
+    found: dict[tuple[str, str], FieldViolation] = {}
+    for path, text in _shown(composition):
+        for char in dict.fromkeys(unicodedata.normalize("NFC", text)):
+            name = script(char)
+            if name is None:
+                continue
+            field = source_field(composition, char, text) or f"layout {path.lstrip('.')}"
+            found.setdefault((field, name), FieldViolation(field, (
+                f"{name} text ({char}, U+{ord(char):04X}) prints with the {engine} engine "
+                f"but its text layer would read back wrong: {engine} maps each glyph to one "
+                f"character, and {name} reorders and joins glyphs, so the PDF would not be "
+                f"accessible (PDF/UA-1, ISO 14289-1 7.2); a layout that renders with Typst "
+                f"prints it")))
+    return list(found.values())[:MAX_REPORTED]
+
+
+def refuse_unmapped_text(composition: Composition, engine: str) -> None:
+    """`InvalidInput` naming each field whose script `engine` writes a wrong text layer for
+    (`unmapped_text`)."""
+    missing = unmapped_text(composition, engine)
+    if missing:
+        raise InvalidInput("the print engine cannot write this document's text layer",
+                           missing)

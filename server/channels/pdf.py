@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Protocol
 
 from server import metrics
-from server.channels.glyphs import print_composition
+from server.channels.glyphs import print_composition, refuse_unmapped_text
 from server.channels.preflight import refuse_overflow
 from server.channels.print_zones import check_print_zones
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
@@ -160,6 +160,7 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
     composition = print_composition(composition, layout)
     started = time.perf_counter()
     rendered = engine.render(layout, composition)
+    refuse_unmapped_text(composition, rendered.engine)  # the engine that did render
     refuse_unprintable(rendered.content, composition, layout, mark_zones)
     # the engine that rendered: the result names it where a dispatcher chose one per layout
     metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),

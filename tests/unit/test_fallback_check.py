@@ -111,3 +111,23 @@ def test_the_answer_crosses_the_render_pool(pool):
     local = Renderers().render_planned(comp, layout)
     assert pooled.unfit_fallbacks == local.unfit_fallbacks
     assert [c for c, _ in pooled.unfit_fallbacks] == [Channel.EMAIL, Channel.PRINT]
+
+
+def test_a_fallback_renders_the_print_copy_of_a_replaceable_merchant_text():
+    # a card invoice whose merchant text has an emoji: the print PDF drops it
+    # ([print] replace_unprintable); the fallback's check renders that copy too, so the
+    # letter fallback stays instead of being skipped for a glyph Typst cannot draw
+    from dataclasses import replace as changed
+
+    from server.compose.plan import ChannelPlan
+
+    layout = LAYOUTS.get("card-invoice")
+    data = json.loads(layout.sample_data())
+    data["transactions"][0]["description"] = "KAFFEBAREN \u2615"
+    comp = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                  document_id="01FALLBACK", now=NOW, channels=(Channel.SMS,)))
+    comp = changed(comp, channel_plan=ChannelPlan((Channel.SMS,), fallbacks=(Channel.PRINT,)))
+    engine = Counted()
+    rendering = Renderers(engine).render_planned(comp, layout)
+    assert engine.renders == 1
+    assert rendering.applied_to(comp).channel_plan.fallbacks == (Channel.PRINT,)
