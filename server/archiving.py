@@ -15,8 +15,15 @@ reconciler can find; never a row pointing at nothing, never a document without i
 deliveries or its print piece. One transaction per chunk instead of two or three per
 document is what makes the index cheap in bulk (SQLite commits are fsyncs).
 
+Everything about a document's print piece that does not need the stored object (profile,
+insert -> feeder, sheets -> envelope: `PrintQueue.piece_row`) is decided before its objects
+are put: a piece the print settings cannot make fails its document alone with
+`UnprintablePiece` (FAILED_PRECONDITION) and leaves no object behind, locked for years with
+no index row, nor an indexed document that is never printed.
+
 Outcomes are per document: a document whose object exists with other bytes
-(`ObjectConflict`) or whose object the store refuses (`ValueError`) fails alone; an
+(`ObjectConflict`), whose object the store refuses (`ValueError`) or whose print piece
+cannot be made (`UnprintablePiece`) fails alone; an
 unreachable S3 (`ArchiveUnavailable`) fails the whole call (the caller retries it). When the
 chunk's transaction hits a row that exists already (another worker won a race on the same
 chunk), the documents are committed one at a time, so each learns its own fate.
@@ -45,7 +52,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.delivery.outbox import OutboxWrite
 from server.delivery.stage import DeliveryStage
-from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
 
 log = logs.get_logger(__name__)
@@ -129,6 +136,15 @@ def object_metadata(composition: Composition, corrects_document_id: str | None
     }
 
 
+def output_key(composition: Composition, output: Output) -> str:
+    """The S3 key of one output of a document (archive.keys.document_key)."""
+    return document_key(
+        composition.tenant, composition.recipient.customer_id, composition.created_at,
+        composition.document_id, output.channel.value,
+        EXTENSIONS.get(output.media_type, "bin"),
+    )
+
+
 class ArchiveStep:
     """Stores and indexes rendered documents (see the module docstring)."""
 
@@ -165,11 +181,7 @@ class ArchiveStep:
     def put(self, composition: Composition, output: Output, common: Mapping[str, str],
             retain_until: datetime) -> OutputRecord:
         """One output as one immutable, retained object. -> its index record"""
-        key = document_key(
-            composition.tenant, composition.recipient.customer_id, composition.created_at,
-            composition.document_id, output.channel.value,
-            EXTENSIONS.get(output.media_type, "bin"),
-        )
+        key = output_key(composition, output)
         self.store.put(
             key, output.content, media_type=output.media_type,
             metadata={**common, "channel": output.channel.value,
@@ -179,24 +191,43 @@ class ArchiveStep:
         )
         return output_record(output, key)
 
-    def _put_all(self, documents: Sequence[Rendered]) -> list[list[Future[OutputRecord]]]:
+    def _put_all(self, documents: Sequence[Rendered]
+                 ) -> list[tuple[list[Future[OutputRecord]], dict[str, Any] | None]]:
         """Every object of every document, submitted at once (each task in the caller's
-        context, so a real-time call's deadline reaches the store)."""
-        futures = []
+        context, so a real-time call's deadline reaches the store), with each document's
+        print piece row, made first: a document whose metadata, retention or print piece
+        cannot be made fails alone, before anything of it is stored."""
+        out: list[tuple[list[Future[OutputRecord]], dict[str, Any] | None]] = []
         for doc in documents:
-            try:  # a document whose metadata or retention cannot be made fails alone
+            try:
                 common = object_metadata(doc.composition, doc.corrects_document_id)
                 retain = self.retain_until(doc.composition)
-            except ValueError as exc:
+                row = self._planned_row(doc)
+            except (ValueError, UnprintablePiece) as exc:
+                if isinstance(exc, UnprintablePiece):  # the operator's to fix: say so loudly
+                    log.error("print piece cannot be made; document not archived",
+                              document_id=doc.composition.document_id, error=str(exc))
                 failed: Future[OutputRecord] = Future()
                 failed.set_exception(exc)
-                futures.append([failed])
+                out.append(([failed], None))
                 continue
-            futures.append([
+            out.append(([
                 self._puts.submit(contextvars.copy_context().run, self.put, doc.composition,
                                   output, common, retain)
-                for output in doc.outputs])
-        return futures
+                for output in doc.outputs], row))
+        return out
+
+    def _planned_row(self, doc: Rendered) -> dict[str, Any] | None:
+        """The print piece row of a document from its rendered print output (its key and
+        sha256 are known before the put). Raises UnprintablePiece."""
+        output = next((o for o in doc.outputs if o.channel == Channel.PRINT), None)
+        if output is None or self.print_queue is None:
+            return None
+        piece = self._piece(doc.composition,
+                            [output_record(output, output_key(doc.composition, output))])
+        if piece is None:
+            return None
+        return self.print_queue.piece_row(piece, doc.composition.created_at)
 
     # --- the commit ---------------------------------------------------------------------------
 
@@ -206,8 +237,9 @@ class ArchiveStep:
         failed it alone (ObjectConflict, ValueError, DuplicateDocument). Raises
         ArchiveUnavailable when S3 or the index is down: nothing was indexed then."""
         outcomes: list[tuple[OutputRecord, ...] | BaseException] = []
+        rows: list[dict[str, Any] | None] = []
         unavailable: ArchiveUnavailable | None = None
-        for futures in self._put_all(documents):
+        for futures, row in self._put_all(documents):
             records: list[OutputRecord] = []
             failed: BaseException | None = None
             for future in futures:  # wait for all, so none runs on after we return
@@ -215,9 +247,10 @@ class ArchiveStep:
                     records.append(future.result())
                 except ArchiveUnavailable as exc:
                     unavailable = unavailable or exc
-                except (ObjectConflict, ValueError) as exc:
+                except (ObjectConflict, ValueError, UnprintablePiece) as exc:
                     failed = failed or exc
             outcomes.append(failed if failed is not None else tuple(records))
+            rows.append(row)
         if unavailable is not None:
             raise unavailable
         statements: list[tuple[int, tuple[OutputRecord, ...], DocumentRecord,
@@ -226,10 +259,10 @@ class ArchiveStep:
         for n, (doc, records) in enumerate(zip(documents, outcomes, strict=True)):
             if not isinstance(records, tuple):
                 continue
-            try:  # built before the transaction, so a document's bad piece fails it alone
+            try:  # built before the transaction, so a document's bad outbox fails it alone
                 outbox = self._outbox(doc, records)
                 statements.append((n, records, self._row(doc, records),
-                                   self._also(doc, records, outbox=None)))
+                                   self._also(doc, outbox=None, row=rows[n])))
             except ValueError as exc:
                 outcomes[n] = exc
                 continue
@@ -256,7 +289,7 @@ class ArchiveStep:
         """One document in its own transaction; its print piece queued after it (idempotent,
         so a piece queued by an earlier run is no error)."""
         self.index.add(self._row(doc, records),
-                       also=self._also(doc, records, self._outbox(doc, records), pieces=False))
+                       also=self._also(doc, self._outbox(doc, records)))
         piece = self._piece(doc.composition, records)
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, doc.composition.created_at)
@@ -305,16 +338,12 @@ class ArchiveStep:
             then(conn)
         return both
 
-    def _also(self, doc: Rendered, records: tuple[OutputRecord, ...],
-              outbox: OutboxWrite | None, *, pieces: bool = True
-              ) -> Callable[[Connection], None] | None:
+    def _also(self, doc: Rendered, outbox: OutboxWrite | None,
+              row: Mapping[str, Any] | None = None) -> Callable[[Connection], None] | None:
         """The statements that commit with the document: its outbox rows (when given; a
-        chunk writes its documents' outboxes together), its exposures and its piece."""
+        chunk writes its documents' outboxes together), its exposures and its piece row
+        (when given: made before the objects were put)."""
         exposures = self.exposures(doc.composition) if self.exposures is not None else None
-        piece = self._piece(doc.composition, records) if pieces else None
-        row = None
-        if piece is not None and self.print_queue is not None:
-            row = self.print_queue.piece_row(piece, doc.composition.created_at)
         write = self._write_outboxes([outbox]) if outbox is not None else None
         if write is None and row is None and exposures is None:
             return None
@@ -346,6 +375,7 @@ class ArchiveStep:
             postal_code=address.postal_code if address else "",
             profile=options.profile,
             sheet_rules=sheet_rules(options),
+            insert_rules=composition.insert_rules,
         )
 
     def requeue_print(self, composition: Composition, records: Sequence[OutputRecord]) -> None:

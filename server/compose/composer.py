@@ -181,8 +181,10 @@ def compose(request: ComposeRequest) -> Composition:
         # fallback of it is not checked here: Peppol's own examples carry made-up codes).
         countries.check_postal_code(address.postal_code, address.country,
                                     "$.customer.address.postal_code")
+    printed = Channel.PRINT in plan.channels
     return replace(composition, channel_plan=plan,
-                   inserts=chosen.inserts if Channel.PRINT in plan.channels else ())
+                   inserts=chosen.inserts if printed else (),
+                   insert_rules=chosen.insert_rules if printed else ())
 
 
 # The channels that put the document in an envelope (the mailbox copy falls back to print).

@@ -231,6 +231,7 @@ class Composition:
     print_options: PrintOptions = PrintOptions()
     campaigns: tuple[CampaignArea, ...] = ()
     inserts: tuple[str, ...] = ()  # physical insert ids for the inserting machine
+    insert_rules: tuple[tuple[str, str], ...] = ()  # (insert id, id of the rule that chose it)
     idempotency_key: str | None = None
     locale_decision: LocaleDecision | None = None  # how `locale` was decided
     # Every string of the input data with its JSON path (`$.customer.name`, ...): how the

@@ -16,7 +16,8 @@ Every matching rule adds its insert (inserts are a set: an insert comes once); f
 campaign area the *first* matching rule wins, so a tenant rule overrides a layout default.
 Physical inserts are chosen only when the channel plan reaches print (nothing to insert in an
 email); which feeder holds an insert is a print-shop fact, resolved when a batch is imposed
-(`server.printing.queue.InsertCatalogue`).
+(`server.printing.queue.PrintSettings.inserts`, checked against the rules when the settings
+load; the piece is resolved again before its document is archived).
 
 Rule format (TOML, the same in the manifest and the settings)::
 
@@ -95,6 +96,9 @@ class Choice:
     inserts: tuple[str, ...] = ()
     campaigns: tuple[CampaignArea, ...] = ()
     rules: tuple[str, ...] = ()  # ids of the rules that matched, in order
+    # (insert id, rule id): the rule that chose each insert, so a print piece that cannot
+    # be made names the rule to fix (server.printing.queue.UnprintablePiece)
+    insert_rules: tuple[tuple[str, str], ...] = ()
 
 
 def _normal(value: Any) -> Any:
@@ -194,6 +198,7 @@ def choose(
     """Try the rules in order; `physical` = the document is printed, so inserts apply.
     An A/B campaign shows the variant assigned to (`facts["tenant"]`, `customer_id`)."""
     inserts: list[str] = []
+    insert_rules: list[tuple[str, str]] = []
     campaigns: dict[str, CampaignArea] = {}
     matched: list[str] = []
     for rule in rules:
@@ -202,6 +207,7 @@ def choose(
         chose = False
         if rule.insert and physical and rule.insert not in inserts:
             inserts.append(rule.insert)
+            insert_rules.append((rule.insert, rule.id))
             chose = True
         if rule.campaign and rule.campaign.area not in campaigns:
             campaign = rule.campaign_for(str(facts.get("tenant", "")), customer_id)
@@ -210,7 +216,8 @@ def choose(
             chose = True
         if chose:
             matched.append(rule.id)
-    return Choice(tuple(sorted(inserts)), tuple(campaigns.values()), tuple(matched))
+    return Choice(tuple(sorted(inserts)), tuple(campaigns.values()), tuple(matched),
+                  tuple(sorted(insert_rules)))
 
 
 def campaign_context(

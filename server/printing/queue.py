@@ -63,6 +63,7 @@ from archive.index import DocumentIndex
 from archive.tables import UTCDateTime
 from server import logs
 from server.compose.rules import Rule, parse_rules
+from server.errors import FailedPrecondition
 from server.printing.profiles import PrintProfile, builtin_profiles
 from server.printing.sheets import SheetRules, plan_sheets
 
@@ -189,19 +190,48 @@ class PrintSettings:
         return settings
 
     def check(self) -> None:
-        """Every profile named exists, and every insert's feeder exists on every profile."""
+        """Every profile named exists, every insert's feeder exists on its profiles, and
+        every rule's insert is in the catalogue with a feeder on the profile its tenant
+        prints with (on some profile, for a rule without tenant). Raises ValueError naming
+        the setting (`printing.rules[1]`, rule id and insert id): a rule the print line
+        cannot follow must stop the server, not fail each document it matches."""
         if self.batch_size < 1:
             raise ValueError("printing.batch_size: must be at least 1")
         for tenant, (_, profile) in self.tenants.items():
             if profile not in self.profiles:
                 raise ValueError(f"printing.tenants.{tenant}.profile: unknown {profile!r}")
         for item in self.inserts.values():
+            unknown = sorted(set(item.feeders) - set(self.profiles))
+            if unknown:
+                raise ValueError(f"printing.inserts.{item.id}.feeders: unknown profile "
+                                 f"{unknown[0]!r} (profiles: {', '.join(sorted(self.profiles))})")
             for profile in self.profiles.values():
                 feeder = item.feeder_for(profile.id)
                 if feeder is not None and not 1 <= feeder <= profile.omr.feeders:
                     raise ValueError(
                         f"printing.inserts.{item.id}: feeder {feeder} does not exist on "
                         f"profile {profile.id!r} (feeders 1..{profile.omr.feeders})")
+        for n, rule in enumerate(self.rules):
+            if rule.insert is not None:
+                self._check_rule_insert(f"printing.rules[{n}] (id {rule.id!r})", rule)
+
+    def _check_rule_insert(self, where: str, rule: Rule) -> None:
+        item = self.inserts.get(rule.insert or "")
+        if item is None:
+            known = ", ".join(sorted(self.inserts)) or "none"
+            raise ValueError(
+                f"{where}: insert {rule.insert!r} is not in the insert catalogue "
+                f"([printing.inserts.<id>]; catalogued: {known})")
+        if rule.tenant:
+            profile = self.destination(rule.tenant)[1]
+            if item.feeder_for(profile) is None:
+                raise ValueError(
+                    f"{where}: insert {rule.insert!r} has no feeder on profile {profile!r}, "
+                    f"the profile tenant {rule.tenant!r} prints with (set "
+                    f"printing.inserts.{item.id}.feeder or .feeders.{profile})")
+        elif not any(item.feeder_for(p) is not None for p in self.profiles):
+            raise ValueError(f"{where}: insert {rule.insert!r} has no feeder on any print "
+                             f"profile (set printing.inserts.{item.id}.feeder)")
 
     def destination(self, tenant: str) -> tuple[str, str]:
         """(print shop, profile) a tenant's documents are printed with."""
@@ -240,6 +270,14 @@ class QueuedPiece:
     postal_code: str
     profile: str = ""  # the document's own print profile (a job's); empty: the tenant's
     sheet_rules: SheetRules = SheetRules()  # the Composition's PrintOptions, as sheet rules
+    insert_rules: tuple[tuple[str, str], ...] = ()  # (insert id, rule id that chose it)
+
+
+class UnprintablePiece(FailedPrecondition):
+    """The print settings cannot make this piece (FAILED_PRECONDITION): a rule chose an
+    insert the catalogue lacks or no feeder of the piece's profile holds, the profile is not
+    configured, or no envelope of the profile takes the piece's sheets. The operator's
+    configuration, not the caller's data; raised before the document is archived."""
 
 
 class PrintQueue:
@@ -274,15 +312,21 @@ class PrintQueue:
         conn.execute(insert(print_pieces).values(**row))
 
     def piece_row(self, piece: QueuedPiece, now: datetime) -> dict[str, Any]:
-        """The `print_pieces` row of a piece: its print shop, profile and envelope. Raises
-        for an insert no feeder of the profile holds."""
+        """The `print_pieces` row of a piece: its print shop, profile, sheets and envelope.
+        Raises UnprintablePiece (naming the rule, the insert and the profile) for a piece
+        the settings cannot make; `server.archiving` calls it before it stores anything."""
         printshop, profile = self.settings.destination(piece.tenant)
         profile = piece.profile or profile
-        self.settings.feeders(piece.inserts, profile)  # an insert no feeder holds: refuse now
-        spec = self.settings.profiles[profile]
+        spec = self.settings.profiles.get(profile)
+        if spec is None:
+            raise UnprintablePiece(f"print profile {profile!r} is not configured (profiles: "
+                                   f"{', '.join(sorted(self.settings.profiles))})")
+        self._check_inserts(piece, profile)
         sheets = plan_sheets(piece.pages, spec.duplex, piece.sheet_rules).sheets
-        envelope = spec.envelope_for(sheets, piece.envelope).id  # after overflow, so a batch
-        # groups pieces that really go into the same envelope
+        try:  # after overflow, so a batch groups pieces that really share an envelope
+            envelope = spec.envelope_for(sheets, piece.envelope).id
+        except ValueError as exc:
+            raise UnprintablePiece(f"print piece: {exc}") from None
         return {
             "piece_id": piece.document_id, "document_id": piece.document_id,
             "tenant": piece.tenant, "printshop": printshop, "profile": profile,
@@ -293,6 +337,20 @@ class PrintQueue:
             "postal_code": piece.postal_code or "", "queued_at": now,
             "batch_id": None, "reprint_of": None,
         }
+
+    def _check_inserts(self, piece: QueuedPiece, profile: str) -> None:
+        """Every insert of the piece is catalogued with a feeder on `profile`."""
+        for insert_id in piece.inserts:
+            item = self.settings.inserts.get(insert_id)
+            if item is not None and item.feeder_for(profile) is not None:
+                continue
+            rules = [rule for chosen, rule in piece.insert_rules if chosen == insert_id]
+            by = f"rule {', '.join(map(repr, rules))}" if rules else "a rule"
+            why = ("is not in the insert catalogue" if item is None
+                   else f"has no feeder on print profile {profile!r}")
+            raise UnprintablePiece(
+                f"{by} chose insert {insert_id!r}, which {why}: the print settings "
+                f"([printing.rules], [printing.inserts]) must be fixed")
 
     def pending(self, tenant: str | None = None) -> list[dict[str, Any]]:
         query = select(print_pieces).where(print_pieces.c.batch_id.is_(None))

@@ -25,7 +25,7 @@ from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.delivery.tables import deliveries
-from server.printing.queue import PrintQueue, PrintSettings, print_pieces
+from server.printing.queue import PrintQueue, PrintSettings, UnprintablePiece, print_pieces
 
 LAYOUT = LayoutRegistry().get("card-invoice")
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
@@ -168,3 +168,21 @@ def test_a_chunks_outboxes_are_one_statement_per_table_in_its_transaction(index,
     again = archive.commit([dataclasses.replace(rendered(n), sealable={"data": n})
                             for n in range(3, 6)])
     assert isinstance(again[0], DuplicateDocument) and count(index, deliveries) == 12
+
+
+def test_a_piece_the_print_settings_cannot_make_fails_before_anything_is_stored(index):
+    """QA H1, defence in depth: a piece's profile, feeders and envelope are decided before
+    its objects are put; a piece no envelope takes (here 200 simplex sheets: the default
+    profile's overflow chain ends at C4, 50 sheets) fails its document alone with
+    UnprintablePiece (FAILED_PRECONDITION) and leaves no object and no row."""
+    store = Store()
+    thick = rendered(1)
+    thick = dataclasses.replace(thick, outputs=tuple(
+        dataclasses.replace(o, facts={"pages": 200}) if o.channel == Channel.PRINT else o
+        for o in thick.outputs))
+    outcomes = step(store, index).commit([rendered(0), thick, rendered(2)])
+    assert isinstance(outcomes[1], UnprintablePiece)
+    assert "fits no envelope of profile 'default'" in str(outcomes[1])
+    assert not [k for k in store.keys if "01JDOC00000000000000000001" in k]
+    assert isinstance(outcomes[0], tuple) and isinstance(outcomes[2], tuple)
+    assert count(index, documents) == 2 and count(index, print_pieces) == 2

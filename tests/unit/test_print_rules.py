@@ -77,3 +77,42 @@ def test_print_settings_resolve_feeders_per_profile_and_check_them():
         PrintSettings.from_dict({"inserts": {"big": {"feeder": 4}}})  # default has feeders 1-3
     with pytest.raises(ValueError, match="sort"):
         PrintSettings.from_dict({"sort": ["colour"]})
+
+
+# A rule the print line cannot follow stops the server at start (server.app wraps the
+# ValueError into a ConfigError), naming the rule and the insert: QA H1, where a rule naming
+# an insert outside the catalogue started quietly and failed every matching Compose.
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"rules": [{"id": "ghost", "tenant": "demo", "when": {"segment": "private"},
+                 "insert": "not-in-catalogue"}],
+      "inserts": {"terms-change-2027": {"feeder": 1}}},
+     r"printing\.rules\[0\] \(id 'ghost'\): insert 'not-in-catalogue' is not in the insert "
+     r"catalogue .*catalogued: terms-change-2027"),
+    ({"rules": [{"id": "terms", "tenant": "demo", "insert": "terms-2027"}],
+      "inserts": {"terms-2027": {"feeders": {"pb-di-negative": 3}}}},
+     r"printing\.rules\[0\] \(id 'terms'\): insert 'terms-2027' has no feeder on profile "
+     r"'default', the profile tenant 'demo' prints with"),
+    ({"rules": [{"id": "orphan", "insert": "terms-2027"}],
+      "inserts": {"terms-2027": {"grams": 4}}},
+     r"\(id 'orphan'\): insert 'terms-2027' has no feeder on any print profile"),
+    ({"inserts": {"terms-2027": {"feeders": {"pb-di-negativ": 3}}}},
+     r"printing\.inserts\.terms-2027\.feeders: unknown profile 'pb-di-negativ'"),
+])
+def test_print_settings_refuse_a_rule_whose_insert_no_feeder_holds(settings, message):
+    with pytest.raises(ValueError, match=message):
+        PrintSettings.from_dict(settings)
+
+
+def test_a_rule_on_a_tenant_whose_profile_holds_the_insert_passes():
+    settings = PrintSettings.from_dict({
+        "tenants": {"fjord": {"profile": "pb-di-negative"}},
+        "inserts": {"terms-2027": {"feeders": {"pb-di-negative": 3}}},
+        "rules": [{"id": "terms", "tenant": "fjord", "insert": "terms-2027"}]})
+    assert settings.feeders(["terms-2027"], "pb-di-negative") == {3}
+
+
+def test_the_choice_names_the_rule_behind_each_insert():
+    choice = choose(tenant_rules(RULES, "nordkort"), {
+        "tenant": "nordkort", "country": "NO", "kind": "invoice", "segment": "premium"},
+        physical=True)
+    assert choice.insert_rules == (("premium-leaflet", "premium"), ("terms-2027", "terms"))
