@@ -9,8 +9,10 @@ Closing a batch, in two steps so that a crash in between loses nothing:
    written in state ``closing``;
 2. *build* (re-runnable, deterministic): each piece's archived PDF is fetched (verified
    against its sha256), the pieces are sorted by the postage sort key, `impose()` marks
-   them, a ``/DPartRoot`` tree (one ``/DPart`` per mail piece, with ``/DPM`` metadata and
-   ``/Start``/``/End`` page references, as in PDF/VT) is added with pikepdf, the JSON and
+   them, `server.printing.batch_pdf` makes the result a PDF 2.0 production file (a
+   ``/DPartRoot`` tree with one ``/DPart`` per mail piece, ``/DPM`` metadata and
+   ``/Start``/``/End`` page references; the documents' output intents; XMP naming the
+   batch, dated by its close time, so a rebuild writes the same bytes), the JSON and
    CSV manifests are written, the three files go into the archive, and the batch becomes
    ``ready``. A batch left in ``closing`` is rebuilt by the next `close_due`.
 
@@ -36,12 +38,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pikepdf
 from sqlalchemy import func, insert, select, update
 
 from archive.store import ArchiveStore
 from server import logs
 from server.errors import FailedPrecondition, InvalidInput, NotFound
+from server.printing.batch_pdf import BatchFacts, finish_print_pdf
 from server.printing.marks import MailPiece, impose
 from server.printing.omr import datamatrix_payload, sheet_code
 from server.printing.queue import (
@@ -208,7 +210,10 @@ class BatchService:
                 sheet_rules=SheetRules.from_text(row["sides"])))
         imposed = impose(pieces, profile, first_sequence=batch["first_sequence"])
         manifest = self._manifest(batch, rows, pieces, imposed)
-        pdf = add_document_parts(imposed.pdf, manifest["pieces"])
+        pdf = finish_print_pdf(
+            imposed.pdf, manifest["pieces"], [pdfs[row["archive_key"]] for row in rows],
+            BatchFacts(batch_id, batch["tenant"], batch["printshop"], batch["profile"],
+                       batch["closed_at"]))
         manifest["pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
         manifest_json = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
         files = {}
@@ -367,64 +372,6 @@ def _info(row: Any) -> BatchInfo:
 
 
 # --- files ------------------------------------------------------------------------------------
-
-
-def add_document_parts(pdf: bytes, pieces: Sequence[dict[str, Any]]) -> bytes:
-    """PDF/VT-style document parts: catalog /DPartRoot -> root /DPart -> one leaf /DPart per
-    mail piece with /DPM metadata and /Start and /End page references; every page points
-    back to its leaf with /DPart (as PDF/VT requires)."""
-    with pikepdf.open(io.BytesIO(pdf)) as doc:
-        root_node = doc.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.DPart))
-        leaves = []
-        for piece in pieces:
-            first = piece["first_page"] - 1
-            last = first + piece["pages"] - 1
-            dpm = pikepdf.Dictionary(
-                PieceId=pikepdf.String(piece["piece_id"]),
-                DocumentId=pikepdf.String(piece["document_id"]),
-                Sheets=piece["sheets"],
-                Inserts=pikepdf.Array([pikepdf.String(i) for i in piece["inserts"]]),
-                PostalCode=pikepdf.String(piece["postal_code"]),
-                Country=pikepdf.String(piece["country"]),
-                Envelope=pikepdf.String(piece["envelope"]),
-                Sides=pikepdf.Name("/" + piece["sides"].capitalize()),
-                BlankPages=pikepdf.Array(piece["blank_pages"]),
-            )
-            leaf = doc.make_indirect(pikepdf.Dictionary(
-                Type=pikepdf.Name.DPart, Parent=root_node, DPM=dpm,
-                Start=doc.pages[first].obj, End=doc.pages[last].obj,
-            ))
-            for index in range(first, last + 1):
-                doc.pages[index].obj.DPart = leaf
-            leaves.append(leaf)
-        root_node.DParts = pikepdf.Array([pikepdf.Array(leaves)])
-        doc.Root.DPartRoot = doc.make_indirect(pikepdf.Dictionary(
-            Type=pikepdf.Name.DPartRoot, DPartRootNode=root_node, RecordLevel=1,
-            NodeNameList=pikepdf.Array([pikepdf.Name.Batch, pikepdf.Name.MailPiece]),
-        ))
-        out = io.BytesIO()
-        doc.save(out, deterministic_id=True)
-    return out.getvalue()
-
-
-def read_document_parts(pdf: bytes) -> list[dict[str, Any]]:
-    """The DPart leaves of a print PDF: metadata and 1-based page range (for tests, tools)."""
-    with pikepdf.open(io.BytesIO(pdf)) as doc:
-        numbers = {page.obj.objgen: n for n, page in enumerate(doc.pages, start=1)}
-        root = doc.Root.DPartRoot.DPartRootNode
-        out = []
-        for group in root.DParts:
-            for leaf in group:
-                dpm = leaf.DPM
-                out.append({
-                    "piece_id": str(dpm.PieceId), "document_id": str(dpm.DocumentId),
-                    "sheets": int(dpm.Sheets), "inserts": [str(i) for i in dpm.Inserts],
-                    "postal_code": str(dpm.PostalCode), "country": str(dpm.Country),
-                    "sides": str(dpm.Sides)[1:].lower(),
-                    "blank_pages": [int(n) for n in dpm.BlankPages],
-                    "start": numbers[leaf.Start.objgen], "end": numbers[leaf.End.objgen],
-                })
-        return out
 
 
 def manifest_csv(manifest: dict[str, Any]) -> bytes:

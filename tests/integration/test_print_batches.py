@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import pikepdf
 import pytest
 from sqlalchemy import select
 
@@ -26,7 +27,7 @@ from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, printshop_pb
 from kanal.v1 import printshop_pb2 as pb
 from server.app import KanalServer
 from server.config import Settings
-from server.printing.batches import read_document_parts
+from server.printing.batch_pdf import read_document_parts
 from server.printing.profiles import builtin_profiles
 from server.printing.queue import QueuedPiece, print_pieces
 from tests import omr_reader
@@ -230,6 +231,42 @@ def test_dpart_tree_has_one_node_per_piece_with_its_page_range(batches):
             assert part["sheets"] == piece["sheets"]
             assert part["inserts"] == piece["inserts"]
             assert part["postal_code"] == piece["postal_code"]
+
+
+def _intent(holder) -> tuple[str, bytes]:
+    intent = holder.OutputIntents[0]
+    return str(intent.S), intent.DestOutputProfile.read_bytes()
+
+
+def test_batch_pdf_is_pdf_2_with_the_documents_output_intents_and_xmp(kanal, batches):
+    """QA M7: /DPartRoot is PDF 2.0, so the header says 2.0; every page states its archived
+    document's output intent (PDF/A-3 sRGB: the batch's own, or its page's where a piece's
+    differs); XMP names the batch, dated by its close (a rebuild puts the same bytes)."""
+    with kanal.print_queue.engine.connect() as conn:
+        sources = {r.piece_id: (r.archive_key, r.pdf_sha256) for r in conn.execute(
+            select(print_pieces.c.piece_id, print_pieces.c.archive_key,
+                   print_pieces.c.pdf_sha256))}
+    intents: dict[str, tuple[str, bytes]] = {}
+    for info, pdf, manifest in batches.values():
+        assert pdf.startswith(b"%PDF-2.0\n")
+        with pikepdf.open(io.BytesIO(pdf)) as doc:
+            assert doc.check_pdf_syntax() == []  # qpdf --check
+            for piece in manifest["pieces"]:
+                key, sha = sources[piece["piece_id"]]
+                if key not in intents:
+                    with pikepdf.open(io.BytesIO(kanal.store.get(key, expected_sha256=sha))
+                                      ) as document:
+                        intents[key] = _intent(document.Root)
+                for index in range(piece["first_page"] - 1,
+                                   piece["first_page"] - 1 + piece["pages"]):
+                    page = doc.pages[index].obj
+                    stated = _intent(page if "/OutputIntents" in page else doc.Root)
+                    assert stated == intents[key]
+            meta = doc.open_metadata()
+            assert info.batch_id in meta["dc:title"] and info.printshop in meta["dc:title"]
+            assert meta["pdf:Producer"].startswith("Kanal")
+            assert meta["xmp:CreateDate"] == info.closed_at.isoformat(timespec="seconds")
+    assert len({intent[0] for intent in intents.values()}) == 1  # GTS_PDFA1 throughout
 
 
 def test_csv_manifest_matches_json(kanal, batches):
