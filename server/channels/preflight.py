@@ -15,7 +15,10 @@ reader's program finds them), and refuses the document with `INVALID_ARGUMENT` w
   text starting in the window's column at the window's height must end inside it (a line
   that wrapped below the window would not show through it);
 * text is drawn over other text: two runs of text overlapping by more than
-  `OVERLAP_MM` (a cell overflowing into its neighbour).
+  `OVERLAP_MM` (a cell overflowing into its neighbour);
+* text runs across a cell's or box's border: a vertical rule through a run
+  (server.channels.preflight_borders: a right-aligned amount grown across its cell's left
+  rule into an emptier neighbour meets no other text and stays inside the text area).
 
 The error names the field when it can (`culprit`): the input string
 (`Composition.source_text`) whose longest unbroken word is on the page is what widens a
@@ -46,6 +49,7 @@ from functools import cached_property
 
 import pypdfium2
 
+from server.channels.preflight_borders import crossing_runs
 from server.channels.preflight_pushed import stacked, wrapped_above
 from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
@@ -357,6 +361,13 @@ def _page_problems(page: ReadPage, composition: Composition,
             first, how = leaving[0]
             found.append((f"the address runs {how} of the envelope window "
                           f"({quote(first.text)})", address, "print.window_mm", False))
+    crossing = [(r, x) for r, (x, *_) in ((run(i), rule) for i, rule in
+                                          crossing_runs(page, edges)) if r.text]
+    if crossing:
+        first, x = crossing[0]
+        found.append((f"text runs across a cell or box border at {x:.1f} mm from the left "
+                      f"edge ({quote(first.text)})", [r for r, _ in crossing],
+                      "print.text_area_mm", True))
     clash = _first_overlap(edges, run)
     if clash:
         found.append((f"text is drawn over text ({quote(clash[0].text)} and "

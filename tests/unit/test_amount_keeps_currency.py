@@ -21,6 +21,7 @@ from server.channels.pdf import PrintEngines, render_print
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from server.errors import InvalidInput
 from tests.pdf_inspect import normalise
 
 MM_PER_PT = 25.4 / 72
@@ -64,7 +65,15 @@ def test_a_13_digit_amount_keeps_kr_on_its_line(engine: str) -> None:
         now=datetime(2026, 3, 2, 9, tzinfo=UTC), channels=(Channel.PRINT,)))
     due = composition.context["summary"]["amount_due"]
     assert normalise(due).startswith("1 234 567") and normalise(due).endswith(",82 kr")
-    pdf = render_print(composition, LAYOUT, PrintEngines(engine)).content
+    printer = PrintEngines(engine)
+    if engine == "typst":  # its giro slip's KRONER cell cannot hold 13 digits: the print
+        # channel refuses the document (tests/unit/test_preflight_borders.py, QA M4), so the
+        # amount boxes are read from what the engine rendered
+        with pytest.raises(InvalidInput, match="across a cell or box border"):
+            render_print(composition, LAYOUT, printer)
+        pdf = printer.render(LAYOUT, composition).content
+    else:
+        pdf = render_print(composition, LAYOUT, printer).content
     lines = currency_lines(pdf)
     big = [line for line in lines if line[0].endswith("924 418,82")]
     assert len(big) >= 2, lines  # the facts box's total and the pay box's amount
