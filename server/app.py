@@ -50,6 +50,7 @@ from server.api.surveys import SurveysServicer
 from server.channels import DocumentRenderer, Renderers
 from server.channels.pool import RenderPool
 from server.compose.layouts import LayoutRegistry
+from server.compose.rules import layout_rules
 from server.config import ConfigError, S3Settings, Settings
 from server.credentials import api_keys, embedded_credentials
 from server.delivery.stage import DeliverySettings, DeliveryStage
@@ -122,6 +123,9 @@ class KanalServer:
             self.layouts = LayoutRegistry(settings.layouts_dir)
             try:
                 print_settings = PrintSettings.from_dict(settings.printing)
+                for layout in self.layouts.every_version():  # their inserts, as the settings'
+                    print_settings.check_rules(layout_rules(layout.manifest),
+                                               f"{layout.ref} manifest rules")
             except ValueError as exc:
                 raise ConfigError(str(exc)) from exc
             self.print_queue = PrintQueue(self.index, print_settings)  # own tables, not the

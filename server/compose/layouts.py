@@ -407,3 +407,8 @@ class LayoutRegistry:
 
     def latest(self) -> list[Layout]:
         return [self.get(layout_id) for layout_id in sorted(self._versions)]
+
+    def every_version(self) -> list[Layout]:
+        """Every loaded layout version, by id then version."""
+        return [versions[v] for _, versions in sorted(self._versions.items())
+                for v in sorted(versions, key=_version_key)]

@@ -211,9 +211,15 @@ class PrintSettings:
                     raise ValueError(
                         f"printing.inserts.{item.id}: feeder {feeder} does not exist on "
                         f"profile {profile.id!r} (feeders 1..{profile.omr.feeders})")
-        for n, rule in enumerate(self.rules):
+        self.check_rules(self.rules, "printing.rules")
+
+    def check_rules(self, rules: Sequence[Rule], where: str) -> None:
+        """Every rule's insert is catalogued, with a feeder on the profile the rule's tenant
+        prints with (a rule without tenant, as a layout manifest's: on some profile).
+        ValueError naming `where[n]`, the rule id and the insert."""
+        for n, rule in enumerate(rules):
             if rule.insert is not None:
-                self._check_rule_insert(f"printing.rules[{n}] (id {rule.id!r})", rule)
+                self._check_rule_insert(f"{where}[{n}] (id {rule.id!r})", rule)
 
     def _check_rule_insert(self, where: str, rule: Rule) -> None:
         item = self.inserts.get(rule.insert or "")

@@ -1,8 +1,9 @@
 """An insert rule the print line cannot follow (QA H1), on a real KanalServer (embedded
 SeaweedFS, SQLite index, job worker processes):
 
-- a rule naming an insert outside the catalogue stops the server at start, naming the rule
-  and the insert, like an insert on a feeder the profile lacks always did;
+- a rule naming an insert outside the catalogue (in the settings or a layout's manifest)
+  stops the server at start, naming the rule and the insert, like an insert on a feeder the
+  profile lacks always did;
 - a piece that still cannot be made at run time (a job prints on a profile where the rule's
   insert has no feeder) fails its document with the rule, insert and profile named, before
   anything is stored: no object under COMPLIANCE lock without an index row, no index row.
@@ -11,6 +12,7 @@ SeaweedFS, SQLite index, job worker processes):
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from sqlalchemy import func, select
@@ -65,6 +67,25 @@ def test_a_rule_naming_an_insert_outside_the_catalogue_stops_the_server(tmp_path
     assert str(refused.value).startswith(
         "printing.rules[1] (id 'ghost'): insert 'not-in-catalogue' is not in the insert "
         "catalogue")
+
+
+def test_a_layout_rule_naming_an_insert_outside_the_catalogue_stops_the_server(
+        tmp_path_factory):
+    layouts = tmp_path_factory.mktemp("layouts-with-rule")
+    (layouts / "_shared").symlink_to(DEFAULT_LAYOUTS_DIR / "_shared")
+    version = layouts / "card-invoice" / "2.0.0"
+    shutil.copytree(DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0", version)
+    with (version / "manifest.toml").open("a", encoding="utf-8") as manifest:
+        manifest.write('\n[[rules]]\nid = "leaflet"\nwhen = { segment = "gold" }\n'
+                       'insert = "gold-leaflet"\n')
+    settings = Settings(listen="127.0.0.1:0", api_keys=KEYS.api_keys, printing=PRINTING,
+                        state_dir=tmp_path_factory.mktemp("kanal-layout-rule"),
+                        layouts_dir=layouts)
+    with pytest.raises(ConfigError) as refused, KanalServer(settings):
+        pass
+    assert str(refused.value).startswith(
+        "card-invoice@2.0.0 manifest rules[0] (id 'leaflet'): insert 'gold-leaflet' is not "
+        "in the insert catalogue")
 
 
 def test_a_piece_without_a_feeder_fails_before_anything_is_archived(kanal):
