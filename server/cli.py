@@ -1,8 +1,7 @@
 """The `kanal` command.
 
     kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE] [--metrics-listen ...]
-    kanal render LAYOUT --out DIR [--data FILE] [--locale nb-NO] [--version 1.0.0]
-                 [--engine typst|weasyprint|both]
+    kanal render LAYOUT --out DIR [--data FILE] ... (server.render_cli)
     kanal layouts | compose | document       (server.documents_cli)
     kanal submit | job | worker              (server.jobs.cli)
     kanal print list|fetch|ack|close         (server.printing.cli)
@@ -11,7 +10,8 @@
     kanal deliveries list|show|retry|cancel  (server.delivery.cli)
 
 Every failure is one line on stderr, `kanal <command>: <why>`, and a non-zero exit code
-(1: the request failed or the server could not be reached; 2: usage or configuration);
+(1: the request failed or the server could not be reached; 2: usage or configuration;
+`kanal submit` and `kanal render` say when they exit 3 or 4);
 never a traceback (KANAL_DEBUG=1 shows one for an unexpected error).
 """
 
@@ -22,7 +22,6 @@ import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,58 +64,6 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(args: argparse.Namespace) -> int:
-    """Render a layout locally for layout designers: PDF plus one PNG per page.
-
-    `--engine` picks the engine (default: the layout's own); `both` renders with each
-    engine the layout has a template for and also writes, per page, the two side by side
-    (`<layout>-<locale>-page<n>-compare.png`: Typst left, WeasyPrint right)."""
-    import pypdfium2
-    from PIL import Image
-
-    from server.channels.pdf import PrintEngines
-    from server.client import read_text
-    from server.compose.composer import ComposeRequest, compose
-    from server.compose.layouts import DEFAULT_LAYOUTS_DIR, PRINT_ENGINES, LayoutRegistry
-
-    registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
-    layout = registry.get(args.layout, args.version)
-    data = read_text(args.data) if args.data else layout.sample_data(args.locale)
-    composition = compose(ComposeRequest(
-        tenant="local", layout=layout, data=data, document_id="preview",
-        now=datetime.now(UTC), locale=args.locale,
-    ))
-    section = layout.section("print")
-    engines = ([e for e in ("typst", "weasyprint") if section.get(PRINT_ENGINES[e])]
-               if args.engine == "both" else [args.engine])
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{layout.id}-{composition.locale}"
-    pages: dict[str, list[Image.Image]] = {}
-    for engine in engines:
-        rendered = PrintEngines(engine).render(layout, composition)
-        name = f"{stem}-{engine}" if engine else stem
-        (args.out / f"{name}.pdf").write_bytes(rendered.content)
-        pdf = pypdfium2.PdfDocument(rendered.content)
-        images = pages[rendered.engine] = [page.render(scale=args.dpi / 72).to_pil()
-                                           for page in pdf]
-        for number, image in enumerate(images, start=1):
-            image.save(args.out / f"{name}-page{number}.png")
-        print(f"{args.out / name}.pdf: {rendered.pages} page(s) by {rendered.engine} "
-              f"{rendered.engine_version}, PNGs beside it")
-    if len(pages) == 2:
-        left, right = pages["typst"], pages["weasyprint"]
-        for number in range(1, max(len(left), len(right)) + 1):
-            pair = [side[number - 1] if number <= len(side) else None for side in (left, right)]
-            width, height = next(p for p in pair if p is not None).size
-            sheet = Image.new("RGB", (2 * width + 20, height), "#8a98a4")
-            for column, image in enumerate(pair):
-                if image is not None:
-                    sheet.paste(image, (column * (width + 20), 0))
-            sheet.save(args.out / f"{stem}-page{number}-compare.png")
-        print(f"{args.out / stem}-page*-compare.png: Typst left, WeasyPrint right")
-    return 0
-
-
 class ExactOptionParser(argparse.ArgumentParser):
     """Options by their full names only: argparse's prefix matching took `kanal portal fetch
     --customer 20184455` for `--customer-token` and answered UNAUTHENTICATED. Subcommand
@@ -140,19 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "when that is taken; 'off' to disable; env KANAL_METRICS_LISTEN)")
     p.set_defaults(run=serve)
 
-    p = commands.add_parser("render", help="render a layout to PDF and PNGs, without a server")
-    p.add_argument("layout", help="layout id, e.g. card-invoice")
-    p.add_argument("--data", type=Path,
-                   help="JSON data file (default: the layout's sample for --locale)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
-    p.add_argument("--version", help="layout version (default: newest)")
-    p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
-    p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
-    p.add_argument("--engine", choices=("typst", "weasyprint", "both"),
-                   help="PDF engine (default: the layout's own); both: side by side PNGs")
-    p.set_defaults(run=render)
-
+    from server.render_cli import add_parser as add_render_parser
+    add_render_parser(commands)
     from server.documents_cli import add_parsers as add_documents_parsers
     add_documents_parsers(commands)
     from server.jobs.cli import add_parser as add_jobs_parser

@@ -88,6 +88,16 @@ class DocumentRenderer(Protocol):
     def render_planned(self, composition: Composition, layout: Layout) -> Rendering: ...
 
 
+def paper_mark_zones(composition: Composition,
+                     mark_zones: Sequence[MarkZone]) -> tuple[MarkZone, ...]:
+    """The mark zones the print PDF must keep clear: `mark_zones` when the plan prints the
+    document or may fall back to paper, else none (an e-mail attachment or a mailbox copy
+    alone has nothing printed over it)."""
+    plan = composition.channel_plan
+    paper = Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks
+    return tuple(mark_zones) if paper else ()
+
+
 class Renderers:
     """The renderers of one process. The print PDF is refused (`InvalidInput`) when the data
     pushes ink into one of `mark_zones` (default: every builtin print profile's OMR and
@@ -119,10 +129,8 @@ class Renderers:
     def _render_print(self, composition: Composition, layout: Layout) -> Output:
         """The print PDF; checked against the mark zones when it goes (or may fall back)
         to paper. As an e-mail attachment or a mailbox copy alone nothing is painted over."""
-        plan = composition.channel_plan
-        paper = Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks
         return render_print(composition, layout, self.pdf_engine,
-                            self.mark_zones if paper else ())
+                            paper_mark_zones(composition, self.mark_zones))
 
     def render(self, composition: Composition, layout: Layout) -> list[Output]:
         """Every channel of the composition's plan, in plan order."""

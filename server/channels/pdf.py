@@ -24,12 +24,17 @@ from dataclasses import asdict, dataclass, is_dataclass
 from typing import Protocol
 
 from server import metrics
-from server.channels.glyphs import print_composition, refuse_unmapped_text
-from server.channels.preflight import refuse_overflow
-from server.channels.print_zones import check_print_zones
+from server.channels.glyphs import (
+    missing_glyphs,
+    print_composition,
+    refuse_unmapped_text,
+    unmapped_text,
+)
+from server.channels.preflight import check_pdf, refuse_overflow
+from server.channels.print_zones import check_print_zones, zone_violations
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
-from server.errors import InvalidInput
+from server.errors import FieldViolation, InvalidInput
 from server.pdfium import read_back
 from server.printing.zones import MarkZone
 
@@ -148,6 +153,24 @@ def page_problems(pdf: bytes, composition: Composition, layout: Layout,
     return None, None
 
 
+def print_problems(pdf: bytes, composition: Composition, layout: Layout,
+                   mark_zones: Sequence[MarkZone] = (), engine: str = "") -> list[FieldViolation]:
+    """Every problem for which `render_print` would refuse this PDF, all of them rather than
+    the first check's (for `kanal render`, which writes the PDF anyway): characters the
+    print fonts cannot draw (`glyphs`), text that leaves its box or the envelope window or
+    is drawn over text (`preflight`), content reaching one of `mark_zones` (`print_zones`),
+    in that order, each naming the input's JSON path (or the layout's limit); [] when the
+    PDF prints as composed. `composition`: the one rendered, `glyphs.printable`'s (what
+    `render_print` renders: a field of `[print] replace_unprintable` without what the
+    fonts cannot draw); `engine`: the engine that rendered it, whose text layer is checked
+    too (`glyphs.unmapped_text`)."""
+    problems = missing_glyphs(composition, layout) + unmapped_text(composition, engine)
+    with read_back(pdf) as pages:
+        problems += check_pdf(pages, composition, layout)
+        problems += zone_violations(pages, composition, mark_zones)
+    return problems
+
+
 def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
                  mark_zones: Sequence[MarkZone] = ()) -> Output:
     """The print PDF, checked before anything archives it: every character has a glyph in
@@ -155,8 +178,10 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
     (`refuse_unprintable`), no text leaves its box on the rendered pages (`preflight`) and
     nothing reaches one of `mark_zones` (`print_zones`; none for a PDF that never goes to
     paper). Each refusal is `InvalidInput` naming the field; the preflight's comes first.
-    Fields the layout lets print without what it cannot draw are rendered so (`glyphs.printable`:
-    a merchant descriptor's emoji dropped, a script the fonts lack as "?")."""
+    Fields the layout lets print without what it cannot draw are rendered so
+    (`glyphs.printable`: a merchant descriptor's emoji dropped, a script the fonts lack as
+    "?"); text the engine cannot write a true text layer for is refused after it rendered
+    (`glyphs.unmapped_text`)."""
     composition = print_composition(composition, layout)
     started = time.perf_counter()
     rendered = engine.render(layout, composition)

@@ -109,16 +109,13 @@ def _free_band(rects: Sequence[tuple[MarkZone, float, float, float, float]]
     return left, right
 
 
-def check_print_zones(pdf: PdfSource, composition: Composition,
-                      zones: Sequence[MarkZone]) -> None:
-    """Raise `InvalidInput` when the rendered PDF reaches a mark zone, naming the context
-    field whose text is found there (or the page, when no field holds it). `pdf`: the
-    PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
-    intrusions = find_intrusions(pdf, zones)
-    if not intrusions:
-        return
+def zone_violations(pdf: PdfSource, composition: Composition,
+                    zones: Sequence[MarkZone]) -> list[FieldViolation]:
+    """One violation per field (or page) whose content reaches a mark zone, naming the
+    context field whose text is found there (else `print.pages[n]`); [] when none does.
+    `pdf`: the PDF's bytes, or the pages of a `server.pdfium.read_back` under way."""
     violations = []
-    for intrusion in intrusions:
+    for intrusion in find_intrusions(pdf, zones):
         field = field_of(intrusion, composition.context) or f"print.pages[{intrusion.page}]"
         what = quote(intrusion.text) if intrusion.text else "a drawing"
         if intrusion.text and not intrusion.in_zone:
@@ -126,8 +123,16 @@ def check_print_zones(pdf: PdfSource, composition: Composition,
         violations.append(FieldViolation(field, (
             f"{what} runs out of its box on page {intrusion.page} into {intrusion.zone}, "
             f"where the inserter marks are printed over it; break it with spaces or shorten it")))
-    raise InvalidInput("the print PDF reaches a print profile's mark zone",
-                       _unique(violations))
+    return _unique(violations)
+
+
+def check_print_zones(pdf: PdfSource, composition: Composition,
+                      zones: Sequence[MarkZone]) -> None:
+    """Raise `InvalidInput` with `zone_violations` when the rendered PDF reaches a mark
+    zone."""
+    violations = zone_violations(pdf, composition, zones)
+    if violations:
+        raise InvalidInput("the print PDF reaches a print profile's mark zone", violations)
 
 
 def field_of(intrusion: Intrusion, context: Mapping[str, Any]) -> str | None:

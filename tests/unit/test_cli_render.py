@@ -1,5 +1,6 @@
 """`kanal render`: a layout designer's PDF and page PNGs, without a server."""
 
+import json
 from pathlib import Path
 
 from PIL import Image
@@ -64,3 +65,46 @@ def test_render_takes_a_relative_layouts_folder(tmp_path, capsys, monkeypatch):
                  str(tmp_path), "--dpi", "30"]) == 0
     [pdf] = tmp_path.glob("*.pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def _longest_address(layout: str = "card-invoice") -> dict:
+    """The layout's sample with the customer's name and address at the schema's maximum
+    lengths (70 characters each; a 58-letter city): compose refuses it for print."""
+    root = Path(__file__).resolve().parents[2] / "layouts" / layout / "2.0.0"
+    data = json.loads((root / "sample.json").read_text())
+    data["customer"]["name"] = ("Wolfeschlegelsteinhausenbergerdorffwelchevoralternwarenge"
+                                "wissenhaftsch")[:70]
+    data["customer"]["address"]["lines"] = ["Ö" * 70, "W" * 70, "W" * 70]
+    data["customer"]["address"]["city"] = ("LLANFAIRPWLLGWYNGYLLGOGERYCHWYRNDROBWLLLLANTYSILIOG"
+                                           "OGOGOCH")
+    return data
+
+
+def test_render_runs_composes_print_checks_on_each_engines_pdf(tmp_path, capsys):
+    # It exited 0 with a 6-page WeasyPrint PDF whose giro slip had lost its payment row (and
+    # a Typst one printing it over the footer); compose refuses the same data.
+    data = tmp_path / "long.json"
+    data.write_text(json.dumps(_longest_address(), ensure_ascii=False))
+    out = tmp_path / "out"
+    assert main(["render", "card-invoice", "--data", str(data), "--engine", "both",
+                 "--out", str(out), "--dpi", "20"]) == 3
+    err = capsys.readouterr().err.splitlines()
+    for engine in ("typst", "weasyprint"):
+        name = f"card-invoice-nb-NO-{engine}.pdf"
+        assert (out / name).read_bytes().startswith(b"%PDF")  # written to show the problem
+        assert (out / f"card-invoice-nb-NO-{engine}-page1.png").is_file()
+        mine = [line for line in err if line.startswith(f"kanal render: {name}: $.")]
+        assert any("envelope window" in line for line in mine), err
+        assert any(line.startswith(f"kanal render: {name}: $.customer.address.lines[")
+                   for line in mine), err
+        assert len(mine) == len(set(mine))  # each problem once
+    assert "compose refuses this data" in err[-1]
+
+
+def test_render_refuses_an_engine_the_layout_has_no_template_for(tmp_path, capsys):
+    # was: "kanal render: unexpected error: LayoutError: ... [print] has no typst_template", 1
+    assert main(["render", "welcome-letter", "--engine", "typst", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected" not in err
+    assert "has no Typst template; its engines: weasyprint" in err
+    assert not list(tmp_path.iterdir())
