@@ -7,6 +7,8 @@ data (e.g. `$.transactions[3].amount`) or a request field (e.g. `layout_id`).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,16 +16,50 @@ QUOTE_CHARS = 40
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """`repr(value)` cut to about `limit` characters: how an error names a caller's value.
-    A 1 MB field must never come back as 1 MB of error text (gRPC caps the trailers a
-    client accepts at 8 KB), so every message that shows a value shows it through this."""
+    """How an error names a caller's value: as JSON writes it (RFC 8259: strings in double
+    quotes, `true`/`false`/`null`, numbers as the caller wrote them, objects and arrays),
+    never a Python repr (`True`, `None`, `'a'`, `Decimal('1E-7')`), cut to about `limit`
+    characters. A 1 MB field must never come back as 1 MB of error text (gRPC caps the
+    trailers a client accepts at 8 KB), so every message that shows a value shows it
+    through this. Characters stay as they are (`ensure_ascii=False`); control characters
+    are escaped as JSON escapes them."""
+    text = _json(value, limit + 2)
+    return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
+def quote_printed(text: str, limit: int = QUOTE_CHARS) -> str:
+    """Text read back from a printed page, quoted as the reader sees it: line breaks,
+    no-break and other spaces as one space (`100 000 000`, not `100\\xa0000\\xa0000`)."""
+    return quote(" ".join(text.replace("\x02", "").split()), limit)
+
+
+def _json(value: object, budget: int) -> str:
+    """`value` in JSON's notation, built only as far as `budget` characters need."""
     if isinstance(value, Decimal):  # as the caller wrote it in JSON, not Decimal('1E-7')
         exponent = value.as_tuple().exponent
-        text = (format(value, "f") if isinstance(exponent, int) and abs(exponent) <= 40
+        return (format(value, "f") if isinstance(exponent, int) and abs(exponent) <= 40
                 else str(value))
-        return text if len(text) <= limit else text[:limit] + "…"
-    text = repr(value[: limit + 1] if isinstance(value, (str, bytes)) else value)
-    return text if len(text) <= limit + 2 else text[:limit] + "…"
+    if isinstance(value, str):
+        return json.dumps(value[: budget + 1], ensure_ascii=False)
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if isinstance(value, Mapping | list | tuple):
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        parts: list[str] = []
+        used = 0
+        for key, item in items:
+            part = _json(item, budget - used)
+            if isinstance(value, Mapping):
+                part = f"{json.dumps(str(key), ensure_ascii=False)}: {part}"
+            parts.append(part)
+            used += len(part) + 2
+            if used > budget:
+                break
+        inner = ", ".join(parts)
+        return f"{{{inner}}}" if isinstance(value, Mapping) else f"[{inner}]"
+    if isinstance(value, bytes):
+        return repr(value[: budget + 1])
+    return json.dumps(str(value)[: budget + 1], ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from server.channels.preflight_pushed import stacked, wrapped_above
 from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
 from server.compose.model import Composition
-from server.errors import FieldViolation, InvalidInput, quote
+from server.errors import FieldViolation, InvalidInput, quote_printed
 from server.pdfium import PdfSource, ReadPage, reading
 
 MM_PER_PT = 25.4 / 72
@@ -348,7 +348,7 @@ def _page_problems(page: ReadPage, composition: Composition,
                if (how := area.outside(r)) and r.text]
     if outside:
         first, how = outside[0]
-        found.append((f"text runs {how} of the text area ({quote(first.text)})",
+        found.append((f"text runs {how} of the text area ({quote_printed(first.text)})",
                       [r for r, _ in outside], "print.text_area_mm", True))
     box = window(layout, composition) if page.number == 1 else None
     if box is not None:
@@ -360,18 +360,18 @@ def _page_problems(page: ReadPage, composition: Composition,
         if leaving:
             first, how = leaving[0]
             found.append((f"the address runs {how} of the envelope window "
-                          f"({quote(first.text)})", address, "print.window_mm", False))
+                          f"({quote_printed(first.text)})", address, "print.window_mm", False))
     crossing = [(r, x) for r, (x, *_) in ((run(i), rule) for i, rule in
                                           crossing_runs(page, edges)) if r.text]
     if crossing:
         first, x = crossing[0]
         found.append((f"text runs across a cell or box border at {x:.1f} mm from the left "
-                      f"edge ({quote(first.text)})", [r for r, _ in crossing],
+                      f"edge ({quote_printed(first.text)})", [r for r, _ in crossing],
                       "print.text_area_mm", True))
     clash = _first_overlap(edges, run)
     if clash:
-        found.append((f"text is drawn over text ({quote(clash[0].text)} and "
-                      f"{quote(clash[1].text)})", list(clash), "print.text_area_mm", True))
+        found.append((f"text is drawn over text ({quote_printed(clash[0].text)} and "
+                      f"{quote_printed(clash[1].text)})", list(clash), "print.text_area_mm", True))
         a, b = clash
         if stacked((a.top, a.bottom), (b.top, b.bottom)):
             pushed_by = functools.partial(wrapped_above, page, composition, min(a.top, b.top))

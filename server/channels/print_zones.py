@@ -29,7 +29,7 @@ from typing import Any
 import pypdfium2
 
 from server.compose.model import Composition
-from server.errors import FieldViolation, InvalidInput, quote
+from server.errors import FieldViolation, InvalidInput, quote_printed
 from server.pdfium import PdfSource, ReadPage, reading
 from server.printing.zones import MarkZone
 
@@ -117,7 +117,7 @@ def zone_violations(pdf: PdfSource, composition: Composition,
     violations = []
     for intrusion in find_intrusions(pdf, zones):
         field = field_of(intrusion, composition.context) or f"print.pages[{intrusion.page}]"
-        what = quote(intrusion.text) if intrusion.text else "a drawing"
+        what = quote_printed(intrusion.text) if intrusion.text else "a drawing"
         if intrusion.text and not intrusion.in_zone:
             what = f"the content widened by {what}"
         violations.append(FieldViolation(field, (

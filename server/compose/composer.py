@@ -22,8 +22,6 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jsonschema import ValidationError
-
 from server.channels import channel_unfit
 from server.compose import countries
 from server.compose.builders import get_builder
@@ -35,8 +33,9 @@ from server.compose.locales import check_payment_region, decide_locale, value_at
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
+from server.compose.schema_errors import schema_violation
 from server.compose.validation import input_fields
-from server.errors import FieldViolation, InvalidInput, quote
+from server.errors import InvalidInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,7 @@ def parse_data(text: str | bytes) -> dict[str, Any]:
 
 def validate(layout: Layout, data: Mapping[str, Any]) -> None:
     """Every schema violation (up to MAX_SCHEMA_ERRORS), each with its JSON path, in one
-    error. jsonschema's messages repeat the whole value; ours quote a short prefix."""
+    error, in JSON's notation and at the deepest path (`server.compose.schema_errors`)."""
     fast = layout.fast_validator  # valid data, the common case, is answered here
     errors = [] if fast is not None and fast(data) else sorted(
         islice(layout.validator.iter_errors(data), MAX_SCHEMA_ERRORS),
@@ -71,18 +70,11 @@ def validate(layout: Layout, data: Mapping[str, Any]) -> None:
     if errors:
         raise InvalidInput(
             f"data does not match the schema of layout {layout.ref}",
-            [FieldViolation(error.json_path, _schema_message(error)) for error in errors],
+            [schema_violation(error) for error in errors],
         )
 
 
 MAX_SCHEMA_ERRORS = 50
-
-
-def _schema_message(error: ValidationError) -> str:
-    message = error.message
-    if isinstance(error.instance, (str, list, dict)) and len(message) > 120:
-        message = message.replace(repr(error.instance), quote(error.instance))
-    return message if len(message) <= 300 else message[:299] + "…"
 
 
 def input_hash(layout_id: str, locale: str, channels: Sequence[Channel], data: Any) -> str:

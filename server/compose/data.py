@@ -47,7 +47,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
-from server.errors import FieldViolation, InvalidInput, quote
+from server.errors import QUOTE_CHARS, FieldViolation, InvalidInput, quote
 
 MAX_DEPTH = 20
 MAX_VALUES = 200_000
@@ -130,6 +130,9 @@ def _parse(text: str | bytes) -> dict[str, Any]:
     try:
         if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
             text = text.decode("utf-8")
+        if text.startswith("\ufeff"):  # json.loads: "decode using utf-8-sig", Python's words
+            raise InvalidInput.field("data", "the data starts with a byte-order mark (U+FEFF); "
+                                     "send UTF-8 without a BOM (RFC 8259 section 8.1)")
         data = json.loads(text, parse_float=_decimal, parse_int=_integer,
                           parse_constant=_constant, object_pairs_hook=_reject_duplicate_keys)
     except UnicodeDecodeError as exc:
@@ -246,14 +249,14 @@ def _problem(value: Any) -> str | None:
         return _number_problem(value.text)
     if isinstance(value, Decimal):
         if not value.is_finite():
-            return f"{quote(str(value))} is not a number"
+            return f"{quote(value)} is not a number"
         digits = value.adjusted() + 1  # digits before the decimal point
         if digits > MAX_INTEGER_DIGITS:
-            return (f"{quote(str(value))} has more than {MAX_INTEGER_DIGITS} digits before "
+            return (f"{quote(value)} has more than {MAX_INTEGER_DIGITS} digits before "
                     "the decimal point")
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and -exponent > MAX_FRACTION_DIGITS:
-            return (f"{quote(str(value))} has more than {MAX_FRACTION_DIGITS} digits after "
+            return (f"{quote(value)} has more than {MAX_FRACTION_DIGITS} digits after "
                     "the decimal point")
     return None
 
@@ -261,7 +264,8 @@ def _problem(value: Any) -> str | None:
 def _number_problem(text: str) -> str:
     if text in ("NaN", "Infinity", "-Infinity"):
         return f"{text} is not a JSON number"
-    return (f"{quote(text)} has more digits than a number may have "
+    shown = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"  # a JSON number
+    return (f"{shown} has more digits than a number may have "
             f"({MAX_INTEGER_DIGITS} before and {MAX_FRACTION_DIGITS} after the decimal point)")
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from server.compose.composer import MAX_SCHEMA_ERRORS, _schema_message
+from server.compose.composer import MAX_SCHEMA_ERRORS
 from server.compose.data import read_json
+from server.compose.schema_errors import schema_violation
 from server.errors import FieldViolation, InvalidInput
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "schemas"
@@ -62,8 +63,7 @@ class EventTypes:
         if errors:
             raise InvalidInput(
                 f"data does not match the schema of event type {event_type}",
-                [FieldViolation(f"{where}data.{e.json_path}", _schema_message(e))
-                 for e in errors])
+                [schema_violation(e, f"{where}data.") for e in errors])
         return data
 
 

@@ -1,0 +1,76 @@
+"""JSON Schema errors (jsonschema's `ValidationError`) -> `FieldViolation`s in JSON's terms.
+
+jsonschema words its messages with Python reprs (`True is not of type 'string'`, `None`,
+`{'days': -14} is not valid under any of the given schemas`). A caller sent JSON, so the
+violations here show values as JSON writes them (`server.errors.quote`: `true`, `null`,
+`"text"`, `{"days": -14}`), and an error under `oneOf`/`anyOf` descends to the alternative
+that came closest (`jsonschema.exceptions.best_match`: the deepest error of the most
+relevant branch), so it names the field at fault and why (`$.reminder.interest.days: -14
+is less than the minimum of 1`), not the object that matched no branch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import ValidationError
+from jsonschema.exceptions import best_match
+
+from server.errors import FieldViolation, quote
+
+MAX_MESSAGE = 300
+
+
+def schema_violation(error: ValidationError, prefix: str = "") -> FieldViolation:
+    """The violation for one jsonschema error: its deepest relevant error's JSON path
+    (`$.a.b[2]`, after `prefix`) and why, in JSON's notation, at most MAX_MESSAGE
+    characters."""
+    if error.context:  # oneOf / anyOf / allOf ...: the branch that came closest
+        error = best_match([error])
+    message = _message(error)
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return FieldViolation(f"{prefix}{error.json_path}", message)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _message(error: ValidationError) -> str:
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    if keyword == "type":
+        types = [expected] if isinstance(expected, str) else list(expected)
+        return f"{quote(instance)} is not of type {' or '.join(map(_json, types))}"
+    if keyword == "required" and isinstance(instance, dict):
+        missing = [name for name in expected if name not in instance]
+        named = next((n for n in missing if repr(n) in error.message), None)
+        if named is not None:
+            return f"{_json(named)} is a required property"
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = [k for k in instance if k not in allowed]
+        if extra:
+            were = "was" if len(extra) == 1 else "were"
+            return (f"additional properties are not allowed "
+                    f"({', '.join(quote(k) for k in extra[:5])} {were} unexpected)")
+    if keyword == "maxLength" and isinstance(instance, str):
+        return f"{quote(instance)} is longer than {expected} characters"
+    if keyword == "minLength" and isinstance(instance, str):
+        return (f"{quote(instance)} is shorter than {expected} character"
+                f"{'s' if expected != 1 else ''}")
+    if keyword == "enum":
+        return f"{quote(instance)} is not one of {_json(expected)}"
+    if keyword == "const":
+        return f"{quote(instance)} should be {_json(expected)}"
+    if keyword in ("oneOf", "anyOf") and not error.context:
+        return f"{quote(instance)} matches more than one of the allowed forms"
+    if keyword == "not":
+        return f"{quote(instance)} is not allowed here"
+    # the other keywords (pattern, minimum, maxLength, format, ...) name the instance and
+    # the schema's value: shown as JSON instead of their Python reprs
+    message = error.message.replace(repr(instance), quote(instance))
+    if isinstance(expected, str | list | bool) or expected is None:
+        message = message.replace(repr(expected), _json(expected))
+    return message
