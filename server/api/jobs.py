@@ -10,6 +10,7 @@ job (`replayed`, nothing stored again), the same key with other content ALREADY_
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 
@@ -21,7 +22,7 @@ from server import logs
 from server.api.convert import channel_to_proto, channels_from_proto, timestamp
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
-from server.errors import InvalidInput, TooLarge, Unavailable
+from server.errors import InvalidInput, TooLarge, Unavailable, quote
 from server.jobs.idempotency import JobDigest, JobKeys, KeyedJob, check_key
 from server.jobs.model import JobHeader, Progress
 from server.jobs.runner import JobRunner
@@ -30,7 +31,10 @@ from server.jobs.tables import FINAL_STATES
 
 log = logs.get_logger(__name__)
 
-WATCH_INTERVAL_SECONDS = 0.5
+WATCH_INTERVAL_SECONDS = 0.5  # how often WatchJob looks at the job
+# WatchJob resends an unchanged job this often: well inside the stream's idle limit
+# (admission.Limits.stream_idle_seconds, 60 s) and the idle timeouts of common proxies
+WATCH_HEARTBEAT_SECONDS = 15.0
 MAX_RECORD_KEY = 200
 
 
@@ -111,7 +115,9 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
 
     def _records(self, messages: Iterator[jobs_pb2.SubmitBatchRequest]
                  ) -> Iterator[tuple[str, str]]:
-        for n, message in enumerate(messages, start=1):
+        # n: the record's 0-based position among the records (the header is not one), as
+        # its `seq` and every error about it count it (`records[0]` is the first record)
+        for n, message in enumerate(messages):
             if message.WhichOneof("item") != "record":
                 raise InvalidInput.field(f"records[{n}]", "only the first message is a header")
             record = message.record
@@ -119,7 +125,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                 raise InvalidInput.field(f"records[{n}].record_key",
                                          f"is required, at most {MAX_RECORD_KEY} characters")
             if len(record.data_json) > self.max_data_bytes:
-                raise TooLarge(f"record {record.record_key!r}: data_json exceeds "
+                raise TooLarge(f"records[{n}] ({quote(record.record_key)}): data_json exceeds "
                                f"{self.max_data_bytes} bytes")
             yield record.record_key, record.data_json
 
@@ -129,13 +135,23 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
 
     def WatchJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
                  ) -> Iterator[jobs_pb2.JobProgress]:
+        """The job's progress: a message whenever the job changes (state, counts, pages,
+        channels, a stall), polled every WATCH_INTERVAL_SECONDS, and the same job again at
+        least every WATCH_HEARTBEAT_SECONDS while nothing changes (a heartbeat with fresh
+        documents_per_second and eta_seconds: the client sees the server is there, and
+        proxies see the stream is in use); the last message is `final`."""
         job_id, tenant = _job_id(request), current_caller().tenant
+        sent: jobs_pb2.Job | None = None
+        sent_at = 0.0
         while True:
             progress = self.store.progress(job_id, tenant)
             final = progress.job.state in FINAL_STATES
-            rate, eta = _rate(progress)
-            yield jobs_pb2.JobProgress(job=job_to_proto(progress), documents_per_second=rate,
-                                       eta_seconds=0.0 if final else eta, final=final)
+            job = job_to_proto(progress)
+            if job != sent or final or time.monotonic() - sent_at >= WATCH_HEARTBEAT_SECONDS:
+                rate, eta = _rate(progress)
+                yield jobs_pb2.JobProgress(job=job, documents_per_second=rate,
+                                           eta_seconds=0.0 if final else eta, final=final)
+                sent, sent_at = job, time.monotonic()
             if final or not context.is_active():
                 return
             if self._stopping.is_set():  # not the job's end: say so, the client retries

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from server.errors import FailedPrecondition
 from server.jobs import indexed, totals
 from server.jobs.database import job_row
 from server.jobs.model import ChunkSummary, JobRow
 from server.jobs.results import write_errors
 from server.jobs.tables import (
+    CANCELLED,
     CANCELLING,
     CHUNK_CANCELLED,
     FINAL_STATES,
@@ -45,14 +47,24 @@ if TYPE_CHECKING:
 
 def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     """Stop a job: no chunk starts any more; chunks never started are settled at once. The
-    job is `cancelling` until the chunks that ran are settled, then `cancelled`."""
+    job is `cancelling` until the chunks that ran are settled, then `cancelled`. A job
+    cancelled already is returned as it is (a retried cancel succeeds); one that ended
+    otherwise (`completed`, `completed_with_errors`) raises FailedPrecondition: there is
+    nothing left to cancel, and an OK would read as if something had been."""
     job = store.get(job_id, tenant)
-    if job.state in FINAL_STATES or job.state == CANCELLING:
+    if job.state in (CANCELLING, CANCELLED):
         return job
+    if job.state in FINAL_STATES:
+        raise _ended(job)
     with store._connect() as conn:
-        conn.execute(update(jobs).where(
+        stopped = conn.execute(update(jobs).where(
             jobs.c.job_id == job_id, jobs.c.state.in_((RECEIVING, QUEUED, RUNNING)))
-            .values(state=CANCELLING, finished_at=datetime.now(UTC)))
+            .values(state=CANCELLING, finished_at=datetime.now(UTC))).rowcount
+        if not stopped:  # it ended (or was cancelled) since it was read
+            job = job_row(store._job_record(conn, job_id))
+            if job.state in (CANCELLING, CANCELLED):
+                return job
+            raise _ended(job)
         job = job_row(store._job_record(conn, job_id))  # sealed meanwhile: its total
         never_run = conn.execute(update(job_chunks).where(
             job_chunks.c.job_id == job_id, job_chunks.c.state == PENDING,
@@ -64,6 +76,10 @@ def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
             totals.add(conn, job, totals.Totals(settled=records, cancelled=records))
     store.finish_job_if_done(job_id)
     return store.get(job_id, tenant)
+
+
+def _ended(job: JobRow) -> FailedPrecondition:
+    return FailedPrecondition(f"job {job.job_id} is already {job.state}: nothing to cancel")
 
 
 def settle_chunk(store: JobChunks, job_id: str, chunk: int,

@@ -1,11 +1,11 @@
 """A job's records: the job's row and its records stored as the SubmitBatch stream arrives
-(in batches, so a 500k-record job never sits in memory; a record key used twice is a
-Conflict), the chunks made when the stream is sealed, and a chunk's records read back by
-the worker that runs it. Part of server.jobs.store.JobStore."""
+(in batches, so a 500k-record job never sits in memory; a record key used twice is
+INVALID_ARGUMENT naming the record, `records[i]`, 0-based after the header), the chunks
+made when the stream is sealed, and a chunk's records read back by the worker that runs
+it. Part of server.jobs.store.JobStore."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-from server.errors import Conflict
+from server.errors import InvalidInput, quote
 from server.jobs.database import JobDatabase
 from server.jobs.model import JobHeader, Record
 from server.jobs.tables import COMPLETED, QUEUED, RECEIVING, job_chunks, job_records, jobs
@@ -41,7 +41,8 @@ class JobRecords(JobDatabase):
 
     def add_records(self, job_id: str, records: Iterable[tuple[str, str]]) -> int:
         """Store (record_key, data_json) pairs in batches as they come; returns the count.
-        A record key used twice in a job raises Conflict (and the job stays unfinished)."""
+        A record key used twice in a job raises InvalidInput naming the second record,
+        `records[i].record_key` (0-based), and the first (the job stays unfinished)."""
         seq = 0
         batch: list[dict[str, Any]] = []
         for key, data in records:
@@ -59,20 +60,26 @@ class JobRecords(JobDatabase):
             with self._connect() as conn:
                 conn.execute(insert(job_records), batch)
         except sa_exc.IntegrityError as exc:
-            raise Conflict(f"record_key {self._repeated_key(batch)!r} appears twice in the "
-                           "job") from exc
+            raise self._repeated_key(batch) from exc
 
-    def _repeated_key(self, batch: list[dict[str, Any]]) -> str:
-        """Which key of a refused batch was already used: within the batch or before it."""
-        keys = [row["record_key"] for row in batch]
-        twice = [key for key, n in Counter(keys).items() if n > 1]
-        if twice:
-            return twice[0]
+    def _repeated_key(self, batch: list[dict[str, Any]]) -> InvalidInput:
+        """The refusal of a batch holding a key already used, within the batch or before
+        it: `records[i].record_key` (i: the record's 0-based position among the job's
+        records, its `seq`) naming the key and the record that had it first."""
+        first: dict[str, int] = {}
+        for row in batch:
+            key, seq = row["record_key"], row["seq"]
+            if key in first:
+                return _used_twice(key, seq, first[key])
+            first[key] = seq
         with self._connect() as conn:
-            stored = conn.execute(select(job_records.c.record_key).where(
-                job_records.c.job_id == batch[0]["job_id"],
-                job_records.c.record_key.in_(keys)).limit(1)).scalar()
-        return str(stored)
+            stored = conn.execute(
+                select(job_records.c.record_key, job_records.c.seq).where(
+                    job_records.c.job_id == batch[0]["job_id"],
+                    job_records.c.record_key.in_(list(first))).limit(1)).first()
+        if stored is None:  # not a repeated key after all: say what the database said
+            return InvalidInput.field("records", "could not be stored as sent")
+        return _used_twice(stored.record_key, first[stored.record_key], stored.seq)
 
     def seal(self, job_id: str, total: int,
              claim: Callable[[Connection], None] | None = None) -> None:
@@ -111,3 +118,10 @@ class JobRecords(JobDatabase):
                        and_(job_records.c.seq >= lo, job_records.c.seq < lo + chunk_size))
                 .order_by(job_records.c.seq)).all()
         return [Record(r.seq, r.record_key, r.data_json) for r in rows]
+
+
+def _used_twice(key: str, seq: int, first_seq: int) -> InvalidInput:
+    return InvalidInput.field(
+        f"records[{seq}].record_key",
+        f"{quote(key)} is already the key of records[{first_seq}]; a record key is unique "
+        "within the job (the document id derives from it)")

@@ -3,12 +3,15 @@ its worker processes; small jobs in chunks of 5 records so every path runs in se
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 
 import grpc
 import pytest
 from sqlalchemy import func, select, update
 
+import server.api.jobs
 from archive.tables import documents as index_documents
 from archive.tables import outputs as index_outputs
 from kanal.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
@@ -162,6 +165,46 @@ def test_cancel_stops_a_job(kanal, stub):
     assert_counts_are_the_documents(kanal, last.job, 40)
 
 
+def test_cancelling_an_ended_job_is_a_failed_precondition(stub, finished_job):
+    # was OK with the job as it was: nothing said that nothing had been cancelled
+    job_id, _ = finished_job
+    with pytest.raises(grpc.RpcError) as info:
+        stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert info.value.details() == (f"job {job_id} is already completed_with_errors: "
+                                    "nothing to cancel")
+    assert stub.GetJob(jobs_pb2.GetJobRequest(job_id=job_id)).state == "completed_with_errors"
+
+
+def test_watch_sends_a_job_only_when_it_changed(stub, monkeypatch):
+    # was: the same progress every 0.5 s while a chunk rendered
+    monkeypatch.setattr(server.api.jobs, "WATCH_HEARTBEAT_SECONDS", 3600.0, raising=False)
+    progress = watch(stub, submit(stub, 10, name="watched"))
+    assert progress[-1].final and progress[-1].job.state == "completed"
+    assert len(progress) >= 2
+    for before, after in itertools.pairwise(progress):
+        assert before.job != after.job, after
+
+
+def test_watch_resends_an_unchanged_job_as_a_heartbeat(kanal, stub, monkeypatch):
+    monkeypatch.setattr(server.api.jobs, "WATCH_HEARTBEAT_SECONDS", 1.0, raising=False)
+    monkeypatch.setattr(kanal.job_runner, "_schedule", lambda: None)  # the job stays queued
+    job_id = submit(stub, 5, name="heartbeat")
+    call = stub.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=60)
+    arrived = []
+    for update_ in call:
+        arrived.append((time.monotonic(), update_))
+        if len(arrived) == 3:
+            call.cancel()
+            break
+    monkeypatch.undo()
+    stub.CancelJob(jobs_pb2.GetJobRequest(job_id=job_id))  # not for the other tests' workers
+    assert [u.job.state for _, u in arrived] == ["queued"] * 3
+    assert arrived[0][1].job == arrived[1][1].job == arrived[2][1].job
+    for (t0, _), (t1, _) in itertools.pairwise(arrived):
+        assert t1 - t0 > 0.8  # a heartbeat, not each poll (every 0.5 s)
+
+
 def index_pages(kanal: KanalServer, job_id: str, count: int) -> tuple[int, int]:
     """(print outputs, their pages) in the index for the job's records r0..r<count-1>."""
     created = kanal.jobs.get(job_id).created_at
@@ -306,8 +349,11 @@ def test_a_stream_without_header_or_with_duplicate_keys_is_refused(stub):
         yield record(1)
     with pytest.raises(grpc.RpcError) as info:
         stub.SubmitBatch(duplicate())
-    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "'r1'" in info.value.details()
+    # was ALREADY_EXISTS "record_key 'r1' appears twice in the job", naming no record
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, why)] = field_violations(info.value)
+    assert field == "records[1].record_key"
+    assert why.startswith('"r1" is already the key of records[0];')
 
     def repeated_much_later():  # the key was stored in an earlier batch of inserts
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
@@ -315,8 +361,28 @@ def test_a_stream_without_header_or_with_duplicate_keys_is_refused(stub):
         yield record(2)
     with pytest.raises(grpc.RpcError) as info:
         stub.SubmitBatch(repeated_much_later())
-    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "'r2'" in info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, why)] = field_violations(info.value)
+    assert field == f"records[{INSERT_BATCH + 3}].record_key"
+    assert why.startswith('"r2" is already the key of records[2];')
+
+
+def test_records_are_numbered_from_0_after_the_header(stub):
+    # the header was counted: the first record was reported as records[1]
+    def keyless_first():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        yield jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(data_json="{}"))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(keyless_first())
+    assert [field for field, _ in field_violations(info.value)] == ["records[0].record_key"]
+
+    def second_header():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        yield record(0)
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(second_header())
+    assert field_violations(info.value) == [("records[1]", "only the first message is a header")]
 
 
 def test_worker_pools_are_replaced_mid_job_without_losing_a_chunk(kanal, stub, monkeypatch):

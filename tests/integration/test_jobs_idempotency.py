@@ -164,8 +164,11 @@ def test_the_job_status_shows_its_idempotency_key(kanal, stub):
     assert (get.job_id, get.idempotency_key) == (keyed.job_id, key)
     watched = list(stub.WatchJob(jobs_pb2.GetJobRequest(job_id=keyed.job_id), timeout=120))
     assert watched and {u.job.idempotency_key for u in watched} == {key}
-    cancelled = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=keyed.job_id))  # already done
-    assert cancelled.idempotency_key == key
+    running = stub.SubmitBatch(messages([f"idem-{uuid.uuid4().hex[:8]}" for _ in range(10)],
+                                        f"{key}-cancelled"))
+    cancelled = stub.CancelJob(jobs_pb2.GetJobRequest(job_id=running.job_id))
+    assert cancelled.idempotency_key == f"{key}-cancelled"
+    finish(stub, running.job_id)
     finish(stub, plain.job_id)
     unkeyed = stub.GetJob(jobs_pb2.GetJobRequest(job_id=plain.job_id))
     assert (unkeyed.job_id, unkeyed.idempotency_key) == (plain.job_id, "")

@@ -70,7 +70,11 @@ class JobsServicer:
 
     def SubmitBatch(self, request_iterator, context):
         """Client stream: the first message carries the header, every following one a record.
-        Returns once every record is stored; processing goes on in the background.
+        Returns once every record is stored; processing goes on in the background. Errors
+        name a record by its 0-based position among the records, the header not counted:
+        `records[0]` is the first record. A record_key used twice is INVALID_ARGUMENT on
+        `records[i].record_key`, naming the key and the record that had it first; nothing of
+        the job is kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,14 +87,20 @@ class JobsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchJob(self, request, context):
-        """Server stream of progress until the job ends (the last message has a final state).
+        """Server stream of progress until the job ends (the last message has `final` set). A
+        message comes when the job changed (state, counts, pages, channels, a stall); while
+        nothing changes, the same job again every 15 s (a heartbeat, with a fresh rate and
+        eta), never two identical jobs back to back sooner.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Stops the job and returns it (`cancelling`, then `cancelled`); a job already
+        cancelled or cancelling is returned as it is. A job that ended otherwise (completed,
+        completed_with_errors) is FAILED_PRECONDITION: there is nothing left to cancel.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
