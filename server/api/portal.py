@@ -39,7 +39,11 @@ def _channel(value: int, field: str = "channel") -> str | None:
 
 
 def document_to_proto(record: DocumentRecord, corrected_by: list[str],
-                      deliveries: DeliveryStage | None = None) -> portal_pb2.PortalDocument:
+                      deliveries: DeliveryStage | None = None, *,
+                      for_customer: bool = False) -> portal_pb2.PortalDocument:
+    """A document as the portal shows it. `for_customer` (a caller acting for one customer,
+    through a customer token): without `input_sha256`, the hash of the bank's input data,
+    which is the bank's business (operators, `service` and `admin`, keep it)."""
     layout_id, _, version = record.layout_ref.partition("@")
     return portal_pb2.PortalDocument(
         document_id=record.document_id,
@@ -50,7 +54,7 @@ def document_to_proto(record: DocumentRecord, corrected_by: list[str],
         locale=record.locale,
         created_at=timestamp(record.created_at),
         retain_until=timestamp(record.retain_until),
-        input_sha256=record.input_sha256,
+        input_sha256="" if for_customer else record.input_sha256,
         outputs=[output_to_proto(o) for o in record.outputs],
         corrects_document_id=record.corrects_document_id or "",
         corrected_by_document_ids=corrected_by,
@@ -80,17 +84,19 @@ class PortalServicer(portal_pb2_grpc.PortalServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         ))
+        customer = scope.customer_id is not None
         return portal_pb2.ListDocumentsResponse(
-            documents=[document_to_proto(r, page.corrected_by.get(r.document_id, []))
-                       for r in page.documents],
+            documents=[document_to_proto(r, page.corrected_by.get(r.document_id, []),
+                                         for_customer=customer) for r in page.documents],
             next_page_token=page.next_page_token,
         )
 
     def GetDocument(self, request: portal_pb2.PortalGetDocumentRequest,
                     context: grpc.ServicerContext) -> portal_pb2.PortalDocument:
-        record, corrected_by = self.service.get_document(self._scope(context),
-                                                         request.document_id)
-        return document_to_proto(record, corrected_by, self.deliveries)
+        scope = self._scope(context)
+        record, corrected_by = self.service.get_document(scope, request.document_id)
+        return document_to_proto(record, corrected_by, self.deliveries,
+                                 for_customer=scope.customer_id is not None)
 
     def FetchDocument(self, request: portal_pb2.FetchDocumentRequest,
                       context: grpc.ServicerContext) -> Iterator[portal_pb2.DocumentChunk]:

@@ -227,6 +227,27 @@ def test_portal_caller_sees_only_its_tokens_customer(kanal, docs):
     assert "2 'authorization' metadata entries" in refused.value.details()
 
 
+def test_a_customer_does_not_see_the_hash_of_the_banks_input(kanal, docs):
+    # was: the portal listing showed the customer input_sha256, the bank's business
+    a1 = docs["a1"].document_id
+    customer, md = portal(kanal, role="portal", customer=CUSTOMER_A)
+    listing = customer.ListDocuments(portal_pb2.ListDocumentsRequest(), metadata=md)
+    got = customer.GetDocument(portal_pb2.PortalGetDocumentRequest(document_id=a1), metadata=md)
+    for document in (*listing.documents, got):
+        assert document.input_sha256 == "" and document.document_id
+
+    expected = documents_pb2_grpc.DocumentsStub(_channel(kanal, "nordkort", "service")
+                                                ).GetDocument(
+        documents_pb2.GetDocumentRequest(document_id=a1)).input_sha256
+    assert len(expected) == 64  # operators keep it
+    for role in ("service", "admin"):
+        operator, _ = portal(kanal, role=role)
+        listed = operator.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A))
+        assert {d.document_id: d.input_sha256 for d in listed.documents}[a1] == expected
+        assert operator.GetDocument(portal_pb2.PortalGetDocumentRequest(
+            document_id=a1)).input_sha256 == expected
+
+
 def test_other_tenant_gets_not_found_everywhere(kanal, docs):
     a1 = docs["a1"].document_id
     for role, customer in (("service", None), ("portal", CUSTOMER_A)):
