@@ -15,7 +15,7 @@ from server.api.convert import (
 from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller, tenant_for
 from server.documents import ComposeInput, DocumentService, plan_from_text
-from server.errors import InvalidInput, NotFound
+from server.errors import InvalidInput, NotFound, quote
 
 
 class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
@@ -56,7 +56,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServicer):
             raise InvalidInput.field("document_id", "is required")
         caller = current_caller()
         if request.tenant and request.tenant != caller.tenant:
-            raise NotFound(f"no document {request.document_id!r}")  # never say it exists
+            raise NotFound(f"no document {quote(request.document_id)}")  # never say it exists
         record = self.service.get(caller.tenant, request.document_id)
         layout_id, _, version = record.layout_ref.partition("@")
         locale_source, locale_reason = locale_decision_to_proto(record.locale_decision)

@@ -61,7 +61,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if h.print_profile and h.print_profile not in self.print_profiles:
             raise InvalidInput.field(
                 "header.print_profile",
-                f"unknown print profile {h.print_profile[:100]!r}; the profiles are: "
+                f"unknown print profile {quote(h.print_profile)}; the profiles are: "
                 f"{', '.join(sorted(self.print_profiles))} (empty: the tenant's)")
         check_key(h.idempotency_key)
         header = JobHeader(

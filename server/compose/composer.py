@@ -35,7 +35,7 @@ from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.compose.schema_errors import schema_violation
 from server.compose.validation import input_fields
-from server.errors import InvalidInput
+from server.errors import InvalidInput, quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,8 @@ def resolve_locale(layout: Layout, locale: str | None) -> str:
     babel_locale(chosen)  # unknown to Babel -> InvalidInput
     if chosen not in layout.locales:
         raise InvalidInput.field(
-            "locale", f"layout {layout.ref} supports {', '.join(layout.locales)}, not {chosen!r}"
+            "locale",
+            f"layout {layout.ref} supports {', '.join(layout.locales)}, not {quote(chosen)}"
         )
     return chosen
 

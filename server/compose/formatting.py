@@ -33,7 +33,7 @@ from babel.numbers import (
     parse_pattern,
 )
 
-from server.errors import InvalidInput
+from server.errors import InvalidInput, quote
 
 
 @lru_cache(maxsize=64)
@@ -42,7 +42,7 @@ def babel_locale(tag: str) -> Locale:
     try:
         return Locale.parse(tag.replace("-", "_"))
     except (UnknownLocaleError, ValueError) as exc:
-        raise InvalidInput.field("locale", f"unknown locale {tag!r}") from exc
+        raise InvalidInput.field("locale", f"unknown locale {quote(tag)}") from exc
 
 
 # ISO 4217 codes that name no money a customer can pay in: "no currency", the testing
@@ -56,9 +56,9 @@ def check_currency(code: str, field: str = "currency") -> str:
     for a malformed or unknown code, or one of NOT_TENDER (XXX, XAU, ...), which Babel
     would otherwise format as money and whose minor unit (none) would round amounts away."""
     if not (isinstance(code, str) and len(code) == 3 and code.isalpha() and code.isupper()):
-        raise InvalidInput.field(field, f"{code!r} is not an ISO 4217 currency code")
+        raise InvalidInput.field(field, f"{quote(code)} is not an ISO 4217 currency code")
     if not _known_currency(code):
-        raise InvalidInput.field(field, f"unknown currency {code!r}")
+        raise InvalidInput.field(field, f"unknown currency {quote(code)}")
     if code in NOT_TENDER:
         raise InvalidInput.field(field, f"{code} is an ISO 4217 code but no currency a "
                                  "document can be paid in")

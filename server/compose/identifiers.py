@@ -34,6 +34,7 @@ from stdnum.no import orgnr as no_orgnr
 from stdnum.se import orgnr as se_orgnr
 
 from server.compose import codelists
+from server.errors import quote
 
 
 class IdentifierError(ValueError):
@@ -64,12 +65,12 @@ def organisation_number(value: str, country: str | None, scheme: str | None = No
     """
     scheme = scheme or ORG_NUMBER_SCHEME.get(country or "")
     if scheme is not None and scheme not in codelists.ICD:
-        raise IdentifierError("BR-CL-11", f"{scheme!r} is not an ISO 6523 ICD scheme")
+        raise IdentifierError("BR-CL-11", f"{quote(scheme)} is not an ISO 6523 ICD scheme")
     if scheme == "0037":  # Finnish business id (Y-tunnus), written 1234567-8
         try:
             return fi_ytunnus.format(fi_ytunnus.validate(value.strip())), scheme
         except ValidationError as exc:
-            raise IdentifierError("BR-CL-11", f"{value!r} is not a valid Finnish business id "
+            raise IdentifierError("BR-CL-11", f"{quote(value)} is not a valid Finnish business id "
                                   f"(Y-tunnus, 1234567-8): {exc}") from exc
     return normalise_id(scheme, value), scheme
 
@@ -88,28 +89,28 @@ def normalise_id(scheme: str | None, value: str) -> str:
             number = compact(text)  # as the rule: no check digit is asked of a CVR number)
             digits = dk_cvr.compact(number)
             if not re.fullmatch(r"[0-9]{8}", digits):
-                raise IdentifierError("PEPPOL-COMMON-R042", f"{value!r} is not a Danish CVR "
+                raise IdentifierError("PEPPOL-COMMON-R042", f"{quote(value)} is not a Danish CVR "
                                       "number (8 digits, optionally prefixed DK)")
             return f"DK{digits}" if number.startswith("DK") else digits
     except ValidationError as exc:
-        raise IdentifierError(_RULE_BY_SCHEME[scheme], f"{value!r} is not a valid "
+        raise IdentifierError(_RULE_BY_SCHEME[scheme], f"{quote(value)} is not a valid "
                               f"{_NAME_BY_SCHEME[scheme]}: {exc}") from exc
     if scheme == "0088":  # PEPPOL-COMMON-R040: GS1 check digit
         number = compact(text)
         if not (number.isdigit() and gln_check_ok(number)):
-            raise IdentifierError("PEPPOL-COMMON-R040", f"{value!r} is not a valid GLN")
+            raise IdentifierError("PEPPOL-COMMON-R040", f"{quote(value)} is not a valid GLN")
         return number
     if scheme == "0208":  # PEPPOL-COMMON-R043: Belgian enterprise number, 10 digits MOD97
         number = compact(text).removeprefix("BE")
         if not (re.fullmatch(r"[0-9]{10}", number)
                 and 97 - int(number[:8]) % 97 == int(number[8:])):
             raise IdentifierError("PEPPOL-COMMON-R043",
-                                  f"{value!r} is not a valid Belgian enterprise number")
+                                  f"{quote(value)} is not a valid Belgian enterprise number")
         return number
     if scheme == "0151":  # PEPPOL-COMMON-R050: Australian Business Number
         number = compact(text)
         if not (re.fullmatch(r"[0-9]{11}", number) and _abn_ok(number)):
-            raise IdentifierError("PEPPOL-COMMON-R050", f"{value!r} is not a valid ABN")
+            raise IdentifierError("PEPPOL-COMMON-R050", f"{quote(value)} is not a valid ABN")
         return number
     return text
 
@@ -143,7 +144,7 @@ def vat_id(value: str, country: str | None, *, check_digits: bool = False) -> st
     prefix = number[:2] if number[:2].isalpha() else None
     if prefix is None:
         if not country:
-            raise IdentifierError("BR-CO-09", f"{value!r} has no country prefix")
+            raise IdentifierError("BR-CO-09", f"{quote(value)} has no country prefix")
         prefix = "EL" if country == "GR" else country
         number = prefix + number
     body = number[2:]
@@ -151,26 +152,26 @@ def vat_id(value: str, country: str | None, *, check_digits: bool = False) -> st
     if prefix == "NO":
         org = body.removesuffix("MVA")
         if not (re.fullmatch(r"[0-9]{9}", org) and no_orgnr.is_valid(org)):
-            raise IdentifierError("NO-R-001", f"{value!r}: a Norwegian VAT id is NO + a valid "
+            raise IdentifierError("NO-R-001", f"{quote(value)}: a Norwegian VAT id is NO + a valid "
                                   "9-digit organisation number + MVA")
         return f"NO{org}MVA"
     if prefix == "DK" and not re.fullmatch(r"[0-9]{8}", body):
-        raise IdentifierError("BR-CO-09", f"{value!r}: a Danish VAT id is DK + the 8-digit "
+        raise IdentifierError("BR-CO-09", f"{quote(value)}: a Danish VAT id is DK + the 8-digit "
                               "CVR number")
     if prefix == "FI" and re.fullmatch(r"[0-9]{8}", body):
         if not fi_ytunnus.is_valid(body):
-            raise IdentifierError("BR-CO-09", f"{value!r} is not a valid Finnish VAT id")
+            raise IdentifierError("BR-CO-09", f"{quote(value)} is not a valid Finnish VAT id")
         return "FI" + body
     if prefix == "SE":
         if re.fullmatch(r"[0-9]{10}", body) and se_orgnr.is_valid(body):
             body += "01"  # SE VAT id = SE + organisation number + 01
         if not (re.fullmatch(r"[0-9]{12}", body) and body.endswith("01")
                 and se_orgnr.is_valid(body[:10])):
-            raise IdentifierError("SE-R-002", f"{value!r}: a Swedish VAT id is SE + the "
+            raise IdentifierError("SE-R-002", f"{quote(value)}: a Swedish VAT id is SE + the "
                                   "10-digit organisation number + 01")
         return f"SE{body}"
     if iso not in codelists.COUNTRIES and prefix != "EL":
-        raise IdentifierError("BR-CO-09", f"{value!r} does not start with a country code")
+        raise IdentifierError("BR-CO-09", f"{quote(value)} does not start with a country code")
     # Other countries' VAT ids are written compact with their prefix, as given: EN 16931 and
     # Peppol check only the prefix (BR-CO-09), and refusing a buyer's id on a check digit
     # Kanal cannot be sure of would refuse invoices the receiving side accepts.
@@ -186,7 +187,7 @@ def _check_vat_digits(value: str, iso: str, number: str) -> None:
     try:
         module.validate(number)
     except ValidationError as exc:
-        raise IdentifierError("BT-31", f"{value!r} is not a valid {iso} VAT identifier "
+        raise IdentifierError("BT-31", f"{quote(value)} is not a valid {iso} VAT identifier "
                               f"({module.__name__.removeprefix('stdnum.')}): {exc}") from exc
 
 
@@ -221,7 +222,7 @@ def peppol_id(value: str) -> tuple[str, str]:
     if not sep or not scheme or not rest.strip():
         raise IdentifierError("BR-62", "must be '<scheme>:<identifier>', e.g. '0192:923609016'")
     if scheme not in codelists.EAS:
-        raise IdentifierError("PEPPOL-EN16931-CL008", f"{scheme!r} is not on the Electronic "
+        raise IdentifierError("PEPPOL-EN16931-CL008", f"{quote(scheme)} is not on the Electronic "
                               f"Address Scheme list ({codelists.EAS.version})")
     return scheme, normalise_id(scheme, rest)
 

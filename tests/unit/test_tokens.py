@@ -192,4 +192,4 @@ def test_listing_an_unknown_kind_is_invalid_naming_the_kinds(portal):
         service.list_documents(scope, ListQuery(customer_id="c1", kinds=("invoice", "bogus")))
     [violation] = info.value.violations
     assert violation.field == "kinds[1]"
-    assert "'bogus'" in violation.description and "credit_note" in violation.description
+    assert '"bogus"' in violation.description and "credit_note" in violation.description
