@@ -322,7 +322,7 @@ def test_an_unknown_print_profile_is_refused_naming_the_profiles(stub):
         submit(stub, 1, print_profile="nope")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations(info.value)] == ["header.print_profile"]
-    assert "'nope'" in info.value.details()
+    assert '"nope"' in info.value.details()
     assert "default" in info.value.details() and "pb-di-negative" in info.value.details()
 
 
