@@ -162,7 +162,8 @@ def email_address(value: str, path: str) -> str:
     try:
         return validate_email(value, check_deliverability=False, strict=True).normalized
     except EmailNotValidError as exc:
-        raise InvalidInput.field(path, f"{value!r} is not a valid email address: {exc}") from exc
+        raise InvalidInput.field(
+            path, f"{quote(value)} is not a valid email address: {exc}") from exc
 
 
 # Line breaks as Unicode counts them (UAX #14 mandatory breaks and CR/LF): what a PDF engine,
