@@ -23,6 +23,8 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
     trailers a client accepts at 8 KB), so every message that shows a value shows it
     through this. Characters stay as they are (`ensure_ascii=False`); control characters
     are escaped as JSON escapes them."""
+    if isinstance(value, str) and len(value) > limit:  # cut inside its quotes
+        return json.dumps(value[:limit] + "…", ensure_ascii=False)
     text = _json(value, limit + 2)
     return text if len(text) <= limit + 2 else text[:limit] + "…"
 

@@ -221,6 +221,17 @@ def test_decimal_values_in_messages_are_written_as_numbers():
     assert quote(Decimal("1.50")) == "1.50"
 
 
+def test_values_in_messages_are_written_as_json_writes_them():
+    # were Python reprs: True, None, 'a', {'days': Decimal('-14')}
+    from server.errors import quote, quote_printed
+
+    assert [quote(v) for v in (True, None, "a'b", 7)] == ["true", "null", '"a\'b"', "7"]
+    assert quote({"rate_percent": Decimal("12.50"), "days": -14}) == (
+        '{"rate_percent": 12.50, "days": -14}')
+    assert quote("Ö" * 100) == '"' + "Ö" * 40 + '…"'  # cut inside its quotes
+    assert quote_printed("100\xa0000\r\nkr") == '"100 000 kr"'
+
+
 def test_an_amount_with_too_many_decimals_is_quoted_as_written():
     layout = LAYOUTS.get("card-invoice", "2.0.0")
     data = json.loads(layout.sample_data())
