@@ -80,9 +80,11 @@ def test_text_that_overflows_the_page_is_quoted_as_printed(documents):
     data = sample("card-invoice")
     data["transactions"][0]["amount"] = "100000000000000.00"
     details, violations = refused(documents, "card-invoice", json.dumps(data))
-    [(field, why)] = [v for v in violations if v[0] == "$.transactions[0].amount"]
-    # was ('100\xa0000\xa0000…'): Python's repr of the no-break spaces
-    assert '("100 000 000 ' in why and "\\xa0" not in why and "\xa0" not in why, why
+    whys = [why for field, why in violations if field == "$.transactions[0].amount"]
+    # the sum leaves the text area on page 1 and crosses the giro slip's KRONER rule on 2
+    assert whys and any('("100 000 000 ' in why for why in whys), whys
+    for why in whys:  # was ('100\xa0000\xa0000…'): Python's repr of the no-break spaces
+        assert "\\xa0" not in why and "\xa0" not in why, why
     assert "\\xa0" not in details
 
 
