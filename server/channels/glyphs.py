@@ -240,14 +240,16 @@ def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
     if _all_drawn(composition, layout):
         from server.channels.pdf import engine_of  # pdf imports this module
 
-        missing = unmapped_text(composition, engine_of(layout))
+        engine = engine_of(layout)
+        missing = unmapped_text(composition, engine)
+        what = f"the print engine {engine} cannot write a true text layer for"
     else:
         missing = missing_glyphs(printable(composition, layout), layout)
+        what = "the print fonts cannot draw"
     if not missing:
         return None
     chars = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
-    return Unfit(f"the print fonts cannot draw {chars} (in {missing[0].field})",
-                 tuple(missing))
+    return Unfit(f"{what} {chars} (in {missing[0].field})", tuple(missing))
 
 
 def refuse_missing_glyphs(composition: Composition, layout: Layout) -> None:

@@ -179,5 +179,10 @@ def test_a_weasyprint_layout_refuses_devanagari_before_rendering():
         composed("welcome-letter", change, channels=(Channel.PRINT,))
     assert {v.field for v in refused.value.violations} == {"$.customer.name"}
     assert "Devanagari" in refused.value.violations[0].description
+    # a plan that can do without the letter skips it, saying why
+    _, composition = composed("welcome-letter", change)
+    [skipped] = [s for s in composition.channel_plan.skipped if s.channel is Channel.PRINT]
+    assert skipped.reason.startswith("the print engine weasyprint cannot write a true text "
+                                     "layer for Devanagari text"), skipped.reason
     for script in ("arabic", "hebrew", "thai"):  # drawn and read back right by WeasyPrint
         composed("welcome-letter", addressed_to(script), channels=(Channel.PRINT,))
