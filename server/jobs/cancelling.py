@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
-from server.errors import FailedPrecondition
+from server.errors import FailedPrecondition, Unavailable
 from server.jobs import indexed, totals
 from server.jobs.database import job_row
 from server.jobs.model import ChunkSummary, JobRow
@@ -44,6 +44,8 @@ from server.jobs.tables import (
 if TYPE_CHECKING:
     from server.jobs.chunks import JobChunks
 
+DEADLOCK_TRIES = 3  # a cancel PostgreSQL chose as a deadlock's victim is made again
+
 
 def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     """Stop a job: no chunk starts any more; chunks never started are settled at once. The
@@ -51,6 +53,29 @@ def cancel(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     cancelled already is returned as it is (a retried cancel succeeds); one that ended
     otherwise (`completed`, `completed_with_errors`) raises FailedPrecondition: there is
     nothing left to cancel, and an OK would read as if something had been."""
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            return _cancel_once(store, job_id, tenant)
+        except Unavailable as exc:
+            # a worker starting or finishing a chunk locks the chunk, then the job; this
+            # locks the job, then the chunks: PostgreSQL breaks such a deadlock by aborting
+            # one transaction, all of it, so the cancel is simply made again
+            if attempt == DEADLOCK_TRIES or not deadlocked(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def deadlocked(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) is PostgreSQL's deadlock_detected
+    (SQLSTATE 40P01, PostgreSQL manual Appendix A): the transaction was rolled back."""
+    while exc is not None:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "40P01":
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _cancel_once(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     job = store.get(job_id, tenant)
     if job.state in (CANCELLING, CANCELLED):
         return job

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Column, MetaData, Table, create_engine, event, inspect, select, update
 
 from archive.index import DocumentIndex
@@ -182,3 +183,50 @@ def test_an_older_database_gets_the_totals_columns_and_indexes(tmp_path):
     assert {"ix_kanal_job_chunks_state", "ix_kanal_job_chunks_failures"} <= names
     assert version == 0
     store.close()
+
+
+class _Deadlock(Exception):
+    """What psycopg raises for PostgreSQL's deadlock_detected: its SQLSTATE on the error."""
+
+    sqlstate = "40P01"
+
+
+def _unavailable(orig: Exception):
+    from sqlalchemy.exc import OperationalError
+
+    from server.errors import Unavailable
+
+    try:
+        raise OperationalError("UPDATE kanal_job_chunks ...", {}, orig)
+    except OperationalError as exc:
+        try:
+            raise Unavailable(f"job store unavailable: {orig}") from exc
+        except Unavailable as wrapped:
+            return wrapped
+
+
+def test_a_cancel_chosen_as_a_deadlocks_victim_is_made_again(tmp_path, monkeypatch):
+    # CI on PostgreSQL: a worker starting a chunk (chunk row, then job row) and CancelJob
+    # (job row, then chunk rows) deadlocked; the cancel answered UNAVAILABLE. PostgreSQL
+    # rolled the whole cancel back, so it is made again.
+    from server.errors import Unavailable
+    from server.jobs import cancelling
+
+    store = new_store(tmp_path)
+    sealed_job(store, "J1", 6)
+    real, calls = cancelling._cancel_once, []
+
+    def first_deadlocks(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise _unavailable(_Deadlock("deadlock detected"))
+        return real(*args)
+
+    monkeypatch.setattr(cancelling, "_cancel_once", first_deadlocks)
+    assert store.cancel("J1", "t").state in ("cancelling", "cancelled")
+    assert len(calls) == 2
+    # any other loss of the database is the caller's to retry, at once
+    monkeypatch.setattr(cancelling, "_cancel_once",
+                        lambda *a: (_ for _ in ()).throw(_unavailable(OSError("gone"))))
+    with pytest.raises(Unavailable):
+        store.cancel("J1", "t")
