@@ -143,10 +143,9 @@ class Renderers:
         outputs, done = self._render(composition, layout)
         if Channel.PRINT in done:
             return Rendering(outputs)
-        plan = composition.channel_plan
-        paper = Channel.PRINT in plan.channels or Channel.PRINT in plan.fallbacks
         return Rendering(outputs, fallback_problems(
-            composition, layout, self.pdf_engine, self.mark_zones if paper else ()))
+            composition, layout, self.pdf_engine,
+            paper_mark_zones(composition, self.mark_zones)))
 
     def _render(self, composition: Composition, layout: Layout
                 ) -> tuple[list[Output], dict[Channel, Output]]:

@@ -129,9 +129,9 @@ def refuse_unprintable(pdf: bytes, composition: Composition, layout: Layout,
     """The print PDF's read-back checks in one pdfium pass (`server.pdfium.read_back`):
     `InvalidInput` when text leaves its box (`preflight`), else when something reaches
     one of `mark_zones` (`print_zones`)."""
-    with read_back(pdf) as pages:
-        refuse_overflow(pages, composition, layout)
-        check_print_zones(pages, composition, mark_zones)
+    overflow, zones = page_problems(pdf, composition, layout, mark_zones)
+    if overflow is not None or zones is not None:
+        raise overflow or zones
 
 
 def page_problems(pdf: bytes, composition: Composition, layout: Layout,

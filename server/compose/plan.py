@@ -255,10 +255,7 @@ def plan_channels(
         return checked[channel]
 
     def skip(channel: Channel, problem: Unfit) -> None:
-        reason = problem.reason  # kept with the document (index, object metadata): brief
-        if len(reason) > MAX_REASON:
-            reason = reason[: MAX_REASON - 1] + "…"
-        skipped.setdefault(channel, SkippedChannel(channel, reason, problem.field))
+        skipped.setdefault(channel, _skipped(channel, problem))
 
     def reachable(channel: Channel) -> bool:
         if channel is Channel.PRINT and digital_only:
@@ -349,9 +346,16 @@ def without_unfit(plan: ChannelPlan, unfit: Sequence[tuple[Channel, Unfit]]) -> 
     if not unfit:
         return plan
     gone = dict(unfit)
-    skipped = [*plan.skipped, *(
-        SkippedChannel(c, p.reason if len(p.reason) <= MAX_REASON
-                       else p.reason[: MAX_REASON - 1] + "…", p.field)
-        for c, p in unfit if c not in {s.channel for s in plan.skipped})]
+    skipped = [*plan.skipped, *(_skipped(c, p) for c, p in unfit
+                                if c not in {s.channel for s in plan.skipped})]
     return replace(plan, fallbacks=tuple(c for c in plan.fallbacks if c not in gone),
                    skipped=tuple(skipped))
+
+
+def _skipped(channel: Channel, problem: Unfit) -> SkippedChannel:
+    """A skipped channel, its reason kept brief (it goes with the document: index, object
+    metadata): at most MAX_REASON characters."""
+    reason = problem.reason
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 1] + "…"
+    return SkippedChannel(channel, reason, problem.field)
