@@ -120,7 +120,7 @@ class ReadPage:
     """One page of a `read_back`, loaded once. `number` is 1-based; `width`, `height` in pt
     (pdfium's page size); the text page is made on first use and kept."""
 
-    __slots__ = ("number", "page", "width", "height", "_textpage", "_text")
+    __slots__ = ("number", "page", "width", "height", "_textpage", "_text", "_objects")
 
     def __init__(self, number: int, page: pypdfium2.PdfPage):
         self.number = number
@@ -128,6 +128,7 @@ class ReadPage:
         self.width, self.height = page.get_size()
         self._textpage: pypdfium2.PdfTextPage | None = None
         self._text: str | None = None
+        self._objects: list[tuple[int, float, float, float, float]] | None = None
 
     @property
     def textpage(self) -> pypdfium2.PdfTextPage:
@@ -157,12 +158,18 @@ class ReadPage:
             rects.append(tuple(edges))
         return rects
 
-    def objects(self) -> Iterator[tuple[int, float, float, float, float]]:
+    def objects(self) -> list[tuple[int, float, float, float, float]]:
         """(object, left, bottom, right, top in pt) of every top-level page object (a form
         XObject counts as one), in content order; `object` is pdfium's handle (an address),
-        valid while the page is open (`object_type`). Raw calls: pypdfium2's PdfObject
-        wrappers cost more than the check itself. PdfiumError when pdfium cannot place an
-        object."""
+        valid while the page is open (`object_type`). Read once per page and kept: the
+        mark-zone check and the preflight's cell borders both walk them. Raw calls:
+        pypdfium2's PdfObject wrappers cost more than the check itself. PdfiumError when
+        pdfium cannot place an object."""
+        if self._objects is None:
+            self._objects = list(self._read_objects())
+        return self._objects
+
+    def _read_objects(self) -> Iterator[tuple[int, float, float, float, float]]:
         page = _address(self.page.raw)
         edges = (ctypes.c_float * 4)()
         at = ctypes.addressof(edges)
