@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from server.client import ClientError, add_connection_options, connect, describe, print_message
+from server.errors import quote
 
 CHANNEL_NAMES = {"print": 1, "email": 2, "sms": 3, "einvoice": 4, "mailbox": 5}
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -101,7 +102,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise RecordRefused(f"key {key!r} appears twice in one object")
+            raise RecordRefused(f"key {quote(key)} appears twice in one object")
         seen.add(key)
     return dict(pairs)
 

@@ -235,7 +235,7 @@ def test_a_job_without_records_is_refused_by_client_and_server(kanal, tmp_path, 
     broken.write_text(record_line("ok") + '{"amount": 1, "amount": 2}\n', encoding="utf-8")
     assert kanal_cli(kanal, "submit", str(broken), "--layout", "card-invoice") == 1
     one_line(capsys.readouterr().err,
-             f"kanal submit: {broken} line 2: key 'amount' appears twice in one object")
+             f'kanal submit: {broken} line 2: key "amount" appears twice in one object')
 
     with (channel(kanal.address, KEYS["bank", "producer"]) as ch,
           pytest.raises(grpc.RpcError) as refused):

@@ -52,7 +52,7 @@ def test_records_name_the_line_and_take_keys_or_line_numbers(tmp_path):
     read = records(path)
     assert next(read) == ("a", '{"amount":1.10}')
     assert next(read) == ("3", '{"amount":2.20}')
-    with pytest.raises(RecordRefused, match=r"records.jsonl line 4: key 'x' appears twice"):
+    with pytest.raises(RecordRefused, match=r'records.jsonl line 4: key "x" appears twice'):
         next(read)
     path.write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
     with pytest.raises(RecordRefused, match="line 2: not UTF-8"):
