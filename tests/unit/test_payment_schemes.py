@@ -25,7 +25,7 @@ from server.errors import InvalidInput
 from tests.country_payments import compose_country
 
 CREDITOR = "87654321"
-PATHS = SlipPaths("$.issuer.payment_account")
+PATHS = SlipPaths("$.issuer.payment_account", due_date="$.invoice.due_date")
 
 
 # --- Denmark: FIK 71, 73, 75 -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -141,6 +141,21 @@ def iso_date(value: Any, path: str) -> date:
         return date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput.field(path, f"{quote(value)} is not a date (YYYY-MM-DD)") from exc
+
+
+# A consumer document's payment term: a year at most. A due date further out is a typing
+# error (2062 for 2026) that would be printed, carried by the slip's code and e-invoice.
+MAX_PAYMENT_TERM = timedelta(days=366)
+
+
+def check_payment_term(due_date: date, start: date, path: str, start_name: str) -> None:
+    """Refuse (`InvalidInput` at `path`) a due date more than `MAX_PAYMENT_TERM` after
+    `start` (the invoice or notice date, named `start_name` in the message)."""
+    if due_date - start > MAX_PAYMENT_TERM:
+        raise InvalidInput.field(
+            path, f"{due_date.isoformat()} is more than a year after the {start_name} "
+                  f"{start.isoformat()}; the latest due date is "
+                  f"{(start + MAX_PAYMENT_TERM).isoformat()}")
 
 
 def postal_address(data: Mapping[str, Any]) -> PostalAddress:

@@ -48,6 +48,7 @@ from server.compose.builders.base import (
     Content,
     Formatter,
     amount,
+    check_payment_term,
     iso_date,
     labels,
     payment_account,
@@ -283,6 +284,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     period_end = iso_date(inv["period_end"], "$.invoice.period_end")
     _check_order(period_start, period_end, "$.invoice.period_end", "period_start")
     _check_order(invoice_date, due_date, "$.invoice.due_date", "invoice_date")
+    check_payment_term(due_date, invoice_date, "$.invoice.due_date", "invoice date")
 
     # every amount has the currency's decimals when read (base.amount), and is only summed
     previous = amount(inv["previous_balance"], "$.invoice.previous_balance",
@@ -316,7 +318,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
         account=account, currency=currency, amount=amount_due,
         amount_text=fmt.money(amount_due), due_date=due_date, due_text=fmt.day(due_date),
-        payee_name=issuer["name"], paths=SlipPaths("$.issuer.payment_account"))
+        payee_name=issuer["name"],
+        paths=SlipPaths("$.issuer.payment_account", due_date="$.invoice.due_date"))
 
     context: dict[str, Any] = {
         # "Beløp ({currency})": the column names the document's currency as the locale

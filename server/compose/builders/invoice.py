@@ -77,7 +77,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             reference=reference, account=account, currency=currency, amount=due,
             amount_text=fmt.money(due), due_date=invoice.due_date,
             due_text=fmt.day(invoice.due_date) if invoice.due_date else None,
-            payee_name=seller.name, paths=SlipPaths("$.seller.payment_account"))
+            payee_name=seller.name,
+            paths=SlipPaths("$.seller.payment_account", due_date="$.due_date"))
         named = fill_names(named, slip)
 
     def rate_text(rate: Decimal | None) -> str:

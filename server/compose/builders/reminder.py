@@ -40,6 +40,7 @@ from server.compose.builders.base import (
     Content,
     Formatter,
     amount,
+    check_payment_term,
     iso_date,
     labels,
     payment_account,
@@ -189,6 +190,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         raise InvalidInput.field(
             "$.reminder.new_due_date", f"must not be before the notice date {notice_date}"
         )
+    check_payment_term(new_due_date, notice_date, "$.reminder.new_due_date", "notice date")
     debtor_country = customer.address.country if customer.address else sender_country
     law_country, law = governing_law(request.layout, currency, debtor_country, sender_country)
     check_overdue(notice_date, due_date, law, law_country, dated="date" in rem)
@@ -240,7 +242,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         shared_path=request.layout.shared_path, locale=request.locale, reference=reference,
         account=account, currency=currency, amount=total, amount_text=fmt.money(total),
         due_date=new_due_date, due_text=fmt.day(new_due_date), payee_name=creditor["name"],
-        paths=SlipPaths("$.creditor.payment_account"))
+        paths=SlipPaths("$.creditor.payment_account", due_date="$.reminder.new_due_date"))
     context: dict[str, Any] = {
         "labels": dict(text),
         "currency": currency,

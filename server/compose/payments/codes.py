@@ -36,6 +36,7 @@ __all__ = ["code128_svg", "epc_qr_svg", "fi_virtual_barcode"]
 
 EPC_MAX_AMOUNT = Decimal("999999999.99")
 FI_MAX_AMOUNT = Decimal("999999.99")
+FI_BARCODE_YEARS = (2000, 2099)  # the years a YYMMDD due date can name (read as 20YY)
 # Code 128 sizes: narrowest bar 0.25 mm, 13 mm tall, quiet zones of 6.4 mm (over the 10
 # modules Code 128 needs) each side: 95.8 mm in all for the 54 digits in character set C.
 # These are the sizes Finnish invoices print; check them against the current Finanssiala
@@ -77,13 +78,16 @@ def fi_virtual_barcode(*, iban: str, amount: Decimal, reference: PaymentReferenc
     """The 54 digits of the Finnish virtual bar code (version 4 for a Finnish national
     reference, 5 for an RF reference with a numeric body). `iban` must be a Finnish IBAN
     (FI + 16 digits), `amount` in euros with at most 2 decimals. Raises ValueError for a
-    reference of another scheme or an RF reference with letters."""
+    reference of another scheme or an RF reference with letters, and for a due date outside
+    `FI_BARCODE_YEARS` (the code writes YYMMDD, which payers' banks read as 20YY)."""
     if not (iban.startswith("FI") and len(iban) == 18 and iban[2:].isdigit()):
         raise ValueError("the Finnish virtual bar code needs a Finnish IBAN")
     cents_total = int((amount * 100).to_integral_value())
     if amount < 0 or amount > FI_MAX_AMOUNT:
         cents_total = 0  # the payer types the amount
     euros, cents = divmod(cents_total, 100)
+    if due_date and not FI_BARCODE_YEARS[0] <= due_date.year <= FI_BARCODE_YEARS[1]:
+        raise ValueError(f"the Finnish virtual bar code cannot carry the due date {due_date}")
     due = due_date.strftime("%y%m%d") if due_date else "000000"
     account_amount = f"{iban[2:]}{euros:06d}{cents:02d}"
     if reference.scheme == "fi":
