@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
@@ -421,9 +422,43 @@ def _first_overlap(edges: Sequence[Edges],
             down = (bm if bm < bm2 else bm2) - (tp if tp > tp2 else tp2)
             if down > min(bm - tp, bm2 - tp2) / 2:
                 first, other = run(i), run(j)
-                if first.text and other.text:
+                if first.text and other.text and not _only_marks_meet(first, other):
                     return first, other
     return None
+
+
+# Unicode general categories of combining marks drawn on a letter, not beside it
+COMBINING = frozenset(("Mn", "Me"))
+
+
+def _only_marks_meet(first: Run, other: Run) -> bool:
+    """Whether two overlapping runs meet only through combining marks: no two of their
+    other glyphs overlap (the test of `Run.overlaps`, glyph by glyph). Asked only of runs
+    holding a combining mark (Unicode Mn, Me): an overlay such as U+0336 COMBINING LONG
+    STROKE OVERLAY is drawn back over the letter before it, so pdfium's run that starts
+    with it reaches into the run before: one word, not text over text. Neighbouring
+    characters (kerned pairs) are not compared."""
+    if not any(unicodedata.category(c) in COMBINING for c in first.text + other.text):
+        return False
+    textpage = first.textpage
+    bounds = (first.bounds, other.bounds)
+    left, right = min(b[0] for b in bounds), max(b[2] for b in bounds)
+    bottom, top = min(b[1] for b in bounds), max(b[3] for b in bounds)
+    glyphs = []  # (index, left, bottom, right, top) in pt
+    for index in range(textpage.count_chars()):
+        char = textpage.get_text_range(index, 1)
+        if not char.strip() or unicodedata.category(char[0]) in COMBINING:
+            continue
+        lf, bm, rt, tp = textpage.get_charbox(index)
+        if lf < right and rt > left and bm < top and tp > bottom:
+            glyphs.append((index, lf, bm, rt, tp))
+    overlap = OVERLAP_MM / MM_PER_PT
+    for n, (i, lf, bm, rt, tp) in enumerate(glyphs):
+        for j, lf2, bm2, rt2, tp2 in glyphs[n + 1:]:
+            if abs(i - j) > 1 and min(rt, rt2) - max(lf, lf2) > overlap and \
+                    min(tp, tp2) - max(bm, bm2) > min(tp - bm, tp2 - bm2) / 2:
+                return False
+    return True
 
 
 def refuse_overflow(pdf: PdfSource, composition: Composition, layout: Layout) -> None:
