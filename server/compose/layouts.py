@@ -61,6 +61,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,6 +71,7 @@ from typing import Any
 
 import jinja2
 from jsonschema import Draft202012Validator
+from markupsafe import Markup
 
 from server.compose.fast_schema import compile_fast_check
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
@@ -83,6 +85,18 @@ from server.printing.zones import MarkZone, all_mark_zones, zones_reached
 DEFAULT_LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
 # Shared brand assets and templates: layouts/_shared/ (fonts/, fjordbank-N/).
 SHARED_DIR = "_shared"
+
+
+def isolate(text: object) -> Markup | str:
+    """`{{ customer.name | bdi }}`: a value holding right-to-left letters (Unicode bidi
+    class R or AL: Hebrew, Arabic) wrapped in `<bdi>` (HTML, "the bdi element"; UAX #9
+    isolates), so the punctuation and digits beside it keep their places in a
+    left-to-right sentence ("محمد 2," would otherwise show its comma and digit out of
+    order). Other text is returned as it is (escaped by autoescape as before)."""
+    value = str(text)
+    if any(unicodedata.bidirectional(c) in ("R", "AL") for c in value):
+        return Markup("<bdi>{}</bdi>").format(value)
+    return value
 
 
 class LayoutError(Exception):
@@ -150,8 +164,8 @@ class Layout:
         starting with `_shared/` from `layouts/_shared/` (`{% extends
         "_shared/fjordbank-1/email-base.html" %}`, `{% from ... import ... %}`), nothing
         else (the loaders refuse `..`). HTML is autoescaped, and an undefined variable is an
-        error, not an empty string."""
-        return jinja2.Environment(
+        error, not an empty string. Filter `bdi`: a name in running text (`isolate`)."""
+        environment = jinja2.Environment(
             loader=jinja2.ChoiceLoader([
                 jinja2.PrefixLoader({SHARED_DIR: jinja2.FileSystemLoader(self.shared_path)}),
                 jinja2.FileSystemLoader(self.path),
@@ -162,6 +176,8 @@ class Layout:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        environment.filters["bdi"] = isolate
+        return environment
 
     def labels_for(self, locale: str) -> Mapping[str, str]:
         if locale not in self.labels:
