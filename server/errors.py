@@ -95,6 +95,44 @@ class InvalidInput(KanalError):
         return cls(f"invalid {field}", [FieldViolation(field, description)])
 
 
+class Gathered:
+    """The `InvalidInput`s of a list's items gathered, so one refusal names every bad item
+    (a statement of 60 transactions sent with 3-decimal amounts: all 60, up to
+    `MAX_GATHERED`), not only the first, each item's checks still stopping at its own
+    first error. `raise_any()` after the loop: one error is raised as it was; several as
+    one `InvalidInput` with `message` and their violations in order.
+
+        gathered = Gathered("invalid transactions")
+        for i, row in enumerate(rows):
+            with gathered:
+                ...
+        gathered.raise_any()
+    """
+
+    def __init__(self, message: str):
+        self.message = message
+        self.errors: list[InvalidInput] = []
+
+    def __enter__(self) -> Gathered:
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, _: object) -> bool:
+        if isinstance(error, InvalidInput):
+            self.errors.append(error)
+            return True  # gathered: the next item is read
+        return False
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            violations = [v for error in self.errors for v in error.violations]
+            raise InvalidInput(self.message, violations[:MAX_GATHERED])
+
+
+MAX_GATHERED = 20  # violations in one refusal (the preflight's MAX_REPORTED)
+
+
 class NotFound(KanalError):
     """An unknown layout, layout version or document (NOT_FOUND)."""
 

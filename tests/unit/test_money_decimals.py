@@ -46,14 +46,18 @@ def refused(layout_id: str, data: dict[str, Any], version: str | None = None
 
 
 def test_the_testers_half_ore_transactions_are_refused_not_rounded():
-    # the statement QA sent (dec3.json): its first sub-øre amount is named
+    # the statement QA sent (dec3.json): every sub-øre amount is named
     data = sample("card-invoice")
     data["transactions"] = [
         {"date": f"2026-02-0{i + 1}", "description": name, "amount": value}
         for i, (name, value) in enumerate(zip("ABCDE", ["0.005", "0.005", "0.005", "-0.015",
                                                         "100.125"], strict=True))]
     assert refused("card-invoice", data) == [
-        ("$.transactions[0].amount", f"NOK has 2 decimals; 0.005 has 3: {WHY}")]
+        ("$.transactions[0].amount", f"NOK has 2 decimals; 0.005 has 3: {WHY}"),
+        ("$.transactions[1].amount", f"NOK has 2 decimals; 0.005 has 3: {WHY}"),
+        ("$.transactions[2].amount", f"NOK has 2 decimals; 0.005 has 3: {WHY}"),
+        ("$.transactions[3].amount", f"NOK has 2 decimals; -0.015 has 3: {WHY}"),
+        ("$.transactions[4].amount", f"NOK has 2 decimals; 100.125 has 3: {WHY}")]
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])

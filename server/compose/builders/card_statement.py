@@ -70,7 +70,7 @@ from server.compose.money import round_money
 from server.compose.payments.accounts import PaymentAccount
 from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
 from server.compose.validation import renamer
-from server.errors import InvalidInput
+from server.errors import Gathered, InvalidInput
 
 UNIT = Decimal("1")
 MASK_CHARS = "*xX•"
@@ -118,42 +118,47 @@ def _transactions(
     refunds. A transaction dated after the invoice date is refused at its `date` (a
     statement cannot bill what had not happened when it was issued); one dated before the
     period start is kept: a purchase is posted days after it was made (posting lag), so the
-    statement after its posting date carries it."""
+    statement after its posting date carries it. Every bad transaction is named (`Gathered`),
+    each at its first bad field."""
     out: list[dict[str, Any]] = []
     values: list[Decimal] = []
-    purchases = refunds = Decimal("0")
+    gathered = Gathered("invalid transactions")
     for i, row in enumerate(rows):
-        path = f"$.transactions[{i}]"
-        value = amount(row["amount"], f"{path}.amount", allow_negative=True,
-                       currency=fmt.currency)
-        values.append(value)
-        if value >= 0:
-            purchases += value
-        else:
-            refunds += value
-        foreign = rate = None
-        if original := row.get("original"):
-            code = check_currency(original["currency"], f"{path}.original.currency")
-            orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True,
-                          currency=code)
-            if orig == 0 or (orig < 0) != (value < 0):
-                raise InvalidInput.field(
-                    f"{path}.original.amount", "must be non-zero and have the sign of amount"
-                )
-            foreign = fmt.money_code(orig, code)
-            rate = fmt.number(abs(value / orig), places=4)
-        out.append(
-            {
-                "date": fmt.day(_transaction_date(row["date"], f"{path}.date", invoice_date)),
-                "description": row["description"],
-                "place": row.get("place"),
-                "amount": fmt.number(value),
-                "is_credit": value < 0,
-                "foreign": foreign,
-                "rate": rate,
-            }
-        )
+        with gathered:  # every bad transaction is named, each at its first bad field
+            shown, value = _transaction(row, f"$.transactions[{i}]", fmt, invoice_date)
+            out.append(shown)
+            values.append(value)
+    gathered.raise_any()
+    purchases = sum((v for v in values if v >= 0), Decimal("0"))
+    refunds = sum((v for v in values if v < 0), Decimal("0"))
     return out, values, purchases, refunds
+
+
+def _transaction(row: Mapping[str, Any], path: str, fmt: Formatter,
+                 invoice_date: date) -> tuple[dict[str, Any], Decimal]:
+    """One transaction's table row and its amount; `InvalidInput` at the row's first bad
+    field."""
+    value = amount(row["amount"], f"{path}.amount", allow_negative=True, currency=fmt.currency)
+    foreign = rate = None
+    if original := row.get("original"):
+        code = check_currency(original["currency"], f"{path}.original.currency")
+        orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True,
+                      currency=code)
+        if orig == 0 or (orig < 0) != (value < 0):
+            raise InvalidInput.field(
+                f"{path}.original.amount", "must be non-zero and have the sign of amount"
+            )
+        foreign = fmt.money_code(orig, code)
+        rate = fmt.number(abs(value / orig), places=4)
+    return {
+        "date": fmt.day(_transaction_date(row["date"], f"{path}.date", invoice_date)),
+        "description": row["description"],
+        "place": row.get("place"),
+        "amount": fmt.number(value),
+        "is_credit": value < 0,
+        "foreign": foreign,
+        "rate": rate,
+    }, value
 
 
 NOT_SUBJECT_TO_VAT = (
@@ -295,10 +300,13 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     interest_data = data.get("interest")
     interest = (amount(interest_data["amount"], "$.interest.amount", currency=currency)
                 if interest_data else None)
-    fees = [
-        (fee["description"], amount(fee["amount"], f"$.fees[{i}].amount", currency=currency))
-        for i, fee in enumerate(data.get("fees", []))
-    ]
+    fees = []
+    gathered = Gathered("invalid fees")
+    for i, fee in enumerate(data.get("fees", [])):
+        with gathered:
+            fees.append((fee["description"],
+                         amount(fee["amount"], f"$.fees[{i}].amount", currency=currency)))
+    gathered.raise_any()
     fees_total = sum((value for _, value in fees), Decimal("0"))
 
     balance = round_money(previous - payments + purchases + refunds + (interest or 0)
