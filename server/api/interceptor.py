@@ -98,8 +98,9 @@ class _RequestStream:
     `total`; each checked like a unary request."""
 
     def __init__(self, messages: AsyncIterator[Any], loop: asyncio.AbstractEventLoop,
-                 idle: float, total: float):
+                 idle: float, total: float, context: grpc.aio.ServicerContext | None = None):
         self._messages = messages
+        self._context = context
         self._loop = loop
         self._idle = idle
         self._total = total
@@ -130,6 +131,12 @@ class _RequestStream:
         try:
             message = await asyncio.wait_for(anext(self._messages), min(self._idle, left))
         except StopAsyncIteration:
+            # A stream also ends when its client goes away (cancelled, past its deadline):
+            # only a half-close is the end of the client's messages. The cancellation may
+            # arrive just after the end of reading, so let the loop take it in first.
+            await asyncio.sleep(0)
+            if self._context is not None and self._context.done():
+                raise Unavailable("the call was cancelled before its last message")
             return _END
         except TimeoutError:
             raise Overloaded(f"no message for {min(self._idle, left):.0f} s: the stream's idle "
@@ -221,7 +228,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                 if streaming:
                     requests = _RequestStream(request, asyncio.get_running_loop(),
                                               limits.stream_idle_seconds,
-                                              limits.submit_max_seconds)
+                                              limits.submit_max_seconds, context)
                     request = requests
                 else:
                     if isinstance(request, BadMessage):

@@ -93,6 +93,9 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if total == 0:
             self.store.discard(job_id)
             raise InvalidInput.field("records", "a job needs at least one record")
+        if not context.is_active():  # its client went away: the records may be a part
+            self.store.discard(job_id)
+            raise Unavailable("the call was cancelled before it ended; nothing was kept")
         if key:
             first = self.keys.seal(job_id, total, header.tenant, key, digest.hexdigest(),
                                    created_at)
