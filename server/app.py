@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes.util
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -101,6 +101,7 @@ class KanalServer:
         self.grpc_server = GrpcServer(self.health)
         self.metrics: metrics.MetricsEndpoint | None = None
         self._gauges: int | None = None
+        self.limits: Limits | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -222,13 +223,17 @@ class KanalServer:
             plan=dict(settings.plan), printing=dict(settings.printing),
             delivery=dict(settings.delivery), state_dir=settings.state_dir.resolve(),
         )
+        # a job still receiving after its stream's time limit was left by a dead server
+        abandoned_after = timedelta(seconds=self._limits().submit_max_seconds + 60)
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
             queue = RabbitQueue(rabbitmq, os.environ.get("KANAL_RABBITMQ_QUEUE", QUEUE_NAME))
-            self.job_runner = JobRunner(self.jobs, queue, track_inflight=False)
+            self.job_runner = JobRunner(self.jobs, queue, track_inflight=False,
+                                        abandoned_after=abandoned_after)
         else:
             workers = int(os.environ.get("KANAL_JOB_WORKERS", "0")) or None
-            self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers))
+            self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers),
+                                        abandoned_after=abandoned_after)
         self.job_runner.start()
 
     def _start_journeys(self) -> None:
@@ -269,18 +274,24 @@ class KanalServer:
     def _host(self) -> str:
         return self.settings.listen.rpartition(":")[0]
 
+    def _limits(self) -> Limits:
+        """The `[limits]` settings, read once (ConfigError when they are wrong)."""
+        if self.limits is None:
+            try:
+                self.limits = Limits.from_dict(self.settings.limits)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        return self.limits
+
     def _start_grpc(self) -> None:
-        try:
-            self.limits = Limits.from_dict(self.settings.limits)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        limits = self._limits()
         render_workers = (self.renderers.workers if isinstance(self.renderers, RenderPool)
                           else 1)
-        self.lanes = Lanes(self.limits, render_workers)
+        self.lanes = Lanes(limits, render_workers)
         self.grpc_server.start(
             self.settings.listen,
             lambda: [KanalInterceptor(auth.Authenticator(api_keys(self.settings)),
-                                      self.lanes, self.limits, observers=[observe_rpc])],
+                                      self.lanes, limits, observers=[observe_rpc])],
             self._add_servicers, reflection_enabled=self.settings.reflection_enabled)
 
     def _add_servicers(self, server: grpc.aio.Server) -> None:

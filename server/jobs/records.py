@@ -109,6 +109,24 @@ class JobRecords(JobDatabase):
             conn.execute(job_chunks.delete().where(job_chunks.c.job_id == job_id))
             conn.execute(jobs.delete().where(jobs.c.job_id == job_id))
 
+    def discard_abandoned(self, before: datetime) -> list[str]:
+        """Discard the jobs still receiving that were created before `before`: a SubmitBatch
+        stream is never open longer than its limit (Limits.submit_max_seconds), so such a
+        job's call ended without sealing it (its server died mid-stream) and its client got
+        no job id. A job sealed meanwhile is left alone. Returns the discarded ids."""
+        with self._connect() as conn:
+            stale = conn.execute(select(jobs.c.job_id).where(
+                jobs.c.state == RECEIVING, jobs.c.created_at < before)).scalars().all()
+        discarded = []
+        for job_id in stale:
+            with self._connect() as conn:  # one transaction each: the row decides
+                if conn.execute(jobs.delete().where(
+                        jobs.c.job_id == job_id, jobs.c.state == RECEIVING)).rowcount:
+                    conn.execute(job_records.delete().where(job_records.c.job_id == job_id))
+                    conn.execute(job_chunks.delete().where(job_chunks.c.job_id == job_id))
+                    discarded.append(job_id)
+        return discarded
+
     def chunk_records(self, job_id: str, chunk: int, chunk_size: int) -> list[Record]:
         lo = chunk * chunk_size
         with self._connect() as conn:

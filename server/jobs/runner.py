@@ -9,6 +9,9 @@ that failed (a backend down, a worker killed) is counted in the store and waits 
 back-off (server.jobs.chunks.retry_delay) before it is submitted again. The chunks of a
 cancelled job that no worker holds (left 'running' by a dead server, or waiting for a retry)
 are settled here (server.jobs.cancelling), so the job reaches `cancelled` after a restart too.
+At start, a job left 'receiving' by a server that died mid-stream is discarded when no
+stream can still be feeding it (`abandoned_after`: the stream's time limit and a margin):
+its client got no job id, and another server may still be receiving a younger one.
 
 Real-time `Compose` calls never wait behind bulk work: they run in the server's gRPC
 threads, while chunks run in separate worker processes at a lower CPU priority (nice 10).
@@ -17,7 +20,7 @@ threads, while chunks run in separate worker processes at a lower CPU priority (
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
@@ -31,8 +34,11 @@ RESCAN_SECONDS = 5.0
 
 
 class JobRunner:
-    def __init__(self, store: JobStore, queue: ChunkQueue, *, track_inflight: bool = True):
+    def __init__(self, store: JobStore, queue: ChunkQueue, *, track_inflight: bool = True,
+                 abandoned_after: timedelta = timedelta(hours=1, minutes=1)):
         self.store = store
+        self.abandoned_after = abandoned_after
+        self._swept = False  # jobs left receiving are looked for once, at the first scan
         self.queue = queue
         self.track_inflight = track_inflight  # False for RabbitMQ: submit each chunk once
         self._inflight: set[tuple[str, int]] = set()
@@ -62,6 +68,7 @@ class JobRunner:
         while not self._stop.is_set():
             wait = RESCAN_SECONDS
             try:
+                self._sweep()
                 next_retry = self._schedule()
                 if next_retry is not None:
                     seconds = (next_retry - datetime.now(UTC)).total_seconds()
@@ -70,6 +77,13 @@ class JobRunner:
                 log.warning("job scheduling failed", error=repr(exc))
             self._wake.wait(wait)
             self._wake.clear()
+
+    def _sweep(self) -> None:
+        if self._swept:
+            return
+        for job_id in self.store.discard_abandoned(datetime.now(UTC) - self.abandoned_after):
+            log.warning("job discarded: its SubmitBatch stream ended unsealed", job_id=job_id)
+        self._swept = True
 
     def _schedule(self) -> datetime | None:
         """Submit every due chunk; returns when the next failed chunk's back-off ends."""

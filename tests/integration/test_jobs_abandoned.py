@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import grpc
@@ -21,7 +22,10 @@ from sqlalchemy import func, select
 from kanal.v1 import jobs_pb2
 from server import auth
 from server.api.interceptor import _RequestStream
-from server.errors import Unavailable
+from server.errors import NotFound, Unavailable
+from server.jobs.model import JobHeader
+from server.jobs.queue import LocalQueue
+from server.jobs.runner import JobRunner
 from server.jobs.tables import jobs
 from tests.integration.test_jobs_api import KEYS, kanal, record, stub  # noqa: F401 (fixtures)
 
@@ -120,3 +124,27 @@ def test_the_end_of_a_stream_whose_call_is_done_is_not_a_half_close():
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def test_a_job_left_receiving_by_a_dead_server_is_discarded_once_no_stream_can_feed_it(
+        kanal, tmp_path):  # noqa: F811
+    """QA L4: a server killed mid-SubmitBatch left its job 'receiving' for ever. The runner
+    discards such a job once it is older than the stream's time limit (and a margin), not
+    before: another server may still be receiving it."""
+    store = kanal.jobs
+    header = JobHeader(tenant="nordkort", layout_id="card-invoice", layout_version="2.0.0",
+                       job_name="left receiving", channels=(), print_profile="", priority=0)
+    now = datetime.now(UTC)
+    store.create_job("01DEADSERVERJOB0000000000A", header, now - timedelta(hours=2))
+    store.add_records("01DEADSERVERJOB0000000000A", iter([("r1", "{}")]))
+    store.create_job("01LIVESTREAMJOB0000000000A", header, now - timedelta(minutes=5))
+    runner = JobRunner(store, LocalQueue(kanal.worker_config, 1),
+                       abandoned_after=timedelta(hours=1, minutes=1))
+    try:
+        runner._sweep()
+    finally:
+        runner.queue.close()
+    with pytest.raises(NotFound):
+        store.get("01DEADSERVERJOB0000000000A")
+    assert store.get("01LIVESTREAMJOB0000000000A").state == "receiving"
+    store.discard("01LIVESTREAMJOB0000000000A")
