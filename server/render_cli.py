@@ -9,9 +9,10 @@ text over text --, print-profile mark zones). The PDF and PNGs are written eithe
 designer wants to see the problem), each problem is one stderr line naming the PDF and the
 input's JSON path, and the exit code is then 3: written, but compose would refuse this data
 (as `kanal submit` exits 3 for a job completed with failed records). Otherwise the codes
-of every command (server/cli.py): 2 for an unknown layout or a layout without that engine's
-template (usage) or data compose refuses before rendering, 1 for a file that cannot be
-read or written.
+of every command (server/cli.py): 2 for an unknown layout, a layout without that engine's
+template or without any print template (an e-mail/SMS-only layout: usage; nothing is
+written), or data compose refuses before rendering, 1 for a
+file that cannot be read or written.
 """
 
 from __future__ import annotations
@@ -54,10 +55,18 @@ def layout_engines(layout: Any) -> list[str]:
 
 def chosen_engines(layout: Any, engine: str | None) -> list[str | None]:
     """The engines to render with: `None` (the layout's own), each the layout has (both),
-    or the one asked for. ClientError (exit 2) when the layout has no template for it."""
+    or the one asked for. ClientError (exit 2) when the layout has no template for it, and
+    whatever the engine when it has no print template at all (e.g. an e-mail and SMS
+    survey): this command draws print PDFs, and rendering nothing is not a success."""
+    have = layout_engines(layout)
+    if not have:
+        channels = ", ".join(c.value for c in layout.channels)
+        raise ClientError(
+            f"layout {layout.ref} has no print template (its channels: {channels}); "
+            f"`kanal render` draws print PDFs, `kanal compose {layout.id} --preview "
+            f"--out DIR` renders the other channels", exit_code=2)
     if engine is None:
         return [None]
-    have = layout_engines(layout)
     if engine == "both":
         return list(have)
     if engine not in have:

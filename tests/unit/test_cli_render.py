@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from server.cli import main
@@ -108,3 +109,19 @@ def test_render_refuses_an_engine_the_layout_has_no_template_for(tmp_path, capsy
     assert err.count("\n") == 1 and "unexpected" not in err
     assert "has no Typst template; its engines: weasyprint" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("engine", [[], ["--engine", "both"], ["--engine", "typst"],
+                                    ["--engine", "weasyprint"]])
+def test_render_refuses_a_layout_without_a_print_template(engine, tmp_path, capsys):
+    # was: no --engine "unexpected error: KeyError: 'template'", 1; --engine both: 0 with
+    # nothing written and nothing said; --engine typst suggested "--engine both"
+    out = tmp_path / "out"
+    assert main(["render", "nps-survey", *engine, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected" not in err, err
+    assert err.startswith("kanal render: layout nps-survey@1.0.0 has no print template "
+                          "(its channels: email, sms)"), err
+    assert "--engine both" not in err and "kanal compose nps-survey --preview" in err
+    assert not out.exists()
+
