@@ -11,7 +11,7 @@ input's JSON path, and the exit code is then 3: written, but compose would refus
 (as `kanal submit` exits 3 for a job completed with failed records). Otherwise the codes
 of every command (server/cli.py): 2 for an unknown layout, a layout without that engine's
 template or without any print template (an e-mail/SMS-only layout: usage; nothing is
-written), or data compose refuses before rendering, 1 for a
+written), a `--dpi` outside 18..600, or data compose refuses before rendering, 1 for a
 file that cannot be read or written.
 """
 
@@ -27,6 +27,10 @@ from server.client import ClientError
 
 UNPRINTABLE_EXIT = 3  # the files are written, but compose refuses this data for print
 ENGINE_NAMES = {"typst": "Typst", "weasyprint": "WeasyPrint"}
+# PNG resolution: 18 dpi is a thumbnail (an A4 page 149 x 210 px); 600 dpi is print
+# resolution (0.35 mm OMR bars are 8 px) and already 100 MB per A4 page in RGB, all of
+# a render's pages being held for the side-by-side comparison.
+MIN_DPI, MAX_DPI = 18, 600
 
 
 def add_parser(commands: Any) -> None:
@@ -38,10 +42,24 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
     p.add_argument("--version", help="layout version (default: newest)")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
-    p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    p.add_argument("--dpi", type=_dpi, default=100,
+                   help=f"PNG resolution, {MIN_DPI}..{MAX_DPI} (default 100)")
     p.add_argument("--engine", choices=("typst", "weasyprint", "both"),
                    help="PDF engine (default: the layout's own); both: side by side PNGs")
     p.set_defaults(run=render)
+
+
+def _dpi(text: str) -> int:
+    """`--dpi`: a whole number within MIN_DPI..MAX_DPI (0 or less cannot be drawn, and far
+    above print resolution only exhausts memory)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of dots per inch"
+                                         ) from None
+    if not MIN_DPI <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"must be within {MIN_DPI}..{MAX_DPI}, not {value}")
+    return value
 
 
 def layout_engines(layout: Any) -> list[str]:

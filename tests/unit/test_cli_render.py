@@ -125,3 +125,22 @@ def test_render_refuses_a_layout_without_a_print_template(engine, tmp_path, caps
     assert "--engine both" not in err and "kanal compose nps-survey --preview" in err
     assert not out.exists()
 
+
+@pytest.mark.parametrize("dpi", ["0", "-5", "601", "100000", "72.5", "many"])
+def test_render_refuses_a_dpi_outside_its_range_before_rendering(dpi, tmp_path, capsys):
+    # was: 0 and -5 "unexpected error: ValueError: Crop exceeds page dimensions", 1, after
+    # the PDF was written; 100000 allocated until MemoryError
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["render", "card-invoice", "--out", str(out), "--dpi", dpi])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dpi:" in err and "unexpected" not in err
+    assert f"must be within 18..600, not {dpi}" in err or "not a whole number" in err
+    assert not out.exists()
+
+
+def test_render_help_states_the_dpi_range(capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    assert "18..600" in capsys.readouterr().out
