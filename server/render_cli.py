@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.client import ClientError
+from server.client import ClientError, whole_number
 
 UNPRINTABLE_EXIT = 3  # the files are written, but compose refuses this data for print
 ENGINE_NAMES = {"typst": "Typst", "weasyprint": "WeasyPrint"}
@@ -42,24 +42,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
     p.add_argument("--version", help="layout version (default: newest)")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
-    p.add_argument("--dpi", type=_dpi, default=100,
+    p.add_argument("--dpi", type=whole_number(MIN_DPI, MAX_DPI), default=100,
                    help=f"PNG resolution, {MIN_DPI}..{MAX_DPI} (default 100)")
     p.add_argument("--engine", choices=("typst", "weasyprint", "both"),
                    help="PDF engine (default: the layout's own); both: side by side PNGs")
     p.set_defaults(run=render)
-
-
-def _dpi(text: str) -> int:
-    """`--dpi`: a whole number within MIN_DPI..MAX_DPI (0 or less cannot be drawn, and far
-    above print resolution only exhausts memory)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of dots per inch"
-                                         ) from None
-    if not MIN_DPI <= value <= MAX_DPI:
-        raise argparse.ArgumentTypeError(f"must be within {MIN_DPI}..{MAX_DPI}, not {value}")
-    return value
 
 
 def layout_engines(layout: Any) -> list[str]:
