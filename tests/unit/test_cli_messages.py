@@ -117,3 +117,22 @@ def test_every_priority_a_job_header_carries_is_taken(priority, tmp_path):
                                       "--priority", priority])
     assert args.priority == int(priority)
     assert jobs_pb2.JobHeader(priority=args.priority).priority == int(priority)
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "1001", "100000", "ten"])
+def test_a_deliveries_limit_outside_a_page_is_a_usage_error(limit, capsys):
+    # was: --limit 0 listed 100 (a page_size of 0 is the server's default), while -3 and
+    # 100000 were refused by the server only
+    with pytest.raises(SystemExit) as info:
+        main(["deliveries", "list", "--limit", limit, "--address", "127.0.0.1:9"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --limit:" in err
+    assert f"must be within 1..1000, not {limit}" in err or "'ten' is not a whole number" in err
+
+
+def test_a_deliveries_limit_within_a_page_is_taken():
+    for limit in ("1", "1000"):
+        args = build_parser().parse_args(["deliveries", "list", "--limit", limit])
+        assert args.limit == int(limit)
+    assert build_parser().parse_args(["deliveries", "list"]).limit == 100
