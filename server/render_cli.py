@@ -68,8 +68,8 @@ def chosen_engines(layout: Any, engine: str | None) -> list[str | None]:
         channels = ", ".join(c.value for c in layout.channels)
         raise ClientError(
             f"layout {layout.ref} has no print template (its channels: {channels}); "
-            f"`kanal render` draws print PDFs, `kanal compose {layout.id} --preview "
-            f"--out DIR` renders the other channels", exit_code=2)
+            f"`kanal render` draws print PDFs; preview the others on a server with "
+            f"`kanal compose {layout.id} --data FILE --preview --out DIR`", exit_code=2)
     if engine is None:
         return [None]
     if engine == "both":
