@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, insert, select, text, tuple_
+from sqlalchemy import String, bindparam, exists, insert, select, text, tuple_
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
@@ -338,12 +338,19 @@ class DocumentIndex:
                 found[corrected].append(document_id)
         return found
 
-    def iter_all(self, batch: int = 1000) -> Iterator[DocumentRecord]:
+    def iter_all(self, batch: int = 1000, *, key_prefix: str = "") -> Iterator[DocumentRecord]:
         """Every indexed document with its outputs, ordered by (tenant, document_id): for
-        comparing two indexes and for `verify`."""
+        comparing two indexes and for `verify`. With `key_prefix`, only documents with an
+        output whose key may begin with it (SQL LIKE, which SQLite compares without regard
+        to ASCII case: a caller that must be exact checks each output's key itself)."""
         last: tuple[str, str] | None = None
         while True:
             query = select(documents).order_by(documents.c.tenant, documents.c.document_id)
+            if key_prefix:
+                query = query.where(exists().where(
+                    outputs.c.tenant == documents.c.tenant,
+                    outputs.c.document_id == documents.c.document_id,
+                    outputs.c.key.startswith(key_prefix, autoescape=True)))
             if last is not None:
                 query = query.where(tuple_(documents.c.tenant, documents.c.document_id) > last)
             with self._connect() as conn:

@@ -7,9 +7,10 @@ so three maintenance jobs need nothing but S3 listings and HEADs:
 - `reconcile(store, index)`: find documents whose objects are stored but that have no index
   row (the write path stores objects first, then the row; a crash between the two leaves such
   orphans) and index them. `reindex` is the same walk into an empty index.
-- `verify(store, index, sample=...)`: re-read every (or a sample of the) indexed output, check
-  its bytes against the sha256 in the index and in the object's metadata, and report
-  mismatches and missing objects.
+- `verify(store, index, sample=..., prefix=...)`: re-read every (or a sample of the) indexed
+  output (under a key prefix, e.g. one tenant's or customer's), check its bytes against the
+  sha256 in the index and in the object's metadata, and report mismatches and missing
+  objects.
 
 What is *not* indexed, and reported instead:
 
@@ -194,16 +195,21 @@ def verify(
     index: DocumentIndex,
     *,
     sample: float = 1.0,
+    prefix: str = "",
     rng: random.Random | None = None,
 ) -> VerifyReport:
-    """Re-read indexed outputs (all, or each with probability `sample`) and check their
-    sha256 against both the index and the object's own metadata."""
+    """Re-read indexed outputs (all, or each with probability `sample`) whose key begins
+    with `prefix` ("" = every key; e.g. `archive.keys.customer_prefix(tenant, customer)`),
+    and check their sha256 against both the index and the object's own metadata.
+    ValueError for a sample outside (0, 1]."""
     if not 0 < sample <= 1:
         raise ValueError("sample must be within (0, 1]")
     rng = rng or random.Random()
     report = VerifyReport()
-    for record in index.iter_all():
+    for record in index.iter_all(key_prefix=prefix):
         for output in record.outputs:
+            if not output.key.startswith(prefix):
+                continue  # another output of a document that has one under the prefix
             if sample < 1 and rng.random() >= sample:
                 continue
             report.checked += 1

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                              state_dir=Path(args.state_dir) if args.state_dir else None)
     with open_archive(settings, args.action) as (store, index):
         if args.action == "verify":
-            report = verify(store, index, sample=args.sample)
+            report = verify(store, index, sample=args.sample, prefix=args.prefix)
             for key in report.mismatched:
                 print(f"sha256 mismatch: {key}")
             for key in report.missing:

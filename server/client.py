@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,23 @@ def add_connection_options(parser: argparse.ArgumentParser, *, nested: bool = Fa
                              "of this command's role in .kanal/dev-api-keys.json)")
     parser.add_argument("--timeout", type=float, default=default, metavar="SECONDS",
                         help=f"how long to wait for an answer (default {DEFAULT_TIMEOUT:.0f})")
+
+
+def whole_number(low: int, high: int, why: str = "") -> Callable[[str], int]:
+    """An argparse `type` for an option taking a whole number within `low..high` (both
+    included); anything else is a usage error (exit 2) naming the option, the range, `why`
+    (e.g. the proto field's type) and the value given."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be within {low}..{high}{f' ({why})' if why else ''}, not {value}")
+        return value
+
+    return parse
 
 
 def state_dir() -> Path:

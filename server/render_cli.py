@@ -9,9 +9,10 @@ text over text --, print-profile mark zones). The PDF and PNGs are written eithe
 designer wants to see the problem), each problem is one stderr line naming the PDF and the
 input's JSON path, and the exit code is then 3: written, but compose would refuse this data
 (as `kanal submit` exits 3 for a job completed with failed records). Otherwise the codes
-of every command (server/cli.py): 2 for an unknown layout or a layout without that engine's
-template (usage) or data compose refuses before rendering, 1 for a file that cannot be
-read or written.
+of every command (server/cli.py): 2 for an unknown layout, a layout without that engine's
+template or without any print template (an e-mail/SMS-only layout: usage; nothing is
+written), a `--dpi` outside 18..600, or data compose refuses before rendering, 1 for a
+file that cannot be read or written.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from server.client import ClientError
+from server.client import ClientError, whole_number
 
 UNPRINTABLE_EXIT = 3  # the files are written, but compose refuses this data for print
 ENGINE_NAMES = {"typst": "Typst", "weasyprint": "WeasyPrint"}
+# PNG resolution: 18 dpi is a thumbnail (an A4 page 149 x 210 px); 600 dpi is print
+# resolution (0.35 mm OMR bars are 8 px) and already 100 MB per A4 page in RGB, all of
+# a render's pages being held for the side-by-side comparison.
+MIN_DPI, MAX_DPI = 18, 600
 
 
 def add_parser(commands: Any) -> None:
@@ -37,7 +42,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
     p.add_argument("--version", help="layout version (default: newest)")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
-    p.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    p.add_argument("--dpi", type=whole_number(MIN_DPI, MAX_DPI), default=100,
+                   help=f"PNG resolution, {MIN_DPI}..{MAX_DPI} (default 100)")
     p.add_argument("--engine", choices=("typst", "weasyprint", "both"),
                    help="PDF engine (default: the layout's own); both: side by side PNGs")
     p.set_defaults(run=render)
@@ -54,10 +60,18 @@ def layout_engines(layout: Any) -> list[str]:
 
 def chosen_engines(layout: Any, engine: str | None) -> list[str | None]:
     """The engines to render with: `None` (the layout's own), each the layout has (both),
-    or the one asked for. ClientError (exit 2) when the layout has no template for it."""
+    or the one asked for. ClientError (exit 2) when the layout has no template for it, and
+    whatever the engine when it has no print template at all (e.g. an e-mail and SMS
+    survey): this command draws print PDFs, and rendering nothing is not a success."""
+    have = layout_engines(layout)
+    if not have:
+        channels = ", ".join(c.value for c in layout.channels)
+        raise ClientError(
+            f"layout {layout.ref} has no print template (its channels: {channels}); "
+            f"`kanal render` draws print PDFs; preview the others on a server with "
+            f"`kanal compose {layout.id} --data FILE --preview --out DIR`", exit_code=2)
     if engine is None:
         return [None]
-    have = layout_engines(layout)
     if engine == "both":
         return list(have)
     if engine not in have:

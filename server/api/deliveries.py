@@ -10,7 +10,7 @@ import grpc
 from kanal.v1 import deliveries_pb2, deliveries_pb2_grpc
 from server.api.convert import channel_to_proto, timestamp
 from server.auth import current_caller
-from server.delivery.model import Delivery, DeliveryEvent, State
+from server.delivery.model import DEFAULT_PAGE_SIZE, Delivery, DeliveryEvent, State
 from server.delivery.stage import DeliveryStage
 from server.errors import InvalidInput
 
@@ -65,7 +65,7 @@ class DeliveriesServicer(deliveries_pb2_grpc.DeliveriesServicer):
         found, next_token = self.stage.list(current_caller().tenant, request.page_token,
                                             states=states, document_id=request.document_id,
                                             dead_letter=request.dead_letter,
-                                            limit=request.page_size or 100)
+                                            limit=request.page_size or DEFAULT_PAGE_SIZE)
         return deliveries_pb2.ListDeliveriesResponse(
             deliveries=[delivery_to_proto(d) for d in found], next_page_token=next_token)
 

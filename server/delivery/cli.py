@@ -16,8 +16,8 @@ import argparse
 import sys
 from typing import Any
 
-from server.client import add_connection_options, connect
-from server.delivery.model import State
+from server.client import add_connection_options, connect, whole_number
+from server.delivery.model import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, State
 
 
 def add_parser(commands: Any) -> None:
@@ -29,7 +29,8 @@ def add_parser(commands: Any) -> None:
                    help="only deliveries in this state (repeatable; default: all)")
     s.add_argument("--document", default="", help="only this document's deliveries")
     s.add_argument("--dead-letter", action="store_true", help="only dead letters")
-    s.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    s.add_argument("--limit", type=whole_number(1, MAX_PAGE_SIZE), default=DEFAULT_PAGE_SIZE,
+                   help=f"at most this many, 1..{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})")
     s.add_argument("--page-token", default="",
                    help="the next page: the token the previous page printed")
     add_connection_options(s, nested=True)

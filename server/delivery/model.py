@@ -36,6 +36,9 @@ class State(enum.StrEnum):
     FELL_BACK = "fell_back"
 
 
+# ListDeliveries: a page holds 1..MAX_PAGE_SIZE deliveries (page_size 0: DEFAULT_PAGE_SIZE).
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
+
 # Failed for good: the next channel of the plan is due (when there is one).
 FAILED_FOR_GOOD = frozenset({State.BOUNCED, State.FAILED, State.EXPIRED})
 # A row in one of these states with fallbacks left hands over to the next channel (a

@@ -52,7 +52,14 @@ from server.compose.layouts import Layout
 from server.compose.model import Composition, Output
 from server.delivery import metrics as delivery_metrics
 from server.delivery import routing
-from server.delivery.model import Delivery, DeliveryEvent, Receipt, State
+from server.delivery.model import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    Delivery,
+    DeliveryEvent,
+    Receipt,
+    State,
+)
 from server.delivery.outbox import OutboxWrite, document_rows
 from server.delivery.policy import RETRIED_AFTER, Limits
 from server.delivery.routing import Router
@@ -263,11 +270,11 @@ class DeliveryStage:
         """One page of the tenant's deliveries, newest first, and the token of the next page
         ("" on the last): the last delivery id of this page and the listing it belongs to,
         so a page never repeats or skips a row however many are added meanwhile (keyset
-        paging). `InvalidInput` for a page size outside 1..1000, an unknown state, or a
-        token that is malformed or of another listing (other filters or tenant)."""
-        limit = filters.get("limit", 100)
-        if not 1 <= limit <= 1000:
-            raise InvalidInput.field("page_size", "must be within 1..1000")
+        paging). `InvalidInput` for a page size outside 1..MAX_PAGE_SIZE (1000), an unknown
+        state, or a token that is malformed or of another listing (other filters or tenant)."""
+        limit = filters.get("limit", DEFAULT_PAGE_SIZE)
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput.field("page_size", f"must be within 1..{MAX_PAGE_SIZE}")
         bad = [s for s in filters.get("states", ()) if s not in State.__members__.values()]
         if bad:
             raise InvalidInput.field("states", f"unknown state(s) {bad}")

@@ -33,10 +33,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from server.client import ClientError, add_connection_options, connect, describe, print_message
+from server.client import (
+    ClientError,
+    add_connection_options,
+    connect,
+    describe,
+    print_message,
+    whole_number,
+)
 from server.errors import quote
 
 CHANNEL_NAMES = {"print": 1, "email": 2, "sms": 3, "einvoice": 4, "mailbox": 5}
+# JobHeader.priority is a proto int32: a larger value would fail only while the request
+# stream is written ("UNKNOWN: Exception iterating requests!"), so the option is checked.
+MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1
 PLAIN_PROGRESS_SECONDS = 5.0
 EXIT_CODES = """exit codes:
   0  the job completed: every record became a document
@@ -62,8 +72,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--name", default="", help="job name, for people and logs")
     p.add_argument("--channel", action="append", default=[], choices=sorted(CHANNEL_NAMES),
                    help="render this channel (repeatable; default: each document's plan)")
-    p.add_argument("--priority", type=int, default=0,
-                   help="higher runs before lower when jobs wait (default 0)")
+    p.add_argument("--priority", default=0,
+                   type=whole_number(MIN_PRIORITY, MAX_PRIORITY,
+                                     "JobHeader.priority is a 32-bit integer"),
+                   help="higher runs before lower when jobs wait: a whole number within "
+                        f"{MIN_PRIORITY}..{MAX_PRIORITY}, e.g. -1 for background work "
+                        "(default 0)")
     p.add_argument("--idempotency-key", default="",
                    help="makes resubmitting safe: the same key with the same file and "
                         "options follows the first job instead of making a new one")

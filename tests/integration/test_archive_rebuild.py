@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from archive.index import DocumentIndex
+from archive.keys import customer_prefix
 from archive.rebuild import reconcile, reindex, verify
 from kanal.v1 import documents_pb2, documents_pb2_grpc
 from server.api.errors import field_violations
@@ -147,6 +148,20 @@ def test_verify_finds_a_tampered_object(kanal):
     assert report.mismatched == [key] and not report.missing
     sampled = verify(kanal.store, kanal.index, sample=0.5)
     assert sampled.checked <= report.checked
+
+
+def test_verify_under_a_prefix_reads_only_those_objects(kanal):
+    # was: `kanal archive verify --prefix ...` re-read the whole archive (QA L10)
+    other = [o.key for r in kanal.index.iter_all() if r.customer_id == "30999111"
+             for o in r.outputs]
+    report = verify(kanal.store, kanal.index, prefix=customer_prefix("nordkort", "30999111"))
+    assert other and report.checked == len(other) and report.ok, report.summary()
+    assert verify(kanal.store, kanal.index, prefix="zzz").checked == 0
+    tampered = kanal.index.find_by_idempotency_key("nordkort", "inv-1").outputs[0].key
+    kanal.store._client.put_object(Bucket=kanal.store.bucket, Key=tampered, Body=b"tampered")
+    assert verify(kanal.store, kanal.index, prefix=tampered).mismatched == [tampered]
+    assert verify(kanal.store, kanal.index,
+                  prefix=customer_prefix("nordkort", "30999111")).ok
 
 
 def test_compose_refuses_an_unknown_corrected_document(kanal):

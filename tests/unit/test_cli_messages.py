@@ -93,3 +93,46 @@ def test_a_watch_that_ends_before_its_job_is_a_lost_server():
     job, errors = follow(_Jobs([_update(40, 0, 40, final=True, state="completed")]), "J",
                          _Where(), Progress(Quiet()))
     assert job.state == "completed" and errors == []
+
+
+@pytest.mark.parametrize("priority", ["99999999999", "2147483648", "-2147483649", "high"])
+def test_a_priority_a_job_header_cannot_carry_is_a_usage_error(priority, tmp_path, capsys):
+    # was: "kanal submit: UNKNOWN: Exception iterating requests! (after 0 records); the job
+    # was not accepted", 1 (JobHeader.priority is int32: the stream failed while written)
+    records = tmp_path / "r.jsonl"
+    records.write_text('{"a": 1}\n')
+    with pytest.raises(SystemExit) as info:
+        main(["submit", str(records), "--layout", "card-invoice", "--priority", priority,
+              "--address", "127.0.0.1:9"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --priority:" in err and "UNKNOWN" not in err
+    assert ("must be within -2147483648..2147483647 (JobHeader.priority is a 32-bit integer), "
+            f"not {priority}" in err or "'high' is not a whole number" in err), err
+
+
+@pytest.mark.parametrize("priority", ["2147483647", "-2147483648", "0", "-5"])
+def test_every_priority_a_job_header_carries_is_taken(priority, tmp_path):
+    args = build_parser().parse_args(["submit", "r.jsonl", "--layout", "card-invoice",
+                                      "--priority", priority])
+    assert args.priority == int(priority)
+    assert jobs_pb2.JobHeader(priority=args.priority).priority == int(priority)
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "1001", "100000", "ten"])
+def test_a_deliveries_limit_outside_a_page_is_a_usage_error(limit, capsys):
+    # was: --limit 0 listed 100 (a page_size of 0 is the server's default), while -3 and
+    # 100000 were refused by the server only
+    with pytest.raises(SystemExit) as info:
+        main(["deliveries", "list", "--limit", limit, "--address", "127.0.0.1:9"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --limit:" in err
+    assert f"must be within 1..1000, not {limit}" in err or "'ten' is not a whole number" in err
+
+
+def test_a_deliveries_limit_within_a_page_is_taken():
+    for limit in ("1", "1000"):
+        args = build_parser().parse_args(["deliveries", "list", "--limit", limit])
+        assert args.limit == int(limit)
+    assert build_parser().parse_args(["deliveries", "list"]).limit == 100

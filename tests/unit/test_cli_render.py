@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from server.cli import main
@@ -108,3 +109,39 @@ def test_render_refuses_an_engine_the_layout_has_no_template_for(tmp_path, capsy
     assert err.count("\n") == 1 and "unexpected" not in err
     assert "has no Typst template; its engines: weasyprint" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("engine", [[], ["--engine", "both"], ["--engine", "typst"],
+                                    ["--engine", "weasyprint"]])
+def test_render_refuses_a_layout_without_a_print_template(engine, tmp_path, capsys):
+    # was: no --engine "unexpected error: KeyError: 'template'", 1; --engine both: 0 with
+    # nothing written and nothing said; --engine typst suggested "--engine both"
+    out = tmp_path / "out"
+    assert main(["render", "nps-survey", *engine, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected" not in err, err
+    assert err.startswith("kanal render: layout nps-survey@1.0.0 has no print template "
+                          "(its channels: email, sms)"), err
+    assert "--engine both" not in err
+    assert "`kanal compose nps-survey --data FILE --preview --out DIR`" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("dpi", ["0", "-5", "601", "100000", "72.5", "many"])
+def test_render_refuses_a_dpi_outside_its_range_before_rendering(dpi, tmp_path, capsys):
+    # was: 0 and -5 "unexpected error: ValueError: Crop exceeds page dimensions", 1, after
+    # the PDF was written; 100000 allocated until MemoryError
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["render", "card-invoice", "--out", str(out), "--dpi", dpi])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dpi:" in err and "unexpected" not in err
+    assert f"must be within 18..600, not {dpi}" in err or "not a whole number" in err
+    assert not out.exists()
+
+
+def test_render_help_states_the_dpi_range(capsys):
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    assert "18..600" in capsys.readouterr().out
