@@ -136,7 +136,7 @@ class _RequestStream:
             # arrive just after the end of reading, so let the loop take it in first.
             await asyncio.sleep(0)
             if self._context is not None and self._context.done():
-                raise Unavailable("the call was cancelled before its last message")
+                raise Unavailable("the call was cancelled before its last message") from None
             return _END
         except TimeoutError:
             raise Overloaded(f"no message for {min(self._idle, left):.0f} s: the stream's idle "
