@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.errors import quote
+
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 120.0
 DEV_KEYS_FILE = "dev-api-keys.json"
@@ -59,7 +61,7 @@ def whole_number(low: int, high: int, why: str = "") -> Callable[[str], int]:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{quote(text)} is not a whole number") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
                 f"must be within {low}..{high}{f' ({why})' if why else ''}, not {value}")

@@ -30,9 +30,11 @@ from server.client import (
     connect,
     print_message,
     state_dir,
+    whole_number,
 )
 
 CHANNELS = ("print", "email", "sms", "einvoice", "mailbox")
+MAX_PAGE_SIZE = 200  # server.portal.MAX_PAGE_SIZE (not imported: it brings the archive client)
 
 
 def add_parser(commands: Any) -> None:
@@ -55,7 +57,8 @@ def add_parser(commands: Any) -> None:
     calls.append(s)
     s.add_argument("--customer", default="", help="customer id (service keys; a portal "
                                                   "key's customer comes from its token)")
-    s.add_argument("--page-size", type=int, default=0, help="documents per page (default 50)")
+    s.add_argument("--page-size", type=whole_number(1, MAX_PAGE_SIZE), default=0,
+                   help=f"documents per page, 1..{MAX_PAGE_SIZE} (default 50)")
     s.add_argument("--page-token", default="", help="next_page_token of the previous page")
 
     s = sub.add_parser("fetch", help="download a document's bytes, sha256-verified")

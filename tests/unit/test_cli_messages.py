@@ -108,7 +108,7 @@ def test_a_priority_a_job_header_cannot_carry_is_a_usage_error(priority, tmp_pat
     err = capsys.readouterr().err
     assert "argument --priority:" in err and "UNKNOWN" not in err
     assert ("must be within -2147483648..2147483647 (JobHeader.priority is a 32-bit integer), "
-            f"not {priority}" in err or "'high' is not a whole number" in err), err
+            f"not {priority}" in err or '"high" is not a whole number' in err), err
 
 
 @pytest.mark.parametrize("priority", ["2147483647", "-2147483648", "0", "-5"])
@@ -128,7 +128,7 @@ def test_a_deliveries_limit_outside_a_page_is_a_usage_error(limit, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "argument --limit:" in err
-    assert f"must be within 1..1000, not {limit}" in err or "'ten' is not a whole number" in err
+    assert f"must be within 1..1000, not {limit}" in err or '"ten" is not a whole number' in err
 
 
 def test_a_deliveries_limit_within_a_page_is_taken():
@@ -136,3 +136,18 @@ def test_a_deliveries_limit_within_a_page_is_taken():
         args = build_parser().parse_args(["deliveries", "list", "--limit", limit])
         assert args.limit == int(limit)
     assert build_parser().parse_args(["deliveries", "list"]).limit == 100
+
+
+@pytest.mark.parametrize("size", ["0", "-3", "201"])
+def test_a_portal_page_size_outside_a_page_is_a_usage_error(size, capsys):
+    # was: --page-size 0 listed 50 (the server's default for 0); -3 refused by the server only
+    with pytest.raises(SystemExit) as info:
+        main(["portal", "list", "--page-size", size, "--address", "127.0.0.1:9"])
+    assert info.value.code == 2
+    assert f"argument --page-size: must be within 1..200, not {size}" in capsys.readouterr().err
+
+
+def test_the_portal_clis_page_size_limit_is_the_servers():
+    from server import portal, portal_cli
+
+    assert portal_cli.MAX_PAGE_SIZE == portal.MAX_PAGE_SIZE
