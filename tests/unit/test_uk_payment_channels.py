@@ -17,9 +17,11 @@ import re
 import tomllib
 from datetime import UTC, datetime
 
+import pypdfium2 as pdfium
 import pytest
 from lxml import etree
 
+from server.channels import Renderers
 from server.channels.email import message_parts
 from server.channels.sms_channel import fit_sms, sms_settings
 from server.compose.composer import ComposeRequest, compose
@@ -29,6 +31,7 @@ from server.compose.payments.accounts import payment_account
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+RENDERERS = Renderers()
 CHANNEL_LAYOUTS = ("payment-reminder", "card-invoice")  # the payment layouts with e-mail, SMS
 
 
@@ -118,6 +121,38 @@ def test_no_sentence_starts_in_lower_case_in_an_en_gb_sms(layout_id: str, templa
     text = layout.templates.get_template(template).render(
         **composition.context, locale=composition.locale)
     assert not re.search(r"[.!?]\s+[a-z]", text), text
+
+
+def b2b_pdf_text(locale: str, change=None) -> str:
+    layout = LAYOUTS.get("b2b-invoice")
+    data = json.loads((layout.path / samples(layout)[locale]).read_text("utf-8"))
+    if change:
+        change(data)
+    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                         document_id="d", now=NOW, locale=locale,
+                                         channels=(Channel.PRINT,)))
+    [output] = RENDERERS.render(composition, layout)
+    return "\n".join(page.get_textpage().get_text_range()
+                     for page in pdfium.PdfDocument(output.content))
+
+
+def test_uk_b2b_invoice_payment_sentence_gives_the_sort_code() -> None:
+    """The business invoice has no slip: its one payment sentence names every number."""
+    assert ("Please pay to sort code 60-16-13, account no. 31926819, quoting reference "
+            "FJB 10042 4711, by 30/03/2026.") in b2b_pdf_text("en-GB")
+
+
+def test_b2b_invoice_in_another_language_to_a_uk_account_gives_the_sort_code() -> None:
+    """No slip, so no locale is bound to the payment's region: a Norwegian invoice may ask
+    for payment to a UK account, and names it in Norwegian ("Account no."/"reference" from
+    the English slip labels before)."""
+    def uk_account(data):
+        data["currency"] = "GBP"
+        data["seller"]["payment_account"] = {"type": "gb_account", "number": "31926819",
+                                             "sort_code": "60-16-13"}
+        data["payment"] = {"reference_scheme": "gb", "reference": "FJB 10042 4711"}
+    assert ("Betal til sort code 60-16-13, kontonummer 31926819 med referanse FJB 10042 4711 "
+            "innen") in b2b_pdf_text("nb-NO", uk_account)
 
 
 @pytest.mark.parametrize("account", [
