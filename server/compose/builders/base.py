@@ -316,20 +316,25 @@ def payment_labels(text: Mapping[str, str], reference: PaymentReference,
     Finnish reference, RF), the account by its type (kontonummer, bankgiro, plusgiro, IBAN).
     The same names go to every channel (slip, e-mail, SMS).
 
-    labels.toml keys: `reference_<kid|ocr|fik|fi|rf>` (the slip's field) and `..._short`
-    (running text, SMS), `account_<type>` and `..._short`, and `slip_note` with a
-    `{reference}` placeholder. Layout versions without them (1.0.0) keep their one
-    `slip_reference` / `slip_account`.
+    labels.toml keys: `reference_<kid|ocr|fik|fi|rf|gb>` (the slip's field) and `..._short`
+    (running text, SMS), `account_<type>` and `..._short`, `sort_code` and `sort_code_short`
+    (a UK account's sort code: `sort_code_label`, `sort_code_name`; empty for other
+    accounts), and `slip_note` with a `{reference}` placeholder. Layout versions without
+    them (1.0.0) keep their one `slip_reference` / `slip_account`.
     """
     ref = REFERENCE_LABELS[reference.scheme]
     reference_label = text.get(f"reference_{ref}", text.get("slip_reference", ""))
     reference_name = text.get(f"reference_{ref}_short", reference_label)
     account_label = text.get(f"account_{account.kind}", text.get("slip_account", ""))
+    sort_code_label = text.get("sort_code", "") if account.sort_code else ""
     return {
         "reference_label": reference_label,
         "reference_name": reference_name,
         "account_label": account_label,
         "account_name": text.get(f"account_{account.kind}_short", account_label),
+        "sort_code_label": sort_code_label,
+        "sort_code_name": (text.get("sort_code_short", sort_code_label) if account.sort_code
+                           else ""),
         "note": text.get("slip_note", "").format(reference=reference_name),
     }
 

@@ -68,7 +68,7 @@ from server.compose.invoice import INVOICE, LineInput, compute_invoice
 from server.compose.model import Invoice, Party, PaymentReference, Recipient
 from server.compose.money import round_money
 from server.compose.payments.accounts import PaymentAccount
-from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
+from server.compose.payments.slips import SlipPaths, fill_names, payee_account, payment_slip
 from server.compose.validation import renamer
 from server.errors import Gathered, InvalidInput
 
@@ -328,6 +328,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         amount_text=fmt.money(amount_due), due_date=due_date, due_text=fmt.day(due_date),
         payee_name=issuer["name"],
         paths=SlipPaths("$.issuer.payment_account", due_date="$.invoice.due_date"))
+    names = fill_names(payment_labels(text, reference, account), slip)
 
     context: dict[str, Any] = {
         # "Beløp ({currency})": the column names the document's currency as the locale
@@ -390,7 +391,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **fill_names(payment_labels(text, reference, account), slip),
+            **names,
+            **payee_account(names, account, account.display),
             "slip": slip,
             "amount": fmt.money(amount_due),
             "amount_units": units,

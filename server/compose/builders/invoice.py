@@ -39,7 +39,7 @@ from server.compose.builders.invoice_reader import text
 from server.compose.en16931 import Invoice
 from server.compose.formatting import check_currency
 from server.compose.model import DocumentKind
-from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
+from server.compose.payments.slips import SlipPaths, fill_names, payee_account, payment_slip
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
@@ -65,7 +65,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     # invoice has a slip's account and reference (not a card or direct-debit payment).
     named = (payment_labels(words, reference, account) if reference and account else
              dict.fromkeys(("reference_label", "reference_name", "account_label",
-                            "account_name", "note"), ""))
+                            "account_name", "sort_code_label", "sort_code_name", "note"), ""))
     # No giro slip on a business invoice ([print] payment_slip = false), but the payment
     # block carries what its form has beyond the sentence: the EPC QR code (DE, AT), the
     # Finnish virtual bar code, the FIK code line.
@@ -80,6 +80,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             payee_name=seller.name,
             paths=SlipPaths("$.seller.payment_account", due_date="$.due_date"))
         named = fill_names(named, slip)
+
+    shown_account = account.display if account else _means_account(invoice)
 
     def rate_text(rate: Decimal | None) -> str:
         return fmt.percent(rate) if rate is not None else "–"
@@ -174,7 +176,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         },
         "payment": {
             # the seller's account as printed on a slip, else the first means' account
-            "account": account.display if account else _means_account(invoice),
+            "account": shown_account,
             "account_kind": account.kind if account else None,
             "reference": reference.display if reference else "",
             "reference_value": reference.value if reference else "",
@@ -184,6 +186,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "due_date": fmt.day(invoice.due_date) if invoice.due_date else None,
             "means": [m.code for m in invoice.payment_means],
             **named,
+            **payee_account(named, account, shown_account),
             "slip": slip,
             "nothing_to_pay": nothing_to_pay,
             "credit_amount": fmt.money(-totals.payable) if totals.payable < 0 else None,

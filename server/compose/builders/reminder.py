@@ -56,7 +56,7 @@ from server.compose.builders.base import (
 from server.compose.formatting import check_currency
 from server.compose.layouts import Layout
 from server.compose.money import round_money
-from server.compose.payments.slips import SlipPaths, fill_names, payment_slip
+from server.compose.payments.slips import SlipPaths, fill_names, payee_account, payment_slip
 from server.errors import InvalidInput
 
 DAYS_PER_YEAR = Decimal(365)
@@ -243,6 +243,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         account=account, currency=currency, amount=total, amount_text=fmt.money(total),
         due_date=new_due_date, due_text=fmt.day(new_due_date), payee_name=creditor["name"],
         paths=SlipPaths("$.creditor.payment_account", due_date="$.reminder.new_due_date"))
+    names = fill_names(payment_labels(text, reference, account), slip)
     context: dict[str, Any] = {
         "labels": dict(text),
         "currency": currency,
@@ -282,7 +283,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "account_kind": account.kind,
             "reference": reference.display,
             "reference_value": reference.value,
-            **fill_names(payment_labels(text, reference, account), slip),
+            **names,
+            **payee_account(names, account, account.display),
             "slip": slip,
             "amount": fmt.money(total),
             "amount_units": units,

@@ -46,7 +46,7 @@ from server.compose.payments import codes
 from server.compose.payments.accounts import PaymentAccount
 from server.errors import FieldViolation, InvalidInput
 
-__all__ = ["FORMS", "SlipPaths", "slip_form", "slip_context", "slip_labels"]
+__all__ = ["FORMS", "SlipPaths", "payee_account", "slip_form", "slip_context", "slip_labels"]
 
 FORMS = ("giro", "fik", "fi", "sepa", "pl", "gb")
 
@@ -247,5 +247,24 @@ def fill_names(named: Mapping[str, str], slip: Mapping[str, Any]) -> dict[str, s
                 or text.get("payment_id") or text.get("reference_name", ""),
                 "reference_name": text.get("reference_name", ""),
                 "account_label": text.get(account_key, ""),
-                "account_name": text.get(account_key, "")}
+                "account_name": text.get("account_name") or text.get(account_key, "")}
+    if any(field["key"] == "sort_code" for field in slip["fields"]):
+        defaults |= {"sort_code_label": text.get("sort_code", ""),
+                     "sort_code_name": text.get("sort_code_name") or text.get("sort_code", "")}
     return {**named, **{k: v for k, v in defaults.items() if not named.get(k)}}
+
+
+def payee_account(names: Mapping[str, str], account: PaymentAccount | None,
+                  display: str) -> dict[str, str | None]:
+    """What the e-mail and SMS need beyond `display` (the account as printed) to let a
+    customer pay without the slip: `sort_code`, a UK account's sort code (``60-16-13``, else
+    None), and `payee_account`, the account as running text (an SMS, a payment sentence)
+    names it, with every number the payer keys in: ``{account_name} {display}``, and for a
+    UK account its sort code first, ``sort code 60-16-13, account no. 31926819`` (UK Faster
+    Payments and Bacs route a payment by sort code and account number, never by the account
+    number alone). `names`: `fill_names`' result (`account_name`, `sort_code_name`)."""
+    sort_code = account.sort_code if account else None
+    text = f"{names.get('account_name', '')} {display}"
+    if sort_code:
+        text = f"{names.get('sort_code_name', '')} {sort_code}, {text}"
+    return {"sort_code": sort_code, "payee_account": text}
