@@ -37,7 +37,7 @@ from ulid import ULID
 
 from server import logs
 from server.compose.data import read_stored_json
-from server.errors import Conflict, InvalidInput, TooLarge, Unavailable, quote
+from server.errors import Conflict, Gathered, InvalidInput, TooLarge, Unavailable, quote
 from server.events.tables import events, metadata
 from server.events.types import EventTypes, parse_attributes
 
@@ -135,8 +135,12 @@ class EventService:
                            f"is {MAX_EVENT_BYTES}")
         if item.occurred_at is not None and item.occurred_at.tzinfo is None:
             raise InvalidInput.field(f"{where}occurred_at", "must carry a time zone")
-        data = self.types.parse(item.event_type, item.data_json, where)
-        attributes = parse_attributes(item.attributes_json, where)
+        gathered = Gathered(f"invalid {where.rstrip('.') or 'event'}: data and attributes")
+        with gathered:  # one refusal names what is wrong with both
+            data = self.types.parse(item.event_type, item.data_json, where)
+        with gathered:
+            attributes = parse_attributes(item.attributes_json, where)
+        gathered.raise_any()
         now = self.clock()
         occurred = (item.occurred_at or now).astimezone(UTC)
         if occurred > now + MAX_FUTURE:

@@ -97,13 +97,16 @@ def test_attributes_the_contact_policy_reads_are_checked(attributes, field, why)
     assert violations(raised) == [(f"events[0].{field}", why)]
 
 
-def test_every_bad_attribute_is_named_and_nothing_is_stored(service):
+def test_one_refusal_names_every_bad_value_and_nothing_is_stored(service):
     with pytest.raises(InvalidInput) as raised:
-        service.publish([EventInput("t", "C1", "payment_missed", json.dumps(MISSED),
+        service.publish([EventInput("t", "C1", "payment_missed",
+                                    json.dumps({**MISSED, "due_date": "2026-02-30"}),
                                     attributes_json=json.dumps(
-                                        {"time_zone": "Mars/Olympus", "consents": "email"}))])
-    assert [f for f, _ in violations(raised)] == ["attributes.$.consents",
-                                                  "attributes.$.time_zone"]
+                                        {"time_zone": "Mars/Olympus", "consents": "email"}))],
+                        indexed=True)
+    assert [f for f, _ in violations(raised)] == ["events[0].data.$.due_date",
+                                                  "events[0].attributes.$.consents",
+                                                  "events[0].attributes.$.time_zone"]
     assert stored(service) == 0
 
 
