@@ -2,6 +2,7 @@
 
     kanal layouts                                   # every layout (JSON)
     kanal layouts card-invoice [--sample|--schema]  # one layout; its sample data or schema
+    kanal layouts card-invoice --sample --locale de-DE   # the sample for a locale
     kanal compose card-invoice --data invoice.json [--locale sv-SE] [--channel print ...]
     kanal compose card-invoice --data invoice.json --preview --out out/   # bytes, not archived
     kanal document DOCUMENT_ID                      # the archived document's index record
@@ -55,6 +56,9 @@ def add_parsers(commands: Any) -> None:
                        help="print only the layout's sample data (a --data file to start from)")
     shown.add_argument("--schema", action="store_true",
                        help="print only the layout's JSON Schema")
+    p.add_argument("--locale", default="",
+                   help="the sample for this locale, e.g. de-DE (the layout's sample_locales; "
+                        "default: its default sample)")
     add_connection_options(p)
     p.set_defaults(run=layouts)
 
@@ -97,8 +101,8 @@ def compose(args: argparse.Namespace) -> int:
 def layouts(args: argparse.Namespace) -> int:
     from kanal.v1 import layouts_pb2, layouts_pb2_grpc
 
-    if (args.sample or args.schema) and not args.layout:
-        raise ClientError("--sample and --schema need a layout id", exit_code=2)
+    if (args.sample or args.schema or args.locale) and not args.layout:
+        raise ClientError("--sample, --schema and --locale need a layout id", exit_code=2)
     with connect(args, "producer") as (channel, where):
         stub = layouts_pb2_grpc.LayoutsStub(channel)
         if not args.layout:
@@ -106,7 +110,7 @@ def layouts(args: argparse.Namespace) -> int:
                                            metadata=where.metadata, timeout=where.timeout))
             return 0
         layout = stub.GetLayout(layouts_pb2.GetLayoutRequest(
-            layout_id=args.layout, version=args.version),
+            layout_id=args.layout, version=args.version, sample_locale=args.locale),
             metadata=where.metadata, timeout=where.timeout)
     if args.sample or args.schema:
         text = layout.sample_json if args.sample else layout.schema_json

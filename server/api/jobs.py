@@ -121,7 +121,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         # n: the record's 0-based position among the records (the header is not one), as
         # its `seq` and every error about it count it (`records[0]` is the first record)
         for n, message in enumerate(messages):
-            if message.WhichOneof("item") != "record":
+            item = message.WhichOneof("item")
+            if item is None:
+                raise InvalidInput.field(f"records[{n}]", "is empty: the message sets neither "
+                                         "header nor record")
+            if item != "record":
                 raise InvalidInput.field(f"records[{n}]", "only the first message is a header")
             record = message.record
             if not record.record_key or len(record.record_key) > MAX_RECORD_KEY:

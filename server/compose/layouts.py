@@ -184,6 +184,12 @@ class Layout:
             raise LayoutError(f"{self.ref}: labels.toml has no [{locale!r}] table")
         return self.labels[locale]
 
+    @property
+    def sample_locales(self) -> tuple[str, ...]:
+        """The locales with a sample of their own (the manifest's `samples` table), in its
+        order."""
+        return tuple(self.manifest.get("samples", {}))
+
     def sample_data(self, locale: str | None = None) -> str:
         """The layout's sample for `locale` (the manifest's `samples` table: one realistic
         sample per country, `samples/<locale>.json`), else `sample.json`."""

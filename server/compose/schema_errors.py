@@ -20,6 +20,13 @@ from jsonschema.exceptions import best_match
 from server.errors import FieldViolation, quote
 
 MAX_MESSAGE = 300
+# `format` names as a reader knows them (with the standard each one follows); the reason a
+# checker gave (a day out of range) follows after a colon
+FORMATS = {
+    "date": "date (YYYY-MM-DD, RFC 3339 full-date)",
+    "date-time": "date-time (RFC 3339, e.g. 2026-03-04T09:00:00Z or +01:00)",
+    "time-zone": "time zone (an IANA tz database name, e.g. Europe/Oslo)",
+}
 
 
 def schema_violation(error: ValidationError, prefix: str = "") -> FieldViolation:
@@ -68,6 +75,9 @@ def _message(error: ValidationError) -> str:
         return f"{quote(instance)} matches more than one of the allowed forms"
     if keyword == "not":
         return f"{quote(instance)} is not allowed here"
+    if keyword == "format" and isinstance(expected, str):
+        why = f": {error.cause}" if error.cause is not None else ""
+        return f"{quote(instance)} is not a {FORMATS.get(expected, expected)}{why}"
     # the other keywords (pattern, minimum, maxLength, format, ...) name the instance and
     # the schema's value: shown as JSON instead of their Python reprs
     message = error.message.replace(repr(instance), quote(instance))

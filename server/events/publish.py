@@ -8,7 +8,10 @@ journeys it started or ended, or not at all.
 Idempotency: `(tenant, idempotency_key)` is unique in the table. The same key again with the
 same content is answered with the stored event (`replayed`) and changes nothing; with other
 content it is a Conflict. An event without a key is keyed by its content (customer, type,
-occurred-at, data, attributes), so the same event published twice is one event.
+occurred-at, data, attributes), so the same event published twice is one event. Within one
+request (PublishEvents, or a stream's open transaction) a key given to two events of
+different content is INVALID_ARGUMENT on the second's `events[n].idempotency_key`, naming
+the first: nothing of that request is stored, so no stored event is there to name.
 
 Replay (`replay`, `kanal events replay`): stored events are handed to the listeners again,
 in arrival order. Listeners are idempotent per event (a journey instance is unique per
@@ -34,7 +37,7 @@ from ulid import ULID
 
 from server import logs
 from server.compose.data import read_stored_json
-from server.errors import Conflict, InvalidInput, TooLarge, Unavailable
+from server.errors import Conflict, Gathered, InvalidInput, TooLarge, Unavailable, quote
 from server.events.tables import events, metadata
 from server.events.types import EventTypes, parse_attributes
 
@@ -132,8 +135,12 @@ class EventService:
                            f"is {MAX_EVENT_BYTES}")
         if item.occurred_at is not None and item.occurred_at.tzinfo is None:
             raise InvalidInput.field(f"{where}occurred_at", "must carry a time zone")
-        data = self.types.parse(item.event_type, item.data_json, where)
-        attributes = parse_attributes(item.attributes_json, where)
+        gathered = Gathered(f"invalid {where.rstrip('.') or 'event'}: data and attributes")
+        with gathered:  # one refusal names what is wrong with both
+            data = self.types.parse(item.event_type, item.data_json, where)
+        with gathered:
+            attributes = parse_attributes(item.attributes_json, where)
+        gathered.raise_any()
         now = self.clock()
         occurred = (item.occurred_at or now).astimezone(UTC)
         if occurred > now + MAX_FUTURE:
@@ -156,6 +163,9 @@ class EventService:
         all or nothing. `indexed`: name fields `events[n].…` in errors."""
         rows = [self.check(item, f"events[{n}]." if indexed else "")
                 for n, item in enumerate(items)]
+        keys = _RequestKeys()
+        for n, row in enumerate(rows):
+            keys.add(n, row)
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as conn:
@@ -171,16 +181,19 @@ class EventService:
         """Store a stream in transactions of TRANSACTION_BATCH; a bad item raises (naming
         `events[n]`) after everything before it was stored."""
         batch: list[dict[str, Any]] = []
+        keys = _RequestKeys()  # within the open transaction; a stored key is found stored
         for n, item in enumerate(items):
             try:
-                batch.append(self.check(item, f"events[{n}]."))
+                row = self.check(item, f"events[{n}].")
+                keys.add(n, row)
             except InvalidInput:
                 if batch:
                     yield self._store_rows(batch)
                 raise
+            batch.append(row)
             if len(batch) >= TRANSACTION_BATCH:
                 yield self._store_rows(batch)
-                batch = []
+                batch, keys = [], _RequestKeys()
         if batch:
             yield self._store_rows(batch)
 
@@ -257,6 +270,26 @@ class EventService:
                 return replayed, started
             replayed += len(rows)
             after_seq = rows[-1]["seq"]
+
+
+class _RequestKeys:
+    """The idempotency keys of the events going into one transaction: a key may come again
+    with the same content (the same event: stored once, the second answered `replayed`),
+    never with other content. Caught here, not by the table's unique key: that would roll
+    the transaction back and name as the key's owner an event id that was never stored."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, tuple[int, str]] = {}  # key -> (events[n], content sha256)
+
+    def add(self, n: int, row: Mapping[str, Any]) -> None:
+        """Note events[n]'s row, or InvalidInput on `events[n].idempotency_key`."""
+        key = row["idempotency_key"]
+        first, content = self._first.setdefault(key, (n, row["content_sha256"]))
+        if content != row["content_sha256"]:
+            raise InvalidInput.field(
+                f"events[{n}].idempotency_key",
+                f"{quote(key)} is also the key of events[{first}] in this request, whose "
+                "content differs; an idempotency key names one event")
 
 
 def json_text(value: Mapping[str, Any]) -> str:

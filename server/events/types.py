@@ -3,26 +3,97 @@
 The shipped types live in `server/events/schemas/<type>.json`; a deployment adds its own
 (or replaces one) with `[events] schemas_dir` (same file layout). An event of an unknown
 type is refused: a typo must not start (or silently miss) a journey.
+
+Schemas are read as the standard writes them: `pattern` as ECMA-262
+(server.compose.schema_regex) and `format` asserted, not only annotated (JSON Schema
+2020-12 validation, section 7.2.2 allows either): a `date` must exist (RFC 3339 full-date:
+2026-02-30 is refused), a `date-time` is RFC 3339 section 5.6 with its offset. A journey
+hands these values on to Compose; a date that does not exist would fail there, far from
+the caller who sent it.
+
+Attributes (what an event tells about the customer, merged into the profile the journeys
+and the contact policy read: server.journeys.profiles) are open, since journeys' conditions
+may name any attribute (`segment`, ...), but the ones the contact policy acts on have a
+shape (`attributes.json`): `time_zone` an IANA tz database name, `country` ISO 3166-1
+alpha-2, `consents` and `opt_outs` arrays of words. Before, `"Mars/Olympus"` fell back to
+the country's zone and `"consents": "email"` read as no consent at all, both silently.
+
+Stored events are read back without these checks (server.compose.data.read_stored_json):
+an event accepted by an older server still replays.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import zoneinfo
+from datetime import date, datetime
+from functools import cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from server.compose.composer import MAX_SCHEMA_ERRORS
 from server.compose.data import read_json
 from server.compose.schema_errors import schema_violation
+from server.compose.schema_regex import DataValidator
 from server.errors import FieldViolation, InvalidInput
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "schemas"
+ATTRIBUTES_SCHEMA = Path(__file__).resolve().parent / "attributes.json"
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+FORMATS = FormatChecker([])  # the formats below, asserted; an unknown format is annotation
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?"
+                        r"([Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def is_date_time(instance: object) -> bool:
+    """RFC 3339 section 5.6 `date-time`: full-date "T" full-time with its offset (Z or
+    +hh:mm), every field in range; a leap second (:60) is allowed as RFC 3339 allows it."""
+    if not isinstance(instance, str):
+        return True
+    match = _DATE_TIME.match(instance)
+    if match is None:
+        return False
+    text = instance.upper()
+    if match[3] == "60":  # datetime knows no leap second; the rest must still be in range
+        text = text[:17] + "59" + text[19:]
+    datetime.fromisoformat(text)
+    return True
+
+
+@FORMATS.checks("date", raises=ValueError)
+def is_date(instance: object) -> bool:
+    """RFC 3339 `full-date` (YYYY-MM-DD, ASCII digits) of a day that exists."""
+    if not isinstance(instance, str):
+        return True
+    if not _DATE.match(instance):
+        return False
+    date.fromisoformat(instance)
+    return True
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@FORMATS.checks("time-zone")
+def is_time_zone(instance: object) -> bool:
+    """An IANA tz database name this server knows (`zoneinfo.available_timezones`), so
+    `ZoneInfo(name)` finds it; a name is never read as a path."""
+    return not isinstance(instance, str) or instance in _time_zones()
+
+
+def data_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for event data or attributes: ECMA-262 `pattern`, asserted `format`."""
+    return DataValidator(schema, format_checker=FORMATS)
 
 
 class EventTypes:
@@ -42,7 +113,7 @@ class EventTypes:
                     Draft202012Validator.check_schema(schema)
                 except (OSError, ValueError, SchemaError) as exc:
                     raise ValueError(f"{path}: not a JSON Schema (2020-12): {exc}") from exc
-                self._validators[name] = Draft202012Validator(schema)
+                self._validators[name] = data_validator(schema)
 
     @property
     def names(self) -> list[str]:
@@ -67,9 +138,22 @@ class EventTypes:
         return data
 
 
+@cache
+def _attributes_validator() -> Draft202012Validator:
+    return data_validator(json.loads(ATTRIBUTES_SCHEMA.read_text(encoding="utf-8")))
+
+
 def parse_attributes(text: str, where: str = "") -> dict[str, Any]:
-    """A customer's attributes (a JSON object, within the same limits as any data)."""
-    return _json_object(text or "{}", f"{where}attributes")
+    """A customer's attributes: a JSON object (within the same limits as any data) whose
+    known keys match `attributes.json`, or InvalidInput naming every violation at
+    `<where>attributes.$.time_zone` ..."""
+    attributes = _json_object(text or "{}", f"{where}attributes")
+    errors = sorted(islice(_attributes_validator().iter_errors(attributes), MAX_SCHEMA_ERRORS),
+                    key=lambda e: list(map(str, e.path)))
+    if errors:
+        raise InvalidInput("attributes do not match what the journeys read",
+                           [schema_violation(e, f"{where}attributes.") for e in errors])
+    return attributes
 
 
 def _json_object(text: str, field: str) -> dict[str, Any]:

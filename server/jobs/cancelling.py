@@ -1,7 +1,8 @@
 """Cancelling a job: stop starting chunks, settle every chunk, end in `cancelled`.
 
 A job being cancelled is `cancelling` until each of its chunks is settled, then `cancelled`
-(final), so the job's counts at its final state are exactly the documents that exist:
+(final, and only then `finished_at`), so the job's counts at its final state are exactly
+the documents that exist:
 
 - chunks never started are settled by `cancel` itself, in the same transaction as the state;
 - a running chunk's worker stops at its next check (server.jobs.worker) and settles its own
@@ -17,7 +18,6 @@ job's totals (server.jobs.totals) in the same transaction.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
@@ -84,7 +84,7 @@ def _cancel_once(store: JobChunks, job_id: str, tenant: str) -> JobRow:
     with store._connect() as conn:
         stopped = conn.execute(update(jobs).where(
             jobs.c.job_id == job_id, jobs.c.state.in_((RECEIVING, QUEUED, RUNNING)))
-            .values(state=CANCELLING, finished_at=datetime.now(UTC))).rowcount
+            .values(state=CANCELLING)).rowcount  # finished_at: when it is cancelled
         if not stopped:  # it ended (or was cancelled) since it was read
             job = job_row(store._job_record(conn, job_id))
             if job.state in (CANCELLING, CANCELLED):

@@ -127,8 +127,8 @@ class JobChunks(JobDatabase):
                                 failures=0, last_error=None, retry_at=None)
 
     def finish_job_if_done(self, job_id: str) -> str | None:
-        """When every chunk is settled, set the final state (a cancelling job: cancelled);
-        returns it (None: not yet)."""
+        """When every chunk is settled, set the final state (a cancelling job: cancelled)
+        and `finished_at` (now: the job has finished); returns it (None: not yet)."""
         with self._connect() as conn:
             left = conn.execute(select(func.count()).select_from(job_chunks).where(
                 job_chunks.c.job_id == job_id,
@@ -137,7 +137,7 @@ class JobChunks(JobDatabase):
                 return None
             cancelled = conn.execute(update(jobs).where(
                 jobs.c.job_id == job_id, jobs.c.state == CANCELLING)
-                .values(state=CANCELLED))
+                .values(state=CANCELLED, finished_at=datetime.now(UTC)))
             if cancelled.rowcount:
                 return CANCELLED
             failed = conn.execute(select(func.count()).select_from(job_records).where(

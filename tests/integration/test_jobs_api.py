@@ -385,6 +385,19 @@ def test_records_are_numbered_from_0_after_the_header(stub):
     assert field_violations(info.value) == [("records[1]", "only the first message is a header")]
 
 
+def test_an_empty_message_among_the_records_is_named_as_empty(stub):
+    # was "only the first message is a header" for a message that sets no item at all
+    def empty_second():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        yield record(0)
+        yield jobs_pb2.SubmitBatchRequest()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.SubmitBatch(empty_second())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(info.value) == [
+        ("records[1]", "is empty: the message sets neither header nor record")]
+
+
 def test_worker_pools_are_replaced_mid_job_without_losing_a_chunk(kanal, stub, monkeypatch):
     """Fresh worker processes after every chunk (production: once a worker's memory has
     grown by GROWTH_LIMIT_KB) bound WeasyPrint's native memory; the job must still finish

@@ -369,6 +369,34 @@ def test_bad_event_data_is_refused_with_its_json_path(world):
         assert (response.accepted, response.replayed) == (1, 1)
 
 
+def test_a_key_twice_a_date_that_does_not_exist_and_bad_attributes_are_named(world):
+    # QA L5: one key on two events of a request was ALREADY_EXISTS naming a rolled-back
+    # event id; QA L6: 2026-02-30, an unknown time zone and consents as text were accepted
+    def pin(customer: str, **fields: str) -> events_pb2.PublishEventRequest:
+        return events_pb2.PublishEventRequest(customer_id=customer, event_type="pin_sent",
+                                              data_json='{"card_id": "K1", "via": "app"}',
+                                              **fields)
+    missed = {"invoice_id": "I1", "amount": "100.00", "currency": "NOK",
+              "due_date": "2026-02-30"}
+    with channel(world["server"].address, KEYS[TENANT, "producer"]) as ch:
+        stub = events_pb2_grpc.EventsStub(ch)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.PublishEvents(events_pb2.PublishEventsRequest(events=[
+                pin("d1", idempotency_key="dupkey"), pin("d2", idempotency_key="dupkey")]))
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_request(raised.value) == [(
+            "events[1].idempotency_key", '"dupkey" is also the key of events[0] in this '
+            "request, whose content differs; an idempotency key names one event")]
+        assert rows(world, event_rows, customer_id="d1") == []
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.PublishEvent(events_pb2.PublishEventRequest(
+                customer_id="d3", event_type="payment_missed", data_json=json.dumps(missed),
+                attributes_json='{"time_zone": "Mars/Olympus", "consents": "email"}'))
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in bad_request(raised.value)] == [
+            "data.$.due_date", "attributes.$.consents", "attributes.$.time_zone"]
+
+
 JSONISH = st.one_of(st.text(max_size=40), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,

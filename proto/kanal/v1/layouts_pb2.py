@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from kanal.v1 import common_pb2 as kanal_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanal/v1/layouts.proto\x12\x08kanal.v1\x1a\x15kanal/v1/common.proto\"\x14\n\x12ListLayoutsRequest\"8\n\x13ListLayoutsResponse\x12!\n\x07layouts\x18\x01 \x03(\x0b\x32\x10.kanal.v1.Layout\"6\n\x10GetLayoutRequest\x12\x11\n\tlayout_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xcc\x01\n\x06Layout\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08versions\x18\x03 \x03(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0f\n\x07locales\x18\x06 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_locale\x18\x07 \x01(\t\x12#\n\x08\x63hannels\x18\x08 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x13\n\x0bschema_json\x18\t \x01(\t\x12\x13\n\x0bsample_json\x18\n \x01(\t2\x90\x01\n\x07Layouts\x12J\n\x0bListLayouts\x12\x1c.kanal.v1.ListLayoutsRequest\x1a\x1d.kanal.v1.ListLayoutsResponse\x12\x39\n\tGetLayout\x12\x1a.kanal.v1.GetLayoutRequest\x1a\x10.kanal.v1.Layoutb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanal/v1/layouts.proto\x12\x08kanal.v1\x1a\x15kanal/v1/common.proto\"\x14\n\x12ListLayoutsRequest\"8\n\x13ListLayoutsResponse\x12!\n\x07layouts\x18\x01 \x03(\x0b\x32\x10.kanal.v1.Layout\"M\n\x10GetLayoutRequest\x12\x11\n\tlayout_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x15\n\rsample_locale\x18\x03 \x01(\t\"\xe4\x01\n\x06Layout\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08versions\x18\x03 \x03(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x0f\n\x07locales\x18\x06 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_locale\x18\x07 \x01(\t\x12#\n\x08\x63hannels\x18\x08 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x13\n\x0bschema_json\x18\t \x01(\t\x12\x13\n\x0bsample_json\x18\n \x01(\t\x12\x16\n\x0esample_locales\x18\x0b \x03(\t2\x90\x01\n\x07Layouts\x12J\n\x0bListLayouts\x12\x1c.kanal.v1.ListLayoutsRequest\x1a\x1d.kanal.v1.ListLayoutsResponse\x12\x39\n\tGetLayout\x12\x1a.kanal.v1.GetLayoutRequest\x1a\x10.kanal.v1.Layoutb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTLAYOUTSRESPONSE']._serialized_start=81
   _globals['_LISTLAYOUTSRESPONSE']._serialized_end=137
   _globals['_GETLAYOUTREQUEST']._serialized_start=139
-  _globals['_GETLAYOUTREQUEST']._serialized_end=193
-  _globals['_LAYOUT']._serialized_start=196
-  _globals['_LAYOUT']._serialized_end=400
-  _globals['_LAYOUTS']._serialized_start=403
-  _globals['_LAYOUTS']._serialized_end=547
+  _globals['_GETLAYOUTREQUEST']._serialized_end=216
+  _globals['_LAYOUT']._serialized_start=219
+  _globals['_LAYOUT']._serialized_end=447
+  _globals['_LAYOUTS']._serialized_start=450
+  _globals['_LAYOUTS']._serialized_end=594
 # @@protoc_insertion_point(module_scope)

@@ -18,15 +18,17 @@ class ListLayoutsResponse(_message.Message):
     def __init__(self, layouts: _Optional[_Iterable[_Union[Layout, _Mapping]]] = ...) -> None: ...
 
 class GetLayoutRequest(_message.Message):
-    __slots__ = ("layout_id", "version")
+    __slots__ = ("layout_id", "version", "sample_locale")
     LAYOUT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_LOCALE_FIELD_NUMBER: _ClassVar[int]
     layout_id: str
     version: str
-    def __init__(self, layout_id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    sample_locale: str
+    def __init__(self, layout_id: _Optional[str] = ..., version: _Optional[str] = ..., sample_locale: _Optional[str] = ...) -> None: ...
 
 class Layout(_message.Message):
-    __slots__ = ("id", "version", "versions", "kind", "title", "locales", "default_locale", "channels", "schema_json", "sample_json")
+    __slots__ = ("id", "version", "versions", "kind", "title", "locales", "default_locale", "channels", "schema_json", "sample_json", "sample_locales")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +39,7 @@ class Layout(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_LOCALES_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: str
     versions: _containers.RepeatedScalarFieldContainer[str]
@@ -47,4 +50,5 @@ class Layout(_message.Message):
     channels: _containers.RepeatedScalarFieldContainer[_common_pb2.Channel]
     schema_json: str
     sample_json: str
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., kind: _Optional[str] = ..., title: _Optional[str] = ..., locales: _Optional[_Iterable[str]] = ..., default_locale: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., schema_json: _Optional[str] = ..., sample_json: _Optional[str] = ...) -> None: ...
+    sample_locales: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., kind: _Optional[str] = ..., title: _Optional[str] = ..., locales: _Optional[_Iterable[str]] = ..., default_locale: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., schema_json: _Optional[str] = ..., sample_json: _Optional[str] = ..., sample_locales: _Optional[_Iterable[str]] = ...) -> None: ...

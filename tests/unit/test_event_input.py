@@ -1,0 +1,133 @@
+"""What an event may be at intake (server.events.types): its data's `format`s are checked
+(a date that does not exist is refused, patterns read as ECMA-262), and the attributes the
+contact policy reads have their shape (time zone, country, consents, opt-outs). Each refusal
+is INVALID_ARGUMENT naming the JSON path and why; an event stored before these checks still
+reads back and replays. QA L6. SQLite."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, func, select, update
+
+from server.errors import InvalidInput
+from server.events.publish import EventInput, EventService
+from server.events.tables import events as events_table
+from server.events.types import EventTypes, parse_attributes
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TYPES = EventTypes()
+MISSED = {"invoice_id": "I1", "amount": "100.00", "currency": "NOK", "due_date": "2026-02-28"}
+
+
+@pytest.fixture
+def service(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    service = EventService(engine, TYPES, clock=lambda: T0)
+    service.create_schema()
+    return service
+
+
+def stored(service: EventService) -> int:
+    with service.engine.begin() as conn:
+        return conn.execute(select(func.count()).select_from(events_table)).scalar()
+
+
+def violations(raised: pytest.ExceptionInfo[InvalidInput]) -> list[tuple[str, str]]:
+    return [(v.field, v.description) for v in raised.value.violations]
+
+
+# --- data formats -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("due, why", [
+    ("2026-02-30", '"2026-02-30" is not a date (YYYY-MM-DD, RFC 3339 full-date): day is out '
+                   'of range for month'),
+    ("2026-13-01", '"2026-13-01" is not a date (YYYY-MM-DD, RFC 3339 full-date): month must '
+                   'be in 1..12'),
+])
+def test_a_date_that_does_not_exist_is_refused(service, due, why):
+    with pytest.raises(InvalidInput) as raised:
+        service.publish([EventInput("t", "C1", "payment_missed",
+                                    json.dumps({**MISSED, "due_date": due}))])
+    assert violations(raised) == [("data.$.due_date", why)]
+    assert stored(service) == 0
+
+
+def test_a_pattern_is_read_as_ecma_262():
+    # `\d` and `$` in a schema's pattern: [0-9] and the end of the text (JSON Schema 6.3.3),
+    # not Python's Unicode digits and "before a trailing newline"
+    for due in ("2026-02-28\n", "٢٠٢٦-02-28"):
+        with pytest.raises(InvalidInput) as raised:
+            TYPES.parse("payment_missed", json.dumps({**MISSED, "due_date": due}))
+        assert {f for f, _ in violations(raised)} == {"data.$.due_date"}  # pattern, format
+
+
+def test_a_date_time_is_checked_as_rfc_3339():
+    follow_up = {"follow_up_id": "F1", "score": 3, "deadline": "2026-03-04T09:00:00Z"}
+    assert TYPES.parse("follow_up_required", json.dumps(follow_up))["score"] == 3
+    for bad in ("2026-02-30T09:00:00Z", "2026-03-04 09:00", "2026-03-04T25:00:00+01:00",
+                "tomorrow"):
+        with pytest.raises(InvalidInput) as raised:
+            TYPES.parse("follow_up_required", json.dumps({**follow_up, "deadline": bad}))
+        [(field, why)] = violations(raised)
+        assert field == "data.$.deadline" and "is not a date-time (RFC 3339" in why, why
+
+
+# --- attributes ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attributes, field, why", [
+    ({"time_zone": "Mars/Olympus"}, "attributes.$.time_zone",
+     '"Mars/Olympus" is not a time zone (an IANA tz database name, e.g. Europe/Oslo)'),
+    ({"time_zone": "../../etc/passwd"}, "attributes.$.time_zone",
+     '"../../etc/passwd" is not a time zone (an IANA tz database name, e.g. Europe/Oslo)'),
+    ({"time_zone": 1}, "attributes.$.time_zone", '1 is not of type "string"'),
+    ({"consents": "email"}, "attributes.$.consents", '"email" is not of type "array"'),
+    ({"consents": ["marketing", 7]}, "attributes.$.consents[1]", '7 is not of type "string"'),
+    ({"opt_outs": "survey"}, "attributes.$.opt_outs", '"survey" is not of type "array"'),
+    ({"country": "Norway"}, "attributes.$.country",
+     '"Norway" does not match "^[A-Z]{2}$"'),
+])
+def test_attributes_the_contact_policy_reads_are_checked(attributes, field, why):
+    # was: accepted; the policy then fell back to the country's zone, or read a string of
+    # consents as no consent at all (marketing silently suppressed)
+    with pytest.raises(InvalidInput) as raised:
+        parse_attributes(json.dumps(attributes), "events[0].")
+    assert violations(raised) == [(f"events[0].{field}", why)]
+
+
+def test_one_refusal_names_every_bad_value_and_nothing_is_stored(service):
+    with pytest.raises(InvalidInput) as raised:
+        service.publish([EventInput("t", "C1", "payment_missed",
+                                    json.dumps({**MISSED, "due_date": "2026-02-30"}),
+                                    attributes_json=json.dumps(
+                                        {"time_zone": "Mars/Olympus", "consents": "email"}))],
+                        indexed=True)
+    assert [f for f, _ in violations(raised)] == ["events[0].data.$.due_date",
+                                                  "events[0].attributes.$.consents",
+                                                  "events[0].attributes.$.time_zone"]
+    assert stored(service) == 0
+
+
+def test_good_and_open_attributes_are_kept():
+    attributes = {"time_zone": "Europe/Helsinki", "country": "FI", "segment": "retail",
+                  "consents": ["marketing", "email"], "opt_outs": [],
+                  "recipient": {"name": "Kari"}, "anything": 1}
+    assert parse_attributes(json.dumps(attributes)) == attributes
+
+
+def test_an_event_stored_before_the_checks_still_reads_and_replays(service):
+    item = EventInput("t", "C1", "payment_missed", json.dumps(MISSED), idempotency_key="old",
+                      attributes_json=json.dumps({"consents": ["marketing"]}))
+    [first] = service.publish([item])
+    with service.engine.begin() as conn:  # what an older server accepted
+        conn.execute(update(events_table).where(events_table.c.event_id == first.event.event_id)
+                     .values(data=json.dumps({**MISSED, "due_date": "2026-02-30"}),
+                             attributes=json.dumps({"time_zone": "Mars/Olympus",
+                                                    "consents": "email"})))
+    [read] = service.for_customer("t", "C1")
+    assert read.data["due_date"] == "2026-02-30" and read.attributes["consents"] == "email"
+    assert service.replay(tenant="t") == (1, 0)
+    [again] = service.publish([item])
+    assert again.replayed and again.event.event_id == first.event.event_id
