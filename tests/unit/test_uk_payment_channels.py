@@ -221,7 +221,8 @@ GOLDEN = {
     ('payment-reminder', 'sv-FI'): ('596eeda070e87a85', 'e7111b4f7d48edf8', 'c089751183288d60'),
     ('payment-reminder', 'de-DE'): ('0b5c38e60d628f1d', '38b8d11c692e6c1b', 'b900e19aa98bf3c4'),
     ('payment-reminder', 'de-AT'): ('4b45968ee8b01235', 'e6298a06469ba9f3', '7f76089b96ad5da3'),
-    ('payment-reminder', 'pl-PL'): ('c96faa10e0d0063a', '0cf7cdcbfc4fd01f', 'c144969969232bf2'),
+    # pl-PL e-mails: the transfer-title note of test_slip_notes.py (was 'Podaj  w tytule')
+    ('payment-reminder', 'pl-PL'): ('a656410cf42ca5b1', 'f4d9bfa2b84e7aaa', 'c144969969232bf2'),
     ('card-invoice', 'nb-NO'): ('f2beb7a245b06942', '961b9adce06e9a0e', '51ddd1f20ad3d248'),
     ('card-invoice', 'sv-SE'): ('8c5310db0d070ce2', '0d9c67f2de5c2c02', 'b17b42fec569ab11'),
     ('card-invoice', 'da-DK'): ('79acb07f56c13ac9', '1b7ba36ac26c4904', '975de6908e11201f'),
@@ -229,7 +230,7 @@ GOLDEN = {
     ('card-invoice', 'sv-FI'): ('d1f82f1a3ae7b496', '1eb5b3f541b443db', '6cd9db8aa34b6e65'),
     ('card-invoice', 'de-DE'): ('d62e45ee9a72b1b3', '80f040aeb7c3cea7', 'abed19124d88ee5f'),
     ('card-invoice', 'de-AT'): ('37f2c460f37e25c4', 'e0334d55bec19743', 'baa1923d7d9a7abc'),
-    ('card-invoice', 'pl-PL'): ('9bbb73c2648d4b15', 'ccb7046170dd79d7', 'd8bde776c17cd93f'),
+    ('card-invoice', 'pl-PL'): ('8f75d5d6578639cb', '487d3f3ca396c530', 'd8bde776c17cd93f'),
 }
 
 

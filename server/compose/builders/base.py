@@ -319,7 +319,8 @@ def payment_labels(text: Mapping[str, str], reference: PaymentReference,
     labels.toml keys: `reference_<kid|ocr|fik|fi|rf|gb>` (the slip's field) and `..._short`
     (running text, SMS), `account_<type>` and `..._short`, `sort_code` and `sort_code_short`
     (a UK account's sort code: `sort_code_label`, `sort_code_name`; empty for other
-    accounts), and `slip_note` with a `{reference}` placeholder. Layout versions without
+    accounts), and `slip_note` with a `{reference}` placeholder (`slip_note_<scheme>` where a
+    scheme needs other words, e.g. `slip_note_text`). Layout versions without
     them (1.0.0) keep their one `slip_reference` / `slip_account`.
     """
     ref = REFERENCE_LABELS[reference.scheme]
@@ -335,7 +336,10 @@ def payment_labels(text: Mapping[str, str], reference: PaymentReference,
         "sort_code_label": sort_code_label,
         "sort_code_name": (text.get("sort_code_short", sort_code_label) if account.sort_code
                            else ""),
-        "note": text.get("slip_note", "").format(reference=reference_name),
+        # the note asks for the reference by its name; a remittance text has none of its
+        # own ("Verwendungszweck", "tytuł przelewu"), so it gets a note of its own
+        "note": text.get(f"slip_note_{ref}", text.get("slip_note", "")).format(
+            reference=reference_name),
     }
 
 
