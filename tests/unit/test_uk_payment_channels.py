@@ -242,3 +242,12 @@ def test_other_locales_are_byte_identical(layout_id: str, locale: str) -> None:
 def test_golden_digests_cover_every_other_sample_locale() -> None:
     assert set(GOLDEN) == {(lid, loc) for lid in CHANNEL_LAYOUTS
                            for loc in samples(LAYOUTS.get(lid)) if loc != "en-GB"}
+
+
+def test_the_en_gb_reminder_calls_only_the_payment_reference_a_reference():
+    # QA: "Reference: R-2026-033874" (the notice's case number) stood beside the payment
+    # reference a payer must quote
+    text, page = email_text("payment-reminder", "en-GB")
+    lines = [line for line in text.splitlines() if line.startswith("Reference")]
+    assert len(lines) == 1 and "FJB 10042 4711" in lines[0], lines
+    assert "Case number: R-" in text and ">Case number</th>" in page
