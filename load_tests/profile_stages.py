@@ -168,7 +168,7 @@ def main() -> int:
     os.environ["KANAL_JOB_WORKERS"] = "1"
     timer = StageTimer()
     instrument(timer)
-    from server.jobs.worker import Pipeline
+    from server.jobs.worker import Pipeline, settle_heap
 
     with tempfile.TemporaryDirectory(prefix="kanal-stages-") as state:
         layouts = layouts_with_engine(args.engine, Path(state))
@@ -185,6 +185,7 @@ def main() -> int:
             jobs.seal(job_id, size + warm)
             pipeline = Pipeline.build(server.worker_config)
             pipeline.run_chunk(job_id, 0)  # warm: not counted
+            settle_heap()  # as a worker process does after its first chunk
             weed = server.embedded_s3.pid if server.embedded_s3 else None
             weed_cpu = process_cpu_seconds(weed) if weed else 0.0
             timer.enabled = True

@@ -64,7 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP, Policy
+from email.policy import Policy
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
@@ -74,6 +74,8 @@ import jinja2
 from email_validator import EmailNotValidError, validate_email
 
 from server.channels.email_headers import (
+    SMTP_POLICY,
+    SMTPUTF8_POLICY,
     check_header_text,
     check_subject_values,
     header_line,
@@ -383,7 +385,7 @@ class MessageParts:
     def policy(self) -> Policy:
         """SMTP (CRLF, 78-character lines); SMTPUTF8 only when the address needs it: ASCII
         messages keep RFC 2047 headers, which every relay on the way accepts."""
-        return SMTP.clone(utf8=True) if self.address.smtputf8 else SMTP
+        return SMTPUTF8_POLICY if self.address.smtputf8 else SMTP_POLICY
 
 
 def message_parts(composition: Composition, layout: Layout) -> MessageParts:

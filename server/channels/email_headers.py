@@ -7,14 +7,19 @@ headers (Reply-To, Bcc) to the bank's e-mail; and a line break in data the subje
 would be quietly joined, unlike the same value in the PDF and the SMS. Data holding either is
 refused with `InvalidInput` naming its JSON path (`Composition.source_text`), and
 `headers_read_back` checks the written headers whatever the Python.
+
+The message's policy (`SMTP_POLICY`) is the standard library's SMTP policy whose header
+registry keeps the header objects it made, since most repeat from message to message.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.policy import compat32
+from email.policy import SMTP, compat32
 
 from server.compose.builders.base import LINE_BREAK, one_line
 from server.compose.model import Composition
@@ -66,3 +71,30 @@ def headers_read_back(content: bytes, message: EmailMessage) -> bytes:
         raise InvalidInput.field("$", f"a value would write headers of its own into the "
                                  f"e-mail ({', '.join(extra)}); no e-mail is sent")
     return content
+
+
+KEPT_HEADERS = 256  # header objects kept: a chunk's repeated ones, whatever varies between
+
+
+class _KeptHeaders(HeaderRegistry):
+    """The standard library's header registry, keeping the last `KEPT_HEADERS` headers it
+    made: a message makes some 24 header objects (each value parsed into a token tree,
+    a third of the e-mail's CPU), and most repeat from message to message: the sender,
+    MIME-Version, each part's Content-Type and Content-Transfer-Encoding, the language.
+    A header object is immutable (a `str` with its parse tree, which folding only reads),
+    so one made for the same name and value is the one the registry would make again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made = functools.lru_cache(maxsize=KEPT_HEADERS)(super().__call__)
+
+    def __call__(self, name: str, value: object) -> BaseHeader:
+        if type(value) is not str:  # a header made elsewhere: the registry's own answer
+            return super().__call__(name, value)
+        return self._made(name, value)
+
+
+# policy SMTP (CRLF, 78-character lines), and with SMTPUTF8 (`utf8=True`), making headers
+# through `_KeptHeaders`: the same bytes, byte for byte (tests/unit/test_email_mime_bytes.py)
+SMTP_POLICY = SMTP.clone(header_factory=_KeptHeaders())
+SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)

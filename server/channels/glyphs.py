@@ -55,6 +55,7 @@ the reader's mail program with its own fonts, and the SMS goes as UCS-2 when it 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -271,11 +272,25 @@ def replaced_fields(layout: Layout) -> Callable[[str], bool]:
     return lambda path: pattern.fullmatch(path) is not None
 
 
+# The last `_all_drawn` answer in this thread: the composer's channel check
+# (`check_glyphs`) and the print renderer (`print_composition`) ask it of the same document
+# one after the other, each a walk over every string the templates show. A hit needs the
+# very same context and campaign objects (the composer's `replace` keeps them) and layout,
+# so another document is never answered with this one's.
+_last_drawn = threading.local()
+
+
 def _all_drawn(composition: Composition, layout: Layout) -> bool:
     """Every character shown has a glyph (the usual answer: one walk, no paths)."""
+    last = getattr(_last_drawn, "entry", None)
+    if last is not None and last[0] is composition.context \
+            and last[1] is composition.campaigns and last[2] is layout:
+        return last[3]
     covered, _ = layout_coverage(layout)
-    return all(ord(char) in covered or not needs_glyph(char)
-               for char in _shown_characters(composition))
+    drawn = all(ord(char) in covered or not needs_glyph(char)
+                for char in _shown_characters(composition))
+    _last_drawn.entry = (composition.context, composition.campaigns, layout, drawn)
+    return drawn
 
 
 def print_composition(composition: Composition, layout: Layout) -> Composition:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -123,11 +124,28 @@ def _shortened(layout: Layout, template: str, context: Mapping[str, Any], field:
         return None
 
 
+# The last fit made in this thread: the composer's channel check (`check_sms`) and the
+# renderer (`render_sms`) fit the same document's text one after the other, each rendering
+# its templates. A hit needs the very same context object (the composer's `replace` keeps
+# it), locale and layout, so another document is never given this one's text.
+_last_fit = threading.local()
+
+
 def fit_sms(composition: Composition, layout: Layout) -> SmsFit:
     """The first way to fit (module docstring) whose text needs at most `max_segments`.
 
     Raises `SmsTooLong` (with the fewest segments any way needed) when none fits, and
     `InvalidInput` when a template renders an empty text."""
+    last = getattr(_last_fit, "entry", None)
+    if last is not None and last[0] is composition.context \
+            and last[1] == composition.locale and last[2] is layout:
+        return last[3]
+    fit = _fit(composition, layout)
+    _last_fit.entry = (composition.context, composition.locale, layout, fit)
+    return fit
+
+
+def _fit(composition: Composition, layout: Layout) -> SmsFit:
     settings = sms_settings(layout)
     plain = {**composition.context, "locale": composition.locale}
     contexts: list[tuple[dict[str, Any], tuple[str, ...]]] = [(plain, ())]

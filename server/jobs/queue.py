@@ -290,6 +290,7 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
                 log.info("chunk redelivered", **message)
             try:
                 outcome = pipeline.run_chunk(message["job_id"], int(message["chunk"]))
+                worker.settle_heap()
             except Exception as exc:  # backend down: back off, then let any worker retry
                 delay = record_failure(pipeline.jobs, message["job_id"], int(message["chunk"]),
                                        exc)

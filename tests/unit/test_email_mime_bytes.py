@@ -19,7 +19,13 @@ from email.utils import format_datetime
 import pytest
 
 from server.channels import email as email_channel
-from server.channels.email import build_message, message_bytes, message_parts, render_email
+from server.channels.email import (
+    MessageParts,
+    build_message,
+    message_bytes,
+    message_parts,
+    render_email,
+)
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
@@ -169,3 +175,42 @@ def test_a_message_the_stdlib_writes_otherwise_is_left_to_it(monkeypatch) -> Non
     monkeypatch.setattr(email_channel, "build_message", with_epilogue)
     expected = with_epilogue(parts, attachment).as_bytes(policy=parts.policy)
     assert message_bytes(parts, attachment) == expected
+
+
+def _plain_stdlib(parts, attachment: bytes | None, monkeypatch) -> bytes:
+    """`_stdlib` with the standard library's own SMTP policy, whose header registry makes
+    every header afresh."""
+    plain = policy.SMTP.clone(utf8=True) if parts.address.smtputf8 else policy.SMTP
+    with monkeypatch.context() as patched:
+        patched.setattr(MessageParts, "policy", property(lambda self: plain))
+        return build_message(parts, attachment).as_bytes(policy=plain)
+
+
+def test_kept_header_objects_write_the_stdlib_bytes(monkeypatch) -> None:
+    """The e-mail policy keeps the header objects its registry made (most repeat from
+    message to message): messages written one after the other, each twice and in turns,
+    so kept headers are reused, are the bytes of the standard library's own policy; ASCII
+    and SMTPUTF8, with and without marketing headers, RFC 2047 names and subjects."""
+    def non_ascii_local_part(data):
+        data["customer"]["email"] = "kåre@bø.no"
+
+    def long_foreign_name(data):
+        data["customer"]["name"] = "Æsa Øvergård-Ågesen Üçgül Łęcka-Żółć"
+
+    documents = [_composition(), _composition(sample="sample-sv-SE.json"),
+                 _composition("welcome-letter"), _composition(change=non_ascii_local_part),
+                 _composition(change=long_foreign_name), _composition("payment-reminder")]
+    for _ in range(2):
+        for composition, layout in documents:
+            parts = message_parts(composition, layout)
+            attachment = None if layout.id == "welcome-letter" else BLANK_PDF
+            assert message_bytes(parts, attachment) == _plain_stdlib(parts, attachment,
+                                                                     monkeypatch)
+
+
+def test_a_repeated_header_is_made_once() -> None:
+    first = build_message(message_parts(*_composition()), None)
+    other = build_message(message_parts(*_composition(sample="sample-sv-SE.json")), None)
+    assert first["From"] is other["From"]
+    assert first["MIME-Version"] is other["MIME-Version"]
+    assert first["Date"] == other["Date"] and first["To"] is not other["To"]

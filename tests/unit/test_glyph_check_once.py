@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 import server.channels as channels
 from server.channels import channel_unfit
 from server.compose.composer import ComposeRequest, compose
@@ -59,3 +61,26 @@ def test_a_character_the_fonts_lack_is_one_violation_whatever_channels_carry_the
         raise AssertionError("a Chinese name was printed without a CJK font")
     assert len(violations) == 3 == len(set(violations))
     assert {v.field for v in violations} == {"$.customer.name"}
+
+
+def test_the_renderer_does_not_walk_the_strings_the_plan_walked(monkeypatch) -> None:
+    """The composer's channel check and the print renderer ask `_all_drawn` of the same
+    document one after the other: the shown strings are walked once for both, and a
+    document whose context is another object (`printable`'s copy, the next document) is
+    walked again."""
+    import server.channels.glyphs as glyphs
+
+    fine, layout = _composed("Kari Nordmann")
+    other, _ = _composed("Ola Nordmann")
+    walks = []
+    real = glyphs._shown_characters
+    monkeypatch.setattr(glyphs, "_shown_characters",
+                        lambda c: walks.append(c.context) or real(c))
+    assert glyphs.check_glyphs(fine, layout) is None
+    assert glyphs.print_composition(fine, layout) is fine
+    assert walks == [fine.context]
+    assert glyphs.print_composition(other, layout) is other  # not the last one's answer
+    assert walks == [fine.context, other.context]
+    boxes, _ = _composed("李小龍")
+    with pytest.raises(InvalidInput, match="U\\+674E"):
+        glyphs.print_composition(boxes, layout)

@@ -118,3 +118,20 @@ def test_the_print_channel_refuses_ink_in_a_mark_zone_naming_the_field() -> None
     violation = refused.value.violations[0]  # page 2 has text there too
     assert violation.field == "$.transactions[1].description"
     assert "'test-line'" in violation.description and "page 1" in violation.description
+
+
+def test_read_back_gives_the_runs_and_objects_pypdfium2_reads() -> None:
+    """`ReadPage.text_rects` and `ReadPage.objects` read pdfium's edges with raw calls (and
+    `struct`, not ctypes item access): the same values, in the same order, as pypdfium2's
+    own helpers on the same pages."""
+    layout = LAYOUTS.get("card-invoice")
+    composition = composed(layout, sample(layout))
+    pdf = PrintEngines("typst").render(layout, composition).content
+    with read_back(pdf) as pages:  # pypdfium2's get_rect: (left, bottom, right, top)
+        mine = [([(left, bottom, right, top) for left, top, right, bottom in page.text_rects()],
+                 [(page.object_type(obj), (left, bottom, right, top))
+                  for obj, left, bottom, right, top in page.objects()]) for page in pages]
+    theirs = [(rects, objects) for _, _, rects, objects in
+              what_pdfium_reads(without_icc_profiles(pdf))]
+    assert mine == theirs
+    assert all(rects and objects for rects, objects in mine)

@@ -119,3 +119,26 @@ def test_shipped_sms_templates_exist():
         assert Channel.SMS in layout.channels
         for template in sms_settings(layout).templates:
             assert Path(layout.path / template).is_file()
+
+
+def test_the_renderer_reuses_the_plan_checks_fit_of_the_same_document(monkeypatch):
+    """The composer's `check_sms` and `render_sms` fit the same document one after the other:
+    its templates are rendered once for both; another document (another context object,
+    locale or layout) is fitted afresh."""
+    import server.channels.sms_channel as sms_channel
+
+    composition, layout = composed("card-invoice")
+    other, _ = composed("card-invoice")
+    swedish, _ = composed("card-invoice", "sv-SE")
+    rendered = []
+    real = sms_channel._render
+    monkeypatch.setattr(sms_channel, "_render",
+                        lambda lay, template, context: rendered.append(template)
+                        or real(lay, template, context))
+    assert sms_channel.check_sms(composition, layout) is None
+    once = len(rendered)
+    assert once >= 1
+    text = render_sms(composition, layout).content
+    assert len(rendered) == once
+    assert render_sms(other, layout).content == text and len(rendered) == 2 * once
+    assert render_sms(swedish, layout).content != text and len(rendered) > 2 * once
