@@ -20,7 +20,13 @@ Variants:
   conditional write; `x-amz-checksum-sha256` goes in as a header through `metadata`;
 - minio `_put_object` (private API) with the full header set including If-None-Match:
   the like-for-like cost, shown to separate the SDK's cost from the missing feature;
+- the archive's own put (archive.put_request: the same request signed by botocore's signer
+  and sent over the boto3 client's connections, without `put_object`'s machinery, without
+  `Expect: 100-continue`, payload UNSIGNED with the signed checksum), bare and through
+  `ArchiveStore.put` (which adds its sha256, metadata encoding and its bounded threads);
 - both again with a new client per operation: the cost of not reusing connections.
+The server's CPU per put is reported per variant as well (`server_cpu_ms_per_op`, read from
+/proc for the embedded SeaweedFS).
 Operations run one at a time in one thread, so CPU per operation is the client's own.
 Writes load_tests/results/s3-clients.json.
 """
@@ -45,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from archive.embedded import EmbeddedS3  # noqa: E402
 from archive.metadata import encode_metadata  # noqa: E402
+from archive.put_request import put_headers  # noqa: E402
 from archive.store import ArchiveStore  # noqa: E402
 
 BUCKET = "bench-clients"
@@ -77,14 +84,28 @@ def metadata(n: int) -> dict[str, str]:
     }
 
 
+_server_pid: int | None = None
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds() -> float:
+    if _server_pid is None:
+        return 0.0
+    fields = Path(f"/proc/{_server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime + stime
+
+
 def measure(operation: Callable[[int], object], count: int) -> dict[str, float]:
     global _connects
     _connects = 0
+    server = server_cpu_seconds()
     wall, cpu = time.perf_counter(), time.process_time()
     for n in range(count):
         operation(n)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    server = server_cpu_seconds() - server
     return {"cpu_ms_per_op": round(cpu * 1000 / count, 3),
+            "server_cpu_ms_per_op": round(server * 1000 / count, 3),
             "wall_ms_per_op": round(wall * 1000 / count, 3),
             "connections_opened": _connects, "operations": count}
 
@@ -126,9 +147,12 @@ def main() -> int:
     result: dict[str, object] = {"objects": count, "bytes": args.bytes}
     with tempfile.TemporaryDirectory(prefix="kanal-s3-clients-") as state, EmbeddedS3(
             Path(state) / "s3", access_key=ACCESS, secret_key=SECRET) as s3:
+        global _server_pid
+        _server_pid = s3.pid
         endpoint = s3.endpoint_url
-        ArchiveStore(endpoint_url=endpoint, bucket=BUCKET, access_key=ACCESS,
-                     secret_key=SECRET).ensure_bucket()
+        store = ArchiveStore(endpoint_url=endpoint, bucket=BUCKET, access_key=ACCESS,
+                             secret_key=SECRET)
+        store.ensure_bucket()
         boto, mc = boto3_client(endpoint), minio_client(endpoint)
 
         def boto_put(client, key: str, n: int) -> None:
@@ -153,10 +177,21 @@ def main() -> int:
                             "x-amz-checksum-sha256": checksum})
             client._put_object(BUCKET, key, body, headers)
 
+        def signed_put(key: str, n: int) -> None:  # archive.put_request, as the store sends it
+            store._signed_put(BUCKET, key, body, put_headers(
+                media_type="application/pdf", metadata=encode_metadata(metadata(n), digest.hex()),
+                checksum_sha256=checksum, retain_until=until, legal_hold=False))
+
+        def store_put(key: str, n: int) -> None:
+            store.put(key, body, media_type="application/pdf", metadata=metadata(n),
+                      retain_until=until)
+
         for warm in range(3):  # connections, credentials, endpoint resolution
             boto_put(boto, f"warm/boto-{warm}", warm)
             minio_put(mc, f"warm/minio-{warm}", warm)
             minio_private_put(mc, f"warm/minio-private-{warm}", warm)
+            signed_put(f"warm/signed-{warm}", warm)
+            store_put(f"warm/store-{warm}", warm)
         print("puts ...", file=sys.stderr)
         result["boto3_put"] = measure(lambda n: boto_put(boto, f"b/{n}", n), count)
         tuned = boto3_client(endpoint, parameter_validation=False)
@@ -167,6 +202,10 @@ def main() -> int:
             lambda n: minio_put(mc, f"m/{n}", n), count)
         result["minio_put_private_full_headers"] = measure(
             lambda n: minio_private_put(mc, f"p/{n}", n), count)
+        result["archive_signed_put"] = measure(lambda n: signed_put(f"s/{n}", n), count)
+        result["archive_store_put"] = measure(lambda n: store_put(f"a/{n}", n), count)
+        result["boto3_put_again"] = measure(  # the first variant again: drift over the run
+            lambda n: boto_put(boto, f"b2/{n}", n), count)
         print("heads ...", file=sys.stderr)
         result["boto3_head"] = measure(
             lambda n: boto.head_object(Bucket=BUCKET, Key=f"b/{n}"), count)
@@ -184,8 +223,11 @@ def main() -> int:
             refused = "PreconditionFailed" in str(exc) or "412" in str(exc)
         result["boto3_second_put_refused_412"] = bool(refused)
     b, m = result["boto3_put"], result["minio_put_private_full_headers"]
+    a = result["archive_signed_put"]
     result["ratios"] = {
         "put_cpu_boto3_over_minio": round(b["cpu_ms_per_op"] / m["cpu_ms_per_op"], 2),
+        "put_cpu_archive_signed_over_boto3": round(a["cpu_ms_per_op"] / b["cpu_ms_per_op"], 2),
+        "put_cpu_archive_signed_over_minio": round(a["cpu_ms_per_op"] / m["cpu_ms_per_op"], 2),
         "head_cpu_boto3_over_minio": round(result["boto3_head"]["cpu_ms_per_op"]
                                            / result["minio_head"]["cpu_ms_per_op"], 2),
         "boto3_put_cpu_new_client_over_reused": round(
