@@ -73,6 +73,11 @@ def epc_qr_svg(*, name: str, iban: str, amount: Decimal, reference: PaymentRefer
     return _bare_svg(out.getvalue().decode("utf-8"))
 
 
+def fi_barcode_carries(due_date: date | None) -> bool:
+    """Whether the Finnish virtual bar code can carry `due_date` (none: written as zeros)."""
+    return due_date is None or FI_BARCODE_YEARS[0] <= due_date.year <= FI_BARCODE_YEARS[1]
+
+
 def fi_virtual_barcode(*, iban: str, amount: Decimal, reference: PaymentReference,
                        due_date: date | None) -> str:
     """The 54 digits of the Finnish virtual bar code (version 4 for a Finnish national
@@ -86,7 +91,7 @@ def fi_virtual_barcode(*, iban: str, amount: Decimal, reference: PaymentReferenc
     if amount < 0 or amount > FI_MAX_AMOUNT:
         cents_total = 0  # the payer types the amount
     euros, cents = divmod(cents_total, 100)
-    if due_date and not FI_BARCODE_YEARS[0] <= due_date.year <= FI_BARCODE_YEARS[1]:
+    if not fi_barcode_carries(due_date):
         raise ValueError(f"the Finnish virtual bar code cannot carry the due date {due_date}")
     due = due_date.strftime("%y%m%d") if due_date else "000000"
     account_amount = f"{iban[2:]}{euros:06d}{cents:02d}"

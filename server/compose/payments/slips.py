@@ -183,11 +183,11 @@ def slip_context(*, form: str, labels: Mapping[str, str], reference: PaymentRefe
         if not account.bic:
             raise _refuse("the Finnish bank transfer form prints the payee's BIC",
                           (f"{paths.account}.bic", "required for a Finnish account"))
-        if due_date and not codes.FI_BARCODE_YEARS[0] <= due_date.year <= codes.FI_BARCODE_YEARS[1]:
-            # YYMMDD: a payer's bank reads 2126-01-31 as 2026-01-31
-            raise _refuse("the Finnish virtual bar code writes the due date as YYMMDD, read as "
-                          "2000-2099 by the payer's bank",
-                          (paths.due_date, f"{due_date.isoformat()} is outside 2000-2099"))
+        if not codes.fi_barcode_carries(due_date):  # a bank reads 2126-01-31 as 2026-01-31
+            first, last = codes.FI_BARCODE_YEARS
+            raise _refuse(f"the Finnish virtual bar code writes the due date as YYMMDD, read "
+                          f"as {first}-{last} by the payer's bank",
+                          (paths.due_date, f"{due_date} is outside {first}-{last}"))
         digits = codes.fi_virtual_barcode(iban=account.number, amount=amount,
                                           reference=reference, due_date=due_date)
         out["barcode_text"] = digits
