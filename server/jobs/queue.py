@@ -289,8 +289,9 @@ def consume(url: str, config: WorkerConfig, stop: threading.Event | None = None,
             if method.redelivered:  # its last worker died or gave up before the ack
                 log.info("chunk redelivered", **message)
             try:
+                if ran:
+                    worker.settle_heap()  # after the first chunk, before its next one
                 outcome = pipeline.run_chunk(message["job_id"], int(message["chunk"]))
-                worker.settle_heap()
             except Exception as exc:  # backend down: back off, then let any worker retry
                 delay = record_failure(pipeline.jobs, message["job_id"], int(message["chunk"]),
                                        exc)

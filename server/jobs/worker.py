@@ -227,18 +227,23 @@ def init_process(config: WorkerConfig) -> None:
 def run_chunk(job_id: str, chunk: int) -> ChunkOutcome:
     if _pipeline is None:
         raise RuntimeError("worker process not initialised")
+    global _chunks_run
+    if _chunks_run:
+        settle_heap()
     outcome = _pipeline.run_chunk(job_id, chunk)
-    settle_heap()
+    _chunks_run += 1
     return dataclasses.replace(outcome, metrics=metrics.drain())
 
 
+_chunks_run = 0  # by this worker process
 _heap_settled = False
 
 
 def settle_heap() -> None:
-    """Once per worker process, after its first chunk: what is alive then lives as long as
-    the process (layouts, compiled templates, Babel's locale data, the engines' and the
-    channels' caches, the libraries' modules), so the cyclic garbage collector stops
+    """Once per worker process, after its first chunk (called as the second begins, so the
+    collection never delays a chunk's outcome and its metrics): what is alive then lives as
+    long as the process (layouts, compiled templates, Babel's locale data, the engines' and
+    the channels' caches, the libraries' modules), so the cyclic garbage collector stops
     walking it (`gc.freeze`, after a collection so no garbage is kept). Its full
     collections otherwise walk all of it again every few chunks: 0.9 ms CPU per bulk
     document of collection before, 0.3 after (load_tests/profile_stages.py)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.request
 from concurrent import futures
 from decimal import Decimal
@@ -203,10 +204,19 @@ def test_submit_carries_a_20_digit_amount_exactly_and_metrics_see_the_job(kanal,
     assert json.loads(stored["huge"], parse_float=Decimal)["transactions"][0]["amount"] == \
         Decimal("99999999999999999999.99")
     assert "\r" not in captured.err  # stderr is not a terminal here: plain progress lines
-    after = scrape(kanal)
     done = kanal.jobs.progress(job_id).done
     assert done >= 1
-    # the bulk worker's renders reached the server's registry
+
+    def rendered(samples) -> float:
+        return metric(samples, "kanal_documents_rendered_total", layout="card-invoice",
+                      channel="print")
+
+    # the bulk worker's renders reached the server's registry: they travel with the chunk's
+    # outcome, which the server takes in just after the job is seen completed
+    deadline = time.monotonic() + 10
+    while rendered(after := scrape(kanal)) - rendered(before) < done and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
     assert metric(after, "kanal_documents_rendered_total", layout="card-invoice",
                   channel="print") - metric(before, "kanal_documents_rendered_total",
                                             layout="card-invoice", channel="print") == done

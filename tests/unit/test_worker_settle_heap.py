@@ -25,6 +25,7 @@ def test_the_heap_is_frozen_once_after_the_first_chunk(monkeypatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(worker, "_pipeline", StandInPipeline(calls))
     monkeypatch.setattr(worker, "_heap_settled", False)
+    monkeypatch.setattr(worker, "_chunks_run", 0)
     monkeypatch.setattr(gc, "collect", lambda *args: calls.append("collect") or 0)
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     outcomes = [worker.run_chunk("J", chunk) for chunk in range(3)]
