@@ -138,6 +138,9 @@ class KanalServer:
                 raise ConfigError(str(exc)) from exc
             self.delivery = DeliveryStage(delivery_settings, self.index, settings.state_dir)
             self.delivery.create_schema()  # own tables, like the print queue's
+            self.print_batches.on_printed = lambda conn, info, documents: (
+                self.delivery.printed(conn, info.tenant, documents, info.batch_id,
+                                      info.printshop))
             self.renderers = self._renderers()
             self.surveys = self._surveys(delivery_settings)
             self.documents = DocumentService(

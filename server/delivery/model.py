@@ -12,7 +12,8 @@ States (the outbox pattern's life of one row)::
 
 `sent` means the provider accepted the message (SMTP 250 after DATA, an SMPP message id,
 a mailbox's 201); `delivered` means a receipt said it reached the recipient (a DSN with
-`Action: delivered`, `stat:DELIVRD`, a mailbox or access point acknowledgement).
+`Action: delivered`, `stat:DELIVRD`, a mailbox or access point acknowledgement, a print
+shop's acknowledgement of the print batch).
 """
 
 from __future__ import annotations

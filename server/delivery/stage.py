@@ -254,6 +254,14 @@ class DeliveryStage:
             raise FailedPrecondition("this server does not dispatch deliveries")
         return self.dispatcher.receipt(receipt)
 
+    def printed(self, conn: Connection, tenant: str, document_ids: list[str],
+                batch_id: str, printshop: str) -> None:
+        """A print batch acknowledged (`BatchService.on_printed`, on its transaction): these
+        documents' print deliveries become `delivered`, the print trade's receipt."""
+        self.store.printed(conn, tenant, document_ids,
+                           f"printed in print batch {batch_id} and handed to the post by "
+                           f"print shop {printshop}", self.clock())
+
     # --- reading and operating -----------------------------------------------------------------
 
     def for_document(self, tenant: str, document_id: str) -> list[Delivery]:

@@ -107,6 +107,26 @@ class OutboxTransitions(OutboxEvents):
         with self.engine.begin() as c:
             return run(c)
 
+    def printed(self, conn: Connection, tenant: str, document_ids: Sequence[str],
+                reason: str, now: datetime) -> int:
+        """The print trade's receipt, on `conn` (the acknowledgement's own transaction): the
+        print shop acknowledged these documents' pieces as printed and handed to the post,
+        so their print deliveries still `sent` become `delivered`. A spoiled piece's
+        delivery is not among them: it stays `sent` until its reprint is acknowledged.
+        -> how many moved."""
+        moved = 0
+        for start in range(0, len(document_ids), 500):  # bound the IN list's parameters
+            rows = conn.execute(select(deliveries.c.delivery_id, deliveries.c.provider).where(
+                deliveries.c.tenant == tenant, deliveries.c.channel == "print",
+                deliveries.c.state == State.SENT.value,
+                deliveries.c.document_id.in_(document_ids[start:start + 500]))).all()
+            for delivery_id, provider in rows:
+                if self.move(delivery_id, State.DELIVERED, reason, now,
+                             only_from=(State.SENT,), conn=conn):
+                    metrics.DELIVERED.labels(provider).inc()
+                    moved += 1
+        return moved
+
     def claim(self, provider: str, limit: int, now: datetime, owner: str,
               lease: timedelta) -> list[dict[str, Any]]:
         """Take up to `limit` due rows of `provider` for sending: state `sending`, a lease,

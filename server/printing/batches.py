@@ -23,7 +23,9 @@ background timer; the server calls it before listing), or on request (`close_now
 
 States only move forward: ready -> fetched -> acknowledged. Spoiled pieces in an
 acknowledgement are queued again as new pieces (``<piece>-R<n>``) and closed at once into a
-reprint batch with fresh sequence numbers.
+reprint batch with fresh sequence numbers. The acknowledgement is the print trade's
+receipt: the printed pieces' print deliveries become `delivered` (`on_printed`); a spoiled
+piece's stays `sent` until its reprint is acknowledged.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from archive.store import ArchiveStore
 from server import logs
@@ -112,6 +115,9 @@ class BatchService:
         self.engine = queue.engine
         self.store = store
         self.new_id = new_id or (lambda: str(ULID()))
+        # Told, inside the acknowledgement's transaction, which documents' pieces were
+        # printed: the delivery stage records the print trade's receipt (server/app.py).
+        self.on_printed: Callable[[Connection, BatchInfo, list[str]], None] | None = None
 
     # --- closing ---------------------------------------------------------------------------
 
@@ -317,7 +323,9 @@ class BatchService:
             ).values(state=FETCHED))
 
     def acknowledge(self, info: BatchInfo, spoiled: Sequence[str], now: datetime) -> BatchInfo:
-        """Printed and handed to the post, except `spoiled` pieces, which are reprinted."""
+        """Printed and handed to the post, except `spoiled` pieces, which are reprinted.
+        The printed pieces' documents go to `on_printed` in the same transaction, so the
+        acknowledgement and the deliveries' receipts commit together."""
         spoiled_set = tuple(sorted(set(spoiled)))
         if info.state == ACKNOWLEDGED:
             if info.spoiled != spoiled_set:
@@ -348,11 +356,15 @@ class BatchService:
                     rows.append(row)
             key = (info.tenant, info.printshop, info.profile, info.envelope, ",".join(info.inserts))
             reprint_id = self._close(key, rows, "reprint", now)
+        printed = sorted({p["document_id"] for piece_id, p in pieces.items()
+                          if piece_id not in spoiled_set})
         with self.engine.begin() as conn:
-            conn.execute(update(print_batches).where(
+            moved = conn.execute(update(print_batches).where(
                 print_batches.c.batch_id == info.batch_id, print_batches.c.state == FETCHED
             ).values(state=ACKNOWLEDGED, acknowledged_at=now, spoiled=json.dumps(spoiled_set),
                      reprint_batch_id=reprint_id))
+            if moved.rowcount == 1 and self.on_printed is not None:
+                self.on_printed(conn, info, printed)
         log.info("print batch acknowledged", batch_id=info.batch_id, spoiled=len(spoiled_set),
                  reprint_batch_id=reprint_id)
         return self.get(info.tenant, info.printshop, info.batch_id)

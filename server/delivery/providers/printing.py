@@ -3,7 +3,8 @@
 The print queue (server.printing.queue) batches pieces for the print shop; this adapter
 only hands the piece over, idempotently per document (a resend finds it queued). `sent`
 means queued for the print shop (the reason names it); the print shop's acknowledgement of
-the batch is the print trade's receipt and stays with the print stage.
+the batch is the print trade's receipt: the delivery becomes `delivered`, or stays `sent` for
+a spoiled piece until its reprint is acknowledged (server.printing.batches).
 """
 
 from __future__ import annotations
