@@ -290,8 +290,19 @@ def submit(args: argparse.Namespace) -> int:
     if job.counts.failed > len(errors):
         print(f"  ... {job.counts.failed - len(errors)} more errors "
               f"(`kanal job {job.job_id} --errors`)")
-    print(f"  duration {time.monotonic() - started:.1f}s")
+    print(duration_line(job, time.monotonic() - started, response.replayed))
     return {"completed": 0, "completed_with_errors": 3, "cancelled": 4}.get(job.state, 1)
+
+
+def duration_line(job: Any, waited: float, replayed: bool) -> str:
+    """'  duration 12.3s': the job's own, from its `created_at` to its `finished_at` as the
+    server recorded them (s), not this command's: a submit replayed by its idempotency key
+    follows a job that may have run long before; it says how long it waited besides."""
+    if not (job.HasField("created_at") and job.HasField("finished_at")):
+        return f"  this command waited {waited:.1f}s"
+    took = (job.finished_at.ToDatetime() - job.created_at.ToDatetime()).total_seconds()
+    return f"  duration {took:.1f}s" + (f" (this command waited {waited:.1f}s)"
+                                          if replayed else "")
 
 
 def follow(jobs: Any, job_id: str, where: Any, progress: Progress) -> tuple[Any, list[Any]]:

@@ -237,7 +237,12 @@ def test_submit_again_with_the_idempotency_key_follows_the_first_job(kanal, tmp_
         runs.append((next(line.split()[1].rstrip(":") for line in captured.out.splitlines()
                           if line.startswith("job ")), captured.err))
         assert f"\n  idempotency key {key}\n" in captured.out  # the summary names it
-    (first, first_err), (second, second_err) = runs
+        runs[-1] += (next(line for line in captured.out.splitlines()
+                          if line.startswith("  duration ")),)
+    (first, first_err, took), (second, second_err, replayed) = runs
+    # the job's own duration both times (the server's created_at..finished_at), and the
+    # replay says besides how long the command itself waited
+    assert replayed.startswith(took + " (this command waited ") and "waited" not in took
     assert second == first and "as job" in first_err
     assert f"already submitted with this idempotency key: job {first} (2 records)" in second_err
     assert kanal.jobs.progress(first).done == 2
