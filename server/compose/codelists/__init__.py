@@ -9,6 +9,11 @@ for and the release it comes from (`# version: ...`), then one `code<TAB>name` p
 (ISO 4217 adds the minor unit). Updating a list to a new Peppol or CEN release is editing
 that one file; the version line travels with it into `VERSIONS`.
 
+One file is no e-invoice list: `iso4217-other.tsv` holds the ISO 4217 currencies the e-invoice
+currency list leaves out (e.g. XCG, STN), so that with `iso4217.tsv` every ISO 4217 minor
+unit is here (`iso_minor_unit`), for amounts no e-invoice carries: a card transaction's
+original amount, which may be in any currency the card was used in.
+
 Where Peppol and CEN both check a list, the file holds the codes both accept (e.g. the EAS
 list is Peppol's `eaid` intersected with CEN BR-CL-25), so a value passing here passes both.
 """
@@ -90,7 +95,35 @@ ALL: tuple[CodeList, ...] = (
 VERSIONS: Mapping[str, str] = MappingProxyType({cl.name: cl.version for cl in ALL})
 
 
+# ISO 4217 codes the e-invoice list leaves out; not a code list of EN 16931 (not in `ALL`)
+OTHER_ISO_CURRENCIES = load("iso4217-other")
+
+EN16931_MAX_DECIMALS = 2  # BR-DEC-*: an EN 16931 amount has at most two decimals
+
+
+def _iso_minor_units() -> Mapping[str, int | None]:
+    units: dict[str, int | None] = {}
+    for codes in (CURRENCIES, OTHER_ISO_CURRENCIES):
+        for code, written in codes.extra.items():
+            units[code] = None if written == "N.A." else int(written)
+    return MappingProxyType(units)
+
+
+_ISO_MINOR_UNITS = _iso_minor_units()
+
+
+def iso_minor_unit(currency: str) -> int | None:
+    """Decimals of the currency's minor unit as ISO 4217 (List One) defines it, not capped:
+    NOK/SEK/EUR 2; JPY, ISK, KRW 0; KWD, BHD, JOD, OMR, TND, IQD, LYD 3; CLF, UYW 4.
+    None for a code ISO 4217 defines no minor unit for (N.A.: XAU, XDR, XXX...) and for one
+    it does not list (withdrawn: DEM, ANG; unknown)."""
+    return _ISO_MINOR_UNITS.get(currency)
+
+
 def minor_unit(currency: str) -> int:
-    """Decimals of the currency's minor unit as EN 16931 writes amounts (ISO 4217, at most 2):
-    NOK/SEK/EUR 2, JPY/ISK 0. Unknown codes get 2 (they are refused elsewhere)."""
-    return int(CURRENCIES.extra.get(currency, "2"))
+    """Decimals of the currency's minor unit as EN 16931 writes amounts: ISO 4217's, at most
+    2 (BR-DEC-*): NOK/SEK/EUR 2, JPY/ISK 0, KWD 2 (ISO 3). A code without an ISO minor unit
+    (XAU, ...) gets 0; a code the e-invoice list does not hold gets 2 (refused elsewhere)."""
+    if currency not in CURRENCIES:
+        return EN16931_MAX_DECIMALS
+    return min(_ISO_MINOR_UNITS[currency] or 0, EN16931_MAX_DECIMALS)
