@@ -22,7 +22,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from server.compose import countries, formatting, references
-from server.compose.codelists import minor_unit
+from server.compose.codelists import iso_minor_unit, minor_unit
 from server.compose.layouts import Layout
 from server.compose.model import (
     DocumentKind,
@@ -124,7 +124,12 @@ def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = 
     rounded to (`server.compose.money.quantum`, EN 16931 BR-DEC: at most 2), so what is
     accepted here is never rounded again. `rule`: the standard's rule the message starts
     with ("[BR-DEC-16] ...") where the document has one."""
-    places = minor_unit(currency)
+    _check_decimals(value, path, currency, minor_unit(currency), rule)
+    return round_money(value, currency)
+
+
+def _check_decimals(value: Decimal, path: str, currency: str, places: int,
+                    rule: str | None = None) -> None:
     exponent = value.normalize().as_tuple().exponent
     written = max(-exponent, 0) if isinstance(exponent, int) else 0
     if written > places:
@@ -133,7 +138,30 @@ def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = 
             + f"{currency} has {places} decimal{'s' if places != 1 else ''}; "
             f"{quote(value)} has {written}: send the amount the ledger books, rounded to the "
             "currency's minor unit")
-    return round_money(value, currency)
+
+
+def foreign_places(currency: str, path: str) -> int:
+    """The decimals of an amount in `currency` that no e-invoice carries (a card
+    transaction's original amount): ISO 4217's minor unit, not capped at EN 16931's 2
+    (KWD 3, JPY 0, EUR 2; `codelists.iso_minor_unit`). `currency` is already a code
+    `formatting.check_currency` accepts; `InvalidInput` at `path` when ISO 4217 no longer
+    lists it (DEM, ANG): its minor unit, and so the amount, would be a guess."""
+    places = iso_minor_unit(currency)
+    if places is None:
+        raise InvalidInput.field(
+            path, f"{currency} is not a current ISO 4217 currency (withdrawn): send the code "
+            "of the currency the transaction was made in")
+    return places
+
+
+def foreign_amount(value: Any, path: str, currency: str, places: int, *,
+                   allow_negative: bool = False) -> Decimal:
+    """An amount in another currency than the document's (see `foreign_places`), read as
+    `amount` reads one and refused at `path` when it has more decimals than `places`
+    ("KWD has 3 decimals; 12.3456 has 4"); returned with exactly `places` decimals."""
+    result = amount(value, path, allow_negative=allow_negative)
+    _check_decimals(result, path, currency, places)
+    return round_places(result, places)
 
 
 def iso_date(value: Any, path: str) -> date:
@@ -360,9 +388,12 @@ class Formatter:
         assert code, "money() needs a currency"
         return formatting.money(round_money(value, code), code, self.locale)
 
-    def money_code(self, value: Decimal, currency: str) -> str:
-        """'27,99 EUR': foreign amounts with the ISO code, unambiguous beside local ones."""
-        return f"{formatting.number(round_money(value, currency), self.locale)}\u00a0{currency}"
+    def money_code(self, value: Decimal, currency: str, places: int) -> str:
+        """'27,99 EUR', '1,234 KWD', '1 500 JPY' (nb-NO): foreign amounts with the ISO code,
+        unambiguous beside local ones, with `places` decimals (`foreign_places`: ISO 4217's
+        minor unit of `currency`)."""
+        return (f"{formatting.number(round_places(value, places), self.locale, places)}"
+                f"\u00a0{currency}")
 
     def number(self, value: Decimal, places: int = 2) -> str:
         """'12 345,67' (for table columns whose header names the currency)."""

@@ -49,6 +49,8 @@ from server.compose.builders.base import (
     Formatter,
     amount,
     check_payment_term,
+    foreign_amount,
+    foreign_places,
     iso_date,
     labels,
     payment_account,
@@ -142,13 +144,14 @@ def _transaction(row: Mapping[str, Any], path: str, fmt: Formatter,
     foreign = rate = None
     if original := row.get("original"):
         code = check_currency(original["currency"], f"{path}.original.currency")
-        orig = amount(original["amount"], f"{path}.original.amount", allow_negative=True,
-                      currency=code)
+        places = foreign_places(code, f"{path}.original.currency")
+        orig = foreign_amount(original["amount"], f"{path}.original.amount", code, places,
+                              allow_negative=True)
         if orig == 0 or (orig < 0) != (value < 0):
             raise InvalidInput.field(
                 f"{path}.original.amount", "must be non-zero and have the sign of amount"
             )
-        foreign = fmt.money_code(orig, code)
+        foreign = fmt.money_code(orig, code, places)
         rate = fmt.number(abs(value / orig), places=4)
     return {
         "date": fmt.day(_transaction_date(row["date"], f"{path}.date", invoice_date)),
