@@ -106,3 +106,26 @@ def test_the_print_page_shows_the_original_amount():
         data=json.dumps(with_original(sample(), "KWD", "12.345"))))
     html = layout.templates.get_template("print.html").render(**template_variables(comp))
     assert f"12,345{NBSP}KWD" in html
+
+
+# --- QA T6: an original amount in the invoice's own currency ---------------------------------
+
+SAME = ("is the invoice's own currency ({code}, $.currency): an original amount is the amount "
+        "in the currency a transaction was made in when it was converted; leave original out "
+        "of a {code} transaction")
+
+
+@pytest.mark.parametrize(("version", "name", "code"), [
+    ("1.0.0", "sample.json", "NOK"), ("2.0.0", "sample.json", "NOK"),
+    ("2.0.0", "sample-sv-SE.json", "SEK"), ("2.0.0", "samples/de-DE.json", "EUR")])
+def test_an_original_amount_in_the_invoices_own_currency_is_refused(version, name, code):
+    # was: accepted, and printed a conversion at a rate of 1 that never happened
+    data = sample(version, name)
+    assert data["currency"] == code
+    first = data["transactions"][0]
+    first["original"] = {"currency": code, "amount": str(first["amount"])}
+    last = len(data["transactions"]) - 1
+    data["transactions"][last]["original"] = {"currency": code, "amount": "1"}
+    assert refused(data, version) == [
+        ("$.transactions[0].original.currency", SAME.format(code=code)),
+        (f"$.transactions[{last}].original.currency", SAME.format(code=code))]

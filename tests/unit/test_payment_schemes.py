@@ -272,6 +272,9 @@ def test_a_domestic_giro_account_in_another_currency_is_refused(sample, currency
     layout = LayoutRegistry().get("card-invoice")
     data = json.loads(layout.sample_data(sample))
     data["currency"] = currency
+    for row in data["transactions"]:  # an original in the invoice's own currency is refused
+        if row.get("original", {}).get("currency") == currency:
+            del row["original"]
     if currency == "JPY":  # no minor unit: the sample's øre would be refused first
         data = whole_amounts(data)
     with pytest.raises(InvalidInput) as info:

@@ -139,11 +139,17 @@ def _transactions(
 def _transaction(row: Mapping[str, Any], path: str, fmt: Formatter,
                  invoice_date: date) -> tuple[dict[str, Any], Decimal]:
     """One transaction's table row and its amount; `InvalidInput` at the row's first bad
-    field."""
+    field. Its `original` (the amount before conversion) is in another currency than the
+    invoice's, with that currency's ISO 4217 decimals (`foreign_places`)."""
     value = amount(row["amount"], f"{path}.amount", allow_negative=True, currency=fmt.currency)
     foreign = rate = None
     if original := row.get("original"):
         code = check_currency(original["currency"], f"{path}.original.currency")
+        if code == fmt.currency:  # nothing was converted: a rate of 1 printed as a fact
+            raise InvalidInput.field(
+                f"{path}.original.currency", f"is the invoice's own currency ({code}, "
+                "$.currency): an original amount is the amount in the currency a transaction "
+                f"was made in when it was converted; leave original out of a {code} transaction")
         places = foreign_places(code, f"{path}.original.currency")
         orig = foreign_amount(original["amount"], f"{path}.original.amount", code, places,
                               allow_negative=True)
