@@ -14,7 +14,11 @@ Who may see what is decided here, once, for every Portal RPC:
   token CUSTOMER` mints a token with it.
 
 Every document of another tenant or another customer is reported exactly like one that does
-not exist (NOT_FOUND), so probing ids learns nothing.
+not exist (NOT_FOUND), so probing ids learns nothing. A listing is never NOT_FOUND for want of
+documents: a customer without any (new, or all past retention), one the tenant does not know
+and another tenant's customer are the same empty page, so a listing tells nothing about who
+exists either. A portal caller naming another customer than its token's is NOT_FOUND, whoever
+that is (the token chooses the customer; the request may only repeat it).
 
 Page tokens are keyset cursors: the (created_at, document_id) of the last row shown, plus a
 fingerprint of tenant, customer and filters, signed by the server (a JWT like the customer
@@ -170,6 +174,10 @@ class PortalService:
     # --- listing ---------------------------------------------------------------------------
 
     def list_documents(self, scope: Scope, query: ListQuery) -> Page:
+        """One page of a customer's documents, newest first: an empty page (no token) when
+        the customer has none in this tenant. InvalidInput for a missing customer (service
+        caller), bad filters or page token; NotFound for a portal caller naming a customer
+        other than its token's; Unavailable when the index is down."""
         customer_id = query.customer_id or scope.customer_id
         if not customer_id:
             raise InvalidInput.field("customer_id", "is required for a customer-service caller")
@@ -194,9 +202,6 @@ class PortalService:
             channels=query.channels, layout_id=query.layout_id or None,
             created_from=query.created_from, created_before=query.created_before,
         ))
-        if not rows and not query.page_token and not self._index(
-                lambda: self.index.list_page(scope.tenant, customer_id, limit=1)):
-            raise NotFound(f"no customer {customer_id!r}")  # same answer as another tenant's
         page, more = rows[:size], len(rows) > size
         token = ""
         if more:

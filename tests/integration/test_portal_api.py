@@ -248,12 +248,24 @@ def test_a_customer_does_not_see_the_hash_of_the_banks_input(kanal, docs):
             document_id=a1)).input_sha256 == expected
 
 
+def test_a_customer_without_documents_lists_empty(kanal, docs):
+    # QA T10: was NOT_FOUND ("no customer"); a new customer's portal shows an empty archive
+    new = "40111222"
+    for role, customer in (("service", None), ("portal", new), ("admin", None)):
+        stub, md = portal(kanal, role=role, customer=customer)
+        listing = stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=new),
+                                     metadata=md)
+        assert (list(listing.documents), listing.next_page_token) == ([], ""), role
+
+
 def test_other_tenant_gets_not_found_everywhere(kanal, docs):
     a1 = docs["a1"].document_id
     for role, customer in (("service", None), ("portal", CUSTOMER_A)):
         stub, md = portal(kanal, tenant="other", role=role, customer=customer)
+        # its listing of customer A is the empty one of a customer it does not have
+        assert not stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A),
+                                      metadata=md).documents
         probes = [
-            (stub.ListDocuments, portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A)),
             (stub.GetDocument, portal_pb2.PortalGetDocumentRequest(document_id=a1)),
             (stub.FetchDocument, portal_pb2.FetchDocumentRequest(document_id=a1)),
             (stub.GetDownloadUrl, portal_pb2.GetDownloadUrlRequest(document_id=a1)),

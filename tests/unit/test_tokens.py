@@ -14,7 +14,7 @@ from archive.index import DocumentIndex
 from archive.records import DocumentRecord
 from server import tokens
 from server.auth import Caller
-from server.errors import InvalidInput, Unauthenticated
+from server.errors import InvalidInput, NotFound, Unauthenticated
 from server.portal import (
     CUSTOMER_TOKEN_HEADER,
     ListQuery,
@@ -193,3 +193,27 @@ def test_listing_an_unknown_kind_is_invalid_naming_the_kinds(portal):
     [violation] = info.value.violations
     assert violation.field == "kinds[1]"
     assert '"bogus"' in violation.description and "credit_note" in violation.description
+
+
+def test_a_customer_without_documents_lists_empty_not_not_found(portal):
+    # QA T10: a new customer's listing was NOT_FOUND ("no customer"); it is an empty page,
+    # the same for a customer the tenant does not know and for another tenant's customer
+    service, _ = portal
+    for tenant, customer in (("t", "new-customer"), ("other", "c1")):
+        scope = service.scope(Caller("k", tenant, "service"), ())
+        page = service.list_documents(scope, ListQuery(customer_id=customer))
+        assert (list(page.documents), page.next_page_token) == ([], "")
+    token = issue_customer_token(SECRET, "t", "new-customer", now=NOW)
+    scope = service.scope(Caller("k", "t", "portal"), ((CUSTOMER_TOKEN_HEADER, token),))
+    for named in ("", "new-customer"):  # the request may repeat the token's customer
+        page = service.list_documents(scope, ListQuery(customer_id=named))
+        assert (list(page.documents), page.next_page_token) == ([], "")
+
+
+def test_a_portal_caller_naming_another_customer_is_not_found_whoever_it_is(portal):
+    service, _ = portal
+    token = issue_customer_token(SECRET, "t", "new-customer", now=NOW)
+    scope = service.scope(Caller("k", "t", "portal"), ((CUSTOMER_TOKEN_HEADER, token),))
+    for other in ("c1", "nobody"):  # one with documents, one without: the same answer
+        with pytest.raises(NotFound, match=f"no customer '{other}'"):
+            service.list_documents(scope, ListQuery(customer_id=other))

@@ -74,7 +74,10 @@ class PortalServicer:
     """
 
     def ListDocuments(self, request, context):
-        """A customer's documents, newest first, one page at a time.
+        """A customer's documents, newest first, one page at a time. A customer without documents
+        is an empty list, never NOT_FOUND; so is one the tenant does not know, or another
+        tenant's (a listing tells nothing about who exists). A portal caller naming a customer
+        other than its token's is NOT_FOUND, whoever that is.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
