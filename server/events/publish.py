@@ -46,13 +46,17 @@ log = logs.get_logger(__name__)
 MAX_KEY = 200
 MAX_EVENT_BYTES = 256 * 1024  # data + attributes: an event is facts, not a document
 MAX_FUTURE = timedelta(hours=1)  # clocks differ a little, never by more
+# A set `occurred_at` must be after this: a protobuf Timestamp of 0 seconds (a caller's
+# zero value, sent as set) reads as the Unix epoch, a default, never a fact.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CUSTOMER_ID = 200
 TRANSACTION_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
 class EventInput:
-    """What a caller publishes. `occurred_at` None: now. `data_json` / `attributes_json`:
+    """What a caller publishes. `occurred_at`: aware, after EARLIEST (1970-01-01T00:00:00Z)
+    and at most MAX_FUTURE ahead of the clock; None: now. `data_json` / `attributes_json`:
     JSON objects as text."""
 
     tenant: str
@@ -135,6 +139,10 @@ class EventService:
                            f"is {MAX_EVENT_BYTES}")
         if item.occurred_at is not None and item.occurred_at.tzinfo is None:
             raise InvalidInput.field(f"{where}occurred_at", "must carry a time zone")
+        if item.occurred_at is not None and item.occurred_at <= EARLIEST:
+            raise InvalidInput.field(f"{where}occurred_at", (
+                f"{item.occurred_at.isoformat()} is not after 1970-01-01T00:00:00Z (the "
+                "time of an unset protobuf Timestamp); leave occurred_at unset for now"))
         gathered = Gathered(f"invalid {where.rstrip('.') or 'event'}: data and attributes")
         with gathered:  # one refusal names what is wrong with both
             data = self.types.parse(item.event_type, item.data_json, where)

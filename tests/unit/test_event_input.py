@@ -7,12 +7,15 @@ reads back and replays. QA L6.
 One request cannot give one idempotency key to two different events
 (server.events.publish): INVALID_ARGUMENT on the second's `events[n].idempotency_key`,
 naming the first, and nothing of the request is stored. It was ALREADY_EXISTS naming, as
-the key's owner, an event id that was rolled back with the request. QA L5. SQLite."""
+the key's owner, an event id that was rolled back with the request. QA L5.
+
+An `occurred_at` at or before 1970-01-01T00:00:00Z (a protobuf Timestamp of 0 seconds is
+the epoch, not "unset") is INVALID_ARGUMENT on `occurred_at`; no time is now. QA T5. SQLite."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, func, select, update
@@ -24,6 +27,7 @@ from server.events.types import EventTypes, parse_attributes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TYPES = EventTypes()
+PIN = json.dumps({"card_id": "K", "via": "app"})
 MISSED = {"invoice_id": "I1", "amount": "100.00", "currency": "NOK", "due_date": "2026-02-28"}
 
 
@@ -174,3 +178,30 @@ def test_a_stream_stores_what_came_before_the_event_that_reuses_a_key(service):
     [(field, why)] = violations(raised)
     assert field == "events[2].idempotency_key" and "events[0]" in why
     assert stored(service) == 2
+
+
+# --- occurred_at at or before the epoch (QA T5) --------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("at", [EPOCH, EPOCH - timedelta(microseconds=1),
+                                datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+                                datetime(1, 1, 1, tzinfo=UTC)])
+def test_a_time_at_or_before_the_epoch_is_refused_naming_occurred_at(service, at):
+    # was: stored as having happened in 1970 (an explicit protobuf Timestamp of 0 seconds,
+    # a caller's default, read as a fact)
+    with pytest.raises(InvalidInput) as raised:
+        service.publish([EventInput("t", "C1", "pin_sent", PIN, occurred_at=at)],
+                        indexed=True)
+    [(field, why)] = violations(raised)
+    assert field == "events[0].occurred_at"
+    assert why.startswith(f"{at.isoformat()} is not after 1970-01-01T00:00:00Z")
+    assert stored(service) == 0
+
+
+def test_just_after_the_epoch_is_a_time_and_no_time_is_now(service):
+    after = EPOCH + timedelta(microseconds=1)
+    first, unset = service.publish([EventInput("t", "C1", "pin_sent", PIN, occurred_at=after),
+                                    EventInput("t", "C1", "pin_sent", PIN)])
+    assert (first.event.occurred_at, unset.event.occurred_at) == (after, T0)
