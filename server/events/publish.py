@@ -7,8 +7,13 @@ journeys it started or ended, or not at all.
 
 Idempotency: `(tenant, idempotency_key)` is unique in the table. The same key again with the
 same content is answered with the stored event (`replayed`) and changes nothing; with other
-content it is a Conflict. An event without a key is keyed by its content (customer, type,
-occurred-at, data, attributes), so the same event published twice is one event. Within one
+content it is a Conflict. The content is what the caller sent (customer, type, occurred-at
+as sent, data, attributes): an event sent without occurred-at is stored as of the server's
+clock, and its retry, again without, is the same event (`replayed`), not a Conflict. An
+event without a key but with an occurred-at is keyed by its content, so the same event
+published twice is one event. An event with neither a key nor an occurred-at is never
+deduplicated: two identical ones are two events (nothing tells a retry from a second
+occurrence; send an idempotency key to make retries safe). Within one
 request (PublishEvents, or a stream's open transaction) a key given to two events of
 different content is INVALID_ARGUMENT on the second's `events[n].idempotency_key`, naming
 the first: nothing of that request is stored, so no stored event is there to name.
@@ -154,13 +159,22 @@ class EventService:
         if occurred > now + MAX_FUTURE:
             raise InvalidInput.field(f"{where}occurred_at", f"{occurred.isoformat()} is in "
                                      "the future: an event is something that happened")
+        # what the caller sent: a retry without a time is the same event, though `now` moved
+        sent_time = occurred.isoformat() if item.occurred_at is not None else None
         content = hashlib.sha256(_canonical(
-            [item.customer_id, item.event_type, occurred.isoformat(), data, attributes]
+            [item.customer_id, item.event_type, sent_time, data, attributes]
         ).encode()).hexdigest()
+        event_id = str(ULID())
+        if item.idempotency_key:
+            key = item.idempotency_key
+        elif sent_time is not None:
+            key = f"sha256:{content}"
+        else:  # no key, no time: nothing tells a retry from a second event; never merged
+            key = f"event:{event_id}"
         return {
-            "event_id": str(ULID()), "tenant": item.tenant, "customer_id": item.customer_id,
+            "event_id": event_id, "tenant": item.tenant, "customer_id": item.customer_id,
             "event_type": item.event_type, "occurred_at": occurred, "received_at": now,
-            "idempotency_key": item.idempotency_key or f"sha256:{content}",
+            "idempotency_key": key,
             "content_sha256": content, "data": item.data_json or "{}",
             "attributes": _canonical(attributes),
         }

@@ -10,7 +10,11 @@ naming the first, and nothing of the request is stored. It was ALREADY_EXISTS na
 the key's owner, an event id that was rolled back with the request. QA L5.
 
 An `occurred_at` at or before 1970-01-01T00:00:00Z (a protobuf Timestamp of 0 seconds is
-the epoch, not "unset") is INVALID_ARGUMENT on `occurred_at`; no time is now. QA T5. SQLite."""
+the epoch, not "unset") is INVALID_ARGUMENT on `occurred_at`; no time is now. QA T5.
+
+The idempotency hash is of what the caller sent: a retry without `occurred_at` is the first
+event, though the server's now moved; with neither a key nor a time, two identical events
+are two events. QA T1. SQLite."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
-from server.errors import InvalidInput
+from server.errors import Conflict, InvalidInput
 from server.events.publish import EventInput, EventService
 from server.events.tables import events as events_table
 from server.events.types import EventTypes, parse_attributes
@@ -205,3 +209,50 @@ def test_just_after_the_epoch_is_a_time_and_no_time_is_now(service):
     first, unset = service.publish([EventInput("t", "C1", "pin_sent", PIN, occurred_at=after),
                                     EventInput("t", "C1", "pin_sent", PIN)])
     assert (first.event.occurred_at, unset.event.occurred_at) == (after, T0)
+
+
+# --- the idempotency hash is of what the caller sent (QA T1) -------------------------------
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_retry_without_occurred_at_is_the_first_event_though_the_clock_moved(tmp_path):
+    # was: Conflict "idempotency key 'k1' was already used ... with other content": the
+    # server's now, filled in for the unset time, was hashed as if the caller had sent it
+    clock = Clock(T0)
+    service = EventService(create_engine(f"sqlite:///{tmp_path / 'index.db'}"), TYPES,
+                           clock=clock)
+    service.create_schema()
+    item = EventInput("t", "C1", "pin_sent", PIN, idempotency_key="k1")
+    [first] = service.publish([item])
+    clock.now = T0 + timedelta(minutes=5)
+    [again] = service.publish([item])
+    assert again.replayed and again.event.event_id == first.event.event_id
+    assert again.event.occurred_at == T0 and stored(service) == 1
+    with pytest.raises(Conflict):  # what was sent differs: a time now, none before
+        service.publish([EventInput("t", "C1", "pin_sent", PIN, idempotency_key="k1",
+                                    occurred_at=T0)])
+
+
+def test_an_event_with_neither_key_nor_time_is_never_deduplicated(service):
+    # was: one event, the second `replayed`, whenever the clock read the same for both
+    timeless = EventInput("t", "C1", "pin_sent", PIN)
+    one, two = service.publish([timeless, timeless], indexed=True)
+    [three] = service.publish([timeless])
+    assert not (one.replayed or two.replayed or three.replayed)
+    assert len({one.event.event_id, two.event.event_id, three.event.event_id}) == 3
+    assert stored(service) == 3
+
+
+def test_an_event_without_a_key_but_with_a_time_is_keyed_by_its_content(service):
+    timed = EventInput("t", "C1", "pin_sent", PIN, occurred_at=T0)
+    [first] = service.publish([timed])
+    [again] = service.publish([timed])
+    assert again.replayed and again.event.event_id == first.event.event_id
+    assert stored(service) == 1
