@@ -26,6 +26,7 @@ trigger event), so a replay starts only what a journey added since would have st
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -200,15 +201,21 @@ class EventService:
         raise AssertionError("unreachable")
 
     def publish_stream(self, items: Iterable[EventInput]) -> Iterator[list[Published]]:
-        """Store a stream in transactions of TRANSACTION_BATCH; a bad item raises (naming
-        `events[n]`) after everything before it was stored."""
+        """Store a stream in transactions of TRANSACTION_BATCH -> each transaction's events.
+        A bad item raises (InvalidInput naming `events[n]`, n counted from 0 in the stream)
+        after everything before it was stored; so does an error raised by `items` itself
+        (a request that cannot be read, the caller gone): what came before it is kept."""
         batch: list[dict[str, Any]] = []
         keys = _RequestKeys()  # within the open transaction; a stored key is found stored
-        for n, item in enumerate(items):
+        source = iter(items)
+        for n in itertools.count():
             try:
+                item = next(source, None)
+                if item is None:
+                    break
                 row = self.check(item, f"events[{n}].")
                 keys.add(n, row)
-            except InvalidInput:
+            except Exception:
                 if batch:
                     yield self._store_rows(batch)
                 raise

@@ -14,7 +14,10 @@ the epoch, not "unset") is INVALID_ARGUMENT on `occurred_at`; no time is now. QA
 
 The idempotency hash is of what the caller sent: a retry without `occurred_at` is the first
 event, though the server's now moved; with neither a key nor a time, two identical events
-are two events. QA T1. SQLite."""
+are two events. QA T1.
+
+A stream (PublishEventStream) stores the events before one it cannot read or accept, and
+names that one `events[n].…` (n: its index in the stream). SQLite."""
 
 from __future__ import annotations
 
@@ -24,7 +27,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
-from server.errors import Conflict, InvalidInput
+from kanal.v1 import events_pb2
+from server.api.events import EventsServicer
+from server.auth import Caller, set_caller
+from server.errors import Conflict, InvalidInput, PermissionDenied
 from server.events.publish import EventInput, EventService
 from server.events.tables import events as events_table
 from server.events.types import EventTypes, parse_attributes
@@ -256,3 +262,62 @@ def test_an_event_without_a_key_but_with_a_time_is_keyed_by_its_content(service)
     [again] = service.publish([timed])
     assert again.replayed and again.event.event_id == first.event.event_id
     assert stored(service) == 1
+
+
+# --- a stream keeps what came before an event it cannot read ---------------------------------
+
+
+def pin_request(customer: str, seconds: int | None = None) -> events_pb2.PublishEventRequest:
+    request = events_pb2.PublishEventRequest(customer_id=customer, event_type="pin_sent",
+                                             data_json=PIN, idempotency_key=customer)
+    if seconds is not None:
+        request.occurred_at.seconds = seconds
+    return request
+
+
+@pytest.fixture
+def producer():
+    set_caller(Caller("test", "t", "producer"))
+    yield
+    set_caller(None)
+
+
+@pytest.mark.parametrize("seconds, why", [
+    (0, "1970-01-01T00:00:00+00:00 is not after 1970-01-01T00:00:00Z"),  # T5
+    (2**40, "not a time: "),  # beyond what a Timestamp can hold
+])
+def test_a_stream_stores_the_events_before_a_bad_time_and_names_its_index(
+        service, producer, seconds, why):
+    # was: the two events before it lost (the error came from the request iterator, not
+    # from the check), and the field named `occurred_at`, not which event's
+    with pytest.raises(InvalidInput) as raised:
+        EventsServicer(service).PublishEventStream(
+            iter([pin_request("C1"), pin_request("C2", int(T0.timestamp())),
+                  pin_request("C3", seconds), pin_request("C4")]), None)
+    [(field, description)] = violations(raised)
+    assert field == "events[2].occurred_at" and description.startswith(why), description
+    assert "(the 2 events before it are stored)" in raised.value.message
+    assert [e.customer_id for e in service.for_customer("t", "C1")
+            + service.for_customer("t", "C2")] == ["C1", "C2"]
+    assert stored(service) == 2
+
+
+def test_a_batch_names_the_index_of_a_time_it_cannot_read(service, producer):
+    with pytest.raises(InvalidInput) as raised:
+        EventsServicer(service).PublishEvents(events_pb2.PublishEventsRequest(
+            events=[pin_request("C1"), pin_request("C2", -2**40)]), None)
+    assert [f for f, _ in violations(raised)] == ["events[1].occurred_at"]
+    assert stored(service) == 0  # all or nothing
+
+
+def test_a_stream_keeps_what_came_before_a_request_it_could_not_read(service):
+    def requests():
+        yield pin("C1", "a")
+        yield pin("C2", "b")
+        raise PermissionDenied("this API key acts for tenant 't' only")
+
+    published = service.publish_stream(requests())
+    assert [p.event.customer_id for p in next(published)] == ["C1", "C2"]
+    with pytest.raises(PermissionDenied):
+        next(published)
+    assert stored(service) == 2
