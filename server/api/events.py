@@ -11,7 +11,7 @@ import grpc
 from kanal.v1 import events_pb2, events_pb2_grpc
 from server.api.convert import timestamp
 from server.auth import current_caller, tenant_for
-from server.errors import InvalidInput
+from server.errors import Conflict, InvalidInput
 from server.events.publish import EventInput, EventService
 from server.journeys.activity import Activity
 from server.journeys.stage import JourneyStage
@@ -59,6 +59,8 @@ class EventsServicer(events_pb2_grpc.EventsServicer):
         except InvalidInput as exc:
             raise InvalidInput(f"{exc} (the {stored} events before it are stored)",
                                exc.violations) from exc
+        except Conflict as exc:
+            raise Conflict(f"{exc} (the {stored} events before it are stored)") from exc
         return response
 
     def PublishEvents(self, request: events_pb2.PublishEventsRequest,

@@ -189,22 +189,15 @@ class EventService:
         keys = _RequestKeys()
         for n, row in enumerate(rows):
             keys.add(n, row)
-        for attempt in (1, 2):
-            try:
-                with self.engine.begin() as conn:
-                    return [self._store(conn, row) for row in rows]
-            except sa_exc.IntegrityError:  # a concurrent publish of the same key won
-                if attempt == 2:
-                    raise
-            except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-                raise Unavailable(f"event store unavailable: {exc.orig or exc}") from exc
-        raise AssertionError("unreachable")
+        return self._store_rows(rows)
 
     def publish_stream(self, items: Iterable[EventInput]) -> Iterator[list[Published]]:
         """Store a stream in transactions of TRANSACTION_BATCH -> each transaction's events.
         A bad item raises (InvalidInput naming `events[n]`, n counted from 0 in the stream)
         after everything before it was stored; so does an error raised by `items` itself
-        (a request that cannot be read, the caller gone): what came before it is kept."""
+        (a request that cannot be read, the caller gone): what came before it is kept. A key
+        stored before with other content: Conflict naming `events[n].idempotency_key`,
+        after the events before it were stored."""
         batch: list[dict[str, Any]] = []
         keys = _RequestKeys()  # within the open transaction; a stored key is found stored
         source = iter(items)
@@ -216,22 +209,43 @@ class EventService:
                 row = self.check(item, f"events[{n}].")
                 keys.add(n, row)
             except Exception:
-                if batch:
-                    yield self._store_rows(batch)
+                yield from self._store_stream_rows(batch, n - len(batch))
                 raise
             batch.append(row)
             if len(batch) >= TRANSACTION_BATCH:
-                yield self._store_rows(batch)
+                yield from self._store_stream_rows(batch, n + 1 - len(batch))
                 batch, keys = [], _RequestKeys()
-        if batch:
-            yield self._store_rows(batch)
+        yield from self._store_stream_rows(batch, n - len(batch))
+
+    def _store_stream_rows(self, rows: list[dict[str, Any]], first: int
+                           ) -> Iterator[list[Published]]:
+        """Store a stream's rows (rows[0] is `events[first]`) in one transaction. A key
+        stored before with other content at rows[i]: rows[:i] are stored in a transaction of
+        their own, then Conflict naming `events[first + i]`."""
+        if not rows:
+            return
+        try:
+            yield self._store_rows(rows)
+        except _KeyConflict as exc:
+            if exc.index:
+                yield self._store_rows(rows[:exc.index])
+            raise Conflict(f"events[{first + exc.index}].idempotency_key: {exc}") from exc
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> list[Published]:
+        """Store rows and run the listeners in one transaction -> their events. Raises
+        _KeyConflict (a Conflict) naming the row whose key was stored with other content,
+        Unavailable when the database is down."""
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as conn:
-                    return [self._store(conn, row) for row in rows]
-            except sa_exc.IntegrityError:
+                    stored: list[Published] = []
+                    for index, row in enumerate(rows):
+                        try:
+                            stored.append(self._store(conn, row))
+                        except Conflict as exc:
+                            raise _KeyConflict(str(exc), index) from exc
+                    return stored
+            except sa_exc.IntegrityError:  # a concurrent publish of the same key won
                 if attempt == 2:
                     raise
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
@@ -299,6 +313,14 @@ class EventService:
                 return replayed, started
             replayed += len(rows)
             after_seq = rows[-1]["seq"]
+
+
+class _KeyConflict(Conflict):
+    """A Conflict at rows[index] of a transaction (which was rolled back)."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
 
 
 class _RequestKeys:

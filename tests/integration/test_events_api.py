@@ -125,3 +125,16 @@ def test_a_stream_keeps_the_events_before_a_bad_time_and_names_its_index(
     assert "the 2 events before it are stored" in raised.value.details()
     assert sorted(r["idempotency_key"] for r in rows(world, event_rows, customer_id=customer)
                   ) == [f"{customer}-0", f"{customer}-1"]
+
+
+def test_a_stream_keeps_the_events_before_a_key_stored_with_another_event(world, stub):
+    # was: ALREADY_EXISTS and the events before it in the open transaction rolled back
+    stub.PublishEvent(pin("k0", key="k-taken"))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.PublishEventStream(iter([pin("k1", key="k-1"), pin("k2", key="k-taken"),
+                                      pin("k3", key="k-3")]))
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert raised.value.details().startswith("events[1].idempotency_key: idempotency key "
+                                             "'k-taken' was already used for event ")
+    assert "(the 1 events before it are stored)" in raised.value.details()
+    assert [len(occurred(world, c)) for c in ("k1", "k2", "k3")] == [1, 0, 0]

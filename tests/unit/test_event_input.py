@@ -321,3 +321,16 @@ def test_a_stream_keeps_what_came_before_a_request_it_could_not_read(service):
     with pytest.raises(PermissionDenied):
         next(published)
     assert stored(service) == 2
+
+
+def test_a_stream_stores_what_came_before_a_key_stored_with_other_content(service):
+    # was: the whole open transaction (up to 500 events before it) rolled back with it
+    service.publish([pin("C0", "taken")])
+    published = service.publish_stream(iter([pin("C1", "a"), pin("C2", "b"),
+                                             pin("C3", "taken", card="X"), pin("C4", "c")]))
+    assert [p.event.customer_id for p in next(published)] == ["C1", "C2"]
+    with pytest.raises(Conflict) as raised:
+        next(published)
+    assert str(raised.value).startswith("events[2].idempotency_key: idempotency key 'taken' "
+                                        "was already used for event ")
+    assert stored(service) == 3
