@@ -11,7 +11,7 @@ import grpc
 from kanal.v1 import events_pb2, events_pb2_grpc
 from server.api.convert import timestamp
 from server.auth import current_caller, tenant_for
-from server.errors import InvalidInput
+from server.errors import Conflict, InvalidInput
 from server.events.publish import EventInput, EventService
 from server.journeys.activity import Activity
 from server.journeys.stage import JourneyStage
@@ -19,13 +19,16 @@ from server.journeys.stage import JourneyStage
 MAX_BATCH = 1000
 
 
-def event_input(request: events_pb2.PublishEventRequest) -> EventInput:
+def event_input(request: events_pb2.PublishEventRequest, where: str = "") -> EventInput:
+    """A request -> EventInput; `occurred_at` unset (HasField): None, i.e. now. A time the
+    Timestamp cannot hold: InvalidInput on `<where>occurred_at` (`where`: "events[n]." in a
+    stream or a batch)."""
     occurred = None
     if request.HasField("occurred_at"):
         try:
             occurred = request.occurred_at.ToDatetime(tzinfo=UTC)
         except (ValueError, OverflowError) as exc:
-            raise InvalidInput.field("occurred_at", f"not a time: {exc}") from exc
+            raise InvalidInput.field(f"{where}occurred_at", f"not a time: {exc}") from exc
     tenant = tenant_for(current_caller(), request.tenant)
     return EventInput(tenant=tenant, customer_id=request.customer_id,
                       event_type=request.event_type, data_json=request.data_json or "{}",
@@ -49,12 +52,15 @@ class EventsServicer(events_pb2_grpc.EventsServicer):
         response = events_pb2.PublishEventsResponse()
         stored = 0
         try:
-            for batch in self.events.publish_stream(event_input(r) for r in request_iterator):
+            for batch in self.events.publish_stream(
+                    event_input(r, f"events[{n}].") for n, r in enumerate(request_iterator)):
                 _count(response, batch)
                 stored += len(batch)
         except InvalidInput as exc:
             raise InvalidInput(f"{exc} (the {stored} events before it are stored)",
                                exc.violations) from exc
+        except Conflict as exc:
+            raise Conflict(f"{exc} (the {stored} events before it are stored)") from exc
         return response
 
     def PublishEvents(self, request: events_pb2.PublishEventsRequest,
@@ -65,8 +71,9 @@ class EventsServicer(events_pb2_grpc.EventsServicer):
             raise InvalidInput.field("events", f"at most {MAX_BATCH} events per call; "
                                      "use PublishEventStream for more")
         response = events_pb2.PublishEventsResponse()
-        _count(response, self.events.publish([event_input(r) for r in request.events],
-                                             indexed=True))
+        _count(response, self.events.publish(
+            [event_input(r, f"events[{n}].") for n, r in enumerate(request.events)],
+            indexed=True))
         return response
 
 

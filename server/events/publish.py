@@ -7,8 +7,13 @@ journeys it started or ended, or not at all.
 
 Idempotency: `(tenant, idempotency_key)` is unique in the table. The same key again with the
 same content is answered with the stored event (`replayed`) and changes nothing; with other
-content it is a Conflict. An event without a key is keyed by its content (customer, type,
-occurred-at, data, attributes), so the same event published twice is one event. Within one
+content it is a Conflict. The content is what the caller sent (customer, type, occurred-at
+as sent, data, attributes): an event sent without occurred-at is stored as of the server's
+clock, and its retry, again without, is the same event (`replayed`), not a Conflict. An
+event without a key but with an occurred-at is keyed by its content, so the same event
+published twice is one event. An event with neither a key nor an occurred-at is never
+deduplicated: two identical ones are two events (nothing tells a retry from a second
+occurrence; send an idempotency key to make retries safe). Within one
 request (PublishEvents, or a stream's open transaction) a key given to two events of
 different content is INVALID_ARGUMENT on the second's `events[n].idempotency_key`, naming
 the first: nothing of that request is stored, so no stored event is there to name.
@@ -21,6 +26,7 @@ trigger event), so a replay starts only what a journey added since would have st
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,13 +52,17 @@ log = logs.get_logger(__name__)
 MAX_KEY = 200
 MAX_EVENT_BYTES = 256 * 1024  # data + attributes: an event is facts, not a document
 MAX_FUTURE = timedelta(hours=1)  # clocks differ a little, never by more
+# A set `occurred_at` must be after this: a protobuf Timestamp of 0 seconds (a caller's
+# zero value, sent as set) reads as the Unix epoch, a default, never a fact.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CUSTOMER_ID = 200
 TRANSACTION_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
 class EventInput:
-    """What a caller publishes. `occurred_at` None: now. `data_json` / `attributes_json`:
+    """What a caller publishes. `occurred_at`: aware, after EARLIEST (1970-01-01T00:00:00Z)
+    and at most MAX_FUTURE ahead of the clock; None: now. `data_json` / `attributes_json`:
     JSON objects as text."""
 
     tenant: str
@@ -135,6 +145,10 @@ class EventService:
                            f"is {MAX_EVENT_BYTES}")
         if item.occurred_at is not None and item.occurred_at.tzinfo is None:
             raise InvalidInput.field(f"{where}occurred_at", "must carry a time zone")
+        if item.occurred_at is not None and item.occurred_at <= EARLIEST:
+            raise InvalidInput.field(f"{where}occurred_at", (
+                f"{item.occurred_at.isoformat()} is not after 1970-01-01T00:00:00Z (the "
+                "time of an unset protobuf Timestamp); leave occurred_at unset for now"))
         gathered = Gathered(f"invalid {where.rstrip('.') or 'event'}: data and attributes")
         with gathered:  # one refusal names what is wrong with both
             data = self.types.parse(item.event_type, item.data_json, where)
@@ -146,13 +160,22 @@ class EventService:
         if occurred > now + MAX_FUTURE:
             raise InvalidInput.field(f"{where}occurred_at", f"{occurred.isoformat()} is in "
                                      "the future: an event is something that happened")
+        # what the caller sent: a retry without a time is the same event, though `now` moved
+        sent_time = occurred.isoformat() if item.occurred_at is not None else None
         content = hashlib.sha256(_canonical(
-            [item.customer_id, item.event_type, occurred.isoformat(), data, attributes]
+            [item.customer_id, item.event_type, sent_time, data, attributes]
         ).encode()).hexdigest()
+        event_id = str(ULID())
+        if item.idempotency_key:
+            key = item.idempotency_key
+        elif sent_time is not None:
+            key = f"sha256:{content}"
+        else:  # no key, no time: nothing tells a retry from a second event; never merged
+            key = f"event:{event_id}"
         return {
-            "event_id": str(ULID()), "tenant": item.tenant, "customer_id": item.customer_id,
+            "event_id": event_id, "tenant": item.tenant, "customer_id": item.customer_id,
             "event_type": item.event_type, "occurred_at": occurred, "received_at": now,
-            "idempotency_key": item.idempotency_key or f"sha256:{content}",
+            "idempotency_key": key,
             "content_sha256": content, "data": item.data_json or "{}",
             "attributes": _canonical(attributes),
         }
@@ -166,43 +189,63 @@ class EventService:
         keys = _RequestKeys()
         for n, row in enumerate(rows):
             keys.add(n, row)
-        for attempt in (1, 2):
-            try:
-                with self.engine.begin() as conn:
-                    return [self._store(conn, row) for row in rows]
-            except sa_exc.IntegrityError:  # a concurrent publish of the same key won
-                if attempt == 2:
-                    raise
-            except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-                raise Unavailable(f"event store unavailable: {exc.orig or exc}") from exc
-        raise AssertionError("unreachable")
+        return self._store_rows(rows)
 
     def publish_stream(self, items: Iterable[EventInput]) -> Iterator[list[Published]]:
-        """Store a stream in transactions of TRANSACTION_BATCH; a bad item raises (naming
-        `events[n]`) after everything before it was stored."""
+        """Store a stream in transactions of TRANSACTION_BATCH -> each transaction's events.
+        A bad item raises (InvalidInput naming `events[n]`, n counted from 0 in the stream)
+        after everything before it was stored; so does an error raised by `items` itself
+        (a request that cannot be read, the caller gone): what came before it is kept. A key
+        stored before with other content: Conflict naming `events[n].idempotency_key`,
+        after the events before it were stored."""
         batch: list[dict[str, Any]] = []
         keys = _RequestKeys()  # within the open transaction; a stored key is found stored
-        for n, item in enumerate(items):
+        source = iter(items)
+        for n in itertools.count():
             try:
+                item = next(source, None)
+                if item is None:
+                    break
                 row = self.check(item, f"events[{n}].")
                 keys.add(n, row)
-            except InvalidInput:
-                if batch:
-                    yield self._store_rows(batch)
+            except Exception:
+                yield from self._store_stream_rows(batch, n - len(batch))
                 raise
             batch.append(row)
             if len(batch) >= TRANSACTION_BATCH:
-                yield self._store_rows(batch)
+                yield from self._store_stream_rows(batch, n + 1 - len(batch))
                 batch, keys = [], _RequestKeys()
-        if batch:
-            yield self._store_rows(batch)
+        yield from self._store_stream_rows(batch, n - len(batch))
+
+    def _store_stream_rows(self, rows: list[dict[str, Any]], first: int
+                           ) -> Iterator[list[Published]]:
+        """Store a stream's rows (rows[0] is `events[first]`) in one transaction. A key
+        stored before with other content at rows[i]: rows[:i] are stored in a transaction of
+        their own, then Conflict naming `events[first + i]`."""
+        if not rows:
+            return
+        try:
+            yield self._store_rows(rows)
+        except _KeyConflict as exc:
+            if exc.index:
+                yield self._store_rows(rows[:exc.index])
+            raise Conflict(f"events[{first + exc.index}].idempotency_key: {exc}") from exc
 
     def _store_rows(self, rows: list[dict[str, Any]]) -> list[Published]:
+        """Store rows and run the listeners in one transaction -> their events. Raises
+        _KeyConflict (a Conflict) naming the row whose key was stored with other content,
+        Unavailable when the database is down."""
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as conn:
-                    return [self._store(conn, row) for row in rows]
-            except sa_exc.IntegrityError:
+                    stored: list[Published] = []
+                    for index, row in enumerate(rows):
+                        try:
+                            stored.append(self._store(conn, row))
+                        except Conflict as exc:
+                            raise _KeyConflict(str(exc), index) from exc
+                    return stored
+            except sa_exc.IntegrityError:  # a concurrent publish of the same key won
                 if attempt == 2:
                     raise
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
@@ -270,6 +313,14 @@ class EventService:
                 return replayed, started
             replayed += len(rows)
             after_seq = rows[-1]["seq"]
+
+
+class _KeyConflict(Conflict):
+    """A Conflict at rows[index] of a transaction (which was rolled back)."""
+
+    def __init__(self, message: str, index: int):
+        super().__init__(message)
+        self.index = index
 
 
 class _RequestKeys:

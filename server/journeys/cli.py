@@ -7,7 +7,8 @@
         occurrence and a step communicates at most once; the server's timers then run what
         the replay started.
     kanal journeys check [--dir DIR]
-        Load every journey file as `kanal serve` would and print each, or every problem.
+        Load every journey file as `kanal serve` would and print each, or every problem
+        (exit 1); a DIR (or configured `[journeys] dir`) that is not a directory: exit 2.
 
 Both use the settings of `kanal serve` (``--config``, ``--state-dir``, KANAL_* env).
 """
@@ -68,8 +69,15 @@ def replay(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     from server.journeys.definition import JourneyError
 
+    settings = _settings(args)
+    folder = args.dir or settings.journeys.get("dir")
+    if folder and not Path(folder).is_dir():  # the server would start with no journeys
+        what = "--dir" if args.dir else "[journeys] dir"
+        print(f"kanal journeys check: {what} {folder}: no such directory (journeys live "
+              "in <dir>/<tenant>/<name>/<version>.toml)", file=sys.stderr)
+        return 2
     try:
-        _, stage = _stage(_settings(args), args.dir)
+        _, stage = _stage(settings, args.dir)
     except JourneyError as exc:
         print(f"journey file refused: {exc.path}", file=sys.stderr)
         for problem in exc.problems:

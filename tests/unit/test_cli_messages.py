@@ -4,6 +4,8 @@ records and documents apart, and a watch that ends before its job is a lost serv
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kanal.v1 import jobs_pb2
@@ -151,3 +153,22 @@ def test_the_portal_clis_page_size_limit_is_the_servers():
     from server import portal, portal_cli
 
     assert portal_cli.MAX_PAGE_SIZE == portal.MAX_PAGE_SIZE
+
+
+@pytest.mark.parametrize("folder", ["missing", "a-file.toml"])
+def test_journeys_check_of_no_directory_is_a_usage_error(folder, tmp_path, monkeypatch,
+                                                         capsys):
+    # was: exit 0 and nothing printed, as if the folder held no journeys (QA T4)
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "a-file.toml").write_text("")
+    assert main(["journeys", "check", "--dir", str(tmp_path / folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"kanal journeys check: --dir {tmp_path / folder}: no such directory "
+                   "(journeys live in <dir>/<tenant>/<name>/<version>.toml)\n")
+
+
+def test_journeys_check_prints_the_journeys_of_a_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path / "state"))
+    shipped = Path(__file__).resolve().parents[2] / "journeys"
+    assert main(["journeys", "check", "--dir", str(shipped)]) == 0
+    assert capsys.readouterr().out.startswith("demo/broker-follow-up@1: on account_opened")

@@ -7,23 +7,37 @@ reads back and replays. QA L6.
 One request cannot give one idempotency key to two different events
 (server.events.publish): INVALID_ARGUMENT on the second's `events[n].idempotency_key`,
 naming the first, and nothing of the request is stored. It was ALREADY_EXISTS naming, as
-the key's owner, an event id that was rolled back with the request. QA L5. SQLite."""
+the key's owner, an event id that was rolled back with the request. QA L5.
+
+An `occurred_at` at or before 1970-01-01T00:00:00Z (a protobuf Timestamp of 0 seconds is
+the epoch, not "unset") is INVALID_ARGUMENT on `occurred_at`; no time is now. QA T5.
+
+The idempotency hash is of what the caller sent: a retry without `occurred_at` is the first
+event, though the server's now moved; with neither a key nor a time, two identical events
+are two events. QA T1.
+
+A stream (PublishEventStream) stores the events before one it cannot read or accept, and
+names that one `events[n].…` (n: its index in the stream). SQLite."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, func, select, update
 
-from server.errors import InvalidInput
+from kanal.v1 import events_pb2
+from server.api.events import EventsServicer
+from server.auth import Caller, set_caller
+from server.errors import Conflict, InvalidInput, PermissionDenied
 from server.events.publish import EventInput, EventService
 from server.events.tables import events as events_table
 from server.events.types import EventTypes, parse_attributes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TYPES = EventTypes()
+PIN = json.dumps({"card_id": "K", "via": "app"})
 MISSED = {"invoice_id": "I1", "amount": "100.00", "currency": "NOK", "due_date": "2026-02-28"}
 
 
@@ -174,3 +188,149 @@ def test_a_stream_stores_what_came_before_the_event_that_reuses_a_key(service):
     [(field, why)] = violations(raised)
     assert field == "events[2].idempotency_key" and "events[0]" in why
     assert stored(service) == 2
+
+
+# --- occurred_at at or before the epoch (QA T5) --------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("at", [EPOCH, EPOCH - timedelta(microseconds=1),
+                                datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+                                datetime(1, 1, 1, tzinfo=UTC)])
+def test_a_time_at_or_before_the_epoch_is_refused_naming_occurred_at(service, at):
+    # was: stored as having happened in 1970 (an explicit protobuf Timestamp of 0 seconds,
+    # a caller's default, read as a fact)
+    with pytest.raises(InvalidInput) as raised:
+        service.publish([EventInput("t", "C1", "pin_sent", PIN, occurred_at=at)],
+                        indexed=True)
+    [(field, why)] = violations(raised)
+    assert field == "events[0].occurred_at"
+    assert why.startswith(f"{at.isoformat()} is not after 1970-01-01T00:00:00Z")
+    assert stored(service) == 0
+
+
+def test_just_after_the_epoch_is_a_time_and_no_time_is_now(service):
+    after = EPOCH + timedelta(microseconds=1)
+    first, unset = service.publish([EventInput("t", "C1", "pin_sent", PIN, occurred_at=after),
+                                    EventInput("t", "C1", "pin_sent", PIN)])
+    assert (first.event.occurred_at, unset.event.occurred_at) == (after, T0)
+
+
+# --- the idempotency hash is of what the caller sent (QA T1) -------------------------------
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_retry_without_occurred_at_is_the_first_event_though_the_clock_moved(tmp_path):
+    # was: Conflict "idempotency key 'k1' was already used ... with other content": the
+    # server's now, filled in for the unset time, was hashed as if the caller had sent it
+    clock = Clock(T0)
+    service = EventService(create_engine(f"sqlite:///{tmp_path / 'index.db'}"), TYPES,
+                           clock=clock)
+    service.create_schema()
+    item = EventInput("t", "C1", "pin_sent", PIN, idempotency_key="k1")
+    [first] = service.publish([item])
+    clock.now = T0 + timedelta(minutes=5)
+    [again] = service.publish([item])
+    assert again.replayed and again.event.event_id == first.event.event_id
+    assert again.event.occurred_at == T0 and stored(service) == 1
+    with pytest.raises(Conflict):  # what was sent differs: a time now, none before
+        service.publish([EventInput("t", "C1", "pin_sent", PIN, idempotency_key="k1",
+                                    occurred_at=T0)])
+
+
+def test_an_event_with_neither_key_nor_time_is_never_deduplicated(service):
+    # was: one event, the second `replayed`, whenever the clock read the same for both
+    timeless = EventInput("t", "C1", "pin_sent", PIN)
+    one, two = service.publish([timeless, timeless], indexed=True)
+    [three] = service.publish([timeless])
+    assert not (one.replayed or two.replayed or three.replayed)
+    assert len({one.event.event_id, two.event.event_id, three.event.event_id}) == 3
+    assert stored(service) == 3
+
+
+def test_an_event_without_a_key_but_with_a_time_is_keyed_by_its_content(service):
+    timed = EventInput("t", "C1", "pin_sent", PIN, occurred_at=T0)
+    [first] = service.publish([timed])
+    [again] = service.publish([timed])
+    assert again.replayed and again.event.event_id == first.event.event_id
+    assert stored(service) == 1
+
+
+# --- a stream keeps what came before an event it cannot read ---------------------------------
+
+
+def pin_request(customer: str, seconds: int | None = None) -> events_pb2.PublishEventRequest:
+    request = events_pb2.PublishEventRequest(customer_id=customer, event_type="pin_sent",
+                                             data_json=PIN, idempotency_key=customer)
+    if seconds is not None:
+        request.occurred_at.seconds = seconds
+    return request
+
+
+@pytest.fixture
+def producer():
+    set_caller(Caller("test", "t", "producer"))
+    yield
+    set_caller(None)
+
+
+@pytest.mark.parametrize("seconds, why", [
+    (0, "1970-01-01T00:00:00+00:00 is not after 1970-01-01T00:00:00Z"),  # T5
+    (2**40, "not a time: "),  # beyond what a Timestamp can hold
+])
+def test_a_stream_stores_the_events_before_a_bad_time_and_names_its_index(
+        service, producer, seconds, why):
+    # was: the two events before it lost (the error came from the request iterator, not
+    # from the check), and the field named `occurred_at`, not which event's
+    with pytest.raises(InvalidInput) as raised:
+        EventsServicer(service).PublishEventStream(
+            iter([pin_request("C1"), pin_request("C2", int(T0.timestamp())),
+                  pin_request("C3", seconds), pin_request("C4")]), None)
+    [(field, description)] = violations(raised)
+    assert field == "events[2].occurred_at" and description.startswith(why), description
+    assert "(the 2 events before it are stored)" in raised.value.message
+    assert [e.customer_id for e in service.for_customer("t", "C1")
+            + service.for_customer("t", "C2")] == ["C1", "C2"]
+    assert stored(service) == 2
+
+
+def test_a_batch_names_the_index_of_a_time_it_cannot_read(service, producer):
+    with pytest.raises(InvalidInput) as raised:
+        EventsServicer(service).PublishEvents(events_pb2.PublishEventsRequest(
+            events=[pin_request("C1"), pin_request("C2", -2**40)]), None)
+    assert [f for f, _ in violations(raised)] == ["events[1].occurred_at"]
+    assert stored(service) == 0  # all or nothing
+
+
+def test_a_stream_keeps_what_came_before_a_request_it_could_not_read(service):
+    def requests():
+        yield pin("C1", "a")
+        yield pin("C2", "b")
+        raise PermissionDenied("this API key acts for tenant 't' only")
+
+    published = service.publish_stream(requests())
+    assert [p.event.customer_id for p in next(published)] == ["C1", "C2"]
+    with pytest.raises(PermissionDenied):
+        next(published)
+    assert stored(service) == 2
+
+
+def test_a_stream_stores_what_came_before_a_key_stored_with_other_content(service):
+    # was: the whole open transaction (up to 500 events before it) rolled back with it
+    service.publish([pin("C0", "taken")])
+    published = service.publish_stream(iter([pin("C1", "a"), pin("C2", "b"),
+                                             pin("C3", "taken", card="X"), pin("C4", "c")]))
+    assert [p.event.customer_id for p in next(published)] == ["C1", "C2"]
+    with pytest.raises(Conflict) as raised:
+        next(published)
+    assert str(raised.value).startswith("events[2].idempotency_key: idempotency key 'taken' "
+                                        "was already used for event ")
+    assert stored(service) == 3

@@ -69,8 +69,9 @@ class EventsServicer:
 
     def PublishEventStream(self, request_iterator, context):
         """A stream of events, stored as they arrive. A bad event ends the call with
-        INVALID_ARGUMENT naming `events[n]`; the events before it are stored (resend the rest:
-        idempotency keys make resending safe).
+        INVALID_ARGUMENT naming `events[n]` (n: its index in the stream, from 0), a key stored
+        before with another event with ALREADY_EXISTS naming `events[n].idempotency_key`; the
+        events before it are stored (resend the rest: idempotency keys make resending safe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
