@@ -49,7 +49,8 @@ client's own connections and with its retry policy (about half of put_object's c
 and less server CPU: no `100-continue` round trip; the body is hashed once, for the metadata
 and the checksum header, not again for the SigV4 payload hash).
 The encodings live beside this module: archive.metadata (header values), archive.objects
-(StoredObject from headers), archive.s3_errors (error responses -> typed errors).
+(StoredObject from headers), archive.s3_errors (error responses -> typed errors); objects
+over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -89,6 +90,7 @@ from archive.metadata import (
     encode_metadata,
     encode_metadata_value,
 )
+from archive.multipart import MULTIPART_THRESHOLD, put_multipart
 from archive.objects import (
     StoredObject,
     checksum_base64,
@@ -105,10 +107,9 @@ from archive.s3_errors import (
 
 T = TypeVar("T")
 
-__all__ = ["ArchiveStore", "StoredObject", "decode_metadata_value", "encode_metadata_value"]
+__all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metadata_value",
+           "encode_metadata_value"]
 
-MULTIPART_THRESHOLD = 16 * 1024 * 1024  # larger objects are uploaded in parts
-PART_SIZE = 8 * 1024 * 1024
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
 _HEAD_CONCURRENCY = 16  # HEADs in flight while listing (the client pools 32 connections)
 
@@ -240,7 +241,8 @@ class ArchiveStore:
                 existing = self._head_or_none(key)
                 if existing is not None:
                     return self._same_or_conflict(existing, sha256)
-                created = self._put_multipart(key, content, media_type, headers, lock)
+                created = put_multipart(self._call, self._client, self.bucket, key, content,
+                                        media_type, headers, lock)
             else:
                 created = self._put_single(key, content, put_headers(
                     media_type=media_type, metadata=headers,
@@ -268,64 +270,6 @@ class ArchiveStore:
             if error_code(exc) in PRECONDITION_CODES:
                 return None
             raise
-
-    def _put_multipart(
-        self,
-        key: str,
-        content: bytes,
-        media_type: str,
-        headers: dict[str, str],
-        lock: dict[str, Any],
-    ) -> str | None:
-        upload = self._call(self._client.create_multipart_upload,
-            Bucket=self.bucket,
-            Key=key,
-            ContentType=media_type,
-            Metadata=headers,
-            ChecksumAlgorithm="SHA256",
-            **lock,
-        )
-        upload_id = upload["UploadId"]
-        try:
-            parts = []
-            for number, offset in enumerate(range(0, len(content), PART_SIZE), start=1):
-                chunk = content[offset : offset + PART_SIZE]
-                checksum = checksum_base64(hashlib.sha256(chunk).digest())
-                response = self._call(self._client.upload_part,
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=chunk,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=checksum,
-                )
-                parts.append(
-                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
-                )
-            try:
-                response = self._call(self._client.complete_multipart_upload,
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
-                )
-            except ClientError as exc:
-                if error_code(exc) in PRECONDITION_CODES:
-                    self._abort(key, upload_id)
-                    return None
-                raise
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        return str(response.get("VersionId") or "")
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        # Best effort: an upload left behind is removed by a bucket lifecycle rule, not by us.
-        with suppress(ClientError, BotoCoreError):
-            self._call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=key,
-                       UploadId=upload_id)
 
     @staticmethod
     def _same_or_conflict(existing: StoredObject, sha256: str) -> StoredObject:
