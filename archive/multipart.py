@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from archive.objects import checksum_base64
+from archive.digests import checksum_base64
 from archive.s3_errors import PRECONDITION_CODES, error_code
 
 __all__ = ["MULTIPART_THRESHOLD", "PART_SIZE", "put_multipart"]
