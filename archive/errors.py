@@ -6,7 +6,7 @@ which backend raised them:
 
 - `ArchiveUnavailable`  -> UNAVAILABLE (retryable: the endpoint or database is down or slow)
 - `ObjectNotFound`      -> NOT_FOUND
-- `IntegrityError`      -> DATA_LOSS / INTERNAL (stored bytes do not match their sha256)
+- `IntegrityError`      -> DATA_LOSS / INTERNAL (bytes do not match their sha256)
 - `ObjectConflict`      -> ALREADY_EXISTS (a key is immutable once written)
 - `DuplicateDocument`   -> ALREADY_EXISTS (document id or idempotency key already indexed)
 - `AccessDenied`        -> the archive's own credentials are wrong: an operator problem
@@ -32,7 +32,9 @@ class ObjectNotFound(ArchiveError):
 
 
 class IntegrityError(ArchiveError):
-    """The bytes read back do not match the sha256 recorded when they were archived."""
+    """Bytes do not match their sha256: read back against the one recorded when they were
+    archived, or put with a sha256 that is not theirs (refused by S3 or the store; nothing
+    is stored then)."""
 
 
 class ObjectConflict(ArchiveError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,10 +41,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def checksum_base64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
 
 
 def stored_object(key: str, response: Mapping[str, Any]) -> StoredObject:

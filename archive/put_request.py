@@ -19,13 +19,15 @@ the same backoff as the client's `retries={"mode": "standard"}`), and an error r
 parsed by botocore's rest-xml parser into the `ClientError` that `client.put_object` raises,
 so `archive.s3_errors` translates it as before.
 
-The body's sha256 is computed once, by the store: it goes into the metadata and into the
+The body's sha256 is computed once (by the renderer that made the bytes when the caller
+passes it to `ArchiveStore.put`, else by the store): it goes into the metadata and into the
 signed `x-amz-checksum-sha256` header, and the payload is signed as `UNSIGNED-PAYLOAD` (what
 botocore itself does over HTTPS when a checksum header is present). Integrity does not
 depend on the payload hash: S3 (AWS, and SeaweedFS as tested in
-tests/integration/test_archive_store.py) refuses a body whose sha256 does not match the
-checksum header with `BadDigest`, and the header cannot be changed without breaking the
-signature. (SeaweedFS does not compare a signed payload hash with the body at all.)
+tests/integration/test_archive_put_request.py and test_archive_put_sha256.py) refuses a body
+whose sha256 does not match the checksum header with `BadDigest`, and the header cannot be
+changed without breaking the signature. (SeaweedFS does not compare a signed payload hash
+with the body at all.)
 """
 
 from __future__ import annotations

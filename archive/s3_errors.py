@@ -1,15 +1,22 @@
 """S3 error responses -> the archive's typed errors (archive.errors).
 
 A closed port, a timeout or a 5xx becomes `ArchiveUnavailable` (retryable); a missing key
-`ObjectNotFound`; refused credentials `AccessDenied`; a failed `If-None-Match` is a
-precondition the store handles itself (the key is taken).
+`ObjectNotFound`; refused credentials `AccessDenied`; bytes refused for not matching their
+checksum header (`BadDigest`) `IntegrityError`; a failed `If-None-Match` is a precondition
+the store handles itself (the key is taken).
 """
 
 from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from archive.errors import AccessDenied, ArchiveError, ArchiveUnavailable, ObjectNotFound
+from archive.errors import (
+    AccessDenied,
+    ArchiveError,
+    ArchiveUnavailable,
+    IntegrityError,
+    ObjectNotFound,
+)
 
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 DENIED_CODES = {
@@ -31,6 +38,8 @@ UNAVAILABLE_CODES = {
     "RequestTimeout",
     "RequestTimeTooSkewed",
 }
+# the body's sha256 is not the one its (signed) checksum header gives: AWS S3, SeaweedFS
+DIGEST_CODES = {"BadDigest"}
 PRECONDITION_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 NO_HOLD_CODES = frozenset(
     # AWS S3; MinIO; SeaweedFS (for an object that never had a hold)
@@ -51,6 +60,8 @@ def from_client_error(exc: ClientError, where: str) -> ArchiveError:
         return ArchiveError(f"{where}: bucket does not exist (run ensure_bucket)")
     if code in NOT_FOUND_CODES:
         return ObjectNotFound(f"{where}: not found")
+    if code in DIGEST_CODES:
+        return IntegrityError(f"{where}: {code}: the bytes do not match their sha256: {message}")
     if code in DENIED_CODES:
         return AccessDenied(f"{where}: {code}: {message}")
     if code in UNAVAILABLE_CODES or (isinstance(status, int) and status >= 500):

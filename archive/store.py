@@ -10,10 +10,12 @@ Why it looks like this:
   not even the root account, can shorten it or delete the version before `retain_until`) and
   optionally a legal hold. The bucket must have Object Lock enabled (`ensure_bucket`).
 - **Integrity.** The sha256 of the bytes is sent with the upload (`x-amz-checksum-sha256`, so
-  the server refuses a corrupted upload), recorded in the object's metadata (`sha256`) and
-  verified on every `get()`: bytes that no longer match raise `IntegrityError`. Together with
-  the caller's metadata this makes the object self-describing: the index can be rebuilt from
-  `iter_objects()` alone.
+  the server refuses a corrupted upload: `IntegrityError`), recorded in the object's metadata
+  (`sha256`) and verified on every `get()`: bytes that no longer match raise `IntegrityError`.
+  Together with the caller's metadata this makes the object self-describing: the index can be
+  rebuilt from `iter_objects()` alone. A caller that hashed the bytes already (the renderers)
+  passes its digest to `put`, which then hashes only where S3 checks no whole-object
+  checksum (multipart uploads, a key already taken): each archived document is hashed once.
 - **Metadata is ASCII on the wire.** S3 user metadata travels as HTTP headers. Values that are
   not plain printable ASCII ("Åse Østby") are sent as RFC 2047 encoded words
   (`=?utf-8?b?...?=`, the form AWS itself uses) and decoded on read, so callers see their
@@ -49,7 +51,8 @@ client's own connections and with its retry policy (about half of put_object's c
 and less server CPU: no `100-continue` round trip; the body is hashed once, for the metadata
 and the checksum header, not again for the SigV4 payload hash).
 The encodings live beside this module: archive.metadata (header values), archive.objects
-(StoredObject from headers), archive.s3_errors (error responses -> typed errors).
+(StoredObject from headers), archive.s3_errors (error responses -> typed errors); objects
+over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -75,6 +78,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from archive import deadline
+from archive.digests import checksum_base64, digest_from_hex, hashed
 from archive.errors import (
     AccessDenied,
     ArchiveError,
@@ -89,12 +93,8 @@ from archive.metadata import (
     encode_metadata,
     encode_metadata_value,
 )
-from archive.objects import (
-    StoredObject,
-    checksum_base64,
-    retention_instant,
-    stored_object,
-)
+from archive.multipart import MULTIPART_THRESHOLD, put_multipart
+from archive.objects import StoredObject, retention_instant, stored_object
 from archive.put_request import SignedPut, put_headers
 from archive.s3_errors import (
     NO_HOLD_CODES,
@@ -105,10 +105,9 @@ from archive.s3_errors import (
 
 T = TypeVar("T")
 
-__all__ = ["ArchiveStore", "StoredObject", "decode_metadata_value", "encode_metadata_value"]
+__all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metadata_value",
+           "encode_metadata_value"]
 
-MULTIPART_THRESHOLD = 16 * 1024 * 1024  # larger objects are uploaded in parts
-PART_SIZE = 8 * 1024 * 1024
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
 _HEAD_CONCURRENCY = 16  # HEADs in flight while listing (the client pools 32 connections)
 
@@ -214,17 +213,31 @@ class ArchiveStore:
         metadata: dict[str, str],
         retain_until: datetime | None,
         legal_hold: bool = False,
+        sha256: str | None = None,
     ) -> StoredObject:
         """Store `content` under `key` once, retained in COMPLIANCE mode until `retain_until`.
 
         Re-putting identical bytes returns the stored object unchanged (its original metadata
         and retention); different bytes raise `ObjectConflict`.
+
+        `sha256`: the hex sha256 of `content` when the caller has it already (a renderer's
+        `Output.sha256`), so a one-request put does not hash the bytes again: S3 verifies it
+        (the signed `x-amz-checksum-sha256`; AWS and SeaweedFS refuse other bytes with
+        `BadDigest`). Where S3 checks no checksum of the whole object, the store hashes the
+        bytes itself: objects over `MULTIPART_THRESHOLD` (S3 checks each part) and a key that
+        is taken (the stored sha256 is compared with the bytes' own). Either way a `sha256`
+        that is not the content's raises `IntegrityError` and nothing is stored; one that is
+        not 64 hex digits raises ValueError.
         """
         if not key or key.startswith("/"):
             raise ValueError(f"invalid object key {key!r}")
-        digest = hashlib.sha256(content).digest()
-        sha256 = digest.hex()
-        headers = encode_metadata(metadata, sha256)
+        claimed = digest_from_hex(sha256) if sha256 is not None else None
+        multipart = len(content) > MULTIPART_THRESHOLD
+        if claimed is not None and not multipart:  # one request: S3 checks the claim
+            digest, unchecked = claimed, True
+        else:
+            digest, unchecked = hashed(content, claimed), False
+        headers = encode_metadata(metadata, digest.hex())
         instant = retention_instant(retain_until) if retain_until is not None else None
         if instant is not None and instant <= datetime.now(UTC):
             raise ValueError(f"retain_until {instant.isoformat()} is not in the future")
@@ -236,21 +249,26 @@ class ArchiveStore:
             lock["ObjectLockLegalHoldStatus"] = "ON"
 
         with self._errors(key):
-            if len(content) > MULTIPART_THRESHOLD:
+            if multipart:
                 existing = self._head_or_none(key)
                 if existing is not None:
-                    return self._same_or_conflict(existing, sha256)
-                created = self._put_multipart(key, content, media_type, headers, lock)
+                    return self._same_or_conflict(existing, digest.hex())
+                created = put_multipart(self._call, self._client, self.bucket, key, content,
+                                        media_type, headers, lock)
             else:
                 created = self._put_single(key, content, put_headers(
                     media_type=media_type, metadata=headers,
                     checksum_sha256=checksum_base64(digest), retain_until=instant,
                     legal_hold=legal_hold))
             if created is None:  # the key was taken between our check and our write
-                return self._same_or_conflict(self.head(key), sha256)
+                # S3 refused on the precondition, maybe before checking the checksum: compare
+                # the stored sha256 with the bytes' own, never with an unchecked claim
+                if unchecked:
+                    digest = hashed(content, claimed)
+                return self._same_or_conflict(self.head(key), digest.hex())
         return StoredObject(
             key=key,
-            sha256=sha256,
+            sha256=digest.hex(),
             size=len(content),
             media_type=media_type,
             metadata=dict(metadata),
@@ -268,64 +286,6 @@ class ArchiveStore:
             if error_code(exc) in PRECONDITION_CODES:
                 return None
             raise
-
-    def _put_multipart(
-        self,
-        key: str,
-        content: bytes,
-        media_type: str,
-        headers: dict[str, str],
-        lock: dict[str, Any],
-    ) -> str | None:
-        upload = self._call(self._client.create_multipart_upload,
-            Bucket=self.bucket,
-            Key=key,
-            ContentType=media_type,
-            Metadata=headers,
-            ChecksumAlgorithm="SHA256",
-            **lock,
-        )
-        upload_id = upload["UploadId"]
-        try:
-            parts = []
-            for number, offset in enumerate(range(0, len(content), PART_SIZE), start=1):
-                chunk = content[offset : offset + PART_SIZE]
-                checksum = checksum_base64(hashlib.sha256(chunk).digest())
-                response = self._call(self._client.upload_part,
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=chunk,
-                    ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=checksum,
-                )
-                parts.append(
-                    {"ETag": response["ETag"], "PartNumber": number, "ChecksumSHA256": checksum}
-                )
-            try:
-                response = self._call(self._client.complete_multipart_upload,
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
-                )
-            except ClientError as exc:
-                if error_code(exc) in PRECONDITION_CODES:
-                    self._abort(key, upload_id)
-                    return None
-                raise
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        return str(response.get("VersionId") or "")
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        # Best effort: an upload left behind is removed by a bucket lifecycle rule, not by us.
-        with suppress(ClientError, BotoCoreError):
-            self._call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=key,
-                       UploadId=upload_id)
 
     @staticmethod
     def _same_or_conflict(existing: StoredObject, sha256: str) -> StoredObject:

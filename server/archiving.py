@@ -180,7 +180,8 @@ class ArchiveStep:
 
     def put(self, composition: Composition, output: Output, common: Mapping[str, str],
             retain_until: datetime) -> OutputRecord:
-        """One output as one immutable, retained object. -> its index record"""
+        """One output as one immutable, retained object, under the renderer's sha256 (the
+        store does not hash the bytes again; S3 verifies it). -> its index record"""
         key = output_key(composition, output)
         self.store.put(
             key, output.content, media_type=output.media_type,
@@ -188,6 +189,7 @@ class ArchiveStep:
                       "pages": str(output.facts.get("pages", "")),
                       "facts": _facts_json(output)},
             retain_until=retain_until,
+            sha256=output.sha256,  # hashed by the renderer: S3 checks it, not hashed again
         )
         return output_record(output, key)
 

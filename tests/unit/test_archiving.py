@@ -19,7 +19,7 @@ from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from archive.tables import documents
-from server.archiving import ArchiveStep, Rendered
+from server.archiving import ArchiveStep, Rendered, output_key
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
@@ -32,13 +32,14 @@ NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 
 
 class Store:
-    """put() as ArchiveStore's; a key containing one of `conflicts` holds other bytes, any
-    put while `down` is set finds S3 unreachable."""
+    """put() as ArchiveStore's (it keeps the sha256 each put is given); a key containing one
+    of `conflicts` holds other bytes, any put while `down` is set finds S3 unreachable."""
 
     def __init__(self, conflicts: tuple[str, ...] = (), *, meet: bool = False):
         self.conflicts = conflicts
         self.down = False
         self.keys: list[str] = []
+        self.sha256s: dict[str, str | None] = {}  # the digest each put was given
         self.threads: set[str] = set()
         self._lock = threading.Lock()
         # `meet`: the first two puts wait for each other (broken after 10 s when puts run
@@ -46,9 +47,10 @@ class Store:
         self._meet = threading.Barrier(2, timeout=10) if meet else None
         self._met = 0
 
-    def put(self, key, content, *, media_type, metadata, retain_until):
+    def put(self, key, content, *, media_type, metadata, retain_until, sha256=None):
         with self._lock:
             self.threads.add(threading.current_thread().name)
+            self.sha256s[key] = sha256
             meets = self._meet is not None and self._met < 2
             self._met += 1
         if meets:
@@ -106,6 +108,31 @@ def test_a_chunk_is_indexed_with_its_print_pieces_in_one_transaction(index):
     assert len(store.keys) == 10 and len(store.threads) > 1  # puts ran side by side
     assert count(index, documents) == 5 and count(index, print_pieces) == 5
     assert len(commits) == 1
+
+
+def test_every_object_is_put_with_its_renderers_sha256(index):
+    """The renderer hashed the bytes already: the store is given that digest (S3 checks it),
+    not left to hash them again, and the index records the same one."""
+    store = Store()
+    docs = [rendered(n) for n in range(3)]
+    outcomes = step(store, index).commit(docs)
+    given = {output_key(d.composition, o): o.sha256 for d in docs for o in d.outputs}
+    assert store.sha256s == given and len(given) == 6
+    assert {r.key: r.sha256 for records in outcomes for r in records} == given
+
+
+def test_the_sha256_given_is_the_renderers_own_not_one_computed_on_the_way(index):
+    """A digest the archive step does not compute itself: an Output whose sha256 is not its
+    bytes' (so a store hashing for itself would differ) still reaches the store as is."""
+    store = Store()
+    doc = rendered(1)
+    claimed = "ab" * 32
+    doc = dataclasses.replace(doc, outputs=tuple(
+        dataclasses.replace(o, sha256=claimed) if o.channel == Channel.SMS else o
+        for o in doc.outputs))
+    step(store, index).commit([doc])
+    sms = next(o for o in doc.outputs if o.channel == Channel.SMS)
+    assert store.sha256s[output_key(doc.composition, sms)] == claimed
 
 
 def test_a_document_whose_object_differs_fails_alone(index):
