@@ -149,9 +149,10 @@ class Details:
 
 def line_net_amount(quantity: Decimal, unit_price: Decimal, currency: str = "NOK",
                     base_quantity: Decimal | None = None) -> Decimal:
-    """BT-131 before line allowances and charges: quantity x price / base quantity."""
-    base = base_quantity if base_quantity else Decimal(1)
-    return round_money(quantity * unit_price / base, currency)
+    """BT-131 before line allowances and charges: quantity x price / base quantity (none or
+    0: 1, and no division: a division by 1 is exact and the rounding writes the same)."""
+    net = quantity * unit_price
+    return round_money(net / base_quantity if base_quantity else net, currency)
 
 
 def vat_amount(taxable: Decimal, rate: Decimal | None, currency: str = "NOK") -> Decimal:

@@ -63,3 +63,17 @@ def test_line_without_allowances_is_rounded_once(monkeypatch):
     with_charge = replace(line, allowances_charges=(
         LineAllowanceCharge(is_charge=True, amount=Decimal("1.50")),))
     assert invoice._line(with_charge, "NOK").net_amount == Decimal("101.51")
+
+
+@settings(max_examples=300, deadline=None)
+@given(quantity=st.decimals(min_value=-10**7, max_value=10**7, places=4),
+       price=st.decimals(min_value=0, max_value=10**9, places=6),
+       base=st.sampled_from([None, Decimal(0)]),
+       currency=st.sampled_from(["NOK", "JPY", "KWD"]))
+def test_line_net_without_base_quantity_is_the_division_by_one(quantity, price, base,
+                                                               currency):
+    """No base quantity (or 0) divides by nothing: what a division by 1 rounds to, to the
+    Decimal exponent (and a zero net is +0 either way)."""
+    net = invoice.line_net_amount(quantity, price, currency, base)
+    by_one = invoice.round_money(quantity * price / Decimal(1), currency)
+    assert net.as_tuple() == by_one.as_tuple()
