@@ -124,6 +124,9 @@ def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = 
     rounded to (`server.compose.money.quantum`, EN 16931 BR-DEC: at most 2), so what is
     accepted here is never rounded again. `rule`: the standard's rule the message starts
     with ("[BR-DEC-16] ...") where the document has one."""
+    rounded = round_money(value, currency)
+    if rounded == value:  # the usual answer: no digit beyond the minor unit (or only zeros)
+        return rounded
     places = minor_unit(currency)
     exponent = value.normalize().as_tuple().exponent
     written = max(-exponent, 0) if isinstance(exponent, int) else 0
@@ -133,7 +136,7 @@ def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = 
             + f"{currency} has {places} decimal{'s' if places != 1 else ''}; "
             f"{quote(value)} has {written}: send the amount the ledger books, rounded to the "
             "currency's minor unit")
-    return round_money(value, currency)
+    return rounded
 
 
 def iso_date(value: Any, path: str) -> date:
