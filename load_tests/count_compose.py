@@ -13,8 +13,10 @@ constant few thousand for the two switches): divide it by `--count`. Without val
 script only composes and prints the wall time. Reading the profile:
     callgrind_annotate --inclusive=yes callgrind.out.<pid> | head -60
 
-Figures are comparable between runs with the same `--count` and seed (the documents are
-the same), not with cProfile's or wall-clock figures.
+Figures are comparable between runs with the same `--count` (the documents are the same),
+not with cProfile's or wall-clock figures. Repeated runs of the same code differ by about
+0.2% (addresses and hashing vary per process): compare changes smaller than that over
+several runs.
 """
 
 from __future__ import annotations
