@@ -60,6 +60,8 @@ import unicodedata
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,10 @@ def _shown(composition: Composition) -> Iterator[tuple[str, str]]:
                 yield f"campaigns.{campaign.area}.{name}", text
 
 
+# Context values that hold no text (neither str nor Mapping nor list/tuple).
+_LEAVES = frozenset({type(None), bool, int, float, Decimal, date})
+
+
 def _shown_characters(composition: Composition) -> set[str]:
     """The distinct characters of the strings `_shown` yields that are not all ASCII, each
     string NFC-composed as `missing_glyphs` reads it: one walk, no paths."""
@@ -169,7 +175,17 @@ def _shown_characters(composition: Composition) -> set[str]:
     stack: list[Any] = [composition.context]
     while stack:
         value = stack.pop()
-        if isinstance(value, str):
+        kind = type(value)  # the exact types first: an ABC isinstance is the walk's cost
+        if kind is str:
+            if not value.isascii():
+                texts.append(value)
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind in _LEAVES:
+            continue
+        elif isinstance(value, str):
             if not value.isascii():
                 texts.append(value)
         elif isinstance(value, Mapping):

@@ -149,9 +149,10 @@ class Details:
 
 def line_net_amount(quantity: Decimal, unit_price: Decimal, currency: str = "NOK",
                     base_quantity: Decimal | None = None) -> Decimal:
-    """BT-131 before line allowances and charges: quantity x price / base quantity."""
-    base = base_quantity if base_quantity else Decimal(1)
-    return round_money(quantity * unit_price / base, currency)
+    """BT-131 before line allowances and charges: quantity x price / base quantity (none or
+    0: 1, and no division: a division by 1 is exact and the rounding writes the same)."""
+    net = quantity * unit_price
+    return round_money(net / base_quantity if base_quantity else net, currency)
 
 
 def vat_amount(taxable: Decimal, rate: Decimal | None, currency: str = "NOK") -> Decimal:
@@ -294,20 +295,24 @@ def _line(line: LineInput, currency: str) -> InvoiceLine:
     net_price = line.unit_price
     if net_price is None:
         net_price = (line.gross_price or ZERO) - (line.price_discount or ZERO)
-    line_ac = tuple(
-        LineAllowanceCharge(
-            is_charge=ac.is_charge,
-            amount=_ac_amount(ac.amount, ac.base_amount, ac.percent, currency),
-            reason=ac.reason, reason_code=ac.reason_code,
-            base_amount=ac.base_amount, percent=ac.percent,
-        )
-        for ac in line.allowances_charges
-    )
     net = line_net_amount(line.quantity, net_price, currency, line.base_quantity)
-    net += sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO)
+    line_ac: tuple[LineAllowanceCharge, ...] = ()
+    if line.allowances_charges:  # most lines have none: their net is already rounded
+        line_ac = tuple(
+            LineAllowanceCharge(
+                is_charge=ac.is_charge,
+                amount=_ac_amount(ac.amount, ac.base_amount, ac.percent, currency),
+                reason=ac.reason, reason_code=ac.reason_code,
+                base_amount=ac.base_amount, percent=ac.percent,
+            )
+            for ac in line.allowances_charges
+        )
+        net = round_money(
+            net + sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO),
+            currency)
     return InvoiceLine(
         id=line.id, name=line.name, quantity=line.quantity, unit_code=line.unit_code,
-        unit_price=net_price, net_amount=round_money(net, currency),
+        unit_price=net_price, net_amount=net,
         vat_category=line.vat_category, vat_rate=model_rate(line.vat_category, line.vat_rate),
         description=line.description, period_start=line.period_start,
         period_end=line.period_end, note=line.note, object_id=line.object_id,

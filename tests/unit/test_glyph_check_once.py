@@ -84,3 +84,26 @@ def test_the_renderer_does_not_walk_the_strings_the_plan_walked(monkeypatch) -> 
     boxes, _ = _composed("李小龍")
     with pytest.raises(InvalidInput, match="U\\+674E"):
         glyphs.print_composition(boxes, layout)
+
+
+def test_the_walk_reads_text_under_any_mapping_sequence_or_str_subclass() -> None:
+    """`_shown_characters` takes plain dicts, lists and tuples by their exact type and skips
+    numbers, dates and None unread; text under other mappings and in str subclasses (a
+    template's Markup) is still read."""
+    from dataclasses import replace
+    from datetime import date
+    from decimal import Decimal
+    from types import MappingProxyType
+
+    from markupsafe import Markup
+
+    import server.channels.glyphs as glyphs
+
+    fine, _ = _composed("Kari Nordmann")
+    context = MappingProxyType({
+        "a": ["Å", ("é", {"b": MappingProxyType({"c": Markup("Ø<b>")})})],
+        "d": [Decimal("1.5"), date(2026, 1, 2), None, True, 3, 2.5, "plain ascii"],
+        "e": "\u0041\u030a",  # A + combining ring: NFC-composed as the fonts are asked
+    })
+    assert glyphs._shown_characters(replace(fine, context=context, campaigns=())) == {
+        "Å", "é", "Ø", "<", "b", ">"}

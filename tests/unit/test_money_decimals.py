@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
@@ -168,3 +170,27 @@ def test_the_minor_unit_agrees_with_babels_currency_data_for_kanals_currencies()
 
     for currency in ("NOK", "SEK", "DKK", "EUR", "PLN", "GBP", "ISK", "JPY"):
         assert minor_unit(currency) == get_currency_precision(currency), currency
+
+
+@settings(max_examples=400, deadline=None)
+@given(digits=st.integers(min_value=0, max_value=10**15 - 1),
+       places=st.integers(min_value=0, max_value=6), negative=st.booleans(),
+       currency=st.sampled_from(["NOK", "EUR", "JPY", "ISK", "KWD"]))
+def test_money_decimals_keeps_or_refuses_by_the_decimals_written(digits, places, negative,
+                                                                 currency):
+    """Trailing zeros are no decimals: an amount within the minor unit comes back with
+    exactly its decimals and the same value (a zero as +0); any other is refused with the
+    count of its decimals."""
+    from server.compose.builders.base import money_decimals
+    from server.compose.codelists import minor_unit
+
+    value = Decimal((int(negative), tuple(map(int, str(digits))), -places))
+    written = max(-value.normalize().as_tuple().exponent, 0)
+    unit = minor_unit(currency)
+    if written > unit:
+        with pytest.raises(InvalidInput, match=f"has {written}: {WHY}"):
+            money_decimals(value, "$.x", currency)
+        return
+    kept = money_decimals(value, "$.x", currency)
+    assert kept == value and kept.as_tuple().exponent == -unit
+    assert not kept.is_signed() or kept < 0

@@ -124,8 +124,11 @@ def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = 
     rounded to (`server.compose.money.quantum`, EN 16931 BR-DEC: at most 2), so what is
     accepted here is never rounded again. `rule`: the standard's rule the message starts
     with ("[BR-DEC-16] ...") where the document has one."""
-    _check_decimals(value, path, currency, minor_unit(currency), rule)
-    return round_money(value, currency)
+    rounded = round_money(value, currency)
+    if rounded == value:  # the usual answer: no digit beyond the minor unit (or only zeros)
+        return rounded
+    _check_decimals(value, path, currency, minor_unit(currency), rule)  # raises
+    return rounded
 
 
 def _check_decimals(value: Decimal, path: str, currency: str, places: int,
