@@ -12,12 +12,14 @@ cannot clear goes to the run-by-run check, which then finds the same problems as
 Why it is safe: pdfium makes a run of the consecutive characters of one text object
 (`CPDF_TextPage::GetRectArray`: a new run where the object changes), each character's box
 being its glyph's bounding box from the font (`CPDF_Font::GetCharBBox`), the same boxes an
-object's bounds are the union of (`CPDF_TextObject::RecalcPositionData`). So every run lies
+object's bounds are the union of (`CPDF_TextObject::CalcPositionData`). So every run lies
 inside the bounds of its object, grown by `MARGIN_MM` for the float rounding of the two
 computations (tests/unit/test_preflight_quick.py holds it for every glyph of every sample
 layout, both engines), and each rule below is the run-by-run test widened from a run to
-the box holding it: when no object box fails it, no run can. A page holding a form XObject
-is not cleared: its text is inside the form, which `ReadPage.objects` gives as one object.
+the box holding it: when no object box fails it, no run can. Two runs meeting are two
+objects meeting, unless one object draws glyphs back over its own (its run split by
+right-to-left reordering), which no layout's text does. A page holding a form XObject is
+not cleared: its text is inside the form, which `ReadPage.objects` gives as one object.
 
 Known difference (a space has no ink): pdfium gives a space with an empty glyph box a box as
 wide as its advance, which may reach past the object's last glyph. A trailing space past
