@@ -32,10 +32,13 @@ different lines) names instead the input strings broken over lines just above it
 (server.channels.preflight_pushed), one violation each: a creditor's long address lines,
 not the payment reference in the row they pushed onto the footer.
 
-Cost: pdfium's text runs per page, read in the print checks' one pass over the PDF
-(`server.pdfium.read_back`, shared with the mark-zone check); the runs are plain tuples and
-only those that show a problem become `Run`s with their text (load_tests/bench_preflight.py,
-load_tests/profile_stages.py's `print_checks`).
+Cost: a page is first cleared, if it can be, from its text objects' bounds
+(server.channels.preflight_quick: every object inside the text area and the window, none
+across a rule or over another), without pdfium's text page, most of the check's cost; only
+a page it cannot clear has pdfium's text runs read. Both come from the print checks' one
+pass over the PDF (`server.pdfium.read_back`, shared with the mark-zone check); the runs
+are plain tuples and only those that show a problem become `Run`s with their text
+(load_tests/bench_preflight.py, load_tests/profile_stages.py's `print_checks`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import pypdfium2
 
 from server.channels.preflight_borders import crossing_runs
 from server.channels.preflight_pushed import stacked, wrapped_above
+from server.channels.preflight_quick import page_is_clear
 from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
 from server.compose.model import Composition
@@ -334,6 +338,11 @@ def _recipient_only(composition: Composition) -> Composition:
 
 def _page_problems(page: ReadPage, composition: Composition,
                    layout: Layout) -> list[_Problem]:
+    area = text_area(layout, page.width * MM_PER_PT, page.height * MM_PER_PT)
+    box = window(layout, composition) if page.number == 1 else None
+    if page_is_clear(page, _edges_of(area), box and _edges_of(box), TOLERANCE_MM,
+                     WINDOW_GRACE_MM, OVERLAP_MM):
+        return []  # no run can fail: its text page is never made (preflight_quick)
     edges = page_edges(page)
     runs: dict[int, Run] = {}  # the runs a problem names, made once each (their text)
 
@@ -344,14 +353,12 @@ def _page_problems(page: ReadPage, composition: Composition,
 
     found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
     pushed_by = None
-    area = text_area(layout, page.width * MM_PER_PT, page.height * MM_PER_PT)
     outside = [(r, how) for r in map(run, _outside(area, edges))
                if (how := area.outside(r)) and r.text]
     if outside:
         first, how = outside[0]
         found.append((f"text runs {how} of the text area ({quote_printed(first.text)})",
                       [r for r, _ in outside], "print.text_area_mm", True))
-    box = window(layout, composition) if page.number == 1 else None
     if box is not None:
         right, foot = box.right, box.bottom + WINDOW_GRACE_MM
         address = [run(i) for i, e in enumerate(edges)
@@ -380,6 +387,11 @@ def _page_problems(page: ReadPage, composition: Composition,
         _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None,
         pushed_by if what.startswith("text is drawn over text") else None)
         for what, bad, limit, whole in found]
+
+
+def _edges_of(box: Box) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of `box`, mm: a `preflight_quick.Bounds`."""
+    return box.left, box.top, box.right, box.bottom
 
 
 def _line_text(edges: Sequence[Edges], at: Sequence[int], run: Callable[[int], Run]) -> str:
