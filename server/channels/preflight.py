@@ -15,7 +15,8 @@ reader's program finds them), and refuses the document with `INVALID_ARGUMENT` w
   text starting in the window's column at the window's height must end inside it (a line
   that wrapped below the window would not show through it);
 * text is drawn over other text: two runs of text overlapping by more than
-  `OVERLAP_MM` (a cell overflowing into its neighbour);
+  `OVERLAP_MM` (a cell overflowing into its neighbour), their letters, not their combining
+  marks (server.channels.preflight_marks);
 * text runs across a cell's or box's border: a vertical rule through a run
   (server.channels.preflight_borders: a right-aligned amount grown across its cell's left
   rule into an emptier neighbour meets no other text and stays inside the text area).
@@ -45,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
@@ -54,6 +54,11 @@ from functools import cached_property
 import pypdfium2
 
 from server.channels.preflight_borders import crossing_runs
+from server.channels.preflight_marks import (
+    comparable,
+    only_marks_meet,
+    partly_held,
+)
 from server.channels.preflight_pushed import stacked, wrapped_above
 from server.channels.preflight_quick import page_is_clear
 from server.compose.invoice import line_net_amount
@@ -175,23 +180,28 @@ def culprit(composition: Composition, texts: Iterable[str],
     widens a column need not be what it pushes out, but it stands on a row pushed out."""
     texts = [re.sub(r"\s+", "", text) for text in texts]
     joined = "".join(texts)
-    values = [(path, re.sub(r"\s+", "", value)) for path, value in composition.source_text]
+    seen = comparable(joined)  # letters with combining marks, as the input writes them
+    values = [(path, value, comparable(value)) for path, value in
+              ((path, re.sub(r"\s+", "", value)) for path, value in composition.source_text)]
     words = [(path, _longest_word(value)) for path, value in composition.source_text]
-    words = [(path, word) for path, word in words if len(word) >= SHORTEST_CULPRIT]
-    found = [(len(word), path) for path, word in words if word in joined]
+    words = [(path, word, comparable(word)) for path, word in words
+             if len(word) >= SHORTEST_CULPRIT]
+    found = ([(len(word), path) for path, word, same in words if same in seen]
+             or partly_held(words, seen, SHORTEST_CULPRIT))
     if found:
         return max(found)[1]
-    piece = max(texts, key=len, default="")
-    holding = [(len(value), path) for path, value in values if len(value) >= 4
-               and ((len(piece) >= 4 and piece in value) or value in joined)]
+    piece = comparable(max(texts, key=len, default=""))
+    holding = [(len(value), path) for path, value, same in values if len(same) >= 4
+               and ((len(piece) >= 4 and piece in same) or same in seen)]
     if holding:
         return max(holding)[1]
     amount = _outsized_amount(composition, joined, numeric)
     if amount is not None:
         return amount
     for text in around if words else ():
-        flat = re.sub(r"\s+", "", text())
-        found = [(len(word), path) for path, word in words if flat and word in flat]
+        flat = comparable(re.sub(r"\s+", "", text()))
+        found = ([(len(word), path) for path, word, same in words if flat and same in flat]
+                 or partly_held(words, flat, SHORTEST_CULPRIT))
         if found:
             return max(found)[1]
     return None
@@ -434,43 +444,10 @@ def _first_overlap(edges: Sequence[Edges],
             down = (bm if bm < bm2 else bm2) - (tp if tp > tp2 else tp2)
             if down > min(bm - tp, bm2 - tp2) / 2:
                 first, other = run(i), run(j)
-                if first.text and other.text and not _only_marks_meet(first, other):
+                if first.text and other.text and \
+                        not only_marks_meet(first, other, OVERLAP_MM):
                     return first, other
     return None
-
-
-# Unicode general categories of combining marks drawn on a letter, not beside it
-COMBINING = frozenset(("Mn", "Me"))
-
-
-def _only_marks_meet(first: Run, other: Run) -> bool:
-    """Whether two overlapping runs meet only through combining marks: no two of their
-    other glyphs overlap (the test of `Run.overlaps`, glyph by glyph). Asked only of runs
-    holding a combining mark (Unicode Mn, Me): an overlay such as U+0336 COMBINING LONG
-    STROKE OVERLAY is drawn back over the letter before it, so pdfium's run that starts
-    with it reaches into the run before: one word, not text over text. Neighbouring
-    characters (kerned pairs) are not compared."""
-    if not any(unicodedata.category(c) in COMBINING for c in first.text + other.text):
-        return False
-    textpage = first.textpage
-    bounds = (first.bounds, other.bounds)
-    left, right = min(b[0] for b in bounds), max(b[2] for b in bounds)
-    bottom, top = min(b[1] for b in bounds), max(b[3] for b in bounds)
-    glyphs = []  # (index, left, bottom, right, top) in pt
-    for index in range(textpage.count_chars()):
-        char = textpage.get_text_range(index, 1)
-        if not char.strip() or unicodedata.category(char[0]) in COMBINING:
-            continue
-        lf, bm, rt, tp = textpage.get_charbox(index)
-        if lf < right and rt > left and bm < top and tp > bottom:
-            glyphs.append((index, lf, bm, rt, tp))
-    overlap = OVERLAP_MM / MM_PER_PT
-    for n, (i, lf, bm, rt, tp) in enumerate(glyphs):
-        for j, lf2, bm2, rt2, tp2 in glyphs[n + 1:]:
-            if abs(i - j) > 1 and min(rt, rt2) - max(lf, lf2) > overlap and \
-                    min(tp, tp2) - max(bm, bm2) > min(tp - bm, tp2 - bm2) / 2:
-                return False
-    return True
 
 
 def refuse_overflow(pdf: PdfSource, composition: Composition, layout: Layout) -> None:

@@ -1,4 +1,4 @@
-"""Combining marks are not text over text (server/channels/preflight._only_marks_meet).
+"""Combining marks are not text over text (server/channels/preflight_marks.only_marks_meet).
 
 QA: a name written with U+0336 COMBINING LONG STROKE OVERLAY ("K̶a̶r̶i̶", struck-through
 letters as some systems send a cancelled name) was refused as "text is drawn over text": the
