@@ -56,6 +56,7 @@ import pypdfium2
 from server.channels.preflight_borders import crossing_runs
 from server.channels.preflight_marks import (
     comparable,
+    letter_edges,
     only_marks_meet,
     partly_held,
 )
@@ -116,10 +117,15 @@ class Box:
         return self.top + self.height
 
     def outside(self, run: Run) -> str | None:
-        """How `run` leaves the box, in words, or None when it is inside."""
+        """How `run` leaves the box, in words, or None when it is inside: its letters, for a
+        run with combining marks (`preflight_marks.letter_edges`)."""
+        edges = letter_edges(run)
+        if edges is None:
+            return None
+        left, top, right, bottom = edges
         ways = [
-            (self.left - run.left, "left"), (run.right - self.right, "right"),
-            (self.top - run.top, "top"), (run.bottom - self.bottom, "bottom")]
+            (self.left - left, "left"), (right - self.right, "right"),
+            (self.top - top, "top"), (bottom - self.bottom, "bottom")]
         worst, edge = max(ways)
         return f"{worst:.1f} mm past the {edge} edge" if worst > TOLERANCE_MM else None
 

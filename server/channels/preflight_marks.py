@@ -15,9 +15,10 @@ extending marks), but pdfium reads it in pieces, and each engine's pieces differ
   stood after its letter).
 
 So the preflight's checks look at clusters: `only_marks_meet` asks whether two overlapping
-runs meet only through the marks of clusters (their letters apart), and `comparable` (with
-`partly_held`) is the text a run and an input string are compared by to name the culprit
-field (`server.channels.preflight.culprit`).
+runs meet only through the marks of clusters (their letters apart), `letter_edges` is what
+a run with marks keeps inside its box, and `comparable` (with `partly_held`) is the text a
+run and an input string are compared by to name the culprit field
+(`server.channels.preflight.culprit`).
 """
 
 from __future__ import annotations
@@ -173,3 +174,23 @@ def _kerned(one: tuple[float, float], other: tuple[float, float], overlap: float
     (_, left_right), (right_x, _) = sorted((one, other))
     return right_x >= left_right - overlap
 
+def letter_edges(run: Run) -> tuple[float, float, float, float] | None:
+    """The edges `run`'s text keeps to, mm from the paper's top-left (left, top, right,
+    bottom): the run's own, or for a run holding combining marks its letters' (the
+    `page_letters` whose centres lie in the run), marks left out: an overlay reaches past
+    its letter (U+0336 after the last letter of a right-aligned line, 1 mm past it), and a
+    mark's box need not be where it is drawn. None for a run of marks alone (a piece of a
+    cluster whose letter is in another run)."""
+    if not has_marks(run.text):
+        return run.left, run.top, run.right, run.bottom
+    left, bottom, right, top = run.bounds
+    letters = [box for _, _, *box in page_letters(run.textpage, run.bounds)
+               if left <= (box[0] + box[2]) / 2 <= right
+               and bottom <= (box[1] + box[3]) / 2 <= top]
+    if not letters:
+        return None
+    # pt (y up) -> mm from the top-left, by the run's own edges: x scales, y from its top
+    return (min(b[0] for b in letters) * MM_PER_PT,
+            run.top + (top - max(b[3] for b in letters)) * MM_PER_PT,
+            max(b[2] for b in letters) * MM_PER_PT,
+            run.top + (top - min(b[1] for b in letters)) * MM_PER_PT)

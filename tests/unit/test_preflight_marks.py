@@ -3,9 +3,11 @@
 Tester finding T2: a name or text with overlay marks ("No̶rdmann" with U+0336, "A̴B̵C" with
 U+0334/U+0335), stacked accents (an NFD "Nguyễn") or Zalgo-like piles was refused as "text
 is drawn over text" (Typst: pdfium reads each glyph of a cluster as the whole cluster, so the
-overlay's glyph reads as a second "o" lying over the first), blaming `$.invoice.number`. The
-pages are right (looked at as PNG). Text with marks that really runs over its neighbour cell
-is still refused, naming the field it came from.
+overlay's glyph reads as a second "o" lying over the first), blaming `$.invoice.number`, and
+an overlay on a name's last letter as text past the text area (the running header is
+right-aligned: the overlay reaches 1 mm past the letter, both engines). The pages are right
+(looked at as PNG). Text with marks that really runs over its neighbour cell is still
+refused, naming the field it came from.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ STROKE, TILDE, SHORT_STROKE = "\u0336", "\u0334", "\u0335"
 NAMES = {
     "one struck letter": f"Kari No{STROKE}rdmann",
     "tilde and short stroke overlays": f"A{TILDE}B{SHORT_STROKE}C Hansen",
+    "overlay on the last letter": f"Ola Hanse{TILDE}n Øye{STROKE}",  # the running header
     "stacked accents, decomposed": "Nguye\u0302\u0303n Thi\u0323 Ha\u0300",
     # (a pile above and below one letter, as in "Ka\u0301\u0302\u0303\u0304\u0323\u0324ri", is
     # drawn by WeasyPrint over the next letter: refused rightly, the page is wrong)
