@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import unicodedata
+import weakref
 from collections.abc import Iterable
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
@@ -111,7 +112,24 @@ def page_letters(textpage: pypdfium2.PdfTextPage,
     `within` (pt: left, bottom, right, top). A cluster with marks read again at once is one
     cluster: Typst gives each glyph of a cluster the cluster's text, so the copies are its
     marks' glyphs (a struck letter written twice in a row is read as one: they are
-    neighbours all the same)."""
+    neighbours all the same). The page is read once (`_letters`)."""
+    left, bottom, right, top = within
+    return [letter for letter in _letters(textpage)
+            if letter[2] < right and letter[4] > left and letter[3] < top
+            and letter[5] > bottom]
+
+
+_READ: weakref.WeakKeyDictionary[pypdfium2.PdfTextPage, list[Letter]] = \
+    weakref.WeakKeyDictionary()  # a page's letters, while its text page lives
+
+
+def _letters(textpage: pypdfium2.PdfTextPage) -> list[Letter]:
+    """Every letter of the page (`page_letters`), read once per text page: a name struck
+    through letter by letter asks for them at every letter (a page holds ~2,000
+    characters)."""
+    letters = _READ.get(textpage)
+    if letters is not None:
+        return letters
     read: list[tuple[str, int]] = []  # (cluster, index of its first character)
     for index in range(textpage.count_chars()):
         char = textpage.get_text_range(index, 1)
@@ -122,20 +140,17 @@ def page_letters(textpage: pypdfium2.PdfTextPage,
             read[-1] = (text + char, first)
         else:
             read.append((char, index))
-    left, bottom, right, top = within
-    letters: list[Letter] = []
+    letters = []
     x, y = ctypes.c_double(), ctypes.c_double()
     number, before = -1, ""
     for text, index in read:
         if len(text) > 1 and text == before:
             continue
         number, before = number + 1, text
-        if not text.strip():
-            continue
-        lf, bm, rt, tp = textpage.get_charbox(index)
-        if lf < right and rt > left and bm < top and tp > bottom:
+        if text.strip():
             pdfium_c.FPDFText_GetCharOrigin(textpage.raw, index, x, y)
-            letters.append((number, x.value, lf, bm, rt, tp))
+            letters.append((number, x.value, *textpage.get_charbox(index)))
+    _READ[textpage] = letters
     return letters
 
 
