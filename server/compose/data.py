@@ -131,7 +131,7 @@ def _parse(text: str | bytes) -> dict[str, Any]:
         if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
             text = text.decode("utf-8")
         if text.startswith("\ufeff"):  # json.loads: "decode using utf-8-sig", Python's words
-            raise InvalidInput.field("data", "the data starts with a byte-order mark (U+FEFF); "
+            raise InvalidInput.field("data", "the text starts with a byte-order mark (U+FEFF); "
                                      "send UTF-8 without a BOM (RFC 8259 section 8.1)")
         data = json.loads(text, parse_float=_decimal, parse_int=_integer,
                           parse_constant=_constant, object_pairs_hook=_reject_duplicate_keys)
