@@ -18,6 +18,7 @@ import pytest
 from kanal.v1 import common_pb2, documents_pb2
 from server.api.errors import field_violations
 from server.app import KanalServer
+from server.compose.data import MAX_DEPTH
 from tests.integration.compose_api_fixtures import (
     call_error,
     count_objects,
@@ -102,6 +103,19 @@ def test_impossible_values_are_refused_with_their_field(documents, change, field
         layout_id="card-invoice", data_json=json.dumps(data)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert any(field in f for f, _ in field_violations(error)), field_violations(error)
+
+
+def test_data_nested_past_the_parser_is_refused_at_the_deepest_path_reached(documents):
+    # was `data` once the nesting went past the parser's recursion limit (as it is named
+    # when nested less deep: test_input_limits.py)
+    depth = 100_000
+    text = sample("card-invoice").replace(
+        '"transactions": [', '"transactions": [' + "[" * depth + "]" * depth + ", ", 1)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=text))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert field_violations(error) == [("$.transactions" + "[0]" * (MAX_DEPTH - 1),
+                                        f"nested deeper than {MAX_DEPTH} levels")]
 
 
 def test_control_character_is_invalid_argument_with_its_path(documents):
