@@ -11,8 +11,9 @@ and prints the summary. Each line is either a JSON object `{"record_key": "...",
 key. Records are carried exactly: numbers keep the digits they were written with (never
 through a float), and a line that cannot be carried exactly (not JSON, a key twice in one
 object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed, so
-nothing of it is stored. Progress goes to stderr: a line redrawn in place on a terminal,
-a plain line every few seconds otherwise (logs, CI).
+nothing of it is stored; so does a record key the server would refuse (empty, too long, a
+control character), named by its line. Progress goes to stderr: a line redrawn in place on
+a terminal, a plain line every few seconds otherwise (logs, CI).
 
 `worker` consumes chunks from RabbitMQ (see server.jobs.queue) against the S3 and the
 PostgreSQL index of the configuration: run it on any machine that reaches both.
@@ -157,6 +158,16 @@ def parse_record(line: str) -> Any:
         raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
 
 
+def _check_key(key: str) -> None:
+    """RecordRefused for a record key the server would refuse (server.api.wire's limits):
+    said here, with the file's line, not by the server, which can only count records."""
+    from server.api.wire import field_problem
+
+    problem = "is empty" if not key else field_problem("kanal.v1.JobRecord.record_key", key)
+    if problem:
+        raise RecordRefused(f"record_key {quote(key)} {problem}")
+
+
 def records(path: Path) -> Iterator[tuple[str, str]]:
     """(record key, data JSON) per non-empty line; RecordRefused naming the line."""
     try:
@@ -172,6 +183,7 @@ def records(path: Path) -> Iterator[tuple[str, str]]:
                 item = parse_record(line)
                 if isinstance(item, dict) and "record_key" in item and "data" in item:
                     key, data = str(item["record_key"]), item["data"]
+                    _check_key(key)
                 else:
                     key, data = str(number), item
                 carried = exact_json(data)

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from archive.embedded import DataDirInUse, EmbeddedS3
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
+from server.api.errors import field_violations
 from server.app import KanalServer
 from server.cli import main
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
@@ -272,6 +273,33 @@ def test_a_job_without_records_is_refused_by_client_and_server(kanal, tmp_path, 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "records" in refused.value.details()
     with kanal.jobs.engine.connect() as conn:  # nothing of any of them was kept
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == jobs_before
+
+
+def test_a_record_key_too_long_is_named_by_its_line_and_by_its_index(kanal, tmp_path, capsys):
+    # was: the server refused `record.record_key` (no index), and the command printed
+    # "INVALID_ARGUMENT: record.record_key: is longer than 200 characters (after 2 records)"
+    with kanal.jobs.engine.connect() as conn:
+        jobs_before = conn.execute(select(func.count()).select_from(jobs)).scalar()
+    path = tmp_path / "long-key.jsonl"
+    path.write_text(record_line("ok") + "\n" + record_line("k" * 201), encoding="utf-8")
+    assert kanal_cli(kanal, "submit", str(path), "--layout", "card-invoice") == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ") == (
+        f'kanal submit: {path} line 3: record_key "{"k" * 40}…" is 201 characters long; at '
+        "most 200 are allowed; nothing was submitted")
+
+    def stream():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        for key in ("ok", "k" * 201):
+            yield jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
+                record_key=key, data_json=SAMPLE))
+    with (channel(kanal.address, KEYS["bank", "producer"]) as ch,
+          pytest.raises(grpc.RpcError) as refused):
+        jobs_pb2_grpc.JobsStub(ch).SubmitBatch(stream())
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == [
+        ("records[1].record_key", "is 201 characters long; at most 200 are allowed")]
+    with kanal.jobs.engine.connect() as conn:  # nothing of either was kept
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == jobs_before
 
 

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from kanal.v1 import events_pb2, events_pb2_grpc
+from server.events.tables import events as event_rows
 from tests.client import channel
 from tests.integration.delivery_fixtures import fresh_database
 from tests.integration.events_api_fixtures import (
@@ -19,6 +20,7 @@ from tests.integration.events_api_fixtures import (
     TENANT,
     Clock,
     bad_request,
+    rows,
     start_server,
 )
 
@@ -71,3 +73,15 @@ def test_bad_attributes_json_is_named_attributes_not_data(stub, attributes, fiel
     assert bad_request(raised.value) == [(f"events[1].{field}", why)]
     assert "data" not in raised.value.details()
 
+
+def test_a_streamed_event_outside_the_request_limits_is_named_by_its_index(world, stub):
+    # was `customer_id` with no index: which of the stream's events said nothing
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.PublishEventStream(iter([pin("s1", key="s1-0"), pin("s1", key="s1-1"),
+                                      pin("s" * 201, key="s1-2"), pin("s1", key="s1-3")]))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request(raised.value) == [
+        ("events[2].customer_id", "is 201 characters long; at most 200 are allowed")]
+    assert "the 2 events before it are stored" in raised.value.details()
+    assert sorted(r["idempotency_key"] for r in rows(world, event_rows, customer_id="s1")
+                  ) == ["s1-0", "s1-1"]

@@ -79,3 +79,22 @@ def test_progress_on_a_terminal_redraws_one_line():
     progress.show("1/2")
     progress.show("2/2", final=True)
     assert stream.getvalue() == "\r1/2   \r2/2   \n"
+
+
+@pytest.mark.parametrize("key, why", [
+    ("k" * 201, 'record_key "' + "k" * 40 + '…" is 201 characters long; at most 200 are '
+                'allowed'),
+    ("", 'record_key "" is empty'),
+    ("r\n1", 'record_key "r\\n1" holds the control character U+000A'),
+])
+def test_a_record_key_the_server_would_refuse_is_refused_with_its_line(tmp_path, key, why):
+    # was sent: the server refused `record.record_key` (no index) and the command printed
+    # "... (after 2 records)", so which line of a 100,000-line file was left to guess
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": "a", "data": {}}\n\n'
+                    + json.dumps({"record_key": key, "data": {}}) + "\n", encoding="utf-8")
+    read = records(path)
+    assert next(read) == ("a", "{}")
+    with pytest.raises(RecordRefused) as refused:
+        next(read)
+    assert str(refused.value) == f"{path} line 3: {why}"
