@@ -11,6 +11,7 @@ private-use characters, lines into the OMR zone or off the page).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -116,6 +117,26 @@ def test_data_nested_past_the_parser_is_refused_at_the_deepest_path_reached(docu
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert field_violations(error) == [("$.transactions" + "[0]" * (MAX_DEPTH - 1),
                                         f"nested deeper than {MAX_DEPTH} levels")]
+
+
+@pytest.mark.parametrize("invoice_days, due_days, field, other", [
+    (200, 30, "$.invoice.invoice_date", "$.invoice.due_date"),
+    (-5, -20, "$.invoice.due_date", "$.invoice.invoice_date"),
+], ids=["invoice date mistyped", "due date mistyped"])
+def test_an_invoice_dated_after_its_due_date_names_the_date_mistyped(
+        documents, invoice_days, due_days, field, other):
+    # was always `$.invoice.due_date` "must not be before invoice_date"; the server composes
+    # as of its own clock, so the dates are set from today
+    today = datetime.now(UTC).date()
+    invoice_date = (today + timedelta(days=invoice_days)).isoformat()
+    due_date = (today + timedelta(days=due_days)).isoformat()
+    data = json.loads(sample("card-invoice"))
+    data["invoice"].update(invoice_date=invoice_date, due_date=due_date)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(found, why)] = field_violations(error)
+    assert found == field and invoice_date in why and due_date in why and other in why, why
 
 
 def test_control_character_is_invalid_argument_with_its_path(documents):
