@@ -303,6 +303,18 @@ def test_a_record_key_too_long_is_named_by_its_line_and_by_its_index(kanal, tmp_
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == jobs_before
 
 
+def test_a_record_the_server_refuses_is_named_by_its_line(kanal, tmp_path, capsys):
+    # what only the server can tell (a key used twice) names the line too: was "(after 3
+    # records)" and the server's records[2], which counts no blank lines
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(record_line("r1") + "\n" + record_line("r2") + record_line("r1"),
+                     encoding="utf-8")
+    assert kanal_cli(kanal, "submit", str(twice), "--layout", "card-invoice") == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ").startswith(
+        f'kanal submit: {twice} line 4: INVALID_ARGUMENT: records[2].record_key: "r1" is '
+        "already the key of records[0]")
+
+
 class DyingJobs(jobs_pb2_grpc.JobsServicer):
     """A server that goes away after reading a few records."""
 

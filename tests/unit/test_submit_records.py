@@ -10,7 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from server.jobs.cli import Progress, RecordRefused, exact_json, parse_record, records
+from server.jobs.cli import (
+    Progress,
+    RecordLines,
+    RecordRefused,
+    exact_json,
+    parse_record,
+    records,
+)
 
 
 @pytest.mark.parametrize("literal", ["99999999999999999999.99", "0.10", "-0.0", "1e400",
@@ -98,3 +105,13 @@ def test_a_record_key_the_server_would_refuse_is_refused_with_its_line(tmp_path,
     with pytest.raises(RecordRefused) as refused:
         next(read)
     assert str(refused.value) == f"{path} line 3: {why}"
+
+
+def test_record_lines_give_the_line_of_the_server_s_records_n(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"a": 1}\n\n\n{"a": 2}\n{"a": 3}\n  \n{"a": 4}\n{"a": 5}\n',
+                    encoding="utf-8")
+    lines = RecordLines()
+    assert [key for key, _ in records(path, lines)] == ["1", "4", "5", "7", "8"]
+    assert [lines.line(n) for n in range(5)] == [1, 4, 5, 7, 8]
+    assert lines._gaps == [(1, 2), (3, 3)]  # two gaps noted, not a number per record
