@@ -10,7 +10,8 @@ and prints the summary. Each line is either a JSON object `{"record_key": "...",
 {...}}` or any other JSON object, which is then the data and gets its line number as record
 key. Records are carried exactly: numbers keep the digits they were written with (never
 through a float), and a line that cannot be carried exactly (not JSON, a key twice in one
-object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed, so
+object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed (the
+stream ends with a message the server refuses, never a cancel it may read as the end), so
 nothing of it is stored; so does a record key the server would refuse (empty, too long, a
 control character), named by its line, and a record the server refuses (it names
 `records[n]`: a key used twice) is named by its line too. Progress goes to stderr: a line
@@ -31,7 +32,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,8 +273,6 @@ def submit(args: argparse.Namespace) -> int:
         raise ClientError(f"{args.file} has no records; nothing was submitted")
     progress = Progress(sys.stderr)
     sent, refused, started = [0], [], time.monotonic()
-    calls: list[Any] = []
-    call_made = threading.Event()
 
     def messages() -> Iterator[Any]:
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
@@ -288,22 +286,21 @@ def submit(args: argparse.Namespace) -> int:
                 sent[0] += 1
                 progress.show(f"sending: {plural(sent[0], 'record')}")
         except RecordRefused as exc:
-            refused.append(exc)  # end the call unfinished: the server keeps nothing of it
-            call_made.wait()
-            calls[0].cancel()
+            refused.append(exc)
+            # A message that is neither header nor record: the server refuses the stream
+            # (`records[n]` is empty) and keeps nothing of it. Cancelling the call instead
+            # raced the server on a loaded machine, which could read the cancel as the
+            # stream's end and seal the records before this one as a job.
+            yield jobs_pb2.SubmitBatchRequest()
 
     with connect(args, "producer") as (channel, where):
         jobs = jobs_pb2_grpc.JobsStub(channel)
-        call = jobs.SubmitBatch.future(messages(), metadata=where.metadata)
-        calls.append(call)
-        call_made.set()
         try:
-            response = call.result()
-        except grpc.FutureCancelledError:
-            progress.end()
-            raise ClientError(f"{refused[0]}; nothing was submitted") from None
+            response = jobs.SubmitBatch(messages(), metadata=where.metadata)
         except grpc.RpcError as exc:
             progress.end()
+            if refused:  # the server refused the stream this command ended (messages)
+                raise ClientError(f"{refused[0]}; nothing was submitted") from None
             said = describe(exc, where.address)
             named = _RECORD_INDEX.search(said)  # the server names a record by its place
             at = f"{args.file} line {record_lines.line(int(named[1]))}: " if named else ""

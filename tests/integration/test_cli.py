@@ -349,6 +349,43 @@ def test_submit_says_one_line_when_the_server_dies_mid_stream(tmp_path, capsys):
     assert "the job was not accepted" in line
 
 
+class RecordingJobs(jobs_pb2_grpc.JobsServicer):
+    """A server that keeps every message of a stream, and refuses one that is neither header
+    nor record, as Kanal's does (server/api/jobs.py)."""
+
+    def __init__(self):
+        self.received: list[str | None] = []
+
+    def SubmitBatch(self, request_iterator, context):
+        for message in request_iterator:
+            self.received.append(message.WhichOneof("item"))
+            if message.WhichOneof("item") is None:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "records[n]: is empty")
+        return jobs_pb2.SubmitBatchResponse(job_id="sealed", records=len(self.received) - 1)
+
+
+def test_submit_ends_a_stream_it_refuses_with_a_message_the_server_refuses(tmp_path, capsys):
+    # was: the call cancelled, which a loaded server could read as the stream's end and
+    # seal the records before the bad line as a job ("nothing was submitted": 2 in 90 runs)
+    servicer = RecordingJobs()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    jobs_pb2_grpc.add_JobsServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    path = tmp_path / "broken.jsonl"
+    path.write_text(record_line("ok") + '{"amount": 1, "amount": 2}\n', encoding="utf-8")
+    try:
+        code = main(["submit", str(path), "--layout", "x", "--address", f"127.0.0.1:{port}",
+                     "--key", "k"])
+    finally:
+        server.stop(0)
+    assert code == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ") == (
+        f'kanal submit: {path} line 2: key "amount" appears twice in one object; nothing '
+        "was submitted")
+    assert servicer.received == ["header", "record", None]
+
+
 # --- portal --------------------------------------------------------------------------------------
 
 
