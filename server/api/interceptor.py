@@ -37,8 +37,8 @@ from server import auth, logs
 from server.api import admission
 from server.api.admission import Lanes, Limits
 from server.api.errors import to_status
-from server.api.wire import BadMessage, check_request, safe_deserializer
-from server.errors import KanalError, Overloaded, Unavailable
+from server.api.wire import BadMessage, check_request, in_stream, safe_deserializer
+from server.errors import InvalidInput, KanalError, Overloaded, Unavailable
 
 log = logs.get_logger("kanal.rpc")
 
@@ -107,6 +107,7 @@ class _RequestStream:
         self._ends = time.monotonic() + total
         self._pending: Any = None
         self._closed = False
+        self._read = 0  # messages read so far
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -141,9 +142,13 @@ class _RequestStream:
         except TimeoutError:
             raise Overloaded(f"no message for {min(self._idle, left):.0f} s: the stream's idle "
                              "limit") from None
+        index, self._read = self._read, self._read + 1
         if isinstance(message, BadMessage):
-            raise message.error
-        check_request(message)
+            raise in_stream(message.error, message.message_type, index)
+        try:
+            check_request(message)
+        except InvalidInput as exc:  # named as the servicer names the message: records[n]
+            raise in_stream(exc, message.DESCRIPTOR.full_name, index) from None
         return message
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from ulid import ULID
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 from server import logs
 from server.api.convert import channel_to_proto, channels_from_proto, timestamp
+from server.api.wire import field_problem
 from server.auth import current_caller, tenant_for
 from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput, TooLarge, Unavailable, quote
@@ -35,7 +36,7 @@ WATCH_INTERVAL_SECONDS = 0.5  # how often WatchJob looks at the job
 # WatchJob resends an unchanged job this often: well inside the stream's idle limit
 # (admission.Limits.stream_idle_seconds, 60 s) and the idle timeouts of common proxies
 WATCH_HEARTBEAT_SECONDS = 15.0
-MAX_RECORD_KEY = 200
+RECORD_KEY = "kanal.v1.JobRecord.record_key"  # its limit: server.api.wire.FIELD_CHARS
 
 
 class JobsServicer(jobs_pb2_grpc.JobsServicer):
@@ -128,9 +129,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             if item != "record":
                 raise InvalidInput.field(f"records[{n}]", "only the first message is a header")
             record = message.record
-            if not record.record_key or len(record.record_key) > MAX_RECORD_KEY:
-                raise InvalidInput.field(f"records[{n}].record_key",
-                                         f"is required, at most {MAX_RECORD_KEY} characters")
+            if not record.record_key:
+                raise InvalidInput.field(f"records[{n}].record_key", "is required")
+            problem = field_problem(RECORD_KEY, record.record_key)  # also checked on the wire
+            if problem:
+                raise InvalidInput.field(f"records[{n}].record_key", problem)
             if len(record.data_json) > self.max_data_bytes:
                 raise TooLarge(f"records[{n}] ({quote(record.record_key)}): data_json exceeds "
                                f"{self.max_data_bytes} bytes")

@@ -15,6 +15,11 @@ longer than its limit (FIELD_CHARS, else DEFAULT_FIELD_CHARS: ids, tenants, layo
 versions, locales), any repeated field with more than MAX_REPEATED items, and control
 characters in any of them. The JSON data fields are left to `server.compose.data` and the
 `max_data_bytes` setting.
+
+**Messages of a client stream** are named as their servicer names them (`in_stream`,
+STREAM_ITEMS): the third message of SubmitBatch with too long a record key is refused at
+`records[1].record_key` (the header comes first), as every other error about that record
+is, not at `record.record_key`, which names no record among thousands.
 """
 
 from __future__ import annotations
@@ -57,15 +62,25 @@ FIELD_CHARS: dict[str, int | None] = {
     "kanal.v1.ListCustomerActivityRequest.customer_id": 200,
 }
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
+# A client stream's message type -> (its field holding one item, "" for the whole message;
+# the name the servicer gives the items; how many messages come before the first item):
+# server/api/jobs.py names `records[n]` (n from 0, the header not counted), and
+# server/api/events.py `events[n]`.
+STREAM_ITEMS: dict[str, tuple[str, str, int]] = {
+    "kanal.v1.SubmitBatchRequest": ("record", "records", 1),
+    "kanal.v1.PublishEventRequest": ("", "events", 0),
+}
 
 
 class BadMessage:
-    """A request whose bytes protobuf refused; `error` says which field and why."""
+    """A request whose bytes protobuf refused; `error` says which field and why,
+    `message_type` is the full name of the request type."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "message_type")
 
-    def __init__(self, error: InvalidInput):
+    def __init__(self, error: InvalidInput, message_type: str = ""):
         self.error = error
+        self.message_type = message_type
 
 
 def request_type(method: str) -> Descriptor | None:
@@ -88,9 +103,10 @@ def safe_deserializer(method: str, deserialize: Callable[[bytes], Any] | None
         try:
             return deserialize(raw)
         except DecodeError:
-            return BadMessage(_explain(descriptor, raw))
+            return BadMessage(_explain(descriptor, raw), descriptor.full_name)
         except Exception:  # noqa: BLE001 - whatever protobuf raises, never INTERNAL
-            return BadMessage(InvalidInput.field("request", "is not a valid message"))
+            return BadMessage(InvalidInput.field("request", "is not a valid message"),
+                              descriptor.full_name)
     return safely
 
 
@@ -175,6 +191,36 @@ def check_request(message: Message, prefix: str = "") -> None:
         raise InvalidInput("request fields outside their limits", violations)
 
 
+def in_stream(error: InvalidInput, message_type: str, index: int) -> InvalidInput:
+    """`error` about the `index`-th message (from 0) of a client stream of `message_type`,
+    its paths renamed as the stream's servicer names the item (STREAM_ITEMS):
+    `record.record_key` of SubmitBatch's message 3 -> `records[2].record_key`,
+    `customer_id` of PublishEventStream's message 3 -> `events[3].customer_id`, `request`
+    (bytes that are no message) -> `records[2]`. A message before the first item (the job
+    header) and a stream not in STREAM_ITEMS keep their paths."""
+    if message_type not in STREAM_ITEMS:
+        return error
+    field, items, before = STREAM_ITEMS[message_type]
+    n = index - before
+    if n < 0:
+        return error
+
+    def rename(path: str) -> str:
+        if path == "request" or path == field:
+            return f"{items}[{n}]"
+        if not field:
+            return f"{items}[{n}].{path}"
+        if path.startswith(field + "."):
+            return f"{items}[{n}]{path[len(field):]}"
+        return path
+
+    message = error.message
+    if message.startswith("invalid "):  # InvalidInput.field's "invalid <path>"
+        message = f"invalid {rename(message.removeprefix('invalid '))}"
+    return InvalidInput(message, [FieldViolation(rename(v.field), v.description)
+                                  for v in error.violations])
+
+
 def _violations(message: Message, prefix: str) -> list[FieldViolation]:
     found: list[FieldViolation] = []
     for field, value in message.ListFields():
@@ -189,7 +235,7 @@ def _violations(message: Message, prefix: str) -> list[FieldViolation]:
         for n, item in items:
             where = path if n is None else f"{path}[{n}]"
             if isinstance(item, str):
-                problem = _text_problem(field.full_name, item)
+                problem = field_problem(field.full_name, item)
                 if problem:
                     found.append(FieldViolation(where, problem))
             elif isinstance(item, Message):
@@ -197,12 +243,15 @@ def _violations(message: Message, prefix: str) -> list[FieldViolation]:
     return found
 
 
-def _text_problem(full_name: str, text: str) -> str | None:
+def field_problem(full_name: str, text: str) -> str | None:
+    """What is wrong with `text` as the string field `full_name` (`kanal.v1.JobRecord.
+    record_key`): too long (FIELD_CHARS, DEFAULT_FIELD_CHARS), a control character; None
+    when nothing is. Clients check with it too (`kanal submit`), so both say the same."""
     limit = FIELD_CHARS.get(full_name, DEFAULT_FIELD_CHARS)
     if limit is None:
         return None
     if len(text) > limit:
-        return f"is longer than {limit} characters"
+        return f"is {len(text)} characters long; at most {limit} are allowed"
     if not _CONTROL.isdisjoint(text):
         char = next(c for c in text if c in _CONTROL)
         return f"holds the control character U+{ord(char):04X}"

@@ -5,7 +5,8 @@ says what any data may be at all, before a schema or a builder sees it, so that 
 can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF engine):
 
 - **Nesting** at most MAX_DEPTH objects/arrays deep (JSON nested 1,000 deep would blow
-  Python's recursion limit in the parser or the validator).
+  Python's recursion limit in the parser or the validator), refused at the path of the
+  first array or object that deep, also when the parser itself gave up (`deep_path`).
 - **Size**: at most MAX_VALUES values in all, MAX_STRING_CHARS characters per string and
   MAX_KEY_CHARS per object key (schemas set each field's own, smaller maxLength). A string
   of base64 only may be longer, up to MAX_BASE64_CHARS: a file carried in the data (an
@@ -131,7 +132,7 @@ def _parse(text: str | bytes) -> dict[str, Any]:
         if isinstance(text, bytes):  # json.loads would guess UTF-16/32 from the bytes
             text = text.decode("utf-8")
         if text.startswith("\ufeff"):  # json.loads: "decode using utf-8-sig", Python's words
-            raise InvalidInput.field("data", "the data starts with a byte-order mark (U+FEFF); "
+            raise InvalidInput.field("data", "the text starts with a byte-order mark (U+FEFF); "
                                      "send UTF-8 without a BOM (RFC 8259 section 8.1)")
         data = json.loads(text, parse_float=_decimal, parse_int=_integer,
                           parse_constant=_constant, object_pairs_hook=_reject_duplicate_keys)
@@ -141,14 +142,55 @@ def _parse(text: str | bytes) -> dict[str, Any]:
         raise InvalidInput.field(
             "data", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
-    except RecursionError as exc:
-        raise InvalidInput.field("data", f"nested deeper than {MAX_DEPTH} levels") from exc
+    except RecursionError as exc:  # deeper than the interpreter's stack: named as any depth
+        raise InvalidInput("data is outside the limits of any layout", [FieldViolation(
+            deep_path(text), f"nested deeper than {MAX_DEPTH} levels")]) from exc
     except ValueError as exc:  # duplicate key
         raise InvalidInput.field("data", f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):  # JSON, but not an object: its path is the root
         raise InvalidInput("data is not a JSON object", [
             FieldViolation("$", f"must be a JSON object, not {_json_kind(data)}")])
     return data
+
+
+# A JSON string (escapes included) or one structural character; numbers, literals and
+# white space between them are skipped
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+
+
+def deep_path(text: str) -> str:
+    """The JSON path of the first array or object nested MAX_DEPTH deep in `text`, as
+    `check_limits` names it (`$.transactions[0][0]...`), or `$`. For JSON the parser gave
+    up on (RecursionError, nested past the interpreter's stack): a scan of the text with a
+    list of the open containers, which needs no recursion however deep the text goes."""
+    containers: list[list[Any]] = []  # per open container: [is an object, its key or index]
+    expect_key = False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            if len(containers) == MAX_DEPTH:
+                return "$" + "".join(f".{at}" if is_object else f"[{at}]"
+                                     for is_object, at in containers)
+            containers.append([token == "{", "" if token == "{" else 0])
+            expect_key = token == "{"
+        elif token in "]}":
+            if containers:
+                containers.pop()
+            expect_key = False
+        elif token == ",":
+            if containers and containers[-1][0]:
+                expect_key = True
+            elif containers:
+                containers[-1][1] += 1
+        elif token == ":":
+            expect_key = False
+        elif expect_key and containers:  # an object's key
+            try:
+                containers[-1][1] = json.loads(token)
+            except ValueError:
+                containers[-1][1] = token[1:-1]
+            expect_key = False
+    return "$"
 
 
 def _json_kind(value: Any) -> str:

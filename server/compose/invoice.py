@@ -196,6 +196,7 @@ def compute_invoice(
     details: Details | None = None,
     check: bool = True,
     where: Callable[[str], str] | None = None,
+    today: date | None = None,
     **detail_fields: object,
 ) -> Invoice:
     """Compute line nets, allowances, the VAT breakdown and the totals; return the `Invoice`.
@@ -204,7 +205,9 @@ def compute_invoice(
     References and other pass-through data come in `details` (or as keyword arguments named
     like `Details` fields). With `check` (the default) the result is validated against EN
     16931 (`server.compose.validation.check_en16931`) and `InvalidInput` lists every
-    violation, each at the JSON path `where(model_path)` returns (default `$.<model path>`).
+    violation, each at the JSON path `where(model_path)` returns (default `$.<model path>`);
+    `today` (the composition date) tells it which of an issue date and an earlier due date
+    to name (`validation.en16931.due_before_issue`).
     """
     info = details or Details(**detail_fields)  # type: ignore[arg-type]
     if details is not None and detail_fields:
@@ -287,7 +290,7 @@ def compute_invoice(
         from server.compose.validation import raise_if_invalid
 
         raise_if_invalid(invoice, where=where, inputs=lines, document_ac=allowances_charges,
-                         vat_accounting=vat_accounting, info=info)
+                         vat_accounting=vat_accounting, info=info, today=today)
     return invoice
 
 

@@ -157,10 +157,12 @@ def parse_attributes(text: str, where: str = "") -> dict[str, Any]:
 
 
 def _json_object(text: str, field: str) -> dict[str, Any]:
-    """JSON text -> dict (server.compose.data's limits), violations renamed under `field`."""
+    """JSON text -> dict (server.compose.data's limits), or InvalidInput whose message and
+    violations name `field` (`attributes`, `events[2].attributes.$.segment`), never the
+    `data` read_json names: the attributes' refusal must not send the caller to data_json."""
     try:
         return read_json(text)
-    except InvalidInput as exc:
-        raise InvalidInput(str(exc).replace("data", field, 1), [
+    except InvalidInput as exc:  # its message names `data` ("invalid data", "data is ...")
+        raise InvalidInput(exc.message.replace("data", field, 1), [
             FieldViolation(field if v.field in ("", "data") else f"{field}.{v.field}",
                            v.description) for v in exc.violations]) from exc

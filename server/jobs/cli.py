@@ -10,9 +10,12 @@ and prints the summary. Each line is either a JSON object `{"record_key": "...",
 {...}}` or any other JSON object, which is then the data and gets its line number as record
 key. Records are carried exactly: numbers keep the digits they were written with (never
 through a float), and a line that cannot be carried exactly (not JSON, a key twice in one
-object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed, so
-nothing of it is stored. Progress goes to stderr: a line redrawn in place on a terminal,
-a plain line every few seconds otherwise (logs, CI).
+object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed (the
+stream ends with a message the server refuses, never a cancel it may read as the end), so
+nothing of it is stored; so does a record key the server would refuse (empty, too long, a
+control character), named by its line, and a record the server refuses (it names
+`records[n]`: a key used twice) is named by its line too. Progress goes to stderr: a line
+redrawn in place on a terminal, a plain line every few seconds otherwise (logs, CI).
 
 `worker` consumes chunks from RabbitMQ (see server.jobs.queue) against the S3 and the
 PostgreSQL index of the configuration: run it on any machine that reaches both.
@@ -21,13 +24,14 @@ PostgreSQL index of the configuration: run it on any machine that reaches both.
 from __future__ import annotations
 
 import argparse
+import bisect
 import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,14 +161,48 @@ def parse_record(line: str) -> Any:
         raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
 
 
-def records(path: Path) -> Iterator[tuple[str, str]]:
-    """(record key, data JSON) per non-empty line; RecordRefused naming the line."""
+def _check_key(key: str) -> None:
+    """RecordRefused for a record key the server would refuse (server.api.wire's limits):
+    said here, with the file's line, not by the server, which can only count records."""
+    from server.api.wire import field_problem
+
+    problem = "is empty" if not key else field_problem("kanal.v1.JobRecord.record_key", key)
+    if problem:
+        raise RecordRefused(f"record_key {quote(key)} {problem}")
+
+
+class RecordLines:
+    """The line of the file each record came from, for the server's errors, which name a
+    record by its place (`records[n]`, n from 0). Kept as the few places where blank lines
+    were skipped, not a number per record: a file of millions of records costs nothing."""
+
+    def __init__(self) -> None:
+        self._gaps: list[tuple[int, int]] = []  # (record n, lines skipped before it)
+
+    def note(self, n: int, line: int) -> None:
+        skipped = line - 1 - n
+        if skipped != (self._gaps[-1][1] if self._gaps else 0):
+            self._gaps.append((n, skipped))
+
+    def line(self, n: int) -> int:
+        """The line (from 1) of record n, as noted by `records`."""
+        at = bisect.bisect_right(self._gaps, (n, sys.maxsize)) - 1
+        return n + 1 + (self._gaps[at][1] if at >= 0 else 0)
+
+
+_RECORD_INDEX = re.compile(r"\brecords\[(\d+)\]")
+
+
+def records(path: Path, lines: RecordLines | None = None) -> Iterator[tuple[str, str]]:
+    """(record key, data JSON) per non-empty line; RecordRefused naming the line. `lines`:
+    notes the line of every record yielded."""
     try:
-        lines = path.open("rb")  # decoded line by line, so an error names its line
+        file = path.open("rb")  # decoded line by line, so an error names its line
     except OSError as exc:
         raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with lines:
-        for number, raw in enumerate(lines, start=1):
+    count = 0  # records yielded
+    with file:
+        for number, raw in enumerate(file, start=1):
             try:
                 line = raw.decode("utf-8")
                 if not line.strip():
@@ -172,6 +210,7 @@ def records(path: Path) -> Iterator[tuple[str, str]]:
                 item = parse_record(line)
                 if isinstance(item, dict) and "record_key" in item and "data" in item:
                     key, data = str(item["record_key"]), item["data"]
+                    _check_key(key)
                 else:
                     key, data = str(number), item
                 carried = exact_json(data)
@@ -181,6 +220,9 @@ def records(path: Path) -> Iterator[tuple[str, str]]:
                 raise RecordRefused(f"{path} line {number}: nested too deeply") from None
             except RecordRefused as exc:
                 raise RecordRefused(f"{path} line {number}: {exc}") from None
+            if lines is not None:
+                lines.note(count, number)
+            count += 1
             yield key, carried
 
 
@@ -221,7 +263,8 @@ def submit(args: argparse.Namespace) -> int:
 
     from kanal.v1 import jobs_pb2, jobs_pb2_grpc
 
-    lines = records(args.file)
+    record_lines = RecordLines()
+    lines = records(args.file, record_lines)
     try:
         first = next(lines, None)
     except RecordRefused as exc:
@@ -230,8 +273,6 @@ def submit(args: argparse.Namespace) -> int:
         raise ClientError(f"{args.file} has no records; nothing was submitted")
     progress = Progress(sys.stderr)
     sent, refused, started = [0], [], time.monotonic()
-    calls: list[Any] = []
-    call_made = threading.Event()
 
     def messages() -> Iterator[Any]:
         yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(
@@ -245,24 +286,26 @@ def submit(args: argparse.Namespace) -> int:
                 sent[0] += 1
                 progress.show(f"sending: {plural(sent[0], 'record')}")
         except RecordRefused as exc:
-            refused.append(exc)  # end the call unfinished: the server keeps nothing of it
-            call_made.wait()
-            calls[0].cancel()
+            refused.append(exc)
+            # A message that is neither header nor record: the server refuses the stream
+            # (`records[n]` is empty) and keeps nothing of it. Cancelling the call instead
+            # raced the server on a loaded machine, which could read the cancel as the
+            # stream's end and seal the records before this one as a job.
+            yield jobs_pb2.SubmitBatchRequest()
 
     with connect(args, "producer") as (channel, where):
         jobs = jobs_pb2_grpc.JobsStub(channel)
-        call = jobs.SubmitBatch.future(messages(), metadata=where.metadata)
-        calls.append(call)
-        call_made.set()
         try:
-            response = call.result()
-        except grpc.FutureCancelledError:
-            progress.end()
-            raise ClientError(f"{refused[0]}; nothing was submitted") from None
+            response = jobs.SubmitBatch(messages(), metadata=where.metadata)
         except grpc.RpcError as exc:
             progress.end()
-            raise ClientError(f"{describe(exc, where.address)} (after {sent[0]} records); "
-                              "the job was not accepted") from None
+            if refused:  # the server refused the stream this command ended (messages)
+                raise ClientError(f"{refused[0]}; nothing was submitted") from None
+            said = describe(exc, where.address)
+            named = _RECORD_INDEX.search(said)  # the server names a record by its place
+            at = f"{args.file} line {record_lines.line(int(named[1]))}: " if named else ""
+            raise ClientError(f"{at}{said} (after {sent[0]} records); the job was not "
+                              "accepted") from None
         progress.show(f"already submitted with this idempotency key: job {response.job_id} "
                       f"({plural(response.records, 'record')}), nothing stored again"
                       if response.replayed else

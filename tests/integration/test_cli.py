@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from archive.embedded import DataDirInUse, EmbeddedS3
 from kanal.v1 import jobs_pb2, jobs_pb2_grpc
+from server.api.errors import field_violations
 from server.app import KanalServer
 from server.cli import main
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
@@ -275,6 +276,45 @@ def test_a_job_without_records_is_refused_by_client_and_server(kanal, tmp_path, 
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == jobs_before
 
 
+def test_a_record_key_too_long_is_named_by_its_line_and_by_its_index(kanal, tmp_path, capsys):
+    # was: the server refused `record.record_key` (no index), and the command printed
+    # "INVALID_ARGUMENT: record.record_key: is longer than 200 characters (after 2 records)"
+    with kanal.jobs.engine.connect() as conn:
+        jobs_before = conn.execute(select(func.count()).select_from(jobs)).scalar()
+    path = tmp_path / "long-key.jsonl"
+    path.write_text(record_line("ok") + "\n" + record_line("k" * 201), encoding="utf-8")
+    assert kanal_cli(kanal, "submit", str(path), "--layout", "card-invoice") == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ") == (
+        f'kanal submit: {path} line 3: record_key "{"k" * 40}…" is 201 characters long; at '
+        "most 200 are allowed; nothing was submitted")
+
+    def stream():
+        yield jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(layout_id="card-invoice"))
+        for key in ("ok", "k" * 201):
+            yield jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
+                record_key=key, data_json=SAMPLE))
+    with (channel(kanal.address, KEYS["bank", "producer"]) as ch,
+          pytest.raises(grpc.RpcError) as refused):
+        jobs_pb2_grpc.JobsStub(ch).SubmitBatch(stream())
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == [
+        ("records[1].record_key", "is 201 characters long; at most 200 are allowed")]
+    with kanal.jobs.engine.connect() as conn:  # nothing of either was kept
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == jobs_before
+
+
+def test_a_record_the_server_refuses_is_named_by_its_line(kanal, tmp_path, capsys):
+    # what only the server can tell (a key used twice) names the line too: was "(after 3
+    # records)" and the server's records[2], which counts no blank lines
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(record_line("r1") + "\n" + record_line("r2") + record_line("r1"),
+                     encoding="utf-8")
+    assert kanal_cli(kanal, "submit", str(twice), "--layout", "card-invoice") == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ").startswith(
+        f'kanal submit: {twice} line 4: INVALID_ARGUMENT: records[2].record_key: "r1" is '
+        "already the key of records[0]")
+
+
 class DyingJobs(jobs_pb2_grpc.JobsServicer):
     """A server that goes away after reading a few records."""
 
@@ -307,6 +347,43 @@ def test_submit_says_one_line_when_the_server_dies_mid_stream(tmp_path, capsys):
     assert code == 1
     line = one_line(capsys.readouterr().err, "kanal submit: ")
     assert "the job was not accepted" in line
+
+
+class RecordingJobs(jobs_pb2_grpc.JobsServicer):
+    """A server that keeps every message of a stream, and refuses one that is neither header
+    nor record, as Kanal's does (server/api/jobs.py)."""
+
+    def __init__(self):
+        self.received: list[str | None] = []
+
+    def SubmitBatch(self, request_iterator, context):
+        for message in request_iterator:
+            self.received.append(message.WhichOneof("item"))
+            if message.WhichOneof("item") is None:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "records[n]: is empty")
+        return jobs_pb2.SubmitBatchResponse(job_id="sealed", records=len(self.received) - 1)
+
+
+def test_submit_ends_a_stream_it_refuses_with_a_message_the_server_refuses(tmp_path, capsys):
+    # was: the call cancelled, which a loaded server could read as the stream's end and
+    # seal the records before the bad line as a job ("nothing was submitted": 2 in 90 runs)
+    servicer = RecordingJobs()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    jobs_pb2_grpc.add_JobsServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    path = tmp_path / "broken.jsonl"
+    path.write_text(record_line("ok") + '{"amount": 1, "amount": 2}\n', encoding="utf-8")
+    try:
+        code = main(["submit", str(path), "--layout", "x", "--address", f"127.0.0.1:{port}",
+                     "--key", "k"])
+    finally:
+        server.stop(0)
+    assert code == 1
+    assert one_line(capsys.readouterr().err, "kanal submit: ") == (
+        f'kanal submit: {path} line 2: key "amount" appears twice in one object; nothing '
+        "was submitted")
+    assert servicer.received == ["header", "record", None]
 
 
 # --- portal --------------------------------------------------------------------------------------

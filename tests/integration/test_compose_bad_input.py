@@ -11,6 +11,7 @@ private-use characters, lines into the OMR zone or off the page).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from kanal.v1 import common_pb2, documents_pb2
 from server.api.errors import field_violations
 from server.app import KanalServer
+from server.compose.data import MAX_DEPTH
 from tests.integration.compose_api_fixtures import (
     call_error,
     count_objects,
@@ -102,6 +104,39 @@ def test_impossible_values_are_refused_with_their_field(documents, change, field
         layout_id="card-invoice", data_json=json.dumps(data)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert any(field in f for f, _ in field_violations(error)), field_violations(error)
+
+
+def test_data_nested_past_the_parser_is_refused_at_the_deepest_path_reached(documents):
+    # was `data` once the nesting went past the parser's recursion limit (as it is named
+    # when nested less deep: test_input_limits.py)
+    depth = 100_000
+    text = sample("card-invoice").replace(
+        '"transactions": [', '"transactions": [' + "[" * depth + "]" * depth + ", ", 1)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=text))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert field_violations(error) == [("$.transactions" + "[0]" * (MAX_DEPTH - 1),
+                                        f"nested deeper than {MAX_DEPTH} levels")]
+
+
+@pytest.mark.parametrize("invoice_days, due_days, field, other", [
+    (200, 30, "$.invoice.invoice_date", "$.invoice.due_date"),
+    (-5, -20, "$.invoice.due_date", "$.invoice.invoice_date"),
+], ids=["invoice date mistyped", "due date mistyped"])
+def test_an_invoice_dated_after_its_due_date_names_the_date_mistyped(
+        documents, invoice_days, due_days, field, other):
+    # was always `$.invoice.due_date` "must not be before invoice_date"; the server composes
+    # as of its own clock, so the dates are set from today
+    today = datetime.now(UTC).date()
+    invoice_date = (today + timedelta(days=invoice_days)).isoformat()
+    due_date = (today + timedelta(days=due_days)).isoformat()
+    data = json.loads(sample("card-invoice"))
+    data["invoice"].update(invoice_date=invoice_date, due_date=due_date)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="card-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(found, why)] = field_violations(error)
+    assert found == field and invoice_date in why and due_date in why and other in why, why
 
 
 def test_control_character_is_invalid_argument_with_its_path(documents):

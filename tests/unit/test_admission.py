@@ -9,11 +9,11 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from kanal.v1 import documents_pb2, jobs_pb2, portal_pb2
+from kanal.v1 import documents_pb2, events_pb2, jobs_pb2, portal_pb2
 from server.api import admission
 from server.api.admission import Lane, Lanes, Limits
 from server.api.errors import MAX_DETAIL_BYTES, RETRY_PUSHBACK_HEADER, to_status
-from server.api.wire import BadMessage, check_request, safe_deserializer
+from server.api.wire import BadMessage, check_request, in_stream, safe_deserializer
 from server.errors import FieldViolation, InvalidInput, Overloaded
 
 
@@ -131,6 +131,38 @@ def test_request_fields_have_limits():
     with pytest.raises(InvalidInput):
         check_request(portal_pb2.ListDocumentsRequest(kinds=["invoice"] * 1001))
     check_request(documents_pb2.ComposeRequest(layout_id="card-invoice", data_json="{}"))
+
+
+def refused_in_stream(message, index: int) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidInput) as info:
+        try:
+            check_request(message)
+        except InvalidInput as exc:
+            raise in_stream(exc, message.DESCRIPTOR.full_name, index) from None
+    return [(v.field, v.description) for v in info.value.violations]
+
+
+def test_a_streamed_message_is_named_as_its_servicer_names_it():
+    # was `record.record_key` for every record of a job: which of 10,000 said nothing
+    record = jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
+        record_key="k" * 201, data_json="{}"))
+    assert refused_in_stream(record, 3) == [
+        ("records[2].record_key", "is 201 characters long; at most 200 are allowed")]
+    header = jobs_pb2.SubmitBatchRequest(header=jobs_pb2.JobHeader(job_name="j" * 201))
+    assert [f for f, _ in refused_in_stream(header, 0)] == ["header.job_name"]
+    event = events_pb2.PublishEventRequest(customer_id="c" * 201, event_type="pin\nsent")
+    assert [f for f, _ in refused_in_stream(event, 4)] == ["events[4].customer_id",
+                                                           "events[4].event_type"]
+    # bytes that are no message: the deserializer cannot know their place in the stream
+    submit = safe_deserializer("/kanal.v1.Jobs/SubmitBatch",
+                               jobs_pb2.SubmitBatchRequest.FromString)
+    raw = jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
+        record_key="r1", data_json='{"name": "abc"}')).SerializeToString()
+    bad = submit(raw.replace(b"abc", b"\xc3(("))
+    renamed = in_stream(bad.error, bad.message_type, 2)
+    assert [v.field for v in renamed.violations] == ["records[1].data_json"]
+    assert str(renamed) == "invalid records[1].data_json: records[1].data_json: is not valid " \
+        "UTF-8 text"
 
 
 class FakeContext:

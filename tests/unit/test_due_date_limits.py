@@ -2,6 +2,13 @@
 their JSON path (server/compose/builders/base.check_payment_term,
 server/compose/payments/slips.py for the Finnish virtual bar code).
 
+An issue date after the due date is refused at the date the caller more likely mistyped
+(server/compose/validation/en16931.due_before_issue, KANAL-DUE-DATE), the reason naming
+both: the due date when it has passed on the day of composing, else the issue date, then
+after today too. QA: an invoice dated 2026-12-02 (typed for 2026-03-02) was blamed on its
+due date 2026-03-25, "must not be before invoice_date"; the b2b invoice's refusal cited
+BR-CO-25, EN 16931's rule that a due date or payment terms be given at all.
+
 QA: a card invoice due 9999-12-31 composed; its Finnish virtual bar code wrote the due date
 as YYMMDD "991231", which a payer's bank reads as 2099-12-31.
 """
@@ -74,3 +81,34 @@ def test_a_b2b_invoice_due_after_2099_on_a_finnish_slip_is_refused_at_its_due_da
         ("$.due_date", "2100-01-05 is outside 2000-2099")]
     assert "read as 2000-2099" in str(info.value)
     compose_country("b2b-invoice", "FI")  # the sample itself still composes
+
+
+@pytest.mark.parametrize("invoice_date, due_date, field, why", [
+    ("2026-12-02", "2026-03-25", "$.invoice.invoice_date",
+     "2026-12-02 is after the due date 2026-03-25 ($.invoice.due_date), and after today "
+     "(2026-03-02): a document is dated the day it is issued, on or before its due date"),
+    ("2026-03-02", "2026-02-25", "$.invoice.due_date",
+     "2026-02-25 is before the issue date 2026-03-02 ($.invoice.invoice_date): a due date "
+     "is on or after the day the document is issued"),
+], ids=["invoice date mistyped", "due date mistyped"])
+def test_a_card_invoice_dated_after_its_due_date_names_the_date_mistyped(
+        invoice_date, due_date, field, why):
+    data = json.loads(LAYOUTS.get("card-invoice").sample_data())
+    data["invoice"].update(invoice_date=invoice_date, due_date=due_date)
+    assert violations("card-invoice", data) == [(field, why)]
+
+
+@pytest.mark.parametrize("issue_date, due_date, field, why", [
+    ("2026-12-31", "2026-03-30", "$.issue_date",
+     "[KANAL-DUE-DATE] 2026-12-31 is after the due date 2026-03-30 (BT-9), and after today "
+     "(2026-03-02): a document is dated the day it is issued, on or before its due date"),
+    ("2026-03-02", "2026-01-01", "$.due_date",
+     "[KANAL-DUE-DATE] 2026-01-01 is before the issue date 2026-03-02 (BT-2): a due date is "
+     "on or after the day the document is issued"),
+], ids=["issue date mistyped", "due date mistyped"])
+def test_a_b2b_invoice_dated_after_its_due_date_names_the_date_mistyped(
+        issue_date, due_date, field, why):
+    data = json.loads(LAYOUTS.get("b2b-invoice").sample_data())
+    data.update(issue_date=issue_date, due_date=due_date)
+    assert violations("b2b-invoice", data) == [(field, why)]
+

@@ -410,7 +410,7 @@ def test_rules_broken_at_composition_name_path_and_rule() -> None:
         "$.lines[0].unit_code": "[BR-CL-23]",
         "$.lines[1].vat_rate": "[BR-S-05]",
         "$.allowances_charges[0].reason_code": "[BR-CL-19]",
-        "$.due_date": "[BR-CO-25]",
+        "$.due_date": "[KANAL-DUE-DATE]",  # was "[BR-CO-25]": a due date or terms at all
     }
 
 

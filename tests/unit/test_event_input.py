@@ -116,6 +116,32 @@ def test_attributes_the_contact_policy_reads_are_checked(attributes, field, why)
     assert violations(raised) == [(f"events[0].{field}", why)]
 
 
+@pytest.mark.parametrize("text, field, message, why", [
+    ('{"segment":', "attributes", "invalid events[1].attributes",
+     "malformed JSON at line 1 column 12: Expecting value"),
+    ('{"a": 1, "a": 2}', "attributes", "invalid events[1].attributes",
+     'malformed JSON: duplicate key "a"'),
+    ("\ufeff{}", "attributes", "invalid events[1].attributes",
+     "the text starts with a byte-order mark (U+FEFF); send UTF-8 without a BOM "
+     "(RFC 8259 section 8.1)"),
+    ('["retail"]', "attributes.$", "events[1].attributes is not a JSON object",
+     "must be a JSON object, not an array"),
+    ('{"segment": "\u202e"}', "attributes.$.segment",
+     "events[1].attributes is outside the limits of any layout",
+     "text holds the invisible character U+202E RIGHT-TO-LEFT OVERRIDE at 0: it reorders "
+     "the text around it (bidi control)"),
+], ids=["malformed", "duplicate key", "BOM", "not an object", "limits"])
+def test_attributes_that_are_no_json_object_are_refused_naming_attributes(text, field, message,
+                                                                           why):
+    # was: field `attributes`, but the message "invalid attributes: data: malformed JSON ...",
+    # which sent the caller to data_json
+    with pytest.raises(InvalidInput) as raised:
+        parse_attributes(text, "events[1].")
+    assert violations(raised) == [(f"events[1].{field}", why)]
+    assert str(raised.value) == f"{message}: events[1].{field}: {why}"
+    assert "data" not in str(raised.value)
+
+
 def test_one_refusal_names_every_bad_value_and_nothing_is_stored(service):
     with pytest.raises(InvalidInput) as raised:
         service.publish([EventInput("t", "C1", "payment_missed",

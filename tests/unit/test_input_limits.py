@@ -54,9 +54,25 @@ def test_deep_nesting_is_refused_at_any_depth():
         == f"nested deeper than {MAX_DEPTH} levels"
     deep = violations('{"a": ' + "[" * 900 + "]" * 900 + "}")
     assert [why for _, why in deep] == [f"nested deeper than {MAX_DEPTH} levels"]
-    # beyond Python's recursion limit the parser itself gives up
+    # beyond Python's recursion limit the parser itself gives up: still named at the path
+    # of the first array MAX_DEPTH deep, as any depth is, not at `data`
     assert violations('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}") == [
-        ("data", f"nested deeper than {MAX_DEPTH} levels")]
+        ("$.a" + "[0]" * (MAX_DEPTH - 1), f"nested deeper than {MAX_DEPTH} levels")]
+
+
+@pytest.mark.parametrize("inner", [
+    lambda depth: '{"amount": 1}, ' + '{"n": ' * depth + "1" + "}" * depth,
+    lambda depth: '"[{,", {"k\\",]": [0, ' + "[" * depth + "]" * depth + "]}",
+], ids=["objects", "strings that look like structure"])
+def test_nesting_past_the_parser_is_named_as_nesting_within_it(inner):
+    """The path of JSON nested past Python's recursion limit (found by scanning the text)
+    is the path the walk names for the same JSON nested less deep."""
+    def text(depth: int) -> str:
+        return '{"transactions": [' + inner(depth) + "]}"
+
+    within = violations(text(MAX_DEPTH + 5))
+    assert within[0][0].startswith("$.transactions[1]")
+    assert violations(text(50_000)) == within
 
 
 def test_good_data_keeps_exact_decimals_and_text():

@@ -10,7 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from server.jobs.cli import Progress, RecordRefused, exact_json, parse_record, records
+from server.jobs.cli import (
+    Progress,
+    RecordLines,
+    RecordRefused,
+    exact_json,
+    parse_record,
+    records,
+)
 
 
 @pytest.mark.parametrize("literal", ["99999999999999999999.99", "0.10", "-0.0", "1e400",
@@ -79,3 +86,32 @@ def test_progress_on_a_terminal_redraws_one_line():
     progress.show("1/2")
     progress.show("2/2", final=True)
     assert stream.getvalue() == "\r1/2   \r2/2   \n"
+
+
+@pytest.mark.parametrize("key, why", [
+    ("k" * 201, 'record_key "' + "k" * 40 + '…" is 201 characters long; at most 200 are '
+                'allowed'),
+    ("", 'record_key "" is empty'),
+    ("r\n1", 'record_key "r\\n1" holds the control character U+000A'),
+])
+def test_a_record_key_the_server_would_refuse_is_refused_with_its_line(tmp_path, key, why):
+    # was sent: the server refused `record.record_key` (no index) and the command printed
+    # "... (after 2 records)", so which line of a 100,000-line file was left to guess
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": "a", "data": {}}\n\n'
+                    + json.dumps({"record_key": key, "data": {}}) + "\n", encoding="utf-8")
+    read = records(path)
+    assert next(read) == ("a", "{}")
+    with pytest.raises(RecordRefused) as refused:
+        next(read)
+    assert str(refused.value) == f"{path} line 3: {why}"
+
+
+def test_record_lines_give_the_line_of_the_server_s_records_n(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"a": 1}\n\n\n{"a": 2}\n{"a": 3}\n  \n{"a": 4}\n{"a": 5}\n',
+                    encoding="utf-8")
+    lines = RecordLines()
+    assert [key for key, _ in records(path, lines)] == ["1", "4", "5", "7", "8"]
+    assert [lines.line(n) for n in range(5)] == [1, 4, 5, 7, 8]
+    assert lines._gaps == [(1, 2), (3, 3)]  # two gaps noted, not a number per record

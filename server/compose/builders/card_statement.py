@@ -72,6 +72,7 @@ from server.compose.money import round_money
 from server.compose.payments.accounts import PaymentAccount
 from server.compose.payments.slips import SlipPaths, fill_names, payee_account, payment_slip
 from server.compose.validation import renamer
+from server.compose.validation.en16931 import due_before_issue
 from server.errors import Gathered, InvalidInput
 
 UNIT = Decimal("1")
@@ -297,7 +298,11 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     period_start = iso_date(inv["period_start"], "$.invoice.period_start")
     period_end = iso_date(inv["period_end"], "$.invoice.period_end")
     _check_order(period_start, period_end, "$.invoice.period_end", "period_start")
-    _check_order(invoice_date, due_date, "$.invoice.due_date", "invoice_date")
+    misdated = due_before_issue(invoice_date, due_date, request.today,
+                                issued_at="$.invoice.invoice_date", due_at="$.invoice.due_date")
+    if misdated:  # named at the date more likely mistyped, the reason giving both
+        raise InvalidInput.field("$.invoice.invoice_date" if misdated[0] else
+                                 "$.invoice.due_date", misdated[1])
     check_payment_term(due_date, invoice_date, "$.invoice.due_date", "invoice date")
 
     # every amount has the currency's decimals when read (base.amount), and is only summed

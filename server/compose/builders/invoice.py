@@ -49,7 +49,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     seller_data, customer_data = data["seller"], data["customer"]
     customer = recipient({k: v for k, v in customer_data.items()
                           if k in _RECIPIENT_KEYS})
-    invoice = read_invoice(data, currency)
+    invoice = read_invoice(data, currency, request.today)
     seller, buyer = invoice.seller, invoice.buyer
     sender_country = seller.address.country if seller.address else None
     is_credit = invoice.is_credit_note

@@ -54,6 +54,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -142,9 +143,10 @@ def type_code(data: Mapping[str, Any]) -> str:
     return CREDIT_NOTE if data.get("type") == "credit_note" else INVOICE
 
 
-def read_invoice(data: Mapping[str, Any], currency: str) -> Invoice:
+def read_invoice(data: Mapping[str, Any], currency: str, today: date | None = None) -> Invoice:
     """The input -> a computed, EN 16931-validated `Invoice`. Raises `InvalidInput` with
-    every problem at its JSON path."""
+    every problem at its JSON path. `today`: the composition date (which of an issue date
+    and an earlier due date to name: `validation.en16931.due_before_issue`)."""
     reader = InvoiceReader()
     seller = reader.party(data["seller"], "$.seller", seller=True)
     buyer = reader.party({k: v for k, v in data["customer"].items()
@@ -190,6 +192,7 @@ def read_invoice(data: Mapping[str, Any], currency: str) -> Invoice:
         vat_accounting=vat_accounting,
         details=details,
         where=where(data),
+        today=today,
     )
 
 

@@ -10,6 +10,9 @@ category and rate) are not re-checked here; what a caller's data can break is:
   means), BR-51 (card number masked), BR-53 (BT-111 with BT-6), BR-CO-03 (tax point date
   xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when something is
   due), BR-CO-26 (a seller identifier)
+* Kanal's own: KANAL-DUE-DATE (an invoice's due date is not before its issue date;
+  EN 16931 has no such rule, France's CIUS has it as BR-FR-CO-07: `due_before_issue`),
+  KANAL-CREDIT-NOTE (a credit note's total is not negative)
 * VAT categories: BR-S/Z/E/AE/IC/G/O/IG/IP-02..05 and -10 (VAT ids, rates, exemption
   reasons), BR-IC-11/12 (intra-community supply needs delivery date and country), BR-O-11..14
 * decimals: BR-DEC-* (amounts with at most the currency's minor unit, never more than 2)
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 
 from server.compose import codelists
@@ -44,6 +48,27 @@ def _g(category: str) -> str:
     return GROUP.get(category, category)
 
 
+def due_before_issue(issued: date, due: date, today: date | None, *, issued_at: str,
+                     due_at: str) -> tuple[bool, str] | None:
+    """None when the due date `due` is on or after the issue date `issued`; else (whether
+    to blame the issue date, the reason naming both dates and where each is: `issued_at`,
+    `due_at`). KANAL-DUE-DATE: one of the two was mistyped, and the refusal names the one
+    the caller most likely got wrong. The due date, when it has already passed on `today`
+    (the composition date): a due date in the past is wrong whatever the issue date says.
+    Else the issue date, which then lies after today as well as after its own due date: a
+    document is dated the day it is issued (2026-12-02 typed for 2026-03-02). `today`
+    None (not known): the due date, as before."""
+    if due >= issued:
+        return None
+    if today is not None and due >= today:
+        return True, (f"{issued.isoformat()} is after the due date {due.isoformat()} "
+                      f"({due_at}), and after today ({today.isoformat()}): a document is "
+                      "dated the day it is issued, on or before its due date")
+    return False, (f"{due.isoformat()} is before the issue date {issued.isoformat()} "
+                   f"({issued_at}): a due date is on or after the day the document is "
+                   "issued")
+
+
 def check_en16931(
     invoice: Invoice,
     *,
@@ -51,8 +76,11 @@ def check_en16931(
     document_ac: Sequence = (),
     vat_accounting=None,
     info=None,
+    today: date | None = None,
 ) -> list[Finding]:
-    """Every EN 16931 rule the invoice breaks (empty: valid)."""
+    """Every EN 16931 rule the invoice breaks (empty: valid), and Kanal's own (module
+    docstring). `today`: the composition date, which tells which of two dates in the wrong
+    order was more likely mistyped (`due_before_issue`)."""
     add = Collector()
     cur = invoice.currency
     if not invoice.number.strip():
@@ -63,9 +91,11 @@ def check_en16931(
             "document type code")
     if cur not in codelists.CURRENCIES:
         add("currency", "BR-CL-04", f"{cur!r} is not an ISO 4217 currency code")
-    if invoice.due_date is not None and invoice.due_date < invoice.issue_date \
-            and not invoice.is_credit_note:
-        add("due_date", "BR-CO-25", "the due date is before the issue date")
+    misdated = None if invoice.due_date is None or invoice.is_credit_note else \
+        due_before_issue(invoice.issue_date, invoice.due_date, today,
+                         issued_at="BT-2", due_at="BT-9")
+    if misdated:  # was "[BR-CO-25]", a rule about a due date or terms being there at all
+        add("issue_date" if misdated[0] else "due_date", "KANAL-DUE-DATE", misdated[1])
     if invoice.period_start and invoice.period_end and invoice.period_end < invoice.period_start:
         add("period_end", "BR-29", "the invoicing period ends before it starts")
     if invoice.tax_point_date and invoice.tax_point_code:

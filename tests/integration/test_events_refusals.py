@@ -1,0 +1,87 @@
+"""Refused events over gRPC name the request field at fault, also in their message: bad
+`attributes_json` is `attributes` (`attributes.$.time_zone`), never `data`, which sent the
+caller to `data_json`; a message of PublishEventStream outside the request limits is
+`events[n].…` (its index in the stream), and the events before it are stored. PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+
+from kanal.v1 import events_pb2, events_pb2_grpc
+from server.events.tables import events as event_rows
+from tests.client import channel
+from tests.integration.delivery_fixtures import fresh_database
+from tests.integration.events_api_fixtures import (
+    KEYS,
+    TENANT,
+    Clock,
+    bad_request,
+    rows,
+    start_server,
+)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PIN = json.dumps({"card_id": "K1", "via": "app"})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pg_url):
+    tmp = tmp_path_factory.mktemp("events")
+    (tmp / "journeys").mkdir()
+    for database in fresh_database(pg_url):
+        server = start_server(tmp, database, Clock(T0))
+        try:
+            yield {"server": server}
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def stub(world):
+    with channel(world["server"].address, KEYS[TENANT, "producer"]) as ch:
+        yield events_pb2_grpc.EventsStub(ch)
+
+
+def pin(customer: str, key: str = "", attributes: str = "") -> events_pb2.PublishEventRequest:
+    return events_pb2.PublishEventRequest(customer_id=customer, event_type="pin_sent",
+                                          data_json=PIN, idempotency_key=key,
+                                          attributes_json=attributes)
+
+
+@pytest.mark.parametrize("attributes, field, why", [
+    ('{"segment":', "attributes", "malformed JSON at line 1 column 12: Expecting value"),
+    ('{"segment": "retail", "segment": "sme"}', "attributes",
+     'malformed JSON: duplicate key "segment"'),
+], ids=["malformed", "duplicate key"])
+def test_bad_attributes_json_is_named_attributes_not_data(stub, attributes, field, why):
+    # was: "invalid attributes: data: malformed JSON ..." (the field right, the message not)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.PublishEvent(pin("a1", attributes=attributes))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request(raised.value) == [(field, why)]
+    assert f"{field}: {why}" in raised.value.details()
+    assert "data" not in raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.PublishEvents(events_pb2.PublishEventsRequest(
+            events=[pin("a1"), pin("a1", attributes=attributes)]))
+    assert bad_request(raised.value) == [(f"events[1].{field}", why)]
+    assert "data" not in raised.value.details()
+
+
+def test_a_streamed_event_outside_the_request_limits_is_named_by_its_index(world, stub):
+    # was `customer_id` with no index: which of the stream's events said nothing
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.PublishEventStream(iter([pin("s1", key="s1-0"), pin("s1", key="s1-1"),
+                                      pin("s" * 201, key="s1-2"), pin("s1", key="s1-3")]))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request(raised.value) == [
+        ("events[2].customer_id", "is 201 characters long; at most 200 are allowed")]
+    assert "the 2 events before it are stored" in raised.value.details()
+    assert sorted(r["idempotency_key"] for r in rows(world, event_rows, customer_id="s1")
+                  ) == ["s1-0", "s1-1"]
