@@ -114,9 +114,12 @@ class EmailSettings:
     unsubscribe_mailto: str | None
 
 
+@functools.lru_cache(maxsize=256)
 def email_settings(layout: Layout, tenant: str) -> EmailSettings:
     """The `[email]` section with the tenant's sender applied; a broken section is a
-    `LayoutError` naming the layout and the key."""
+    `LayoutError` naming the layout and the key. Read once per layout and tenant (a layout
+    version never changes, its files included; the plan and the renderer ask for every
+    document)."""
     section: Mapping[str, Any] = layout.section("email")
     where = f"layout {layout.ref} [email]"
     subject = section.get("subject")
