@@ -11,9 +11,12 @@ e-mail = `check_email` (the composer's plan check: subject, HTML, CSS inlining) 
 `check_einvoice` then `render_einvoice` (the CII XML embedded in the print PDF/A-3).
 `--count` generated card invoices (load_tests/bench_bulk.py `records`) are composed and
 their print PDFs rendered before counting; two more are rendered first to warm the caches.
-The count runs this script again under `valgrind --tool=callgrind --instr-atstart=no`,
-which switches instrumentation on and off around the loop with `callgrind_control` (its
-own cost, some 0.6 M instructions for the whole run, is in the total).
+The documents are a second apart (no Date header repeats) and share the sample's e-mail
+address. The count runs this script again under `valgrind --tool=callgrind
+--instr-atstart=no` with PYTHONHASHSEED=0 (string hashes, so set and dict orders, the same
+every run), which switches instrumentation on and off around the loop with
+`callgrind_control` (its own cost, some 0.6 M instructions for the whole run, is in the
+total).
 
 `--digests` writes one line per output: the e-mail and the e-invoice of every sample of
 every layout version, then of `--generated` card invoices; run it on two checkouts and
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import hashlib
 import os
 import pstats
@@ -35,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,17 +58,19 @@ NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 WARM_UP = 2
 
 
-def _composed(layout: Layout, data: str, document_id: str,
-              locale: str | None = None) -> Composition:
+def _composed(layout: Layout, data: str, document_id: str, locale: str | None = None,
+              now: datetime = NOW) -> Composition:
     return compose(ComposeRequest(tenant="count", layout=layout, data=data,
-                                  document_id=document_id, now=NOW, locale=locale))
+                                  document_id=document_id, now=now, locale=locale))
 
 
 def _documents(count: int, engines: PrintEngines) -> list[tuple[Composition, Layout, Output]]:
     layout = LayoutRegistry().get("card-invoice")
     out = []
     for n, (_, data, locale) in enumerate(records(count)):
-        composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale)
+        # a second apart, as in a bulk run: no two e-mails have the same Date header
+        composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale,
+                                NOW + timedelta(seconds=n))
         out.append((composition, layout, render_print(composition, layout, engines)))
     return out
 
@@ -98,6 +104,7 @@ def measure(channel: str, count: int, how: str) -> None:
         step(*document)
     measured = documents[WARM_UP:]
     if how == "callgrind":
+        gc.collect()  # the same heap at the start of every count
         _callgrind(True)
         for document in measured:
             step(*document)
@@ -122,7 +129,8 @@ def count_instructions(channel: str, count: int, keep: Path | None = None) -> in
             ["valgrind", "--tool=callgrind", "--instr-atstart=no",
              f"--callgrind-out-file={out}", sys.executable, __file__, "--channel", channel,
              "--count", str(count), "--inside"],
-            capture_output=True, text=True, check=False)
+            capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONHASHSEED": "0"})  # the same count run after run
         found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
         if run.returncode != 0 or found is None:
             raise SystemExit(f"callgrind run failed ({run.returncode}):\n{run.stderr[-3000:]}")
