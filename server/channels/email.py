@@ -203,6 +203,7 @@ def _render_url(layout: Layout, source: str, variables: Mapping[str, Any]) -> st
     return header_line(_compiled(layout, source).render(**variables))
 
 
+@functools.lru_cache(maxsize=256)  # one sender per layout and tenant
 def _sender_domain(settings: EmailSettings) -> str:
     return parseaddr(settings.sender)[1].rpartition("@")[2].lower()
 
