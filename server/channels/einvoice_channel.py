@@ -29,8 +29,9 @@ from collections.abc import Callable
 
 from server.channels.einvoice import (
     check_peppol,
+    cii_bytes,
+    cii_tree,
     embed_facturx,
-    render_cii,
     render_finvoice,
     render_ubl,
 )
@@ -71,7 +72,9 @@ def render_einvoice(
         if pdf is None:
             raise ValueError("Factur-X needs the print PDF")
         printed = pdf()
-        content, media_type = embed_facturx(printed.content, render_cii(invoice)), PDF
+        cii = cii_tree(invoice)  # embedded as bytes, read as the tree: not parsed again
+        content = embed_facturx(printed.content, cii_bytes(cii), parsed=cii)
+        media_type = PDF
         # The print PDF plus an attachment: its pages are the print PDF's, which its renderer
         # counted already (read only when a print Output comes without the count). A job's
         # summary, the index and the metrics count an e-invoice's pages by this fact.

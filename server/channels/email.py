@@ -114,9 +114,12 @@ class EmailSettings:
     unsubscribe_mailto: str | None
 
 
+@functools.lru_cache(maxsize=256)
 def email_settings(layout: Layout, tenant: str) -> EmailSettings:
     """The `[email]` section with the tenant's sender applied; a broken section is a
-    `LayoutError` naming the layout and the key."""
+    `LayoutError` naming the layout and the key. Read once per layout and tenant (a layout
+    version never changes, its files included; the plan and the renderer ask for every
+    document)."""
     section: Mapping[str, Any] = layout.section("email")
     where = f"layout {layout.ref} [email]"
     subject = section.get("subject")
@@ -200,6 +203,7 @@ def _render_url(layout: Layout, source: str, variables: Mapping[str, Any]) -> st
     return header_line(_compiled(layout, source).render(**variables))
 
 
+@functools.lru_cache(maxsize=256)  # one sender per layout and tenant
 def _sender_domain(settings: EmailSettings) -> str:
     return parseaddr(settings.sender)[1].rpartition("@")[2].lower()
 

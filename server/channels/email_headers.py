@@ -9,7 +9,8 @@ refused with `InvalidInput` naming its JSON path (`Composition.source_text`), an
 `headers_read_back` checks the written headers whatever the Python.
 
 The message's policy (`SMTP_POLICY`) is the standard library's SMTP policy whose header
-registry keeps the header objects it made, since most repeat from message to message.
+registry keeps the header objects it made and their folds (the lines written), since most
+repeat from message to message, and makes each header class once per process.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.policy import SMTP, compat32
+from email.policy import SMTP, EmailPolicy, compat32
 
 from server.compose.builders.base import LINE_BREAK, one_line
 from server.compose.model import Composition
@@ -82,11 +83,33 @@ class _KeptHeaders(HeaderRegistry):
     a third of the e-mail's CPU), and most repeat from message to message: the sender,
     MIME-Version, each part's Content-Type and Content-Transfer-Encoding, the language.
     A header object is immutable (a `str` with its parse tree, which folding only reads),
-    so one made for the same name and value is the one the registry would make again."""
+    so one made for the same name and value is the one the registry would make again.
+
+    Each kept header also carries its folds (`_FOLDS`, filled by `_KeptFolds`), and the
+    header classes are made once per name: the standard library's registry makes a new
+    class (`type(...)`) at every lookup, and `Message.__setitem__` looks one up for every
+    header it sets (`policy.header_max_count`)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._made = functools.lru_cache(maxsize=KEPT_HEADERS)(super().__call__)
+        self._made = functools.lru_cache(maxsize=KEPT_HEADERS)(self._make)
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:  # the registry's class for the name, as it would make it again
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+    def map_to_type(self, name: str, cls: type) -> None:
+        super().map_to_type(name, cls)
+        self._classes.clear()
+
+    def _make(self, name: str, value: str) -> BaseHeader:
+        header = super().__call__(name, value)
+        setattr(header, _FOLDS, {})
+        return header
 
     def __call__(self, name: str, value: object) -> BaseHeader:
         if type(value) is not str:  # a header made elsewhere: the registry's own answer
@@ -94,7 +117,37 @@ class _KeptHeaders(HeaderRegistry):
         return self._made(name, value)
 
 
+# The attribute of a kept header that holds its folds: {policy key: the header as written}.
+_FOLDS = "_kanal_folds"
+
+
+class _KeptFolds(EmailPolicy):
+    """An `EmailPolicy` that folds a kept header (`_KeptHeaders`) once: its fold, the
+    header's lines as `fold_binary` writes them, is kept with the header object, under the
+    policy's settings. Folding walks the header's parse tree token by token (a third of
+    writing a message), while the sender, MIME-Version, the parts' Content-Type and
+    Content-Transfer-Encoding and the language repeat in every message of a layout.
+
+    A fold depends on the header object alone (its name as given, its parse tree, which the
+    registry made from the value as given, encoded words and all) and on the policy; the
+    key is the policy's class and settings, not the object: the generator writes each
+    MIME part with a clone of the policy (`clone(linesep=...)`), equal but new. A header
+    made elsewhere (from an `Address`, or any value not a `str`) is folded each time."""
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        folds = getattr(value, _FOLDS, None)
+        if folds is None:
+            return super().fold_binary(name, value)
+        key = (type(self), tuple(sorted(vars(self).items())))
+        folded = folds.get(key)
+        if folded is None:
+            folded = folds[key] = super().fold_binary(name, value)
+        return folded
+
+
 # policy SMTP (CRLF, 78-character lines), and with SMTPUTF8 (`utf8=True`), making headers
-# through `_KeptHeaders`: the same bytes, byte for byte (tests/unit/test_email_mime_bytes.py)
-SMTP_POLICY = SMTP.clone(header_factory=_KeptHeaders())
+# through `_KeptHeaders` and writing them through `_KeptFolds`: the same bytes, byte for
+# byte (tests/unit/test_email_mime_bytes.py, tests/unit/test_email_header_folds.py), and
+# both made once per process.
+SMTP_POLICY = _KeptFolds(linesep=SMTP.linesep, header_factory=_KeptHeaders())
 SMTPUTF8_POLICY = SMTP_POLICY.clone(utf8=True)

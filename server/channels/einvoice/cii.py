@@ -48,6 +48,14 @@ def render_cii(invoice: Invoice, pdf: bytes | None = None) -> bytes:
     """The CII (Factur-X EN 16931) document for one invoice or credit note, UTF-8 bytes.
     `pdf` fills an attachment that asks for the document's own PDF (in a Factur-X file the
     PDF is the container itself, so it is normally not given)."""
+    return cii_bytes(cii_tree(invoice, pdf))
+
+
+def cii_tree(invoice: Invoice, pdf: bytes | None = None) -> etree._Element:
+    """The CII document as an lxml tree (its root, `rsm:CrossIndustryInvoice`), for a caller
+    that needs both the bytes (`cii_bytes`) and the tree: Factur-X embeds the bytes and reads
+    the tree (`facturx.embed_facturx(..., parsed=tree)`), sparing a parse of what was just
+    serialized. `pdf` as in `render_cii`."""
     root = etree.Element(
         f"{{{NS_RSM}}}CrossIndustryInvoice",
         nsmap={"rsm": NS_RSM, "ram": NS_RAM, "udt": NS_UDT, "qdt": NS_QDT},
@@ -72,7 +80,13 @@ def render_cii(invoice: Invoice, pdf: bytes | None = None) -> bytes:
     _agreement(x, transaction, invoice, pdf)
     _delivery(x, transaction, invoice)
     _settlement(x, transaction, invoice)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return root
+
+
+def cii_bytes(tree: etree._Element) -> bytes:
+    """`cii_tree`'s document as `render_cii` writes it: UTF-8 with the XML declaration,
+    pretty-printed."""
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _agreement(x: _Writer, transaction: etree._Element, invoice: Invoice,

@@ -31,6 +31,7 @@ import pikepdf
 from lxml import etree
 from pikepdf import AttachedFileSpec, Name
 
+from server.channels.einvoice.cii import NS_RSM
 from server.channels.einvoice.pdf_update import IncrementalUpdate, NotAppendable, PdfValue, Ref
 
 FILENAME = "factur-x.xml"
@@ -49,6 +50,7 @@ NS_PDFA_SCHEMA = "http://www.aiim.org/pdfa/ns/schema#"
 NS_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
 
 MEDIA_TYPE = "application/pdf"
+CII_ROOT = f"{{{NS_RSM}}}CrossIndustryInvoice"
 
 _FX_PROPERTIES = (
     ("DocumentFileName", "The name of the embedded XML document"),
@@ -62,6 +64,7 @@ def embed_facturx(
     pdf: bytes,
     cii_xml: bytes,
     *,
+    parsed: etree._Element | None = None,
     level: str = EN16931_LEVEL,
     relationship: str = "Data",
 ) -> bytes:
@@ -70,10 +73,24 @@ def embed_facturx(
     `pdf` must already be PDF/A-3 (WeasyPrint's `pdf_variant="pdf/a-3b"`): Factur-X is
     defined only on PDF/A-3, and claiming it on another PDF would be false. Raises
     `ValueError` otherwise, or for an unknown `relationship`.
+
+    `parsed`: the tree `cii_xml` was serialized from (`cii.cii_tree`, `cii.cii_bytes`), so
+    the XML is not parsed again (a tenth of a Factur-X's cost). The caller vouches that the
+    two are one document: comparing them would cost what it spares, so only a tree that is
+    no CII document at all (its root not `rsm:CrossIndustryInvoice`) is refused
+    (`ValueError`). The bytes are what is embedded, whatever the tree; the tree is read
+    only for the invoice's issue date, the attachment's date when the PDF has none.
+    Without `parsed`, bytes that are not XML are refused (`lxml.etree.XMLSyntaxError`)
+    before the PDF is touched.
     """
     if relationship not in RELATIONSHIPS:
         raise ValueError(f"relationship must be one of {sorted(RELATIONSHIPS)}")
-    cii = etree.fromstring(cii_xml)  # refuse bytes that are not XML before touching the PDF
+    if parsed is None:
+        cii = etree.fromstring(cii_xml)  # refuse bytes that are not XML before the PDF
+    elif parsed.tag == CII_ROOT:
+        cii = parsed
+    else:
+        raise ValueError(f"parsed must be the CII document's root {CII_ROOT}, not {parsed.tag}")
 
     try:
         with pikepdf.open(io.BytesIO(pdf), attempt_recovery=False) as doc:
