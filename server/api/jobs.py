@@ -36,7 +36,22 @@ WATCH_INTERVAL_SECONDS = 0.5  # how often WatchJob looks at the job
 # WatchJob resends an unchanged job this often: well inside the stream's idle limit
 # (admission.Limits.stream_idle_seconds, 60 s) and the idle timeouts of common proxies
 WATCH_HEARTBEAT_SECONDS = 15.0
+# gRPC ends a cancelled stream's request iterator as if the client had closed it, and reports
+# the cancel by a second event that the server's poller thread handles a moment later (a
+# loaded machine: tens of ms); a job's records are kept only if no cancel came in this time.
+CANCEL_GRACE_SECONDS = 0.25
 RECORD_KEY = "kanal.v1.JobRecord.record_key"  # its limit: server.api.wire.FIELD_CHARS
+
+
+def _abandoned(context: grpc.ServicerContext) -> bool:
+    """Whether the client cancelled the call whose request stream just ended: the call is
+    done now or within CANCEL_GRACE_SECONDS (a live call is not: it waits for our answer)."""
+    deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+    while context.is_active():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class JobsServicer(jobs_pb2_grpc.JobsServicer):
@@ -94,7 +109,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if total == 0:
             self.store.discard(job_id)
             raise InvalidInput.field("records", "a job needs at least one record")
-        if not context.is_active():  # its client went away: the records may be a part
+        if _abandoned(context):  # its client went away: the records may be a part
             self.store.discard(job_id)
             raise Unavailable("the call was cancelled before it ended; nothing was kept")
         if key:
