@@ -1,11 +1,15 @@
-"""Shared pieces of the events and journeys API tests (test_journeys_api, test_events_api):
-the tenant and its API keys, the injected clock, a Kanal server on a PostgreSQL database,
-and small readers of rows and of a refusal's `google.rpc.BadRequest`."""
+"""Shared pieces of the events and journeys API tests (test_journeys_api, test_events_api,
+test_events_refusals): the tenant and its API keys, the injected clock, a Kanal server on a
+PostgreSQL database (and one without journeys for the events tests, `events_world`), and
+small readers of rows and of a refusal's `google.rpc.BadRequest`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -14,9 +18,12 @@ from sqlalchemy import select
 from server.app import KanalServer
 from server.config import Settings
 from tests.client import Keys
+from tests.integration.delivery_fixtures import fresh_database
 
 TENANT = "megler"
 KEYS = Keys((TENANT, "producer"), (TENANT, "service"))
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the events tests' clock at start
+PIN = json.dumps({"card_id": "K1", "via": "app"})  # a pin_sent event's data
 
 
 class Clock:
@@ -39,6 +46,19 @@ def start_server(tmp: Path, database: str, clock: Clock) -> KanalServer:
     server = KanalServer(settings, clock=clock)
     server.start()
     return server
+
+
+def events_world(tmp: Path, pg_url: str) -> Iterator[dict[str, Any]]:
+    """A module's `world` of the events tests (`yield from events_world(...)`): a server on
+    a fresh database with no journeys (the events alone), its clock at T0; stopped after."""
+    (tmp / "journeys").mkdir()
+    for database in fresh_database(pg_url):
+        clock = Clock(T0)
+        server = start_server(tmp, database, clock)
+        try:
+            yield {"server": server, "clock": clock}
+        finally:
+            server.stop()
 
 
 def rows(world, table, **where) -> list[dict]:

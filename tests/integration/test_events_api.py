@@ -6,7 +6,6 @@ events before one it cannot accept and names that one by its index."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -15,34 +14,24 @@ import pytest
 from kanal.v1 import events_pb2, events_pb2_grpc
 from server.events.tables import events as event_rows
 from tests.client import channel
-from tests.integration.delivery_fixtures import fresh_database
 from tests.integration.events_api_fixtures import (
     KEYS,
+    PIN,
+    T0,
     TENANT,
-    Clock,
     bad_request,
+    events_world,
     rows,
-    start_server,
 )
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PIN = json.dumps({"card_id": "K1", "via": "app"})
 NOT_AFTER_EPOCH = "is not after 1970-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pg_url):
-    tmp = tmp_path_factory.mktemp("events")
-    (tmp / "journeys").mkdir()  # no journeys: these tests are about the events alone
-    for database in fresh_database(pg_url):
-        clock = Clock(T0)
-        server = start_server(tmp, database, clock)
-        try:
-            yield {"server": server, "clock": clock}
-        finally:
-            server.stop()
+    yield from events_world(tmp_path_factory.mktemp("events"), pg_url)
 
 
 @pytest.fixture

@@ -5,41 +5,28 @@ caller to `data_json`; a message of PublishEventStream outside the request limit
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-
 import grpc
 import pytest
 
 from kanal.v1 import events_pb2, events_pb2_grpc
 from server.events.tables import events as event_rows
 from tests.client import channel
-from tests.integration.delivery_fixtures import fresh_database
 from tests.integration.events_api_fixtures import (
     KEYS,
+    PIN,
     TENANT,
-    Clock,
     bad_request,
+    events_world,
     rows,
-    start_server,
 )
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PIN = json.dumps({"card_id": "K1", "via": "app"})
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, pg_url):
-    tmp = tmp_path_factory.mktemp("events")
-    (tmp / "journeys").mkdir()
-    for database in fresh_database(pg_url):
-        server = start_server(tmp, database, Clock(T0))
-        try:
-            yield {"server": server}
-        finally:
-            server.stop()
+    yield from events_world(tmp_path_factory.mktemp("events"), pg_url)
 
 
 @pytest.fixture

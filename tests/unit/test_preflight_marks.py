@@ -12,15 +12,19 @@ refused, naming the field it came from.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from server.channels.pdf import PrintEngines
 from server.channels.preflight import check_pdf
 from server.channels.preflight_marks import clusters, comparable
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout, load_layout
-from tests.unit.test_print_text_fits import LAYOUTS, composed, sample, unbroken
+from server.compose.layouts import Layout, load_layout
+from tests.unit.test_print_text_fits import (
+    LAYOUTS,
+    card_invoice_without_typst_breaks,
+    composed,
+    sample,
+    unbroken,
+)
 
 STROKE, TILDE, SHORT_STROKE = "\u0336", "\u0334", "\u0335"
 NAMES = {
@@ -51,15 +55,7 @@ def without_word_breaks(tmp_path_factory) -> Layout:
     """The card invoice 2.0.0 as a careless designer could make it, in both engines: Typst's
     `fit` breaks nothing, and the HTML table keeps its columns (`table-layout: fixed`) with
     descriptions on one line: a long description runs over the amount beside it."""
-    root = tmp_path_factory.mktemp("layouts")
-    shutil.copytree(DEFAULT_LAYOUTS_DIR / "_shared", root / "_shared")
-    folder = root / "card-invoice" / "2.0.0"
-    shutil.copytree(DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0", folder)
-    base = root / "_shared" / "fjordbank-2-typst" / "base.typ"
-    source = base.read_text()
-    breaking = source[source.index("#let fit("):source.index("// No table row alone")]
-    base.write_text(source.replace(
-        breaking, "#let fit(value, width: 0pt, size: none, longest: 0) = value\n\n"))
+    folder = card_invoice_without_typst_breaks(tmp_path_factory.mktemp("layouts"))
     css = folder / "print.css"
     css.write_text(css.read_text() + "\n.transactions { table-layout: fixed; }\n"
                    ".transactions td.col-desc { overflow-wrap: normal; white-space: nowrap; }\n")

@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,11 +255,9 @@ def test_a_long_number_that_is_no_amount_is_not_named_as_one():
     assert {v.field for v in refused.value.violations} == {"$.lines[0].unit_price"}
 
 
-@pytest.fixture(scope="module")
-def typst_without_word_breaks(tmp_path_factory) -> Layout:
-    """The card invoice 2.0.0 with a Typst `fit` that breaks nothing (as a careless template
-    would be): the description overflows its column into the next."""
-    root = tmp_path_factory.mktemp("layouts")
+def card_invoice_without_typst_breaks(root: Path) -> Path:
+    """A copy of the card invoice 2.0.0 (and `_shared`) under `root` whose Typst `fit`
+    breaks nothing (as a careless template would be); -> its version folder."""
     shutil.copytree(DEFAULT_LAYOUTS_DIR / "_shared", root / "_shared")
     folder = root / "card-invoice" / "2.0.0"
     shutil.copytree(DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0", folder)
@@ -267,7 +266,14 @@ def typst_without_word_breaks(tmp_path_factory) -> Layout:
     breaking = source[source.index("#let fit("):source.index("// No table row alone")]
     base.write_text(source.replace(
         breaking, "#let fit(value, width: 0pt, size: none, longest: 0) = value\n\n"))
-    return load_layout(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def typst_without_word_breaks(tmp_path_factory) -> Layout:
+    """The card invoice 2.0.0 with a Typst `fit` that breaks nothing: the description
+    overflows its column into the next."""
+    return load_layout(card_invoice_without_typst_breaks(tmp_path_factory.mktemp("layouts")))
 
 
 def test_typst_text_over_its_neighbour_is_refused_with_the_field(typst_without_word_breaks):
