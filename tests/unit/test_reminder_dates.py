@@ -107,3 +107,22 @@ def test_interest_for_more_days_than_the_invoice_is_overdue_is_refused():
     assert "15 days of interest" in why and "is 14 days overdue" in why
     data["reminder"]["interest"]["days"] = 14
     assert run(data).context["claim"]["interest"] is not None
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0"])
+@pytest.mark.parametrize("issue_date, due_date, field, why", [
+    ("2026-12-02", "2026-01-26", "$.invoice.issue_date",
+     "2026-12-02 is after the due date 2026-01-26 ($.invoice.due_date), and after the "
+     "reminder's date 2026-02-09: an invoice is issued on or before its due date, and before "
+     "it is reminded of"),
+    ("2026-01-02", "2025-12-26", "$.invoice.due_date",
+     "2025-12-26 is before the issue date 2026-01-02 ($.invoice.issue_date): a due date is on "
+     "or after the day the invoice is issued"),
+], ids=["issue date mistyped", "due date mistyped"])
+def test_an_invoice_issued_after_its_due_date_is_refused_at_the_date_mistyped(
+        version, issue_date, due_date, field, why):
+    """QA T7: a reminder for an invoice dated 2026-12-02 (typed for 2026-01-02), due
+    2026-01-26, was refused at the due date, "must not be before issue_date"."""
+    data = sample(version=version)  # reminder dated 2026-02-09
+    data["invoice"].update(issue_date=issue_date, due_date=due_date)
+    assert refused(data, version=version) == [(field, why)]

@@ -105,6 +105,27 @@ def check_fee(fee: Decimal, currency: str, law: Mapping[str, Any], country: str 
             f"of {cap} {law['currency']} in {country} ({law['source']})")
 
 
+def check_invoice_dates(issue_date: date, due_date: date, notice_date: date) -> None:
+    """Refuse an invoice whose due date is before its issue date (KANAL-DUE-DATE, as
+    `validation.en16931.due_before_issue` for invoices), INVALID_ARGUMENT at the date the
+    caller more likely mistyped, the reason naming both. A reminder's invoice has fallen due
+    before the reminder is sent, so a due date in the past says nothing here: the issue date
+    is blamed when it lies after the reminder's own date `notice_date` too (an invoice is
+    issued before it is reminded of: 2026-12-02 typed for 2026-01-02), else the due date."""
+    if due_date >= issue_date:
+        return
+    if issue_date > notice_date:
+        raise InvalidInput.field(
+            "$.invoice.issue_date",
+            f"{issue_date.isoformat()} is after the due date {due_date.isoformat()} "
+            f"($.invoice.due_date), and after the reminder's date {notice_date.isoformat()}: "
+            "an invoice is issued on or before its due date, and before it is reminded of")
+    raise InvalidInput.field(
+        "$.invoice.due_date",
+        f"{due_date.isoformat()} is before the issue date {issue_date.isoformat()} "
+        "($.invoice.issue_date): a due date is on or after the day the invoice is issued")
+
+
 def check_overdue(notice_date: date, due_date: date, law: Mapping[str, Any],
                   country: str | None, *, dated: bool) -> None:
     """Refuse a reminder or collection notice dated on or before the invoice's due date:
@@ -177,9 +198,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
 
     issue_date = iso_date(inv["issue_date"], "$.invoice.issue_date")
     due_date = iso_date(inv["due_date"], "$.invoice.due_date")
-    if due_date < issue_date:
-        raise InvalidInput.field("$.invoice.due_date", "must not be before issue_date")
     notice_date = iso_date(rem["date"], "$.reminder.date") if "date" in rem else request.today
+    check_invoice_dates(issue_date, due_date, notice_date)
     new_due_date = iso_date(rem["new_due_date"], "$.reminder.new_due_date")
     if new_due_date <= due_date:
         raise InvalidInput.field(
