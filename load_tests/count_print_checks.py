@@ -7,8 +7,9 @@ same count however loaded the machine is), on the Typst bulk path (issue 14).
     python load_tests/count_print_checks.py --verdicts out.txt --generated 300
 
 Counted per document, as `server.channels.pdf.render_print` spends it after Typst compiled
-the PDF: `--step checks` (the default) is the print checks alone: the page count the engine
-reports (`server.pdfium.page_count`) and `refuse_unprintable` (the text-area, window,
+the PDF: `--step checks` (the default) is the print checks alone: the page count (up to 4482c21
+the Typst engine's own `server.pdfium.page_count`, now the read-back pass's) and
+`refuse_unprintable` (the text-area, window,
 border and text-over-text preflight and the mark-zone check, every builtin print profile's
 zones, as `Renderers` passes them for a document that goes, or may fall back, to paper);
 `--step render_print` is the whole of `render_print` with Typst's compile replayed from
@@ -61,7 +62,6 @@ from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry  # noqa: E402
 from server.compose.model import Composition  # noqa: E402
 from server.errors import InvalidInput  # noqa: E402
-from server.pdfium import page_count  # noqa: E402
 from server.printing.zones import MarkZone, all_mark_zones  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
@@ -91,10 +91,10 @@ def _documents(count: int, engines: PrintEngines) -> list[Document]:
 def check(composition: Composition, layout: Layout, rendered: RenderedPdf,
           zones: tuple[MarkZone, ...]) -> int:
     """The print checks of one rendered PDF, as `render_print` runs them after the compile:
-    -> its page count."""
-    pages = page_count(rendered.content)
-    refuse_unprintable(rendered.content, composition, layout, zones)
-    return pages
+    -> its page count (the engine's, else the read-back pass's: Typst leaves it uncounted
+    since the pass opens the PDF anyway; up to 4482c21 Typst counted with `page_count`)."""
+    pages = refuse_unprintable(rendered.content, composition, layout, zones)
+    return pages if rendered.counted_pages is None else rendered.counted_pages
 
 
 class _Replay:
