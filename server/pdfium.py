@@ -15,7 +15,9 @@ three times the others: pdfium builds a colour transform (lcms2) for each ICC-ba
 space it meets, and Typst's PDF/A pages draw in two (sRGB and grey). The checks read
 geometry and text, never colour, so `read_back` opens a copy whose ICC-based colour
 spaces are named as the device colour space with the same number of components
-(`without_icc_profiles`): the same page objects, bounds and text, without the transforms.
+(`without_icc_profiles`): the same page objects, bounds and text, without the transforms;
+and with the catalog's XMP metadata out of pdfium's sight (`without_metadata`), which it
+otherwise parses at every open.
 """
 
 from __future__ import annotations
@@ -82,6 +84,29 @@ def without_icc_profiles(pdf: bytes) -> bytes:
             out[match.start():match.end()] = device.ljust(match.end() - match.start())
         at = pdf.find(b"/ICCBased", at + 9)
     return pdf if out is None else bytes(out)
+
+
+# `/Metadata 422 0 R` (ISO 32000-1 14.3.2): a dictionary's reference to its XMP stream
+_METADATA_REF = re.compile(rb"/Metadata(\s+\d+\s+\d+\s+R)")
+_UNREAD_METADATA = rb"/XMetadat\1"  # the same length: every byte offset holds
+
+
+def without_metadata(pdf: bytes) -> bytes:
+    """`pdf` with every reference to a metadata stream (`/Metadata n g R`: the catalog's
+    XMP packet) under a key of the same length that nothing reads (`/XMetadat`), so every
+    byte offset (the cross-reference table) still holds. pdfium parses the catalog's XMP
+    at every open to look for an unsupported shared form (`ReportUnsupportedFeatures`):
+    1.1 M instructions a Typst document, half of what an open costs, for nothing the
+    print checks read (geometry and text never come from metadata). A reference in an
+    object stream (WeasyPrint's catalog) stays as it was."""
+    return _METADATA_REF.sub(_UNREAD_METADATA, pdf)
+
+
+def reading_copy(pdf: bytes) -> bytes:
+    """What `read_back` opens: `pdf` without ICC-based colour spaces
+    (`without_icc_profiles`) and without its metadata (`without_metadata`), every byte
+    offset as it was; the same page objects, bounds and text."""
+    return without_metadata(without_icc_profiles(pdf))
 
 
 def _profile_components(pdf: bytes, number: bytes, generation: bytes) -> int | None:
@@ -207,11 +232,11 @@ class ReadPage:
 
 @contextmanager
 def read_back(pdf: bytes) -> Iterator[tuple[ReadPage, ...]]:
-    """Every page of `pdf`, each loaded once, for reading geometry and text (colours are
-    not read: see `without_icc_profiles`), under LOCK for the whole block; closed after.
+    """Every page of `pdf`, each loaded once, for reading geometry and text (colours and
+    metadata are not read: see `reading_copy`), under LOCK for the whole block; closed after.
     PdfiumError when pdfium cannot open `pdf` or one of its pages."""
     with LOCK:
-        document = pypdfium2.PdfDocument(without_icc_profiles(pdf))
+        document = pypdfium2.PdfDocument(reading_copy(pdf))
         pages: list[ReadPage] = []
         try:
             for index in range(len(document)):

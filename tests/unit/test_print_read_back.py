@@ -18,7 +18,7 @@ from server.channels.pdf import PrintEngines, render_print
 from server.channels.preflight import check_pdf
 from server.channels.print_zones import find_intrusions
 from server.errors import InvalidInput
-from server.pdfium import read_back, without_icc_profiles
+from server.pdfium import read_back, reading_copy, without_icc_profiles, without_metadata
 from server.printing.profiles import Rect
 from server.printing.zones import MarkZone
 from tests.pdf_inspect import find_text
@@ -66,6 +66,11 @@ def test_the_copy_without_icc_profiles_reads_the_same(layout_id, engine) -> None
     if engine == "typst":  # Typst's PDF/A pages draw in ICC-based sRGB and grey
         assert b"/ICCBased" in pdf and b"/ICCBased" not in copy
     assert what_pdfium_reads(copy) == what_pdfium_reads(pdf)
+    read = reading_copy(pdf)  # what read_back opens: without the XMP metadata too
+    assert len(read) == len(pdf)
+    if engine == "typst":  # its catalog is a plain object: the reference is hidden
+        assert b"/Metadata " in pdf and b"/Metadata " not in read
+    assert what_pdfium_reads(read) == what_pdfium_reads(pdf)
 
 
 def test_icc_colour_spaces_become_device_ones_of_the_same_components() -> None:
@@ -79,6 +84,16 @@ def test_icc_colour_spaces_become_device_ones_of_the_same_components() -> None:
     assert b"/a [/DeviceRGB]        /b" in copy  # not object 5: 15 has three
     assert b"[/ICCBased 7 0 R]" in copy  # no such object: left as it was
     assert without_icc_profiles(b"%PDF-1.7\n") == b"%PDF-1.7\n"
+
+
+def test_metadata_references_are_hidden_under_a_key_of_the_same_length() -> None:
+    pdf = (b"%PDF-1.7\n9 0 obj\n<</Type/Catalog/Pages 1 0 R/Metadata 422 0 R/Lang(nb)>>\n"
+           b"endobj\n10 0 obj\n<</Type /Metadata /Subtype /XML /Length 0>>\nendobj\n")
+    copy = without_metadata(pdf)
+    assert len(copy) == len(pdf)
+    assert b"/Pages 1 0 R/XMetadat 422 0 R/Lang(nb)" in copy
+    assert b"<</Type /Metadata /Subtype /XML" in copy  # not a reference: as it was
+    assert without_metadata(b"%PDF-1.7\n") == b"%PDF-1.7\n"
 
 
 def test_one_read_back_finds_text_over_text_and_ink_in_a_mark_zone(
