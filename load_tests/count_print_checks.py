@@ -27,7 +27,9 @@ PYTHONHASHSEED=0 and the heap settled as a bulk worker settles it (`gc.collect`,
 `--verdicts` writes one line per document: the sha256 of its print PDF and what the checks
 said of it (accepted, or the refusal's message and every violation's path and text), for
 the samples of every layout version and `--generated` card invoices, some of them made to
-fail (long unbroken words in a transaction, the name, the address); run it on two
+fail (long unbroken words in a transaction, the name, the address; the same rendered by
+the card invoice whose Typst `fit` breaks nothing, so they overflow), each checked with
+the builtin mark zones, none, and made-up zones over the page's columns; run it on two
 checkouts and compare the files to show two versions refuse the same documents with the
 same errors and accept the same bytes.
 """
@@ -37,7 +39,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import hashlib
 import json
 import os
 import pstats
@@ -56,12 +57,17 @@ sys.path.insert(0, str(ROOT))
 from load_tests.bench_bulk import records  # noqa: E402
 from server.channels import paper_mark_zones  # noqa: E402
 from server.channels.glyphs import print_composition  # noqa: E402
-from server.channels.pdf import PrintEngines, RenderedPdf, render_print  # noqa: E402
-from server.channels.pdf import refuse_unprintable  # noqa: E402
+from server.channels.pdf import (  # noqa: E402
+    PrintEngines,
+    RenderedPdf,
+    refuse_unprintable,  # noqa: E402
+    render_print,
+)
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
-from server.compose.layouts import Layout, LayoutRegistry  # noqa: E402
+from server.compose.layouts import Layout, LayoutRegistry, load_layout  # noqa: E402
 from server.compose.model import Composition  # noqa: E402
 from server.errors import InvalidInput  # noqa: E402
+from server.printing.profiles import Rect  # noqa: E402
 from server.printing.zones import MarkZone, all_mark_zones  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
@@ -215,22 +221,36 @@ def _samples(registry: LayoutRegistry) -> Iterator[tuple[Layout, str, str]]:
             yield layout, name, (layout.path / name).read_text(encoding="utf-8")
 
 
+# Made-up mark zones (mm) over the page's columns, so the mark-zone check meets text,
+# rules and cell backgrounds and names what it finds: a strip over the amounts column, one
+# over the descriptions, a box over the address window's right edge
+TEST_ZONES = tuple(MarkZone("test-line", "omr", Rect(*box)) for box in (
+    (170.0, 60.0, 12.0, 200.0), (60.0, 120.0, 8.0, 100.0), (110.0, 50.0, 10.0, 20.0)))
+
+
 def _verdict_lines(generated: int) -> Iterator[str]:
+    from tests.unit.test_print_text_fits import card_invoice_without_typst_breaks
+
     registry = LayoutRegistry()
     engines = PrintEngines()
     zones = all_mark_zones()
     card = registry.get("card-invoice")
+    # the card invoice whose Typst `fit` breaks nothing: long words overflow, refused
+    careless = load_layout(card_invoice_without_typst_breaks(
+        Path(tempfile.mkdtemp(prefix="kanal-verdicts-"))))
     work = [(layout.ref, name, layout, data, None) for layout, name, data in _samples(registry)]
     for key, data, locale in records(generated):
         work.append((card.ref, key, card, data, locale))
-        work.append((card.ref, key + "-broken", card, _broken(data, len(work)), locale))
+        broken = _broken(data, len(work))
+        work.append((card.ref, key + "-broken", card, broken, locale))
+        work.append((card.ref, key + "-careless", careless, broken, locale))
     for n, (ref, name, layout, data, locale) in enumerate(work):
         try:
             composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale)
         except Exception as exc:  # noqa: BLE001 - the same refusal on both sides is the same
             yield f"{ref} {name} compose {type(exc).__name__}"
             continue
-        for label, marks in (("paper", zones), ("digital", ())):
+        for label, marks in (("paper", zones), ("digital", ()), ("test-zones", TEST_ZONES)):
             try:
                 output = render_print(composition, layout, engines, marks)
             except InvalidInput as exc:
