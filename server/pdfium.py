@@ -131,9 +131,26 @@ def _by_address(function: Any, restype: Any, *argtypes: Any) -> Any:
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
+class Handle(ctypes.c_void_p):
+    """A pdfium handle as the `_unconverted` prototypes give and take it: ctypes returns an
+    instance of a c_void_p subclass as it is (no int made) and passes it as a pointer."""
+
+
+def _unconverted(function: Any, restype: Any) -> Any:
+    """A third prototype of a pypdfium2.raw binding, for the loop over a page's objects:
+    no argument types, so ctypes converts nothing through `from_param` (handles are
+    `Handle`s, out-parameters `ctypes.byref`s, an index a Python int passed as a C int, all
+    the function takes), and the GIL held (PYFUNCTYPE: pdfium runs under LOCK anyway, and
+    these calls take less than giving the GIL up would). A quarter less per object than
+    `_by_address` (load_tests/count_print_checks.py)."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    return ctypes.PYFUNCTYPE(restype)(address)
+
+
 _VOID, _INT = ctypes.c_void_p, ctypes.c_int
-_GET_OBJECT = _by_address(pdfium_c.FPDFPage_GetObject, _VOID, _VOID, _INT)
-_GET_BOUNDS = _by_address(pdfium_c.FPDFPageObj_GetBounds, _INT, _VOID, _VOID, _VOID, _VOID, _VOID)
+_GET_OBJECT = _unconverted(pdfium_c.FPDFPage_GetObject, Handle)
+_GET_BOUNDS = _unconverted(pdfium_c.FPDFPageObj_GetBounds, _INT)
+_GET_KIND = _unconverted(pdfium_c.FPDFPageObj_GetType, _INT)
 _GET_TYPE = _by_address(pdfium_c.FPDFPageObj_GetType, _INT, _VOID)
 _GET_RECT = _by_address(pdfium_c.FPDFText_GetRect, _INT, _VOID, _INT, _VOID, _VOID, _VOID, _VOID)
 
@@ -152,7 +169,8 @@ class ReadPage:
     """One page of a `read_back`, loaded once. `number` is 1-based; `width`, `height` in pt
     (pdfium's page size); the text page is made on first use and kept."""
 
-    __slots__ = ("number", "page", "width", "height", "_textpage", "_text", "_objects")
+    __slots__ = ("number", "page", "width", "height", "_textpage", "_text", "_objects",
+                 "_kinds")
 
     def __init__(self, number: int, page: pypdfium2.PdfPage):
         self.number = number
@@ -160,7 +178,8 @@ class ReadPage:
         self.width, self.height = page.get_size()
         self._textpage: pypdfium2.PdfTextPage | None = None
         self._text: str | None = None
-        self._objects: list[tuple[int, float, float, float, float]] | None = None
+        self._objects: list[tuple[Handle, float, float, float, float]] | None = None
+        self._kinds: list[int] = []
 
     @property
     def textpage(self) -> pypdfium2.PdfTextPage:
@@ -190,37 +209,44 @@ class ReadPage:
             rects.append(read(edges))
         return rects
 
-    def objects(self) -> list[tuple[int, float, float, float, float]]:
+    def objects(self) -> list[tuple[Handle, float, float, float, float]]:
         """(object, left, bottom, right, top in pt) of every top-level page object (a form
-        XObject counts as one), in content order; `object` is pdfium's handle (an address),
-        valid while the page is open (`object_type`). Read once per page and kept: the
-        mark-zone check and the preflight's cell borders both walk them. Raw calls:
-        pypdfium2's PdfObject wrappers cost more than the check itself. PdfiumError when
-        pdfium cannot place an object."""
+        XObject counts as one), in content order; `object` is pdfium's handle (a `Handle`),
+        valid while the page is open (`object_type`). Read once per page and kept, with
+        each object's type (`kinds`): the mark-zone check and the preflight's quick pass
+        and cell borders all walk them. Raw calls: pypdfium2's PdfObject wrappers cost more
+        than the check itself. PdfiumError when pdfium cannot place an object."""
         if self._objects is None:
             self._objects = self._read_objects()
         return self._objects
 
-    def _read_objects(self) -> list[tuple[int, float, float, float, float]]:
-        page = _address(self.page.raw)
+    def kinds(self) -> list[int]:
+        """The FPDF_PAGEOBJ_* type of each of `objects`, in the same order (read with them,
+        in the same loop: asking pdfium object by object later costs a call each again)."""
+        self.objects()
+        return self._kinds
+
+    def _read_objects(self) -> list[tuple[Handle, float, float, float, float]]:
+        page = Handle(_address(self.page.raw))
         edges = (ctypes.c_float * 4)()
-        at = ctypes.addressof(edges)
-        size = ctypes.sizeof(ctypes.c_float)
-        left, bottom, right, top = at, at + size, at + 2 * size, at + 3 * size
-        get_object, get_bounds, read = _GET_OBJECT, _GET_BOUNDS, _FOUR_FLOATS
+        left, bottom, right, top = (ctypes.byref(edges, k * ctypes.sizeof(ctypes.c_float))
+                                    for k in range(4))
+        get_object, get_bounds, get_kind, read = _GET_OBJECT, _GET_BOUNDS, _GET_KIND, _FOUR_FLOATS
         count = pdfium_c.FPDFPage_CountObjects(self.page.raw)
         if count < 0:
             raise pypdfium2.PdfiumError("Failed to get number of pageobjects.")
         objects = []
+        kinds = self._kinds = []
         for index in range(count):
             obj = get_object(page, index)
             if not obj or not get_bounds(obj, left, bottom, right, top):
                 raise pypdfium2.PdfiumError("Failed to locate pageobject.")
             objects.append((obj, *read(edges)))
+            kinds.append(get_kind(obj))
         return objects
 
     @staticmethod
-    def object_type(obj: int) -> int:
+    def object_type(obj: Handle | int) -> int:
         """The FPDF_PAGEOBJ_* type of an object `objects` gave."""
         return _GET_TYPE(obj)
 

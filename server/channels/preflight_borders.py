@@ -40,10 +40,9 @@ def vertical_rules(page: ReadPage) -> list[tuple[float, float, float]]:
     height = page.height
     path = pypdfium2.raw.FPDF_PAGEOBJ_PATH
     rules = []
-    for obj, left, bottom, right, top in page.objects():
+    for (_, left, bottom, right, top), kind in zip(page.objects(), page.kinds(), strict=True):
         width_mm, height_mm = (right - left) * MM_PER_PT, (top - bottom) * MM_PER_PT
-        if (width_mm <= RULE_MAX_MM and height_mm >= RULE_MIN_MM
-                and page.object_type(obj) == path):
+        if width_mm <= RULE_MAX_MM and height_mm >= RULE_MIN_MM and kind == path:
             rules.append(((left + right) / 2 * MM_PER_PT, (height - top) * MM_PER_PT,
                           (height - bottom) * MM_PER_PT))
     return rules

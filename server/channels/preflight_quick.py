@@ -54,10 +54,8 @@ def text_object_bounds(page: ReadPage) -> list[Bounds] | None:
     `MARGIN_MM` on every side, in content order; None when the page holds a form XObject
     (`FPDF_PAGEOBJ_FORM`: its text is not among the page's top-level objects)."""
     height = page.height
-    kind = page.object_type
     found = []
-    for obj, left, bottom, right, top in page.objects():
-        what = kind(obj)
+    for (_, left, bottom, right, top), what in zip(page.objects(), page.kinds(), strict=True):
         if what == _TEXT:
             found.append((left * MM_PER_PT - MARGIN_MM, (height - top) * MM_PER_PT - MARGIN_MM,
                           right * MM_PER_PT + MARGIN_MM,
