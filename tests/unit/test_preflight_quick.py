@@ -21,6 +21,7 @@ import pytest
 from server.channels import preflight
 from server.channels.pdf import PrintEngines, engine_of, refuse_unprintable
 from server.channels.preflight import check_pdf
+from server.channels.preflight_borders import vertical_rules
 from server.channels.preflight_quick import (
     MARGIN_MM,
     _inside,
@@ -179,6 +180,54 @@ def test_a_page_the_quick_pass_clears_passes_the_run_by_run_check(
         assert bool(with_quick) is (name in refused_names), name
     assert cleared.count(True) > len(samples)  # every sample page, some of the others
     assert cleared.count(False) >= len(refused)
+
+
+def clear_by_the_rules(page, area, window, tolerance, grace, overlap) -> bool:
+    """`page_is_clear` as its rules read, each over the whole page (as it was computed
+    before one walk over the objects did it all): the text objects' boxes, then each rule."""
+    boxes = text_object_bounds(page)
+    if boxes is None:
+        return False
+    if not boxes:
+        return True
+    return (_inside(boxes, area, tolerance)
+            and not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
+            and not _may_cross_rule(boxes, vertical_rules(page))
+            and not _may_overlap(boxes, overlap))
+
+
+def test_the_single_walk_answers_as_each_rule_over_the_whole_page(
+        samples, typst_without_word_breaks):  # noqa: F811
+    """`page_is_clear` walks the page's objects once, testing the area as it goes and
+    collecting the rules: on every page of the samples and of refused documents, with the
+    layout's area and window and with narrower areas, a window on every page, and other
+    overlaps (so every rule decides some page), it answers as the rules do one by one: a
+    shortcut that cleared a page one of them refuses fails here."""
+    answers = []
+    for name, layout, composition, pdf in [*samples,
+                                           *refused_documents(typst_without_word_breaks)]:
+        with read_back(pdf) as pages:
+            for page in pages:
+                area = preflight.text_area(layout, page.width * MM_PER_PT,
+                                           page.height * MM_PER_PT)
+                edges = (area.left, area.top, area.right, area.bottom)
+                box = preflight.window(layout, composition)
+                window = box and (box.left, box.top, box.right, box.bottom)
+                for area_, window_, overlap in (
+                        (edges, window if page.number == 1 else None, 0.5),
+                        (edges, window, 0.5),
+                        # each edge of the area alone drawn in, so each decides a page
+                        ((edges[0] + 20, *edges[1:]), None, 0.5),
+                        ((edges[0], edges[1] + 60, *edges[2:]), None, 0.5),
+                        ((*edges[:2], edges[2] - 20, edges[3]), None, 0.5),
+                        ((*edges[:3], edges[3] - 100), None, 0.5),
+                        (edges, None, 0.0), (edges, None, 3.0)):
+                    args = (page, area_, window_, preflight.TOLERANCE_MM,
+                            preflight.WINDOW_GRACE_MM, overlap)
+                    expected = clear_by_the_rules(*args)
+                    assert page_is_clear(*args) is expected, f"{name} page {page.number}"
+                    answers.append(expected)
+    assert answers.count(True) > 50 and answers.count(False) > 50
 
 
 def test_text_inside_a_form_xobject_goes_to_the_run_by_run_check():
