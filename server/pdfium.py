@@ -73,22 +73,43 @@ def without_icc_profiles(pdf: bytes) -> bytes:
     (the cross-reference table) still holds. Only for reading geometry and text: the
     colours change, nothing else. A colour space this cannot resolve plainly (a profile
     in an object stream, an unusual /N) stays as it was; `pdf` itself when none changes."""
-    out: bytearray | None = None
+    return _patched(pdf, _icc_patches(pdf))
+
+
+def _icc_patches(pdf: bytes) -> list[tuple[int, int, bytes]]:
+    """(start, end, bytes of the same length) for `without_icc_profiles`."""
+    patches = []
+    components: dict[tuple[bytes, bytes], int | None] = {}  # each profile looked up once
     at = pdf.find(b"/ICCBased")
     while at >= 0:
         start = pdf.rfind(b"[", max(0, at - 16), at)
         match = _ICC_BASED.match(pdf, start) if start >= 0 else None
-        device = _DEVICE.get(_profile_components(pdf, match[1], match[2])) if match else None
-        if match is not None and device is not None:
-            out = bytearray(pdf) if out is None else out
-            out[match.start():match.end()] = device.ljust(match.end() - match.start())
+        if match is not None:
+            key = (match[1], match[2])
+            if key not in components:
+                components[key] = _profile_components(pdf, *key)
+            device = _DEVICE.get(components[key])
+            if device is not None:
+                patches.append((match.start(), match.end(),
+                                device.ljust(match.end() - match.start())))
         at = pdf.find(b"/ICCBased", at + 9)
-    return pdf if out is None else bytes(out)
+    return patches
+
+
+def _patched(pdf: bytes, patches: list[tuple[int, int, bytes]]) -> bytes:
+    """`pdf` with each (start, end, replacement) of `patches` written in, one copy for all;
+    `pdf` itself when there is none."""
+    if not patches:
+        return pdf
+    out = bytearray(pdf)
+    for start, end, replacement in patches:
+        out[start:end] = replacement
+    return bytes(out)
 
 
 # `/Metadata 422 0 R` (ISO 32000-1 14.3.2): a dictionary's reference to its XMP stream
-_METADATA_REF = re.compile(rb"/Metadata(\s+\d+\s+\d+\s+R)")
-_UNREAD_METADATA = rb"/XMetadat\1"  # the same length: every byte offset holds
+_METADATA_REF = re.compile(rb"/Metadata\s+\d+\s+\d+\s+R")
+_UNREAD_METADATA = b"/XMetadat"  # the same length: every byte offset holds
 
 
 def without_metadata(pdf: bytes) -> bytes:
@@ -99,14 +120,27 @@ def without_metadata(pdf: bytes) -> bytes:
     1.1 M instructions a Typst document, half of what an open costs, for nothing the
     print checks read (geometry and text never come from metadata). A reference in an
     object stream (WeasyPrint's catalog) stays as it was."""
-    return _METADATA_REF.sub(_UNREAD_METADATA, pdf)
+    return _patched(pdf, _metadata_patches(pdf))
+
+
+def _metadata_patches(pdf: bytes) -> list[tuple[int, int, bytes]]:
+    """(start, end, `/XMetadat`) for `without_metadata`: each `/Metadata` found by a plain
+    byte search, then matched there (a regular expression searching the whole file cost
+    more than the rest of the copy)."""
+    patches = []
+    at = pdf.find(b"/Metadata")
+    while at >= 0:
+        if _METADATA_REF.match(pdf, at):
+            patches.append((at, at + len(_UNREAD_METADATA), _UNREAD_METADATA))
+        at = pdf.find(b"/Metadata", at + 9)
+    return patches
 
 
 def reading_copy(pdf: bytes) -> bytes:
     """What `read_back` opens: `pdf` without ICC-based colour spaces
     (`without_icc_profiles`) and without its metadata (`without_metadata`), every byte
-    offset as it was; the same page objects, bounds and text."""
-    return without_metadata(without_icc_profiles(pdf))
+    offset as it was, in one copy; the same page objects, bounds and text."""
+    return _patched(pdf, _icc_patches(pdf) + _metadata_patches(pdf))
 
 
 def _profile_components(pdf: bytes, number: bytes, generation: bytes) -> int | None:
