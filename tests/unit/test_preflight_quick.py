@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 
 import pikepdf
 import pypdfium2
@@ -28,6 +29,7 @@ from server.channels.preflight_quick import (
     _may_cross_rule,
     _may_leave_window,
     _may_overlap,
+    _may_overlap_sweep,
     page_is_clear,
     text_object_bounds,
 )
@@ -228,6 +230,39 @@ def test_the_single_walk_answers_as_each_rule_over_the_whole_page(
                     assert page_is_clear(*args) is expected, f"{name} page {page.number}"
                     answers.append(expected)
     assert answers.count(True) > 50 and answers.count(False) > 50
+
+
+def test_the_overlap_by_clusters_answers_as_the_plain_sweep(samples):
+    """`_may_overlap` compares a line's boxes left to right within clusters of lines; the
+    plain sweep down the page compares each box with every box starting above its foot.
+    The same answer on random boxes (on a coarse grid, so tops, feet and edges tie; some
+    of no height or width) and on every page's text objects, drawn closer together until
+    some overlap: a cluster or a break that skipped an overlapping pair fails here."""
+    rng = random.Random(14)
+    answers = []
+    for _ in range(3000):
+        boxes = []
+        for _ in range(rng.randint(2, 14)):
+            left, top = rng.randint(0, 40) / 2, rng.randint(0, 40) / 2
+            boxes.append((left, top, left + rng.randint(0, 16) / 2,
+                          top + rng.randint(0, 6) / 2))
+        for overlap in (0.0, 0.5, 3.0):
+            expected = _may_overlap_sweep(sorted(boxes, key=lambda b: b[1]), overlap)
+            assert _may_overlap(boxes, overlap) is expected, (boxes, overlap)
+            answers.append(expected)
+    for _, _, _, pdf in samples:
+        with read_back(pdf) as pages:
+            for page in pages:
+                boxes = text_object_bounds(page)
+                for squeeze in (1.0, 0.9, 0.75):  # each box's left drawn to the left
+                    moved = [(lf - (rt - lf) * (1 - squeeze) * 3, tp, rt, bm)
+                             for lf, tp, rt, bm in boxes]
+                    for overlap in (0.0, 0.5, 3.0):
+                        expected = _may_overlap_sweep(sorted(moved, key=lambda b: b[1]),
+                                                      overlap)
+                        assert _may_overlap(moved, overlap) is expected
+                        answers.append(expected)
+    assert answers.count(True) > 1000 and answers.count(False) > 1000
 
 
 def test_text_inside_a_form_xobject_goes_to_the_run_by_run_check():
