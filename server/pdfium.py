@@ -15,7 +15,9 @@ three times the others: pdfium builds a colour transform (lcms2) for each ICC-ba
 space it meets, and Typst's PDF/A pages draw in two (sRGB and grey). The checks read
 geometry and text, never colour, so `read_back` opens a copy whose ICC-based colour
 spaces are named as the device colour space with the same number of components
-(`without_icc_profiles`): the same page objects, bounds and text, without the transforms.
+(`without_icc_profiles`): the same page objects, bounds and text, without the transforms;
+and with the catalog's XMP metadata out of pdfium's sight (`without_metadata`), which it
+otherwise parses at every open.
 """
 
 from __future__ import annotations
@@ -71,17 +73,74 @@ def without_icc_profiles(pdf: bytes) -> bytes:
     (the cross-reference table) still holds. Only for reading geometry and text: the
     colours change, nothing else. A colour space this cannot resolve plainly (a profile
     in an object stream, an unusual /N) stays as it was; `pdf` itself when none changes."""
-    out: bytearray | None = None
+    return _patched(pdf, _icc_patches(pdf))
+
+
+def _icc_patches(pdf: bytes) -> list[tuple[int, int, bytes]]:
+    """(start, end, bytes of the same length) for `without_icc_profiles`."""
+    patches = []
+    components: dict[tuple[bytes, bytes], int | None] = {}  # each profile looked up once
     at = pdf.find(b"/ICCBased")
     while at >= 0:
         start = pdf.rfind(b"[", max(0, at - 16), at)
         match = _ICC_BASED.match(pdf, start) if start >= 0 else None
-        device = _DEVICE.get(_profile_components(pdf, match[1], match[2])) if match else None
-        if match is not None and device is not None:
-            out = bytearray(pdf) if out is None else out
-            out[match.start():match.end()] = device.ljust(match.end() - match.start())
+        if match is not None:
+            key = (match[1], match[2])
+            if key not in components:
+                components[key] = _profile_components(pdf, *key)
+            device = _DEVICE.get(components[key])
+            if device is not None:
+                patches.append((match.start(), match.end(),
+                                device.ljust(match.end() - match.start())))
         at = pdf.find(b"/ICCBased", at + 9)
-    return pdf if out is None else bytes(out)
+    return patches
+
+
+def _patched(pdf: bytes, patches: list[tuple[int, int, bytes]]) -> bytes:
+    """`pdf` with each (start, end, replacement) of `patches` written in, one copy for all;
+    `pdf` itself when there is none."""
+    if not patches:
+        return pdf
+    out = bytearray(pdf)
+    for start, end, replacement in patches:
+        out[start:end] = replacement
+    return bytes(out)
+
+
+# `/Metadata 422 0 R` (ISO 32000-1 14.3.2): a dictionary's reference to its XMP stream
+_METADATA_REF = re.compile(rb"/Metadata\s+\d+\s+\d+\s+R")
+_UNREAD_METADATA = b"/XMetadat"  # the same length: every byte offset holds
+
+
+def without_metadata(pdf: bytes) -> bytes:
+    """`pdf` with every reference to a metadata stream (`/Metadata n g R`: the catalog's
+    XMP packet) under a key of the same length that nothing reads (`/XMetadat`), so every
+    byte offset (the cross-reference table) still holds. pdfium parses the catalog's XMP
+    at every open to look for an unsupported shared form (`ReportUnsupportedFeatures`):
+    1.1 M instructions a Typst document, half of what an open costs, for nothing the
+    print checks read (geometry and text never come from metadata). A reference in an
+    object stream (WeasyPrint's catalog) stays as it was."""
+    return _patched(pdf, _metadata_patches(pdf))
+
+
+def _metadata_patches(pdf: bytes) -> list[tuple[int, int, bytes]]:
+    """(start, end, `/XMetadat`) for `without_metadata`: each `/Metadata` found by a plain
+    byte search, then matched there (a regular expression searching the whole file cost
+    more than the rest of the copy)."""
+    patches = []
+    at = pdf.find(b"/Metadata")
+    while at >= 0:
+        if _METADATA_REF.match(pdf, at):
+            patches.append((at, at + len(_UNREAD_METADATA), _UNREAD_METADATA))
+        at = pdf.find(b"/Metadata", at + 9)
+    return patches
+
+
+def reading_copy(pdf: bytes) -> bytes:
+    """What `read_back` opens: `pdf` without ICC-based colour spaces
+    (`without_icc_profiles`) and without its metadata (`without_metadata`), every byte
+    offset as it was, in one copy; the same page objects, bounds and text."""
+    return _patched(pdf, _icc_patches(pdf) + _metadata_patches(pdf))
 
 
 def _profile_components(pdf: bytes, number: bytes, generation: bytes) -> int | None:
@@ -106,9 +165,26 @@ def _by_address(function: Any, restype: Any, *argtypes: Any) -> Any:
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
+class Handle(ctypes.c_void_p):
+    """A pdfium handle as the `_unconverted` prototypes give and take it: ctypes returns an
+    instance of a c_void_p subclass as it is (no int made) and passes it as a pointer."""
+
+
+def _unconverted(function: Any, restype: Any) -> Any:
+    """A third prototype of a pypdfium2.raw binding, for the loop over a page's objects:
+    no argument types, so ctypes converts nothing through `from_param` (handles are
+    `Handle`s, out-parameters `ctypes.byref`s, an index a Python int passed as a C int, all
+    the function takes), and the GIL held (PYFUNCTYPE: pdfium runs under LOCK anyway, and
+    these calls take less than giving the GIL up would). A quarter less per object than
+    `_by_address` (load_tests/count_print_checks.py)."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    return ctypes.PYFUNCTYPE(restype)(address)
+
+
 _VOID, _INT = ctypes.c_void_p, ctypes.c_int
-_GET_OBJECT = _by_address(pdfium_c.FPDFPage_GetObject, _VOID, _VOID, _INT)
-_GET_BOUNDS = _by_address(pdfium_c.FPDFPageObj_GetBounds, _INT, _VOID, _VOID, _VOID, _VOID, _VOID)
+_GET_OBJECT = _unconverted(pdfium_c.FPDFPage_GetObject, Handle)
+_GET_BOUNDS = _unconverted(pdfium_c.FPDFPageObj_GetBounds, _INT)
+_GET_KIND = _unconverted(pdfium_c.FPDFPageObj_GetType, _INT)
 _GET_TYPE = _by_address(pdfium_c.FPDFPageObj_GetType, _INT, _VOID)
 _GET_RECT = _by_address(pdfium_c.FPDFText_GetRect, _INT, _VOID, _INT, _VOID, _VOID, _VOID, _VOID)
 
@@ -127,7 +203,8 @@ class ReadPage:
     """One page of a `read_back`, loaded once. `number` is 1-based; `width`, `height` in pt
     (pdfium's page size); the text page is made on first use and kept."""
 
-    __slots__ = ("number", "page", "width", "height", "_textpage", "_text", "_objects")
+    __slots__ = ("number", "page", "width", "height", "_textpage", "_text", "_objects",
+                 "_kinds")
 
     def __init__(self, number: int, page: pypdfium2.PdfPage):
         self.number = number
@@ -135,7 +212,8 @@ class ReadPage:
         self.width, self.height = page.get_size()
         self._textpage: pypdfium2.PdfTextPage | None = None
         self._text: str | None = None
-        self._objects: list[tuple[int, float, float, float, float]] | None = None
+        self._objects: list[tuple[Handle, float, float, float, float]] | None = None
+        self._kinds: list[int] = []
 
     @property
     def textpage(self) -> pypdfium2.PdfTextPage:
@@ -165,37 +243,44 @@ class ReadPage:
             rects.append(read(edges))
         return rects
 
-    def objects(self) -> list[tuple[int, float, float, float, float]]:
+    def objects(self) -> list[tuple[Handle, float, float, float, float]]:
         """(object, left, bottom, right, top in pt) of every top-level page object (a form
-        XObject counts as one), in content order; `object` is pdfium's handle (an address),
-        valid while the page is open (`object_type`). Read once per page and kept: the
-        mark-zone check and the preflight's cell borders both walk them. Raw calls:
-        pypdfium2's PdfObject wrappers cost more than the check itself. PdfiumError when
-        pdfium cannot place an object."""
+        XObject counts as one), in content order; `object` is pdfium's handle (a `Handle`),
+        valid while the page is open (`object_type`). Read once per page and kept, with
+        each object's type (`kinds`): the mark-zone check and the preflight's quick pass
+        and cell borders all walk them. Raw calls: pypdfium2's PdfObject wrappers cost more
+        than the check itself. PdfiumError when pdfium cannot place an object."""
         if self._objects is None:
             self._objects = self._read_objects()
         return self._objects
 
-    def _read_objects(self) -> list[tuple[int, float, float, float, float]]:
-        page = _address(self.page.raw)
+    def kinds(self) -> list[int]:
+        """The FPDF_PAGEOBJ_* type of each of `objects`, in the same order (read with them,
+        in the same loop: asking pdfium object by object later costs a call each again)."""
+        self.objects()
+        return self._kinds
+
+    def _read_objects(self) -> list[tuple[Handle, float, float, float, float]]:
+        page = Handle(_address(self.page.raw))
         edges = (ctypes.c_float * 4)()
-        at = ctypes.addressof(edges)
-        size = ctypes.sizeof(ctypes.c_float)
-        left, bottom, right, top = at, at + size, at + 2 * size, at + 3 * size
-        get_object, get_bounds, read = _GET_OBJECT, _GET_BOUNDS, _FOUR_FLOATS
+        left, bottom, right, top = (ctypes.byref(edges, k * ctypes.sizeof(ctypes.c_float))
+                                    for k in range(4))
+        get_object, get_bounds, get_kind, read = _GET_OBJECT, _GET_BOUNDS, _GET_KIND, _FOUR_FLOATS
         count = pdfium_c.FPDFPage_CountObjects(self.page.raw)
         if count < 0:
             raise pypdfium2.PdfiumError("Failed to get number of pageobjects.")
         objects = []
+        kinds = self._kinds = []
         for index in range(count):
             obj = get_object(page, index)
             if not obj or not get_bounds(obj, left, bottom, right, top):
                 raise pypdfium2.PdfiumError("Failed to locate pageobject.")
             objects.append((obj, *read(edges)))
+            kinds.append(get_kind(obj))
         return objects
 
     @staticmethod
-    def object_type(obj: int) -> int:
+    def object_type(obj: Handle | int) -> int:
         """The FPDF_PAGEOBJ_* type of an object `objects` gave."""
         return _GET_TYPE(obj)
 
@@ -207,11 +292,11 @@ class ReadPage:
 
 @contextmanager
 def read_back(pdf: bytes) -> Iterator[tuple[ReadPage, ...]]:
-    """Every page of `pdf`, each loaded once, for reading geometry and text (colours are
-    not read: see `without_icc_profiles`), under LOCK for the whole block; closed after.
+    """Every page of `pdf`, each loaded once, for reading geometry and text (colours and
+    metadata are not read: see `reading_copy`), under LOCK for the whole block; closed after.
     PdfiumError when pdfium cannot open `pdf` or one of its pages."""
     with LOCK:
-        document = pypdfium2.PdfDocument(without_icc_profiles(pdf))
+        document = pypdfium2.PdfDocument(reading_copy(pdf))
         pages: list[ReadPage] = []
         try:
             for index in range(len(document)):

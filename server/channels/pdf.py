@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Protocol
 
 from server import metrics
@@ -35,7 +35,7 @@ from server.channels.print_zones import check_print_zones, zone_violations
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 from server.errors import FieldViolation, InvalidInput
-from server.pdfium import read_back
+from server.pdfium import page_count, read_back
 from server.printing.zones import MarkZone
 
 PDF_MEDIA_TYPE = "application/pdf"
@@ -44,13 +44,55 @@ ENGINES = tuple(PRINT_ENGINES)  # "weasyprint", "typst"
 DEFAULT_ENGINE = "weasyprint"
 
 
-@dataclass(frozen=True, slots=True)
 class RenderedPdf:
-    content: bytes
-    pages: int
-    engine: str = DEFAULT_ENGINE  # which engine made it, and its version (output facts)
-    engine_version: str = ""
-    pdf_standards: tuple[str, ...] = DEFAULT_PDF_STANDARDS
+    """What an engine made: the PDF's `content`, its page count, the engine's name and
+    version (output facts) and what the file conforms to. An engine that does not count
+    the pages itself (Typst) leaves `pages` None: `render_print` takes the count from its
+    read-back pass (`refuse_unprintable`), which opens the PDF anyway, and anyone else who
+    asks for `pages` has it counted then (`server.pdfium.page_count`), once. Immutable."""
+
+    __slots__ = ("content", "_pages", "engine", "engine_version", "pdf_standards")
+
+    def __init__(self, content: bytes, pages: int | None = None, engine: str = DEFAULT_ENGINE,
+                 engine_version: str = "",
+                 pdf_standards: tuple[str, ...] = DEFAULT_PDF_STANDARDS):
+        for name, value in (("content", content), ("_pages", pages), ("engine", engine),
+                            ("engine_version", engine_version),
+                            ("pdf_standards", pdf_standards)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def pages(self) -> int:
+        if self._pages is None:
+            object.__setattr__(self, "_pages", page_count(self.content))
+        return self._pages
+
+    @property
+    def counted_pages(self) -> int | None:
+        """The page count the engine gave, or counted since; None when nobody has yet."""
+        return self._pages
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RenderedPdf is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RenderedPdf):
+            return NotImplemented
+        return (self.content, self.pages, self.engine, self.engine_version,
+                self.pdf_standards) == (other.content, other.pages, other.engine,
+                                        other.engine_version, other.pdf_standards)
+
+    def __hash__(self) -> int:  # by value, as the frozen dataclass it was
+        return hash((self.content, self.engine, self.engine_version, self.pdf_standards))
+
+    def __repr__(self) -> str:
+        return (f"RenderedPdf(<{len(self.content)} bytes>, pages={self._pages!r}, "
+                f"engine={self.engine!r}, engine_version={self.engine_version!r}, "
+                f"pdf_standards={self.pdf_standards!r})")
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return RenderedPdf, (self.content, self._pages, self.engine, self.engine_version,
+                             self.pdf_standards)
 
 
 class PdfEngine(Protocol):
@@ -125,13 +167,15 @@ class PrintEngines:
 
 
 def refuse_unprintable(pdf: bytes, composition: Composition, layout: Layout,
-                       mark_zones: Sequence[MarkZone] = ()) -> None:
+                       mark_zones: Sequence[MarkZone] = ()) -> int:
     """The print PDF's read-back checks in one pdfium pass (`server.pdfium.read_back`):
     `InvalidInput` when text leaves its box (`preflight`), else when something reaches
-    one of `mark_zones` (`print_zones`)."""
-    overflow, zones = page_problems(pdf, composition, layout, mark_zones)
+    one of `mark_zones` (`print_zones`); -> the number of pages read back (pdfium's count,
+    what `server.pdfium.page_count` says), so the PDF need not be opened again to count."""
+    overflow, zones, pages = _read_back(pdf, composition, layout, mark_zones)
     if overflow is not None or zones is not None:
         raise overflow or zones
+    return pages
 
 
 def page_problems(pdf: bytes, composition: Composition, layout: Layout,
@@ -141,16 +185,24 @@ def page_problems(pdf: bytes, composition: Composition, layout: Layout,
     pass: -> (why text leaves its box or the window, or None; why ink reaches one of
     `mark_zones`, or None: asked only when the text stays in its boxes). A fallback that
     never goes to paper (the e-mail's attachment, the mailbox copy) minds only the first."""
+    overflow, zones, _ = _read_back(pdf, composition, layout, mark_zones)
+    return overflow, zones
+
+
+def _read_back(pdf: bytes, composition: Composition, layout: Layout,
+               mark_zones: Sequence[MarkZone]
+               ) -> tuple[InvalidInput | None, InvalidInput | None, int]:
+    """`page_problems` and the number of pages, from one `read_back`."""
     with read_back(pdf) as pages:
         try:
             refuse_overflow(pages, composition, layout)
         except InvalidInput as exc:
-            return exc, None
+            return exc, None, len(pages)
         try:
             check_print_zones(pages, composition, mark_zones)
         except InvalidInput as exc:
-            return None, exc
-    return None, None
+            return None, exc, len(pages)
+        return None, None, len(pages)
 
 
 def print_problems(pdf: bytes, composition: Composition, layout: Layout,
@@ -186,7 +238,7 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
     started = time.perf_counter()
     rendered = engine.render(layout, composition)
     refuse_unmapped_text(composition, rendered.engine)  # the engine that did render
-    refuse_unprintable(rendered.content, composition, layout, mark_zones)
+    pages = refuse_unprintable(rendered.content, composition, layout, mark_zones)
     # the engine that rendered: the result names it where a dispatcher chose one per layout
     metrics.render_time(getattr(rendered, "engine", None) or metrics.engine_name(engine),
                         time.perf_counter() - started)
@@ -196,7 +248,8 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
         media_type=PDF_MEDIA_TYPE,
         content=rendered.content,
         sha256=hashlib.sha256(rendered.content).hexdigest(),
-        facts={"pages": rendered.pages,
+        # the engine's count, else (Typst) the read-back pass's: the PDF is opened once
+        facts={"pages": pages if rendered.counted_pages is None else rendered.counted_pages,
                "pdf_variant": f"pdf/{archive}" if archive else "pdf",
                "pdf_standards": ",".join(rendered.pdf_standards),
                "engine": rendered.engine, "engine_version": rendered.engine_version},

@@ -40,13 +40,21 @@ def vertical_rules(page: ReadPage) -> list[tuple[float, float, float]]:
     height = page.height
     path = pypdfium2.raw.FPDF_PAGEOBJ_PATH
     rules = []
-    for obj, left, bottom, right, top in page.objects():
-        width_mm, height_mm = (right - left) * MM_PER_PT, (top - bottom) * MM_PER_PT
-        if (width_mm <= RULE_MAX_MM and height_mm >= RULE_MIN_MM
-                and page.object_type(obj) == path):
-            rules.append(((left + right) / 2 * MM_PER_PT, (height - top) * MM_PER_PT,
-                          (height - bottom) * MM_PER_PT))
+    for (_, left, bottom, right, top), kind in zip(page.objects(), page.kinds(), strict=True):
+        if kind == path and (rule := vertical_rule(left, bottom, right, top, height)):
+            rules.append(rule)
     return rules
+
+
+def vertical_rule(left: float, bottom: float, right: float, top: float,
+                  page_height: float) -> tuple[float, float, float] | None:
+    """The rule a path object with these bounds (pt, y up, on a page `page_height` pt tall)
+    draws, (x, top, bottom) in mm from the paper's top-left, or None when it is no vertical
+    rule (wider than RULE_MAX_MM or shorter than RULE_MIN_MM)."""
+    if (right - left) * MM_PER_PT <= RULE_MAX_MM and (top - bottom) * MM_PER_PT >= RULE_MIN_MM:
+        return ((left + right) / 2 * MM_PER_PT, (page_height - top) * MM_PER_PT,
+                (page_height - bottom) * MM_PER_PT)
+    return None
 
 
 def crossing_runs(page: ReadPage, edges: Sequence[Edges]

@@ -33,10 +33,11 @@ from pdfium's pt with y up; the tolerances are the preflight's, in mm.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
 import pypdfium2
 
-from server.channels.preflight_borders import MM_PER_PT, vertical_rules
+from server.channels.preflight_borders import MM_PER_PT, vertical_rule
 from server.channels.preflight_borders import TOLERANCE_MM as RULE_TOLERANCE_MM
 from server.pdfium import ReadPage
 
@@ -47,6 +48,8 @@ Bounds = tuple[float, float, float, float]
 
 _TEXT = pypdfium2.raw.FPDF_PAGEOBJ_TEXT
 _FORM = pypdfium2.raw.FPDF_PAGEOBJ_FORM
+_PATH = pypdfium2.raw.FPDF_PAGEOBJ_PATH
+_BY_TOP = itemgetter(1)
 
 
 def text_object_bounds(page: ReadPage) -> list[Bounds] | None:
@@ -54,10 +57,8 @@ def text_object_bounds(page: ReadPage) -> list[Bounds] | None:
     `MARGIN_MM` on every side, in content order; None when the page holds a form XObject
     (`FPDF_PAGEOBJ_FORM`: its text is not among the page's top-level objects)."""
     height = page.height
-    kind = page.object_type
     found = []
-    for obj, left, bottom, right, top in page.objects():
-        what = kind(obj)
+    for (_, left, bottom, right, top), what in zip(page.objects(), page.kinds(), strict=True):
         if what == _TEXT:
             found.append((left * MM_PER_PT - MARGIN_MM, (height - top) * MM_PER_PT - MARGIN_MM,
                           right * MM_PER_PT + MARGIN_MM,
@@ -71,19 +72,43 @@ def page_is_clear(page: ReadPage, area: Bounds, window: Bounds | None, tolerance
                   grace: float, overlap: float) -> bool:
     """Whether no text run of `page` can fail the preflight, judged from its text objects'
     bounds (`text_object_bounds`) without building its text page: every object inside
-    `area` within `tolerance`; none that may hold an address line of `window` (None: no
-    window on this page) reaching out of it (`grace`: how far below its foot a line still
-    belongs to the address); none a vertical rule crosses; no two overlapping by more than
-    `overlap` across. All in mm from the paper's top-left corner. False when it cannot
-    tell (a form XObject on the page)."""
-    boxes = text_object_bounds(page)
-    if boxes is None:
-        return False
+    `area` within `tolerance` (`_inside`); none that may hold an address line of `window`
+    (None: no window on this page) reaching out of it (`grace`: how far below its foot a
+    line still belongs to the address; `_may_leave_window`); none a vertical rule crosses
+    (`_may_cross_rule`); no two overlapping by more than `overlap` across
+    (`_may_overlap`). All in mm from the paper's top-left corner. False when it cannot
+    tell (a form XObject on the page).
+
+    One walk over the page's objects finds the text objects' boxes, tests each against
+    the area as it goes (a box outside ends the walk: the page goes to the run-by-run
+    check) and collects the vertical rules (`preflight_borders.vertical_rule`), the same
+    boxes and rules, computed the same way, as `text_object_bounds` and
+    `preflight_borders.vertical_rules` give (tests/unit/test_preflight_quick.py holds
+    that it answers as those rules do on every page of the samples and of refused
+    documents)."""
+    height = page.height
+    left_limit, top_limit = area[0] - tolerance, area[1] - tolerance
+    right_limit, bottom_limit = area[2] + tolerance, area[3] + tolerance
+    boxes: list[Bounds] = []
+    rules: list[tuple[float, float, float]] = []
+    for (_, left, bottom, right, top), what in zip(page.objects(), page.kinds(), strict=True):
+        if what == _TEXT:
+            lf, tp = left * MM_PER_PT - MARGIN_MM, (height - top) * MM_PER_PT - MARGIN_MM
+            rt, bm = right * MM_PER_PT + MARGIN_MM, (height - bottom) * MM_PER_PT + MARGIN_MM
+            if not (lf >= left_limit and tp >= top_limit and rt <= right_limit
+                    and bm <= bottom_limit):
+                return False  # outside the area (`_inside`)
+            boxes.append((lf, tp, rt, bm))
+        elif what == _PATH:
+            rule = vertical_rule(left, bottom, right, top, height)
+            if rule is not None:
+                rules.append(rule)
+        elif what == _FORM:
+            return False
     if not boxes:
         return True
-    return (_inside(boxes, area, tolerance)
-            and not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
-            and not _may_cross_rule(boxes, vertical_rules(page))
+    return (not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
+            and not (rules and _may_cross_rule(boxes, rules))
             and not _may_overlap(boxes, overlap))
 
 
@@ -130,9 +155,54 @@ def _may_cross_rule(boxes: Sequence[Bounds],
 def _may_overlap(boxes: Sequence[Bounds], overlap: float) -> bool:
     """Whether two boxes overlap by more than `overlap` across and by anything down (two
     runs drawn over each other overlap by more than that across and by half the lower's
-    height down, and so do the boxes holding them). A sweep down the page: each box against
-    the boxes starting above its foot, so lines apart are never compared."""
-    order = sorted(boxes, key=lambda box: box[1])
+    height down, and so do the boxes holding them): in a sweep down the page (the boxes
+    sorted by top), a box and a later one starting above its foot, overlapping across.
+
+    The sweep goes by clusters: the boxes in top order, each joining the cluster before it
+    while it starts above the lowest foot there (a line of a table: its cells, and what
+    reaches into it), so boxes of different clusters never meet down; within a cluster the
+    boxes are taken left to right, each against the next ones until one starts at or past
+    its right edge (none after it can overlap it across by more than `overlap` >= 0): a
+    line's cells side by side are compared with their neighbour, not with every cell of
+    the line. A pair overlapping across is then tested down as the sweep tests it.
+    (tests/unit/test_preflight_quick.py holds it answers as the plain sweep, `overlap`
+    < 0 still takes, on every page of the samples and on random boxes.)"""
+    order = sorted(boxes, key=_BY_TOP)
+    if overlap < 0:
+        return _may_overlap_sweep(order, overlap)
+    cluster: list[tuple[float, float, float, float, int]] = []
+    foot = float("-inf")
+    for rank, (lf, tp, rt, bm) in enumerate(order):
+        if tp >= foot:  # at or below every foot so far: a new cluster
+            if len(cluster) > 1 and _overlap_in(cluster, overlap):
+                return True
+            cluster = []
+            foot = bm
+        elif bm > foot:
+            foot = bm
+        cluster.append((lf, tp, rt, bm, rank))
+    return len(cluster) > 1 and _overlap_in(cluster, overlap)
+
+
+def _overlap_in(cluster: list[tuple[float, float, float, float, int]], overlap: float) -> bool:
+    """`_may_overlap` within one cluster of (left, top, right, bottom, rank in top order)."""
+    cluster.sort()  # by left
+    count = len(cluster)
+    for n in range(count):
+        lf, tp, rt, bm, rank = cluster[n]
+        for m in range(n + 1, count):
+            lf2, tp2, rt2, bm2, rank2 = cluster[m]
+            if lf2 >= rt:
+                break  # and so are the ones after it: none overlaps this one across
+            if ((rt if rt < rt2 else rt2) - (lf if lf > lf2 else lf2) > overlap
+                    and (tp2 < bm if rank < rank2 else tp < bm2)):
+                return True
+    return False
+
+
+def _may_overlap_sweep(order: Sequence[Bounds], overlap: float) -> bool:
+    """`_may_overlap` box by box down the page: `order` sorted by top, each box against
+    the boxes starting above its foot."""
     count = len(order)
     for n in range(count):
         lf, _, rt, bm = order[n]

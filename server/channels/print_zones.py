@@ -65,7 +65,8 @@ def find_intrusions(pdf: PdfSource, zones: Sequence[MarkZone]) -> list[Intrusion
         for page in pages:
             height = page.height
             seen: set[MarkZone] = set()
-            for obj, left, bottom, right, top in page.objects():
+            objects = zip(page.objects(), page.kinds(), strict=True)
+            for (_, left, bottom, right, top), kind in objects:
                 # the mm box `Rect.intersects` tested, computed the same way
                 x = left * MM_PER_PT
                 x_right = x + (right - left) * MM_PER_PT
@@ -79,7 +80,7 @@ def find_intrusions(pdf: PdfSource, zones: Sequence[MarkZone]) -> list[Intrusion
                         continue
                     seen.add(zone)
                     text = in_zone = ""
-                    if page.object_type(obj) == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
+                    if kind == pypdfium2.raw.FPDF_PAGEOBJ_TEXT:
                         textpage = page.textpage
                         text = textpage.get_text_bounded(left, bottom, right, top)
                         z = zone.rect

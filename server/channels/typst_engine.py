@@ -43,7 +43,6 @@ from server.channels.advance_bounds import fit_bounds_json
 from server.channels.pdf import RenderedPdf, pdf_standards, template_json
 from server.compose.layouts import Layout, LayoutError, font_folders
 from server.compose.model import Composition
-from server.pdfium import page_count
 
 log = logs.get_logger(__name__)
 
@@ -104,4 +103,6 @@ class TypstEngine:
                                   f"only from [print] fonts)")
             log.warning("typst_warning", layout=layout.ref, message=warning.message)
         assert isinstance(content, bytes)
-        return RenderedPdf(content, page_count(content), self.name, self.version, standards)
+        # pages uncounted: render_print counts them in its read-back pass, which opens
+        # the PDF anyway; `RenderedPdf.pages` counts them for anyone else who asks
+        return RenderedPdf(content, None, self.name, self.version, standards)

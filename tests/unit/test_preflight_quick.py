@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 
 import pikepdf
 import pypdfium2
@@ -21,12 +22,14 @@ import pytest
 from server.channels import preflight
 from server.channels.pdf import PrintEngines, engine_of, refuse_unprintable
 from server.channels.preflight import check_pdf
+from server.channels.preflight_borders import vertical_rules
 from server.channels.preflight_quick import (
     MARGIN_MM,
     _inside,
     _may_cross_rule,
     _may_leave_window,
     _may_overlap,
+    _may_overlap_sweep,
     page_is_clear,
     text_object_bounds,
 )
@@ -179,6 +182,87 @@ def test_a_page_the_quick_pass_clears_passes_the_run_by_run_check(
         assert bool(with_quick) is (name in refused_names), name
     assert cleared.count(True) > len(samples)  # every sample page, some of the others
     assert cleared.count(False) >= len(refused)
+
+
+def clear_by_the_rules(page, area, window, tolerance, grace, overlap) -> bool:
+    """`page_is_clear` as its rules read, each over the whole page (as it was computed
+    before one walk over the objects did it all): the text objects' boxes, then each rule."""
+    boxes = text_object_bounds(page)
+    if boxes is None:
+        return False
+    if not boxes:
+        return True
+    return (_inside(boxes, area, tolerance)
+            and not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
+            and not _may_cross_rule(boxes, vertical_rules(page))
+            and not _may_overlap(boxes, overlap))
+
+
+def test_the_single_walk_answers_as_each_rule_over_the_whole_page(
+        samples, typst_without_word_breaks):  # noqa: F811
+    """`page_is_clear` walks the page's objects once, testing the area as it goes and
+    collecting the rules: on every page of the samples and of refused documents, with the
+    layout's area and window and with narrower areas, a window on every page, and other
+    overlaps (so every rule decides some page), it answers as the rules do one by one: a
+    shortcut that cleared a page one of them refuses fails here."""
+    answers = []
+    for name, layout, composition, pdf in [*samples,
+                                           *refused_documents(typst_without_word_breaks)]:
+        with read_back(pdf) as pages:
+            for page in pages:
+                area = preflight.text_area(layout, page.width * MM_PER_PT,
+                                           page.height * MM_PER_PT)
+                edges = (area.left, area.top, area.right, area.bottom)
+                box = preflight.window(layout, composition)
+                window = box and (box.left, box.top, box.right, box.bottom)
+                for area_, window_, overlap in (
+                        (edges, window if page.number == 1 else None, 0.5),
+                        (edges, window, 0.5),
+                        # each edge of the area alone drawn in, so each decides a page
+                        ((edges[0] + 20, *edges[1:]), None, 0.5),
+                        ((edges[0], edges[1] + 60, *edges[2:]), None, 0.5),
+                        ((*edges[:2], edges[2] - 20, edges[3]), None, 0.5),
+                        ((*edges[:3], edges[3] - 100), None, 0.5),
+                        (edges, None, 0.0), (edges, None, 3.0)):
+                    args = (page, area_, window_, preflight.TOLERANCE_MM,
+                            preflight.WINDOW_GRACE_MM, overlap)
+                    expected = clear_by_the_rules(*args)
+                    assert page_is_clear(*args) is expected, f"{name} page {page.number}"
+                    answers.append(expected)
+    assert answers.count(True) > 50 and answers.count(False) > 50
+
+
+def test_the_overlap_by_clusters_answers_as_the_plain_sweep(samples):
+    """`_may_overlap` compares a line's boxes left to right within clusters of lines; the
+    plain sweep down the page compares each box with every box starting above its foot.
+    The same answer on random boxes (on a coarse grid, so tops, feet and edges tie; some
+    of no height or width) and on every page's text objects, drawn closer together until
+    some overlap: a cluster or a break that skipped an overlapping pair fails here."""
+    rng = random.Random(14)
+    answers = []
+    for _ in range(3000):
+        boxes = []
+        for _ in range(rng.randint(2, 14)):
+            left, top = rng.randint(0, 40) / 2, rng.randint(0, 40) / 2
+            boxes.append((left, top, left + rng.randint(0, 16) / 2,
+                          top + rng.randint(0, 6) / 2))
+        for overlap in (0.0, 0.5, 3.0):
+            expected = _may_overlap_sweep(sorted(boxes, key=lambda b: b[1]), overlap)
+            assert _may_overlap(boxes, overlap) is expected, (boxes, overlap)
+            answers.append(expected)
+    for _, _, _, pdf in samples:
+        with read_back(pdf) as pages:
+            for page in pages:
+                boxes = text_object_bounds(page)
+                for squeeze in (1.0, 0.9, 0.75):  # each box's left drawn to the left
+                    moved = [(lf - (rt - lf) * (1 - squeeze) * 3, tp, rt, bm)
+                             for lf, tp, rt, bm in boxes]
+                    for overlap in (0.0, 0.5, 3.0):
+                        expected = _may_overlap_sweep(sorted(moved, key=lambda b: b[1]),
+                                                      overlap)
+                        assert _may_overlap(moved, overlap) is expected
+                        answers.append(expected)
+    assert answers.count(True) > 1000 and answers.count(False) > 1000
 
 
 def test_text_inside_a_form_xobject_goes_to_the_run_by_run_check():

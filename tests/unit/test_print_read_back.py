@@ -18,7 +18,7 @@ from server.channels.pdf import PrintEngines, render_print
 from server.channels.preflight import check_pdf
 from server.channels.print_zones import find_intrusions
 from server.errors import InvalidInput
-from server.pdfium import read_back, without_icc_profiles
+from server.pdfium import read_back, reading_copy, without_icc_profiles, without_metadata
 from server.printing.profiles import Rect
 from server.printing.zones import MarkZone
 from tests.pdf_inspect import find_text
@@ -66,6 +66,11 @@ def test_the_copy_without_icc_profiles_reads_the_same(layout_id, engine) -> None
     if engine == "typst":  # Typst's PDF/A pages draw in ICC-based sRGB and grey
         assert b"/ICCBased" in pdf and b"/ICCBased" not in copy
     assert what_pdfium_reads(copy) == what_pdfium_reads(pdf)
+    read = reading_copy(pdf)  # what read_back opens: without the XMP metadata too
+    assert len(read) == len(pdf)
+    if engine == "typst":  # its catalog is a plain object: the reference is hidden
+        assert b"/Metadata " in pdf and b"/Metadata " not in read
+    assert what_pdfium_reads(read) == what_pdfium_reads(pdf)
 
 
 def test_icc_colour_spaces_become_device_ones_of_the_same_components() -> None:
@@ -79,6 +84,16 @@ def test_icc_colour_spaces_become_device_ones_of_the_same_components() -> None:
     assert b"/a [/DeviceRGB]        /b" in copy  # not object 5: 15 has three
     assert b"[/ICCBased 7 0 R]" in copy  # no such object: left as it was
     assert without_icc_profiles(b"%PDF-1.7\n") == b"%PDF-1.7\n"
+
+
+def test_metadata_references_are_hidden_under_a_key_of_the_same_length() -> None:
+    pdf = (b"%PDF-1.7\n9 0 obj\n<</Type/Catalog/Pages 1 0 R/Metadata 422 0 R/Lang(nb)>>\n"
+           b"endobj\n10 0 obj\n<</Type /Metadata /Subtype /XML /Length 0>>\nendobj\n")
+    copy = without_metadata(pdf)
+    assert len(copy) == len(pdf)
+    assert b"/Pages 1 0 R/XMetadat 422 0 R/Lang(nb)" in copy
+    assert b"<</Type /Metadata /Subtype /XML" in copy  # not a reference: as it was
+    assert without_metadata(b"%PDF-1.7\n") == b"%PDF-1.7\n"
 
 
 def test_one_read_back_finds_text_over_text_and_ink_in_a_mark_zone(
@@ -135,3 +150,26 @@ def test_read_back_gives_the_runs_and_objects_pypdfium2_reads() -> None:
               what_pdfium_reads(without_icc_profiles(pdf))]
     assert mine == theirs
     assert all(rects and objects for rects, objects in mine)
+
+
+def test_the_typst_print_pdf_is_opened_once_and_its_pages_counted_there(monkeypatch) -> None:
+    """Typst leaves the page count to the print checks' one pass: `render_print` opens the
+    PDF once (the count used to open it a second time), and the count it records is
+    pdfium's; anyone else asking a Typst `RenderedPdf` for its pages has them counted."""
+    import server.pdfium
+
+    layout = LAYOUTS.get("card-invoice")
+    data = sample(layout)
+    data["transactions"] = data["transactions"] * 12  # two pages at least
+    composition = composed(layout, data)
+    engine = PrintEngines("typst")
+    rendered = engine.render(layout, composition)
+    assert rendered.counted_pages is None
+    expected = len(pypdfium2.PdfDocument(rendered.content))
+    assert expected >= 2 and rendered.pages == expected and rendered.counted_pages == expected
+    opened = []
+    real = server.pdfium.pypdfium2.PdfDocument
+    monkeypatch.setattr(server.pdfium.pypdfium2, "PdfDocument",
+                        lambda *a, **kw: opened.append(1) or real(*a, **kw))
+    output = render_print(composition, layout, engine)
+    assert output.facts["pages"] == expected and len(opened) == 1
