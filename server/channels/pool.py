@@ -152,6 +152,10 @@ class RenderPool:
             self._replacing = False
         old.shutdown(wait=False)
 
+    def worker_pids(self) -> list[int]:
+        """The current render processes' ids (started ones)."""
+        return list(getattr(self._pool, "_processes", {}) or {})
+
     def close(self) -> None:
         with self._lock:
             pool = self._pool

@@ -110,6 +110,7 @@ def test_a_render_process_freezes_its_heap_when_started_and_once_warm():
     pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
     try:
         pool.start()
+        assert len(pool.worker_pids()) == 1
         started = pool._pool.submit(gc.get_freeze_count).result()
         comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
         for _ in range(2):
