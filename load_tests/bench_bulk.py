@@ -223,12 +223,17 @@ def end_to_end(engine: str, count: int, every: int, state: Path) -> dict[str, ob
         with MemorySampler(server) as sampler:
             elapsed, job = run_job(server, secret, count, sampler)
         after = cpu_seconds(weed)
+        # children that are not bulk workers, their whole lives: reaped when the server
+        # stops, they land in RUSAGE_CHILDREN with the workers (their start-up included)
+        not_workers = after["seaweedfs"] + sum(
+            process_cpu_seconds(pid) for pid in getattr(server.renderers, "worker_pids",
+                                                        list)())
         peaks = dict(server.job_runner.peak_rss_kb)
         server_rss = rss_kb()
     # the workers are waited for when the server stops, so their CPU is in RUSAGE_CHILDREN
-    # only now (SeaweedFS, a child too, is taken out by its own /proc figure)
-    workers_cpu = children_cpu_seconds() - before["children"] - (after["seaweedfs"]
-                                                                 - before["seaweedfs"])
+    # only now; SeaweedFS and the real-time render processes are taken out by their /proc
+    # figures (all of their CPU, start-up included: 0.4 s per render process measured here)
+    workers_cpu = children_cpu_seconds() - before["children"] - not_workers
     done = max(job.counts.done + job.counts.failed, 1)
     return {
         "state": job.state, "documents": job.counts.done, "failed": job.counts.failed,
@@ -258,14 +263,20 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) so far of process `pid` (from /proc; 0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(seaweedfs_pid: int | None) -> dict[str, float]:
     """CPU seconds (user + system) so far of this process (the server and this client),
     of its waited-for children, and of the embedded SeaweedFS (from /proc)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    weed = 0.0
-    if seaweedfs_pid:
-        fields = Path(f"/proc/{seaweedfs_pid}/stat").read_text().rsplit(")", 1)[1].split()
-        weed = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    weed = process_cpu_seconds(seaweedfs_pid) if seaweedfs_pid else 0.0
     return {"self": own.ru_utime + own.ru_stime, "children": children_cpu_seconds(),
             "seaweedfs": weed}
 

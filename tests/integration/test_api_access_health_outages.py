@@ -98,6 +98,14 @@ def test_every_metric_the_readme_lists_is_exported_and_failed_deliveries_count(
 # --- keys, roles, layouts -------------------------------------------------------------------
 
 
+def test_a_serving_server_has_frozen_its_heap(kanal):
+    """Its modules, layouts, clients and pools are frozen (server.app, server.processes):
+    full collections of the garbage collector no longer walk them with the GIL held."""
+    import gc
+
+    assert gc.get_freeze_count() > 0
+
+
 def test_calls_without_a_valid_key_are_unauthenticated(kanal):
     request = documents_pb2.ComposeRequest(layout_id="welcome-letter",
                                            data_json=sample("welcome-letter"))

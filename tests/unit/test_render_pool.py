@@ -99,3 +99,25 @@ def test_a_deadline_too_short_for_the_render_is_deadline_exceeded(pool):
     finally:
         deadline.set_timeout(None)
     assert status_code(info.value).name == "DEADLINE_EXCEEDED"
+
+
+def test_a_render_process_freezes_its_heap_when_started_and_once_warm():
+    """What a render process holds once warm lives as long as it does: frozen
+    (server.processes.settle_heap) when it starts, and what the first render made
+    long-lived as the second begins, so no full collection walks it in a later call."""
+    import gc
+
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
+    try:
+        pool.start()
+        assert len(pool.worker_pids()) == 1
+        started = pool._pool.submit(gc.get_freeze_count).result()
+        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+        for _ in range(2):
+            pool.render(comp, layout)
+        warm = pool._pool.submit(gc.get_freeze_count).result()
+        pool.render(comp, layout)
+        assert pool._pool.submit(gc.get_freeze_count).result() == warm  # only once warm
+    finally:
+        pool.close()
+    assert 0 < started < warm
