@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from server.channels.einvoice.cii_lines import line_items
 from server.channels.einvoice.ubl import money_text
 from server.compose.en16931 import (
     AllowanceCharge,
@@ -75,8 +76,12 @@ def cii_tree(invoice: Invoice, pdf: bytes | None = None) -> etree._Element:
         x.ram(note, "SubjectCode", invoice.note_subject)
 
     transaction = etree.SubElement(root, f"{{{NS_RSM}}}SupplyChainTradeTransaction")
-    for line in invoice.lines:
-        _line(x, transaction, line)
+    items = line_items(invoice.lines, invoice.currency)  # one parse for all lines
+    if items is not None:
+        transaction.extend(items)
+    else:  # a value XML cannot hold: element by element, refused as lxml refuses it
+        for line in invoice.lines:
+            _line(x, transaction, line)
     _agreement(x, transaction, invoice, pdf)
     _delivery(x, transaction, invoice)
     _settlement(x, transaction, invoice)
