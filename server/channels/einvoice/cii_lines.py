@@ -42,11 +42,11 @@ def line_items(lines: Sequence[InvoiceLine], currency: str) -> list[etree._Eleme
     own until moved), as `cii._line` makes them; None when the parser refuses the text."""
     if not lines:
         return []
-    text = "".join([f"<rsm:Lines {_NAMESPACES}>",
-                    *(_line(line, currency) for line in lines), "</rsm:Lines>"])
     try:
-        return list(etree.fromstring(text))
-    except (etree.XMLSyntaxError, ValueError):
+        text = "".join([f"<rsm:Lines {_NAMESPACES}>",
+                        *[_line(line, currency) for line in lines], "</rsm:Lines>"])
+        return list(etree.fromstring(text.encode("utf-8")))  # UTF-8: libxml2's own
+    except (etree.XMLSyntaxError, ValueError):  # ValueError: UnicodeEncodeError (a surrogate)
         return None
 
 
@@ -67,8 +67,14 @@ def _ram(tag: str, text: str | None, *attrs: tuple[str, str | None]) -> str:
     """`cii._Writer.ram`: nothing for an absent or blank value; the truthy attributes."""
     if text is None or not text.strip():
         return ""
-    shown = "".join(f' {key}="{_attribute(value)}"' for key, value in attrs if value)
+    if not attrs:
+        return f"<ram:{tag}>{_text(text)}</ram:{tag}>"
+    shown = "".join([f' {key}="{_attribute(value)}"' for key, value in attrs if value])
     return f"<ram:{tag}{shown}>{_text(text)}</ram:{tag}>"
+
+
+_VAT = "<ram:TypeCode>VAT</ram:TypeCode>"  # _ram("TypeCode", "VAT")
+_OBJECT = "<ram:TypeCode>130</ram:TypeCode>"  # _ram("TypeCode", "130")
 
 
 def _date(tag: str, value: date) -> str:
@@ -131,7 +137,7 @@ def _line(line: InvoiceLine, currency: str) -> str:
             "<ram:SpecifiedLineTradeDelivery>",
             _ram("BilledQuantity", _number(line.quantity), ("unitCode", line.unit_code)),
             "</ram:SpecifiedLineTradeDelivery><ram:SpecifiedLineTradeSettlement>"
-            "<ram:ApplicableTradeTax>", _ram("TypeCode", "VAT"),
+            "<ram:ApplicableTradeTax>", _VAT,
             _ram("CategoryCode", line.vat_category))
     if line.vat_category != "O" and line.vat_rate is not None:
         out.append(_ram("RateApplicablePercent", _number(line.vat_rate)))
@@ -150,7 +156,7 @@ def _line(line: InvoiceLine, currency: str) -> str:
             "</ram:SpecifiedTradeSettlementLineMonetarySummation>")
     if line.object_id:
         out += ("<ram:AdditionalReferencedDocument>",
-                _ram("IssuerAssignedID", line.object_id.value), _ram("TypeCode", "130"),
+                _ram("IssuerAssignedID", line.object_id.value), _OBJECT,
                 _ram("ReferenceTypeCode", line.object_id.scheme),
                 "</ram:AdditionalReferencedDocument>")
     if line.accounting_reference:
@@ -177,7 +183,7 @@ def _allowance_charge(ac: AllowanceCharge | LineAllowanceCharge, currency: str) 
     out += (_ram("ActualAmount", money_text(ac.amount, currency)),
             _ram("ReasonCode", ac.reason_code), _ram("Reason", ac.reason))
     if isinstance(ac, AllowanceCharge):
-        out += ("<ram:CategoryTradeTax>", _ram("TypeCode", "VAT"),
+        out += ("<ram:CategoryTradeTax>", _VAT,
                 _ram("CategoryCode", ac.vat_category))
         if ac.vat_category != "O" and ac.vat_rate is not None:
             out.append(_ram("RateApplicablePercent", _number(ac.vat_rate)))
