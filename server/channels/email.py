@@ -59,6 +59,7 @@ import binascii
 import functools
 import hashlib
 import re
+import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime, parseaddr
+from operator import itemgetter
 from typing import Any
 
 import css_inline
@@ -476,11 +478,17 @@ def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
         # not written as this module knows the standard library writes it: let it write all
         return as_bytes(build_message(parts, attachment), policy)
     # the whole in base64 at once, then cut in lines (base64.encodebytes encodes in a Python
-    # loop of 57-byte pieces: twice the time)
+    # loop of 57-byte pieces: twice the time), the full lines cut by struct in C (a slice per
+    # line in a Python loop was 3.1M of a 21M-instruction e-mail: 1,500 lines of a PDF)
     encoded = binascii.b2a_base64(attachment, newline=False)
-    width = base64.MAXLINESIZE  # 76
-    lines = [encoded[i:i + width] for i in range(0, len(encoded), width)]
+    full = len(encoded) - len(encoded) % _LINE.size
+    lines = list(map(itemgetter(0), _LINE.iter_unpack(memoryview(encoded)[:full])))
+    if full < len(encoded):
+        lines.append(encoded[full:])
     return b"".join((content[:-len(stand_in)], linesep.join(lines), linesep, closing))
+
+
+_LINE = struct.Struct(f"{base64.MAXLINESIZE}s")  # one line of base64: 76 characters
 
 
 def _attachment_name(layout: Layout, composition: Composition) -> str:
