@@ -1,8 +1,9 @@
-"""The CII's lines made by one parse of their text (server/channels/einvoice/cii_lines.py)
-are the lines `cii._line` builds element by element: the same document bytes for generated
-lines with every optional part (notes, item ids, attributes, classifications, origin, order
-line, gross price with discount, base quantity, period, allowances and charges, invoiced
-object, accounting reference) and text with markup, quotes, CR, LF, tabs, blanks, emoji and
+"""The CII's header and lines made by one parse of their text
+(server/channels/einvoice/cii_lines.py) are what `cii_tree` builds element by element: the
+same document bytes for generated headers (number, type code, note) and lines with every
+optional part (notes, item ids, attributes, classifications, origin, order line, gross
+price with discount, base quantity, period, allowances and charges, invoiced object,
+accounting reference) and text with markup, quotes, CR, LF, tabs, blanks, emoji and
 combining marks; for the e-invoice test cases; and a value XML cannot hold is refused as
 lxml refuses it."""
 
@@ -66,7 +67,7 @@ def _lines(draw: st.DrawFn) -> list[InvoiceLine]:
 
 def _element_by_element(inv, monkeypatch) -> bytes:
     with monkeypatch.context() as patch:
-        patch.setattr(cii, "line_items", lambda lines, currency: None)
+        patch.setattr(cii, "document_start", lambda invoice, guideline: None)
         return render_cii(inv)
 
 
@@ -75,10 +76,14 @@ _BASE = invoice()
 
 @settings(max_examples=400, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lines=_lines(), currency=st.sampled_from(["NOK", "EUR", "JPY", "KWD"]))
-def test_parsed_lines_are_the_built_lines(lines, currency, monkeypatch) -> None:
-    inv = dataclasses.replace(_BASE, lines=tuple(lines), currency=currency)
-    assert cii_lines.line_items(inv.lines, currency) is not None  # the fast path is tested
+@given(lines=_lines(), currency=st.sampled_from(["NOK", "EUR", "JPY", "KWD"]),
+       number=st.text("A1-/ &<", min_size=1, max_size=8), note=_TEXT, subject=_WORD,
+       type_code=st.sampled_from(["380", "381", "383"]))
+def test_parsed_lines_are_the_built_lines(lines, currency, number, note, subject, type_code,
+                                          monkeypatch) -> None:
+    inv = dataclasses.replace(_BASE, lines=tuple(lines), currency=currency, number=number,
+                              note=note, note_subject=subject, type_code=type_code)
+    assert cii_lines.document_start(inv, cii.GUIDELINE_ID) is not None  # the fast path
     assert render_cii(inv) == _element_by_element(inv, monkeypatch)
 
 
@@ -88,11 +93,14 @@ def test_the_einvoice_cases_are_the_same_bytes(case, monkeypatch) -> None:
     assert render_cii(inv) == _element_by_element(inv, monkeypatch)
 
 
+@pytest.mark.parametrize("field", ["name", "note"])
 @pytest.mark.parametrize("bad", ["a\x01b", "\ufffe", "x\ud800"])
-def test_a_value_xml_cannot_hold_is_refused_as_before(bad, monkeypatch) -> None:
-    line = dataclasses.replace(_BASE.lines[0], name=bad)
-    inv = dataclasses.replace(_BASE, lines=(line,))
-    assert cii_lines.line_items(inv.lines, inv.currency) is None
+def test_a_value_xml_cannot_hold_is_refused_as_before(bad, field, monkeypatch) -> None:
+    if field == "name":
+        inv = dataclasses.replace(_BASE, lines=(dataclasses.replace(_BASE.lines[0], name=bad),))
+    else:
+        inv = dataclasses.replace(_BASE, note=bad, note_subject="AAI")
+    assert cii_lines.document_start(inv, cii.GUIDELINE_ID) is None
     with pytest.raises(ValueError) as ours:
         render_cii(inv)
     with pytest.raises(ValueError) as before:

@@ -1,33 +1,33 @@
-"""An invoice's lines (BG-25) -> their CII `IncludedSupplyChainTradeLineItem` elements, all
-made by one parse of their XML text instead of one lxml call per element.
+"""An invoice's header and lines (BG-25) -> the start of its CII document (root, context,
+`ExchangedDocument`, the transaction with its `IncludedSupplyChainTradeLineItem`s), made by
+one parse of their XML text instead of one lxml call per element.
 
 `cii.cii_tree` builds the document element by element; a card invoice's 5-60 lines are some
 twenty elements each, and every `etree.SubElement` is a Python call that parses the tag's
 namespace, looks the namespace up through the element's ancestors and makes a Python proxy:
-the lines were two thirds of the CII's cost (issue 14). `line_items` writes the same
-elements as XML text, the lines' values escaped, and has libxml2 parse the whole run in one
-call; `cii_tree` moves the parsed elements under its transaction, where lxml rewires them
-to the document's own namespace declarations. The tree is then the one `cii._line` builds:
+the lines were two thirds of the CII's cost (issue 14). `document_start` writes the same
+elements as XML text, the values escaped, and has libxml2 parse it in one call; `cii_tree`
+adds the agreement, delivery and settlement to the parsed transaction as before. The tree
+is then the one `cii_tree` and `cii._line` build:
 the same elements in the same order, empty containers kept (`<ram:X/>` as `cii._line`'s
 `el` leaves them), absent or blank values left out by the same test (`text.strip()`), the
 attributes in the same order, only the truthy ones.
 
 A text the parser refuses (a character XML cannot hold, which lxml refuses as a value too)
-makes `line_items` return None: `cii_tree` then builds the lines element by element, as
-before, so such data fails exactly as it did. tests/unit/test_cii_lines.py holds the two
+makes `document_start` return None: `cii_tree` then builds the document element by element,
+as before, so such data fails exactly as it did. tests/unit/test_cii_lines.py holds the two
 builds' bytes equal for generated lines of every optional part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
 from lxml import etree
 
 from server.channels.einvoice.ubl import money_text
-from server.compose.en16931 import AllowanceCharge, InvoiceLine, LineAllowanceCharge
+from server.compose.en16931 import AllowanceCharge, Invoice, InvoiceLine, LineAllowanceCharge
 
 _NAMESPACES = (
     'xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" '
@@ -37,15 +37,26 @@ _NAMESPACES = (
     'xmlns:qdt="urn:un:unece:uncefact:data:standard:QualifiedDataType:100"')
 
 
-def line_items(lines: Sequence[InvoiceLine], currency: str) -> list[etree._Element] | None:
-    """The lines' `ram:IncludedSupplyChainTradeLineItem` elements (in a document of their
-    own until moved), as `cii._line` makes them; None when the parser refuses the text."""
-    if not lines:
-        return []
+def document_start(invoice: Invoice, guideline: str) -> etree._Element | None:
+    """The CII document's root with its context, its header (`rsm:ExchangedDocument`) and
+    its transaction holding the lines, as `cii.cii_tree` builds them before the agreement,
+    parsed from their text in one call (nothing moved between documents afterwards); the
+    transaction is its last child. None when the parser refuses the text."""
+    note = ""
+    if invoice.note:
+        note = (f"<ram:IncludedNote>{_ram('Content', invoice.note)}"
+                f"{_ram('SubjectCode', invoice.note_subject)}</ram:IncludedNote>")
     try:
-        text = "".join([f"<rsm:Lines {_NAMESPACES}>",
-                        *[_line(line, currency) for line in lines], "</rsm:Lines>"])
-        return list(etree.fromstring(text.encode("utf-8")))  # UTF-8: libxml2's own
+        text = "".join([
+            f"<rsm:CrossIndustryInvoice {_NAMESPACES}><rsm:ExchangedDocumentContext>"
+            "<ram:GuidelineSpecifiedDocumentContextParameter>", _ram("ID", guideline),
+            "</ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>"
+            "<rsm:ExchangedDocument>", _ram("ID", invoice.number),
+            _ram("TypeCode", invoice.type_code), _date("IssueDateTime", invoice.issue_date),
+            note, "</rsm:ExchangedDocument><rsm:SupplyChainTradeTransaction>",
+            *[_line(line, invoice.currency) for line in invoice.lines],
+            "</rsm:SupplyChainTradeTransaction></rsm:CrossIndustryInvoice>"])
+        return etree.fromstring(text.encode("utf-8"))  # UTF-8: libxml2's own
     except (etree.XMLSyntaxError, ValueError):  # ValueError: UnicodeEncodeError (a surrogate)
         return None
 
