@@ -2,21 +2,23 @@
 `ExchangedDocument`, the transaction with its `IncludedSupplyChainTradeLineItem`s), made by
 one parse of their XML text instead of one lxml call per element.
 
-`cii.cii_tree` builds the document element by element; a card invoice's 5-60 lines are some
+`cii.cii_tree` built the document element by element; a card invoice's 5-60 lines are some
 twenty elements each, and every `etree.SubElement` is a Python call that parses the tag's
 namespace, looks the namespace up through the element's ancestors and makes a Python proxy:
 the lines were two thirds of the CII's cost (issue 14). `document_start` writes the same
 elements as XML text, the values escaped, and has libxml2 parse it in one call; `cii_tree`
 adds the agreement, delivery and settlement to the parsed transaction as before. The tree
-is then the one `cii_tree` and `cii._line` build:
-the same elements in the same order, empty containers kept (`<ram:X/>` as `cii._line`'s
+is then the one `cii._document_start` and `cii._line` build element by element: the same
+elements in the same order, empty containers kept (`<ram:X/>` as `cii._line`'s
 `el` leaves them), absent or blank values left out by the same test (`text.strip()`), the
 attributes in the same order, only the truthy ones.
 
 A text the parser refuses (a character XML cannot hold, which lxml refuses as a value too)
 makes `document_start` return None: `cii_tree` then builds the document element by element,
 as before, so such data fails exactly as it did. tests/unit/test_cii_lines.py holds the two
-builds' bytes equal for generated lines of every optional part.
+builds' bytes equal for generated headers and lines of every optional part. (A CII whose
+text already has been written is still never parsed back: `facturx.embed_facturx(...,
+parsed=tree)`.)
 """
 
 from __future__ import annotations
