@@ -34,6 +34,7 @@ class Identifier:
     version: str | None = None  # BT-158-2 classification list version
 
 
+@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Party:
     """Seller (BG-4) or buyer (BG-7)."""
@@ -183,6 +184,7 @@ class VatBreakdown:
     exemption_reason_code: str | None = None  # BT-121 (VATEX)
 
 
+@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Totals:
     """BG-22 document totals, satisfying BR-CO-10..17."""
@@ -199,6 +201,7 @@ class Totals:
     tax_in_accounting_currency: Decimal | None = None  # BT-111 (in BT-6)
 
 
+@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class PaymentMeans:
     """BG-16 payment instructions: one means (BT-81) with what it needs.
@@ -235,6 +238,7 @@ class PaymentMeans:
         return self.reference.value
 
 
+@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Invoice:
     """The canonical invoice / credit note (EN 16931 BG-0)."""

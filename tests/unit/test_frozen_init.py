@@ -15,11 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.compose.en16931 import InvoiceLine
+from server.compose import en16931, invoice, model
 from server.compose.frozen_init import fast_frozen_init
-from server.compose.invoice import LineInput
 
-CLASSES = (InvoiceLine, LineInput)
+# every class given the fast __init__ (it keeps the dataclass's own as __dataclass_init__)
+CLASSES = tuple(cls for module in (en16931, invoice, model) for cls in vars(module).values()
+                if isinstance(cls, type) and "__dataclass_init__" in vars(cls))
+assert {"InvoiceLine", "LineInput", "Composition", "Invoice"} <= {c.__name__ for c in CLASSES}
 _VALUES = st.one_of(st.none(), st.text(max_size=5), st.decimals(allow_nan=False, places=2),
                     st.tuples(st.integers()), st.just(()))
 
@@ -63,9 +65,10 @@ def test_the_same_instance_as_the_dataclass_init(cls, data) -> None:
             hash(fast)
     else:
         assert hash(fast) == expected
+    first = dataclasses.fields(cls)[0].name
     with pytest.raises(FrozenInstanceError):
-        fast.id = "x"  # type: ignore[misc]
-    assert dataclasses.replace(fast, id="9") == dataclasses.replace(slow, id="9")
+        setattr(fast, first, "x")
+    assert dataclasses.replace(fast, **{first: "9"}) == dataclasses.replace(slow, **{first: "9"})
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -73,8 +76,7 @@ def test_the_same_signature_and_refusals(cls) -> None:
     fast, slow = inspect.signature(cls.__init__), inspect.signature(cls.__dataclass_init__)
     assert [(p.name, p.kind, p.default) for p in fast.parameters.values()] == \
         [(p.name, p.kind, p.default) for p in slow.parameters.values()]
-    for args, kwargs in [((), {}), (("1",), {}), ((), {"no_such_field": 1}),
-                         (tuple(range(40)), {})]:
+    for args, kwargs in [((), {}), ((), {"no_such_field": 1}), (tuple(range(60)), {})]:
         with pytest.raises(TypeError):
             cls(*args, **kwargs)
         with pytest.raises(TypeError):
