@@ -228,8 +228,11 @@ class _Written:
         if not self._plain or type(value) is not Decimal or not value.is_finite():
             return self._pattern.apply(value, self._locale)
         negative = int(value.is_signed())
-        digits, _, fraction = f"{abs(value).normalize().quantize(self._quantum):f}" \
-            .partition(".")
+        rounded = abs(value).normalize().quantize(self._quantum)
+        # its exponent is -places: `str` writes it as `:f` does up to 6 places (no exponent
+        # form before a Decimal's adjusted exponent falls below -6), in a third of the time
+        text = str(rounded) if self._places <= 6 else f"{rounded:f}"
+        digits, _, fraction = text.partition(".")
         if len(digits) < self._minimum:
             digits = "0" * (self._minimum - len(digits)) + digits
         size = self._first

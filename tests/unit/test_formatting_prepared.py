@@ -139,3 +139,14 @@ def test_writer_leaves_other_patterns_to_babel():
     write = formatting._Written(scaled, "de-DE")
     assert not write._plain
     assert write(Decimal("0.1234")) == scaled.apply(Decimal("0.1234"), babel_locale("de-DE"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.one_of(decimals(), long_decimals(), st.just(Decimal(0)),
+                        st.just(Decimal("-0E-9"))),
+       places=st.integers(min_value=4, max_value=9), locale=st.sampled_from(LOCALES))
+def test_number_writer_around_str_and_format(amount, places, locale):
+    """Up to 6 places the writer reads the rounded value by `str`, past 6 by `:f` (where
+    `str` would write an exponent, e.g. 0E-7): Babel's text either way."""
+    _same_as_babel(formatting._number_writer(places, locale), formatting._number_pattern(places),
+                   locale, amount)
