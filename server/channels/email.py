@@ -187,8 +187,10 @@ def inline_css(html: str) -> str:
 
 
 def html_size(html: str) -> int:
-    """The HTML's size in bytes as sent (UTF-8, CRLF line ends)."""
-    return len(html.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8"))
+    """The HTML's size in bytes as sent (UTF-8, CRLF line ends): the size of
+    `html.replace("\r\n", "\n").replace("\n", "\r\n")` in UTF-8, counted without making it
+    (a CR less per CRLF, one more per LF; each one byte)."""
+    return len(html.encode("utf-8")) - html.count("\r\n") + html.count("\n")
 
 
 def check_html_size(html: str, layout: Layout) -> int:

@@ -99,3 +99,13 @@ def test_messages_are_those_of_the_stdlib_content_manager(layout_id, sample,
     theirs = email_channel.build_message(parts, attachment).as_bytes(policy=parts.policy)
     assert ours == theirs
     assert json.dumps(parts.html.html)  # a real HTML body went through
+
+
+@settings(max_examples=1000, deadline=None)
+@given(html=st.lists(st.sampled_from(["\r", "\n", "\r\n", "\r\r\n", "a", "<", "ø", "\u00a0",
+                                      "\u2212", "\U0001f600", " "]), max_size=60).map("".join)
+       | st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_html_size_is_the_size_of_the_html_as_sent(html: str) -> None:
+    """`email.html_size` counts what it did by writing the text out: CRLF line ends, UTF-8."""
+    sent = html.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    assert email_channel.html_size(html) == len(sent)
