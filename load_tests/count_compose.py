@@ -13,6 +13,13 @@ constant few thousand for the two switches): divide it by `--count`. Without val
 script only composes and prints the wall time. Reading the profile:
     callgrind_annotate --inclusive=yes callgrind.out.<pid> | head -60
 
+`--digests FILE` writes instead one line per composition: the sha256 of its `repr` (every
+field: context texts, invoice, plan, source paths) for every sample of every layout version
+in every locale the layout lists, then for `--generated` card invoices; run it on two
+checkouts (PYTHONHASHSEED=0) and compare the files to show two versions compose the same
+documents:
+    PYTHONHASHSEED=0 python load_tests/count_compose.py --digests compose.txt
+
 Figures are comparable between runs with the same `--count` (the documents are the same),
 not with cProfile's or wall-clock figures. Repeated runs of the same code differ by about
 0.2% (addresses and hashing vary per process): compare changes smaller than that over
@@ -22,6 +29,7 @@ several runs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -50,12 +58,46 @@ def instrumentation(on: bool) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
+def digest_lines(generated: int) -> list[str]:
+    """'<layout@version> <sample> <locale> <sha256 of repr(composition)>' per composition
+    (or the refusal's type and text), for `--digests`."""
+    registry = LayoutRegistry()
+    work = []
+    for layout in registry.every_version():
+        names = sorted({p.name for p in layout.path.glob("sample*.json")}
+                       | set(layout.manifest.get("samples", {}).values()))
+        for name in names:
+            data = (layout.path / name).read_text(encoding="utf-8")
+            work += [(layout, name, data, locale) for locale in (None, *layout.locales)]
+    card = registry.get("card-invoice")
+    work += [(card, key, data, locale) for key, data, locale in records(generated)]
+    lines = []
+    for n, (layout, name, data, locale) in enumerate(work):
+        try:
+            composition = compose(ComposeRequest(
+                tenant="count", layout=layout, data=data, document_id=f"01JN4Q7W2E{n:06d}",
+                now=NOW, locale=locale))
+        except Exception as exc:  # noqa: BLE001 - the same refusal on both sides is the same
+            lines.append(f"{layout.ref} {name} {locale} {type(exc).__name__}: {exc}")
+            continue
+        digest = hashlib.sha256(repr(composition).encode()).hexdigest()
+        lines.append(f"{layout.ref} {name} {locale} {digest}")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=40, help="documents counted")
     parser.add_argument("--warmup", type=int, default=4, help="documents composed before")
     parser.add_argument("--layout", default="card-invoice")
+    parser.add_argument("--digests", type=Path, help="write each composition's digest here")
+    parser.add_argument("--generated", type=int, default=200)
     args = parser.parse_args()
+    if args.digests:
+        lines = digest_lines(args.generated)
+        args.digests.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"{len(lines)} compositions -> {args.digests}", file=sys.stderr)
+        return 0
     layout = LayoutRegistry().get(args.layout)
     work = [ComposeRequest(tenant="count", layout=layout, data=data, document_id=key,
                            now=NOW, locale=locale)

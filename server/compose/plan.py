@@ -153,6 +153,32 @@ def _rules(table: Mapping[str, Any], where: str) -> list[_Rule]:
     ]
 
 
+# A plan table's rules, read once per table object: a layout's `[plan]` section and a
+# tenant's `[plan.<tenant>.<layout-id>]` table are the same objects for every document a
+# worker composes, and reading their rules (a _Rule and its channel tuples per rule) was
+# done per document. Keyed by the table's identity and kept with the table itself, so an
+# entry can never answer for another table; a table is never changed once read (layouts
+# and the server config are immutable while a process runs).
+_READ_RULES: dict[tuple[int, str], tuple[Mapping[str, Any], tuple[_Rule, ...]]] = {}
+_READ_RULES_KEPT = 256
+
+
+def _table_rules(table: Mapping[str, Any], where: str) -> tuple[_Rule, ...]:
+    """`_rules(table, where)`, read once per table object (`_READ_RULES`); a table without
+    rules (a tenant's, mostly, made anew per document) has none to keep."""
+    if not table.get("rules"):
+        return ()
+    key = (id(table), where)
+    kept = _READ_RULES.get(key)
+    if kept is not None and kept[0] is table:
+        return kept[1]
+    rules = tuple(_rules(table, where))
+    if len(_READ_RULES) >= _READ_RULES_KEPT:
+        _READ_RULES.clear()
+    _READ_RULES[key] = (table, rules)
+    return rules
+
+
 def tenant_table(overrides: Mapping[str, Any] | None, tenant: str, layout_id: str) -> Mapping:
     """`[plan.<tenant>.<layout-id>]` from the server config, or an empty table."""
     return ((overrides or {}).get(tenant) or {}).get(layout_id) or {}
@@ -308,8 +334,8 @@ def plan_channels(
         return plan(chosen, final_print(chosen, ()), "requested")
 
     all_facts = _facts(recipient, facts)
-    rules = _rules(tenant, "tenant") + _rules(section, "layout")
-    rules.append(_Rule("layout default", {}, layout.channels, (), ()))
+    rules = [*_table_rules(tenant, "tenant"), *_table_rules(section, "layout"),
+             _Rule("layout default", {}, layout.channels, (), ())]
     for rule in rules:
         if not _matches(rule.when, recipient, all_facts):
             continue

@@ -80,3 +80,73 @@ def test_symbols_read_once_are_the_locales_symbols():
     assert read.number_symbols is read.number_symbols  # one read per locale
     with pytest.raises(KeyError):
         read.number_symbols["no-such-system"]
+
+
+# --- the prepared writers (`_Written`): Babel's NumberPattern.apply to the character -------
+
+
+@st.composite
+def long_decimals(draw: st.DrawFn) -> Decimal:
+    """Finite Decimals of up to 40 digits (past the default context's 28, where Babel's
+    normalize rounds) with 0-12 decimals, either sign."""
+    digits = draw(st.integers(min_value=0, max_value=10**40 - 1))
+    places = draw(st.integers(min_value=0, max_value=12))
+    return Decimal((int(draw(st.booleans())), tuple(map(int, str(digits))), -places))
+
+
+def _same_as_babel(write, pattern, locale: str, amount: Decimal) -> None:
+    """`write(amount)` is Babel's `pattern.apply(amount, locale)`, or raises as it does."""
+    try:
+        expected = pattern.apply(amount, babel_locale(locale))
+    except Exception as exc:  # noqa: BLE001 - the same refusal is the same answer
+        with pytest.raises(type(exc)):
+            write(amount)
+        return
+    assert write(amount) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(amount=st.one_of(decimals(), long_decimals()), currency=st.sampled_from(CURRENCIES),
+       locale=st.sampled_from(LOCALES))
+def test_currency_writer_is_babels_apply(amount, currency, locale):
+    write = formatting._currency_writer(currency, locale)
+    assert write is not None and write._plain  # the fast path is what is tested
+    _same_as_babel(write, _currency_pattern(currency, locale), locale, amount)
+
+
+@settings(max_examples=500, deadline=None)
+@given(amount=st.one_of(decimals(), long_decimals()), places=st.integers(0, 4),
+       locale=st.sampled_from(LOCALES))
+def test_number_writer_is_babels_apply(amount, places, locale):
+    write = formatting._number_writer(places, locale)
+    assert write._plain
+    _same_as_babel(write, formatting._number_pattern(places), locale, amount)
+
+
+@pytest.mark.parametrize("text", ["NaN", "-Infinity", "Infinity", "1E+40", "-0E-30"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_writers_odd_values_as_babel(text, locale):
+    amount = Decimal(text)
+    _same_as_babel(formatting._number_writer(2, locale), formatting._number_pattern(2),
+                   locale, amount)
+    _same_as_babel(formatting._currency_writer("EUR", locale),
+                   _currency_pattern("EUR", locale), locale, amount)
+
+
+def test_writer_leaves_other_patterns_to_babel():
+    from babel.numbers import parse_pattern
+    scaled = parse_pattern("#,##0.00%")  # a scale: not the plain path
+    write = formatting._Written(scaled, "de-DE")
+    assert not write._plain
+    assert write(Decimal("0.1234")) == scaled.apply(Decimal("0.1234"), babel_locale("de-DE"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.one_of(decimals(), long_decimals(), st.just(Decimal(0)),
+                        st.just(Decimal("-0E-9"))),
+       places=st.integers(min_value=4, max_value=9), locale=st.sampled_from(LOCALES))
+def test_number_writer_around_str_and_format(amount, places, locale):
+    """Up to 6 places the writer reads the rounded value by `str`, past 6 by `:f` (where
+    `str` would write an exponent, e.g. 0E-7): Babel's text either way."""
+    _same_as_babel(formatting._number_writer(places, locale), formatting._number_pattern(places),
+                   locale, amount)

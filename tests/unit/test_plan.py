@@ -203,3 +203,25 @@ def test_owed_channels_that_cannot_carry_are_the_callers_error():
     with pytest.raises(InvalidInput) as info:  # a requested channel that cannot be routed
         plan_channels(PEPPOL_B2B, who(peppol_id="9999:1"), (EI,), {}, check={EI: NO_ROUTE}.get)
     assert [v.field for v in info.value.violations] == ["$.customer.peppol_id"]
+
+
+def test_a_plan_tables_rules_are_read_once_per_table(monkeypatch) -> None:
+    """A layout's `[plan]` rules are read once per worker, not per document: the second
+    document's plan reads no rule and is the first one's plan; a tenant table once too."""
+    from server.compose import plan as plan_module
+
+    b2b = layout(DocumentKind.INVOICE, INVOICE)
+    first = plan_channels(b2b, who(), (), {})
+    read = []
+    real = plan_module._rules
+    monkeypatch.setattr(plan_module, "_rules", lambda *a: read.append(a) or real(*a))
+    again = plan_channels(b2b, who(), (), {})
+    assert again == first and again.reason == "digital"
+    assert read == []
+    tenant = {"rules": [{"name": "mail only", "primary": ["email"]}]}
+    with_tenant = plan_channels(b2b, who(), (), {}, tenant)
+    assert with_tenant.channels == (E,)
+    assert plan_channels(b2b, who(), (), {}, tenant) == with_tenant
+    assert len(read) == 1  # the tenant table, once
+    other = layout(DocumentKind.INVOICE, {"rules": [{"name": "paper", "primary": ["print"]}]})
+    assert plan_channels(other, who(), (), {}).channels == (P,)  # another table, its rules
