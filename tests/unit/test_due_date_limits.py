@@ -112,3 +112,26 @@ def test_a_b2b_invoice_dated_after_its_due_date_names_the_date_mistyped(
     data.update(issue_date=issue_date, due_date=due_date)
     assert violations("b2b-invoice", data) == [(field, why)]
 
+
+
+@pytest.mark.parametrize("preferences, refused", [(["digital_only"], True), ([], False)],
+                         ids=["Finvoice the only channel", "Finvoice skipped"])
+def test_a_finvoice_too_long_invoice_number_is_named_at_the_card_datas_path(
+        preferences, refused):
+    """Hypothesis (test_compose_properties): a digital-only Finnish consumer's card invoice
+    numbered with 21 characters, past Finvoice's 20, was refused at `$.number`, the EN 16931
+    model's path, which the card data does not have; the skipped e-invoice named it too."""
+    data = json.loads((LAYOUTS.get("card-invoice").path / "samples/fi-FI.json").read_text())
+    data["customer"].update(preferences=preferences)
+    if refused:
+        for contact in ("email", "mobile"):  # nothing digital but the e-invoice
+            data["customer"].pop(contact)
+    data["invoice"]["number"] = "1" * 21
+    why = ("[FINVOICE-InvoiceNumber] Finvoice invoice numbers have at most 20 characters")
+    if refused:
+        assert violations("card-invoice", data) == [("$.invoice.number", why)]
+    else:
+        composition = compose(ComposeRequest(tenant="t", layout=LAYOUTS.get("card-invoice"),
+                                             data=json.dumps(data), document_id="d", now=NOW))
+        [skipped] = composition.channel_plan.skipped
+        assert (skipped.field, skipped.reason.endswith(why)) == ("$.invoice.number", True)

@@ -193,8 +193,15 @@ _RENAMES = renamer((
     ("buyer", "customer"), ("buyer_reference", "card_account.account_number"),
     ("prepaid", "invoice.payments_received"),
     ("due_date", "invoice.due_date"), ("period_start", "invoice.period_start"),
-    ("period_end", "invoice.period_end"),
+    ("period_end", "invoice.period_end"), ("number", "invoice.number"),
+    ("issue_date", "invoice.invoice_date"),
 ))
+
+
+def INPUT_PATH(path: str) -> str:  # noqa: N802 (the builders' module-level map, see input_path)
+    """A model path's JSON path in the card data, where it does not depend on the document
+    (`_where` also places the lines and the payment means)."""
+    return f"$.{_RENAMES(path)}"
 
 
 def _where(transactions: int, has_interest: bool, fik: bool,
