@@ -3,17 +3,20 @@ turning (key, bytes, headers) into a stored version id with a fraction of boto3'
 
 `ArchiveStore.put` sends the same request for every object: `If-None-Match: *`, Object Lock
 retention, the sha256 as `x-amz-checksum-sha256` and in the metadata. Through
-`client.put_object` boto3 spends 1.3-1.7 ms of CPU on each (load_tests/bench_s3_clients.py,
-embedded SeaweedFS, 60 KB objects, two runs): event hooks, parameter serialization, endpoint
-rules, response parsing, a second sha256 of the body for the SigV4 payload hash, and a
-`100-continue` round trip (botocore wraps a bytes body in a file object, and every file body
-gets `Expect: 100-continue`, which SeaweedFS answers with an extra interim response). Built
-here, the same put costs 0.66-0.70 ms on the client (0.4-0.5x) and 1.6-2.1 ms on SeaweedFS
-against 2.5-2.7 (about a fifth less).
+`client.put_object` boto3 spends 1.0-1.15 ms of CPU on each (load_tests/bench_s3_clients.py,
+embedded SeaweedFS, 60 KB objects, four runs on 2026-12-01): event hooks, parameter
+serialization, endpoint rules, response parsing, a second sha256 of the body for the SigV4
+payload hash, and a `100-continue` round trip (botocore wraps a bytes body in a file
+object, and every file body gets `Expect: 100-continue`, which SeaweedFS answers with an
+extra interim response). Built here, the same put costs 0.37-0.42 ms on the client
+(0.37-0.39x of `put_object`'s 1.0-1.06 in the same runs; 2.2 M instructions per
+`ArchiveStore.put` against 4.3 M with botocore's signer, load_tests/count_s3_put.py) and no
+more on SeaweedFS.
 
 The request is signed by archive.sigv4, which computes the Authorization header botocore's
 `S3SigV4Auth` computes (held to it header for header in tests/unit/test_archive_sigv4.py)
-at a tenth of its CPU (0.012 against 0.11 ms per put: botocore copies the headers into
+at a seventh of its instructions (0.25 M against 1.87 M per put, the signed and prepared
+request, load_tests/count_s3_put.py --what sign: botocore copies the headers into
 `email.message` maps twice and derives the signing key with four HMACs every time; here the
 key is derived once a day). Nothing else is reimplemented: the request is sent over the
 boto3 client's own HTTP session (the same connection pool,
