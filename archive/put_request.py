@@ -11,7 +11,11 @@ object, and every file body gets `Expect: 100-continue`, which SeaweedFS answers
 extra interim response). Built here, the same put costs 0.37-0.42 ms on the client
 (0.37-0.39x of `put_object`'s 1.0-1.06 in the same runs; 2.2 M instructions per
 `ArchiveStore.put` against 4.3 M with botocore's signer, load_tests/count_s3_put.py) and no
-more on SeaweedFS.
+more on SeaweedFS. What is left is mostly http.client and urllib3 writing the request and
+parsing the response. Sending it over the embedded SeaweedFS's unix socket (`-s3.localSocket`)
+instead of loopback TCP measured the same on both sides (six alternating rounds of 300
+puts: client 0.47-0.68 ms TCP, 0.48-0.62 unix; SeaweedFS 1.6-2.0 and 1.67-1.9), so the
+store keeps one transport for every S3.
 
 The request is signed by archive.sigv4, which computes the Authorization header botocore's
 `S3SigV4Auth` computes (held to it header for header in tests/unit/test_archive_sigv4.py)
