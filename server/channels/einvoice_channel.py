@@ -25,7 +25,7 @@ see server/compose/plan.py).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from server.channels.einvoice import (
     check_peppol,
@@ -37,7 +37,6 @@ from server.channels.einvoice import (
 )
 from server.channels.einvoice.ubl import CUSTOMIZATION_ID
 from server.compose import identifiers as ids
-from server.compose.builders import input_path
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
 from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL, Unfit, einvoice_syntax
@@ -127,21 +126,12 @@ def check_einvoice(composition: Composition, layout: Layout) -> Unfit | None:
                          + "; ".join(p.description for p in routing), tuple(routing),
                          unreachable=True)
         if problems:
-            problems = _at_input(problems, layout)
             return Unfit("the invoice breaks Peppol BIS 3 rules: "
                          + "; ".join(str(p) for p in problems), tuple(problems))
     elif syntax == FINVOICE:
         try:
             render_finvoice(invoice, field_prefix="$")
         except InvalidInput as exc:
-            found = _at_input(exc.violations, layout)
-            return Unfit(f"{exc.message}: " + "; ".join(str(v) for v in found), tuple(found))
+            return Unfit(f"{exc.message}: " + "; ".join(str(v) for v in exc.violations),
+                         tuple(exc.violations))
     return None
-
-
-def _at_input(found: Sequence[FieldViolation], layout: Layout) -> list[FieldViolation]:
-    """`found` (at EN 16931 model paths, `$.number`) named at the JSON paths of the layout
-    builder's input data (`$.invoice.number` for a card invoice), where the caller fixes them."""
-    path = input_path(layout.builder)
-    return [FieldViolation(path(v.field[2:]) if v.field.startswith("$.") else v.field,
-                           v.description) for v in found]

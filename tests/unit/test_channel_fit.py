@@ -213,7 +213,7 @@ def test_optional_einvoice_the_rules_refuse_is_skipped() -> None:
     composition, _ = compose_with("card-invoice", change)
     assert composition.channel_plan.channels == (E, S)
     reason, field = skipped(composition)[EI]
-    assert field == "$.number" and "20 characters" in reason
+    assert field == "$.invoice.number" and "20 characters" in reason
 
 
 def test_owed_einvoice_the_peppol_rules_refuse_is_the_callers_error() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from server.compose.builders.base import Builder, BuildRequest, Content
@@ -21,16 +21,6 @@ def get_builder(name: str) -> Builder:
     if name not in KNOWN_BUILDERS:
         raise LookupError(f"unknown builder {name!r} (known: {', '.join(KNOWN_BUILDERS)})")
     return _within_precision(importlib.import_module(f"{__name__}.{name}").build)
-
-
-def input_path(name: str) -> Callable[[str], str]:
-    """The builder's map from an EN 16931 model path (`number`, `buyer.name`) to the JSON
-    path of its own input data (`$.invoice.number`, `$.customer.name`): the module's
-    `INPUT_PATH`, else the model path itself (the invoice builder's input is the model's).
-    For findings made after composing (the channel plan's e-invoice checks), which no longer
-    know the builder's per-document `where`."""
-    module = importlib.import_module(f"{__name__}.{name}")
-    return getattr(module, "INPUT_PATH", lambda path: f"$.{path}")
 
 
 def _within_precision(build: Builder) -> Builder:

@@ -198,12 +198,6 @@ _RENAMES = renamer((
 ))
 
 
-def INPUT_PATH(path: str) -> str:  # noqa: N802 (the builders' module-level map, see input_path)
-    """A model path's JSON path in the card data, where it does not depend on the document
-    (`_where` also places the lines and the payment means)."""
-    return f"$.{_RENAMES(path)}"
-
-
 def _where(transactions: int, has_interest: bool, fik: bool,
            endpoint: str = "$.issuer.org_number") -> Callable[[str], str]:
     """Model path of the card invoice's EN 16931 form -> the JSON path of the card data:
