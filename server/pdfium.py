@@ -261,6 +261,9 @@ class ReadPage:
         return self._kinds
 
     def _read_objects(self) -> list[tuple[Handle, float, float, float, float]]:
+        """Every page object -> (its handle, left, bottom, right, top in pt), in one loop of
+        pdfium calls through the GIL-keeping prototypes, their types kept for `kinds`;
+        `PdfiumError` when pdfium cannot count or locate an object."""
         page = Handle(_address(self.page.raw))
         edges = (ctypes.c_float * 4)()
         left, bottom, right, top = (ctypes.byref(edges, k * ctypes.sizeof(ctypes.c_float))

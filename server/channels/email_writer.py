@@ -45,6 +45,8 @@ class _BodiesAtOnce(BytesGenerator):
     its clones for the parts of a multipart are of this class too (`Generator.clone`)."""
 
     def _write_lines(self, lines: str) -> None:
+        """`lines` with every line end made the policy's, in one write (the standard
+        generator writes each line and each line end apart)."""
         if lines:
             self.write(self._NL.join(NLCRE.split(lines)))
 

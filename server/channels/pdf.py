@@ -63,6 +63,8 @@ class RenderedPdf:
 
     @property
     def pages(self) -> int:
+        """The page count; counted by pdfium on the first ask when the engine gave none
+        (`PdfiumError` if pdfium cannot open the PDF)."""
         if self._pages is None:
             object.__setattr__(self, "_pages", page_count(self.content))
         return self._pages

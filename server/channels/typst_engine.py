@@ -72,6 +72,8 @@ class _Compilers:
 
     @contextmanager
     def one(self) -> Iterator[typst.Compiler]:
+        """A compiler for this render alone; waits, with no deadline, while `limit` renders
+        hold one (a render is bounded by the engine's own work, so a wait is too)."""
         self._free.acquire()
         try:
             with self._lock:
@@ -99,7 +101,8 @@ class TypstEngine:
     def __init__(self, advance_bounds: bool = True,
                  compilers_per_layout: int | None = None) -> None:
         self.advance_bounds = advance_bounds
-        self.compilers_per_layout = max(1, compilers_per_layout or os.cpu_count() or 1)
+        self.compilers_per_layout = max(1, compilers_per_layout
+                                       or len(os.sched_getaffinity(0)))  # the cores we may use
         self._compilers: dict[str, _Compilers] = {}
         self._lock = threading.Lock()
 

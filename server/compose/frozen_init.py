@@ -53,6 +53,8 @@ def fast_frozen_init(cls: T) -> T:
     if slotted:
         body = []
         for name in names:
+            if name not in cls.__dict__:  # a slot of a base class
+                raise TypeError(f"{cls.__name__}.{name}: inherited")
             namespace[f"_set_{name}"] = cls.__dict__[name].__set__  # the slot's descriptor
             body.append(f"    _set_{name}(self, {name})")
     else:
@@ -63,6 +65,7 @@ def fast_frozen_init(cls: T) -> T:
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
+    init.__annotations__ = dict(cls.__init__.__annotations__)  # the same signature, typed
     cls.__dataclass_init__ = cls.__init__  # type: ignore[attr-defined]
     cls.__init__ = init  # type: ignore[misc]
     return cls

@@ -76,6 +76,7 @@ def test_the_same_signature_and_refusals(cls) -> None:
     fast, slow = inspect.signature(cls.__init__), inspect.signature(cls.__dataclass_init__)
     assert [(p.name, p.kind, p.default) for p in fast.parameters.values()] == \
         [(p.name, p.kind, p.default) for p in slow.parameters.values()]
+    assert cls.__init__.__annotations__ == cls.__dataclass_init__.__annotations__
     for args, kwargs in [((), {}), ((), {"no_such_field": 1}), (tuple(range(60)), {})]:
         with pytest.raises(TypeError):
             cls(*args, **kwargs)
@@ -116,6 +117,14 @@ def test_a_class_it_cannot_be_exact_for_is_refused() -> None:
         a: int
         b: Decimal = field(default=Decimal(0), init=False)
 
-    for cls in (Mutable, Factory, Post, WithInitVar, KeywordOnly, NotInInit, int):
+    @dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclass(frozen=True, slots=True)
+    class Inherits(Base):  # `a` is Base's slot, not its own
+        b: int
+
+    for cls in (Mutable, Factory, Post, WithInitVar, KeywordOnly, NotInInit, Inherits, int):
         with pytest.raises(TypeError):
             fast_frozen_init(cls)

@@ -78,7 +78,7 @@ def test_concurrent_renders_give_the_bytes_of_a_render_alone():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda d: engine.render(d[1], d[0]).content, docs * 2))
     assert got == expected * 2
-    assert engine._compilers_of(docs[0][1]).made == 2  # never more than the limit
+    assert engine._compilers_of(docs[0][1]).made <= 2  # never more than the limit
 
 
 def test_one_compiler_per_layout_when_renders_come_one_at_a_time():

@@ -20,7 +20,7 @@ from decimal import Decimal
 from lxml import etree
 
 from server.channels.einvoice.cii_lines import document_start
-from server.channels.einvoice.ubl import money_text
+from server.channels.einvoice.ubl import money_text, plain_number
 from server.compose.en16931 import (
     AllowanceCharge,
     Identifier,
@@ -251,23 +251,23 @@ def _line(x: _Writer, transaction: etree._Element, line: InvoiceLine) -> None:
               line.order_line_reference)
     if line.gross_price is not None:
         gross = x.el(agreement, "GrossPriceProductTradePrice")
-        x.ram(gross, "ChargeAmount", _number(line.gross_price))
+        x.ram(gross, "ChargeAmount", plain_number(line.gross_price))
         _basis(x, gross, line)
         if line.price_discount:
             discount = x.el(gross, "AppliedTradeAllowanceCharge")
             _indicator(x, discount, False)
-            x.ram(discount, "ActualAmount", _number(line.price_discount))
+            x.ram(discount, "ActualAmount", plain_number(line.price_discount))
     net = x.el(agreement, "NetPriceProductTradePrice")
-    x.ram(net, "ChargeAmount", _number(line.unit_price))
+    x.ram(net, "ChargeAmount", plain_number(line.unit_price))
     _basis(x, net, line)
     delivery = x.el(item, "SpecifiedLineTradeDelivery")
-    x.ram(delivery, "BilledQuantity", _number(line.quantity), unitCode=line.unit_code)
+    x.ram(delivery, "BilledQuantity", plain_number(line.quantity), unitCode=line.unit_code)
     settlement = x.el(item, "SpecifiedLineTradeSettlement")
     tax = x.el(settlement, "ApplicableTradeTax")
     x.ram(tax, "TypeCode", "VAT")
     x.ram(tax, "CategoryCode", line.vat_category)
     if line.vat_category != "O" and line.vat_rate is not None:
-        x.ram(tax, "RateApplicablePercent", _number(line.vat_rate))
+        x.ram(tax, "RateApplicablePercent", plain_number(line.vat_rate))
     if line.period_start or line.period_end:
         _period(x, settlement, line.period_start, line.period_end)
     for ac in line.allowances_charges:
@@ -286,7 +286,7 @@ def _line(x: _Writer, transaction: etree._Element, line: InvoiceLine) -> None:
 
 def _basis(x: _Writer, price: etree._Element, line: InvoiceLine) -> None:
     if line.base_quantity is not None:
-        x.ram(price, "BasisQuantity", _number(line.base_quantity), unitCode=line.unit_code)
+        x.ram(price, "BasisQuantity", plain_number(line.base_quantity), unitCode=line.unit_code)
 
 
 def _party_id(x: _Writer, parent: etree._Element, ident: Identifier) -> None:
@@ -379,7 +379,7 @@ def _trade_tax(x: _Writer, settlement: etree._Element, entry: VatBreakdown,
     if invoice is not None and invoice.tax_point_code:
         x.ram(el, "DueDateTypeCode", TAX_POINT_CODE.get(invoice.tax_point_code))
     if entry.category != "O" and entry.rate is not None:
-        x.ram(el, "RateApplicablePercent", _number(entry.rate))
+        x.ram(el, "RateApplicablePercent", plain_number(entry.rate))
 
 
 def _allowance_charge(x: _Writer, parent: etree._Element,
@@ -388,7 +388,7 @@ def _allowance_charge(x: _Writer, parent: etree._Element,
     el = x.el(parent, "SpecifiedTradeAllowanceCharge")
     _indicator(x, el, ac.is_charge)
     if ac.percent is not None:
-        x.ram(el, "CalculationPercent", _number(ac.percent))
+        x.ram(el, "CalculationPercent", plain_number(ac.percent))
     if ac.base_amount is not None:
         x.money(el, "BasisAmount", ac.base_amount)
     x.money(el, "ActualAmount", ac.amount)
@@ -399,7 +399,7 @@ def _allowance_charge(x: _Writer, parent: etree._Element,
         x.ram(tax, "TypeCode", "VAT")
         x.ram(tax, "CategoryCode", ac.vat_category)
         if ac.vat_category != "O" and ac.vat_rate is not None:
-            x.ram(tax, "RateApplicablePercent", _number(ac.vat_rate))
+            x.ram(tax, "RateApplicablePercent", plain_number(ac.vat_rate))
 
 
 def _indicator(x: _Writer, parent: etree._Element, value: bool) -> None:
@@ -418,15 +418,6 @@ def _period(x: _Writer, parent: etree._Element, start: date | None, end: date | 
         x.date(x.el(el, "StartDateTime"), start)
     if end:
         x.date(x.el(el, "EndDateTime"), end)
-
-
-def _number(value: Decimal) -> str:
-    if value.is_zero():
-        return "0"
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 class _Writer:

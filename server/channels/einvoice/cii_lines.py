@@ -24,11 +24,10 @@ parsed=tree)`.)
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from lxml import etree
 
-from server.channels.einvoice.ubl import money_text
+from server.channels.einvoice.ubl import money_text, plain_number
 from server.compose.en16931 import AllowanceCharge, Invoice, InvoiceLine, LineAllowanceCharge
 
 _NAMESPACES = (
@@ -96,16 +95,6 @@ def _date(tag: str, value: date) -> str:
             f"</udt:DateTimeString></ram:{tag}>")
 
 
-def _number(value: Decimal) -> str:
-    """`cii._number`."""
-    if value.is_zero():
-        return "0"
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
 def _line(line: InvoiceLine, currency: str) -> str:
     """`cii._line` as text."""
     out = ["<ram:IncludedSupplyChainTradeLineItem><ram:AssociatedDocumentLineDocument>",
@@ -135,25 +124,25 @@ def _line(line: InvoiceLine, currency: str) -> str:
         out.append(f"<ram:BuyerOrderReferencedDocument>"
                    f"{_ram('LineID', line.order_line_reference)}"
                    "</ram:BuyerOrderReferencedDocument>")
-    basis = (_ram("BasisQuantity", _number(line.base_quantity), ("unitCode", line.unit_code))
+    basis = (_ram("BasisQuantity", plain_number(line.base_quantity), ("unitCode", line.unit_code))
              if line.base_quantity is not None else "")
     if line.gross_price is not None:
         out += ("<ram:GrossPriceProductTradePrice>",
-                _ram("ChargeAmount", _number(line.gross_price)), basis)
+                _ram("ChargeAmount", plain_number(line.gross_price)), basis)
         if line.price_discount:
             out += ("<ram:AppliedTradeAllowanceCharge>", _indicator(False),
-                    _ram("ActualAmount", _number(line.price_discount)),
+                    _ram("ActualAmount", plain_number(line.price_discount)),
                     "</ram:AppliedTradeAllowanceCharge>")
         out.append("</ram:GrossPriceProductTradePrice>")
-    out += ("<ram:NetPriceProductTradePrice>", _ram("ChargeAmount", _number(line.unit_price)),
+    out += ("<ram:NetPriceProductTradePrice>", _ram("ChargeAmount", plain_number(line.unit_price)),
             basis, "</ram:NetPriceProductTradePrice></ram:SpecifiedLineTradeAgreement>"
             "<ram:SpecifiedLineTradeDelivery>",
-            _ram("BilledQuantity", _number(line.quantity), ("unitCode", line.unit_code)),
+            _ram("BilledQuantity", plain_number(line.quantity), ("unitCode", line.unit_code)),
             "</ram:SpecifiedLineTradeDelivery><ram:SpecifiedLineTradeSettlement>"
             "<ram:ApplicableTradeTax>", _VAT,
             _ram("CategoryCode", line.vat_category))
     if line.vat_category != "O" and line.vat_rate is not None:
-        out.append(_ram("RateApplicablePercent", _number(line.vat_rate)))
+        out.append(_ram("RateApplicablePercent", plain_number(line.vat_rate)))
     out.append("</ram:ApplicableTradeTax>")
     if line.period_start or line.period_end:
         out.append("<ram:BillingSpecifiedPeriod>")
@@ -190,7 +179,7 @@ def _allowance_charge(ac: AllowanceCharge | LineAllowanceCharge, currency: str) 
     """`cii._allowance_charge` (a line's: BG-27/28)."""
     out = ["<ram:SpecifiedTradeAllowanceCharge>", _indicator(ac.is_charge)]
     if ac.percent is not None:
-        out.append(_ram("CalculationPercent", _number(ac.percent)))
+        out.append(_ram("CalculationPercent", plain_number(ac.percent)))
     if ac.base_amount is not None:
         out.append(_ram("BasisAmount", money_text(ac.base_amount, currency)))
     out += (_ram("ActualAmount", money_text(ac.amount, currency)),
@@ -199,7 +188,7 @@ def _allowance_charge(ac: AllowanceCharge | LineAllowanceCharge, currency: str) 
         out += ("<ram:CategoryTradeTax>", _VAT,
                 _ram("CategoryCode", ac.vat_category))
         if ac.vat_category != "O" and ac.vat_rate is not None:
-            out.append(_ram("RateApplicablePercent", _number(ac.vat_rate)))
+            out.append(_ram("RateApplicablePercent", plain_number(ac.vat_rate)))
         out.append("</ram:CategoryTradeTax>")
     out.append("</ram:SpecifiedTradeAllowanceCharge>")
     return "".join(out)

@@ -313,7 +313,7 @@ def _allowance_charge(x: _Writer, parent: etree._Element,
     x.cbc(el, "AllowanceChargeReasonCode", ac.reason_code)
     x.cbc(el, "AllowanceChargeReason", ac.reason)
     if ac.percent is not None:
-        x.cbc(el, "MultiplierFactorNumeric", _number(ac.percent))
+        x.cbc(el, "MultiplierFactorNumeric", plain_number(ac.percent))
     x.money(el, "Amount", ac.amount)
     if ac.base_amount is not None:
         x.money(el, "BaseAmount", ac.base_amount)
@@ -343,7 +343,7 @@ def _tax_category(
     el = x.cac(parent, tag)
     x.cbc(el, "ID", category)
     if category != "O" and rate is not None:  # BR-O-05: no rate for "not subject to VAT"
-        x.cbc(el, "Percent", _number(rate))
+        x.cbc(el, "Percent", plain_number(rate))
     x.cbc(el, "TaxExemptionReasonCode", reason_code)
     x.cbc(el, "TaxExemptionReason", reason)
     x.cbc(x.cac(el, "TaxScheme"), "ID", "VAT")
@@ -354,7 +354,7 @@ def _line(x: _Writer, root: etree._Element, line: InvoiceLine, credit: bool) -> 
     el = x.cac(root, "CreditNoteLine" if credit else "InvoiceLine")
     x.cbc(el, "ID", line.id)
     x.cbc(el, "Note", line.note)
-    x.cbc(el, "CreditedQuantity" if credit else "InvoicedQuantity", _number(line.quantity),
+    x.cbc(el, "CreditedQuantity" if credit else "InvoicedQuantity", plain_number(line.quantity),
           unitCode=line.unit_code)
     x.money(el, "LineExtensionAmount", line.net_amount)
     x.cbc(el, "AccountingCost", line.accounting_reference)
@@ -387,7 +387,7 @@ def _line(x: _Writer, root: etree._Element, line: InvoiceLine, credit: bool) -> 
     price = x.cac(el, "Price")
     x.cbc(price, "PriceAmount", _price(line.unit_price), currencyID=x.currency)
     if line.base_quantity is not None:
-        x.cbc(price, "BaseQuantity", _number(line.base_quantity), unitCode=line.unit_code)
+        x.cbc(price, "BaseQuantity", plain_number(line.base_quantity), unitCode=line.unit_code)
     if line.gross_price is not None:  # BT-147 / BT-148: a price-level allowance
         discount = x.cac(price, "AllowanceCharge")
         x.cbc(discount, "ChargeIndicator", "false")
@@ -406,7 +406,7 @@ def _classification(x: _Writer, item: etree._Element, cls: Identifier) -> None:
           listID=cls.scheme, listVersionID=cls.version)
 
 
-def _number(value: Decimal) -> str:
+def plain_number(value: Decimal) -> str:
     """A quantity or percentage, plain notation, no needless trailing zeros, never '-0'."""
     if value.is_zero():
         return "0"
@@ -418,7 +418,7 @@ def _number(value: Decimal) -> str:
 
 def _price(value: Decimal) -> str:
     """A unit price: at least 2 decimals, more when the price has them (e.g. 0.3333)."""
-    text = _number(value)
+    text = plain_number(value)
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(2, '0')}"
 
