@@ -41,7 +41,8 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,8 @@ from kanal.v1 import jobs_pb2, jobs_pb2_grpc  # noqa: E402
 
 if TYPE_CHECKING:
     from server.app import KanalServer
+    from server.compose.layouts import Layout, LayoutRegistry
+    from server.compose.model import Composition
 
 # The server, the engines and the layouts are imported where they are used, not here: every
 # worker process the server spawns imports this module again (multiprocessing's 'spawn'
@@ -113,6 +116,33 @@ def records(count: int, seed: int = 7):
         if "payment" in data and "reference_base" in data["payment"]:
             data["payment"]["reference_base"] = f"{30000000 + n}123"
         yield f"inv-{n:06d}", json.dumps(data, ensure_ascii=False), locale
+
+
+def composed(layout: Layout, data: str, document_id: str, locale: str | None,
+             now: datetime) -> Composition:
+    """One document composed for the tenant "count" (the count_*.py scripts' documents);
+    raises what `compose` raises for data the layout refuses."""
+    from server.compose.composer import ComposeRequest, compose
+
+    return compose(ComposeRequest(tenant="count", layout=layout, data=data,
+                                  document_id=document_id, now=now, locale=locale))
+
+
+def composed_records(layout: Layout, count: int, now: datetime) -> Iterator[Composition]:
+    """`records(count)` composed one by one with `layout`, a second apart from `now` (as in
+    a bulk run: no two e-mails have the same Date header), ids 01JN4Q7W2E000000 on."""
+    for n, (_, data, locale) in enumerate(records(count)):
+        yield composed(layout, data, f"01JN4Q7W2E{n:06d}", locale, now + timedelta(seconds=n))
+
+
+def samples(registry: LayoutRegistry) -> Iterator[tuple[Layout, str, str]]:
+    """(layout, sample file name, JSON text) for every sample of every layout version: its
+    `sample*.json` files and those its manifest's [samples] names, sorted by name."""
+    for layout in registry.every_version():
+        names = sorted({p.name for p in layout.path.glob("sample*.json")}
+                       | set(layout.manifest.get("samples", {}).values()))
+        for name in names:
+            yield layout, name, (layout.path / name).read_text(encoding="utf-8")
 
 
 def rss_kb(pid: int | str = "self") -> int:

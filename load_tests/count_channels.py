@@ -16,7 +16,8 @@ address. The count runs this script again under `valgrind --tool=callgrind
 --instr-atstart=no` with PYTHONHASHSEED=0 (string hashes, so set and dict orders, the same
 every run) and the heap settled as a bulk worker settles it (`gc.collect`, `gc.freeze`),
 which switches instrumentation on and off around the loop with `callgrind_control` (its
-own cost, some 0.6 M instructions for the whole run, is in the total). Repeated counts
+own cost, some 0.6 M instructions for the whole run, is in the total): load_tests/
+callgrind.py. Repeated counts
 agree within about half a percent (main at 0f82a79: 30.19 and 30.35 M per e-mail).
 
 `--digests` writes one line per output: the e-mail and the e-invoice of every sample of
@@ -29,28 +30,20 @@ line needs masking).
 from __future__ import annotations
 
 import argparse
-import cProfile
-import gc
 import hashlib
-import os
-import pstats
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from load_tests.bench_bulk import records  # noqa: E402
+from load_tests import callgrind  # noqa: E402
+from load_tests.bench_bulk import composed, composed_records, records, samples  # noqa: E402
 from server.channels.einvoice_channel import check_einvoice, render_einvoice  # noqa: E402
 from server.channels.email import check_email, render_email  # noqa: E402
 from server.channels.pdf import PrintEngines, render_print  # noqa: E402
-from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry  # noqa: E402
 from server.compose.model import Channel, Composition, Output  # noqa: E402
 from server.compose.plan import FACTURX  # noqa: E402
@@ -58,31 +51,24 @@ from server.compose.plan import FACTURX  # noqa: E402
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 WARM_UP = 2
 
-
-def _composed(layout: Layout, data: str, document_id: str, locale: str | None = None,
-              now: datetime = NOW) -> Composition:
-    return compose(ComposeRequest(tenant="count", layout=layout, data=data,
-                                  document_id=document_id, now=now, locale=locale))
+Document = tuple[Composition, Layout, Output]  # composition, layout, its print PDF
 
 
-def _documents(count: int, engines: PrintEngines) -> list[tuple[Composition, Layout, Output]]:
+def _documents(count: int, engines: PrintEngines) -> list[Document]:
     layout = LayoutRegistry().get("card-invoice")
-    out = []
-    for n, (_, data, locale) in enumerate(records(count)):
-        # a second apart, as in a bulk run: no two e-mails have the same Date header
-        composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale,
-                                NOW + timedelta(seconds=n))
-        out.append((composition, layout, render_print(composition, layout, engines)))
-    return out
+    return [(composition, layout, render_print(composition, layout, engines))
+            for composition in composed_records(layout, count, NOW)]
 
 
-def _channel_step(channel: str) -> Callable[[Composition, Layout, Output], Output]:
+def _channel_step(channel: str) -> Callable[[Document], Output]:
     if channel == "email":
-        def step(composition: Composition, layout: Layout, printed: Output) -> Output:
+        def step(document: Document) -> Output:
+            composition, layout, printed = document
             check_email(composition, layout)
             return render_email(composition, layout, pdf=lambda: printed)
     else:
-        def step(composition: Composition, layout: Layout, printed: Output) -> Output:
+        def step(document: Document) -> Output:
+            composition, layout, printed = document
             check_einvoice(composition, layout)
             output = render_einvoice(composition, layout, pdf=lambda: printed)
             if output.facts["syntax"] != FACTURX:
@@ -91,77 +77,35 @@ def _channel_step(channel: str) -> Callable[[Composition, Layout, Output], Outpu
     return step
 
 
-def _callgrind(on: bool) -> None:
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
-                   check=True, capture_output=True)
-
-
 def measure(channel: str, count: int, how: str) -> None:
     """Render `channel` for `count` documents after WARM_UP more: under callgrind (`how`
     "callgrind", instrumentation on for the loop only), cProfile ("profile") or bare."""
     step = _channel_step(channel)
     documents = _documents(count + WARM_UP, PrintEngines())
     for document in documents[:WARM_UP]:
-        step(*document)
-    measured = documents[WARM_UP:]
-    if how == "callgrind":
-        gc.collect()  # the heap settled as a bulk worker settles it (server/jobs/worker.py)
-        gc.freeze()
-        _callgrind(True)
-        for document in measured:
-            step(*document)
-        _callgrind(False)
-    elif how == "profile":
-        profile = cProfile.Profile()
-        profile.runcall(lambda: [step(*document) for document in measured])
-        stats = pstats.Stats(profile).strip_dirs()
-        stats.sort_stats("tottime").print_stats(30)
-        stats.sort_stats("cumulative").print_stats(40)
-    else:
-        for document in measured:
-            step(*document)
+        step(document)
+    callgrind.measured_loop(documents[WARM_UP:], step, how)
 
 
 def count_instructions(channel: str, count: int, keep: Path | None = None) -> int:
     """The instructions callgrind counted for `count` documents of `channel`; its output
     file is copied to `keep` when given (for callgrind_annotate)."""
-    with tempfile.TemporaryDirectory(prefix="kanal-cg-") as folder:
-        out = Path(folder) / "callgrind.out"
-        run = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-             f"--callgrind-out-file={out}", sys.executable, __file__, "--channel", channel,
-             "--count", str(count), "--inside"],
-            capture_output=True, text=True, check=False,
-            env={**os.environ, "PYTHONHASHSEED": "0"})  # the same count run after run
-        found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
-        if run.returncode != 0 or found is None:
-            raise SystemExit(f"callgrind run failed ({run.returncode}):\n{run.stderr[-3000:]}")
-        if keep is not None:
-            shutil.copyfile(out, keep)
-        return int(found.group(1).replace(",", ""))
+    return callgrind.count_instructions(__file__, ["--channel", channel, "--count", str(count)],
+                                        keep)
 
 
 # --- the digests ----------------------------------------------------------------------------
-
-
-def _samples(registry: LayoutRegistry) -> Iterator[tuple[Layout, str, str]]:
-    """(layout, sample name, JSON text) for every sample of every layout version."""
-    for layout in registry.every_version():
-        names = sorted({p.name for p in layout.path.glob("sample*.json")}
-                       | set(layout.manifest.get("samples", {}).values()))
-        for name in names:
-            yield layout, name, (layout.path / name).read_text(encoding="utf-8")
 
 
 def _digest_lines(generated: int) -> Iterator[str]:
     registry = LayoutRegistry()
     engines = PrintEngines()
     card = registry.get("card-invoice")
-    work = [(layout.ref, name, layout, data, None) for layout, name, data in _samples(registry)]
+    work = [(layout.ref, name, layout, data, None) for layout, name, data in samples(registry)]
     work += [(card.ref, key, card, data, locale) for key, data, locale in records(generated)]
     for n, (ref, name, layout, data, locale) in enumerate(work):
         try:
-            composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale)
+            composition = composed(layout, data, f"01JN4Q7W2E{n:06d}", locale, NOW)
         except Exception as exc:  # noqa: BLE001 - the same refusal on both sides is the same
             yield f"{ref} {name} compose {type(exc).__name__}: {exc}"
             continue
@@ -191,8 +135,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile, no callgrind")
     parser.add_argument("--digests", type=Path, help="write the outputs' sha256 here")
     parser.add_argument("--generated", type=int, default=100)
-    parser.add_argument("--keep", type=Path, help="copy callgrind's output file here")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    callgrind.add_arguments(parser)
     args = parser.parse_args()
     if args.digests:
         lines = list(_digest_lines(args.generated))

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -40,43 +38,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from load_tests.bench_bulk import records  # noqa: E402
+from load_tests.bench_bulk import composed, records, samples  # noqa: E402
+from load_tests.callgrind import instrumentation, under_valgrind  # noqa: E402
 from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # fixed: the same documents every run
 
 
-def under_valgrind() -> bool:
-    """True when this process runs on valgrind (its preload library is mapped)."""
-    return "vgpreload" in Path("/proc/self/maps").read_text()
-
-
-def instrumentation(on: bool) -> None:
-    """Switch callgrind's instrumentation of this process on or off (via vgdb)."""
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
 def digest_lines(generated: int) -> list[str]:
     """'<layout@version> <sample> <locale> <sha256 of repr(composition)>' per composition
     (or the refusal's type and text), for `--digests`."""
     registry = LayoutRegistry()
-    work = []
-    for layout in registry.every_version():
-        names = sorted({p.name for p in layout.path.glob("sample*.json")}
-                       | set(layout.manifest.get("samples", {}).values()))
-        for name in names:
-            data = (layout.path / name).read_text(encoding="utf-8")
-            work += [(layout, name, data, locale) for locale in (None, *layout.locales)]
+    work = [(layout, name, data, locale) for layout, name, data in samples(registry)
+            for locale in (None, *layout.locales)]
     card = registry.get("card-invoice")
     work += [(card, key, data, locale) for key, data, locale in records(generated)]
     lines = []
     for n, (layout, name, data, locale) in enumerate(work):
         try:
-            composition = compose(ComposeRequest(
-                tenant="count", layout=layout, data=data, document_id=f"01JN4Q7W2E{n:06d}",
-                now=NOW, locale=locale))
+            composition = composed(layout, data, f"01JN4Q7W2E{n:06d}", locale, NOW)
         except Exception as exc:  # noqa: BLE001 - the same refusal on both sides is the same
             lines.append(f"{layout.ref} {name} {locale} {type(exc).__name__}: {exc}")
             continue

@@ -22,7 +22,7 @@ card-invoice 2.0.0) before counting; two more are checked first to warm the cach
 count runs this script again under `valgrind --tool=callgrind --instr-atstart=no` with
 PYTHONHASHSEED=0 and the heap settled as a bulk worker settles it (`gc.collect`,
 `gc.freeze`), switching instrumentation on and off around the loop with
-`callgrind_control` (as load_tests/count_channels.py does).
+`callgrind_control` (load_tests/callgrind.py, as load_tests/count_channels.py does).
 
 Figures (40 documents, 2.2 pages each; M instructions per document), `--step checks`:
 main at 4482c21 34.86; the page count from the read-back pass (one open, not two) 32.94;
@@ -47,24 +47,18 @@ same errors and accept the same bytes.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import gc
 import json
-import os
-import pstats
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from load_tests.bench_bulk import records  # noqa: E402
+from load_tests import callgrind  # noqa: E402
+from load_tests.bench_bulk import composed, composed_records, records, samples  # noqa: E402
 from server.channels import paper_mark_zones  # noqa: E402
 from server.channels.glyphs import print_composition  # noqa: E402
 from server.channels.pdf import (  # noqa: E402
@@ -73,7 +67,6 @@ from server.channels.pdf import (  # noqa: E402
     refuse_unprintable,  # noqa: E402
     render_print,
 )
-from server.compose.composer import ComposeRequest, compose  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry, load_layout  # noqa: E402
 from server.compose.model import Composition  # noqa: E402
 from server.errors import InvalidInput  # noqa: E402
@@ -86,19 +79,12 @@ WARM_UP = 2
 Document = tuple[Composition, Layout, RenderedPdf, tuple[MarkZone, ...]]
 
 
-def _composed(layout: Layout, data: str, document_id: str, locale: str | None = None,
-              now: datetime = NOW) -> Composition:
-    return compose(ComposeRequest(tenant="count", layout=layout, data=data,
-                                  document_id=document_id, now=now, locale=locale))
-
-
 def _documents(count: int, engines: PrintEngines) -> list[Document]:
     layout = LayoutRegistry().get("card-invoice")
     zones = all_mark_zones()
     out = []
-    for n, (_, data, locale) in enumerate(records(count)):
-        composition = print_composition(_composed(layout, data, f"01JN4Q7W2E{n:06d}", locale,
-                                                  NOW + timedelta(seconds=n)), layout)
+    for composed_ in composed_records(layout, count, NOW):
+        composition = print_composition(composed_, layout)
         out.append((composition, layout, engines.render(layout, composition),
                     paper_mark_zones(composition, zones)))
     return out
@@ -156,47 +142,13 @@ def measure(step_name: str, count: int, how: str) -> None:
     step = _step(step_name, engines)
     for document in documents[:WARM_UP]:
         step(document)
-    measured = documents[WARM_UP:]
-    if how == "callgrind":
-        gc.collect()  # the heap settled as a bulk worker settles it (server/jobs/worker.py)
-        gc.freeze()
-        _callgrind(True)
-        for document in measured:
-            step(document)
-        _callgrind(False)
-    elif how == "profile":
-        profile = cProfile.Profile()
-        profile.runcall(lambda: [step(document) for document in measured])
-        stats = pstats.Stats(profile).strip_dirs()
-        stats.sort_stats("tottime").print_stats(30)
-        stats.sort_stats("cumulative").print_stats(40)
-    else:
-        for document in measured:
-            step(document)
-
-
-def _callgrind(on: bool) -> None:
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
-                   check=True, capture_output=True)
+    callgrind.measured_loop(documents[WARM_UP:], step, how)
 
 
 def count_instructions(step: str, count: int, keep: Path | None = None) -> int:
     """The instructions callgrind counted for `count` documents of `step`; its output file
     is copied to `keep` when given (for callgrind_annotate)."""
-    with tempfile.TemporaryDirectory(prefix="kanal-cg-") as folder:
-        out = Path(folder) / "callgrind.out"
-        run = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-             f"--callgrind-out-file={out}", sys.executable, __file__, "--step", step,
-             "--count", str(count), "--inside"],
-            capture_output=True, text=True, check=False,
-            env={**os.environ, "PYTHONHASHSEED": "0"})  # the same count run after run
-        found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
-        if run.returncode != 0 or found is None:
-            raise SystemExit(f"callgrind run failed ({run.returncode}):\n{run.stderr[-3000:]}")
-        if keep is not None:
-            shutil.copyfile(out, keep)
-        return int(found.group(1).replace(",", ""))
+    return callgrind.count_instructions(__file__, ["--step", step, "--count", str(count)], keep)
 
 
 # --- the verdicts ---------------------------------------------------------------------------
@@ -224,14 +176,6 @@ def _broken(data: str, n: int) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def _samples(registry: LayoutRegistry) -> Iterator[tuple[Layout, str, str]]:
-    for layout in registry.every_version():
-        names = sorted({p.name for p in layout.path.glob("sample*.json")}
-                       | set(layout.manifest.get("samples", {}).values()))
-        for name in names:
-            yield layout, name, (layout.path / name).read_text(encoding="utf-8")
-
-
 # Made-up mark zones (mm) over the page's columns, so the mark-zone check meets text,
 # rules and cell backgrounds and names what it finds: a strip over the amounts column, one
 # over the descriptions, a box over the address window's right edge
@@ -249,7 +193,7 @@ def _verdict_lines(generated: int) -> Iterator[str]:
     # the card invoice whose Typst `fit` breaks nothing: long words overflow, refused
     careless = load_layout(card_invoice_without_typst_breaks(
         Path(tempfile.mkdtemp(prefix="kanal-verdicts-"))))
-    work = [(layout.ref, name, layout, data, None) for layout, name, data in _samples(registry)]
+    work = [(layout.ref, name, layout, data, None) for layout, name, data in samples(registry)]
     for key, data, locale in records(generated):
         work.append((card.ref, key, card, data, locale))
         broken = _broken(data, len(work))
@@ -261,7 +205,7 @@ def _verdict_lines(generated: int) -> Iterator[str]:
     for n, (ref, name, layout, data, locale) in enumerate(work):
         engines_ = careless_engines if layout is careless else engines
         try:
-            composition = _composed(layout, data, f"01JN4Q7W2E{n:06d}", locale)
+            composition = composed(layout, data, f"01JN4Q7W2E{n:06d}", locale, NOW)
         except Exception as exc:  # noqa: BLE001 - the same refusal on both sides is the same
             yield f"{ref} {name} compose {type(exc).__name__}"
             continue
@@ -286,8 +230,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile, no callgrind")
     parser.add_argument("--verdicts", type=Path, help="write every document's verdict here")
     parser.add_argument("--generated", type=int, default=100)
-    parser.add_argument("--keep", type=Path, help="copy callgrind's output file here")
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    callgrind.add_arguments(parser)
     args = parser.parse_args()
     if args.verdicts:
         lines = list(_verdict_lines(args.generated))

@@ -13,18 +13,15 @@ card invoice PDF is ~60 KB) with a document's 15 metadata keys, COMPLIANCE reten
 the sha256 given (the renderers give it), after WARM_UP puts; the store's request threads
 are counted too. `--what sign` counts `SignedPut._signed` alone (the signed, prepared
 request, nothing sent). Counts include callgrind_control's own cost (some 0.6 M for the
-run), so per-put figures are for a few hundred puts.
+run), so per-put figures are for a few hundred puts. The running under callgrind:
+load_tests/callgrind.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -36,14 +33,10 @@ if str(ROOT) not in sys.path:
 
 from archive.embedded import EmbeddedS3  # noqa: E402
 from archive.store import ArchiveStore  # noqa: E402
+from load_tests import callgrind  # noqa: E402
 from load_tests.bench_s3_clients import ACCESS, BUCKET, SECRET, metadata  # noqa: E402
 
 WARM_UP = 10
-
-
-def _callgrind(on: bool) -> None:
-    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
-                   check=True, capture_output=True)
 
 
 def measure(endpoint: str, what: str, count: int, size: int) -> None:
@@ -78,30 +71,16 @@ def measure(endpoint: str, what: str, count: int, size: int) -> None:
 
     for n in range(WARM_UP):
         one(-1 - n)
-    gc.collect()
-    gc.freeze()
-    _callgrind(True)
-    for n in range(count):
-        one(n)
-    _callgrind(False)
+    callgrind.measured_loop(range(count), one, "callgrind")
 
 
 def count_instructions(endpoint: str, what: str, count: int, size: int,
                        keep: Path | None) -> int:
-    with tempfile.TemporaryDirectory(prefix="kanal-cg-") as folder:
-        out = Path(folder) / "callgrind.out"
-        run = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-             f"--callgrind-out-file={out}", sys.executable, __file__, "--endpoint", endpoint,
-             "--what", what, "--count", str(count), "--bytes", str(size), "--inside"],
-            capture_output=True, text=True, check=False,
-            env={**os.environ, "PYTHONHASHSEED": "0"})
-        found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
-        if run.returncode != 0 or found is None:
-            raise SystemExit(f"callgrind run failed ({run.returncode}):\n{run.stderr[-3000:]}")
-        if keep is not None:
-            shutil.copyfile(out, keep)
-        return int(found.group(1).replace(",", ""))
+    """The instructions callgrind counted for `count` of `what` against `endpoint`; its
+    output file is copied to `keep` when given."""
+    return callgrind.count_instructions(
+        __file__, ["--endpoint", endpoint, "--what", what, "--count", str(count),
+                   "--bytes", str(size)], keep)
 
 
 def main() -> None:
@@ -109,9 +88,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--bytes", type=int, default=60_000)
     parser.add_argument("--what", choices=("put", "sign"), default="put")
-    parser.add_argument("--keep", type=Path, help="copy callgrind's output file here")
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
-    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    callgrind.add_arguments(parser)
     args = parser.parse_args()
     if args.inside:
         measure(args.endpoint, args.what, args.count, args.bytes)

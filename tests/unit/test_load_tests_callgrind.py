@@ -1,0 +1,48 @@
+"""The instruction counts of load_tests/count_*.py: load_tests/callgrind.py runs a script
+again under callgrind and counts its measured loop alone."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from load_tests import callgrind
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_measured_loop_bare_and_profiled_step_every_item(capsys):
+    seen: list[int] = []
+    callgrind.measured_loop(range(3), seen.append, "bare")
+    callgrind.measured_loop([7], seen.append, "profile")
+    assert seen == [0, 1, 2, 7]
+    assert "cumulative" in capsys.readouterr().out  # the profile's tables
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("callgrind_control")
+                    is None, reason="needs valgrind's callgrind")
+def test_count_instructions_counts_the_loop_alone(tmp_path):
+    script = tmp_path / "loop.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from load_tests import callgrind
+        assert sys.argv[-1] == "--inside"
+        sum(range(200_000))  # before the loop: not counted
+        callgrind.measured_loop(range(int(sys.argv[1])), lambda n: sum(range(20_000)),
+                                "callgrind")
+    """), encoding="utf-8")
+    zero, one, ten = (callgrind.count_instructions(script, [str(n)]) for n in (0, 1, 10))
+    # the switches and the settled heap are a constant, less than one sum of 20,000 numbers
+    # (the sum of 200,000 before the loop, ten of them, is not counted); ten sums cost ten
+    # times one
+    assert 0 < zero < one - zero
+    assert abs((ten - zero) - 10 * (one - zero)) < (ten - zero) / 100
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise SystemExit(3)\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"callgrind run failed \(3\)"):
+        callgrind.count_instructions(bad, [])
+
