@@ -110,14 +110,16 @@ class _Replay:
 
 
 def _replaying(engines: PrintEngines, documents: list[Document]) -> None:
-    """Swap each Typst compiler of `engines` for a `_Replay` of the `documents`' PDFs."""
+    """Swap each Typst compiler of `engines` for a `_Replay` of the `documents`' PDFs: the
+    idle ones of every layout version's pool (`typst_engine._Compilers`) and any it makes."""
     from server.channels.pdf import template_json
 
     engine = engines.engine("typst")
-    made = {template_json(composition): (rendered.content, [])
-            for composition, _, rendered, _ in documents}
-    for ref, (_, lock) in list(engine._compilers.items()):
-        engine._compilers[ref] = (_Replay(made), lock)
+    replay = _Replay({template_json(composition): (rendered.content, [])
+                      for composition, _, rendered, _ in documents})
+    for compilers in engine._compilers.values():
+        compilers._idle[:] = [replay] * len(compilers._idle)
+        compilers._make = lambda: replay
 
 
 def _step(name: str, engines: PrintEngines) -> Callable[[Document], object]:

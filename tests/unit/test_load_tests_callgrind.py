@@ -1,5 +1,6 @@
 """The instruction counts of load_tests/count_*.py: load_tests/callgrind.py runs a script
-again under callgrind and counts its measured loop alone."""
+again under callgrind and counts its measured loop alone; count_print_checks.py's
+`--step render_print` replays Typst's compiles from the bytes they made."""
 
 from __future__ import annotations
 
@@ -46,3 +47,18 @@ def test_count_instructions_counts_the_loop_alone(tmp_path):
     with pytest.raises(SystemExit, match=r"callgrind run failed \(3\)"):
         callgrind.count_instructions(bad, [])
 
+
+def test_render_print_step_replays_the_typst_compiles():
+    from load_tests import count_print_checks as counting
+    from server.channels.pdf import PrintEngines
+
+    engines = PrintEngines()
+    documents = counting._documents(2, engines)
+    counting._replaying(engines, documents)
+    pools = engines.engine("typst")._compilers.values()
+    assert pools and all(isinstance(compiler, counting._Replay)
+                         for pool in pools for compiler in pool._idle)
+    assert all(isinstance(pool._make(), counting._Replay) for pool in pools)
+    step = counting._step("render_print", engines)
+    for document in documents:  # the same bytes (step asserts it), from the replay
+        assert step(document).content == document[2].content
