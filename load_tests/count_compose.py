@@ -9,8 +9,8 @@ then switches callgrind's instrumentation on (`callgrind_control -i on <this pid
 composes the `--count` documents (`server.compose.composer.compose`, which includes the
 channel plan and its e-invoice checks) and switches it off again before anything else runs.
 Valgrind's closing "Collected :" line is then the compose loop's instructions (plus a
-constant few thousand for the two switches): divide it by `--count`. Without valgrind the
-script only composes and prints the wall time. Reading the profile:
+constant ~0.3 M for the two switches, load_tests/callgrind.py): divide it by `--count`.
+Without valgrind the script only composes and prints the wall time. Reading the profile:
     callgrind_annotate --inclusive=yes callgrind.out.<pid> | head -60
 
 `--digests FILE` writes instead one line per composition: the sha256 of its `repr` (every
