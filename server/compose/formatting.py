@@ -18,12 +18,8 @@ what Babel looks up again on every call is looked up once (issue 14): a (currenc
 pair's pattern with its symbol and digits in place (`_currency_pattern`), and the locale's
 number symbols (`_SymbolsRead`): 1.3M fewer instructions per generated card invoice, of
 20.3M for its whole Compose (0.8M the prepared pattern, 0.5M the symbols; callgrind,
-load_tests/count_compose.py). Then Babel's own steps of `NumberPattern.apply` for such a
-plain pattern (quantize, group, join; `_Written`) are taken once per pattern and locale with
-Babel's symbols, grouping, quantum and affixes, leaving any other pattern or value to Babel:
-16.25M instructions per card invoice, from 17.74M. The text is Babel's `format_currency` /
-`format_decimal` / `apply` to the byte (Hypothesis properties against them in the eight
-locales: tests/unit/test_formatting_prepared.py).
+load_tests/count_compose.py). The text is Babel's `format_currency` / `format_decimal` to
+the byte (tested against them: tests/unit/test_formatting_prepared.py).
 Dates repeat (a statement's transactions share a month), so a date's text is kept.
 """
 
@@ -43,9 +39,6 @@ from babel.numbers import (
     get_currency_name,
     get_currency_precision,
     get_currency_symbol,
-    get_decimal_quantum,
-    get_decimal_symbol,
-    get_group_symbol,
     get_minus_sign_symbol,
     parse_pattern,
 )
@@ -171,11 +164,11 @@ def money(amount: Decimal, currency: str, locale: str) -> str:
     '\u22121 299,00 kr' (nb-NO), '-1.299,00 kr.' (da-DK). Babel's `format_currency` text
     (standard format, the currency's digits), with the pattern prepared once per currency
     and locale (`_currency_pattern`)."""
-    written = _currency_writer(currency, locale)
-    if written is None:
+    pattern = _currency_pattern(currency, locale)
+    if pattern is None:
         text = format_currency(amount, currency, locale=babel_locale(locale))
     else:
-        text = written(amount)
+        text = pattern.apply(amount, _numbers_locale(locale))
     return _signed(text, amount, locale)
 
 
@@ -188,80 +181,8 @@ def _number_pattern(places: int) -> NumberPattern:
 def number(amount: Decimal, locale: str, places: int = 2) -> str:
     """A plain number with exactly `places` decimals: '12 345,67', '\u2212299,00' (nb-NO).
     Babel's `format_decimal` with the pattern parsed once."""
-    return _signed(_number_writer(places, locale)(amount), amount, locale)
-
-
-class _Written:
-    """`pattern.apply(value, locale)` for one prepared pattern and one locale, to the
-    character, with what Babel works out again on every call worked out once: the group and
-    decimal symbols, the quantum, the grouping. Babel's steps for a plain pattern (no
-    scale, exponent, significant digits or quoted text; fixed fraction digits) are: the
-    absolute value normalised and quantized in the current decimal context (so a value
-    that context cannot hold raises as in Babel), its integer digits grouped from the
-    right (first group, then the others), the fraction written when it has places, and the
-    prefix and suffix of its sign around it. A pattern or locale outside that (or a value
-    not finite) is left to `pattern.apply` itself."""
-
-    __slots__ = ("_pattern", "_locale", "_plain", "_quantum", "_places", "_minimum",
-                 "_first", "_other", "_group", "_decimal", "_prefix", "_suffix")
-
-    def __init__(self, pattern: NumberPattern, locale: str) -> None:
-        self._pattern = pattern
-        self._locale = _numbers_locale(locale)
-        parsed = babel_locale(locale)
-        self._group = get_group_symbol(parsed)
-        self._decimal = get_decimal_symbol(parsed)
-        low, high = pattern.frac_prec
-        texts = (*pattern.prefix, *pattern.suffix, self._group, self._decimal)
-        self._plain = (pattern.scale == 0 and not pattern.exp_prec
-                       and "@" not in pattern.pattern and bool(pattern.number_pattern)
-                       and low == high and not any("'" in text for text in texts)
-                       and min(pattern.grouping) > 0)
-        self._places = high
-        self._quantum = get_decimal_quantum(high)
-        self._minimum = pattern.int_prec[0]
-        self._first, self._other = pattern.grouping
-        self._prefix = pattern.prefix
-        self._suffix = pattern.suffix
-
-    def __call__(self, value: Decimal) -> str:
-        if not self._plain or type(value) is not Decimal or not value.is_finite():
-            return self._pattern.apply(value, self._locale)
-        negative = int(value.is_signed())
-        rounded = abs(value).normalize().quantize(self._quantum)
-        # its exponent is -places: `str` writes it as `:f` does up to 6 places (no exponent
-        # form before a Decimal's adjusted exponent falls below -6), in a third of the time
-        text = str(rounded) if self._places <= 6 else f"{rounded:f}"
-        digits, _, fraction = text.partition(".")
-        if len(digits) < self._minimum:
-            digits = "0" * (self._minimum - len(digits)) + digits
-        size = self._first
-        if len(digits) > size:
-            groups = []
-            while len(digits) > size:
-                groups.append(digits[-size:])
-                digits = digits[:-size]
-                size = self._other
-            groups.append(digits)
-            groups.reverse()
-            digits = self._group.join(groups)
-        if self._places:
-            digits = f"{digits}{self._decimal}{fraction}"
-        return f"{self._prefix[negative]}{digits}{self._suffix[negative]}"
-
-
-@lru_cache(maxsize=256)
-def _currency_writer(currency: str, locale: str) -> _Written | None:
-    """`_currency_pattern(currency, locale)` applied in `locale`, prepared once; None where
-    that pattern is None."""
-    pattern = _currency_pattern(currency, locale)
-    return None if pattern is None else _Written(pattern, locale)
-
-
-@lru_cache(maxsize=256)
-def _number_writer(places: int, locale: str) -> _Written:
-    """`_number_pattern(places)` applied in `locale`, prepared once."""
-    return _Written(_number_pattern(places), locale)
+    return _signed(_number_pattern(places).apply(amount, _numbers_locale(locale)), amount,
+                   locale)
 
 
 # Where banks write the numeric date otherwise than CLDR's short form: German and Austrian
