@@ -83,7 +83,6 @@ from server.channels.email_headers import (
     header_line,
     headers_read_back,
 )
-from server.channels.email_writer import TEXT_CONTENT, as_bytes
 from server.channels.pdf import template_variables
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
@@ -436,11 +435,10 @@ def build_message(parts: MessageParts, attachment: bytes | None) -> EmailMessage
     # rewrites the part's headers): the outermost is `_0`, the alternative inside the
     # mixed one `_1`, as they come in the message.
     base = _boundary_base(composition.document_id)
-    message.set_content(parts.text, subtype="plain", charset="utf-8", cte="quoted-printable",
-                        content_manager=TEXT_CONTENT)
+    message.set_content(parts.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.make_alternative(boundary=f"{base}_{0 if attachment is None else 1}")
     message.add_alternative(parts.html.html, subtype="html", charset="utf-8",
-                            cte="quoted-printable", content_manager=TEXT_CONTENT)
+                            cte="quoted-printable")
     if attachment is not None:
         message.make_mixed(boundary=f"{base}_0")
         message.add_attachment(
@@ -465,20 +463,19 @@ _STAND_IN = bytes(range(base64.MAXBINSIZE))  # 57 bytes: one line of 76 characte
 
 def message_bytes(parts: MessageParts, attachment: bytes | None) -> bytes:
     """The message as bytes (RFC 5322, CRLF), byte for byte what
-    `build_message(parts, attachment).as_bytes(policy=parts.policy)` writes (the bodies
-    written at once: `email_writer.as_bytes`)."""
+    `build_message(parts, attachment).as_bytes(policy=parts.policy)` writes."""
     policy = parts.policy
     if not attachment:
         message = build_message(parts, attachment)
-        return headers_read_back(as_bytes(message, policy), message)
+        return headers_read_back(message.as_bytes(policy=policy), message)
     message = build_message(parts, _STAND_IN)
-    content = headers_read_back(as_bytes(message, policy), message)
+    content = headers_read_back(message.as_bytes(policy=policy), message)
     linesep = policy.linesep.encode("ascii")
     closing = linesep + f"--{message.get_boundary()}--".encode("ascii") + linesep
     stand_in = base64.encodebytes(_STAND_IN).replace(b"\n", linesep) + closing
     if policy.max_line_length != 78 or not content.endswith(stand_in):
         # not written as this module knows the standard library writes it: let it write all
-        return as_bytes(build_message(parts, attachment), policy)
+        return build_message(parts, attachment).as_bytes(policy=policy)
     # the whole in base64 at once, then cut in lines (base64.encodebytes encodes in a Python
     # loop of 57-byte pieces: twice the time), the full lines cut by struct in C (a slice per
     # line in a Python loop was 3.1M of a 21M-instruction e-mail: 1,500 lines of a PDF)

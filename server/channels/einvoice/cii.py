@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from lxml import etree
 
-from server.channels.einvoice.cii_lines import document_start
 from server.channels.einvoice.ubl import money_text, plain_number
 from server.compose.en16931 import (
     AllowanceCharge,
@@ -57,25 +56,12 @@ def cii_tree(invoice: Invoice, pdf: bytes | None = None) -> etree._Element:
     that needs both the bytes (`cii_bytes`) and the tree: Factur-X embeds the bytes and reads
     the tree (`facturx.embed_facturx(..., parsed=tree)`), sparing a parse of what was just
     serialized. `pdf` as in `render_cii`."""
-    x = _Writer(invoice.currency)
-    root = document_start(invoice, GUIDELINE_ID)  # header and lines: one parse of their text
-    if root is not None:
-        transaction = root[-1]
-    else:  # a value XML cannot hold: element by element, refused as lxml refuses it
-        root, transaction = _document_start(x, invoice)
-    _agreement(x, transaction, invoice, pdf)
-    _delivery(x, transaction, invoice)
-    _settlement(x, transaction, invoice)
-    return root
-
-
-def _document_start(x: _Writer, invoice: Invoice) -> tuple[etree._Element, etree._Element]:
-    """The root, context, header and the transaction with the lines, element by element
-    (what `cii_lines.document_start` parses from text); (root, transaction)."""
     root = etree.Element(
         f"{{{NS_RSM}}}CrossIndustryInvoice",
         nsmap={"rsm": NS_RSM, "ram": NS_RAM, "udt": NS_UDT, "qdt": NS_QDT},
     )
+    x = _Writer(invoice.currency)
+
     context = etree.SubElement(root, f"{{{NS_RSM}}}ExchangedDocumentContext")
     x.ram(x.el(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", GUIDELINE_ID)
 
@@ -91,7 +77,10 @@ def _document_start(x: _Writer, invoice: Invoice) -> tuple[etree._Element, etree
     transaction = etree.SubElement(root, f"{{{NS_RSM}}}SupplyChainTradeTransaction")
     for line in invoice.lines:
         _line(x, transaction, line)
-    return root, transaction
+    _agreement(x, transaction, invoice, pdf)
+    _delivery(x, transaction, invoice)
+    _settlement(x, transaction, invoice)
+    return root
 
 
 def cii_bytes(tree: etree._Element) -> bytes:
