@@ -20,7 +20,6 @@ from datetime import date
 from decimal import Decimal
 
 from server.compose.codelists import CREDIT_NOTE_TYPES
-from server.compose.frozen_init import fast_frozen_init
 from server.compose.model import PaymentReference, PostalAddress
 
 
@@ -34,7 +33,6 @@ class Identifier:
     version: str | None = None  # BT-158-2 classification list version
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Party:
     """Seller (BG-4) or buyer (BG-7)."""
@@ -125,7 +123,6 @@ class ItemAttribute:
     value: str  # BT-161
 
 
-@fast_frozen_init  # some 35 per card invoice: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
     """BG-25. `net_amount` (BT-131) = quantity x net price / base quantity + line charges -
@@ -184,7 +181,6 @@ class VatBreakdown:
     exemption_reason_code: str | None = None  # BT-121 (VATEX)
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Totals:
     """BG-22 document totals, satisfying BR-CO-10..17."""
@@ -201,7 +197,6 @@ class Totals:
     tax_in_accounting_currency: Decimal | None = None  # BT-111 (in BT-6)
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class PaymentMeans:
     """BG-16 payment instructions: one means (BT-81) with what it needs.
@@ -238,7 +233,6 @@ class PaymentMeans:
         return self.reference.value
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Invoice:
     """The canonical invoice / credit note (EN 16931 BG-0)."""

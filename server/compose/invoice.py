@@ -58,7 +58,6 @@ from server.compose.en16931 import (
     Totals,
     VatBreakdown,
 )
-from server.compose.frozen_init import fast_frozen_init
 from server.compose.money import ZERO, round_money, round_to_increment
 
 INVOICE = "380"  # UNCL1001 commercial invoice
@@ -73,7 +72,6 @@ NO_RATE = frozenset({"O"})
 EXEMPTION_REASON_REQUIRED = frozenset({"E", "AE", "K", "G", "O"})
 
 
-@fast_frozen_init  # some 35 per card invoice: fields set directly (frozen_init.py)
 @dataclass(frozen=True)
 class LineInput:
     """One invoice line as the caller sends it, before any arithmetic (BG-25 without BT-131).

@@ -23,8 +23,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from server.compose.frozen_init import fast_frozen_init
-
 if TYPE_CHECKING:
     from server.compose.en16931 import Invoice
 
@@ -64,7 +62,6 @@ class Channel(enum.StrEnum):
 # --- parties and addresses -------------------------------------------------------------
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class PostalAddress:
     """A structured postal address (EN 16931 BG-5 / BG-8)."""
@@ -209,7 +206,6 @@ class CampaignArea:
 # --- the composition --------------------------------------------------------------------
 
 
-@fast_frozen_init  # made per document: fields set directly (frozen_init.py)
 @dataclass(frozen=True, slots=True)
 class Composition:
     """One document, composed once, ready for every channel renderer."""
