@@ -96,7 +96,7 @@ def check(composition: Composition, layout: Layout, rendered: RenderedPdf,
     -> its page count (the engine's, else the read-back pass's: Typst leaves it uncounted
     since the pass opens the PDF anyway; up to 4482c21 Typst counted with `page_count`)."""
     pages = refuse_unprintable(rendered.content, composition, layout, zones)
-    return pages if rendered.pages is None else rendered.pages
+    return pages if rendered.counted_pages is None else rendered.counted_pages
 
 
 class _Replay:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from server.channels.pdf import PrintEngines
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout
 from server.compose.model import Composition
-from server.pdfium import page_count
 
 if TYPE_CHECKING:  # imported where Chromium's pages are made: WeasyPrint loads Pango
     from server.channels.weasyprint_engine import WeasyPrintEngine
@@ -74,9 +73,7 @@ def _render(layout: Layout, compositions: list[Composition]) -> tuple[float, int
     _engines.render(layout, compositions[0])  # warm the caches, outside the clock
     started, pages = time.perf_counter(), 0
     for composition in compositions:
-        rendered = _engines.render(layout, composition)
-        # Typst leaves the count to the print checks' pass; bare, it is counted here
-        pages += rendered.pages if rendered.pages is not None else page_count(rendered.content)
+        pages += _engines.render(layout, composition).pages
     return time.perf_counter() - started, pages
 
 

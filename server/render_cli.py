@@ -123,7 +123,7 @@ def render(args: argparse.Namespace) -> int:
                                            for page in pdf]
         for number, image in enumerate(images, start=1):
             image.save(args.out / f"{name}-page{number}.png")
-        print(f"{pdf_path}: {len(pdf)} page(s) by {rendered.engine} "
+        print(f"{pdf_path}: {rendered.pages} page(s) by {rendered.engine} "
               f"{rendered.engine_version}, PNGs beside it", flush=True)
         problems = dict.fromkeys(
             (v.field, v.description)

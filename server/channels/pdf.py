@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Protocol
 
 from server import metrics
@@ -35,7 +35,7 @@ from server.channels.print_zones import check_print_zones, zone_violations
 from server.compose.layouts import PRINT_ENGINES, Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
 from server.errors import FieldViolation, InvalidInput
-from server.pdfium import read_back
+from server.pdfium import page_count, read_back
 from server.printing.zones import MarkZone
 
 PDF_MEDIA_TYPE = "application/pdf"
@@ -44,18 +44,57 @@ ENGINES = tuple(PRINT_ENGINES)  # "weasyprint", "typst"
 DEFAULT_ENGINE = "weasyprint"
 
 
-@dataclass(frozen=True, slots=True)
 class RenderedPdf:
     """What an engine made: the PDF's `content`, its page count, the engine's name and
-    version (output facts) and what the file conforms to. `pages` None: the engine did
-    not count them (Typst); `render_print` takes the count from its read-back pass
-    (`refuse_unprintable`), which opens the PDF anyway, so it is opened once."""
+    version (output facts) and what the file conforms to. An engine that does not count
+    the pages itself (Typst) leaves `pages` None: `render_print` takes the count from its
+    read-back pass (`refuse_unprintable`), which opens the PDF anyway, and anyone else who
+    asks for `pages` has it counted then (`server.pdfium.page_count`), once. Immutable."""
 
-    content: bytes
-    pages: int | None = None
-    engine: str = DEFAULT_ENGINE
-    engine_version: str = ""
-    pdf_standards: tuple[str, ...] = DEFAULT_PDF_STANDARDS
+    __slots__ = ("content", "_pages", "engine", "engine_version", "pdf_standards")
+
+    def __init__(self, content: bytes, pages: int | None = None, engine: str = DEFAULT_ENGINE,
+                 engine_version: str = "",
+                 pdf_standards: tuple[str, ...] = DEFAULT_PDF_STANDARDS):
+        for name, value in (("content", content), ("_pages", pages), ("engine", engine),
+                            ("engine_version", engine_version),
+                            ("pdf_standards", pdf_standards)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def pages(self) -> int:
+        """The page count; counted by pdfium on the first ask when the engine gave none
+        (`PdfiumError` if pdfium cannot open the PDF)."""
+        if self._pages is None:
+            object.__setattr__(self, "_pages", page_count(self.content))
+        return self._pages
+
+    @property
+    def counted_pages(self) -> int | None:
+        """The page count the engine gave, or counted since; None when nobody has yet."""
+        return self._pages
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RenderedPdf is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RenderedPdf):
+            return NotImplemented
+        return (self.content, self.pages, self.engine, self.engine_version,
+                self.pdf_standards) == (other.content, other.pages, other.engine,
+                                        other.engine_version, other.pdf_standards)
+
+    def __hash__(self) -> int:  # by value, as the frozen dataclass it was
+        return hash((self.content, self.engine, self.engine_version, self.pdf_standards))
+
+    def __repr__(self) -> str:
+        return (f"RenderedPdf(<{len(self.content)} bytes>, pages={self._pages!r}, "
+                f"engine={self.engine!r}, engine_version={self.engine_version!r}, "
+                f"pdf_standards={self.pdf_standards!r})")
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return RenderedPdf, (self.content, self._pages, self.engine, self.engine_version,
+                             self.pdf_standards)
 
 
 class PdfEngine(Protocol):
@@ -212,7 +251,7 @@ def render_print(composition: Composition, layout: Layout, engine: PdfEngine,
         content=rendered.content,
         sha256=hashlib.sha256(rendered.content).hexdigest(),
         # the engine's count, else (Typst) the read-back pass's: the PDF is opened once
-        facts={"pages": pages if rendered.pages is None else rendered.pages,
+        facts={"pages": pages if rendered.counted_pages is None else rendered.counted_pages,
                "pdf_variant": f"pdf/{archive}" if archive else "pdf",
                "pdf_standards": ",".join(rendered.pdf_standards),
                "engine": rendered.engine, "engine_version": rendered.engine_version},

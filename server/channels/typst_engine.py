@@ -154,5 +154,5 @@ class TypstEngine:
             log.warning("typst_warning", layout=layout.ref, message=warning.message)
         assert isinstance(content, bytes)
         # pages uncounted: render_print counts them in its read-back pass, which opens
-        # the PDF anyway
+        # the PDF anyway; `RenderedPdf.pages` counts them for anyone else who asks
         return RenderedPdf(content, None, self.name, self.version, standards)

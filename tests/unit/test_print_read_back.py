@@ -155,7 +155,7 @@ def test_read_back_gives_the_runs_and_objects_pypdfium2_reads() -> None:
 def test_the_typst_print_pdf_is_opened_once_and_its_pages_counted_there(monkeypatch) -> None:
     """Typst leaves the page count to the print checks' one pass: `render_print` opens the
     PDF once (the count used to open it a second time), and the count it records is
-    pdfium's."""
+    pdfium's; anyone else asking a Typst `RenderedPdf` for its pages has them counted."""
     import server.pdfium
 
     layout = LAYOUTS.get("card-invoice")
@@ -164,9 +164,9 @@ def test_the_typst_print_pdf_is_opened_once_and_its_pages_counted_there(monkeypa
     composition = composed(layout, data)
     engine = PrintEngines("typst")
     rendered = engine.render(layout, composition)
-    assert rendered.pages is None
+    assert rendered.counted_pages is None
     expected = len(pypdfium2.PdfDocument(rendered.content))
-    assert expected >= 2
+    assert expected >= 2 and rendered.pages == expected and rendered.counted_pages == expected
     opened = []
     real = server.pdfium.pypdfium2.PdfDocument
     monkeypatch.setattr(server.pdfium.pypdfium2, "PdfDocument",
