@@ -6,13 +6,16 @@ pieces, for one real-time document or a whole bulk chunk at once.
          pooled connections: a document's 2-4 objects and a chunk's documents do not wait
          for each other's round trips)
       -> ONE index transaction: the documents' rows and output rows (one multi-row
-         statement each), their delivery outbox rows and their print pieces
-      -> the dispatcher is woken once
+         statement each), their delivery outbox rows and the print pieces of documents
+         with no print delivery
+      -> the dispatcher is woken once; a print delivery puts its piece in the print queue
+         once the contact rules at send time let it go
 
 Write order, as in server/documents.py: objects first, the transaction last. A crash between
 the two leaves objects without rows, which a re-run re-puts (identical bytes: a no-op) and the
 reconciler can find; never a row pointing at nothing, never a document without its
-deliveries or its print piece. One transaction per chunk instead of two or three per
+deliveries (its print delivery queues its print piece) or, with no print delivery, without
+its print piece. One transaction per chunk instead of two or three per
 document is what makes the index cheap in bulk (SQLite commits are fsyncs).
 
 Everything about a document's print piece that does not need the stored object (profile,
@@ -145,6 +148,15 @@ def output_key(composition: Composition, output: Output) -> str:
     )
 
 
+def _prints_by_delivery(outbox: OutboxWrite | None) -> bool:
+    """Whether the document's print delivery puts its piece in the print queue: it does so
+    after the contact rules at send time (server.delivery.rules), so a letter they suppress
+    (an opt-out, a frequency cap) never reaches the print shop. A document with no routed
+    print delivery has its piece queued with its index row."""
+    return outbox is not None and any(
+        row["channel"] == Channel.PRINT.value and row["provider"] for row in outbox.rows)
+
+
 class ArchiveStep:
     """Stores and indexes rendered documents (see the module docstring)."""
 
@@ -263,8 +275,9 @@ class ArchiveStep:
                 continue
             try:  # built before the transaction, so a document's bad outbox fails it alone
                 outbox = self._outbox(doc, records)
+                row = None if _prints_by_delivery(outbox) else rows[n]
                 statements.append((n, records, self._row(doc, records),
-                                   self._also(doc, outbox=None, row=rows[n])))
+                                   self._also(doc, outbox=None, row=row)))
             except ValueError as exc:
                 outcomes[n] = exc
                 continue
@@ -289,9 +302,11 @@ class ArchiveStep:
 
     def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> None:
         """One document in its own transaction; its print piece queued after it (idempotent,
-        so a piece queued by an earlier run is no error)."""
-        self.index.add(self._row(doc, records),
-                       also=self._also(doc, self._outbox(doc, records)))
+        so a piece queued by an earlier run is no error) unless its print delivery will."""
+        outbox = self._outbox(doc, records)
+        self.index.add(self._row(doc, records), also=self._also(doc, outbox))
+        if _prints_by_delivery(outbox):
+            return
         piece = self._piece(doc.composition, records)
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, doc.composition.created_at)
@@ -380,9 +395,21 @@ class ArchiveStep:
             insert_rules=composition.insert_rules,
         )
 
+    def queues_print(self, tenant: str) -> bool:
+        """Whether this step queues the tenant's print pieces itself: not when a print
+        delivery does (a delivery stage routes print for the tenant, as Kanal's built-in
+        `print` provider does unless configured otherwise)."""
+        return self.print_queue is not None and not (
+            self.delivery is not None
+            and self.delivery.router.provider_for(tenant, Channel.PRINT.value))
+
     def requeue_print(self, composition: Composition, records: Sequence[OutputRecord]) -> None:
-        """A document indexed before its piece was queued (an older run, or a crash between
-        the two in `_commit_one`): queue it now; enqueue is idempotent per document."""
+        """A document indexed before its piece was queued (a crash between the two in
+        `_commit_one`): queue it now; enqueue is idempotent per document. Only where this
+        step queues pieces (`queues_print`): a print delivery's outbox row commits with the
+        index row, and the send-time rules may yet suppress its letter."""
+        if not self.queues_print(composition.tenant):
+            return
         piece = self._piece(composition, records)
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, composition.created_at)

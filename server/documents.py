@@ -264,7 +264,7 @@ class DocumentService:
         """A crash or an outage between the index row and the print queue: a retry (job
         chunk re-run or idempotent Compose) queues the piece now; enqueue is idempotent per
         document. Composing again is cheap: nothing is rendered."""
-        if self.print_queue is None or not any(
+        if not self.archiving.queues_print(request.tenant) or not any(
                 o.channel == Channel.PRINT.value for o in record.outputs):
             return
         layout = self.layouts.get(request.layout_id, request.layout_version)

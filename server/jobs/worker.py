@@ -6,9 +6,10 @@ templates stay warm across chunks), the archive store, the document index and th
 A chunk then runs the same path as a real-time `Compose` in two halves: every record is
 composed and rendered (`DocumentService.render_as`), then the chunk's documents are
 committed together (`DocumentService.commit`, server.archiving: all objects put
-concurrently, then ONE index transaction with every document's index rows, outbox rows and
-print piece). Which records are indexed already is one query per chunk. Each document gets
-a document id and a composition time derived from the job and the record key:
+concurrently, then ONE index transaction with every document's index rows and outbox rows;
+each print delivery then queues its document's print piece). Which records are indexed
+already is one query per chunk. Each document gets a document id and a composition time
+derived from the job and the record key:
 
 - the id is a ULID whose time part is the job's creation time and whose random part is a
   hash of (job id, record key): the same record always gets the same id;

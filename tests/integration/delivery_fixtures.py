@@ -1,5 +1,6 @@
 """Shared pieces of the delivery tests: a private Postfix, a fresh PostgreSQL database, a
-DKIM key, a webhook receiver, sample data with chosen addresses, and waiting for a state."""
+DKIM key, a webhook receiver, sample data with chosen addresses, and waiting for a state
+or for print pieces."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
 from server.compose.layouts import LayoutRegistry
+from server.printing.queue import print_pieces
 from tests.postfix import BOUNCE_DOMAIN, DOMAIN, Postfix, free_port
 
 T = TypeVar("T")
@@ -36,6 +38,19 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}. {explain()}")
         time.sleep(0.1)
+
+
+def queued_pieces(engine: Engine, document_ids: list[str], count: int,
+                  timeout: float = 60) -> None:
+    """Wait until `count` of these documents have a print piece: a printed document's print
+    delivery queues it once the send-time rules let it go (server.delivery.providers.
+    printing), a moment after the document (or its job) is done. Fails naming how many."""
+    def queued() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(print_pieces).where(
+                print_pieces.c.document_id.in_(document_ids))).scalar()
+    wait_for(lambda: queued() == count, f"{count} print pieces",
+             timeout, explain=lambda: f"{queued()} queued")
 
 
 def sample(layout_id: str, email: str, *, customer_id: str | None = None,

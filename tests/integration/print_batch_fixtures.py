@@ -29,6 +29,7 @@ from server.app import KanalServer
 from server.config import Settings
 from server.printing.queue import QueuedPiece, print_pieces
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import queued_pieces
 
 LAYOUTS = Path(__file__).resolve().parents[2] / "layouts"
 KEYS = Keys(("nordkort", "producer"), ("nordkort", "admin"), ("nordkort", "printshop:demo-print"),
@@ -107,6 +108,7 @@ def compose_documents(kanal: KanalServer) -> list[tuple]:
                     channels=[common_pb2.CHANNEL_PRINT],
                     idempotency_key=f"print-{tenant}-{n}"))
                 out.append((tenant, layout, json.loads(data), response))
+    queued_pieces(kanal.index.engine, [r.document_id for *_, r in out], len(out))
     return out
 
 

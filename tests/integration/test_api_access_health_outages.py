@@ -1,7 +1,8 @@
 """Around Compose, over gRPC on a real Kanal server in-process with its embedded SeaweedFS:
 who may call (API keys, roles, tenants), the Layouts service, health and the metrics the
-README lists, and what a caller sees when S3, the index or the print queue fail (UNAVAILABLE,
-nothing half-indexed, a retry with the same idempotency key completes the document).
+README lists, and what a caller sees when S3 or the index fail (UNAVAILABLE, nothing
+half-indexed, a retry with the same idempotency key completes the document) or the print
+queue does (its delivery is retried).
 """
 
 from __future__ import annotations
@@ -187,54 +188,48 @@ def test_raw_s3_client_needs_the_servers_credentials(kanal):
         client.list_objects_v2(Bucket=kanal.store.bucket)
 
 
-def test_a_print_queue_outage_indexes_nothing_and_the_retry_indexes_document_and_piece(
-        kanal, documents, monkeypatch):
-    """The print piece is written in the document's index transaction (server.archiving):
-    when writing it fails, the caller sees UNAVAILABLE and nothing is indexed (no document
-    without its piece); the retry with the same idempotency key makes the document and its
-    one piece."""
+def test_a_print_queue_outage_delays_the_piece_and_loses_nothing(kanal, documents,
+                                                                  monkeypatch):
+    """A printed document's piece is queued by its print delivery, once the send-time rules
+    let it go (server.delivery.providers.printing). When the print queue fails at that
+    moment, Compose has already succeeded (the document and its delivery commit together);
+    the delivery is retried, and the retry queues the piece exactly once."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
     from sqlalchemy.exc import OperationalError
 
+    from kanal.v1 import deliveries_pb2
+    from server.delivery.tables import deliveries
     from server.printing.queue import PrintQueue, print_pieces
+    from tests.integration.delivery_fixtures import find_delivery, queued_pieces, wait_for
 
-    real_enqueue_on = PrintQueue.enqueue_on
+    real_enqueue = PrintQueue.enqueue
     attempts: list[str] = []
 
-    def down_once(conn, row):
-        attempts.append(row["document_id"])
+    def down_once(queue, piece, now):
+        attempts.append(piece.document_id)
         if len(attempts) == 1:
             raise OperationalError("INSERT INTO print_pieces", {}, Exception("database down"))
-        return real_enqueue_on(conn, row)
+        return real_enqueue(queue, piece, now)
 
-    monkeypatch.setattr(PrintQueue, "enqueue_on", staticmethod(down_once))
-    request = documents_pb2.ComposeRequest(
+    monkeypatch.setattr(PrintQueue, "enqueue", down_once)
+    document_id = documents.Compose(documents_pb2.ComposeRequest(
         layout_id="welcome-letter", data_json=sample("welcome-letter"),
-        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-1")
-    assert call_error(documents.Compose, request).code() == grpc.StatusCode.UNAVAILABLE
-    assert kanal.index.find_by_idempotency_key("nordkort", "print-outage-1") is None
-    retry = documents.Compose(request)
-    assert not retry.replayed and len(attempts) == 2
+        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-1")).document_id
+    assert kanal.index.find_by_idempotency_key("nordkort", "print-outage-1") is not None
+    retrying = wait_for(lambda: (d := find_delivery(documents, document_id,
+                                                    common_pb2.CHANNEL_PRINT))
+                        and "database down" in d.reason and d, "the failed attempt")
+    assert retrying.state == deliveries_pb2.DELIVERY_STATE_QUEUED and retrying.attempts == 1
+    with kanal.index.engine.begin() as db:  # as if its back-off had passed
+        db.execute(update(deliveries).where(deliveries.c.delivery_id == retrying.delivery_id)
+                   .values(next_attempt_at=datetime.now(UTC)))
+    kanal.delivery.notify()
+    queued_pieces(kanal.index.engine, [document_id], 1)
+    sent = wait_for(lambda: find_delivery(documents, document_id, common_pb2.CHANNEL_PRINT,
+                                          deliveries_pb2.DELIVERY_STATE_SENT), "the retry")
+    assert sent.attempts == 2 and attempts == [document_id, document_id]
     with kanal.index.engine.connect() as db:
-        queued = db.execute(print_pieces.select().where(
-            print_pieces.c.document_id == retry.document_id)).fetchall()
-    assert len(queued) == 1
-
-
-def test_a_retry_queues_the_print_piece_of_a_document_indexed_without_it(kanal, documents):
-    """A document indexed without its piece (by a version that queued pieces after the
-    index transaction, or a crash after a one-by-one commit): the retry with the same
-    idempotency key queues it."""
-    from server.printing.queue import print_pieces
-
-    request = documents_pb2.ComposeRequest(
-        layout_id="welcome-letter", data_json=sample("welcome-letter"),
-        channels=[common_pb2.CHANNEL_PRINT], idempotency_key="print-outage-2")
-    first = documents.Compose(request)
-    with kanal.index.engine.begin() as db:
-        db.execute(print_pieces.delete().where(print_pieces.c.document_id == first.document_id))
-    retry = documents.Compose(request)
-    assert retry.replayed and retry.document_id == first.document_id
-    with kanal.index.engine.connect() as db:
-        queued = db.execute(print_pieces.select().where(
-            print_pieces.c.document_id == retry.document_id)).fetchall()
-    assert len(queued) == 1
+        assert len(db.execute(print_pieces.select().where(
+            print_pieces.c.document_id == document_id)).fetchall()) == 1

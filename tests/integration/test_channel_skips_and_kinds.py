@@ -22,6 +22,7 @@ from server.app import KanalServer
 from server.compose.layouts import LayoutRegistry
 from server.config import Settings
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import queued_pieces
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +146,7 @@ def test_a_credit_note_is_a_credit_note_everywhere(stubs, kanal) -> None:
     assert invoice_record.retain_until == datetime(year + 6, 1, 1, tzinfo=UTC)
 
     # the tenant's insert rule for invoices does not put its leaflet into credit notes
+    queued_pieces(kanal.index.engine, [invoice.document_id, note.document_id], 2)
     pieces = {p["document_id"]: p["inserts"] for p in kanal.print_queue.pending("nordkort")}
     assert pieces[invoice.document_id] == "invoice-terms-2027"
     assert pieces[note.document_id] == ""

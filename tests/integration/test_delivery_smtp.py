@@ -340,6 +340,45 @@ def test_contact_rules_at_send_time(kanal, documents, postfix):
     assert postfix.mailbox(held_user) == []
 
 
+def test_a_letter_the_contact_rules_suppress_is_not_printed(kanal, documents):
+    """The print queue is what the print shop prints: a printed marketing letter that the
+    send-time rules suppress (an opt-out of marketing, the frequency cap) must not be in it,
+    while one they let through is."""
+    def pieces(document_id: str) -> list:
+        with kanal.index.engine.connect() as conn:
+            return conn.execute(select(print_pieces.c.document_id).where(
+                print_pieces.c.document_id == document_id)).all()
+
+    paper = [common_pb2.CHANNEL_PRINT]
+    capped_customer = "capp-" + mailbox_user()
+    letter = sample("welcome-letter", address(mailbox_user()), customer_id=capped_customer,
+                    consents=("marketing",))
+    first = compose(documents, "welcome-letter", letter, paper)
+    wait_for(lambda: delivery(documents, first, common_pb2.CHANNEL_PRINT,
+                              S.DELIVERY_STATE_SENT), "the first welcome letter")
+    assert pieces(first) == [(first,)]
+    second = compose(documents, "welcome-letter", letter, paper)
+    capped = wait_for(lambda: delivery(documents, second, common_pb2.CHANNEL_PRINT,
+                                       S.DELIVERY_STATE_SUPPRESSED), "the cap on paper")
+    assert "frequency cap marketing" in capped.reason
+    assert pieces(second) == []
+
+    opted = "optm-" + mailbox_user()
+    kanal.delivery.store.opt_out("nordkort", opted, "marketing", datetime.now(UTC), "test")
+    request = documents_pb2.ComposeRequest(
+        layout_id="welcome-letter", channels=paper, idempotency_key=f"letter-{opted}",
+        data_json=sample("welcome-letter", address(mailbox_user()), customer_id=opted))
+    unwanted = documents.Compose(request).document_id
+    refused = wait_for(lambda: delivery(documents, unwanted, common_pb2.CHANNEL_PRINT,
+                                        S.DELIVERY_STATE_SUPPRESSED), "the opt-out on paper")
+    assert "opted out of marketing" in refused.reason
+    assert pieces(unwanted) == []
+    # the caller retries (its response was lost): the replay queues nothing either
+    replay = documents.Compose(request)
+    assert replay.replayed and replay.document_id == unwanted
+    assert pieces(unwanted) == []
+
+
 def test_operators_and_portal_see_deliveries(kanal, documents, capsys):
     user = mailbox_user()
     document_id = compose(documents, "card-invoice", sample("card-invoice", address(user),

@@ -44,6 +44,7 @@ from server.config import Settings
 from server.jobs.worker import document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import queued_pieces
 
 pytestmark = pytest.mark.integration
 
@@ -346,6 +347,7 @@ def test_a_killed_s3_is_restarted_reaped_and_the_job_finishes_exactly_once(kanal
     assert not last.job.stalled_reason
     created = kanal.jobs.get(job_id).created_at
     ids = [document_id_for(job_id, created, f"r{100 + n}") for n in range(12)]
+    queued_pieces(kanal.index.engine, ids, 12)  # by the print deliveries, after the job
     with kanal.index.engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(index_documents).where(
             index_documents.c.document_id.in_(ids))).scalar()

@@ -24,6 +24,7 @@ from server.jobs.tables import job_chunks, jobs
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,8 @@ def test_bad_records_are_reported_and_the_rest_is_composed(kanal, stub, finished
     assert [e.record_key for e in errors] == ["r2", "r9", "r17"]
     assert all(e.field == "$.transactions[1].amount" and e.message for e in errors)
     assert index_rows(kanal, job_id, 20) == 17
-    assert pieces(kanal, job_id, 20) == 17  # every printed document is queued for print
+    # every printed document is queued for print, by its print delivery (after the job)
+    wait_for(lambda: pieces(kanal, job_id, 20) == 17, "17 print pieces")
 
 
 def test_watch_reports_progress_until_the_end(finished_job):
@@ -311,10 +313,13 @@ def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):
     assert last.job.state == "completed" and last.job.print_profile == "pb-di-negative"
     created = kanal.jobs.get(job_id).created_at
     ids = [document_id_for(job_id, created, f"r{n}") for n in range(6)]
-    with kanal.index.engine.connect() as conn:
-        profiles = conn.execute(select(print_pieces.c.profile).where(
-            print_pieces.c.document_id.in_(ids))).scalars().all()
-    assert profiles == ["pb-di-negative"] * 6
+
+    def profiles() -> list[str]:
+        with kanal.index.engine.connect() as conn:
+            return conn.execute(select(print_pieces.c.profile).where(
+                print_pieces.c.document_id.in_(ids))).scalars().all()
+    wait_for(lambda: len(profiles()) == 6, "the job's 6 print pieces")
+    assert profiles() == ["pb-di-negative"] * 6
 
 
 def test_an_unknown_print_profile_is_refused_naming_the_profiles(stub):

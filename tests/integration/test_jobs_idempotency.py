@@ -29,7 +29,7 @@ from server.jobs.model import JobHeader
 from server.jobs.tables import job_keys, jobs
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
-from tests.integration.delivery_fixtures import fresh_database
+from tests.integration.delivery_fixtures import fresh_database, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_the_same_key_and_records_twice_make_one_job_and_documents_once(kanal, s
     assert finish(stub, again.job_id).job.counts.done == 3
     assert jobs_named(kanal, name) == 1
     assert documents_of(kanal, customers) == 3  # one per customer
-    assert pieces_of(kanal, customers) == 3
+    wait_for(lambda: pieces_of(kanal, customers) == 3, "one print piece per customer")
 
 
 def test_the_same_key_with_other_content_is_already_exists(kanal, stub):

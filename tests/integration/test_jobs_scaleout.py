@@ -35,6 +35,7 @@ from server.jobs.store import JobStore
 from server.jobs.worker import Pipeline, document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import queued_pieces
 
 pytestmark = pytest.mark.integration
 
@@ -70,9 +71,14 @@ def layouts_dir(tmp_path: Path) -> Path:
 def assert_exactly_once(index_url: str, job_id: str, created_at, count: int,
                         objects: list[str]) -> None:
     """One index row per record, one object per record and channel, one print piece per
-    printed record, and nothing else in the archive."""
+    printed record (queued by its print delivery: the server must still be running), and
+    nothing else in the archive."""
     ids = [document_id_for(job_id, created_at, f"r{n}") for n in range(count)]
     engine = create_engine(index_url)
+    with engine.connect() as conn:
+        printed = conn.execute(select(func.count()).select_from(index_outputs).where(
+            index_outputs.c.document_id.in_(ids), index_outputs.c.channel == "print")).scalar()
+    queued_pieces(engine, ids, printed)
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(index_documents).where(
             index_documents.c.document_id.in_(ids))).scalar()
@@ -307,6 +313,11 @@ def test_scale_out_survives_kill_9_of_a_worker_and_the_server(tmp_path, embedded
             last = list(jobs_pb2_grpc.JobsStub(ch).WatchJob(
                 jobs_pb2.GetJobRequest(job_id=job_id), timeout=300))[-1]
         assert last.job.state == "completed" and last.job.counts.done == 18
+        store = ArchiveStore(endpoint_url=embedded_s3.endpoint_url,
+                             bucket=env["KANAL_S3_BUCKET"], access_key=embedded_s3.access_key,
+                             secret_key=embedded_s3.secret_key)
+        assert_exactly_once(pg_database, job_id, jobs_store.get(job_id).created_at, 18,
+                            [o.key for o in store.iter_objects()])
     finally:
         for process in (second, server):
             process.send_signal(signal.SIGTERM)
@@ -317,11 +328,6 @@ def test_scale_out_survives_kill_9_of_a_worker_and_the_server(tmp_path, embedded
                   (tmp_path / "worker-2.log").read_text().splitlines() if line.startswith("{")]
     redelivered = [e for e in worker_log if e.get("event") == "chunk redelivered"]
     assert {(e["job_id"], e["chunk"]) for e in redelivered} & {(job_id, 1), (job_id, 2)}
-
-    store = ArchiveStore(endpoint_url=embedded_s3.endpoint_url, bucket=env["KANAL_S3_BUCKET"],
-                         access_key=embedded_s3.access_key, secret_key=embedded_s3.secret_key)
-    assert_exactly_once(pg_database, job_id, jobs_store.get(job_id).created_at, 18,
-                        [o.key for o in store.iter_objects()])
     jobs_store.close()
     probe = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
     probe.channel().queue_delete(queue)

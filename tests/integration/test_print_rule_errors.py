@@ -25,6 +25,7 @@ from server.config import ConfigError, Settings
 from server.jobs.worker import document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
+from tests.integration.delivery_fixtures import queued_pieces
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,7 @@ def test_a_piece_without_a_feeder_fails_before_anything_is_archived(kanal):
         job_id = jobs.SubmitBatch(messages()).job_id
         *_, last = jobs.WatchJob(jobs_pb2.GetJobRequest(job_id=job_id), timeout=120)
         errors = jobs.GetJobErrors(jobs_pb2.GetJobErrorsRequest(job_id=job_id)).errors
+    queued_pieces(kanal.index.engine, [composed.document_id], 1)
     with kanal.index.engine.connect() as conn:
         queued = conn.execute(select(print_pieces.c.inserts, print_pieces.c.profile).where(
             print_pieces.c.document_id == composed.document_id)).one()

@@ -1,7 +1,10 @@
 """Print: a delivery of the print channel -> a piece in its print shop's queue.
 
 The print queue (server.printing.queue) batches pieces for the print shop; this adapter
-only hands the piece over, idempotently per document (a resend finds it queued). `sent`
+is what puts a printed document's piece there, once the contact rules at send time let the
+letter go (an opt-out or a frequency cap suppresses it before it can be printed;
+server.archiving queues pieces itself only for documents without a print delivery). It is
+idempotent per document (a resend finds it queued). `sent`
 means queued for the print shop (the reason names it); the print shop's acknowledgement of
 the batch is the print trade's receipt: the delivery becomes `delivered`, or stays `sent` for
 a spoiled piece until its reprint is acknowledged (server.printing.batches).
