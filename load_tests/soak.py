@@ -320,6 +320,7 @@ def main() -> None:  # noqa: C901 - one scenario, read top to bottom
     rec.event(f"bulk job {last.job.state}: done {last.job.counts.done}, "
               f"failed {last.job.counts.failed}")
     channel.close()
+    rec.event(f"print pieces queued by their deliveries: {wait_for_print_pieces(state)}")
     children = [p for p in descendants(server.pid) if p != server.pid]
     server.send_signal(signal.SIGTERM)
     server.wait(120)
@@ -368,6 +369,22 @@ def summarize(rec: Recorder, args, state: Path, job_id: str, last, composed: dic
         "exactly_once": counts,
         "processes_left_after_stop": leftovers,
     }
+
+
+def wait_for_print_pieces(state: Path, timeout: float = 300) -> str:
+    """Wait (up to `timeout` s) until every printed document's print delivery has queued
+    its piece, as the server's dispatcher does a moment after the document. -> 'n of m'"""
+    engine = create_engine(f"sqlite:///{state / 'index.db'}")
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            pieces = conn.execute(select(func.count()).select_from(print_pieces)).scalar()
+            printed = conn.execute(select(func.count()).select_from(index_outputs).where(
+                index_outputs.c.channel == "print")).scalar()
+        if pieces >= printed or time.monotonic() > deadline:
+            engine.dispose()
+            return f"{pieces} of {printed}"
+        time.sleep(1)
 
 
 def exactly_once(state: Path, job_id: str, bulk: int, composed: dict[str, str]) -> dict:
