@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
+import shutil
 import threading
+import weakref
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -78,6 +80,19 @@ class AssetFetcher(URLFetcher):
 WEASYPRINT_LOCK = threading.Lock()
 
 
+def _remove_font_folder(font_config: FontConfiguration) -> None:
+    """Remove the temporary folder WeasyPrint copied the layouts' @font-face fonts into.
+    Only `FontConfiguration.__del__` removes it, and for an engine alive until the process
+    ends that runs during the interpreter's teardown, after `shutil.rmtree` is gone: the
+    folder (about 3 MB of fonts) stayed in the temp directory, once per render process.
+    Called when the engine is collected or, at the latest, at exit (`weakref.finalize`).
+    `_folder` is WeasyPrint's own attribute (the version in constraints.txt);
+    tests/unit/test_weasyprint_font_folder.py fails if it moves."""
+    folder, font_config._folder = font_config._folder, None
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class WeasyPrintEngine:
     """HTML + CSS -> PDF with WeasyPrint, caches per layout version.
 
@@ -92,6 +107,7 @@ class WeasyPrintEngine:
     def __init__(self, pdf_variant: str | None = "layout"):
         self.pdf_variant = pdf_variant
         self.font_config = FontConfiguration()
+        weakref.finalize(self, _remove_font_folder, self.font_config)
         self._per_layout: dict[str, tuple[AssetFetcher, list[CSS]]] = {}
         self._lock = threading.Lock()
 
