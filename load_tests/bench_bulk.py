@@ -23,6 +23,10 @@ one reused tab per process). The ratios say what the pipeline costs on top of ea
 and what Typst gains: end to end / Chromium (target >= 2), end to end / bare Typst
 (target >= 0.7), Typst end to end / WeasyPrint end to end.
 
+It runs on jemalloc as `kanal serve` does (server.processes.run_on_jemalloc; the report's
+`malloc`); `KANAL_MALLOC=system python load_tests/bench_bulk.py ...` runs it on the C
+library's malloc for comparison.
+
 Memory over the run: every few seconds a sampler reads the RSS of this (server) process and
 of each live bulk worker process from /proc; the report lists them at every `--every`
 documents (first sample at or past the mark), so growth per document shows as a trend:
@@ -331,12 +335,16 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=500,
                         help="report memory every this many documents (default 500)")
     args = parser.parse_args()
+    from server.processes import run_on_jemalloc
+
+    malloc = "jemalloc" if run_on_jemalloc() else "system"  # as `kanal serve` runs
     if args.quick:
         args.records = 200
     if args.workers:
         os.environ["KANAL_JOB_WORKERS"] = str(args.workers)
     print(f"cores: {os.cpu_count()}, records: {args.records}", file=sys.stderr)
-    result: dict[str, object] = {"records": args.records, "cores": os.cpu_count()}
+    result: dict[str, object] = {"records": args.records, "cores": os.cpu_count(),
+                                 "malloc": malloc}
     with tempfile.TemporaryDirectory(prefix="kanal-bench-") as state:
         for engine in args.engines.split(","):
             result[f"end_to_end_{engine}"] = end_to_end(engine, args.records, args.every,

@@ -44,6 +44,7 @@ from server.app import KanalServer  # noqa: E402
 from server.auth import ApiKey, hash_key, new_key  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.processes import run_on_jemalloc  # noqa: E402
 
 
 def composes(stub, metadata, layout_id: str, data: str, count: int, tag: str,
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("typst", "weasyprint"),
                         help="default: each layout's own (Typst for the card invoice)")
     args = parser.parse_args()
+    run_on_jemalloc()  # as `kanal serve` runs (KANAL_MALLOC=system: the C library's)
     size, bulk = (16, 150) if args.quick else (args.size, args.bulk)
     secret = new_key()
     key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")

@@ -27,6 +27,7 @@ from server.channels.advance_bounds import fit_bounds_json  # noqa: E402
 from server.channels.pdf import template_json  # noqa: E402
 from server.channels.typst_engine import TypstEngine  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
+from server.processes import run_on_jemalloc  # noqa: E402
 
 
 def cpu_ms_per_doc(run, docs: list, repeats: int) -> float:
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    run_on_jemalloc()  # as `kanal serve` runs (KANAL_MALLOC=system: the C library's)
     layout = LayoutRegistry().get("card-invoice")
     docs = compositions(args.count)
     engine = TypstEngine()

@@ -46,6 +46,7 @@ from load_tests.engines import layouts_with_engine  # noqa: E402
 from server.app import KanalServer  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.jobs.model import JobHeader  # noqa: E402
+from server.processes import run_on_jemalloc  # noqa: E402
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
@@ -164,6 +165,7 @@ def main() -> int:
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="also print the top N functions by own time (cProfile)")
     args = parser.parse_args()
+    run_on_jemalloc()  # as `kanal serve` runs (KANAL_MALLOC=system: the C library's)
     size = 60 if args.quick else args.size
     os.environ["KANAL_JOB_WORKERS"] = "1"
     timer = StageTimer()

@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--render-workers", type=int, default=None,
                         help="default: the settings' (one render process per core)")
     args = parser.parse_args()
+    from server.processes import run_on_jemalloc
+
+    run_on_jemalloc()  # as `kanal serve` runs (KANAL_MALLOC=system: the C library's)
     secret = new_key()
     key = ApiKey(id="bench", sha256=hash_key(secret), tenant="bench", role="producer")
     metadata = (("authorization", f"Bearer {secret}"),)

@@ -14,14 +14,28 @@ again, holding the GIL: measured here, 110-130 ms CPU per full collection in a s
 render or bulk worker process. Frozen (`gc.freeze`, after a collection so no garbage is
 kept), those objects are never walked again; later collections see only what is newer:
 after it, 4-9 ms per full collection in the server and about 1 ms in a render process.
+
+`run_on_jemalloc`: `kanal serve` and `kanal worker` run on jemalloc, and so does every
+process they start (render processes, bulk workers). Typst (typst-py's Rust), pdfium,
+lxml and CPython's larger objects allocate through the C library's malloc; measured here on
+2 cores with glibc 2.36's malloc against jemalloc 5.3 (Debian `libjemalloc2`), the same
+documents: bare Typst renders 37.8-42.2 -> 32.6-35.6 ms CPU per card invoice
+(load_tests/bench_typst_render.py), a bulk worker 60.3 -> 54.5 ms per document
+(bench_bulk.py), real-time Compose at concurrency 8 22.4-23.0 -> 26.5-26.9 calls/s
+(bench_realtime_under_load.py); worker and server RSS the same. glibc's malloc tunables
+(mmap and trim thresholds, tcache) gained nothing.
 """
 
 from __future__ import annotations
 
+import ctypes.util
 import gc
 import os
+import sys
 import threading
 import time
+
+MALLOC_SWITCH = "KANAL_MALLOC"  # "system": stay on the C library's malloc
 
 
 def exit_with_parent(poll_seconds: float = 1.0) -> None:
@@ -41,3 +55,24 @@ def settle_heap() -> None:
     and costs only a collection of the objects not frozen yet."""
     gc.collect()
     gc.freeze()
+
+
+def run_on_jemalloc() -> bool:
+    """Re-execute this process on jemalloc (see the module docstring): the same program,
+    arguments, PID and open descriptors, with jemalloc added to `LD_PRELOAD`, which the
+    processes it starts inherit. Done once, first thing, by the commands that start
+    long-lived processes. -> False, and nothing happens, when jemalloc is not installed
+    (Debian: libjemalloc2) or `KANAL_MALLOC=system`; True when this process already runs
+    on it. Does not return when it re-executes."""
+    if os.environ.get(MALLOC_SWITCH) == "system":
+        return False
+    preloaded = os.environ.get("LD_PRELOAD", "")
+    if "jemalloc" in preloaded:
+        return True
+    library = ctypes.util.find_library("jemalloc")  # "libjemalloc.so.2", found by ld.so
+    if library is None:
+        return False
+    os.environ["LD_PRELOAD"] = f"{library} {preloaded}".strip()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)

@@ -408,6 +408,9 @@ def worker(args: argparse.Namespace) -> int:
     from server import logs
     from server.config import load_settings
     from server.jobs.worker import WorkerConfig
+    from server.processes import run_on_jemalloc
+
+    run_on_jemalloc()  # the consumer processes inherit it
 
     if not args.rabbitmq:
         print("kanal worker: needs --rabbitmq or KANAL_RABBITMQ_URL", file=sys.stderr)

@@ -177,7 +177,18 @@ def start_serve(state: Path, port: int, env: dict[str, str]) -> subprocess.Popen
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
                                              wait_for_ready=True, timeout=120)
+    assert on_jemalloc(process.pid), "kanal serve runs on jemalloc (server.processes)"
     return process
+
+
+def on_jemalloc(pid: int, timeout: float = 30) -> bool:
+    """Whether the process maps jemalloc (once it has re-executed itself onto it)."""
+    deadline = time.monotonic() + timeout
+    while "libjemalloc" not in Path(f"/proc/{pid}/maps").read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def kill_embedded_s3(state: Path) -> None:
@@ -283,6 +294,7 @@ def test_scale_out_survives_kill_9_of_a_worker_and_the_server(tmp_path, embedded
     index = create_engine(pg_database)
     server = start_serve(state, port, env)
     first = start_worker(tmp_path / "worker-1.log")
+    assert on_jemalloc(first.pid), "kanal worker runs on jemalloc (server.processes)"
     try:
         key = json.loads((state / "dev-api-keys.json").read_text())["producer"]
         with channel(f"127.0.0.1:{port}", key) as ch:

@@ -1,0 +1,55 @@
+"""`kanal serve` and `kanal worker` run on jemalloc, and so do the processes they start
+(server.processes.run_on_jemalloc): a real re-executed Python process, its memory map read
+from /proc."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRAM = """
+import multiprocessing, os, sys
+from server.processes import run_on_jemalloc
+
+def mapped():
+    return "libjemalloc" in open("/proc/self/maps").read()
+
+if __name__ == "__main__":
+    print("pid", os.getpid(), "args", sys.argv[1:], "mapped", mapped(), flush=True)
+    print("returned", run_on_jemalloc(), "mapped", mapped(), flush=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print("child mapped", pool.apply(mapped), flush=True)
+"""
+
+
+def run(tmp_path: Path, **env: str) -> list[str]:
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    environ = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "KANAL_MALLOC")}
+    done = subprocess.run(
+        [sys.executable, str(script), "--an-argument"], cwd=ROOT, capture_output=True,
+        text=True, timeout=60,
+        env={**environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'proto'}", **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_a_process_re_executes_itself_on_jemalloc_and_its_children_inherit_it(tmp_path):
+    before, again, returned, child = run(tmp_path)
+    pid = before.split()[1]
+    # the first run re-executed itself: same PID, same arguments, now on jemalloc
+    assert before == f"pid {pid} args ['--an-argument'] mapped False"
+    assert again == f"pid {pid} args ['--an-argument'] mapped True"
+    assert returned == "returned True mapped True"
+    assert child == "child mapped True"
+
+
+def test_kanal_malloc_system_keeps_the_c_librarys_malloc(tmp_path):
+    before, returned, child = run(tmp_path, KANAL_MALLOC="system")
+    assert before.endswith("mapped False")
+    assert returned == "returned False mapped False"
+    assert child == "child mapped False"
