@@ -36,13 +36,15 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
 def serve(args: argparse.Namespace) -> int:
-    from archive.errors import ArchiveError
-    from server.app import KanalServer
     from server.processes import MALLOC_SWITCH, run_on_jemalloc
 
+    # first: what is imported before the re-execution is imported twice (server.app: ~1 s)
     if not run_on_jemalloc() and os.environ.get(MALLOC_SWITCH) != "system":
         print("kanal: jemalloc is not installed: rendering costs about 10% more CPU; install "
               "the Debian package libjemalloc2", file=sys.stderr, flush=True)
+
+    from archive.errors import ArchiveError
+    from server.app import KanalServer
 
     settings = load_settings(args.config, listen=args.listen, state_dir=args.state_dir,
                              metrics_listen=args.metrics_listen)

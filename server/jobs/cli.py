@@ -405,12 +405,14 @@ def job(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
+    from server.processes import run_on_jemalloc
+
+    # first (what is imported before it is imported twice); the consumer processes inherit it
+    run_on_jemalloc()
+
     from server import logs
     from server.config import load_settings
     from server.jobs.worker import WorkerConfig
-    from server.processes import run_on_jemalloc
-
-    run_on_jemalloc()  # the consumer processes inherit it
 
     if not args.rabbitmq:
         print("kanal worker: needs --rabbitmq or KANAL_RABBITMQ_URL", file=sys.stderr)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
@@ -53,3 +55,41 @@ def test_kanal_malloc_system_keeps_the_c_librarys_malloc(tmp_path):
     assert before.endswith("mapped False")
     assert returned == "returned False mapped False"
     assert child == "child mapped False"
+
+
+COMMAND = """
+import os, sys
+os.environ.pop("LD_PRELOAD", None)
+os.environ.pop("KANAL_MALLOC", None)
+
+def execv(path, argv):  # where the re-execution would happen: what is imported by then
+    print("heavy", sorted(m for m in ("server.app", "server.jobs.worker") if m in sys.modules),
+          flush=True)
+    os._exit(0)
+
+os.execv = execv
+import ctypes.util
+if ctypes.util.find_library("jemalloc") is None:
+    print("no jemalloc", flush=True)
+    raise SystemExit(0)
+from server.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("command", [
+    ["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off"],
+    ["worker", "--rabbitmq", "amqp://127.0.0.1:1/"],
+])
+def test_the_commands_re_execute_before_importing_the_server(tmp_path, command):
+    """The re-execution comes first: importing the server (gRPC, SQLAlchemy, the renderers:
+    about a second) before it would be done twice, once for nothing, at every start."""
+    script = tmp_path / "command.py"
+    script.write_text(COMMAND)
+    done = subprocess.run(
+        [sys.executable, str(script), *command], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'proto'}"})
+    if done.stdout.strip() == "no jemalloc":
+        pytest.skip("libjemalloc2 is not installed")
+    assert done.stdout.strip() == "heavy []", done.stderr
