@@ -18,7 +18,7 @@ from typing import Any
 
 from server.delivery.model import Accepted, Failed, Outgoing, Result
 from server.delivery.providers.base import Provider, ProviderContext, register
-from server.printing.queue import PrintQueue, QueuedPiece
+from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import SheetRules
 
 
@@ -43,7 +43,8 @@ class PrintQueueProvider(Provider):
                 profile=str(piece.get("profile", "")),
                 sheet_rules=SheetRules.from_text(str(piece.get("sides", ""))),
             ), datetime.now(UTC))
-        except ValueError as exc:  # an insert no feeder holds: no print shop can do it
+        except (ValueError, UnprintablePiece) as exc:  # an insert no feeder holds, a piece
+            # too thick for every envelope: no print shop can do it, however often retried
             return Failed(f"print queue refused the piece: {exc}")
         printshop, profile = self.queue.settings.destination(message.tenant)
         profile = str(piece.get("profile") or profile)
