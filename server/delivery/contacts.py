@@ -22,19 +22,21 @@ class ContactRows:
 
     def contacts_since(self, tenant: str, customer_id: str, kinds: Sequence[str],
                        since: datetime, *, marketing: bool = False,
-                       exclude: str = "") -> int:
-        """Deliveries that reached this customer (sent or delivered) since `since`."""
-        query = select(deliveries.c.details).where(
+                       exclude: str = "", document_id: str = "") -> int:
+        """Documents that reached this customer (a delivery sent or delivered) since
+        `since`, other than `document_id`: a document sent by e-mail and on paper is one
+        message, and its other channels do not count against its own cap."""
+        query = select(deliveries.c.document_id, deliveries.c.details).where(
             deliveries.c.tenant == tenant, deliveries.c.customer_id == customer_id,
             deliveries.c.state.in_([State.SENT.value, State.DELIVERED.value]),
-            deliveries.c.state_at >= since, deliveries.c.delivery_id != exclude)
+            deliveries.c.state_at >= since, deliveries.c.delivery_id != exclude,
+            deliveries.c.document_id != document_id)
         if kinds:
             query = query.where(deliveries.c.kind.in_(list(kinds)))
         with self.engine.begin() as conn:
-            details = list(conn.execute(query).scalars())
-        if marketing:
-            return sum(1 for d in details if json.loads(d).get("marketing"))
-        return len(details)
+            rows = conn.execute(query).all()
+        return len({document for document, details in rows
+                    if not marketing or json.loads(details).get("marketing")})
 
     def opt_out(self, tenant: str, customer_id: str, scope: str, now: datetime,
                 source: str = "") -> None:

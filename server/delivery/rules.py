@@ -9,7 +9,8 @@ In this order:
    digital mailbox to a customer who never consented to it (`consents` lacks
    "marketing"); a marketing letter on paper needs no consent (CONSENT_CHANNELS).
 2. Frequency caps per customer and document kind (or `marketing`): at most `max` messages
-   in `days`. A cap never suppresses an invoice, credit note, reminder or statement, nor a
+   in `days` (a document is one message, whatever its channels: its e-mail does not cap
+   its own letter). A cap never suppresses an invoice, credit note, reminder or statement, nor a
    layout marked `[delivery] legally_required = true` (a change of terms): those are
    legally required or the customer's own money.
 3. Quiet hours per channel and country, in the customer's time zone (from the postal
@@ -136,7 +137,7 @@ class ContactRules:
                consents: Sequence[str], opted_out: set[str], country: str, now: datetime,
                contacts_since: Callable[[datetime, bool], int]) -> Decision:
         """One delivery at `now` (aware). `contacts_since(since, marketing)` counts this
-        customer's deliveries of this kind (or marketing ones) sent since `since`."""
+        customer's other documents of this kind (or marketing ones) sent since `since`."""
         if channel in opted_out:
             return Decision("suppress", f"customer opted out of {channel}", fallback=True)
         if marketing and "marketing" in opted_out:

@@ -292,3 +292,40 @@ def test_the_input_of_a_delivered_email_with_a_fallback_is_kept_while_it_may_bou
     assert inputs() == ["doc0"]  # the one with a fallback; the other has none to print
     assert store.purge_inputs(T0 + timedelta(days=8), grace) == 1
     assert inputs() == []
+
+
+def test_a_cap_counts_other_documents_not_the_other_channels_of_this_one(store, tmp_path):
+    """A marketing letter planned for e-mail and paper is one message: its e-mail, sent
+    first, must not count against the marketing cap of 1 and suppress its own letter (the
+    print delivery is what puts the piece in the print queue); a second letter is capped."""
+    from server.delivery.providers.printing import PrintQueueProvider
+    from server.printing.queue import PrintQueue, PrintSettings, print_pieces
+
+    clock = Clock()
+    queue = PrintQueue(DocumentIndex(f"sqlite:///{tmp_path / 'index.db'}"),
+                       PrintSettings.from_dict({}))
+    queue.engine = store.engine
+    queue.create_schema()
+    printer = PrintQueueProvider("print", {"type": "print"}, ProviderContext(
+        state_dir=tmp_path, services={"print_queue": queue}))
+    d = Dispatcher(store, {"double": Double([Accepted("250 ok")]), "print": printer},
+                   Archive(), ContactRules.from_dict({"caps": {"marketing": {
+                       "max": 1, "days": 14}}}), clock=clock, lease=timedelta(seconds=30))
+    details = json.dumps({"country": "NO", "consents": ["marketing"], "marketing": True,
+                          "print": {"pages": 1, "envelope": "C5", "country": "NO",
+                                    "postal_code": "0150"}})
+    paper = {"channel": "print", "provider": "print", "media_type": "application/pdf",
+             "fallbacks": "", "details": details, "kind": "letter"}
+    [email] = add(store, document_id="letter1", kind="letter", details=details)
+    round_(d)
+    assert store.row(email)["state"] == "sent"
+    [letter] = add(store, document_id="letter1", **paper)
+    round_(d)
+    assert store.row(letter)["state"] == "sent", store.row(letter)["reason"]
+    [second] = add(store, document_id="letter2", **paper)
+    round_(d)
+    assert store.row(second)["state"] == "suppressed"
+    assert "frequency cap marketing: 1 of 1" in store.row(second)["reason"]
+    with store.engine.begin() as conn:
+        assert list(conn.execute(select(print_pieces.c.document_id)).scalars()) == ["letter1"]
+    d.stop()
