@@ -74,6 +74,7 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
             "profile": composition.print_options.profile,
             "sides": sheet_rules(composition.print_options).to_text(),
             "inserts": list(composition.inserts),
+            "insert_rules": [list(pair) for pair in composition.insert_rules],
             "country": address.country if address else "",
             "postal_code": address.postal_code if address else "",
         }

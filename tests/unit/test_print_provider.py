@@ -31,9 +31,11 @@ def test_a_piece_the_print_settings_cannot_make_fails_its_delivery(tmp_path):
                                                   services={"print_queue": queue}))
     # an insert the catalogue lacks (a fallback print, or settings changed since the
     # document was archived): no print shop can make it, however often it is retried
-    result = provider.send(outgoing(inserts=["no-such-insert"]))
+    result = provider.send(outgoing(inserts=["no-such-insert"],
+                                    insert_rules=[["no-such-insert", "autumn-campaign"]]))
     assert isinstance(result, Failed), result
-    assert "no-such-insert" in result.reason
+    assert ("rule 'autumn-campaign' chose insert 'no-such-insert', which is not in the insert "
+            "catalogue") in result.reason  # the rule to fix, named as at archive time
     # too thick for every envelope of the profile
     result = provider.send(outgoing(pages=4000))
     assert isinstance(result, Failed), result

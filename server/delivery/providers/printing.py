@@ -42,6 +42,8 @@ class PrintQueueProvider(Provider):
                 postal_code=str(piece.get("postal_code", "")),
                 profile=str(piece.get("profile", "")),
                 sheet_rules=SheetRules.from_text(str(piece.get("sides", ""))),
+                insert_rules=tuple((str(insert), str(rule))
+                                   for insert, rule in piece.get("insert_rules", ())),
             ), datetime.now(UTC))
         except (ValueError, UnprintablePiece) as exc:  # an insert no feeder holds, a piece
             # too thick for every envelope: no print shop can do it, however often retried
