@@ -14,7 +14,8 @@ stream can still be feeding it (`abandoned_after`: the stream's time limit and a
 its client got no job id, and another server may still be receiving a younger one.
 
 Real-time `Compose` calls never wait behind bulk work: they run in the server's gRPC
-threads, while chunks run in separate worker processes at a lower CPU priority (nice 10).
+threads, while chunks run in separate worker processes at a lower CPU priority (nice 10 and
+SCHED_IDLE: server.processes.yield_cpu).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from server.jobs.model import ChunkSummary, Record
 from server.jobs.store import JobStore
 from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
-from server.processes import exit_with_parent
+from server.processes import exit_with_parent, yield_cpu
 
 log = logs.get_logger(__name__)
 
@@ -214,13 +214,14 @@ _pipeline: Pipeline | None = None
 
 def init_process(config: WorkerConfig) -> None:
     """Pool initializer: lower this process's priority (real-time Compose calls run in the
-    server's own threads at normal priority and win the CPU), then build the pipeline."""
+    server's own threads and render processes and win the CPU: `yield_cpu`), then build the
+    pipeline."""
     global _pipeline
     exit_with_parent()
     logs.configure_worker()
     metrics.buffer_observations()  # returned with each ChunkOutcome, see server.metrics
     if config.nice:
-        os.nice(config.nice)
+        yield_cpu(config.nice)
     _pipeline = Pipeline.build(config)
 
 

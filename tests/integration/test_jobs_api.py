@@ -307,6 +307,23 @@ def test_a_facturx_jobs_summary_counts_its_pages(stub):
     assert last.job.pages == 2 * pages
 
 
+def test_bulk_workers_run_only_on_cpu_real_time_work_leaves(kanal, finished_job):
+    """The job's worker processes run niced and under SCHED_IDLE (server.processes.yield_cpu),
+    the server's real-time render processes at normal priority."""
+    import os
+
+    workers = kanal.job_runner.queue.worker_pids()
+    own = os.getpriority(os.PRIO_PROCESS, 0)  # the tests' own nice value, which they inherit
+    assert workers
+    for pid in workers:
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + 10, 19)
+    renderers = kanal.renderers.worker_pids()
+    assert renderers
+    for pid in renderers:
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+
 def test_the_jobs_print_profile_reaches_the_print_queue(kanal, stub):
     job_id = submit(stub, 6, name="negative OMR", print_profile="pb-di-negative")
     last = watch(stub, job_id)[-1]
