@@ -53,5 +53,10 @@ class DeliveryStore(OutboxHousekeeping, OutboxQueries, ContactRows):
         self.postgres = engine.dialect.name == "postgresql"
 
     def create_schema(self) -> None:
+        """The outbox's tables, and any of their indexes an older database lacks
+        (`create_all` makes a table's indexes only with the table)."""
         with self.engine.begin() as conn:
             metadata.create_all(conn)
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)

@@ -1,5 +1,6 @@
 """The outbox's tables, in the index database (own `MetaData`, created with `create_all` on
-start like the print queue's; the archive's migrations never see them). What each holds:
+start like the print queue's, and an index added later created on an existing table too:
+`DeliveryStore.create_schema`; the archive's migrations never see them). What each holds:
 see server.delivery.store."""
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ Index("ix_deliveries_document", deliveries.c.tenant, deliveries.c.document_id)
 Index("ix_deliveries_provider_id", deliveries.c.provider, deliveries.c.provider_message_id)
 Index("ix_deliveries_contact", deliveries.c.tenant, deliveries.c.customer_id,
       deliveries.c.kind, deliveries.c.state_at)
+# The rows a fallback may still start from (`OutboxQueries.due_fallbacks`, at every dispatch
+# round after a document or a failure): only those with a fallback left. Without it the
+# query read every failed, bounced, expired and suppressed row ever kept (most have no
+# fallback): 24-46 ms per round at 100,000 such rows on SQLite, 22-27 on PostgreSQL, growing
+# with the outbox's history. Partial, so delivered rows that kept their `fallbacks` and
+# rows without one take no room in it.
+Index("ix_deliveries_fallback_due", deliveries.c.state,
+      sqlite_where=deliveries.c.fallbacks != "", postgresql_where=deliveries.c.fallbacks != "")
 
 delivery_attempts = Table(
     "delivery_attempts", metadata,
