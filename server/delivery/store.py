@@ -41,6 +41,7 @@ from server.delivery.contacts import ContactRows
 from server.delivery.housekeeping import OutboxHousekeeping
 from server.delivery.queries import OutboxQueries
 from server.delivery.tables import metadata
+from server.schema import create_tables
 
 
 class DeliveryStore(OutboxHousekeeping, OutboxQueries, ContactRows):
@@ -53,10 +54,6 @@ class DeliveryStore(OutboxHousekeeping, OutboxQueries, ContactRows):
         self.postgres = engine.dialect.name == "postgresql"
 
     def create_schema(self) -> None:
-        """The outbox's tables, and any of their indexes an older database lacks
-        (`create_all` makes a table's indexes only with the table)."""
+        """The outbox's tables, and any of their indexes an older database lacks."""
         with self.engine.begin() as conn:
-            metadata.create_all(conn)
-            for table in metadata.sorted_tables:
-                for index in table.indexes:
-                    index.create(conn, checkfirst=True)
+            create_tables(conn, metadata)

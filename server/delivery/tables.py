@@ -1,6 +1,6 @@
 """The outbox's tables, in the index database (own `MetaData`, created with `create_all` on
 start like the print queue's, and an index added later created on an existing table too:
-`DeliveryStore.create_schema`; the archive's migrations never see them). What each holds:
+server.schema.create_tables; the archive's migrations never see them). What each holds:
 see server.delivery.store."""
 
 from __future__ import annotations

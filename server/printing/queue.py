@@ -1,6 +1,7 @@
 """The print queue: an archived document whose plan reaches print -> a queued mail piece.
 
-Every document composed with the print channel becomes one row in `print_pieces`, addressed
+Every document composed with the print channel becomes one row in `print_pieces` (put there
+by its print delivery once the contact rules let the letter go, server.archiving), addressed
 to the print shop and production profile its tenant prints with (settings, below). A piece
 waits there until `server.printing.batches` closes it into a batch. The queue keeps only
 what batching needs -- where the archived PDF is (key + sha256), its pages, its sheet rules
@@ -9,7 +10,8 @@ sheets they make on the profile, envelope and inserts, and the sort facts (count
 code) -- never names or addresses.
 
 The tables (`print_pieces`, `print_batches`, `print_sequences`) live in the same database as
-the archive index, in their own SQLAlchemy `MetaData`, created with `create_all` on start.
+the archive index, in their own SQLAlchemy `MetaData`, created on start with any index an
+older database lacks (server.schema.create_tables).
 They are deliberately separate from the archive tables (and from any Alembic migrations
 of those): the archive must not know about printing.
 
@@ -47,6 +49,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -66,6 +69,7 @@ from server.compose.rules import Rule, parse_rules
 from server.errors import FailedPrecondition
 from server.printing.profiles import PrintProfile, builtin_profiles
 from server.printing.sheets import SheetRules, plan_sheets
+from server.schema import create_tables
 
 log = logs.get_logger(__name__)
 
@@ -99,6 +103,12 @@ print_pieces = Table(
     Column("reprint_of", String(64), nullable=True),
     PrimaryKeyConstraint("piece_id", name="pk_print_pieces"),
 )
+# The queue keeps every piece it ever batched: the pieces still waiting (`batch_id` NULL:
+# `pending`, before every batch listing and cut-off check) and a batch's pieces (its build
+# and acknowledgement) are found by index, not by reading them all; so are a document's
+# reprints (`reprint_of`). load_tests/bench_print_queue.py has the figures.
+Index("ix_print_pieces_batch", print_pieces.c.batch_id)
+Index("ix_print_pieces_reprint_of", print_pieces.c.reprint_of)
 
 print_batches = Table(
     "print_batches",
@@ -294,8 +304,9 @@ class PrintQueue:
         self.settings = settings
 
     def create_schema(self) -> None:
+        """The print queue's tables, and any of their indexes an older database lacks."""
         with self.engine.begin() as conn:
-            metadata.create_all(conn)
+            create_tables(conn, metadata)
 
     def enqueue(self, piece: QueuedPiece, now: datetime) -> str:
         """Queue one document for its print shop; idempotent per document. -> piece id"""

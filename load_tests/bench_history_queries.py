@@ -1,0 +1,123 @@
+"""Queries that run all day against tables that keep their history: the dispatcher's
+fallback query (`due_fallbacks`, at every dispatch round after a document or a failure) and
+the print queue's waiting pieces (`pending`, before every batch listing and cut-off check)
+and one batch's pieces (its build and acknowledgement), with 0, 10,000 and 100,000 rows of
+history (failed and suppressed deliveries with no fallback left; pieces already batched),
+on SQLite and on PostgreSQL.
+
+    python load_tests/bench_history_queries.py [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+PostgreSQL runs in a database of its own (`kanal_bench_history`, made and dropped here),
+analysed after each fill as autovacuum would. Figures here (2 cores), ms per query at
+100,000 rows of history, before -> after the indexes: due_fallbacks 24-46 -> 0.3 on SQLite,
+22-27 -> 0.7-1.1 on PostgreSQL (`ix_deliveries_fallback_due`); the print queue's waiting
+pieces 12.1 -> 0.09 on SQLite, 13.9 -> 0.71 on PostgreSQL, and a 500-piece batch's pieces
+14.5 -> 1.9 and 18.6 -> 3.5 (`ix_print_pieces_batch`), the same at 0 rows of history after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, make_url, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from archive.index import DocumentIndex  # noqa: E402
+from server.delivery.store import DeliveryStore  # noqa: E402
+from server.delivery.tables import deliveries  # noqa: E402
+from server.printing.queue import PrintQueue, PrintSettings, print_pieces  # noqa: E402
+
+SIZES = (0, 10_000, 100_000)
+NOW = datetime.now(UTC)
+
+
+def failed_delivery(n: int) -> dict:
+    return dict(delivery_id=f"{n:026d}", tenant="t", document_id=f"d{n}",
+                customer_id=f"c{n % 1000}", kind="invoice", channel="sms", provider="",
+                recipient="", archive_key="k", sha256="0" * 64, media_type="text/plain",
+                message_id="m", provider_message_id="",
+                state=("failed", "suppressed")[n % 2], state_at=NOW, reason="",
+                attempts=0, next_attempt_at=NOW, created_at=NOW, expires_at=NOW,
+                fallbacks="", dead_letter=False, details="{}")
+
+
+def batched_piece(n: int) -> dict:
+    return dict(piece_id=f"p{n:010d}", document_id=f"d{n:010d}", tenant="t", printshop="s",
+                profile="default", archive_key="k", pdf_sha256="0" * 64, pages=1,
+                envelope="C5", sides="simplex", sheets=1, inserts="", country="NO",
+                postal_code="0150", queued_at=NOW, batch_id=f"B{n // 500}", reprint_of=None)
+
+
+def ms_per_call(call: Callable[[], object], times: int = 50) -> float:
+    call()
+    started = time.perf_counter()
+    for _ in range(times):
+        call()
+    return (time.perf_counter() - started) * 1000 / times
+
+
+def measure(url: str) -> list[tuple[int, dict[str, float]]]:
+    index = DocumentIndex(url)
+    engine = index.engine
+    store = DeliveryStore(engine)
+    store.create_schema()
+    queue = PrintQueue(index, PrintSettings.from_dict({}))
+    queue.create_schema()
+
+    def one_batch() -> list:
+        with engine.connect() as conn:
+            return conn.execute(select(print_pieces).where(
+                print_pieces.c.batch_id == "B7")).all()
+
+    out, have = [], 0
+    for size in SIZES:
+        with engine.begin() as conn:
+            for start in range(have, size, 5000):
+                end = min(start + 5000, size)
+                conn.execute(insert(deliveries), [failed_delivery(n) for n in range(start, end)])
+                conn.execute(insert(print_pieces), [batched_piece(n) for n in range(start, end)])
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("analyze deliveries"))
+                conn.execute(text("analyze print_pieces"))
+        have = size
+        out.append((size, {"due_fallbacks": ms_per_call(store.due_fallbacks),
+                           "print_pending": ms_per_call(queue.pending),
+                           "print_batch_pieces": ms_per_call(one_batch)}))
+    index.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="a server to make the benchmark's own database on")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        results = {"sqlite": measure(f"sqlite:///{folder}/index.db")}
+    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+    name = "kanal_bench_history"
+    with admin.connect() as conn:
+        conn.execute(text(f"drop database if exists {name}"))
+        conn.execute(text(f"create database {name}"))
+    try:
+        results["postgresql"] = measure(
+            make_url(args.postgres).set(database=name).render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"drop database if exists {name} with (force)"))
+    for database, figures in results.items():
+        for size, queries in figures:
+            print(f"{database:<11} {size:>7} rows of history: " + ", ".join(
+                f"{query} {ms:.2f} ms" for query, ms in queries.items()))
+
+
+if __name__ == "__main__":
+    main()
