@@ -101,6 +101,7 @@ def step(store: Store, index: DocumentIndex) -> ArchiveStep:
 
 
 def test_a_chunk_is_indexed_with_its_print_pieces_in_one_transaction(index):
+    """Without a delivery stage, a printed document's piece commits with its index row."""
     store = Store(meet=True)
     commits = transactions(index)
     outcomes = step(store, index).commit([rendered(n) for n in range(5)])
@@ -191,6 +192,7 @@ def test_a_chunks_outboxes_are_one_statement_per_table_in_its_transaction(index,
     assert all(isinstance(o, tuple) for o in outcomes) and len(commits) == 1
     assert sorted(inserts) == ["deliveries", "delivery_events"]
     assert count(index, deliveries) == 8  # print and sms of each document
+    assert count(index, print_pieces) == 0  # their print deliveries queue them, after the rules
     # one document at a time (a racing run indexed one of them): the same rows each
     again = archive.commit([dataclasses.replace(rendered(n), sealable={"data": n})
                             for n in range(3, 6)])
