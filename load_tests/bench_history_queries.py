@@ -18,9 +18,10 @@ analysed after each fill as autovacuum would. Figures here (2 cores), ms per que
 pieces 12.1 -> 0.09 on SQLite, 13.9 -> 0.71 on PostgreSQL, and a 500-piece batch's pieces
 14.5 -> 1.9 and 18.6 -> 3.5 (`ix_print_pieces_batch`), the same at 0 rows of history after.
 SQLite, then PostgreSQL: the runner's unfinished jobs 13.2 -> 0.19 and 13.8 -> 0.59
-(`ix_kanal_jobs_state`); a tenant's newest deliveries 45 on SQLite, 2.4 on PostgreSQL (the
-primary key read backwards); an SMS answer naming no tenant 8.8 and 12.6; the batches left
-closing 8.5 and 9.4.
+(`ix_kanal_jobs_state`); a tenant's newest deliveries 45 -> 2.1 on SQLite
+(`ix_deliveries_tenant_newest`), 2.4 either way on PostgreSQL (the primary key read
+backwards); an SMS answer naming no tenant 8.8 and 12.6; the batches left closing 8.5 and
+9.4.
 """
 
 from __future__ import annotations
