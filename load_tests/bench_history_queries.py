@@ -1,9 +1,13 @@
 """Queries that run all day against tables that keep their history: the dispatcher's
-fallback query (`due_fallbacks`, at every dispatch round after a document or a failure) and
-the print queue's waiting pieces (`pending`, before every batch listing and cut-off check)
-and one batch's pieces (its build and acknowledgement), with 0, 10,000 and 100,000 rows of
-history (failed and suppressed deliveries with no fallback left; pieces already batched),
-on SQLite and on PostgreSQL.
+fallback query (`due_fallbacks`, at every dispatch round after a document or a failure),
+the print queue's waiting pieces (`pending`, before every batch listing and cut-off check),
+one batch's pieces (its build and acknowledgement) and the batches left `closing` (every
+close_due and close_now), a tenant's newest deliveries (ListDeliveries, a page of 100), the
+job runner's unfinished jobs (`unfinished_jobs`, every scheduling round) and an SMS survey
+answer through a gateway the tenants share (`latest_for_sms` naming no tenant), with 0,
+10,000 and 100,000 rows of history (failed and suppressed deliveries with no fallback left;
+pieces already batched; acknowledged batches; completed jobs; answered invitations), on
+SQLite and on PostgreSQL.
 
     python load_tests/bench_history_queries.py [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
@@ -13,6 +17,12 @@ analysed after each fill as autovacuum would. Figures here (2 cores), ms per que
 22-27 -> 0.7-1.1 on PostgreSQL (`ix_deliveries_fallback_due`); the print queue's waiting
 pieces 12.1 -> 0.09 on SQLite, 13.9 -> 0.71 on PostgreSQL, and a 500-piece batch's pieces
 14.5 -> 1.9 and 18.6 -> 3.5 (`ix_print_pieces_batch`), the same at 0 rows of history after.
+SQLite, then PostgreSQL: the runner's unfinished jobs 13.2 -> 0.19 and 13.8 -> 0.59
+(`ix_kanal_jobs_state`); a tenant's newest deliveries 45 -> 2.1 on SQLite
+(`ix_deliveries_tenant_newest`), 2.4 either way on PostgreSQL (the primary key read
+backwards); an SMS answer naming no tenant 8.8 -> 0.18 and 12.6 -> 0.67
+(`ix_survey_invitations_reply`); the batches left closing 8.5 -> 0.08 and 9.4 -> 0.41
+(`ix_print_batches_state`).
 """
 
 from __future__ import annotations
@@ -33,7 +43,16 @@ sys.path.insert(0, str(ROOT))
 from archive.index import DocumentIndex  # noqa: E402
 from server.delivery.store import DeliveryStore  # noqa: E402
 from server.delivery.tables import deliveries  # noqa: E402
-from server.printing.queue import PrintQueue, PrintSettings, print_pieces  # noqa: E402
+from server.jobs.store import JobStore  # noqa: E402
+from server.jobs.tables import jobs  # noqa: E402
+from server.printing.queue import (  # noqa: E402
+    PrintQueue,
+    PrintSettings,
+    print_batches,
+    print_pieces,
+)
+from server.surveys.store import SurveyStore  # noqa: E402
+from server.surveys.tables import survey_invitations  # noqa: E402
 
 SIZES = (0, 10_000, 100_000)
 NOW = datetime.now(UTC)
@@ -56,6 +75,27 @@ def batched_piece(n: int) -> dict:
                 postal_code="0150", queued_at=NOW, batch_id=f"B{n // 500}", reprint_of=None)
 
 
+def finished_job(n: int) -> dict:
+    return dict(job_id=f"{n:026d}", tenant="t", job_name="", layout_id="l", layout_version="1",
+                channels="", print_profile="", priority=0, state="completed", total=10,
+                chunks=1, chunk_size=50, created_at=NOW, started_at=NOW, finished_at=NOW)
+
+
+def answered_invitation(n: int) -> dict:
+    return dict(invitation_id=f"{n:026d}", tenant=f"t{n % 3}", customer_id=f"c{n}",
+                survey_id="nps", touchpoint="invoice", touchpoint_ref="", locale="nb",
+                sender_name="", document_id=f"d{n}", mobile=f"+47{n % 50_000:08d}",
+                reply_code="NPS", experiment_id="", variant="", idempotency_key=None,
+                created_at=NOW, expires_at=NOW, responded_at=NOW)
+
+
+def acknowledged_batch(n: int) -> dict:
+    return dict(batch_id=f"A{n:010d}", tenant="t", printshop="s", profile="default",
+                envelope="C5", inserts="", state="acknowledged", reason="cutoff",
+                closed_at=NOW, pieces=1, sheets=1, pages=1, first_sequence=n,
+                last_sequence=n, files="{}", acknowledged_at=NOW)
+
+
 def ms_per_call(call: Callable[[], object], times: int = 50) -> float:
     call()
     started = time.perf_counter()
@@ -71,6 +111,15 @@ def measure(url: str) -> list[tuple[int, dict[str, float]]]:
     store.create_schema()
     queue = PrintQueue(index, PrintSettings.from_dict({}))
     queue.create_schema()
+    job_store = JobStore(url)
+    job_store.create_schema()
+    surveys = SurveyStore(engine)
+    surveys.create_schema()
+
+    def closing_batches() -> list:  # BatchService._batch_ids, at every close_due
+        with engine.connect() as conn:
+            return conn.execute(select(print_batches.c.batch_id).where(
+                print_batches.c.state == "closing")).all()
 
     def one_batch() -> list:
         with engine.connect() as conn:
@@ -84,13 +133,25 @@ def measure(url: str) -> list[tuple[int, dict[str, float]]]:
                 end = min(start + 5000, size)
                 conn.execute(insert(deliveries), [failed_delivery(n) for n in range(start, end)])
                 conn.execute(insert(print_pieces), [batched_piece(n) for n in range(start, end)])
+                conn.execute(insert(jobs), [finished_job(n) for n in range(start, end)])
+                conn.execute(insert(survey_invitations),
+                             [answered_invitation(n) for n in range(start, end)])
+                conn.execute(insert(print_batches),
+                             [acknowledged_batch(n) for n in range(start, end)])
             if engine.dialect.name == "postgresql":
-                conn.execute(text("analyze deliveries"))
-                conn.execute(text("analyze print_pieces"))
+                for table in ("deliveries", "print_pieces", "print_batches", "kanal_jobs",
+                              "survey_invitations"):
+                    conn.execute(text(f"analyze {table}"))
         have = size
         out.append((size, {"due_fallbacks": ms_per_call(store.due_fallbacks),
                            "print_pending": ms_per_call(queue.pending),
-                           "print_batch_pieces": ms_per_call(one_batch)}))
+                           "print_batch_pieces": ms_per_call(one_batch),
+                           "print_closing": ms_per_call(closing_batches),
+                           "deliveries_list": ms_per_call(lambda: store.list("t", limit=101)),
+                           "unfinished_jobs": ms_per_call(job_store.unfinished_jobs),
+                           "sms_reply_any_tenant": ms_per_call(lambda: surveys.latest_for_sms(
+                               None, "+4700000007", "NPS", NOW))}))
+    job_store.close()
     index.close()
     return out
 

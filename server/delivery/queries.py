@@ -99,9 +99,13 @@ class OutboxQueries:
             query = query.where(deliveries.c.state.in_(list(states)))
         if dead_letter:
             query = query.where(deliveries.c.dead_letter.is_(True))
+        newest = deliveries.c.delivery_id
         if document_id:
             query = query.where(deliveries.c.document_id == document_id)
-        query = query.order_by(deliveries.c.delivery_id.desc()).limit(limit)
+            # a document's few rows by the document index, then sorted: not the tenant's
+            # newest read until they come (`|| ''` keeps SQLite from ordering by index)
+            newest = newest + ""
+        query = query.order_by(newest.desc()).limit(limit)
         with self.engine.begin() as conn:
             return [delivery_from_row(r) for r in conn.execute(query).mappings()]
 

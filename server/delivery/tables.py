@@ -57,6 +57,10 @@ Index("ix_deliveries_document", deliveries.c.tenant, deliveries.c.document_id)
 Index("ix_deliveries_provider_id", deliveries.c.provider, deliveries.c.provider_message_id)
 Index("ix_deliveries_contact", deliveries.c.tenant, deliveries.c.customer_id,
       deliveries.c.kind, deliveries.c.state_at)
+# A tenant's deliveries newest first (`OutboxQueries.list`: ListDeliveries, a page at a
+# time) read in index order and stop at the page's end; without it SQLite sorted every
+# delivery the tenant ever had for each page (45 ms at 100,000).
+Index("ix_deliveries_tenant_newest", deliveries.c.tenant, deliveries.c.delivery_id)
 # The rows a fallback may still start from (`OutboxQueries.due_fallbacks`, at every dispatch
 # round after a document or a failure): only those with a fallback left. Without it the
 # query read every failed, bounced, expired and suppressed row ever kept (most have no

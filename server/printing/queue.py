@@ -133,6 +133,9 @@ print_batches = Table(
     Column("reprint_batch_id", String(64), nullable=True),
     PrimaryKeyConstraint("batch_id", name="pk_print_batches"),
 )
+# Every batch ever made stays; the ones left `closing` (a build interrupted: at every
+# close_due and close_now) are found by state, not by reading them all.
+Index("ix_print_batches_state", print_batches.c.state)
 
 print_sequences = Table(
     "print_sequences",

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from server.schema import create_tables
 from server.surveys.tables import (
     experiment_conversions,
     experiment_exposures,
@@ -54,7 +55,7 @@ class SurveyStore:
 
     def create_schema(self) -> None:
         with self.engine.begin() as conn:
-            metadata.create_all(conn)
+            create_tables(conn, metadata)
 
     # --- invitations ---------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ Index("ix_survey_invitations_report", survey_invitations.c.tenant,
       survey_invitations.c.survey_id, survey_invitations.c.created_at)
 Index("ix_survey_invitations_sms", survey_invitations.c.tenant, survey_invitations.c.mobile,
       survey_invitations.c.reply_code, survey_invitations.c.created_at)
+# An SMS answer through a gateway the tenants share names no tenant (`latest_for_sms`):
+# found by number and code, not by reading every invitation ever sent (8.8 ms on SQLite,
+# 12.6 on PostgreSQL at 100,000 without it).
+Index("ix_survey_invitations_reply", survey_invitations.c.mobile,
+      survey_invitations.c.reply_code, survey_invitations.c.created_at)
 Index("ix_survey_invitations_key", survey_invitations.c.tenant,
       survey_invitations.c.idempotency_key, unique=True)
 

@@ -1,0 +1,59 @@
+"""A tenant's deliveries newest first (ListDeliveries, a page at a time) are read in the
+order of `ix_deliveries_tenant_newest` and stop at the page's end, not sorted from every
+delivery the tenant ever had; a document's deliveries still come by the document index; a
+database made before the index gets it on start. Figures: load_tests/bench_history_queries.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import create_engine, insert, inspect, text
+
+from server.delivery.store import DeliveryStore
+from server.delivery.tables import deliveries
+from tests.unit.query_plans import plans_of
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def delivery(n: int, document_id: str = "") -> dict:
+    return dict(delivery_id=f"{n:026d}", tenant="t", document_id=document_id or f"d{n}",
+                customer_id=f"c{n % 100}", kind="invoice", channel="sms", provider="",
+                recipient="", archive_key="k", sha256="0" * 64, media_type="text/plain",
+                message_id="m", provider_message_id="", state="delivered", state_at=NOW,
+                reason="", attempts=0, next_attempt_at=NOW, created_at=NOW, expires_at=NOW,
+                fallbacks="", dead_letter=False, details="{}")
+
+
+def test_a_tenants_newest_deliveries_are_read_in_index_order(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    store = DeliveryStore(engine)
+    store.create_schema()
+    with engine.begin() as conn:
+        conn.execute(insert(deliveries), [delivery(n) for n in range(3000)])
+        conn.execute(insert(deliveries), [delivery(5000 + n, "d7") for n in range(3)])
+    assert [d.delivery_id for d in store.list("t", limit=5)] == [
+        f"{n:026d}" for n in (5002, 5001, 5000, 2999, 2998)]
+    assert [d.delivery_id for d in store.list("t", limit=2, before=f"{2999:026d}")] == [
+        f"{n:026d}" for n in (2998, 2997)]
+    listing = plans_of(engine, lambda: store.list("t", limit=10), "FROM deliveries")
+    assert "ix_deliveries_tenant_newest" in listing and "TEMP B-TREE" not in listing
+    # a document's deliveries: its few rows by the document index, not the tenant's newest
+    assert [d.delivery_id for d in store.list("t", document_id="d7")] == [
+        f"{n:026d}" for n in (5002, 5001, 5000, 7)]
+    assert "ix_deliveries_document" in plans_of(
+        engine, lambda: store.list("t", document_id="d7"), "FROM deliveries")
+    engine.dispose()
+
+
+def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
+    store = DeliveryStore(engine)
+    store.create_schema()
+    with engine.begin() as conn:  # as a server of an earlier version left it
+        conn.execute(text("drop index ix_deliveries_tenant_newest"))
+    store.create_schema()
+    store.create_schema()  # and again: nothing to do
+    assert "ix_deliveries_tenant_newest" in {
+        i["name"] for i in inspect(engine).get_indexes("deliveries")}
+    engine.dispose()
