@@ -106,7 +106,7 @@ print_pieces = Table(
 # The queue keeps every piece it ever batched: the pieces still waiting (`batch_id` NULL:
 # `pending`, before every batch listing and cut-off check) and a batch's pieces (its build
 # and acknowledgement) are found by index, not by reading them all; so are a document's
-# reprints (`reprint_of`). load_tests/bench_print_queue.py has the figures.
+# reprints (`reprint_of`). load_tests/bench_history_queries.py has the figures.
 Index("ix_print_pieces_batch", print_pieces.c.batch_id)
 Index("ix_print_pieces_reprint_of", print_pieces.c.reprint_of)
 
