@@ -1,11 +1,12 @@
-"""The SQLite plan of the statements a call really runs (tests of the indexes that keep
-queries on tables with a long history from reading all of it)."""
+"""Tests of the indexes that keep queries on tables with a long history from reading all of
+it: the SQLite plan of the statements a call really runs, and an index added in a later
+version reaching a database made before it (server.schema.create_tables)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 
 
@@ -26,3 +27,17 @@ def plans_of(engine: Engine, call: Callable[[], object], like: str) -> str:
     with engine.connect() as conn:
         return " ".join(str(step) for statement, parameters in seen for step in
                         conn.exec_driver_sql(f"explain query plan {statement}", parameters))
+
+
+def assert_added_on_start(engine: Engine, create_schema: Callable[[], None], table: str,
+                          *indexes: str) -> None:
+    """`indexes` of `table`, dropped as a server of an earlier version left the database,
+    are there again once the stage creates its schema on start; a second start has nothing
+    to do."""
+    with engine.begin() as conn:
+        for name in indexes:
+            conn.execute(text(f"drop index {name}"))
+    assert not set(indexes) & {i["name"] for i in inspect(engine).get_indexes(table)}
+    create_schema()
+    create_schema()
+    assert set(indexes) <= {i["name"] for i in inspect(engine).get_indexes(table)}

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import create_engine, insert, text
 
 from server.delivery.store import DeliveryStore
 from server.delivery.tables import deliveries
+from tests.unit.query_plans import assert_added_on_start
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 DUE_QUERY = ("select * from deliveries where state in ('bounced', 'failed', 'expired', "
@@ -43,12 +44,7 @@ def test_due_fallbacks_reads_only_rows_with_a_fallback_left(tmp_path):
 
 def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    DeliveryStore(engine).create_schema()
-    with engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_deliveries_fallback_due"))
-    assert "ix_deliveries_fallback_due" not in {
-        i["name"] for i in inspect(engine).get_indexes("deliveries")}
-    DeliveryStore(engine).create_schema()
-    DeliveryStore(engine).create_schema()  # and again: nothing to do
-    assert "ix_deliveries_fallback_due" in {
-        i["name"] for i in inspect(engine).get_indexes("deliveries")}
+    store = DeliveryStore(engine)
+    store.create_schema()
+    assert_added_on_start(engine, store.create_schema, "deliveries",
+                          "ix_deliveries_fallback_due")

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import create_engine, insert
 
 from server.delivery.store import DeliveryStore
 from server.delivery.tables import deliveries
-from tests.unit.query_plans import plans_of
+from tests.unit.query_plans import assert_added_on_start, plans_of
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -50,10 +50,6 @@ def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
     store = DeliveryStore(engine)
     store.create_schema()
-    with engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_deliveries_tenant_newest"))
-    store.create_schema()
-    store.create_schema()  # and again: nothing to do
-    assert "ix_deliveries_tenant_newest" in {
-        i["name"] for i in inspect(engine).get_indexes("deliveries")}
+    assert_added_on_start(engine, store.create_schema, "deliveries",
+                          "ix_deliveries_tenant_newest")
     engine.dispose()

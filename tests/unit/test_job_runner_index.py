@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert
 
 from server.jobs.store import JobStore
 from server.jobs.tables import jobs
-from tests.unit.query_plans import plans_of
+from tests.unit.query_plans import assert_added_on_start, plans_of
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -39,10 +39,5 @@ def test_the_runner_finds_unfinished_and_abandoned_jobs_by_state(tmp_path):
 def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
     store = JobStore(f"sqlite:///{tmp_path / 'index.db'}")
     store.create_schema()
-    with store.engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_kanal_jobs_state"))
-    store.create_schema()
-    store.create_schema()  # and again: nothing to do
-    assert "ix_kanal_jobs_state" in {
-        i["name"] for i in inspect(store.engine).get_indexes("kanal_jobs")}
+    assert_added_on_start(store.engine, store.create_schema, "kanal_jobs", "ix_kanal_jobs_state")
     store.close()

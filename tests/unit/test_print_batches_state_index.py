@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert
 
 from archive.index import DocumentIndex
 from server.printing.batches import BatchService
 from server.printing.queue import PrintQueue, PrintSettings, print_batches
-from tests.unit.query_plans import plans_of
+from tests.unit.query_plans import assert_added_on_start, plans_of
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -43,10 +43,6 @@ def test_batches_left_closing_are_found_by_state(tmp_path):
 
 def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
     index, queue = queue_on(tmp_path)
-    with index.engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_print_batches_state"))
-    queue.create_schema()
-    queue.create_schema()  # and again: nothing to do
-    assert "ix_print_batches_state" in {
-        i["name"] for i in inspect(index.engine).get_indexes("print_batches")}
+    assert_added_on_start(index.engine, queue.create_schema, "print_batches",
+                          "ix_print_batches_state")
     index.close()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, text
 
 from archive.index import DocumentIndex
 from server.printing.queue import PrintQueue, PrintSettings, print_pieces
+from tests.unit.query_plans import assert_added_on_start
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -50,11 +51,6 @@ def test_waiting_pieces_and_a_batchs_pieces_are_found_by_index(tmp_path):
 
 def test_a_database_made_before_the_indexes_gets_them_on_start(tmp_path):
     index, queue = queue_on(tmp_path)
-    with index.engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_print_pieces_batch"))
-        conn.execute(text("drop index ix_print_pieces_reprint_of"))
-    queue.create_schema()
-    queue.create_schema()  # and again: nothing to do
-    names = {i["name"] for i in inspect(index.engine).get_indexes("print_pieces")}
-    assert {"ix_print_pieces_batch", "ix_print_pieces_reprint_of"} <= names
+    assert_added_on_start(index.engine, queue.create_schema, "print_pieces",
+                          "ix_print_pieces_batch", "ix_print_pieces_reprint_of")
     index.close()

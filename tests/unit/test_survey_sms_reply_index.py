@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import create_engine, insert
 
 from server.surveys.store import SurveyStore
 from server.surveys.tables import survey_invitations
-from tests.unit.query_plans import plans_of
+from tests.unit.query_plans import assert_added_on_start, plans_of
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -45,10 +45,6 @@ def test_a_database_made_before_the_index_gets_it_on_start(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'index.db'}")
     store = SurveyStore(engine)
     store.create_schema()
-    with engine.begin() as conn:  # as a server of an earlier version left it
-        conn.execute(text("drop index ix_survey_invitations_reply"))
-    store.create_schema()
-    store.create_schema()  # and again: nothing to do
-    assert "ix_survey_invitations_reply" in {
-        i["name"] for i in inspect(engine).get_indexes("survey_invitations")}
+    assert_added_on_start(engine, store.create_schema, "survey_invitations",
+                          "ix_survey_invitations_reply")
     engine.dispose()
