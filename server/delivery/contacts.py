@@ -22,15 +22,14 @@ class ContactRows:
 
     def contacts_since(self, tenant: str, customer_id: str, kinds: Sequence[str],
                        since: datetime, *, marketing: bool = False,
-                       exclude: str = "", document_id: str = "") -> int:
+                       document_id: str = "") -> int:
         """Documents that reached this customer (a delivery sent or delivered) since
         `since`, other than `document_id`: a document sent by e-mail and on paper is one
         message, and its other channels do not count against its own cap."""
         query = select(deliveries.c.document_id, deliveries.c.details).where(
             deliveries.c.tenant == tenant, deliveries.c.customer_id == customer_id,
             deliveries.c.state.in_([State.SENT.value, State.DELIVERED.value]),
-            deliveries.c.state_at >= since, deliveries.c.delivery_id != exclude,
-            deliveries.c.document_id != document_id)
+            deliveries.c.state_at >= since, deliveries.c.document_id != document_id)
         if kinds:
             query = query.where(deliveries.c.kind.in_(list(kinds)))
         with self.engine.begin() as conn:

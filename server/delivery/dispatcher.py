@@ -226,8 +226,7 @@ class Dispatcher:
             country=details.get("country", ""), now=now,
             contacts_since=lambda since, marketing: store.contacts_since(
                 row["tenant"], row["customer_id"], () if marketing else (row["kind"],), since,
-                marketing=marketing, exclude=row["delivery_id"],
-                document_id=row["document_id"]))
+                marketing=marketing, document_id=row["document_id"]))
         if decision.action == "send":
             return True
         metrics.ATTEMPTS.labels(slot.provider.name,
