@@ -26,6 +26,7 @@ from server.jobs.tables import (
     jobs,
     metadata,
 )
+from server.schema import create_missing_indexes
 
 CHUNK_SIZE = 50
 
@@ -60,10 +61,7 @@ class JobDatabase:
                         kind = column.type.compile(dialect=conn.dialect)
                         conn.execute(text(
                             f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
-                indexed = {i["name"] for i in inspect(conn).get_indexes(table.name)}
-                for index in table.indexes:  # and indexes newer than it
-                    if index.name not in indexed:
-                        index.create(conn)
+            create_missing_indexes(conn, metadata)  # and indexes newer than a table
             # A job cancelled before chunks were settled (older servers) finishes settling;
             # its totals are counted again from its chunks (server.jobs.totals), as what it
             # left may not be what they were counted from.
