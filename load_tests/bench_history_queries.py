@@ -2,12 +2,17 @@
 fallback query (`due_fallbacks`, at every dispatch round after a document or a failure),
 the print queue's waiting pieces (`pending`, before every batch listing and cut-off check),
 one batch's pieces (its build and acknowledgement) and the batches left `closing` (every
-close_due and close_now), a tenant's newest deliveries (ListDeliveries, a page of 100), the
-job runner's unfinished jobs (`unfinished_jobs`, every scheduling round) and an SMS survey
-answer through a gateway the tenants share (`latest_for_sms` naming no tenant), with 0,
-10,000 and 100,000 rows of history (failed and suppressed deliveries with no fallback left;
-pieces already batched; acknowledged batches; completed jobs; answered invitations), on
-SQLite and on PostgreSQL.
+close_due and close_now), a tenant's newest deliveries (ListDeliveries, a page of 100;
+filtered by a state or by dead letter that few rows match), the job runner's unfinished
+jobs (`unfinished_jobs`, every scheduling round), an SMS survey answer through a gateway the
+tenants share (`latest_for_sms` naming no tenant), a receipt whose provider id was never
+recorded, matched among its recipient's waiting deliveries (`waiting_for`), and the job
+gauges (every metrics scrape), with 0, 10,000 and 100,000 rows of history (failed and
+suppressed deliveries with no fallback left, and another tenant's SMS still `sent`, their
+receipt never come; pieces already batched; acknowledged batches; completed jobs, each with
+its done chunk; answered invitations), on SQLite and on PostgreSQL. `delivery_write`: one
+delivery written and moved twice, in one transaction (load_tests/bench_delivery_write.py
+measures the indexes' part of it more closely).
 
     python load_tests/bench_history_queries.py [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
@@ -35,7 +40,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import create_engine, insert, make_url, select, text, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,8 +48,9 @@ sys.path.insert(0, str(ROOT))
 from archive.index import DocumentIndex  # noqa: E402
 from server.delivery.store import DeliveryStore  # noqa: E402
 from server.delivery.tables import deliveries  # noqa: E402
+from server.jobs.gauges import job_gauges  # noqa: E402
 from server.jobs.store import JobStore  # noqa: E402
-from server.jobs.tables import jobs  # noqa: E402
+from server.jobs.tables import job_chunks, jobs  # noqa: E402
 from server.printing.queue import (  # noqa: E402
     PrintQueue,
     PrintSettings,
@@ -68,6 +74,12 @@ def failed_delivery(n: int) -> dict:
                 fallbacks="", dead_letter=False, details="{}")
 
 
+def unanswered_sms(n: int) -> dict:
+    """An SMS the operator took but whose receipt never came: it stays `sent`."""
+    return dict(failed_delivery(n), delivery_id=f"S{n:025d}", tenant="u", provider="smpp",
+                recipient=f"+47{n % 50_000:08d}", state="sent")
+
+
 def batched_piece(n: int) -> dict:
     return dict(piece_id=f"p{n:010d}", document_id=f"d{n:010d}", tenant="t", printshop="s",
                 profile="default", archive_key="k", pdf_sha256="0" * 64, pages=1,
@@ -79,6 +91,10 @@ def finished_job(n: int) -> dict:
     return dict(job_id=f"{n:026d}", tenant="t", job_name="", layout_id="l", layout_version="1",
                 channels="", print_profile="", priority=0, state="completed", total=10,
                 chunks=1, chunk_size=50, created_at=NOW, started_at=NOW, finished_at=NOW)
+
+
+def done_chunk(n: int) -> dict:
+    return dict(job_id=f"{n:026d}", chunk=0, state="done", attempts=1, summary="{}")
 
 
 def answered_invitation(n: int) -> dict:
@@ -126,22 +142,41 @@ def measure(url: str) -> list[tuple[int, dict[str, float]]]:
             return conn.execute(select(print_pieces).where(
                 print_pieces.c.batch_id == "B7")).all()
 
+    gauges = job_gauges(job_store)
+    written = iter(range(10**9))
+
+    def delivery_write() -> None:
+        """What every index on `deliveries` costs a delivery: its row written `queued`,
+        then moved to `sending` and `sent` (one transaction, so the figure is the
+        indexes' work and not the disk's flush)."""
+        n = next(written)
+        row = dict(failed_delivery(n), delivery_id=f"W{n:025d}", tenant="w", provider="smtp",
+                   recipient=f"r{n}@example.com", state="queued")
+        with engine.begin() as conn:
+            conn.execute(insert(deliveries), row)
+            for state in ("sending", "sent"):
+                conn.execute(update(deliveries).where(
+                    deliveries.c.delivery_id == row["delivery_id"]).values(state=state))
+
     out, have = [], 0
     for size in SIZES:
         with engine.begin() as conn:
             for start in range(have, size, 5000):
                 end = min(start + 5000, size)
                 conn.execute(insert(deliveries), [failed_delivery(n) for n in range(start, end)])
+                conn.execute(insert(deliveries), [unanswered_sms(n) for n in range(start, end)])
                 conn.execute(insert(print_pieces), [batched_piece(n) for n in range(start, end)])
                 conn.execute(insert(jobs), [finished_job(n) for n in range(start, end)])
+                conn.execute(insert(job_chunks), [done_chunk(n) for n in range(start, end)])
                 conn.execute(insert(survey_invitations),
                              [answered_invitation(n) for n in range(start, end)])
                 conn.execute(insert(print_batches),
                              [acknowledged_batch(n) for n in range(start, end)])
             if engine.dialect.name == "postgresql":
                 for table in ("deliveries", "print_pieces", "print_batches", "kanal_jobs",
-                              "survey_invitations"):
+                              "kanal_job_chunks", "survey_invitations"):
                     conn.execute(text(f"analyze {table}"))
+        job_store.create_schema()  # a start: the finished jobs' totals counted afresh
         have = size
         out.append((size, {"due_fallbacks": ms_per_call(store.due_fallbacks),
                            "print_pending": ms_per_call(queue.pending),
@@ -150,7 +185,15 @@ def measure(url: str) -> list[tuple[int, dict[str, float]]]:
                            "deliveries_list": ms_per_call(lambda: store.list("t", limit=101)),
                            "unfinished_jobs": ms_per_call(job_store.unfinished_jobs),
                            "sms_reply_any_tenant": ms_per_call(lambda: surveys.latest_for_sms(
-                               None, "+4700000007", "NPS", NOW))}))
+                               None, "+4700000007", "NPS", NOW)),
+                           "receipt_waiting_for": ms_per_call(lambda: store.waiting_for(
+                               "smpp", "+4700000007")),
+                           "deliveries_list_state": ms_per_call(lambda: store.list(
+                               "t", states=["bounced"], limit=101)),
+                           "deliveries_list_dead_letter": ms_per_call(lambda: store.list(
+                               "t", dead_letter=True, limit=101)),
+                           "job_gauges": ms_per_call(gauges),
+                           "delivery_write": ms_per_call(delivery_write, 500)}))
     job_store.close()
     index.close()
     return out
