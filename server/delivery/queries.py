@@ -65,12 +65,21 @@ class OutboxQueries:
             return dict(row) if row else None
 
     def waiting_for(self, provider: str, recipient: str) -> list[dict[str, Any]]:
-        """The recipient's deliveries by `provider` that a receipt may still concern."""
+        """The recipient's deliveries by `provider` that a receipt may still concern, by
+        state (queued, sending, sent), then next attempt, then oldest first. The recipient's
+        rows come by `ix_deliveries_recipient`, not the provider's every row still `sent`;
+        the order is the one the state index gave before, now said (a short client reference,
+        SMPP's 16 bits, may match more than one)."""
+        # `|| ''`: SQLite would take the state index for the order and read every waiting row
+        # of the provider; the recipient's rows are few, sorted.
+        waiting = (deliveries.c.state + "").in_(
+            [State.QUEUED.value, State.SENDING.value, State.SENT.value])
         with self.engine.begin() as conn:
             return [dict(r) for r in conn.execute(select(deliveries).where(
                 deliveries.c.provider == provider, deliveries.c.recipient == recipient,
-                deliveries.c.state.in_([State.QUEUED.value, State.SENDING.value,
-                                        State.SENT.value]))).mappings()]
+                waiting).order_by(
+                deliveries.c.state, deliveries.c.next_attempt_at,
+                deliveries.c.delivery_id)).mappings()]
 
     def get(self, tenant: str, delivery_id: str, *, history: bool = True) -> Delivery | None:
         with self.engine.begin() as conn:
