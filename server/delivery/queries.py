@@ -100,12 +100,16 @@ class OutboxQueries:
     def list(self, tenant: str, *, states: Sequence[str] = (), dead_letter: bool = False,
              document_id: str = "", limit: int = 100, before: str = "") -> list[Delivery]:
         """A tenant's deliveries, newest first (ids are ULIDs: they sort by time), at most
-        `limit`, only those older than the delivery id `before` when given (keyset paging)."""
+        `limit`, only those older than the delivery id `before` when given (keyset paging).
+
+        Each read stops at the page's end in an index's order: the tenant's newest
+        (`ix_deliveries_tenant_newest`), its dead letters (`ix_deliveries_dead_letter`), or
+        with `states` one read per state (`ix_deliveries_tenant_state`), merged: a few
+        matching rows among many are not looked for through all of them. A document's rows
+        come by the document index and are sorted."""
         query = select(deliveries).where(deliveries.c.tenant == tenant)
         if before:
             query = query.where(deliveries.c.delivery_id < before)
-        if states:
-            query = query.where(deliveries.c.state.in_(list(states)))
         if dead_letter:
             query = query.where(deliveries.c.dead_letter.is_(True))
         newest = deliveries.c.delivery_id
@@ -114,9 +118,18 @@ class OutboxQueries:
             # a document's few rows by the document index, then sorted: not the tenant's
             # newest read until they come (`|| ''` keeps SQLite from ordering by index)
             newest = newest + ""
-        query = query.order_by(newest.desc()).limit(limit)
+        if not states:
+            pages = [query]
+        elif document_id:
+            pages = [query.where(deliveries.c.state.in_(list(states)))]
+        else:  # each state's newest in index order, merged below
+            pages = [query.where(deliveries.c.state == state) for state in dict.fromkeys(states)]
         with self.engine.begin() as conn:
-            return [delivery_from_row(r) for r in conn.execute(query).mappings()]
+            rows = [r for page in pages for r in conn.execute(
+                page.order_by(newest.desc()).limit(limit)).mappings()]
+        if len(pages) > 1:
+            rows = sorted(rows, key=lambda r: r["delivery_id"], reverse=True)[:limit]
+        return [delivery_from_row(r) for r in rows]
 
     def _with_history(self, conn: Connection, rows: Sequence[RowMapping]) -> list[Delivery]:
         ids = [r["delivery_id"] for r in rows]

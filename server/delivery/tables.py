@@ -61,6 +61,17 @@ Index("ix_deliveries_contact", deliveries.c.tenant, deliveries.c.customer_id,
 # time) read in index order and stop at the page's end; without it SQLite sorted every
 # delivery the tenant ever had for each page (45 ms at 100,000).
 Index("ix_deliveries_tenant_newest", deliveries.c.tenant, deliveries.c.delivery_id)
+# The same, filtered (ListDeliveries by state, by dead letter): read newest first until the
+# page fills, the tenant's newest walked every row the tenant ever had when few match
+# (at 100,000: 28-81 ms on SQLite by state, 26-96 by dead letter, 52-107 on PostgreSQL by
+# dead letter; 0.1-0.3 and 0.3-0.7 by these). A state's rows in order (one read per state
+# asked for, merged), and the few dead letters alone: partial, so the many rows that are
+# not take no room and cost no write.
+Index("ix_deliveries_tenant_state", deliveries.c.tenant, deliveries.c.state,
+      deliveries.c.delivery_id)
+Index("ix_deliveries_dead_letter", deliveries.c.tenant, deliveries.c.delivery_id,
+      sqlite_where=deliveries.c.dead_letter.is_(True),
+      postgresql_where=deliveries.c.dead_letter.is_(True))
 # A recipient's deliveries by one provider (`OutboxQueries.waiting_for`: a receipt whose
 # provider id was never recorded, matched by its client reference). Without it the query
 # read every row of the provider still `sent` (an SMS whose receipt never came stays so
