@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from server.jobs.queue import GROWTH_LIMIT_KB, LocalQueue
@@ -68,7 +69,9 @@ class Collector:
 
 
 def new_queue() -> LocalQueue:
-    return LocalQueue(object(), WORKERS, run=stand_in_chunk,  # type: ignore[arg-type]
+    # of a WorkerConfig the queue reads only state_dir (None: no temporary folders to sweep)
+    config = SimpleNamespace(state_dir=None)
+    return LocalQueue(config, WORKERS, run=stand_in_chunk,  # type: ignore[arg-type]
                       init=stand_in_init)
 
 
