@@ -105,7 +105,9 @@ def release() -> None:
     if held is None or held.pid != os.getpid():
         return
     _claim = None
-    shutil.rmtree(held.folder, ignore_errors=True)  # under our own lock: no sweep races it
+    # a sweep seeing the folder once its lock file is gone removes it too: both skip what
+    # the other removed
+    shutil.rmtree(held.folder, ignore_errors=True)
     os.close(held.lock)
     tmpdir, tempfile.tempdir = held.previous
     if tmpdir is None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from server import tempdirs
 
 folder = tempdirs.claim(Path(sys.argv[1]))
+assert folder not in tempdirs.sweep(Path(sys.argv[1])) and folder.is_dir()  # its own: kept
 fonts = tempfile.mkdtemp(prefix="weasyprint-")
 Path(fonts, "font.woff2").write_bytes(b"0" * 4096)
 print(folder, fonts, os.environ["TMPDIR"], flush=True)
