@@ -347,6 +347,11 @@ def main() -> int:
     result: dict[str, object] = {"records": args.records, "cores": os.cpu_count(),
                                  "malloc": malloc}
     with tempfile.TemporaryDirectory(prefix="kanal-bench-") as state:
+        from server import tempdirs
+
+        # The bare engines' worker processes are forked and end with os._exit (no atexit):
+        # WeasyPrint's font folders, made in this process's own folder, go with the run's.
+        tempdirs.claim(Path(state))
         for engine in args.engines.split(","):
             result[f"end_to_end_{engine}"] = end_to_end(engine, args.records, args.every,
                                                         Path(state))
@@ -365,6 +370,7 @@ def main() -> int:
             html.mkdir()
             seconds, pages = bare_chromium(layout, documents, html)
             result["chromium_print_to_pdf_2_processes"] = rate(seconds, bare_n, pages)
+        tempdirs.release()
 
     def ratio(a: str, b: str) -> float | None:
         if a in result and b in result:

@@ -34,7 +34,7 @@ from kanal.v1 import (
     printshop_pb2_grpc,
     surveys_pb2_grpc,
 )
-from server import auth, logs, metrics
+from server import auth, logs, metrics, tempdirs
 from server import state as server_state
 from server.api.admission import Lanes, Limits, RenderQueueExit
 from server.api.deliveries import DeliveriesServicer
@@ -127,6 +127,7 @@ class KanalServer:
                 "subsetter; install the Debian package libharfbuzz-subset0"
             )
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep_temporary_folders()
         try:
             s3 = self._start_s3(settings.s3)
             self.store = MeasuredArchiveStore(endpoint_url=s3.endpoint, bucket=s3.bucket,
@@ -192,6 +193,14 @@ class KanalServer:
                  embedded_s3=settings.s3.embedded, layouts=len(self.layouts.latest()),
                  metrics=self.metrics.url if self.metrics else "off")
 
+    def _sweep_temporary_folders(self) -> None:
+        """What processes that ended without cleaning up left in the state dir's temporary
+        folder (server.tempdirs): a killed server's, its render and bulk processes'."""
+        removed = tempdirs.sweep(self.settings.state_dir)
+        if removed:
+            log.info("temporary folders of ended processes removed", count=len(removed),
+                     folder=str(tempdirs.root(self.settings.state_dir)))
+
     def _surveys(self, delivery_settings: DeliverySettings) -> SurveyStage:
         """NPS surveys and A/B tests (server/surveys): own tables; follow-ups go to the
         delivery tenants' webhook URLs; the response page on `[surveys] listen`."""
@@ -210,7 +219,8 @@ class KanalServer:
         or in this process when render_workers = 0."""
         if self.settings.render_workers == 0:
             return Renderers()
-        pool = RenderPool(self.settings.layouts_dir, self.settings.render_workers)
+        pool = RenderPool(self.settings.layouts_dir, self.settings.render_workers,
+                          state_dir=self.settings.state_dir)
         pool.start()
         return pool
 
@@ -400,6 +410,7 @@ class KanalServer:
         if self.embedded_s3 is not None:
             self.embedded_s3.stop()
             self.embedded_s3 = None
+        self._sweep_temporary_folders()  # the pools' processes have ended, killed ones too
         log.info("kanal stopped")
 
     def wait(self) -> None:

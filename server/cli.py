@@ -43,11 +43,19 @@ def serve(args: argparse.Namespace) -> int:
         print("kanal: jemalloc is not installed: rendering costs about 10% more CPU; install "
               "the Debian package libjemalloc2", file=sys.stderr, flush=True)
 
-    from archive.errors import ArchiveError
-    from server.app import KanalServer
+    from server import tempdirs
 
     settings = load_settings(args.config, listen=args.listen, state_dir=args.state_dir,
                              metrics_listen=args.metrics_listen)
+    try:  # before anything makes a temporary file (server.tempdirs)
+        tempdirs.claim(settings.state_dir)
+    except OSError as exc:
+        print(f"kanal: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+    from archive.errors import ArchiveError
+    from server.app import KanalServer
+
     logs.configure(settings.log_format)
     server = KanalServer(settings)
     stopping = threading.Event()

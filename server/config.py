@@ -2,7 +2,8 @@
 
     [server]
     listen = "127.0.0.1:50051"
-    state_dir = ".kanal"            # embedded S3 data, SQLite index, generated credentials
+    state_dir = ".kanal"            # embedded S3 data, SQLite index, generated credentials,
+                                    # the processes' temporary files (server.tempdirs)
     layouts_dir = "layouts"
     max_data_bytes = 4194304        # largest `data_json` accepted
     render_workers = 2              # real-time render processes (default: one per core)

@@ -4,7 +4,8 @@ the garbage collector stops walking once they are warm.
 A server killed with SIGKILL cannot stop its process pools; their workers would wait on
 their queues forever, holding memory and database connections. Each worker runs this
 watch from its initializer: when its parent is gone (the kernel re-parents the orphan),
-it exits. Polling `getppid` once a second costs nothing measurable.
+it removes its temporary folder (server.tempdirs: `os._exit` skips atexit) and exits.
+Polling `getppid` once a second costs nothing measurable.
 
 `settle_heap`: what is alive once a process is warm (the libraries' modules, layouts,
 compiled templates, Babel's locale data, the engines' and channels' caches) lives as long
@@ -35,6 +36,8 @@ import sys
 import threading
 import time
 
+from server import tempdirs
+
 MALLOC_SWITCH = "KANAL_MALLOC"  # "system": stay on the C library's malloc
 
 
@@ -44,6 +47,7 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_seconds)
+        tempdirs.release()
         os._exit(0)  # the server is gone; nobody will read what this worker makes
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from archive import deadline
-from server import logs, metrics
+from server import logs, metrics, tempdirs
 from server.channels import Renderers
 from server.channels.fallback_check import Rendering
 from server.compose.layouts import Layout, LayoutRegistry
@@ -41,8 +41,10 @@ _renderers: Renderers | None = None
 _rendered = 0  # documents rendered by this worker process
 
 
-def _start_worker(layouts_dir: str) -> None:
+def _start_worker(layouts_dir: str, state_dir: str | None) -> None:
     global _layouts, _renderers
+    if state_dir is not None:  # first: WeasyPrint's font folder goes in it (server.tempdirs)
+        tempdirs.claim(Path(state_dir))
     exit_with_parent()
     logs.configure_worker()
     metrics.buffer_observations()  # handed back with each result, see server.metrics
@@ -90,11 +92,18 @@ def _warm(pool: ProcessPoolExecutor, workers: int) -> None:
 
 class RenderPool:
     """Same interface as `Renderers.render`, executed in a process pool that is replaced,
-    warm, every `documents_per_worker` documents per worker."""
+    warm, every `documents_per_worker` documents per worker.
+
+    With a `state_dir`, each render process keeps its temporary files (WeasyPrint's font
+    folder) in its own folder under it, and every new pool first removes the folders of
+    render processes that ended without removing theirs (killed, or orphaned and ended
+    with `os._exit`): see server.tempdirs. Without one they go to the system's."""
 
     def __init__(self, layouts_dir: Path, workers: int | None = None,
-                 documents_per_worker: int = DOCUMENTS_PER_WORKER):
+                 documents_per_worker: int = DOCUMENTS_PER_WORKER,
+                 state_dir: Path | None = None):
         self.layouts_dir = layouts_dir
+        self.state_dir = state_dir
         self.workers = workers or os.cpu_count() or 1
         self.documents_per_worker = documents_per_worker
         self._lock = threading.Lock()
@@ -103,11 +112,14 @@ class RenderPool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        if self.state_dir is not None:
+            tempdirs.sweep(self.state_dir)
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # no forked gRPC state
             initializer=_start_worker,
-            initargs=(str(self.layouts_dir),),
+            initargs=(str(self.layouts_dir),
+                      None if self.state_dir is None else str(self.state_dir)),
         )
 
     def start(self) -> None:

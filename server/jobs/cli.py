@@ -410,7 +410,7 @@ def worker(args: argparse.Namespace) -> int:
     # first (what is imported before it is imported twice); the consumer processes inherit it
     run_on_jemalloc()
 
-    from server import logs
+    from server import logs, tempdirs
     from server.config import load_settings
     from server.jobs.worker import WorkerConfig
 
@@ -418,6 +418,8 @@ def worker(args: argparse.Namespace) -> int:
         print("kanal worker: needs --rabbitmq or KANAL_RABBITMQ_URL", file=sys.stderr)
         return 2
     settings = load_settings(args.config)
+    tempdirs.claim(settings.state_dir)  # and its consumer processes theirs (server.tempdirs)
+    tempdirs.sweep(settings.state_dir)
     logs.configure(settings.log_format)
     s3 = settings.s3
     if s3.embedded or not settings.index_url:
@@ -447,6 +449,7 @@ def worker(args: argparse.Namespace) -> int:
             args.rabbitmq, config, stop, queue, ran, settings.log_format))
         child.start()
         child.join()
+        tempdirs.sweep(settings.state_dir)  # what the child left, had it to end abruptly
         if child.exitcode != 0 and not stop.is_set():
             print(f"kanal worker: consumer exited with {child.exitcode}; restarting",
                   file=sys.stderr)
@@ -457,9 +460,10 @@ def worker(args: argparse.Namespace) -> int:
 def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any,
                   log_format: str) -> None:
     """One consumer process's life: chunks until its memory has grown, then make room."""
-    from server import logs
+    from server import logs, tempdirs
     from server.jobs.queue import consume
 
+    tempdirs.claim(config.state_dir)
     logs.configure(log_format)  # a spawned process starts with nothing configured
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from server import logs
+from server import logs, tempdirs
 from server.jobs import worker
 from server.jobs.chunks import RETRY_BASE_SECONDS
 from server.jobs.store import JobStore
@@ -110,6 +110,8 @@ class LocalQueue:
         self._dispatcher.start()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        if self.config.state_dir is not None:  # the folders of workers that were killed
+            tempdirs.sweep(self.config.state_dir)  # (a broken pool) or ended orphaned
         return ProcessPoolExecutor(
             max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=self._init, initargs=(self.config,))

@@ -43,7 +43,7 @@ from ulid import ULID
 from archive.errors import ArchiveError, ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
-from server import logs, metrics, processes
+from server import logs, metrics, processes, tempdirs
 from server.archiving import Rendered
 from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
@@ -88,7 +88,9 @@ class WorkerConfig:
     plan: dict[str, Any] = field(default_factory=dict)  # channel plan rules (settings.plan)
     printing: dict[str, Any] = field(default_factory=dict)  # settings.printing (print queue)
     delivery: dict[str, Any] = field(default_factory=dict)  # settings.delivery (the outbox)
-    state_dir: Path | None = None  # the server's: the sealed-input key when none configured
+    # the server's: the sealed-input key when none configured; the workers' temporary
+    # folders (server.tempdirs; None: the system's)
+    state_dir: Path | None = None
     nice: int = 10
 
 
@@ -213,10 +215,12 @@ _pipeline: Pipeline | None = None
 
 
 def init_process(config: WorkerConfig) -> None:
-    """Pool initializer: lower this process's priority (real-time Compose calls run in the
-    server's own threads and render processes and win the CPU: `yield_cpu`), then build the
-    pipeline."""
+    """Pool initializer: its own temporary folder (server.tempdirs), lower this process's
+    priority (real-time Compose calls run in the server's own threads and render processes
+    and win the CPU: `yield_cpu`), then build the pipeline."""
     global _pipeline
+    if config.state_dir is not None:
+        tempdirs.claim(config.state_dir)
     exit_with_parent()
     logs.configure_worker()
     metrics.buffer_observations()  # returned with each ChunkOutcome, see server.metrics

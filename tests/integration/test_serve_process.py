@@ -138,14 +138,68 @@ def test_kanal_serve_refuses_a_taken_port(tmp_path):
     assert processes_using(tmp_path) == [], "SeaweedFS left behind after a failed start"
 
 
-def test_seaweedfs_dies_with_a_killed_server(tmp_path):
-    """kill -9 gives the server no chance to stop SeaweedFS; the kernel must (PDEATHSIG),
-    or the orphan keeps the store locked and the restart fails."""
+def spawned_children_of(pid: int) -> list[int]:
+    """Its multiprocessing 'spawn' children: render and bulk worker processes."""
+    return [child for child in children_of(pid)
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def own_folders(state: Path) -> list[str]:
+    """The processes' temporary folders under the state dir (server.tempdirs)."""
+    folder = state / "tmp"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+
+def test_a_killed_render_process_leaves_nothing_in_the_temp_directory(tmp_path):
+    """Each render process that renders with WeasyPrint has it copy the layouts' fonts
+    into a temporary folder (about 3 MB); killed (SIGKILL: the OOM killer, an operator) it
+    cannot remove it, and it stayed in /tmp for good. `kanal serve` gives each of its
+    processes a folder of its own under the state dir and removes a dead one's when it
+    stops or starts (server.tempdirs): a start, a WeasyPrint document, a killed render
+    process and a stop leave nothing in the temporary directory."""
     address = f"127.0.0.1:{free_port()}"
-    state = tmp_path / "state"
+    state, system = tmp_path / "state", tmp_path / "system-tmp"
+    system.mkdir()
     process = subprocess.Popen(
         [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(system), "KANAL_RENDER_WORKERS": "1"})
+    try:
+        wait_serving(address, process)
+        dev_keys = json.loads((state / "dev-api-keys.json").read_text())
+        with channel(address, dev_keys["producer"]) as ch:
+            response = documents_pb2_grpc.DocumentsStub(ch).Compose(
+                documents_pb2.ComposeRequest(  # rendered by WeasyPrint
+                    layout_id="welcome-letter",
+                    data_json=LayoutRegistry().get("welcome-letter").sample_data()),
+                timeout=60)
+        assert response.outputs[0].pages == 1
+        [render] = spawned_children_of(process.pid)
+        fonts = [*system.rglob("weasyprint-*"), *state.rglob("weasyprint-*")]
+        assert len(fonts) == 1, fonts  # the render process's
+        os.kill(render, signal.SIGKILL)
+        while alive([render]):
+            time.sleep(0.05)  # waiting for the kill to land, not for time to pass
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert not fonts[0].exists(), "the killed render process's font folder is left"
+    assert list(system.iterdir()) == []
+    assert own_folders(state) == []
+
+
+def test_seaweedfs_dies_with_a_killed_server(tmp_path):
+    """kill -9 gives the server no chance to stop SeaweedFS; the kernel must (PDEATHSIG),
+    or the orphan keeps the store locked and the restart fails. The orphaned workers remove
+    their temporary folders as they exit (server.processes); the restarted server removes
+    the killed one's (server.tempdirs); none is in the system's temporary directory."""
+    address = f"127.0.0.1:{free_port()}"
+    state, system = tmp_path / "state", tmp_path / "system-tmp"
+    system.mkdir()
+    env = {**os.environ, "TMPDIR": str(system)}
+    process = subprocess.Popen(
+        [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_serving(address, process)
         assert processes_using(state)
@@ -159,15 +213,20 @@ def test_seaweedfs_dies_with_a_killed_server(tmp_path):
         time.sleep(0.1)  # waiting for the orphans to notice, not for time to pass
     assert processes_using(state) == [], "SeaweedFS outlived a killed server"
     assert alive(workers) == [], "worker processes outlived a killed server"
+    killed = [name for name in own_folders(state) if name.startswith(f"{process.pid}-")]
+    assert own_folders(state) == killed and len(killed) == 1
     # And the same state dir serves again.
     restart = subprocess.Popen(
         [*kanal_command(), "serve", "--listen", address, "--state-dir", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_serving(address, restart)
+        assert killed[0] not in own_folders(state)
     finally:
         restart.send_signal(signal.SIGTERM)
         assert restart.wait(timeout=60) == 0
+    assert own_folders(state) == []
+    assert list(system.iterdir()) == []
 
 
 def test_a_new_users_first_hour_against_kanal_serve(tmp_path):

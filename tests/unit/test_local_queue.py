@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from types import SimpleNamespace
 from typing import NamedTuple
 
+from server import tempdirs
 from server.jobs.queue import GROWTH_LIMIT_KB, LocalQueue
 from server.jobs.worker import ChunkOutcome
 
@@ -68,7 +70,9 @@ class Collector:
 
 
 def new_queue() -> LocalQueue:
-    return LocalQueue(object(), WORKERS, run=stand_in_chunk,  # type: ignore[arg-type]
+    # of a WorkerConfig the queue reads only state_dir (None: no temporary folders to sweep)
+    config = SimpleNamespace(state_dir=None)
+    return LocalQueue(config, WORKERS, run=stand_in_chunk,  # type: ignore[arg-type]
                       init=stand_in_init)
 
 
@@ -145,6 +149,33 @@ def test_a_dead_worker_fails_its_chunk_and_the_queue_goes_on():
         queue.close()
     assert collect.results[("die", 0)] is None  # the runner re-queues it
     assert collect.results[("job", 1)] is not None
+
+
+def claiming_init(config: SimpleNamespace) -> None:
+    """As the real initializer does first (server.jobs.worker.init_process)."""
+    tempdirs.claim(config.state_dir)
+
+
+def test_a_dead_workers_temporary_folder_is_removed_with_its_pool(tmp_path):
+    """A worker that dies (here `os._exit`, as a SIGKILL would: no atexit) leaves its
+    temporary folder (server.tempdirs); the pool that replaces the broken one removes it."""
+    collect = Collector(2)
+    queue = LocalQueue(SimpleNamespace(state_dir=tmp_path), 1,  # type: ignore[arg-type]
+                       run=stand_in_chunk, init=claiming_init)
+    root = tempdirs.root(tmp_path)
+    try:
+        queue.submit("die", 0, 0, collect)
+        deadline = time.monotonic() + 60
+        while ("die", 0) not in collect.results and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the pool to notice its dead worker
+        dead = [p for p in root.iterdir() if p.is_dir()]
+        assert len(dead) == 1
+        queue.submit("job", 1, 0, collect)
+        assert collect.all_done.wait(60)
+        assert not dead[0].exists()
+    finally:
+        queue.close()
+    assert [p.name for p in root.iterdir()] == [".sweep.lock"]
 
 
 def test_a_chunk_that_cannot_start_fails_and_the_dispatcher_goes_on(monkeypatch):
