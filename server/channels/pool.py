@@ -16,6 +16,7 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
 from server.errors import DeadlineExceeded
 from server.processes import exit_with_parent, settle_heap
+
+log = logs.get_logger(__name__)
 
 # WeasyPrint's native libraries (Pango, HarfBuzz, fontconfig) keep about 60 KB per
 # rendered document that no Python-level cleanup, fresh engine or malloc_trim gives back
@@ -135,24 +138,58 @@ class RenderPool:
         return rendering
 
     def _run(self, work: Any, composition: Composition, layout: Layout) -> Any:
-        """`work(layout id, version, composition)` in a worker -> its result."""
-        with self._lock:  # submit under the lock: the pool may be swapped right after
-            future = self._pool.submit(work, layout.id, layout.version, composition)
-            self._rendered += 1
-            if (self._rendered >= self.workers * self.documents_per_worker
-                    and not self._replacing):
-                self._replacing = True
-                threading.Thread(target=self._replace, name="render-pool-replace",
-                                 daemon=True).start()
-        try:
-            result, observed = future.result(timeout=deadline.remaining())
-        except FutureTimeout:  # the caller's deadline passed while it waited for a worker
-            future.cancel()
-            raise DeadlineExceeded("the document was not rendered within the call's deadline "
-                                   "(waiting for a render process included); a retry needs "
-                                   "a longer deadline") from None
-        metrics.replay(observed)
-        return result
+        """`work(layout id, version, composition)` in a worker -> its result.
+
+        A render process that dies (the OOM killer, an operator's SIGKILL, a crash in a
+        native library) breaks its whole pool: every document in flight in it fails with
+        `BrokenProcessPool`, and so would every later one. The broken pool is replaced by
+        a fresh one at once, and a document that was in flight is rendered once more
+        there: it is most likely not the cause. If the fresh pool breaks too, the call
+        fails with `BrokenProcessPool` (gRPC UNAVAILABLE: retryable) and later calls get
+        yet another pool. Raises `DeadlineExceeded` when the call's deadline passes."""
+        for attempt in (1, 2):
+            with self._lock:  # submit under the lock: the pool may be swapped right after
+                pool = self._pool
+                try:
+                    future = pool.submit(work, layout.id, layout.version, composition)
+                except BrokenProcessPool:  # broken by an earlier document's process
+                    pool = self._replace_broken(pool)
+                    future = pool.submit(work, layout.id, layout.version, composition)
+                self._rendered += 1
+                if (self._rendered >= self.workers * self.documents_per_worker
+                        and not self._replacing):
+                    self._replacing = True
+                    threading.Thread(target=self._replace, name="render-pool-replace",
+                                     daemon=True).start()
+            try:
+                result, observed = future.result(timeout=deadline.remaining())
+            except FutureTimeout:  # the caller's deadline passed while it waited for a worker
+                future.cancel()
+                raise DeadlineExceeded("the document was not rendered within the call's "
+                                       "deadline (waiting for a render process included); a "
+                                       "retry needs a longer deadline") from None
+            except BrokenProcessPool:  # a render process died with this document in flight
+                with self._lock:
+                    self._replace_broken(pool)
+                log.warning("render process ended with a document in flight",
+                            document_id=composition.document_id, attempt=attempt)
+                if attempt == 2:
+                    raise
+                continue
+            metrics.replay(observed)
+            return result
+        raise AssertionError("unreachable")
+
+    def _replace_broken(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """Under `_lock`: a fresh pool instead of `broken` (unless another call replaced it
+        already) -> the current pool. Not warmed: its processes start with the next
+        document, which pays for it once (about a second)."""
+        if self._pool is broken:
+            self._pool = self._new_pool()
+            self._rendered = 0
+            broken.shutdown(wait=False)
+            log.warning("render pool replaced: one of its processes ended")
+        return self._pool
 
     def _replace(self) -> None:
         """A fresh, warmed pool takes over; the old one finishes what it has, then exits."""

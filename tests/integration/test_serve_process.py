@@ -156,7 +156,8 @@ def test_a_killed_render_process_leaves_nothing_in_the_temp_directory(tmp_path):
     cannot remove it, and it stayed in /tmp for good. `kanal serve` gives each of its
     processes a folder of its own under the state dir and removes a dead one's when it
     stops or starts (server.tempdirs): a start, a WeasyPrint document, a killed render
-    process and a stop leave nothing in the temporary directory."""
+    process and a stop leave nothing in the temporary directory. And the next Compose is
+    served by a fresh render pool (the killed process had broken the old one for good)."""
     address = f"127.0.0.1:{free_port()}"
     state, system = tmp_path / "state", tmp_path / "system-tmp"
     system.mkdir()
@@ -180,6 +181,14 @@ def test_a_killed_render_process_leaves_nothing_in_the_temp_directory(tmp_path):
         os.kill(render, signal.SIGKILL)
         while alive([render]):
             time.sleep(0.05)  # waiting for the kill to land, not for time to pass
+        with channel(address, dev_keys["producer"]) as ch:  # a fresh render pool serves
+            again = documents_pb2_grpc.DocumentsStub(ch).Compose(
+                documents_pb2.ComposeRequest(
+                    layout_id="welcome-letter",
+                    data_json=LayoutRegistry().get("welcome-letter").sample_data()),
+                timeout=60)
+        assert again.outputs[0].pages == 1
+        assert spawned_children_of(process.pid) not in ([], [render])
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

@@ -121,3 +121,56 @@ def test_a_render_process_freezes_its_heap_when_started_and_once_warm():
     finally:
         pool.close()
     assert 0 < started < warm
+
+
+def _killed(pid):
+    """SIGKILL `pid` (a render process, as the OOM killer would) and wait until it is gone."""
+    import os
+    import signal
+    import time
+
+    os.kill(pid, signal.SIGKILL)
+    deadline_at = time.monotonic() + 30
+    while time.monotonic() < deadline_at:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)  # waiting for the kernel to end it, not for time to pass
+
+
+def test_a_killed_render_process_costs_no_document_and_the_pool_comes_back():
+    """A render process that dies breaks its whole ProcessPoolExecutor: without a fresh
+    pool every later Compose failed UNAVAILABLE until the server restarted. The next
+    document gets a fresh pool, and a document in flight when its process died is
+    rendered once more there."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
+    try:
+        pool.start()
+        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+        expected = [o.sha256 for o in pool.render(comp, layout)]
+        # killed between two documents
+        first = pool.worker_pids()
+        _killed(first[0])
+        assert [o.sha256 for o in pool.render(comp, layout)] == expected
+        second = pool.worker_pids()
+        assert second and second != first
+        # killed with a document in flight
+        _killed(second[0])
+        deadline_at = time.monotonic() + 30
+        while not pool._pool._broken and time.monotonic() < deadline_at:
+            time.sleep(0.01)  # the executor's manager notices the death, then it is broken
+        with ThreadPoolExecutor(1) as caller:
+            pending = caller.submit(pool.render, comp, layout)  # a third pool starts for it
+            deadline_at = time.monotonic() + 30
+            while pool.worker_pids() in ([], second) and time.monotonic() < deadline_at:
+                time.sleep(0.01)  # waiting for its process to exist, not for time to pass
+            third = pool.worker_pids()
+            _killed(third[0])  # still starting, or rendering: in flight either way
+            assert [o.sha256 for o in pending.result(timeout=120)] == expected
+        assert pool.worker_pids() not in ([], second, third)
+    finally:
+        pool.close()
