@@ -65,7 +65,8 @@ def add_parser(commands: Any) -> None:
     calls.append(s)
     s.add_argument("document_id", help="a document id from `kanal portal list`")
     s.add_argument("--out", type=Path, required=True,
-                   help="file to write, or an existing folder (then DOCUMENT_ID.EXT in it)")
+                   help="file to write, or an existing folder (then DOCUMENT_ID.EXT in it, "
+                        "DOCUMENT_ID-CHANNEL.EXT for a channel other than print)")
     s.add_argument("--channel", choices=CHANNELS, help="which output (default: print)")
 
     s = sub.add_parser("url", help="a short-lived presigned download URL")
@@ -118,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             return fetch(stub.FetchDocument(portal_pb2.FetchDocumentRequest(
                 document_id=args.document_id, channel=channel_value),
-                metadata=metadata, timeout=where.timeout), args.document_id, args.out)
+                metadata=metadata, timeout=where.timeout), args.document_id, args.out,
+                args.channel)
     return 0
 
 
@@ -144,8 +146,11 @@ def mint(args: argparse.Namespace) -> str:
         raise ClientError(str(exc), exit_code=2) from None
 
 
-def fetch(chunks: Any, document_id: str, out: Path) -> int:
-    """Collect the stream, check it against the sha256 of its first chunk, then write."""
+def fetch(chunks: Any, document_id: str, out: Path, channel: str | None = None) -> int:
+    """Collect the stream, check it against the sha256 of its first chunk, then write: to
+    `out`, or into the folder `out` as DOCUMENT_ID.EXT for the print output and as
+    DOCUMENT_ID-CHANNEL.EXT for another channel's (a Factur-X e-invoice and a mailbox copy
+    are PDFs too: one name for all overwrote the print PDF)."""
     content, first = bytearray(), None
     for chunk in chunks:
         first = first or chunk
@@ -157,7 +162,8 @@ def fetch(chunks: Any, document_id: str, out: Path) -> int:
     if out.is_dir():
         extension = {"application/pdf": "pdf", "application/xml": "xml",
                      "message/rfc822": "eml"}.get(first.media_type.split(";")[0], "txt")
-        out = out / f"{document_id}.{extension}"
+        suffix = f"-{channel}" if channel and channel != "print" else ""
+        out = out / f"{document_id}{suffix}.{extension}"
     out.write_bytes(bytes(content))
     print(f"{out}  {len(content)} bytes  sha256 {first.sha256}", file=sys.stderr)
     return 0

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -76,17 +77,29 @@ def failure_status(exc: BaseException) -> grpc.Status:
 
 class SyncContext:
     """What a synchronous servicer sees of its call: the metadata, whether the caller is
-    still there, and the time left."""
+    still there, and the time left.
+
+    grpc.aio's `done()` says only whether a status was sent: a call whose client cancelled
+    it, or whose deadline passed, never sends one (grpcio cancels the call's task instead),
+    so the interceptor tells this context when that task is cancelled (`end`)."""
 
     def __init__(self, context: grpc.aio.ServicerContext):
         self._context = context
         self._metadata = tuple(context.invocation_metadata() or ())
+        self._ended = threading.Event()
 
     def invocation_metadata(self) -> tuple[Any, ...]:
         return self._metadata
 
+    def end(self) -> None:
+        """The call is over for its client (cancelled, past its deadline)."""
+        self._ended.set()
+
+    def done(self) -> bool:
+        return self._ended.is_set() or self._context.done()
+
     def is_active(self) -> bool:
-        return not self._context.done()
+        return not self.done()
 
     def time_remaining(self) -> float | None:
         return self._context.time_remaining()
@@ -98,7 +111,7 @@ class _RequestStream:
     `total`; each checked like a unary request."""
 
     def __init__(self, messages: AsyncIterator[Any], loop: asyncio.AbstractEventLoop,
-                 idle: float, total: float, context: grpc.aio.ServicerContext | None = None):
+                 idle: float, total: float, context: SyncContext | None = None):
         self._messages = messages
         self._context = context
         self._loop = loop
@@ -228,24 +241,28 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             ticket, requests, started = None, None, time.perf_counter()
+            sync_context = SyncContext(context)
             try:
                 ticket = await self._begin(context, method)
                 if streaming:
                     requests = _RequestStream(request, asyncio.get_running_loop(),
                                               limits.stream_idle_seconds,
-                                              limits.submit_max_seconds, context)
+                                              limits.submit_max_seconds, sync_context)
                     request = requests
                 else:
                     if isinstance(request, BadMessage):
                         raise request.error
                     check_request(request)
                 response = await ticket.lane.run(contextvars.copy_context(), behavior,
-                                                 request, SyncContext(context))
+                                                 request, sync_context)
                 log.info("rpc done", ms=round((time.perf_counter() - started) * 1000, 1))
                 self._observe(method, grpc.StatusCode.OK, started)
                 return response
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
+            except asyncio.CancelledError:  # the client went away: the servicer must know
+                sync_context.end()
+                raise
             finally:
                 if requests is not None:
                     requests.close()
@@ -261,6 +278,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
         async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
             ticket, items, started = None, None, time.perf_counter()
             ends = time.monotonic() + limits.stream_max_seconds
+            sync_context = SyncContext(context)
             try:
                 ticket = await self._begin(context, method)
                 if isinstance(request, BadMessage):
@@ -268,8 +286,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                 check_request(request)
                 run = ticket.lane.run
                 thread_context = contextvars.copy_context()
-                items = await run(thread_context, lambda: iter(behavior(request,
-                                                                        SyncContext(context))))
+                items = await run(thread_context, lambda: iter(behavior(request, sync_context)))
                 while (item := await run(thread_context, next, items, _END)) is not _END:
                     if time.monotonic() > ends:
                         raise Overloaded(f"the stream was open longer than its limit of "
@@ -284,6 +301,9 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
                 return
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
+            except asyncio.CancelledError:  # a generator polling is_active() ends by itself
+                sync_context.end()
+                raise
             finally:
                 if ticket is not None:
                     ticket.release()

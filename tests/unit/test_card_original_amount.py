@@ -129,3 +129,19 @@ def test_an_original_amount_in_the_invoices_own_currency_is_refused(version, nam
     assert refused(data, version) == [
         ("$.transactions[0].original.currency", SAME.format(code=code)),
         (f"$.transactions[{last}].original.currency", SAME.format(code=code))]
+
+
+@pytest.mark.parametrize(("amount", "currency", "value", "rate"), [
+    ("318.40", "EUR", "27.99", "11,3755"),       # 0.1 or more: 4 decimals, as always
+    ("1612.45", "CZK", "3495.00", "0,4614"),
+    ("105.30", "JPY", "1500", "0,07020"),         # was 0,0702
+    ("6.54", "IDR", "10000.00", "0,0006540"),     # was 0,0007: 7 % off the rate booked
+    ("0.01", "VND", "1000000", "0,0000000100"),  # at most 10 decimals
+])
+def test_a_conversion_rate_keeps_four_significant_digits(amount, currency, value, rate):
+    """QA: the rate beside an original amount had 4 decimals whatever its size: 6.54 NOK
+    for 10,000 IDR printed "Kurs 0,0007" (0.000654), and 412.80 NOK for a large original
+    printed "Kurs 0,0000"."""
+    data = with_original(sample(), currency, value)
+    data["transactions"][0]["amount"] = amount
+    assert composed(data)["rate"] == rate

@@ -155,6 +155,27 @@ def test_the_portal_clis_page_size_limit_is_the_servers():
     assert portal_cli.MAX_PAGE_SIZE == portal.MAX_PAGE_SIZE
 
 
+def test_portal_fetch_into_a_folder_names_each_channel_apart(tmp_path, capsys):
+    """QA: `kanal portal fetch DOC --channel einvoice --out DIR` wrote the Factur-X PDF to
+    DIR/DOC.pdf, over the print PDF fetched there before (no word of it)."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from server.portal_cli import fetch
+
+    def chunks(data: bytes, media_type: str):
+        return [SimpleNamespace(data=data, sha256=hashlib.sha256(data).hexdigest(),
+                                media_type=media_type)]
+
+    assert fetch(chunks(b"%PDF print", "application/pdf"), "D1", tmp_path, "print") == 0
+    assert fetch(chunks(b"%PDF factur-x", "application/pdf"), "D1", tmp_path, "einvoice") == 0
+    assert fetch(chunks(b"From: x", "message/rfc822"), "D1", tmp_path, "email") == 0
+    assert fetch(chunks(b"%PDF default", "application/pdf"), "D2", tmp_path) == 0
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {
+        "D1.pdf": b"%PDF print", "D1-einvoice.pdf": b"%PDF factur-x",
+        "D1-email.eml": b"From: x", "D2.pdf": b"%PDF default"}
+
+
 @pytest.mark.parametrize("folder", ["missing", "a-file.toml"])
 def test_journeys_check_of_no_directory_is_a_usage_error(folder, tmp_path, monkeypatch,
                                                          capsys):

@@ -88,6 +88,13 @@ def minimum_payment(balance: Decimal, rate_percent: Decimal, floor: Decimal) -> 
     return min(balance, max(floor, share)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def rate_places(rate: Decimal) -> int:
+    """Decimals that print a conversion rate with at least 4 significant digits: 4 for a rate
+    of 0.1 or more (11,3755 NOK per EUR), more below (0,0006540 NOK per IDR, 4 decimals
+    printed 0,0007; at most 10)."""
+    return min(10, max(4, 3 - rate.adjusted()))
+
+
 def _transaction_date(value: Any, path: str, invoice_date: date) -> date:
     day = iso_date(value, path)
     if day > invoice_date:
@@ -159,7 +166,8 @@ def _transaction(row: Mapping[str, Any], path: str, fmt: Formatter,
                 f"{path}.original.amount", "must be non-zero and have the sign of amount"
             )
         foreign = fmt.money_code(orig, code, places)
-        rate = fmt.number(abs(value / orig), places=4)
+        factor = abs(value / orig)
+        rate = fmt.number(factor, places=rate_places(factor))
     return {
         "date": fmt.day(_transaction_date(row["date"], f"{path}.date", invoice_date)),
         "description": row["description"],
