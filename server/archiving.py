@@ -53,7 +53,7 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
-from server.delivery.outbox import OutboxWrite
+from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.stage import DeliveryStage
 from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
@@ -297,7 +297,7 @@ class ArchiveStep:
                 except DuplicateDocument as exc:
                     outcomes[n] = exc
         if statements and self.delivery is not None:
-            self.delivery.notify()
+            self.delivery.notify(fallbacks=hands_over(outboxes))
         return outcomes
 
     def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> None:

@@ -20,9 +20,10 @@ from datetime import date
 from decimal import Decimal
 
 from server.compose.codelists import CREDIT_NOTE_TYPES
-from server.compose.model import PaymentReference, PostalAddress
+from server.compose.model import PaymentReference, PostalAddress, pickled_by_fields
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Identifier:
     """An identifier with its scheme: ISO 6523 ICD for parties and items, UNCL1153 for an
@@ -33,6 +34,7 @@ class Identifier:
     version: str | None = None  # BT-158-2 classification list version
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Party:
     """Seller (BG-4) or buyer (BG-7)."""
@@ -53,6 +55,7 @@ class Party:
     legal_info: str | None = None  # BT-33 seller additional legal information
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Payee:
     """BG-10: who receives the payment when it is not the seller (e.g. a factoring company)."""
@@ -62,6 +65,7 @@ class Payee:
     legal_id: Identifier | None = None  # BT-61
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TaxRepresentative:
     """BG-11: the seller's VAT representative."""
@@ -71,6 +75,7 @@ class TaxRepresentative:
     address: PostalAddress  # BG-12
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """BG-13 delivery information (BG-14 invoicing period lives on the invoice)."""
@@ -81,6 +86,7 @@ class Delivery:
     address: PostalAddress | None = None  # BG-15
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PrecedingInvoice:
     """BG-3: an earlier invoice this one corrects or credits."""
@@ -89,6 +95,7 @@ class PrecedingInvoice:
     issue_date: date | None = None  # BT-26
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """BG-24 additional supporting document. `content` is the embedded file (BT-125); with
@@ -103,6 +110,7 @@ class Attachment:
     rendered_pdf: bool = False
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class LineAllowanceCharge:
     """BG-27 invoice line allowance / BG-28 line charge (no VAT of its own: the line's)."""
@@ -115,6 +123,7 @@ class LineAllowanceCharge:
     percent: Decimal | None = None  # BT-138 / BT-143
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ItemAttribute:
     """BG-32."""
@@ -123,6 +132,7 @@ class ItemAttribute:
     value: str  # BT-161
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
     """BG-25. `net_amount` (BT-131) = quantity x net price / base quantity + line charges -
@@ -155,6 +165,7 @@ class InvoiceLine:
     attributes: tuple[ItemAttribute, ...] = ()  # BG-32
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class AllowanceCharge:
     """Document-level allowance (BG-20) or charge (BG-21)."""
@@ -169,6 +180,7 @@ class AllowanceCharge:
     percent: Decimal | None = None  # BT-94 / BT-101
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class VatBreakdown:
     """BG-23: one entry per VAT category and rate."""
@@ -181,6 +193,7 @@ class VatBreakdown:
     exemption_reason_code: str | None = None  # BT-121 (VATEX)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Totals:
     """BG-22 document totals, satisfying BR-CO-10..17."""
@@ -197,6 +210,7 @@ class Totals:
     tax_in_accounting_currency: Decimal | None = None  # BT-111 (in BT-6)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PaymentMeans:
     """BG-16 payment instructions: one means (BT-81) with what it needs.
@@ -233,6 +247,7 @@ class PaymentMeans:
         return self.reference.value
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Invoice:
     """The canonical invoice / credit note (EN 16931 BG-0)."""

@@ -79,6 +79,11 @@ class _Slot:
                                        thread_name_prefix=f"deliver-{provider.name}")
         self.inflight = 0
         self.lock = threading.Lock()
+        # Whether due rows may be waiting that the last round did not take (no free
+        # concurrency, tokens or breaker trials; or it took as many as it asked for). When
+        # not, an attempt that ends sent wakes no round: new rows wake one themselves
+        # (`Dispatcher.notify`), rows due later are found by the poll.
+        self.backlog = True
 
     def free(self) -> int:
         with self.lock:
@@ -121,8 +126,12 @@ class Dispatcher:
                                         daemon=True)
         self._thread.start()
 
-    def notify(self) -> None:
-        self._fallback_due.set()  # new rows may be born failed (no provider for a channel)
+    def notify(self, fallbacks: bool = True) -> None:
+        """New rows were committed: dispatch now. `fallbacks`: some may be born failed with
+        fallbacks to go on to (no provider for their channel), so look for due fallbacks in
+        that round too (housekeeping looks every HOUSEKEEPING_SECONDS whatever is said)."""
+        if fallbacks:
+            self._fallback_due.set()
         self._wake.set()
 
     def stop(self) -> None:
@@ -155,9 +164,13 @@ class Dispatcher:
             wanted = slot.breaker.allowed(slot.free())
             tokens = slot.bucket.take(wanted) if wanted else 0
             if not tokens:
+                slot.backlog = True
                 continue
             rows = self.store.claim(name, tokens, now, self.owner, self.lease)
             slot.bucket.give_back(tokens - len(rows))
+            # fewer rows than every free place asked for: the provider's due rows are all
+            # taken (a row committed after the claim's query notifies)
+            slot.backlog = len(rows) >= tokens or tokens < wanted
             if len(rows) < tokens and wanted == 1 and slot.breaker.state != "closed":
                 slot.breaker.success()  # a half-open trial with nothing to try
             for row in rows:
@@ -194,6 +207,7 @@ class Dispatcher:
 
     def _attempt(self, slot: _Slot, row: dict[str, Any]) -> None:
         name = slot.provider.name
+        sent = False  # the row left the queue for good and nothing waits on it
         try:
             details = json.loads(row["details"])
             now = self.clock()
@@ -207,13 +221,18 @@ class Dispatcher:
             else:
                 result = self._send(slot, row, details, content)
             self._finish(slot, row, result)
+            sent = isinstance(result, Accepted)
         except Exception as exc:
             log.exception("delivery attempt failed", delivery_id=row["delivery_id"],
                           provider=name, error=repr(exc))
         finally:
             with slot.lock:
                 slot.inflight -= 1
-            self._wake.set()
+            # A round takes the next waiting row into the freed place, re-queued rows and
+            # fallbacks; after a sent row with nothing waiting it would only find nothing.
+            if not sent or slot.backlog or slot.breaker.state != "closed" or (
+                    self.fallbacks is not None and self._fallback_due.is_set()):
+                self._wake.set()
 
     def _rules_allow(self, slot: _Slot, row: dict[str, Any], details: dict[str, Any],
                      now: datetime) -> bool:

@@ -34,7 +34,7 @@ from ulid import ULID
 from archive.records import OutputRecord
 from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition, Output
-from server.delivery.model import State
+from server.delivery.model import HANDS_OVER, State
 from server.delivery.payment import mailbox_details
 from server.delivery.routing import Route
 from server.delivery.rules import country_of
@@ -141,6 +141,17 @@ class OutboxWrite:
     rows: tuple[dict[str, Any], ...]
     now: datetime
     sealed: tuple[str, str, bytes, datetime] | None = None
+
+
+_HANDS_OVER = frozenset(s.value for s in HANDS_OVER)
+
+
+def hands_over(writes: Sequence[OutboxWrite]) -> bool:
+    """Whether a row of these outboxes is born handing over to a fallback (its channel has
+    no provider and it carries the plan's fallbacks), which the dispatcher's fallback step
+    must look for after the commit; rows born queued wait for their own attempts."""
+    return any(row["state"] in _HANDS_OVER and row["fallbacks"]
+               for write in writes for row in write.rows)
 
 
 def first_event(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:

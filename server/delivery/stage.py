@@ -181,10 +181,11 @@ class DeliveryStage:
         """Write `outboxes` (one document's, or a bulk chunk's all at once) on `conn`."""
         self.store.insert_many(conn, outboxes)
 
-    def notify(self) -> None:
-        """New rows were committed: dispatch now rather than at the next poll."""
+    def notify(self, fallbacks: bool = True) -> None:
+        """New rows were committed: dispatch now rather than at the next poll. `fallbacks`:
+        whether some may hand over to a fallback at once (`outbox.hands_over`)."""
         if self.dispatcher is not None:
-            self.dispatcher.notify()
+            self.dispatcher.notify(fallbacks)
 
     # --- running -------------------------------------------------------------------------------
 

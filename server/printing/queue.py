@@ -316,7 +316,7 @@ class PrintQueue:
         row = self.piece_row(piece, now)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(print_pieces).values(**row))
+                conn.execute(insert(print_pieces), row)
         except sa_exc.IntegrityError:
             pass  # already queued (a retried document)
         log.info("print piece queued", document_id=piece.document_id,
@@ -329,7 +329,7 @@ class PrintQueue:
         transaction, so a document is indexed with its piece or not at all. A piece already
         queued makes the transaction fail (IntegrityError): the caller falls back to
         `enqueue`."""
-        conn.execute(insert(print_pieces).values(**row))
+        conn.execute(insert(print_pieces), row)
 
     def piece_row(self, piece: QueuedPiece, now: datetime) -> dict[str, Any]:
         """The `print_pieces` row of a piece: its print shop, profile, sheets and envelope.

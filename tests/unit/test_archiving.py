@@ -215,3 +215,20 @@ def test_a_piece_the_print_settings_cannot_make_fails_before_anything_is_stored(
     assert not [k for k in store.keys if "01JDOC00000000000000000001" in k]
     assert isinstance(outcomes[0], tuple) and isinstance(outcomes[2], tuple)
     assert count(index, documents) == 2 and count(index, print_pieces) == 2
+
+
+def test_a_commit_whose_rows_hand_over_to_no_fallback_asks_for_no_fallback_round(
+        index, tmp_path):
+    """A document's rows are born queued (its print delivery) or failed with nothing to
+    fall back to (its SMS: no provider, and not the primary channel): the dispatcher is
+    woken without a fallback round, which would read the outbox for nothing at every
+    real-time call (server.delivery.outbox.hands_over says when one is due)."""
+    delivery = DeliveryStage(DeliverySettings.from_dict({}), index, tmp_path)
+    delivery.create_schema()
+    archive = ArchiveStep(Store(), index, RetentionPolicy.default(),  # type: ignore[arg-type]
+                          print_queue=PrintQueue(index, PrintSettings.from_dict({})),
+                          delivery=delivery)
+    asked: list[bool] = []
+    delivery.notify = lambda fallbacks=True: asked.append(fallbacks)  # type: ignore[method-assign]
+    archive.commit([dataclasses.replace(rendered(0), sealable={"data": 0})])
+    assert asked == [False] and count(index, deliveries) == 2

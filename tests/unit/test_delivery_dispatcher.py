@@ -153,6 +153,52 @@ def test_concurrency_cap_and_rate_limit_bound_what_is_taken(store) -> None:
     d.stop()
 
 
+def test_an_attempt_sent_with_nothing_waiting_wakes_no_round(store) -> None:
+    """A round after every sent row would only claim nothing (a transaction each, several
+    per real-time call): with the provider's due rows all taken, an attempt that ends sent
+    does not wake the loop; new rows wake it themselves (`notify`)."""
+    provider = Double([Accepted("250 ok")], concurrency=4)
+    d = dispatcher(store, provider, Clock())
+    assert d.tick() == 0  # the first round's housekeeping (it looks for fallbacks too)
+    add(store, 1)
+    assert round_(d) == 1 and len(provider.calls) == 1
+    assert not d._wake.is_set()
+    d.stop()
+
+
+def test_an_attempt_wakes_a_round_for_the_rows_left_waiting_or_sent_again(store) -> None:
+    provider = Double([Accepted("250 ok")], concurrency=1)
+    d = dispatcher(store, provider, Clock())
+    add(store, 2)
+    assert round_(d) == 1 and d._wake.is_set()  # the second row waits for the free place
+    d._wake.clear()
+    assert round_(d) == 1 and d._wake.is_set()  # it took all it asked for: maybe more
+    d._wake.clear()
+    retried = Double([Retry("451 try later")], concurrency=4)
+    d = dispatcher(store, retried, Clock())
+    add(store, 1)
+    assert round_(d) == 1 and d._wake.is_set()  # queued again
+    d.stop()
+
+
+def test_new_rows_with_nothing_to_fall_back_to_wake_no_fallback_round(store) -> None:
+    looked: list[int] = []
+    due_fallbacks = store.due_fallbacks
+    store.due_fallbacks = lambda: looked.append(1) or due_fallbacks()
+    d = Dispatcher(store, {"double": Double([Accepted("250 ok")])}, Archive(),
+                   ContactRules.from_dict({}), clock=Clock(), lease=timedelta(seconds=30),
+                   fallbacks=lambda row: None)
+    d.tick()  # the first round's housekeeping looks for fallbacks (other processes' rows)
+    looked.clear()
+    d.notify(fallbacks=False)
+    d.tick()
+    assert looked == []
+    d.notify()
+    d.tick()
+    assert looked == [1]
+    d.stop()
+
+
 def test_rate_limit_caps_a_round(store) -> None:
     provider = Double([Accepted("250 ok")], rate_per_second=4, concurrency=50)
     d = dispatcher(store, provider, Clock())

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, select
 
 from archive.index import DocumentIndex
-from server.delivery.outbox import OutboxWrite
+from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.store import DeliveryStore
 from server.delivery.tables import (
     deliveries,
@@ -111,3 +111,12 @@ def test_a_chunk_writes_what_documents_one_by_one_would(store, tmp_path):
     assert {e["document_id"] for e in hooked} == {"01JDELIVERYdoc1"}
     assert [(i["document_id"], i["sealed"]) for i in written["delivery_inputs"]] == [
         ("01JDELIVERYdoc1", b"sealed-1")]
+
+
+def test_a_row_born_failed_with_fallbacks_left_hands_over_at_once():
+    """`hands_over`: whether the dispatcher must look for fallbacks after these outboxes
+    commit (a mailbox recipient no configured service serves: failed, the plan goes on)."""
+    assert not hands_over(chunk())  # queued e-mails; failed SMS with no fallbacks
+    failed = {**row("plain", 9, "mailbox", T0, state="failed"), "fallbacks": "print"}
+    assert hands_over(chunk() + [OutboxWrite((failed,), T0)])
+    assert not hands_over([OutboxWrite(({**failed, "state": "queued"},), T0)])
