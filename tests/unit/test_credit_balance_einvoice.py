@@ -123,3 +123,22 @@ def test_an_invoice_with_something_to_pay_keeps_its_payment_instructions() -> No
     assert doc.findtext("cbc:DueDate", namespaces=UBL) == invoice.due_date.isoformat()
     assert doc.findtext("cac:PaymentMeans/cbc:PaymentID", namespaces=UBL) == \
         invoice.payment.payment_id
+
+
+def test_a_b2b_invoice_that_comes_to_less_than_nothing_asks_for_no_payment_either() -> None:
+    # the same rule for every invoice: the b2b print already said "nothing to pay"
+    layout = LayoutRegistry().get("b2b-invoice")
+    data = json.loads(layout.sample_data())
+    data["lines"].append({"name": "Kreditering av faktura 2026-0007", "quantity": "-1",
+                          "unit_price": "30000", "vat_category": "S", "vat_rate": "25"})
+    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                         document_id="d", now=NOW))
+    invoice = composition.invoice
+    assert invoice.nothing_to_pay and composition.context["payment"]["nothing_to_pay"]
+    xml = render_ubl(invoice)
+    doc = etree.fromstring(xml)
+    assert doc.findall("cac:PaymentMeans", UBL) == [] and doc.find("cbc:DueDate", UBL) is None
+    assert Decimal(doc.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=UBL)) < 0
+    report = ev.validate_ubl(xml)
+    assert report.errors == [] and report.warnings == [], report
+    assert ev.validate_cii(cii_bytes(cii_tree(invoice))).errors == []
