@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +29,7 @@ from server.channels.einvoice import cii_bytes, cii_tree, render_finvoice, rende
 from server.compose.composer import ComposeRequest, compose
 from server.compose.en16931 import Invoice
 from server.compose.layouts import LayoutRegistry
+from server.compose.validation.finvoice import check_finvoice
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
@@ -142,3 +144,13 @@ def test_a_b2b_invoice_that_comes_to_less_than_nothing_asks_for_no_payment_eithe
     report = ev.validate_ubl(xml)
     assert report.errors == [] and report.warnings == [], report
     assert ev.validate_cii(cii_bytes(cii_tree(invoice))).errors == []
+
+
+def test_a_finvoice_with_nothing_to_pay_needs_no_due_date() -> None:
+    # BR-CO-25 wants none, and the EPI date is then the issue date: the Finvoice check
+    # asked for one all the same
+    invoice = replace(card_invoice("fi-FI", Decimal("-500.00")), due_date=None)
+    assert check_finvoice(invoice) == []
+    assert ev.validate_finvoice(render_finvoice(invoice)).errors == []
+    owing = replace(card_invoice("fi-FI", None), due_date=None)
+    assert [f.rule for f in check_finvoice(owing)] == ["FINVOICE-EpiDateOptionDate"]

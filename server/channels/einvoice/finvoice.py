@@ -45,8 +45,9 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     """The Finvoice 3.0 document for one invoice or credit note, UTF-8 bytes.
 
     Raises `InvalidInput` when the invoice lacks what Finvoice makes mandatory (payee
-    account; a due date for invoices) or exceeds its field limits (invoice number of 20
-    characters): `server.compose.validation.check_finvoice`, which the composer ran already.
+    account; a due date for an invoice with something to pay) or exceeds its field limits
+    (invoice number of 20 characters): `server.compose.validation.check_finvoice`, which the
+    composer ran already.
     """
     problems = check_finvoice(invoice)
     if problems:
