@@ -133,11 +133,20 @@ class PortalService:
     # --- who -------------------------------------------------------------------------------
 
     def scope(self, caller: Caller, metadata: Sequence[tuple[str, object]]) -> Scope:
+        """What `caller` may read: a service or admin key its tenant's documents, a portal key
+        one customer's, named by exactly one `x-kanal-customer-token` metadata entry (a JWT
+        of the tenant's secret). Raises `PermissionDenied` for other roles, `Unauthenticated`
+        for a token missing, sent twice or more, or refused."""
         if caller.role in ("service", "admin"):
             return Scope(caller.tenant, None)
         if caller.role != "portal":
             raise PermissionDenied(f"role {caller.role!r} may not read the archive")
-        token = next((str(v) for k, v in metadata if k == CUSTOMER_TOKEN_HEADER), None)
+        given = [str(v) for k, v in metadata if k == CUSTOMER_TOKEN_HEADER]
+        if len(given) > 1:  # which customer counts would be the server's guess, as for two
+            # 'authorization' entries (server.auth.Authenticator, RFC 7235 §4.2): neither
+            raise Unauthenticated(f"{len(given)} '{CUSTOMER_TOKEN_HEADER}' metadata entries: "
+                                  "send one")
+        token = given[0] if given else None
         if not token:
             raise Unauthenticated(f"a portal caller must send '{CUSTOMER_TOKEN_HEADER}' metadata")
         secret = self.customer_token_secrets.get(caller.tenant)

@@ -294,6 +294,21 @@ class Invoice:
         return self.payment_means[0] if self.payment_means else None
 
     @property
+    def nothing_to_pay(self) -> bool:
+        """An invoice (not a credit note) whose amount due for payment (BT-115) is 0 or less:
+        a card statement with a credit balance, a negative or a fully prepaid invoice.
+
+        Such an invoice asks for no payment, so the e-invoice renderers leave out what would
+        ask for one: the payment instructions (BG-16: means, account, payment reference
+        BT-83, card BG-18, direct debit BG-19) and the due date (BT-9). EN 16931 lets them:
+        BG-16 is optional (0..n), and BR-CO-25 wants a due date or payment terms only when
+        BT-115 is positive. The totals stay as computed (BR-CO-16 holds: BT-115 = BT-112 -
+        BT-113 + BT-114, negative for a credit balance); the model keeps its payment means
+        and due date for the print channels. A credit note's positive BT-115 is what is
+        credited, so a credit note is never "nothing to pay" here."""
+        return not self.is_credit_note and self.totals.payable <= 0
+
+    @property
     def is_credit_note(self) -> bool:
         """Written as a UBL CreditNote (type codes of UNCL1001 that credit)."""
         return self.type_code in CREDIT_NOTE_TYPES

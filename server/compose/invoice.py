@@ -22,7 +22,12 @@ half away from zero to the currency's minor unit, once per computed amount):
 * BT-114 (rounding amount) = given, or what brings BT-115 to a multiple of
   `round_payable_to` (öre rounding: SEK to whole kronor, DKK to 50 øre).
 
-Money is `Decimal` throughout; a float never touches an amount.
+Money is `Decimal` throughout; a float never touches an amount. Every product is computed
+exactly and rounded once (Decimal's default 28 digits would round a long product first, and
+a cent could go: `_EXACT`), and a line whose computed amount has more digits before the
+point than any amount may have (`money.MAX_AMOUNT_DIGITS`, 15: Finvoice's limit) is refused
+at the JSON path of its quantity, or of the percentage an allowance or charge was computed
+from (`_check_sizes`, INVALID_ARGUMENT "amounts too large to compute exactly").
 
 The input is checked afterwards, on the whole computed invoice, by
 `server.compose.validation` (EN 16931 BR-* here, Peppol and national rules when the
@@ -39,7 +44,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import (
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 
 from server.compose.en16931 import (
     AllowanceCharge,
@@ -58,7 +72,8 @@ from server.compose.en16931 import (
     Totals,
     VatBreakdown,
 )
-from server.compose.money import ZERO, round_money, round_to_increment
+from server.compose.money import MAX_AMOUNT_DIGITS, ZERO, round_money, round_to_increment
+from server.errors import FieldViolation, InvalidInput
 
 INVOICE = "380"  # UNCL1001 commercial invoice
 CREDIT_NOTE = "381"  # UNCL1001 credit note
@@ -147,24 +162,86 @@ class Details:
     exemption_codes: Mapping[str, str] = field(default_factory=dict)  # category -> BT-121
 
 
+# Products are computed exactly, then rounded once. Decimal's default context keeps 28
+# significant digits and rounds a longer product silently before the rounding to cents:
+# 739181059823.204858 x 9679317715601.108232 (37 digits) came to ...672.38, not ...672.37.
+# A number the data admits has at most 28 significant digits (`server.compose.data`), so a
+# product of two has at most 56: `_EXACT` holds it, and traps `Inexact` should a caller
+# ever pass factors whose product needs more than 100. A quotient by 100 terminates; one by
+# a base quantity may not, and to 100 digits (some 40 beyond the cent) it rounds to the cent
+# as the exact value does: a quotient of numbers of at most 28 digits that does not
+# terminate has no 28 nines or zeros in a row, so it never comes that close to a half cent.
+_TRAPS = [InvalidOperation, DivisionByZero, Overflow]  # as Decimal's default context
+_EXACT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[*_TRAPS, Inexact])
+_WIDE = Context(prec=100, rounding=ROUND_HALF_UP, traps=_TRAPS)
+_HUNDRED = Decimal(100)
+
+
+def _rounded(value: Decimal, currency: str) -> Decimal:
+    """`round_money` within `_WIDE`: a long amount's cents fit (28 digits may not)."""
+    with localcontext(_WIDE):
+        return round_money(value, currency)
+
+
 def line_net_amount(quantity: Decimal, unit_price: Decimal, currency: str = "NOK",
                     base_quantity: Decimal | None = None) -> Decimal:
     """BT-131 before line allowances and charges: quantity x price / base quantity (none or
-    0: 1, and no division: a division by 1 is exact and the rounding writes the same)."""
-    net = quantity * unit_price
-    return round_money(net / base_quantity if base_quantity else net, currency)
+    0: 1, and no division: a division by 1 is exact and the rounding writes the same),
+    computed exactly and rounded once (`server.compose.money`), whatever its size:
+    `compute_invoice` refuses a line whose amount has more than `MAX_AMOUNT_DIGITS` digits
+    before the point. Raises `decimal.Inexact` should the product need more than 100 digits
+    (factors of 28 digits at most, as the data admits, need 56)."""
+    net = _EXACT.multiply(quantity, unit_price)
+    return _rounded(_WIDE.divide(net, base_quantity) if base_quantity else net, currency)
 
 
 def vat_amount(taxable: Decimal, rate: Decimal | None, currency: str = "NOK") -> Decimal:
-    """BT-117 = BT-116 x BT-119 / 100, rounded once (BR-CO-17)."""
+    """BT-117 = BT-116 x BT-119 / 100, computed exactly and rounded once (BR-CO-17)."""
     if rate is None:
         return ZERO
-    return round_money(taxable * rate / Decimal(100), currency)
+    return _rounded(_WIDE.divide(_EXACT.multiply(taxable, rate), _HUNDRED), currency)
 
 
 def percent_of(base: Decimal, percent: Decimal, currency: str) -> Decimal:
-    """An allowance or charge given as a percentage of a base amount (BT-92 = 93 x 94 / 100)."""
-    return round_money(base * percent / Decimal(100), currency)
+    """An allowance or charge given as a percentage of a base amount (BT-92 = 93 x 94 / 100),
+    computed exactly and rounded once."""
+    return _rounded(_WIDE.divide(_EXACT.multiply(base, percent), _HUNDRED), currency)
+
+
+def _too_large(value: Decimal) -> bool:
+    """More digits before the decimal point than an amount may have (`MAX_AMOUNT_DIGITS`)."""
+    return not value.is_zero() and value.adjusted() >= MAX_AMOUNT_DIGITS
+
+
+def _check_sizes(lines: Sequence[InvoiceLine], document_ac: Sequence[AllowanceCharge],
+                 where: Callable[[str], str]) -> None:
+    """Refuse what `compute_invoice` computed beyond `MAX_AMOUNT_DIGITS` digits before the
+    point (line net amounts BT-131, allowances and charges BT-136/141, BT-92/99), every one
+    at the JSON path of what it was computed from (`where(model path)`): the line's
+    quantity (BT-129; its price multiplies it), the percentage of an allowance or charge.
+    Such an amount cannot be written as Finvoice (15 digits) and its sums would outgrow
+    Decimal's default precision, rounding silently. Raises `InvalidInput`."""
+    problems = []
+
+    def refuse(path: str, what: str, value: Decimal) -> None:
+        problems.append(FieldViolation(where(path), (
+            f"{what} has {value.adjusted() + 1} digits before the decimal point; an amount "
+            f"has at most {MAX_AMOUNT_DIGITS}")))
+
+    for i, line in enumerate(lines):
+        if _too_large(line.net_amount):
+            refuse(f"lines[{i}].quantity", f"the line net amount (BT-131), quantity x price "
+                   f"({where(f'lines[{i}].unit_price')}),", line.net_amount)
+        for j, ac in enumerate(line.allowances_charges):
+            if _too_large(ac.amount):
+                refuse(f"lines[{i}].allowances_charges[{j}].percent",
+                       "the line allowance or charge, base amount x percent,", ac.amount)
+    for j, ac in enumerate(document_ac):
+        if _too_large(ac.amount):
+            refuse(f"allowances_charges[{j}].percent",
+                   "the allowance or charge, base amount x percent,", ac.amount)
+    if problems:
+        raise InvalidInput("amounts too large to compute exactly", problems)
 
 
 def model_rate(category: str, rate: Decimal | None) -> Decimal | None:
@@ -214,6 +291,7 @@ def compute_invoice(
         raise TypeError("give either details= or detail keyword arguments, not both")
     computed = tuple(_line(line, currency) for line in lines)
     document_ac = tuple(_document_allowance_charge(ac, currency) for ac in allowances_charges)
+    _check_sizes(computed, document_ac, where or (lambda path: f"$.{path}"))
     breakdown = _vat_breakdown(computed, document_ac, currency, info)
 
     line_extension = sum((ln.net_amount for ln in computed), ZERO)
@@ -234,8 +312,8 @@ def compute_invoice(
         if vat_accounting.tax_total is not None:
             tax_accounting = round_money(vat_accounting.tax_total, vat_accounting.currency)
         elif vat_accounting.exchange_rate is not None:
-            tax_accounting = round_money(tax * vat_accounting.exchange_rate,
-                                         vat_accounting.currency)
+            tax_accounting = _rounded(_EXACT.multiply(tax, vat_accounting.exchange_rate),
+                                      vat_accounting.currency)
     totals = Totals(
         line_extension=round_money(line_extension, currency),
         allowances=round_money(allowances, currency),
@@ -310,9 +388,10 @@ def _line(line: LineInput, currency: str) -> InvoiceLine:
             )
             for ac in line.allowances_charges
         )
-        net = round_money(
-            net + sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO),
-            currency)
+        with localcontext(_WIDE):  # exact, however long the net amount (_check_sizes)
+            net = round_money(
+                net + sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO),
+                currency)
     return InvoiceLine(
         id=line.id, name=line.name, quantity=line.quantity, unit_code=line.unit_code,
         unit_price=net_price, net_amount=net,

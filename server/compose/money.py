@@ -28,6 +28,11 @@ from functools import lru_cache
 from server.compose.codelists import minor_unit
 
 ZERO = Decimal("0.00")
+# Digits before the decimal point of any amount, read or computed (below a quadrillion):
+# Finvoice 3.0 amounts have at most 15 (`monetaryAmount`, `epiAmount`: -?[0-9]{1,15}), and
+# with 2 decimals an amount then has 17 digits, so sums of them stay exact within Decimal's
+# default 28-digit precision.
+MAX_AMOUNT_DIGITS = 15
 
 
 @lru_cache(maxsize=512)  # a bulk document rounds some 200 amounts: one lookup a currency

@@ -170,6 +170,19 @@ def test_customer_token_limits_through_the_portal_scope(portal):
         scope_of(good)
 
 
+def test_two_customer_tokens_are_refused_as_two_api_keys_are(portal):
+    # QA: the first of two x-kanal-customer-token entries was read and the second ignored,
+    # while two 'authorization' entries are refused; which customer counts would be a guess
+    service, _ = portal
+    caller = Caller("k", "t", "portal")
+    c1, c2 = (issue_customer_token(SECRET, "t", c, now=NOW) for c in ("c1", "c2"))
+    for tokens_sent in ((c1, c2), (c1, c1), ("", c1)):
+        with pytest.raises(Unauthenticated, match=f"2 '{CUSTOMER_TOKEN_HEADER}' metadata "
+                           "entries: send one"):
+            service.scope(caller, tuple((CUSTOMER_TOKEN_HEADER, t) for t in tokens_sent))
+    assert service.scope(caller, ((CUSTOMER_TOKEN_HEADER, c2),)).customer_id == "c2"
+
+
 def test_a_token_for_no_one_or_with_a_lifetime_below_one_second_is_not_issued():
     for customer in ("", "  "):
         with pytest.raises(ValueError, match="customer id is empty"):

@@ -8,7 +8,9 @@ profile. Like the UBL renderer it only maps: all amounts come computed from
 
 Element order follows the CII D16B XSD as the Factur-X EN 16931 XSD restricts it; the
 mapping of each business term is the CEN syntax binding (EN 16931-3-3). Absent optional
-values are left out, never written empty; a zero amount is never "-0.00".
+values are left out, never written empty; a zero amount is never "-0.00". An invoice with
+nothing to pay (BT-115 <= 0, `Invoice.nothing_to_pay`) has no payment reference, payment
+means or due date: it asks for no payment.
 """
 
 from __future__ import annotations
@@ -152,7 +154,10 @@ def _settlement(x: _Writer, transaction: etree._Element, invoice: Invoice) -> No
     creditor = next((i.value for i in (*invoice.seller.identifiers,) if i.scheme == "SEPA"),
                     None)
     x.ram(settlement, "CreditorReferenceID", creditor)  # BT-90
-    payment = invoice.payment
+    # An invoice with nothing to pay asks for no payment: no BT-83, BG-16 or BT-9 (BR-CO-25
+    # wants a due date only when BT-115 is positive; BG-16 is optional)
+    means = () if invoice.nothing_to_pay else invoice.payment_means
+    payment = means[0] if means else None
     x.ram(settlement, "PaymentReference", payment.payment_id if payment else None)  # BT-83
     x.ram(settlement, "TaxCurrencyCode", invoice.tax_currency)
     x.ram(settlement, "InvoiceCurrencyCode", invoice.currency)
@@ -164,20 +169,21 @@ def _settlement(x: _Writer, transaction: etree._Element, invoice: Invoice) -> No
         if invoice.payee.legal_id:
             x.ram(x.el(payee, "SpecifiedLegalOrganization"), "ID", invoice.payee.legal_id.value,
                   schemeID=invoice.payee.legal_id.scheme)
-    for means in invoice.payment_means:
-        _payment_means(x, settlement, means)
+    for one in means:
+        _payment_means(x, settlement, one)
     for i, entry in enumerate(invoice.vat_breakdown):
         _trade_tax(x, settlement, entry, invoice if i == 0 else None)
     if invoice.period_start or invoice.period_end:
         _period(x, settlement, invoice.period_start, invoice.period_end)
     for ac in invoice.allowances_charges:
         _allowance_charge(x, settlement, ac)
-    mandate = next((m.mandate_id for m in invoice.payment_means if m.mandate_id), None)
-    if invoice.payment_terms or invoice.due_date or mandate:
+    mandate = next((m.mandate_id for m in means if m.mandate_id), None)
+    due_date = None if invoice.nothing_to_pay else invoice.due_date
+    if invoice.payment_terms or due_date or mandate:
         terms = x.el(settlement, "SpecifiedTradePaymentTerms")
         x.ram(terms, "Description", invoice.payment_terms)
-        if invoice.due_date:
-            x.date(x.el(terms, "DueDateDateTime"), invoice.due_date)
+        if due_date:
+            x.date(x.el(terms, "DueDateDateTime"), due_date)
         x.ram(terms, "DirectDebitMandateID", mandate)
 
     t = invoice.totals

@@ -11,7 +11,10 @@ Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN
 * the payment block (`EpiDetails`, the SEPA credit transfer the bank pre-fills) is
   mandatory: it needs the payee account and the due date, and takes the payment reference
   only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form. A credit
-  note instructs a payment of 0,00 on its issue date.
+  note instructs a payment of 0,00 on its issue date, and so does an invoice with nothing
+  to pay (BT-115 <= 0, `Invoice.nothing_to_pay`, e.g. a card statement with a credit
+  balance), which also leaves out the payment reference, the due date (`InvoiceDueDate`)
+  and the card and direct-debit blocks: a bank must not propose a payment of it.
 
 Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
 sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
@@ -42,8 +45,9 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     """The Finvoice 3.0 document for one invoice or credit note, UTF-8 bytes.
 
     Raises `InvalidInput` when the invoice lacks what Finvoice makes mandatory (payee
-    account; a due date for invoices) or exceeds its field limits (invoice number of 20
-    characters): `server.compose.validation.check_finvoice`, which the composer ran already.
+    account; a due date for an invoice with something to pay) or exceeds its field limits
+    (invoice number of 20 characters): `server.compose.validation.check_finvoice`, which the
+    composer ran already.
     """
     problems = check_finvoice(invoice)
     if problems:
@@ -56,8 +60,11 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     seller, buyer = invoice.seller, invoice.buyer
     payment = invoice.payment
     assert payment is not None and payment.account  # check_finvoice
-    # The EPI payment date: the due date; a credit note asks for no payment and may have none.
-    payment_date = invoice.due_date or invoice.issue_date
+    # The EPI payment date: the due date; a credit note or an invoice with nothing to pay
+    # asks for no payment (and a credit note may have no due date).
+    no_payment = credit or invoice.nothing_to_pay
+    due_date = None if invoice.nothing_to_pay else invoice.due_date
+    payment_date = due_date or invoice.issue_date
 
     root = etree.Element("Finvoice", Version=VERSION)
 
@@ -144,8 +151,8 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     _text(details, "InvoiceFreeText", _cut(invoice.note, 512))
     terms = _sub(details, "PaymentTermsDetails")
     _text(terms, "PaymentTermsFreeText", _cut(invoice.payment_terms, 70))
-    if invoice.due_date:
-        _date(terms, "InvoiceDueDate", invoice.due_date)
+    if due_date:
+        _date(terms, "InvoiceDueDate", due_date)
     # The XSD orders every DiscountDetails before every ChargeDetails.
     for ac in sorted(invoice.allowances_charges, key=lambda a: a.is_charge):
         el = _sub(details, "ChargeDetails" if ac.is_charge else "DiscountDetails")
@@ -160,12 +167,13 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         if ac.vat_rate is not None:
             _text(el, "VatRatePercent", _percent(ac.vat_rate))
 
-    card = next((m for m in invoice.payment_means if m.card_pan), None)
+    means = () if invoice.nothing_to_pay else invoice.payment_means
+    card = next((m for m in means if m.card_pan), None)
     if card is not None:
         info = _sub(root, "PaymentCardInfo")
         _text(info, "PrimaryAccountNumber", _cut(card.card_pan.replace(" ", ""), 19))
         _text(info, "CardHolderName", _cut(card.card_holder, 70))
-    debit = next((m for m in invoice.payment_means if m.mandate_id), None)
+    debit = next((m for m in means if m.mandate_id), None)
     if debit is not None:
         info = _sub(root, "DirectDebitInfo")
         _text(info, "MandateReference", _cut(debit.mandate_id, 35))
@@ -177,7 +185,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     for line in invoice.lines:
         _row(_sub(root, "InvoiceRow"), line, sign, cur)
 
-    _epi(root, invoice, payment, payment_date, credit)
+    _epi(root, invoice, payment, payment_date, no_payment)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -247,9 +255,11 @@ def _is_bic(value: str) -> bool:
 
 
 def _epi(
-    root: etree._Element, invoice: Invoice, payment: PaymentMeans, due: date, credit: bool
+    root: etree._Element, invoice: Invoice, payment: PaymentMeans, due: date, no_payment: bool
 ) -> None:
-    """EpiDetails: the credit transfer the payer's bank pre-fills (EPI = SEPA CT data)."""
+    """EpiDetails: the credit transfer the payer's bank pre-fills (EPI = SEPA CT data).
+    With `no_payment` (a credit note, an invoice with nothing to pay) it instructs 0,00 on
+    `due` (the issue date); an invoice with nothing to pay has no remittance reference."""
     epi = _sub(root, "EpiDetails")
     ident = _sub(epi, "EpiIdentificationDetails")
     _date(ident, "EpiDate", invoice.issue_date)
@@ -272,15 +282,16 @@ def _epi(
     )
     instruction = _sub(epi, "EpiPaymentInstructionDetails")
     reference = payment.reference
-    if reference is not None and reference.scheme in ("fi", "rf"):
+    if (reference is not None and reference.scheme in ("fi", "rf")
+            and not invoice.nothing_to_pay):
         _text(
             instruction,
             "EpiRemittanceInfoIdentifier",
             reference.value.replace(" ", ""),
             IdentificationSchemeName="SPY" if reference.scheme == "fi" else "ISO",
         )
-    # A credit note asks for no payment: the instructed amount is zero.
-    to_pay = Decimal(0) if credit else invoice.totals.payable
+    # A credit note or an invoice with nothing to pay asks for none: the amount is zero.
+    to_pay = Decimal(0) if no_payment else invoice.totals.payable
     _amount(instruction, "EpiInstructedAmount", to_pay, invoice.currency)
     _text(instruction, "EpiCharge", "SHA", ChargeOption="SHA")
     _date(instruction, "EpiDateOptionDate", due)

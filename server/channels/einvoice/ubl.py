@@ -11,7 +11,8 @@ Invoice and CreditNote sequences differ); the mapping of each business term is P
 with type 50 in a CreditNote; BT-18 is an `AdditionalDocumentReference` with type 130; BT-14
 alone writes `OrderReference/ID` "NA"). Absent values are left out entirely: Peppol forbids
 empty elements (PEPPOL-EN16931-R008). Amounts carry `currencyID` and the currency's
-decimals; a zero is never written "-0.00".
+decimals; a zero is never written "-0.00". An invoice with nothing to pay (BT-115 <= 0,
+`Invoice.nothing_to_pay`) has no PaymentMeans and no DueDate: it asks for no payment.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def render_ubl(invoice: Invoice, pdf: bytes | None = None) -> bytes:
         x.cbc(root, "CreditNoteTypeCode", invoice.type_code)
         _note(x, root, invoice)
     else:
-        x.date(root, "DueDate", invoice.due_date)  # CreditNote: PaymentMeans/PaymentDueDate
+        # CreditNote: PaymentMeans/PaymentDueDate; none when nothing is to be paid (BR-CO-25)
+        x.date(root, "DueDate", None if invoice.nothing_to_pay else invoice.due_date)
         x.cbc(root, "InvoiceTypeCode", invoice.type_code)
         _note(x, root, invoice)
         x.date(root, "TaxPointDate", invoice.tax_point_date)
@@ -104,7 +106,8 @@ def render_ubl(invoice: Invoice, pdf: bytes | None = None) -> bytes:
     _tax_representative(x, root, invoice)
     _delivery(x, root, invoice)
 
-    for means in invoice.payment_means:
+    # BG-16 (optional) asks for a payment: an invoice with nothing to pay has none
+    for means in () if invoice.nothing_to_pay else invoice.payment_means:
         _payment_means(x, root, invoice, means, credit)
     if invoice.payment_terms:
         x.cbc(x.cac(root, "PaymentTerms"), "Note", invoice.payment_terms)

@@ -24,8 +24,11 @@ def get_builder(name: str) -> Builder:
 
 
 def _within_precision(build: Builder) -> Builder:
-    """The builder, refusing data whose amounts overflow Decimal arithmetic (a product or
-    sum beyond 28 digits that no schema range caught) instead of failing with INTERNAL."""
+    """The builder, refusing data whose amounts overflow Decimal arithmetic instead of
+    failing with INTERNAL: the last resort, at `data`. An invoice line's amount too large
+    for any amount is refused before, at the JSON path of the line's quantity (or of an
+    allowance's percentage), with this message (`server.compose.invoice._check_sizes`), and
+    its products are exact; what can still get here is a sum no single field made."""
 
     @functools.wraps(build)
     def checked(data: Mapping[str, Any], request: BuildRequest) -> Content:

@@ -31,13 +31,12 @@ from server.compose.model import (
     PostalAddress,
     Recipient,
 )
-from server.compose.money import round_money, round_places
+from server.compose.money import MAX_AMOUNT_DIGITS, round_money, round_places
 from server.compose.payments.accounts import PaymentAccount
 from server.compose.payments.accounts import payment_account as payment_account  # re-export
 from server.errors import InvalidInput, quote
 
 CENT = Decimal("0.01")
-MAX_AMOUNT_DIGITS = 15  # digits before the decimal point of any amount (a quadrillion)
 
 
 @dataclass(frozen=True, slots=True)

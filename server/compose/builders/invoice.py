@@ -60,7 +60,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     units, cents = fmt.giro_amount(max(totals.payable, Decimal(0)))
     # An invoice whose lines and allowances come to 0 or less asks for no payment: it says
     # so (and what the buyer has to good) instead of "pay -500,00 kr".
-    nothing_to_pay = not is_credit and totals.payable <= 0
+    nothing_to_pay = invoice.nothing_to_pay  # the e-invoice asks for none either
     # The payment fields are named after the payment's scheme (builders/base.py), when the
     # invoice has a slip's account and reference (not a card or direct-debit payment).
     named = (payment_labels(words, reference, account) if reference and account else

@@ -17,7 +17,9 @@ def check_finvoice(invoice: Invoice) -> list[Finding]:
     if payment is None or not payment.account:
         add("payment_means[0].account", "FINVOICE-EpiAccountID",
             "Finvoice needs the payee account (EpiDetails)")
-    if invoice.due_date is None and not invoice.is_credit_note:
+    # EpiDateOptionDate is the due date of an invoice that asks for a payment; a credit note
+    # or an invoice with nothing to pay instructs 0,00 on its issue date (render_finvoice)
+    if invoice.due_date is None and not (invoice.is_credit_note or invoice.nothing_to_pay):
         add("due_date", "FINVOICE-EpiDateOptionDate", "a Finvoice invoice needs a due date")
     # Finvoice's name and street types have a minimum length of 2 characters
     for role, party in (("seller", invoice.seller), ("buyer", invoice.buyer)):
