@@ -75,6 +75,11 @@ def failure_status(exc: BaseException) -> grpc.Status:
         f"internal error; quote request id {logs_request_id()} to support"))
 
 
+# seconds: a call its client ends this close to our deadline ended by its deadline (a client
+# enforces the same deadline a network trip earlier)
+DEADLINE_SLACK = 0.1
+
+
 class SyncContext:
     """What a synchronous servicer sees of its call: the metadata, whether the caller is
     still there, and the time left.
@@ -191,6 +196,21 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
             except Exception:  # noqa: BLE001 - a metrics bug must not fail the call
                 log.exception("rpc observer failed")
 
+    def _observe_gone(self, method: str, context: grpc.aio.ServicerContext,
+                      started: float) -> None:
+        """A call whose client went away sends no status, so grpcio counts it nowhere:
+        DEADLINE_EXCEEDED when its deadline had passed, else CANCELLED (the client's own
+        cancel, a dropped connection), so operators see the calls their clients gave up.
+        The server's deadline is the client's plus the time the call took to arrive, so a
+        client giving up at its deadline is seen a few milliseconds before ours passes:
+        within DEADLINE_SLACK of it counts as the deadline."""
+        left = context.time_remaining()
+        code = (grpc.StatusCode.DEADLINE_EXCEEDED if left is not None and left <= DEADLINE_SLACK
+                else grpc.StatusCode.CANCELLED)
+        log.info("rpc gone", status=code.name,
+                 ms=round((time.perf_counter() - started) * 1000, 1))
+        self._observe(method, code, started)
+
     async def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = await continuation(details)
         if handler is None:
@@ -261,6 +281,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
             except asyncio.CancelledError:  # the client went away: the servicer must know
+                self._observe_gone(method, context, started)
                 sync_context.end()
                 raise
             finally:
@@ -302,6 +323,7 @@ class KanalInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:  # noqa: BLE001 - every failure becomes a status
                 status = failure_status(exc)
             except asyncio.CancelledError:  # a generator polling is_active() ends by itself
+                self._observe_gone(method, context, started)
                 sync_context.end()
                 raise
             finally:

@@ -43,8 +43,10 @@ class Server:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.lanes = Lanes(Limits(), render_workers=1)
+        self.handled: list[tuple[str, grpc.StatusCode]] = []  # what the RPC metrics count
         interceptor = KanalInterceptor(
-            Authenticator([ApiKey("k", hash_key(KEY), "t", "admin")]), self.lanes, Limits())
+            Authenticator([ApiKey("k", hash_key(KEY), "t", "admin")]), self.lanes, Limits(),
+            observers=[lambda method, code, _: self.handled.append((method, code))])
         self.port = asyncio.run_coroutine_threadsafe(self._start(interceptor), self.loop
                                                      ).result(10)
 
@@ -126,6 +128,10 @@ def test_a_server_stream_whose_client_went_away_ends_its_thread(server, how):
             assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert server.watch_ended.wait(GRACE), "the servicer still polls for a gone client"
     assert server.watch_saw_gone
+    # and the RPC metrics count it (grpc_server_handled_total), as the client saw it
+    expected = (grpc.StatusCode.CANCELLED if how == "cancel"
+                else grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert server.handled == [(WATCH, expected)]
 
 
 @pytest.mark.parametrize("how", ["cancel", "deadline"])
