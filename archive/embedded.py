@@ -262,7 +262,9 @@ class EmbeddedS3:
                 backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
                 try:
                     self._launch(timeout=60.0)
-                except EmbeddedS3Error as exc:
+                except (EmbeddedS3Error, OSError) as exc:  # OSError: e.g. a full disk
+                    # (the identities file, the log line): anything else ended this thread,
+                    # and SeaweedFS stayed down until the server restarted
                     log.warning("embedded SeaweedFS did not restart: %s", str(exc)[:500])
                     continue
                 self.restarts += 1

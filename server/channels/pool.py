@@ -14,7 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -26,7 +27,7 @@ from server.channels import Renderers
 from server.channels.fallback_check import Rendering
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
-from server.errors import DeadlineExceeded
+from server.errors import DeadlineExceeded, Unavailable
 from server.processes import exit_with_parent, settle_heap
 
 log = logs.get_logger(__name__)
@@ -37,6 +38,14 @@ log = logs.get_logger(__name__)
 # worker. Not with ProcessPoolExecutor(max_tasks_per_child=...): on Python 3.11 it
 # deadlocks once workers retire with work queued (CPython gh-115634).
 DOCUMENTS_PER_WORKER = 500
+
+# A render not finished this long after it was handed to the pool is taken for a hung
+# render process (frozen, or looping in a native library): a card invoice renders in
+# 0.06 s and the longest layouts in seconds. Without a limit a Compose without a gRPC
+# deadline (the README's own examples set none) waited for ever, and every later one
+# queued behind it, while health said SERVING. The pool's processes are then killed and
+# a fresh pool takes over, as when one dies.
+HANG_SECONDS = 120.0
 
 # One registry and one set of renderers per worker process, built by the initializer.
 _layouts: LayoutRegistry | None = None
@@ -104,8 +113,11 @@ class RenderPool:
 
     def __init__(self, layouts_dir: Path, workers: int | None = None,
                  documents_per_worker: int = DOCUMENTS_PER_WORKER,
-                 state_dir: Path | None = None):
+                 state_dir: Path | None = None, hang_seconds: float | None = None):
         self.layouts_dir = layouts_dir
+        self.hang_seconds = HANG_SECONDS if hang_seconds is None else hang_seconds
+        # futures handed to a pool and not done yet -> (that pool, monotonic time handed)
+        self._in_flight: dict[Future[Any], tuple[ProcessPoolExecutor, float]] = {}
         self.state_dir = state_dir
         self.workers = workers or os.cpu_count() or 1
         self.documents_per_worker = documents_per_worker
@@ -146,25 +158,38 @@ class RenderPool:
         a fresh one at once, and a document that was in flight is rendered once more
         there: it is most likely not the cause. If the fresh pool breaks too, the call
         fails with `BrokenProcessPool` (gRPC UNAVAILABLE: retryable) and later calls get
-        yet another pool. Raises `DeadlineExceeded` when the call's deadline passes."""
+        yet another pool. Raises `DeadlineExceeded` when the call's deadline passes, and
+        `Unavailable` when the document is not rendered within `hang_seconds` (the pool's
+        processes are then replaced: see HANG_SECONDS)."""
         for attempt in (1, 2):
             with self._lock:  # submit under the lock: the pool may be swapped right after
-                pool = self._pool
+                pool = self._replace_hung()
                 try:
                     future = pool.submit(work, layout.id, layout.version, composition)
                 except BrokenProcessPool:  # broken by an earlier document's process
                     pool = self._replace_broken(pool)
                     future = pool.submit(work, layout.id, layout.version, composition)
+                self._in_flight[future] = (pool, time.monotonic())
+                future.add_done_callback(self._forget)
                 self._rendered += 1
                 if (self._rendered >= self.workers * self.documents_per_worker
                         and not self._replacing):
                     self._replacing = True
                     threading.Thread(target=self._replace, name="render-pool-replace",
                                      daemon=True).start()
+            left = deadline.remaining()
             try:
-                result, observed = future.result(timeout=deadline.remaining())
+                result, observed = future.result(
+                    timeout=self.hang_seconds if left is None else min(left, self.hang_seconds))
             except FutureTimeout:  # the caller's deadline passed while it waited for a worker
                 future.cancel()
+                if left is None or left > self.hang_seconds:  # our limit, not the caller's
+                    with self._lock:
+                        self._replace_hung()
+                    raise Unavailable(
+                        f"no render process finished the document within "
+                        f"{self.hang_seconds:g} s; the render processes were replaced, "
+                        "retry") from None
                 raise DeadlineExceeded("the document was not rendered within the call's "
                                        "deadline (waiting for a render process included); a "
                                        "retry needs a longer deadline") from None
@@ -179,6 +204,25 @@ class RenderPool:
             metrics.replay(observed)
             return result
         raise AssertionError("unreachable")
+
+    def _forget(self, future: Future[Any]) -> None:
+        self._in_flight.pop(future, None)  # no lock: may run inside `submit`, under it
+
+    def _replace_hung(self) -> ProcessPoolExecutor:
+        """Under `_lock`: when a document handed to the current pool more than
+        `hang_seconds` ago is still not done, its processes are killed and a fresh pool
+        takes over (the documents in flight there are rendered once more, see `_run`)
+        -> the current pool. Checked at every submit, so callers whose own deadlines are
+        shorter than `hang_seconds` bring the lane back too."""
+        pool, now = self._pool, time.monotonic()
+        if any(owner is pool and now - handed > self.hang_seconds and not future.done()
+               for future, (owner, handed) in list(self._in_flight.items())):
+            log.warning("render pool hung: a document was not rendered in time",
+                        seconds=self.hang_seconds)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
+            pool = self._replace_broken(pool)
+        return pool
 
     def _replace_broken(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         """Under `_lock`: a fresh pool instead of `broken` (unless another call replaced it

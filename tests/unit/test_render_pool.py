@@ -2,7 +2,10 @@
 raised in a worker arrive with their field violations."""
 
 import json
+import os
 import pickle
+import signal
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -172,5 +175,79 @@ def test_a_killed_render_process_costs_no_document_and_the_pool_comes_back():
             _killed(third[0])  # still starting, or rendering: in flight either way
             assert [o.sha256 for o in pending.result(timeout=120)] == expected
         assert pool.worker_pids() not in ([], second, third)
+    finally:
+        pool.close()
+
+
+@contextmanager
+def _frozen(pid):
+    """SIGSTOP `pid`: a render process that never answers (frozen, or looping in native
+    code), which no exception reports; killed at the end, so the pool can close."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_hung_render_process_fails_a_call_without_deadline_and_is_replaced(monkeypatch):
+    """A Compose without a gRPC deadline waited for ever on a render process that never
+    answered (and so did every call queued behind it): now it is UNAVAILABLE after
+    `hang_seconds`, the hung processes are killed and the next document renders in a
+    fresh pool."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server.errors import Unavailable
+
+    monkeypatch.setattr("server.channels.pool.HANG_SECONDS", 3, raising=False)
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
+    try:
+        pool.start()
+        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+        expected = [o.sha256 for o in pool.render(comp, layout)]
+        hung = pool.worker_pids()
+        with ThreadPoolExecutor(1) as caller, _frozen(hung[0]):  # killed before the join
+            started = time.monotonic()
+            pending = caller.submit(pool.render, comp, layout)
+            with pytest.raises(Unavailable) as info:
+                pending.result(timeout=20)  # a guard: without the limit it never returns
+        assert time.monotonic() - started < 30
+        assert status_code(info.value).name == "UNAVAILABLE"
+        assert "within 3 s" in str(info.value)
+        assert [o.sha256 for o in pool.render(comp, layout)] == expected
+        assert pool.worker_pids() not in ([], hung)
+    finally:
+        pool.close()
+
+
+def test_callers_with_short_deadlines_bring_a_hung_lane_back_too(monkeypatch):
+    """Callers whose deadlines are shorter than `hang_seconds` get DEADLINE_EXCEEDED while
+    the render process is hung; once a document has waited `hang_seconds`, the next call
+    replaces the pool instead of queueing behind it for ever."""
+    import time
+
+    monkeypatch.setattr("server.channels.pool.HANG_SECONDS", 3, raising=False)
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
+    try:
+        pool.start()
+        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+        expected = [o.sha256 for o in pool.render(comp, layout)]
+        hung = pool.worker_pids()
+        with _frozen(hung[0]):
+            deadline.set_timeout(0.5)
+            try:
+                with pytest.raises(DeadlineExceeded):
+                    pool.render(comp, layout)
+            finally:
+                deadline.set_timeout(None)
+            time.sleep(3.2)  # the document handed to the hung process is now overdue
+            deadline.set_timeout(10)  # a guard: without the fix it waits behind that one
+            try:  # a cold pool's first document: 0.6 s
+                assert [o.sha256 for o in pool.render(comp, layout)] == expected
+            finally:
+                deadline.set_timeout(None)
+        assert pool.worker_pids() not in ([], hung)
     finally:
         pool.close()
