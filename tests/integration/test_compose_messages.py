@@ -95,3 +95,12 @@ def test_a_byte_order_mark_is_named_as_one(documents):
     assert field == "data"
     assert "starts with a byte-order mark" in why and "without a BOM" in why
     assert "utf-8-sig" not in why
+
+
+def test_too_many_transactions_say_the_limit(documents):
+    # was: '$.transactions: [{"date": ..., …] is too long': neither the limit nor the count
+    data = sample("card-invoice")
+    data["transactions"] = data["transactions"][:1] * 5000
+    details, violations = refused(documents, "card-invoice", json.dumps(data))
+    assert violations == [("$.transactions", "has 5000 items; at most 2000 are allowed")]
+    assert "at most 2000" in details
