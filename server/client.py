@@ -151,9 +151,11 @@ def print_message(message: Any) -> None:
 
 
 def read_text(path: Path, what: str = "data file") -> str:
-    """A UTF-8 file's text, or ClientError naming the file and why."""
+    """A UTF-8 file's text, or ClientError naming the file and why. A byte-order mark at the
+    start (files exported on Windows often have one) is dropped: the server takes JSON text
+    without one (RFC 8259 section 8.1), and the caller meant the file's content."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")  # drops a BOM at the start only
     except OSError as exc:
         raise ClientError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -83,7 +83,11 @@ class InvalidInput(KanalError):
     def __init__(self, message: str, violations: list[FieldViolation] | None = None):
         self.message = message
         self.violations = list(violations or [])
-        detail = "; ".join(str(v) for v in self.violations[:20])
+        # A violation of the field the message already names ("invalid <field>", as `field`
+        # and the stream renaming in server/api/wire.py write it) says only why: the path
+        # once ("invalid $.x: why"), not "invalid $.x: $.x: why".
+        detail = "; ".join(v.description if message == f"invalid {v.field}" else str(v)
+                           for v in self.violations[:20])
         super().__init__(f"{message}: {detail}" if detail else message)
 
     def __reduce__(self) -> tuple[type, tuple[str, list[FieldViolation]]]:

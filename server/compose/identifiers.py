@@ -6,6 +6,12 @@ scheme (Peppol PEPPOL-COMMON-R040..R050, SE-R-003/004/013, NO-R-001, DK-R-014, E
 BR-CO-09), so each identifier is parsed and checked here, with python-stdnum's modules per
 country, and turned into that form before anything is computed or written:
 
+    a customer's national id (personal   NO fødselsnummer (D- and H-numbers too) -> 11
+    identity number, by the customer's   digits, SE personnummer or samordningsnummer ->
+    country, else the sender's:          12 digits YYYYMMDDNNNN, DK CPR -> 10 digits, FI
+    `national_id`)                       henkilötunnus -> DDMMYYCZZZQ, PL PESEL -> 11
+                                         digits: the forms Digipost, Kivra and e-Boks take;
+                                         a customer in DE, AT, GB, ...: as given
     organisation number (BT-30 / BT-47)   NO 0192 -> 9 digits, SE 0007 -> 10 digits,
                                           DK 0184 -> 8 digits (CVR), FI 0037 -> Y-tunnus
                                           '1234567-8'; other countries: as given (compact)
@@ -26,12 +32,22 @@ from __future__ import annotations
 
 import re
 
-from stdnum import get_cc_module
+from stdnum import get_cc_module, luhn
+from stdnum.dk import cpr as dk_cpr
 from stdnum.dk import cvr as dk_cvr
-from stdnum.exceptions import ValidationError
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
+from stdnum.fi import hetu as fi_hetu
 from stdnum.fi import ytunnus as fi_ytunnus
+from stdnum.no import fodselsnummer as no_fodselsnummer
 from stdnum.no import orgnr as no_orgnr
+from stdnum.pl import pesel as pl_pesel
 from stdnum.se import orgnr as se_orgnr
+from stdnum.se import personnummer as se_personnummer
 
 from server.compose import codelists
 from server.errors import quote
@@ -43,6 +59,7 @@ class IdentifierError(ValueError):
     def __init__(self, rule: str, message: str):
         super().__init__(f"[{rule}] {message}")
         self.rule = rule
+        self.reason = message
 
 
 # ISO 6523 ICD of each Nordic country's organisation number (legal registration, BT-30/47)
@@ -120,6 +137,95 @@ _RULE_BY_SCHEME = {"0192": "PEPPOL-COMMON-R041", "0007": "PEPPOL-COMMON-R049",
 _NAME_BY_SCHEME = {"0192": "Norwegian organisation number (9 digits, MOD11)",
                    "0007": "Swedish organisation number (10 digits, Luhn)",
                    "0184": "Danish CVR number (8 digits)"}
+
+
+# The personal identity number of each country with one python-stdnum checks: (the name a
+# reader knows it by, the module, how it is written). Digital mailboxes find their
+# recipients by it (Digipost NO, Kivra SE, e-Boks DK: server/delivery/routing.py).
+# Germany, Austria and the UK have no national personal number a bank may address mail by
+# (the German Steuer-IdNr. is for tax only, AO § 139b): their ids are taken as given.
+NATIONAL_ID_SCHEMES = {
+    "NO": ("Norwegian fødselsnummer", no_fodselsnummer, "11 digits DDMMYYNNNCC"),
+    "SE": ("Swedish personnummer", se_personnummer, "YYYYMMDD-NNNN or YYMMDD-NNNN"),
+    "DK": ("Danish CPR number", dk_cpr, "10 digits DDMMYY-NNNN"),
+    "FI": ("Finnish henkilötunnus", fi_hetu, "DDMMYYCZZZQ, e.g. 131052-308T"),
+    "PL": ("Polish PESEL", pl_pesel, "11 digits"),
+}
+
+
+def national_id(value: str, country: str | None, sender_country: str | None = None) -> str:
+    """A customer's national id as written -> the compact form of its scheme
+    (`NATIONAL_ID_SCHEMES`; the module docstring lists them).
+
+    The scheme is the one of the customer's `country` (the address's), or else of the
+    sender's: a bank knows its customers by its own country's number, which they keep when
+    they move abroad (a Norwegian bank's customer living in Sweden has a fødselsnummer,
+    maybe no personnummer). An id valid in neither is refused, unless the customer's country
+    has no scheme (DE, AT, GB, ...: taken as given, stripped): an id of such a country cannot
+    be checked, and no mailbox takes it.
+
+    Raises `IdentifierError` (its rule: the first scheme's name, 'Norwegian fødselsnummer';
+    `reason`: why without it) saying, per scheme tried, why: a check digit is wrong, the
+    length or format is wrong, or the date in it cannot be a birth date (NO and DK:
+    python-stdnum also refuses one after the machine's date, the number of someone not born
+    yet).
+    """
+    home, sender = (country or "").upper(), (sender_country or "").upper()
+    if home and home not in NATIONAL_ID_SCHEMES:
+        return value.strip()
+    tried: list[str] = []
+    rule = ""
+    for code, who in ((home, "the customer's country"), (sender, "the sender's country")):
+        if code not in NATIONAL_ID_SCHEMES or (tried and code == home):
+            continue
+        name, module, written = NATIONAL_ID_SCHEMES[code]
+        try:
+            if module is se_personnummer:
+                return _personnummer(value)
+            return module.compact(module.validate(value))
+        except ValidationError as exc:
+            tried.append(f"a {name} ({who} {code}: {_why(exc)}; {written})")
+            rule = rule or name
+    if not tried:  # neither country has a scheme
+        return value.strip()
+    raise IdentifierError(rule, f"{quote(value)} is {'not' if len(tried) == 1 else 'neither'} "
+                          + " nor ".join(tried))
+
+
+def _why(exc: ValidationError) -> str:
+    if isinstance(exc, InvalidChecksum):
+        return "a check digit is wrong"
+    if isinstance(exc, InvalidLength):
+        return "wrong length"
+    if isinstance(exc, InvalidFormat):
+        return "wrong format"
+    text = str(exc)  # python-stdnum's own sentence, for the InvalidComponent it words
+    if "not been born yet" in text:
+        return "the birth date in it is in the future"
+    if "FH-number" in text:
+        return "an FH-number (health service), which has no birth date"
+    return "the date in it is not a possible birth date"
+
+
+def _personnummer(value: str) -> str:
+    """A Swedish personnummer or samordningsnummer (the birth day + 60, Skatteverket SKV 707)
+    -> 12 digits YYYYMMDDNNNN, the century from the birth date (a '+' marks someone 100 or
+    older). python-stdnum knows personnummer only: a samordningsnummer gets its checks
+    (length, format, Luhn digit) with its birth day for the date."""
+    number = se_personnummer.compact(value)  # [YY]YYMMDD-NNNN or [YY]YYMMDD+NNNN
+    digits = number[:-5] + number[-4:]
+    day = number[-7:-5]
+    if not (day.isdigit() and 61 <= int(day) <= 91):
+        se_personnummer.validate(number)
+        born = se_personnummer.get_birth_date(number)
+    else:
+        if len(number) not in (11, 13):
+            raise InvalidLength()
+        if number[-5] not in "-+" or not digits.isdigit():
+            raise InvalidFormat()
+        born = se_personnummer.get_birth_date(f"{number[:-7]}{int(day) - 60:02d}{number[-5:]}")
+        luhn.validate(digits[-10:])
+    return digits if len(digits) == 12 else f"{born.year // 100}{digits}"
 
 
 def default_tax_registration(country: str | None, org_scheme: str | None) -> str | None:

@@ -41,6 +41,24 @@ def schema_violation(error: ValidationError, prefix: str = "") -> FieldViolation
     return FieldViolation(f"{prefix}{error.json_path}", message)
 
 
+# The schema's count limits: (what is counted, one and many, "at most" or "at least").
+# jsonschema says only "[...] is too long" (the array cut to a few items), so a caller who
+# sent 5,000 transactions learnt neither the limit nor the count.
+_COUNTS = {"maxItems": ("item", "items", "at most"), "minItems": ("item", "items", "at least"),
+           "maxProperties": ("property", "properties", "at most"),
+           "minProperties": ("property", "properties", "at least")}
+
+
+def _count_message(keyword: str, limit: int, count: int) -> str:
+    """'has 5000 items; at most 2000 are allowed': the count and the schema's limit."""
+    one, many, bound = _COUNTS[keyword]
+    has = f"has {count} {one if count == 1 else many}"
+    if limit == 0:
+        return f"{has}; it must be empty"
+    return (f"{has}; {bound} {limit} {'is' if limit == 1 else 'are'} "
+            f"{'allowed' if bound == 'at most' else 'required'}")
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -67,6 +85,8 @@ def _message(error: ValidationError) -> str:
     if keyword == "minLength" and isinstance(instance, str):
         return (f"{quote(instance)} is shorter than {expected} character"
                 f"{'s' if expected != 1 else ''}")
+    if keyword in _COUNTS and isinstance(instance, list | dict):
+        return _count_message(keyword, expected, len(instance))
     if keyword == "enum":
         return f"{quote(instance)} is not one of {_json(expected)}"
     if keyword == "const":
@@ -78,7 +98,7 @@ def _message(error: ValidationError) -> str:
     if keyword == "format" and isinstance(expected, str):
         why = f": {error.cause}" if error.cause is not None else ""
         return f"{quote(instance)} is not a {FORMATS.get(expected, expected)}{why}"
-    # the other keywords (pattern, minimum, maxLength, format, ...) name the instance and
+    # the other keywords (pattern, minimum, maximum, multipleOf, ...) name the instance and
     # the schema's value: shown as JSON instead of their Python reprs
     message = error.message.replace(repr(instance), quote(instance))
     if isinstance(expected, str | list | bool) or expected is None:

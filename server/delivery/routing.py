@@ -11,7 +11,7 @@ A mailbox recipient goes to the first of their `mailbox_ids` (in the order the b
 them) whose service has a provider here, else by national id to the mailbox service of
 their country (Digipost NO, Kivra SE, e-Boks DK; all three address people by national id)
 when it has one. The address is `<service>:<id>` ("kivra:198503042387",
-"digipost:kari.nordmann#4AB1", "digipost:01017012345").
+"digipost:kari.nordmann#4AB1", "digipost:01017012343").
 
 No provider: when the channel has none at all for the tenant, a planned channel's row is
 `failed` and does not fall back (a configuration gap must not turn every message into

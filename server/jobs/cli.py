@@ -8,7 +8,8 @@ job's state; a chunk consumer.
 `submit` streams the file line by line (never read whole), then follows WatchJob to the end
 and prints the summary. Each line is either a JSON object `{"record_key": "...", "data":
 {...}}` or any other JSON object, which is then the data and gets its line number as record
-key. Records are carried exactly: numbers keep the digits they were written with (never
+key (a byte-order mark at the start of the file, as Windows exports often write, is
+dropped). Records are carried exactly: numbers keep the digits they were written with (never
 through a float), and a line that cannot be carried exactly (not JSON, a key twice in one
 object, NaN or Infinity, not UTF-8) stops the submission before the job is sealed (the
 stream ends with a message the server refuses, never a cancel it may read as the end), so
@@ -204,7 +205,9 @@ def records(path: Path, lines: RecordLines | None = None) -> Iterator[tuple[str,
     with file:
         for number, raw in enumerate(file, start=1):
             try:
-                line = raw.decode("utf-8")
+                # a byte-order mark starts many files exported on Windows: dropped on the
+                # first line only (the server refuses one in a record's JSON text)
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
                 if not line.strip():
                     continue
                 item = parse_record(line)

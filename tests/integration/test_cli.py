@@ -182,6 +182,29 @@ def record_line(key: str, amount_literal: str | None = None) -> str:
     return text.replace('"__AMOUNT__"', amount_literal or "") + "\n"
 
 
+def test_files_exported_with_a_byte_order_mark_are_taken(kanal, tmp_path, capsys):
+    # was: INVALID_ARGUMENT 'data: the text starts with a byte-order mark' for compose, and
+    # 'line 1: not JSON: Unexpected UTF-8 BOM' for submit (QA): Windows exports write one
+    data = tmp_path / "windows.json"
+    data.write_bytes(b"\xef\xbb\xbf" + SAMPLE.replace("\n", "\r\n").encode("utf-8"))
+    code = kanal_cli(kanal, "compose", "card-invoice", "--data", str(data), "--preview",
+                     "--out", str(tmp_path / "out"), "--channel", "print")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json_out(captured.out)["outputs"][0]["channel"] == "CHANNEL_PRINT"
+
+    lines = tmp_path / "windows.jsonl"
+    lines.write_bytes(b"\xef\xbb\xbf" + (record_line("bom-1") + record_line("bom-2"))
+                      .replace("\n", "\r\n").encode("utf-8"))
+    code = kanal_cli(kanal, "submit", str(lines), "--layout", "card-invoice",
+                     "--channel", "print")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    job_id = next(line.split()[1].rstrip(":") for line in captured.out.splitlines()
+                  if line.startswith("job "))
+    assert set(stored_records(kanal, job_id)) == {"bom-1", "bom-2"}
+
+
 def stored_records(kanal: KanalServer, job_id: str) -> dict[str, str]:
     with kanal.jobs.engine.connect() as conn:
         return dict(conn.execute(select(job_records.c.record_key, job_records.c.data_json)

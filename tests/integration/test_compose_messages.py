@@ -95,3 +95,23 @@ def test_a_byte_order_mark_is_named_as_one(documents):
     assert field == "data"
     assert "starts with a byte-order mark" in why and "without a BOM" in why
     assert "utf-8-sig" not in why
+
+
+def test_too_many_transactions_say_the_limit(documents):
+    # was: '$.transactions: [{"date": ..., …] is too long': neither the limit nor the count
+    data = sample("card-invoice")
+    data["transactions"] = data["transactions"][:1] * 5000
+    details, violations = refused(documents, "card-invoice", json.dumps(data))
+    assert violations == [("$.transactions", "has 5000 items; at most 2000 are allowed")]
+    assert "at most 2000" in details
+
+
+def test_a_national_id_with_a_wrong_check_digit_is_refused_at_its_path(documents):
+    # was: composed (and the mailbox delivery failed later, or reached nobody)
+    data = sample("card-invoice")
+    data["customer"]["national_id"] = "01017012345"
+    details, violations = refused(documents, "card-invoice", json.dumps(data))
+    assert violations == [("$.customer.national_id", (
+        '"01017012345" is not a Norwegian fødselsnummer (the customer\'s country NO: a check '
+        'digit is wrong; 11 digits DDMMYYNNNCC)'))]
+    assert details.startswith('invalid $.customer.national_id: "01017012345" is not a ')

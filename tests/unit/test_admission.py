@@ -161,8 +161,7 @@ def test_a_streamed_message_is_named_as_its_servicer_names_it():
     bad = submit(raw.replace(b"abc", b"\xc3(("))
     renamed = in_stream(bad.error, bad.message_type, 2)
     assert [v.field for v in renamed.violations] == ["records[1].data_json"]
-    assert str(renamed) == "invalid records[1].data_json: records[1].data_json: is not valid " \
-        "UTF-8 text"
+    assert str(renamed) == "invalid records[1].data_json: is not valid UTF-8 text"
 
 
 class FakeContext:

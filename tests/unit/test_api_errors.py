@@ -32,3 +32,20 @@ def test_invalid_input_carries_field_violations():
         ("$.customer.name", "'name' is a required property"),
         ("$.transactions[2].amount", "'12,50' does not match"),
     ]
+
+
+def test_a_field_error_names_its_path_once():
+    # was: "invalid $.customer.email: $.customer.email: ..." (QA): the path said twice
+    error = errors.InvalidInput.field("$.customer.email", "is not a valid email address")
+    assert str(error) == "invalid $.customer.email: is not a valid email address"
+    assert to_status(error).details == "invalid $.customer.email: is not a valid email address"
+    assert error.violations == [errors.FieldViolation("$.customer.email",
+                                                      "is not a valid email address")]
+    # violations of other fields than the one the message names keep their paths
+    several = errors.InvalidInput("invalid $.lines", [
+        errors.FieldViolation("$.lines", "is empty"),
+        errors.FieldViolation("$.lines[0].amount", "is not a number")])
+    assert str(several) == "invalid $.lines: is empty; $.lines[0].amount: is not a number"
+    schema = errors.InvalidInput("data does not match the schema of layout x@1",
+                                 [errors.FieldViolation("$.a", "is required")])
+    assert str(schema) == "data does not match the schema of layout x@1: $.a: is required"

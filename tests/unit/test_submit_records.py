@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from server.client import read_text
 from server.jobs.cli import (
     Progress,
     RecordLines,
@@ -115,3 +116,25 @@ def test_record_lines_give_the_line_of_the_server_s_records_n(tmp_path):
     assert [key for key, _ in records(path, lines)] == ["1", "4", "5", "7", "8"]
     assert [lines.line(n) for n in range(5)] == [1, 4, 5, 7, 8]
     assert lines._gaps == [(1, 2), (3, 3)]  # two gaps noted, not a number per record
+
+
+def test_a_byte_order_mark_at_the_start_of_the_file_is_dropped(tmp_path):
+    # was: line 1 refused 'not JSON: Unexpected UTF-8 BOM' (QA): files exported on Windows
+    # often start with one
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"record_key": "a", "data": {"amount": 1.10}}\r\n'
+                     b'{"amount": 2.20}\r\n')
+    assert list(records(path)) == [("a", '{"amount":1.10}'), ("2", '{"amount":2.20}')]
+    # only at the start of the file: one inside is no JSON text, named by its line
+    path.write_bytes(b'{"amount": 1}\n\xef\xbb\xbf{"amount": 2}\n')
+    with pytest.raises(RecordRefused, match="line 2: not JSON"):
+        list(records(path))
+
+
+def test_a_data_file_with_a_byte_order_mark_is_read_without_it(tmp_path):
+    # `kanal compose --data` and `kanal render --data` read the file with read_text
+    path = tmp_path / "invoice.json"
+    path.write_bytes(b'\xef\xbb\xbf{"name": "\xc3\x85se"}\r\n')
+    assert read_text(path) == '{"name": "Åse"}\r\n'
+    path.write_bytes(b'{"name": "\xef\xbb\xbf"}')  # a U+FEFF inside the text is the data's
+    assert read_text(path) == '{"name": "\ufeff"}'

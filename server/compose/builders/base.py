@@ -21,7 +21,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from server.compose import countries, formatting, references
+from server.compose import countries, formatting, identifiers, references
 from server.compose.codelists import iso_minor_unit, minor_unit
 from server.compose.layouts import Layout
 from server.compose.model import (
@@ -227,11 +227,14 @@ def one_line(value: Any, path: str) -> Any:
     return value
 
 
-def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
+def recipient(data: Mapping[str, Any], path: str = "$.customer",
+              sender_country: str | None = None) -> Recipient:
     """The shared `customer` object every layout's schema uses. Its postal code is written in
     the operator's form (`countries`: "11826" -> "118 26"); one that cannot be a postal code
     of the country is refused by the composer when the document goes by post. The name and
-    every address field are one line each (`one_line`)."""
+    every address field are one line each (`one_line`). The national id is checked and
+    made compact by the scheme of the customer's country, else of the `sender_country`
+    (`national_id`)."""
     one_line(data.get("name"), f"{path}.name")
     address = data.get("address")
     if address:
@@ -248,13 +251,31 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer") -> Recipient:
         address=postal_address(address) if address else None,
         email=email_address(email, f"{path}.email") if email else None,
         mobile=data.get("mobile") or None,
-        national_id=data.get("national_id") or None,
+        national_id=national_id(data.get("national_id"), (address or {}).get("country"),
+                                sender_country, f"{path}.national_id"),
         org_number=data.get("org_number") or None,
         peppol_id=data.get("peppol_id") or None,
         mailbox_ids=dict(data.get("mailbox_ids", {})),
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
     )
+
+
+def national_id(value: str | None, country: str | None, sender_country: str | None,
+                path: str) -> str | None:
+    """The customer's national id in the compact form of its scheme (the digital mailboxes'
+    form: Digipost, Kivra, e-Boks find the recipient by it), checked by python-stdnum
+    against the scheme of the customer's `country`, else of the `sender_country`
+    (`identifiers.national_id`: NO fødselsnummer, SE personnummer, DK CPR, FI henkilötunnus,
+    PL PESEL; a customer in another country: as given). A malformed one is refused here,
+    `InvalidInput` at `path` naming the scheme and why, not by the mailbox after the
+    document was made. None when there is none."""
+    if not value:
+        return None
+    try:
+        return identifiers.national_id(value, country, sender_country)
+    except identifiers.IdentifierError as exc:
+        raise InvalidInput.field(path, exc.reason) from exc
 
 
 # --- shared by the layouts' builders ----------------------------------------------------------

@@ -299,7 +299,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     text = labels(request.layout, request.locale)
     issuer, card, inv = data["issuer"], data["card_account"], data["invoice"]
     sender_country = issuer["address"]["country"]
-    customer = recipient(data["customer"])
+    customer = recipient(data["customer"], sender_country=sender_country)
     issuer_address = postal_address(issuer["address"])
 
     invoice_date = iso_date(inv["invoice_date"], "$.invoice.invoice_date")

@@ -47,8 +47,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     fmt = Formatter(request.locale, currency)
     words = labels(request.layout, request.locale)
     seller_data, customer_data = data["seller"], data["customer"]
-    customer = recipient({k: v for k, v in customer_data.items()
-                          if k in _RECIPIENT_KEYS})
+    customer = recipient({k: v for k, v in customer_data.items() if k in _RECIPIENT_KEYS},
+                         sender_country=(seller_data.get("address") or {}).get("country"))
     invoice = read_invoice(data, currency, request.today)
     seller, buyer = invoice.seller, invoice.buyer
     sender_country = seller.address.country if seller.address else None

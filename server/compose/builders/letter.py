@@ -33,7 +33,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     sender, letter = data["sender"], data["letter"]
     sender_country = sender["address"]["country"]
     sender_address = postal_address(sender["address"])
-    customer = recipient(data["customer"])
+    customer = recipient(data["customer"], sender_country=sender_country)
     letter_date = iso_date(letter["date"], "$.letter.date") if "date" in letter else request.today
     campaign = data.get("campaign")
 

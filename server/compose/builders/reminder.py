@@ -192,7 +192,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     text = labels(request.layout, request.locale)
     creditor, inv, rem = data["creditor"], data["invoice"], data["reminder"]
     sender_country = creditor["address"]["country"]
-    customer = recipient(data["customer"])
+    customer = recipient(data["customer"], sender_country=sender_country)
     creditor_address = postal_address(creditor["address"])
     stage = rem["stage"]
 

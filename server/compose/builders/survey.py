@@ -31,7 +31,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     fmt = Formatter(request.locale)
     text = labels(request.layout, request.locale)
     sender, survey, response = data["sender"], data["survey"], data["response"]
-    customer = recipient(data["customer"])
+    customer = recipient(data["customer"], sender_country=sender["country"])
     expires = fmt.day(iso_date(response["expires"], "$.response.expires"), "long")
     code, number = response["reply_code"], response["reply_number"]
     url = response["url"]

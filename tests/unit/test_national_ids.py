@@ -1,0 +1,113 @@
+"""The customer's national id is checked when the document is composed (QA): a number with a
+wrong check digit, length or date is refused INVALID_ARGUMENT at `$.customer.national_id`
+naming the scheme and why, instead of being composed and bouncing at Digipost, Kivra or
+e-Boks later; a good one is kept in the compact form those mailboxes take.
+
+The numbers here are synthetic: made up and given their check digits, from no register."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from server.compose.composer import ComposeRequest, compose
+from server.compose.identifiers import IdentifierError, national_id
+from server.compose.layouts import LayoutRegistry
+from server.delivery.routing import mailbox_addresses
+from server.errors import InvalidInput
+
+FNR = "01017012343"  # NO, born 1970-01-01 (the layouts' samples)
+
+
+@pytest.mark.parametrize("value, country, compact", [
+    (FNR, "NO", FNR),
+    ("41017012337", "NO", "41017012337"),  # a D-number: the day + 40
+    ("700101-1233", "SE", "197001011233"),  # Kivra's 12 digits, the century from the date
+    ("7001011233", "SE", "197001011233"),
+    ("19700101-1233", "SE", "197001011233"),
+    ("700101+1233", "SE", "187001011233"),  # '+': 100 years or older
+    ("850364-2384", "SE", "198503642384"),  # a samordningsnummer: the day + 60
+    ("010170-1234", "DK", "0101701234"),
+    ("010170-123F", "FI", "010170-123F"),
+    ("70010112341", "PL", "70010112341"),
+    ("12345678", "DE", "12345678"),  # no scheme Kanal checks: as given
+    (" 1234 ", "GB", "1234"),
+    ("1234", "AT", "1234"),
+])
+def test_a_good_national_id_is_kept_compact(value, country, compact):
+    assert national_id(value, country, "NO") == compact
+
+
+@pytest.mark.parametrize("value, country, why", [
+    ("01017012345", "NO", "Norwegian fødselsnummer (the customer's country NO: a check digit "
+                          "is wrong; 11 digits DDMMYYNNNCC)"),
+    ("0101701234", "NO", "Norwegian fødselsnummer (the customer's country NO: wrong length"),
+    ("32137012323", "NO", "(the customer's country NO: the date in it is not a possible "
+                          "birth date;"),
+    ("01013951213", "NO", "the birth date in it is in the future"),  # 2039-01-01
+    ("700101-1234", "SE", "Swedish personnummer (the customer's country SE: a check digit is "
+                          "wrong"),
+    ("701301-1235", "SE", "the date in it is not a possible birth date"),
+    ("850364-2385", "SE", "a check digit is wrong"),
+    ("320170-1234", "DK", "Danish CPR number (the customer's country DK: the date in it is not "
+                          "a possible birth date"),
+    ("010170-12", "DK", "wrong length"),
+    ("010170-123A", "FI", "Finnish henkilötunnus (the customer's country FI: a check digit is "
+                          "wrong"),
+    ("70010112342", "PL", "Polish PESEL (the customer's country PL: a check digit is wrong"),
+])
+def test_a_bad_national_id_is_refused_naming_the_scheme_and_why(value, country, why):
+    with pytest.raises(IdentifierError) as refused:
+        national_id(value, country, country)
+    assert why in refused.value.reason
+    assert refused.value.reason.startswith(f'"{value}" is not a ')
+
+
+def test_a_customer_abroad_keeps_the_number_of_the_sender_s_country():
+    # a Norwegian bank's customer living in Sweden is known by a fødselsnummer
+    assert national_id(FNR, "SE", "NO") == FNR
+    assert national_id("700101-1233", "SE", "NO") == "197001011233"  # the home scheme first
+    with pytest.raises(IdentifierError) as refused:
+        national_id("01017012345", "SE", "NO")
+    assert refused.value.reason == (
+        '"01017012345" is neither a Swedish personnummer (the customer\'s country SE: wrong '
+        'format; YYYYMMDD-NNNN or YYMMDD-NNNN) nor a Norwegian fødselsnummer (the sender\'s '
+        'country NO: a check digit is wrong; 11 digits DDMMYYNNNCC)')
+    with pytest.raises(IdentifierError, match="the sender's country NO: a check digit"):
+        national_id("01017012345", None, "NO")  # no address: the sender's country's scheme
+
+
+LAYOUTS = LayoutRegistry()
+STOCKHOLM = {"lines": ["Drottninggatan 1"], "postal_code": "11151", "city": "Stockholm",
+             "country": "SE"}
+
+
+def composed(layout_id: str, **customer):
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads((layout.path / "sample.json").read_text(encoding="utf-8"))
+    data["customer"].update(customer)
+    return compose(ComposeRequest(tenant="fjordbank", layout=layout, data=json.dumps(data),
+                                  document_id="01JTEST", now=datetime(2026, 3, 2, tzinfo=UTC)))
+
+
+@pytest.mark.parametrize("layout_id", ["card-invoice", "payment-reminder", "welcome-letter"])
+def test_compose_refuses_a_bad_national_id_at_its_path(layout_id):
+    # was: composed, and the mailbox delivery bounced later (or reached nobody)
+    with pytest.raises(InvalidInput) as refused:
+        composed(layout_id, national_id="01017012345")
+    [violation] = refused.value.violations
+    assert violation.field == "$.customer.national_id"
+    assert violation.description == (
+        '"01017012345" is not a Norwegian fødselsnummer (the customer\'s country NO: a check '
+        'digit is wrong; 11 digits DDMMYYNNNCC)')
+    assert str(refused.value).startswith("invalid $.customer.national_id: \"01017012345\" is")
+
+
+def test_compose_keeps_the_national_id_in_the_mailbox_s_form():
+    composition = composed("card-invoice", national_id="700101-1233", address=STOCKHOLM,
+                           mailbox_ids={})
+    assert composition.recipient.national_id == "197001011233"
+    assert mailbox_addresses(composition.recipient) == ["kivra:197001011233"]
+    assert composed("card-invoice").recipient.national_id == FNR  # the sample's
