@@ -98,6 +98,7 @@ class Settings:
     delivery: Mapping[str, Any] = field(default_factory=dict)  # [delivery] server.delivery.stage
     limits: Mapping[str, Any] = field(default_factory=dict)  # [limits] server/api/admission.py
     surveys: Mapping[str, Any] = field(default_factory=dict)  # [surveys] server.surveys.settings
+    jobs: Mapping[str, Any] = field(default_factory=dict)  # [jobs] stall_seconds (app.py)
     events: Mapping[str, Any] = field(default_factory=dict)  # [events] server.events
     journeys: Mapping[str, Any] = field(default_factory=dict)  # [journeys] server.journeys.stage
 
@@ -162,7 +163,7 @@ def load_settings(
         settings = replace(settings, portal=doc.get("portal", {}))
         settings = replace(settings, delivery=doc.get("delivery", {}))
         settings = replace(settings, limits=doc.get("limits", {}))
-        settings = replace(settings, surveys=doc.get("surveys", {}))
+        settings = replace(settings, surveys=doc.get("surveys", {}), jobs=doc.get("jobs", {}))
         settings = replace(settings, events=doc.get("events", {}),
                            journeys=doc.get("journeys", {}))
         try:

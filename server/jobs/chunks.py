@@ -19,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from server.jobs import totals
+from server.errors import Unavailable
+from server.jobs import stalls, totals
 from server.jobs.database import JobDatabase, job_row
 from server.jobs.model import ChunkSummary, JobRow
 from server.jobs.results import write_errors
 from server.jobs.tables import (
+    ACTIVE_STATES,
     CANCELLED,
     CANCELLING,
     CHUNK_RUNNING,
@@ -104,16 +106,53 @@ class JobChunks(JobDatabase):
             state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == job_id)).scalar()
             if state not in (QUEUED, RUNNING):
                 return False
+            worker, cpu = stalls.me()  # its first heartbeat (server.jobs.stalls)
             started = conn.execute(update(job_chunks).where(
                 job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
                 job_chunks.c.state.not_in(SETTLED_CHUNKS))
-                .values(state=CHUNK_RUNNING, attempts=job_chunks.c.attempts + 1))
+                .values(state=CHUNK_RUNNING, attempts=job_chunks.c.attempts + 1,
+                        worker=worker, progress_at=datetime.now(UTC), progress_cpu=cpu,
+                        stalled=None))
             if not started.rowcount:
                 return False
             if state == QUEUED:
                 conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state == QUEUED)
                              .values(state=RUNNING, started_at=datetime.now(UTC)))
         return True
+
+    def chunk_progress(self, job_id: str, chunk: int) -> None:
+        """The running chunk's heartbeat, from its worker process: a document finished
+        (server.jobs.stalls). A lost database costs the beat only, never the chunk."""
+        worker, cpu = stalls.me()
+        try:
+            with self._connect() as conn:
+                conn.execute(update(job_chunks).where(
+                    job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                    job_chunks.c.state == CHUNK_RUNNING).values(
+                    worker=worker, progress_at=datetime.now(UTC), progress_cpu=cpu))
+        except Unavailable:
+            pass
+
+    def running_chunks(self) -> list[stalls.ChunkRun]:
+        """The heartbeat of every running chunk of a queued, running or cancelling job."""
+        active = select(jobs.c.job_id).where(jobs.c.state.in_(ACTIVE_STATES))
+        with self._connect() as conn:
+            return [stalls.ChunkRun(*row) for row in conn.execute(
+                select(job_chunks.c.job_id, job_chunks.c.chunk, job_chunks.c.worker,
+                       job_chunks.c.progress_at, job_chunks.c.progress_cpu,
+                       job_chunks.c.stalled)
+                .where(job_chunks.c.job_id.in_(active),
+                       job_chunks.c.state == CHUNK_RUNNING))]
+
+    def set_stalled(self, job_id: str, chunk: int, progress_at: datetime,
+                    reason: str | None) -> bool:
+        """Why a running chunk is stalled (None: it is not), unless it beat since
+        `progress_at` was read; whether it was set."""
+        with self._connect() as conn:
+            return bool(conn.execute(update(job_chunks).where(
+                job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
+                job_chunks.c.state == CHUNK_RUNNING,
+                job_chunks.c.progress_at == progress_at).values(stalled=reason)).rowcount)
 
     def finish_chunk(self, job_id: str, chunk: int, summary: ChunkSummary,
                      errors: dict[int, list[tuple[str, str]]]) -> None:

@@ -372,13 +372,15 @@ def follow(jobs: Any, job_id: str, where: Any, progress: Progress) -> tuple[Any,
 
 def progress_line(update: Any) -> str:
     """'[####....] 40/40 records: 37 documents, 3 failed, 12.5 docs/s, ETA 0s': records
-    settled of all, then what they became (a failed record is no document)."""
+    settled of all, then what they became (a failed record is no document); and while the
+    job is stalled, why ('; stalled: no document finished for 612 s in chunk 7 (...)')."""
     c = update.job.counts
     settled = c.done + c.failed + c.cancelled
     cancelled = f", {c.cancelled} cancelled" if c.cancelled else ""
+    stalled = f"; stalled: {update.job.stalled_reason}" if update.job.stalled_reason else ""
     return (f"{_bar(settled, c.total)} {settled}/{c.total} records: "
             f"{plural(c.done, 'document')}, {c.failed} failed{cancelled}, "
-            f"{update.documents_per_second:.1f} docs/s, ETA {update.eta_seconds:.0f}s")
+            f"{update.documents_per_second:.1f} docs/s, ETA {update.eta_seconds:.0f}s{stalled}")
 
 
 def plural(count: int, noun: str) -> str:

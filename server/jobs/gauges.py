@@ -2,7 +2,9 @@
 
 - `kanal_jobs{state}`: jobs per state (receiving, queued, running, completed, ...);
 - `kanal_job_chunks{state}`: chunks of unfinished jobs that are pending or running -- the
-  depth of the bulk queue, the same whether chunks run locally or through RabbitMQ.
+  depth of the bulk queue, the same whether chunks run locally or through RabbitMQ; and
+  `stalled`: those running chunks whose worker finished no document for `[jobs]
+  stall_seconds` (server.jobs.stalls; also counted in `running`): alert when above 0.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from server.jobs.tables import ACTIVE_STATES, job_chunks, jobs
 
 DESCRIBED = {
     "kanal_jobs": ("Bulk jobs, per state", "state"),
-    "kanal_job_chunks": ("Chunks of unfinished jobs waiting or running (the queue depth)",
+    "kanal_job_chunks": ("Chunks of unfinished jobs waiting or running (the queue depth), "
+                         "and running ones stalled",
                          "state"),
 }
 
@@ -32,8 +35,12 @@ def job_gauges(store: JobStore):  # type: ignore[no-untyped-def]
                 .where(job_chunks.c.job_id.in_(unfinished),
                        job_chunks.c.state.in_(("pending", "running")))
                 .group_by(job_chunks.c.state)).all())
+            stalled = conn.execute(select(func.count()).select_from(job_chunks).where(
+                job_chunks.c.job_id.in_(unfinished), job_chunks.c.state == "running",
+                job_chunks.c.stalled.is_not(None))).scalar()
         return {"kanal_jobs": {k: float(v) for k, v in by_state.items()},
                 "kanal_job_chunks": {"pending": float(chunks.get("pending", 0)),
-                                     "running": float(chunks.get("running", 0))}}
+                                     "running": float(chunks.get("running", 0)),
+                                     "stalled": float(stalled or 0)}}
 
     return read

@@ -80,7 +80,9 @@ class Progress:
     done: int
     failed: int
     summary: ChunkSummary
-    stalled: str = ""  # why chunks keep failing (empty: they do not)
+    # why running chunks are stalled (server.jobs.stalls) and why chunks keep failing, "; "
+    # between them (empty: neither)
+    stalled: str = ""
     retry_at: datetime | None = None  # the next try of a failing chunk
     cancelled: int = 0  # records never composed: the job was cancelled before them
     idempotency_key: str = ""  # the header's key the job was submitted with ("": none)

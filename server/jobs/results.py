@@ -1,8 +1,9 @@
 """What a job produced: its progress (counts per record: settled chunks from the job's
 running totals of their summaries, running chunks from the index rows their documents
-already have; why failing chunks keep failing) and its failed records, each with every
-field violation (path and message, as Compose reports them), written with the chunk's
-outcome and read back for the error report. Part of server.jobs.store.JobStore."""
+already have; why running chunks are stalled, server.jobs.stalls, and why failing chunks
+keep failing) and its failed records, each with every field violation (path and message,
+as Compose reports them), written with the chunk's outcome and read back for the error
+report. Part of server.jobs.store.JobStore."""
 
 from __future__ import annotations
 
@@ -37,10 +38,11 @@ class JobResults(JobDatabase):
             job = job_row(row)
             counted = totals.from_row(row) or totals.count_once(conn, job)
             # sorted here: ORDER BY chunk would have SQLite walk the primary key instead
-            running_chunks = sorted(conn.execute(
-                select(job_chunks.c.chunk).where(
+            running = sorted(conn.execute(
+                select(job_chunks.c.chunk, job_chunks.c.stalled).where(
                     job_chunks.c.job_id == job_id, job_chunks.c.state == CHUNK_RUNNING,
-                    job_chunks.c.summary.is_(None))).scalars())
+                    job_chunks.c.summary.is_(None))).all())
+            running_chunks = [chunk for chunk, _ in running]
             failing: list[tuple[int, int, str, datetime | None]] = []
             if job.state not in FINAL_STATES:
                 failing = [(r.chunk, r.failures, r.last_error or "", r.retry_at)
@@ -55,15 +57,17 @@ class JobResults(JobDatabase):
                                .where(job_keys.c.job_id == job_id)).scalar() or ""
         summary = counted.summary
         in_running = sum(totals.records_in(job, chunk) for chunk in running_chunks)
-        running = in_running - committed
         pending = job.total - counted.settled - in_running
-        stalled, retry_at = "", None
+        reasons = [reason for _, reason in running if reason]  # server.jobs.stalls
+        retry_at = None
         if failing:
             chunk, failures, reason, retry_at = min(failing, key=lambda f: (-f[1], f[0]))
-            stalled = (f"{len(failing)} chunk(s) keep failing; chunk {chunk} failed "
-                       f"{failures} times in a row: {reason}")
+            reasons.append(f"{len(failing)} chunk(s) keep failing; chunk {chunk} failed "
+                           f"{failures} times in a row: {reason}")
             retry_at = min((f[3] for f in failing if f[3] is not None), default=None)
-        return Progress(job, job.total, pending, running, summary.documents + committed,
+        stalled = "; ".join(reasons)
+        return Progress(job, job.total, pending, in_running - committed,
+                        summary.documents + committed,
                         summary.failed, summary, stalled, retry_at, counted.cancelled, key)
 
     @staticmethod

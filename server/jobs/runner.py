@@ -9,6 +9,8 @@ that failed (a backend down, a worker killed) is counted in the store and waits 
 back-off (server.jobs.chunks.retry_delay) before it is submitted again. The chunks of a
 cancelled job that no worker holds (left 'running' by a dead server, or waiting for a retry)
 are settled here (server.jobs.cancelling), so the job reaches `cancelled` after a restart too.
+Each round also marks the running chunks whose worker finished no document for
+`stall_seconds` as stalled, and clears the mark when they move again (server.jobs.stalls).
 At start, a job left 'receiving' by a server that died mid-stream is discarded when no
 stream can still be feeding it (`abandoned_after`: the stream's time limit and a margin):
 its client got no job id, and another server may still be receiving a younger one.
@@ -25,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
+from server.jobs.stalls import STALL_SECONDS, StallWatch
 from server.jobs.store import JobStore
 from server.jobs.tables import CANCELLING, CHUNK_RUNNING
 from server.jobs.worker import ChunkOutcome
@@ -36,8 +39,10 @@ RESCAN_SECONDS = 5.0
 
 class JobRunner:
     def __init__(self, store: JobStore, queue: ChunkQueue, *, track_inflight: bool = True,
-                 abandoned_after: timedelta = timedelta(hours=1, minutes=1)):
+                 abandoned_after: timedelta = timedelta(hours=1, minutes=1),
+                 stall_seconds: float = STALL_SECONDS):
         self.store = store
+        self.stalls = StallWatch(store, stall_seconds)  # running chunks without progress
         self.abandoned_after = abandoned_after
         self._swept = False  # jobs left receiving are looked for once, at the first scan
         self.queue = queue
@@ -67,10 +72,12 @@ class JobRunner:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            wait = RESCAN_SECONDS
+            # a stall is seen within half its time ([jobs] stall_seconds, server.jobs.stalls)
+            wait = min(RESCAN_SECONDS, self.stalls.stall_seconds / 2)
             try:
                 self._sweep()
                 next_retry = self._schedule()
+                self.stalls.check()
                 if next_retry is not None:
                     seconds = (next_retry - datetime.now(UTC)).total_seconds()
                     wait = min(wait, max(seconds, 0.05))

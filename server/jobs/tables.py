@@ -9,7 +9,8 @@ table) on start by server.jobs.database.JobDatabase.create_schema. What each hol
   record keeps its errors here (every field path with its message, as Compose reports them).
 - `job_chunks`: one row per chunk of `chunk_size` consecutive records: its state (pending,
   running, done, or cancelled) and, once done or cancelled, its summary (documents, failed,
-  pages, per channel). A chunk's summary is replaced when it is re-run, so re-running never
+  pages, per channel); while running, its worker's heartbeat and why it is stalled
+  (server.jobs.stalls). A chunk's summary is replaced when it is re-run, so re-running never
   counts twice; job totals are sums over chunks, kept on the job's row as they change.
 - `job_keys`: one row per job submitted with an idempotency key, (tenant, key) unique, with
   the digest of the job's content (server.jobs.idempotency), written when the job is sealed.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -102,6 +104,13 @@ job_chunks = Table(
     Column("failures", Integer),  # failed runs in a row (infrastructure, not records)
     Column("last_error", Text),  # why the last run failed
     Column("retry_at", UTCDateTime()),  # not before then
+    # a running chunk's heartbeat (server.jobs.stalls): its worker ("host:pid"), when it
+    # started or last finished a document, that process's CPU seconds then, and why the
+    # chunk is stalled (no document for [jobs] stall_seconds; NULL: it is not)
+    Column("worker", String(200)),
+    Column("progress_at", UTCDateTime()),
+    Column("progress_cpu", Float),
+    Column("stalled", Text),
     PrimaryKeyConstraint("job_id", "chunk"),
     # a progress poll reads a job's running and failing chunks only, not all of them
     Index("ix_kanal_job_chunks_state", "job_id", "state"),

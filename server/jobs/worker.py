@@ -32,6 +32,7 @@ import dataclasses
 import hashlib
 import os
 import resource
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import ComposeInput, ComposeResult, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
 from server.jobs.model import ChunkSummary, Record
+from server.jobs.stalls import BEAT_SECONDS
 from server.jobs.store import JobStore
 from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
@@ -148,7 +150,11 @@ class Pipeline:
         ids = [document_id_for(job_id, job.created_at, r.record_key) for r in records]
         indexed = self.documents.indexed_ids(header.tenant, ids)
         rendered: list[tuple[Record, Rendered]] = []
+        beat_at = time.monotonic()  # start_chunk beat (server.jobs.stalls)
         for n, (record, document_id) in enumerate(zip(records, ids, strict=True)):
+            if n and time.monotonic() - beat_at >= BEAT_SECONDS:  # a document finished
+                jobs.chunk_progress(job_id, chunk)
+                beat_at = time.monotonic()
             if n and n % CANCEL_CHECK_EVERY == 0 and jobs.is_cancelled(job_id):
                 jobs.settle_chunk(job_id, chunk, errors)
                 return self._outcome(job_id, chunk, False, summary)

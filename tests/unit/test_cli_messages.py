@@ -193,3 +193,13 @@ def test_journeys_check_prints_the_journeys_of_a_directory(tmp_path, monkeypatch
     shipped = Path(__file__).resolve().parents[2] / "journeys"
     assert main(["journeys", "check", "--dir", str(shipped)]) == 0
     assert capsys.readouterr().out.startswith("demo/broker-follow-up@1: on account_opened")
+
+
+def test_kanal_submit_shows_why_its_job_is_stalled():
+    update = _update(10, 0, 40)
+    assert "stalled" not in progress_line(update)
+    update.job.stalled_reason = ("no document finished for 612 s in chunk 1 (worker pid 1234, "
+                                 "state: stopped, 0.0 s CPU since its last document)")
+    assert progress_line(update).endswith(
+        "ETA 0s; stalled: no document finished for 612 s in chunk 1 (worker pid 1234, "
+        "state: stopped, 0.0 s CPU since its last document)")
