@@ -106,6 +106,8 @@ from archive.s3_errors import (
     error_code,
     from_client_error,
 )
+from archive.write_health import THRESHOLD as WRITE_FAILURE_THRESHOLD
+from archive.write_health import WriteFailures
 
 T = TypeVar("T")
 
@@ -135,12 +137,18 @@ class ArchiveStore:
         max_attempts: int = 2,
         call_timeout: float = 15.0,
         max_inflight: int = 32,
+        on_write_failures: Callable[[], None] | None = None,
+        write_failure_threshold: int = WRITE_FAILURE_THRESHOLD,
     ) -> None:
+        """`on_write_failures`: called (from the put's thread; it must return at once) when
+        `write_failure_threshold` consecutive puts have failed on S3's side, and on each
+        failure after that (archive.write_health), e.g. to restart an embedded S3."""
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
         self.call_timeout = call_timeout
         self.max_inflight = max_inflight
+        self.write_failures = WriteFailures(write_failure_threshold, on_write_failures)
         self._requests = ThreadPoolExecutor(max_inflight, thread_name_prefix="s3")
         self._inflight = 0
         self._inflight_lock = threading.Lock()
@@ -252,24 +260,31 @@ class ArchiveStore:
         if legal_hold:
             lock["ObjectLockLegalHoldStatus"] = "ON"
 
-        with self._errors(key):
-            if multipart:
-                existing = self._head_or_none(key)
-                if existing is not None:
-                    return self._same_or_conflict(existing, digest.hex())
-                created = put_multipart(self._call, self._client, self.bucket, key, content,
-                                        media_type, headers, lock)
-            else:
-                created = self._put_single(key, content, put_headers(
-                    media_type=media_type, metadata=headers,
-                    checksum_sha256=checksum_base64(digest), retain_until=instant,
-                    legal_hold=legal_hold))
-            if created is None:  # the key was taken between our check and our write
-                # S3 refused on the precondition, maybe before checking the checksum: compare
-                # the stored sha256 with the bytes' own, never with an unchecked claim
-                if unchecked:
-                    digest = hashed(content, claimed)
-                return self._same_or_conflict(self.head(key), digest.hex())
+        # S3's own failures (5xx) in a row mark the archive unhealthy (archive.write_health);
+        # a key found taken wrote nothing and returns before the reset
+        try:
+            with self._errors(key):
+                if multipart:
+                    existing = self._head_or_none(key)
+                    if existing is not None:
+                        return self._same_or_conflict(existing, digest.hex())
+                    created = put_multipart(self._call, self._client, self.bucket, key, content,
+                                            media_type, headers, lock)
+                else:
+                    created = self._put_single(key, content, put_headers(
+                        media_type=media_type, metadata=headers,
+                        checksum_sha256=checksum_base64(digest), retain_until=instant,
+                        legal_hold=legal_hold))
+                if created is None:  # the key was taken between our check and our write
+                    # S3 refused on the precondition, maybe before checking the checksum: compare
+                    # the stored sha256 with the bytes' own, never with an unchecked claim
+                    if unchecked:
+                        digest = hashed(content, claimed)
+                    return self._same_or_conflict(self.head(key), digest.hex())
+        except ArchiveError as exc:
+            self.write_failures.failed(exc)
+            raise
+        self.write_failures.succeeded()
         return StoredObject(
             key=key,
             sha256=digest.hex(),
@@ -386,9 +401,15 @@ class ArchiveStore:
 
     def ping(self, timeout: float = 2.0) -> None:
         """One cheap request (HEAD of the bucket) within `timeout` s, or ArchiveUnavailable
-        / AccessDenied: how health checks ask whether the archive answers."""
+        / AccessDenied: how health checks ask whether the archive answers. Also
+        ArchiveUnavailable (naming the last error) while the last puts all failed on S3's
+        side (`write_failures`, archive.write_health): an S3 that answers a HEAD but refuses
+        every write is down for the archive."""
         with self._errors():
             self._call(self._client.head_bucket, Bucket=self.bucket, _timeout=timeout)
+        reason = self.write_failures.reason
+        if reason:
+            raise ArchiveUnavailable(f"{self.endpoint_url or 'AWS S3'}: {reason}")
 
     # --- bounded requests -------------------------------------------------------------------
 

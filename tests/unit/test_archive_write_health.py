@@ -1,0 +1,153 @@
+"""The archive counts S3's own write failures (archive.write_health): 3 puts in a row refused
+with a 5xx make `ping` (the health probe) fail with the last error and call
+`on_write_failures`, until a put succeeds. Here against a small HTTP server that answers
+like S3: HEAD of the bucket 200, PUT whatever the test sets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from archive.errors import AccessDenied, ArchiveError, ArchiveUnavailable
+from archive.store import ArchiveStore
+
+INTERNAL = (500, "InternalError", "We encountered an internal error, please try again.")
+SLOW_DOWN = (503, "SlowDown", "Please reduce your request rate.")
+DENIED = (403, "AccessDenied", "Access Denied")
+OK = (200, "", "")
+
+
+class FakeS3(ThreadingHTTPServer):
+    put_answer = INTERNAL
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeS3
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        status, code, message = self.server.put_answer
+        body = b"" if status == 200 else (
+            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error>").encode()
+        self.send_response(status)
+        if status == 200:
+            self.send_header("ETag", '"0123456789abcdef0123456789abcdef"')
+            self.send_header("x-amz-version-id", "v1")
+        else:
+            self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def fake_s3() -> Iterator[FakeS3]:
+    server = FakeS3(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def calls() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def store(fake_s3: FakeS3, calls: list[int]) -> ArchiveStore:
+    # one attempt per put: botocore's retry back-off would only slow the test
+    return ArchiveStore(endpoint_url=f"http://127.0.0.1:{fake_s3.server_address[1]}",
+                        bucket="b", access_key="k", secret_key="s", max_attempts=1,
+                        on_write_failures=lambda: calls.append(1))
+
+
+def put(store: ArchiveStore, key: str = "a/b.pdf") -> None:
+    store.put(key, b"%PDF-1.7 ...", media_type="application/pdf", metadata={},
+              retain_until=datetime.now(UTC) + timedelta(days=1))
+
+
+def failing_put(store: ArchiveStore, error: type[ArchiveError] = ArchiveUnavailable) -> None:
+    with pytest.raises(error):
+        put(store)
+
+
+def test_three_server_side_failures_in_a_row_make_the_archive_unhealthy_until_a_put_succeeds(
+        fake_s3: FakeS3, store: ArchiveStore, calls: list[int]) -> None:
+    for _ in range(2):
+        failing_put(store)
+    store.ping()  # two are not enough
+    assert not calls
+    failing_put(store)
+    with pytest.raises(ArchiveUnavailable, match="last 3 writes failed.*InternalError"):
+        store.ping()
+    assert calls == [1]
+    failing_put(store)  # every further failure asks again (the callee rate-limits)
+    assert calls == [1, 1]
+    with pytest.raises(ArchiveUnavailable, match="last 4 writes failed"):
+        store.ping()
+
+    fake_s3.put_answer = OK
+    put(store)
+    store.ping()
+    assert store.write_failures.consecutive == 0 and store.write_failures.reason == ""
+
+
+def test_a_success_between_failures_starts_the_count_again(
+        fake_s3: FakeS3, store: ArchiveStore, calls: list[int]) -> None:
+    for answer in (INTERNAL, INTERNAL, OK, INTERNAL, INTERNAL):
+        fake_s3.put_answer = answer
+        if answer is OK:
+            put(store)
+        else:
+            failing_put(store)
+    store.ping()
+    assert store.write_failures.consecutive == 2 and not calls
+
+
+@pytest.mark.parametrize(("answer", "error"), [(SLOW_DOWN, ArchiveUnavailable),
+                                               (DENIED, AccessDenied)])
+def test_throttling_and_refusals_are_not_server_faults(
+        fake_s3: FakeS3, store: ArchiveStore, calls: list[int], answer: tuple[int, str, str],
+        error: type[ArchiveError]) -> None:
+    fake_s3.put_answer = answer
+    for _ in range(5):
+        failing_put(store, error)
+    store.ping()
+    assert store.write_failures.consecutive == 0 and not calls
+
+
+def test_a_timeout_is_not_counted(store: ArchiveStore, calls: list[int]) -> None:
+    """A hung S3 is the HEAD probe's to find (it times out too); only S3's answers count."""
+    store.call_timeout = 0.001
+    for _ in range(4):
+        failing_put(store)
+    store.call_timeout = 15.0
+    store.ping()
+    assert not calls
+
+
+def test_a_callback_that_raises_does_not_hide_the_puts_error(fake_s3: FakeS3) -> None:
+    def broken() -> None:
+        raise RuntimeError("callback broke")
+
+    store = ArchiveStore(endpoint_url=f"http://127.0.0.1:{fake_s3.server_address[1]}",
+                         bucket="b", access_key="k", secret_key="s", max_attempts=1,
+                         on_write_failures=broken, write_failure_threshold=1)
+    failing_put(store)
+    with pytest.raises(ArchiveUnavailable, match="last 1 writes failed"):
+        store.ping()
