@@ -61,6 +61,7 @@ over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -115,6 +116,9 @@ __all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metada
            "encode_metadata_value"]
 
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
+# where a health probe checks that S3 takes writes again (ping); not a document key, so an
+# index rebuild that finds one left behind reports it among the foreign keys
+WRITE_PROBE_KEY = "kanal-health/write-probe"
 _HEAD_CONCURRENCY = 16  # HEADs in flight while listing (the client pools 32 connections)
 
 
@@ -404,12 +408,35 @@ class ArchiveStore:
         / AccessDenied: how health checks ask whether the archive answers. Also
         ArchiveUnavailable (naming the last error) while the last puts all failed on S3's
         side (`write_failures`, archive.write_health): an S3 that answers a HEAD but refuses
-        every write is down for the archive."""
+        every write is down for the archive. While so, each ping also tries one write
+        itself (`_probe_write`), so the archive is reported up again as soon as S3 takes
+        writes, even when nobody sends documents to an archive reported down."""
         with self._errors():
             self._call(self._client.head_bucket, Bucket=self.bucket, _timeout=timeout)
+        if self.write_failures.failing:
+            self._probe_write(timeout)
         reason = self.write_failures.reason
         if reason:
             raise ArchiveUnavailable(f"{self.endpoint_url or 'AWS S3'}: {reason}")
+
+    def _probe_write(self, timeout: float) -> None:
+        """Put a small object under WRITE_PROBE_KEY (no retention) and delete that version
+        again; counted in `write_failures` like any put. Only while writes are failing, so
+        at most one version per health probe while S3 is down, none left once it is up."""
+        try:
+            with self._errors(WRITE_PROBE_KEY):
+                response = self._call(self._client.put_object, Bucket=self.bucket,
+                                      Key=WRITE_PROBE_KEY, Body=b"kanal write probe\n",
+                                      _timeout=timeout)
+        except ArchiveError as exc:
+            self.write_failures.failed(exc)
+            return
+        self.write_failures.succeeded()
+        version = response.get("VersionId")
+        if version:
+            with contextlib.suppress(ArchiveError), self._errors(WRITE_PROBE_KEY):
+                self._call(self._client.delete_object, Bucket=self.bucket,
+                           Key=WRITE_PROBE_KEY, VersionId=version, _timeout=timeout)
 
     # --- bounded requests -------------------------------------------------------------------
 

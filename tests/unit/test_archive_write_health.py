@@ -1,7 +1,7 @@
 """The archive counts S3's own write failures (archive.write_health): 3 puts in a row refused
 with a 5xx make `ping` (the health probe) fail with the last error and call
-`on_write_failures`, until a put succeeds. Here against a small HTTP server that answers
-like S3: HEAD of the bucket 200, PUT whatever the test sets."""
+`on_write_failures`, until a put succeeds (the probe's own or a document's). Here against
+a small HTTP server that answers like S3: HEAD of the bucket 200, PUT what the test sets."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ OK = (200, "", "")
 
 class FakeS3(ThreadingHTTPServer):
     put_answer = INTERNAL
+    deleted: list[str]
 
 
 class Handler(BaseHTTPRequestHandler):
     server: FakeS3
+    protocol_version = "HTTP/1.1"  # answers botocore's `Expect: 100-continue` at once
 
     def log_message(self, *args: object) -> None:
         pass
@@ -34,6 +36,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
         self.send_response(200)
         self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.server.deleted.append(self.path)
+        self.send_response(204)
         self.end_headers()
 
     def do_PUT(self) -> None:  # noqa: N802
@@ -56,6 +63,7 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_s3() -> Iterator[FakeS3]:
     server = FakeS3(("127.0.0.1", 0), Handler)
+    server.deleted = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -93,18 +101,34 @@ def test_three_server_side_failures_in_a_row_make_the_archive_unhealthy_until_a_
     store.ping()  # two are not enough
     assert not calls
     failing_put(store)
-    with pytest.raises(ArchiveUnavailable, match="last 3 writes failed.*InternalError"):
-        store.ping()
     assert calls == [1]
-    failing_put(store)  # every further failure asks again (the callee rate-limits)
-    assert calls == [1, 1]
-    with pytest.raises(ArchiveUnavailable, match="last 4 writes failed"):
+    # the probe's own write fails too: a fourth failure, and the callback is asked again
+    with pytest.raises(ArchiveUnavailable, match="last 4 writes failed.*InternalError"):
         store.ping()
+    assert calls == [1, 1]
+    failing_put(store)  # every further failure asks again (the callee rate-limits)
+    assert calls == [1, 1, 1]
 
     fake_s3.put_answer = OK
     put(store)
     store.ping()
     assert store.write_failures.consecutive == 0 and store.write_failures.reason == ""
+
+
+def test_the_health_probe_finds_writes_working_again_without_other_traffic(
+        fake_s3: FakeS3, store: ArchiveStore) -> None:
+    """An archive reported down may get no documents (a load balancer drains it), so the
+    probe itself tries a write while writes are failing, and deletes what it wrote."""
+    for _ in range(3):
+        failing_put(store)
+    with pytest.raises(ArchiveUnavailable):
+        store.ping()
+    fake_s3.put_answer = OK
+    store.ping()
+    assert store.write_failures.consecutive == 0
+    assert fake_s3.deleted == ["/b/kanal-health/write-probe?versionId=v1"]
+    store.ping()  # all well: no probe write
+    assert len(fake_s3.deleted) == 1
 
 
 def test_a_success_between_failures_starts_the_count_again(
@@ -149,5 +173,5 @@ def test_a_callback_that_raises_does_not_hide_the_puts_error(fake_s3: FakeS3) ->
                          bucket="b", access_key="k", secret_key="s", max_attempts=1,
                          on_write_failures=broken, write_failure_threshold=1)
     failing_put(store)
-    with pytest.raises(ArchiveUnavailable, match="last 1 writes failed"):
+    with pytest.raises(ArchiveUnavailable, match="last 2 writes failed"):
         store.ping()
