@@ -175,3 +175,51 @@ def test_a_callback_that_raises_does_not_hide_the_puts_error(fake_s3: FakeS3) ->
     failing_put(store)
     with pytest.raises(ArchiveUnavailable, match="last 2 writes failed"):
         store.ping()
+
+
+class StubEmbeddedS3:
+    running = True
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def restart_soon(self, reason: str = "") -> bool:
+        self.reasons.append(reason)
+        return True
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_the_server_reports_the_archive_down_and_restarts_only_an_embedded_s3(
+        fake_s3: FakeS3, embedded: bool) -> None:
+    """server/app.py's wiring: the store's callback restarts the embedded SeaweedFS (a
+    production S3 gets only the health signal) and probes at once; the probe (ping) makes
+    `kanal.archive` and what needs it NOT_SERVING, until a write succeeds."""
+    from server.app import KanalServer
+    from server.health import ARCHIVE, INDEX, QUEUE, DependencyMonitor
+
+    server = KanalServer.__new__(KanalServer)  # only the archive's part of a started server
+    server.embedded_s3 = StubEmbeddedS3() if embedded else None  # type: ignore[assignment]
+    server.store = ArchiveStore(  # type: ignore[assignment]
+        endpoint_url=f"http://127.0.0.1:{fake_s3.server_address[1]}", bucket="b",
+        access_key="k", secret_key="s", max_attempts=1,
+        on_write_failures=server._archive_writes_failing)
+    published: dict[str, bool] = {}
+    server.monitor = DependencyMonitor(
+        {ARCHIVE: server._archive_probe, INDEX: lambda: None, QUEUE: lambda: None},
+        published.__setitem__, interval=3600)  # not started: the test calls check()
+    try:
+        for _ in range(3):
+            failing_put(server.store)
+        assert server.monitor._poked.is_set()  # probed now, not at the next interval
+        if embedded:
+            assert len(server.embedded_s3.reasons) == 1  # type: ignore[union-attr]
+            assert "InternalError" in server.embedded_s3.reasons[0]  # type: ignore[union-attr]
+        server.monitor.check()
+        assert published[ARCHIVE] is False and published["kanal.v1.Documents"] is False
+        assert published["kanal.v1.Layouts"] is True
+
+        fake_s3.put_answer = OK
+        server.monitor.check()  # the probe's own write succeeds
+        assert published[ARCHIVE] is True and published[""] is True
+    finally:
+        server.monitor.stop()
