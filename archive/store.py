@@ -25,6 +25,9 @@ Why it looks like this:
   connects with a 3 s timeout and makes up to 3 attempts (`max_attempts` counts the retries,
   as in botocore's retry config), so an outage is reported within a few
   seconds (a closed port: about 1-2.5 s); callers retry `ArchiveUnavailable` at their level.
+- **A store that refuses writes is down.** 3 puts in a row refused by S3 itself (5xx) make
+  `ping` fail, naming the last error, until a put succeeds; `on_write_failures` is told
+  (the server restarts an embedded SeaweedFS): archive.write_health.
 - **A hung S3 never hangs the caller.** A paused or wedged server accepts connections and
   then says nothing, which socket timeouts only notice per read. So every request runs in
   the store's own threads and the caller waits at most `call_timeout` seconds, or less when
