@@ -136,3 +136,20 @@ def test_restart_requests_are_honoured_at_most_once_per_back_off(tmp_path: Path)
             assert time.monotonic() < ends
             time.sleep(0.02)
         assert s3.requested_restarts == 2 and s3.running
+
+
+def test_the_health_probes_own_write_works_on_seaweedfs_and_leaves_nothing(
+        embedded_s3: EmbeddedS3) -> None:
+    """While writes are failing, ping writes WRITE_PROBE_KEY itself (no retention, into an
+    Object Lock bucket) and deletes that version: one success makes the archive healthy."""
+    store = ArchiveStore(endpoint_url=embedded_s3.endpoint_url, bucket="write-probe",
+                         access_key=embedded_s3.access_key,
+                         secret_key=embedded_s3.secret_key)
+    store.ensure_bucket()
+    store.write_failures.consecutive = store.write_failures.threshold  # as after 3 refusals
+    store.write_failures.last_error = "InternalError (made up)"
+    store.ping()
+    assert store.write_failures.consecutive == 0
+    assert list(store.iter_objects()) == []
+    versions = store._client.list_object_versions(Bucket="write-probe")
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")
