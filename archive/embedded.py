@@ -33,6 +33,16 @@ What this module guarantees about the server it starts:
   the same ports (its clients keep their endpoint) after a back-off that doubles from
   RESTART_BACKOFF_MIN to RESTART_BACKOFF_MAX and resets once it has run STABLE_SECONDS.
   `running` says whether it is up; `restarts` counts the restarts.
+- **Restarted on request.** `restart_soon(reason)` kills a SeaweedFS that is up but not
+  working (the server calls it when the archive's puts keep failing with 500
+  InternalError, archive.write_health: after a full disk its filer refused every write
+  until the process was restarted, however much room the disk had again), and the
+  supervisor starts it again exactly as after a crash, with the same back-off. A request is
+  honoured at most once per back-off period: only when the process has been up at least
+  the current back-off (which doubles with each restart within STABLE_SECONDS, up to
+  RESTART_BACKOFF_MAX) and only once per process, so a SeaweedFS that fails again at once
+  is restarted every 0.5, 1, 2 ... 30 s at most, never in a loop. `requested_restarts`
+  counts the requests honoured.
 
 - **One core for Go by default.** The child runs with `GOMAXPROCS=1` (`go_max_procs`; None
   leaves Go's default, every core). SeaweedFS's work per request is a chain of small hops
@@ -66,12 +76,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from archive.errors import DataDirInUse, EmbeddedS3Error
-from archive.weed_process import PortReservation, die_with_parent, find_weed_binary, port_is_free
+from archive.weed_process import (
+    PortReservation,
+    die_with_parent,
+    find_weed_binary,
+    port_is_free,
+    wait_until_ready,
+)
 
 __all__ = ["DataDirInUse", "EmbeddedS3", "find_weed_binary"]
 
@@ -139,6 +151,10 @@ class EmbeddedS3:
         self.on_exit = on_exit  # called by the supervisor when the process dies
         self.go_max_procs = go_max_procs  # GOMAXPROCS of the child; None: Go's default
         self.restarts = 0
+        self.requested_restarts = 0
+        self._backoff = RESTART_BACKOFF_MIN  # the supervisor's current back-off
+        self._up_since: float | None = None  # monotonic time the running process answered
+        self._killed_on_request: int | None = None  # pid restart_soon last killed
         self._lock = threading.RLock()  # the process, between stop() and the supervisor
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -229,6 +245,7 @@ class EmbeddedS3:
             self._failed_launch()
             raise
         self.startup_seconds = time.monotonic() - started
+        self._up_since = time.monotonic()
 
     def _failed_launch(self) -> None:
         """A launch that did not come up: kill what started; a first start also cleans up
@@ -242,7 +259,7 @@ class EmbeddedS3:
 
         Runs in its own thread for the server's lifetime; PR_SET_PDEATHSIG ties a child it
         starts to this thread, which ends only when the server is stopped."""
-        backoff = RESTART_BACKOFF_MIN
+        self._backoff = RESTART_BACKOFF_MIN
         while not self._stopping.is_set():
             process = self._process
             if process is None:
@@ -252,14 +269,15 @@ class EmbeddedS3:
             if self._stopping.is_set():
                 return
             if time.monotonic() - up_since >= STABLE_SECONDS:
-                backoff = RESTART_BACKOFF_MIN
+                self._backoff = RESTART_BACKOFF_MIN
+            backoff = self._backoff
             log.warning("embedded SeaweedFS (pid %s) exited with code %s; restarting in %.1f s",
                         process.pid, code, backoff)
             if self.on_exit is not None:
                 self.on_exit()
             self._signal_group(process.pid, signal.SIGKILL)  # whatever it left behind
             while not self._stopping.wait(backoff):
-                backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+                backoff = self._backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
                 try:
                     self._launch(timeout=60.0)
                 except (EmbeddedS3Error, OSError) as exc:  # OSError: e.g. a full disk
@@ -270,6 +288,29 @@ class EmbeddedS3:
                 self.restarts += 1
                 log.warning("embedded SeaweedFS restarted (pid %s)", self.pid)
                 break
+
+    def restart_soon(self, reason: str = "") -> bool:
+        """Kill a running SeaweedFS so that the supervisor starts it again (after its
+        back-off), as after a crash: for a process that is up but not working (e.g. its
+        filer refusing every write, archive.write_health). Returns at once; True if the
+        process was killed, False if the request was ignored: not supervised, not running,
+        stopping, already killed on request, or up for less than the current back-off
+        (at most one restart per back-off period, never a loop)."""
+        with self._lock:
+            process = self._process
+            if (not self.supervise or self._stopping.is_set() or process is None
+                    or process.poll() is not None or self._killed_on_request == process.pid
+                    or self._up_since is None
+                    or time.monotonic() - self._up_since < self._backoff):
+                return False
+            self._killed_on_request = process.pid
+            self.requested_restarts += 1
+            log.warning("restarting embedded SeaweedFS (pid %s) on request: %s",
+                        process.pid, reason[:300] or "no reason given")
+            # SIGKILL, as an operator would: a SeaweedFS whose filer cannot persist may not
+            # finish a graceful stop, and its stores are built to survive a crash
+            self._signal_group(process.pid, signal.SIGKILL)
+        return True
 
     def _kill(self) -> None:
         with self._lock:
@@ -433,43 +474,9 @@ class EmbeddedS3:
         return args
 
     def _wait_until_ready(self, started: float, timeout: float) -> None:
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-            config=Config(
-                connect_timeout=1,
-                read_timeout=3,
-                retries={"max_attempts": 1, "mode": "standard"},
-                s3={"addressing_style": "path"},
-            ),
-        )
-        last_error = "no answer yet"
-        delay = 0.05
-        while True:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise EmbeddedS3Error(
-                    f"SeaweedFS exited with code {code} during startup; "
-                    f"end of {self.log_path}:\n{self.log_tail()}"
-                )
-            try:
-                client.list_buckets()
-                return
-            except ClientError as exc:
-                last_error = str(exc)
-            except BotoCoreError as exc:
-                last_error = str(exc)
-            if time.monotonic() - started > timeout:
-                raise EmbeddedS3Error(
-                    f"SeaweedFS S3 did not answer at {self.endpoint_url} within {timeout:.0f} s "
-                    f"(last error: {last_error}); end of {self.log_path}:\n{self.log_tail()}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+        assert self._process is not None
+        wait_until_ready(self.endpoint_url, self.access_key, self.secret_key, self._process,
+                         started, timeout, self.log_path, self.log_tail)
 
     @staticmethod
     def _signal_group(pgid: int, sig: signal.Signals) -> None:

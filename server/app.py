@@ -133,7 +133,8 @@ class KanalServer:
             s3 = self._start_s3(settings.s3)
             self.store = MeasuredArchiveStore(endpoint_url=s3.endpoint, bucket=s3.bucket,
                                       access_key=s3.access_key, secret_key=s3.secret_key,
-                                      region=s3.region)
+                                      region=s3.region,
+                                      on_write_failures=self._archive_writes_failing)
             self.store.ensure_bucket()
             self.index = DocumentIndex(settings.resolved_index_url)
             self.index.create_schema()
@@ -373,6 +374,16 @@ class KanalServer:
     def _s3_exited(self) -> None:
         if getattr(self, "monitor", None) is not None:
             self.monitor.poke()  # NOT_SERVING now, not at the next probe
+
+    def _archive_writes_failing(self) -> None:
+        """The archive's puts keep failing on S3's side (archive.write_health): health says
+        so now, and an embedded SeaweedFS is restarted (at most once per its back-off:
+        after a full disk its filer refused every write until restarted). A production S3
+        gets only the health signal. Called from a put's thread: returns at once."""
+        if self.embedded_s3 is not None:
+            self.embedded_s3.restart_soon(self.store.write_failures.reason)
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.poke()
 
     def _archive_probe(self) -> None:
         if self.embedded_s3 is not None and not self.embedded_s3.running:

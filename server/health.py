@@ -2,8 +2,9 @@
 chunk queue there; published as gRPC health services, so a load balancer or an operator
 sees which part is down, and when it is back.
 
-Every PROBE_SECONDS each dependency is asked one cheap question (HEAD of the bucket and,
-for the embedded SeaweedFS, whether its process is up; `SELECT 1`; the queue's own check),
+Every PROBE_SECONDS each dependency is asked one cheap question (HEAD of the bucket, whether
+the last archive writes were all refused by S3 (archive.write_health) and, for the embedded
+SeaweedFS, whether its process is up; `SELECT 1`; the queue's own check),
 in a thread of its own with a PROBE_TIMEOUT: a probe that hangs is an answer too (down),
 and a hung backend never holds up the others' probes. Services (`grpc.health.v1` names):
 

@@ -1,0 +1,115 @@
+"""Whether S3 is taking the archive's writes: consecutive server-side write failures, counted
+by `ArchiveStore.put` and reported by `ArchiveStore.ping`, so a health check sees an S3 that
+answers a HEAD but refuses every PUT.
+
+Why: after the state dir's disk had been full, the embedded SeaweedFS answered HEAD of the
+bucket (the health probe) while its filer refused every upload with 500 InternalError
+("persisting ... filerldb2/.../000001.log: no space left on device") for as long as the
+process lived, though the disk had room again; gRPC health said SERVING and every Compose
+failed UNAVAILABLE. A restart of `weed` cleared it at once.
+
+Shape: `WriteFailures(threshold, on_failing)`. `failed(exc)` after a put raised, `succeeded()`
+after one returned. Only a *server-side* failure counts: an S3 error response with HTTP
+status >= 500 or code `InternalError` (`server_side`), not a timeout or a refused
+connection (the HEAD probe sees those already), a conflict, a bad digest or refused
+credentials, and not `SlowDown` (throttling: AWS asks the caller to slow down, the service
+is fine). Any successful write resets the count; other failures leave it as it is.
+
+Threshold: `THRESHOLD` = 3 consecutive server-side failures, no time window. Each counted
+failure is already a put that botocore retried (max_attempts), so 3 are 6 refused requests
+with no success between; a healthy SeaweedFS or AWS S3 returns no 5xx to a put at all, so
+this is a persistent fault, and under load it is found within a few puts (a window of N
+seconds would keep a failing archive reported SERVING for N seconds while every Compose
+fails). One good write among concurrent puts resets it: an S3 that takes some writes is
+degraded, not down. From the threshold on, `failing` is true and `reason` names the count
+and the last error, until a write succeeds.
+
+`on_failing()` is called on the failure that reaches the threshold and on every failure
+after it (from the thread of the put, so it must return at once). The server wires it to
+the embedded SeaweedFS's `EmbeddedS3.restart_soon` (which honours at most one request per
+back-off period, archive.embedded) and to a health probe now; a production S3 gets only the
+health signal. An exception it raises is logged and swallowed: the put's own error matters
+more.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 3  # consecutive server-side write failures (see the module docstring)
+
+_NOT_A_FAULT = {"SlowDown"}  # 503 throttling: the caller should slow down, S3 is fine
+
+
+def server_side(exc: BaseException) -> bool:
+    """Whether `exc` (an archive error raised from a botocore ClientError, or that error
+    itself) is S3's own failure: HTTP status >= 500 or code InternalError, not SlowDown."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ClientError):
+        cause = cause.__cause__
+    if cause is None:
+        return False
+    error = cause.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in _NOT_A_FAULT:
+        return False
+    return code == "InternalError" or (isinstance(status, int) and status >= 500)
+
+
+class WriteFailures:
+    """Consecutive server-side write failures of one store; thread-safe."""
+
+    def __init__(self, threshold: int = THRESHOLD,
+                 on_failing: Callable[[], None] | None = None) -> None:
+        if threshold < 1:
+            raise ValueError(f"threshold must be at least 1, not {threshold}")
+        self.threshold = threshold
+        self.on_failing = on_failing
+        self.consecutive = 0
+        self.last_error = ""
+        self._lock = threading.Lock()
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last `threshold` or more writes all failed on S3's side."""
+        return self.consecutive >= self.threshold
+
+    @property
+    def reason(self) -> str:
+        """Why the archive is not taking writes ("" while it is)."""
+        if not self.failing:
+            return ""
+        return (f"the last {self.consecutive} writes failed on the S3 server's side "
+                f"(last: {self.last_error})")
+
+    def succeeded(self) -> None:
+        if self.consecutive:  # no lock on the hot path while all is well
+            with self._lock:
+                if self.consecutive >= self.threshold:
+                    log.warning("archive writes succeed again after %d server-side failures",
+                                self.consecutive)
+                self.consecutive = 0
+
+    def failed(self, exc: BaseException) -> None:
+        """Count `exc` if it is a server-side failure (`server_side`); call `on_failing`
+        once the count has reached the threshold."""
+        if not server_side(exc):
+            return
+        with self._lock:
+            self.consecutive += 1
+            self.last_error = str(exc)[:300]
+            failing = self.consecutive >= self.threshold
+            if self.consecutive == self.threshold:
+                log.warning("archive writes failing: %s", self.reason)
+        if failing and self.on_failing is not None:
+            try:
+                self.on_failing()
+            except Exception:  # noqa: BLE001 - the put's own error is what the caller needs
+                log.exception("on_write_failures callback failed")
