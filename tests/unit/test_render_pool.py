@@ -33,6 +33,19 @@ def composition(layout_id, channels=(Channel.PRINT,), **customer):
                                   document_id="01POOL", now=NOW, channels=channels)), layout
 
 
+@contextmanager
+def fresh_pool():
+    """A started one-process pool of its own (a test that kills or freezes its process)
+    -> (pool, card invoice composition, layout, the sha256s of its outputs rendered once)."""
+    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
+    try:
+        pool.start()
+        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
+        yield pool, comp, layout, [o.sha256 for o in pool.render(comp, layout)]
+    finally:
+        pool.close()
+
+
 @pytest.fixture(scope="module")
 def pool():
     pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
@@ -150,11 +163,7 @@ def test_a_killed_render_process_costs_no_document_and_the_pool_comes_back():
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
-    try:
-        pool.start()
-        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
-        expected = [o.sha256 for o in pool.render(comp, layout)]
+    with fresh_pool() as (pool, comp, layout, expected):
         # killed between two documents
         first = pool.worker_pids()
         _killed(first[0])
@@ -175,8 +184,6 @@ def test_a_killed_render_process_costs_no_document_and_the_pool_comes_back():
             _killed(third[0])  # still starting, or rendering: in flight either way
             assert [o.sha256 for o in pending.result(timeout=120)] == expected
         assert pool.worker_pids() not in ([], second, third)
-    finally:
-        pool.close()
 
 
 @contextmanager
@@ -202,11 +209,7 @@ def test_a_hung_render_process_fails_a_call_without_deadline_and_is_replaced(mon
     from server.errors import Unavailable
 
     monkeypatch.setattr("server.channels.pool.HANG_SECONDS", 3, raising=False)
-    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
-    try:
-        pool.start()
-        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
-        expected = [o.sha256 for o in pool.render(comp, layout)]
+    with fresh_pool() as (pool, comp, layout, expected):
         hung = pool.worker_pids()
         with ThreadPoolExecutor(1) as caller, _frozen(hung[0]):  # killed before the join
             started = time.monotonic()
@@ -218,8 +221,6 @@ def test_a_hung_render_process_fails_a_call_without_deadline_and_is_replaced(mon
         assert "within 3 s" in str(info.value)
         assert [o.sha256 for o in pool.render(comp, layout)] == expected
         assert pool.worker_pids() not in ([], hung)
-    finally:
-        pool.close()
 
 
 def test_callers_with_short_deadlines_bring_a_hung_lane_back_too(monkeypatch):
@@ -229,11 +230,7 @@ def test_callers_with_short_deadlines_bring_a_hung_lane_back_too(monkeypatch):
     import time
 
     monkeypatch.setattr("server.channels.pool.HANG_SECONDS", 3, raising=False)
-    pool = RenderPool(DEFAULT_LAYOUTS_DIR, workers=1)
-    try:
-        pool.start()
-        comp, layout = composition("card-invoice", (Channel.PRINT, Channel.SMS))
-        expected = [o.sha256 for o in pool.render(comp, layout)]
+    with fresh_pool() as (pool, comp, layout, expected):
         hung = pool.worker_pids()
         with _frozen(hung[0]):
             deadline.set_timeout(0.5)
@@ -249,5 +246,3 @@ def test_callers_with_short_deadlines_bring_a_hung_lane_back_too(monkeypatch):
             finally:
                 deadline.set_timeout(None)
         assert pool.worker_pids() not in ([], hung)
-    finally:
-        pool.close()
