@@ -18,13 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, make_url, text, update
+from sqlalchemy import create_engine, insert, text, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "load_tests"))
 
-from bench_history_queries import failed_delivery, unanswered_sms  # noqa: E402
+from bench_history_queries import (  # noqa: E402
+    failed_delivery,
+    own_database,
+    unanswered_sms,
+)
 
 from server.delivery.store import DeliveryStore  # noqa: E402
 from server.delivery.tables import deliveries  # noqa: E402
@@ -85,18 +89,8 @@ def main() -> None:
     indexes = tuple(args.indexes.split(","))
     with tempfile.TemporaryDirectory() as folder:
         results = {"sqlite": measure(f"sqlite:///{folder}/index.db", indexes)}
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    name = "kanal_bench_delivery_write"
-    with admin.connect() as conn:
-        conn.execute(text(f"drop database if exists {name}"))
-        conn.execute(text(f"create database {name}"))
-    try:
-        results["postgresql"] = measure(
-            make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-            indexes)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"drop database if exists {name} with (force)"))
+    with own_database(args.postgres, "kanal_bench_delivery_write") as url:
+        results["postgresql"] = measure(url, indexes)
     for database, best in results.items():
         print(f"{database:<11} ms per delivery (written, moved twice), best of {ROUNDS}: "
               f"without {best['without']:.3f}, with {best['with']:.3f} ({', '.join(indexes)})")

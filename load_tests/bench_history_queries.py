@@ -44,7 +44,8 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -207,6 +208,22 @@ def measure(url: str) -> list[tuple[int, dict[str, float]]]:
     return out
 
 
+@contextmanager
+def own_database(server_url: str, name: str) -> Iterator[str]:
+    """A database `name` of its own on the PostgreSQL server of `server_url`, made afresh
+    and dropped at the end (never rows of a database others use) -> its URL."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"drop database if exists {name}"))
+        conn.execute(text(f"create database {name}"))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"drop database if exists {name} with (force)"))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -214,17 +231,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         results = {"sqlite": measure(f"sqlite:///{folder}/index.db")}
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    name = "kanal_bench_history"
-    with admin.connect() as conn:
-        conn.execute(text(f"drop database if exists {name}"))
-        conn.execute(text(f"create database {name}"))
-    try:
-        results["postgresql"] = measure(
-            make_url(args.postgres).set(database=name).render_as_string(hide_password=False))
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"drop database if exists {name} with (force)"))
+    with own_database(args.postgres, "kanal_bench_history") as url:
+        results["postgresql"] = measure(url)
     for database, figures in results.items():
         for size, queries in figures:
             print(f"{database:<11} {size:>7} rows of history: " + ", ".join(
