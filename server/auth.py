@@ -91,6 +91,16 @@ def parse_keys(entries: Iterable[Mapping[str, Any]]) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def single_entry(metadata: Iterable[tuple[str, Any]], name: str) -> Any:
+    """The value of the one `name` metadata entry, or None when there is none. Raises
+    `Unauthenticated` for two or more: which one counts would be the server's guess
+    (RFC 7235 §4.2 for 'authorization'; so too for a portal's customer token)."""
+    given = [value for key, value in metadata if key == name]
+    if len(given) > 1:
+        raise Unauthenticated(f"{len(given)} '{name}' metadata entries: send one")
+    return given[0] if given else None
+
+
 class Authenticator:
     """Looks a presented key up by its hash; compares in constant time."""
 
@@ -99,14 +109,11 @@ class Authenticator:
 
     def authenticate(self, metadata: Iterable[tuple[str, Any]]) -> Caller:
         presented = None
-        given = [value for name, value in metadata if name == "authorization"]
-        if len(given) > 1:  # which one counts would be the server's guess (RFC 7235 §4.2)
-            raise Unauthenticated(f"{len(given)} 'authorization' metadata entries: send one")
-        for value in given:
-            if isinstance(value, str):
-                scheme, _, token = value.partition(" ")
-                if scheme.lower() == "bearer" and token:
-                    presented = token.strip()
+        value = single_entry(metadata, "authorization")
+        if isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token:
+                presented = token.strip()
         if presented is None:
             raise Unauthenticated("no API key: send 'authorization: Bearer <key>' metadata")
         digest = hash_key(presented)

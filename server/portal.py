@@ -44,7 +44,7 @@ from archive.index import DocumentIndex
 from archive.records import DocumentRecord, OutputRecord
 from archive.store import ArchiveStore
 from server import logs, tokens
-from server.auth import Caller
+from server.auth import Caller, single_entry
 from server.compose.model import DocumentKind
 from server.errors import (
     DataLoss,
@@ -141,12 +141,8 @@ class PortalService:
             return Scope(caller.tenant, None)
         if caller.role != "portal":
             raise PermissionDenied(f"role {caller.role!r} may not read the archive")
-        given = [str(v) for k, v in metadata if k == CUSTOMER_TOKEN_HEADER]
-        if len(given) > 1:  # which customer counts would be the server's guess, as for two
-            # 'authorization' entries (server.auth.Authenticator, RFC 7235 §4.2): neither
-            raise Unauthenticated(f"{len(given)} '{CUSTOMER_TOKEN_HEADER}' metadata entries: "
-                                  "send one")
-        token = given[0] if given else None
+        given = single_entry(metadata, CUSTOMER_TOKEN_HEADER)
+        token = None if given is None else str(given)
         if not token:
             raise Unauthenticated(f"a portal caller must send '{CUSTOMER_TOKEN_HEADER}' metadata")
         secret = self.customer_token_secrets.get(caller.tenant)
