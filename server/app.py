@@ -64,7 +64,7 @@ from server.jobs.gauges import DESCRIBED as JOB_GAUGES
 from server.jobs.gauges import job_gauges
 from server.jobs.queue import QUEUE_NAME, LocalQueue, RabbitQueue
 from server.jobs.runner import JobRunner
-from server.jobs.stalls import STALL_SECONDS
+from server.jobs.stalls import stall_seconds
 from server.jobs.store import JobStore
 from server.jobs.worker import WorkerConfig
 from server.journeys.definition import JourneyError
@@ -255,33 +255,27 @@ class KanalServer:
         )
         # a job still receiving after its stream's time limit was left by a dead server
         abandoned_after = timedelta(seconds=self._limits().submit_max_seconds + 60)
-        stall_seconds = self._stall_seconds()
+        stall_after = self._stall_seconds()
         rabbitmq = os.environ.get("KANAL_RABBITMQ_URL")
         if rabbitmq:
             queue = RabbitQueue(rabbitmq, os.environ.get("KANAL_RABBITMQ_QUEUE", QUEUE_NAME))
             self.job_runner = JobRunner(self.jobs, queue, track_inflight=False,
                                         abandoned_after=abandoned_after,
-                                        stall_seconds=stall_seconds)
+                                        stall_seconds=stall_after)
         else:
             workers = int(os.environ.get("KANAL_JOB_WORKERS", "0")) or None
             self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers),
                                         abandoned_after=abandoned_after,
-                                        stall_seconds=stall_seconds)
+                                        stall_seconds=stall_after)
         self.job_runner.start()
 
     def _stall_seconds(self) -> float:
-        """`[jobs] stall_seconds` (KANAL_JOB_STALL_SECONDS wins): a running chunk whose
-        worker finished no document for this long is reported stalled (server.jobs.stalls)."""
-        raw = os.environ.get("KANAL_JOB_STALL_SECONDS") or self.settings.jobs.get(
-            "stall_seconds", STALL_SECONDS)
+        """`[jobs] stall_seconds` (server.jobs.stalls); ConfigError when it is no number of
+        seconds above 0."""
         try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            seconds = 0.0
-        if not seconds > 0:
-            raise ConfigError(f"jobs.stall_seconds must be a number of seconds above 0, "
-                              f"not {raw!r}")
-        return seconds
+            return stall_seconds(self.settings.jobs, os.environ)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def _start_journeys(self) -> None:
         """Events (server.events) and the journeys they trigger (server.journeys): their

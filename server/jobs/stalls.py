@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -46,6 +47,19 @@ BEAT_SECONDS = 1.0  # a worker writes its heartbeat at most this often (one UPDA
 _STATES = {"R": "running", "S": "sleeping", "D": "waiting in the kernel (disk or network)",
            "T": "stopped", "t": "stopped by a debugger", "Z": "exited (a zombie)",
            "X": "exited", "I": "idle"}
+
+
+def stall_seconds(jobs: Mapping[str, object], environ: Mapping[str, str]) -> float:
+    """`[jobs] stall_seconds` of the settings (`KANAL_JOB_STALL_SECONDS` in `environ` wins),
+    default STALL_SECONDS. Raises ValueError for anything but a number of seconds above 0."""
+    raw = environ.get("KANAL_JOB_STALL_SECONDS") or jobs.get("stall_seconds", STALL_SECONDS)
+    try:
+        seconds = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"jobs.stall_seconds must be a number of seconds above 0, not {raw!r}")
+    return seconds
 
 
 def me() -> tuple[str, float]:

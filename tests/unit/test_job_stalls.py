@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from archive.index import DocumentIndex
@@ -90,3 +91,14 @@ def test_stall_seconds_is_read_from_the_jobs_table(tmp_path):
     config.write_text("[jobs]\nstall_seconds = 120\n")
     assert load_settings(config, environ={}).jobs == {"stall_seconds": 120}
     assert stalls.STALL_SECONDS == 600
+
+
+def test_stall_seconds_takes_the_environment_first_and_refuses_what_is_no_duration():
+    from server.jobs.stalls import STALL_SECONDS, stall_seconds
+
+    assert stall_seconds({}, {}) == STALL_SECONDS
+    assert stall_seconds({"stall_seconds": 120}, {}) == 120.0
+    assert stall_seconds({"stall_seconds": 120}, {"KANAL_JOB_STALL_SECONDS": "2.5"}) == 2.5
+    for wrong in (0, -5, "ten", None, float("nan")):
+        with pytest.raises(ValueError, match="jobs.stall_seconds must be a number of seconds"):
+            stall_seconds({"stall_seconds": wrong}, {})
