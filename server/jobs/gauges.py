@@ -30,17 +30,17 @@ def job_gauges(store: JobStore):  # type: ignore[no-untyped-def]
             by_state = dict(conn.execute(
                 select(jobs.c.state, func.count()).group_by(jobs.c.state)).all())
             unfinished = select(jobs.c.job_id).where(jobs.c.state.in_(ACTIVE_STATES))
-            chunks = dict(conn.execute(
-                select(job_chunks.c.state, func.count())
+            # per state: the chunks, and those with a stalled mark (count of a column:
+            # its non-NULL values), in one read
+            chunks = {state: (count, stalled) for state, count, stalled in conn.execute(
+                select(job_chunks.c.state, func.count(), func.count(job_chunks.c.stalled))
                 .where(job_chunks.c.job_id.in_(unfinished),
                        job_chunks.c.state.in_(("pending", "running")))
-                .group_by(job_chunks.c.state)).all())
-            stalled = conn.execute(select(func.count()).select_from(job_chunks).where(
-                job_chunks.c.job_id.in_(unfinished), job_chunks.c.state == "running",
-                job_chunks.c.stalled.is_not(None))).scalar()
+                .group_by(job_chunks.c.state)).all()}
+        pending, _ = chunks.get("pending", (0, 0))
+        running, stalled = chunks.get("running", (0, 0))
         return {"kanal_jobs": {k: float(v) for k, v in by_state.items()},
-                "kanal_job_chunks": {"pending": float(chunks.get("pending", 0)),
-                                     "running": float(chunks.get("running", 0)),
-                                     "stalled": float(stalled or 0)}}
+                "kanal_job_chunks": {"pending": float(pending), "running": float(running),
+                                     "stalled": float(stalled)}}
 
     return read
