@@ -2,6 +2,7 @@
 
     kanal layouts                                   # every layout (JSON)
     kanal layouts card-invoice [--sample|--schema]  # one layout; its sample data or schema
+    kanal layouts card-invoice --layout-version 1.0.0 --sample   # an older version's sample
     kanal layouts card-invoice --sample --locale de-DE   # the sample for a locale
     kanal compose card-invoice --data invoice.json [--locale sv-SE] [--channel print ...]
     kanal compose card-invoice --data invoice.json --preview --out out/   # bytes, not archived
@@ -50,7 +51,9 @@ def add_parsers(commands: Any) -> None:
                             description="kanal.v1.Layouts: every layout, or one with its "
                                         "schema and sample, as JSON.")
     p.add_argument("layout", nargs="?", help="a layout id: show this one")
-    p.add_argument("--version", default="", help="layout version (default: newest)")
+    p.add_argument("--layout-version", "--version", dest="layout_version", default="",
+                   metavar="VERSION",
+                   help="layout version (default: newest); --version is its old spelling")
     shown = p.add_mutually_exclusive_group()
     shown.add_argument("--sample", action="store_true",
                        help="print only the layout's sample data (a --data file to start from)")
@@ -110,7 +113,7 @@ def layouts(args: argparse.Namespace) -> int:
                                            metadata=where.metadata, timeout=where.timeout))
             return 0
         layout = stub.GetLayout(layouts_pb2.GetLayoutRequest(
-            layout_id=args.layout, version=args.version, sample_locale=args.locale),
+            layout_id=args.layout, version=args.layout_version, sample_locale=args.locale),
             metadata=where.metadata, timeout=where.timeout)
     if args.sample or args.schema:
         text = layout.sample_json if args.sample else layout.schema_json

@@ -1,6 +1,6 @@
 """`kanal render`: a layout designer's PDF and page PNGs, rendered locally, without a server.
 
-    kanal render LAYOUT --out DIR [--data FILE] [--locale nb-NO] [--version 1.0.0]
+    kanal render LAYOUT --out DIR [--data FILE] [--locale nb-NO] [--layout-version 1.0.0]
                  [--engine typst|weasyprint|both] [--dpi 100]
 
 Each engine's PDF gets the print checks compose runs before archiving
@@ -40,7 +40,8 @@ def add_parser(commands: Any) -> None:
                    help="JSON data file (default: the layout's sample for --locale)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--locale", help="BCP 47 locale (default: decided from the data)")
-    p.add_argument("--version", help="layout version (default: newest)")
+    p.add_argument("--layout-version", "--version", dest="layout_version", metavar="VERSION",
+                   help="layout version (default: newest); --version is its old spelling")
     p.add_argument("--layouts-dir", type=Path, help="layouts folder (default: the project's)")
     p.add_argument("--dpi", type=whole_number(MIN_DPI, MAX_DPI), default=100,
                    help=f"PNG resolution, {MIN_DPI}..{MAX_DPI} (default 100)")
@@ -100,7 +101,7 @@ def render(args: argparse.Namespace) -> int:
     from server.printing.zones import all_mark_zones
 
     registry = LayoutRegistry(args.layouts_dir or DEFAULT_LAYOUTS_DIR)
-    layout = registry.get(args.layout, args.version)
+    layout = registry.get(args.layout, args.layout_version)
     engines = chosen_engines(layout, args.engine)
     data = read_text(args.data) if args.data else layout.sample_data(args.locale)
     composition = compose(ComposeRequest(

@@ -141,6 +141,15 @@ def one_line(err: str, prefix: str) -> str:
     return lines[0]
 
 
+def test_layouts_show_the_layout_version_asked_for(kanal, capsys):
+    # one spelling with compose, submit and render: `--layout-version` (`--version` kept)
+    for spelling in ("--layout-version", "--version"):
+        assert kanal_cli(kanal, "layouts", "card-invoice", spelling, "1.0.0") == 0
+        assert json_out(capsys.readouterr().out)["version"] == "1.0.0"
+    assert kanal_cli(kanal, "layouts", "card-invoice") == 0
+    assert json_out(capsys.readouterr().out)["version"] == "2.0.0"
+
+
 def test_errors_are_one_line(kanal, tmp_path, capsys):
     missing = tmp_path / "missing.json"
     assert kanal_cli(kanal, "compose", "card-invoice", "--data", str(missing)) == 1

@@ -59,3 +59,19 @@ def test_an_option_is_never_taken_for_a_longer_one_it_begins():
         assert refused.code == 2
     else:
         raise AssertionError("--customer was taken for --customer-token")
+
+
+def test_every_command_that_picks_a_layout_version_spells_it_layout_version():
+    # `kanal render` and `kanal layouts` took `--version`, compose and submit
+    # `--layout-version`: one spelling now, the old one kept as an alias
+    parser = build_parser()
+    takers = {path: sub for path, sub in _parsers(parser, "kanal")
+              if any(a.dest in ("version", "layout_version") for a in sub._actions)}
+    assert set(takers) == {"kanal render", "kanal compose", "kanal layouts", "kanal submit"}
+    for sub in takers.values():
+        [action] = [a for a in sub._actions if a.dest in ("version", "layout_version")]
+        assert action.dest == "layout_version" and "--layout-version" in action.option_strings
+    for argv in (["render", "card-invoice", "--out", "x"], ["layouts", "card-invoice"]):
+        for spelling in ("--layout-version", "--version"):
+            assert parser.parse_args([*argv, spelling, "1.0.0"]).layout_version == "1.0.0"
+
