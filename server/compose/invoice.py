@@ -24,10 +24,12 @@ half away from zero to the currency's minor unit, once per computed amount):
 
 Money is `Decimal` throughout; a float never touches an amount. Every product is computed
 exactly and rounded once (Decimal's default 28 digits would round a long product first, and
-a cent could go: `_EXACT`), and a line whose computed amount has more digits before the
-point than any amount may have (`money.MAX_AMOUNT_DIGITS`, 15: Finvoice's limit) is refused
-at the JSON path of its quantity, or of the percentage an allowance or charge was computed
-from (`_check_sizes`, INVALID_ARGUMENT "amounts too large to compute exactly").
+a cent could go: `_EXACT`), and a computed amount with more digits before the point than
+any amount may have (`money.MAX_AMOUNT_DIGITS`, 15: Finvoice's limit) is refused at the JSON
+path it came from (`server.compose.amount_sizes`, INVALID_ARGUMENT "amounts too large to
+compute exactly"): a line's at its quantity, or at the percentage an allowance or charge was
+computed from; a sum of lines each within the limit (BT-106, BT-116, BT-112, ...) at `lines`,
+naming the business term and the limit.
 
 The input is checked afterwards, on the whole computed invoice, by
 `server.compose.validation` (EN 16931 BR-* here, Peppol and national rules when the
@@ -55,6 +57,7 @@ from decimal import (
     localcontext,
 )
 
+from server.compose import amount_sizes
 from server.compose.en16931 import (
     AllowanceCharge,
     Attachment,
@@ -72,8 +75,7 @@ from server.compose.en16931 import (
     Totals,
     VatBreakdown,
 )
-from server.compose.money import MAX_AMOUNT_DIGITS, ZERO, round_money, round_to_increment
-from server.errors import FieldViolation, InvalidInput
+from server.compose.money import ZERO, round_money, round_to_increment
 
 INVOICE = "380"  # UNCL1001 commercial invoice
 CREDIT_NOTE = "381"  # UNCL1001 credit note
@@ -208,42 +210,6 @@ def percent_of(base: Decimal, percent: Decimal, currency: str) -> Decimal:
     return _rounded(_WIDE.divide(_EXACT.multiply(base, percent), _HUNDRED), currency)
 
 
-def _too_large(value: Decimal) -> bool:
-    """More digits before the decimal point than an amount may have (`MAX_AMOUNT_DIGITS`)."""
-    return not value.is_zero() and value.adjusted() >= MAX_AMOUNT_DIGITS
-
-
-def _check_sizes(lines: Sequence[InvoiceLine], document_ac: Sequence[AllowanceCharge],
-                 where: Callable[[str], str]) -> None:
-    """Refuse what `compute_invoice` computed beyond `MAX_AMOUNT_DIGITS` digits before the
-    point (line net amounts BT-131, allowances and charges BT-136/141, BT-92/99), every one
-    at the JSON path of what it was computed from (`where(model path)`): the line's
-    quantity (BT-129; its price multiplies it), the percentage of an allowance or charge.
-    Such an amount cannot be written as Finvoice (15 digits) and its sums would outgrow
-    Decimal's default precision, rounding silently. Raises `InvalidInput`."""
-    problems = []
-
-    def refuse(path: str, what: str, value: Decimal) -> None:
-        problems.append(FieldViolation(where(path), (
-            f"{what} has {value.adjusted() + 1} digits before the decimal point; an amount "
-            f"has at most {MAX_AMOUNT_DIGITS}")))
-
-    for i, line in enumerate(lines):
-        if _too_large(line.net_amount):
-            refuse(f"lines[{i}].quantity", f"the line net amount (BT-131), quantity x price "
-                   f"({where(f'lines[{i}].unit_price')}),", line.net_amount)
-        for j, ac in enumerate(line.allowances_charges):
-            if _too_large(ac.amount):
-                refuse(f"lines[{i}].allowances_charges[{j}].percent",
-                       "the line allowance or charge, base amount x percent,", ac.amount)
-    for j, ac in enumerate(document_ac):
-        if _too_large(ac.amount):
-            refuse(f"allowances_charges[{j}].percent",
-                   "the allowance or charge, base amount x percent,", ac.amount)
-    if problems:
-        raise InvalidInput("amounts too large to compute exactly", problems)
-
-
 def model_rate(category: str, rate: Decimal | None) -> Decimal | None:
     """The rate as the model stores it: none for O, 0 for zero-rated categories left empty."""
     if category in NO_RATE:
@@ -291,7 +257,8 @@ def compute_invoice(
         raise TypeError("give either details= or detail keyword arguments, not both")
     computed = tuple(_line(line, currency) for line in lines)
     document_ac = tuple(_document_allowance_charge(ac, currency) for ac in allowances_charges)
-    _check_sizes(computed, document_ac, where or (lambda path: f"$.{path}"))
+    at = where or (lambda path: f"$.{path}")
+    amount_sizes.check_lines(computed, document_ac, at)
     breakdown = _vat_breakdown(computed, document_ac, currency, info)
 
     line_extension = sum((ln.net_amount for ln in computed), ZERO)
@@ -326,6 +293,7 @@ def compute_invoice(
         payable=round_money(tax_inclusive - prepaid + rounding, currency),
         tax_in_accounting_currency=tax_accounting,
     )
+    amount_sizes.check_totals(totals, breakdown, at)
     means = tuple(payment_means) or ((payment,) if payment is not None else ())
     invoice = Invoice(
         number=number,
@@ -388,7 +356,7 @@ def _line(line: LineInput, currency: str) -> InvoiceLine:
             )
             for ac in line.allowances_charges
         )
-        with localcontext(_WIDE):  # exact, however long the net amount (_check_sizes)
+        with localcontext(_WIDE):  # exact, however long the net amount (amount_sizes.check_lines)
             net = round_money(
                 net + sum((ac.amount if ac.is_charge else -ac.amount for ac in line_ac), ZERO),
                 currency)

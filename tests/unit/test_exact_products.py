@@ -93,9 +93,79 @@ def test_an_allowance_beyond_15_digits_is_refused_at_its_percent() -> None:
 def test_the_largest_line_amount_is_composed() -> None:
     def edit(data: dict[str, Any]) -> None:
         data["lines"] = data["lines"][:1]
+        # exempt: 25 % VAT would take the total with VAT (BT-112) to 16 digits, refused
         data["lines"][0].update(quantity="3", unit_price="333333333333333.33",
-                                vat_category="S", vat_rate="25")
+                                vat_category="E", vat_rate="0")
         data.pop("allowances_charges", None)
 
     invoice = _compose(edit).invoice
     assert invoice.lines[0].net_amount == Decimal("999999999999999.99")
+
+
+def _many_lines(count: int, price: str, category: str = "S", rate: str = "25"):
+    def edit(data: dict[str, Any]) -> None:
+        line = dict(data["lines"][0], quantity="1", unit_price=price, vat_category=category,
+                    vat_rate=rate)
+        line.pop("description", None)
+        data["lines"] = [dict(line, id=str(i)) for i in range(1, count + 1)]
+        data.pop("allowances_charges", None)
+    return edit
+
+
+def test_a_total_of_lines_each_within_15_digits_is_refused_at_the_lines() -> None:
+    # 20 lines of 999 999 999 999 999.99 each are within the limit; their sum (BT-106,
+    # 17 digits) is not. It was composed and archived (no channel, no check looked at the
+    # sum), though Finvoice cannot write it; now refused at $.lines naming the term
+    with pytest.raises(InvalidInput) as caught:
+        _compose(_many_lines(20, "999999999999999.99"))
+    assert caught.value.message == "amounts too large to compute exactly"
+    [violation] = caught.value.violations
+    assert violation.field == "$.lines"
+    assert violation.description == (
+        "the sum of the line net amounts (BT-106) has 17 digits before the decimal point; "
+        "an amount has at most 15")
+
+
+def test_a_total_with_vat_beyond_15_digits_names_bt_112() -> None:
+    # 9 x 100 000 000 000 000 = 900 trillion fits; 25 % VAT on it takes BT-112 to 16 digits
+    with pytest.raises(InvalidInput) as caught:
+        _compose(_many_lines(9, "100000000000000.00"))
+    [violation] = caught.value.violations
+    assert violation.field == "$.lines"
+    assert "the total with VAT (BT-112) has 16 digits" in violation.description
+
+
+def test_one_vat_category_beyond_15_digits_is_refused_though_the_sum_fits() -> None:
+    # an invoice may have negative lines: the categories cancel in BT-106, not in BT-116
+    def edit(data: dict[str, Any]) -> None:
+        _many_lines(2, "600000000000000.00", "E", "0")(data)
+        data["lines"] += [dict(data["lines"][0], id=str(i), unit_price="-600000000000000.00",
+                               vat_category="Z", vat_rate="0") for i in (3, 4)]
+
+    with pytest.raises(InvalidInput) as caught:
+        _compose(edit)
+    [violation] = caught.value.violations
+    assert violation.field == "$.lines"
+    assert "taxable amount of VAT category E 0% (BT-116) has 16 digits" in \
+        violation.description
+
+
+def test_the_largest_total_is_composed() -> None:
+    invoice = _compose(_many_lines(8, "99999999999999.99")).invoice  # x 1.25: 15 digits
+    assert invoice.totals.payable == Decimal("999999999999999.90")
+
+
+def test_a_card_invoice_total_beyond_15_digits_is_refused_at_its_transactions() -> None:
+    # the card invoice's EN 16931 lines are the previous balance, the transactions, the
+    # interest and the fees: their sum is named at the transactions, not at a `$.lines`
+    # the card data does not have
+    layout = LayoutRegistry().get("card-invoice")
+    data = json.loads((layout.path / "sample.json").read_text())
+    data["transactions"][0]["amount"] = "999999999999999.99"
+    with pytest.raises(InvalidInput) as caught:
+        compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                               document_id="d", now=NOW))
+    [violation] = caught.value.violations
+    assert violation.field == "$.transactions"
+    assert violation.description.startswith("the sum of the line net amounts (BT-106) has 16 "
+                                            "digits before the decimal point")

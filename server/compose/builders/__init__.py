@@ -25,10 +25,11 @@ def get_builder(name: str) -> Builder:
 
 def _within_precision(build: Builder) -> Builder:
     """The builder, refusing data whose amounts overflow Decimal arithmetic instead of
-    failing with INTERNAL: the last resort, at `data`. An invoice line's amount too large
-    for any amount is refused before, at the JSON path of the line's quantity (or of an
-    allowance's percentage), with this message (`server.compose.invoice._check_sizes`), and
-    its products are exact; what can still get here is a sum no single field made."""
+    failing with INTERNAL: the last resort, at `data`. An invoice's computed amounts too
+    large for any amount are refused before, with this message, at the JSON path they came
+    from (`server.compose.amount_sizes`): a line's at its quantity (or an allowance's
+    percentage), a sum of lines each within the limit (BT-106, BT-112, ...) at `lines`; its
+    products are exact. What can still get here is arithmetic no invoice check covers."""
 
     @functools.wraps(build)
     def checked(data: Mapping[str, Any], request: BuildRequest) -> Content:

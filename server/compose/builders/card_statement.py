@@ -216,6 +216,8 @@ def _where(transactions: int, has_interest: bool, fik: bool,
     def where(path: str) -> str:
         if path.startswith(("seller.endpoint_id", "seller.endpoint_scheme")):
             return endpoint
+        if path == "lines":  # a sum of the lines (BT-106, BT-112, ...)
+            return "$.transactions"
         head, _, rest = path.partition(".")
         if head.startswith("lines["):
             i = int(head[6:-1])
