@@ -30,6 +30,15 @@ the embedded SeaweedFS's `EmbeddedS3.restart_soon` (which honours at most one re
 back-off period, archive.embedded) and to a health probe now; a production S3 gets only the
 health signal. An exception it raises is logged and swallowed: the put's own error matters
 more.
+
+Other processes' writes: a bulk job's worker processes (server.jobs.worker) have stores of
+their own. Each store also keeps what its writes came to since it was last asked: `drain()`
+returns it as a `WriteReport` (None when nothing was written), which the worker sends to the
+server with the chunk's outcome (or with the chunk's error), and `replay(report)` counts it
+into the server's store, as if the server had made those writes: a success resets the count,
+the failures after it add up, and `on_failing` is called once if the count is then at the
+threshold. So a worker's refused writes reach the server's `kanal.archive` health and the
+embedded SeaweedFS's restart as the server's own do.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
@@ -63,6 +73,18 @@ def server_side(exc: BaseException) -> bool:
     return code == "InternalError" or (isinstance(status, int) and status >= 500)
 
 
+@dataclass(frozen=True, slots=True)
+class WriteReport:
+    """What one store's writes came to since its last `WriteFailures.drain` (picklable, for
+    another process's counter): `succeeded`, whether any write succeeded; `failures`, the
+    server-side failures after the last success (all of them when none did); `last_error`,
+    the last of those failures ("" when none)."""
+
+    succeeded: bool
+    failures: int
+    last_error: str = ""
+
+
 class WriteFailures:
     """Consecutive server-side write failures of one store; thread-safe."""
 
@@ -75,6 +97,10 @@ class WriteFailures:
         self.consecutive = 0
         self.last_error = ""
         self._lock = threading.Lock()
+        # since the last drain(): a write succeeded; server-side failures after it
+        self._drained_success = False
+        self._drained_failures = 0
+        self._drained_error = ""
 
     @property
     def failing(self) -> bool:
@@ -90,26 +116,56 @@ class WriteFailures:
                 f"(last: {self.last_error})")
 
     def succeeded(self) -> None:
-        if self.consecutive:  # no lock on the hot path while all is well
+        self._drained_success = True  # no lock on the hot path while all is well
+        if self.consecutive or self._drained_failures:
             with self._lock:
                 if self.consecutive >= self.threshold:
                     log.warning("archive writes succeed again after %d server-side failures",
                                 self.consecutive)
                 self.consecutive = 0
+                self._drained_failures = 0
 
     def failed(self, exc: BaseException) -> None:
         """Count `exc` if it is a server-side failure (`server_side`); call `on_failing`
         once the count has reached the threshold."""
-        if not server_side(exc):
-            return
+        if server_side(exc):
+            self._count(1, str(exc)[:300])
+
+    def _count(self, failures: int, error: str) -> None:
         with self._lock:
-            self.consecutive += 1
-            self.last_error = str(exc)[:300]
+            before = self.consecutive
+            self.consecutive += failures
+            self.last_error = error
+            self._drained_failures += failures
+            self._drained_error = error
             failing = self.consecutive >= self.threshold
-            if self.consecutive == self.threshold:
+            if before < self.threshold <= self.consecutive:
                 log.warning("archive writes failing: %s", self.reason)
         if failing and self.on_failing is not None:
             try:
                 self.on_failing()
             except Exception:  # noqa: BLE001 - the put's own error is what the caller needs
                 log.exception("on_write_failures callback failed")
+
+    def drain(self) -> WriteReport | None:
+        """What this store's writes came to since the last drain (None: no write
+        succeeded and none failed on S3's side), and start again."""
+        with self._lock:
+            if not self._drained_success and not self._drained_failures:
+                return None
+            report = WriteReport(self._drained_success, self._drained_failures,
+                                 self._drained_error if self._drained_failures else "")
+            self._drained_success, self._drained_failures = False, 0
+            self._drained_error = ""
+        return report
+
+    def replay(self, report: WriteReport | None) -> None:
+        """Count another store's writes (its `drain()`) as this store's: a success resets
+        the count, then its failures add up (`on_failing` is called once, if the count is
+        then at the threshold)."""
+        if report is None:
+            return
+        if report.succeeded:
+            self.succeeded()
+        if report.failures:
+            self._count(report.failures, report.last_error)

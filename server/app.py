@@ -264,9 +264,11 @@ class KanalServer:
                                         stall_seconds=stall_after)
         else:
             workers = int(os.environ.get("KANAL_JOB_WORKERS", "0")) or None
+            # the workers' refused archive writes count as the server's (write health)
             self.job_runner = JobRunner(self.jobs, LocalQueue(self.worker_config, workers),
                                         abandoned_after=abandoned_after,
-                                        stall_seconds=stall_after)
+                                        stall_seconds=stall_after,
+                                        on_archive_writes=self.store.write_failures.replay)
         self.job_runner.start()
 
     def _stall_seconds(self) -> float:
@@ -370,7 +372,8 @@ class KanalServer:
             self.monitor.poke()  # NOT_SERVING now, not at the next probe
 
     def _archive_writes_failing(self) -> None:
-        """The archive's puts keep failing on S3's side (archive.write_health): health says
+        """The archive's puts keep failing on S3's side (archive.write_health; the bulk
+        workers' puts count too, through the job runner's `on_archive_writes`): health says
         so now, and an embedded SeaweedFS is restarted (at most once per its back-off:
         after a full disk its filer refused every write until restarted). A production S3
         gets only the health signal. Called from a put's thread: returns at once."""

@@ -15,6 +15,13 @@ At start, a job left 'receiving' by a server that died mid-stream is discarded w
 stream can still be feeding it (`abandoned_after`: the stream's time limit and a margin):
 its client got no job id, and another server may still be receiving a younger one.
 
+A finished chunk also brings what its worker process wrote to the archive (its outcome, or its
+error: server.jobs.worker.run_chunk): `on_archive_writes` counts it into the server's own
+archive write health, so S3 refusing a worker's writes is the server's `kanal.archive`
+health and restarts an embedded SeaweedFS as the server's own refused writes do
+(archive.write_health). RabbitMQ workers (`kanal worker`) send nothing back: their S3 is
+never the server's embedded one, and their refused writes fail their chunks.
+
 Real-time `Compose` calls never wait behind bulk work: they run in the server's gRPC
 threads, while chunks run in separate worker processes at a lower CPU priority (nice 10 and
 SCHED_IDLE: server.processes.yield_cpu).
@@ -23,14 +30,16 @@ SCHED_IDLE: server.processes.yield_cpu).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from archive.write_health import WriteReport
 from server import logs, metrics
 from server.jobs.queue import ChunkQueue, LocalQueue, record_failure
 from server.jobs.stalls import STALL_SECONDS, StallWatch
 from server.jobs.store import JobStore
 from server.jobs.tables import CANCELLING, CHUNK_RUNNING
-from server.jobs.worker import ChunkOutcome
+from server.jobs.worker import ChunkOutcome, chunk_archive_writes
 
 log = logs.get_logger(__name__)
 
@@ -40,8 +49,13 @@ RESCAN_SECONDS = 5.0
 class JobRunner:
     def __init__(self, store: JobStore, queue: ChunkQueue, *, track_inflight: bool = True,
                  abandoned_after: timedelta = timedelta(hours=1, minutes=1),
-                 stall_seconds: float = STALL_SECONDS):
+                 stall_seconds: float = STALL_SECONDS,
+                 on_archive_writes: Callable[[WriteReport], None] | None = None):
+        """`on_archive_writes`: told what each finished chunk's worker process wrote to
+        the archive since its last chunk (archive.write_health `WriteReport`, from its
+        outcome or its error): the server counts it into its own store's write health."""
         self.store = store
+        self.on_archive_writes = on_archive_writes
         self.stalls = StallWatch(store, stall_seconds)  # running chunks without progress
         self.abandoned_after = abandoned_after
         self._swept = False  # jobs left receiving are looked for once, at the first scan
@@ -144,6 +158,12 @@ class JobRunner:
                                                     outcome.peak_rss_kb)
         if outcome is not None:
             metrics.replay(outcome.metrics)
+        writes = chunk_archive_writes(outcome, error)
+        if writes is not None and self.on_archive_writes is not None:
+            try:
+                self.on_archive_writes(writes)
+            except Exception as exc:  # noqa: BLE001 - the chunk's own result matters more
+                log.warning("archive writes of a chunk not counted", error=repr(exc)[:300])
         self._wake.set()
 
 

@@ -28,6 +28,7 @@ which is then retried after a back-off (server.jobs.chunks).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -44,6 +45,7 @@ from ulid import ULID
 from archive.errors import ArchiveError, ObjectConflict
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
+from archive.write_health import WriteReport
 from server import logs, metrics, processes, tempdirs
 from server.archiving import Rendered
 from server.channels import Renderers
@@ -106,6 +108,8 @@ class ChunkOutcome:
     pid: int
     peak_rss_kb: int
     metrics: tuple[metrics.Observation, ...] = ()  # this process's, for the server's registry
+    # this process's archive writes since its last chunk, for the server's write health
+    archive_writes: WriteReport | None = None
 
 
 class Pipeline:
@@ -134,6 +138,10 @@ class Pipeline:
             print_queue=PrintQueue(index, print_settings), delivery=delivery,
         )
         return cls(documents, JobStore(config.index_url))
+
+    def archive_writes(self) -> WriteReport | None:
+        """This process's archive writes since the last call (archive.write_health)."""
+        return self.documents.store.write_failures.drain()
 
     def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
         jobs = self.jobs
@@ -236,14 +244,36 @@ def init_process(config: WorkerConfig) -> None:
 
 
 def run_chunk(job_id: str, chunk: int) -> ChunkOutcome:
+    """Run one chunk in this worker process. The outcome carries this process's metrics and
+    its archive writes (`archive_writes`); a chunk that fails (S3 or the database down) has
+    its writes on the error it raises (`ARCHIVE_WRITES`), so that the server counts the S3
+    refusals of its workers into its own archive health and embedded S3 restart
+    (archive.write_health `replay`, server.jobs.runner `on_archive_writes`)."""
     if _pipeline is None:
         raise RuntimeError("worker process not initialised")
     global _chunks_run
     if _chunks_run:
         settle_heap()
-    outcome = _pipeline.run_chunk(job_id, chunk)
+    try:
+        outcome = _pipeline.run_chunk(job_id, chunk)
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):  # the error travels back pickled
+            setattr(exc, ARCHIVE_WRITES, _pipeline.archive_writes())
+        raise
     _chunks_run += 1
-    return dataclasses.replace(outcome, metrics=metrics.drain())
+    return dataclasses.replace(outcome, metrics=metrics.drain(),
+                               archive_writes=_pipeline.archive_writes())
+
+
+ARCHIVE_WRITES = "archive_writes"  # a failed chunk's error: its process's WriteReport
+
+
+def chunk_archive_writes(outcome: ChunkOutcome | None,
+                         error: BaseException | None) -> WriteReport | None:
+    """In the server: a finished chunk's archive writes, from its outcome or its error."""
+    if outcome is not None:
+        return outcome.archive_writes
+    return getattr(error, ARCHIVE_WRITES, None)
 
 
 _chunks_run = 0  # by this worker process

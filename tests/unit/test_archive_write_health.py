@@ -223,3 +223,35 @@ def test_the_server_reports_the_archive_down_and_restarts_only_an_embedded_s3(
         assert published[ARCHIVE] is True and published[""] is True
     finally:
         server.monitor.stop()
+
+
+def test_another_stores_writes_count_as_this_stores(fake_s3: FakeS3, store: ArchiveStore,
+                                                     calls: list[int]) -> None:
+    """A bulk worker process has a store of its own (server.jobs.worker); what its writes came
+    to since it was last asked (`drain`) is counted into the server's (`replay`)."""
+    worker = ArchiveStore(endpoint_url=f"http://127.0.0.1:{fake_s3.server_address[1]}",
+                          bucket="b", access_key="k", secret_key="s", max_attempts=1)
+    assert worker.write_failures.drain() is None  # nothing written
+    for _ in range(3):
+        failing_put(worker)
+    report = worker.write_failures.drain()
+    assert (report.succeeded, report.failures) == (False, 3)
+    assert "InternalError" in report.last_error
+    assert worker.write_failures.drain() is None  # drained
+    failing_put(store)  # the server's own failure and the worker's add up
+    store.write_failures.replay(report)
+    assert store.write_failures.consecutive == 4 and calls == [1]  # told once per report
+    with pytest.raises(ArchiveUnavailable, match="InternalError"):
+        store.ping()
+
+    # a worker's failures after its success: the success resets the count first
+    fake_s3.put_answer = OK
+    put(worker)
+    fake_s3.put_answer = INTERNAL
+    failing_put(worker)
+    store.write_failures.replay(worker.write_failures.drain())
+    assert store.write_failures.consecutive == 1 and not store.write_failures.failing
+    # throttling is no failure, and no success either: nothing to report
+    fake_s3.put_answer = SLOW_DOWN
+    failing_put(worker)
+    assert worker.write_failures.drain() is None

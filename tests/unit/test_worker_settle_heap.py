@@ -16,6 +16,9 @@ class StandInPipeline:
     def __init__(self, calls: list[str]):
         self.calls = calls
 
+    def archive_writes(self) -> None:  # nothing written (server.jobs.worker.Pipeline)
+        return None
+
     def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
         self.calls.append(f"chunk {chunk}")
         return ChunkOutcome(job_id, chunk, True, 50, 0, os.getpid(), 1024)
