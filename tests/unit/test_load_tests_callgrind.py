@@ -62,3 +62,30 @@ def test_render_print_step_replays_the_typst_compiles():
     step = counting._step("render_print", engines)
     for document in documents:  # the same bytes (step asserts it), from the replay
         assert step(document).content == document[2].content
+
+
+def test_bulk_worker_count_records_then_replays_the_typst_compiles():
+    """count_bulk_worker.py: the compilers of a pipeline's engines record what they make,
+    then replay it, so the counted chunks render the same bytes without compiling."""
+    from types import SimpleNamespace
+
+    from load_tests import count_bulk_worker as counting
+    from load_tests import count_print_checks
+    from server.channels.pdf import PrintEngines
+
+    engines = PrintEngines()
+    documents = count_print_checks._documents(2, engines)  # a compiler exists per layout
+    pipeline = SimpleNamespace(documents=SimpleNamespace(
+        renderers=SimpleNamespace(pdf_engine=engines)))
+    made: dict[str, tuple[bytes, list]] = {}
+    counting._swap_compilers(pipeline, lambda c: counting._Recording(c, made))
+    recorded = [engines.render(layout, composition).content
+                for composition, layout, _, _ in documents]
+    assert recorded == [rendered.content for _, _, rendered, _ in documents]
+    assert len(made) == len(documents)
+    counting._swap_compilers(pipeline, lambda c: counting._Replay(made))
+    pools = engines.engine("typst")._compilers.values()
+    assert all(isinstance(compiler, counting._Replay) for pool in pools for compiler in pool._idle)
+    assert all(isinstance(pool._make(), counting._Replay) for pool in pools)
+    assert [engines.render(layout, composition).content
+            for composition, layout, _, _ in documents] == recorded
