@@ -3,8 +3,9 @@ by the same code `kanal serve` uses), called through the generated stubs.
 
 Here: every sample layout composed, archived and verified (PDF text, C5 window, index);
 retention, previews, escaping, the plan's reason; idempotent replays; the locale taken from
-the data. Refused input is in test_compose_bad_input.py; keys, roles, the Layouts service,
-health, metrics and outages in test_api_access_health_outages.py.
+the data; a Finnish customer's national id on the newest and the pinned 2.0.0 layouts.
+Refused input is in test_compose_bad_input.py; keys, roles, the Layouts service, health,
+metrics and outages in test_api_access_health_outages.py.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.integration.compose_api_fixtures import (
     stub,
 )
 from tests.pdf_inspect import Box, find_text, normalise, pages_text
+from tests.unit.test_national_ids import HELSINKI, WITH_NATIONAL_ID
 
 pytestmark = pytest.mark.integration
 
@@ -292,3 +294,37 @@ def test_the_request_locale_is_recorded_as_the_requests(documents):
         locale="nb-NO", channels=[common_pb2.CHANNEL_PRINT], preview=True))
     assert (response.locale, response.locale_source) == (
         "nb-NO", documents_pb2.LOCALE_SOURCE_REQUEST)
+
+
+# --- a Finnish national id ------------------------------------------------------------------
+
+
+def finnish(layout_id: str, national_id: str) -> str:
+    data = json.loads(sample(layout_id))
+    customer = data["customer"]
+    customer.update(national_id=national_id, address=HELSINKI, name="Aino Virtanen")
+    for norwegian in ("org_number", "vat_id"):  # the b2b sample's buyer: a company in Oslo
+        customer.pop(norwegian, None)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
+def test_a_finnish_customer_is_printed_on_the_default_version(documents, layout_id):
+    # A henkilötunnus with a letter for century sign or check character: the newest version
+    # (2.1.0) of every layout with a national id takes it, python-stdnum checks it. Pinned to
+    # 2.0.0, whose schema pattern refused it, the call is refused as before (a layout
+    # version is immutable once used). The composer's cases: tests/unit/test_national_ids.py
+    for national_id in ("010100A123D", "131052-308T"):
+        response = documents.Compose(documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id=layout_id, data_json=finnish(layout_id, national_id),
+            channels=[common_pb2.CHANNEL_PRINT], preview=True))
+        assert response.layout_version == "2.1.0"
+        pdf = print_output(response.outputs).content
+        assert pdf.startswith(b"%PDF-") and "Aino Virtanen" in "".join(pages_text(pdf))
+
+    pinned = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id=layout_id, layout_version="2.0.0",
+        data_json=finnish(layout_id, "010100A123D"), channels=[common_pb2.CHANNEL_PRINT],
+        preview=True))
+    assert pinned.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "$.customer.national_id" in pinned.details()
