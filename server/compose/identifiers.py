@@ -155,7 +155,16 @@ NATIONAL_ID_SCHEMES = {
 
 def national_id(value: str, country: str | None, sender_country: str | None = None) -> str:
     """A customer's national id as written -> the compact form of its scheme
-    (`NATIONAL_ID_SCHEMES`; the module docstring lists them).
+    (`national_id_of_scheme` without the scheme's country)."""
+    return national_id_of_scheme(value, country, sender_country)[0]
+
+
+def national_id_of_scheme(value: str, country: str | None,
+                          sender_country: str | None = None) -> tuple[str, str | None]:
+    """A customer's national id as written -> (the compact form of its scheme, the country
+    of the scheme that took it: "NO", "SE", ... of `NATIONAL_ID_SCHEMES`, or None when it
+    is taken as given). The scheme's country, not the address's, is the one whose mailbox
+    service knows the person by this number (server/delivery/routing.py).
 
     The scheme is the one of the customer's `country` (the address's), or else of the
     sender's: a bank knows its customers by its own country's number, which they keep when
@@ -172,7 +181,7 @@ def national_id(value: str, country: str | None, sender_country: str | None = No
     """
     home, sender = (country or "").upper(), (sender_country or "").upper()
     if home and home not in NATIONAL_ID_SCHEMES:
-        return value.strip()
+        return value.strip(), None
     tried: list[str] = []
     rule = ""
     for code, who in ((home, "the customer's country"), (sender, "the sender's country")):
@@ -181,13 +190,13 @@ def national_id(value: str, country: str | None, sender_country: str | None = No
         name, module, written = NATIONAL_ID_SCHEMES[code]
         try:
             if module is se_personnummer:
-                return _personnummer(value)
-            return module.compact(module.validate(value))
+                return _personnummer(value), code
+            return module.compact(module.validate(value)), code
         except ValidationError as exc:
             tried.append(f"a {name} ({who} {code}: {_why(exc)}; {written})")
             rule = rule or name
     if not tried:  # neither country has a scheme
-        return value.strip()
+        return value.strip(), None
     raise IdentifierError(rule, f"{quote(value)} is {'not' if len(tried) == 1 else 'neither'} "
                           + " nor ".join(tried))
 

@@ -3,7 +3,9 @@
 A layout version is a folder holding `manifest.toml`, `schema.json` (JSON Schema 2020-12 of
 the input data), Jinja2 templates per channel, CSS, assets and a realistic `sample.json`.
 A version folder is never edited once documents were made with it: archived documents
-record `layout_id@version` so they can be re-rendered exactly. A new version is a new folder.
+record `layout_id@version` so they can be re-rendered exactly. A new version is a new folder:
+a whole one, or a *based* one (`base = "2.0.0"`) holding only the manifest keys and the
+schema changes it makes, every other file its base's (server/compose/layout_bases.py).
 
 Manifest (TOML)::
 
@@ -58,7 +60,6 @@ templates exist), so a broken layout fails at server start, not on a customer's 
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 import unicodedata
@@ -74,6 +75,7 @@ from jsonschema import Draft202012Validator
 from markupsafe import Markup
 
 from server.compose.fast_schema import compile_fast_check
+from server.compose.layout_bases import BasedVersionError, read_version
 from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
 from server.compose.model import Channel, DocumentKind
 from server.compose.schema_numbers import numeric_field
@@ -117,6 +119,8 @@ class Layout:
     locales: tuple[str, ...]
     default_locale: str
     channels: tuple[Channel, ...]
+    # the folder of its templates, assets, labels and samples: its own, or a based
+    # version's base's (server/compose/layout_bases.py)
     path: Path
     schema: Mapping[str, Any]
     manifest: Mapping[str, Any] = field(repr=False)
@@ -202,10 +206,11 @@ def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Lay
     OMR and DataMatrix zones its print area must stay out of (default: every builtin
     profile's, `server.printing.zones.all_mark_zones`)."""
     manifest_path = path / "manifest.toml"
-    try:
-        manifest = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LayoutError(f"{manifest_path}: {exc}") from exc
+    try:  # a based version (`base = "2.0.0"`): its base's files (server/compose/layout_bases.py)
+        version_read = read_version(path)
+    except BasedVersionError as exc:
+        raise LayoutError(str(exc)) from exc
+    manifest, schema, files = version_read.manifest, version_read.schema, version_read.files
 
     def need(key: str) -> Any:
         if key not in manifest:
@@ -225,22 +230,21 @@ def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Lay
     except ValueError as exc:
         raise LayoutError(f"{manifest_path}: version {version!r} is not N.N.N") from exc
 
-    schema = json.loads((path / "schema.json").read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     locales = tuple(need("locales"))
     default_locale = manifest.get("default_locale", locales[0])
     if Channel.EMAIL in channels and not str(manifest.get("email", {}).get("subject", "")).strip():
         raise LayoutError(f"{manifest_path}: an email layout needs [email] subject")
     labels: dict[str, Mapping[str, str]] = {}
-    if (path / "labels.toml").is_file():
+    if (files / "labels.toml").is_file():
         try:
-            table = tomllib.loads((path / "labels.toml").read_text(encoding="utf-8"))
+            table = tomllib.loads((files / "labels.toml").read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise LayoutError(f"{path / 'labels.toml'}: {exc}") from exc
+            raise LayoutError(f"{files / 'labels.toml'}: {exc}") from exc
         labels = {loc: MappingProxyType(dict(text)) for loc, text in table.items()}
         missing = [loc for loc in locales if loc not in labels]
         if missing:
-            raise LayoutError(f"{path / 'labels.toml'}: no labels for {', '.join(missing)}")
+            raise LayoutError(f"{files / 'labels.toml'}: no labels for {', '.join(missing)}")
     try:
         locale_rules = parse_locale_rules(manifest, locales)
     except LocaleRuleError as exc:
@@ -252,9 +256,9 @@ def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Lay
     for channel in channels:
         section = manifest.get(channel.value, {})
         for template in [section.get("template"), *section.get("templates", ())]:
-            if template and not (path / template).is_file():
-                raise LayoutError(f"{path}: {channel} template {template!r} is missing")
-    _check_print_engine(path, manifest.get("print", {}))
+            if template and not (files / template).is_file():
+                raise LayoutError(f"{files}: {channel} template {template!r} is missing")
+    _check_print_engine(files, manifest.get("print", {}))
     _check_print_sides(path, manifest.get("print", {}))
     _check_replaced_fields(path, manifest.get("print", {}))
     if Channel.PRINT in channels:
@@ -268,7 +272,7 @@ def load_layout(path: Path, mark_zones: Sequence[MarkZone] | None = None) -> Lay
         locales=locales,
         default_locale=default_locale,
         channels=channels,
-        path=path,
+        path=files,
         schema=schema,
         manifest=manifest,
         labels=MappingProxyType(labels),

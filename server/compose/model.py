@@ -120,6 +120,9 @@ class Recipient:
     email: str | None = None
     mobile: str | None = None  # E.164, e.g. "+4791234567"
     national_id: str | None = None  # personal id (fødselsnummer / personnummer)
+    # the country of the scheme that checked `national_id` ("NO": a fødselsnummer, also of
+    # a customer living in Sweden); None: taken as given (server/compose/identifiers.py)
+    national_id_country: str | None = None
     org_number: str | None = None
     peppol_id: str | None = None  # "0192:923609016"
     mailbox_ids: Mapping[str, str] = field(default_factory=dict)  # {"digipost": "...", ...}

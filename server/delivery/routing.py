@@ -9,8 +9,10 @@ recipient for the channel routed by the recipient's own accounts (the digital ma
 
 A mailbox recipient goes to the first of their `mailbox_ids` (in the order the bank gave
 them) whose service has a provider here, else by national id to the mailbox service of
-their country (Digipost NO, Kivra SE, e-Boks DK; all three address people by national id)
-when it has one. The address is `<service>:<id>` ("kivra:198503042387",
+the country whose scheme the id is of (`Recipient.national_id_country`: a fødselsnummer
+goes to Digipost NO also for a customer living in Sweden), or, for an id of no scheme, of
+the address's country (Digipost NO, Kivra SE, e-Boks DK; all three address people by
+national id) when it has one. The address is `<service>:<id>` ("kivra:198503042387",
 "digipost:kari.nordmann#4AB1", "digipost:01017012343").
 
 No provider: when the channel has none at all for the tenant, a planned channel's row is
@@ -55,7 +57,8 @@ def recipient_address(recipient: Recipient, channel: str) -> str:
 def mailbox_addresses(recipient: Recipient) -> list[str]:
     """Every `<service>:<id>` the recipient can be reached at, in preference order."""
     out = [f"{service}:{value}" for service, value in recipient.mailbox_ids.items()]
-    country = recipient.address.country if recipient.address else ""
+    country = recipient.national_id_country or (
+        recipient.address.country if recipient.address else "")
     service = MAILBOX_SERVICE_OF_COUNTRY.get(country)
     if recipient.national_id and service and service not in recipient.mailbox_ids:
         out.append(f"{service}:{recipient.national_id}")

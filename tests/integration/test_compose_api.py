@@ -3,8 +3,9 @@ by the same code `kanal serve` uses), called through the generated stubs.
 
 Here: every sample layout composed, archived and verified (PDF text, C5 window, index);
 retention, previews, escaping, the plan's reason; idempotent replays; the locale taken from
-the data. Refused input is in test_compose_bad_input.py; keys, roles, the Layouts service,
-health, metrics and outages in test_api_access_health_outages.py.
+the data; a Finnish customer's national id on the newest and the pinned 2.0.0 layouts.
+Refused input is in test_compose_bad_input.py; keys, roles, the Layouts service, health,
+metrics and outages in test_api_access_health_outages.py.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.integration.compose_api_fixtures import (
     stub,
 )
 from tests.pdf_inspect import Box, find_text, normalise, pages_text
+from tests.unit.test_national_ids import HELSINKI, WITH_NATIONAL_ID
 
 pytestmark = pytest.mark.integration
 
@@ -224,20 +226,20 @@ def test_same_key_different_data_is_refused(documents):
 
 
 def test_same_key_naming_another_layout_version_is_refused(documents):
-    """A key first used without a version (the newest, 2.0.0) and then sent again naming
-    1.0.0 asks for another document: ALREADY_EXISTS, not the 2.0.0 one replayed. Naming
+    """A key first used without a version (the newest, 2.1.0) and then sent again naming
+    1.0.0 asks for another document: ALREADY_EXISTS, not the 2.1.0 one replayed. Naming
     the version the first call got, or none, replays it."""
     data = sample("card-invoice")
     first = documents.Compose(documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="card-invoice", data_json=data,
         idempotency_key="inv-version-7"))
-    assert first.layout_version == "2.0.0"
+    assert first.layout_version == "2.1.0"
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="card-invoice", layout_version="1.0.0", data_json=data,
         idempotency_key="inv-version-7"))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "card-invoice@2.0.0" in error.details()
-    for version in ("2.0.0", ""):
+    assert "card-invoice@2.1.0" in error.details()
+    for version in ("2.1.0", ""):
         again = documents.Compose(documents_pb2.ComposeRequest(
             tenant="nordkort", layout_id="card-invoice", layout_version=version,
             data_json=data, idempotency_key="inv-version-7"))
@@ -292,3 +294,37 @@ def test_the_request_locale_is_recorded_as_the_requests(documents):
         locale="nb-NO", channels=[common_pb2.CHANNEL_PRINT], preview=True))
     assert (response.locale, response.locale_source) == (
         "nb-NO", documents_pb2.LOCALE_SOURCE_REQUEST)
+
+
+# --- a Finnish national id ------------------------------------------------------------------
+
+
+def finnish(layout_id: str, national_id: str) -> str:
+    data = json.loads(sample(layout_id))
+    customer = data["customer"]
+    customer.update(national_id=national_id, address=HELSINKI, name="Aino Virtanen")
+    for norwegian in ("org_number", "vat_id"):  # the b2b sample's buyer: a company in Oslo
+        customer.pop(norwegian, None)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
+def test_a_finnish_customer_is_printed_on_the_default_version(documents, layout_id):
+    # A henkilötunnus with a letter for century sign or check character: the newest version
+    # (2.1.0) of every layout with a national id takes it, python-stdnum checks it. Pinned to
+    # 2.0.0, whose schema pattern refused it, the call is refused as before (a layout
+    # version is immutable once used). The composer's cases: tests/unit/test_national_ids.py
+    for national_id in ("010100A123D", "131052-308T"):
+        response = documents.Compose(documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id=layout_id, data_json=finnish(layout_id, national_id),
+            channels=[common_pb2.CHANNEL_PRINT], preview=True))
+        assert response.layout_version == "2.1.0"
+        pdf = print_output(response.outputs).content
+        assert pdf.startswith(b"%PDF-") and "Aino Virtanen" in "".join(pages_text(pdf))
+
+    pinned = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        tenant="nordkort", layout_id=layout_id, layout_version="2.0.0",
+        data_json=finnish(layout_id, "010100A123D"), channels=[common_pb2.CHANNEL_PRINT],
+        preview=True))
+    assert pinned.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "$.customer.national_id" in pinned.details()

@@ -197,6 +197,27 @@ def test_a_digipost_invoice_carries_kid_amount_account_and_due_date(kanal, docum
         documents, unknown, MAILBOX).events)
 
 
+def test_a_norwegian_customer_living_in_sweden_reaches_digipost_by_fodselsnummer(
+        kanal, documents, standins):
+    # The mailbox of the number's scheme, not of the address: Kivra finds people by
+    # personnummer (was: routed to Kivra by the Swedish address, refused, and printed).
+    kivra, digipost = standins[0], standins[1]
+    document_id = compose(documents, "card-invoice", sample(
+        "card-invoice", "kari@example.se", preferences=["mailbox"], mailbox_ids={},
+        national_id=FNR, address={"lines": ["Drottninggatan 1"], "postal_code": "11151",
+                                  "city": "Stockholm", "country": "SE"}))
+    mailbox = wait_for(lambda: find_delivery(documents, document_id, MAILBOX,
+                                             S.DELIVERY_STATE_DELIVERED),
+                       "Digipost by fødselsnummer for an address in Sweden",
+                       explain=lambda: find_delivery(documents, document_id, MAILBOX))
+    assert kanal.delivery.store.row(mailbox.delivery_id)["recipient"] == f"digipost:{FNR}"
+    [letter] = [x for x in digipost.letters if x.message_id == mailbox.message_id]
+    assert letter.recipient == FNR
+    assert letter.pdf == archived(kanal, document_id, "mailbox")
+    assert find_delivery(documents, document_id, PRINT) is None  # no letter as well
+    assert not [c for c in kivra.contents if c.ssn.endswith(FNR)]
+
+
 def test_e_boks_by_cpr(kanal, documents, standins):
     eboks = standins[2]
     document_id = compose(documents, "card-invoice", sample(

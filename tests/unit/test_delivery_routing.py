@@ -63,6 +63,34 @@ def test_routing_takes_the_first_mailbox_a_provider_serves():
     assert router.provider_for("nordkort", "mailbox", "digipost:15076500565") == "digipost-no"
 
 
+STOCKHOLM = {"lines": ["Drottninggatan 1"], "postal_code": "11151", "city": "Stockholm",
+             "country": "SE"}
+
+
+def test_a_national_id_goes_to_the_mailbox_of_its_scheme_not_of_the_address_country():
+    # A Norwegian bank's customer living in Sweden, known by her fødselsnummer: Digipost
+    # finds people by it, Kivra by personnummer (was: kivra:15076500565, which Kivra's
+    # adapter refuses, and the letter went by post).
+    router = Router({"mailbox": MAILBOXES}, {})
+    c, _ = composition(sample="sample.json", mailbox_ids={}, national_id="15076500565",
+                       address=STOCKHOLM)
+    assert c.recipient.national_id_country == "NO"
+    route = router.route(c, "mailbox")
+    assert (route.provider, route.address) == ("digipost-no", "digipost:15076500565")
+    # a personnummer of hers goes to Kivra, by the Swedish scheme that took it
+    c, _ = composition(sample="sample.json", mailbox_ids={}, national_id="700101-1233",
+                       address=STOCKHOLM)
+    assert c.recipient.national_id_country == "SE"
+    assert router.route(c, "mailbox").address == "kivra:197001011233"
+    # an id of no scheme Kanal checks (taken as given): the address's country decides
+    unchecked = replace(c, recipient=replace(c.recipient, national_id_country=None))
+    assert router.route(unchecked, "mailbox").address == "kivra:197001011233"
+    c, _ = composition(sample="sample.json", mailbox_ids={}, national_id="12345678",
+                       address={**STOCKHOLM, "country": "DE", "postal_code": "10115",
+                                "city": "Berlin"})
+    assert c.recipient.national_id_country is None and c.recipient.national_id == "12345678"
+
+
 def test_no_provider_for_this_recipient_falls_back_but_a_missing_channel_does_not():
     c, _ = composition(mailbox_ids={"minpostbox": "x1"})
     unserved = Router({"mailbox": MAILBOXES}, {}).route(c, "mailbox")

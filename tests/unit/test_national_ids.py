@@ -111,3 +111,59 @@ def test_compose_keeps_the_national_id_in_the_mailbox_s_form():
     assert composition.recipient.national_id == "197001011233"
     assert mailbox_addresses(composition.recipient) == ["kivra:197001011233"]
     assert composed("card-invoice").recipient.national_id == FNR  # the sample's
+
+
+# A Finnish henkilötunnus: century sign '-' (1900s), 'A' (2000s; since 2023 also B-F, and
+# U-Y for the 1900s), a check character that may be a letter. The 2.0.0 layouts' schema
+# pattern ^[0-9]{6,8}-?[0-9]{4,5}$ refused both: everyone born since 2000 and a third of all
+# Finns got INVALID_ARGUMENT before python-stdnum, the real check, was asked.
+HETU = ["131052-308T", "010100A123D", "010100B123D"]
+HELSINKI = {"lines": ["Mannerheimintie 1"], "postal_code": "00100", "city": "HELSINKI",
+            "country": "FI"}
+WITH_NATIONAL_ID = [layout.id for layout in LAYOUTS.latest()
+                    if "national_id" in json.dumps(layout.schema)]
+
+
+def composed_on(version: str | None, layout_id: str, **customer):
+    layout = LAYOUTS.get(layout_id, version)
+    data = json.loads((layout.path / "sample.json").read_text(encoding="utf-8"))
+    data["customer"].update(customer)
+    for norwegian in ("org_number", "vat_id"):  # the b2b sample's buyer: a company in Oslo
+        data["customer"].pop(norwegian, None)
+    return compose(ComposeRequest(tenant="fjordbank", layout=layout, data=json.dumps(data),
+                                  document_id="01JTEST", now=datetime(2026, 3, 2, tzinfo=UTC)))
+
+
+def test_every_layout_with_a_national_id_is_checked_here():
+    assert WITH_NATIONAL_ID == ["b2b-invoice", "card-invoice", "payment-reminder",
+                                "welcome-letter"]
+
+
+@pytest.mark.parametrize("value", HETU)
+@pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
+def test_a_finnish_customer_composes_on_the_default_version_of_every_layout(layout_id, value):
+    composition = composed_on(None, layout_id, national_id=value, address=HELSINKI)
+    assert composition.layout_version == "2.1.0"
+    assert composition.recipient.national_id == value
+    # the scheme still decides: a wrong check character is refused, naming it
+    with pytest.raises(InvalidInput) as refused:
+        composed_on(None, layout_id, national_id=value[:-1] + "X", address=HELSINKI)
+    assert refused.value.violations[0].field == "$.customer.national_id"
+    assert "Finnish henkilötunnus (the customer's country FI: a check digit is wrong" in (
+        refused.value.violations[0].description)
+
+
+@pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
+def test_a_swedish_customer_of_100_or_older_composes_too(layout_id):
+    # a personnummer's '+' (100 years or older) was refused by the same pattern
+    composition = composed_on(None, layout_id, national_id="700101+1233", address=STOCKHOLM)
+    assert composition.recipient.national_id == "187001011233"
+
+
+@pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
+def test_the_2_0_0_layouts_are_unchanged_and_still_refuse_it(layout_id):
+    # a version once used is immutable: 2.0.0 renders (and refuses) as before
+    with pytest.raises(InvalidInput) as refused:
+        composed_on("2.0.0", layout_id, national_id="010100A123D", address=HELSINKI)
+    assert [v.field for v in refused.value.violations] == ["$.customer.national_id"]
+    assert LAYOUTS.get(layout_id, "2.1.0").path == LAYOUTS.get(layout_id, "2.0.0").path

@@ -23,6 +23,9 @@ from server.errors import InvalidInput
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RECIPIENT = ("$.customer.name", "$.customer.address.")
+# Strings whose rule is code's, not the schema's: not free text (a national id is checked
+# by its scheme, python-stdnum; since the 2.1.0 layouts the schema has no pattern for it).
+CHECKED_BY_CODE = frozenset({"national_id"})
 
 
 def _resolve(schema: dict, node: dict) -> dict:
@@ -36,12 +39,13 @@ def _free_text(node: dict) -> bool:
 
 
 def at_limit(schema: dict, node: dict, data: Any, fill: str) -> None:
-    """Every free-text string of `data` (no pattern, enum or format) at its maxLength."""
+    """Every free-text string of `data` (no pattern, enum or format, not `CHECKED_BY_CODE`)
+    at its maxLength."""
     node = _resolve(schema, node)
     if isinstance(data, dict):
         for key, value in data.items():
             sub = _resolve(schema, node.get("properties", {}).get(key, {}))
-            if isinstance(value, str) and _free_text(sub):
+            if isinstance(value, str) and _free_text(sub) and key not in CHECKED_BY_CODE:
                 data[key] = (fill * sub["maxLength"])[:sub["maxLength"]]
             else:
                 at_limit(schema, sub, value, fill)

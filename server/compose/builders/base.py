@@ -245,14 +245,16 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         address = {**address, "postal_code": countries.normal_postal_code(
             address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
+    number, scheme = national_id(data.get("national_id"), (address or {}).get("country"),
+                                 sender_country, f"{path}.national_id")
     return Recipient(
         customer_id=data["customer_id"],
         name=data["name"],
         address=postal_address(address) if address else None,
         email=email_address(email, f"{path}.email") if email else None,
         mobile=data.get("mobile") or None,
-        national_id=national_id(data.get("national_id"), (address or {}).get("country"),
-                                sender_country, f"{path}.national_id"),
+        national_id=number,
+        national_id_country=scheme,
         org_number=data.get("org_number") or None,
         peppol_id=data.get("peppol_id") or None,
         mailbox_ids=dict(data.get("mailbox_ids", {})),
@@ -262,18 +264,19 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
 
 
 def national_id(value: str | None, country: str | None, sender_country: str | None,
-                path: str) -> str | None:
+                path: str) -> tuple[str | None, str | None]:
     """The customer's national id in the compact form of its scheme (the digital mailboxes'
     form: Digipost, Kivra, e-Boks find the recipient by it), checked by python-stdnum
     against the scheme of the customer's `country`, else of the `sender_country`
-    (`identifiers.national_id`: NO fødselsnummer, SE personnummer, DK CPR, FI henkilötunnus,
-    PL PESEL; a customer in another country: as given). A malformed one is refused here,
+    (`identifiers.national_id_of_scheme`: NO fødselsnummer, SE personnummer, DK CPR, FI
+    henkilötunnus, PL PESEL; a customer in another country: as given), with the country of
+    the scheme that took it (None: as given). A malformed one is refused here,
     `InvalidInput` at `path` naming the scheme and why, not by the mailbox after the
-    document was made. None when there is none."""
+    document was made. (None, None) when there is none."""
     if not value:
-        return None
+        return None, None
     try:
-        return identifiers.national_id(value, country, sender_country)
+        return identifiers.national_id_of_scheme(value, country, sender_country)
     except identifiers.IdentifierError as exc:
         raise InvalidInput.field(path, exc.reason) from exc
 
