@@ -184,6 +184,16 @@ def test_card_invoice_minimum_payment_rules(card):
     assert comp.context["summary"]["new_balance"] == f"\u22121{NBSP}000,00{NBSP}kr"
 
 
+def test_a_positive_balance_never_has_a_minimum_payment_of_zero():
+    from server.compose.builders.card_statement import minimum_payment
+
+    # QA: en-GB, balance 16.00, 3 %, floor 0: 0.48 rounded to whole pounds was 0.00
+    assert minimum_payment(Decimal("16.00"), Decimal("3"), Decimal("0")) == Decimal("1.00")
+    assert minimum_payment(Decimal("0.40"), Decimal("3"), Decimal("0")) == Decimal("0.40")
+    assert minimum_payment(Decimal("10010"), Decimal("3"), Decimal("0")) == Decimal("300.00")
+    assert minimum_payment(Decimal("0"), Decimal("3"), Decimal("0")) == Decimal("0.00")
+
+
 def test_card_invoice_given_reference_is_checked(card):
     data = sample(card)
     data["payment"] = {"reference": "201844551238"}

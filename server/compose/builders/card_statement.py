@@ -80,11 +80,16 @@ MASK_CHARS = "*xX•"
 
 
 def minimum_payment(balance: Decimal, rate_percent: Decimal, floor: Decimal) -> Decimal:
-    """The least the card holder must pay: a share of the balance, at least the floor,
-    never more than the balance itself."""
+    """The least the card holder must pay, in the invoice currency: a share of the balance
+    in whole units (`rate_percent` %, half up), at least the floor, never more than the
+    balance itself; 0.00 when the balance is not positive. A positive balance never asks
+    for 0: a share that rounds to 0 (3 % of 16.00 with a floor of 0) is one unit, or the
+    balance when that is less, so the slip and the e-mail never say "minimum 0,00" while
+    something is owed."""
     if balance <= 0:
         return Decimal("0.00")
     share = (balance * rate_percent / 100).quantize(UNIT, rounding=ROUND_HALF_UP)
+    share = max(share, UNIT)
     return min(balance, max(floor, share)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
