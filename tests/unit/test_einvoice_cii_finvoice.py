@@ -183,3 +183,23 @@ def test_finvoice_needs_account_and_due_date() -> None:
     credit = dataclasses.replace(_finnish_consumer_eur(), type_code="381", due_date=None)
     epi = etree.fromstring(render_finvoice(credit)).find("EpiDetails/EpiPaymentInstructionDetails")
     assert epi.findtext("EpiDateOptionDate") == "20240501"  # nothing to pay: the issue date
+
+
+def test_finvoice_wraps_a_long_address_line_instead_of_cutting_it() -> None:
+    """A street line over Finvoice's 35 characters goes on in the next StreetName element
+    (up to 3), as the print window shows it whole; before, it was cut at 35 ("... 3. Obe")."""
+    long = "Hauptstraße 145, Hinterhaus, 3. Obergeschoss links"
+    inv = _finnish_consumer_eur()
+    buyer = dataclasses.replace(inv.buyer, address=dataclasses.replace(
+        inv.buyer.address, lines=(long, "Klingel Müller")))
+    xml = render_finvoice(dataclasses.replace(inv, buyer=buyer))
+    _assert_valid(ev.validate_finvoice(xml))
+    streets = [e.text for e in etree.fromstring(xml).findall(
+        "BuyerPartyDetails/BuyerPostalAddressDetails/BuyerStreetName")]
+    assert streets == ["Hauptstraße 145, Hinterhaus, 3.", "Obergeschoss links", "Klingel Müller"]
+    assert all(len(s) <= 35 for s in streets)
+    # more than 3 elements' worth: every line keeps its start, continuations fill what is left
+    from server.channels.einvoice.finvoice import street_names
+    assert street_names((long, long, "c/o X")) == [
+        "Hauptstraße 145, Hinterhaus, 3.", "Hauptstraße 145, Hinterhaus, 3.", "c/o X"]
+    assert street_names(("Kotikatu 3 B 12",)) == ["Kotikatu 3 B 12"]

@@ -82,3 +82,18 @@ def test_the_line_sum_is_exact_for_the_largest_amounts_the_schema_admits():
     # 58 integer digits: no InvalidOperation from quantizing past 28 digits of precision
     assert _outsized_amount(Composition(), "9" * 40, lambda path: True) == (
         "$.lines[0].unit_price")
+
+
+def test_the_printed_price_names_its_base_quantity():
+    """A price per 100 units (BT-149) is printed '4,99 / 100': before, the line read
+    '1 000 stk 4,99 ... 49,90', and quantity x printed price (4 990,00) was not the line sum."""
+    data = data_with({"quantity": "1000", "unit_price": "4.99", "base_quantity": "100",
+                      "unit_code": "C62"})
+    composition = compose(ComposeRequest(tenant="t", layout=LAYOUT, data=json.dumps(data),
+                                         document_id="01JTEST", now=NOW,
+                                         channels=(Channel.PRINT,)))
+    assert composition.context["lines"][0]["unit_price"] == "4,99 / 100"
+    assert composition.context["lines"][0]["net"] == "49,90"
+    assert composition.context["lines"][1]["unit_price"] == "399,00"  # no base quantity
+    pdf = render_print(composition, LAYOUT, PrintEngines(engine_of(LAYOUT))).content
+    assert "4,99 / 100" in " ".join(pages_text(pdf))

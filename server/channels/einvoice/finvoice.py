@@ -25,6 +25,7 @@ invent numbers a renderer would have to compute.
 
 from __future__ import annotations
 
+import textwrap
 from datetime import date
 from decimal import Decimal
 
@@ -297,10 +298,29 @@ def _epi(
     _date(instruction, "EpiDateOptionDate", due)
 
 
+STREET_CHARS, STREET_ELEMENTS = 35, 3  # Finvoice 3.0: StreetName genericStringType2_35, 1..3
+
+
+def street_names(lines: tuple[str, ...]) -> list[str]:
+    """The address lines as Finvoice's `StreetName` elements (at most 3 of at most 35
+    characters): a longer line is wrapped at spaces onto further elements instead of cut
+    ("Hauptstraße 145, Hinterhaus, 3. Obergeschoss links" -> "Hauptstraße 145, Hinterhaus,
+    3." + "Obergeschoss links"). Every line keeps its first element; the elements left over
+    take the lines' continuations in order. Only what does not fit in 3 elements is lost."""
+    wrapped = [textwrap.wrap(line, STREET_CHARS) or [line[:STREET_CHARS] or "-"]
+               for line in (lines or ("-",))][:STREET_ELEMENTS]
+    spare = STREET_ELEMENTS - len(wrapped)
+    out: list[str] = []
+    for pieces in wrapped:
+        out += pieces[: 1 + spare]
+        spare -= len(pieces[1 : 1 + spare])
+    return out
+
+
 def _address(party: etree._Element, role: str, address: PostalAddress) -> None:
     el = _sub(party, f"{role}PostalAddressDetails")
-    for line in (address.lines or ("-",))[:3]:
-        _text(el, f"{role}StreetName", line[:35])
+    for name in street_names(tuple(address.lines)):
+        _text(el, f"{role}StreetName", name)
     _text(el, f"{role}TownName", address.city[:35])
     _text(el, f"{role}PostCodeIdentifier", address.postal_code[:35])
     _text(el, "CountryCode", address.country)

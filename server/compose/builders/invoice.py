@@ -133,7 +133,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                 "id": ln.id, "name": ln.name, "description": ln.description, "note": ln.note,
                 "quantity": fmt.number(ln.quantity, _places(ln.quantity)),
                 "unit": words.get(f"unit_{ln.unit_code}", ln.unit_code),
-                "unit_price": fmt.number(ln.unit_price, max(2, _places(ln.unit_price))),
+                "unit_price": _unit_price(fmt, ln.unit_price, ln.base_quantity),
                 "vat": rate_text(ln.vat_rate) if ln.vat_category != "E" else words["exempt"],
                 "net": fmt.number(ln.net_amount),
                 "period": _period(fmt, ln.period_start, ln.period_end),
@@ -227,6 +227,16 @@ def _means_account(invoice: Invoice) -> str:
 
 def _places(value: Decimal) -> int:
     return max(0, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _unit_price(fmt: Formatter, price: Decimal, base_quantity: Decimal | None) -> str:
+    """The line's net price as printed: '4,99', or '4,99 / 100' when it is the price of a
+    base quantity other than 1 (BT-149), so that quantity x price / base quantity is the
+    line amount the reader sees (1 000 x 4,99 / 100 = 49,90, not 4 990,00)."""
+    text = fmt.number(price, max(2, _places(price)))
+    if base_quantity is None or base_quantity == 1:
+        return text
+    return f"{text} / {fmt.number(base_quantity, _places(base_quantity))}"
 
 
 def _period(fmt: Formatter, start, end) -> str | None:
