@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load_tests import callgrind  # noqa: E402
-from load_tests.bench_bulk import composed, composed_records, records, samples  # noqa: E402
+from load_tests.bench_bulk import composed, records, samples  # noqa: E402
 from server.channels.glyphs import print_composition  # noqa: E402
 from server.channels.typst_engine import TypstEngine  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
