@@ -4,6 +4,8 @@ count however loaded the machine is), and what every Typst layout writes (issue 
     python load_tests/count_typst_render.py --count 40                 # callgrind count
     python load_tests/count_typst_render.py --count 40 --transactions 0   # fixed cost
     python load_tests/count_typst_render.py --count 40 --keep cg.out   # for callgrind_annotate
+    python load_tests/count_typst_render.py --count 20 --layout payment-reminder  # customers
+    python load_tests/count_typst_render.py --count 8 --layout b2b-invoice --samples
     python load_tests/count_typst_render.py --digests digests.txt      # sha256 of every PDF
 
 Counted per document: `TypstEngine().render` alone (the context JSON, the advance bounds,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -39,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load_tests import callgrind  # noqa: E402
-from load_tests.bench_bulk import composed, records, samples  # noqa: E402
+from load_tests.bench_bulk import FIRST, LAST, STREETS, composed, records, samples  # noqa: E402
 from server.channels.glyphs import print_composition  # noqa: E402
 from server.channels.typst_engine import TypstEngine  # noqa: E402
 from server.compose.layouts import LayoutRegistry  # noqa: E402
@@ -61,14 +64,52 @@ def _with_transactions(count: int, transactions: int | None) -> Iterator[tuple[s
         yield locale, data
 
 
-def measure(count: int, transactions: int | None, how: str) -> None:
+def _samples_of(layout_id: str, count: int) -> Iterator[tuple[str | None, str]]:
+    """(None, data) of the first `count` samples of the latest `layout_id` (each once: a
+    document rendered again would find all its layout work done). Raises SystemExit when
+    the layout has fewer."""
+    registry = LayoutRegistry()
+    found = [data for layout, _, data in samples(registry)
+             if layout.ref == registry.get(layout_id).ref]
+    if count > len(found):
+        raise SystemExit(f"{layout_id} has {len(found)} samples: --count {len(found) - WARM_UP}"
+                         " at most")
+    for data in found[:count]:
+        yield None, data
+
+
+def _customers_of(layout_id: str, count: int) -> Iterator[tuple[str | None, str]]:
+    """(None, data): the latest `layout_id`'s `sample.json` for `count` customers of one
+    issuer (name, id, street, document number and payment reference vary), as a bulk run
+    of one tenant's reminders or business invoices is."""
+    rng = random.Random(7)
+    sample = LayoutRegistry().get(layout_id).sample_data()
+    for n in range(count):
+        data = json.loads(sample)
+        customer = data["customer"]
+        customer["customer_id"] = f"{30000000 + n}"
+        customer["name"] = f"{rng.choice(FIRST['nb-NO'])} {rng.choice(LAST['nb-NO'])}"
+        customer["address"]["lines"] = [f"{rng.choice(STREETS['nb-NO'])} {rng.randint(1, 140)}"]
+        owner = data.get("invoice", data)  # the reminder names the invoice it reminds of
+        owner["number"] = f"{2026030000 + n}"
+        if "reference_base" in data.get("payment", {}):
+            data["payment"]["reference_base"] = f"{30000000 + n}123"
+        yield None, json.dumps(data, ensure_ascii=False)
+
+
+def measure(count: int, transactions: int | None, how: str,
+            layout_id: str = "card-invoice", samples_only: bool = False) -> None:
     """Render `count` documents after WARM_UP more with one engine: under callgrind (`how`
-    "callgrind", instrumentation on for the loop only), cProfile ("profile") or bare."""
-    layout = LayoutRegistry().get("card-invoice")
+    "callgrind", instrumentation on for the loop only), cProfile ("profile") or bare.
+    Card invoices are bench records; another layout renders its `sample.json` for other
+    customers (`samples_only`: its samples, each once)."""
+    layout = LayoutRegistry().get(layout_id)
+    work = (_with_transactions(count + WARM_UP, transactions) if layout_id == "card-invoice"
+            else _samples_of(layout_id, count + WARM_UP) if samples_only
+            else _customers_of(layout_id, count + WARM_UP))
     documents = [print_composition(composed(layout, data, f"01JN4Q7W2E{n:06d}", locale, NOW),
                                    layout)
-                 for n, (locale, data) in enumerate(
-                     _with_transactions(count + WARM_UP, transactions))]
+                 for n, (locale, data) in enumerate(work)]
     engine = TypstEngine()
     for document in documents[:WARM_UP]:
         engine.render(layout, document)
@@ -137,6 +178,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--transactions", type=int, help="this many per document")
+    parser.add_argument("--layout", default="card-invoice",
+                        help="another layout renders its sample for other customers")
+    parser.add_argument("--samples", action="store_true",
+                        help="with --layout: its samples instead, each once")
     parser.add_argument("--profile", action="store_true", help="cProfile, no callgrind")
     parser.add_argument("--digests", type=Path, help="write the PDFs' sha256 here")
     parser.add_argument("--generated", type=int, default=60)
@@ -150,12 +195,15 @@ def main() -> None:
                 out.write(line + "\n")
         return
     if args.inside or args.profile:
-        measure(args.count, args.transactions, "profile" if args.profile else "callgrind")
+        measure(args.count, args.transactions, "profile" if args.profile else "callgrind",
+                args.layout, args.samples)
         return
-    extra = [] if args.transactions is None else ["--transactions", str(args.transactions)]
+    extra = ([] if args.transactions is None else ["--transactions", str(args.transactions)])
+    extra += ["--layout", args.layout, *(["--samples"] if args.samples else [])]
     total = callgrind.count_instructions(__file__, ["--count", str(args.count), *extra],
                                          args.keep)
-    print(json.dumps({"documents": args.count, "transactions": args.transactions,
+    print(json.dumps({"layout": args.layout, "samples": args.samples, "documents": args.count,
+                      "transactions": args.transactions,
                       "instructions": total,
                       "M_instructions_per_document": round(total / args.count / 1e6, 2)}))
 
