@@ -67,6 +67,7 @@ from server.channels.pdf import (  # noqa: E402
     refuse_unprintable,  # noqa: E402
     render_print,
 )
+from server.channels.typst_engine import CONTEXT_FILE  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry, load_layout  # noqa: E402
 from server.compose.model import Composition  # noqa: E402
 from server.errors import InvalidInput  # noqa: E402
@@ -106,7 +107,7 @@ class _Replay:
         self.made = made
 
     def compile_with_warnings(self, **kwargs):
-        return self.made[kwargs["sys_inputs"]["context"]]
+        return self.made[kwargs["input"][CONTEXT_FILE].decode()]
 
 
 def _replaying(engines: PrintEngines, documents: list[Document]) -> None:
