@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load_tests import callgrind  # noqa: E402
+from server.channels.typst_engine import CONTEXT_FILE  # noqa: E402
 
 JOB_ID = "01JCOUNTBULKWORKER0000000"
 TENANT = "count"
@@ -56,24 +57,24 @@ TENANT = "count"
 class _Recording:
     """A Typst compiler that compiles and keeps what it made, by the context it was given."""
 
-    def __init__(self, compiler, made: dict[str, tuple[bytes, list]]):
+    def __init__(self, compiler, made: dict[bytes, tuple[bytes, list]]):
         self.compiler = compiler
         self.made = made
 
     def compile_with_warnings(self, **kwargs):
         result = self.compiler.compile_with_warnings(**kwargs)
-        self.made[kwargs["sys_inputs"]["context"]] = result
+        self.made[kwargs["input"][CONTEXT_FILE]] = result
         return result
 
 
 class _Replay:
     """A Typst compiler that gives back what the real one made for the same context."""
 
-    def __init__(self, made: dict[str, tuple[bytes, list]]):
+    def __init__(self, made: dict[bytes, tuple[bytes, list]]):
         self.made = made
 
     def compile_with_warnings(self, **kwargs):
-        return self.made[kwargs["sys_inputs"]["context"]]
+        return self.made[kwargs["input"][CONTEXT_FILE]]
 
 
 def _swap_compilers(pipeline, wrap) -> None:
@@ -107,7 +108,7 @@ def measure(config_file: Path, chunks: int, weed_pid: int, result: Path,
     jobs = pipeline.jobs
     job = jobs.get(JOB_ID)
     header = job.header
-    made: dict[str, tuple[bytes, list]] = {}
+    made: dict[bytes, tuple[bytes, list]] = {}
     _swap_compilers(pipeline, lambda compiler: _Recording(compiler, made))
     for chunk in range(1, chunks + 1):
         for record in jobs.chunk_records(JOB_ID, chunk, job.chunk_size):

@@ -125,7 +125,8 @@ def template_variables(composition: Composition) -> dict[str, object]:
 
 def template_json(composition: Composition) -> str:
     """`template_variables` as JSON, the one way data reaches a Typst template (read there
-    with `json(bytes(sys.inputs.context))`): values stay data, never Typst source."""
+    as the file `/kanal-context.json` of its compile, typst_engine.CONTEXT_FILE): values stay
+    data, never Typst source."""
     return json.dumps(template_variables(composition), default=_json_value,
                       ensure_ascii=False, separators=(",", ":"))
 
