@@ -18,15 +18,16 @@ by archive.sigv4 (the signing and the headers are in every figure):
   floor an own writer and reader could approach.
 
 Measured on 2026-12-01 (100 puts of 60 KB, two runs): signed_put 2.08 M instructions per
-put (2,077,253 and 2,081,638), urllib3 1.72 M, socket 0.57 M. botocore's session adds ~0.36 M; urllib3 and http.client
-(a `putheader` with two regular expressions per header, the response headers parsed by the
-email package) ~1.15 M. A bulk card invoice makes 2.5 puts (load_tests/profile_stages.py),
-so an own writer and reader could save ~3.8 M of a worker's ~87 M instructions per document
-(load_tests/count_bulk_worker.py), about 0.5 ms. SeaweedFS gets the same request bytes
-either way. What it would have to do that `socket` does not: the store's timeouts, a pool
-shared by threads, a stale kept-alive connection retried, chunked and error responses (to
-botocore's parser and retry policy, as SignedPut does), TLS and proxies (or SignedPut kept
-for them), and never reading one response as another's.
+put (2,077,253 and 2,081,638), urllib3 1.72 M, socket 0.57 M. botocore's session adds
+~0.36 M; urllib3 and http.client (a `putheader` with two regular expressions per header,
+the response headers parsed by the email package) ~1.15 M. A bulk card invoice makes 2.5
+puts (load_tests/profile_stages.py), so an own writer and reader could save ~3.8 M of a
+worker's ~87 M instructions per document (load_tests/count_bulk_worker.py), about 0.5 ms.
+SeaweedFS gets the same request bytes either way. What it would have to do that `socket`
+does not: the store's timeouts, a pool shared by threads, a stale kept-alive connection
+retried, chunked and error responses (to botocore's parser and retry policy, as SignedPut
+does), TLS and proxies (or SignedPut kept for them), and never reading one response as
+another's.
 """
 
 from __future__ import annotations

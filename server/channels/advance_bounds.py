@@ -397,10 +397,11 @@ MAX_REMEMBERED = 100_000
 def fit_bounds_json(layout: Layout, context_json: str) -> str:
     """What `fit` reads from `/kanal-bounds.json` (typst_engine.BOUNDS_FILE; JSON): `chars`,
     character -> bound in em, for the characters of the context and the templates' own
-    (`TEMPLATE_CHARACTERS`), for values a template puts together; and `values`, each string of the context -> `widest_word`,
-    so a value from data is decided with one look-up. Bounds over the folders the
-    document's characters need (`chain_for`). Characters without a bound, and
-    strings holding one, are left out: `fit` measures every word holding one."""
+    (`TEMPLATE_CHARACTERS`), for values a template puts together; and `values`, each string
+    of the context -> `widest_word`, so a value from data is decided with one look-up.
+    Bounds over the folders the document's characters need (`chain_for`). Characters
+    without a bound, and strings holding one, are left out: `fit` measures every word
+    holding one."""
     chain = _LAYOUT_FOLDERS.get(layout)
     if chain is None:
         chain = _LAYOUT_FOLDERS[layout] = font_folders(layout)
