@@ -31,7 +31,12 @@ whole document. Without one, the layout's limit (`print.text_area_mm`, `print.wi
 Text drawn over text by rows pushed down (a box of fixed height grown taller, its runs on
 different lines) names instead the input strings broken over lines just above it
 (server.channels.preflight_pushed), one violation each: a creditor's long address lines,
-not the payment reference in the row they pushed onto the footer.
+not the payment reference in the row they pushed onto the footer. A pushed row can land
+with its foot on another's (a window address grown past its field: its country line
+"TYSKLAND" on the foot of the heading "Sammendrag" below, both engines), which reads as
+one row; so a clash whose runs and row name no input field names those strings too before
+the whole document is searched, whose longest word has nothing to do with the clash (it
+named the issuer's web address).
 
 Cost: a page is first cleared, if it can be, from its text objects' bounds
 (server.channels.preflight_quick: every object inside the text area and the window, none
@@ -292,6 +297,7 @@ class _Problem:
     limit: str
     lines: Callable[[], str] | None
     pushed_by: Callable[[], list[str]] | None = None  # rows pushed down: the wrapped values
+    stacked: bool = False  # the runs stand on different lines: `pushed_by` is asked first
 
 
 def check_pdf(pdf: PdfSource, composition: Composition,
@@ -317,18 +323,24 @@ def check_pdf(pdf: PdfSource, composition: Composition,
         for p in found:
             if len(problems) >= MAX_REPORTED:
                 break
-            pushers = p.pushed_by() if p.pushed_by is not None else []
+            pushers = p.pushed_by() if p.pushed_by is not None and p.stacked else []
+            field = None
+            if not pushers and p.lines is None:  # the window: its runs, the recipient's fields
+                field = culprit(_recipient_only(composition), (r.text for r in p.runs))
+            elif not pushers:  # the runs, their lines; then what pushed them; then everything
+                field = culprit(composition, (r.text for r in p.runs), (every_problems_lines,),
+                                layout.numeric_field)
+                if field is None and p.pushed_by is not None:
+                    pushers = p.pushed_by()
+                if field is None and not pushers:
+                    field = culprit(composition, (r.text for r in p.runs), (all_text,),
+                                    layout.numeric_field)
             if pushers:
                 for path in pushers:
                     why = (f"page {p.page}: {p.what}: the rows above it grew taller than "
                            f"their box with this value broken over lines; shorten it")
                     problems.setdefault((path, why), FieldViolation(path, why))
                 continue
-            if p.lines is None:  # the window: only its own runs, and the recipient's fields
-                field = culprit(_recipient_only(composition), (r.text for r in p.runs))
-            else:
-                field = culprit(composition, (r.text for r in p.runs),
-                                (every_problems_lines, all_text), layout.numeric_field)
             why = f"page {p.page}: {p.what}"
             problems.setdefault((field or p.limit, why), FieldViolation(field or p.limit, why))
         return list(problems.values())[:MAX_REPORTED]
@@ -368,7 +380,7 @@ def _page_problems(page: ReadPage, composition: Composition,
         return runs[i]
 
     found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
-    pushed_by = None
+    pushed_by, pushed = None, False
     outside = [(r, how) for r in map(run, _outside(area, edges))
                if (how := area.outside(r)) and r.text]
     if outside:
@@ -397,11 +409,11 @@ def _page_problems(page: ReadPage, composition: Composition,
         found.append((f"text is drawn over text ({quote_printed(clash[0].text)} and "
                       f"{quote_printed(clash[1].text)})", list(clash), "print.text_area_mm", True))
         a, b = clash
-        if stacked((a.top, a.bottom), (b.top, b.bottom)):
-            pushed_by = functools.partial(wrapped_above, page, composition, min(a.top, b.top))
+        pushed = stacked((a.top, a.bottom), (b.top, b.bottom))
+        pushed_by = functools.partial(wrapped_above, page, composition, min(a.top, b.top))
     return [_Problem(page.number, what, bad, limit, functools.partial(
         _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None,
-        pushed_by if what.startswith("text is drawn over text") else None)
+        *((pushed_by, pushed) if what.startswith("text is drawn over text") else ()))
         for what, bad, limit, whole in found]
 
 

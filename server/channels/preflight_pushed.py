@@ -11,6 +11,10 @@ running into its neighbour's on the same row would), the fields named are the in
 (`Composition.source_text`) that the page prints broken over lines, in the block of such
 values nearest above the clash (each at most `BLOCK_GAP_MM` from the next), in page order.
 The same value printed whole elsewhere (the sender block in the masthead) does not count.
+A pushed row can also land with its foot on another's foot (a window address's country line
+on the heading below it), which `stacked` cannot tell from one row: for such a clash the
+preflight asks here when neither run nor their row holds an input string
+(server.channels.preflight), before it searches the whole document.
 
 The page's text as pdfium reads it (`FPDFText_GetText`, content order: a cell's lines stay
 together across their line breaks) finds each place a value is printed; the boxes of its
