@@ -81,6 +81,7 @@ def bare_engine(engine: str, layout: Layout, compositions: list[Composition],
                 processes: int = 2) -> tuple[float, int]:
     """Wall seconds and pages for `compositions` rendered by `engine` alone in `processes`
     warm worker processes (each with its engine's caches, as in the server)."""
+    processes = max(1, min(processes, len(compositions)))  # no process without documents
     chunks = [compositions[i::processes] for i in range(processes)]
     with ProcessPoolExecutor(processes, initializer=_start, initargs=(engine,)) as pool:
         for future in [pool.submit(_render, layout, chunk[:1]) for chunk in chunks]:
