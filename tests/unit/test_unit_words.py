@@ -5,16 +5,22 @@ b2b-invoice: "7 EA", da-DK "1 timer", en-GB "1 hrs"), from the layout's existing
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from babel import Locale
 
+from server.channels.pdf import PrintEngines, engine_of, render_print
+from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.units import CLDR_UNITS, unit_word
+from tests.pdf_inspect import pages_text
 
 LAYOUTS = LayoutRegistry()
 B2B = LAYOUTS.get("b2b-invoice", "2.0.0")
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 LOCALES = ("nb-NO", "sv-SE", "da-DK", "fi-FI", "sv-FI", "de-DE", "de-AT", "pl-PL", "en-GB")
 
 
@@ -94,3 +100,33 @@ def test_every_mapped_cldr_unit_exists_for_every_layout_locale(locale):
     assert [unit for unit in CLDR_UNITS.values() if unit not in patterns] == []
     for code in CLDR_UNITS:
         assert word("1", code, locale) and word("2", code, locale)
+
+
+def composed(locale: str, quantity: str, unit_code: str):
+    data = json.loads(B2B.sample_data(locale))
+    data["lines"][0].update(quantity=quantity, unit_code=unit_code)
+    return compose(ComposeRequest(tenant="t", layout=B2B, data=json.dumps(data),
+                                  document_id="01UNITS", now=NOW, locale=locale,
+                                  channels=())), B2B
+
+
+@pytest.mark.parametrize(("locale", "quantity", "code", "printed"), [
+    ("da-DK", "1", "HUR", "1 time"),
+    ("en-GB", "1", "HUR", "1 hr"),
+    ("en-GB", "7", "EA", "7 each"),
+])
+def test_the_composed_and_printed_invoice_line_has_the_word_for_its_quantity(
+        locale, quantity, code, printed):
+    composition, layout = composed(locale, quantity, code)
+    line = composition.context["lines"][0]
+    assert f"{line['quantity']} {line['unit']}" == printed
+    pdf = render_print(composition, layout, PrintEngines(engine_of(layout))).content
+    text = " ".join(pages_text(pdf)).replace("\u00a0", " ").replace("\u202f", " ")
+    assert printed in text
+
+
+def test_a_quantity_printed_without_its_trailing_zeros_counts_as_printed():
+    """"1.00" prints as "1": English "1 hr", not the "other" form of 1.00."""
+    composition, _ = composed("en-GB", "1.00", "HUR")
+    line = composition.context["lines"][0]
+    assert (line["quantity"], line["unit"]) == ("1", "hr")
