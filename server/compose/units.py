@@ -10,11 +10,12 @@ so `unit_word` takes the existing labels as they are and finds the form for the 
    plural category (`zero`, `one`, `two`, `few`, `many`, `other`), is the word. A layout
    that wants its own forms per quantity writes these; they win over everything below.
 2. A label `unit_<CODE>` is the layout's word. When the code names a CLDR unit (`CLDR_UNITS`)
-   and the label is that unit's CLDR "other" form in some length (long, short, narrow, in
+   and the label is one of that unit's CLDR forms in some length (long, short, narrow, in
    that order) for the locale, the word is CLDR's form for the quantity's category in the
    same length: da-DK "timer" is the long plural of duration-hour, so 1 prints "time";
    en-GB "hrs" is the short plural, so 1 prints "hr"; sv-SE "tim" and de-DE "Std." are short
-   forms that are the same for every quantity. A label that is no CLDR form of its unit
+   forms that are the same for every quantity; da-DK "md." is the short singular of
+   duration-month, so 3 prints "mdr.". A label that is no CLDR form of its unit
    (fi-FI "h", nb-NO "mnd.") is an abbreviation the layout chose; it prints unchanged.
 3. No label for the code: the piece codes C62 ("one"), H87 ("piece") and EA ("each") are
    one unit in Rec 20's words, so the label (1 or 2) of another of them is the word:
@@ -96,14 +97,14 @@ def _form(forms: Mapping[str, str], category: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _label_forms(locale: str, unit_code: str, label: str) -> Mapping[str, str] | None:
-    """Category -> word of the CLDR length whose "other" word is `label`, or None when the
+    """Category -> word of the CLDR length that has `label` as a form, or None when the
     code names no CLDR unit or the label is no CLDR plural of it (an abbreviation)."""
     unit = CLDR_UNITS.get(unit_code)
     if unit is None:
         return None
     for length in _LENGTHS:
         forms = _cldr_forms(locale, unit, length)
-        if forms is not None and forms["other"] == label:
+        if forms is not None and label in forms.values():
             return forms
     return None
 

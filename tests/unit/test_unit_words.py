@@ -59,6 +59,11 @@ def test_a_plural_label_of_months_becomes_singular_for_one():
     assert (word("1", "MON", "nb-NO"), word("3", "MON", "nb-NO")) == ("mnd.", "mnd.")
 
 
+def test_a_singular_label_of_months_becomes_plural_for_three():
+    # da-DK's label "md." is CLDR's short singular; CLDR's short plural is "mdr."
+    assert (word("1", "MON", "da-DK"), word("3", "MON", "da-DK")) == ("md.", "mdr.")
+
+
 def test_a_decimal_quantity_counts_by_cldr_operands():
     """Danish 1.5 is "one" in CLDR (i = 1: "1,5 time"); English 1.5 and 1.0 are "other"."""
     assert word("1.5", "HUR", "da-DK") == "time"
