@@ -39,7 +39,9 @@ from server.compose.builders.invoice_reader import text
 from server.compose.en16931 import Invoice
 from server.compose.formatting import check_currency
 from server.compose.model import DocumentKind
+from server.compose.money import round_places
 from server.compose.payments.slips import SlipPaths, fill_names, payee_account, payment_slip
+from server.compose.units import unit_word
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
@@ -132,7 +134,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             {
                 "id": ln.id, "name": ln.name, "description": ln.description, "note": ln.note,
                 "quantity": fmt.number(ln.quantity, _places(ln.quantity)),
-                "unit": words.get(f"unit_{ln.unit_code}", ln.unit_code),
+                "unit": unit_word(_as_printed(ln.quantity), ln.unit_code, words,
+                                  request.locale),
                 "unit_price": _unit_price(fmt, ln.unit_price, ln.base_quantity),
                 "vat": rate_text(ln.vat_rate) if ln.vat_category != "E" else words["exempt"],
                 "net": fmt.number(ln.net_amount),
@@ -227,6 +230,12 @@ def _means_account(invoice: Invoice) -> str:
 
 def _places(value: Decimal) -> int:
     return max(0, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _as_printed(quantity: Decimal) -> Decimal:
+    """The quantity with the decimals the line prints (`_places`): Decimal('1.00') -> 1, so
+    its unit word agrees with "1" as read ("1 hr"), not with CLDR's "1.00 hrs"."""
+    return round_places(quantity, _places(quantity))
 
 
 def _unit_price(fmt: Formatter, price: Decimal, base_quantity: Decimal | None) -> str:
