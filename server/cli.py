@@ -71,9 +71,12 @@ def serve(args: argparse.Namespace) -> int:
         metrics += f" ({server.metrics.note})"
     print(f"kanal listening on {server.address}{metrics}", file=sys.stderr, flush=True)
     if not settings.api_keys:
+        from server.client import first_command
+
         keys = settings.state_dir / "dev-api-keys.json"
         print(f"development API keys (tenant 'demo', one per role) are in {keys}; from this "
-              f"folder try: kanal layouts", file=sys.stderr, flush=True)
+              f"folder try: {first_command(settings.state_dir, server.address)}",
+              file=sys.stderr, flush=True)
     stopping.wait()
     server.stop()
     return 0

@@ -74,6 +74,20 @@ def state_dir() -> Path:
     return Path(os.environ.get("KANAL_STATE_DIR") or ".kanal")
 
 
+def first_command(keys_dir: Path, address: str) -> str:
+    """The `kanal layouts` command that reaches a development server listening on `address`
+    with its keys in `keys_dir`, run from the current folder with the current environment:
+    `KANAL_STATE_DIR=<keys_dir>` in front when the client would look elsewhere for the keys,
+    `--address` when it would call another address ("kanal serve --state-dir /tmp/k
+    --listen 127.0.0.1:50151" said "try: kanal layouts", which found no key)."""
+    command = "kanal layouts"
+    if Path(keys_dir).resolve() != state_dir().resolve():
+        command = f"KANAL_STATE_DIR={keys_dir} {command}"
+    if address != (os.environ.get("KANAL_ADDRESS") or DEFAULT_ADDRESS):
+        command += f" --address {address}"
+    return command
+
+
 def development_key(role: str) -> str | None:
     """The development key of `role`, if a development server made one in the state dir."""
     try:

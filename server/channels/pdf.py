@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -127,8 +128,22 @@ def template_json(composition: Composition) -> str:
     """`template_variables` as JSON, the one way data reaches a Typst template (read there
     as the file `/kanal-context.json` of its compile, typst_engine.CONTEXT_FILE): values stay
     data, never Typst source."""
-    return json.dumps(template_variables(composition), default=_json_value,
+    text = json.dumps(template_variables(composition), default=_json_value,
                       ensure_ascii=False, separators=(",", ":"))
+    # Typst draws a tab (U+0009, which data may hold) as nothing: "Kunde\tBygg AS" printed
+    # "KundeBygg AS", "Storgata\t2" in the envelope window "Storgata2". WeasyPrint, as HTML
+    # does, prints it as a space; so does Typst with this. json.dumps writes a tab as the
+    # escape "\t"; the escapes are read pairwise, so an escaped backslash before a "t"
+    # stays. Context without a tab is unchanged (byte for byte).
+    return _JSON_ESCAPE.sub(_tab_as_space, text) if "\\t" in text else text
+
+
+# a JSON string escape: a backslash and the character it escapes
+_JSON_ESCAPE = re.compile(r"\\(.)")
+
+
+def _tab_as_space(escape: re.Match[str]) -> str:
+    return " " if escape.group(1) == "t" else escape.group(0)
 
 
 def _json_value(value: object) -> object:

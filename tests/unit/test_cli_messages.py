@@ -203,3 +203,32 @@ def test_kanal_submit_shows_why_its_job_is_stalled():
     assert progress_line(update).endswith(
         "ETA 0s; stalled: no document finished for 612 s in chunk 1 (worker pid 1234, "
         "state: stopped, 0.0 s CPU since its last document)")
+
+
+@pytest.mark.parametrize(("listen", "moved"), [("127.0.0.1:50051", False),
+                                               ("127.0.0.1:50151", False),
+                                               ("127.0.0.1:50151", True)])
+def test_the_servers_first_command_finds_its_keys_and_address(listen, moved, tmp_path,
+                                                              monkeypatch):
+    # `kanal serve --state-dir DIR --listen ADDR` said "from this folder try: kanal layouts",
+    # which looked for keys in .kanal and called 127.0.0.1:50051 (QA 2026-12-01)
+    import shlex
+
+    from server.client import first_command, target
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KANAL_API_KEY", raising=False)
+    monkeypatch.delenv("KANAL_ADDRESS", raising=False)
+    monkeypatch.delenv("KANAL_STATE_DIR", raising=False)
+    keys_dir = tmp_path / ("elsewhere" if moved else ".kanal")
+    keys_dir.mkdir()
+    (keys_dir / "dev-api-keys.json").write_text('{"producer": "K1"}')
+    command = first_command(keys_dir, listen)
+    assert ("KANAL_STATE_DIR" in command) == moved
+    words = shlex.split(command)
+    while "=" in words[0]:  # the environment the command sets
+        name, value = words.pop(0).split("=", 1)
+        monkeypatch.setenv(name, value)
+    assert words[:2] == ["kanal", "layouts"]
+    args = build_parser().parse_args(words[1:])
+    assert (target(args, "producer").address, target(args, "producer").key) == (listen, "K1")
