@@ -113,3 +113,15 @@ def test_a_credit_note_labels_its_date_as_the_credit_notes(locale, engine):
     row = f"{number_label} {CREDIT_NOTE_NUMBER} {date_label} {context['invoice']['date']} "
     assert row in text, (row, text[:700])
     assert f"{invoice_date_label} {context['invoice']['date']}" not in text
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_polish_credit_note_labels_its_transfer_title(engine):
+    # A Polish payment is referenced by its transfer title (scheme "text"); its label came
+    # only from the giro slip's labels, and a credit note has no slip: its facts box showed
+    # the reference under an empty label. 2.2.0's labels name it (reference_text).
+    context, text = printed("pl-PL", engine, credit_note=True)
+    payment = context["payment"]
+    assert (payment["reference_label"], payment["reference_name"]) == (
+        "Tytułem", "tytuł przelewu")
+    assert f"Tytułem {normalise(payment['reference'])[:4]}" in text, text[:700]
