@@ -23,7 +23,7 @@ from server.channels.pdf import PrintEngines, render_print
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
-from tests.pdf_inspect import normalise, pages_text
+from tests.pdf_inspect import find_text, normalise, pages_text
 
 LAYOUTS = LayoutRegistry()
 VERSION = "2.2.0"
@@ -125,3 +125,22 @@ def test_a_polish_credit_note_labels_its_transfer_title(engine):
     assert (payment["reference_label"], payment["reference_name"]) == (
         "Tytułem", "tytuł przelewu")
     assert f"Tytułem {normalise(payment['reference'])[:4]}" in text, text[:700]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_note_keeps_its_line_breaks_in_both_engines(engine):
+    # QA: a note with line breaks (BT-22, BT-127) kept them with Typst, but WeasyPrint ran
+    # its lines together ("Linje en Linje to" on one line): 2.2.0's print.css keeps them.
+    layout = LAYOUTS.get("b2b-invoice", VERSION)
+    data = json.loads(layout.sample_data("nb-NO"))
+    data["note"] = "Notat linje en\nNotat linje to"
+    data["lines"][0]["note"] = "Linjenotat en\r\nLinjenotat to"
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=json.dumps(data), document_id="01JB2BNOTES", now=NOW,
+        locale="nb-NO", channels=(Channel.PRINT,)))
+    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    for first, second in (("Notat linje en", "Notat linje to"),
+                          ("Linjenotat en", "Linjenotat to")):
+        [above], [below] = find_text(pdf, first), find_text(pdf, second)
+        assert below.top > above.bottom - 0.5, (engine, first, above, below)
+        assert abs(below.left - above.left) < 0.5, (engine, first, above, below)
