@@ -117,7 +117,9 @@ class LocaleRule:
         conditions = [f"{path} = {value_at(data, path)}" for path in self.when]
         if self.locale:
             field = next(iter(self.when), "locale")
-            return LocaleDecision(self.locale, "rule", field, " and ".join(conditions))
+            # "... -> sv-FI", as a region rule's reason ends "-> SE"
+            return LocaleDecision(self.locale, "rule", field,
+                                  " and ".join(conditions) + f" -> {self.locale}")
         assert self.region is not None
         value = value_at(data, self.region)
         region = CURRENCY_REGION.get(value or "") if len(value or "") == 3 else value

@@ -336,3 +336,13 @@ def test_a_when_rule_names_a_locale_for_a_language_within_a_region(tmp_path):
     comp = run(layout, data)
     assert str(comp.locale_decision) == "rule: $.letter.subject = Välkommen"
     assert comp.locale == "sv-SE"
+
+
+def test_a_fixed_locale_rule_names_the_locale_it_chose():
+    # QA: a region rule's reason ends "$.currency = SEK -> SE"; the sv-FI rule's (a fixed
+    # locale) named only its conditions, so support could not read off what it decided
+    layout = LAYOUTS.get("b2b-invoice")
+    comp = run(layout, json.loads(layout.sample_data("sv-FI")))
+    decision = comp.locale_decision
+    assert (comp.locale, decision.source) == ("sv-FI", "rule")
+    assert decision.reason.endswith(" -> sv-FI"), decision.reason
