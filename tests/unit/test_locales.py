@@ -334,7 +334,7 @@ def test_a_when_rule_names_a_locale_for_a_language_within_a_region(tmp_path):
     data = sample(layout)
     data["letter"]["subject"] = "Välkommen"
     comp = run(layout, data)
-    assert str(comp.locale_decision) == "rule: $.letter.subject = Välkommen"
+    assert str(comp.locale_decision) == "rule: $.letter.subject = Välkommen -> sv-SE"
     assert comp.locale == "sv-SE"
 
 
