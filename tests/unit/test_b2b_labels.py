@@ -43,7 +43,7 @@ REFERENCE = {
     "de-DE": ("Gläubigerreferenz (RF)", "RF-Referenz", "mit RF-Referenz"),
     "de-AT": ("Gläubigerreferenz (RF)", "RF-Referenz", "mit RF-Referenz"),
     # the Polish transfer form's field "Tytułem" (_shared/fjordbank-2/slip-labels.toml)
-    "pl-PL": ("Tytułem", "tytuł przelewu", "podaj tytuł przelewu"),
+    "pl-PL": ("Tytułem", "tytuł przelewu", "podając tytuł przelewu:"),
     "en-GB": ("Reference", "reference", "quoting reference"),
 }
 # locale: (the credit note's number label, its date label, the invoice's date label)
