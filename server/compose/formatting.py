@@ -21,7 +21,7 @@ number symbols (`_SymbolsRead`): 1.3M fewer instructions per generated card invo
 load_tests/count_compose.py). The text is Babel's `format_currency` / `format_decimal` to
 the byte (tested against them: tests/unit/test_formatting_prepared.py), but for CLDR's
 currency spacing, which Babel leaves out: en-GB writes "NOK\u00a01,193.75", not
-"NOK1,193.75" (`_currency_spacing`).
+"NOK1,193.75" (`_currency_pattern`).
 Dates repeat (a statement's transactions share a month), so a date's text is kept.
 """
 
@@ -149,13 +149,22 @@ def _currency_pattern(currency: str, locale: str) -> NumberPattern | None:
         return None
     symbol = get_currency_symbol(currency, parsed)
 
-    def placed(affix: str) -> str:
-        return affix.replace("¤¤", currency.upper()).replace("¤", symbol)
+    def placed(affix: str, at_number: int) -> str:
+        """The affix with the currency in place; `at_number`: the index of its character
+        next to the number (-1 in a prefix, 0 in a suffix). CLDR's currency spacing (UTS #35
+        Numbers, currencySpacing; root, which the Kanal locales inherit), which Babel leaves
+        out: a currency sign at the number whose character there is no symbol or separator
+        (currencyMatch [[:^S:]&[:^Z:]]: a letter, as in "NOK") is set apart by U+00A0, so
+        en-GB's "¤#,##0.00" writes "NOK\u00a01,193.75" (as ICU does), and "£1,193.75"."""
+        text = affix.replace("¤¤", currency.upper()).replace("¤", symbol)
+        if not (affix and affix[at_number] == "¤" and text and _apart(text[at_number])):
+            return text
+        return text + "\u00a0" if at_number == -1 else "\u00a0" + text
 
     digits = get_currency_precision(currency)
     prepared = NumberPattern(
-        pattern.pattern, (placed(pattern.prefix[0]), placed(pattern.prefix[1])),
-        (placed(pattern.suffix[0]), placed(pattern.suffix[1])), pattern.grouping,
+        pattern.pattern, (placed(pattern.prefix[0], -1), placed(pattern.prefix[1], -1)),
+        (placed(pattern.suffix[0], 0), placed(pattern.suffix[1], 0)), pattern.grouping,
         pattern.int_prec, (digits, digits), pattern.exp_prec, pattern.exp_plus,
         pattern.number_pattern)
     prepared.scale = pattern.scale  # from the pattern's own signs, not the symbol's
@@ -166,37 +175,14 @@ def money(amount: Decimal, currency: str, locale: str) -> str:
     """'12 345,67 kr' (nb-NO), '12 345,67 kr' (sv-SE), '€12,345.67' (en-IE);
     '\u22121 299,00 kr' (nb-NO), '-1.299,00 kr.' (da-DK), 'NOK\u00a01,193.75' (en-GB).
     Babel's `format_currency` text (standard format, the currency's digits), with the
-    pattern prepared once per currency and locale (`_currency_pattern`), and CLDR's
-    currency spacing, which Babel leaves out (`_currency_spacing`)."""
+    pattern prepared once per currency and locale with CLDR's currency spacing, which Babel
+    leaves out (`_currency_pattern`)."""
     pattern = _currency_pattern(currency, locale)
     if pattern is None:
         text = format_currency(amount, currency, locale=babel_locale(locale))
     else:
         text = pattern.apply(amount, _numbers_locale(locale))
-    spacing = _currency_spacing(currency, locale)
-    if spacing is not None:
-        text = text.replace(*spacing, 1)
     return _signed(text, amount, locale)
-
-
-@lru_cache(maxsize=256)
-def _currency_spacing(currency: str, locale: str) -> tuple[str, str] | None:
-    """CLDR's currency spacing (UTS #35 Numbers, currencyFormats/currencySpacing; root, which
-    the Kanal locales inherit): a currency symbol standing right at the number, whose
-    character next to it is no symbol or separator (currencyMatch [[:^S:]&[:^Z:]]: letters,
-    as "NOK"), is set apart from the digit by U+00A0. en-GB's pattern "¤#,##0.00" wrote
-    "NOK1,193.75" (ICU: "NOK 1,193.75"), "£1,193.75" keeps its form. As (symbol, symbol with
-    its space) for `str.replace`, or None when the pattern needs none (a space or a
-    symbol character is there already)."""
-    pattern = babel_locale(locale).currency_formats["standard"]
-    symbol = get_currency_symbol(currency, babel_locale(locale))
-    if not symbol or "¤¤" in pattern.pattern:
-        return None
-    if pattern.prefix[0].endswith("¤") and _apart(symbol[-1]):
-        return symbol, f"{symbol}\u00a0"
-    if pattern.suffix[0].startswith("¤") and _apart(symbol[0]):
-        return symbol, f"\u00a0{symbol}"
-    return None
 
 
 def _apart(char: str) -> bool:
