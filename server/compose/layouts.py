@@ -101,6 +101,14 @@ def isolate(text: object) -> Markup | str:
     return value
 
 
+def line_breaks(text: object) -> Markup:
+    """`{{ legal_text | breaks }}`: free text in HTML with its line breaks kept as `<br>`
+    (each line escaped; CRLF, CR and LF alike, and U+2028 LINE SEPARATOR, as
+    `str.splitlines` splits). For the e-mail: mail clients ignore `white-space: pre-line`
+    where they render with Word (Outlook on Windows), while every one shows `<br>`."""
+    return Markup("<br>\n").join(str(text).splitlines())
+
+
 class LayoutError(Exception):
     """A layout folder is broken (a deployment error, reported at load time)."""
 
@@ -168,7 +176,8 @@ class Layout:
         starting with `_shared/` from `layouts/_shared/` (`{% extends
         "_shared/fjordbank-1/email-base.html" %}`, `{% from ... import ... %}`), nothing
         else (the loaders refuse `..`). HTML is autoescaped, and an undefined variable is an
-        error, not an empty string. Filter `bdi`: a name in running text (`isolate`)."""
+        error, not an empty string. Filter `bdi`: a name in running text (`isolate`); `breaks`: free
+        text whose line breaks the HTML keeps (`line_breaks`)."""
         environment = jinja2.Environment(
             loader=jinja2.ChoiceLoader([
                 jinja2.PrefixLoader({SHARED_DIR: jinja2.FileSystemLoader(self.shared_path)}),
@@ -181,6 +190,7 @@ class Layout:
             keep_trailing_newline=False,
         )
         environment.filters["bdi"] = isolate
+        environment.filters["breaks"] = line_breaks
         return environment
 
     def labels_for(self, locale: str) -> Mapping[str, str]:

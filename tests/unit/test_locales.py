@@ -295,7 +295,7 @@ def test_b2b_allowances_use_the_formatting_minus_not_a_template_one():
 
 def copy_of_welcome_letter(tmp_path):
     source = LAYOUTS.get("welcome-letter").path
-    target = tmp_path / "welcome-letter" / "2.0.0"
+    target = tmp_path / "welcome-letter" / source.name  # the folder its manifest names
     target.mkdir(parents=True)
     for path in source.iterdir():
         if path.is_file():
