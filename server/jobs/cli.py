@@ -162,6 +162,17 @@ def parse_record(line: str) -> Any:
         raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
 
 
+def _record_key(value: Any) -> str:
+    """A record's `record_key` as the server gets it: a JSON string, or a number as its
+    digits were written (`7` -> "7"); RecordRefused for null, true/false, an object or an
+    array, which `str()` would have sent as Python's "None", "True" or "{'a': 1}"."""
+    if isinstance(value, str):  # numbers are kept as their literal (_Number, a str)
+        return str(value)
+    kind = ("null" if value is None else "a boolean" if isinstance(value, bool)
+            else "an object" if isinstance(value, dict) else "an array")
+    raise RecordRefused(f"record_key must be a string or a number, not {kind}")
+
+
 def _check_key(key: str) -> None:
     """RecordRefused for a record key the server would refuse (server.api.wire's limits):
     said here, with the file's line, not by the server, which can only count records."""
@@ -212,7 +223,7 @@ def records(path: Path, lines: RecordLines | None = None) -> Iterator[tuple[str,
                     continue
                 item = parse_record(line)
                 if isinstance(item, dict) and "record_key" in item and "data" in item:
-                    key, data = str(item["record_key"]), item["data"]
+                    key, data = _record_key(item["record_key"]), item["data"]
                     _check_key(key)
                 else:
                     key, data = str(number), item
