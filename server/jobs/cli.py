@@ -343,12 +343,19 @@ def submit(args: argparse.Namespace) -> int:
         print(f"  {names.get(ch.channel, ch.channel)}: {ch.documents} documents, "
               f"{ch.pages} pages")
     for error in errors:
-        print(f"  error {error.record_key}: {error.field} {error.message}")
+        print(error_line(error))
     if job.counts.failed > len(errors):
         print(f"  ... {job.counts.failed - len(errors)} more errors "
               f"(`kanal job {job.job_id} --errors`)")
     print(duration_line(job, time.monotonic() - started, response.replayed))
     return {"completed": 0, "completed_with_errors": 3, "cancelled": 4}.get(job.state, 1)
+
+
+def error_line(error: Any) -> str:
+    """'  error r7: $.currency: 7 is not of type "string"': a failed record as Compose words
+    its errors (path, colon, why); the path left out when the error names none."""
+    where = f"{error.field}: " if error.field else ""
+    return f"  error {error.record_key}: {where}{error.message}"
 
 
 def duration_line(job: Any, waited: float, replayed: bool) -> str:

@@ -11,7 +11,7 @@ import pytest
 from kanal.v1 import jobs_pb2
 from server.cli import build_parser, command_name, main
 from server.client import ClientError
-from server.jobs.cli import follow, plural, progress_line
+from server.jobs.cli import error_line, follow, plural, progress_line
 
 
 def test_errors_name_the_sub_command():
@@ -232,3 +232,12 @@ def test_the_servers_first_command_finds_its_keys_and_address(listen, moved, tmp
     assert words[:2] == ["kanal", "layouts"]
     args = build_parser().parse_args(words[1:])
     assert (target(args, "producer").address, target(args, "producer").key) == (listen, "K1")
+
+
+def test_a_failed_record_in_the_summary_reads_as_compose_words_it():
+    # was '  error m3: $.currency 7 is not of type "string"': no colon between path and why
+    error = jobs_pb2.RecordError(record_key="m3", field="$.currency",
+                                 message='7 is not of type "string"')
+    assert error_line(error) == '  error m3: $.currency: 7 is not of type "string"'
+    assert error_line(jobs_pb2.RecordError(record_key="m4", message="archive refused")) == (
+        "  error m4: archive refused")
