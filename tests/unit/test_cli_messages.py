@@ -241,3 +241,16 @@ def test_a_failed_record_in_the_summary_reads_as_compose_words_it():
     assert error_line(error) == '  error m3: $.currency: 7 is not of type "string"'
     assert error_line(jobs_pb2.RecordError(record_key="m4", message="archive refused")) == (
         "  error m4: archive refused")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "inf", "nan", "soon"])
+@pytest.mark.parametrize("command", [["layouts"], ["compose", "card-invoice", "--data", "x"],
+                                     ["print", "list"], ["portal", "list"]])
+def test_a_timeout_that_is_no_positive_number_of_seconds_is_a_usage_error(command, value,
+                                                                         capsys):
+    # was taken as given: 0 quietly meant the default 120 s, and -5, inf or nan failed every
+    # call with "no answer from ... in time (--timeout)", exit 1
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--timeout", value])
+    assert info.value.code == 2
+    assert "argument --timeout:" in capsys.readouterr().err
