@@ -254,3 +254,41 @@ def test_a_timeout_that_is_no_positive_number_of_seconds_is_a_usage_error(comman
         main([*command, "--timeout", value])
     assert info.value.code == 2
     assert "argument --timeout:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "role", "token"), [
+    (["portal", "list", "--customer", "20240311"], "service", None),
+    (["portal", "list"], "portal", "env-token"),
+    (["portal", "list", "--customer", "20240311", "--customer-token", "flag-token"], "portal",
+     "flag-token"),
+])
+def test_portal_list_with_customer_reads_as_customer_service(argv, role, token, monkeypatch):
+    # was: with KANAL_CUSTOMER_TOKEN exported (the README's portal walk-through does), `kanal
+    # portal list --customer ID` called as the token's portal, and any other customer was
+    # NOT_FOUND "no customer 'ID'", though the README says --customer uses the service key
+    import contextlib
+    from types import SimpleNamespace
+
+    import server.portal_cli as portal_cli
+
+    seen = {}
+
+    @contextlib.contextmanager
+    def connect(args, wanted_role):
+        seen["role"] = wanted_role
+        yield None, SimpleNamespace(metadata=(), timeout=1)
+
+    class Stub:
+        def __init__(self, channel):
+            pass
+
+        def ListDocuments(self, request, metadata, timeout):
+            seen["token"] = dict(metadata).get("x-kanal-customer-token")
+            return request
+
+    monkeypatch.setenv("KANAL_CUSTOMER_TOKEN", "env-token")
+    monkeypatch.setattr(portal_cli, "connect", connect)
+    monkeypatch.setattr(portal_cli, "print_message", lambda message: None)
+    monkeypatch.setattr("kanal.v1.portal_pb2_grpc.PortalStub", Stub)
+    assert main(argv) == 0
+    assert seen == {"role": role, "token": token}
