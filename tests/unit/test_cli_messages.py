@@ -292,3 +292,20 @@ def test_portal_list_with_customer_reads_as_customer_service(argv, role, token, 
     monkeypatch.setattr("kanal.v1.portal_pb2_grpc.PortalStub", Stub)
     assert main(argv) == 0
     assert seen == {"role": role, "token": token}
+
+
+@pytest.mark.parametrize("level", ["none", "tenant"])
+def test_journeys_check_that_finds_no_journeys_says_so(level, tmp_path, monkeypatch, capsys):
+    # was: nothing printed and exit 0, with no journeys configured or --dir one level too
+    # deep (journeys/demo), as if every journey file had been checked and found fine
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path / "state"))
+    shipped = Path(__file__).resolve().parents[2] / "journeys"
+    argv = ["journeys", "check"] + (["--dir", str(shipped / "demo")] if level == "tenant" else [])
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    where = f"in {shipped / 'demo'}" if level == "tenant" else (
+        "configured ([journeys] dir, or --dir DIR)")
+    assert captured.err == (f"kanal journeys check: no journeys {where} (journeys live in "
+                            "<dir>/<tenant>/<name>/<version>.toml)\n")
