@@ -309,3 +309,11 @@ def test_journeys_check_that_finds_no_journeys_says_so(level, tmp_path, monkeypa
         "configured ([journeys] dir, or --dir DIR)")
     assert captured.err == (f"kanal journeys check: no journeys {where} (journeys live in "
                             "<dir>/<tenant>/<name>/<version>.toml)\n")
+
+
+def test_an_out_folder_that_is_a_file_names_the_path_first(tmp_path, capsys):
+    # was "kanal render: File exists /tmp/.../taken": the reason before the path
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert main(["render", "card-invoice", "--out", str(taken), "--dpi", "18"]) == 1
+    assert capsys.readouterr().err == f"kanal render: {taken}: File exists\n"
