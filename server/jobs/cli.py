@@ -162,10 +162,13 @@ def parse_record(line: str) -> Any:
         raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
 
 
-def _record_key(value: Any) -> str:
-    """A record's `record_key` as the server gets it: a JSON string, or a number as its
-    digits were written (`7` -> "7"); RecordRefused for null, true/false, an object or an
-    array, which `str()` would have sent as Python's "None", "True" or "{'a': 1}"."""
+def _record_key(item: dict[str, Any]) -> str:
+    """`record_key` as sent: a string, or a number's digits as written; RecordRefused without
+    "data" (was sent as the data) and for null, true, an object or an array (was str(): "None")."""
+    if "data" not in item:
+        raise RecordRefused('has "record_key" but no "data": a record is '
+                            '{"record_key": ..., "data": {...}} or only the data')
+    value = item["record_key"]
     if isinstance(value, str):  # numbers are kept as their literal (_Number, a str)
         return str(value)
     kind = ("null" if value is None else "a boolean" if isinstance(value, bool)
@@ -222,8 +225,8 @@ def records(path: Path, lines: RecordLines | None = None) -> Iterator[tuple[str,
                 if not line.strip():
                     continue
                 item = parse_record(line)
-                if isinstance(item, dict) and "record_key" in item and "data" in item:
-                    key, data = _record_key(item["record_key"]), item["data"]
+                if isinstance(item, dict) and "record_key" in item:
+                    key, data = _record_key(item), item["data"]
                     _check_key(key)
                 else:
                     key, data = str(number), item

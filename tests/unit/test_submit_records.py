@@ -159,3 +159,14 @@ def test_a_numeric_record_key_is_sent_as_its_digits(tmp_path):
     path.write_text('{"record_key": 7, "data": {}}\n{"record_key": 0.50, "data": {}}\n',
                     encoding="utf-8")
     assert [key for key, _ in records(path)] == ["7", "0.50"]
+
+
+def test_a_record_key_without_data_is_refused_with_its_line(tmp_path):
+    # was sent as the record's data: the job failed it with "record_key" unexpected and every
+    # required property of the layout missing
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": "a", "data": {}}\n{"record_key": "b"}\n', encoding="utf-8")
+    with pytest.raises(RecordRefused) as refused:
+        list(records(path))
+    assert str(refused.value) == (f'{path} line 2: has "record_key" but no "data": a record is '
+                                  '{"record_key": ..., "data": {...}} or only the data')
