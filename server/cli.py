@@ -157,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:  # a file or folder that cannot be read or written
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"{name}: {exc.strerror or exc}{where}", file=sys.stderr)
+        # "kanal render: out.json: File exists", as the shell's tools word it (was "File
+        # exists out.json", the path after the reason)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)

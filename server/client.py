@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,8 +50,21 @@ def add_connection_options(parser: argparse.ArgumentParser, *, nested: bool = Fa
     parser.add_argument("--key", default=default,
                         help="API key (default: env KANAL_API_KEY, else the development key "
                              "of this command's role in .kanal/dev-api-keys.json)")
-    parser.add_argument("--timeout", type=float, default=default, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds, default=default, metavar="SECONDS",
                         help=f"how long to wait for an answer (default {DEFAULT_TIMEOUT:.0f})")
+
+
+def seconds(text: str) -> float:
+    """An argparse `type` for --timeout: a finite number of seconds above 0. Was a float
+    taken as given: `0` quietly meant the default, `-5`, `inf` and `nan` failed every call
+    as "no answer ... in time"."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
 
 
 def whole_number(low: int, high: int, why: str = "") -> Callable[[str], int]:

@@ -100,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from kanal.v1 import common_pb2, portal_pb2, portal_pb2_grpc
 
-    token = args.customer_token or os.environ.get("KANAL_CUSTOMER_TOKEN")
+    # --customer is customer service's way to read (its help says so): a token left in the
+    # environment by `export KANAL_CUSTOMER_TOKEN=...` (the README's portal walk-through)
+    # does not turn it into a portal call, which the server answers NOT_FOUND "no customer"
+    # for any customer but the token's; a token given as --customer-token still does
+    token = args.customer_token or (None if getattr(args, "customer", "")
+                                    else os.environ.get("KANAL_CUSTOMER_TOKEN"))
     channel_value = (common_pb2.Channel.Value(f"CHANNEL_{args.channel.upper()}")
                      if getattr(args, "channel", None) else 0)
     # --customer without a token is how customer service reads: with the `service` key

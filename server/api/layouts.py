@@ -50,7 +50,9 @@ class LayoutsServicer(layouts_pb2_grpc.LayoutsServicer):
         if not request.layout_id:
             raise InvalidInput.field("layout_id", "is required")
         layout = self.layouts.get(request.layout_id, request.version or None)
-        wanted = request.sample_locale
+        wanted = next((tag for tag in layout.sample_locales  # BCP 47: any case
+                       if tag.casefold() == request.sample_locale.casefold()),
+                      request.sample_locale)
         if wanted and wanted not in layout.sample_locales:
             raise InvalidInput.field("sample_locale", f"{layout.ref} has no sample for "
                                      f"{quote(wanted)}; its samples: "

@@ -29,7 +29,12 @@ from server.compose.builders.base import BuildRequest, Content
 from server.compose.data import read_json
 from server.compose.formatting import babel_locale
 from server.compose.layouts import Layout
-from server.compose.locales import check_payment_region, decide_locale, value_at
+from server.compose.locales import (
+    check_payment_region,
+    decide_locale,
+    layout_spelling,
+    value_at,
+)
 from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
@@ -95,7 +100,7 @@ def resolve_locale(layout: Layout, locale: str | None) -> str:
     the layout's default, as it always has, so that an idempotent retry matches the first
     request's fingerprint whatever the data decides (`decide_locale` decides the locale the
     document is composed in)."""
-    chosen = locale or layout.default_locale
+    chosen = layout_spelling(layout, locale) if locale else layout.default_locale
     babel_locale(chosen)  # unknown to Babel -> InvalidInput
     if chosen not in layout.locales:
         raise InvalidInput.field(

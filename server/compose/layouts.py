@@ -207,7 +207,8 @@ class Layout:
     def sample_data(self, locale: str | None = None) -> str:
         """The layout's sample for `locale` (the manifest's `samples` table: one realistic
         sample per country, `samples/<locale>.json`), else `sample.json`."""
-        name = self.manifest.get("samples", {}).get(locale or "", "sample.json")
+        samples = {tag.casefold(): name for tag, name in self.manifest.get("samples", {}).items()}
+        name = samples.get((locale or "").casefold(), "sample.json")  # "en-gb": en-GB's
         return (self.path / name).read_text(encoding="utf-8")
 
 

@@ -171,9 +171,18 @@ def parse_locale_rules(manifest: Mapping[str, Any], locales: Sequence[str]
     return tuple(rules)
 
 
+def layout_spelling(layout: Layout, locale: str) -> str:
+    """The layout's own spelling of a locale given in another case ("en-gb", "NB-NO" ->
+    "en-GB", "nb-NO"): BCP 47 tags are case-insensitive (RFC 5646 2.1.1), and were refused
+    as "supports ..., not 'en-gb'". Anything else as given."""
+    folded = locale.casefold()
+    return next((known for known in layout.locales if known.casefold() == folded), locale)
+
+
 def _supported(layout: Layout, locale: Any, field: str) -> str:
     if not isinstance(locale, str):
         raise InvalidInput.field(field, "must be a BCP 47 locale such as 'nb-NO'")
+    locale = layout_spelling(layout, locale)
     try:
         babel_locale(locale)
     except InvalidInput as exc:

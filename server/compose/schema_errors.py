@@ -35,7 +35,10 @@ def schema_violation(error: ValidationError, prefix: str = "") -> FieldViolation
     characters."""
     if error.context:  # oneOf / anyOf / allOf ...: the branch that came closest
         error = best_match([error])
-    message = _message(error)
+    # best_match stops at the oneOf/anyOf itself when its branches came equally close
+    # ({"rate_percent", "days", "amount"}: each branch has one property too many): each
+    # branch's reason, not jsonschema's "is not valid under any of the given schemas"
+    message = _no_form(error) if error.context else _message(error)
     if len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
     return FieldViolation(f"{prefix}{error.json_path}", message)
@@ -92,7 +95,7 @@ def _message(error: ValidationError) -> str:
     if keyword == "const":
         return f"{quote(instance)} should be {_json(expected)}"
     if keyword in ("oneOf", "anyOf") and not error.context:
-        return f"{quote(instance)} matches more than one of the allowed forms"
+        return f"{quote(instance)} matches more than one of the allowed forms{_both(error)}"
     if keyword == "not":
         return f"{quote(instance)} is not allowed here"
     if keyword == "format" and isinstance(expected, str):
@@ -104,3 +107,33 @@ def _message(error: ValidationError) -> str:
     if isinstance(expected, str | list | bool) or expected is None:
         message = message.replace(repr(expected), _json(expected))
     return message
+
+
+def _no_form(error: ValidationError) -> str:
+    """'{...} matches none of the allowed forms: form 1: ...; form 2: ...': why each branch
+    of a oneOf/anyOf refused the value, its closest error each (a path below the value
+    named)."""
+    branches: dict[int, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+    reasons = []
+    for n, subs in sorted(branches.items()):
+        closest = best_match(subs)
+        below = list(closest.absolute_path)[len(error.absolute_path):]
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in below)
+        reasons.append(f"form {n + 1}: {'$' + at + ': ' if at else ''}{_message(closest)}")
+    return f"{quote(error.instance)} matches none of the allowed forms: {'; '.join(reasons)}"
+
+
+def _both(error: ValidationError) -> str:
+    """': it has "reference" and "reference_base"; give only one of them' when the forms are
+    told apart by the properties they require; '' otherwise."""
+    forms, instance = error.validator_value, error.instance
+    if not isinstance(instance, dict) or not isinstance(forms, list):
+        return ""
+    met = [form["required"] for form in forms if isinstance(form, dict)
+           and form.get("required") and all(name in instance for name in form["required"])]
+    if len(met) < 2:
+        return ""
+    names = [_json(name) for name in dict.fromkeys(n for names in met for n in names)]
+    return f": it has {', '.join(names[:-1])} and {names[-1]}; give only one of them"

@@ -162,6 +162,20 @@ def parse_record(line: str) -> Any:
         raise RecordRefused(f"not JSON: {exc.msg} at column {exc.colno}") from None
 
 
+def _record_key(item: dict[str, Any]) -> str:
+    """`record_key` as sent: a string, or a number's digits as written; RecordRefused without
+    "data" (was sent as the data) and for null, true, an object or an array (was str(): "None")."""
+    if "data" not in item:
+        raise RecordRefused('has "record_key" but no "data": a record is '
+                            '{"record_key": ..., "data": {...}} or only the data')
+    value = item["record_key"]
+    if isinstance(value, str):  # numbers are kept as their literal (_Number, a str)
+        return str(value)
+    kind = ("null" if value is None else "a boolean" if isinstance(value, bool)
+            else "an object" if isinstance(value, dict) else "an array")
+    raise RecordRefused(f"record_key must be a string or a number, not {kind}")
+
+
 def _check_key(key: str) -> None:
     """RecordRefused for a record key the server would refuse (server.api.wire's limits):
     said here, with the file's line, not by the server, which can only count records."""
@@ -211,8 +225,8 @@ def records(path: Path, lines: RecordLines | None = None) -> Iterator[tuple[str,
                 if not line.strip():
                     continue
                 item = parse_record(line)
-                if isinstance(item, dict) and "record_key" in item and "data" in item:
-                    key, data = str(item["record_key"]), item["data"]
+                if isinstance(item, dict) and "record_key" in item:
+                    key, data = _record_key(item), item["data"]
                     _check_key(key)
                 else:
                     key, data = str(number), item
@@ -332,12 +346,19 @@ def submit(args: argparse.Namespace) -> int:
         print(f"  {names.get(ch.channel, ch.channel)}: {ch.documents} documents, "
               f"{ch.pages} pages")
     for error in errors:
-        print(f"  error {error.record_key}: {error.field} {error.message}")
+        print(error_line(error))
     if job.counts.failed > len(errors):
         print(f"  ... {job.counts.failed - len(errors)} more errors "
               f"(`kanal job {job.job_id} --errors`)")
     print(duration_line(job, time.monotonic() - started, response.replayed))
     return {"completed": 0, "completed_with_errors": 3, "cancelled": 4}.get(job.state, 1)
+
+
+def error_line(error: Any) -> str:
+    """'  error r7: $.currency: 7 is not of type "string"': a failed record as Compose words
+    its errors (path, colon, why); the path left out when the error names none."""
+    where = f"{error.field}: " if error.field else ""
+    return f"  error {error.record_key}: {where}{error.message}"
 
 
 def duration_line(job: Any, waited: float, replayed: bool) -> str:

@@ -83,9 +83,14 @@ def check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    for journey in sorted(stage.catalog.all(), key=lambda j: (j.tenant, j.name, j.version)):
+    journeys = sorted(stage.catalog.all(), key=lambda j: (j.tenant, j.name, j.version))
+    for journey in journeys:
         print(f"{journey.tenant}/{journey.ref}: on {journey.trigger}, "
               f"{len(journey.steps)} steps, {journey.category}, priority {journey.priority}")
+    if not journeys:  # was: nothing printed, exit 0, as for a folder whose journeys are fine
+        where = f"in {folder}" if folder else "configured ([journeys] dir, or --dir DIR)"
+        print(f"kanal journeys check: no journeys {where} (journeys live in "
+              "<dir>/<tenant>/<name>/<version>.toml)", file=sys.stderr)
     return 0
 
 

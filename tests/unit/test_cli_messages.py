@@ -11,7 +11,7 @@ import pytest
 from kanal.v1 import jobs_pb2
 from server.cli import build_parser, command_name, main
 from server.client import ClientError
-from server.jobs.cli import follow, plural, progress_line
+from server.jobs.cli import error_line, follow, plural, progress_line
 
 
 def test_errors_name_the_sub_command():
@@ -232,3 +232,88 @@ def test_the_servers_first_command_finds_its_keys_and_address(listen, moved, tmp
     assert words[:2] == ["kanal", "layouts"]
     args = build_parser().parse_args(words[1:])
     assert (target(args, "producer").address, target(args, "producer").key) == (listen, "K1")
+
+
+def test_a_failed_record_in_the_summary_reads_as_compose_words_it():
+    # was '  error m3: $.currency 7 is not of type "string"': no colon between path and why
+    error = jobs_pb2.RecordError(record_key="m3", field="$.currency",
+                                 message='7 is not of type "string"')
+    assert error_line(error) == '  error m3: $.currency: 7 is not of type "string"'
+    assert error_line(jobs_pb2.RecordError(record_key="m4", message="archive refused")) == (
+        "  error m4: archive refused")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "inf", "nan", "soon"])
+@pytest.mark.parametrize("command", [["layouts"], ["compose", "card-invoice", "--data", "x"],
+                                     ["print", "list"], ["portal", "list"]])
+def test_a_timeout_that_is_no_positive_number_of_seconds_is_a_usage_error(command, value,
+                                                                         capsys):
+    # was taken as given: 0 quietly meant the default 120 s, and -5, inf or nan failed every
+    # call with "no answer from ... in time (--timeout)", exit 1
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--timeout", value])
+    assert info.value.code == 2
+    assert "argument --timeout:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "role", "token"), [
+    (["portal", "list", "--customer", "20240311"], "service", None),
+    (["portal", "list"], "portal", "env-token"),
+    (["portal", "list", "--customer", "20240311", "--customer-token", "flag-token"], "portal",
+     "flag-token"),
+])
+def test_portal_list_with_customer_reads_as_customer_service(argv, role, token, monkeypatch):
+    # was: with KANAL_CUSTOMER_TOKEN exported (the README's portal walk-through does), `kanal
+    # portal list --customer ID` called as the token's portal, and any other customer was
+    # NOT_FOUND "no customer 'ID'", though the README says --customer uses the service key
+    import contextlib
+    from types import SimpleNamespace
+
+    import server.portal_cli as portal_cli
+
+    seen = {}
+
+    @contextlib.contextmanager
+    def connect(args, wanted_role):
+        seen["role"] = wanted_role
+        yield None, SimpleNamespace(metadata=(), timeout=1)
+
+    class Stub:
+        def __init__(self, channel):
+            pass
+
+        def ListDocuments(self, request, metadata, timeout):
+            seen["token"] = dict(metadata).get("x-kanal-customer-token")
+            return request
+
+    monkeypatch.setenv("KANAL_CUSTOMER_TOKEN", "env-token")
+    monkeypatch.setattr(portal_cli, "connect", connect)
+    monkeypatch.setattr(portal_cli, "print_message", lambda message: None)
+    monkeypatch.setattr("kanal.v1.portal_pb2_grpc.PortalStub", Stub)
+    assert main(argv) == 0
+    assert seen == {"role": role, "token": token}
+
+
+@pytest.mark.parametrize("level", ["none", "tenant"])
+def test_journeys_check_that_finds_no_journeys_says_so(level, tmp_path, monkeypatch, capsys):
+    # was: nothing printed and exit 0, with no journeys configured or --dir one level too
+    # deep (journeys/demo), as if every journey file had been checked and found fine
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path / "state"))
+    shipped = Path(__file__).resolve().parents[2] / "journeys"
+    argv = ["journeys", "check"] + (["--dir", str(shipped / "demo")] if level == "tenant" else [])
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    where = f"in {shipped / 'demo'}" if level == "tenant" else (
+        "configured ([journeys] dir, or --dir DIR)")
+    assert captured.err == (f"kanal journeys check: no journeys {where} (journeys live in "
+                            "<dir>/<tenant>/<name>/<version>.toml)\n")
+
+
+def test_an_out_folder_that_is_a_file_names_the_path_first(tmp_path, capsys):
+    # was "kanal render: File exists /tmp/.../taken": the reason before the path
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert main(["render", "card-invoice", "--out", str(taken), "--dpi", "18"]) == 1
+    assert capsys.readouterr().err == f"kanal render: {taken}: File exists\n"

@@ -40,3 +40,12 @@ def test_a_locale_without_a_sample_is_named_with_the_ones_there_are():
     assert (violation.field, violation.description) == (
         "sample_locale", 'card-invoice@1.0.0 has no sample for "de-DE"; its samples: '
                          "nb-NO, sv-SE")
+
+
+@pytest.mark.parametrize("given", ["en-gb", "EN-GB"])
+def test_a_sample_locale_in_another_case_is_that_locales_sample(given):
+    # was 'has no sample for "en-gb"' over gRPC, and `kanal render --locale en-gb` drew the
+    # default (Norwegian) sample: BCP 47 tags are case-insensitive (RFC 5646 2.1.1)
+    expected = (LATEST / "samples/en-GB.json").read_text(encoding="utf-8")
+    assert get(sample_locale=given).sample_json == expected
+    assert LayoutRegistry().get("card-invoice").sample_data(given) == expected

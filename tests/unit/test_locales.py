@@ -346,3 +346,14 @@ def test_a_fixed_locale_rule_names_the_locale_it_chose():
     decision = comp.locale_decision
     assert (comp.locale, decision.source) == ("sv-FI", "rule")
     assert decision.reason.endswith(" -> sv-FI"), decision.reason
+
+
+@pytest.mark.parametrize("given", ["en-gb", "EN-GB", "En-Gb"])
+def test_a_locale_in_another_case_is_the_layouts_locale(given):
+    # was refused: 'layout card-invoice@2.1.0 supports nb-NO, ..., en-GB, not "en-gb"',
+    # though BCP 47 tags are case-insensitive (RFC 5646 2.1.1)
+    layout = LAYOUTS.get("card-invoice")
+    data = sample(LAYOUTS.get("card-invoice", "2.0.0"), "samples/en-GB.json")  # 2.1.0's too
+    assert run(layout, data, given).locale == "en-GB"
+    assert run(LAYOUTS.get("card-invoice", "2.0.0"), data, given).locale == "en-GB"
+    assert "locale" in refused(layout, data, "en-US")  # another locale is still refused

@@ -56,3 +56,48 @@ SCHEMA = {
 def test_count_limits_say_the_count_and_the_limit(field, value, why):
     (error,) = Draft202012Validator(SCHEMA).iter_errors({field: value})
     assert schema_violation(error) == FieldViolation(f"$.{field}", why)
+
+
+FORMS = {
+    "type": "object",
+    "properties": {
+        "interest": {"oneOf": [
+            {"type": "object", "properties": {"rate": {"type": "string"},
+                                              "days": {"type": "integer"}},
+             "required": ["rate", "days"], "additionalProperties": False},
+            {"type": "object", "properties": {"amount": {"type": "string"}},
+             "required": ["amount"], "additionalProperties": False}]},
+        "payment": {"type": "object",
+                    "properties": {"reference": {"type": "string"},
+                                   "reference_base": {"type": "string"}},
+                    "oneOf": [{"required": ["reference"]}, {"required": ["reference_base"]}]},
+    },
+}
+
+
+def _violations(schema, data):
+    return [schema_violation(e) for e in Draft202012Validator(schema).iter_errors(data)]
+
+
+def test_a_value_no_form_takes_says_why_each_form_refused_it():
+    # was '{"rate": "1", "days": 14, "amount": "2"} is not valid under any of the given
+    # schemas': each branch came equally close, so neither the fault nor the way out showed
+    [violation] = _violations(FORMS, {"interest": {"rate": "1", "days": 14, "amount": "2"}})
+    assert violation == FieldViolation(
+        "$.interest", '{"rate": "1", "days": 14, "amount": "2"} matches none of the allowed '
+        'forms: form 1: additional properties are not allowed ("amount" was unexpected); '
+        'form 2: additional properties are not allowed ("rate", "days" were unexpected)')
+
+
+def test_a_value_two_forms_take_names_what_makes_it_both():
+    # was '{"reference": "1", "reference_base": "2"} matches more than one of the allowed
+    # forms': which two properties, and that only one may be given, left to guess
+    [violation] = _violations(FORMS, {"payment": {"reference": "1", "reference_base": "2"}})
+    assert violation == FieldViolation(
+        "$.payment", '{"reference": "1", "reference_base": "2"} matches more than one of '
+        'the allowed forms: it has "reference" and "reference_base"; give only one of them')
+
+
+def test_the_closest_form_is_still_named_by_its_field():
+    [violation] = _violations(FORMS, {"interest": {"rate": "1", "days": "14"}})
+    assert violation == FieldViolation("$.interest.days", '"14" is not of type "integer"')

@@ -138,3 +138,35 @@ def test_a_data_file_with_a_byte_order_mark_is_read_without_it(tmp_path):
     assert read_text(path) == '{"name": "Åse"}\r\n'
     path.write_bytes(b'{"name": "\xef\xbb\xbf"}')  # a U+FEFF inside the text is the data's
     assert read_text(path) == '{"name": "\ufeff"}'
+
+
+@pytest.mark.parametrize("literal, why", [
+    ("null", "null"), ("true", "a boolean"), ('{"a": 1}', "an object"), ("[1]", "an array")])
+def test_a_record_key_that_is_no_string_or_number_is_refused_with_its_line(tmp_path, literal,
+                                                                           why):
+    # was sent as str() of the Python value: null became the record key "None", true "True",
+    # {"a": 1} "{'a': 1}"
+    path = tmp_path / "records.jsonl"
+    path.write_text(f'{{"record_key": {literal}, "data": {{}}}}\n', encoding="utf-8")
+    with pytest.raises(RecordRefused) as refused:
+        list(records(path))
+    assert str(refused.value) == (f"{path} line 1: record_key must be a string or a number, "
+                                  f"not {why}")
+
+
+def test_a_numeric_record_key_is_sent_as_its_digits(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": 7, "data": {}}\n{"record_key": 0.50, "data": {}}\n',
+                    encoding="utf-8")
+    assert [key for key, _ in records(path)] == ["7", "0.50"]
+
+
+def test_a_record_key_without_data_is_refused_with_its_line(tmp_path):
+    # was sent as the record's data: the job failed it with "record_key" unexpected and every
+    # required property of the layout missing
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"record_key": "a", "data": {}}\n{"record_key": "b"}\n', encoding="utf-8")
+    with pytest.raises(RecordRefused) as refused:
+        list(records(path))
+    assert str(refused.value) == (f'{path} line 2: has "record_key" but no "data": a record is '
+                                  '{"record_key": ..., "data": {...}} or only the data')

@@ -82,3 +82,16 @@ def test_sms_carries_the_reply_code_within_two_segments(locale):
     short = _render(locale, Channel.SMS, url="https://s.fj.no/r/x")
     assert short.facts["template"] == "sms.txt" and "https://s.fj.no/r/x" in \
         short.content.decode()
+
+
+def test_a_link_that_expires_before_the_surveys_date_is_refused():
+    # was composed: the e-mail of a survey dated 28 November 2026 said the link works
+    # "til og med 1. januar 2020"
+    from server.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        _render("nb-NO", Channel.EMAIL, expires="2020-01-01")
+    assert [(v.field, v.description) for v in refused.value.violations] == [(
+        "$.response.expires", "2020-01-01 is before the survey's date 2026-11-28 "
+        "($.survey.date): the link cannot expire before the survey's date")]
+    assert _render("nb-NO", Channel.EMAIL, expires="2026-11-28").content  # the same day: fine

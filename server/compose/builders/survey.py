@@ -23,6 +23,7 @@ from server.compose.builders.base import (
     labels,
     recipient,
 )
+from server.errors import InvalidInput
 
 SCORES = range(0, 11)  # NPS: 0-10 (Reichheld 2003)
 
@@ -32,7 +33,15 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     text = labels(request.layout, request.locale)
     sender, survey, response = data["sender"], data["survey"], data["response"]
     customer = recipient(data["customer"], sender_country=sender["country"])
-    expires = fmt.day(iso_date(response["expires"], "$.response.expires"), "long")
+    expires_on = iso_date(response["expires"], "$.response.expires")
+    if survey.get("date") is not None:
+        asked_on = iso_date(survey["date"], "$.survey.date")
+        if expires_on < asked_on:
+            # the e-mail would say the link works "until 1 January 2020" on a survey of 2026
+            raise InvalidInput.field("$.response.expires", (
+                f"{expires_on.isoformat()} is before the survey's date {asked_on.isoformat()} "
+                "($.survey.date): the link cannot expire before the survey's date"))
+    expires = fmt.day(expires_on, "long")
     code, number = response["reply_code"], response["reply_number"]
     url = response["url"]
     joiner = "&" if "?" in url else "?"
