@@ -248,7 +248,7 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
     number, scheme = national_id(data.get("national_id"), (address or {}).get("country"),
                                  sender_country, f"{path}.national_id")
     return Recipient(
-        customer_id=data["customer_id"],
+        customer_id=customer_id(data["customer_id"], f"{path}.customer_id"),
         name=data["name"],
         address=postal_address(address) if address else None,
         email=email_address(email, f"{path}.email") if email else None,
@@ -261,6 +261,23 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
     )
+
+
+def customer_id(value: str, path: str) -> str:
+    """The customer's id as the sender's records hold it, refused (`InvalidInput` at `path`)
+    when blank or padded with whitespace, or holding a line break: the id names the
+    customer's archive prefix (`archive.keys`: "  " was archived under `demo/%20%20/`), its
+    portal listing and its A/B variant, so "20184455 " would be another customer than
+    "20184455". Every layout's schema asks only for 1..64 characters (and layout versions
+    are immutable), so the check is here, for every builder."""
+    one_line(value, path)
+    if not value.strip():
+        raise InvalidInput.field(path, f"{quote(value)} is blank: a customer id names the "
+                                 "customer's archive folder and portal listing")
+    if value != value.strip():
+        raise InvalidInput.field(path, f"{quote(value)} starts or ends with whitespace: send "
+                                 "the id as the customer's records hold it, unpadded")
+    return value
 
 
 def national_id(value: str | None, country: str | None, sender_country: str | None,
