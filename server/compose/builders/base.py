@@ -116,6 +116,28 @@ def amount(value: Any, path: str, *, allow_negative: bool = False,
     return result if currency is None else money_decimals(result, path, currency)
 
 
+# An interest rate a year, in percent, that any document of Kanal's may print or compute
+# with: a sanity bound, not a law's. The statutory late-payment rates are the central
+# bank's rate plus 5-9 points (forsinkelsesrenteloven § 3, räntelagen 6 §, renteloven § 5,
+# korkolaki 4 §, BGB § 288) and a card's agreed rate some 15-30 %; no law caps every
+# country's rates (Finland caps consumer credit, Sweden high-cost credit at the reference
+# rate + 40 points, Norway neither), so 100 % is where a rate is a typing error (99999 for
+# 9.99) rather than any creditor's terms.
+MAX_ANNUAL_RATE = Decimal(100)
+
+
+def annual_rate(value: Any, path: str) -> Decimal:
+    """A yearly interest rate in percent, read as `amount` reads it, refused (`InvalidInput`
+    at `path`) above `MAX_ANNUAL_RATE`."""
+    rate = amount(value, path)
+    if rate > MAX_ANNUAL_RATE:
+        raise InvalidInput.field(
+            path, f"{quote(rate)} % a year is not a plausible interest rate: at most "
+            f"{MAX_ANNUAL_RATE} % (a sanity bound: late-payment and card rates are far "
+            "below it)")
+    return rate
+
+
 def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = None) -> Decimal:
     """`value` with exactly the decimals of `currency`'s minor unit, or `InvalidInput` at
     `path` when it has more ("NOK has 2 decimals; 0.005 has 3"). Trailing zeros are no

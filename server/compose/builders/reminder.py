@@ -41,6 +41,7 @@ from server.compose.builders.base import (
     Content,
     Formatter,
     amount,
+    annual_rate,
     check_payment_term,
     iso_date,
     labels,
@@ -241,7 +242,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     interest_text = None
     if interest_data:
         rate = (
-            amount(interest_data["rate_percent"], "$.reminder.interest.rate_percent")
+            annual_rate(interest_data["rate_percent"], "$.reminder.interest.rate_percent")
             if "rate_percent" in interest_data else None
         )
         if "amount" in interest_data:
