@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,6 +147,12 @@ def connect(args: argparse.Namespace, role: str) -> Iterator[tuple[Any, Target]]
         yield channel, where
 
 
+# gRPC's words for an address whose host name is not found (c-ares and the native resolver,
+# old and new): "errors resolving nonsense: ...", "DNS resolution failed for nonsense: ..."
+UNRESOLVED = re.compile(r"errors resolving|DNS resolution failed|name resolution failed",
+                        re.IGNORECASE)
+
+
 def describe(exc: Any, address: str) -> str:
     """A grpc.RpcError in one line: the status, the server's words, every field at fault."""
     import grpc
@@ -158,6 +165,12 @@ def describe(exc: Any, address: str) -> str:
     if code == grpc.StatusCode.UNAVAILABLE and ("failed to connect" in details.lower()
                                                 or "connection refused" in details.lower()):
         return f"cannot reach a Kanal server at {address} (is `kanal serve` running?)"
+    if code == grpc.StatusCode.UNAVAILABLE and UNRESOLVED.search(details):
+        # was the raw "UNAVAILABLE: errors resolving nonsense: [field:hostname lookup
+        # error:address lookup failed for nonsense: Domain name not found]"
+        reason = details.rstrip("]").rsplit(": ", 1)[-1]
+        return (f"cannot reach a Kanal server at {address}: its host name does not resolve "
+                f"({reason}); check --address or KANAL_ADDRESS")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"no answer from {address} in time (--timeout)"
     name = code.name if code is not None else "ERROR"

@@ -10,7 +10,8 @@ designer wants to see the problem), each problem is one stderr line naming the P
 input's JSON path, and the exit code is then 3: written, but compose would refuse this data
 (as `kanal submit` exits 3 for a job completed with failed records). Otherwise the codes
 of every command (server/cli.py): 2 for an unknown layout, a layout without that engine's
-template or without any print template (an e-mail/SMS-only layout: usage; nothing is
+template (or, for `--engine both`, one with a single print template: nothing to compare)
+or without any print template (an e-mail/SMS-only layout: usage; nothing is
 written), a `--dpi` outside 18..600, or data compose refuses before rendering, 1 for a
 file that cannot be read or written.
 """
@@ -60,8 +61,10 @@ def layout_engines(layout: Any) -> list[str]:
 
 
 def chosen_engines(layout: Any, engine: str | None) -> list[str | None]:
-    """The engines to render with: `None` (the layout's own), each the layout has (both),
-    or the one asked for. ClientError (exit 2) when the layout has no template for it, and
+    """The engines to render with: `None` (the layout's own), both (Typst and WeasyPrint,
+    for the side by side pages), or the one asked for. ClientError (exit 2) when the layout
+    has no template for it (`both`: for either; a layout with one print template has nothing
+    to compare, and rendering the one alone would pass for a comparison), and
     whatever the engine when it has no print template at all (e.g. an e-mail and SMS
     survey): this command draws print PDFs, and rendering nothing is not a success."""
     have = layout_engines(layout)
@@ -74,6 +77,13 @@ def chosen_engines(layout: Any, engine: str | None) -> list[str | None]:
     if engine is None:
         return [None]
     if engine == "both":
+        if len(have) == 1:  # was: rendered the one engine, exit 0, nothing said
+            missing = next(e for e in ENGINE_NAMES if e not in have)
+            raise ClientError(
+                f"layout {layout.ref} has no {ENGINE_NAMES[missing]} template, so --engine "
+                f"both has nothing to set beside {ENGINE_NAMES[have[0]]}; its engines: "
+                f"{have[0]} (--engine {have[0]}, or no --engine for the layout's own)",
+                exit_code=2)
         return list(have)
     if engine not in have:
         raise ClientError(

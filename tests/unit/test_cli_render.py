@@ -111,6 +111,20 @@ def test_render_refuses_an_engine_the_layout_has_no_template_for(tmp_path, capsy
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("argv", [["welcome-letter"],
+                                  ["card-invoice", "--layout-version", "1.0.0"]])
+def test_render_refuses_both_engines_for_a_layout_with_one(argv, tmp_path, capsys):
+    # was: the WeasyPrint PDF alone, exit 0, nothing said about Typst (no compare PNGs),
+    # while --engine typst on the same layout is refused
+    out = tmp_path / "out"
+    assert main(["render", *argv, "--engine", "both", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected" not in err, err
+    assert "has no Typst template, so --engine both has nothing to set beside WeasyPrint; " \
+           "its engines: weasyprint (--engine weasyprint, or no --engine" in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("engine", [[], ["--engine", "both"], ["--engine", "typst"],
                                     ["--engine", "weasyprint"]])
 def test_render_refuses_a_layout_without_a_print_template(engine, tmp_path, capsys):

@@ -9,7 +9,7 @@ said the invoice had fallen due on 26.01.2026, charged a 35 kr fee and 14 days' 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -126,3 +126,37 @@ def test_an_invoice_issued_after_its_due_date_is_refused_at_the_date_mistyped(
     data = sample(version=version)  # reminder dated 2026-02-09
     data["invoice"].update(issue_date=issue_date, due_date=due_date)
     assert refused(data, version=version) == [(field, why)]
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0", None])
+@pytest.mark.parametrize("name", ["sample.json", "sample-sv-SE.json"])
+def test_a_new_due_date_on_the_reminders_own_day_is_refused(version, name):
+    # was accepted: "pay by 09.02.2026" on a reminder dated 09.02.2026 gives no time to pay
+    data = sample(name, version=version)
+    data["reminder"]["new_due_date"] = data["reminder"]["date"]
+    day = data["reminder"]["date"]
+    [(field, why)] = refused(data, version=version)
+    assert field == "$.reminder.new_due_date"
+    assert why.startswith(f"{day} is not after the reminder's date {day}: "), why
+    assert "at the earliest" in why
+    data["reminder"]["new_due_date"] = (datetime.fromisoformat(day)
+                                        + timedelta(days=1)).date().isoformat()
+    assert run(data, version=version).due_date.isoformat() == data["reminder"]["new_due_date"]
+
+
+def test_without_a_date_the_new_due_date_must_be_after_the_composition_date():
+    data = sample()
+    del data["reminder"]["date"]
+    data["reminder"]["new_due_date"] = "2026-03-02"  # NOW's day
+    [(field, why)] = refused(data)
+    assert field == "$.reminder.new_due_date"
+    assert "2026-03-02 (no date given: the composition date)" in why, why
+
+
+def test_a_swedish_collection_notice_due_on_its_own_day_is_refused():
+    # Sweden's [reminder.law.SE] sets no least time for a collection notice; the day after
+    # the notice is still the earliest due date
+    data = sample("sample-sv-SE.json")
+    data["reminder"].update(stage="collection_notice", new_due_date=data["reminder"]["date"])
+    [(field, why)] = refused(data)
+    assert field == "$.reminder.new_due_date" and "is not after the reminder's date" in why

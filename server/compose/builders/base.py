@@ -116,6 +116,28 @@ def amount(value: Any, path: str, *, allow_negative: bool = False,
     return result if currency is None else money_decimals(result, path, currency)
 
 
+# An interest rate a year, in percent, that any document of Kanal's may print or compute
+# with: a sanity bound, not a law's. The statutory late-payment rates are the central
+# bank's rate plus 5-9 points (forsinkelsesrenteloven § 3, räntelagen 6 §, renteloven § 5,
+# korkolaki 4 §, BGB § 288) and a card's agreed rate some 15-30 %; no law caps every
+# country's rates (Finland caps consumer credit, Sweden high-cost credit at the reference
+# rate + 40 points, Norway neither), so 100 % is where a rate is a typing error (99999 for
+# 9.99) rather than any creditor's terms.
+MAX_ANNUAL_RATE = Decimal(100)
+
+
+def annual_rate(value: Any, path: str) -> Decimal:
+    """A yearly interest rate in percent, read as `amount` reads it, refused (`InvalidInput`
+    at `path`) above `MAX_ANNUAL_RATE`."""
+    rate = amount(value, path)
+    if rate > MAX_ANNUAL_RATE:
+        raise InvalidInput.field(
+            path, f"{quote(rate)} % a year is not a plausible interest rate: at most "
+            f"{MAX_ANNUAL_RATE} % (a sanity bound: late-payment and card rates are far "
+            "below it)")
+    return rate
+
+
 def money_decimals(value: Decimal, path: str, currency: str, rule: str | None = None) -> Decimal:
     """`value` with exactly the decimals of `currency`'s minor unit, or `InvalidInput` at
     `path` when it has more ("NOK has 2 decimals; 0.005 has 3"). Trailing zeros are no
@@ -248,7 +270,7 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
     number, scheme = national_id(data.get("national_id"), (address or {}).get("country"),
                                  sender_country, f"{path}.national_id")
     return Recipient(
-        customer_id=data["customer_id"],
+        customer_id=customer_id(data["customer_id"], f"{path}.customer_id"),
         name=data["name"],
         address=postal_address(address) if address else None,
         email=email_address(email, f"{path}.email") if email else None,
@@ -261,6 +283,23 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
     )
+
+
+def customer_id(value: str, path: str) -> str:
+    """The customer's id as the sender's records hold it, refused (`InvalidInput` at `path`)
+    when blank or padded with whitespace, or holding a line break: the id names the
+    customer's archive prefix (`archive.keys`: "  " was archived under `demo/%20%20/`), its
+    portal listing and its A/B variant, so "20184455 " would be another customer than
+    "20184455". Every layout's schema asks only for 1..64 characters (and layout versions
+    are immutable), so the check is here, for every builder."""
+    one_line(value, path)
+    if not value.strip():
+        raise InvalidInput.field(path, f"{quote(value)} is blank: a customer id names the "
+                                 "customer's archive folder and portal listing")
+    if value != value.strip():
+        raise InvalidInput.field(path, f"{quote(value)} starts or ends with whitespace: send "
+                                 "the id as the customer's records hold it, unpadded")
+    return value
 
 
 def national_id(value: str | None, country: str | None, sender_country: str | None,

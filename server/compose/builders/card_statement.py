@@ -48,6 +48,7 @@ from server.compose.builders.base import (
     Content,
     Formatter,
     amount,
+    annual_rate,
     check_payment_term,
     foreign_amount,
     foreign_places,
@@ -387,8 +388,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "credit_limit": fmt.money(limit),
             "available_credit": fmt.money(max(limit - balance, Decimal("0"))),
             "interest_rate": (
-                fmt.percent(amount(card["nominal_interest_percent"],
-                                   "$.card_account.nominal_interest_percent"))
+                fmt.percent(annual_rate(card["nominal_interest_percent"],
+                                        "$.card_account.nominal_interest_percent"))
                 if "nominal_interest_percent" in card else None
             ),
         },

@@ -25,6 +25,7 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
+from server.compose.web_addresses import host_and_path
 
 
 def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
@@ -60,7 +61,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "signatures": [dict(s) for s in letter["signatures"]],
         },
         "campaign": (
-            {"title": campaign["title"], "body": campaign["body"], "url": campaign.get("url")}
+            {"title": campaign["title"], "body": campaign["body"],
+             "url": host_and_path(campaign["url"], "$.campaign.url")
+             if campaign.get("url") else None}
             if campaign else None
         ),
     }

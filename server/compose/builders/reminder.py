@@ -14,10 +14,11 @@ Computed here, once:
     total to pay  = outstanding + reminder fee + interest
 
 and checked: the notice is dated after the original due date (`check_overdue`: the debtor
-is in default only then), the new due date comes after the original due date and not before
-the notice date, and the interest's days are no more than the invoice is overdue
-(`check_interest_days`); the law of the debtor's country, as layout data
-(`[reminder.law.<CC>]` in the manifest, with its source): the statutory maximum reminder fee
+is in default only then), the new due date comes after the original due date and after
+the notice date (on the notice's own day it gives no time to pay), and the interest's days
+are no more than the invoice is overdue (`check_interest_days`); the law of the debtor's
+country, as layout data (`[reminder.law.<CC>]` in the manifest, with its source): the
+statutory maximum reminder fee
 (NO 35 NOK, SE 60 SEK, DK 100 DKK, FI 5 EUR; DE, AT, PL and GB fix no amount), the days after
 the due date before a reminder may carry a fee (NO, FI 14: `check_fee_date`), the law that
 puts the debtor in default (`overdue`) and the least time a collection notice must give (NO
@@ -40,6 +41,7 @@ from server.compose.builders.base import (
     Content,
     Formatter,
     amount,
+    annual_rate,
     check_payment_term,
     iso_date,
     labels,
@@ -206,10 +208,6 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "$.reminder.new_due_date",
             f"must be after the original due date {due_date.isoformat()}",
         )
-    if new_due_date < notice_date:
-        raise InvalidInput.field(
-            "$.reminder.new_due_date", f"must not be before the notice date {notice_date}"
-        )
     check_payment_term(new_due_date, notice_date, "$.reminder.new_due_date", "notice date")
     debtor_country = customer.address.country if customer.address else sender_country
     law_country, law = governing_law(request.layout, currency, debtor_country, sender_country)
@@ -222,6 +220,14 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             f"days ({law.get('source', '')}): not before "
             f"{(notice_date + timedelta(days=days)).isoformat()}",
         )
+    if new_due_date <= notice_date:  # was accepted on the notice's own day
+        which = "" if "date" in rem else " (no date given: the composition date)"
+        raise InvalidInput.field(
+            "$.reminder.new_due_date",
+            f"{new_due_date.isoformat()} is not after the reminder's date "
+            f"{notice_date.isoformat()}{which}: a new due date gives the debtor time to pay "
+            "after the reminder is sent, so it is "
+            f"{(notice_date + timedelta(days=1)).isoformat()} at the earliest")
 
     # every amount has the currency's decimals when read (base.amount), and is only summed
     outstanding = amount(inv["amount_outstanding"], "$.invoice.amount_outstanding",
@@ -236,7 +242,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     interest_text = None
     if interest_data:
         rate = (
-            amount(interest_data["rate_percent"], "$.reminder.interest.rate_percent")
+            annual_rate(interest_data["rate_percent"], "$.reminder.interest.rate_percent")
             if "rate_percent" in interest_data else None
         )
         if "amount" in interest_data:

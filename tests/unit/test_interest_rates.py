@@ -1,0 +1,63 @@
+"""An interest rate a year above 100 % is a typing error, refused at its JSON path
+(base.annual_rate): a reminder's late-payment rate and a card account's nominal rate."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from server.compose.composer import ComposeRequest, compose
+from server.compose.layouts import LayoutRegistry
+from server.errors import InvalidInput
+
+LAYOUTS = LayoutRegistry()
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _compose(layout_id: str, change, version: str | None = None):
+    layout = LAYOUTS.get(layout_id, version) if version else LAYOUTS.get(layout_id)
+    data = json.loads(layout.sample_data())
+    change(data)
+    return compose(ComposeRequest(tenant="demo", layout=layout, data=json.dumps(data),
+                                  document_id="01TEST", now=NOW))
+
+
+def _refused(layout_id: str, change, version: str | None = None) -> tuple[str, str]:
+    with pytest.raises(InvalidInput) as info:
+        _compose(layout_id, change, version)
+    [violation] = info.value.violations
+    return violation.field, violation.description
+
+
+def _late_rate(rate, **rest):
+    return lambda data: data["reminder"].update(interest={"rate_percent": rate, **rest})
+
+
+def _card_rate(rate):
+    return lambda data: data["card_account"].update(nominal_interest_percent=rate)
+
+
+@pytest.mark.parametrize("rate", ["99999", "100.01", 101])
+@pytest.mark.parametrize("rest", [{"days": 14}, {"amount": "12.00"}])
+@pytest.mark.parametrize("version", ["1.0.0", None])
+def test_a_reminders_implausible_interest_rate_is_refused(rate, rest, version):
+    # was accepted: "99999" (a string escapes the schema's number bound) printed as
+    # "99 999 % p.a. for 14 dager" and charged 165 409,30 kr of interest on 4 312,50 kr
+    field, why = _refused("payment-reminder", _late_rate(rate, **rest), version)
+    assert field == "$.reminder.interest.rate_percent"
+    assert why == (f"{rate} % a year is not a plausible interest rate: at most 100 % (a "
+                   "sanity bound: late-payment and card rates are far below it)")
+
+
+@pytest.mark.parametrize("version", ["1.0.0", None])
+def test_a_card_accounts_implausible_nominal_rate_is_refused(version):
+    field, why = _refused("card-invoice", _card_rate("99999"), version)
+    assert field == "$.card_account.nominal_interest_percent"
+    assert why.startswith("99999 % a year is not a plausible interest rate: at most 100 %")
+
+
+def test_rates_up_to_the_bound_are_printed():
+    reminder = _compose("payment-reminder", _late_rate("100", days=14))
+    assert reminder.context["claim"]["interest_text"].startswith("100\u00a0%")
+    card = _compose("card-invoice", _card_rate("24.9"))
+    assert card.context["card"]["interest_rate"] == "24,9\u00a0%"
