@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from server.channels.einvoice.elements import child
 from server.channels.einvoice.ubl import money_text, plain_number
 from server.compose.en16931 import (
     AllowanceCharge,
@@ -40,6 +41,7 @@ NS_RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 NS_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 NS_QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
+NSMAP = {"rsm": NS_RSM, "ram": NS_RAM, "udt": NS_UDT, "qdt": NS_QDT}
 
 MEDIA_TYPE = "application/xml"
 # BT-8: the UNCL2005 code of the model as CII writes it (UNCL2475, EN 16931-3-3)
@@ -58,10 +60,7 @@ def cii_tree(invoice: Invoice, pdf: bytes | None = None) -> etree._Element:
     that needs both the bytes (`cii_bytes`) and the tree: Factur-X embeds the bytes and reads
     the tree (`facturx.embed_facturx(..., parsed=tree)`), sparing a parse of what was just
     serialized. `pdf` as in `render_cii`."""
-    root = etree.Element(
-        f"{{{NS_RSM}}}CrossIndustryInvoice",
-        nsmap={"rsm": NS_RSM, "ram": NS_RAM, "udt": NS_UDT, "qdt": NS_QDT},
-    )
+    root = etree.Element(f"{{{NS_RSM}}}CrossIndustryInvoice", nsmap=NSMAP)
     x = _Writer(invoice.currency)
 
     context = etree.SubElement(root, f"{{{NS_RSM}}}ExchangedDocumentContext")
@@ -399,7 +398,7 @@ def _allowance_charge(x: _Writer, parent: etree._Element,
 
 def _indicator(x: _Writer, parent: etree._Element, value: bool) -> None:
     indicator = x.el(parent, "ChargeIndicator")
-    etree.SubElement(indicator, f"{{{NS_UDT}}}Indicator").text = "true" if value else "false"
+    child(indicator, NS_UDT, "Indicator").text = "true" if value else "false"
 
 
 def _doc_ref(x: _Writer, parent: etree._Element, tag: str, value: str | None) -> None:
@@ -422,12 +421,12 @@ class _Writer:
         self.currency = currency
 
     def el(self, parent: etree._Element, tag: str) -> etree._Element:
-        return etree.SubElement(parent, f"{{{NS_RAM}}}{tag}")
+        return child(parent, NS_RAM, tag)
 
     def ram(self, parent: etree._Element, tag: str, text: str | None, **attrs: str | None) -> None:
         if text is None or not text.strip():
             return
-        el = etree.SubElement(parent, f"{{{NS_RAM}}}{tag}")
+        el = child(parent, NS_RAM, tag)
         el.text = text
         for key, value in attrs.items():
             if value:
@@ -438,11 +437,11 @@ class _Writer:
         self.ram(parent, tag, money_text(value, currency or self.currency), currencyID=currency)
 
     def date(self, parent: etree._Element, value: date) -> None:
-        el = etree.SubElement(parent, f"{{{NS_UDT}}}DateTimeString", format="102")
+        el = child(parent, NS_UDT, "DateTimeString", ("format", "102"))
         el.text = value.strftime("%Y%m%d")
 
     def qdate(self, parent: etree._Element, value: date, *, udt: bool = False,
               tag: str = "DateString") -> None:
         ns = NS_UDT if udt else NS_QDT
-        el = etree.SubElement(parent, f"{{{ns}}}{tag}", format="102")
+        el = child(parent, ns, tag, ("format", "102"))
         el.text = value.strftime("%Y%m%d")

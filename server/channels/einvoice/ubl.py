@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from server.channels.einvoice.elements import child
 from server.compose.en16931 import (
     AllowanceCharge,
     Attachment,
@@ -433,14 +434,14 @@ class _Writer:
         self.currency = currency
 
     def cac(self, parent: etree._Element, tag: str) -> etree._Element:
-        return etree.SubElement(parent, f"{{{NS_CAC}}}{tag}")
+        return child(parent, NS_CAC, tag)
 
     def cbc(
         self, parent: etree._Element, tag: str, text: str | None, **attrs: str | None
     ) -> etree._Element | None:
         if text is None or not text.strip():
             return None
-        el = etree.SubElement(parent, f"{{{NS_CBC}}}{tag}")
+        el = child(parent, NS_CBC, tag)
         el.text = text
         for key, value in attrs.items():
             if value:
