@@ -24,6 +24,7 @@ import pytest
 from kanal.v1 import common_pb2, deliveries_pb2, documents_pb2, documents_pb2_grpc
 from server.app import KanalServer
 from server.cli import main
+from server.compose.layouts import LayoutRegistry
 from server.config import DEFAULT_LAYOUTS_DIR, Settings
 from tests.client import Keys, channel
 from tests.integration.delivery_fixtures import (
@@ -175,7 +176,9 @@ def test_a_fallback_that_cannot_be_rendered_when_due_ends_visibly(
     database = own_database
     loose = tmp_path / "layouts"
     shutil.copytree(DEFAULT_LAYOUTS_DIR, loose)
-    manifest = loose / "payment-reminder" / "2.0.0" / "manifest.toml"
+    # the newest version's own folder (2.2.0 is whole; a based version's is its base's)
+    newest = LayoutRegistry().get("payment-reminder").path.name
+    manifest = loose / "payment-reminder" / newest / "manifest.toml"
     text = manifest.read_text(encoding="utf-8")
     assert "\nwindow_mm = " in text
     manifest.unlink()  # a real copy: never write through to the project's file
