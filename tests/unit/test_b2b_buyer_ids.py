@@ -20,6 +20,7 @@ from functools import cache
 
 import pytest
 
+from server.channels.einvoice_channel import render_einvoice
 from server.channels.pdf import PrintEngines, render_print
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
@@ -99,6 +100,18 @@ def test_a_reverse_charge_invoice_prints_the_buyers_vat_id(engine):
     # the window holds the address alone: no VAT id
     window = " ".join(context["window"])
     assert "ATU" not in window and "UID" not in window
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_factur_x_pdf_of_a_reverse_charge_invoice_shows_the_buyers_vat_id(engine):
+    layout = LAYOUTS.get("b2b-invoice", VERSION)
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=json.dumps(reverse_charge()),
+        document_id="01JB2BFACTURX", now=NOW, channels=(Channel.PRINT, Channel.EINVOICE)))
+    facturx = render_einvoice(composition, layout,
+                              lambda: render_print(composition, layout, PrintEngines(engine)))
+    assert facturx.facts["syntax"].startswith("factur-x"), facturx.facts
+    assert "Ihre UID-Nr. ATU13585627" in pages_text(facturx.content)[0]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
