@@ -1,5 +1,5 @@
-"""The buyer's VAT identifier on the printed b2b-invoice (layouts/b2b-invoice/2.3.0), with
-both engines (QA on the printed b2b invoice; 2.2.0 and older print it nowhere):
+"""The buyer's VAT identifier and the parties' company registers on the printed b2b-invoice
+(layouts/b2b-invoice/2.3.0), with both engines (QA on the printed b2b invoice):
 
 - an EU reverse-charge invoice (VAT category AE; VAT Directive 2006/112/EC Art. 226(4)) and
   a Polish invoice (ustawa o VAT art. 106e ust. 1 pkt 5) must show the buyer's VAT id
@@ -7,7 +7,13 @@ both engines (QA on the printed b2b invoice; 2.2.0 and older print it nowhere):
   labelled `buyer_vat_id` in every locale, never in the envelope window. The Factur-X PDF
   is this print PDF with the CII attached (server/channels/einvoice), so it shows it too;
 - the facts box, one row taller, never runs into the flow below it: the first page grows
-  to 2.5 mm below the box when the box reaches lower than its 80 mm.
+  to 2.5 mm below the box when the box reaches lower than its 80 mm;
+- the register label follows the company's country, in the document's language: a German
+  seller's footer on a de-AT invoice read "Firmenbuchnummer HRB 214578 B" (Firmenbuch is
+  Austria's register, HRB Germany's Handelsregister); 2.3.0's labels name each country's
+  register (`register_<country>`) and builders/invoice.py picks the seller's and the buyer's;
+- the return line above the window names the sender's country on mail to another country
+  ("... 10832 Berlin · DEUTSCHLAND" to Vienna): builders/base.py return_line, every layout.
 
 Read back from the rendered PDF (tests/pdf_inspect.py).
 """
@@ -22,9 +28,10 @@ import pytest
 
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.pdf import PrintEngines, render_print
+from server.compose.builders.base import return_line
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
-from server.compose.model import Channel
+from server.compose.model import Channel, PostalAddress
 from tests.pdf_inspect import find_text, normalise, pages_text
 
 LAYOUTS = LayoutRegistry()
@@ -156,3 +163,112 @@ def test_a_short_facts_box_leaves_the_first_page_as_it_was(engine):
     [new_note], [old_note] = (find_text(pdf, "Vielen Dank für Ihren Auftrag.") for pdf in (new, old))
     assert abs(new_note.top - old_note.top) < 0.05, (new_note, old_note)
     assert normalise(pages_text(new)[0]) == normalise(pages_text(old)[0])
+
+
+# --- the company register of the seller's country, in the document's language -----------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_german_sellers_register_on_an_austrian_invoice_is_the_handelsregister(engine):
+    context, pdf = printed(json.dumps(reverse_charge()), engine)
+    assert context["seller"]["register_label"] == "Handelsregister"
+    text = normalise(pages_text(pdf)[0])
+    assert "Fjordbank AG · Handelsregister HRB 214578 B · " in text, text[-300:]
+    assert "Firmenbuch" not in text
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_austrian_buyers_register_on_a_german_invoice_is_the_firmenbuch(engine):
+    # the de-DE invoice of the German seller to an Austrian company with its FN, in EUR and
+    # German (the data's locale): the buyer's row names the Firmenbuch, the footer the HRB
+    data = reverse_charge()
+    data["locale"] = "de-DE"
+    # (the buyer's org_number takes capitals only, where the FN's check letter is lowercase)
+    data["customer"]["org_number"] = "FN 123456 A"
+    context, pdf = printed(json.dumps(data), engine)
+    assert (context["customer"]["register_label"], context["seller"]["register_label"]) == (
+        "Firmenbuchnummer", "Handelsregister")
+    text = normalise(pages_text(pdf)[0])
+    assert "Firmenbuchnummer FN 123456 A" in text, text[:900]
+    assert "Fjordbank AG · Handelsregister HRB 214578 B · " in text
+
+
+# locale: the label of a German company's register, of a Norwegian one's, of the locale's own
+REGISTERS = {
+    "nb-NO": ("Org.nr. (Handelsregister)", "Org.nr.", "Org.nr."),
+    "sv-SE": ("Org.nr (Handelsregister)", "Org.nr (Foretaksregisteret)", "Org.nr"),
+    "da-DK": ("Virksomhedsnr. (Handelsregister)", "Virksomhedsnr. (Foretaksregisteret)",
+              "CVR-nr."),
+    "fi-FI": ("Rekisterinumero (Handelsregister)", "Rekisterinumero (Foretaksregisteret)",
+              "Y-tunnus"),
+    "sv-FI": ("Org.nr (Handelsregister)", "Org.nr (Foretaksregisteret)", "FO-nummer"),
+    "de-DE": ("Handelsregister", "Registernr. (Foretaksregisteret)", "Handelsregister"),
+    "de-AT": ("Handelsregister", "Registernr. (Foretaksregisteret)", "Firmenbuchnummer"),
+    "pl-PL": ("Nr rejestrowy (Handelsregister)", "Nr rejestrowy (Foretaksregisteret)", "KRS"),
+    "en-GB": ("Company no. (Handelsregister)", "Company no. (Foretaksregisteret)",
+              "Company no."),
+}
+
+
+@pytest.mark.parametrize("locale", REGISTERS)
+def test_every_locale_names_each_countrys_register(locale):
+    from server.compose.builders.invoice import register_label
+
+    words = LAYOUTS.get("b2b-invoice", VERSION).labels_for(locale)
+    german, norwegian, own = REGISTERS[locale]
+    assert (register_label(words, "DE"), register_label(words, "NO"),
+            register_label(words, locale[3:])) == (german, norwegian, own)
+    # the locale's own register keeps 2.2.0's label; a country without one gets that label
+    assert own == words["org_number"] == register_label(words, "US") == register_label(words, None)
+    for country in ("NO", "SE", "DK", "FI", "DE", "AT", "PL", "GB"):
+        assert words[f"register_{country}"], (locale, country)
+
+
+def test_2_2_0_keeps_its_labels():
+    # a released version prints as it did: its labels name no register
+    from server.compose.builders.invoice import register_label
+
+    words = LAYOUTS.get("b2b-invoice", "2.2.0").labels_for("de-AT")
+    assert register_label(words, "DE") == "Firmenbuchnummer"
+
+
+# --- the sender's country in the return line on mail abroad -------------------------------
+
+BERLIN = PostalAddress(lines=("Postfach 11 02 40",), postal_code="10832", city="Berlin",
+                       country="DE")
+
+
+def test_the_return_line_names_the_senders_country_on_mail_abroad():
+    assert return_line("Fjordbank AG", BERLIN, "AT") == (
+        "Fjordbank AG · Postfach 11 02 40 · 10832 Berlin · DEUTSCHLAND")
+    # in the language of the destination's post office, which returns the letter
+    assert return_line("Fjordbank AG", BERLIN, "GB").endswith(" · 10832 Berlin · GERMANY")
+    assert return_line("Fjordbank AG", BERLIN, "PL").endswith(" · 10832 Berlin · NIEMCY")
+    # at home, or with no destination known, as before
+    for destination in ("DE", "de", None):
+        assert return_line("Fjordbank AG", BERLIN, destination) == (
+            "Fjordbank AG · Postfach 11 02 40 · 10832 Berlin")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_austrian_invoices_return_line_names_germany(engine):
+    context, pdf = printed(json.dumps(reverse_charge()), engine)
+    assert context["return_line"] == (
+        "Fjordbank AG · Postfach 11 02 40 · 10832 Berlin · DEUTSCHLAND")
+    [line] = find_text(pdf, "10832 Berlin · DEUTSCHLAND")
+    assert line.right < WINDOW_RIGHT, line  # in the address field, over the address
+
+
+@pytest.mark.parametrize("layout_id", ["payment-reminder", "welcome-letter", "card-invoice"])
+def test_every_letter_names_the_senders_country_in_its_return_line(layout_id):
+    # builders/base.py return_line serves every layout with a window: a German sender's
+    # letter to Vienna (data from the layout's de-DE sample, the recipient moved to Austria)
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads(layout.sample_data("de-DE"))
+    data["customer"]["address"] = {"lines": ["Kärntner Straße 12"], "postal_code": "1010",
+                                   "city": "Wien", "country": "AT"}
+    data["locale"] = "de-AT"
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=json.dumps(data), document_id="01JRETURNLINE",
+        now=NOW, channels=(Channel.PRINT,)))
+    assert composition.context["return_line"].endswith(" · DEUTSCHLAND"), (
+        composition.context["return_line"])
