@@ -53,10 +53,11 @@ BUYER_VAT_LABEL = {
     "pl-PL": "NIP nabywcy",
     "en-GB": "Customer VAT no.",
 }
-# a buyer VAT id (valid check digits) for each locale's sample customer's country
-BUYER_VAT = {"NO": "NO987654325MVA", "SE": "SE556036079301", "DK": "DK13585628",
+# a buyer VAT id (valid check digits) for each locale's sample customer's country, none the
+# seller's own
+BUYER_VAT = {"NO": "NO987654325MVA", "SE": "SE556677889901", "DK": "DK13585628",
              "FI": "FI20774740", "DE": "DE136695976", "AT": "ATU13585627",
-             "PL": "PL7251801126", "GB": "GB980780684"}
+             "PL": "PL7251801126", "GB": "GB434031494"}
 
 
 def test_every_locale_of_the_layout_is_checked():
