@@ -161,7 +161,8 @@ def test_a_short_facts_box_leaves_the_first_page_as_it_was(engine):
     data = json.dumps(sample("de-DE"))
     _, new = printed(data, engine)
     _, old = printed(data, engine, "2.2.0")
-    [new_note], [old_note] = (find_text(pdf, "Vielen Dank für Ihren Auftrag.") for pdf in (new, old))
+    [new_note], [old_note] = (find_text(pdf, "Vielen Dank für Ihren Auftrag.")
+                              for pdf in (new, old))
     assert abs(new_note.top - old_note.top) < 0.05, (new_note, old_note)
     assert normalise(pages_text(new)[0]) == normalise(pages_text(old)[0])
 

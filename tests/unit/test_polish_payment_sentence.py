@@ -7,7 +7,6 @@ which is not Polish. The account number and the transfer title stay as they were
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
