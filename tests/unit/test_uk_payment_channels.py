@@ -221,8 +221,10 @@ GOLDEN = {
     ('payment-reminder', 'sv-FI'): ('596eeda070e87a85', 'e7111b4f7d48edf8', 'c089751183288d60'),
     ('payment-reminder', 'de-DE'): ('0b5c38e60d628f1d', '38b8d11c692e6c1b', 'b900e19aa98bf3c4'),
     ('payment-reminder', 'de-AT'): ('4b45968ee8b01235', 'e6298a06469ba9f3', '7f76089b96ad5da3'),
-    # pl-PL e-mails: the transfer-title note of test_slip_notes.py (was 'Podaj  w tytule')
-    ('payment-reminder', 'pl-PL'): ('a656410cf42ca5b1', 'f4d9bfa2b84e7aaa', 'c144969969232bf2'),
+    # pl-PL e-mails: the transfer-title note of test_slip_notes.py (was 'Podaj  w tytule');
+    # its SMS: 'na rachunek nr 61 ...' (test_polish_payment_sentence.py; was 'c144969969232bf2',
+    # 'na Nr rachunku odbiorcy 61 ...')
+    ('payment-reminder', 'pl-PL'): ('a656410cf42ca5b1', 'f4d9bfa2b84e7aaa', 'c551eca38b2a444b'),
     ('card-invoice', 'nb-NO'): ('f2beb7a245b06942', '961b9adce06e9a0e', '51ddd1f20ad3d248'),
     ('card-invoice', 'sv-SE'): ('8c5310db0d070ce2', '0d9c67f2de5c2c02', 'b17b42fec569ab11'),
     ('card-invoice', 'da-DK'): ('79acb07f56c13ac9', '1b7ba36ac26c4904', '975de6908e11201f'),

@@ -339,10 +339,20 @@ def sender_lines(address: PostalAddress) -> list[str]:
     return [*address.lines, f"{address.postal_code} {address.city}".strip()]
 
 
-def return_line(name: str, address: PostalAddress) -> str:
+def return_line(name: str, address: PostalAddress, destination: str | None = None) -> str:
     """The sender in one line above the window address (DIN 5008 Rücksendeangabe):
-    'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin'."""
-    return " · ".join([name, *sender_lines(address)])
+    'Fjordbank AG · Postfach 11 22 33 · 10115 Berlin', and the sender's country when the
+    letter goes to another country (`destination`, the recipient's), since an undeliverable
+    letter is returned from there: 'Fjordbank AG · Postfach 11 02 40 · 10832 Berlin ·
+    DEUTSCHLAND' on a letter to Vienna (UPU Convention Regulations: the sender's address
+    on international mail ends with the country of origin; DIN 5008). The country's name is
+    in the language of the destination's post office (countries.toml `language`), which
+    reads the line first, as the window's country line is in the sender's."""
+    parts = [name, *sender_lines(address)]
+    if destination and address.country and destination.upper() != address.country.upper():
+        post = countries.country(destination)
+        parts.append(countries.country_name(address.country, post.language if post else "en"))
+    return " · ".join(parts)
 
 
 def window_lines(who: Recipient, sender_country: str | None) -> list[str]:

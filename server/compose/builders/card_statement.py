@@ -367,7 +367,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "labels": {**text, "col_amount": text["col_amount"].format(
             currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
-        "return_line": return_line(issuer["name"], issuer_address),
+        "return_line": return_line(issuer["name"], issuer_address,
+                                   customer.address.country if customer.address else None),
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],

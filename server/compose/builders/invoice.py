@@ -100,6 +100,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "name": seller.name,
             "trading_name": seller.trading_name,
             "org_number": text(seller_data.get("org_number")),
+            "register_label": register_label(words, sender_country),
             "vat_id": seller.vat_id,
             "tax_registration": seller.tax_registration_id,
             "legal_info": seller.legal_info,
@@ -108,9 +109,13 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": seller.contact_email,
         },
         "window": window_lines(customer, sender_country),
-        "return_line": return_line(seller.name, seller.address) if seller.address else "",
+        "return_line": (return_line(seller.name, seller.address,
+                                    customer.address.country if customer.address else None)
+                        if seller.address else ""),
         "customer": {"customer_id": customer.customer_id, "name": customer.name,
                      "org_number": customer.org_number, "vat_id": buyer.vat_id,
+                     "register_label": register_label(
+                         words, customer.address.country if customer.address else None),
                      "contact": buyer.contact_name},
         "invoice": {
             "number": invoice.number,
@@ -222,6 +227,19 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
 _RECIPIENT_KEYS = frozenset({"customer_id", "name", "address", "email", "mobile", "national_id",
                              "org_number", "peppol_id", "mailbox_ids", "preferences",
                              "consents"})
+
+
+def register_label(words: Mapping[str, str], country: str | None) -> str:
+    """The label of a company's register number: the register of the company's `country`
+    in the document's language (labels.toml `register_<country>`: a German seller's
+    "Handelsregister" also on a de-AT invoice, whose own register label is
+    "Firmenbuchnummer"), else the locale's `org_number`. Layout versions whose labels name
+    no registers (b2b-invoice 2.2.0 and older) print `org_number` as before."""
+    if country:
+        label = words.get(f"register_{country.upper()}")
+        if label:
+            return label
+    return words["org_number"]
 
 
 def _means_account(invoice: Invoice) -> str:

@@ -49,7 +49,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": sender["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
-        "return_line": return_line(sender["name"], sender_address),
+        "return_line": return_line(sender["name"], sender_address,
+                                   customer.address.country if customer.address else None),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "letter": {
             "date": fmt.day(letter_date, "long"),

@@ -288,7 +288,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "email": creditor["customer_service"].get("email"),
         },
         "window": window_lines(customer, sender_country),
-        "return_line": return_line(creditor["name"], creditor_address),
+        "return_line": return_line(creditor["name"], creditor_address,
+                                   customer.address.country if customer.address else None),
         "customer": {"customer_id": customer.customer_id, "name": customer.name},
         "notice": {"number": rem.get("number"), "date": fmt.day(notice_date)},
         "invoice": {
