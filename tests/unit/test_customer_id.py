@@ -43,3 +43,18 @@ def test_a_blank_or_padded_customer_id_is_refused_at_its_path(layout_id, custome
 @pytest.mark.parametrize("layout_id", EVERY_LAYOUT)
 def test_an_id_with_inner_spaces_is_kept_as_given(layout_id):
     assert _compose(layout_id, "NO 2018 4455").recipient.customer_id == "NO 2018 4455"
+
+
+@pytest.mark.parametrize("layout_id", EVERY_LAYOUT)
+@pytest.mark.parametrize("name", ["   ", "\u00a0", "\t "])
+def test_a_blank_customer_name_is_refused_at_its_path(layout_id, name):
+    # QA: a name of spaces was composed ("Hei   ," and an empty first window line)
+    layout = LAYOUTS.get(layout_id)
+    data = json.loads(layout.sample_data())
+    data["customer"]["name"] = name
+    with pytest.raises(InvalidInput) as info:
+        compose(ComposeRequest(tenant="demo", layout=layout, data=json.dumps(data),
+                               document_id="01TEST", now=NOW))
+    [violation] = info.value.violations
+    assert violation.field == "$.customer.name"
+    assert "is blank" in violation.description, violation.description

@@ -258,6 +258,9 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
     made compact by the scheme of the customer's country, else of the `sender_country`
     (`national_id`)."""
     one_line(data.get("name"), f"{path}.name")
+    if not str(data["name"]).strip():  # the schemas take "   ": "Hei   ," and a blank window line
+        raise InvalidInput.field(f"{path}.name", f"{quote(data['name'])} is blank: the name "
+                                 "heads the envelope window and greets the customer")
     address = data.get("address")
     if address:
         for index, line in enumerate(address.get("lines", ())):
