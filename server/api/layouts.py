@@ -10,6 +10,7 @@ import grpc
 from kanal.v1 import layouts_pb2, layouts_pb2_grpc
 from server.api.convert import channel_to_proto
 from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.locales import spelled_as
 from server.errors import InvalidInput, quote
 
 
@@ -50,9 +51,7 @@ class LayoutsServicer(layouts_pb2_grpc.LayoutsServicer):
         if not request.layout_id:
             raise InvalidInput.field("layout_id", "is required")
         layout = self.layouts.get(request.layout_id, request.version or None)
-        wanted = next((tag for tag in layout.sample_locales  # BCP 47: any case
-                       if tag.casefold() == request.sample_locale.casefold()),
-                      request.sample_locale)
+        wanted = spelled_as(request.sample_locale, layout.sample_locales)  # any case
         if wanted and wanted not in layout.sample_locales:
             raise InvalidInput.field("sample_locale", f"{layout.ref} has no sample for "
                                      f"{quote(wanted)}; its samples: "

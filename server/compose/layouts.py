@@ -76,7 +76,7 @@ from markupsafe import Markup
 
 from server.compose.fast_schema import compile_fast_check
 from server.compose.layout_bases import BasedVersionError, read_version
-from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules
+from server.compose.locales import LocaleRule, LocaleRuleError, parse_locale_rules, spelled_as
 from server.compose.model import Channel, DocumentKind
 from server.compose.schema_numbers import numeric_field
 from server.errors import NotFound
@@ -207,8 +207,8 @@ class Layout:
     def sample_data(self, locale: str | None = None) -> str:
         """The layout's sample for `locale` (the manifest's `samples` table: one realistic
         sample per country, `samples/<locale>.json`), else `sample.json`."""
-        samples = {tag.casefold(): name for tag, name in self.manifest.get("samples", {}).items()}
-        name = samples.get((locale or "").casefold(), "sample.json")  # "en-gb": en-GB's
+        samples = self.manifest.get("samples", {})
+        name = samples.get(spelled_as(locale or "", samples), "sample.json")  # "en-gb": en-GB's
         return (self.path / name).read_text(encoding="utf-8")
 
 

@@ -47,7 +47,7 @@ Pure: no I/O. Rules are parsed and checked when the layout loads.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -171,12 +171,17 @@ def parse_locale_rules(manifest: Mapping[str, Any], locales: Sequence[str]
     return tuple(rules)
 
 
-def layout_spelling(layout: Layout, locale: str) -> str:
-    """The layout's own spelling of a locale given in another case ("en-gb", "NB-NO" ->
+def spelled_as(locale: str, known: Iterable[str]) -> str:
+    """`locale` as one of `known` spells it when given in another case ("en-gb", "NB-NO" ->
     "en-GB", "nb-NO"): BCP 47 tags are case-insensitive (RFC 5646 2.1.1), and were refused
     as "supports ..., not 'en-gb'". Anything else as given."""
     folded = locale.casefold()
-    return next((known for known in layout.locales if known.casefold() == folded), locale)
+    return next((tag for tag in known if tag.casefold() == folded), locale)
+
+
+def layout_spelling(layout: Layout, locale: str) -> str:
+    """`spelled_as` among the layout's locales."""
+    return spelled_as(locale, layout.locales)
 
 
 def _supported(layout: Layout, locale: Any, field: str) -> str:
