@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from server import logs
-from server.config import ConfigError, load_settings
+from server.config import DEFAULT_PORT, ConfigError, load_settings
 from server.errors import KanalError
 
 # gRPC's C core logs connection events (a GOAWAY when a server goes away) straight to
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("serve", help="run the gRPC server (embedded S3 unless configured)")
-    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051, env KANAL_LISTEN)")
+    p.add_argument("--listen", help=f"HOST:PORT (default 127.0.0.1:{DEFAULT_PORT}, "
+                                    "env KANAL_LISTEN)")
     p.add_argument("--state-dir", type=Path, help="data dir (default .kanal, env KANAL_STATE_DIR)")
     p.add_argument("--config", type=Path, help="TOML settings file")
     p.add_argument("--metrics-listen", metavar="HOST:PORT",
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure becomes one line on stderr and an exit code."""
     import grpc
 
-    from server.client import ClientError, describe
+    from server.client import ClientError, describe, server_address
 
     args = build_parser().parse_args(argv)
     name = command_name(args)
@@ -147,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {exc}", file=sys.stderr)
         return exc.exit_code
     except grpc.RpcError as exc:
-        address = getattr(args, "address", None) or os.environ.get("KANAL_ADDRESS")
-        print(f"{name}: {describe(exc, address or '127.0.0.1:50051')}", file=sys.stderr)
+        # the address called (target() read it, so it reads again without fault)
+        print(f"{name}: {describe(exc, server_address(args))}", file=sys.stderr)
         return 1
     except (KanalError, ConfigError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)

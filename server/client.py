@@ -2,7 +2,8 @@
 API key to present, how an RPC error becomes one line, and how a response is printed.
 
 - Address: `--address`, else env KANAL_ADDRESS, else 127.0.0.1:50051 (what `kanal serve`
-  listens on by default).
+  listens on by default). A host without a port means port 50051 too (`with_port`): gRPC's
+  own default for a bare host is 443, where no Kanal listens.
 - Key: `--key`, else env KANAL_API_KEY, else -- for the development setup only -- the key of
   the command's role from `.kanal/dev-api-keys.json` (the state dir of `kanal serve` run
   from the same folder; env KANAL_STATE_DIR moves it), which a server with no configured
@@ -27,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.config import DEFAULT_PORT
 from server.errors import quote
 
-DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_ADDRESS = f"127.0.0.1:{DEFAULT_PORT}"
 DEFAULT_TIMEOUT = 120.0
 DEV_KEYS_FILE = "dev-api-keys.json"
 
@@ -46,13 +48,93 @@ def add_connection_options(parser: argparse.ArgumentParser, *, nested: bool = Fa
     """--address, --key, --timeout. `nested`: for a sub-command whose group parser has them
     too, so they may stand before or after the sub-command name."""
     default: Any = argparse.SUPPRESS if nested else None
-    parser.add_argument("--address", default=default, metavar="HOST:PORT",
-                        help=f"the server (default: env KANAL_ADDRESS, else {DEFAULT_ADDRESS})")
+    parser.add_argument("--address", type=address_option, default=default,
+                        metavar="HOST[:PORT]",
+                        help=f"the server; a host without a port means port {DEFAULT_PORT}, "
+                             f"Kanal's default (IPv6 in brackets: [::1] or "
+                             f"[::1]:{DEFAULT_PORT}); default: env KANAL_ADDRESS (read the "
+                             f"same way), else {DEFAULT_ADDRESS}")
     parser.add_argument("--key", default=default,
                         help="API key (default: env KANAL_API_KEY, else the development key "
                              "of this command's role in .kanal/dev-api-keys.json)")
     parser.add_argument("--timeout", type=seconds, default=default, metavar="SECONDS",
                         help=f"how long to wait for an answer (default {DEFAULT_TIMEOUT:.0f})")
+
+
+def with_port(address: str) -> str:
+    """`address` as gRPC is to call it, with Kanal's default port (server.config.DEFAULT_PORT,
+    50051) when it names a host without one: "kanal.internal" -> "kanal.internal:50051",
+    "[::1]" and "::1" -> "[::1]:50051"; "host:port" and "[::1]:port" stay as written. gRPC
+    itself takes a bare host for port 443 (its https default), where no Kanal listens: was
+    "cannot reach a Kanal server at kanal.internal" for a server on kanal.internal:50051.
+    gRPC target URIs keep their form: `dns:[//authority/]host[:port]` and `ipv4:` / `ipv6:`
+    lists get the port on each address the same way; `unix:`, `unix-abstract:` and `vsock:`
+    are used as written. ValueError (saying why) for no host, an unclosed `[`, or a port that
+    is not a number within 1..65535."""
+    text = address.strip()
+    scheme, colon, rest = text.partition(":")
+    scheme = scheme.lower()
+    if colon and scheme in ("unix", "unix-abstract", "vsock"):
+        return text
+    if colon and scheme in ("ipv4", "ipv6"):
+        return f"{text[:len(scheme)]}:" + ",".join(_host_with_port(part)
+                                                   for part in rest.split(","))
+    if colon and scheme == "dns":
+        if rest.startswith("//"):  # dns://authority/host[:port]: the DNS server to ask
+            authority, _, host = rest[2:].partition("/")
+            return f"{text[:3]}://{authority}/{_host_with_port(host)}"
+        return f"{text[:3]}:{_host_with_port(rest)}"
+    return _host_with_port(text)
+
+
+def _host_with_port(text: str) -> str:
+    """One "host", "host:port", "[v6]", "[v6]:port" or bare "v6" with the port it names, else
+    DEFAULT_PORT (with_port)."""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError(f"{quote(text)} opens an IPv6 address with [ but never closes it")
+        host, after = text[:close + 1], text[close + 1:]
+        if after and not after.startswith(":"):
+            raise ValueError(f"{quote(text)} has {quote(after)} after its IPv6 address; "
+                             f"write [address]:port")
+        port = after[1:] if after else None
+    elif text.count(":") > 1:  # an IPv6 address without brackets names no port (as gRPC reads it)
+        host, port = f"[{text}]", None
+    else:
+        host, colon, port_text = text.partition(":")
+        port = port_text if colon else None
+    if host in ("", "[]"):
+        raise ValueError(f"{quote(text)} names no host")
+    if port is None:
+        return f"{host}:{DEFAULT_PORT}"
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"the port in {quote(text)} must be a number within 1..65535")
+    return f"{host}:{port}"
+
+
+def address_option(text: str) -> str:
+    """An argparse `type` for --address: `with_port`, a usage error (exit 2) saying why."""
+    try:
+        return with_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def server_address(args: argparse.Namespace) -> str:
+    """The address a command calls: --address, else env KANAL_ADDRESS, else DEFAULT_ADDRESS,
+    each through `with_port`; ClientError (exit 2, configuration) for a KANAL_ADDRESS it
+    cannot read."""
+    given = getattr(args, "address", None)
+    if given:
+        return with_port(given)  # normalised already by address_option; idempotent
+    from_env = os.environ.get("KANAL_ADDRESS")
+    if not from_env:
+        return DEFAULT_ADDRESS
+    try:
+        return with_port(from_env)
+    except ValueError as exc:
+        raise ClientError(f"KANAL_ADDRESS: {exc}", exit_code=2) from None
 
 
 def seconds(text: str) -> float:
@@ -98,7 +180,11 @@ def first_command(keys_dir: Path, address: str) -> str:
     command = "kanal layouts"
     if Path(keys_dir).resolve() != state_dir().resolve():
         command = f"KANAL_STATE_DIR={keys_dir} {command}"
-    if address != (os.environ.get("KANAL_ADDRESS") or DEFAULT_ADDRESS):
+    try:
+        called = server_address(argparse.Namespace())
+    except ClientError:
+        called = None
+    if address != called:
         command += f" --address {address}"
     return command
 
@@ -126,8 +212,7 @@ class Target:
 
 def target(args: argparse.Namespace, role: str) -> Target:
     """Where to call and with which key; ClientError when there is no key to be had."""
-    address = (getattr(args, "address", None) or os.environ.get("KANAL_ADDRESS")
-               or DEFAULT_ADDRESS)
+    address = server_address(args)
     key = (getattr(args, "key", None) or os.environ.get("KANAL_API_KEY")
            or development_key(role))
     if not key:

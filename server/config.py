@@ -56,6 +56,10 @@ from typing import Any
 from server.auth import ApiKey, AuthConfigError, parse_keys
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 
+# The gRPC port `kanal serve` listens on by default, and the one a client command calls when
+# its --address (or KANAL_ADDRESS) names a host without one (server.client.with_port).
+DEFAULT_PORT = 50051
+
 
 class ConfigError(Exception):
     """The configuration cannot work; the message says which setting and why."""
@@ -76,7 +80,7 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class Settings:
-    listen: str = "127.0.0.1:50051"
+    listen: str = f"127.0.0.1:{DEFAULT_PORT}"
     state_dir: Path = Path(".kanal")
     layouts_dir: Path = DEFAULT_LAYOUTS_DIR
     max_data_bytes: int = 4 * 1024 * 1024

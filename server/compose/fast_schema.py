@@ -15,7 +15,15 @@ change; the only requirement is that it never accepts what jsonschema refuses:
   asserted either (`use_formats=False`); defaults are never written into the data
   (`use_default=False`);
 - integers: a Decimal is never an integer for either (the data's numbers with a fraction
-  part or an exponent are Decimals, whole numbers are ints).
+  part or an exponent are Decimals, whole numbers are ints);
+- number bounds bind numeric strings too (server.compose.schema_bounds), which
+  fastjsonschema's own keywords do not: each subschema with a bound gets a `format` of its
+  own whose check is `schema_bounds.string_in_bounds` (fastjsonschema checks a format on
+  strings only, and leaves numbers to its `minimum` ... code). The schema's own `format`s
+  are dropped from the compiled copy (annotations, as above). A bound that is not a whole
+  number, or any `multipleOf`, leaves the layout on jsonschema alone: fastjsonschema
+  compares a Decimal with a float bound in binary and divides for `multipleOf` at 28
+  digits, where the validator compares and divides exactly.
 tests/unit/test_fast_schema.py holds both validators to the same answers.
 """
 
@@ -25,6 +33,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import fastjsonschema
+
+from server.compose.schema_bounds import KEYWORDS as BOUND_KEYWORDS
+from server.compose.schema_bounds import admits_strings, string_in_bounds
 
 # Keywords that mean the same in draft 7 and draft 2020-12 (and annotations).
 SAME_IN_BOTH = frozenset({
@@ -61,13 +72,53 @@ def _keywords_known(schema: Any) -> bool:
     return True
 
 
+class _NotCompiled(Exception):
+    """The schema has a bound the compiled check would not read as the validator does."""
+
+
+def _with_bound_formats(schema: Any, formats: dict[str, Callable[[str], bool]]) -> Any:
+    """A copy of `schema` whose subschemas with number bounds check numeric strings against
+    them through a `format` of their own (registered in `formats`), without the schema's
+    own `format`s; _NotCompiled for a bound that is no whole number, or a `multipleOf`."""
+    if isinstance(schema, list):
+        return [_with_bound_formats(item, formats) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _NAMED_SUBSCHEMAS and isinstance(value, Mapping):
+            out[key] = {name: _with_bound_formats(sub, formats) for name, sub in value.items()}
+        elif key in {"enum", "const", "examples", "default", "required", "format"}:
+            if key != "format":  # values, not schemas; `format` is an annotation here
+                out[key] = value
+        else:
+            out[key] = _with_bound_formats(value, formats)
+    bounds = {key: schema[key] for key in BOUND_KEYWORDS if key in schema}
+    if bounds:
+        if "multipleOf" in bounds or not all(
+                type(bound) is int or (type(bound) is float and bound.is_integer())
+                for bound in bounds.values()):
+            raise _NotCompiled
+        if admits_strings(schema):
+            name = f"kanal-number-bounds-{len(formats)}"
+            formats[name] = string_in_bounds(bounds)
+            out["format"] = name
+    return out
+
+
 def compile_fast_check(schema: Mapping[str, Any]) -> Callable[[Any], bool] | None:
     """`check(data) -> True` when `data` is valid against `schema`, False when it may not
     be (ask jsonschema); None when the schema needs jsonschema alone."""
     if not _keywords_known(schema):
         return None
-    validate = fastjsonschema.compile({**schema, "$schema": _DRAFT_7}, use_default=False,
-                                      use_formats=False, detailed_exceptions=False)
+    formats: dict[str, Callable[[str], bool]] = {}
+    try:
+        compiled = _with_bound_formats(schema, formats)
+    except _NotCompiled:
+        return None
+    validate = fastjsonschema.compile({**compiled, "$schema": _DRAFT_7}, formats=formats,
+                                      use_default=False, use_formats=True,
+                                      detailed_exceptions=False)
 
     def check(data: Any) -> bool:
         try:

@@ -10,7 +10,9 @@ jsonschema runs it with Python's `re.search`, which differs where it matters for
 
 `DataValidator` is Draft 2020-12 with `pattern` translated to those semantics (`$` ->
 `\\Z`, `\\d` -> `[0-9]`, outside and inside character classes), so every layout's schema is
-read as written, without editing any of them.
+read as written, without editing any of them; and with the number bounds (`minimum`,
+`maximum`, `exclusiveMinimum`, `exclusiveMaximum`, `multipleOf`) binding a numeric string
+as the number it spells, compared as Decimals (server.compose.schema_bounds).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
+
+from server.compose.schema_bounds import BOUNDS
 
 
 def ecma_to_python(pattern: str) -> str:
@@ -73,4 +77,4 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-DataValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+DataValidator = validators.extend(Draft202012Validator, {"pattern": _pattern, **BOUNDS})

@@ -115,3 +115,22 @@ def test_a_national_id_with_a_wrong_check_digit_is_refused_at_its_path(documents
         '"01017012345" is not a Norwegian fødselsnummer (the customer\'s country NO: a check '
         'digit is wrong; 11 digits DDMMYYNNNCC)'))]
     assert details.startswith('invalid $.customer.national_id: "01017012345" is not a ')
+
+
+def test_a_numeric_string_past_the_schemas_bound_is_refused_as_a_number_is(documents):
+    # was composed: the schemas' bounds bound JSON numbers only, and amounts come as strings
+    # (server.compose.schema_bounds; QA 2026-12-02)
+    data = sample("card-invoice")
+    data["transactions"][0]["amount"] = "1000000000000000.00"
+    data["card_account"]["nominal_interest_percent"] = "1000"
+    _, violations = refused(documents, "card-invoice", json.dumps(data))
+    assert dict(violations) == {
+        "$.transactions[0].amount":
+            '"1000000000000000.00" is greater than or equal to the maximum of 1000000000000000',
+        "$.card_account.nominal_interest_percent":
+            '"1000" is greater than or equal to the maximum of 1000'}
+    data = sample("payment-reminder")
+    data["reminder"]["fee"] = "-1000000000000000"
+    _, violations = refused(documents, "payment-reminder", json.dumps(data))
+    assert violations == [("$.reminder.fee", '"-1000000000000000" is less than or equal to '
+                                             "the minimum of -1000000000000000")]

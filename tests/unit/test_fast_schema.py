@@ -20,7 +20,9 @@ _REGISTRY = LayoutRegistry()
 LAYOUTS = [_REGISTRY.get(layout.id, version) for layout in _REGISTRY.latest()
            for version in _REGISTRY.versions(layout.id)]
 REPLACEMENTS: tuple[Any, ...] = (None, True, 0, -1, 10**20, Decimal("1.5"), Decimal("-0.001"),
-                                 "", "x", "1" * 300, "2026-13-45", [], {}, ["x"], {"x": 1})
+                                 "", "x", "1" * 300, "2026-13-45", [], {}, ["x"], {"x": 1},
+                                 # numeric strings past the schemas' bounds (schema_bounds)
+                                 "1000000000000000", "-1000000000000000", "150", "-0.5")
 
 
 def paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
