@@ -22,6 +22,9 @@ class StoredObject:
     retain_until: datetime | None
     version_id: str | None = None
     legal_hold: bool = field(default=False)
+    # versions (and delete markers) written over this one under its key, by someone going
+    # around the archive (archive.versions); 0 for an untouched key, as Kanal writes a key once
+    newer_versions: int = 0
 
 
 def retention_instant(retain_until: datetime) -> datetime:

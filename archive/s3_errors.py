@@ -8,7 +8,17 @@ the store handles itself (the key is taken).
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from archive.errors import (
     AccessDenied,
@@ -67,3 +77,24 @@ def from_client_error(exc: ClientError, where: str) -> ArchiveError:
     if code in UNAVAILABLE_CODES or (isinstance(status, int) and status >= 500):
         return ArchiveUnavailable(f"{where}: {code}: {message}")
     return ArchiveError(f"{where}: {code}: {message}")
+
+
+@contextmanager
+def translated(bucket: str, endpoint_url: str | None, key: str | None = None
+               ) -> Iterator[None]:
+    """Any botocore error raised inside -> its `ArchiveError` (naming s3://bucket/key); an
+    `ArchiveError` passes as it is."""
+    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    try:
+        yield
+    except ArchiveError:
+        raise
+    except ClientError as exc:
+        raise from_client_error(exc, where) from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        endpoint = endpoint_url or "AWS S3"
+        raise ArchiveUnavailable(f"{endpoint} unreachable ({where}): {exc}") from exc
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise AccessDenied(f"no usable S3 credentials: {exc}") from exc
+    except BotoCoreError as exc:
+        raise ArchiveError(f"S3 request for {where} failed: {exc}") from exc

@@ -28,14 +28,13 @@ Why it looks like this:
 - **A store that refuses writes is down.** 3 puts in a row refused by S3 itself (5xx) make
   `ping` fail, naming the last error, until a put succeeds; `on_write_failures` is told
   (the server restarts an embedded SeaweedFS): archive.write_health.
-- **A hung S3 never hangs the caller.** A paused or wedged server accepts connections and
-  then says nothing, which socket timeouts only notice per read. So every request runs in
-  the store's own threads and the caller waits at most `call_timeout` seconds, or less when
-  the call it serves has a deadline (`archive.deadline`), then gets `ArchiveUnavailable`.
-  At most `max_inflight` requests wait on S3 at once; beyond that a request fails at once
-  rather than queueing behind a dead endpoint. (An abandoned request ends on its own, at
-  the latest after `read_timeout`; a put that lands after its caller gave up leaves an
-  object without an index row, which `archive.rebuild` reconciles.)
+- **A hung S3 never hangs the caller.** Every request runs in the store's own threads, for
+  at most the call's time left or `call_timeout` s, at most `max_inflight` at once
+  (archive.bounded_calls); a put that lands after its caller gave up leaves an object
+  without an index row, which `archive.rebuild` reconciles.
+- **Kanal's version is the key's first.** Object Lock keeps a version written over a key
+  (by someone going around the archive) from replacing Kanal's: reads, holds, presigned URLs
+  and `iter_objects` fall back to or name the first version (archive.versions).
 
 One `ArchiveStore` may be shared by threads: it owns its own boto3 session and client, and
 boto3 clients are thread-safe.
@@ -65,30 +64,23 @@ over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import threading
+import itertools
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import ClientError
 
-from archive import deadline
+from archive.bounded_calls import BoundedCalls
 from archive.digests import checksum_base64, digest_from_hex, hashed
 from archive.errors import (
-    AccessDenied,
     ArchiveError,
     ArchiveUnavailable,
     IntegrityError,
@@ -108,15 +100,16 @@ from archive.s3_errors import (
     NO_HOLD_CODES,
     PRECONDITION_CODES,
     error_code,
-    from_client_error,
+    translated,
 )
+from archive.versions import KeyVersions, first_version, key_versions
 from archive.write_health import THRESHOLD as WRITE_FAILURE_THRESHOLD
 from archive.write_health import WriteFailures
 
-T = TypeVar("T")
-
 __all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metadata_value",
            "encode_metadata_value"]
+
+log = logging.getLogger(__name__)
 
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
 # where a health probe checks that S3 takes writes again (ping); not a document key, so an
@@ -156,9 +149,8 @@ class ArchiveStore:
         self.call_timeout = call_timeout
         self.max_inflight = max_inflight
         self.write_failures = WriteFailures(write_failure_threshold, on_write_failures)
-        self._requests = ThreadPoolExecutor(max_inflight, thread_name_prefix="s3")
-        self._inflight = 0
-        self._inflight_lock = threading.Lock()
+        # every request runs through `_call`: bounded in time and in number (see there)
+        self._call = BoundedCalls(endpoint_url or "AWS S3", call_timeout, max_inflight)
         session = boto3.session.Session(
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
@@ -324,11 +316,37 @@ class ArchiveStore:
 
     # --- reading --------------------------------------------------------------------------
 
-    def get(self, key: str, *, expected_sha256: str | None = None) -> bytes:
-        """The object's bytes, verified against the sha256 in its metadata (and against
-        `expected_sha256`, e.g. the one in the index, when given)."""
+    def get(self, key: str, *, expected_sha256: str | None = None,
+            current_only: bool = False) -> bytes:
+        """The bytes Kanal archived under `key`, verified against the sha256 in their metadata
+        (and against `expected_sha256`, e.g. the one in the index, when given).
+
+        The current version is read first. When it fails its check or is gone because someone
+        wrote or deleted around the archive, the key's first version, Kanal's own
+        (archive.versions), is read and verified instead, and the forgery logged.
+        IntegrityError or ObjectNotFound when that fails too, or at once with
+        `current_only` (archive.rebuild `verify` tells the two cases apart)."""
+        try:
+            return self._verified(key, None, expected_sha256)
+        except (IntegrityError, ObjectNotFound) as exc:
+            if current_only:
+                raise
+            versions = self.versions(key)
+            if versions is None or not versions.newer:
+                raise
+            try:
+                content = self._verified(key, versions.first, expected_sha256)
+            except (IntegrityError, ObjectNotFound):
+                raise exc from None
+            log.warning("%s: %d newer version(s) written around the archive (%s); read the "
+                        "retained original, version %s", key, versions.newer, exc,
+                        versions.first)
+            return content
+
+    def _verified(self, key: str, version_id: str | None, expected_sha256: str | None
+                  ) -> bytes:
         with self._errors(key):
-            response, content = self._call(self._get_object, key)
+            response, content = self._call(self._get_object, key, version_id)
         recorded, _ = decode_metadata(response.get("Metadata") or {})
         actual = hashlib.sha256(content).hexdigest()
         if not recorded:
@@ -343,66 +361,89 @@ class ArchiveStore:
             )
         return content
 
-    def _get_object(self, key: str) -> tuple[Any, bytes]:
-        response = self._client.get_object(Bucket=self.bucket, Key=key)
+    def _get_object(self, key: str, version_id: str | None) -> tuple[Any, bytes]:
+        version = {"VersionId": version_id} if version_id else {}
+        response = self._client.get_object(Bucket=self.bucket, Key=key, **version)
         return response, response["Body"].read()
 
-    def set_legal_hold(self, key: str, on: bool) -> None:
-        """Place (on=True) or release a legal hold on the current version of `key`. A held
-        object cannot be deleted even after its retention ends; releasing the hold never
-        shortens the COMPLIANCE retention."""
+    def versions(self, key: str) -> KeyVersions | None:
+        """`key`'s first version (Kanal's object) and how many were written over it; None
+        when no version of it is stored (archive.versions)."""
         with self._errors(key):
-            self._call(self._client.put_object_legal_hold,
-                Bucket=self.bucket, Key=key, LegalHold={"Status": "ON" if on else "OFF"}
-            )
+            return self._call(first_version, self._client, self.bucket, key)
+
+    def _original(self, key: str) -> dict[str, str]:
+        """The request parameter that names Kanal's version of `key` (ObjectNotFound when
+        none is stored)."""
+        versions = self.versions(key)
+        if versions is None:
+            raise ObjectNotFound(f"s3://{self.bucket}/{key}: not found")
+        return {"VersionId": versions.first}
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Place (on=True) or release a legal hold on Kanal's version of `key` (its first,
+        archive.versions). A held object cannot be deleted even after its retention ends;
+        releasing the hold never shortens the COMPLIANCE retention."""
+        with self._errors(key):
+            self._call(self._client.put_object_legal_hold, Bucket=self.bucket, Key=key,
+                       LegalHold={"Status": "ON" if on else "OFF"}, **self._original(key))
 
     def legal_hold(self, key: str) -> bool:
-        """Whether the current version of `key` is under a legal hold."""
+        """Whether Kanal's version of `key` is under a legal hold."""
         with self._errors(key):
             try:
                 response = self._call(self._client.get_object_legal_hold, Bucket=self.bucket,
-                                      Key=key)
+                                      Key=key, **self._original(key))
             except ClientError as exc:
                 if error_code(exc) in NO_HOLD_CODES:
                     return False
                 raise
         return response.get("LegalHold", {}).get("Status") == "ON"
 
-    def head(self, key: str) -> StoredObject:
-        """What S3 knows about the current version of `key` (no body transferred)."""
+    def head(self, key: str, version_id: str | None = None) -> StoredObject:
+        """What S3 knows about the current version of `key`, or of `version_id` (no body
+        transferred)."""
+        version = {"VersionId": version_id} if version_id else {}
         with self._errors(key):
-            response = self._call(self._client.head_object, Bucket=self.bucket, Key=key)
+            response = self._call(self._client.head_object, Bucket=self.bucket, Key=key,
+                                  **version)
         return stored_object(key, response)
 
-    def presigned_url(self, key: str, expires_seconds: int) -> str:
-        """A time-limited GET URL for the object. Computed locally (no request is made), so
-        it neither checks that the key exists nor verifies the bytes the holder downloads."""
+    def presigned_url(self, key: str, expires_seconds: int, version_id: str | None = None
+                      ) -> str:
+        """A time-limited GET URL for the current version of `key`, or for `version_id`.
+        Computed locally (no request is made), so it neither checks that the key exists nor
+        verifies the bytes the holder downloads."""
         if not 1 <= expires_seconds <= _MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_seconds must be within 1..{_MAX_PRESIGN_SECONDS}")
+        params = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
         with self._errors(key):
             url: str = self._client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=expires_seconds,
-            )
+                "get_object", Params=params, ExpiresIn=expires_seconds)
         return url
 
     def iter_objects(self, prefix: str = "") -> Iterator[StoredObject]:
-        """Every current object under `prefix` in key order, with its metadata: the input for
-        rebuilding the index from the archive alone. A listing carries no user metadata, so
-        each object needs a HEAD; those of one listing page (up to 1,000 keys) run
-        concurrently, since one at a time a large archive is mostly waiting on round trips."""
+        """Kanal's object of every key under `prefix` (its first version, archive.versions)
+        in key order, with its metadata and `newer_versions`: the input for rebuilding the
+        index from the archive alone. A listing carries no user metadata, so each object
+        needs a HEAD; up to 1,000 run concurrently, since one at a time a large archive is
+        mostly waiting on round trips."""
         with self._errors(prefix), ThreadPoolExecutor(_HEAD_CONCURRENCY) as heads:
-            paginator = self._client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                keys = [entry["Key"] for entry in page.get("Contents", [])]
-                for obj in heads.map(self._head_or_none, keys):  # map keeps the key order
-                    if obj is not None:  # None: deleted (delete marker) since the listing
+            listed = key_versions(self._client, self.bucket, prefix)
+            while batch := list(itertools.islice(listed, 1000)):
+                for obj in heads.map(self._first_or_none, batch):  # map keeps the key order
+                    if obj is not None:  # None: its version expired since the listing
                         yield obj
 
-    def _head_or_none(self, key: str) -> StoredObject | None:
+    def _first_or_none(self, versions: KeyVersions) -> StoredObject | None:
+        found = self._head_or_none(versions.key, versions.first)
+        return found and dataclasses.replace(found, newer_versions=versions.newer)
+
+    def _head_or_none(self, key: str, version_id: str | None = None) -> StoredObject | None:
         try:
-            return self.head(key)
+            return self.head(key, version_id)
         except ObjectNotFound:
             return None
 
@@ -441,54 +482,11 @@ class ArchiveStore:
                 self._call(self._client.delete_object, Bucket=self.bucket,
                            Key=WRITE_PROBE_KEY, VersionId=version, _timeout=timeout)
 
-    # --- bounded requests -------------------------------------------------------------------
-
-    def _call(self, request: Callable[..., T], *args: Any, _timeout: float | None = None,
-              **kwargs: Any) -> T:
-        """`request(*args, **kwargs)` in the store's threads; the caller waits at most the
-        call's time left, `call_timeout` (or `_timeout`) without a deadline."""
-        budget = deadline.remaining(_timeout or self.call_timeout)
-        where = self.endpoint_url or "AWS S3"
-        if not budget:
-            raise ArchiveUnavailable(f"no time left for a request to {where}")
-        with self._inflight_lock:
-            if self._inflight >= self.max_inflight:
-                raise ArchiveUnavailable(
-                    f"{where} is not keeping up: {self._inflight} requests already waiting")
-            self._inflight += 1
-        future = self._requests.submit(request, *args, **kwargs)
-        future.add_done_callback(self._request_done)
-        try:
-            return future.result(timeout=budget)
-        except FutureTimeout:
-            raise ArchiveUnavailable(f"{where} did not answer within {budget:.1f} s") from None
-
     @property
     def requests_in_flight(self) -> int:
         """Requests sent to S3 and not answered yet (including abandoned ones)."""
-        return self._inflight
+        return self._call.in_flight
 
-    def _request_done(self, _future: object) -> None:
-        with self._inflight_lock:
-            self._inflight -= 1
-
-    # --- error translation ----------------------------------------------------------------
-
-    @contextmanager
-    def _errors(self, key: str | None = None) -> Iterator[None]:
-        where = f"s3://{self.bucket}/{key}" if key else f"s3://{self.bucket}"
-        try:
-            yield
-        except ArchiveError:
-            raise
-        except ClientError as exc:
-            raise from_client_error(exc, where) from exc
-        except (BotoConnectionError, HTTPClientError) as exc:
-            endpoint = self.endpoint_url or "AWS S3"
-            raise ArchiveUnavailable(f"{endpoint} unreachable ({where}): {exc}") from exc
-        except (NoCredentialsError, PartialCredentialsError) as exc:
-            raise AccessDenied(f"no usable S3 credentials: {exc}") from exc
-        except BotoCoreError as exc:
-            raise ArchiveError(f"S3 request for {where} failed: {exc}") from exc
-
-
+    def _errors(self, key: str | None = None) -> AbstractContextManager[None]:
+        """botocore's errors inside -> the archive's typed errors (archive.s3_errors)."""
+        return translated(self.bucket, self.endpoint_url, key)

@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"sha256 mismatch: {key}")
             for key in report.missing:
                 print(f"missing: {key}")
+            for key in report.overwritten:
+                print(f"written over (the retained original is intact and served): {key}")
             print(report.summary(), file=sys.stderr)
             return 0 if report.ok else 1
         if args.action == "reindex":
@@ -97,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"skipped (idempotency race loser): {name}")
         for name in result.incomplete:
             print(f"skipped (incomplete): {name}")
+        for key in result.overwritten:
+            print(f"written over (indexed from the retained original): {key}")
         print(result.summary(), file=sys.stderr)
         return 0
 

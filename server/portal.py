@@ -291,7 +291,14 @@ class PortalService:
         record = self._visible(scope, document_id)
         output = self._output(record, channel)
         issued = datetime.now(UTC)
-        url = self.store.presigned_url(output.key, seconds)
+        try:  # Kanal's version, the key's first, whatever was written over it since
+            versions = self.store.versions(output.key)
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"e-archive unavailable: {exc}") from exc
+        if versions is None:
+            log.error("indexed object missing", document_id=document_id, channel=output.channel)
+            raise DataLoss(f"document {document_id!r} is missing from the archive")
+        url = self.store.presigned_url(output.key, seconds, versions.first)
         return output, url, issued + timedelta(seconds=seconds)
 
 

@@ -5,6 +5,7 @@ SQLite and PostgreSQL; the objects live in a real embedded SeaweedFS."""
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,7 @@ from server.channels import Renderers
 from server.compose.layouts import LayoutRegistry
 from server.config import Settings
 from server.errors import InvalidInput, Unavailable
-from server.portal import ListQuery, PortalService
+from server.portal import ListQuery, PortalService, Scope
 from tests.client import Keys, channel
 
 pytestmark = pytest.mark.integration
@@ -136,18 +137,30 @@ def test_a_copy_rerenders_byte_identical_from_the_same_input(kanal):
     assert info.value.violations[0].field == "data"
 
 
-def test_verify_finds_a_tampered_object(kanal):
+def test_verify_reports_a_key_written_over_whose_original_is_read(kanal):
     assert verify(kanal.store, kanal.index).ok
     record = kanal.index.find_by_idempotency_key("nordkort", "inv-1")
-    key = record.outputs[0].key
+    output = record.outputs[0]
+    original = kanal.store.get(output.key)
     raw = kanal.store._client
-    head = raw.head_object(Bucket=kanal.store.bucket, Key=key)
-    raw.put_object(Bucket=kanal.store.bucket, Key=key, Body=b"tampered",
+    head = raw.head_object(Bucket=kanal.store.bucket, Key=output.key)
+    raw.put_object(Bucket=kanal.store.bucket, Key=output.key, Body=b"tampered",
                    Metadata=head["Metadata"], ContentType=head["ContentType"])
     report = verify(kanal.store, kanal.index)
-    assert report.mismatched == [key] and not report.missing
+    assert report.overwritten == [output.key] and not report.ok, report.summary()
+    assert not report.mismatched and not report.missing
     sampled = verify(kanal.store, kanal.index, sample=0.5)
     assert sampled.checked <= report.checked
+
+    # QA 2026-12-02: the portal answered DATA_LOSS though Kanal's version was intact
+    portal = PortalService(kanal.store, kanal.index, customer_token_secrets={},
+                           page_token_secret=b"p" * 32)
+    scope = Scope("nordkort", None)
+    _, chunks = portal.fetch(scope, record.document_id, output.channel)
+    assert b"".join(chunks) == original
+    _, url, _ = portal.download_url(scope, record.document_id, output.channel, 60)
+    with urllib.request.urlopen(url) as response:
+        assert response.read() == original
 
 
 def test_verify_under_a_prefix_reads_only_those_objects(kanal):
@@ -159,9 +172,23 @@ def test_verify_under_a_prefix_reads_only_those_objects(kanal):
     assert verify(kanal.store, kanal.index, prefix="zzz").checked == 0
     tampered = kanal.index.find_by_idempotency_key("nordkort", "inv-1").outputs[0].key
     kanal.store._client.put_object(Bucket=kanal.store.bucket, Key=tampered, Body=b"tampered")
-    assert verify(kanal.store, kanal.index, prefix=tampered).mismatched == [tampered]
+    assert verify(kanal.store, kanal.index, prefix=tampered).overwritten == [tampered]
     assert verify(kanal.store, kanal.index,
                   prefix=customer_prefix("nordkort", "30999111")).ok
+
+
+def test_reindex_rebuilds_keys_written_over_or_deleted_from_their_originals(kanal):
+    # QA 2026-12-02: a rebuilt index dropped an output whose key someone had written over
+    [record] = [r for r in kanal.index.iter_all() if r.customer_id == "30999111"]
+    written_over, deleted = record.outputs[0].key, record.outputs[-1].key
+    raw, bucket = kanal.store._client, kanal.store.bucket
+    raw.put_object(Bucket=bucket, Key=written_over, Body=b"tampered")
+    raw.delete_object(Bucket=bucket, Key=deleted)  # a delete marker over the locked version
+    kanal.index.drop_schema()
+    report = reindex(kanal.store, kanal.index)
+    assert kanal.index.get("nordkort", record.document_id) == record, report.summary()
+    assert {written_over, deleted} <= set(report.overwritten)
+    assert not report.incomplete and not set(report.foreign_keys) & {written_over, deleted}
 
 
 def test_compose_refuses_an_unknown_corrected_document(kanal):

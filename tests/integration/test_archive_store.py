@@ -30,6 +30,7 @@ from archive.errors import (
 )
 from archive.keys import document_key
 from archive.store import MULTIPART_THRESHOLD, ArchiveStore, decode_metadata_value
+from archive.versions import KeyVersions
 
 pytestmark = pytest.mark.integration
 
@@ -226,7 +227,55 @@ def test_retained_version_cannot_be_deleted_or_shortened_and_survives_overwrite(
     original = raw_s3.get_object(Bucket=bucket, Key=key, VersionId=stored.version_id)
     assert original["Body"].read() == PDF
     with pytest.raises(IntegrityError):
-        archive_store.get(key)  # the forged current version does not match its sha256
+        archive_store.get(key, current_only=True)  # the forged version fails its sha256
+
+
+def test_a_key_written_over_or_deleted_around_the_archive_reads_as_kanal_wrote_it(
+    archive_store: ArchiveStore, raw_s3: Any
+) -> None:
+    # QA 2026-12-02: after a plain PutObject over an archived key the portal answered
+    # DATA_LOSS and a rebuilt index dropped the output, though Kanal's version was intact
+    bucket, key = archive_store.bucket, _key()
+    stored = archive_store.put(key, PDF, media_type="application/pdf",
+                               metadata={"channel": "print"}, retain_until=_until())
+    untouched = archive_store.put(key.replace("print.pdf", "sms.txt"), b"a key beside it",
+                                  media_type="text/plain", metadata={}, retain_until=None)
+    assert archive_store.versions(key) == KeyVersions(key, stored.version_id, 0)
+
+    raw_s3.put_object(Bucket=bucket, Key=key, Body=b"forged", Metadata={"sha256": stored.sha256})
+    assert archive_store.get(key) == PDF
+    assert archive_store.get(key, expected_sha256=stored.sha256) == PDF
+    raw_s3.delete_object(Bucket=bucket, Key=key)  # a delete marker over both
+    assert archive_store.versions(key) == KeyVersions(key, stored.version_id, 2)
+    assert archive_store.get(key) == PDF
+    with pytest.raises(ObjectNotFound):
+        archive_store.get(key, current_only=True)
+
+    listed = {obj.key: obj for obj in archive_store.iter_objects(key[:key.rindex("/")])}
+    assert listed[key].version_id == stored.version_id and listed[key].sha256 == stored.sha256
+    assert listed[key].newer_versions == 2 and listed[key].metadata["channel"] == "print"
+    assert listed[untouched.key].newer_versions == 0
+
+    archive_store.set_legal_hold(key, True)  # on Kanal's version, not the forged one
+    held = raw_s3.get_object_legal_hold(Bucket=bucket, Key=key, VersionId=stored.version_id)
+    assert held["LegalHold"]["Status"] == "ON" and archive_store.legal_hold(key)
+
+    url = archive_store.presigned_url(key, 60, stored.version_id)
+    with urllib.request.urlopen(url) as response:
+        assert response.read() == PDF
+
+
+def test_a_key_never_archived_by_kanal_is_not_read_from_another_version(
+    archive_store: ArchiveStore, raw_s3: Any
+) -> None:
+    key = _key()  # only others' versions: the first one is no Kanal object either
+    raw_s3.put_object(Bucket=archive_store.bucket, Key=key, Body=b"one")
+    raw_s3.put_object(Bucket=archive_store.bucket, Key=key, Body=b"two")
+    with pytest.raises(IntegrityError, match="no recorded sha256"):
+        archive_store.get(key)
+    with pytest.raises(ObjectNotFound):
+        archive_store.get(_key())
+    assert archive_store.versions(_key()) is None
 
 
 def test_legal_hold_blocks_deletion(archive_store: ArchiveStore, raw_s3: Any) -> None:

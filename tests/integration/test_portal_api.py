@@ -278,7 +278,7 @@ def test_other_tenant_gets_not_found_everywhere(kanal, docs):
             document_id=a1, on=True)) == grpc.StatusCode.NOT_FOUND
 
 
-def test_fetch_streams_verified_bytes_and_detects_tampering(kanal, docs):
+def test_fetch_streams_verified_bytes_and_serves_kanals_version_of_a_forged_key(kanal, docs):
     stub, _ = portal(kanal)
     a1 = docs["a1"]
     chunks = list(stub.FetchDocument(portal_pb2.FetchDocumentRequest(
@@ -287,14 +287,23 @@ def test_fetch_streams_verified_bytes_and_detects_tampering(kanal, docs):
     assert chunks[0].sha256 == print_output(a1).sha256 == hashlib.sha256(content).hexdigest()
     assert content.startswith(b"%PDF-") and chunks[0].media_type == "application/pdf"
 
-    # a tampered new version under the same key, carrying the original sha256 header
-    key = print_output(docs["b1"]).archive_key
+    # a forged new version under the same key, carrying the original sha256 header: the
+    # customer still gets what Kanal archived, the key's first version (archive.versions;
+    # QA 2026-12-02: DATA_LOSS, though the locked original was intact)
+    b1 = print_output(docs["b1"])
+    archived = b"".join(c.data for c in stub.FetchDocument(portal_pb2.FetchDocumentRequest(
+        document_id=docs["b1"].document_id)))
     raw = kanal.store._client
-    head = raw.head_object(Bucket=kanal.store.bucket, Key=key)
-    raw.put_object(Bucket=kanal.store.bucket, Key=key, Body=b"%PDF-1.7 forged",
+    head = raw.head_object(Bucket=kanal.store.bucket, Key=b1.archive_key)
+    raw.put_object(Bucket=kanal.store.bucket, Key=b1.archive_key, Body=b"%PDF-1.7 forged",
                    Metadata=head["Metadata"], ContentType="application/pdf")
-    assert code_of(stub.FetchDocument, portal_pb2.FetchDocumentRequest(
-        document_id=docs["b1"].document_id)) == grpc.StatusCode.DATA_LOSS
+    fetched = b"".join(c.data for c in stub.FetchDocument(portal_pb2.FetchDocumentRequest(
+        document_id=docs["b1"].document_id)))
+    assert fetched == archived and hashlib.sha256(fetched).hexdigest() == b1.sha256
+    url = stub.GetDownloadUrl(portal_pb2.GetDownloadUrlRequest(
+        document_id=docs["b1"].document_id, expires_seconds=60))
+    with urllib.request.urlopen(url.url, timeout=10) as response:
+        assert response.read() == archived
 
 
 def test_presigned_url_downloads_the_bytes_then_expires(kanal, docs):
