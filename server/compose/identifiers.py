@@ -321,7 +321,9 @@ def derived_endpoint(legal_id: str | None, legal_id_scheme: str | None,
     else its normalised VAT id when `VAT_EAS` has its prefix, else None (no address:
     PEPPOL-EN16931-R010/R020 name the party)."""
     if legal_id and legal_id_scheme and legal_id_scheme in codelists.EAS:
-        return legal_id_scheme, legal_id
+        if legal_id_scheme == "0037":  # the address form: Y-tunnus 2847051-4 is 0037:28470514
+            return legal_id_scheme, fi_ytunnus.compact(legal_id)
+        return legal_id_scheme, normalise_id(legal_id_scheme, legal_id)
     if vat and vat[:2] in VAT_EAS:
         return VAT_EAS[vat[:2]], vat
     return None

@@ -104,9 +104,12 @@ class InvoiceReader:
         at `path`; identifier errors are collected at their JSON path (`problems`).
 
         `own_ids`: the party is the one sending (a card issuer): its VAT id's check digit
-        is checked too (`ids.vat_id(check_digits=True)`: a bank knows its own id exactly),
-        and with no `peppol_id` it is addressed by its organisation number or VAT id
-        (`ids.derived_endpoint`, BT-34)."""
+        is checked too (`ids.vat_id(check_digits=True)`: a bank knows its own id exactly).
+        A seller (and a card issuer) with no `peppol_id` is addressed by its organisation
+        number or VAT id (`ids.derived_endpoint`, BT-34), as the Peppol directory
+        registers the Nordic companies (NO 0192, SE 0007, DK 0184, FI 0037) and VAT ids
+        (DE 9930, AT 9914, GB 9932, PL 9945); BT-34 is required (PEPPOL-EN16931-R020).
+        A buyer's address is never guessed: a wrong one routes the invoice elsewhere."""
         address = self.address(data.get("address"))
         country = address.country if address else None
         org, org_scheme = text(data.get("org_number")), text(data.get("org_number_scheme"))
@@ -133,7 +136,7 @@ class InvoiceReader:
                 # or refuses when the e-invoice is owed: server/channels/einvoice_channel.py).
                 if seller:
                     self.fail(f"{path}.peppol_id", str(exc))
-        elif own_ids and (derived := ids.derived_endpoint(org, org_scheme, vat)):
+        elif (seller or own_ids) and (derived := ids.derived_endpoint(org, org_scheme, vat)):
             endpoint_scheme, endpoint_id = derived
         contact = data.get("contact") or {}
         tax_registration = text(data.get("tax_registration"))
