@@ -42,18 +42,14 @@ What this module guarantees about the server it starts:
   the current back-off (which doubles with each restart within STABLE_SECONDS, up to
   RESTART_BACKOFF_MAX) and only once per process, so a SeaweedFS that fails again at once
   is restarted every 0.5, 1, 2 ... 30 s at most, never in a loop. `requested_restarts`
-  counts the requests honoured.
+  counts the requests honoured. None while the disk is full (`capacity_problem`): a restart
+  makes no room, and would stop the reads the process still serves.
 
 - **One core for Go by default.** The child runs with `GOMAXPROCS=1` (`go_max_procs`; None
-  leaves Go's default, every core). SeaweedFS's work per request is a chain of small hops
-  (S3 gateway -> filer gRPC -> volume server HTTP -> filer store), and with more than one
-  Go scheduler the goroutines woken at each hop are handed between OS threads that spin
-  looking for work. Measured on the 2-core target (load_tests/profile_stages.py, 200 card
-  invoices, five alternating pairs): SeaweedFS CPU per document 4.5-5.8 ms, mean 5.2, with
-  `GOMAXPROCS=1` against 5.6-6.8 ms, mean 6.1, without (about 15% less), the puts no
-  slower; bare 100 KB puts from 8 threads showed no difference either way. One core still
-  takes several hundred conditional, retained puts a second; a bigger host serving many
-  workers may raise it.
+  leaves Go's default). A put is a chain of small hops (S3 gateway -> filer gRPC -> volume
+  server -> filer store), and more Go schedulers hand the goroutines woken at each hop between
+  spinning OS threads: SeaweedFS CPU per document 5.2 ms mean with one, 6.1 without, the puts
+  no slower (load_tests/profile_stages.py, 200 card invoices, five alternating pairs).
 
 Startup is measured at about 1.1-1.3 s to the first successful S3 call on a 2-core machine;
 shutdown about 1.2 s (`-volume.preStopSeconds=0`).
@@ -76,6 +72,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from archive import weed_capacity
 from archive.errors import DataDirInUse, EmbeddedS3Error
 from archive.weed_process import (
     PortReservation,
@@ -105,6 +102,7 @@ _SCRUBBED_ENV = (
     "S3_EXTERNAL_URL",
 )
 _LOG_TAIL_BYTES = 4000
+_STARTING = "--- kanal: starting"  # the line weed.log gets before each launch
 # `weed` puts each component's local gRPC socket at this fixed path (not configurable) and does
 # not always remove it on exit; we remove the ones of our own ports before start and after stop.
 _GRPC_SOCKET = "/tmp/seaweedfs-{component}-grpc-{port}.sock"
@@ -155,6 +153,8 @@ class EmbeddedS3:
         self._backoff = RESTART_BACKOFF_MIN  # the supervisor's current back-off
         self._up_since: float | None = None  # monotonic time the running process answered
         self._killed_on_request: int | None = None  # pid restart_soon last killed
+        self._free_at_start: int | None = None  # bytes free when the process started
+        self._refused_because: str | None = None  # restart_soon's last refusal, logged once
         self._lock = threading.RLock()  # the process, between stop() and the supervisor
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -219,7 +219,8 @@ class EmbeddedS3:
             env["GOMAXPROCS"] = str(self.go_max_procs)
         if self._log_file is None:
             self._log_file = self.log_path.open("ab")
-        self._log_file.write(f"\n--- kanal: starting {' '.join(args)}\n".encode())
+        self._free_at_start = weed_capacity.free_bytes(self.data_dir)
+        self._log_file.write(f"\n{_STARTING} {' '.join(args)}\n".encode())
         self._log_file.flush()
         started = time.monotonic()
         with self._lock:
@@ -303,6 +304,14 @@ class EmbeddedS3:
                     or self._up_since is None
                     or time.monotonic() - self._up_since < self._backoff):
                 return False
+            problem = self.capacity_problem()
+            if problem is not None:
+                if problem != self._refused_because:
+                    log.warning("not restarting embedded SeaweedFS (pid %s): %s", process.pid,
+                                problem)
+                self._refused_because = problem
+                return False
+            self._refused_because = None
             self._killed_on_request = process.pid
             self.requested_restarts += 1
             log.warning("restarting embedded SeaweedFS (pid %s) on request: %s",
@@ -357,6 +366,12 @@ class EmbeddedS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def capacity_problem(self) -> str | None:
+        """Why SeaweedFS cannot take writes for want of room, which a restart does not mend
+        (archive.weed_capacity), or None; the server's health names it."""
+        since_start = self.log_tail(20_000).rpartition(_STARTING)[2]
+        return weed_capacity.problem(self.data_dir, since_start, self._free_at_start)
 
     def log_tail(self, limit: int = _LOG_TAIL_BYTES) -> str:
         """The end of `weed.log`, for error messages."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 
 from archive.embedded import EmbeddedS3
-from archive.errors import EmbeddedS3Error
+from archive.errors import ArchiveUnavailable, EmbeddedS3Error
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
 from kanal.v1 import (
@@ -383,9 +383,18 @@ class KanalServer:
             self.monitor.poke()
 
     def _archive_probe(self) -> None:
+        """Health of `kanal.archive`: the store's ping, and for an embedded SeaweedFS that
+        refuses writes for want of room, that cause (archive.weed_capacity), which its
+        S3 answers (500 InternalError) do not name."""
         if self.embedded_s3 is not None and not self.embedded_s3.running:
             raise EmbeddedS3Error("the embedded SeaweedFS is not running")
-        self.store.ping()
+        try:
+            self.store.ping()
+        except ArchiveUnavailable as exc:
+            problem = self.embedded_s3 and self.embedded_s3.capacity_problem()
+            if problem:
+                raise ArchiveUnavailable(f"{exc}; {problem}") from exc
+            raise
 
     def _portal(self) -> PortalService:
         portal = self.settings.portal

@@ -87,7 +87,18 @@ def test_writes_refused_after_a_full_disk_report_down_and_restart_seaweedfs(
         with pytest.raises(ArchiveUnavailable, match="writes failed.*InternalError"):
             store.ping()
 
+        # While the disk is full a restart cannot help: it is refused, and the process
+        # keeps serving reads (QA 2026-12-02: restarts on a full disk killed every read)
+        assert "filerldb2 is full" in (s3.capacity_problem() or "")
+        serving = s3.pid
+        for _ in range(3):
+            time.sleep(0.6)  # past the back-off each time
+            assert s3.restart_soon(store.write_failures.reason) is False
+        assert s3.requested_restarts == 0 and s3.pid == serving and s3.running
+        assert store.get("t/00000.pdf")  # written before the disk filled
+
         filler.unlink()  # room again; the fault stays: the filer refuses writes still
+        assert s3.capacity_problem() is None
         # (InternalError, or no answer within call_timeout: it also hangs now and then)
         with pytest.raises(ArchiveUnavailable):
             put(store, n)
@@ -153,3 +164,20 @@ def test_the_health_probes_own_write_works_on_seaweedfs_and_leaves_nothing(
     assert list(store.iter_objects()) == []
     versions = store._client.list_object_versions(Bucket="write-probe")
     assert not versions.get("Versions") and not versions.get("DeleteMarkers")
+
+
+def test_no_free_volumes_refuses_a_restart_until_the_disk_has_more_room(
+        tmp_path: Path) -> None:
+    """SeaweedFS sizes its volumes by the free disk when it starts; when it logs that none is
+    left, a restart helps only once the disk has gained room (archive.weed_capacity)."""
+    with EmbeddedS3(tmp_path / "s3", **KEYS) as s3:
+        time.sleep(0.6)  # up longer than the first back-off
+        with s3.log_path.open("a") as log:  # as weed/topology logs it
+            log.write("E1202 volume_growth.go:98] No writable volumes and no free volumes "
+                      "left for {collection:, replication:000, ttl:}\n")
+        problem = s3.capacity_problem()
+        assert problem and "no free volume left" in problem, problem
+        assert s3.restart_soon("writes refused") is False and s3.requested_restarts == 0
+        s3._free_at_start = 1  # as if the disk had had almost no room when it started
+        assert s3.capacity_problem() is None
+        assert s3.restart_soon("writes refused, the disk grown since") is True
