@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, or_, select, update
 
 from server.delivery import metrics
-from server.delivery.model import FINAL, HANDS_OVER, State
+from server.delivery.model import FINAL, HANDS_OVER, MAY_STILL_BOUNCE, State
 from server.delivery.tables import deliveries, delivery_inputs
 from server.delivery.transitions import OutboxTransitions
 
@@ -62,13 +62,16 @@ class OutboxHousekeeping(OutboxTransitions):
         `sent_grace` after it was sent: bounces come within the relay's queue lifetime), or
         whose `purge_at` has passed. -> how many were dropped.
 
-        A `delivered` e-mail with a fallback counts as ended `sent_grace` after it, too: a
-        relay's success DSN may say only `relayed` (RFC 3464 §2.3.3), and the next server
-        can still bounce it; the bounce then needs the input to print the letter."""
+        A `delivered` e-mail with a fallback that a DSN reported only `relayed` or
+        `expanded` (RFC 3464 §2.3.3; `details.may_still_bounce`, server.delivery.receipts)
+        counts as ended `sent_grace` after it, too: the next server can still bounce it,
+        and the bounce then needs the input to print the letter. One reported `delivered`
+        has ended: nothing reopens it."""
         ended = [s.value for s in FINAL]
         may_bounce = or_(deliveries.c.state == State.SENT.value,
                          and_(deliveries.c.state == State.DELIVERED.value,
-                              deliveries.c.channel == "email", deliveries.c.fallbacks != ""))
+                              deliveries.c.channel == "email", deliveries.c.fallbacks != "",
+                              deliveries.c.details.contains(f'"{MAY_STILL_BOUNCE}": true')))
         with self.engine.begin() as conn:
             open_rows = select(deliveries.c.document_id).where(
                 deliveries.c.tenant == delivery_inputs.c.tenant,

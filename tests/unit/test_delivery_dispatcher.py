@@ -15,7 +15,7 @@ from ulid import ULID
 
 from archive.index import DocumentIndex
 from server.delivery.dispatcher import Dispatcher
-from server.delivery.model import Accepted, Failed, Receipt, Retry, State
+from server.delivery.model import MAY_STILL_BOUNCE, Accepted, Failed, Receipt, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext
 from server.delivery.rules import ContactRules
 from server.delivery.store import DeliveryStore
@@ -319,23 +319,26 @@ def test_webhooks_are_signed_retried_in_order_and_given_up_after_the_attempts(tm
 def test_the_input_of_a_delivered_email_with_a_fallback_is_kept_while_it_may_bounce(store):
     # A success DSN may say only "relayed": the next server can still bounce the e-mail,
     # and its letter is printed from the sealed input (purged at once, the bounce found
-    # nothing to print from: "no fallback: the compose input was purged").
-    kept, without_fallback = add(store, 2)
+    # nothing to print from: "no fallback: the compose input was purged"). One a DSN
+    # said `delivered` has ended: no bounce can reopen it (receipts).
+    kept, without_fallback, final = add(store, 3)
     with store.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.delivery_id == without_fallback)
                      .values(fallbacks=""))
         conn.execute(update(deliveries).values(state="delivered", state_at=T0))
+        conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(
+            [kept, without_fallback])).values(details=json.dumps({MAY_STILL_BOUNCE: True})))
         conn.execute(insert(delivery_inputs), [
             {"tenant": "t", "document_id": doc, "sealed": b"x", "created_at": T0,
-             "purge_at": T0 + timedelta(days=30)} for doc in ("doc0", "doc1")])
+             "purge_at": T0 + timedelta(days=30)} for doc in ("doc0", "doc1", "doc2")])
 
     def inputs():
         with store.engine.begin() as conn:
             return sorted(conn.execute(select(delivery_inputs.c.document_id)).scalars())
 
     grace = timedelta(days=7)
-    assert store.purge_inputs(T0 + timedelta(hours=1), grace) == 1
-    assert inputs() == ["doc0"]  # the one with a fallback; the other has none to print
+    assert store.purge_inputs(T0 + timedelta(hours=1), grace) == 2
+    assert inputs() == ["doc0"]  # relayed, with a fallback; the others have none to print
     assert store.purge_inputs(T0 + timedelta(days=8), grace) == 1
     assert inputs() == []
 
