@@ -120,11 +120,28 @@ class Dispatcher:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.recheck_held(self.clock())
         for slot in self.slots.values():
             slot.provider.start(self.receipt)
         self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher",
                                         daemon=True)
         self._thread.start()
+
+    def recheck_held(self, now: datetime) -> int:
+        """Rows held by quiet hours under the rules of an earlier start: each one these
+        rules would let go before its release time is due at once, and its attempt decides
+        again (sent, or held anew until these rules' opening). A bank that changes its
+        quiet hours expects them to apply to what is waiting. -> how many."""
+        due = 0
+        for row in self.store.held(now):
+            country = json.loads(row["details"] or "{}").get("country", "")
+            opens = self.rules.held_until(row["channel"], country, now)
+            if (opens is None or opens < row["next_attempt_at"]) and self.store.due_now(
+                    row, now):
+                due += 1
+        if due:
+            log.info("held deliveries due again under the new quiet hours", deliveries=due)
+        return due
 
     def notify(self, fallbacks: bool = True) -> None:
         """New rows were committed: dispatch now. `fallbacks`: some may be born failed with

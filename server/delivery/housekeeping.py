@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 
 from server.delivery import metrics
 from server.delivery.model import FINAL, HANDS_OVER, MAY_STILL_BOUNCE, State
+from server.delivery.rules import HELD
 from server.delivery.tables import deliveries, delivery_inputs
 from server.delivery.transitions import OutboxTransitions
 
@@ -43,6 +45,27 @@ class OutboxHousekeeping(OutboxTransitions):
                     self._record(conn, row, State.QUEUED, reason, now)
                     reaped.append(row["delivery_id"])
             return reaped
+
+    def held(self, now: datetime) -> list[dict[str, Any]]:
+        """Queued rows held by quiet hours (server.delivery.rules.HELD) and not due yet:
+        delivery id, channel, details, attempts and when they are due."""
+        with self.engine.begin() as conn:
+            return [dict(r) for r in conn.execute(select(
+                deliveries.c.delivery_id, deliveries.c.channel, deliveries.c.details,
+                deliveries.c.attempts, deliveries.c.next_attempt_at).where(
+                deliveries.c.state == State.QUEUED.value,
+                deliveries.c.reason.startswith(HELD, autoescape=True),
+                deliveries.c.next_attempt_at > now)).mappings()]
+
+    def due_now(self, row: Mapping[str, Any], now: datetime) -> bool:
+        """A held row (`held`) is due at `now`, if it is still as it was read."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(deliveries).where(
+                deliveries.c.delivery_id == row["delivery_id"],
+                deliveries.c.state == State.QUEUED.value,
+                deliveries.c.attempts == row["attempts"],
+                deliveries.c.next_attempt_at == row["next_attempt_at"],
+            ).values(next_attempt_at=now)).rowcount == 1
 
     def expire(self, now: datetime) -> list[str]:
         """Queued rows past their `expires_at` -> `expired` (which falls back)."""
