@@ -134,7 +134,6 @@ class Router:
                      f"no mailbox provider for this recipient's mailboxes ({tried})",
                      falls_back=True)
 
-
     def _einvoice_unsent(self, syntax: str, spec: Any, recipient: Recipient) -> str:
         """Why an e-invoice of `syntax` is archived and not sent ("" when it may be sent;
         a missing provider for a syntax some provider type carries is a configuration
