@@ -120,7 +120,6 @@ class Dispatcher:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.recheck_held(self.clock())
         for slot in self.slots.values():
             slot.provider.start(self.receipt)
         self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher",
@@ -132,13 +131,13 @@ class Dispatcher:
         rules would let go before its release time is due at once, and its attempt decides
         again (sent, or held anew until these rules' opening). A bank that changes its
         quiet hours expects them to apply to what is waiting. -> how many."""
-        due = 0
+        earlier = []
         for row in self.store.held(now):
             country = json.loads(row["details"] or "{}").get("country", "")
             opens = self.rules.held_until(row["channel"], country, now)
-            if (opens is None or opens < row["next_attempt_at"]) and self.store.due_now(
-                    row, now):
-                due += 1
+            if opens is None or opens < row["next_attempt_at"]:
+                earlier.append(row["delivery_id"])
+        due = self.store.due_now(earlier, now)
         if due:
             log.info("held deliveries due again under the new quiet hours", deliveries=due)
         return due
@@ -161,6 +160,10 @@ class Dispatcher:
             slot.provider.close()
 
     def _loop(self) -> None:
+        try:  # before the first round, in this thread: a start is not held up by it
+            self.recheck_held(self.clock())
+        except Exception as exc:  # the database away: the rows keep their old time
+            log.warning("held deliveries not checked against the quiet hours", error=repr(exc))
         while not self._stop.is_set():
             try:
                 self.tick()

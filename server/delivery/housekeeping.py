@@ -5,7 +5,7 @@ fall back), and sealed inputs no delivery can need any more are purged. Part of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,24 +48,27 @@ class OutboxHousekeeping(OutboxTransitions):
 
     def held(self, now: datetime) -> list[dict[str, Any]]:
         """Queued rows held by quiet hours (server.delivery.rules.HELD) and not due yet:
-        delivery id, channel, details, attempts and when they are due."""
+        delivery id, channel, details and when they are due."""
         with self.engine.begin() as conn:
             return [dict(r) for r in conn.execute(select(
                 deliveries.c.delivery_id, deliveries.c.channel, deliveries.c.details,
-                deliveries.c.attempts, deliveries.c.next_attempt_at).where(
+                deliveries.c.next_attempt_at).where(
                 deliveries.c.state == State.QUEUED.value,
                 deliveries.c.reason.startswith(HELD, autoescape=True),
                 deliveries.c.next_attempt_at > now)).mappings()]
 
-    def due_now(self, row: Mapping[str, Any], now: datetime) -> bool:
-        """A held row (`held`) is due at `now`, if it is still as it was read."""
+    def due_now(self, delivery_ids: Sequence[str], now: datetime) -> int:
+        """These held rows (`held`) are due at `now`, those still queued and not due
+        (a few hundred per statement). -> how many."""
+        due = 0
         with self.engine.begin() as conn:
-            return conn.execute(update(deliveries).where(
-                deliveries.c.delivery_id == row["delivery_id"],
-                deliveries.c.state == State.QUEUED.value,
-                deliveries.c.attempts == row["attempts"],
-                deliveries.c.next_attempt_at == row["next_attempt_at"],
-            ).values(next_attempt_at=now)).rowcount == 1
+            for start in range(0, len(delivery_ids), 500):
+                due += conn.execute(update(deliveries).where(
+                    deliveries.c.delivery_id.in_(delivery_ids[start:start + 500]),
+                    deliveries.c.state == State.QUEUED.value,
+                    deliveries.c.next_attempt_at > now,
+                ).values(next_attempt_at=now)).rowcount or 0
+        return due
 
     def expire(self, now: datetime) -> list[str]:
         """Queued rows past their `expires_at` -> `expired` (which falls back)."""
