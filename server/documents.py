@@ -353,7 +353,8 @@ class DocumentService:
         request = ComposeInput(
             tenant=compose_input["tenant"], layout_id=compose_input["layout_id"],
             layout_version=compose_input["layout_version"], data=compose_input["data"],
-            locale=compose_input["locale"],
+            # as requested (None: decided again): the locale decision comes back too
+            locale=compose_input.get("request_locale", compose_input["locale"]),
             channels=tuple(Channel(c) for c in compose_input["channels"]),
             idempotency_key=compose_input.get("idempotency_key"),
             print_profile=compose_input.get("print_profile", ""))
@@ -404,7 +405,8 @@ def _sealable(request: ComposeInput, composition: Composition,
     return {
         "tenant": composition.tenant, "layout_id": composition.layout_id,
         "layout_version": composition.layout_version, "locale": composition.locale,
-        "data": request.data, "channels": [c.value for c in request.channels],
+        "request_locale": request.locale, "data": request.data,
+        "channels": [c.value for c in request.channels],
         "idempotency_key": request.idempotency_key, "document_id": composition.document_id,
         "created_at": composition.created_at.isoformat(),
         "corrects_document_id": corrects_document_id,

@@ -20,7 +20,10 @@ success DSN as `delivered`, and to keep the relay's own words. A message sent wi
 the same fields in UTF-8; Postfix writes it 8bit), which is read the same way. Mapping
 (RFC 3463 classes):
 
-    Action: delivered | relayed | expanded  -> delivered
+    Action: delivered                       -> delivered (final: a later failure DSN
+                                               for it changes nothing)
+    Action: relayed | expanded              -> delivered, not final (a later hop may
+                                               still bounce it: then bounced)
     Action: failed,  Status 5.x.x           -> bounced (permanent: the fallback is due)
     Action: failed,  Status 4.x.x           -> retry (Kanal sends again, with backoff)
     Action: delayed                         -> nothing (the relay still tries)
@@ -137,7 +140,8 @@ def parse_dsn(raw: bytes, delivery_id: str = "") -> list[Receipt]:
         else:
             continue  # delayed, or an unknown action: the relay is still trying
         receipts.append(Receipt(outcome=outcome, reason=f"DSN {action}: {reason}",
-                                delivery_id=target))
+                                delivery_id=target,
+                                final=action not in ("relayed", "expanded")))
     return receipts
 
 

@@ -169,7 +169,9 @@ class Fallbacks:
         """Index the fallback's output, insert its delivery and move `row` to `fell_back`,
         in one transaction. -> the new delivery's id, or None when another process won."""
         composition, layout, output, record = rendered
-        route = self.router.route(composition, channel)
+        # an e-invoice nobody can send (routing: archived only) is born failed and the
+        # chain goes on from it with `rest`
+        route = self.router.route(composition, channel, record.facts)
         new = delivery_row(composition, layout, record, output.content, route, now,
                            self.expires_for(route.provider), fallbacks=rest,
                            fallback_of=row["delivery_id"])

@@ -5,13 +5,15 @@ fall back), and sealed inputs no delivery can need any more are purged. Part of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 
 from server.delivery import metrics
-from server.delivery.model import FINAL, HANDS_OVER, State
+from server.delivery.model import FINAL, HANDS_OVER, MAY_STILL_BOUNCE, State
+from server.delivery.rules import HELD
 from server.delivery.tables import deliveries, delivery_inputs
 from server.delivery.transitions import OutboxTransitions
 
@@ -44,6 +46,30 @@ class OutboxHousekeeping(OutboxTransitions):
                     reaped.append(row["delivery_id"])
             return reaped
 
+    def held(self, now: datetime) -> list[dict[str, Any]]:
+        """Queued rows held by quiet hours (server.delivery.rules.HELD) and not due yet:
+        delivery id, channel, details and when they are due."""
+        with self.engine.begin() as conn:
+            return [dict(r) for r in conn.execute(select(
+                deliveries.c.delivery_id, deliveries.c.channel, deliveries.c.details,
+                deliveries.c.next_attempt_at).where(
+                deliveries.c.state == State.QUEUED.value,
+                deliveries.c.reason.startswith(HELD, autoescape=True),
+                deliveries.c.next_attempt_at > now)).mappings()]
+
+    def due_now(self, delivery_ids: Sequence[str], now: datetime) -> int:
+        """These held rows (`held`) are due at `now`, those still queued and not due
+        (a few hundred per statement). -> how many."""
+        due = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(delivery_ids), 500):
+                due += conn.execute(update(deliveries).where(
+                    deliveries.c.delivery_id.in_(delivery_ids[start:start + 500]),
+                    deliveries.c.state == State.QUEUED.value,
+                    deliveries.c.next_attempt_at > now,
+                ).values(next_attempt_at=now)).rowcount or 0
+        return due
+
     def expire(self, now: datetime) -> list[str]:
         """Queued rows past their `expires_at` -> `expired` (which falls back)."""
         with self.engine.begin() as conn:
@@ -62,13 +88,16 @@ class OutboxHousekeeping(OutboxTransitions):
         `sent_grace` after it was sent: bounces come within the relay's queue lifetime), or
         whose `purge_at` has passed. -> how many were dropped.
 
-        A `delivered` e-mail with a fallback counts as ended `sent_grace` after it, too: a
-        relay's success DSN may say only `relayed` (RFC 3464 §2.3.3), and the next server
-        can still bounce it; the bounce then needs the input to print the letter."""
+        A `delivered` e-mail with a fallback that a DSN reported only `relayed` or
+        `expanded` (RFC 3464 §2.3.3; `details.may_still_bounce`, server.delivery.receipts)
+        counts as ended `sent_grace` after it, too: the next server can still bounce it,
+        and the bounce then needs the input to print the letter. One reported `delivered`
+        has ended: nothing reopens it."""
         ended = [s.value for s in FINAL]
         may_bounce = or_(deliveries.c.state == State.SENT.value,
                          and_(deliveries.c.state == State.DELIVERED.value,
-                              deliveries.c.channel == "email", deliveries.c.fallbacks != ""))
+                              deliveries.c.channel == "email", deliveries.c.fallbacks != "",
+                              deliveries.c.details.contains(f'"{MAY_STILL_BOUNCE}": true')))
         with self.engine.begin() as conn:
             open_rows = select(deliveries.c.document_id).where(
                 deliveries.c.tenant == delivery_inputs.c.tenant,

@@ -48,6 +48,9 @@ HANDS_OVER = FAILED_FOR_GOOD | {State.SUPPRESSED}
 # Nothing more will happen to the row by itself (`sent` may still get a receipt).
 FINAL = frozenset({State.DELIVERED, State.BOUNCED, State.FAILED, State.EXPIRED,
                    State.SUPPRESSED, State.FELL_BACK})
+# The `details` key of a `delivered` row that a later failure receipt may still move: a
+# DSN said only `relayed` or `expanded` (server.delivery.receipts).
+MAY_STILL_BOUNCE = "may_still_bounce"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,10 @@ class Receipt:
     provider_message_id: str = ""
     recipient: str = ""
     client_reference: str = ""
+    # `delivered` that ends the road: no later failure receipt reopens it. False for a DSN
+    # whose Action is `relayed` or `expanded` (RFC 3464 §2.3.3: handed on to where no
+    # success DSN comes from; a later hop may still bounce it).
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)

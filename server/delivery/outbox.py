@@ -5,11 +5,13 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
 
 - the provider that sends the channel for this tenant and recipient, and the recipient's
   address (e-mail, mobile number, Peppol id, `<service>:<id>` of a mailbox; print: the
-  print queue), both from `routing.Router`. A planned channel nobody sends is recorded
-  `failed` at once with that reason and does *not* fall back: a configuration gap must not
-  turn every e-mail into paper (a *fallback* channel nobody sends is skipped before it is
-  rendered, and the chain goes on: server.delivery.fallback). An operator retries it once
-  a provider is configured (`kanal deliveries retry`), and its fallbacks come back then.
+  print queue), both from `routing.Router`; an e-invoice no provider carries (Factur-X,
+  Finvoice) is archived and gets no row (`document_rows`). A planned channel nobody
+  sends is recorded `failed` at once with that reason and does *not* fall back: a
+  configuration gap must not turn every e-mail into paper (a *fallback* channel nobody
+  sends is skipped before it is rendered, and the chain goes on:
+  server.delivery.fallback). An operator retries it once a provider is configured
+  (`kanal deliveries retry`), and its fallbacks come back then.
   A mailbox recipient no configured mailbox service serves is `failed` too, and its
   fallbacks go on at once;
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
@@ -115,7 +117,10 @@ def delivery_row(composition: Composition, layout: Layout, output: OutputRecord,
 def document_rows(composition: Composition, layout: Layout, records: Sequence[OutputRecord],
                   outputs: Sequence[Output], routes: Mapping[str, Route],
                   now: datetime, expires: Mapping[str, timedelta]) -> list[dict[str, Any]]:
-    """One row per planned channel that has an archived output, in plan order."""
+    """One row per planned channel that has an archived output and can be sent, in plan
+    order. An output nobody can send (`Route.archived_only`: a Factur-X or Finvoice
+    e-invoice) gets none, unless it is the primary channel and the plan has fallbacks:
+    then its row is born `failed` and they take over (server.delivery.routing)."""
     plan = composition.channel_plan
     by_channel = {r.channel: r for r in records}
     contents = {o.channel.value: o.content for o in outputs}
@@ -125,6 +130,8 @@ def document_rows(composition: Composition, layout: Layout, records: Sequence[Ou
         if record is None:
             continue
         route = routes[channel.value]
+        if route.archived_only and not (n == 0 and plan.fallbacks):
+            continue
         rows.append(delivery_row(
             composition, layout, record, contents.get(channel.value, b""), route, now,
             expires.get(route.provider or "", timedelta(hours=72)),

@@ -17,6 +17,13 @@ What it does (RFC 3464 for DSNs, SMPP 3.4 §5.2.28 `message_state` for receipts)
     failed     -> `failed` -> fallback
     retry      -> `queued` again after a backoff (a 4.x.x DSN), or a dead letter
 
+`delivered` is final (RFC 3464 `Action: delivered`, `stat:DELIVRD`, a mailbox's or access
+point's acknowledgement): a failure receipt that comes after it changes nothing -- no
+state change, no fallback, no letter -- and is logged (`receipt after delivered
+ignored`; the outbox's events are state changes, so it is not one). Only a delivery a
+DSN reported `relayed` or `expanded` (`Receipt.final` false: a later hop may still
+bounce it) is `delivered` with `details.may_still_bounce`, and a failure then moves it.
+
 A receipt can beat the send's own answer: an SMSC sends the `deliver_sm` right after the
 `submit_sm_resp`, before the dispatcher's thread has committed `sent`. The receipt waits up
 to `answer_wait` seconds for that answer, so the history reads sending -> sent (with the
@@ -35,7 +42,7 @@ from typing import Any
 
 from server import logs
 from server.delivery import metrics
-from server.delivery.model import Receipt, State
+from server.delivery.model import MAY_STILL_BOUNCE, Receipt, State
 from server.delivery.policy import attempts_spent, backoff
 from server.delivery.providers.base import Provider
 from server.delivery.store import DeliveryStore
@@ -88,7 +95,11 @@ class Receipts:
         if row["state"] == State.SENDING and receipt.outcome != "retry":
             self.store.move(row["delivery_id"], State.SENT, SENT_BY_RECEIPT, now,
                             only_from=(State.SENDING,), lease_owner=None, lease_until=None)
+        details = json.loads(row["details"] or "{}")
         if receipt.outcome == "delivered":
+            if not receipt.final:
+                learnt["details"] = json.dumps({**details, MAY_STILL_BOUNCE: True},
+                                               sort_keys=True, default=str)
             moved = self.store.move(row["delivery_id"], State.DELIVERED, receipt.reason, now,
                                     only_from=WAITING, lease_owner=None, lease_until=None,
                                     **learnt)
@@ -97,10 +108,15 @@ class Receipts:
             return moved
         if receipt.outcome == "retry":
             return self._retry(row, receipt, now)
+        reopens = (State.DELIVERED,) if details.get(MAY_STILL_BOUNCE) else ()
+        if row["state"] == State.DELIVERED and not reopens:
+            log.warning("receipt after delivered ignored", delivery_id=row["delivery_id"],
+                        outcome=receipt.outcome, reason=receipt.reason[:300])
+            return False
         state = {"bounced": State.BOUNCED, "expired": State.EXPIRED}.get(
             receipt.outcome, State.FAILED)
         moved = self.store.move(row["delivery_id"], state, receipt.reason, now,
-                                only_from=(*WAITING, State.DELIVERED),
+                                only_from=(*WAITING, *reopens),
                                 lease_owner=None, lease_until=None, **learnt)
         if moved:
             metrics.failed(provider, state.value)

@@ -15,6 +15,17 @@ the address's country (Digipost NO, Kivra SE, e-Boks DK; all three address peopl
 national id) when it has one. The address is `<service>:<id>` ("kivra:198503042387",
 "digipost:kari.nordmann#4AB1", "digipost:01017012343").
 
+An e-invoice is sent only by a provider that carries its syntax (the output's `syntax`
+fact) and only to a receiver reachable there (`EINVOICE_SYNTAXES`): a Peppol access point
+(`peppol-ap`, `peppol-folder`) carries Peppol BIS 3 UBL / EHF, addressed by the buyer's
+Peppol participant id. A Factur-X PDF (a consumer without a Peppol id) travels by no
+network: it is archived, and reaches the customer only inside what the plan sends them
+(e-mail, mailbox, letter). Finvoice goes to a Finnish e-invoice operator, which Kanal has
+no provider for yet: archived too. Such an output's route is `archived_only`: it gets no
+delivery row (server.delivery.outbox), so no failed delivery and no `failed` webhook;
+except when it is the plan's primary channel with fallbacks, which then take over at once
+(its row is born `failed`, as for a mailbox nobody here serves).
+
 No provider: when the channel has none at all for the tenant, a planned channel's row is
 `failed` and does not fall back (a configuration gap must not turn every message into
 paper), and a fallback channel is skipped for the plan's next one (server.delivery.fallback);
@@ -31,9 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.compose.model import Channel, Composition, Recipient
+from server.compose.plan import PEPPOL_UBL
 
 # The mailbox service of each country, for recipients known only by their national id.
 MAILBOX_SERVICE_OF_COUNTRY = {"NO": "digipost", "SE": "kivra", "DK": "eboks"}
+
+# Provider type -> the e-invoice syntaxes (server.compose.plan) it can send. No type
+# carries Factur-X (a PDF for a consumer: no network) or Finvoice (no operator adapter).
+EINVOICE_SYNTAXES = {"peppol-ap": frozenset({PEPPOL_UBL}),
+                     "peppol-folder": frozenset({PEPPOL_UBL})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,7 @@ class Route:
     address: str  # the recipient as the provider takes it (e-mail, E.164, Peppol id, ...)
     reason: str = ""  # why there is no provider
     falls_back: bool = False  # no provider for this recipient: the next channel takes over
+    archived_only: bool = False  # nobody can send this output: archived, no delivery
 
 
 def recipient_address(recipient: Recipient, channel: str) -> str:
@@ -68,9 +86,11 @@ def mailbox_addresses(recipient: Recipient) -> list[str]:
 class Router:
     """Routes deliveries with `[delivery.channels]` and the tenants' own `channels`."""
 
-    def __init__(self, channels: Mapping[str, Any], tenants: Mapping[str, Mapping[str, Any]]):
+    def __init__(self, channels: Mapping[str, Any], tenants: Mapping[str, Mapping[str, Any]],
+                 providers: Mapping[str, Mapping[str, Any]] | None = None):
         self.channels = channels
         self.tenants = tenants
+        self.providers = providers or {}
 
     def spec(self, tenant: str, channel: str) -> str | Mapping[str, str] | None:
         own = self.tenants.get(tenant, {}).get("channels", {})
@@ -84,11 +104,18 @@ class Router:
             return spec.get(address.partition(":")[0])
         return spec
 
-    def route(self, composition: Composition, channel: str) -> Route:
+    def route(self, composition: Composition, channel: str,
+              facts: Mapping[str, Any] | None = None) -> Route:
+        """`facts`: the channel's rendered output's facts (an e-invoice's `syntax`)."""
         tenant, recipient = composition.tenant, composition.recipient
         spec = self.spec(tenant, channel)
         if channel != Channel.MAILBOX:
             address = recipient_address(recipient, channel)
+            if channel == Channel.EINVOICE:
+                syntax = str((facts or {}).get("syntax") or "")
+                why = self._einvoice_unsent(syntax, spec, recipient)
+                if why:
+                    return Route(None, address, why, falls_back=True, archived_only=True)
             if not spec or isinstance(spec, Mapping):
                 return Route(None, address, f"no {channel} provider configured "
                                             "(delivery.channels)")
@@ -106,6 +133,25 @@ class Router:
         return Route(None, addresses[0] if addresses else "",
                      f"no mailbox provider for this recipient's mailboxes ({tried})",
                      falls_back=True)
+
+    def _einvoice_unsent(self, syntax: str, spec: Any, recipient: Recipient) -> str:
+        """Why an e-invoice of `syntax` is archived and not sent ("" when it may be sent;
+        a missing provider for a syntax some provider type carries is a configuration
+        gap, which `route` reports as for any channel)."""
+        if not syntax:
+            return ""  # no syntax known (an output from before the fact): as configured
+        carried = frozenset().union(*EINVOICE_SYNTAXES.values())
+        if syntax not in carried:
+            return (f"{syntax} e-invoice archived, not sent: no provider type carries "
+                    f"{syntax} (Peppol access points carry {PEPPOL_UBL} only)")
+        if syntax == PEPPOL_UBL and not recipient.peppol_id:
+            return "e-invoice archived, not sent: the buyer has no Peppol participant id"
+        if isinstance(spec, str):
+            kind = str(self.providers.get(spec, {}).get("type", ""))
+            if kind in EINVOICE_SYNTAXES and syntax not in EINVOICE_SYNTAXES[kind]:
+                return f"{syntax} e-invoice archived, not sent: provider {spec} ({kind}) " \
+                       "does not carry it"
+        return ""
 
 
 def check(channels: Mapping[str, Any], providers: Mapping[str, Any], where: str) -> None:

@@ -15,7 +15,10 @@ In this order:
    legally required or the customer's own money.
 3. Quiet hours per channel and country, in the customer's time zone (from the postal
    address's country, else the mobile number's country code): a delivery due inside the
-   window is held (stays `queued`) until the window opens. Defaults: no SMS 21:00-08:00.
+   window is held (stays `queued`, its reason starting with `HELD`) until the window
+   opens. Defaults: no SMS 21:00-08:00. A server that starts with other quiet hours
+   applies them to what is held (`held_until`; server.delivery.dispatcher): a held row
+   the new rules would let go earlier is due at once, and decided again.
 
 Settings::
 
@@ -36,6 +39,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.compose.countries import COUNTRIES
+
+HELD = "quiet hours for "  # how a held delivery's reason starts
 
 NEVER_CAPPED_KINDS = frozenset({"invoice", "credit_note", "reminder", "statement"})
 
@@ -154,13 +159,20 @@ class ContactRules:
                     if seen >= cap.max:
                         return Decision("suppress", f"frequency cap {key}: {seen} of "
                                         f"{cap.max} in {cap.days:g} days already sent")
+        opens = self.held_until(channel, country, now)
+        if opens is not None:
+            return Decision("hold", f"{HELD}{channel} in {country} until "
+                            f"{opens:%H:%M} {COUNTRY_ZONES[country]}", until=opens)
+        return SEND
+
+    def held_until(self, channel: str, country: str, now: datetime) -> datetime | None:
+        """When the quiet window of `channel` for `country` that `now` (aware) lies in
+        opens (aware, in the customer's zone), or None: not quiet now."""
         windows = self.quiet_hours.get(channel, {})
         window = windows.get(country) or windows.get("")
         zone = COUNTRY_ZONES.get(country)
-        if window is not None and zone is not None:
-            local = now.astimezone(ZoneInfo(zone))
-            opens = window.opens_after(local)
-            if opens != local:
-                return Decision("hold", f"quiet hours for {channel} in {country} until "
-                                f"{opens:%H:%M} {zone}", until=opens)
-        return SEND
+        if window is None or zone is None:
+            return None
+        local = now.astimezone(ZoneInfo(zone))
+        opens = window.opens_after(local)
+        return opens if opens != local else None

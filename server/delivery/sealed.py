@@ -1,7 +1,8 @@
 """The compose input of a document, encrypted at rest until its deliveries have ended.
 
 A fallback channel is rendered later, from the same composition: composing is pure and
-deterministic, so the input (tenant, layout id and *resolved* version and locale, the data,
+deterministic, so the input (tenant, layout id and *resolved* version, the request's locale
+as given -- the locale and its decision come out the same -- and the resolved one, the data,
 the requested channels, the document id and creation time) rebuilds exactly the same
 Composition. The input holds personal data, so it is kept only as long as a fallback may
 still be needed, compressed (zlib) and encrypted with Fernet (AES-128-CBC + HMAC-SHA256,

@@ -122,7 +122,7 @@ class DeliverySettings:
 
     @property
     def router(self) -> Router:
-        return Router(self.channels, self.tenants)
+        return Router(self.channels, self.tenants, self.providers)
 
     def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
         return self.router.provider_for(tenant, channel, address)
@@ -166,7 +166,8 @@ class DeliveryStage:
         index transaction (`DocumentIndex.add(also=...)`)."""
         now = self.clock()
         tenant = composition.tenant
-        routes = {c.value: self.router.route(composition, c.value)
+        facts = {r.channel: r.facts for r in records}
+        routes = {c.value: self.router.route(composition, c.value, facts.get(c.value))
                   for c in composition.channel_plan.channels}
         expires = {r.provider: self.settings.expires_for(r.provider)
                    for r in routes.values() if r.provider}

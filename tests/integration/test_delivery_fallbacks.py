@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.metadata import decode_metadata_value
 from kanal.v1 import common_pb2, deliveries_pb2, documents_pb2, documents_pb2_grpc
 from server.app import KanalServer
 from server.cli import main
@@ -229,3 +230,29 @@ def test_a_fallback_that_cannot_be_rendered_when_due_ends_visibly(
         assert main([*cli, "show", sms.delivery_id]) == 0
     shown = capsys.readouterr().out
     assert "print fallback skipped: cannot be rendered" in shown
+
+
+def test_a_fallback_is_archived_with_the_documents_own_metadata(kanal, documents):
+    # QA: print.pdf rendered for a fallback said `locale-decision: "request: given in the
+    # request"` while the document's other objects and the index said `rule: $.currency =
+    # NOK -> NO`: it was composed again with the resolved locale as if requested. A
+    # Swedish reminder (SEK -> sv-SE, not the layout's default nb-NO) shows it best.
+    for sample_file, country in (("sample.json", "NO"), ("sample-sv-SE.json", "SE")):
+        document_id = compose_reminder(documents, sample_file, country)
+        wait_for(lambda: find_delivery(documents, document_id, PRINT),  # noqa: B023
+                 "the print fallback", timeout=30)
+        record = kanal.index.get("demo", document_id)
+        assert record.locale_decision.startswith("rule: $.currency = "), record.locale_decision
+        keys = {o.channel: o.key for o in record.outputs}
+        sms, fallback = (kanal.store.head(keys[c]).metadata for c in ("sms", "print"))
+        assert decode_metadata_value(fallback["locale-decision"]) == record.locale_decision
+        own = {"channel", "facts", "pages"}  # the output's, not the document's
+        assert {k: v for k, v in fallback.items() if k not in own} == {
+            k: v for k, v in sms.items() if k not in own}  # locale, decision, input hash ...
+
+
+def compose_reminder(documents, sample_file: str, country: str) -> str:
+    return documents.Compose(documents_pb2.ComposeRequest(
+        layout_id="payment-reminder", data_json=sample(
+            "payment-reminder", "kari@example.no", mobile=REFUSED, country=country,
+            sample_file=sample_file))).document_id

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from stdnum import luhn
 
-from kanal.v1 import common_pb2, deliveries_pb2, documents_pb2_grpc
+from kanal.v1 import common_pb2, deliveries_pb2, documents_pb2, documents_pb2_grpc
 from server.app import KanalServer
 from server.config import Settings
 from server.delivery.model import Accepted, Outgoing
@@ -330,3 +330,43 @@ def test_kivra_receives_the_identical_payload_on_a_resend(kanal, documents, stan
         details=json.loads(row["details"])))
     assert isinstance(again, Accepted) and again.provider_message_id == mailbox.provider_message_id
     assert kivra.duplicates == 1 and len([c for c in kivra.contents if c.ssn == ssn]) == 1
+
+
+
+def test_an_einvoice_no_access_point_carries_is_archived_and_not_sent(kanal, documents,
+                                                                      standins):
+    # QA: a Factur-X PDF (a consumer without a Peppol id) and a Finvoice were handed to the
+    # Peppol AP and failed for good ("not XML", "not a UBL invoice"), with a failed webhook.
+    # They are archived; nobody here carries them, so they are not planned for delivery.
+    ap = standins[3]
+    before = len(ap.sent)
+    cases = [
+        ("factur-x-en16931", compose(documents, "card-invoice", sample(
+            "card-invoice", "kari@example.no"))),
+        ("finvoice-3.0", compose(documents, "card-invoice", sample(
+            "card-invoice", "aino@example.fi", country="FI", sample_file="samples/fi-FI.json"))),
+        ("factur-x-en16931", compose(documents, "b2b-invoice", sample(
+            "b2b-invoice", "ekonomi@example.se", country="SE",
+            sample_file="samples/sv-SE.json"))),
+    ]
+    for syntax, document_id in cases:
+        record = kanal.index.get("nordkort", document_id)
+        [einvoice] = [o for o in record.outputs if o.channel == "einvoice"]
+        assert einvoice.facts["syntax"] == syntax  # rendered and archived ...
+        found = documents.GetDocument(documents_pb2.GetDocumentRequest(
+            document_id=document_id))
+        assert found.deliveries, syntax  # ... its other channels planned ...
+        assert find_delivery(documents, document_id, EINVOICE) is None, syntax  # ... not it
+    wait_for(lambda: find_delivery(documents, cases[2][1], PRINT, S.DELIVERY_STATE_SENT),
+             "the b2b invoice's letter (factur-x-and-paper)")
+
+    # Asked for the e-invoice alone: the plan's print fallback takes over at once, not
+    # after the AP refused it.
+    asked = compose(documents, "card-invoice", sample("card-invoice", "kari@example.no"),
+                    channels=[EINVOICE])
+    letter = wait_for(lambda: find_delivery(documents, asked, PRINT), "the print fallback")
+    einvoice = find_delivery(documents, asked, EINVOICE)
+    assert letter.fallback_of == einvoice.delivery_id
+    assert einvoice.state == S.DELIVERY_STATE_FELL_BACK and einvoice.attempts == 0
+    assert "archived, not sent" in einvoice.events[0].reason
+    assert len(ap.sent) == before  # nothing reached the access point

@@ -6,7 +6,8 @@ come back on the same link. The HTTP gateway adapter runs against its stand-in."
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -289,3 +290,48 @@ def test_a_lost_submit_sm_resp_is_not_sent_again_once_its_receipt_came(kanal, do
     assert all(a.outcome != "accepted" for a in sms.attempt_log)
     kanal.delivery.dispatcher.tick()
     assert len(to(smsc, mobile)) == 1
+
+
+def test_a_restart_with_new_quiet_hours_sends_what_the_old_ones_held(tmp_path, pg_url, smsc):
+    # QA: SMS held for quiet hours kept their old release time ("until 08:00
+    # Europe/Oslo") after the server restarted with other quiet hours. Here the first
+    # server's window covers now in Oslo; the second one has none: the SMS goes at once.
+    databases = fresh_database(pg_url)
+    database = next(databases)
+    oslo = datetime.now(UTC).astimezone(ZoneInfo("Europe/Oslo"))
+
+    def settings(quiet: dict) -> Settings:
+        return Settings(
+            listen="127.0.0.1:0", state_dir=tmp_path / "state", api_keys=KEYS.api_keys,
+            index_url=database, render_workers=0, delivery={
+                "lease_seconds": 5, "poll_seconds": 0.2, "channels": {"sms": "smsc"},
+                "providers": {"smsc": smsc.provider_settings(in_doubt_seconds=2)},
+                "tenants": {"nordkort": {"sms_sender": "Fjordbank"}},
+                "rules": {"quiet_hours": {"sms": quiet}}})
+
+    mobile = unique_mobile()
+    try:
+        with KanalServer(settings({"start": f"{oslo - timedelta(hours=1):%H:%M}",
+                                   "end": f"{oslo + timedelta(hours=2):%H:%M}"})) as first, \
+                channel(first.address, KEYS["nordkort", "producer"]) as ch:
+            documents = documents_pb2_grpc.DocumentsStub(ch)
+            document_id = compose(documents, "card-invoice", sample(
+                "card-invoice", "kari@example.no", mobile=mobile), [SMS])
+            held = wait_for(lambda: (d := find_delivery(documents, document_id, SMS)) and
+                            d.reason.startswith("quiet hours for sms in NO") and d,
+                            "the SMS held by quiet hours")
+            assert held.state == S.DELIVERY_STATE_QUEUED and not to(smsc, mobile)
+        with KanalServer(settings({})) as second, \
+                channel(second.address, KEYS["nordkort", "producer"]) as ch:
+            documents = documents_pb2_grpc.DocumentsStub(ch)
+            # submitted (its receipt may go to another server bound to this SMSC: the
+            # module's own)
+            wait_for(lambda: to(smsc, mobile), "the held SMS sent under the new rules", 30,
+                     explain=lambda: find_delivery(documents, document_id, SMS))
+            sent = wait_for(lambda: (d := find_delivery(documents, document_id, SMS)) and
+                            d.state in (S.DELIVERY_STATE_SENT, S.DELIVERY_STATE_DELIVERED)
+                            and d, "the SMSC's answer recorded")
+            assert sent.attempts == 1  # held, not attempted, under the first server
+        assert len(to(smsc, mobile)) == 1
+    finally:
+        next(databases, None)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import smtplib
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dkim
@@ -216,6 +218,30 @@ def test_a_hard_bounce_ends_in_a_print_piece(kanal, documents, postfix):
             return conn.execute(select(delivery_inputs.c.document_id).where(
                 delivery_inputs.c.document_id == document_id)).first() is None
     wait_for(purged, "the sealed input to be purged")
+
+
+def test_a_failure_dsn_after_a_delivered_one_changes_nothing(kanal, documents, postfix):
+    # QA: Postfix reported the e-mail delivered to the maildir (RFC 3464 `Action:
+    # delivered`, final); a later failure DSN for the same VERP address switched it to
+    # bounced and printed a letter. It is recorded delivered and stays so.
+    user = mailbox_user()
+    document_id = compose(documents, "card-invoice", sample("card-invoice", address(user)))
+    email = wait_for(lambda: delivery(documents, document_id, common_pb2.CHANNEL_EMAIL,
+                                      S.DELIVERY_STATE_DELIVERED), "the success DSN")
+    assert list(email.fallbacks) == [common_pb2.CHANNEL_PRINT]
+    return_path = postfix.messages(user)[0]["Return-Path"].strip("<>")
+    dsn = (Path(__file__).parents[1] / "unit" / "data" / "dsn-postfix-unknown-user.eml"
+           ).read_bytes().replace(b"nobody@example.no", address(user).encode())
+    with smtplib.SMTP("127.0.0.1", postfix.bounce_port, timeout=10) as listener:
+        assert listener.sendmail("", [return_path], dsn) == {}  # taken: 250 after applying
+    time.sleep(2)  # a fallback would have started by now
+    after = delivery(documents, document_id, common_pb2.CHANNEL_EMAIL)
+    assert after.state == S.DELIVERY_STATE_DELIVERED
+    assert [e.state for e in after.events] == [e.state for e in email.events]
+    assert delivery(documents, document_id, common_pb2.CHANNEL_PRINT) is None
+    with kanal.index.engine.connect() as conn:
+        assert conn.execute(select(print_pieces.c.document_id).where(
+            print_pieces.c.document_id == document_id)).first() is None
 
 
 def test_a_retried_bounce_is_attempt_two_and_holds_up_no_other_mail(kanal, documents, postfix):

@@ -27,6 +27,11 @@ def test_a_success_dsn_marks_delivered_and_envid_names_the_delivery() -> None:
     assert receipt.outcome == "delivered"
     assert receipt.delivery_id == "abc"  # Original-Envelope-Id when there is no VERP
     assert "2.0.0" in receipt.reason and "delivered to maildir" in receipt.reason
+    assert receipt.final  # RFC 3464 `delivered`: nothing reopens it
+    raw = (DATA / "dsn-postfix-delivered.eml").read_bytes()
+    for action in (b"relayed", b"expanded"):  # handed on: a later hop may still bounce it
+        [handed_on] = parse_dsn(raw.replace(b"Action: delivered", b"Action: " + action))
+        assert handed_on.outcome == "delivered" and not handed_on.final
 
 
 def test_a_4xx_failure_is_a_retry_and_a_delay_changes_nothing() -> None:

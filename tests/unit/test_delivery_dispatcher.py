@@ -15,7 +15,7 @@ from ulid import ULID
 
 from archive.index import DocumentIndex
 from server.delivery.dispatcher import Dispatcher
-from server.delivery.model import Accepted, Failed, Receipt, Retry, State
+from server.delivery.model import MAY_STILL_BOUNCE, Accepted, Failed, Receipt, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext
 from server.delivery.rules import ContactRules
 from server.delivery.store import DeliveryStore
@@ -319,23 +319,26 @@ def test_webhooks_are_signed_retried_in_order_and_given_up_after_the_attempts(tm
 def test_the_input_of_a_delivered_email_with_a_fallback_is_kept_while_it_may_bounce(store):
     # A success DSN may say only "relayed": the next server can still bounce the e-mail,
     # and its letter is printed from the sealed input (purged at once, the bounce found
-    # nothing to print from: "no fallback: the compose input was purged").
-    kept, without_fallback = add(store, 2)
+    # nothing to print from: "no fallback: the compose input was purged"). One a DSN
+    # said `delivered` has ended: no bounce can reopen it (receipts).
+    kept, without_fallback, final = add(store, 3)
     with store.engine.begin() as conn:
         conn.execute(update(deliveries).where(deliveries.c.delivery_id == without_fallback)
                      .values(fallbacks=""))
         conn.execute(update(deliveries).values(state="delivered", state_at=T0))
+        conn.execute(update(deliveries).where(deliveries.c.delivery_id.in_(
+            [kept, without_fallback])).values(details=json.dumps({MAY_STILL_BOUNCE: True})))
         conn.execute(insert(delivery_inputs), [
             {"tenant": "t", "document_id": doc, "sealed": b"x", "created_at": T0,
-             "purge_at": T0 + timedelta(days=30)} for doc in ("doc0", "doc1")])
+             "purge_at": T0 + timedelta(days=30)} for doc in ("doc0", "doc1", "doc2")])
 
     def inputs():
         with store.engine.begin() as conn:
             return sorted(conn.execute(select(delivery_inputs.c.document_id)).scalars())
 
     grace = timedelta(days=7)
-    assert store.purge_inputs(T0 + timedelta(hours=1), grace) == 1
-    assert inputs() == ["doc0"]  # the one with a fallback; the other has none to print
+    assert store.purge_inputs(T0 + timedelta(hours=1), grace) == 2
+    assert inputs() == ["doc0"]  # relayed, with a fallback; the others have none to print
     assert store.purge_inputs(T0 + timedelta(days=8), grace) == 1
     assert inputs() == []
 
@@ -375,3 +378,58 @@ def test_a_cap_counts_other_documents_not_the_other_channels_of_this_one(store, 
     with store.engine.begin() as conn:
         assert list(conn.execute(select(print_pieces.c.document_id)).scalars()) == ["letter1"]
     d.stop()
+
+
+def test_a_restart_with_new_quiet_hours_applies_them_to_held_rows(store):
+    # QA: SMS held "until 08:00 Europe/Oslo" stayed held after the server restarted with
+    # quiet hours 04:00-04:01. T0 is 13:00 in Oslo.
+    sms = {"channel": "sms", "recipient": "+4791234567",
+           "details": json.dumps({"country": "NO", "consents": ["sms"]})}
+    clock = Clock()
+    old_rules = ContactRules.from_dict({"quiet_hours": {"sms": {"start": "12:00",
+                                                                 "end": "20:00"}}})
+    provider = Double([Accepted("ok")])
+    first = Dispatcher(store, {"double": provider}, Archive(), old_rules, clock=clock,
+                       lease=timedelta(seconds=30))
+    held, kept = add(store, 2, **sms)
+    assert round_(first) == 2 and provider.calls == []
+    for delivery_id in (held, kept):
+        row = store.row(delivery_id)
+        assert row["state"] == State.QUEUED and row["reason"].startswith("quiet hours for sms")
+        assert row["next_attempt_at"] == datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+    events = len(store.get("t", kept).events)
+
+    # The same rules again: nothing moves, no events.
+    assert Dispatcher(store, {"double": provider}, Archive(), old_rules, clock=clock,
+                      lease=timedelta(seconds=30)).recheck_held(clock()) == 0
+    assert len(store.get("t", kept).events) == events
+    # A window that opens later than the old one: held as it is (its time re-decides).
+    later = ContactRules.from_dict({"quiet_hours": {"sms": {"start": "12:00",
+                                                             "end": "22:00"}}})
+    assert Dispatcher(store, {"double": provider}, Archive(), later, clock=clock,
+                      lease=timedelta(seconds=30)).recheck_held(clock()) == 0
+
+    # New rules (quiet 13:00-13:30 Oslo): held until 13:30, no longer 20:00.
+    clock.now = T0 + timedelta(minutes=10)
+    new_rules = ContactRules.from_dict({"quiet_hours": {"sms": {"start": "13:00",
+                                                                 "end": "13:30"}}})
+    restarted = Dispatcher(store, {"double": provider}, Archive(), new_rules, clock=clock,
+                           lease=timedelta(seconds=30))
+    assert restarted.recheck_held(clock()) == 2
+    assert round_(restarted) == 2 and provider.calls == []  # decided again: held anew
+    row = store.row(held)
+    assert row["next_attempt_at"] == datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
+    assert row["reason"] == "quiet hours for sms in NO until 13:30 Europe/Oslo"
+    # A server started with no quiet hours at all: sent at once, not at 13:30.
+    quiet_free = Dispatcher(store, {"double": provider}, Archive(),
+                            ContactRules.from_dict({"quiet_hours": {"sms": {}}}),
+                            clock=clock, lease=timedelta(seconds=30), poll_seconds=0.05)
+    quiet_free.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(provider.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        quiet_free.stop()
+    assert len(provider.calls) == 2
+    assert {store.row(d)["state"] for d in (held, kept)} == {State.SENT}

@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from server.delivery.dispatcher import Dispatcher
-from server.delivery.model import Accepted, Receipt, State
+from server.delivery.model import MAY_STILL_BOUNCE, Accepted, Receipt, State
 from server.delivery.receipts import SENT_BY_RECEIPT
 from server.delivery.rules import ContactRules
 from server.delivery.tables import delivery_provider_ids
@@ -137,3 +137,36 @@ def test_a_provider_id_given_out_again_reaches_the_newest_delivery(store):  # no
                           provider_message_id=part))
     assert store.row(new)["state"] == State.BOUNCED
     assert store.row(old)["state"] == State.DELIVERED
+
+
+def test_a_failure_receipt_after_delivered_changes_nothing(store):  # noqa: F811
+    # QA: an e-mail Postfix's DSN reported delivered (to the maildir) was switched back to
+    # bounced by a later failure DSN for its VERP address, and a letter was printed.
+    d, _ = dispatcher(store, Accepted("250 ok"))
+    [delivery_id] = add(store)  # an e-mail with a print fallback
+    run(d)
+    assert d.receipt(Receipt("delivered", "DSN delivered: 2.0.0 delivered to maildir",
+                             delivery_id=delivery_id))
+    for outcome in ("bounced", "failed", "expired"):
+        assert not d.receipt(Receipt(outcome, "DSN failed: 5.1.1 unknown user",
+                                     delivery_id=delivery_id))
+    row = store.row(delivery_id)
+    assert row["state"] == State.DELIVERED and row["fallbacks"] == "print"
+    assert store.due_fallbacks() == []  # no letter
+    assert [s for s, _ in states(store, delivery_id)] == [
+        State.QUEUED, State.SENDING, State.SENT, State.DELIVERED]
+
+
+def test_a_relayed_email_may_still_bounce(store):  # noqa: F811
+    # RFC 3464 `relayed`: handed to a server that sends no success DSN; a later hop can
+    # still refuse it, and then its letter is due.
+    d, _ = dispatcher(store, Accepted("250 ok"))
+    [delivery_id] = add(store)
+    run(d)
+    assert d.receipt(Receipt("delivered", "DSN relayed: 2.0.0", delivery_id=delivery_id,
+                             final=False))
+    assert json.loads(store.row(delivery_id)["details"])[MAY_STILL_BOUNCE] is True
+    assert d.receipt(Receipt("bounced", "DSN failed: 5.1.1 unknown user",
+                             delivery_id=delivery_id))
+    assert store.row(delivery_id)["state"] == State.BOUNCED
+    assert [r["delivery_id"] for r in store.due_fallbacks()] == [delivery_id]

@@ -126,3 +126,22 @@ def test_payment_fields_are_decimal_strings_from_the_composition():
     assert details["subject"] == "Kontoutdrag kreditkort" and details["pages"] == 2
     assert details["generated_at"] == "2026-03-02"
     assert payment_fields(replace(c, amount_due=c.amount_due * 0)) is None  # nothing to pay
+
+
+def test_an_einvoice_goes_only_to_a_provider_that_carries_its_syntax():
+    # QA: Factur-X and Finvoice were routed to the Peppol AP, which refused them for good.
+    router = Router({"einvoice": "ap"}, {}, {"ap": {"type": "peppol-ap"}})
+    consumer, _ = composition(sample="sample.json", preferences=[])
+    for syntax in ("factur-x-en16931", "finvoice-3.0"):
+        route = router.route(consumer, "einvoice", {"syntax": syntax})
+        assert route.archived_only and route.provider is None
+        assert f"{syntax} e-invoice archived, not sent" in route.reason
+    business, _ = composition("b2b-invoice", sample="sample.json")
+    assert business.recipient.peppol_id
+    route = router.route(business, "einvoice", {"syntax": "peppol-bis-3-ubl"})
+    assert (route.provider, route.address, route.archived_only) == (
+        "ap", business.recipient.peppol_id, False)
+    # UBL without a Peppol id reaches no one; no provider at all stays a configuration gap
+    assert router.route(consumer, "einvoice", {"syntax": "peppol-bis-3-ubl"}).archived_only
+    gap = Router({}, {}).route(business, "einvoice", {"syntax": "peppol-bis-3-ubl"})
+    assert not gap.archived_only and "no einvoice provider configured" in gap.reason
