@@ -2,14 +2,14 @@
 job's state, cancelling, resuming and what it did not do; a chunk consumer.
 
     kanal submit FILE.jsonl --layout ID [--name NAME] [--channel print ...] [--priority N]
-    kanal job JOB_ID [--cancel | --errors]
+    kanal job JOB_ID [--cancel | --resume | --errors | --cancelled]
     kanal worker --rabbitmq amqp://guest:guest@127.0.0.1:5672/ [--config FILE]
 
 Each command by concept, one module each:
 
     lines.py   a JSON Lines file -> records exactly as written (`kanal submit`'s input)
     submit.py  `kanal submit`: stream the records, follow the job, print its summary
-    job.py     `kanal job`: show or cancel a job; its failed records
+    job.py     `kanal job`: show, cancel or resume a job; its failed or cancelled records
     worker.py  `kanal worker`: consume chunks from RabbitMQ
 """
 
@@ -56,13 +56,22 @@ def add_parser(commands: Any) -> None:
     add_connection_options(p)
     p.set_defaults(run=submit)
 
-    p = commands.add_parser("job", help="show a job (or cancel it, or list its errors)",
-                            description="kanal.v1.Jobs/GetJob as JSON.")
+    p = commands.add_parser(
+        "job", help="show a job (or cancel or resume it, or list its failed or cancelled "
+                    "records)",
+        description="kanal.v1.Jobs/GetJob as JSON.")
     p.add_argument("job_id", help="the id `kanal submit` printed")
     action = p.add_mutually_exclusive_group()
     action.add_argument("--cancel", action="store_true", help="cancel the job (CancelJob)")
+    action.add_argument("--resume", action="store_true",
+                        help="resume a cancelled job: compose its records never composed, "
+                             "none twice (ResumeJob)")
     action.add_argument("--errors", action="store_true",
                         help="list the records that failed (GetJobErrors, first 1000)")
+    action.add_argument("--cancelled", action="store_true",
+                        help="print the keys of the records never composed because the job "
+                             "was cancelled, one per line, all of them "
+                             "(GetJobCancelledRecords)")
     add_connection_options(p)
     p.set_defaults(run=job)
 
