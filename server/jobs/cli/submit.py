@@ -31,7 +31,8 @@ EXIT_CODES = """exit codes:
      following the job (it goes on in the server: `kanal job JOB_ID`)
   2  usage error
   3  the job completed with errors: some records failed (listed, see GetJobErrors)
-  4  the job was cancelled"""
+  4  the job was cancelled (`kanal job JOB_ID --resume` composes the rest, `--cancelled`
+     lists them)"""
 _RECORD_INDEX = re.compile(r"\brecords\[(\d+)\]")
 
 
