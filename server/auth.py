@@ -140,6 +140,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "/kanal.v1.Jobs/WatchJob": frozenset({"producer", "admin"}),
     "/kanal.v1.Jobs/CancelJob": frozenset({"producer", "admin"}),
     "/kanal.v1.Jobs/GetJobErrors": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/ResumeJob": frozenset({"producer", "admin"}),
+    "/kanal.v1.Jobs/GetJobCancelledRecords": frozenset({"producer", "admin"}),
     "/kanal.v1.Portal/ListDocuments": frozenset({"service", "portal", "admin"}),
     "/kanal.v1.Portal/GetDocument": frozenset({"service", "portal", "admin"}),
     "/kanal.v1.Portal/FetchDocument": frozenset({"service", "portal", "admin"}),

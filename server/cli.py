@@ -3,7 +3,7 @@
     kanal serve  [--listen HOST:PORT] [--state-dir DIR] [--config FILE] [--metrics-listen ...]
     kanal render LAYOUT --out DIR [--data FILE] ... (server.render_cli)
     kanal layouts | compose | document       (server.documents_cli)
-    kanal submit | job | worker              (server.jobs.cli)
+    kanal submit | job | worker              (server.jobs.cli: one module each)
     kanal print list|fetch|ack|close         (server.printing.cli)
     kanal portal token|list|fetch|url        (server.portal_cli)
     kanal archive reconcile|reindex|verify   (server.archive_admin)

@@ -1,4 +1,5 @@
-"""`kanal.v1.Jobs`: streamed batch submission, job status, progress stream, cancel, errors.
+"""`kanal.v1.Jobs`: streamed batch submission, job status, progress stream, cancel, errors,
+resuming a cancelled job and the records it did not compose (server.jobs.resuming).
 
 The record stream is written to the job store in batches as it arrives (never collected in
 memory); the call answers with the job id once every record is stored, and the runner starts
@@ -196,25 +197,55 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         size = request.page_size or 100
         if not 1 <= size <= 1000:
             raise InvalidInput.field("page_size", "must be within 1..1000")
-        try:
-            after = int(request.page_token) if request.page_token else -1
-        except ValueError as exc:
-            raise InvalidInput.field("page_token", "is not a token from this API") from exc
         errors, next_seq = self.store.errors(_job_id(request), current_caller().tenant,
-                                             after, size)
+                                             _after(request.page_token), size)
         return jobs_pb2.GetJobErrorsResponse(
             errors=[jobs_pb2.RecordError(record_key=e.record_key, field=e.field,
                                          message=e.message) for e in errors],
             next_page_token="" if next_seq is None else str(next_seq))
 
+    def ResumeJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext
+                  ) -> jobs_pb2.Job:
+        tenant = current_caller().tenant
+        job_id = _job_id(request)
+        self.store.resume(job_id, tenant)
+        self.runner.resumed(job_id)
+        log.info("job resumed", job_id=job_id)
+        return job_to_proto(self.store.progress(job_id, tenant))
+
+    def GetJobCancelledRecords(self, request: jobs_pb2.GetJobCancelledRecordsRequest,
+                               context: grpc.ServicerContext
+                               ) -> jobs_pb2.GetJobCancelledRecordsResponse:
+        size = request.page_size or 1000
+        if not 1 <= size <= 10000:
+            raise InvalidInput.field("page_size", "must be within 1..10000")
+        keys, next_seq = self.store.cancelled_records(
+            _job_id(request), current_caller().tenant, _after(request.page_token), size)
+        return jobs_pb2.GetJobCancelledRecordsResponse(
+            record_keys=keys, next_page_token="" if next_seq is None else str(next_seq))
+
     def stop(self) -> None:
         self._stopping.set()
 
 
-def _job_id(request: jobs_pb2.GetJobRequest | jobs_pb2.GetJobErrorsRequest) -> str:
+def _job_id(request: jobs_pb2.GetJobRequest | jobs_pb2.GetJobErrorsRequest
+            | jobs_pb2.GetJobCancelledRecordsRequest) -> str:
     if not request.job_id:
         raise InvalidInput.field("job_id", "is required")
     return request.job_id
+
+
+def _after(page_token: str) -> int:
+    """The record seq a page token continues after (-1: from the first record); a token
+    this API never gives (not a seq: a seq is a 32-bit integer in the database) is
+    INVALID_ARGUMENT."""
+    try:
+        after = int(page_token) if page_token else -1
+    except ValueError:
+        after = None
+    if after is None or not -1 <= after < 2**31:
+        raise InvalidInput.field("page_token", "is not a token from this API")
+    return after
 
 
 def _rate(progress: Progress) -> tuple[float, float]:

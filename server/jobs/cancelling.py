@@ -12,8 +12,9 @@ the documents that exist:
 
 Settling a chunk marks it `cancelled` with a summary counted from the document index
 (server.jobs.indexed): whichever run made a document, its index row is the commit point, so
-nothing is counted twice or missed. Settling is idempotent. Each settled chunk moves the
-job's totals (server.jobs.totals) in the same transaction.
+nothing is counted twice or missed. Settling is idempotent, and settles nothing of a job
+resumed meanwhile (server.jobs.resuming). Each settled chunk moves the job's totals
+(server.jobs.totals) in the same transaction.
 """
 
 from __future__ import annotations
@@ -112,9 +113,18 @@ def settle_chunk(store: JobChunks, job_id: str, chunk: int,
     """Mark a chunk of a cancelled job `cancelled` if it is in one of `states`, with the
     summary of the documents the index holds for its records and the errors of the records
     that failed in the run that stopped (seq -> [(field path, message)]); then, if it was the
-    last unsettled chunk, the job becomes `cancelled`. Returns whether it settled it."""
+    last unsettled chunk, the job becomes `cancelled`. Returns whether it settled it: not
+    when the job is no longer cancelling or cancelled (resumed since its worker saw it
+    cancelled, server.jobs.resuming: the chunk stays pending and runs)."""
     job = store.get(job_id)
     with store._connect() as conn:
+        # the job's row first, held to the end: ResumeJob changes it first too, so a resume
+        # either committed before (seen here) or waits until this chunk is settled
+        still = conn.execute(update(jobs).where(
+            jobs.c.job_id == job_id, jobs.c.state.in_((CANCELLING, CANCELLED)))
+            .values(state=jobs.c.state)).rowcount
+        if not still:
+            return False
         write_errors(conn, job_id, errors)
         ids = indexed.document_ids(conn, job_records, job_id, job.created_at,
                                    job.chunk_size, [chunk])

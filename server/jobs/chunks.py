@@ -10,7 +10,8 @@ the STALLED_AFTER-th failure in a row (server.jobs.results) the job reports itse
 with the reason.
 
 A cancelled job is `cancelling` until every chunk is settled, then `cancelled`
-(server.jobs.cancelling). Part of server.jobs.store.JobStore.
+(server.jobs.cancelling); resumed, its cancelled chunks are pending again
+(server.jobs.resuming). Part of server.jobs.store.JobStore.
 """
 
 from __future__ import annotations
@@ -101,23 +102,30 @@ class JobChunks(JobDatabase):
 
     def start_chunk(self, job_id: str, chunk: int) -> bool:
         """Mark a chunk running; False when the job was cancelled or the chunk is settled
-        (the caller then settles it: `settle_chunk`)."""
+        (the caller then settles it: `settle_chunk`). A chunk of a resumed job drops the
+        summary it was cancelled with (its run counts the chunk afresh)."""
         with self._connect() as conn:
             state = conn.execute(select(jobs.c.state).where(jobs.c.job_id == job_id)).scalar()
             if state not in (QUEUED, RUNNING):
                 return False
             worker, cpu = stalls.me()  # its first heartbeat (server.jobs.stalls)
+            values = {"state": CHUNK_RUNNING, "attempts": job_chunks.c.attempts + 1,
+                      "worker": worker, "progress_at": datetime.now(UTC),
+                      "progress_cpu": cpu, "stalled": None}
             started = conn.execute(update(job_chunks).where(
                 job_chunks.c.job_id == job_id, job_chunks.c.chunk == chunk,
-                job_chunks.c.state.not_in(SETTLED_CHUNKS))
-                .values(state=CHUNK_RUNNING, attempts=job_chunks.c.attempts + 1,
-                        worker=worker, progress_at=datetime.now(UTC), progress_cpu=cpu,
-                        stalled=None))
-            if not started.rowcount:
+                job_chunks.c.state.not_in(SETTLED_CHUNKS), job_chunks.c.summary.is_(None))
+                .values(**values)).rowcount
+            if not started:  # a chunk of a resumed job: its summary goes, with the totals
+                started = totals.change_chunk(  # (server.jobs.resuming)
+                    conn, job_row(self._job_record(conn, job_id)), chunk, (PENDING,),
+                    summary=None, **values)
+            if not started:
                 return False
-            if state == QUEUED:
+            if state == QUEUED:  # a resumed job keeps when it first started
                 conn.execute(update(jobs).where(jobs.c.job_id == job_id, jobs.c.state == QUEUED)
-                             .values(state=RUNNING, started_at=datetime.now(UTC)))
+                             .values(state=RUNNING, started_at=func.coalesce(
+                                 jobs.c.started_at, datetime.now(UTC))))
         return True
 
     def chunk_progress(self, job_id: str, chunk: int) -> None:
@@ -193,6 +201,13 @@ class JobChunks(JobDatabase):
         from server.jobs import cancelling
 
         return cancelling.cancel(self, job_id, tenant)
+
+    def resume(self, job_id: str, tenant: str) -> JobRow:
+        """A cancelled job runs its cancelled records (server.jobs.resuming.resume); returns
+        it as it is now."""
+        from server.jobs import resuming
+
+        return resuming.resume(self, job_id, tenant)  # type: ignore[arg-type]
 
     def is_cancelled(self, job_id: str) -> bool:
         """The job was cancelled (a running chunk stops and settles itself)."""

@@ -1,12 +1,13 @@
 """What the document index already holds for a job's records: a chunk's committed documents.
 
 A record's index row is its commit point (server.jobs.worker), so the index, not the chunk's
-state, says which documents of a chunk exist. Two uses:
+state, says which documents of a chunk exist. Three uses:
 
 - progress of a running chunk: how many of its documents are committed already;
 - settling a chunk of a cancelled job (server.jobs.chunks.JobChunks.settle_chunk): its summary
   (documents, pages, documents and pages per channel) counted from the index rows, so a
-  cancelled job reports exactly the documents that exist, whichever run made them.
+  cancelled job reports exactly the documents that exist, whichever run made them;
+- listing a cancelled job's records never composed (server.jobs.resuming): those without one.
 
 The job tables live in the index's database, so these are plain queries on one connection.
 
@@ -79,6 +80,18 @@ def committed_count(conn: Connection, tenant: str, ids: list[str]) -> int:
             documents.c.tenant == tenant,
             documents.c.document_id.in_(ids[start:start + IN_BATCH]))).scalar() or 0)
     return total
+
+
+def committed_ids(conn: Connection, tenant: str, ids: list[str]) -> set[str]:
+    """Which of these documents have their index row."""
+    from archive.tables import documents
+
+    found: set[str] = set()
+    for start in range(0, len(ids), IN_BATCH):
+        found.update(conn.execute(select(documents.c.document_id).where(
+            documents.c.tenant == tenant,
+            documents.c.document_id.in_(ids[start:start + IN_BATCH]))).scalars())
+    return found
 
 
 def committed_outputs(conn: Connection, tenant: str, ids: list[str]

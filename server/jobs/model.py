@@ -93,6 +93,7 @@ class Record:
     seq: int
     record_key: str
     data_json: str
+    failed: bool = False  # its error is on its row: a run before this one settled it
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,11 +131,12 @@ class JobRecords(JobDatabase):
         lo = chunk * chunk_size
         with self._connect() as conn:
             rows = conn.execute(
-                select(job_records.c.seq, job_records.c.record_key, job_records.c.data_json)
+                select(job_records.c.seq, job_records.c.record_key, job_records.c.data_json,
+                       job_records.c.error_message.is_not(None).label("failed"))
                 .where(job_records.c.job_id == job_id,
                        and_(job_records.c.seq >= lo, job_records.c.seq < lo + chunk_size))
                 .order_by(job_records.c.seq)).all()
-        return [Record(r.seq, r.record_key, r.data_json) for r in rows]
+        return [Record(r.seq, r.record_key, r.data_json, bool(r.failed)) for r in rows]
 
 
 def _used_twice(key: str, seq: int, first_seq: int) -> InvalidInput:

@@ -3,7 +3,8 @@ running totals of their summaries, running chunks from the index rows their docu
 already have; why running chunks are stalled, server.jobs.stalls, and why failing chunks
 keep failing) and its failed records, each with every field violation (path and message,
 as Compose reports them), written with the chunk's outcome and read back for the error
-report. Part of server.jobs.store.JobStore."""
+report; and a cancelled job's records never composed (server.jobs.resuming). Part of
+server.jobs.store.JobStore."""
 
 from __future__ import annotations
 
@@ -99,6 +100,17 @@ class JobResults(JobDatabase):
                 [r.error_field or "", r.error_message]]
             found += [RecordError(r.record_key, field, message) for field, message in detail]
         return found, rows[-1].seq if more else None
+
+
+    def cancelled_records(self, job_id: str, tenant: str, after_seq: int, limit: int
+                          ) -> tuple[list[str], int | None]:
+        """Keys of the records never composed because the job was cancelled, after
+        `after_seq`, at most `limit`; and the seq to continue after (None: no more)
+        (server.jobs.resuming.cancelled_records)."""
+        from server.jobs import resuming
+
+        return resuming.cancelled_records(self, job_id, tenant, after_seq,  # type: ignore[arg-type]
+                                          limit)
 
 
 def write_errors(conn: Connection, job_id: str,

@@ -84,6 +84,13 @@ class JobRunner:
         """A job was sealed or cancelled: look again now."""
         self._wake.set()
 
+    def resumed(self, job_id: str) -> None:
+        """A cancelled job was resumed (server.jobs.resuming): its chunks go out again,
+        those published once before too (RabbitMQ: `track_inflight` False); look now."""
+        with self._lock:
+            self._submitted = {key for key in self._submitted if key[0] != job_id}
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             # a stall is seen within half its time ([jobs] stall_seconds, server.jobs.stalls)

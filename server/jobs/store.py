@@ -13,7 +13,8 @@ workers hold; its methods live by concept:
 A chunk is the unit of work and of retry (server.jobs.chunks); the index row of each
 document is the commit point of a record (server.jobs.worker), so chunk state only steers
 scheduling. A cancelled job is `cancelling` until every chunk is settled, then `cancelled`
-(server.jobs.cancelling).
+(server.jobs.cancelling); a cancelled job resumes, or lists the records it never composed
+(server.jobs.resuming).
 """
 
 from __future__ import annotations

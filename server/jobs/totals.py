@@ -6,13 +6,18 @@ What the totals hold (the `totals_*` columns of `kanal_jobs`, server.jobs.tables
 
 - documents, failed, pages and per channel [documents, pages]: the sum of the summaries of
   the job's chunks that have one (a chunk gets its summary when it is settled: done or
-  cancelled; a re-run replaces it, so the totals move by the difference, never twice);
+  cancelled; a re-run replaces it, so the totals move by the difference, never twice; a
+  cancelled chunk made pending again by resuming its job keeps its summary until a worker
+  starts it, server.jobs.resuming);
 - settled: the records of those chunks (a chunk holds `chunk_size` records, the last one
-  fewer), so pending = total - settled - the records of running chunks;
+  fewer; a resumed chunk waiting to start: its documents and failures), so pending =
+  total - settled - the records of running chunks;
 - cancelled: records of cancelled chunks that made no document and did not fail.
 
 Every change of a chunk's state or summary that can move them goes through `change_chunk`
-(finishing, settling, cancelling), in the transaction that makes the change:
+(finishing, settling, cancelling, starting a resumed chunk), in the transaction that makes
+the change; resuming a job moves them by the sum of its chunks' changes (one update per
+state, server.jobs.resuming):
 
 1. the chunk's row is replaced compare-and-set: read (state, summary), then update where
    they are still what was read (re-read and try again otherwise), so the difference
@@ -41,7 +46,7 @@ from sqlalchemy.engine import Connection
 
 from server.errors import Unavailable
 from server.jobs.model import ChunkSummary, JobRow
-from server.jobs.tables import CHUNK_CANCELLED, job_chunks, jobs
+from server.jobs.tables import CHUNK_CANCELLED, SETTLED_CHUNKS, job_chunks, jobs
 
 CAS_TRIES = 100  # a lost compare-and-set means another writer committed: try again
 
@@ -84,11 +89,16 @@ def records_in(job: JobRow, chunk: int) -> int:
 
 def contribution(job: JobRow, chunk: int, state: str | None, summary_json: str | None
                  ) -> Totals:
-    """What one chunk row adds to its job's totals: nothing until it has a summary."""
+    """What one chunk row adds to its job's totals: nothing until it has a summary. A
+    settled chunk's records are all settled; a pending one with a summary (a cancelled
+    chunk resumed, server.jobs.resuming) has only its documents and failures settled, the
+    rest are pending again."""
     if not summary_json:
         return Totals()
     summary = ChunkSummary.from_json(summary_json)
     size = records_in(job, chunk)
+    if state not in SETTLED_CHUNKS:
+        return Totals(summary, summary.documents + summary.failed, 0)
     cancelled = (max(0, size - summary.documents - summary.failed)
                  if state == CHUNK_CANCELLED else 0)
     return Totals(summary, size, cancelled)

@@ -18,6 +18,9 @@ derived from the job and the record key:
   `ArchiveStore.put` of identical bytes is a no-op;
 - the index row is the commit point: a record whose row exists is skipped.
 
+A record whose error a run before wrote (a cancelled chunk's, resumed: server.jobs.resuming)
+is not run again either: its error stands and it counts as failed.
+
 So a chunk re-run after a crash never duplicates an object or an index row. A record with
 bad data becomes an error entry (record key, and every field path with its message); so
 does a *poison* record, one whose data makes composing or rendering fail in a way no check
@@ -166,6 +169,9 @@ class Pipeline:
             if n and n % CANCEL_CHECK_EVERY == 0 and jobs.is_cancelled(job_id):
                 jobs.settle_chunk(job_id, chunk, errors)
                 return self._outcome(job_id, chunk, False, summary)
+            if record.failed:  # settled by a run before (a resumed job): its error stands
+                summary.failed += 1
+                continue
             try:
                 result = self.documents.render_as(ComposeInput(
                     tenant=header.tenant, layout_id=header.layout_id,

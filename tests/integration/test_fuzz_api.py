@@ -404,6 +404,9 @@ TEMPLATES: list[tuple[str, Message, str]] = [
     ("/kanal.v1.Jobs/WatchJob", jobs_pb2.GetJobRequest(job_id=MARKER), "producer"),
     ("/kanal.v1.Jobs/GetJobErrors", jobs_pb2.GetJobErrorsRequest(
         job_id="j", page_token=MARKER), "producer"),
+    ("/kanal.v1.Jobs/ResumeJob", jobs_pb2.GetJobRequest(job_id=MARKER), "producer"),
+    ("/kanal.v1.Jobs/GetJobCancelledRecords", jobs_pb2.GetJobCancelledRecordsRequest(
+        job_id="j", page_token=MARKER), "producer"),
     ("/kanal.v1.Jobs/SubmitBatch", jobs_pb2.SubmitBatchRequest(record=jobs_pb2.JobRecord(
         record_key=MARKER, data_json="{}")), "producer"),
     ("/kanal.v1.Portal/ListDocuments", portal_pb2.ListDocumentsRequest(

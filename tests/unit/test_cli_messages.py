@@ -11,7 +11,7 @@ import pytest
 from kanal.v1 import jobs_pb2
 from server.cli import build_parser, command_name, main
 from server.client import ClientError
-from server.jobs.cli import error_line, follow, plural, progress_line
+from server.jobs.cli.submit import error_line, follow, plural, progress_line
 
 
 def test_errors_name_the_sub_command():
@@ -78,7 +78,7 @@ class _Where:
 
 def test_a_watch_that_ends_before_its_job_is_a_lost_server():
     """The server stopping (SIGTERM) ends the watch; that is not the job's summary."""
-    from server.jobs.cli import Progress
+    from server.jobs.cli.submit import Progress
 
     class Quiet:
         def isatty(self):

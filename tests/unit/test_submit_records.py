@@ -11,14 +11,14 @@ from decimal import Decimal
 import pytest
 
 from server.client import read_text
-from server.jobs.cli import (
-    Progress,
+from server.jobs.cli.lines import (
     RecordLines,
     RecordRefused,
     exact_json,
     parse_record,
     records,
 )
+from server.jobs.cli.submit import Progress
 
 
 @pytest.mark.parametrize("literal", ["99999999999999999999.99", "0.10", "-0.0", "1e400",

@@ -163,3 +163,21 @@ class GetJobErrorsResponse(_message.Message):
     errors: _containers.RepeatedCompositeFieldContainer[RecordError]
     next_page_token: str
     def __init__(self, errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetJobCancelledRecordsRequest(_message.Message):
+    __slots__ = ("job_id", "page_size", "page_token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, job_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetJobCancelledRecordsResponse(_message.Message):
+    __slots__ = ("record_keys", "next_page_token")
+    RECORD_KEYS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    record_keys: _containers.RepeatedScalarFieldContainer[str]
+    next_page_token: str
+    def __init__(self, record_keys: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -61,6 +61,16 @@ class JobsStub:
                 request_serializer=kanal_dot_v1_dot_jobs__pb2.GetJobErrorsRequest.SerializeToString,
                 response_deserializer=kanal_dot_v1_dot_jobs__pb2.GetJobErrorsResponse.FromString,
                 _registered_method=True)
+        self.ResumeJob = channel.unary_unary(
+                '/kanal.v1.Jobs/ResumeJob',
+                request_serializer=kanal_dot_v1_dot_jobs__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=kanal_dot_v1_dot_jobs__pb2.Job.FromString,
+                _registered_method=True)
+        self.GetJobCancelledRecords = channel.unary_unary(
+                '/kanal.v1.Jobs/GetJobCancelledRecords',
+                request_serializer=kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsRequest.SerializeToString,
+                response_deserializer=kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class JobsServicer:
@@ -112,6 +122,29 @@ class JobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeJob(self, request, context):
+        """A cancelled job runs again: its records never composed (`counts.cancelled`) are
+        composed, exactly once each; a record composed or failed before is not run again (its
+        document and its error stand). The job is `queued`, then `running`, and ends as a job
+        that was never cancelled ends; it can be cancelled again. A job that is not cancelled is
+        FAILED_PRECONDITION, naming its state (completed, completed_with_errors: nothing left to
+        resume; queued, running: it runs already; cancelling: not settled yet, resume it once it
+        is cancelled).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobCancelledRecords(self, request, context):
+        """The keys of the records never composed because the job was cancelled before them (no
+        document, no error), in the order they were submitted: what to resubmit instead of
+        resuming. Complete once the job is `cancelled`; empty for a job never cancelled, and for
+        a resumed one once it has run them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +172,16 @@ def add_JobsServicer_to_server(servicer, server):
                     servicer.GetJobErrors,
                     request_deserializer=kanal_dot_v1_dot_jobs__pb2.GetJobErrorsRequest.FromString,
                     response_serializer=kanal_dot_v1_dot_jobs__pb2.GetJobErrorsResponse.SerializeToString,
+            ),
+            'ResumeJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeJob,
+                    request_deserializer=kanal_dot_v1_dot_jobs__pb2.GetJobRequest.FromString,
+                    response_serializer=kanal_dot_v1_dot_jobs__pb2.Job.SerializeToString,
+            ),
+            'GetJobCancelledRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobCancelledRecords,
+                    request_deserializer=kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsRequest.FromString,
+                    response_serializer=kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -278,6 +321,60 @@ class Jobs:
             '/kanal.v1.Jobs/GetJobErrors',
             kanal_dot_v1_dot_jobs__pb2.GetJobErrorsRequest.SerializeToString,
             kanal_dot_v1_dot_jobs__pb2.GetJobErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanal.v1.Jobs/ResumeJob',
+            kanal_dot_v1_dot_jobs__pb2.GetJobRequest.SerializeToString,
+            kanal_dot_v1_dot_jobs__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobCancelledRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kanal.v1.Jobs/GetJobCancelledRecords',
+            kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsRequest.SerializeToString,
+            kanal_dot_v1_dot_jobs__pb2.GetJobCancelledRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,
