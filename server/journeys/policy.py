@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from server.delivery.rules import COUNTRY_ZONES, Cap, Decision, Window
 from server.delivery.tables import deliveries, delivery_optouts
+from server.journeys.profiles import words as _words
 from server.journeys.tables import contact_log, sends, suppressions, timers
 
 NEVER_CAPPED = frozenset({"service", "legal"})
@@ -120,11 +121,6 @@ def customer_zone(attributes: Mapping[str, Any], default: str) -> ZoneInfo:
             except (ZoneInfoNotFoundError, ValueError):
                 continue
     return ZoneInfo(default)
-
-
-def _words(attributes: Mapping[str, Any], key: str) -> set[str]:
-    value = attributes.get(key, [])
-    return {str(v) for v in value} if isinstance(value, list) else set()
 
 
 class ContactPolicy:
