@@ -20,6 +20,7 @@ from kanal.v1 import events_pb2, events_pb2_grpc, surveys_pb2
 from server.journeys.tables import contact_log, suppressions
 from tests.client import channel
 from tests.integration.test_surveys_api import (  # noqa: F401  (the module's fixtures)
+    EXPERIMENT,
     KEYS,
     _data,
     _send,
@@ -58,6 +59,11 @@ def test_a_sent_survey_counts_and_a_second_within_the_cap_is_suppressed(
     [row] = invited(producer, f"parcel_{run}")
     # invited, nobody answered: no NPS (unset), which is not an NPS of 0
     assert (row.invited, row.responded, row.HasField("nps")) == (1, 0, False)
+    surveys, _ = producer
+    variants = surveys.GetExperimentReport(surveys_pb2.GetExperimentReportRequest(
+        experiment_id=EXPERIMENT)).variants  # this server's: nobody exposed or answering
+    assert [(v.variant, v.response.trials, v.HasField("nps")) for v in variants] == [
+        ("A", 0, False), ("B", 0, False)]
 
     second = _send(producer, customer, f"card_{run}")
     why = "frequency cap survey: 1 of 1 in 90 days already"
