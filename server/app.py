@@ -302,6 +302,8 @@ class KanalServer:
                 events, tenant=tenant, customer_id=customer_id, event_type=event_type,
                 data=data, occurred_at=occurred_at, idempotency_key=key))
         self.journeys.create_schema()
+        # SendSurvey goes through the journeys' contact policy (caps, opt-outs, contact_log)
+        self.surveys.service.policy = self.journeys.policy
         self.journeys.start()
 
     def _start_metrics(self) -> None:

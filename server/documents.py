@@ -60,6 +60,11 @@ class ComposeInput:
     preview: bool = False
     corrects_document_id: str | None = None  # the archived document this one corrects
     print_profile: str = ""  # print-shop profile id (a job's); empty: the tenant's
+    # the sender's knowledge of the recipient beyond the data, and whether the plan keeps
+    # its fallbacks (a journey's send: server.compose.composer.ComposeRequest says why)
+    consents: tuple[str, ...] = ()
+    opt_outs: tuple[str, ...] = ()
+    fallbacks: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +262,8 @@ class DocumentService:
             now=now, locale=request.locale, channels=tuple(request.channels),
             idempotency_key=request.idempotency_key,
             rules=tenant_rules(self.rules, request.tenant), plan_rules=self.plan_rules,
-            print_profile=request.print_profile,
+            print_profile=request.print_profile, consents=request.consents,
+            opt_outs=request.opt_outs, fallbacks=request.fallbacks,
         ))
 
     def _requeue_print(self, request: ComposeInput, record: DocumentRecord) -> None:
@@ -357,7 +363,9 @@ class DocumentService:
             locale=compose_input.get("request_locale", compose_input["locale"]),
             channels=tuple(Channel(c) for c in compose_input["channels"]),
             idempotency_key=compose_input.get("idempotency_key"),
-            print_profile=compose_input.get("print_profile", ""))
+            print_profile=compose_input.get("print_profile", ""),
+            consents=tuple(compose_input.get("consents", ())),
+            opt_outs=tuple(compose_input.get("opt_outs", ())))
         layout = self.layouts.get(request.layout_id, request.layout_version)
         composition = self._composition(request, layout, compose_input["document_id"],
                                         datetime.fromisoformat(compose_input["created_at"]))
@@ -411,4 +419,5 @@ def _sealable(request: ComposeInput, composition: Composition,
         "created_at": composition.created_at.isoformat(),
         "corrects_document_id": corrects_document_id,
         "print_profile": request.print_profile,
+        "consents": list(request.consents), "opt_outs": list(request.opt_outs),
     }

@@ -76,7 +76,8 @@ class SurveysServicer(surveys_pb2_grpc.SurveysServicer):
         return surveys_pb2.SendSurveyResponse(
             invitation_id=sent.invitation_id, document_id=sent.document_id,
             expires_at=timestamp(sent.expires_at), variant=sent.variant,
-            replayed=sent.replayed)
+            replayed=sent.replayed, suppressed=bool(sent.suppressed),
+            suppressed_reason=sent.suppressed)
 
     def RecordResponse(self, request: surveys_pb2.RecordResponseRequest,
                        context: grpc.ServicerContext) -> surveys_pb2.SurveyResponse:

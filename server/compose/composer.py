@@ -35,7 +35,7 @@ from server.compose.locales import (
     layout_spelling,
     value_at,
 )
-from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions
+from server.compose.model import Channel, ChannelPlan, Composition, PrintOptions, Recipient
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.compose.rules import Rule, campaign_context, choose, layout_rules
 from server.compose.schema_errors import schema_violation
@@ -57,6 +57,14 @@ class ComposeRequest:
     # the server config's `[plan.<tenant>.<layout-id>]` tables (see server/compose/plan.py)
     plan_rules: Mapping[str, Any] | None = None
     print_profile: str = ""  # a job's print-shop profile id; empty: the tenant's
+    # What the sender knows of the recipient beyond the data (a journey's customer profile,
+    # server.journeys.sends): added to the data's consents and opt-outs, so the plan and the
+    # delivery stage's contact rules read the same recipient the journey's policy checked.
+    consents: Sequence[str] = ()
+    opt_outs: Sequence[str] = ()
+    # False: the plan has no fallbacks (a journey step whose branch reacts to a bounce
+    # itself: one reaction, the journey's, not the delivery stage's print copy as well)
+    fallbacks: bool = True
 
 
 def parse_data(text: str | bytes) -> dict[str, Any]:
@@ -138,6 +146,7 @@ def compose(request: ComposeRequest) -> Composition:
         **({"country": address.country, "postal_code": address.postal_code} if address else {}),
     }, physical=True, customer_id=content.recipient.customer_id)
     strings, numbers = input_fields(data)  # the print checks name fields by them
+    recipient = _known_to_sender(content.recipient, request)
     composition = Composition(
         document_id=request.document_id,
         tenant=request.tenant,
@@ -148,7 +157,7 @@ def compose(request: ComposeRequest) -> Composition:
         currency=content.currency,
         created_at=request.now,
         input_sha256=input_hash(layout.id, requested, request.channels, data),
-        recipient=content.recipient,
+        recipient=recipient,
         invoice=content.invoice,
         payment_reference=content.payment_reference,
         due_date=content.due_date,
@@ -169,7 +178,7 @@ def compose(request: ComposeRequest) -> Composition:
         source_numbers=tuple(numbers),
         time_zone=zone,
     )
-    plan = plan_channels(layout, content.recipient, request.channels,
+    plan = plan_channels(layout, recipient, request.channels,
                          {**content.facts, "kind": kind.value},
                          tenant_table(request.plan_rules, request.tenant, layout.id),
                          check=lambda channel: _unfit(composition, layout, channel, content))
@@ -179,10 +188,22 @@ def compose(request: ComposeRequest) -> Composition:
         # fallback of it is not checked here: Peppol's own examples carry made-up codes).
         countries.check_postal_code(address.postal_code, address.country,
                                     "$.customer.address.postal_code")
+    if not request.fallbacks:
+        plan = replace(plan, fallbacks=())
     printed = Channel.PRINT in plan.channels
     return replace(composition, channel_plan=plan,
                    inserts=chosen.inserts if printed else (),
                    insert_rules=chosen.insert_rules if printed else ())
+
+
+def _known_to_sender(recipient: Recipient, request: ComposeRequest) -> Recipient:
+    """The data's recipient with the consents and opt-outs the sender adds (each once,
+    the data's first)."""
+    if not request.consents and not request.opt_outs:
+        return recipient
+    return replace(recipient,
+                   consents=tuple(dict.fromkeys((*recipient.consents, *request.consents))),
+                   opt_outs=tuple(dict.fromkeys((*recipient.opt_outs, *request.opt_outs))))
 
 
 # The channels that put the document in an envelope (the mailbox copy falls back to print).

@@ -128,6 +128,10 @@ class Recipient:
     mailbox_ids: Mapping[str, str] = field(default_factory=dict)  # {"digipost": "...", ...}
     preferences: tuple[str, ...] = ()  # e.g. ("paper_invoice",), ("digital_only",)
     consents: tuple[str, ...] = ()  # e.g. ("email", "sms", "marketing")
+    # what the customer opted out of, as the sender knows it (a journey's customer profile:
+    # a channel, "marketing", "survey"); the delivery stage's contact rules honour it with
+    # the opt-outs it records itself (server.delivery.rules)
+    opt_outs: tuple[str, ...] = ()
 
 
 # --- payment reference ----------------------------------------------------------------

@@ -261,7 +261,9 @@ class Dispatcher:
             channel=row["channel"], kind=row["kind"], marketing=bool(details.get("marketing")),
             legally_required=bool(details.get("legally_required")),
             consents=details.get("consents", ()),
-            opted_out=store.opted_out(row["tenant"], row["customer_id"]),
+            # recorded opt-outs (read now) and those the sender knew (a journey's profile)
+            opted_out=store.opted_out(row["tenant"], row["customer_id"])
+            | set(details.get("opt_outs", ())),
             country=details.get("country", ""), now=now,
             contacts_since=lambda since, marketing: store.contacts_since(
                 row["tenant"], row["customer_id"], () if marketing else (row["kind"],), since,

@@ -17,8 +17,9 @@ transaction with the document (DocumentIndex.add(also=...)). Per row:
 - the idempotency key decided now, before any attempt: the e-mail's own `Message-ID`
   header (the archived bytes carry it), for other channels the delivery id;
 - the primary channel (the plan's first) carries the plan's fallbacks, in order;
-- details the send-time rules need: kind, marketing, legally required, consents,
-  country, and for print the piece's facts (envelope, inserts, postal code, pages).
+- details the send-time rules need: kind, marketing, legally required, consents (the
+  data's and the sender's: a journey's customer profile), the sender's opt-outs, country,
+  and for print the piece's facts (envelope, inserts, postal code, pages).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def details_for(composition: Composition, layout: Layout, output: OutputRecord
         "country": country_of(address.country if address else "", recipient.mobile or ""),
         "facts": dict(output.facts),
     }
+    if recipient.opt_outs:  # the sender's (a journey's profile), beside delivery_optouts
+        details["opt_outs"] = list(recipient.opt_outs)
     if output.channel == Channel.MAILBOX:
         details["mailbox"] = mailbox_details(composition, layout, output.pages or 1)
     if output.channel == Channel.PRINT:

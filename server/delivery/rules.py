@@ -2,12 +2,14 @@
 
 In this order:
 
-1. Consent and opt-out. A channel the customer opted out of since the document was
-   composed (`delivery_optouts`, scope = the channel) is suppressed, and the next channel
+1. Consent and opt-out. A channel the customer opted out of (`delivery_optouts`, scope =
+   the channel, read at send time; or as the document's sender knew it: a journey's
+   profile `opt_outs`, in the delivery's details) is suppressed, and the next channel
    of the plan takes over (an invoice must still arrive). A marketing message to a customer
    who opted out of marketing is suppressed for good, and so is one by e-mail, SMS or
-   digital mailbox to a customer who never consented to it (`consents` lacks
-   "marketing"); a marketing letter on paper needs no consent (CONSENT_CHANNELS).
+   digital mailbox to a customer who never consented to it (`consents`, the data's and the
+   sender's, lacks "marketing"); a marketing letter on paper needs no consent
+   (CONSENT_CHANNELS).
 2. Frequency caps per customer and document kind (or `marketing`): at most `max` messages
    in `days` (a document is one message, whatever its channels: its e-mail does not cap
    its own letter). A cap never suppresses an invoice, credit note, reminder or statement, nor a

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect, select, text, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
@@ -22,11 +22,10 @@ from server.jobs.tables import (
     CANCELLING,
     SETTLED_CHUNKS,
     job_chunks,
-    job_records,
     jobs,
     metadata,
 )
-from server.schema import create_missing_indexes
+from server.schema import add_missing_columns, create_missing_indexes
 
 CHUNK_SIZE = 50
 
@@ -54,13 +53,7 @@ class JobDatabase:
     def create_schema(self) -> None:
         with self._connect() as conn:
             metadata.create_all(conn)
-            for table in (jobs, job_records, job_chunks):  # columns newer than the table
-                have = {c["name"] for c in inspect(conn).get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in have:
-                        kind = column.type.compile(dialect=conn.dialect)
-                        conn.execute(text(
-                            f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            add_missing_columns(conn, metadata)  # columns newer than their table
             create_missing_indexes(conn, metadata)  # and indexes newer than a table
             # A job cancelled before chunks were settled (older servers) finishes settling;
             # its totals are counted again from its chunks (server.jobs.totals), as what it

@@ -89,11 +89,42 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordOptions:
+    """What a record's sender adds to its compose request beyond the data (only journeys
+    set it, server.journeys.sends; SubmitBatch records have none): the consents and
+    opt-outs of the customer's profile, and `fallbacks = False` for a send whose journey
+    reacts to a bounce itself (server.compose.composer.ComposeRequest)."""
+
+    consents: tuple[str, ...] = ()
+    opt_outs: tuple[str, ...] = ()
+    fallbacks: bool = True
+
+    def to_json(self) -> str | None:
+        """JSON for `kanal_job_records.options_json`; None when there is nothing to add."""
+        if self == NO_OPTIONS:
+            return None
+        return json.dumps({"consents": list(self.consents), "opt_outs": list(self.opt_outs),
+                           "fallbacks": self.fallbacks}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> RecordOptions:
+        if not text:
+            return NO_OPTIONS
+        data = json.loads(text)
+        return cls(tuple(data.get("consents", ())), tuple(data.get("opt_outs", ())),
+                   bool(data.get("fallbacks", True)))
+
+
+NO_OPTIONS = RecordOptions()
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     seq: int
     record_key: str
     data_json: str
     failed: bool = False  # its error is on its row: a run before this one settled it
+    options: RecordOptions = NO_OPTIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from server.errors import InvalidInput, quote
 from server.jobs.database import JobDatabase
-from server.jobs.model import JobHeader, Record
+from server.jobs.model import JobHeader, Record, RecordOptions
 from server.jobs.tables import COMPLETED, QUEUED, RECEIVING, job_chunks, job_records, jobs
 from server.jobs.totals import Totals
 
@@ -39,14 +39,17 @@ class JobRecords(JobDatabase):
                 "totals_version": 0, **Totals().values(),  # server.jobs.totals
             }])
 
-    def add_records(self, job_id: str, records: Iterable[tuple[str, str]]) -> int:
-        """Store (record_key, data_json) pairs in batches as they come; returns the count.
+    def add_records(self, job_id: str,
+                    records: Iterable[tuple[str, str] | tuple[str, str, RecordOptions]]
+                    ) -> int:
+        """Store (record_key, data_json[, options]) in batches as they come; returns the count.
         A record key used twice in a job raises InvalidInput naming the second record,
         `records[i].record_key` (0-based), and the first (the job stays unfinished)."""
         seq = 0
         batch: list[dict[str, Any]] = []
-        for key, data in records:
-            batch.append({"job_id": job_id, "seq": seq, "record_key": key, "data_json": data})
+        for key, data, *options in records:
+            batch.append({"job_id": job_id, "seq": seq, "record_key": key, "data_json": data,
+                          "options_json": options[0].to_json() if options else None})
             seq += 1
             if len(batch) >= INSERT_BATCH:
                 self._insert_records(batch)
@@ -132,11 +135,13 @@ class JobRecords(JobDatabase):
         with self._connect() as conn:
             rows = conn.execute(
                 select(job_records.c.seq, job_records.c.record_key, job_records.c.data_json,
-                       job_records.c.error_message.is_not(None).label("failed"))
+                       job_records.c.error_message.is_not(None).label("failed"),
+                       job_records.c.options_json)
                 .where(job_records.c.job_id == job_id,
                        and_(job_records.c.seq >= lo, job_records.c.seq < lo + chunk_size))
                 .order_by(job_records.c.seq)).all()
-        return [Record(r.seq, r.record_key, r.data_json, bool(r.failed)) for r in rows]
+        return [Record(r.seq, r.record_key, r.data_json, bool(r.failed),
+                       RecordOptions.from_json(r.options_json)) for r in rows]
 
 
 def _used_twice(key: str, seq: int, first_seq: int) -> InvalidInput:

@@ -85,6 +85,7 @@ job_records = Table(
     Column("seq", Integer, nullable=False),
     Column("record_key", String(200), nullable=False),
     Column("data_json", Text, nullable=False),
+    Column("options_json", Text),  # server.jobs.model.RecordOptions; NULL: none
     Column("error_field", Text),
     Column("error_message", Text),
     Column("error_detail", Text),  # JSON [[field, message], ...]: every violation

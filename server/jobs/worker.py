@@ -177,6 +177,8 @@ class Pipeline:
                     tenant=header.tenant, layout_id=header.layout_id,
                     layout_version=header.layout_version, data=record.data_json,
                     channels=channels, print_profile=header.print_profile,
+                    consents=record.options.consents, opt_outs=record.options.opt_outs,
+                    fallbacks=record.options.fallbacks,
                 ), document_id, job.created_at, indexed=document_id in indexed)
             except ObjectConflict as exc:
                 errors[record.seq] = record_error(record, exc)

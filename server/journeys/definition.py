@@ -38,7 +38,9 @@ instance finishes on the version it started with, so editing a journey means add
     type = "branch"                  # after days/hours: the first outcome that happened
     on = "follow-up"                 # responded > clicked > bounced > delivered > otherwise
     days = 3
-    bounced = "letter"               # a step id, or "exit"
+    bounced = "letter"               # a step id, or "exit"; "bounced": the send did not
+                                     # reach (bounced, failed, expired, suppressed); a send
+                                     # a `bounced` branch reacts to gets no implicit fallback
     otherwise = "exit"
 """
 
@@ -118,6 +120,12 @@ class Journey:
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
+
+    def reacts_to_bounce(self, step: Step) -> bool:
+        """Whether a branch of this journey reacts to send step `step` bouncing: then the
+        journey owns that reaction, and the step's document gets no implicit fallback."""
+        return any(s.type == "branch" and s.on == step.id and "bounced" in s.outcomes
+                   for s in self.steps)
 
     def after(self, step: Step) -> str:
         """The id of the step that follows `step` ("exit" after the last)."""

@@ -12,8 +12,12 @@ Like a Temporal workflow, an instance is plain data moved by two things only:
   transaction: a wait checks its `unless` events again (an event may have been replayed
   late) and moves on; a send asks the contact policy (send, hold until, or suppress and
   record why) and writes a `journey_sends` row, unique per (journey, customer, step,
-  occurrence), which server.journeys.sends turns into a bulk-job record; a branch looks at
-  what happened to an earlier send (responded, clicked, bounced, delivered); an exit ends.
+  occurrence), which server.journeys.sends turns into a bulk-job record, with the
+  profile's consents and opt-outs the policy read (so the delivery stage's contact rules
+  judge the document by them too) and, when a branch reacts to the send's bounce, no
+  fallbacks in its plan (the branch owns the reaction: one letter, not two); a branch
+  looks at what happened to an earlier send (responded, clicked, bounced, delivered); an
+  exit ends.
   Every step of an instance runs at most once (one timer per instance and step).
 
 The clock is injected: tests move time forward and call `run_due` (no sleeping).
@@ -41,7 +45,7 @@ from server.events.tables import events
 from server.journeys import conditions
 from server.journeys.definition import EXIT, Journey, JourneyCatalog, Step
 from server.journeys.policy import ContactPolicy, ContactRequest
-from server.journeys.profiles import load_profile, merge_profile
+from server.journeys.profiles import load_profile, merge_profile, send_options
 from server.journeys.sql import insert_new
 from server.journeys.tables import instances, sends, timers
 
@@ -309,6 +313,8 @@ class JourneyEngine:
                 "category": request.category, "layout_id": step.layout,
                 "layout_version": step.layout_version or "",
                 "channels": ",".join(step.channels), "data": json_text(data),
+                "options": send_options(attributes,
+                                        fallbacks=not journey.reacts_to_bounce(step)).to_json(),
                 "priority": journey.priority, "state": "planned", "planned_at": now}):
             self.policy.record(conn, request, now, send_id)
         return decision
@@ -332,11 +338,19 @@ class JourneyEngine:
                     return outcome
         states = set(conn.execute(select(deliveries.c.state).where(
             deliveries.c.tenant == tenant, deliveries.c.document_id == document)).scalars())
-        if "bounced" in states or "fell_back" in states:
+        if states & DID_NOT_REACH:
             return "bounced"
         if "delivered" in states:
             return "delivered"
         return None
+
+
+# A branch's `bounced`: the document did not reach the customer by the send's channel. A
+# send the branch reacts to has no fallback (Journey.reacts_to_bounce), so besides a bounce
+# this is any end the delivery stage would have fallen back from: a permanent failure,
+# expiry, or the contact rules (an e-mail opt-out); the journey's own next step is checked
+# by the contact policy and the delivery rules again, so no opt-out is passed by.
+DID_NOT_REACH = frozenset({"bounced", "failed", "expired", "suppressed", "fell_back"})
 
 
 def resolve(template: Any, sources: Mapping[str, Any]) -> Any:

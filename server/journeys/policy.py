@@ -44,11 +44,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from server.delivery.rules import COUNTRY_ZONES, Cap, Decision, Window
 from server.delivery.tables import deliveries, delivery_optouts
+from server.journeys.profiles import words as _words
 from server.journeys.tables import contact_log, sends, suppressions, timers
 
 NEVER_CAPPED = frozenset({"service", "legal"})
@@ -120,11 +121,6 @@ def customer_zone(attributes: Mapping[str, Any], default: str) -> ZoneInfo:
             except (ZoneInfoNotFoundError, ValueError):
                 continue
     return ZoneInfo(default)
-
-
-def _words(attributes: Mapping[str, Any], key: str) -> set[str]:
-    value = attributes.get(key, [])
-    return {str(v) for v in value} if isinstance(value, list) else set()
 
 
 class ContactPolicy:
@@ -227,18 +223,32 @@ class ContactPolicy:
     def check_and_record(self, request: ContactRequest, now: datetime,
                          attributes: Mapping[str, Any] | None = None, ref: str = "",
                          profile: Callable[[Connection, str, str], Mapping[str, Any]] | None
-                         = None) -> Decision:
+                         = None, *, can_wait: bool = True) -> Decision:
         """For other stages (surveys): decide, and in the same transaction count the
-        communication (`send`) or record the suppression (`suppress`); `hold` records
-        nothing (ask again at `decision.until`). `attributes` None: the stored profile."""
+        communication (`send`, with `ref`: the caller's id of it) or record the suppression
+        (`suppress`); `hold` records nothing (ask again at `decision.until`). `can_wait`
+        False: a caller that cannot ask again later (SendSurvey answers now) takes quiet
+        hours as `send` (its reason says so); the delivery stage's own quiet hours still
+        hold an SMS. `attributes` None: the stored profile."""
         from server.journeys.profiles import load_profile
 
         with self.engine.begin() as conn:
             attrs = attributes if attributes is not None else (profile or load_profile)(
                 conn, request.tenant, request.customer_id)
             decision = self.check(conn, request, now, attrs)
+            if decision.action == "hold" and not can_wait:
+                decision = Decision("send", f"sent in {decision.reason}")
             if decision.action == "send":
                 self.record(conn, request, now, ref)
             elif decision.action == "suppress":
                 self.suppress(conn, request, decision.reason, now)
             return decision
+
+    def forget(self, request: ContactRequest, ref: str) -> None:
+        """Take back what `check_and_record` counted as `ref`: the communication was not
+        made after all (its document could not be composed), so it caps nothing."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(contact_log).where(
+                contact_log.c.tenant == request.tenant,
+                contact_log.c.customer_id == request.customer_id,
+                contact_log.c.category == request.category, contact_log.c.ref == ref[:200]))

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from server.jobs.model import RecordOptions
 from server.journeys.tables import customers
 
 
@@ -38,3 +39,19 @@ def merge_profile(conn: Connection, tenant: str, customer_id: str,
             customers.c.tenant == tenant, customers.c.customer_id == customer_id).values(
             attributes=text, updated_at=now))
     return merged
+
+
+def words(attributes: Mapping[str, Any], key: str) -> set[str]:
+    """A list attribute (`consents`, `opt_outs`) as a set of strings; anything else: empty."""
+    value = attributes.get(key, [])
+    return {str(v) for v in value} if isinstance(value, list) else set()
+
+
+def send_options(attributes: Mapping[str, Any], *, fallbacks: bool) -> RecordOptions:
+    """What a journey's send adds to its compose request: the profile's consents and
+    opt-outs (the ones the contact policy just read), so the delivery stage's contact rules
+    judge the document by them too (the layout's data rarely carries them: a step's
+    `customer = "$customer.recipient"` is the address part of the profile)."""
+    return RecordOptions(consents=tuple(sorted(words(attributes, "consents"))),
+                         opt_outs=tuple(sorted(words(attributes, "opt_outs"))),
+                         fallbacks=fallbacks)

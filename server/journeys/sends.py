@@ -30,7 +30,7 @@ from ulid import ULID
 
 from server import logs
 from server.errors import NotFound
-from server.jobs.model import JobHeader
+from server.jobs.model import JobHeader, RecordOptions
 from server.jobs.store import JobStore
 from server.jobs.tables import RECEIVING
 from server.jobs.worker import document_id_for
@@ -101,7 +101,8 @@ class SendSubmitter:
 
     def _submit(self, job_id: str, header: JobHeader) -> int:
         with self.engine.begin() as conn:
-            rows = conn.execute(select(sends.c.send_id, sends.c.data, sends.c.job_created_at)
+            rows = conn.execute(select(sends.c.send_id, sends.c.data, sends.c.options,
+                                       sends.c.job_created_at)
                                 .where(sends.c.job_id == job_id,
                                        sends.c.state == "submitting")
                                 .order_by(sends.c.send_id)).all()
@@ -116,7 +117,8 @@ class SendSubmitter:
             existing = None
         if existing is None:
             self.jobs.create_job(job_id, header, rows[0].job_created_at)
-            total = self.jobs.add_records(job_id, ((r.send_id, r.data) for r in rows))
+            total = self.jobs.add_records(job_id, (
+                (r.send_id, r.data, RecordOptions.from_json(r.options)) for r in rows))
             self.jobs.seal(job_id, total)
         with self.engine.begin() as conn:
             conn.execute(update(sends).where(sends.c.job_id == job_id,

@@ -37,6 +37,7 @@ from server.journeys.policy import ContactPolicy, PolicySettings
 from server.journeys.sends import SendSubmitter
 from server.journeys.tables import metadata
 from server.polling import Poller
+from server.schema import add_missing_columns
 
 log = logs.get_logger(__name__)
 
@@ -80,6 +81,7 @@ class JourneyStage:
     def create_schema(self) -> None:
         with self.engine.begin() as conn:
             metadata.create_all(conn)
+            add_missing_columns(conn, metadata)  # journey_sends.options (newer than it)
 
     def set_clock(self, clock: Callable[[], datetime]) -> None:
         """Tests move time: every part reads the clock through this stage."""

@@ -109,6 +109,10 @@ sends = Table(
     Column("job_id", String(26)),
     Column("job_created_at", UTCDateTime()),
     Column("document_id", String(26)),
+    # what the journey adds to the compose request (server.jobs.model.RecordOptions JSON:
+    # the profile's consents and opt-outs when the policy decided, no fallbacks when a
+    # branch of the journey reacts to this send's bounce); NULL: nothing (older rows)
+    Column("options", Text),
     UniqueConstraint("tenant", "journey", "customer_id", "step", "occurrence",
                      name="uq_journey_sends_once"),
 )

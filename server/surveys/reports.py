@@ -32,7 +32,10 @@ class ReportRow:
         return self.responded / self.invited if self.invited else 0.0
 
     @property
-    def nps(self) -> float:
+    def nps(self) -> float | None:
+        """-100..100; None when nobody responded (no NPS, which 0 is not)."""
+        if not self.responded:
+            return None
         return stats.nps(self.promoters, self.detractors, self.responded)
 
 
@@ -55,7 +58,10 @@ class VariantRates:
     detractors: stats.Rate
 
     @property
-    def nps(self) -> float:
+    def nps(self) -> float | None:
+        """-100..100; None when nobody responded (no NPS, which 0 is not)."""
+        if not self.promoters.trials:
+            return None
         return stats.nps(self.promoters.successes, self.detractors.successes,
                          self.promoters.trials)
 

@@ -1,6 +1,9 @@
 """`SurveyService`: the survey stage's one entry point (gRPC, the response page, journeys).
 
-    send: invitation row (id, expiry, reply code, variant) -> signed link -> the layout's
+    send: the contact policy (server.journeys.policy: survey opt-outs, the survey cap, one
+          a day, priorities; suppressed: recorded, nothing sent, the answer says why; else
+          counted in `contact_log`, so journeys' caps see it)
+          -> invitation row (id, expiry, reply code, variant) -> signed link -> the layout's
           data with `response` filled in -> DocumentService.compose (the normal path:
           channel plan, archive, delivery outbox) -> the invitation notes its document
     record (link, API or SMS): token -> invitation (binding, tenant, customer checked)
@@ -37,6 +40,7 @@ from server.errors import (
     PermissionDenied,
     quote,
 )
+from server.journeys.policy import ContactPolicy, ContactRequest
 from server.surveys import hooks, stats
 from server.surveys.links import LinkSigner, binding
 from server.surveys.replies import MAX_COMMENT, parse_reply
@@ -62,11 +66,15 @@ class LinkInvalid(NotFound):
 
 @dataclass(frozen=True, slots=True)
 class Sent:
+    """A survey sent, or (`suppressed`: the contact policy's reason) not: then no
+    invitation, document or expiry."""
+
     invitation_id: str
     document_id: str
-    expires_at: datetime
+    expires_at: datetime | None
     variant: str
     replayed: bool
+    suppressed: str = ""
 
 
 class SurveyService:
@@ -82,6 +90,9 @@ class SurveyService:
         self.clock = clock
         self.on_follow_up = on_follow_up  # wakes the webhook sender
         self.on_event: hooks.EventHook = hooks.no_events  # the server sets server.events'
+        # the contact policy every communication goes through (server.journeys.policy: opt-outs,
+        # the survey cap, one a day, priorities); the server sets the journeys' one
+        self.policy: ContactPolicy | None = None
 
     # --- sending -------------------------------------------------------------------------
 
@@ -132,8 +143,16 @@ class SurveyService:
                                          f"{quote(experiment_id)} is configured")
             variant = assign(tenant, customer_id, experiment_id, experiment.variants)
         now = self.clock()
+        invitation_id = str(ULID())
+        contact = ContactRequest(tenant, customer_id, "survey", f"survey:{touchpoint}")
+        if self.policy is not None:
+            decision = self.policy.check_and_record(contact, now, ref=invitation_id,
+                                                    can_wait=False)
+            if decision.action == "suppress":
+                log.info("survey suppressed", survey=survey.survey_id, reason=decision.reason)
+                return Sent("", "", None, variant, False, suppressed=decision.reason)
         invitation = {
-            "invitation_id": str(ULID()), "tenant": tenant, "customer_id": customer_id,
+            "invitation_id": invitation_id, "tenant": tenant, "customer_id": customer_id,
             "survey_id": survey.survey_id, "touchpoint": touchpoint,
             "touchpoint_ref": touchpoint_ref, "locale": str(data.get("locale", "")),
             "sender_name": str((data.get("sender") or {}).get("name", ""))[:80],
@@ -146,6 +165,7 @@ class SurveyService:
         try:
             self.store.add_invitation(invitation)
         except IntegrityError:  # a concurrent retry with the same key won
+            self._not_sent(contact, invitation_id)
             existing = self.store.by_key(tenant, idempotency_key or "")
             if existing is None:
                 raise
@@ -155,7 +175,12 @@ class SurveyService:
         except Exception:
             # Nothing was sent (bad data, archive down): no invitation to count or answer.
             self.store.discard_unsent(invitation["invitation_id"])
+            self._not_sent(contact, invitation_id)
             raise
+
+    def _not_sent(self, contact: ContactRequest, invitation_id: str) -> None:
+        if self.policy is not None:
+            self.policy.forget(contact, invitation_id)
 
     def _resend(self, invitation: Mapping[str, Any], data: dict[str, Any], key: str,
                 channels: tuple[Channel, ...]) -> Sent:

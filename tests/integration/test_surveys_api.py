@@ -281,6 +281,7 @@ def test_report_numbers_over_grpc(kanal, producer, portal):
     assert (row.invited, row.responded, row.promoters, row.passives, row.detractors) == (
         8, 6, 2, 2, 2)
     assert row.response_rate == pytest.approx(0.75) and row.nps == 0.0
+    assert row.HasField("nps")  # an NPS of 0, not "no NPS" (optional: unset when none)
     with channel(kanal.address, KEYS["nordkort", "service"]) as ch:
         service = surveys_pb2_grpc.SurveysStub(ch)
         follow_up = service.CloseFollowUp(surveys_pb2.CloseFollowUpRequest(

@@ -80,14 +80,28 @@ def test_the_survey_goes_by_smpp_and_the_customers_reply_comes_back_recorded(kan
     assert row["responded_at"] is not None
     # Not an answer, or one too many: acknowledged and dropped (not resent by the SMSC,
     # not recorded). The next survey's answer comes after them on the link, in order.
-    smsc.mobile_originated(mobile, "Hvem er dette?")
-    smsc.mobile_originated(mobile, "NPS 1")
-    second = f"meeting_held_{uuid.uuid4().hex[:6]}"
+    # Another customer's answer after them marks when they were handled (the link is read
+    # in order), so the next survey is sent only then, not while they are still on the way.
+    # The next survey goes to another customer on the same mobile: a second one to
+    # cust-smpp is within the survey cap (1 in 90 days, server.journeys.policy).
     with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
         surveys = surveys_pb2_grpc.SurveysStub(ch)
-        surveys.SendSurvey(surveys_pb2.SendSurveyRequest(
+        marker_mobile, marker = unique_mobile(), f"marker_{uuid.uuid4().hex[:6]}"
+        marker_data = {**data, "customer": {**data["customer"], "customer_id": "cust-marker",
+                                            "mobile": marker_mobile}}
+        assert not surveys.SendSurvey(surveys_pb2.SendSurveyRequest(
+            survey_id="nps-service", touchpoint=marker, data_json=json.dumps(marker_data),
+            channels=[common_pb2.CHANNEL_SMS])).suppressed
+        smsc.mobile_originated(mobile, "Hvem er dette?")
+        smsc.mobile_originated(mobile, "NPS 1")
+        smsc.mobile_originated(marker_mobile, "NPS 8")
+        wait_for(lambda: surveys.GetSurveyReport(surveys_pb2.GetSurveyReportRequest(
+            touchpoint=marker)).total.responded or None, "the marker's answer")
+        second = f"meeting_held_{uuid.uuid4().hex[:6]}"
+        data["customer"]["customer_id"] = "cust-smpp-2"
+        assert not surveys.SendSurvey(surveys_pb2.SendSurveyRequest(
             survey_id="nps-service", touchpoint=second, data_json=json.dumps(data),
-            channels=[common_pb2.CHANNEL_SMS]))
+            channels=[common_pb2.CHANNEL_SMS])).suppressed
         smsc.mobile_originated(mobile, "nps 7")
 
         def second_answered():

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kanal.v1 import common_pb2 as kanal_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanal/v1/surveys.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xba\x01\n\x11SendSurveyRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x12\n\ntouchpoint\x18\x02 \x01(\t\x12\x16\n\x0etouchpoint_ref\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12#\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\"\x93\x01\n\x12SendSurveyResponse\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07variant\x18\x04 \x01(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\"[\n\x15RecordResponseRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\x9c\x02\n\x0eSurveyResponse\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tsurvey_id\x18\x03 \x01(\t\x12\x12\n\ntouchpoint\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x05\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x66ollow_up_id\x18\t \x01(\t\x12\x36\n\x12\x66ollow_up_deadline\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07variant\x18\x0b \x01(\t\"k\n\x15RecordSmsReplyRequest\x12\x13\n\x0b\x66rom_msisdn\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x16GetSurveyReportRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x12\n\ntouchpoint\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06period\x18\x05 \x01(\t\"\xb6\x01\n\x0fSurveyReportRow\x12\x12\n\ntouchpoint\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07invited\x18\x03 \x01(\x05\x12\x11\n\tresponded\x18\x04 \x01(\x05\x12\x15\n\rresponse_rate\x18\x05 \x01(\x01\x12\x11\n\tpromoters\x18\x06 \x01(\x05\x12\x10\n\x08passives\x18\x07 \x01(\x05\x12\x12\n\ndetractors\x18\x08 \x01(\x05\x12\x0b\n\x03nps\x18\t \x01(\x01\"\xae\x02\n\x08\x46ollowUp\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x15\n\rinvitation_id\x18\x03 \x01(\t\x12\x11\n\tsurvey_id\x18\x04 \x01(\t\x12\x12\n\ntouchpoint\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x0b \x01(\t\"\xaa\x01\n\x0cSurveyReport\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.kanal.v1.SurveyReportRow\x12(\n\x05total\x18\x02 \x01(\x0b\x32\x19.kanal.v1.SurveyReportRow\x12.\n\x12overdue_follow_ups\x18\x03 \x03(\x0b\x32\x12.kanal.v1.FollowUp\x12\x17\n\x0fopen_follow_ups\x18\x04 \x01(\x05\":\n\x14\x43loseFollowUpRequest\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"\x8a\x01\n\x17RecordConversionRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x18RecordConversionResponse\x12\x12\n\nattributed\x18\x01 \x01(\x08\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"3\n\x1aGetExperimentReportRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"R\n\x04Rate\x12\x11\n\tsuccesses\x18\x01 \x01(\x05\x12\x0e\n\x06trials\x18\x02 \x01(\x05\x12\x0c\n\x04rate\x18\x03 \x01(\x01\x12\x0b\n\x03low\x18\x04 \x01(\x01\x12\x0c\n\x04high\x18\x05 \x01(\x01\"\xdb\x01\n\rVariantReport\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x0f\n\x07\x65xposed\x18\x03 \x01(\x05\x12\"\n\nconversion\x18\x04 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12 \n\x08response\x18\x05 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12!\n\tpromoters\x18\x06 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12\"\n\ndetractors\x18\x07 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12\x0b\n\x03nps\x18\x08 \x01(\x01\"h\n\x10\x45xperimentReport\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12)\n\x08variants\x18\x02 \x03(\x0b\x32\x17.kanal.v1.VariantReport\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x32\xb2\x04\n\x07Surveys\x12G\n\nSendSurvey\x12\x1b.kanal.v1.SendSurveyRequest\x1a\x1c.kanal.v1.SendSurveyResponse\x12K\n\x0eRecordResponse\x12\x1f.kanal.v1.RecordResponseRequest\x1a\x18.kanal.v1.SurveyResponse\x12K\n\x0eRecordSmsReply\x12\x1f.kanal.v1.RecordSmsReplyRequest\x1a\x18.kanal.v1.SurveyResponse\x12K\n\x0fGetSurveyReport\x12 .kanal.v1.GetSurveyReportRequest\x1a\x16.kanal.v1.SurveyReport\x12\x43\n\rCloseFollowUp\x12\x1e.kanal.v1.CloseFollowUpRequest\x1a\x12.kanal.v1.FollowUp\x12Y\n\x10RecordConversion\x12!.kanal.v1.RecordConversionRequest\x1a\".kanal.v1.RecordConversionResponse\x12W\n\x13GetExperimentReport\x12$.kanal.v1.GetExperimentReportRequest\x1a\x1a.kanal.v1.ExperimentReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kanal/v1/surveys.proto\x12\x08kanal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15kanal/v1/common.proto\"\xba\x01\n\x11SendSurveyRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x12\n\ntouchpoint\x18\x02 \x01(\t\x12\x16\n\x0etouchpoint_ref\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t\x12#\n\x08\x63hannels\x18\x05 \x03(\x0e\x32\x11.kanal.v1.Channel\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x15\n\rexperiment_id\x18\x07 \x01(\t\"\xc2\x01\n\x12SendSurveyResponse\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07variant\x18\x04 \x01(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12\x12\n\nsuppressed\x18\x06 \x01(\x08\x12\x19\n\x11suppressed_reason\x18\x07 \x01(\t\"[\n\x15RecordResponseRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\x9c\x02\n\x0eSurveyResponse\x12\x15\n\rinvitation_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x11\n\tsurvey_id\x18\x03 \x01(\t\x12\x12\n\ntouchpoint\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x05\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x66ollow_up_id\x18\t \x01(\t\x12\x36\n\x12\x66ollow_up_deadline\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07variant\x18\x0b \x01(\t\"k\n\x15RecordSmsReplyRequest\x12\x13\n\x0b\x66rom_msisdn\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x16GetSurveyReportRequest\x12\x11\n\tsurvey_id\x18\x01 \x01(\t\x12\x12\n\ntouchpoint\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06period\x18\x05 \x01(\t\"\xc3\x01\n\x0fSurveyReportRow\x12\x12\n\ntouchpoint\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12\x0f\n\x07invited\x18\x03 \x01(\x05\x12\x11\n\tresponded\x18\x04 \x01(\x05\x12\x15\n\rresponse_rate\x18\x05 \x01(\x01\x12\x11\n\tpromoters\x18\x06 \x01(\x05\x12\x10\n\x08passives\x18\x07 \x01(\x05\x12\x12\n\ndetractors\x18\x08 \x01(\x05\x12\x10\n\x03nps\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x06\n\x04_nps\"\xae\x02\n\x08\x46ollowUp\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x15\n\rinvitation_id\x18\x03 \x01(\t\x12\x11\n\tsurvey_id\x18\x04 \x01(\t\x12\x12\n\ntouchpoint\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x05\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x0b \x01(\t\"\xaa\x01\n\x0cSurveyReport\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.kanal.v1.SurveyReportRow\x12(\n\x05total\x18\x02 \x01(\x0b\x32\x19.kanal.v1.SurveyReportRow\x12.\n\x12overdue_follow_ups\x18\x03 \x03(\x0b\x32\x12.kanal.v1.FollowUp\x12\x17\n\x0fopen_follow_ups\x18\x04 \x01(\x05\":\n\x14\x43loseFollowUpRequest\x12\x14\n\x0c\x66ollow_up_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"\x8a\x01\n\x17RecordConversionRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x18RecordConversionResponse\x12\x12\n\nattributed\x18\x01 \x01(\x08\x12\x0f\n\x07variant\x18\x02 \x01(\t\x12\x10\n\x08replayed\x18\x03 \x01(\x08\"3\n\x1aGetExperimentReportRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\"R\n\x04Rate\x12\x11\n\tsuccesses\x18\x01 \x01(\x05\x12\x0e\n\x06trials\x18\x02 \x01(\x05\x12\x0c\n\x04rate\x18\x03 \x01(\x01\x12\x0b\n\x03low\x18\x04 \x01(\x01\x12\x0c\n\x04high\x18\x05 \x01(\x01\"\xe8\x01\n\rVariantReport\x12\x0f\n\x07variant\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\x0f\n\x07\x65xposed\x18\x03 \x01(\x05\x12\"\n\nconversion\x18\x04 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12 \n\x08response\x18\x05 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12!\n\tpromoters\x18\x06 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12\"\n\ndetractors\x18\x07 \x01(\x0b\x32\x0e.kanal.v1.Rate\x12\x10\n\x03nps\x18\x08 \x01(\x01H\x00\x88\x01\x01\x42\x06\n\x04_nps\"h\n\x10\x45xperimentReport\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12)\n\x08variants\x18\x02 \x03(\x0b\x32\x17.kanal.v1.VariantReport\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x32\xb2\x04\n\x07Surveys\x12G\n\nSendSurvey\x12\x1b.kanal.v1.SendSurveyRequest\x1a\x1c.kanal.v1.SendSurveyResponse\x12K\n\x0eRecordResponse\x12\x1f.kanal.v1.RecordResponseRequest\x1a\x18.kanal.v1.SurveyResponse\x12K\n\x0eRecordSmsReply\x12\x1f.kanal.v1.RecordSmsReplyRequest\x1a\x18.kanal.v1.SurveyResponse\x12K\n\x0fGetSurveyReport\x12 .kanal.v1.GetSurveyReportRequest\x1a\x16.kanal.v1.SurveyReport\x12\x43\n\rCloseFollowUp\x12\x1e.kanal.v1.CloseFollowUpRequest\x1a\x12.kanal.v1.FollowUp\x12Y\n\x10RecordConversion\x12!.kanal.v1.RecordConversionRequest\x1a\".kanal.v1.RecordConversionResponse\x12W\n\x13GetExperimentReport\x12$.kanal.v1.GetExperimentReportRequest\x1a\x1a.kanal.v1.ExperimentReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,35 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDSURVEYREQUEST']._serialized_start=93
   _globals['_SENDSURVEYREQUEST']._serialized_end=279
   _globals['_SENDSURVEYRESPONSE']._serialized_start=282
-  _globals['_SENDSURVEYRESPONSE']._serialized_end=429
-  _globals['_RECORDRESPONSEREQUEST']._serialized_start=431
-  _globals['_RECORDRESPONSEREQUEST']._serialized_end=522
-  _globals['_SURVEYRESPONSE']._serialized_start=525
-  _globals['_SURVEYRESPONSE']._serialized_end=809
-  _globals['_RECORDSMSREPLYREQUEST']._serialized_start=811
-  _globals['_RECORDSMSREPLYREQUEST']._serialized_end=918
-  _globals['_GETSURVEYREPORTREQUEST']._serialized_start=921
-  _globals['_GETSURVEYREPORTREQUEST']._serialized_end=1082
-  _globals['_SURVEYREPORTROW']._serialized_start=1085
-  _globals['_SURVEYREPORTROW']._serialized_end=1267
-  _globals['_FOLLOWUP']._serialized_start=1270
-  _globals['_FOLLOWUP']._serialized_end=1572
-  _globals['_SURVEYREPORT']._serialized_start=1575
-  _globals['_SURVEYREPORT']._serialized_end=1745
-  _globals['_CLOSEFOLLOWUPREQUEST']._serialized_start=1747
-  _globals['_CLOSEFOLLOWUPREQUEST']._serialized_end=1805
-  _globals['_RECORDCONVERSIONREQUEST']._serialized_start=1808
-  _globals['_RECORDCONVERSIONREQUEST']._serialized_end=1946
-  _globals['_RECORDCONVERSIONRESPONSE']._serialized_start=1948
-  _globals['_RECORDCONVERSIONRESPONSE']._serialized_end=2029
-  _globals['_GETEXPERIMENTREPORTREQUEST']._serialized_start=2031
-  _globals['_GETEXPERIMENTREPORTREQUEST']._serialized_end=2082
-  _globals['_RATE']._serialized_start=2084
-  _globals['_RATE']._serialized_end=2166
-  _globals['_VARIANTREPORT']._serialized_start=2169
-  _globals['_VARIANTREPORT']._serialized_end=2388
-  _globals['_EXPERIMENTREPORT']._serialized_start=2390
-  _globals['_EXPERIMENTREPORT']._serialized_end=2494
-  _globals['_SURVEYS']._serialized_start=2497
-  _globals['_SURVEYS']._serialized_end=3059
+  _globals['_SENDSURVEYRESPONSE']._serialized_end=476
+  _globals['_RECORDRESPONSEREQUEST']._serialized_start=478
+  _globals['_RECORDRESPONSEREQUEST']._serialized_end=569
+  _globals['_SURVEYRESPONSE']._serialized_start=572
+  _globals['_SURVEYRESPONSE']._serialized_end=856
+  _globals['_RECORDSMSREPLYREQUEST']._serialized_start=858
+  _globals['_RECORDSMSREPLYREQUEST']._serialized_end=965
+  _globals['_GETSURVEYREPORTREQUEST']._serialized_start=968
+  _globals['_GETSURVEYREPORTREQUEST']._serialized_end=1129
+  _globals['_SURVEYREPORTROW']._serialized_start=1132
+  _globals['_SURVEYREPORTROW']._serialized_end=1327
+  _globals['_FOLLOWUP']._serialized_start=1330
+  _globals['_FOLLOWUP']._serialized_end=1632
+  _globals['_SURVEYREPORT']._serialized_start=1635
+  _globals['_SURVEYREPORT']._serialized_end=1805
+  _globals['_CLOSEFOLLOWUPREQUEST']._serialized_start=1807
+  _globals['_CLOSEFOLLOWUPREQUEST']._serialized_end=1865
+  _globals['_RECORDCONVERSIONREQUEST']._serialized_start=1868
+  _globals['_RECORDCONVERSIONREQUEST']._serialized_end=2006
+  _globals['_RECORDCONVERSIONRESPONSE']._serialized_start=2008
+  _globals['_RECORDCONVERSIONRESPONSE']._serialized_end=2089
+  _globals['_GETEXPERIMENTREPORTREQUEST']._serialized_start=2091
+  _globals['_GETEXPERIMENTREPORTREQUEST']._serialized_end=2142
+  _globals['_RATE']._serialized_start=2144
+  _globals['_RATE']._serialized_end=2226
+  _globals['_VARIANTREPORT']._serialized_start=2229
+  _globals['_VARIANTREPORT']._serialized_end=2461
+  _globals['_EXPERIMENTREPORT']._serialized_start=2463
+  _globals['_EXPERIMENTREPORT']._serialized_end=2567
+  _globals['_SURVEYS']._serialized_start=2570
+  _globals['_SURVEYS']._serialized_end=3132
 # @@protoc_insertion_point(module_scope)

@@ -29,18 +29,22 @@ class SendSurveyRequest(_message.Message):
     def __init__(self, survey_id: _Optional[str] = ..., touchpoint: _Optional[str] = ..., touchpoint_ref: _Optional[str] = ..., data_json: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[_common_pb2.Channel, str]]] = ..., idempotency_key: _Optional[str] = ..., experiment_id: _Optional[str] = ...) -> None: ...
 
 class SendSurveyResponse(_message.Message):
-    __slots__ = ("invitation_id", "document_id", "expires_at", "variant", "replayed")
+    __slots__ = ("invitation_id", "document_id", "expires_at", "variant", "replayed", "suppressed", "suppressed_reason")
     INVITATION_ID_FIELD_NUMBER: _ClassVar[int]
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_REASON_FIELD_NUMBER: _ClassVar[int]
     invitation_id: str
     document_id: str
     expires_at: _timestamp_pb2.Timestamp
     variant: str
     replayed: bool
-    def __init__(self, invitation_id: _Optional[str] = ..., document_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variant: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    suppressed: bool
+    suppressed_reason: str
+    def __init__(self, invitation_id: _Optional[str] = ..., document_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variant: _Optional[str] = ..., replayed: _Optional[bool] = ..., suppressed: _Optional[bool] = ..., suppressed_reason: _Optional[str] = ...) -> None: ...
 
 class RecordResponseRequest(_message.Message):
     __slots__ = ("token", "score", "comment", "customer_id")
