@@ -131,15 +131,21 @@ class PortReservation:
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, so a
-    server killed with SIGKILL (or crashing) never leaves SeaweedFS holding the store.
-    The signal follows the thread that started it; Kanal starts it from the main thread."""
+def die_with_parent(parent_pid: int) -> None:
+    """In the child, before exec (`preexec_fn=functools.partial(die_with_parent,
+    os.getpid())`): ask Linux to SIGTERM it when its parent `parent_pid` dies, so a server
+    killed with SIGKILL (or crashing) never leaves SeaweedFS holding the store. A parent
+    that died between the fork and the prctl sends no signal: the child then ends before
+    it runs SeaweedFS at all. The signal follows the thread that started it; Kanal starts
+    it from the main thread and restarts it from the supervisor thread, which lives until
+    the server stops it."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: atexit and stop() still apply
-        pass
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def wait_until_ready(endpoint_url: str, access_key: str, secret_key: str,

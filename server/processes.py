@@ -1,11 +1,37 @@
 """Long-lived processes: workers that never outlive the server that started them, and heaps
 the garbage collector stops walking once they are warm.
 
-A server killed with SIGKILL cannot stop its process pools; their workers would wait on
-their queues forever, holding memory and database connections. Each worker runs this
-watch from its initializer: when its parent is gone (the kernel re-parents the orphan),
-it removes its temporary folder (server.tempdirs: `os._exit` skips atexit) and exits.
-Polling `getppid` once a second costs nothing measurable.
+A server killed with SIGKILL (an operator's `kill -9`, the OOM killer) cannot stop its
+process pools; their workers would wait on their queues for ever, holding memory and
+database connections, and with them multiprocessing's resource tracker (it ends when the
+last process holding its pipe does). So every render and bulk worker process is started
+by `process_pool` (`kanal worker`'s consumer: `tied_context`), and asks Linux, first thing,
+to SIGKILL it when its server dies (`prctl(PR_SET_PDEATHSIG)`, `tie_to_parent`): the kernel
+ends it however the server ended, even one stuck in a native library with the GIL held,
+which no watch in Python could end. A watch thread polling `getppid` from each worker's
+pool initializer did this before, and missed the workers that QA found alive minutes after
+the kill (196 MB RSS, and the tracker with them): a spawned worker imports Kanal for 1-3 s
+before its initializer runs, and one whose server died meanwhile took PID 1 for the parent
+to watch. Two traps, both closed here:
+
+- The race: a server that dies between the child's start and its prctl leaves an orphan
+  whose death signal was never armed. So the child arms it as it unpickles its process
+  object, before its target, arguments and their imports are loaded, then checks that its
+  parent is still the server (`getppid()` against the server's pid, pickled with the
+  process) and ends at once when it is not.
+- The thread: Linux sends the signal when the *thread* that started the child ends, not
+  the process. Pools start processes from whichever thread submits work (gRPC handler
+  threads, the thread that replaces a recycled render pool, which ends at once). So
+  `tied_context` starts every child from one thread that lives as long as the server
+  process (`_Spawner`).
+
+A worker killed so leaves its temporary folder (server.tempdirs) to the next sweep: when
+the server starts again (or another process sharing the state dir sweeps). Its chunk is
+'running' in the job store and runs again, once, on the restarted server: the index row is
+each record's commit point (server.jobs.worker), so nothing is lost or done twice; and
+since the worker is dead before the server can be restarted, the two runs never overlap.
+Where prctl does not exist (not Linux), `exit_with_parent` polls `getppid` once a second
+in a thread instead, and removes the folder itself (`os._exit` skips atexit).
 
 `settle_heap`: what is alive once a process is warm (the libraries' modules, layouts,
 compiled templates, Babel's locale data, the engines' and channels' caches) lives as long
@@ -29,20 +55,61 @@ documents: bare Typst renders 37.8-42.2 -> 32.6-35.6 ms CPU per card invoice
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import gc
+import multiprocessing.context
 import os
+import queue
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
 from server import tempdirs
 
+T = TypeVar("T")
 MALLOC_SWITCH = "KANAL_MALLOC"  # "system": stay on the C library's malloc
 
 
-def exit_with_parent(poll_seconds: float = 1.0) -> None:
-    parent = os.getppid()
+EXIT_ORPHANED = 70  # a child whose server died before it was tied to it (nobody reads it)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def tie_to_parent(parent_pid: int) -> None:
+    """In a child process, first thing (before it claims a temporary folder or connects to
+    anything): end it with SIGKILL when the process `parent_pid` (the server that started
+    it, `os.getpid()` there) dies, however it dies. Ends this process at once, with
+    EXIT_ORPHANED, when that parent is already gone. The child must have been started from
+    a thread that lives as long as its parent (`tied_context`; a program's main thread),
+    see the module docstring. Where Linux's prctl is missing, `exit_with_parent`."""
+    if not _kill_me_when_parent_dies():
+        exit_with_parent(parent_pid)
+        return
+    if os.getppid() != parent_pid:  # it died before the signal was armed: no signal comes
+        os._exit(EXIT_ORPHANED)
+
+
+def _kill_me_when_parent_dies() -> bool:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL) -> whether it was set (False: not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def exit_with_parent(parent_pid: int | None = None, poll_seconds: float = 1.0) -> None:
+    """Where `tie_to_parent` cannot ask the kernel: a thread that ends this process (its
+    temporary folder removed first: server.tempdirs) once its parent is no longer
+    `parent_pid` (None: the parent it has now), within `poll_seconds`; at once when it is
+    not at the call."""
+    parent = os.getppid() if parent_pid is None else parent_pid
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -51,6 +118,92 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
         os._exit(0)  # the server is gone; nobody will read what this worker makes
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+class _Spawner:
+    """Runs every process start of this process in one daemon thread that lives as long as
+    the process, so a child's parent-death signal (which Linux ties to the starting thread)
+    fires only when the process ends. Started on first use, again after a fork."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+
+    def run(self, start: Callable[[], T]) -> T:
+        """`start()` in the spawner thread -> its result (or its exception, raised here)."""
+        if threading.current_thread() is self._thread:
+            return start()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="process-spawner",
+                                                daemon=True)
+                self._thread.start()
+        done: Future[T] = Future()
+        self._requests.put((start, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, done = self._requests.get()
+            try:
+                done.set_result(start())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
+class _TiedProcess(multiprocessing.context.SpawnProcess):
+    """A 'spawn' process started from the spawner thread, which ties itself to its parent
+    (`tie_to_parent`) as the child unpickles it: before the target, its arguments and
+    the modules they need are loaded (1-3 s of imports for a worker), so an orphan ends
+    then, not after them. Module level: pickled by name."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 - multiprocessing's name
+        return _spawner.run(
+            lambda: multiprocessing.context.SpawnProcess._Popen(process_obj))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle loads the tie (and so calls tie_to_parent) before the process's state
+        return _revive, (_Tie(os.getpid()), self.__dict__)
+
+
+class _Tie:
+    def __init__(self, parent_pid: int):
+        self.parent_pid = parent_pid
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return tie_to_parent, (self.parent_pid,)
+
+
+def _revive(_tied: None, state: dict[str, Any]) -> _TiedProcess:
+    """The child's copy of a `_TiedProcess`, once `_Tie` has tied it."""
+    process = _TiedProcess.__new__(_TiedProcess)
+    process.__dict__.update(state)
+    return process
+
+
+class _TiedContext(multiprocessing.context.SpawnContext):
+    Process = _TiedProcess
+
+
+def tied_context() -> multiprocessing.context.SpawnContext:
+    """multiprocessing's 'spawn' context (no forked gRPC or database state) whose processes
+    never outlive this one: started from the spawner thread, each ties itself to this
+    process (`tie_to_parent`) as it starts, before it imports what its target needs."""
+    return _TiedContext()
+
+
+def process_pool(workers: int, initializer: Callable[..., None],
+                 initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
+    """A pool of `workers` 'spawn' processes that never outlive this one (`tied_context`),
+    each running `initializer(*initargs)` first (module level: pickled by name)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=tied_context(),
+                               initializer=initializer, initargs=initargs)
 
 
 def settle_heap() -> None:

@@ -11,8 +11,7 @@ Why: WeasyPrint copies a layout's @font-face fonts into a temporary folder (abou
 process that rendered with it), and other libraries make their own (multiprocessing's
 `pymp-*`). A process that ends cleanly removes its folder (`atexit`), and with it whatever
 is in it; one that cannot -- killed with SIGKILL or by the OOM killer, a SIGTERM nobody
-handles, a worker that finds its server gone and ends with `os._exit`
-(server.processes.exit_with_parent, which removes its folder first) -- used to leave its
+handles, a worker that Linux kills as its server dies (server.processes) -- used to leave its
 files in /tmp for good: a recycled render pool, a restarted server or a CI run that kills
 servers on purpose each left some. Now they are all in one folder Kanal owns, and are
 removed by `sweep`: when `kanal serve` starts and stops, when `kanal worker` starts and

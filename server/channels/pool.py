@@ -11,7 +11,6 @@ the server. Bulk job chunks run in separate worker processes at a lower CPU prio
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -28,7 +27,7 @@ from server.channels.fallback_check import Rendering
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition, Output
 from server.errors import DeadlineExceeded, Unavailable
-from server.processes import exit_with_parent, settle_heap
+from server.processes import process_pool, settle_heap
 
 log = logs.get_logger(__name__)
 
@@ -54,10 +53,10 @@ _rendered = 0  # documents rendered by this worker process
 
 
 def _start_worker(layouts_dir: str, state_dir: str | None) -> None:
+    """Pool initializer, once tied to the server (server.processes.process_pool)."""
     global _layouts, _renderers
     if state_dir is not None:  # first: WeasyPrint's font folder goes in it (server.tempdirs)
         tempdirs.claim(Path(state_dir))
-    exit_with_parent()
     logs.configure_worker()
     metrics.buffer_observations()  # handed back with each result, see server.metrics
     _layouts = LayoutRegistry(Path(layouts_dir))
@@ -108,8 +107,8 @@ class RenderPool:
 
     With a `state_dir`, each render process keeps its temporary files (WeasyPrint's font
     folder) in its own folder under it, and every new pool first removes the folders of
-    render processes that ended without removing theirs (killed, or orphaned and ended
-    with `os._exit`): see server.tempdirs. Without one they go to the system's."""
+    render processes that ended without removing theirs (killed, or ended with their
+    server: server.processes): see server.tempdirs. Without one they go to the system's."""
 
     def __init__(self, layouts_dir: Path, workers: int | None = None,
                  documents_per_worker: int = DOCUMENTS_PER_WORKER,
@@ -129,13 +128,11 @@ class RenderPool:
     def _new_pool(self) -> ProcessPoolExecutor:
         if self.state_dir is not None:
             tempdirs.sweep(self.state_dir)
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),  # no forked gRPC state
-            initializer=_start_worker,
-            initargs=(str(self.layouts_dir),
-                      None if self.state_dir is None else str(self.state_dir)),
-        )
+        # 'spawn' processes (no forked gRPC state) that die with the server, however it
+        # dies (server.processes)
+        return process_pool(self.workers, _start_worker,
+                            (str(self.layouts_dir),
+                             None if self.state_dir is None else str(self.state_dir)))
 
     def start(self) -> None:
         """Warm the workers now, so the first customer does not pay for it."""

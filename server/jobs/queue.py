@@ -1,8 +1,9 @@
 """Chunk queues: (job id, chunk number) -> a worker that runs it.
 
 - `LocalQueue` (embedded default): a pool of worker processes on this machine, one per core,
-  started with the 'spawn' context (no forked gRPC or database state), each with its warm
-  pipeline (server.jobs.worker). A worker that dies breaks the pool; the pool is rebuilt and
+  started with the 'spawn' context (no forked gRPC or database state) and killed by Linux
+  when the server dies (server.processes.process_pool), each with its warm pipeline
+  (server.jobs.worker). A worker that dies breaks the pool; the pool is rebuilt and
   the runner re-queues every chunk that is not done.
 - `RabbitQueue`: chunks as persistent messages on a durable RabbitMQ queue, consumed by
   `kanal worker` processes on any machine (shared S3 + PostgreSQL). A worker acknowledges a
@@ -16,7 +17,6 @@ import functools
 import heapq
 import itertools
 import json
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from server import logs, tempdirs
+from server import logs, processes, tempdirs
 from server.jobs import worker
 from server.jobs.chunks import RETRY_BASE_SECONDS
 from server.jobs.store import JobStore
@@ -111,10 +111,9 @@ class LocalQueue:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         if self.config.state_dir is not None:  # the folders of workers that were killed
-            tempdirs.sweep(self.config.state_dir)  # (a broken pool) or ended orphaned
-        return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=self._init, initargs=(self.config,))
+            tempdirs.sweep(self.config.state_dir)  # (a broken pool) or with their server
+        # 'spawn' processes that die with the server, however it dies (server.processes)
+        return processes.process_pool(self.workers, self._init, (self.config,))
 
     def submit(self, job_id: str, chunk: int, priority: int, done: Done) -> None:
         with self._changed:

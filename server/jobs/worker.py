@@ -62,7 +62,7 @@ from server.jobs.stalls import BEAT_SECONDS
 from server.jobs.store import JobStore
 from server.measured_store import MeasuredArchiveStore
 from server.printing.queue import PrintQueue, PrintSettings
-from server.processes import exit_with_parent, yield_cpu
+from server.processes import yield_cpu
 
 log = logs.get_logger(__name__)
 
@@ -237,13 +237,13 @@ _pipeline: Pipeline | None = None
 
 
 def init_process(config: WorkerConfig) -> None:
-    """Pool initializer: its own temporary folder (server.tempdirs), lower this process's
-    priority (real-time Compose calls run in the server's own threads and render processes
-    and win the CPU: `yield_cpu`), then build the pipeline."""
+    """Pool initializer, once tied to the server (server.processes.process_pool): its own
+    temporary folder (server.tempdirs), lower this process's priority (real-time Compose
+    calls run in the server's own threads and render processes and win the CPU:
+    `yield_cpu`), then build the pipeline."""
     global _pipeline
     if config.state_dir is not None:
         tempdirs.claim(config.state_dir)
-    exit_with_parent()
     logs.configure_worker()
     metrics.buffer_observations()  # returned with each ChunkOutcome, see server.metrics
     if config.nice:

@@ -4,7 +4,6 @@ the PostgreSQL index of the configuration: run it on any machine that reaches bo
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import signal
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 
 def worker(args: argparse.Namespace) -> int:
-    from server.processes import run_on_jemalloc
+    from server.processes import run_on_jemalloc, tied_context
 
     # first (what is imported before it is imported twice); the consumer processes inherit it
     run_on_jemalloc()
@@ -45,7 +44,7 @@ def worker(args: argparse.Namespace) -> int:
     # GROWTH_LIMIT_KB (server.jobs.queue.MemoryGrowth, the LocalQueue's rule), which bounds
     # WeasyPrint's native memory (see server/channels/pool.py) and keeps a warm Typst
     # worker, whose memory levels off.
-    context = multiprocessing.get_context("spawn")
+    context = tied_context()  # the consumer dies with this process (server.processes)
     stop = context.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -66,7 +65,9 @@ def worker(args: argparse.Namespace) -> int:
 
 def _consume_some(url: str, config: Any, stop: Any, queue: str, ran: Any,
                   log_format: str) -> None:
-    """One consumer process's life: chunks until its memory has grown, then make room."""
+    """One consumer process's life: chunks until its memory has grown, then make room.
+    Started by `tied_context`, it is killed with `kanal worker` however that dies (SIGKILL,
+    the OOM killer): it ignores SIGTERM, and an orphan went on taking chunks."""
     from server import logs, tempdirs
     from server.jobs.queue import consume
 
