@@ -77,6 +77,7 @@ from server.portal import (
     page_token_secret,
 )
 from server.printing.batches import BatchService
+from server.printing.closer import BatchCloser
 from server.printing.queue import PrintQueue, PrintSettings
 from server.processes import settle_heap
 from server.surveys import SurveyStage
@@ -180,6 +181,7 @@ class KanalServer:
             self._start_jobs(s3)
             self.surveys.start(post_webhooks=delivery_settings.dispatch)
             self._start_journeys()
+            self._start_print_closer()
             self._start_grpc()
             self._start_health()
             self._start_metrics()
@@ -306,6 +308,13 @@ class KanalServer:
         self.surveys.service.policy = self.journeys.policy
         self.journeys.start()
 
+    def _start_print_closer(self) -> None:
+        """Print batches close by size and cut-off in this thread (server.printing.closer),
+        on the server's clock; never inside a call (ListPrintBatches only reads)."""
+        self.print_closer = BatchCloser(self.print_batches, lambda: self.clock(),
+                                        self.print_queue.settings.close_poll_seconds)
+        self.print_closer.start()
+
     def _start_metrics(self) -> None:
         """The Prometheus endpoint (server.metrics) and the job gauges it reads."""
         try:
@@ -429,6 +438,9 @@ class KanalServer:
             self.jobs_servicer.stop()  # end WatchJob streams so the server can stop
         if getattr(self, "deliveries_servicer", None) is not None:
             self.deliveries_servicer.stop()  # and WatchDeliveries streams
+        if getattr(self, "print_closer", None) is not None:
+            self.print_closer.stop()  # between two batches; a half-built one is rebuilt
+            self.print_closer = None
         if getattr(self, "journeys", None) is not None:
             self.journeys.stop()
             self.journeys = None

@@ -64,9 +64,11 @@ def add_parser(commands: Any) -> None:
     s = sub.add_parser("fetch", help="download a document's bytes, sha256-verified")
     calls.append(s)
     s.add_argument("document_id", help="a document id from `kanal portal list`")
-    s.add_argument("--out", type=Path, required=True,
-                   help="file to write, or an existing folder (then DOCUMENT_ID.EXT in it, "
-                        "DOCUMENT_ID-CHANNEL.EXT for a channel other than print)")
+    # a str, not a Path: Path("new/") drops the "/" that says "a folder"
+    s.add_argument("--out", required=True,
+                   help="file to write, or a folder: an existing one or a path ending in / "
+                        "(made if missing); then DOCUMENT_ID.EXT in it, "
+                        "DOCUMENT_ID-CHANNEL.EXT for a channel other than print")
     s.add_argument("--channel", choices=CHANNELS, help="which output (default: print)")
 
     s = sub.add_parser("url", help="a short-lived presigned download URL")
@@ -151,11 +153,14 @@ def mint(args: argparse.Namespace) -> str:
         raise ClientError(str(exc), exit_code=2) from None
 
 
-def fetch(chunks: Any, document_id: str, out: Path, channel: str | None = None) -> int:
+def fetch(chunks: Any, document_id: str, out: str | Path, channel: str | None = None) -> int:
     """Collect the stream, check it against the sha256 of its first chunk, then write: to
-    `out`, or into the folder `out` as DOCUMENT_ID.EXT for the print output and as
+    the file `out`, or into the folder `out` as DOCUMENT_ID.EXT for the print output and as
     DOCUMENT_ID-CHANNEL.EXT for another channel's (a Factur-X e-invoice and a mailbox copy
-    are PDFs too: one name for all overwrote the print PDF)."""
+    are PDFs too: one name for all overwrote the print PDF). `out` is a folder when it is
+    one already or when it ends in a path separator ("batches/new/"): then it is made,
+    parents too, as `kanal print fetch --out` makes its folder (was: written as the file
+    "batches/new"). OSError when it cannot be made or written."""
     content, first = bytearray(), None
     for chunk in chunks:
         first = first or chunk
@@ -164,11 +169,20 @@ def fetch(chunks: Any, document_id: str, out: Path, channel: str | None = None) 
         raise ClientError(f"document {document_id} came back empty")
     if hashlib.sha256(content).hexdigest() != first.sha256:
         raise ClientError(f"document {document_id} does not match its sha256; not written")
-    if out.is_dir():
+    path = Path(out)
+    if is_folder(out):
+        path.mkdir(parents=True, exist_ok=True)
         extension = {"application/pdf": "pdf", "application/xml": "xml",
                      "message/rfc822": "eml"}.get(first.media_type.split(";")[0], "txt")
         suffix = f"-{channel}" if channel and channel != "print" else ""
-        out = out / f"{document_id}{suffix}.{extension}"
-    out.write_bytes(bytes(content))
-    print(f"{out}  {len(content)} bytes  sha256 {first.sha256}", file=sys.stderr)
+        path = path / f"{document_id}{suffix}.{extension}"
+    path.write_bytes(bytes(content))
+    print(f"{path}  {len(content)} bytes  sha256 {first.sha256}", file=sys.stderr)
     return 0
+
+
+def is_folder(out: str | Path) -> bool:
+    """An existing folder, or a path written with a trailing separator ("new/", and "new\\"
+    on Windows): the shell's way to say "a folder", which `Path` forgets."""
+    text = os.fspath(out)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()

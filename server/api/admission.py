@@ -12,9 +12,11 @@ kind of call never starves the others:
   once; the rest are refused, so an admitted call waits behind at most `render_queue`
   others and its latency stays bounded. A call leaves the render queue when its render is
   done (`release_render_slot`), so calls waiting on a slow archive do not block previews.
-- `read`: index and archive reads (GetDocument, GetJob, the portal, legal holds).
+- `read`: index and archive reads (GetDocument, GetJob, the portal, legal holds,
+  ListPrintBatches).
 - `quick`: calls that need no backend (ListLayouts, GetLayout).
-- `print`: print-shop calls (listing closes due batches, which merges PDFs).
+- `print`: print-shop calls that may build a batch, which merges PDFs (ClosePrintBatches,
+  AcknowledgePrintBatch with spoiled pieces).
 - `stream`: SubmitBatch, WatchJob, FetchDocument, FetchPrintBatch: few, and few per key,
   each with an idle limit (no message, or the client not reading, for `stream_idle_seconds`)
   and a total limit.
@@ -50,7 +52,6 @@ LANE_OF: dict[str, str] = {
     "/kanal.v1.Portal/FetchDocument": "stream",
     "/kanal.v1.Deliveries/WatchDeliveries": "stream",
     "/kanal.v1.PrintShop/FetchPrintBatch": "stream",
-    "/kanal.v1.PrintShop/ListPrintBatches": "print",
     "/kanal.v1.PrintShop/AcknowledgePrintBatch": "print",
     "/kanal.v1.PrintShop/ClosePrintBatches": "print",
 }

@@ -3,8 +3,8 @@
 A print-shop caller (`printshop:<id>`) lists, fetches and acknowledges only its own print
 shop's batches of its tenant; an operator (`admin`) sees every print shop of its tenant and
 may close the open groups now. Another tenant's or another print shop's batch is NOT_FOUND,
-like an unknown one (ids leak nothing). Cut-off times are checked on every list, so no
-background timer is needed for a batch to appear.
+like an unknown one (ids leak nothing). Listing only reads: batches close by size and
+cut-off in the server's background (server.printing.closer), or on request (close).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ class PrintShopServicer(printshop_pb2_grpc.PrintShopServicer):
             if state not in STATE_NAMES:
                 raise InvalidInput.field(f"states[{n}]", "unknown print batch state")
             states.append(STATE_NAMES[state])
-        self.batches.close_due(self.clock())
         return pb.ListPrintBatchesResponse(batches=[
             batch_to_proto(b) for b in self.batches.list(tenant, printshop, states)])
 

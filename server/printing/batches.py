@@ -6,7 +6,11 @@ Closing a batch, in two steps so that a crash in between loses nothing:
 1. *claim* (one transaction): the group's pieces get the batch id, the print shop's sheet
    sequence range is allocated (it continues across all batches of that shop and profile,
    so the inserter notices a lost sheet even between batches), and the batch row is
-   written in state ``closing``;
+   written in state ``closing``. A piece is claimed only while its ``batch_id`` is NULL
+   (compare-and-set; on PostgreSQL the pieces are locked ``FOR UPDATE SKIP LOCKED`` first,
+   so two closers never wait on each other): a claim that finds any of its pieces taken
+   rolls back whole and is left to the closer that took them, so every piece is in exactly
+   one batch, with several servers on one database;
 2. *build* (re-runnable, deterministic): each piece's archived PDF is fetched (verified
    against its sha256), the pieces are sorted by the postage sort key, `impose()` marks
    them, `server.printing.batch_pdf` makes the result a PDF 2.0 production file (a
@@ -14,12 +18,17 @@ Closing a batch, in two steps so that a crash in between loses nothing:
    ``/Start``/``/End`` page references; the documents' output intents; XMP naming the
    batch, dated by its close time, so a rebuild writes the same bytes), the JSON and
    CSV manifests are written, the three files go into the archive, and the batch becomes
-   ``ready``. A batch left in ``closing`` is rebuilt by the next `close_due`.
+   ``ready`` (only from ``closing``). One builder at a time: in this process a batch being
+   built is skipped; on PostgreSQL the builder holds the batch row (``FOR UPDATE SKIP
+   LOCKED``) until it is ready, so another server skips it, and a builder that dies lets go
+   of it with its connection. A batch left in ``closing`` is rebuilt by the next
+   `close_due` or `close_now`, of any server.
 
 A group is (tenant, print shop, profile, envelope, insert set): pieces that can run
-through one inserter set-up. It closes when it reaches `batch_size`, when its oldest
-piece waited `cutoff_minutes` (checked when `close_due(now)` is called -- there is no
-background timer; the server calls it before listing), or on request (`close_now`).
+through one inserter set-up. It closes when it reaches `batch_size` and when its oldest
+piece waited `cutoff_minutes` -- both found by `close_due(now)`, which the server's
+background closer (server.printing.closer) calls every `close_poll_seconds` -- or on
+request (`close_now`: `kanal print close`). Listing only reads.
 
 States only move forward: ready -> fetched -> acknowledged. Spoiled pieces in an
 acknowledgement are queued again as new pieces (``<piece>-R<n>``) and closed at once into a
@@ -30,14 +39,12 @@ piece's stays `sent` until its reprint is acknowledged.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -46,9 +53,7 @@ from sqlalchemy.engine import Connection
 from archive.store import ArchiveStore
 from server import logs
 from server.errors import FailedPrecondition, InvalidInput, NotFound
-from server.printing.batch_pdf import BatchFacts, finish_print_pdf
-from server.printing.marks import MailPiece, impose
-from server.printing.omr import datamatrix_payload, sheet_code
+from server.printing.batch_files import make_batch_files
 from server.printing.queue import (
     PrintQueue,
     PrintSettings,
@@ -62,15 +67,8 @@ log = logs.get_logger(__name__)
 
 READY, FETCHED, ACKNOWLEDGED, CLOSING = "ready", "fetched", "acknowledged", "closing"
 STATE_ORDER = {CLOSING: 0, READY: 1, FETCHED: 2, ACKNOWLEDGED: 3}
-PARTS = {"pdf": ("print.pdf", "application/pdf"),
-         "manifest_json": ("manifest.json", "application/json"),
-         "manifest_csv": ("manifest.csv", "text/csv")}
-SHEET_GRAMS = 5.0  # A4 80 g/m2
-ENVELOPE_GRAMS = {"C5": 5.0, "E65": 4.0, "C4": 12.0}
-WEIGHT_STEPS = (20, 50, 100, 250, 500, 1000, 2000)  # PostNord / Bring / Posti letter steps
-CSV_FIELDS = ("batch_id", "sequence", "piece_id", "document_id", "first_page", "pages", "sheets",
-              "sides", "blank_pages", "envelope", "inserts", "feeders", "country", "postal_code",
-              "weight_class", "omr", "datamatrix")
+GROUP_COLUMNS = ("tenant", "printshop", "profile", "envelope", "inserts")
+CLOSE_NOW_ROUNDS = 5  # close_now reads what is left again after losing pieces to a closer
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +92,8 @@ class BatchInfo:
     reprint_batch_id: str | None
 
 
-def batch_key(tenant: str, printshop: str, batch_id: str, name: str) -> str:
-    from archive.keys import encode_segment
-
-    return f"print-batches/{encode_segment(tenant)}/{encode_segment(printshop)}/{batch_id}/{name}"
-
-
-def weight_class(sheets: int, envelope: str, insert_grams: float) -> str:
-    grams = sheets * SHEET_GRAMS + ENVELOPE_GRAMS.get(envelope, 10.0) + insert_grams
-    return f"{next((s for s in WEIGHT_STEPS if grams <= s), WEIGHT_STEPS[-1])}g"
+class _Taken(Exception):
+    """A claim found pieces another closer had claimed: its transaction rolls back."""
 
 
 class BatchService:
@@ -115,39 +106,103 @@ class BatchService:
         self.engine = queue.engine
         self.store = store
         self.new_id = new_id or (lambda: str(ULID()))
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self._guard = threading.Lock()
+        self._building: set[str] = set()  # batch ids this process is building now
         # Told, inside the acknowledgement's transaction, which documents' pieces were
         # printed: the delivery stage records the print trade's receipt (server/app.py).
         self.on_printed: Callable[[Connection, BatchInfo, list[str]], None] | None = None
 
     # --- closing ---------------------------------------------------------------------------
 
-    def close_due(self, now: datetime) -> list[str]:
-        """Close every group that is full or past its cut-off; finish interrupted builds."""
-        closed = [self._build(b) for b in self._batch_ids(CLOSING)]
+    def close_due(self, now: datetime,
+                  stopping: Callable[[], bool] = lambda: False) -> list[str]:
+        """Finish the builds left ``closing``, then close every group that is full (as many
+        batches of `batch_size` as it fills) or whose oldest piece has waited
+        `cutoff_minutes` at `now` (UTC). -> the ids of the batches this call built.
+
+        `stopping` is asked between batches: a stopping server ends its round early, and
+        what it leaves is closed by the next round (of any server). Pieces another closer
+        claimed first are its batch; the group is looked at again next round. Raises what
+        the archive or the index raise (ArchiveError, SQLAlchemyError): a batch whose build
+        failed stays ``closing`` and is built again next time."""
+        closed = self._finish_interrupted(stopping)
         cutoff = timedelta(minutes=self.settings.cutoff_minutes)
-        for key, rows in self._groups().items():
-            while len(rows) >= self.settings.batch_size:
-                closed.append(self._close(key, rows[: self.settings.batch_size], "size", now))
-                rows = rows[self.settings.batch_size:]
-            if rows and min(r["queued_at"] for r in rows) + cutoff <= now:
-                closed.append(self._close(key, rows, "cutoff", now))
+        size = self.settings.batch_size
+        for key, count, oldest in self._pending_groups():
+            if count < size and oldest + cutoff > now:
+                continue
+            rows = self._group_rows(key)
+            while rows and not stopping():
+                if len(rows) < size and min(r["queued_at"] for r in rows) + cutoff > now:
+                    break
+                batch_id = self._close(key, rows[:size], "size" if len(rows) >= size
+                                       else "cutoff", now)
+                if batch_id is None:
+                    break  # another closer took some: look again next round
+                closed.append(batch_id)
+                rows = rows[size:]
         return closed
 
     def close_now(self, now: datetime, tenant: str | None = None) -> list[str]:
-        """Close every open group (of `tenant`, or all) now, whatever its size."""
-        closed = [self._build(b) for b in self._batch_ids(CLOSING)]
-        for key, rows in self._groups(tenant).items():
-            for start in range(0, len(rows), self.settings.batch_size):
-                closed.append(self._close(
-                    key, rows[start: start + self.settings.batch_size], "request", now))
+        """Close every open group (of `tenant`, or all) now, whatever its size -> the ids of
+        the batches this call closed. Pieces a background closer took meanwhile are in its
+        batch (ready moments later), not in this call's answer."""
+        closed = self._finish_interrupted()
+        for _ in range(CLOSE_NOW_ROUNDS):
+            lost = False
+            for key, rows in self._groups(tenant).items():
+                for start in range(0, len(rows), self.settings.batch_size):
+                    batch_id = self._close(
+                        key, rows[start: start + self.settings.batch_size], "request", now)
+                    if batch_id is None:
+                        lost = True  # read again what is left
+                        break
+                    closed.append(batch_id)
+            if not lost:
+                break
         return closed
+
+    def _finish_interrupted(self, stopping: Callable[[], bool] = lambda: False) -> list[str]:
+        """Build the batches left ``closing`` that no one is building -> those built. One
+        that fails (a piece's PDF gone from the archive, S3 away) is logged and left for
+        the next round: it holds up no other group."""
+        built = []
+        for batch_id in self._batch_ids(CLOSING):
+            if stopping():
+                break
+            try:
+                if self._build(batch_id):
+                    built.append(batch_id)
+            except Exception as exc:  # noqa: BLE001 - logged; built again next round
+                log.error("print batch build failed; trying again later", batch_id=batch_id,
+                          error=repr(exc)[:500])
+        return built
+
+    def _pending_groups(self) -> list[tuple[tuple[str, ...], int, datetime]]:
+        """[(group key, pieces waiting, oldest queued_at)]: one aggregate over the waiting
+        pieces (found by `ix_print_pieces_batch`), so a round with nothing due reads no
+        piece rows."""
+        key = [print_pieces.c[c] for c in GROUP_COLUMNS]
+        query = (select(*key, func.count(), func.min(print_pieces.c.queued_at))
+                 .where(print_pieces.c.batch_id.is_(None)).group_by(*key))
+        with self.engine.begin() as conn:
+            return [(tuple(r[:-2]), int(r[-2]), r[-1]) for r in conn.execute(query)]
+
+    def _group_rows(self, key: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The group's waiting pieces, oldest first (queued_at, piece id)."""
+        query = select(print_pieces).where(
+            print_pieces.c.batch_id.is_(None),
+            *(print_pieces.c[c] == v for c, v in zip(GROUP_COLUMNS, key, strict=True)))
+        with self.engine.begin() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        return sorted(rows, key=lambda r: (r["queued_at"], r["piece_id"]))
 
     def _groups(self, tenant: str | None = None) -> dict[tuple[str, ...], list[dict[str, Any]]]:
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         pending = sorted(self.queue.pending(tenant), key=lambda r: (r["queued_at"], r["piece_id"]))
         for row in pending:
-            key = (row["tenant"], row["printshop"], row["profile"], row["envelope"], row["inserts"])
-            groups[key].append(row)
+            groups[tuple(row[c] for c in GROUP_COLUMNS)].append(row)
         return groups
 
     def _batch_ids(self, state: str) -> list[str]:
@@ -157,29 +212,48 @@ class BatchService:
             ).scalars())
 
     def _close(self, key: tuple[str, ...], rows: list[dict[str, Any]], reason: str,
-               now: datetime) -> str:
+               now: datetime) -> str | None:
+        """Claim `rows` into a new batch and build it -> its id; None (nothing changed) when
+        another closer claimed any of them first."""
+        batch_id = self.new_id()
+        try:
+            with self.engine.begin() as conn:
+                if not self._claim(conn, batch_id, [r["piece_id"] for r in rows]):
+                    raise _Taken  # roll the partial claim back
+                self._open(conn, batch_id, key, rows, reason, now)
+        except _Taken:
+            log.info("print pieces taken by another closer", printshop=key[1],
+                     pieces=len(rows), reason=reason)
+            return None
+        self._build(batch_id)
+        return batch_id
+
+    def _claim(self, conn: Connection, batch_id: str, piece_ids: list[str]) -> bool:
+        """Give every one of `piece_ids` still waiting the batch id -> whether all were."""
+        waiting = (print_pieces.c.piece_id.in_(piece_ids), print_pieces.c.batch_id.is_(None))
+        if self.postgres:  # skip what another claim holds instead of waiting for it
+            free = conn.execute(select(print_pieces.c.piece_id).where(*waiting)
+                                .with_for_update(skip_locked=True)).all()
+            if len(free) != len(piece_ids):
+                return False
+        claimed = conn.execute(
+            update(print_pieces).where(*waiting).values(batch_id=batch_id)).rowcount
+        return claimed == len(piece_ids)
+
+    def _open(self, conn: Connection, batch_id: str, key: tuple[str, ...],
+              rows: list[dict[str, Any]], reason: str, now: datetime) -> None:
+        """The batch row of claimed `rows`, ``closing``, with its sheet sequence range."""
         tenant, printshop, profile_id, envelope, inserts = key
         profile = self.settings.profiles[profile_id]
         sheets = sum(plan_sheets(r["pages"], profile.duplex, SheetRules.from_text(r["sides"])
                                  ).sheets for r in rows)
-        batch_id = self.new_id()
-        with self.engine.begin() as conn:
-            claimed = conn.execute(
-                update(print_pieces)
-                .where(print_pieces.c.piece_id.in_([r["piece_id"] for r in rows]),
-                       print_pieces.c.batch_id.is_(None))
-                .values(batch_id=batch_id)
-            ).rowcount
-            if claimed != len(rows):
-                raise FailedPrecondition("another closer took some of these pieces; retry")
-            first = self._allocate(conn, printshop, profile_id, sheets)
-            conn.execute(insert(print_batches).values(
-                batch_id=batch_id, tenant=tenant, printshop=printshop, profile=profile_id,
-                envelope=envelope, inserts=inserts, state=CLOSING, reason=reason,
-                closed_at=now, pieces=len(rows), sheets=sheets, pages=0,
-                first_sequence=first, last_sequence=first + sheets - 1, files="{}",
-            ))
-        return self._build(batch_id)
+        first = self._allocate(conn, printshop, profile_id, sheets)
+        conn.execute(insert(print_batches).values(
+            batch_id=batch_id, tenant=tenant, printshop=printshop, profile=profile_id,
+            envelope=envelope, inserts=inserts, state=CLOSING, reason=reason,
+            closed_at=now, pieces=len(rows), sheets=sheets, pages=0,
+            first_sequence=first, last_sequence=first + sheets - 1, files="{}",
+        ))
 
     @staticmethod
     def _allocate(conn: Any, printshop: str, profile: str, sheets: int) -> int:
@@ -194,97 +268,35 @@ class BatchService:
         conn.execute(update(print_sequences).where(where).values(next_sequence=current + sheets))
         return int(current)
 
-    def _build(self, batch_id: str) -> str:
-        with self.engine.begin() as conn:
-            batch = conn.execute(
-                select(print_batches).where(print_batches.c.batch_id == batch_id)
-            ).mappings().one()
-            rows = [dict(r) for r in conn.execute(
-                select(print_pieces).where(print_pieces.c.batch_id == batch_id)).mappings()]
-        rows.sort(key=self.settings.sort_key)
-        profile = self.settings.profiles[batch["profile"]]
-        pdfs: dict[str, bytes] = {}
-        pieces = []
-        for row in rows:
-            if row["archive_key"] not in pdfs:
-                pdfs[row["archive_key"]] = self.store.get(
-                    row["archive_key"], expected_sha256=row["pdf_sha256"])
-            inserts = [i for i in row["inserts"].split(",") if i]
-            pieces.append(MailPiece(
-                piece_id=row["piece_id"], pdf=pdfs[row["archive_key"]],
-                feeders=self.settings.feeders(inserts, profile.id), envelope=row["envelope"],
-                sheet_rules=SheetRules.from_text(row["sides"])))
-        imposed = impose(pieces, profile, first_sequence=batch["first_sequence"])
-        manifest = self._manifest(batch, rows, pieces, imposed)
-        pdf = finish_print_pdf(
-            imposed.pdf, manifest["pieces"], [pdfs[row["archive_key"]] for row in rows],
-            BatchFacts(batch_id, batch["tenant"], batch["printshop"], batch["profile"],
-                       batch["closed_at"]))
-        manifest["pdf_sha256"] = hashlib.sha256(pdf).hexdigest()
-        manifest_json = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
-        files = {}
-        retain = datetime.now(UTC) + timedelta(days=self.settings.retention_days)
-        for part, content in (("pdf", pdf), ("manifest_json", manifest_json),
-                              ("manifest_csv", manifest_csv(manifest))):
-            name, media_type = PARTS[part]
-            key = batch_key(batch["tenant"], batch["printshop"], batch_id, name)
-            stored = self.store.put(key, content, media_type=media_type, retain_until=retain,
-                                    metadata={"tenant": batch["tenant"], "batch-id": batch_id,
-                                              "printshop": batch["printshop"], "part": part})
-            files[part] = {"key": key, "sha256": stored.sha256, "size": stored.size}
-        with self.engine.begin() as conn:
-            conn.execute(update(print_batches).where(print_batches.c.batch_id == batch_id).values(
-                state=READY, pages=imposed.total_pages, files=json.dumps(files)))
+    def _build(self, batch_id: str) -> bool:
+        """Build a ``closing`` batch and make it ``ready`` -> False when it is not
+        ``closing`` any more or someone else is building it (this process, or on PostgreSQL
+        another holding its row)."""
+        with self._guard:
+            if batch_id in self._building:
+                return False
+            self._building.add(batch_id)
+        try:
+            with self.engine.begin() as conn:  # on PostgreSQL: holds the row until ready
+                query = select(print_batches).where(print_batches.c.batch_id == batch_id,
+                                                    print_batches.c.state == CLOSING)
+                if self.postgres:
+                    query = query.with_for_update(skip_locked=True)
+                batch = conn.execute(query).mappings().one_or_none()
+                if batch is None:
+                    return False
+                rows = [dict(r) for r in conn.execute(
+                    select(print_pieces).where(print_pieces.c.batch_id == batch_id)).mappings()]
+                pages, sheets, files = make_batch_files(batch, rows, self.settings, self.store)
+                conn.execute(update(print_batches).where(
+                    print_batches.c.batch_id == batch_id, print_batches.c.state == CLOSING
+                ).values(state=READY, pages=pages, files=json.dumps(files)))
+        finally:
+            with self._guard:
+                self._building.discard(batch_id)
         log.info("print batch closed", batch_id=batch_id, printshop=batch["printshop"],
-                 pieces=len(rows), sheets=imposed.total_sheets, reason=batch["reason"])
-        return batch_id
-
-    def _manifest(self, batch: Any, rows: list[dict[str, Any]], pieces: Sequence[MailPiece],
-                  imposed: Any) -> dict[str, Any]:
-        profile = self.settings.profiles[batch["profile"]]
-        insert_counts: dict[str, int] = defaultdict(int)
-        out = []
-        for row, piece, placed in zip(rows, pieces, imposed.pieces, strict=True):
-            inserts = [i for i in row["inserts"].split(",") if i]
-            for i in inserts:
-                insert_counts[i] += 1
-            grams = sum(self.settings.inserts[i].grams for i in inserts)
-            omr, matrix = [], []
-            for sheet in range(1, placed.sheets + 1):
-                sequence = placed.sequence_start + sheet - 1
-                omr.append(list(sheet_code(profile.omr, sheet_in_piece=sheet,
-                                           sheets_in_piece=placed.sheets, sequence=sequence,
-                                           feeders=piece.feeders)))
-                if profile.datamatrix is not None:
-                    matrix.append(datamatrix_payload(piece.piece_id, sheet, placed.sheets,
-                                                     piece.feeders, sequence))
-            out.append({
-                "sequence": placed.sequence_start, "piece_id": row["piece_id"],
-                "document_id": row["document_id"], "first_page": placed.first_page,
-                "pages": placed.pages, "sheets": placed.sheets,
-                # as printed: "duplex" or "simplex" sheets, the blank sides Kanal inserted
-                # (print PDF page numbers) and the document's rules that asked for them
-                "sides": "duplex" if placed.duplex else "simplex",
-                "blank_pages": list(placed.blank_pages),
-                "sheet_rules": row["sides"] or SheetRules().to_text(),
-                "envelope": placed.envelope,
-                "inserts": inserts, "feeders": sorted(piece.feeders),
-                "country": row["country"], "postal_code": row["postal_code"],
-                "weight_class": weight_class(placed.sheets, placed.envelope, grams),
-                "omr": omr, "datamatrix": matrix,
-            })
-        return {
-            "batch_id": batch["batch_id"], "tenant": batch["tenant"],
-            "printshop": batch["printshop"], "profile": batch["profile"],
-            "envelope": batch["envelope"], "reason": batch["reason"],
-            "closed_at": batch["closed_at"].isoformat(), "sort": list(self.settings.sort),
-            "pdf_sha256": "",
-            "counts": {"pieces": len(out), "sheets": imposed.total_sheets,
-                       "pages": imposed.total_pages,
-                       "inserts": dict(sorted(insert_counts.items()))},
-            "first_sequence": batch["first_sequence"], "last_sequence": imposed.last_sequence,
-            "pieces": out,
-        }
+                 pieces=len(rows), sheets=sheets, reason=batch["reason"])
+        return True
 
     # --- reading and acknowledging ------------------------------------------------------------
 
@@ -342,20 +354,22 @@ class BatchService:
                 raise InvalidInput.field(f"spoiled_piece_ids[{n}]",
                                          f"{piece_id!r} is not a piece of this batch")
         reprint_id = None
-        if spoiled_set:
+        if spoiled_set:  # queued already in their batch: no closer can take them apart
             rows = []
+            reprint_id = self.new_id()
+            key = (info.tenant, info.printshop, info.profile, info.envelope, ",".join(info.inserts))
             with self.engine.begin() as conn:
                 for piece_id in spoiled_set:
                     original = pieces[piece_id]
                     root = original["reprint_of"] or original["document_id"]
                     count = conn.execute(select(func.count()).select_from(print_pieces).where(
                         print_pieces.c.reprint_of == root)).scalar_one()
-                    row = {**original, "piece_id": f"{root}-R{count + 1}", "batch_id": None,
-                           "reprint_of": root, "queued_at": now}
+                    row = {**original, "piece_id": f"{root}-R{count + 1}",
+                           "batch_id": reprint_id, "reprint_of": root, "queued_at": now}
                     conn.execute(insert(print_pieces).values(**row))
                     rows.append(row)
-            key = (info.tenant, info.printshop, info.profile, info.envelope, ",".join(info.inserts))
-            reprint_id = self._close(key, rows, "reprint", now)
+                self._open(conn, reprint_id, key, rows, "reprint", now)
+            self._build(reprint_id)
         printed = sorted({p["document_id"] for piece_id, p in pieces.items()
                           if piece_id not in spoiled_set})
         with self.engine.begin() as conn:
@@ -381,26 +395,3 @@ def _info(row: Any) -> BatchInfo:
         spoiled=tuple(json.loads(row["spoiled"])) if row["spoiled"] is not None else None,
         reprint_batch_id=row["reprint_batch_id"],
     )
-
-
-# --- files ------------------------------------------------------------------------------------
-
-
-def manifest_csv(manifest: dict[str, Any]) -> bytes:
-    """One row per piece under a header line, as spreadsheets and inserter software read
-    it; the batch id is a column (the batch totals and pdf sha256 are in the JSON manifest)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for piece in manifest["pieces"]:
-        writer.writerow({
-            "batch_id": manifest["batch_id"],
-            **{k: piece[k] for k in CSV_FIELDS if k not in ("batch_id", "inserts", "feeders",
-                                                          "omr", "datamatrix", "blank_pages")},
-            "blank_pages": " ".join(map(str, piece["blank_pages"])),
-            "inserts": " ".join(piece["inserts"]),
-            "feeders": " ".join(map(str, piece["feeders"])),
-            "omr": ";".join("+".join(code) for code in piece["omr"]),
-            "datamatrix": ";".join(piece["datamatrix"]),
-        })
-    return out.getvalue().encode()

@@ -20,6 +20,7 @@ Settings (``[printing]`` in the server's TOML)::
     [printing]
     batch_size = 500              # a group closes as soon as it has this many pieces
     cutoff_minutes = 240          # ... or when its oldest piece has waited this long
+    close_poll_seconds = 5        # how often the server's closer looks (server.printing.closer)
     sort = ["country", "postal_code", "piece_id"]   # the pluggable postage sort key
     retention_days = 90           # object lock on batch PDFs and manifests
 
@@ -104,7 +105,7 @@ print_pieces = Table(
     PrimaryKeyConstraint("piece_id", name="pk_print_pieces"),
 )
 # The queue keeps every piece it ever batched: the pieces still waiting (`batch_id` NULL:
-# `pending`, before every batch listing and cut-off check) and a batch's pieces (its build
+# at the closer's every round and every close on request) and a batch's pieces (its build
 # and acknowledgement) are found by index, not by reading them all; so are a document's
 # reprints (`reprint_of`). load_tests/bench_history_queries.py has the figures.
 Index("ix_print_pieces_batch", print_pieces.c.batch_id)
@@ -134,7 +135,7 @@ print_batches = Table(
     PrimaryKeyConstraint("batch_id", name="pk_print_batches"),
 )
 # Every batch ever made stays; the ones left `closing` (a build interrupted: at every
-# close_due and close_now) are found by state, not by reading them all.
+# close_due, the closer's round, and close_now) are found by state, not by reading them all.
 Index("ix_print_batches_state", print_batches.c.state)
 
 print_sequences = Table(
@@ -167,6 +168,7 @@ class Insert:
 class PrintSettings:
     batch_size: int = 500
     cutoff_minutes: int = 240
+    close_poll_seconds: float = 5.0
     sort: tuple[str, ...] = ("country", "postal_code", "piece_id")
     retention_days: int = 90
     tenants: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -193,6 +195,7 @@ class PrintSettings:
         settings = cls(
             batch_size=int(data.get("batch_size", cls.batch_size)),
             cutoff_minutes=int(data.get("cutoff_minutes", cls.cutoff_minutes)),
+            close_poll_seconds=float(data.get("close_poll_seconds", cls.close_poll_seconds)),
             sort=sort,
             retention_days=int(data.get("retention_days", cls.retention_days)),
             tenants=tenants,
@@ -210,6 +213,8 @@ class PrintSettings:
         cannot follow must stop the server, not fail each document it matches."""
         if self.batch_size < 1:
             raise ValueError("printing.batch_size: must be at least 1")
+        if not 0 < self.close_poll_seconds <= 3600:  # nan too
+            raise ValueError("printing.close_poll_seconds: must be above 0 and at most 3600")
         for tenant, (_, profile) in self.tenants.items():
             if profile not in self.profiles:
                 raise ValueError(f"printing.tenants.{tenant}.profile: unknown {profile!r}")

@@ -176,6 +176,48 @@ def test_portal_fetch_into_a_folder_names_each_channel_apart(tmp_path, capsys):
         "D1-email.eml": b"From: x", "D2.pdf": b"%PDF default"}
 
 
+@pytest.mark.parametrize(("out", "written"), [
+    ("o2/newdir/", "o2/newdir/D7.pdf"),  # a folder not there yet: made, parents too
+    ("o2/", "o2/D7.pdf"),
+    ("existing", "existing/D7.pdf"),  # an existing folder, written without "/"
+    ("o2/invoice.pdf", "o2/invoice.pdf"),  # a file in a folder that exists
+])
+def test_portal_fetch_out_ending_in_a_slash_is_a_folder(out, written, tmp_path, monkeypatch,
+                                                        capsys):
+    """QA: `kanal portal fetch ID --out o2/newdir/` (the folder not there) exited 0 having
+    written the PDF as a file named o2/newdir; `kanal print fetch --out` makes its folder."""
+    import contextlib
+    import hashlib
+    from types import SimpleNamespace
+
+    import server.portal_cli as portal_cli
+
+    pdf = b"%PDF-1.7 portal copy"
+
+    @contextlib.contextmanager
+    def connect(args, role):
+        yield None, SimpleNamespace(metadata=(), timeout=1)
+
+    class Stub:
+        def __init__(self, channel):
+            pass
+
+        def FetchDocument(self, request, metadata, timeout):
+            return iter([SimpleNamespace(data=pdf, sha256=hashlib.sha256(pdf).hexdigest(),
+                                         media_type="application/pdf")])
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "o2").mkdir()
+    monkeypatch.setattr(portal_cli, "connect", connect)
+    monkeypatch.setattr("kanal.v1.portal_pb2_grpc.PortalStub", Stub)
+    assert main(["portal", "fetch", "D7", "--out", out, "--customer-token", "t"]) == 0
+    files = {str(p.relative_to(tmp_path)): p.read_bytes()
+             for p in tmp_path.rglob("*") if p.is_file()}
+    assert files == {written: pdf}
+    assert capsys.readouterr().err.startswith(f"{written}  {len(pdf)} bytes")
+
+
 @pytest.mark.parametrize("folder", ["missing", "a-file.toml"])
 def test_journeys_check_of_no_directory_is_a_usage_error(folder, tmp_path, monkeypatch,
                                                          capsys):

@@ -23,7 +23,7 @@ from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
 from server.compose.model import Channel, PrintOptions
-from server.printing.batches import weight_class
+from server.printing.batch_files import weight_class
 from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
 from server.printing.sheets import BLANK, SheetRules, plan_sheets, sheet_rules
