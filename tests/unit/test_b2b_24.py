@@ -303,3 +303,17 @@ def test_a_normal_invoice_looks_as_in_2_3_0(locale, engine):
     assert pages_text(new) == pages_text(old)
     for word in normalise(pages_text(old)[0]).split(" ")[::7]:
         assert find_text(new, word) == find_text(old, word), word
+
+
+@pytest.mark.parametrize("case", ["max", "allowance"])
+def test_typst_without_advance_bounds_measures_the_columns(case):
+    # a caller without the bounds (TypstEngine(advance_bounds=False)): the template measures
+    # the number columns instead, and the page passes the same preflight
+    from server.channels.typst_engine import TypstEngine
+
+    layout = LAYOUTS.get("b2b-invoice", VERSION)
+    composition = compose(ComposeRequest(
+        tenant="t", layout=layout, data=json.dumps(outsized("de-DE", case)),
+        document_id="01JB2B24", now=NOW, channels=(Channel.PRINT,)))
+    pdf = render_print(composition, layout, TypstEngine(advance_bounds=False)).content
+    assert_whole_and_inside(pdf, composition.context)

@@ -17,6 +17,7 @@ layout's kind is `invoice`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -92,7 +93,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         return fmt.number(value if is_charge else -value)
 
     context: dict[str, Any] = {
-        "labels": dict(words),
+        # without the VAT id labels per country (b2b-invoice 2.4.0): `vat_label` resolves
+        # them below; each string more in the context costs every Typst render
+        "labels": {key: word for key, word in words.items() if not _VAT_LABEL.match(key)},
         "currency": currency,
         "is_credit_note": is_credit,
         "title": words["title_credit_note" if is_credit else "title_invoice"],
@@ -244,6 +247,9 @@ def register_label(words: Mapping[str, str], country: str | None) -> str:
         if label:
             return label
     return words["org_number"]
+
+
+_VAT_LABEL = re.compile(r"(buyer_)?vat_[A-Z]{2}\Z")  # labels.toml vat_<country> (2.4.0)
 
 
 def vat_label(words: Mapping[str, str], vat_id: str | None, country: str | None,
