@@ -240,6 +240,17 @@ def assert_whole_and_inside(pdf: bytes, context: dict) -> None:
             assert boxes, piece
             # on one line: never broken across two
             assert all(box.bottom - box.top < 5.0 for box in boxes), (piece, boxes)
+    # the facts box's total (2.3.0's WeasyPrint broke it: "999 999 999 999" / "999,99 kr"),
+    # whole on one line right of the window, in the first page's top 94 mm
+    grand = context["payment"]["credit_amount"] or context["totals"]["payable"]
+    facts = [box for box in find_text(pdf, grand.replace("\u00a0", " ")) + find_text(pdf, grand)
+             if box.top < 94 and box.left > 117]
+    assert facts and all(box.bottom - box.top < 5.0 for box in facts), (grand, facts)
+    # the VAT breakdown's categories on one line each (2.3.0 squeezed "S 25 %" into a column)
+    for b in context["vat_breakdown"]:
+        category = f"{b['category']} {b['rate']}"
+        boxes = find_text(pdf, category.replace("\u00a0", " ")) + find_text(pdf, category)
+        assert boxes and all(box.bottom - box.top < 5.0 for box in boxes), (category, boxes)
 
 
 CASES = ("max", "negative", "vat", "quantity", "price", "allowance")
