@@ -92,7 +92,7 @@ def refused_documents(without_word_breaks):
     data["invoice"]["amount_outstanding"] = "999999999999.99"
     add("across a rule", reminder, data, "typst")
     add("rows pushed down", reminder, long_creditor(), "typst")
-    b2b = LAYOUTS.get("b2b-invoice")
+    b2b = LAYOUTS.get("b2b-invoice", "2.3.0")  # 2.4.0 prints every amount (test_b2b_24)
     data = sample(b2b)
     put(data, "lines.0.unit_price", "999999999.99")
     add("a line sum over the VAT rate", b2b, data, engine_of(b2b))

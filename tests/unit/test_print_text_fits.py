@@ -210,6 +210,11 @@ def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_els
                for v in refused.value.violations)
 
 
+# b2b-invoice 2.4.0 (the default) prints every amount its schema takes (tests/unit/
+# test_b2b_24.py); 2.3.0, released, still refuses these, naming the field
+CANNOT_PRINT_EVERY_AMOUNT = {"b2b-invoice": "2.3.0"}
+
+
 @pytest.mark.parametrize(("layout_id", "path", "value"), [
     # the total (computed from the amounts) runs off the page; the web address is the
     # longest word on its line, and the rows hold no input string as printed
@@ -225,7 +230,7 @@ def test_the_field_named_is_the_one_on_the_rows_pushed_out_not_a_longer_word_els
     ("b2b-invoice", "lines.0.unit_price", 100000000),
 ])
 def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, path, value):
-    layout = LAYOUTS.get(layout_id)
+    layout = LAYOUTS.get(layout_id, CANNOT_PRINT_EVERY_AMOUNT.get(layout_id))
     data = sample(layout)
     put(data, path, value)
     with pytest.raises(InvalidInput) as refused:
@@ -238,7 +243,7 @@ def test_an_outsized_amount_is_named_not_the_longest_word_beside_it(layout_id, p
 def test_an_outsized_line_sum_names_the_larger_of_quantity_and_price():
     # neither fills its own column; their product, the line sum 2 500 000 500,00, runs into
     # the VAT rate: the price (7 integer digits against the quantity's 4) made it so
-    layout = LAYOUTS.get("b2b-invoice")
+    layout = LAYOUTS.get("b2b-invoice", CANNOT_PRINT_EVERY_AMOUNT["b2b-invoice"])
     data = sample(layout)
     data["lines"][0].update(quantity="1000", unit_price="2500000.50")
     with pytest.raises(InvalidInput) as refused:
@@ -249,7 +254,7 @@ def test_an_outsized_line_sum_names_the_larger_of_quantity_and_price():
 def test_a_long_number_that_is_no_amount_is_not_named_as_one():
     # a 12-digit order reference is a string field of the schema, not a number: the outsized
     # price is named, though the reference has more integer digits
-    layout = LAYOUTS.get("b2b-invoice")
+    layout = LAYOUTS.get("b2b-invoice", CANNOT_PRINT_EVERY_AMOUNT["b2b-invoice"])
     data = sample(layout)
     data["lines"][0].update(unit_price="100000000", order_line_reference="123456789012")
     with pytest.raises(InvalidInput) as refused:

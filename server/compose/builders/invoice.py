@@ -17,6 +17,7 @@ layout's kind is `invoice`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -92,7 +93,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         return fmt.number(value if is_charge else -value)
 
     context: dict[str, Any] = {
-        "labels": dict(words),
+        # without the VAT id labels per country (b2b-invoice 2.4.0): `vat_label` resolves
+        # them below; each string more in the context costs every Typst render
+        "labels": {key: word for key, word in words.items() if not _VAT_LABEL.match(key)},
         "currency": currency,
         "is_credit_note": is_credit,
         "title": words["title_credit_note" if is_credit else "title_invoice"],
@@ -102,6 +105,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "org_number": text(seller_data.get("org_number")),
             "register_label": register_label(words, sender_country),
             "vat_id": seller.vat_id,
+            "vat_label": vat_label(words, seller.vat_id, sender_country, "vat"),
             "tax_registration": seller.tax_registration_id,
             "legal_info": seller.legal_info,
             "address_lines": sender_lines(seller.address) if seller.address else [],
@@ -116,6 +120,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
                      "org_number": customer.org_number, "vat_id": buyer.vat_id,
                      "register_label": register_label(
                          words, customer.address.country if customer.address else None),
+                     "vat_label": vat_label(
+                         words, buyer.vat_id,
+                         customer.address.country if customer.address else None, "buyer_vat"),
                      "contact": buyer.contact_name},
         "invoice": {
             "number": invoice.number,
@@ -240,6 +247,27 @@ def register_label(words: Mapping[str, str], country: str | None) -> str:
         if label:
             return label
     return words["org_number"]
+
+
+_VAT_LABEL = re.compile(r"(buyer_)?vat_[A-Z]{2}\Z")  # labels.toml vat_<country> (2.4.0)
+
+
+def vat_label(words: Mapping[str, str], vat_id: str | None, country: str | None,
+              key: str) -> str | None:
+    """The label of a company's VAT identifier (`key` "vat": the seller's BT-31, "buyer_vat":
+    the buyer's BT-48): the VAT id of the country the id belongs to, in the document's
+    language (labels.toml `<key>_<country>`: a German seller's "USt-IdNr." also on a de-AT
+    invoice, whose own label is "UID-Nr."). The country is the one the id's prefix names
+    (EN 16931 BR-CO-09: "DE812345673", "NO923609016MVA"), else the company's address
+    `country`; a country without a label gets the locale's `<key>_id` (None in labels without
+    one). Layout versions whose labels name no countries (b2b-invoice 2.3.0 and older) read
+    `labels.<key>_id` as before and never this."""
+    prefix = vat_id[:2].upper() if vat_id and vat_id[:2].isalpha() else None
+    for place in (prefix, country.upper() if country else None):
+        label = words.get(f"{key}_{place}") if place else None
+        if label:
+            return label
+    return words.get(f"{key}_id")
 
 
 def _means_account(invoice: Invoice) -> str:
