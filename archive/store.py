@@ -146,8 +146,6 @@ class ArchiveStore:
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
-        self.call_timeout = call_timeout
-        self.max_inflight = max_inflight
         self.write_failures = WriteFailures(write_failure_threshold, on_write_failures)
         # every request runs through `_call`: bounded in time and in number (see there)
         self._call = BoundedCalls(endpoint_url or "AWS S3", call_timeout, max_inflight)
@@ -481,6 +479,15 @@ class ArchiveStore:
             with contextlib.suppress(ArchiveError), self._errors(WRITE_PROBE_KEY):
                 self._call(self._client.delete_object, Bucket=self.bucket,
                            Key=WRITE_PROBE_KEY, VersionId=version, _timeout=timeout)
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds a caller without a deadline waits for one S3 request (archive.bounded_calls)."""
+        return self._call.call_timeout
+
+    @call_timeout.setter
+    def call_timeout(self, seconds: float) -> None:
+        self._call.call_timeout = seconds
 
     @property
     def requests_in_flight(self) -> int:

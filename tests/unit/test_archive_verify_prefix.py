@@ -29,7 +29,8 @@ class ReadingStore:
     def __init__(self) -> None:
         self.read: list[str] = []
 
-    def get(self, key: str, *, expected_sha256: str | None = None) -> bytes:
+    def get(self, key: str, *, expected_sha256: str | None = None,
+            current_only: bool = False) -> bytes:
         self.read.append(key)
         return b""
 
