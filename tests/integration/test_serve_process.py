@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,9 +28,18 @@ pytestmark = pytest.mark.integration
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768-60999): a port the kernel hands
+    out (bind to 0) can be handed to another socket's outgoing connection before `kanal serve`
+    binds it (CI: "cannot listen on 127.0.0.1:44091: Address already in use")."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 20000-32000")
 
 
 def processes_using(path: Path) -> list[int]:
@@ -73,7 +83,14 @@ def wait_serving(address: str, process: subprocess.Popen, timeout: float = 90) -
     """Block on the health service until SERVING (a real readiness signal, not a sleep)."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        ready = grpc.channel_ready_future(channel)
+        while True:  # not one long wait: a server that exited is reported at once
+            assert process.poll() is None, f"kanal serve exited early ({process.returncode})"
+            try:
+                ready.result(timeout=1)
+                break
+            except grpc.FutureTimeoutError:
+                assert time.monotonic() < deadline, "kanal serve never listened"
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             assert process.poll() is None, "kanal serve exited early"
