@@ -306,6 +306,8 @@ class KanalServer:
         self.journeys.create_schema()
         # SendSurvey goes through the journeys' contact policy (caps, opt-outs, contact_log)
         self.surveys.service.policy = self.journeys.policy
+        # a consent withdrawn or an opt-out told after a send was planned stops what waits
+        self.delivery.current_contacts = self.journeys.current_contacts
         self.journeys.start()
 
     def _start_print_closer(self) -> None:

@@ -58,7 +58,7 @@ from server.delivery.policy import (
 )
 from server.delivery.providers.base import Provider
 from server.delivery.receipts import Receipts
-from server.delivery.rules import ContactRules
+from server.delivery.rules import ContactRules, CurrentContacts
 from server.delivery.store import DeliveryStore
 
 log = logs.get_logger(__name__)
@@ -96,7 +96,9 @@ class Dispatcher:
                  clock: Callable[[], datetime], lease: timedelta, poll_seconds: float = 1.0,
                  sent_grace: timedelta = timedelta(days=7), purge_seconds: float = 60.0,
                  fallbacks: Callable[[dict[str, Any]], None] | None = None,
-                 on_event: Callable[[], None] = lambda: None):
+                 on_event: Callable[[], None] = lambda: None,
+                 current_contacts: Callable[[str, str], CurrentContacts | None]
+                 = lambda tenant, customer_id: None):
         self.store = store
         self.slots = {name: _Slot(p) for name, p in providers.items()}
         self.archive = archive
@@ -108,6 +110,7 @@ class Dispatcher:
         self.purge_seconds = purge_seconds
         self.fallbacks = fallbacks
         self.on_event = on_event
+        self.current_contacts = current_contacts
         self.owner = str(ULID())
         self.receipts = Receipts(store, providers, clock)
         self._wake = threading.Event()
@@ -257,13 +260,17 @@ class Dispatcher:
     def _rules_allow(self, slot: _Slot, row: dict[str, Any], details: dict[str, Any],
                      now: datetime) -> bool:
         store = self.store
+        # recorded opt-outs (read now) and those the sender knew (a journey's profile)
+        consents = details.get("consents", ())
+        opted_out = store.opted_out(row["tenant"], row["customer_id"]) | set(
+            details.get("opt_outs", ()))
+        current = self.current_contacts(row["tenant"], row["customer_id"])
+        if current is not None:  # and what the customer told the sender since
+            consents, opted_out = current.judge(consents, opted_out)
         decision = self.rules.decide(
             channel=row["channel"], kind=row["kind"], marketing=bool(details.get("marketing")),
             legally_required=bool(details.get("legally_required")),
-            consents=details.get("consents", ()),
-            # recorded opt-outs (read now) and those the sender knew (a journey's profile)
-            opted_out=store.opted_out(row["tenant"], row["customer_id"])
-            | set(details.get("opt_outs", ())),
+            consents=consents, opted_out=opted_out,
             country=details.get("country", ""), now=now,
             contacts_since=lambda since, marketing: store.contacts_since(
                 row["tenant"], row["customer_id"], () if marketing else (row["kind"],), since,

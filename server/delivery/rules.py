@@ -116,6 +116,26 @@ class Decision:
 SEND = Decision("send")
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentContacts:
+    """What the customer has told the sender since a document was made (a journey's profile,
+    read at send time): `opt_outs` (channels or `marketing`) add to the document's;
+    `consents`, when the profile lists any, is what is left of the document's consents (a
+    consent the profile no longer lists was withdrawn). None: the profile has no consents
+    list, the document's stand. GDPR art. 7(3): a withdrawal applies from then on, so to
+    what is still waiting to be sent."""
+
+    consents: frozenset[str] | None
+    opt_outs: frozenset[str]
+
+    def judge(self, consents: Sequence[str], opted_out: set[str]
+              ) -> tuple[Sequence[str], set[str]]:
+        """The document's `consents` and `opted_out` as of now -> (consents, opted_out)."""
+        if self.consents is not None:
+            consents = [c for c in consents if c in self.consents]
+        return consents, opted_out | self.opt_outs
+
+
 @dataclass(frozen=True)
 class ContactRules:
     quiet_hours: Mapping[str, Mapping[str, Window]] = field(default_factory=dict)

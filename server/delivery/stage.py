@@ -63,7 +63,7 @@ from server.delivery.model import (
 from server.delivery.outbox import OutboxWrite, document_rows
 from server.delivery.policy import RETRIED_AFTER, Limits
 from server.delivery.routing import Router
-from server.delivery.rules import ContactRules
+from server.delivery.rules import ContactRules, CurrentContacts
 from server.delivery.sealed import SealedInputs, load_keys, secret_file
 from server.delivery.store import DeliveryStore
 from server.errors import FailedPrecondition, InvalidInput, NotFound
@@ -154,6 +154,10 @@ class DeliveryStage:
         self.fallbacks: Fallbacks | None = None
         self.webhooks: WebhookSender | None = None
         self.bounces: BounceListener | None = None
+        # what a customer told the sender since a document was made (server.journeys sets
+        # its profiles' reader): read by the contact rules at send time
+        self.current_contacts: Callable[[str, str], CurrentContacts | None] = (
+            lambda tenant, customer_id: None)
 
     def create_schema(self) -> None:
         self.store.create_schema()
@@ -227,7 +231,9 @@ class DeliveryStage:
             poll_seconds=settings.poll_seconds,
             sent_grace=timedelta(days=settings.sent_grace_days),
             purge_seconds=settings.purge_seconds,
-            fallbacks=self.fallbacks.submit, on_event=on_event)
+            fallbacks=self.fallbacks.submit, on_event=on_event,
+            current_contacts=lambda tenant, customer_id: self.current_contacts(
+                tenant, customer_id))
         # The bounce listener first: the dispatcher's first housekeeping reaps what a crash
         # left `sending` and starts their in-doubt wait, which only means something while
         # the relay's DSNs (deferred while this server was down) can come in.

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
+from server.delivery.rules import CurrentContacts
 from server.jobs.model import RecordOptions
 from server.journeys.tables import customers
 
@@ -22,6 +23,29 @@ def load_profile(conn: Connection, tenant: str, customer_id: str) -> dict[str, A
     text = conn.execute(select(customers.c.attributes).where(
         customers.c.tenant == tenant, customers.c.customer_id == customer_id)).scalar()
     return json.loads(text) if text else {}
+
+
+# read before every delivery attempt; built once, as server.delivery.contacts does
+_ATTRIBUTES = select(customers.c.attributes).where(
+    customers.c.tenant == bindparam("w_tenant"),
+    customers.c.customer_id == bindparam("w_customer_id"))
+
+
+def current_contacts(engine: Engine, tenant: str, customer_id: str) -> CurrentContacts | None:
+    """The customer's profile's `consents` and `opt_outs` now, for the delivery stage's
+    contact rules (server.delivery.rules.CurrentContacts): a customer who opts out or
+    withdraws a consent after a journey planned a send (its document held by quiet hours, or
+    waiting out a provider's outage) is not sent it. None: no profile."""
+    with engine.begin() as conn:
+        text = conn.execute(_ATTRIBUTES, {"w_tenant": tenant,
+                                          "w_customer_id": customer_id}).scalar()
+    if not text:
+        return None
+    attributes = json.loads(text)
+    consents = attributes.get("consents")
+    return CurrentContacts(
+        consents=frozenset(words(attributes, "consents")) if isinstance(consents, list) else None,
+        opt_outs=frozenset(words(attributes, "opt_outs")))
 
 
 def merge_profile(conn: Connection, tenant: str, customer_id: str,

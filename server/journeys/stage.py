@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from server import logs
 from server.compose.layouts import LayoutRegistry
+from server.delivery.rules import CurrentContacts
 from server.errors import NotFound
 from server.events.publish import EventService
 from server.jobs.store import JobStore
@@ -34,6 +35,7 @@ from server.journeys.activity import Activity, customer_activity
 from server.journeys.definition import JourneyCatalog
 from server.journeys.engine import JourneyEngine, TickResult
 from server.journeys.policy import ContactPolicy, PolicySettings
+from server.journeys.profiles import current_contacts
 from server.journeys.sends import SendSubmitter
 from server.journeys.tables import metadata
 from server.polling import Poller
@@ -109,3 +111,8 @@ class JourneyStage:
     def activity(self, tenant: str, customer_id: str, page_size: int = 100,
                  page_token: str = "") -> tuple[list[Activity], str]:
         return customer_activity(self.engine, tenant, customer_id, page_size, page_token)
+
+    def current_contacts(self, tenant: str, customer_id: str) -> CurrentContacts | None:
+        """The customer's profile's consents and opt-outs now (the delivery stage's contact
+        rules read them at send time); None: no profile."""
+        return current_contacts(self.engine, tenant, customer_id)

@@ -11,6 +11,10 @@ delivery stage runs on real time.
 * a journey step whose branch reacts to a bounce owns that reaction: its bounced e-mail
   gets no print fallback of the delivery stage's, so the customer gets one letter, the
   journey's (QA: two).
+* what the customer tells after the send was planned counts when it is sent: an e-mail held
+  by quiet hours (Danish customers' e-mail is held here, for about three hours around the
+  test's real time) is not sent once the profile opts out of e-mail or withdraws the
+  marketing consent (it was: the document carried the profile as it was when planned).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +32,7 @@ from server.app import KanalServer
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.config import Settings
 from server.delivery.model import State
+from server.delivery.rules import HELD
 from server.journeys.tables import sends
 from tests.client import Keys, channel
 from tests.integration.delivery_fixtures import (
@@ -94,6 +100,16 @@ id = "letter"
 """ + SEND.format(channel="print")
 
 
+# the delivery stage's quiet hours, on real time: Danish customers' e-mail is held from
+# 90 minutes before the module starts to 90 minutes after (everyone else's goes at once)
+_COPENHAGEN = datetime.now(ZoneInfo("Europe/Copenhagen"))
+DANISH_EMAIL_HELD = {"quiet_hours": {"email": {"countries": {"DK": {
+    "start": f"{_COPENHAGEN - timedelta(minutes=90):%H:%M}",
+    "end": f"{_COPENHAGEN + timedelta(minutes=90):%H:%M}"}}}}}
+DANISH_ADDRESS = {"lines": ["Nørregade 7"], "postal_code": "1165", "city": "København K",
+                  "country": "DK"}
+
+
 @pytest.fixture(scope="module")
 def postfix():
     postfix = start_postfix()
@@ -115,7 +131,7 @@ def kanal(tmp_path_factory, pg_url, postfix):
             index_url=database, render_workers=0,
             journeys={"dir": str(tmp / "journeys"), "poll_seconds": 3600,
                       "policy": {"daily_max": 3}},
-            delivery=delivery_settings(postfix, DkimKey(tmp)))
+            delivery=delivery_settings(postfix, DkimKey(tmp), rules=DANISH_EMAIL_HELD))
         with KanalServer(settings, clock=clock) as server:
             yield server, clock
 
@@ -200,3 +216,42 @@ def test_a_bounced_journey_email_becomes_one_letter_the_journeys(kanal):
     [email] = server.delivery.for_document(TENANT, mail)
     assert email.state == State.BOUNCED and "5.1.1" in email.reason, email.reason
     assert server.index.get(TENANT, mail).channel_plan == "email"
+
+
+def test_an_opt_out_or_a_withdrawn_consent_told_after_the_send_stops_the_waiting_email(
+        kanal, postfix):
+    server, _ = kanal
+    run = uuid.uuid4().hex[:6]
+    opts_out, withdraws = f"jq-{run}", f"jw-{run}"
+    users = {opts_out: mailbox_user(), withdraws: mailbox_user()}
+    for customer, user in users.items():
+        account_opened(server, customer, address(user), "retail", country="DK",
+                       consents=["marketing", "email"], recipient={"address": DANISH_ADDRESS})
+    server.journeys.tick()
+    held = {}
+    for customer in users:
+        document = document_of(server, customer, "mail")
+        held[customer] = wait_for(lambda document=document: next((
+            d for d in server.delivery.for_document(TENANT, document)
+            if d.channel == "email" and d.reason.startswith(HELD)), None),
+            f"{customer}'s e-mail held by the quiet hours")
+        assert held[customer].state == State.QUEUED
+    # after the send was planned, the customer tells the bank (an event's attributes)
+    told = {opts_out: {"opt_outs": ["email"]}, withdraws: {"consents": ["email"]}}
+    with channel(server.address, KEYS[TENANT, "producer"]) as ch:
+        for customer, attributes in told.items():
+            events_pb2_grpc.EventsStub(ch).PublishEvent(events_pb2.PublishEventRequest(
+                customer_id=customer, event_type="complaint_registered",
+                data_json=json.dumps({"case_id": f"K-{customer}", "topic": "marketing"}),
+                attributes_json=json.dumps(attributes)))
+    # the waiting e-mails are due again: the rules decide at send time, on what is told now
+    server.delivery.store.due_now([d.delivery_id for d in held.values()], datetime.now(UTC))
+    server.delivery.notify()
+    reasons = {opts_out: "customer opted out of email",
+               withdraws: "no consent to marketing by email"}
+    for customer, delivery in held.items():
+        stopped = settled(server, delivery.document_id, "email",
+                          {State.SUPPRESSED, State.FELL_BACK, State.SENT, State.DELIVERED})
+        assert stopped.state in (State.SUPPRESSED, State.FELL_BACK), stopped.reason
+        assert stopped.reason.startswith(reasons[customer]), stopped.reason
+        assert not postfix.messages(users[customer])

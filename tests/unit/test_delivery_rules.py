@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from server.delivery.rules import ContactRules, Window, country_of
+from server.delivery.rules import ContactRules, CurrentContacts, Window, country_of
 
 RULES = ContactRules.from_dict({
     "caps": {"marketing": {"max": 1, "days": 14}, "letter": {"max": 2, "days": 30},
@@ -109,3 +109,15 @@ def test_the_customers_country_comes_from_the_address_else_the_mobile_number() -
     assert country_of("", "+358401234567") == "FI"
     assert country_of("", "+4791234567") == "NO"
     assert country_of("", "") == ""
+
+
+def test_what_the_customer_told_since_narrows_the_documents_consents_and_adds_opt_outs():
+    told = CurrentContacts(consents=frozenset({"email"}), opt_outs=frozenset({"sms"}))
+    consents, opted_out = told.judge(["marketing", "email"], {"mailbox"})
+    assert list(consents) == ["email"]  # marketing withdrawn since
+    assert opted_out == {"mailbox", "sms"}
+    assert decide(marketing=True, consents=consents, opted_out=opted_out)[0].reason == (
+        "no consent to marketing by email")
+    # a profile that never listed consents leaves the document's as they were
+    silent = CurrentContacts(consents=None, opt_outs=frozenset())
+    assert silent.judge(["marketing", "email"], set()) == (["marketing", "email"], set())
