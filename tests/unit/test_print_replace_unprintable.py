@@ -103,7 +103,7 @@ def test_the_manifest_names_data_paths(tmp_path: Path):
     source = LAYOUTS.get("card-invoice").path
     import shutil
 
-    target = tmp_path / "card-invoice" / "2.0.0"
+    target = tmp_path / "card-invoice" / source.name  # the folder its manifest names
     shutil.copytree(source, target)
     shutil.copytree(source.parents[1] / "_shared", tmp_path / "_shared")
     manifest = target / "manifest.toml"

@@ -66,7 +66,7 @@ def test_the_data_goes_as_files_and_the_library_stays_the_same(monkeypatch):
     for (comp, _), call in zip(docs, calls, strict=True):
         assert "sys_inputs" not in call  # the library (and its hash) of the last compile
         files = call["input"]
-        assert files["main.typ"] == b'#include "/card-invoice/2.0.0/print.typ"\n'
+        assert files["main.typ"] == b'#include "/card-invoice/2.2.0/print.typ"\n'
         assert files[CONTEXT_FILE].decode() == template_json(comp)
         assert json.loads(files[BOUNDS_FILE])["values"]
 

@@ -75,11 +75,11 @@ def test_uk_email_gives_sort_code_and_account_number(layout_id: str) -> None:
     lines = text.splitlines()
     at = lines.index("Sort code: 60-16-13")
     assert lines[at + 1] == "Account no.: 31926819"  # beside each other, as on the slip
-    assert "Reference: FJB 10042 4711" in lines
+    assert "Reference: FJB 61033874" in lines
     rows = html_rows(page)
     at = rows.index(("Sort code", "60-16-13"))
     assert rows[at + 1] == ("Account no.", "31926819")
-    assert ("Reference", "FJB 10042 4711") in rows
+    assert ("Reference", "FJB 61033874") in rows
     # the note names the reference (it read "Please quote your  when you pay")
     assert "Please quote your reference when you pay" in text
     assert "Please quote your reference when you pay" in html.unescape(page)
@@ -88,10 +88,10 @@ def test_uk_email_gives_sort_code_and_account_number(layout_id: str) -> None:
 @pytest.mark.parametrize(("layout_id", "expected", "segments"), [
     ("payment-reminder",
      "Fjordbank UK Ltd: Payment reminder. Invoice 2026016103387 is unpaid. Please pay £374.75 "
-     "by 23/02/2026 to sort code 60-16-13, account no. 31926819, reference FJB 10042 4711.", 2),
+     "by 23/02/2026 to sort code 60-16-13, account no. 31926819, reference FJB 61033874.", 2),
     ("card-invoice",
      "Hi Oliver Bennett, your Fjordbank UK Ltd card statement: £971.40 due by 25/03/2026. "
-     "Pay to sort code 60-16-13, account no. 31926819, reference FJB 10042 4711.", 1),
+     "Pay to sort code 60-16-13, account no. 31926819, reference FJB 61033874.", 1),
 ])
 def test_uk_sms_gives_sort_code_account_and_reference(layout_id: str, expected: str,
                                                       segments: int) -> None:
@@ -110,7 +110,7 @@ def test_uk_card_sms_short_variant_keeps_the_payment_fields() -> None:
     assert fit.template == "sms-short.txt" and fit.message.segments == 1
     assert fit.message.text == (
         "Fjordbank UK Ltd: card statement £971.40, due 25/03/2026. Pay to sort code 60-16-13, "
-        "account no. 31926819, reference FJB 10042 4711.")
+        "account no. 31926819, reference FJB 61033874.")
 
 
 @pytest.mark.parametrize("layout_id", CHANNEL_LAYOUTS)
@@ -256,5 +256,20 @@ def test_the_en_gb_reminder_calls_only_the_payment_reference_a_reference():
     # reference a payer must quote
     text, page = email_text("payment-reminder", "en-GB")
     lines = [line for line in text.splitlines() if line.startswith("Reference")]
-    assert len(lines) == 1 and "FJB 10042 4711" in lines[0], lines
+    assert len(lines) == 1 and "FJB 61033874" in lines[0], lines
     assert "Case number: R-" in text and ">Case number</th>" in page
+
+
+@pytest.mark.parametrize("layout", [LAYOUTS.get(lid, version) for lid in CHANNEL_LAYOUTS
+                                    for version in LAYOUTS.versions(lid)
+                                    if "en-GB" in LAYOUTS.get(lid, version).sample_locales],
+                         ids=lambda layout: layout.ref)
+def test_each_en_gb_sample_pays_with_its_own_customers_reference(layout: Layout) -> None:
+    """QA: the en-GB samples asked Oliver Bennett (customer 61033874) to quote "FJB 10042
+    4711", the country tests' customer 10042 and invoice 4711. A UK payer reference stays
+    the same for a card account (no check digits: references.py), so the card invoice and
+    the reminder of its statement quote "FJB" and the customer number. The samples are
+    fixed in every version (a sample is test data, not a layout's output)."""
+    data = json.loads(layout.sample_data("en-GB"))
+    reference = data["payment"]["reference"]
+    assert reference == "FJB " + data["customer"]["customer_id"], reference

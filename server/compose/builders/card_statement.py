@@ -65,6 +65,7 @@ from server.compose.builders.base import (
     window_lines,
 )
 from server.compose.builders.card_issuer import endpoint_source, issuer_party
+from server.compose.builders.invoice import REGISTER_LABEL, register_label
 from server.compose.builders.invoice_payment import is_fik, statement_means
 from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
@@ -364,7 +365,10 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     context: dict[str, Any] = {
         # "Beløp ({currency})": the column names the document's currency as the locale
         # writes it (kr, kr., €, zł, £)
-        "labels": {**text, "col_amount": text["col_amount"].format(
+        # without the register labels per country (2.2.0): `register_label` resolves the
+        # issuer's below; each string more in the context costs every Typst render
+        "labels": {**{key: word for key, word in text.items() if not REGISTER_LABEL.match(key)},
+                   "col_amount": text["col_amount"].format(
             currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
         "return_line": return_line(issuer["name"], issuer_address,
@@ -372,6 +376,9 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "issuer": {
             "name": issuer["name"],
             "org_number": issuer["org_number"],
+            # the register of the issuer's country in the document's language (2.2.0:
+            # "Registernr. (Foretaksregisteret)" for a Norwegian issuer on a de-DE invoice)
+            "register_label": register_label(text, sender_country),
             "address_lines": sender_lines(issuer_address),
             "phone": issuer["customer_service"]["phone"],
             "web": issuer["customer_service"]["web"],

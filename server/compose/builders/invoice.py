@@ -236,12 +236,18 @@ _RECIPIENT_KEYS = frozenset({"customer_id", "name", "address", "email", "mobile"
                              "consents"})
 
 
+# labels.toml register_<country> (b2b-invoice 2.3.0, card-invoice 2.2.0, payment-reminder
+# 2.3.0): read by `register_label`; a builder leaves them out of its context's labels
+REGISTER_LABEL = re.compile(r"register_[A-Z]{2}\Z")
+
+
 def register_label(words: Mapping[str, str], country: str | None) -> str:
     """The label of a company's register number: the register of the company's `country`
     in the document's language (labels.toml `register_<country>`: a German seller's
     "Handelsregister" also on a de-AT invoice, whose own register label is
     "Firmenbuchnummer"), else the locale's `org_number`. Layout versions whose labels name
-    no registers (b2b-invoice 2.2.0 and older) print `org_number` as before."""
+    no registers (b2b-invoice 2.2.0, card-invoice 2.1.0, payment-reminder 2.2.0 and older)
+    get `org_number` as before."""
     if country:
         label = words.get(f"register_{country.upper()}")
         if label:
