@@ -71,10 +71,10 @@ from operator import itemgetter
 from typing import Any
 
 import css_inline
-import idna
 import jinja2
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
+from server.channels.email_address import RecipientAddress, parse_address
 from server.channels.email_headers import (
     SMTP_POLICY,
     SMTPUTF8_POLICY,
@@ -221,45 +221,6 @@ def _boundary_base(document_id: str) -> str:
     """The MIME boundaries' common part, derived from the document id (never random, so the
     same Composition gives the same bytes); a QP body cannot hold `=_`."""
     return f"=_kanal_{hashlib.sha256(document_id.encode()).hexdigest()[:24]}"
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientAddress:
-    """The recipient's address as the message carries it."""
-
-    local_part: str
-    domain: str  # IDNA A-labels ("xn--b-5ga.no")
-
-    @property
-    def smtputf8(self) -> bool:
-        """True when the address cannot be written in ASCII (RFC 6531)."""
-        return not self.local_part.isascii()
-
-    @property
-    def addr_spec(self) -> str:
-        """`local@domain` as the envelope (RCPT TO) and the To header carry it."""
-        return f"{self.local_part}@{self.domain}"
-
-
-def parse_address(email: str) -> RecipientAddress:
-    """`kari@bø.no` -> RecipientAddress("kari", "xn--b-5ga.no"): checked by email-validator
-    (no DNS), domain as IDNA A-labels. Raises `EmailNotValidError` (its words say why).
-    The one place that decides how an address is written, for the message and the SMTP
-    envelope alike."""
-    checked = validate_email(email, check_deliverability=False, strict=True)
-    return RecipientAddress(checked.local_part, checked.ascii_domain)
-
-
-def ascii_domain(domain: str) -> str:
-    """`bø.no` -> `xn--b-5ga.no`: a domain name in IDNA A-labels (IDNA 2008 with the UTS #46
-    mapping, as email-validator writes the recipient's domain in `parse_address`), for
-    envelope addresses Kanal configures itself (the SMTP return path), where reserved names
-    such as `.internal` or `.test` stay allowed. Raises `ValueError` (why) when it is not a
-    domain name."""
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"{domain!r} is not a domain name: {exc}") from exc
 
 
 def recipient_address(composition: Composition) -> RecipientAddress:
