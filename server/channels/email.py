@@ -5,7 +5,9 @@
                                         <style> (dark mode, small screens) -> size check
     email.txt  (Jinja2, plain)       -> the text/plain alternative, written for reading,
                                         not a tag strip of the HTML
-    print PDF (when attach_pdf)      -> attachment, rendered once by `Renderers`
+    print PDF (when attach_pdf)      -> attachment, rendered once by `Renderers`; with
+                                        attach_facturx the Factur-X e-invoice instead when
+                                        the plan makes one (`server.channels.email_attachment`)
     -> EmailMessage (policy SMTP): multipart/alternative (text, html), wrapped in
        multipart/mixed when the PDF is attached
 
@@ -26,6 +28,7 @@ Manifest section::
     html = "email.html"              # default
     text = "email.txt"               # default
     attach_pdf = true                # attach the print PDF
+    attach_facturx = true            # ... or the plan's Factur-X (needs attach_pdf)
     marketing = false                # true: List-Unsubscribe + List-Unsubscribe-Post
     from = "Fjordbank <faktura@fjordbank.no>"
     reply_to = "kort@fjordbank.no"
@@ -86,7 +89,7 @@ from server.channels.email_headers import (
 from server.channels.pdf import template_variables
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
-from server.compose.plan import Unfit
+from server.compose.plan import FACTURX, Unfit, einvoice_syntax
 from server.errors import FieldViolation, InvalidInput, TooLarge
 
 EMAIL_MEDIA_TYPE = "message/rfc822"
@@ -109,6 +112,7 @@ class EmailSettings:
     html: str
     text: str
     attach_pdf: bool
+    attach_facturx: bool  # the plan's Factur-X in place of the print PDF, when it has one
     marketing: bool
     sender: str
     reply_to: str | None
@@ -136,6 +140,10 @@ def email_settings(layout: Layout, tenant: str) -> EmailSettings:
     unsubscribe_mailto = section.get("unsubscribe_mailto")
     if marketing and not unsubscribe_url:
         raise LayoutError(f"{where}: a marketing layout needs unsubscribe_url")
+    attach_facturx = bool(section.get("attach_facturx", False))
+    if attach_facturx and not section.get("attach_pdf", False):
+        raise LayoutError(f"{where}: attach_facturx replaces the attached print PDF: "
+                          "it needs attach_pdf = true")
     for name in ("html", "text"):
         template = section.get(name, f"email.{'html' if name == 'html' else 'txt'}")
         if not (layout.path / template).is_file():
@@ -145,6 +153,7 @@ def email_settings(layout: Layout, tenant: str) -> EmailSettings:
         html=section.get("html", "email.html"),
         text=section.get("text", "email.txt"),
         attach_pdf=bool(section.get("attach_pdf", False)),
+        attach_facturx=attach_facturx,
         marketing=marketing,
         sender=sender,
         reply_to=sender_section.get("reply_to"),
@@ -316,18 +325,23 @@ def render_email(
     layout: Layout,
     pdf: Callable[[], Output] | None = None,
 ) -> Output:
-    """The `.eml` of one composition. `pdf` returns the print Output when the layout
-    attaches it (passed in by `Renderers`, so the PDF is rendered once for all channels)."""
+    """The `.eml` of one composition. `pdf` returns the Output `email_attachment` names
+    (passed in by `Renderers`, so no PDF is rendered twice); ValueError for another one.
+    Fact `attachment`: "print" or "factur-x-en16931" (plan.FACTURX), when one is attached."""
     parts = message_parts(composition, layout)
     attachment: bytes | None = None
+    facts: dict[str, Any] = {"html_bytes": parts.html.size}
     if parts.settings.attach_pdf:
         if pdf is None:
             raise LayoutError(f"layout {layout.ref} attaches the PDF but none was rendered")
-        attachment = pdf().content
+        attached, wanted = pdf(), email_attachment(composition, layout)
+        if attached.channel != wanted or attached.media_type != "application/pdf":
+            raise ValueError(f"the e-mail of {layout.ref} attaches the {wanted} output, "
+                             f"not the {attached.channel} one ({attached.media_type})")
+        facts["attachment"] = attached.facts["syntax"] if wanted == Channel.EINVOICE else "print"
+        attachment = attached.content
     content = message_bytes(parts, attachment)
-    facts: dict[str, Any] = {"html_bytes": parts.html.size,
-                             "pdf_attached": attachment is not None,
-                             "subject": parts.html.subject}
+    facts.update({"pdf_attached": attachment is not None, "subject": parts.html.subject})
     if parts.address.smtputf8:
         facts["smtputf8"] = True
     return Output(
@@ -337,6 +351,20 @@ def render_email(
         sha256=hashlib.sha256(content).hexdigest(),
         facts=facts,
     )
+
+
+def email_attachment(composition: Composition, layout: Layout) -> Channel | None:
+    """Which of the document's outputs its e-mail attaches: none without `attach_pdf`; the
+    e-invoice when the layout asks for the Factur-X (`attach_facturx`) and the plan makes a
+    Factur-X e-invoice (the print pages as a PDF/A-3 with the EN 16931 CII inside, which a
+    buyer's system reads); else the print PDF (also when a Factur-X is only a fallback)."""
+    settings = email_settings(layout, composition.tenant)
+    if not settings.attach_pdf:
+        return None
+    if settings.attach_facturx and Channel.EINVOICE in composition.channel_plan.channels \
+            and einvoice_syntax(composition.kind, composition.recipient, layout) == FACTURX:
+        return Channel.EINVOICE
+    return Channel.PRINT
 
 
 @dataclass(frozen=True, slots=True)
