@@ -7,7 +7,8 @@ instructions (callgrind: the same count however loaded the machine is), and what
 
 Counted per document, as the pipeline spends it (issue 14: non-render cost per document):
 e-mail = `check_email` (the composer's plan check: subject, HTML, CSS inlining) then
-`render_email` (text part, headers, MIME, the PDF attachment's base64); Factur-X =
+`render_email` (text part, headers, MIME, the attachment's base64: the print PDF, or the
+Factur-X the plan makes when the layout attaches it, rendered before counting); Factur-X =
 `check_einvoice` then `render_einvoice` (the CII XML embedded in the print PDF/A-3).
 `--count` generated card invoices (load_tests/bench_bulk.py `records`) are composed and
 their print PDFs rendered before counting; two more are rendered first to warm the caches.
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from load_tests import callgrind  # noqa: E402
 from load_tests.bench_bulk import composed, composed_records, records, samples  # noqa: E402
 from server.channels.einvoice_channel import check_einvoice, render_einvoice  # noqa: E402
-from server.channels.email import check_email, render_email  # noqa: E402
+from server.channels.email import check_email, email_attachment, render_email  # noqa: E402
 from server.channels.pdf import PrintEngines, render_print  # noqa: E402
 from server.compose.layouts import Layout, LayoutRegistry  # noqa: E402
 from server.compose.model import Channel, Composition, Output  # noqa: E402
@@ -51,24 +52,37 @@ from server.compose.plan import FACTURX  # noqa: E402
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 WARM_UP = 2
 
-Document = tuple[Composition, Layout, Output]  # composition, layout, its print PDF
+# composition, layout, its print PDF, what its e-mail attaches (the print PDF or its Factur-X)
+Document = tuple[Composition, Layout, Output, Output]
+
+
+def attached(composition: Composition, layout: Layout, pdf: Callable[[], Output]) -> Output:
+    """The output the document's e-mail attaches (`email_attachment`): the print PDF
+    `pdf()`, or the Factur-X made of it, as the pipeline hands them over."""
+    if email_attachment(composition, layout) == Channel.EINVOICE:
+        return render_einvoice(composition, layout, pdf=pdf)
+    return pdf()
 
 
 def _documents(count: int, engines: PrintEngines) -> list[Document]:
     layout = LayoutRegistry().get("card-invoice")
-    return [(composition, layout, render_print(composition, layout, engines))
-            for composition in composed_records(layout, count, NOW)]
+    documents = []
+    for composition in composed_records(layout, count, NOW):
+        printed = render_print(composition, layout, engines)
+        documents.append((composition, layout, printed,
+                          attached(composition, layout, lambda printed=printed: printed)))
+    return documents
 
 
 def _channel_step(channel: str) -> Callable[[Document], Output]:
     if channel == "email":
         def step(document: Document) -> Output:
-            composition, layout, printed = document
+            composition, layout, _, attachment = document
             check_email(composition, layout)
-            return render_email(composition, layout, pdf=lambda: printed)
+            return render_email(composition, layout, pdf=lambda: attachment)
     else:
         def step(document: Document) -> Output:
-            composition, layout, printed = document
+            composition, layout, printed, _ = document
             check_einvoice(composition, layout)
             output = render_einvoice(composition, layout, pdf=lambda: printed)
             if output.facts["syntax"] != FACTURX:
@@ -116,10 +130,13 @@ def _digest_lines(generated: int) -> Iterator[str]:
                 printed.append(render_print(composition, layout, engines))
             return printed[0]
 
-        for channel, render in ((Channel.EMAIL, render_email),
-                                (Channel.EINVOICE, render_einvoice)):
+        def email_pdf(composition=composition, layout=layout, pdf=pdf) -> Output:
+            return attached(composition, layout, pdf)
+
+        for channel, render, given in ((Channel.EMAIL, render_email, email_pdf),
+                                       (Channel.EINVOICE, render_einvoice, pdf)):
             try:
-                output = render(composition, layout, pdf=pdf)
+                output = render(composition, layout, pdf=given)
             except Exception as exc:  # noqa: BLE001
                 yield f"{ref} {name} {channel.value} {type(exc).__name__}: {exc}"
                 continue

@@ -7,7 +7,7 @@ never from the request body.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -17,6 +17,7 @@ from kanal.v1 import common_pb2, portal_pb2, portal_pb2_grpc
 from server.api.convert import channels_from_proto, output_to_proto, timestamp
 from server.api.deliveries import delivery_to_proto
 from server.auth import current_caller
+from server.delivery.model import Delivery
 from server.delivery.stage import DeliveryStage
 from server.errors import InvalidInput
 from server.portal import ArchiveAdminService, ListQuery, PortalService, Scope
@@ -39,11 +40,12 @@ def _channel(value: int, field: str = "channel") -> str | None:
 
 
 def document_to_proto(record: DocumentRecord, corrected_by: list[str],
-                      deliveries: DeliveryStage | None = None, *,
+                      deliveries: Sequence[Delivery] = (), *,
                       for_customer: bool = False) -> portal_pb2.PortalDocument:
-    """A document as the portal shows it. `for_customer` (a caller acting for one customer,
-    through a customer token): without `input_sha256`, the hash of the bank's input data,
-    which is the bank's business (operators, `service` and `admin`, keep it)."""
+    """A document as the portal shows it, with its `deliveries` (each without its attempt
+    log). `for_customer` (a caller acting for one customer, through a customer token):
+    without `input_sha256`, the hash of the bank's input data, which is the bank's business
+    (operators, `service` and `admin`, keep it)."""
     layout_id, _, version = record.layout_ref.partition("@")
     return portal_pb2.PortalDocument(
         document_id=record.document_id,
@@ -58,8 +60,7 @@ def document_to_proto(record: DocumentRecord, corrected_by: list[str],
         outputs=[output_to_proto(o) for o in record.outputs],
         corrects_document_id=record.corrects_document_id or "",
         corrected_by_document_ids=corrected_by,
-        deliveries=[delivery_to_proto(d, attempts=False) for d in deliveries.for_document(
-            record.tenant, record.document_id)] if deliveries else [],
+        deliveries=[delivery_to_proto(d, attempts=False) for d in deliveries],
     )
 
 
@@ -85,8 +86,12 @@ class PortalServicer(portal_pb2_grpc.PortalServicer):
             page_token=request.page_token,
         ))
         customer = scope.customer_id is not None
+        # the page's deliveries in one read (their states; GetDocument adds their events)
+        deliveries = self.deliveries.for_documents(
+            scope.tenant, [r.document_id for r in page.documents]) if self.deliveries else {}
         return portal_pb2.ListDocumentsResponse(
             documents=[document_to_proto(r, page.corrected_by.get(r.document_id, []),
+                                         deliveries.get(r.document_id, ()),
                                          for_customer=customer) for r in page.documents],
             next_page_token=page.next_page_token,
         )
@@ -95,7 +100,9 @@ class PortalServicer(portal_pb2_grpc.PortalServicer):
                     context: grpc.ServicerContext) -> portal_pb2.PortalDocument:
         scope = self._scope(context)
         record, corrected_by = self.service.get_document(scope, request.document_id)
-        return document_to_proto(record, corrected_by, self.deliveries,
+        deliveries = self.deliveries.for_document(
+            record.tenant, record.document_id) if self.deliveries else []
+        return document_to_proto(record, corrected_by, deliveries,
                                  for_customer=scope.customer_id is not None)
 
     def FetchDocument(self, request: portal_pb2.FetchDocumentRequest,

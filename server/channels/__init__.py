@@ -5,7 +5,8 @@ holds the ones this process uses, with their per-process caches (the PDF engine)
 `channel_unfit` is what the composer asks while it plans: whether a channel's own limits
 (SMS segments, email size, e-invoice rules and routing) let it carry this document;
 `render_planned` also asks the print page for the plan's fallbacks that carry the print PDF
-(server.channels.fallback_check).
+(server.channels.fallback_check). `email_attachment` says which of the document's outputs
+its e-mail carries: `Renderers` hands that one over, so nothing is rendered twice.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from server.channels.einvoice_channel import check_einvoice, render_einvoice
-from server.channels.email import check_email, needs_pdf, render_email
+from server.channels.email import check_email, email_attachment, needs_pdf, render_email
 from server.channels.fallback_check import Rendering, fallback_problems
 from server.channels.glyphs import check_glyphs
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
@@ -112,11 +113,9 @@ class Renderers:
             Channel.SMS: render_sms,
             Channel.EINVOICE: lambda c, layout: render_einvoice(
                 c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
-            Channel.EMAIL: lambda c, layout: render_email(
-                c, layout, pdf=lambda: self._by_channel[Channel.PRINT](c, layout)),
         }
-        # Renderers that reuse the print PDF (email attachment): `render` hands them the
-        # print Output of the same document, so the PDF is rendered once for all channels.
+        # Renderers that reuse another output of the document: `render` hands them the print
+        # Output (the e-mail the one `email_attachment` names), so each is rendered once.
         self._with_print: dict[Channel, Callable[[Composition, Layout, Callable[[], Output]],
                                                  Output]] = {
             Channel.EMAIL: lambda c, layout, pdf: render_email(c, layout, pdf=pdf),
@@ -155,8 +154,10 @@ class Renderers:
         def once(channel: Channel) -> Output:
             if channel not in done:
                 if channel in self._with_print:
+                    reused = Channel.PRINT if channel != Channel.EMAIL else (
+                        email_attachment(composition, layout) or Channel.PRINT)
                     done[channel] = self._with_print[channel](
-                        composition, layout, lambda: once(Channel.PRINT))
+                        composition, layout, lambda: once(reused))
                 else:
                     done[channel] = self._by_channel[channel](composition, layout)
             return done[channel]

@@ -5,7 +5,9 @@
                                         <style> (dark mode, small screens) -> size check
     email.txt  (Jinja2, plain)       -> the text/plain alternative, written for reading,
                                         not a tag strip of the HTML
-    print PDF (when attach_pdf)      -> attachment, rendered once by `Renderers`
+    print PDF (when attach_pdf)      -> attachment, rendered once by `Renderers`; with
+                                        attach_facturx the Factur-X e-invoice instead when
+                                        the plan makes one (`server.channels.email_attachment`)
     -> EmailMessage (policy SMTP): multipart/alternative (text, html), wrapped in
        multipart/mixed when the PDF is attached
 
@@ -26,6 +28,7 @@ Manifest section::
     html = "email.html"              # default
     text = "email.txt"               # default
     attach_pdf = true                # attach the print PDF
+    attach_facturx = true            # ... or the plan's Factur-X (needs attach_pdf)
     marketing = false                # true: List-Unsubscribe + List-Unsubscribe-Post
     from = "Fjordbank <faktura@fjordbank.no>"
     reply_to = "kort@fjordbank.no"
@@ -71,10 +74,10 @@ from operator import itemgetter
 from typing import Any
 
 import css_inline
-import idna
 import jinja2
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
+from server.channels.email_address import RecipientAddress, parse_address
 from server.channels.email_headers import (
     SMTP_POLICY,
     SMTPUTF8_POLICY,
@@ -86,7 +89,7 @@ from server.channels.email_headers import (
 from server.channels.pdf import template_variables
 from server.compose.layouts import Layout, LayoutError
 from server.compose.model import Channel, Composition, Output
-from server.compose.plan import Unfit
+from server.compose.plan import FACTURX, Unfit, einvoice_syntax
 from server.errors import FieldViolation, InvalidInput, TooLarge
 
 EMAIL_MEDIA_TYPE = "message/rfc822"
@@ -109,6 +112,7 @@ class EmailSettings:
     html: str
     text: str
     attach_pdf: bool
+    attach_facturx: bool  # the plan's Factur-X in place of the print PDF, when it has one
     marketing: bool
     sender: str
     reply_to: str | None
@@ -136,6 +140,10 @@ def email_settings(layout: Layout, tenant: str) -> EmailSettings:
     unsubscribe_mailto = section.get("unsubscribe_mailto")
     if marketing and not unsubscribe_url:
         raise LayoutError(f"{where}: a marketing layout needs unsubscribe_url")
+    attach_facturx = bool(section.get("attach_facturx", False))
+    if attach_facturx and not section.get("attach_pdf", False):
+        raise LayoutError(f"{where}: attach_facturx replaces the attached print PDF: "
+                          "it needs attach_pdf = true")
     for name in ("html", "text"):
         template = section.get(name, f"email.{'html' if name == 'html' else 'txt'}")
         if not (layout.path / template).is_file():
@@ -145,6 +153,7 @@ def email_settings(layout: Layout, tenant: str) -> EmailSettings:
         html=section.get("html", "email.html"),
         text=section.get("text", "email.txt"),
         attach_pdf=bool(section.get("attach_pdf", False)),
+        attach_facturx=attach_facturx,
         marketing=marketing,
         sender=sender,
         reply_to=sender_section.get("reply_to"),
@@ -221,45 +230,6 @@ def _boundary_base(document_id: str) -> str:
     """The MIME boundaries' common part, derived from the document id (never random, so the
     same Composition gives the same bytes); a QP body cannot hold `=_`."""
     return f"=_kanal_{hashlib.sha256(document_id.encode()).hexdigest()[:24]}"
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientAddress:
-    """The recipient's address as the message carries it."""
-
-    local_part: str
-    domain: str  # IDNA A-labels ("xn--b-5ga.no")
-
-    @property
-    def smtputf8(self) -> bool:
-        """True when the address cannot be written in ASCII (RFC 6531)."""
-        return not self.local_part.isascii()
-
-    @property
-    def addr_spec(self) -> str:
-        """`local@domain` as the envelope (RCPT TO) and the To header carry it."""
-        return f"{self.local_part}@{self.domain}"
-
-
-def parse_address(email: str) -> RecipientAddress:
-    """`kari@bø.no` -> RecipientAddress("kari", "xn--b-5ga.no"): checked by email-validator
-    (no DNS), domain as IDNA A-labels. Raises `EmailNotValidError` (its words say why).
-    The one place that decides how an address is written, for the message and the SMTP
-    envelope alike."""
-    checked = validate_email(email, check_deliverability=False, strict=True)
-    return RecipientAddress(checked.local_part, checked.ascii_domain)
-
-
-def ascii_domain(domain: str) -> str:
-    """`bø.no` -> `xn--b-5ga.no`: a domain name in IDNA A-labels (IDNA 2008 with the UTS #46
-    mapping, as email-validator writes the recipient's domain in `parse_address`), for
-    envelope addresses Kanal configures itself (the SMTP return path), where reserved names
-    such as `.internal` or `.test` stay allowed. Raises `ValueError` (why) when it is not a
-    domain name."""
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise ValueError(f"{domain!r} is not a domain name: {exc}") from exc
 
 
 def recipient_address(composition: Composition) -> RecipientAddress:
@@ -355,18 +325,23 @@ def render_email(
     layout: Layout,
     pdf: Callable[[], Output] | None = None,
 ) -> Output:
-    """The `.eml` of one composition. `pdf` returns the print Output when the layout
-    attaches it (passed in by `Renderers`, so the PDF is rendered once for all channels)."""
+    """The `.eml` of one composition. `pdf` returns the Output `email_attachment` names
+    (passed in by `Renderers`, so no PDF is rendered twice); ValueError for another one.
+    Fact `attachment`: "print" or "factur-x-en16931" (plan.FACTURX), when one is attached."""
     parts = message_parts(composition, layout)
     attachment: bytes | None = None
+    facts: dict[str, Any] = {"html_bytes": parts.html.size}
     if parts.settings.attach_pdf:
         if pdf is None:
             raise LayoutError(f"layout {layout.ref} attaches the PDF but none was rendered")
-        attachment = pdf().content
+        attached, wanted = pdf(), email_attachment(composition, layout)
+        if attached.channel != wanted or attached.media_type != "application/pdf":
+            raise ValueError(f"the e-mail of {layout.ref} attaches the {wanted} output, "
+                             f"not the {attached.channel} one ({attached.media_type})")
+        facts["attachment"] = attached.facts["syntax"] if wanted == Channel.EINVOICE else "print"
+        attachment = attached.content
     content = message_bytes(parts, attachment)
-    facts: dict[str, Any] = {"html_bytes": parts.html.size,
-                             "pdf_attached": attachment is not None,
-                             "subject": parts.html.subject}
+    facts.update({"pdf_attached": attachment is not None, "subject": parts.html.subject})
     if parts.address.smtputf8:
         facts["smtputf8"] = True
     return Output(
@@ -376,6 +351,20 @@ def render_email(
         sha256=hashlib.sha256(content).hexdigest(),
         facts=facts,
     )
+
+
+def email_attachment(composition: Composition, layout: Layout) -> Channel | None:
+    """Which of the document's outputs its e-mail attaches: none without `attach_pdf`; the
+    e-invoice when the layout asks for the Factur-X (`attach_facturx`) and the plan makes a
+    Factur-X e-invoice (the print pages as a PDF/A-3 with the EN 16931 CII inside, which a
+    buyer's system reads); else the print PDF (also when a Factur-X is only a fallback)."""
+    settings = email_settings(layout, composition.tenant)
+    if not settings.attach_pdf:
+        return None
+    if settings.attach_facturx and Channel.EINVOICE in composition.channel_plan.channels \
+            and einvoice_syntax(composition.kind, composition.recipient, layout) == FACTURX:
+        return Channel.EINVOICE
+    return Channel.PRINT
 
 
 @dataclass(frozen=True, slots=True)

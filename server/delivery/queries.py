@@ -1,7 +1,8 @@
 """Reading the outbox: a delivery's row (by id, by the provider's message id, by recipient),
 deliveries with their event history and attempt log (GetDelivery, ListDeliveries, a
-document's deliveries), the queue's depth per provider, the rows due to fall back, and a
-document's sealed input. Nothing here writes. Part of `server.delivery.store.DeliveryStore`."""
+document's deliveries), a portal page's deliveries in one read, the queue's depth per
+provider, the rows due to fall back, and a document's sealed input. Nothing here writes.
+Part of `server.delivery.store.DeliveryStore`."""
 
 from __future__ import annotations
 
@@ -96,6 +97,23 @@ class OutboxQueries:
                 deliveries.c.tenant == tenant, deliveries.c.document_id == document_id,
             ).order_by(deliveries.c.created_at, deliveries.c.delivery_id)).mappings().all()
             return self._with_history(conn, rows)
+
+    def for_documents(self, tenant: str, document_ids: Sequence[str]
+                      ) -> dict[str, list[Delivery]]:
+        """The deliveries of each of `document_ids` (a portal page's, at most a few hundred),
+        each document's oldest first as `for_document` gives them, without events or attempts:
+        one statement for them all, by `ix_deliveries_document`. A document without any
+        maps to an empty list."""
+        found: dict[str, list[Delivery]] = {i: [] for i in document_ids}
+        if not found:
+            return found
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(deliveries).where(
+                deliveries.c.tenant == tenant, deliveries.c.document_id.in_(list(found)),
+            ).order_by(deliveries.c.created_at, deliveries.c.delivery_id)).mappings().all()
+        for row in rows:
+            found[row["document_id"]].append(delivery_from_row(row))
+        return found
 
     def list(self, tenant: str, *, states: Sequence[str] = (), dead_letter: bool = False,
              document_id: str = "", limit: int = 100, before: str = "") -> list[Delivery]:

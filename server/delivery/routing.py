@@ -19,12 +19,13 @@ An e-invoice is sent only by a provider that carries its syntax (the output's `s
 fact) and only to a receiver reachable there (`EINVOICE_SYNTAXES`): a Peppol access point
 (`peppol-ap`, `peppol-folder`) carries Peppol BIS 3 UBL / EHF, addressed by the buyer's
 Peppol participant id. A Factur-X PDF (a consumer without a Peppol id) travels by no
-network: it is archived, and reaches the customer only inside what the plan sends them
-(e-mail, mailbox, letter). Finvoice goes to a Finnish e-invoice operator, which Kanal has
-no provider for yet: archived too. Such an output's route is `archived_only`: it gets no
-delivery row (server.delivery.outbox), so no failed delivery and no `failed` webhook;
-except when it is the plan's primary channel with fallbacks, which then take over at once
-(its row is born `failed`, as for a mailbox nobody here serves).
+network: it is archived, and reaches the customer only inside what the plan sends them:
+the e-mail of a layout with `[email] attach_facturx` attaches it (server.channels.email),
+a mailbox or a letter carries the print PDF. Finvoice goes to a Finnish e-invoice operator,
+which Kanal has no provider for yet: archived too. Such an output's route is
+`archived_only`: it gets no delivery row (server.delivery.outbox), so no failed delivery and
+no `failed` webhook; except when it is the plan's primary channel with fallbacks, which
+then take over at once (its row is born `failed`, as for a mailbox nobody here serves).
 
 No provider: when the channel has none at all for the tenant, a planned channel's row is
 `failed` and does not fall back (a configuration gap must not turn every message into

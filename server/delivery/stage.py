@@ -275,6 +275,12 @@ class DeliveryStage:
     def for_document(self, tenant: str, document_id: str) -> list[Delivery]:
         return self.store.for_document(tenant, document_id)
 
+    def for_documents(self, tenant: str, document_ids: Sequence[str]
+                      ) -> dict[str, list[Delivery]]:
+        """Each document's deliveries without events or attempts, in one read (a listing's
+        page: `OutboxQueries.for_documents`)."""
+        return self.store.for_documents(tenant, document_ids)
+
     def get(self, tenant: str, delivery_id: str) -> Delivery:
         delivery = self.store.get(tenant, delivery_id)
         if delivery is None:

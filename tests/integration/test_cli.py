@@ -152,6 +152,11 @@ def test_portal_flow_token_list_fetch_url(kanal, tmp_path, capsys):
     listed = json_out(capsys.readouterr().out)
     assert document_id in [d["document_id"] for d in listed["documents"]]
     assert {d["customer_id"] for d in listed["documents"]} == {CUSTOMER}
+    # each document with its deliveries' states (QA: the listing had none)
+    [composed] = [d for d in listed["documents"] if d["document_id"] == document_id]
+    [delivery] = composed["deliveries"]
+    assert delivery["channel"] == "CHANNEL_PRINT" and delivery["state"] in (
+        "DELIVERY_STATE_QUEUED", "DELIVERY_STATE_SENDING", "DELIVERY_STATE_SENT")  # to the queue
 
     assert kanal_cli(kanal, "portal", "fetch", document_id, "--out", str(tmp_path),
                      *portal, role="portal") == 0

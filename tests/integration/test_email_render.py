@@ -113,6 +113,41 @@ def test_compose_print_and_email_archives_both(kanal: KanalServer):
     assert indexed[common_pb2.CHANNEL_PRINT].sha256 == printed.sha256
 
 
+def test_the_email_carries_the_archived_facturx_when_the_plan_makes_one(kanal: KanalServer):
+    # QA: the e-mail attached the print PDF while the plan's Factur-X (which no network
+    # carries) was only archived; card-invoice 2.2.0 attaches the Factur-X itself
+    data = json.loads(LAYOUTS.get("card-invoice").sample_data())
+    data["customer"]["preferences"] = ["email"]  # the "digital" plan: e-mail + e-invoice
+    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+        documents = documents_pb2_grpc.DocumentsStub(ch)
+        response = documents.Compose(documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data)))
+        document = documents.GetDocument(documents_pb2.GetDocumentRequest(
+            tenant="nordkort", document_id=response.document_id))
+    assert response.layout_version == "2.2.0"
+    outputs = {o.channel: o for o in response.outputs}
+    mailed, facturx = outputs[common_pb2.CHANNEL_EMAIL], outputs[common_pb2.CHANNEL_EINVOICE]
+    assert facturx.facts["syntax"] == "factur-x-en16931"
+    message = email.message_from_bytes(kanal.store.get(mailed.archive_key), policy=policy.default)
+    [attachment] = list(message.iter_attachments())
+    content = attachment.get_content()
+    assert content == kanal.store.get(facturx.archive_key)
+    assert b"/AFRelationship /Data" in content and b"(factur-x.xml)" in content
+    indexed = {o.channel: o for o in document.outputs}[common_pb2.CHANNEL_EMAIL]
+    assert mailed.facts["attachment"] == indexed.facts["attachment"] == "factur-x-en16931"
+
+    # the same customer's letter by e-mail without an e-invoice: the print PDF
+    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
+        response = documents_pb2_grpc.DocumentsStub(ch).Compose(documents_pb2.ComposeRequest(
+            tenant="nordkort", layout_id="card-invoice", data_json=json.dumps(data),
+            channels=[common_pb2.CHANNEL_PRINT, common_pb2.CHANNEL_EMAIL]))
+    printed, mailed = response.outputs
+    message = email.message_from_bytes(kanal.store.get(mailed.archive_key), policy=policy.default)
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content() == kanal.store.get(printed.archive_key)
+    assert mailed.facts["attachment"] == "print"
+
+
 # --- headless Chromium: no horizontal overflow ------------------------------------------------
 
 

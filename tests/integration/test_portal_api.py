@@ -14,7 +14,7 @@ from contextlib import ExitStack
 import botocore.exceptions
 import grpc
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from kanal.v1 import (
     common_pb2,
@@ -153,6 +153,51 @@ def test_service_lists_a_customer_newest_first_with_the_correction_chain(kanal, 
 
     got = stub.GetDocument(portal_pb2.PortalGetDocumentRequest(document_id=docs["a1"].document_id))
     assert list(got.corrected_by_document_ids) == [docs["a2"].document_id]
+
+
+def _statements_naming(values: set[str]):
+    """A `before_cursor_execute` listener and the list it fills: the statements that read the
+    deliveries table with one of `values` among their parameters (a dispatcher's own reads
+    in the background name no document)."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        flat = parameters.values() if isinstance(parameters, dict) else parameters or ()
+        if "FROM deliveries" in statement and values & {str(p) for p in flat}:
+            seen.append(statement)
+
+    return seen, before
+
+
+def test_a_listing_shows_each_documents_deliveries_read_in_one_statement(kanal, docs):
+    # QA: ListDocuments left `deliveries` empty (GetDocument filled it), so a portal or a
+    # customer-service screen needed one call per document to show how each reached the
+    # customer
+    stub, _ = portal(kanal)
+    ids = {docs["a1"].document_id, docs["a2"].document_id}
+    seen, before = _statements_naming(ids)
+    event.listen(kanal.delivery.store.engine, "before_cursor_execute", before)
+    try:
+        listing = stub.ListDocuments(portal_pb2.ListDocumentsRequest(customer_id=CUSTOMER_A))
+    finally:
+        event.remove(kanal.delivery.store.engine, "before_cursor_execute", before)
+    assert {d.document_id for d in listing.documents} == ids
+    assert len(seen) == 1, seen  # the page's deliveries in one read, not one per document
+    customer, md = portal(kanal, role="portal", customer=CUSTOMER_A)
+    as_customer = customer.ListDocuments(portal_pb2.ListDocumentsRequest(), metadata=md)
+    for listed, listed_by_customer in zip(listing.documents, as_customer.documents,
+                                          strict=True):
+        got = stub.GetDocument(portal_pb2.PortalGetDocumentRequest(
+            document_id=listed.document_id))
+        assert got.deliveries, "the sample's plan delivers by print at least"
+        expected = []
+        for d in got.deliveries:  # the listing's are GetDocument's, without their events
+            d.ClearField("events")
+            expected.append(d)
+        assert list(listed.deliveries) == expected
+        assert list(listed_by_customer.deliveries) == expected
+        assert {d.document_id for d in listed.deliveries} == {listed.document_id}
+        assert common_pb2.CHANNEL_PRINT in {d.channel for d in listed.deliveries}
 
 
 def test_an_unknown_kind_is_invalid_argument(kanal, docs):

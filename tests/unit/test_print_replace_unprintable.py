@@ -58,18 +58,20 @@ def test_merchant_descriptors_print_without_what_no_font_draws(engine):
 
 
 def test_only_the_print_copy_changes():
-    # the e-mail attaches the print PDF, without the emoji; the Factur-X e-invoice's XML
-    # (BT-153 item names) keeps the merchant text as given, and so does the composition
-    # every channel shares
+    # the e-mail attaches the Factur-X (the plan makes one), whose pages are the print
+    # PDF's, without the emoji; its XML (BT-153 item names) keeps the merchant text as
+    # given, and so does the composition every channel shares
     data, layout = card_invoice(t0=COFFEE)
     data["customer"]["email"] = "kari@example.no"
     composition = composed(data, layout, channels=(Channel.EMAIL, Channel.EINVOICE))
-    attached = render_print(composition, layout, PrintEngines())
+    printed = render_print(composition, layout, PrintEngines())
+    einvoice = render_einvoice(composition, layout, lambda: printed)
     message = email.message_from_bytes(
-        render_email(composition, layout, lambda: attached).content, policy=email.policy.default)
+        render_email(composition, layout, lambda: einvoice).content, policy=email.policy.default)
     [pdf] = [part.get_content() for part in message.iter_attachments()]
     assert "KAFFEBAREN" in " ".join(pages_text(pdf)) and "\u2615" not in " ".join(pages_text(pdf))
-    facturx = render_einvoice(composition, layout, lambda: attached).content
+    facturx = einvoice.content
+    assert pdf == facturx
     with pikepdf.open(io.BytesIO(facturx)) as document:
         [xml] = [f.get_file().read_bytes() for f in document.attachments.values()]  # factur-x.xml
     assert COFFEE.encode() in xml

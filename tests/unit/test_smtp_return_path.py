@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from server.channels.email import ascii_domain, parse_address
+from server.channels.email_address import ascii_domain, parse_address
 from server.delivery.model import Accepted, Failed, Outgoing, State
 from server.delivery.providers.base import ProviderContext
 from server.delivery.providers.smtp import SmtpProvider

@@ -70,7 +70,7 @@ import dkim
 from email_validator import EmailNotValidError
 
 from server import logs
-from server.channels.email import RecipientAddress, ascii_domain, parse_address
+from server.channels.email_address import RecipientAddress, ascii_domain, parse_address
 from server.delivery.bounces import return_path
 from server.delivery.model import Accepted, Failed, Outgoing, Result, Retry, State
 from server.delivery.providers.base import Provider, ProviderContext, register
