@@ -120,14 +120,14 @@ def test_layouts_compose_and_document_print_json(kanal, tmp_path, capsys):
 
 def test_layouts_give_the_sample_of_a_locale(kanal, capsys):
     # the per-locale samples were reachable only in the repository (QA L8)
-    latest = DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0"  # the newest, 2.1.0, reads its files
+    latest = DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0"  # the newest, 2.2.0, reads its files
     assert kanal_cli(kanal, "layouts", "card-invoice", "--sample", "--locale", "de-DE") == 0
     assert (latest / "samples/de-DE.json").read_text().strip() in capsys.readouterr().out
     assert kanal_cli(kanal, "layouts", "card-invoice") == 0
     assert "de-DE" in json_out(capsys.readouterr().out)["sample_locales"]
     assert kanal_cli(kanal, "layouts", "card-invoice", "--sample", "--locale", "is-IS") == 1
     one_line(capsys.readouterr().err, 'kanal layouts: INVALID_ARGUMENT: '
-             'sample_locale: card-invoice@2.1.0 has no sample for "is-IS"; its samples: nb-NO,')
+             'sample_locale: card-invoice@2.2.0 has no sample for "is-IS"; its samples: nb-NO,')
     assert kanal_cli(kanal, "layouts", "--locale", "de-DE") == 2
 
 
@@ -147,7 +147,7 @@ def test_layouts_show_the_layout_version_asked_for(kanal, capsys):
         assert kanal_cli(kanal, "layouts", "card-invoice", spelling, "1.0.0") == 0
         assert json_out(capsys.readouterr().out)["version"] == "1.0.0"
     assert kanal_cli(kanal, "layouts", "card-invoice") == 0
-    assert json_out(capsys.readouterr().out)["version"] == "2.1.0"  # the newest
+    assert json_out(capsys.readouterr().out)["version"] == "2.2.0"  # the newest
 
 
 def test_errors_are_one_line(kanal, tmp_path, capsys):

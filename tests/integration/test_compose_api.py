@@ -226,20 +226,20 @@ def test_same_key_different_data_is_refused(documents):
 
 
 def test_same_key_naming_another_layout_version_is_refused(documents):
-    """A key first used without a version (the newest, 2.1.0) and then sent again naming
-    1.0.0 asks for another document: ALREADY_EXISTS, not the 2.1.0 one replayed. Naming
+    """A key first used without a version (the newest, 2.2.0) and then sent again naming
+    1.0.0 asks for another document: ALREADY_EXISTS, not the 2.2.0 one replayed. Naming
     the version the first call got, or none, replays it."""
     data = sample("card-invoice")
     first = documents.Compose(documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="card-invoice", data_json=data,
         idempotency_key="inv-version-7"))
-    assert first.layout_version == "2.1.0"
+    assert first.layout_version == "2.2.0"
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
         tenant="nordkort", layout_id="card-invoice", layout_version="1.0.0", data_json=data,
         idempotency_key="inv-version-7"))
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "card-invoice@2.1.0" in error.details()
-    for version in ("2.1.0", ""):
+    assert "card-invoice@2.2.0" in error.details()
+    for version in ("2.2.0", ""):
         again = documents.Compose(documents_pb2.ComposeRequest(
             tenant="nordkort", layout_id="card-invoice", layout_version=version,
             data_json=data, idempotency_key="inv-version-7"))

@@ -162,7 +162,7 @@ def test_render_help_states_the_dpi_range(capsys):
 
 
 def test_render_draws_the_layout_version_asked_for(tmp_path, capsys):
-    # card-invoice 2.0.0 (and 2.1.0, the newest, with its files) renders with Typst, 1.0.0
+    # card-invoice 2.0.0 (and 2.1.0 and 2.2.0, the newest, with its files) renders with Typst, 1.0.0
     # with WeasyPrint only; `--layout-version` as `kanal compose` and `kanal submit` spell
     # it (was `--version`)
     assert main(["render", "card-invoice", "--layout-version", "1.0.0", "--out", str(tmp_path),
