@@ -198,6 +198,7 @@ class DeliveryStage:
         from server.delivery.providers import (  # noqa: F401  (register types)
             digipost,
             eboks,
+            finvoice,
             kivra,
             peppol_ap,
             printing,
