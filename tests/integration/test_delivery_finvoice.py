@@ -48,7 +48,8 @@ def kanal(tmp_path_factory, pg_url, operator):
         "lease_seconds": 5, "poll_seconds": 0.2, "purge_seconds": 1,
         "providers": {
             "finvoice-op": {"type": "finvoice", "url": f"{operator.url}/finvoice",
-                            "sender_intermediator": "NDEAFIHH", **RETRY_FAST},
+                            "sender_intermediator": "NDEAFIHH", "in_doubt_seconds": 1,
+                            **RETRY_FAST},
         },
         "tenants": {
             "nordkort": {"channels": {"einvoice": {"finvoice-3.0": "finvoice-op"}},
@@ -145,3 +146,19 @@ def test_an_operator_outage_then_recovery_sends_each_invoice_once(documents, ope
     assert "Connection refused" in einvoice.attempt_log[0].reason
     assert message_identifier(einvoice.message_id) in operator.received
 
+
+
+def test_an_answer_lost_after_the_operator_took_it_is_not_a_second_invoice(documents,
+                                                                          operator):
+    # The operator has the invoice; its answer comes after our timeout (5 s): in doubt.
+    # The resend carries the same MessageId, which the operator knows: sent, once.
+    with operator.lock:
+        operator.slow, repeats = 1, operator.repeats
+    document_id = finnish_invoice(documents, "FI4950009420028730")
+    einvoice = wait_for(lambda: find_delivery(documents, document_id, EINVOICE,
+                                              S.DELIVERY_STATE_SENT), "the resent e-invoice")
+    mine = message_identifier(einvoice.message_id)
+    assert [a.outcome for a in einvoice.attempt_log] == ["retry", "accepted"]
+    assert "did not answer" in einvoice.attempt_log[0].reason
+    assert operator.repeats == repeats + 1 and mine in operator.received
+    assert einvoice.provider_message_id == operator.received[mine].operator_id

@@ -20,12 +20,15 @@ Answers (SOAP 1.1 §6.2: faults with HTTP 500):
     unknown receiver (`unknown` addresses) or a bad frame or Finvoice
                     500, SOAP Fault `Client` with the reason
     `outages` > 0   503, SOAP Fault `Server` ("temporarily unavailable"), one per request
+    `slow` > 0      takes the message, then answers only after `slow_seconds` (the
+                    sender's timeout loses the answer), one per request
     wrong credentials 401
 """
 
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,6 +173,7 @@ class FinvoiceOperator(StandIn):
         self.unknown = unknown or set()  # receiver addresses no bank knows
         self.path = path
         self.outages = 0  # answer this many requests with a Server fault (503)
+        self.slow, self.slow_seconds = 0, 8.0  # take this many, answer them late
         self.received: dict[str, Received] = {}  # by MessageId
         self.repeats = 0
         self.refused: list[str] = []
@@ -182,7 +186,12 @@ class FinvoiceOperator(StandIn):
         if method != "POST" or path != self.path:
             return 404, {}, path.encode()
         with self.lock:
-            return self._take(body)
+            answer = self._take(body)
+            late = self.slow > 0 and answer[0] == 200
+            self.slow -= 1 if late else 0
+        if late:
+            time.sleep(self.slow_seconds)
+        return answer
 
     def _take(self, body: bytes) -> Answer:
         if self.outages > 0:
