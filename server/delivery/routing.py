@@ -113,11 +113,15 @@ class Router:
         own = self.tenants.get(tenant, {}).get("channels", {})
         return own.get(channel) or self.channels.get(channel)
 
-    def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
+    def provider_for(self, tenant: str, channel: str, address: str = "",
+                     syntax: str = "") -> str | None:
         """The provider of `channel` for `tenant`; for a channel routed per recipient, the
-        one of the address's service (`<service>:<id>`)."""
+        one of the address's service (`<service>:<id>`); for e-invoices routed per syntax,
+        the one of `syntax` (the output's `syntax` fact)."""
         spec = self.spec(tenant, channel)
         if isinstance(spec, Mapping):
+            if channel == Channel.EINVOICE:
+                return spec.get(syntax)
             return spec.get(address.partition(":")[0])
         return spec
 

@@ -54,6 +54,9 @@ def test_a_finnish_consumer_with_an_einvoice_address_goes_to_the_finvoice_provid
     both = Router({}, {"fjordbank-fi": {"channels": {"einvoice": {
         "peppol-bis-3-ubl": "ap", FINVOICE: "op"}}}}, PROVIDERS)
     assert both.route(consumer, "einvoice", {"syntax": FINVOICE}).provider == "op"
+    # and an operator's retry of a row that had no provider finds the syntax's
+    assert both.provider_for("fjordbank-fi", "einvoice", route.address, FINVOICE) == "op"
+    assert both.provider_for("fjordbank-fi", "einvoice", "0192:1", "peppol-bis-3-ubl") == "ap"
 
 
 def test_without_a_finvoice_provider_or_address_a_finvoice_stays_archived_only():
