@@ -132,6 +132,12 @@ class Recipient:
     # a channel, "marketing", "survey"); the delivery stage's contact rules honour it with
     # the opt-outs it records itself (server.delivery.rules)
     opt_outs: tuple[str, ...] = ()
+    # a Finnish consumer's e-invoice address and its intermediator's BIC, from their
+    # e-invoice receiving proposal (Finvoice InvoiceRecipientAddress,
+    # InvoiceRecipientIntermediatorAddress): where the Finvoice operator network takes a
+    # Finvoice (server.delivery.providers.finvoice); None: a Finvoice reaches nobody
+    finvoice_address: str | None = None
+    finvoice_intermediator: str | None = None
 
 
 # --- payment reference ----------------------------------------------------------------

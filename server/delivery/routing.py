@@ -6,6 +6,8 @@ recipient for the channel routed by the recipient's own accounts (the digital ma
     mailbox = { kivra = "kivra-se", digipost = "digipost-no", eboks = "eboks-dk" }
     [delivery.tenants.nordkort.channels]  # a tenant's own, same shapes (e.g. its Peppol AP)
     einvoice = "ap-nordkort"
+    [delivery.tenants.fjordbank-fi.channels]  # or one provider per e-invoice syntax
+    einvoice = { "peppol-bis-3-ubl" = "ap-fi", "finvoice-3.0" = "finvoice-op" }
 
 A mailbox recipient goes to the first of their `mailbox_ids` (in the order the bank gave
 them) whose service has a provider here, else by national id to the mailbox service of
@@ -18,13 +20,18 @@ national id) when it has one. The address is `<service>:<id>` ("kivra:1985030423
 An e-invoice is sent only by a provider that carries its syntax (the output's `syntax`
 fact) and only to a receiver reachable there (`EINVOICE_SYNTAXES`): a Peppol access point
 (`peppol-ap`, `peppol-folder`) carries Peppol BIS 3 UBL / EHF, addressed by the buyer's
-Peppol participant id. A Factur-X PDF (a consumer without a Peppol id) travels by no
-network: it is archived, and reaches the customer only inside what the plan sends them:
-the e-mail of a layout with `[email] attach_facturx` attaches it (server.channels.email),
-a mailbox or a letter carries the print PDF. Finvoice goes to a Finnish e-invoice operator,
-which Kanal has no provider for yet: archived too. Such an output's route is
-`archived_only`: it gets no delivery row (server.delivery.outbox), so no failed delivery and
-no `failed` webhook; except when it is the plan's primary channel with fallbacks, which
+Peppol participant id; a Finvoice operator (`finvoice`: the sender's bank or e-invoice
+operator in the Finnish Finvoice forwarding service) carries Finvoice 3.0, addressed by the
+consumer's e-invoice address and their bank's BIC (`Recipient.finvoice_address`,
+`finvoice_intermediator`; the row's address is `<address>@<BIC>`). The einvoice channel
+takes a table of syntax -> provider (above) for a tenant that sends both. A Factur-X PDF
+(a consumer without a Peppol id) travels by no network: it is archived, and reaches the
+customer only inside what the plan sends them: the e-mail of a layout with `[email]
+attach_facturx` attaches it (server.channels.email), a mailbox or a letter carries the print
+PDF. A Finvoice with no Finvoice provider configured for its tenant, or for a consumer
+without an e-invoice address, is archived too. Such an output's route
+is `archived_only`: it gets no delivery row (server.delivery.outbox), so no failed delivery
+and no `failed` webhook; except when it is the plan's primary channel with fallbacks, which
 then take over at once (its row is born `failed`, as for a mailbox nobody here serves).
 
 No provider: when the channel has none at all for the tenant, a planned channel's row is
@@ -43,15 +50,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.compose.model import Channel, Composition, Recipient
-from server.compose.plan import PEPPOL_UBL
+from server.compose.plan import FACTURX, FINVOICE, PEPPOL_UBL
 
 # The mailbox service of each country, for recipients known only by their national id.
 MAILBOX_SERVICE_OF_COUNTRY = {"NO": "digipost", "SE": "kivra", "DK": "eboks"}
 
 # Provider type -> the e-invoice syntaxes (server.compose.plan) it can send. No type
-# carries Factur-X (a PDF for a consumer: no network) or Finvoice (no operator adapter).
+# carries Factur-X (a PDF for a consumer: no network).
 EINVOICE_SYNTAXES = {"peppol-ap": frozenset({PEPPOL_UBL}),
-                     "peppol-folder": frozenset({PEPPOL_UBL})}
+                     "peppol-folder": frozenset({PEPPOL_UBL}),
+                     "finvoice": frozenset({FINVOICE})}
+KNOWN_SYNTAXES = frozenset({PEPPOL_UBL, FINVOICE, FACTURX})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,14 @@ def recipient_address(recipient: Recipient, channel: str) -> str:
     if channel == Channel.EINVOICE:
         return recipient.peppol_id or recipient.customer_id
     return recipient.customer_id  # print: the print queue knows where
+
+
+def finvoice_address(recipient: Recipient) -> str:
+    """`<e-invoice address>@<intermediator BIC>` ("FI4950009420028730@OKOYFIHH"), or ""
+    when the recipient has no Finvoice address."""
+    if recipient.finvoice_address and recipient.finvoice_intermediator:
+        return f"{recipient.finvoice_address}@{recipient.finvoice_intermediator}"
+    return ""
 
 
 def mailbox_addresses(recipient: Recipient) -> list[str]:
@@ -97,11 +114,15 @@ class Router:
         own = self.tenants.get(tenant, {}).get("channels", {})
         return own.get(channel) or self.channels.get(channel)
 
-    def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
+    def provider_for(self, tenant: str, channel: str, address: str = "",
+                     syntax: str = "") -> str | None:
         """The provider of `channel` for `tenant`; for a channel routed per recipient, the
-        one of the address's service (`<service>:<id>`)."""
+        one of the address's service (`<service>:<id>`); for e-invoices routed per syntax,
+        the one of `syntax` (the output's `syntax` fact)."""
         spec = self.spec(tenant, channel)
         if isinstance(spec, Mapping):
+            if channel == Channel.EINVOICE:
+                return spec.get(syntax)
             return spec.get(address.partition(":")[0])
         return spec
 
@@ -114,6 +135,10 @@ class Router:
             address = recipient_address(recipient, channel)
             if channel == Channel.EINVOICE:
                 syntax = str((facts or {}).get("syntax") or "")
+                if isinstance(spec, Mapping):  # one provider per syntax
+                    spec = spec.get(syntax)
+                if syntax == FINVOICE:
+                    address = finvoice_address(recipient) or address
                 why = self._einvoice_unsent(syntax, spec, recipient)
                 if why:
                     return Route(None, address, why, falls_back=True, archived_only=True)
@@ -147,20 +172,33 @@ class Router:
                     f"{syntax} (Peppol access points carry {PEPPOL_UBL} only)")
         if syntax == PEPPOL_UBL and not recipient.peppol_id:
             return "e-invoice archived, not sent: the buyer has no Peppol participant id"
-        if isinstance(spec, str):
-            kind = str(self.providers.get(spec, {}).get("type", ""))
-            if kind in EINVOICE_SYNTAXES and syntax not in EINVOICE_SYNTAXES[kind]:
-                return f"{syntax} e-invoice archived, not sent: provider {spec} ({kind}) " \
-                       "does not carry it"
+        kind = str(self.providers.get(spec, {}).get("type", "")) if isinstance(spec, str) else ""
+        if syntax == FINVOICE and FINVOICE not in EINVOICE_SYNTAXES.get(kind, ()):
+            # no Finvoice operator for this tenant: archived, as before there was one
+            return (f"{syntax} e-invoice archived, not sent: "
+                    + (f"provider {spec} ({kind}) does not carry it" if spec else
+                       "no Finvoice operator provider configured (delivery.channels)"))
+        if syntax == FINVOICE and not finvoice_address(recipient):
+            return (f"{syntax} e-invoice archived, not sent: the consumer has no e-invoice "
+                    "address and intermediator (customer.finvoice)")
+        if kind in EINVOICE_SYNTAXES and syntax not in EINVOICE_SYNTAXES[kind]:
+            return f"{syntax} e-invoice archived, not sent: provider {spec} ({kind}) " \
+                   "does not carry it"
         return ""
 
 
 def check(channels: Mapping[str, Any], providers: Mapping[str, Any], where: str) -> None:
     """Every provider a channel names exists (ValueError naming the setting)."""
     for channel, spec in channels.items():
-        if isinstance(spec, Mapping) and channel != Channel.MAILBOX:
+        if isinstance(spec, Mapping) and channel == Channel.EINVOICE:
+            unknown = sorted(set(spec) - KNOWN_SYNTAXES)
+            if unknown:
+                raise ValueError(f"{where}.{channel}: a table of e-invoice syntaxes "
+                                 f"({', '.join(sorted(KNOWN_SYNTAXES))}), not {unknown}")
+        elif isinstance(spec, Mapping) and channel != Channel.MAILBOX:
             raise ValueError(f"{where}.{channel}: only the mailbox channel is routed per "
-                             "recipient (a table of services)")
+                             "recipient (a table of services), and the einvoice channel "
+                             "per syntax")
         names = spec.items() if isinstance(spec, Mapping) else [("", spec)]
         for service, name in names:
             if name not in providers:

@@ -124,8 +124,9 @@ class DeliverySettings:
     def router(self) -> Router:
         return Router(self.channels, self.tenants, self.providers)
 
-    def provider_for(self, tenant: str, channel: str, address: str = "") -> str | None:
-        return self.router.provider_for(tenant, channel, address)
+    def provider_for(self, tenant: str, channel: str, address: str = "",
+                     syntax: str = "") -> str | None:
+        return self.router.provider_for(tenant, channel, address, syntax)
 
     def expires_for(self, provider: str | None) -> timedelta:
         spec = self.providers.get(provider or "", {})
@@ -202,6 +203,7 @@ class DeliveryStage:
         from server.delivery.providers import (  # noqa: F401  (register types)
             digipost,
             eboks,
+            finvoice,
             kivra,
             peppol_ap,
             printing,
@@ -335,7 +337,9 @@ class DeliveryStage:
         details[RETRIED_AFTER] = row.get("attempts", 0)
         extra: dict[str, Any] = {"details": json.dumps(details)}
         if not delivery.provider:
-            provider = self.settings.provider_for(tenant, delivery.channel, delivery.recipient)
+            provider = self.settings.provider_for(
+                tenant, delivery.channel, delivery.recipient,
+                str(details.get("facts", {}).get("syntax", "")))
             if provider is None:
                 raise FailedPrecondition(f"no {delivery.channel} provider is configured")
             planned = details.get("plan_fallbacks", [])

@@ -343,8 +343,11 @@ def test_an_einvoice_no_access_point_carries_is_archived_and_not_sent(kanal, doc
     cases = [
         ("factur-x-en16931", compose(documents, "card-invoice", sample(
             "card-invoice", "kari@example.no"))),
+        # a consumer with an e-invoice address: nordkort's e-invoice provider is the
+        # Peppol AP, no Finvoice operator (server.delivery.providers.finvoice)
         ("finvoice-3.0", compose(documents, "card-invoice", sample(
-            "card-invoice", "aino@example.fi", country="FI", sample_file="samples/fi-FI.json"))),
+            "card-invoice", "aino@example.fi", country="FI", sample_file="samples/fi-FI.json",
+            finvoice={"address": "FI4950009420028730", "intermediator": "OKOYFIHH"}))),
         ("factur-x-en16931", compose(documents, "b2b-invoice", sample(
             "b2b-invoice", "ekonomi@example.se", country="SE",
             sample_file="samples/sv-SE.json"))),

@@ -265,7 +265,7 @@ def test_recipient_without_email_is_refused_naming_the_field():
 
 def test_email_layout_without_subject_is_refused_at_load(tmp_path):
     card = LAYOUTS.get("card-invoice")
-    folder = tmp_path / card.id / card.path.name  # the folder of its files (2.1.0: 2.0.0's)
+    folder = tmp_path / card.id / card.path.name  # the folder of its files (2.2.0: 2.0.0's)
     shutil.copytree(card.path, folder)
     manifest = folder / "manifest.toml"
     text = manifest.read_text(encoding="utf-8")

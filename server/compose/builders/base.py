@@ -270,6 +270,7 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         address = {**address, "postal_code": countries.normal_postal_code(
             address.get("postal_code", ""), address.get("country", ""))}
     email = data.get("email") or None
+    finvoice = data.get("finvoice") or {}  # card-invoice 2.2.0 on: the e-lasku address
     number, scheme = national_id(data.get("national_id"), (address or {}).get("country"),
                                  sender_country, f"{path}.national_id")
     return Recipient(
@@ -285,6 +286,8 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         mailbox_ids=dict(data.get("mailbox_ids", {})),
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
+        finvoice_address=finvoice.get("address") or None,
+        finvoice_intermediator=finvoice.get("intermediator") or None,
     )
 
 

@@ -7,4 +7,6 @@
     sms_gateway.py   SMS through a JSON HTTP gateway with an idempotency key
     kivra.py, digipost.py, eboks.py   digital mailboxes (mailbox.py: what they share)
     peppol_ap.py     e-invoices to a Peppol access point: its HTTP API or a folder drop
+    finvoice.py      Finvoice e-invoices (e-lasku) to a Finnish bank / e-invoice operator in
+                     the Finvoice Transmission Frame (finvoice_frame.py)
 """
