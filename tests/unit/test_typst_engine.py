@@ -100,7 +100,8 @@ def test_a_family_the_layout_does_not_ship_is_an_error(tmp_path):
     manifest.write_text(manifest.read_text().replace(
         '"../../_shared/fonts/inter-4.1-ttf"', '"../../_shared/no-fonts"'))
     layout = load_layout(folder)
-    comp, _ = composition()
+    comp = compose(ComposeRequest(tenant="t", layout=layout, data=layout.sample_data(),
+                                  document_id="01TYPST", now=NOW, channels=()))
     with pytest.raises(LayoutError, match="font"):
         TypstEngine().render(layout, comp)
 
