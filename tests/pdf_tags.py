@@ -8,12 +8,12 @@ tests of what a screen reader meets, where tests/pdf_conformance.py runs the rul
 * `spoken(pdf)`: what a screen reader reads, in order: a `/Figure`'s alternative text
   instead of its content, every other element's marked text;
 * `headings(pdf)`: the `/H1`..`/H6` levels in reading order;
-* `paths(pdf)`: the paths the pages draw (a vector logo), each as an artifact (decoration,
-  outside the structure tree, which a screen reader skips: ISO 14289-1 §7.1) or as tagged
-  content.
+* `strokes(pdf, rgb)`: the paths stroked in a colour (a vector logo's), each drawn as an
+  artifact (decoration, outside the structure tree, which a screen reader skips: ISO
+  14289-1 §7.1) or as tagged content.
 
 Text is read with pdfium (pypdfium2): each text object's Unicode text and the marked-content
-id (MCID) of the sequence it is drawn in; the structure tree with pikepdf.
+id (MCID) of the sequence it is drawn in; the structure tree and the drawing with pikepdf.
 """
 
 from __future__ import annotations
@@ -156,60 +156,67 @@ def headings(pdf: bytes) -> list[int]:
 
 
 @dataclass(frozen=True)
-class Drawn:
-    """A path the page draws (a vector logo is paths): its `page` index, `stroke` colour
-    (r, g, b, 0-255; None without a stroke), and whether it is an `artifact` (inside an
-    /Artifact sequence) or tagged content (`mcid`: its marked-content id, -1 if none)."""
+class Stroke:
+    """A path stroked in one colour: its `page` index, and whether it is an `artifact`
+    (inside an /Artifact marked-content sequence, at any depth) or tagged content (`mcid`:
+    the innermost marked-content id around it, -1 if none)."""
 
     page: int
-    stroke: tuple[int, int, int] | None
     artifact: bool
     mcid: int
 
 
-def paths(pdf: bytes) -> list[Drawn]:
-    """Every path object of every page, at any depth: inside a form XObject too (an SVG
-    image is drawn as one), which is an artifact or tagged as the `Do` that draws it is."""
-    found: list[Drawn] = []
+_STROKE_PAINT = {"S", "s", "B", "B*", "b", "b*"}
+_FILL_PAINT = {"f", "F", "f*", "B", "B*", "b", "b*"}
 
-    def visit(raw, page: int, artifact: bool, mcid: int) -> None:
-        kind = pdfium.FPDFPageObj_GetType(raw)
-        artifact = artifact or _in_artifact(raw)
-        own = pdfium.FPDFPageObj_GetMarkedContentID(raw)
-        mcid = own if own >= 0 else mcid
-        if kind == pdfium.FPDF_PAGEOBJ_FORM:
-            for i in range(pdfium.FPDFFormObj_CountObjects(raw)):
-                visit(pdfium.FPDFFormObj_GetObject(raw, i), page, artifact, mcid)
-        elif kind == pdfium.FPDF_PAGEOBJ_PATH:
-            mode, stroked = ctypes.c_int(), ctypes.c_int()
-            pdfium.FPDFPath_GetDrawMode(raw, ctypes.byref(mode), ctypes.byref(stroked))
-            stroke = None
-            if stroked.value:
-                rgba = [ctypes.c_uint() for _ in range(4)]
-                pdfium.FPDFPageObj_GetStrokeColor(raw, *map(ctypes.byref, rgba))
-                stroke = (rgba[0].value, rgba[1].value, rgba[2].value)
-            found.append(Drawn(page, stroke, artifact, mcid))
 
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        for index in range(len(document)):
-            page = document[index]
-            for i in range(pdfium.FPDFPage_CountObjects(page.raw)):
-                visit(pdfium.FPDFPage_GetObject(page.raw, i), index, False, -1)
-    finally:
-        document.close()
+def strokes(pdf: bytes, rgb: tuple[int, int, int]) -> list[Stroke]:
+    """Every path stroked in the DeviceRGB colour `rgb` (0-255 each), in the page's own
+    content, in the form XObjects it draws (an SVG image: Typst, WeasyPrint's <img>) and in
+    the tiling patterns it fills with (WeasyPrint's CSS background images), each with the
+    marked content around the operator that draws it (a `Do` or a pattern fill counts for
+    everything inside). Read with pikepdf's content-stream parser."""
+    target = tuple(round(c / 255, 3) for c in rgb)
+    found: list[Stroke] = []
+
+    def run(content, resources, page: int, marks: list[tuple[bool, int]], depth: int) -> None:
+        if depth > 8:
+            return
+        colour, pattern, saved = None, None, []
+        xobjects = resources.get("/XObject", {}) if resources is not None else {}
+        patterns = resources.get("/Pattern", {}) if resources is not None else {}
+        for operands, operator in pikepdf.parse_content_stream(content):
+            op = str(operator)
+            if op in ("BMC", "BDC"):
+                tag = str(operands[0])
+                props = operands[1] if len(operands) > 1 else None
+                mcid = int(props.MCID) if isinstance(props, pikepdf.Dictionary) \
+                    and "/MCID" in props else -1
+                marks.append((tag == "/Artifact", mcid))
+            elif op == "EMC" and marks:
+                marks.pop()
+            elif op == "q":
+                saved.append((colour, pattern))
+            elif op == "Q" and saved:
+                colour, pattern = saved.pop()
+            elif op in ("RG", "SC", "SCN") and len(operands) == 3:
+                colour = tuple(round(float(v), 3) for v in operands)
+            elif op in ("scn", "SCN") and operands and isinstance(operands[-1], pikepdf.Name):
+                pattern = str(operands[-1]) if op == "scn" else pattern
+            elif op in ("sc", "rg", "g", "k"):
+                pattern = None
+            state = (any(a for a, _ in marks), next((m for _, m in reversed(marks) if m >= 0), -1))
+            if op in _STROKE_PAINT and colour == target:
+                found.append(Stroke(page, *state))
+            if op in _FILL_PAINT and pattern is not None and pattern in patterns:
+                tile = patterns[pattern]
+                run(tile, tile.get("/Resources"), page, [*marks], depth + 1)
+            if op == "Do" and str(operands[0]) in xobjects:
+                form = xobjects[str(operands[0])]
+                if form.get("/Subtype") == "/Form":
+                    run(form, form.get("/Resources"), page, [*marks], depth + 1)
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        for index, page in enumerate(doc.pages):
+            run(page.obj, page.obj.get("/Resources"), index, [], 0)
     return found
-
-
-def _in_artifact(raw) -> bool:
-    for i in range(pdfium.FPDFPageObj_CountMarks(raw)):
-        mark = pdfium.FPDFPageObj_GetMark(raw, i)
-        size = ctypes.c_ulong()
-        pdfium.FPDFPageObjMark_GetName(mark, None, 0, ctypes.byref(size))
-        buffer = ctypes.create_string_buffer(size.value)
-        pdfium.FPDFPageObjMark_GetName(
-            mark, ctypes.cast(buffer, ctypes.POINTER(pdfium.FPDF_WCHAR)), size.value,
-            ctypes.byref(size))
-        if buffer.raw.decode("utf-16-le").rstrip("\x00") == "Artifact":
-            return True
-    return False

@@ -28,7 +28,7 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from tests.pdf_conformance import pdf_ua_findings
-from tests.pdf_tags import elements, headings, paths, spoken
+from tests.pdf_tags import elements, headings, spoken, strokes
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -100,7 +100,7 @@ def test_b2b_reads_the_sellers_name_once_and_the_logo_is_an_artifact(locale, eng
     assert all(alt and context["labels"]["logo_alt"] not in alt for alt in figures), figures
     assert not [text for text in read if context["labels"]["logo_alt"] in text]
     # the logo is still drawn, as decoration outside the structure tree
-    wave = [d for d in paths(pdf) if d.stroke == LOGO_WAVE]
+    wave = strokes(pdf, LOGO_WAVE)
     assert len(wave) == 1 and wave[0].artifact and wave[0].page == 0, wave
     assert pdf_ua_findings(pdf) == []
 
@@ -111,7 +111,7 @@ def test_b2b_2_4_0_had_the_faults(engine):
     stays as it is."""
     context, pdf = printed("b2b-invoice", B2B_OLD, "nb-NO", engine)
     assert spoken(pdf)[:2] == [context["labels"]["logo_alt"], context["seller"]["name"]]
-    assert [d.artifact for d in paths(pdf) if d.stroke == LOGO_WAVE] == [False]
+    assert [d.artifact for d in strokes(pdf, LOGO_WAVE)] == [False]
     assert never_skip(headings(pdf)) is (engine == "typst")  # WeasyPrint's began at H2
     if engine == "weasyprint":
         assert headings(pdf)[0] == 2
@@ -129,7 +129,7 @@ def test_the_letter_reads_the_wordmark_once_and_draws_both_logos_as_artifacts(lo
     assert read[0] == "Fjordbank" and read[1] == context["sender"]["name"], read[:3]
     assert [e for e in elements(pdf) if e.role == "Figure"] == []
     assert not [text for text in read if context["labels"]["logo_alt"] in text]
-    wave = [d for d in paths(pdf) if d.stroke == LOGO_WAVE]
+    wave = strokes(pdf, LOGO_WAVE)
     # the masthead's logo, and the campaign's icon when the letter has a campaign
     assert len(wave) == (2 if context["campaign"] else 1), wave
     assert all(d.artifact for d in wave), wave
@@ -148,4 +148,4 @@ def test_the_letter_2_2_0_had_the_faults():
     alt = context["labels"]["logo_alt"]
     assert [(e.role, e.alt) for e in elements(pdf) if e.role == "Figure"] == [("Figure", alt)] * 2
     assert spoken(pdf)[:2] == [alt, "Fjordbank"]
-    assert [d.artifact for d in paths(pdf) if d.stroke == LOGO_WAVE] == [False, False]
+    assert [d.artifact for d in strokes(pdf, LOGO_WAVE)] == [False, False]
