@@ -1,4 +1,4 @@
-"""The facts box of the b2b-invoice print (layouts/b2b-invoice/2.4.0), with both engines, in
+"""The facts box of the b2b-invoice print (layouts/b2b-invoice/2.5.0), with both engines, in
 every locale (QA on the b2b invoice print; 2.0.0 and its based 2.1.0 show both faults):
 
 - the payment reference is labelled with its label form (labels.toml `reference_<scheme>`,
@@ -26,7 +26,7 @@ from server.compose.model import Channel
 from tests.pdf_inspect import find_text, normalise, pages_text
 
 LAYOUTS = LayoutRegistry()
-VERSION = "2.4.0"
+VERSION = "2.5.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")
 CREDIT_NOTE_NUMBER = "K-2026-00031"

@@ -1,9 +1,9 @@
-"""Free text keeps its line breaks wherever the customer reads it: payment-reminder 2.2.0 (the
-notice's message and legal text, which a creditor's lawyers write in paragraphs) and
-welcome-letter 2.2.0 (a letter paragraph, the campaign's text), in the print PDF of every
-engine the layout has and in the HTML e-mail. Their 2.0.0 templates ran the lines together
-in WeasyPrint's print and in the e-mail ("Første avsnitt. Andre avsnitt." on one line),
-while the Typst print kept them.
+"""Free text keeps its line breaks wherever the customer reads it: payment-reminder 2.2.0 and
+2.3.0 (the notice's message and legal text, which a creditor's lawyers write in paragraphs)
+and welcome-letter 2.2.0 and 2.3.0 (a letter paragraph, the campaign's text), in the print
+PDF of every engine the layout has and in the HTML e-mail. Their 2.0.0 templates ran the
+lines together in WeasyPrint's print and in the e-mail ("Første avsnitt. Andre avsnitt." on
+one line), while the Typst print kept them.
 
 The print is read back from the PDF (tests/pdf_inspect.py: the second line stands under the
 first, at the same left edge); the e-mail is the .eml's HTML part (`<br>` between the lines:
@@ -51,11 +51,15 @@ def _welcome(data: dict) -> list[tuple[str, str]]:
 # layout -> (how the test's free text goes into its sample, the engines its print has)
 CASES = {"payment-reminder": (_reminder, ("typst", "weasyprint")),
          "welcome-letter": (_welcome, ("weasyprint",))}
-PRINTS = [(layout, engine) for layout, (_, engines) in CASES.items() for engine in engines]
+# the versions with the fix: 2.2.0 and the default made from it
+VERSIONS = {"payment-reminder": ("2.2.0", "2.3.0"), "welcome-letter": ("2.2.0", "2.3.0")}
+PRINTS = [(layout, engine, version) for layout, (_, engines) in CASES.items()
+          for engine in engines for version in VERSIONS[layout]]
+EMAILS = [(layout, version) for layout in CASES for version in VERSIONS[layout]]
 
 
-def _composed(layout_id: str, channels: tuple[Channel, ...]):
-    layout = LAYOUTS.get(layout_id, "2.2.0")
+def _composed(layout_id: str, channels: tuple[Channel, ...], version: str = "2.2.0"):
+    layout = LAYOUTS.get(layout_id, version)
     data = json.loads(layout.sample_data("nb-NO"))
     lines = CASES[layout_id][0](data)
     composition = compose(ComposeRequest(
@@ -71,14 +75,15 @@ def test_line_breaks_escapes_each_line_and_joins_them_with_br():
     assert line_breaks("one line") == Markup("one line")
 
 
-def test_2_2_0_is_the_default_of_both_layouts():
-    # payment-reminder 2.3.0 (PDF/UA tags, register labels) keeps 2.2.0's line breaks
-    assert [LAYOUTS.get(layout_id).version for layout_id in CASES] == ["2.3.0", "2.2.0"]
+def test_2_2_0_or_a_version_made_from_it_is_the_default_of_both_layouts():
+    # payment-reminder 2.3.0 and welcome-letter 2.3.0 (the defaults): 2.2.0 with the tagged
+    # PDF's and the register label's fixes, their free text as 2.2.0's (tested here too)
+    assert [LAYOUTS.get(layout_id).version for layout_id in CASES] == ["2.3.0", "2.3.0"]
 
 
-@pytest.mark.parametrize(("layout_id", "engine"), PRINTS)
-def test_the_print_puts_each_line_under_the_one_before(layout_id, engine):
-    composition, layout, lines = _composed(layout_id, (Channel.PRINT,))
+@pytest.mark.parametrize(("layout_id", "engine", "version"), PRINTS)
+def test_the_print_puts_each_line_under_the_one_before(layout_id, engine, version):
+    composition, layout, lines = _composed(layout_id, (Channel.PRINT,), version)
     pdf = render_print(composition, layout, PrintEngines(engine)).content
     for first, second in lines:
         [above], [below] = find_text(pdf, first), find_text(pdf, second)
@@ -86,9 +91,9 @@ def test_the_print_puts_each_line_under_the_one_before(layout_id, engine):
         assert abs(below.left - above.left) < 0.5, (engine, first, above, below)
 
 
-@pytest.mark.parametrize("layout_id", list(CASES))
-def test_the_email_keeps_the_line_breaks_in_html_and_text(layout_id):
-    composition, layout, lines = _composed(layout_id, (Channel.EMAIL,))
+@pytest.mark.parametrize(("layout_id", "version"), EMAILS)
+def test_the_email_keeps_the_line_breaks_in_html_and_text(layout_id, version):
+    composition, layout, lines = _composed(layout_id, (Channel.EMAIL,), version)
     pdf = Output(channel=Channel.PRINT, media_type="application/pdf", content=b"%PDF-1.7\n",
                  sha256="0" * 64, facts={"pages": 1})
     eml = render_email(composition, layout, pdf=lambda: pdf).content

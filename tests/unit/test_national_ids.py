@@ -127,9 +127,11 @@ WITH_NATIONAL_ID = [layout.id for layout in LAYOUTS.latest()
 # labels, payment-reminder's and welcome-letter's free text line breaks; b2b-invoice 2.3.0:
 # 2.2.0 with the buyer's VAT id printed; 2.4.0: 2.3.0 with the VAT id labels by country and
 # amounts of every size printed; card-invoice 2.2.0 and payment-reminder 2.3.0: PDF/UA tags
-# and register labels by country, card-invoice's e-mail attaching the Factur-X and the Finvoice address)
-DEFAULT_VERSION = {"b2b-invoice": "2.4.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
-                   "welcome-letter": "2.2.0"}
+# and register labels by country, card-invoice's e-mail attaching the Factur-X and the
+# Finvoice address; b2b-invoice 2.5.0 and welcome-letter 2.3.0: the tagged PDF's headings and
+# logo, the letter's register label)
+DEFAULT_VERSION = {"b2b-invoice": "2.5.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
+                   "welcome-letter": "2.3.0"}
 
 
 def composed_on(version: str | None, layout_id: str, **customer):

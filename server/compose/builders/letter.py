@@ -4,8 +4,9 @@ The data brings the words (subject, body paragraphs, highlights such as the new 
 number, signatures); the layout brings the fixed text (default greeting and closing per
 locale). Decided here, once: the letter date (the data's, or the composition date), the
 greeting ("Hei Kari Nordmann," unless the data says otherwise), the envelope-window lines,
-and the campaign area's content, which for now comes from the data (`campaign`) and later
-from the campaign rules.
+the label of the sender's register number (the register of the sender's country, named in
+the document's language: `invoice.register_label`), and the campaign area's content, which
+for now comes from the data (`campaign`) and later from the campaign rules.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
+from server.compose.builders.invoice import register_label
 from server.compose.web_addresses import host_and_path
 
 
@@ -43,6 +45,10 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         "sender": {
             "name": sender["name"],
             "org_number": sender.get("org_number"),
+            # the register of the sender's country in the document's language (labels.toml
+            # register_<country>, welcome-letter 2.3.0); older versions' labels name no
+            # register and read `org_number`, as their templates do
+            "register_label": register_label(text, sender_country),
             "address_lines": sender_lines(sender_address),
             "phone": sender["customer_service"]["phone"],
             "web": sender["customer_service"]["web"],
