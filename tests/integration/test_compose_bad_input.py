@@ -196,7 +196,7 @@ def test_text_running_into_a_print_mark_zone_is_invalid_argument_with_its_path(d
     text = json.dumps(data, ensure_ascii=False)
     printed = documents.Compose(documents_pb2.ComposeRequest(
         layout_id="welcome-letter", data_json=text, channels=[common_pb2.CHANNEL_PRINT]))
-    assert printed.layout_version == "2.2.0" and printed.outputs  # the newest
+    assert printed.layout_version == "2.3.0" and printed.outputs  # the newest
     before = count_objects(s3)
     error = call_error(documents.Compose, documents_pb2.ComposeRequest(
         layout_id="welcome-letter", layout_version="1.0.0", data_json=text,
