@@ -65,7 +65,7 @@ from server.compose.builders.base import (
     window_lines,
 )
 from server.compose.builders.card_issuer import endpoint_source, issuer_party
-from server.compose.builders.invoice import REGISTER_LABEL, register_label
+from server.compose.builders.invoice import context_labels, register_label
 from server.compose.builders.invoice_payment import is_fik, statement_means
 from server.compose.formatting import babel_locale, check_currency
 from server.compose.invoice import INVOICE, LineInput, compute_invoice
@@ -365,10 +365,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     context: dict[str, Any] = {
         # "Beløp ({currency})": the column names the document's currency as the locale
         # writes it (kr, kr., €, zł, £)
-        # without the register labels per country (2.2.0): `register_label` resolves the
-        # issuer's below; each string more in the context costs every Typst render
-        "labels": {**{key: word for key, word in text.items() if not REGISTER_LABEL.match(key)},
-                   "col_amount": text["col_amount"].format(
+        "labels": {**context_labels(text), "col_amount": text["col_amount"].format(
             currency=get_currency_symbol(currency, locale=babel_locale(request.locale)))},
         "currency": currency,
         "return_line": return_line(issuer["name"], issuer_address,

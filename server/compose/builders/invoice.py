@@ -93,9 +93,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         return fmt.number(value if is_charge else -value)
 
     context: dict[str, Any] = {
-        # without the VAT id labels per country (b2b-invoice 2.4.0): `vat_label` resolves
-        # them below; each string more in the context costs every Typst render
-        "labels": {key: word for key, word in words.items() if not _VAT_LABEL.match(key)},
+        "labels": context_labels(words),
         "currency": currency,
         "is_credit_note": is_credit,
         "title": words["title_credit_note" if is_credit else "title_invoice"],
@@ -236,9 +234,25 @@ _RECIPIENT_KEYS = frozenset({"customer_id", "name", "address", "email", "mobile"
                              "consents"})
 
 
-# labels.toml register_<country> (b2b-invoice 2.3.0, card-invoice 2.2.0, payment-reminder
-# 2.3.0): read by `register_label`; a builder leaves them out of its context's labels
-REGISTER_LABEL = re.compile(r"register_[A-Z]{2}\Z")
+# labels.toml's labels per country: register_<country> (b2b-invoice 2.3.0, card-invoice
+# 2.2.0, payment-reminder 2.3.0), read by `register_label`; vat_<country> and
+# buyer_vat_<country> (b2b-invoice 2.4.0), read by `vat_label`
+_PER_COUNTRY_LABEL = re.compile(r"(register|vat|buyer_vat)_[A-Z]{2}\Z")
+# a layout locale's labels (the mapping Layout.labels_for keeps) -> without those
+_CONTEXT_LABELS: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
+
+
+def context_labels(words: Mapping[str, str]) -> dict[str, str]:
+    """The labels a builder puts in its context: `words` (a layout's labels in one locale)
+    without the labels per country, which `register_label` and `vat_label` resolve into the
+    party they name (each string more in the context costs every Typst render). Filtered
+    once per layout and locale; a fresh dict per call, which the builder may extend."""
+    cached = _CONTEXT_LABELS.get(id(words))
+    if cached is None or cached[0] is not words:
+        cached = (words, {key: word for key, word in words.items()
+                          if not _PER_COUNTRY_LABEL.match(key)})
+        _CONTEXT_LABELS[id(words)] = cached
+    return dict(cached[1])
 
 
 def register_label(words: Mapping[str, str], country: str | None) -> str:
@@ -253,9 +267,6 @@ def register_label(words: Mapping[str, str], country: str | None) -> str:
         if label:
             return label
     return words["org_number"]
-
-
-_VAT_LABEL = re.compile(r"(buyer_)?vat_[A-Z]{2}\Z")  # labels.toml vat_<country> (2.4.0)
 
 
 def vat_label(words: Mapping[str, str], vat_id: str | None, country: str | None,

@@ -55,7 +55,7 @@ from server.compose.builders.base import (
     sender_lines,
     window_lines,
 )
-from server.compose.builders.invoice import REGISTER_LABEL, register_label
+from server.compose.builders.invoice import context_labels, register_label
 from server.compose.formatting import check_currency
 from server.compose.layouts import Layout
 from server.compose.money import round_money
@@ -272,9 +272,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         paths=SlipPaths("$.creditor.payment_account", due_date="$.reminder.new_due_date"))
     names = fill_names(payment_labels(text, reference, account), slip)
     context: dict[str, Any] = {
-        # without the register labels per country (2.3.0): `register_label` resolves the
-        # creditor's below; each string more in the context costs every Typst render
-        "labels": {key: word for key, word in text.items() if not REGISTER_LABEL.match(key)},
+        "labels": context_labels(text),
         "currency": currency,
         "stage": stage,
         "title": text[f"title_{stage}"],
