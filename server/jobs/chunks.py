@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 
 from server.errors import Unavailable
 from server.jobs import stalls, totals
@@ -175,12 +176,22 @@ class JobChunks(JobDatabase):
 
     def finish_job_if_done(self, job_id: str) -> str | None:
         """When every chunk is settled, set the final state (a cancelling job: cancelled)
-        and `finished_at` (now: the job has finished); returns it (None: not yet)."""
+        and `finished_at` (now: the job has finished); returns it (None: not yet).
+
+        Chunks left unsettled end it at once, with a read only (every chunk's finish asks).
+        Otherwise the job's row is locked, as ResumeJob locks it first too
+        (server.jobs.resuming), and the chunks are counted again under that lock: a resume
+        either committed before, and its pending chunks are counted, or waits until this
+        has ended. Without the lock a resume committing between the count and the final
+        update made the resumed job `completed` with its requeued records never run."""
         with self._connect() as conn:
-            left = conn.execute(select(func.count()).select_from(job_chunks).where(
-                job_chunks.c.job_id == job_id,
-                job_chunks.c.state.not_in(SETTLED_CHUNKS))).scalar()
-            if left:
+            if _unsettled(conn, job_id):
+                return None
+        with self._connect() as conn:
+            held = conn.execute(update(jobs).where(
+                jobs.c.job_id == job_id, jobs.c.state.in_(ACTIVE_STATES))
+                .values(state=jobs.c.state)).rowcount
+            if not held or _unsettled(conn, job_id):  # ended already, or resumed
                 return None
             cancelled = conn.execute(update(jobs).where(
                 jobs.c.job_id == job_id, jobs.c.state == CANCELLING)
@@ -221,3 +232,9 @@ class JobChunks(JobDatabase):
         from server.jobs import cancelling
 
         return cancelling.settle_chunk(self, job_id, chunk, errors or {}, states)
+
+
+def _unsettled(conn: Connection, job_id: str) -> int:
+    """How many of the job's chunks are pending or running."""
+    return conn.execute(select(func.count()).select_from(job_chunks).where(
+        job_chunks.c.job_id == job_id, job_chunks.c.state.not_in(SETTLED_CHUNKS))).scalar() or 0
