@@ -53,6 +53,10 @@ What this module guarantees about the server it starts:
 
 Startup is measured at about 1.1-1.3 s to the first successful S3 call on a 2-core machine;
 shutdown about 1.2 s (`-volume.preStopSeconds=0`).
+
+What the process is started with (its command line, ports, identity file, environment, and
+the sockets it leaves behind) is archive.weed_command; finding the binary, tying the child
+to its parent and waiting for S3 to answer, archive.weed_process.
 """
 
 from __future__ import annotations
@@ -61,7 +65,6 @@ import atexit
 import contextlib
 import fcntl
 import functools
-import json
 import logging
 import os
 import signal
@@ -75,13 +78,14 @@ from typing import IO
 
 from archive import weed_capacity
 from archive.errors import DataDirInUse, EmbeddedS3Error
-from archive.weed_process import (
-    PortReservation,
-    die_with_parent,
-    find_weed_binary,
-    port_is_free,
-    wait_until_ready,
+from archive.weed_command import (
+    child_env,
+    choose_ports,
+    mini_command,
+    remove_stale_sockets,
+    write_identities,
 )
+from archive.weed_process import die_with_parent, find_weed_binary, wait_until_ready
 
 __all__ = ["DataDirInUse", "EmbeddedS3", "find_weed_binary"]
 
@@ -91,22 +95,8 @@ RESTART_BACKOFF_MIN = 0.5  # seconds before the first restart of a dead server
 RESTART_BACKOFF_MAX = 30.0
 STABLE_SECONDS = 60.0  # a server up this long starts the back-off afresh when it dies
 
-# Linux limits a unix socket path (sun_path) to 108 bytes including the NUL.
-_MAX_SOCKET_PATH = 100
-# Environment variables `weed mini` reads to create identities or buckets on its own.
-_SCRUBBED_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "S3_BUCKET",
-    "S3_TABLE_BUCKET",
-    "S3_EXTERNAL_URL",
-)
 _LOG_TAIL_BYTES = 4000
 _STARTING = "--- kanal: starting"  # the line weed.log gets before each launch
-# `weed` puts each component's local gRPC socket at this fixed path (not configurable) and does
-# not always remove it on exit; we remove the ones of our own ports before start and after stop.
-_GRPC_SOCKET = "/tmp/seaweedfs-{component}-grpc-{port}.sock"
 
 
 class EmbeddedS3:
@@ -215,9 +205,7 @@ class EmbeddedS3:
             raise
         self._remove_stale_sockets()
 
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-        if self.go_max_procs is not None:
-            env["GOMAXPROCS"] = str(self.go_max_procs)
+        env = child_env(self.go_max_procs)
         if self._log_file is None:
             self._log_file = self.log_path.open("ab")
         self._free_at_start = weed_capacity.free_bytes(self.data_dir)
@@ -410,84 +398,19 @@ class EmbeddedS3:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    # the launch's pieces (archive.weed_command), as methods a test or a benchmark replaces
+
     def _write_identities(self) -> Path:
-        """The `-s3.config` file: one identity, allowed everything on every bucket."""
-        path = self.data_dir / "s3-identities.json"
-        config = {
-            "identities": [
-                {
-                    "name": "kanal",
-                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(config, fh)
-        os.chmod(path, 0o600)
-        return path
+        return write_identities(self.data_dir, self.access_key, self.secret_key)
 
     def _choose_ports(self) -> dict[str, int]:
-        reservation = PortReservation()
-        try:
-            ports: dict[str, int] = {}
-            if self._requested_s3_port is not None:
-                if not port_is_free(self._requested_s3_port):
-                    raise EmbeddedS3Error(
-                        f"S3 port {self._requested_s3_port} on {self.host} is already in use"
-                    )
-                ports["s3.port"] = self._requested_s3_port
-                ports["s3.port.grpc"] = reservation.any_port()
-            else:
-                ports["s3.port"], ports["s3.port.grpc"] = reservation.pair()
-            for component in ("master", "filer", "volume", "admin"):
-                http, grpc = reservation.pair()
-                ports[f"{component}.port"] = http
-                ports[f"{component}.port.grpc"] = grpc
-            return ports
-        finally:
-            reservation.release()
+        return choose_ports(self.host, self._requested_s3_port)
 
     def _remove_stale_sockets(self) -> None:
-        """Delete leftover gRPC unix sockets of our ports (no live server owns them: the TCP
-        ports were free at start, and our process is gone at stop)."""
-        for component in ("master", "volume", "filer", "s3", "admin"):
-            port = self.ports.get(f"{component}.port.grpc")
-            if port is None:
-                continue
-            path = Path(_GRPC_SOCKET.format(component=component, port=port))
-            with contextlib.suppress(OSError):
-                if path.is_socket():
-                    path.unlink()
-
-    def _socket_path(self, name: str) -> Path | None:
-        path = self.data_dir / name
-        return path if len(str(path)) < _MAX_SOCKET_PATH else None
+        remove_stale_sockets(self.ports)
 
     def _command(self, binary: Path, identities: Path) -> list[str]:
-        args = [
-            str(binary),
-            "-logtostderr=true",
-            "mini",
-            f"-dir={self.data_dir}",
-            f"-ip={self.host}",
-            f"-ip.bind={self.host}",
-            *(f"-{name}={port}" for name, port in self.ports.items()),
-            "-webdav=false",
-            "-admin.ui=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-s3.iam=false",
-            "-master.telemetry=false",
-            "-volume.preStopSeconds=0",
-            f"-s3.config={identities}",
-        ]
-        for flag, name in (("s3.localSocket", "s3.sock"), ("filer.localSocket", "filer.sock")):
-            path = self._socket_path(name)
-            if path is not None:
-                args.append(f"-{flag}={path}")
-        return args
+        return mini_command(binary, self.data_dir, self.host, self.ports, identities)
 
     def _wait_until_ready(self, started: float, timeout: float) -> None:
         assert self._process is not None

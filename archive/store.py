@@ -8,7 +8,8 @@ Why it looks like this:
   request) returns the object that is already there, different bytes raise `ObjectConflict`.
 - **Retention.** Each object carries its own Object Lock retention in COMPLIANCE mode (nobody,
   not even the root account, can shorten it or delete the version before `retain_until`) and
-  optionally a legal hold. The bucket must have Object Lock enabled (`ensure_bucket`).
+  optionally a legal hold. The bucket must have Object Lock enabled (`ensure_bucket`,
+  archive.bucket).
 - **Integrity.** The sha256 of the bytes is sent with the upload (`x-amz-checksum-sha256`, so
   the server refuses a corrupted upload: `IntegrityError`), recorded in the object's metadata
   (`sha256`) and verified on every `get()`: bytes that no longer match raise `IntegrityError`.
@@ -57,15 +58,14 @@ minio's 0.46-0.53 for the same headers (`_put_object`, its private API) and 0.37
 encoding included). SeaweedFS spends 1.5-1.8 ms on each either way; `If-None-Match` is
 about 0.3 of it (a lookup and a filer lock per put: minio's unconditional put 1.25-1.38).
 The encodings live beside this module: archive.metadata (header values), archive.objects
-(StoredObject from headers), archive.s3_errors (error responses -> typed errors); objects
-over `MULTIPART_THRESHOLD` go up in parts through archive.multipart.
+(StoredObject from headers), archive.s3_errors (error responses -> typed errors),
+archive.digests (sha256 forms, the check of every read); objects over `MULTIPART_THRESHOLD`
+go up in parts through archive.multipart.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Iterator
@@ -79,7 +79,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from archive.bounded_calls import BoundedCalls
-from archive.digests import checksum_base64, digest_from_hex, hashed
+from archive.bucket import ensure_locked_bucket
+from archive.digests import checksum_base64, digest_from_hex, hashed, verified
 from archive.errors import (
     ArchiveError,
     ArchiveUnavailable,
@@ -104,7 +105,7 @@ from archive.s3_errors import (
 )
 from archive.versions import KeyVersions, first_version, key_versions
 from archive.write_health import THRESHOLD as WRITE_FAILURE_THRESHOLD
-from archive.write_health import WriteFailures
+from archive.write_health import WriteFailures, probe_write
 
 __all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metadata_value",
            "encode_metadata_value"]
@@ -112,9 +113,6 @@ __all__ = ["MULTIPART_THRESHOLD", "ArchiveStore", "StoredObject", "decode_metada
 log = logging.getLogger(__name__)
 
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 limit
-# where a health probe checks that S3 takes writes again (ping); not a document key, so an
-# index rebuild that finds one left behind reports it among the foreign keys
-WRITE_PROBE_KEY = "kanal-health/write-probe"
 _HEAD_CONCURRENCY = 16  # HEADs in flight while listing (the client pools 32 connections)
 
 
@@ -179,37 +177,10 @@ class ArchiveStore:
     # --- bucket ---------------------------------------------------------------------------
 
     def ensure_bucket(self) -> None:
-        """Create the bucket with Object Lock if it is missing; refuse one without it."""
+        """Create the bucket with Object Lock if it is missing; refuse one without it
+        (ArchiveError; archive.bucket)."""
         with self._errors():
-            try:
-                self._call(self._client.head_bucket, Bucket=self.bucket)
-                exists = True
-            except ClientError as exc:
-                if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
-                    raise
-                exists = False
-            if not exists:
-                kwargs: dict[str, Any] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
-                if self.region != "us-east-1":
-                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-                try:
-                    self._call(self._client.create_bucket, **kwargs)
-                except ClientError as exc:
-                    if error_code(exc) != "BucketAlreadyOwnedByYou":
-                        raise
-            try:
-                config = self._call(self._client.get_object_lock_configuration, Bucket=self.bucket)
-            except ClientError as exc:
-                if error_code(exc) == "ObjectLockConfigurationNotFoundError":
-                    config = {}
-                else:
-                    raise
-        enabled = config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
-        if enabled != "Enabled":
-            raise ArchiveError(
-                f"bucket {self.bucket!r} exists without Object Lock; archived documents need "
-                "a bucket created with Object Lock enabled"
-            )
+            ensure_locked_bucket(self._call, self._client, self.bucket, self.region)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -346,18 +317,7 @@ class ArchiveStore:
         with self._errors(key):
             response, content = self._call(self._get_object, key, version_id)
         recorded, _ = decode_metadata(response.get("Metadata") or {})
-        actual = hashlib.sha256(content).hexdigest()
-        if not recorded:
-            raise IntegrityError(f"{key!r} has no recorded sha256; it was not archived by Kanal")
-        if actual != recorded.lower():
-            raise IntegrityError(
-                f"{key!r}: content sha256 {actual} does not match the recorded {recorded}"
-            )
-        if expected_sha256 is not None and actual != expected_sha256.lower():
-            raise IntegrityError(
-                f"{key!r}: content sha256 {actual} does not match the expected {expected_sha256}"
-            )
-        return content
+        return verified(key, content, recorded, expected_sha256)
 
     def _get_object(self, key: str, version_id: str | None) -> tuple[Any, bytes]:
         version = {"VersionId": version_id} if version_id else {}
@@ -451,34 +411,17 @@ class ArchiveStore:
         ArchiveUnavailable (naming the last error) while the last puts all failed on S3's
         side (`write_failures`, archive.write_health): an S3 that answers a HEAD but refuses
         every write is down for the archive. While so, each ping also tries one write
-        itself (`_probe_write`), so the archive is reported up again as soon as S3 takes
-        writes, even when nobody sends documents to an archive reported down."""
+        itself (archive.write_health.probe_write), so the archive is reported up again as
+        soon as S3 takes writes, even when nobody sends documents to an archive reported
+        down."""
         with self._errors():
             self._call(self._client.head_bucket, Bucket=self.bucket, _timeout=timeout)
         if self.write_failures.failing:
-            self._probe_write(timeout)
+            probe_write(self._call, self._client, self.bucket, self._errors,
+                        self.write_failures, timeout)
         reason = self.write_failures.reason
         if reason:
             raise ArchiveUnavailable(f"{self.endpoint_url or 'AWS S3'}: {reason}")
-
-    def _probe_write(self, timeout: float) -> None:
-        """Put a small object under WRITE_PROBE_KEY (no retention) and delete that version
-        again; counted in `write_failures` like any put. Only while writes are failing, so
-        at most one version per health probe while S3 is down, none left once it is up."""
-        try:
-            with self._errors(WRITE_PROBE_KEY):
-                response = self._call(self._client.put_object, Bucket=self.bucket,
-                                      Key=WRITE_PROBE_KEY, Body=b"kanal write probe\n",
-                                      _timeout=timeout)
-        except ArchiveError as exc:
-            self.write_failures.failed(exc)
-            return
-        self.write_failures.succeeded()
-        version = response.get("VersionId")
-        if version:
-            with contextlib.suppress(ArchiveError), self._errors(WRITE_PROBE_KEY):
-                self._call(self._client.delete_object, Bucket=self.bucket,
-                           Key=WRITE_PROBE_KEY, VersionId=version, _timeout=timeout)
 
     @property
     def call_timeout(self) -> float:

@@ -39,20 +39,32 @@ into the server's store, as if the server had made those writes: a success reset
 the failures after it add up, and `on_failing` is called once if the count is then at the
 threshold. So a worker's refused writes reach the server's `kanal.archive` health and the
 embedded SeaweedFS's restart as the server's own do.
+
+Coming back: while `failing`, each `ArchiveStore.ping` also writes (and deletes again) one
+small object under WRITE_PROBE_KEY itself (`probe_write`), so the archive is reported up as
+soon as S3 takes writes, even when nobody sends documents to an archive reported down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
+
+from archive.errors import ArchiveError
 
 log = logging.getLogger(__name__)
 
 THRESHOLD = 3  # consecutive server-side write failures (see the module docstring)
+# where a health probe checks that S3 takes writes again (probe_write); not a document key,
+# so an index rebuild that finds one left behind reports it among the foreign keys
+WRITE_PROBE_KEY = "kanal-health/write-probe"
 
 _NOT_A_FAULT = {"SlowDown"}  # 503 throttling: the caller should slow down, S3 is fine
 
@@ -169,3 +181,26 @@ class WriteFailures:
             self.succeeded()
         if report.failures:
             self._count(report.failures, report.last_error)
+
+
+def probe_write(call: Callable[..., Any], client: Any, bucket: str,
+                errors: Callable[[str], AbstractContextManager[None]],
+                failures: WriteFailures, timeout: float) -> None:
+    """Put a small object under WRITE_PROBE_KEY in `bucket` (no retention) and delete that
+    version again, within `timeout` s per request; counted in `failures` like any put.
+    `ArchiveStore.ping` calls it only while writes are failing, so at most one version per
+    health probe is left while S3 is down, none once it is up. `errors(key)` translates
+    botocore's errors (archive.s3_errors.translated); nothing is raised."""
+    try:
+        with errors(WRITE_PROBE_KEY):
+            response = call(client.put_object, Bucket=bucket, Key=WRITE_PROBE_KEY,
+                            Body=b"kanal write probe\n", _timeout=timeout)
+    except ArchiveError as exc:
+        failures.failed(exc)
+        return
+    failures.succeeded()
+    version = response.get("VersionId")
+    if version:
+        with contextlib.suppress(ArchiveError), errors(WRITE_PROBE_KEY):
+            call(client.delete_object, Bucket=bucket, Key=WRITE_PROBE_KEY, VersionId=version,
+                 _timeout=timeout)

@@ -10,7 +10,6 @@ import smtplib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dkim
 import grpc
@@ -23,35 +22,37 @@ from kanal.v1 import (
     deliveries_pb2,
     deliveries_pb2_grpc,
     documents_pb2,
-    documents_pb2_grpc,
     portal_pb2,
     portal_pb2_grpc,
 )
-from server.app import KanalServer
 from server.cli import main
-from server.config import Settings
 from server.delivery.tables import delivery_inputs
 from server.delivery.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from server.printing.queue import print_pieces
-from tests.client import Keys, channel
+from tests.client import channel
 from tests.integration.delivery_fixtures import (
     DkimKey,
     WebhookReceiver,
     address,
-    delivery_settings,
+    compose,
     fresh_database,
     mailbox_user,
     sample,
     start_postfix,
     wait_for,
 )
+from tests.integration.delivery_fixtures import find_delivery as delivery
+from tests.integration.smtp_delivery_fixtures import (
+    KEYS,
+    QUIET_COUNTRY,
+    documents_stub,
+    start_kanal,
+)
 from tests.postfix import BOUNCE_DOMAIN, DOMAIN, IDN_DOMAIN, IDN_DOMAIN_ASCII
 
 pytestmark = pytest.mark.integration
 
-KEYS = Keys(("nordkort", "producer"), ("nordkort", "admin"), ("nordkort", "service"))
 S = deliveries_pb2
-QUIET_COUNTRY = "SE"  # customers here are inside an e-mail quiet window during the tests
 
 
 @pytest.fixture(scope="module")
@@ -80,40 +81,13 @@ def webhook():
 
 @pytest.fixture(scope="module")
 def kanal(tmp_path_factory, postfix, database, dkim_key, webhook):
-    stockholm = datetime.now(UTC).astimezone(ZoneInfo("Europe/Stockholm"))
-    rules = {
-        "caps": {"marketing": {"max": 1, "days": 14}, "invoice": {"max": 0, "days": 14}},
-        "quiet_hours": {"email": {"countries": {QUIET_COUNTRY: {
-            "start": (stockholm - timedelta(hours=1)).strftime("%H:%M"),
-            "end": (stockholm + timedelta(hours=2)).strftime("%H:%M")}}}},
-    }
-    settings = Settings(
-        listen="127.0.0.1:0", state_dir=tmp_path_factory.mktemp("kanal-state"),
-        api_keys=KEYS.api_keys, index_url=database, render_workers=0,
-        delivery=delivery_settings(postfix, dkim_key, webhook_url=webhook.url, rules=rules),
-    )
-    with KanalServer(settings) as server:
-        yield server
+    yield from start_kanal(tmp_path_factory.mktemp("kanal-state"), postfix, database,
+                           dkim_key, webhook)
 
 
 @pytest.fixture(scope="module")
 def documents(kanal):
-    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
-        yield documents_pb2_grpc.DocumentsStub(ch)
-
-
-def compose(documents, layout_id: str, data: str, channels=()) -> str:
-    return documents.Compose(documents_pb2.ComposeRequest(
-        layout_id=layout_id, data_json=data, channels=channels)).document_id
-
-
-def delivery(documents, document_id: str, channel_value: int, state: int | None = None):
-    """The document's delivery of that channel (in `state`, when given), or None."""
-    found = documents.GetDocument(documents_pb2.GetDocumentRequest(document_id=document_id))
-    for d in found.deliveries:
-        if d.channel == channel_value and (state is None or d.state == state):
-            return d
-    return None
+    yield from documents_stub(kanal)
 
 
 def test_a_card_invoice_composed_in_real_time_reaches_the_mailbox(documents, postfix,

@@ -139,7 +139,7 @@ def b2b_pdf_text(locale: str, change=None) -> str:
 def test_uk_b2b_invoice_payment_sentence_gives_the_sort_code() -> None:
     """The business invoice has no slip: its one payment sentence names every number."""
     assert ("Please pay to sort code 60-16-13, account no. 31926819, quoting reference "
-            "FJB 10042 4711, by 30/03/2026.") in b2b_pdf_text("en-GB")
+            "FJB B-800442, by 30/03/2026.") in b2b_pdf_text("en-GB")
 
 
 def test_b2b_invoice_in_another_language_to_a_uk_account_gives_the_sort_code() -> None:
@@ -217,8 +217,12 @@ GOLDEN = {
     ('payment-reminder', 'nb-NO'): ('a1d99b24ba1f5d92', '059e2c5516b692a3', '1318a5ae75c84f82'),
     ('payment-reminder', 'sv-SE'): ('174d6475b0f9b05c', '0a6d2e53e59ae376', '1a4ca28d109f7942'),
     ('payment-reminder', 'da-DK'): ('0a8ef0cde83bb247', 'a8971d79ae2b4a78', '3eead26cc4c5e810'),
-    ('payment-reminder', 'fi-FI'): ('5f80484b1c93af47', 'd8715909e1e6d3ea', '8f81e8588706b838'),
-    ('payment-reminder', 'sv-FI'): ('596eeda070e87a85', 'e7111b4f7d48edf8', 'c089751183288d60'),
+    # fi-FI, sv-FI: the sample's Finnish reference is its own customer's, base 5201883009 /
+    # 5201911409 (test_sample_references.py; with base 2026004711 put back the outputs hash as
+    # before: '5f80484b1c93af47', 'd8715909e1e6d3ea', '8f81e8588706b838' and
+    # '596eeda070e87a85', 'e7111b4f7d48edf8', 'c089751183288d60')
+    ('payment-reminder', 'fi-FI'): ('c93f3362873993b1', '6af5b69c02553245', 'ac628bda498837d4'),
+    ('payment-reminder', 'sv-FI'): ('dbdb7a793e959743', '0aa24015ce0f98cc', '3afa306160b76f60'),
     ('payment-reminder', 'de-DE'): ('0b5c38e60d628f1d', '38b8d11c692e6c1b', 'b900e19aa98bf3c4'),
     ('payment-reminder', 'de-AT'): ('4b45968ee8b01235', 'e6298a06469ba9f3', '7f76089b96ad5da3'),
     # pl-PL e-mails: the transfer-title note of test_slip_notes.py (was 'Podaj  w tytule');
@@ -230,8 +234,11 @@ GOLDEN = {
     ('card-invoice', 'nb-NO'): ('f2beb7a245b06942', '961b9adce06e9a0e', '51ddd1f20ad3d248'),
     ('card-invoice', 'sv-SE'): ('8c5310db0d070ce2', '0d9c67f2de5c2c02', 'b17b42fec569ab11'),
     ('card-invoice', 'da-DK'): ('79acb07f56c13ac9', '1b7ba36ac26c4904', '975de6908e11201f'),
-    ('card-invoice', 'fi-FI'): ('251c6483e6f7136e', '2ad55d4eee139738', '11f5b3bed27108a8'),
-    ('card-invoice', 'sv-FI'): ('d1f82f1a3ae7b496', '1eb5b3f541b443db', '6cd9db8aa34b6e65'),
+    # fi-FI, sv-FI: the sample's own customer's Finnish reference, base 5201883005 / 5201911406
+    # (with base 2026004711 put back: '251c6483e6f7136e', '2ad55d4eee139738', '11f5b3bed27108a8'
+    # and 'd1f82f1a3ae7b496', '1eb5b3f541b443db', '6cd9db8aa34b6e65')
+    ('card-invoice', 'fi-FI'): ('5666ea99150c88c5', 'dc0b98c0ab58a843', '49e8c8ba55362e73'),
+    ('card-invoice', 'sv-FI'): ('7e5c6bacd6b85d9e', '941fa036df66e97d', '1ac305fd9ecf6015'),
     ('card-invoice', 'de-DE'): ('d62e45ee9a72b1b3', '80f040aeb7c3cea7', 'abed19124d88ee5f'),
     ('card-invoice', 'de-AT'): ('37f2c460f37e25c4', 'e0334d55bec19743', 'baa1923d7d9a7abc'),
     # pl-PL: the sample's transfer title 'Faktura 2026029105563, klient 91055630' (was 'Faktura
@@ -260,16 +267,23 @@ def test_the_en_gb_reminder_calls_only_the_payment_reference_a_reference():
     assert "Case number: R-" in text and ">Case number</th>" in page
 
 
-@pytest.mark.parametrize("layout", [LAYOUTS.get(lid, version) for lid in CHANNEL_LAYOUTS
+@pytest.mark.parametrize("layout", [LAYOUTS.get(lid, version)
+                                    for lid in (*CHANNEL_LAYOUTS, "b2b-invoice")
                                     for version in LAYOUTS.versions(lid)
                                     if "en-GB" in LAYOUTS.get(lid, version).sample_locales],
                          ids=lambda layout: layout.ref)
 def test_each_en_gb_sample_pays_with_its_own_customers_reference(layout: Layout) -> None:
     """QA: the en-GB samples asked Oliver Bennett (customer 61033874) to quote "FJB 10042
-    4711", the country tests' customer 10042 and invoice 4711. A UK payer reference stays
-    the same for a card account (no check digits: references.py), so the card invoice and
-    the reminder of its statement quote "FJB" and the customer number. The samples are
-    fixed in every version (a sample is test data, not a layout's output)."""
+    4711", the country tests' customer 10042 and invoice 4711, and the business invoice's
+    Pennine Joinery (customer B-800442) the same. A UK payer reference has no check digits
+    (references.py: "gb", the reference as given, upper case) and names the payer's account
+    with the bank, so the card invoice, the reminder of its statement and the business
+    invoice quote "FJB" and the sample's own customer number. The samples are fixed in every
+    version (a sample is test data, not a layout's output)."""
     data = json.loads(layout.sample_data("en-GB"))
     reference = data["payment"]["reference"]
     assert reference == "FJB " + data["customer"]["customer_id"], reference
+    # and the composed document asks for exactly that reference
+    composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
+                                         document_id="d", now=NOW, locale="en-GB"))
+    assert composition.payment_reference.display == reference
