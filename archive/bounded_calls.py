@@ -8,8 +8,11 @@ An abandoned request ends on its own, at the latest after the client's read time
 
 Shape: `BoundedCalls(where, call_timeout s, max_inflight)`; calling it with
 `(request, *args, _timeout=None, **kwargs)` returns `request(*args, **kwargs)`'s result or
-raises what it raised; `ArchiveUnavailable` when no time is left, too many requests wait, or
-the answer does not come in time. Used by archive.store.ArchiveStore.
+raises what it raised; `ArchiveUnavailable` when too many requests wait or the answer does
+not come in time; `ArchiveDeadline` (a kind of it) when the call's deadline, not the store's
+timeout, left the request less than `MIN_REQUEST_SECONDS`: the caller's deadline was too
+short for the call, which says nothing about S3 (a QA caller's 0.3 s Compose was answered
+"S3 did not answer within 0.0 s" while S3 was healthy). Used by archive.store.ArchiveStore.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from archive import deadline
-from archive.errors import ArchiveUnavailable
+from archive.errors import ArchiveDeadline, ArchiveUnavailable
 
 T = TypeVar("T")
+
+# seconds: a request to S3 given less than this by its call's deadline was cut by the
+# deadline (a healthy S3 answers a put or head in milliseconds; a paused one in none)
+MIN_REQUEST_SECONDS = 0.25
 
 
 class BoundedCalls:
@@ -41,9 +48,11 @@ class BoundedCalls:
                  **kwargs: Any) -> T:
         """`request(*args, **kwargs)` in these threads; the caller waits at most the call's
         time left, `call_timeout` (or `_timeout`) without a deadline."""
-        budget = deadline.remaining(_timeout or self.call_timeout)
+        limit = _timeout or self.call_timeout
+        budget = deadline.remaining(limit)
         if not budget:
-            raise ArchiveUnavailable(f"no time left for a request to {self.where}")
+            raise ArchiveDeadline(f"the call's deadline left no time for a request to "
+                                  f"{self.where}")
         with self._lock:
             if self._inflight >= self.max_inflight:
                 raise ArchiveUnavailable(f"{self.where} is not keeping up: "
@@ -54,6 +63,10 @@ class BoundedCalls:
         try:
             return future.result(timeout=budget)
         except FutureTimeout:
+            if budget < min(limit, MIN_REQUEST_SECONDS):
+                raise ArchiveDeadline(
+                    f"the call's deadline left {budget:.2f} s for a request to {self.where}, "
+                    "too little for an answer") from None
             raise ArchiveUnavailable(
                 f"{self.where} did not answer within {budget:.1f} s") from None
 

@@ -5,6 +5,7 @@ psycopg exception, so that `server/api` can map them to gRPC status codes withou
 which backend raised them:
 
 - `ArchiveUnavailable`  -> UNAVAILABLE (retryable: the endpoint or database is down or slow)
+- `ArchiveDeadline`     -> DEADLINE_EXCEEDED (the call's deadline left S3 no time to answer)
 - `ObjectNotFound`      -> NOT_FOUND
 - `IntegrityError`      -> DATA_LOSS / INTERNAL (bytes do not match their sha256)
 - `ObjectConflict`      -> ALREADY_EXISTS (a key is immutable once written)
@@ -25,6 +26,12 @@ class ArchiveError(Exception):
 
 class ArchiveUnavailable(ArchiveError):
     """The S3 endpoint or the index database cannot be reached, or timed out. Retry later."""
+
+
+class ArchiveDeadline(ArchiveUnavailable):
+    """The current call's deadline (archive.deadline) left a request to S3 less time than
+    any answer takes: the caller's deadline is too short, S3 is not known to be down. A
+    kind of ArchiveUnavailable, so whatever retries an unavailable archive retries this."""
 
 
 class ObjectNotFound(ArchiveError):

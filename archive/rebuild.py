@@ -20,6 +20,11 @@ What is *not* indexed, and reported instead:
   (tenant/customer/year/ULID), so in a full reindex the older document of a pair wins.
 - an **incomplete** document: fewer outputs stored than its channel plan rendered (the crash
   came between two output writes); its request failed and was retried under a new id.
+- an **abandoned** document: its objects sit beside an `abandoned` marker object (channel
+  `ABANDONED`), which the server writes when it answered a call with an error after the
+  call's objects may have been stored (S3 too slow for the deadline, the index down): the
+  caller was told nothing was archived and retries under a new id, so indexing it would
+  give the customer a second, never delivered copy.
 - **foreign** objects: keys or metadata that are not a Kanal document (e.g. print batches).
 - objects younger than `min_age`: a live server may be between its two writes right now.
 
@@ -42,6 +47,7 @@ from archive.records import DocumentRecord, OutputRecord, skipped_from_json
 from archive.store import ArchiveStore, StoredObject
 
 __all__ = [
+    "ABANDONED",
     "ReconcileReport",
     "VerifyReport",
     "reconcile",
@@ -50,6 +56,7 @@ __all__ = [
     "verify",
 ]
 
+ABANDONED = "abandoned"  # the channel of a document's abandoned marker (see module doc)
 _REQUIRED = ("tenant", "customer-id", "document-id", "kind", "layout", "locale", "created-at",
              "input-sha256", "channel-plan", "channel")
 
@@ -60,6 +67,7 @@ class ReconcileReport:
     already_indexed: int = 0
     race_losers: list[str] = field(default_factory=list)  # same idempotency key as a winner
     incomplete: list[str] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)  # the server refused their call
     too_young: list[str] = field(default_factory=list)
     foreign_keys: list[str] = field(default_factory=list)
     # keys with versions written over Kanal's (read from Kanal's, the first: archive.versions)
@@ -68,7 +76,8 @@ class ReconcileReport:
     def summary(self) -> str:
         return (f"indexed {len(self.indexed)}, already indexed {self.already_indexed}, "
                 f"skipped race losers {len(self.race_losers)}, incomplete "
-                f"{len(self.incomplete)}, too young {len(self.too_young)}, "
+                f"{len(self.incomplete)}, abandoned {len(self.abandoned)}, "
+                f"too young {len(self.too_young)}, "
                 f"foreign objects {len(self.foreign_keys)}, "
                 f"written over by others {len(self.overwritten)}")
 
@@ -174,6 +183,9 @@ def reconcile(
         name = f"{record.tenant}/{record.document_id}"
         if index.known_ids(record.tenant, [record.document_id]):
             report.already_indexed += 1
+            continue
+        if any(obj.metadata["channel"] == ABANDONED for obj in group):
+            report.abandoned.append(name)
             continue
         if record.created_at > cutoff:
             report.too_young.append(name)

@@ -450,6 +450,8 @@ class KanalServer:
             self.job_runner.stop()
             self.job_runner = None
         self.grpc_server.stop(grace)
+        if getattr(self, "documents", None) is not None:
+            self.documents.abandonments.stop()  # refused calls' markers: last tries
         if getattr(self, "lanes", None) is not None:
             self.lanes.close()
         if getattr(self, "surveys", None) is not None:

@@ -24,12 +24,13 @@ from typing import Any
 
 from ulid import ULID
 
-from archive.errors import ArchiveUnavailable, DuplicateDocument
+from archive.errors import ArchiveDeadline, ArchiveUnavailable, DuplicateDocument
 from archive.index import DocumentIndex
 from archive.records import DocumentRecord, OutputRecord, SkippedRecord
 from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs, metrics
+from server.abandoning import Abandonments
 from server.archiving import (
     ArchiveStep,
     Rendered,
@@ -43,7 +44,14 @@ from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output, SkippedChannel
 from server.compose.rules import Rule, tenant_rules
 from server.delivery.stage import DeliveryStage
-from server.errors import Conflict, InvalidInput, NotFound, TooLarge, Unavailable
+from server.errors import (
+    Conflict,
+    DeadlineExceeded,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+)
 from server.printing.queue import PrintQueue
 
 log = logs.get_logger(__name__)
@@ -140,6 +148,7 @@ class DocumentService:
         self.archiving = ArchiveStep(store, index, retention, print_queue=print_queue,
                                      delivery=delivery, exposures=exposures)
         self._idempotency_locks = _KeyedLocks()
+        self.abandonments = Abandonments(self.archiving)  # refused calls' objects (see there)
 
     @property
     def before_index(self) -> Callable[[str], None]:
@@ -215,9 +224,15 @@ class DocumentService:
     def commit(self, rendered: Sequence[Rendered]) -> list[ComposeResult | BaseException]:
         """Store and index rendered documents, all in one index transaction (server.archiving).
         -> per document its result, or what failed it alone (ObjectConflict, ValueError,
-        Conflict). Raises Unavailable when S3 or the index is down: nothing was indexed."""
+        Conflict). Raises Unavailable when S3 or the index is down, DeadlineExceeded when
+        the call's deadline left S3 no time (archive.bounded_calls): nothing was indexed."""
         try:
             outcomes = self.archiving.commit(rendered)
+        except ArchiveDeadline as exc:
+            log.warning("archive cut by the call's deadline", error=str(exc))
+            raise DeadlineExceeded(
+                "the call's deadline passed while the document was archived, nothing was "
+                f"indexed: retry with a longer deadline ({exc})") from exc
         except ArchiveUnavailable as exc:
             log.warning("archive unavailable", error=str(exc))
             raise Unavailable(f"e-archive unavailable, nothing was indexed: {exc}") from exc
@@ -282,7 +297,11 @@ class DocumentService:
         rendered = self._render(request, document_id, now)
         if isinstance(rendered, ComposeResult):  # a preview
             return rendered
-        [outcome] = self.commit([rendered])
+        try:
+            [outcome] = self.commit([rendered])
+        except (Unavailable, DeadlineExceeded) as exc:  # its puts may land: never index it
+            self.abandonments.mark(rendered, str(exc))
+            raise
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome

@@ -33,13 +33,13 @@ import grpc
 from sqlalchemy import exc as sa_exc
 
 from archive import deadline
-from archive.errors import ArchiveUnavailable
+from archive.errors import ArchiveDeadline, ArchiveUnavailable
 from server import auth, logs
 from server.api import admission
 from server.api.admission import Lanes, Limits
 from server.api.errors import to_status
 from server.api.wire import BadMessage, check_request, in_stream, safe_deserializer
-from server.errors import InvalidInput, KanalError, Overloaded, Unavailable
+from server.errors import DeadlineExceeded, InvalidInput, KanalError, Overloaded, Unavailable
 
 log = logs.get_logger("kanal.rpc")
 
@@ -67,6 +67,10 @@ def failure_status(exc: BaseException) -> grpc.Status:
         status = to_status(exc)
         log.info("rpc refused", code=status.code.name, error=type(exc).__name__)
         return status
+    if isinstance(exc, ArchiveDeadline):  # the caller's deadline, not a backend outage
+        return failure_status(DeadlineExceeded(
+            "the call's deadline passed before the archive answered; retry with a longer "
+            "deadline"))
     if isinstance(exc, _BACKEND_FAILURES):
         log.warning("rpc failed: backend unavailable", error=repr(exc)[:300])
         return to_status(Unavailable("a backend is unavailable; retry later"))

@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -24,6 +25,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 
+from archive import deadline
+from archive.keys import customer_prefix
+from archive.rebuild import reconcile
 from archive.tables import documents as index_documents
 from archive.tables import outputs as index_outputs
 from kanal.v1 import (
@@ -44,7 +48,7 @@ from server.config import Settings
 from server.jobs.worker import document_id_for
 from server.printing.queue import print_pieces
 from tests.client import Keys, channel
-from tests.integration.delivery_fixtures import queued_pieces
+from tests.integration.delivery_fixtures import queued_pieces, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -285,6 +289,50 @@ def test_a_poison_record_is_reported_and_the_job_completes(kanal, ch):
 # --- S3 paused -----------------------------------------------------------------------------------
 
 
+def test_a_deadline_too_short_for_the_archive_is_deadline_exceeded_and_never_indexed(kanal, ch):
+    """QA: a Compose whose deadline left the archive no time was answered UNAVAILABLE ("S3 did
+    not answer within 0.0 s", S3 healthy), and `kanal archive reconcile` later indexed the
+    objects its abandoned puts had stored: a second, never delivered copy in the portal.
+    Here S3 answers after 0.6 s (paused) while the call has 0.1 s left for the archive."""
+    stub = documents_pb2_grpc.DocumentsStub(ch)
+    customer = f"deadline-{os.urandom(3).hex()}"
+    data = json.loads(LETTER)
+    data["customer"]["customer_id"] = customer
+    pid, real_commit = kanal.embedded_s3.pid, kanal.documents.archiving.commit
+
+    def commit_with_little_time(documents):  # type: ignore[no-untyped-def]
+        deadline.set_timeout(deadline.MARGIN_SECONDS + 0.1)  # in the call's context
+        os.killpg(pid, signal.SIGSTOP)
+        threading.Timer(0.6, os.killpg, (pid, signal.SIGCONT)).start()
+        return real_commit(documents)
+
+    kanal.documents.archiving.commit = commit_with_little_time
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Compose(documents_pb2.ComposeRequest(
+                layout_id="welcome-letter", data_json=json.dumps(data),
+                channels=[common_pb2.CHANNEL_PRINT]), timeout=30)
+    finally:
+        del kanal.documents.archiving.commit
+    assert refused.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, refused.value
+    assert "nothing was indexed" in refused.value.details()
+
+    kanal.documents.abandonments.wait()  # the marker is put after the answer
+    prefix = customer_prefix("nordkort", customer)
+    objects = wait_for(lambda: (lambda keys: keys if len(keys) == 2 else None)(
+        sorted(o.key for o in kanal.store.iter_objects(prefix))),
+        "the abandoned put and its marker stored", 30,
+        explain=lambda: sorted(o.key for o in kanal.store.iter_objects(prefix)))
+    assert [key.rsplit("/", 1)[1] for key in objects] == ["abandoned.json", "print.pdf"]
+    document_id = objects[0].split("/")[-2]
+    report = reconcile(kanal.store, kanal.index, prefix=prefix, min_age=timedelta(0))
+    assert (report.indexed, report.abandoned) == ([], [f"nordkort/{document_id}"])
+    with pytest.raises(grpc.RpcError) as lookup:
+        stub.GetDocument(documents_pb2.GetDocumentRequest(document_id=document_id))
+    assert lookup.value.code() == grpc.StatusCode.NOT_FOUND
+    assert health(ch, "kanal.archive") == SERVING  # a short deadline says nothing of S3
+
+
 def test_a_paused_s3_answers_unavailable_within_the_deadline_and_starves_nothing(kanal, ch):
     stub = documents_pb2_grpc.DocumentsStub(ch)
     request = documents_pb2.ComposeRequest(layout_id="welcome-letter", data_json=LETTER,
@@ -304,11 +352,18 @@ def test_a_paused_s3_answers_unavailable_within_the_deadline_and_starves_nothing
             cheap_calls_are_fast(ch)
             seconds, result = timed(preview, ch)
             assert result.outputs and seconds < 3, (result, seconds)
+            codes = []
             for call in calls:
                 seconds, error = call.result()
                 assert isinstance(error, grpc.RpcError), error
-                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                codes.append(error.code())
                 assert seconds < 4
+            # S3 given time and silent: UNAVAILABLE; a call that waited for a render process
+            # until its deadline left S3 no time (< 0.25 s: archive.bounded_calls) is
+            # DEADLINE_EXCEEDED, as it would be with S3 up
+            assert set(codes) <= {grpc.StatusCode.UNAVAILABLE,
+                                  grpc.StatusCode.DEADLINE_EXCEEDED}, codes
+            assert grpc.StatusCode.UNAVAILABLE in codes, codes
         wait_for_health(ch, "kanal.archive", NOT_SERVING, timeout=10)
         assert health(ch, "kanal.v1.Documents") == NOT_SERVING
         assert health(ch, "kanal.v1.Layouts") == SERVING
