@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"skipped (idempotency race loser): {name}")
         for name in result.incomplete:
             print(f"skipped (incomplete): {name}")
+        for name in result.abandoned:
+            print(f"skipped (abandoned: its call was answered with an error): {name}")
         for key in result.overwritten:
             print(f"written over (indexed from the retained original): {key}")
         print(result.summary(), file=sys.stderr)

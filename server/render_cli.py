@@ -120,7 +120,9 @@ def render(args: argparse.Namespace) -> int:
     ))
     zones = paper_mark_zones(composition, all_mark_zones())
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{layout.id}-{composition.locale}"
+    # a version asked for is in the names, so it never overwrites the newest one's files
+    named = f"{layout.id}-{layout.version}" if args.layout_version else layout.id
+    stem = f"{named}-{composition.locale}"
     pages: dict[str, list[Image.Image]] = {}
     unprintable = 0
     printed = printable(composition, layout)  # what compose renders (render_print)

@@ -168,3 +168,15 @@ def test_render_draws_the_layout_version_asked_for(tmp_path, capsys):
     assert main(["render", "card-invoice", "--layout-version", "1.0.0", "--out", str(tmp_path),
                  "--dpi", "18"]) == 0
     assert "page(s) by weasyprint" in capsys.readouterr().out
+
+
+def test_a_version_asked_for_writes_files_of_its_own(tmp_path, capsys):
+    # QA: `--layout-version 1.0.0` wrote card-invoice-nb-NO.pdf, over the newest version's
+    assert main(["render", "card-invoice", "--out", str(tmp_path), "--dpi", "18"]) == 0
+    newest = (tmp_path / "card-invoice-nb-NO.pdf").read_bytes()
+    assert main(["render", "card-invoice", "--layout-version", "1.0.0", "--out", str(tmp_path),
+                 "--dpi", "18"]) == 0
+    assert (tmp_path / "card-invoice-nb-NO.pdf").read_bytes() == newest
+    older = (tmp_path / "card-invoice-1.0.0-nb-NO.pdf").read_bytes()
+    assert older != newest and (tmp_path / "card-invoice-1.0.0-nb-NO-page1.png").is_file()
+    assert "card-invoice-1.0.0-nb-NO.pdf: 2 page(s) by weasyprint" in capsys.readouterr().out
