@@ -359,13 +359,22 @@ class DocumentService:
 
     def _corrects(self, request: ComposeInput, composition: Composition) -> str | None:
         """The corrected document's id, if it is an archived document of the same tenant and
-        customer (anything else reads as unknown, so ids do not leak)."""
+        customer (anything else reads as unknown, so ids do not leak), composed with the same
+        layout (any version): a correction replaces that document, so a reminder or a credit
+        note never stands in for a card invoice (QA). InvalidInput on corrects_document_id."""
         if not request.corrects_document_id:
             return None
         corrected = self.index.get(request.tenant, request.corrects_document_id)
         if corrected is None or corrected.customer_id != composition.recipient.customer_id:
             raise InvalidInput.field(
                 "corrects_document_id", "no archived document with this id for this customer")
+        corrected_layout = corrected.layout_ref.partition("@")[0]
+        if corrected_layout != request.layout_id:
+            raise InvalidInput.field(
+                "corrects_document_id",
+                f"document {corrected.document_id} is a {corrected_layout} document; its "
+                f"correction replaces it, so it must be a {corrected_layout} too, not a "
+                f"{request.layout_id}")
         return corrected.document_id
 
     # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------

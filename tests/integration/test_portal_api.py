@@ -408,3 +408,19 @@ def test_unknown_or_foreign_correction_is_refused_naming_the_field(kanal, docs):
                                                      corrects_document_id=target))
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert [f for f, _ in field_violations(info.value)] == ["corrects_document_id"]
+
+
+def test_a_correction_made_with_another_layout_is_refused(kanal, docs):
+    # QA: a payment reminder "corrected" a card invoice, and replaced it in the portal
+    reminder = json.loads((LAYOUTS.get("payment-reminder").path / "sample.json").read_text())
+    reminder["customer"]["customer_id"] = CUSTOMER_A
+    with (channel(kanal.address, KEYS["nordkort", "producer"]) as ch,
+          pytest.raises(grpc.RpcError) as info):
+        documents_pb2_grpc.DocumentsStub(ch).Compose(documents_pb2.ComposeRequest(
+            layout_id="payment-reminder", data_json=json.dumps(reminder),
+            corrects_document_id=docs["a1"].document_id))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(info.value) == [(
+        "corrects_document_id",
+        f"document {docs['a1'].document_id} is a card-invoice document; its correction "
+        "replaces it, so it must be a card-invoice too, not a payment-reminder")]
