@@ -2,21 +2,31 @@
 the totals stay exactly the sum of the chunks' contributions through cancel, resume, start,
 finish and cancel again; a chunk's cancelled records are listed a page at a time; a failed
 record keeps its error; a worker that saw the job cancelled before it was resumed settles
-nothing of it."""
+nothing of it; a job's end decided while it is resumed leaves it queued.
+
+CI: `test_jobs_resume::test_a_resumed_job_can_be_cancelled_and_resumed_again` once ended
+`completed` with done 40, cancelled 0, failed 0 of 60 records. The runner, settling the job
+as it was cancelled, counted its chunks (all settled) just before the test's ResumeJob
+committed, then set the final state on the job, which by then was queued again: `completed`,
+with the 20 records just requeued never run. The last two tests hold the resume at that very
+point, so the race is not left to timing: the finish now locks the job's row before it
+counts, as the resume does."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from archive.index import DocumentIndex
 from server.errors import FailedPrecondition, NotFound
-from server.jobs.model import ChunkSummary, JobHeader
+from server.jobs import resuming
+from server.jobs.model import ChunkSummary, JobHeader, JobRow
 from server.jobs.store import JobStore
-from server.jobs.tables import jobs
+from server.jobs.tables import CANCELLED, QUEUED, jobs
 
 TENANT = "t"
 
@@ -143,3 +153,65 @@ def test_a_job_not_cancelled_is_not_resumed_and_another_tenants_is_not_found(sto
     with pytest.raises(NotFound):
         store.cancelled_records(job_id, "another", -1, 10)
     assert counts(store, job_id)[0] == "cancelled"
+
+
+def cancelled_job(store: JobStore) -> str:
+    """10 records (5 chunks) cancelled before any chunk ran: all settled, the job cancelled."""
+    job_id = sealed_job(store, 10)
+    assert store.cancel(job_id, TENANT).state == CANCELLED
+    return job_id
+
+
+def test_a_job_resumed_as_its_end_is_decided_stays_queued(store):
+    """The resume commits just before the finish's first write (the runner's finish had
+    counted the chunks then: all settled)."""
+    job_id = cancelled_job(store)
+    finisher = threading.get_ident()
+    resumed: list[JobRow] = []
+
+    def resume_first(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if (threading.get_ident() == finisher and not resumed
+                and statement.lstrip().upper().startswith("UPDATE")):
+            resume = threading.Thread(target=lambda: resumed.append(store.resume(job_id, TENANT)))
+            resume.start()
+            resume.join(60)
+
+    event.listen(store.engine, "before_cursor_execute", resume_first)
+    try:
+        assert store.finish_job_if_done(job_id) is None  # its chunks are pending again
+    finally:
+        event.remove(store.engine, "before_cursor_execute", resume_first)
+    assert [job.state for job in resumed] == [QUEUED]
+    job = store.get(job_id)
+    assert job.state == QUEUED and job.finished_at is None
+    assert len(store.pending_chunks(job_id)) == 5
+
+
+def test_a_resume_holding_the_job_makes_its_end_wait(store, monkeypatch):
+    """The finish comes while the resume holds the job's row, its chunks pending and not
+    yet committed: it waits for the resume, then counts those chunks."""
+    job_id = cancelled_job(store)
+    requeued = threading.Event()
+    finished: list[str | None] = []
+    real_requeue = resuming._requeue
+
+    def requeue_then_wait(conn, job):  # type: ignore[no-untyped-def]
+        count = real_requeue(conn, job)
+        requeued.set()
+        finisher.join(1.0)  # the finish meanwhile: it must wait for the commit
+        return count
+
+    def finish() -> None:
+        requeued.wait(30)
+        finished.append(store.finish_job_if_done(job_id))
+
+    monkeypatch.setattr(resuming, "_requeue", requeue_then_wait)
+    finisher = threading.Thread(target=finish)
+    finisher.start()
+    store.resume(job_id, TENANT)
+    finisher.join(60)
+
+    assert finished == [None]
+    job = store.get(job_id)
+    assert job.state == QUEUED and job.finished_at is None
+    assert len(store.pending_chunks(job_id)) == 5
