@@ -12,29 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.references import make_reference
+from tests.layout_samples import NOW, samples_paying_by
 
-REGISTRY = LayoutRegistry()
-LAYOUTS = [REGISTRY.get(layout.id, version) for layout in REGISTRY.latest()
-           for version in REGISTRY.versions(layout.id)]
-NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-def _finnish_samples():
-    for layout in LAYOUTS:
-        for locale in layout.sample_locales or (layout.default_locale,):
-            data = json.loads(layout.sample_data(locale))
-            if data.get("payment", {}).get("reference_scheme") == "fi":
-                yield pytest.param(layout, locale, data, id=f"{layout.ref}-{locale}")
-
-
-FINNISH = list(_finnish_samples())
+FINNISH = list(samples_paying_by("fi"))
 
 
 def test_the_samples_with_a_finnish_reference_are_found():

@@ -11,28 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from tests.layout_samples import NOW, samples_paying_by
 
-REGISTRY = LayoutRegistry()
-LAYOUTS = [REGISTRY.get(layout.id, version) for layout in REGISTRY.latest()
-           for version in REGISTRY.versions(layout.id)]
-NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-def _titled_samples():
-    for layout in LAYOUTS:
-        for locale in layout.sample_locales or (layout.default_locale,):
-            data = json.loads(layout.sample_data(locale))
-            if data.get("payment", {}).get("reference_scheme") == "text":
-                yield pytest.param(layout, locale, data, id=f"{layout.ref}-{locale}")
-
-
-TITLED = list(_titled_samples())
+TITLED = list(samples_paying_by("text"))
 
 
 def test_the_samples_with_a_transfer_title_are_found():
