@@ -4,7 +4,8 @@ Every builder reads its document's recipient here (`recipient`), so what is refu
 customer is refused the same way for every layout and version: a name or address line
 holding a line break (`one_line`), a blank or padded customer id (`customer_id`), an email
 address email-validator refuses (`email_address`), a national id its scheme refuses
-(`national_id`). Errors are `InvalidInput` at the field's JSON path ("$.customer.email").
+(`national_id`), a Peppol participant id that addresses no one (`peppol_id`). Errors are
+`InvalidInput` at the field's JSON path ("$.customer.email").
 `builders.base` re-exports these names for the builders that import them from there.
 """
 
@@ -67,7 +68,8 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
     of the country is refused by the composer when the document goes by post. The name and
     every address field are one line each (`one_line`). The national id is checked and
     made compact by the scheme of the customer's country, else of the `sender_country`
-    (`national_id`)."""
+    (`national_id`). A Peppol participant id that addresses no one is refused
+    (`peppol_id`): a mistyped one must not quietly turn an e-invoice into paper."""
     one_line(data.get("name"), f"{path}.name")
     if not str(data["name"]).strip():  # the schemas take "   ": "Hei   ," and a blank window line
         raise InvalidInput.field(f"{path}.name", f"{quote(data['name'])} is blank: the name "
@@ -93,7 +95,7 @@ def recipient(data: Mapping[str, Any], path: str = "$.customer",
         national_id=number,
         national_id_country=scheme,
         org_number=data.get("org_number") or None,
-        peppol_id=data.get("peppol_id") or None,
+        peppol_id=peppol_id(data.get("peppol_id"), f"{path}.peppol_id"),
         mailbox_ids=dict(data.get("mailbox_ids", {})),
         preferences=tuple(data.get("preferences", ())),
         consents=tuple(data.get("consents", ())),
@@ -135,3 +137,20 @@ def national_id(value: str | None, country: str | None, sender_country: str | No
         return identifiers.national_id_of_scheme(value, country, sender_country)
     except identifiers.IdentifierError as exc:
         raise InvalidInput.field(path, exc.reason) from exc
+
+
+def peppol_id(value: str | None, path: str) -> str | None:
+    """The customer's Peppol participant id as given ('0192:923609016'), or None when there
+    is none. One whose scheme is not on the EAS list, or whose identifier breaks its scheme's
+    Peppol rule or check digit (`identifiers.peppol_id`: 0192 MOD11, 0007 Luhn, 0184 CVR,
+    0037 Y-tunnus, 0088 GLN, 0208 MOD97, 99xx VAT numbers, ...), is refused, `InvalidInput`
+    at `path` naming the rule, the scheme and why: such an id routes to no one, and the
+    e-invoice the buyer is owed would silently become paper (an id is the caller's to fix,
+    as a wrong email address is)."""
+    if not value:
+        return None
+    try:
+        identifiers.peppol_id(value)
+    except identifiers.IdentifierError as exc:
+        raise InvalidInput.field(path, str(exc)) from exc
+    return value
