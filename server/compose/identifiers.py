@@ -18,7 +18,9 @@ country, and turned into that form before anything is computed or written:
     VAT identifier (BT-31 / BT-48 / BT-63) country prefix + national form: NO...MVA,
                                           SE + 12 digits, DK + 8, FI + 8, EL for Greece
     electronic address (BT-34 / BT-49)    EAS code from the code list; the value in the
-                                          form its scheme's Peppol rule demands; a party
+                                          form its scheme's Peppol rule demands, its check
+                                          digit valid where python-stdnum checks the
+                                          scheme (`peppol_id`); a party
                                           that names none can be addressed by its
                                           organisation number (Nordic ICDs, which are EAS
                                           codes too) or its VAT id (`VAT_EAS`: DE 9930,
@@ -32,22 +34,34 @@ from __future__ import annotations
 
 import re
 
-from stdnum import get_cc_module, luhn
+from stdnum import get_cc_module, lei, luhn
+from stdnum.ch import uid as ch_uid
+from stdnum.de import leitweg as de_leitweg
 from stdnum.dk import cpr as dk_cpr
 from stdnum.dk import cvr as dk_cvr
+from stdnum.ee import registrikood as ee_registrikood
 from stdnum.exceptions import (
     InvalidChecksum,
     InvalidFormat,
     InvalidLength,
     ValidationError,
 )
+from stdnum.fi import alv as fi_alv
 from stdnum.fi import hetu as fi_hetu
 from stdnum.fi import ytunnus as fi_ytunnus
+from stdnum.fr import siren as fr_siren
+from stdnum.fr import siret as fr_siret
+from stdnum.is_ import kennitala as is_kennitala
+from stdnum.it import codicefiscale as it_codicefiscale
+from stdnum.it import iva as it_iva
+from stdnum.jp import cn as jp_cn
 from stdnum.no import fodselsnummer as no_fodselsnummer
 from stdnum.no import orgnr as no_orgnr
 from stdnum.pl import pesel as pl_pesel
 from stdnum.se import orgnr as se_orgnr
 from stdnum.se import personnummer as se_personnummer
+from stdnum.sg import uen as sg_uen
+from stdnum.us import ein as us_ein
 
 from server.compose import codelists
 from server.errors import quote
@@ -332,8 +346,14 @@ def derived_endpoint(legal_id: str | None, legal_id_scheme: str | None,
 def peppol_id(value: str) -> tuple[str, str]:
     """'0192:923609016' -> ('0192', '923609016'), the value normalised for its scheme.
 
+    The identifier is checked as its scheme's Peppol rule demands (`normalise_id`,
+    PEPPOL-COMMON-R040..R050) and, where python-stdnum knows the scheme, for its format and
+    check digit too (`participant_check`): a participant id that fails either is a mistyped
+    address that names no one, so the caller is told rather than the e-invoice dropped.
+
     Raises `IdentifierError` (PEPPOL-EN16931-CL008) for a scheme that is not on the EAS
-    list, and the scheme's own rule for a malformed value.
+    list, the scheme's own rule (or "EAS <scheme>") for a malformed value; its reason
+    names the scheme ("scheme 0192: ...").
     """
     scheme, sep, rest = value.strip().partition(":")
     if not sep or not scheme or not rest.strip():
@@ -341,7 +361,65 @@ def peppol_id(value: str) -> tuple[str, str]:
     if scheme not in codelists.EAS:
         raise IdentifierError("PEPPOL-EN16931-CL008", f"{quote(scheme)} is not on the Electronic "
                               f"Address Scheme list ({codelists.EAS.version})")
-    return scheme, normalise_id(scheme, rest)
+    try:
+        number = normalise_id(scheme, rest)
+        participant_check(scheme, number)
+    except IdentifierError as exc:
+        raise IdentifierError(exc.rule, f"scheme {scheme}: {exc.reason}") from exc
+    return scheme, number
+
+
+# EAS schemes whose identifiers python-stdnum checks (format and check digit) where Peppol
+# has no rule, or one of format only (PEPPOL-COMMON-R042: 0184; every CVR number passes the
+# MOD11 check, Erhvervsstyrelsen). 0192, 0007, 0088, 0208, 0151 are `normalise_id`'s.
+_STDNUM_SCHEMES = {
+    "0002": ("French SIREN number", fr_siren), "0009": ("French SIRET number", fr_siret),
+    "0037": ("Finnish business id (LY-tunnus / Y-tunnus)", fi_ytunnus),
+    "0183": ("Swiss UID (IDE)", ch_uid), "0184": ("Danish CVR number (8 digits, MOD11)", dk_cvr),
+    "0188": ("Japanese corporate number", jp_cn),
+    "0191": ("Estonian registry code", ee_registrikood), "0195": ("Singapore UEN", sg_uen),
+    "0196": ("Icelandic kennitala", is_kennitala), "0199": ("LEI (ISO 17442)", lei),
+    "0204": ("German Leitweg-ID", de_leitweg), "0210": ("Italian codice fiscale", it_codicefiscale),
+    "0211": ("Italian partita IVA", it_iva), "0213": ("Finnish VAT number (FI + 8 digits)", fi_alv),
+    "9959": ("US Employer Identification Number", us_ein),
+}
+# EAS schemes of VAT numbers ("Belgium VAT number", ...): the country whose python-stdnum
+# VAT module checks them (codelists/eas.tsv; Bosnia, Liechtenstein and the Holy See have
+# none, their ids are taken as given).
+VAT_SCHEME_COUNTRY = {
+    "9910": "HU", "9914": "AT", "9920": "ES", "9922": "AD", "9923": "AL", "9925": "BE",
+    "9926": "BG", "9927": "CH", "9928": "CY", "9929": "CZ", "9930": "DE", "9931": "EE",
+    "9932": "GB", "9933": "GR", "9934": "HR", "9935": "IE", "9937": "LT", "9938": "LU",
+    "9939": "LV", "9940": "MC", "9941": "ME", "9942": "MK", "9943": "MT", "9944": "NL",
+    "9945": "PL", "9946": "PT", "9947": "RO", "9948": "RS", "9949": "SI", "9950": "SK",
+    "9951": "SM", "9952": "TR", "9957": "FR",
+}
+
+
+def participant_check(scheme: str, number: str) -> None:
+    """The identifier of a participant id checked by python-stdnum for its EAS `scheme`
+    (`_STDNUM_SCHEMES`, `VAT_SCHEME_COUNTRY`; 0216 OVT: '0037' + a valid Y-tunnus + at most
+    5 characters, TIEKE); other schemes' are Peppol's rules only. Raises `IdentifierError`
+    ("EAS <scheme>") saying which number it is not and why."""
+    if scheme == "0216":
+        if not (re.fullmatch(r"0037[0-9]{8}[0-9A-Za-z]{0,5}", number)
+                and fi_ytunnus.is_valid(number[4:12])):
+            raise IdentifierError("EAS 0216", f"{quote(number)} is not a valid Finnish OVT "
+                                  "code ('0037' + the Y-tunnus's 8 digits, its check digit "
+                                  "valid, + up to 5 characters)")
+        return
+    if scheme in VAT_SCHEME_COUNTRY:
+        country = VAT_SCHEME_COUNTRY[scheme]
+        name, module = f"{country} VAT number", get_cc_module(country.lower(), "vat")
+    else:
+        name, module = _STDNUM_SCHEMES.get(scheme, ("", None))
+    if module is None:
+        return
+    try:
+        module.validate(number)
+    except ValidationError as exc:
+        raise IdentifierError(f"EAS {scheme}", f"{quote(number)} is not a valid {name}: "
+                              f"{exc}") from exc
 
 
 def gln_check_ok(number: str) -> bool:

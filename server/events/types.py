@@ -18,6 +18,13 @@ shape (`attributes.json`): `time_zone` an IANA tz database name, `country` ISO 3
 alpha-2, `consents` and `opt_outs` arrays of words. Before, `"Mars/Olympus"` fell back to
 the country's zone and `"consents": "email"` read as no consent at all, both silently.
 
+Money is checked as Compose checks it (`check_money`): a `currency` is an ISO 4217 code
+one can pay in (`formatting.check_currency`: "XYZ", "XXX" refused), and an `amount` (or
+`<name>_amount`) beside it has no more decimals than that currency's minor unit
+(`builders.base.money_decimals`: "100.0001" NOK, "100.5" JPY refused). Before, such an
+event was accepted and the journey's document was refused when it composed, far from the
+caller.
+
 Stored events are read back without these checks (server.compose.data.read_stored_json):
 an event accepted by an older server still replays.
 """
@@ -28,6 +35,7 @@ import json
 import re
 import zoneinfo
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from itertools import islice
 from pathlib import Path
@@ -36,8 +44,10 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from server.compose.builders.base import money_decimals
 from server.compose.composer import MAX_SCHEMA_ERRORS
 from server.compose.data import read_json
+from server.compose.formatting import check_currency
 from server.compose.schema_errors import schema_violation
 from server.compose.schema_regex import DataValidator
 from server.errors import FieldViolation, InvalidInput
@@ -135,7 +145,45 @@ class EventTypes:
             raise InvalidInput(
                 f"data does not match the schema of event type {event_type}",
                 [schema_violation(e, f"{where}data.") for e in errors])
+        money = check_money(data, f"{where}data.$")
+        if money:
+            raise InvalidInput(f"data of event type {event_type} holds money Compose refuses",
+                               money)
         return data
+
+
+def check_money(value: Any, path: str) -> list[FieldViolation]:
+    """Every object in `value` (event data, already schema-valid) with a text `currency`:
+    the code checked by `formatting.check_currency`, and each `amount` / `<name>_amount`
+    beside it (a decimal as text or a number) by `money_decimals` for that currency, as
+    Compose checks a document's money. Violations at `<path>.currency`, `<path>.amount`
+    (`data.$.amount`, `events[2].data.$.lines[0].amount`); [] when all is well."""
+    found: list[FieldViolation] = []
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found += check_money(item, f"{path}[{index}]")
+        return found
+    if not isinstance(value, dict):
+        return found
+    currency = value.get("currency")
+    if isinstance(currency, str):
+        try:
+            check_currency(currency, f"{path}.currency")
+        except InvalidInput as exc:
+            found += exc.violations
+            currency = None
+    for key, item in value.items():
+        if currency and (key == "amount" or key.endswith("_amount")) and \
+                isinstance(item, (str, int, Decimal)) and not isinstance(item, bool):
+            try:
+                money_decimals(Decimal(str(item)), f"{path}.{key}", currency)
+            except InvalidOperation:
+                pass  # not a decimal: the schema's to say
+            except InvalidInput as exc:
+                found += exc.violations
+        elif isinstance(item, (dict, list)):
+            found += check_money(item, f"{path}.{key}")
+    return found
 
 
 @cache

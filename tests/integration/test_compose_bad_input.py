@@ -184,6 +184,22 @@ def test_peppol_rule_is_invalid_argument_with_path_and_rule(documents):
     assert description.startswith("[PEPPOL-EN16931-CL008]")
 
 
+def test_a_mistyped_peppol_id_is_invalid_argument_not_a_paper_invoice(documents, s3):
+    # QA: the buyer's id with a wrong MOD11 check digit was composed OK as "factur-x-and-paper
+    # (einvoice skipped)", a print output only; the caller must hear that the id is wrong
+    data = json.loads(sample("b2b-invoice"))
+    data["customer"]["peppol_id"] = "0192:987654324"
+    before = count_objects(s3)
+    error = call_error(documents.Compose, documents_pb2.ComposeRequest(
+        layout_id="b2b-invoice", data_json=json.dumps(data)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    [(field, description)] = field_violations(error)
+    assert field == "$.customer.peppol_id"
+    assert description.startswith("[PEPPOL-COMMON-R041] scheme 0192: ")
+    assert "check digit" in description
+    assert count_objects(s3) == before
+
+
 def test_text_running_into_a_print_mark_zone_is_invalid_argument_with_its_path(documents, s3):
     # issue 11 fault 7: a long unbroken URL ran under the right-edge OMR column and
     # DataMatrix of the Pitney Bowes profile; printed, it would vanish under the marks.

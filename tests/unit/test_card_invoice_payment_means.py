@@ -40,10 +40,11 @@ UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateCompo
        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
 # every locale's sample, as the layout's manifest lists them
 SAMPLES = tomllib.loads((LAYOUT.path / "manifest.toml").read_text())["samples"]
-# a routable Peppol participant id of a business in the card holder's country
-PEPPOL_IDS = {"DK": "0184:12345678", "NO": "0192:987654325", "SE": "0007:5560360793",
-              "FI": "0216:003728470514", "DE": "9930:DE123456789", "AT": "9914:ATU12345678",
-              "GB": "9932:GB123456789", "PL": "9945:PL1234567890"}
+# a routable Peppol participant id of a business in the card holder's country (valid check
+# digits: an id that fails its scheme's is refused)
+PEPPOL_IDS = {"DK": "0184:13585628", "NO": "0192:987654325", "SE": "0007:5560360793",
+              "FI": "0216:003728470514", "DE": "9930:DE136695976", "AT": "9914:ATU13585627",
+              "GB": "9932:GB980780684", "PL": "9945:PL8567346215"}
 
 
 def _sample(locale: str) -> dict[str, Any]:

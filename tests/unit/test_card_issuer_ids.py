@@ -41,9 +41,9 @@ RENDERERS = Renderers()
 UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
        "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
 SAMPLES = tomllib.loads((LAYOUT.path / "manifest.toml").read_text())["samples"]
-# the card holders' own (business) Peppol ids, by country
-HOLDER_IDS = {"DE": "9930:DE123456789", "AT": "9914:ATU12345678", "GB": "9932:GB123456789",
-              "PL": "9945:PL1234567890", "NO": "0192:987654325"}
+# the card holders' own (business) Peppol ids, by country (valid VAT check digits)
+HOLDER_IDS = {"DE": "9930:DE136695976", "AT": "9914:ATU13585627", "GB": "9932:GB980780684",
+              "PL": "9945:PL8567346215", "NO": "0192:987654325"}
 # issuer country -> the EAS code of its VAT identifier (Peppol BIS Billing 3.0 EAS list)
 VAT_SCHEMES = {"de-DE": "9930", "de-AT": "9914", "en-GB": "9932", "pl-PL": "9945"}
 SELLER = "cac:AccountingSupplierParty/cac:Party"

@@ -196,13 +196,13 @@ def test_optional_email_over_the_limit_is_skipped(monkeypatch) -> None:
     "0192:923609017",  # a Norwegian org number that fails MOD11 (PEPPOL-COMMON-R041)
     "0184:1234567",    # a Danish CVR of 7 digits, not 8 (PEPPOL-COMMON-R042)
 ])
-def test_peppol_id_no_einvoice_can_be_addressed_to_falls_back(peppol_id: str) -> None:
-    # card-invoice "peppol-receiver" would make the e-invoice primary; it cannot be routed,
-    # so the card holder is planned as one without a Peppol id (paper preference here).
-    composition, _ = compose_with("card-invoice", customer(peppol_id=peppol_id))
-    assert composition.channel_plan.channels == (P, S)
-    reason, field = skipped(composition)[EI]
-    assert field == "$.customer.peppol_id" and "participant id" in reason
+def test_peppol_id_no_einvoice_can_be_addressed_to_is_the_callers_error(peppol_id: str) -> None:
+    # card-invoice "peppol-receiver" would make the e-invoice primary. An id that addresses
+    # no one was planned as a holder without one (paper here), the caller told OK; it is a
+    # mistyped id, refused at its path (test_peppol_id_refusals.py).
+    with pytest.raises(InvalidInput) as info:
+        compose_with("card-invoice", customer(peppol_id=peppol_id))
+    assert [v.field for v in info.value.violations] == ["$.customer.peppol_id"]
 
 
 def test_optional_einvoice_the_rules_refuse_is_skipped() -> None:

@@ -72,7 +72,7 @@ BUYERS = [
     {"country": "FI", "org_number": "2077474-0", "vat_id": "FI20774740",
      "peppol_id": "0216:003720774740"},
     {"country": "DE", "vat_id": "DE123456789", "peppol_id": "0088:4000001123452"},
-    {"country": "FR", "vat_id": "FR40303265045", "peppol_id": "0009:30326504500015"},
+    {"country": "FR", "vat_id": "FR40303265045", "peppol_id": "0009:30326504500011"},
 ]
 CITY = {"NO": ("0155", "OSLO"), "SE": ("111 43", "STOCKHOLM"), "DK": ("1620", "KØBENHAVN V"),
         "FI": ("00100", "HELSINKI"), "DE": ("10115", "Berlin"), "FR": ("75002", "Paris")}

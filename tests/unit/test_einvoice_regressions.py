@@ -159,10 +159,10 @@ def test_withdrawn_endpoint_scheme_is_refused_with_the_rule() -> None:
 
 def test_current_endpoint_scheme_0216_is_accepted() -> None:
     _, output = compose_einvoice(b2b(lambda d: d["customer"].update(
-        peppol_id="0216:003712345678")))
+        peppol_id="0216:003712345671")))
     endpoint = etree.fromstring(output.content).find(
         "cac:AccountingCustomerParty/cac:Party/cbc:EndpointID", UBL)
-    assert (endpoint.get("schemeID"), endpoint.text) == ("0216", "003712345678")
+    assert (endpoint.get("schemeID"), endpoint.text) == ("0216", "003712345671")
     assert_valid(ev.validate_ubl(output.content))
 
 
@@ -254,7 +254,7 @@ def test_card_invoice_finvoice_carries_the_issuers_bic() -> None:
 
 
 def test_card_invoice_peppol_ubl_carries_the_issuers_bic() -> None:
-    data = _card_fi(lambda d: d["customer"].update(peppol_id="0216:003712345678"))
+    data = _card_fi(lambda d: d["customer"].update(peppol_id="0216:003712345671"))
     _, output = compose_einvoice(data, "card-invoice")
     assert output.facts["syntax"] == "peppol-bis-3-ubl"
     [bic] = etree.fromstring(output.content).findall(

@@ -10,8 +10,10 @@ are compared with the example's, which are written out here as the expected valu
 
 Where Kanal's data differs from an example, and why, is said next to it: Kanal checks
 Nordic identifiers with their check digits, so the examples' made-up Swedish VAT number
-and Norwegian KID are replaced by valid ones; nothing else (amounts, categories, rates,
-references, dates) differs.
+and Norwegian KID are replaced by valid ones, and a buyer's Peppol participant id with its
+scheme's check digit, so the examples' SIREN "FR23342" (0002) and CVR "12345678" (0184)
+are replaced by valid ones; nothing else (amounts, categories, rates, references, dates)
+differs.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ UK_SELLER = {
 }
 SE_BUYER = {
     "customer_id": "B-1", "name": "Buyer Official Name", "trading_name": "BuyerTradingName AS",
-    "peppol_id": "0002:FR23342", "identifiers": [{"id": "FR23342", "scheme": "0002"}],
+    "peppol_id": "0002:732829320", "identifiers": [{"id": "FR23342", "scheme": "0002"}],
     # the example's "SE4598375937" has no valid check digit: a valid Swedish VAT id instead
     "vat_id": "SE556036079301", "org_number": "39937423947", "org_number_scheme": "0183",
     "address": {"lines": ["Hovedgatan 32", "Po box 878"], "postal_code": "456 34",
@@ -181,7 +183,7 @@ def _category_example(number: str, currency: str, category: str, rate: str | Non
                           "city": "Big city", "country": "GB"},
               "payment_account": {"type": "iban", "number": "SE4550000000058398257466",
                                   "bic": "ESSESESS"}}
-    buyer = {"customer_id": "B-2", "name": "The Buyercompany", "peppol_id": "0184:12345678",
+    buyer = {"customer_id": "B-2", "name": "The Buyercompany", "peppol_id": "0184:13585628",
              "address": {"lines": ["Anystreet 8", "Back door"], "postal_code": "101",
                          "city": "Anytown", "subdivision": "RegionB", "country": "DK"}}
     return {

@@ -147,8 +147,8 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
             _text(vat, "VatRatePercent", _percent(entry.rate))
         _text(vat, "VatCode", entry.category)
         _amount(vat, "VatRateAmount", sign * entry.tax_amount, cur)
-        reason = entry.exemption_reason or entry.exemption_reason_code
-        _text(vat, "VatFreeText", _cut(reason, 70))
+        for text in vat_free_texts(entry.exemption_reason or entry.exemption_reason_code):
+            _text(vat, "VatFreeText", text)
     _text(details, "InvoiceFreeText", _cut(invoice.note, 512))
     terms = _sub(details, "PaymentTermsDetails")
     _text(terms, "PaymentTermsFreeText", _cut(invoice.payment_terms, 70))
@@ -315,6 +315,20 @@ def street_names(lines: tuple[str, ...]) -> list[str]:
         out += pieces[: 1 + spare]
         spare -= len(pieces[1 : 1 + spare])
     return out
+
+
+VAT_FREE_CHARS, VAT_FREE_ELEMENTS = 70, 3  # Finvoice 3.0: VatFreeText genericStringType0_70, 0..3
+
+
+def vat_free_texts(reason: str | None) -> list[str]:
+    """The VAT exemption reason (BT-120, else its code BT-121) as Finvoice's `VatFreeText`
+    elements: at most 3 of at most 70 characters, wrapped at spaces, never cut inside a word
+    (cut at 70 it read "... payments on the card holder'"). A reason longer than the three
+    elements hold ends at the last whole word that fits, followed by "…"."""
+    if not reason or not reason.strip():
+        return []
+    return textwrap.wrap(" ".join(reason.split()), VAT_FREE_CHARS, max_lines=VAT_FREE_ELEMENTS,
+                         placeholder=" …")
 
 
 def _address(party: etree._Element, role: str, address: PostalAddress) -> None:

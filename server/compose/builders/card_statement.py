@@ -34,7 +34,6 @@ which a card issuer often does not have. The exemption reason (BT-120) says so. 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -257,12 +256,8 @@ def en16931_invoice(
     issuer, inv = data["issuer"], data["invoice"]
     seller = issuer_party(issuer)
     endpoint_scheme = endpoint_id = None
-    # An unroutable Peppol id leaves no electronic address: the e-invoice channel then finds
-    # the holder unreachable (a routing problem, not the document's) and the plan goes on as
-    # for a holder without one (server/channels/einvoice_channel.py check_einvoice).
-    if customer.peppol_id:
-        with suppress(ids.IdentifierError):
-            endpoint_scheme, endpoint_id = ids.peppol_id(customer.peppol_id)
+    if customer.peppol_id:  # one that addresses no one was refused by `recipient`
+        endpoint_scheme, endpoint_id = ids.peppol_id(customer.peppol_id)
     lines = [_line(1, text["previous_balance"], previous)]
     for row, value in zip(data["transactions"], amounts, strict=True):
         # a blank descriptor is absent: the line is then named for what it is

@@ -130,12 +130,9 @@ class InvoiceReader:
             try:
                 endpoint_scheme, endpoint_id = ids.peppol_id(data["peppol_id"])
             except ids.IdentifierError as exc:
-                # The seller's own address is the biller's error. A buyer's Peppol id that
-                # cannot be routed is a routing problem: no electronic address, and the
-                # e-invoice channel finds the buyer unreachable (the plan goes on without it,
-                # or refuses when the e-invoice is owed: server/channels/einvoice_channel.py).
-                if seller:
-                    self.fail(f"{path}.peppol_id", str(exc))
+                # The seller's and the buyer's alike: an id that addresses no one is the
+                # caller's error (builders/customer.py `peppol_id`), never a silent fallback.
+                self.fail(f"{path}.peppol_id", str(exc))
         elif (seller or own_ids) and (derived := ids.derived_endpoint(org, org_scheme, vat)):
             endpoint_scheme, endpoint_id = derived
         contact = data.get("contact") or {}
