@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from server.channels.glyphs import missing_glyphs
-from server.channels.pdf import PrintEngines, engine_of, render_print
+from server.channels.pdf import engine_of, render_print
 from server.channels.sms import normalise_for_gsm, plan_sms
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
@@ -36,6 +36,7 @@ from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout, LayoutRegistry, 
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
 from tests.pdf_inspect import chars_outside, font_names, normalise, pages_text
+from tests.print_engines import print_engines
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -89,7 +90,7 @@ def amounts(composition: Composition) -> list[str]:
 
 def render(engine: str, layout: Layout, composition: Composition) -> bytes:
     """Through the print channel: the glyph check and the preflight run as in production."""
-    return render_print(composition, layout, PrintEngines(engine)).content
+    return render_print(composition, layout, print_engines(engine, layout)).content
 
 
 def assert_fits(pdf: bytes, composition: Composition, value: str) -> None:
