@@ -21,10 +21,11 @@ from typing import Any
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutRegistry
 from server.pdfium import read_back
+from tests.print_engines import print_engines
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -40,7 +41,7 @@ def pdf_of(layout_id: str, locale: str, engine: str,
     text = json.dumps(data) if data is not None else layout.sample_data(locale)
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=text,
                                          document_id="01JTEST", now=NOW, locale=locale))
-    return render_print(composition, layout, PrintEngines(engine)).content
+    return render_print(composition, layout, print_engines(engine, layout)).content
 
 
 def rules_over_text(pdf: bytes) -> list[str]:
