@@ -4,7 +4,6 @@ sample with each of its values replaced by wrong ones, keys removed or added."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -35,8 +34,18 @@ def paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
             yield from paths(item, (*path, n))
 
 
+def copied(value: Any) -> Any:
+    """A deep copy of parsed JSON data (dicts, lists and immutable scalars: str, int, bool,
+    Decimal, None): what `copy.deepcopy` gives, several times faster (no memo)."""
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copied(item) for item in value]
+    return value
+
+
 def replaced(data: Any, path: tuple, value: Any) -> Any:
-    out = copy.deepcopy(data)
+    out = copied(data)
     target = out
     for key in path[:-1]:
         target = target[key]
@@ -45,7 +54,7 @@ def replaced(data: Any, path: tuple, value: Any) -> Any:
 
 
 def removed(data: Any, path: tuple) -> Any:
-    out = copy.deepcopy(data)
+    out = copied(data)
     target = out
     for key in path[:-1]:
         target = target[key]
