@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import pypdfium2.raw as pdfium_c
@@ -37,6 +38,17 @@ FACTS_LEFT = 124.0  # mm from the paper's left: the card invoice's facts box (68
 
 def pdf_of(layout_id: str, locale: str, engine: str,
            data: dict[str, Any] | None = None) -> bytes:
+    if data is None:  # a locale's sample: rendered once for every test that reads it
+        return sample_pdf(layout_id, locale, engine)
+    return _rendered(layout_id, locale, engine, data)
+
+
+@cache
+def sample_pdf(layout_id: str, locale: str, engine: str) -> bytes:
+    return _rendered(layout_id, locale, engine, None)
+
+
+def _rendered(layout_id: str, locale: str, engine: str, data: dict[str, Any] | None) -> bytes:
     layout = LAYOUTS.get(layout_id)
     text = json.dumps(data) if data is not None else layout.sample_data(locale)
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=text,
