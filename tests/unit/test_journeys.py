@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from server.journeys.stage import JourneyStage
 from server.journeys.tables import instances, sends, suppressions
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Oslo
+SHIPPED = cache(LayoutRegistry)  # the repository's layouts, loaded once (read only)
 TYPES = EventTypes()
 
 GOOD = """
@@ -72,7 +74,7 @@ def stage(tmp_path):
     jobs = JobStore(f"sqlite:///{tmp_path / 'index.db'}")
     jobs.create_schema()
     journeys = JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events,
-                            LayoutRegistry(), jobs, clock=clock)
+                            SHIPPED(), jobs, clock=clock)
     journeys.create_schema()
     return events, journeys, clock, engine, jobs
 
@@ -121,7 +123,7 @@ def test_a_server_does_not_start_with_a_bad_journey(tmp_path):
     engine = create_engine("sqlite://")
     events = EventService(engine, TYPES)
     with pytest.raises(JourneyError, match=r"steps\[0\].type: one of wait, send, branch, exit"):
-        JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events, LayoutRegistry(),
+        JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events, SHIPPED(),
                      JobStore(f"sqlite:///{tmp_path / 'jobs.db'}"))
 
 
@@ -430,6 +432,6 @@ def test_the_shipped_example_journeys_load():
     from server.journeys.stage import DEFAULT_JOURNEYS_DIR, layout_check
 
     catalog = JourneyCatalog(DEFAULT_JOURNEYS_DIR, event_known=lambda t: t in TYPES,
-                             layout_known=layout_check(LayoutRegistry()))
+                             layout_known=layout_check(SHIPPED()))
     assert [j.ref for j in catalog.triggered_by("demo", "account_opened")] == [
         "broker-follow-up@1"]
