@@ -19,6 +19,7 @@ same 500+ invoices every time.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -81,6 +82,7 @@ ODD = ["Ærlig & <Søt> \"AS\"", "Ünïcödé ‘quotes’ — dash", "emoji �
        "עברית RTL", "Ελληνικά", "Кириллица", "  padded  ", "a\tb", "ﬁ ligature ½", "x" * 180]
 
 
+@functools.cache  # one strategy per shape: Hypothesis validates each new strategy object
 def text(max_size: int, *, blank: bool = True) -> st.SearchStrategy[str]:
     """Text a biller's system might send: letters, odd characters, sometimes only spaces."""
     odd = st.sampled_from([s[:max_size] for s in ODD])
@@ -93,6 +95,7 @@ def text(max_size: int, *, blank: bool = True) -> st.SearchStrategy[str]:
     return st.one_of(*options)
 
 
+@functools.cache
 def money(low: str, high: str, places: int = 2) -> st.SearchStrategy[str]:
     return st.decimals(Decimal(low), Decimal(high), places=places).map(str)
 
