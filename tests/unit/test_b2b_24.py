@@ -27,13 +27,13 @@ import pytest
 
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import chars_outside, find_text, normalise, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION, OLD = "2.4.0", "2.3.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")

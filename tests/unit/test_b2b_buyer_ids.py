@@ -30,12 +30,12 @@ from server.channels.einvoice_channel import render_einvoice
 from server.channels.pdf import render_print
 from server.compose.builders.base import return_line
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, PostalAddress
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text, normalise, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION = "2.3.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")

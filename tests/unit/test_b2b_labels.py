@@ -21,12 +21,12 @@ import pytest
 
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text, normalise, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION = "2.5.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")

@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 from server.channels.einvoice import render_cii, render_finvoice, render_ubl
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
@@ -43,7 +43,7 @@ import einvoice_validation as ev  # noqa: E402
 # A few buyers pay by card or direct debit and get no Finvoice: 560 leaves >= 500 of each.
 # KANAL_PROPERTY_EXAMPLES raises it for a longer local soak.
 EXAMPLES = int(os.environ.get("KANAL_PROPERTY_EXAMPLES", "560"))
-LAYOUT = LayoutRegistry().get("b2b-invoice")
+LAYOUT = shipped().get("b2b-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 # Sellers: (country, currency, org number as people write it, VAT id as written, peppol id,

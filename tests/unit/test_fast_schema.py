@@ -12,10 +12,10 @@ import pytest
 
 from server.compose.composer import parse_data, validate
 from server.compose.fast_schema import compile_fast_check
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-_REGISTRY = LayoutRegistry()
+_REGISTRY = shipped()
 LAYOUTS = [_REGISTRY.get(layout.id, version) for layout in _REGISTRY.latest()
            for version in _REGISTRY.versions(layout.id)]
 REPLACEMENTS: tuple[Any, ...] = (None, True, 0, -1, 10**20, Decimal("1.5"), Decimal("-0.001"),
@@ -98,7 +98,7 @@ def test_the_compiled_check_agrees_with_jsonschema(layout):
 
 
 def test_errors_still_come_from_jsonschema_with_their_paths():
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     data = parse_data(layout.sample_data())
     data["transactions"][1]["amount"] = "lots"
     del data["customer"]["name"]

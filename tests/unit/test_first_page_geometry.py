@@ -24,11 +24,11 @@ import pytest
 
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.pdfium import read_back
+from tests.layouts import shipped
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 MM = 72 / 25.4  # pt per mm
 ENGINES = ("typst", "weasyprint")

@@ -24,12 +24,13 @@ from markupsafe import Markup
 from server.channels.email import render_email
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, line_breaks
+from server.compose.layouts import line_breaks
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # the reminder's date lies after its sample's due date, as the law of its country asks
 REMINDER_NOW = datetime(2026, 2, 9, 9, tzinfo=UTC)

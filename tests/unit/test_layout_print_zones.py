@@ -48,6 +48,7 @@ from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
 from server.printing.sheets import plan_sheets, sheet_rules
 from server.printing.zones import all_mark_zones, mark_zones
+from tests.layouts import shipped
 from tests.print_engines import print_engines
 
 DPI = 100
@@ -55,7 +56,7 @@ PX_PER_MM = DPI / 25.4
 INK = 0.1  # darkness from which a pixel is document ink
 CHANGED = 0.02  # darkness difference from which a pixel counts as changed
 LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 PROFILES = builtin_profiles()
 ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)

@@ -14,12 +14,12 @@ import pytest
 from server.channels import sms_channel
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ACCOUNT = "61 1090 1014 0000 0712 1981 2874"  # the pl-PL samples' NRB
 

@@ -20,13 +20,14 @@ from server.channels.email import render_email
 from server.channels.glyphs import printable
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import LayoutError, load_layout
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 COFFEE = "KAFFEBAREN \u2615"  # HOT BEVERAGE: no print font has it
 FAMILY = "LEKEBUTIKKEN \U0001f468\u200d\U0001f469\u200d\U0001f467 OSLO"  # a ZWJ sequence

@@ -29,14 +29,15 @@ from server.channels.email import render_email
 from server.channels.pdf import render_print, template_json
 from server.channels.sms import plan_sms
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, font_folders
+from server.compose.layouts import font_folders
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import find_text, font_names, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 WINDOW_LEFT, WINDOW_TOP, WINDOW_BOTTOM = 18.0, 47.0, 76.0  # mm: both layouts' window_mm
 

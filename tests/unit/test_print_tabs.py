@@ -16,12 +16,12 @@ import pytest
 
 from server.channels.pdf import render_print, template_json
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

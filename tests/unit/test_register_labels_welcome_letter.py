@@ -19,12 +19,12 @@ import pytest
 from server.channels.email import render_email
 from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise, pages_text
 from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION, OLD = "2.3.0", "2.2.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 COUNTRIES = ("NO", "SE", "DK", "FI", "DE", "AT", "PL", "GB")
