@@ -38,11 +38,11 @@ from server.compose.references import parse_reference
 from server.printing.profiles import builtin_profiles
 from server.printing.zones import all_mark_zones, mark_zones
 from tests.country_payments import COUNTRIES, NOW, compose_country, registry
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import pages_text
 
 ENGINES = PrintEngines()
-repository_layouts = cache(LayoutRegistry)  # the repository's layouts/, loaded once
 BOTH = ("weasyprint", "typst")
 DPI = 300
 PROFILES = builtin_profiles()
@@ -170,7 +170,7 @@ def test_fik_code_line_in_the_pdf_validates(layout_id: str, scheme: str, engine:
 @pytest.mark.parametrize(("sample", "scheme"), [("sample.json", "kid_mod10"),
                                                 ("sample-sv-SE.json", "ocr")])
 def test_kid_and_ocr_on_the_giro_validate(sample: str, scheme: str, engine: str) -> None:
-    layouts = repository_layouts()
+    layouts = shipped()
     layout = layouts.get("card-invoice")
     data = json.loads((layout.path / sample).read_text("utf-8"))
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
