@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.index import DocumentIndex
-from server.compose.layouts import LayoutRegistry
 from server.surveys import SurveyStage
 from server.surveys.settings import SurveySettings
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 SETTINGS = {
     "listen": "127.0.0.1:0", "link_secret": "s" * 40, "link_days": 14, "follow_up_hours": 48,
     "surveys": {"nps-service": {"reply_code": "NPS", "reply_number": "2222"}},

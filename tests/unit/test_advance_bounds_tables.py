@@ -14,9 +14,10 @@ import pytest
 from server.channels import advance_bounds
 from server.channels.advance_bounds import TABLE_NAME, folder_bounds, read_folder
 from server.channels.pdf import engine_of
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry, font_folders
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, font_folders
+from tests.layouts import shipped
 
-TYPST_FOLDERS = sorted({folder for layout in LayoutRegistry().latest()
+TYPST_FOLDERS = sorted({folder for layout in shipped().latest()
                         if engine_of(layout) == "typst" for folder in font_folders(layout)})
 
 

@@ -19,13 +19,13 @@ import pytest
 
 from server.channels.pdf import PrintEngines, render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise
 
 MM_PER_PT = 25.4 / 72
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 
 
 def currency_lines(pdf: bytes) -> list[tuple[str, float, float]]:

@@ -21,13 +21,13 @@ from archive.retention import RetentionPolicy
 from archive.tables import documents
 from server.archiving import ArchiveStep, Rendered, output_key
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.delivery.tables import deliveries
 from server.printing.queue import PrintQueue, PrintSettings, UnprintablePiece, print_pieces
+from tests.layouts import shipped
 
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
 
 

@@ -25,14 +25,15 @@ from functools import cache
 
 import pytest
 
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import chars_outside, find_text, normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION, OLD = "2.4.0", "2.3.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")
@@ -61,7 +62,8 @@ def printed(data_json: str, engine: str, version: str = VERSION) -> tuple[dict, 
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=data_json, document_id="01JB2B24", now=NOW,
         channels=(Channel.PRINT,)))
-    return composition.context, render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
+    return composition.context, pdf
 
 
 # --- 1. the VAT identifiers' labels by the company's country --------------------------------

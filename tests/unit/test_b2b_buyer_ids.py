@@ -27,14 +27,15 @@ from functools import cache
 import pytest
 
 from server.channels.einvoice_channel import render_einvoice
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.builders.base import return_line
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, PostalAddress
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text, normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION = "2.3.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")
@@ -87,7 +88,8 @@ def printed(data_json: str, engine: str, version: str = VERSION) -> tuple[dict, 
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=data_json, document_id="01JB2BBUYERIDS", now=NOW,
         channels=(Channel.PRINT, Channel.EINVOICE)))
-    return composition.context, render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
+    return composition.context, pdf
 
 
 def assert_in_the_facts_box(pdf: bytes, label: str, vat_id: str) -> None:
@@ -116,8 +118,9 @@ def test_the_factur_x_pdf_of_a_reverse_charge_invoice_shows_the_buyers_vat_id(en
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=json.dumps(reverse_charge()),
         document_id="01JB2BFACTURX", now=NOW, channels=(Channel.PRINT, Channel.EINVOICE)))
+    engines = print_engines(engine, layout)
     facturx = render_einvoice(composition, layout,
-                              lambda: render_print(composition, layout, PrintEngines(engine)))
+                              lambda: render_print(composition, layout, engines))
     assert facturx.facts["syntax"].startswith("factur-x"), facturx.facts
     assert "Ihre UID-Nr. ATU13585627" in pages_text(facturx.content)[0]
 

@@ -19,13 +19,14 @@ from functools import cache
 
 import pytest
 
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text, normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION = "2.5.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")
@@ -83,7 +84,7 @@ def printed(locale: str, engine: str, credit_note: bool) -> tuple[dict, str]:
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=json.dumps(data), document_id="01JB2BLABELS", now=NOW,
         locale=locale, channels=(Channel.PRINT,)))
-    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
     return composition.context, pages_text(pdf)[0]
 
 
@@ -138,7 +139,7 @@ def test_a_note_keeps_its_line_breaks_in_both_engines(engine):
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=json.dumps(data), document_id="01JB2BNOTES", now=NOW,
         locale="nb-NO", channels=(Channel.PRINT,)))
-    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
     for first, second in (("Notat linje en", "Notat linje to"),
                           ("Linjenotat en", "Linjenotat to")):
         [above], [below] = find_text(pdf, first), find_text(pdf, second)

@@ -15,13 +15,13 @@ import pytest
 
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.printing.batch_pdf import BatchFacts, finish_print_pdf, read_document_parts
 from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 CLOSED = datetime(2026, 11, 30, 14, 5, 7, tzinfo=UTC)
 FACTS = BatchFacts("01BATCHM7", "nordkort", "acme-print", "default", CLOSED)
 

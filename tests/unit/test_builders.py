@@ -18,6 +18,7 @@ from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
 NBSP = "\u00a0"
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -25,7 +26,7 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def registry() -> LayoutRegistry:
-    return LayoutRegistry()
+    return shipped()
 
 
 def sample(layout: Layout, name: str = "sample.json") -> dict[str, Any]:

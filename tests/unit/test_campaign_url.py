@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 VERSIONS = ["1.0.0", "2.0.0", None]
 

@@ -26,13 +26,13 @@ from server.channels import Renderers
 from server.compose.builders import card_statement
 from server.compose.builders.base import BuildRequest
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 LAYOUT = LAYOUTS.get("card-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()

@@ -28,14 +28,14 @@ from server.compose import identifiers as ids
 from server.compose.builders import card_statement
 from server.compose.builders.base import BuildRequest
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
 
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()
 UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",

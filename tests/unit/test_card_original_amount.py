@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 NBSP = "\u00a0"
 WHY = "send the amount the ledger books, rounded to the currency's minor unit"

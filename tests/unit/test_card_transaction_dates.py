@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 

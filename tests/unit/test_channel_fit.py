@@ -19,11 +19,12 @@ import pytest
 from server.channels import email as email_channel
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 P, E, S, EI = Channel.PRINT, Channel.EMAIL, Channel.SMS, Channel.EINVOICE
 FI_ADDRESS = {"lines": ["Kotikatu 3 B 12"], "postal_code": "33100", "city": "TAMPERE",

@@ -41,15 +41,16 @@ from server.channels import Renderers
 from server.channels.pdf import PrintEngines, RenderedPdf
 from server.channels.sms_channel import sms_settings
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.locales import REFERENCE_REGION
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.compose.plan import FACTURX, einvoice_syntax
 from server.compose.references import SCHEMES, make_reference, parse_reference
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import BLANK_PDF, chars_outside, normalise, pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 CREDITOR = "87654321"
 PAYMENT_LAYOUTS = ("card-invoice", "payment-reminder", "b2b-invoice")

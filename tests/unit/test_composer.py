@@ -7,11 +7,11 @@ from decimal import Decimal
 import pytest
 
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 
 
 def test_numbers_are_exact_decimals():

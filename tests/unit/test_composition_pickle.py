@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from tests.layouts import shipped
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -33,7 +33,7 @@ def objects(value):
 
 @pytest.mark.parametrize("layout_id", ["card-invoice", "b2b-invoice", "welcome-letter"])
 def test_a_composition_comes_back_equal_in_the_dataclasses_own_state(layout_id):
-    layout = LayoutRegistry().get(layout_id)
+    layout = shipped().get(layout_id)
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=layout.sample_data(),
                                          document_id="01JDOC00000000000000000001", now=NOW))
     assert pickle.loads(pickle.dumps(composition, protocol=5)) == composition

@@ -16,11 +16,12 @@ from server.channels import sms_channel
 from server.compose import countries
 from server.compose.composer import ComposeRequest, compose
 from server.compose.formatting import day, money
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 LOCALES = ("nb-NO", "sv-SE", "da-DK", "fi-FI", "sv-FI", "de-DE", "de-AT", "pl-PL", "en-GB")
 # The document layouts (they print): the NPS survey (e-mail and SMS only) speaks five of the
 # locales (layouts/nps-survey), not all nine.

@@ -25,12 +25,12 @@ from server.channels.email import render_email
 from server.channels.pdf import PdfEngine, PrintEngines, render_print
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Composition, Output
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise, pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 CREDIT = Decimal("5291.83")  # what the customer has to good
 ZERO = Decimal("0")

@@ -28,13 +28,13 @@ from lxml import etree
 from server.channels.einvoice import cii_bytes, cii_tree, render_finvoice, render_ubl
 from server.compose.composer import ComposeRequest, compose
 from server.compose.en16931 import Invoice
-from server.compose.layouts import LayoutRegistry
 from server.compose.validation.finvoice import check_finvoice
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
 
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 SAMPLES = tomllib.loads((LAYOUT.path / "manifest.toml").read_text())["samples"]
 UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -129,7 +129,7 @@ def test_an_invoice_with_something_to_pay_keeps_its_payment_instructions() -> No
 
 def test_a_b2b_invoice_that_comes_to_less_than_nothing_asks_for_no_payment_either() -> None:
     # the same rule for every invoice: the b2b print already said "nothing to pay"
-    layout = LayoutRegistry().get("b2b-invoice")
+    layout = shipped().get("b2b-invoice")
     data = json.loads(layout.sample_data())
     data["lines"].append({"name": "Kreditering av faktura 2026-0007", "quantity": "-1",
                           "unit_price": "30000", "vat_category": "S", "vat_rate": "25"})

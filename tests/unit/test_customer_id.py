@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 EVERY_LAYOUT = ["welcome-letter", "payment-reminder", "card-invoice", "b2b-invoice",
                 "nps-survey"]

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.delivery.payment import mailbox_details, payment_fields
 from server.delivery.routing import Router
 from server.delivery.stage import DeliverySettings
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 MAILBOXES = {"kivra": "kivra-se", "digipost": "digipost-no"}
 
 

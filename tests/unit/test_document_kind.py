@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, DocumentKind
 from server.compose.rules import parse_rules
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RULES = parse_rules([
     {"id": "terms", "when": {"kind": "invoice"}, "insert": "invoice-terms"},

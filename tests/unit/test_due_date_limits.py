@@ -22,13 +22,13 @@ from decimal import Decimal
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.payments import codes
 from server.compose.references import make_reference
 from server.errors import InvalidInput
 from tests.country_payments import compose_country, country_data, registry
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 

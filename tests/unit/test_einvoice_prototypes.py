@@ -20,8 +20,8 @@ from server.channels.einvoice import cii, ubl
 from server.channels.einvoice.cii import render_cii
 from server.channels.einvoice.ubl import render_ubl
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.unit.test_einvoice_property import LAYOUT, NOW, invoices
 
 
@@ -50,7 +50,7 @@ def test_generated_invoices_are_written_as_subelement_wrote_them(data):
 
 
 def test_card_invoices_are_written_as_subelement_wrote_them_in_any_thread():
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     found = [c.invoice for c in composed_records(layout, 8, datetime(2026, 3, 2, tzinfo=UTC))]
     for render in (render_cii, render_ubl):
         expected = [reference(render, invoice) for invoice in found]

@@ -24,14 +24,14 @@ from lxml import etree
 
 from server.channels import Renderers
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()
 UBL = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",

@@ -25,12 +25,13 @@ from server.channels.email import render_email
 from server.channels.email_headers import headers_read_back
 from server.channels.pdf import RenderedPdf
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import LayoutError, load_layout
 from server.compose.model import Channel, Output
 from server.errors import InvalidInput, TooLarge
+from tests.layouts import shipped
 from tests.pdf_inspect import BLANK_PDF
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 FAKE_PDF = BLANK_PDF  # a real blank page: the print channel reads back every PDF
 

@@ -17,12 +17,12 @@ import pytest
 from server.channels import Renderers
 from server.channels.pdf import RenderedPdf
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import BLANK_PDF
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 
 

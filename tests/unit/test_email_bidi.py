@@ -15,9 +15,10 @@ import pytest
 
 from server.channels.email import message_parts
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, isolate
+from server.compose.layouts import isolate
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 

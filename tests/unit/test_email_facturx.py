@@ -26,11 +26,12 @@ from server.channels import email as email_channel
 from server.channels.email import email_attachment, render_email
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry
+from server.compose.layouts import LayoutError
 from server.compose.model import Channel, Output
 from server.compose.plan import FACTURX
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 CII = "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"
 

@@ -20,8 +20,8 @@ import pytest
 from server.channels import email as email_channel
 from server.channels.email_headers import SMTP_POLICY, SMTPUTF8_POLICY
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import BLANK_PDF
 
 LONG = ("Kredittkortfaktura for perioden 01.02.2026 til 28.02.2026: å betale 12 345,67 kr, "
@@ -142,7 +142,7 @@ def test_header_classes_are_made_once_per_name() -> None:
 
 # --- whole messages -------------------------------------------------------------------------
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 # names the print fonts can show (the attached PDF's glyph check); other scripts are above
 NAMES = ["Åse Bakken", "Ζωή Παπαδοπούλου", "Иван Петров", "Nordmann, Kari \"Kåri\"",

@@ -27,11 +27,11 @@ from server.channels.email import (
     render_email,
 )
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import BLANK_PDF
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 
 

@@ -20,11 +20,11 @@ import pytest
 
 from server.channels.email import render_email
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 FAKE_PDF = Output(Channel.PRINT, "application/pdf", b"%PDF-1.7\n%%EOF\n", "0" * 64,
                   {"pages": 1})

@@ -22,10 +22,10 @@ import pytest
 
 from server.compose.composer import ComposeRequest, compose
 from server.compose.invoice import line_net_amount, percent_of, vat_amount
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUT = LayoutRegistry().get("b2b-invoice")
+LAYOUT = shipped().get("b2b-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 QUANTITY, PRICE = Decimal("739181059823.204858"), Decimal("9679317715601.108232")
 
@@ -159,7 +159,7 @@ def test_a_card_invoice_total_beyond_15_digits_is_refused_at_its_transactions() 
     # the card invoice's EN 16931 lines are the previous balance, the transactions, the
     # interest and the fees: their sum is named at the transactions, not at a `$.lines`
     # the card data does not have
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     data = json.loads((layout.path / "sample.json").read_text())
     data["transactions"][0]["amount"] = "999999999999999.99"
     with pytest.raises(InvalidInput) as caught:

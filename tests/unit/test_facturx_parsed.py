@@ -25,12 +25,12 @@ from server.channels.einvoice import cii_bytes, cii_tree, embed_facturx, render_
 from server.channels.einvoice import facturx as fx
 from server.channels.pdf import PrintEngines, render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.compose.plan import FACTURX
+from tests.layouts import shipped
 from tests.unit.einvoice_fixtures import CASES
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
 ENGINES = PrintEngines()
 

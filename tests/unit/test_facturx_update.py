@@ -25,11 +25,11 @@ from server.channels.einvoice import facturx as fx
 from server.channels.einvoice.pdf_update import IncrementalUpdate, NotAppendable, Ref
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 

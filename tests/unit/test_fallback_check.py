@@ -14,12 +14,13 @@ from server.channels import Renderers
 from server.channels.pdf import PrintEngines
 from server.channels.pool import RenderPool
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.compose.model import Channel
 from server.printing.profiles import Rect
 from server.printing.zones import MarkZone
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 WORDS = "Wi " * 40
 WHY = "the print page cannot hold this document's text"

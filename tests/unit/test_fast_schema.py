@@ -4,7 +4,6 @@ sample with each of its values replaced by wrong ones, keys removed or added."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,10 +12,10 @@ import pytest
 
 from server.compose.composer import parse_data, validate
 from server.compose.fast_schema import compile_fast_check
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-_REGISTRY = LayoutRegistry()
+_REGISTRY = shipped()
 LAYOUTS = [_REGISTRY.get(layout.id, version) for layout in _REGISTRY.latest()
            for version in _REGISTRY.versions(layout.id)]
 REPLACEMENTS: tuple[Any, ...] = (None, True, 0, -1, 10**20, Decimal("1.5"), Decimal("-0.001"),
@@ -35,8 +34,18 @@ def paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
             yield from paths(item, (*path, n))
 
 
+def copied(value: Any) -> Any:
+    """A deep copy of parsed JSON data (dicts, lists and immutable scalars: str, int, bool,
+    Decimal, None): what `copy.deepcopy` gives, several times faster (no memo)."""
+    if isinstance(value, dict):
+        return {key: copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copied(item) for item in value]
+    return value
+
+
 def replaced(data: Any, path: tuple, value: Any) -> Any:
-    out = copy.deepcopy(data)
+    out = copied(data)
     target = out
     for key in path[:-1]:
         target = target[key]
@@ -45,7 +54,7 @@ def replaced(data: Any, path: tuple, value: Any) -> Any:
 
 
 def removed(data: Any, path: tuple) -> Any:
-    out = copy.deepcopy(data)
+    out = copied(data)
     target = out
     for key in path[:-1]:
         target = target[key]
@@ -89,7 +98,7 @@ def test_the_compiled_check_agrees_with_jsonschema(layout):
 
 
 def test_errors_still_come_from_jsonschema_with_their_paths():
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     data = parse_data(layout.sample_data())
     data["transactions"][1]["amount"] = "lots"
     del data["customer"]["name"]

@@ -12,7 +12,6 @@ import pytest
 
 from server.channels.einvoice import render_finvoice
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.delivery.model import Accepted, Failed, Retry
 from server.delivery.providers import http
 from server.delivery.providers.finvoice import answer_result
@@ -25,9 +24,10 @@ from server.delivery.providers.finvoice_frame import (
 )
 from server.delivery.routing import Router
 from server.delivery.stage import DeliverySettings
+from tests.layouts import shipped
 from tests.standins import finvoice_operator as op
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 FINVOICE = "finvoice-3.0"
 ADDRESS = {"address": "FI4950009420028730", "intermediator": "OKOYFIHH"}
 PROVIDERS = {"ap": {"type": "peppol-ap"}, "op": {"type": "finvoice", "url": "http://x"}}

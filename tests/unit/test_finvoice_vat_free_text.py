@@ -23,13 +23,13 @@ from server.channels import Renderers
 from server.channels.einvoice.finvoice import vat_free_texts
 from server.compose.builders.card_statement import NOT_SUBJECT_TO_VAT
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import einvoice_validation as ev  # noqa: E402
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()
 FI_ADDRESS = {"lines": ["Kotikatu 3 B 12"], "postal_code": "33100", "city": "TAMPERE",

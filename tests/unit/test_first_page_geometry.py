@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import pypdfium2.raw as pdfium_c
 import pytest
 
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.pdfium import read_back
+from tests.layouts import shipped
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 MM = 72 / 25.4  # pt per mm
 ENGINES = ("typst", "weasyprint")
@@ -36,11 +38,22 @@ FACTS_LEFT = 124.0  # mm from the paper's left: the card invoice's facts box (68
 
 def pdf_of(layout_id: str, locale: str, engine: str,
            data: dict[str, Any] | None = None) -> bytes:
+    if data is None:  # a locale's sample: rendered once for every test that reads it
+        return sample_pdf(layout_id, locale, engine)
+    return _rendered(layout_id, locale, engine, data)
+
+
+@cache
+def sample_pdf(layout_id: str, locale: str, engine: str) -> bytes:
+    return _rendered(layout_id, locale, engine, None)
+
+
+def _rendered(layout_id: str, locale: str, engine: str, data: dict[str, Any] | None) -> bytes:
     layout = LAYOUTS.get(layout_id)
     text = json.dumps(data) if data is not None else layout.sample_data(locale)
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=text,
                                          document_id="01JTEST", now=NOW, locale=locale))
-    return render_print(composition, layout, PrintEngines(engine)).content
+    return render_print(composition, layout, print_engines(engine, layout)).content
 
 
 def rules_over_text(pdf: bytes) -> list[str]:

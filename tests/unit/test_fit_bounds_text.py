@@ -28,10 +28,11 @@ from server.channels.advance_bounds import (
 )
 from server.channels.glyphs import print_composition
 from server.channels.pdf import template_json
-from server.compose.layouts import LayoutRegistry, font_folders
+from server.compose.layouts import font_folders
+from tests.layouts import shipped
 
 NOW = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 
 
 def reference(context_json: str) -> str:

@@ -22,13 +22,15 @@ import pytest
 from markupsafe import Markup
 
 from server.channels.email import render_email
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, line_breaks
+from server.compose.layouts import line_breaks
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import find_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # the reminder's date lies after its sample's due date, as the law of its country asks
 REMINDER_NOW = datetime(2026, 2, 9, 9, tzinfo=UTC)
@@ -84,7 +86,7 @@ def test_2_2_0_or_a_version_made_from_it_is_the_default_of_both_layouts():
 @pytest.mark.parametrize(("layout_id", "engine", "version"), PRINTS)
 def test_the_print_puts_each_line_under_the_one_before(layout_id, engine, version):
     composition, layout, lines = _composed(layout_id, (Channel.PRINT,), version)
-    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
     for first, second in lines:
         [above], [below] = find_text(pdf, first), find_text(pdf, second)
         assert below.top > above.bottom - 0.5, (engine, first, above, below)

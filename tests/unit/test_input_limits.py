@@ -16,6 +16,7 @@ from server.compose.composer import ComposeRequest, compose, parse_data
 from server.compose.data import MAX_DEPTH, MAX_STRING_CHARS, MAX_VALUES
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
 LAYOUTS = LayoutRegistry(DEFAULT_LAYOUTS_DIR)
 
@@ -208,10 +209,9 @@ def test_a_pattern_ending_in_dollar_refuses_a_trailing_newline():
     import json as _json
 
     from server.compose.composer import validate
-    from server.compose.layouts import LayoutRegistry
     from server.errors import InvalidInput as _InvalidInput
 
-    layout = LayoutRegistry().get("card-invoice", "2.0.0")
+    layout = shipped().get("card-invoice", "2.0.0")
     data = _json.loads(layout.sample_data(), parse_float=Decimal)
     data["customer"]["mobile"] = "+4791234567\n"
     with pytest.raises(_InvalidInput) as info:
@@ -263,7 +263,7 @@ def test_an_amount_with_too_many_decimals_is_quoted_as_written():
 def test_a_supporting_document_in_base64_may_be_longer_than_any_text():
     # EN 16931 BG-24: a 150 KB timesheet PDF is 200,000 base64 characters; the b2b schema
     # allows 4,000,000, and the data limits refused everything over 20,000
-    layout = LayoutRegistry().get("b2b-invoice")
+    layout = shipped().get("b2b-invoice")
     data = json.loads(layout.sample_data())
     content = base64.b64encode(bytes(range(256)) * 600).decode("ascii")
     assert len(content) > 10 * MAX_STRING_CHARS

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from server.compose.composer import ComposeRequest, compose, parse_data
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from archive.records import OutputRecord
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.delivery.outbox import details_for
 from server.delivery.rules import ContactRules
@@ -30,9 +29,10 @@ from server.jobs.model import NO_OPTIONS, RecordOptions
 from server.journeys.definition import JourneyCatalog
 from server.journeys.engine import DID_NOT_REACH
 from server.journeys.tables import sends
+from tests.layouts import shipped
 from tests.unit.test_journeys import BRANCHY, stage, write  # noqa: F401  (the fixture)
 
-LAYOUT = LayoutRegistry().get("welcome-letter", "2.0.0")
+LAYOUT = shipped().get("welcome-letter", "2.0.0")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
-from server.compose.layouts import LayoutRegistry
 from server.delivery.tables import metadata as delivery_metadata
 from server.errors import Conflict, InvalidInput
 from server.events.publish import EventInput, EventService, json_text, publish_event
@@ -22,6 +21,7 @@ from server.journeys.engine import resolve
 from server.journeys.policy import ContactPolicy, ContactRequest, PolicySettings
 from server.journeys.stage import JourneyStage
 from server.journeys.tables import instances, sends, suppressions
+from tests.layouts import shipped
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Oslo
 TYPES = EventTypes()
@@ -72,7 +72,7 @@ def stage(tmp_path):
     jobs = JobStore(f"sqlite:///{tmp_path / 'index.db'}")
     jobs.create_schema()
     journeys = JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events,
-                            LayoutRegistry(), jobs, clock=clock)
+                            shipped(), jobs, clock=clock)
     journeys.create_schema()
     return events, journeys, clock, engine, jobs
 
@@ -121,7 +121,7 @@ def test_a_server_does_not_start_with_a_bad_journey(tmp_path):
     engine = create_engine("sqlite://")
     events = EventService(engine, TYPES)
     with pytest.raises(JourneyError, match=r"steps\[0\].type: one of wait, send, branch, exit"):
-        JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events, LayoutRegistry(),
+        JourneyStage({"dir": str(tmp_path / "journeys")}, engine, events, shipped(),
                      JobStore(f"sqlite:///{tmp_path / 'jobs.db'}"))
 
 
@@ -430,6 +430,6 @@ def test_the_shipped_example_journeys_load():
     from server.journeys.stage import DEFAULT_JOURNEYS_DIR, layout_check
 
     catalog = JourneyCatalog(DEFAULT_JOURNEYS_DIR, event_known=lambda t: t in TYPES,
-                             layout_known=layout_check(LayoutRegistry()))
+                             layout_known=layout_check(shipped()))
     assert [j.ref for j in catalog.triggered_by("demo", "account_opened")] == [
         "broker-follow-up@1"]

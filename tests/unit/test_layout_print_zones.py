@@ -48,13 +48,15 @@ from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
 from server.printing.sheets import plan_sheets, sheet_rules
 from server.printing.zones import all_mark_zones, mark_zones
+from tests.layouts import shipped
+from tests.print_engines import print_engines
 
 DPI = 100
 PX_PER_MM = DPI / 25.4
 INK = 0.1  # darkness from which a pixel is document ink
 CHANGED = 0.02  # darkness difference from which a pixel counts as changed
 LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 PROFILES = builtin_profiles()
 ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -278,12 +280,12 @@ def test_welcome_letter_with_a_long_url_keeps_its_ink_off_the_marks() -> None:
     2.0.0 letter breaks the URL inside its column (issue 11 fault 1), so marking changes
     none of its ink; the frozen 1.0.0 letter, which cannot break it, is refused by name."""
     layout, composition = _long_url_letter("2.0.0")
-    [pdf] = Renderers().render(composition, layout)
+    [pdf] = Renderers(ENGINES).render(composition, layout)
     assert not marking_damage(pdf.content, MailPiece("URL", pdf.content),
                               PROFILES["pb-di-negative"])
     old_layout, old = _long_url_letter("1.0.0")
     with pytest.raises(InvalidInput) as caught:
-        Renderers().render(old, old_layout)
+        Renderers(ENGINES).render(old, old_layout)
     assert [v.field for v in caught.value.violations] == ["$.letter.paragraphs[2]"]
 
 
@@ -295,7 +297,7 @@ def test_ink_in_a_mark_zone_is_refused_naming_the_field(monkeypatch) -> None:
     monkeypatch.setattr("server.channels.pdf.refuse_overflow", lambda *args, **kwargs: None)
     raw = ENGINES.engine("weasyprint").render(layout, composition)
     with pytest.raises(InvalidInput) as caught:
-        Renderers().render(composition, layout)
+        Renderers(ENGINES).render(composition, layout)
     [violation] = caught.value.violations
     assert violation.field == "$.letter.paragraphs[2]"
     assert "pb-di-negative" in violation.description and "OMR" in violation.description
@@ -306,12 +308,12 @@ def test_ink_in_a_mark_zone_is_refused_naming_the_field(monkeypatch) -> None:
     assert damage and "document ink" in damage[0]
     # nothing is painted over a copy that never goes to paper; a print fallback is checked
     mailbox = replace(composition, channel_plan=ChannelPlan(channels=(Channel.MAILBOX,)))
-    [copy] = Renderers().render(mailbox, layout)
+    [copy] = Renderers(ENGINES).render(mailbox, layout)
     assert copy.channel == Channel.MAILBOX and copy.content == raw.content
     fallback = replace(composition, channel_plan=ChannelPlan(
         channels=(Channel.MAILBOX,), fallbacks=(Channel.PRINT,)))
     with pytest.raises(InvalidInput, match="mark zone"):
-        Renderers().render(fallback, layout)
+        Renderers(ENGINES).render(fallback, layout)
 
 
 @pytest.mark.parametrize(("layout_id", "engine", "path", "value"), [
@@ -333,7 +335,7 @@ def test_long_unbroken_data_is_either_refused_by_name_or_kept_off_the_marks(
         target = target[key]
     target[path[-1]] = value
     composition = _compose(layout, json.dumps(data, ensure_ascii=False))
-    renderers = Renderers(PrintEngines(only=engine))
+    renderers = Renderers(print_engines(engine, layout))
     try:
         [pdf] = [o for o in renderers.render(composition, layout) if o.channel == Channel.PRINT]
     except InvalidInput as exc:

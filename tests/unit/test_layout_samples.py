@@ -11,10 +11,11 @@ import pytest
 
 from kanal.v1 import layouts_pb2
 from server.api.layouts import LayoutsServicer
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-SERVICER = LayoutsServicer(LayoutRegistry())
+SERVICER = LayoutsServicer(shipped())
 LATEST = DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.0.0"
 
 
@@ -48,4 +49,4 @@ def test_a_sample_locale_in_another_case_is_that_locales_sample(given):
     # default (Norwegian) sample: BCP 47 tags are case-insensitive (RFC 5646 2.1.1)
     expected = (LATEST / "samples/en-GB.json").read_text(encoding="utf-8")
     assert get(sample_locale=given).sample_json == expected
-    assert LayoutRegistry().get("card-invoice").sample_data(given) == expected
+    assert shipped().get("card-invoice").sample_data(given) == expected

@@ -5,9 +5,9 @@ from dataclasses import replace
 import jinja2
 import pytest
 
-from server.compose.layouts import LayoutRegistry
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 
 
 @pytest.fixture

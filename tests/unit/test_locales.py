@@ -21,11 +21,12 @@ from server.channels.sms import is_gsm7
 from server.channels.sms_channel import render_sms
 from server.compose import formatting
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import Layout, LayoutError, load_layout
 from server.compose.model import Channel, Composition, Output
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 FAKE_PDF = Output(channel=Channel.PRINT, media_type="application/pdf", content=b"%PDF-1.7\n",
                   sha256="0" * 64, facts={"pages": 1})

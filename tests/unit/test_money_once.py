@@ -30,11 +30,11 @@ from lxml import etree
 
 from server.channels import Renderers
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.compose.money import round_money, round_places
+from tests.layouts import shipped
 
-LAYOUT = LayoutRegistry().get("card-invoice")
+LAYOUT = shipped().get("card-invoice")
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()
 CHANNELS = (Channel.PRINT, Channel.EMAIL, Channel.SMS, Channel.EINVOICE)

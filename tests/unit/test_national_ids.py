@@ -14,9 +14,9 @@ import pytest
 
 from server.compose.composer import ComposeRequest, compose
 from server.compose.identifiers import IdentifierError, national_id
-from server.compose.layouts import LayoutRegistry
 from server.delivery.routing import mailbox_addresses
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
 FNR = "01017012343"  # NO, born 1970-01-01 (the layouts' samples)
 
@@ -79,7 +79,7 @@ def test_a_customer_abroad_keeps_the_number_of_the_sender_s_country():
         national_id("01017012345", None, "NO")  # no address: the sender's country's scheme
 
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 STOCKHOLM = {"lines": ["Drottninggatan 1"], "postal_code": "11151", "city": "Stockholm",
              "country": "SE"}
 

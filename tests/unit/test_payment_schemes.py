@@ -16,13 +16,13 @@ from stdnum import luhn
 from virtuaaliviivakoodi import deconstruct_virtuaaliviivakoodi
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.payments import codes
 from server.compose.payments.accounts import payment_account
 from server.compose.payments.slips import SlipPaths, slip_form
 from server.compose.references import ReferenceError, make_reference, parse_reference
 from server.errors import InvalidInput
 from tests.country_payments import compose_country
+from tests.layouts import shipped
 
 CREDITOR = "87654321"
 PATHS = SlipPaths("$.issuer.payment_account", due_date="$.invoice.due_date")
@@ -269,7 +269,7 @@ def test_fik73_slip_asks_for_a_message_not_a_payment_id() -> None:
 def test_a_domestic_giro_account_in_another_currency_is_refused(sample, currency):
     """A bankgiro clears SEK and a Norwegian account number NOK: the tester's EUR and JPY
     invoices to a bankgiro were accepted and printed in kronor/øre boxes."""
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     data = json.loads(layout.sample_data(sample))
     data["currency"] = currency
     for row in data["transactions"]:  # an original in the invoice's own currency is refused

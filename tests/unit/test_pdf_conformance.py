@@ -20,11 +20,12 @@ import pytest
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.pdf import PrintEngines, engine_of, pdf_standards, render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import PRINT_ENGINES, LayoutRegistry
+from server.compose.layouts import PRINT_ENGINES
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 ENGINES = PrintEngines()
 

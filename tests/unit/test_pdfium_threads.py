@@ -12,14 +12,14 @@ from server.channels.pdf import PrintEngines
 from server.channels.preflight import check_pdf
 from server.channels.print_zones import find_intrusions
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.delivery.providers.mailbox import left_margin_mm
 from server.pdfium import page_count
 from server.printing.zones import all_mark_zones
+from tests.layouts import shipped
 
 
 def test_print_checks_from_many_threads_at_once_agree():
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=layout.sample_data(), document_id="THREADS",
         now=datetime(2026, 3, 2, tzinfo=UTC)))
@@ -41,7 +41,7 @@ def test_print_checks_from_many_threads_at_once_agree():
 def test_typst_documents_rendered_from_many_threads_are_the_same():
     # Typst's compiler has a lock of its own; counting the pages reads the PDF with pdfium,
     # which must take pdfium's lock too (it once did not).
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=layout.sample_data(), document_id="TYPST-THREADS",
         now=datetime(2026, 3, 2, tzinfo=UTC)))
@@ -59,7 +59,7 @@ def test_typst_documents_rendered_from_many_threads_are_the_same():
 def test_weasyprint_documents_rendered_from_many_threads_are_the_same():
     """WeasyPrint is not thread-safe either: a delivery fallback and a Compose laying out at
     once aborted the process in Pango. One lock per process (WEASYPRINT_LOCK)."""
-    layout = LayoutRegistry().get("welcome-letter")
+    layout = shipped().get("welcome-letter")
     composition = compose(ComposeRequest(
         tenant="t", layout=layout, data=layout.sample_data(), document_id="THREADS",
         now=datetime(2026, 3, 2, tzinfo=UTC)))

@@ -21,11 +21,12 @@ import pytest
 
 from server.compose import identifiers as ids
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 FIELD = "$.customer.peppol_id"
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel, DocumentKind, PostalAddress, Recipient
 from server.compose.plan import Unfit, plan_channels, tenant_table
 from server.errors import FieldViolation, InvalidInput
+from tests.layouts import shipped as shipped_layouts
 
 E, S, P, EI = Channel.EMAIL, Channel.SMS, Channel.PRINT, Channel.EINVOICE
 ADDRESS = PostalAddress(("Storgata 1",), "0155", "OSLO", "NO")
@@ -137,7 +138,7 @@ def test_tenant_table_reads_config_shape():
     ("b2b-invoice", {}, who(peppol_id="0192:923609016"), (EI,)),
 ])
 def test_shipped_manifest_rules(layout_id, facts, recipient, channels):
-    shipped = LayoutRegistry().get(layout_id)
+    shipped = shipped_layouts().get(layout_id)
     assert plan_channels(shipped, recipient, (), facts).channels[: len(channels)] == channels
 
 
@@ -149,7 +150,7 @@ def test_tenant_rules_load_from_the_config_file(tmp_path):
                       'primary = ["email"]\n', encoding="utf-8")
     settings = load_settings(config, environ={})
     table = tenant_table(settings.plan, "nordkort", "payment-reminder")
-    shipped = LayoutRegistry().get("payment-reminder")
+    shipped = shipped_layouts().get("payment-reminder")
     plan = plan_channels(shipped, who(), (), {"stage": "reminder", "days_overdue": 3}, table)
     assert (plan.channels, plan.reason) == ((E,), "email-first")
 

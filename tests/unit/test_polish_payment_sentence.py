@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 import pytest
 
 from server.channels import sms_channel
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ACCOUNT = "61 1090 1014 0000 0712 1981 2874"  # the pl-PL samples' NRB
 
@@ -35,7 +36,8 @@ def test_the_b2b_invoice_asks_to_pay_to_the_account_number(engine):
     layout, composition = composed("b2b-invoice", "2.3.0", (Channel.PRINT,))
     payment = composition.context["payment"]
     assert payment["account"] == ACCOUNT
-    text = normalise(pages_text(render_print(composition, layout, PrintEngines(engine)).content)[0])
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
+    text = normalise(pages_text(pdf)[0])
     sentence = (f"Zapłać na rachunek nr {ACCOUNT} do {payment['due_date']}, podając tytuł "
                 f"przelewu: {payment['reference']}.")
     assert sentence in text, text[-600:]

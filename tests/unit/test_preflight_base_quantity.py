@@ -21,12 +21,12 @@ from server.channels.pdf import PrintEngines, engine_of, render_print
 from server.channels.preflight import _outsized_amount
 from server.compose.composer import ComposeRequest, compose
 from server.compose.invoice import line_net_amount
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 # 2.3.0: the newest b2b-invoice whose columns cannot hold every amount (2.4.0 prints them
 # all, tests/unit/test_b2b_24.py); the preflight names the field there

@@ -19,11 +19,11 @@ from server.channels.pdf import PrintEngines, render_print
 from server.channels.preflight import page_edges
 from server.channels.preflight_borders import crossing_runs
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.errors import InvalidInput
 from server.pdfium import read_back
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

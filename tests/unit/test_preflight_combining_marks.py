@@ -12,6 +12,7 @@ import pytest
 
 from server.channels.pdf import PrintEngines
 from server.channels.preflight import check_pdf
+from tests.print_engines import print_engines
 from tests.unit.test_print_text_fits import (  # noqa: F401 (a fixture)
     LAYOUTS,
     composed,
@@ -30,7 +31,7 @@ def test_struck_through_letters_are_not_text_over_text(engine) -> None:
     data["customer"]["name"] = f"{STRUCK} Nordmann"
     data["transactions"][0]["description"] = "S\u0336a\u0336l\u0336e\u0336 Rema 1000"
     composition = composed(layout, data)
-    pdf = PrintEngines(engine).render(layout, composition).content
+    pdf = print_engines(engine, layout).render(layout, composition).content
     assert check_pdf(pdf, composition, layout) == []
 
 

@@ -16,11 +16,11 @@ import pytest
 from server.channels.pdf import PrintEngines, render_print
 from server.channels.preflight import MAX_REPORTED
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RECIPIENT = ("$.customer.name", "$.customer.address.")
 # Strings whose rule is code's, not the schema's: not free text (a national id is checked

@@ -18,6 +18,7 @@ from server.channels.pdf import PrintEngines
 from server.channels.preflight import check_pdf
 from server.channels.preflight_marks import clusters, comparable
 from server.compose.layouts import Layout, load_layout
+from tests.print_engines import print_engines
 from tests.unit.test_print_text_fits import (
     LAYOUTS,
     card_invoice_without_typst_breaks,
@@ -46,7 +47,7 @@ def test_names_with_overlays_and_stacked_marks_pass_the_preflight(engine, name) 
     data["customer"]["name"] = NAMES[name]  # the window, the running header, the giro slip
     data["transactions"][0]["description"] = NAMES[name]
     composition = composed(layout, data)
-    pdf = PrintEngines(engine).render(layout, composition).content
+    pdf = print_engines(engine, layout).render(layout, composition).content
     assert check_pdf(pdf, composition, layout) == []
 
 
@@ -62,6 +63,14 @@ def without_word_breaks(tmp_path_factory) -> Layout:
     return load_layout(folder)
 
 
+@pytest.fixture(scope="module")
+def copy_engines() -> dict[str, PrintEngines]:
+    """One engine of each kind kept for the module's altered copy (`without_word_breaks`,
+    made once, never changed): its stylesheets and fonts are loaded once, not per render.
+    Kept apart from `print_engines`' (the copy has the real card invoice's ref)."""
+    return {name: PrintEngines(name) for name in ("typst", "weasyprint")}
+
+
 # descriptions of 70 to 72 letters without a break, with marks at their start: wider than
 # the column in both engines, so their end lies over the amount
 OVERFLOWING = {
@@ -75,14 +84,14 @@ OVERFLOWING = {
 @pytest.mark.parametrize("engine", ["typst", "weasyprint"])
 @pytest.mark.parametrize("text", OVERFLOWING)
 def test_text_with_marks_over_its_neighbour_cell_is_refused_naming_its_field(
-        without_word_breaks, engine, text) -> None:
+        without_word_breaks, copy_engines, engine, text) -> None:
     layout = without_word_breaks
     data = sample(layout)
     data["customer"]["name"] = NAMES["one struck letter"]  # on the same page, harmless
     data["transactions"][1]["description"] = OVERFLOWING[text]
     data["transactions"][1].pop("place", None)
     composition = composed(layout, data)
-    pdf = PrintEngines(engine).render(layout, composition).content
+    pdf = copy_engines[engine].render(layout, composition).content
     problems = check_pdf(pdf, composition, layout)
     assert any("drawn over text" in v.description for v in problems), problems
     assert {v.field for v in problems} == {"$.transactions[1].description"}, problems

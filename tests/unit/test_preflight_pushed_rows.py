@@ -26,11 +26,11 @@ import pytest
 from server.channels.pdf import PrintEngines, engine_of, render_print
 from server.channels.preflight_pushed import stacked
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-REGISTRY = LayoutRegistry()
+REGISTRY = shipped()
 LAYOUT = REGISTRY.get("payment-reminder")
 CARD_INVOICE = REGISTRY.get("card-invoice")
 WORDS = ["Storgata", "Næringspark", "Bygning", "Inngang", "Etasje", "Kontor", "Avdeling",

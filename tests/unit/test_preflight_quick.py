@@ -35,6 +35,7 @@ from server.channels.preflight_quick import (
 )
 from server.compose.model import Channel
 from server.pdfium import read_back
+from tests.print_engines import print_engines
 from tests.unit.test_preflight_pushed_rows import long_creditor
 from tests.unit.test_print_text_fits import (  # noqa: F401 (a fixture)
     DESCRIPTOR,
@@ -61,7 +62,7 @@ def samples():
         for path in sorted(layout.path.glob("sample*.json")):
             composition = composed(layout, json.loads(path.read_text(encoding="utf-8")))
             for engine in engines_for(layout):
-                pdf = PrintEngines(engine).render(layout, composition).content
+                pdf = print_engines(engine, layout).render(layout, composition).content
                 out.append((f"{layout.ref} {path.name} {engine}", layout, composition, pdf))
     return out
 
@@ -72,7 +73,7 @@ def refused_documents(without_word_breaks):
 
     def add(name, layout, data, engine):
         composition = composed(layout, data)
-        pdf = PrintEngines(engine).render(layout, composition).content
+        pdf = print_engines(engine, layout).render(layout, composition).content
         cases.append((name, layout, composition, pdf))
 
     frozen = LAYOUTS.get("card-invoice", "1.0.0")

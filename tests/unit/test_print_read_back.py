@@ -22,6 +22,7 @@ from server.pdfium import read_back, reading_copy, without_icc_profiles, without
 from server.printing.profiles import Rect
 from server.printing.zones import MarkZone
 from tests.pdf_inspect import find_text
+from tests.print_engines import print_engines
 from tests.unit.test_print_text_fits import (  # noqa: F401 (a fixture)
     LAYOUTS,
     composed,
@@ -60,7 +61,7 @@ def zone_over(pdf: bytes, text: str) -> MarkZone:
 def test_the_copy_without_icc_profiles_reads_the_same(layout_id, engine) -> None:
     layout = LAYOUTS.get(layout_id)
     composition = composed(layout, sample(layout))
-    pdf = PrintEngines(engine).render(layout, composition).content
+    pdf = print_engines(engine, layout).render(layout, composition).content
     copy = without_icc_profiles(pdf)
     assert len(copy) == len(pdf)  # every cross-reference offset holds
     if engine == "typst":  # Typst's PDF/A pages draw in ICC-based sRGB and grey

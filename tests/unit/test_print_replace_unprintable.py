@@ -18,14 +18,16 @@ import pytest
 from server.channels.einvoice_channel import render_einvoice
 from server.channels.email import render_email
 from server.channels.glyphs import printable
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import LayoutError, load_layout
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 COFFEE = "KAFFEBAREN \u2615"  # HOT BEVERAGE: no print font has it
 FAMILY = "LEKEBUTIKKEN \U0001f468\u200d\U0001f469\u200d\U0001f467 OSLO"  # a ZWJ sequence
@@ -49,7 +51,7 @@ def composed(data: dict, layout, channels=(Channel.PRINT,)):
 def test_merchant_descriptors_print_without_what_no_font_draws(engine):
     data, layout = card_invoice(t0=COFFEE, t1=FAMILY, t2=STARBUCKS)
     composition = composed(data, layout)  # the plan asks the print channel: it can carry it
-    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
     text = " ".join(pages_text(pdf))
     assert "KAFFEBAREN" in text and "\u2615" not in text
     assert "LEKEBUTIKKEN OSLO" in text and "\u200d" not in text  # the sequence dropped whole
@@ -64,7 +66,7 @@ def test_only_the_print_copy_changes():
     data, layout = card_invoice(t0=COFFEE)
     data["customer"]["email"] = "kari@example.no"
     composition = composed(data, layout, channels=(Channel.EMAIL, Channel.EINVOICE))
-    printed = render_print(composition, layout, PrintEngines())
+    printed = render_print(composition, layout, print_engines(None, layout))
     einvoice = render_einvoice(composition, layout, lambda: printed)
     message = email.message_from_bytes(
         render_email(composition, layout, lambda: einvoice).content, policy=email.policy.default)

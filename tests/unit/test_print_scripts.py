@@ -26,16 +26,18 @@ import pytest
 
 from server.channels.advance_bounds import advance_bounds, chain_for, fit_bounds_json
 from server.channels.email import render_email
-from server.channels.pdf import PrintEngines, render_print, template_json
+from server.channels.pdf import render_print, template_json
 from server.channels.sms import plan_sms
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry, font_folders
+from server.compose.layouts import font_folders
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import find_text, font_names, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 WINDOW_LEFT, WINDOW_TOP, WINDOW_BOTTOM = 18.0, 47.0, 76.0  # mm: both layouts' window_mm
 
@@ -85,12 +87,12 @@ def test_a_name_in_its_own_script_prints_in_the_window(engine, layout_id, script
         # reordered glyphs (reph, i-matra) cannot have: the page would be drawn right but
         # read back wrong, so the print channel refuses it, naming the field
         with pytest.raises(InvalidInput) as refused:
-            render_print(composition, layout, PrintEngines(engine))
+            render_print(composition, layout, print_engines(engine, layout))
         fields = {v.field for v in refused.value.violations}
         assert "$.customer.name" in fields and "PDF/UA-1" in str(refused.value), fields
         return
     # the print channel: glyph check, then preflight (text area, window) on the PDF
-    pdf = render_print(composition, layout, PrintEngines(engine)).content
+    pdf = render_print(composition, layout, print_engines(engine, layout)).content
     fonts = {n.split("+")[-1].replace("-", "") for n in font_names(pdf)}
     assert any(f.startswith(font) for f in fonts), fonts
     assert all(LAYOUT_FONT.fullmatch(f) for f in fonts), fonts  # no system font
@@ -163,7 +165,7 @@ def test_the_sms_and_the_email_carry_the_names_unchanged():
     layout, composition = composed("card-invoice", addressed_to("hebrew"),
                                    channels=(Channel.EMAIL,))
     raw = render_email(composition, layout, pdf=lambda: render_print(
-        composition, layout, PrintEngines("typst"))).content
+        composition, layout, print_engines("typst", layout))).content
     headers = raw.split(b"\r\n\r\n", 1)[0]
     assert headers.isascii()  # RFC 2047 encoded words, not raw UTF-8
     parsed = email.message_from_bytes(raw, policy=policy.default)

@@ -21,17 +21,18 @@ import pytest
 
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry, load_layout
+from server.compose.layouts import LayoutError, load_layout
 from server.compose.model import Channel, PrintOptions
 from server.printing.batch_files import weight_class
 from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
 from server.printing.sheets import BLANK, SheetRules, plan_sheets, sheet_rules
 from tests import omr_reader
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 
 LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "layouts"
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 PROFILES = builtin_profiles()
 DUPLEX = PROFILES["pb-di-negative"]
 SIMPLEX = PROFILES["default"]

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.channels.pdf import PrintEngines, render_print, template_json
+from server.channels.pdf import render_print, template_json
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -39,7 +40,7 @@ def composed_with_tabs():
 @pytest.mark.parametrize("engine", ["typst", "weasyprint"])
 def test_a_tab_prints_as_a_space(engine):
     layout, composition = composed_with_tabs()
-    text = pages_text(render_print(composition, layout, PrintEngines(engine)).content)[0]
+    text = pages_text(render_print(composition, layout, print_engines(engine, layout)).content)[0]
     for words in ("Kunde Bygg AS", "Storgata 2", "Rådgivning kontant", "Takk for oppdraget"):
         assert words in text, (words, text[:400])
 

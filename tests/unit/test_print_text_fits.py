@@ -28,16 +28,18 @@ from typing import Any
 import pytest
 
 from server.channels.glyphs import missing_glyphs
-from server.channels.pdf import PrintEngines, engine_of, render_print
+from server.channels.pdf import engine_of, render_print
 from server.channels.sms import normalise_for_gsm, plan_sms
 from server.channels.sms_channel import render_sms
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout, LayoutRegistry, load_layout
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout, load_layout
 from server.compose.model import Channel, Composition
 from server.errors import InvalidInput
+from tests.layouts import shipped
 from tests.pdf_inspect import chars_outside, font_names, normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 PAGE_LEFT, PAGE_RIGHT = 18.0, 192.0  # the page area of every Fjordbank layout (A4, 18 mm)
 DESCRIPTOR = ("WWWEXAMPLESHOPNOORDER" + "7" * 60)[:61]  # the issue's: 61, no space or hyphen
@@ -89,7 +91,7 @@ def amounts(composition: Composition) -> list[str]:
 
 def render(engine: str, layout: Layout, composition: Composition) -> bytes:
     """Through the print channel: the glyph check and the preflight run as in production."""
-    return render_print(composition, layout, PrintEngines(engine)).content
+    return render_print(composition, layout, print_engines(engine, layout)).content
 
 
 def assert_fits(pdf: bytes, composition: Composition, value: str) -> None:

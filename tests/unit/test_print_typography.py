@@ -14,10 +14,11 @@ import pytest
 
 from server.channels.pdf import PdfEngine, PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
+from tests.layouts import shipped
 from tests.pdf_inspect import advances, font_size, pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 CARD = LAYOUTS.get("card-invoice")
 

@@ -19,14 +19,14 @@ from stdnum.no import kontonr as no_kontonr
 from stdnum.no import orgnr as no_orgnr
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.locales import REFERENCE_REGION
 from server.compose.model import Composition
 from server.compose.references import SCHEMES
 from server.errors import InvalidInput
 from tests.country_payments import compose_country
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 CREDITOR = "87654321"
 PAYMENT_LAYOUTS = ("card-invoice", "payment-reminder", "b2b-invoice")

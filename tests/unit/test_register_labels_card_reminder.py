@@ -17,11 +17,11 @@ import pytest
 from server.channels.email import message_parts
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 # (layout, the version with the fix, the party that issues it)

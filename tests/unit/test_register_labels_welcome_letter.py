@@ -17,13 +17,14 @@ from email import policy
 import pytest
 
 from server.channels.email import render_email
-from server.channels.pdf import PrintEngines, render_print
+from server.channels.pdf import render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel, Output
+from tests.layouts import shipped
 from tests.pdf_inspect import normalise, pages_text
+from tests.print_engines import print_engines
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 VERSION, OLD = "2.3.0", "2.2.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 COUNTRIES = ("NO", "SE", "DK", "FI", "DE", "AT", "PL", "GB")
@@ -52,7 +53,7 @@ def letter(locale: str, sender_country: str = "NO", version: str = VERSION,
 
 
 def footer(composition, layout) -> str:
-    pdf = render_print(composition, layout, PrintEngines("weasyprint")).content
+    pdf = render_print(composition, layout, print_engines("weasyprint", layout)).content
     return normalise(pages_text(pdf)[0])[-120:]
 
 

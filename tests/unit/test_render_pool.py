@@ -16,11 +16,12 @@ from server.api.errors import status_code
 from server.channels import Renderers
 from server.channels.pool import RenderPool
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR
 from server.compose.model import Channel
 from server.errors import DeadlineExceeded, FieldViolation, InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 

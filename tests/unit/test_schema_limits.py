@@ -12,13 +12,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.schema_errors import schema_violation
 from server.errors import FieldViolation, InvalidInput
+from tests.layouts import shipped
 
 
 def test_too_many_transactions_names_the_limit():
-    layout = LayoutRegistry().get("card-invoice")
+    layout = shipped().get("card-invoice")
     data = json.loads((layout.path / "sample.json").read_text(encoding="utf-8"))
     assert layout.schema["properties"]["transactions"]["maxItems"] == 2000
     data["transactions"] = [copy.deepcopy(data["transactions"][0]) for _ in range(5000)]

@@ -16,12 +16,12 @@ import pytest
 
 from server.compose.composer import parse_data, validate
 from server.compose.fast_schema import compile_fast_check
-from server.compose.layouts import LayoutRegistry
 from server.compose.schema_bounds import string_in_bounds
 from server.compose.schema_regex import DataValidator
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-REGISTRY = LayoutRegistry()
+REGISTRY = shipped()
 LAYOUTS = [REGISTRY.get(layout.id, version) for layout in REGISTRY.latest()
            for version in REGISTRY.versions(layout.id)]
 

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from server.compose.builders.base import REFERENCE_LABELS, payment_labels
-from server.compose.layouts import LayoutRegistry
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 SCHEMES = sorted(REFERENCE_LABELS)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from functools import cache
 
 import numpy as np
 import pypdfium2
@@ -37,6 +38,7 @@ from server.compose.references import parse_reference
 from server.printing.profiles import builtin_profiles
 from server.printing.zones import all_mark_zones, mark_zones
 from tests.country_payments import COUNTRIES, NOW, compose_country, registry
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_a_problems, pdf_ua_findings
 from tests.pdf_inspect import pages_text
 
@@ -50,6 +52,13 @@ def render(layout_id: str, composition: Composition, engine: str,
            layouts: LayoutRegistry | None = None) -> bytes:
     layout = (layouts or registry()).get(layout_id)
     return ENGINES.engine(engine).render(layout, composition).content
+
+
+@cache
+def country_pdf(layout_id: str, country: str, engine: str) -> bytes:
+    """The print PDF of `compose_country(layout_id, country)`, rendered once for the tests
+    that read it (the EPC QR, the slip's text, the mark zones and the standards)."""
+    return render(layout_id, compose_country(layout_id, country), engine)
 
 
 def last_page_image(pdf: bytes) -> np.ndarray:
@@ -87,7 +96,7 @@ def test_epc_qr_decodes_to_the_payment(layout_id: str, country: str, engine: str
     composition = compose_country(layout_id, country)
     slip = composition.context["payment"]["slip"]
     assert slip["form"] == "sepa"
-    [payload] = read_codes(render(layout_id, composition, engine),
+    [payload] = read_codes(country_pdf(layout_id, country, engine),
                            zxingcpp.BarcodeFormat.QRCode)
     fields = epc_fields(payload)
     assert (fields["service"], fields["version"], fields["identification"]) == \
@@ -161,7 +170,7 @@ def test_fik_code_line_in_the_pdf_validates(layout_id: str, scheme: str, engine:
 @pytest.mark.parametrize(("sample", "scheme"), [("sample.json", "kid_mod10"),
                                                 ("sample-sv-SE.json", "ocr")])
 def test_kid_and_ocr_on_the_giro_validate(sample: str, scheme: str, engine: str) -> None:
-    layouts = LayoutRegistry()
+    layouts = shipped()
     layout = layouts.get("card-invoice")
     data = json.loads((layout.path / sample).read_text("utf-8"))
     composition = compose(ComposeRequest(tenant="t", layout=layout, data=json.dumps(data),
@@ -189,8 +198,7 @@ def test_kid_and_ocr_on_the_giro_validate(sample: str, scheme: str, engine: str)
     ("FI", ["TILISIIRTO GIRERING", "NDEAFIHH", "FI21 1234 5600 0007 85"]),
 ])
 def test_country_slip_text(country: str, expected: list[str], engine: str) -> None:
-    composition = compose_country("payment-reminder", country)
-    text = pages_text(render("payment-reminder", composition, engine))[-1]
+    text = pages_text(country_pdf("payment-reminder", country, engine))[-1]
     flat = " ".join(text.split()).casefold()  # field labels print in capitals
     for item in expected:
         assert " ".join(item.split()).casefold() in flat, (item, flat[-800:])
@@ -211,7 +219,7 @@ def test_country_slip_keeps_mark_zones_blank_and_is_pdf_a_and_ua(layout_id: str,
     preflight's page objects (as tests/unit/test_layout_print_zones.py checks the samples),
     and the PDF stays PDF/A-3 and PDF/UA-1 with the codes in it (each image has its
     alternative text)."""
-    pdf = render(layout_id, compose_country(layout_id, country), engine)
+    pdf = country_pdf(layout_id, country, engine)
     document = pypdfium2.PdfDocument(pdf)
     px = 100 / 25.4
     for index, page in enumerate(document):

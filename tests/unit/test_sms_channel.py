@@ -11,11 +11,12 @@ import pytest
 
 from server.channels.sms_channel import MEDIA_TYPE, render_sms, sms_settings
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel
 from server.errors import InvalidInput
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 

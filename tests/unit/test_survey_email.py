@@ -12,11 +12,11 @@ import pytest
 
 from server.channels import Renderers
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
 from tests.a11y import parse, problems
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 LAYOUT = LAYOUTS.get("nps-survey")
 URL = "https://svar.fjordbank.no/r/eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiIwMUsifQ.c2ln"
 

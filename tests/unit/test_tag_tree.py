@@ -25,12 +25,12 @@ import pytest
 
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_conformance import pdf_ua_findings
 from tests.pdf_tags import elements, headings, never_skip, spoken, strokes
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = PrintEngines()
 LOGO_WAVE = (0x3C, 0xC0, 0xB0)  # logo.svg's wave: the one path of this stroke colour

@@ -28,11 +28,11 @@ import pytest
 
 from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.model import Channel
+from tests.layouts import shipped
 from tests.pdf_tags import elements, headings, never_skip, spoken
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 ENGINES = PrintEngines()
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 FIXED = [("card-invoice", "2.2.0"), ("payment-reminder", "2.3.0")]

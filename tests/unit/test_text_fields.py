@@ -7,8 +7,8 @@ import re
 from decimal import Decimal
 
 from server.compose.composer import parse_data
-from server.compose.layouts import LayoutRegistry
 from server.compose.validation import input_fields, text_fields
+from tests.layouts import shipped
 
 
 def _reference(data, path="$"):
@@ -34,7 +34,7 @@ def test_paths_and_order() -> None:
 
 
 def test_every_sample_of_every_layout_agrees_with_the_plain_definition() -> None:
-    for layout in LayoutRegistry().latest():
+    for layout in shipped().latest():
         for sample in sorted(layout.path.glob("sample*.json")):
             data = parse_data(sample.read_text(encoding="utf-8"))
             assert list(text_fields(data)) == list(_reference(data)), sample

@@ -13,9 +13,9 @@ import typst
 import server.channels.typst_engine as typst_engine
 from server.channels.typst_engine import TypstEngine
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 

@@ -24,6 +24,7 @@ from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutError, LayoutRegis
 from server.compose.model import Channel, ChannelPlan
 from server.compose.rules import parse_rules
 from tests.pdf_inspect import MM_PER_PT, find_text, pages_text
+from tests.print_engines import print_engines
 
 LAYOUTS = LayoutRegistry()
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -130,12 +131,12 @@ def test_print_output_records_engine_and_standards():
     assert typst_out.facts["engine_version"] == TYPST_VERSION
     assert typst_out.facts["pdf_standards"] == "a-3a,ua-1"
     assert typst_out.facts["pdf_variant"] == "pdf/a-3a"
-    weasy_out = render_print(comp, layout, PrintEngines("weasyprint"))
+    weasy_out = render_print(comp, layout, print_engines("weasyprint", layout))
     assert weasy_out.facts["engine"] == "weasyprint" and weasy_out.facts["engine_version"]
     old_layout = LAYOUTS.get("card-invoice", "1.0.0")
     old = compose(ComposeRequest(tenant="t", layout=old_layout, data=old_layout.sample_data(),
                                  document_id="01TYPST", now=NOW, channels=()))
-    frozen = render_print(old, old_layout, PrintEngines())
+    frozen = render_print(old, old_layout, print_engines(None, old_layout))
     assert (frozen.facts["engine"], frozen.facts["pdf_variant"]) == ("weasyprint", "pdf/a-3b")
 
 
@@ -204,7 +205,7 @@ def test_the_giro_slip_sits_where_the_weasyprint_one_does(layout_id):
     comp, layout = composition(layout_id)
     placed = {}
     for name in ("typst", "weasyprint"):
-        pdf = PrintEngines(name).render(layout, comp).content
+        pdf = print_engines(name, layout).render(layout, comp).content
         last = len(pages_text(pdf)) - 1
         placed[name] = [find_text(pdf, text, last)[-1] for text in (
             comp.context["labels"]["slip_title"], comp.context["payment"]["reference"])]
@@ -241,7 +242,7 @@ def test_the_b2b_invoice_prints_the_same_en16931_rows_with_both_engines():
     ]
     assert all(expected), expected
     for name in ("weasyprint", "typst"):
-        pdf = PrintEngines(name).render(layout, comp).content
+        pdf = print_engines(name, layout).render(layout, comp).content
         text = " ".join(pages_text(pdf)).replace("\u00a0", " ").replace("\u202f", " ")
         missing = [value for value in expected
                    if value.replace("\u00a0", " ").replace("\u202f", " ") not in text]
@@ -258,7 +259,7 @@ def test_the_b2b_invoice_paid_by_other_means_says_so_with_both_engines():
     comp, layout = composition("b2b-invoice", data)
     sentence = comp.context["labels"]["paid_by_other_means"]
     for name in ("weasyprint", "typst"):
-        pdf = PrintEngines(name).render(layout, comp).content
+        pdf = print_engines(name, layout).render(layout, comp).content
         text = " ".join(" ".join(pages_text(pdf)).split())
         assert " ".join(sentence.split()[:4]) in text, name
 

@@ -30,9 +30,10 @@ import typst
 from server.channels.advance_bounds import fit_bounds_json, layout_advance_bounds
 from server.channels.typst_engine import TypstEngine
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import DEFAULT_LAYOUTS_DIR, LayoutRegistry, font_folders
+from server.compose.layouts import DEFAULT_LAYOUTS_DIR, font_folders
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 DESCRIPTOR = ("WWWEXAMPLESHOPNOORDER" + "7" * 60)[:61]  # issue 11's: 61, no space or hyphen
 ODD_WORDS = ["ǄǄǄ", "WWWW", "Ψυχοθεραπευτική", "Достопримечательность", "->", "=>",

@@ -19,10 +19,11 @@ import server.channels.typst_engine as typst_engine
 from server.channels.pdf import template_json
 from server.channels.typst_engine import BOUNDS_FILE, CONTEXT_FILE, TypstEngine, main_file
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutError, LayoutRegistry
+from server.compose.layouts import LayoutError
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 

@@ -25,11 +25,12 @@ from server.channels import Renderers
 from server.channels.email import message_parts
 from server.channels.sms_channel import fit_sms, sms_settings
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import Layout, LayoutRegistry
+from server.compose.layouts import Layout
 from server.compose.model import Channel, Composition
 from server.compose.payments.accounts import payment_account
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 RENDERERS = Renderers()
 CHANNEL_LAYOUTS = ("payment-reminder", "card-invoice")  # the payment layouts with e-mail, SMS

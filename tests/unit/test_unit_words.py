@@ -14,11 +14,11 @@ from babel import Locale
 
 from server.channels.pdf import PrintEngines, engine_of, render_print
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.units import CLDR_UNITS, unit_word
+from tests.layouts import shipped
 from tests.pdf_inspect import pages_text
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 B2B = LAYOUTS.get("b2b-invoice", "2.0.0")
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 LOCALES = ("nb-NO", "sv-SE", "da-DK", "fi-FI", "sv-FI", "de-DE", "de-AT", "pl-PL", "en-GB")

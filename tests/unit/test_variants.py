@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from server.compose.composer import ComposeRequest, compose
-from server.compose.layouts import LayoutRegistry
 from server.compose.rules import RuleError, parse_rules
 from server.compose.variants import VariantError, assign, bucket
+from tests.layouts import shipped
 
-LAYOUTS = LayoutRegistry()
+LAYOUTS = shipped()
 WEIGHTS = {"A": 70, "B": 30}
 
 

@@ -20,8 +20,9 @@ import gc
 from server.channels.weasyprint_engine import WeasyPrintEngine
 from server.compose.layouts import LayoutRegistry
 from tests.unit.test_weasyprint_font_folder import composed_welcome_letter
+from tests.layouts import shipped
 
-layout = LayoutRegistry().get("welcome-letter", "1.0.0")
+layout = shipped().get("welcome-letter", "1.0.0")
 engine = WeasyPrintEngine()
 engine.render(layout, composed_welcome_letter(layout))
 gc.freeze()  # as the render processes do once warm (server.processes.settle_heap)
