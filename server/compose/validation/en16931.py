@@ -8,8 +8,8 @@ category and rate) are not re-checked here; what a caller's data can break is:
 * values: BR-27/28 (prices), PEPPOL-EN16931-R046 (net price = gross - discount), BR-29/30
   (periods), BR-31..44 (allowances, charges and their reasons), BR-49/50/61 (payment
   means), BR-51 (card number masked), BR-53 (BT-111 with BT-6), BR-CO-03 (tax point date
-  xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when something is
-  due), BR-CO-26 (a seller identifier)
+  xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when an invoice
+  asks for a payment), BR-CO-26 (a seller identifier)
 * Kanal's own: KANAL-DUE-DATE (an invoice's due date is not before its issue date;
   EN 16931 has no such rule, France's CIUS has it as BR-FR-CO-07: `due_before_issue`),
   KANAL-CREDIT-NOTE (a credit note's total is not negative), KANAL-CREDIT-NOTE-REFERENCE
@@ -390,7 +390,9 @@ def _totals(add: Collector, invoice: Invoice, vat_accounting) -> None:
     t, cur = invoice.totals, invoice.currency
     if not is_rounded(t.prepaid, cur):
         add("prepaid", "BR-DEC-16", "the paid amount has at most the currency's decimals")
-    if t.payable > 0 and invoice.due_date is None and not invoice.payment_terms:
+    # an invoice's rule: a credit note's positive BT-115 is credited, not due (CEN's
+    # schematron fires it on invoices only, issues #84, #241), and it asks for no payment
+    if invoice.asks_for_payment and invoice.due_date is None and not invoice.payment_terms:
         add("due_date", "BR-CO-25", "an amount is due, so a due date or payment terms are "
             "needed")
     if invoice.is_credit_note and t.tax_inclusive < 0:
