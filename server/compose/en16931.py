@@ -309,6 +309,23 @@ class Invoice:
         return not self.is_credit_note and self.totals.payable <= 0
 
     @property
+    def asks_for_payment(self) -> bool:
+        """An invoice with an amount due for payment (BT-115 > 0): neither an invoice with
+        `nothing_to_pay` nor a credit note, whose positive BT-115 is what the seller credits
+        the buyer. Only such a document carries a due date (BT-9) and payment instructions
+        (BG-16: the means, the seller's account, the payment reference BT-83, card BG-18,
+        direct debit BG-19) in the e-invoice renderers (UBL, CII, Finvoice); the model keeps
+        them for the print channels. A credit note's payment means are the seller's account
+        and reference, the ones its invoice asked the buyer to pay to: written into a Peppol
+        CreditNote (PaymentMeans with PaymentID and PaymentDueDate) they ask the buyer to pay
+        the credited amount. EN 16931 lets a credit note leave them out: BG-16 is optional
+        (0..n), and BR-CO-25 (a due date or terms when BT-115 is positive) applies to
+        invoices only (CEN's EN 16931 schematron, issues #84 and #241; removed in 1.3.16).
+        Refund instructions (the buyer's account the credit is paid back to) would be
+        payment means of their own, which no Kanal layout takes yet."""
+        return not self.is_credit_note and self.totals.payable > 0
+
+    @property
     def is_credit_note(self) -> bool:
         """Written as a UBL CreditNote (type codes of UNCL1001 that credit)."""
         return self.type_code in CREDIT_NOTE_TYPES

@@ -244,9 +244,26 @@ def test_seller_vat_id_required_for_vat_categories() -> None:
 
 def test_credit_note_with_negative_total_is_refused() -> None:
     with pytest.raises(InvalidInput) as exc:
-        build(type_code="381", lines=[line("1", qty="-2")])
+        build(type_code="381", lines=[line("1", qty="-2")],
+              preceding_invoices=[PrecedingInvoice("INV-0")])
     assert fields(exc) == ["$.lines"]
     assert "positive" in str(exc.value)
+
+
+@pytest.mark.parametrize("preceding", [[], [PrecedingInvoice(" ")]])
+def test_credit_note_without_the_invoice_it_credits_is_refused(preceding) -> None:
+    # VAT Directive 2006/112/EC art. 219: a document amending an invoice refers to it
+    # specifically and unambiguously; EN 16931 leaves BG-3 optional, Kanal does not
+    with pytest.raises(InvalidInput) as exc:
+        build(type_code="381", preceding_invoices=preceding)
+    assert "$.preceding_invoices" in fields(exc)
+    [violation] = [v for v in exc.value.violations if v.field == "$.preceding_invoices"]
+    assert violation.description.startswith("[KANAL-CREDIT-NOTE-REFERENCE] a credit note "
+                                             "must name the invoice it credits")
+    assert "art. 219" in violation.description
+    # an invoice needs none, a credit note naming its invoice is accepted
+    assert build().preceding_invoices == ()
+    assert build(type_code="381", preceding_invoices=[PrecedingInvoice("INV-0")]).is_credit_note
 
 
 def test_amount_due_needs_due_date_or_terms() -> None:

@@ -129,8 +129,9 @@ WITH_NATIONAL_ID = [layout.id for layout in LAYOUTS.latest()
 # amounts of every size printed; card-invoice 2.2.0 and payment-reminder 2.3.0: PDF/UA tags
 # and register labels by country, card-invoice's e-mail attaching the Factur-X and the
 # Finvoice address; b2b-invoice 2.5.0 and welcome-letter 2.3.0: the tagged PDF's headings and
-# logo, the letter's register label)
-DEFAULT_VERSION = {"b2b-invoice": "2.5.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
+# logo, the letter's register label; b2b-invoice 2.6.0: a credit note asks for no payment and
+# names the invoice it credits)
+DEFAULT_VERSION = {"b2b-invoice": "2.6.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
                    "welcome-letter": "2.3.0"}
 
 

@@ -8,9 +8,10 @@ profile. Like the UBL renderer it only maps: all amounts come computed from
 
 Element order follows the CII D16B XSD as the Factur-X EN 16931 XSD restricts it; the
 mapping of each business term is the CEN syntax binding (EN 16931-3-3). Absent optional
-values are left out, never written empty; a zero amount is never "-0.00". An invoice with
-nothing to pay (BT-115 <= 0, `Invoice.nothing_to_pay`) has no payment reference, payment
-means or due date: it asks for no payment.
+values are left out, never written empty; a zero amount is never "-0.00". Only a document
+that asks for a payment (`Invoice.asks_for_payment`: an invoice with BT-115 > 0) has a
+payment reference, payment means and a due date; an invoice with nothing to pay and a credit
+note (TypeCode 381: what it credits is not to be paid to the seller) have none.
 """
 
 from __future__ import annotations
@@ -153,9 +154,10 @@ def _settlement(x: _Writer, transaction: etree._Element, invoice: Invoice) -> No
     creditor = next((i.value for i in (*invoice.seller.identifiers,) if i.scheme == "SEPA"),
                     None)
     x.ram(settlement, "CreditorReferenceID", creditor)  # BT-90
-    # An invoice with nothing to pay asks for no payment: no BT-83, BG-16 or BT-9 (BR-CO-25
-    # wants a due date only when BT-115 is positive; BG-16 is optional)
-    means = () if invoice.nothing_to_pay else invoice.payment_means
+    # An invoice with nothing to pay and a credit note ask for no payment: no BT-83, BG-16 or
+    # BT-9 (BR-CO-25 wants a due date only when an invoice's BT-115 is positive; BG-16 is
+    # optional)
+    means = invoice.payment_means if invoice.asks_for_payment else ()
     payment = means[0] if means else None
     x.ram(settlement, "PaymentReference", payment.payment_id if payment else None)  # BT-83
     x.ram(settlement, "TaxCurrencyCode", invoice.tax_currency)
@@ -177,7 +179,7 @@ def _settlement(x: _Writer, transaction: etree._Element, invoice: Invoice) -> No
     for ac in invoice.allowances_charges:
         _allowance_charge(x, settlement, ac)
     mandate = next((m.mandate_id for m in means if m.mandate_id), None)
-    due_date = None if invoice.nothing_to_pay else invoice.due_date
+    due_date = invoice.due_date if invoice.asks_for_payment else None
     if invoice.payment_terms or due_date or mandate:
         terms = x.el(settlement, "SpecifiedTradePaymentTerms")
         x.ram(terms, "Description", invoice.payment_terms)

@@ -10,11 +10,12 @@ Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN
   Finvoice receivers expect), while an invoice is `INV01` ("LASKU");
 * the payment block (`EpiDetails`, the SEPA credit transfer the bank pre-fills) is
   mandatory: it needs the payee account and the due date, and takes the payment reference
-  only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form. A credit
-  note instructs a payment of 0,00 on its issue date, and so does an invoice with nothing
-  to pay (BT-115 <= 0, `Invoice.nothing_to_pay`, e.g. a card statement with a credit
-  balance), which also leaves out the payment reference, the due date (`InvoiceDueDate`)
-  and the card and direct-debit blocks: a bank must not propose a payment of it.
+  only in the Finnish national (`SPY`) or RF creditor reference (`ISO`) form. A document
+  that asks for no payment (not `Invoice.asks_for_payment`: a credit note, or an invoice
+  with nothing to pay, BT-115 <= 0, e.g. a card statement with a credit balance)
+  instructs a payment of 0,00 on its issue date and leaves out the payment reference, the
+  due date (`InvoiceDueDate`) and the card and direct-debit blocks: a bank must not
+  propose a payment of it.
 
 Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
 sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
@@ -62,9 +63,9 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     payment = invoice.payment
     assert payment is not None and payment.account  # check_finvoice
     # The EPI payment date: the due date; a credit note or an invoice with nothing to pay
-    # asks for no payment (and a credit note may have no due date).
-    no_payment = credit or invoice.nothing_to_pay
-    due_date = None if invoice.nothing_to_pay else invoice.due_date
+    # asks for no payment: its issue date, and no due date anywhere.
+    no_payment = not invoice.asks_for_payment
+    due_date = None if no_payment else invoice.due_date
     payment_date = due_date or invoice.issue_date
 
     root = etree.Element("Finvoice", Version=VERSION)
@@ -168,7 +169,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         if ac.vat_rate is not None:
             _text(el, "VatRatePercent", _percent(ac.vat_rate))
 
-    means = () if invoice.nothing_to_pay else invoice.payment_means
+    means = () if no_payment else invoice.payment_means
     card = next((m for m in means if m.card_pan), None)
     if card is not None:
         info = _sub(root, "PaymentCardInfo")
@@ -260,7 +261,7 @@ def _epi(
 ) -> None:
     """EpiDetails: the credit transfer the payer's bank pre-fills (EPI = SEPA CT data).
     With `no_payment` (a credit note, an invoice with nothing to pay) it instructs 0,00 on
-    `due` (the issue date); an invoice with nothing to pay has no remittance reference."""
+    `due` (the issue date), with no remittance reference."""
     epi = _sub(root, "EpiDetails")
     ident = _sub(epi, "EpiIdentificationDetails")
     _date(ident, "EpiDate", invoice.issue_date)
@@ -283,8 +284,7 @@ def _epi(
     )
     instruction = _sub(epi, "EpiPaymentInstructionDetails")
     reference = payment.reference
-    if (reference is not None and reference.scheme in ("fi", "rf")
-            and not invoice.nothing_to_pay):
+    if reference is not None and reference.scheme in ("fi", "rf") and not no_payment:
         _text(
             instruction,
             "EpiRemittanceInfoIdentifier",

@@ -11,8 +11,10 @@ Invoice and CreditNote sequences differ); the mapping of each business term is P
 with type 50 in a CreditNote; BT-18 is an `AdditionalDocumentReference` with type 130; BT-14
 alone writes `OrderReference/ID` "NA"). Absent values are left out entirely: Peppol forbids
 empty elements (PEPPOL-EN16931-R008). Amounts carry `currencyID` and the currency's
-decimals; a zero is never written "-0.00". An invoice with nothing to pay (BT-115 <= 0,
-`Invoice.nothing_to_pay`) has no PaymentMeans and no DueDate: it asks for no payment.
+decimals; a zero is never written "-0.00". Only a document that asks for a payment
+(`Invoice.asks_for_payment`: an invoice with BT-115 > 0) has PaymentMeans and a due date
+(an Invoice's DueDate, a CreditNote's PaymentMeans/PaymentDueDate): an invoice with nothing
+to pay and a credit note (what it credits is not to be paid to the seller) have neither.
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ def render_ubl(invoice: Invoice, pdf: bytes | None = None) -> bytes:
         x.cbc(root, "CreditNoteTypeCode", invoice.type_code)
         _note(x, root, invoice)
     else:
-        # CreditNote: PaymentMeans/PaymentDueDate; none when nothing is to be paid (BR-CO-25)
-        x.date(root, "DueDate", None if invoice.nothing_to_pay else invoice.due_date)
+        # none when nothing is to be paid (BR-CO-25 wants one only when BT-115 is positive)
+        x.date(root, "DueDate", invoice.due_date if invoice.asks_for_payment else None)
         x.cbc(root, "InvoiceTypeCode", invoice.type_code)
         _note(x, root, invoice)
         x.date(root, "TaxPointDate", invoice.tax_point_date)
@@ -107,9 +109,10 @@ def render_ubl(invoice: Invoice, pdf: bytes | None = None) -> bytes:
     _tax_representative(x, root, invoice)
     _delivery(x, root, invoice)
 
-    # BG-16 (optional) asks for a payment: an invoice with nothing to pay has none
-    for means in () if invoice.nothing_to_pay else invoice.payment_means:
-        _payment_means(x, root, invoice, means, credit)
+    # BG-16 (optional) asks for a payment: an invoice with nothing to pay and a credit note
+    # have none (a CreditNote's PaymentMeans/PaymentDueDate would ask to pay what it credits)
+    for means in invoice.payment_means if invoice.asks_for_payment else ():
+        _payment_means(x, root, means)
     if invoice.payment_terms:
         x.cbc(x.cac(root, "PaymentTerms"), "Note", invoice.payment_terms)
     for ac in invoice.allowances_charges:
@@ -282,13 +285,11 @@ def _delivery(x: _Writer, root: etree._Element, invoice: Invoice) -> None:
         x.cbc(x.cac(x.cac(el, "DeliveryParty"), "PartyName"), "Name", d.party_name)
 
 
-def _payment_means(x: _Writer, root: etree._Element, invoice: Invoice, payment: PaymentMeans,
-                   credit: bool) -> None:
-    """BG-16 with its BG-17 credit transfer, BG-18 card or BG-19 direct debit."""
+def _payment_means(x: _Writer, root: etree._Element, payment: PaymentMeans) -> None:
+    """BG-16 with its BG-17 credit transfer, BG-18 card or BG-19 direct debit, of an
+    Invoice (a CreditNote has none, so never its PaymentDueDate: `Invoice.asks_for_payment`)."""
     el = x.cac(root, "PaymentMeans")
     x.cbc(el, "PaymentMeansCode", payment.code, name=payment.text)
-    if credit and invoice.due_date:
-        x.cbc(el, "PaymentDueDate", invoice.due_date.isoformat())
     x.cbc(el, "PaymentID", payment.payment_id)
     if payment.card_pan:
         card = x.cac(el, "CardAccount")

@@ -52,7 +52,8 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
     seller_data, customer_data = data["seller"], data["customer"]
     customer = recipient({k: v for k, v in customer_data.items() if k in _RECIPIENT_KEYS},
                          sender_country=(seller_data.get("address") or {}).get("country"))
-    invoice = read_invoice(data, currency, request.today)
+    fields = request.layout.schema.get("properties", {}).keys()
+    invoice = read_invoice(data, currency, request.today, fields)
     seller, buyer = invoice.seller, invoice.buyer
     sender_country = seller.address.country if seller.address else None
     is_credit = invoice.is_credit_note
@@ -224,7 +225,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
             "document_type": invoice.type_code,
             "is_credit_note": is_credit,
         },
-        invoice_paths=where(data),
+        invoice_paths=where(data, fields),
     )
 
 

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -114,11 +114,18 @@ _RENAMES: tuple[tuple[str, str], ...] = (
 _RENAME = renamer(_RENAMES)
 
 
-def where(data: Mapping[str, Any]) -> Callable[[str], str]:
-    """The `where` function for this input: model path -> JSON path."""
+def where(data: Mapping[str, Any], fields: Collection[str] = ()) -> Callable[[str], str]:
+    """The `where` function for this input: model path -> JSON path. `fields`: the top-level
+    properties of the layout version's schema. The preceding invoices (BG-3) as a whole are
+    `$.preceding_invoices`, or `$.preceding_invoice` (one number) when the data gave only
+    that or the schema has no other (b2b-invoice 1.0.0)."""
     explicit_means = bool((data.get("payment") or {}).get("means"))
+    single_preceding = "preceding_invoices" not in data and (
+        "preceding_invoice" in data or (fields and "preceding_invoices" not in fields))
 
     def resolve(path: str) -> str:
+        if path == "preceding_invoices" and single_preceding:
+            return "$.preceding_invoice"
         path = _RENAME(path)
         # line periods are {start, end} objects in the input, as the invoice period is
         path = path.replace(".period_start", ".period.start").replace(".period_end",
@@ -143,10 +150,12 @@ def type_code(data: Mapping[str, Any]) -> str:
     return CREDIT_NOTE if data.get("type") == "credit_note" else INVOICE
 
 
-def read_invoice(data: Mapping[str, Any], currency: str, today: date | None = None) -> Invoice:
+def read_invoice(data: Mapping[str, Any], currency: str, today: date | None = None,
+                 fields: Collection[str] = ()) -> Invoice:
     """The input -> a computed, EN 16931-validated `Invoice`. Raises `InvalidInput` with
     every problem at its JSON path. `today`: the composition date (which of an issue date
-    and an earlier due date to name: `validation.en16931.due_before_issue`)."""
+    and an earlier due date to name: `validation.en16931.due_before_issue`); `fields`: the
+    layout schema's top-level properties (`where`)."""
     reader = InvoiceReader()
     seller = reader.party(data["seller"], "$.seller", seller=True)
     buyer = reader.party({k: v for k, v in data["customer"].items()
@@ -191,7 +200,7 @@ def read_invoice(data: Mapping[str, Any], currency: str, today: date | None = No
         round_payable_to=optional_amount(data.get("round_payable_to"), "$.round_payable_to"),
         vat_accounting=vat_accounting,
         details=details,
-        where=where(data),
+        where=where(data, fields),
         today=today,
     )
 

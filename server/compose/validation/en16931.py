@@ -8,11 +8,12 @@ category and rate) are not re-checked here; what a caller's data can break is:
 * values: BR-27/28 (prices), PEPPOL-EN16931-R046 (net price = gross - discount), BR-29/30
   (periods), BR-31..44 (allowances, charges and their reasons), BR-49/50/61 (payment
   means), BR-51 (card number masked), BR-53 (BT-111 with BT-6), BR-CO-03 (tax point date
-  xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when something is
-  due), BR-CO-26 (a seller identifier)
+  xor code), BR-CO-09 (VAT id prefixes), BR-CO-25 (due date or terms when an invoice
+  asks for a payment), BR-CO-26 (a seller identifier)
 * Kanal's own: KANAL-DUE-DATE (an invoice's due date is not before its issue date;
   EN 16931 has no such rule, France's CIUS has it as BR-FR-CO-07: `due_before_issue`),
-  KANAL-CREDIT-NOTE (a credit note's total is not negative)
+  KANAL-CREDIT-NOTE (a credit note's total is not negative), KANAL-CREDIT-NOTE-REFERENCE
+  (a credit note names the invoice it credits, BG-3: `credit_note_reference`)
 * VAT categories: BR-S/Z/E/AE/IC/G/O/IG/IP-02..05 and -10 (VAT ids, rates, exemption
   reasons), BR-IC-11/12 (intra-community supply needs delivery date and country), BR-O-11..14
 * decimals: BR-DEC-* (amounts with at most the currency's minor unit, never more than 2)
@@ -123,6 +124,9 @@ def check_en16931(
     _categories(add, invoice, info)
     _payment(add, invoice)
     _totals(add, invoice, vat_accounting)
+    missing = credit_note_reference(invoice)
+    if missing:
+        add("preceding_invoices", "KANAL-CREDIT-NOTE-REFERENCE", missing)
     for i, ref in enumerate(invoice.preceding_invoices):
         if not ref.number.strip():
             add(f"preceding_invoices[{i}].number", "BR-55", "a preceding invoice number is "
@@ -141,6 +145,21 @@ def check_en16931(
         if att.content is not None and not att.filename:
             at("filename", "BR-CL-24", "an embedded attachment needs a file name")
     return add.out
+
+
+def credit_note_reference(invoice: Invoice) -> str | None:
+    """None, or why a credit note that names no invoice it credits (BG-3, BT-25: none, or
+    only blank numbers) is refused. EN 16931 makes BG-3 optional, but the VAT Directive
+    2006/112/EC art. 219 treats a document that amends an invoice as an invoice only when it
+    "refers specifically and unambiguously to the initial invoice" (and art. 226 lists what
+    an invoice states): without the reference the buyer cannot book the credit against the
+    invoice. Kanal's own rule, for every layout and version that takes credit notes."""
+    if not invoice.is_credit_note or any(p.number.strip() for p in invoice.preceding_invoices):
+        return None
+    return ("a credit note must name the invoice it credits (BG-3: preceding_invoices "
+            "[{number, issue_date}], or preceding_invoice): VAT Directive 2006/112/EC "
+            "art. 219 wants a document amending an invoice to refer specifically and "
+            "unambiguously to it")
 
 
 def _party(add: Collector, party: Party, role: str) -> None:
@@ -371,7 +390,9 @@ def _totals(add: Collector, invoice: Invoice, vat_accounting) -> None:
     t, cur = invoice.totals, invoice.currency
     if not is_rounded(t.prepaid, cur):
         add("prepaid", "BR-DEC-16", "the paid amount has at most the currency's decimals")
-    if t.payable > 0 and invoice.due_date is None and not invoice.payment_terms:
+    # an invoice's rule: a credit note's positive BT-115 is credited, not due (CEN's
+    # schematron fires it on invoices only, issues #84, #241), and it asks for no payment
+    if invoice.asks_for_payment and invoice.due_date is None and not invoice.payment_terms:
         add("due_date", "BR-CO-25", "an amount is due, so a due date or payment terms are "
             "needed")
     if invoice.is_credit_note and t.tax_inclusive < 0:
