@@ -46,6 +46,9 @@ def smsc():
     smsc.remove()
 
 
+LEASE_SECONDS = 15  # > the SMSC provider's response_timeout (tests/smsc.py: 5 s)
+
+
 @pytest.fixture(scope="module")
 def gateway():
     with SmsGateway() as gateway:
@@ -55,8 +58,11 @@ def gateway():
 @pytest.fixture(scope="module")
 def kanal(tmp_path_factory, pg_url, smsc, gateway):
     databases = fresh_database(pg_url)
+    # the lease outlasts an attempt (a bind or submit_sm_resp waits up to response_timeout,
+    # 5 s): at 5 s the dispatcher reaped its own attempt still waiting for the bind under CI
+    # load ("interrupted", not "retry"), and the outage test never saw it retried
     delivery = {
-        "lease_seconds": 5, "poll_seconds": 0.2, "purge_seconds": 1,
+        "lease_seconds": LEASE_SECONDS, "poll_seconds": 0.2, "purge_seconds": 1,
         "channels": {"sms": "smsc"},
         "providers": {
             "smsc": smsc.provider_settings(in_doubt_seconds=2),
@@ -304,7 +310,7 @@ def test_a_restart_with_new_quiet_hours_sends_what_the_old_ones_held(tmp_path, p
         return Settings(
             listen="127.0.0.1:0", state_dir=tmp_path / "state", api_keys=KEYS.api_keys,
             index_url=database, render_workers=0, delivery={
-                "lease_seconds": 5, "poll_seconds": 0.2, "channels": {"sms": "smsc"},
+                "lease_seconds": LEASE_SECONDS, "poll_seconds": 0.2, "channels": {"sms": "smsc"},
                 "providers": {"smsc": smsc.provider_settings(in_doubt_seconds=2)},
                 "tenants": {"nordkort": {"sms_sender": "Fjordbank"}},
                 "rules": {"quiet_hours": {"sms": quiet}}})
