@@ -42,7 +42,7 @@ def wrap_at_spaces(text: str | None, size: int, *, parts: int | None = None,
 
     `parts`: how often the field may repeat (None: unbounded); a text longer than they hold
     ends at the last whole word that fits, followed by `placeholder`. `minimum`: the type's
-    minimum length; a last piece shorter (a lone initial) takes the word before it.
+    minimum length; a piece shorter (a lone initial) takes the word before it.
     `keep_breaks`: line breaks stay inside the pieces (a free text's paragraphs), else every
     run of whitespace is one space. None or blank -> []."""
     if text is None or not text.strip():
@@ -53,8 +53,9 @@ def wrap_at_spaces(text: str | None, size: int, *, parts: int | None = None,
         text = " ".join(text.split())
     pieces = textwrap.wrap(text, size, break_on_hyphens=False, replace_whitespace=False,
                            max_lines=parts, placeholder=placeholder)
-    if len(pieces) > 1 and len(pieces[-1]) < minimum and " " in pieces[-2]:
-        head, word = pieces[-2].rsplit(" ", 1)
-        if len(word) + 1 + len(pieces[-1]) <= size:
-            pieces[-2:] = [head, f"{word} {pieces[-1]}"]
+    for i in range(1, len(pieces)):  # a piece under the minimum takes the word before it
+        if len(pieces[i]) < minimum and " " in pieces[i - 1]:
+            head, word = pieces[i - 1].rsplit(" ", 1)
+            if len(word) + 1 + len(pieces[i]) <= size:
+                pieces[i - 1 : i + 1] = [head, f"{word} {pieces[i]}"]
     return pieces

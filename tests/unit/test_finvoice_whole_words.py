@@ -153,6 +153,8 @@ def test_a_buyer_name_is_wrapped_and_never_leaves_a_piece_under_two_characters()
     name = "x" * 68 + " A"  # 70: fits, as given
     assert organisation_names(name) == [name]
     assert organisation_names("x" * 60 + " " + "y" * 9 + " A") == ["x" * 60, "y" * 9 + " A"]
+    assert organisation_names("Oy " + "x" * 66 + " B " + "y" * 69) == [
+        "Oy", "x" * 66 + " B", "y" * 69]
 
 
 @pytest.mark.parametrize(("text", "size", "expected"), [

@@ -15,7 +15,13 @@ Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN
   with nothing to pay, BT-115 <= 0, e.g. a card statement with a credit balance)
   instructs a payment of 0,00 on its issue date and leaves out the payment reference, the
   due date (`InvoiceDueDate`) and the card and direct-debit blocks: a bank must not
-  propose a payment of it.
+  propose a payment of it;
+* a name or free text longer than its element never ends inside a word: where the XSD lets
+  the element repeat (`...OrganisationName`, `InvoiceFreeText`, `RowFreeText`, two
+  `PaymentTermsFreeText`, three `VatFreeText`, three `StreetName`) it is wrapped at spaces
+  onto the repeats, else it ends at the last space before the limit (`TownName`,
+  `EpiNameAddressDetails`, contact names, `ArticleName`, reasons;
+  `server.compose.text_limits`). Identifiers (references, accounting codes) are cut.
 
 Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
 sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
