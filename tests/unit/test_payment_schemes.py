@@ -3,6 +3,7 @@ refusals that name the data's field (issue 15 item 2)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, date, datetime
@@ -251,6 +252,27 @@ def test_epc_qr_amount_range_and_structured_reference() -> None:
     with pytest.raises(ValueError):
         codes.epc_qr_svg(name="Fjordbank AG", iban="DE89370400440532013000",
                          amount=Decimal("0"), reference=rf, text=None, bic=None)
+
+
+def test_epc_qr_payee_name_over_70_characters_ends_at_a_word(monkeypatch) -> None:
+    # EPC069-12 takes a beneficiary name of at most 70 characters; an 80-character issuer
+    # name (the card-invoice schema allows 80) was cut inside a word ("... und Kundenservi")
+    made = []
+
+    def make_epc_qr(**kwargs):
+        made.append(segno_epc_qr(**kwargs))
+        return made[-1]
+
+    segno_epc_qr = codes.helpers.make_epc_qr
+    monkeypatch.setattr(codes.helpers, "make_epc_qr", make_epc_qr)
+    name = "Fjordbank Kreditkarten Deutschland GmbH, Kartenservice und Kundenservice Berlin"
+    codes.epc_qr_svg(name=name, iban="DE89370400440532013000", amount=Decimal("12.30"),
+                     reference=make_reference("rf", "4711"), text=None, bic="COBADEFFXXX")
+    png = io.BytesIO()
+    made[0].save(png, kind="png", scale=4)
+    [read] = zxingcpp.read_barcodes(Image.open(png), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert read.text.split("\n")[5] == \
+        "Fjordbank Kreditkarten Deutschland GmbH, Kartenservice und"
 
 
 def test_fik73_slip_asks_for_a_message_not_a_payment_id() -> None:

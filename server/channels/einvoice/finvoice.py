@@ -15,7 +15,13 @@ Finvoice (Finanssiala's format, version 3.0). This renderer maps the computed EN
   with nothing to pay, BT-115 <= 0, e.g. a card statement with a credit balance)
   instructs a payment of 0,00 on its issue date and leaves out the payment reference, the
   due date (`InvoiceDueDate`) and the card and direct-debit blocks: a bank must not
-  propose a payment of it.
+  propose a payment of it;
+* a name or free text longer than its element never ends inside a word: where the XSD lets
+  the element repeat (`...OrganisationName`, `InvoiceFreeText`, `RowFreeText`, two
+  `PaymentTermsFreeText`, three `VatFreeText`, three `StreetName`) it is wrapped at spaces
+  onto the repeats, else it ends at the last space before the limit (`TownName`,
+  `EpiNameAddressDetails`, contact names, `ArticleName`, reasons;
+  `server.compose.text_limits`). Identifiers (references, accounting codes) are cut.
 
 Routing (`MessageTransmissionDetails`: the e-invoice addresses and intermediator BICs of
 sender and receiver) is left out: the XSD makes it optional and it belongs to the delivery
@@ -35,6 +41,7 @@ from lxml import etree
 from server.compose.en16931 import Invoice, InvoiceLine, PaymentMeans
 from server.compose.model import PostalAddress
 from server.compose.money import round_money
+from server.compose.text_limits import cut_at_space, wrap_at_spaces
 from server.compose.validation.finvoice import check_finvoice
 from server.errors import FieldViolation, InvalidInput
 
@@ -72,12 +79,13 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
 
     party = _sub(root, "SellerPartyDetails")
     _text(party, "SellerPartyIdentifier", seller.legal_id)
-    _text(party, "SellerOrganisationName", seller.name[:70])
+    for name in organisation_names(seller.name):
+        _text(party, "SellerOrganisationName", name)
     _text(party, "SellerOrganisationTaxCode", seller.vat_id)
     if seller.address:
         _address(party, "Seller", seller.address)
     if seller.contact_name:
-        _text(root, "SellerContactPersonName", seller.contact_name[:70])
+        _text(root, "SellerContactPersonName", cut_at_space(seller.contact_name, 70))
     if seller.contact_phone or seller.contact_email:
         comm = _sub(root, "SellerCommunicationDetails")
         _text(comm, "SellerPhoneNumberIdentifier", seller.contact_phone)
@@ -94,12 +102,13 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
 
     party = _sub(root, "BuyerPartyDetails")
     _text(party, "BuyerPartyIdentifier", buyer.legal_id)
-    _text(party, "BuyerOrganisationName", buyer.name[:70])
+    for name in organisation_names(buyer.name):
+        _text(party, "BuyerOrganisationName", name)
     _text(party, "BuyerOrganisationTaxCode", buyer.vat_id)
     if buyer.address:
         _address(party, "Buyer", buyer.address)
     if buyer.contact_name:
-        _text(root, "BuyerContactPersonName", buyer.contact_name[:70])
+        _text(root, "BuyerContactPersonName", cut_at_space(buyer.contact_name, 70))
     if buyer.contact_phone or buyer.contact_email:
         comm = _sub(root, "BuyerCommunicationDetails")
         _text(comm, "BuyerPhoneNumberIdentifier", buyer.contact_phone)
@@ -150,15 +159,17 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
         _amount(vat, "VatRateAmount", sign * entry.tax_amount, cur)
         for text in vat_free_texts(entry.exemption_reason or entry.exemption_reason_code):
             _text(vat, "VatFreeText", text)
-    _text(details, "InvoiceFreeText", _cut(invoice.note, 512))
+    for text in wrap_at_spaces(invoice.note, FREE_TEXT_CHARS, keep_breaks=True):
+        _text(details, "InvoiceFreeText", text)
     terms = _sub(details, "PaymentTermsDetails")
-    _text(terms, "PaymentTermsFreeText", _cut(invoice.payment_terms, 70))
+    for text in wrap_at_spaces(invoice.payment_terms, 70, parts=2):  # 0..2 of 70
+        _text(terms, "PaymentTermsFreeText", text)
     if due_date:
         _date(terms, "InvoiceDueDate", due_date)
     # The XSD orders every DiscountDetails before every ChargeDetails.
     for ac in sorted(invoice.allowances_charges, key=lambda a: a.is_charge):
         el = _sub(details, "ChargeDetails" if ac.is_charge else "DiscountDetails")
-        _text(el, "ReasonText" if ac.is_charge else "FreeText", _cut(ac.reason, 70))
+        _text(el, "ReasonText" if ac.is_charge else "FreeText", cut_at_space(ac.reason, 70))
         _text(el, "ReasonCode", ac.reason_code)
         if ac.percent is not None:
             _text(el, "Percent", _percent(ac.percent))
@@ -174,7 +185,7 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
     if card is not None:
         info = _sub(root, "PaymentCardInfo")
         _text(info, "PrimaryAccountNumber", _cut(card.card_pan.replace(" ", ""), 19))
-        _text(info, "CardHolderName", _cut(card.card_holder, 70))
+        _text(info, "CardHolderName", cut_at_space(card.card_holder, 70))
     debit = next((m for m in means if m.mandate_id), None)
     if debit is not None:
         info = _sub(root, "DirectDebitInfo")
@@ -194,8 +205,8 @@ def render_finvoice(invoice: Invoice, *, field_prefix: str = "$") -> bytes:
 def _row(row: etree._Element, line: InvoiceLine, sign: Decimal, cur: str) -> None:
     """BG-25 as an InvoiceRow (XSD order of InvoiceRowGroup)."""
     _text(row, "ArticleIdentifier", _cut(line.seller_item_id, 70))
-    _text(row, "ArticleName", line.name[:100])
-    _text(row, "ArticleDescription", _cut(line.description, 512))
+    _text(row, "ArticleName", cut_at_space(line.name, 100))
+    _text(row, "ArticleDescription", cut_at_space(line.description, FREE_TEXT_CHARS))
     _text(row, "BuyerArticleIdentifier", _cut(line.buyer_item_id, 70))
     gtin = line.standard_item_id
     if gtin and gtin.scheme == "0160" and gtin.value.isdigit() and len(gtin.value) <= 14:
@@ -222,7 +233,8 @@ def _row(row: etree._Element, line: InvoiceLine, sign: Decimal, cur: str) -> Non
     _text(row, "RowIdentifier", _cut(line.order_line_reference, 35))
     _text(row, "RowPositionIdentifier", line.id)
     _text(row, "RowAccountDimensionText", _cut(line.accounting_reference, 35))
-    _text(row, "RowFreeText", _cut(line.note, 512))
+    for text in wrap_at_spaces(line.note, FREE_TEXT_CHARS, keep_breaks=True):
+        _text(row, "RowFreeText", text)
     allowances = [ac for ac in line.allowances_charges if not ac.is_charge]
     for i, ac in enumerate(allowances):
         el = row if i == 0 else _sub(row, "RowProgressiveDiscountDetails")
@@ -232,10 +244,10 @@ def _row(row: etree._Element, line: InvoiceLine, sign: Decimal, cur: str) -> Non
         if ac.base_amount is not None:
             _amount(el, "RowDiscountBaseAmount", sign * ac.base_amount, cur)
         _text(el, "RowDiscountTypeCode", ac.reason_code)
-        _text(el, "RowDiscountTypeText", _cut(ac.reason, 35))
+        _text(el, "RowDiscountTypeText", cut_at_space(ac.reason, 35))
     for ac in (a for a in line.allowances_charges if a.is_charge):
         el = _sub(row, "RowChargeDetails")
-        _text(el, "ReasonText", _cut(ac.reason, 70))
+        _text(el, "ReasonText", cut_at_space(ac.reason, 70))
         _text(el, "ReasonCode", ac.reason_code)
         if ac.percent is not None:
             _text(el, "Percent", _percent(ac.percent))
@@ -249,6 +261,8 @@ def _row(row: etree._Element, line: InvoiceLine, sign: Decimal, cur: str) -> Non
 
 
 def _cut(value: str | None, size: int) -> str | None:
+    """An identifier (a reference, an accounting code) in at most `size` characters: cut,
+    never reworded. Names and texts are cut between words (`cut_at_space`)."""
     return value[:size] if value else None
 
 
@@ -271,7 +285,8 @@ def _epi(
     if payment.bic and _is_bic(payment.bic):
         _text(bfi, "EpiBfiIdentifier", payment.bic, IdentificationSchemeName="BIC")
     beneficiary = _sub(parties, "EpiBeneficiaryPartyDetails")
-    _text(beneficiary, "EpiNameAddressDetails", (payment.account_name or invoice.seller.name)[:35])
+    _text(beneficiary, "EpiNameAddressDetails",
+          cut_at_space(payment.account_name or invoice.seller.name, 35, minimum=2))
     legal = invoice.seller.legal_id
     if legal and 8 <= len(legal) <= 11:
         _text(beneficiary, "EpiBei", legal)
@@ -317,6 +332,18 @@ def street_names(lines: tuple[str, ...]) -> list[str]:
     return out
 
 
+NAME_CHARS = 70  # Finvoice 3.0: Seller/BuyerOrganisationName genericStringType2_70, 1..unbounded
+FREE_TEXT_CHARS = 512  # InvoiceFreeText, RowFreeText (0..unbounded), ArticleDescription
+
+
+def organisation_names(name: str) -> list[str]:
+    """A party's name (BT-27, BT-44) as Finvoice's repeating `...OrganisationName` elements
+    of 2 to 70 characters: a longer name is wrapped at spaces onto further elements, which
+    the receiving bank shows together, instead of being cut at 70 inside a word ("Kiinteistö
+    Osakeyhtiö Tampereen Hämeenkadun Liike- ja Toimistotalo Kes")."""
+    return wrap_at_spaces(name, NAME_CHARS, minimum=2)
+
+
 VAT_FREE_CHARS, VAT_FREE_ELEMENTS = 70, 3  # Finvoice 3.0: VatFreeText genericStringType0_70, 0..3
 
 
@@ -325,17 +352,16 @@ def vat_free_texts(reason: str | None) -> list[str]:
     elements: at most 3 of at most 70 characters, wrapped at spaces, never cut inside a word
     (cut at 70 it read "... payments on the card holder'"). A reason longer than the three
     elements hold ends at the last whole word that fits, followed by "…"."""
-    if not reason or not reason.strip():
+    if not reason:
         return []
-    return textwrap.wrap(" ".join(reason.split()), VAT_FREE_CHARS, max_lines=VAT_FREE_ELEMENTS,
-                         placeholder=" …")
+    return wrap_at_spaces(" ".join(reason.split()), VAT_FREE_CHARS, parts=VAT_FREE_ELEMENTS)
 
 
 def _address(party: etree._Element, role: str, address: PostalAddress) -> None:
     el = _sub(party, f"{role}PostalAddressDetails")
     for name in street_names(tuple(address.lines)):
         _text(el, f"{role}StreetName", name)
-    _text(el, f"{role}TownName", address.city[:35])
+    _text(el, f"{role}TownName", cut_at_space(address.city, 35, minimum=2))
     _text(el, f"{role}PostCodeIdentifier", address.postal_code[:35])
     _text(el, "CountryCode", address.country)
 

@@ -26,9 +26,10 @@ lines are category O, "not subject to VAT". Card transactions are payments made 
 holder's behalf, not supplies by the issuer (outside the scope of VAT), and interest and fees
 are exempt financial services (mva-loven § 3-6, ML 10 kap. 33 §); EN 16931 forbids mixing O
 with other categories on one invoice (BR-O-11), and O, unlike E, needs no seller VAT id,
-which a card issuer often does not have. The exemption reason (BT-120) says so. The issuer
-(seller, its electronic address BT-34 from `peppol_id`, org number or VAT id) is read by
-`card_issuer`; an issuer's VAT id is never BT-31 here (BR-O-02 forbids it with category O).
+which a card issuer often does not have. The exemption reason (BT-120) says so, in the
+document's language (`card_vat`). The issuer (seller, its electronic address BT-34 from
+`peppol_id`, org number or VAT id) is read by `card_issuer`; an issuer's VAT id is never BT-31
+here (BR-O-02 forbids it with category O).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from server.compose.builders.base import (
     window_lines,
 )
 from server.compose.builders.card_issuer import endpoint_source, issuer_party
+from server.compose.builders.card_vat import not_subject_to_vat
 from server.compose.builders.invoice import context_labels, register_label
 from server.compose.builders.invoice_payment import is_fik, statement_means
 from server.compose.formatting import babel_locale, check_currency
@@ -185,12 +187,6 @@ def _transaction(row: Mapping[str, Any], path: str, fmt: Formatter,
     }, value
 
 
-NOT_SUBJECT_TO_VAT = (
-    "Not subject to VAT: card transactions are payments on the card holder's behalf; "
-    "interest and fees are exempt financial services"
-)
-
-
 def _line(i: int, name: str, value: Decimal, description: str | None = None) -> LineInput:
     """A line whose net amount is `value`: quantity -1 for a negative amount (BR-27: the
     price itself is never negative)."""
@@ -248,11 +244,12 @@ def en16931_invoice(
     data: Mapping[str, Any], customer: Recipient, text: Mapping[str, str], *,
     previous: Decimal, payments: Decimal, interest: Decimal | None,
     fees: list[tuple[str, Decimal]], account: PaymentAccount, reference: PaymentReference,
-    amounts: list[Decimal],
+    amounts: list[Decimal], locale: str,
 ) -> Invoice:
     """The card invoice as an EN 16931 invoice (see the module docstring for the mapping).
     `account`: the issuer's checked payment account (BT-84, and its BIC as BT-86);
-    `amounts`: the transactions' amounts as `_transactions` read and rounded them."""
+    `amounts`: the transactions' amounts as `_transactions` read and rounded them;
+    `locale`: the document's, the language of the exemption reason (BT-120, `card_vat`)."""
     issuer, inv = data["issuer"], data["invoice"]
     seller = issuer_party(issuer)
     endpoint_scheme = endpoint_id = None
@@ -284,7 +281,7 @@ def en16931_invoice(
                                 customer.address.country if customer.address else None),
         prepaid=payments,
         buyer_reference=data["card_account"]["account_number"].strip() or None,
-        exemption_reasons={"O": NOT_SUBJECT_TO_VAT},
+        exemption_reasons={"O": not_subject_to_vat(locale)},
         period_start=iso_date(inv["period_start"], "$.invoice.period_start"),
         period_end=iso_date(inv["period_end"], "$.invoice.period_end"),
         where=_where(len(data["transactions"]), interest is not None, is_fik(reference),
@@ -440,6 +437,7 @@ def build(data: Mapping[str, Any], request: BuildRequest) -> Content:
         invoice=en16931_invoice(
             data, customer, text, previous=previous, payments=payments, interest=interest,
             fees=fees, account=account, reference=reference, amounts=amounts,
+            locale=request.locale,
         ),
         payment_reference=reference,
         payment_scheme=payment_scheme(data["payment"], reference, account,

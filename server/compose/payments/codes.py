@@ -31,10 +31,12 @@ from barcode.writer import SVGWriter
 from segno import helpers
 
 from server.compose.model import PaymentReference
+from server.compose.text_limits import cut_at_space
 
 __all__ = ["code128_svg", "epc_qr_svg", "fi_virtual_barcode"]
 
 EPC_MAX_AMOUNT = Decimal("999999999.99")
+EPC_NAME_CHARS = 70  # EPC069-12: the beneficiary's name, at most 70 characters
 FI_MAX_AMOUNT = Decimal("999999.99")
 FI_BARCODE_YEARS = (2000, 2099)  # the years a YYMMDD due date can name (read as 20YY)
 # Code 128 sizes: narrowest bar 0.25 mm, 13 mm tall, quiet zones of 6.4 mm (over the 10
@@ -60,11 +62,12 @@ def epc_qr_svg(*, name: str, iban: str, amount: Decimal, reference: PaymentRefer
                text: str | None, bic: str | None) -> str:
     """The EPC QR code as SVG (no size: the template gives it one). An RF `reference` goes in
     the structured field (which carries ISO 11649 only) and `text` is then left out; else
-    `text` is the unstructured remittance. Raises ValueError (segno's message) for data the
-    EPC format cannot carry (amount outside 0.01-999 999 999.99, name over 70 characters,
-    text over 140)."""
+    `text` is the unstructured remittance. A payee `name` over 70 characters (the field's
+    limit) ends at the last space before it, not inside a word. Raises ValueError (segno's
+    message) for data the EPC format cannot carry (amount outside 0.01-999 999 999.99, text
+    over 140)."""
     structured = reference.value if reference is not None and reference.scheme == "rf" else None
-    qr = helpers.make_epc_qr(name=name[:70], iban=iban, amount=amount,
+    qr = helpers.make_epc_qr(name=cut_at_space(name, EPC_NAME_CHARS), iban=iban, amount=amount,
                              reference=structured, text=None if structured else text,
                              bic=bic)
     out = io.BytesIO()
