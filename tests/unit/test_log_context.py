@@ -40,14 +40,20 @@ DOCUMENT_FIELDS = ("document_id", "layout")
 CHUNK_FIELDS = ("job_id", "chunk", "tenant")
 
 
-@pytest.fixture
-def documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DocumentService:
-    index = DocumentIndex(f"sqlite:///{tmp_path / 'index.db'}")
+def document_service(folder: Path) -> DocumentService:
+    """The real DocumentService over a SQLite index and print queue in `folder`; S3 a
+    stand-in (tests/unit/test_archiving.py)."""
+    index = DocumentIndex(f"sqlite:///{folder / 'index.db'}")
     index.create_schema()
     queue = PrintQueue(index, PrintSettings.from_dict({}))
     queue.create_schema()
-    service = DocumentService(shipped(), Renderers(), Store(), index,  # type: ignore[arg-type]
-                              RetentionPolicy.default(), print_queue=queue)
+    return DocumentService(shipped(), Renderers(), Store(), index,  # type: ignore[arg-type]
+                           RetentionPolicy.default(), print_queue=queue)
+
+
+@pytest.fixture
+def documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DocumentService:
+    service = document_service(tmp_path)
     render = service.renderers.render_planned
 
     def render_and_log(composition: Any, layout: Any) -> Any:  # a line logged mid-document
