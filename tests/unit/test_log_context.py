@@ -11,6 +11,7 @@ stand-in) and its log lines are captured as structlog makes them.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 from datetime import UTC, datetime
@@ -143,3 +144,34 @@ def test_a_thread_that_composes_keeps_its_own_fields_and_no_documents(
     for line in handled:
         assert not set(DOCUMENT_FIELDS) & line.keys(), line
         assert (line["tenant"], line["handler"]) == ("thread's own", "survey-pages")
+
+
+def test_a_delivery_fallbacks_render_names_its_document_and_leaves_the_dispatcher_as_it_was(
+        documents: DocumentService, lines: list[dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch):
+    """The delivery dispatcher's thread renders a fallback channel from a sealed input
+    (`render_fallback`): its lines name that document, the dispatcher's next lines not."""
+    rendered = contextvars.copy_context().run(  # made elsewhere: no fields of it here
+        documents.render_as,
+        ComposeInput(tenant="nordkort", layout_id="card-invoice", data=sample(0),
+                     channels=(Channel.SMS,)),
+        document_id_for("J0", datetime(2026, 12, 2, tzinfo=UTC), "r0"),
+        datetime(2026, 12, 2, tzinfo=UTC), indexed=False)
+    sealed = rendered.sealable  # type: ignore[union-attr]
+    render = documents.renderers.render
+
+    def render_and_log(composition: Any, layout: Any) -> Any:
+        log.info("rendering fallback", of=composition.document_id)
+        return render(composition, layout)
+
+    monkeypatch.setattr(documents.renderers, "render", render_and_log)
+    with logs.bound(dispatcher="d1"):
+        documents.render_fallback(sealed, Channel.SMS.value)
+        log.info("delivery dispatched")
+    [during] = [line for line in lines if line["event"] == "rendering fallback"]
+    assert (during["document_id"], during["layout"], during["tenant"]) == (
+        sealed["document_id"], LAYOUT.ref, "nordkort")
+    assert during["dispatcher"] == "d1"
+    [after] = [line for line in lines if line["event"] == "delivery dispatched"]
+    assert not set(DOCUMENT_FIELDS) & after.keys(), after
+    assert after["dispatcher"] == "d1" and "tenant" not in after
