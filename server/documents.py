@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -187,10 +188,11 @@ class DocumentService:
         job and the record), so a re-run makes the same document with the same bytes. The
         index row is the commit point: if it exists, its record is returned (replayed);
         objects stored without a row are re-put, which is a no-op for identical bytes."""
-        rendered = self.render_as(request, document_id, now)
-        if isinstance(rendered, ComposeResult):
-            return rendered
-        [outcome] = self.commit([rendered])
+        with logs.bound(tenant=request.tenant, document_id=document_id):
+            rendered = self.render_as(request, document_id, now)
+            if isinstance(rendered, ComposeResult):
+                return rendered
+            [outcome] = self.commit([rendered])
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -210,7 +212,9 @@ class DocumentService:
             if existing is not None:
                 self._requeue_print(request, existing)
                 return self._result_from_record(existing, replayed=True)
-        rendered = self._render(request, document_id, now)
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        with _document_logs(request, layout, document_id):
+            rendered = self._render(request, layout, document_id, now)
         assert isinstance(rendered, Rendered)
         return rendered
 
@@ -292,28 +296,26 @@ class DocumentService:
         composition = self._composition(request, layout, record.document_id, record.created_at)
         self.archiving.requeue_print(composition, record.outputs)
 
-    def _compose_new(self, request: ComposeInput, document_id: str | None = None,
-                     now: datetime | None = None) -> ComposeResult:
-        rendered = self._render(request, document_id, now)
-        if isinstance(rendered, ComposeResult):  # a preview
-            return rendered
-        try:
-            [outcome] = self.commit([rendered])
-        except (Unavailable, DeadlineExceeded) as exc:  # its puts may land: never index it
-            self.abandonments.mark(rendered, str(exc))
-            raise
+    def _compose_new(self, request: ComposeInput) -> ComposeResult:
+        layout = self.layouts.get(request.layout_id, request.layout_version)
+        document_id = self.new_id()
+        with _document_logs(request, layout, document_id):
+            rendered = self._render(request, layout, document_id, self.clock())
+            if isinstance(rendered, ComposeResult):  # a preview
+                return rendered
+            try:
+                [outcome] = self.commit([rendered])
+            except (Unavailable, DeadlineExceeded) as exc:  # its puts may land: never index
+                self.abandonments.mark(rendered, str(exc))
+                raise
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    def _render(self, request: ComposeInput, document_id: str | None = None,
-                now: datetime | None = None) -> Rendered | ComposeResult:
+    def _render(self, request: ComposeInput, layout: Layout, document_id: str, now: datetime
+                ) -> Rendered | ComposeResult:
         """Compose and render; a preview's result (bytes, nothing stored) comes back at once."""
-        layout = self.layouts.get(request.layout_id, request.layout_version)
-        document_id = document_id or self.new_id()
-        logs.bind(tenant=request.tenant, layout=layout.ref, document_id=document_id)
-        composition = self._composition(request, layout, document_id,
-                                        self.clock() if now is None else now)
+        composition = self._composition(request, layout, document_id, now)
         # the plan's fallbacks that carry the print PDF are asked its pages too: one that
         # cannot carry the document moves to the plan's `skipped` (fallback_check)
         rendering = self.renderers.render_planned(composition, layout)
@@ -395,18 +397,19 @@ class DocumentService:
             consents=tuple(compose_input.get("consents", ())),
             opt_outs=tuple(compose_input.get("opt_outs", ())))
         layout = self.layouts.get(request.layout_id, request.layout_version)
-        composition = self._composition(request, layout, compose_input["document_id"],
-                                        datetime.fromisoformat(compose_input["created_at"]))
-        common = object_metadata(composition, compose_input.get("corrects_document_id"))
-        only = replace(composition, channel_plan=ChannelPlan((Channel(channel),),
-                                                             reason="delivery fallback"))
-        [output] = [o for o in self.renderers.render(only, layout)
-                    if o.channel == Channel(channel)]
-        try:
-            record = self.archiving.put(composition, output, common,
-                                        self.archiving.retain_until(composition))
-        except ArchiveUnavailable as exc:
-            raise Unavailable(f"e-archive unavailable: {exc}") from exc
+        with _document_logs(request, layout, compose_input["document_id"]):
+            composition = self._composition(request, layout, compose_input["document_id"],
+                                            datetime.fromisoformat(compose_input["created_at"]))
+            common = object_metadata(composition, compose_input.get("corrects_document_id"))
+            only = replace(composition, channel_plan=ChannelPlan((Channel(channel),),
+                                                                 reason="delivery fallback"))
+            [output] = [o for o in self.renderers.render(only, layout)
+                        if o.channel == Channel(channel)]
+            try:
+                record = self.archiving.put(composition, output, common,
+                                            self.archiving.retain_until(composition))
+            except ArchiveUnavailable as exc:
+                raise Unavailable(f"e-archive unavailable: {exc}") from exc
         return composition, layout, output, record
 
     # --- read ---------------------------------------------------------------------------------
@@ -433,6 +436,14 @@ class DocumentService:
             locale=record.locale,
             locale_decision=record.locale_decision,
         )
+
+
+def _document_logs(request: ComposeInput, layout: Layout, document_id: str
+                   ) -> AbstractContextManager[None]:
+    """The log fields of one document (tenant, layout, document id) on every line logged
+    while it is made, and put back as they were after it (server.logs `bound`): a bulk
+    chunk's "chunk done" names no document, a server thread's next call not this one's."""
+    return logs.bound(tenant=request.tenant, layout=layout.ref, document_id=document_id)
 
 
 def _sealable(request: ComposeInput, composition: Composition,

@@ -8,7 +8,7 @@ data (e.g. `$.transactions[3].amount`) or a request field (e.g. `layout_id`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,6 +27,18 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
         return json.dumps(value[:limit] + "…", ensure_ascii=False)
     text = _json(value, limit + 2)
     return text if len(text) <= limit + 2 else text[:limit] + "…"
+
+
+def listed(named: Sequence[str], total: int | None = None) -> str:
+    """Items an error names one by one, as a sentence lists them: "a", "a and b",
+    "a, b and c"; with `total` (more items than `named` holds) the rest counted, "a, b and
+    4 more", so a message naming a few of many stays short."""
+    rest = (len(named) if total is None else total) - len(named)
+    if rest > 0:
+        return f"{', '.join(named)} and {rest} more"
+    if len(named) < 2:
+        return "".join(named)
+    return f"{', '.join(named[:-1])} and {named[-1]}"
 
 
 def quote_printed(text: str, limit: int = QUOTE_CHARS) -> str:

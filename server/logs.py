@@ -1,7 +1,14 @@
 """Structured logs (structlog): JSON in production, readable in a terminal.
 
-Request-scoped fields (request id, tenant, layout, document id, job id) are bound once
-with `bind(...)` and travel on every log line of that request through contextvars.
+Request-scoped fields (request id, tenant, layout, document id, job id) travel on every log
+line of their scope through contextvars. A call's fields are bound with `bind(...)` in the
+context that the call alone runs in (server/api/interceptor.py: `clear()`, then `bind`, and
+the servicer runs in a copy of that context). Anything that runs in a long-lived thread or
+process binds with `bound(...)`, a context manager that puts back on exit what was bound
+before: a bulk chunk's job id and chunk, a document's id and layout. A worker's "chunk
+done" then names no document, and the next chunk's lines (or "kanal stopped") no
+earlier chunk's or document's ids.
+
 Personal data (names, addresses, national ids, contact data) is never logged: log ids.
 """
 
@@ -14,6 +21,7 @@ import sys
 import structlog
 
 bind = structlog.contextvars.bind_contextvars
+bound = structlog.contextvars.bound_contextvars
 clear = structlog.contextvars.clear_contextvars
 get_logger = structlog.get_logger
 

