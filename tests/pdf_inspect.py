@@ -27,6 +27,18 @@ def pages_text(pdf: bytes) -> list[str]:
         document.close()
 
 
+def pages_lines(pdf: bytes) -> list[list[str]]:
+    """Each page's text as the lines pdfium reads (a new line where the baseline changes),
+    each normalised: a value broken over two lines is in none of them whole."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return [[normalise(line) for line in re.split(r"\r\n|\r|\n",
+                                                      page.get_textpage().get_text_range())]
+                for page in document]
+    finally:
+        document.close()
+
+
 @dataclass(frozen=True)
 class Box:
     left: float

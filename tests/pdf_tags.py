@@ -8,6 +8,7 @@ tests of what a screen reader meets, where tests/pdf_conformance.py runs the rul
 * `spoken(pdf)`: what a screen reader reads, in order: a `/Figure`'s alternative text
   instead of its content, every other element's marked text;
 * `headings(pdf)`: the `/H1`..`/H6` levels in reading order;
+* `empty_elements(pdf)`: the elements that mark nothing (no kids);
 * `strokes(pdf, rgb)`: the paths stroked in a colour (a vector logo's), each drawn as an
   artifact (decoration, outside the structure tree, which a screen reader skips: ISO
   14289-1 §7.1) or as tagged content.
@@ -126,6 +127,27 @@ def elements(pdf: bytes) -> list[Element]:
             index, role, alt, depth, parts = open_.pop()
             found[index] = Element(role, alt, " ".join(" ".join(parts).split()), depth)
     return found
+
+
+def empty_elements(pdf: bytes) -> list[str]:
+    """The roles ("Span", "TD") of the structure elements without kids (no marked content,
+    no element under them), depth first: elements that mark nothing."""
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        root = doc.Root.get("/StructTreeRoot")
+        found: list[str] = []
+
+        def visit(node) -> None:
+            kids = node.get("/K")
+            for kid in [] if kids is None else kids if isinstance(kids, pikepdf.Array) else [kids]:
+                if isinstance(kid, pikepdf.Dictionary) and "/S" in kid:
+                    inner = kid.get("/K")
+                    if inner is None or (isinstance(inner, pikepdf.Array) and len(inner) == 0):
+                        found.append(str(kid.S)[1:])
+                    visit(kid)
+
+        if root is not None:
+            visit(root)
+        return found
 
 
 def spoken(pdf: bytes) -> list[str]:

@@ -12,7 +12,8 @@ description PDF/A needs for any property outside its predefined schemas (ISO 190
 Before that, `settle_table_tags` (server/channels/table_tags.py) gives WeasyPrint's table
 tags the structure the HTML table model means: header cells get their `/Scope`, and tables
 without header cells (the Fjordbank masthead, signatures, campaign area, giro slip parties:
-layout, not data) become `/Div`s.
+layout, not data) become `/Div`s; then `drop_empty_elements` (server/channels/empty_tags.py)
+takes out the elements that mark nothing (the empty `/Span` of a logo drawn as an artifact).
 
 What WeasyPrint 70 cannot do, so no post-step here pretends it can:
 
@@ -31,6 +32,7 @@ import io
 import pikepdf
 from lxml import etree
 
+from server.channels.empty_tags import drop_empty_elements
 from server.channels.table_tags import settle_table_tags
 
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -41,8 +43,9 @@ NS_PDFA_PROPERTY = "http://www.aiim.org/pdfa/ns/property#"
 
 
 def identify_pdf_ua(pdf: bytes, part: int = 1) -> bytes:
-    """Return `pdf` with its table tags settled (`settle_table_tags`) and `pdfuaid:part`
-    (ISO 14289-`part`) declared in its XMP metadata.
+    """Return `pdf` with its table tags settled (`settle_table_tags`), its empty structure
+    elements dropped (`drop_empty_elements`) and `pdfuaid:part` (ISO 14289-`part`) declared
+    in its XMP metadata.
 
     `pdf` must be tagged (`/MarkInfo /Marked true` and a `/StructTreeRoot`): declaring
     PDF/UA on an untagged file would be false. Raises `ValueError` otherwise. The file
@@ -53,6 +56,7 @@ def identify_pdf_ua(pdf: bytes, part: int = 1) -> bytes:
         if not marked or "/StructTreeRoot" not in doc.Root:
             raise ValueError("PDF/UA needs a tagged PDF (MarkInfo/Marked and a structure tree)")
         settle_table_tags(doc)
+        drop_empty_elements(doc)
         stream = doc.Root.get("/Metadata")
         raw = stream.read_bytes() if stream is not None else b""
         start, end = raw.find(b"<x:xmpmeta"), raw.rfind(b"</x:xmpmeta>")
