@@ -29,7 +29,10 @@ PARTS = {"pdf": ("print.pdf", "application/pdf"),
          "manifest_json": ("manifest.json", "application/json"),
          "manifest_csv": ("manifest.csv", "text/csv")}
 SHEET_GRAMS = 5.0  # A4 80 g/m2
-ENVELOPE_GRAMS = {"C5": 5.0, "E65": 4.0, "C4": 12.0}
+# Every envelope id of the built-in profiles (server/printing/profiles/*.toml). DL is E65's
+# size (110 x 220 mm), C4-DIN a C4 with the DIN 680 window; an id missing here is weighed as
+# 10 g, which put every 3-sheet DL letter (15 + 10 = 25 g) in the 50 g step instead of 20 g.
+ENVELOPE_GRAMS = {"C5": 5.0, "E65": 4.0, "DL": 4.0, "C4": 12.0, "C4-DIN": 12.0}
 WEIGHT_STEPS = (20, 50, 100, 250, 500, 1000, 2000)  # PostNord / Bring / Posti letter steps
 CSV_FIELDS = ("batch_id", "sequence", "piece_id", "document_id", "first_page", "pages", "sheets",
               "sides", "blank_pages", "envelope", "inserts", "feeders", "country", "postal_code",

@@ -336,14 +336,18 @@ class BatchService:
 
     def acknowledge(self, info: BatchInfo, spoiled: Sequence[str], now: datetime) -> BatchInfo:
         """Printed and handed to the post, except `spoiled` pieces, which are reprinted.
-        The printed pieces' documents go to `on_printed` in the same transaction, so the
-        acknowledgement and the deliveries' receipts commit together."""
+
+        One transaction moves the batch ``fetched -> acknowledged`` (compare-and-set), queues
+        the spoiled pieces again in a reprint batch (``closing``) and tells `on_printed` the
+        printed pieces' documents, so the acknowledgement, the reprint and the deliveries'
+        receipts commit together, once: a second acknowledgement (a retry after a lost
+        answer or a timeout, sent while the first is still building its reprint) finds the
+        batch acknowledged and answers as the first did, never queueing the spoiled pieces
+        a second time. The reprint batch is built after the commit; a build that fails
+        (S3 away) leaves it ``closing`` for the closer's next round, as any batch."""
         spoiled_set = tuple(sorted(set(spoiled)))
         if info.state == ACKNOWLEDGED:
-            if info.spoiled != spoiled_set:
-                raise FailedPrecondition(
-                    f"print batch {info.batch_id} was already acknowledged with other spoilage")
-            return info  # the same acknowledgement again: idempotent
+            return _acknowledged_again(info, spoiled_set)
         if info.state != FETCHED:
             raise FailedPrecondition(f"print batch {info.batch_id} is {info.state}: fetch it first")
         with self.engine.begin() as conn:
@@ -353,35 +357,57 @@ class BatchService:
             if piece_id not in pieces:
                 raise InvalidInput.field(f"spoiled_piece_ids[{n}]",
                                          f"{piece_id!r} is not a piece of this batch")
-        reprint_id = None
-        if spoiled_set:  # queued already in their batch: no closer can take them apart
-            rows = []
-            reprint_id = self.new_id()
-            key = (info.tenant, info.printshop, info.profile, info.envelope, ",".join(info.inserts))
-            with self.engine.begin() as conn:
-                for piece_id in spoiled_set:
-                    original = pieces[piece_id]
-                    root = original["reprint_of"] or original["document_id"]
-                    count = conn.execute(select(func.count()).select_from(print_pieces).where(
-                        print_pieces.c.reprint_of == root)).scalar_one()
-                    row = {**original, "piece_id": f"{root}-R{count + 1}",
-                           "batch_id": reprint_id, "reprint_of": root, "queued_at": now}
-                    conn.execute(insert(print_pieces).values(**row))
-                    rows.append(row)
-                self._open(conn, reprint_id, key, rows, "reprint", now)
-            self._build(reprint_id)
+        reprint_id = self.new_id() if spoiled_set else None
         printed = sorted({p["document_id"] for piece_id, p in pieces.items()
                           if piece_id not in spoiled_set})
         with self.engine.begin() as conn:
             moved = conn.execute(update(print_batches).where(
                 print_batches.c.batch_id == info.batch_id, print_batches.c.state == FETCHED
             ).values(state=ACKNOWLEDGED, acknowledged_at=now, spoiled=json.dumps(spoiled_set),
-                     reprint_batch_id=reprint_id))
-            if moved.rowcount == 1 and self.on_printed is not None:
-                self.on_printed(conn, info, printed)
+                     reprint_batch_id=reprint_id)).rowcount == 1
+            if moved:
+                if reprint_id is not None:
+                    self._queue_reprint(conn, info, reprint_id, [pieces[p] for p in spoiled_set],
+                                        now)
+                if self.on_printed is not None:
+                    self.on_printed(conn, info, printed)
+        if not moved:  # acknowledged meanwhile, by a call that was not done when this began
+            return _acknowledged_again(self.get(info.tenant, info.printshop, info.batch_id),
+                                       spoiled_set)
+        if reprint_id is not None:
+            try:
+                self._build(reprint_id)
+            except Exception as exc:  # noqa: BLE001 - committed: the closer builds it later
+                log.error("print batch build failed; trying again later", batch_id=reprint_id,
+                          error=repr(exc)[:500])
         log.info("print batch acknowledged", batch_id=info.batch_id, spoiled=len(spoiled_set),
                  reprint_batch_id=reprint_id)
         return self.get(info.tenant, info.printshop, info.batch_id)
+
+    def _queue_reprint(self, conn: Connection, info: BatchInfo, reprint_id: str,
+                       originals: list[dict[str, Any]], now: datetime) -> None:
+        """Spoiled pieces queued again as ``<document>-R<n>``, claimed at once by the reprint
+        batch's ``closing`` row (no closer can take them apart), with fresh sequence numbers."""
+        rows = []
+        for original in originals:
+            root = original["reprint_of"] or original["document_id"]
+            count = conn.execute(select(func.count()).select_from(print_pieces).where(
+                print_pieces.c.reprint_of == root)).scalar_one()
+            row = {**original, "piece_id": f"{root}-R{count + 1}", "batch_id": reprint_id,
+                   "reprint_of": root, "queued_at": now}
+            conn.execute(insert(print_pieces).values(**row))
+            rows.append(row)
+        key = (info.tenant, info.printshop, info.profile, info.envelope, ",".join(info.inserts))
+        self._open(conn, reprint_id, key, rows, "reprint", now)
+
+
+def _acknowledged_again(info: BatchInfo, spoiled: tuple[str, ...]) -> BatchInfo:
+    """An acknowledgement of a batch acknowledged already: the same one is answered as the
+    first was (idempotent); other spoilage is FAILED_PRECONDITION."""
+    if info.spoiled != spoiled:
+        raise FailedPrecondition(
+            f"print batch {info.batch_id} was already acknowledged with other spoilage")
+    return info
 
 
 def _info(row: Any) -> BatchInfo:

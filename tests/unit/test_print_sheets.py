@@ -23,7 +23,7 @@ from server.channels.pdf import PrintEngines
 from server.compose.composer import ComposeRequest, compose
 from server.compose.layouts import LayoutError, load_layout
 from server.compose.model import Channel, PrintOptions
-from server.printing.batch_files import weight_class
+from server.printing.batch_files import ENVELOPE_GRAMS, weight_class
 from server.printing.marks import MailPiece, impose
 from server.printing.profiles import builtin_profiles
 from server.printing.sheets import BLANK, SheetRules, plan_sheets, sheet_rules
@@ -256,6 +256,14 @@ def test_postage_weight_counts_the_sheets_with_their_blank_backs() -> None:
     assert sheets == 4
     assert weight_class(sheets, "C5", 0) == "50g"
     assert weight_class(plan_sheets(4, True).sheets, "C5", 0) == "20g"
+
+
+def test_postage_weight_knows_every_envelope_of_the_built_in_profiles() -> None:
+    # a DL envelope (DE, AT, GB letters) weighs as E65, its size: 3 sheets + DL = 19 g
+    assert weight_class(3, "DL", 0) == weight_class(3, "E65", 0) == "20g"
+    assert weight_class(8, "C4-DIN", 0) == weight_class(8, "C4", 0) == "100g"  # 52 g
+    for profile in builtin_profiles().values():
+        assert set(profile.envelopes) <= set(ENVELOPE_GRAMS), profile.id
 
 
 # --- paper as a delivery fallback carries the same rules ---------------------------------------
