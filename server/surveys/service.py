@@ -21,6 +21,7 @@ the invitation and composes with the same key, which the document stage replays.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ from server.surveys.store import AlreadyAnswered, Answer, Expired, SurveyStore, 
 from server.tokens import TokenError
 
 log = logs.get_logger(__name__)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # as the layouts' `customer.mobile`
 
 
 class LinkExpired(FailedPrecondition):
@@ -270,6 +272,9 @@ class SurveyService:
             raise InvalidInput.field("text", f"no survey has the reply code {quote(reply.code)}")
         if not from_msisdn.startswith("+"):
             from_msisdn = "+" + from_msisdn.lstrip("0")
+        if not _E164.fullmatch(from_msisdn):
+            raise InvalidInput.field("from_msisdn", f"{quote(from_msisdn)} is not a mobile "
+                                     "number in E.164 form (+ country code and number)")
         invitation = self.store.latest_for_sms(tenant, from_msisdn, survey.reply_code,
                                                received_at or self.clock())
         if invitation is None:

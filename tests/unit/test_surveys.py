@@ -301,3 +301,10 @@ def test_a_null_survey_object_is_filled_in_like_a_missing_one(stage):
     assert sent.document_id
     assert stage.documents.last_data()["survey"] == {"survey_id": "nps-service",
                                                      "touchpoint": "card_delivered"}
+
+
+@pytest.mark.parametrize("number", ["abc", "", "+47 912 34 567", "+4791234567x"])
+def test_an_sms_reply_from_no_number_is_refused_naming_the_number(stage, number):
+    with pytest.raises(InvalidInput) as refused:
+        stage.service.record_sms("nordkort", number, "NPS 9")
+    assert [v.field for v in refused.value.violations] == ["from_msisdn"]
