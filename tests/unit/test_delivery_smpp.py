@@ -89,6 +89,17 @@ def test_a_sender_smpp_cannot_carry_is_refused_when_the_provider_is_built(tenant
                                               or "'Ø'" in str(refused.value))
 
 
+def test_a_long_sender_name_is_cut_not_refused_and_a_long_number_is_refused():
+    tenants = {"no": {"sms_sender": "Fjordbank Kortservice Norge AS"}}
+    spec = {"type": "smpp", "host": "127.0.0.1", "port": 1, "system_id": "kanal",
+            "password": "pw", "source_addr": "Fjordbank"}
+    provider = SmppProvider("smsc", spec, ProviderContext(Path("."), tenants=tenants))
+    assert provider._source("no") == (5, 0, "Fjordbank")
+    with pytest.raises(ValueError, match="source_addr"):
+        SmppProvider("smsc", {**spec, "source_addr": "+" + "4" * 21},
+                     ProviderContext(Path(".")))
+
+
 def test_a_receipt_with_its_tlvs():
     receipt = parse_receipt(
         b"id:CF0E60001 sub:001 dlvrd:001 submit date:2611300343 done date:2611300343 "

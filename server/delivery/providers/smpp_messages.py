@@ -120,8 +120,9 @@ def sender_problem(sender: str) -> str | None:
     if bad is not None:
         return (f"{sender!r} has {bad!r} (U+{ord(bad):04X}): an SMPP source_addr is "
                 "printable ASCII (SMPP 3.4 §3.1 C-Octet String); write the sender without it")
-    if len(sender) > 21 - 1:
-        return f"{sender!r} is longer than SMPP's 20 characters of source_addr"
+    digits = sender.removeprefix("+")
+    if digits.isdigit() and len(digits) > 20:  # a name is cut (source_address), a number not
+        return f"{sender!r} is longer than the 20 digits of SMPP's source_addr"
     return None
 
 
