@@ -95,9 +95,13 @@ class ResponsePages:
         self.thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        """Stop serving and close the socket. A page never started (the server failed to
+        start after making it) is only closed: `shutdown()` waits for a `serve_forever`
+        that never ran, and would hang the failed start for ever."""
+        if self.thread.ident is not None:
+            self.httpd.shutdown()
+            self.thread.join(timeout=5)
         self.httpd.server_close()
-        self.thread.join(timeout=5)
 
     # --- one request ---------------------------------------------------------------------
 

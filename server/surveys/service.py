@@ -21,6 +21,7 @@ the invitation and composes with the same key, which the document stage replays.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,7 @@ from server.surveys.store import AlreadyAnswered, Answer, Expired, SurveyStore, 
 from server.tokens import TokenError
 
 log = logs.get_logger(__name__)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # as the layouts' `customer.mobile`
 
 
 class LinkExpired(FailedPrecondition):
@@ -131,6 +133,9 @@ class SurveyService:
         customer_id = str(data["customer"].get("customer_id") or "")
         if not customer_id:
             raise InvalidInput.field("$.customer.customer_id", "is required")
+        for key in ("sender", "survey"):  # read here, before the layout's schema sees them
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise InvalidInput.field(f"$.{key}", "must be a JSON object")
         if idempotency_key:
             existing = self.store.by_key(tenant, idempotency_key)
             if existing is not None:
@@ -145,12 +150,6 @@ class SurveyService:
         now = self.clock()
         invitation_id = str(ULID())
         contact = ContactRequest(tenant, customer_id, "survey", f"survey:{touchpoint}")
-        if self.policy is not None:
-            decision = self.policy.check_and_record(contact, now, ref=invitation_id,
-                                                    can_wait=False)
-            if decision.action == "suppress":
-                log.info("survey suppressed", survey=survey.survey_id, reason=decision.reason)
-                return Sent("", "", None, variant, False, suppressed=decision.reason)
         invitation = {
             "invitation_id": invitation_id, "tenant": tenant, "customer_id": customer_id,
             "survey_id": survey.survey_id, "touchpoint": touchpoint,
@@ -162,6 +161,14 @@ class SurveyService:
             "created_at": now, "expires_at": now + timedelta(days=survey.link_days),
             "responded_at": None,
         }
+        # Counted only once nothing about the request can fail before `_compose`, whose
+        # failure takes the count back: a refused survey never uses up the customer's cap.
+        if self.policy is not None:
+            decision = self.policy.check_and_record(contact, now, ref=invitation_id,
+                                                    can_wait=False)
+            if decision.action == "suppress":
+                log.info("survey suppressed", survey=survey.survey_id, reason=decision.reason)
+                return Sent("", "", None, variant, False, suppressed=decision.reason)
         try:
             self.store.add_invitation(invitation)
         except IntegrityError:  # a concurrent retry with the same key won
@@ -198,7 +205,7 @@ class SurveyService:
             binding(invitation["tenant"], invitation["customer_id"], invitation["survey_id"],
                     invitation["touchpoint"]),
             int((expires_at - created).total_seconds()), now=created.timestamp())
-        data = {**data, "survey": {**data.get("survey", {}),
+        data = {**data, "survey": {**(data.get("survey") or {}),
                                    "survey_id": invitation["survey_id"],
                                    "touchpoint": invitation["touchpoint"]},
                 "response": {"url": self.link(token), "reply_code": survey.reply_code,
@@ -265,6 +272,9 @@ class SurveyService:
             raise InvalidInput.field("text", f"no survey has the reply code {quote(reply.code)}")
         if not from_msisdn.startswith("+"):
             from_msisdn = "+" + from_msisdn.lstrip("0")
+        if not _E164.fullmatch(from_msisdn):
+            raise InvalidInput.field("from_msisdn", f"{quote(from_msisdn)} is not a mobile "
+                                     "number in E.164 form (+ country code and number)")
         invitation = self.store.latest_for_sms(tenant, from_msisdn, survey.reply_code,
                                                received_at or self.clock())
         if invitation is None:

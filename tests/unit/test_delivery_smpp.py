@@ -4,10 +4,14 @@ septets, UCS-2, the concatenation UDH) and delivery receipts as operators write 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from server.channels.sms import encode_gsm7, plan_sms
+from server.delivery.providers.base import ProviderContext
+from server.delivery.providers.smpp import SmppProvider
 from server.delivery.providers.smpp_messages import (
     parse_receipt,
     planned_parts,
@@ -64,10 +68,36 @@ def test_parts_are_the_channels_unless_its_facts_disagree_with_the_text():
 
 
 @pytest.mark.parametrize(("sender", "expected"), [
-    ("Fjordbank", (5, 0, "Fjordbank")), ("Fjordbank Sverige", (5, 0, "Fjordbank S")),
+    ("Fjordbank", (5, 0, "Fjordbank")), ("Fjordbank Sverige", (5, 0, "Fjordbank")),
+    ("Nordkort Sp. z o.o.", (5, 0, "Nordkort")), ("Kortservicebanken", (5, 0, "Kortservice")),
     ("+4722000000", (1, 1, "4722000000")), ("2020", (3, 0, "2020"))])
 def test_source_address(sender, expected):
     assert source_address(sender) == expected
+
+
+@pytest.mark.parametrize(("tenants", "setting"), [
+    ({"pl": {"sms_sender": "Bank Łódź"}}, "delivery.tenants.pl.sms_sender"),
+    ({}, "delivery.providers.smsc.source_addr")])
+def test_a_sender_smpp_cannot_carry_is_refused_when_the_provider_is_built(tenants, setting):
+    """SMPP's source_addr is ASCII: such a sender failed every attempt of every SMS (and
+    opened the SMSC's breaker for every tenant) instead of stopping the start."""
+    spec = {"type": "smpp", "host": "127.0.0.1", "port": 1, "system_id": "kanal",
+            "password": "pw", "source_addr": "Fjordbank" if tenants else "Sparebank Øst"}
+    with pytest.raises(ValueError, match=re.escape(setting)) as refused:
+        SmppProvider("smsc", spec, ProviderContext(Path("."), tenants=tenants))
+    assert "ASCII" in str(refused.value) and ("'Ł'" in str(refused.value)
+                                              or "'Ø'" in str(refused.value))
+
+
+def test_a_long_sender_name_is_cut_not_refused_and_a_long_number_is_refused():
+    tenants = {"no": {"sms_sender": "Fjordbank Kortservice Norge AS"}}
+    spec = {"type": "smpp", "host": "127.0.0.1", "port": 1, "system_id": "kanal",
+            "password": "pw", "source_addr": "Fjordbank"}
+    provider = SmppProvider("smsc", spec, ProviderContext(Path("."), tenants=tenants))
+    assert provider._source("no") == (5, 0, "Fjordbank")
+    with pytest.raises(ValueError, match="source_addr"):
+        SmppProvider("smsc", {**spec, "source_addr": "+" + "4" * 21},
+                     ProviderContext(Path(".")))
 
 
 def test_a_receipt_with_its_tlvs():

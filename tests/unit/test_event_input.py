@@ -107,6 +107,10 @@ def test_a_date_time_is_checked_as_rfc_3339():
     ({"opt_outs": "survey"}, "attributes.$.opt_outs", '"survey" is not of type "array"'),
     ({"country": "Norway"}, "attributes.$.country",
      '"Norway" does not match "^[A-Z]{2}$"'),
+    # was: accepted, and the journey's send failed when due (14 days later), in a job report
+    ({"recipient": 5}, "attributes.$.recipient", '5 is not of type "object"'),
+    ({"recipient": "Kari Nordmann"}, "attributes.$.recipient",
+     '"Kari Nordmann" is not of type "object"'),
 ])
 def test_attributes_the_contact_policy_reads_are_checked(attributes, field, why):
     # was: accepted; the policy then fell back to the country's zone, or read a string of

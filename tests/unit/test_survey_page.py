@@ -4,6 +4,8 @@ and re-asks when no score was chosen (400)."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -121,3 +123,16 @@ def test_no_score_chosen_asks_again_with_the_error_announced(stage):
     assert "glemte tallet" in html  # the comment is kept
     assert _request(link, {"score": "11"})[0] == 400
     assert _request(link, {"score": "6"})[0] == 200
+
+
+def test_a_stage_stopped_before_it_started_stops_and_frees_its_port(tmp_path, clock):
+    """A server whose start fails after making the survey stage (a bad delivery provider
+    setting: ConfigError) stops it unstarted; `kanal serve` hung there for ever."""
+    stage, _ = make_stage(tmp_path, clock)
+    host, port = stage.pages.address.rsplit(":", 1)
+    stopping = threading.Thread(target=stage.stop, daemon=True)
+    stopping.start()
+    stopping.join(timeout=10)
+    assert not stopping.is_alive(), "stop() of a stage never started did not return"
+    with socket.socket() as again:  # the listening socket is closed
+        again.bind((host, int(port)))

@@ -11,7 +11,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from server.delivery.tables import metadata as delivery_tables
 from server.errors import FailedPrecondition, InvalidInput, NotFound, PermissionDenied
+from server.journeys import tables as journey_tables
+from server.journeys.policy import ContactPolicy, PolicySettings
 from server.surveys.service import LinkExpired, LinkInvalid, LinkUsed
 from server.surveys.tables import survey_webhooks
 from tests.unit.survey_fixtures import Clock, make_stage, survey_data
@@ -264,3 +267,44 @@ def test_follow_up_webhook_is_retried_until_the_bank_takes_it(tmp_path, clock):
         assert stage.webhooks.post_due() == 0  # posted once
     finally:
         receiver.close()
+
+
+@pytest.mark.parametrize("field, value", [("sender", [1]), ("sender", "Fjordbank"),
+                                          ("survey", "x"), ("survey", [])])
+def test_a_sender_or_survey_that_is_no_object_is_refused_naming_it(stage, field, value):
+    data = {**json.loads(survey_data("c-shape")), field: value}
+    with pytest.raises(InvalidInput) as refused:
+        stage.service.send("nordkort", "nps-service", "card_delivered", json.dumps(data))
+    assert [v.field for v in refused.value.violations] == [f"$.{field}"]
+    assert stage.service.report("nordkort").total.invited == 0
+
+
+def test_a_refused_survey_does_not_use_up_the_customers_survey_cap(tmp_path, clock):
+    """The cap (1 survey / 90 days) counts surveys sent, not requests refused: a request
+    whose data the stage refuses leaves the customer's next survey free to go."""
+    stage, documents = make_stage(tmp_path, clock)
+    stage.service.policy = ContactPolicy(PolicySettings(), stage.service.store.engine)
+    with stage.service.store.engine.begin() as conn:
+        delivery_tables.create_all(conn)
+        journey_tables.metadata.create_all(conn)
+    data = json.loads(survey_data("c-cap"))
+    for bad in ({**data, "sender": [1]}, {**data, "survey": "x"}):
+        with pytest.raises(InvalidInput):
+            stage.service.send("nordkort", "nps-service", "card_delivered", json.dumps(bad))
+    sent = stage.service.send("nordkort", "nps-service", "card_delivered", survey_data("c-cap"))
+    assert sent.document_id and not sent.suppressed
+
+
+def test_a_null_survey_object_is_filled_in_like_a_missing_one(stage):
+    data = {**json.loads(survey_data("c-null")), "survey": None}
+    sent = stage.service.send("nordkort", "nps-service", "card_delivered", json.dumps(data))
+    assert sent.document_id
+    assert stage.documents.last_data()["survey"] == {"survey_id": "nps-service",
+                                                     "touchpoint": "card_delivered"}
+
+
+@pytest.mark.parametrize("number", ["abc", "", "+47 912 34 567", "+4791234567x"])
+def test_an_sms_reply_from_no_number_is_refused_naming_the_number(stage, number):
+    with pytest.raises(InvalidInput) as refused:
+        stage.service.record_sms("nordkort", number, "NPS 9")
+    assert [v.field for v in refused.value.violations] == ["from_msisdn"]

@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
+from server.compose.text_limits import cut_at_space
 from server.delivery.model import Accepted, Failed, Outgoing, Result, State
 from server.delivery.providers import http
 from server.delivery.providers.base import register
@@ -73,6 +74,7 @@ SIGNED_HEADERS = ("date", "x-content-sha256", "x-digipost-userid")
 NOT_REGISTERED = frozenset({"UNKNOWN_RECIPIENT", "UNKNOWN_USER"})
 ALREADY = frozenset({"DUPLICATE_MESSAGE", "MESSAGE_ALREADY_SENT",
                      "DIGIPOST_MESSAGE_ALREADY_DELIVERED"})
+SUBJECT_CHARS = 255  # api_v8.xsd: a document's subject, 1..255 characters
 
 
 def canonical_request(method: str, path: str, headers: Mapping[str, str]) -> bytes:
@@ -101,12 +103,13 @@ def message_xml(message_id: str, sender_id: str, recipient: str, document_uuid: 
     who = ("personal-identification-number" if re.fullmatch(r"\d{11}", recipient)
            else "digipost-address")
     payment = details.get("payment") or {}
+    subject = cut_at_space(str(details.get("subject", "")), SUBJECT_CHARS)
     return (f'<?xml version="1.0" encoding="UTF-8"?><message xmlns="{V8}">'
             f"<message-id>{escape(message_id)}</message-id>"
             + (f"<sender-id>{escape(sender_id)}</sender-id>" if sender_id else "")
             + f"<recipient><{who}>{escape(recipient)}</{who}></recipient>"
             f"<primary-document><uuid>{document_uuid}</uuid>"
-            f"<subject>{escape(str(details.get('subject', ''))[:255])}</subject>"
+            f"<subject>{escape(subject)}</subject>"
             "<file-type>pdf</file-type><authentication-level>PASSWORD</authentication-level>"
             "<sensitivity-level>NORMAL</sensitivity-level>"
             + (invoice_xml(payment) if payment else "")

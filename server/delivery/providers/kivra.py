@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from server.compose.text_limits import cut_at_space
 from server.delivery.model import Accepted, Failed, Outgoing, Result, State
 from server.delivery.providers import http
 from server.delivery.providers.base import register
@@ -55,16 +56,18 @@ from server.delivery.providers.mailbox import Limits, MailboxProvider, national_
 
 NOT_REGISTERED = frozenset({40032, 40105})  # User Not Found, Invalid Sendrequest
 PAYMENT_METHOD = {"bankgiro": "1", "plusgiro": "2"}
+SUBJECT_CHARS = 60  # the longest subject sent to Kivra (as before: [:60])
 
 
 def content_payload(ssn: str, details: Mapping[str, Any], pdf: bytes, name: str) -> bytes:
-    """The Content_user_v2 JSON, the same bytes on every attempt."""
+    """The Content_user_v2 JSON, the same bytes on every attempt. A subject over
+    `SUBJECT_CHARS` ends at the last space before the limit, never inside a word."""
     payment = details.get("payment") or {}
     method = PAYMENT_METHOD.get(str(payment.get("account_kind", "")))
     payable = bool(payment) and payment.get("currency") == "SEK" and method is not None \
         and Decimal(str(payment.get("amount", "0"))) >= 1
     content: dict[str, Any] = {
-        "ssn": ssn, "subject": str(details.get("subject", ""))[:60],
+        "ssn": ssn, "subject": cut_at_space(str(details.get("subject", "")), SUBJECT_CHARS),
         "generated_at": str(details.get("generated_at", "")),
         "type": "invoice" if payable else "letter",
         "parts": [{"name": name, "content_type": "application/pdf",

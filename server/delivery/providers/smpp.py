@@ -65,6 +65,7 @@ from server.delivery.providers.smpp_messages import (
     parse_receipt,
     planned_parts,
     reference,
+    sender_problem,
     source_address,
     submit_params,
 )
@@ -103,6 +104,12 @@ class SmppProvider(Provider):
         if "in_doubt_seconds" not in settings:  # receipts come within seconds to minutes
             self.limits = replace(self.limits, in_doubt_seconds=DEFAULT_IN_DOUBT)
         self.source_addr = str(settings.get("source_addr", "Kanal"))
+        senders = {f"delivery.providers.{name}.source_addr": self.source_addr} | {
+            f"delivery.tenants.{tenant}.sms_sender": str(own["sms_sender"])
+            for tenant, own in context.tenants.items() if own.get("sms_sender")}
+        for setting, sender in senders.items():  # refused at start, not on every attempt
+            if (problem := sender_problem(sender)) is not None:
+                raise ValueError(f"{setting}: {problem}")
         self.throttle_seconds = float(settings.get("throttle_seconds", 1.0))
         self.id_format = str(settings.get("receipt_id_format", "same"))
         if self.id_format not in ("same", "hex-as-decimal", "decimal-as-hex"):

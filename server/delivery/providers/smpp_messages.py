@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.channels.sms import DATA_CODING, GSM7, encode_gsm7, plan_sms
+from server.compose.text_limits import cut_at_space
 
 ESM_UDHI = 0x40
 ESM_DELIVERY_RECEIPT = 0x04
@@ -97,14 +98,32 @@ def submit_params(parts: tuple[str, ...], data_coding: int, message_id: str,
             for seq, part in enumerate(parts, start=1)]
 
 
+ALPHANUMERIC_SENDER_CHARS = 11  # what a handset shows of an alphanumeric originator
+
+
 def source_address(sender: str) -> tuple[int, int, str]:
     """(ton, npi, address) of a sender id: "+4722000000" international (1, 1), digits a
-    short code (3, 0), anything else alphanumeric (5, 0; at most 11 characters)."""
+    short code (3, 0), anything else alphanumeric (5, 0; at most 11 characters: a longer
+    one ends at the last space before the limit, "Fjordbank Sverige" -> "Fjordbank")."""
     if sender.startswith("+") and sender[1:].isdigit():
         return 1, 1, sender[1:]
     if sender.isdigit():
         return 3, 0, sender
-    return 5, 0, sender[:11]
+    return 5, 0, cut_at_space(sender, ALPHANUMERIC_SENDER_CHARS) or ""
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why `sender` cannot be an SMPP `source_addr`, or None. The field is a C-Octet String
+    (SMPP 3.4 §3.1: ASCII, ending in NUL): a character outside printable ASCII ("Bank
+    Łódź") cannot be sent at all, and would fail every attempt of every message."""
+    bad = next((c for c in sender if not " " <= c <= "~"), None)
+    if bad is not None:
+        return (f"{sender!r} has {bad!r} (U+{ord(bad):04X}): an SMPP source_addr is "
+                "printable ASCII (SMPP 3.4 §3.1 C-Octet String); write the sender without it")
+    digits = sender.removeprefix("+")
+    if digits.isdigit() and len(digits) > 20:  # a name is cut (source_address), a number not
+        return f"{sender!r} is longer than the 20 digits of SMPP's source_addr"
+    return None
 
 
 # --- receipts -----------------------------------------------------------------------------
