@@ -53,6 +53,17 @@ def queued_pieces(engine: Engine, document_ids: list[str], count: int,
              timeout, explain=lambda: f"{queued()} queued")
 
 
+def print_delivery(address: str, key: str, document_id: str) -> Any:
+    """The document's print delivery, as GetDocument shows it (called with `key`)."""
+    from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc
+    from tests.client import channel
+    with channel(address, key) as ch:
+        found = documents_pb2_grpc.DocumentsStub(ch).GetDocument(
+            documents_pb2.GetDocumentRequest(document_id=document_id))
+    [delivery] = [d for d in found.deliveries if d.channel == common_pb2.CHANNEL_PRINT]
+    return delivery
+
+
 def sample(layout_id: str, email: str, *, customer_id: str | None = None,
            country: str = "NO", consents: tuple[str, ...] = ("email", "sms"),
            sample_file: str = "sample.json", **customer_fields: Any) -> str:

@@ -17,7 +17,7 @@ import uuid
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, printshop_pb2_grpc
 from kanal.v1 import deliveries_pb2 as S
@@ -27,7 +27,9 @@ from server.compose.layouts import LayoutRegistry
 from server.config import Settings
 from server.printing.queue import WITHDRAWN, print_pieces
 from tests.client import Keys, channel
+from tests.integration import delivery_fixtures
 from tests.integration.delivery_fixtures import wait_for
+from tests.integration.server_index import index_url_for
 
 pytestmark = pytest.mark.integration
 
@@ -38,23 +40,10 @@ LAYOUTS = LayoutRegistry()
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def kanal(request, tmp_path_factory, pg_url):
     state = tmp_path_factory.mktemp(f"corrections-{request.param}")
-    index_url, schema = None, None
-    if request.param == "postgresql":
-        schema = f"kanal_corrections_{uuid.uuid4().hex[:10]}"
-        engine = create_engine(pg_url)
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        index_url = f"{pg_url}?options=-csearch_path%3D{schema}"
-    settings = Settings(listen="127.0.0.1:0", state_dir=state, api_keys=KEYS.api_keys,
-                        index_url=index_url)
-    try:
-        with KanalServer(settings) as server:
-            yield server
-    finally:
-        if schema:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            engine.dispose()
+    with index_url_for(request.param, pg_url, "kanal_corrections") as index_url, \
+            KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+                                 api_keys=KEYS.api_keys, index_url=index_url)) as server:
+        yield server
 
 
 def compose(kanal: KanalServer, customer_id: str, corrects: str = "") -> str:
@@ -68,11 +57,8 @@ def compose(kanal: KanalServer, customer_id: str, corrects: str = "") -> str:
 
 
 def print_delivery(kanal: KanalServer, document_id: str):
-    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
-        found = documents_pb2_grpc.DocumentsStub(ch).GetDocument(
-            documents_pb2.GetDocumentRequest(document_id=document_id))
-    [delivery] = [d for d in found.deliveries if d.channel == common_pb2.CHANNEL_PRINT]
-    return delivery
+    return delivery_fixtures.print_delivery(kanal.address, KEYS["nordkort", "producer"],
+                                            document_id)
 
 
 def queued(kanal: KanalServer, document_id: str) -> None:
