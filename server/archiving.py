@@ -91,8 +91,7 @@ class CorrectionRefused(FailedPrecondition):
 
     @classmethod
     def of(cls, error: AlreadyCorrected) -> CorrectionRefused:
-        refused = cls(f"document {error.document_id} was already corrected by document "
-                      f"{error.corrected_by}: correct {error.corrected_by} instead")
+        refused = cls(str(error))  # "... correct <id> instead"
         refused.__cause__ = error
         return refused
 
