@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
+from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc
 from server.compose.layouts import LayoutRegistry
 from server.printing.queue import print_pieces
+from tests.client import channel
 from tests.postfix import BOUNCE_DOMAIN, DOMAIN, Postfix, free_port
 
 T = TypeVar("T")
@@ -55,8 +57,6 @@ def queued_pieces(engine: Engine, document_ids: list[str], count: int,
 
 def print_delivery(address: str, key: str, document_id: str) -> Any:
     """The document's print delivery, as GetDocument shows it (called with `key`)."""
-    from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc
-    from tests.client import channel
     with channel(address, key) as ch:
         found = documents_pb2_grpc.DocumentsStub(ch).GetDocument(
             documents_pb2.GetDocumentRequest(document_id=document_id))
