@@ -30,6 +30,7 @@ _EXPORTS = {
     "ArchiveError": "archive.errors",
     "ArchiveUnavailable": "archive.errors",
     "AccessDenied": "archive.errors",
+    "AlreadyCorrected": "archive.errors",
     "DuplicateDocument": "archive.errors",
     "EmbeddedS3Error": "archive.errors",
     "IntegrityError": "archive.errors",

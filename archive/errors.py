@@ -10,6 +10,7 @@ which backend raised them:
 - `IntegrityError`      -> DATA_LOSS / INTERNAL (bytes do not match their sha256)
 - `ObjectConflict`      -> ALREADY_EXISTS (a key is immutable once written)
 - `DuplicateDocument`   -> ALREADY_EXISTS (document id or idempotency key already indexed)
+- `AlreadyCorrected`    -> FAILED_PRECONDITION (a second correction of one document)
 - `AccessDenied`        -> the archive's own credentials are wrong: an operator problem
 - `EmbeddedS3Error`     -> the embedded SeaweedFS could not be started or found
 
@@ -69,6 +70,18 @@ class DuplicateDocument(ArchiveError):
         super().__init__(message)
         self.field = field
         self.existing_document_id = existing_document_id
+
+
+class AlreadyCorrected(ArchiveError):
+    """A document already corrected was corrected again: a correction chain stays linear
+    (one current document), so the caller must correct `corrected_by`, the correction that
+    replaced `document_id`, instead."""
+
+    def __init__(self, document_id: str, corrected_by: str) -> None:
+        super().__init__(f"document {document_id} was already corrected by document "
+                         f"{corrected_by}: correct {corrected_by} instead")
+        self.document_id = document_id
+        self.corrected_by = corrected_by
 
 
 class EmbeddedS3Error(ArchiveError):

@@ -16,6 +16,8 @@ A document and its outputs are written in one transaction: a duplicate document 
 idempotency key raises `DuplicateDocument` and leaves nothing behind. A caller may add its own
 rows to that transaction (`add(record, also=...)`): that is how a later stage (the delivery
 outbox) commits with the document or not at all, without the archive knowing about it.
+A correction calls `claim_correction` in that transaction: one document is corrected at most
+once (`AlreadyCorrected`), even by two corrections committing at the same moment.
 
 For PostgreSQL an optional `schema` puts the tables in their own schema (via SQLAlchemy's
 `schema_translate_map`), which is how tests that share one database keep apart. Failures to
@@ -35,7 +37,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from archive.database import create_index_engine, transaction
-from archive.errors import DuplicateDocument
+from archive.errors import AlreadyCorrected, DuplicateDocument
 from archive.records import DocumentRecord, OutputRecord
 from archive.tables import (
     UTCDateTime,
@@ -180,6 +182,27 @@ class DocumentIndex:
         except sa_exc.IntegrityError:
             return False
         return True
+
+    @staticmethod
+    def claim_correction(conn: Connection, tenant: str, corrected_id: str,
+                         correction_id: str) -> None:
+        """Inside the transaction that inserts the correction's row (`add(also=...)`, after
+        the insert): raise AlreadyCorrected, naming the oldest, when another document
+        corrects `corrected_id` too, so a correction chain stays linear. The corrected row
+        is locked first (PostgreSQL `FOR UPDATE`; SQLite has one writer, and the insert
+        made this a write transaction), so of two corrections committing at once the
+        second waits for the first and then sees it (a new statement's snapshot, READ
+        COMMITTED). Rows indexed before this check existed (two corrections of one
+        document) stay as they are; a third is refused."""
+        conn.execute(select(documents.c.document_id).where(
+            documents.c.tenant == tenant, documents.c.document_id == corrected_id,
+        ).with_for_update())
+        first = conn.execute(select(documents.c.document_id).where(
+            documents.c.tenant == tenant, documents.c.corrects_document_id == corrected_id,
+            documents.c.document_id != correction_id,
+        ).order_by(documents.c.created_at, documents.c.document_id).limit(1)).scalar()
+        if first is not None:
+            raise AlreadyCorrected(corrected_id, first)
 
     def bulk_load(self, rows: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]]) -> int:
         """Load document rows fast (no outputs), in `documents` column order up to

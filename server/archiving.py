@@ -30,6 +30,13 @@ cannot be made (`UnprintablePiece`) fails alone; an
 unreachable S3 (`ArchiveUnavailable`) fails the whole call (the caller retries it). When the
 chunk's transaction hits a row that exists already (another worker won a race on the same
 chunk), the documents are committed one at a time, so each learns its own fate.
+
+A correction (`corrects_document_id`) replaces the document it corrects, in the same index
+transaction: the index refuses a second correction of one document (`DocumentIndex.
+claim_correction`: `CorrectionRefused`, FAILED_PRECONDITION, naming the correction to correct
+instead), the corrected document's print piece still waiting is withdrawn from the print
+queue (`PrintQueue.withdraw_on`) and its deliveries not yet handed to a provider are
+cancelled (`DeliveryStage.supersede`). What a closed batch holds or a provider took stays.
 """
 
 from __future__ import annotations
@@ -44,7 +51,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from archive.errors import ArchiveUnavailable, DuplicateDocument, ObjectConflict
+from archive.errors import (
+    AlreadyCorrected,
+    ArchiveUnavailable,
+    DuplicateDocument,
+    ObjectConflict,
+)
 from archive.index import DocumentIndex
 from archive.keys import document_key
 from archive.records import DocumentRecord, OutputRecord, SkippedRecord, skipped_to_json
@@ -55,6 +67,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.stage import DeliveryStage
+from server.errors import FailedPrecondition
 from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
 
@@ -69,6 +82,23 @@ EXTENSIONS = {
     "text/plain; charset=utf-8": "txt",  # SMS text
     "application/xml": "xml",
 }
+
+
+class CorrectionRefused(FailedPrecondition):
+    """The document a correction names was corrected already (FAILED_PRECONDITION): a
+    correction chain stays linear, so the caller corrects the newest document of the chain,
+    which the message names ("correct <id> instead")."""
+
+    @classmethod
+    def of(cls, error: AlreadyCorrected) -> CorrectionRefused:
+        refused = cls(str(error))  # "... correct <id> instead"
+        refused.__cause__ = error
+        return refused
+
+
+# What a committed correction took back from the document it corrects, per correction id:
+# (print piece ids withdrawn, delivery ids cancelled); logged once the transaction commits.
+Superseded = dict[str, tuple[list[str], list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +278,7 @@ class ArchiveStep:
     def commit(self, documents: Sequence[Rendered]
                ) -> list[tuple[OutputRecord, ...] | BaseException]:
         """Store and index `documents`. -> per document its records, or the exception that
-        failed it alone (ObjectConflict, ValueError, DuplicateDocument). Raises
+        failed it alone (ObjectConflict, ValueError, DuplicateDocument, CorrectionRefused). Raises
         ArchiveUnavailable when S3 or the index is down: nothing was indexed then."""
         outcomes: list[tuple[OutputRecord, ...] | BaseException] = []
         rows: list[dict[str, Any] | None] = []
@@ -270,6 +300,7 @@ class ArchiveStep:
         statements: list[tuple[int, tuple[OutputRecord, ...], DocumentRecord,
                                Callable[[Connection], None] | None]] = []
         outboxes: list[OutboxWrite] = []
+        superseded: Superseded = {}
         for n, (doc, records) in enumerate(zip(documents, outcomes, strict=True)):
             if not isinstance(records, tuple):
                 continue
@@ -277,7 +308,8 @@ class ArchiveStep:
                 outbox = self._outbox(doc, records)
                 row = None if _prints_by_delivery(outbox) else rows[n]
                 statements.append((n, records, self._row(doc, records),
-                                   self._also(doc, outbox=None, row=row)))
+                                   self._also(doc, outbox=None, row=row,
+                                              superseded=superseded)))
             except ValueError as exc:
                 outcomes[n] = exc
                 continue
@@ -290,21 +322,30 @@ class ArchiveStep:
             chunk[0] = (chunk[0][0], self._chained(self._write_outboxes(outboxes), chunk[0][1]))
         try:
             self.index.add_many(chunk)
-        except DuplicateDocument:  # a racing run indexed some: one at a time, each its fate
+        except (DuplicateDocument, AlreadyCorrected):  # a racing run indexed some, or a
+            # correction was refused: one at a time, each its fate
+            superseded.clear()
             for n, records, _, _ in statements:
                 try:
-                    self._commit_one(documents[n], records)
+                    self._commit_one(documents[n], records, superseded)
                 except DuplicateDocument as exc:
                     outcomes[n] = exc
+                except AlreadyCorrected as exc:
+                    outcomes[n] = CorrectionRefused.of(exc)
+        _log_superseded(documents, superseded)
         if statements and self.delivery is not None:
             self.delivery.notify(fallbacks=hands_over(outboxes))
         return outcomes
 
-    def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...]) -> None:
+    def _commit_one(self, doc: Rendered, records: tuple[OutputRecord, ...],
+                    superseded: Superseded) -> None:
         """One document in its own transaction; its print piece queued after it (idempotent,
         so a piece queued by an earlier run is no error) unless its print delivery will."""
         outbox = self._outbox(doc, records)
-        self.index.add(self._row(doc, records), also=self._also(doc, outbox))
+        took: Superseded = {}
+        self.index.add(self._row(doc, records),
+                       also=self._also(doc, outbox, superseded=took))
+        superseded.update(took)  # committed
         if _prints_by_delivery(outbox):
             return
         piece = self._piece(doc.composition, records)
@@ -356,16 +397,21 @@ class ArchiveStep:
         return both
 
     def _also(self, doc: Rendered, outbox: OutboxWrite | None,
-              row: Mapping[str, Any] | None = None) -> Callable[[Connection], None] | None:
+              row: Mapping[str, Any] | None = None, *, superseded: Superseded
+              ) -> Callable[[Connection], None] | None:
         """The statements that commit with the document: its outbox rows (when given; a
-        chunk writes its documents' outboxes together), its exposures and its piece row
-        (when given: made before the objects were put)."""
+        chunk writes its documents' outboxes together), its exposures, its piece row
+        (when given: made before the objects were put) and, for a correction, the claim on
+        the corrected document and what it takes back of it (`_supersede`)."""
         exposures = self.exposures(doc.composition) if self.exposures is not None else None
         write = self._write_outboxes([outbox]) if outbox is not None else None
-        if write is None and row is None and exposures is None:
+        corrects = doc.corrects_document_id
+        if write is None and row is None and exposures is None and corrects is None:
             return None
 
         def also(conn: Connection) -> None:
+            if corrects is not None:
+                self._supersede(conn, doc.composition, corrects, superseded)
             if write is not None:
                 write(conn)
             if exposures is not None:
@@ -373,6 +419,20 @@ class ArchiveStep:
             if row is not None:
                 PrintQueue.enqueue_on(conn, row)
         return also
+
+    def _supersede(self, conn: Connection, correction: Composition, corrected_id: str,
+                   superseded: Superseded) -> None:
+        """In the correction's index transaction: claim the corrected document (raises
+        AlreadyCorrected when another correction has it), withdraw its print pieces still
+        waiting and cancel its deliveries not handed to a provider yet."""
+        tenant, correction_id = correction.tenant, correction.document_id
+        self.index.claim_correction(conn, tenant, corrected_id, correction_id)
+        pieces = (PrintQueue.withdraw_on(conn, tenant, corrected_id)
+                  if self.print_queue is not None else [])
+        cancelled = (self.delivery.supersede(conn, tenant, corrected_id, correction_id,
+                                             print_withdrawn=bool(pieces))
+                     if self.delivery is not None else [])
+        superseded[correction_id] = (pieces, cancelled)
 
     def _piece(self, composition: Composition, records: Sequence[OutputRecord]
                ) -> QueuedPiece | None:
@@ -413,3 +473,14 @@ class ArchiveStep:
         piece = self._piece(composition, records)
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, composition.created_at)
+
+
+def _log_superseded(documents: Sequence[Rendered], superseded: Superseded) -> None:
+    """One line per committed correction: what it took back from the document it corrects."""
+    for doc in documents:
+        took = superseded.get(doc.composition.document_id)
+        if took is not None:
+            log.info("correction committed; the corrected document's unsent letters withdrawn",
+                     document_id=doc.composition.document_id,
+                     corrected_document_id=doc.corrects_document_id,
+                     print_pieces_withdrawn=took[0], deliveries_cancelled=took[1])

@@ -25,7 +25,12 @@ from typing import Any
 
 from ulid import ULID
 
-from archive.errors import ArchiveDeadline, ArchiveUnavailable, DuplicateDocument
+from archive.errors import (
+    AlreadyCorrected,
+    ArchiveDeadline,
+    ArchiveUnavailable,
+    DuplicateDocument,
+)
 from archive.index import DocumentIndex
 from archive.records import DocumentRecord, OutputRecord, SkippedRecord
 from archive.retention import RetentionPolicy
@@ -34,6 +39,7 @@ from server import logs, metrics
 from server.abandoning import Abandonments
 from server.archiving import (
     ArchiveStep,
+    CorrectionRefused,
     Rendered,
     object_metadata,
     output_record,
@@ -246,6 +252,9 @@ class DocumentService:
             if isinstance(outcome, DuplicateDocument):
                 results.append(self._raced(composition, outcome))
                 continue
+            if isinstance(outcome, CorrectionRefused):  # lost to a correction committed
+                # meanwhile: its stored objects must never be indexed (server.abandoning)
+                self.abandonments.mark(doc, str(outcome))
             if isinstance(outcome, BaseException):
                 results.append(outcome)
                 continue
@@ -363,7 +372,10 @@ class DocumentService:
         """The corrected document's id, if it is an archived document of the same tenant and
         customer (anything else reads as unknown, so ids do not leak), composed with the same
         layout (any version): a correction replaces that document, so a reminder or a credit
-        note never stands in for a card invoice (QA). InvalidInput on corrects_document_id."""
+        note never stands in for a card invoice (QA). InvalidInput on corrects_document_id;
+        CorrectionRefused when the document was corrected already (a chain stays linear:
+        correct its correction instead). The index checks that again in the transaction
+        that commits the correction (server.archiving), where two racing corrections meet."""
         if not request.corrects_document_id:
             return None
         corrected = self.index.get(request.tenant, request.corrects_document_id)
@@ -377,6 +389,13 @@ class DocumentService:
                 f"document {corrected.document_id} is a {corrected_layout} document; its "
                 f"correction replaces it, so it must be a {corrected_layout} too, not a "
                 f"{request.layout_id}")
+        try:
+            corrected_by = self.index.corrected_by(request.tenant, [corrected.document_id])
+        except ArchiveUnavailable as exc:
+            raise Unavailable(f"document index unavailable: {exc}") from exc
+        if corrected_by[corrected.document_id]:
+            raise CorrectionRefused.of(AlreadyCorrected(
+                corrected.document_id, corrected_by[corrected.document_id][0]))
         return corrected.document_id
 
     # --- a channel rendered later (the delivery stage's fallbacks) ----------------------------

@@ -272,6 +272,15 @@ class DeliveryStage:
                            f"printed in print batch {batch_id} and handed to the post by "
                            f"print shop {printshop}", self.clock())
 
+    def supersede(self, conn: Connection, tenant: str, document_id: str, correction_id: str,
+                  *, print_withdrawn: bool = False) -> list[str]:
+        """A correction of the document commits (server.archiving, on its transaction): the
+        document's deliveries not yet handed to a provider are cancelled, `failed` with the
+        reason "superseded by correction <id>" (`DeliveryStore.supersede`). -> their ids"""
+        return self.store.supersede(conn, tenant, document_id,
+                                    f"superseded by correction {correction_id}", self.clock(),
+                                    print_withdrawn=print_withdrawn)
+
     # --- reading and operating -----------------------------------------------------------------
 
     def for_document(self, tenant: str, document_id: str) -> list[Delivery]:

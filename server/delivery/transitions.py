@@ -157,6 +157,37 @@ class OutboxTransitions(OutboxEvents):
                     moved += 1
         return moved
 
+    def supersede(self, conn: Connection, tenant: str, document_id: str, reason: str,
+                  now: datetime, *, print_withdrawn: bool) -> list[str]:
+        """A correction replaced the document, on `conn` (the correction's index
+        transaction): its deliveries still waiting (`queued`: due, retrying, held for quiet
+        hours) become `failed` with `reason` and no fallback; its print delivery `sent`
+        too when `print_withdrawn` (its piece was taken out of the print queue before a
+        batch claimed it). A delivery being sent or sent stays as it is (nothing is taken
+        back), but none of them falls back to another channel any more: the correction is
+        delivered on its own. -> the ids of the deliveries cancelled."""
+        rows = conn.execute(select(
+            deliveries.c.delivery_id, deliveries.c.channel, deliveries.c.state,
+            deliveries.c.provider).where(
+            deliveries.c.tenant == tenant, deliveries.c.document_id == document_id)).all()
+        cancelled = []
+        for delivery_id, channel, state, provider in rows:
+            if state == State.QUEUED.value:
+                why, only_from = reason, (State.QUEUED,)
+            elif state == State.SENT.value and channel == "print" and print_withdrawn:
+                why = f"{reason}: its print piece was withdrawn before a print batch took it"
+                only_from = (State.SENT,)
+            else:
+                continue
+            if self.move(delivery_id, State.FAILED, why, now, only_from=only_from, conn=conn,
+                         fallbacks=""):
+                metrics.failed(provider, State.FAILED.value)
+                cancelled.append(delivery_id)
+        conn.execute(update(deliveries).where(
+            deliveries.c.tenant == tenant, deliveries.c.document_id == document_id,
+            deliveries.c.fallbacks != "").values(fallbacks=""))
+        return cancelled
+
     def claim(self, provider: str, limit: int, now: datetime, owner: str,
               lease: timedelta) -> list[dict[str, Any]]:
         """Take up to `limit` due rows of `provider` for sending: state `sending`, a lease,

@@ -3,7 +3,9 @@
 Every document composed with the print channel becomes one row in `print_pieces` (put there
 by its print delivery once the contact rules let the letter go, server.archiving), addressed
 to the print shop and production profile its tenant prints with (settings, below). A piece
-waits there until `server.printing.batches` closes it into a batch. The queue keeps only
+waits there until `server.printing.batches` closes it into a batch, or until a correction of
+its document withdraws it (`withdraw_on`: its `batch_id` becomes `WITHDRAWN`, so no batch
+ever claims it; a piece already in a batch stays there). The queue keeps only
 what batching needs -- where the archived PDF is (key + sha256), its pages, its sheet rules
 (simplex/duplex, pages that must be a front, blank backs: server.printing.sheets) and the
 sheets they make on the profile, envelope and inserts, and the sort facts (country, postal
@@ -59,6 +61,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -77,6 +80,9 @@ log = logs.get_logger(__name__)
 DEFAULT_PRINTSHOP = "demo-print"
 DEFAULT_PROFILE = "default"
 SORT_FIELDS = ("country", "postal_code", "piece_id", "document_id", "tenant")
+# The `batch_id` of a piece withdrawn before any batch claimed it (never a batch's id: those
+# are ULIDs): no longer waiting, in no batch.
+WITHDRAWN = "withdrawn"
 
 metadata = MetaData()
 
@@ -335,6 +341,20 @@ class PrintQueue:
         queued makes the transaction fail (IntegrityError): the caller falls back to
         `enqueue`."""
         conn.execute(insert(print_pieces), row)
+
+    @staticmethod
+    def withdraw_on(conn: Connection, tenant: str, document_id: str) -> list[str]:
+        """Withdraw the document's pieces still waiting (a correction replaces the
+        document: its letter must not be printed), in the caller's transaction (the
+        correction's index transaction). Compare-and-set on `batch_id` NULL, as a batch's
+        claim is: a piece a batch claimed first (closed, or closing now: on PostgreSQL the
+        update waits for that claim's transaction) stays in its batch and is printed.
+        -> the ids of the pieces withdrawn (a reprint of a spoiled piece too)."""
+        return list(conn.execute(
+            update(print_pieces).where(
+                print_pieces.c.tenant == tenant, print_pieces.c.document_id == document_id,
+                print_pieces.c.batch_id.is_(None),
+            ).values(batch_id=WITHDRAWN).returning(print_pieces.c.piece_id)).scalars())
 
     def piece_row(self, piece: QueuedPiece, now: datetime) -> dict[str, Any]:
         """The `print_pieces` row of a piece: its print shop, profile, sheets and envelope.

@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
+from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc
 from server.compose.layouts import LayoutRegistry
 from server.printing.queue import print_pieces
+from tests.client import channel
 from tests.postfix import BOUNCE_DOMAIN, DOMAIN, Postfix, free_port
 
 T = TypeVar("T")
@@ -51,6 +53,15 @@ def queued_pieces(engine: Engine, document_ids: list[str], count: int,
                 print_pieces.c.document_id.in_(document_ids))).scalar()
     wait_for(lambda: queued() == count, f"{count} print pieces",
              timeout, explain=lambda: f"{queued()} queued")
+
+
+def print_delivery(address: str, key: str, document_id: str) -> Any:
+    """The document's print delivery, as GetDocument shows it (called with `key`)."""
+    with channel(address, key) as ch:
+        found = documents_pb2_grpc.DocumentsStub(ch).GetDocument(
+            documents_pb2.GetDocumentRequest(document_id=document_id))
+    [delivery] = [d for d in found.deliveries if d.channel == common_pb2.CHANNEL_PRINT]
+    return delivery
 
 
 def sample(layout_id: str, email: str, *, customer_id: str | None = None,

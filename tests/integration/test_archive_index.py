@@ -4,6 +4,7 @@ machine's PostgreSQL, each test run in its own schema."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from archive.errors import ArchiveUnavailable, DuplicateDocument
+from archive.errors import AlreadyCorrected, ArchiveUnavailable, DuplicateDocument
 from archive.index import DocumentIndex
 from archive.records import DocumentRecord, OutputRecord
 from archive.tables import outputs
@@ -186,6 +187,57 @@ def test_corrections_are_recorded(document_index: DocumentIndex, tenant: str) ->
     document_index.add(credit)
     got = document_index.get(tenant, credit.document_id)
     assert got is not None and got.corrects_document_id == original.document_id
+
+
+def test_two_corrections_racing_on_postgresql_only_the_first_commits(
+    pg_index: DocumentIndex, pg_url: str, tenant: str
+) -> None:
+    """Two servers commit a correction of one document at once: the first claims the
+    corrected row and keeps its transaction open until the second waits for that row
+    lock (seen in pg_stat_activity); the second then finds the first and is refused
+    naming it, so the original is corrected once (QA: two corrections both "current")."""
+    original = _record(tenant)
+    first, second = (replace(_record(tenant), corrects_document_id=original.document_id)
+                     for _ in range(2))
+    pg_index.add(original)
+    observer = create_engine(pg_url)
+    claimed = threading.Event()
+
+    def second_waits_for_the_lock() -> bool:
+        with observer.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'")).scalar())
+
+    def claim_and_hold(conn) -> None:
+        pg_index.claim_correction(conn, tenant, original.document_id, first.document_id)
+        claimed.set()
+        deadline = time.monotonic() + 5  # without the row lock it never waits: go on
+        while not second_waits_for_the_lock() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    outcomes: dict[str, BaseException | None] = {}
+
+    def commit(record: DocumentRecord, also) -> None:
+        try:
+            pg_index.add(record, also=also)
+            outcomes[record.document_id] = None
+        except BaseException as exc:  # noqa: BLE001 - the outcome is asserted
+            outcomes[record.document_id] = exc
+
+    holder = threading.Thread(target=commit, args=(first, claim_and_hold))
+    holder.start()
+    assert claimed.wait(10)
+    commit(second, lambda conn: pg_index.claim_correction(
+        conn, tenant, original.document_id, second.document_id))
+    holder.join(20)
+    observer.dispose()
+    assert outcomes[first.document_id] is None
+    refused = outcomes[second.document_id]
+    assert isinstance(refused, AlreadyCorrected) and refused.corrected_by == first.document_id
+    assert pg_index.get(tenant, second.document_id) is None
+    assert pg_index.corrected_by(tenant, [original.document_id]) == {
+        original.document_id: [first.document_id]}
 
 
 def test_postgresql_tables_live_in_the_run_schema(

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from archive.index import DocumentIndex
 from archive.keys import customer_prefix
@@ -27,6 +26,7 @@ from server.config import Settings
 from server.errors import InvalidInput, Unavailable
 from server.portal import ListQuery, PortalService, Scope
 from tests.client import Keys, channel
+from tests.integration.server_index import index_url_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,31 +43,19 @@ def _data(customer_id: str = "20184455") -> str:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def kanal(request, tmp_path_factory, pg_url):
     state = tmp_path_factory.mktemp(f"rebuild-{request.param}")
-    index_url, schema = None, None
-    if request.param == "postgresql":
-        schema = f"kanal_rebuild_{uuid.uuid4().hex[:10]}"
-        engine = create_engine(pg_url)
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        index_url = f"{pg_url}?options=-csearch_path%3D{schema}"
-    settings = Settings(listen="127.0.0.1:0", state_dir=state, api_keys=KEYS.api_keys,
-                        index_url=index_url)
-    try:
-        with KanalServer(settings) as server, \
-                channel(server.address, KEYS["nordkort", "producer"]) as ch:
-            server.test_compose = documents_pb2_grpc.DocumentsStub(ch).Compose
-            first = server.test_compose(documents_pb2.ComposeRequest(
-                layout_id="card-invoice", data_json=_data(), idempotency_key="inv-1"))
-            server.test_compose(documents_pb2.ComposeRequest(
-                layout_id="card-invoice", data_json=_data(),
-                corrects_document_id=first.document_id))
-            server.test_compose(documents_pb2.ComposeRequest(
-                layout_id="card-invoice", data_json=_data("30999111")))
-            yield server
-    finally:
-        if schema:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with index_url_for(request.param, pg_url, "kanal_rebuild") as index_url, \
+            KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+                                 api_keys=KEYS.api_keys, index_url=index_url)) as server, \
+            channel(server.address, KEYS["nordkort", "producer"]) as ch:
+        server.test_compose = documents_pb2_grpc.DocumentsStub(ch).Compose
+        first = server.test_compose(documents_pb2.ComposeRequest(
+            layout_id="card-invoice", data_json=_data(), idempotency_key="inv-1"))
+        server.test_compose(documents_pb2.ComposeRequest(
+            layout_id="card-invoice", data_json=_data(),
+            corrects_document_id=first.document_id))
+        server.test_compose(documents_pb2.ComposeRequest(
+            layout_id="card-invoice", data_json=_data("30999111")))
+        yield server
 
 
 def test_drop_the_index_reindex_from_the_bucket_identical(kanal):

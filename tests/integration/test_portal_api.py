@@ -8,13 +8,12 @@ import json
 import time
 import urllib.error
 import urllib.request
-import uuid
 from contextlib import ExitStack
 
 import botocore.exceptions
 import grpc
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 
 from kanal.v1 import (
     common_pb2,
@@ -30,6 +29,7 @@ from server.compose.layouts import LayoutRegistry
 from server.config import Settings
 from server.portal import CUSTOMER_TOKEN_HEADER, issue_customer_token
 from tests.client import Keys, channel
+from tests.integration.server_index import index_url_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,22 +46,11 @@ CUSTOMER_B = "30999111"
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def kanal(request, tmp_path_factory, pg_url):
     state = tmp_path_factory.mktemp(f"portal-{request.param}")
-    index_url, schema = None, None
-    if request.param == "postgresql":
-        schema = f"kanal_portal_{uuid.uuid4().hex[:10]}"
-        engine = create_engine(pg_url)
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        index_url = f"{pg_url}?options=-csearch_path%3D{schema}"
-    settings = Settings(listen="127.0.0.1:0", state_dir=state, api_keys=KEYS.api_keys,
-                        index_url=index_url, portal={"customer_token_secrets": SECRETS})
-    try:
-        with KanalServer(settings) as server:
-            yield server
-    finally:
-        if schema:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with index_url_for(request.param, pg_url, "kanal_portal") as index_url, \
+            KanalServer(Settings(listen="127.0.0.1:0", state_dir=state,
+                                 api_keys=KEYS.api_keys, index_url=index_url,
+                                 portal={"customer_token_secrets": SECRETS})) as server:
+        yield server
 
 
 def _data(customer_id: str) -> str:

@@ -16,6 +16,7 @@ from kanal.v1 import deliveries_pb2 as S
 from kanal.v1 import printshop_pb2 as pb
 from server.app import KanalServer
 from tests.client import channel
+from tests.integration import delivery_fixtures
 from tests.integration.delivery_fixtures import wait_for
 from tests.integration.print_batch_fixtures import KEYS, document_data, start_kanal
 
@@ -26,11 +27,8 @@ def kanal(tmp_path_factory: pytest.TempPathFactory):
 
 
 def print_delivery(kanal: KanalServer, document_id: str):
-    with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
-        found = documents_pb2_grpc.DocumentsStub(ch).GetDocument(
-            documents_pb2.GetDocumentRequest(document_id=document_id))
-    [delivery] = [d for d in found.deliveries if d.channel == common_pb2.CHANNEL_PRINT]
-    return delivery
+    return delivery_fixtures.print_delivery(kanal.address, KEYS["nordkort", "producer"],
+                                            document_id)
 
 
 def fetch_and_acknowledge(stub, batch_id: str, spoiled: list[str]) -> pb.PrintBatch:
