@@ -11,7 +11,10 @@ Like a Temporal workflow, an instance is plain data moved by two things only:
   PostgreSQL, so several servers can tick one database) and each fires in its own
   transaction: a wait checks its `unless` events again (an event may have been replayed
   late) and moves on; a send asks the contact policy (send, hold until, or suppress and
-  record why) and writes a `journey_sends` row, unique per (journey, customer, step,
+  record why), refuses (recorded as a suppression, like the policy's) a document whose
+  `customer.customer_id` names another customer than the instance's (`other_customer`: a
+  profile's recipient naming B would file A's communication in B's archive and mailbox),
+  and writes a `journey_sends` row, unique per (journey, customer, step,
   occurrence), which server.journeys.sends turns into a bulk-job record, with the
   profile's consents and opt-outs the policy read (so the delivery stage's contact rules
   judge the document by them too) and, when a branch reacts to the send's bounce, no
@@ -39,6 +42,7 @@ from ulid import ULID
 
 from server import logs
 from server.compose.data import read_stored_json
+from server.delivery.rules import Decision
 from server.delivery.tables import deliveries
 from server.events.publish import Event, json_text
 from server.events.tables import events
@@ -305,6 +309,13 @@ class JourneyEngine:
                         "occurred_date": instance["trigger_at"].date().isoformat()},
             "customer": attributes,
         })
+        wrong = other_customer(data, customer, step.data.get("customer"))
+        if wrong is not None:  # never a document of this customer filed under another
+            self.policy.suppress(conn, request, wrong, now)
+            log.warning("journey send refused: its document names another customer",
+                        tenant=tenant, journey=journey.ref, step=step.id,
+                        instance_id=instance["instance_id"], field="$.customer.customer_id")
+            return Decision("suppress", wrong)
         send_id = str(ULID())
         if insert_new(conn, sends, {
                 "send_id": send_id, "tenant": tenant, "journey": journey.name,
@@ -351,6 +362,24 @@ class JourneyEngine:
 # expiry, or the contact rules (an e-mail opt-out); the journey's own next step is checked
 # by the contact policy and the delivery rules again, so no opt-out is passed by.
 DID_NOT_REACH = frozenset({"bounced", "failed", "expired", "suppressed", "fell_back"})
+
+
+def other_customer(data: Mapping[str, Any], customer_id: str, source: Any) -> str | None:
+    """Why a send's resolved `data` must not become a document: its `customer.customer_id`
+    (every builder's recipient, server.compose.builders.customer: the document's archive
+    folder, portal listing and delivery) is present and is not `customer_id`, the customer
+    the journey runs for. None: it names them, or names no one (the layout's schema then
+    refuses the document). `source`: the step's template for `customer` (what to fix). The
+    reason does not repeat the other customer's id: it is kept in this customer's activity."""
+    document_customer = data.get("customer")
+    if not isinstance(document_customer, Mapping) or "customer_id" not in document_customer:
+        return None
+    if document_customer["customer_id"] == customer_id:
+        return None
+    origin = f" (from {source})" if isinstance(source, str) else ""
+    return (f"not sent: the document's $.customer.customer_id{origin} names another customer "
+            "than the journey's; it would be archived, listed and delivered under that "
+            "customer")
 
 
 def resolve(template: Any, sources: Mapping[str, Any]) -> Any:
