@@ -5,6 +5,9 @@ from the profile (`customer = "$customer.recipient"`) or the trigger's data. The
 `customer.customer_id` is its archive folder, portal listing and mailbox: a profile whose
 recipient named customer B filed A's communication under B. Now:
 
+* at intake, an event for A whose attributes give a `recipient.customer_id` of B is
+  INVALID_ARGUMENT at `attributes.$.recipient.customer_id` (`events[n].…` in a batch), and
+  nothing is stored or started;
 * when the journey sends, a document whose `customer.customer_id` is not the instance's
   customer (a profile stored before that check, a step taking the id from elsewhere) is not
   planned: no `journey_sends` row (so no job record), not counted against the caps, and
@@ -18,17 +21,60 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
+from kanal.v1 import events_pb2
+from server.api.events import EventsServicer
+from server.auth import Caller, set_caller
+from server.errors import InvalidInput
 from server.events.publish import EventInput
+from server.events.tables import events as events_table
 from server.journeys.definition import JourneyCatalog
 from server.journeys.tables import contact_log, customers, instances, suppressions
 from tests.unit.test_journeys import T0, opened, planned, stage, write  # noqa: F401
+
+OPENED = '{"account_id": "A", "product": "ASK"}'
 
 
 def count(engine, table) -> int:
     with engine.begin() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+def test_an_event_whose_recipient_is_another_customer_is_refused_naming_the_path(
+        stage):  # noqa: F811
+    events, _, _, engine, _ = stage
+    attributes = json.dumps({"consents": ["marketing"], "recipient": {"customer_id": "B"}})
+    with pytest.raises(InvalidInput) as raised:
+        events.publish([EventInput("t", "A", "account_opened", OPENED, occurred_at=T0,
+                                   attributes_json=attributes)])
+    [violation] = raised.value.violations
+    assert violation.field == "attributes.$.recipient.customer_id"
+    assert violation.description.startswith('"B" is not the event\'s customer_id "A"')
+    with pytest.raises(InvalidInput) as raised:  # a batch names the event
+        events.publish([EventInput("t", "A", "account_opened", OPENED, occurred_at=T0,
+                                   attributes_json=attributes)], indexed=True)
+    assert [v.field for v in raised.value.violations] == [
+        "events[0].attributes.$.recipient.customer_id"]
+    set_caller(Caller("test", "t", "producer"))
+    try:  # over gRPC: the servicer raises it, the interceptor answers INVALID_ARGUMENT
+        with pytest.raises(InvalidInput) as raised:
+            EventsServicer(events).PublishEvent(events_pb2.PublishEventRequest(
+                customer_id="A", event_type="account_opened", data_json=OPENED,
+                attributes_json=attributes), None)
+    finally:
+        set_caller(None)
+    assert [v.field for v in raised.value.violations] == [
+        "attributes.$.recipient.customer_id"]
+    assert count(engine, events_table) == count(engine, instances) == 0
+    assert count(engine, customers) == 0
+    # the customer's own id, or none, is taken
+    opened(events, "A", T0)
+    events.publish([EventInput("t", "A", "first_deposit",
+                               '{"account_id": "A", "amount": "1", "currency": "NOK"}',
+                               attributes_json='{"recipient": {"name": "Kari"}}')])
+    assert count(engine, events_table) == 2
 
 
 def test_a_profile_naming_another_customer_sends_nothing_and_says_why(
