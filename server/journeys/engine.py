@@ -49,7 +49,12 @@ from server.events.tables import events
 from server.journeys import conditions
 from server.journeys.definition import EXIT, Journey, JourneyCatalog, Step
 from server.journeys.policy import ContactPolicy, ContactRequest
-from server.journeys.profiles import load_profile, merge_profile, send_options
+from server.journeys.profiles import (
+    load_profile,
+    merge_profile,
+    other_customer,
+    send_options,
+)
 from server.journeys.sql import insert_new
 from server.journeys.tables import instances, sends, timers
 
@@ -362,24 +367,6 @@ class JourneyEngine:
 # expiry, or the contact rules (an e-mail opt-out); the journey's own next step is checked
 # by the contact policy and the delivery rules again, so no opt-out is passed by.
 DID_NOT_REACH = frozenset({"bounced", "failed", "expired", "suppressed", "fell_back"})
-
-
-def other_customer(data: Mapping[str, Any], customer_id: str, source: Any) -> str | None:
-    """Why a send's resolved `data` must not become a document: its `customer.customer_id`
-    (every builder's recipient, server.compose.builders.customer: the document's archive
-    folder, portal listing and delivery) is present and is not `customer_id`, the customer
-    the journey runs for. None: it names them, or names no one (the layout's schema then
-    refuses the document). `source`: the step's template for `customer` (what to fix). The
-    reason does not repeat the other customer's id: it is kept in this customer's activity."""
-    document_customer = data.get("customer")
-    if not isinstance(document_customer, Mapping) or "customer_id" not in document_customer:
-        return None
-    if document_customer["customer_id"] == customer_id:
-        return None
-    origin = f" (from {source})" if isinstance(source, str) else ""
-    return (f"not sent: the document's $.customer.customer_id{origin} names another customer "
-            "than the journey's; it would be archived, listed and delivered under that "
-            "customer")
 
 
 def resolve(template: Any, sources: Mapping[str, Any]) -> Any:

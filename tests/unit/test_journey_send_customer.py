@@ -11,7 +11,9 @@ recipient named customer B filed A's communication under B. Now:
 * when the journey sends, a document whose `customer.customer_id` is not the instance's
   customer (a profile stored before that check, a step taking the id from elsewhere) is not
   planned: no `journey_sends` row (so no job record), not counted against the caps, and
-  recorded as a suppression with its reason, as the contact policy's are.
+  recorded as a suppression with its reason, as the contact policy's are;
+* a send planned that way by an older server is `refused` where its job record would be
+  written (server.journeys.sends), recorded the same way and taken off the contact log.
 
 Journeys on SQLite with the injected clock (test_journeys' stage).
 """
@@ -31,7 +33,7 @@ from server.errors import InvalidInput
 from server.events.publish import EventInput
 from server.events.tables import events as events_table
 from server.journeys.definition import JourneyCatalog
-from server.journeys.tables import contact_log, customers, instances, suppressions
+from server.journeys.tables import contact_log, customers, instances, sends, suppressions
 from tests.unit.test_journeys import T0, opened, planned, stage, write  # noqa: F401
 
 OPENED = '{"account_id": "A", "product": "ASK"}'
@@ -135,3 +137,29 @@ def test_a_step_taking_the_customer_id_from_elsewhere_sends_nothing(
     with engine.begin() as conn:
         [row] = conn.execute(select(suppressions)).mappings().all()
     assert row["customer_id"] == "A" and "names another customer" in row["reason"]
+
+
+def test_a_planned_send_naming_another_customer_never_becomes_a_job_record(
+        stage):  # noqa: F811
+    events, journeys, clock, engine, jobs = stage
+    opened(events, "A", T0)
+    opened(events, "C", T0)
+    clock.now = T0 + timedelta(days=14)
+    assert journeys.journeys.run_due().sends == 2
+    [row] = planned(engine, "A")
+    with engine.begin() as conn:  # planned by a server before the engine's check
+        conn.execute(update(sends).where(sends.c.send_id == row["send_id"]).values(
+            data=json.dumps({"customer": {"customer_id": "B"}})))
+    assert count(engine, contact_log) == 2
+    assert journeys.submitter.flush() == 1  # C's only
+    [refused] = planned(engine, "A")
+    assert (refused["state"], refused["job_id"], refused["document_id"]) == (
+        "refused", None, None)
+    assert planned(engine, "C")[0]["state"] == "submitted"
+    with engine.begin() as conn:
+        [row] = conn.execute(select(suppressions)).mappings().all()
+        logged = conn.execute(select(contact_log.c.customer_id)).scalars().all()
+    assert row["customer_id"] == "A" and row["source"] == "journey:follow@1:mail"
+    assert "names another customer" in row["reason"]
+    assert logged == ["C"]  # A's refused send caps nothing
+    assert journeys.submitter.flush() == 0
