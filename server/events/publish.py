@@ -153,7 +153,7 @@ class EventService:
         with gathered:  # one refusal names what is wrong with both
             data = self.types.parse(item.event_type, item.data_json, where)
         with gathered:
-            attributes = parse_attributes(item.attributes_json, where)
+            attributes = parse_attributes(item.attributes_json, where, item.customer_id)
         gathered.raise_any()
         now = self.clock()
         occurred = (item.occurred_at or now).astimezone(UTC)

@@ -17,6 +17,9 @@ may name any attribute (`segment`, ...), but the ones the contact policy acts on
 shape (`attributes.json`): `time_zone` an IANA tz database name, `country` ISO 3166-1
 alpha-2, `consents` and `opt_outs` arrays of words. Before, `"Mars/Olympus"` fell back to
 the country's zone and `"consents": "email"` read as no consent at all, both silently.
+A `recipient.customer_id` must be the event's customer (`recipient_of_another`): the
+recipient is whom a journey's document is filed under, so a profile naming another customer
+put one customer's communication in another's archive.
 
 Money is checked as Compose checks it (`check_money`): a `currency` is an ISO 4217 code
 one can pay in (`formatting.check_currency`: "XYZ", "XXX" refused), and an `amount` (or
@@ -50,7 +53,7 @@ from server.compose.data import read_json
 from server.compose.formatting import check_currency
 from server.compose.schema_errors import schema_violation
 from server.compose.schema_regex import DataValidator
-from server.errors import FieldViolation, InvalidInput
+from server.errors import FieldViolation, InvalidInput, quote
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "schemas"
 ATTRIBUTES_SCHEMA = Path(__file__).resolve().parent / "attributes.json"
@@ -191,17 +194,43 @@ def _attributes_validator() -> Draft202012Validator:
     return data_validator(json.loads(ATTRIBUTES_SCHEMA.read_text(encoding="utf-8")))
 
 
-def parse_attributes(text: str, where: str = "") -> dict[str, Any]:
+def parse_attributes(text: str, where: str = "", customer_id: str | None = None
+                     ) -> dict[str, Any]:
     """A customer's attributes: a JSON object (within the same limits as any data) whose
     known keys match `attributes.json`, or InvalidInput naming every violation at
-    `<where>attributes.$.time_zone` ..."""
+    `<where>attributes.$.time_zone` ... `customer_id`: the event's customer, whose profile
+    the attributes go to; a `recipient.customer_id` naming anyone else is refused
+    (`recipient_of_another`)."""
     attributes = _json_object(text or "{}", f"{where}attributes")
     errors = sorted(islice(_attributes_validator().iter_errors(attributes), MAX_SCHEMA_ERRORS),
                     key=lambda e: list(map(str, e.path)))
-    if errors:
-        raise InvalidInput("attributes do not match what the journeys read",
-                           [schema_violation(e, f"{where}attributes.") for e in errors])
+    found = [schema_violation(e, f"{where}attributes.") for e in errors]
+    if customer_id is not None:
+        found += recipient_of_another(attributes, customer_id, f"{where}attributes.")
+    if found:
+        raise InvalidInput("attributes do not match what the journeys read", found)
     return attributes
+
+
+def recipient_of_another(attributes: dict[str, Any], customer_id: str, where: str
+                         ) -> list[FieldViolation]:
+    """[] unless the profile's `recipient` (the `customer` object a journey's send gives its
+    layout: `customer = "$customer.recipient"`) has a `customer_id` that is not
+    `customer_id`, the customer the event is about; else the violation at
+    `<where>$.recipient.customer_id`. The document's customer id is the archive folder, the
+    portal listing and the mailbox it is delivered to: customer A's profile naming B would
+    put A's communication in B's archive (server.journeys.engine checks it again when the
+    journey sends, for profiles stored before this check)."""
+    recipient = attributes.get("recipient")
+    if not isinstance(recipient, dict) or "customer_id" not in recipient:
+        return []
+    named = recipient["customer_id"]
+    if named == customer_id:
+        return []
+    return [FieldViolation(f"{where}$.recipient.customer_id", (
+        f"{quote(named)} is not the event's customer_id {quote(customer_id)}: the profile's "
+        "recipient is the customer a journey's document is archived, listed and delivered "
+        "under; publish the event for that customer, or give the recipient this one's id"))]
 
 
 def _json_object(text: str, field: str) -> dict[str, Any]:

@@ -11,7 +11,10 @@ Like a Temporal workflow, an instance is plain data moved by two things only:
   PostgreSQL, so several servers can tick one database) and each fires in its own
   transaction: a wait checks its `unless` events again (an event may have been replayed
   late) and moves on; a send asks the contact policy (send, hold until, or suppress and
-  record why) and writes a `journey_sends` row, unique per (journey, customer, step,
+  record why), refuses (recorded as a suppression, like the policy's) a document whose
+  `customer.customer_id` names another customer than the instance's (`other_customer`: a
+  profile's recipient naming B would file A's communication in B's archive and mailbox),
+  and writes a `journey_sends` row, unique per (journey, customer, step,
   occurrence), which server.journeys.sends turns into a bulk-job record, with the
   profile's consents and opt-outs the policy read (so the delivery stage's contact rules
   judge the document by them too) and, when a branch reacts to the send's bounce, no
@@ -39,13 +42,19 @@ from ulid import ULID
 
 from server import logs
 from server.compose.data import read_stored_json
+from server.delivery.rules import Decision
 from server.delivery.tables import deliveries
 from server.events.publish import Event, json_text
 from server.events.tables import events
 from server.journeys import conditions
 from server.journeys.definition import EXIT, Journey, JourneyCatalog, Step
 from server.journeys.policy import ContactPolicy, ContactRequest
-from server.journeys.profiles import load_profile, merge_profile, send_options
+from server.journeys.profiles import (
+    load_profile,
+    merge_profile,
+    other_customer,
+    send_options,
+)
 from server.journeys.sql import insert_new
 from server.journeys.tables import instances, sends, timers
 
@@ -305,6 +314,13 @@ class JourneyEngine:
                         "occurred_date": instance["trigger_at"].date().isoformat()},
             "customer": attributes,
         })
+        wrong = other_customer(data, customer, step.data.get("customer"))
+        if wrong is not None:  # never a document of this customer filed under another
+            self.policy.suppress(conn, request, wrong, now)
+            log.warning("journey send refused: its document names another customer",
+                        tenant=tenant, journey=journey.ref, step=step.id,
+                        instance_id=instance["instance_id"], field="$.customer.customer_id")
+            return Decision("suppress", wrong)
         send_id = str(ULID())
         if insert_new(conn, sends, {
                 "send_id": send_id, "tenant": tenant, "journey": journey.name,

@@ -79,3 +79,23 @@ def send_options(attributes: Mapping[str, Any], *, fallbacks: bool) -> RecordOpt
     return RecordOptions(consents=tuple(sorted(words(attributes, "consents"))),
                          opt_outs=tuple(sorted(words(attributes, "opt_outs"))),
                          fallbacks=fallbacks)
+
+
+def other_customer(data: Mapping[str, Any], customer_id: str, source: Any) -> str | None:
+    """Why a send's resolved `data` must not become a document: its `customer.customer_id`
+    (every builder's recipient, server.compose.builders.customer: the document's archive
+    folder, portal listing and delivery) is present and is not `customer_id`, the customer
+    the journey runs for. None: it names them, or names no one (the layout's schema then
+    refuses the document). `source`: the step's template for `customer`, or for its
+    `customer_id` (what to fix: "$customer.recipient"). The reason does not repeat the other
+    customer's id: it is kept in this customer's activity."""
+    document_customer = data.get("customer")
+    if not isinstance(document_customer, Mapping) or "customer_id" not in document_customer:
+        return None
+    if document_customer["customer_id"] == customer_id:
+        return None
+    if isinstance(source, Mapping):
+        source = source.get("customer_id")
+    origin = f" (from {source})" if isinstance(source, str) else ""
+    return (f"the document's $.customer.customer_id{origin} names another customer than the "
+            "journey's: it would be archived, listed and delivered under that customer")

@@ -11,6 +11,10 @@ outbox). The hand-over is crash safe in three commits:
 2. The job is created with that id, its records (record key = send id) stored, sealed.
 3. `submitting` -> `submitted`.
 
+Before step 1, a planned row whose data names another customer than the row's
+(`profiles.other_customer`; the engine refuses those when it plans, so only a row planned
+by an older server) is set `refused` and recorded as a suppression, never a job record.
+
 A crash after 1 or 2 leaves `submitting` rows; `flush` finds them (once RECOVER_AFTER has
 passed, so it never takes over another server's hand-over in progress), discards a job that
 was half stored and creates it again with the same id, so every document id stays what
@@ -21,20 +25,23 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine, RowMapping
 from ulid import ULID
 
 from server import logs
+from server.compose.data import read_stored_json
 from server.errors import NotFound
 from server.jobs.model import JobHeader, RecordOptions
 from server.jobs.store import JobStore
 from server.jobs.tables import RECEIVING
 from server.jobs.worker import document_id_for
-from server.journeys.tables import sends
+from server.journeys.policy import ContactPolicy, ContactRequest
+from server.journeys.profiles import other_customer
+from server.journeys.tables import contact_log, sends
 
 log = logs.get_logger(__name__)
 
@@ -42,6 +49,7 @@ FLUSH_LIMIT = 5000
 # A hand-over still `submitting` this long after its job id was reserved was interrupted
 # (a live one takes seconds); younger ones may be another server's, in progress.
 RECOVER_AFTER = timedelta(minutes=5)
+REFUSED = "refused"  # its document would name another customer: never a job record
 
 
 class SendSubmitter:
@@ -69,6 +77,7 @@ class SendSubmitter:
                                     ).mappings().all()
             if not rows:
                 break
+            rows = self._refuse_other_customers(rows)
             groups: dict[tuple[str, str, str, str, int], list[str]] = defaultdict(list)
             for row in rows:
                 version = row["layout_version"] or self.latest_version(row["layout_id"])
@@ -84,6 +93,32 @@ class SendSubmitter:
         if submitted:
             self.notify()
         return submitted
+
+    def _refuse_other_customers(self, rows: Sequence[RowMapping]) -> list[RowMapping]:
+        """`rows` without those whose document would name another customer than the
+        send's: each of those `planned` -> `refused`, recorded as a suppression (as the
+        contact policy's are) and taken off the contact log, so it caps nothing."""
+        kept: list[RowMapping] = []
+        for row in rows:
+            why = other_customer(read_stored_json(row["data"]), row["customer_id"], None)
+            if why is None:
+                kept.append(row)
+                continue
+            request = ContactRequest(row["tenant"], row["customer_id"], row["category"],
+                                     f"journey:{row['journey']}@{row['version']}:{row['step']}")
+            with self.engine.begin() as conn:
+                if conn.execute(update(sends).where(
+                        sends.c.send_id == row["send_id"], sends.c.state == "planned").values(
+                        state=REFUSED)).rowcount:
+                    ContactPolicy.suppress(conn, request, why, self.clock())
+                    conn.execute(delete(contact_log).where(
+                        contact_log.c.tenant == row["tenant"],
+                        contact_log.c.customer_id == row["customer_id"],
+                        contact_log.c.ref == row["send_id"]))
+            log.warning("journey send refused: its document names another customer",
+                        tenant=row["tenant"], send_id=row["send_id"],
+                        field="$.customer.customer_id")
+        return kept
 
     def _reserve(self, ids: list[str], version: str) -> str | None:
         job_id = str(ULID())

@@ -12,7 +12,8 @@ the delivery stage's). What each holds:
 - `journey_sends`: the communications: unique per (journey, customer, step, occurrence),
   inserted *before* the bulk job that composes it exists, so a step communicates at most
   once whatever crashes or replays; `state` planned -> submitting (job id reserved) ->
-  submitted, with the document id the bulk path will give the document.
+  submitted, with the document id the bulk path will give the document; or `refused`
+  (its data names another customer: server.journeys.sends).
 - `contact_log`: every communication counted by the contact policy (journeys' sends and
   whatever else calls `ContactPolicy.record`), per customer and category.
 - `contact_suppressions`: every communication the policy stopped, with its reason.
@@ -104,7 +105,7 @@ sends = Table(
     Column("channels", String(100), nullable=False, default=""),
     Column("data", Text, nullable=False),  # the layout's data, JSON
     Column("priority", Integer, nullable=False, default=0),
-    Column("state", String(16), nullable=False),  # planned | submitting | submitted
+    Column("state", String(16), nullable=False),  # planned|submitting|submitted|refused
     Column("planned_at", UTCDateTime(), nullable=False),
     Column("job_id", String(26)),
     Column("job_created_at", UTCDateTime()),
