@@ -51,6 +51,14 @@ documents: bare Typst renders 37.8-42.2 -> 32.6-35.6 ms CPU per card invoice
 (bench_bulk.py), real-time Compose at concurrency 8 22.4-23.0 -> 26.5-26.9 calls/s
 (bench_realtime_under_load.py); worker and server RSS the same. glibc's malloc tunables
 (mmap and trim thresholds, tcache) gained nothing.
+
+`peak_rss_kb`: a process's own peak RSS, what the bulk workers report after each chunk
+(server.jobs.queue.MemoryGrowth replaces them by it). Not `getrusage(RUSAGE_SELF).ru_maxrss`:
+Linux starts a new process's ru_maxrss at its parent's peak (fork copies the parent's
+high-water mark, exec keeps the larger of the two), so a worker spawned by a server that
+once held 388 MB reported 388 MB from its first chunk, though it never held more than 267
+(load_tests/bench_bulk.py --size 10000: worker_peak_rss_mb [261, 265, 388, 388]), and its
+growth went unseen until it passed the server's peak by GROWTH_LIMIT_KB.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ import gc
 import multiprocessing.context
 import os
 import queue
+import resource
 import signal
 import sys
 import threading
@@ -212,6 +221,22 @@ def settle_heap() -> None:
     and costs only a collection of the objects not frozen yet."""
     gc.collect()
     gc.freeze()
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak resident set size, KiB: the kernel's high-water mark of its
+    memory map (`VmHWM` in /proc/self/status, proc(5)), which starts afresh at exec, unlike
+    `ru_maxrss` (see the module docstring). Where /proc is missing (not Linux), ru_maxrss
+    (KiB on Linux and BSD, bytes on macOS: divided here)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
 
 
 def run_on_jemalloc() -> bool:
