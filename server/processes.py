@@ -58,7 +58,11 @@ batch (about +220 MB at its peak: 500 PDFs open in qpdf at once) and then sleeps
 ~95 MB of it resident until its next batch, minutes later (load_tests/bench_bulk.py --size
 10000: server RSS 168 -> 257 MB for 80 s after the first batch; a batch built alone in a
 thread that stays alive: 202 MB before, 297 MB 30 s after). With it the pages go back
-within 10-15 s of the build (200 MB); measured here, worker RSS and throughput unchanged.
+within 10-15 s of the build (200 MB). bench_bulk.py --size 10000, run back to back: the
+server's RSS at each 1,000 documents 165-204 MB instead of 167-273, 174 MB at the end
+instead of 273; the bulk workers' the same (243-262 MB sampled, 246-265 before). The
+batch build's own peak (~375 MB) is unchanged; throughput was not comparable on this
+shared machine.
 
 `peak_rss_kb`: a process's own peak RSS, what the bulk workers report after each chunk
 (server.jobs.queue.MemoryGrowth replaces them by it). Not `getrusage(RUSAGE_SELF).ru_maxrss`:
