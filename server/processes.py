@@ -55,8 +55,8 @@ documents: bare Typst renders 37.8-42.2 -> 32.6-35.6 ms CPU per card invoice
 it): without it jemalloc gives freed pages back to the system only when the thread that
 freed them allocates again, and the server's print batch closer, which builds a 500-piece
 batch (about +220 MB at its peak: 500 PDFs open in qpdf at once) and then sleeps, left
-~95 MB of it resident until its next batch, minutes later (load_tests/bench_bulk.py --size
-10000: server RSS 168 -> 257 MB for 80 s after the first batch; a batch built alone in a
+~95 MB of it resident until it built its next batch (load_tests/bench_bulk.py --size 10000:
+server RSS 169 -> 257 MB for the 76 s until the second batch; a batch built alone in a
 thread that stays alive: 202 MB before, 297 MB 30 s after). With it the pages go back
 within 10-15 s of the build (200 MB). bench_bulk.py --size 10000, run back to back: the
 server's RSS at each 1,000 documents 165-204 MB instead of 167-273, 174 MB at the end
@@ -264,8 +264,8 @@ def run_on_jemalloc() -> bool:
     """Re-execute this process on jemalloc (see the module docstring): the same program,
     arguments, PID and open descriptors, with jemalloc added to `LD_PRELOAD` and its
     background thread to `MALLOC_CONF` (`jemalloc_options`), which the processes it starts
-    inherit. Done once, first thing, by the commands that start
-    long-lived processes. -> False, and nothing happens, when jemalloc is not installed
+    inherit. Done once, first thing, by the commands that start long-lived processes.
+    -> False, and nothing happens, when jemalloc is not installed
     (Debian: libjemalloc2) or `KANAL_MALLOC=system`; True when this process already runs
     on it. Does not return when it re-executes."""
     if os.environ.get(MALLOC_SWITCH) == "system":
