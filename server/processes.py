@@ -50,7 +50,27 @@ documents: bare Typst renders 37.8-42.2 -> 32.6-35.6 ms CPU per card invoice
 (load_tests/bench_typst_render.py), a bulk worker 60.3 -> 54.5 ms per document
 (bench_bulk.py), real-time Compose at concurrency 8 22.4-23.0 -> 26.5-26.9 calls/s
 (bench_realtime_under_load.py); worker and server RSS the same. glibc's malloc tunables
-(mmap and trim thresholds, tcache) gained nothing.
+(mmap and trim thresholds, tcache) gained nothing. jemalloc runs with its background thread
+(`MALLOC_CONF` `background_thread:true`, added to an operator's own options unless they set
+it): without it jemalloc gives freed pages back to the system only when the thread that
+freed them allocates again, and the server's print batch closer, which builds a 500-piece
+batch (about +220 MB at its peak: 500 PDFs open in qpdf at once) and then sleeps, left
+~95 MB of it resident until it built its next batch (load_tests/bench_bulk.py --size 10000:
+server RSS 169 -> 257 MB for the 76 s until the second batch; a batch built alone in a
+thread that stays alive: 202 MB before, 297 MB 30 s after). With it the pages go back
+within 10-15 s of the build (200 MB). bench_bulk.py --size 10000, run back to back: the
+server's RSS at each 1,000 documents 165-204 MB instead of 167-273, 174 MB at the end
+instead of 273; the bulk workers' the same (243-262 MB sampled, 246-265 before). The
+batch build's own peak (~375 MB) is unchanged; throughput was not comparable on this
+shared machine.
+
+`peak_rss_kb`: a process's own peak RSS, what the bulk workers report after each chunk
+(server.jobs.queue.MemoryGrowth replaces them by it). Not `getrusage(RUSAGE_SELF).ru_maxrss`:
+Linux starts a new process's ru_maxrss at its parent's peak (fork copies the parent's
+high-water mark, exec keeps the larger of the two), so a worker spawned by a server that
+once held 388 MB reported 388 MB from its first chunk, though it never held more than 267
+(load_tests/bench_bulk.py --size 10000: worker_peak_rss_mb [261, 265, 388, 388]), and its
+growth went unseen until it passed the server's peak by GROWTH_LIMIT_KB.
 """
 
 from __future__ import annotations
@@ -61,6 +81,7 @@ import gc
 import multiprocessing.context
 import os
 import queue
+import resource
 import signal
 import sys
 import threading
@@ -73,6 +94,7 @@ from server import tempdirs
 
 T = TypeVar("T")
 MALLOC_SWITCH = "KANAL_MALLOC"  # "system": stay on the C library's malloc
+JEMALLOC_CONF = "MALLOC_CONF"  # jemalloc's options, read once at its start (jemalloc(3))
 
 
 EXIT_ORPHANED = 70  # a child whose server died before it was tied to it (nobody reads it)
@@ -214,11 +236,36 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak resident set size, KiB: the kernel's high-water mark of its
+    memory map (`VmHWM` in /proc/self/status, proc(5)), which starts afresh at exec, unlike
+    `ru_maxrss` (see the module docstring). Where /proc is missing (not Linux), ru_maxrss
+    (KiB on Linux and BSD, bytes on macOS: divided here)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def jemalloc_options(operators: str) -> str:
+    """`MALLOC_CONF` for jemalloc: an operator's own options (comma separated, may be empty)
+    with its background thread on (see the module docstring), unless they say otherwise."""
+    if "background_thread" in operators:
+        return operators
+    return ",".join(filter(None, [operators, "background_thread:true"]))
+
+
 def run_on_jemalloc() -> bool:
     """Re-execute this process on jemalloc (see the module docstring): the same program,
-    arguments, PID and open descriptors, with jemalloc added to `LD_PRELOAD`, which the
-    processes it starts inherit. Done once, first thing, by the commands that start
-    long-lived processes. -> False, and nothing happens, when jemalloc is not installed
+    arguments, PID and open descriptors, with jemalloc added to `LD_PRELOAD` and its
+    background thread to `MALLOC_CONF` (`jemalloc_options`), which the processes it starts
+    inherit. Done once, first thing, by the commands that start long-lived processes.
+    -> False, and nothing happens, when jemalloc is not installed
     (Debian: libjemalloc2) or `KANAL_MALLOC=system`; True when this process already runs
     on it. Does not return when it re-executes."""
     if os.environ.get(MALLOC_SWITCH) == "system":
@@ -230,6 +277,7 @@ def run_on_jemalloc() -> bool:
     if library is None:
         return False
     os.environ["LD_PRELOAD"] = f"{library} {preloaded}".strip()
+    os.environ[JEMALLOC_CONF] = jemalloc_options(os.environ.get(JEMALLOC_CONF, ""))
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, sys.orig_argv)

@@ -35,7 +35,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import resource
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,7 +108,7 @@ class ChunkOutcome:
     documents: int
     failed: int
     pid: int
-    peak_rss_kb: int
+    peak_rss_kb: int  # this process's own peak RSS (server.processes.peak_rss_kb)
     metrics: tuple[metrics.Observation, ...] = ()  # this process's, for the server's registry
     # this process's archive writes since its last chunk, for the server's write health
     archive_writes: WriteReport | None = None
@@ -219,7 +218,7 @@ class Pipeline:
     @staticmethod
     def _outcome(job_id: str, chunk: int, ran: bool, summary: ChunkSummary) -> ChunkOutcome:
         return ChunkOutcome(job_id, chunk, ran, summary.documents, summary.failed, os.getpid(),
-                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+                            processes.peak_rss_kb())
 
 
 def record_error(record: Record, exc: BaseException) -> list[tuple[str, str]]:

@@ -47,9 +47,10 @@ def stand_in_chunk(job_id: str, chunk: int) -> Ran:
 
 
 def resident_kb() -> int:
-    """This process's RSS now. A real worker reports its peak (ru_maxrss); here the peak of
-    importing the test modules (which depends on what else this pytest run loaded) would
-    hide the first chunks' growth, so the stand-in reports what it holds."""
+    """This process's RSS now. A real worker reports its own peak (VmHWM:
+    server.processes.peak_rss_kb); here the peak of importing the test modules (which
+    depends on what else this pytest run loaded) could hide the first chunks' growth, so
+    the stand-in reports what it holds."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
