@@ -132,11 +132,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def mint(args: argparse.Namespace) -> str:
+    """A customer token for `args.customer`, or ClientError (exit 2) when the server would
+    refuse it: no secret, or a `--ttl` past the server's `customer_token_max_seconds`
+    (the config's, else server.portal.CUSTOMER_TOKEN_MAX_SECONDS)."""
     from server.config import load_settings
-    from server.portal import issue_customer_token
+    from server.portal import CUSTOMER_TOKEN_MAX_SECONDS, issue_customer_token
 
+    portal = load_settings(args.config).portal if args.config is not None else {}
+    max_seconds = int(portal.get("customer_token_max_seconds", 0)) or CUSTOMER_TOKEN_MAX_SECONDS
+    if args.ttl > max_seconds:
+        raise ClientError(f"--ttl {args.ttl} exceeds the server's customer_token_max_seconds "
+                          f"({max_seconds}): it would refuse the token", exit_code=2)
     if args.config is not None:
-        configured = load_settings(args.config).portal.get("customer_token_secrets", {})
+        configured = portal.get("customer_token_secrets", {})
         secret = configured.get(args.tenant)
     else:
         try:

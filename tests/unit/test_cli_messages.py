@@ -38,6 +38,25 @@ def test_an_empty_customer_is_a_usage_error(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.startswith("kanal portal token: the customer id is empty")
 
 
+def test_a_token_lifetime_the_server_refuses_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    """QA: `kanal portal token C --ttl 4000` exited 0, and the server then refused the token
+    ('lifetime exceeds 3600 seconds'): the CLI checks the server's limit (the config's
+    customer_token_max_seconds, else its default) before it signs."""
+    monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path))
+    (tmp_path / "dev-customer-token-secrets.json").write_text(
+        '{"demo": "a-development-secret-of-at-least-32-bytes"}')
+    assert main(["portal", "token", "c1", "--ttl", "4000"]) == 2
+    assert "--ttl 4000 exceeds the server's customer_token_max_seconds (3600)" in (
+        capsys.readouterr().err)
+    assert main(["portal", "token", "c1", "--ttl", "3600"]) == 0  # the limit itself is fine
+    config = tmp_path / "kanal.toml"
+    config.write_text('[portal]\ncustomer_token_max_seconds = 7200\n'
+                      '[portal.customer_token_secrets]\n'
+                      'demo = "a-development-secret-of-at-least-32-bytes"\n')
+    capsys.readouterr()
+    assert main(["portal", "token", "c1", "--ttl", "4000", "--config", str(config)]) == 0
+
+
 def test_no_api_key_is_a_configuration_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KANAL_STATE_DIR", str(tmp_path))  # no development keys there
     monkeypatch.delenv("KANAL_API_KEY", raising=False)
