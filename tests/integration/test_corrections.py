@@ -46,14 +46,16 @@ def kanal(request, tmp_path_factory, pg_url):
         yield server
 
 
-def compose(kanal: KanalServer, customer_id: str, corrects: str = "") -> str:
-    """A printed welcome letter for the customer (a correction of `corrects`) -> its id."""
+def compose(kanal: KanalServer, customer_id: str, corrects: str = "", key: str = "") -> str:
+    """A printed welcome letter for the customer (a correction of `corrects`; with the
+    idempotency key `key`) -> its id."""
     data = json.loads((LAYOUTS.get("welcome-letter").path / "sample.json").read_text())
     data["customer"]["customer_id"] = customer_id
     with channel(kanal.address, KEYS["nordkort", "producer"]) as ch:
         return documents_pb2_grpc.DocumentsStub(ch).Compose(documents_pb2.ComposeRequest(
             layout_id="welcome-letter", data_json=json.dumps(data),
-            channels=[common_pb2.CHANNEL_PRINT], corrects_document_id=corrects)).document_id
+            channels=[common_pb2.CHANNEL_PRINT], corrects_document_id=corrects,
+            idempotency_key=key)).document_id
 
 
 def print_delivery(kanal: KanalServer, document_id: str):
@@ -121,3 +123,20 @@ def test_a_second_correction_of_one_original_is_refused_naming_the_first(kanal):
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"correct {correction} instead" in info.value.details()
     assert compose(kanal, who, corrects=correction)  # correcting the correction is fine
+
+
+def test_an_idempotency_key_replays_only_the_same_correction(kanal):
+    """QA: the key of a correction of one document, reused to correct another (or to
+    correct none), replayed the first correction; it is the same key for other data."""
+    who = customer()
+    original, other = compose(kanal, who), compose(kanal, who)
+    key = f"correction-{uuid.uuid4()}"
+    correction = compose(kanal, who, corrects=original, key=key)
+    assert compose(kanal, who, corrects=original, key=key) == correction  # replayed
+    for corrects in (other, ""):
+        with pytest.raises(grpc.RpcError) as info:
+            compose(kanal, who, corrects=corrects, key=key)
+        assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert "corrects_document_id" in info.value.details()
+    plain = f"letter-{uuid.uuid4()}"  # a request without a correction replays as always
+    assert compose(kanal, who, key=plain) == compose(kanal, who, key=plain)
