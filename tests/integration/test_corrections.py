@@ -19,7 +19,13 @@ import grpc
 import pytest
 from sqlalchemy import select
 
-from kanal.v1 import common_pb2, documents_pb2, documents_pb2_grpc, printshop_pb2_grpc
+from kanal.v1 import (
+    common_pb2,
+    deliveries_pb2_grpc,
+    documents_pb2,
+    documents_pb2_grpc,
+    printshop_pb2_grpc,
+)
 from kanal.v1 import deliveries_pb2 as S
 from kanal.v1 import printshop_pb2 as pb
 from server.app import KanalServer
@@ -99,6 +105,15 @@ def test_a_correction_before_the_batch_closes_is_printed_instead_of_the_original
     withdrawn = print_delivery(kanal, original)
     assert withdrawn.state == S.DELIVERY_STATE_FAILED
     assert withdrawn.reason.startswith(f"superseded by correction {correction}")
+    # QA: an operator's retry put it back to `sent` while its piece stayed withdrawn
+    with channel(kanal.address, KEYS["nordkort", "admin"]) as ch, \
+            pytest.raises(grpc.RpcError) as info:
+        deliveries_pb2_grpc.DeliveriesStub(ch).RetryDelivery(
+            S.DeliveryActionRequest(delivery_id=withdrawn.delivery_id))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (f"document {original} was corrected by {correction}: its deliveries are "
+            "superseded") in info.value.details()
+    assert print_delivery(kanal, original).state == S.DELIVERY_STATE_FAILED
 
 
 def test_a_correction_after_the_batch_closed_is_printed_on_its_own(kanal):

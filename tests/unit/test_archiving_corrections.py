@@ -23,6 +23,7 @@ from server.compose.model import Channel, Output
 from server.delivery.model import State
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.delivery.tables import deliveries
+from server.errors import FailedPrecondition
 from server.printing.queue import WITHDRAWN, PrintQueue, PrintSettings, print_pieces
 from tests.layouts import shipped
 
@@ -135,6 +136,11 @@ def test_a_held_delivery_of_the_corrected_document_is_cancelled(index, tmp_path)
     assert got["sms"].state == State.SENT and got["sms"].fallbacks == ()
     assert [d.state for d in delivery.for_document("t", FIRST)
             if d.channel == "print"] == [State.QUEUED]  # the correction goes out
+    # an operator's retry of the cancelled one is refused, naming the correction
+    with pytest.raises(FailedPrecondition, match=f"document {ORIGINAL} was corrected by "
+                       f"{FIRST}: its deliveries are superseded"):
+        delivery.retry("t", got["print"].delivery_id, "ops")
+    assert delivery.get("t", got["print"].delivery_id).state == State.FAILED
 
 
 def test_a_print_delivery_whose_piece_is_withdrawn_fails_with_the_reason(index, tmp_path):
