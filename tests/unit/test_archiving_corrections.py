@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from structlog.testing import capture_logs
 
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
@@ -162,3 +163,23 @@ def test_a_print_delivery_whose_piece_is_withdrawn_fails_with_the_reason(index, 
     assert printed.state == State.FAILED
     assert printed.reason.startswith(f"superseded by correction {FIRST}: its print piece")
     assert pieces(index)[ORIGINAL] == WITHDRAWN
+
+
+def test_the_log_line_says_what_a_correction_took_back(index):
+    """QA: "the corrected document's unsent letters withdrawn" was logged also when a batch
+    had taken the letter already and nothing was withdrawn."""
+    archive = step(index)
+    archive.commit([letter(ORIGINAL)])
+    with capture_logs() as lines:
+        archive.commit([letter(FIRST, corrects=ORIGINAL)])
+    [took] = [line for line in lines if line["event"].startswith("correction committed")]
+    assert took["log_level"] == "info"
+    assert "1 print piece(s) withdrawn and 0 delivery(ies) cancelled" in took["event"]
+    with index.engine.begin() as conn:  # a batch claims FIRST's piece
+        conn.execute(update(print_pieces).where(print_pieces.c.document_id == FIRST)
+                     .values(batch_id="01JBATCH"))
+    with capture_logs() as lines:
+        archive.commit([letter(SECOND, corrects=FIRST)])
+    [took] = [line for line in lines if line["event"].startswith("correction committed")]
+    assert took["log_level"] == "debug"
+    assert "nothing withdrawn or cancelled" in took["event"]
