@@ -67,7 +67,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.stage import DeliveryStage
-from server.errors import FailedPrecondition
+from server.errors import FailedPrecondition, FieldViolation
 from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
 
@@ -87,11 +87,15 @@ EXTENSIONS = {
 class CorrectionRefused(FailedPrecondition):
     """The document a correction names was corrected already (FAILED_PRECONDITION): a
     correction chain stays linear, so the caller corrects the newest document of the chain,
-    which the message names ("correct <id> instead")."""
+    which the message names ("correct <id> instead"), and so does its violation of
+    `corrects_document_id`."""
+
+    kind = "ALREADY_CORRECTED"
 
     @classmethod
     def of(cls, error: AlreadyCorrected) -> CorrectionRefused:
-        refused = cls(str(error))  # "... correct <id> instead"
+        refused = cls(str(error), [  # "... correct <id> instead"
+            FieldViolation("corrects_document_id", str(error))])
         refused.__cause__ = error
         return refused
 

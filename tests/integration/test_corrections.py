@@ -17,6 +17,8 @@ import uuid
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from sqlalchemy import select
 
 from kanal.v1 import (
@@ -88,6 +90,17 @@ def batch_of(kanal: KanalServer, document_ids: list[str]) -> dict[str, str | Non
                                  .where(print_pieces.c.document_id.in_(document_ids))).all())
 
 
+def precondition_violations(error: grpc.RpcError) -> list:
+    """The violations of a failed call's google.rpc.PreconditionFailure detail."""
+    found = []
+    for detail in rpc_status.from_call(error).details:
+        if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            failure = error_details_pb2.PreconditionFailure()
+            detail.Unpack(failure)
+            found += failure.violations
+    return found
+
+
 def customer() -> str:
     return f"7{uuid.uuid4().int % 10**7:07d}"
 
@@ -137,6 +150,9 @@ def test_a_second_correction_of_one_original_is_refused_naming_the_first(kanal):
         compose(kanal, who, corrects=original)
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert f"correct {correction} instead" in info.value.details()
+    [violation] = precondition_violations(info.value)  # QA: the field named, not only said
+    assert (violation.type, violation.subject) == ("ALREADY_CORRECTED", "corrects_document_id")
+    assert f"correct {correction} instead" in violation.description
     assert compose(kanal, who, corrects=correction)  # correcting the correction is fine
 
 
