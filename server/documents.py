@@ -364,8 +364,8 @@ class DocumentService:
             raise Conflict(
                 f"idempotency key {request.idempotency_key!r} was already used for document "
                 f"{record.document_id} ({record.layout_ref}) with a different layout, layout "
-                f"version, locale, channels, data or corrects_document_id; use a new key for "
-                f"a new document"
+                f"version, locale, channels or data, or another corrects_document_id; use a "
+                f"new key for a new document"
             )
         self._requeue_print(request, record)
         return self._result_from_record(record, replayed=True)
