@@ -194,15 +194,28 @@ class DocumentIndex:
         second waits for the first and then sees it (a new statement's snapshot, READ
         COMMITTED). Rows indexed before this check existed (two corrections of one
         document) stay as they are; a third is refused."""
-        conn.execute(select(documents.c.document_id).where(
-            documents.c.tenant == tenant, documents.c.document_id == corrected_id,
-        ).with_for_update())
-        first = conn.execute(select(documents.c.document_id).where(
-            documents.c.tenant == tenant, documents.c.corrects_document_id == corrected_id,
-            documents.c.document_id != correction_id,
-        ).order_by(documents.c.created_at, documents.c.document_id).limit(1)).scalar()
+        first = DocumentIndex.first_correction(conn, tenant, corrected_id,
+                                               excluding=correction_id)
         if first is not None:
             raise AlreadyCorrected(corrected_id, first)
+
+    @staticmethod
+    def first_correction(conn: Connection, tenant: str, document_id: str, *,
+                         excluding: str | None = None) -> str | None:
+        """On `conn`, in the caller's transaction: the id of the oldest document correcting
+        `document_id` (other than `excluding`), None when none does. The document's row is
+        locked first (PostgreSQL `FOR UPDATE`), as `claim_correction` locks it, so a caller
+        acting on the document in this transaction (an operator's retry of one of its
+        deliveries) and a correction committing meanwhile happen one after the other."""
+        conn.execute(select(documents.c.document_id).where(
+            documents.c.tenant == tenant, documents.c.document_id == document_id,
+        ).with_for_update())
+        query = select(documents.c.document_id).where(
+            documents.c.tenant == tenant, documents.c.corrects_document_id == document_id)
+        if excluding is not None:
+            query = query.where(documents.c.document_id != excluding)
+        return conn.execute(query.order_by(documents.c.created_at, documents.c.document_id)
+                            .limit(1)).scalar()
 
     def bulk_load(self, rows: Iterator[tuple[Any, ...]] | Sequence[tuple[Any, ...]]) -> int:
         """Load document rows fast (no outputs), in `documents` column order up to

@@ -67,7 +67,7 @@ from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
 from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.stage import DeliveryStage
-from server.errors import FailedPrecondition
+from server.errors import FailedPrecondition, FieldViolation
 from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
 
@@ -87,11 +87,15 @@ EXTENSIONS = {
 class CorrectionRefused(FailedPrecondition):
     """The document a correction names was corrected already (FAILED_PRECONDITION): a
     correction chain stays linear, so the caller corrects the newest document of the chain,
-    which the message names ("correct <id> instead")."""
+    which the message names ("correct <id> instead"), and so does its violation of
+    `corrects_document_id`."""
+
+    kind = "ALREADY_CORRECTED"
 
     @classmethod
     def of(cls, error: AlreadyCorrected) -> CorrectionRefused:
-        refused = cls(str(error))  # "... correct <id> instead"
+        refused = cls(str(error), [  # "... correct <id> instead"
+            FieldViolation("corrects_document_id", str(error))])
         refused.__cause__ = error
         return refused
 
@@ -476,11 +480,21 @@ class ArchiveStep:
 
 
 def _log_superseded(documents: Sequence[Rendered], superseded: Superseded) -> None:
-    """One line per committed correction: what it took back from the document it corrects."""
+    """One line per committed correction: what it took back from the document it corrects,
+    at info when it took something, at debug when nothing of it was still waiting (a batch
+    and the providers had it all)."""
     for doc in documents:
         took = superseded.get(doc.composition.document_id)
-        if took is not None:
-            log.info("correction committed; the corrected document's unsent letters withdrawn",
-                     document_id=doc.composition.document_id,
-                     corrected_document_id=doc.corrects_document_id,
-                     print_pieces_withdrawn=took[0], deliveries_cancelled=took[1])
+        if took is None:
+            continue
+        pieces, cancelled = took
+        if pieces or cancelled:
+            say, event = log.info, ("correction committed; of the corrected document, "
+                                    f"{len(pieces)} print piece(s) withdrawn and "
+                                    f"{len(cancelled)} delivery(ies) cancelled")
+        else:
+            say, event = log.debug, ("correction committed; nothing of the corrected "
+                                     "document was waiting: nothing withdrawn or cancelled")
+        say(event, document_id=doc.composition.document_id,
+            corrected_document_id=doc.corrects_document_id,
+            print_pieces_withdrawn=pieces, deliveries_cancelled=cancelled)

@@ -250,7 +250,7 @@ class DocumentService:
         for doc, outcome in zip(rendered, outcomes, strict=True):
             composition = doc.composition
             if isinstance(outcome, DuplicateDocument):
-                results.append(self._raced(composition, outcome))
+                results.append(self._raced(composition, doc.corrects_document_id, outcome))
                 continue
             if isinstance(outcome, CorrectionRefused):  # lost to a correction committed
                 # meanwhile: its stored objects must never be indexed (server.abandoning)
@@ -268,15 +268,17 @@ class DocumentService:
                 locale_decision=_decision_text(composition)))
         return results
 
-    def _raced(self, composition: Composition, error: DuplicateDocument
+    def _raced(self, composition: Composition, corrects: str | None, error: DuplicateDocument
                ) -> ComposeResult | BaseException:
         """Another run indexed this document (same id: the same bulk record) or took its
-        idempotency key first; the first one stands."""
+        idempotency key first; the first one stands (replayed when it is the same request:
+        same input hash and the same corrected document, else Conflict)."""
         try:
             record = self.index.get(composition.tenant, composition.document_id)
         except ArchiveUnavailable as exc:
             raise Unavailable(f"document index unavailable: {exc}") from exc
-        if record is not None and record.input_sha256 == composition.input_sha256:
+        if (record is not None and record.input_sha256 == composition.input_sha256
+                and _same_correction(record, corrects)):
             return self._result_from_record(record, replayed=True)
         # Another server won a race on the same idempotency key; its document stands.
         conflict = Conflict(f"idempotency key {composition.idempotency_key!r} is in use")
@@ -357,11 +359,13 @@ class DocumentService:
         # a version the caller names must be the one the first call composed; no version
         # replays whatever the first call got (a retry after a new version was published)
         asked_other_version = bool(request.layout_version) and first_version != layout.version
-        if fingerprint != record.input_sha256 or first_id != layout.id or asked_other_version:
+        if (fingerprint != record.input_sha256 or first_id != layout.id or asked_other_version
+                or not _same_correction(record, request.corrects_document_id)):
             raise Conflict(
                 f"idempotency key {request.idempotency_key!r} was already used for document "
                 f"{record.document_id} ({record.layout_ref}) with a different layout, layout "
-                f"version, locale, channels or data; use a new key for a new document"
+                f"version, locale, channels or data, or another corrects_document_id; use a "
+                f"new key for a new document"
             )
         self._requeue_print(request, record)
         return self._result_from_record(record, replayed=True)
@@ -479,3 +483,11 @@ def _sealable(request: ComposeInput, composition: Composition,
         "print_profile": request.print_profile,
         "consents": list(request.consents), "opt_outs": list(request.opt_outs),
     }
+
+
+def _same_correction(record: DocumentRecord, corrects_document_id: str | None) -> bool:
+    """Whether a request replaying `record` (same idempotency key, or the same bulk record)
+    corrects the document the first one corrected ("" and None: none). Compared beside the
+    input hash, not hashed into it, so the stored hashes of documents indexed before stay
+    valid and a request without a correction fingerprints as it always has."""
+    return (record.corrects_document_id or None) == (corrects_document_id or None)

@@ -40,6 +40,9 @@ def add_parsers(commands: Any) -> None:
     p.add_argument("--layout-version", default="", help="layout version (default: newest)")
     p.add_argument("--idempotency-key", default="",
                    help="a retry with the same key and data returns the first result")
+    p.add_argument("--corrects", default="", metavar="DOCUMENT_ID",
+                   help="a correction: the archived document (same customer and layout) "
+                        "this one replaces; a document is corrected once")
     p.add_argument("--preview", action="store_true",
                    help="render only: nothing is archived, indexed or queued for print")
     p.add_argument("--out", type=Path,
@@ -84,6 +87,7 @@ def compose(args: argparse.Namespace) -> int:
     request = documents_pb2.ComposeRequest(
         layout_id=args.layout, layout_version=args.layout_version, data_json=data,
         locale=args.locale, idempotency_key=args.idempotency_key, preview=args.preview,
+        corrects_document_id=args.corrects,
         channels=[common_pb2.Channel.Value(f"CHANNEL_{c.upper()}") for c in args.channel])
     with connect(args, "producer") as (channel, where):
         response = documents_pb2_grpc.DocumentsStub(channel).Compose(

@@ -159,7 +159,15 @@ class Conflict(KanalError):
 
 
 class FailedPrecondition(KanalError):
-    """The system is not in a state where the request can run (FAILED_PRECONDITION)."""
+    """The system is not in a state where the request can run (FAILED_PRECONDITION).
+    `violations` (optional) name the request fields whose state failed, as the API's
+    `google.rpc.PreconditionFailure` (type `kind`, subject the field); most name none."""
+
+    kind = "STATE"  # the PreconditionFailure violations' type; subclasses name theirs
+
+    def __init__(self, message: str, violations: Sequence[FieldViolation] = ()):
+        super().__init__(message)
+        self.violations = list(violations)
 
 
 class TooLarge(KanalError):

@@ -2,7 +2,8 @@
 
 One table decides the status of every `KanalError`; an `InvalidInput` also carries a
 `google.rpc.BadRequest` with one field violation per problem, so a client can show
-exactly which field of its data was wrong and why. An `Overloaded` carries a
+exactly which field of its data was wrong and why; a `FailedPrecondition` that names
+fields carries a `google.rpc.PreconditionFailure` (subject: the field). An `Overloaded` carries a
 `google.rpc.RetryInfo` and the `grpc-retry-pushback-ms` trailer (gRPC's retry design A6),
 so clients know when to come back.
 
@@ -66,12 +67,26 @@ def _bad_request(violations: list[errors.FieldViolation]) -> error_details_pb2.B
     return bad_request
 
 
+def _precondition_failure(kind: str, violations: list[errors.FieldViolation]
+                          ) -> error_details_pb2.PreconditionFailure:
+    """A FailedPrecondition's violations: type `kind`, subject the field (a few at most)."""
+    return error_details_pb2.PreconditionFailure(violations=[
+        error_details_pb2.PreconditionFailure.Violation(
+            type=kind, subject=_cut(v.field, _FIELD_CHARS),
+            description=_cut(v.description, _DESCRIPTION_CHARS))
+        for v in violations[:10]])
+
+
 def to_status(error: errors.KanalError) -> grpc.Status:
     code = status_code(error)
     status = status_pb2.Status(code=code.value[0], message=_cut(str(error), MAX_MESSAGE_CHARS))
     if isinstance(error, errors.InvalidInput) and error.violations:
         detail = any_pb2.Any()
         detail.Pack(_bad_request(error.violations))
+        status.details.append(detail)
+    if isinstance(error, errors.FailedPrecondition) and error.violations:
+        detail = any_pb2.Any()
+        detail.Pack(_precondition_failure(error.kind, error.violations))
         status.details.append(detail)
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:

@@ -337,7 +337,12 @@ class DeliveryStage:
         """An operator sends a failed, expired, bounced or suppressed delivery again now
         (with a fresh attempt budget, `policy.attempts_spent`; one that had no provider gets
         today's, and its plan's fallbacks back). Its attempts keep their numbers: the next
-        one is numbered after the last."""
+        one is numbered after the last. FailedPrecondition when the delivery's document was
+        corrected: the correction replaced it (its waiting deliveries were superseded,
+        `supersede`), so none of its deliveries goes out again. That check and the move
+        are one transaction, holding the document's row as a correction's commit does
+        (`DocumentIndex.first_correction`), so a correction committing meanwhile still
+        supersedes the retried delivery."""
         delivery = self.get(tenant, delivery_id)
         retryable = (State.FAILED, State.EXPIRED, State.BOUNCED, State.SUPPRESSED)
         now = self.clock()
@@ -353,10 +358,17 @@ class DeliveryStage:
                 raise FailedPrecondition(f"no {delivery.channel} provider is configured")
             planned = details.get("plan_fallbacks", [])
             extra.update(provider=provider, fallbacks=",".join(planned))
-        if not self.store.move(delivery_id, State.QUEUED, f"retried by {who}", now,
-                               only_from=retryable, next_attempt_at=now,
-                               dead_letter=False, expires_at=now + timedelta(days=1),
-                               **extra):
+        with self.store.engine.begin() as conn:
+            corrected_by = DocumentIndex.first_correction(conn, tenant, delivery.document_id)
+            if corrected_by is not None:
+                raise FailedPrecondition(
+                    f"document {delivery.document_id} was corrected by {corrected_by}: its "
+                    f"deliveries are superseded (the correction is delivered instead)")
+            moved = self.store.move(delivery_id, State.QUEUED, f"retried by {who}", now,
+                                    only_from=retryable, next_attempt_at=now,
+                                    dead_letter=False, expires_at=now + timedelta(days=1),
+                                    conn=conn, **extra)
+        if not moved:
             raise FailedPrecondition(
                 f"delivery {delivery_id} cannot be retried in its state "
                 f"(only {', '.join(s.value for s in retryable)})")

@@ -77,6 +77,22 @@ def test_layouts_compose_and_document_print_json(kanal, tmp_path, capsys):
     assert pdf.startswith(b"%PDF-") and f"wrote {out / 'card-invoice-print.pdf'}" in captured.err
 
 
+def test_compose_corrects_sends_a_correction(kanal, tmp_path, capsys):
+    # QA: `kanal compose` had no way to send corrects_document_id
+    data = tmp_path / "invoice.json"
+    data.write_text(SAMPLE, encoding="utf-8")
+    assert kanal_cli(kanal, "compose", "card-invoice", "--data", str(data)) == 0
+    original = json_out(capsys.readouterr().out)["document_id"]
+    assert kanal_cli(kanal, "compose", "card-invoice", "--data", str(data),
+                     "--corrects", original) == 0
+    correction = json_out(capsys.readouterr().out)["document_id"]
+    assert correction != original
+    assert kanal_cli(kanal, "compose", "card-invoice", "--data", str(data),
+                     "--corrects", original) == 1
+    one_line(capsys.readouterr().err, "kanal compose: FAILED_PRECONDITION: document "
+             f"{original} was already corrected by document {correction}")
+
+
 def test_layouts_give_the_sample_of_a_locale(kanal, capsys):
     # the per-locale samples were reachable only in the repository (QA L8)
     latest = DEFAULT_LAYOUTS_DIR / "card-invoice" / "2.2.0"  # the newest

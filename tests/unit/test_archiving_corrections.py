@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from structlog.testing import capture_logs
 
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
@@ -23,6 +24,7 @@ from server.compose.model import Channel, Output
 from server.delivery.model import State
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.delivery.tables import deliveries
+from server.errors import FailedPrecondition
 from server.printing.queue import WITHDRAWN, PrintQueue, PrintSettings, print_pieces
 from tests.layouts import shipped
 
@@ -135,6 +137,11 @@ def test_a_held_delivery_of_the_corrected_document_is_cancelled(index, tmp_path)
     assert got["sms"].state == State.SENT and got["sms"].fallbacks == ()
     assert [d.state for d in delivery.for_document("t", FIRST)
             if d.channel == "print"] == [State.QUEUED]  # the correction goes out
+    # an operator's retry of the cancelled one is refused, naming the correction
+    with pytest.raises(FailedPrecondition, match=f"document {ORIGINAL} was corrected by "
+                       f"{FIRST}: its deliveries are superseded"):
+        delivery.retry("t", got["print"].delivery_id, "ops")
+    assert delivery.get("t", got["print"].delivery_id).state == State.FAILED
 
 
 def test_a_print_delivery_whose_piece_is_withdrawn_fails_with_the_reason(index, tmp_path):
@@ -156,3 +163,23 @@ def test_a_print_delivery_whose_piece_is_withdrawn_fails_with_the_reason(index, 
     assert printed.state == State.FAILED
     assert printed.reason.startswith(f"superseded by correction {FIRST}: its print piece")
     assert pieces(index)[ORIGINAL] == WITHDRAWN
+
+
+def test_the_log_line_says_what_a_correction_took_back(index):
+    """QA: "the corrected document's unsent letters withdrawn" was logged also when a batch
+    had taken the letter already and nothing was withdrawn."""
+    archive = step(index)
+    archive.commit([letter(ORIGINAL)])
+    with capture_logs() as lines:
+        archive.commit([letter(FIRST, corrects=ORIGINAL)])
+    [took] = [line for line in lines if line["event"].startswith("correction committed")]
+    assert took["log_level"] == "info"
+    assert "1 print piece(s) withdrawn and 0 delivery(ies) cancelled" in took["event"]
+    with index.engine.begin() as conn:  # a batch claims FIRST's piece
+        conn.execute(update(print_pieces).where(print_pieces.c.document_id == FIRST)
+                     .values(batch_id="01JBATCH"))
+    with capture_logs() as lines:
+        archive.commit([letter(SECOND, corrects=FIRST)])
+    [took] = [line for line in lines if line["event"].startswith("correction committed")]
+    assert took["log_level"] == "debug"
+    assert "nothing withdrawn or cancelled" in took["event"]
