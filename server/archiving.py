@@ -32,11 +32,8 @@ chunk's transaction hits a row that exists already (another worker won a race on
 chunk), the documents are committed one at a time, so each learns its own fate.
 
 A correction (`corrects_document_id`) replaces the document it corrects, in the same index
-transaction: the index refuses a second correction of one document (`DocumentIndex.
-claim_correction`: `CorrectionRefused`, FAILED_PRECONDITION, naming the correction to correct
-instead), the corrected document's print piece still waiting is withdrawn from the print
-queue (`PrintQueue.withdraw_on`) and its deliveries not yet handed to a provider are
-cancelled (`DeliveryStage.supersede`). What a closed batch holds or a provider took stays.
+transaction: server.corrections claims the corrected document (one correction each) and
+takes back what of it is still waiting (its print piece, its undelivered deliveries).
 """
 
 from __future__ import annotations
@@ -65,9 +62,9 @@ from archive.store import ArchiveStore
 from server import logs
 from server.compose.layouts import Layout
 from server.compose.model import Channel, ChannelPlan, Composition, Output
+from server.corrections import CorrectionRefused, Superseded, log_superseded, supersede
 from server.delivery.outbox import OutboxWrite, hands_over
 from server.delivery.stage import DeliveryStage
-from server.errors import FailedPrecondition, FieldViolation
 from server.printing.queue import PrintQueue, QueuedPiece, UnprintablePiece
 from server.printing.sheets import sheet_rules
 
@@ -82,27 +79,6 @@ EXTENSIONS = {
     "text/plain; charset=utf-8": "txt",  # SMS text
     "application/xml": "xml",
 }
-
-
-class CorrectionRefused(FailedPrecondition):
-    """The document a correction names was corrected already (FAILED_PRECONDITION): a
-    correction chain stays linear, so the caller corrects the newest document of the chain,
-    which the message names ("correct <id> instead"), and so does its violation of
-    `corrects_document_id`."""
-
-    kind = "ALREADY_CORRECTED"
-
-    @classmethod
-    def of(cls, error: AlreadyCorrected) -> CorrectionRefused:
-        refused = cls(str(error), [  # "... correct <id> instead"
-            FieldViolation("corrects_document_id", str(error))])
-        refused.__cause__ = error
-        return refused
-
-
-# What a committed correction took back from the document it corrects, per correction id:
-# (print piece ids withdrawn, delivery ids cancelled); logged once the transaction commits.
-Superseded = dict[str, tuple[list[str], list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +312,7 @@ class ArchiveStep:
                     outcomes[n] = exc
                 except AlreadyCorrected as exc:
                     outcomes[n] = CorrectionRefused.of(exc)
-        _log_superseded(documents, superseded)
+        log_superseded(documents, superseded)
         if statements and self.delivery is not None:
             self.delivery.notify(fallbacks=hands_over(outboxes))
         return outcomes
@@ -426,17 +402,10 @@ class ArchiveStep:
 
     def _supersede(self, conn: Connection, correction: Composition, corrected_id: str,
                    superseded: Superseded) -> None:
-        """In the correction's index transaction: claim the corrected document (raises
-        AlreadyCorrected when another correction has it), withdraw its print pieces still
-        waiting and cancel its deliveries not handed to a provider yet."""
-        tenant, correction_id = correction.tenant, correction.document_id
-        self.index.claim_correction(conn, tenant, corrected_id, correction_id)
-        pieces = (PrintQueue.withdraw_on(conn, tenant, corrected_id)
-                  if self.print_queue is not None else [])
-        cancelled = (self.delivery.supersede(conn, tenant, corrected_id, correction_id,
-                                             print_withdrawn=bool(pieces))
-                     if self.delivery is not None else [])
-        superseded[correction_id] = (pieces, cancelled)
+        """In the correction's index transaction (server.corrections.supersede)."""
+        superseded[correction.document_id] = supersede(
+            conn, self.index, correction, corrected_id,
+            print_queue=self.print_queue is not None, delivery=self.delivery)
 
     def _piece(self, composition: Composition, records: Sequence[OutputRecord]
                ) -> QueuedPiece | None:
@@ -478,23 +447,3 @@ class ArchiveStep:
         if piece is not None and self.print_queue is not None:
             self.print_queue.enqueue(piece, composition.created_at)
 
-
-def _log_superseded(documents: Sequence[Rendered], superseded: Superseded) -> None:
-    """One line per committed correction: what it took back from the document it corrects,
-    at info when it took something, at debug when nothing of it was still waiting (a batch
-    and the providers had it all)."""
-    for doc in documents:
-        took = superseded.get(doc.composition.document_id)
-        if took is None:
-            continue
-        pieces, cancelled = took
-        if pieces or cancelled:
-            say, event = log.info, ("correction committed; of the corrected document, "
-                                    f"{len(pieces)} print piece(s) withdrawn and "
-                                    f"{len(cancelled)} delivery(ies) cancelled")
-        else:
-            say, event = log.debug, ("correction committed; nothing of the corrected "
-                                     "document was waiting: nothing withdrawn or cancelled")
-        say(event, document_id=doc.composition.document_id,
-            corrected_document_id=doc.corrects_document_id,
-            print_pieces_withdrawn=pieces, deliveries_cancelled=cancelled)

@@ -37,19 +37,14 @@ from archive.retention import RetentionPolicy
 from archive.store import ArchiveStore
 from server import logs, metrics
 from server.abandoning import Abandonments
-from server.archiving import (
-    ArchiveStep,
-    CorrectionRefused,
-    Rendered,
-    object_metadata,
-    output_record,
-)
+from server.archiving import ArchiveStep, Rendered, object_metadata, output_record
 from server.archiving import decision_text as _decision_text
 from server.channels import DocumentRenderer
 from server.compose.composer import ComposeRequest, compose, input_hash, parse_data, resolve_locale
 from server.compose.layouts import Layout, LayoutRegistry
 from server.compose.model import Channel, ChannelPlan, Composition, Output, SkippedChannel
 from server.compose.rules import Rule, tenant_rules
+from server.corrections import CorrectionRefused
 from server.delivery.stage import DeliveryStage
 from server.errors import (
     Conflict,

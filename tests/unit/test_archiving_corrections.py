@@ -18,9 +18,10 @@ from structlog.testing import capture_logs
 
 from archive.index import DocumentIndex
 from archive.retention import RetentionPolicy
-from server.archiving import ArchiveStep, CorrectionRefused, Rendered, output_record
+from server.archiving import ArchiveStep, Rendered, output_record
 from server.compose.composer import ComposeRequest, compose
 from server.compose.model import Channel, Output
+from server.corrections import CorrectionRefused
 from server.delivery.model import State
 from server.delivery.stage import DeliverySettings, DeliveryStage
 from server.delivery.tables import deliveries
