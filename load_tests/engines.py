@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from server.channels.pdf import PrintEngines
 from server.compose.layouts import DEFAULT_LAYOUTS_DIR, Layout
 from server.compose.model import Composition
+from server.processes import foreign_environ
 
 if TYPE_CHECKING:  # imported where Chromium's pages are made: WeasyPrint loads Pango
     from server.channels.weasyprint_engine import WeasyPrintEngine
@@ -113,7 +114,7 @@ class Chromium:
              "--disable-gpu", "--no-first-run", "--allow-file-access-from-files",
              f"--user-data-dir={self._profile}", "about:blank"],
             # the pipe ends become the child's fds 3 and 4; close_fds would close them again
-            close_fds=False, stdin=subprocess.DEVNULL,
+            close_fds=False, stdin=subprocess.DEVNULL, env=foreign_environ(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=lambda: _as_fds_3_and_4(to_browser, from_browser))
         os.close(to_browser)

@@ -86,7 +86,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -258,6 +258,21 @@ def jemalloc_options(operators: str) -> str:
     if "background_thread" in operators:
         return operators
     return ",".join(filter(None, [operators, "background_thread:true"]))
+
+
+def foreign_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`environ` (default: this process's) without what `run_on_jemalloc` added: jemalloc in
+    `LD_PRELOAD` and its `MALLOC_CONF`. For a program of its own kind started by a Kanal
+    process (headless Chromium, load_tests' peer): jemalloc's background thread, created in
+    every process that loads it, makes Chromium's sandboxed children exit at start (seen
+    with Debian chromium 156: `--dump-dom` printed nothing), and such a program has its own
+    allocator anyway. -> a new dict; the rest of `environ` as it is."""
+    env = dict(os.environ if environ is None else environ)
+    kept = [lib for lib in env.pop("LD_PRELOAD", "").split() if "jemalloc" not in lib]
+    if kept:
+        env["LD_PRELOAD"] = " ".join(kept)
+    env.pop(JEMALLOC_CONF, None)
+    return env
 
 
 def run_on_jemalloc() -> bool:

@@ -131,3 +131,42 @@ def test_the_commands_re_execute_before_importing_the_server(tmp_path, command):
     if done.stdout.strip() == "no jemalloc":
         pytest.skip("libjemalloc2 is not installed")
     assert done.stdout.strip() == "heavy []", done.stderr
+
+
+CHROMIUM_PEER = """
+from load_tests.engines import Chromium
+from server.processes import run_on_jemalloc
+
+if __name__ == "__main__":
+    assert run_on_jemalloc()
+    browser = Chromium()
+    try:
+        print("product", browser.call("Browser.getVersion")["product"], flush=True)
+    finally:
+        browser.close()
+"""
+
+
+def test_a_chromium_started_by_a_process_on_jemalloc_runs(tmp_path):
+    """load_tests' Chromium peer (bench_bulk's printToPDF) started from a process on jemalloc:
+    its background thread (MALLOC_CONF, inherited with LD_PRELOAD) made Chromium exit at start
+    ('chromium closed the DevTools pipe'); it is started without them
+    (server.processes.foreign_environ)."""
+    script = tmp_path / "peer.py"
+    script.write_text(CHROMIUM_PEER)
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("LD_PRELOAD", "KANAL_MALLOC", "MALLOC_CONF")}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'proto'}"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("product ") and "Chrome/" in done.stdout, done.stdout
+
+
+def test_foreign_environ_leaves_out_only_what_jemalloc_added():
+    from server.processes import foreign_environ
+
+    env = foreign_environ({"LD_PRELOAD": "libjemalloc.so.2 /opt/libother.so",
+                           "MALLOC_CONF": "background_thread:true", "PATH": "/usr/bin"})
+    assert env == {"LD_PRELOAD": "/opt/libother.so", "PATH": "/usr/bin"}
+    assert foreign_environ({"LD_PRELOAD": "libjemalloc.so.2"}) == {}
