@@ -28,7 +28,9 @@ Figures (40 documents, 2.2 pages each; M instructions per document), `--step che
 main at 4482c21 34.86; the page count from the read-back pass (one open, not two) 32.94;
 the XMP metadata hidden from pdfium 32.30; object types read with the objects, through
 prototypes that convert nothing 30.82; the quick pass in one walk 30.05; one copy for
-the reading patches 29.51; the overlap sweep by clusters 29.15 (-16%). `--step
+the reading patches 29.51; the overlap sweep by clusters 29.15 (-16%); then (29.19 at
+4579d5f) the check for text cut off by its box (server/channels/preflight_clipped.py: two
+pdfium calls per text object for its clip path) 30.68 (+5%). `--step
 render_print`: 43.72 -> 38.00. What is left is mostly pdfium loading the pages
 (`FPDF_LoadPage`: content stream, fonts, glyph boxes; 20.0 of the 29.15, opening 1.2)
 and the ctypes calls reading ~230 objects a page (~4.4); every check needs the page

@@ -187,6 +187,8 @@ _GET_BOUNDS = _unconverted(pdfium_c.FPDFPageObj_GetBounds, _INT)
 _GET_KIND = _unconverted(pdfium_c.FPDFPageObj_GetType, _INT)
 _GET_TYPE = _by_address(pdfium_c.FPDFPageObj_GetType, _INT, _VOID)
 _GET_RECT = _by_address(pdfium_c.FPDFText_GetRect, _INT, _VOID, _INT, _VOID, _VOID, _VOID, _VOID)
+_GET_CLIP = _unconverted(pdfium_c.FPDFPageObj_GetClipPath, Handle)
+_COUNT_CLIP_PATHS = _unconverted(pdfium_c.FPDFClipPath_CountPaths, _INT)
 
 
 def _address(handle: Any) -> int:
@@ -281,6 +283,56 @@ class ReadPage:
             objects.append((obj, *read(edges)))
             kinds.append(get_kind(obj))
         return objects
+
+    def clipped_text(self) -> list[int]:
+        """The indexes into `objects` of the text objects (`FPDF_PAGEOBJ_TEXT`) pdfium holds
+        a clip path for: one path or more (`FPDFClipPath_CountPaths` of
+        `FPDFPageObj_GetClipPath`, which gives a handle for every object; the count is -1
+        without a clip). It holds none for an object drawn unclipped, nor for one inside a
+        single clip rectangle: pdfium drops such a clip when it loads the page
+        (`CPDF_ContentParser`'s clip check), so a page that fits has nearly none. Two
+        calls per text object through the prototypes that convert nothing, in one loop."""
+        text, get_clip, count = pdfium_c.FPDF_PAGEOBJ_TEXT, _GET_CLIP, _COUNT_CLIP_PATHS
+        objects = self.objects()
+        return [index for index, kind in enumerate(self._kinds)
+                if kind == text and count(get_clip(objects[index][0])) > 0]
+
+    @staticmethod
+    def clip_bounds(obj: Handle) -> tuple[float, float, float, float] | None:
+        """(left, bottom, right, top) in pt, y up, of the region the clip path of an object
+        `objects` gave lets through: the intersection of its paths' bounding boxes (each
+        the box of its points: a curve's control points hold the curve); None without a
+        clip path or with one that has no path points (a text clip only)."""
+        clip = pdfium_c.FPDFPageObj_GetClipPath(ctypes.cast(obj, pdfium_c.FPDF_PAGEOBJECT))
+        if not clip:
+            return None
+        x, y = ctypes.c_float(), ctypes.c_float()
+        found: tuple[float, float, float, float] | None = None
+        for path in range(max(pdfium_c.FPDFClipPath_CountPaths(clip), 0)):
+            xs: list[float] = []
+            ys: list[float] = []
+            for index in range(max(pdfium_c.FPDFClipPath_CountPathSegments(clip, path), 0)):
+                segment = pdfium_c.FPDFClipPath_GetPathSegment(clip, path, index)
+                if segment and pdfium_c.FPDFPathSegment_GetPoint(segment, x, y):
+                    xs.append(x.value)
+                    ys.append(y.value)
+            if not xs:
+                continue
+            box = (min(xs), min(ys), max(xs), max(ys))
+            found = box if found is None else (max(found[0], box[0]), max(found[1], box[1]),
+                                               min(found[2], box[2]), min(found[3], box[3]))
+        return found
+
+    def object_text(self, obj: Handle) -> str:
+        """The text a text object `objects` gave draws (`FPDFTextObj_GetText`, through the
+        page's text page), with whatever it draws outside its clip."""
+        handle = ctypes.cast(obj, pdfium_c.FPDF_PAGEOBJECT)
+        size = pdfium_c.FPDFTextObj_GetText(handle, self.textpage.raw, None, 0)
+        if size <= 2:
+            return ""
+        buffer = (ctypes.c_ushort * (size // 2))()
+        pdfium_c.FPDFTextObj_GetText(handle, self.textpage.raw, buffer, size)
+        return bytes(buffer).decode("utf-16-le", errors="replace").rstrip("\x00")
 
     @staticmethod
     def object_type(obj: Handle | int) -> int:

@@ -19,7 +19,11 @@ reader's program finds them), and refuses the document with `INVALID_ARGUMENT` w
   marks (server.channels.preflight_marks);
 * text runs across a cell's or box's border: a vertical rule through a run
   (server.channels.preflight_borders: a right-aligned amount grown across its cell's left
-  rule into an emptier neighbour meets no other text and stays inside the text area).
+  rule into an emptier neighbour meets no other text and stays inside the text area);
+* text is cut off by its box: a text object past its clip path (CSS `overflow: hidden`,
+  Typst `clip: true`) by more than `TOLERANCE_MM` (server.channels.preflight_clipped: a
+  DIN 5008 return line too long for its one line, hidden past the box's foot or edge,
+  which no other check sees); the field is named from the texts of that box.
 
 The error names the field when it can (`culprit`): the input string
 (`Composition.source_text`) whose longest unbroken word is on the page is what widens a
@@ -44,7 +48,9 @@ across a rule or over another), without pdfium's text page, most of the check's 
 a page it cannot clear has pdfium's text runs read. Both come from the print checks' one
 pass over the PDF (`server.pdfium.read_back`, shared with the mark-zone check); the runs
 are plain tuples and only those that show a problem become `Run`s with their text
-(load_tests/bench_preflight.py, load_tests/profile_stages.py's `print_checks`).
+(load_tests/bench_preflight.py, load_tests/profile_stages.py's `print_checks`). The check
+for text cut off by its box asks pdfium for each text object's clip path (+5%,
+load_tests/count_print_checks.py).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from functools import cached_property
 import pypdfium2
 
 from server.channels.preflight_borders import crossing_runs
+from server.channels.preflight_clipped import cut_off
 from server.channels.preflight_marks import (
     comparable,
     letter_edges,
@@ -66,7 +73,7 @@ from server.channels.preflight_marks import (
     partly_held,
 )
 from server.channels.preflight_pushed import stacked, wrapped_above
-from server.channels.preflight_quick import page_is_clear
+from server.channels.preflight_quick import MARGIN_MM, page_is_clear
 from server.compose.invoice import line_net_amount
 from server.compose.layouts import Layout
 from server.compose.model import Composition
@@ -298,6 +305,10 @@ class _Problem:
     lines: Callable[[], str] | None
     pushed_by: Callable[[], list[str]] | None = None  # rows pushed down: the wrapped values
     stacked: bool = False  # the runs stand on different lines: `pushed_by` is asked first
+    texts: tuple[str, ...] | None = None  # what to name a field by, when not the runs' text
+
+    def run_texts(self) -> Iterable[str]:
+        return self.texts if self.texts is not None else (r.text for r in self.runs)
 
 
 def check_pdf(pdf: PdfSource, composition: Composition,
@@ -328,12 +339,12 @@ def check_pdf(pdf: PdfSource, composition: Composition,
             if not pushers and p.lines is None:  # the window: its runs, the recipient's fields
                 field = culprit(_recipient_only(composition), (r.text for r in p.runs))
             elif not pushers:  # the runs, their lines; then what pushed them; then everything
-                field = culprit(composition, (r.text for r in p.runs), (every_problems_lines,),
+                field = culprit(composition, p.run_texts(), (every_problems_lines,),
                                 layout.numeric_field)
                 if field is None and p.pushed_by is not None:
                     pushers = p.pushed_by()
                 if field is None and not pushers:
-                    field = culprit(composition, (r.text for r in p.runs), (all_text,),
+                    field = culprit(composition, p.run_texts(), (all_text,),
                                     layout.numeric_field)
             if pushers:
                 for path in pushers:
@@ -379,14 +390,15 @@ def _page_problems(page: ReadPage, composition: Composition,
             runs[i] = Run(*edges[i][:4], page.textpage, edges[i][4:])
         return runs[i]
 
-    found: list[tuple[str, list[Run], str, bool]] = []  # (what, runs, limit, whole text?)
+    # (what, runs, limit, whole text?, the texts to name a field by: None for the runs')
+    found: list[tuple[str, list[Run], str, bool, tuple[str, ...] | None]] = []
     pushed_by, pushed = None, False
     outside = [(r, how) for r in map(run, _outside(area, edges))
                if (how := area.outside(r)) and r.text]
     if outside:
         first, how = outside[0]
         found.append((f"text runs {how} of the text area ({quote_printed(first.text)})",
-                      [r for r, _ in outside], "print.text_area_mm", True))
+                      [r for r, _ in outside], "print.text_area_mm", True, None))
     if box is not None:
         right, foot = box.right, box.bottom + WINDOW_GRACE_MM
         address = [run(i) for i, e in enumerate(edges)
@@ -396,25 +408,32 @@ def _page_problems(page: ReadPage, composition: Composition,
         if leaving:
             first, how = leaving[0]
             found.append((f"the address runs {how} of the envelope window "
-                          f"({quote_printed(first.text)})", address, "print.window_mm", False))
+                          f"({quote_printed(first.text)})", address, "print.window_mm", False,
+                          None))
     crossing = [(r, x) for r, (x, *_) in ((run(i), rule) for i, rule in
                                           crossing_runs(page, edges)) if r.text]
     if crossing:
         first, x = crossing[0]
         found.append((f"text runs across a cell or box border at {x:.1f} mm from the left "
                       f"edge ({quote_printed(first.text)})", [r for r, _ in crossing],
-                      "print.text_area_mm", True))
+                      "print.text_area_mm", True, None))
+    cut = cut_off(page, edges, TOLERANCE_MM, MARGIN_MM)
+    if cut:  # text a box hides (server.channels.preflight_clipped)
+        what, at, texts = cut
+        found.append((what, [run(i) for i in at], "print.text_area_mm", True, texts))
     clash = _first_overlap(edges, run)
     if clash:
         found.append((f"text is drawn over text ({quote_printed(clash[0].text)} and "
-                      f"{quote_printed(clash[1].text)})", list(clash), "print.text_area_mm", True))
+                      f"{quote_printed(clash[1].text)})", list(clash), "print.text_area_mm", True,
+                      None))
         a, b = clash
         pushed = stacked((a.top, a.bottom), (b.top, b.bottom))
         pushed_by = functools.partial(wrapped_above, page, composition, min(a.top, b.top))
     return [_Problem(page.number, what, bad, limit, functools.partial(
         _line_text, edges, [i for i, r in runs.items() if r in bad], run) if whole else None,
-        *((pushed_by, pushed) if what.startswith("text is drawn over text") else ()))
-        for what, bad, limit, whole in found]
+        *((pushed_by, pushed) if what.startswith("text is drawn over text") else (None, False)),
+        texts=texts)
+        for what, bad, limit, whole, texts in found]
 
 
 def _edges_of(box: Box) -> tuple[float, float, float, float]:

@@ -39,6 +39,7 @@ import pypdfium2
 
 from server.channels.preflight_borders import MM_PER_PT, vertical_rule
 from server.channels.preflight_borders import TOLERANCE_MM as RULE_TOLERANCE_MM
+from server.channels.preflight_clipped import clip_mm, object_bounds, past_clip
 from server.pdfium import ReadPage
 
 MARGIN_MM = 0.1  # object bounds vs its glyphs' boxes: float rounding of pdfium's two sums
@@ -76,8 +77,9 @@ def page_is_clear(page: ReadPage, area: Bounds, window: Bounds | None, tolerance
     (None: no window on this page) reaching out of it (`grace`: how far below its foot a
     line still belongs to the address; `_may_leave_window`); none a vertical rule crosses
     (`_may_cross_rule`); no two overlapping by more than `overlap` across
-    (`_may_overlap`). All in mm from the paper's top-left corner. False when it cannot
-    tell (a form XObject on the page).
+    (`_may_overlap`); none standing past its clip path (`_may_be_cut`: text a box cut
+    off, server.channels.preflight_clipped). All in mm from the paper's top-left corner.
+    False when it cannot tell (a form XObject on the page).
 
     One walk over the page's objects finds the text objects' boxes, tests each against
     the area as it goes (a box outside ends the walk: the page goes to the run-by-run
@@ -107,9 +109,21 @@ def page_is_clear(page: ReadPage, area: Bounds, window: Bounds | None, tolerance
             return False
     if not boxes:
         return True
+    if any(_may_be_cut(page, index, tolerance) for index in page.clipped_text()):
+        return False  # past its clip (`preflight_clipped.cut_text`)
     return (not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
             and not (rules and _may_cross_rule(boxes, rules))
             and not _may_overlap(boxes, overlap))
+
+
+def _may_be_cut(page: ReadPage, index: int, tolerance: float) -> bool:
+    """Whether the text object `index` of `page.objects()`, one with a clip path
+    (`ReadPage.clipped_text`), stands past the clip by more than `tolerance` mm:
+    `preflight_clipped.cut_text`'s test of one object."""
+    obj, *bounds = page.objects()[index]
+    clip = clip_mm(page, obj)
+    return clip is not None and past_clip(object_bounds(page, *bounds), clip,
+                                          tolerance) is not None
 
 
 def _inside(boxes: Sequence[Bounds], area: Bounds, tolerance: float) -> bool:

@@ -311,7 +311,7 @@ def finnish(layout_id: str, national_id: str) -> str:
 @pytest.mark.parametrize("layout_id", WITH_NATIONAL_ID)
 def test_a_finnish_customer_is_printed_on_the_default_version(documents, layout_id):
     # A henkilötunnus with a letter for century sign or check character: the newest version
-    # (2.1.0, b2b-invoice's 2.7.0 with 2.1.0's schema) of every layout with a national id
+    # (2.1.0, b2b-invoice's 2.8.0 with 2.1.0's schema) of every layout with a national id
     # takes it, python-stdnum checks it. Pinned to 2.0.0, whose schema pattern refused it,
     # the call is refused as before (a layout version is immutable once used). The
     # composer's cases: tests/unit/test_national_ids.py

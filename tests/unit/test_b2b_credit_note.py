@@ -1,5 +1,5 @@
-"""The printed b2b-invoice credit note asks for no payment (QA; fixed in 2.6.0, kept in 2.7.0,
-the default), with both engines, in every locale of the layout.
+"""The printed b2b-invoice credit note asks for no payment (QA; fixed in 2.6.0, kept in 2.7.0
+and 2.8.0, the default), with both engines, in every locale of the layout.
 
 QA printed a credit note (type 381) whose data had a due date and a payment reference, as an
 invoice's data has: its facts box read "Forfallsdato 30.03.2026" and "Kundeidentifikasjon
@@ -8,7 +8,8 @@ the data has; the page names what it credits (the preceding invoice, EN 16931 BG
 number BT-25 in the facts box, with its date BT-26 in the line under the note, VAT
 Directive 2006/112/EC art. 219) and says that the amount is credited (labels.toml
 `credit_intro`, every locale). 2.5.0 is released and prints as it did. Checked on the
-default, 2.7.0 (2.6.0 whose payment identifiers never break, tests/unit/test_b2b_identifiers.py).
+default, 2.8.0 (2.6.0 whose payment identifiers never break, tests/unit/test_b2b_identifiers.py,
+and whose return line fits its box, tests/unit/test_b2b_return_line.py).
 
 Read from the rendered PDF's first page (tests/pdf_inspect.py).
 """
@@ -28,7 +29,7 @@ from server.compose.model import Channel
 from tests.pdf_inspect import normalise, pages_text
 
 LAYOUTS = LayoutRegistry()
-VERSION = "2.7.0"
+VERSION = "2.8.0"
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = ("typst", "weasyprint")
 LOCALES = LAYOUTS.get("b2b-invoice", VERSION).locales

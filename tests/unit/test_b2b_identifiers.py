@@ -59,7 +59,9 @@ LONGEST = {
 
 
 def test_the_default_is_the_version_with_the_fix():
-    assert LAYOUTS.get("b2b-invoice").version == VERSION
+    # 2.8.0, the default: 2.7.0 whose return line fits its box (tests/unit/
+    # test_b2b_return_line.py); its samples print as 2.7.0's
+    assert LAYOUTS.get("b2b-invoice").version == "2.8.0"
     assert tuple(LOCALES) == ("nb-NO", "sv-SE", "da-DK", "fi-FI", "sv-FI", "de-DE", "de-AT",
                               "pl-PL", "en-GB")
     assert tuple(LONGEST) == tuple(locale for locale in LOCALES if locale != "pl-PL")

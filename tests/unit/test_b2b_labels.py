@@ -68,11 +68,12 @@ def test_every_locale_of_the_layout_is_checked():
 
 
 def test_the_default_is_made_from_the_version_with_the_fixes():
-    # 2.7.0, the default: 2.6.0 (2.5.0 with a credit note that asks for no payment: no due
-    # date, no payment reference, tests/unit/test_b2b_credit_note.py) whose payment
-    # identifiers never break (tests/unit/test_b2b_identifiers.py); its labels are 2.5.0's
+    # 2.8.0, the default: 2.7.0 (2.6.0, 2.5.0 with a credit note that asks for no payment: no
+    # due date, no payment reference, tests/unit/test_b2b_credit_note.py, whose payment
+    # identifiers never break, tests/unit/test_b2b_identifiers.py) whose return line fits
+    # its box (tests/unit/test_b2b_return_line.py); its labels are 2.5.0's
     default = LAYOUTS.get("b2b-invoice")
-    assert default.version == "2.7.0"
+    assert default.version == "2.8.0"
     assert (default.path / "labels.toml").read_bytes() == \
         (LAYOUTS.get("b2b-invoice", VERSION).path / "labels.toml").read_bytes()
 

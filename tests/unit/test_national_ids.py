@@ -130,8 +130,9 @@ WITH_NATIONAL_ID = [layout.id for layout in LAYOUTS.latest()
 # and register labels by country, card-invoice's e-mail attaching the Factur-X and the
 # Finvoice address; b2b-invoice 2.5.0 and welcome-letter 2.3.0: the tagged PDF's headings and
 # logo, the letter's register label; b2b-invoice 2.6.0: a credit note asks for no payment and
-# names the invoice it credits; b2b-invoice 2.7.0: no payment identifier breaks inside itself)
-DEFAULT_VERSION = {"b2b-invoice": "2.7.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
+# names the invoice it credits; b2b-invoice 2.7.0: no payment identifier breaks inside itself;
+# b2b-invoice 2.8.0: the return line fits its box)
+DEFAULT_VERSION = {"b2b-invoice": "2.8.0", "card-invoice": "2.2.0", "payment-reminder": "2.3.0",
                    "welcome-letter": "2.3.0"}
 
 

@@ -23,6 +23,7 @@ from server.channels import preflight
 from server.channels.pdf import PrintEngines, engine_of, refuse_unprintable
 from server.channels.preflight import check_pdf
 from server.channels.preflight_borders import vertical_rules
+from server.channels.preflight_clipped import cut_text
 from server.channels.preflight_quick import (
     MARGIN_MM,
     _inside,
@@ -36,6 +37,7 @@ from server.channels.preflight_quick import (
 from server.compose.model import Channel
 from server.pdfium import read_back
 from tests.print_engines import print_engines
+from tests.unit.test_preflight_clipped import LONG_SELLER
 from tests.unit.test_preflight_pushed_rows import long_creditor
 from tests.unit.test_print_text_fits import (  # noqa: F401 (a fixture)
     DESCRIPTOR,
@@ -97,6 +99,11 @@ def refused_documents(without_word_breaks):
     data = sample(b2b)
     put(data, "lines.0.unit_price", "999999999.99")
     add("a line sum over the VAT rate", b2b, data, engine_of(b2b))
+    b2b = LAYOUTS.get("b2b-invoice", "2.7.0")
+    data = json.loads(b2b.sample_data("de-DE"))
+    data["seller"]["name"] = LONG_SELLER  # its return line cut off by its box
+    for engine in ("weasyprint", "typst"):
+        add(f"cut off by its box ({engine})", b2b, data, engine)
     return cases
 
 
@@ -187,7 +194,8 @@ def test_a_page_the_quick_pass_clears_passes_the_run_by_run_check(
 
 def clear_by_the_rules(page, area, window, tolerance, grace, overlap) -> bool:
     """`page_is_clear` as its rules read, each over the whole page (as it was computed
-    before one walk over the objects did it all): the text objects' boxes, then each rule."""
+    before one walk over the objects did it all): the text objects' boxes, then each rule,
+    then the text objects standing past their clip (`preflight_clipped.cut_text`)."""
     boxes = text_object_bounds(page)
     if boxes is None:
         return False
@@ -196,7 +204,8 @@ def clear_by_the_rules(page, area, window, tolerance, grace, overlap) -> bool:
     return (_inside(boxes, area, tolerance)
             and not (window is not None and _may_leave_window(boxes, window, tolerance, grace))
             and not _may_cross_rule(boxes, vertical_rules(page))
-            and not _may_overlap(boxes, overlap))
+            and not _may_overlap(boxes, overlap)
+            and not cut_text(page, tolerance))
 
 
 def test_the_single_walk_answers_as_each_rule_over_the_whole_page(

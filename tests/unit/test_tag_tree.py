@@ -1,4 +1,4 @@
-"""The tag tree of b2b-invoice 2.7.0's (2.5.0's fixes, kept) and welcome-letter 2.3.0's print
+"""The tag tree of b2b-invoice 2.8.0's (2.5.0's fixes, kept) and welcome-letter 2.3.0's print
 PDFs (the defaults), as a screen reader meets it, from every engine each layout has
 (tests/pdf_tags.py reads the structure tree and the marked text back from the PDF). The
 faults of the accessibility review, which the previous versions (b2b-invoice 2.4.0,
@@ -35,7 +35,7 @@ LAYOUTS = shipped()
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENGINES = PrintEngines()
 LOGO_WAVE = (0x3C, 0xC0, 0xB0)  # logo.svg's wave: the one path of this stroke colour
-B2B, B2B_OLD = "2.7.0", "2.4.0"
+B2B, B2B_OLD = "2.8.0", "2.4.0"
 LETTER, LETTER_OLD = "2.3.0", "2.2.0"
 
 
