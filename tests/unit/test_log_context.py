@@ -67,8 +67,18 @@ def documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DocumentServic
 
 @pytest.fixture
 def lines():
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
-        yield entries
+    """The log lines of the test, with the context fields bound when each was logged. The
+    test starts from an empty context: an earlier test in this process may have bound
+    fields in this thread (a servicer called directly, without the interceptor's per-call
+    `logs.clear`), and they are not the pipeline's (CI: a job_id left by another test)."""
+    saved = structlog.contextvars.get_contextvars()
+    structlog.contextvars.clear_contextvars()
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+            yield entries
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**saved)
 
 
 def sample(n: int) -> str:
